@@ -1,0 +1,222 @@
+"""Benchmark: Moon pre-treatment + photometry + REF-1 model of one 7-band PNEO file, from disk.
+
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/moon.py [--keep DIR]``
+
+1. (not timed, in a child process so that its memory does not count) writes a Moon FITS file to a
+   temporary directory: a native-resolution PAN image of 20000 rows x 9000 columns float32
+   (FITS NAXIS1 x NAXIS2 = 9000 x 20000, 720 MB, written strip by strip with ``StreamingHDU``)
+   and the six MS bands binned 4 x 4 (1250 x 562 delivered pixels, MS native IFOV = 4 PAN IFOV).
+   The Moon is an analytic Lommel-Seeliger/Lambert disk (no PSF, smooth albedo pattern) with
+   sky plane, shot and read noise; its exact total signal is ``o G A E / Omega_pix`` for a
+   chosen A per band (E from the REF-1 model for the geometry in the header).
+2. (timed) for each band: header -> ``BandHeader``, REF-1 band irradiance, two-pass strip
+   photometry from the file (``iter_image_strips``), A_k.
+
+Prints one JSON document: ``seconds`` (step 2), ``peak_rss_mb`` (``ru_maxrss`` of this process,
+which only runs step 2 plus imports), ``peak_traced_mb`` (tracemalloc peak of step 2, numpy
+buffers) and the relative A_k error of each band. Targets: <= 20 s, <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from monitor.domain import BandHeader, Mission
+from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
+from monitor.io.strips import image_strips_factory
+from monitor.science.lunar_geometry import lunar_geometry
+from monitor.science.lunar_model import lunar_band_irradiance
+from monitor.science.moon_photometry import measure_moon_band
+
+DATE_OBS = datetime(2025, 3, 11, 13, 59, tzinfo=UTC)  # waxing, g ~ -30 deg
+SC_POS_KM = (6998.0, 0.0, 0.0)
+PAN_SHAPE = (20000, 9000)  # rows, columns (native)
+PAN_DIAMETER_PX = 6000.0  # native columns
+OVERSAMP = 2.5
+MS_BINNING = 4
+MS_IFOV_RATIO = 4  # MS native pixel = 4 PAN pixels
+A_TRUE = {"P": 42.0, "DB": 35.0, "B": 38.0, "G": 40.0, "R": 44.0, "RE": 47.0, "NIR": 51.0}
+GAIN, DARK, BKG, READ, E_PER_DN = 1.1, 40.0, 8.0, 3.0, 8.0
+ROWS_PER_STRIP = 512
+
+
+def _irradiance(band: str) -> float:
+    geo = lunar_geometry(DATE_OBS, SC_POS_KM)
+    rsr = load_rsr(Mission.PNEO, band)
+    sun = load_solar_spectrum()
+    return lunar_band_irradiance(
+        geo.phase_angle_deg, geo.sun_selenographic_lon_deg, geo.observer_selenographic_lat_deg,
+        geo.observer_selenographic_lon_deg, geo.d_sun_moon_km, geo.d_obs_moon_km,
+        coeffs=load_rolo_coefficients(), rsr_wavelength_nm=rsr.wavelength_nm, rsr=rsr.values,
+        solar_wavelength_nm=sun.wavelength_nm, solar_irradiance_w_m2_um=sun.values,
+    )  # fmt: skip
+
+
+def _moon_rows(r0: int, n: int, n_cols: int, diameter: float, g_deg: float, centre: tuple[float, float]) -> np.ndarray:
+    """Un-normalised Moon brightness of native rows [r0, r0+n) (rows advance 1/OVERSAMP px)."""
+    radius = 0.5 * diameter
+    y = ((np.arange(r0, r0 + n) / OVERSAMP) - centre[0]) / radius
+    x = (np.arange(n_cols) - centre[1]) / radius
+    z2 = 1.0 - x[None, :] ** 2 - y[:, None] ** 2
+    z = np.sqrt(np.clip(z2, 0.0, None))
+    g = math.radians(abs(g_deg))
+    mu0 = (1.0 if g_deg < 0 else -1.0) * math.sin(g) * x[None, :] + math.cos(g) * z
+    albedo = 1.0 - 0.25 * (np.sin(7.0 * x)[None, :] * np.cos(5.0 * y)[:, None]) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where((z2 > 0) & (mu0 > 0), (0.85 * mu0 / (mu0 + z + 1e-12) + 0.15 * mu0) * albedo, 0.0)
+    return out
+
+
+def _band_header(band: str, shape: tuple[int, int], binning: int, pixscale: float) -> fits.Header:
+    h = fits.Header()
+    h["EXTNAME"] = band
+    h["BUNIT"] = "DN"
+    h["DARK"] = DARK
+    h["GAINFACT"] = GAIN
+    h["OVERSAMP"] = OVERSAMP
+    h["BINNING"] = binning
+    h["PIXSCALE"] = pixscale
+    h["LINEPER"] = 0.1
+    h["SATURATE"] = 60000.0
+    return h
+
+
+def generate(path: Path) -> None:
+    """Write the benchmark file (child process; memory and time not measured)."""
+    geo = lunar_geometry(DATE_OBS, SC_POS_KM)
+    rng = np.random.default_rng(12345)
+    pan_pix_urad = 2.0 * math.asin(1737.4 / geo.d_obs_moon_km) / PAN_DIAMETER_PX * 1e6
+    primary = fits.PrimaryHDU()
+    primary.header["ACQTYPE"] = "MOON"
+    primary.header["DATE-OBS"] = DATE_OBS.strftime("%Y-%m-%dT%H:%M:%S.000")
+    for k, v in zip(("SC_POSX", "SC_POSY", "SC_POSZ"), SC_POS_KM, strict=True):
+        primary.header[k] = v
+    hdus: list[fits.ImageHDU | fits.PrimaryHDU] = [primary]
+    truth: dict[str, float] = {}
+    # MS bands: native grid 5000 x 2248, binned 4 x 4 -> 1250 x 562
+    ms_d = PAN_DIAMETER_PX / MS_IFOV_RATIO
+    nr, nc = PAN_SHAPE[0] // MS_IFOV_RATIO, (PAN_SHAPE[1] // MS_IFOV_RATIO // MS_BINNING) * MS_BINNING
+    ms_pix = pan_pix_urad * MS_IFOV_RATIO
+    base = _moon_rows(0, nr, nc, ms_d, geo.phase_angle_deg, (0.5 * nr / OVERSAMP, 0.5 * nc))
+    base = base.reshape(nr // MS_BINNING, MS_BINNING, nc // MS_BINNING, MS_BINNING).sum(axis=(1, 3))
+    for band in ("DB", "B", "G", "R", "RE", "NIR"):
+        s_k = OVERSAMP * GAIN * A_TRUE[band] * _irradiance(band) / (ms_pix * 1e-6) ** 2
+        moon = base * (s_k / base.sum())
+        sky = BKG * MS_BINNING**2 + 0.01 * (np.arange(nc // MS_BINNING) - 280)[None, :]
+        img = moon + sky
+        img += rng.standard_normal(img.shape) * np.sqrt(img / E_PER_DN + (READ * MS_BINNING) ** 2)
+        img += DARK * MS_BINNING**2
+        hdus.append(fits.ImageHDU(img.astype(np.float32), header=_band_header(band, img.shape, MS_BINNING, ms_pix)))
+        truth[band] = s_k
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    del base, hdus
+    # PAN: streamed, two passes (normalisation, then write)
+    rows, cols = PAN_SHAPE
+    centre = (0.5 * rows / OVERSAMP, 0.5 * cols)
+    total = sum(
+        float(_moon_rows(r0, min(500, rows - r0), cols, PAN_DIAMETER_PX, geo.phase_angle_deg, centre).sum())
+        for r0 in range(0, rows, 500)
+    )
+    s_pan = OVERSAMP * GAIN * A_TRUE["P"] * _irradiance("P") / (pan_pix_urad * 1e-6) ** 2
+    scale = s_pan / total
+    truth["P"] = s_pan
+    hdr = _band_header("P", PAN_SHAPE, 1, pan_pix_urad)
+    full = fits.Header()
+    full["XTENSION"] = "IMAGE"
+    full["BITPIX"] = -32
+    full["NAXIS"] = 2
+    full["NAXIS1"] = cols
+    full["NAXIS2"] = rows
+    full["PCOUNT"] = 0
+    full["GCOUNT"] = 1
+    full.extend(hdr)
+    shdu = fits.StreamingHDU(str(path), full)
+    xs = (0.02 * (np.arange(cols) - cols / 2)).astype(np.float32)
+    for r0 in range(0, rows, 500):
+        n = min(500, rows - r0)
+        img = (_moon_rows(r0, n, cols, PAN_DIAMETER_PX, geo.phase_angle_deg, centre) * scale).astype(np.float32)
+        img += np.float32(BKG) + xs[None, :]
+        noise = rng.standard_normal(img.shape, dtype=np.float32)
+        noise *= np.sqrt(np.maximum(img, 0.0) / np.float32(E_PER_DN) + np.float32(READ**2))
+        img += noise
+        img += np.float32(DARK)
+        shdu.write(img)
+    shdu.close()
+    path.with_suffix(".json").write_text(json.dumps(truth))
+
+
+def process(path: Path) -> dict[str, object]:
+    """Timed part: all 7 bands from the file."""
+    truth = json.loads(path.with_suffix(".json").read_text())
+    t0 = time.perf_counter()
+    tracemalloc.start()
+    with fits.open(path, lazy_load_hdus=True) as hdul:
+        prim = hdul[0].header
+        date = datetime.fromisoformat(prim["DATE-OBS"]).replace(tzinfo=UTC)
+        pos = (prim["SC_POSX"], prim["SC_POSY"], prim["SC_POSZ"])
+        headers = {h.header["EXTNAME"]: h.header.copy() for h in hdul[1:]}
+    geo = lunar_geometry(date, pos)
+    errors = {}
+    details = {}
+    for band, h in headers.items():
+        bh = BandHeader(
+            band=band, shape=(h["NAXIS2"], h["NAXIS1"]), dark_dn=h["DARK"], gain_factor=h["GAINFACT"],
+            oversamp=h["OVERSAMP"], binning=h["BINNING"], pixscale_urad=h["PIXSCALE"],
+            lineper_ms=h["LINEPER"], saturate_dn=h["SATURATE"],
+        )  # fmt: skip
+        rsr = load_rsr(Mission.PNEO, band)
+        sun = load_solar_spectrum()
+        e_k = lunar_band_irradiance(
+            geo.phase_angle_deg, geo.sun_selenographic_lon_deg, geo.observer_selenographic_lat_deg,
+            geo.observer_selenographic_lon_deg, geo.d_sun_moon_km, geo.d_obs_moon_km,
+            coeffs=load_rolo_coefficients(), rsr_wavelength_nm=rsr.wavelength_nm, rsr=rsr.values,
+            solar_wavelength_nm=sun.wavelength_nm, solar_irradiance_w_m2_um=sun.values,
+        )  # fmt: skip
+        res = measure_moon_band(
+            image_strips_factory(path, band, ROWS_PER_STRIP), bh, e_k, phase_angle_deg=geo.phase_angle_deg
+        )
+        errors[band] = res.a_k / A_TRUE[band] - 1.0
+        details[band] = {"s_rel_err": res.signal_dn / truth[band] - 1.0, "aperture_px": res.aperture_radius_px}
+    _, traced = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": round(seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "peak_traced_mb": round(traced / 2**20, 1),
+        "phase_angle_deg": round(geo.phase_angle_deg, 3),
+        "a_rel_error": {k: float(f"{v:.2e}") for k, v in errors.items()},
+        "details": details,
+    }
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--generate":
+        generate(Path(sys.argv[2]))
+        return
+    keep = Path(sys.argv[2]) if len(sys.argv) == 3 and sys.argv[1] == "--keep" else None
+    tmp = Path(tempfile.mkdtemp(prefix="moon-bench-"))
+    try:
+        path = (keep or tmp) / "PNEO3-MOON-bench.fits"
+        if not path.exists():
+            subprocess.run([sys.executable, __file__, "--generate", str(path)], check=True)
+        print(json.dumps(process(path)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

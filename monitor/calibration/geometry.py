@@ -1,0 +1,284 @@
+"""Geometry use-case (GEOM acquisitions, ICD-1 §3): along-track stereo adjustment per acquisition.
+
+For each archived GEOM acquisition without a geometry result (``reprocess``: every one, as part
+of the new run), the ``EPHEM`` and ``GCP`` tables are read from the archived file, the two
+pushbroom cameras are built from the GEOM keys stored at ingest (``geom_header`` row), and
+:func:`monitor.science.stereo_adjustment.adjust_stereo_geometry` adjusts orbit and attitude on the
+CONTROL points and evaluates the CHECK points. One ``geometry_result`` row is inserted per
+acquisition and committed at once:
+
+- ``ok``: CHECK-point RMSE east/north/up (m), adjusted velocity at DATE-OBS (m/s, ERA inertial
+  frame of ICD §3), sigma0, degrees of freedom and the CONTROL points removed as blunders
+  (``[{"id", "view", "w"}]``, ``w`` = Baarda's standardised residual);
+- ``failed``: the file cannot be read, has too few usable CONTROL points, or the adjustment does
+  not converge; the message says why and the run goes on with the next acquisition.
+
+Time axis: seconds from DATE-OBS (``T`` of ``EPHEM`` is already on it; ``T0_FORE``/``T0_AFT`` are
+converted); theta_ERA at DATE-OBS with UT1 = UTC (ICD §3).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session
+
+from monitor.catalogue import repository as repo
+from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow, ProcessingRun
+from monitor.io.fits_reader import InvalidAcquisitionError, read_ephem, read_gcp
+from monitor.science.earth_frames import earth_rotation_angle_rad, jd_from_unix_seconds
+from monitor.science.exceptions import ScienceError
+from monitor.science.pushbroom import PushbroomCamera
+from monitor.science.stereo_adjustment import (
+    AdjustmentError,
+    GcpObservations,
+    GeomAdjustmentResult,
+    InsufficientControlError,
+    adjust_stereo_geometry,
+)
+from monitor.settings import Settings
+
+__all__ = [
+    "ORBIT_ORDER",
+    "IMAGE_SIGMA_PX",
+    "GeometrySummary",
+    "GeomAdjustmentInputs",
+    "geom_adjustment_inputs",
+    "run_geometry_calibration",
+]
+
+log = logging.getLogger(__name__)
+
+ORBIT_ORDER = 3  # Kepler expansion order (3: with the jerk term; 2: Michalis & Dowman 2008)
+IMAGE_SIGMA_PX = 0.3  # pixels, a-priori sigma of LINE/SAMPLE measurements (adjustment weights)
+
+
+@dataclass
+class GeometrySummary:
+    """What one geometry stage did."""
+
+    processed: int = 0  # acquisitions with a new result row (ok or failed)
+    failed: int = 0
+    blunders: int = 0  # CONTROL points removed, over all acquisitions
+    failures: list[str] = field(default_factory=list)  # acq_id: message
+
+    def __str__(self) -> str:
+        text = f"{self.processed} adjusted ({self.failed} failed), {self.blunders} blunder(s) removed"
+        return text + (" [" + "; ".join(self.failures) + "]" if self.failures else "")
+
+
+@dataclass(frozen=True)
+class GeomAdjustmentInputs:
+    """Arguments of `adjust_stereo_geometry` for one GEOM acquisition (SI units, s from DATE-OBS)."""
+
+    gcp: GcpObservations
+    cameras: dict[str, PushbroomCamera]
+    ephem_t_s: np.ndarray
+    ephem_position_m: np.ndarray
+    ephem_velocity_m_s: np.ndarray
+    era_ref_rad: float
+
+
+def geom_adjustment_inputs(
+    path: Path, date_obs: datetime, header: GeomHeaderRow
+) -> GeomAdjustmentInputs:
+    """Read the ``EPHEM`` and ``GCP`` tables of a GEOM file and build the adjustment inputs.
+
+    Parameters
+    ----------
+    path : Path
+        Archived GEOM acquisition file.
+    date_obs : datetime
+        Aware UTC DATE-OBS of the acquisition (origin of the time axis).
+    header : GeomHeaderRow
+        GEOM keys stored at ingest: FOCAL (mm), PIXPITCH (um), NSAMP, LINEPER (ms), T0_FORE/T0_AFT
+        (UTC), PITCH_F/PITCH_A (deg).
+
+    Returns
+    -------
+    GeomAdjustmentInputs
+        Cameras with ``t0_s`` in seconds from DATE-OBS, EPHEM in m and m/s, theta_ERA at DATE-OBS.
+
+    Raises
+    ------
+    InvalidAcquisitionError
+        A table or column is missing or cannot be decoded.
+    OSError
+        The file cannot be read.
+    """
+    ephem = read_ephem(path)
+    g = read_gcp(path)
+    def camera(t0: datetime, pitch_deg: float) -> PushbroomCamera:
+        return PushbroomCamera(
+            focal_m=header.focal_mm * 1e-3,
+            pixpitch_m=header.pixpitch_um * 1e-6,
+            nsamp=int(header.nsamp),
+            lineper_s=header.lineper_ms * 1e-3,
+            t0_s=(t0 - date_obs).total_seconds(),
+            pitch_rad=float(np.radians(pitch_deg)),
+        )
+
+    cameras = {
+        "FORE": camera(header.t0_fore, header.pitch_fore_deg),
+        "AFT": camera(header.t0_aft, header.pitch_aft_deg),
+    }
+    gcp = GcpObservations(
+        point_id=np.asarray(g["ID"], dtype=str),
+        role=np.char.upper(np.asarray(g["ROLE"], dtype=str)),
+        view=np.char.upper(np.asarray(g["VIEW"], dtype=str)),
+        lat_deg=np.asarray(g["LAT"], dtype=np.float64),
+        lon_deg=np.asarray(g["LON"], dtype=np.float64),
+        h_m=np.asarray(g["H"], dtype=np.float64),
+        line=np.asarray(g["LINE"], dtype=np.float64),
+        sample=np.asarray(g["SAMPLE"], dtype=np.float64),
+    )
+    jd_day, jd_sec = jd_from_unix_seconds(date_obs.timestamp())
+    return GeomAdjustmentInputs(
+        gcp=gcp,
+        cameras=cameras,
+        ephem_t_s=ephem["T"],
+        ephem_position_m=np.column_stack([ephem["X"], ephem["Y"], ephem["Z"]]) * 1e3,
+        ephem_velocity_m_s=np.column_stack([ephem["VX"], ephem["VY"], ephem["VZ"]]) * 1e3,
+        era_ref_rad=float(earth_rotation_angle_rad(jd_day, jd_sec)),
+    )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _ok_row(base: dict[str, Any], res: GeomAdjustmentResult, seconds: float) -> GeometryResult:
+    rmse = res.check_rmse_enu_m
+    vel = res.velocity_m_s
+    blunders = [
+        {"id": p, "view": v, "w": round(float(w), 2)}
+        for p, v, w in zip(res.blunders, res.blunder_views, res.blunder_w, strict=True)
+    ]
+    message = f"{res.n_iterations} evaluations, {seconds:.2f} s"
+    if blunders:
+        message += "; blunders removed: " + ", ".join(f"{b['id']} ({b['view']}, w = {b['w']:.1f})" for b in blunders)
+    return GeometryResult(
+        **base,
+        status="ok",
+        message=message[:1000],
+        n_control=res.n_control,
+        n_check=res.n_check,
+        check_rmse_e_m=_finite_or_none(rmse[0]),
+        check_rmse_n_m=_finite_or_none(rmse[1]),
+        check_rmse_u_m=_finite_or_none(rmse[2]),
+        velocity_x_m_s=float(vel[0]),
+        velocity_y_m_s=float(vel[1]),
+        velocity_z_m_s=float(vel[2]),
+        sigma0=_finite_or_none(res.sigma0),
+        dof=res.dof,
+        blunders=blunders,
+    )
+
+
+def _adjust_one(acq: Acquisition, header: GeomHeaderRow | None, site: Path, base: dict[str, Any]) -> GeometryResult:
+    """The result row of one GEOM acquisition (``failed`` with a message on expected failures)."""
+    if header is None:
+        return GeometryResult(**base, status="failed", message="no GEOM keys recorded for this acquisition")
+    try:
+        inputs = geom_adjustment_inputs(site / acq.archive_path, acq.date_obs, header)
+    except (InvalidAcquisitionError, OSError) as exc:
+        return GeometryResult(**base, status="failed", message=f"cannot read EPHEM/GCP: {exc}"[:1000])
+    t_start = time.perf_counter()
+    try:
+        res = adjust_stereo_geometry(
+            inputs.gcp,
+            inputs.cameras,
+            inputs.ephem_t_s,
+            inputs.ephem_position_m,
+            inputs.ephem_velocity_m_s,
+            inputs.era_ref_rad,
+            orbit_order=base["orbit_order"],
+            image_sigma_px=IMAGE_SIGMA_PX,
+        )
+    except InsufficientControlError as exc:
+        return GeometryResult(**base, status="failed", message=f"too few control points: {exc}"[:1000])
+    except AdjustmentError as exc:
+        return GeometryResult(**base, status="failed", message=f"adjustment failed: {exc}"[:1000])
+    except (ScienceError, np.linalg.LinAlgError) as exc:  # EPHEM fit, projection: bad input data
+        return GeometryResult(
+            **base, status="failed", message=f"adjustment impossible ({type(exc).__name__}): {exc}"[:1000]
+        )
+    return _ok_row(base, res, time.perf_counter() - t_start)
+
+
+def run_geometry_calibration(
+    session: Session,
+    settings: Settings,
+    run: ProcessingRun,
+    now: datetime,
+    *,
+    reprocess: bool = False,
+) -> GeometrySummary:
+    """Adjust every pending GEOM acquisition and record one ``geometry_result`` row each.
+
+    Parameters
+    ----------
+    session : Session
+        Catalogue session of the processing run.
+    settings : Settings
+        Site settings (``site``: root of the archive paths).
+    run : ProcessingRun
+        The processing run the rows belong to.
+    now : datetime
+        Aware UTC time of the run (``created_at``).
+    reprocess : bool
+        Adjust every archived GEOM acquisition again (new rows of this run), not only those
+        without a result.
+
+    Returns
+    -------
+    GeometrySummary
+
+    Notes
+    -----
+    Idempotent and restartable: the pending set is read from the catalogue and each acquisition
+    is committed on its own, so an interrupted run resumes where it stopped. Expected failures
+    (unreadable tables, too few CONTROL points, no convergence) give a ``failed`` row; any other
+    exception is logged with its traceback, recorded as ``failed`` too, and the run goes on.
+    """
+    assert run.id is not None
+    summary = GeometrySummary()
+    pending = repo.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    for acq in pending:
+        assert acq.id is not None
+        base: dict[str, Any] = {
+            "run_id": run.id,
+            "acquisition_id": acq.id,
+            "orbit_order": ORBIT_ORDER,
+            "created_at": now,
+        }
+        header = repo.geom_header_of(session, acq.id)
+        try:
+            row = _adjust_one(acq, header, settings.site, base)
+        except Exception as exc:  # noqa: BLE001 - one bad acquisition must not stop the run
+            log.exception("geometry of %s: unexpected error", acq.acq_id)
+            message = f"internal error ({type(exc).__name__}): {exc}"
+            row = GeometryResult(**base, status="failed", message=message[:1000])
+        repo.add_rows(session, [row])
+        session.commit()
+        summary.processed += 1
+        if row.status == "ok":
+            summary.blunders += len(row.blunders)
+            log.info(
+                "geometry of %s: %d control, %d check, RMSE e/n/u %s m, %s",
+                acq.acq_id, row.n_control, row.n_check,
+                "/".join("nan" if v is None else f"{v:.3f}"
+                         for v in (row.check_rmse_e_m, row.check_rmse_n_m, row.check_rmse_u_m)),
+                row.message,
+            )
+        else:
+            summary.failed += 1
+            summary.failures.append(f"{acq.acq_id}: {row.message}")
+            log.warning("geometry of %s failed: %s", acq.acq_id, row.message)
+    return summary

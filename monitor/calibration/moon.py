@@ -1,0 +1,528 @@
+"""Moon method use-case (PNEO3/PNEO4): per acquisition and band A_k -> drift per satellite and band.
+
+1. *Measurements*: every archived MOON acquisition without Moon measurements (``reprocess``: every
+   one, as a new run) gets, per band, one ``moon_measurement`` row: the geometry of ``DATE-OBS``
+   and ``SC_POS`` (ICD 2.3), the REF-1 band irradiance ``E_k``, the disk photometry read from the
+   archived file in row strips (bounded memory), ``A_k = S_k Omega_pix / (o G E_k)`` (ICD 1.3)
+   with its relative uncertainty budget (noise, background, aperture, geometry, model) and the
+   provenance (run id -> code, ICD and reference-model versions and checksums; the budget JSON
+   also names the model and the aperture). Status ``ok``; ``flagged`` (kept, ``in_trend`` False)
+   when ``|g|`` is outside ``[moon] min_phase_deg..max_phase_deg`` (ICD 2.3); ``rejected`` with
+   the ICD 5 reason when the band cannot be measured. One commit per acquisition.
+2. *Trends*: for every satellite and band that received rows, a weighted linear drift fit of the
+   in-trend A_k (``drift_result`` method ``MOON``) and its alerts.
+
+Derived on the fly (no table; used by reports and tests): :func:`moon_phase_slope` (residuals of
+the drift fit versus ``|g|``: a slope there reveals a lunar-model phase error, not instrument
+drift) and :func:`pneo_ratio` (PNEO3/PNEO4 A_k ratio per band from acquisitions at similar geometry).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlmodel import Session
+
+from monitor.catalogue import repository as repo
+from monitor.catalogue.models import Acquisition, Alert, BandImage, DriftResult, MoonMeasurement, ProcessingRun
+from monitor.domain import MISSION_OF_SATELLITE, REF_VERSION, BandHeader, RejectReason, Satellite
+from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
+from monitor.io.strips import image_strips_factory
+from monitor.science.drift import drift_alerts, drift_model, fit_drift
+from monitor.science.exceptions import AllNaNError, InsufficientDataError, ScienceError
+from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
+from monitor.science.lunar_model import lunar_band_irradiance
+from monitor.science.moon_photometry import MoonPhotometry, MoonPhotometryError, measure_moon_band
+from monitor.science.moon_trends import (
+    PairRatio,
+    PhaseSlope,
+    match_similar_geometry,
+    pair_ratio,
+    phase_residual_slope,
+)
+from monitor.settings import Settings
+
+__all__ = [
+    "MoonSummary",
+    "run_moon_calibration",
+    "moon_irradiance",
+    "moon_phase_slope",
+    "pneo_ratio",
+    "FLAG_PHASE",
+]
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_YEAR = 365.25 * 86400.0
+ROWS_PER_STRIP = 512  # rows read at a time from the archived image (memory ~ rows x cols x 8 B)
+FLAG_PHASE = "phase-out-of-range"
+
+
+@dataclass
+class MoonSummary:
+    """What one Moon run did (``ProcessingSummary.parts["moon"]``)."""
+
+    acquisitions: int = 0  # acquisitions measured
+    bands_ok: int = 0
+    bands_flagged: int = 0  # |g| outside the valid range: kept, excluded from trends
+    bands_rejected: int = 0
+    drift_fits: int = 0
+    alerts: int = 0
+    seconds: float = 0.0  # wall time of the measurement stage
+
+    def __str__(self) -> str:
+        return (
+            f"{self.acquisitions} acquisitions ({self.bands_ok} bands ok, {self.bands_flagged} flagged, "
+            f"{self.bands_rejected} rejected), {self.drift_fits} drift fits, {self.alerts} alerts"
+        )
+
+
+def _as_utc(t: datetime) -> datetime:
+    """Aware UTC (SQLite gives back naive datetimes that are UTC by construction)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- reference irradiance
+
+
+@functools.lru_cache(maxsize=4096)
+def moon_irradiance(
+    mission: str,
+    band: str,
+    phase_angle_deg: float,
+    sun_selenographic_lon_deg: float,
+    observer_lat_deg: float,
+    observer_lon_deg: float,
+    d_sun_moon_km: float,
+    d_obs_moon_km: float,
+) -> float:
+    """REF-1 band irradiance E_k of the Moon at the satellite, W m^-2 um^-1 (ICD 2.1, 2.3).
+
+    Cached per band and geometry (a reprocessing of the same acquisition costs nothing).
+
+    Parameters
+    ----------
+    mission : str
+        ``PHR`` or ``PNEO`` (selects the RSR file).
+    band : str
+        Band name.
+    phase_angle_deg, sun_selenographic_lon_deg, observer_lat_deg, observer_lon_deg : float
+        g (signed), Phi, theta, phi, degrees.
+    d_sun_moon_km, d_obs_moon_km : float
+        Distances, km.
+
+    Returns
+    -------
+    float
+        E_k, W m^-2 um^-1.
+    """
+    rsr = load_rsr(mission, band)
+    sun = load_solar_spectrum()
+    return lunar_band_irradiance(
+        phase_angle_deg, sun_selenographic_lon_deg, observer_lat_deg, observer_lon_deg, d_sun_moon_km,
+        d_obs_moon_km, coeffs=load_rolo_coefficients(), rsr_wavelength_nm=rsr.wavelength_nm, rsr=rsr.values,
+        solar_wavelength_nm=sun.wavelength_nm, solar_irradiance_w_m2_um=sun.values,
+    )  # fmt: skip
+
+
+def _band_header(b: BandImage) -> BandHeader:
+    return BandHeader(
+        band=b.band, shape=(b.rows, b.cols), dark_dn=b.dark_dn, gain_factor=b.gain_factor, oversamp=b.oversamp,
+        binning=b.binning, pixscale_urad=b.pixscale_urad, lineper_ms=b.lineper_ms, saturate_dn=b.saturate_dn,
+        bunit=b.bunit,
+    )  # fmt: skip
+
+
+def _geometry_fields(geo: LunarGeometry) -> dict[str, Any]:
+    return dict(
+        phase_angle_deg=geo.phase_angle_deg, sun_selenographic_lon_deg=geo.sun_selenographic_lon_deg,
+        obs_selenographic_lat_deg=geo.observer_selenographic_lat_deg,
+        obs_selenographic_lon_deg=geo.observer_selenographic_lon_deg, d_sun_moon_km=geo.d_sun_moon_km,
+        d_obs_moon_km=geo.d_obs_moon_km,
+    )  # fmt: skip
+
+
+def _budget(phot: MoonPhotometry, geo: LunarGeometry, e_k: float, b: BandImage) -> dict[str, Any]:
+    """Relative uncertainty budget plus the quantities needed to trace and recompute A_k (ICD 4)."""
+    u = phot.uncertainty
+    return {
+        "noise": u.noise, "background": u.background, "aperture": u.aperture, "geometry": u.geometry,
+        "model": u.model, "total": u.total,
+        "reference_model": REF_VERSION, "irradiance_w_m2_um": e_k,
+        "signal_total_dn": phot.signal_dn, "oversamp": b.oversamp, "gain_factor": b.gain_factor,
+        "binning": b.binning, "pixscale_urad": b.pixscale_urad,
+        "aperture_radius_px": phot.aperture_radius_px, "max_radius_px": phot.max_radius_px,
+        "disk_radius_px": phot.disk_radius_px, "centre_row": phot.centre_row, "centre_col": phot.centre_col,
+        "background_dn": phot.background_dn, "background_slope_dn_per_px": list(phot.background_slope_dn_per_px),
+        "background_noise_dn": phot.background_noise_dn, "n_aperture_pixels": phot.n_aperture_pixels,
+        "n_nan_ignored": phot.n_nan_ignored, "flags": list(phot.flags),
+        "sun_selenographic_lat_deg": geo.sun_selenographic_lat_deg,
+        "moon_ra_deg": geo.moon_ra_deg, "moon_dec_deg": geo.moon_dec_deg,
+    }  # fmt: skip
+
+
+def _is_phase_in_range(g: float, settings: Settings) -> bool:
+    return settings.moon.min_phase_deg <= abs(g) <= settings.moon.max_phase_deg
+
+
+def _reject_reason(exc: Exception) -> str:
+    if isinstance(exc, MoonPhotometryError):
+        return str(exc.reason)
+    if isinstance(exc, AllNaNError):
+        return RejectReason.ALL_NAN.value
+    if isinstance(exc, ScienceError):
+        return RejectReason.BAD_VALUE.value
+    return RejectReason.UNREADABLE.value
+
+
+def _measure_acquisition(
+    acq: Acquisition, bands: list[BandImage], site: Path, settings: Settings, run_id: int, now: datetime
+) -> list[MoonMeasurement]:
+    """Moon measurements of every band of one archived MOON acquisition -> rows to insert."""
+    path = site / acq.archive_path
+    mission = MISSION_OF_SATELLITE[Satellite(acq.satellite)].value
+    base: dict[str, Any] = dict(run_id=run_id, acquisition_id=acq.id, created_at=now)
+    try:
+        geo = lunar_geometry(_as_utc(acq.date_obs), (acq.sc_pos_x_km, acq.sc_pos_y_km, acq.sc_pos_z_km))
+    except ValueError as exc:
+        return [
+            MoonMeasurement(
+                **base,
+                band=b.band,
+                status="rejected",
+                reason=RejectReason.BAD_VALUE.value,
+                message=f"no lunar geometry: {exc}"[:1000],
+                in_trend=False,
+            )
+            for b in bands
+        ]
+    geom = _geometry_fields(geo)
+    in_range = _is_phase_in_range(geo.phase_angle_deg, settings)
+    out: list[MoonMeasurement] = []
+    for b in bands:
+        row = dict(base, band=b.band, **geom)
+        try:
+            e_k = moon_irradiance(
+                mission, b.band, geo.phase_angle_deg, geo.sun_selenographic_lon_deg,
+                geo.observer_selenographic_lat_deg, geo.observer_selenographic_lon_deg, geo.d_sun_moon_km,
+                geo.d_obs_moon_km,
+            )  # fmt: skip
+        except (KeyError, ValueError) as exc:
+            out.append(
+                MoonMeasurement(
+                    **row,
+                    status="rejected",
+                    reason=RejectReason.UNKNOWN_BAND.value,
+                    message=f"no REF-1 irradiance: {exc}"[:1000],
+                    in_trend=False,
+                )
+            )
+            continue
+        try:
+            phot = measure_moon_band(
+                image_strips_factory(path, b.band, ROWS_PER_STRIP), _band_header(b), e_k,
+                phase_angle_deg=geo.phase_angle_deg,
+                gain_e_per_dn=settings.star.e_per_dn_reference / b.gain_factor,
+            )  # fmt: skip
+        except (ScienceError, OSError, KeyError, ValueError) as exc:
+            out.append(
+                MoonMeasurement(
+                    **row,
+                    status="rejected",
+                    reason=_reject_reason(exc),
+                    message=f"{type(exc).__name__}: {exc}"[:1000],
+                    irradiance_w_m2_um=e_k,
+                    in_trend=False,
+                )
+            )
+            continue
+        status, message = "ok", ""
+        if not in_range:
+            status = "flagged"
+            message = (
+                f"{FLAG_PHASE}: |g| = {abs(geo.phase_angle_deg):.2f} deg outside "
+                f"[{settings.moon.min_phase_deg:g}, {settings.moon.max_phase_deg:g}] deg; kept, not in trends"
+            )
+        out.append(
+            MoonMeasurement(
+                **row,
+                status=status,
+                reason=FLAG_PHASE if not in_range else None,
+                message=message,
+                signal_dn=phot.signal_per_oversamp_dn,
+                aperture_radius_px=phot.aperture_radius_px,
+                irradiance_w_m2_um=e_k,
+                a=phot.a_k,
+                a_sigma=phot.a_sigma,
+                budget=_budget(phot, geo, e_k, b),
+                in_trend=in_range,
+            )
+        )
+    return out
+
+
+def _measurement_stage(
+    session: Session,
+    settings: Settings,
+    run: ProcessingRun,
+    now: datetime,
+    reprocess: bool,
+    summary: MoonSummary,
+    progress: Callable[[int, int], None] | None,
+) -> set[tuple[str, str]]:
+    """Measure pending acquisitions, one commit each. Returns the (satellite, band) that got rows."""
+    assert run.id is not None
+    pending = repo.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    changed: set[tuple[str, str]] = set()
+    t0 = time.perf_counter()
+    for k, acq in enumerate(pending):
+        assert acq.id is not None
+        bands = repo.band_images_by_acquisition(session, [acq.id])[acq.id]
+        rows = _measure_acquisition(acq, bands, settings.site, settings, run.id, now)
+        repo.add_rows(session, rows)
+        session.commit()
+        for r in rows:
+            summary.bands_ok += r.status == "ok"
+            summary.bands_flagged += r.status == "flagged"
+            summary.bands_rejected += r.status == "rejected"
+            changed.add((acq.satellite, r.band))
+            if r.status == "rejected":
+                log.warning("moon %s band %s rejected (%s): %s", acq.acq_id, r.band, r.reason, r.message)
+        summary.acquisitions += 1
+        if progress is not None:
+            progress(k + 1, len(pending))
+    summary.seconds = time.perf_counter() - t0
+    return changed
+
+
+# --------------------------------------------------------------------------- trends
+
+
+def _years(t: datetime, t0: datetime) -> float:
+    return (_as_utc(t) - _as_utc(t0)).total_seconds() / SECONDS_PER_YEAR
+
+
+def _column(rows: list[tuple[MoonMeasurement, Acquisition]], name: str) -> NDArray[np.float64]:
+    """One numeric column of measurement rows as a float array (None -> NaN)."""
+    return np.array([getattr(m, name) for m, _ in rows], dtype=np.float64)
+
+
+def _trend_fit(
+    session: Session, satellite: str, band: str
+) -> tuple[Any, list[tuple[MoonMeasurement, Acquisition]], np.ndarray, datetime] | None:
+    """Linear drift fit of the in-trend A_k of one satellite and band, with its inputs."""
+    history = repo.moon_trend_rows(session, satellite, band)
+    if len(history) < 2:
+        return None
+    t_ref = _as_utc(history[0][1].date_obs)
+    t = np.array([_years(acq.date_obs, t_ref) for _, acq in history])
+    a = _column(history, "a")
+    s = _column(history, "a_sigma")
+    try:
+        fit = fit_drift(t, a, s, model="linear")
+    except (InsufficientDataError, ValueError) as exc:
+        log.info("moon drift %s %s: %s", satellite, band, exc)
+        return None
+    return fit, history, t, t_ref
+
+
+def _drift_stage(
+    session: Session,
+    settings: Settings,
+    run: ProcessingRun,
+    now: datetime,
+    changed: set[tuple[str, str]],
+    summary: MoonSummary,
+) -> None:
+    assert run.id is not None
+    for satellite, band in sorted(changed):
+        out = _trend_fit(session, satellite, band)
+        if out is None:
+            continue
+        fit, history, t, t_ref = out
+        a = _column(history, "a")
+        s = _column(history, "a_sigma")
+        ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
+        rows: list[Any] = [
+            DriftResult(
+                run_id=run.id,
+                satellite=satellite,
+                band=band,
+                method="MOON",
+                quantity="a",
+                model="linear",
+                reference_epoch=ref_epoch,
+                a0=fit.a0,
+                a0_sigma=fit.a0_sigma,
+                rate_per_year=fit.rate_per_year,
+                rate_sigma=fit.rate_sigma_per_year,
+                chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None,
+                n_points=fit.n_points,
+                created_at=now,
+            )
+        ]
+        summary.drift_fits += 1
+        for alert in drift_alerts(
+            fit, t, a, s, settings.moon.drift_alert_sigma, settings.moon.drift_alert_rate_per_year
+        ):
+            label = history[alert.index][1].acq_id if alert.index is not None else ""
+            rows.append(
+                Alert(
+                    run_id=run.id,
+                    satellite=satellite,
+                    band=band,
+                    method="MOON",
+                    kind=str(alert.kind),
+                    message=f"{label} {alert.message}".strip()[:1000],
+                    created_at=now,
+                )
+            )
+            summary.alerts += 1
+        repo.add_rows(session, rows)
+        session.commit()
+
+
+# --------------------------------------------------------------------------- derived statistics
+
+
+def _independent_rel_sigma(m: MoonMeasurement) -> float:
+    """Relative uncertainty without the lunar-model term (which cancels at similar geometry)."""
+    b = m.budget or {}
+    parts = [float(b.get(k, 0.0)) for k in ("noise", "background", "aperture", "geometry")]
+    value = math.sqrt(sum(p * p for p in parts))
+    if value > 0.0:
+        return value
+    return float(m.a_sigma) / float(m.a) if m.a and m.a_sigma else float("nan")
+
+
+def moon_phase_slope(session: Session, satellite: str, band: str) -> PhaseSlope | None:
+    """Slope of the relative residuals of the Moon drift fit versus ``|g|`` (per degree).
+
+    Residuals ``a_i / A(t_i) - 1`` of the in-trend measurements about the linear drift fit; a
+    significant slope is a phase error of the lunar model (or of the geometry), not instrument
+    drift. Computed on the fly from the catalogue.
+
+    Parameters
+    ----------
+    session : Session
+        Catalogue session.
+    satellite, band : str
+        Series to analyse.
+
+    Returns
+    -------
+    PhaseSlope or None
+        None with fewer than 3 in-trend measurements or a single phase angle.
+    """
+    out = _trend_fit(session, satellite, band)
+    if out is None:
+        return None
+    fit, history, t, _ = out
+    model, _ = drift_model(fit, t)
+    a = _column(history, "a")
+    s = _column(history, "a_sigma")
+    g = _column(history, "phase_angle_deg")
+    try:
+        return phase_residual_slope(g, a / model - 1.0, s / model)
+    except InsufficientDataError:
+        return None
+
+
+def pneo_ratio(
+    session: Session, settings: Settings, band: str, numerator: str = "PNEO3", denominator: str = "PNEO4"
+) -> PairRatio | None:
+    """Ratio ``A_k(numerator) / A_k(denominator)`` from acquisitions at similar geometry.
+
+    Pairs: same branch (waxing/waning), ``|g|`` within ``[moon] ratio_max_phase_diff_deg`` and
+    times within ``[moon] ratio_max_days`` (:func:`monitor.science.moon_trends.match_similar_geometry`);
+    the ratio is the weighted mean over the pairs, its uncertainty from the per-acquisition terms
+    that do not cancel (noise, background, aperture, geometry), Birge-scaled.
+
+    Parameters
+    ----------
+    session : Session
+        Catalogue session.
+    settings : Settings
+        Pairing tolerances (``settings.moon``).
+    band : str
+        Band (both satellites must have it).
+    numerator, denominator : str
+        Satellites.
+
+    Returns
+    -------
+    PairRatio or None
+        None when no pair qualifies. ``pairs`` index the in-trend measurement series of the two
+        satellites in time order (:func:`monitor.catalogue.repository.moon_trend_rows`).
+    """
+    num = repo.moon_trend_rows(session, numerator, band)
+    den = repo.moon_trend_rows(session, denominator, band)
+    if not num or not den:
+        return None
+    origin = datetime(2000, 1, 1, tzinfo=UTC)
+
+    def days(rows: list[tuple[MoonMeasurement, Acquisition]]) -> np.ndarray:
+        return np.array([(_as_utc(acq.date_obs) - origin).total_seconds() / 86400.0 for _, acq in rows])
+
+    pairs = match_similar_geometry(
+        _column(num, 'phase_angle_deg'), days(num),
+        _column(den, 'phase_angle_deg'), days(den),
+        max_phase_diff_deg=settings.moon.ratio_max_phase_diff_deg, max_days=settings.moon.ratio_max_days,
+    )  # fmt: skip
+    if not pairs:
+        return None
+    return pair_ratio(
+        _column(num, 'a'), [_independent_rel_sigma(m) for m, _ in num],
+        _column(den, 'a'), [_independent_rel_sigma(m) for m, _ in den],
+        pairs,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run_moon_calibration(
+    session: Session,
+    settings: Settings,
+    run: ProcessingRun,
+    now: datetime,
+    *,
+    reprocess: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> MoonSummary:
+    """Measure the pending MOON acquisitions (``reprocess``: all of them, as new rows) and refit
+    the drift of every satellite and band that received measurements.
+
+    Parameters
+    ----------
+    session : Session
+        Catalogue session (committed per acquisition and per drift fit).
+    settings : Settings
+        Site settings (``site`` for the archive, ``moon`` for the phase range and alerts).
+    run : ProcessingRun
+        The processing run the rows belong to (provenance).
+    now : datetime
+        Aware UTC time stamped on the rows.
+    reprocess : bool
+        Measure every archived MOON acquisition again.
+    progress : callable, optional
+        ``progress(done, total)`` after each acquisition.
+
+    Returns
+    -------
+    MoonSummary
+    """
+    summary = MoonSummary()
+    changed = _measurement_stage(session, settings, run, now, reprocess, summary, progress)
+    _drift_stage(session, settings, run, now, changed, summary)
+    return summary

@@ -1,0 +1,194 @@
+"""PSF/MTF of each starpool and the encircled-energy (EE) correction of the star calibration.
+
+For a starpool and band, the dark-subtracted vignettes of its accepted stars are fitted jointly
+with the physical PSF model (:func:`monitor.science.mtf_fit.fit_starpool_psf`: diffraction of the
+annular pupil, fitted Gaussian blur along/across, detector diffusion, TDI smear, pixel box; per
+star flux, centre and background). From the fit:
+
+- the MTF along and across track (at Nyquist and as a curve, with 1-sigma from the Fisher
+  matrix) is stored as ``mtf_result`` rows, with a non-parametric ePSF cross-check;
+- the *effective* EE of every window of every star is obtained by rendering the fitted PSF at
+  that star's fitted centre and oversampling and running the very same photometry on the
+  noiseless model. It therefore includes the far diffraction wings (r^-3), the row quantisation
+  of the window and the part of the wing that the background estimate absorbs, so
+  ``A = S_w / EE_eff(w)`` is independent of the window up to noise;
+- the MTF at Nyquist is trended over the starpools (relative drift per year).
+
+Only the pixels of the starpool's own members are read (never older history).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session
+
+from monitor.calibration.star import SECONDS_PER_YEAR, EeCorrection
+from monitor.catalogue import repository as repo
+from monitor.catalogue.models import DriftResult, MtfResult, ProcessingRun, Starpool
+from monitor.catalogue.mtf_queries import latest_mtf_history
+from monitor.domain import MISSION_OF_SATELLITE, BandHeader, Satellite
+from monitor.io.fits_reader import InvalidAcquisitionError, read_band
+from monitor.science.drift import fit_drift
+from monitor.science.epsf import compare_mtf, epsf_mtf
+from monitor.science.exceptions import ScienceError
+from monitor.science.instrument import nominal_psf_params
+from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
+from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
+from monitor.science.photometry import measure_star
+from monitor.science.psf import render_star
+from monitor.settings import Settings
+
+__all__ = ["starpool_ee_correction", "MIN_PSF_STARS"]
+
+log = logging.getLogger(__name__)
+
+MIN_PSF_STARS = 5  # below this the joint fit is not attempted (no EE correction: EE = 1)
+MODEL_FLUX_DN = 1e6  # flux of the noiseless model star used for the effective EE
+MTF_FREQUENCIES = np.linspace(0.0, 1.0, 21)  # cycles per native pixel
+
+
+def _effective_ee(params: Any, shape: tuple[int, int], center_xy: tuple[float, float], b: Any,
+                  half_widths: list[int], settings: Settings) -> np.ndarray:
+    """Fraction of the star's total flux that the photometry of each window recovers."""
+    o = float(b.oversamp)
+    model = render_star(shape, center_xy, params, oversamp=o, total_flux=MODEL_FLUX_DN)
+    hdr = BandHeader(band=b.band, shape=shape, dark_dn=0.0, gain_factor=1.0, oversamp=o, binning=1,
+                     pixscale_urad=b.pixscale_urad, lineper_ms=b.lineper_ms, saturate_dn=np.inf,
+                     star_x=center_xy[0], star_y=center_xy[1])
+    phot = measure_star(model, hdr, settings.star.half_widths_px, guess_xy=center_xy, gain_e_per_dn=1e12)
+    ee = {int(h): float(s) / (o * MODEL_FLUX_DN) for h, s in zip(phot.half_widths, phot.sums_dn, strict=True)}
+    return np.array([ee.get(h, np.nan) for h in half_widths])
+
+
+def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool, band: str,
+                           rows: list[repo.StarMemberRow], run: ProcessingRun, now: datetime) -> EeCorrection | None:
+    """Fit the starpool PSF, store its MTF (and MTF drift), return the per-star effective EE.
+
+    Returns None (the caller then reports the largest window with EE = 1 and says so) when the
+    starpool has fewer than :data:`MIN_PSF_STARS` accepted stars or the fit fails.
+    """
+    half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
+    members = [i for i, r in enumerate(rows) if r.photometry.status == "ok"]
+    if len(members) < MIN_PSF_STARS:
+        log.info("starpool %s %s: %d stars, no PSF fit", pool.period_key, band, len(members))
+        return None
+    mission = MISSION_OF_SATELLITE[Satellite(pool.satellite)].value
+    vignettes, oversamps, centers, gains, used = [], [], [], [], []
+    for i in members:
+        r = rows[i]
+        b = r.band_image
+        try:
+            raw = read_band(settings.site / r.acquisition.archive_path, band).astype(np.float64)
+        except (InvalidAcquisitionError, OSError) as exc:
+            log.warning("starpool %s: cannot read %s: %s", pool.period_key, r.acquisition.acq_id, exc)
+            continue
+        vig = raw - b.dark_dn * b.binning**2
+        vig[raw >= b.saturate_dn * b.binning**2] = np.nan
+        vignettes.append(vig)
+        oversamps.append(float(b.oversamp))
+        centers.append((r.photometry.centroid_x, r.photometry.centroid_y))
+        gains.append(settings.star.e_per_dn_reference / b.gain_factor)
+        used.append(i)
+    initial = nominal_psf_params(mission, band)
+    try:
+        fit = fit_starpool_psf(vignettes, oversamps, initial, read_noise_dn=settings.star.read_noise_dn,
+                               gain_e_per_dn=float(np.median(gains)), centers_xy=np.array(centers),
+                               ee_half_widths_px=half_widths, frequencies_cy_px=MTF_FREQUENCIES)
+    except (PsfFitError, PsfInsufficientStarsError, ScienceError, ValueError) as exc:
+        log.warning("starpool %s %s: PSF fit failed: %s", pool.period_key, band, exc)
+        return None
+
+    # effective EE of every member at its own centre and oversampling
+    n, m = len(rows), len(half_widths)
+    ee = np.ones((n, m))
+    rel_sigma = np.interp(half_widths, fit.ee_half_widths_px, fit.ee_sigma / fit.ee)
+    for k, i in enumerate(used):
+        shape = vignettes[k].shape
+        cx, cy = fit.centers_xy[k]
+        try:
+            ee[i] = _effective_ee(fit.params, shape, (float(cx), float(cy)), rows[i].band_image, half_widths,
+                                  settings)
+        except ScienceError as exc:
+            log.warning("effective EE of %s failed: %s", rows[i].acquisition.acq_id, exc)
+            ee[i] = np.nan
+    ee = np.where(np.isfinite(ee), ee, 1.0)
+    ee_sigma = ee * rel_sigma[None, :]
+
+    _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, run, now)
+    flux = np.full(n, np.nan)
+    flux_sigma = np.full(n, np.nan)
+    flux[used] = fit.fluxes_dn
+    flux_sigma[used] = fit.fluxes_sigma_dn
+    return EeCorrection(ee=ee, ee_sigma=ee_sigma,
+                        source=f"psf-fit ({len(used)} stars, chi2/dof {fit.chi2_dof:.2f})",
+                        psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma)
+
+
+def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, fit: Any,
+               vignettes: list[np.ndarray], oversamps: list[float], run: ProcessingRun, now: datetime) -> None:
+    """Insert the parametric and ePSF MTF rows of the starpool (new versions) and refit the MTF drift."""
+    try:
+        ep = epsf_mtf(vignettes, oversamps, fit.centers_xy, fluxes_dn=fit.fluxes_dn,
+                      backgrounds_dn=fit.backgrounds_dn, frequencies_cy_px=MTF_FREQUENCIES)
+        cmp = compare_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
+                          (ep.mtf_nyquist_along, ep.mtf_nyquist_across),
+                          parametric_sigma=(fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma))
+    except (ScienceError, ValueError) as exc:
+        log.warning("starpool %s %s: ePSF cross-check failed: %s", pool.period_key, band, exc)
+        ep, cmp = None, None
+    params = {k: v for k, v in fit.params.__dict__.items() if isinstance(v, int | float)}
+    rows: list[Any] = []
+    for direction in ("along", "across"):
+        version = repo.next_result_version(session, MtfResult, starpool_id=pool.id, band=band,
+                                           direction=direction, method="parametric")
+        curve = getattr(fit, f"mtf_{direction}")
+        sigma = getattr(fit, f"mtf_{direction}_sigma")
+        agrees = None if cmp is None else direction not in cmp.flagged
+        rows.append(MtfResult(
+            starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
+            mtf_nyquist=float(getattr(fit, f"mtf_nyquist_{direction}")),
+            mtf_nyquist_sigma=float(getattr(fit, f"mtf_nyquist_{direction}_sigma")), method="parametric",
+            curve={"f": fit.frequencies_cy_px.tolist(), "mtf": curve.tolist(), "sigma": sigma.tolist()},
+            params={**params, "chi2_dof": float(fit.chi2_dof), "n_stars": len(vignettes)},
+            agrees_with_epsf=agrees, created_at=now,
+        ))
+        if ep is not None:
+            rows.append(MtfResult(
+                starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
+                mtf_nyquist=float(getattr(ep, f"mtf_nyquist_{direction}")), mtf_nyquist_sigma=0.0, method="epsf",
+                curve={"f": ep.frequencies_cy_px.tolist(), "mtf": getattr(ep, f"mtf_{direction}").tolist()},
+                params={"n_stars": int(ep.n_stars)}, agrees_with_epsf=agrees, created_at=now,
+            ))
+        if agrees is False:
+            log.warning("starpool %s %s: parametric and ePSF MTF at Nyquist disagree %s", pool.period_key, band,
+                        direction)
+    repo.add_rows(session, rows)
+    session.flush()
+    _mtf_drift(session, pool.satellite, band, run, now)
+
+
+def _mtf_drift(session: Session, satellite: str, band: str, run: ProcessingRun, now: datetime) -> None:
+    """Linear trend of the MTF at Nyquist over the starpools (relative change per year)."""
+    for direction in ("along", "across"):
+        history = latest_mtf_history(session, satellite, band, direction)
+        if len(history) < 3:
+            continue
+        t0 = history[0][1].period_start
+        t = np.array([(p.period_start - t0).total_seconds() / SECONDS_PER_YEAR for _, p in history])
+        v = np.array([m.mtf_nyquist for m, _ in history])
+        s = np.array([max(m.mtf_nyquist_sigma, 1e-6) for m, _ in history])
+        try:
+            fit = fit_drift(t, v, s, model="linear")
+        except (ScienceError, ValueError) as exc:
+            log.info("MTF drift %s %s %s: %s", satellite, band, direction, exc)
+            continue
+        repo.add_rows(session, [DriftResult(
+            run_id=run.id, satellite=satellite, band=band, method="STAR", quantity=f"mtf_{direction}",
+            model="linear", reference_epoch=t0 + timedelta(seconds=fit.reference_time_years * SECONDS_PER_YEAR),
+            a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year, rate_sigma=fit.rate_sigma_per_year,
+            chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None, n_points=len(history), created_at=now,
+        )])

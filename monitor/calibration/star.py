@@ -1,0 +1,461 @@
+"""Star method use-case (PHR1A/PHR1B): photometry -> starpools -> A_k, MTF -> drift.
+
+Incremental by construction:
+1. photometry runs only on STAR acquisitions that have none yet (``--reprocess``: on all, as a
+   new run); its rows (per band and per window) are the time-series traces;
+2. each new acquisition joins the starpool of its satellite and campaign period; only the
+   starpools that received members are recomputed, from the stored photometry (and, for the PSF
+   fit, from the pixels of that starpool's own members only), and their result is inserted as a
+   new version: nothing is ever updated in place;
+3. the drift of A_k is refitted from the per-starpool results (a few rows per satellite and band).
+
+All numbers follow ICD-1 §1.3 (measurement equation), §2.2 (REF-1 star model) and §4.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session
+
+from monitor.catalogue import repository as repo
+from monitor.catalogue.models import (
+    Acquisition,
+    Alert,
+    BandImage,
+    DriftResult,
+    ProcessingRun,
+    StarPhotometry,
+    Starpool,
+    StarpoolResult,
+)
+from monitor.domain import MISSION_OF_SATELLITE, REF_VERSION, STAR_SATELLITES, BandHeader, RejectReason, Satellite
+from monitor.io.fits_reader import InvalidAcquisitionError, read_bands
+from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
+from monitor.science.drift import drift_alerts, fit_drift
+from monitor.science.exceptions import AllNaNError, InsufficientDataError, InsufficientStarsError, ScienceError
+from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
+from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
+from monitor.science.starpool import combine_starpool
+from monitor.settings import Settings
+
+__all__ = ["StarSummary", "run_star_calibration", "campaign_period", "EeProvider"]
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_YEAR = 365.25 * 86400.0
+BATCH = 50  # acquisitions per commit of the photometry stage
+
+
+@dataclass
+class StarSummary:
+    photometry: int = 0  # acquisitions measured
+    rejected_bands: int = 0
+    starpools: list[str] = field(default_factory=list)  # starpool keys recomputed
+    drift_fits: int = 0
+    alerts: int = 0
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def campaign_period(when: datetime, period: str) -> tuple[str, datetime, datetime]:
+    """Campaign period holding ``when``: ``"month"`` (calendar month) or ``"<n>d"`` (fixed
+    n-day periods counted from 2000-01-01T00:00Z). Returns (label, start, end), aware UTC."""
+    when = when.astimezone(UTC)
+    if period == "month":
+        start = datetime(when.year, when.month, 1, tzinfo=UTC)
+        end = datetime(when.year + (when.month == 12), when.month % 12 + 1, 1, tzinfo=UTC)
+        return f"{when:%Y-%m}", start, end
+    if period.endswith("d") and period[:-1].isdigit() and int(period[:-1]) > 0:
+        days = int(period[:-1])
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        k = (when - epoch) // timedelta(days=days)
+        start = epoch + k * timedelta(days=days)
+        return f"{start:%Y-%m-%d}+{days}d", start, start + timedelta(days=days)
+    raise ValueError(f"unknown campaign period {period!r} (use 'month' or '<n>d')")
+
+
+# --------------------------------------------------------------------------- reference irradiance
+
+
+@functools.cache
+def _irradiance(hip: int, mission: str, band: str) -> tuple[float, bool]:
+    """REF-1 E_k of star ``HIP hip`` in a band, W m^-2 um^-1, and whether it is a calibration star."""
+    cat = load_star_catalogue()
+    i = cat.index_of(hip)
+    v, bv = float(cat.v_mag[i]), float(cat.b_v[i])
+    usable = bool(is_calibration_star(np.array([v]), np.array([bv]))[0])
+    if not np.isfinite(bv):
+        return float("nan"), False
+    rsr, vband = load_rsr(mission, band), load_johnson_v()
+    e = star_band_irradiance_w_m2_um(
+        np.array([v]), np.array([bv]), rsr.wavelength_nm, rsr.values, vband.wavelength_nm, vband.values
+    )
+    return float(e[0]), usable
+
+
+def _band_header(b: BandImage) -> BandHeader:
+    return BandHeader(
+        band=b.band, shape=(b.rows, b.cols), dark_dn=b.dark_dn, gain_factor=b.gain_factor, oversamp=b.oversamp,
+        binning=b.binning, pixscale_urad=b.pixscale_urad, lineper_ms=b.lineper_ms, saturate_dn=b.saturate_dn,
+        star_x=b.star_x, star_y=b.star_y, bunit=b.bunit,
+    )
+
+
+# --------------------------------------------------------------------------- stage 1: photometry
+
+
+def _measure_acquisition(
+    acq: Acquisition, bands: list[BandImage], site: Path, settings: Settings, run_id: int
+) -> list[tuple[StarPhotometry, list[dict[str, Any]]]]:
+    """Photometry of every band of one archived STAR acquisition -> rows to insert."""
+    path = site / acq.archive_path
+    mission = MISSION_OF_SATELLITE[Satellite(acq.satellite)].value
+    half_widths = settings.star.half_widths_px
+    out: list[tuple[StarPhotometry, list[dict[str, Any]]]] = []
+    try:  # every band in one walk of the file (read_band per band re-walks all the headers)
+        images: dict[str, np.ndarray] = read_bands(path)
+        read_error = ""
+    except (InvalidAcquisitionError, OSError) as exc:
+        images, read_error = {}, str(exc)
+    for b in bands:
+        base = dict(run_id=run_id, acquisition_id=acq.id, band=b.band, reference_model=REF_VERSION)
+        assert acq.hip is not None
+        e_k, usable = _irradiance(acq.hip, mission, b.band)
+        image = images.get(b.band)
+        if image is None:
+            message = read_error or f"{path.name} has no image HDU for band {b.band!r}"
+            out.append((StarPhotometry(**base, status="rejected", reason=RejectReason.UNREADABLE.value,
+                                       message=message[:1000]), []))
+            continue
+        hdr = _band_header(b)
+        guess = (b.star_x, b.star_y) if b.star_x is not None and b.star_y is not None else None
+        try:
+            phot = measure_star(image, hdr, half_widths, guess_xy=guess,
+                                gain_e_per_dn=settings.star.e_per_dn_reference / b.gain_factor)
+        except ScienceError as exc:
+            reason = RejectReason.ALL_NAN if isinstance(exc, AllNaNError) else RejectReason.BAD_VALUE
+            out.append((StarPhotometry(**base, status="rejected", reason=reason.value,
+                                       message=f"photometry impossible: {exc}"[:1000]), []))
+            continue
+        status, reason, message = "ok", None, ""
+        if phot.saturated:
+            status, reason = "rejected", RejectReason.SATURATED.value
+            message = f"peak {phot.peak_dn:.0f} DN >= SATURATE {b.saturate_dn:.0f} DN"
+        elif phot.off_centre:
+            status, reason = "rejected", RejectReason.TRUNCATED_WINDOW.value
+            message = (f"star not found within the search box, or centroid ({phot.centroid_x:.1f}, "
+                       f"{phot.centroid_y:.1f}) too far from STARX/STARY ({b.star_x}, {b.star_y})")
+        elif not usable:
+            status, reason = "rejected", RejectReason.BAD_VALUE.value
+            message = f"HIP {acq.hip} is not a calibration star (needs 1 <= V <= 6 and a valid B-V)"
+        omega = hdr.pixel_solid_angle_sr
+        windows: list[dict[str, Any]] = []
+        a_raw = a_coefficient(phot.sums_dn, b.oversamp, b.gain_factor, e_k, omega) if np.isfinite(e_k) else None
+        a_sig = (a_coefficient_sigma(a_raw, phot.sums_dn, phot.sigmas_dn) if a_raw is not None else None)
+        counts = normalised_count(phot.sums_dn, b.oversamp, b.gain_factor)
+        for j, h in enumerate(phot.half_widths):
+            window_ok = not (phot.nan_in_window[j] or phot.truncated[j]) and status == "ok"
+            windows.append(dict(
+                half_width_px=int(h), sum_dn=float(phot.sums_dn[j]), sigma_dn=float(phot.sigmas_dn[j]),
+                n_pixels=int(phot.n_pixels[j]), nan_in_window=bool(phot.nan_in_window[j]),
+                truncated=bool(phot.truncated[j]), normalised_count=float(counts[j]), encircled_energy=None,
+                a=float(a_raw[j]) if (a_raw is not None and window_ok) else None,
+                a_sigma=float(a_sig[j]) if (a_sig is not None and window_ok) else None,
+            ))
+        valid = [w for w in windows if w["a"] is not None]
+        if status == "ok" and not valid:
+            status, reason = "rejected", RejectReason.NAN_IN_WINDOW.value
+            message = "every extraction window holds a NaN pixel or is cut by the vignette edge"
+        largest = valid[-1] if valid else None
+        out.append((StarPhotometry(
+            **base, status=status, reason=reason, message=message,
+            centroid_x=phot.centroid_x, centroid_y=phot.centroid_y, background_dn=phot.background_dn,
+            background_noise_dn=phot.background_noise_dn, peak_dn=phot.peak_dn, saturated=phot.saturated,
+            irradiance_w_m2_um=e_k if np.isfinite(e_k) else None,
+            half_width_px=largest["half_width_px"] if largest else None,
+            a=largest["a"] if largest else None, a_sigma=largest["a_sigma"] if largest else None,
+        ), windows))
+    return out
+
+
+def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, reprocess: bool,
+                      summary: StarSummary, progress: Callable[[int, int], None] | None) -> set[int]:
+    """Measure pending acquisitions; add them to their starpools. Returns the touched starpool ids."""
+    sats = [s.value for s in STAR_SATELLITES]
+    assert run.id is not None
+    pending = repo.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
+    touched: set[int] = set()
+    for start in range(0, len(pending), BATCH):
+        chunk = pending[start : start + BATCH]
+        bands = repo.band_images_by_acquisition(session, [a.id for a in chunk if a.id is not None])
+        rows: list[tuple[StarPhotometry, list[dict[str, Any]]]] = []
+        for acq in chunk:
+            assert acq.id is not None
+            measured = _measure_acquisition(acq, bands[acq.id], settings.site, settings, run.id)
+            rows.extend(measured)
+            summary.rejected_bands += sum(phot.status != "ok" for phot, _ in measured)
+            key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
+            pool = repo.get_or_create_starpool(session, acq.satellite, f"{acq.satellite}-{key}", p0, p1, now)
+            repo.add_starpool_member(session, pool.id, acq.id, now)
+            touched.add(pool.id)
+            summary.photometry += 1
+        repo.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
+        session.commit()
+        if progress is not None:
+            progress(min(start + BATCH, len(pending)), len(pending))
+    return touched
+
+
+# --------------------------------------------------------------------------- stage 2: starpools
+
+
+@dataclass(frozen=True)
+class EeCorrection:
+    """Encircled energy per member (rows) and window (columns), from the starpool's PSF fit."""
+
+    ee: np.ndarray  # (n_members, n_windows)
+    ee_sigma: np.ndarray  # (n_members, n_windows)
+    source: str
+    # Total signal S_k of each member from the joint PSF fit (PSF-weighted, all the light), DN,
+    # and its 1-sigma; NaN for members that were not fitted. None when not available.
+    psf_flux_dn: np.ndarray | None = None
+    psf_flux_sigma_dn: np.ndarray | None = None
+
+
+EeProvider = Callable[[Session, Settings, Starpool, str, list[repo.StarMemberRow], ProcessingRun, datetime],
+                      EeCorrection | None]
+
+
+def _model_weighted_sigma(settings: Settings, rows: list[repo.StarMemberRow], half_widths: list[int],
+                          a_corr: np.ndarray, ee: np.ndarray, ee_sig: np.ndarray, psf_flux_dn: np.ndarray,
+                          fallback: np.ndarray) -> np.ndarray:
+    """1-sigma of each star's window A_k with the photon noise of the PREDICTED window sum.
+
+    The photometry's variance is ``var_bg + max(S_w, 0)/g`` with the measured sum ``S_w``; a
+    weighted mean with those weights favours stars whose sum fluctuated low (a bias of a few
+    0.1 % on large, noisy windows). With the PSF fit, the expected sum ``S_psf * EE_eff(w)`` is
+    known, so the photon term is taken from it instead: the weights no longer depend on the
+    noise of the value they weight.
+    """
+    out = fallback.copy()
+    for i, r in enumerate(rows):
+        flux = psf_flux_dn[i]
+        if not np.isfinite(flux):
+            continue
+        g = settings.star.e_per_dn_reference / r.band_image.gain_factor  # e-/DN
+        for w in r.windows:
+            if w.sum_dn is None or w.sigma_dn is None or not w.sum_dn:
+                continue
+            j = half_widths.index(w.half_width_px)
+            if not np.isfinite(a_corr[i, j]):
+                continue
+            var = w.sigma_dn**2 - max(w.sum_dn, 0.0) / g + max(flux * ee[i, j], 0.0) / g
+            k = a_corr[i, j] / w.sum_dn  # A per DN of this star and window
+            out[i, j] = abs(k) * np.sqrt(max(var, 0.0) + (w.sum_dn * ee_sig[i, j] / ee[i, j]) ** 2)
+    return out
+
+
+PSF_FLUX_KEY = "psf"  # per_window key of the PSF-fit-signal estimate; half_width_px 0 in the result
+
+
+def _psf_flux_estimate(settings: Settings, rows: list[repo.StarMemberRow], ok_members: list[int],
+                       acq_ids: list[str], correction: EeCorrection | None) -> Any:
+    """Starpool A_k from the PSF-fit signals S_k (ICD 1.3 with EE = 1), or None."""
+    if correction is None or correction.psf_flux_dn is None or correction.psf_flux_sigma_dn is None:
+        return None
+    n = len(rows)
+    a = np.full(n, np.nan)
+    sig = np.full(n, np.nan)
+    for i in ok_members:
+        r = rows[i]
+        e_k = r.photometry.irradiance_w_m2_um
+        flux, flux_sig = correction.psf_flux_dn[i], correction.psf_flux_sigma_dn[i]
+        if e_k is None or not (np.isfinite(flux) and np.isfinite(flux_sig) and flux > 0):
+            continue
+        b = r.band_image
+        a[i] = float(a_coefficient(flux, b.oversamp, b.gain_factor, e_k, (b.pixscale_urad * 1e-6) ** 2))
+        sig[i] = float(a_coefficient_sigma(a[i], flux, flux_sig))
+    idx = [i for i in ok_members if np.isfinite(a[i])]
+    try:
+        est = combine_starpool(a[idx], sig[idx], [acq_ids[i] for i in idx], settings.star.outlier_sigma)
+    except InsufficientStarsError:
+        return None
+    return est, idx, a, sig
+
+
+def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
+                   now: datetime, ee_provider: EeProvider | None) -> StarpoolResult | None:
+    rows = repo.starpool_member_rows(session, pool.id, band)  # type: ignore[arg-type]
+    if not rows:
+        return None
+    half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
+    n, m = len(rows), len(half_widths)
+    a_raw = np.full((n, m), np.nan)
+    a_sig = np.full((n, m), np.nan)
+    for i, r in enumerate(rows):
+        for w in r.windows:
+            if w.a is not None and w.a_sigma is not None:
+                j = half_widths.index(w.half_width_px)
+                a_raw[i, j], a_sig[i, j] = w.a, w.a_sigma
+    ok_members = [i for i, r in enumerate(rows) if r.photometry.status == "ok"]
+    correction = ee_provider(session, settings, pool, band, rows, run, now) if ee_provider else None
+    if correction is not None:
+        ee, ee_sig, source = correction.ee, correction.ee_sigma, correction.source
+        report_h = settings.star.reference_half_width_px
+    else:
+        ee, ee_sig = np.ones((n, m)), np.zeros((n, m))
+        source = "none (largest window, EE = 1: no PSF fit available)"
+        report_h = max(half_widths)
+    a_corr = a_raw / ee
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a_corr_sig = np.abs(a_corr) * np.sqrt((a_sig / a_raw) ** 2 + (ee_sig / ee) ** 2)
+    if correction is not None and correction.psf_flux_dn is not None:
+        a_corr_sig = _model_weighted_sigma(settings, rows, half_widths, a_corr, ee, ee_sig, correction.psf_flux_dn,
+                                           a_corr_sig)
+    acq_ids = [r.acquisition.acq_id for r in rows]
+    per_window: dict[str, Any] = {}
+    estimates: dict[int, Any] = {}
+    for j, h in enumerate(half_widths):
+        idx = [i for i in ok_members if np.isfinite(a_corr[i, j])]
+        try:
+            est = combine_starpool(a_corr[idx, j], a_corr_sig[idx, j], [acq_ids[i] for i in idx],
+                                   settings.star.outlier_sigma)
+        except InsufficientStarsError as exc:
+            per_window[str(h)] = {"a": None, "a_sigma": None, "n": len(idx), "note": str(exc)}
+            continue
+        estimates[h] = (est, idx)
+        per_window[str(h)] = {"a": est.a, "a_sigma": est.a_sigma, "n": est.n_used, "tau_rel": est.tau,
+                              "ee_mean": float(np.nanmean(ee[idx, j]))}
+    psf_est = _psf_flux_estimate(settings, rows, ok_members, acq_ids, correction)
+    if psf_est is not None:
+        est_psf, idx_psf, a_psf, a_psf_sig = psf_est
+        per_window[PSF_FLUX_KEY] = {"a": est_psf.a, "a_sigma": est_psf.a_sigma, "n": est_psf.n_used,
+                                    "tau_rel": est_psf.tau}
+    if report_h not in estimates:
+        if not estimates:
+            log.warning("starpool %s band %s: no window has enough stars", pool.period_key, band)
+            return None
+        report_h = max(estimates)
+    est, idx = estimates[report_h]
+    j = half_widths.index(report_h)
+    if psf_est is not None:
+        # The PSF-fit signal is the reported estimator: it holds all the light (no window, no EE)
+        # and weights the pixels optimally, which matters for faint, background-limited stars.
+        est, idx = est_psf, idx_psf
+        a_corr, a_corr_sig = a_corr.copy(), a_corr_sig.copy()
+        a_corr[:, j], a_corr_sig[:, j] = a_psf, a_psf_sig
+        source = f"{source}; reported A_k from the PSF-fit signal (window {PSF_FLUX_KEY})"
+        report_h = 0
+    used_ids = {acq_ids[i] for k, i in enumerate(idx) if est.used[k]}
+    rejected = [{"acq_id": acq_ids[i], "reason": "outlier",
+                 "residual_sigma": float(est.normalised_residuals[k])} for k, i in enumerate(idx) if not est.used[k]]
+    rejected += [{"acq_id": r.acquisition.acq_id, "reason": r.photometry.reason, "message": r.photometry.message}
+                 for r in rows if r.photometry.status != "ok"]
+    per_star = {
+        acq_ids[i]: {
+            "a": None if not np.isfinite(a_corr[i, j]) else float(a_corr[i, j]),
+            "a_sigma": None if not np.isfinite(a_corr_sig[i, j]) else float(a_corr_sig[i, j]),
+            "used": acq_ids[i] in used_ids,
+            "ee": {str(h): float(ee[i, k]) for k, h in enumerate(half_widths)},
+        }
+        for i in range(n)
+    }
+    epochs = [rows[i].acquisition.date_obs.timestamp() for i in range(n) if acq_ids[i] in used_ids]
+    epoch = datetime.fromtimestamp(float(np.mean(epochs)), tz=UTC)
+    version = repo.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
+    return StarpoolResult(
+        starpool_id=pool.id, band=band, version=version, run_id=run.id, epoch=epoch, a=est.a, a_sigma=est.a_sigma,
+        n_used=est.n_used, n_rejected=len(rejected), half_width_px=report_h, ee_source=source,
+        tau_rel=est.tau, chi2_dof=None if not np.isfinite(est.chi2_dof) else float(est.chi2_dof),
+        rejected=rejected, acquisition_ids=acq_ids, per_window=per_window, per_star=per_star, created_at=now,
+    )
+
+
+def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, touched: set[int],
+                    summary: StarSummary, ee_provider: EeProvider | None) -> set[tuple[str, str]]:
+    changed: set[tuple[str, str]] = set()
+    for pool_id in sorted(touched):
+        pool = session.get(Starpool, pool_id)
+        assert pool is not None
+        for band in repo.starpool_bands(session, pool_id):
+            result = _starpool_band(session, settings, run, pool, band, now, ee_provider)
+            if result is not None:
+                repo.add_rows(session, [result])
+                changed.add((pool.satellite, band))
+        session.commit()
+        summary.starpools.append(pool.period_key)
+    return changed
+
+
+# --------------------------------------------------------------------------- stage 3: drift
+
+
+def _years(t: datetime, t0: datetime) -> float:
+    return (t - t0).total_seconds() / SECONDS_PER_YEAR
+
+
+def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime,
+                 changed: set[tuple[str, str]], summary: StarSummary) -> None:
+    for satellite, band in sorted(changed):
+        history = repo.latest_starpool_results(session, satellite, band)
+        if len(history) < 2:
+            continue
+        t_ref = history[0][0].epoch
+        t = np.array([_years(r.epoch, t_ref) for r, _ in history])
+        a = np.array([r.a for r, _ in history])
+        s = np.array([r.a_sigma for r, _ in history])
+        rows: list[Any] = []
+        for model in ("linear", "exponential"):
+            try:
+                fit = fit_drift(t, a, s, model=model)
+            except (InsufficientDataError, ValueError) as exc:
+                log.info("drift %s %s %s: %s", satellite, band, model, exc)
+                continue
+            ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
+            rows.append(DriftResult(
+                run_id=run.id, satellite=satellite, band=band, method="STAR", quantity="a", model=model,
+                reference_epoch=ref_epoch, a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year,
+                rate_sigma=fit.rate_sigma_per_year, chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None,
+                n_points=len(history), created_at=now,
+            ))
+            summary.drift_fits += 1
+            if model != "linear":
+                continue
+            for alert in drift_alerts(fit, t, a, s, settings.star.drift_alert_sigma,
+                                      settings.star.drift_alert_rate_per_year):
+                label = history[alert.index][1].period_key if alert.index is not None else ""
+                rows.append(Alert(run_id=run.id, satellite=satellite, band=band, method="STAR",
+                                  kind=str(alert.kind), message=f"{label} {alert.message}".strip(), created_at=now))
+                summary.alerts += 1
+        repo.add_rows(session, rows)
+        session.commit()
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run_star_calibration(
+    session: Session,
+    settings: Settings,
+    run: ProcessingRun,
+    now: datetime,
+    *,
+    reprocess: bool = False,
+    ee_provider: EeProvider | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> StarSummary:
+    """Photometry of pending STAR acquisitions, recomputation of the touched starpools, drift."""
+    summary = StarSummary()
+    touched = _photometry_stage(session, settings, run, now, reprocess, summary, progress)
+    changed = _starpool_stage(session, settings, run, now, touched, summary, ee_provider)
+    _drift_stage(session, settings, run, now, changed, summary)
+    return summary

@@ -1,0 +1,49 @@
+"""Engine factory: one place that knows the backend differences (SQLite vs PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+__all__ = ["make_engine", "redact_url", "DatabaseUnavailableError"]
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The catalogue database cannot be reached or opened."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str | URL, password: str = "", **kwargs: Any) -> Engine:
+    """Create the SQLAlchemy engine of the catalogue.
+
+    SQLite: WAL journal, ``synchronous=NORMAL``, foreign keys on, 30 s busy timeout (so the
+    report job can read while ingest writes). PostgreSQL (psycopg 3): ``pool_pre_ping`` so the
+    daemon survives a server restart. ``password`` (from ``MONITOR_DATABASE_PASSWORD``) is set on
+    the URL here, never stored in configuration files.
+    """
+    u = make_url(url)
+    if password and u.password is None:
+        u = u.set(password=password)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        engine = sa.create_engine(u, connect_args={"timeout": 30}, **kwargs)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql" and u.drivername == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")
+    return sa.create_engine(u, pool_pre_ping=True, **kwargs)
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL with any password hidden, for logs and reports."""
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,440 @@
+"""Catalogue tables (SQLModel). The only place, with ``repository.py``, that knows about SQL.
+
+Design rules:
+- inputs (satellite, band, star, acquisition, band_image, geom_header, rejection) describe what
+  arrived; ``acquisition.status`` and ``rejection.state`` only track the crash-safe file move;
+- results are append-only history: every measurement/result row belongs to a
+  ``processing_run`` (code version, ICD and reference-model versions) and is never updated; a
+  reprocessing or a changed starpool inserts new rows with a higher ``version``;
+- all datetimes are timezone-aware UTC (SQLModel's UTCDateTime rejects naive values).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Field, SQLModel
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "SatelliteRow",
+    "BandRow",
+    "StarRow",
+    "Acquisition",
+    "BandImage",
+    "GeomHeaderRow",
+    "Rejection",
+    "ProcessingRun",
+    "StarPhotometry",
+    "StarWindow",
+    "Starpool",
+    "StarpoolMember",
+    "StarpoolResult",
+    "MtfResult",
+    "DriftResult",
+    "MoonMeasurement",
+    "GeometryResult",
+    "Alert",
+    "Report",
+    "Outbox",
+    "JobRun",
+    "SCHEDULER_TABLE",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+SCHEDULER_TABLE = "apscheduler_jobs"  # APScheduler's own table, excluded from Alembic
+
+
+# --------------------------------------------------------------------------- reference
+
+
+class SatelliteRow(SQLModel, table=True):
+    __tablename__ = "satellite"
+    id: str = Field(primary_key=True, max_length=8)  # PHR1A ...
+    mission: str = Field(max_length=8)
+
+
+class BandRow(SQLModel, table=True):
+    __tablename__ = "band"
+    __table_args__ = (sa.UniqueConstraint("mission", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mission: str = Field(max_length=8)
+    name: str = Field(max_length=8)
+    position: int  # display order
+
+
+class StarRow(SQLModel, table=True):
+    __tablename__ = "star"
+    hip: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    ra_deg: float
+    dec_deg: float
+    v_mag: float
+    b_v: float | None = None
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class Acquisition(SQLModel, table=True):
+    """One accepted acquisition file (ICD 1.1 primary header)."""
+
+    __tablename__ = "acquisition"
+    __table_args__ = (
+        sa.CheckConstraint("acq_type IN ('STAR', 'MOON', 'GEOM')", name="acq_type"),
+        sa.CheckConstraint("status IN ('archiving', 'archived', 'missing')", name="status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    acq_id: str = Field(max_length=80, unique=True)
+    sha256: str = Field(max_length=64, unique=True)
+    file_name: str = Field(max_length=255)
+    size_bytes: int = Field(sa_type=sa.BigInteger)
+    acq_type: str = Field(max_length=8, index=True)
+    satellite: str = Field(foreign_key="satellite.id", max_length=8, index=True)
+    target: str = Field(max_length=80)
+    hip: int | None = Field(default=None, foreign_key="star.hip", index=True)
+    date_obs: datetime = Field(index=True)
+    sc_pos_x_km: float
+    sc_pos_y_km: float
+    sc_pos_z_km: float
+    sc_vel_x_km_s: float
+    sc_vel_y_km_s: float
+    sc_vel_z_km_s: float
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    icd: str = Field(max_length=16)
+    archive_path: str = Field(max_length=1024)  # relative to the site directory
+    status: str = Field(default="archiving", max_length=16)
+    received_at: datetime
+    archived_at: datetime | None = None
+
+
+class BandImage(SQLModel, table=True):
+    """Per-band image metadata (ICD 1.2 keys) of an accepted acquisition."""
+
+    __tablename__ = "band_image"
+    __table_args__ = (sa.UniqueConstraint("acquisition_id", "band"),)
+    id: int | None = Field(default=None, primary_key=True)
+    acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
+    band: str = Field(max_length=8)
+    rows: int
+    cols: int
+    bunit: str = Field(max_length=16)
+    dark_dn: float
+    gain_factor: float
+    oversamp: float
+    binning: int
+    pixscale_urad: float
+    lineper_ms: float
+    saturate_dn: float
+    star_x: float | None = None
+    star_y: float | None = None
+    flags: str = Field(default="", max_length=255)  # comma-separated, e.g. "partial-nan"
+
+
+class GeomHeaderRow(SQLModel, table=True):
+    """ICD 3 primary keys of a GEOM acquisition."""
+
+    __tablename__ = "geom_header"
+    acquisition_id: int = Field(foreign_key="acquisition.id", primary_key=True)
+    focal_mm: float
+    pixpitch_um: float
+    nsamp: int
+    lineper_ms: float
+    t0_fore: datetime
+    t0_aft: datetime
+    pitch_fore_deg: float
+    pitch_aft_deg: float
+
+
+class Rejection(SQLModel, table=True):
+    """A file refused at ingest (or a duplicate delivery), kept with a reason."""
+
+    __tablename__ = "rejection"
+    __table_args__ = (sa.CheckConstraint("state IN ('moving', 'done', 'missing')", name="state"),)
+    id: int | None = Field(default=None, primary_key=True)
+    file_name: str = Field(max_length=255)
+    sha256: str | None = Field(default=None, max_length=64, index=True)
+    acq_id: str | None = Field(default=None, max_length=80)
+    reason: str = Field(max_length=32, index=True)  # RejectReason value
+    message: str = Field(max_length=2000)
+    received_at: datetime = Field(index=True)
+    quarantine_path: str = Field(max_length=1024)  # relative to the site directory
+    state: str = Field(default="moving", max_length=16)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+class ProcessingRun(SQLModel, table=True):
+    """One run of a use-case (ingest, process, report) with the versions it used."""
+
+    __tablename__ = "processing_run"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    code_version: str = Field(max_length=64)
+    icd_version: str = Field(max_length=16)
+    reference_model: str = Field(max_length=16)
+    reference_checksums: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str = Field(default="running", max_length=16)  # running, ok, failed
+    message: str = Field(default="", max_length=4000)
+    n_items: int = 0
+
+
+# --------------------------------------------------------------------------- star method
+
+
+class StarPhotometry(SQLModel, table=True):
+    """Photometry of one star acquisition in one band (ICD 4), from one processing run."""
+
+    __tablename__ = "star_photometry"
+    __table_args__ = (sa.UniqueConstraint("run_id", "acquisition_id", "band"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
+    band: str = Field(max_length=8)
+    status: str = Field(max_length=16)  # ok, rejected
+    reason: str | None = Field(default=None, max_length=32)
+    message: str = Field(default="", max_length=1000)
+    centroid_x: float | None = None
+    centroid_y: float | None = None
+    background_dn: float | None = None
+    background_noise_dn: float | None = None
+    peak_dn: float | None = None
+    saturated: bool = False
+    irradiance_w_m2_um: float | None = None  # E_k, REF-1
+    reference_model: str = Field(max_length=16)
+    half_width_px: int | None = None  # window of the reported per-measurement A_k
+    a: float | None = None  # DN / (W m-2 sr-1 um-1), EE-corrected, at half_width_px
+    a_sigma: float | None = None
+
+
+class StarWindow(SQLModel, table=True):
+    """Per extraction window of a star photometry: the time-series traces come from here."""
+
+    __tablename__ = "star_window"
+    __table_args__ = (sa.UniqueConstraint("photometry_id", "half_width_px"),)
+    id: int | None = Field(default=None, primary_key=True)
+    photometry_id: int = Field(foreign_key="star_photometry.id", index=True)
+    half_width_px: int
+    sum_dn: float | None = None
+    sigma_dn: float | None = None
+    n_pixels: int = 0
+    nan_in_window: bool = False
+    truncated: bool = False
+    normalised_count: float | None = None  # S_w / (OVERSAMP * GAINFACT), DN
+    encircled_energy: float | None = None
+    a: float | None = None  # DN / (W m-2 sr-1 um-1), EE-corrected
+    a_sigma: float | None = None
+
+
+class Starpool(SQLModel, table=True):
+    """Identity of a starpool: one satellite and one campaign period (append-only)."""
+
+    __tablename__ = "starpool"
+    __table_args__ = (sa.UniqueConstraint("satellite", "period_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    satellite: str = Field(foreign_key="satellite.id", max_length=8)
+    period_key: str = Field(max_length=32)  # e.g. PHR1A-2025-03
+    period_start: datetime
+    period_end: datetime
+    created_at: datetime
+
+
+class StarpoolMember(SQLModel, table=True):
+    """Membership of an acquisition in a starpool (inserted when the acquisition joins)."""
+
+    __tablename__ = "starpool_member"
+    starpool_id: int = Field(foreign_key="starpool.id", primary_key=True)
+    acquisition_id: int = Field(foreign_key="acquisition.id", primary_key=True, unique=True)
+    joined_at: datetime
+
+
+class StarpoolResult(SQLModel, table=True):
+    """A versioned absolute-calibration result of one starpool and band (never updated)."""
+
+    __tablename__ = "starpool_result"
+    __table_args__ = (sa.UniqueConstraint("starpool_id", "band", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    starpool_id: int = Field(foreign_key="starpool.id", index=True)
+    band: str = Field(max_length=8)
+    version: int
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    epoch: datetime
+    a: float
+    a_sigma: float
+    n_used: int
+    n_rejected: int
+    half_width_px: int
+    ee_source: str = Field(max_length=64)  # "psf-fit" or "none (largest window, EE=1)"
+    tau_rel: float | None = None
+    chi2_dof: float | None = None
+    rejected: list[Any] = Field(default_factory=list, sa_type=JSON)  # [{"acq_id", "reason"}]
+    acquisition_ids: list[str] = Field(default_factory=list, sa_type=JSON)
+    per_window: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # h -> {a, a_sigma, n, ee}
+    per_star: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # acq_id -> {a, a_sigma, used, ee}
+    created_at: datetime
+
+
+class MtfResult(SQLModel, table=True):
+    """MTF of one starpool, band and direction (append-only, versioned like the A_k result)."""
+
+    __tablename__ = "mtf_result"
+    __table_args__ = (sa.UniqueConstraint("starpool_id", "band", "direction", "method", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    starpool_id: int = Field(foreign_key="starpool.id", index=True)
+    band: str = Field(max_length=8)
+    direction: str = Field(max_length=8)  # along, across
+    version: int
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    mtf_nyquist: float
+    mtf_nyquist_sigma: float
+    method: str = Field(max_length=32)  # parametric, epsf
+    curve: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # {"f": [...], "mtf": [...], "sigma": [...]}
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    agrees_with_epsf: bool | None = None
+    created_at: datetime
+
+
+class DriftResult(SQLModel, table=True):
+    """Drift fit of A_k (or MTF) over time per satellite, band and method (append-only)."""
+
+    __tablename__ = "drift_result"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    satellite: str = Field(foreign_key="satellite.id", max_length=8)
+    band: str = Field(max_length=8)
+    method: str = Field(max_length=8)  # STAR, MOON
+    quantity: str = Field(default="a", max_length=16)  # a, mtf_along, mtf_across
+    model: str = Field(max_length=16)  # linear, exponential
+    reference_epoch: datetime
+    a0: float
+    a0_sigma: float
+    rate_per_year: float
+    rate_sigma: float
+    chi2_dof: float | None = None
+    n_points: int
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- moon and geometry
+
+
+class MoonMeasurement(SQLModel, table=True):
+    """Moon photometry, lunar model and A_k of one acquisition and band (append-only)."""
+
+    __tablename__ = "moon_measurement"
+    __table_args__ = (sa.UniqueConstraint("run_id", "acquisition_id", "band"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
+    band: str = Field(max_length=8)
+    status: str = Field(max_length=16)  # ok, rejected, flagged
+    reason: str | None = Field(default=None, max_length=32)
+    message: str = Field(default="", max_length=1000)
+    phase_angle_deg: float | None = None  # signed, negative when waxing
+    sun_selenographic_lon_deg: float | None = None
+    obs_selenographic_lat_deg: float | None = None
+    obs_selenographic_lon_deg: float | None = None
+    d_sun_moon_km: float | None = None
+    d_obs_moon_km: float | None = None
+    signal_dn: float | None = None  # S_k / OVERSAMP
+    aperture_radius_px: float | None = None
+    irradiance_w_m2_um: float | None = None
+    a: float | None = None
+    a_sigma: float | None = None
+    budget: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    in_trend: bool = True
+    created_at: datetime
+
+
+class GeometryResult(SQLModel, table=True):
+    """Along-track stereo adjustment of one GEOM acquisition (append-only)."""
+
+    __tablename__ = "geometry_result"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
+    status: str = Field(max_length=16)
+    message: str = Field(default="", max_length=1000)
+    n_control: int = 0
+    n_check: int = 0
+    check_rmse_e_m: float | None = None
+    check_rmse_n_m: float | None = None
+    check_rmse_u_m: float | None = None
+    velocity_x_m_s: float | None = None
+    velocity_y_m_s: float | None = None
+    velocity_z_m_s: float | None = None
+    sigma0: float | None = None
+    dof: int | None = None
+    blunders: list[Any] = Field(default_factory=list, sa_type=JSON)
+    orbit_order: int = 2
+    created_at: datetime
+
+
+class Alert(SQLModel, table=True):
+    __tablename__ = "alert"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    satellite: str = Field(max_length=8)
+    band: str = Field(max_length=8)
+    method: str = Field(max_length=8)
+    kind: str = Field(max_length=32)
+    message: str = Field(max_length=1000)
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- reports and jobs
+
+
+class Report(SQLModel, table=True):
+    __tablename__ = "report"
+    id: int | None = Field(default=None, primary_key=True)
+    period: str = Field(max_length=16, index=True)  # 2025-03, 2025-W11, 2025
+    path: str = Field(max_length=1024)
+    sha256: str = Field(max_length=64)
+    pages: int = 0
+    size_bytes: int = 0
+    created_at: datetime
+
+
+class Outbox(SQLModel, table=True):
+    """One email of one report to one recipient: queued, retried, sent at most once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.UniqueConstraint("report_id", "recipient"),
+        sa.CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True)
+    recipient: str = Field(max_length=320)
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str = Field(default="", max_length=2000)
+    sent_at: datetime | None = None
+    created_at: datetime
+
+
+class JobRun(SQLModel, table=True):
+    """One execution of a scheduled job (daemon), with its outcome."""
+
+    __tablename__ = "job_run"
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=64, index=True)
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str = Field(default="running", max_length=16)  # running, ok, failed
+    message: str = Field(default="", max_length=8000)

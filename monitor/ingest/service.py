@@ -1,0 +1,376 @@
+"""Ingest use-case: inbox -> checked, deduplicated catalogue rows + archive/quarantine.
+
+Crash safety (a ``kill -9`` at any point loses nothing and never double-counts):
+
+1. every decision about a file is first committed to the catalogue together with the file's
+   final destination, in a "moving" state (``acquisition.status = 'archiving'`` or
+   ``rejection.state = 'moving'``);
+2. the file is then moved with an atomic rename (or copy + fsync + rename + unlink across
+   file systems);
+3. the state is then committed as done.
+
+Every run starts with a recovery pass that finishes the moves of rows left "moving" by a crash
+(source still in the inbox: move it; already at the destination: drop the inbox copy only if
+its SHA-256 matches). A crash before step 1 leaves the file in the inbox, untouched, to be
+processed again. Nothing is ever deleted without a verified copy at its destination.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session
+
+from monitor.catalogue import repository as repo
+from monitor.domain import RejectReason
+from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
+from monitor.io.fits_writer import fsync_dir
+from monitor.settings import Settings
+
+__all__ = ["IngestSummary", "run_ingest", "complete_files", "FAULT_POINTS"]
+
+log = logging.getLogger(__name__)
+
+FITS_SUFFIXES = (".fits", ".fits.gz")
+MARKER_SUFFIX = ".done"
+PART_SUFFIXES = (".part", ".tmp")
+FAULT_POINTS = ("after_insert", "after_move", "after_reject_insert", "after_reject_move")
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did."""
+
+    ingested: list[str] = field(default_factory=list)  # acq ids
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+    duplicates: list[str] = field(default_factory=list)  # file names
+    recovered: int = 0
+    waiting: int = 0  # files not yet complete
+
+    @property
+    def n_files(self) -> int:
+        return len(self.ingested) + len(self.rejected) + len(self.duplicates)
+
+
+class _Faults:
+    """Test-only fault injection (``settings.ingest.fault_point``).
+
+    ``"after_move"`` or ``"after_move:3"``: send SIGKILL to this very process at the named step
+    (the n-th time it is reached). ``"slow:0.05"``: pause that many seconds at every step, so
+    that a test can kill the process at random moments in the middle of the work.
+    """
+
+    def __init__(self, spec: str) -> None:
+        name, _, arg = spec.partition(":")
+        self.name = name
+        self.pause_s = float(arg) if name == "slow" else 0.0
+        self.remaining = int(arg) if arg and name != "slow" else 1
+
+    def hit(self, point: str) -> None:
+        if self.pause_s:
+            time.sleep(self.pause_s)
+            return
+        if point != self.name:
+            return
+        self.remaining -= 1
+        if self.remaining == 0:
+            log.warning("fault injection: killing the process at %s", point)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _is_fits_name(name: str) -> bool:
+    return name.lower().endswith(FITS_SUFFIXES)
+
+
+def complete_files(inbox: Path, now: datetime, settle_seconds: float) -> tuple[list[Path], int]:
+    """Files of the inbox that are complete (ICD 1): a ``<name>.done`` marker exists, or the size
+    has not changed for ``settle_seconds`` (judged from the modification time, so no state is
+    kept between runs). Returns (complete files sorted by name, number still incomplete).
+    Markers, ``.part`` files and hidden files are never candidates.
+    """
+    if not inbox.is_dir():
+        return [], 0
+    ready: list[Path] = []
+    waiting = 0
+    now_ts = now.timestamp()
+    for entry in sorted(inbox.iterdir()):
+        name = entry.name
+        if name.startswith(".") or name.endswith(MARKER_SUFFIX) or name.endswith(PART_SUFFIXES):
+            continue
+        if not entry.is_file():
+            continue
+        marker = entry.with_name(name + MARKER_SUFFIX)
+        if marker.exists():
+            ready.append(entry)
+            continue
+        try:
+            age = now_ts - entry.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age >= settle_seconds:
+            ready.append(entry)
+        else:
+            waiting += 1
+    return ready, waiting
+
+
+def _move(src: Path, dest: Path) -> None:
+    """Move ``src`` to ``dest`` atomically; across file systems copy, fsync, rename, then unlink."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dest)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: different file systems
+            raise
+        tmp = dest.with_name(dest.name + ".part")
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+        src.unlink()
+    fsync_dir(dest.parent)
+
+
+def _drop_marker(src: Path) -> None:
+    marker = src.with_name(src.name + MARKER_SUFFIX)
+    marker.unlink(missing_ok=True)
+
+
+def _finish_move(src: Path, dest: Path, sha256: str | None) -> bool:
+    """Complete an interrupted move. Returns False when the file is nowhere to be found."""
+    if dest.exists():
+        if src.exists():
+            if sha256 is None or sha256_file(src) == sha256:
+                src.unlink()
+            else:  # a different file took the name in the inbox: leave it for the scan
+                return True
+        _drop_marker(src)
+        return True
+    if src.exists():
+        _move(src, dest)
+        _drop_marker(src)
+        return True
+    return False
+
+
+class _Ingestor:
+    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
+        self.session = session
+        self.settings = settings
+        self.now = now
+        self.site = settings.site
+        self.faults = _Faults(settings.ingest.fault_point) if settings.ingest.fault_point else None
+        self.summary = IngestSummary()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _fault(self, point: str) -> None:
+        if self.faults is not None:
+            self.faults.hit(point)
+
+    def _rel(self, path: Path) -> str:
+        return str(path.relative_to(self.site))
+
+    def _unique(self, directory: Path, name: str, sha256: str | None, taken: Callable[[str], bool]) -> Path:
+        """A destination path in ``directory`` not used on disk nor in the catalogue."""
+        candidate = directory / name
+        if not candidate.exists() and not taken(self._rel(candidate)):
+            return candidate
+        stem, suffix = (name[: -len(".fits.gz")], ".fits.gz") if name.endswith(".fits.gz") else os.path.splitext(name)
+        tag = (sha256 or "nosha")[:12]
+        i = 0
+        while True:
+            extra = f"-{tag}" + (f"-{i}" if i else "")
+            candidate = directory / f"{stem}{extra}{suffix}"
+            if not candidate.exists() and not taken(self._rel(candidate)):
+                return candidate
+            i += 1
+
+    # ---------------------------------------------------------------- recovery
+
+    def recover(self) -> None:
+        """Finish the file moves that a crash left half-done."""
+        for acq in repo.acquisitions_in_state(self.session, "archiving"):
+            src = self.settings.inbox / acq.file_name
+            dest = self.site / acq.archive_path
+            ok = _finish_move(src, dest, acq.sha256)
+            repo.mark_acquisition(self.session, acq, "archived" if ok else "missing", self.now)
+            self.session.commit()
+            self.summary.recovered += 1
+            if ok:
+                log.info("recovered interrupted archiving of %s -> %s", acq.acq_id, acq.archive_path)
+            else:
+                log.error("acquisition %s: file %s is neither in the inbox nor archived", acq.acq_id, acq.file_name)
+        for rej in repo.rejections_in_state(self.session, "moving"):
+            src = self.settings.inbox / rej.file_name
+            dest = self.site / rej.quarantine_path
+            ok = _finish_move(src, dest, rej.sha256)
+            repo.mark_rejection(self.session, rej, "done" if ok else "missing")
+            self.session.commit()
+            self.summary.recovered += 1
+            log.info("recovered interrupted quarantine of %s (%s)", rej.file_name, rej.reason)
+
+    # ---------------------------------------------------------------- decisions
+
+    def reject(
+        self, path: Path, sha256: str | None, reason: RejectReason, message: str, acq_id: str | None = None
+    ) -> None:
+        day = self.now.strftime("%Y-%m-%d")
+        sub = "duplicates" if reason is RejectReason.DUPLICATE else day
+        dest = self._unique(
+            self.settings.quarantine / sub,
+            path.name,
+            sha256,
+            lambda rel: repo.quarantine_path_taken(self.session, rel),
+        )
+        rej = repo.add_rejection(
+            self.session,
+            file_name=path.name,
+            sha256=sha256,
+            acq_id=acq_id,
+            reason=reason.value,
+            message=message,
+            received_at=self.now,
+            quarantine_path=self._rel(dest),
+        )
+        self.session.commit()
+        self._fault("after_reject_insert")
+        _move(path, dest)
+        self._fault("after_reject_move")
+        _drop_marker(path)
+        repo.mark_rejection(self.session, rej, "done")
+        self.session.commit()
+        if reason is RejectReason.DUPLICATE:
+            self.summary.duplicates.append(path.name)
+            log.info("duplicate %s: %s", path.name, message)
+        else:
+            self.summary.rejected.append((path.name, reason.value))
+            log.warning("rejected %s [%s]: %s", path.name, reason.value, message)
+
+    def ingest_file(self, path: Path) -> None:
+        if not _is_fits_name(path.name):
+            self.reject(
+                path,
+                _safe_sha(path),
+                RejectReason.NOT_FITS,
+                f"{path.name}: not an acquisition file (the name must end in .fits or .fits.gz)",
+            )
+            return
+        sha256 = sha256_file(path)
+        size = path.stat().st_size
+        existing = repo.acquisition_by_sha(self.session, sha256)
+        if existing is not None:
+            self.reject(
+                path,
+                sha256,
+                RejectReason.DUPLICATE,
+                f"same bytes as acquisition {existing.acq_id} (file {existing.file_name}, "
+                f"received {existing.received_at:%Y-%m-%dT%H:%M:%SZ}); not ingested again",
+                existing.acq_id,
+            )
+            return
+        try:
+            header, geom = validate_acquisition(path)  # headers, tables and the all-NaN test, one walk
+        except InvalidAcquisitionError as exc:
+            self.reject(path, sha256, exc.reason, exc.message, exc.acq_id)
+            return
+        other = repo.acquisition_by_acq_id(self.session, header.acq_id)
+        if other is not None:
+            self.reject(
+                path,
+                sha256,
+                RejectReason.CONFLICT,
+                f"ACQ_ID {header.acq_id} was already ingested from {other.file_name} with different "
+                f"content (SHA-256 {other.sha256[:12]}… vs {sha256[:12]}…); refusing the second version",
+                header.acq_id,
+            )
+            return
+        date = header.date_obs
+        directory = self.settings.archive / header.satellite.value / f"{date:%Y}" / f"{date:%m}"
+        dest = self._unique(directory, path.name, sha256, lambda rel: repo.archive_path_taken(self.session, rel))
+        acq = repo.add_acquisition(
+            self.session,
+            header,
+            sha256=sha256,
+            file_name=path.name,
+            size_bytes=size,
+            archive_path=self._rel(dest),
+            received_at=self.now,
+            geom=geom,
+        )
+        self.session.commit()
+        self._fault("after_insert")
+        _move(path, dest)
+        self._fault("after_move")
+        _drop_marker(path)
+        repo.mark_acquisition(self.session, acq, "archived", self.now)
+        self.session.commit()
+        self.summary.ingested.append(header.acq_id)
+        log.info("ingested %s (%s %s %s) -> %s", header.acq_id, header.satellite.value,
+                 header.acq_type.value, header.target, acq.archive_path)
+
+
+def _safe_sha(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def run_ingest(
+    session: Session, settings: Settings, now: datetime, progress: ProgressCallback | None = None
+) -> IngestSummary:
+    """Ingest every complete file of the inbox (ICD 1). Idempotent and restartable.
+
+    Parameters
+    ----------
+    session
+        Catalogue session (one per run).
+    settings
+        Site settings (inbox/archive/quarantine paths, settle time, fault injection).
+    now
+        Aware UTC time of the run (file completeness and ``received_at``).
+    progress
+        Optional callback ``(done, total, file_name)`` for a progress display.
+    """
+    for d in (settings.inbox, settings.archive, settings.quarantine):
+        d.mkdir(parents=True, exist_ok=True)
+    ing = _Ingestor(session, settings, now)
+    ing.recover()
+    files, ing.summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
+    for i, path in enumerate(files):
+        if progress is not None:
+            progress(i, len(files), path.name)
+        try:
+            ing.ingest_file(path)
+        except OSError as exc:  # permissions, vanished file...: leave it in the inbox, go on
+            session.rollback()
+            log.error("could not read %s, left in the inbox for the next run: %s", path.name, exc)
+        except Exception as exc:  # an input that breaks a reader: quarantine it, go on
+            session.rollback()
+            log.exception("unexpected error on %s; quarantining it", path.name)
+            ing.reject(path, _safe_sha(path), RejectReason.UNREADABLE, f"{path.name}: unreadable ({exc})")
+    if progress is not None:
+        progress(len(files), len(files), "")
+    _clean_orphan_markers(settings.inbox)
+    return ing.summary
+
+
+def _clean_orphan_markers(inbox: Path) -> None:
+    """Remove ``.done`` markers whose file is gone (left by a crash after the move)."""
+    for marker in inbox.glob("*" + MARKER_SUFFIX):
+        if not marker.with_name(marker.name[: -len(MARKER_SUFFIX)]).exists():
+            marker.unlink(missing_ok=True)
+

@@ -1,0 +1,312 @@
+"""Writer of ICD-1 acquisition files, atomic on the final name.
+
+The file is written to ``<name>.part`` in the destination directory, flushed and ``fsync``-ed,
+renamed onto ``<name>`` (``os.replace``, atomic on POSIX within one file system), the directory is
+``fsync``-ed, and finally an empty ``<name>.done`` marker is created (ICD 1: a file is complete
+when its ``.done`` sibling exists). A reader polling the directory therefore never sees a
+partial file under its final name; an interrupted write leaves only a ``.part`` file.
+
+A name ending in ``.gz`` is written gzip-compressed (``mtime=0``, so equal content gives equal
+bytes).
+
+Image data types (``dtype``):
+
+- ``float32`` (default): BITPIX -32, NaN kept.
+- ``int16``: BITPIX 16 with ``BZERO`` chosen so the values fit (0 when they already fit, else an
+  integer offset at the middle of the range); values are rounded; NaN pixels are stored as
+  ``BLANK = -32768``.
+- ``uint16``: BITPIX 16 with ``BZERO = 32768`` (FITS unsigned convention); values are rounded and
+  must lie in 0..65534 when NaNs are present (``BLANK`` = stored -32768 is physical 0, so for
+  uint16 the BLANK stored value is 32767, physical 65535).
+
+The writer checks the structure (images match ``header.bands``; shapes) but deliberately not the
+values against the ICD: the simulator uses it to write invalid files on purpose. Cards are typed
+values of our own keys, so astropy's output verification is skipped (it cost 40 % of the write
+time); :func:`monitor.io.fits_reader.read_acquisition_header` is the check of conformity.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from astropy.io import fits
+from numpy.typing import NDArray
+
+from monitor.domain import AcquisitionHeader, BandHeader, GeomHeader
+
+__all__ = [
+    "write_acquisition",
+    "format_fits_time",
+    "primary_cards",
+    "band_cards",
+    "PART_SUFFIX",
+    "DONE_SUFFIX",
+    "fsync_dir",
+]
+
+PART_SUFFIX = ".part"
+DONE_SUFFIX = ".done"
+
+ImageDtype = Literal["float32", "int16", "uint16"]
+
+
+def format_fits_time(t: datetime) -> str:
+    """ISO 8601 UTC without a zone suffix, milliseconds (microseconds when needed).
+
+    Parameters
+    ----------
+    t : datetime
+        Aware datetime (converted to UTC) or naive datetime taken as UTC.
+
+    Returns
+    -------
+    str
+        E.g. ``2025-03-14T02:15:33.120``.
+    """
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC).replace(tzinfo=None)
+    spec = "milliseconds" if t.microsecond % 1000 == 0 else "microseconds"
+    return t.isoformat(timespec=spec)
+
+
+def primary_cards(header: AcquisitionHeader, geom: GeomHeader | None = None) -> list[tuple[str, Any, str]]:
+    """Primary-header cards of ICD 1.1 (and ICD 3 for GEOM) as ``(key, value, comment)``.
+
+    Parameters
+    ----------
+    header : AcquisitionHeader
+        Acquisition description.
+    geom : GeomHeader, optional
+        GEOM keys, written after the ICD 1.1 keys.
+
+    Returns
+    -------
+    list of tuple
+        Cards in the order they are written.
+    """
+    cards: list[tuple[str, Any, str]] = [
+        ("ACQ_ID", header.acq_id, "unique acquisition id"),
+        ("MISSION", header.mission.value, "PHR or PNEO"),
+        ("SATELLIT", header.satellite.value, "satellite"),
+        ("ACQTYPE", header.acq_type.value, "STAR, MOON or GEOM"),
+        ("TARGET", header.target, "target"),
+        ("DATE-OBS", format_fits_time(header.date_obs), "UTC time of the image centre"),
+        ("TIMESYS", "UTC", "time scale of DATE-OBS"),
+    ]
+    for axis, value in zip("XYZ", header.sc_pos_km, strict=True):
+        cards.append((f"SC_POS{axis}", float(value), "[km] satellite position, GCRS"))
+    for axis, value in zip("XYZ", header.sc_vel_km_s, strict=True):
+        cards.append((f"SC_VEL{axis}", float(value), "[km/s] satellite velocity, GCRS"))
+    if header.ra_deg is not None:
+        cards.append(("RA_TARG", float(header.ra_deg), "[deg] target right ascension, ICRS"))
+    if header.dec_deg is not None:
+        cards.append(("DEC_TARG", float(header.dec_deg), "[deg] target declination, ICRS"))
+    cards.append(("ICD", header.icd, "interface control document version"))
+    if geom is not None:
+        cards += [
+            ("FOCAL", float(geom.focal_mm), "[mm] focal length"),
+            ("PIXPITCH", float(geom.pixpitch_um), "[um] detector pitch"),
+            ("NSAMP", int(geom.nsamp), "detector samples"),
+            ("LINEPER", float(geom.lineper_ms), "[ms] line period"),
+            ("T0_FORE", format_fits_time(geom.t0_fore), "UTC of line 0, FORE view"),
+            ("T0_AFT", format_fits_time(geom.t0_aft), "UTC of line 0, AFT view"),
+            ("PITCH_F", float(geom.pitch_fore_deg), "[deg] nominal pitch, FORE view"),
+            ("PITCH_A", float(geom.pitch_aft_deg), "[deg] nominal pitch, AFT view"),
+        ]
+    return cards
+
+
+def band_cards(band: BandHeader) -> list[tuple[str, Any, str]]:
+    """Image-header cards of ICD 1.2 for one band (``EXTNAME`` excluded).
+
+    Parameters
+    ----------
+    band : BandHeader
+        Band description.
+
+    Returns
+    -------
+    list of tuple
+        ``(key, value, comment)`` cards.
+    """
+    cards: list[tuple[str, Any, str]] = [
+        ("BUNIT", band.bunit, "pixel unit"),
+        ("DARK", float(band.dark_dn), "[DN] dark signal per native pixel"),
+        ("GAINFACT", float(band.gain_factor), "gain factor relative to the reference gain"),
+        ("OVERSAMP", float(band.oversamp), "along-track oversampling factor"),
+        ("BINNING", int(band.binning), "b x b native pixels summed per pixel"),
+        ("PIXSCALE", float(band.pixscale_urad), "[urad] native pixel IFOV"),
+        ("LINEPER", float(band.lineper_ms), "[ms] native line period"),
+        ("SATURATE", float(band.saturate_dn), "[DN] native-pixel saturation level"),
+    ]
+    if band.star_x is not None:
+        cards.append(("STARX", float(band.star_x), "predicted star column, 0-based"))
+    if band.star_y is not None:
+        cards.append(("STARY", float(band.star_y), "predicted star row, 0-based"))
+    return cards
+
+
+def _image_hdu(band: BandHeader, image: NDArray[Any], dtype: ImageDtype) -> fits.ImageHDU:
+    data = np.asarray(image, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"image of band {band.band!r} must be 2-D, not {data.shape}")
+    if tuple(data.shape) != tuple(band.shape):
+        raise ValueError(f"image of band {band.band!r} has shape {data.shape}, header says {band.shape}")
+    hdr = fits.Header()
+    hdr["EXTNAME"] = (band.band, "band name")
+    for key, value, comment in band_cards(band):
+        hdr[key] = (value, comment)
+    if dtype == "float32":
+        return fits.ImageHDU(data=data.astype(">f4"), header=hdr)
+    nan = np.isnan(data)
+    finite = data[~nan]
+    if dtype == "uint16":
+        bzero, blank = 32768, 32767
+    elif dtype == "int16":
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        bzero = 0 if lo >= -32767 and hi <= 32767 else int(np.round(0.5 * (lo + hi)))
+        blank = -32768
+    else:
+        raise ValueError(f"unsupported image dtype {dtype!r}")
+    raw = np.round(data - bzero)
+    valid_lo, valid_hi = -32768, 32767
+    if nan.any():
+        valid_lo, valid_hi = (-32767, 32767) if blank == -32768 else (-32768, 32766)
+    if finite.size and (raw[~nan].min() < valid_lo or raw[~nan].max() > valid_hi):
+        raise ValueError(f"image of band {band.band!r} does not fit in {dtype} (range {finite.min()}..{finite.max()})")
+    raw[nan] = blank
+    hdu = fits.ImageHDU(data=raw.astype(">i2"), header=hdr, do_not_scale_image_data=True)
+    hdu.header["BSCALE"] = 1
+    hdu.header["BZERO"] = bzero
+    if nan.any():
+        hdu.header["BLANK"] = blank
+    return hdu
+
+
+def _table_hdu(name: str, columns: Mapping[str, Any]) -> fits.BinTableHDU:
+    cols = []
+    for key, values in columns.items():
+        arr = np.asarray(values)
+        if arr.dtype.kind in ("U", "S", "O"):
+            strs = arr.astype(str)
+            width = max(1, max((len(s) for s in strs.tolist()), default=1))
+            cols.append(fits.Column(name=key, format=f"{width}A", array=strs))
+        elif arr.dtype.kind in ("i", "u"):
+            cols.append(fits.Column(name=key, format="K", array=arr.astype(np.int64)))
+        else:
+            cols.append(fits.Column(name=key, format="D", array=arr.astype(np.float64)))
+    return fits.BinTableHDU.from_columns(cols, name=name)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory entry to disk (after a rename), ignoring file systems that cannot."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_acquisition(
+    path: Path,
+    header: AcquisitionHeader,
+    images: Mapping[str, NDArray[Any]],
+    *,
+    geom: GeomHeader | None = None,
+    ephem: Mapping[str, Any] | None = None,
+    gcp: Mapping[str, Any] | None = None,
+    extra_primary: Mapping[str, Any] | None = None,
+    dtype: ImageDtype = "float32",
+    done_marker: bool = True,
+    durable: bool = True,
+) -> None:
+    """Write one acquisition file following ICD-1, atomically.
+
+    Parameters
+    ----------
+    path : Path
+        Final file name (``*.fits`` or ``*.fits.gz``; ``.gz`` means gzip-compressed).
+    header : AcquisitionHeader
+        Primary-header content; ``header.bands`` describes the image HDUs, in order.
+    images : Mapping[str, NDArray]
+        Band name -> 2-D image in DN (rows along track), one per entry of ``header.bands``.
+    geom : GeomHeader, optional
+        GEOM keys of ICD 3 (primary header).
+    ephem : Mapping[str, array-like], optional
+        ``EPHEM`` table columns (``T``, ``X``, ``Y``, ``Z``, ``VX``, ``VY``, ``VZ``).
+    gcp : Mapping[str, array-like], optional
+        ``GCP`` table columns (``ID``, ``ROLE``, ``LAT``, ``LON``, ``H``, ``VIEW``, ``LINE``,
+        ``SAMPLE``); string columns become ``nA``, numbers ``D``.
+    extra_primary : Mapping[str, Any], optional
+        Cards added to (or replacing) the primary header after the standard ones; a value of
+        ``None`` deletes the key (used to write invalid files on purpose).
+    dtype : {"float32", "int16", "uint16"}
+        Storage type of the images (see the module docstring for BZERO/BLANK).
+    done_marker : bool
+        Create the empty ``<name>.done`` marker after the rename.
+    durable : bool
+        ``fsync`` the file, the marker and the directory (default). The simulator turns it off
+        for speed; the rename stays atomic either way, only crash durability is lost.
+
+    Raises
+    ------
+    ValueError
+        Images that do not match ``header.bands`` or do not fit in the integer type.
+    OSError
+        File-system errors; the ``.part`` file is removed.
+    """
+    path = Path(path)
+    names = [b.band for b in header.bands]
+    if sorted(names) != sorted(images) or len(set(names)) != len(names):
+        raise ValueError(f"images {sorted(images)} do not match the bands of the header {names}")
+    primary = fits.PrimaryHDU()
+    for key, value, comment in primary_cards(header, geom):
+        primary.header[key] = (value, comment)
+    for key, value in (extra_primary or {}).items():
+        if value is None:
+            primary.header.remove(key, ignore_missing=True)
+        else:
+            primary.header[key] = value
+    hdus: list[Any] = [primary]
+    hdus += [_image_hdu(b, images[b.band], dtype) for b in header.bands]
+    if ephem is not None:
+        hdus.append(_table_hdu("EPHEM", ephem))
+    if gcp is not None:
+        hdus.append(_table_hdu("GCP", gcp))
+    hdul = fits.HDUList(hdus)
+
+    part = path.with_name(path.name + PART_SUFFIX)
+    try:
+        with open(part, "wb") as raw:
+            if path.name.endswith(".gz"):
+                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+                    hdul.writeto(gz, output_verify="ignore")
+            else:
+                hdul.writeto(raw, output_verify="ignore")
+            raw.flush()
+            if durable:
+                os.fsync(raw.fileno())
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+    if done_marker:
+        done = path.with_name(path.name + DONE_SUFFIX)
+        with open(done, "wb") as f:
+            if durable:
+                os.fsync(f.fileno())
+        if durable:
+            fsync_dir(path.parent)

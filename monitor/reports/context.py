@@ -1,0 +1,252 @@
+"""View model of the PDF report: frozen dataclasses of plain values.
+
+The report use-case (``monitor.reports.service``) fills these from catalogue rows; the plotting
+(:mod:`monitor.reports.plots`) and the templates (:mod:`monitor.reports.render`) only read them.
+Nothing here knows about the database, ORM objects or sessions, so no lazy load can happen while a
+template is being rendered.
+
+Conventions
+-----------
+* Times are timezone-aware UTC ``datetime`` (the filters refuse naive ones).
+* ``a`` / ``a_sigma``: absolute calibration coefficient A_k and its 1-sigma, DN / (W m^-2 sr^-1 um^-1).
+* ``rate_per_year``: relative drift dA/A per year (0.01 = 1 %/yr), ``change_pct_*`` in percent.
+* MTF frequencies in cycles per native pixel (0.5 = Nyquist), MTF values dimensionless.
+* Distances in metres, velocities in m/s (geometry rows, as in ICD 5).
+* Every sequence may be empty and every optional value may be ``None``: the templates then say
+  plainly that there is no data. Sequences are typed ``Sequence`` so callers may pass lists or
+  tuples; the defaults are empty tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "SummaryRow",
+    "DriftFit",
+    "CalibrationSeries",
+    "StarTrace",
+    "StarWindowTraces",
+    "StarTraceSet",
+    "MtfCurve",
+    "MtfNyquistSeries",
+    "MoonResult",
+    "GeometryRow",
+    "RejectedInput",
+    "Provenance",
+    "SatelliteSection",
+    "RatioRow",
+    "ReportContext",
+]
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the summary table (latest result of a satellite, band and method)."""
+
+    satellite: str
+    band: str
+    method: str  # "STAR" or "MOON"
+    a: float | None = None
+    a_sigma: float | None = None
+    change_pct_since_previous: float | None = None  # % change of A since the previous result
+    drift_per_year: float | None = None  # dA/A per year
+    drift_sigma: float | None = None
+    mtf_nyquist_along: float | None = None
+    mtf_nyquist_across: float | None = None
+    alert: str | None = None  # human-readable alert text; highlighted in the table
+
+
+@dataclass(frozen=True)
+class DriftFit:
+    """Linear drift model A(t) = a0 * (1 + rate_per_year * (t - reference_epoch) / 1 yr)."""
+
+    reference_epoch: datetime
+    a0: float
+    rate_per_year: float
+    rate_sigma: float
+
+
+@dataclass(frozen=True)
+class CalibrationSeries:
+    """A_k of one band and method over time (one point per starpool or Moon acquisition)."""
+
+    band: str
+    method: str
+    epochs: Sequence[datetime] = ()
+    a: Sequence[float] = ()
+    a_sigma: Sequence[float] = ()
+    drift: DriftFit | None = None
+
+
+@dataclass(frozen=True)
+class StarTrace:
+    """Time series of one star: measured window sum / predicted, normalised (1.0 = nominal)."""
+
+    star: str  # e.g. "HIP 32349"
+    times: Sequence[datetime] = ()
+    ratio: Sequence[float] = ()
+
+
+@dataclass(frozen=True)
+class StarWindowTraces:
+    """All star traces of one band for one extraction window (square half-width h, native px)."""
+
+    half_width_px: int
+    traces: Sequence[StarTrace] = ()
+
+
+@dataclass(frozen=True)
+class StarTraceSet:
+    """Star traces of one band, one entry per extraction window size."""
+
+    band: str
+    windows: Sequence[StarWindowTraces] = ()
+
+
+@dataclass(frozen=True)
+class MtfCurve:
+    """Latest MTF curve of one band (continuous PSF including pixel aperture)."""
+
+    band: str
+    frequency: Sequence[float] = ()  # cycles / native pixel
+    along: Sequence[float] = ()
+    along_sigma: Sequence[float] = ()
+    across: Sequence[float] = ()
+    across_sigma: Sequence[float] = ()
+    epoch: datetime | None = None
+    starpool: str | None = None
+    # Non-parametric cross-check (stacked ePSF of the same starpool) and the comparison at Nyquist.
+    epsf_along: Sequence[float] = ()
+    epsf_across: Sequence[float] = ()
+    nyquist_along: float | None = None
+    nyquist_along_sigma: float | None = None
+    nyquist_across: float | None = None
+    nyquist_across_sigma: float | None = None
+    epsf_nyquist_along: float | None = None
+    epsf_nyquist_across: float | None = None
+    agrees_with_epsf: bool | None = None  # False: the two estimates disagree (flagged)
+
+
+@dataclass(frozen=True)
+class MtfNyquistSeries:
+    """MTF at Nyquist (0.5 cycles/pixel) of one band over time."""
+
+    band: str
+    epochs: Sequence[datetime] = ()
+    along: Sequence[float] = ()
+    along_sigma: Sequence[float] = ()
+    across: Sequence[float] = ()
+    across_sigma: Sequence[float] = ()
+
+
+@dataclass(frozen=True)
+class MoonResult:
+    """A_k from one Moon acquisition and band."""
+
+    acq_id: str
+    band: str
+    epoch: datetime
+    phase_deg: float  # signed lunar phase angle, degrees (negative = waxing)
+    a: float
+    a_sigma: float
+    residual_pct: float | None = None  # (A - model A at epoch) / model, %; computed by the use-case
+    flagged: bool = False
+
+
+@dataclass(frozen=True)
+class GeometryRow:
+    """Result of one geometry (GEOM) acquisition (ICD 5 ``geometry``)."""
+
+    acq_id: str
+    n_control: int
+    n_check: int
+    rmse_e_m: float | None = None
+    rmse_n_m: float | None = None
+    rmse_u_m: float | None = None
+    velocity_m_s: tuple[float, float, float] | None = None
+    epoch: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RejectedInput:
+    """A delivered file (or band) refused by ingest or processing."""
+
+    file: str
+    reason: str  # short category of ICD 5 (``truncated``, ``not-fits`` ...)
+    message: str
+    time: datetime
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a section was computed from: code versions and acquisition ids."""
+
+    code_versions: Sequence[str] = ()
+    acquisition_ids: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class SatelliteSection:
+    """Everything the report shows about one satellite; any part may be empty."""
+
+    satellite: str  # "PHR1A" ...
+    mission: str = ""  # "PHR" or "PNEO"
+    bands: Sequence[str] = ()
+    calibration: Sequence[CalibrationSeries] = ()
+    star_traces: Sequence[StarTraceSet] = ()
+    mtf_curves: Sequence[MtfCurve] = ()
+    mtf_nyquist: Sequence[MtfNyquistSeries] = ()
+    moon: Sequence[MoonResult] = ()
+    geometry: Sequence[GeometryRow] = ()
+    rejected: Sequence[RejectedInput] = ()
+    provenance: Provenance = field(default_factory=Provenance)
+
+    @property
+    def has_data(self) -> bool:
+        """True when at least one result section has content."""
+        return bool(
+            self.calibration
+            or self.star_traces
+            or self.mtf_curves
+            or self.mtf_nyquist
+            or self.moon
+            or self.geometry
+            or self.rejected
+        )
+
+
+@dataclass(frozen=True)
+class RatioRow:
+    """PNEO3 / PNEO4 inter-calibration for one band (latest Moon results of both)."""
+
+    band: str
+    a_pneo3: float | None = None
+    a_pneo4: float | None = None
+    ratio: float | None = None  # A(PNEO3) / A(PNEO4)
+    ratio_sigma: float | None = None
+    epoch: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """The whole report.
+
+    ``generated_at`` is an input, not ``now()``: it becomes the PDF creation date
+    (``dcterms.created``), so the same context always renders to the same bytes.
+    """
+
+    title: str
+    period_label: str  # e.g. "Week 2026-W47" or "November 2026"
+    period_start: datetime
+    period_end: datetime
+    generated_at: datetime
+    code_version: str
+    icd_version: str
+    reference_model: str
+    summary_rows: Sequence[SummaryRow] = ()
+    satellites: Sequence[SatelliteSection] = ()
+    ratio_rows: Sequence[RatioRow] = ()
+    other_rejected: Sequence[RejectedInput] = ()  # refused files that name no known satellite

@@ -1,0 +1,183 @@
+"""Report e-mail: build an ``EmailMessage`` with the PDF attached and send it with smtplib.
+
+This module is only the sending primitive. The outbox (which reports are unsent, how many
+attempts, when to retry) lives in the catalogue; :func:`next_retry_delay` is the pure backoff rule
+the retry job uses. Nothing here reads the environment: the SMTP password arrives in
+:class:`monitor.settings.SmtpSettings`, filled from ``MONITOR_SMTP_PASSWORD`` at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from monitor.settings import SmtpSettings
+
+__all__ = [
+    "MailDeliveryError",
+    "build_report_message",
+    "send_message",
+    "next_retry_delay",
+    "RETRY_BASE",
+    "RETRY_CAP",
+]
+
+log = logging.getLogger(__name__)
+
+RETRY_BASE = timedelta(minutes=5)  # delay after the first failed attempt
+RETRY_CAP = timedelta(hours=12)  # never wait longer than this between attempts
+
+
+class MailDeliveryError(RuntimeError):
+    """The message was not delivered to every recipient.
+
+    Attributes
+    ----------
+    refused
+        Recipient -> (SMTP code, server message) for the recipients the server refused.
+    partially_delivered
+        True when the server accepted the message for some recipients (a blind retry would
+        send it to them again; retry only ``refused`` or record the partial delivery).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refused: Mapping[str, tuple[int, bytes]] | None = None,
+        partially_delivered: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.refused: dict[str, tuple[int, bytes]] = dict(refused or {})
+        self.partially_delivered = partially_delivered
+
+
+def build_report_message(
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    subject: str,
+    body_text: str,
+    pdf_bytes: bytes,
+    pdf_filename: str,
+    date: str | None = None,
+    message_id: str | None = None,
+) -> EmailMessage:
+    """A plain-text message with the report PDF attached.
+
+    Parameters
+    ----------
+    sender, recipients
+        ``From`` and ``To`` addresses (at least one recipient).
+    subject, body_text
+        Subject line and text body (UTF-8).
+    pdf_bytes, pdf_filename
+        The attachment, sent as ``application/pdf`` with this file name.
+    date, message_id
+        ``Date`` and ``Message-ID`` headers; default now and a fresh id (set them for
+        reproducible bytes in tests, or to keep the same id across retries).
+
+    Raises
+    ------
+    ValueError
+        No recipient, a header value with a line break, or an empty PDF.
+    """
+    if not recipients:
+        raise ValueError("a report message needs at least one recipient")
+    if not pdf_bytes:
+        raise ValueError("empty PDF attachment")
+    for value in (sender, subject, pdf_filename, *recipients):
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"line break in an e-mail header value: {value!r}")
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = subject
+    msg["Date"] = date or formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id or make_msgid(domain=_domain_of(sender))
+    msg.set_content(body_text)
+    msg.add_attachment(pdf_bytes, maintype="application", subtype="pdf", filename=pdf_filename)
+    return msg
+
+
+def _domain_of(address: str) -> str:
+    try:
+        domain = Address(addr_spec=address).domain
+    except (ValueError, IndexError):
+        domain = ""
+    return domain or "localhost"
+
+
+def send_message(smtp: SmtpSettings, msg: EmailMessage) -> None:
+    """Send ``msg`` through the configured SMTP server.
+
+    ``smtp.security``: ``"none"`` (plain SMTP), ``"starttls"`` (upgrade with the system CA store)
+    or ``"ssl"`` (implicit TLS, usually port 465). Logs in when ``smtp.user`` is set, with
+    ``smtp.password``. Recipients are taken from the message's To/Cc/Bcc headers.
+
+    Raises
+    ------
+    MailDeliveryError
+        E-mail is disabled (empty host), the server cannot be reached, TLS or login fails, the
+        server refuses the sender, the data or every recipient, or refuses some recipients
+        (``partially_delivered=True``). The original exception is chained.
+    """
+    if not smtp.host:
+        raise MailDeliveryError("e-mail is disabled: smtp.host is empty")
+    context = ssl.create_default_context()
+    try:
+        if smtp.security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s, context=context)
+        elif smtp.security in ("starttls", "none"):
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+        else:
+            raise MailDeliveryError(f"unknown smtp.security {smtp.security!r}")
+        with client:
+            client.ehlo()
+            if smtp.security == "starttls":
+                client.starttls(context=context)
+                client.ehlo()
+            if smtp.user:
+                client.login(smtp.user, smtp.password)
+            refused = client.send_message(msg)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise MailDeliveryError(
+            f"all recipients refused by {smtp.host}:{smtp.port}: {_fmt_refused(exc.recipients)}",
+            refused=exc.recipients,
+        ) from exc
+    except (smtplib.SMTPException, OSError) as exc:  # OSError covers refused connections, timeouts, TLS
+        raise MailDeliveryError(f"cannot send via {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}") from exc
+    if refused:
+        log.warning("message %s: recipients refused: %s", msg.get("Message-ID"), _fmt_refused(refused))
+        raise MailDeliveryError(
+            f"some recipients refused by {smtp.host}:{smtp.port}: {_fmt_refused(refused)}",
+            refused=refused,
+            partially_delivered=True,
+        )
+    log.info("message %s sent to %s via %s:%s", msg.get("Message-ID"), msg.get("To"), smtp.host, smtp.port)
+
+
+def _fmt_refused(refused: Mapping[str, tuple[int, bytes]]) -> str:
+    return "; ".join(
+        f"{rcpt} ({code} {text.decode(errors='replace') if isinstance(text, bytes) else text})"
+        for rcpt, (code, text) in sorted(refused.items())
+    )
+
+
+def next_retry_delay(attempts: int) -> timedelta:
+    """Delay before the next send attempt after ``attempts`` failed ones.
+
+    Exponential backoff without jitter (one daemon, one outbox: no thundering herd):
+    0 -> 0, 1 -> 5 min, 2 -> 10 min, 3 -> 20 min, ... capped at 12 h.
+    """
+    if attempts <= 0:
+        return timedelta(0)
+    # cap the exponent first so huge attempt counts cannot overflow
+    exponent = min(attempts - 1, 16)
+    return min(RETRY_BASE * (1 << exponent), RETRY_CAP)

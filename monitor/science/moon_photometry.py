@@ -1,0 +1,654 @@
+"""Disk-integrated Moon photometry of one band image and its calibration coefficient A_k.
+
+Measurement equation (ICD 1.3), per band k:
+
+.. math::
+
+    S_k = \\sum (DN - DARK\\,b^2) = o\\,G\\,A_k\\,E_k / \\Omega_{pix}, \\qquad
+    A_k = S_k\\,\\Omega_{pix} / (o\\,G\\,E_k), \\qquad \\Omega_{pix} = (PIXSCALE\\cdot10^{-6})^2
+
+Binning: a delivered pixel is the sum of b x b native pixels, so the sum over delivered pixels of
+``DN - DARK b^2`` *is* the sum over native pixels of ``DN_native - DARK``: binning changes neither
+S_k nor the equation, and Omega_pix stays the NATIVE pixel solid angle (using the binned pixel
+``b^2 Omega_pix`` would be wrong by b^2). Oversampling o multiplies S_k (every scene point is seen
+in o rows) and is divided out in A_k.
+
+Pre-treatments (ICD 1.2/1.3): dark ``DARK b^2`` per delivered pixel; NaN pixels on the lunar disk
+make the band unusable (:class:`MoonNaNOnDiskError`), NaN in the sky are ignored; a delivered
+pixel of the source whose mean native level ``DN / b^2`` (dark included) reaches ``SATURATE``
+makes the band unusable (:class:`MoonSaturatedError`); the sky background is a plane fitted to the
+dark sky away from the Moon (robust, clipped).
+
+Bounded memory, two passes over row strips (``strips_factory()`` is called twice):
+
+1. *Preview*: per ``f x f`` block, the NaN-aware sum, sum of squares and count (float64 arrays
+   of at most 256 blocks along each axis). On it: threshold + largest connected component = the lit Moon, its
+   flux-weighted centre and extent ``R`` (across-track pixels; rows are scaled by 1/o because
+   oversampling stretches the disk o times along track); the background plane (weighted, clipped
+   fit to the block means of the sky beyond ``2 R`` if the image has enough sky there, else closer,
+   down to ``1.2 R``); the per-pixel sky noise (median in-block variance).
+2. *Curve of growth*: inside the largest ellipse (semi-axes rho across, o*rho along track) that
+   fits in the image, every pixel's background-subtracted value is accumulated into radial bins of
+   the elliptical radius ``rho = sqrt(dx^2 + (dy/o)^2)`` (``np.bincount``), with counts of valid,
+   NaN and saturated pixels. The aperture is grown until the cumulative sum is flat: the smallest
+   ``rho >= R`` from which the curve never moves by more than ``max(flat_tol * S, 3 sigma)`` out to
+   the largest radius. That radius is recorded.
+
+Only one strip (plus float32 temporaries of its size) and the small preview are in memory; no
+float64 copy of the image is made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage, stats
+
+from monitor.domain import BandHeader, RejectReason
+from monitor.science.exceptions import AllNaNError, InsufficientBackgroundError, ScienceError
+from monitor.science.lunar_geometry import is_phase_angle_valid
+
+__all__ = [
+    "StripsFactory",
+    "MoonPhotometryError",
+    "MoonNotFoundError",
+    "MoonTruncatedError",
+    "MoonNaNOnDiskError",
+    "MoonSaturatedError",
+    "MoonUncertainty",
+    "MoonPhotometry",
+    "DEFAULT_GEOMETRY_REL_SIGMA",
+    "DEFAULT_MODEL_REL_SIGMA",
+    "measure_moon_band",
+    "measure_moon_array",
+    "array_strips_factory",
+    "calibration_coefficient",
+]
+
+StripsFactory = Callable[[], Iterable[tuple[int, NDArray[np.float32]]]]
+
+# 0.01 deg error in g (lunar.md §5: dlnA/dg ~ -2.4 %/deg) -> 2.4e-4 relative.
+DEFAULT_GEOMETRY_REL_SIGMA = 2.4e-4
+# ROLO relative (temporal) precision, Kieffer & Stone 2005 abstract: ~0.1 %. The absolute scale
+# (5-10 %) is common to all measurements and not part of a measurement's uncertainty.
+DEFAULT_MODEL_REL_SIGMA = 1.0e-3
+
+_PREVIEW_MAX = 256  # preview size target (blocks along the longer axis)
+_MIN_SKY_BLOCKS = 50  # preview blocks wanted for the background plane fit
+_FLAG_PHASE = "phase-out-of-range"
+
+
+class MoonPhotometryError(ScienceError):
+    """A band image cannot give a Moon measurement; ``reason`` is the ICD 5 category."""
+
+    reason: RejectReason = RejectReason.BAD_VALUE
+
+
+class MoonNotFoundError(MoonPhotometryError):
+    """No lunar disk above the sky background."""
+
+
+class MoonTruncatedError(MoonPhotometryError):
+    """The disk (plus a minimal margin) does not fit inside the image."""
+
+    reason = RejectReason.TRUNCATED_WINDOW
+
+
+class MoonNaNOnDiskError(MoonPhotometryError):
+    """Missing (NaN) pixels on the lunar disk."""
+
+    reason = RejectReason.NAN_IN_WINDOW
+
+
+class MoonSaturatedError(MoonPhotometryError):
+    """A pixel of the Moon reaches the native saturation level."""
+
+    reason = RejectReason.SATURATED
+
+
+@dataclass(frozen=True)
+class MoonUncertainty:
+    """Relative (1-sigma) uncertainty budget of A_k; components assumed independent.
+
+    Attributes
+    ----------
+    noise : float
+        Pixel noise in the aperture: sky noise (and source shot noise when the gain is known).
+    background : float
+        Error of the fitted background plane times the aperture area.
+    aperture : float
+        Change of the curve of growth between the chosen aperture and the largest radius.
+    geometry : float
+        Error of the reference irradiance due to the geometry (dominated by g).
+    model : float
+        Relative precision of the REF-1 lunar model.
+    """
+
+    noise: float
+    background: float
+    aperture: float
+    geometry: float
+    model: float
+
+    @property
+    def total(self) -> float:
+        """Quadrature sum of the components (relative)."""
+        return math.sqrt(self.noise**2 + self.background**2 + self.aperture**2 + self.geometry**2 + self.model**2)
+
+
+@dataclass(frozen=True, eq=False)
+class MoonPhotometry:
+    """Result of :func:`measure_moon_band` for one band (ICD 4 quantities).
+
+    Attributes
+    ----------
+    band : str
+        Band name.
+    signal_dn : float
+        S_k = sum of (DN - DARK b^2 - sky) in the aperture, DN (includes the factor OVERSAMP as in
+        ICD 1.3).
+    signal_per_oversamp_dn : float
+        S_k / o, DN.
+    aperture_radius_px : float
+        Aperture semi-axis across track, delivered pixels (along track: ``o *`` that, rows).
+    max_radius_px : float
+        Largest radius of the curve of growth (ellipse inside the image), delivered pixels.
+    disk_radius_px : float
+        Extent of the detected lit Moon from its centre, delivered pixels across track.
+    centre_row, centre_col : float
+        Flux-weighted centre of the lit Moon, delivered-pixel indices (0-based).
+    background_dn : float
+        Sky level after dark subtraction at the centre, DN per delivered pixel.
+    background_slope_dn_per_px : tuple of float
+        Sky plane gradient (d/d column, d/d row), DN per delivered pixel per pixel.
+    background_noise_dn : float
+        Sky noise, DN per delivered pixel (1 sigma).
+    n_aperture_pixels : int
+        Valid pixels summed.
+    n_nan_ignored : int
+        NaN pixels off the disk inside the aperture (ignored).
+    irradiance_w_m2_um : float
+        Reference band irradiance E_k used, W m^-2 um^-1.
+    a_k : float
+        A_k, DN / (W m^-2 sr^-1 um^-1).
+    a_sigma : float
+        1-sigma uncertainty of A_k, same unit (``a_k * uncertainty.total``).
+    uncertainty : MoonUncertainty
+        Relative budget.
+    curve_radius_px, curve_signal_dn : NDArray[np.float64]
+        Curve of growth: outer radius of each bin (delivered pixels) and cumulative sum (DN).
+    flags : tuple of str
+        ``"phase-out-of-range"`` when |g| is outside 2..90 deg (kept, excluded from trends).
+    """
+
+    band: str
+    signal_dn: float
+    signal_per_oversamp_dn: float
+    aperture_radius_px: float
+    max_radius_px: float
+    disk_radius_px: float
+    centre_row: float
+    centre_col: float
+    background_dn: float
+    background_slope_dn_per_px: tuple[float, float]
+    background_noise_dn: float
+    n_aperture_pixels: int
+    n_nan_ignored: int
+    irradiance_w_m2_um: float
+    a_k: float
+    a_sigma: float
+    uncertainty: MoonUncertainty
+    curve_radius_px: NDArray[np.float64] = field(repr=False)
+    curve_signal_dn: NDArray[np.float64] = field(repr=False)
+    flags: tuple[str, ...] = ()
+
+
+def calibration_coefficient(signal_dn: float, band: BandHeader, irradiance_w_m2_um: float) -> float:
+    """A_k = S_k Omega_pix / (o G E_k) (ICD 1.3), Omega_pix the native pixel solid angle.
+
+    Parameters
+    ----------
+    signal_dn : float
+        S_k, DN (sum over all pixels, OVERSAMP included).
+    band : BandHeader
+        Band keywords (PIXSCALE, OVERSAMP, GAINFACT).
+    irradiance_w_m2_um : float
+        E_k, W m^-2 um^-1.
+
+    Returns
+    -------
+    float
+        A_k, DN / (W m^-2 sr^-1 um^-1).
+    """
+    if irradiance_w_m2_um <= 0.0 or band.oversamp <= 0.0 or band.gain_factor <= 0.0:
+        raise ValueError("irradiance, OVERSAMP and GAINFACT must be > 0")
+    return signal_dn * band.pixel_solid_angle_sr / (band.oversamp * band.gain_factor * irradiance_w_m2_um)
+
+
+# --------------------------------------------------------------------------------------------
+# pass 1: preview
+
+
+@dataclass(frozen=True)
+class _Preview:
+    f: int
+    total: NDArray[np.float64]  # sum of valid pixels per block
+    total_sq: NDArray[np.float64]
+    count: NDArray[np.float64]  # valid pixels per block
+    n_pix: NDArray[np.float64]  # pixels per block (valid or not)
+    row_centre: NDArray[np.float64]  # delivered row of each block row
+    col_centre: NDArray[np.float64]
+
+
+def _block_edges(n: int, f: int) -> NDArray[np.intp]:
+    return np.arange(0, n, f, dtype=np.intp)
+
+
+def _preview(strips: Iterable[tuple[int, NDArray[np.float32]]], shape: tuple[int, int], f: int) -> _Preview:
+    n_rows, n_cols = shape
+    col_edges = _block_edges(n_cols, f)
+    nbr, nbc = -(-n_rows // f), col_edges.size
+    total = np.zeros((nbr, nbc))
+    total_sq = np.zeros((nbr, nbc))
+    count = np.zeros((nbr, nbc))
+    col_width = np.diff(np.append(col_edges, n_cols)).astype(np.float64)
+    rows_seen = 0
+    for r0, strip in strips:
+        block = np.asarray(strip, dtype=np.float32)
+        if block.ndim != 2 or block.shape[1] != n_cols or r0 < 0 or r0 + block.shape[0] > n_rows:
+            raise ValueError(f"strip at row {r0} of shape {block.shape} does not fit image {shape}")
+        rows_seen += block.shape[0]
+        nan = ~np.isfinite(block)
+        has_nan = bool(nan.any())
+        if has_nan:
+            block = np.where(nan, np.float32(0.0), block)
+        rb = (r0 + np.arange(block.shape[0])) // f
+        starts = np.flatnonzero(np.r_[True, rb[1:] != rb[:-1]])
+        idx = rb[starts]
+        s = np.add.reduceat(np.add.reduceat(block, col_edges, axis=1, dtype=np.float64), starts, axis=0)
+        sq = np.add.reduceat(np.add.reduceat(block * block, col_edges, axis=1, dtype=np.float64), starts, axis=0)
+        nrows_in = np.diff(np.append(starts, block.shape[0])).astype(np.float64)
+        cnt = nrows_in[:, None] * col_width[None, :]
+        if has_nan:
+            cnt = cnt - np.add.reduceat(np.add.reduceat(nan, col_edges, axis=1, dtype=np.float64), starts, axis=0)
+        total[idx] += s
+        total_sq[idx] += sq
+        count[idx] += cnt
+    if rows_seen != n_rows:
+        raise ValueError(f"strips cover {rows_seen} rows, image has {n_rows}")
+    row_edges = _block_edges(n_rows, f)
+    row_hi = np.append(row_edges[1:], n_rows)
+    col_hi = np.append(col_edges[1:], n_cols)
+    n_pix = (row_hi - row_edges)[:, None].astype(np.float64) * (col_hi - col_edges)[None, :]
+    return _Preview(
+        f=f,
+        total=total,
+        total_sq=total_sq,
+        count=count,
+        n_pix=n_pix,
+        row_centre=(row_edges + row_hi - 1) / 2.0,
+        col_centre=(col_edges + col_hi - 1) / 2.0,
+    )
+
+
+@dataclass(frozen=True)
+class _Detection:
+    centre_row: float
+    centre_col: float
+    radius_px: float  # elliptical radius (across-track delivered pixels)
+
+
+def _robust_sigma(x: NDArray[np.float64]) -> float:
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def _detect(pv: _Preview, oversamp: float, threshold_frac: float) -> _Detection:
+    valid = pv.count > 0
+    if not valid.any():
+        raise AllNaNError("the band image has no finite pixel")
+    mean = np.where(valid, pv.total / np.where(valid, pv.count, 1.0), np.nan)
+    sky = mean[valid]
+    level0 = float(np.median(sky))
+    sig0 = _robust_sigma(sky)
+    peak = float(np.max(sky))
+    thr = level0 + max(5.0 * sig0, threshold_frac * (peak - level0))
+    if not peak > thr:
+        raise MoonNotFoundError("no Moon above the sky background")
+    mask = valid & (mean > thr)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    flux_img = np.where(mask, (mean - level0) * pv.count, 0.0)
+    flux = ndimage.sum_labels(flux_img, labels, index=np.arange(1, n + 1))
+    best = int(np.argmax(flux)) + 1
+    comp = labels == best
+    w = flux_img * comp
+    wsum = float(w.sum())
+    rr, cc = np.meshgrid(pv.row_centre, pv.col_centre, indexing="ij")
+    yc = float((w * rr).sum() / wsum)
+    xc = float((w * cc).sum() / wsum)
+    half = 0.5 * pv.f  # half a block, to reach the block's far corner
+    dx = np.abs(cc[comp] - xc) + half
+    dy = (np.abs(rr[comp] - yc) + half) / oversamp
+    radius = float(np.sqrt(dx * dx + dy * dy).max())
+    return _Detection(centre_row=yc, centre_col=xc, radius_px=radius)
+
+
+@dataclass(frozen=True)
+class _Background:
+    coef: NDArray[np.float64]  # (level at centre incl. dark, d/dcol, d/drow)
+    level_sigma: float  # 1-sigma of the level at the centre, DN per pixel
+    pixel_noise: float  # DN per pixel
+
+
+def _fit_background(pv: _Preview, det: _Detection, oversamp: float, inner_radius_px: float) -> _Background:
+    rr, cc = np.meshgrid(pv.row_centre - det.centre_row, pv.col_centre - det.centre_col, indexing="ij")
+    rho_near = np.sqrt(
+        np.maximum(np.abs(cc) - 0.5 * pv.f, 0.0) ** 2 + (np.maximum(np.abs(rr) - 0.5 * pv.f, 0.0) / oversamp) ** 2
+    )
+    sel = (pv.count >= 2) & (rho_near > inner_radius_px)
+    if int(sel.sum()) < 6:
+        raise InsufficientBackgroundError(
+            f"only {int(sel.sum())} sky blocks beyond {inner_radius_px:.1f} px from the Moon"
+        )
+    n = pv.count[sel]
+    y = pv.total[sel] / n
+    var_in = (pv.total_sq[sel] - pv.total[sel] ** 2 / n) / (n - 1.0)
+    x = np.column_stack([np.ones_like(y), cc[sel], rr[sel]])
+    keep = np.ones(y.size, dtype=bool)
+    coef: NDArray[np.float64] = np.zeros(3)
+    for _ in range(8):
+        xk, wts = x[keep], n[keep]
+        coef = np.asarray(np.linalg.solve(xk.T @ (xk * wts[:, None]), xk.T @ (wts * y[keep])), dtype=np.float64)
+        resid = (y - x @ coef) * np.sqrt(n)  # normalised to one pixel
+        s = _robust_sigma(resid[keep])
+        new_keep = np.abs(resid) <= 3.5 * max(s, 1e-12)
+        if new_keep.sum() < 6 or np.array_equal(new_keep, keep):
+            break
+        keep = new_keep
+    wts = n[keep]
+    xw = x[keep] * wts[:, None]
+    resid_k = y[keep] - x[keep] @ coef
+    dof = max(int(keep.sum()) - 3, 1)
+    s2 = float((wts * resid_k**2).sum() / dof)  # variance of a one-pixel-weight residual
+    cov = s2 * np.linalg.inv(x[keep].T @ xw)
+    # median in-block variance, corrected for the median of chi2_k / k (k = pixels per block - 1)
+    k = max(float(np.median(n[keep])) - 1.0, 1.0)
+    pixel_noise = math.sqrt(max(float(np.median(var_in[keep])), 0.0) * k / float(stats.chi2.median(k)))
+    return _Background(coef=coef, level_sigma=math.sqrt(max(float(cov[0, 0]), 0.0)), pixel_noise=pixel_noise)
+
+
+def _fit_background_adaptive(pv: _Preview, det: _Detection, oversamp: float) -> _Background:
+    """Background plane from sky as far from the Moon as the image allows.
+
+    The PSF halo raises the sky near the disk (bias), while a far, small sky region gives a noisy
+    plane. Candidates: the blocks beyond ``R (1 + k)`` for k in (1.0, 0.6, 0.35, 0.2). The nearest
+    one (k = 0.2) is the fallback; a farther one is preferred when its blocks number at least
+    ``_MIN_SKY_BLOCKS``, surround the Moon (both sides along both axes, so the plane is
+    interpolated at the centre, not extrapolated) and its level uncertainty is at most twice the
+    nearest one's.
+    """
+    floor = max(3.0 * pv.f, 5.0)
+    margins = [max(k * det.radius_px, floor) for k in (1.0, 0.6, 0.35, 0.2)]
+    rr, cc = np.meshgrid(pv.row_centre - det.centre_row, pv.col_centre - det.centre_col, indexing="ij")
+    rho_near = np.sqrt(
+        np.maximum(np.abs(cc) - 0.5 * pv.f, 0.0) ** 2 + (np.maximum(np.abs(rr) - 0.5 * pv.f, 0.0) / oversamp) ** 2
+    )
+    usable = pv.count >= 2
+    half = 0.5 * det.radius_px
+    nearest = _fit_background(pv, det, oversamp, det.radius_px + margins[-1])
+    for margin in margins[:-1]:
+        sel = usable & (rho_near > det.radius_px + margin)
+        if int(sel.sum()) < _MIN_SKY_BLOCKS:
+            continue
+        c, r = cc[sel], rr[sel] / oversamp
+        if not (c.min() < -half and c.max() > half and r.min() < -half and r.max() > half):
+            continue
+        far = _fit_background(pv, det, oversamp, det.radius_px + margin)
+        if far.level_sigma <= 2.0 * nearest.level_sigma:
+            return far
+    return nearest
+
+
+# --------------------------------------------------------------------------------------------
+# pass 2: curve of growth
+
+
+@dataclass(frozen=True)
+class _Growth:
+    bin_width: float
+    sums: NDArray[np.float64]
+    n_valid: NDArray[np.float64]
+    n_nan: NDArray[np.float64]
+    n_sat: NDArray[np.float64]
+
+
+def _growth(
+    strips: Iterable[tuple[int, NDArray[np.float32]]],
+    det: _Detection,
+    bkg: _Background,
+    oversamp: float,
+    rho_max: float,
+    bin_width: float,
+    saturation_dn: float,
+) -> _Growth:
+    nbins = int(math.ceil(rho_max / bin_width))
+    sums = np.zeros(nbins + 1)
+    n_all = np.zeros(nbins + 1)
+    n_nan = np.zeros(nbins + 1)
+    n_sat = np.zeros(nbins + 1)
+    yc, xc = det.centre_row, det.centre_col
+    row_lo = int(math.floor(yc - rho_max * oversamp))
+    row_hi = int(math.ceil(yc + rho_max * oversamp)) + 1
+    c0 = max(int(math.floor(xc - rho_max)), 0)
+    c1 = int(math.ceil(xc + rho_max)) + 1
+    level, gx, gy = (float(v) for v in bkg.coef)
+    inv_w = np.float32(1.0 / bin_width)
+    for r0, strip in strips:
+        a = max(row_lo - r0, 0)
+        b = min(row_hi - r0, strip.shape[0])
+        if a >= b:
+            continue
+        sub = np.asarray(strip[a:b, c0:c1], dtype=np.float32)
+        cols = np.arange(c0, c0 + sub.shape[1], dtype=np.float64) - xc
+        rows = np.arange(r0 + a, r0 + b, dtype=np.float64) - yc
+        dx2 = (cols * cols).astype(np.float32)
+        dy2 = ((rows / oversamp) ** 2).astype(np.float32)
+        rho = np.sqrt(dy2[:, None] + dx2[None, :])
+        rho *= inv_w
+        idx = np.minimum(rho, np.float32(nbins)).astype(np.intp)  # nbins = overflow bin
+        del rho
+        resid = sub - (level + gy * rows).astype(np.float32)[:, None]
+        resid -= (gx * cols).astype(np.float32)[None, :]
+        nan = np.isnan(resid)
+        if nan.any():
+            n_nan += np.bincount(idx[nan], minlength=nbins + 1)
+            resid[nan] = 0.0
+        sat = sub >= np.float32(saturation_dn)
+        if sat.any():
+            n_sat += np.bincount(idx[sat], minlength=nbins + 1)
+        flat_idx = idx.ravel()
+        sums += np.bincount(flat_idx, weights=resid.ravel(), minlength=nbins + 1)
+        n_all += np.bincount(flat_idx, minlength=nbins + 1)
+    return _Growth(
+        bin_width=bin_width,
+        sums=sums[:nbins],
+        n_valid=(n_all - n_nan)[:nbins],
+        n_nan=n_nan[:nbins],
+        n_sat=n_sat[:nbins],
+    )
+
+
+def _flat_index(s_cum: NDArray[np.float64], sigma_cum: NDArray[np.float64], i_min: int, flat_tol: float) -> int:
+    """Smallest i >= i_min from which the curve stays within tolerance of s_cum[i] (see module doc)."""
+    hi = np.maximum.accumulate((s_cum - 3.0 * sigma_cum)[::-1])[::-1]  # max_{j>=i} of S_j - 3 sigma_j
+    lo = np.minimum.accumulate((s_cum + 3.0 * sigma_cum)[::-1])[::-1]
+    tol = flat_tol * np.abs(s_cum)
+    ok = (hi <= s_cum + tol) & (lo >= s_cum - tol)
+    ok[:i_min] = False
+    cand = np.flatnonzero(ok)
+    return int(cand[0]) if cand.size else s_cum.size - 1
+
+
+def measure_moon_band(
+    strips_factory: StripsFactory,
+    band: BandHeader,
+    irradiance_w_m2_um: float,
+    *,
+    phase_angle_deg: float | None = None,
+    gain_e_per_dn: float | None = None,
+    geometry_rel_sigma: float = DEFAULT_GEOMETRY_REL_SIGMA,
+    model_rel_sigma: float = DEFAULT_MODEL_REL_SIGMA,
+    flat_tol: float = 3e-5,
+    threshold_frac: float = 0.05,
+    min_margin_px: float = 2.0,
+) -> MoonPhotometry:
+    """Pre-treat one Moon band image and measure S_k and A_k, reading it twice as strips.
+
+    Parameters
+    ----------
+    strips_factory : callable
+        ``strips_factory()`` returns a fresh iterable of ``(row_start, block)`` with ``block`` a
+        float32 array of shape ``(n, n_columns)`` in DN; together the blocks cover the
+        ``band.shape`` rows once, in any order. Called twice (two passes). See
+        :func:`monitor.io.strips.image_strips_factory` and :func:`array_strips_factory`.
+    band : BandHeader
+        Keywords of the image (shape, DARK, GAINFACT, OVERSAMP, BINNING, PIXSCALE, SATURATE).
+    irradiance_w_m2_um : float
+        Reference band irradiance E_k at the satellite (REF-1), W m^-2 um^-1.
+    phase_angle_deg : float, optional
+        Signed phase angle g; when given and ``|g|`` is outside 2..90 deg the result carries the
+        flag ``"phase-out-of-range"`` (ICD 2.3: kept, excluded from trends).
+    gain_e_per_dn : float, optional
+        Electrons per DN of a delivered pixel, to add the source shot noise to the budget.
+    geometry_rel_sigma, model_rel_sigma : float
+        Relative uncertainties of E_k from the geometry and from the lunar model.
+    flat_tol : float
+        Relative flatness tolerance of the curve of growth.
+    threshold_frac : float
+        Detection threshold above the sky, as a fraction of the brightest preview block.
+    min_margin_px : float
+        Minimal sky margin (delivered pixels) between the detected Moon and the image edge.
+
+    Returns
+    -------
+    MoonPhotometry
+
+    Raises
+    ------
+    AllNaNError
+        No finite pixel.
+    MoonNotFoundError
+        No source above the sky.
+    MoonTruncatedError
+        The Moon touches the image edge.
+    InsufficientBackgroundError
+        Too little dark sky to fit the background plane.
+    MoonNaNOnDiskError, MoonSaturatedError
+        NaN pixel on the disk, saturated pixel in the aperture (``.reason`` gives ICD 5 category).
+
+    Notes
+    -----
+    NaN pixels off the disk are dropped from the sums (the background-subtracted sky contributes
+    zero on average). Memory: one strip plus the <= 256 x 256 preview. Uncertainties: noise =
+    ``sqrt(N sigma_sky^2 + S/gain)/S``; background = ``N * sigma(level)/S``; aperture =
+    ``|S(rho_max) - S(rho_ap)|/S``; geometry and model as given.
+    """
+    n_rows, n_cols = band.shape
+    o = float(band.oversamp)
+    b2 = float(band.binning) ** 2
+    dark = float(band.dark_dn) * b2
+    saturation_dn = float(band.saturate_dn) * b2  # mean native level DN/b^2 >= SATURATE
+    f = max(2, int(math.ceil(max(n_rows, n_cols) / _PREVIEW_MAX)))
+
+    pv = _preview(strips_factory(), (n_rows, n_cols), f)
+    det = _detect(pv, o, threshold_frac)
+    rho_max = min(
+        det.centre_col + 0.5, n_cols - 0.5 - det.centre_col, (det.centre_row + 0.5) / o,
+        (n_rows - 0.5 - det.centre_row) / o,
+    )  # fmt: skip
+    if rho_max < det.radius_px + min_margin_px:
+        raise MoonTruncatedError(
+            f"Moon (radius {det.radius_px:.1f} px) at ({det.centre_row:.1f}, {det.centre_col:.1f}) "
+            f"touches the image edge"
+        )
+    bkg = _fit_background_adaptive(pv, det, o)
+    bin_width = min(1.0, max(det.radius_px / 40.0, 0.1))
+    gr = _growth(strips_factory(), det, bkg, o, rho_max, bin_width, saturation_dn)
+
+    s_cum = np.cumsum(gr.sums)
+    n_cum = np.cumsum(gr.n_valid)
+    sigma_cum = np.sqrt(n_cum * bkg.pixel_noise**2 + (n_cum * bkg.level_sigma) ** 2)
+    i_disk = min(int(math.ceil(det.radius_px / bin_width)), s_cum.size - 1)
+    i_ap = _flat_index(s_cum, sigma_cum, i_disk, flat_tol)
+    if gr.n_nan[: i_disk + 1].sum() > 0:
+        raise MoonNaNOnDiskError(f"{int(gr.n_nan[: i_disk + 1].sum())} NaN pixel(s) on the lunar disk")
+    if gr.n_sat[: i_ap + 1].sum() > 0:
+        raise MoonSaturatedError(
+            f"{int(gr.n_sat[: i_ap + 1].sum())} pixel(s) at or above SATURATE={band.saturate_dn} DN"
+        )
+    signal = float(s_cum[i_ap])
+    if not signal > 0.0:
+        raise MoonNotFoundError(f"non-positive Moon signal {signal:.3g} DN")
+    n_ap = float(n_cum[i_ap])
+    shot = signal / gain_e_per_dn if gain_e_per_dn else 0.0
+    unc = MoonUncertainty(
+        noise=math.sqrt(n_ap * bkg.pixel_noise**2 + shot) / signal,
+        background=n_ap * bkg.level_sigma / signal,
+        aperture=abs(float(s_cum[-1]) - signal) / signal,
+        geometry=float(geometry_rel_sigma),
+        model=float(model_rel_sigma),
+    )
+    a_k = calibration_coefficient(signal, band, irradiance_w_m2_um)
+    flags: tuple[str, ...] = ()
+    if phase_angle_deg is not None and not is_phase_angle_valid(phase_angle_deg):
+        flags = (_FLAG_PHASE,)
+    edges: NDArray[np.float64] = (np.arange(s_cum.size, dtype=np.float64) + 1.0) * bin_width
+    return MoonPhotometry(
+        band=band.band,
+        signal_dn=signal,
+        signal_per_oversamp_dn=signal / o,
+        aperture_radius_px=float(edges[i_ap]),
+        max_radius_px=float(rho_max),
+        disk_radius_px=det.radius_px,
+        centre_row=det.centre_row,
+        centre_col=det.centre_col,
+        background_dn=float(bkg.coef[0]) - dark,
+        background_slope_dn_per_px=(float(bkg.coef[1]), float(bkg.coef[2])),
+        background_noise_dn=bkg.pixel_noise,
+        n_aperture_pixels=int(n_ap),
+        n_nan_ignored=int(gr.n_nan[: i_ap + 1].sum()),
+        irradiance_w_m2_um=float(irradiance_w_m2_um),
+        a_k=a_k,
+        a_sigma=a_k * unc.total,
+        uncertainty=unc,
+        curve_radius_px=edges,
+        curve_signal_dn=s_cum,
+        flags=flags,
+    )
+
+
+def array_strips_factory(image: NDArray[np.floating], rows_per_strip: int = 256) -> StripsFactory:
+    """A strips factory over an in-memory 2-D image (float32 views/copies per strip)."""
+    if image.ndim != 2:
+        raise ValueError("image must be 2-D")
+
+    def factory() -> Iterable[tuple[int, NDArray[np.float32]]]:
+        for r0 in range(0, image.shape[0], rows_per_strip):
+            yield r0, np.asarray(image[r0 : r0 + rows_per_strip], dtype=np.float32)
+
+    return factory
+
+
+def measure_moon_array(
+    image: NDArray[np.floating],
+    band: BandHeader,
+    irradiance_w_m2_um: float,
+    **kwargs: float | None,
+) -> MoonPhotometry:
+    """:func:`measure_moon_band` on an in-memory image (``band.shape`` must match ``image``)."""
+    if tuple(image.shape) != tuple(band.shape):
+        raise ValueError(f"image shape {image.shape} differs from band.shape {band.shape}")
+    return measure_moon_band(array_strips_factory(image), band, irradiance_w_m2_um, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,302 @@
+"""Site configuration: ``<site>/monitor.toml`` plus ``MONITOR_*`` environment overrides.
+
+Parsed once at start-up into a frozen :class:`Settings` passed down explicitly; no other module
+reads environment variables. Secrets (SMTP and database passwords) come only from the environment:
+``MONITOR_SMTP_PASSWORD`` and ``MONITOR_DATABASE_PASSWORD`` (inserted into the URL at connect time).
+
+Environment overrides use the dotted key path in upper case with ``_`` separators after the
+``MONITOR_`` prefix, for example ``MONITOR_DATABASE_URL``, ``MONITOR_INGEST_SETTLE_SECONDS``,
+``MONITOR_SMTP_HOST``. ``MONITOR_SITE`` selects the site directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
+
+__all__ = [
+    "ConfigError",
+    "IngestSettings",
+    "StarSettings",
+    "MoonSettings",
+    "ReportSettings",
+    "SmtpSettings",
+    "SchedulerSettings",
+    "Settings",
+    "load_settings",
+    "DEFAULT_TOML",
+]
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment override is invalid."""
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    settle_seconds: float = 30.0  # ICD 1: a file is complete when unchanged this long
+    fault_point: str = ""  # test-only fault injection: crash ("kill") at this named step
+
+
+@dataclass(frozen=True)
+class StarSettings:
+    half_widths_px: tuple[int, ...] = DEFAULT_STAR_HALF_WIDTHS_PX
+    reference_half_width_px: int = 5  # window of the reported A_k once the EE correction is available
+    e_per_dn_reference: float = 20.0  # detector conversion gain at GAINFACT = 1, e-/DN (photon noise)
+    read_noise_dn: float = 1.5  # read noise per native pixel, DN rms (PSF-fit weights)
+    campaign_period: str = "month"  # "month" or "<n>d" (fixed-length periods from 2000-01-01)
+    outlier_sigma: float = 4.0  # robust rejection threshold, normalised residual
+    drift_alert_sigma: float = 3.0  # starpool departs from the drift fit by more than k sigma
+    drift_alert_rate_per_year: float = 0.02  # |dA/A per year| above this raises an alert
+
+
+@dataclass(frozen=True)
+class MoonSettings:
+    min_phase_deg: float = 2.0
+    max_phase_deg: float = 90.0
+    drift_alert_sigma: float = 3.0  # a Moon A_k departs from the drift fit by more than k sigma
+    drift_alert_rate_per_year: float = 0.02  # |dA/A per year| above this raises an alert
+    ratio_max_phase_diff_deg: float = 2.0  # PNEO3/PNEO4 pairs: largest |g| difference, same branch
+    ratio_max_days: float = 15.0  # PNEO3/PNEO4 pairs: largest time difference, days
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = ""  # empty: email disabled
+    port: int = 25
+    security: str = "none"  # "none", "starttls" or "ssl"
+    user: str = ""
+    password: str = field(default="", repr=False)  # from MONITOR_SMTP_PASSWORD only
+    sender: str = "monitor@localhost"
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    recipients: tuple[str, ...] = ()
+    weekly_cron: str = "0 6 * * mon"  # minute hour day month day-of-week, UTC
+    monthly_cron: str = "0 6 1 * *"
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    ingest_minutes: float = 5.0
+    email_retry_minutes: float = 15.0
+    report_grace_hours: float = 72.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    site: Path
+    database_url: str
+    database_password: str = field(default="", repr=False)
+    log_level: str = "INFO"
+    ingest: IngestSettings = IngestSettings()
+    star: StarSettings = StarSettings()
+    moon: MoonSettings = MoonSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    report: ReportSettings = ReportSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+
+    @property
+    def inbox(self) -> Path:
+        return self.site / "inbox"
+
+    @property
+    def archive(self) -> Path:
+        return self.site / "archive"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.site / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.site / "reports"
+
+    @property
+    def work_dir(self) -> Path:
+        """Staging area for files being moved (crash-safe ingest)."""
+        return self.site / ".work"
+
+
+DEFAULT_TOML = """\
+# monitor site configuration. Every key can be overridden by an environment variable:
+# MONITOR_<SECTION>_<KEY> (for example MONITOR_DATABASE_URL, MONITOR_SMTP_HOST).
+# Secrets never go in this file: set MONITOR_SMTP_PASSWORD and MONITOR_DATABASE_PASSWORD.
+
+# SQLAlchemy URL of the catalogue. Default: SQLite file monitor.db in this site.
+# Production: postgresql+psycopg://monitor@dbhost:5432/monitor
+# database_url = "sqlite:///monitor.db"
+log_level = "INFO"
+
+[ingest]
+# A file without a .done marker is complete when its size is unchanged for this long (s).
+settle_seconds = 30
+
+[star]
+# Square extraction half-widths, native pixels (ICD 4).
+half_widths_px = [2, 3, 5, 8, 12, 20]
+# Window whose EE-corrected A_k is reported (without a PSF fit: the largest window, EE = 1).
+reference_half_width_px = 5
+# Conversion gain at GAINFACT = 1 (electrons per DN), for the photon noise of star sums;
+# the gain of an acquisition is e_per_dn_reference / GAINFACT.
+e_per_dn_reference = 20.0
+# Read noise per native pixel (DN rms), for the weights of the starpool PSF fit.
+read_noise_dn = 1.5
+# Starpool = one satellite and one campaign period: "month" or a fixed length like "14d".
+campaign_period = "month"
+outlier_sigma = 4.0
+drift_alert_sigma = 3.0
+drift_alert_rate_per_year = 0.02
+
+[moon]
+min_phase_deg = 2.0
+max_phase_deg = 90.0
+# drift_alert_sigma = 3.0
+# drift_alert_rate_per_year = 0.02
+# PNEO3/PNEO4 ratio from acquisitions at similar geometry: same branch (waxing/waning),
+# |g| within ratio_max_phase_diff_deg and times within ratio_max_days.
+# ratio_max_phase_diff_deg = 2.0
+# ratio_max_days = 15.0
+
+[smtp]
+# Empty host disables email. security: "none", "starttls" or "ssl".
+host = ""
+port = 25
+security = "none"
+user = ""
+sender = "monitor@localhost"
+
+[report]
+recipients = []
+weekly_cron = "0 6 * * mon"
+monthly_cron = "0 6 1 * *"
+
+[scheduler]
+ingest_minutes = 5
+email_retry_minutes = 15
+report_grace_hours = 72
+"""
+
+_SECTIONS: dict[str, type] = {
+    "ingest": IngestSettings,
+    "star": StarSettings,
+    "moon": MoonSettings,
+    "smtp": SmtpSettings,
+    "report": ReportSettings,
+    "scheduler": SchedulerSettings,
+}
+_SECRET_ENV = {"MONITOR_SMTP_PASSWORD", "MONITOR_DATABASE_PASSWORD"}
+
+
+def _coerce(value: Any, default: Any, name: str) -> Any:
+    """Convert a TOML or environment value to the type of the field's default."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if isinstance(default, tuple):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            items = [i.strip() if isinstance(i, str) else i for i in items if i != ""]
+            if default and isinstance(default[0], int):
+                return tuple(int(i) for i in items)
+            return tuple(str(i) for i in items)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, int):
+            return int(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value for {name}: {value!r}") from exc
+
+
+def _build_section(cls: type, raw: Mapping[str, Any], env: Mapping[str, str], prefix: str) -> Any:
+    unknown = set(raw) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{prefix.lower()}]: {', '.join(sorted(unknown))}")
+    obj = cls()
+    values = {}
+    for f in fields(cls):
+        default = getattr(obj, f.name)
+        env_name = f"MONITOR_{prefix}_{f.name.upper()}"
+        if env_name in env and env_name not in _SECRET_ENV:
+            values[f.name] = _coerce(env[env_name], default, env_name)
+        elif f.name in raw:
+            values[f.name] = _coerce(raw[f.name], default, f"{prefix.lower()}.{f.name}")
+    return replace(obj, **values)
+
+
+def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``<site>/monitor.toml`` (optional) and apply ``MONITOR_*`` overrides.
+
+    Parameters
+    ----------
+    site
+        Site directory; default ``MONITOR_SITE`` or the current directory.
+    env
+        Environment mapping (default ``os.environ``); injected by tests.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable TOML, unknown keys or values of the wrong type.
+    """
+    env = os.environ if env is None else env
+    site_path = Path(site if site is not None else env.get("MONITOR_SITE", ".")).expanduser().resolve()
+    raw: dict[str, Any] = {}
+    toml_path = site_path / "monitor.toml"
+    if toml_path.is_file():
+        try:
+            raw = tomllib.loads(toml_path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{toml_path}: {exc}") from exc
+    top_keys = {"database_url", "log_level"}
+    unknown = set(raw) - top_keys - set(_SECTIONS) - {"database_password"}
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {toml_path}: {', '.join(sorted(unknown))}")
+    url = env.get("MONITOR_DATABASE_URL") or raw.get("database_url") or "sqlite:///monitor.db"
+    url = _resolve_sqlite_path(str(url), site_path)
+    if "password" in raw.get("smtp", {}) or "database_password" in raw:
+        raise ConfigError(
+            f"{toml_path}: passwords must not be stored in the configuration file; "
+            "set MONITOR_SMTP_PASSWORD / MONITOR_DATABASE_PASSWORD in the environment"
+        )
+    sections = {
+        name: _build_section(cls, raw.get(name, {}), env, name.upper()) for name, cls in _SECTIONS.items()
+    }
+    smtp = replace(sections["smtp"], password=env.get("MONITOR_SMTP_PASSWORD", ""))
+    sections["smtp"] = smtp
+    if smtp.security not in ("none", "starttls", "ssl"):
+        raise ConfigError(f"smtp.security must be none, starttls or ssl, not {smtp.security!r}")
+    star = sections["star"]
+    if not star.half_widths_px or min(star.half_widths_px) < 1:
+        raise ConfigError("star.half_widths_px must be a non-empty list of positive integers")
+    if star.reference_half_width_px not in star.half_widths_px:
+        raise ConfigError("star.reference_half_width_px must be one of star.half_widths_px")
+    return Settings(
+        site=site_path,
+        database_url=url,
+        database_password=env.get("MONITOR_DATABASE_PASSWORD", ""),
+        log_level=str(env.get("MONITOR_LOG_LEVEL") or raw.get("log_level", "INFO")).upper(),
+        **sections,
+    )
+
+
+def _resolve_sqlite_path(url: str, site: Path) -> str:
+    """Make a relative SQLite path relative to the site directory, not the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        return prefix + str(site / url[len(prefix) :])
+    return url

@@ -1,0 +1,216 @@
+"""Star-vignette generator of the simulator: truth PSFs and noisy ICD-1 star images.
+
+The simulator's campaign loop and FITS writer call these functions; the PSF physics lives in
+``monitor.science.psf``. Units: DN for image values, native pixels for lengths, row units for
+along-track array positions (ICD-1 §1.2).
+
+Truth PSFs (``default_psf_params``) are plausible, not official, values chosen so that the
+instrument-level MTF at Nyquist matches the published order of magnitude: Pléiades PA 0.09
+at instrument level (Baudoin 2004), MS bands higher (their pixels are 4x larger, so diffraction
+matters less: lambda·N ≈ 0.2-0.33 MS pixel). See notes/star.md §1.1 and §4.4.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.domain import BANDS_BY_MISSION, Mission
+from monitor.science.instrument import UnknownBandError, nominal_psf_params
+from monitor.science.psf import PsfParams, render_star
+
+# The renderer's building blocks, to memoise the OTF grid of render_star (see _render_star).
+from monitor.science.psf import (  # isort: skip
+    _check_oversamp,
+    _diffraction_table,
+    _frequency_axis,
+    _otf_grid,
+    _render_batch,
+    _support,
+)
+
+__all__ = [
+    "UnknownBandError",
+    "default_psf_params",
+    "default_vignette_shape",
+    "simulate_star_vignette",
+]
+
+# Truth aberration/jitter blur (sigma along, across) of each band, native px; everything else
+# (diffraction, obscuration, bandwidth, diffusion, smear) is the nominal design.
+_PAN_BLUR = {"PHR": (0.36, 0.33), "PNEO": (0.34, 0.31)}
+_MS_BLUR = {"PHR": (0.40, 0.37), "PNEO": (0.38, 0.35)}
+_VIGNETTE_COLS = {"P": 64}  # PAN 64 columns, MS 32
+_MS_VIGNETTE_COLS = 32
+
+
+def _key(mission: str, band: str) -> tuple[str, str]:
+    m = mission.value if isinstance(mission, Mission) else str(mission).upper()
+    b = str(band).upper()
+    try:
+        bands = BANDS_BY_MISSION[Mission(m)]
+    except ValueError as exc:
+        raise UnknownBandError(f"unknown mission {mission!r}") from exc
+    if b not in bands:
+        raise UnknownBandError(f"band {band!r} is not a {m} band {bands}")
+    return m, b
+
+
+def default_psf_params(mission: str, band: str) -> PsfParams:
+    """Realistic truth PSF of a mission/band, native-pixel units of that band.
+
+    The nominal design (:func:`monitor.science.instrument.nominal_psf_params`) with the truth
+    aberration/jitter blur of the band.
+
+    Returns
+    -------
+    PsfParams
+        PAN: lambda·N ≈ 1 px, MTF at Nyquist ≈ 0.09-0.11; MS: lambda·N = 0.19-0.33 px,
+        MTF at Nyquist ≈ 0.2-0.3 (both directions).
+
+    Raises
+    ------
+    UnknownBandError
+        If the mission or band is not defined by ICD-1.
+    """
+    m, b = _key(mission, band)
+    s_along, s_across = (_PAN_BLUR if b == "P" else _MS_BLUR)[m]
+    return nominal_psf_params(m, b, s_along, s_across)
+
+
+def default_vignette_shape(mission: str, band: str, oversamp: float) -> tuple[int, int]:
+    """Vignette shape ``(rows, columns)``: PAN 64·o x 64, MS 32·o x 32 (rows rounded)."""
+    _, b = _key(mission, band)
+    cols = _VIGNETTE_COLS.get(b, _MS_VIGNETTE_COLS)
+    if not (oversamp >= 1.0 and math.isfinite(oversamp)):
+        raise ValueError(f"oversamp must be >= 1, got {oversamp}")
+    return int(round(cols * float(oversamp))), cols
+
+
+_RENDER_PAD_PX = 256.0  # pad_px of render_star (its default): wrap-around pedestal ~1.5e-8/px
+
+
+@functools.lru_cache(maxsize=12)  # one geometry per band of PHR (5) and PNEO (7); <= 6 MB each
+def _otf_setup(
+    rows_native: float, cols: int, psf: PsfParams, pad_px: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Frequency axes, Riemann weights and OTF grid of :func:`render_star` for one geometry.
+
+    The grid depends only on the vignette extent in native pixels (``rows / o``, ``cols``), the
+    PSF and the padding, not on the star position or flux; a campaign renders thousands of
+    vignettes on a handful of geometries, and the grid was ~75 % of the rendering time.
+
+    Returns
+    -------
+    fx, wx, fy, wy, grid : ndarray
+        As built by ``render_star`` (read-only: shared between calls).
+    """
+    fsx, fsy = _support(psf)
+    fx, wx = _frequency_axis(fsx, cols + pad_px)
+    fy, wy = _frequency_axis(fsy, rows_native + pad_px)
+    grid, _ = _otf_grid(fx, fy, psf, _diffraction_table(psf))
+    out = (fx, wx, fy, wy, grid)
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def _render_star(
+    shape: tuple[int, int], center_xy: tuple[float, float], psf: PsfParams, oversamp: float, total_flux: float
+) -> NDArray[np.float64]:
+    """:func:`monitor.science.psf.render_star` (``pad_px`` 256) with the OTF grid memoised.
+
+    Same arithmetic as ``render_star``, hence the same values to the last bit (see the tests);
+    only the grid set-up is shared between vignettes of the same geometry and PSF.
+    """
+    o = _check_oversamp(oversamp)
+    rows, cols = int(shape[0]), int(shape[1])
+    if rows < 1 or cols < 1:
+        return render_star(shape, center_xy, psf, o, total_flux)  # raises the renderer's error
+    fx, wx, fy, wy, grid = _otf_setup(rows / o, cols, psf, _RENDER_PAD_PX)
+    centers = np.asarray([center_xy], dtype=np.float64)
+    img = _render_batch(rows, cols, centers, o, [grid], fx, wx, fy, wy)
+    return np.asarray(img[0, 0] * float(total_flux), dtype=np.float64)
+
+
+def simulate_star_vignette(
+    rng: np.random.Generator,
+    *,
+    total_signal_dn: float,
+    shape: tuple[int, int],
+    center_xy: tuple[float, float],
+    oversamp: float,
+    psf: PsfParams,
+    dark_dn: float,
+    gain_e_per_dn: float,
+    read_noise_dn: float,
+    background_dn: float = 0.0,
+    background_slope: tuple[float, float] = (0.0, 0.0),
+    saturate_dn: float | None = None,
+    quantize: bool = False,
+) -> NDArray[np.float32]:
+    """Noisy star vignette in DN following ICD-1 §1.2-1.3.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of randomness (seeded by the caller).
+    total_signal_dn : float
+        ``S_k = OVERSAMP · GAINFACT · A_k · E_k / Omega_pix`` of ICD §1.3, DN, already including
+        the factor o: the noiseless star image sums to ``total_signal_dn`` over an infinite
+        vignette (a finite vignette holds slightly less: the diffraction wings leave it).
+    shape : (int, int)
+        ``(rows, columns)`` of the vignette (see ``default_vignette_shape``).
+    center_xy : (float, float)
+        Star position (column, row), 0-based array indices, pixel centres at integers, row units.
+    oversamp : float
+        Along-track oversampling o >= 1 (ICD ``OVERSAMP``).
+    psf : PsfParams
+        Truth PSF (``default_psf_params``).
+    dark_dn : float
+        Dark signal added to every pixel, DN (ICD ``DARK``); an offset without shot noise.
+    gain_e_per_dn : float
+        Electrons per DN; photon noise is Poisson in electrons on background + star.
+    read_noise_dn : float
+        Gaussian read noise, DN rms per pixel.
+    background_dn : float
+        Background (stray light) level at the vignette centre, DN per pixel.
+    background_slope : (float, float)
+        Background gradient (per column, per row), DN per pixel, about the vignette centre
+        ``((cols - 1)/2, (rows - 1)/2)``.
+    saturate_dn : float, optional
+        Values are clipped at this DN level (detector saturation).
+    quantize : bool
+        Round to integer DN (quantisation noise of 1/12 DN^2).
+
+    Returns
+    -------
+    ndarray of float32, shape ``shape``
+        ``dark + background plane + photon/read noise of (background + S_k/o · g)``, where g is
+        ``render_star`` with unit flux (its OTF grid memoised per vignette geometry and PSF).
+
+    Raises
+    ------
+    ValueError
+        For a negative signal/background, non-positive gain or negative read noise.
+    """
+    if total_signal_dn < 0.0 or gain_e_per_dn <= 0.0 or read_noise_dn < 0.0:
+        raise ValueError("need total_signal_dn >= 0, gain_e_per_dn > 0 and read_noise_dn >= 0")
+    rows, cols = int(shape[0]), int(shape[1])
+    o = float(oversamp)
+    star = _render_star((rows, cols), center_xy, psf, o, total_signal_dn / o)
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    plane = (
+        background_dn + background_slope[0] * (xx - (cols - 1) / 2.0) + background_slope[1] * (yy - (rows - 1) / 2.0)
+    )
+    mean_dn = np.maximum(star + plane, 0.0)
+    electrons = rng.poisson(mean_dn * gain_e_per_dn).astype(np.float64)
+    image = dark_dn + electrons / gain_e_per_dn + rng.normal(0.0, read_noise_dn, size=(rows, cols))
+    if quantize:
+        image = np.round(image)
+    if saturate_dn is not None:
+        image = np.minimum(image, saturate_dn)
+    return np.asarray(image, dtype=np.float32)

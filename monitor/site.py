@@ -1,0 +1,89 @@
+"""Site lifecycle: create the directory layout, open the catalogue, upgrade its schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from monitor.catalogue import migrate
+from monitor.catalogue import repository as repo
+from monitor.catalogue.engine import DatabaseUnavailableError, make_engine, redact_url
+from monitor.settings import DEFAULT_TOML, Settings
+
+__all__ = ["init_site", "open_engine", "session_scope", "utc_now", "SchemaOutdatedError"]
+
+
+class SchemaOutdatedError(RuntimeError):
+    """The catalogue schema is not at the head revision (run ``monitor db upgrade``)."""
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the only clock of the system's use-cases)."""
+    return datetime.now(UTC)
+
+
+def init_site(settings: Settings) -> list[str]:
+    """Create inbox/, archive/, quarantine/, reports/, a commented monitor.toml (if absent),
+    upgrade the catalogue to head and seed satellites, bands and stars. Idempotent.
+    Returns a list of human-readable actions taken.
+    """
+    actions: list[str] = []
+    settings.site.mkdir(parents=True, exist_ok=True)
+    for d in (settings.inbox, settings.archive, settings.quarantine, settings.reports_dir):
+        if not d.exists():
+            d.mkdir(parents=True)
+            actions.append(f"created {d}")
+    toml = settings.site / "monitor.toml"
+    if not toml.exists():
+        toml.write_text(DEFAULT_TOML)
+        actions.append(f"wrote {toml}")
+    engine = open_engine(settings, check_schema=False)
+    try:
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
+        if before != after:
+            actions.append(f"catalogue {redact_url(settings.database_url)} upgraded {before or 'base'} -> {after}")
+        with Session(engine) as session:
+            n = repo.seed_reference(session)
+        if n:
+            actions.append(f"seeded {n} reference rows (satellites, bands, stars)")
+    finally:
+        engine.dispose()
+    return actions
+
+
+def open_engine(settings: Settings, check_schema: bool = True) -> sa.Engine:
+    """Engine of the site's catalogue; optionally check that the schema is at head."""
+    engine = make_engine(settings.database_url, password=settings.database_password)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise DatabaseUnavailableError(
+            f"cannot open the catalogue {redact_url(settings.database_url)}: {exc.orig}"
+        ) from exc
+    if check_schema:
+        current, head = migrate.current_revision(engine), migrate.head_revision()
+        if current != head:
+            engine.dispose()
+            raise SchemaOutdatedError(
+                f"catalogue schema is at {current or 'empty'}, code expects {head}: "
+                f"run 'monitor init' or 'monitor db upgrade'"
+            )
+    return engine
+
+
+@contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    engine = open_engine(settings)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+from .files import site  # noqa: F401  (fixture)

@@ -1,0 +1,119 @@
+"""Ingest of good, duplicate, conflicting and bad files on a real catalogue."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from monitor.catalogue.models import Acquisition, BandImage, Rejection
+from monitor.ingest.service import complete_files, run_ingest
+from monitor.results import build_results
+from monitor.settings import Settings
+from monitor.site import open_engine, utc_now
+
+from .files import age, write_bad_files, write_star
+
+
+def _ingest(site: Settings):
+    engine = open_engine(site)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            return run_ingest(session, site, utc_now())
+    finally:
+        engine.dispose()
+
+
+def _rows(site: Settings, model):
+    engine = open_engine(site)
+    try:
+        with Session(engine) as session:
+            return list(session.exec(select(model)).all())
+    finally:
+        engine.dispose()
+
+
+def test_good_duplicate_conflict_and_bad_files(site: Settings) -> None:
+    inbox = site.inbox
+    write_star(inbox, "a.fits", "PHR1A-STAR-20250314T021533-0001", seed=1)
+    write_star(inbox, "b.fits", "PHR1A-STAR-20250314T021533-0002", seed=2, hip=30438)
+    shutil.copy(inbox / "a.fits", inbox / "a_again.fits")  # same bytes, another name
+    write_star(inbox, "c.fits", "PHR1A-STAR-20250314T021533-0001", seed=3)  # same ACQ_ID, other bytes
+    expected_bad = write_bad_files(inbox)
+
+    summary = _ingest(site)
+
+    assert sorted(summary.ingested) == ["PHR1A-STAR-20250314T021533-0001", "PHR1A-STAR-20250314T021533-0002"]
+    assert summary.duplicates == ["a_again.fits"]
+    reasons = dict(summary.rejected)
+    assert reasons == {**expected_bad, "c.fits": "conflict"}
+
+    acqs = {a.acq_id: a for a in _rows(site, Acquisition)}
+    assert set(acqs) == set(summary.ingested)
+    a = acqs["PHR1A-STAR-20250314T021533-0001"]
+    assert a.file_name == "a.fits" and a.status == "archived" and a.hip == 32349
+    assert a.date_obs == datetime(2025, 3, 14, 2, 15, 33, 120000, tzinfo=UTC)
+    assert a.archive_path == "archive/PHR1A/2025/03/a.fits"
+    assert (site.site / a.archive_path).is_file()
+    bands = {b.band: b for b in _rows(site, BandImage) if b.acquisition_id == a.id}
+    assert set(bands) == {"P", "B0"}
+    assert (bands["P"].rows, bands["P"].cols, bands["P"].saturate_dn) == (64, 64, 4000.0)
+
+    rejections = {r.file_name: r for r in _rows(site, Rejection)}
+    assert {n: r.reason for n, r in rejections.items()} == {**expected_bad, "c.fits": "conflict",
+                                                           "a_again.fits": "duplicate"}
+    for r in rejections.values():
+        assert r.state == "done"
+        assert (site.site / r.quarantine_path).is_file(), r.quarantine_path
+        assert len(r.message) > 20
+    assert "SC_POSX" in rejections["nokey.fits"].message
+    assert "XX" in rejections["badband.fits"].message
+    assert "B0" in rejections["nan.fits"].message
+    assert rejections["a_again.fits"].quarantine_path.startswith("quarantine/duplicates/")
+
+    assert sorted(p.name for p in inbox.iterdir()) == []  # inbox emptied, markers removed
+
+    engine = open_engine(site)
+    with Session(engine) as session:
+        doc = json.loads(json.dumps(build_results(session), default=str))
+    engine.dispose()
+    assert doc["icd"] == "ICD-1" and doc["reference_model"] == "REF-1"
+    meas = doc["measurements"]
+    ok = [m for m in meas if m["status"] == "ok"]
+    assert {(m["acq_id"], m["band"]) for m in ok} == {
+        (i, b) for i in summary.ingested for b in ("P", "B0")
+    }
+    refused = {m["file"]: (m["status"], m["reason"], m["band"]) for m in meas if m["status"] != "ok"}
+    assert refused["a_again.fits"] == ("duplicate", "duplicate", None)
+    assert refused["garbage.fits"] == ("rejected", "not-fits", None)
+    assert refused["cut.fits"] == ("rejected", "truncated", None)
+
+
+def test_rerun_is_idempotent_and_same_bytes_later_is_a_duplicate(site: Settings) -> None:
+    p = write_star(site.inbox, "a.fits", "PHR1A-STAR-20250314T021533-0001", seed=1)
+    keep = p.read_bytes()
+    assert len(_ingest(site).ingested) == 1
+    again = _ingest(site)
+    assert again.n_files == 0 and again.recovered == 0
+    (site.inbox / "a.fits").write_bytes(keep)  # the same file delivered again, same name
+    later = _ingest(site)
+    assert later.duplicates == ["a.fits"] and later.ingested == []
+    assert len(_rows(site, Acquisition)) == 1
+
+
+def test_incomplete_files_wait(site: Settings, tmp_path: Path) -> None:
+    inbox = site.inbox
+    p = write_star(inbox, "a.fits", "PHR1A-STAR-20250314T021533-0001", seed=1)
+    (inbox / "a.fits.done").unlink()
+    now = datetime.now(UTC)
+    ready, waiting = complete_files(inbox, now, settle_seconds=30)
+    assert ready == [] and waiting == 1  # fresh file, no marker: still being written
+    age(p, 60)
+    ready, waiting = complete_files(inbox, now, settle_seconds=30)
+    assert ready == [p] and waiting == 0
+    (inbox / "b.fits.part").write_bytes(b"partial")
+    age(inbox / "b.fits.part", 3600)
+    assert complete_files(inbox, now + timedelta(hours=1), settle_seconds=30)[0] == [p]

@@ -1,0 +1,199 @@
+"""Campaign simulator: the reader accepts what it writes, bad files get the right reason, truth."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.domain import RejectReason
+from monitor.io.fits_reader import (
+    InvalidAcquisitionError,
+    check_band_data,
+    read_acquisition_header,
+    read_band,
+    read_geom_header,
+    sha256_file,
+    validate_acquisition,
+)
+from monitor.simulate.campaign import MOON_FRAME_DIAMETERS, simulate_campaigns
+from monitor.simulate.moon import moon_apparent_diameter_px
+from monitor.simulate.truth import SimulationTruth, a_true, read_truth, write_truth
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+STARS = 5
+MONTHS = 2
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SimulationTruth]:
+    outdir = tmp_path_factory.mktemp("inbox")
+    truth = simulate_campaigns(
+        outdir,
+        start=START,
+        months=MONTHS,
+        seed=11,
+        satellites=("PHR1A", "PNEO3"),
+        stars_per_campaign=STARS,
+        moon_per_month=1,
+        geom_per_month=1,
+        gzip_fraction=0.2,
+        uint16_fraction=0.3,
+    )
+    return outdir, truth
+
+
+def test_file_set_matches_truth(campaign: tuple[Path, SimulationTruth]) -> None:
+    outdir, truth = campaign
+    names = [f.file for f in truth.files]
+    assert len(names) == len(set(names))
+    on_disk = {p.name for p in outdir.iterdir() if not p.name.endswith(".done")}
+    assert on_disk == set(names)
+    assert not list(outdir.glob("*.part"))
+    assert all((outdir / (n + ".done")).is_file() for n in names)
+    kinds = Counter((f.type, f.kind) for f in truth.files if f.kind == "valid")
+    assert kinds[("STAR", "valid")] == MONTHS * STARS
+    assert kinds[("MOON", "valid")] == MONTHS * 1
+    assert kinds[("GEOM", "valid")] == MONTHS * 2
+    bad = Counter(f.kind for f in truth.files if f.kind != "valid")
+    assert bad == {
+        k: 1
+        for k in (
+            "not-fits",
+            "truncated-data",
+            "truncated-block",
+            "missing-key",
+            "bad-value",
+            "unknown-band",
+            "all-nan-band",
+            "conflict",
+            "duplicate",
+        )
+    }
+
+
+def test_reader_accepts_valid_files_with_exact_values(campaign: tuple[Path, SimulationTruth]) -> None:
+    outdir, truth = campaign
+    for f in truth.files:
+        if f.status != "ok":
+            continue
+        path = outdir / f.file
+        h = read_acquisition_header(path)
+        assert (h.acq_id, h.satellite.value, h.acq_type.value) == (f.acq_id, f.satellite, f.type)
+        assert h.date_obs == f.epoch and h.target == f.target
+        if f.type == "GEOM":
+            g = read_geom_header(path)
+            assert f.geom is not None and g.pitch_fore_deg == f.geom["pitch_fore_deg"]
+            continue
+        assert {b.band for b in h.bands} == set(f.bands)
+        for band in h.bands:
+            bt = f.bands[band.band]
+            assert band.gain_factor == bt.gain_factor and band.oversamp == f.oversamp
+            check_band_data(path, band.band)
+        assert validate_acquisition(path) == (h, None)
+
+
+def test_bad_files_get_expected_reason(campaign: tuple[Path, SimulationTruth]) -> None:
+    outdir, truth = campaign
+    reasons = {}
+    for f in truth.files:
+        if f.status != "rejected" or f.reason == RejectReason.CONFLICT.value:
+            continue
+        with pytest.raises(InvalidAcquisitionError) as info:
+            validate_acquisition(outdir / f.file)  # what the ingest calls
+        assert info.value.reason.value == f.reason, (f.kind, info.value.message)
+        assert info.value.acq_id == f.acq_id
+        reasons[f.kind] = f.reason
+    # The all-NaN band refuses the whole file: its headers are valid, its data are not.
+    assert reasons["all-nan-band"] == RejectReason.ALL_NAN.value
+    nan_file = next(f for f in truth.files if f.kind == "all-nan-band")
+    assert nan_file.bands == {} and read_acquisition_header(outdir / nan_file.file).acq_id == nan_file.acq_id
+
+
+def test_duplicate_and_conflict(campaign: tuple[Path, SimulationTruth]) -> None:
+    outdir, truth = campaign
+    dup = next(f for f in truth.files if f.kind == "duplicate")
+    conflict = next(f for f in truth.files if f.kind == "conflict")
+    assert dup.related_file and conflict.related_file
+    assert sha256_file(outdir / dup.file) == sha256_file(outdir / dup.related_file)
+    assert sha256_file(outdir / conflict.file) != sha256_file(outdir / conflict.related_file)
+    original = read_acquisition_header(outdir / conflict.related_file)
+    again = read_acquisition_header(outdir / conflict.file)
+    assert again.acq_id == original.acq_id and again.date_obs == original.date_obs
+
+
+def test_star_signal_follows_measurement_equation(campaign: tuple[Path, SimulationTruth]) -> None:
+    outdir, truth = campaign
+    stars = [f for f in truth.files if f.type == "STAR" and f.status == "ok" and f.kind == "valid"]
+    ratios = []
+    for f in stars:
+        h = read_acquisition_header(outdir / f.file)
+        assert f.epoch is not None and f.satellite is not None
+        for band in h.bands:
+            bt = f.bands[band.band]
+            if bt.reason is not None:
+                continue
+            # S_k = o G A_k(t) E_k / Omega_pix with the true A_k of the epoch
+            model = truth.calibration[f.satellite][band.band]
+            assert bt.a_true == pytest.approx(a_true(model, f.epoch), rel=1e-12)
+            assert bt.e_k is not None and bt.a_true is not None
+            s = band.oversamp * band.gain_factor * bt.a_true * bt.e_k / band.pixel_solid_angle_sr
+            assert bt.s_true_dn == pytest.approx(s, rel=1e-12)
+            img = read_band(outdir / f.file, band.band).astype(np.float64)
+            measured = np.sum(img - band.dark_dn - bt.extra["background_dn"])
+            ratios.append((measured, s))
+    measured_sum, true_sum = np.sum(ratios, axis=0)
+    # A finite vignette misses part of the diffraction wings (< 1 %); the sum is dominated by
+    # bright stars, for which pixel noise is negligible.
+    assert measured_sum / true_sum == pytest.approx(0.995, abs=0.02)
+
+
+def test_moon_signal_and_geometry(campaign: tuple[Path, SimulationTruth]) -> None:
+    outdir, truth = campaign
+    moons = [f for f in truth.files if f.type == "MOON"]
+    assert moons
+    for f in moons:
+        assert 2.0 <= abs(f.extra["phase_angle_deg"]) <= 90.0
+        h = read_acquisition_header(outdir / f.file)
+        for band in h.bands:
+            bt = f.bands[band.band]
+            assert band.binning == bt.extra["binning"] and band.binning > 1
+            # Frame at least 2.2 disk diameters wide (room for the photometry at large |g|).
+            disk_px = moon_apparent_diameter_px(f.extra["d_obs_moon_km"], band.pixscale_urad) / band.binning
+            assert MOON_FRAME_DIAMETERS == 2.2
+            assert 2.2 * disk_px <= band.shape[1] < 2.2 * disk_px + 8
+            assert band.shape[0] == band.shape[1] * band.oversamp
+            img = read_band(outdir / f.file, band.band).astype(np.float64)
+            measured = np.sum(img - band.dark_dn * band.binning**2 - bt.extra["background_dn"])
+            assert measured == pytest.approx(bt.s_true_dn, rel=0.02)
+
+
+def test_truth_json_round_trip(campaign: tuple[Path, SimulationTruth], tmp_path: Path) -> None:
+    _, truth = campaign
+    path = tmp_path / "truth.json"
+    write_truth(path, truth)
+    doc = json.loads(path.read_text())
+    assert doc["icd"] == "ICD-1" and doc["reference_model"] == "REF-1"
+    assert set(doc["calibration"]) == {"PHR1A", "PNEO3"}
+    assert doc["calibration"]["PHR1A"]["P"]["reference_epoch"] == "2025-01-01T00:00:00Z"
+    assert len(doc["files"]) == len(truth.files)
+    again = read_truth(path)
+    assert [(f.file, f.status, f.reason, f.epoch) for f in again.files] == [
+        (f.file, f.status, f.reason, f.epoch) for f in truth.files
+    ]
+    assert again.calibration == truth.calibration
+    statuses = Counter(f.status for f in again.files)
+    assert statuses["duplicate"] == 1 and statuses["rejected"] == 8
+
+
+def test_reproducible(tmp_path: Path) -> None:
+    kwargs = dict(start=START, months=1, seed=3, satellites=("PHR1B",), stars_per_campaign=2, bad_files=False)
+    a = simulate_campaigns(tmp_path / "a", geom_per_month=0, **kwargs)  # type: ignore[arg-type]
+    b = simulate_campaigns(tmp_path / "b", geom_per_month=0, **kwargs)  # type: ignore[arg-type]
+    assert [f.file for f in a.files] == [f.file for f in b.files]
+    for f in a.files:
+        assert sha256_file(tmp_path / "a" / f.file) == sha256_file(tmp_path / "b" / f.file)
