@@ -54,6 +54,7 @@ class StarSettings:
     outlier_sigma: float = 4.0  # robust rejection threshold, normalised residual
     drift_alert_sigma: float = 3.0  # starpool departs from the drift fit by more than k sigma
     drift_alert_rate_per_year: float = 0.02  # |dA/A per year| above this raises an alert
+    workers: int = 0  # photometry processes for large backlogs; 0 = one per CPU (at most 4)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ campaign_period = "month"
 outlier_sigma = 4.0
 drift_alert_sigma = 3.0
 drift_alert_rate_per_year = 0.02
+# Processes measuring a large backlog of star acquisitions (0 = one per CPU, at most 4).
+workers = 0
 
 [moon]
 min_phase_deg = 2.0
@@ -285,6 +288,8 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         raise ConfigError("star.half_widths_px must be a non-empty list of positive integers")
     if star.reference_half_width_px not in star.half_widths_px:
         raise ConfigError("star.reference_half_width_px must be one of star.half_widths_px")
+    if star.workers < 0:
+        raise ConfigError("star.workers must be >= 0 (0 = one per CPU)")
     return Settings(
         site=site_path,
         database_url=url,

@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +46,7 @@ from monitor.io.fits_reader import InvalidAcquisitionError, read_bands
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.science.drift import drift_alerts, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, InsufficientStarsError, ScienceError
+from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.science.starpool import combine_starpool
@@ -113,39 +119,71 @@ def _band_header(b: BandImage) -> BandHeader:
 # --------------------------------------------------------------------------- stage 1: photometry
 
 
-def _measure_acquisition(
-    acq: Acquisition, bands: list[BandImage], site: Path, settings: Settings, run_id: int
-) -> list[tuple[StarPhotometry, list[dict[str, Any]]]]:
-    """Photometry of every band of one archived STAR acquisition -> rows to insert."""
-    path = site / acq.archive_path
-    mission = MISSION_OF_SATELLITE[Satellite(acq.satellite)].value
-    half_widths = settings.star.half_widths_px
-    out: list[tuple[StarPhotometry, list[dict[str, Any]]]] = []
+@dataclass(frozen=True)
+class _FileJob:
+    """Everything the photometry of one archived STAR file needs (picklable: runs in workers)."""
+
+    path: Path
+    bands: tuple[BandHeader, ...]
+    gains_e_per_dn: tuple[float, ...]
+    half_widths_px: tuple[int, ...]
+
+
+def _measure_file(job: _FileJob) -> tuple[dict[str, PhotometryResult | ScienceError], str]:
+    """Photometry of every band of one file: (band -> result or science error, read error).
+
+    Pure I/O and science, no database: this is the part spread over worker processes.
+    """
     try:  # every band in one walk of the file (read_band per band re-walks all the headers)
-        images: dict[str, np.ndarray] = read_bands(path)
-        read_error = ""
+        images: dict[str, np.ndarray] = read_bands(job.path)
     except (InvalidAcquisitionError, OSError) as exc:
-        images, read_error = {}, str(exc)
+        return {}, str(exc)
+    out: dict[str, PhotometryResult | ScienceError] = {}
+    for hdr, gain in zip(job.bands, job.gains_e_per_dn, strict=True):
+        image = images.get(hdr.band)
+        if image is None:
+            continue
+        guess = (hdr.star_x, hdr.star_y) if hdr.star_x is not None and hdr.star_y is not None else None
+        try:
+            out[hdr.band] = measure_star(image, hdr, job.half_widths_px, guess_xy=guess, gain_e_per_dn=gain)
+        except ScienceError as exc:
+            out[hdr.band] = exc
+    return out, ""
+
+
+def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings) -> _FileJob:
+    return _FileJob(
+        path=settings.site / acq.archive_path,
+        bands=tuple(_band_header(b) for b in bands),
+        gains_e_per_dn=tuple(settings.star.e_per_dn_reference / b.gain_factor for b in bands),
+        half_widths_px=tuple(settings.star.half_widths_px),
+    )
+
+
+def _photometry_rows(
+    acq: Acquisition, bands: list[BandImage], measured: tuple[dict[str, PhotometryResult | ScienceError], str],
+    path: Path, run_id: int
+) -> list[tuple[StarPhotometry, list[dict[str, Any]]]]:
+    """Catalogue rows (per band, with their windows) of one file's photometry."""
+    mission = MISSION_OF_SATELLITE[Satellite(acq.satellite)].value
+    results, read_error = measured
+    out: list[tuple[StarPhotometry, list[dict[str, Any]]]] = []
     for b in bands:
         base = dict(run_id=run_id, acquisition_id=acq.id, band=b.band, reference_model=REF_VERSION)
         assert acq.hip is not None
         e_k, usable = _irradiance(acq.hip, mission, b.band)
-        image = images.get(b.band)
-        if image is None:
+        phot = results.get(b.band)
+        if phot is None:
             message = read_error or f"{path.name} has no image HDU for band {b.band!r}"
             out.append((StarPhotometry(**base, status="rejected", reason=RejectReason.UNREADABLE.value,
                                        message=message[:1000]), []))
             continue
-        hdr = _band_header(b)
-        guess = (b.star_x, b.star_y) if b.star_x is not None and b.star_y is not None else None
-        try:
-            phot = measure_star(image, hdr, half_widths, guess_xy=guess,
-                                gain_e_per_dn=settings.star.e_per_dn_reference / b.gain_factor)
-        except ScienceError as exc:
-            reason = RejectReason.ALL_NAN if isinstance(exc, AllNaNError) else RejectReason.BAD_VALUE
+        if isinstance(phot, ScienceError):
+            reason = RejectReason.ALL_NAN if isinstance(phot, AllNaNError) else RejectReason.BAD_VALUE
             out.append((StarPhotometry(**base, status="rejected", reason=reason.value,
-                                       message=f"photometry impossible: {exc}"[:1000]), []))
+                                       message=f"photometry impossible: {phot}"[:1000]), []))
             continue
+        hdr = _band_header(b)
         status, reason, message = "ok", None, ""
         if phot.saturated:
             status, reason = "rejected", RejectReason.SATURATED.value
@@ -194,25 +232,79 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
     assert run.id is not None
     pending = repo.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
     touched: set[int] = set()
-    for start in range(0, len(pending), BATCH):
-        chunk = pending[start : start + BATCH]
-        bands = repo.band_images_by_acquisition(session, [a.id for a in chunk if a.id is not None])
-        rows: list[tuple[StarPhotometry, list[dict[str, Any]]]] = []
-        for acq in chunk:
-            assert acq.id is not None
-            measured = _measure_acquisition(acq, bands[acq.id], settings.site, settings, run.id)
-            rows.extend(measured)
-            summary.rejected_bands += sum(phot.status != "ok" for phot, _ in measured)
-            key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
-            pool = repo.get_or_create_starpool(session, acq.satellite, f"{acq.satellite}-{key}", p0, p1, now)
-            repo.add_starpool_member(session, pool.id, acq.id, now)
-            touched.add(pool.id)
-            summary.photometry += 1
-        repo.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
-        session.commit()
-        if progress is not None:
-            progress(min(start + BATCH, len(pending)), len(pending))
+    pools: dict[str, int] = {}  # starpool key -> id
+    bands: dict[int, list[BandImage]] = {}
+    for start in range(0, len(pending), BATCH):  # bounded IN lists
+        bands.update(repo.band_images_by_acquisition(
+            session, [a.id for a in pending[start : start + BATCH] if a.id is not None]))
+    jobs = [_file_job(acq, bands[acq.id], settings) for acq in pending if acq.id is not None]
+    with _photometry_map(jobs, _workers(settings, len(jobs))) as results:
+        for start in range(0, len(pending), BATCH):
+            chunk = pending[start : start + BATCH]
+            rows: list[tuple[StarPhotometry, list[dict[str, Any]]]] = []
+            members: list[tuple[int, int]] = []
+            for acq in chunk:
+                assert acq.id is not None
+                measured = _photometry_rows(acq, bands[acq.id], next(results), settings.site / acq.archive_path,
+                                            run.id)
+                rows.extend(measured)
+                summary.rejected_bands += sum(phot.status != "ok" for phot, _ in measured)
+                key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
+                pool_key = f"{acq.satellite}-{key}"
+                if pool_key not in pools:
+                    pools[pool_key] = repo.get_or_create_starpool(session, acq.satellite, pool_key, p0, p1, now).id
+                members.append((pools[pool_key], acq.id))
+                touched.add(pools[pool_key])
+                summary.photometry += 1
+            repo.add_starpool_members(session, members, now)
+            repo.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
+            session.commit()
+            if progress is not None:
+                progress(min(start + BATCH, len(pending)), len(pending))
     return touched
+
+
+PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
+
+
+def _workers(settings: Settings, n_files: int) -> int:
+    """Worker processes for ``n_files`` files: 1 (in-process) for small batches."""
+    if n_files < PARALLEL_MIN_FILES:
+        return 1
+    wanted = settings.star.workers or min(os.cpu_count() or 1, 4)
+    return max(1, min(wanted, n_files // (PARALLEL_MIN_FILES // 2)))
+
+
+@contextmanager
+def _photometry_map(jobs: list[_FileJob], workers: int) -> Iterator[Iterator[Any]]:
+    """Results of :func:`_measure_file` over ``jobs``, in order, lazily.
+
+    With ``workers`` > 1 the files are measured by a pool of *spawned* processes (never forked:
+    the daemon has threads and open database connections) while this process writes the rows;
+    the database is only ever touched here. A crash of either side loses nothing: rows are
+    committed per batch and the unmeasured acquisitions stay pending.
+    """
+    if workers <= 1:
+        yield map(_measure_file, jobs)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        log.info("star photometry of %d files on %d processes", len(jobs), workers)
+        yield _in_process_if_broken(jobs, pool.map(_measure_file, jobs, chunksize=8))
+
+
+def _in_process_if_broken(jobs: list[_FileJob], results: Iterator[Any]) -> Iterator[Any]:
+    """Pass the pool's results on; if the pool breaks (a worker killed, or a calling script
+    without an ``if __name__ == "__main__"`` guard), measure the rest in this process."""
+    done = 0
+    try:
+        for r in results:
+            yield r
+            done += 1
+    except BrokenProcessPool as exc:
+        log.warning("photometry worker processes failed (%s); measuring the remaining %d files in this process",
+                    exc, len(jobs) - done)
+        yield from map(_measure_file, jobs[done:])
 
 
 # --------------------------------------------------------------------------- stage 2: starpools

@@ -570,17 +570,24 @@ def get_or_create_starpool(session: Session, satellite: str, period_key: str, st
     return pool
 
 
-def add_starpool_member(session: Session, starpool_id: int, acquisition_id: int, now: datetime) -> bool:
-    """Add an acquisition to a starpool; False when it already belongs to one."""
+def add_starpool_members(session: Session, pairs: Sequence[tuple[int, int]], now: datetime) -> int:
+    """Add (starpool id, acquisition id) memberships in one query and one INSERT; acquisitions
+    that already belong to a starpool are left where they are. Returns the number added."""
     from monitor.catalogue.models import StarpoolMember
 
-    if session.get(StarpoolMember, (starpool_id, acquisition_id)) is not None:
-        return False
-    exists = session.exec(select(StarpoolMember).where(StarpoolMember.acquisition_id == acquisition_id)).first()
-    if exists is not None:
-        return False
-    session.add(StarpoolMember(starpool_id=starpool_id, acquisition_id=acquisition_id, joined_at=now))
-    return True
+    if not pairs:
+        return 0
+    ids = [a for _, a in pairs]
+    taken = set(session.exec(select(StarpoolMember.acquisition_id).where(
+        StarpoolMember.acquisition_id.in_(ids))).all())  # type: ignore[attr-defined]
+    new: dict[int, int] = {}
+    for pool_id, acq_id in pairs:
+        if acq_id not in taken:
+            new.setdefault(acq_id, pool_id)
+    if new:
+        session.execute(sa.insert(StarpoolMember), [
+            {"starpool_id": p, "acquisition_id": a, "joined_at": now} for a, p in new.items()])
+    return len(new)
 
 
 @dataclass(frozen=True)

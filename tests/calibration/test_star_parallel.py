@@ -1,0 +1,81 @@
+"""Star photometry on worker processes gives exactly the rows of the in-process run."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from monitor.calibration import star as star_mod
+from monitor.calibration.star import run_star_calibration
+from monitor.catalogue import repository as repo
+from monitor.catalogue.models import Acquisition, StarPhotometry, StarpoolMember, StarWindow
+from monitor.ingest.service import run_ingest
+from monitor.settings import load_settings
+from monitor.simulate.campaign import simulate_campaigns
+from monitor.site import init_site, session_scope, utc_now
+
+
+def _process(root: Path, inbox: Path, workers: int) -> tuple[list[tuple], list[tuple], int]:
+    settings = load_settings(root, env={"MONITOR_INGEST_SETTLE_SECONDS": "0", "MONITOR_STAR_WORKERS": str(workers)})
+    init_site(settings)
+    for f in inbox.iterdir():
+        shutil.copy2(f, settings.inbox / f.name)
+    with session_scope(settings) as session:
+        run_ingest(session, settings, utc_now())
+        run = repo.start_run(session, "process", utc_now())
+        summary = run_star_calibration(session, settings, run, utc_now(), ee_provider=None)
+        phot = session.exec(
+            select(Acquisition.acq_id, StarPhotometry.band, StarPhotometry.status, StarPhotometry.reason,
+                   StarPhotometry.centroid_x, StarPhotometry.centroid_y, StarPhotometry.a)
+            .join(Acquisition, StarPhotometry.acquisition_id == Acquisition.id)  # type: ignore[arg-type]
+        ).all()
+        windows = session.exec(
+            select(Acquisition.acq_id, StarPhotometry.band, StarWindow.half_width_px, StarWindow.sum_dn,
+                   StarWindow.sigma_dn)
+            .join(StarPhotometry, StarWindow.photometry_id == StarPhotometry.id)  # type: ignore[arg-type]
+            .join(Acquisition, StarPhotometry.acquisition_id == Acquisition.id)  # type: ignore[arg-type]
+        ).all()
+        members = len(session.exec(select(StarpoolMember)).all())
+    assert summary.photometry == members
+    return sorted(tuple(r) for r in phot), sorted(tuple(r) for r in windows), members
+
+
+def test_worker_processes_match_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox = tmp_path / "sim"
+    simulate_campaigns(inbox, start=datetime(2024, 3, 1, tzinfo=UTC), months=2, seed=3, satellites=["PHR1A"],
+                       stars_per_campaign=6, moon_per_month=0, geom_per_month=0, bad_files=False)
+    serial = _process(tmp_path / "serial", inbox, workers=1)
+    monkeypatch.setattr(star_mod, "PARALLEL_MIN_FILES", 2)  # force the pool on a dozen files
+    assert star_mod._workers(load_settings(tmp_path / "x", env={"MONITOR_STAR_WORKERS": "2"}), 12) == 2
+    parallel = _process(tmp_path / "parallel", inbox, workers=2)
+    assert serial[2] == parallel[2] == 12
+    assert len(serial[0]) == 12 * 5
+    assert serial == parallel  # bit-identical: the same code, in another process
+
+
+def test_small_backlogs_stay_in_process(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, env={"MONITOR_STAR_WORKERS": "4"})
+    assert star_mod._workers(settings, star_mod.PARALLEL_MIN_FILES - 1) == 1
+    assert star_mod._workers(settings, 10_000) == 4
+    assert star_mod._workers(load_settings(tmp_path, env={"MONITOR_STAR_WORKERS": "1"}), 10_000) == 1
+
+
+def test_broken_pool_falls_back_to_in_process(tmp_path: Path) -> None:
+    """A pool that breaks mid-way (worker killed): the remaining files are measured here."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    jobs = [star_mod._FileJob(tmp_path / f"missing{i}.fits", (), (), (5,)) for i in range(4)]
+
+    def pool_results():  # two results, then the pool dies
+        yield ({}, "from the pool 0")
+        yield ({}, "from the pool 1")
+        raise BrokenProcessPool("a worker was killed")
+
+    out = list(star_mod._in_process_if_broken(jobs, pool_results()))
+    assert [o[1] for o in out[:2]] == ["from the pool 0", "from the pool 1"]
+    assert len(out) == 4
+    assert all("missing" in o[1] for o in out[2:])  # measured in-process: the read error of each file
