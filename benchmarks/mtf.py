@@ -46,6 +46,8 @@ def simulate_pool(
         v_mag = rng.uniform(2.0, 5.5)
         signal = BANDS[band] * 10 ** (-0.4 * (v_mag - 2.0)) * o
         center = ((shape[1] - 1) / 2 + rng.uniform(-3, 3), (shape[0] - 1) / 2 + rng.uniform(-3, 3) * o)
+        bg = rng.uniform(5.0, 40.0)
+        slope = (rng.normal(0.0, 0.1), rng.normal(0.0, 0.1))
         img = simulate_star_vignette(
             rng,
             total_signal_dn=signal,
@@ -56,8 +58,8 @@ def simulate_pool(
             dark_dn=DARK_DN,
             gain_e_per_dn=GAIN_E_PER_DN,
             read_noise_dn=READ_NOISE_DN,
-            background_dn=rng.uniform(5.0, 40.0),
-            background_slope=(rng.normal(0.0, 0.1), rng.normal(0.0, 0.1)),
+            background_dn=bg + abs(slope[0]) * (shape[1] - 1) / 2 + abs(slope[1]) * (shape[0] - 1) / 2,  # plane >= 0
+            background_slope=slope,
         )
         vignettes.append(img.astype(np.float64) - DARK_DN)
         oversamps.append(o)

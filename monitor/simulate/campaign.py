@@ -322,6 +322,8 @@ def _simulate_star(
         slope = (float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03)) / oversamp)
         shape = default_vignette_shape(mission, band, oversamp)
         rows, cols = int(shape[0]), int(shape[1])
+        # stray light is never negative: lift the plane so that its lowest corner is >= 0
+        background += abs(slope[0]) * (cols - 1) / 2.0 + abs(slope[1]) * (rows - 1) / 2.0
         center = (
             (cols - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)),
             (rows - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)) * oversamp,

@@ -195,7 +195,8 @@ def simulate_star_vignette(
     Raises
     ------
     ValueError
-        For a negative signal/background, non-positive gain or negative read noise.
+        For a negative signal/background (the plane must be >= 0 over the whole vignette: a
+        clipped plane is no longer a plane), non-positive gain or negative read noise.
     """
     if total_signal_dn < 0.0 or gain_e_per_dn <= 0.0 or read_noise_dn < 0.0:
         raise ValueError("need total_signal_dn >= 0, gain_e_per_dn > 0 and read_noise_dn >= 0")
@@ -206,7 +207,13 @@ def simulate_star_vignette(
     plane = (
         background_dn + background_slope[0] * (xx - (cols - 1) / 2.0) + background_slope[1] * (yy - (rows - 1) / 2.0)
     )
-    mean_dn = np.maximum(star + plane, 0.0)
+    lowest = float(plane.min())
+    if lowest < 0.0:  # a clipped plane is no longer a plane: the photometry would be biased by it
+        raise ValueError(
+            f"the background plane reaches {lowest:.3g} DN at a vignette corner; stray light cannot be "
+            "negative: raise background_dn or reduce background_slope"
+        )
+    mean_dn = star + plane
     electrons = rng.poisson(mean_dn * gain_e_per_dn).astype(np.float64)
     image = dark_dn + electrons / gain_e_per_dn + rng.normal(0.0, read_noise_dn, size=(rows, cols))
     if quantize:
