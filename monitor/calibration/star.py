@@ -37,7 +37,6 @@ from monitor.catalogue.models import (
     BandImage,
     DriftResult,
     ProcessingRun,
-    StarPhotometry,
     Starpool,
     StarpoolResult,
 )
@@ -163,25 +162,25 @@ def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings) -> _
 def _photometry_rows(
     acq: Acquisition, bands: list[BandImage], measured: tuple[dict[str, PhotometryResult | ScienceError], str],
     path: Path, run_id: int
-) -> list[tuple[StarPhotometry, list[dict[str, Any]]]]:
-    """Catalogue rows (per band, with their windows) of one file's photometry."""
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Catalogue rows (``star_photometry`` columns per band, with their windows) of one file."""
     mission = MISSION_OF_SATELLITE[Satellite(acq.satellite)].value
     results, read_error = measured
-    out: list[tuple[StarPhotometry, list[dict[str, Any]]]] = []
+    out: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
     for b in bands:
-        base = dict(run_id=run_id, acquisition_id=acq.id, band=b.band, reference_model=REF_VERSION)
+        base: dict[str, Any] = dict(run_id=run_id, acquisition_id=acq.id, band=b.band, reference_model=REF_VERSION)
         assert acq.hip is not None
         e_k, usable = _irradiance(acq.hip, mission, b.band)
         phot = results.get(b.band)
         if phot is None:
             message = read_error or f"{path.name} has no image HDU for band {b.band!r}"
-            out.append((StarPhotometry(**base, status="rejected", reason=RejectReason.UNREADABLE.value,
-                                       message=message[:1000]), []))
+            out.append(({**base, "status": "rejected", "reason": RejectReason.UNREADABLE.value,
+                         "message": message[:1000]}, []))
             continue
         if isinstance(phot, ScienceError):
             reason = RejectReason.ALL_NAN if isinstance(phot, AllNaNError) else RejectReason.BAD_VALUE
-            out.append((StarPhotometry(**base, status="rejected", reason=reason.value,
-                                       message=f"photometry impossible: {phot}"[:1000]), []))
+            out.append(({**base, "status": "rejected", "reason": reason.value,
+                         "message": f"photometry impossible: {phot}"[:1000]}, []))
             continue
         hdr = _band_header(b)
         status, reason, message = "ok", None, ""
@@ -214,7 +213,7 @@ def _photometry_rows(
             status, reason = "rejected", RejectReason.NAN_IN_WINDOW.value
             message = "every extraction window holds a NaN pixel or is cut by the vignette edge"
         largest = valid[-1] if valid else None
-        out.append((StarPhotometry(
+        out.append((dict(
             **base, status=status, reason=reason, message=message,
             centroid_x=phot.centroid_x, centroid_y=phot.centroid_y, background_dn=phot.background_dn,
             background_noise_dn=phot.background_noise_dn, peak_dn=phot.peak_dn, saturated=phot.saturated,
@@ -241,14 +240,14 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
     with _photometry_map(jobs, _workers(settings, len(jobs))) as results:
         for start in range(0, len(pending), BATCH):
             chunk = pending[start : start + BATCH]
-            rows: list[tuple[StarPhotometry, list[dict[str, Any]]]] = []
+            rows: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
             members: list[tuple[int, int]] = []
             for acq in chunk:
                 assert acq.id is not None
                 measured = _photometry_rows(acq, bands[acq.id], next(results), settings.site / acq.archive_path,
                                             run.id)
                 rows.extend(measured)
-                summary.rejected_bands += sum(phot.status != "ok" for phot, _ in measured)
+                summary.rejected_bands += sum(phot["status"] != "ok" for phot, _ in measured)
                 key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
                 pool_key = f"{acq.satellite}-{key}"
                 if pool_key not in pools:

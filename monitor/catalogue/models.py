@@ -277,7 +277,7 @@ class StarpoolResult(SQLModel, table=True):
     n_used: int
     n_rejected: int
     half_width_px: int
-    ee_source: str = Field(max_length=64)  # "psf-fit" or "none (largest window, EE=1)"
+    ee_source: str = Field(max_length=255)  # "psf-fit (...)" or "none (largest window, EE = 1...)"
     tau_rel: float | None = None
     chi2_dof: float | None = None
     rejected: list[Any] = Field(default_factory=list, sa_type=JSON)  # [{"acq_id", "reason"}]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from pydantic_core import PydanticUndefined
 from sqlmodel import Session, col, func, select
 
 from monitor import __version__
@@ -527,32 +528,27 @@ def band_images_by_acquisition(session: Session, acquisition_ids: Sequence[int])
     return out
 
 
-def add_star_photometry(session: Session, photometry: Any, windows: Sequence[dict[str, Any]]) -> None:
-    """Insert one band's photometry and its per-window rows (not committed)."""
-    from monitor.catalogue.models import StarWindow
+def add_star_photometry_batch(
+    session: Session, items: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]]
+) -> None:
+    """Insert many bands' photometry (column dicts) and their per-window rows (not committed).
 
-    session.add(photometry)
-    session.flush()
-    if windows:
-        session.execute(sa.insert(StarWindow), [{**w, "photometry_id": photometry.id} for w in windows])
-
-
-def add_star_photometry_batch(session: Session, items: Sequence[tuple[Any, Sequence[dict[str, Any]]]]) -> None:
-    """Insert many bands' photometry and their per-window rows (not committed).
-
-    The same rows as :func:`add_star_photometry` called once per item, with one flush for all
-    the photometry rows (one multi-row INSERT returning the ids) and one executemany for all
-    the windows.
+    Core executemany with ``RETURNING`` in parameter order (SQLite >= 3.35, PostgreSQL): no ORM
+    object per row, which halved the photometry stage's database time (benchmarks/star.py).
+    Columns a dict leaves out take the model's defaults.
     """
-    from monitor.catalogue.models import StarWindow
+    from monitor.catalogue.models import StarPhotometry, StarWindow
 
     if not items:
         return
-    session.add_all([phot for phot, _ in items])
-    session.flush()
-    rows = [{**w, "photometry_id": phot.id} for phot, windows in items for w in windows]
-    if rows:
-        session.execute(sa.insert(StarWindow), rows)
+    defaults = {name: f.default for name, f in StarPhotometry.model_fields.items()
+                if name != "id" and f.default is not PydanticUndefined}
+    rows = [{**defaults, **phot} for phot, _ in items]
+    table = StarPhotometry.__table__  # type: ignore[attr-defined]
+    ids = session.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    windows = [{**w, "photometry_id": pid} for pid, (_, ws) in zip(ids, items, strict=True) for w in ws]
+    if windows:
+        session.execute(sa.insert(StarWindow.__table__), windows)  # type: ignore[attr-defined]
 
 
 def get_or_create_starpool(session: Session, satellite: str, period_key: str, start: datetime, end: datetime,
