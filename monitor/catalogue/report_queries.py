@@ -35,6 +35,7 @@ from monitor.catalogue.models import (
     Starpool,
     StarpoolResult,
 )
+from monitor.catalogue.mtf_queries import latest_mtf_history
 
 __all__ = [
     "starpool_history",
@@ -114,23 +115,8 @@ def mtf_history(
     method: str = "parametric",
 ) -> list[tuple[MtfResult, Starpool]]:
     """Latest MTF (``parametric`` fit or ``epsf`` cross-check) of each starpool starting before
-    ``until`` (and at/after ``since``)."""
-    latest = (
-        select(func.max(MtfResult.id))
-        .join(Starpool, col(Starpool.id) == col(MtfResult.starpool_id))
-        .where(Starpool.satellite == satellite, MtfResult.band == band, MtfResult.direction == direction,
-               MtfResult.method == method)
-        .group_by(MtfResult.starpool_id)
-    )
-    q = (
-        select(MtfResult, Starpool)
-        .join(Starpool, col(Starpool.id) == col(MtfResult.starpool_id))
-        .where(col(MtfResult.id).in_(latest), Starpool.period_start < until)
-        .order_by(Starpool.period_start)
-    )
-    if since is not None:
-        q = q.where(Starpool.period_end > since)
-    return [(m, p) for m, p in session.exec(q).all()]
+    ``until`` (and ending after ``since``)."""
+    return latest_mtf_history(session, satellite, band, direction, method, until=until, since=since)
 
 
 def moon_history(
