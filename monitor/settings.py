@@ -41,6 +41,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class IngestSettings:
     settle_seconds: float = 30.0  # ICD 1: a file is complete when unchanged this long
+    batch_files: int = 32  # accepted files archived per commit (crash-safe at any size)
     fault_point: str = ""  # test-only fault injection: crash ("kill") at this named step
 
 
@@ -140,6 +141,8 @@ log_level = "INFO"
 [ingest]
 # A file without a .done marker is complete when its size is unchanged for this long (s).
 settle_seconds = 30
+# Accepted files archived per catalogue commit (any size is crash-safe; larger is faster).
+batch_files = 32
 
 [star]
 # Square extraction half-widths, native pixels (ICD 4).
@@ -288,6 +291,8 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         raise ConfigError("star.half_widths_px must be a non-empty list of positive integers")
     if star.reference_half_width_px not in star.half_widths_px:
         raise ConfigError("star.reference_half_width_px must be one of star.half_widths_px")
+    if sections["ingest"].batch_files < 1:
+        raise ConfigError("ingest.batch_files must be >= 1")
     if star.workers < 0:
         raise ConfigError("star.workers must be >= 0 (0 = one per CPU)")
     return Settings(

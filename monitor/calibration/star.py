@@ -126,13 +126,22 @@ class _FileJob:
     bands: tuple[BandHeader, ...]
     gains_e_per_dn: tuple[float, ...]
     half_widths_px: tuple[int, ...]
+    acquisition_id: int = 0
+    satellite: str = "PHR1A"
+    hip: int | None = None
+    run_id: int = 0
 
 
-def _measure_file(job: _FileJob) -> tuple[dict[str, PhotometryResult | ScienceError], str]:
-    """Photometry of every band of one file: (band -> result or science error, read error).
+def _measure_file(job: _FileJob) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Catalogue rows of the photometry of one file (see :func:`_photometry_rows`).
 
     Pure I/O and science, no database: this is the part spread over worker processes.
     """
+    return _photometry_rows(job, _measure_bands(job))
+
+
+def _measure_bands(job: _FileJob) -> tuple[dict[str, PhotometryResult | ScienceError], str]:
+    """Photometry of every band of one file: (band -> result or science error, read error)."""
     try:  # every band in one walk of the file (read_band per band re-walks all the headers)
         images: dict[str, np.ndarray] = read_bands(job.path)
     except (InvalidAcquisitionError, OSError) as exc:
@@ -150,27 +159,33 @@ def _measure_file(job: _FileJob) -> tuple[dict[str, PhotometryResult | ScienceEr
     return out, ""
 
 
-def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings) -> _FileJob:
+def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_id: int) -> _FileJob:
+    assert acq.id is not None and acq.hip is not None
     return _FileJob(
         path=settings.site / acq.archive_path,
         bands=tuple(_band_header(b) for b in bands),
         gains_e_per_dn=tuple(settings.star.e_per_dn_reference / b.gain_factor for b in bands),
         half_widths_px=tuple(settings.star.half_widths_px),
+        acquisition_id=acq.id,
+        satellite=acq.satellite,
+        hip=acq.hip,
+        run_id=run_id,
     )
 
 
 def _photometry_rows(
-    acq: Acquisition, bands: list[BandImage], measured: tuple[dict[str, PhotometryResult | ScienceError], str],
-    path: Path, run_id: int
+    job: _FileJob, measured: tuple[dict[str, PhotometryResult | ScienceError], str]
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Catalogue rows (``star_photometry`` columns per band, with their windows) of one file."""
-    mission = MISSION_OF_SATELLITE[Satellite(acq.satellite)].value
+    mission = MISSION_OF_SATELLITE[Satellite(job.satellite)].value
     results, read_error = measured
+    path = job.path
     out: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-    for b in bands:
-        base: dict[str, Any] = dict(run_id=run_id, acquisition_id=acq.id, band=b.band, reference_model=REF_VERSION)
-        assert acq.hip is not None
-        e_k, usable = _irradiance(acq.hip, mission, b.band)
+    for b in job.bands:
+        base: dict[str, Any] = dict(run_id=job.run_id, acquisition_id=job.acquisition_id, band=b.band,
+                                    reference_model=REF_VERSION)
+        assert job.hip is not None
+        e_k, usable = _irradiance(job.hip, mission, b.band)
         phot = results.get(b.band)
         if phot is None:
             message = read_error or f"{path.name} has no image HDU for band {b.band!r}"
@@ -182,7 +197,6 @@ def _photometry_rows(
             out.append(({**base, "status": "rejected", "reason": reason.value,
                          "message": f"photometry impossible: {phot}"[:1000]}, []))
             continue
-        hdr = _band_header(b)
         status, reason, message = "ok", None, ""
         if phot.saturated:
             status, reason = "rejected", RejectReason.SATURATED.value
@@ -193,8 +207,8 @@ def _photometry_rows(
                        f"{phot.centroid_y:.1f}) too far from STARX/STARY ({b.star_x}, {b.star_y})")
         elif not usable:
             status, reason = "rejected", RejectReason.BAD_VALUE.value
-            message = f"HIP {acq.hip} is not a calibration star (needs 1 <= V <= 6 and a valid B-V)"
-        omega = hdr.pixel_solid_angle_sr
+            message = f"HIP {job.hip} is not a calibration star (needs 1 <= V <= 6 and a valid B-V)"
+        omega = b.pixel_solid_angle_sr
         windows: list[dict[str, Any]] = []
         a_raw = a_coefficient(phot.sums_dn, b.oversamp, b.gain_factor, e_k, omega) if np.isfinite(e_k) else None
         a_sig = (a_coefficient_sigma(a_raw, phot.sums_dn, phot.sigmas_dn) if a_raw is not None else None)
@@ -236,7 +250,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
     for start in range(0, len(pending), BATCH):  # bounded IN lists
         bands.update(repo.band_images_by_acquisition(
             session, [a.id for a in pending[start : start + BATCH] if a.id is not None]))
-    jobs = [_file_job(acq, bands[acq.id], settings) for acq in pending if acq.id is not None]
+    jobs = [_file_job(acq, bands[acq.id], settings, run.id) for acq in pending if acq.id is not None]
     with _photometry_map(jobs, _workers(settings, len(jobs))) as results:
         for start in range(0, len(pending), BATCH):
             chunk = pending[start : start + BATCH]
@@ -244,8 +258,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
             members: list[tuple[int, int]] = []
             for acq in chunk:
                 assert acq.id is not None
-                measured = _photometry_rows(acq, bands[acq.id], next(results), settings.site / acq.archive_path,
-                                            run.id)
+                measured = next(results)
                 rows.extend(measured)
                 summary.rejected_bands += sum(phot["status"] != "ok" for phot, _ in measured)
                 key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)

@@ -68,14 +68,22 @@ def test_broken_pool_falls_back_to_in_process(tmp_path: Path) -> None:
     """A pool that breaks mid-way (worker killed): the remaining files are measured here."""
     from concurrent.futures.process import BrokenProcessPool
 
-    jobs = [star_mod._FileJob(tmp_path / f"missing{i}.fits", (), (), (5,)) for i in range(4)]
+    from monitor.domain import BandHeader
+
+    band = BandHeader(band="P", shape=(64, 64), dark_dn=0.0, gain_factor=1.0, oversamp=1.0, binning=1,
+                      pixscale_urad=2.8, lineper_ms=0.07, saturate_dn=4095.0, star_x=32.0, star_y=32.0)
+    jobs = [star_mod._FileJob(tmp_path / f"missing{i}.fits", (band,), (20.0,), (5,), acquisition_id=i + 1,
+                              satellite="PHR1A", hip=32349, run_id=1) for i in range(4)]
 
     def pool_results():  # two results, then the pool dies
-        yield ({}, "from the pool 0")
-        yield ({}, "from the pool 1")
+        yield [({"message": "from the pool 0"}, [])]
+        yield [({"message": "from the pool 1"}, [])]
         raise BrokenProcessPool("a worker was killed")
 
     out = list(star_mod._in_process_if_broken(jobs, pool_results()))
-    assert [o[1] for o in out[:2]] == ["from the pool 0", "from the pool 1"]
+    assert [o[0][0]["message"] for o in out[:2]] == ["from the pool 0", "from the pool 1"]
     assert len(out) == 4
-    assert all("missing" in o[1] for o in out[2:])  # measured in-process: the read error of each file
+    for i, rows in enumerate(out[2:], start=2):  # measured in-process: the file cannot be read
+        (phot, windows), = rows
+        assert phot["acquisition_id"] == i + 1 and phot["status"] == "rejected" and phot["reason"] == "unreadable"
+        assert f"missing{i}" in phot["message"] and windows == []
