@@ -95,7 +95,8 @@ def test_kill_at_random_times_then_restart(site: Settings) -> None:
     rng = np.random.default_rng(2025)
     env = dict(os.environ)
     env.update({"MONITOR_DATABASE_URL": site.database_url, "MONITOR_INGEST_SETTLE_SECONDS": "0",
-                "OMP_NUM_THREADS": "1", "MONITOR_INGEST_FAULT_POINT": "slow:0.15"})
+                "OMP_NUM_THREADS": "1", "MONITOR_INGEST_FAULT_POINT": "slow:0.15",
+                "MONITOR_INGEST_BATCH_FILES": "2"})  # many small steps: kills land mid-batch
     kills = 0
     for _ in range(6):
         proc = subprocess.Popen(

@@ -46,6 +46,7 @@ def _env(settings: Settings, smtp: SmtpServer) -> dict[str, str]:
         "MONITOR_DATABASE_URL": settings.database_url,
         "MONITOR_INGEST_SETTLE_SECONDS": "0",
         "MONITOR_INGEST_FAULT_POINT": "slow:0.15",  # every ingest step pauses: SIGTERM lands mid-run
+        "MONITOR_INGEST_BATCH_FILES": "2",  # files archived two by two: the inbox drains visibly
         "MONITOR_SCHEDULER_INGEST_MINUTES": "0.03",  # 1.8 s
         "MONITOR_SCHEDULER_EMAIL_RETRY_MINUTES": "0.03",
         "MONITOR_SMTP_HOST": smtp.host,
