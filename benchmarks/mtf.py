@@ -27,7 +27,12 @@ import numpy as np
 from monitor.science.epsf import epsf_mtf
 from monitor.science.mtf_fit import fit_starpool_psf
 from monitor.science.psf import PsfParams, mtf_nyquist
-from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
+from monitor.simulate.star import (
+    default_psf_params,
+    default_vignette_shape,
+    plane_excursion_dn,
+    simulate_star_vignette,
+)
 
 DARK_DN = 200.0
 GAIN_E_PER_DN = 2.0
@@ -58,7 +63,7 @@ def simulate_pool(
             dark_dn=DARK_DN,
             gain_e_per_dn=GAIN_E_PER_DN,
             read_noise_dn=READ_NOISE_DN,
-            background_dn=bg + abs(slope[0]) * (shape[1] - 1) / 2 + abs(slope[1]) * (shape[0] - 1) / 2,  # plane >= 0
+            background_dn=bg + plane_excursion_dn(slope, shape),  # plane >= 0 everywhere
             background_slope=slope,
         )
         vignettes.append(img.astype(np.float64) - DARK_DN)

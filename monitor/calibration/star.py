@@ -126,10 +126,10 @@ class _FileJob:
     bands: tuple[BandHeader, ...]
     gains_e_per_dn: tuple[float, ...]
     half_widths_px: tuple[int, ...]
-    acquisition_id: int = 0
-    satellite: str = "PHR1A"
-    hip: int | None = None
-    run_id: int = 0
+    acquisition_id: int
+    satellite: str
+    hip: int
+    run_id: int
 
 
 def _measure_file(job: _FileJob) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -184,7 +184,6 @@ def _photometry_rows(
     for b in job.bands:
         base: dict[str, Any] = dict(run_id=job.run_id, acquisition_id=job.acquisition_id, band=b.band,
                                     reference_model=REF_VERSION)
-        assert job.hip is not None
         e_k, usable = _irradiance(job.hip, mission, b.band)
         phot = results.get(b.band)
         if phot is None:

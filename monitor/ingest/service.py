@@ -387,23 +387,21 @@ def run_ingest(
     ing = _Ingestor(session, settings, now)
     ing.recover()
     files, ing.summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
-    for i, path in enumerate(files):
-        if progress is not None:
-            progress(i, len(files), path.name)
-        try:
-            ing.ingest_file(path)
-        except SQLAlchemyError:  # the catalogue failed: nothing half-done stays, the run stops
-            session.rollback()
-            ing.drop_staged()
-            raise
-        except OSError as exc:  # permissions, vanished file...: leave it in the inbox, go on
-            log.error("could not read or move %s, left for the next run: %s", path.name, exc)
-        except Exception as exc:  # an input that breaks a reader: quarantine it, go on
-            log.exception("unexpected error on %s; quarantining it", path.name)
-            ing.reject(path, _safe_sha(path), RejectReason.UNREADABLE, f"{path.name}: unreadable ({exc})")
     try:
+        for i, path in enumerate(files):
+            if progress is not None:
+                progress(i, len(files), path.name)
+            try:
+                ing.ingest_file(path)
+            except SQLAlchemyError:
+                raise
+            except OSError as exc:  # permissions, vanished file...: leave it in the inbox, go on
+                log.error("could not read or move %s, left for the next run: %s", path.name, exc)
+            except Exception as exc:  # an input that breaks a reader: quarantine it, go on
+                log.exception("unexpected error on %s; quarantining it", path.name)
+                ing.reject(path, _safe_sha(path), RejectReason.UNREADABLE, f"{path.name}: unreadable ({exc})")
         ing.flush_staged()
-    except SQLAlchemyError:
+    except SQLAlchemyError:  # the catalogue failed: nothing half-done stays, the run stops
         session.rollback()
         ing.drop_staged()
         raise

@@ -292,7 +292,12 @@ def _simulate_star(
     force_saturation: bool | None = None,
 ) -> _Acquisition:
     """One STAR acquisition of star ``star_index`` of the mission's star table (all bands)."""
-    from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
+    from monitor.simulate.star import (
+        default_psf_params,
+        default_vignette_shape,
+        plane_excursion_dn,
+        simulate_star_vignette,
+    )
 
     rng = ctx.rng
     mission = MISSION_OF_SATELLITE[satellite]
@@ -323,7 +328,7 @@ def _simulate_star(
         shape = default_vignette_shape(mission, band, oversamp)
         rows, cols = int(shape[0]), int(shape[1])
         # stray light is never negative: lift the plane so that its lowest corner is >= 0
-        background += abs(slope[0]) * (cols - 1) / 2.0 + abs(slope[1]) * (rows - 1) / 2.0
+        background += plane_excursion_dn(slope, (rows, cols))
         center = (
             (cols - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)),
             (rows - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)) * oversamp,

@@ -136,6 +136,15 @@ def _render_star(
     return np.asarray(img[0, 0] * float(total_flux), dtype=np.float64)
 
 
+def plane_excursion_dn(background_slope: tuple[float, float], shape: tuple[int, int]) -> float:
+    """Largest drop of a background plane below its centre value over a vignette, DN.
+
+    ``background_dn`` must be at least this for :func:`simulate_star_vignette` (stray light is
+    never negative): ``|slope_x| (cols - 1)/2 + |slope_y| (rows - 1)/2``.
+    """
+    return abs(background_slope[0]) * (shape[1] - 1) / 2.0 + abs(background_slope[1]) * (shape[0] - 1) / 2.0
+
+
 def simulate_star_vignette(
     rng: np.random.Generator,
     *,
