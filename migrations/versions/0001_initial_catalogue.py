@@ -374,7 +374,7 @@ def upgrade() -> None:
     sa.Column('n_used', sa.Integer(), nullable=False),
     sa.Column('n_rejected', sa.Integer(), nullable=False),
     sa.Column('half_width_px', sa.Integer(), nullable=False),
-    sa.Column('ee_source', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('ee_source', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('tau_rel', sa.Float(), nullable=True),
     sa.Column('chi2_dof', sa.Float(), nullable=True),
     sa.Column('rejected', sa.JSON(), nullable=False),
