@@ -36,7 +36,7 @@ from sqlmodel import Session
 
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition
-from monitor.domain import RejectReason
+from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason
 from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
 from monitor.io.fits_writer import fsync_dir
 from monitor.settings import Settings
@@ -175,6 +175,38 @@ def _finish_move(src: Path, dest: Path, sha256: str | None) -> bool:
     return False
 
 
+@dataclass
+class _Checked:
+    """What reading one inbox file taught, before any catalogue lookup."""
+
+    path: Path
+    sha256: str | None
+    size_bytes: int = 0
+    header: AcquisitionHeader | None = None
+    geom: GeomHeader | None = None
+    refusal: InvalidAcquisitionError | None = None  # the file itself is bad (name, structure, values)
+
+
+def _check(path: Path) -> _Checked:
+    """Hash and validate one file (no database). Raises OSError when it cannot be read now."""
+    if not _is_fits_name(path.name):
+        return _Checked(path, _safe_sha(path), refusal=InvalidAcquisitionError(
+            RejectReason.NOT_FITS, f"{path.name}: not an acquisition file (the name must end in .fits or .fits.gz)"))
+    sha256 = sha256_file(path)
+    size = path.stat().st_size
+    try:
+        header, geom = validate_acquisition(path)  # headers, tables and the all-NaN test, one walk
+    except InvalidAcquisitionError as exc:
+        return _Checked(path, sha256, size, refusal=exc)
+    except OSError:
+        raise
+    except Exception as exc:  # an input that breaks a reader: it will be quarantined
+        log.exception("unexpected error reading %s; quarantining it", path.name)
+        return _Checked(path, sha256, size, refusal=InvalidAcquisitionError(
+            RejectReason.UNREADABLE, f"{path.name}: unreadable ({exc})"))
+    return _Checked(path, sha256, size, header, geom)
+
+
 class _Ingestor:
     def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
         self.session = session
@@ -183,7 +215,7 @@ class _Ingestor:
         self.site = settings.site
         self.faults = _Faults(settings.ingest.fault_point) if settings.ingest.fault_point else None
         self.summary = IngestSummary()
-        self.staged: list[tuple[Path, Path, Acquisition]] = []  # accepted, flushed, not yet committed
+        self.staged: list[tuple[Path, Path, repo.NewAcquisition]] = []  # accepted, not yet inserted
 
     # ---------------------------------------------------------------- helpers
 
@@ -208,6 +240,10 @@ class _Ingestor:
             if not candidate.exists() and not taken(self._rel(candidate)):
                 return candidate
             i += 1
+
+    def _archive_dir(self, header: AcquisitionHeader) -> Path:
+        date = header.date_obs
+        return self.settings.archive / header.satellite.value / f"{date:%Y}" / f"{date:%m}"
 
     # ---------------------------------------------------------------- recovery
 
@@ -236,11 +272,12 @@ class _Ingestor:
     # ---------------------------------------------------------------- decisions
 
     def flush_staged(self) -> None:
-        """Archive the staged accepted files: commit their rows ('archiving'), move them, fsync
-        each destination directory once, commit them 'archived'."""
+        """Archive the staged accepted files: insert their rows and commit them ('archiving'), move
+        them, fsync each destination directory once, commit them 'archived'."""
         if not self.staged:
             return
         batch, self.staged = self.staged, []
+        ids = repo.add_acquisitions(self.session, [new for _, _, new in batch])
         self.session.commit()
         self._fault("after_insert")
         directories: set[Path] = set()
@@ -250,14 +287,15 @@ class _Ingestor:
         for directory in sorted(directories):
             fsync_dir(directory)
         self._fault("after_move")
-        for src, _, acq in batch:
+        for src, _, _ in batch:
             _drop_marker(src)
-            repo.mark_acquisition(self.session, acq, "archived", self.now)
+        repo.mark_acquisitions_archived(self.session, ids, self.now)
         self.session.commit()
-        for _, _, acq in batch:
-            self.summary.ingested.append(acq.acq_id)
-            log.info("ingested %s (%s %s %s) -> %s", acq.acq_id, acq.satellite, acq.acq_type, acq.target,
-                     acq.archive_path)
+        for _, _, new in batch:
+            h = new.header
+            self.summary.ingested.append(h.acq_id)
+            log.info("ingested %s (%s %s %s) -> %s", h.acq_id, h.satellite.value, h.acq_type.value, h.target,
+                     new.archive_path)
 
     def drop_staged(self) -> None:
         """After a rollback: the staged rows are gone, their files are still in the inbox (for the
@@ -303,60 +341,92 @@ class _Ingestor:
             self.summary.rejected.append((path.name, reason.value))
             log.warning("rejected %s [%s]: %s", path.name, reason.value, message)
 
-    def ingest_file(self, path: Path) -> None:
-        if not _is_fits_name(path.name):
-            self.reject(
-                path,
-                _safe_sha(path),
-                RejectReason.NOT_FITS,
-                f"{path.name}: not an acquisition file (the name must end in .fits or .fits.gz)",
-            )
-            return
-        sha256 = sha256_file(path)
-        size = path.stat().st_size
-        existing = repo.acquisition_by_sha(self.session, sha256)
-        if existing is not None:
-            self.reject(
-                path,
-                sha256,
-                RejectReason.DUPLICATE,
-                f"same bytes as acquisition {existing.acq_id} (file {existing.file_name}, "
-                f"received {existing.received_at:%Y-%m-%dT%H:%M:%SZ}); not ingested again",
-                existing.acq_id,
-            )
-            return
-        try:
-            header, geom = validate_acquisition(path)  # headers, tables and the all-NaN test, one walk
-        except InvalidAcquisitionError as exc:
-            self.reject(path, sha256, exc.reason, exc.message, exc.acq_id)
-            return
-        other = repo.acquisition_by_acq_id(self.session, header.acq_id)
-        if other is not None:
-            self.reject(
-                path,
-                sha256,
-                RejectReason.CONFLICT,
-                f"ACQ_ID {header.acq_id} was already ingested from {other.file_name} with different "
-                f"content (SHA-256 {other.sha256[:12]}… vs {sha256[:12]}…); refusing the second version",
-                header.acq_id,
-            )
-            return
-        date = header.date_obs
-        directory = self.settings.archive / header.satellite.value / f"{date:%Y}" / f"{date:%m}"
-        dest = self._unique(directory, path.name, sha256, lambda rel: repo.archive_path_taken(self.session, rel))
-        acq = repo.add_acquisition(
-            self.session,
-            header,
-            sha256=sha256,
-            file_name=path.name,
-            size_bytes=size,
-            archive_path=self._rel(dest),
-            received_at=self.now,
-            geom=geom,
+    def ingest_chunk(self, files: list[_Checked], on_file: Callable[[Path], None]) -> None:
+        """Decide on checked files in order, with three catalogue queries for the whole chunk,
+        then archive the accepted ones (one batch: chunks are ``ingest.batch_files`` long).
+
+        ``on_file(path)`` is called before each decision (progress). A file that cannot be moved
+        stays in the inbox for the next run; a decision that breaks quarantines the file.
+        """
+        index = _ChunkIndex(
+            known_sha=repo.acquisitions_by_sha(self.session, [c.sha256 for c in files if c.sha256]),
+            known_ids=repo.acquisitions_by_acq_ids(self.session, [c.header.acq_id for c in files if c.header]),
+            first_choice={self._rel(self._archive_dir(c.header) / c.path.name) for c in files if c.header},
         )
-        self.staged.append((path, dest, acq))
-        if len(self.staged) >= self.settings.ingest.batch_files:
-            self.flush_staged()
+        index.taken_paths = repo.archive_paths_taken(self.session, sorted(index.first_choice))
+        for c in files:
+            on_file(c.path)
+            try:
+                self._decide(c, index)
+            except SQLAlchemyError:
+                raise
+            except OSError as exc:  # permissions, full disk...: leave it in the inbox, go on
+                log.error("could not move %s, left for the next run: %s", c.path.name, exc)
+            except Exception as exc:
+                log.exception("unexpected error on %s; quarantining it", c.path.name)
+                self.reject(c.path, c.sha256, RejectReason.UNREADABLE, f"{c.path.name}: unreadable ({exc})")
+        self.flush_staged()  # the next chunk's lookups must see this chunk's acquisitions
+
+    def _decide(self, c: _Checked, index: _ChunkIndex) -> None:
+        """Duplicate (same bytes as an acquisition), refused (bad file), conflict (same ACQ_ID,
+        other bytes) or accepted (staged; archived by :meth:`flush_staged`)."""
+        path, sha256, refusal = c.path, c.sha256, c.refusal
+        if refusal is not None and refusal.reason is RejectReason.NOT_FITS:
+            self.reject(path, sha256, refusal.reason, refusal.message, refusal.acq_id)
+            return
+        assert sha256 is not None
+        if sha256 in index.known_sha:
+            e = index.known_sha[sha256]
+            acq_id, name, received = e.acq_id, e.file_name, e.received_at
+        elif sha256 in index.chunk_sha:
+            (acq_id, name), received = index.chunk_sha[sha256], self.now
+        else:
+            acq_id = ""
+        if acq_id:
+            self.reject(path, sha256, RejectReason.DUPLICATE,
+                        f"same bytes as acquisition {acq_id} (file {name}, received "
+                        f"{received:%Y-%m-%dT%H:%M:%SZ}); not ingested again", acq_id)
+            return
+        if refusal is not None:
+            self.reject(path, sha256, refusal.reason, refusal.message, refusal.acq_id)
+            return
+        header = c.header
+        assert header is not None
+        other = index.known_ids.get(header.acq_id)
+        other_name, other_sha = (other.file_name, other.sha256) if other else index.chunk_ids.get(header.acq_id,
+                                                                                                   ("", ""))
+        if other_name:
+            self.reject(path, sha256, RejectReason.CONFLICT,
+                        f"ACQ_ID {header.acq_id} was already ingested from {other_name} with different "
+                        f"content (SHA-256 {other_sha[:12]}… vs {sha256[:12]}…); refusing the second version",
+                        header.acq_id)
+            return
+
+        def path_taken(rel: str) -> bool:
+            if rel in index.taken_paths:
+                return True
+            return rel not in index.first_choice and repo.archive_path_taken(self.session, rel)
+
+        dest = self._unique(self._archive_dir(header), path.name, sha256, path_taken)
+        rel = self._rel(dest)
+        index.taken_paths.add(rel)
+        index.chunk_sha[sha256] = (header.acq_id, path.name)
+        index.chunk_ids[header.acq_id] = (path.name, sha256)
+        self.staged.append((path, dest, repo.NewAcquisition(
+            header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes, archive_path=rel,
+            received_at=self.now, geom=c.geom)))
+
+
+@dataclass
+class _ChunkIndex:
+    """Catalogue facts about one chunk of files (three queries), plus what the chunk accepted."""
+
+    known_sha: dict[str, Acquisition]
+    known_ids: dict[str, Acquisition]
+    first_choice: set[str]  # archive paths asked for (each file's own name)
+    taken_paths: set[str] = field(default_factory=set)
+    chunk_sha: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha -> (acq_id, file name)
+    chunk_ids: dict[str, tuple[str, str]] = field(default_factory=dict)  # acq_id -> (file name, sha)
 
 
 def _safe_sha(path: Path) -> str | None:
@@ -364,6 +434,17 @@ def _safe_sha(path: Path) -> str | None:
         return sha256_file(path)
     except OSError:
         return None
+
+
+def _readable(files: list[Path]) -> list[_Checked]:
+    """:func:`_check` each file; one that cannot be read now stays in the inbox for the next run."""
+    out = []
+    for path in files:
+        try:
+            out.append(_check(path))
+        except OSError as exc:  # permissions, vanished file...: leave it in the inbox, go on
+            log.error("could not read %s, left for the next run: %s", path.name, exc)
+    return out
 
 
 def run_ingest(
@@ -387,20 +468,18 @@ def run_ingest(
     ing = _Ingestor(session, settings, now)
     ing.recover()
     files, ing.summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
+    done = 0
+
+    def on_file(path: Path) -> None:
+        nonlocal done
+        if progress is not None:
+            progress(done, len(files), path.name)
+        done += 1
+
+    chunk = settings.ingest.batch_files
     try:
-        for i, path in enumerate(files):
-            if progress is not None:
-                progress(i, len(files), path.name)
-            try:
-                ing.ingest_file(path)
-            except SQLAlchemyError:
-                raise
-            except OSError as exc:  # permissions, vanished file...: leave it in the inbox, go on
-                log.error("could not read or move %s, left for the next run: %s", path.name, exc)
-            except Exception as exc:  # an input that breaks a reader: quarantine it, go on
-                log.exception("unexpected error on %s; quarantining it", path.name)
-                ing.reject(path, _safe_sha(path), RejectReason.UNREADABLE, f"{path.name}: unreadable ({exc})")
-        ing.flush_staged()
+        for start in range(0, len(files), chunk):
+            ing.ingest_chunk(_readable(files[start : start + chunk]), on_file)
     except SQLAlchemyError:  # the catalogue failed: nothing half-done stays, the run stops
         session.rollback()
         ing.drop_staged()

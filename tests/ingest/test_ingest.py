@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
 from monitor.catalogue.models import Acquisition, BandImage, Rejection
@@ -36,7 +38,11 @@ def _rows(site: Settings, model):
         engine.dispose()
 
 
-def test_good_duplicate_conflict_and_bad_files(site: Settings) -> None:
+@pytest.mark.parametrize("batch_files", [1, 2, 32])
+def test_good_duplicate_conflict_and_bad_files(site: Settings, batch_files: int) -> None:
+    """Files are checked and looked up in chunks of ``batch_files``: a duplicate or a conflict is
+    found within a chunk (32: all together; 2: ``a.fits`` and ``a_again.fits``) and across chunks (1)."""
+    site = replace(site, ingest=replace(site.ingest, batch_files=batch_files))
     inbox = site.inbox
     write_star(inbox, "a.fits", "PHR1A-STAR-20250314T021533-0001", seed=1)
     write_star(inbox, "b.fits", "PHR1A-STAR-20250314T021533-0002", seed=2, hip=30438)
