@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class IngestSettings:
     settle_seconds: float = 30.0  # ICD 1: a file is complete when unchanged this long
-    batch_files: int = 32  # accepted files archived per commit (crash-safe at any size)
+    batch_files: int = 32  # files checked, looked up and archived together (crash-safe at any size)
     fault_point: str = ""  # test-only fault injection: crash ("kill") at this named step
 
 
@@ -141,7 +141,8 @@ log_level = "INFO"
 [ingest]
 # A file without a .done marker is complete when its size is unchanged for this long (s).
 settle_seconds = 30
-# Accepted files archived per catalogue commit (any size is crash-safe; larger is faster).
+# Files checked, looked up and archived together, one catalogue commit per step (any size is
+# crash-safe; larger is faster).
 batch_files = 32
 
 [star]

@@ -35,8 +35,6 @@ from monitor.domain import (
 
 __all__ = [
     "seed_reference",
-    "acquisition_by_sha",
-    "acquisition_by_acq_id",
     "acquisitions_by_sha",
     "acquisitions_by_acq_ids",
     "archive_paths_taken",
@@ -109,14 +107,6 @@ def seed_reference(session: Session) -> int:
 
 
 # --------------------------------------------------------------------------- acquisitions
-
-
-def acquisition_by_sha(session: Session, sha256: str) -> Acquisition | None:
-    return session.exec(select(Acquisition).where(Acquisition.sha256 == sha256)).first()
-
-
-def acquisition_by_acq_id(session: Session, acq_id: str) -> Acquisition | None:
-    return session.exec(select(Acquisition).where(Acquisition.acq_id == acq_id)).first()
 
 
 def acquisitions_by_sha(session: Session, shas: Sequence[str]) -> dict[str, Acquisition]:
