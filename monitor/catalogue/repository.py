@@ -109,20 +109,18 @@ def seed_reference(session: Session) -> int:
 # --------------------------------------------------------------------------- acquisitions
 
 
-def acquisitions_by_sha(session: Session, shas: Sequence[str]) -> dict[str, Acquisition]:
-    """Acquisitions holding any of these SHA-256 digests (one query), by digest."""
+def acquisitions_by_sha(session: Session, shas: Sequence[str]) -> Sequence[Acquisition]:
+    """Acquisitions holding any of these SHA-256 digests (one query)."""
     if not shas:
-        return {}
-    q = select(Acquisition).where(col(Acquisition.sha256).in_(sorted(set(shas))))
-    return {a.sha256: a for a in session.exec(q).all()}
+        return []
+    return session.exec(select(Acquisition).where(col(Acquisition.sha256).in_(sorted(set(shas))))).all()
 
 
-def acquisitions_by_acq_ids(session: Session, acq_ids: Sequence[str]) -> dict[str, Acquisition]:
-    """Acquisitions with any of these ``ACQ_ID`` values (one query), by ``ACQ_ID``."""
+def acquisitions_by_acq_ids(session: Session, acq_ids: Sequence[str]) -> Sequence[Acquisition]:
+    """Acquisitions with any of these ``ACQ_ID`` values (one query)."""
     if not acq_ids:
-        return {}
-    q = select(Acquisition).where(col(Acquisition.acq_id).in_(sorted(set(acq_ids))))
-    return {a.acq_id: a for a in session.exec(q).all()}
+        return []
+    return session.exec(select(Acquisition).where(col(Acquisition.acq_id).in_(sorted(set(acq_ids))))).all()
 
 
 def archive_path_taken(session: Session, archive_path: str) -> bool:

@@ -38,7 +38,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from monitor.catalogue import repository as repo
-from monitor.catalogue.models import Acquisition
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason
 from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
 from monitor.io.fits_writer import fsync_dir
@@ -351,12 +350,15 @@ class _Ingestor:
         ``on_file(path)`` is called before each decision (progress). A file that cannot be moved
         stays in the inbox for the next run; a decision that breaks quarantines the file.
         """
+        asked = {self._rel(self._archive_dir(c.header) / c.path.name) for c in files if c.header}
         index = _ChunkIndex(
-            known_sha=repo.acquisitions_by_sha(self.session, [c.sha256 for c in files if c.sha256]),
-            known_ids=repo.acquisitions_by_acq_ids(self.session, [c.header.acq_id for c in files if c.header]),
-            first_choice={self._rel(self._archive_dir(c.header) / c.path.name) for c in files if c.header},
+            by_sha={a.sha256: (a.acq_id, a.file_name, a.received_at)
+                    for a in repo.acquisitions_by_sha(self.session, [c.sha256 for c in files if c.sha256])},
+            by_acq_id={a.acq_id: (a.file_name, a.sha256) for a in repo.acquisitions_by_acq_ids(
+                self.session, [c.header.acq_id for c in files if c.header])},
+            asked_paths=asked,
+            taken_paths=repo.archive_paths_taken(self.session, sorted(asked)),
         )
-        index.taken_paths = repo.archive_paths_taken(self.session, sorted(index.first_choice))
         for c in files:
             on_file(c.path)
             try:
@@ -378,14 +380,9 @@ class _Ingestor:
             self.reject(path, sha256, refusal.reason, refusal.message, refusal.acq_id)
             return
         assert sha256 is not None
-        if sha256 in index.known_sha:
-            e = index.known_sha[sha256]
-            acq_id, name, received = e.acq_id, e.file_name, e.received_at
-        elif sha256 in index.chunk_sha:
-            (acq_id, name), received = index.chunk_sha[sha256], self.now
-        else:
-            acq_id = ""
-        if acq_id:
+        same_bytes = index.by_sha.get(sha256)
+        if same_bytes is not None:
+            acq_id, name, received = same_bytes
             self.reject(path, sha256, RejectReason.DUPLICATE,
                         f"same bytes as acquisition {acq_id} (file {name}, received "
                         f"{received:%Y-%m-%dT%H:%M:%SZ}); not ingested again", acq_id)
@@ -395,10 +392,9 @@ class _Ingestor:
             return
         header = c.header
         assert header is not None
-        other = index.known_ids.get(header.acq_id)
-        other_name, other_sha = (other.file_name, other.sha256) if other else index.chunk_ids.get(header.acq_id,
-                                                                                                   ("", ""))
-        if other_name:
+        same_id = index.by_acq_id.get(header.acq_id)
+        if same_id is not None:
+            other_name, other_sha = same_id
             self.reject(path, sha256, RejectReason.CONFLICT,
                         f"ACQ_ID {header.acq_id} was already ingested from {other_name} with different "
                         f"content (SHA-256 {other_sha[:12]}… vs {sha256[:12]}…); refusing the second version",
@@ -408,13 +404,13 @@ class _Ingestor:
         def path_taken(rel: str) -> bool:
             if rel in index.taken_paths:
                 return True
-            return rel not in index.first_choice and repo.archive_path_taken(self.session, rel)
+            return rel not in index.asked_paths and repo.archive_path_taken(self.session, rel)
 
         dest = self._unique(self._archive_dir(header), path.name, sha256, path_taken)
         rel = self._rel(dest)
         index.taken_paths.add(rel)
-        index.chunk_sha[sha256] = (header.acq_id, path.name)
-        index.chunk_ids[header.acq_id] = (path.name, sha256)
+        index.by_sha[sha256] = (header.acq_id, path.name, self.now)
+        index.by_acq_id[header.acq_id] = (path.name, sha256)
         self.staged.append((path, dest, repo.NewAcquisition(
             header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes, archive_path=rel,
             received_at=self.now, geom=c.geom)))
@@ -422,14 +418,13 @@ class _Ingestor:
 
 @dataclass
 class _ChunkIndex:
-    """Catalogue facts about one chunk of files (three queries), plus what the chunk accepted."""
+    """For one chunk's decisions: the catalogue's facts (three queries), to which each accepted
+    file of the chunk is added as it is decided."""
 
-    known_sha: dict[str, Acquisition]
-    known_ids: dict[str, Acquisition]
-    first_choice: set[str]  # archive paths asked for (each file's own name)
-    taken_paths: set[str] = field(default_factory=set)
-    chunk_sha: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha -> (acq_id, file name)
-    chunk_ids: dict[str, tuple[str, str]] = field(default_factory=dict)  # acq_id -> (file name, sha)
+    by_sha: dict[str, tuple[str, str, datetime]]  # SHA-256 -> (ACQ_ID, file name, received at)
+    by_acq_id: dict[str, tuple[str, str]]  # ACQ_ID -> (file name, SHA-256)
+    asked_paths: set[str]  # each file's own archive path (relative to the site), looked up at once
+    taken_paths: set[str]  # of those, the ones in use, plus the paths given in this chunk
 
 
 def _safe_sha(path: Path) -> str | None:
