@@ -40,7 +40,7 @@ from monitor.io.fits_reader import read_acquisition_header
 from monitor.science.crlb import star_signal_crlb_dn
 from monitor.settings import load_settings
 from monitor.simulate.campaign import E_PER_DN_REFERENCE, READ_NOISE_DN, simulate_campaigns
-from monitor.simulate.star import default_psf_params
+from monitor.simulate.star import default_psf_params, stray_light_plane_dn
 from monitor.simulate.truth import BandFileTruth
 from monitor.site import init_site, session_scope, utc_now
 
@@ -52,10 +52,8 @@ def flux_crlb_rel(bt: BandFileTruth, hdr: BandHeader) -> float:
     assert bt.s_true_dn is not None and bt.gain_factor is not None
     assert bt.star_x is not None and bt.star_y is not None
     rows, cols = int(hdr.shape[0]), int(hdr.shape[1])
-    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
     slope = bt.extra.get("background_slope", [0.0, 0.0])
-    tilt = slope[0] * (xx - (cols - 1) / 2) + slope[1] * (yy - (rows - 1) / 2)
-    background = bt.extra.get("background_dn", 0.0) + tilt
+    background = stray_light_plane_dn(bt.extra.get("background_dn", 0.0), (slope[0], slope[1]), (rows, cols))
     sd = star_signal_crlb_dn((rows, cols), (bt.star_x, bt.star_y), default_psf_params(Mission.PHR.value, hdr.band),
                              float(hdr.oversamp), bt.s_true_dn, background, E_PER_DN_REFERENCE / bt.gain_factor,
                              READ_NOISE_DN)

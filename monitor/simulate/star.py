@@ -37,6 +37,8 @@ __all__ = [
     "default_psf_params",
     "default_vignette_shape",
     "simulate_star_vignette",
+    "stray_light_plane_dn",
+    "plane_excursion_dn",
 ]
 
 # Truth aberration/jitter blur (sigma along, across) of each band, native px; everything else
@@ -145,6 +147,19 @@ def plane_excursion_dn(background_slope: tuple[float, float], shape: tuple[int, 
     return abs(background_slope[0]) * (shape[1] - 1) / 2.0 + abs(background_slope[1]) * (shape[0] - 1) / 2.0
 
 
+def stray_light_plane_dn(
+    background_dn: float, background_slope: tuple[float, float], shape: tuple[int, int]
+) -> NDArray[np.float64]:
+    """Background plane of a vignette, DN per pixel: ``background_dn`` at the vignette centre
+    plus ``slope_x`` per column and ``slope_y`` per row away from it (the simulator's stray light)."""
+    rows, cols = int(shape[0]), int(shape[1])
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    return np.asarray(
+        background_dn + background_slope[0] * (xx - (cols - 1) / 2.0) + background_slope[1] * (yy - (rows - 1) / 2.0),
+        dtype=np.float64,
+    )
+
+
 def simulate_star_vignette(
     rng: np.random.Generator,
     *,
@@ -212,10 +227,7 @@ def simulate_star_vignette(
     rows, cols = int(shape[0]), int(shape[1])
     o = float(oversamp)
     star = _render_star((rows, cols), center_xy, psf, o, total_signal_dn / o)
-    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
-    plane = (
-        background_dn + background_slope[0] * (xx - (cols - 1) / 2.0) + background_slope[1] * (yy - (rows - 1) / 2.0)
-    )
+    plane = stray_light_plane_dn(background_dn, background_slope, (rows, cols))
     lowest = float(plane.min())
     if lowest < 0.0:  # a clipped plane is no longer a plane: the photometry would be biased by it
         raise ValueError(
