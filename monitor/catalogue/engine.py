@@ -7,11 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
+from monitor.failures import TransientError
+
 __all__ = ["make_engine", "redact_url", "DatabaseUnavailableError"]
 
 
-class DatabaseUnavailableError(RuntimeError):
-    """The catalogue database cannot be reached or opened."""
+class DatabaseUnavailableError(TransientError):
+    """The catalogue database cannot be reached or opened (transient: retried by the next run)."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -40,6 +40,9 @@ __all__ = [
     "Report",
     "Outbox",
     "JobRun",
+    "Incident",
+    "ScheduledJob",
+    "DaemonState",
     "SCHEDULER_TABLE",
 ]
 
@@ -410,15 +413,30 @@ class Report(SQLModel, table=True):
 
 
 class Outbox(SQLModel, table=True):
-    """One email of one report to one recipient: queued, retried, sent at most once."""
+    """One e-mail to one recipient, queued, retried and sent at most once.
+
+    ``kind`` ``report`` carries the PDF of ``report_id``; ``alert`` and ``recovery`` carry the
+    plain-text ``subject``/``body`` of an operational incident (``incident_id``). The unique
+    constraints are the last guard against a second e-mail of the same thing to the same person.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (
         sa.UniqueConstraint("report_id", "recipient"),
+        sa.UniqueConstraint("incident_id", "kind", "recipient"),
         sa.CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status"),
+        sa.CheckConstraint(
+            "(kind = 'report' AND report_id IS NOT NULL) OR "
+            "(kind IN ('alert', 'recovery') AND incident_id IS NOT NULL)",
+            name="kind",
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    report_id: int = Field(foreign_key="report.id", index=True)
+    kind: str = Field(default="report", max_length=16)  # report, alert, recovery
+    report_id: int | None = Field(default=None, foreign_key="report.id", index=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    subject: str = Field(default="", max_length=255)  # alert/recovery only (reports build theirs)
+    body: str = Field(default="", max_length=8000)
     recipient: str = Field(max_length=320)
     status: str = Field(default="queued", max_length=16)
     attempts: int = 0
@@ -429,12 +447,61 @@ class Outbox(SQLModel, table=True):
 
 
 class JobRun(SQLModel, table=True):
-    """One execution of a scheduled job (daemon), with its outcome."""
+    """One execution of a scheduled job by the daemon, in its own child process.
+
+    ``outcome``: ``running`` (not finished yet), ``ok``, ``failed`` (the job reported a failure or
+    raised), ``timeout`` (killed after ``[scheduler] timeout_minutes_<job>``), ``crashed`` (the
+    child died: signal, out of memory, abnormal exit) or ``interrupted`` (the daemon itself died
+    while the job ran; found at the next start).
+    """
 
     __tablename__ = "job_run"
     id: int | None = Field(default=None, primary_key=True)
     job_id: str = Field(max_length=64, index=True)
     started_at: datetime
     finished_at: datetime | None = None
-    outcome: str = Field(default="running", max_length=16)  # running, ok, failed
+    outcome: str = Field(default="running", max_length=16)
     message: str = Field(default="", max_length=8000)
+    exit_code: int | None = None  # of the child process; negative: killed by that signal
+
+
+class Incident(SQLModel, table=True):
+    """A job that failed ``[alerts] after_failures`` times in a row, until it succeeds again.
+
+    ``open_job_id`` equals ``job_id`` while the incident is open and is NULL once closed: its
+    unique constraint allows one open incident per job, so an alert is sent once per incident.
+    """
+
+    __tablename__ = "incident"
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=64, index=True)
+    open_job_id: str | None = Field(default=None, max_length=64, unique=True)
+    opened_at: datetime
+    closed_at: datetime | None = None
+    first_failure_at: datetime
+    last_failure_at: datetime
+    failures: int = 0  # consecutive failed runs so far
+    last_outcome: str = Field(max_length=16)
+    last_message: str = Field(default="", max_length=2000)
+
+
+class ScheduledJob(SQLModel, table=True):
+    """The daemon's schedule as it last wrote it (for ``monitor status`` and ``monitor check``)."""
+
+    __tablename__ = "scheduled_job"
+    job_id: str = Field(primary_key=True, max_length=64)
+    next_run_at: datetime | None = None  # None: paused
+    timeout_s: float
+    updated_at: datetime
+
+
+class DaemonState(SQLModel, table=True):
+    """The running daemon (one row, id 1): who it is and when its main loop last checked in."""
+
+    __tablename__ = "daemon_state"
+    id: int = Field(default=1, primary_key=True)
+    pid: int
+    host: str = Field(max_length=255)
+    code_version: str = Field(max_length=64)
+    started_at: datetime
+    heartbeat_at: datetime
