@@ -42,7 +42,6 @@ class ConfigError(ValueError):
 class IngestSettings:
     settle_seconds: float = 30.0  # ICD 1: a file is complete when unchanged this long
     batch_files: int = 32  # files checked, looked up and archived together (crash-safe at any size)
-    fault_point: str = ""  # test-only fault injection: crash ("kill") at this named step
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,30 +68,14 @@ class IngestSummary:
         return len(self.ingested) + len(self.rejected) + len(self.duplicates)
 
 
-class _Faults:
-    """Test-only fault injection (``settings.ingest.fault_point``).
+def _no_fault(point: str) -> None:
+    """Production: the named steps of :data:`FAULT_POINTS` do nothing."""
 
-    ``"after_move"`` or ``"after_move:3"``: send SIGKILL to this very process at the named step
-    (the n-th time it is reached). ``"slow:0.05"``: pause that many seconds at every step, so
-    that a test can kill the process at random moments in the middle of the work.
-    """
 
-    def __init__(self, spec: str) -> None:
-        name, _, arg = spec.partition(":")
-        self.name = name
-        self.pause_s = float(arg) if name == "slow" else 0.0
-        self.remaining = int(arg) if arg and name != "slow" else 1
-
-    def hit(self, point: str) -> None:
-        if self.pause_s:
-            time.sleep(self.pause_s)
-            return
-        if point != self.name:
-            return
-        self.remaining -= 1
-        if self.remaining == 0:
-            log.warning("fault injection: killing the process at %s", point)
-            os.kill(os.getpid(), signal.SIGKILL)
+# Test hook: called with the name of each step of :data:`FAULT_POINTS` as it is reached. Only
+# Python code can set it (the crash tests' harness, ``tests/harness.py``, installs a
+# hook that kills the process at a chosen step); no setting or environment variable reaches it.
+fault_hook: Callable[[str], None] = _no_fault
 
 
 def _is_fits_name(name: str) -> bool:
@@ -215,15 +197,13 @@ class _Ingestor:
         self.settings = settings
         self.now = now
         self.site = settings.site
-        self.faults = _Faults(settings.ingest.fault_point) if settings.ingest.fault_point else None
         self.summary = IngestSummary()
         self.staged: list[tuple[Path, Path, repo.NewAcquisition]] = []  # accepted, not yet inserted
 
     # ---------------------------------------------------------------- helpers
 
     def _fault(self, point: str) -> None:
-        if self.faults is not None:
-            self.faults.hit(point)
+        fault_hook(point)
 
     def _rel(self, path: Path) -> str:
         return str(path.relative_to(self.site))
@@ -455,7 +435,7 @@ def run_ingest(
     session
         Catalogue session (one per run).
     settings
-        Site settings (inbox/archive/quarantine paths, settle time, fault injection).
+        Site settings (inbox/archive/quarantine paths, settle time, batch size).
     now
         Aware UTC time of the run (file completeness and ``received_at``).
     progress

@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from monitor.catalogue.models import Acquisition, Rejection
 from monitor.ingest.service import FAULT_POINTS
 from monitor.settings import Settings
 from monitor.site import open_engine
+
+from tests.harness import INGEST_FAULT_ENV, REPO_ROOT, command
 
 from .files import write_bad_files, write_star
 
@@ -43,14 +44,12 @@ def _run(site: Settings, fault: str = "", timeout: float = 120) -> subprocess.Co
     env.update({
         "MONITOR_DATABASE_URL": site.database_url,
         "MONITOR_INGEST_SETTLE_SECONDS": "0",
-        "MONITOR_INGEST_FAULT_POINT": fault,
+        INGEST_FAULT_ENV: fault,
         "MONITOR_INGEST_BATCH_FILES": "2",  # several batches of accepted files: each step is reached >= 3 times
         "OMP_NUM_THREADS": "1",
     })
-    return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "ingest", "--site", str(site.site)],
-        env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    return subprocess.run(command("ingest", "--site", str(site.site)), env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO_ROOT)
 
 
 def _files_under(root: Path) -> list[Path]:
@@ -95,15 +94,13 @@ def test_kill_at_random_times_then_restart(site: Settings) -> None:
     rng = np.random.default_rng(2025)
     env = dict(os.environ)
     env.update({"MONITOR_DATABASE_URL": site.database_url, "MONITOR_INGEST_SETTLE_SECONDS": "0",
-                "OMP_NUM_THREADS": "1", "MONITOR_INGEST_FAULT_POINT": "slow:0.15",
+                "OMP_NUM_THREADS": "1", INGEST_FAULT_ENV: "slow:0.3",
                 "MONITOR_INGEST_BATCH_FILES": "2"})  # many small steps: kills land mid-batch
     kills = 0
     for _ in range(6):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "ingest", "--site", str(site.site)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        time.sleep(float(rng.uniform(1.5, 3.5)))  # start-up ~1-2 s, then ~0.3 s per file: kill mid-work
+        proc = subprocess.Popen(command("ingest", "--site", str(site.site)), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, cwd=REPO_ROOT)
+        time.sleep(float(rng.uniform(1.5, 3.5)))  # start-up ~1-2 s, then ~0.6 s per batch: kill mid-work
         if proc.poll() is not None:  # it finished the remaining work before the kill
             break
         proc.send_signal(signal.SIGKILL)

@@ -1,0 +1,3 @@
+"""Scheduled jobs in child processes (placeholder)."""
+
+child_initializer: str | None = None
