@@ -1,6 +1,6 @@
 """Command line of the monitoring system (typer + rich).
 
-``monitor init|db|ingest|process|report|results|traces|status|simulate|demo|daemon``.
+``monitor init|db|ingest|process|report|results|traces|status|check|simulate|demo|daemon``.
 User mistakes (bad configuration, unreachable database, bad arguments) end with a one-line
 ``error:`` message and a non-zero exit code, never a traceback.
 """
@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from monitor import __version__
 from monitor.logconfig import configure_logging
@@ -50,22 +51,46 @@ class UserError(Exception):
     """A mistake of the user or of the environment, reported in one line."""
 
 
+def _error(message: str) -> None:
+    """One ``error:`` line on stderr: no rich markup in the message, no wrapping, no control character."""
+    from monitor.domain import printable_name
+
+    err.print(Text.assemble(("error:", "red"), " ", printable_name(message)), soft_wrap=True)
+
+
 def _user_errors(fn: F) -> F:
-    """Turn expected failures into ``error: ...`` and exit code 1 (2 for configuration)."""
+    """Turn failures into one ``error: ...`` line and an exit code, never a traceback.
+
+    2 for configuration and usage errors; 1 for everything else: the user's or the environment's
+    mistakes, transient failures (catalogue unreachable, file system errors), and, as a last
+    resort, a defect of the code (its traceback is logged at DEBUG level: ``MONITOR_LOG_LEVEL=DEBUG``).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from monitor.catalogue.engine import DatabaseUnavailableError
+        from monitor.failures import is_transient
         from monitor.site import SchemaOutdatedError
 
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
         except ConfigError as exc:
-            err.print(f"[red]error:[/red] configuration: {exc}", highlight=False)
+            _error(f"configuration: {exc}")
             raise typer.Exit(2) from None
         except (UserError, DatabaseUnavailableError, SchemaOutdatedError, FileNotFoundError,
                 PermissionError, NotADirectoryError) as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            _error(str(exc))
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            if is_transient(exc):
+                _error(f"{type(exc).__name__}: {first} (nothing was lost; run the command again later)")
+            else:
+                log.debug("internal error", exc_info=True)
+                _error(f"internal error: {type(exc).__name__}: {first} (set MONITOR_LOG_LEVEL=DEBUG for the "
+                       "traceback; please report it)")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -208,12 +233,12 @@ def ingest(site: SiteOption = None) -> None:
                 summary = run_ingest(session, settings, utc_now(), progress)
         else:
             summary = run_ingest(session, settings, utc_now())
-    out.print(
-        f"ingested {len(summary.ingested)}, rejected {len(summary.rejected)}, "
-        f"duplicates {len(summary.duplicates)}, recovered {summary.recovered}, "
-        f"waiting (incomplete) {summary.waiting}",
-        highlight=False,
-    )
+    out.print(_plain(str(summary)), soft_wrap=True)
+    if summary.problems:
+        for line in summary.problems[:20]:
+            err.print(_plain(f"  left in the inbox: {line}"), soft_wrap=True)
+        _error(f"{len(summary.problems)} file(s) left in the inbox for the next run (see the log)")
+        raise typer.Exit(1)
 
 
 # --------------------------------------------------------------------------- processing
@@ -242,7 +267,11 @@ def process(
         else:
             summary = run_processing(session, settings, utc_now(), reprocess=reprocess)
     for line in summary.lines():
-        out.print(line, highlight=False)
+        out.print(_plain(line), soft_wrap=True)
+    problems = getattr(summary, "problems", [])
+    if problems:
+        _error(f"{len(problems)} item(s) left pending for the next run (transient or internal errors, see the log)")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -291,14 +320,31 @@ def traces(
 
 @app.command()
 @_user_errors
-def status(site: SiteOption = None) -> None:
-    """Catalogue counts by satellite, type and status; last runs; recent rejections."""
-    from monitor.catalogue import repository as repo
-    from monitor.site import session_scope
+def status(
+    fmt: Annotated[str, typer.Option("--format", help="table (default) or json.")] = "table",
+    site: SiteOption = None,
+) -> None:
+    """Catalogue counts, the daemon and its jobs, open incidents, backlog, recent rejections."""
+    import json
 
+    from monitor.catalogue import operations as ops
+    from monitor.catalogue import repository as repo
+    from monitor.daemon.health import collect_health, health_json
+    from monitor.site import session_scope, utc_now
+
+    if fmt not in ("table", "json"):
+        raise UserError(f"unknown format {fmt!r} (table or json)")
     settings = _settings(site)
     with session_scope(settings) as session:
+        health = collect_health(session, settings, utc_now())
         counts = repo.catalogue_counts(session)
+        if fmt == "json":
+            doc = health_json(health)
+            doc["acquisitions"] = [{"satellite": a, "type": t, "status": st, "count": n}
+                                   for a, t, st, n in counts.acquisitions]
+            doc["rejections"] = [{"reason": r, "count": n} for r, n in counts.rejections]
+            sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+            return
         t = Table(title="Acquisitions")
         for c in ("satellite", "type", "status", "count"):
             t.add_column(c)
@@ -318,39 +364,82 @@ def status(site: SiteOption = None) -> None:
             t.add_row(str(r.id), r.kind, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.outcome, str(r.n_items),
                       r.code_version)
         out.print(t)
-        _print_jobs(session, settings)
+        _print_daemon(health)
+        runs = ops.last_job_runs(session)
+        if runs:
+            t = Table(title="Last job runs")
+            for c in ("job", "started (UTC)", "outcome", "message"):
+                t.add_column(c)
+            for jr in runs:
+                first_line = jr.message.strip().splitlines()[0] if jr.message.strip() else ""
+                t.add_row(jr.job_id, f"{jr.started_at:%Y-%m-%d %H:%M:%S}", jr.outcome, _plain(first_line[:160]))
+            out.print(t)
         t = Table(title="Recent rejections")
         for c in ("received (UTC)", "file", "reason", "message"):
             t.add_column(c)
         for rej in repo.recent_rejections(session):
-            t.add_row(f"{rej.received_at:%Y-%m-%d %H:%M:%S}", rej.file_name, rej.reason, rej.message)
+            t.add_row(f"{rej.received_at:%Y-%m-%d %H:%M:%S}", _plain(rej.file_name), rej.reason, _plain(rej.message))
         out.print(t)
 
 
-def _print_jobs(session: Any, settings: Settings) -> None:
-    """Scheduled jobs (when the daemon has registered them) and their last runs."""
-    from monitor.catalogue import repository as repo
+def _plain(text: str) -> Text:
+    """Text shown as is: no rich markup, control characters escaped."""
+    from monitor.domain import printable_name
 
-    try:
-        from monitor.scheduler.wiring import scheduled_jobs
-    except ImportError:
-        scheduled_jobs = None
-    if scheduled_jobs is not None:
+    return Text(printable_name(text))
+
+
+def _print_daemon(health: Any) -> None:
+    """The daemon, its scheduled jobs, open incidents and the backlog."""
+    if health.daemon_running:
+        beat = f", last heartbeat {health.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if health.heartbeat_at else ""
+        out.print(f"daemon: running (pid {health.daemon_pid}{beat})", highlight=False)
+    else:
+        out.print("daemon: not running", highlight=False)
+    if health.jobs:
         t = Table(title="Scheduled jobs")
-        for c in ("job", "next run (UTC)"):
+        for c in ("job", "next run (UTC)", "time limit", "last outcome", "last start (UTC)"):
             t.add_column(c)
-        for job_id, next_run in scheduled_jobs(session.get_bind(), settings):
-            t.add_row(job_id, f"{next_run:%Y-%m-%d %H:%M:%S}" if next_run else "paused")
+        for j in health.jobs:
+            t.add_row(j.job_id, f"{j.next_run_at:%Y-%m-%d %H:%M:%S}" if j.next_run_at else "-",
+                      f"{j.timeout_s / 60:g} min" if j.timeout_s else "-", j.last_outcome or "-",
+                      f"{j.last_started_at:%Y-%m-%d %H:%M:%S}" if j.last_started_at else "-")
         out.print(t)
-    runs = repo.last_job_runs(session)
-    if runs:
-        t = Table(title="Last job runs")
-        for c in ("job", "started (UTC)", "outcome", "message"):
-            t.add_column(c)
-        for r in runs:
-            first_line = r.message.splitlines()[0] if r.message else ""
-            t.add_row(r.job_id, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.outcome, first_line)
-        out.print(t)
+    t = Table(title="Open incidents")
+    for c in ("#", "job", "since (UTC)", "failures", "last outcome", "last message"):
+        t.add_column(c)
+    for inc in health.incidents:
+        t.add_row(str(inc.id), inc.job_id, f"{inc.first_failure_at:%Y-%m-%d %H:%M:%S}", str(inc.failures),
+                  inc.last_outcome, _plain(inc.last_message))
+    out.print(t if health.incidents else "open incidents: none", highlight=False)
+    b = health.backlog
+    if b is not None:
+        waiting = ", ".join(f"{k} {v}" for k, v in b.processing.items())
+        out.print(f"backlog: inbox {b.inbox_files} file(s); processing {waiting}; e-mails {b.emails}",
+                  highlight=False)
+
+
+@app.command()
+@_user_errors
+def check(
+    max_backlog_hours: Annotated[float | None, typer.Option(
+        help="Fail when work has waited longer than this (default: [alerts] backlog_hours).")] = None,
+    site: SiteOption = None,
+) -> None:
+    """Exit 1 when the daemon is not running, a job has an open incident, or the backlog is too
+    old (for a monitoring probe); print OK or one line per problem."""
+    from monitor.daemon.health import check_health, collect_health
+    from monitor.site import session_scope, utc_now
+
+    settings = _settings(site)
+    with session_scope(settings) as session:
+        problems = check_health(collect_health(session, settings, utc_now()), settings, max_backlog_hours)
+    if not problems:
+        out.print("OK: daemon running, no open incident, no old backlog", highlight=False)
+        return
+    for p in problems:
+        out.print(_plain(f"CRITICAL: {p}"), soft_wrap=True)
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -420,11 +509,11 @@ def report(
 @_user_errors
 def daemon(site: SiteOption = None) -> None:
     """Run the scheduler (ingest, process, weekly/monthly reports, e-mail retry) until SIGTERM/SIGINT."""
-    from monitor.catalogue.report_queries import DaemonLockedError
-    from monitor.scheduler.wiring import run_daemon
+    from monitor.daemon.lock import DaemonLockedError
+    from monitor.daemon.service import run_daemon
     from monitor.site import open_engine
 
-    settings = _settings(site)
+    settings = _settings(site)  # resolved once: every job runs on exactly this site and these settings
     open_engine(settings).dispose()  # fail early and clearly: unreachable catalogue, outdated schema
     try:
         code = run_daemon(settings)

@@ -37,6 +37,7 @@ __all__ = [
     "AcquisitionHeader",
     "GeomHeader",
     "RejectReason",
+    "printable_name",
 ]
 
 ICD_VERSION = "ICD-1"
@@ -100,6 +101,51 @@ class RejectReason(enum.StrEnum):
     NAN_IN_WINDOW = "nan-in-window"
     TRUNCATED_WINDOW = "off-centre"
     UNREADABLE = "unreadable"
+    TOO_LARGE = "too-large"  # declared image or file size beyond the ingest limits
+    NOT_A_FILE = "not-a-file"  # an inbox entry that is a symlink, FIFO, device, socket or directory
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable_name(name: str) -> str:
+    """``name`` with every non-printable character escaped, for logs and the catalogue.
+
+    Control characters become ``\\n``, ``\\r``, ``\\t`` or ``\\xNN`` (ESC is ``\\x1b``, DEL
+    ``\\x7f``); the surrogate escapes that Python gives to bytes that are not UTF-8 in a file name
+    (``os.fsdecode``) become the byte they stand for (``"\\udcff"`` -> ``\\xff``); other
+    non-printable code points (separators, format characters) become ``\\uNNNN`` or ``\\UNNNNNNNN``.
+    Printable text, backslashes included, is unchanged, so the function is idempotent and its
+    result is valid UTF-8 text.
+
+    Parameters
+    ----------
+    name : str
+        A file name (or any text).
+
+    Returns
+    -------
+    str
+        The same text, printable on one line.
+    """
+    if name.isprintable():
+        return name
+    out: list[str] = []
+    for ch in name:
+        code = ord(ch)
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif 0xDC80 <= code <= 0xDCFF:  # surrogateescape of a non-UTF-8 byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -162,3 +208,4 @@ class GeomHeader:
     t0_aft: datetime
     pitch_fore_deg: float
     pitch_aft_deg: float
+

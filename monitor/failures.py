@@ -57,11 +57,24 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is an environment failure (retry later) rather than a verdict or a bug."""
+    """Whether ``exc`` is an environment failure (retry later) rather than a verdict or a bug.
+
+    A SQLAlchemy error raised because an earlier database failure left the session unusable
+    (``PendingRollbackError`` after a lost connection, a failed rollback on a dead connection)
+    is transient when a transient error is in its chain of causes.
+    """
     if isinstance(exc, _TRANSIENT_TYPES):
         return True
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, sa_exc.SQLAlchemyError):
+        seen: set[int] = {id(exc)}
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None and id(cause) not in seen and len(seen) < 16:
+            if isinstance(cause, _TRANSIENT_TYPES):
+                return True
+            seen.add(id(cause))
+            cause = cause.__cause__ or cause.__context__
     return False
 
 

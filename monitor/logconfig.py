@@ -8,7 +8,9 @@ import sys
 __all__ = ["configure_logging"]
 
 
-def configure_logging(level: str = "INFO", rich_console: bool | None = None) -> None:
+def configure_logging(level: str = "INFO", rich_console: bool | None = None, tag: str = "") -> None:
+    """Log to stderr (rich on a terminal); ``tag`` (e.g. ``job ingest``) prefixes every line of a
+    job's child process so that the daemon's log tells the jobs apart."""
     interactive = sys.stderr.isatty() if rich_console is None else rich_console
     root = logging.getLogger()
     for h in list(root.handlers):
@@ -21,8 +23,10 @@ def configure_logging(level: str = "INFO", rich_console: bool | None = None) -> 
         handler.setFormatter(logging.Formatter("%(message)s", datefmt="%H:%M:%S"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        prefix = f"[{tag}] " if tag else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("matplotlib", "fontTools", "weasyprint", "PIL", "alembic.runtime.migration"):
+    for noisy in ("matplotlib", "fontTools", "weasyprint", "PIL", "alembic.runtime.migration",
+                  "alembic.runtime.plugins", "apscheduler.executors.default"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))

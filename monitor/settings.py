@@ -28,6 +28,7 @@ __all__ = [
     "ReportSettings",
     "SmtpSettings",
     "SchedulerSettings",
+    "AlertSettings",
     "Settings",
     "load_settings",
     "DEFAULT_TOML",
@@ -42,6 +43,11 @@ class ConfigError(ValueError):
 class IngestSettings:
     settle_seconds: float = 30.0  # ICD 1: a file is complete when unchanged this long
     batch_files: int = 32  # files checked, looked up and archived together (crash-safe at any size)
+    # Size limits, checked from the headers before any pixel is read or decompressed (too-large);
+    # equal to monitor.io.fits_reader.DEFAULT_MAX_* (tests/io/test_limits.py checks it).
+    max_star_band_pixels: int = 4_000_000  # pixels per band image of a STAR (or GEOM) file; vignettes <= 256 x 64
+    max_moon_band_pixels: int = 400_000_000  # pixels per band image of a MOON file; native PAN ~9000 x 20000
+    max_file_bytes: int = 16 << 30  # declared size of a file (headers + data, decompressed), bytes
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,28 @@ class ReportSettings:
 @dataclass(frozen=True)
 class SchedulerSettings:
     ingest_minutes: float = 5.0
+    process_minutes: float = 0.0  # 0: the period of ingest (processing 1 min after each ingest)
     email_retry_minutes: float = 15.0
     report_grace_hours: float = 72.0
+    # Each job runs in its own child process, killed after this long (minutes): recorded 'timeout'.
+    timeout_minutes_ingest: float = 60.0
+    timeout_minutes_process: float = 360.0
+    timeout_minutes_weekly_report: float = 60.0
+    timeout_minutes_monthly_report: float = 60.0
+    timeout_minutes_email_retry: float = 15.0
+    memory_limit_mb: int = 8192  # address-space limit of a job's child process; 0 = none
+    lock_check_seconds: float = 10.0  # how often the daemon verifies it still holds the catalogue lock
+
+    def timeout_s(self, job_id: str) -> float:
+        """Time limit of one run of job ``job_id``, seconds."""
+        return float(getattr(self, f"timeout_minutes_{job_id}")) * 60.0
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    after_failures: int = 3  # consecutive failed runs of a job that open an incident (one alert e-mail)
+    recipients: tuple[str, ...] = ()  # alert and recovery e-mails; empty: incidents only in status/check
+    backlog_hours: float = 24.0  # `monitor check` fails when waiting work is older than this
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,7 @@ class Settings:
     smtp: SmtpSettings = SmtpSettings()
     report: ReportSettings = ReportSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def inbox(self) -> Path:
@@ -143,6 +170,14 @@ settle_seconds = 30
 # Files checked, looked up and archived together, one catalogue commit per step (any size is
 # crash-safe; larger is faster).
 batch_files = 32
+# Size limits, decided from the headers before any pixel is read or decompressed (a small
+# .fits.gz can declare gigabytes); a file beyond them is refused with reason too-large.
+# Pixels per band image of a STAR (or GEOM) file (star vignettes are at most 256 x 64 px):
+max_star_band_pixels = 4000000
+# Pixels per band image of a MOON file (a native PAN Moon image can be 9000 x 20000 px):
+max_moon_band_pixels = 400000000
+# Declared size of a whole file: headers and data, after gzip decompression (bytes; 16 GiB):
+max_file_bytes = 17179869184
 
 [star]
 # Square extraction half-widths, native pixels (ICD 4).
@@ -187,8 +222,29 @@ monthly_cron = "0 6 1 * *"
 
 [scheduler]
 ingest_minutes = 5
+# Processing period (minutes); 0: the period of ingest, 1 min after each ingest.
+process_minutes = 0
 email_retry_minutes = 15
 report_grace_hours = 72
+# Every job runs in its own child process; a run longer than its limit (minutes) is killed and
+# recorded as 'timeout' (a hung SMTP peer, a pathological file); the other jobs keep their schedule.
+timeout_minutes_ingest = 60
+timeout_minutes_process = 360
+timeout_minutes_weekly_report = 60
+timeout_minutes_monthly_report = 60
+timeout_minutes_email_retry = 15
+# Address-space limit of a job's process (MB; 0 = none): a job that exceeds it is recorded 'crashed'.
+memory_limit_mb = 8192
+# How often the daemon verifies that it still holds the one-daemon-per-catalogue lock (s).
+lock_check_seconds = 10
+
+[alerts]
+# A job that fails (or times out, or crashes) this many times in a row opens an incident: one
+# alert e-mail to the recipients, one "recovered" e-mail when it succeeds again.
+after_failures = 3
+recipients = []
+# 'monitor check' fails when files, processing or e-mails have been waiting longer than this (h).
+backlog_hours = 24
 """
 
 _SECTIONS: dict[str, type] = {
@@ -198,6 +254,7 @@ _SECTIONS: dict[str, type] = {
     "smtp": SmtpSettings,
     "report": ReportSettings,
     "scheduler": SchedulerSettings,
+    "alerts": AlertSettings,
 }
 _SECRET_ENV = {"MONITOR_SMTP_PASSWORD", "MONITOR_DATABASE_PASSWORD"}
 
@@ -291,10 +348,10 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         raise ConfigError("star.half_widths_px must be a non-empty list of positive integers")
     if star.reference_half_width_px not in star.half_widths_px:
         raise ConfigError("star.reference_half_width_px must be one of star.half_widths_px")
-    if sections["ingest"].batch_files < 1:
-        raise ConfigError("ingest.batch_files must be >= 1")
+    _check_ingest(sections["ingest"])
     if star.workers < 0:
         raise ConfigError("star.workers must be >= 0 (0 = one per CPU)")
+    _check_scheduler(sections["scheduler"], sections["alerts"])
     return Settings(
         site=site_path,
         database_url=url,
@@ -302,6 +359,34 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         log_level=str(env.get("MONITOR_LOG_LEVEL") or raw.get("log_level", "INFO")).upper(),
         **sections,
     )
+
+
+_ZERO_MEANS = {"memory_limit_mb": "no limit", "process_minutes": "the period of ingest"}
+
+
+def _check_scheduler(sch: SchedulerSettings, alerts: AlertSettings) -> None:
+    for f in fields(sch):
+        value = getattr(sch, f.name)
+        if f.name in _ZERO_MEANS:
+            if value < 0:
+                raise ConfigError(f"scheduler.{f.name} must be >= 0 (0 = {_ZERO_MEANS[f.name]})")
+        elif not value > 0:
+            raise ConfigError(f"scheduler.{f.name} must be > 0, not {value!r}")
+    if sch.report_grace_hours > 144:  # a late weekly run must still find the week it is for
+        raise ConfigError(f"scheduler.report_grace_hours must be at most 144 (6 days), not {sch.report_grace_hours!r}")
+    if alerts.after_failures < 1:
+        raise ConfigError("alerts.after_failures must be >= 1")
+    if not alerts.backlog_hours > 0:
+        raise ConfigError("alerts.backlog_hours must be > 0")
+
+
+def _check_ingest(ingest: IngestSettings) -> None:
+    if ingest.batch_files < 1:
+        raise ConfigError("ingest.batch_files must be >= 1")
+    for name in ("max_star_band_pixels", "max_moon_band_pixels", "max_file_bytes"):
+        value = getattr(ingest, name)
+        if value <= 0:
+            raise ConfigError(f"ingest.{name} must be > 0, not {value!r}")
 
 
 def _resolve_sqlite_path(url: str, site: Path) -> str:

@@ -9,8 +9,13 @@ tests run ``python -m tests.harness <monitor arguments>`` instead, with:
     time it is reached); ``slow:0.15``: pause that long at every ingest step, so that a test can
     kill or stop the process at random moments in the middle of the work.
 
+``MONITOR_TEST_JOB_TARGETS``
+    ``process=tests.daemon.faulty:segfault,email_retry=...``: the daemon runs these test-only
+    use-cases instead of the real ones (a job that segfaults, runs out of memory, hangs...).
+
 The daemon runs each job in a child process; :func:`install` is also named as the children's
 initializer (:data:`monitor.daemon.runner.child_initializer`), so the faults reach the jobs too.
+Give the subprocesses ``PYTHONPATH=REPO_ROOT`` when they do not run from the repository.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from monitor.ingest import service as ingest_service
 log = logging.getLogger("tests.harness")
 
 INGEST_FAULT_ENV = "MONITOR_TEST_INGEST_FAULT"
+JOB_TARGETS_ENV = "MONITOR_TEST_JOB_TARGETS"
 REPO_ROOT = Path(__file__).resolve().parents[1]  # the working directory of harness subprocesses
 
 
@@ -65,11 +71,22 @@ def install() -> None:
         ingest_service.fault_hook = IngestFaults(spec)
 
 
+def _override_job_targets(spec: str) -> None:
+    from monitor.daemon.jobs import JOB_TARGETS, JobTarget
+
+    for item in filter(None, spec.split(",")):
+        job_id, _, target = item.partition("=")
+        if job_id not in JOB_TARGETS or ":" not in target:
+            raise ValueError(f"bad {JOB_TARGETS_ENV} item {item!r}")
+        JOB_TARGETS[job_id] = JobTarget(target)
+
+
 def main() -> None:
     install()
     from monitor.daemon import runner
 
     runner.child_initializer = "tests.harness:install"
+    _override_job_targets(os.environ.get(JOB_TARGETS_ENV, ""))
     from monitor.cli import app
 
     app(prog_name="monitor")

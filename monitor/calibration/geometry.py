@@ -10,8 +10,12 @@ acquisition and committed at once:
 - ``ok``: CHECK-point RMSE east/north/up (m), adjusted velocity at DATE-OBS (m/s, ERA inertial
   frame of ICD §3), sigma0, degrees of freedom and the CONTROL points removed as blunders
   (``[{"id", "view", "w"}]``, ``w`` = Baarda's standardised residual);
-- ``failed``: the file cannot be read, has too few usable CONTROL points, or the adjustment does
-  not converge; the message says why and the run goes on with the next acquisition.
+- ``failed``: the data's verdict: the tables are damaged, there are too few usable CONTROL
+  points, or the adjustment does not converge; the message says why and the run goes on with
+  the next acquisition.
+
+An acquisition whose adjustment fails otherwise (the archived file cannot be read, a defect of
+the code) gets no row: it stays pending for the next run (:mod:`monitor.calibration.pending`).
 
 Time axis: seconds from DATE-OBS (``T`` of ``EPHEM`` is already on it; ``T0_FORE``/``T0_AFT`` are
 converted); theta_ERA at DATE-OBS with UT1 = UTC (ICD §3).
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
+from monitor.calibration.pending import StageSummary, unit_of_work
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow, ProcessingRun
 from monitor.io.fits_reader import InvalidAcquisitionError, read_ephem, read_gcp
@@ -60,7 +65,7 @@ IMAGE_SIGMA_PX = 0.3  # pixels, a-priori sigma of LINE/SAMPLE measurements (adju
 
 
 @dataclass
-class GeometrySummary:
+class GeometrySummary(StageSummary):
     """What one geometry stage did."""
 
     processed: int = 0  # acquisitions with a new result row (ok or failed)
@@ -70,6 +75,7 @@ class GeometrySummary:
 
     def __str__(self) -> str:
         text = f"{self.processed} adjusted ({self.failed} failed), {self.blunders} blunder(s) removed"
+        text += self.pending_text()
         return text + (" [" + "; ".join(self.failures) + "]" if self.failures else "")
 
 
@@ -110,7 +116,7 @@ def geom_adjustment_inputs(
     InvalidAcquisitionError
         A table or column is missing or cannot be decoded.
     OSError
-        The file cannot be read.
+        The file cannot be read (transient: the acquisition stays pending).
     """
     ephem = read_ephem(path)
     g = read_gcp(path)
@@ -182,12 +188,13 @@ def _ok_row(base: dict[str, Any], res: GeomAdjustmentResult, seconds: float) -> 
 
 
 def _adjust_one(acq: Acquisition, header: GeomHeaderRow | None, site: Path, base: dict[str, Any]) -> GeometryResult:
-    """The result row of one GEOM acquisition (``failed`` with a message on expected failures)."""
+    """The result row of one GEOM acquisition (``failed`` with a message on data failures);
+    any other failure raises (the acquisition stays pending)."""
     if header is None:
         return GeometryResult(**base, status="failed", message="no GEOM keys recorded for this acquisition")
     try:
         inputs = geom_adjustment_inputs(site / acq.archive_path, acq.date_obs, header)
-    except (InvalidAcquisitionError, OSError) as exc:
+    except InvalidAcquisitionError as exc:
         return GeometryResult(**base, status="failed", message=f"cannot read EPHEM/GCP: {exc}"[:1000])
     t_start = time.perf_counter()
     try:
@@ -243,42 +250,44 @@ def run_geometry_calibration(
     Notes
     -----
     Idempotent and restartable: the pending set is read from the catalogue and each acquisition
-    is committed on its own, so an interrupted run resumes where it stopped. Expected failures
-    (unreadable tables, too few CONTROL points, no convergence) give a ``failed`` row; any other
-    exception is logged with its traceback, recorded as ``failed`` too, and the run goes on.
+    is committed on its own, so an interrupted run resumes where it stopped. Data failures
+    (damaged tables, too few CONTROL points, no convergence) give a ``failed`` row; a transient
+    failure (the file cannot be read) or an internal error (logged with its traceback) gives no
+    row: the acquisition stays pending and the run goes on.
     """
     assert run.id is not None
     summary = GeometrySummary()
     pending = repo.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
     for acq in pending:
         assert acq.id is not None
+        acq_id = acq.acq_id
         base: dict[str, Any] = {
             "run_id": run.id,
             "acquisition_id": acq.id,
             "orbit_order": ORBIT_ORDER,
             "created_at": now,
         }
-        header = repo.geom_header_of(session, acq.id)
-        try:
-            row = _adjust_one(acq, header, settings.site, base)
-        except Exception as exc:  # noqa: BLE001 - one bad acquisition must not stop the run
-            log.exception("geometry of %s: unexpected error", acq.acq_id)
-            message = f"internal error ({type(exc).__name__}): {exc}"
-            row = GeometryResult(**base, status="failed", message=message[:1000])
-        repo.add_rows(session, [row])
-        session.commit()
-        summary.processed += 1
-        if row.status == "ok":
-            summary.blunders += len(row.blunders)
-            log.info(
-                "geometry of %s: %d control, %d check, RMSE e/n/u %s m, %s",
-                acq.acq_id, row.n_control, row.n_check,
-                "/".join("nan" if v is None else f"{v:.3f}"
-                         for v in (row.check_rmse_e_m, row.check_rmse_n_m, row.check_rmse_u_m)),
-                row.message,
-            )
-        else:
-            summary.failed += 1
-            summary.failures.append(f"{acq.acq_id}: {row.message}")
-            log.warning("geometry of %s failed: %s", acq.acq_id, row.message)
+        with unit_of_work(session, summary, acq_id, log, "geometry"):
+            row = _adjust_one(acq, repo.geom_header_of(session, acq.id), settings.site, base)
+            repo.add_rows(session, [row])
+            session.commit()
+            _count(summary, acq_id, row)
     return summary
+
+
+def _count(summary: GeometrySummary, acq_id: str, row: GeometryResult) -> None:
+    """Count and log the committed row of one acquisition (a ``failed`` one at WARNING)."""
+    summary.processed += 1
+    if row.status == "ok":
+        summary.blunders += len(row.blunders)
+        log.info(
+            "geometry of %s: %d control, %d check, RMSE e/n/u %s m, %s",
+            acq_id, row.n_control, row.n_check,
+            "/".join("nan" if v is None else f"{v:.3f}"
+                     for v in (row.check_rmse_e_m, row.check_rmse_n_m, row.check_rmse_u_m)),
+            row.message,
+        )
+    else:
+        summary.failed += 1
+        summary.failures.append(f"{acq_id}: {row.message}")
+        log.warning("geometry of %s failed: %s", acq_id, row.message)

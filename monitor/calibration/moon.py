@@ -8,9 +8,12 @@
    provenance (run id -> code, ICD and reference-model versions and checksums; the budget JSON
    also names the model and the aperture). Status ``ok``; ``flagged`` (kept, ``in_trend`` False)
    when ``|g|`` is outside ``[moon] min_phase_deg..max_phase_deg`` (ICD 2.3); ``rejected`` with
-   the ICD 5 reason when the band cannot be measured. One commit per acquisition.
-2. *Trends*: for every satellite and band that received rows, a weighted linear drift fit of the
-   in-trend A_k (``drift_result`` method ``MOON``) and its alerts.
+   the ICD 5 reason when the band cannot be measured (the data's verdict: no REF-1 spectral
+   response for the band, no usable disk, NaN or saturation on it...). One commit per
+   acquisition; an acquisition whose measurement fails otherwise (its file cannot be read, a
+   defect of the code: :mod:`monitor.calibration.pending`) gets no row at all and stays pending.
+2. *Trends*: for every satellite and band with measurements newer than its latest drift fit, a
+   weighted linear drift fit of the in-trend A_k (``drift_result`` method ``MOON``) and its alerts.
 
 Derived on the fly (no table; used by reports and tests): :func:`moon_phase_slope` (residuals of
 the drift fit versus ``|g|``: a slope there reveals a lunar-model phase error, not instrument
@@ -33,9 +36,19 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session
 
+from monitor.calibration.pending import StageSummary, unit_of_work
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition, Alert, BandImage, DriftResult, MoonMeasurement, ProcessingRun
-from monitor.domain import MISSION_OF_SATELLITE, REF_VERSION, BandHeader, RejectReason, Satellite
+from monitor.domain import (
+    BANDS_BY_MISSION,
+    MISSION_OF_SATELLITE,
+    REF_VERSION,
+    BandHeader,
+    Mission,
+    RejectReason,
+    Satellite,
+)
+from monitor.io.fits_reader import InvalidAcquisitionError, check_structure
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.io.strips import image_strips_factory
 from monitor.science.drift import drift_alerts, drift_model, fit_drift
@@ -69,7 +82,7 @@ FLAG_PHASE = "phase-out-of-range"
 
 
 @dataclass
-class MoonSummary:
+class MoonSummary(StageSummary):
     """What one Moon run did (``ProcessingSummary.parts["moon"]``)."""
 
     acquisitions: int = 0  # acquisitions measured
@@ -84,6 +97,7 @@ class MoonSummary:
         return (
             f"{self.acquisitions} acquisitions ({self.bands_ok} bands ok, {self.bands_flagged} flagged, "
             f"{self.bands_rejected} rejected), {self.drift_fits} drift fits, {self.alerts} alerts"
+            f"{self.pending_text()}"
         )
 
 
@@ -175,76 +189,67 @@ def _is_phase_in_range(g: float, settings: Settings) -> bool:
     return settings.moon.min_phase_deg <= abs(g) <= settings.moon.max_phase_deg
 
 
-def _reject_reason(exc: Exception) -> str:
+def _reject_reason(exc: ScienceError | InvalidAcquisitionError) -> str:
+    if isinstance(exc, InvalidAcquisitionError):
+        return exc.reason.value
     if isinstance(exc, MoonPhotometryError):
         return str(exc.reason)
     if isinstance(exc, AllNaNError):
         return RejectReason.ALL_NAN.value
-    if isinstance(exc, ScienceError):
-        return RejectReason.BAD_VALUE.value
-    return RejectReason.UNREADABLE.value
+    return RejectReason.BAD_VALUE.value
+
+
+def _has_reference_rsr(mission: str, band: str) -> bool:
+    """Whether REF-1 has a spectral response for this band (one per band of the mission, ICD 2.1)."""
+    return band in BANDS_BY_MISSION[Mission(mission)]
+
+
+def _rejected(row: dict[str, Any], reason: str, message: str, **extra: Any) -> MoonMeasurement:
+    return MoonMeasurement(**row, **extra, status="rejected", reason=reason, message=message[:1000], in_trend=False)
 
 
 def _measure_acquisition(
     acq: Acquisition, bands: list[BandImage], site: Path, settings: Settings, run_id: int, now: datetime
 ) -> list[MoonMeasurement]:
-    """Moon measurements of every band of one archived MOON acquisition -> rows to insert."""
+    """Moon measurements of every band of one archived MOON acquisition -> rows to insert.
+
+    Data problems are rejected rows; anything else raises (the acquisition stays pending).
+    """
     path = site / acq.archive_path
     mission = MISSION_OF_SATELLITE[Satellite(acq.satellite)].value
     base: dict[str, Any] = dict(run_id=run_id, acquisition_id=acq.id, created_at=now)
-    try:
-        geo = lunar_geometry(_as_utc(acq.date_obs), (acq.sc_pos_x_km, acq.sc_pos_y_km, acq.sc_pos_z_km))
-    except ValueError as exc:
-        return [
-            MoonMeasurement(
-                **base,
-                band=b.band,
-                status="rejected",
-                reason=RejectReason.BAD_VALUE.value,
-                message=f"no lunar geometry: {exc}"[:1000],
-                in_trend=False,
-            )
-            for b in bands
-        ]
+    sc_pos = (acq.sc_pos_x_km, acq.sc_pos_y_km, acq.sc_pos_z_km)
+    if not all(math.isfinite(v) for v in sc_pos):
+        message = f"no lunar geometry: SC_POS {sc_pos} km is not 3 finite numbers"
+        return [_rejected(dict(base, band=b.band), RejectReason.BAD_VALUE.value, message) for b in bands]
+    try:  # one structural walk per acquisition: a file damaged since its ingest is a verdict
+        check_structure(path)
+    except InvalidAcquisitionError as exc:
+        return [_rejected(dict(base, band=b.band), exc.reason.value, f"archived file damaged: {exc.message}")
+                for b in bands]
+    geo = lunar_geometry(_as_utc(acq.date_obs), sc_pos)
     geom = _geometry_fields(geo)
     in_range = _is_phase_in_range(geo.phase_angle_deg, settings)
     out: list[MoonMeasurement] = []
     for b in bands:
         row = dict(base, band=b.band, **geom)
-        try:
-            e_k = moon_irradiance(
-                mission, b.band, geo.phase_angle_deg, geo.sun_selenographic_lon_deg,
-                geo.observer_selenographic_lat_deg, geo.observer_selenographic_lon_deg, geo.d_sun_moon_km,
-                geo.d_obs_moon_km,
-            )  # fmt: skip
-        except (KeyError, ValueError) as exc:
-            out.append(
-                MoonMeasurement(
-                    **row,
-                    status="rejected",
-                    reason=RejectReason.UNKNOWN_BAND.value,
-                    message=f"no REF-1 irradiance: {exc}"[:1000],
-                    in_trend=False,
-                )
-            )
+        if not _has_reference_rsr(mission, b.band):
+            out.append(_rejected(row, RejectReason.UNKNOWN_BAND.value,
+                                 f"no REF-1 irradiance: no spectral response for {mission} band {b.band!r}"))
             continue
+        e_k = moon_irradiance(
+            mission, b.band, geo.phase_angle_deg, geo.sun_selenographic_lon_deg,
+            geo.observer_selenographic_lat_deg, geo.observer_selenographic_lon_deg, geo.d_sun_moon_km,
+            geo.d_obs_moon_km,
+        )  # fmt: skip
         try:
             phot = measure_moon_band(
                 image_strips_factory(path, b.band, ROWS_PER_STRIP), _band_header(b), e_k,
                 phase_angle_deg=geo.phase_angle_deg,
                 gain_e_per_dn=settings.star.e_per_dn_reference / b.gain_factor,
             )  # fmt: skip
-        except (ScienceError, OSError, KeyError, ValueError) as exc:
-            out.append(
-                MoonMeasurement(
-                    **row,
-                    status="rejected",
-                    reason=_reject_reason(exc),
-                    message=f"{type(exc).__name__}: {exc}"[:1000],
-                    irradiance_w_m2_um=e_k,
-                    in_trend=False,
-                )
-            )
+        except (ScienceError, InvalidAcquisitionError) as exc:  # the data's verdict on this band
+            out.append(_rejected(row, _reject_reason(exc), f"{type(exc).__name__}: {exc}", irradiance_w_m2_um=e_k))
             continue
         status, message = "ok", ""
         if not in_range:
@@ -279,30 +284,34 @@ def _measurement_stage(
     reprocess: bool,
     summary: MoonSummary,
     progress: Callable[[int, int], None] | None,
-) -> set[tuple[str, str]]:
-    """Measure pending acquisitions, one commit each. Returns the (satellite, band) that got rows."""
+) -> None:
+    """Measure pending acquisitions, one commit each (an acquisition left pending gets no row)."""
     assert run.id is not None
     pending = repo.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
-    changed: set[tuple[str, str]] = set()
     t0 = time.perf_counter()
     for k, acq in enumerate(pending):
         assert acq.id is not None
-        bands = repo.band_images_by_acquisition(session, [acq.id])[acq.id]
-        rows = _measure_acquisition(acq, bands, settings.site, settings, run.id, now)
-        repo.add_rows(session, rows)
-        session.commit()
-        for r in rows:
-            summary.bands_ok += r.status == "ok"
-            summary.bands_flagged += r.status == "flagged"
-            summary.bands_rejected += r.status == "rejected"
-            changed.add((acq.satellite, r.band))
-            if r.status == "rejected":
-                log.warning("moon %s band %s rejected (%s): %s", acq.acq_id, r.band, r.reason, r.message)
-        summary.acquisitions += 1
+        acq_id = acq.acq_id
+        with unit_of_work(session, summary, acq_id, log, "moon"):
+            bands = repo.band_images_by_acquisition(session, [acq.id])[acq.id]
+            rows = _measure_acquisition(acq, bands, settings.site, settings, run.id, now)
+            repo.add_rows(session, rows)
+            session.commit()
+            _count(summary, acq_id, rows)
         if progress is not None:
             progress(k + 1, len(pending))
     summary.seconds = time.perf_counter() - t0
-    return changed
+
+
+def _count(summary: MoonSummary, acq_id: str, rows: list[MoonMeasurement]) -> None:
+    """Count the committed rows of one acquisition; log its rejected bands (WARNING, with the ACQ_ID)."""
+    for r in rows:
+        summary.bands_ok += r.status == "ok"
+        summary.bands_flagged += r.status == "flagged"
+        summary.bands_rejected += r.status == "rejected"
+        if r.status == "rejected":
+            log.warning("moon %s band %s rejected (%s): %s", acq_id, r.band, r.reason, r.message)
+    summary.acquisitions += 1
 
 
 # --------------------------------------------------------------------------- trends
@@ -336,60 +345,62 @@ def _trend_fit(
     return fit, history, t, t_ref
 
 
-def _drift_stage(
-    session: Session,
-    settings: Settings,
-    run: ProcessingRun,
-    now: datetime,
-    changed: set[tuple[str, str]],
-    summary: MoonSummary,
-) -> None:
+def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: MoonSummary) -> None:
+    """Refit the drift of every satellite and band with measurements newer than its drift fit
+    (derived from the catalogue: a run interrupted before its fits is caught up by the next)."""
+    for satellite, band in repo.moon_drift_pending(session):
+        with unit_of_work(session, summary, f"{satellite} {band} drift", log, "moon drift"):
+            rows = _drift_rows(session, settings, run, now, satellite, band)
+            repo.add_rows(session, rows)
+            session.commit()
+            summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
+            summary.alerts += sum(isinstance(r, Alert) for r in rows)
+
+
+def _drift_rows(
+    session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str, band: str
+) -> list[DriftResult | Alert]:
+    """Linear drift fit of one satellite and band and its alerts (none with fewer than 2 points)."""
     assert run.id is not None
-    for satellite, band in sorted(changed):
-        out = _trend_fit(session, satellite, band)
-        if out is None:
-            continue
-        fit, history, t, t_ref = out
-        a = _column(history, "a")
-        s = _column(history, "a_sigma")
-        ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
-        rows: list[Any] = [
-            DriftResult(
+    out = _trend_fit(session, satellite, band)
+    if out is None:
+        return []
+    fit, history, t, t_ref = out
+    a = _column(history, "a")
+    s = _column(history, "a_sigma")
+    ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
+    rows: list[DriftResult | Alert] = [
+        DriftResult(
+            run_id=run.id,
+            satellite=satellite,
+            band=band,
+            method="MOON",
+            quantity="a",
+            model="linear",
+            reference_epoch=ref_epoch,
+            a0=fit.a0,
+            a0_sigma=fit.a0_sigma,
+            rate_per_year=fit.rate_per_year,
+            rate_sigma=fit.rate_sigma_per_year,
+            chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None,
+            n_points=fit.n_points,
+            created_at=now,
+        )
+    ]
+    for alert in drift_alerts(fit, t, a, s, settings.moon.drift_alert_sigma, settings.moon.drift_alert_rate_per_year):
+        label = history[alert.index][1].acq_id if alert.index is not None else ""
+        rows.append(
+            Alert(
                 run_id=run.id,
                 satellite=satellite,
                 band=band,
                 method="MOON",
-                quantity="a",
-                model="linear",
-                reference_epoch=ref_epoch,
-                a0=fit.a0,
-                a0_sigma=fit.a0_sigma,
-                rate_per_year=fit.rate_per_year,
-                rate_sigma=fit.rate_sigma_per_year,
-                chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None,
-                n_points=fit.n_points,
+                kind=str(alert.kind),
+                message=f"{label} {alert.message}".strip()[:1000],
                 created_at=now,
             )
-        ]
-        summary.drift_fits += 1
-        for alert in drift_alerts(
-            fit, t, a, s, settings.moon.drift_alert_sigma, settings.moon.drift_alert_rate_per_year
-        ):
-            label = history[alert.index][1].acq_id if alert.index is not None else ""
-            rows.append(
-                Alert(
-                    run_id=run.id,
-                    satellite=satellite,
-                    band=band,
-                    method="MOON",
-                    kind=str(alert.kind),
-                    message=f"{label} {alert.message}".strip()[:1000],
-                    created_at=now,
-                )
-            )
-            summary.alerts += 1
-        repo.add_rows(session, rows)
-        session.commit()
+        )
+    return rows
 
 
 # --------------------------------------------------------------------------- derived statistics
@@ -501,12 +512,13 @@ def run_moon_calibration(
     progress: Callable[[int, int], None] | None = None,
 ) -> MoonSummary:
     """Measure the pending MOON acquisitions (``reprocess``: all of them, as new rows) and refit
-    the drift of every satellite and band that received measurements.
+    the drift of every satellite and band with new measurements.
 
     Parameters
     ----------
     session : Session
-        Catalogue session (committed per acquisition and per drift fit).
+        Catalogue session (committed per acquisition and per drift fit; an acquisition whose
+        measurement fails without a data verdict is left pending, see the module docstring).
     settings : Settings
         Site settings (``site`` for the archive, ``moon`` for the phase range and alerts).
     run : ProcessingRun
@@ -523,6 +535,6 @@ def run_moon_calibration(
     MoonSummary
     """
     summary = MoonSummary()
-    changed = _measurement_stage(session, settings, run, now, reprocess, summary, progress)
-    _drift_stage(session, settings, run, now, changed, summary)
+    _measurement_stage(session, settings, run, now, reprocess, summary, progress)
+    _drift_stage(session, settings, run, now, summary)
     return summary

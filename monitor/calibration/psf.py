@@ -69,7 +69,9 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
     """Fit the starpool PSF, store its MTF (and MTF drift), return the per-star effective EE.
 
     Returns None (the caller then reports the largest window with EE = 1 and says so) when the
-    starpool has fewer than :data:`MIN_PSF_STARS` accepted stars or the fit fails.
+    starpool has fewer than :data:`MIN_PSF_STARS` accepted stars or the fit fails. A member whose
+    file is damaged is left out of the fit; one whose file cannot be read at all (transient)
+    raises: a fit without it would be a degraded result, so the starpool is recomputed later.
     """
     half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
     members = [i for i, r in enumerate(rows) if r.photometry.status == "ok"]
@@ -81,10 +83,11 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
     for i in members:
         r = rows[i]
         b = r.band_image
-        try:
+        try:  # OSError (the file cannot be read) propagates: no degraded result, the starpool stays owing
             raw = read_band(settings.site / r.acquisition.archive_path, band).astype(np.float64)
-        except (InvalidAcquisitionError, OSError) as exc:
-            log.warning("starpool %s: cannot read %s: %s", pool.period_key, r.acquisition.acq_id, exc)
+        except InvalidAcquisitionError as exc:  # a damaged file: that star is left out of the fit
+            log.warning("starpool %s: %s band %s left out of the PSF fit: %s", pool.period_key,
+                        r.acquisition.acq_id, band, exc)
             continue
         vig = raw - b.dark_dn * b.binning**2
         vig[raw >= b.saturate_dn * b.binning**2] = np.nan

@@ -10,21 +10,55 @@ from typing import Any
 
 from sqlmodel import Session
 
+from monitor.calibration.pending import StageSummary
 from monitor.catalogue import repository as repo
+from monitor.catalogue.models import ProcessingRun
+from monitor.failures import is_transient
 from monitor.settings import Settings
 
 __all__ = ["ProcessingSummary", "run_processing"]
 
 log = logging.getLogger(__name__)
 
+MAX_PROBLEM_LINES = 10  # problem lines spelled out by ProcessingSummary.lines() (all are in .problems)
+
 
 @dataclass
 class ProcessingSummary:
+    """What one processing run did: the summary of each stage and the units it left pending.
+
+    ``problems`` holds one line per unit of work left pending for the next run (a transient
+    failure or an internal error, never a data verdict): ``"<ACQ_ID or starpool key>: transient:
+    <error>"`` or ``"<...>: internal error: <ExceptionType>: <message>"``. The run is recorded
+    ``partial`` when it is not empty.
+    """
+
     run_id: int | None = None
     parts: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, name: str, part: StageSummary) -> None:
+        """Record a stage's summary and the problems it left."""
+        self.parts[name] = part
+        self.problems.extend(part.problems)
+
+    def problems_line(self) -> str | None:
+        """One line about the units left pending (the first :data:`MAX_PROBLEM_LINES`), or None."""
+        if not self.problems:
+            return None
+        shown = "; ".join(self.problems[:MAX_PROBLEM_LINES])
+        more = len(self.problems) - MAX_PROBLEM_LINES
+        return (f"problems: {len(self.problems)} unit(s) left pending for the next run: {shown}"
+                + (f"; and {more} more" if more > 0 else ""))
+
+    def stage_lines(self) -> list[str]:
+        """One line per stage: ``"<stage>: <its summary>"``."""
+        return [f"{name}: {part}" for name, part in self.parts.items()]
 
     def lines(self) -> list[str]:
-        return [f"{name}: {part}" for name, part in self.parts.items()]
+        """The stage lines, then the problems line when units were left pending."""
+        problems = self.problems_line()
+        return self.stage_lines() + ([problems] if problems else [])
 
 
 def run_processing(
@@ -35,37 +69,49 @@ def run_processing(
     reprocess: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ProcessingSummary:
-    """Run the star, Moon and geometry updates on what is pending (``reprocess``: on everything,
-    as new versions). The run is recorded with the code, ICD and reference-model versions; a
-    failure is recorded on the run row and re-raised."""
+    """Run the star, geometry and Moon updates on what is pending (``reprocess``: on everything,
+    as new versions). The run is recorded with the code, ICD and reference-model versions.
+
+    A unit of work that fails without a data verdict (transient, internal) is left pending by its
+    stage and listed in ``problems``: the run goes on and is recorded ``partial``. Only a failure
+    that stops the run itself (the database connection is lost, a stage cannot start) is recorded
+    ``failed`` on the run row and re-raised.
+    """
     from monitor.calibration.geometry import run_geometry_calibration
     from monitor.calibration.moon import run_moon_calibration
+    from monitor.calibration.psf import starpool_ee_correction
     from monitor.calibration.star import run_star_calibration
 
     run = repo.start_run(session, "process", now)
     summary = ProcessingSummary(run_id=run.id)
     try:
         star = run_star_calibration(session, settings, run, now, reprocess=reprocess,
-                                    ee_provider=_ee_provider(), progress=progress)
-        summary.parts["star"] = star
+                                    ee_provider=starpool_ee_correction, progress=progress)
+        summary.add("star", star)
         geometry = run_geometry_calibration(session, settings, run, now, reprocess=reprocess)
-        summary.parts["geometry"] = geometry
+        summary.add("geometry", geometry)
         moon = run_moon_calibration(session, settings, run, now, reprocess=reprocess)
-        summary.parts["moon"] = moon
+        summary.add("moon", moon)
     except Exception as exc:
-        session.rollback()
-        repo.finish_run(session, run, now, "failed", f"{type(exc).__name__}: {exc}")
+        _record_failed_run(session, run, now, exc)
         raise
-    n = star.photometry + geometry.processed
-    n += moon.acquisitions
-    repo.finish_run(session, run, now, "ok", "; ".join(summary.lines()), n_items=n)
+    n = star.photometry + geometry.processed + moon.acquisitions
+    problems = summary.problems_line()  # first in the message: it is cut to the column's size
+    message = "; ".join(([problems] if problems else []) + summary.stage_lines())
+    repo.finish_run(session, run, now, "partial" if problems else "ok", message, n_items=n)
     return summary
 
 
-def _ee_provider() -> Any:
-    """The encircled-energy correction from the starpool PSF fit, when available."""
+def _record_failed_run(session: Session, run: ProcessingRun, now: datetime, exc: Exception) -> None:
+    """Record the run as ``failed`` with the error that stopped it. When the database itself is
+    what failed this may be impossible: that is logged, and the caller re-raises ``exc``."""
+    run_id = run.id
     try:
-        from monitor.calibration.psf import starpool_ee_correction
-    except ImportError:
-        return None
-    return starpool_ee_correction
+        session.rollback()
+        repo.finish_run(session, run, now, "failed", f"{type(exc).__name__}: {exc}")
+    except Exception as again:  # noqa: BLE001 - the run's own error is re-raised by the caller
+        if is_transient(again):  # the catalogue is gone: the run stays 'running' until the next run
+            log.error("processing run %s: cannot record that it failed (%s): catalogue unreachable", run_id,
+                      type(exc).__name__)
+        else:
+            log.exception("processing run %s: cannot record that it failed (%s)", run_id, type(exc).__name__)

@@ -3,11 +3,19 @@
 Incremental by construction:
 1. photometry runs only on STAR acquisitions that have none yet (``--reprocess``: on all, as a
    new run); its rows (per band and per window) are the time-series traces;
-2. each new acquisition joins the starpool of its satellite and campaign period; only the
-   starpools that received members are recomputed, from the stored photometry (and, for the PSF
-   fit, from the pixels of that starpool's own members only), and their result is inserted as a
-   new version: nothing is ever updated in place;
-3. the drift of A_k is refitted from the per-starpool results (a few rows per satellite and band).
+2. each new acquisition joins the starpool of its satellite and campaign period, and in the same
+   commit the starpool is marked as owing a recomputation (``starpool.pending_since``); every
+   owing starpool (not only those of this run: an interrupted run leaves some) is recomputed
+   from the stored photometry (and, for the PSF fit, from the pixels of that starpool's own
+   members only), its result inserted as a new version (nothing is ever updated in place) and
+   the mark cleared in the same commit;
+3. the drift of A_k is refitted, from the latest per-starpool results, for every satellite and
+   band with a starpool result newer than its latest drift fit.
+
+Failures follow :mod:`monitor.failures` per unit of work (one acquisition, one starpool, one
+drift series; :mod:`monitor.calibration.pending`): a data problem is a ``rejected`` row (or no
+starpool result) with its reason; a transient or internal failure leaves the unit pending for
+the next run, without a verdict, and the stage goes on.
 
 All numbers follow ICD-1 §1.3 (measurement equation), §2.2 (REF-1 star model) and §4.
 """
@@ -30,6 +38,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
+from monitor.calibration.pending import StageSummary, UnitFailure, unit_failure, unit_of_work
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import (
     Acquisition,
@@ -60,12 +69,21 @@ BATCH = 50  # acquisitions per commit of the photometry stage
 
 
 @dataclass
-class StarSummary:
+class StarSummary(StageSummary):
+    """What one star run did (``ProcessingSummary.parts["star"]``)."""
+
     photometry: int = 0  # acquisitions measured
     rejected_bands: int = 0
     starpools: list[str] = field(default_factory=list)  # starpool keys recomputed
     drift_fits: int = 0
     alerts: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.photometry} acquisitions measured ({self.rejected_bands} bands rejected), "
+            f"starpools recomputed: {', '.join(self.starpools) or 'none'}, {self.drift_fits} drift fits, "
+            f"{self.alerts} alerts{self.pending_text()}"
+        )
 
 
 # --------------------------------------------------------------------------- periods
@@ -127,24 +145,39 @@ class _FileJob:
     gains_e_per_dn: tuple[float, ...]
     half_widths_px: tuple[int, ...]
     acquisition_id: int
+    acq_id: str
     satellite: str
     hip: int
     run_id: int
 
 
-def _measure_file(job: _FileJob) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Catalogue rows of the photometry of one file (see :func:`_photometry_rows`).
+PhotometryRows = list[tuple[dict[str, Any], list[dict[str, Any]]]]  # star_photometry columns, windows
 
-    Pure I/O and science, no database: this is the part spread over worker processes.
+
+def _measure_file(job: _FileJob) -> PhotometryRows | UnitFailure:
+    """Catalogue rows of the photometry of one file (see :func:`_photometry_rows`), or why the
+    file is left pending.
+
+    Pure I/O and science, no database: this is the part spread over worker processes. It never
+    raises: a failure that is no data verdict (the archived file cannot be read, a defect of
+    the code) becomes this file's :class:`UnitFailure`, so that it can neither break the worker
+    pool nor lose the results of the other files of the batch.
     """
-    return _photometry_rows(job, _measure_bands(job))
+    try:
+        return _photometry_rows(job, _measure_bands(job))
+    except Exception as exc:  # noqa: BLE001 - classified per file (monitor.failures)
+        return unit_failure(exc, job.acq_id)
 
 
 def _measure_bands(job: _FileJob) -> tuple[dict[str, PhotometryResult | ScienceError], str]:
-    """Photometry of every band of one file: (band -> result or science error, read error)."""
+    """Photometry of every band of one file: (band -> result or science error, read error).
+
+    A damaged file gives the reader's message as read error (every band rejected); a file
+    that cannot be read at all raises its ``OSError`` (transient: the file stays pending).
+    """
     try:  # every band in one walk of the file (read_band per band re-walks all the headers)
         images: dict[str, np.ndarray] = read_bands(job.path)
-    except (InvalidAcquisitionError, OSError) as exc:
+    except InvalidAcquisitionError as exc:
         return {}, str(exc)
     out: dict[str, PhotometryResult | ScienceError] = {}
     for hdr, gain in zip(job.bands, job.gains_e_per_dn, strict=True):
@@ -167,6 +200,7 @@ def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_
         gains_e_per_dn=tuple(settings.star.e_per_dn_reference / b.gain_factor for b in bands),
         half_widths_px=tuple(settings.star.half_widths_px),
         acquisition_id=acq.id,
+        acq_id=acq.acq_id,
         satellite=acq.satellite,
         hip=acq.hip,
         run_id=run_id,
@@ -175,12 +209,12 @@ def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_
 
 def _photometry_rows(
     job: _FileJob, measured: tuple[dict[str, PhotometryResult | ScienceError], str]
-) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+) -> PhotometryRows:
     """Catalogue rows (``star_photometry`` columns per band, with their windows) of one file."""
     mission = MISSION_OF_SATELLITE[Satellite(job.satellite)].value
     results, read_error = measured
     path = job.path
-    out: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    out: PhotometryRows = []
     for b in job.bands:
         base: dict[str, Any] = dict(run_id=job.run_id, acquisition_id=job.acquisition_id, band=b.band,
                                     reference_model=REF_VERSION)
@@ -238,12 +272,12 @@ def _photometry_rows(
 
 
 def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, reprocess: bool,
-                      summary: StarSummary, progress: Callable[[int, int], None] | None) -> set[int]:
-    """Measure pending acquisitions; add them to their starpools. Returns the touched starpool ids."""
+                      summary: StarSummary, progress: Callable[[int, int], None] | None) -> None:
+    """Measure pending acquisitions; add them to their starpools and mark those as owing a
+    recomputation, in one commit per batch. A file left pending gets no row and joins no starpool."""
     sats = [s.value for s in STAR_SATELLITES]
     assert run.id is not None
     pending = repo.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
-    touched: set[int] = set()
     pools: dict[str, int] = {}  # starpool key -> id
     bands: dict[int, list[BandImage]] = {}
     for start in range(0, len(pending), BATCH):  # bounded IN lists
@@ -253,26 +287,38 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
     with _photometry_map(jobs, _workers(settings, len(jobs))) as results:
         for start in range(0, len(pending), BATCH):
             chunk = pending[start : start + BATCH]
-            rows: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+            # measure the whole batch before the first write: on SQLite the write lock is then held
+            # for the inserts only, never while pixels are measured (other jobs write meanwhile)
+            measured_chunk = [next(results) for _ in chunk]
+            rows: PhotometryRows = []
             members: list[tuple[int, int]] = []
-            for acq in chunk:
+            for acq, measured in zip(chunk, measured_chunk, strict=True):
                 assert acq.id is not None
-                measured = next(results)
+                if isinstance(measured, UnitFailure):
+                    summary.leave_pending(measured, log, "star photometry")
+                    continue
                 rows.extend(measured)
-                summary.rejected_bands += sum(phot["status"] != "ok" for phot, _ in measured)
+                summary.rejected_bands += _log_rejections(acq, measured)
                 key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
                 pool_key = f"{acq.satellite}-{key}"
                 if pool_key not in pools:
                     pools[pool_key] = repo.get_or_create_starpool(session, acq.satellite, pool_key, p0, p1, now).id
                 members.append((pools[pool_key], acq.id))
-                touched.add(pools[pool_key])
                 summary.photometry += 1
             repo.add_starpool_members(session, members, now)
+            repo.mark_starpools_pending(session, [pool_id for pool_id, _ in members], now)
             repo.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
             session.commit()
             if progress is not None:
                 progress(min(start + BATCH, len(pending)), len(pending))
-    return touched
+
+
+def _log_rejections(acq: Acquisition, rows: PhotometryRows) -> int:
+    """Log every rejected band of one acquisition (WARNING, with its ACQ_ID); returns their number."""
+    rejected = [phot for phot, _ in rows if phot["status"] != "ok"]
+    for phot in rejected:
+        log.warning("star %s band %s rejected (%s): %s", acq.acq_id, phot["band"], phot["reason"], phot["message"])
+    return len(rejected)
 
 
 PARALLEL_MIN_FILES = 200  # below this, starting worker processes costs more than it saves
@@ -401,6 +447,9 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     if not rows:
         return None
     half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
+    if not half_widths:  # every member of this band was rejected before any window (all NaN...)
+        log.info("starpool %s band %s: no member has a measured window", pool.period_key, band)
+        return None
     n, m = len(rows), len(half_widths)
     a_raw = np.full((n, m), np.nan)
     a_sig = np.full((n, m), np.nan)
@@ -483,20 +532,21 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     )
 
 
-def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, touched: set[int],
-                    summary: StarSummary, ee_provider: EeProvider | None) -> set[tuple[str, str]]:
-    changed: set[tuple[str, str]] = set()
-    for pool_id in sorted(touched):
-        pool = session.get(Starpool, pool_id)
-        assert pool is not None
-        for band in repo.starpool_bands(session, pool_id):
-            result = _starpool_band(session, settings, run, pool, band, now, ee_provider)
-            if result is not None:
-                repo.add_rows(session, [result])
-                changed.add((pool.satellite, band))
-        session.commit()
-        summary.starpools.append(pool.period_key)
-    return changed
+def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: StarSummary,
+                    ee_provider: EeProvider | None) -> None:
+    """Recompute every starpool that owes it: all its bands, their MTF, and the cleared mark in one
+    commit. A starpool whose recomputation fails without a verdict keeps its mark (next run)."""
+    for pool in repo.starpools_pending(session):
+        assert pool.id is not None
+        key = pool.period_key
+        with unit_of_work(session, summary, key, log, "starpool"):
+            for band in repo.starpool_bands(session, pool.id):
+                result = _starpool_band(session, settings, run, pool, band, now, ee_provider)
+                if result is not None:
+                    repo.add_rows(session, [result])
+            repo.clear_starpool_pending(session, pool.id)
+            session.commit()
+            summary.starpools.append(key)
 
 
 # --------------------------------------------------------------------------- stage 3: drift
@@ -507,40 +557,49 @@ def _years(t: datetime, t0: datetime) -> float:
 
 
 def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime,
-                 changed: set[tuple[str, str]], summary: StarSummary) -> None:
-    for satellite, band in sorted(changed):
-        history = repo.latest_starpool_results(session, satellite, band)
-        if len(history) < 2:
+                 summary: StarSummary) -> None:
+    """Refit the drift of every satellite and band with starpool results newer than its drift fit."""
+    for satellite, band in repo.star_drift_pending(session):
+        with unit_of_work(session, summary, f"{satellite} {band} drift", log, "star drift"):
+            rows = _drift_rows(session, settings, run, now, satellite, band)
+            repo.add_rows(session, rows)
+            session.commit()
+            summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
+            summary.alerts += sum(isinstance(r, Alert) for r in rows)
+
+
+def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
+                band: str) -> list[DriftResult | Alert]:
+    """Linear and exponential drift fits of one satellite and band, with the linear fit's alerts."""
+    history = repo.latest_starpool_results(session, satellite, band)
+    if len(history) < 2:
+        return []
+    t_ref = history[0][0].epoch
+    t = np.array([_years(r.epoch, t_ref) for r, _ in history])
+    a = np.array([r.a for r, _ in history])
+    s = np.array([r.a_sigma for r, _ in history])
+    rows: list[DriftResult | Alert] = []
+    for model in ("linear", "exponential"):
+        try:
+            fit = fit_drift(t, a, s, model=model)
+        except (InsufficientDataError, ValueError) as exc:
+            log.info("drift %s %s %s: %s", satellite, band, model, exc)
             continue
-        t_ref = history[0][0].epoch
-        t = np.array([_years(r.epoch, t_ref) for r, _ in history])
-        a = np.array([r.a for r, _ in history])
-        s = np.array([r.a_sigma for r, _ in history])
-        rows: list[Any] = []
-        for model in ("linear", "exponential"):
-            try:
-                fit = fit_drift(t, a, s, model=model)
-            except (InsufficientDataError, ValueError) as exc:
-                log.info("drift %s %s %s: %s", satellite, band, model, exc)
-                continue
-            ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
-            rows.append(DriftResult(
-                run_id=run.id, satellite=satellite, band=band, method="STAR", quantity="a", model=model,
-                reference_epoch=ref_epoch, a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year,
-                rate_sigma=fit.rate_sigma_per_year, chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None,
-                n_points=len(history), created_at=now,
-            ))
-            summary.drift_fits += 1
-            if model != "linear":
-                continue
-            for alert in drift_alerts(fit, t, a, s, settings.star.drift_alert_sigma,
-                                      settings.star.drift_alert_rate_per_year):
-                label = history[alert.index][1].period_key if alert.index is not None else ""
-                rows.append(Alert(run_id=run.id, satellite=satellite, band=band, method="STAR",
-                                  kind=str(alert.kind), message=f"{label} {alert.message}".strip(), created_at=now))
-                summary.alerts += 1
-        repo.add_rows(session, rows)
-        session.commit()
+        ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
+        rows.append(DriftResult(
+            run_id=run.id, satellite=satellite, band=band, method="STAR", quantity="a", model=model,
+            reference_epoch=ref_epoch, a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year,
+            rate_sigma=fit.rate_sigma_per_year, chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None,
+            n_points=len(history), created_at=now,
+        ))
+        if model != "linear":
+            continue
+        for alert in drift_alerts(fit, t, a, s, settings.star.drift_alert_sigma,
+                                  settings.star.drift_alert_rate_per_year):
+            label = history[alert.index][1].period_key if alert.index is not None else ""
+            rows.append(Alert(run_id=run.id, satellite=satellite, band=band, method="STAR",
+                              kind=str(alert.kind), message=f"{label} {alert.message}".strip(), created_at=now))
+    return rows
 
 
 # --------------------------------------------------------------------------- entry point
@@ -556,9 +615,10 @@ def run_star_calibration(
     ee_provider: EeProvider | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> StarSummary:
-    """Photometry of pending STAR acquisitions, recomputation of the touched starpools, drift."""
+    """Photometry of pending STAR acquisitions, recomputation of the starpools that owe it, drift
+    of the series with new starpool results (see the module docstring)."""
     summary = StarSummary()
-    touched = _photometry_stage(session, settings, run, now, reprocess, summary, progress)
-    changed = _starpool_stage(session, settings, run, now, touched, summary, ee_provider)
-    _drift_stage(session, settings, run, now, changed, summary)
+    _photometry_stage(session, settings, run, now, reprocess, summary, progress)
+    _starpool_stage(session, settings, run, now, summary, ee_provider)
+    _drift_stage(session, settings, run, now, summary)
     return summary

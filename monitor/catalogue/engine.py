@@ -12,6 +12,11 @@ from monitor.failures import TransientError
 __all__ = ["make_engine", "redact_url", "DatabaseUnavailableError"]
 
 
+# SQLite has one writer at a time; the daemon's jobs run concurrently, so a writer waits for the
+# lock (at most a processing unit's commit) rather than fail. The jobs' own time limits bound it.
+SQLITE_BUSY_TIMEOUT_S = 300
+
+
 class DatabaseUnavailableError(TransientError):
     """The catalogue database cannot be reached or opened (transient: retried by the next run)."""
 
@@ -21,15 +26,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cur.close()
 
 
 def make_engine(url: str | URL, password: str = "", **kwargs: Any) -> Engine:
     """Create the SQLAlchemy engine of the catalogue.
 
-    SQLite: WAL journal, ``synchronous=NORMAL``, foreign keys on, 30 s busy timeout (so the
-    report job can read while ingest writes). PostgreSQL (psycopg 3): ``pool_pre_ping`` so the
+    SQLite: WAL journal (readers never wait), ``synchronous=NORMAL``, foreign keys on, a
+    :data:`SQLITE_BUSY_TIMEOUT_S` busy timeout (concurrent jobs' writers queue for the lock).
+    PostgreSQL (psycopg 3): ``pool_pre_ping`` so the
     daemon survives a server restart. ``password`` (from ``MONITOR_DATABASE_PASSWORD``) is set on
     the URL here, never stored in configuration files.
     """
@@ -38,7 +44,7 @@ def make_engine(url: str | URL, password: str = "", **kwargs: Any) -> Engine:
         u = u.set(password=password)
     backend = u.get_backend_name()
     if backend == "sqlite":
-        engine = sa.create_engine(u, connect_args={"timeout": 30}, **kwargs)
+        engine = sa.create_engine(u, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql" and u.drivername == "postgresql":

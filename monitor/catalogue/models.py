@@ -55,7 +55,7 @@ NAMING_CONVENTION = {
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
-SCHEDULER_TABLE = "apscheduler_jobs"  # APScheduler's own table, excluded from Alembic
+SCHEDULER_TABLE = "apscheduler_jobs"  # APScheduler's table of daemons before revision 0003: Alembic leaves it alone
 
 
 # --------------------------------------------------------------------------- reference
@@ -190,7 +190,7 @@ class ProcessingRun(SQLModel, table=True):
     reference_checksums: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     started_at: datetime
     finished_at: datetime | None = None
-    outcome: str = Field(default="running", max_length=16)  # running, ok, failed
+    outcome: str = Field(default="running", max_length=16)  # running, ok, partial (units left pending), failed
     message: str = Field(default="", max_length=4000)
     n_items: int = 0
 
@@ -243,7 +243,13 @@ class StarWindow(SQLModel, table=True):
 
 
 class Starpool(SQLModel, table=True):
-    """Identity of a starpool: one satellite and one campaign period (append-only)."""
+    """Identity of a starpool: one satellite and one campaign period.
+
+    Its identity is append-only; ``pending_since`` is the one column that changes: the work
+    queue of the starpool stage. It is set in the commit where new photometry joins the
+    starpool and cleared in the commit that stores the results recomputed from it (also when
+    the result is "not enough stars"), so an interrupted run leaves the recomputation owed.
+    """
 
     __tablename__ = "starpool"
     __table_args__ = (sa.UniqueConstraint("satellite", "period_key"),)
@@ -253,6 +259,7 @@ class Starpool(SQLModel, table=True):
     period_start: datetime
     period_end: datetime
     created_at: datetime
+    pending_since: datetime | None = None  # a recomputation of the results is owed since then
 
 
 class StarpoolMember(SQLModel, table=True):

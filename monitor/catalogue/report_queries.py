@@ -1,23 +1,15 @@
-"""Catalogue queries of the report use-case, the outbox (report e-mail) and the daemon lock.
+"""Catalogue queries of the report use-case (the e-mails are in :mod:`monitor.catalogue.outbox`).
 
-Everything the PDF report reads and every state change of the outbox lives here, so
+Everything the PDF report reads lives here, so
 ``monitor.reports.service`` never builds SQL. Results are the latest version of each append-only
 row (max id per group), restricted to epochs before a report's period end.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col, func, select
 
 from monitor.catalogue.models import (
@@ -27,7 +19,6 @@ from monitor.catalogue.models import (
     GeometryResult,
     MoonMeasurement,
     MtfResult,
-    Outbox,
     ProcessingRun,
     Rejection,
     Report,
@@ -51,16 +42,6 @@ __all__ = [
     "add_report",
     "report_by_id",
     "reports_of_period",
-    "queue_outbox",
-    "outbox_of_report",
-    "stale_sending",
-    "due_outbox",
-    "claim_outbox",
-    "save_outbox",
-    "requeue_failed",
-    "DaemonLock",
-    "DaemonLockedError",
-    "acquire_daemon_lock",
 ]
 
 
@@ -221,165 +202,3 @@ def report_by_id(session: Session, report_id: int) -> Report | None:
 
 def reports_of_period(session: Session, period: str) -> list[Report]:
     return list(session.exec(select(Report).where(Report.period == period).order_by(Report.id)).all())
-
-
-# --------------------------------------------------------------------------- outbox
-
-
-def queue_outbox(session: Session, report_id: int, recipients: Sequence[str], now: datetime) -> list[Outbox]:
-    """Add a queued outbox row for each recipient that has none for this report (not committed).
-
-    A recipient that already has a row (sent, queued or failed) is left alone: the unique
-    ``(report_id, recipient)`` constraint is the last guard against a second e-mail.
-    """
-    have = set(session.exec(select(Outbox.recipient).where(Outbox.report_id == report_id)).all())
-    rows = []
-    for rcpt in dict.fromkeys(recipients):  # keep order, drop repeats
-        if rcpt in have:
-            continue
-        row = Outbox(report_id=report_id, recipient=rcpt, status="queued", attempts=0, next_attempt_at=now,
-                     created_at=now)
-        session.add(row)
-        rows.append(row)
-    session.flush()
-    return rows
-
-
-def outbox_of_report(session: Session, report_id: int) -> list[Outbox]:
-    return list(session.exec(select(Outbox).where(Outbox.report_id == report_id).order_by(Outbox.id)).all())
-
-
-def stale_sending(session: Session, started_before: datetime) -> list[Outbox]:
-    """Rows left in ``sending`` whose attempt started before ``started_before`` (a crash mid-send)."""
-    q = (
-        select(Outbox)
-        .where(Outbox.status == "sending", Outbox.next_attempt_at < started_before)
-        .order_by(Outbox.id)
-    )
-    return list(session.exec(q).all())
-
-
-def due_outbox(session: Session, now: datetime) -> list[Outbox]:
-    """Queued rows whose next attempt is due, oldest first."""
-    q = select(Outbox).where(Outbox.status == "queued", Outbox.next_attempt_at <= now).order_by(Outbox.id)
-    return list(session.exec(q).all())
-
-
-def claim_outbox(session: Session, outbox_id: int, now: datetime) -> bool:
-    """Atomically move one row from ``queued`` to ``sending`` and COMMIT.
-
-    ``next_attempt_at`` becomes the start of this attempt (used to recognise a stale ``sending``
-    row after a crash). False when another process claimed or changed the row first.
-    """
-    result = session.execute(
-        sa.update(Outbox)
-        .where(col(Outbox.id) == outbox_id, col(Outbox.status) == "queued")
-        .values(status="sending", next_attempt_at=now)
-    )
-    session.commit()
-    return bool(getattr(result, "rowcount", 0) == 1)
-
-
-def save_outbox(session: Session, row: Outbox, **values: Any) -> None:
-    """Set fields of an outbox row and COMMIT."""
-    fresh = session.get(Outbox, row.id, populate_existing=True)
-    assert fresh is not None
-    for k, v in values.items():
-        setattr(fresh, k, v)
-    session.add(fresh)
-    session.commit()
-
-
-def requeue_failed(session: Session, report_id: int, now: datetime) -> list[Outbox]:
-    """Put the ``failed`` rows of a report back in the queue, due now (committed)."""
-    rows = list(session.exec(select(Outbox).where(Outbox.report_id == report_id, Outbox.status == "failed")).all())
-    for row in rows:
-        row.status = "queued"
-        row.next_attempt_at = now
-        row.last_error = f"requeued by the operator at {now:%Y-%m-%dT%H:%M:%SZ}; before: {row.last_error}"[:2000]
-        session.add(row)
-    session.commit()
-    return rows
-
-
-# --------------------------------------------------------------------------- one daemon per catalogue
-
-
-class DaemonLockedError(RuntimeError):
-    """Another daemon holds the catalogue's lock."""
-
-
-_PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"monitor-daemon").digest()[:8], "big", signed=True)
-
-
-@dataclass
-class DaemonLock:
-    """A held daemon lock; :meth:`release` (or process exit) frees it."""
-
-    description: str
-    _file: Any = None
-    _conn: Any = None
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-        if self._conn is not None:
-            try:
-                self._conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})")
-            finally:
-                self._conn.close()
-                self._conn = None
-
-
-def acquire_daemon_lock(engine: Engine) -> DaemonLock:
-    """Take the one-daemon-per-catalogue lock, or raise :class:`DaemonLockedError`.
-
-    SQLite: ``fcntl.flock`` on ``<database file>.daemon.lock`` (holding the daemon's pid).
-    PostgreSQL: ``pg_try_advisory_lock`` on a dedicated connection kept open while the daemon
-    runs; its ``application_name`` carries the pid so a refused daemon can name the holder.
-    Both locks vanish with the process, so a killed daemon never blocks the next one.
-    """
-    url = engine.url
-    if url.get_backend_name() == "sqlite":
-        db = url.database or ""
-        if db in ("", ":memory:"):
-            return DaemonLock("in-memory catalogue (no lock)")
-        path = Path(db + ".daemon.lock")
-        f = path.open("a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            pid = f.read().strip() or "unknown"
-            f.close()
-            raise DaemonLockedError(
-                f"another monitor daemon is running for this catalogue (pid {pid}); lock file {path}"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-        return DaemonLock(f"lock file {path}", _file=f)
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        conn.exec_driver_sql(f"SET application_name = 'monitor-daemon pid={os.getpid()}'")
-        got = conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_PG_LOCK_KEY})").scalar()
-        if not got:
-            holder = conn.exec_driver_sql(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted "
-                f"AND l.classid::text = '{(_PG_LOCK_KEY >> 32) & 0xFFFFFFFF}' "
-                f"AND l.objid::text = '{_PG_LOCK_KEY & 0xFFFFFFFF}' AND l.objsubid = 1 "
-                "LIMIT 1"
-            ).scalar()
-            pid = str(holder).rsplit("pid=", 1)[-1] if holder and "pid=" in str(holder) else "unknown"
-            raise DaemonLockedError(
-                f"another monitor daemon is running for this catalogue (pid {pid}); "
-                f"PostgreSQL advisory lock on {make_url(url).render_as_string(hide_password=True)}"
-            )
-    except BaseException:
-        conn.close()
-        raise
-    return DaemonLock(f"PostgreSQL advisory lock {_PG_LOCK_KEY}", _conn=conn)

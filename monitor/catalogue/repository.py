@@ -18,7 +18,6 @@ from monitor.catalogue.models import (
     BandImage,
     BandRow,
     GeomHeaderRow,
-    JobRun,
     ProcessingRun,
     Rejection,
     SatelliteRow,
@@ -50,9 +49,7 @@ __all__ = [
     "archive_path_taken",
     "start_run",
     "finish_run",
-    "record_job_run",
     "last_runs",
-    "last_job_runs",
     "recent_rejections",
     "CatalogueCounts",
     "catalogue_counts",
@@ -308,22 +305,9 @@ def finish_run(
     session.commit()
 
 
-def record_job_run(
-    session: Session, job_id: str, started: datetime, finished: datetime | None, outcome: str, message: str = ""
-) -> JobRun:
-    row = JobRun(job_id=job_id, started_at=started, finished_at=finished, outcome=outcome, message=message[:8000])
-    session.add(row)
-    session.commit()
-    return row
-
-
 def last_runs(session: Session, limit: int = 5) -> Sequence[ProcessingRun]:
     q = select(ProcessingRun).order_by(col(ProcessingRun.id).desc()).limit(limit)
     return session.exec(q).all()
-
-
-def last_job_runs(session: Session, limit: int = 10) -> Sequence[JobRun]:
-    return session.exec(select(JobRun).order_by(col(JobRun.id).desc()).limit(limit)).all()
 
 
 # --------------------------------------------------------------------------- status
@@ -592,6 +576,35 @@ def add_starpool_members(session: Session, pairs: Sequence[tuple[int, int]], now
     return len(new)
 
 
+def mark_starpools_pending(session: Session, starpool_ids: Sequence[int], now: datetime) -> None:
+    """Record that these starpools owe a recomputation (not committed: commit it with the
+    photometry that joins them). A starpool already owing keeps its older ``pending_since``."""
+    from monitor.catalogue.models import Starpool
+
+    if not starpool_ids:
+        return
+    session.execute(
+        sa.update(Starpool)
+        .where(col(Starpool.id).in_(sorted(set(starpool_ids))), col(Starpool.pending_since).is_(None))
+        .values(pending_since=now)
+    )
+
+
+def starpools_pending(session: Session) -> Sequence[Any]:
+    """Starpools (``Starpool``) that owe a recomputation of their results, by id."""
+    from monitor.catalogue.models import Starpool
+
+    q = select(Starpool).where(col(Starpool.pending_since).is_not(None)).order_by(col(Starpool.id))
+    return session.exec(q).all()
+
+
+def clear_starpool_pending(session: Session, starpool_id: int) -> None:
+    """The starpool's recomputation is done (not committed: commit it with the results)."""
+    from monitor.catalogue.models import Starpool
+
+    session.execute(sa.update(Starpool).where(col(Starpool.id) == starpool_id).values(pending_since=None))
+
+
 @dataclass(frozen=True)
 class StarMemberRow:
     """Latest photometry of one starpool member in one band, with its windows."""
@@ -661,6 +674,25 @@ def latest_starpool_results(session: Session, satellite: str, band: str) -> list
         .order_by(StarpoolResult.epoch)
     )
     return [(r, p) for r, p in session.exec(q).all()]
+
+
+def star_drift_pending(session: Session) -> list[tuple[str, str]]:
+    """(satellite, band) whose STAR drift of A_k owes a refit: a starpool result of a later run
+    than the latest drift fit (or no drift fit yet), ordered.
+
+    Derived from the catalogue, so a run interrupted between the starpool results and the drift
+    fit is caught up by the next one. Series with fewer than two starpools stay listed (nothing
+    can be fitted yet): their check costs one query per run.
+    """
+    from monitor.catalogue.models import Starpool, StarpoolResult
+
+    results = (
+        select(Starpool.satellite, StarpoolResult.band, func.max(StarpoolResult.run_id).label("run_id"))
+        .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
+        .group_by(Starpool.satellite, StarpoolResult.band)
+        .subquery()
+    )
+    return _drift_pending(session, results, "STAR")
 
 
 def latest_photometry_run_id(session: Session) -> int | None:
@@ -775,6 +807,41 @@ def moon_acquisitions_pending(session: Session, reprocess_after_run: int | None 
         .order_by(Acquisition.date_obs, Acquisition.id)
     )
     return session.exec(q).all()
+
+
+def moon_drift_pending(session: Session) -> list[tuple[str, str]]:
+    """(satellite, band) whose MOON drift of A_k owes a refit: a Moon measurement of a later run
+    than the latest drift fit (or no drift fit yet), ordered. Series that cannot be fitted yet
+    (fewer than two in-trend points) stay listed."""
+    from monitor.catalogue.models import MoonMeasurement
+
+    measured = (
+        select(Acquisition.satellite, MoonMeasurement.band, func.max(MoonMeasurement.run_id).label("run_id"))
+        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
+        .group_by(Acquisition.satellite, MoonMeasurement.band)
+        .subquery()
+    )
+    return _drift_pending(session, measured, "MOON")
+
+
+def _drift_pending(session: Session, latest: Any, method: str) -> list[tuple[str, str]]:
+    """(satellite, band) of ``latest`` (columns satellite, band, run_id) with no ``method`` drift
+    fit of A_k from that run or a later one."""
+    from monitor.catalogue.models import DriftResult
+
+    fits = (
+        select(DriftResult.satellite, DriftResult.band, func.max(DriftResult.run_id).label("run_id"))
+        .where(DriftResult.method == method, DriftResult.quantity == "a")
+        .group_by(DriftResult.satellite, DriftResult.band)
+        .subquery()
+    )
+    q = (
+        sa.select(latest.c.satellite, latest.c.band)
+        .outerjoin(fits, sa.and_(fits.c.satellite == latest.c.satellite, fits.c.band == latest.c.band))
+        .where(sa.or_(fits.c.run_id.is_(None), latest.c.run_id > fits.c.run_id))
+        .order_by(latest.c.satellite, latest.c.band)
+    )
+    return [(s, b) for s, b in session.execute(q).all()]
 
 
 def moon_trend_rows(session: Session, satellite: str, band: str) -> list[tuple[Any, Acquisition]]:

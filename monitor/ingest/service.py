@@ -19,14 +19,31 @@ rejection first completes the accepted files before it, so decisions stay in fil
 Every run starts with a recovery pass that finishes the moves of rows left "moving" by a crash
 (source still in the inbox: move it; already at the destination: drop the inbox copy only if
 its SHA-256 matches). A crash before step 1 leaves the file in the inbox, untouched, to be
-processed again. Nothing is ever deleted without a verified copy at its destination.
+processed again. Nothing is ever deleted without a verified copy at its destination. A move that
+fails again (permissions, another file system) is logged and its entry is left alone for the
+next run; the other files go on.
+
+Inbox hygiene: the inbox is listed with ``lstat`` semantics and nothing in it is ever followed or
+opened unless it is a regular file. A symbolic link, FIFO, socket, device, or a directory named
+like a FITS file is quarantined as itself (``os.replace`` moves the link, not its target) with
+reason ``not-a-file``, or left and logged when it cannot be moved (another file system); a regular
+file is opened with ``O_NOFOLLOW | O_NONBLOCK`` and ``fstat``-checked before a byte is read. An
+entry whose name is not printable UTF-8 text (control characters, ESC sequences, bytes that are
+not UTF-8) or is too long is first renamed in the inbox to its escaped name
+(:func:`monitor.domain.printable_name`; an atomic rename, so a crash leaves one name or the other)
+and decided under that name; the log keeps the original, escaped. Every log line shows file names
+escaped.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,10 +53,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from monitor.catalogue import repository as repo
-from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason
+from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
 from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
 from monitor.io.fits_writer import fsync_dir
-from monitor.settings import Settings
+from monitor.settings import IngestSettings, Settings
 
 __all__ = ["IngestSummary", "run_ingest", "complete_files", "FAULT_POINTS"]
 
@@ -48,6 +65,7 @@ log = logging.getLogger(__name__)
 FITS_SUFFIXES = (".fits", ".fits.gz")
 MARKER_SUFFIX = ".done"
 PART_SUFFIXES = (".part", ".tmp")
+MAX_NAME_BYTES = 200  # longer inbox names are shortened (room for a "-<sha>-<n>" tag within NAME_MAX 255)
 FAULT_POINTS = ("after_insert", "after_move", "after_reject_insert", "after_reject_move")
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -62,10 +80,18 @@ class IngestSummary:
     duplicates: list[str] = field(default_factory=list)  # file names
     recovered: int = 0
     waiting: int = 0  # files not yet complete
+    # files left in the inbox for the next run without a verdict (monitor.failures): the file
+    # system failed (transient) or the code did (internal error); one line each
+    problems: list[str] = field(default_factory=list)
 
     @property
     def n_files(self) -> int:
         return len(self.ingested) + len(self.rejected) + len(self.duplicates)
+
+    def __str__(self) -> str:
+        text = (f"ingested {len(self.ingested)}, rejected {len(self.rejected)}, duplicates {len(self.duplicates)}, "
+                f"recovered {self.recovered}, waiting (incomplete) {self.waiting}")
+        return text + (f", left in the inbox after errors {len(self.problems)}" if self.problems else "")
 
 
 def _no_fault(point: str) -> None:
@@ -82,48 +108,136 @@ def _is_fits_name(name: str) -> bool:
     return name.lower().endswith(FITS_SUFFIXES)
 
 
+def _shown(path: Path) -> str:
+    """A path's name as logged: non-printable characters escaped."""
+    return printable_name(path.name)
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """(stem, suffix) with ``.fits.gz`` kept whole."""
+    if name.lower().endswith(".fits.gz"):
+        return name[: -len(".fits.gz")], name[-len(".fits.gz") :]
+    return os.path.splitext(name)
+
+
 def complete_files(inbox: Path, now: datetime, settle_seconds: float) -> tuple[list[Path], int]:
-    """Files of the inbox that are complete (ICD 1): a ``<name>.done`` marker exists, or the size
-    has not changed for ``settle_seconds`` (judged from the modification time, so no state is
-    kept between runs). Returns (complete files sorted by name, number still incomplete).
-    Markers, ``.part`` files and hidden files are never candidates.
+    """Entries of the inbox that are complete (ICD 1): a ``<name>.done`` marker exists, or the
+    entry has not changed for ``settle_seconds`` (judged from its own modification time, ``lstat``,
+    so no state is kept between runs). Returns (complete entries sorted by name, number still
+    incomplete).
+
+    Nothing is followed or opened: symbolic links, FIFOs, sockets and devices are returned like
+    files (the ingest quarantines them as ``not-a-file``), directories only when they are named
+    like a FITS file (other sub-directories are left alone). Markers (whatever they are),
+    ``.part`` files and hidden entries are never candidates.
     """
     if not inbox.is_dir():
         return [], 0
+    with os.scandir(inbox) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    names = {e.name for e in entries}
     ready: list[Path] = []
     waiting = 0
     now_ts = now.timestamp()
-    for entry in sorted(inbox.iterdir()):
+    for entry in entries:
         name = entry.name
         if name.startswith(".") or name.endswith(MARKER_SUFFIX) or name.endswith(PART_SUFFIXES):
             continue
-        if not entry.is_file():
-            continue
-        marker = entry.with_name(name + MARKER_SUFFIX)
-        if marker.exists():
-            ready.append(entry)
-            continue
         try:
-            age = now_ts - entry.stat().st_mtime
+            st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue
-        if age >= settle_seconds:
-            ready.append(entry)
+        if stat.S_ISDIR(st.st_mode) and not _is_fits_name(name):
+            continue
+        if name + MARKER_SUFFIX in names or now_ts - st.st_mtime >= settle_seconds:
+            ready.append(inbox / name)
         else:
             waiting += 1
     return ready, waiting
 
 
+def _storable_name(name: str) -> str:
+    """The name an inbox entry is decided under: printable (:func:`printable_name`) and at most
+    :data:`MAX_NAME_BYTES` bytes of UTF-8 (a longer stem is cut and tagged with a hash of the
+    original name, so that two long names do not collide)."""
+    shown = printable_name(name)
+    if len(shown.encode()) <= MAX_NAME_BYTES:
+        return shown
+    stem, suffix = _split_name(shown)
+    tag = "-" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    room = MAX_NAME_BYTES - len(suffix.encode()) - len(tag)
+    while len(stem.encode()) > room:
+        stem = stem[:-1]
+    return stem + tag + suffix
+
+
+def _free_name(directory: Path, name: str) -> Path:
+    """``directory / name``, or ``<stem>-<n><suffix>`` when that entry exists (never replaced)."""
+    candidate = directory / name
+    stem, suffix = _split_name(name)
+    n = 0
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = directory / f"{stem}-{n}{suffix}"
+    return candidate
+
+
+def _rename_storable(path: Path) -> Path:
+    """Rename an inbox entry whose name cannot be stored or shown as is (see :func:`_storable_name`)
+    to that name, with its ``.done`` marker; return the new path (``path`` when nothing to do).
+
+    Crash-safe: each rename is atomic in the inbox. A crash between the entry and its marker
+    leaves an orphan marker (cleaned at the end of a run) and an entry complete after the settle
+    time.
+    """
+    name = _storable_name(path.name)
+    if name == path.name:
+        return path
+    new = _free_name(path.parent, name)
+    os.rename(path, new)
+    marker = path.with_name(path.name + MARKER_SUFFIX)
+    if os.path.lexists(marker):
+        try:
+            os.rename(marker, new.with_name(new.name + MARKER_SUFFIX))
+        except OSError as exc:
+            log.warning("could not rename the marker of %s: %s (complete after the settle time)", new.name, exc)
+    fsync_dir(path.parent)
+    log.warning("inbox entry %s renamed to %s: its name is not printable UTF-8 text or too long",
+                _shown(path), new.name)
+    return new
+
+
+def _storable(files: list[Path]) -> list[Path]:
+    """:func:`_rename_storable` each entry; one that cannot be renamed stays in the inbox, logged."""
+    out = []
+    for path in files:
+        try:
+            out.append(_rename_storable(path))
+        except OSError as exc:
+            log.error("could not rename %s to a printable name, left in the inbox: %s", _shown(path), exc)
+    return out
+
+
+def _is_regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file itself (a symbolic link is not followed)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def _move(src: Path, dest: Path, sync_dir: bool = True) -> None:
     """Move ``src`` to ``dest`` atomically; across file systems copy, fsync, rename, then unlink.
 
+    The entry itself is moved: a symbolic link, FIFO or directory is renamed, never followed;
+    such an entry cannot be copied, so across file systems the ``EXDEV`` error is raised.
     ``sync_dir=False`` leaves the fsync of ``dest``'s directory to the caller (once per batch).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(src, dest)
     except OSError as exc:
-        if exc.errno != 18:  # EXDEV: different file systems
+        if exc.errno != errno.EXDEV or not _is_regular(src):
             raise
         tmp = dest.with_name(dest.name + ".part")
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
@@ -138,21 +252,35 @@ def _move(src: Path, dest: Path, sync_dir: bool = True) -> None:
 
 
 def _drop_marker(src: Path) -> None:
+    """Remove the ``.done`` marker of ``src`` (the marker entry itself, whatever it is)."""
     marker = src.with_name(src.name + MARKER_SUFFIX)
-    marker.unlink(missing_ok=True)
+    try:
+        marker.unlink(missing_ok=True)
+    except OSError as exc:  # a directory named like a marker, permissions: harmless, logged
+        log.warning("could not remove the marker %s: %s", _shown(marker), exc)
+
+
+def _same_content(src: Path, dest: Path, sha256: str | None) -> bool:
+    """Whether ``src`` is a regular file holding the bytes recorded (``sha256``) or, without a
+    record, the same bytes as the regular file ``dest``."""
+    if not _is_regular(src):
+        return False
+    if sha256 is not None:
+        return sha256_file(src) == sha256
+    return _is_regular(dest) and sha256_file(src) == sha256_file(dest)
 
 
 def _finish_move(src: Path, dest: Path, sha256: str | None) -> bool:
-    """Complete an interrupted move. Returns False when the file is nowhere to be found."""
-    if dest.exists():
-        if src.exists():
-            if sha256 is None or sha256_file(src) == sha256:
+    """Complete an interrupted move. Returns False when the entry is nowhere to be found."""
+    if os.path.lexists(dest):
+        if os.path.lexists(src):
+            if _same_content(src, dest, sha256):
                 src.unlink()
-            else:  # a different file took the name in the inbox: leave it for the scan
+            else:  # another entry took the name in the inbox: leave it for the scan
                 return True
         _drop_marker(src)
         return True
-    if src.exists():
+    if os.path.lexists(src):
         _move(src, dest)
         _drop_marker(src)
         return True
@@ -171,24 +299,103 @@ class _Checked:
     refusal: InvalidAcquisitionError | None = None  # the file itself is bad (name, structure, values)
 
 
-def _check(path: Path) -> _Checked:
-    """Hash and validate one file (no database). Raises OSError when it cannot be read now."""
-    if not _is_fits_name(path.name):
-        return _Checked(path, _safe_sha(path), refusal=InvalidAcquisitionError(
-            RejectReason.NOT_FITS, f"{path.name}: not an acquisition file (the name must end in .fits or .fits.gz)"))
-    sha256 = sha256_file(path)
-    size = path.stat().st_size
+class _NotRegularError(Exception):
+    """An inbox entry that is not a regular file; ``kind`` says what it is."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def _entry_kind(path: Path, st: os.stat_result) -> str | None:
+    """What a non-regular inbox entry is ("symbolic link to /dev/zero", "FIFO"...); None for a
+    regular file. The target of a link is named, never opened."""
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        try:
+            return f"symbolic link to {printable_name(os.readlink(path))}"
+        except OSError:
+            return "symbolic link"
+    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),
+             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+    return next((kind for test, kind in kinds if test(mode)), "special file")
+
+
+def _open_inbox_file(path: Path) -> io.BufferedReader:
+    """Open a regular inbox file without following a link or blocking on a FIFO or device.
+
+    Raises
+    ------
+    _NotRegularError
+        The entry is (or has just become) something else than a regular file.
+    OSError
+        It cannot be opened now.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        header, geom = validate_acquisition(path)  # headers, tables and the all-NaN test, one walk
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # a link, a socket, a directory
+            kind = _entry_kind(path, os.lstat(path))
+            if kind is not None:
+                raise _NotRegularError(kind) from exc
+        raise
+    kind = _entry_kind(path, os.fstat(fd))
+    if kind is not None:
+        os.close(fd)
+        raise _NotRegularError(kind)
+    return os.fdopen(fd, "rb")
+
+
+def _not_a_file(path: Path, kind: str) -> _Checked:
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    return _Checked(path, None, refusal=InvalidAcquisitionError(
+        RejectReason.NOT_A_FILE,
+        f"{_shown(path)} is not a regular file but {article} {kind}; the entry itself is quarantined, "
+        "nothing it points to is read"))
+
+
+def _check(path: Path, limits: IngestSettings) -> _Checked:
+    """Hash and validate one inbox entry (no database). Raises OSError when it cannot be read now
+    (or changed while it was read): it stays in the inbox for the next run."""
+    kind = _entry_kind(path, os.lstat(path))
+    if kind is not None:
+        return _not_a_file(path, kind)
+    try:
+        f = _open_inbox_file(path)
+    except _NotRegularError as exc:
+        return _not_a_file(path, exc.kind)
+    with f:
+        opened = os.fstat(f.fileno())
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        if not _is_fits_name(path.name):
+            return _Checked(path, sha256, opened.st_size, refusal=InvalidAcquisitionError(
+                RejectReason.NOT_FITS,
+                f"{_shown(path)}: not an acquisition file (the name must end in .fits or .fits.gz)"))
+        checked = _validate_file(path, sha256, opened.st_size, limits)
+        _check_unchanged(path, opened)
+    return checked
+
+
+def _validate_file(path: Path, sha256: str, size: int, limits: IngestSettings) -> _Checked:
+    try:
+        header, geom = validate_acquisition(  # headers, tables and the all-NaN test, one walk
+            path, max_star_band_pixels=limits.max_star_band_pixels,
+            max_moon_band_pixels=limits.max_moon_band_pixels, max_file_bytes=limits.max_file_bytes)
     except InvalidAcquisitionError as exc:
         return _Checked(path, sha256, size, refusal=exc)
-    except OSError:
-        raise
-    except Exception as exc:  # an input that breaks a reader: it will be quarantined
-        log.exception("unexpected error reading %s; quarantining it", path.name)
-        return _Checked(path, sha256, size, refusal=InvalidAcquisitionError(
-            RejectReason.UNREADABLE, f"{path.name}: unreadable ({exc})"))
     return _Checked(path, sha256, size, header, geom)
+
+
+def _check_unchanged(path: Path, opened: os.stat_result) -> None:
+    """The inbox entry is still the regular file that was hashed (same inode, size and time)."""
+    now = os.lstat(path)
+    same = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) == (
+        opened.st_dev, opened.st_ino, opened.st_size, opened.st_mtime_ns)
+    if not same:
+        raise OSError(errno.EAGAIN, "the file changed while it was being checked", str(path))
 
 
 class _Ingestor:
@@ -199,6 +406,7 @@ class _Ingestor:
         self.site = settings.site
         self.summary = IngestSummary()
         self.staged: list[tuple[Path, Path, repo.NewAcquisition]] = []  # accepted, not yet inserted
+        self.stuck: set[str] = set()  # inbox names whose interrupted move failed again: left alone
 
     # ---------------------------------------------------------------- helpers
 
@@ -211,15 +419,15 @@ class _Ingestor:
     def _unique(self, directory: Path, name: str, sha256: str | None, taken: Callable[[str], bool]) -> Path:
         """A destination path in ``directory`` not used on disk nor in the catalogue."""
         candidate = directory / name
-        if not candidate.exists() and not taken(self._rel(candidate)):
+        if not os.path.lexists(candidate) and not taken(self._rel(candidate)):
             return candidate
-        stem, suffix = (name[: -len(".fits.gz")], ".fits.gz") if name.endswith(".fits.gz") else os.path.splitext(name)
+        stem, suffix = _split_name(name)
         tag = (sha256 or "nosha")[:12]
         i = 0
         while True:
             extra = f"-{tag}" + (f"-{i}" if i else "")
             candidate = directory / f"{stem}{extra}{suffix}"
-            if not candidate.exists() and not taken(self._rel(candidate)):
+            if not os.path.lexists(candidate) and not taken(self._rel(candidate)):  # a moved link counts
                 return candidate
             i += 1
 
@@ -230,26 +438,41 @@ class _Ingestor:
     # ---------------------------------------------------------------- recovery
 
     def recover(self) -> None:
-        """Finish the file moves that a crash left half-done."""
+        """Finish the file moves that a crash left half-done. A move that fails again is logged and
+        its inbox entry left alone (:attr:`stuck`) until a later run can finish it."""
         for acq in repo.acquisitions_in_state(self.session, "archiving"):
             src = self.settings.inbox / acq.file_name
             dest = self.site / acq.archive_path
-            ok = _finish_move(src, dest, acq.sha256)
+            ok = self._finish(src, dest, acq.sha256)
+            if ok is None:
+                continue
             repo.mark_acquisition(self.session, acq, "archived" if ok else "missing", self.now)
             self.session.commit()
             self.summary.recovered += 1
             if ok:
                 log.info("recovered interrupted archiving of %s -> %s", acq.acq_id, acq.archive_path)
             else:
-                log.error("acquisition %s: file %s is neither in the inbox nor archived", acq.acq_id, acq.file_name)
+                log.error("acquisition %s: file %s is neither in the inbox nor archived", acq.acq_id,
+                          printable_name(acq.file_name))
         for rej in repo.rejections_in_state(self.session, "moving"):
             src = self.settings.inbox / rej.file_name
             dest = self.site / rej.quarantine_path
-            ok = _finish_move(src, dest, rej.sha256)
+            ok = self._finish(src, dest, rej.sha256)
+            if ok is None:
+                continue
             repo.mark_rejection(self.session, rej, "done" if ok else "missing")
             self.session.commit()
             self.summary.recovered += 1
-            log.info("recovered interrupted quarantine of %s (%s)", rej.file_name, rej.reason)
+            log.info("recovered interrupted quarantine of %s (%s)", printable_name(rej.file_name), rej.reason)
+
+    def _finish(self, src: Path, dest: Path, sha256: str | None) -> bool | None:
+        """:func:`_finish_move`, or None (logged, ``src`` left alone) when the file system refuses."""
+        try:
+            return _finish_move(src, dest, sha256)
+        except OSError as exc:
+            log.error("could not finish moving %s to %s, left for a later run: %s", _shown(src), self._rel(dest), exc)
+            self.stuck.add(src.name)
+            return None
 
     # ---------------------------------------------------------------- decisions
 
@@ -318,10 +541,19 @@ class _Ingestor:
         self.session.commit()
         if reason is RejectReason.DUPLICATE:
             self.summary.duplicates.append(path.name)
-            log.info("duplicate %s: %s", path.name, message)
+            log.info("duplicate %s: %s", _shown(path), message)
         else:
             self.summary.rejected.append((path.name, reason.value))
-            log.warning("rejected %s [%s]: %s", path.name, reason.value, message)
+            log.warning("rejected %s [%s]: %s", _shown(path), reason.value, message)
+
+    def _can_quarantine(self, path: Path) -> bool:
+        """Whether a non-regular entry can be renamed into the quarantine (same file system: it
+        cannot be copied). Otherwise it is left in the inbox and logged, before any row exists."""
+        if os.lstat(path).st_dev == os.stat(self.settings.quarantine).st_dev:
+            return True
+        log.error("cannot quarantine %s: it is not a regular file and the quarantine is on another file "
+                  "system; left in the inbox", _shown(path))
+        return False
 
     def ingest_chunk(self, files: list[_Checked], on_file: Callable[[Path], None]) -> None:
         """Decide on checked files in order, with three catalogue queries for the whole chunk,
@@ -346,17 +578,21 @@ class _Ingestor:
             except SQLAlchemyError:
                 raise
             except OSError as exc:  # permissions, full disk...: leave it in the inbox, go on
-                log.error("could not move %s, left for the next run: %s", c.path.name, exc)
-            except Exception as exc:
-                log.exception("unexpected error on %s; quarantining it", c.path.name)
-                self.reject(c.path, c.sha256, RejectReason.UNREADABLE, f"{c.path.name}: unreadable ({exc})")
+                log.error("could not move %s, left for the next run: %s", _shown(c.path), exc)
+                self.summary.problems.append(f"{_shown(c.path)}: transient: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # a defect of the code: no verdict about the file (monitor.failures)
+                self.session.rollback()
+                log.exception("internal error deciding on %s; left in the inbox for the next run", _shown(c.path))
+                self.summary.problems.append(f"{_shown(c.path)}: internal error: {type(exc).__name__}: {exc}")
         self.flush_staged()  # the next chunk's lookups must see this chunk's acquisitions
 
     def _decide(self, c: _Checked, index: _ChunkIndex) -> None:
         """Duplicate (same bytes as an acquisition), refused (bad file), conflict (same ACQ_ID,
         other bytes) or accepted (staged; archived by :meth:`flush_staged`)."""
         path, sha256, refusal = c.path, c.sha256, c.refusal
-        if refusal is not None and refusal.reason is RejectReason.NOT_FITS:
+        if refusal is not None and refusal.reason is RejectReason.NOT_A_FILE and not self._can_quarantine(path):
+            return
+        if refusal is not None and refusal.reason in (RejectReason.NOT_FITS, RejectReason.NOT_A_FILE):
             self.reject(path, sha256, refusal.reason, refusal.message, refusal.acq_id)
             return
         assert sha256 is not None
@@ -407,21 +643,20 @@ class _ChunkIndex:
     taken_paths: set[str]  # of those, the ones in use, plus the paths given in this chunk
 
 
-def _safe_sha(path: Path) -> str | None:
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None
-
-
-def _readable(files: list[Path]) -> list[_Checked]:
-    """:func:`_check` each file; one that cannot be read now stays in the inbox for the next run."""
+def _readable(files: list[Path], limits: IngestSettings, summary: IngestSummary) -> list[_Checked]:
+    """:func:`_check` each file. One that cannot be read now (transient), or that breaks the code
+    (internal error), stays in the inbox for the next run, with a problem line: only the data
+    themselves make a verdict (monitor.failures)."""
     out = []
     for path in files:
         try:
-            out.append(_check(path))
+            out.append(_check(path, limits))
         except OSError as exc:  # permissions, vanished file...: leave it in the inbox, go on
-            log.error("could not read %s, left for the next run: %s", path.name, exc)
+            log.error("could not read %s, left for the next run: %s", _shown(path), exc)
+            summary.problems.append(f"{_shown(path)}: transient: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a reader defect: the file is not to blame
+            log.exception("internal error reading %s; left in the inbox for the next run", _shown(path))
+            summary.problems.append(f"{_shown(path)}: internal error: {type(exc).__name__}: {exc}")
     return out
 
 
@@ -435,29 +670,30 @@ def run_ingest(
     session
         Catalogue session (one per run).
     settings
-        Site settings (inbox/archive/quarantine paths, settle time, batch size).
+        Site settings (inbox/archive/quarantine paths, settle time, batch size, size limits).
     now
         Aware UTC time of the run (file completeness and ``received_at``).
     progress
-        Optional callback ``(done, total, file_name)`` for a progress display.
+        Optional callback ``(done, total, file_name)`` for a progress display (names escaped).
     """
     for d in (settings.inbox, settings.archive, settings.quarantine):
         d.mkdir(parents=True, exist_ok=True)
     ing = _Ingestor(session, settings, now)
     ing.recover()
     files, ing.summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
+    files = _storable([f for f in files if f.name not in ing.stuck])
     done = 0
 
     def on_file(path: Path) -> None:
         nonlocal done
         if progress is not None:
-            progress(done, len(files), path.name)
+            progress(done, len(files), _shown(path))
         done += 1
 
     chunk = settings.ingest.batch_files
     try:
         for start in range(0, len(files), chunk):
-            ing.ingest_chunk(_readable(files[start : start + chunk]), on_file)
+            ing.ingest_chunk(_readable(files[start : start + chunk], settings.ingest, ing.summary), on_file)
     except SQLAlchemyError:  # the catalogue failed: nothing half-done stays, the run stops
         session.rollback()
         ing.drop_staged()
@@ -469,8 +705,13 @@ def run_ingest(
 
 
 def _clean_orphan_markers(inbox: Path) -> None:
-    """Remove ``.done`` markers whose file is gone (left by a crash after the move)."""
+    """Remove ``.done`` markers whose file is gone (left by a crash after the move); a marker is
+    never followed, and one that is a directory is left alone."""
     for marker in inbox.glob("*" + MARKER_SUFFIX):
-        if not marker.with_name(marker.name[: -len(MARKER_SUFFIX)]).exists():
-            marker.unlink(missing_ok=True)
-
+        if os.path.lexists(marker.with_name(marker.name[: -len(MARKER_SUFFIX)])):
+            continue
+        try:
+            if not stat.S_ISDIR(os.lstat(marker).st_mode):
+                marker.unlink()
+        except OSError as exc:
+            log.warning("could not remove the orphan marker %s: %s", _shown(marker), exc)

@@ -3,15 +3,26 @@
 Every file is validated once, from its headers, before anything else touches it:
 
 1. **Structure.** The file is walked HDU by HDU with a small reader of our own (2880-byte blocks,
-   80-byte cards). Each header is parsed with :class:`astropy.io.fits.Header`, the declared data
-   size is computed from ``BITPIX``, ``NAXISn``, ``PCOUNT`` and ``GCOUNT`` and skipped (``seek`` on
-   a plain file, decompress-and-discard in 1 MiB chunks for ``.fits.gz``). A file that ends before
-   the last declared byte (padding included) is refused whole as ``TRUNCATED``: this is the case
-   astropy silently accepts (it returns the HDUs it could read, or a short data array). Memory use
-   is bounded whatever the image size; images are never loaded by the validation.
-2. **Keys.** Primary keys of ICD 1.1, image keys of ICD 1.2 (STAR, MOON) and GEOM keys and tables
-   of ICD 3 are checked for presence (``MISSING_KEY``), type and range (``BAD_VALUE``), band names
-   (``UNKNOWN_BAND``).
+   80-byte cards). Each header is parsed (a fast parser of plain fixed-format cards, else
+   :class:`astropy.io.fits.Header`, whose lazily parsed values are all forced so that a card like
+   ``DARK = 31.5.2`` is refused here as ``BAD_VALUE``), the declared data size is computed from
+   ``BITPIX``, ``NAXISn``, ``PCOUNT`` and ``GCOUNT`` and skipped (``seek`` on a plain file,
+   decompress-and-discard in 1 MiB chunks for ``.fits.gz``). A file that ends before the last
+   declared byte (padding included) is refused whole as ``TRUNCATED``: this is the case astropy
+   silently accepts (it returns the HDUs it could read, or a short data array). Memory use is
+   bounded whatever the image size; images are never loaded by the validation.
+2. **Bounds.** Every count read from a header is bounded before it drives a loop or an allocation
+   (``NAXIS``, ``NAXISn``, ``TFIELDS``, header blocks, HDUs). Before any data byte is skipped or
+   decompressed, the pixels of each image and the declared size of the whole file are compared with
+   the ingest limits (:func:`validate_acquisition` arguments): beyond them the file is ``TOO_LARGE``
+   (a small ``.fits.gz`` may declare gigabytes).
+3. **Keys.** Primary keys of ICD 1.1, image keys of ICD 1.2 (STAR, MOON) and GEOM keys and tables
+   of ICD 3 are checked for presence (``MISSING_KEY``), type and physical range (``BAD_VALUE``;
+   ranges are the module constants ``*_RANGE*``), band names (``UNKNOWN_BAND``).
+
+Only damaged data are verdicts: a corrupt or cut gzip stream is ``NOT_FITS``, ``UNREADABLE`` or
+``TRUNCATED``; any other ``OSError`` (permissions, I/O errors, a FIFO or a directory instead of a
+file) propagates unchanged, so that the caller leaves the work pending (``monitor.failures``).
 
 Image pixels are read only by :func:`check_band_data` and :func:`validate_acquisition`
 (all-NaN test, in row strips), :func:`read_band` and :func:`read_bands` (small images, star
@@ -29,20 +40,35 @@ Conventions the ICD leaves open and this reader fixes:
   ``DATE-OBS`` must be ISO 8601 with a ``T`` and a time; a ``Z`` or ``+00:00`` suffix is accepted,
   any other offset is refused.
 - ``BINNING`` may be absent (ICD 1.2: default 1).
-- A file without any image HDU (STAR, MOON) and a file with two image HDUs of the same band
-  are ``BAD_VALUE``.
-- Image HDUs of a GEOM file and table HDUs other than ``EPHEM``/``GCP`` are ignored.
-- Bytes after the last HDU are refused (``BAD_VALUE``) unless they are all zero.
+- A file with two image HDUs of the same band is ``BAD_VALUE``. A STAR or MOON file that ends
+  right after its primary HDU, and a GEOM file that ends before its ``GCP`` table (after the
+  primary HDU or after ``EPHEM``, the order our writer uses), are ``TRUNCATED``: a cut on an HDU
+  boundary leaves no missing byte, and the writer does not set ``NEXTEND``. When ``NEXTEND`` is
+  present, the number of extensions must match it (fewer: ``TRUNCATED``). Other files without an
+  image HDU (STAR, MOON) are ``BAD_VALUE``; a cut after a complete band HDU cannot be told from a
+  file carrying a subset of the bands (ICD 1.2) without ``NEXTEND``.
+- A file is ``TRUNCATED`` when it ends inside a card, whatever the card (``SIMP``, ``XTEN``...).
+  An empty file is ``NOT_FITS``.
+- Image HDUs of a GEOM file and table HDUs other than ``EPHEM``/``GCP`` are ignored (but bounded).
+- Bytes after the last HDU are refused (``BAD_VALUE``) unless they are all zero (at most
+  ``MAX_TRAILING_BYTES``).
+- The image pixel limit of a MOON file applies to its images; the STAR limit to every other file.
+- A header holds printable ASCII only and FITS keywords only; a key given twice (commentary
+  cards aside) is ``BAD_VALUE``: astropy sizes an HDU from the last ``BITPIX`` but looks values up
+  from the first, so the readers of the processing would not see what the validation saw.
+- An extension's ``XTENSION`` must be a string (a damaged one would make a band disappear).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gzip
 import hashlib
 import math
 import os
 import re
+import stat
 import warnings
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,7 +76,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 from astropy.io import fits
@@ -67,10 +93,12 @@ from monitor.domain import (
     Mission,
     RejectReason,
     Satellite,
+    printable_name,
 )
 from monitor.io.reference_data import load_star_catalogue
 
 __all__ = [
+    "check_structure",
     "InvalidAcquisitionError",
     "read_acquisition_header",
     "read_geom_header",
@@ -88,13 +116,44 @@ __all__ = [
     "MIN_CHECK_POINTS",
     "EPHEM_COLUMNS",
     "GCP_COLUMNS",
+    "DEFAULT_MAX_STAR_BAND_PIXELS",
+    "DEFAULT_MAX_MOON_BAND_PIXELS",
+    "DEFAULT_MAX_FILE_BYTES",
 ]
 
 BLOCK_BYTES = 2880  # FITS logical record
 CARD_BYTES = 80
-MAX_HEADER_BLOCKS = 1000  # 2.9 MB of header: anything longer is not one of our files
 CHUNK_BYTES = 1 << 20  # read/skip granularity, bytes
 STRIP_BYTES = 16 << 20  # image rows are read in strips of about this size
+
+# Structural bounds, checked before a count drives a loop or an allocation.
+MAX_HEADER_BLOCKS = 200  # blocks per header (7200 cards, 576 KB); ours have < 40 cards
+MAX_HDUS = 64  # HDUs per file (primary + up to 7 bands + EPHEM + GCP, and room for extras)
+MAX_NAXIS = 999  # axes per HDU (FITS 4.0 section 4.4.1.1)
+MAX_AXIS_LENGTH = (1 << 31) - 1  # elements along one axis (NAXISn)
+MAX_TFIELDS = 999  # columns per table (FITS 4.0 section 7.2.1)
+MAX_TRAILING_BYTES = 1 << 20  # zero bytes tolerated after the last HDU, bytes
+
+# Default size limits of the ingest (``[ingest]`` settings of the same names).
+DEFAULT_MAX_STAR_BAND_PIXELS = 4_000_000  # pixels per band image of a STAR (or GEOM) file; vignettes <= 256 x 64
+DEFAULT_MAX_MOON_BAND_PIXELS = 400_000_000  # pixels per band image of a MOON file; native PAN ~9000 x 20000
+DEFAULT_MAX_FILE_BYTES = 16 << 30  # declared size of a file (headers + data, decompressed), bytes (16 GiB)
+
+# Physical ranges of header values (ICD 1.2 and 3): generous, but finite and plausible.
+DARK_RANGE_DN = (-1e6, 1e6)  # DARK, DN per native pixel (12-bit detectors: 20-60 DN)
+GAINFACT_RANGE = (0.0, 1000.0)  # GAINFACT, dimensionless, lower bound open (simulator: 1-4)
+OVERSAMP_RANGE = (1.0, 64.0)  # OVERSAMP, dimensionless (simulator: 1-4)
+BINNING_RANGE = (1, 1024)  # BINNING, native pixels summed along each axis (Moon: ~10-60)
+PIXSCALE_RANGE_URAD = (0.0, 1000.0)  # PIXSCALE, urad, lower bound open (PHR PAN 1.008, MS 4.03)
+LINEPER_RANGE_MS = (0.0, 1000.0)  # LINEPER, ms, lower bound open (PHR PAN 0.103, PNEO PAN 0.044)
+SATURATE_RANGE_DN = (0.0, 1e7)  # SATURATE, DN, lower bound open (12-bit: 4095)
+BSCALE_RANGE = (0.0, 1e6)  # BSCALE of integer images, DN per stored unit, lower bound open
+BZERO_RANGE_DN = (-1e10, 1e10)  # BZERO, DN (uint16: 32768, uint32: 2147483648)
+FOCAL_RANGE_MM = (0.0, 1e5)  # FOCAL, mm, lower bound open (PHR 12905 mm)
+PIXPITCH_RANGE_UM = (0.0, 1000.0)  # PIXPITCH, um, lower bound open (PHR 13 um)
+NSAMP_RANGE = (1, 1_000_000)  # NSAMP, detector samples (PHR PAN 30000)
+EPHEM_TIME_RANGE_S = (-86400.0, 86400.0)  # EPHEM T, s from DATE-OBS (simulator: +-50 s)
+GCP_LINE_RANGE = (-0.5, 1e8)  # GCP LINE, 0-based image lines (1e8 lines of 0.1 ms = 2.8 h)
 
 ORBIT_RADIUS_RANGE_KM = (6500.0, 8000.0)  # |SC_POS|, km (PHR ~7072 km, PNEO ~6998 km)
 ORBIT_SPEED_RANGE_KM_S = (6.5, 8.5)  # |SC_VEL|, km/s (circular LEO ~7.5 km/s)
@@ -126,6 +185,7 @@ class InvalidAcquisitionError(Exception):
     """
 
     def __init__(self, reason: RejectReason, message: str, acq_id: str | None = None) -> None:
+        message = printable_name(" ".join(message.splitlines()))  # always one printable line
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -168,9 +228,46 @@ class _Hdu:
         return str(value).strip() if isinstance(value, str) else None
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
+@dataclass(frozen=True)
+class _Limits:
+    """Size limits of a validation (see :func:`validate_acquisition`)."""
+
+    max_star_band_pixels: int = DEFAULT_MAX_STAR_BAND_PIXELS
+    max_moon_band_pixels: int = DEFAULT_MAX_MOON_BAND_PIXELS
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+
+_DEFAULT_LIMITS = _Limits()
+
+
+def _name(path: Path) -> str:
+    """The file name as shown in messages (non-printable characters escaped)."""
+    return printable_name(path.name)
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+    return next((kind for test, kind in kinds if test(mode)), "special file")
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """Open a regular file for reading, never blocking on a FIFO or a device.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be opened, or is not a regular file (``EISDIR`` for a directory,
+        ``EINVAL`` otherwise): an environment problem, not a verdict on data.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
+        raise OSError(code, f"not a regular file but a {_file_kind(mode)}", str(path))
+    return os.fdopen(fd, "rb")
 
 
 class _Stream:
@@ -178,8 +275,13 @@ class _Stream:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.gz = _is_gzip(path)
-        self._raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._raw: IO[bytes] = _open_regular(path)
+        try:
+            self.gz = self._raw.read(2) == b"\x1f\x8b"
+            self._raw.seek(0)
+        except BaseException:
+            self._raw.close()
+            raise
         self._f: IO[bytes] = (
             gzip.GzipFile(fileobj=self._raw, mode="rb") if self.gz else self._raw  # type: ignore[assignment]
         )
@@ -235,32 +337,28 @@ class _Stream:
 
 @contextmanager
 def _open_stream(path: Path) -> Iterator[_Stream]:
-    """Open a stream, turning OS and gzip errors into :class:`InvalidAcquisitionError`."""
-    try:
-        stream = _Stream(path)
-    except OSError as exc:
-        raise InvalidAcquisitionError(
-            RejectReason.UNREADABLE, f"cannot open {path.name}: {exc.strerror or exc}"
-        ) from exc
+    """Open a stream, turning damaged gzip data into :class:`InvalidAcquisitionError`.
+
+    Only data corruption is a verdict: a gzip stream cut short (``TRUNCATED``), a bad gzip header
+    or checksum (``NOT_FITS``), corrupt deflate data (``UNREADABLE``). Any other ``OSError``
+    (cannot open, permission, I/O error, not a regular file) propagates: it is transient.
+    """
+    stream = _Stream(path)
     try:
         yield stream
     except EOFError as exc:
         raise InvalidAcquisitionError(
             RejectReason.TRUNCATED,
-            f"the gzip stream of {path.name} ends early (compressed file cut at "
+            f"the gzip stream of {_name(path)} ends early (compressed file cut at "
             f"{stream._raw.tell()} bytes): the file is truncated",
         ) from exc
-    except gzip.BadGzipFile as exc:
+    except gzip.BadGzipFile as exc:  # an OSError subclass: caught before any other OSError could be
         raise InvalidAcquisitionError(
-            RejectReason.NOT_FITS, f"{path.name} starts like gzip but is not a valid gzip file ({exc})"
+            RejectReason.NOT_FITS, f"{_name(path)} starts like gzip but is not a valid gzip file ({exc})"
         ) from exc
     except zlib.error as exc:
         raise InvalidAcquisitionError(
-            RejectReason.UNREADABLE, f"the gzip stream of {path.name} is corrupt ({exc})"
-        ) from exc
-    except OSError as exc:
-        raise InvalidAcquisitionError(
-            RejectReason.UNREADABLE, f"cannot read {path.name}: {exc.strerror or exc}"
+            RejectReason.UNREADABLE, f"the gzip stream of {_name(path)} is corrupt ({exc})"
         ) from exc
     finally:
         stream.close()
@@ -268,8 +366,9 @@ def _open_stream(path: Path) -> Iterator[_Stream]:
 
 def _int_key(header: Mapping[str, Any], key: str, label: str, default: int | None = None) -> int:
     value = header.get(key, default)
-    if value is None:
-        raise InvalidAcquisitionError(RejectReason.MISSING_KEY, f"structural key {key} is missing from {label}")
+    if value is None or isinstance(value, fits.card.Undefined):
+        what = "has no value in" if key in header else "is missing from"
+        raise InvalidAcquisitionError(RejectReason.MISSING_KEY, f"structural key {key} {what} {label}")
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InvalidAcquisitionError(
             RejectReason.BAD_VALUE, f"structural key {key} of {label} must be an integer, not {value!r}"
@@ -278,16 +377,25 @@ def _int_key(header: Mapping[str, Any], key: str, label: str, default: int | Non
 
 
 def _data_bytes(header: Mapping[str, Any], label: str, primary: bool) -> int:
-    """Data size declared by a header (FITS 4.0 eq. 1 and 2), bytes, without padding."""
+    """Data size declared by a header (FITS 4.0 eq. 1 and 2), bytes, without padding.
+
+    Every count is bounded first (``NAXIS`` <= 999, ``NAXISn`` < 2**31, ``PCOUNT``/``GCOUNT``
+    >= 0), so that the size is a plain integer whatever the header says.
+    """
     bitpix = _int_key(header, "BITPIX", label)
     if bitpix not in _BITPIX_DTYPE:
         raise InvalidAcquisitionError(RejectReason.BAD_VALUE, f"BITPIX = {bitpix} of {label} is not a FITS data type")
     naxis = _int_key(header, "NAXIS", label)
-    if not 0 <= naxis <= 999:
-        raise InvalidAcquisitionError(RejectReason.BAD_VALUE, f"NAXIS = {naxis} of {label} is out of range")
+    if not 0 <= naxis <= MAX_NAXIS:
+        raise InvalidAcquisitionError(
+            RejectReason.BAD_VALUE, f"NAXIS = {naxis} of {label} is out of range [0, {MAX_NAXIS}]"
+        )
     axes = [_int_key(header, f"NAXIS{i}", label) for i in range(1, naxis + 1)]
-    if any(n < 0 for n in axes):
-        raise InvalidAcquisitionError(RejectReason.BAD_VALUE, f"{label} declares a negative NAXISn: {axes}")
+    for i, n in enumerate(axes, start=1):
+        if not 0 <= n <= MAX_AXIS_LENGTH:
+            raise InvalidAcquisitionError(
+                RejectReason.BAD_VALUE, f"NAXIS{i} = {n} of {label} is out of range [0, {MAX_AXIS_LENGTH}]"
+            )
     pcount = 0 if primary else _int_key(header, "PCOUNT", label, default=0)
     gcount = 1 if primary else _int_key(header, "GCOUNT", label, default=1)
     if pcount < 0 or gcount < 0:
@@ -297,11 +405,19 @@ def _data_bytes(header: Mapping[str, Any], label: str, primary: bool) -> int:
     return abs(bitpix) // 8 * gcount * (pcount + math.prod(axes))
 
 
+def _axes(header: Mapping[str, Any]) -> list[int]:
+    """``NAXIS1..NAXISn`` of a header that passed :func:`_data_bytes`."""
+    return [int(header[f"NAXIS{i}"]) for i in range(1, int(header["NAXIS"]) + 1)]
+
+
 def _padded(n: int) -> int:
     return -(-n // BLOCK_BYTES) * BLOCK_BYTES
 
 
 _KEYWORD = re.compile(r"[A-Z0-9_-]{1,8}\Z")
+_KEYWORD_FIELD = re.compile(r"[A-Z0-9_-]* *\Z")  # columns 1-8 of any card
+_NOT_PRINTABLE_ASCII = re.compile(rb"[^\x20-\x7e]")
+_COMMENTARY = ("", "COMMENT", "HISTORY")
 _INT_VALUE = re.compile(r"[+-]?\d+\Z")
 _FLOAT_VALUE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][+-]?\d+)?\Z")
 
@@ -329,8 +445,8 @@ def _card_value(field: str) -> tuple[bool, Any]:
             rest = v[k + 1 :].strip()
             break
         text = "".join(parts).rstrip()
-        if (rest and not rest.startswith("/")) or text.endswith("&"):
-            return False, None
+        if (rest and not rest.startswith("/")) or text.endswith("&") or len(parts) > 1:
+            return False, None  # an embedded quote (''): astropy's reading is the reference
         return True, text
     token = v.split("/", 1)[0].strip()
     if token == "T":
@@ -347,9 +463,9 @@ def _card_value(field: str) -> tuple[bool, Any]:
 
 
 def _fast_header(text: str) -> dict[str, Any] | None:
-    """Keyword -> value of a header of plain fixed-format cards (FITS 4.0 4.2), first occurrence
-    of a keyword winning as in astropy; commentary cards are skipped. ``None`` when any card
-    needs the full parser (HIERARCH, CONTINUE, complex values, anything irregular).
+    """Keyword -> value of a header of plain fixed-format cards (FITS 4.0 4.2); commentary cards
+    are skipped. ``None`` when any card needs the full parser (HIERARCH, CONTINUE, complex values,
+    a keyword given twice, anything irregular).
 
     About 30 times faster than :class:`astropy.io.fits.Header` for our headers, whose parsing
     dominated the ingest and photometry time (benchmarks/star.py).
@@ -360,6 +476,8 @@ def _fast_header(text: str) -> dict[str, Any] | None:
         key = card[:8].rstrip()
         if key == "END":
             return out
+        if not _KEYWORD_FIELD.match(card[:8]):
+            return None  # not a FITS keyword (astropy refuses it)
         if card[8:10] != "= ":
             if key in ("CONTINUE", "HIERARCH"):
                 return None
@@ -367,28 +485,88 @@ def _fast_header(text: str) -> dict[str, Any] | None:
         if not _KEYWORD.match(key):
             return None
         ok, value = _card_value(card[10:])
-        if not ok:
+        if not ok or key in out:  # a key given twice is refused by the full path
             return None
-        out.setdefault(key, value)
+        out[key] = value
     return None  # no END card: let astropy say what is wrong
 
 
 def _parse_header(raw: bytes, label: str) -> Mapping[str, Any]:
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError as exc:
+    """Keyword -> value of one header: the fast parser, else astropy with every value forced.
+
+    astropy parses card values lazily: a card like ``DARK = 31.5.2``, ``GAINFACT = 2,25`` or an
+    unterminated string only fails when its value is first used, far from here and with an
+    ``Unparsable card`` error. Every value is therefore read here, and a failure is a
+    ``BAD_VALUE`` naming the HDU and the key.
+    """
+    bad = _NOT_PRINTABLE_ASCII.search(raw)
+    if bad is not None:
         raise InvalidAcquisitionError(
-            RejectReason.BAD_VALUE, f"the header of {label} contains non-ASCII bytes"
-        ) from exc
+            RejectReason.BAD_VALUE,
+            f"the header of {label} contains the byte 0x{raw[bad.start()]:02x} at offset {bad.start()}: "
+            "a header holds printable ASCII only (FITS 4.0 section 4.1.1)",
+        )
+    text = raw.decode("ascii")
     fast = _fast_header(text)
     if fast is not None:
         return fast
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            return fits.Header.fromstring(text)
+            header: fits.Header = fits.Header.fromstring(text)
     except Exception as exc:  # astropy raises several types for malformed cards
-        raise InvalidAcquisitionError(RejectReason.BAD_VALUE, f"the header of {label} is malformed ({exc})") from exc
+        raise InvalidAcquisitionError(
+            RejectReason.BAD_VALUE, f"the header of {label} is malformed ({_first_line(exc)})"
+        ) from exc
+    _force_values(header, text, label)
+    return cast(Mapping[str, Any], header)
+
+
+def _force_values(header: fits.Header, text: str, label: str) -> None:
+    """Parse the value of every card of an astropy header; refuse the first that cannot be, and
+    any keyword given twice (readers disagree on which one counts: astropy sizes an HDU from the
+    last ``BITPIX``, looks values up from the first)."""
+    seen: dict[str, int] = {}
+    for card in header.cards:
+        keyword = card.keyword
+        seen[keyword] = seen.get(keyword, 0) + 1
+        if seen[keyword] > 1 and keyword not in _COMMENTARY:
+            raise InvalidAcquisitionError(
+                RejectReason.BAD_VALUE, f"key {keyword} appears more than once in the header of {label}"
+            )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                card.value  # noqa: B018 - the lazy parse is the point
+        except Exception as exc:  # VerifyError, VerifyWarning, ValueError...
+            value = _raw_value(text, keyword, seen[keyword])
+            raise InvalidAcquisitionError(
+                RejectReason.BAD_VALUE, f"key {keyword} of {label} has an unparsable value {value!r}"
+            ) from exc
+
+
+def _raw_value(text: str, keyword: str, occurrence: int) -> str:
+    """The value field (without comment) of the n-th card of ``keyword`` in a header text."""
+    n = 0
+    for i in range(0, len(text), CARD_BYTES):
+        card = text[i : i + CARD_BYTES]
+        key = card[:8].rstrip()
+        if key == "HIERARCH":
+            key, _, field = card[9:].partition("=")
+            key = key.strip()
+        else:
+            field = card[10:]
+        if key == keyword:
+            n += 1
+            if n == occurrence:
+                field = field.strip()
+                return field if field.startswith("'") else field.split("/", 1)[0].strip()
+    return ""
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _read_header_bytes(stream: _Stream, first_block: bytes, label: str, name: str) -> bytes:
@@ -411,14 +589,16 @@ def _read_header_bytes(stream: _Stream, first_block: bytes, label: str, name: st
     )
 
 
-def _scan(path: Path) -> list[_Hdu]:
+def _scan(path: Path, limits: _Limits | None = None) -> list[_Hdu]:
     """Walk every HDU of ``path``; check that the file holds every byte its headers declare.
 
+    ``limits`` (ingest validation) bounds the image and file sizes before any data is skipped;
+    None (readers of archived files, which passed the ingest) checks only the structural bounds.
     Errors raised after the primary header was read carry its ``ACQ_ID`` (when it is a string).
     """
     hdus: list[_Hdu] = []
     try:
-        _walk(Path(path), hdus)
+        _walk(Path(path), hdus, limits)
     except InvalidAcquisitionError as exc:
         if hdus and exc.acq_id is None:
             acq_id = hdus[0].header.get("ACQ_ID")
@@ -428,34 +608,141 @@ def _scan(path: Path) -> list[_Hdu]:
     return hdus
 
 
-def _walk(path: Path, hdus: list[_Hdu]) -> None:
+def _check_fits_start(first: bytes, name: str) -> None:
+    """Refuse a file that does not start with ``SIMPLE = T`` (``NOT_FITS``), or that ends inside
+    that first card (``TRUNCATED``; a one-byte file ``\\x1f`` is a gzip stream cut after one byte)."""
+    if first.startswith(b"SIMPLE  ="):
+        value = first[9:CARD_BYTES].split(b"/")[0].strip()
+        if value == b"T" or (not value and len(first) < CARD_BYTES):
+            if len(first) < CARD_BYTES:
+                raise _truncated_first_card(first, name)
+            return
+    elif first and (b"SIMPLE  =".startswith(first) or first == b"\x1f"):
+        raise _truncated_first_card(first, name)
+    raise InvalidAcquisitionError(
+        RejectReason.NOT_FITS,
+        f"{name} is not a FITS file: it does not start with the card 'SIMPLE  =  T'"
+        + (" (the file is empty)" if not first else ""),
+    )
+
+
+def _truncated_first_card(first: bytes, name: str) -> InvalidAcquisitionError:
+    return InvalidAcquisitionError(
+        RejectReason.TRUNCATED, f"{name} ends at byte {len(first)}, inside its first card: the file is truncated"
+    )
+
+
+def _check_tail(stream: _Stream, first: bytes, start: int, name: str) -> None:
+    """After the last HDU: only zero padding (at most ``MAX_TRAILING_BYTES``) is allowed. A tail
+    shorter than a card that starts like ``XTENSION`` is the start of a header cut short."""
+    if len(first) < 8 and b"XTENSION".startswith(first):
+        raise InvalidAcquisitionError(
+            RejectReason.TRUNCATED,
+            f"{name} ends at byte {start + len(first)}, inside the first card of the HDU starting at byte "
+            f"{start}: the file is truncated",
+        )
+    rest = first + stream.read(CHUNK_BYTES)
+    seen = 0
+    while rest and not rest.strip(b"\0"):
+        seen += len(rest)
+        if seen > MAX_TRAILING_BYTES:
+            raise InvalidAcquisitionError(
+                RejectReason.BAD_VALUE,
+                f"{name} has more than {MAX_TRAILING_BYTES} zero bytes after its last HDU (offset {start})",
+            )
+        rest = stream.read(CHUNK_BYTES)
+    if rest:
+        raise InvalidAcquisitionError(
+            RejectReason.BAD_VALUE,
+            f"{name} has bytes after its last HDU (offset {start}) that are not a FITS extension",
+        )
+
+
+def _band_pixel_limit(primary: _Hdu, limits: _Limits) -> tuple[int, str]:
+    """(pixels allowed per image, file kind) from the primary header's ACQTYPE."""
+    acq_type = primary.header.get("ACQTYPE")
+    if isinstance(acq_type, str) and acq_type.strip().upper() == AcqType.MOON.value:
+        return limits.max_moon_band_pixels, "MOON"
+    return limits.max_star_band_pixels, "STAR or GEOM"
+
+
+def _check_size(hdu: _Hdu, hdus: Sequence[_Hdu], total_bytes: int, limits: _Limits | None, name: str) -> None:
+    """Refuse an HDU whose declared data is too large (``TOO_LARGE``), before any of it is read.
+
+    Tables are bounded by ``MAX_TABLE_BYTES`` always; with ``limits``, images by the pixel limit
+    of the file's type and the file (headers and padded data up to this HDU, ``total_bytes``) by
+    ``max_file_bytes``.
+    """
+    kind = hdu.kind
+    if kind in ("BINTABLE", "TABLE") and hdu.data_bytes > MAX_TABLE_BYTES:
+        raise InvalidAcquisitionError(
+            RejectReason.TOO_LARGE,
+            f"table {hdu.label} of {name} declares {hdu.data_bytes} bytes, more than the {MAX_TABLE_BYTES} "
+            "bytes allowed for a table",
+        )
+    if limits is None:
+        return
+    if kind in ("PRIMARY", "IMAGE") and hdu.data_bytes:
+        axes = _axes(hdu.header)
+        pixels = math.prod(axes)
+        allowed, what = _band_pixel_limit(hdus[0] if hdus else hdu, limits)
+        if pixels > allowed:
+            shape = " x ".join(str(n) for n in axes)
+            keys = " x ".join(f"NAXIS{i}" for i in range(1, len(axes) + 1))
+            raise InvalidAcquisitionError(
+                RejectReason.TOO_LARGE,
+                f"image {hdu.label} of {name} declares {shape} ({keys}) = {pixels} pixels, more than the "
+                f"{allowed} pixels allowed per image of a {what} file",
+            )
+    if total_bytes > limits.max_file_bytes:
+        raise InvalidAcquisitionError(
+            RejectReason.TOO_LARGE,
+            f"{name} declares {total_bytes} bytes of headers and data up to {hdu.label}, more than the "
+            f"{limits.max_file_bytes} bytes allowed per file",
+        )
+
+
+def _check_nextend(hdus: Sequence[_Hdu], name: str) -> None:
+    """When the primary header has ``NEXTEND``, the file must hold exactly that many extensions."""
+    primary = hdus[0].header
+    if "NEXTEND" not in primary:
+        return
+    nextend = _int_key(primary, "NEXTEND", "the primary HDU")
+    found = len(hdus) - 1
+    if found < nextend:
+        raise InvalidAcquisitionError(
+            RejectReason.TRUNCATED,
+            f"{name} ends after {found} extension(s) but its primary header declares NEXTEND = {nextend}: "
+            "the file is truncated",
+        )
+    if found > nextend:
+        raise InvalidAcquisitionError(
+            RejectReason.BAD_VALUE,
+            f"{name} holds {found} extensions but its primary header declares NEXTEND = {nextend}",
+        )
+
+
+def _walk(path: Path, hdus: list[_Hdu], limits: _Limits | None) -> None:
     """Append the HDUs of ``path`` to ``hdus`` (see :func:`_scan`)."""
-    name = path.name
+    name = _name(path)
+    total_bytes = 0
     with _open_stream(path) as stream:
         while True:
             start = stream.pos
             first = stream.read(BLOCK_BYTES)
             index = len(hdus)
             if index == 0:
-                if not (first.startswith(b"SIMPLE  =") and first[9:80].split(b"/")[0].strip() == b"T"):
-                    raise InvalidAcquisitionError(
-                        RejectReason.NOT_FITS,
-                        f"{name} is not a FITS file: it does not start with the card 'SIMPLE  =  T'"
-                        + (" (the file is empty)" if not first else ""),
-                    )
+                _check_fits_start(first, name)
                 label = "the primary HDU"
             else:
                 if not first:
                     break
                 if not first.startswith(b"XTENSION"):
-                    rest = first + stream.read(CHUNK_BYTES)
-                    while rest and not rest.strip(b"\0"):
-                        rest = stream.read(CHUNK_BYTES)
-                    if not rest:
-                        break  # zero padding after the last HDU
+                    _check_tail(stream, first, start, name)
+                    break
+                if index >= MAX_HDUS:
                     raise InvalidAcquisitionError(
-                        RejectReason.BAD_VALUE,
-                        f"{name} has bytes after its last HDU (offset {start}) that are not a FITS extension",
+                        RejectReason.BAD_VALUE, f"{name} holds more than {MAX_HDUS - 1} extensions"
                     )
                 label = f"HDU {index}"
             if len(first) < BLOCK_BYTES:
@@ -465,10 +752,13 @@ def _walk(path: Path, hdus: list[_Hdu]) -> None:
                 )
             raw = _read_header_bytes(stream, first, label, name)
             header = _parse_header(raw, label)
-            hdu = _Hdu(index, header, start, start + len(raw), 0)
-            nbytes = _data_bytes(header, hdu.label, primary=index == 0)
+            nbytes = _data_bytes(header, label, primary=index == 0)
             hdu = _Hdu(index, header, start, start + len(raw), nbytes)
+            _check_extension_type(hdu)
+            _check_table_fields(hdu)
             need = _padded(nbytes)
+            total_bytes += len(raw) + need
+            _check_size(hdu, hdus, total_bytes, limits, name)
             got = stream.skip(need)
             if got < need:
                 raise InvalidAcquisitionError(
@@ -478,6 +768,29 @@ def _walk(path: Path, hdus: list[_Hdu]) -> None:
                     f"but the file ends at byte {hdu.data_offset + got}",
                 )
             hdus.append(hdu)
+    _check_nextend(hdus, name)
+
+
+def _check_extension_type(hdu: _Hdu) -> None:
+    """``XTENSION`` of an extension is a non-empty string (an HDU of an unknown type is skipped:
+    a band whose ``XTENSION`` is damaged must not silently disappear from the file)."""
+    if hdu.index == 0:
+        return
+    value = hdu.header.get("XTENSION")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidAcquisitionError(
+            RejectReason.BAD_VALUE, f"XTENSION of {hdu.label} is {value!r}; an extension type is a string like 'IMAGE'"
+        )
+
+
+def _check_table_fields(hdu: _Hdu) -> None:
+    """``TFIELDS`` of a table HDU, when present, is an integer in [0, 999] (it drives a loop)."""
+    if hdu.kind in ("BINTABLE", "TABLE") and "TFIELDS" in hdu.header:
+        n = _int_key(hdu.header, "TFIELDS", hdu.label)
+        if not 0 <= n <= MAX_TFIELDS:
+            raise InvalidAcquisitionError(
+                RejectReason.BAD_VALUE, f"TFIELDS = {n} of {hdu.label} is out of range [0, {MAX_TFIELDS}]"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,7 +855,7 @@ class _Keys:
             )
         return x
 
-    def int_(self, key: str, lo: int | None = None, default: int | None = None) -> int:
+    def int_(self, key: str, lo: int | None = None, hi: int | None = None, default: int | None = None) -> int:
         if default is not None and key not in self.hdu.header:
             return default
         value = self.raw(key)
@@ -550,8 +863,9 @@ class _Keys:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise self.fail(RejectReason.BAD_VALUE, f"key {key} of {self.hdu.label} must be an integer, not {value!r}")
-        if lo is not None and value < lo:
-            raise self.fail(RejectReason.BAD_VALUE, f"key {key} of {self.hdu.label} is {value}; it must be >= {lo}")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            rng = " and ".join(s for s in ("" if lo is None else f">= {lo}", "" if hi is None else f"<= {hi}") if s)
+            raise self.fail(RejectReason.BAD_VALUE, f"key {key} of {self.hdu.label} is {value}; it must be {rng}")
         return int(value)
 
     def date(self, key: str) -> datetime:
@@ -725,14 +1039,7 @@ def _validate_band(hdu: _Hdu, acq: AcquisitionHeader) -> BandHeader:
     bunit = keys.str_("BUNIT")
     if bunit.upper() != "DN":
         raise keys.fail(RejectReason.BAD_VALUE, f"BUNIT of {hdu.label} is {bunit!r}; expected 'DN'")
-    bitpix = keys.int_("BITPIX")
-    if bitpix > 0:
-        if "BSCALE" in hdu.header:
-            keys.float_("BSCALE", 0.0, lo_open=True)
-        if "BZERO" in hdu.header:
-            keys.float_("BZERO")
-        if "BLANK" in hdu.header:
-            keys.int_("BLANK")
+    _validate_scaling(keys, keys.int_("BITPIX"))
     star_x = star_y = None
     if acq.acq_type is AcqType.STAR:
         star_x = keys.float_("STARX", -3.5, nx + 2.5, unit=" px")
@@ -740,21 +1047,33 @@ def _validate_band(hdu: _Hdu, acq: AcquisitionHeader) -> BandHeader:
     return BandHeader(
         band=band,
         shape=(ny, nx),
-        dark_dn=keys.float_("DARK", unit=" DN"),
-        gain_factor=keys.float_("GAINFACT", 0.0, lo_open=True),
-        oversamp=keys.float_("OVERSAMP", 1.0),
-        binning=keys.int_("BINNING", lo=1, default=1),
-        pixscale_urad=keys.float_("PIXSCALE", 0.0, lo_open=True, unit=" urad"),
-        lineper_ms=keys.float_("LINEPER", 0.0, lo_open=True, unit=" ms"),
-        saturate_dn=keys.float_("SATURATE", 0.0, lo_open=True, unit=" DN"),
+        dark_dn=keys.float_("DARK", *DARK_RANGE_DN, unit=" DN"),
+        gain_factor=keys.float_("GAINFACT", *GAINFACT_RANGE, lo_open=True),
+        oversamp=keys.float_("OVERSAMP", *OVERSAMP_RANGE),
+        binning=keys.int_("BINNING", *BINNING_RANGE, default=1),
+        pixscale_urad=keys.float_("PIXSCALE", *PIXSCALE_RANGE_URAD, lo_open=True, unit=" urad"),
+        lineper_ms=keys.float_("LINEPER", *LINEPER_RANGE_MS, lo_open=True, unit=" ms"),
+        saturate_dn=keys.float_("SATURATE", *SATURATE_RANGE_DN, lo_open=True, unit=" DN"),
         star_x=star_x,
         star_y=star_y,
         bunit=bunit,
     )
 
 
+def _validate_scaling(keys: _Keys, bitpix: int) -> None:
+    """``BSCALE``/``BZERO`` (any image: the readers apply them) and ``BLANK`` (integer images:
+    a stored value of the data type) are in range when present."""
+    if "BSCALE" in keys.hdu.header:
+        keys.float_("BSCALE", *BSCALE_RANGE, lo_open=True)
+    if "BZERO" in keys.hdu.header:
+        keys.float_("BZERO", *BZERO_RANGE_DN, unit=" DN")
+    if bitpix > 0 and "BLANK" in keys.hdu.header:
+        lo, hi = (0, 255) if bitpix == 8 else (-(1 << (bitpix - 1)), (1 << (bitpix - 1)) - 1)  # BITPIX 8: unsigned
+        keys.int_("BLANK", lo, hi)
+
+
 def _table_columns(hdu: _Hdu) -> dict[str, str]:
-    """Column name -> TFORM of a binary-table HDU, from its header."""
+    """Column name -> TFORM of a binary-table HDU, from its header (TFIELDS bounded by the walk)."""
     h = hdu.header
     n = h.get("TFIELDS", 0)
     return {
@@ -763,16 +1082,49 @@ def _table_columns(hdu: _Hdu) -> dict[str, str]:
     }
 
 
+_TFORM = re.compile(r"(\d*)([LXBIJKAEDCMPQ])(.*)\Z")
+_TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16, "P": 8, "Q": 16}
+
+
+def _tform_bytes(form: str) -> int | None:
+    """Bytes per row of a binary-table column of format ``rT`` (FITS 4.0 table 18); None if invalid."""
+    m = _TFORM.match(form)
+    if m is None:
+        return None
+    repeat = int(m.group(1)) if m.group(1) else 1
+    code = m.group(2)
+    return (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
+
+
+def _check_row_width(hdu: _Hdu, keys: _Keys) -> None:
+    """The columns' TFORMs must add up to ``NAXIS1`` (bytes per row) before astropy decodes them."""
+    n = int(hdu.header.get("TFIELDS", 0))
+    width = 0
+    for i in range(1, n + 1):
+        form = str(hdu.header.get(f"TFORM{i}", "")).strip().upper()
+        size = _tform_bytes(form)
+        if size is None:
+            raise keys.fail(RejectReason.BAD_VALUE, f"TFORM{i} of {hdu.label} is {form!r}, not a binary-table format")
+        width += size
+    naxis1 = _axes(hdu.header)[0] if int(hdu.header["NAXIS"]) >= 1 else 0
+    if width != naxis1:
+        raise keys.fail(
+            RejectReason.BAD_VALUE,
+            f"the columns of table {hdu.label} add up to {width} bytes per row, but NAXIS1 is {naxis1}",
+        )
+
+
 def _check_table_header(hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str, ...], acq_id: str) -> None:
     keys = _Keys(hdu, acq_id)
     if hdu.kind != "BINTABLE":
         raise keys.fail(RejectReason.BAD_VALUE, f"{hdu.label} must be a binary table, not {hdu.kind!r}")
-    if hdu.data_bytes > MAX_TABLE_BYTES:
-        raise keys.fail(RejectReason.BAD_VALUE, f"{hdu.label} is {hdu.data_bytes} bytes, larger than expected")
+    if int(hdu.header["NAXIS"]) != 2:
+        raise keys.fail(RejectReason.BAD_VALUE, f"table {hdu.label} has NAXIS = {hdu.header['NAXIS']}; a table is 2-D")
     have = _table_columns(hdu)
     missing = [c for c in columns if c not in have]
     if missing:
         raise keys.fail(RejectReason.MISSING_KEY, f"table {hdu.label} lacks column(s) {missing} (has {sorted(have)})")
+    _check_row_width(hdu, keys)
     for col in columns:
         form = have[col]
         is_string = form.endswith("A") or (form[:-1].isdigit() and form[-1:] == "A")
@@ -783,32 +1135,25 @@ def _check_table_header(hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str,
             raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} has unsupported TFORM {form!r}")
 
 
-def _read_table(path: Path, hdu: _Hdu) -> Any:
-    """FITS_rec of a (small) binary table HDU, read from its bytes only."""
+def _table_dict(path: Path, hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str, ...]) -> dict[str, Any]:
+    """The named columns of a (small) binary table HDU, decoded by astropy from its bytes only:
+    strings stripped, numbers as float64. Anything astropy cannot decode is ``BAD_VALUE``."""
     with _open_stream(path) as stream:
         stream.seek(hdu.header_offset)
         raw = stream.read(hdu.data_offset - hdu.header_offset + _padded(hdu.data_bytes))
+    out: dict[str, Any] = {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            table = fits.BinTableHDU.fromstring(raw)
-            return table.data
+            data = fits.BinTableHDU.fromstring(raw).data
+            names = {n.strip().upper(): n for n in data.columns.names}
+            for col in columns:
+                values = np.asarray(data[names[col]])
+                out[col] = np.char.strip(values.astype(str)) if col in strings else values.astype(np.float64)
     except Exception as exc:
         raise InvalidAcquisitionError(
-            RejectReason.BAD_VALUE, f"table {hdu.label} of {path.name} cannot be decoded ({exc})"
+            RejectReason.BAD_VALUE, f"table {hdu.label} of {_name(path)} cannot be decoded ({_first_line(exc)})"
         ) from exc
-
-
-def _table_dict(path: Path, hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str, ...]) -> dict[str, Any]:
-    data = _read_table(path, hdu)
-    out: dict[str, Any] = {}
-    names = {n.upper(): n for n in data.columns.names}
-    for col in columns:
-        values = np.asarray(data[names[col]])
-        if col in strings:
-            out[col] = np.char.strip(values.astype(str))
-        else:
-            out[col] = values.astype(np.float64)
     return out
 
 
@@ -824,13 +1169,26 @@ def _validate_ephem(path: Path, hdu: _Hdu, acq_id: str) -> None:
             raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} holds non-finite values")
     if np.any(np.diff(cols["T"]) <= 0):
         raise keys.fail(RejectReason.BAD_VALUE, f"column T of {hdu.label} is not strictly increasing")
-    radius = np.sqrt(cols["X"] ** 2 + cols["Y"] ** 2 + cols["Z"] ** 2)
-    lo, hi = ORBIT_RADIUS_RANGE_KM
-    if np.any((radius < lo) | (radius > hi)):
-        worst = float(radius[np.argmax(np.abs(radius - 0.5 * (lo + hi)))])
+    _check_column_range(keys, cols["T"], "column T", EPHEM_TIME_RANGE_S, "s")
+    what = ((("X", "Y", "Z"), "a position", ORBIT_RADIUS_RANGE_KM, "km"),
+            (("VX", "VY", "VZ"), "a velocity", ORBIT_SPEED_RANGE_KM_S, "km/s"))
+    for names, label, rng, unit in what:
+        with np.errstate(over="ignore"):  # 1e300 km: inf, refused below
+            norm = np.sqrt(sum(cols[n] ** 2 for n in names))
+        _check_column_range(keys, norm, f"{label} ({', '.join(names)})", rng, unit)
+
+
+def _check_column_range(
+    keys: _Keys, values: NDArray[np.float64], what: str, rng: tuple[float, float], unit: str
+) -> None:
+    """Every value of a table column (or of a vector's magnitude) lies in ``rng`` (inclusive)."""
+    lo, hi = rng
+    bad = (values < lo) | (values > hi)
+    if np.any(bad):
+        worst = float(values[np.argmax(bad)])
         raise keys.fail(
             RejectReason.BAD_VALUE,
-            f"table {hdu.label} holds a position of magnitude {worst:.1f} km, outside {lo:g}-{hi:g} km",
+            f"table {keys.hdu.label} holds {what} of {worst:.6g} {unit}, outside {lo:g} to {hi:g} {unit}",
         )
 
 
@@ -852,6 +1210,7 @@ def _validate_gcp(path: Path, hdu: _Hdu, acq_id: str, nsamp: int) -> None:
         v = cols[col]
         if np.any((v < lo) | (v > hi)):
             raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} has values outside [{lo:g}, {hi:g}]")
+    _check_column_range(keys, cols["LINE"], "a LINE", GCP_LINE_RANGE, "lines")
     if np.any((cols["SAMPLE"] < -0.5) | (cols["SAMPLE"] > nsamp - 0.5)):
         raise keys.fail(
             RejectReason.BAD_VALUE, f"column SAMPLE of {hdu.label} has values outside the detector (NSAMP {nsamp})"
@@ -868,10 +1227,10 @@ def _validate_geom_keys(keys: _Keys) -> GeomHeader:
     t0_fore = keys.date("T0_FORE")
     t0_aft = keys.date("T0_AFT")
     return GeomHeader(
-        focal_mm=keys.float_("FOCAL", 0.0, lo_open=True, unit=" mm"),
-        pixpitch_um=keys.float_("PIXPITCH", 0.0, lo_open=True, unit=" um"),
-        nsamp=keys.int_("NSAMP", lo=1),
-        lineper_ms=keys.float_("LINEPER", 0.0, lo_open=True, unit=" ms"),
+        focal_mm=keys.float_("FOCAL", *FOCAL_RANGE_MM, lo_open=True, unit=" mm"),
+        pixpitch_um=keys.float_("PIXPITCH", *PIXPITCH_RANGE_UM, lo_open=True, unit=" um"),
+        nsamp=keys.int_("NSAMP", *NSAMP_RANGE),
+        lineper_ms=keys.float_("LINEPER", *LINEPER_RANGE_MS, lo_open=True, unit=" ms"),
         t0_fore=t0_fore,
         t0_aft=t0_aft,
         pitch_fore_deg=keys.float_("PITCH_F", -80.0, 80.0, unit=" deg"),
@@ -879,9 +1238,22 @@ def _validate_geom_keys(keys: _Keys) -> GeomHeader:
     )
 
 
-def _validate(path: Path) -> _Validated:
+def _ends_on_hdu_boundary(hdus: Sequence[_Hdu], name: str, missing: str, keys: _Keys) -> InvalidAcquisitionError:
+    """The refusal of a file that lacks what our writer puts after its last HDU: a cut exactly on an
+    HDU boundary leaves a structurally complete file (no ``NEXTEND`` to tell), so it is reported as
+    truncated."""
+    last = hdus[-1]
+    return keys.fail(
+        RejectReason.TRUNCATED,
+        f"{name} ends right after {last.label} (byte {last.data_offset + _padded(last.data_bytes)}) without "
+        f"{missing}: the file is truncated on an HDU boundary (or was written without it)",
+    )
+
+
+def _validate(path: Path, limits: _Limits | None = None) -> _Validated:
     path = Path(path)
-    hdus = _scan(path)
+    name = _name(path)
+    hdus = _scan(path, limits)
     acq, keys = _validate_primary(hdus[0])
     tables: dict[str, _Hdu] = {}
     images: list[_Hdu] = []
@@ -889,22 +1261,27 @@ def _validate(path: Path) -> _Validated:
         if hdu.kind == "IMAGE":
             images.append(hdu)
         elif hdu.kind == "BINTABLE" and hdu.extname is not None:
-            name = hdu.extname.upper()
-            if name in tables and name in ("EPHEM", "GCP"):
-                raise keys.fail(RejectReason.BAD_VALUE, f"{path.name} holds two {name} tables")
-            tables[name] = hdu
+            name_t = hdu.extname.upper()
+            if name_t in tables and name_t in ("EPHEM", "GCP"):
+                raise keys.fail(RejectReason.BAD_VALUE, f"{name} holds two {name_t} tables")
+            tables[name_t] = hdu
     geom: GeomHeader | None = None
     bands: list[BandHeader] = []
     if acq.acq_type is AcqType.GEOM:
         geom = _validate_geom_keys(keys)
-        for name in ("EPHEM", "GCP"):
-            if name not in tables:
-                raise keys.fail(RejectReason.MISSING_KEY, f"a GEOM file needs a binary table HDU {name}")
+        last = (hdus[-1].extname or "").upper() if len(hdus) > 1 else None
+        if "GCP" not in tables and last in (None, "EPHEM"):  # the writer's order: EPHEM, then GCP
+            raise _ends_on_hdu_boundary(hdus, name, "the binary table HDU GCP that a GEOM file needs", keys)
+        for table in ("EPHEM", "GCP"):
+            if table not in tables:
+                raise keys.fail(RejectReason.MISSING_KEY, f"a GEOM file needs a binary table HDU {table}")
         _validate_ephem(path, tables["EPHEM"], acq.acq_id)
         _validate_gcp(path, tables["GCP"], acq.acq_id, geom.nsamp)
     else:
+        if len(hdus) == 1:
+            raise _ends_on_hdu_boundary(hdus, name, f"any image HDU (a {acq.acq_type.value} file holds bands)", keys)
         if not images:
-            raise keys.fail(RejectReason.BAD_VALUE, f"{acq.acq_type.value} file {path.name} has no image HDU")
+            raise keys.fail(RejectReason.BAD_VALUE, f"{acq.acq_type.value} file {name} has no image HDU")
         for hdu in images:
             band = _validate_band(hdu, acq)
             if any(b.band == band.band for b in bands):
@@ -921,13 +1298,28 @@ def _validate(path: Path) -> _Validated:
 # ---------------------------------------------------------------------------------------------
 
 
+def check_structure(path: Path) -> None:
+    """Check that a file holds every byte its headers declare (the structural walk of the
+    validation, no key checked): an archived file damaged since its ingest is refused with the
+    reason of the damage.
+
+    Raises
+    ------
+    InvalidAcquisitionError
+        ``TRUNCATED``, ``NOT_FITS``, ``UNREADABLE``, ``BAD_VALUE`` (structure).
+    OSError
+        The file cannot be read now (transient).
+    """
+    _scan(Path(path))
+
+
 def read_acquisition_header(path: Path) -> AcquisitionHeader:
     """Validate an acquisition file and return its primary and band headers.
 
     The whole file structure is checked (every declared byte present, gzip streams decompressed
-    in bounded memory), then the keys of ICD 1.1, 1.2 (STAR/MOON) or 3 (GEOM, including the
-    ``EPHEM`` and ``GCP`` tables). Image pixels are not read: call :func:`check_band_data` for
-    the all-NaN test.
+    in bounded memory, sizes within the default ingest limits ``DEFAULT_MAX_*``), then the keys of
+    ICD 1.1, 1.2 (STAR/MOON) or 3 (GEOM, including the ``EPHEM`` and ``GCP`` tables). Image pixels
+    are not read: call :func:`check_band_data` for the all-NaN test.
 
     Parameters
     ----------
@@ -943,10 +1335,12 @@ def read_acquisition_header(path: Path) -> AcquisitionHeader:
     Raises
     ------
     InvalidAcquisitionError
-        ``NOT_FITS``, ``TRUNCATED``, ``UNREADABLE``, ``MISSING_KEY``, ``BAD_VALUE`` or
-        ``UNKNOWN_BAND``, with a message naming the HDU, key and value.
+        ``NOT_FITS``, ``TRUNCATED``, ``UNREADABLE``, ``MISSING_KEY``, ``BAD_VALUE``,
+        ``UNKNOWN_BAND`` or ``TOO_LARGE``, with a one-line message naming the HDU, key and value.
+    OSError
+        The file cannot be read now (permissions, I/O error, not a regular file): not a verdict.
     """
-    return _validate(Path(path)).header
+    return _validate(Path(path), _DEFAULT_LIMITS).header
 
 
 def read_geom_header(path: Path) -> GeomHeader:
@@ -968,29 +1362,40 @@ def read_geom_header(path: Path) -> GeomHeader:
     InvalidAcquisitionError
         As :func:`read_acquisition_header`; ``BAD_VALUE`` if the file is not a GEOM acquisition.
     """
-    validated = _validate(Path(path))
+    validated = _validate(Path(path), _DEFAULT_LIMITS)
     if validated.geom is None:
         raise InvalidAcquisitionError(
             RejectReason.BAD_VALUE,
-            f"{Path(path).name} is a {validated.header.acq_type.value} acquisition, not GEOM",
+            f"{_name(Path(path))} is a {validated.header.acq_type.value} acquisition, not GEOM",
             validated.header.acq_id,
         )
     return validated.geom
 
 
-def validate_acquisition(path: Path) -> tuple[AcquisitionHeader, GeomHeader | None]:
+def validate_acquisition(
+    path: Path,
+    *,
+    max_star_band_pixels: int = DEFAULT_MAX_STAR_BAND_PIXELS,
+    max_moon_band_pixels: int = DEFAULT_MAX_MOON_BAND_PIXELS,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> tuple[AcquisitionHeader, GeomHeader | None]:
     """Validate an acquisition file completely, in one pass over its structure, for ingest.
 
-    Equivalent to :func:`read_acquisition_header`, then :func:`read_geom_header` for a GEOM file
-    and :func:`check_band_data` for every band of a STAR/MOON file, in that order (so the same
-    file is refused with the same reason), but the HDUs are walked once and the all-NaN test
-    reads the images through one stream in file order (a ``.fits.gz`` is decompressed once for
-    the test instead of once per band).
+    Equivalent to :func:`read_acquisition_header` (with these size limits), then
+    :func:`read_geom_header` for a GEOM file and the all-NaN test of a STAR/MOON file, but the
+    HDUs are walked once and the all-NaN test reads the images through one stream in file order
+    (a ``.fits.gz`` is decompressed once), stopping at the first band that holds a number.
 
     Parameters
     ----------
     path : Path
         ``*.fits`` or ``*.fits.gz`` file (gzip is detected from the content, not the name).
+    max_star_band_pixels : int
+        Pixels allowed per image of a STAR (or GEOM) file, from its header (``[ingest]`` setting).
+    max_moon_band_pixels : int
+        Pixels allowed per image of a MOON file.
+    max_file_bytes : int
+        Declared size of the file (headers and padded data, after gzip decompression), bytes.
 
     Returns
     -------
@@ -1002,20 +1407,25 @@ def validate_acquisition(path: Path) -> tuple[AcquisitionHeader, GeomHeader | No
     Raises
     ------
     InvalidAcquisitionError
-        Any reason of :func:`read_acquisition_header`; ``ALL_NAN`` when every pixel of a band is
-        NaN (the whole file is refused; a partly NaN band is fine).
+        Any reason of :func:`read_acquisition_header`; ``TOO_LARGE`` beyond the limits (decided
+        from the headers, before any data byte is read or decompressed); ``ALL_NAN`` when every
+        pixel of every band is NaN. A file with at least one band holding a number is accepted:
+        each band gets its own verdict in processing, as for saturation (ICD 1.2).
+    OSError
+        The file cannot be read now (permissions, I/O error, not a regular file): not a verdict.
     """
     path = Path(path)
-    validated = _validate(path)
+    limits = _Limits(max_star_band_pixels, max_moon_band_pixels, max_file_bytes)
+    validated = _validate(path, limits)
     if validated.geom is not None:
         return validated.header, validated.geom
-    names = {b.band for b in validated.header.bands}
-    images = [h for h in validated.hdus[1:] if h.kind == "IMAGE" and h.extname in names and _can_hold_nan(h)]
-    if images:
+    images = [h for h in validated.hdus[1:] if h.kind == "IMAGE"]  # every one is a validated band
+    if all(_can_hold_nan(h) for h in images):
         with _open_stream(path) as stream:
             for hdu in images:  # file order: the gzip stream only moves forward
-                if _is_all_nan(stream, path, hdu):
-                    raise _all_nan_error(path, validated.hdus, hdu)
+                if not _is_all_nan(stream, path, hdu):
+                    return validated.header, None
+        raise _all_nan_error(path, validated.hdus, images)
     return validated.header, None
 
 
@@ -1023,7 +1433,7 @@ def _find_band(hdus: list[_Hdu], band: str, path: Path) -> _Hdu:
     for hdu in hdus[1:]:
         if hdu.kind == "IMAGE" and hdu.extname == band:
             return hdu
-    raise InvalidAcquisitionError(RejectReason.UNKNOWN_BAND, f"{path.name} has no image HDU for band {band!r}")
+    raise InvalidAcquisitionError(RejectReason.UNKNOWN_BAND, f"{_name(path)} has no image HDU for band {band!r}")
 
 
 def _strips(stream: _Stream, path: Path, hdu: _Hdu) -> Iterator[NDArray[np.floating[Any]]]:
@@ -1048,7 +1458,7 @@ def _strips(stream: _Stream, path: Path, hdu: _Hdu) -> Iterator[NDArray[np.float
         raw = stream.read(n * row_bytes)
         if len(raw) < n * row_bytes:
             raise InvalidAcquisitionError(
-                RejectReason.TRUNCATED, f"{path.name} ended while reading {hdu.label}: the file is truncated"
+                RejectReason.TRUNCATED, f"{_name(path)} ended while reading {hdu.label}: the file is truncated"
             )
         a = np.frombuffer(raw, dtype=dtype).reshape(n, nx)
         if bitpix < 0:
@@ -1074,11 +1484,13 @@ def _can_hold_nan(hdu: _Hdu) -> bool:
     return int(hdu.header["BITPIX"]) < 0 or "BLANK" in hdu.header
 
 
-def _all_nan_error(path: Path, hdus: Sequence[_Hdu], hdu: _Hdu) -> InvalidAcquisitionError:
+def _all_nan_error(path: Path, hdus: Sequence[_Hdu], images: Sequence[_Hdu]) -> InvalidAcquisitionError:
     acq_id = hdus[0].header.get("ACQ_ID")
+    bands = ", ".join(repr(h.extname) for h in images)
+    what = f"band {bands} ({images[0].label})" if len(images) == 1 else f"every band ({bands})"
     return InvalidAcquisitionError(
         RejectReason.ALL_NAN,
-        f"band {hdu.extname!r} ({hdu.label}) of {path.name} holds no data: every pixel is NaN",
+        f"{what} of {_name(path)} holds no data: every pixel is NaN",
         acq_id.strip() if isinstance(acq_id, str) else None,
     )
 
@@ -1115,7 +1527,7 @@ def check_band_data(path: Path, band: str) -> None:
         return
     with _open_stream(path) as stream:
         if _is_all_nan(stream, path, hdu):
-            raise _all_nan_error(path, hdus, hdu)
+            raise _all_nan_error(path, hdus, [hdu])
 
 
 def read_band(path: Path, band: str) -> NDArray[np.float32]:
@@ -1192,7 +1604,7 @@ def _find_table(path: Path, name: str) -> _Hdu:
     for hdu in _scan(path)[1:]:
         if hdu.kind == "BINTABLE" and (hdu.extname or "").upper() == name:
             return hdu
-    raise InvalidAcquisitionError(RejectReason.MISSING_KEY, f"{path.name} has no binary table HDU {name}")
+    raise InvalidAcquisitionError(RejectReason.MISSING_KEY, f"{_name(path)} has no binary table HDU {name}")
 
 
 def read_ephem(path: Path) -> dict[str, NDArray[np.float64]]:
@@ -1258,7 +1670,7 @@ def sha256_file(path: Path) -> str:
         64 lower-case hex digits.
     """
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with _open_regular(Path(path)) as f:
         for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()

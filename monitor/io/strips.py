@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import mmap
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from numpy.typing import NDArray
+
+from monitor.domain import RejectReason
+from monitor.io.fits_reader import InvalidAcquisitionError
 
 __all__ = ["ImageStrips", "iter_image_strips", "image_strips_factory", "image_shape"]
 
@@ -118,14 +122,24 @@ def iter_image_strips(path: str | Path, extname: str, rows_per_strip: int = 512)
         If the file has no HDU ``extname``.
     ValueError
         If the HDU is not a 2-D image or ``rows_per_strip < 1``.
+    InvalidAcquisitionError
+        ``TRUNCATED`` when the file is shorter than its header declares, ``UNREADABLE`` when its
+        gzip stream is corrupt: a damaged archived file is a verdict on that file (data), not a
+        failure to retry.
     OSError
-        If the file is shorter than its header declares (truncated data).
+        When the file cannot be read now (transient).
     """
     if rows_per_strip < 1:
         raise ValueError("rows_per_strip must be >= 1")
     path = Path(path)
     if _is_gzip(path):
-        yield from _iter_gzip(path, extname, rows_per_strip)
+        try:
+            yield from _iter_gzip(path, extname, rows_per_strip)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise InvalidAcquisitionError(
+                RejectReason.TRUNCATED if isinstance(exc, EOFError) else RejectReason.UNREADABLE,
+                f"the gzip stream of {path.name} is damaged while reading image HDU {extname!r}: {exc}",
+            ) from None
         return
     with fits.open(path, memmap=True, do_not_scale_image_data=True, lazy_load_hdus=True) as hdul:
         hdu = hdul[extname]
@@ -169,7 +183,8 @@ def _iter_gzip(path: Path, extname: str, rows_per_strip: int) -> ImageStrips:
             n = min(rows_per_strip, n_rows - r0)
             buf = fh.read(n * row_bytes)
             if len(buf) != n * row_bytes:
-                raise OSError(f"{path}: image HDU {extname!r} is truncated at row {r0}")
+                raise InvalidAcquisitionError(
+                    RejectReason.TRUNCATED, f"{path.name}: image HDU {extname!r} is truncated at row {r0}")
             raw = np.frombuffer(buf, dtype=dtype).reshape(n, n_cols)
             yield r0, _scale(raw, header)
 

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from monitor.domain import printable_name
+
 __all__ = [
     "SummaryRow",
     "DriftFit",
@@ -172,12 +174,20 @@ class GeometryRow:
 
 @dataclass(frozen=True)
 class RejectedInput:
-    """A delivered file (or band) refused by ingest or processing."""
+    """A delivered file (or band) refused by ingest or processing.
+
+    File names and messages come from outside (inbox names, header strings): control characters
+    are escaped here, so the report never carries them raw.
+    """
 
     file: str
     reason: str  # short category of ICD 5 (``truncated``, ``not-fits`` ...)
     message: str
     time: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "file", printable_name(self.file))
+        object.__setattr__(self, "message", printable_name(self.message))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from monitor.settings import SmtpSettings
 __all__ = [
     "MailDeliveryError",
     "build_report_message",
+    "build_text_message",
     "send_message",
     "next_retry_delay",
     "RETRY_BASE",
@@ -58,6 +59,47 @@ class MailDeliveryError(RuntimeError):
         self.partially_delivered = partially_delivered
 
 
+def build_text_message(
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    subject: str,
+    body_text: str,
+    date: str | None = None,
+    message_id: str | None = None,
+) -> EmailMessage:
+    """A plain-text UTF-8 message (the alert and recovery e-mails of incidents).
+
+    Parameters
+    ----------
+    sender, recipients
+        ``From`` and ``To`` addresses (at least one recipient).
+    subject, body_text
+        Subject line and text body.
+    date, message_id
+        ``Date`` and ``Message-ID`` headers; default now and a fresh id (keep the same id across
+        retries so that a receiver can recognise a repeat).
+
+    Raises
+    ------
+    ValueError
+        No recipient, or a header value with a line break.
+    """
+    if not recipients:
+        raise ValueError("a message needs at least one recipient")
+    for value in (sender, subject, *recipients):
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"line break in an e-mail header value: {value!r}")
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = subject
+    msg["Date"] = date or formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id or make_msgid(domain=_domain_of(sender))
+    msg.set_content(body_text)
+    return msg
+
+
 def build_report_message(
     *,
     sender: str,
@@ -92,16 +134,10 @@ def build_report_message(
         raise ValueError("a report message needs at least one recipient")
     if not pdf_bytes:
         raise ValueError("empty PDF attachment")
-    for value in (sender, subject, pdf_filename, *recipients):
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"line break in an e-mail header value: {value!r}")
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = ", ".join(recipients)
-    msg["Subject"] = subject
-    msg["Date"] = date or formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = message_id or make_msgid(domain=_domain_of(sender))
-    msg.set_content(body_text)
+    if "\n" in pdf_filename or "\r" in pdf_filename:
+        raise ValueError(f"line break in an e-mail header value: {pdf_filename!r}")
+    msg = build_text_message(sender=sender, recipients=recipients, subject=subject, body_text=body_text, date=date,
+                             message_id=message_id)
     msg.add_attachment(pdf_bytes, maintype="application", subtype="pdf", filename=pdf_filename)
     return msg
 

@@ -39,14 +39,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.headerregistry import Address
+from email.message import EmailMessage
 from pathlib import Path
 
 from sqlmodel import Session
 
 from monitor import __version__
+from monitor.catalogue import outbox
 from monitor.catalogue import report_queries as rq
 from monitor.catalogue import repository as repo
-from monitor.catalogue.models import Acquisition, MoonMeasurement, Outbox, Report
+from monitor.catalogue.models import Acquisition, MoonMeasurement, Outbox
 from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, MISSION_OF_SATELLITE, REF_VERSION, Satellite
 from monitor.reports.context import (
     CalibrationSeries,
@@ -65,7 +67,13 @@ from monitor.reports.context import (
     StarWindowTraces,
     SummaryRow,
 )
-from monitor.reports.mail import MailDeliveryError, build_report_message, next_retry_delay, send_message
+from monitor.reports.mail import (
+    MailDeliveryError,
+    build_report_message,
+    build_text_message,
+    next_retry_delay,
+    send_message,
+)
 from monitor.settings import Settings
 
 __all__ = [
@@ -538,6 +546,12 @@ class SendSummary:
             text += f", interrupted earlier (marked failed) {self.interrupted}"
         return text
 
+    @property
+    def problems(self) -> list[str]:
+        """E-mails not delivered by this run (a job that leaves any reports a failure)."""
+        return list(self.errors) + [f"{self.interrupted} e-mail(s) interrupted while sending earlier"] * bool(
+            self.interrupted)
+
 
 @dataclass
 class ReportOutcome:
@@ -551,6 +565,10 @@ class ReportOutcome:
     queued: int = 0
     skipped: str = ""
     mail: SendSummary | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        return self.mail.problems if self.mail is not None else []
 
     def __str__(self) -> str:
         if self.skipped:
@@ -606,7 +624,7 @@ def run_report(
     row = rq.add_report(session, period=p.key, path=_stored_path(settings, path), sha256=digest, pages=pages,
                         size_bytes=len(pdf), created_at=now)
     queue = send or (scheduled and bool(settings.report.recipients) and bool(settings.smtp.host))
-    queued = rq.queue_outbox(session, row.id, settings.report.recipients, now) if queue else []  # type: ignore[arg-type]
+    queued = outbox.queue_outbox(session, row.id, settings.report.recipients, now) if queue else []  # type: ignore[arg-type]
     session.commit()
     outcome = ReportOutcome(period=p.key, report_id=row.id, path=path, sha256=digest, pages=pages,
                             size_bytes=len(pdf), render_s=render_s, queued=len(queued))
@@ -617,72 +635,97 @@ def run_report(
     return outcome
 
 
-def _message_id(report: Report, row: Outbox, sender: str) -> str:
+def _domain(sender: str) -> str:
     try:
-        domain = Address(addr_spec=sender).domain or "localhost"
+        return Address(addr_spec=sender).domain or "localhost"
     except (ValueError, IndexError):
-        domain = "localhost"
-    return f"<monitor-report-{report.id}-{row.id}@{domain}>"
+        return "localhost"
+
+
+def _message_id(row: Outbox, sender: str) -> str:
+    """The same Message-ID at every attempt of one outbox row (a receiver can drop a repeat)."""
+    what = f"report-{row.report_id}" if row.kind == "report" else f"{row.kind}-{row.incident_id}"
+    return f"<monitor-{what}-{row.id}@{_domain(sender)}>"
+
+
+def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[EmailMessage | None, str]:
+    """The e-mail of an outbox row, or ``(None, reason)`` when it can never be sent (the report
+    file is gone or changed since it was archived)."""
+    sender = settings.smtp.sender
+    if row.kind != "report":
+        return build_text_message(sender=sender, recipients=[row.recipient], subject=row.subject,
+                                  body_text=row.body, message_id=_message_id(row, sender)), ""
+    assert row.report_id is not None
+    report = rq.report_by_id(session, row.report_id)
+    assert report is not None
+    pdf_path = settings.site / report.path
+    try:
+        pdf = pdf_path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read the report file {report.path}: {exc.strerror or exc}"
+    if hashlib.sha256(pdf).hexdigest() != report.sha256:
+        return None, f"report file {report.path} changed since it was archived (SHA-256 mismatch)"
+    body_path = pdf_path.with_suffix(".txt")
+    body = body_path.read_text(encoding="utf-8") if body_path.is_file() else (
+        f"{TITLE}: report {report.period} attached.\n")
+    return build_report_message(
+        sender=sender, recipients=[row.recipient], subject=f"[monitor] calibration report {report.period}",
+        body_text=body, pdf_bytes=pdf, pdf_filename=pdf_path.name, message_id=_message_id(row, sender),
+    ), ""
 
 
 def send_pending(session: Session, settings: Settings, now: datetime) -> SendSummary:
-    """Send every due outbox row once (see the module docstring for the state machine)."""
+    """Send every due outbox row once (see the module docstring for the state machine): report
+    PDFs and the alert/recovery e-mails of incidents alike."""
     summary = SendSummary()
-    for row in rq.stale_sending(session, now - SENDING_STALE):
+    for row in outbox.stale_sending(session, now - SENDING_STALE):
+        what = f"report {row.report_id}" if row.kind == "report" else f"{row.kind} of incident {row.incident_id}"
         msg = (f"interrupted while sending (attempt started {row.next_attempt_at:%Y-%m-%dT%H:%M:%SZ}): the "
-               f"message may or may not have reached {row.recipient}; check with the recipient, then requeue "
-               f"with 'monitor report --resend {row.report_id}'")
-        rq.save_outbox(session, row, status="failed", last_error=msg)
-        log.error("outbox %s (report %s): %s", row.id, row.report_id, msg)
+               f"message may or may not have reached {row.recipient}; check with the recipient"
+               + (f", then requeue with 'monitor report --resend {row.report_id}'" if row.kind == "report" else ""))
+        outbox.save_outbox(session, row, status="failed", last_error=msg)
+        log.error("outbox %s (%s): %s", row.id, what, msg)
         summary.interrupted += 1
-    for row in rq.due_outbox(session, now):
+    for row in outbox.due_outbox(session, now):
         assert row.id is not None
-        if not rq.claim_outbox(session, row.id, now):
+        if not outbox.claim_outbox(session, row.id, now):
             continue  # another sender took it
-        report = rq.report_by_id(session, row.report_id)
-        assert report is not None
         attempts = row.attempts + 1
+        what = f"report {row.report_id}" if row.kind == "report" else f"{row.kind} of incident {row.incident_id}"
         try:
-            pdf = (settings.site / report.path).read_bytes()
-        except OSError as exc:
-            pdf, error = b"", f"cannot read the report file {report.path}: {exc.strerror or exc}"
-        else:
-            error = "" if hashlib.sha256(pdf).hexdigest() == report.sha256 else (
-                f"report file {report.path} changed since it was archived (SHA-256 mismatch)")
-        if error:
-            rq.save_outbox(session, row, status="failed", attempts=attempts, last_error=error)
-            log.error("outbox %s (report %s): %s", row.id, row.report_id, error)
+            message, error = _message_of(session, settings, row)
+        except OSError as exc:  # transient (the body file): back in the queue
+            outbox.save_outbox(session, row, status="queued", attempts=row.attempts, last_error=str(exc)[:2000])
+            summary.retrying += 1
+            summary.errors.append(str(exc))
+            continue
+        if message is None:
+            outbox.save_outbox(session, row, status="failed", attempts=attempts, last_error=error)
+            log.error("outbox %s (%s): %s", row.id, what, error)
             summary.failed += 1
             summary.errors.append(error)
             continue
-        pdf_path = settings.site / report.path
-        body_path = pdf_path.with_suffix(".txt")
-        body = body_path.read_text(encoding="utf-8") if body_path.is_file() else (
-            f"{TITLE}: report {report.period} attached.\n")
-        message = build_report_message(
-            sender=settings.smtp.sender, recipients=[row.recipient],
-            subject=f"[monitor] calibration report {report.period}", body_text=body, pdf_bytes=pdf,
-            pdf_filename=pdf_path.name, message_id=_message_id(report, row, settings.smtp.sender),
-        )
         try:
             send_message(settings.smtp, message)
         except MailDeliveryError as exc:
             permanent = any(int(code) >= 500 for code, _ in exc.refused.values())
             if permanent or attempts >= MAX_ATTEMPTS:
                 why = "refused permanently" if permanent else f"gave up after {attempts} attempts"
-                rq.save_outbox(session, row, status="failed", attempts=attempts, last_error=f"{why}: {exc}"[:2000])
-                log.error("outbox %s (report %s to %s): %s: %s", row.id, report.id, row.recipient, why, exc)
+                outbox.save_outbox(session, row, status="failed", attempts=attempts,
+                                   last_error=f"{why}: {exc}"[:2000])
+                log.error("outbox %s (%s to %s): %s: %s", row.id, what, row.recipient, why, exc)
                 summary.failed += 1
             else:
                 delay = next_retry_delay(attempts)
-                rq.save_outbox(session, row, status="queued", attempts=attempts, next_attempt_at=now + delay,
-                               last_error=str(exc)[:2000])
-                log.warning("outbox %s (report %s to %s): attempt %d failed, retry in %s: %s", row.id, report.id,
+                outbox.save_outbox(session, row, status="queued", attempts=attempts, next_attempt_at=now + delay,
+                                   last_error=str(exc)[:2000])
+                log.warning("outbox %s (%s to %s): attempt %d failed, retry in %s: %s", row.id, what,
                             row.recipient, attempts, delay, exc)
                 summary.retrying += 1
             summary.errors.append(str(exc))
             continue
-        rq.save_outbox(session, row, status="sent", attempts=attempts, sent_at=now, last_error="")
+        outbox.save_outbox(session, row, status="sent", attempts=attempts, sent_at=now, last_error="")
+        log.info("outbox %s (%s) sent to %s", row.id, what, row.recipient)
         summary.sent += 1
     return summary
 
@@ -702,8 +745,8 @@ def resend_report(session: Session, settings: Settings, now: datetime, report_id
         raise ReportError(f"no report with id {report_id}")
     if not settings.smtp.host:
         raise ReportError("--resend: e-mail is disabled ([smtp] host is empty in monitor.toml)")
-    requeued = rq.requeue_failed(session, report_id, now)
-    added = rq.queue_outbox(session, report_id, settings.report.recipients, now)
+    requeued = outbox.requeue_failed(session, report_id, now)
+    added = outbox.queue_outbox(session, report_id, settings.report.recipients, now)
     session.commit()
     if not requeued and not added:
         return 0, send_pending(session, settings, now)

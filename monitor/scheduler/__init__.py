@@ -1,5 +1,5 @@
 """monitor.scheduler: APScheduler wiring only (see :mod:`monitor.scheduler.wiring`).
 
-Deleting this package leaves every use-case runnable from the CLI; job bodies live in the
-use-case modules, :mod:`monitor.scheduler.jobs` only wraps them.
+Deleting this package leaves every use-case runnable from the CLI; the daemon that runs the
+scheduled jobs in child processes is :mod:`monitor.daemon`.
 """

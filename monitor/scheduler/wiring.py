@@ -1,59 +1,59 @@
-"""APScheduler 3.x wiring: job ids, triggers, job defaults, the job store and the daemon loop.
+"""APScheduler 3.x wiring: job ids, triggers, job defaults and the scheduler object.
 
-All schedules are UTC. Jobs are registered at every start with fixed ids and
-``replace_existing=True``: the persistent job store only caches ``next_run_time``, the code is the
-source of truth (a renamed job function can never leave a stale pickled job behind for long).
-Job callables are textual references (``monitor.scheduler.jobs:<name>``) without arguments, so
-the pickled job state holds no objects.
+All schedules are UTC. Jobs are registered at every start with fixed ids; the callable is the
+daemon's job runner (:mod:`monitor.daemon.runner`) with the job id as its only argument: this
+module knows nothing of processes, catalogues or use-cases.
 
 Job defaults: ``coalesce=True`` (a backlog after downtime collapses into one run),
 ``max_instances=1`` (never two runs of the same job at once) and an explicit
-``misfire_grace_time`` (APScheduler's default of 1 s silently drops runs after a restart or while
-the single worker is busy). The weekly and monthly reports get ``report_grace_hours``.
+``misfire_grace_time`` (APScheduler's default of 1 s silently drops late runs). The weekly and
+monthly reports get ``report_grace_hours``.
 
-One worker thread: jobs run one after another, so ingest, processing, reports and the e-mail
-retry never compete for the catalogue (SQLite) or the two CPU cores; a queued run waits for the
-previous one and still runs as long as it is within its grace time.
+One thread per job: each job waits for its own child process, so a job that hangs until its
+time limit never delays the others (ingest keeps running while a stuck e-mail job is killed).
+
+The job store is in memory. The schedule is a pure function of the settings, and APScheduler's
+``SQLAlchemyJobStore`` in the catalogue bought nothing but risk: jobs re-registered at start get
+their next run time from the trigger anyway, and when the database went away between two of its
+calls (``get_due_jobs`` then ``update_job``) the scheduler thread died while the daemon looked
+healthy. Missed report runs are caught up at start instead (:func:`catch_up_reports`), and the
+daemon writes its schedule into the catalogue for ``monitor status`` (``scheduled_job``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
-import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.engine import Engine
 
 from monitor.settings import ConfigError, Settings
 
 __all__ = [
     "JOB_IDS",
-    "JOBS_MODULE",
+    "REPORT_JOBS",
     "JOB_DEFAULTS_GRACE_S",
     "INTERVAL_EPOCH",
     "job_defaults",
     "cron_trigger",
     "register_jobs",
     "build_scheduler",
-    "scheduled_jobs",
-    "run_daemon",
+    "catch_up_reports",
+    "next_runs",
 ]
 
 log = logging.getLogger(__name__)
 
-JOBS_MODULE = "monitor.scheduler.jobs"
 JOB_IDS = ("ingest", "process", "weekly_report", "monthly_report", "email_retry")
+REPORT_JOBS = ("weekly_report", "monthly_report")
 JOB_DEFAULTS_GRACE_S = 3600  # s; interval jobs: a run up to 1 h late still runs
 INTERVAL_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # interval runs are aligned on multiples from here
 PROCESS_OFFSET_S = 60.0  # processing fires 1 min after ingest on the same period
@@ -101,127 +101,70 @@ def _interval(minutes: float, offset_s: float = 0.0) -> IntervalTrigger:
     )
 
 
-def register_jobs(scheduler: BaseScheduler, settings: Settings) -> None:
-    """Add (or replace) the five jobs of the daemon.
+def register_jobs(scheduler: BaseScheduler, settings: Settings, run: Callable[[str], object]) -> None:
+    """Add (or replace) the five jobs of the daemon; each calls ``run(job_id)``.
 
     ========================  =====================================  =======================
     id                        trigger                                misfire grace
     ========================  =====================================  =======================
     ``ingest``                every ``scheduler.ingest_minutes``     default (1 h)
-    ``process``               same period, 1 min after ingest        default (1 h)
+    ``process``               ``process_minutes`` (0: ingest's      default (1 h)
+                              period), 1 min after ingest
     ``weekly_report``         ``report.weekly_cron`` (UTC)           ``report_grace_hours``
     ``monthly_report``        ``report.monthly_cron`` (UTC)          ``report_grace_hours``
     ``email_retry``           every ``scheduler.email_retry_minutes``  default (1 h)
     ========================  =====================================  =======================
     """
+    for job_id, trigger, extra in _specs(settings):
+        scheduler.add_job(run, trigger=trigger, args=(job_id,), id=job_id, name=job_id, replace_existing=True,
+                          **extra)
+    log.info("registered jobs: %s", ", ".join(JOB_IDS))
+
+
+def _specs(settings: Settings) -> list[tuple[str, Any, dict[str, Any]]]:
     sch = settings.scheduler
     report_grace_s = int(sch.report_grace_hours * 3600)
-    specs: list[tuple[str, Any, dict[str, Any]]] = [
+    return [
         ("ingest", _interval(sch.ingest_minutes), {}),
-        ("process", _interval(sch.ingest_minutes, PROCESS_OFFSET_S), {}),
+        ("process", _interval(sch.process_minutes or sch.ingest_minutes, PROCESS_OFFSET_S), {}),
         ("weekly_report", cron_trigger(settings.report.weekly_cron), {"misfire_grace_time": report_grace_s}),
         ("monthly_report", cron_trigger(settings.report.monthly_cron), {"misfire_grace_time": report_grace_s}),
         ("email_retry", _interval(sch.email_retry_minutes), {}),
     ]
-    for job_id, trigger, extra in specs:
-        scheduler.add_job(
-            f"{JOBS_MODULE}:{job_id}",
-            trigger=trigger,
-            id=job_id,
-            name=job_id,
-            replace_existing=True,
-            **extra,
-        )
-    log.info("registered jobs: %s", ", ".join(j for j, _, _ in specs))
 
 
-def build_scheduler(engine: Engine | None, settings: Settings) -> BackgroundScheduler:
-    """A (not yet started) UTC BackgroundScheduler with the job store on ``engine``.
-
-    ``engine=None`` keeps jobs in memory (tests). The job store's table ``apscheduler_jobs`` lives
-    in the catalogue database and is created by APScheduler; Alembic must ignore it
-    (``include_name`` filter in ``migrations/env.py``).
-    """
-    jobstores: dict[str, Any] = {}
-    if engine is not None:
-        jobstores["default"] = SQLAlchemyJobStore(engine=engine)
+def build_scheduler(settings: Settings) -> BackgroundScheduler:
+    """A (not yet started) UTC BackgroundScheduler: memory job store, one thread per job."""
     return BackgroundScheduler(
-        jobstores=jobstores,
-        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(max_workers=len(JOB_IDS))},
         job_defaults=job_defaults(settings),
         timezone=UTC,
     )
 
 
-def scheduled_jobs(engine: Engine, settings: Settings) -> list[tuple[str, datetime | None]]:
-    """``(job id, next run time UTC or None when paused)`` as stored by the daemon, sorted by id.
+def catch_up_reports(scheduler: BaseScheduler, settings: Settings, now: datetime) -> list[str]:
+    """Run now the report jobs whose scheduled time passed less than ``report_grace_hours`` ago.
 
-    For ``monitor status``: reads only the id and next-run columns of APScheduler's own table
-    (no unpickling, so a CLI of another code version can never make the store drop a job).
-    Empty when the daemon has never run on this catalogue.
+    A daemon that was down at 06:00 on the 1st still makes the monthly report when it comes back
+    within the grace; the report use-case makes a scheduled period once, so a restart after the
+    report was made costs nothing. Returns the ids of the jobs brought forward.
     """
-    import sqlalchemy as sa
+    grace = timedelta(hours=settings.scheduler.report_grace_hours)
+    caught = []
+    for job_id in REPORT_JOBS:
+        job = scheduler.get_job(job_id)
+        if job is None:
+            continue
+        fire = job.trigger.get_next_fire_time(None, now - grace)
+        if fire is not None and fire <= now:
+            job.modify(next_run_time=now)
+            caught.append(job_id)
+            log.info("%s: the run of %s was missed while the daemon was down; running it now", job_id,
+                     f"{fire:%Y-%m-%dT%H:%MZ}")
+    return caught
 
-    store = SQLAlchemyJobStore(engine=engine)
-    if not sa.inspect(engine).has_table(store.jobs_t.name):
-        return []
-    table = store.jobs_t
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(table.c.id, table.c.next_run_time).order_by(table.c.id)).all()
-    return [(str(i), None if t is None else datetime.fromtimestamp(float(t), UTC)) for i, t in rows]
 
-
-def run_daemon(settings: Settings, stop_event: threading.Event | None = None) -> int:
-    """Run the scheduler until SIGTERM/SIGINT (or ``stop_event``) then stop cleanly.
-
-    Pattern A of notes/ecosystem.md §1.4: the signal handlers only set an event; the main thread
-    waits for it and then calls ``shutdown(wait=True)``, which lets a running job finish. Give
-    systemd a ``TimeoutStopSec`` longer than the longest job. Returns the process exit code (0).
-
-    Only one daemon may run per catalogue: a second one raises
-    :class:`monitor.catalogue.report_queries.DaemonLockedError` ("another monitor daemon is
-    running for this catalogue (pid N)") before touching the job store.
-    """
-    from monitor.catalogue.engine import make_engine
-    from monitor.catalogue.report_queries import acquire_daemon_lock
-
-    stop = stop_event or threading.Event()
-    engine = make_engine(settings.database_url, settings.database_password)
-    try:
-        lock = acquire_daemon_lock(engine)  # one daemon per catalogue (DaemonLockedError otherwise)
-    except BaseException:
-        engine.dispose()
-        raise
-    log.info("daemon pid %d holds the catalogue lock (%s)", os.getpid(), lock.description)
-    scheduler = build_scheduler(engine, settings)
-    register_jobs(scheduler, settings)
-
-    previous: dict[signal.Signals, Any] = {}
-    in_main = threading.current_thread() is threading.main_thread()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    if in_main:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, _on_signal)
-    try:
-        scheduler.start()
-        log.info(
-            "scheduler started; next runs: %s",
-            ", ".join(
-                f"{j.id} {j.next_run_time:%Y-%m-%dT%H:%MZ}" for j in scheduler.get_jobs() if j.next_run_time is not None
-            ),
-        )
-        while not stop.wait(timeout=1.0):
-            pass
-        log.info("stop requested; waiting for running jobs to finish")
-    finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=True)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        lock.release()
-        engine.dispose()
-    log.info("scheduler stopped")
-    return 0
+def next_runs(scheduler: BaseScheduler) -> list[tuple[str, datetime | None]]:
+    """``(job id, next run time UTC or None when paused)`` sorted by id."""
+    return sorted((j.id, j.next_run_time.astimezone(UTC) if j.next_run_time else None) for j in scheduler.get_jobs())

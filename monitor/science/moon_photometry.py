@@ -242,19 +242,23 @@ class _Preview:
     n_pix: NDArray[np.float64]  # pixels per block (valid or not)
     row_centre: NDArray[np.float64]  # delivered row of each block row
     col_centre: NDArray[np.float64]
+    n_sat: NDArray[np.float64]  # pixels at or above the saturation level per block (never sky)
 
 
 def _block_edges(n: int, f: int) -> NDArray[np.intp]:
     return np.arange(0, n, f, dtype=np.intp)
 
 
-def _preview(strips: Iterable[tuple[int, NDArray[np.float32]]], shape: tuple[int, int], f: int) -> _Preview:
+def _preview(
+    strips: Iterable[tuple[int, NDArray[np.float32]]], shape: tuple[int, int], f: int, saturation_dn: float = np.inf
+) -> _Preview:
     n_rows, n_cols = shape
     col_edges = _block_edges(n_cols, f)
     nbr, nbc = -(-n_rows // f), col_edges.size
     total = np.zeros((nbr, nbc))
     total_sq = np.zeros((nbr, nbc))
     count = np.zeros((nbr, nbc))
+    n_sat = np.zeros((nbr, nbc))
     col_width = np.diff(np.append(col_edges, n_cols)).astype(np.float64)
     rows_seen = 0
     for r0, strip in strips:
@@ -270,7 +274,10 @@ def _preview(strips: Iterable[tuple[int, NDArray[np.float32]]], shape: tuple[int
         starts = np.flatnonzero(np.r_[True, rb[1:] != rb[:-1]])
         idx = rb[starts]
         s = np.add.reduceat(np.add.reduceat(block, col_edges, axis=1, dtype=np.float64), starts, axis=0)
-        sq = np.add.reduceat(np.add.reduceat(block * block, col_edges, axis=1, dtype=np.float64), starts, axis=0)
+        # squares in float64: a corrupt pixel of 1e20 DN overflows float32 (then the sky fit fails)
+        sq = np.add.reduceat(np.add.reduceat(np.square(block, dtype=np.float64), col_edges, axis=1), starts, axis=0)
+        sat = np.add.reduceat(np.add.reduceat(block >= saturation_dn, col_edges, axis=1, dtype=np.float64), starts,
+                              axis=0)
         nrows_in = np.diff(np.append(starts, block.shape[0])).astype(np.float64)
         cnt = nrows_in[:, None] * col_width[None, :]
         if has_nan:
@@ -278,6 +285,7 @@ def _preview(strips: Iterable[tuple[int, NDArray[np.float32]]], shape: tuple[int
         total[idx] += s
         total_sq[idx] += sq
         count[idx] += cnt
+        n_sat[idx] += sat
     if rows_seen != n_rows:
         raise ValueError(f"strips cover {rows_seen} rows, image has {n_rows}")
     row_edges = _block_edges(n_rows, f)
@@ -292,6 +300,7 @@ def _preview(strips: Iterable[tuple[int, NDArray[np.float32]]], shape: tuple[int
         n_pix=n_pix,
         row_centre=(row_edges + row_hi - 1) / 2.0,
         col_centre=(col_edges + col_hi - 1) / 2.0,
+        n_sat=n_sat,
     )
 
 
@@ -348,7 +357,7 @@ def _fit_background(pv: _Preview, det: _Detection, oversamp: float, inner_radius
     rho_near = np.sqrt(
         np.maximum(np.abs(cc) - 0.5 * pv.f, 0.0) ** 2 + (np.maximum(np.abs(rr) - 0.5 * pv.f, 0.0) / oversamp) ** 2
     )
-    sel = (pv.count >= 2) & (rho_near > inner_radius_px)
+    sel = (pv.count >= 2) & (pv.n_sat == 0) & (rho_near > inner_radius_px)
     if int(sel.sum()) < 6:
         raise InsufficientBackgroundError(
             f"only {int(sel.sum())} sky blocks beyond {inner_radius_px:.1f} px from the Moon"
@@ -361,7 +370,10 @@ def _fit_background(pv: _Preview, det: _Detection, oversamp: float, inner_radius
     coef: NDArray[np.float64] = np.zeros(3)
     for _ in range(8):
         xk, wts = x[keep], n[keep]
-        coef = np.asarray(np.linalg.solve(xk.T @ (xk * wts[:, None]), xk.T @ (wts * y[keep])), dtype=np.float64)
+        try:
+            coef = np.asarray(np.linalg.solve(xk.T @ (xk * wts[:, None]), xk.T @ (wts * y[keep])), dtype=np.float64)
+        except np.linalg.LinAlgError as exc:
+            raise InsufficientBackgroundError(f"the sky blocks do not determine a background plane ({exc})") from None
         resid = (y - x @ coef) * np.sqrt(n)  # normalised to one pixel
         s = _robust_sigma(resid[keep])
         new_keep = np.abs(resid) <= 3.5 * max(s, 1e-12)
@@ -396,7 +408,7 @@ def _fit_background_adaptive(pv: _Preview, det: _Detection, oversamp: float) -> 
     rho_near = np.sqrt(
         np.maximum(np.abs(cc) - 0.5 * pv.f, 0.0) ** 2 + (np.maximum(np.abs(rr) - 0.5 * pv.f, 0.0) / oversamp) ** 2
     )
-    usable = pv.count >= 2
+    usable = (pv.count >= 2) & (pv.n_sat == 0)
     half = 0.5 * det.radius_px
     nearest = _fit_background(pv, det, oversamp, det.radius_px + margins[-1])
     for margin in margins[:-1]:
@@ -563,7 +575,7 @@ def measure_moon_band(
     saturation_dn = float(band.saturate_dn) * b2  # mean native level DN/b^2 >= SATURATE
     f = max(2, int(math.ceil(max(n_rows, n_cols) / _PREVIEW_MAX)))
 
-    pv = _preview(strips_factory(), (n_rows, n_cols), f)
+    pv = _preview(strips_factory(), (n_rows, n_cols), f, saturation_dn)
     det = _detect(pv, o, threshold_frac)
     rho_max = min(
         det.centre_col + 0.5, n_cols - 0.5 - det.centre_col, (det.centre_row + 0.5) / o,

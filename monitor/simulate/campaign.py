@@ -19,11 +19,10 @@ For each satellite and month, a burst of acquisitions a few days long:
   ``BINNING`` (see :func:`_simulate_moon`).
 - **GEOM** (every satellite, ``geom_per_month``): a stereo pair over a calibration site from
   :func:`monitor.simulate.geom.simulate_geom_pair` (EPHEM and GCP tables, ICD 3 keys).
-  Each of these is skipped silently if its simulator module cannot be imported.
 - **Bad files** (``bad_files=True``), one of each kind: not FITS, truncated inside a data block,
   truncated on a 2880-byte block boundary (the case astropy reads silently), missing key
   (``DATE-OBS``), bad value (``SC_POS`` in metres), unknown band (a PNEO band name in a PHR file),
-  one all-NaN band (the whole file is expected rejected, reason ``all-nan``), a conflicting
+  every band all-NaN (the whole file is expected rejected, reason ``all-nan``), a conflicting
   re-delivery (same ``ACQ_ID``, different bytes) and an exact duplicate (same bytes, another name).
 
 Every file is written atomically with a ``.done`` marker by
@@ -453,8 +452,8 @@ def _moon_binning(mission: Mission, band: str, d_obs_moon_km: float, disk_px: fl
     return max(1, int(2 ** round(math.log2(max(diameter / disk_px, 1.0)))))
 
 
-def _simulate_moon(ctx: _Context, satellite: Satellite, t0: datetime, window_days: float) -> _Acquisition | None:
-    """One MOON acquisition (all bands), or None when the Moon simulator is not installed.
+def _simulate_moon(ctx: _Context, satellite: Satellite, t0: datetime, window_days: float) -> _Acquisition:
+    """One MOON acquisition (all bands).
 
     The disk has its physical apparent size; ``BINNING`` (a power of 2, the same for all the
     bands of a mission type: about 32 for PNEO MS, 128 for PNEO PAN) brings it to 110–220
@@ -466,12 +465,9 @@ def _simulate_moon(ctx: _Context, satellite: Satellite, t0: datetime, window_day
     native pixels gives. ``S_k = o G A_k(t) E_k / Ω_pix`` with ``E_k`` from the REF-1 lunar model
     at the geometry of ``SC_POS`` and ``DATE-OBS``; ``OVERSAMP`` in {1, 2}; ``GAINFACT`` 2–4.
     """
-    try:
-        from monitor.science.lunar_model import lunar_band_irradiance
-        from monitor.simulate.moon import simulate_moon_band
-    except ImportError:
-        return None
     from monitor.io.reference_data import load_rolo_coefficients, load_solar_spectrum
+    from monitor.science.lunar_model import lunar_band_irradiance
+    from monitor.simulate.moon import simulate_moon_band
 
     rng = ctx.rng
     mission = MISSION_OF_SATELLITE[satellite]
@@ -596,12 +592,10 @@ GEOM_SITES: tuple[tuple[str, float, float, float], ...] = (
 )
 
 
-def _simulate_geom(ctx: _Context, satellite: Satellite, epoch: datetime) -> _Acquisition | None:
-    """One GEOM stereo-pair file of a calibration site, or None when the GEOM simulator is absent."""
-    try:
-        from monitor.simulate.geom import simulate_geom_pair
-    except ImportError:
-        return None
+def _simulate_geom(ctx: _Context, satellite: Satellite, epoch: datetime) -> _Acquisition:
+    """One GEOM stereo-pair file of a calibration site."""
+    from monitor.simulate.geom import simulate_geom_pair
+
     rng = ctx.rng
     mission = MISSION_OF_SATELLITE[satellite]
     name, lat, lon, h = GEOM_SITES[int(rng.integers(len(GEOM_SITES)))]
@@ -722,11 +716,11 @@ def _write_bad_files(
     acq.images = {**acq.images, other: acq.images[last.band]}
     out.append(_deliver_truth(ctx, acq))
 
-    # One band entirely NaN: the ingest refuses the whole file (reason all-nan), as for the
-    # other bad files; no band of it is measured.
+    # Every band entirely NaN: the ingest refuses the whole file (reason all-nan). A file with
+    # only some bands NaN is accepted (ICD 1.2: each band's verdict is separate) and those bands
+    # are rejected all-nan by the processing.
     acq = _bad_copy(make_star(), "all-nan-band", "rejected", RejectReason.ALL_NAN)
-    last = acq.header.bands[-1]
-    acq.images = {**acq.images, last.band: np.full(last.shape, np.nan, dtype=np.float32)}
+    acq.images = {b.band: np.full(b.shape, np.nan, dtype=np.float32) for b in acq.header.bands}
     out.append(_deliver_truth(ctx, acq))
 
     # Conflict: the same ACQ_ID and header delivered again with different pixels (another noise draw).
@@ -912,13 +906,9 @@ def simulate_campaigns(
                         first_star = acq
             if sat in moon_sats:
                 for _ in range(moon_per_month):
-                    moon = _simulate_moon(ctx, sat, month_start, 28.0)
-                    if moon is not None:
-                        truth.files.append(_deliver_truth(ctx, moon))
+                    truth.files.append(_deliver_truth(ctx, _simulate_moon(ctx, sat, month_start, 28.0)))
             for t in epochs(geom_per_month):
-                geom = _simulate_geom(ctx, sat, t)
-                if geom is not None:
-                    truth.files.append(_deliver_truth(ctx, geom))
+                truth.files.append(_deliver_truth(ctx, _simulate_geom(ctx, sat, t)))
 
     if bad_files and first_star is not None:
         sat = first_star.header.satellite

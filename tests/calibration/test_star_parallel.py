@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,9 +12,11 @@ import pytest
 from sqlmodel import select
 
 from monitor.calibration import star as star_mod
+from monitor.calibration.pending import UnitFailure
 from monitor.calibration.star import run_star_calibration
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition, StarPhotometry, StarpoolMember, StarWindow
+from monitor.failures import FailureKind
 from monitor.ingest.service import run_ingest
 from monitor.settings import load_settings
 from monitor.simulate.campaign import simulate_campaigns
@@ -73,7 +77,7 @@ def test_broken_pool_falls_back_to_in_process(tmp_path: Path) -> None:
     band = BandHeader(band="P", shape=(64, 64), dark_dn=0.0, gain_factor=1.0, oversamp=1.0, binning=1,
                       pixscale_urad=2.8, lineper_ms=0.07, saturate_dn=4095.0, star_x=32.0, star_y=32.0)
     jobs = [star_mod._FileJob(tmp_path / f"missing{i}.fits", (band,), (20.0,), (5,), acquisition_id=i + 1,
-                              satellite="PHR1A", hip=32349, run_id=1) for i in range(4)]
+                              acq_id=f"ACQ{i}", satellite="PHR1A", hip=32349, run_id=1) for i in range(4)]
 
     def pool_results():  # two results, then the pool dies
         yield [({"message": "from the pool 0"}, [])]
@@ -83,7 +87,46 @@ def test_broken_pool_falls_back_to_in_process(tmp_path: Path) -> None:
     out = list(star_mod._in_process_if_broken(jobs, pool_results()))
     assert [o[0][0]["message"] for o in out[:2]] == ["from the pool 0", "from the pool 1"]
     assert len(out) == 4
-    for i, rows in enumerate(out[2:], start=2):  # measured in-process: the file cannot be read
-        (phot, windows), = rows
-        assert phot["acquisition_id"] == i + 1 and phot["status"] == "rejected" and phot["reason"] == "unreadable"
-        assert f"missing{i}" in phot["message"] and windows == []
+    for i, failure in enumerate(out[2:], start=2):  # measured in-process: the file cannot be opened
+        assert isinstance(failure, UnitFailure)  # no verdict: a missing archived file is transient
+        assert failure.unit == f"ACQ{i}" and failure.kind is FailureKind.TRANSIENT
+        assert f"missing{i}" in failure.error and failure.line.startswith(f"ACQ{i}: transient: FileNotFoundError")
+
+
+def test_worker_failures_become_file_outcomes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An exception in a worker, for one file, is that file's outcome (a transient or internal
+    UnitFailure with its traceback): the pool is not broken and the other files of the batch keep
+    their rows. Before: the exception ended ``pool.map`` and the whole run."""
+    from monitor.io.fits_reader import read_acquisition_header
+
+    inbox = tmp_path / "sim"
+    truth = simulate_campaigns(inbox, start=datetime(2024, 3, 1, tzinfo=UTC), months=1, seed=4, satellites=["PHR1A"],
+                               stars_per_campaign=3, moon_per_month=0, geom_per_month=0, bad_files=False)
+
+    def job(i: int, file: Path, **changes: object) -> star_mod._FileJob:
+        header = read_acquisition_header(file)
+        assert header.hip is not None
+        good = star_mod._FileJob(file, header.bands, tuple(20.0 / b.gain_factor for b in header.bands),
+                                 (2, 3, 5), acquisition_id=i, acq_id=f"ACQ{i}", satellite="PHR1A", hip=header.hip,
+                                 run_id=1)
+        return dataclasses.replace(good, **changes)  # type: ignore[arg-type]
+
+    files = [inbox / f.file for f in truth.files]
+    (tmp_path / "a-directory").mkdir()
+    jobs = [
+        job(0, files[0]),
+        job(1, files[1], path=tmp_path / "a-directory"),  # not a file: transient
+        job(2, files[1], gains_e_per_dn=(20.0,)),  # one gain for five bands: a defect (zip strict)
+        job(3, files[2]),
+    ]
+    with caplog.at_level(logging.WARNING), star_mod._photometry_map(jobs, workers=2) as results:
+        out = list(results)
+    assert not caplog.records  # no broken pool, no fallback to in-process
+    assert out[0] == star_mod._measure_file(jobs[0]) and out[3] == star_mod._measure_file(jobs[3])
+    assert all(phot["status"] == "ok" for phot, _ in out[0] + out[3])
+    transient, internal = out[1], out[2]
+    assert isinstance(transient, UnitFailure) and transient.kind is FailureKind.TRANSIENT
+    assert transient.line.startswith("ACQ1: transient: IsADirectoryError")
+    assert isinstance(internal, UnitFailure) and internal.kind is FailureKind.INTERNAL
+    assert internal.line.startswith("ACQ2: internal error: ValueError: zip()")
+    assert "Traceback (most recent call last)" in internal.traceback and "_photometry_rows" in internal.traceback

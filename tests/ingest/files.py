@@ -84,13 +84,22 @@ def write_bad_files(inbox: Path) -> dict[str, str]:
     write_acquisition(inbox / "badband.fits", h, {"XX": star_images(h, 1)["XX"]})
     expected["badband.fits"] = "unknown-band"
     h = star_header("PHR1A-STAR-20250314T021533-0903")
-    imgs = star_images(h, 2)
-    imgs["B0"][:] = np.nan
+    imgs = {band: np.full_like(img, np.nan) for band, img in star_images(h, 2).items()}  # every band
     write_acquisition(inbox / "nan.fits", h, imgs)
     expected["nan.fits"] = "all-nan"
     (inbox / "notes.txt").write_text("operator notes dropped in the inbox by mistake\n")
     expected["notes.txt"] = "not-fits"
     return expected
+
+
+def write_partly_nan(inbox: Path, name: str = "partnan.fits", acq_id: str = "PHR1A-STAR-20250314T021533-0904") -> str:
+    """A STAR file whose band B0 is entirely NaN and P is fine: accepted (each band has its own
+    verdict, ICD 1.2). Returns its ACQ_ID."""
+    h = star_header(acq_id)
+    imgs = star_images(h, 3)
+    imgs["B0"][:] = np.nan
+    write_acquisition(inbox / name, h, imgs)
+    return acq_id
 
 
 def age(path: Path, seconds: float) -> None:

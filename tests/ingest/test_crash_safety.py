@@ -19,7 +19,6 @@ from monitor.catalogue.models import Acquisition, Rejection
 from monitor.ingest.service import FAULT_POINTS
 from monitor.settings import Settings
 from monitor.site import open_engine
-
 from tests.harness import INGEST_FAULT_ENV, REPO_ROOT, command
 
 from .files import write_bad_files, write_star

@@ -197,11 +197,13 @@ def test_truncated_file_refused(star_file: Path, where: str) -> None:
     assert info.value.reason is RejectReason.TRUNCATED
 
 
-def test_cut_on_hdu_boundary_is_undetectable_but_refused(star_file: Path) -> None:
+def test_cut_right_after_the_primary_hdu_is_truncated(star_file: Path) -> None:
     # A cut exactly between two HDUs leaves a structurally complete FITS file: no declared byte
-    # is missing. Without any image it is still refused (the .done marker protects the rest).
+    # is missing. A STAR file that ends after its primary HDU is reported truncated (our writer
+    # sets no NEXTEND that would tell); see tests/io/test_limits.py for NEXTEND.
     star_file.write_bytes(star_file.read_bytes()[:2880])
-    _refused(star_file, RejectReason.BAD_VALUE, "no image HDU")
+    exc = _refused(star_file, RejectReason.TRUNCATED, "truncated on an HDU boundary", "primary HDU")
+    assert exc.acq_id == ACQ_ID
 
 
 def test_truncated_gzip_refused(make_fits: MakeFile) -> None:
@@ -313,7 +315,8 @@ def test_duplicate_band(make_fits: MakeFile) -> None:
 
 
 def test_no_image(make_fits: MakeFile) -> None:
-    _refused(make_fits(bands=()), RejectReason.BAD_VALUE, "no image HDU")
+    _refused(make_fits(bands=()), RejectReason.TRUNCATED, "without any image HDU")  # ends after the primary HDU
+    _refused(make_fits("t.fits", bands=(), tables={"EPHEM": ephem_columns()}), RejectReason.BAD_VALUE, "no image HDU")
 
 
 def test_image_not_2d(make_fits: MakeFile) -> None:
@@ -336,8 +339,12 @@ def test_ephem_table_columns_checked(make_fits: MakeFile) -> None:
 
 
 def test_geom_needs_tables(make_fits: MakeFile) -> None:
+    # Ends after EPHEM (or after the primary HDU), where the writer puts GCP next: truncated.
     path = make_fits(primary=GEOM_PRIMARY, bands=(), tables={"EPHEM": ephem_columns()})
-    _refused(path, RejectReason.MISSING_KEY, "GCP")
+    _refused(path, RejectReason.TRUNCATED, "GCP", "HDU 1")
+    _refused(make_fits("p.fits", primary=GEOM_PRIMARY, bands=()), RejectReason.TRUNCATED, "GCP")
+    path = make_fits("g.fits", primary=GEOM_PRIMARY, bands=(), tables={"GCP": gcp_columns()})
+    _refused(path, RejectReason.MISSING_KEY, "EPHEM")
 
 
 def test_geom_needs_control_and_check_points(make_fits: MakeFile) -> None:
@@ -450,20 +457,35 @@ def test_validate_acquisition_equals_the_separate_checks(make_fits: MakeFile, gz
 
 
 @pytest.mark.parametrize("gz", [False, True])
-def test_validate_acquisition_refuses_an_all_nan_band(make_fits: MakeFile, gz: bool) -> None:
+def test_validate_acquisition_refuses_a_file_whose_bands_are_all_nan(make_fits: MakeFile, gz: bool) -> None:
     nan = np.full((24, 16), np.nan, dtype=np.float32)
-    partly = band_image(seed=5)
-    partly[:-1] = np.nan
+    blank = np.full((24, 16), -32768, dtype=np.int16)
     path = make_fits(
-        "nan.fits.gz" if gz else "nan.fits", gz=gz, bands=("P", "B0", "B1"), images={"P": partly, "B1": nan}
+        "nan.fits.gz" if gz else "nan.fits", gz=gz, bands=("P", "B0", "B1"), images={"P": nan, "B0": blank, "B1": nan},
+        band_cards={"B0": {"BLANK": -32768}},
     )
     read_acquisition_header(path)  # the headers are fine
     with pytest.raises(InvalidAcquisitionError) as info:
         validate_acquisition(path)
     assert info.value.reason is RejectReason.ALL_NAN
-    assert "'B1'" in info.value.message and info.value.acq_id == ACQ_ID
-    ok = make_fits("partly.fits", images={"P": partly})
-    assert validate_acquisition(ok)[0].acq_id == ACQ_ID
+    assert "every band ('P', 'B0', 'B1')" in info.value.message and info.value.acq_id == ACQ_ID
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_validate_acquisition_keeps_a_file_with_one_good_band(make_fits: MakeFile, gz: bool) -> None:
+    """Each band gets its own verdict (ICD 1.2): an all-NaN band does not lose the good ones."""
+    nan = np.full((24, 16), np.nan, dtype=np.float32)
+    partly = band_image(seed=5)
+    partly[:-1] = np.nan  # a number only in the last row
+    path = make_fits("a.fits.gz" if gz else "a.fits", gz=gz, bands=("P", "B0", "B1"), images={"P": nan, "B0": partly,
+                                                                                             "B1": nan})
+    header, _ = validate_acquisition(path)
+    assert [b.band for b in header.bands] == ["P", "B0", "B1"]
+    with pytest.raises(InvalidAcquisitionError) as info:
+        check_band_data(path, "P")  # the per-band test still names the empty band
+    assert info.value.reason is RejectReason.ALL_NAN and "'P'" in info.value.message
+    ints = make_fits("i.fits", bands=("P", "B0"), images={"P": nan, "B0": np.ones((24, 16), dtype=np.int16)})
+    assert validate_acquisition(ints)[0].acq_id == ACQ_ID  # integers without BLANK always hold data
 
 
 def test_validate_acquisition_refuses_bad_headers_first(make_fits: MakeFile) -> None:

@@ -85,3 +85,4 @@ def test_errors(tmp_path: Path) -> None:
         list(iter_image_strips(path, "NOPE", 2))
     with pytest.raises(ValueError):
         list(iter_image_strips(path, "P", 0))
+

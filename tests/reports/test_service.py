@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from sqlmodel import Session
 
 from monitor.calibration.service import run_processing
+from monitor.catalogue import outbox
 from monitor.catalogue import report_queries as rq
 from monitor.catalogue.models import Outbox, Report
 from monitor.ingest.service import run_ingest
@@ -141,7 +142,7 @@ def test_report_pdf_contents_and_archive_row(campaign: Settings, monthly: Any) -
         assert report.sha256 == hashlib.sha256(pdf).hexdigest()
         assert report.pages == monthly.pages and report.size_bytes == len(pdf)
         assert report.path == "reports/monitor-report-2025-02.pdf"
-        assert rq.outbox_of_report(session, report.id) == []  # not sent, no recipients
+        assert outbox.outbox_of_report(session, report.id) == []  # not sent, no recipients
     # ... and the e-mail body summarises the same numbers
     body = monthly.path.with_suffix(".txt").read_text()
     assert "February 2025" in body and "PHR1A P" in body
@@ -186,7 +187,7 @@ def _archived_copy(session: Session, monthly: Any, created: datetime) -> int:
 
 def _outbox(session: Session, report_id: int) -> list[Outbox]:
     session.expire_all()
-    return rq.outbox_of_report(session, report_id)
+    return outbox.outbox_of_report(session, report_id)
 
 
 @pytest.mark.slow
@@ -224,7 +225,7 @@ def test_server_down_then_up_retries_with_backoff(campaign: Settings, monthly: A
     caplog.set_level(logging.DEBUG)
     with _session(settings) as session:
         report_id = _archived_copy(session, monthly, NOW)
-        rq.queue_outbox(session, report_id, settings.report.recipients, NOW)
+        outbox.queue_outbox(session, report_id, settings.report.recipients, NOW)
         session.commit()
         first = send_pending(session, settings, NOW)
         assert (first.sent, first.retrying) == (0, 1)
@@ -266,10 +267,10 @@ def test_no_duplicate_after_a_crash_mid_send(campaign: Settings, monthly: Any, s
     settings = _mail_settings(campaign, smtp_server.port, ("ops@example.org", "cal@example.org"))
     with _session(settings) as session:
         report_id = _archived_copy(session, monthly, NOW)
-        [ops, cal] = rq.queue_outbox(session, report_id, settings.report.recipients, NOW)
+        [ops, cal] = outbox.queue_outbox(session, report_id, settings.report.recipients, NOW)
         session.commit()
         assert ops.id is not None and cal.id is not None
-        rq.claim_outbox(session, ops.id, NOW)  # "sending" committed, then SIGKILL: did the server get it?
+        outbox.claim_outbox(session, ops.id, NOW)  # "sending" committed, then SIGKILL: did the server get it?
     # restart: a fresh engine and session, as a new daemon would have
     with _session(settings) as session:
         soon = send_pending(session, settings, NOW + timedelta(minutes=1))
@@ -297,7 +298,7 @@ def test_permanent_refusal_fails_without_retry(campaign: Settings, monthly: Any,
     settings = _mail_settings(campaign, smtp_server.port, ("nobody@example.org",))
     with _session(settings) as session:
         report_id = _archived_copy(session, monthly, NOW)
-        rq.queue_outbox(session, report_id, settings.report.recipients, NOW)
+        outbox.queue_outbox(session, report_id, settings.report.recipients, NOW)
         session.commit()
         summary = send_pending(session, settings, NOW)
         assert (summary.sent, summary.retrying, summary.failed) == (0, 0, 1)

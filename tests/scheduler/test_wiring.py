@@ -1,8 +1,7 @@
-"""Schedule declaration: a paused scheduler, fixed ids, UTC triggers, job defaults."""
+"""Schedule declaration: a paused scheduler, fixed ids, UTC triggers, job defaults, catch-up."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -11,8 +10,8 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from monitor.scheduler import jobs
-from monitor.scheduler.wiring import JOB_IDS, build_scheduler, cron_trigger, register_jobs
+from monitor.daemon.jobs import JOB_TARGETS
+from monitor.scheduler.wiring import JOB_IDS, build_scheduler, catch_up_reports, cron_trigger, register_jobs
 from monitor.settings import ConfigError, ReportSettings, SchedulerSettings, Settings
 
 NOW = datetime(2026, 11, 18, 12, 0, 30, tzinfo=UTC)  # a Wednesday
@@ -23,10 +22,14 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(site=tmp_path, database_url="sqlite://")
 
 
+def _run(job_id: str) -> None:  # the daemon's job runner stands here
+    raise AssertionError("a paused scheduler runs nothing")
+
+
 @pytest.fixture
 def scheduler(settings: Settings) -> Iterator[BackgroundScheduler]:
-    sched = build_scheduler(None, settings)
-    register_jobs(sched, settings)
+    sched = build_scheduler(settings)
+    register_jobs(sched, settings, _run)
     sched.start(paused=True)
     try:
         yield sched
@@ -42,13 +45,13 @@ def _next(sched: BackgroundScheduler, job_id: str, now: datetime = NOW) -> datet
     return fire.astimezone(UTC)
 
 
-def test_ids_and_textual_references(scheduler: BackgroundScheduler) -> None:
+def test_ids_and_the_runner(scheduler: BackgroundScheduler) -> None:
     got = {j.id: j for j in scheduler.get_jobs()}
-    assert set(got) == set(JOB_IDS)
+    assert set(got) == set(JOB_IDS) == set(JOB_TARGETS)  # every scheduled job has a use-case to run
     for job_id, job in got.items():
-        assert job.func_ref == f"monitor.scheduler.jobs:{job_id}"
-        assert callable(getattr(importlib.import_module("monitor.scheduler.jobs"), job_id))
-        assert job.args == () and job.kwargs == {}
+        assert job.func is _run
+        assert job.args == (job_id,) and job.kwargs == {}
+    assert scheduler._executors["default"]._pool._max_workers == len(JOB_IDS)  # one thread per job
 
 
 def test_triggers_default_settings(scheduler: BackgroundScheduler) -> None:
@@ -73,7 +76,7 @@ def test_job_defaults_and_grace(scheduler: BackgroundScheduler, settings: Settin
 
 
 def test_register_twice_replaces(scheduler: BackgroundScheduler, settings: Settings) -> None:
-    register_jobs(scheduler, settings)
+    register_jobs(scheduler, settings, _run)
     assert sorted(j.id for j in scheduler.get_jobs()) == sorted(JOB_IDS)
 
 
@@ -82,13 +85,16 @@ def test_settings_drive_the_triggers(tmp_path: Path) -> None:
         site=tmp_path,
         database_url="sqlite://",
         report=ReportSettings(weekly_cron="30 7 * * 3", monthly_cron="0 5 2 * *"),
-        scheduler=SchedulerSettings(ingest_minutes=10, email_retry_minutes=60, report_grace_hours=6),
+        scheduler=SchedulerSettings(ingest_minutes=10, process_minutes=30, email_retry_minutes=60,
+                                    report_grace_hours=6),
     )
-    sched = build_scheduler(None, settings)
-    register_jobs(sched, settings)
+    sched = build_scheduler(settings)
+    register_jobs(sched, settings, _run)
     sched.start(paused=True)
     try:
         assert _next(sched, "ingest") == datetime(2026, 11, 18, 12, 10, tzinfo=UTC)
+        after = datetime(2026, 11, 18, 12, 2, tzinfo=UTC)  # every 30 min (not ingest's 10), 1 min after
+        assert _next(sched, "process", after) == datetime(2026, 11, 18, 12, 31, tzinfo=UTC)
         assert _next(sched, "email_retry") == datetime(2026, 11, 18, 13, 0, tzinfo=UTC)
         # cron "3" is Wednesday (cron numbering), not Thursday (APScheduler's)
         assert _next(sched, "weekly_report") == datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
@@ -121,47 +127,28 @@ def test_bad_cron_is_a_config_error(expr: str) -> None:
 def test_bad_interval_is_a_config_error(settings: Settings) -> None:
     bad = replace(settings, scheduler=SchedulerSettings(ingest_minutes=0))
     with pytest.raises(ConfigError):
-        register_jobs(build_scheduler(None, bad), bad)
+        register_jobs(build_scheduler(bad), bad, _run)
 
 
-def test_job_wrapper_records_failure_and_does_not_raise(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A use-case that raises gives outcome 'failed' and a job_run row; nothing propagates."""
-    recorded: list[tuple[str, str, str]] = []
-
-    def fake_record(
-        session: object, job_id: str, started: datetime, finished: datetime | None, outcome: str, message: str = ""
-    ) -> None:
-        recorded.append((job_id, outcome, message))
-
-    import monitor.catalogue.repository as repo
-
-    monkeypatch.setattr(repo, "record_job_run", fake_record)
-    monkeypatch.setenv("MONITOR_SITE", str(tmp_path))
-    monkeypatch.setenv("MONITOR_DATABASE_URL", "sqlite://")
-    outcome = jobs.run_job("process", "tests.scheduler.test_wiring:_boom")
-    assert outcome == "failed"
-    [(job_id, out, message)] = recorded
-    assert (job_id, out) == ("process", "failed")
-    assert "RuntimeError: boom" in message
-
-
-def _boom(session: object, settings: Settings, now: datetime) -> None:
-    raise RuntimeError("boom")
-
-
-def test_scheduled_jobs_reads_the_persistent_store(tmp_path: Path, settings: Settings) -> None:
-    from monitor.catalogue.engine import make_engine
-    from monitor.scheduler.wiring import scheduled_jobs
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+@pytest.mark.parametrize(
+    ("now", "caught"),
+    [
+        # 2027-01-01 is a Friday: the last weekly run (Monday 2026-12-28 06:00) is 4 days old
+        (datetime(2027, 1, 1, 5, 59, tzinfo=UTC), []),  # before the monthly run: nothing missed
+        (datetime(2027, 1, 1, 9, 0, tzinfo=UTC), ["monthly_report"]),  # 3 h late, within 72 h of grace
+        # Monday 2027-01-04 06:01: the weekly run is 1 min late, the monthly one 72 h 1 min: past the grace
+        (datetime(2027, 1, 4, 6, 1, tzinfo=UTC), ["weekly_report"]),
+    ],
+)
+def test_missed_report_runs_are_caught_up_at_start(settings: Settings, now: datetime, caught: list[str]) -> None:
+    """A daemon that was down at the report time makes the report when it comes back within the
+    grace (the report use-case makes a scheduled period once, so a restart costs nothing)."""
+    sched = build_scheduler(settings)
+    register_jobs(sched, settings, _run)
+    sched.start(paused=True)
     try:
-        assert scheduled_jobs(engine, settings) == []  # daemon never ran
-        sched = build_scheduler(engine, settings)
-        register_jobs(sched, settings)
-        sched.start(paused=True)
-        sched.shutdown(wait=False)
-        rows = scheduled_jobs(engine, settings)
-        assert [job_id for job_id, _ in rows] == sorted(JOB_IDS)
-        assert all(t is not None and t.tzinfo is not None for _, t in rows)
+        assert catch_up_reports(sched, settings, now) == caught
+        for job_id in caught:
+            assert sched.get_job(job_id).next_run_time == now
     finally:
-        engine.dispose()
+        sched.shutdown(wait=False)

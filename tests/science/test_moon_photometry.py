@@ -199,6 +199,24 @@ def test_saturation_uses_mean_native_level() -> None:
     assert info.value.reason is RejectReason.SATURATED
 
 
+@pytest.mark.parametrize("pixel", [(85, 55), (5, 5)], ids=["disk", "corner"])
+def test_corrupt_huge_pixel_is_a_saturation_verdict(pixel: tuple[int, int]) -> None:
+    """A flipped exponent byte gives one pixel of 2.4e35 DN (finite, far above SATURATE): the band
+    is refused as saturated (a data verdict). Before, its square overflowed float32 in the preview
+    and the background fit raised LinAlgError, an internal error at every run. Found by
+    benchmarks/fuzz.py (MOON, flipped data bytes)."""
+    geo = lunar_geometry(DATES[-30], SATELLITES["PNEO3"][0])
+    img, hdr, e_k, _ = _acquisition(
+        np.random.default_rng(5), geo, "NIR", 1.5, binning=2, diameter_px=120.0, shape=(170, 110),
+        saturate_dn=4095.0 * 4,
+    )
+    assert measure_moon_array(img, hdr, e_k).a_k == pytest.approx(A_TRUE["NIR"], rel=2e-3)
+    img[pixel] = np.float32(2.4e35)
+    with pytest.raises(MoonSaturatedError) as info:
+        measure_moon_array(img, hdr, e_k)
+    assert info.value.reason is RejectReason.SATURATED
+
+
 def test_truncated_moon_and_phase_flag() -> None:
     geo = lunar_geometry(DATES[-30], SATELLITES["PNEO3"][0])
     rng = np.random.default_rng(9)

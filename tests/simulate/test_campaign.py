@@ -108,7 +108,7 @@ def test_bad_files_get_expected_reason(campaign: tuple[Path, SimulationTruth]) -
         assert info.value.reason.value == f.reason, (f.kind, info.value.message)
         assert info.value.acq_id == f.acq_id
         reasons[f.kind] = f.reason
-    # The all-NaN band refuses the whole file: its headers are valid, its data are not.
+    # A file whose every band is all NaN is refused whole: its headers are valid, its data are not.
     assert reasons["all-nan-band"] == RejectReason.ALL_NAN.value
     nan_file = next(f for f in truth.files if f.kind == "all-nan-band")
     assert nan_file.bands == {} and read_acquisition_header(outdir / nan_file.file).acq_id == nan_file.acq_id

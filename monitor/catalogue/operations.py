@@ -1,0 +1,206 @@
+"""Catalogue rows of the daemon's own operation: job runs, incidents, its schedule and heartbeat,
+and the backlog figures of ``monitor status`` / ``monitor check``.
+
+Every function that changes something commits it (the daemon's bookkeeping is never part of a
+use-case's unit of work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from monitor.catalogue.models import (
+    Acquisition,
+    DaemonState,
+    GeometryResult,
+    Incident,
+    JobRun,
+    MoonMeasurement,
+    ScheduledJob,
+    StarPhotometry,
+)
+
+__all__ = [
+    "FAILED_OUTCOMES",
+    "start_job_run",
+    "finish_job_run",
+    "add_job_run",
+    "interrupt_running_job_runs",
+    "last_job_runs",
+    "last_run_of_each_job",
+    "consecutive_failures",
+    "open_incident",
+    "open_incidents",
+    "add_incident",
+    "save_incident",
+    "save_schedule",
+    "schedule",
+    "save_daemon_state",
+    "daemon_state",
+    "ProcessingBacklog",
+    "processing_backlog",
+]
+
+FAILED_OUTCOMES = ("failed", "timeout", "crashed")  # an "interrupted" run (daemon died) counts neither way
+
+
+# --------------------------------------------------------------------------- job runs
+
+
+def start_job_run(session: Session, job_id: str, started: datetime) -> int:
+    """Insert a ``running`` row for a job that starts now; returns its id (committed)."""
+    row = JobRun(job_id=job_id, started_at=started, outcome="running")
+    session.add(row)
+    session.commit()
+    assert row.id is not None
+    return row.id
+
+
+def finish_job_run(session: Session, run_id: int, finished: datetime, outcome: str, message: str,
+                   exit_code: int | None) -> None:
+    """Record the end of a job run started with :func:`start_job_run` (committed)."""
+    session.execute(sa.update(JobRun).where(col(JobRun.id) == run_id).values(
+        finished_at=finished, outcome=outcome, message=message[:8000], exit_code=exit_code))
+    session.commit()
+
+
+def add_job_run(session: Session, job_id: str, started: datetime, finished: datetime, outcome: str, message: str,
+                exit_code: int | None) -> int:
+    """Insert a finished job run at once (its start could not be recorded); committed."""
+    row = JobRun(job_id=job_id, started_at=started, finished_at=finished, outcome=outcome, message=message[:8000],
+                 exit_code=exit_code)
+    session.add(row)
+    session.commit()
+    assert row.id is not None
+    return row.id
+
+
+def interrupt_running_job_runs(session: Session, now: datetime) -> int:
+    """Mark the runs left ``running`` by a daemon that died as ``interrupted`` (committed)."""
+    result = session.execute(sa.update(JobRun).where(col(JobRun.outcome) == "running").values(
+        outcome="interrupted", finished_at=now,
+        message="the daemon stopped (killed or crashed) while this job ran; its work is picked up again"))
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def last_job_runs(session: Session, limit: int = 10) -> Sequence[JobRun]:
+    return session.exec(select(JobRun).order_by(col(JobRun.id).desc()).limit(limit)).all()
+
+
+def last_run_of_each_job(session: Session) -> dict[str, JobRun]:
+    """Job id -> its newest run."""
+    newest = select(func.max(JobRun.id)).group_by(JobRun.job_id)
+    rows = session.exec(select(JobRun).where(col(JobRun.id).in_(newest))).all()
+    return {r.job_id: r for r in rows}
+
+
+def consecutive_failures(session: Session, job_id: str, limit: int) -> list[JobRun]:
+    """The newest finished runs of ``job_id`` that failed in a row (newest first, at most ``limit``)."""
+    q = (
+        select(JobRun)
+        .where(JobRun.job_id == job_id, col(JobRun.outcome).in_(("ok", *FAILED_OUTCOMES)))
+        .order_by(col(JobRun.id).desc())
+        .limit(limit)
+    )
+    out: list[JobRun] = []
+    for run in session.exec(q).all():
+        if run.outcome == "ok":
+            break
+        out.append(run)
+    return out
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+def open_incident(session: Session, job_id: str) -> Incident | None:
+    return session.exec(select(Incident).where(Incident.open_job_id == job_id)).first()
+
+
+def open_incidents(session: Session) -> list[Incident]:
+    return list(session.exec(select(Incident).where(col(Incident.open_job_id).is_not(None))
+                             .order_by(col(Incident.opened_at))).all())
+
+
+def add_incident(session: Session, incident: Incident) -> Incident:
+    """Insert an open incident (flushed, not committed: the caller commits it with its e-mails)."""
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def save_incident(session: Session, incident: Incident) -> None:
+    """Stage changes of an incident (not committed)."""
+    session.add(incident)
+    session.flush()
+
+
+# --------------------------------------------------------------------------- schedule and heartbeat
+
+
+def save_schedule(session: Session, jobs: Sequence[tuple[str, datetime | None, float]], now: datetime) -> None:
+    """Replace the stored schedule with ``(job id, next run or None, timeout s)`` rows (committed)."""
+    session.execute(sa.delete(ScheduledJob))
+    for job_id, next_run, timeout_s in jobs:
+        session.add(ScheduledJob(job_id=job_id, next_run_at=next_run, timeout_s=timeout_s, updated_at=now))
+    session.commit()
+
+
+def schedule(session: Session) -> list[ScheduledJob]:
+    return list(session.exec(select(ScheduledJob).order_by(col(ScheduledJob.job_id))).all())
+
+
+def save_daemon_state(session: Session, *, pid: int, host: str, code_version: str, started_at: datetime,
+                      heartbeat_at: datetime) -> None:
+    """Write the single ``daemon_state`` row (committed)."""
+    row = session.get(DaemonState, 1)
+    if row is None:
+        row = DaemonState(id=1, pid=pid, host=host[:255], code_version=code_version, started_at=started_at,
+                          heartbeat_at=heartbeat_at)
+    else:
+        row.pid, row.host, row.code_version = pid, host[:255], code_version
+        row.started_at, row.heartbeat_at = started_at, heartbeat_at
+    session.add(row)
+    session.commit()
+
+
+def daemon_state(session: Session) -> DaemonState | None:
+    return session.get(DaemonState, 1)
+
+
+# --------------------------------------------------------------------------- backlog
+
+
+@dataclass(frozen=True)
+class ProcessingBacklog:
+    """Archived acquisitions that have no processing result yet, per acquisition type."""
+
+    counts: dict[str, int]  # STAR / MOON / GEOM -> number waiting
+    oldest_received_at: datetime | None  # of all of them
+
+
+def processing_backlog(session: Session) -> ProcessingBacklog:
+    """Archived STAR/MOON/GEOM acquisitions without photometry, measurement or geometry result."""
+    done = {
+        "STAR": select(StarPhotometry.acquisition_id),
+        "MOON": select(MoonMeasurement.acquisition_id),
+        "GEOM": select(GeometryResult.acquisition_id),
+    }
+    counts: dict[str, int] = {}
+    oldest: datetime | None = None
+    for acq_type, results in done.items():
+        n, first = session.exec(
+            select(func.count(), func.min(Acquisition.received_at))
+            .where(Acquisition.acq_type == acq_type, Acquisition.status == "archived",
+                   col(Acquisition.id).not_in(results))
+        ).one()
+        counts[acq_type] = int(n)
+        if first is not None and (oldest is None or first < oldest):
+            oldest = first
+    return ProcessingBacklog(counts=counts, oldest_received_at=oldest)

@@ -1,0 +1,137 @@
+"""The outbox: every e-mail the system sends (report PDFs, incident alerts and recoveries).
+
+One row per message and recipient. Sending is at most once: a row is claimed (``queued`` ->
+``sending``, committed) before the SMTP conversation and marked ``sent`` after it; the unique
+constraints ``(report_id, recipient)`` and ``(incident_id, kind, recipient)`` are the last guard
+against a second e-mail of the same thing to the same person. The state machine itself is in
+:func:`monitor.reports.service.send_pending`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from monitor.catalogue.models import Outbox
+
+__all__ = [
+    "queue_outbox",
+    "queue_incident_mail",
+    "outbox_of_report",
+    "outbox_of_incident",
+    "stale_sending",
+    "due_outbox",
+    "claim_outbox",
+    "save_outbox",
+    "requeue_failed",
+    "oldest_queued",
+]
+
+
+def queue_outbox(session: Session, report_id: int, recipients: Sequence[str], now: datetime) -> list[Outbox]:
+    """Add a queued outbox row for each recipient that has none for this report (not committed).
+
+    A recipient that already has a row (sent, queued or failed) is left alone.
+    """
+    have = set(session.exec(select(Outbox.recipient).where(Outbox.report_id == report_id)).all())
+    rows = []
+    for rcpt in dict.fromkeys(recipients):  # keep order, drop repeats
+        if rcpt in have:
+            continue
+        row = Outbox(kind="report", report_id=report_id, recipient=rcpt, status="queued", attempts=0,
+                     next_attempt_at=now, created_at=now)
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def queue_incident_mail(
+    session: Session, incident_id: int, kind: str, recipients: Sequence[str], subject: str, body: str, now: datetime
+) -> list[Outbox]:
+    """Queue the ``alert`` or ``recovery`` e-mail of an incident for each recipient (not committed)."""
+    have = set(session.exec(
+        select(Outbox.recipient).where(Outbox.incident_id == incident_id, Outbox.kind == kind)).all())
+    rows = []
+    for rcpt in dict.fromkeys(recipients):
+        if rcpt in have:
+            continue
+        row = Outbox(kind=kind, incident_id=incident_id, subject=subject[:255], body=body[:8000], recipient=rcpt,
+                     status="queued", attempts=0, next_attempt_at=now, created_at=now)
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def outbox_of_report(session: Session, report_id: int) -> list[Outbox]:
+    return list(session.exec(select(Outbox).where(Outbox.report_id == report_id).order_by(col(Outbox.id))).all())
+
+
+def outbox_of_incident(session: Session, incident_id: int) -> list[Outbox]:
+    return list(session.exec(select(Outbox).where(Outbox.incident_id == incident_id).order_by(col(Outbox.id))).all())
+
+
+def stale_sending(session: Session, started_before: datetime) -> list[Outbox]:
+    """Rows left in ``sending`` whose attempt started before ``started_before`` (a crash mid-send)."""
+    q = (
+        select(Outbox)
+        .where(Outbox.status == "sending", Outbox.next_attempt_at < started_before)
+        .order_by(col(Outbox.id))
+    )
+    return list(session.exec(q).all())
+
+
+def due_outbox(session: Session, now: datetime) -> list[Outbox]:
+    """Queued rows whose next attempt is due, oldest first."""
+    q = select(Outbox).where(Outbox.status == "queued", Outbox.next_attempt_at <= now).order_by(col(Outbox.id))
+    return list(session.exec(q).all())
+
+
+def claim_outbox(session: Session, outbox_id: int, now: datetime) -> bool:
+    """Atomically move one row from ``queued`` to ``sending`` and COMMIT.
+
+    ``next_attempt_at`` becomes the start of this attempt (used to recognise a stale ``sending``
+    row after a crash). False when another process claimed or changed the row first.
+    """
+    result = session.execute(
+        sa.update(Outbox)
+        .where(col(Outbox.id) == outbox_id, col(Outbox.status) == "queued")
+        .values(status="sending", next_attempt_at=now)
+    )
+    session.commit()
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def save_outbox(session: Session, row: Outbox, **values: Any) -> None:
+    """Set fields of an outbox row and COMMIT."""
+    fresh = session.get(Outbox, row.id, populate_existing=True)
+    assert fresh is not None
+    for k, v in values.items():
+        setattr(fresh, k, v)
+    session.add(fresh)
+    session.commit()
+
+
+def requeue_failed(session: Session, report_id: int, now: datetime) -> list[Outbox]:
+    """Put the ``failed`` rows of a report back in the queue, due now (committed)."""
+    rows = list(session.exec(select(Outbox).where(Outbox.report_id == report_id, Outbox.status == "failed")).all())
+    for row in rows:
+        row.status = "queued"
+        row.next_attempt_at = now
+        row.last_error = f"requeued by the operator at {now:%Y-%m-%dT%H:%M:%SZ}; before: {row.last_error}"[:2000]
+        session.add(row)
+    session.commit()
+    return rows
+
+
+def oldest_queued(session: Session) -> tuple[int, datetime | None]:
+    """(number of e-mails waiting to be sent, creation time of the oldest)."""
+    n, oldest = session.exec(
+        select(func.count(), func.min(Outbox.created_at)).where(col(Outbox.status).in_(("queued", "sending")))
+    ).one()
+    return int(n), oldest
