@@ -151,7 +151,9 @@ class JobRunner:
         read_fd, write_fd = os.pipe()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor.daemon.child", str(write_fd)],
+                # -P: the working directory is not put on sys.path (a folder named "monitor" there
+                # must never stand in for the installed package)
+                [sys.executable, "-P", "-m", "monitor.daemon.child", str(write_fd)],
                 stdin=subprocess.PIPE, pass_fds=(write_fd,), start_new_session=True,
             )
         finally:

@@ -125,6 +125,17 @@ def test_jobs_run_on_the_daemon_settings_not_the_environment(run, runner_site: S
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_monitor_folder_in_the_working_directory_is_not_imported(run, runner_site: Settings, monkeypatch,
+                                                                   tmp_path) -> None:
+    """The child runs with ``python -P``: a folder named ``monitor`` where the daemon was started
+    (a checkout, a backup) never stands in for the installed package."""
+    decoy = tmp_path / "cwd"
+    (decoy / "monitor").mkdir(parents=True)
+    (decoy / "monitor" / "__init__.py").write_text("raise SystemExit('the decoy package was imported')\n")
+    monkeypatch.chdir(decoy)
+    assert run("tests.daemon.faulty:ok")[0] == "ok"
+
+
 def test_no_child_without_the_lock(runner_site: Settings, monkeypatch) -> None:
     engine = open_engine(runner_site)
     try:
