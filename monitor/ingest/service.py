@@ -541,10 +541,11 @@ class _Ingestor:
         self.session.commit()
         if reason is RejectReason.DUPLICATE:
             self.summary.duplicates.append(path.name)
-            log.info("duplicate %s: %s", _shown(path), message)
+            log.info("duplicate %s (rejection #%s): %s", _shown(path), rej.id, message)
         else:
             self.summary.rejected.append((path.name, reason.value))
-            log.warning("rejected %s [%s]: %s", _shown(path), reason.value, message)
+            log.warning("rejected %s (ACQ_ID %s, rejection #%s) [%s]: %s", _shown(path),
+                        printable_name(acq_id) if acq_id else "unknown", rej.id, reason.value, message)
 
     def _can_quarantine(self, path: Path) -> bool:
         """Whether a non-regular entry can be renamed into the quarantine (same file system: it

@@ -123,3 +123,27 @@ def test_incomplete_files_wait(site: Settings, tmp_path: Path) -> None:
     (inbox / "b.fits.part").write_bytes(b"partial")
     age(inbox / "b.fits.part", 3600)
     assert complete_files(inbox, now + timedelta(hours=1), settle_seconds=30)[0] == [p]
+
+
+@pytest.mark.parametrize(("key", "field"), [("DARK", "31.5.2"), ("GAINFACT", "2,25"), ("DARK", "'abc")])
+def test_lazily_parsed_card_values_are_quarantined_as_bad_value(site: Settings, key: str, field: str,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """astropy parses card values lazily: such a file used to escape the validation and be
+    quarantined as 'unreadable' with a traceback and astropy's advice to call verify('fix')."""
+    from tests.ingest.fuzzing import set_card
+
+    path = write_star(site.inbox, "lazy.fits", "PHR1A-STAR-20250314T021533-0077", seed=1)
+    path.write_bytes(set_card(path.read_bytes(), 1, key, field))
+    engine = open_engine(site)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            summary = run_ingest(s, site, utc_now())
+            [rej] = s.exec(select(Rejection)).all()
+    finally:
+        engine.dispose()
+    assert summary.rejected == [("lazy.fits", "bad-value")] and summary.problems == []
+    assert rej.reason == "bad-value" and rej.state == "done"
+    assert rej.message.startswith(f"key {key} of HDU 1 has an unparsable value")
+    assert "\n" not in rej.message and "verify" not in rej.message
+    assert (site.site / rej.quarantine_path).is_file()
+    assert not any(r.exc_info for r in caplog.records)  # no traceback logged
