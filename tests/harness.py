@@ -9,6 +9,10 @@ tests run ``python -m tests.harness <monitor arguments>`` instead, with:
     time it is reached); ``slow:0.15``: pause that long at every ingest step, so that a test can
     kill or stop the process at random moments in the middle of the work.
 
+``MONITOR_TEST_PROCESS_FAULT``
+    ``starpool`` or ``moon:2``: SIGKILL this process just after that commit of ``monitor process``
+    (the n-th time; points in :data:`monitor.calibration.pending.FAULT_POINTS`).
+
 ``MONITOR_TEST_JOB_TARGETS``
     ``process=tests.daemon.faulty:segfault,email_retry=...``: the daemon runs these test-only
     use-cases instead of the real ones (a job that segfaults, runs out of memory, hangs...).
@@ -33,6 +37,7 @@ log = logging.getLogger("tests.harness")
 
 INGEST_FAULT_ENV = "MONITOR_TEST_INGEST_FAULT"
 JOB_TARGETS_ENV = "MONITOR_TEST_JOB_TARGETS"
+PROCESS_FAULT_ENV = "MONITOR_TEST_PROCESS_FAULT"
 REPO_ROOT = Path(__file__).resolve().parents[1]  # the working directory of harness subprocesses
 
 
@@ -41,13 +46,13 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tests.harness", *args]
 
 
-class IngestFaults:
-    """Fault injection at the named steps of :data:`monitor.ingest.service.FAULT_POINTS`."""
+class Faults:
+    """Fault injection at the named steps of ``points`` (default the ingest's FAULT_POINTS)."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, points: tuple[str, ...] = ingest_service.FAULT_POINTS) -> None:
         name, _, arg = spec.partition(":")
-        if name != "slow" and name not in ingest_service.FAULT_POINTS:
-            raise ValueError(f"unknown ingest fault point {name!r}")
+        if name != "slow" and name not in points:
+            raise ValueError(f"unknown fault point {name!r} (one of {points})")
         self.name = name
         self.pause_s = float(arg) if name == "slow" else 0.0
         self.remaining = int(arg) if arg and name != "slow" else 1
@@ -68,7 +73,12 @@ def install() -> None:
     """Install the faults named by the environment (see the module docstring)."""
     spec = os.environ.get(INGEST_FAULT_ENV, "")
     if spec:
-        ingest_service.fault_hook = IngestFaults(spec)
+        ingest_service.fault_hook = Faults(spec)
+    spec = os.environ.get(PROCESS_FAULT_ENV, "")
+    if spec:
+        from monitor.calibration import pending
+
+        pending.fault_hook = Faults(spec, pending.FAULT_POINTS)
 
 
 def _override_job_targets(spec: str) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from monitor.calibration.pending import StageSummary, unit_of_work
+from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow, ProcessingRun
 from monitor.io.fits_reader import InvalidAcquisitionError, read_ephem, read_gcp
@@ -271,6 +271,7 @@ def run_geometry_calibration(
             row = _adjust_one(acq, repo.geom_header_of(session, acq.id), settings.site, base)
             repo.add_rows(session, [row])
             session.commit()
+            after_commit("geometry")
             _count(summary, acq_id, row)
     return summary
 

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session
 
-from monitor.calibration.pending import StageSummary, unit_of_work
+from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition, Alert, BandImage, DriftResult, MoonMeasurement, ProcessingRun
 from monitor.domain import (
@@ -297,6 +297,7 @@ def _measurement_stage(
             rows = _measure_acquisition(acq, bands, settings.site, settings, run.id, now)
             repo.add_rows(session, rows)
             session.commit()
+            after_commit("moon")
             _count(summary, acq_id, rows)
         if progress is not None:
             progress(k + 1, len(pending))
@@ -353,6 +354,7 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
             rows = _drift_rows(session, settings, run, now, satellite, band)
             repo.add_rows(session, rows)
             session.commit()
+            after_commit("moon_drift")
             summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
             summary.alerts += sum(isinstance(r, Alert) for r in rows)
 

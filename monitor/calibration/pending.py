@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -32,7 +32,28 @@ from sqlmodel import Session
 
 from monitor.failures import FailureKind, classify, is_transient
 
-__all__ = ["UnitFailure", "StageSummary", "unit_failure", "ends_the_run", "unit_of_work"]
+__all__ = ["UnitFailure", "StageSummary", "unit_failure", "ends_the_run", "unit_of_work", "FAULT_POINTS",
+           "after_commit"]
+
+# The commits of ``monitor process``, one per unit of work: ``photometry`` (a batch of star
+# acquisitions joining their starpools), ``starpool``, ``star_drift``, ``geometry``, ``moon``,
+# ``moon_drift``. A kill at any point of a run loses at most the unit being computed: the next run
+# finds it pending and does it (tests/calibration/test_process_crash_safety.py).
+FAULT_POINTS = ("photometry", "starpool", "star_drift", "geometry", "moon", "moon_drift")
+
+
+def _no_fault(point: str) -> None:
+    """Production: reaching a commit point does nothing."""
+
+
+# Test hook: called with the name of each commit point as it is passed. Only Python code sets it
+# (tests/harness.py kills the process at a chosen point); no setting or environment variable does.
+fault_hook: Callable[[str], None] = _no_fault
+
+
+def after_commit(point: str) -> None:
+    """A unit of work of kind ``point`` (:data:`FAULT_POINTS`) was just committed."""
+    fault_hook(point)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from monitor.calibration.pending import StageSummary, UnitFailure, unit_failure, unit_of_work
+from monitor.calibration.pending import StageSummary, UnitFailure, after_commit, unit_failure, unit_of_work
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import (
     Acquisition,
@@ -309,6 +309,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
             repo.mark_starpools_pending(session, [pool_id for pool_id, _ in members], now)
             repo.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
             session.commit()
+            after_commit("photometry")
             if progress is not None:
                 progress(min(start + BATCH, len(pending)), len(pending))
 
@@ -546,6 +547,7 @@ def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, no
                     repo.add_rows(session, [result])
             repo.clear_starpool_pending(session, pool.id)
             session.commit()
+            after_commit("starpool")
             summary.starpools.append(key)
 
 
@@ -564,6 +566,7 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
             rows = _drift_rows(session, settings, run, now, satellite, band)
             repo.add_rows(session, rows)
             session.commit()
+            after_commit("star_drift")
             summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
             summary.alerts += sum(isinstance(r, Alert) for r in rows)
 
