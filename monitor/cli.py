@@ -97,7 +97,10 @@ def _user_errors(fn: F) -> F:
 
 
 def _settings(site: Path | None) -> Settings:
+    from monitor.site import apply_umask
+
     settings = load_settings(site)
+    apply_umask(settings)  # [site] umask, before any file is created
     configure_logging(settings.log_level)
     return settings
 

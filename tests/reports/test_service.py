@@ -170,7 +170,8 @@ def test_new_version_never_overwrites_and_scheduled_report_made_once(campaign: S
 
 def _mail_settings(settings: Settings, port: int, recipients: tuple[str, ...] = ("ops@example.org",),
                    password: str = "") -> Settings:
-    smtp = SmtpSettings(host="127.0.0.1", port=port, sender="monitor@example.org", timeout_s=5.0, password=password)
+    smtp = SmtpSettings(host="127.0.0.1", port=port, sender="monitor@example.org", timeout_s=5.0, password=password,
+                        security="none")
     return replace(settings, smtp=smtp, report=replace(settings.report, recipients=recipients))
 
 
