@@ -478,8 +478,12 @@ def report(
         "--period", help="2025-03 (month), 2025-W11 (ISO week), 2025 (year), weekly or monthly.")] = None,
     send: Annotated[bool, typer.Option("--send", help="E-mail the PDF to [report] recipients.")] = False,
     resend: Annotated[int | None, typer.Option(
-        "--resend", metavar="REPORT_ID", help="Requeue the failed e-mails of an archived report, send them.",
+        "--resend", metavar="REPORT_ID",
+        help="Requeue the failed e-mails of an archived report, send them (never one the server confirmed).",
     )] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --resend: also send again the e-mails the server confirmed, as new copies.",
+    )] = False,
     site: SiteOption = None,
 ) -> None:
     """Render the PDF report of a period into the site's reports/ (and e-mail it with --send)."""
@@ -488,11 +492,13 @@ def report(
 
     if (period is None) == (resend is None):
         raise UserError("give either --period P (to make a report) or --resend REPORT_ID")
+    if force and resend is None:
+        raise UserError("--force goes with --resend REPORT_ID")
     settings = _settings(site)
     try:
         with session_scope(settings) as session:
             if resend is not None:
-                n, mail = resend_report(session, settings, utc_now(), resend)
+                n, mail = resend_report(session, settings, utc_now(), resend, force=force)
                 out.print(f"report #{resend}: {n} e-mail(s) queued; {mail}", highlight=False)
                 failed = mail.failed
             else:
