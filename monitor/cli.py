@@ -331,6 +331,7 @@ def status(
     import json
 
     from monitor.catalogue import operations as ops
+    from monitor.catalogue import outbox
     from monitor.catalogue import repository as repo
     from monitor.daemon.health import collect_health, health_json
     from monitor.site import session_scope, utc_now
@@ -346,6 +347,10 @@ def status(
             doc["acquisitions"] = [{"satellite": a, "type": t, "status": st, "count": n}
                                    for a, t, st, n in counts.acquisitions]
             doc["rejections"] = [{"reason": r, "count": n} for r, n in counts.rejections]
+            doc["emails"] = [{"id": m.id, "kind": m.kind, "report_id": m.report_id, "incident_id": m.incident_id,
+                              "recipient": m.recipient, "status": m.status, "attempts": m.attempts,
+                              "uncertain": m.uncertain, "message_id": m.message_id, "note": m.last_error}
+                             for m in outbox.undelivered(session)]
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -376,6 +381,16 @@ def status(
             for jr in runs:
                 first_line = jr.message.strip().splitlines()[0] if jr.message.strip() else ""
                 t.add_row(jr.job_id, f"{jr.started_at:%Y-%m-%d %H:%M:%S}", jr.outcome, _plain(first_line[:160]))
+            out.print(t)
+        mails = outbox.undelivered(session)
+        if mails:
+            t = Table(title="E-mails not confirmed (or maybe duplicated: uncertain)")
+            for c in ("#", "what", "recipient", "status", "attempts", "note"):
+                t.add_column(c)
+            for m in mails:
+                what = f"report {m.report_id}" if m.kind == "report" else f"{m.kind} {m.incident_id}"
+                t.add_row(str(m.id), what, _plain(m.recipient), m.status + (", uncertain" if m.uncertain else ""),
+                          str(m.attempts), _plain(m.last_error[:200]))
             out.print(t)
         t = Table(title="Recent rejections")
         for c in ("received (UTC)", "file", "reason", "message"):

@@ -32,6 +32,7 @@ __all__ = [
     "save_outbox",
     "requeue_failed",
     "oldest_queued",
+    "undelivered",
 ]
 
 
@@ -178,3 +179,15 @@ def oldest_queued(session: Session) -> tuple[int, datetime | None]:
         select(func.count(), func.min(Outbox.created_at)).where(col(Outbox.status).in_(("queued", "sending")))
     ).one()
     return int(n), oldest
+
+
+def undelivered(session: Session, limit: int = 20) -> list[Outbox]:
+    """E-mails not confirmed by the server (``queued``, ``sending``, ``failed``), plus ``sent``
+    ones an interrupted attempt may have duplicated (``uncertain``): newest first, at most ``limit``."""
+    q = (
+        select(Outbox)
+        .where(sa.or_(col(Outbox.status).in_(("queued", "sending", "failed")), col(Outbox.uncertain)))
+        .order_by(col(Outbox.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(q).all())

@@ -9,6 +9,7 @@ SMTP server (aiosmtpd on 127.0.0.1) that holds or drops its reply to DATA, and a
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -65,6 +66,14 @@ def _message_ids(raw: list[bytes]) -> list[str]:
     return [str(BytesParser(policy=policy.default).parsebytes(b)["Message-ID"]) for b in raw]
 
 
+def _monitor_status(settings: Settings, catalogue_url: str, *args: str) -> str:
+    env = dict(os.environ, MONITOR_DATABASE_URL=catalogue_url, COLUMNS="250")
+    done = subprocess.run(command("status", *args, "--site", str(settings.site)), env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _wait_for(predicate: object, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -74,6 +83,7 @@ def _wait_for(predicate: object, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow  # two monitor processes
 def test_killed_mid_send_is_retried_with_the_same_message_id(tmp_path: Path, catalogue_url: str,
                                                              smtp_server: SmtpServer) -> None:
     settings = _site(tmp_path, catalogue_url, smtp_server)
@@ -128,6 +138,7 @@ def test_killed_mid_send_is_retried_with_the_same_message_id(tmp_path: Path, cat
     engine.dispose()
 
 
+@pytest.mark.slow  # two monitor status processes
 def test_reply_to_data_lost_is_retried_with_the_same_message_id(tmp_path: Path, catalogue_url: str,
                                                                 smtp_server: SmtpServer) -> None:
     settings = _site(tmp_path, catalogue_url, smtp_server)
@@ -142,6 +153,13 @@ def test_reply_to_data_lost_is_retried_with_the_same_message_id(tmp_path: Path, 
         [row] = _rows(session, report_id)
         assert (row.status, row.attempts, row.uncertain) == ("queued", 1, True)
         assert "may have" in row.last_error and "same Message-ID" in row.last_error
+        # `monitor status` says so
+        doc = json.loads(_monitor_status(settings, catalogue_url, "--format", "json"))
+        [mail] = doc["emails"]
+        assert (mail["status"], mail["attempts"], mail["uncertain"], mail["message_id"]) == (
+            "queued", 1, True, row.message_id)
+        assert "same Message-ID" in mail["note"]
+        assert "queued, uncertain" in _monitor_status(settings, catalogue_url)
         smtp_server.handler.drop_after_data = False
         second = send_pending(session, settings, row.next_attempt_at)
         assert second.sent == 1
@@ -190,4 +208,25 @@ def test_resend_requeues_only_what_was_not_confirmed(tmp_path: Path, catalogue_u
         assert (n, mail.sent) == (1, 1)  # cal only; ops was confirmed
         rcpts = [r for e in smtp_server.handler.envelopes for r in e.rcpt_tos]
         assert sorted(rcpts) == ["cal@example.org", "ops@example.org"]
+    engine.dispose()
+
+
+def test_login_without_tls_keeps_the_email_queued_with_the_reason(tmp_path: Path, catalogue_url: str,
+                                                                  smtp_auth_server: SmtpServer) -> None:
+    settings = _site(tmp_path, catalogue_url, smtp_auth_server)
+    settings = replace(settings, smtp=replace(settings.smtp, user="monitor", password="s3cret"))  # security none
+    engine = open_engine(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        report_id = _report(settings, session)
+        outbox.queue_outbox(session, report_id, settings.report.recipients, NOW)
+        session.commit()
+        summary = send_pending(session, settings, NOW)
+        assert (summary.sent, summary.retrying) == (0, 1)
+        [row] = _rows(session, report_id)
+        assert row.status == "queued" and "without TLS" in row.last_error and "s3cret" not in row.last_error
+        assert smtp_auth_server.handler.auth_commands == [] and smtp_auth_server.handler.data_received == []
+        # the site allows it explicitly: the next attempt goes out
+        allowed = replace(settings, smtp=replace(settings.smtp, allow_plaintext_auth=True))
+        assert send_pending(session, allowed, row.next_attempt_at).sent == 1
+        assert len(smtp_auth_server.handler.auth_commands) == 1
     engine.dispose()
