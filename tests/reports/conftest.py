@@ -78,7 +78,7 @@ class RecordingHandler:
             await asyncio.sleep(self.stall_data_s)
             return "421 4.3.0 stalled"
         self.envelopes.append(envelope)
-        self.tls.append(session.ssl is not None)
+        self.tls.append(session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None)
         return "250 Message accepted for delivery"
 
 
@@ -175,3 +175,12 @@ def smtp_tls_server(tls_files: TlsFiles) -> Iterator[SmtpServer]:
     context.load_cert_chain(tls_files.cert, tls_files.key)
     yield from _serve(tls_context=context, require_starttls=True, authenticator=_authenticator,
                       auth_require_tls=True)
+
+
+@pytest.fixture
+def smtp_ssl_server(tls_files: TlsFiles) -> Iterator[SmtpServer]:
+    """A real SMTP server with implicit TLS (as on port 465), with AUTH monitor / s3cret."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_files.cert, tls_files.key)
+    # aiosmtpd's auth_require_tls only knows STARTTLS; this connection is TLS from the first byte
+    yield from _serve(ssl_context=context, authenticator=_authenticator, auth_require_tls=False)

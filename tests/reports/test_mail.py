@@ -72,6 +72,13 @@ def test_default_is_starttls_and_delivers_over_tls(smtp_tls_server: SmtpServer, 
     assert received["Message-ID"] == "<report-2026-11@example.org>"
 
 
+def test_implicit_tls_delivers_with_login(smtp_ssl_server: SmtpServer, tls_files: TlsFiles) -> None:
+    smtp = SmtpSettings(host=smtp_ssl_server.host, port=smtp_ssl_server.port, user="monitor", password="s3cret",
+                        security="ssl", ca_file=str(tls_files.cert), timeout_s=5.0)
+    send_message(smtp, _message())
+    assert smtp_ssl_server.handler.tls == [True] and len(smtp_ssl_server.handler.auth_commands) == 1
+
+
 def test_starttls_verifies_the_certificate(smtp_tls_server: SmtpServer) -> None:
     # without ca_file the system store does not know the self-signed certificate: no delivery, no login
     smtp = SmtpSettings(host=smtp_tls_server.host, port=smtp_tls_server.port, user="monitor", password="s3cret",
