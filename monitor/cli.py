@@ -97,7 +97,10 @@ def _user_errors(fn: F) -> F:
 
 
 def _settings(site: Path | None) -> Settings:
+    from monitor.site import apply_umask
+
     settings = load_settings(site)
+    apply_umask(settings)  # [site] umask, before any file is created
     configure_logging(settings.log_level)
     return settings
 
@@ -328,6 +331,7 @@ def status(
     import json
 
     from monitor.catalogue import operations as ops
+    from monitor.catalogue import outbox
     from monitor.catalogue import repository as repo
     from monitor.daemon.health import collect_health, health_json
     from monitor.site import session_scope, utc_now
@@ -343,6 +347,10 @@ def status(
             doc["acquisitions"] = [{"satellite": a, "type": t, "status": st, "count": n}
                                    for a, t, st, n in counts.acquisitions]
             doc["rejections"] = [{"reason": r, "count": n} for r, n in counts.rejections]
+            doc["emails"] = [{"id": m.id, "kind": m.kind, "report_id": m.report_id, "incident_id": m.incident_id,
+                              "recipient": m.recipient, "status": m.status, "attempts": m.attempts,
+                              "uncertain": m.uncertain, "message_id": m.message_id, "note": m.last_error}
+                             for m in outbox.undelivered(session)]
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -373,6 +381,16 @@ def status(
             for jr in runs:
                 first_line = jr.message.strip().splitlines()[0] if jr.message.strip() else ""
                 t.add_row(jr.job_id, f"{jr.started_at:%Y-%m-%d %H:%M:%S}", jr.outcome, _plain(first_line[:160]))
+            out.print(t)
+        mails = outbox.undelivered(session)
+        if mails:
+            t = Table(title="E-mails not confirmed (or maybe duplicated: uncertain)")
+            for c in ("#", "what", "recipient", "status", "attempts", "note"):
+                t.add_column(c)
+            for m in mails:
+                what = f"report {m.report_id}" if m.kind == "report" else f"{m.kind} {m.incident_id}"
+                t.add_row(str(m.id), what, _plain(m.recipient), m.status + (", uncertain" if m.uncertain else ""),
+                          str(m.attempts), _plain(m.last_error[:200]))
             out.print(t)
         t = Table(title="Recent rejections")
         for c in ("received (UTC)", "file", "reason", "message"):
@@ -475,8 +493,12 @@ def report(
         "--period", help="2025-03 (month), 2025-W11 (ISO week), 2025 (year), weekly or monthly.")] = None,
     send: Annotated[bool, typer.Option("--send", help="E-mail the PDF to [report] recipients.")] = False,
     resend: Annotated[int | None, typer.Option(
-        "--resend", metavar="REPORT_ID", help="Requeue the failed e-mails of an archived report, send them.",
+        "--resend", metavar="REPORT_ID",
+        help="Requeue the failed e-mails of an archived report, send them (never one the server confirmed).",
     )] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --resend: also send again the e-mails the server confirmed, as new copies.",
+    )] = False,
     site: SiteOption = None,
 ) -> None:
     """Render the PDF report of a period into the site's reports/ (and e-mail it with --send)."""
@@ -485,11 +507,13 @@ def report(
 
     if (period is None) == (resend is None):
         raise UserError("give either --period P (to make a report) or --resend REPORT_ID")
+    if force and resend is None:
+        raise UserError("--force goes with --resend REPORT_ID")
     settings = _settings(site)
     try:
         with session_scope(settings) as session:
             if resend is not None:
-                n, mail = resend_report(session, settings, utc_now(), resend)
+                n, mail = resend_report(session, settings, utc_now(), resend, force=force)
                 out.print(f"report #{resend}: {n} e-mail(s) queued; {mail}", highlight=False)
                 failed = mail.failed
             else:

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from monitor.settings import load_settings
-from monitor.site import init_site, session_scope
+from monitor.site import apply_umask, init_site, session_scope
 
 __all__ = ["run_demo"]
 
@@ -33,6 +33,7 @@ def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Consol
 
     console = console or Console()
     settings = load_settings(directory, env={})
+    apply_umask(settings)  # [site] umask of the demo site (default 027)
     lines: list[str] = []
     t0 = time.perf_counter()
     init_site(settings)

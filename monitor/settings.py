@@ -2,7 +2,9 @@
 
 Parsed once at start-up into a frozen :class:`Settings` passed down explicitly; no other module
 reads environment variables. Secrets (SMTP and database passwords) come only from the environment:
-``MONITOR_SMTP_PASSWORD`` and ``MONITOR_DATABASE_PASSWORD`` (inserted into the URL at connect time).
+``MONITOR_SMTP_PASSWORD`` and ``MONITOR_DATABASE_PASSWORD`` (inserted into the URL at connect time),
+or a whole ``MONITOR_DATABASE_URL`` with its password; a password in the file (``[smtp] password``,
+``database_password`` or inside ``database_url``) is refused, without echoing it.
 
 Environment overrides use the dotted key path in upper case with ``_`` separators after the
 ``MONITOR_`` prefix, for example ``MONITOR_DATABASE_URL``, ``MONITOR_INGEST_SETTLE_SECONDS``,
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
 
@@ -77,11 +80,13 @@ class MoonSettings:
 class SmtpSettings:
     host: str = ""  # empty: email disabled
     port: int = 25
-    security: str = "none"  # "none", "starttls" or "ssl"
+    security: str = "starttls"  # "starttls" (default), "ssl" (implicit TLS) or "none" (plain SMTP)
     user: str = ""
     password: str = field(default="", repr=False)  # from MONITOR_SMTP_PASSWORD only
     sender: str = "monitor@localhost"
     timeout_s: float = 30.0
+    allow_plaintext_auth: bool = False  # allow the login (AUTH) over a connection without TLS
+    ca_file: str = ""  # PEM file of the CA(s) trusted for the server's certificate; "" = system store
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class Settings:
     database_url: str
     database_password: str = field(default="", repr=False)
     log_level: str = "INFO"
+    umask: int = 0o027  # [site] umask: applied by every command at start-up (files 0640, dirs 0750)
     ingest: IngestSettings = IngestSettings()
     star: StarSettings = StarSettings()
     moon: MoonSettings = MoonSettings()
@@ -160,9 +166,17 @@ DEFAULT_TOML = """\
 # Secrets never go in this file: set MONITOR_SMTP_PASSWORD and MONITOR_DATABASE_PASSWORD.
 
 # SQLAlchemy URL of the catalogue. Default: SQLite file monitor.db in this site.
-# Production: postgresql+psycopg://monitor@dbhost:5432/monitor
+# Production: postgresql+psycopg://monitor@dbhost:5432/monitor (no password here: a URL with one
+# is refused; the password comes from MONITOR_DATABASE_PASSWORD, or set the whole URL in
+# MONITOR_DATABASE_URL).
 # database_url = "sqlite:///monitor.db"
 log_level = "INFO"
+
+[site]
+# File-creation mask of every monitor command and of the daemon (octal string): archive,
+# quarantine, reports, logs and the SQLite catalogue. "027": files 0640, directories 0750 (not
+# readable by other users); "022": files 0644, directories 0755.
+umask = "027"
 
 [ingest]
 # A file without a .done marker is complete when its size is unchanged for this long (s).
@@ -208,11 +222,18 @@ max_phase_deg = 90.0
 # ratio_max_days = 15.0
 
 [smtp]
-# Empty host disables email. security: "none", "starttls" or "ssl".
+# Empty host disables email. security: "starttls" (upgrade a plain connection, the default),
+# "ssl" (implicit TLS, usually port 465) or "none" (plain SMTP: a localhost relay without login).
 host = ""
 port = 25
-security = "none"
+security = "starttls"
+# Login (password from MONITOR_SMTP_PASSWORD). It is never sent over a connection without TLS
+# (the e-mail stays in the outbox with that error) unless allow_plaintext_auth = true.
 user = ""
+allow_plaintext_auth = false
+# PEM file of the CA(s) that signed the server's certificate (relative to the site); empty: the
+# system's CA store. The certificate and host name are always verified.
+ca_file = ""
 sender = "monitor@localhost"
 
 [report]
@@ -326,23 +347,34 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{toml_path}: {exc}") from exc
     top_keys = {"database_url", "log_level"}
-    unknown = set(raw) - top_keys - set(_SECTIONS) - {"database_password"}
+    unknown = set(raw) - top_keys - set(_SECTIONS) - {"database_password", "site"}
     if unknown:
         raise ConfigError(f"unknown key(s) in {toml_path}: {', '.join(sorted(unknown))}")
-    url = env.get("MONITOR_DATABASE_URL") or raw.get("database_url") or "sqlite:///monitor.db"
-    url = _resolve_sqlite_path(str(url), site_path)
     if "password" in raw.get("smtp", {}) or "database_password" in raw:
         raise ConfigError(
             f"{toml_path}: passwords must not be stored in the configuration file; "
             "set MONITOR_SMTP_PASSWORD / MONITOR_DATABASE_PASSWORD in the environment"
         )
+    if "database_url" in raw and _has_password(raw["database_url"]):
+        raise ConfigError(
+            f"{toml_path}: database_url must not contain a password (it is not shown here); remove it from the "
+            "URL and set MONITOR_DATABASE_PASSWORD, or the whole URL in MONITOR_DATABASE_URL, in the environment"
+        )
+    url = env.get("MONITOR_DATABASE_URL") or raw.get("database_url") or "sqlite:///monitor.db"
+    url = _resolve_sqlite_path(str(url), site_path)
+    site_raw = raw.get("site", {})
+    if not isinstance(site_raw, dict) or set(site_raw) - {"umask"}:
+        raise ConfigError("[site] must be a table with only the key umask")
+    umask = _parse_umask(env["MONITOR_SITE_UMASK"] if "MONITOR_SITE_UMASK" in env else site_raw.get("umask", "027"))
     sections = {
         name: _build_section(cls, raw.get(name, {}), env, name.upper()) for name, cls in _SECTIONS.items()
     }
     smtp = replace(sections["smtp"], password=env.get("MONITOR_SMTP_PASSWORD", ""))
+    if smtp.ca_file:
+        smtp = replace(smtp, ca_file=str(site_path / Path(smtp.ca_file).expanduser()))
     sections["smtp"] = smtp
     if smtp.security not in ("none", "starttls", "ssl"):
-        raise ConfigError(f"smtp.security must be none, starttls or ssl, not {smtp.security!r}")
+        raise ConfigError(f"smtp.security must be starttls, ssl or none, not {smtp.security!r}")
     star = sections["star"]
     if not star.half_widths_px or min(star.half_widths_px) < 1:
         raise ConfigError("star.half_widths_px must be a non-empty list of positive integers")
@@ -357,8 +389,30 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         database_url=url,
         database_password=env.get("MONITOR_DATABASE_PASSWORD", ""),
         log_level=str(env.get("MONITOR_LOG_LEVEL") or raw.get("log_level", "INFO")).upper(),
+        umask=umask,
         **sections,
     )
+
+
+def _has_password(url: object) -> bool:
+    """Whether a database URL carries a password (``scheme://user:password@host/db``)."""
+    try:
+        return urlsplit(str(url)).password is not None
+    except ValueError:  # unparsable netloc: look for the user:password@ form by hand
+        netloc = str(url).partition("://")[2].partition("/")[0]
+        return "@" in netloc and ":" in netloc.rpartition("@")[0]
+
+
+def _parse_umask(value: object) -> int:
+    """``[site] umask``: an octal string of 3 or 4 digits ("027"), that leaves the owner rwx."""
+    text = value.strip() if isinstance(value, str) else None
+    if not text or len(text) > 4 or any(c not in "01234567" for c in text):
+        raise ConfigError(f"site.umask must be an octal string like \"027\" (in quotes), not {value!r}")
+    mask = int(text, 8)
+    if mask > 0o777 or mask & 0o700:
+        raise ConfigError(f"site.umask must leave the owner read, write and search permission (000-077), "
+                          f"not {text!r}")
+    return mask
 
 
 _ZERO_MEANS = {"memory_limit_mb": "no limit", "process_minutes": "the period of ingest"}

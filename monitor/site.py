@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from monitor.catalogue import repository as repo
 from monitor.catalogue.engine import DatabaseUnavailableError, make_engine, redact_url
 from monitor.settings import DEFAULT_TOML, Settings
 
-__all__ = ["init_site", "open_engine", "session_scope", "utc_now", "SchemaOutdatedError"]
+__all__ = ["init_site", "open_engine", "session_scope", "utc_now", "apply_umask", "SchemaOutdatedError"]
 
 
 class SchemaOutdatedError(RuntimeError):
@@ -24,6 +25,19 @@ class SchemaOutdatedError(RuntimeError):
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the only clock of the system's use-cases)."""
     return datetime.now(UTC)
+
+
+def apply_umask(settings: Settings) -> None:
+    """Set the process's file-creation mask to ``[site] umask`` (default 027).
+
+    Called once at the start of every command and of the daemon (its job processes inherit it):
+    the catalogue file, archive, quarantine, reports and every other file or directory created
+    under the site get ``0666 & ~umask`` / ``0777 & ~umask``. The code sets no explicit mode
+    anywhere (no chmod, no ``mode=``, no ``mkstemp`` and its fixed 0600), so the mask is the one
+    rule. Files moved in from the inbox keep the mode their producer gave them; the directories
+    created by monitor around them follow the mask.
+    """
+    os.umask(settings.umask)
 
 
 def init_site(settings: Settings) -> list[str]:

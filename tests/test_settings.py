@@ -57,3 +57,55 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path, text: str, match: st
     (tmp_path / "monitor.toml").write_text(text)
     with pytest.raises(ConfigError, match=match):
         load_settings(tmp_path, env={})
+
+
+# --------------------------------------------------------------------------- secrets and permissions
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://monitor:hunter2-secret@db.example:5432/monitor",
+    "postgresql://monitor:hunter2-secret@db.example/monitor",
+])
+def test_password_in_database_url_is_refused_without_echo(tmp_path: Path, url: str) -> None:
+    (tmp_path / "monitor.toml").write_text(f'database_url = "{url}"\n')
+    with pytest.raises(ConfigError, match="MONITOR_DATABASE_PASSWORD") as info:
+        load_settings(tmp_path, env={})
+    assert "hunter2-secret" not in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_database_url_without_password_and_secret_from_environment(tmp_path: Path) -> None:
+    (tmp_path / "monitor.toml").write_text('database_url = "postgresql+psycopg://monitor@db.example/monitor"\n')
+    s = load_settings(tmp_path, env={"MONITOR_DATABASE_PASSWORD": "hunter2-secret"})
+    assert s.database_password == "hunter2-secret" and "hunter2-secret" not in repr(s)
+    # the whole URL, password included, may come from the environment
+    s = load_settings(tmp_path, env={"MONITOR_DATABASE_URL": "postgresql+psycopg://m:hunter2-secret@db/m"})
+    assert s.database_url == "postgresql+psycopg://m:hunter2-secret@db/m"
+
+
+def test_smtp_defaults_are_starttls_without_plaintext_login(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, env={})
+    assert s.smtp.security == "starttls"
+    assert s.smtp.allow_plaintext_auth is False
+    assert s.smtp.ca_file == ""
+
+
+def test_smtp_ca_file_is_relative_to_the_site(tmp_path: Path) -> None:
+    (tmp_path / "monitor.toml").write_text('[smtp]\nca_file = "certs/ca.pem"\nallow_plaintext_auth = true\n')
+    s = load_settings(tmp_path, env={})
+    assert s.smtp.ca_file == str(tmp_path.resolve() / "certs" / "ca.pem")
+    assert s.smtp.allow_plaintext_auth is True
+
+
+def test_site_umask_default_and_setting(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, env={}).umask == 0o027
+    (tmp_path / "monitor.toml").write_text('[site]\numask = "022"\n')
+    assert load_settings(tmp_path, env={}).umask == 0o022
+    assert load_settings(tmp_path, env={"MONITOR_SITE_UMASK": "077"}).umask == 0o077
+
+
+@pytest.mark.parametrize("value", ['"abc"', '"0o27"', '"999"', '"7777"', "27", '"0777"', '"700"', '""'])
+def test_bad_site_umask_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    (tmp_path / "monitor.toml").write_text(f"[site]\numask = {value}\n")
+    with pytest.raises(ConfigError, match=r"^site\.umask must "):
+        load_settings(tmp_path, env={})

@@ -420,11 +420,14 @@ class Report(SQLModel, table=True):
 
 
 class Outbox(SQLModel, table=True):
-    """One e-mail to one recipient, queued, retried and sent at most once.
+    """One e-mail to one recipient, queued, retried until the server confirms it (250 to DATA).
 
     ``kind`` ``report`` carries the PDF of ``report_id``; ``alert`` and ``recovery`` carry the
     plain-text ``subject``/``body`` of an operational incident (``incident_id``). The unique
     constraints are the last guard against a second e-mail of the same thing to the same person.
+    ``message_id`` is stored before the first attempt and sent unchanged at every retry, so that a
+    receiver can drop a repeat; ``uncertain`` records that an attempt was interrupted after the
+    server may have received the message (a crash mid-send, a lost reply to DATA).
     """
 
     __tablename__ = "outbox"
@@ -451,6 +454,8 @@ class Outbox(SQLModel, table=True):
     last_error: str = Field(default="", max_length=2000)
     sent_at: datetime | None = None
     created_at: datetime
+    message_id: str = Field(default="", max_length=255)  # the Message-ID header of every attempt
+    uncertain: bool = False  # an interrupted attempt may have reached the recipient
 
 
 class JobRun(SQLModel, table=True):

@@ -1,10 +1,12 @@
 """The outbox: every e-mail the system sends (report PDFs, incident alerts and recoveries).
 
-One row per message and recipient. Sending is at most once: a row is claimed (``queued`` ->
-``sending``, committed) before the SMTP conversation and marked ``sent`` after it; the unique
-constraints ``(report_id, recipient)`` and ``(incident_id, kind, recipient)`` are the last guard
-against a second e-mail of the same thing to the same person. The state machine itself is in
-:func:`monitor.reports.service.send_pending`.
+One row per message and recipient. A row is claimed (``queued`` -> ``sending``, committed, its
+Message-ID stored) before the SMTP conversation and marked ``sent`` once the server confirmed it
+(250 to DATA); a confirmed row is never sent again (except by an operator's forced resend). An
+attempt interrupted mid-send is retried with the same Message-ID (``uncertain`` set), so that a
+receiver can drop the repeat. The unique constraints ``(report_id, recipient)`` and
+``(incident_id, kind, recipient)`` are the last guard against a second e-mail of the same thing to
+the same person. The state machine itself is in :func:`monitor.reports.service.send_pending`.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ __all__ = [
     "stale_sending",
     "due_outbox",
     "claim_outbox",
+    "requeue_interrupted",
     "save_outbox",
     "requeue_failed",
     "oldest_queued",
+    "undelivered",
 ]
 
 
@@ -92,16 +96,37 @@ def due_outbox(session: Session, now: datetime) -> list[Outbox]:
     return list(session.exec(q).all())
 
 
-def claim_outbox(session: Session, outbox_id: int, now: datetime) -> bool:
-    """Atomically move one row from ``queued`` to ``sending`` and COMMIT.
+def claim_outbox(session: Session, outbox_id: int, now: datetime, message_id: str) -> Outbox | None:
+    """Atomically move one row from ``queued`` to ``sending`` and COMMIT; return the fresh row.
 
     ``next_attempt_at`` becomes the start of this attempt (used to recognise a stale ``sending``
-    row after a crash). False when another process claimed or changed the row first.
+    row after a crash). ``message_id`` is stored if the row has none yet: from then on, every
+    attempt sends the row's stored Message-ID. None when another process claimed or changed the
+    row first.
     """
     result = session.execute(
         sa.update(Outbox)
         .where(col(Outbox.id) == outbox_id, col(Outbox.status) == "queued")
-        .values(status="sending", next_attempt_at=now)
+        .values(status="sending", next_attempt_at=now,
+                message_id=sa.case((col(Outbox.message_id) == "", message_id), else_=col(Outbox.message_id)))
+    )
+    session.commit()
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    return session.get(Outbox, outbox_id, populate_existing=True)
+
+
+def requeue_interrupted(session: Session, row: Outbox, now: datetime, **values: Any) -> bool:
+    """Put a stale ``sending`` row back in the queue (due ``now``) with ``values``, and COMMIT.
+
+    Only if the row is still in the attempt it was found in (same status and start time): an
+    attempt that finished meanwhile is left as it ended. Returns whether the row was requeued.
+    """
+    result = session.execute(
+        sa.update(Outbox)
+        .where(col(Outbox.id) == row.id, col(Outbox.status) == "sending",
+               col(Outbox.next_attempt_at) == row.next_attempt_at)
+        .values(status="queued", next_attempt_at=now, **values)
     )
     session.commit()
     return bool(getattr(result, "rowcount", 0) == 1)
@@ -117,13 +142,32 @@ def save_outbox(session: Session, row: Outbox, **values: Any) -> None:
     session.commit()
 
 
-def requeue_failed(session: Session, report_id: int, now: datetime) -> list[Outbox]:
-    """Put the ``failed`` rows of a report back in the queue, due now (committed)."""
-    rows = list(session.exec(select(Outbox).where(Outbox.report_id == report_id, Outbox.status == "failed")).all())
+def requeue_failed(session: Session, report_id: int, now: datetime, force: bool = False) -> list[Outbox]:
+    """Put the ``failed`` rows of a report back in the queue, due now (committed).
+
+    They keep their Message-ID (an earlier attempt may have reached the recipient). Rows
+    ``sent`` (confirmed by the server) are left alone, unless ``force``: then they are queued
+    again as a deliberate new copy, with a new Message-ID (assigned at the next attempt) so that a
+    receiver does not drop it as a repeat.
+    """
+    wanted = ("failed", "sent") if force else ("failed",)
+    rows = list(session.exec(
+        select(Outbox).where(Outbox.report_id == report_id, col(Outbox.status).in_(wanted)).order_by(col(Outbox.id))
+    ).all())
     for row in rows:
+        when = f"{now:%Y-%m-%dT%H:%M:%SZ}"
+        if row.status == "sent":
+            sent = f"{row.sent_at:%Y-%m-%dT%H:%M:%SZ}" if row.sent_at else "?"
+            row.last_error = (f"forced resend by the operator at {when} (a new copy with a new Message-ID); "
+                              f"before: sent {sent} with Message-ID {row.message_id or '?'}")[:2000]
+            row.message_id = ""
+            row.attempts = 0
+            row.uncertain = False
+            row.sent_at = None
+        else:
+            row.last_error = f"requeued by the operator at {when}; before: {row.last_error}"[:2000]
         row.status = "queued"
         row.next_attempt_at = now
-        row.last_error = f"requeued by the operator at {now:%Y-%m-%dT%H:%M:%SZ}; before: {row.last_error}"[:2000]
         session.add(row)
     session.commit()
     return rows
@@ -135,3 +179,15 @@ def oldest_queued(session: Session) -> tuple[int, datetime | None]:
         select(func.count(), func.min(Outbox.created_at)).where(col(Outbox.status).in_(("queued", "sending")))
     ).one()
     return int(n), oldest
+
+
+def undelivered(session: Session, limit: int = 20) -> list[Outbox]:
+    """E-mails not confirmed by the server (``queued``, ``sending``, ``failed``), plus ``sent``
+    ones an interrupted attempt may have duplicated (``uncertain``): newest first, at most ``limit``."""
+    q = (
+        select(Outbox)
+        .where(sa.or_(col(Outbox.status).in_(("queued", "sending", "failed")), col(Outbox.uncertain)))
+        .order_by(col(Outbox.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(q).all())

@@ -16,6 +16,7 @@ from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 from monitor.settings import SmtpSettings
 
@@ -45,6 +46,9 @@ class MailDeliveryError(RuntimeError):
     partially_delivered
         True when the server accepted the message for some recipients (a blind retry would
         send it to them again; retry only ``refused`` or record the partial delivery).
+    uncertain
+        True when the whole message was sent after ``DATA`` but the server's reply never came
+        (connection dropped, timeout): the server may have it. A retry must keep the Message-ID.
     """
 
     def __init__(
@@ -53,10 +57,38 @@ class MailDeliveryError(RuntimeError):
         *,
         refused: Mapping[str, tuple[int, bytes]] | None = None,
         partially_delivered: bool = False,
+        uncertain: bool = False,
     ) -> None:
         super().__init__(message)
         self.refused: dict[str, tuple[int, bytes]] = dict(refused or {})
         self.partially_delivered = partially_delivered
+        self.uncertain = uncertain
+
+
+class _DataTracking(smtplib.SMTP):
+    """An SMTP client that knows whether the message went out after ``DATA`` without a reply."""
+
+    data_sent = False  # the final "<CRLF>.<CRLF>" of the message was written to the socket
+    data_replied = False  # ... and the server answered it (250 or an error code)
+    _in_data = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self._in_data = True
+        try:
+            reply = super().data(msg)
+        finally:
+            self._in_data = False
+        self.data_replied = True
+        return reply
+
+    def send(self, s: Any) -> None:
+        super().send(s)
+        if self._in_data and isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.data_sent = True
+
+
+class _DataTrackingSSL(_DataTracking, smtplib.SMTP_SSL):
+    pass
 
 
 def build_text_message(
@@ -153,42 +185,68 @@ def _domain_of(address: str) -> str:
 def send_message(smtp: SmtpSettings, msg: EmailMessage) -> None:
     """Send ``msg`` through the configured SMTP server.
 
-    ``smtp.security``: ``"none"`` (plain SMTP), ``"starttls"`` (upgrade with the system CA store)
-    or ``"ssl"`` (implicit TLS, usually port 465). Logs in when ``smtp.user`` is set, with
-    ``smtp.password``. Recipients are taken from the message's To/Cc/Bcc headers.
+    ``smtp.security``: ``"starttls"`` (the default: upgrade the connection, refuse a server that
+    does not offer it), ``"ssl"`` (implicit TLS, usually port 465) or ``"none"`` (plain SMTP, for
+    a local relay). TLS verifies the certificate and host name against ``smtp.ca_file`` or the
+    system CA store. Logs in when ``smtp.user`` is set, with ``smtp.password``, but never over a
+    connection without TLS unless ``smtp.allow_plaintext_auth``: the refusal comes before any
+    connection, so no credential is ever on the wire. Recipients are taken from the message's
+    To/Cc/Bcc headers.
 
     Raises
     ------
     MailDeliveryError
-        E-mail is disabled (empty host), the server cannot be reached, TLS or login fails, the
-        server refuses the sender, the data or every recipient, or refuses some recipients
-        (``partially_delivered=True``). The original exception is chained.
+        E-mail is disabled (empty host), a login without TLS is refused, the server cannot be
+        reached, TLS or login fails, the server refuses the sender, the data or every recipient,
+        or refuses some recipients (``partially_delivered=True``). ``uncertain=True`` when the
+        message was sent after ``DATA`` and the reply never came. The original exception is chained.
     """
     if not smtp.host:
         raise MailDeliveryError("e-mail is disabled: smtp.host is empty")
-    context = ssl.create_default_context()
+    if smtp.user and smtp.security == "none" and not smtp.allow_plaintext_auth:
+        raise MailDeliveryError(
+            f"refused to send the SMTP login of {smtp.user!r} to {smtp.host}:{smtp.port} without TLS: set "
+            '[smtp] security = "starttls" or "ssl" (or, knowingly, allow_plaintext_auth = true)'
+        )
+    client: _DataTracking | None = None
     try:
+        context = ssl.create_default_context(cafile=smtp.ca_file or None)
         if smtp.security == "ssl":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s, context=context)
+            client = _DataTrackingSSL(smtp.host, smtp.port, timeout=smtp.timeout_s, context=context)
         elif smtp.security in ("starttls", "none"):
-            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+            client = _DataTracking(smtp.host, smtp.port, timeout=smtp.timeout_s)
         else:
             raise MailDeliveryError(f"unknown smtp.security {smtp.security!r}")
-        with client:
+        client.ehlo()
+        if smtp.security == "starttls":
+            if not client.has_extn("starttls"):
+                raise MailDeliveryError(
+                    f"{smtp.host}:{smtp.port} does not offer STARTTLS: use [smtp] security = \"ssl\" for implicit "
+                    'TLS, or security = "none" for a plain relay without login'
+                )
+            client.starttls(context=context)
             client.ehlo()
-            if smtp.security == "starttls":
-                client.starttls(context=context)
-                client.ehlo()
-            if smtp.user:
-                client.login(smtp.user, smtp.password)
-            refused = client.send_message(msg)
+        if smtp.user:
+            client.login(smtp.user, smtp.password)
+        refused = client.send_message(msg)
     except smtplib.SMTPRecipientsRefused as exc:
+        _close(client)
         raise MailDeliveryError(
             f"all recipients refused by {smtp.host}:{smtp.port}: {_fmt_refused(exc.recipients)}",
             refused=exc.recipients,
         ) from exc
+    except MailDeliveryError:
+        _close(client)
+        raise
     except (smtplib.SMTPException, OSError) as exc:  # OSError covers refused connections, timeouts, TLS
-        raise MailDeliveryError(f"cannot send via {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}") from exc
+        _close(client)
+        uncertain = client is not None and client.data_sent and not client.data_replied
+        raise MailDeliveryError(
+            f"cannot send via {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}"
+            + (" (after the whole message was sent: the server may have it)" if uncertain else ""),
+            uncertain=uncertain,
+        ) from exc
+    _quit(client)  # delivered (250 to DATA): a failing QUIT changes nothing
     if refused:
         log.warning("message %s: recipients refused: %s", msg.get("Message-ID"), _fmt_refused(refused))
         raise MailDeliveryError(
@@ -197,6 +255,18 @@ def send_message(smtp: SmtpSettings, msg: EmailMessage) -> None:
             partially_delivered=True,
         )
     log.info("message %s sent to %s via %s:%s", msg.get("Message-ID"), msg.get("To"), smtp.host, smtp.port)
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    if client is not None:
+        client.close()
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
 
 
 def _fmt_refused(refused: Mapping[str, tuple[int, bytes]]) -> str:

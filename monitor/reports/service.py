@@ -15,15 +15,24 @@ and a hard link, next to a ``.txt`` file holding the e-mail body. Then one ``rep
 (path, SHA-256, pages, size) and, when sending, one ``outbox`` row per recipient are committed
 together.
 
-E-mail (at most once per recipient)
------------------------------------
-:func:`send_pending` marks a due row ``sending`` and commits **before** talking to the SMTP
-server, then marks it ``sent``. A failure puts it back to ``queued`` with exponential backoff
-(:func:`monitor.reports.mail.next_retry_delay`); a permanent refusal (5xx for the recipient) or
-too many attempts makes it ``failed``. A row still ``sending`` after :data:`SENDING_STALE` was
-interrupted (crash, SIGKILL) at an unknown point: it may have been delivered, so it is never
-resent automatically; it becomes ``failed`` and the operator requeues it with
-``monitor report --resend REPORT_ID`` after checking.
+E-mail (delivered once per recipient, never lost)
+-------------------------------------------------
+:func:`send_pending` marks a due row ``sending``, with the Message-ID it will carry stored in the
+row, and commits **before** talking to the SMTP server, then marks it ``sent`` when the server
+confirmed the message (250 to DATA). A failure puts it back to ``queued`` with exponential
+backoff (:func:`monitor.reports.mail.next_retry_delay`); a permanent refusal (5xx for the
+recipient) or :data:`MAX_ATTEMPTS` attempts makes it ``failed``.
+
+An attempt interrupted where the server may already have the message (a row still ``sending``
+after :data:`SENDING_STALE`: the process was killed or crashed mid-send; or the reply to DATA
+never came) is retried automatically, by the next :func:`send_pending` (the daemon's
+``email_retry`` job, ``monitor report --send``), with the **same** Message-ID, so that a receiving
+system can drop the repeat. The row says so: ``uncertain`` set, ``attempts`` counted, and a note
+in ``last_error`` ("interrupted ... retried with the same Message-ID <...>"), kept once sent.
+E-mail is thus at least once, with one Message-ID per recipient for deduplication.
+``monitor report --resend REPORT_ID`` requeues the ``failed`` rows (same Message-ID) and never
+sends a ``sent`` row again; ``--resend REPORT_ID --force`` also sends the confirmed ones again, as
+a deliberate new copy with a new Message-ID.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import statistics
 import time
 import zlib
@@ -543,14 +553,14 @@ class SendSummary:
     def __str__(self) -> str:
         text = f"e-mail: sent {self.sent}, retrying {self.retrying}, failed {self.failed}"
         if self.interrupted:
-            text += f", interrupted earlier (marked failed) {self.interrupted}"
+            text += f", interrupted earlier (retried with the same Message-ID) {self.interrupted}"
         return text
 
     @property
     def problems(self) -> list[str]:
-        """E-mails not delivered by this run (a job that leaves any reports a failure)."""
-        return list(self.errors) + [f"{self.interrupted} e-mail(s) interrupted while sending earlier"] * bool(
-            self.interrupted)
+        """E-mails not delivered by this run (a job that leaves any reports a failure). An
+        interrupted send retried in this run is one only if the retry failed too (in errors)."""
+        return list(self.errors)
 
 
 @dataclass
@@ -642,10 +652,17 @@ def _domain(sender: str) -> str:
         return "localhost"
 
 
-def _message_id(row: Outbox, sender: str) -> str:
-    """The same Message-ID at every attempt of one outbox row (a receiver can drop a repeat)."""
+def _new_message_id(row: Outbox, sender: str) -> str:
+    """The Message-ID stored in an outbox row at its first attempt, then sent at every attempt.
+
+    Unique (a random part), so that an operator's forced resend gets a new one. A row queued
+    before the ids were stored (``attempts`` > 0, schema 0004) keeps the id the older code derived
+    from the row, which its earlier attempts carried.
+    """
     what = f"report-{row.report_id}" if row.kind == "report" else f"{row.kind}-{row.incident_id}"
-    return f"<monitor-{what}-{row.id}@{_domain(sender)}>"
+    if row.attempts > 0:
+        return f"<monitor-{what}-{row.id}@{_domain(sender)}>"
+    return f"<monitor-{what}-{row.id}.{secrets.token_hex(6)}@{_domain(sender)}>"
 
 
 def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[EmailMessage | None, str]:
@@ -654,7 +671,7 @@ def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[Emai
     sender = settings.smtp.sender
     if row.kind != "report":
         return build_text_message(sender=sender, recipients=[row.recipient], subject=row.subject,
-                                  body_text=row.body, message_id=_message_id(row, sender)), ""
+                                  body_text=row.body, message_id=row.message_id), ""
     assert row.report_id is not None
     report = rq.report_by_id(session, row.report_id)
     assert report is not None
@@ -670,7 +687,7 @@ def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[Emai
         f"{TITLE}: report {report.period} attached.\n")
     return build_report_message(
         sender=sender, recipients=[row.recipient], subject=f"[monitor] calibration report {report.period}",
-        body_text=body, pdf_bytes=pdf, pdf_filename=pdf_path.name, message_id=_message_id(row, sender),
+        body_text=body, pdf_bytes=pdf, pdf_filename=pdf_path.name, message_id=row.message_id,
     ), ""
 
 
@@ -679,17 +696,21 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
     PDFs and the alert/recovery e-mails of incidents alike."""
     summary = SendSummary()
     for row in outbox.stale_sending(session, now - SENDING_STALE):
+        # killed or crashed mid-send: the server may have the message; retry now, same Message-ID
         what = f"report {row.report_id}" if row.kind == "report" else f"{row.kind} of incident {row.incident_id}"
-        msg = (f"interrupted while sending (attempt started {row.next_attempt_at:%Y-%m-%dT%H:%M:%SZ}): the "
-               f"message may or may not have reached {row.recipient}; check with the recipient"
-               + (f", then requeue with 'monitor report --resend {row.report_id}'" if row.kind == "report" else ""))
-        outbox.save_outbox(session, row, status="failed", last_error=msg)
-        log.error("outbox %s (%s): %s", row.id, what, msg)
-        summary.interrupted += 1
+        attempts = row.attempts + 1
+        note = (f"attempt {attempts} interrupted (started {row.next_attempt_at:%Y-%m-%dT%H:%M:%SZ}; process "
+                f"killed or crashed mid-send): {row.recipient} may have it; retried with the same Message-ID "
+                f"{row.message_id}")
+        if outbox.requeue_interrupted(session, row, now, attempts=attempts, uncertain=True, last_error=note[:2000]):
+            log.warning("outbox %s (%s): %s", row.id, what, note)
+            summary.interrupted += 1
     for row in outbox.due_outbox(session, now):
         assert row.id is not None
-        if not outbox.claim_outbox(session, row.id, now):
+        claimed = outbox.claim_outbox(session, row.id, now, _new_message_id(row, settings.smtp.sender))
+        if claimed is None:
             continue  # another sender took it
+        row = claimed
         attempts = row.attempts + 1
         what = f"report {row.report_id}" if row.kind == "report" else f"{row.kind} of incident {row.incident_id}"
         try:
@@ -709,31 +730,40 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
             send_message(settings.smtp, message)
         except MailDeliveryError as exc:
             permanent = any(int(code) >= 500 for code, _ in exc.refused.values())
+            uncertain = row.uncertain or exc.uncertain
+            error = str(exc) + (f"; retried with the same Message-ID {row.message_id}" if exc.uncertain else "")
             if permanent or attempts >= MAX_ATTEMPTS:
                 why = "refused permanently" if permanent else f"gave up after {attempts} attempts"
-                outbox.save_outbox(session, row, status="failed", attempts=attempts,
-                                   last_error=f"{why}: {exc}"[:2000])
-                log.error("outbox %s (%s to %s): %s: %s", row.id, what, row.recipient, why, exc)
+                outbox.save_outbox(session, row, status="failed", attempts=attempts, uncertain=uncertain,
+                                   last_error=f"{why}: {error}"[:2000])
+                log.error("outbox %s (%s to %s): %s: %s", row.id, what, row.recipient, why, error)
                 summary.failed += 1
             else:
                 delay = next_retry_delay(attempts)
                 outbox.save_outbox(session, row, status="queued", attempts=attempts, next_attempt_at=now + delay,
-                                   last_error=str(exc)[:2000])
+                                   uncertain=uncertain, last_error=error[:2000])
                 log.warning("outbox %s (%s to %s): attempt %d failed, retry in %s: %s", row.id, what,
                             row.recipient, attempts, delay, exc)
                 summary.retrying += 1
             summary.errors.append(str(exc))
             continue
-        outbox.save_outbox(session, row, status="sent", attempts=attempts, sent_at=now, last_error="")
-        log.info("outbox %s (%s) sent to %s", row.id, what, row.recipient)
+        note = ""
+        if row.uncertain:  # the recipient may see it twice: both copies carry this one Message-ID
+            note = (f"sent at attempt {attempts} with the same Message-ID {row.message_id} as an earlier, "
+                    f"interrupted attempt; before: {row.last_error}")[:2000]
+        outbox.save_outbox(session, row, status="sent", attempts=attempts, sent_at=now, last_error=note)
+        log.info("outbox %s (%s) sent to %s%s", row.id, what, row.recipient,
+                 " (same Message-ID as an interrupted attempt)" if row.uncertain else "")
         summary.sent += 1
     return summary
 
 
-def resend_report(session: Session, settings: Settings, now: datetime, report_id: int) -> tuple[int, SendSummary]:
+def resend_report(session: Session, settings: Settings, now: datetime, report_id: int,
+                  force: bool = False) -> tuple[int, SendSummary]:
     """Requeue the failed e-mails of a report (and queue recipients added since), then send.
 
-    Rows already ``sent`` are never sent again. Returns (rows queued, send summary).
+    Rows already ``sent`` (the server confirmed them) are never sent again, unless ``force``: then
+    they go again as a new copy with a new Message-ID. Returns (rows queued, send summary).
 
     Raises
     ------
@@ -745,7 +775,7 @@ def resend_report(session: Session, settings: Settings, now: datetime, report_id
         raise ReportError(f"no report with id {report_id}")
     if not settings.smtp.host:
         raise ReportError("--resend: e-mail is disabled ([smtp] host is empty in monitor.toml)")
-    requeued = outbox.requeue_failed(session, report_id, now)
+    requeued = outbox.requeue_failed(session, report_id, now, force=force)
     added = outbox.queue_outbox(session, report_id, settings.report.recipients, now)
     session.commit()
     if not requeued and not added:

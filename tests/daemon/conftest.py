@@ -54,6 +54,7 @@ def daemon_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def smtp_env(smtp: SmtpServer) -> dict[str, str]:
     return {"MONITOR_SMTP_HOST": smtp.host, "MONITOR_SMTP_PORT": str(smtp.port),
+            "MONITOR_SMTP_SECURITY": "none",  # the test server is a plain relay without login
             "MONITOR_SMTP_SENDER": "monitor@example.org"}
 
 

@@ -34,7 +34,7 @@ def smtp():
 def settings(tmp_path: Path, catalogue_url: str, smtp: SmtpServer) -> Settings:
     env = {"MONITOR_DATABASE_URL": catalogue_url, "MONITOR_SMTP_HOST": smtp.host, "MONITOR_SMTP_PORT": str(smtp.port),
            "MONITOR_SMTP_SENDER": "monitor@example.org", "MONITOR_ALERTS_RECIPIENTS": "ops@example.org,cal@example.org",
-           "MONITOR_SMTP_PASSWORD": SECRET}
+           "MONITOR_SMTP_PASSWORD": SECRET, "MONITOR_SMTP_SECURITY": "none"}
     s = load_settings(tmp_path / "site", env=env)
     init_site(s)
     return s

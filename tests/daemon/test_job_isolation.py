@@ -78,6 +78,7 @@ def test_hung_and_crashing_jobs_while_ingest_keeps_running(tmp_path: Path, trick
     queue_report_mail(settings)
     env = daemon_env(
         settings, MONITOR_SMTP_HOST="127.0.0.1", MONITOR_SMTP_PORT=str(trickler.port), MONITOR_SMTP_TIMEOUT_S="5",
+        MONITOR_SMTP_SECURITY="none",
         MONITOR_SCHEDULER_TIMEOUT_MINUTES_EMAIL_RETRY="0.2",  # 12 s
         MONITOR_SCHEDULER_PROCESS_MINUTES="0.05",  # the crashing job runs every 3 s
         **{JOB_TARGETS_ENV: "process=tests.daemon.faulty:segfault"},

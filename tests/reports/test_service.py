@@ -170,7 +170,8 @@ def test_new_version_never_overwrites_and_scheduled_report_made_once(campaign: S
 
 def _mail_settings(settings: Settings, port: int, recipients: tuple[str, ...] = ("ops@example.org",),
                    password: str = "") -> Settings:
-    smtp = SmtpSettings(host="127.0.0.1", port=port, sender="monitor@example.org", timeout_s=5.0, password=password)
+    smtp = SmtpSettings(host="127.0.0.1", port=port, sender="monitor@example.org", timeout_s=5.0, password=password,
+                        security="none")
     return replace(settings, smtp=smtp, report=replace(settings.report, recipients=recipients))
 
 
@@ -264,30 +265,32 @@ def _serve_on(port: int) -> Iterator[SmtpServer]:
 
 @pytest.mark.slow
 def test_no_duplicate_after_a_crash_mid_send(campaign: Settings, monthly: Any, smtp_server: SmtpServer) -> None:
+    """A crash mid-send (row left 'sending'; a real SIGKILL is in test_interrupted_send.py): the row is
+    retried automatically, once stale, with the same Message-ID; --resend never sends a confirmed row."""
     settings = _mail_settings(campaign, smtp_server.port, ("ops@example.org", "cal@example.org"))
     with _session(settings) as session:
         report_id = _archived_copy(session, monthly, NOW)
         [ops, cal] = outbox.queue_outbox(session, report_id, settings.report.recipients, NOW)
         session.commit()
         assert ops.id is not None and cal.id is not None
-        outbox.claim_outbox(session, ops.id, NOW)  # "sending" committed, then SIGKILL: did the server get it?
+        claimed = outbox.claim_outbox(session, ops.id, NOW, "<crashed-attempt@example.org>")
+        assert claimed is not None  # "sending" committed with its Message-ID, then SIGKILL: did the server get it?
     # restart: a fresh engine and session, as a new daemon would have
     with _session(settings) as session:
         soon = send_pending(session, settings, NOW + timedelta(minutes=1))
         assert (soon.sent, soon.interrupted) == (1, 0)  # cal is sent; ops is left alone (maybe in flight)
         later = send_pending(session, settings, NOW + SENDING_STALE + timedelta(minutes=1))
-        assert (later.sent, later.interrupted) == (0, 1)
+        assert (later.sent, later.interrupted) == (1, 1)  # ops: retried automatically
         by_rcpt = {r.recipient: r for r in _outbox(session, report_id)}
         assert by_rcpt["cal@example.org"].status == "sent"
-        assert by_rcpt["ops@example.org"].status == "failed"
-        assert f"monitor report --resend {report_id}" in by_rcpt["ops@example.org"].last_error
-        assert [e.rcpt_tos for e in smtp_server.handler.envelopes] == [["cal@example.org"]]
-        # nothing is ever resent automatically
+        assert (by_rcpt["ops@example.org"].status, by_rcpt["ops@example.org"].attempts) == ("sent", 2)
+        assert "same Message-ID <crashed-attempt@example.org>" in by_rcpt["ops@example.org"].last_error
+        ops_copy = BytesParser(policy=policy.default).parsebytes(smtp_server.handler.envelopes[-1].original_content)
+        assert ops_copy["Message-ID"] == "<crashed-attempt@example.org>"
+        assert [e.rcpt_tos for e in smtp_server.handler.envelopes] == [["cal@example.org"], ["ops@example.org"]]
+        # nothing confirmed is ever resent, automatically or by --resend
         assert send_pending(session, settings, NOW + timedelta(days=3)).sent == 0
-        # the operator checked and requeues: only the failed row goes out, the sent one never again
         n, mail = resend_report(session, settings, NOW + timedelta(days=3), report_id)
-        assert (n, mail.sent) == (1, 1)
-        n, mail = resend_report(session, settings, NOW + timedelta(days=4), report_id)
         assert (n, mail.sent) == (0, 0)
     assert sorted(r for e in smtp_server.handler.envelopes for r in e.rcpt_tos) == [
         "cal@example.org", "ops@example.org"]
