@@ -214,6 +214,12 @@ def test_velocity_close_to_truth(scenario: Scenario) -> None:
         # J2 model on the EPHEM (2 mm/s navigation drift): a few mm/s; the 3rd-order Kepler model
         # gave ~0.03 m/s (J2 not modelled), 2nd order ~2.4 m/s.
         assert dv < 0.02, (acq_id, dv)
+        # The export carries the reported uncertainty (per axis) and the model.
+        sig = np.array(entries[acq_id]["velocity_sigma_m_s"])
+        assert np.all((sig > 1e-4) & (sig < 0.01)), sig  # m/s: ~ the 2 mm/s drift prior
+        assert np.all(np.abs(np.array(entries[acq_id]["velocity_m_s"]) - v_true) < 5 * sig)
+        assert 0.4 < entries[acq_id]["position_sigma_m"] < 2.0  # m, 3-D: ~ sqrt(3) x 0.5 m prior
+        assert entries[acq_id]["orbit_model"] == "j2"
 
 
 def test_pipeline_equals_direct_adjustment(scenario: Scenario) -> None:
