@@ -28,6 +28,7 @@ __all__ = [
     "IngestSettings",
     "StarSettings",
     "MoonSettings",
+    "GeometrySettings",
     "ReportSettings",
     "SmtpSettings",
     "SchedulerSettings",
@@ -74,6 +75,24 @@ class MoonSettings:
     drift_alert_rate_per_year: float = 0.02  # |dA/A per year| above this raises an alert
     ratio_max_phase_diff_deg: float = 2.0  # PNEO3/PNEO4 pairs: largest |g| difference, same branch
     ratio_max_days: float = 15.0  # PNEO3/PNEO4 pairs: largest time difference, days
+
+
+@dataclass(frozen=True)
+class GeometrySettings:
+    """GEOM stereo adjustment (monitor.science.stereo_adjustment); recorded with every result."""
+
+    orbit_model: str = "j2"  # "j2": two-body + J2 orbit fitted to EPHEM; "kepler": Michalis & Dowman
+    kepler_order: int = 3  # "kepler" only: 2 = published expansion, 3 = with the jerk term
+    image_sigma_px: float = 0.3  # a-priori sigma of LINE/SAMPLE measurements, pixels
+    ephem_sigma_m: float = 0.5  # stated white accuracy of one EPHEM position, per axis, m
+    ephem_sigma_m_s: float = 0.002  # stated white accuracy of one EPHEM velocity, per axis, m/s
+    prior_position_sigma_m: float = 0.5  # prior sigma of the navigation's position offset, per axis, m
+    prior_velocity_sigma_m_s: float = 0.002  # prior sigma of its velocity offset (drift), per axis, m/s
+    attitude_rate_sigma_urad_s: float = 20.0  # prior sigma of the attitude drifts about zero, urad/s
+
+    def as_record(self) -> dict[str, float | int | str]:
+        """The settings as a JSON-ready mapping (the provenance of a geometry result)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,7 @@ class Settings:
     ingest: IngestSettings = IngestSettings()
     star: StarSettings = StarSettings()
     moon: MoonSettings = MoonSettings()
+    geometry: GeometrySettings = GeometrySettings()
     smtp: SmtpSettings = SmtpSettings()
     report: ReportSettings = ReportSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
@@ -221,6 +241,23 @@ max_phase_deg = 90.0
 # ratio_max_phase_diff_deg = 2.0
 # ratio_max_days = 15.0
 
+[geometry]
+# Along-track stereo adjustment of GEOM acquisitions; these values are recorded with every result.
+# orbit_model: "j2" (two-body + J2 orbit fitted to the EPHEM samples; the adjustment corrects only
+# a position offset and drift under the prior sigmas below) or "kepler" (the truncated Kepler
+# expansion of Michalis & Dowman 2008, kepler_order 2 = published, 3 = with the jerk term).
+orbit_model = "j2"
+kepler_order = 3
+image_sigma_px = 0.3
+# Stated accuracy of the on-board ephemeris (EPHEM), per axis: white noise of one sample
+# (weights of the orbit fit) and the common offset/drift the adjustment may correct (priors).
+ephem_sigma_m = 0.5
+ephem_sigma_m_s = 0.002
+prior_position_sigma_m = 0.5
+prior_velocity_sigma_m_s = 0.002
+# Prior sigma of the attitude drift rates about zero, urad/s.
+attitude_rate_sigma_urad_s = 20.0
+
 [smtp]
 # Empty host disables email. security: "starttls" (upgrade a plain connection, the default),
 # "ssl" (implicit TLS, usually port 465) or "none" (plain SMTP: a localhost relay without login).
@@ -272,6 +309,7 @@ _SECTIONS: dict[str, type] = {
     "ingest": IngestSettings,
     "star": StarSettings,
     "moon": MoonSettings,
+    "geometry": GeometrySettings,
     "smtp": SmtpSettings,
     "report": ReportSettings,
     "scheduler": SchedulerSettings,
@@ -384,6 +422,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
     if star.workers < 0:
         raise ConfigError("star.workers must be >= 0 (0 = one per CPU)")
     _check_scheduler(sections["scheduler"], sections["alerts"])
+    _check_geometry(sections["geometry"])
     return Settings(
         site=site_path,
         database_url=url,
@@ -432,6 +471,17 @@ def _check_scheduler(sch: SchedulerSettings, alerts: AlertSettings) -> None:
         raise ConfigError("alerts.after_failures must be >= 1")
     if not alerts.backlog_hours > 0:
         raise ConfigError("alerts.backlog_hours must be > 0")
+
+
+def _check_geometry(geo: GeometrySettings) -> None:
+    if geo.orbit_model not in ("j2", "kepler"):
+        raise ConfigError(f"geometry.orbit_model must be j2 or kepler, not {geo.orbit_model!r}")
+    if geo.kepler_order not in (2, 3):
+        raise ConfigError(f"geometry.kepler_order must be 2 or 3, not {geo.kepler_order!r}")
+    for f in fields(geo):
+        value = getattr(geo, f.name)
+        if isinstance(value, float) and not (value > 0.0 and value < float("inf")):
+            raise ConfigError(f"geometry.{f.name} must be a positive number, not {value!r}")
 
 
 def _check_ingest(ingest: IngestSettings) -> None:

@@ -8,11 +8,15 @@ CONTROL points and evaluates the CHECK points. One ``geometry_result`` row is in
 acquisition and committed at once:
 
 - ``ok``: CHECK-point RMSE east/north/up (m), adjusted velocity at DATE-OBS (m/s, ERA inertial
-  frame of ICD §3), sigma0, degrees of freedom and the CONTROL points removed as blunders
+  frame of ICD §3) with its reported 1-sigma per axis, the 3-D position 1-sigma (m), sigma0,
+  degrees of freedom and the CONTROL points removed as blunders
   (``[{"id", "view", "w"}]``, ``w`` = Baarda's standardised residual);
 - ``failed``: the data's verdict: the tables are damaged, there are too few usable CONTROL
   points, or the adjustment does not converge; the message says why and the run goes on with
   the next acquisition.
+
+Every row records the orbit model (``orbit_model``, ``orbit_order``) and the ``[geometry]``
+settings it was computed with (``settings``, `GeometrySettings.as_record`).
 
 An acquisition whose adjustment fails otherwise (the archived file cannot be read, a defect of
 the code) gets no row: it stays pending for the next run (:mod:`monitor.calibration.pending`).
@@ -47,11 +51,12 @@ from monitor.science.stereo_adjustment import (
     InsufficientControlError,
     adjust_stereo_geometry,
 )
-from monitor.settings import Settings
+from monitor.settings import GeometrySettings, Settings
 
 __all__ = [
     "ORBIT_ORDER",
     "IMAGE_SIGMA_PX",
+    "adjustment_options",
     "GeometrySummary",
     "GeomAdjustmentInputs",
     "geom_adjustment_inputs",
@@ -60,8 +65,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ORBIT_ORDER = 3  # Kepler expansion order (3: with the jerk term; 2: Michalis & Dowman 2008)
-IMAGE_SIGMA_PX = 0.3  # pixels, a-priori sigma of LINE/SAMPLE measurements (adjustment weights)
+ORBIT_ORDER = GeometrySettings().kepler_order  # default Kepler order ([geometry] kepler_order)
+IMAGE_SIGMA_PX = GeometrySettings().image_sigma_px  # default pixel sigma ([geometry] image_sigma_px)
+
+
+def adjustment_options(geo: GeometrySettings) -> dict[str, Any]:
+    """Keyword arguments of `adjust_stereo_geometry` from the ``[geometry]`` settings (SI units)."""
+    return {
+        "orbit_model": geo.orbit_model,
+        "orbit_order": geo.kepler_order,
+        "image_sigma_px": geo.image_sigma_px,
+        "ephem_sigma_m": geo.ephem_sigma_m,
+        "ephem_sigma_m_s": geo.ephem_sigma_m_s,
+        "prior_position_sigma_m": geo.prior_position_sigma_m,
+        "prior_velocity_sigma_m_s": geo.prior_velocity_sigma_m_s,
+        "attitude_rate_sigma_rad_s": geo.attitude_rate_sigma_urad_s * 1e-6,
+    }
 
 
 @dataclass
@@ -162,6 +181,7 @@ def _finite_or_none(value: float) -> float | None:
 def _ok_row(base: dict[str, Any], res: GeomAdjustmentResult, seconds: float) -> GeometryResult:
     rmse = res.check_rmse_enu_m
     vel = res.velocity_m_s
+    sig_v = res.velocity_sigma_m_s
     blunders = [
         {"id": p, "view": v, "w": round(float(w), 2)}
         for p, v, w in zip(res.blunders, res.blunder_views, res.blunder_w, strict=True)
@@ -184,10 +204,16 @@ def _ok_row(base: dict[str, Any], res: GeomAdjustmentResult, seconds: float) -> 
         sigma0=_finite_or_none(res.sigma0),
         dof=res.dof,
         blunders=blunders,
+        velocity_sigma_x_m_s=_finite_or_none(sig_v[0]),
+        velocity_sigma_y_m_s=_finite_or_none(sig_v[1]),
+        velocity_sigma_z_m_s=_finite_or_none(sig_v[2]),
+        position_sigma_m=_finite_or_none(float(np.sqrt(np.sum(res.position_sigma_m**2)))),
     )
 
 
-def _adjust_one(acq: Acquisition, header: GeomHeaderRow | None, site: Path, base: dict[str, Any]) -> GeometryResult:
+def _adjust_one(
+    acq: Acquisition, header: GeomHeaderRow | None, site: Path, base: dict[str, Any], geo: GeometrySettings
+) -> GeometryResult:
     """The result row of one GEOM acquisition (``failed`` with a message on data failures);
     any other failure raises (the acquisition stays pending)."""
     if header is None:
@@ -205,8 +231,7 @@ def _adjust_one(acq: Acquisition, header: GeomHeaderRow | None, site: Path, base
             inputs.ephem_position_m,
             inputs.ephem_velocity_m_s,
             inputs.era_ref_rad,
-            orbit_order=base["orbit_order"],
-            image_sigma_px=IMAGE_SIGMA_PX,
+            **adjustment_options(geo),
         )
     except InsufficientControlError as exc:
         return GeometryResult(**base, status="failed", message=f"too few control points: {exc}"[:1000])
@@ -258,17 +283,20 @@ def run_geometry_calibration(
     assert run.id is not None
     summary = GeometrySummary()
     pending = repo.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    geo = settings.geometry
     for acq in pending:
         assert acq.id is not None
         acq_id = acq.acq_id
         base: dict[str, Any] = {
             "run_id": run.id,
             "acquisition_id": acq.id,
-            "orbit_order": ORBIT_ORDER,
+            "orbit_model": geo.orbit_model,
+            "orbit_order": geo.kepler_order if geo.orbit_model == "kepler" else 0,
+            "settings": geo.as_record(),
             "created_at": now,
         }
         with unit_of_work(session, summary, acq_id, log, "geometry"):
-            row = _adjust_one(acq, repo.geom_header_of(session, acq.id), settings.site, base)
+            row = _adjust_one(acq, repo.geom_header_of(session, acq.id), settings.site, base, geo)
             repo.add_rows(session, [row])
             session.commit()
             after_commit("geometry")

@@ -389,7 +389,15 @@ class GeometryResult(SQLModel, table=True):
     sigma0: float | None = None
     dof: int | None = None
     blunders: list[Any] = Field(default_factory=list, sa_type=JSON)
-    orbit_order: int = 2
+    orbit_order: int = 2  # Kepler expansion order ("kepler" model); 0 for the "j2" model
+    orbit_model: str = Field(default="kepler", max_length=16)  # "j2", "kepler"
+    # Reported 1-sigma of the adjusted velocity at DATE-OBS per axis (m/s), and of the position (3-D, m).
+    velocity_sigma_x_m_s: float | None = None
+    velocity_sigma_y_m_s: float | None = None
+    velocity_sigma_z_m_s: float | None = None
+    position_sigma_m: float | None = None
+    # [geometry] settings the result was computed with (GeometrySettings.as_record()).
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime
 
 

@@ -483,6 +483,8 @@ def export_rows(
                 "acq_id": acq.acq_id, "n_control": g.n_control, "n_check": g.n_check,
                 "check_rmse_m": {"e": g.check_rmse_e_m, "n": g.check_rmse_n_m, "u": g.check_rmse_u_m},
                 "velocity_m_s": [g.velocity_x_m_s, g.velocity_y_m_s, g.velocity_z_m_s],
+                "velocity_sigma_m_s": [g.velocity_sigma_x_m_s, g.velocity_sigma_y_m_s, g.velocity_sigma_z_m_s],
+                "position_sigma_m": g.position_sigma_m, "orbit_model": g.orbit_model,
             })
     return out
 

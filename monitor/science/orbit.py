@@ -12,6 +12,13 @@ acceleration ``-GM r / r^3`` at the reference epoch. The second-order model alon
 two-body truncation error to the decimetre level (see notes/kepler.md §4a). The model is only
 valid in an inertial frame (ICD §3 ERA frame): in ECEF the Coriolis term alone is ~1 m/s^2.
 
+The default orbit model of the GEOM adjustment is a numerical two-body + J2 propagation
+(`propagate_j2`: fixed-step RK4, vectorised over states) of one state fitted to the EPHEM
+samples weighted by their stated accuracy (`fit_j2_orbit_to_ephem`); the adjustment then only
+corrects a small position offset and drift (`CorrectedTrajectory`). Over +-60 s of a 620-700 km
+orbit the neglected J3 and higher terms stay below a decimetre, so the orbit keeps the accuracy of
+the ephemeris (the Kepler expansion is off by tens (order 3) to hundreds (order 2) of metres).
+
 EPHEM samples (positions and velocities) are interpolated with piecewise cubic Hermite
 polynomials, which use both and are exact to ~1e-5 m for 4-s sampling of a LEO orbit.
 
@@ -48,9 +55,20 @@ __all__ = [
     "OrbitFit",
     "fit_orbit_to_ephem",
     "forward_difference_jacobian",
+    "J2_EARTH",
+    "R_EARTH_J2_M",
+    "ORBIT_MODELS",
+    "propagate_j2",
+    "J2Orbit",
+    "J2OrbitFit",
+    "fit_j2_orbit_to_ephem",
+    "CorrectedTrajectory",
 ]
 
 GM_M3_S2 = 3.986004418e14  # m^3/s^2, WGS-84 / IERS geocentric gravitational constant
+J2_EARTH = 1.0826266835e-3  # dimensionless, EGM2008 -C20 * sqrt(5) (unnormalised zonal J2)
+R_EARTH_J2_M = 6_378_137.0  # m, reference radius of J2
+ORBIT_MODELS = ("j2", "kepler")  # along-track orbit models of the GEOM adjustment
 _SUPPORTED_ORDERS = (2, 3)
 
 FloatArray = NDArray[np.float64]
@@ -400,6 +418,270 @@ def fit_orbit_to_ephem(
         covariance=np.asarray(cov, dtype=np.float64),
         rms_position_m=float(np.sqrt(np.mean(np.sum((fp - pos) ** 2, axis=1)))),
         rms_velocity_m_s=float(np.sqrt(np.mean(np.sum((fv - vel) ** 2, axis=1)))),
+        chi2_reduced=chi2,
+        n_samples=int(t.size),
+    )
+
+
+# --------------------------------------------------------------------------- two-body + J2 model
+
+
+def _j2_acceleration(r: FloatArray, gm: float, j2: float, r_eq: float) -> FloatArray:
+    """Two-body + J2 acceleration (m/s^2) of positions ``r`` (..., 3) in an Earth-centred frame with z
+    along the rotation axis (the ERA frame of ICD §3 keeps the z axis)."""
+    rn2 = np.sum(r * r, axis=-1, keepdims=True)
+    rn = np.sqrt(rn2)
+    z2 = r[..., 2:3] ** 2 / rn2
+    k = -1.5 * j2 * gm * r_eq**2 / rn**5
+    fac = np.concatenate([1.0 - 5.0 * z2, 1.0 - 5.0 * z2, 3.0 - 5.0 * z2], axis=-1)
+    return np.asarray(-gm * r / (rn2 * rn) + k * r * fac, dtype=np.float64)
+
+
+def propagate_j2(
+    position_m: ArrayLike,
+    velocity_m_s: ArrayLike,
+    t_ref_s: float,
+    t_lo_s: float,
+    t_hi_s: float,
+    *,
+    step_s: float = 2.0,
+    gm_m3_s2: float = GM_M3_S2,
+    j2: float = J2_EARTH,
+    r_eq_m: float = R_EARTH_J2_M,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Propagate states under two-body + J2 gravity with fixed-step RK4, both ways from ``t_ref_s``.
+
+    Vectorised over any leading batch shape of the states (the Jacobian of the EPHEM fit propagates
+    seven states at once). With 2-s steps the RK4 error over +-100 s of a LEO orbit is ~1e-7 m.
+
+    Parameters
+    ----------
+    position_m, velocity_m_s : array_like, shape (..., 3)
+        State(s) at ``t_ref_s`` in the inertial (ERA) frame.
+    t_ref_s, t_lo_s, t_hi_s : float, s
+        Epoch of the states and the span to cover (``t_lo_s <= t_ref_s <= t_hi_s`` not required:
+        the span is extended to include ``t_ref_s``).
+    step_s : float, s
+        Upper bound of the step; the actual steps divide each side evenly.
+
+    Returns
+    -------
+    t : ndarray, shape (k,), s
+        Grid, increasing, containing ``t_ref_s``.
+    position, velocity : ndarray, shape (..., k, 3)
+    """
+    p0 = np.asarray(position_m, dtype=np.float64)
+    v0 = np.asarray(velocity_m_s, dtype=np.float64)
+    lo, hi = min(float(t_lo_s), t_ref_s), max(float(t_hi_s), t_ref_s)
+    sides = []
+    for span in (lo - t_ref_s, hi - t_ref_s):
+        n = max(int(np.ceil(abs(span) / step_s)), 1) if span != 0.0 else 0
+        h = span / n if n else 0.0
+        ps, vs = [p0], [v0]
+        p, v = p0, v0
+        for _ in range(n):
+            k1v = _j2_acceleration(p, gm_m3_s2, j2, r_eq_m)
+            k1p = v
+            k2v = _j2_acceleration(p + 0.5 * h * k1p, gm_m3_s2, j2, r_eq_m)
+            k2p = v + 0.5 * h * k1v
+            k3v = _j2_acceleration(p + 0.5 * h * k2p, gm_m3_s2, j2, r_eq_m)
+            k3p = v + 0.5 * h * k2v
+            k4v = _j2_acceleration(p + h * k3p, gm_m3_s2, j2, r_eq_m)
+            k4p = v + h * k3v
+            p = p + h / 6.0 * (k1p + 2.0 * k2p + 2.0 * k3p + k4p)
+            v = v + h / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v)
+            ps.append(p)
+            vs.append(v)
+        sides.append((t_ref_s + h * np.arange(n + 1), np.stack(ps, axis=-2), np.stack(vs, axis=-2)))
+    (tb, pb, vb), (tf, pf, vf) = sides
+    t = np.concatenate([tb[::-1], tf[1:]])
+    pos = np.concatenate([pb[..., ::-1, :], pf[..., 1:, :]], axis=-2)
+    vel = np.concatenate([vb[..., ::-1, :], vf[..., 1:, :]], axis=-2)
+    return t, pos, vel
+
+
+@dataclass(frozen=True)
+class J2Orbit:
+    """Two-body + J2 orbit through one state (propagated once, Hermite-interpolated); a `Trajectory`.
+
+    Attributes
+    ----------
+    position_m, velocity_m_s : ndarray, shape (3,)
+        State at ``t_ref_s`` (inertial ERA frame).
+    t_ref_s : float, s
+    t_lo_s, t_hi_s : float, s
+        Span covered; `state` outside it raises `EphemerisRangeError`.
+    step_s : float, s
+        RK4 step.
+    """
+
+    position_m: FloatArray
+    velocity_m_s: FloatArray
+    t_ref_s: float
+    t_lo_s: float
+    t_hi_s: float
+    step_s: float = 2.0
+    _eph: HermiteEphemeris = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        t, p, v = propagate_j2(
+            self.position_m, self.velocity_m_s, self.t_ref_s, self.t_lo_s, self.t_hi_s, step_s=self.step_s
+        )
+        object.__setattr__(self, "_eph", HermiteEphemeris(t, p, v, extrapolate_s=1e-6))
+
+    def state(self, t_s: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Positions (m) and velocities (m/s) at ``t_s``, shape ``t.shape + (3,)``."""
+        return self._eph.state(t_s)
+
+
+@dataclass(frozen=True)
+class CorrectedTrajectory:
+    """A trajectory plus a small position offset and drift: ``S(t) = B(t) + dp + dv (t - t_ref)``.
+
+    The correction the GEOM adjustment estimates on top of the EPHEM-fitted `J2Orbit` (a bias and
+    drift of the navigation, under prior sigmas); a `Trajectory`.
+
+    Attributes
+    ----------
+    base : Trajectory
+    offset_m, drift_m_s : ndarray, shape (3,)
+    t_ref_s : float, s
+    """
+
+    base: Trajectory
+    offset_m: FloatArray
+    drift_m_s: FloatArray
+    t_ref_s: float
+
+    def state(self, t_s: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Positions (m) and velocities (m/s) at ``t_s``, shape ``t.shape + (3,)``."""
+        t = np.asarray(t_s, dtype=np.float64)
+        pos, vel = self.base.state(t)
+        pos = pos + self.offset_m + self.drift_m_s * (t - self.t_ref_s)[..., None]
+        return np.asarray(pos, dtype=np.float64), np.asarray(vel + self.drift_m_s, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class J2OrbitFit:
+    """Weighted least-squares fit of a `J2Orbit` state to EPHEM samples.
+
+    Attributes
+    ----------
+    orbit : J2Orbit
+    covariance : ndarray, shape (6, 6)
+        Of the state at ``orbit.t_ref_s`` (m, m/s) from the sample weights, scaled by the reduced
+        chi-square when that exceeds 1.
+    rms_position_m, rms_velocity_m_s, chi2_reduced, n_samples
+        As `OrbitFit`.
+    """
+
+    orbit: J2Orbit
+    covariance: FloatArray
+    rms_position_m: float
+    rms_velocity_m_s: float
+    chi2_reduced: float
+    n_samples: int
+
+
+def fit_j2_orbit_to_ephem(
+    t_s: ArrayLike,
+    xyz_m: ArrayLike,
+    vxyz_m_s: ArrayLike,
+    *,
+    t_ref_s: float | None = None,
+    sigma_position_m: float = 0.5,
+    sigma_velocity_m_s: float = 2e-3,
+    span_s: tuple[float, float] | None = None,
+    step_s: float = 2.0,
+) -> J2OrbitFit:
+    """Fit the state at ``t_ref_s`` of a two-body + J2 orbit to EPHEM positions and velocities.
+
+    Minimises ``sum |S(t_i) - x_i|^2 / sigma_p^2 + |V(t_i) - v_i|^2 / sigma_v^2`` by Gauss-Newton;
+    the Jacobian comes from propagating the state and six perturbed states together
+    (`propagate_j2`). The samples' errors are taken as independent (white); a common bias of the
+    navigation is not visible here and is left to the adjustment's prior (`CorrectedTrajectory`).
+
+    Parameters
+    ----------
+    t_s : array_like, shape (n,), s
+    xyz_m : array_like, shape (n, 3), m
+    vxyz_m_s : array_like, shape (n, 3), m/s
+        EPHEM samples, inertial ERA frame.
+    t_ref_s : float, optional
+        Epoch of the fitted state; default the mid-point of the samples.
+    sigma_position_m, sigma_velocity_m_s : float
+        Stated (white) accuracy of one sample per axis (weights).
+    span_s : (float, float), optional
+        Time span the orbit must cover (default: the samples); the samples are always covered.
+    step_s : float, s
+        RK4 step.
+
+    Returns
+    -------
+    J2OrbitFit
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than 2 samples, non-finite values, or non-positive sigmas.
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    pos = np.asarray(xyz_m, dtype=np.float64).reshape(-1, 3)
+    vel = np.asarray(vxyz_m_s, dtype=np.float64).reshape(-1, 3)
+    if t.ndim != 1 or t.size < 2 or pos.shape[0] != t.size or vel.shape[0] != t.size:
+        raise InsufficientDataError("need at least two ephemeris samples with matching shapes")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
+        raise InsufficientDataError("ephemeris samples must be finite")
+    if not (sigma_position_m > 0.0 and sigma_velocity_m_s > 0.0):
+        raise InsufficientDataError("ephemeris sigmas must be > 0")
+    idx = np.argsort(t)
+    t, pos, vel = t[idx], pos[idx], vel[idx]
+    if np.any(np.diff(t) <= 0.0):
+        raise InsufficientDataError("ephemeris sample times must be distinct")
+    tref = 0.5 * (float(t[0]) + float(t[-1])) if t_ref_s is None else float(t_ref_s)
+    lo, hi = float(t[0]), float(t[-1])
+    if span_s is not None:
+        lo, hi = min(lo, float(span_s[0])), max(hi, float(span_s[1]))
+    if lo <= tref <= hi and t[0] <= tref <= t[-1]:
+        p0, v0 = interpolate_ephemeris(t, pos, vel, tref)
+    else:
+        k = int(np.argmin(np.abs(t - tref)))
+        p0, v0 = kepler_position(pos[k], vel[k], tref - t[k], 3), kepler_velocity(pos[k], vel[k], tref - t[k], 3)
+    steps = np.array([1.0, 1.0, 1.0, 1e-3, 1e-3, 1e-3])  # m, m/s
+    w = np.concatenate([np.full(3, 1.0 / sigma_position_m), np.full(3, 1.0 / sigma_velocity_m_s)])
+
+    def model(state: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """States (7, 6) at tref -> whitened samples (7, n*6) via one batched propagation."""
+        tg, pg, vg = propagate_j2(state[:, :3], state[:, 3:], tref, lo, hi, step_s=step_s)
+        spline = CubicHermiteSpline(tg, pg, vg, axis=1)
+        out = np.concatenate([spline(t), spline(t, 1)], axis=-1)
+        return np.asarray(out, dtype=np.float64), tg
+
+    obs = np.concatenate([pos, vel], axis=1)
+    x = np.concatenate([p0, v0])
+    for _ in range(6):
+        batch = np.vstack([x, x + np.diag(steps)])
+        out, _ = model(batch)
+        f0 = ((out[0] - obs) * w).ravel()
+        jac = np.stack([((out[k + 1] - out[0]) * w).ravel() / steps[k] for k in range(6)], axis=1)
+        dx = np.linalg.lstsq(jac, -f0, rcond=None)[0]
+        x = x + dx
+        if np.all(np.abs(dx) < 1e-3 * steps):
+            break
+    batch = np.vstack([x, x + np.diag(steps)])
+    out, _ = model(batch)
+    f = ((out[0] - obs) * w).ravel()
+    jac = np.stack([((out[k + 1] - out[0]) * w).ravel() / steps[k] for k in range(6)], axis=1)
+    dof = max(f.size - 6, 1)
+    chi2 = float(f @ f) / dof
+    cov = np.linalg.inv(jac.T @ jac) * max(chi2, 1.0)
+    orbit = J2Orbit(x[:3].copy(), x[3:].copy(), tref, lo, hi, step_s)
+    res = out[0] - obs
+    return J2OrbitFit(
+        orbit=orbit,
+        covariance=np.asarray(cov, dtype=np.float64),
+        rms_position_m=float(np.sqrt(np.mean(np.sum(res[:, :3] ** 2, axis=1)))),
+        rms_velocity_m_s=float(np.sqrt(np.mean(np.sum(res[:, 3:] ** 2, axis=1)))),
         chi2_reduced=chi2,
         n_samples=int(t.size),
     )

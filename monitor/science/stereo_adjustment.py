@@ -2,14 +2,19 @@
 
 Model (Michalis & Dowman 2008, "UCL Kepler" along-track model):
 
-* one orbit for both views, the truncated Kepler expansion (`monitor.science.orbit`) about the
-  mid-time ``t_ref`` of the observations, order 2 (published) or 3 (with the jerk term);
+* one orbit for both views. Default (``orbit_model="j2"``): a two-body + J2 orbit fitted to all
+  EPHEM samples weighted by their stated accuracy (`monitor.science.orbit.fit_j2_orbit_to_ephem`),
+  of which the adjustment estimates only a small position offset and drift under prior sigmas
+  (the navigation's bias), so the orbit keeps the ephemeris' accuracy. For comparison with the
+  paper (``orbit_model="kepler"``): the truncated Kepler expansion about the mid-time ``t_ref`` of
+  the observations, order 2 (published) or 3 (with the jerk term), fitted to the EPHEM samples;
 * per view, attitude angles (roll, pitch, yaw) as polynomials of degree d in time
   (`monitor.science.pushbroom.AttitudePolynomial`; default bias + drift in roll and pitch, bias in yaw);
 * collinearity residuals of the CONTROL points in line/sample pixels, weighted by the
   measurement sigma (`monitor.science.pushbroom.image_residuals`);
-* the EPHEM state fitted with the same expansion (`fit_orbit_to_ephem`) as a weighted prior on
-  (X0, u), and optionally an attitude prior (e.g. star-tracker attitude);
+* the EPHEM fit's covariance plus the position/velocity prior sigmas as a weighted prior on the
+  six orbit parameters; optionally an attitude prior (e.g. star-tracker attitude) or a prior on
+  the attitude drifts;
 * Levenberg-Marquardt (``scipy.optimize.least_squares``, MINPACK) on the whitened residuals.
 
 With 0.3 px noise and free attitude, position and attitude are nearly interchangeable: the EPHEM
@@ -50,7 +55,17 @@ from monitor.science.earth_frames import (
     geodetic_to_ecef,
 )
 from monitor.science.exceptions import InsufficientDataError, ScienceError
-from monitor.science.orbit import KeplerOrbit, OrbitFit, Trajectory, fit_orbit_to_ephem
+from monitor.science.orbit import (
+    ORBIT_MODELS,
+    CorrectedTrajectory,
+    J2OrbitFit,
+    KeplerOrbit,
+    OrbitFit,
+    OrbitModelError,
+    Trajectory,
+    fit_j2_orbit_to_ephem,
+    fit_orbit_to_ephem,
+)
 from monitor.science.pushbroom import (
     AttitudePolynomial,
     PushbroomCamera,
@@ -127,8 +142,13 @@ class GeomAdjustmentResult:
     check_ids : tuple of str
     velocity_m_s, position_m : ndarray, shape (3,)
         Adjusted state at t = 0 of the time axis (DATE-OBS), ERA inertial frame.
-    orbit : KeplerOrbit
-        Adjusted orbit (state at ``orbit.t_ref_s``).
+    state_covariance : ndarray, shape (6, 6)
+        Covariance of (position_m, velocity_m_s) (m, m/s); see ``position_sigma_m`` and
+        ``velocity_sigma_m_s``.
+    orbit : Trajectory
+        Adjusted orbit: `CorrectedTrajectory` of a `J2Orbit` (``j2``) or `KeplerOrbit`.
+    orbit_model : str
+        ``j2``, ``kepler2`` or ``kepler3``.
     attitude : dict of AttitudePolynomial
         Adjusted attitude per view.
     sigma0 : float
@@ -147,9 +167,9 @@ class GeomAdjustmentResult:
     residual_ids, residual_views : tuple of str
         Point ID and view of each row of ``residuals_px``.
     covariance : ndarray, shape (p, p)
-        A-posteriori covariance (sigma0^2 scaled) of the parameters, SI units (m, m/s, rad, rad/s^j).
+        A-posteriori covariance (scaled by max(1, sigma0)^2) of the parameters, SI units (m, m/s, rad, rad/s^j).
     parameter_names : tuple of str
-    orbit_prior : OrbitFit
+    orbit_prior : OrbitFit or J2OrbitFit
         The EPHEM fit used as prior.
     n_iterations : int
         Function evaluations of the last least-squares run.
@@ -162,7 +182,9 @@ class GeomAdjustmentResult:
     check_ids: tuple[str, ...]
     velocity_m_s: FloatArray
     position_m: FloatArray
-    orbit: KeplerOrbit
+    state_covariance: FloatArray
+    orbit: Trajectory
+    orbit_model: str
     attitude: dict[str, AttitudePolynomial]
     sigma0: float
     dof: int
@@ -174,8 +196,18 @@ class GeomAdjustmentResult:
     residual_views: tuple[str, ...]
     covariance: FloatArray
     parameter_names: tuple[str, ...]
-    orbit_prior: OrbitFit
+    orbit_prior: OrbitFit | J2OrbitFit
     n_iterations: int
+
+    @property
+    def position_sigma_m(self) -> FloatArray:
+        """1-sigma of ``position_m`` per axis (m)."""
+        return np.asarray(np.sqrt(np.diag(self.state_covariance)[:3]), dtype=np.float64)
+
+    @property
+    def velocity_sigma_m_s(self) -> FloatArray:
+        """1-sigma of ``velocity_m_s`` per axis (m/s)."""
+        return np.asarray(np.sqrt(np.diag(self.state_covariance)[3:]), dtype=np.float64)
 
 
 def _shift_polynomial(coeffs: FloatArray, dt: float) -> FloatArray:
@@ -299,8 +331,12 @@ def check_point_errors(
 class _Problem:
     """Parametrisation and residuals of one adjustment run (fixed set of control observations).
 
-    Parameter vector: orbit corrections (X0 in m, u in mm/s) to the EPHEM prior, then per view the
+    Parameter vector: orbit corrections (6: position in m, velocity in mm/s), then per view the
     free attitude-coefficient corrections (urad, urad/s, ...) to the initial attitude.
+
+    * ``j2``: the corrections are the offset ``dp`` and drift ``dv`` of `CorrectedTrajectory` on
+      the EPHEM-fitted `J2Orbit`;
+    * ``kepler``: they correct the EPHEM-fitted (X0, u) of the `KeplerOrbit`.
     """
 
     gcp: GcpObservations
@@ -309,6 +345,8 @@ class _Problem:
     cameras: Mapping[str, PushbroomCamera]
     era_ref_rad: float
     image_sigma_px: float
+    orbit_model: str
+    base_orbit: Trajectory | None
     x0_prior: FloatArray
     u_prior: FloatArray
     prior_info_sqrt: FloatArray
@@ -318,8 +356,9 @@ class _Problem:
     att_tref: Mapping[str, float]
     free_axis: NDArray[np.intp]
     free_pow: NDArray[np.intp]
-    att_prior_coeffs: Mapping[str, FloatArray] | None
-    att_prior_sigma_rad: float
+    att_prior_mask: NDArray[np.bool_]  # (2 * n_att,): coefficients with a prior row
+    att_prior_target: FloatArray  # (2 * n_att,): prior value of the coefficient (rad/s^j)
+    att_prior_sigma: FloatArray  # (2 * n_att,): its sigma (rad/s^j)
 
     @property
     def n_att(self) -> int:
@@ -332,10 +371,16 @@ class _Problem:
     def att_cols(self, k: int) -> NDArray[np.intp]:
         return np.arange(6 + k * self.n_att, 6 + (k + 1) * self.n_att)
 
-    def build(self, x: FloatArray) -> tuple[KeplerOrbit, dict[str, AttitudePolynomial]]:
-        orbit = KeplerOrbit(
+    def build_orbit(self, x: FloatArray) -> Trajectory:
+        if self.orbit_model == "j2":
+            assert self.base_orbit is not None
+            return CorrectedTrajectory(self.base_orbit, x[:3] * _UNIT_POS, x[3:6] * _UNIT_VEL, self.t_ref_s)
+        return KeplerOrbit(
             self.x0_prior + x[:3] * _UNIT_POS, self.u_prior + x[3:6] * _UNIT_VEL, self.t_ref_s, self.orbit_order
         )
+
+    def build(self, x: FloatArray) -> tuple[Trajectory, dict[str, AttitudePolynomial]]:
+        orbit = self.build_orbit(x)
         att: dict[str, AttitudePolynomial] = {}
         for k, v in enumerate(VIEWS):
             coeffs = np.array(self.att0[v].coeffs_rad, dtype=np.float64)
@@ -352,21 +397,24 @@ class _Problem:
         )
         return np.asarray(res.ravel() / self.image_sigma_px, dtype=np.float64)
 
+    def _att_coeffs(self, x: FloatArray) -> FloatArray:
+        _, att = self.build(x)
+        return np.concatenate([att[v].coeffs_rad[self.free_axis, self.free_pow] for v in VIEWS])
+
     def residuals(self, x: FloatArray) -> FloatArray:
         parts = [self.view_residuals(x, v) for v in VIEWS]
         parts.append(self.prior_info_sqrt @ x[:6])
-        if self.att_prior_coeffs is not None:
-            _, att = self.build(x)
-            for v in VIEWS:
-                dx = att[v].coeffs_rad[self.free_axis, self.free_pow] - self.att_prior_coeffs[v]
-                parts.append(dx / self.att_prior_sigma_rad)
+        if np.any(self.att_prior_mask):
+            m = self.att_prior_mask
+            parts.append((self._att_coeffs(x)[m] - self.att_prior_target[m]) / self.att_prior_sigma[m])
         return np.concatenate(parts)
 
     def jacobian(self, x: FloatArray) -> FloatArray:
         """Block-sparse forward differences (a view depends on the orbit and its own attitude only);
         the prior rows are linear and filled exactly."""
         n_img = self.n_image_residuals
-        n_prior_att = 2 * self.n_att if self.att_prior_coeffs is not None else 0
+        m = self.att_prior_mask
+        n_prior_att = int(np.count_nonzero(m))
         jm = np.zeros((n_img + 6 + n_prior_att, x.size))
         start = 0
         for k, v in enumerate(VIEWS):
@@ -379,8 +427,12 @@ class _Problem:
             start += n_v
         jm[n_img : n_img + 6, :6] = self.prior_info_sqrt
         if n_prior_att:
-            jm[n_img + 6 :, 6:] = np.eye(n_prior_att) * (_UNIT_ATT / self.att_prior_sigma_rad)
+            cols = 6 + np.flatnonzero(m)
+            jm[n_img + 6 + np.arange(n_prior_att), cols] = _UNIT_ATT / self.att_prior_sigma[m]
         return jm
+
+
+ORBIT_SPAN_S = 60.0  # s: the adjusted orbit covers at least +-60 s about DATE-OBS and the observations
 
 
 def adjust_stereo_geometry(
@@ -392,13 +444,17 @@ def adjust_stereo_geometry(
     era_ref_rad: float,
     *,
     image_sigma_px: float = 0.3,
+    orbit_model: str = "j2",
     orbit_order: int = 3,
     attitude_degree: int | tuple[int, int, int] = (1, 1, 0),
-    ephem_sigma_m: float = 2.0,
+    ephem_sigma_m: float = 0.5,
     ephem_sigma_m_s: float = 2e-3,
+    prior_position_sigma_m: float = 0.5,
+    prior_velocity_sigma_m_s: float = 2e-3,
     ephem_margin_s: float = 10.0,
     attitude_prior: Mapping[str, AttitudePolynomial] | None = None,
     attitude_prior_sigma_rad: float = 5e-6,
+    attitude_rate_sigma_rad_s: float | None = None,
     blunder_threshold: float = 4.0,
     max_blunders: int = 3,
     min_control: int = 6,
@@ -418,22 +474,34 @@ def adjust_stereo_geometry(
         theta_ERA at t = 0.
     image_sigma_px : float
         Measurement sigma of LINE and SAMPLE, pixels (weights).
+    orbit_model : {"j2", "kepler"}
+        ``j2`` (default): a two-body + J2 orbit fitted to all EPHEM samples
+        (`fit_j2_orbit_to_ephem`), corrected by an offset and drift (`CorrectedTrajectory`) under
+        the priors ``prior_position_sigma_m`` / ``prior_velocity_sigma_m_s``: it keeps the
+        ephemeris' accuracy. ``kepler``: the truncated Kepler expansion of Michalis & Dowman 2008
+        (``orbit_order``), fitted to the EPHEM samples within ``ephem_margin_s`` of the
+        observations, its (X0, u) corrected under the fit covariance plus the same priors.
     orbit_order : {2, 3}
-        Kepler expansion order (2 = Michalis & Dowman 2008; 3 adds the jerk term).
+        Kepler expansion order (``kepler`` only; 2 = Michalis & Dowman 2008, 3 adds the jerk term).
     attitude_degree : int or (int, int, int)
         Degree of the attitude polynomials, one for all axes or per axis (roll, pitch, yaw).
         Default ``(1, 1, 0)``: bias + drift in roll and pitch, bias only in yaw. A yaw drift of a few
         urad/s moves a swath-edge pixel by ~1 cm over a 2-s view, so it is not observable and
-        estimating it only adds noise (pooled check-point RMSE / noise floor 1.06-1.08 per axis vs
-        1.07-1.11 with all drifts free; 10 simulated pairs).
+        estimating it only adds noise.
     ephem_sigma_m, ephem_sigma_m_s : float
-        Navigation accuracy used to weight the EPHEM fit (its covariance, inflated by the fit's
-        reduced chi-square, becomes the orbit prior).
+        Stated white (sample-to-sample) accuracy of the EPHEM positions (m) and velocities (m/s)
+        per axis: the weights of the EPHEM fit.
+    prior_position_sigma_m, prior_velocity_sigma_m_s : float
+        Prior sigma per axis of the common navigation error the adjustment corrects: position
+        offset (m) and drift (m/s). Added to the EPHEM-fit covariance to form the orbit prior.
     ephem_margin_s : float
-        EPHEM samples farther than this outside the observation times are not used.
+        ``kepler`` only: EPHEM samples farther than this outside the observation times are not used.
     attitude_prior : mapping view -> AttitudePolynomial, optional
         Prior attitude (same degree); each coefficient gets sigma ``attitude_prior_sigma_rad``
         (rad/s^j for the j-th coefficient).
+    attitude_rate_sigma_rad_s : float, optional
+        Without ``attitude_prior``: prior sigma of the attitude drift terms about zero (rad/s);
+        None = drifts free.
     blunder_threshold : float
         Critical value of the standardised residual.
     max_blunders : int
@@ -452,8 +520,13 @@ def adjust_stereo_geometry(
     AdjustmentError
         Singular normal matrix.
     InsufficientDataError, OrbitModelError
-        From the EPHEM fit.
+        From the EPHEM fit, or an unknown orbit model / order, or non-positive sigmas.
     """
+    if orbit_model not in ORBIT_MODELS:
+        raise OrbitModelError(f"orbit model must be one of {ORBIT_MODELS}, got {orbit_model!r}")
+    sigmas = (image_sigma_px, ephem_sigma_m, ephem_sigma_m_s, prior_position_sigma_m, prior_velocity_sigma_m_s)
+    if not all(sg > 0.0 for sg in sigmas):
+        raise OrbitModelError(f"sigmas must be > 0, got {sigmas}")
     missing = [v for v in VIEWS if v not in cameras]
     if missing:
         raise InsufficientControlError(f"missing camera model for views {missing}")
@@ -474,23 +547,45 @@ def adjust_stereo_geometry(
     t_ctrl = t_obs[is_ctrl]
     t_ref = 0.5 * (float(np.min(t_ctrl)) + float(np.max(t_ctrl)))
 
-    # Orbit prior from EPHEM (same expansion, same epoch).
+    # Orbit prior from EPHEM.
     et = np.asarray(ephem_t_s, dtype=np.float64)
-    use = (et >= np.min(t_ctrl) - ephem_margin_s) & (et <= np.max(t_ctrl) + ephem_margin_s)
-    if np.count_nonzero(use) < 2:
-        use = np.ones(et.shape, dtype=bool)
-    prior = fit_orbit_to_ephem(
-        et[use],
-        ephem_position_m[use],
-        ephem_velocity_m_s[use],
-        orbit_order,
-        t_ref_s=t_ref,
-        sigma_position_m=ephem_sigma_m,
-        sigma_velocity_m_s=ephem_sigma_m_s,
-    )
+    prior: OrbitFit | J2OrbitFit
+    base_orbit: Trajectory | None = None
+    if orbit_model == "j2":
+        t_fin = t_obs[np.isfinite(t_obs)]
+        span = (
+            min(-ORBIT_SPAN_S, float(np.min(t_fin)) - 1.0, float(np.min(et))),
+            max(ORBIT_SPAN_S, float(np.max(t_fin)) + 1.0, float(np.max(et))),
+        )
+        prior = fit_j2_orbit_to_ephem(
+            et,
+            ephem_position_m,
+            ephem_velocity_m_s,
+            t_ref_s=t_ref,
+            sigma_position_m=ephem_sigma_m,
+            sigma_velocity_m_s=ephem_sigma_m_s,
+            span_s=span,
+        )
+        base_orbit = prior.orbit
+        x0_prior, u_prior = prior.orbit.position_m, prior.orbit.velocity_m_s
+    else:
+        use = (et >= np.min(t_ctrl) - ephem_margin_s) & (et <= np.max(t_ctrl) + ephem_margin_s)
+        if np.count_nonzero(use) < 2:
+            use = np.ones(et.shape, dtype=bool)
+        prior = fit_orbit_to_ephem(
+            et[use],
+            ephem_position_m[use],
+            ephem_velocity_m_s[use],
+            orbit_order,
+            t_ref_s=t_ref,
+            sigma_position_m=ephem_sigma_m,
+            sigma_velocity_m_s=ephem_sigma_m_s,
+        )
+        x0_prior, u_prior = prior.orbit.position_m, prior.orbit.velocity_m_s
+    prior_cov = prior.covariance + np.diag([prior_position_sigma_m**2] * 3 + [prior_velocity_sigma_m_s**2] * 3)
     prior_scale = np.array([_UNIT_POS] * 3 + [_UNIT_VEL] * 3)
-    prior_info_sqrt = np.linalg.cholesky(np.linalg.inv(prior.covariance / np.outer(prior_scale, prior_scale))).T
-    x0_prior, u_prior = prior.orbit.position_m, prior.orbit.velocity_m_s
+    prior_info_sqrt = np.linalg.cholesky(np.linalg.inv(prior_cov / np.outer(prior_scale, prior_scale))).T
+    trajectory0: Trajectory = base_orbit if base_orbit is not None else prior.orbit
 
     # Attitude origins: the mid-time of each view's observations.
     att_tref = {v: float(np.mean(t_obs[is_ctrl & (gcp.view == v)])) for v in VIEWS}
@@ -501,13 +596,23 @@ def adjust_stereo_geometry(
     free_axis = np.array([a for a in range(3) for _ in range(degrees[a] + 1)])
     free_pow = np.array([j for a in range(3) for j in range(degrees[a] + 1)])
     n_att = free_axis.size
-    prior_coeffs: dict[str, FloatArray] = {}
+    att_mask = np.zeros(2 * n_att, dtype=bool)
+    att_target = np.zeros(2 * n_att)
+    att_sigma = np.ones(2 * n_att)
     if attitude_prior is not None:
-        for v in VIEWS:
+        for k, v in enumerate(VIEWS):
             c = _shift_polynomial(attitude_prior[v].coeffs_rad, att_tref[v] - attitude_prior[v].t_ref_s)
             padded = np.zeros((3, max(d_max + 1, c.shape[1])))
             padded[:, : c.shape[1]] = c
-            prior_coeffs[v] = padded[free_axis, free_pow]
+            att_target[k * n_att : (k + 1) * n_att] = padded[free_axis, free_pow]
+        att_mask[:] = True
+        att_sigma[:] = attitude_prior_sigma_rad
+    elif attitude_rate_sigma_rad_s is not None:
+        if not attitude_rate_sigma_rad_s > 0.0:
+            raise OrbitModelError(f"attitude rate sigma must be > 0, got {attitude_rate_sigma_rad_s}")
+        rate = np.tile(free_pow == 1, 2)
+        att_mask[rate] = True
+        att_sigma[rate] = attitude_rate_sigma_rad_s
 
     removed: list[str] = []
     removed_views: list[str] = []
@@ -523,7 +628,7 @@ def adjust_stereo_geometry(
             att_init = {
                 v: initial_attitude(
                     cameras[v],
-                    prior.orbit,
+                    trajectory0,
                     ground_all[rows[v]],
                     gcp.line[rows[v]],
                     gcp.sample[rows[v]],
@@ -540,6 +645,8 @@ def adjust_stereo_geometry(
             cameras=cameras,
             era_ref_rad=era_ref_rad,
             image_sigma_px=image_sigma_px,
+            orbit_model=orbit_model,
+            base_orbit=base_orbit,
             x0_prior=x0_prior,
             u_prior=u_prior,
             prior_info_sqrt=prior_info_sqrt,
@@ -549,8 +656,9 @@ def adjust_stereo_geometry(
             att_tref=att_tref,
             free_axis=free_axis,
             free_pow=free_pow,
-            att_prior_coeffs=prior_coeffs if attitude_prior is not None else None,
-            att_prior_sigma_rad=attitude_prior_sigma_rad,
+            att_prior_mask=att_mask,
+            att_prior_target=att_target,
+            att_prior_sigma=att_sigma,
         )
         sol = least_squares(
             problem.residuals,
@@ -594,8 +702,20 @@ def adjust_stereo_geometry(
     ids, err = check_point_errors(gcp, cameras, orbit, att, era_ref_rad)
     rmse = np.sqrt(np.mean(err**2, axis=0)) if err.shape[0] else np.full(3, np.nan)
     scale = np.concatenate([prior_scale, np.full(2 * n_att, _UNIT_ATT)])
-    cov = sigma0**2 * q * np.outer(scale, scale)
+    # Covariance: scaled by sigma0^2 only when the fit is worse than its weights say (a good
+    # fit must not shrink the prior-dominated orbit uncertainty below the prior).
+    cov = max(sigma0, 1.0) ** 2 * q * np.outer(scale, scale)
+    # State at DATE-OBS (t = 0) and its covariance: the state is linear in the orbit parameters.
+    jac_state = np.empty((6, 6))
+    for k in range(6):
+        xk = x.copy()
+        xk[k] += _FD_STEP
+        pk, vk = problem.build_orbit(xk).state(0.0)
+        jac_state[:, k] = np.concatenate([pk - p0, vk - v0]) / (_FD_STEP * prior_scale[k])
+    state_cov = jac_state @ cov[:6, :6] @ jac_state.T
     names = [f"X0_{a}" for a in "xyz"] + [f"u_{a}" for a in "xyz"]
+    if orbit_model == "j2":
+        names = [f"dp_{a}" for a in "xyz"] + [f"dv_{a}" for a in "xyz"]
     for v in VIEWS:
         names += [f"{v}_{('roll', 'pitch', 'yaw')[a]}_{j}" for a, j in zip(free_axis, free_pow, strict=True)]
     res_px = (r[:n_img] * image_sigma_px).reshape(-1, 2)
@@ -607,7 +727,9 @@ def adjust_stereo_geometry(
         check_ids=ids,
         velocity_m_s=np.asarray(v0, dtype=np.float64),
         position_m=np.asarray(p0, dtype=np.float64),
+        state_covariance=np.asarray(state_cov, dtype=np.float64),
         orbit=orbit,
+        orbit_model=orbit_model if orbit_model == "j2" else f"kepler{orbit_order}",
         attitude=att,
         sigma0=sigma0,
         dof=int(dof),

@@ -643,6 +643,7 @@ def _simulate_geom(ctx: _Context, satellite: Satellite, epoch: datetime) -> _Acq
         "image_noise_px": float(t["image_noise_px"]),
         "blunder_id": t["blunder_id"],
         "ephem_bias_m": [float(v) for v in np.ravel(t["ephem_bias_m"])],
+        "ephem_drift_m_s": [float(v) for v in np.ravel(t["ephem_drift_m_s"])],
         "cross_track_m": float(t["cross_track_m"]),
         "pitch_fore_deg": geom.pitch_fore_deg,
         "pitch_aft_deg": geom.pitch_aft_deg,

@@ -2,14 +2,17 @@
 
 The truth is deliberately *not* the model the system adjusts:
 
-* the orbit is a numerically integrated two-body + J2 trajectory (scipy ``solve_ivp``, DOP853,
-  rtol 1e-12) in the ERA inertial frame of ICD §3, so the truncation error of the Kepler
-  expansion (Michalis & Dowman 2008) shows up honestly;
+* the orbit is a numerically integrated two-body + J2 (optionally + J3) trajectory (scipy
+  ``solve_ivp``, DOP853, rtol 1e-12, its own force function) in the ERA inertial frame of ICD §3,
+  so the truncation error of the Kepler expansion (Michalis & Dowman 2008) shows up honestly; it
+  shares no code with the estimator's RK4 propagator (`monitor.science.orbit.propagate_j2`), only
+  the constants GM, J2 and R_E;
 * the attitude is the nominal local-orbital-frame pointing, rotated by the view pitch, plus the roll
   that centres the site in each view, random biases and drifts;
 * image coordinates are the rigorous ground-to-image projection of the true geometry plus
   Gaussian noise (and optionally one blunder);
-* the EPHEM table is a noisy "on-board navigation" (constant bias + white noise).
+* the EPHEM table is a noisy "on-board navigation" (constant position and velocity bias + white
+  noise).
 
 Light time and aberration are left out of the truth, as in the system's model (they would be
 absorbed by the attitude biases).
@@ -51,6 +54,7 @@ __all__ = [
 ]
 
 J2_EARTH = 1.0826266835e-3  # EGM2008 unnormalised C20 with sign flipped
+J3_EARTH = -2.5326e-6  # EGM2008 unnormalised C30 with sign flipped
 R_EARTH_M = 6_378_137.0  # m, J2 reference radius
 SSO_INCLINATION_DEG = 98.2  # deg, Pleiades sun-synchronous orbit
 
@@ -84,7 +88,8 @@ class GeomSimulation:
         ``trajectory`` (HermiteEphemeris of the integrated orbit, m, s from DATE-OBS), ``position_m``,
         ``velocity_m_s`` (state at DATE-OBS), ``cameras`` and ``attitude`` (per view), ``era_ref_rad``,
         ``image_noise_px``, ``noise_px`` (per GCP row, line/sample), ``true_line``/``true_sample``,
-        ``ground_ecef_m`` (per GCP row), ``blunder_id`` (or None), ``ephem_bias_m``, ``j2``.
+        ``ground_ecef_m`` (per GCP row), ``blunder_id`` (or None), ``ephem_bias_m``,
+        ``ephem_drift_m_s``, ``j2``, ``j3``.
     """
 
     header: dict[str, Any]
@@ -115,7 +120,9 @@ def _parse_iso_utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def _two_body_j2(t: float, y: FloatArray, j2: bool) -> FloatArray:
+def _two_body_j2(t: float, y: FloatArray, j2: bool, j3: bool = False) -> FloatArray:
+    """Truth force model (independent of `monitor.science.orbit.propagate_j2`, which the
+    estimator uses): two-body + J2 (+ J3) zonal gravity, Vallado (2013) eq. 8-30."""
     r = y[:3]
     rn2 = float(r @ r)
     rn = np.sqrt(rn2)
@@ -124,10 +131,22 @@ def _two_body_j2(t: float, y: FloatArray, j2: bool) -> FloatArray:
         z2 = r[2] ** 2 / rn2
         k = -1.5 * J2_EARTH * GM_M3_S2 * R_EARTH_M**2 / rn**5
         acc = acc + k * np.array([r[0] * (1 - 5 * z2), r[1] * (1 - 5 * z2), r[2] * (3 - 5 * z2)])
+    if j3:
+        zr = r[2] / rn
+        k3 = -2.5 * J3_EARTH * GM_M3_S2 * R_EARTH_M**3 / rn**7
+        acc = acc + k3 * np.array(
+            [
+                r[0] * (3 * r[2] - 7 * r[2] * zr**2),
+                r[1] * (3 * r[2] - 7 * r[2] * zr**2),
+                6 * r[2] ** 2 - 7 * r[2] ** 2 * zr**2 - 0.6 * rn2,
+            ]
+        )
     return np.concatenate([y[3:], acc])
 
 
-def _integrate(r0: FloatArray, v0: FloatArray, half_span_s: float, step_s: float, j2: bool) -> HermiteEphemeris:
+def _integrate(
+    r0: FloatArray, v0: FloatArray, half_span_s: float, step_s: float, j2: bool, j3: bool = False
+) -> HermiteEphemeris:
     """Integrate forward and backward from t = 0 and sample every ``step_s`` seconds."""
     n = int(np.ceil(half_span_s / step_s))
     grid = np.arange(-n, n + 1, dtype=np.float64) * step_s
@@ -144,7 +163,7 @@ def _integrate(r0: FloatArray, v0: FloatArray, half_span_s: float, step_s: float
             t_eval=t_eval,
             rtol=1e-12,
             atol=1e-7,
-            args=(j2,),
+            args=(j2, j3),
         )
         if sign > 0:
             out[n + 1 :] = sol.y.T
@@ -205,10 +224,12 @@ def simulate_geom_pair(
     attitude_drift_rad_s: float = 2e-6,
     ephem_step_s: float = 5.0,
     ephem_half_span_s: float = 50.0,
-    ephem_bias_m: float = 2.0,
+    ephem_bias_m: float = 0.5,
+    ephem_drift_m_s: float = 2e-3,
     ephem_noise_m: float = 0.5,
     ephem_noise_m_s: float = 2e-3,
     j2: bool = True,
+    j3: bool = False,
 ) -> GeomSimulation:
     """Simulate one GEOM stereo pair (FORE/AFT) of a ground site.
 
@@ -239,10 +260,11 @@ def simulate_geom_pair(
         Standard deviations of the attitude-angle biases and drifts (per view and axis).
     ephem_step_s, ephem_half_span_s : float
         EPHEM sampling (s) and half span around DATE-OBS (s).
-    ephem_bias_m, ephem_noise_m, ephem_noise_m_s : float
-        Navigation error: constant position bias (per axis), white position and velocity noise.
-    j2 : bool
-        Integrate J2 as well as two-body gravity.
+    ephem_bias_m, ephem_drift_m_s, ephem_noise_m, ephem_noise_m_s : float
+        Navigation error, standard deviations per axis: constant position bias (m), constant
+        velocity bias (m/s; the position error drifts with it), white position and velocity noise.
+    j2, j3 : bool
+        Integrate J2 (and J3) as well as two-body gravity.
 
     Returns
     -------
@@ -269,7 +291,7 @@ def simulate_geom_pair(
     xt = float(rng.uniform(-15e3, 15e3)) if cross_track_m is None else float(cross_track_m)
     r0, v0 = _initial_state(rng, site_eci, cam["altitude_m"], xt)
     half_span = max(ephem_half_span_s, 60.0) + 10.0
-    trajectory = _integrate(r0, v0, half_span, 1.0, j2)
+    trajectory = _integrate(r0, v0, half_span, 1.0, j2, j3)
 
     # Views: nominal pitch (rounded as written in the header), site-centring roll, biases, drifts.
     pf = float(rng.uniform(15.0, 20.0)) if pitch_fore_deg is None else float(pitch_fore_deg)
@@ -340,8 +362,9 @@ def simulate_geom_pair(
     t_e = np.arange(-n_e, n_e + 1, dtype=np.float64) * ephem_step_s
     pos_e, vel_e = trajectory.state(t_e)
     bias = rng.normal(0.0, ephem_bias_m, 3)
-    pos_nav = pos_e + bias + rng.normal(0.0, ephem_noise_m, pos_e.shape)
-    vel_nav = vel_e + rng.normal(0.0, ephem_noise_m_s, vel_e.shape)
+    drift = rng.normal(0.0, ephem_drift_m_s, 3)
+    pos_nav = pos_e + bias + drift * t_e[:, None] + rng.normal(0.0, ephem_noise_m, pos_e.shape)
+    vel_nav = vel_e + drift + rng.normal(0.0, ephem_noise_m_s, vel_e.shape)
     ephem: dict[str, FloatArray] = {
         "T": t_e,
         "X": pos_nav[:, 0] / 1e3,
@@ -383,8 +406,10 @@ def simulate_geom_pair(
         "ground_ecef_m": ground[rows],
         "blunder_id": blunder_id,
         "ephem_bias_m": bias,
+        "ephem_drift_m_s": drift,
         "cross_track_m": xt,
         "j2": j2,
+        "j3": j3,
     }
     return GeomSimulation(header=header, ephem=ephem, gcp=gcp, truth=truth)
 
