@@ -16,6 +16,7 @@ card (80-byte images, re-padded to 2880-byte blocks), so that values astropy ref
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import zlib
@@ -194,7 +195,7 @@ def _int_value(cards: list[bytes], key: str, default: int) -> int:
 
 
 def hdu_spans(data: bytes) -> list[HduSpan]:
-    """HDU layout of a valid (unmutated) file."""
+    """HDU layout of a valid (unmutated) file (``ValueError`` for some damaged ones)."""
     spans: list[HduSpan] = []
     pos = 0
     while pos + BLOCK <= len(data) and (pos == 0 or data.startswith(b"XTENSION", pos)):
@@ -203,8 +204,11 @@ def hdu_spans(data: bytes) -> list[HduSpan]:
         naxis = _int_value(cards, "NAXIS", 0)
         axes = [_int_value(cards, f"NAXIS{i}", 0) for i in range(1, naxis + 1)]
         bitpix = abs(_int_value(cards, "BITPIX", 8))
-        size = bitpix // 8 * _int_value(cards, "GCOUNT", 1) * (_int_value(cards, "PCOUNT", 0) + int(np.prod(axes)))
-        spans.append(HduSpan(pos, header_end, header_end + _padded(size if naxis else 0)))
+        size = bitpix // 8 * _int_value(cards, "GCOUNT", 1) * (_int_value(cards, "PCOUNT", 0) + math.prod(axes))
+        end = header_end + _padded(size if naxis else 0)
+        if end <= pos:  # a mutant's negative count: not a layout (the walk would go backwards)
+            raise ValueError(f"HDU at byte {pos} declares a negative size")
+        spans.append(HduSpan(pos, header_end, end))
         pos = spans[-1].end
     return spans
 
