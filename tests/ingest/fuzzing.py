@@ -202,6 +202,8 @@ def hdu_spans(data: bytes) -> list[HduSpan]:
         cards = _cards(data, pos)
         header_end = pos + _padded((len(cards) + 1) * CARD)
         naxis = _int_value(cards, "NAXIS", 0)
+        if not 0 <= naxis <= 999:  # a mutant's count must not drive this loop
+            raise ValueError(f"HDU at byte {pos} declares NAXIS = {naxis}")
         axes = [_int_value(cards, f"NAXIS{i}", 0) for i in range(1, naxis + 1)]
         bitpix = abs(_int_value(cards, "BITPIX", 8))
         size = bitpix // 8 * _int_value(cards, "GCOUNT", 1) * (_int_value(cards, "PCOUNT", 0) + math.prod(axes))
