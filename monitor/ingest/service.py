@@ -53,6 +53,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from monitor.catalogue import repository as repo
+from monitor.catalogue.locks import site_operation
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
 from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
 from monitor.io.fits_writer import fsync_dir
@@ -661,6 +662,7 @@ def _readable(files: list[Path], limits: IngestSettings, summary: IngestSummary)
     return out
 
 
+@site_operation("ingest")  # one ingest at a time per site (monitor.catalogue.locks)
 def run_ingest(
     session: Session, settings: Settings, now: datetime, progress: ProgressCallback | None = None
 ) -> IngestSummary:
