@@ -523,7 +523,11 @@ class _Ingestor:
             log.info("ingested %s (%s %s %s) -> %s", h.acq_id, h.satellite.value, h.acq_type.value, h.target,
                      new.archive_path)
         for src, new, exc in refused:
-            self._refused_by_catalogue(src, new, exc)
+            try:
+                self._refused_by_catalogue(src, new, exc)
+            except OSError as err:  # its quarantine move: left for the next run (recovery), the others go on
+                log.error("could not move %s, left for the next run: %s", _shown(src), err)
+                self.summary.problems.append(f"{_shown(src)}: transient: {type(err).__name__}: {err}")
 
     def _insert(self, batch: list[_Staged]) -> tuple[list[_Staged], list[int], list[_Refused]]:
         """Insert the rows of a batch (not committed): one statement per table, in a SAVEPOINT.
