@@ -3,6 +3,10 @@
 ``monitor init|db|ingest|process|report|results|traces|status|check|simulate|demo|daemon``.
 User mistakes (bad configuration, unreachable database, bad arguments) end with a one-line
 ``error:`` message and a non-zero exit code, never a traceback.
+
+Exit status: 0 done; 1 failed (or work left pending after errors); 2 configuration or usage
+error; 75 (``EX_TEMPFAIL``) ``ingest`` or ``process`` found another run of the same command on
+this site and gave up after ``[ingest] lock_wait_seconds`` (nothing done; run it again later).
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ def _error(message: str) -> None:
 def _user_errors(fn: F) -> F:
     """Turn failures into one ``error: ...`` line and an exit code, never a traceback.
 
-    2 for configuration and usage errors; 1 for everything else: the user's or the environment's
+    2 for configuration and usage errors; 75 when another run of the same operation holds the
+    site's lock (:class:`monitor.catalogue.locks.SiteBusyError`); 1 for everything else: the user's or the environment's
     mistakes, transient failures (catalogue unreachable, file system errors), and, as a last
     resort, a defect of the code (its traceback is logged at DEBUG level: ``MONITOR_LOG_LEVEL=DEBUG``).
     """
@@ -69,6 +74,7 @@ def _user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from monitor.catalogue.engine import DatabaseUnavailableError
+        from monitor.catalogue.locks import BUSY_EXIT_CODE, SiteBusyError
         from monitor.failures import is_transient
         from monitor.site import SchemaOutdatedError
 
@@ -79,6 +85,9 @@ def _user_errors(fn: F) -> F:
         except ConfigError as exc:
             _error(f"configuration: {exc}")
             raise typer.Exit(2) from None
+        except SiteBusyError as exc:
+            _error(str(exc))
+            raise typer.Exit(BUSY_EXIT_CODE) from None
         except (UserError, DatabaseUnavailableError, SchemaOutdatedError, FileNotFoundError,
                 PermissionError, NotADirectoryError) as exc:
             _error(str(exc))

@@ -52,6 +52,9 @@ class IngestSettings:
     max_star_band_pixels: int = 4_000_000  # pixels per band image of a STAR (or GEOM) file; vignettes <= 256 x 64
     max_moon_band_pixels: int = 400_000_000  # pixels per band image of a MOON file; native PAN ~9000 x 20000
     max_file_bytes: int = 16 << 30  # declared size of a file (headers + data, decompressed), bytes
+    # One ingest (and one process) at a time per site: how long a second run waits for the
+    # first before it gives up (exit status 75; monitor.catalogue.locks), s.
+    lock_wait_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,10 @@ max_star_band_pixels = 4000000
 max_moon_band_pixels = 400000000
 # Declared size of a whole file: headers and data, after gzip decompression (bytes; 16 GiB):
 max_file_bytes = 17179869184
+# One 'monitor ingest' (and one 'monitor process') at a time per site: a second run, e.g. an
+# operator's beside the daemon's, waits this long (s) for the first to finish, then gives up with
+# one line and exit status 75 (nothing done; a daemon job records it as failed).
+lock_wait_seconds = 120
 
 [star]
 # Square extraction half-widths, native pixels (ICD 4).

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary
 from monitor.catalogue import repository as repo
+from monitor.catalogue.locks import site_operation
 from monitor.catalogue.models import ProcessingRun
 from monitor.failures import is_transient
 from monitor.settings import Settings
@@ -61,6 +62,7 @@ class ProcessingSummary:
         return self.stage_lines() + ([problems] if problems else [])
 
 
+@site_operation("process")  # one process run at a time per site: never the same acquisition twice
 def run_processing(
     session: Session,
     settings: Settings,

@@ -18,32 +18,30 @@ Both locks vanish with the process, so a killed daemon never blocks the next one
 from __future__ import annotations
 
 import enum
-import fcntl
-import hashlib
 import logging
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from monitor.catalogue.engine import redact_url
+from monitor.catalogue.locks import (
+    file_lock_holder,
+    lock_file_path,
+    pg_lock_holder,
+    pg_lock_key,
+    release_file_lock,
+    try_file_lock,
+    try_pg_lock,
+)
 
 __all__ = ["DaemonLockedError", "DaemonLockLostError", "LockState", "DaemonLock", "acquire_daemon_lock",
            "daemon_holder"]
 
 log = logging.getLogger(__name__)
 
-PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"monitor-daemon").digest()[:8], "big", signed=True)
-_HOLDER_SQL = (
-    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-    "WHERE l.locktype = 'advisory' AND l.granted "
-    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    f"AND l.classid::text = '{(PG_LOCK_KEY >> 32) & 0xFFFFFFFF}' "
-    f"AND l.objid::text = '{PG_LOCK_KEY & 0xFFFFFFFF}' AND l.objsubid = 1 LIMIT 1"
-)
+PG_LOCK_KEY = pg_lock_key("daemon")  # the site operation locks (ingest, process) have their own keys
 
 
 class DaemonLockedError(RuntimeError):
@@ -57,16 +55,6 @@ class DaemonLockLostError(RuntimeError):
 class LockState(enum.StrEnum):
     HELD = "held"
     LOST = "lost"  # the lock connection is gone and the catalogue cannot be reached to take it again
-
-
-def _lock_file(engine: Engine) -> Path | None:
-    db = engine.url.database or ""
-    return None if db in ("", ":memory:") else Path(db + ".daemon.lock")
-
-
-def _pid_of(application_name: Any) -> str:
-    text = str(application_name or "")
-    return text.rsplit("pid=", 1)[-1] if "pid=" in text else "unknown"
 
 
 @dataclass
@@ -131,8 +119,7 @@ class DaemonLock:
 
     def release(self) -> None:
         if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
+            release_file_lock(self._file)
             self._file = None
         if self._conn is not None:
             try:
@@ -145,41 +132,26 @@ class DaemonLock:
 
 def _take_pg_lock(engine: Engine) -> Any:
     """A new AUTOCOMMIT connection holding the advisory lock, or DaemonLockedError."""
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        conn.exec_driver_sql(f"SET application_name = 'monitor-daemon pid={os.getpid()}'")
-        if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({PG_LOCK_KEY})").scalar():
-            pid = _pid_of(conn.exec_driver_sql(_HOLDER_SQL).scalar())
-            raise DaemonLockedError(
-                f"another monitor daemon is running for this catalogue (pid {pid}); "
-                f"PostgreSQL advisory lock on {redact_url(engine.url)}"
-            )
-    except BaseException:
-        conn.close()
-        raise
+    conn, pid = try_pg_lock(engine, PG_LOCK_KEY, "monitor-daemon")
+    if conn is None:
+        raise DaemonLockedError(
+            f"another monitor daemon is running for this catalogue (pid {pid}); "
+            f"PostgreSQL advisory lock on {redact_url(engine.url)}"
+        )
     return conn
 
 
 def acquire_daemon_lock(engine: Engine) -> DaemonLock:
     """Take the one-daemon-per-catalogue lock, or raise :class:`DaemonLockedError`."""
     if engine.url.get_backend_name() == "sqlite":
-        path = _lock_file(engine)
+        path = lock_file_path(engine, "daemon")
         if path is None:
             return DaemonLock("in-memory catalogue (no lock)")
-        f = path.open("a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            pid = f.read().strip() or "unknown"
-            f.close()
+        f, pid = try_file_lock(path)
+        if f is None:
             raise DaemonLockedError(
                 f"another monitor daemon is running for this catalogue (pid {pid}); lock file {path}"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
+            )
         return DaemonLock(f"lock file {path}", engine=engine, _file=f)
     conn = _take_pg_lock(engine)
     return DaemonLock(f"PostgreSQL advisory lock {PG_LOCK_KEY}", engine=engine, _conn=conn)
@@ -189,16 +161,6 @@ def daemon_holder(engine: Engine) -> str | None:
     """The pid (as text, ``unknown`` if it cannot be told) of the daemon holding the catalogue's
     lock, or None when no daemon runs. Never takes the lock for longer than the probe itself."""
     if engine.url.get_backend_name() == "sqlite":
-        path = _lock_file(engine)
-        if path is None or not path.exists():
-            return None
-        with path.open("r") as f:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return f.read().strip() or "unknown"
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-            return None
-    with engine.connect() as conn:
-        holder = conn.exec_driver_sql(_HOLDER_SQL).scalar()
-    return None if holder is None else _pid_of(holder)
+        path = lock_file_path(engine, "daemon")
+        return None if path is None else file_lock_holder(path)
+    return pg_lock_holder(engine, PG_LOCK_KEY)

@@ -16,6 +16,14 @@ steps above together (one Core INSERT per table, one commit per step, one direct
 rejection first completes the accepted files before it, so decisions stay in file order. From
 46 files/s (one ORM row and three queries per file) to 580 files/s (benchmarks/ingest.py).
 
+One file never fails another's insert: an accepted file's values are first checked against the
+catalogue's columns (:func:`monitor.catalogue.repository.storage_problem`: lengths, integer
+ranges; refused as ``bad-value`` naming the key), and a batch is inserted in a SAVEPOINT. Should
+the database refuse it anyway, each file is inserted again in a SAVEPOINT of its own: the others
+are archived with all their rows, the refused one gets a ``bad-value`` verdict (integrity or data
+error) or stays in the inbox (any other error: internal; a transient one stops the run, as before).
+Only one ingest runs at a time per site (:mod:`monitor.catalogue.locks`).
+
 Every run starts with a recovery pass that finishes the moves of rows left "moving" by a crash
 (source still in the inbox: move it; already at the destination: drop the inbox copy only if
 its SHA-256 matches). A crash before step 1 leaves the file in the inbox, untouched, to be
@@ -49,11 +57,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from monitor.catalogue import repository as repo
+from monitor.catalogue.locks import site_operation
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
+from monitor.failures import is_transient
 from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
 from monitor.io.fits_writer import fsync_dir
 from monitor.settings import IngestSettings, Settings
@@ -398,6 +408,17 @@ def _check_unchanged(path: Path, opened: os.stat_result) -> None:
         raise OSError(errno.EAGAIN, "the file changed while it was being checked", str(path))
 
 
+_Staged = tuple[Path, Path, "repo.NewAcquisition"]  # (inbox file, archive destination, rows to insert)
+_Refused = tuple[Path, "repo.NewAcquisition", SQLAlchemyError]  # a staged file whose rows the database refused
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    """The database's own message of ``exc``, one line (no SQL, no parameters)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return printable_name((text.splitlines() or [type(exc).__name__])[0])
+
+
 class _Ingestor:
     def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
         self.session = session
@@ -405,7 +426,7 @@ class _Ingestor:
         self.now = now
         self.site = settings.site
         self.summary = IngestSummary()
-        self.staged: list[tuple[Path, Path, repo.NewAcquisition]] = []  # accepted, not yet inserted
+        self.staged: list[_Staged] = []  # accepted, not yet inserted
         self.stuck: set[str] = set()  # inbox names whose interrupted move failed again: left alone
 
     # ---------------------------------------------------------------- helpers
@@ -482,7 +503,7 @@ class _Ingestor:
         if not self.staged:
             return
         batch, self.staged = self.staged, []
-        ids = repo.add_acquisitions(self.session, [new for _, _, new in batch])
+        batch, ids, refused = self._insert(batch)
         self.session.commit()
         self._fault("after_insert")
         directories: set[Path] = set()
@@ -501,6 +522,64 @@ class _Ingestor:
             self.summary.ingested.append(h.acq_id)
             log.info("ingested %s (%s %s %s) -> %s", h.acq_id, h.satellite.value, h.acq_type.value, h.target,
                      new.archive_path)
+        for src, new, exc in refused:
+            try:
+                self._refused_by_catalogue(src, new, exc)
+            except OSError as err:  # its quarantine move: left for the next run (recovery), the others go on
+                log.error("could not move %s, left for the next run: %s", _shown(src), err)
+                self.summary.problems.append(f"{_shown(src)}: transient: {type(err).__name__}: {err}")
+
+    def _insert(self, batch: list[_Staged]) -> tuple[list[_Staged], list[int], list[_Refused]]:
+        """Insert the rows of a batch (not committed): one statement per table, in a SAVEPOINT.
+        When the database refuses them (other than by a transient failure, which is raised), each
+        file again in a SAVEPOINT of its own, so that one file's failure never touches the rows of
+        another. Returns (the inserted files, their ids in order, the refused files and errors)."""
+        try:
+            with self.session.begin_nested():
+                return batch, repo.add_acquisitions(self.session, [new for _, _, new in batch]), []
+        except SQLAlchemyError as exc:
+            if is_transient(exc):
+                raise
+            if len(batch) == 1:
+                return [], [], [(batch[0][0], batch[0][2], exc)]
+            log.warning("the catalogue refused a batch of %d files (%s); inserting them one by one",
+                        len(batch), _first_line(exc))
+        kept: list[_Staged] = []
+        ids: list[int] = []
+        refused: list[_Refused] = []
+        for item in batch:
+            try:
+                with self.session.begin_nested():
+                    ids.extend(repo.add_acquisitions(self.session, [item[2]]))
+                kept.append(item)
+            except SQLAlchemyError as exc:
+                if is_transient(exc):
+                    raise
+                refused.append((item[0], item[2], exc))
+        return kept, ids, refused
+
+    def _refused_by_catalogue(self, path: Path, new: repo.NewAcquisition, exc: SQLAlchemyError) -> None:
+        """A file whose rows the database refused (the batch's other files are archived).
+
+        Integrity and data errors are about the file's values: a ``bad-value`` verdict, unless the
+        catalogue meanwhile holds the same bytes or ``ACQ_ID`` (another writer: the next run
+        decides). Other errors are not the file's fault: it stays in the inbox (internal error).
+        """
+        h = new.header
+        if isinstance(exc, IntegrityError | DataError):
+            if repo.acquisitions_by_sha(self.session, [new.sha256]) or repo.acquisitions_by_acq_ids(
+                    self.session, [h.acq_id]):
+                log.warning("%s: the catalogue meanwhile holds its bytes or ACQ_ID %s; left for the next run",
+                            _shown(path), printable_name(h.acq_id))
+                self.summary.problems.append(f"{_shown(path)}: transient: the catalogue changed meanwhile "
+                                             f"({_first_line(exc)})")
+                return
+            self.reject(path, new.sha256, RejectReason.BAD_VALUE,
+                        f"the catalogue refused its rows: {_first_line(exc)}", h.acq_id)
+            return
+        log.error("internal error inserting %s (ACQ_ID %s); left in the inbox for the next run: %s", _shown(path),
+                  printable_name(h.acq_id), _first_line(exc))
+        self.summary.problems.append(f"{_shown(path)}: internal error: {type(exc).__name__}: {_first_line(exc)}")
 
     def drop_staged(self) -> None:
         """After a rollback: the staged rows are gone, their files are still in the inbox (for the
@@ -625,12 +704,16 @@ class _Ingestor:
 
         dest = self._unique(self._archive_dir(header), path.name, sha256, path_taken)
         rel = self._rel(dest)
+        new = repo.NewAcquisition(header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes,
+                                  archive_path=rel, received_at=self.now, geom=c.geom)
+        problem = repo.storage_problem(new)  # before the insert: it must never fail a batch
+        if problem is not None:
+            self.reject(path, sha256, RejectReason.BAD_VALUE, problem, header.acq_id)
+            return
         index.taken_paths.add(rel)
         index.by_sha[sha256] = (header.acq_id, path.name, self.now)
         index.by_acq_id[header.acq_id] = (path.name, sha256)
-        self.staged.append((path, dest, repo.NewAcquisition(
-            header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes, archive_path=rel,
-            received_at=self.now, geom=c.geom)))
+        self.staged.append((path, dest, new))
 
 
 @dataclass
@@ -661,6 +744,7 @@ def _readable(files: list[Path], limits: IngestSettings, summary: IngestSummary)
     return out
 
 
+@site_operation("ingest")  # one ingest at a time per site (monitor.catalogue.locks)
 def run_ingest(
     session: Session, settings: Settings, now: datetime, progress: ProgressCallback | None = None
 ) -> IngestSummary:
