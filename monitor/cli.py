@@ -330,6 +330,7 @@ def status(
     from monitor.catalogue import operations as ops
     from monitor.catalogue import repository as repo
     from monitor.daemon.health import collect_health, health_json
+    from monitor.ingest.service import left_in_inbox
     from monitor.site import session_scope, utc_now
 
     if fmt not in ("table", "json"):
@@ -343,6 +344,7 @@ def status(
             doc["acquisitions"] = [{"satellite": a, "type": t, "status": st, "count": n}
                                    for a, t, st, n in counts.acquisitions]
             doc["rejections"] = [{"reason": r, "count": n} for r, n in counts.rejections]
+            doc["inbox_left"] = [{"file": f, "reason": r} for f, r in left_in_inbox(settings)]
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -380,6 +382,14 @@ def status(
         for rej in repo.recent_rejections(session):
             t.add_row(f"{rej.received_at:%Y-%m-%d %H:%M:%S}", _plain(rej.file_name), rej.reason, _plain(rej.message))
         out.print(t)
+        left = left_in_inbox(settings)
+        if left:
+            t = Table(title="Inbox entries left without a verdict (last ingest)")
+            t.add_column("file")
+            t.add_column("reason")
+            for name, reason in left:
+                t.add_row(_plain(name), _plain(reason))
+            out.print(t)
 
 
 def _plain(text: str) -> Text:
