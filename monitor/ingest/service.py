@@ -97,12 +97,13 @@ class IngestSummary:
     # files left in the inbox for the next run without a verdict (monitor.failures): the file
     # system failed (transient) or the code did (internal error); one line each
     problems: list[str] = field(default_factory=list)
-    left: list[tuple[str, str]] = field(default_factory=list)  # the same, as (inbox name, reason)
+    left: list[tuple[str, str]] = field(default_factory=list)  # the same, as (inbox entry name, reason)
 
     def leave(self, name: str, reason: str) -> None:
-        """Record an inbox entry left for the next run without a verdict, and why."""
+        """Record an inbox entry left for the next run without a verdict, and why (``name``: the
+        entry's own name, ``os.fsdecode``; shown escaped)."""
         self.problems.append(f"{printable_name(name)}: {reason}")
-        self.left.append((printable_name(name), reason))
+        self.left.append((name, reason))
 
     @property
     def n_files(self) -> int:
@@ -227,14 +228,17 @@ def _rename_storable(path: Path) -> Path:
     return new
 
 
-def _storable(files: list[Path]) -> list[Path]:
-    """:func:`_rename_storable` each entry; one that cannot be renamed stays in the inbox, logged."""
+def _storable(files: list[Path], summary: IngestSummary) -> list[Path]:
+    """:func:`_rename_storable` each entry; one that cannot be renamed stays in the inbox, logged
+    and reported with its reason (``summary.left``)."""
     out = []
     for path in files:
         try:
             out.append(_rename_storable(path))
         except OSError as exc:
             log.error("could not rename %s to a printable name, left in the inbox: %s", _shown(path), exc)
+            summary.leave(path.name, f"transient: its name must be made printable and shorter, but it could not "
+                                     f"be renamed: {type(exc).__name__}: {exc}")
     return out
 
 
@@ -768,7 +772,7 @@ def run_ingest(
     ing = _Ingestor(session, settings, now)
     ing.recover()
     files, ing.summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
-    files = _storable([f for f in files if f.name not in ing.stuck])
+    files = _storable([f for f in files if f.name not in ing.stuck], ing.summary)
     done = 0
 
     def on_file(path: Path) -> None:
@@ -796,7 +800,8 @@ def _record_left(settings: Settings, summary: IngestSummary) -> None:
     """Write the entries this run left in the inbox, with their reasons, for ``monitor status``
     (``<site>/.work/inbox-left.json``, replaced atomically; a failure to write it is only logged)."""
     path = settings.work_dir / LEFT_FILE
-    doc = [{"file": name, "reason": reason} for name, reason in summary.left]
+    doc = [{"file": printable_name(name), "entry": os.fsencode(name).hex(), "reason": reason}
+           for name, reason in summary.left]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -815,10 +820,14 @@ def left_in_inbox(settings: Settings) -> list[tuple[str, str]]:
         return []
     out = []
     for item in doc if isinstance(doc, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("file"), str) and isinstance(item.get("reason"), str):
-            name = printable_name(item["file"])
-            if os.path.lexists(settings.inbox / name):
-                out.append((name, printable_name(item["reason"])))
+        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("file", "entry", "reason"))):
+            continue
+        try:
+            entry = bytes.fromhex(item["entry"])
+        except ValueError:
+            continue
+        if entry and b"/" not in entry and os.path.lexists(os.path.join(os.fsencode(settings.inbox), entry)):
+            out.append((printable_name(item["file"]), printable_name(item["reason"])))
     return out
 
 

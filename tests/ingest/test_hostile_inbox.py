@@ -330,8 +330,7 @@ def test_a_file_changed_in_place_is_hashed_and_validated_on_the_same_bytes(
     in place, block by block, while ingests run (settle time 0: the file is taken at once).
     Whatever is accepted carries the SHA-256 of bytes whose header is the ACQ_ID recorded: one of
     the states the file went through (A, B, or one torn at a block or page between them), the very bytes
-    that were validated. (Before the fix the file was hashed, then opened again to be validated:
-    the hash of A was recorded with the header of B.)"""
+    that were validated (regression test, see the next test)."""
     a = _star_bytes(tmp_path, ACQ.format(1), seed=1)
     b = _star_bytes(tmp_path, ACQ.format(2), seed=2)
     assert len(a) == len(b) and a != b
@@ -363,6 +362,49 @@ def test_a_file_changed_in_place_is_hashed_and_validated_on_the_same_bytes(
         assert acq.size_bytes == len(a)
 
 
+def test_every_check_of_a_file_changed_in_place_hashes_the_bytes_it_validated(site: Settings, tmp_path: Path) -> None:
+    """The same real writer, and the ingest's check of one file (hash + validation, no catalogue)
+    repeated for 2 s: every check that gives a verdict gives the ACQ_ID of the bytes it hashed.
+    A regression test: the previous check (hash, then open the file again to validate it, then
+    compare the modification time) passes it too on this kernel (6.18, fine-grained "multigrain"
+    file times: every observed write changes the time). With coarse file times a write within one
+    clock tick changes no time; then only validating the bytes that were hashed, and hashing the
+    file again afterwards, keeps the SHA-256 and the verdict on the same bytes."""
+    from monitor.ingest.service import _ChangedError, _check
+
+    a = _star_bytes(tmp_path, ACQ.format(1), seed=1)
+    b = _star_bytes(tmp_path, ACQ.format(2), seed=2)
+    states: dict[str, str] = {}
+    for new, old in ((a, b), (b, a)):
+        for k in sorted({*range(0, len(a), 2880), *range(0, len(a), 4096), len(a)}):
+            state = new[:k] + old[k:]
+            states[hashlib.sha256(state).hexdigest()] = ACQ.format(1 if state[:2880] == a[:2880] else 2)
+    (tmp_path / "a").write_bytes(a)
+    (tmp_path / "b").write_bytes(b)
+    path = site.inbox / "f.fits"
+    path.write_bytes(a)
+    flipper = subprocess.Popen([sys.executable, "-c", _FLIPPER, str(path), str(tmp_path / "a"),
+                                str(tmp_path / "b"), "2.0"], stdout=subprocess.PIPE, text=True)
+    assert flipper.stdout is not None and flipper.stdout.readline() == "started\n"
+    verdicts, changed, wrong = 0, 0, []
+    try:
+        while flipper.poll() is None:
+            try:
+                c = _check(path, site.ingest)
+            except _ChangedError:
+                changed += 1
+                continue
+            if c.header is not None:
+                verdicts += 1
+                if states.get(c.sha256 or "") != c.header.acq_id:
+                    wrong.append(c.sha256)
+    finally:
+        flipper.wait(timeout=30)
+        flipper.stdout.close()
+    assert verdicts + changed > 50
+    assert wrong == [], f"{len(wrong)} of {verdicts} accepted checks hashed other bytes than they validated"
+
+
 # ---------------------------------------------------------------------------------------------
 # 5. Names that forge log lines or send terminal escapes
 # ---------------------------------------------------------------------------------------------
@@ -385,6 +427,11 @@ def test_names_cannot_forge_log_lines_or_send_escapes(site: Settings, tmp_path: 
     assert "[red]boom[bold]" in status.stdout  # Rich markup shown, not interpreted
     rej = _rows(site, Rejection)[0]
     assert rej.file_name.isprintable() and "\\x1b[2J" in rej.file_name
+    # reports: a rejected input is shown escaped (and the HTML is autoescaped, tests/reports)
+    from monitor.reports.context import RejectedInput
+
+    shown = RejectedInput(file=FORGED, reason="not-fits", message=f"{FORGED} is not FITS", time=rej.received_at)
+    assert shown.file.isprintable() and shown.message.isprintable() and "\x1b" not in shown.file + shown.message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,3 +492,23 @@ def test_huge_image_counts_are_refused_quickly(site: Settings, tmp_path: Path) -
     summary = _ingest(site, seconds=20.0)
     assert time.perf_counter() - t < 5.0
     assert dict(summary.rejected) == {"n2.fits": "too-large", "gc.fits": "too-large", "pc.fits": "too-large"}
+
+
+def test_an_odd_name_that_cannot_be_renamed_is_left_with_its_reason(site: Settings, immutable: list[Path]) -> None:
+    """A name that must be renamed to be stored (ESC, not UTF-8) on a file that cannot be renamed:
+    left in the inbox with its reason (summary, ``monitor status``), the others are ingested."""
+    write_star(site.inbox, "ok.fits", ACQ.format(1), seed=1)
+    odd = write_star(site.inbox, "odd\x1b[2J.fits", ACQ.format(2), seed=2, hip=30438)
+    (site.inbox / "odd\x1b[2J.fits.done").unlink()
+    _chattr(immutable, odd)
+    summary = _ingest(site)
+    assert summary.ingested == [ACQ.format(1)]
+    assert [p.split(": ", 1)[0] for p in summary.problems] == ["odd\\x1b[2J.fits"]
+    assert "Operation not permitted" in summary.problems[0]
+    assert odd.exists()
+    proc = _cli(site, "status")
+    assert proc.returncode == 0 and "odd\\x1b[2J.fits" in proc.stdout and "\x1b" not in proc.stdout
+    subprocess.run(["chattr", "-i", str(odd)], check=True)
+    immutable.clear()
+    assert _ingest(site).ingested == [ACQ.format(2)]
+    assert _status(site)["inbox_left"] == []
