@@ -711,8 +711,8 @@ class _ChunkIndex:
 def _still_written(c: _Checked, now: datetime, settle_seconds: float) -> bool:
     """Whether a structurally incomplete file is young enough to be still being written (its
     ``.done`` marker came early, or it grows at HDU boundaries): left for later, not refused.
-    Older than ``settle_seconds``, it is refused as truncated."""
-    if c.refusal is None or c.refusal.reason is not RejectReason.TRUNCATED:
+    Older than ``settle_seconds`` (or with no settle time), it is refused as truncated."""
+    if c.refusal is None or c.refusal.reason is not RejectReason.TRUNCATED or settle_seconds <= 0:
         return False
     try:
         mtime = os.lstat(c.path).st_mtime
