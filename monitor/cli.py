@@ -343,6 +343,7 @@ def status(
     from monitor.catalogue import outbox
     from monitor.catalogue import repository as repo
     from monitor.daemon.health import collect_health, health_json
+    from monitor.ingest.service import left_in_inbox
     from monitor.site import session_scope, utc_now
 
     if fmt not in ("table", "json"):
@@ -360,6 +361,7 @@ def status(
                               "recipient": m.recipient, "status": m.status, "attempts": m.attempts,
                               "uncertain": m.uncertain, "message_id": m.message_id, "note": m.last_error}
                              for m in outbox.undelivered(session)]
+            doc["inbox_left"] = [{"file": f, "reason": r} for f, r in left_in_inbox(settings)]
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -407,6 +409,14 @@ def status(
         for rej in repo.recent_rejections(session):
             t.add_row(f"{rej.received_at:%Y-%m-%d %H:%M:%S}", _plain(rej.file_name), rej.reason, _plain(rej.message))
         out.print(t)
+        left = left_in_inbox(settings)
+        if left:
+            t = Table(title="Inbox entries left without a verdict (last ingest)")
+            t.add_column("file")
+            t.add_column("reason")
+            for name, reason in left:
+                t.add_row(_plain(name), _plain(reason))
+            out.print(t)
 
 
 def _plain(text: str) -> Text:

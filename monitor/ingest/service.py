@@ -29,7 +29,18 @@ Every run starts with a recovery pass that finishes the moves of rows left "movi
 its SHA-256 matches). A crash before step 1 leaves the file in the inbox, untouched, to be
 processed again. Nothing is ever deleted without a verified copy at its destination. A move that
 fails again (permissions, another file system) is logged and its entry is left alone for the
-next run; the other files go on.
+next run; the other files go on. A file that cannot be moved (immutable, another owner in a
+sticky inbox, an unwritable archive directory) is that file's problem only: its decision stays
+committed in the "moving" state, it is left in the inbox with its reason (the summary, and
+``<site>/.work/inbox-left.json`` for ``monitor status``), and every later run retries the move
+(never a second row).
+
+Completeness: a file is taken when its ``.done`` marker exists or it has settled
+(:func:`complete_files`); it is then read once into memory (up to :data:`READ_ONCE_MAX_BYTES`)
+and hashed and validated on those same bytes, then hashed again on disk with its size and times
+compared (a writer still at work: left for later). A structurally incomplete file (a declared
+HDU missing, a cut inside one, fewer extensions than ``NEXTEND``) younger than the settle time
+waits; older, it is refused as ``truncated``.
 
 Inbox hygiene: the inbox is listed with ``lstat`` semantics and nothing in it is ever followed or
 opened unless it is a regular file. A symbolic link, FIFO, socket, device, or a directory named
@@ -48,6 +59,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -68,7 +80,7 @@ from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validat
 from monitor.io.fits_writer import fsync_dir
 from monitor.settings import IngestSettings, Settings
 
-__all__ = ["IngestSummary", "run_ingest", "complete_files", "FAULT_POINTS"]
+__all__ = ["IngestSummary", "run_ingest", "complete_files", "left_in_inbox", "FAULT_POINTS"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +88,8 @@ FITS_SUFFIXES = (".fits", ".fits.gz")
 MARKER_SUFFIX = ".done"
 PART_SUFFIXES = (".part", ".tmp")
 MAX_NAME_BYTES = 200  # longer inbox names are shortened (room for a "-<sha>-<n>" tag within NAME_MAX 255)
+READ_ONCE_MAX_BYTES = 256 << 20  # files up to this size are read once into memory, hashed and validated
+LEFT_FILE = "inbox-left.json"  # in the site's work directory: entries the last ingest left, with reasons
 FAULT_POINTS = ("after_insert", "after_move", "after_reject_insert", "after_reject_move")
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -93,6 +107,13 @@ class IngestSummary:
     # files left in the inbox for the next run without a verdict (monitor.failures): the file
     # system failed (transient) or the code did (internal error); one line each
     problems: list[str] = field(default_factory=list)
+    left: list[tuple[str, str]] = field(default_factory=list)  # the same, as (inbox entry name, reason)
+
+    def leave(self, name: str, reason: str) -> None:
+        """Record an inbox entry left for the next run without a verdict, and why (``name``: the
+        entry's own name, ``os.fsdecode``; shown escaped)."""
+        self.problems.append(f"{printable_name(name)}: {reason}")
+        self.left.append((name, reason))
 
     @property
     def n_files(self) -> int:
@@ -217,14 +238,17 @@ def _rename_storable(path: Path) -> Path:
     return new
 
 
-def _storable(files: list[Path]) -> list[Path]:
-    """:func:`_rename_storable` each entry; one that cannot be renamed stays in the inbox, logged."""
+def _storable(files: list[Path], summary: IngestSummary) -> list[Path]:
+    """:func:`_rename_storable` each entry; one that cannot be renamed stays in the inbox, logged
+    and reported with its reason (``summary.left``)."""
     out = []
     for path in files:
         try:
             out.append(_rename_storable(path))
         except OSError as exc:
             log.error("could not rename %s to a printable name, left in the inbox: %s", _shown(path), exc)
+            summary.leave(path.name, f"transient: its name must be made printable and shorter, but it could not "
+                                     f"be renamed: {type(exc).__name__}: {exc}")
     return out
 
 
@@ -367,9 +391,22 @@ def _not_a_file(path: Path, kind: str) -> _Checked:
         "nothing it points to is read"))
 
 
+class _ChangedError(OSError):
+    """The file changed while it was read (a writer still at work): left for a later run."""
+
+
 def _check(path: Path, limits: IngestSettings) -> _Checked:
-    """Hash and validate one inbox entry (no database). Raises OSError when it cannot be read now
-    (or changed while it was read): it stays in the inbox for the next run."""
+    """Hash and validate one inbox entry (no database), on the same bytes.
+
+    A file of at most :data:`READ_ONCE_MAX_BYTES` is read once into memory; its SHA-256 and its
+    validation come from those bytes, so a writer changing the file in place meanwhile cannot make
+    the hash belong to other bytes than the verdict (a larger one is validated from the file).
+    The file is then hashed again, and its size, modification and change times must be the same
+    as when it was opened: a read torn by a writer (file times have a granularity of a clock tick,
+    so a write within the same tick changes no time) is not repeated; otherwise
+    :class:`_ChangedError`: left for later. Raises OSError when it
+    cannot be read now: it stays in the inbox for the next run.
+    """
     kind = _entry_kind(path, os.lstat(path))
     if kind is not None:
         return _not_a_file(path, kind)
@@ -379,33 +416,45 @@ def _check(path: Path, limits: IngestSettings) -> _Checked:
         return _not_a_file(path, exc.kind)
     with f:
         opened = os.fstat(f.fileno())
-        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        data: bytes | None = None
+        if opened.st_size <= READ_ONCE_MAX_BYTES:
+            data = f.read(READ_ONCE_MAX_BYTES + 1)
+            if len(data) != opened.st_size:
+                raise _ChangedError(errno.EAGAIN, "the file changed size while it was read", str(path))
+            sha256 = hashlib.sha256(data).hexdigest()
+        else:
+            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         if not _is_fits_name(path.name):
+            _check_unchanged(path, opened)
             return _Checked(path, sha256, opened.st_size, refusal=InvalidAcquisitionError(
                 RejectReason.NOT_FITS,
                 f"{_shown(path)}: not an acquisition file (the name must end in .fits or .fits.gz)"))
-        checked = _validate_file(path, sha256, opened.st_size, limits)
+        checked = _validate_file(path, sha256, opened.st_size, limits, data)
+        f.seek(0)  # the file still holds those bytes (a read torn by a writer is not repeated)
+        if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
+            raise _ChangedError(errno.EAGAIN, "the file changed while it was being checked", str(path))
         _check_unchanged(path, opened)
     return checked
 
 
-def _validate_file(path: Path, sha256: str, size: int, limits: IngestSettings) -> _Checked:
+def _validate_file(path: Path, sha256: str, size: int, limits: IngestSettings, data: bytes | None) -> _Checked:
     try:
         header, geom = validate_acquisition(  # headers, tables and the all-NaN test, one walk
             path, max_star_band_pixels=limits.max_star_band_pixels,
-            max_moon_band_pixels=limits.max_moon_band_pixels, max_file_bytes=limits.max_file_bytes)
+            max_moon_band_pixels=limits.max_moon_band_pixels, max_file_bytes=limits.max_file_bytes, data=data)
     except InvalidAcquisitionError as exc:
         return _Checked(path, sha256, size, refusal=exc)
     return _Checked(path, sha256, size, header, geom)
 
 
 def _check_unchanged(path: Path, opened: os.stat_result) -> None:
-    """The inbox entry is still the regular file that was hashed (same inode, size and time)."""
+    """The inbox entry is still the regular file that was hashed (same inode, size, modification
+    and change times)."""
     now = os.lstat(path)
-    same = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) == (
-        opened.st_dev, opened.st_ino, opened.st_size, opened.st_mtime_ns)
+    same = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns) == (
+        opened.st_dev, opened.st_ino, opened.st_size, opened.st_mtime_ns, opened.st_ctime_ns)
     if not same:
-        raise OSError(errno.EAGAIN, "the file changed while it was being checked", str(path))
+        raise _ChangedError(errno.EAGAIN, "the file changed while it was being checked", str(path))
 
 
 _Staged = tuple[Path, Path, "repo.NewAcquisition"]  # (inbox file, archive destination, rows to insert)
@@ -493,6 +542,8 @@ class _Ingestor:
         except OSError as exc:
             log.error("could not finish moving %s to %s, left for a later run: %s", _shown(src), self._rel(dest), exc)
             self.stuck.add(src.name)
+            self.summary.leave(src.name, f"transient: decided, but could not move it to {self._rel(dest)}: "
+                                         f"{type(exc).__name__}: {exc}")
             return None
 
     # ---------------------------------------------------------------- decisions
@@ -507,16 +558,29 @@ class _Ingestor:
         self.session.commit()
         self._fault("after_insert")
         directories: set[Path] = set()
-        for src, dest, _ in batch:
-            _move(src, dest, sync_dir=False)
+        moved: list[int] = []
+        for k, (src, dest, _) in enumerate(batch):
+            try:
+                _move(src, dest, sync_dir=False)
+            except OSError as exc:  # this file only: its row stays 'archiving', retried by recover()
+                log.error("accepted %s but could not move it to %s, left in the inbox for a later run: %s",
+                          _shown(src), self._rel(dest), exc)
+                self.stuck.add(src.name)
+                self.summary.leave(src.name, f"transient: accepted, but could not move it to {self._rel(dest)}: "
+                                             f"{type(exc).__name__}: {exc}")
+                continue
+            moved.append(k)
             directories.add(dest.parent)
         for directory in sorted(directories):
             fsync_dir(directory)
         self._fault("after_move")
+        batch = [batch[k] for k in moved]
+        ids = [ids[k] for k in moved]
         for src, _, _ in batch:
             _drop_marker(src)
-        repo.mark_acquisitions_archived(self.session, ids, self.now)
-        self.session.commit()
+        if ids:
+            repo.mark_acquisitions_archived(self.session, ids, self.now)
+            self.session.commit()
         for _, _, new in batch:
             h = new.header
             self.summary.ingested.append(h.acq_id)
@@ -659,11 +723,11 @@ class _Ingestor:
                 raise
             except OSError as exc:  # permissions, full disk...: leave it in the inbox, go on
                 log.error("could not move %s, left for the next run: %s", _shown(c.path), exc)
-                self.summary.problems.append(f"{_shown(c.path)}: transient: {type(exc).__name__}: {exc}")
+                self.summary.leave(c.path.name, f"transient: could not move it: {type(exc).__name__}: {exc}")
             except Exception as exc:  # a defect of the code: no verdict about the file (monitor.failures)
                 self.session.rollback()
                 log.exception("internal error deciding on %s; left in the inbox for the next run", _shown(c.path))
-                self.summary.problems.append(f"{_shown(c.path)}: internal error: {type(exc).__name__}: {exc}")
+                self.summary.leave(c.path.name, f"internal error: {type(exc).__name__}: {exc}")
         self.flush_staged()  # the next chunk's lookups must see this chunk's acquisitions
 
     def _decide(self, c: _Checked, index: _ChunkIndex) -> None:
@@ -727,20 +791,46 @@ class _ChunkIndex:
     taken_paths: set[str]  # of those, the ones in use, plus the paths given in this chunk
 
 
-def _readable(files: list[Path], limits: IngestSettings, summary: IngestSummary) -> list[_Checked]:
+def _still_written(c: _Checked, now: datetime, settle_seconds: float) -> bool:
+    """Whether a structurally incomplete file is young enough to be still being written (its
+    ``.done`` marker came early, or it grows at HDU boundaries): left for later, not refused.
+    Older than ``settle_seconds`` (or with no settle time), it is refused as truncated."""
+    if c.refusal is None or c.refusal.reason is not RejectReason.TRUNCATED or settle_seconds <= 0:
+        return False
+    try:
+        mtime = os.lstat(c.path).st_mtime
+    except FileNotFoundError:
+        return False
+    return now.timestamp() - mtime < settle_seconds
+
+
+def _readable(files: list[Path], settings: Settings, now: datetime, summary: IngestSummary) -> list[_Checked]:
     """:func:`_check` each file. One that cannot be read now (transient), or that breaks the code
     (internal error), stays in the inbox for the next run, with a problem line: only the data
-    themselves make a verdict (monitor.failures)."""
+    themselves make a verdict (monitor.failures). One that is still being written (it changed
+    while read, or is structurally incomplete and younger than the settle time) waits."""
     out = []
     for path in files:
         try:
-            out.append(_check(path, limits))
+            checked = _check(path, settings.ingest)
+        except _ChangedError as exc:
+            log.info("%s is still being written (%s); left for a later run", _shown(path), exc.strerror)
+            summary.waiting += 1
+            continue
         except OSError as exc:  # permissions, vanished file...: leave it in the inbox, go on
             log.error("could not read %s, left for the next run: %s", _shown(path), exc)
-            summary.problems.append(f"{_shown(path)}: transient: {type(exc).__name__}: {exc}")
+            summary.leave(path.name, f"transient: {type(exc).__name__}: {exc}")
+            continue
         except Exception as exc:  # a reader defect: the file is not to blame
             log.exception("internal error reading %s; left in the inbox for the next run", _shown(path))
-            summary.problems.append(f"{_shown(path)}: internal error: {type(exc).__name__}: {exc}")
+            summary.leave(path.name, f"internal error: {type(exc).__name__}: {exc}")
+            continue
+        if _still_written(checked, now, settings.ingest.settle_seconds):
+            log.info("%s is structurally incomplete but younger than the settle time; left for a later run",
+                     _shown(path))
+            summary.waiting += 1
+            continue
+        out.append(checked)
     return out
 
 
@@ -766,7 +856,7 @@ def run_ingest(
     ing = _Ingestor(session, settings, now)
     ing.recover()
     files, ing.summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
-    files = _storable([f for f in files if f.name not in ing.stuck])
+    files = _storable([f for f in files if f.name not in ing.stuck], ing.summary)
     done = 0
 
     def on_file(path: Path) -> None:
@@ -778,7 +868,7 @@ def run_ingest(
     chunk = settings.ingest.batch_files
     try:
         for start in range(0, len(files), chunk):
-            ing.ingest_chunk(_readable(files[start : start + chunk], settings.ingest, ing.summary), on_file)
+            ing.ingest_chunk(_readable(files[start : start + chunk], settings, now, ing.summary), on_file)
     except SQLAlchemyError:  # the catalogue failed: nothing half-done stays, the run stops
         session.rollback()
         ing.drop_staged()
@@ -786,7 +876,43 @@ def run_ingest(
     if progress is not None:
         progress(len(files), len(files), "")
     _clean_orphan_markers(settings.inbox)
+    _record_left(settings, ing.summary)
     return ing.summary
+
+
+def _record_left(settings: Settings, summary: IngestSummary) -> None:
+    """Write the entries this run left in the inbox, with their reasons, for ``monitor status``
+    (``<site>/.work/inbox-left.json``, replaced atomically; a failure to write it is only logged)."""
+    path = settings.work_dir / LEFT_FILE
+    doc = [{"file": printable_name(name), "entry": os.fsencode(name).hex(), "reason": reason}
+           for name, reason in summary.left]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not record the entries left in the inbox in %s: %s", path, exc)
+
+
+def left_in_inbox(settings: Settings) -> list[tuple[str, str]]:
+    """(inbox name, reason) of each entry the last ingest run left in the inbox without a
+    verdict and that is still there (names escaped, :func:`printable_name`)."""
+    try:
+        doc = json.loads((settings.work_dir / LEFT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for item in doc if isinstance(doc, list) else []:
+        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("file", "entry", "reason"))):
+            continue
+        try:
+            entry = bytes.fromhex(item["entry"])
+        except ValueError:
+            continue
+        if entry and b"/" not in entry and os.path.lexists(os.path.join(os.fsencode(settings.inbox), entry)):
+            out.append((printable_name(item["file"]), printable_name(item["reason"])))
+    return out
 
 
 def _clean_orphan_markers(inbox: Path) -> None:

@@ -65,6 +65,7 @@ import dataclasses
 import errno
 import gzip
 import hashlib
+import io
 import math
 import os
 import re
@@ -273,9 +274,9 @@ def _open_regular(path: Path) -> IO[bytes]:
 class _Stream:
     """Sequential byte reader over a plain or gzip file that can skip forward cheaply."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, data: bytes | None = None) -> None:
         self.path = path
-        self._raw: IO[bytes] = _open_regular(path)
+        self._raw: IO[bytes] = _open_regular(path) if data is None else io.BytesIO(data)
         try:
             self.gz = self._raw.read(2) == b"\x1f\x8b"
             self._raw.seek(0)
@@ -286,7 +287,9 @@ class _Stream:
             gzip.GzipFile(fileobj=self._raw, mode="rb") if self.gz else self._raw  # type: ignore[assignment]
         )
         self.pos = 0
-        self.size: int | None = None if self.gz else os.fstat(self._raw.fileno()).st_size
+        self.size: int | None = None
+        if not self.gz:
+            self.size = os.fstat(self._raw.fileno()).st_size if data is None else len(data)
 
     def close(self) -> None:
         if self._f is not self._raw:
@@ -336,14 +339,17 @@ class _Stream:
 
 
 @contextmanager
-def _open_stream(path: Path) -> Iterator[_Stream]:
+def _open_stream(path: Path, data: bytes | None = None) -> Iterator[_Stream]:
     """Open a stream, turning damaged gzip data into :class:`InvalidAcquisitionError`.
+
+    ``data``: the bytes of ``path`` already read into memory (the ingest validates the very bytes
+    it hashed); ``path`` then only names the file in messages.
 
     Only data corruption is a verdict: a gzip stream cut short (``TRUNCATED``), a bad gzip header
     or checksum (``NOT_FITS``), corrupt deflate data (``UNREADABLE``). Any other ``OSError``
     (cannot open, permission, I/O error, not a regular file) propagates: it is transient.
     """
-    stream = _Stream(path)
+    stream = _Stream(path, data)
     try:
         yield stream
     except EOFError as exc:
@@ -589,7 +595,7 @@ def _read_header_bytes(stream: _Stream, first_block: bytes, label: str, name: st
     )
 
 
-def _scan(path: Path, limits: _Limits | None = None) -> list[_Hdu]:
+def _scan(path: Path, limits: _Limits | None = None, data: bytes | None = None) -> list[_Hdu]:
     """Walk every HDU of ``path``; check that the file holds every byte its headers declare.
 
     ``limits`` (ingest validation) bounds the image and file sizes before any data is skipped;
@@ -598,7 +604,7 @@ def _scan(path: Path, limits: _Limits | None = None) -> list[_Hdu]:
     """
     hdus: list[_Hdu] = []
     try:
-        _walk(Path(path), hdus, limits)
+        _walk(Path(path), hdus, limits, data)
     except InvalidAcquisitionError as exc:
         if hdus and exc.acq_id is None:
             acq_id = hdus[0].header.get("ACQ_ID")
@@ -722,11 +728,11 @@ def _check_nextend(hdus: Sequence[_Hdu], name: str) -> None:
         )
 
 
-def _walk(path: Path, hdus: list[_Hdu], limits: _Limits | None) -> None:
-    """Append the HDUs of ``path`` to ``hdus`` (see :func:`_scan`)."""
+def _walk(path: Path, hdus: list[_Hdu], limits: _Limits | None, data: bytes | None = None) -> None:
+    """Append the HDUs of ``path`` (or of its bytes ``data``) to ``hdus`` (see :func:`_scan`)."""
     name = _name(path)
     total_bytes = 0
-    with _open_stream(path) as stream:
+    with _open_stream(path, data) as stream:
         while True:
             start = stream.pos
             first = stream.read(BLOCK_BYTES)
@@ -1135,20 +1141,22 @@ def _check_table_header(hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str,
             raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} has unsupported TFORM {form!r}")
 
 
-def _table_dict(path: Path, hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str, ...]) -> dict[str, Any]:
+def _table_dict(
+    path: Path, hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str, ...], data: bytes | None = None
+) -> dict[str, Any]:
     """The named columns of a (small) binary table HDU, decoded by astropy from its bytes only:
     strings stripped, numbers as float64. Anything astropy cannot decode is ``BAD_VALUE``."""
-    with _open_stream(path) as stream:
+    with _open_stream(path, data) as stream:
         stream.seek(hdu.header_offset)
         raw = stream.read(hdu.data_offset - hdu.header_offset + _padded(hdu.data_bytes))
     out: dict[str, Any] = {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            data = fits.BinTableHDU.fromstring(raw).data
-            names = {n.strip().upper(): n for n in data.columns.names}
+            table = fits.BinTableHDU.fromstring(raw).data
+            names = {n.strip().upper(): n for n in table.columns.names}
             for col in columns:
-                values = np.asarray(data[names[col]])
+                values = np.asarray(table[names[col]])
                 out[col] = np.char.strip(values.astype(str)) if col in strings else values.astype(np.float64)
     except Exception as exc:
         raise InvalidAcquisitionError(
@@ -1157,9 +1165,9 @@ def _table_dict(path: Path, hdu: _Hdu, columns: tuple[str, ...], strings: tuple[
     return out
 
 
-def _validate_ephem(path: Path, hdu: _Hdu, acq_id: str) -> None:
+def _validate_ephem(path: Path, hdu: _Hdu, acq_id: str, data: bytes | None = None) -> None:
     _check_table_header(hdu, EPHEM_COLUMNS, (), acq_id)
-    cols = _table_dict(path, hdu, EPHEM_COLUMNS, ())
+    cols = _table_dict(path, hdu, EPHEM_COLUMNS, (), data)
     keys = _Keys(hdu, acq_id)
     n = cols["T"].size
     if n < 2:
@@ -1192,9 +1200,9 @@ def _check_column_range(
         )
 
 
-def _validate_gcp(path: Path, hdu: _Hdu, acq_id: str, nsamp: int) -> None:
+def _validate_gcp(path: Path, hdu: _Hdu, acq_id: str, nsamp: int, data: bytes | None = None) -> None:
     _check_table_header(hdu, GCP_COLUMNS, _GCP_STR_COLUMNS, acq_id)
-    cols = _table_dict(path, hdu, GCP_COLUMNS, _GCP_STR_COLUMNS)
+    cols = _table_dict(path, hdu, GCP_COLUMNS, _GCP_STR_COLUMNS, data)
     keys = _Keys(hdu, acq_id)
     for col in ("LAT", "LON", "H", "LINE", "SAMPLE"):
         if not np.all(np.isfinite(cols[col])):
@@ -1250,10 +1258,10 @@ def _ends_on_hdu_boundary(hdus: Sequence[_Hdu], name: str, missing: str, keys: _
     )
 
 
-def _validate(path: Path, limits: _Limits | None = None) -> _Validated:
+def _validate(path: Path, limits: _Limits | None = None, data: bytes | None = None) -> _Validated:
     path = Path(path)
     name = _name(path)
-    hdus = _scan(path, limits)
+    hdus = _scan(path, limits, data)
     acq, keys = _validate_primary(hdus[0])
     tables: dict[str, _Hdu] = {}
     images: list[_Hdu] = []
@@ -1275,8 +1283,8 @@ def _validate(path: Path, limits: _Limits | None = None) -> _Validated:
         for table in ("EPHEM", "GCP"):
             if table not in tables:
                 raise keys.fail(RejectReason.MISSING_KEY, f"a GEOM file needs a binary table HDU {table}")
-        _validate_ephem(path, tables["EPHEM"], acq.acq_id)
-        _validate_gcp(path, tables["GCP"], acq.acq_id, geom.nsamp)
+        _validate_ephem(path, tables["EPHEM"], acq.acq_id, data)
+        _validate_gcp(path, tables["GCP"], acq.acq_id, geom.nsamp, data)
     else:
         if len(hdus) == 1:
             raise _ends_on_hdu_boundary(hdus, name, f"any image HDU (a {acq.acq_type.value} file holds bands)", keys)
@@ -1288,7 +1296,7 @@ def _validate(path: Path, limits: _Limits | None = None) -> _Validated:
                 raise keys.fail(RejectReason.BAD_VALUE, f"band {band.band!r} appears twice ({hdu.label})")
             bands.append(band)
         if "EPHEM" in tables:
-            _validate_ephem(path, tables["EPHEM"], acq.acq_id)
+            _validate_ephem(path, tables["EPHEM"], acq.acq_id, data)
     acq = dataclasses.replace(acq, bands=tuple(bands))
     return _Validated(acq, geom, tuple(hdus))
 
@@ -1378,6 +1386,7 @@ def validate_acquisition(
     max_star_band_pixels: int = DEFAULT_MAX_STAR_BAND_PIXELS,
     max_moon_band_pixels: int = DEFAULT_MAX_MOON_BAND_PIXELS,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    data: bytes | None = None,
 ) -> tuple[AcquisitionHeader, GeomHeader | None]:
     """Validate an acquisition file completely, in one pass over its structure, for ingest.
 
@@ -1396,6 +1405,10 @@ def validate_acquisition(
         Pixels allowed per image of a MOON file.
     max_file_bytes : int
         Declared size of the file (headers and padded data, after gzip decompression), bytes.
+    data : bytes, optional
+        The file's bytes, already read into memory: they are validated instead of the file (so
+        that the ingest hashes and validates the same bytes, even if the file is changed in place
+        meanwhile); ``path`` then only names the file in messages.
 
     Returns
     -------
@@ -1416,12 +1429,12 @@ def validate_acquisition(
     """
     path = Path(path)
     limits = _Limits(max_star_band_pixels, max_moon_band_pixels, max_file_bytes)
-    validated = _validate(path, limits)
+    validated = _validate(path, limits, data)
     if validated.geom is not None:
         return validated.header, validated.geom
     images = [h for h in validated.hdus[1:] if h.kind == "IMAGE"]  # every one is a validated band
     if all(_can_hold_nan(h) for h in images):
-        with _open_stream(path) as stream:
+        with _open_stream(path, data) as stream:
             for hdu in images:  # file order: the gzip stream only moves forward
                 if not _is_all_nan(stream, path, hdu):
                     return validated.header, None
