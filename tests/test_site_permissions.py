@@ -58,8 +58,9 @@ def test_files_under_the_site_have_the_site_permissions(tmp_path: Path, toml: st
     # the commands start from a permissive umask (002); the site sets its own
     with _umask(0o002):
         _monitor(site, "init")
-    # the producer (here on the site's account, with the site's umask) delivers into the inbox
-    with _umask(mask):
+    # the producer delivers world-readable files (its own umask 002): archived and quarantined
+    # files get the site's permissions all the same
+    with _umask(0o002):
         simulate_campaigns(site / "inbox", start=datetime(2025, 2, 1, tzinfo=UTC), months=1, seed=3,
                            satellites=("PHR1A",), stars_per_campaign=3, moon_per_month=0, geom_per_month=1,
                            bad_files=True)

@@ -260,12 +260,14 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-def _move(src: Path, dest: Path, sync_dir: bool = True) -> None:
+def _move(src: Path, dest: Path, sync_dir: bool = True, file_mode: int | None = None) -> None:
     """Move ``src`` to ``dest`` atomically; across file systems copy, fsync, rename, then unlink.
 
     The entry itself is moved: a symbolic link, FIFO or directory is renamed, never followed;
     such an entry cannot be copied, so across file systems the ``EXDEV`` error is raised.
     ``sync_dir=False`` leaves the fsync of ``dest``'s directory to the caller (once per batch).
+    ``file_mode``: the permissions a moved regular file gets (the site's ``[site] umask`` applied
+    to 0666), whatever mode its producer gave it in the inbox.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -281,6 +283,8 @@ def _move(src: Path, dest: Path, sync_dir: bool = True) -> None:
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
         src.unlink()
+    if file_mode is not None and stat.S_ISREG(os.lstat(dest).st_mode):
+        os.chmod(dest, file_mode)
     if sync_dir:
         fsync_dir(dest.parent)
 
@@ -304,7 +308,7 @@ def _same_content(src: Path, dest: Path, sha256: str | None) -> bool:
     return _is_regular(dest) and sha256_file(src) == sha256_file(dest)
 
 
-def _finish_move(src: Path, dest: Path, sha256: str | None) -> bool:
+def _finish_move(src: Path, dest: Path, sha256: str | None, file_mode: int | None = None) -> bool:
     """Complete an interrupted move. Returns False when the entry is nowhere to be found."""
     if os.path.lexists(dest):
         if os.path.lexists(src):
@@ -315,7 +319,7 @@ def _finish_move(src: Path, dest: Path, sha256: str | None) -> bool:
         _drop_marker(src)
         return True
     if os.path.lexists(src):
-        _move(src, dest)
+        _move(src, dest, file_mode=file_mode)
         _drop_marker(src)
         return True
     return False
@@ -472,6 +476,7 @@ class _Ingestor:
     def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
         self.session = session
         self.settings = settings
+        self.file_mode = 0o666 & ~settings.umask  # archived and quarantined files ([site] umask)
         self.now = now
         self.site = settings.site
         self.summary = IngestSummary()
@@ -538,7 +543,7 @@ class _Ingestor:
     def _finish(self, src: Path, dest: Path, sha256: str | None) -> bool | None:
         """:func:`_finish_move`, or None (logged, ``src`` left alone) when the file system refuses."""
         try:
-            return _finish_move(src, dest, sha256)
+            return _finish_move(src, dest, sha256, self.file_mode)
         except OSError as exc:
             log.error("could not finish moving %s to %s, left for a later run: %s", _shown(src), self._rel(dest), exc)
             self.stuck.add(src.name)
@@ -561,7 +566,7 @@ class _Ingestor:
         moved: list[int] = []
         for k, (src, dest, _) in enumerate(batch):
             try:
-                _move(src, dest, sync_dir=False)
+                _move(src, dest, sync_dir=False, file_mode=self.file_mode)
             except OSError as exc:  # this file only: its row stays 'archiving', retried by recover()
                 log.error("accepted %s but could not move it to %s, left in the inbox for a later run: %s",
                           _shown(src), self._rel(dest), exc)
@@ -591,7 +596,8 @@ class _Ingestor:
                 self._refused_by_catalogue(src, new, exc)
             except OSError as err:  # its quarantine move: left for the next run (recovery), the others go on
                 log.error("could not move %s, left for the next run: %s", _shown(src), err)
-                self.summary.problems.append(f"{_shown(src)}: transient: {type(err).__name__}: {err}")
+                self.summary.leave(src.name, f"transient: refused, but could not move it to the quarantine: "
+                                             f"{type(err).__name__}: {err}")
 
     def _insert(self, batch: list[_Staged]) -> tuple[list[_Staged], list[int], list[_Refused]]:
         """Insert the rows of a batch (not committed): one statement per table, in a SAVEPOINT.
@@ -635,15 +641,14 @@ class _Ingestor:
                     self.session, [h.acq_id]):
                 log.warning("%s: the catalogue meanwhile holds its bytes or ACQ_ID %s; left for the next run",
                             _shown(path), printable_name(h.acq_id))
-                self.summary.problems.append(f"{_shown(path)}: transient: the catalogue changed meanwhile "
-                                             f"({_first_line(exc)})")
+                self.summary.leave(path.name, f"transient: the catalogue changed meanwhile ({_first_line(exc)})")
                 return
             self.reject(path, new.sha256, RejectReason.BAD_VALUE,
                         f"the catalogue refused its rows: {_first_line(exc)}", h.acq_id)
             return
         log.error("internal error inserting %s (ACQ_ID %s); left in the inbox for the next run: %s", _shown(path),
                   printable_name(h.acq_id), _first_line(exc))
-        self.summary.problems.append(f"{_shown(path)}: internal error: {type(exc).__name__}: {_first_line(exc)}")
+        self.summary.leave(path.name, f"internal error: {type(exc).__name__}: {_first_line(exc)}")
 
     def drop_staged(self) -> None:
         """After a rollback: the staged rows are gone, their files are still in the inbox (for the
@@ -677,7 +682,7 @@ class _Ingestor:
         )
         self.session.commit()
         self._fault("after_reject_insert")
-        _move(path, dest)
+        _move(path, dest, file_mode=self.file_mode)
         self._fault("after_reject_move")
         _drop_marker(path)
         repo.mark_rejection(self.session, rej, "done")
