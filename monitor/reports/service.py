@@ -389,11 +389,12 @@ def _outlier_message(x: dict[str, object], pool_key: str, band: str) -> str:
 
 def _star_traces(session: Session, satellite: str, band: str, since: datetime, until: datetime
                  ) -> StarTraceSet | None:
-    """Measured / predicted ratio of each star and window (latest photometry), ``[since, until)``."""
+    """Measured / predicted ratio of each star and window (latest photometry), ``[since, until)``;
+    only usable rows (a star rejected from its starpool has no meaningful prediction)."""
     per_window: dict[int, dict[str, tuple[list[datetime], list[float]]]] = defaultdict(dict)
     for row in repo.star_traces(session, satellite, band):
         ratio, t = row["ratio_to_prediction"], row["time"]
-        if ratio is None or not since <= t < until:
+        if not row["usable"] or ratio is None or not since <= t < until:  # rejected stars: not drawn
             continue
         times, values = per_window[int(row["half_width_px"])].setdefault(str(row["star"]), ([], []))
         times.append(t)
