@@ -10,6 +10,7 @@ centre, reached ~1e-8 in the demo and its ratio 3e8), and every usable ratio is 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,9 +30,9 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 NOW = datetime(2025, 2, 10, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
-    settings = load_settings(tmp_path_factory.mktemp("traces") / "site", env={"MONITOR_INGEST_SETTLE_SECONDS": "0"})
+def _site(tmp_path: Path, catalogue_url: str) -> tuple[Settings, str]:
+    settings = load_settings(tmp_path / "site", env={"MONITOR_INGEST_SETTLE_SECONDS": "0",
+                                                     "MONITOR_DATABASE_URL": catalogue_url})
     init_site(settings)
     truth = simulate_campaigns(settings.inbox, start=START, months=1, seed=5, satellites=["PHR1A"],
                                stars_per_campaign=10, moon_per_month=0, geom_per_month=0, bad_files=False,
@@ -48,8 +49,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
 
 
 @pytest.mark.slow  # ~20 s: the PSF fits of four bands
-def test_rejected_stars_not_usable_and_usable_ratios_sane(site: tuple[Settings, str]) -> None:
-    settings, outlier = site
+def test_rejected_stars_not_usable_and_usable_ratios_sane(tmp_path: Path, catalogue_url: str) -> None:
+    settings, outlier = _site(tmp_path, catalogue_url)
     with session_scope(settings) as session:
         for band in BANDS:
             ((res, _pool),) = repo.latest_starpool_results(session, "PHR1A", band)
