@@ -66,7 +66,9 @@ class StarSettings:
     campaign_period: str = "month"  # "month" or "<n>d" (fixed-length periods from 2000-01-01)
     outlier_sigma: float = 4.0  # robust rejection threshold, normalised residual
     drift_alert_sigma: float = 3.0  # starpool departs from the drift fit by more than k sigma
-    drift_alert_rate_per_year: float = 0.02  # |dA/A per year| above this raises an alert
+    drift_alert_rate_per_year: float = 0.02  # |dA/A per year| - k sigma above this raises an alert
+    drift_alert_rate_sigmas: float = 2.0  # k of the rate alert: |rate| - k * sigma_rate > threshold
+    drift_alert_min_epochs: int = 4  # no drift alert from a fit of fewer starpools
     workers: int = 0  # photometry processes for large backlogs; 0 = one per CPU (at most 4)
 
 
@@ -75,7 +77,9 @@ class MoonSettings:
     min_phase_deg: float = 2.0
     max_phase_deg: float = 90.0
     drift_alert_sigma: float = 3.0  # a Moon A_k departs from the drift fit by more than k sigma
-    drift_alert_rate_per_year: float = 0.02  # |dA/A per year| above this raises an alert
+    drift_alert_rate_per_year: float = 0.02  # |dA/A per year| - k sigma above this raises an alert
+    drift_alert_rate_sigmas: float = 2.0  # k of the rate alert: |rate| - k * sigma_rate > threshold
+    drift_alert_min_epochs: int = 4  # no drift alert from a fit of fewer Moon measurements
     ratio_max_phase_diff_deg: float = 2.0  # PNEO3/PNEO4 pairs: largest |g| difference, same branch
     ratio_max_days: float = 15.0  # PNEO3/PNEO4 pairs: largest time difference, days
 
@@ -233,16 +237,25 @@ read_noise_dn = 1.5
 # Starpool = one satellite and one campaign period: "month" or a fixed length like "14d".
 campaign_period = "month"
 outlier_sigma = 4.0
+# Drift alerts: a starpool departing from the drift fit by more than drift_alert_sigma; a rate
+# significantly above the threshold, |rate| - drift_alert_rate_sigmas * sigma_rate >
+# drift_alert_rate_per_year (relative per year); none from a fit of fewer than
+# drift_alert_min_epochs starpools.
 drift_alert_sigma = 3.0
 drift_alert_rate_per_year = 0.02
+drift_alert_rate_sigmas = 2.0
+drift_alert_min_epochs = 4
 # Processes measuring a large backlog of star acquisitions (0 = one per CPU, at most 4).
 workers = 0
 
 [moon]
 min_phase_deg = 2.0
 max_phase_deg = 90.0
+# Drift alerts as for [star] (the epochs are Moon measurements).
 # drift_alert_sigma = 3.0
 # drift_alert_rate_per_year = 0.02
+# drift_alert_rate_sigmas = 2.0
+# drift_alert_min_epochs = 4
 # PNEO3/PNEO4 ratio from acquisitions at similar geometry: same branch (waxing/waning),
 # |g| within ratio_max_phase_diff_deg and times within ratio_max_days.
 # ratio_max_phase_diff_deg = 2.0

@@ -362,7 +362,8 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
 def _drift_rows(
     session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str, band: str
 ) -> list[DriftResult | Alert]:
-    """Linear drift fit of one satellite and band and its alerts (none with fewer than 2 points)."""
+    """Linear drift fit of one satellite and band and its alerts (none from fewer than
+    ``[moon] drift_alert_min_epochs`` points)."""
     assert run.id is not None
     out = _trend_fit(session, satellite, band)
     if out is None:
@@ -389,7 +390,8 @@ def _drift_rows(
             created_at=now,
         )
     ]
-    for alert in drift_alerts(fit, t, a, s, settings.moon.drift_alert_sigma, settings.moon.drift_alert_rate_per_year):
+    for alert in drift_alerts(fit, t, a, s, settings.moon.drift_alert_sigma, settings.moon.drift_alert_rate_per_year,
+                              settings.moon.drift_alert_rate_sigmas, settings.moon.drift_alert_min_epochs):
         label = history[alert.index][1].acq_id if alert.index is not None else ""
         rows.append(
             Alert(

@@ -598,7 +598,8 @@ def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: d
         if model != "linear":
             continue
         for alert in drift_alerts(fit, t, a, s, settings.star.drift_alert_sigma,
-                                  settings.star.drift_alert_rate_per_year):
+                                  settings.star.drift_alert_rate_per_year, settings.star.drift_alert_rate_sigmas,
+                                  settings.star.drift_alert_min_epochs):
             label = history[alert.index][1].period_key if alert.index is not None else ""
             rows.append(Alert(run_id=run.id, satellite=satellite, band=band, method="STAR",
                               kind=str(alert.kind), message=f"{label} {alert.message}".strip(), created_at=now))

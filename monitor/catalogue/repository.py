@@ -812,7 +812,10 @@ def add_rows(session: Session, rows: Sequence[Any]) -> None:
 def star_traces(session: Session, satellite: str, band: str, hip: int | None = None) -> list[dict[str, Any]]:
     """Time series of each star's normalised count per window (latest photometry of each
     acquisition), with the ratio to the prediction of its starpool's latest result:
-    ``ratio = A_raw(h) / (EE(h) * A_pool)`` (1 when the star behaves as the starpool predicts)."""
+    ``ratio = A_raw(h) / (EE(h) * A_pool)`` (1 when the star behaves as the starpool predicts).
+
+    A star rejected from its starpool (outlier, rejected photometry) is not ``usable`` (its
+    ``reason`` says why) and has no ratio: its EE predicts nothing."""
     from monitor.catalogue.models import StarPhotometry, StarpoolMember, StarpoolResult, StarWindow
 
     latest = (
@@ -843,14 +846,24 @@ def star_traces(session: Session, satellite: str, band: str, hip: int | None = N
     for w, p, acq, pool_id in rows:
         res = pools.get(pool_id) if pool_id is not None else None
         ratio = None
-        if res is not None and w.a is not None:
-            ee = (res.per_star.get(acq.acq_id) or {}).get("ee", {}).get(str(w.half_width_px), 1.0)
-            ratio = w.a / (ee * res.a)
+        usable = w.a is not None
+        reason = p.reason
+        star = (res.per_star.get(acq.acq_id) or {}) if res is not None else {}
+        why = next((r for r in (res.rejected or []) if r.get("acq_id") == acq.acq_id), None) if res else None
+        if why is not None:
+            # rejected from its starpool: its EE (evaluated at a meaningless fitted centre, down
+            # to ~1e-8) predicts nothing; the row is not usable and says why
+            usable = False
+            reason = reason or f"rejected from its starpool: {why.get('reason') or 'unknown'}"
+        if res is not None and usable and w.a is not None and res.a:
+            ee = star.get("ee", {}).get(str(w.half_width_px), 1.0)
+            if ee is not None and bool(np.isfinite(ee)) and ee > 0.0:
+                ratio = w.a / (ee * res.a)
         out.append({
             "time": acq.date_obs, "acq_id": acq.acq_id, "star": acq.target, "band": band,
             "half_width_px": w.half_width_px, "normalised_count_dn": w.normalised_count,
-            "sum_dn": w.sum_dn, "sigma_dn": w.sigma_dn, "status": p.status, "reason": p.reason,
-            "usable": w.a is not None, "ratio_to_prediction": ratio,
+            "sum_dn": w.sum_dn, "sigma_dn": w.sigma_dn, "status": p.status, "reason": reason,
+            "usable": usable, "ratio_to_prediction": ratio,
         })
     return out
 

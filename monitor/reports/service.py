@@ -160,6 +160,8 @@ def parse_period(text: str, now: datetime | None = None) -> Period:
         Unrecognised text, a month outside 1-12, a week the year does not have.
     """
     t = text.strip()
+    if not t:
+        raise ReportError("empty period: use 2025-03 (month), 2025-W11 (ISO week), 2025 (year), weekly or monthly")
     if t in ("weekly", "monthly"):
         if now is None:
             raise ReportError(f"period {t!r} needs the current time")
@@ -389,11 +391,12 @@ def _outlier_message(x: dict[str, object], pool_key: str, band: str) -> str:
 
 def _star_traces(session: Session, satellite: str, band: str, since: datetime, until: datetime
                  ) -> StarTraceSet | None:
-    """Measured / predicted ratio of each star and window (latest photometry), ``[since, until)``."""
+    """Measured / predicted ratio of each star and window (latest photometry), ``[since, until)``;
+    only usable rows (a star rejected from its starpool has no meaningful prediction)."""
     per_window: dict[int, dict[str, tuple[list[datetime], list[float]]]] = defaultdict(dict)
     for row in repo.star_traces(session, satellite, band):
         ratio, t = row["ratio_to_prediction"], row["time"]
-        if ratio is None or not since <= t < until:
+        if not row["usable"] or ratio is None or not since <= t < until:  # rejected stars: not drawn
             continue
         times, values = per_window[int(row["half_width_px"])].setdefault(str(row["star"]), ([], []))
         times.append(t)
@@ -593,28 +596,32 @@ class ReportOutcome:
 
 
 def run_report(
-    session: Session, settings: Settings, now: datetime, period: str | None = None, send: bool = False
+    session: Session, settings: Settings, now: datetime, period: str | None = None, send: bool | None = None
 ) -> ReportOutcome:
     """Render, archive and (optionally) e-mail the report of ``period``.
 
-    ``period`` ``"weekly"``/``"monthly"`` (the scheduled reports, default ``"monthly"``) is made
-    once: when a report of that period already exists, nothing happens (a re-run after a restart
-    sends nothing twice). Scheduled reports are queued for ``report.recipients`` when e-mail is
-    configured. An explicit period always makes a new version, queued only when ``send``.
+    ``send`` None is the daemon's scheduled job: ``period`` ``"weekly"``/``"monthly"`` (default
+    ``"monthly"``) is made once (when that period's report already exists, and was queued for
+    e-mail if e-mail is configured, nothing happens: a re-run after a restart sends nothing twice)
+    and queued for ``report.recipients`` when e-mail is configured. ``send`` True or False is a
+    person's command (``monitor report``): a new version every time, e-mailed only with True
+    (``--send``); ``weekly``/``monthly`` then only name the period.
 
     Raises
     ------
     ReportError
         Bad period, or ``send`` without recipients or without an SMTP host.
     """
-    text = period or "monthly"
-    scheduled = text in ("weekly", "monthly")
+    text = "monthly" if period is None else period
+    scheduled = send is None and text.strip() in ("weekly", "monthly")
     p = parse_period(text, now)
     if send and not settings.report.recipients:
         raise ReportError("--send: no recipients configured ([report] recipients in monitor.toml)")
     if send and not settings.smtp.host:
         raise ReportError("--send: e-mail is disabled ([smtp] host is empty in monitor.toml)")
-    if scheduled and rq.reports_of_period(session, p.key):
+    mailing = bool(settings.report.recipients) and bool(settings.smtp.host)
+    made = rq.reports_of_period(session, p.key) if scheduled else []
+    if made and (not mailing or any(outbox.outbox_of_report(session, r.id) for r in made)):  # type: ignore[arg-type]
         log.info("report %s already exists; scheduled run does nothing", p.key)
         return ReportOutcome(period=p.key, skipped="already made")
     from monitor.reports.plots import make_figures
@@ -633,7 +640,7 @@ def run_report(
     pages = count_pdf_pages(pdf)
     row = rq.add_report(session, period=p.key, path=_stored_path(settings, path), sha256=digest, pages=pages,
                         size_bytes=len(pdf), created_at=now)
-    queue = send or (scheduled and bool(settings.report.recipients) and bool(settings.smtp.host))
+    queue = bool(send) or (scheduled and mailing)  # only --send or the scheduled job e-mails
     queued = outbox.queue_outbox(session, row.id, settings.report.recipients, now) if queue else []  # type: ignore[arg-type]
     session.commit()
     outcome = ReportOutcome(period=p.key, report_id=row.id, path=path, sha256=digest, pages=pages,

@@ -230,14 +230,20 @@ def drift_alerts(
     a_sigma: ArrayLike,
     k_sigma: float = 3.0,
     rate_threshold_per_year: float = 0.01,
+    rate_k_sigma: float = 2.0,
+    min_epochs: int = 4,
 ) -> list[DriftAlert]:
-    """Alerts on a drift fit: departing points and an excessive drift rate.
+    """Alerts on a drift fit: departing points and a significantly excessive drift rate.
+
+    No alert at all when the fit has fewer than ``min_epochs`` points (epochs): a two-point fit
+    has no residual and a rate that is only as good as its two points.
 
     - DEPARTURE for each point with ``|a_i - A(t_i)| / sqrt(a_sigma_i^2 + sigma_A(t_i)^2) > k_sigma``
       (``sigma_A`` the fit's prediction uncertainty); pass a new point that was not in the fit to
       test it against the trend.
-    - RATE when ``|rate_per_year| > rate_threshold_per_year`` (relative per year; the message
-      gives the rate's sigma so the reader can judge its significance).
+    - RATE when ``|rate_per_year| - rate_k_sigma * rate_sigma_per_year > rate_threshold_per_year``
+      (relative per year): the rate exceeds the threshold by more than ``rate_k_sigma`` of its
+      own sigma (-2.45 +- 2.35 %/year does not exceed 2 %/year significantly: no alert).
 
     Parameters
     ----------
@@ -248,6 +254,10 @@ def drift_alerts(
         Departure threshold in sigma (> 0).
     rate_threshold_per_year : float
         Relative rate threshold per year (>= 0), e.g. 0.01 = 1 %/year.
+    rate_k_sigma : float
+        Significance of the rate test, in sigma of the rate (>= 0; 0 = the rate alone).
+    min_epochs : int
+        Fewest points of the fit for any alert (>= 2).
 
     Returns
     -------
@@ -265,9 +275,13 @@ def drift_alerts(
     sv = np.asarray(a_sigma, dtype=np.float64)
     if t.ndim != 1 or av.shape != t.shape or sv.shape != t.shape:
         raise ValueError("t_years, a and a_sigma must be 1-D of the same length")
-    if k_sigma <= 0.0 or rate_threshold_per_year < 0.0:
-        raise ValueError("k_sigma must be > 0 and rate_threshold_per_year >= 0")
+    if k_sigma <= 0.0 or rate_threshold_per_year < 0.0 or rate_k_sigma < 0.0:
+        raise ValueError("k_sigma must be > 0, rate_threshold_per_year and rate_k_sigma >= 0")
+    if min_epochs < 2:
+        raise ValueError("min_epochs must be >= 2")
     alerts: list[DriftAlert] = []
+    if fit.n_points < min_epochs:
+        return alerts
     if t.size:
         f, fs = drift_model(fit, t)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -284,7 +298,7 @@ def drift_alerts(
                     f"{z[i]:+.1f} sigma (limit {k_sigma:g})",
                 )
             )
-    if abs(fit.rate_per_year) > rate_threshold_per_year:
+    if abs(fit.rate_per_year) - rate_k_sigma * fit.rate_sigma_per_year > rate_threshold_per_year:
         alerts.append(
             DriftAlert(
                 kind=AlertKind.RATE,
@@ -293,7 +307,8 @@ def drift_alerts(
                 index=None,
                 t_years=None,
                 message=f"drift rate {100 * fit.rate_per_year:+.3f} +- {100 * fit.rate_sigma_per_year:.3f} %/year "
-                f"exceeds {100 * rate_threshold_per_year:.3f} %/year",
+                f"exceeds {100 * rate_threshold_per_year:.3f} %/year by more than {rate_k_sigma:g} sigma "
+                f"({fit.n_points} epochs)",
             )
         )
     return alerts
