@@ -11,10 +11,11 @@ this site and gave up after ``[ingest] lock_wait_seconds`` (nothing done; run it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -167,13 +168,17 @@ def _engine(site: Path | None, check: bool = False) -> Any:
 
 @db_app.command("upgrade")
 @_user_errors
-def db_upgrade(revision: str = "head", site: SiteOption = None) -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: head).")] = "head",
+    site: SiteOption = None,
+) -> None:
     """Upgrade the catalogue schema (default: to head)."""
     from monitor.catalogue import migrate
 
     engine = _engine(site)
     try:
-        migrate.upgrade(engine, revision)
+        with _alembic_errors():
+            migrate.upgrade(engine, revision)
         out.print(f"catalogue at {migrate.current_revision(engine)}")
     finally:
         engine.dispose()
@@ -181,16 +186,45 @@ def db_upgrade(revision: str = "head", site: SiteOption = None) -> None:
 
 @db_app.command("downgrade")
 @_user_errors
-def db_downgrade(revision: str, site: SiteOption = None) -> None:
-    """Downgrade the catalogue schema to REVISION (e.g. base). Destroys data of dropped tables."""
-    from monitor.catalogue import migrate
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. base (drops every table).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    site: SiteOption = None,
+) -> None:
+    """Downgrade the catalogue schema to REVISION (e.g. base). Destroys data of dropped tables.
 
+    Asks for confirmation on a terminal; without one, refuses unless ``--yes`` is given."""
+    from monitor.catalogue import migrate
+    from monitor.catalogue.engine import redact_url
+
+    settings = _settings(site)
     engine = _engine(site)
     try:
-        migrate.downgrade(engine, revision)
+        current = migrate.current_revision(engine) or "base"
+        if not yes:
+            question = (f"downgrade the catalogue {redact_url(settings.database_url)} from {current} to "
+                        f"{revision}? Data of the dropped tables and columns is lost")
+            if not sys.stdin.isatty():
+                raise UserError(f"refusing to {question[0].lower()}{question[1:]} without confirmation: "
+                                "run it on a terminal or add --yes")
+            if not typer.confirm(question, default=False):
+                raise UserError("downgrade cancelled: nothing changed")
+        with _alembic_errors():
+            migrate.downgrade(engine, revision)
         out.print(f"catalogue at {migrate.current_revision(engine) or 'base'}")
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def _alembic_errors() -> Iterator[None]:
+    """A bad revision (unknown, or in the wrong direction) is the user's mistake: one line."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        raise UserError(f"schema revision: {exc}") from None
 
 
 @db_app.command("current")

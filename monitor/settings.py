@@ -14,6 +14,7 @@ Environment overrides use the dotted key path in upper case with ``_`` separator
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -351,7 +352,9 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
         raise ConfigError(f"invalid value for {name}: {value!r}") from exc
 
 
-def _build_section(cls: type, raw: Mapping[str, Any], env: Mapping[str, str], prefix: str) -> Any:
+def _build_section(cls: type, raw: Any, env: Mapping[str, str], prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"[{prefix.lower()}] must be a table (a [{prefix.lower()}] section), not {raw!r}")
     unknown = set(raw) - {f.name for f in fields(cls)}
     if unknown:
         raise ConfigError(f"unknown key(s) in [{prefix.lower()}]: {', '.join(sorted(unknown))}")
@@ -395,7 +398,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
     unknown = set(raw) - top_keys - set(_SECTIONS) - {"database_password", "site"}
     if unknown:
         raise ConfigError(f"unknown key(s) in {toml_path}: {', '.join(sorted(unknown))}")
-    if "password" in raw.get("smtp", {}) or "database_password" in raw:
+    if isinstance(raw.get("smtp"), dict) and "password" in raw["smtp"] or "database_password" in raw:
         raise ConfigError(
             f"{toml_path}: passwords must not be stored in the configuration file; "
             "set MONITOR_SMTP_PASSWORD / MONITOR_DATABASE_PASSWORD in the environment"
@@ -406,7 +409,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
             "URL and set MONITOR_DATABASE_PASSWORD, or the whole URL in MONITOR_DATABASE_URL, in the environment"
         )
     url = env.get("MONITOR_DATABASE_URL") or raw.get("database_url") or "sqlite:///monitor.db"
-    url = _resolve_sqlite_path(str(url), site_path)
+    url = _resolve_sqlite_path(_check_database_url(url), site_path)
     site_raw = raw.get("site", {})
     if not isinstance(site_raw, dict) or set(site_raw) - {"umask"}:
         raise ConfigError("[site] must be a table with only the key umask")
@@ -428,16 +431,50 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
     _check_ingest(sections["ingest"])
     if star.workers < 0:
         raise ConfigError("star.workers must be >= 0 (0 = one per CPU)")
+    _check_campaign_period(star.campaign_period)
     _check_scheduler(sections["scheduler"], sections["alerts"])
     _check_geometry(sections["geometry"])
+    log_level = env.get("MONITOR_LOG_LEVEL") or raw.get("log_level", "INFO")
+    if not isinstance(log_level, str) or log_level.upper() not in _LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {log_level!r}")
     return Settings(
         site=site_path,
         database_url=url,
         database_password=env.get("MONITOR_DATABASE_PASSWORD", ""),
-        log_level=str(env.get("MONITOR_LOG_LEVEL") or raw.get("log_level", "INFO")).upper(),
+        log_level=log_level.upper(),
         umask=umask,
         **sections,
     )
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_CAMPAIGN_PERIOD = re.compile(r"[0-9]+d")
+
+
+def _check_campaign_period(period: str) -> None:
+    """``month`` or ``<n>d`` with n >= 1 (the rule of monitor.calibration.star.campaign_period)."""
+    if period != "month" and not (_CAMPAIGN_PERIOD.fullmatch(period) and int(period[:-1]) > 0):
+        raise ConfigError(f"star.campaign_period must be \"month\" or a number of days like \"14d\", not {period!r}")
+
+
+def _check_database_url(url: object) -> str:
+    """A parsable SQLAlchemy URL of a supported back end (SQLite, PostgreSQL) whose driver is installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        u = make_url(str(url))
+    except (ArgumentError, ValueError):
+        raise ConfigError("database_url is not a SQLAlchemy URL (e.g. sqlite:///monitor.db or "
+                          "postgresql+psycopg://monitor@dbhost:5432/monitor)") from None
+    backend = u.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"database_url: unsupported database {backend!r} (sqlite or postgresql)")
+    try:
+        u.set(drivername="postgresql+psycopg" if u.drivername == "postgresql" else u.drivername).get_dialect()
+    except (NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"database_url: driver {u.drivername!r} is not available ({exc})") from None
+    return str(url)
 
 
 def _has_password(url: object) -> bool:
