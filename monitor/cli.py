@@ -41,8 +41,10 @@ app = typer.Typer(
 db_app = typer.Typer(no_args_is_help=True, help="Catalogue schema (Alembic) management.")
 app.add_typer(db_app, name="db")
 
-out = Console()
-err = Console(stderr=True)
+# Without a terminal (journald, a pipe, cron) a line is never wrapped at the console's width: one
+# message is one line (tables still fit the width).
+out = Console(soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 SiteOption = Annotated[
     Path | None,
@@ -54,6 +56,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class UserError(Exception):
     """A mistake of the user or of the environment, reported in one line."""
+
+
+class UsageError(UserError):
+    """Bad arguments (a selection that cannot match anything): one line, exit status 2."""
 
 
 def _error(message: str) -> None:
@@ -85,6 +91,9 @@ def _user_errors(fn: F) -> F:
             raise
         except ConfigError as exc:
             _error(f"configuration: {exc}")
+            raise typer.Exit(2) from None
+        except UsageError as exc:
+            _error(str(exc))
             raise typer.Exit(2) from None
         except SiteBusyError as exc:
             _error(str(exc))
@@ -123,6 +132,41 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
     except ValueError:
         raise UserError(f"{name}: not an ISO 8601 date/time: {value!r}") from None
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _check_selection(satellite: str | None, band: str | None, since: datetime | None = None,
+                     until: datetime | None = None) -> None:
+    """Refuse a selection that cannot match anything (an unknown satellite or band, a band of the
+    other mission, an empty time interval) rather than answer with nothing."""
+    from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, Satellite
+
+    known = [s.value for s in Satellite]
+    if satellite is not None and satellite not in known:
+        raise UsageError(f"unknown satellite {printable(satellite)!r} (one of {', '.join(known)})")
+    if band is not None:
+        missions = [MISSION_OF_SATELLITE[Satellite(satellite)]] if satellite is not None else list(BANDS_BY_MISSION)
+        bands = list(dict.fromkeys(b for m in missions for b in BANDS_BY_MISSION[m]))
+        if band not in bands:
+            of = f"of {satellite}" if satellite is not None else "known"
+            raise UsageError(f"unknown band {printable(band)!r}: the bands {of} are {', '.join(bands)}")
+    if since is not None and until is not None and since >= until:
+        raise UsageError(f"--since {since:%Y-%m-%dT%H:%M:%SZ} must be before --until {until:%Y-%m-%dT%H:%M:%SZ}")
+
+
+def _check_star(hip: int) -> None:
+    """The star must be one of the reference star list (ICD 2.2)."""
+    from monitor.io.reference_data import load_star_catalogue
+
+    try:
+        load_star_catalogue().index_of(hip)
+    except KeyError:
+        raise UsageError(f"unknown star HIP {hip}: not in the reference star list") from None
+
+
+def printable(text: str) -> str:
+    from monitor.domain import printable_name
+
+    return printable_name(text)
 
 
 @app.callback(invoke_without_command=True)
@@ -346,6 +390,9 @@ def traces(
         hip = int(parts)
     if fmt not in ("csv", "json"):
         raise UserError(f"unknown format {fmt!r} (csv or json)")
+    _check_selection(satellite, band)
+    if hip is not None:
+        _check_star(hip)
     settings = _settings(site)
     with session_scope(settings) as session:
         rows = repo.star_traces(session, satellite, band, hip)
@@ -530,6 +577,7 @@ def results(
     if fmt != "json":
         raise UserError(f"unknown format {fmt!r} (only json)")
     t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
+    _check_selection(satellite, band, t0, t1)
     settings = _settings(site)
     with session_scope(settings) as session:
         doc = build_results(session, satellite=satellite, band=band, since=t0, until=t1)

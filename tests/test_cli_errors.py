@@ -112,3 +112,10 @@ def test_downgrade_needs_confirmation(site: Path) -> None:
     assert "catalogue at base" in done.stdout
     done = run("db", "upgrade", "--site", str(site))
     assert done.returncode == 0, done.stderr
+
+
+def test_long_output_line_does_not_wrap_without_a_terminal(tmp_path: Path) -> None:
+    d = tmp_path / ("d" * 120) / "site"
+    done = run("init", str(d))
+    assert done.returncode == 0, done.stderr
+    assert f"site ready: {d}" in done.stdout.splitlines(), done.stdout
