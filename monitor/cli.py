@@ -683,10 +683,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """Simulate a few months of acquisitions, ingest, calibrate, report (SQLite site)."""
-    from monitor.demo import run_demo
+    from monitor.demo import DemoRefusedError, run_demo
 
     configure_logging("WARNING")
-    summary = run_demo(directory, months=months, seed=seed, console=out)
+    try:
+        summary = run_demo(directory, months=months, seed=seed, console=out)
+    except DemoRefusedError as exc:
+        raise UserError(str(exc)) from None
     for line in summary:
         out.print(line, highlight=False, soft_wrap=True)
 
