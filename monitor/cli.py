@@ -204,10 +204,10 @@ def init(
     out.print(f"site ready: {settings.site}", highlight=False)
 
 
-def _engine(site: Path | None, check: bool = False) -> Any:
+def _engine(site: Path | None, check: bool = False, create: bool = True) -> Any:
     from monitor.site import open_engine
 
-    return open_engine(_settings(site), check_schema=check)
+    return open_engine(_settings(site), check_schema=check, create=create)
 
 
 @db_app.command("upgrade")
@@ -242,7 +242,7 @@ def db_downgrade(
     from monitor.catalogue.engine import redact_url
 
     settings = _settings(site)
-    engine = _engine(site)
+    engine = _engine(site, create=False)
     try:
         current = migrate.current_revision(engine) or "base"
         if not yes:
@@ -277,7 +277,7 @@ def db_current(site: SiteOption = None) -> None:
     """Show the schema revision of the catalogue and the code's head revision."""
     from monitor.catalogue import migrate
 
-    engine = _engine(site)
+    engine = _engine(site, create=False)
     try:
         cur, head = migrate.current_revision(engine), migrate.head_revision()
         out.print(f"current: {cur or 'base (empty)'}  head: {head}" + ("" if cur == head else "  (upgrade needed)"))
@@ -394,7 +394,7 @@ def traces(
     if hip is not None:
         _check_star(hip)
     settings = _settings(site)
-    with session_scope(settings) as session:
+    with session_scope(settings, read_only=True) as session:
         rows = repo.star_traces(session, satellite, band, hip)
     for r in rows:
         r["time"] = iso_utc(r["time"])
@@ -430,7 +430,7 @@ def status(
     if fmt not in ("table", "json"):
         raise UserError(f"unknown format {fmt!r} (table or json)")
     settings = _settings(site)
-    with session_scope(settings) as session:
+    with session_scope(settings, read_only=True) as session:
         health = collect_health(session, settings, utc_now())
         counts = repo.catalogue_counts(session)
         if fmt == "json":
@@ -550,7 +550,7 @@ def check(
     from monitor.site import session_scope, utc_now
 
     settings = _settings(site)
-    with session_scope(settings) as session:
+    with session_scope(settings, read_only=True) as session:
         problems = check_health(collect_health(session, settings, utc_now()), settings, max_backlog_hours)
     if not problems:
         out.print("OK: daemon running, no open incident, no old backlog", highlight=False)
@@ -579,7 +579,7 @@ def results(
     t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
     _check_selection(satellite, band, t0, t1)
     settings = _settings(site)
-    with session_scope(settings) as session:
+    with session_scope(settings, read_only=True) as session:
         doc = build_results(session, satellite=satellite, band=band, since=t0, until=t1)
     sys.stdout.write(results_json(doc) + "\n")
 
