@@ -8,7 +8,11 @@ or a whole ``MONITOR_DATABASE_URL`` with its password; a password in the file (`
 
 Environment overrides use the dotted key path in upper case with ``_`` separators after the
 ``MONITOR_`` prefix, for example ``MONITOR_DATABASE_URL``, ``MONITOR_INGEST_SETTLE_SECONDS``,
-``MONITOR_SMTP_HOST``. ``MONITOR_SITE`` selects the site directory.
+``MONITOR_SMTP_HOST``. ``MONITOR_SITE`` selects the site directory. Any other ``MONITOR_*``
+variable is an error (a misspelt override must not be silently ignored), except ``MONITOR_TEST_*``,
+the test harness's namespace. Every value is checked at load, by every command: types (2.7 is not
+an integer), ranges (sigmas > 0, port 1-65535...), e-mail addresses, campaign period and cron
+expressions (with the daemon's own parser).
 """
 
 from __future__ import annotations
@@ -186,7 +190,8 @@ class Settings:
 
 DEFAULT_TOML = """\
 # monitor site configuration. Every key can be overridden by an environment variable:
-# MONITOR_<SECTION>_<KEY> (for example MONITOR_DATABASE_URL, MONITOR_SMTP_HOST).
+# MONITOR_<SECTION>_<KEY> (for example MONITOR_DATABASE_URL, MONITOR_SMTP_HOST); any other
+# MONITOR_* variable is refused (a misspelt override is an error, not ignored).
 # Secrets never go in this file: set MONITOR_SMTP_PASSWORD and MONITOR_DATABASE_PASSWORD.
 
 # SQLAlchemy URL of the catalogue. Default: SQLite file monitor.db in this site.
@@ -344,12 +349,18 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
                 return tuple(int(i) for i in items)
             return tuple(str(i) for i in items)
         if isinstance(default, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
             return float(value)
         if isinstance(default, int):
+            if isinstance(value, (bool, float)):  # 2.7 workers is a mistake, not 2
+                raise ValueError(value)
             return int(value)
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid value for {name}: {value!r}") from exc
+        kind = "an integer" if isinstance(default, int) and not isinstance(default, bool) else "valid"
+        raise ConfigError(f"invalid value for {name}: {value!r}" + (" (must be an integer)" if kind != "valid" else "")
+                          ) from exc
 
 
 def _build_section(cls: type, raw: Any, env: Mapping[str, str], prefix: str) -> Any:
@@ -386,6 +397,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         Unreadable TOML, unknown keys or values of the wrong type.
     """
     env = os.environ if env is None else env
+    _check_environment(env)
     site_path = Path(site if site is not None else env.get("MONITOR_SITE", ".")).expanduser().resolve()
     raw: dict[str, Any] = {}
     toml_path = site_path / "monitor.toml"
@@ -432,6 +444,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
     if star.workers < 0:
         raise ConfigError("star.workers must be >= 0 (0 = one per CPU)")
     _check_campaign_period(star.campaign_period)
+    _check_ranges(sections)
     _check_scheduler(sections["scheduler"], sections["alerts"])
     _check_geometry(sections["geometry"])
     log_level = env.get("MONITOR_LOG_LEVEL") or raw.get("log_level", "INFO")
@@ -445,6 +458,81 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         umask=umask,
         **sections,
     )
+
+
+_TOP_ENV = {"MONITOR_SITE", "MONITOR_DATABASE_URL", "MONITOR_DATABASE_PASSWORD", "MONITOR_LOG_LEVEL",
+            "MONITOR_SITE_UMASK", "MONITOR_SMTP_PASSWORD"}
+_TEST_ENV_PREFIX = "MONITOR_TEST_"  # the test harness's variables (tests/harness.py), never read here
+
+
+def _check_environment(env: Mapping[str, str]) -> None:
+    """A ``MONITOR_*`` variable that is not a setting is an error: a misspelt override
+    (``MONITOR_SMTP_HOTS``) must not be silently ignored. ``MONITOR_TEST_*`` is left to the tests."""
+    known = _TOP_ENV | {f"MONITOR_{name.upper()}_{f.name.upper()}" for name, cls in _SECTIONS.items()
+                        for f in fields(cls)}
+    unknown = sorted(k for k in env if k.startswith("MONITOR_") and not k.startswith(_TEST_ENV_PREFIX)
+                     and k not in known)
+    if unknown:
+        raise ConfigError(f"unknown environment variable(s) {', '.join(unknown)}: not a setting (the names are "
+                          "MONITOR_<SECTION>_<KEY> of the keys of monitor.toml, e.g. MONITOR_SMTP_HOST)")
+
+
+_ADDRESS = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+")
+
+
+def _check_address(value: str, name: str) -> None:
+    """``user@host`` or ``Name <user@host>``, nothing else (no list in one string)."""
+    from email.utils import parseaddr
+
+    display, addr = parseaddr(value)
+    if not _ADDRESS.fullmatch(addr) or ("<" in value) != bool(display or value.strip().startswith("<")):
+        raise ConfigError(f"{name}: not an e-mail address (user@host or Name <user@host>): {value!r}")
+
+
+def _check_ranges(sections: Mapping[str, Any]) -> None:
+    """Values outside their meaningful range are refused at load, not at use."""
+    def positive(section: str, key: str) -> None:
+        value = getattr(sections[section], key)
+        if not (value > 0 and value < float("inf")):
+            raise ConfigError(f"{section}.{key} must be > 0, not {value!r}")
+
+    def non_negative(section: str, key: str) -> None:
+        value = getattr(sections[section], key)
+        if not (value >= 0 and value < float("inf")):
+            raise ConfigError(f"{section}.{key} must be >= 0, not {value!r}")
+
+    for key in ("outlier_sigma", "drift_alert_sigma", "e_per_dn_reference"):
+        positive("star", key)
+    for key in ("drift_alert_rate_per_year", "read_noise_dn"):
+        non_negative("star", key)
+    for key in ("drift_alert_sigma", "ratio_max_phase_diff_deg", "ratio_max_days"):
+        positive("moon", key)
+    non_negative("moon", "drift_alert_rate_per_year")
+    moon = sections["moon"]
+    for key in ("min_phase_deg", "max_phase_deg"):
+        value = getattr(moon, key)
+        if not 0.0 <= value <= 180.0:
+            raise ConfigError(f"moon.{key} must be within 0-180 degrees, not {value!r}")
+    if not moon.min_phase_deg < moon.max_phase_deg:
+        raise ConfigError(f"moon.min_phase_deg ({moon.min_phase_deg!r}) must be below moon.max_phase_deg "
+                          f"({moon.max_phase_deg!r})")
+    for key in ("settle_seconds", "lock_wait_seconds"):
+        non_negative("ingest", key)
+    smtp = sections["smtp"]
+    if not 1 <= smtp.port <= 65535:
+        raise ConfigError(f"smtp.port must be within 1-65535, not {smtp.port!r}")
+    positive("smtp", "timeout_s")
+    _check_address(smtp.sender, "smtp.sender")
+    for section in ("report", "alerts"):
+        for value in sections[section].recipients:
+            _check_address(value, f"{section}.recipients")
+    from monitor.scheduler.wiring import cron_trigger  # the daemon's own parser (APScheduler)
+
+    for key in ("weekly_cron", "monthly_cron"):
+        try:
+            cron_trigger(getattr(sections["report"], key))
+        except ConfigError as exc:
+            raise ConfigError(f"report.{key}: {exc}") from None
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

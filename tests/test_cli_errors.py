@@ -119,3 +119,14 @@ def test_long_output_line_does_not_wrap_without_a_terminal(tmp_path: Path) -> No
     done = run("init", str(d))
     assert done.returncode == 0, done.stderr
     assert f"site ready: {d}" in done.stdout.splitlines(), done.stdout
+
+
+def test_misspelt_environment_override_is_one_line(site: Path) -> None:
+    line = one_error_line(run("status", "--site", str(site), env=_env(MONITOR_SMTP_HOTS="mail.example")), code=2)
+    assert "MONITOR_SMTP_HOTS" in line
+
+
+def test_bad_cron_is_refused_by_every_command(site: Path) -> None:
+    line = one_error_line(run("results", "--site", str(site), env=_env(MONITOR_REPORT_WEEKLY_CRON="0 6 * * funday")),
+                          code=2)
+    assert "weekly_cron" in line
