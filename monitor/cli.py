@@ -305,9 +305,10 @@ def ingest(site: SiteOption = None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from monitor.ingest.service import run_ingest
-    from monitor.site import session_scope, utc_now
+    from monitor.site import check_layout, session_scope, utc_now
 
     settings = _settings(site)
+    check_layout(settings)
     interactive = err.is_terminal
     with session_scope(settings) as session:
         if interactive:
@@ -636,9 +637,10 @@ def daemon(site: SiteOption = None) -> None:
     """Run the scheduler (ingest, process, weekly/monthly reports, e-mail retry) until SIGTERM/SIGINT."""
     from monitor.daemon.lock import DaemonLockedError
     from monitor.daemon.service import run_daemon
-    from monitor.site import open_engine
+    from monitor.site import check_layout, open_engine
 
     settings = _settings(site)  # resolved once: every job runs on exactly this site and these settings
+    check_layout(settings)
     open_engine(settings).dispose()  # fail early and clearly: unreachable catalogue, outdated schema
     try:
         code = run_daemon(settings)

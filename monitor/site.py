@@ -17,7 +17,7 @@ from monitor.catalogue import repository as repo
 from monitor.catalogue.engine import DatabaseUnavailableError, make_engine, redact_url
 from monitor.settings import DEFAULT_TOML, Settings
 
-__all__ = ["init_site", "open_engine", "session_scope", "utc_now", "apply_umask", "SchemaOutdatedError",
+__all__ = ["init_site", "check_layout", "open_engine", "session_scope", "utc_now", "apply_umask", "SchemaOutdatedError",
            "NoCatalogueError", "sqlite_catalogue_path"]
 
 
@@ -43,12 +43,26 @@ def apply_umask(settings: Settings) -> None:
     os.umask(settings.umask)
 
 
+def check_layout(settings: Settings) -> None:
+    """The site and its inbox/, archive/, quarantine/, reports/ are directories where they exist.
+
+    Raises
+    ------
+    NotADirectoryError
+        One of them is a file (or another non-directory): a one-line error, nothing done.
+    """
+    for d in (settings.site, settings.inbox, settings.archive, settings.quarantine, settings.reports_dir):
+        if (d.exists() or d.is_symlink()) and not d.is_dir():
+            raise NotADirectoryError(f"{d} is not a directory (the site needs a directory there): move it away")
+
+
 def init_site(settings: Settings) -> list[str]:
     """Create inbox/, archive/, quarantine/, reports/, a commented monitor.toml (if absent),
     upgrade the catalogue to head and seed satellites, bands and stars. Idempotent.
     Returns a list of human-readable actions taken.
     """
     actions: list[str] = []
+    check_layout(settings)
     settings.site.mkdir(parents=True, exist_ok=True)
     for d in (settings.inbox, settings.archive, settings.quarantine, settings.reports_dir):
         if not d.exists():

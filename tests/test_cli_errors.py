@@ -82,7 +82,7 @@ def test_init_on_a_file_is_one_line(tmp_path: Path) -> None:
     f = tmp_path / "afile"
     f.write_text("x")
     line = one_error_line(run("init", str(f)))
-    assert str(f) in line
+    assert f"{f} is not a directory" in line and "again later" not in line
 
 
 def test_inbox_that_is_a_file_is_one_line(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_inbox_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     (d / "inbox").rmdir()
     (d / "inbox").write_text("x")
     line = one_error_line(run("ingest", "--site", str(d)))
-    assert "inbox" in line
+    assert f"{d / 'inbox'} is not a directory" in line and "again later" not in line
 
 
 def test_long_error_line_does_not_wrap_without_a_terminal(tmp_path: Path) -> None:
