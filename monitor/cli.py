@@ -11,10 +11,11 @@ this site and gave up after ``[ingest] lock_wait_seconds`` (nothing done; run it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -40,8 +41,10 @@ app = typer.Typer(
 db_app = typer.Typer(no_args_is_help=True, help="Catalogue schema (Alembic) management.")
 app.add_typer(db_app, name="db")
 
-out = Console()
-err = Console(stderr=True)
+# Without a terminal (journald, a pipe, cron) a line is never wrapped at the console's width: one
+# message is one line (tables still fit the width).
+out = Console(soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 SiteOption = Annotated[
     Path | None,
@@ -53,6 +56,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class UserError(Exception):
     """A mistake of the user or of the environment, reported in one line."""
+
+
+class UsageError(UserError):
+    """Bad arguments (a selection that cannot match anything): one line, exit status 2."""
 
 
 def _error(message: str) -> None:
@@ -84,6 +91,9 @@ def _user_errors(fn: F) -> F:
             raise
         except ConfigError as exc:
             _error(f"configuration: {exc}")
+            raise typer.Exit(2) from None
+        except UsageError as exc:
+            _error(str(exc))
             raise typer.Exit(2) from None
         except SiteBusyError as exc:
             _error(str(exc))
@@ -124,6 +134,41 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
+def _check_selection(satellite: str | None, band: str | None, since: datetime | None = None,
+                     until: datetime | None = None) -> None:
+    """Refuse a selection that cannot match anything (an unknown satellite or band, a band of the
+    other mission, an empty time interval) rather than answer with nothing."""
+    from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, Satellite
+
+    known = [s.value for s in Satellite]
+    if satellite is not None and satellite not in known:
+        raise UsageError(f"unknown satellite {printable(satellite)!r} (one of {', '.join(known)})")
+    if band is not None:
+        missions = [MISSION_OF_SATELLITE[Satellite(satellite)]] if satellite is not None else list(BANDS_BY_MISSION)
+        bands = list(dict.fromkeys(b for m in missions for b in BANDS_BY_MISSION[m]))
+        if band not in bands:
+            of = f"of {satellite}" if satellite is not None else "known"
+            raise UsageError(f"unknown band {printable(band)!r}: the bands {of} are {', '.join(bands)}")
+    if since is not None and until is not None and since >= until:
+        raise UsageError(f"--since {since:%Y-%m-%dT%H:%M:%SZ} must be before --until {until:%Y-%m-%dT%H:%M:%SZ}")
+
+
+def _check_star(hip: int) -> None:
+    """The star must be one of the reference star list (ICD 2.2)."""
+    from monitor.io.reference_data import load_star_catalogue
+
+    try:
+        load_star_catalogue().index_of(hip)
+    except KeyError:
+        raise UsageError(f"unknown star HIP {hip}: not in the reference star list") from None
+
+
+def printable(text: str) -> str:
+    from monitor.domain import printable_name
+
+    return printable_name(text)
+
+
 @app.callback(invoke_without_command=True)
 def main(
     ctx: typer.Context,
@@ -159,21 +204,25 @@ def init(
     out.print(f"site ready: {settings.site}", highlight=False)
 
 
-def _engine(site: Path | None, check: bool = False) -> Any:
+def _engine(site: Path | None, check: bool = False, create: bool = True) -> Any:
     from monitor.site import open_engine
 
-    return open_engine(_settings(site), check_schema=check)
+    return open_engine(_settings(site), check_schema=check, create=create)
 
 
 @db_app.command("upgrade")
 @_user_errors
-def db_upgrade(revision: str = "head", site: SiteOption = None) -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: head).")] = "head",
+    site: SiteOption = None,
+) -> None:
     """Upgrade the catalogue schema (default: to head)."""
     from monitor.catalogue import migrate
 
     engine = _engine(site)
     try:
-        migrate.upgrade(engine, revision)
+        with _alembic_errors():
+            migrate.upgrade(engine, revision)
         out.print(f"catalogue at {migrate.current_revision(engine)}")
     finally:
         engine.dispose()
@@ -181,16 +230,45 @@ def db_upgrade(revision: str = "head", site: SiteOption = None) -> None:
 
 @db_app.command("downgrade")
 @_user_errors
-def db_downgrade(revision: str, site: SiteOption = None) -> None:
-    """Downgrade the catalogue schema to REVISION (e.g. base). Destroys data of dropped tables."""
-    from monitor.catalogue import migrate
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. base (drops every table).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    site: SiteOption = None,
+) -> None:
+    """Downgrade the catalogue schema to REVISION (e.g. base). Destroys data of dropped tables.
 
-    engine = _engine(site)
+    Asks for confirmation on a terminal; without one, refuses unless ``--yes`` is given."""
+    from monitor.catalogue import migrate
+    from monitor.catalogue.engine import redact_url
+
+    settings = _settings(site)
+    engine = _engine(site, create=False)
     try:
-        migrate.downgrade(engine, revision)
+        current = migrate.current_revision(engine) or "base"
+        if not yes:
+            question = (f"downgrade the catalogue {redact_url(settings.database_url)} from {current} to "
+                        f"{revision}? Data of the dropped tables and columns is lost")
+            if not sys.stdin.isatty():
+                raise UserError(f"refusing to {question[0].lower()}{question[1:]} without confirmation: "
+                                "run it on a terminal or add --yes")
+            if not typer.confirm(question, default=False):
+                raise UserError("downgrade cancelled: nothing changed")
+        with _alembic_errors():
+            migrate.downgrade(engine, revision)
         out.print(f"catalogue at {migrate.current_revision(engine) or 'base'}")
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def _alembic_errors() -> Iterator[None]:
+    """A bad revision (unknown, or in the wrong direction) is the user's mistake: one line."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        raise UserError(f"schema revision: {exc}") from None
 
 
 @db_app.command("current")
@@ -199,7 +277,7 @@ def db_current(site: SiteOption = None) -> None:
     """Show the schema revision of the catalogue and the code's head revision."""
     from monitor.catalogue import migrate
 
-    engine = _engine(site)
+    engine = _engine(site, create=False)
     try:
         cur, head = migrate.current_revision(engine), migrate.head_revision()
         out.print(f"current: {cur or 'base (empty)'}  head: {head}" + ("" if cur == head else "  (upgrade needed)"))
@@ -227,9 +305,10 @@ def ingest(site: SiteOption = None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from monitor.ingest.service import run_ingest
-    from monitor.site import session_scope, utc_now
+    from monitor.site import check_layout, session_scope, utc_now
 
     settings = _settings(site)
+    check_layout(settings)
     interactive = err.is_terminal
     with session_scope(settings) as session:
         if interactive:
@@ -312,8 +391,11 @@ def traces(
         hip = int(parts)
     if fmt not in ("csv", "json"):
         raise UserError(f"unknown format {fmt!r} (csv or json)")
+    _check_selection(satellite, band)
+    if hip is not None:
+        _check_star(hip)
     settings = _settings(site)
-    with session_scope(settings) as session:
+    with session_scope(settings, read_only=True) as session:
         rows = repo.star_traces(session, satellite, band, hip)
     for r in rows:
         r["time"] = iso_utc(r["time"])
@@ -349,7 +431,7 @@ def status(
     if fmt not in ("table", "json"):
         raise UserError(f"unknown format {fmt!r} (table or json)")
     settings = _settings(site)
-    with session_scope(settings) as session:
+    with session_scope(settings, read_only=True) as session:
         health = collect_health(session, settings, utc_now())
         counts = repo.catalogue_counts(session)
         if fmt == "json":
@@ -469,7 +551,7 @@ def check(
     from monitor.site import session_scope, utc_now
 
     settings = _settings(site)
-    with session_scope(settings) as session:
+    with session_scope(settings, read_only=True) as session:
         problems = check_health(collect_health(session, settings, utc_now()), settings, max_backlog_hours)
     if not problems:
         out.print("OK: daemon running, no open incident, no old backlog", highlight=False)
@@ -496,8 +578,9 @@ def results(
     if fmt != "json":
         raise UserError(f"unknown format {fmt!r} (only json)")
     t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
+    _check_selection(satellite, band, t0, t1)
     settings = _settings(site)
-    with session_scope(settings) as session:
+    with session_scope(settings, read_only=True) as session:
         doc = build_results(session, satellite=satellite, band=band, since=t0, until=t1)
     sys.stdout.write(results_json(doc) + "\n")
 
@@ -554,9 +637,10 @@ def daemon(site: SiteOption = None) -> None:
     """Run the scheduler (ingest, process, weekly/monthly reports, e-mail retry) until SIGTERM/SIGINT."""
     from monitor.daemon.lock import DaemonLockedError
     from monitor.daemon.service import run_daemon
-    from monitor.site import open_engine
+    from monitor.site import check_layout, open_engine
 
     settings = _settings(site)  # resolved once: every job runs on exactly this site and these settings
+    check_layout(settings)
     open_engine(settings).dispose()  # fail early and clearly: unreachable catalogue, outdated schema
     try:
         code = run_daemon(settings)
@@ -601,10 +685,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """Simulate a few months of acquisitions, ingest, calibrate, report (SQLite site)."""
-    from monitor.demo import run_demo
+    from monitor.demo import DemoRefusedError, run_demo
 
     configure_logging("WARNING")
-    summary = run_demo(directory, months=months, seed=seed, console=out)
+    try:
+        summary = run_demo(directory, months=months, seed=seed, console=out)
+    except DemoRefusedError as exc:
+        raise UserError(str(exc)) from None
     for line in summary:
         out.print(line, highlight=False, soft_wrap=True)
 

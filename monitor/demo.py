@@ -16,7 +16,26 @@ from rich.console import Console
 from monitor.settings import load_settings
 from monitor.site import apply_umask, init_site, session_scope
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "DemoRefusedError", "DEMO_MARKER"]
+
+DEMO_MARKER = ".monitor-demo"  # written into a demo site: only such a site may be demoed again
+
+
+class DemoRefusedError(RuntimeError):
+    """The directory is an existing site that is not a demo site: nothing is written into it."""
+
+
+def _refuse_existing_site(directory: Path) -> None:
+    """A directory with a configuration or a catalogue is a site: the demo would simulate files
+    into its inbox and calibrate them in its catalogue. Only a previous demo's site is reused."""
+    if (directory / DEMO_MARKER).exists():
+        return
+    found = [name for name in ("monitor.toml", "monitor.db") if (directory / name).exists()]
+    if found:
+        raise DemoRefusedError(
+            f"{directory} is an existing site ({', '.join(found)}): the demo writes simulated files into its "
+            "inbox; give a new directory (e.g. monitor demo monitor-demo)"
+        )
 
 
 def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Console | None = None) -> list[str]:
@@ -32,11 +51,13 @@ def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Consol
     from monitor.simulate.truth import write_truth
 
     console = console or Console()
+    _refuse_existing_site(directory)
     settings = load_settings(directory, env={})
     apply_umask(settings)  # [site] umask of the demo site (default 027)
     lines: list[str] = []
     t0 = time.perf_counter()
     init_site(settings)
+    (settings.site / DEMO_MARKER).write_text("a demo site of simulated data (monitor demo)\n")
     start = datetime(2025, 1, 1, tzinfo=UTC)
     last_month = start.year * 12 + start.month - 1 + months - 1
     end = datetime((last_month + 1) // 12, (last_month + 1) % 12 + 1, 1, tzinfo=UTC)

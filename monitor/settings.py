@@ -8,12 +8,17 @@ or a whole ``MONITOR_DATABASE_URL`` with its password; a password in the file (`
 
 Environment overrides use the dotted key path in upper case with ``_`` separators after the
 ``MONITOR_`` prefix, for example ``MONITOR_DATABASE_URL``, ``MONITOR_INGEST_SETTLE_SECONDS``,
-``MONITOR_SMTP_HOST``. ``MONITOR_SITE`` selects the site directory.
+``MONITOR_SMTP_HOST``. ``MONITOR_SITE`` selects the site directory. Any other ``MONITOR_*``
+variable is an error (a misspelt override must not be silently ignored), except ``MONITOR_TEST_*``,
+the test harness's namespace. Every value is checked at load, by every command: types (2.7 is not
+an integer), ranges (sigmas > 0, port 1-65535...), e-mail addresses, campaign period and cron
+expressions (with the daemon's own parser).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -189,7 +194,8 @@ class Settings:
 
 DEFAULT_TOML = """\
 # monitor site configuration. Every key can be overridden by an environment variable:
-# MONITOR_<SECTION>_<KEY> (for example MONITOR_DATABASE_URL, MONITOR_SMTP_HOST).
+# MONITOR_<SECTION>_<KEY> (for example MONITOR_DATABASE_URL, MONITOR_SMTP_HOST); any other
+# MONITOR_* variable is refused (a misspelt override is an error, not ignored).
 # Secrets never go in this file: set MONITOR_SMTP_PASSWORD and MONITOR_DATABASE_PASSWORD.
 
 # SQLAlchemy URL of the catalogue. Default: SQLite file monitor.db in this site.
@@ -356,15 +362,23 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
                 return tuple(int(i) for i in items)
             return tuple(str(i) for i in items)
         if isinstance(default, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
             return float(value)
         if isinstance(default, int):
+            if isinstance(value, (bool, float)):  # 2.7 workers is a mistake, not 2
+                raise ValueError(value)
             return int(value)
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid value for {name}: {value!r}") from exc
+        kind = "an integer" if isinstance(default, int) and not isinstance(default, bool) else "valid"
+        raise ConfigError(f"invalid value for {name}: {value!r}" + (" (must be an integer)" if kind != "valid" else "")
+                          ) from exc
 
 
-def _build_section(cls: type, raw: Mapping[str, Any], env: Mapping[str, str], prefix: str) -> Any:
+def _build_section(cls: type, raw: Any, env: Mapping[str, str], prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"[{prefix.lower()}] must be a table (a [{prefix.lower()}] section), not {raw!r}")
     unknown = set(raw) - {f.name for f in fields(cls)}
     if unknown:
         raise ConfigError(f"unknown key(s) in [{prefix.lower()}]: {', '.join(sorted(unknown))}")
@@ -396,6 +410,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         Unreadable TOML, unknown keys or values of the wrong type.
     """
     env = os.environ if env is None else env
+    _check_environment(env)
     site_path = Path(site if site is not None else env.get("MONITOR_SITE", ".")).expanduser().resolve()
     raw: dict[str, Any] = {}
     toml_path = site_path / "monitor.toml"
@@ -408,7 +423,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
     unknown = set(raw) - top_keys - set(_SECTIONS) - {"database_password", "site"}
     if unknown:
         raise ConfigError(f"unknown key(s) in {toml_path}: {', '.join(sorted(unknown))}")
-    if "password" in raw.get("smtp", {}) or "database_password" in raw:
+    if isinstance(raw.get("smtp"), dict) and "password" in raw["smtp"] or "database_password" in raw:
         raise ConfigError(
             f"{toml_path}: passwords must not be stored in the configuration file; "
             "set MONITOR_SMTP_PASSWORD / MONITOR_DATABASE_PASSWORD in the environment"
@@ -419,7 +434,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
             "URL and set MONITOR_DATABASE_PASSWORD, or the whole URL in MONITOR_DATABASE_URL, in the environment"
         )
     url = env.get("MONITOR_DATABASE_URL") or raw.get("database_url") or "sqlite:///monitor.db"
-    url = _resolve_sqlite_path(str(url), site_path)
+    url = _resolve_sqlite_path(_check_database_url(url), site_path)
     site_raw = raw.get("site", {})
     if not isinstance(site_raw, dict) or set(site_raw) - {"umask"}:
         raise ConfigError("[site] must be a table with only the key umask")
@@ -441,16 +456,126 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
     _check_ingest(sections["ingest"])
     if star.workers < 0:
         raise ConfigError("star.workers must be >= 0 (0 = one per CPU)")
+    _check_campaign_period(star.campaign_period)
+    _check_ranges(sections)
     _check_scheduler(sections["scheduler"], sections["alerts"])
     _check_geometry(sections["geometry"])
+    log_level = env.get("MONITOR_LOG_LEVEL") or raw.get("log_level", "INFO")
+    if not isinstance(log_level, str) or log_level.upper() not in _LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {log_level!r}")
     return Settings(
         site=site_path,
         database_url=url,
         database_password=env.get("MONITOR_DATABASE_PASSWORD", ""),
-        log_level=str(env.get("MONITOR_LOG_LEVEL") or raw.get("log_level", "INFO")).upper(),
+        log_level=log_level.upper(),
         umask=umask,
         **sections,
     )
+
+
+_TOP_ENV = {"MONITOR_SITE", "MONITOR_DATABASE_URL", "MONITOR_DATABASE_PASSWORD", "MONITOR_LOG_LEVEL",
+            "MONITOR_SITE_UMASK", "MONITOR_SMTP_PASSWORD"}
+_TEST_ENV_PREFIX = "MONITOR_TEST_"  # the test harness's variables (tests/harness.py), never read here
+
+
+def _check_environment(env: Mapping[str, str]) -> None:
+    """A ``MONITOR_*`` variable that is not a setting is an error: a misspelt override
+    (``MONITOR_SMTP_HOTS``) must not be silently ignored. ``MONITOR_TEST_*`` is left to the tests."""
+    known = _TOP_ENV | {f"MONITOR_{name.upper()}_{f.name.upper()}" for name, cls in _SECTIONS.items()
+                        for f in fields(cls)}
+    unknown = sorted(k for k in env if k.startswith("MONITOR_") and not k.startswith(_TEST_ENV_PREFIX)
+                     and k not in known)
+    if unknown:
+        raise ConfigError(f"unknown environment variable(s) {', '.join(unknown)}: not a setting (the names are "
+                          "MONITOR_<SECTION>_<KEY> of the keys of monitor.toml, e.g. MONITOR_SMTP_HOST)")
+
+
+_ADDRESS = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+")
+
+
+def _check_address(value: str, name: str) -> None:
+    """``user@host`` or ``Name <user@host>``, nothing else (no list in one string)."""
+    from email.utils import parseaddr
+
+    display, addr = parseaddr(value)
+    if not _ADDRESS.fullmatch(addr) or ("<" in value) != bool(display or value.strip().startswith("<")):
+        raise ConfigError(f"{name}: not an e-mail address (user@host or Name <user@host>): {value!r}")
+
+
+def _check_ranges(sections: Mapping[str, Any]) -> None:
+    """Values outside their meaningful range are refused at load, not at use."""
+    def positive(section: str, key: str) -> None:
+        value = getattr(sections[section], key)
+        if not (value > 0 and value < float("inf")):
+            raise ConfigError(f"{section}.{key} must be > 0, not {value!r}")
+
+    def non_negative(section: str, key: str) -> None:
+        value = getattr(sections[section], key)
+        if not (value >= 0 and value < float("inf")):
+            raise ConfigError(f"{section}.{key} must be >= 0, not {value!r}")
+
+    for key in ("outlier_sigma", "drift_alert_sigma", "e_per_dn_reference"):
+        positive("star", key)
+    for key in ("drift_alert_rate_per_year", "read_noise_dn"):
+        non_negative("star", key)
+    for key in ("drift_alert_sigma", "ratio_max_phase_diff_deg", "ratio_max_days"):
+        positive("moon", key)
+    non_negative("moon", "drift_alert_rate_per_year")
+    moon = sections["moon"]
+    for key in ("min_phase_deg", "max_phase_deg"):
+        value = getattr(moon, key)
+        if not 0.0 <= value <= 180.0:
+            raise ConfigError(f"moon.{key} must be within 0-180 degrees, not {value!r}")
+    if not moon.min_phase_deg < moon.max_phase_deg:
+        raise ConfigError(f"moon.min_phase_deg ({moon.min_phase_deg!r}) must be below moon.max_phase_deg "
+                          f"({moon.max_phase_deg!r})")
+    for key in ("settle_seconds", "lock_wait_seconds"):
+        non_negative("ingest", key)
+    smtp = sections["smtp"]
+    if not 1 <= smtp.port <= 65535:
+        raise ConfigError(f"smtp.port must be within 1-65535, not {smtp.port!r}")
+    positive("smtp", "timeout_s")
+    _check_address(smtp.sender, "smtp.sender")
+    for section in ("report", "alerts"):
+        for value in sections[section].recipients:
+            _check_address(value, f"{section}.recipients")
+    from monitor.scheduler.wiring import cron_trigger  # the daemon's own parser (APScheduler)
+
+    for key in ("weekly_cron", "monthly_cron"):
+        try:
+            cron_trigger(getattr(sections["report"], key))
+        except ConfigError as exc:
+            raise ConfigError(f"report.{key}: {exc}") from None
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_CAMPAIGN_PERIOD = re.compile(r"[0-9]+d")
+
+
+def _check_campaign_period(period: str) -> None:
+    """``month`` or ``<n>d`` with n >= 1 (the rule of monitor.calibration.star.campaign_period)."""
+    if period != "month" and not (_CAMPAIGN_PERIOD.fullmatch(period) and int(period[:-1]) > 0):
+        raise ConfigError(f"star.campaign_period must be \"month\" or a number of days like \"14d\", not {period!r}")
+
+
+def _check_database_url(url: object) -> str:
+    """A parsable SQLAlchemy URL of a supported back end (SQLite, PostgreSQL) whose driver is installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        u = make_url(str(url))
+    except (ArgumentError, ValueError):
+        raise ConfigError("database_url is not a SQLAlchemy URL (e.g. sqlite:///monitor.db or "
+                          "postgresql+psycopg://monitor@dbhost:5432/monitor)") from None
+    backend = u.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"database_url: unsupported database {backend!r} (sqlite or postgresql)")
+    try:
+        u.set(drivername="postgresql+psycopg" if u.drivername == "postgresql" else u.drivername).get_dialect()
+    except (NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"database_url: driver {u.drivername!r} is not available ({exc})") from None
+    return str(url)
 
 
 def _has_password(url: object) -> bool:

@@ -109,3 +109,57 @@ def test_bad_site_umask_is_a_clear_error(tmp_path: Path, value: str) -> None:
     (tmp_path / "monitor.toml").write_text(f"[site]\numask = {value}\n")
     with pytest.raises(ConfigError, match=r"^site\.umask must "):
         load_settings(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[star]\noutlier_sigma = -1.0\n", "star.outlier_sigma"),
+        ("[star]\ndrift_alert_sigma = 0\n", "star.drift_alert_sigma"),
+        ("[moon]\ndrift_alert_sigma = -3\n", "moon.drift_alert_sigma"),
+        ("[star]\ndrift_alert_rate_per_year = -0.02\n", "drift_alert_rate_per_year"),
+        ("[star]\ne_per_dn_reference = 0\n", "e_per_dn_reference"),
+        ("[star]\nread_noise_dn = -1\n", "read_noise_dn"),
+        ("[moon]\nmin_phase_deg = 50\nmax_phase_deg = 40\n", "min_phase_deg"),
+        ("[moon]\nmax_phase_deg = 200\n", "max_phase_deg"),
+        ("[ingest]\nsettle_seconds = -5\n", "ingest.settle_seconds"),
+        ("[smtp]\nport = 99999\n", "smtp.port"),
+        ("[smtp]\nport = 0\n", "smtp.port"),
+        ("[smtp]\ntimeout_s = 0\n", "smtp.timeout_s"),
+        ("[smtp]\nsender = 'not an address'\n", "smtp.sender"),
+        ("[report]\nrecipients = ['ops@example.org', 'bob']\n", "report.recipients"),
+        ("[alerts]\nrecipients = ['a@b@c']\n", "alerts.recipients"),
+        ("[star]\nworkers = 2.7\n", "star.workers"),
+        ("[smtp]\nport = 25.0\n", "smtp.port"),
+        ("[alerts]\nafter_failures = true\n", "alerts.after_failures"),
+        ("[report]\nweekly_cron = '0 6 * *'\n", "weekly_cron"),
+        ("[report]\nmonthly_cron = '61 6 1 * *'\n", "monthly_cron"),
+    ],
+)
+def test_values_are_range_checked_at_load(tmp_path: Path, text: str, match: str) -> None:
+    (tmp_path / "monitor.toml").write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_settings(tmp_path, env={})
+
+
+def test_good_addresses_and_crons_load(tmp_path: Path) -> None:
+    (tmp_path / "monitor.toml").write_text(
+        "[smtp]\nport = 465\nsender = 'Calibration monitor <monitor@site.example>'\n"
+        "[report]\nrecipients = ['ops@example.org', 'Bob <bob@example.org>']\nweekly_cron = '30 5 * * 1'\n"
+    )
+    s = load_settings(tmp_path, env={})
+    assert s.smtp.port == 465 and len(s.report.recipients) == 2
+
+
+def test_unknown_monitor_environment_variable_is_an_error(tmp_path: Path) -> None:
+    """A misspelt override (MONITOR_SMTP_HOTS) is refused rather than silently ignored;
+    MONITOR_TEST_* is the test harness's namespace."""
+    with pytest.raises(ConfigError, match="MONITOR_SMTP_HOTS"):
+        load_settings(tmp_path, env={"MONITOR_SMTP_HOTS": "mail.example"})
+    load_settings(tmp_path, env={"MONITOR_TEST_INGEST_FAULT": "x", "MONITOR_SITE": str(tmp_path),
+                                 "MONITOR_SMTP_PASSWORD": "p", "MONITOR_SMTP_HOST": "mail.example"})
+
+
+def test_float_environment_value_for_an_int_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MONITOR_STAR_WORKERS"):
+        load_settings(tmp_path, env={"MONITOR_STAR_WORKERS": "2.7"})

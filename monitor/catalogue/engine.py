@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,19 +34,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str | URL, password: str = "", **kwargs: Any) -> Engine:
+def _sqlite_read_only(path: str) -> sqlite3.Connection:
+    """A read-only connection (``mode=ro``: the file is never written). When the directory cannot
+    be written and no writer is connected (no ``-wal`` file), SQLite could not create the WAL
+    index it needs to read: the file is then opened ``immutable`` (an archived, read-only copy)."""
+    p = Path(path)
+    uri = p.resolve().as_uri() + "?mode=ro"
+    if not os.access(p.parent, os.W_OK) and not Path(f"{p}-wal").exists():
+        uri += "&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    return conn
+
+
+def make_engine(url: str | URL, password: str = "", read_only: bool = False, **kwargs: Any) -> Engine:
     """Create the SQLAlchemy engine of the catalogue.
 
     SQLite: WAL journal (readers never wait), ``synchronous=NORMAL``, foreign keys on, a
     :data:`SQLITE_BUSY_TIMEOUT_S` busy timeout (concurrent jobs' writers queue for the lock).
     PostgreSQL (psycopg 3): ``pool_pre_ping`` so the
     daemon survives a server restart. ``password`` (from ``MONITOR_DATABASE_PASSWORD``) is set on
-    the URL here, never stored in configuration files.
+    the URL here, never stored in configuration files. ``read_only``: a SQLite catalogue is opened
+    read-only (the query commands ``status``, ``results``...: nothing written, a read-only file can
+    be queried; PostgreSQL is unchanged).
     """
     u = make_url(url)
     if password and u.password is None:
         u = u.set(password=password)
     backend = u.get_backend_name()
+    if backend == "sqlite" and read_only and u.database not in (None, "", ":memory:"):
+        return sa.create_engine("sqlite://", creator=functools.partial(_sqlite_read_only, str(u.database)), **kwargs)
     if backend == "sqlite":
         engine = sa.create_engine(u, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)

@@ -462,7 +462,7 @@ def export_rows(
     def keep(sat: str, b: str | None, epoch: datetime | None) -> bool:
         if satellite is not None and sat != satellite:
             return False
-        if band is not None and b is not None and b != band:
+        if band is not None and b != band:  # rows without a band (geometry) are not of that band
             return False
         if epoch is not None and since is not None and epoch < since:
             return False
