@@ -8,6 +8,7 @@ changes since the previous period) matches the simulated calendar, and the PDF i
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -69,11 +70,16 @@ def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Consol
         write_truth(settings.site / "truth.json", truth)
     n_files = sum(1 for p in settings.inbox.iterdir() if not p.name.endswith(".done"))
     lines.append(f"simulated {n_files} files into {settings.inbox} (truth: {settings.site / 'truth.json'})")
-    with session_scope(settings) as session, console.status("ingesting..."):
-        summary = run_ingest(session, settings, clock)
+    # The simulator has finished writing every file, and the clock is simulated (file times are
+    # real, "now" is two days after the last acquisition): no settle time, so that the files cut
+    # on purpose are refused as truncated now rather than waited for.
+    finished = replace(settings, ingest=replace(settings.ingest, settle_seconds=0.0))
+    with session_scope(finished) as session, console.status("ingesting..."):
+        summary = run_ingest(session, finished, clock)
     lines.append(
         f"ingested {len(summary.ingested)} acquisitions; quarantined {len(summary.rejected)} bad and "
         f"{len(summary.duplicates)} duplicate files ({settings.quarantine})"
+        + (f"; {summary.waiting} incomplete files left in the inbox" if summary.waiting else "")
     )
     with session_scope(settings) as session, console.status("calibrating (photometry, starpools, PSF/MTF, drift)..."):
         processed = run_processing(session, settings, clock)

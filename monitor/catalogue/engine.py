@@ -63,7 +63,8 @@ def make_engine(url: str | URL, password: str = "", read_only: bool = False, **k
         u = u.set(password=password)
     backend = u.get_backend_name()
     if backend == "sqlite" and read_only and u.database not in (None, "", ":memory:"):
-        return sa.create_engine("sqlite://", creator=functools.partial(_sqlite_read_only, str(u.database)), **kwargs)
+        # the URL is kept (the lock files beside the database are found from engine.url)
+        return sa.create_engine(u, creator=functools.partial(_sqlite_read_only, str(u.database)), **kwargs)
     if backend == "sqlite":
         engine = sa.create_engine(u, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
