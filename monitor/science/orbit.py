@@ -328,6 +328,27 @@ def forward_difference_jacobian(
     return jac
 
 
+def _ephem_samples(t_s: ArrayLike, xyz_m: ArrayLike, vxyz_m_s: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """EPHEM samples as float arrays (n,), (n, 3), (n, 3), checked: at least two, finite."""
+    t = np.asarray(t_s, dtype=np.float64)
+    pos = np.asarray(xyz_m, dtype=np.float64).reshape(-1, 3)
+    vel = np.asarray(vxyz_m_s, dtype=np.float64).reshape(-1, 3)
+    if t.ndim != 1 or t.size < 2 or pos.shape[0] != t.size or vel.shape[0] != t.size:
+        raise InsufficientDataError("need at least two ephemeris samples with matching shapes")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
+        raise InsufficientDataError("ephemeris samples must be finite")
+    return t, pos, vel
+
+
+def _state_at(t: FloatArray, pos: FloatArray, vel: FloatArray, tref: float) -> tuple[FloatArray, FloatArray]:
+    """Position (m) and velocity (m/s) at ``tref`` from samples sorted by time: Hermite
+    interpolation inside their span, the order-3 Kepler expansion from the nearest sample outside."""
+    if t[0] <= tref <= t[-1]:
+        return interpolate_ephemeris(t, pos, vel, tref)
+    k = int(np.argmin(np.abs(t - tref)))
+    return kepler_position(pos[k], vel[k], tref - t[k], 3), kepler_velocity(pos[k], vel[k], tref - t[k], 3)
+
+
 def fit_orbit_to_ephem(
     t_s: ArrayLike,
     xyz_m: ArrayLike,
@@ -371,21 +392,10 @@ def fit_orbit_to_ephem(
         Unsupported order.
     """
     _check_order(order)
-    t = np.asarray(t_s, dtype=np.float64)
-    pos = np.asarray(xyz_m, dtype=np.float64).reshape(-1, 3)
-    vel = np.asarray(vxyz_m_s, dtype=np.float64).reshape(-1, 3)
-    if t.ndim != 1 or t.size < 2 or pos.shape[0] != t.size or vel.shape[0] != t.size:
-        raise InsufficientDataError("need at least two ephemeris samples with matching shapes")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
-        raise InsufficientDataError("ephemeris samples must be finite")
+    t, pos, vel = _ephem_samples(t_s, xyz_m, vxyz_m_s)
     tref = 0.5 * (float(t.min()) + float(t.max())) if t_ref_s is None else float(t_ref_s)
-    # Initial state: Hermite interpolation at t_ref (or nearest sample).
     order_idx = np.argsort(t)
-    if t.min() <= tref <= t.max():
-        p0, v0 = interpolate_ephemeris(t[order_idx], pos[order_idx], vel[order_idx], tref)
-    else:
-        k = int(np.argmin(np.abs(t - tref)))
-        p0, v0 = kepler_position(pos[k], vel[k], tref - t[k], 3), kepler_velocity(pos[k], vel[k], tref - t[k], 3)
+    p0, v0 = _state_at(t[order_idx], pos[order_idx], vel[order_idx], tref)  # initial state
     tau = t - tref
 
     def residuals(x: FloatArray) -> FloatArray:
@@ -625,13 +635,7 @@ def fit_j2_orbit_to_ephem(
     InsufficientDataError
         Fewer than 2 samples, non-finite values, or non-positive sigmas.
     """
-    t = np.asarray(t_s, dtype=np.float64)
-    pos = np.asarray(xyz_m, dtype=np.float64).reshape(-1, 3)
-    vel = np.asarray(vxyz_m_s, dtype=np.float64).reshape(-1, 3)
-    if t.ndim != 1 or t.size < 2 or pos.shape[0] != t.size or vel.shape[0] != t.size:
-        raise InsufficientDataError("need at least two ephemeris samples with matching shapes")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
-        raise InsufficientDataError("ephemeris samples must be finite")
+    t, pos, vel = _ephem_samples(t_s, xyz_m, vxyz_m_s)
     if not (sigma_position_m > 0.0 and sigma_velocity_m_s > 0.0):
         raise InsufficientDataError("ephemeris sigmas must be > 0")
     idx = np.argsort(t)
@@ -642,11 +646,7 @@ def fit_j2_orbit_to_ephem(
     lo, hi = float(t[0]), float(t[-1])
     if span_s is not None:
         lo, hi = min(lo, float(span_s[0])), max(hi, float(span_s[1]))
-    if lo <= tref <= hi and t[0] <= tref <= t[-1]:
-        p0, v0 = interpolate_ephemeris(t, pos, vel, tref)
-    else:
-        k = int(np.argmin(np.abs(t - tref)))
-        p0, v0 = kepler_position(pos[k], vel[k], tref - t[k], 3), kepler_velocity(pos[k], vel[k], tref - t[k], 3)
+    p0, v0 = _state_at(t, pos, vel, tref)
     steps = np.array([1.0, 1.0, 1.0, 1e-3, 1e-3, 1e-3])  # m, m/s
     w = np.concatenate([np.full(3, 1.0 / sigma_position_m), np.full(3, 1.0 / sigma_velocity_m_s)])
 
@@ -658,25 +658,27 @@ def fit_j2_orbit_to_ephem(
         return np.asarray(out, dtype=np.float64), tg
 
     obs = np.concatenate([pos, vel], axis=1)
+
+    def whitened(x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(model samples at x, whitened residuals, their forward-difference Jacobian)."""
+        out, _ = model(np.vstack([x, x + np.diag(steps)]))
+        f = ((out[0] - obs) * w).ravel()
+        jac = np.stack([((out[k + 1] - out[0]) * w).ravel() / steps[k] for k in range(6)], axis=1)
+        return out[0], f, jac
+
     x = np.concatenate([p0, v0])
     for _ in range(6):
-        batch = np.vstack([x, x + np.diag(steps)])
-        out, _ = model(batch)
-        f0 = ((out[0] - obs) * w).ravel()
-        jac = np.stack([((out[k + 1] - out[0]) * w).ravel() / steps[k] for k in range(6)], axis=1)
+        _, f0, jac = whitened(x)
         dx = np.linalg.lstsq(jac, -f0, rcond=None)[0]
         x = x + dx
         if np.all(np.abs(dx) < 1e-3 * steps):
             break
-    batch = np.vstack([x, x + np.diag(steps)])
-    out, _ = model(batch)
-    f = ((out[0] - obs) * w).ravel()
-    jac = np.stack([((out[k + 1] - out[0]) * w).ravel() / steps[k] for k in range(6)], axis=1)
+    fitted, f, jac = whitened(x)
     dof = max(f.size - 6, 1)
     chi2 = float(f @ f) / dof
     cov = np.linalg.inv(jac.T @ jac) * max(chi2, 1.0)
     orbit = J2Orbit(x[:3].copy(), x[3:].copy(), tref, lo, hi, step_s)
-    res = out[0] - obs
+    res = fitted - obs
     return J2OrbitFit(
         orbit=orbit,
         covariance=np.asarray(cov, dtype=np.float64),
