@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from sqlmodel import Session, select
 
 from monitor.domain import AcqType, AcquisitionHeader, BandHeader, Mission, Satellite
+from monitor.ingest.service import IngestSummary, run_ingest
 from monitor.io.fits_writer import write_acquisition
 from monitor.io.reference_data import load_star_catalogue
 from monitor.settings import Settings, load_settings
-from monitor.site import init_site
+from monitor.site import init_site, open_engine, utc_now
+from tests.deadline import deadline
 
 T0 = datetime(2025, 3, 14, 2, 15, 33, 120000, tzinfo=UTC)
 
@@ -108,3 +111,25 @@ def age(path: Path, seconds: float) -> None:
     import os
 
     os.utime(path, (t, t))
+
+
+def ingest_now(site: Settings, seconds: float = 60.0) -> IngestSummary:
+    """One ``run_ingest`` of the site at the current time, failing if it runs longer than
+    ``seconds`` (an ingest blocked on a FIFO or stuck in a loop fails the test, never hangs it)."""
+    engine = open_engine(site)
+    try:
+        with deadline(seconds, "the ingest (blocked on a FIFO or in a loop?)"), \
+                Session(engine, expire_on_commit=False) as session:
+            return run_ingest(session, site, utc_now())
+    finally:
+        engine.dispose()
+
+
+def catalogue_rows(site: Settings, model: type) -> list:
+    """Every row of ``model``'s table in the site's catalogue."""
+    engine = open_engine(site)
+    try:
+        with Session(engine) as session:
+            return list(session.exec(select(model)).all())
+    finally:
+        engine.dispose()

@@ -14,38 +14,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from astropy.io import fits
-from sqlmodel import Session, select
 
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition, BandImage, GeomHeaderRow, Rejection
 from monitor.domain import GeomHeader
-from monitor.ingest.service import run_ingest
 from monitor.settings import Settings
-from monitor.site import open_engine, utc_now
+from monitor.site import open_engine
 from tests.io.conftest import GEOM_PRIMARY, build_hdul, ephem_columns, gcp_columns
 
-from .files import T0, star_header, write_star
+from .files import T0, catalogue_rows, ingest_now, star_header, write_star
 
 LONG_ACQ_ID = "PHR1A-STAR-20250314T021533-" + "X" * 73  # 100 characters: legal with FITS long strings
 REFUSED_ACQ_ID = "PHR1A-STAR-20250314T021533-0666"
-
-
-def _ingest(site: Settings):
-    engine = open_engine(site)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            return run_ingest(session, site, utc_now())
-    finally:
-        engine.dispose()
-
-
-def _rows(site: Settings, model):
-    engine = open_engine(site)
-    try:
-        with Session(engine) as session:
-            return list(session.exec(select(model)).all())
-    finally:
-        engine.dispose()
 
 
 def _good_files(site: Settings, n: int) -> set[str]:
@@ -65,10 +45,10 @@ def _geom(site: Settings, name: str, **primary: object) -> Path:
 
 
 def _check_innocents(site: Settings, good: set[str]) -> None:
-    acqs = _rows(site, Acquisition)
+    acqs = catalogue_rows(site, Acquisition)
     assert sorted(a.acq_id for a in acqs) == sorted(good)
     assert all(a.status == "archived" for a in acqs)
-    bands = _rows(site, BandImage)
+    bands = catalogue_rows(site, BandImage)
     star_ids = {a.id for a in acqs if a.acq_type == "STAR"}
     assert sorted(b.acquisition_id for b in bands) == sorted(2 * list(star_ids))  # P and B0 of each
     assert list(site.inbox.iterdir()) == []
@@ -78,15 +58,15 @@ def test_an_acq_id_longer_than_the_column_is_refused_before_the_insert(site: Set
     good = _good_files(site, 3)
     write_star(site.inbox, "star_long.fits", LONG_ACQ_ID, seed=9)
     assert fits.getheader(site.inbox / "star_long.fits")["ACQ_ID"] == LONG_ACQ_ID  # a CONTINUE long string
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.rejected == [("star_long.fits", "bad-value")]
     assert not summary.problems
     _check_innocents(site, good)
-    (rej,) = _rows(site, Rejection)
+    (rej,) = catalogue_rows(site, Rejection)
     assert "ACQ_ID" in rej.message and "100 characters" in rej.message and "80" in rej.message, rej.message
     assert "\n" not in rej.message
     assert rej.acq_id is not None and LONG_ACQ_ID.startswith(rej.acq_id[:-1])  # stored shortened
-    assert _ingest(site).n_files == 0  # and nothing is left to block the next runs
+    assert ingest_now(site).n_files == 0  # and nothing is left to block the next runs
 
 
 def test_a_long_acq_id_with_another_refusal_keeps_that_reason(site: Settings) -> None:
@@ -95,7 +75,7 @@ def test_a_long_acq_id_with_another_refusal_keeps_that_reason(site: Settings) ->
     write_star(site.inbox, "bad_then_long.fits", LONG_ACQ_ID, seed=9)
     with fits.open(site.inbox / "bad_then_long.fits", mode="update") as hdul:
         del hdul[1].header["DARK"]
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.rejected == [("bad_then_long.fits", "missing-key")]
     _check_innocents(site, good)
 
@@ -104,12 +84,12 @@ def test_a_geom_target_longer_than_the_column_is_refused(site: Settings) -> None
     good = _good_files(site, 2)
     _geom(site, "geom_ok.fits")
     _geom(site, "geom_long.fits", ACQ_ID="PHR1A-GEOM-20250314T101500-0008", TARGET="SALON " + "de Provence " * 8)
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.rejected == [("geom_long.fits", "bad-value")]
     _check_innocents(site, good | {GEOM_PRIMARY["ACQ_ID"]})
-    (rej,) = _rows(site, Rejection)
+    (rej,) = catalogue_rows(site, Rejection)
     assert rej.message.startswith("TARGET ") and "at most 80" in rej.message, rej.message
-    assert len(_rows(site, GeomHeaderRow)) == 1
+    assert len(catalogue_rows(site, GeomHeaderRow)) == 1
 
 
 @pytest.mark.parametrize("key, value", [("BINNING", 2**63), ("BINNING", 2**31), ("NSAMP", 2**63)])
@@ -122,10 +102,10 @@ def test_integers_beyond_a_database_integer_are_refused_as_bad_value(site: Setti
         path = write_star(site.inbox, "big.fits", "PHR1A-STAR-20250314T021533-0777", seed=7)
         with fits.open(path, mode="update") as hdul:
             hdul[1].header[key] = value
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.rejected == [("big.fits", "bad-value")]
     _check_innocents(site, good)
-    (rej,) = _rows(site, Rejection)
+    (rej,) = catalogue_rows(site, Rejection)
     assert key in rej.message
 
 
@@ -175,12 +155,12 @@ def test_one_files_insert_failure_never_touches_the_other_files_of_its_batch(sit
     _refusing_trigger(site, errcode)
     good = _good_files(site, 5)
     write_star(site.inbox, "star_02b.fits", REFUSED_ACQ_ID, seed=42)  # in the middle of the batch
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.rejected == [("star_02b.fits", "bad-value")]
     assert sorted(summary.ingested) == sorted(good)
     assert not summary.problems
     _check_innocents(site, good)
-    (rej,) = _rows(site, Rejection)
+    (rej,) = catalogue_rows(site, Rejection)
     assert "catalogue refused" in rej.message and "band rows refused by a test trigger" in rej.message
     assert "\n" not in rej.message
 
@@ -192,14 +172,14 @@ def test_an_internal_database_error_leaves_only_that_file_in_the_inbox(site: Set
     _refusing_trigger(site, "P0001")
     good = _good_files(site, 3)
     write_star(site.inbox, "star_01b.fits", REFUSED_ACQ_ID, seed=42)
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert sorted(summary.ingested) == sorted(good)
     assert summary.rejected == [] and len(summary.problems) == 1
     assert summary.problems[0].startswith("star_01b.fits: internal error")
     assert sorted(p.name for p in site.inbox.iterdir()) == ["star_01b.fits", "star_01b.fits.done"]
-    assert _rows(site, Rejection) == []
+    assert catalogue_rows(site, Rejection) == []
     engine = open_engine(site)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TRIGGER refuse_band ON band_image"))
     engine.dispose()
-    assert _ingest(site).ingested == [REFUSED_ACQ_ID]  # the next run, repaired, ingests it
+    assert ingest_now(site).ingested == [REFUSED_ACQ_ID]  # the next run, repaired, ingests it

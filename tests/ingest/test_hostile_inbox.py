@@ -20,36 +20,14 @@ from pathlib import Path
 
 import pytest
 from astropy.io import fits
-from sqlmodel import Session, select
 
 from monitor.catalogue.models import Acquisition, BandImage, Rejection
-from monitor.ingest.service import IngestSummary, run_ingest
 from monitor.settings import Settings
-from monitor.site import open_engine, utc_now
-from tests.deadline import deadline
 from tests.harness import REPO_ROOT, command
 
-from .files import age, star_header, write_star
+from .files import age, catalogue_rows, ingest_now, star_header, write_star
 
 ACQ = "PHR1A-STAR-20250314T021533-00{:02d}"
-
-
-def _ingest(site: Settings, seconds: float = 60.0) -> IngestSummary:
-    engine = open_engine(site)
-    try:
-        with deadline(seconds, "the ingest"), Session(engine, expire_on_commit=False) as session:
-            return run_ingest(session, site, utc_now())
-    finally:
-        engine.dispose()
-
-
-def _rows(site: Settings, model: type) -> list:
-    engine = open_engine(site)
-    try:
-        with Session(engine) as session:
-            return list(session.exec(select(model)).all())
-    finally:
-        engine.dispose()
 
 
 def _cli(site: Settings, *args: str, settle: str = "0") -> subprocess.CompletedProcess[str]:
@@ -101,12 +79,12 @@ def test_names_at_name_max_and_not_utf8_are_verdicts_and_the_run_goes_on(site: S
     assert proc.returncode == 0, proc.stderr
     assert "ingested 2, rejected 1, duplicates 1" in proc.stdout
     assert os.listdir(os.fsencode(site.inbox)) == []
-    acqs = _rows(site, Acquisition)
+    acqs = catalogue_rows(site, Acquisition)
     assert sorted(a.acq_id for a in acqs) == [ACQ.format(1), ACQ.format(2)]
     for a in acqs:
         assert a.status == "archived" and len(a.file_name.encode()) <= 255
         assert (site.site / a.archive_path).is_file()
-    rejs = _rows(site, Rejection)
+    rejs = catalogue_rows(site, Rejection)
     assert sorted(r.reason for r in rejs) == ["duplicate", "not-fits"]
     for r in rejs:
         assert r.state == "done" and (site.site / r.quarantine_path).is_file()
@@ -152,7 +130,7 @@ def test_a_file_that_cannot_be_moved_does_not_block_the_others(
     _chattr(immutable, site.inbox / "s2.fits")
     _chattr(immutable, site.inbox / "s2bad.fits")
     with caplog.at_level(logging.INFO, logger="monitor.ingest"):
-        summary = _ingest(site)
+        summary = ingest_now(site)
     assert sorted(summary.ingested) == [ACQ.format(i) for i in (1, 3, 4)]
     assert summary.rejected == [("s3bad.fits", "not-fits")]
     assert len(summary.problems) == 2
@@ -166,20 +144,20 @@ def test_a_file_that_cannot_be_moved_does_not_block_the_others(
     left = {e["file"]: e["reason"] for e in _status(site)["inbox_left"]}
     assert set(left) == {"s2.fits", "s2bad.fits"} and "Operation not permitted" in left["s2.fits"]
     for _ in range(2):  # later runs: nothing counted twice
-        again = _ingest(site)
+        again = ingest_now(site)
         assert again.ingested == [] and again.rejected == [] and len(again.problems) == 2
-    acqs = _rows(site, Acquisition)
+    acqs = catalogue_rows(site, Acquisition)
     assert sorted(a.acq_id for a in acqs if a.status == "archived") == [ACQ.format(i) for i in (1, 3, 4)]
     assert len(acqs) == len({a.acq_id for a in acqs})
-    assert len([r for r in _rows(site, Rejection) if r.file_name == "s2bad.fits"]) <= 1
+    assert len([r for r in catalogue_rows(site, Rejection) if r.file_name == "s2bad.fits"]) <= 1
     for p in list(immutable):
         subprocess.run(["chattr", "-i", str(p)], check=True)
-    final = _ingest(site)
+    final = ingest_now(site)
     assert final.problems == []
-    acqs = _rows(site, Acquisition)
+    acqs = catalogue_rows(site, Acquisition)
     assert sorted(a.acq_id for a in acqs) == [ACQ.format(i) for i in (1, 2, 3, 4)]
     assert all(a.status == "archived" and (site.site / a.archive_path).is_file() for a in acqs)
-    bad = [r for r in _rows(site, Rejection) if r.file_name == "s2bad.fits"]
+    bad = [r for r in catalogue_rows(site, Rejection) if r.file_name == "s2bad.fits"]
     assert len(bad) == 1 and bad[0].state == "done"
     assert os.listdir(site.inbox) == []
     assert _status(site)["inbox_left"] == []
@@ -195,15 +173,15 @@ def test_an_unwritable_archive_directory_leaves_the_files_and_the_run_goes_on(
     month = site.archive / "PHR1A" / "2025" / "03"
     month.mkdir(parents=True)
     _chattr(immutable, month)
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.ingested == [ACQ.format(2)] and len(summary.problems) == 1
     assert summary.problems[0].startswith("a.fits: ")
     assert (site.inbox / "a.fits").is_file()
-    assert _ingest(site).ingested == []
+    assert ingest_now(site).ingested == []
     subprocess.run(["chattr", "-i", str(month)], check=True)
     immutable.clear()
-    _ingest(site)
-    acqs = _rows(site, Acquisition)
+    ingest_now(site)
+    acqs = catalogue_rows(site, Acquisition)
     assert sorted((a.acq_id, a.status) for a in acqs) == [(ACQ.format(1), "archived"), (ACQ.format(2), "archived")]
     assert os.listdir(site.inbox) == []
 
@@ -237,15 +215,15 @@ def test_a_pause_at_an_hdu_boundary_is_left_for_later_then_ingested_whole(site: 
     path = site.inbox / "w.fits"
     path.write_bytes(data[:boundary])
     (site.inbox / "w.fits.done").touch()
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.ingested == [] and summary.rejected == [] and summary.problems == []
     assert summary.waiting == 1 and path.exists()
     with open(path, "ab") as f:
         f.write(data[boundary:])
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.ingested == [ACQ.format(1)] and summary.rejected == []
-    (acq,) = _rows(site, Acquisition)
-    assert {b.band for b in _rows(site, BandImage) if b.acquisition_id == acq.id} == {"P", "B0"}
+    (acq,) = catalogue_rows(site, Acquisition)
+    assert {b.band for b in catalogue_rows(site, BandImage) if b.acquisition_id == acq.id} == {"P", "B0"}
 
 
 def test_an_old_file_structurally_incomplete_is_refused_as_truncated(site: Settings, tmp_path: Path) -> None:
@@ -255,7 +233,7 @@ def test_an_old_file_structurally_incomplete_is_refused_as_truncated(site: Setti
         path = site.inbox / name
         path.write_bytes(data[:cut])
         age(path, 60)
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert sorted(summary.rejected) == [("hdu.fits", "truncated"), ("mid.fits", "truncated")]
     assert summary.waiting == 0
 
@@ -288,16 +266,16 @@ def test_a_real_writer_pausing_at_an_hdu_boundary(site: Settings, tmp_path: Path
     assert writer.stdout is not None and writer.stdout.readline() == "paused\n"
     seen = []
     while writer.poll() is None:
-        seen.append(_ingest(site))
+        seen.append(ingest_now(site))
         time.sleep(0.2)
     assert writer.wait() == 0 and seen
     writer.stdout.close()
-    seen.append(_ingest(site))
+    seen.append(ingest_now(site))
     assert all(s.rejected == [] and s.problems == [] for s in seen)
     assert [i for s in seen for i in s.ingested] == [ACQ.format(1)]  # once, when whole
-    (acq,) = _rows(site, Acquisition)
+    (acq,) = catalogue_rows(site, Acquisition)
     assert acq.sha256 == hashlib.sha256(data).hexdigest()
-    assert {b.band for b in _rows(site, BandImage) if b.acquisition_id == acq.id} == {"P", "B0"}
+    assert {b.band for b in catalogue_rows(site, BandImage) if b.acquisition_id == acq.id} == {"P", "B0"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,11 +328,11 @@ def test_a_file_changed_in_place_is_hashed_and_validated_on_the_same_bytes(
         assert flipper.stdout is not None and flipper.stdout.readline() == "started\n"
         try:
             for _ in range(5):
-                _ingest(site)
+                ingest_now(site)
         finally:
             flipper.wait(timeout=30)
             flipper.stdout.close()
-    acqs = _rows(site, Acquisition)
+    acqs = catalogue_rows(site, Acquisition)
     assert acqs, "nothing was ingested"
     for acq in acqs:
         assert acq.sha256 in states, f"{acq.file_name}: SHA-256 of no state the file was in"
@@ -425,7 +403,7 @@ def test_names_cannot_forge_log_lines_or_send_escapes(site: Settings, tmp_path: 
         assert all(line.isprintable() for line in text.splitlines()), text
         assert not any(line.startswith("2026-01-01") for line in text.splitlines())
     assert "[red]boom[bold]" in status.stdout  # Rich markup shown, not interpreted
-    rej = _rows(site, Rejection)[0]
+    rej = catalogue_rows(site, Rejection)[0]
     assert rej.file_name.isprintable() and "\\x1b[2J" in rej.file_name
     # reports: a rejected input is shown escaped (and the HTML is autoescaped, tests/reports)
     from monitor.reports.context import RejectedInput
@@ -476,7 +454,7 @@ def test_huge_counts_in_geom_tables_are_refused_quickly(
     data, starts = _geom_bytes(tmp_path)
     (site.inbox / "g.fits").write_bytes(_set_card(data, starts[hdu], key, value))
     t = time.perf_counter()
-    summary = _ingest(site, seconds=20.0)
+    summary = ingest_now(site, seconds=20.0)
     assert time.perf_counter() - t < 5.0
     assert summary.rejected == [("g.fits", reason)], summary
 
@@ -489,7 +467,7 @@ def test_huge_image_counts_are_refused_quickly(site: Settings, tmp_path: Path) -
                              ("pc.fits", "PCOUNT", "1000000000000")):
         (site.inbox / name).write_bytes(_set_card(data, start, key, value))
     t = time.perf_counter()
-    summary = _ingest(site, seconds=20.0)
+    summary = ingest_now(site, seconds=20.0)
     assert time.perf_counter() - t < 5.0
     assert dict(summary.rejected) == {"n2.fits": "too-large", "gc.fits": "too-large", "pc.fits": "too-large"}
 
@@ -501,7 +479,7 @@ def test_an_odd_name_that_cannot_be_renamed_is_left_with_its_reason(site: Settin
     odd = write_star(site.inbox, "odd\x1b[2J.fits", ACQ.format(2), seed=2, hip=30438)
     (site.inbox / "odd\x1b[2J.fits.done").unlink()
     _chattr(immutable, odd)
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.ingested == [ACQ.format(1)]
     assert [p.split(": ", 1)[0] for p in summary.problems] == ["odd\\x1b[2J.fits"]
     assert "Operation not permitted" in summary.problems[0]
@@ -510,5 +488,5 @@ def test_an_odd_name_that_cannot_be_renamed_is_left_with_its_reason(site: Settin
     assert proc.returncode == 0 and "odd\\x1b[2J.fits" in proc.stdout and "\x1b" not in proc.stdout
     subprocess.run(["chattr", "-i", str(odd)], check=True)
     immutable.clear()
-    assert _ingest(site).ingested == [ACQ.format(2)]
+    assert ingest_now(site).ingested == [ACQ.format(2)]
     assert _status(site)["inbox_left"] == []

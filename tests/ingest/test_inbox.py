@@ -14,42 +14,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from monitor.catalogue.models import Acquisition, BandImage, Rejection
-from monitor.ingest.service import IngestSummary, complete_files, run_ingest
+from monitor.ingest.service import complete_files
 from monitor.results import build_results
 from monitor.settings import Settings
 from monitor.site import open_engine, utc_now
-from tests.deadline import deadline
 
-from .files import write_partly_nan, write_star
+from .files import catalogue_rows, ingest_now, write_partly_nan, write_star
 
 ACQ = "PHR1A-STAR-20250314T021533-0001"
 
 
-
-
-def _ingest(site: Settings, seconds: float = 60.0) -> IngestSummary:
-    engine = open_engine(site)
-    try:
-        with deadline(seconds, "the ingest (blocked on a FIFO?)"), Session(engine, expire_on_commit=False) as session:
-            return run_ingest(session, site, utc_now())
-    finally:
-        engine.dispose()
-
-
-def _rows(site: Settings, model: type) -> list:
-    engine = open_engine(site)
-    try:
-        with Session(engine) as session:
-            return list(session.exec(select(model)).all())
-    finally:
-        engine.dispose()
-
-
 def _rejection(site: Settings, name: str) -> Rejection:
-    (rej,) = [r for r in _rows(site, Rejection) if r.file_name == name]
+    (rej,) = [r for r in catalogue_rows(site, Rejection) if r.file_name == name]
     assert rej.state == "done"
     return rej
 
@@ -73,9 +52,9 @@ def test_symlink_to_a_valid_file_outside_the_inbox(site: Settings, tmp_path: Pat
     before = target.read_bytes()
     os.symlink(target, site.inbox / "link.fits")
     os.symlink(target, site.inbox / "link.fits.done")  # a marker that is a link: never followed
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.ingested == [] and summary.rejected == [("link.fits", "not-a-file")]
-    assert _rows(site, Acquisition) == []
+    assert catalogue_rows(site, Acquisition) == []
     rej = _rejection(site, "link.fits")
     assert rej.sha256 is None and f"symbolic link to {target}" in rej.message
     moved = site.site / rej.quarantine_path
@@ -99,7 +78,7 @@ def test_symlink_to_dev_zero_fifo_directory_and_socket(site: Settings, caplog: p
         expected["s.fits"] = "socket"
     try:
         with caplog.at_level(logging.INFO, logger="monitor.ingest"):
-            summary = _ingest(site, seconds=30.0)
+            summary = ingest_now(site, seconds=30.0)
     finally:
         sock.close()
     assert dict(summary.rejected) == {name: "not-a-file" for name in expected}
@@ -132,7 +111,7 @@ def test_an_orphan_marker_link_is_removed_without_touching_its_target(site: Sett
     precious.write_text("do not delete")
     os.symlink(precious, site.inbox / "gone.fits.done")
     write_star(site.inbox, "a.fits", ACQ, seed=1)
-    assert _ingest(site).ingested == [ACQ]
+    assert ingest_now(site).ingested == [ACQ]
     assert list(site.inbox.iterdir()) == [] and precious.read_text() == "do not delete"
 
 
@@ -149,12 +128,12 @@ def test_an_entry_that_cannot_be_moved_is_left_and_logged(site: Settings, caplog
         os.mkfifo(site.inbox / "x.fits")
         (site.inbox / "junk.fits").write_bytes(b"not FITS" * 100)
         with caplog.at_level(logging.INFO, logger="monitor.ingest"):
-            summary = _ingest(site, seconds=30.0)
+            summary = ingest_now(site, seconds=30.0)
         assert summary.rejected == [("junk.fits", "not-fits")]
-        assert [r.file_name for r in _rows(site, Rejection)] == ["junk.fits"]
+        assert [r.file_name for r in catalogue_rows(site, Rejection)] == ["junk.fits"]
         assert stat.S_ISFIFO(os.lstat(site.inbox / "x.fits").st_mode)
         assert any("cannot quarantine x.fits" in r.getMessage() for r in caplog.records)
-        assert _ingest(site, seconds=30.0).rejected == []  # and again on the next run, still no row
+        assert ingest_now(site, seconds=30.0).rejected == []  # and again on the next run, still no row
     finally:
         shutil.rmtree(elsewhere, ignore_errors=True)
 
@@ -171,10 +150,10 @@ def test_names_with_control_characters_are_renamed_printable(
     write_star(site.inbox, name, ACQ, seed=1)
     (site.inbox / "bad\x1b[0m.fits").write_bytes(b"garbage " * 400)
     with caplog.at_level(logging.INFO, logger="monitor.ingest"):
-        summary = _ingest(site)
+        summary = ingest_now(site)
     shown = "a\\nb\\x1b[31mred\\x7f.fits"
     assert summary.ingested == [ACQ]
-    (acq,) = _rows(site, Acquisition)
+    (acq,) = catalogue_rows(site, Acquisition)
     assert acq.file_name == shown and acq.archive_path == f"archive/PHR1A/2025/03/{shown}"
     assert (site.site / acq.archive_path).is_file()
     assert _rejection(site, "bad\\x1b[0m.fits").reason == "not-fits"
@@ -195,9 +174,9 @@ def test_names_that_are_not_utf8_work_end_to_end(site: Settings, caplog: pytest.
         os.write(fd, data)
         os.close(fd)
     with caplog.at_level(logging.INFO, logger="monitor.ingest"):
-        summary = _ingest(site)
+        summary = ingest_now(site)
     assert summary.ingested == [ACQ] and summary.rejected == [("\\xe9t\\xe9.fits", "not-fits")]
-    (acq,) = _rows(site, Acquisition)
+    (acq,) = catalogue_rows(site, Acquisition)
     assert acq.file_name == "bad\\xff\\xfe.fits" and (site.site / acq.archive_path).read_bytes() == content
     engine = open_engine(site)
     with Session(engine) as session:
@@ -210,17 +189,17 @@ def test_names_that_are_not_utf8_work_end_to_end(site: Settings, caplog: pytest.
 def test_a_printable_name_taken_by_another_file_is_not_overwritten(site: Settings) -> None:
     write_star(site.inbox, "a\\x1b.fits", "PHR1A-STAR-20250314T021533-0002", seed=2, hip=30438)  # the escaped name
     write_star(site.inbox, "a\x1b.fits", ACQ, seed=1)
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert sorted(summary.ingested) == [ACQ, "PHR1A-STAR-20250314T021533-0002"]
-    names = {a.acq_id: a.file_name for a in _rows(site, Acquisition)}
+    names = {a.acq_id: a.file_name for a in catalogue_rows(site, Acquisition)}
     assert names == {ACQ: "a\\x1b-1.fits", "PHR1A-STAR-20250314T021533-0002": "a\\x1b.fits"}
 
 
 def test_a_very_long_name_is_shortened(site: Settings) -> None:
     name = "\x01" * 60 + "y" * 10 + ".fits"  # 70 bytes, 255 once escaped
     write_star(site.inbox, name, ACQ, seed=1)
-    assert _ingest(site).ingested == [ACQ]
-    (acq,) = _rows(site, Acquisition)
+    assert ingest_now(site).ingested == [ACQ]
+    (acq,) = catalogue_rows(site, Acquisition)
     assert len(acq.file_name.encode()) <= 200 and acq.file_name.startswith("\\x01") and acq.file_name.endswith(".fits")
 
 
@@ -231,15 +210,15 @@ def test_a_very_long_name_is_shortened(site: Settings) -> None:
 
 def test_a_file_with_one_all_nan_band_is_accepted_with_every_band(site: Settings) -> None:
     acq_id = write_partly_nan(site.inbox)
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.ingested == [acq_id] and summary.rejected == []
-    (acq,) = _rows(site, Acquisition)
-    assert {b.band for b in _rows(site, BandImage) if b.acquisition_id == acq.id} == {"P", "B0"}
+    (acq,) = catalogue_rows(site, Acquisition)
+    assert {b.band for b in catalogue_rows(site, BandImage) if b.acquisition_id == acq.id} == {"P", "B0"}
 
 
 def test_size_limits_come_from_the_settings(site: Settings) -> None:
     site = replace(site, ingest=replace(site.ingest, max_star_band_pixels=4000))
     write_star(site.inbox, "a.fits", ACQ, seed=1)  # band P is 64 x 64 = 4096 pixels
-    summary = _ingest(site)
+    summary = ingest_now(site)
     assert summary.rejected == [("a.fits", "too-large")]
     assert "4096 pixels, more than the 4000 pixels" in _rejection(site, "a.fits").message

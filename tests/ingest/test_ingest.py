@@ -17,25 +17,7 @@ from monitor.results import build_results
 from monitor.settings import Settings
 from monitor.site import open_engine, utc_now
 
-from .files import age, write_bad_files, write_star
-
-
-def _ingest(site: Settings):
-    engine = open_engine(site)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            return run_ingest(session, site, utc_now())
-    finally:
-        engine.dispose()
-
-
-def _rows(site: Settings, model):
-    engine = open_engine(site)
-    try:
-        with Session(engine) as session:
-            return list(session.exec(select(model)).all())
-    finally:
-        engine.dispose()
+from .files import age, catalogue_rows, ingest_now, write_bad_files, write_star
 
 
 @pytest.mark.parametrize("batch_files", [1, 2, 32])
@@ -50,25 +32,25 @@ def test_good_duplicate_conflict_and_bad_files(site: Settings, batch_files: int)
     write_star(inbox, "c.fits", "PHR1A-STAR-20250314T021533-0001", seed=3)  # same ACQ_ID, other bytes
     expected_bad = write_bad_files(inbox)
 
-    summary = _ingest(site)
+    summary = ingest_now(site)
 
     assert sorted(summary.ingested) == ["PHR1A-STAR-20250314T021533-0001", "PHR1A-STAR-20250314T021533-0002"]
     assert summary.duplicates == ["a_again.fits"]
     reasons = dict(summary.rejected)
     assert reasons == {**expected_bad, "c.fits": "conflict"}
 
-    acqs = {a.acq_id: a for a in _rows(site, Acquisition)}
+    acqs = {a.acq_id: a for a in catalogue_rows(site, Acquisition)}
     assert set(acqs) == set(summary.ingested)
     a = acqs["PHR1A-STAR-20250314T021533-0001"]
     assert a.file_name == "a.fits" and a.status == "archived" and a.hip == 32349
     assert a.date_obs == datetime(2025, 3, 14, 2, 15, 33, 120000, tzinfo=UTC)
     assert a.archive_path == "archive/PHR1A/2025/03/a.fits"
     assert (site.site / a.archive_path).is_file()
-    bands = {b.band: b for b in _rows(site, BandImage) if b.acquisition_id == a.id}
+    bands = {b.band: b for b in catalogue_rows(site, BandImage) if b.acquisition_id == a.id}
     assert set(bands) == {"P", "B0"}
     assert (bands["P"].rows, bands["P"].cols, bands["P"].saturate_dn) == (64, 64, 4000.0)
 
-    rejections = {r.file_name: r for r in _rows(site, Rejection)}
+    rejections = {r.file_name: r for r in catalogue_rows(site, Rejection)}
     assert {n: r.reason for n, r in rejections.items()} == {**expected_bad, "c.fits": "conflict",
                                                            "a_again.fits": "duplicate"}
     for r in rejections.values():
@@ -101,13 +83,13 @@ def test_good_duplicate_conflict_and_bad_files(site: Settings, batch_files: int)
 def test_rerun_is_idempotent_and_same_bytes_later_is_a_duplicate(site: Settings) -> None:
     p = write_star(site.inbox, "a.fits", "PHR1A-STAR-20250314T021533-0001", seed=1)
     keep = p.read_bytes()
-    assert len(_ingest(site).ingested) == 1
-    again = _ingest(site)
+    assert len(ingest_now(site).ingested) == 1
+    again = ingest_now(site)
     assert again.n_files == 0 and again.recovered == 0
     (site.inbox / "a.fits").write_bytes(keep)  # the same file delivered again, same name
-    later = _ingest(site)
+    later = ingest_now(site)
     assert later.duplicates == ["a.fits"] and later.ingested == []
-    assert len(_rows(site, Acquisition)) == 1
+    assert len(catalogue_rows(site, Acquisition)) == 1
 
 
 def test_incomplete_files_wait(site: Settings, tmp_path: Path) -> None:
