@@ -128,10 +128,13 @@ def test_status_and_check_show_the_open_incident(settings: Settings) -> None:
 
     from monitor.cli import app
 
+    # `monitor check` judges the backlog against the real clock: the runs (and the alert e-mails they
+    # queue) are one hour old, well inside [alerts] backlog_hours, whatever day the test runs.
+    t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     engine = open_engine(settings)
     try:
         with Session(engine, expire_on_commit=False) as s:
-            _runs(s, settings, "process", "fft", T0)
+            _runs(s, settings, "process", "fft", t0)
     finally:
         engine.dispose()
     env = {"MONITOR_DATABASE_URL": settings.database_url, "COLUMNS": "200"}
@@ -148,6 +151,6 @@ def test_status_and_check_show_the_open_incident(settings: Settings) -> None:
     assert check.exit_code == 1
     assert check.output.splitlines() == [
         "CRITICAL: the daemon is not running (nobody holds the catalogue lock)",
-        f"CRITICAL: open incident #{inc['id']}: job process failed 3 times in a row since 2026-12-04T08:00:00Z "
+        f"CRITICAL: open incident #{inc['id']}: job process failed 3 times in a row since {t0:%Y-%m-%dT%H:%M:%SZ} "
         f"(last: timeout: transient: OperationalError: password *** refused)",
     ]
