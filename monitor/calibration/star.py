@@ -235,7 +235,7 @@ def _photometry_rows(
             status, reason = "rejected", RejectReason.SATURATED.value
             message = f"peak {phot.peak_dn:.0f} DN >= SATURATE {b.saturate_dn:.0f} DN"
         elif phot.off_centre:
-            status, reason = "rejected", RejectReason.TRUNCATED_WINDOW.value
+            status, reason = "rejected", RejectReason.OFF_CENTRE.value
             message = (f"star not found within the search box, or centroid ({phot.centroid_x:.1f}, "
                        f"{phot.centroid_y:.1f}) too far from STARX/STARY ({b.star_x}, {b.star_y})")
         elif not usable:
