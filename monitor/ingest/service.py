@@ -76,8 +76,8 @@ from monitor.catalogue import repository as repo
 from monitor.catalogue.locks import site_operation
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
 from monitor.failures import is_transient
-from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
-from monitor.io.fits_writer import fsync_dir
+from monitor.fsutil import fsync_dir, sha256_file
+from monitor.io.fits_reader import InvalidAcquisitionError, validate_acquisition
 from monitor.settings import IngestSettings, Settings
 
 __all__ = ["IngestSummary", "run_ingest", "complete_files", "left_in_inbox", "FAULT_POINTS"]

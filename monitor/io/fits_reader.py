@@ -62,14 +62,11 @@ Conventions the ICD leaves open and this reader fixes:
 from __future__ import annotations
 
 import dataclasses
-import errno
 import gzip
-import hashlib
 import io
 import math
 import os
 import re
-import stat
 import warnings
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -96,6 +93,7 @@ from monitor.domain import (
     Satellite,
     printable_name,
 )
+from monitor.fsutil import CHUNK_BYTES, open_regular
 from monitor.io.reference_data import load_star_catalogue
 
 __all__ = [
@@ -109,7 +107,6 @@ __all__ = [
     "read_bands",
     "read_ephem",
     "read_gcp",
-    "sha256_file",
     "ORBIT_RADIUS_RANGE_KM",
     "ORBIT_SPEED_RANGE_KM_S",
     "STAR_POINTING_TOLERANCE_DEG",
@@ -124,7 +121,6 @@ __all__ = [
 
 BLOCK_BYTES = 2880  # FITS logical record
 CARD_BYTES = 80
-CHUNK_BYTES = 1 << 20  # read/skip granularity, bytes
 STRIP_BYTES = 16 << 20  # image rows are read in strips of about this size
 
 # Structural bounds, checked before a count drives a loop or an allocation.
@@ -246,37 +242,12 @@ def _name(path: Path) -> str:
     return printable_name(path.name)
 
 
-def _file_kind(mode: int) -> str:
-    """What a non-regular file is, for messages."""
-    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
-             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
-    return next((kind for test, kind in kinds if test(mode)), "special file")
-
-
-def _open_regular(path: Path) -> IO[bytes]:
-    """Open a regular file for reading, never blocking on a FIFO or a device.
-
-    Raises
-    ------
-    OSError
-        When the file cannot be opened, or is not a regular file (``EISDIR`` for a directory,
-        ``EINVAL`` otherwise): an environment problem, not a verdict on data.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
-        raise OSError(code, f"not a regular file but a {_file_kind(mode)}", str(path))
-    return os.fdopen(fd, "rb")
-
-
 class _Stream:
     """Sequential byte reader over a plain or gzip file that can skip forward cheaply."""
 
     def __init__(self, path: Path, data: bytes | None = None) -> None:
         self.path = path
-        self._raw: IO[bytes] = _open_regular(path) if data is None else io.BytesIO(data)
+        self._raw: IO[bytes] = open_regular(path) if data is None else io.BytesIO(data)
         try:
             self.gz = self._raw.read(2) == b"\x1f\x8b"
             self._raw.seek(0)
@@ -1668,22 +1639,3 @@ def read_gcp(path: Path) -> dict[str, NDArray[Any]]:
     _check_table_header(hdu, GCP_COLUMNS, _GCP_STR_COLUMNS, "")
     return _table_dict(path, hdu, GCP_COLUMNS, _GCP_STR_COLUMNS)
 
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes (hex), read in 1 MiB chunks.
-
-    Parameters
-    ----------
-    path : Path
-        Any file.
-
-    Returns
-    -------
-    str
-        64 lower-case hex digits.
-    """
-    digest = hashlib.sha256()
-    with _open_regular(Path(path)) as f:
-        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

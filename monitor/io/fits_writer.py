@@ -39,6 +39,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from monitor.domain import AcquisitionHeader, BandHeader, GeomHeader
+from monitor.fsutil import fsync_dir
 
 __all__ = [
     "write_acquisition",
@@ -47,7 +48,6 @@ __all__ = [
     "band_cards",
     "PART_SUFFIX",
     "DONE_SUFFIX",
-    "fsync_dir",
 ]
 
 PART_SUFFIX = ".part"
@@ -202,20 +202,6 @@ def _table_hdu(name: str, columns: Mapping[str, Any]) -> fits.BinTableHDU:
         else:
             cols.append(fits.Column(name=key, format="D", array=arr.astype(np.float64)))
     return fits.BinTableHDU.from_columns(cols, name=name)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Flush a directory entry to disk (after a rename), ignoring file systems that cannot."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_acquisition(

@@ -13,6 +13,7 @@ import pytest
 from astropy.io import fits
 
 from monitor.domain import AcqType, Mission, RejectReason, Satellite
+from monitor.fsutil import sha256_file
 from monitor.io.fits_reader import (
     InvalidAcquisitionError,
     check_band_data,
@@ -22,7 +23,6 @@ from monitor.io.fits_reader import (
     read_ephem,
     read_gcp,
     read_geom_header,
-    sha256_file,
     validate_acquisition,
 )
 from tests.io.conftest import (

@@ -12,6 +12,7 @@ import pytest
 from astropy.io import fits
 
 from monitor.domain import AcqType, AcquisitionHeader, BandHeader, GeomHeader, Mission, RejectReason, Satellite
+from monitor.fsutil import sha256_file
 from monitor.io.fits_reader import (
     InvalidAcquisitionError,
     read_acquisition_header,
@@ -19,7 +20,6 @@ from monitor.io.fits_reader import (
     read_ephem,
     read_gcp,
     read_geom_header,
-    sha256_file,
 )
 from monitor.io.fits_writer import format_fits_time, write_acquisition
 from tests.io.conftest import ephem_columns, gcp_columns

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from monitor.domain import RejectReason
+from monitor.fsutil import sha256_file
 from monitor.io import fits_reader
 from monitor.io.fits_reader import (
     InvalidAcquisitionError,
     read_acquisition_header,
     read_band,
-    sha256_file,
     validate_acquisition,
 )
 from monitor.settings import IngestSettings

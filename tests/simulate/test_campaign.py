@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from monitor.domain import RejectReason
+from monitor.fsutil import sha256_file
 from monitor.io.fits_reader import (
     InvalidAcquisitionError,
     check_band_data,
     read_acquisition_header,
     read_band,
     read_geom_header,
-    sha256_file,
     validate_acquisition,
 )
 from monitor.simulate.campaign import MOON_FRAME_DIAMETERS, simulate_campaigns
