@@ -62,7 +62,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,7 +75,7 @@ from monitor.catalogue import repository as repo
 from monitor.catalogue.locks import site_operation
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
 from monitor.failures import is_transient
-from monitor.fsutil import fsync_dir, sha256_file
+from monitor.fsutil import atomic_write, fsync_dir, is_regular, move, sha256_file
 from monitor.io.fits_reader import InvalidAcquisitionError, validate_acquisition
 from monitor.settings import IngestSettings, Settings
 
@@ -252,16 +251,9 @@ def _storable(files: list[Path], summary: IngestSummary) -> list[Path]:
     return out
 
 
-def _is_regular(path: Path) -> bool:
-    """Whether ``path`` is a regular file itself (a symbolic link is not followed)."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
-
-
 def _move(src: Path, dest: Path, sync_dir: bool = True, file_mode: int | None = None) -> None:
-    """Move ``src`` to ``dest`` atomically; across file systems copy, fsync, rename, then unlink.
+    """Move ``src`` to ``dest`` atomically; across file systems copy, fsync, rename, then unlink
+    (:func:`monitor.fsutil.move`).
 
     The entry itself is moved: a symbolic link, FIFO or directory is renamed, never followed;
     such an entry cannot be copied, so across file systems the ``EXDEV`` error is raised.
@@ -270,19 +262,7 @@ def _move(src: Path, dest: Path, sync_dir: bool = True, file_mode: int | None = 
     to 0666), whatever mode its producer gave it in the inbox.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(src, dest)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV or not _is_regular(src):
-            raise
-        tmp = dest.with_name(dest.name + ".part")
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-        src.unlink()
+    move(src, dest, sync_dir=False)
     if file_mode is not None and stat.S_ISREG(os.lstat(dest).st_mode):
         os.chmod(dest, file_mode)
     if sync_dir:
@@ -301,11 +281,11 @@ def _drop_marker(src: Path) -> None:
 def _same_content(src: Path, dest: Path, sha256: str | None) -> bool:
     """Whether ``src`` is a regular file holding the bytes recorded (``sha256``) or, without a
     record, the same bytes as the regular file ``dest``."""
-    if not _is_regular(src):
+    if not is_regular(src):
         return False
     if sha256 is not None:
         return sha256_file(src) == sha256
-    return _is_regular(dest) and sha256_file(src) == sha256_file(dest)
+    return is_regular(dest) and sha256_file(src) == sha256_file(dest)
 
 
 def _finish_move(src: Path, dest: Path, sha256: str | None, file_mode: int | None = None) -> bool:
@@ -893,9 +873,7 @@ def _record_left(settings: Settings, summary: IngestSummary) -> None:
            for name, reason in summary.left]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, (json.dumps(doc, indent=1) + "\n").encode("utf-8"), suffix=".tmp")
     except OSError as exc:
         log.warning("could not record the entries left in the inbox in %s: %s", path, exc)
 

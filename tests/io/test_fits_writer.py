@@ -173,7 +173,7 @@ def test_written_under_part_name_then_renamed(
         seen.append((sorted(p.name for p in tmp_path.iterdir()), Path(src).stat().st_size))
         real_replace(src, dst)
 
-    monkeypatch.setattr("monitor.io.fits_writer.os.replace", spy)
+    monkeypatch.setattr("monitor.fsutil.os.replace", spy)
     write_acquisition(tmp_path / "x.fits", header, _images())
     # Just before the rename only the complete .part file exists: no final name, no marker.
     assert seen == [(["x.fits.part"], (tmp_path / "x.fits").stat().st_size)]
