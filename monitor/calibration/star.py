@@ -50,7 +50,8 @@ from monitor.catalogue.models import (
     StarpoolResult,
 )
 from monitor.domain import MISSION_OF_SATELLITE, REF_VERSION, STAR_SATELLITES, BandHeader, RejectReason, Satellite
-from monitor.io.fits_reader import InvalidAcquisitionError, read_bands
+from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.pixels import read_bands
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.science.drift import drift_alerts, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, InsufficientStarsError, ScienceError

@@ -76,7 +76,8 @@ from monitor.catalogue.locks import site_operation
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
 from monitor.failures import is_transient
 from monitor.fsutil import atomic_write, fsync_dir, is_regular, move, sha256_file
-from monitor.io.fits_reader import InvalidAcquisitionError, validate_acquisition
+from monitor.io.acquisition import validate_acquisition
+from monitor.io.errors import InvalidAcquisitionError
 from monitor.settings import IngestSettings, Settings
 
 __all__ = ["IngestSummary", "run_ingest", "complete_files", "left_in_inbox", "FAULT_POINTS"]

@@ -22,7 +22,7 @@ Image data types (``dtype``):
 The writer checks the structure (images match ``header.bands``; shapes) but deliberately not the
 values against the ICD: the simulator uses it to write invalid files on purpose. Cards are typed
 values of our own keys, so astropy's output verification is skipped (it cost 40 % of the write
-time); :func:`monitor.io.fits_reader.read_acquisition_header` is the check of conformity.
+time); :func:`monitor.io.acquisition.read_acquisition_header` is the check of conformity.
 """
 
 from __future__ import annotations

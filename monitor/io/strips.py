@@ -32,7 +32,7 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from monitor.domain import RejectReason
-from monitor.io.fits_reader import InvalidAcquisitionError
+from monitor.io.errors import InvalidAcquisitionError
 
 __all__ = ["ImageStrips", "iter_image_strips", "image_strips_factory", "image_shape"]
 

@@ -25,7 +25,8 @@ from types import ModuleType
 
 import pytest
 
-from monitor.io.fits_reader import InvalidAcquisitionError, validate_acquisition
+from monitor.io.acquisition import validate_acquisition
+from monitor.io.errors import InvalidAcquisitionError
 
 from .fuzzing import MUTATIONS, make_case, write_bases
 

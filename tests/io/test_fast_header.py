@@ -8,7 +8,7 @@ from astropy.io import fits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.io.fits_reader import _fast_header
+from monitor.io.fits_header import _fast_header
 
 KEYS = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=8).filter(
     lambda k: k not in ("END", "COMMENT", "HISTORY", "CONTINUE", "HIERARCH")

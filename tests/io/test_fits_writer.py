@@ -13,15 +13,11 @@ from astropy.io import fits
 
 from monitor.domain import AcqType, AcquisitionHeader, BandHeader, GeomHeader, Mission, RejectReason, Satellite
 from monitor.fsutil import sha256_file
-from monitor.io.fits_reader import (
-    InvalidAcquisitionError,
-    read_acquisition_header,
-    read_band,
-    read_ephem,
-    read_gcp,
-    read_geom_header,
-)
+from monitor.io.acquisition import read_acquisition_header, read_geom_header
+from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.fits_writer import format_fits_time, write_acquisition
+from monitor.io.pixels import read_band
+from monitor.io.tables import read_ephem, read_gcp
 from tests.io.conftest import ephem_columns, gcp_columns
 
 

@@ -1,0 +1,196 @@
+"""Pixel decoding of image HDUs in row strips: physical values, all-NaN test, band images.
+
+Image pixels are read only by :func:`check_band_data` and
+:func:`monitor.io.acquisition.validate_acquisition` (all-NaN test, in row strips), :func:`read_band`
+and :func:`read_bands` (small images, star vignettes). All apply ``BSCALE``/``BZERO`` and map
+integer ``BLANK`` pixels to NaN. :func:`read_bands` (photometry) walks the file once, however many
+bands it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.domain import RejectReason
+from monitor.io.errors import InvalidAcquisitionError, _name
+from monitor.io.fits_structure import _BITPIX_DTYPE, _Hdu, _open_stream, _scan, _Stream
+
+__all__ = ["STRIP_BYTES", "check_band_data", "read_band", "read_bands"]
+
+STRIP_BYTES = 16 << 20  # image rows are read in strips of about this size
+
+
+def _find_band(hdus: list[_Hdu], band: str, path: Path) -> _Hdu:
+    for hdu in hdus[1:]:
+        if hdu.kind == "IMAGE" and hdu.extname == band:
+            return hdu
+    raise InvalidAcquisitionError(RejectReason.UNKNOWN_BAND, f"{_name(path)} has no image HDU for band {band!r}")
+
+
+def _strips(stream: _Stream, path: Path, hdu: _Hdu) -> Iterator[NDArray[np.floating[Any]]]:
+    """Yield the physical values of an image HDU in row strips, from an open stream.
+
+    The stream is moved to the HDU's data first (forward only for gzip: callers visit HDUs in
+    file order). ``BSCALE``/``BZERO`` are applied; integer ``BLANK`` pixels become NaN. Float data
+    stay float32 (BITPIX -32) or float64 (BITPIX -64); scaled integers become float64.
+    """
+    h = hdu.header
+    bitpix = int(h["BITPIX"])
+    nx, ny = int(h["NAXIS1"]), int(h["NAXIS2"])
+    dtype = np.dtype(_BITPIX_DTYPE[bitpix])
+    bscale = float(h.get("BSCALE", 1.0))
+    bzero = float(h.get("BZERO", 0.0))
+    blank = h.get("BLANK") if bitpix > 0 else None
+    row_bytes = nx * dtype.itemsize
+    rows_per_strip = max(1, STRIP_BYTES // max(row_bytes, 1))
+    stream.seek(hdu.data_offset)
+    for row0 in range(0, ny, rows_per_strip):
+        n = min(rows_per_strip, ny - row0)
+        raw = stream.read(n * row_bytes)
+        if len(raw) < n * row_bytes:
+            raise InvalidAcquisitionError(
+                RejectReason.TRUNCATED, f"{_name(path)} ended while reading {hdu.label}: the file is truncated"
+            )
+        a = np.frombuffer(raw, dtype=dtype).reshape(n, nx)
+        if bitpix < 0:
+            out_f: NDArray[Any] = a.astype(np.float32 if bitpix == -32 else np.float64)
+            if bscale != 1.0 or bzero != 0.0:
+                out_f = out_f * bscale + bzero
+            yield out_f
+        else:
+            out = a.astype(np.float64) * bscale + bzero
+            if blank is not None:
+                out[a == int(blank)] = np.nan
+            yield out
+
+
+def _iter_strips(path: Path, hdu: _Hdu) -> Iterator[NDArray[np.floating[Any]]]:
+    """Yield the physical values of one image HDU of ``path`` in row strips (see :func:`_strips`)."""
+    with _open_stream(path) as stream:
+        yield from _strips(stream, path, hdu)
+
+
+def _can_hold_nan(hdu: _Hdu) -> bool:
+    """Whether an image HDU can hold NaN pixels (float data, or integers with ``BLANK``)."""
+    return int(hdu.header["BITPIX"]) < 0 or "BLANK" in hdu.header
+
+
+def _all_nan_error(path: Path, hdus: Sequence[_Hdu], images: Sequence[_Hdu]) -> InvalidAcquisitionError:
+    acq_id = hdus[0].header.get("ACQ_ID")
+    bands = ", ".join(repr(h.extname) for h in images)
+    what = f"band {bands} ({images[0].label})" if len(images) == 1 else f"every band ({bands})"
+    return InvalidAcquisitionError(
+        RejectReason.ALL_NAN,
+        f"{what} of {_name(path)} holds no data: every pixel is NaN",
+        acq_id.strip() if isinstance(acq_id, str) else None,
+    )
+
+
+def _is_all_nan(stream: _Stream, path: Path, hdu: _Hdu) -> bool:
+    """Whether every pixel of an image HDU is NaN; stops at the first strip holding a number."""
+    return all(bool(np.all(np.isnan(strip))) for strip in _strips(stream, path, hdu))
+
+
+def check_band_data(path: Path, band: str) -> None:
+    """Refuse a band whose image is entirely NaN (missing data); a partly NaN band is fine.
+
+    The image is read in row strips of about 16 MB, stopping at the first strip holding a
+    number, so memory stays bounded for large (Moon) images. Integer images without ``BLANK``
+    cannot hold NaN and are not read.
+
+    Parameters
+    ----------
+    path : Path
+        A file that passed :func:`read_acquisition_header`.
+    band : str
+        ``EXTNAME`` of the image HDU.
+
+    Raises
+    ------
+    InvalidAcquisitionError
+        ``ALL_NAN`` when every pixel is NaN; ``UNKNOWN_BAND`` when the band is absent;
+        ``TRUNCATED``/``NOT_FITS`` when the file is damaged.
+    """
+    path = Path(path)
+    hdus = _scan(path)
+    hdu = _find_band(hdus, band, path)
+    if not _can_hold_nan(hdu):
+        return
+    with _open_stream(path) as stream:
+        if _is_all_nan(stream, path, hdu):
+            raise _all_nan_error(path, hdus, [hdu])
+
+
+def read_band(path: Path, band: str) -> NDArray[np.float32]:
+    """Read one band image in physical DN (``BSCALE``/``BZERO`` applied, ``BLANK`` -> NaN).
+
+    Meant for small images (star vignettes); the whole image is returned in memory.
+
+    Parameters
+    ----------
+    path : Path
+        A file that passed :func:`read_acquisition_header`.
+    band : str
+        ``EXTNAME`` of the image HDU.
+
+    Returns
+    -------
+    NDArray[np.float32]
+        Shape (rows, columns) = (NAXIS2, NAXIS1), rows along track in time order.
+
+    Raises
+    ------
+    InvalidAcquisitionError
+        ``UNKNOWN_BAND`` when the band is absent, ``TRUNCATED``/``NOT_FITS`` when damaged.
+    """
+    path = Path(path)
+    hdu = _find_band(_scan(path), band, path)
+    strips = list(_iter_strips(path, hdu))
+    return np.concatenate(strips, axis=0).astype(np.float32, copy=False)
+
+
+def read_bands(path: Path) -> dict[str, NDArray[np.float32]]:
+    """Read every band image of a file in one pass, in physical DN (``BLANK`` -> NaN).
+
+    The file structure is walked once and the images are read through one stream in file
+    order, instead of once per band as repeated :func:`read_band` calls would do (each of which
+    re-walks every header). Meant for small images (star vignettes): everything is in memory.
+
+    Parameters
+    ----------
+    path : Path
+        A file that passed :func:`read_acquisition_header`.
+
+    Returns
+    -------
+    dict of str to NDArray[np.float32]
+        ``EXTNAME`` -> image of shape (rows, columns) = (NAXIS2, NAXIS1), rows along track in
+        time order, in file order. Image HDUs without ``EXTNAME`` or without data are skipped; when
+        a band appears twice, the first HDU wins (as in :func:`read_band`).
+
+    Raises
+    ------
+    InvalidAcquisitionError
+        ``TRUNCATED``/``NOT_FITS``/``UNREADABLE`` when the file is damaged.
+    """
+    path = Path(path)
+    wanted: list[_Hdu] = []
+    seen: set[str] = set()
+    for hdu in _scan(path)[1:]:
+        name = hdu.extname
+        if hdu.kind == "IMAGE" and name is not None and name not in seen and int(hdu.header["NAXIS"]) == 2:
+            seen.add(name)
+            wanted.append(hdu)
+    out: dict[str, NDArray[np.float32]] = {}
+    if not wanted:
+        return out
+    with _open_stream(path) as stream:
+        for hdu in wanted:
+            strips = list(_strips(stream, path, hdu))
+            out[str(hdu.extname)] = np.concatenate(strips, axis=0).astype(np.float32, copy=False)
+    return out
