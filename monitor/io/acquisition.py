@@ -47,17 +47,17 @@ from monitor.domain import (
     RejectReason,
     Satellite,
 )
-from monitor.io.errors import InvalidAcquisitionError, _name
+from monitor.io.errors import InvalidAcquisitionError, shown_name
 from monitor.io.fits_structure import (
-    _DEFAULT_LIMITS,
+    DEFAULT_LIMITS,
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_MOON_BAND_PIXELS,
     DEFAULT_MAX_STAR_BAND_PIXELS,
-    _Hdu,
-    _Limits,
-    _open_stream,
-    _padded,
-    _scan,
+    Hdu,
+    Limits,
+    open_stream,
+    padded,
+    scan,
 )
 from monitor.io.icd_keys import (
     BINNING_RANGE,
@@ -78,7 +78,7 @@ from monitor.io.icd_keys import (
 )
 from monitor.io.pixels import _all_nan_error, _can_hold_nan, _is_all_nan
 from monitor.io.reference_data import load_star_catalogue
-from monitor.io.tables import _validate_ephem, _validate_gcp
+from monitor.io.tables import validate_ephem, validate_gcp
 
 __all__ = ["STAR_POINTING_TOLERANCE_DEG", "read_acquisition_header", "read_geom_header", "validate_acquisition"]
 
@@ -91,7 +91,7 @@ _HIP_RE = re.compile(r"^HIP\s+(\d+)$")
 class _Validated:
     header: AcquisitionHeader
     geom: GeomHeader | None
-    hdus: tuple[_Hdu, ...]
+    hdus: tuple[Hdu, ...]
 
 
 def _angle_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
@@ -112,7 +112,7 @@ def _vector(keys: _Keys, prefix: str, rng: tuple[float, float], what: str, unit:
     return vec
 
 
-def _validate_primary(hdu: _Hdu) -> tuple[AcquisitionHeader, _Keys]:
+def _validate_primary(hdu: Hdu) -> tuple[AcquisitionHeader, _Keys]:
     acq_id_raw = hdu.header.get("ACQ_ID")
     acq_id = (acq_id_raw.strip() or None) if isinstance(acq_id_raw, str) else None
     keys = _Keys(hdu, acq_id)
@@ -205,7 +205,7 @@ def _validate_primary(hdu: _Hdu) -> tuple[AcquisitionHeader, _Keys]:
     return header, keys
 
 
-def _validate_band(hdu: _Hdu, acq: AcquisitionHeader) -> BandHeader:
+def _validate_band(hdu: Hdu, acq: AcquisitionHeader) -> BandHeader:
     keys = _Keys(hdu, acq.acq_id)
     if "EXTNAME" not in hdu.header:
         raise keys.fail(RejectReason.MISSING_KEY, f"image {hdu.label} has no EXTNAME (the band name)")
@@ -275,25 +275,25 @@ def _validate_geom_keys(keys: _Keys) -> GeomHeader:
     )
 
 
-def _ends_on_hdu_boundary(hdus: Sequence[_Hdu], name: str, missing: str, keys: _Keys) -> InvalidAcquisitionError:
+def _ends_on_hdu_boundary(hdus: Sequence[Hdu], name: str, missing: str, keys: _Keys) -> InvalidAcquisitionError:
     """The refusal of a file that lacks what our writer puts after its last HDU: a cut exactly on an
     HDU boundary leaves a structurally complete file (no ``NEXTEND`` to tell), so it is reported as
     truncated."""
     last = hdus[-1]
     return keys.fail(
         RejectReason.TRUNCATED,
-        f"{name} ends right after {last.label} (byte {last.data_offset + _padded(last.data_bytes)}) without "
+        f"{name} ends right after {last.label} (byte {last.data_offset + padded(last.data_bytes)}) without "
         f"{missing}: the file is truncated on an HDU boundary (or was written without it)",
     )
 
 
-def _validate(path: Path, limits: _Limits | None = None, data: bytes | None = None) -> _Validated:
+def _validate(path: Path, limits: Limits | None = None, data: bytes | None = None) -> _Validated:
     path = Path(path)
-    name = _name(path)
-    hdus = _scan(path, limits, data)
+    name = shown_name(path)
+    hdus = scan(path, limits, data)
     acq, keys = _validate_primary(hdus[0])
-    tables: dict[str, _Hdu] = {}
-    images: list[_Hdu] = []
+    tables: dict[str, Hdu] = {}
+    images: list[Hdu] = []
     for hdu in hdus[1:]:
         if hdu.kind == "IMAGE":
             images.append(hdu)
@@ -312,8 +312,8 @@ def _validate(path: Path, limits: _Limits | None = None, data: bytes | None = No
         for table in ("EPHEM", "GCP"):
             if table not in tables:
                 raise keys.fail(RejectReason.MISSING_KEY, f"a GEOM file needs a binary table HDU {table}")
-        _validate_ephem(path, tables["EPHEM"], acq.acq_id, data)
-        _validate_gcp(path, tables["GCP"], acq.acq_id, geom.nsamp, data)
+        validate_ephem(path, tables["EPHEM"], acq.acq_id, data)
+        validate_gcp(path, tables["GCP"], acq.acq_id, geom.nsamp, data)
     else:
         if len(hdus) == 1:
             raise _ends_on_hdu_boundary(hdus, name, f"any image HDU (a {acq.acq_type.value} file holds bands)", keys)
@@ -325,7 +325,7 @@ def _validate(path: Path, limits: _Limits | None = None, data: bytes | None = No
                 raise keys.fail(RejectReason.BAD_VALUE, f"band {band.band!r} appears twice ({hdu.label})")
             bands.append(band)
         if "EPHEM" in tables:
-            _validate_ephem(path, tables["EPHEM"], acq.acq_id, data)
+            validate_ephem(path, tables["EPHEM"], acq.acq_id, data)
     acq = dataclasses.replace(acq, bands=tuple(bands))
     return _Validated(acq, geom, tuple(hdus))
 
@@ -357,7 +357,7 @@ def read_acquisition_header(path: Path) -> AcquisitionHeader:
     OSError
         The file cannot be read now (permissions, I/O error, not a regular file): not a verdict.
     """
-    return _validate(Path(path), _DEFAULT_LIMITS).header
+    return _validate(Path(path), DEFAULT_LIMITS).header
 
 
 def read_geom_header(path: Path) -> GeomHeader:
@@ -379,11 +379,11 @@ def read_geom_header(path: Path) -> GeomHeader:
     InvalidAcquisitionError
         As :func:`read_acquisition_header`; ``BAD_VALUE`` if the file is not a GEOM acquisition.
     """
-    validated = _validate(Path(path), _DEFAULT_LIMITS)
+    validated = _validate(Path(path), DEFAULT_LIMITS)
     if validated.geom is None:
         raise InvalidAcquisitionError(
             RejectReason.BAD_VALUE,
-            f"{_name(Path(path))} is a {validated.header.acq_type.value} acquisition, not GEOM",
+            f"{shown_name(Path(path))} is a {validated.header.acq_type.value} acquisition, not GEOM",
             validated.header.acq_id,
         )
     return validated.geom
@@ -437,13 +437,13 @@ def validate_acquisition(
         The file cannot be read now (permissions, I/O error, not a regular file): not a verdict.
     """
     path = Path(path)
-    limits = _Limits(max_star_band_pixels, max_moon_band_pixels, max_file_bytes)
+    limits = Limits(max_star_band_pixels, max_moon_band_pixels, max_file_bytes)
     validated = _validate(path, limits, data)
     if validated.geom is not None:
         return validated.header, validated.geom
     images = [h for h in validated.hdus[1:] if h.kind == "IMAGE"]  # every one is a validated band
     if all(_can_hold_nan(h) for h in images):
-        with _open_stream(path, data) as stream:
+        with open_stream(path, data) as stream:
             for hdu in images:  # file order: the gzip stream only moves forward
                 if not _is_all_nan(stream, path, hdu):
                     return validated.header, None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from monitor.domain import RejectReason, printable_name
 
-__all__ = ["InvalidAcquisitionError"]
+__all__ = ["InvalidAcquisitionError", "shown_name", "first_line"]
 
 
 class InvalidAcquisitionError(Exception):
@@ -33,11 +33,11 @@ class InvalidAcquisitionError(Exception):
         return f"{self.reason.value}: {self.message}"
 
 
-def _name(path: Path) -> str:
+def shown_name(path: Path) -> str:
     """The file name as shown in messages (non-printable characters escaped)."""
     return printable_name(path.name)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__

@@ -18,9 +18,9 @@ from typing import Any, cast
 from astropy.io import fits
 
 from monitor.domain import RejectReason
-from monitor.io.errors import InvalidAcquisitionError, _first_line
+from monitor.io.errors import InvalidAcquisitionError, first_line
 
-__all__ = ["BLOCK_BYTES", "CARD_BYTES"]
+__all__ = ["BLOCK_BYTES", "CARD_BYTES", "fast_header", "parse_header"]
 
 BLOCK_BYTES = 2880  # FITS logical record
 
@@ -79,7 +79,7 @@ def _card_value(field: str) -> tuple[bool, Any]:
     return False, None
 
 
-def _fast_header(text: str) -> dict[str, Any] | None:
+def fast_header(text: str) -> dict[str, Any] | None:
     """Keyword -> value of a header of plain fixed-format cards (FITS 4.0 4.2); commentary cards
     are skipped. ``None`` when any card needs the full parser (HIERARCH, CONTINUE, complex values,
     a keyword given twice, anything irregular).
@@ -108,7 +108,7 @@ def _fast_header(text: str) -> dict[str, Any] | None:
     return None  # no END card: let astropy say what is wrong
 
 
-def _parse_header(raw: bytes, label: str) -> Mapping[str, Any]:
+def parse_header(raw: bytes, label: str) -> Mapping[str, Any]:
     """Keyword -> value of one header: the fast parser, else astropy with every value forced.
 
     astropy parses card values lazily: a card like ``DARK = 31.5.2``, ``GAINFACT = 2,25`` or an
@@ -124,7 +124,7 @@ def _parse_header(raw: bytes, label: str) -> Mapping[str, Any]:
             "a header holds printable ASCII only (FITS 4.0 section 4.1.1)",
         )
     text = raw.decode("ascii")
-    fast = _fast_header(text)
+    fast = fast_header(text)
     if fast is not None:
         return fast
     try:
@@ -133,7 +133,7 @@ def _parse_header(raw: bytes, label: str) -> Mapping[str, Any]:
             header: fits.Header = fits.Header.fromstring(text)
     except Exception as exc:  # astropy raises several types for malformed cards
         raise InvalidAcquisitionError(
-            RejectReason.BAD_VALUE, f"the header of {label} is malformed ({_first_line(exc)})"
+            RejectReason.BAD_VALUE, f"the header of {label} is malformed ({first_line(exc)})"
         ) from exc
     _force_values(header, text, label)
     return cast(Mapping[str, Any], header)

@@ -10,7 +10,7 @@
 2. **Bounds.** Every count read from a header is bounded before it drives a loop or an allocation
    (``NAXIS``, ``NAXISn``, ``TFIELDS``, header blocks, HDUs). Before any data byte is skipped or
    decompressed, the pixels of each image and the declared size of the whole file are compared with
-   the ingest limits (:class:`_Limits`): beyond them the file is ``TOO_LARGE`` (a small
+   the ingest limits (:class:`Limits`): beyond them the file is ``TOO_LARGE`` (a small
    ``.fits.gz`` may declare gigabytes).
 
 Only damaged data are verdicts: a corrupt or cut gzip stream is ``NOT_FITS``, ``UNREADABLE`` or
@@ -46,8 +46,8 @@ from astropy.io import fits
 
 from monitor.domain import AcqType, RejectReason
 from monitor.fsutil import CHUNK_BYTES, open_regular
-from monitor.io.errors import InvalidAcquisitionError, _name
-from monitor.io.fits_header import BLOCK_BYTES, CARD_BYTES, _parse_header
+from monitor.io.errors import InvalidAcquisitionError, shown_name
+from monitor.io.fits_header import BLOCK_BYTES, CARD_BYTES, parse_header
 
 __all__ = [
     "MAX_HEADER_BLOCKS",
@@ -60,6 +60,15 @@ __all__ = [
     "DEFAULT_MAX_MOON_BAND_PIXELS",
     "DEFAULT_MAX_FILE_BYTES",
     "MAX_TABLE_BYTES",
+    "BITPIX_DTYPE",
+    "Hdu",
+    "Limits",
+    "DEFAULT_LIMITS",
+    "Stream",
+    "open_stream",
+    "axis_lengths",
+    "padded",
+    "scan",
     "check_structure",
 ]
 
@@ -88,11 +97,11 @@ DEFAULT_MAX_FILE_BYTES = 16 << 30  # declared size of a file (headers + data, de
 
 MAX_TABLE_BYTES = 64 << 20  # EPHEM/GCP tables are small; refuse anything absurd
 
-_BITPIX_DTYPE = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+BITPIX_DTYPE = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
 @dataclass(frozen=True)
-class _Hdu:
+class Hdu:
     index: int
     header: Mapping[str, Any]  # keyword -> value (astropy Header or the fast parser's dict)
     header_offset: int  # byte offset of the header in the (decompressed) stream
@@ -120,7 +129,7 @@ class _Hdu:
 
 
 @dataclass(frozen=True)
-class _Limits:
+class Limits:
     """Size limits of a validation (see :func:`validate_acquisition`)."""
 
     max_star_band_pixels: int = DEFAULT_MAX_STAR_BAND_PIXELS
@@ -128,10 +137,10 @@ class _Limits:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
 
-_DEFAULT_LIMITS = _Limits()
+DEFAULT_LIMITS = Limits()
 
 
-class _Stream:
+class Stream:
     """Sequential byte reader over a plain or gzip file that can skip forward cheaply."""
 
     def __init__(self, path: Path, data: bytes | None = None) -> None:
@@ -199,7 +208,7 @@ class _Stream:
 
 
 @contextmanager
-def _open_stream(path: Path, data: bytes | None = None) -> Iterator[_Stream]:
+def open_stream(path: Path, data: bytes | None = None) -> Iterator[Stream]:
     """Open a stream, turning damaged gzip data into :class:`InvalidAcquisitionError`.
 
     ``data``: the bytes of ``path`` already read into memory (the ingest validates the very bytes
@@ -209,22 +218,22 @@ def _open_stream(path: Path, data: bytes | None = None) -> Iterator[_Stream]:
     or checksum (``NOT_FITS``), corrupt deflate data (``UNREADABLE``). Any other ``OSError``
     (cannot open, permission, I/O error, not a regular file) propagates: it is transient.
     """
-    stream = _Stream(path, data)
+    stream = Stream(path, data)
     try:
         yield stream
     except EOFError as exc:
         raise InvalidAcquisitionError(
             RejectReason.TRUNCATED,
-            f"the gzip stream of {_name(path)} ends early (compressed file cut at "
+            f"the gzip stream of {shown_name(path)} ends early (compressed file cut at "
             f"{stream._raw.tell()} bytes): the file is truncated",
         ) from exc
     except gzip.BadGzipFile as exc:  # an OSError subclass: caught before any other OSError could be
         raise InvalidAcquisitionError(
-            RejectReason.NOT_FITS, f"{_name(path)} starts like gzip but is not a valid gzip file ({exc})"
+            RejectReason.NOT_FITS, f"{shown_name(path)} starts like gzip but is not a valid gzip file ({exc})"
         ) from exc
     except zlib.error as exc:
         raise InvalidAcquisitionError(
-            RejectReason.UNREADABLE, f"the gzip stream of {_name(path)} is corrupt ({exc})"
+            RejectReason.UNREADABLE, f"the gzip stream of {shown_name(path)} is corrupt ({exc})"
         ) from exc
     finally:
         stream.close()
@@ -249,7 +258,7 @@ def _data_bytes(header: Mapping[str, Any], label: str, primary: bool) -> int:
     >= 0), so that the size is a plain integer whatever the header says.
     """
     bitpix = _int_key(header, "BITPIX", label)
-    if bitpix not in _BITPIX_DTYPE:
+    if bitpix not in BITPIX_DTYPE:
         raise InvalidAcquisitionError(RejectReason.BAD_VALUE, f"BITPIX = {bitpix} of {label} is not a FITS data type")
     naxis = _int_key(header, "NAXIS", label)
     if not 0 <= naxis <= MAX_NAXIS:
@@ -271,16 +280,16 @@ def _data_bytes(header: Mapping[str, Any], label: str, primary: bool) -> int:
     return abs(bitpix) // 8 * gcount * (pcount + math.prod(axes))
 
 
-def _axes(header: Mapping[str, Any]) -> list[int]:
+def axis_lengths(header: Mapping[str, Any]) -> list[int]:
     """``NAXIS1..NAXISn`` of a header that passed :func:`_data_bytes`."""
     return [int(header[f"NAXIS{i}"]) for i in range(1, int(header["NAXIS"]) + 1)]
 
 
-def _padded(n: int) -> int:
+def padded(n: int) -> int:
     return -(-n // BLOCK_BYTES) * BLOCK_BYTES
 
 
-def _read_header_bytes(stream: _Stream, first_block: bytes, label: str, name: str) -> bytes:
+def _read_header_bytes(stream: Stream, first_block: bytes, label: str, name: str) -> bytes:
     """Read blocks until the END card; return the header bytes (whole blocks)."""
     blocks = [first_block]
     block = first_block
@@ -300,14 +309,14 @@ def _read_header_bytes(stream: _Stream, first_block: bytes, label: str, name: st
     )
 
 
-def _scan(path: Path, limits: _Limits | None = None, data: bytes | None = None) -> list[_Hdu]:
+def scan(path: Path, limits: Limits | None = None, data: bytes | None = None) -> list[Hdu]:
     """Walk every HDU of ``path``; check that the file holds every byte its headers declare.
 
     ``limits`` (ingest validation) bounds the image and file sizes before any data is skipped;
     None (readers of archived files, which passed the ingest) checks only the structural bounds.
     Errors raised after the primary header was read carry its ``ACQ_ID`` (when it is a string).
     """
-    hdus: list[_Hdu] = []
+    hdus: list[Hdu] = []
     try:
         _walk(Path(path), hdus, limits, data)
     except InvalidAcquisitionError as exc:
@@ -343,7 +352,7 @@ def _truncated_first_card(first: bytes, name: str) -> InvalidAcquisitionError:
     )
 
 
-def _check_tail(stream: _Stream, first: bytes, start: int, name: str) -> None:
+def _check_tail(stream: Stream, first: bytes, start: int, name: str) -> None:
     """After the last HDU: only zero padding (at most ``MAX_TRAILING_BYTES``) is allowed. A tail
     shorter than a card that starts like ``XTENSION`` is the start of a header cut short."""
     if len(first) < 8 and b"XTENSION".startswith(first):
@@ -369,7 +378,7 @@ def _check_tail(stream: _Stream, first: bytes, start: int, name: str) -> None:
         )
 
 
-def _band_pixel_limit(primary: _Hdu, limits: _Limits) -> tuple[int, str]:
+def _band_pixel_limit(primary: Hdu, limits: Limits) -> tuple[int, str]:
     """(pixels allowed per image, file kind) from the primary header's ACQTYPE."""
     acq_type = primary.header.get("ACQTYPE")
     if isinstance(acq_type, str) and acq_type.strip().upper() == AcqType.MOON.value:
@@ -377,7 +386,7 @@ def _band_pixel_limit(primary: _Hdu, limits: _Limits) -> tuple[int, str]:
     return limits.max_star_band_pixels, "STAR or GEOM"
 
 
-def _check_size(hdu: _Hdu, hdus: Sequence[_Hdu], total_bytes: int, limits: _Limits | None, name: str) -> None:
+def _check_size(hdu: Hdu, hdus: Sequence[Hdu], total_bytes: int, limits: Limits | None, name: str) -> None:
     """Refuse an HDU whose declared data is too large (``TOO_LARGE``), before any of it is read.
 
     Tables are bounded by ``MAX_TABLE_BYTES`` always; with ``limits``, images by the pixel limit
@@ -394,7 +403,7 @@ def _check_size(hdu: _Hdu, hdus: Sequence[_Hdu], total_bytes: int, limits: _Limi
     if limits is None:
         return
     if kind in ("PRIMARY", "IMAGE") and hdu.data_bytes:
-        axes = _axes(hdu.header)
+        axes = axis_lengths(hdu.header)
         pixels = math.prod(axes)
         allowed, what = _band_pixel_limit(hdus[0] if hdus else hdu, limits)
         if pixels > allowed:
@@ -413,7 +422,7 @@ def _check_size(hdu: _Hdu, hdus: Sequence[_Hdu], total_bytes: int, limits: _Limi
         )
 
 
-def _check_nextend(hdus: Sequence[_Hdu], name: str) -> None:
+def _check_nextend(hdus: Sequence[Hdu], name: str) -> None:
     """When the primary header has ``NEXTEND``, the file must hold exactly that many extensions."""
     primary = hdus[0].header
     if "NEXTEND" not in primary:
@@ -433,11 +442,11 @@ def _check_nextend(hdus: Sequence[_Hdu], name: str) -> None:
         )
 
 
-def _walk(path: Path, hdus: list[_Hdu], limits: _Limits | None, data: bytes | None = None) -> None:
-    """Append the HDUs of ``path`` (or of its bytes ``data``) to ``hdus`` (see :func:`_scan`)."""
-    name = _name(path)
+def _walk(path: Path, hdus: list[Hdu], limits: Limits | None, data: bytes | None = None) -> None:
+    """Append the HDUs of ``path`` (or of its bytes ``data``) to ``hdus`` (see :func:`scan`)."""
+    name = shown_name(path)
     total_bytes = 0
-    with _open_stream(path, data) as stream:
+    with open_stream(path, data) as stream:
         while True:
             start = stream.pos
             first = stream.read(BLOCK_BYTES)
@@ -462,12 +471,12 @@ def _walk(path: Path, hdus: list[_Hdu], limits: _Limits | None, data: bytes | No
                     f"{name} ends at byte {stream.pos} inside the header of {label}: the file is truncated",
                 )
             raw = _read_header_bytes(stream, first, label, name)
-            header = _parse_header(raw, label)
+            header = parse_header(raw, label)
             nbytes = _data_bytes(header, label, primary=index == 0)
-            hdu = _Hdu(index, header, start, start + len(raw), nbytes)
+            hdu = Hdu(index, header, start, start + len(raw), nbytes)
             _check_extension_type(hdu)
             _check_table_fields(hdu)
-            need = _padded(nbytes)
+            need = padded(nbytes)
             total_bytes += len(raw) + need
             _check_size(hdu, hdus, total_bytes, limits, name)
             got = stream.skip(need)
@@ -482,7 +491,7 @@ def _walk(path: Path, hdus: list[_Hdu], limits: _Limits | None, data: bytes | No
     _check_nextend(hdus, name)
 
 
-def _check_extension_type(hdu: _Hdu) -> None:
+def _check_extension_type(hdu: Hdu) -> None:
     """``XTENSION`` of an extension is a non-empty string (an HDU of an unknown type is skipped:
     a band whose ``XTENSION`` is damaged must not silently disappear from the file)."""
     if hdu.index == 0:
@@ -494,7 +503,7 @@ def _check_extension_type(hdu: _Hdu) -> None:
         )
 
 
-def _check_table_fields(hdu: _Hdu) -> None:
+def _check_table_fields(hdu: Hdu) -> None:
     """``TFIELDS`` of a table HDU, when present, is an integer in [0, 999] (it drives a loop)."""
     if hdu.kind in ("BINTABLE", "TABLE") and "TFIELDS" in hdu.header:
         n = _int_key(hdu.header, "TFIELDS", hdu.label)
@@ -516,4 +525,4 @@ def check_structure(path: Path) -> None:
     OSError
         The file cannot be read now (transient).
     """
-    _scan(Path(path))
+    scan(Path(path))

@@ -12,7 +12,7 @@ from astropy.io import fits
 
 from monitor.domain import RejectReason
 from monitor.io.errors import InvalidAcquisitionError
-from monitor.io.fits_structure import _Hdu
+from monitor.io.fits_structure import Hdu
 
 __all__ = [
     "DARK_RANGE_DN",
@@ -70,7 +70,7 @@ _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:
 class _Keys:
     """Typed, validated access to the keys of one HDU; errors name the HDU and key."""
 
-    def __init__(self, hdu: _Hdu, acq_id: str | None) -> None:
+    def __init__(self, hdu: Hdu, acq_id: str | None) -> None:
         self.hdu = hdu
         self.acq_id = acq_id
 

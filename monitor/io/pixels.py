@@ -17,22 +17,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.domain import RejectReason
-from monitor.io.errors import InvalidAcquisitionError, _name
-from monitor.io.fits_structure import _BITPIX_DTYPE, _Hdu, _open_stream, _scan, _Stream
+from monitor.io.errors import InvalidAcquisitionError, shown_name
+from monitor.io.fits_structure import BITPIX_DTYPE, Hdu, Stream, open_stream, scan
 
 __all__ = ["STRIP_BYTES", "check_band_data", "read_band", "read_bands"]
 
 STRIP_BYTES = 16 << 20  # image rows are read in strips of about this size
 
 
-def _find_band(hdus: list[_Hdu], band: str, path: Path) -> _Hdu:
+def _find_band(hdus: list[Hdu], band: str, path: Path) -> Hdu:
     for hdu in hdus[1:]:
         if hdu.kind == "IMAGE" and hdu.extname == band:
             return hdu
-    raise InvalidAcquisitionError(RejectReason.UNKNOWN_BAND, f"{_name(path)} has no image HDU for band {band!r}")
+    raise InvalidAcquisitionError(RejectReason.UNKNOWN_BAND, f"{shown_name(path)} has no image HDU for band {band!r}")
 
 
-def _strips(stream: _Stream, path: Path, hdu: _Hdu) -> Iterator[NDArray[np.floating[Any]]]:
+def _strips(stream: Stream, path: Path, hdu: Hdu) -> Iterator[NDArray[np.floating[Any]]]:
     """Yield the physical values of an image HDU in row strips, from an open stream.
 
     The stream is moved to the HDU's data first (forward only for gzip: callers visit HDUs in
@@ -42,7 +42,7 @@ def _strips(stream: _Stream, path: Path, hdu: _Hdu) -> Iterator[NDArray[np.float
     h = hdu.header
     bitpix = int(h["BITPIX"])
     nx, ny = int(h["NAXIS1"]), int(h["NAXIS2"])
-    dtype = np.dtype(_BITPIX_DTYPE[bitpix])
+    dtype = np.dtype(BITPIX_DTYPE[bitpix])
     bscale = float(h.get("BSCALE", 1.0))
     bzero = float(h.get("BZERO", 0.0))
     blank = h.get("BLANK") if bitpix > 0 else None
@@ -54,7 +54,7 @@ def _strips(stream: _Stream, path: Path, hdu: _Hdu) -> Iterator[NDArray[np.float
         raw = stream.read(n * row_bytes)
         if len(raw) < n * row_bytes:
             raise InvalidAcquisitionError(
-                RejectReason.TRUNCATED, f"{_name(path)} ended while reading {hdu.label}: the file is truncated"
+                RejectReason.TRUNCATED, f"{shown_name(path)} ended while reading {hdu.label}: the file is truncated"
             )
         a = np.frombuffer(raw, dtype=dtype).reshape(n, nx)
         if bitpix < 0:
@@ -69,29 +69,29 @@ def _strips(stream: _Stream, path: Path, hdu: _Hdu) -> Iterator[NDArray[np.float
             yield out
 
 
-def _iter_strips(path: Path, hdu: _Hdu) -> Iterator[NDArray[np.floating[Any]]]:
+def _iter_strips(path: Path, hdu: Hdu) -> Iterator[NDArray[np.floating[Any]]]:
     """Yield the physical values of one image HDU of ``path`` in row strips (see :func:`_strips`)."""
-    with _open_stream(path) as stream:
+    with open_stream(path) as stream:
         yield from _strips(stream, path, hdu)
 
 
-def _can_hold_nan(hdu: _Hdu) -> bool:
+def _can_hold_nan(hdu: Hdu) -> bool:
     """Whether an image HDU can hold NaN pixels (float data, or integers with ``BLANK``)."""
     return int(hdu.header["BITPIX"]) < 0 or "BLANK" in hdu.header
 
 
-def _all_nan_error(path: Path, hdus: Sequence[_Hdu], images: Sequence[_Hdu]) -> InvalidAcquisitionError:
+def _all_nan_error(path: Path, hdus: Sequence[Hdu], images: Sequence[Hdu]) -> InvalidAcquisitionError:
     acq_id = hdus[0].header.get("ACQ_ID")
     bands = ", ".join(repr(h.extname) for h in images)
     what = f"band {bands} ({images[0].label})" if len(images) == 1 else f"every band ({bands})"
     return InvalidAcquisitionError(
         RejectReason.ALL_NAN,
-        f"{what} of {_name(path)} holds no data: every pixel is NaN",
+        f"{what} of {shown_name(path)} holds no data: every pixel is NaN",
         acq_id.strip() if isinstance(acq_id, str) else None,
     )
 
 
-def _is_all_nan(stream: _Stream, path: Path, hdu: _Hdu) -> bool:
+def _is_all_nan(stream: Stream, path: Path, hdu: Hdu) -> bool:
     """Whether every pixel of an image HDU is NaN; stops at the first strip holding a number."""
     return all(bool(np.all(np.isnan(strip))) for strip in _strips(stream, path, hdu))
 
@@ -117,11 +117,11 @@ def check_band_data(path: Path, band: str) -> None:
         ``TRUNCATED``/``NOT_FITS`` when the file is damaged.
     """
     path = Path(path)
-    hdus = _scan(path)
+    hdus = scan(path)
     hdu = _find_band(hdus, band, path)
     if not _can_hold_nan(hdu):
         return
-    with _open_stream(path) as stream:
+    with open_stream(path) as stream:
         if _is_all_nan(stream, path, hdu):
             raise _all_nan_error(path, hdus, [hdu])
 
@@ -149,7 +149,7 @@ def read_band(path: Path, band: str) -> NDArray[np.float32]:
         ``UNKNOWN_BAND`` when the band is absent, ``TRUNCATED``/``NOT_FITS`` when damaged.
     """
     path = Path(path)
-    hdu = _find_band(_scan(path), band, path)
+    hdu = _find_band(scan(path), band, path)
     strips = list(_iter_strips(path, hdu))
     return np.concatenate(strips, axis=0).astype(np.float32, copy=False)
 
@@ -179,9 +179,9 @@ def read_bands(path: Path) -> dict[str, NDArray[np.float32]]:
         ``TRUNCATED``/``NOT_FITS``/``UNREADABLE`` when the file is damaged.
     """
     path = Path(path)
-    wanted: list[_Hdu] = []
+    wanted: list[Hdu] = []
     seen: set[str] = set()
-    for hdu in _scan(path)[1:]:
+    for hdu in scan(path)[1:]:
         name = hdu.extname
         if hdu.kind == "IMAGE" and name is not None and name not in seen and int(hdu.header["NAXIS"]) == 2:
             seen.add(name)
@@ -189,7 +189,7 @@ def read_bands(path: Path) -> dict[str, NDArray[np.float32]]:
     out: dict[str, NDArray[np.float32]] = {}
     if not wanted:
         return out
-    with _open_stream(path) as stream:
+    with open_stream(path) as stream:
         for hdu in wanted:
             strips = list(_strips(stream, path, hdu))
             out[str(hdu.extname)] = np.concatenate(strips, axis=0).astype(np.float32, copy=False)

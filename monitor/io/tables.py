@@ -18,8 +18,8 @@ from astropy.io import fits
 from numpy.typing import NDArray
 
 from monitor.domain import RejectReason
-from monitor.io.errors import InvalidAcquisitionError, _first_line, _name
-from monitor.io.fits_structure import _axes, _Hdu, _open_stream, _padded, _scan
+from monitor.io.errors import InvalidAcquisitionError, first_line, shown_name
+from monitor.io.fits_structure import Hdu, axis_lengths, open_stream, padded, scan
 from monitor.io.icd_keys import ORBIT_RADIUS_RANGE_KM, ORBIT_SPEED_RANGE_KM_S, _Keys
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "MIN_CHECK_POINTS",
     "EPHEM_COLUMNS",
     "GCP_COLUMNS",
+    "validate_ephem",
+    "validate_gcp",
     "read_ephem",
     "read_gcp",
 ]
@@ -48,7 +50,7 @@ GCP_COLUMNS = ("ID", "ROLE", "LAT", "LON", "H", "VIEW", "LINE", "SAMPLE")
 _GCP_STR_COLUMNS = ("ID", "ROLE", "VIEW")
 
 
-def _table_columns(hdu: _Hdu) -> dict[str, str]:
+def _table_columns(hdu: Hdu) -> dict[str, str]:
     """Column name -> TFORM of a binary-table HDU, from its header (TFIELDS bounded by the walk)."""
     h = hdu.header
     n = h.get("TFIELDS", 0)
@@ -73,7 +75,7 @@ def _tform_bytes(form: str) -> int | None:
     return (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
 
 
-def _check_row_width(hdu: _Hdu, keys: _Keys) -> None:
+def _check_row_width(hdu: Hdu, keys: _Keys) -> None:
     """The columns' TFORMs must add up to ``NAXIS1`` (bytes per row) before astropy decodes them."""
     n = int(hdu.header.get("TFIELDS", 0))
     width = 0
@@ -83,7 +85,7 @@ def _check_row_width(hdu: _Hdu, keys: _Keys) -> None:
         if size is None:
             raise keys.fail(RejectReason.BAD_VALUE, f"TFORM{i} of {hdu.label} is {form!r}, not a binary-table format")
         width += size
-    naxis1 = _axes(hdu.header)[0] if int(hdu.header["NAXIS"]) >= 1 else 0
+    naxis1 = axis_lengths(hdu.header)[0] if int(hdu.header["NAXIS"]) >= 1 else 0
     if width != naxis1:
         raise keys.fail(
             RejectReason.BAD_VALUE,
@@ -91,7 +93,7 @@ def _check_row_width(hdu: _Hdu, keys: _Keys) -> None:
         )
 
 
-def _check_table_header(hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str, ...], acq_id: str) -> None:
+def _check_table_header(hdu: Hdu, columns: tuple[str, ...], strings: tuple[str, ...], acq_id: str) -> None:
     keys = _Keys(hdu, acq_id)
     if hdu.kind != "BINTABLE":
         raise keys.fail(RejectReason.BAD_VALUE, f"{hdu.label} must be a binary table, not {hdu.kind!r}")
@@ -113,13 +115,13 @@ def _check_table_header(hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str,
 
 
 def _table_dict(
-    path: Path, hdu: _Hdu, columns: tuple[str, ...], strings: tuple[str, ...], data: bytes | None = None
+    path: Path, hdu: Hdu, columns: tuple[str, ...], strings: tuple[str, ...], data: bytes | None = None
 ) -> dict[str, Any]:
     """The named columns of a (small) binary table HDU, decoded by astropy from its bytes only:
     strings stripped, numbers as float64. Anything astropy cannot decode is ``BAD_VALUE``."""
-    with _open_stream(path, data) as stream:
+    with open_stream(path, data) as stream:
         stream.seek(hdu.header_offset)
-        raw = stream.read(hdu.data_offset - hdu.header_offset + _padded(hdu.data_bytes))
+        raw = stream.read(hdu.data_offset - hdu.header_offset + padded(hdu.data_bytes))
     out: dict[str, Any] = {}
     try:
         with warnings.catch_warnings():
@@ -131,12 +133,12 @@ def _table_dict(
                 out[col] = np.char.strip(values.astype(str)) if col in strings else values.astype(np.float64)
     except Exception as exc:
         raise InvalidAcquisitionError(
-            RejectReason.BAD_VALUE, f"table {hdu.label} of {_name(path)} cannot be decoded ({_first_line(exc)})"
+            RejectReason.BAD_VALUE, f"table {hdu.label} of {shown_name(path)} cannot be decoded ({first_line(exc)})"
         ) from exc
     return out
 
 
-def _validate_ephem(path: Path, hdu: _Hdu, acq_id: str, data: bytes | None = None) -> None:
+def validate_ephem(path: Path, hdu: Hdu, acq_id: str, data: bytes | None = None) -> None:
     _check_table_header(hdu, EPHEM_COLUMNS, (), acq_id)
     cols = _table_dict(path, hdu, EPHEM_COLUMNS, (), data)
     keys = _Keys(hdu, acq_id)
@@ -173,7 +175,7 @@ def _check_column_range(
         )
 
 
-def _validate_gcp(path: Path, hdu: _Hdu, acq_id: str, nsamp: int, data: bytes | None = None) -> None:
+def validate_gcp(path: Path, hdu: Hdu, acq_id: str, nsamp: int, data: bytes | None = None) -> None:
     _check_table_header(hdu, GCP_COLUMNS, _GCP_STR_COLUMNS, acq_id)
     cols = _table_dict(path, hdu, GCP_COLUMNS, _GCP_STR_COLUMNS, data)
     keys = _Keys(hdu, acq_id)
@@ -204,11 +206,11 @@ def _validate_gcp(path: Path, hdu: _Hdu, acq_id: str, nsamp: int, data: bytes | 
             )
 
 
-def _find_table(path: Path, name: str) -> _Hdu:
-    for hdu in _scan(path)[1:]:
+def _find_table(path: Path, name: str) -> Hdu:
+    for hdu in scan(path)[1:]:
         if hdu.kind == "BINTABLE" and (hdu.extname or "").upper() == name:
             return hdu
-    raise InvalidAcquisitionError(RejectReason.MISSING_KEY, f"{_name(path)} has no binary table HDU {name}")
+    raise InvalidAcquisitionError(RejectReason.MISSING_KEY, f"{shown_name(path)} has no binary table HDU {name}")
 
 
 def read_ephem(path: Path) -> dict[str, NDArray[np.float64]]:
