@@ -20,7 +20,7 @@ from monitor.domain import RejectReason
 from monitor.io.errors import InvalidAcquisitionError, shown_name
 from monitor.io.fits_structure import BITPIX_DTYPE, Hdu, Stream, open_stream, scan
 
-__all__ = ["STRIP_BYTES", "check_band_data", "read_band", "read_bands"]
+__all__ = ["STRIP_BYTES", "check_any_band_holds_data", "check_band_data", "read_band", "read_bands"]
 
 STRIP_BYTES = 16 << 20  # image rows are read in strips of about this size
 
@@ -94,6 +94,37 @@ def _all_nan_error(path: Path, hdus: Sequence[Hdu], images: Sequence[Hdu]) -> In
 def _is_all_nan(stream: Stream, path: Path, hdu: Hdu) -> bool:
     """Whether every pixel of an image HDU is NaN; stops at the first strip holding a number."""
     return all(bool(np.all(np.isnan(strip))) for strip in _strips(stream, path, hdu))
+
+
+def check_any_band_holds_data(path: Path, hdus: Sequence[Hdu], data: bytes | None = None) -> None:
+    """Refuse a file whose every band image is entirely NaN (``ALL_NAN``); one number is enough.
+
+    The images are read through one stream in file order (a ``.fits.gz`` is decompressed once),
+    in row strips, stopping at the first strip holding a number. A file with an integer image
+    without ``BLANK`` (which cannot hold NaN) is not read.
+
+    Parameters
+    ----------
+    path : Path
+        The file (named in messages when ``data`` is given).
+    hdus : sequence of Hdu
+        Its HDUs (:func:`monitor.io.fits_structure.scan`); every image HDU is a validated band.
+    data : bytes, optional
+        The file's bytes, read instead of the file.
+
+    Raises
+    ------
+    InvalidAcquisitionError
+        ``ALL_NAN``; ``TRUNCATED``/``UNREADABLE`` when the data are damaged.
+    """
+    images = [h for h in hdus[1:] if h.kind == "IMAGE"]
+    if not images or not all(_can_hold_nan(h) for h in images):
+        return
+    with open_stream(path, data) as stream:
+        for hdu in images:  # file order: the gzip stream only moves forward
+            if not _is_all_nan(stream, path, hdu):
+                return
+    raise _all_nan_error(path, hdus, images)
 
 
 def check_band_data(path: Path, band: str) -> None:

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from monitor.domain import RejectReason
 from monitor.io.errors import InvalidAcquisitionError, first_line, shown_name
 from monitor.io.fits_structure import Hdu, axis_lengths, open_stream, padded, scan
-from monitor.io.icd_keys import ORBIT_RADIUS_RANGE_KM, ORBIT_SPEED_RANGE_KM_S, _Keys
+from monitor.io.icd_keys import ORBIT_RADIUS_RANGE_KM, ORBIT_SPEED_RANGE_KM_S
 
 __all__ = [
     "EPHEM_TIME_RANGE_S",
@@ -50,6 +50,10 @@ GCP_COLUMNS = ("ID", "ROLE", "LAT", "LON", "H", "VIEW", "LINE", "SAMPLE")
 _GCP_STR_COLUMNS = ("ID", "ROLE", "VIEW")
 
 
+def _refused(message: str, acq_id: str, reason: RejectReason = RejectReason.BAD_VALUE) -> InvalidAcquisitionError:
+    return InvalidAcquisitionError(reason, message, acq_id)
+
+
 def _table_columns(hdu: Hdu) -> dict[str, str]:
     """Column name -> TFORM of a binary-table HDU, from its header (TFIELDS bounded by the walk)."""
     h = hdu.header
@@ -75,7 +79,7 @@ def _tform_bytes(form: str) -> int | None:
     return (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
 
 
-def _check_row_width(hdu: Hdu, keys: _Keys) -> None:
+def _check_row_width(hdu: Hdu, acq_id: str) -> None:
     """The columns' TFORMs must add up to ``NAXIS1`` (bytes per row) before astropy decodes them."""
     n = int(hdu.header.get("TFIELDS", 0))
     width = 0
@@ -83,35 +87,35 @@ def _check_row_width(hdu: Hdu, keys: _Keys) -> None:
         form = str(hdu.header.get(f"TFORM{i}", "")).strip().upper()
         size = _tform_bytes(form)
         if size is None:
-            raise keys.fail(RejectReason.BAD_VALUE, f"TFORM{i} of {hdu.label} is {form!r}, not a binary-table format")
+            raise _refused(f"TFORM{i} of {hdu.label} is {form!r}, not a binary-table format", acq_id)
         width += size
     naxis1 = axis_lengths(hdu.header)[0] if int(hdu.header["NAXIS"]) >= 1 else 0
     if width != naxis1:
-        raise keys.fail(
-            RejectReason.BAD_VALUE,
-            f"the columns of table {hdu.label} add up to {width} bytes per row, but NAXIS1 is {naxis1}",
+        raise _refused(
+            f"the columns of table {hdu.label} add up to {width} bytes per row, but NAXIS1 is {naxis1}", acq_id
         )
 
 
 def _check_table_header(hdu: Hdu, columns: tuple[str, ...], strings: tuple[str, ...], acq_id: str) -> None:
-    keys = _Keys(hdu, acq_id)
     if hdu.kind != "BINTABLE":
-        raise keys.fail(RejectReason.BAD_VALUE, f"{hdu.label} must be a binary table, not {hdu.kind!r}")
+        raise _refused(f"{hdu.label} must be a binary table, not {hdu.kind!r}", acq_id)
     if int(hdu.header["NAXIS"]) != 2:
-        raise keys.fail(RejectReason.BAD_VALUE, f"table {hdu.label} has NAXIS = {hdu.header['NAXIS']}; a table is 2-D")
+        raise _refused(f"table {hdu.label} has NAXIS = {hdu.header['NAXIS']}; a table is 2-D", acq_id)
     have = _table_columns(hdu)
     missing = [c for c in columns if c not in have]
     if missing:
-        raise keys.fail(RejectReason.MISSING_KEY, f"table {hdu.label} lacks column(s) {missing} (has {sorted(have)})")
-    _check_row_width(hdu, keys)
+        raise _refused(
+            f"table {hdu.label} lacks column(s) {missing} (has {sorted(have)})", acq_id, RejectReason.MISSING_KEY
+        )
+    _check_row_width(hdu, acq_id)
     for col in columns:
         form = have[col]
         is_string = form.endswith("A") or (form[:-1].isdigit() and form[-1:] == "A")
         if (col in strings) != is_string:
             kind = "a string" if col in strings else "numeric"
-            raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} must be {kind} (TFORM {form!r})")
+            raise _refused(f"column {col} of {hdu.label} must be {kind} (TFORM {form!r})", acq_id)
         if not is_string and form.lstrip("0123456789")[:1] not in ("B", "I", "J", "K", "E", "D"):
-            raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} has unsupported TFORM {form!r}")
+            raise _refused(f"column {col} of {hdu.label} has unsupported TFORM {form!r}", acq_id)
 
 
 def _table_dict(
@@ -141,16 +145,15 @@ def _table_dict(
 def validate_ephem(path: Path, hdu: Hdu, acq_id: str, data: bytes | None = None) -> None:
     _check_table_header(hdu, EPHEM_COLUMNS, (), acq_id)
     cols = _table_dict(path, hdu, EPHEM_COLUMNS, (), data)
-    keys = _Keys(hdu, acq_id)
     n = cols["T"].size
     if n < 2:
-        raise keys.fail(RejectReason.BAD_VALUE, f"table {hdu.label} has {n} orbit sample(s); at least 2 are needed")
+        raise _refused(f"table {hdu.label} has {n} orbit sample(s); at least 2 are needed", acq_id)
     for col, values in cols.items():
         if not np.all(np.isfinite(values)):
-            raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} holds non-finite values")
+            raise _refused(f"column {col} of {hdu.label} holds non-finite values", acq_id)
     if np.any(np.diff(cols["T"]) <= 0):
-        raise keys.fail(RejectReason.BAD_VALUE, f"column T of {hdu.label} is not strictly increasing")
-    _check_column_range(keys, cols["T"], "column T", EPHEM_TIME_RANGE_S, "s")
+        raise _refused(f"column T of {hdu.label} is not strictly increasing", acq_id)
+    _check_column_range(hdu, acq_id, cols["T"], "column T", EPHEM_TIME_RANGE_S, "s")
     what = (
         (("X", "Y", "Z"), "a position", ORBIT_RADIUS_RANGE_KM, "km"),
         (("VX", "VY", "VZ"), "a velocity", ORBIT_SPEED_RANGE_KM_S, "km/s"),
@@ -158,52 +161,42 @@ def validate_ephem(path: Path, hdu: Hdu, acq_id: str, data: bytes | None = None)
     for names, label, rng, unit in what:
         with np.errstate(over="ignore"):  # 1e300 km: inf, refused below
             norm = np.sqrt(sum(cols[n] ** 2 for n in names))
-        _check_column_range(keys, norm, f"{label} ({', '.join(names)})", rng, unit)
+        _check_column_range(hdu, acq_id, norm, f"{label} ({', '.join(names)})", rng, unit)
 
 
 def _check_column_range(
-    keys: _Keys, values: NDArray[np.float64], what: str, rng: tuple[float, float], unit: str
+    hdu: Hdu, acq_id: str, values: NDArray[np.float64], what: str, rng: tuple[float, float], unit: str
 ) -> None:
     """Every value of a table column (or of a vector's magnitude) lies in ``rng`` (inclusive)."""
     lo, hi = rng
     bad = (values < lo) | (values > hi)
     if np.any(bad):
         worst = float(values[np.argmax(bad)])
-        raise keys.fail(
-            RejectReason.BAD_VALUE,
-            f"table {keys.hdu.label} holds {what} of {worst:.6g} {unit}, outside {lo:g} to {hi:g} {unit}",
-        )
+        raise _refused(f"table {hdu.label} holds {what} of {worst:.6g} {unit}, outside {lo:g} to {hi:g} {unit}", acq_id)
 
 
 def validate_gcp(path: Path, hdu: Hdu, acq_id: str, nsamp: int, data: bytes | None = None) -> None:
     _check_table_header(hdu, GCP_COLUMNS, _GCP_STR_COLUMNS, acq_id)
     cols = _table_dict(path, hdu, GCP_COLUMNS, _GCP_STR_COLUMNS, data)
-    keys = _Keys(hdu, acq_id)
     for col in ("LAT", "LON", "H", "LINE", "SAMPLE"):
         if not np.all(np.isfinite(cols[col])):
-            raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} holds non-finite values")
+            raise _refused(f"column {col} of {hdu.label} holds non-finite values", acq_id)
     for col, allowed in (("ROLE", ("CONTROL", "CHECK")), ("VIEW", ("FORE", "AFT"))):
         bad = sorted(set(cols[col].tolist()) - set(allowed))
         if bad:
-            raise keys.fail(
-                RejectReason.BAD_VALUE, f"column {col} of {hdu.label} holds {bad}; expected {list(allowed)}"
-            )
+            raise _refused(f"column {col} of {hdu.label} holds {bad}; expected {list(allowed)}", acq_id)
     checks = (("LAT", -90.0, 90.0), ("LON", -180.0, 360.0), ("H", -1000.0, 10000.0))
     for col, lo, hi in checks:
         v = cols[col]
         if np.any((v < lo) | (v > hi)):
-            raise keys.fail(RejectReason.BAD_VALUE, f"column {col} of {hdu.label} has values outside [{lo:g}, {hi:g}]")
-    _check_column_range(keys, cols["LINE"], "a LINE", GCP_LINE_RANGE, "lines")
+            raise _refused(f"column {col} of {hdu.label} has values outside [{lo:g}, {hi:g}]", acq_id)
+    _check_column_range(hdu, acq_id, cols["LINE"], "a LINE", GCP_LINE_RANGE, "lines")
     if np.any((cols["SAMPLE"] < -0.5) | (cols["SAMPLE"] > nsamp - 0.5)):
-        raise keys.fail(
-            RejectReason.BAD_VALUE, f"column SAMPLE of {hdu.label} has values outside the detector (NSAMP {nsamp})"
-        )
+        raise _refused(f"column SAMPLE of {hdu.label} has values outside the detector (NSAMP {nsamp})", acq_id)
     for role, minimum in (("CONTROL", MIN_CONTROL_POINTS), ("CHECK", MIN_CHECK_POINTS)):
         n = len(set(cols["ID"][cols["ROLE"] == role].tolist()))
         if n < minimum:
-            raise keys.fail(
-                RejectReason.BAD_VALUE, f"table {hdu.label} has {n} {role} point(s); at least {minimum} are needed"
-            )
+            raise _refused(f"table {hdu.label} has {n} {role} point(s); at least {minimum} are needed", acq_id)
 
 
 def _find_table(path: Path, name: str) -> Hdu:
