@@ -78,6 +78,7 @@ from monitor.failures import is_transient
 from monitor.fsutil import atomic_write, fsync_dir, is_regular, move, sha256_file
 from monitor.io.acquisition import validate_acquisition
 from monitor.io.errors import InvalidAcquisitionError
+from monitor.reference_stars import star_target_problem
 from monitor.settings import IngestSettings, Settings
 
 __all__ = ["IngestSummary", "run_ingest", "complete_files", "left_in_inbox", "FAULT_POINTS"]
@@ -426,7 +427,8 @@ def _validate_file(path: Path, sha256: str, size: int, limits: IngestSettings, d
     try:
         header, geom = validate_acquisition(  # headers, tables and the all-NaN test, one walk
             path, max_star_band_pixels=limits.max_star_band_pixels,
-            max_moon_band_pixels=limits.max_moon_band_pixels, max_file_bytes=limits.max_file_bytes, data=data)
+            max_moon_band_pixels=limits.max_moon_band_pixels, max_file_bytes=limits.max_file_bytes, data=data,
+            check_target=star_target_problem)
     except InvalidAcquisitionError as exc:
         return _Checked(path, sha256, size, refusal=exc)
     return _Checked(path, sha256, size, header, geom)

@@ -28,7 +28,6 @@ Conventions the ICD leaves open and this validation fixes:
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ from monitor.io.fits_structure import (
 )
 from monitor.io.icd_keys import BAND_KEYS, BAND_NAME, GEOM_KEYS, PRIMARY_KEYS, check_keys, domain_fields
 from monitor.io.pixels import check_any_band_holds_data
-from monitor.io.reference_data import load_star_catalogue
 from monitor.io.tables import validate_ephem, validate_gcp
 
 __all__ = ["TargetCheck", "read_acquisition_header", "read_geom_header", "validate_acquisition"]
@@ -75,7 +73,7 @@ def _validate_primary(hdu: Hdu, check_target: TargetCheck | None) -> Acquisition
         sc_pos_km=(v["SC_POSX"], v["SC_POSY"], v["SC_POSZ"]),
         sc_vel_km_s=(v["SC_VELX"], v["SC_VELY"], v["SC_VELZ"]),
     )
-    problem = _target_problem(header) or _star_target_problem(header)
+    problem = _target_problem(header)
     if problem is None and check_target is not None:
         problem = check_target(header)
     if problem is not None:
@@ -91,34 +89,6 @@ def _target_problem(header: AcquisitionHeader) -> str | None:
         return f"TARGET of a STAR acquisition is {target!r}; expected 'HIP <number>'"
     if header.acq_type is AcqType.MOON and target.upper() != "MOON":
         return f"TARGET of a MOON acquisition is {target!r}; expected 'MOON'"
-    return None
-
-
-STAR_POINTING_TOLERANCE_DEG = 1.0  # RA_TARG/DEC_TARG vs. the catalogue position of the star
-
-
-def _angle_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
-    r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
-    c = math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(r1 - r2)
-    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
-
-
-def _star_target_problem(header: AcquisitionHeader) -> str | None:
-    if header.acq_type is not AcqType.STAR:
-        return None
-    target, ra, dec = header.target, header.ra_deg, header.dec_deg
-    catalogue = load_star_catalogue()
-    try:
-        row = catalogue.index_of(header.hip or 0)  # HIP <n>: checked by _target_problem
-    except KeyError:
-        return f"TARGET {target!r} is not in the reference star list (REF-1 stars.csv)"
-    assert ra is not None and dec is not None
-    sep = _angle_deg(ra, dec, float(catalogue.ra_deg[row]), float(catalogue.dec_deg[row]))
-    if sep > STAR_POINTING_TOLERANCE_DEG:
-        return (
-            f"RA_TARG/DEC_TARG ({ra:.4f}, {dec:.4f}) is {sep:.2f} deg away from {target} in the reference "
-            f"star list (tolerance {STAR_POINTING_TOLERANCE_DEG:g} deg)"
-        )
     return None
 
 
