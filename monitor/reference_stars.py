@@ -14,7 +14,7 @@ import math
 from monitor.domain import AcqType, AcquisitionHeader
 from monitor.io.reference_data import load_star_catalogue
 
-__all__ = ["STAR_POINTING_TOLERANCE_DEG", "star_target_problem"]
+__all__ = ["STAR_POINTING_TOLERANCE_DEG", "is_reference_star", "star_target_problem"]
 
 STAR_POINTING_TOLERANCE_DEG = 1.0  # RA_TARG/DEC_TARG vs. the catalogue position of the star
 
@@ -23,6 +23,15 @@ def _angle_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
     c = math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(r1 - r2)
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+
+
+def is_reference_star(hip: int) -> bool:
+    """Whether ``HIP hip`` is a star of the reference list (ICD 2.2)."""
+    try:
+        load_star_catalogue().index_of(hip)
+    except KeyError:
+        return False
+    return True
 
 
 def star_target_problem(header: AcquisitionHeader) -> str | None:

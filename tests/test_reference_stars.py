@@ -11,7 +11,7 @@ import pytest
 from monitor.domain import AcqType, RejectReason
 from monitor.io.acquisition import validate_acquisition
 from monitor.io.errors import InvalidAcquisitionError
-from monitor.reference_stars import STAR_POINTING_TOLERANCE_DEG, star_target_problem
+from monitor.reference_stars import STAR_POINTING_TOLERANCE_DEG, is_reference_star, star_target_problem
 from tests.io.conftest import STAR_PRIMARY, build_hdul
 
 # Sirius in REF-1 stars.csv: RA 101.2871553 deg, Dec -16.7161159 deg (the STAR_PRIMARY of tests/io).
@@ -58,3 +58,8 @@ def test_other_acquisition_types_have_no_star_rule(tmp_path: Path) -> None:
     header, _ = validate_acquisition(_file(tmp_path))
     for acq_type, target in ((AcqType.MOON, "MOON"), (AcqType.GEOM, "HIP 1")):
         assert star_target_problem(replace(header, acq_type=acq_type, target=target)) is None
+
+
+def test_is_reference_star() -> None:
+    assert is_reference_star(32349)  # Sirius
+    assert not is_reference_star(1) and not is_reference_star(999_999_999)
