@@ -68,6 +68,7 @@ __all__ = [
     "open_stream",
     "axis_lengths",
     "padded",
+    "iter_hdus",
     "scan",
     "check_structure",
 ]
@@ -445,50 +446,68 @@ def _check_nextend(hdus: Sequence[Hdu], name: str) -> None:
 def _walk(path: Path, hdus: list[Hdu], limits: Limits | None, data: bytes | None = None) -> None:
     """Append the HDUs of ``path`` (or of its bytes ``data``) to ``hdus`` (see :func:`scan`)."""
     name = shown_name(path)
-    total_bytes = 0
     with open_stream(path, data) as stream:
-        while True:
-            start = stream.pos
-            first = stream.read(BLOCK_BYTES)
-            index = len(hdus)
-            if index == 0:
-                _check_fits_start(first, name)
-                label = "the primary HDU"
-            else:
-                if not first:
-                    break
-                if not first.startswith(b"XTENSION"):
-                    _check_tail(stream, first, start, name)
-                    break
-                if index >= MAX_HDUS:
-                    raise InvalidAcquisitionError(
-                        RejectReason.BAD_VALUE, f"{name} holds more than {MAX_HDUS - 1} extensions"
-                    )
-                label = f"HDU {index}"
-            if len(first) < BLOCK_BYTES:
-                raise InvalidAcquisitionError(
-                    RejectReason.TRUNCATED,
-                    f"{name} ends at byte {stream.pos} inside the header of {label}: the file is truncated",
-                )
-            raw = _read_header_bytes(stream, first, label, name)
-            header = parse_header(raw, label)
-            nbytes = _data_bytes(header, label, primary=index == 0)
-            hdu = Hdu(index, header, start, start + len(raw), nbytes)
-            _check_extension_type(hdu)
-            _check_table_fields(hdu)
-            need = padded(nbytes)
-            total_bytes += len(raw) + need
-            _check_size(hdu, hdus, total_bytes, limits, name)
-            got = stream.skip(need)
-            if got < need:
-                raise InvalidAcquisitionError(
-                    RejectReason.TRUNCATED,
-                    f"{name} is truncated: {hdu.label} declares {nbytes} bytes of data "
-                    f"({need} with padding) ending at byte {hdu.data_offset + need}, "
-                    f"but the file ends at byte {hdu.data_offset + got}",
-                )
-            hdus.append(hdu)
+        for _ in iter_hdus(stream, name, limits, hdus):
+            pass
     _check_nextend(hdus, name)
+
+
+def iter_hdus(
+    stream: Stream, name: str, limits: Limits | None = None, walked: list[Hdu] | None = None
+) -> Iterator[Hdu]:
+    """Yield the HDUs of an open stream in file order, each once its header is read and checked.
+
+    When an HDU is yielded the stream stands at the start of its data, which the caller may read;
+    its data are skipped (up to their padded end) when the next HDU is asked for, and ``walked``
+    receives the HDU once every declared byte of its data is found. A file that ends early is
+    ``TRUNCATED``; what follows the last HDU must be zero padding. Sizes are checked against
+    ``limits`` before any data byte is skipped (see :func:`scan`); ``NEXTEND`` is not checked here.
+    """
+    hdus = walked if walked is not None else []
+    total_bytes = 0
+    while True:
+        start = stream.pos
+        first = stream.read(BLOCK_BYTES)
+        index = len(hdus)
+        if index == 0:
+            _check_fits_start(first, name)
+            label = "the primary HDU"
+        else:
+            if not first:
+                return
+            if not first.startswith(b"XTENSION"):
+                _check_tail(stream, first, start, name)
+                return
+            if index >= MAX_HDUS:
+                raise InvalidAcquisitionError(
+                    RejectReason.BAD_VALUE, f"{name} holds more than {MAX_HDUS - 1} extensions"
+                )
+            label = f"HDU {index}"
+        if len(first) < BLOCK_BYTES:
+            raise InvalidAcquisitionError(
+                RejectReason.TRUNCATED,
+                f"{name} ends at byte {stream.pos} inside the header of {label}: the file is truncated",
+            )
+        raw = _read_header_bytes(stream, first, label, name)
+        header = parse_header(raw, label)
+        nbytes = _data_bytes(header, label, primary=index == 0)
+        hdu = Hdu(index, header, start, start + len(raw), nbytes)
+        _check_extension_type(hdu)
+        _check_table_fields(hdu)
+        need = padded(nbytes)
+        total_bytes += len(raw) + need
+        _check_size(hdu, hdus, total_bytes, limits, name)
+        yield hdu
+        stream.skip(hdu.data_offset + need - stream.pos)
+        got = stream.pos - hdu.data_offset
+        if got < need:
+            raise InvalidAcquisitionError(
+                RejectReason.TRUNCATED,
+                f"{name} is truncated: {hdu.label} declares {nbytes} bytes of data "
+                f"({need} with padding) ending at byte {hdu.data_offset + need}, "
+                f"but the file ends at byte {hdu.data_offset + got}",
+            )
+        hdus.append(hdu)
 
 
 def _check_extension_type(hdu: Hdu) -> None:

@@ -20,7 +20,14 @@ from monitor.domain import RejectReason
 from monitor.io.errors import InvalidAcquisitionError, shown_name
 from monitor.io.fits_structure import BITPIX_DTYPE, Hdu, Stream, open_stream, scan
 
-__all__ = ["STRIP_BYTES", "check_any_band_holds_data", "check_band_data", "read_band", "read_bands"]
+__all__ = [
+    "STRIP_BYTES",
+    "iter_strips",
+    "check_any_band_holds_data",
+    "check_band_data",
+    "read_band",
+    "read_bands",
+]
 
 STRIP_BYTES = 16 << 20  # image rows are read in strips of about this size
 
@@ -32,22 +39,34 @@ def _find_band(hdus: list[Hdu], band: str, path: Path) -> Hdu:
     raise InvalidAcquisitionError(RejectReason.UNKNOWN_BAND, f"{shown_name(path)} has no image HDU for band {band!r}")
 
 
-def _strips(stream: Stream, path: Path, hdu: Hdu) -> Iterator[NDArray[np.floating[Any]]]:
-    """Yield the physical values of an image HDU in row strips, from an open stream.
+def iter_strips(
+    stream: Stream, path: Path, hdu: Hdu, rows_per_strip: int | None = None
+) -> Iterator[tuple[int, NDArray[np.float32]]]:
+    """Yield the physical values of a 2-D image HDU in row strips, from an open stream: the one
+    pixel decoder of io.
 
     The stream is moved to the HDU's data first (forward only for gzip: callers visit HDUs in
-    file order). ``BSCALE``/``BZERO`` are applied; integer ``BLANK`` pixels become NaN. Float data
-    stay float32 (BITPIX -32) or float64 (BITPIX -64); scaled integers become float64.
+    file order). Each strip is ``(index of its first row, values)``, the values a fresh
+    C-contiguous float32 array of shape ``(n_rows, NAXIS1)`` that the caller may modify:
+    ``BZERO + BSCALE * stored`` (float32 arithmetic for BITPIX -32 data, float64 for integer and
+    BITPIX -64 data, then rounded once to float32); integer pixels equal to ``BLANK`` become NaN,
+    float NaNs pass through. ``rows_per_strip`` defaults to about :data:`STRIP_BYTES` of stored
+    data per strip; memory use is one strip whatever the image size.
+
+    Raises
+    ------
+    InvalidAcquisitionError
+        ``TRUNCATED`` when the data end early.
     """
     h = hdu.header
     bitpix = int(h["BITPIX"])
     nx, ny = int(h["NAXIS1"]), int(h["NAXIS2"])
     dtype = np.dtype(BITPIX_DTYPE[bitpix])
-    bscale = float(h.get("BSCALE", 1.0))
-    bzero = float(h.get("BZERO", 0.0))
+    scaling = (float(h.get("BSCALE", 1.0)), float(h.get("BZERO", 0.0)))
     blank = h.get("BLANK") if bitpix > 0 else None
     row_bytes = nx * dtype.itemsize
-    rows_per_strip = max(1, STRIP_BYTES // max(row_bytes, 1))
+    if rows_per_strip is None:
+        rows_per_strip = max(1, STRIP_BYTES // max(row_bytes, 1))
     stream.seek(hdu.data_offset)
     for row0 in range(0, ny, rows_per_strip):
         n = min(rows_per_strip, ny - row0)
@@ -56,23 +75,25 @@ def _strips(stream: Stream, path: Path, hdu: Hdu) -> Iterator[NDArray[np.floatin
             raise InvalidAcquisitionError(
                 RejectReason.TRUNCATED, f"{shown_name(path)} ended while reading {hdu.label}: the file is truncated"
             )
-        a = np.frombuffer(raw, dtype=dtype).reshape(n, nx)
-        if bitpix < 0:
-            out_f: NDArray[Any] = a.astype(np.float32 if bitpix == -32 else np.float64)
-            if bscale != 1.0 or bzero != 0.0:
-                out_f = out_f * bscale + bzero
-            yield out_f
-        else:
-            out = a.astype(np.float64) * bscale + bzero
-            if blank is not None:
-                out[a == int(blank)] = np.nan
-            yield out
+        yield row0, _physical(np.frombuffer(raw, dtype=dtype).reshape(n, nx), scaling, blank)
 
 
-def _iter_strips(path: Path, hdu: Hdu) -> Iterator[NDArray[np.floating[Any]]]:
-    """Yield the physical values of one image HDU of ``path`` in row strips (see :func:`_strips`)."""
-    with open_stream(path) as stream:
-        yield from _strips(stream, path, hdu)
+def _physical(stored: NDArray[Any], scaling: tuple[float, float], blank: Any) -> NDArray[np.float32]:
+    """Physical float32 values of stored pixels (see :func:`iter_strips`)."""
+    bscale, bzero = scaling
+    if stored.dtype.kind == "f" and stored.dtype.itemsize == 4:
+        out32 = stored.astype(np.float32)  # native byte order, a copy
+        return out32 * bscale + bzero if bscale != 1.0 or bzero != 0.0 else out32
+    out = stored.astype(np.float64) * bscale + bzero
+    if blank is not None:
+        out[stored == int(blank)] = np.nan
+    with np.errstate(over="ignore"):  # beyond the float32 range: inf
+        return out.astype(np.float32)
+
+
+def _image(stream: Stream, path: Path, hdu: Hdu) -> NDArray[np.float32]:
+    """The whole image of an HDU (small images), from an open stream."""
+    return np.concatenate([strip for _, strip in iter_strips(stream, path, hdu)], axis=0)
 
 
 def _can_hold_nan(hdu: Hdu) -> bool:
@@ -93,7 +114,7 @@ def _all_nan_error(path: Path, hdus: Sequence[Hdu], images: Sequence[Hdu]) -> In
 
 def _is_all_nan(stream: Stream, path: Path, hdu: Hdu) -> bool:
     """Whether every pixel of an image HDU is NaN; stops at the first strip holding a number."""
-    return all(bool(np.all(np.isnan(strip))) for strip in _strips(stream, path, hdu))
+    return all(bool(np.all(np.isnan(strip))) for _, strip in iter_strips(stream, path, hdu))
 
 
 def check_any_band_holds_data(path: Path, hdus: Sequence[Hdu], data: bytes | None = None) -> None:
@@ -181,8 +202,8 @@ def read_band(path: Path, band: str) -> NDArray[np.float32]:
     """
     path = Path(path)
     hdu = _find_band(scan(path), band, path)
-    strips = list(_iter_strips(path, hdu))
-    return np.concatenate(strips, axis=0).astype(np.float32, copy=False)
+    with open_stream(path) as stream:
+        return _image(stream, path, hdu)
 
 
 def read_bands(path: Path) -> dict[str, NDArray[np.float32]]:
@@ -222,6 +243,5 @@ def read_bands(path: Path) -> dict[str, NDArray[np.float32]]:
         return out
     with open_stream(path) as stream:
         for hdu in wanted:
-            strips = list(_strips(stream, path, hdu))
-            out[str(hdu.extname)] = np.concatenate(strips, axis=0).astype(np.float32, copy=False)
+            out[str(hdu.extname)] = _image(stream, path, hdu)
     return out
