@@ -158,7 +158,7 @@ def check_band_data(path: Path, band: str) -> None:
     Parameters
     ----------
     path : Path
-        A file that passed :func:`read_acquisition_header`.
+        A file that passed :func:`monitor.io.acquisition.validate_acquisition` (the ingest).
     band : str
         ``EXTNAME`` of the image HDU.
 
@@ -186,7 +186,7 @@ def read_band(path: Path, band: str) -> NDArray[np.float32]:
     Parameters
     ----------
     path : Path
-        A file that passed :func:`read_acquisition_header`.
+        A file that passed :func:`monitor.io.acquisition.validate_acquisition` (the ingest).
     band : str
         ``EXTNAME`` of the image HDU.
 
@@ -216,7 +216,7 @@ def read_bands(path: Path) -> dict[str, NDArray[np.float32]]:
     Parameters
     ----------
     path : Path
-        A file that passed :func:`read_acquisition_header`.
+        A file that passed :func:`monitor.io.acquisition.validate_acquisition` (the ingest).
 
     Returns
     -------
