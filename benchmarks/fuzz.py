@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.domain import printable_name  # noqa: E402
-from monitor.ingest.service import _storable_name  # noqa: E402
+from monitor.ingest.inbox import _storable_name  # noqa: E402
 from tests.ingest.fuzzing import (  # noqa: E402
     EITHER,
     Case,
