@@ -19,14 +19,14 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason
-from monitor.ingest.inbox import _entry_kind, _is_fits_name, _NotRegularError, _open_inbox_file, _shown
+from monitor.ingest.inbox import NotRegularError, entry_kind, is_fits_name, open_inbox_file, shown
 from monitor.ingest.summary import IngestSummary
 from monitor.io.acquisition import validate_acquisition
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.reference_stars import star_target_problem
 from monitor.settings import IngestSettings, Settings
 
-__all__ = ["READ_ONCE_MAX_BYTES"]
+__all__ = ["READ_ONCE_MAX_BYTES", "Checked", "ChangedError", "check_file", "check_files"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ READ_ONCE_MAX_BYTES = 256 << 20  # files up to this size are read once into memo
 
 
 @dataclass
-class _Checked:
+class Checked:
     """What reading one inbox file taught, before any catalogue lookup."""
 
     path: Path
@@ -45,19 +45,19 @@ class _Checked:
     refusal: InvalidAcquisitionError | None = None  # the file itself is bad (name, structure, values)
 
 
-def _not_a_file(path: Path, kind: str) -> _Checked:
+def _not_a_file(path: Path, kind: str) -> Checked:
     article = "an" if kind[:1].lower() in "aeiou" else "a"
-    return _Checked(path, None, refusal=InvalidAcquisitionError(
+    return Checked(path, None, refusal=InvalidAcquisitionError(
         RejectReason.NOT_A_FILE,
-        f"{_shown(path)} is not a regular file but {article} {kind}; the entry itself is quarantined, "
+        f"{shown(path)} is not a regular file but {article} {kind}; the entry itself is quarantined, "
         "nothing it points to is read"))
 
 
-class _ChangedError(OSError):
+class ChangedError(OSError):
     """The file changed while it was read (a writer still at work): left for a later run."""
 
 
-def _check(path: Path, limits: IngestSettings) -> _Checked:
+def check_file(path: Path, limits: IngestSettings) -> Checked:
     """Hash and validate one inbox entry (no database), on the same bytes.
 
     A file of at most :data:`READ_ONCE_MAX_BYTES` is read once into memory; its SHA-256 and its
@@ -66,15 +66,15 @@ def _check(path: Path, limits: IngestSettings) -> _Checked:
     The file is then hashed again, and its size, modification and change times must be the same
     as when it was opened: a read torn by a writer (file times have a granularity of a clock tick,
     so a write within the same tick changes no time) is not repeated; otherwise
-    :class:`_ChangedError`: left for later. Raises OSError when it
+    :class:`ChangedError`: left for later. Raises OSError when it
     cannot be read now: it stays in the inbox for the next run.
     """
-    kind = _entry_kind(path, os.lstat(path))
+    kind = entry_kind(path, os.lstat(path))
     if kind is not None:
         return _not_a_file(path, kind)
     try:
-        f = _open_inbox_file(path)
-    except _NotRegularError as exc:
+        f = open_inbox_file(path)
+    except NotRegularError as exc:
         return _not_a_file(path, exc.kind)
     with f:
         opened = os.fstat(f.fileno())
@@ -82,32 +82,32 @@ def _check(path: Path, limits: IngestSettings) -> _Checked:
         if opened.st_size <= READ_ONCE_MAX_BYTES:
             data = f.read(READ_ONCE_MAX_BYTES + 1)
             if len(data) != opened.st_size:
-                raise _ChangedError(errno.EAGAIN, "the file changed size while it was read", str(path))
+                raise ChangedError(errno.EAGAIN, "the file changed size while it was read", str(path))
             sha256 = hashlib.sha256(data).hexdigest()
         else:
             sha256 = hashlib.file_digest(f, "sha256").hexdigest()
-        if not _is_fits_name(path.name):
+        if not is_fits_name(path.name):
             _check_unchanged(path, opened)
-            return _Checked(path, sha256, opened.st_size, refusal=InvalidAcquisitionError(
+            return Checked(path, sha256, opened.st_size, refusal=InvalidAcquisitionError(
                 RejectReason.NOT_FITS,
-                f"{_shown(path)}: not an acquisition file (the name must end in .fits or .fits.gz)"))
+                f"{shown(path)}: not an acquisition file (the name must end in .fits or .fits.gz)"))
         checked = _validate_file(path, sha256, opened.st_size, limits, data)
         f.seek(0)  # the file still holds those bytes (a read torn by a writer is not repeated)
         if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
-            raise _ChangedError(errno.EAGAIN, "the file changed while it was being checked", str(path))
+            raise ChangedError(errno.EAGAIN, "the file changed while it was being checked", str(path))
         _check_unchanged(path, opened)
     return checked
 
 
-def _validate_file(path: Path, sha256: str, size: int, limits: IngestSettings, data: bytes | None) -> _Checked:
+def _validate_file(path: Path, sha256: str, size: int, limits: IngestSettings, data: bytes | None) -> Checked:
     try:
         header, geom = validate_acquisition(  # headers, tables and the all-NaN test, one walk
             path, max_star_band_pixels=limits.max_star_band_pixels,
             max_moon_band_pixels=limits.max_moon_band_pixels, max_file_bytes=limits.max_file_bytes, data=data,
             check_target=star_target_problem)
     except InvalidAcquisitionError as exc:
-        return _Checked(path, sha256, size, refusal=exc)
-    return _Checked(path, sha256, size, header, geom)
+        return Checked(path, sha256, size, refusal=exc)
+    return Checked(path, sha256, size, header, geom)
 
 
 def _check_unchanged(path: Path, opened: os.stat_result) -> None:
@@ -117,10 +117,10 @@ def _check_unchanged(path: Path, opened: os.stat_result) -> None:
     same = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns) == (
         opened.st_dev, opened.st_ino, opened.st_size, opened.st_mtime_ns, opened.st_ctime_ns)
     if not same:
-        raise _ChangedError(errno.EAGAIN, "the file changed while it was being checked", str(path))
+        raise ChangedError(errno.EAGAIN, "the file changed while it was being checked", str(path))
 
 
-def _still_written(c: _Checked, now: datetime, settle_seconds: float) -> bool:
+def _still_written(c: Checked, now: datetime, settle_seconds: float) -> bool:
     """Whether a structurally incomplete file is young enough to be still being written (its
     ``.done`` marker came early, or it grows at HDU boundaries): left for later, not refused.
     Older than ``settle_seconds`` (or with no settle time), it is refused as truncated."""
@@ -133,30 +133,30 @@ def _still_written(c: _Checked, now: datetime, settle_seconds: float) -> bool:
     return now.timestamp() - mtime < settle_seconds
 
 
-def _readable(files: list[Path], settings: Settings, now: datetime, summary: IngestSummary) -> list[_Checked]:
-    """:func:`_check` each file. One that cannot be read now (transient), or that breaks the code
+def check_files(files: list[Path], settings: Settings, now: datetime, summary: IngestSummary) -> list[Checked]:
+    """:func:`check_file` each file. One that cannot be read now (transient), or that breaks the code
     (internal error), stays in the inbox for the next run, with a problem line: only the data
     themselves make a verdict (monitor.failures). One that is still being written (it changed
     while read, or is structurally incomplete and younger than the settle time) waits."""
     out = []
     for path in files:
         try:
-            checked = _check(path, settings.ingest)
-        except _ChangedError as exc:
-            log.info("%s is still being written (%s); left for a later run", _shown(path), exc.strerror)
+            checked = check_file(path, settings.ingest)
+        except ChangedError as exc:
+            log.info("%s is still being written (%s); left for a later run", shown(path), exc.strerror)
             summary.waiting += 1
             continue
         except OSError as exc:  # permissions, vanished file...: leave it in the inbox, go on
-            log.error("could not read %s, left for the next run: %s", _shown(path), exc)
+            log.error("could not read %s, left for the next run: %s", shown(path), exc)
             summary.leave(path.name, f"transient: {type(exc).__name__}: {exc}")
             continue
         except Exception as exc:  # a reader defect: the file is not to blame
-            log.exception("internal error reading %s; left in the inbox for the next run", _shown(path))
+            log.exception("internal error reading %s; left in the inbox for the next run", shown(path))
             summary.leave(path.name, f"internal error: {type(exc).__name__}: {exc}")
             continue
         if _still_written(checked, now, settings.ingest.settle_seconds):
             log.info("%s is structurally incomplete but younger than the settle time; left for a later run",
-                     _shown(path))
+                     shown(path))
             summary.waiting += 1
             continue
         out.append(checked)

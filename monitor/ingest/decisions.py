@@ -31,13 +31,13 @@ from monitor.catalogue import repository as repo
 from monitor.domain import AcquisitionHeader, RejectReason, printable_name
 from monitor.failures import is_transient
 from monitor.fsutil import fsync_dir
-from monitor.ingest.checking import _Checked
-from monitor.ingest.inbox import _drop_marker, _shown, _split_name
-from monitor.ingest.moves import _finish_move, _move
+from monitor.ingest.checking import Checked
+from monitor.ingest.inbox import drop_marker, shown, split_name
+from monitor.ingest.moves import finish_move, move_entry
 from monitor.ingest.summary import IngestSummary
 from monitor.settings import Settings
 
-__all__ = []
+__all__ = ["Ingestor"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _first_line(exc: SQLAlchemyError) -> str:
     return printable_name((text.splitlines() or [type(exc).__name__])[0])
 
 
-class _Ingestor:
+class Ingestor:
     def __init__(self, session: Session, settings: Settings, now: datetime, fault: Callable[[str], None]) -> None:
         self.fault = fault  # called at the named steps of monitor.ingest.service.FAULT_POINTS
         self.session = session
@@ -78,7 +78,7 @@ class _Ingestor:
         candidate = directory / name
         if not os.path.lexists(candidate) and not taken(self._rel(candidate)):
             return candidate
-        stem, suffix = _split_name(name)
+        stem, suffix = split_name(name)
         tag = (sha256 or "nosha")[:12]
         i = 0
         while True:
@@ -123,11 +123,11 @@ class _Ingestor:
             log.info("recovered interrupted quarantine of %s (%s)", printable_name(rej.file_name), rej.reason)
 
     def _finish(self, src: Path, dest: Path, sha256: str | None) -> bool | None:
-        """:func:`_finish_move`, or None (logged, ``src`` left alone) when the file system refuses."""
+        """:func:`finish_move`, or None (logged, ``src`` left alone) when the file system refuses."""
         try:
-            return _finish_move(src, dest, sha256, self.file_mode)
+            return finish_move(src, dest, sha256, self.file_mode)
         except OSError as exc:
-            log.error("could not finish moving %s to %s, left for a later run: %s", _shown(src), self._rel(dest), exc)
+            log.error("could not finish moving %s to %s, left for a later run: %s", shown(src), self._rel(dest), exc)
             self.stuck.add(src.name)
             self.summary.leave(src.name, f"transient: decided, but could not move it to {self._rel(dest)}: "
                                          f"{type(exc).__name__}: {exc}")
@@ -148,10 +148,10 @@ class _Ingestor:
         moved: list[int] = []
         for k, (src, dest, _) in enumerate(batch):
             try:
-                _move(src, dest, sync_dir=False, file_mode=self.file_mode)
+                move_entry(src, dest, sync_dir=False, file_mode=self.file_mode)
             except OSError as exc:  # this file only: its row stays 'archiving', retried by recover()
                 log.error("accepted %s but could not move it to %s, left in the inbox for a later run: %s",
-                          _shown(src), self._rel(dest), exc)
+                          shown(src), self._rel(dest), exc)
                 self.stuck.add(src.name)
                 self.summary.leave(src.name, f"transient: accepted, but could not move it to {self._rel(dest)}: "
                                              f"{type(exc).__name__}: {exc}")
@@ -164,7 +164,7 @@ class _Ingestor:
         batch = [batch[k] for k in moved]
         ids = [ids[k] for k in moved]
         for src, _, _ in batch:
-            _drop_marker(src)
+            drop_marker(src)
         if ids:
             repo.mark_acquisitions_archived(self.session, ids, self.now)
             self.session.commit()
@@ -177,7 +177,7 @@ class _Ingestor:
             try:
                 self._refused_by_catalogue(src, new, exc)
             except OSError as err:  # its quarantine move: left for the next run (recovery), the others go on
-                log.error("could not move %s, left for the next run: %s", _shown(src), err)
+                log.error("could not move %s, left for the next run: %s", shown(src), err)
                 self.summary.leave(src.name, f"transient: refused, but could not move it to the quarantine: "
                                              f"{type(err).__name__}: {err}")
 
@@ -222,13 +222,13 @@ class _Ingestor:
             if repo.acquisitions_by_sha(self.session, [new.sha256]) or repo.acquisitions_by_acq_ids(
                     self.session, [h.acq_id]):
                 log.warning("%s: the catalogue meanwhile holds its bytes or ACQ_ID %s; left for the next run",
-                            _shown(path), printable_name(h.acq_id))
+                            shown(path), printable_name(h.acq_id))
                 self.summary.leave(path.name, f"transient: the catalogue changed meanwhile ({_first_line(exc)})")
                 return
             self.reject(path, new.sha256, RejectReason.BAD_VALUE,
                         f"the catalogue refused its rows: {_first_line(exc)}", h.acq_id)
             return
-        log.error("internal error inserting %s (ACQ_ID %s); left in the inbox for the next run: %s", _shown(path),
+        log.error("internal error inserting %s (ACQ_ID %s); left in the inbox for the next run: %s", shown(path),
                   printable_name(h.acq_id), _first_line(exc))
         self.summary.leave(path.name, f"internal error: {type(exc).__name__}: {_first_line(exc)}")
 
@@ -264,17 +264,17 @@ class _Ingestor:
         )
         self.session.commit()
         self._fault("after_reject_insert")
-        _move(path, dest, file_mode=self.file_mode)
+        move_entry(path, dest, file_mode=self.file_mode)
         self._fault("after_reject_move")
-        _drop_marker(path)
+        drop_marker(path)
         repo.mark_rejection(self.session, rej, "done")
         self.session.commit()
         if reason is RejectReason.DUPLICATE:
             self.summary.duplicates.append(path.name)
-            log.info("duplicate %s (rejection #%s): %s", _shown(path), rej.id, message)
+            log.info("duplicate %s (rejection #%s): %s", shown(path), rej.id, message)
         else:
             self.summary.rejected.append((path.name, reason.value))
-            log.warning("rejected %s (ACQ_ID %s, rejection #%s) [%s]: %s", _shown(path),
+            log.warning("rejected %s (ACQ_ID %s, rejection #%s) [%s]: %s", shown(path),
                         printable_name(acq_id) if acq_id else "unknown", rej.id, reason.value, message)
 
     def _can_quarantine(self, path: Path) -> bool:
@@ -283,10 +283,10 @@ class _Ingestor:
         if os.lstat(path).st_dev == os.stat(self.settings.quarantine).st_dev:
             return True
         log.error("cannot quarantine %s: it is not a regular file and the quarantine is on another file "
-                  "system; left in the inbox", _shown(path))
+                  "system; left in the inbox", shown(path))
         return False
 
-    def ingest_chunk(self, files: list[_Checked], on_file: Callable[[Path], None]) -> None:
+    def ingest_chunk(self, files: list[Checked], on_file: Callable[[Path], None]) -> None:
         """Decide on checked files in order, with three catalogue queries for the whole chunk,
         then archive the accepted ones (one batch: chunks are ``ingest.batch_files`` long).
 
@@ -309,15 +309,15 @@ class _Ingestor:
             except SQLAlchemyError:
                 raise
             except OSError as exc:  # permissions, full disk...: leave it in the inbox, go on
-                log.error("could not move %s, left for the next run: %s", _shown(c.path), exc)
+                log.error("could not move %s, left for the next run: %s", shown(c.path), exc)
                 self.summary.leave(c.path.name, f"transient: could not move it: {type(exc).__name__}: {exc}")
             except Exception as exc:  # a defect of the code: no verdict about the file (monitor.failures)
                 self.session.rollback()
-                log.exception("internal error deciding on %s; left in the inbox for the next run", _shown(c.path))
+                log.exception("internal error deciding on %s; left in the inbox for the next run", shown(c.path))
                 self.summary.leave(c.path.name, f"internal error: {type(exc).__name__}: {exc}")
         self.flush_staged()  # the next chunk's lookups must see this chunk's acquisitions
 
-    def _decide(self, c: _Checked, index: _ChunkIndex) -> None:
+    def _decide(self, c: Checked, index: _ChunkIndex) -> None:
         """Duplicate (same bytes as an acquisition), refused (bad file), conflict (same ACQ_ID,
         other bytes) or accepted (staged; archived by :meth:`flush_staged`)."""
         path, sha256, refusal = c.path, c.sha256, c.refusal

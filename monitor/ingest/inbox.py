@@ -39,8 +39,19 @@ __all__ = [
     "PART_SUFFIXES",
     "MAX_NAME_BYTES",
     "LEFT_FILE",
+    "is_fits_name",
+    "shown",
+    "split_name",
     "complete_files",
+    "storable_name",
+    "storable_entries",
+    "drop_marker",
+    "NotRegularError",
+    "entry_kind",
+    "open_inbox_file",
+    "record_left",
     "left_in_inbox",
+    "clean_orphan_markers",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,16 +67,16 @@ MAX_NAME_BYTES = 200  # longer inbox names are shortened (room for a "-<sha>-<n>
 LEFT_FILE = "inbox-left.json"  # in the site's work directory: entries the last ingest left, with reasons
 
 
-def _is_fits_name(name: str) -> bool:
+def is_fits_name(name: str) -> bool:
     return name.lower().endswith(FITS_SUFFIXES)
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
     """A path's name as logged: non-printable characters escaped."""
     return printable_name(path.name)
 
 
-def _split_name(name: str) -> tuple[str, str]:
+def split_name(name: str) -> tuple[str, str]:
     """(stem, suffix) with ``.fits.gz`` kept whole."""
     if name.lower().endswith(".fits.gz"):
         return name[: -len(".fits.gz")], name[-len(".fits.gz") :]
@@ -99,7 +110,7 @@ def complete_files(inbox: Path, now: datetime, settle_seconds: float) -> tuple[l
             st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue
-        if stat.S_ISDIR(st.st_mode) and not _is_fits_name(name):
+        if stat.S_ISDIR(st.st_mode) and not is_fits_name(name):
             continue
         if name + MARKER_SUFFIX in names or now_ts - st.st_mtime >= settle_seconds:
             ready.append(inbox / name)
@@ -108,14 +119,14 @@ def complete_files(inbox: Path, now: datetime, settle_seconds: float) -> tuple[l
     return ready, waiting
 
 
-def _storable_name(name: str) -> str:
+def storable_name(name: str) -> str:
     """The name an inbox entry is decided under: printable (:func:`printable_name`) and at most
     :data:`MAX_NAME_BYTES` bytes of UTF-8 (a longer stem is cut and tagged with a hash of the
     original name, so that two long names do not collide)."""
     shown = printable_name(name)
     if len(shown.encode()) <= MAX_NAME_BYTES:
         return shown
-    stem, suffix = _split_name(shown)
+    stem, suffix = split_name(shown)
     tag = "-" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
     room = MAX_NAME_BYTES - len(suffix.encode()) - len(tag)
     while len(stem.encode()) > room:
@@ -126,7 +137,7 @@ def _storable_name(name: str) -> str:
 def _free_name(directory: Path, name: str) -> Path:
     """``directory / name``, or ``<stem>-<n><suffix>`` when that entry exists (never replaced)."""
     candidate = directory / name
-    stem, suffix = _split_name(name)
+    stem, suffix = split_name(name)
     n = 0
     while os.path.lexists(candidate):
         n += 1
@@ -135,14 +146,14 @@ def _free_name(directory: Path, name: str) -> Path:
 
 
 def _rename_storable(path: Path) -> Path:
-    """Rename an inbox entry whose name cannot be stored or shown as is (see :func:`_storable_name`)
+    """Rename an inbox entry whose name cannot be stored or shown as is (see :func:`storable_name`)
     to that name, with its ``.done`` marker; return the new path (``path`` when nothing to do).
 
     Crash-safe: each rename is atomic in the inbox. A crash between the entry and its marker
     leaves an orphan marker (cleaned at the end of a run) and an entry complete after the settle
     time.
     """
-    name = _storable_name(path.name)
+    name = storable_name(path.name)
     if name == path.name:
         return path
     new = _free_name(path.parent, name)
@@ -155,11 +166,11 @@ def _rename_storable(path: Path) -> Path:
             log.warning("could not rename the marker of %s: %s (complete after the settle time)", new.name, exc)
     fsync_dir(path.parent)
     log.warning("inbox entry %s renamed to %s: its name is not printable UTF-8 text or too long",
-                _shown(path), new.name)
+                shown(path), new.name)
     return new
 
 
-def _storable(files: list[Path], summary: IngestSummary) -> list[Path]:
+def storable_entries(files: list[Path], summary: IngestSummary) -> list[Path]:
     """:func:`_rename_storable` each entry; one that cannot be renamed stays in the inbox, logged
     and reported with its reason (``summary.left``)."""
     out = []
@@ -167,22 +178,22 @@ def _storable(files: list[Path], summary: IngestSummary) -> list[Path]:
         try:
             out.append(_rename_storable(path))
         except OSError as exc:
-            log.error("could not rename %s to a printable name, left in the inbox: %s", _shown(path), exc)
+            log.error("could not rename %s to a printable name, left in the inbox: %s", shown(path), exc)
             summary.leave(path.name, f"transient: its name must be made printable and shorter, but it could not "
                                      f"be renamed: {type(exc).__name__}: {exc}")
     return out
 
 
-def _drop_marker(src: Path) -> None:
+def drop_marker(src: Path) -> None:
     """Remove the ``.done`` marker of ``src`` (the marker entry itself, whatever it is)."""
     marker = src.with_name(src.name + MARKER_SUFFIX)
     try:
         marker.unlink(missing_ok=True)
     except OSError as exc:  # a directory named like a marker, permissions: harmless, logged
-        log.warning("could not remove the marker %s: %s", _shown(marker), exc)
+        log.warning("could not remove the marker %s: %s", shown(marker), exc)
 
 
-class _NotRegularError(Exception):
+class NotRegularError(Exception):
     """An inbox entry that is not a regular file; ``kind`` says what it is."""
 
     def __init__(self, kind: str) -> None:
@@ -190,7 +201,7 @@ class _NotRegularError(Exception):
         self.kind = kind
 
 
-def _entry_kind(path: Path, st: os.stat_result) -> str | None:
+def entry_kind(path: Path, st: os.stat_result) -> str | None:
     """What a non-regular inbox entry is ("symbolic link to /dev/zero", "FIFO"...); None for a
     regular file. The target of a link is named, never opened."""
     mode = st.st_mode
@@ -206,12 +217,12 @@ def _entry_kind(path: Path, st: os.stat_result) -> str | None:
     return next((kind for test, kind in kinds if test(mode)), "special file")
 
 
-def _open_inbox_file(path: Path) -> io.BufferedReader:
+def open_inbox_file(path: Path) -> io.BufferedReader:
     """Open a regular inbox file without following a link or blocking on a FIFO or device.
 
     Raises
     ------
-    _NotRegularError
+    NotRegularError
         The entry is (or has just become) something else than a regular file.
     OSError
         It cannot be opened now.
@@ -221,18 +232,18 @@ def _open_inbox_file(path: Path) -> io.BufferedReader:
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # a link, a socket, a directory
-            kind = _entry_kind(path, os.lstat(path))
+            kind = entry_kind(path, os.lstat(path))
             if kind is not None:
-                raise _NotRegularError(kind) from exc
+                raise NotRegularError(kind) from exc
         raise
-    kind = _entry_kind(path, os.fstat(fd))
+    kind = entry_kind(path, os.fstat(fd))
     if kind is not None:
         os.close(fd)
-        raise _NotRegularError(kind)
+        raise NotRegularError(kind)
     return os.fdopen(fd, "rb")
 
 
-def _record_left(settings: Settings, summary: IngestSummary) -> None:
+def record_left(settings: Settings, summary: IngestSummary) -> None:
     """Write the entries this run left in the inbox, with their reasons, for ``monitor status``
     (``<site>/.work/inbox-left.json``, replaced atomically; a failure to write it is only logged)."""
     path = settings.work_dir / LEFT_FILE
@@ -265,7 +276,7 @@ def left_in_inbox(settings: Settings) -> list[tuple[str, str]]:
     return out
 
 
-def _clean_orphan_markers(inbox: Path) -> None:
+def clean_orphan_markers(inbox: Path) -> None:
     """Remove ``.done`` markers whose file is gone (left by a crash after the move); a marker is
     never followed, and one that is a directory is left alone."""
     for marker in inbox.glob("*" + MARKER_SUFFIX):
@@ -275,4 +286,4 @@ def _clean_orphan_markers(inbox: Path) -> None:
             if not stat.S_ISDIR(os.lstat(marker).st_mode):
                 marker.unlink()
         except OSError as exc:
-            log.warning("could not remove the orphan marker %s: %s", _shown(marker), exc)
+            log.warning("could not remove the orphan marker %s: %s", shown(marker), exc)

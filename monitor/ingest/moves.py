@@ -23,11 +23,11 @@ import stat
 from pathlib import Path
 
 from monitor.fsutil import fsync_dir, is_regular, move, sha256_file
-from monitor.ingest.inbox import _drop_marker
+from monitor.ingest.inbox import drop_marker
 
-__all__ = []
+__all__ = ["move_entry", "finish_move"]
 
-def _move(src: Path, dest: Path, sync_dir: bool = True, file_mode: int | None = None) -> None:
+def move_entry(src: Path, dest: Path, sync_dir: bool = True, file_mode: int | None = None) -> None:
     """Move ``src`` to ``dest`` atomically; across file systems copy, fsync, rename, then unlink
     (:func:`monitor.fsutil.move`).
 
@@ -55,7 +55,7 @@ def _same_content(src: Path, dest: Path, sha256: str | None) -> bool:
     return is_regular(dest) and sha256_file(src) == sha256_file(dest)
 
 
-def _finish_move(src: Path, dest: Path, sha256: str | None, file_mode: int | None = None) -> bool:
+def finish_move(src: Path, dest: Path, sha256: str | None, file_mode: int | None = None) -> bool:
     """Complete an interrupted move. Returns False when the entry is nowhere to be found."""
     if os.path.lexists(dest):
         if os.path.lexists(src):
@@ -63,10 +63,10 @@ def _finish_move(src: Path, dest: Path, sha256: str | None, file_mode: int | Non
                 src.unlink()
             else:  # another entry took the name in the inbox: leave it for the scan
                 return True
-        _drop_marker(src)
+        drop_marker(src)
         return True
     if os.path.lexists(src):
-        _move(src, dest, file_mode=file_mode)
-        _drop_marker(src)
+        move_entry(src, dest, file_mode=file_mode)
+        drop_marker(src)
         return True
     return False

@@ -33,9 +33,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from monitor.catalogue.locks import site_operation
-from monitor.ingest.checking import _readable
-from monitor.ingest.decisions import _Ingestor
-from monitor.ingest.inbox import _clean_orphan_markers, _record_left, _shown, _storable, complete_files, left_in_inbox
+from monitor.ingest.checking import check_files
+from monitor.ingest.decisions import Ingestor
+from monitor.ingest.inbox import (
+    clean_orphan_markers,
+    complete_files,
+    left_in_inbox,
+    record_left,
+    shown,
+    storable_entries,
+)
 from monitor.ingest.summary import IngestSummary
 from monitor.settings import Settings
 
@@ -80,28 +87,28 @@ def run_ingest(
     """
     for d in (settings.inbox, settings.archive, settings.quarantine):
         d.mkdir(parents=True, exist_ok=True)
-    ing = _Ingestor(session, settings, now, _fault)
+    ing = Ingestor(session, settings, now, _fault)
     ing.recover()
     files, ing.summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
-    files = _storable([f for f in files if f.name not in ing.stuck], ing.summary)
+    files = storable_entries([f for f in files if f.name not in ing.stuck], ing.summary)
     done = 0
 
     def on_file(path: Path) -> None:
         nonlocal done
         if progress is not None:
-            progress(done, len(files), _shown(path))
+            progress(done, len(files), shown(path))
         done += 1
 
     chunk = settings.ingest.batch_files
     try:
         for start in range(0, len(files), chunk):
-            ing.ingest_chunk(_readable(files[start : start + chunk], settings, now, ing.summary), on_file)
+            ing.ingest_chunk(check_files(files[start : start + chunk], settings, now, ing.summary), on_file)
     except SQLAlchemyError:  # the catalogue failed: nothing half-done stays, the run stops
         session.rollback()
         ing.drop_staged()
         raise
     if progress is not None:
         progress(len(files), len(files), "")
-    _clean_orphan_markers(settings.inbox)
-    _record_left(settings, ing.summary)
+    clean_orphan_markers(settings.inbox)
+    record_left(settings, ing.summary)
     return ing.summary
