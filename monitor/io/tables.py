@@ -206,6 +206,14 @@ def _find_table(path: Path, name: str) -> Hdu:
     raise InvalidAcquisitionError(RejectReason.MISSING_KEY, f"{shown_name(path)} has no binary table HDU {name}")
 
 
+def _read_table(path: Path, name: str, columns: tuple[str, ...], strings: tuple[str, ...]) -> dict[str, Any]:
+    """The named columns of the binary table HDU ``name``, its header checked first."""
+    path = Path(path)
+    hdu = _find_table(path, name)
+    _check_table_header(hdu, columns, strings, "")
+    return _table_dict(path, hdu, columns, strings)
+
+
 def read_ephem(path: Path) -> dict[str, NDArray[np.float64]]:
     """Orbit samples of the ``EPHEM`` table (ICD 1.1 / 3).
 
@@ -224,10 +232,7 @@ def read_ephem(path: Path) -> dict[str, NDArray[np.float64]]:
     InvalidAcquisitionError
         ``MISSING_KEY`` when there is no such table or a column is missing.
     """
-    path = Path(path)
-    hdu = _find_table(path, "EPHEM")
-    _check_table_header(hdu, EPHEM_COLUMNS, (), "")
-    return {k: np.asarray(v, dtype=np.float64) for k, v in _table_dict(path, hdu, EPHEM_COLUMNS, ()).items()}
+    return {k: np.asarray(v, dtype=np.float64) for k, v in _read_table(path, "EPHEM", EPHEM_COLUMNS, ()).items()}
 
 
 def read_gcp(path: Path) -> dict[str, NDArray[Any]]:
@@ -249,7 +254,4 @@ def read_gcp(path: Path) -> dict[str, NDArray[Any]]:
     InvalidAcquisitionError
         ``MISSING_KEY`` when there is no such table or a column is missing.
     """
-    path = Path(path)
-    hdu = _find_table(path, "GCP")
-    _check_table_header(hdu, GCP_COLUMNS, _GCP_STR_COLUMNS, "")
-    return _table_dict(path, hdu, GCP_COLUMNS, _GCP_STR_COLUMNS)
+    return _read_table(path, "GCP", GCP_COLUMNS, _GCP_STR_COLUMNS)
