@@ -30,48 +30,30 @@ from sqlmodel import Session
 from monitor.catalogue import repository as repo
 from monitor.domain import AcquisitionHeader, RejectReason, printable_name
 from monitor.failures import is_transient
-from monitor.fsutil import fsync_dir
 from monitor.ingest.checking import Checked
-from monitor.ingest.inbox import drop_marker, shown, split_name
-from monitor.ingest.moves import finish_move, move_entry
-from monitor.ingest.summary import IngestSummary
+from monitor.ingest.inbox import shown, split_name
+from monitor.ingest.moves import Mover, Refused, Staged, database_message
 from monitor.settings import Settings
 
 __all__ = ["Ingestor"]
 
 log = logging.getLogger(__name__)
 
-_Staged = tuple[Path, Path, "repo.NewAcquisition"]  # (inbox file, archive destination, rows to insert)
-
-_Refused = tuple[Path, "repo.NewAcquisition", SQLAlchemyError]  # a staged file whose rows the database refused
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    """The database's own message of ``exc``, one line (no SQL, no parameters)."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return printable_name((text.splitlines() or [type(exc).__name__])[0])
-
-
 class Ingestor:
-    def __init__(self, session: Session, settings: Settings, now: datetime, fault: Callable[[str], None]) -> None:
-        self.fault = fault  # called at the named steps of monitor.ingest.service.FAULT_POINTS
+    """The decisions of one ingest run on checked files, chunk by chunk (:meth:`ingest_chunk`)."""
+
+    def __init__(self, session: Session, settings: Settings, now: datetime, mover: Mover) -> None:
         self.session = session
         self.settings = settings
-        self.file_mode = 0o666 & ~settings.umask  # archived and quarantined files ([site] umask)
         self.now = now
-        self.site = settings.site
-        self.summary = IngestSummary()
-        self.staged: list[_Staged] = []  # accepted, not yet inserted
-        self.stuck: set[str] = set()  # inbox names whose interrupted move failed again: left alone
+        self.mover = mover  # the crash-safe moves of this run
+        self.summary = mover.summary
+        self.staged: list[Staged] = []  # accepted, not yet inserted
 
     # ---------------------------------------------------------------- helpers
 
-    def _fault(self, point: str) -> None:
-        self.fault(point)
-
     def _rel(self, path: Path) -> str:
-        return str(path.relative_to(self.site))
+        return self.mover.rel(path)
 
     def _unique(self, directory: Path, name: str, sha256: str | None, taken: Callable[[str], bool]) -> Path:
         """A destination path in ``directory`` not used on disk nor in the catalogue."""
@@ -92,83 +74,17 @@ class Ingestor:
         date = header.date_obs
         return self.settings.archive / header.satellite.value / f"{date:%Y}" / f"{date:%m}"
 
-    # ---------------------------------------------------------------- recovery
-
-    def recover(self) -> None:
-        """Finish the file moves that a crash left half-done. A move that fails again is logged and
-        its inbox entry left alone (:attr:`stuck`) until a later run can finish it."""
-        for acq in repo.acquisitions_in_state(self.session, "archiving"):
-            src = self.settings.inbox / acq.file_name
-            dest = self.site / acq.archive_path
-            ok = self._finish(src, dest, acq.sha256)
-            if ok is None:
-                continue
-            repo.mark_acquisition(self.session, acq, "archived" if ok else "missing", self.now)
-            self.session.commit()
-            self.summary.recovered += 1
-            if ok:
-                log.info("recovered interrupted archiving of %s -> %s", acq.acq_id, acq.archive_path)
-            else:
-                log.error("acquisition %s: file %s is neither in the inbox nor archived", acq.acq_id,
-                          printable_name(acq.file_name))
-        for rej in repo.rejections_in_state(self.session, "moving"):
-            src = self.settings.inbox / rej.file_name
-            dest = self.site / rej.quarantine_path
-            ok = self._finish(src, dest, rej.sha256)
-            if ok is None:
-                continue
-            repo.mark_rejection(self.session, rej, "done" if ok else "missing")
-            self.session.commit()
-            self.summary.recovered += 1
-            log.info("recovered interrupted quarantine of %s (%s)", printable_name(rej.file_name), rej.reason)
-
-    def _finish(self, src: Path, dest: Path, sha256: str | None) -> bool | None:
-        """:func:`finish_move`, or None (logged, ``src`` left alone) when the file system refuses."""
-        try:
-            return finish_move(src, dest, sha256, self.file_mode)
-        except OSError as exc:
-            log.error("could not finish moving %s to %s, left for a later run: %s", shown(src), self._rel(dest), exc)
-            self.stuck.add(src.name)
-            self.summary.leave(src.name, f"transient: decided, but could not move it to {self._rel(dest)}: "
-                                         f"{type(exc).__name__}: {exc}")
-            return None
-
     # ---------------------------------------------------------------- decisions
 
     def flush_staged(self) -> None:
-        """Archive the staged accepted files: insert their rows and commit them ('archiving'), move
-        them, fsync each destination directory once, commit them 'archived'."""
+        """Archive the staged accepted files: insert their rows (one statement per table), then the
+        crash-safe steps of :meth:`monitor.ingest.moves.Mover.archive`; the files whose rows the
+        database refused get their own decision."""
         if not self.staged:
             return
         batch, self.staged = self.staged, []
         batch, ids, refused = self._insert(batch)
-        self.session.commit()
-        self._fault("after_insert")
-        directories: set[Path] = set()
-        moved: list[int] = []
-        for k, (src, dest, _) in enumerate(batch):
-            try:
-                move_entry(src, dest, sync_dir=False, file_mode=self.file_mode)
-            except OSError as exc:  # this file only: its row stays 'archiving', retried by recover()
-                log.error("accepted %s but could not move it to %s, left in the inbox for a later run: %s",
-                          shown(src), self._rel(dest), exc)
-                self.stuck.add(src.name)
-                self.summary.leave(src.name, f"transient: accepted, but could not move it to {self._rel(dest)}: "
-                                             f"{type(exc).__name__}: {exc}")
-                continue
-            moved.append(k)
-            directories.add(dest.parent)
-        for directory in sorted(directories):
-            fsync_dir(directory)
-        self._fault("after_move")
-        batch = [batch[k] for k in moved]
-        ids = [ids[k] for k in moved]
-        for src, _, _ in batch:
-            drop_marker(src)
-        if ids:
-            repo.mark_acquisitions_archived(self.session, ids, self.now)
-            self.session.commit()
-        for _, _, new in batch:
+        for _, _, new in self.mover.archive(batch, ids):
             h = new.header
             self.summary.ingested.append(h.acq_id)
             log.info("ingested %s (%s %s %s) -> %s", h.acq_id, h.satellite.value, h.acq_type.value, h.target,
@@ -181,7 +97,7 @@ class Ingestor:
                 self.summary.leave(src.name, f"transient: refused, but could not move it to the quarantine: "
                                              f"{type(err).__name__}: {err}")
 
-    def _insert(self, batch: list[_Staged]) -> tuple[list[_Staged], list[int], list[_Refused]]:
+    def _insert(self, batch: list[Staged]) -> tuple[list[Staged], list[int], list[Refused]]:
         """Insert the rows of a batch (not committed): one statement per table, in a SAVEPOINT.
         When the database refuses them (other than by a transient failure, which is raised), each
         file again in a SAVEPOINT of its own, so that one file's failure never touches the rows of
@@ -195,10 +111,10 @@ class Ingestor:
             if len(batch) == 1:
                 return [], [], [(batch[0][0], batch[0][2], exc)]
             log.warning("the catalogue refused a batch of %d files (%s); inserting them one by one",
-                        len(batch), _first_line(exc))
-        kept: list[_Staged] = []
+                        len(batch), database_message(exc))
+        kept: list[Staged] = []
         ids: list[int] = []
-        refused: list[_Refused] = []
+        refused: list[Refused] = []
         for item in batch:
             try:
                 with self.session.begin_nested():
@@ -223,14 +139,14 @@ class Ingestor:
                     self.session, [h.acq_id]):
                 log.warning("%s: the catalogue meanwhile holds its bytes or ACQ_ID %s; left for the next run",
                             shown(path), printable_name(h.acq_id))
-                self.summary.leave(path.name, f"transient: the catalogue changed meanwhile ({_first_line(exc)})")
+                self.summary.leave(path.name, f"transient: the catalogue changed meanwhile ({database_message(exc)})")
                 return
             self.reject(path, new.sha256, RejectReason.BAD_VALUE,
-                        f"the catalogue refused its rows: {_first_line(exc)}", h.acq_id)
+                        f"the catalogue refused its rows: {database_message(exc)}", h.acq_id)
             return
         log.error("internal error inserting %s (ACQ_ID %s); left in the inbox for the next run: %s", shown(path),
-                  printable_name(h.acq_id), _first_line(exc))
-        self.summary.leave(path.name, f"internal error: {type(exc).__name__}: {_first_line(exc)}")
+                  printable_name(h.acq_id), database_message(exc))
+        self.summary.leave(path.name, f"internal error: {type(exc).__name__}: {database_message(exc)}")
 
     def drop_staged(self) -> None:
         """After a rollback: the staged rows are gone, their files are still in the inbox (for the
@@ -243,6 +159,8 @@ class Ingestor:
     def reject(
         self, path: Path, sha256: str | None, reason: RejectReason, message: str, acq_id: str | None = None
     ) -> None:
+        """Quarantine a file with its reason (``<quarantine>/<day>/``, duplicates apart), through
+        the crash-safe steps of :meth:`monitor.ingest.moves.Mover.quarantine`."""
         self.flush_staged()  # decisions in file order; the quarantine commit must not carry staged rows
         day = self.now.strftime("%Y-%m-%d")
         sub = "duplicates" if reason is RejectReason.DUPLICATE else day
@@ -252,23 +170,7 @@ class Ingestor:
             sha256,
             lambda rel: repo.quarantine_path_taken(self.session, rel),
         )
-        rej = repo.add_rejection(
-            self.session,
-            file_name=path.name,
-            sha256=sha256,
-            acq_id=acq_id,
-            reason=reason.value,
-            message=message,
-            received_at=self.now,
-            quarantine_path=self._rel(dest),
-        )
-        self.session.commit()
-        self._fault("after_reject_insert")
-        move_entry(path, dest, file_mode=self.file_mode)
-        self._fault("after_reject_move")
-        drop_marker(path)
-        repo.mark_rejection(self.session, rej, "done")
-        self.session.commit()
+        rej = self.mover.quarantine(path, dest, sha256=sha256, acq_id=acq_id, reason=reason, message=message)
         if reason is RejectReason.DUPLICATE:
             self.summary.duplicates.append(path.name)
             log.info("duplicate %s (rejection #%s): %s", shown(path), rej.id, message)

@@ -43,6 +43,7 @@ from monitor.ingest.inbox import (
     shown,
     storable_entries,
 )
+from monitor.ingest.moves import Mover
 from monitor.ingest.summary import IngestSummary
 from monitor.settings import Settings
 
@@ -87,10 +88,12 @@ def run_ingest(
     """
     for d in (settings.inbox, settings.archive, settings.quarantine):
         d.mkdir(parents=True, exist_ok=True)
-    ing = Ingestor(session, settings, now, _fault)
-    ing.recover()
-    files, ing.summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
-    files = storable_entries([f for f in files if f.name not in ing.stuck], ing.summary)
+    summary = IngestSummary()
+    mover = Mover(session, settings, now, summary, _fault)
+    mover.recover()
+    files, summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
+    files = storable_entries([f for f in files if f.name not in mover.stuck], summary)
+    ing = Ingestor(session, settings, now, mover)
     done = 0
 
     def on_file(path: Path) -> None:
@@ -102,7 +105,7 @@ def run_ingest(
     chunk = settings.ingest.batch_files
     try:
         for start in range(0, len(files), chunk):
-            ing.ingest_chunk(check_files(files[start : start + chunk], settings, now, ing.summary), on_file)
+            ing.ingest_chunk(check_files(files[start : start + chunk], settings, now, summary), on_file)
     except SQLAlchemyError:  # the catalogue failed: nothing half-done stays, the run stops
         session.rollback()
         ing.drop_staged()
@@ -110,5 +113,5 @@ def run_ingest(
     if progress is not None:
         progress(len(files), len(files), "")
     clean_orphan_markers(settings.inbox)
-    record_left(settings, ing.summary)
-    return ing.summary
+    record_left(settings, summary)
+    return summary
