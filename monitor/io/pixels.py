@@ -18,7 +18,8 @@ from numpy.typing import NDArray
 
 from monitor.domain import RejectReason
 from monitor.io.errors import InvalidAcquisitionError, shown_name
-from monitor.io.fits_structure import BITPIX_DTYPE, Hdu, Stream, open_stream, scan
+from monitor.io.fits_stream import Stream, open_stream
+from monitor.io.fits_structure import BITPIX_DTYPE, Hdu, scan
 
 __all__ = [
     "STRIP_BYTES",

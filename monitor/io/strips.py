@@ -21,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.io.errors import shown_name
-from monitor.io.fits_structure import Hdu, Stream, iter_hdus, open_stream
+from monitor.io.fits_stream import Stream, open_stream
+from monitor.io.fits_structure import Hdu, iter_hdus
 from monitor.io.pixels import iter_strips
 
 __all__ = ["ImageStrips", "iter_image_strips", "image_strips_factory", "image_shape"]

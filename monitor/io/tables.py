@@ -19,7 +19,8 @@ from numpy.typing import NDArray
 
 from monitor.domain import RejectReason
 from monitor.io.errors import InvalidAcquisitionError, first_line, shown_name
-from monitor.io.fits_structure import Hdu, axis_lengths, open_stream, padded, scan
+from monitor.io.fits_stream import open_stream
+from monitor.io.fits_structure import Hdu, axis_lengths, padded, scan
 from monitor.io.icd_keys import ORBIT_RADIUS_RANGE_KM, ORBIT_SPEED_RANGE_KM_S
 
 __all__ = [
