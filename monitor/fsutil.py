@@ -32,6 +32,7 @@ __all__ = [
     "is_regular",
     "open_regular",
     "sha256_file",
+    "sha256_stream",
     "fsync_file",
     "fsync_dir",
     "atomic_write",
@@ -78,7 +79,7 @@ def open_regular(path: Path) -> IO[bytes]:
 
 
 def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes (hex), read in 1 MiB chunks.
+    """SHA-256 of a file's bytes (hex).
 
     Parameters
     ----------
@@ -95,11 +96,14 @@ def sha256_file(path: Path) -> str:
     OSError
         The file cannot be read, or is not a regular file.
     """
-    digest = hashlib.sha256()
     with open_regular(Path(path)) as f:
-        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(f)
+
+
+def sha256_stream(f: IO[bytes]) -> str:
+    """SHA-256 (hex) of the bytes of an open binary file from its current position to its end,
+    read in bounded memory (a file already opened with care, e.g. without following links)."""
+    return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def fsync_file(f: IO[bytes]) -> None:

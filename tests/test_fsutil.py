@@ -14,7 +14,7 @@ from typing import IO, Any
 import pytest
 
 from monitor import fsutil
-from monitor.fsutil import atomic_write, fsync_dir, move, sha256_file, write_new
+from monitor.fsutil import atomic_write, fsync_dir, move, sha256_file, sha256_stream, write_new
 from tests.deadline import deadline
 
 OTHER_DEVICE_CANDIDATES = ("/dev/shm", "/run/shm", "/run/user/{uid}", "/var/tmp", "/tmp")
@@ -52,6 +52,9 @@ def test_sha256_file_hashes_the_bytes_in_chunks(tmp_path: Path) -> None:
     assert sha256_file(tmp_path / "f") == hashlib.sha256(data).hexdigest()
     (tmp_path / "empty").write_bytes(b"")
     assert sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+    with open(tmp_path / "f", "rb") as f:
+        f.seek(17)
+        assert sha256_stream(f) == hashlib.sha256(data[17:]).hexdigest()  # from where the file stands
 
 
 def test_sha256_file_refuses_what_is_not_a_regular_file_without_blocking(tmp_path: Path) -> None:

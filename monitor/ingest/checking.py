@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason
+from monitor.fsutil import sha256_stream
 from monitor.ingest.inbox import NotRegularError, entry_kind, is_fits_name, open_inbox_file, shown
 from monitor.ingest.summary import IngestSummary
 from monitor.io.acquisition import validate_acquisition
@@ -85,7 +86,7 @@ def check_file(path: Path, limits: IngestSettings) -> Checked:
                 raise ChangedError(errno.EAGAIN, "the file changed size while it was read", str(path))
             sha256 = hashlib.sha256(data).hexdigest()
         else:
-            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+            sha256 = sha256_stream(f)
         if not is_fits_name(path.name):
             _check_unchanged(path, opened)
             return Checked(path, sha256, opened.st_size, refusal=InvalidAcquisitionError(
@@ -93,7 +94,7 @@ def check_file(path: Path, limits: IngestSettings) -> Checked:
                 f"{shown(path)}: not an acquisition file (the name must end in .fits or .fits.gz)"))
         checked = _validate_file(path, sha256, opened.st_size, limits, data)
         f.seek(0)  # the file still holds those bytes (a read torn by a writer is not repeated)
-        if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
+        if sha256_stream(f) != sha256:
             raise ChangedError(errno.EAGAIN, "the file changed while it was being checked", str(path))
         _check_unchanged(path, opened)
     return checked
