@@ -29,6 +29,7 @@ from typing import IO
 
 __all__ = [
     "CHUNK_BYTES",
+    "file_kind",
     "is_regular",
     "open_regular",
     "sha256_file",
@@ -45,9 +46,10 @@ CHUNK_BYTES = 1 << 20  # read/copy granularity, bytes
 Writer = Callable[[IO[bytes]], None]  # writes the content into an open binary file
 
 
-def _file_kind(mode: int) -> str:
-    """What a non-regular file is, for messages."""
-    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+def file_kind(mode: int) -> str:
+    """What a file that is neither regular nor a symbolic link is ("directory", "FIFO (named
+    pipe)"...), from its ``st_mode``, for messages."""
+    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),
              (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
     return next((kind for test, kind in kinds if test(mode)), "special file")
 
@@ -74,7 +76,7 @@ def open_regular(path: Path) -> IO[bytes]:
     if not stat.S_ISREG(mode):
         os.close(fd)
         code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
-        raise OSError(code, f"not a regular file but a {_file_kind(mode)}", str(path))
+        raise OSError(code, f"not a regular file but a {file_kind(mode)}", str(path))
     return os.fdopen(fd, "rb")
 
 

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.domain import printable_name
-from monitor.fsutil import atomic_write, fsync_dir
+from monitor.fsutil import atomic_write, file_kind, fsync_dir
 from monitor.ingest.summary import IngestSummary
 from monitor.settings import Settings
 
@@ -212,9 +212,7 @@ def entry_kind(path: Path, st: os.stat_result) -> str | None:
             return f"symbolic link to {printable_name(os.readlink(path))}"
         except OSError:
             return "symbolic link"
-    kinds = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),
-             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
-    return next((kind for test, kind in kinds if test(mode)), "special file")
+    return file_kind(mode)
 
 
 def open_inbox_file(path: Path) -> io.BufferedReader:
