@@ -39,6 +39,7 @@ __all__ = ["Ingestor"]
 
 log = logging.getLogger(__name__)
 
+
 class Ingestor:
     """The decisions of one ingest run on checked files, chunk by chunk (:meth:`ingest_chunk`)."""
 

@@ -8,6 +8,7 @@ from monitor.domain import printable_name
 
 __all__ = ["IngestSummary"]
 
+
 @dataclass
 class IngestSummary:
     """What one ingest run did."""
