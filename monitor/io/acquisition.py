@@ -223,7 +223,7 @@ def read_geom_header(path: Path) -> GeomHeader:
     Parameters
     ----------
     path : Path
-        GEOM acquisition file.
+        A ``*.fits`` or ``*.fits.gz`` file of ACQTYPE GEOM.
 
     Returns
     -------

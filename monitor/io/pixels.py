@@ -186,10 +186,8 @@ def read_band(path: Path, band: str) -> NDArray[np.float32]:
 
     Parameters
     ----------
-    path : Path
-        A file that passed :func:`monitor.io.acquisition.validate_acquisition` (the ingest).
-    band : str
-        ``EXTNAME`` of the image HDU.
+    path, band : Path, str
+        As for :func:`check_band_data`.
 
     Returns
     -------
