@@ -24,7 +24,7 @@ def _file(tmp_path: Path, **primary: Any) -> Path:
     return path
 
 
-# Moved from tests/io/test_fits_reader.py (BAD_PRIMARY), where the rule was the reader's.
+# Moved from BAD_PRIMARY of tests/io/test_acquisition.py (then test_fits_reader.py), where the rule was the reader's.
 @pytest.mark.parametrize(("key", "value", "words"), [
     ("TARGET", "HIP 1", "not in the reference star list"),
     ("RA_TARG", 120.0, "away from HIP 32349"),
