@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -62,7 +63,7 @@ def is_regular(path: Path) -> bool:
         return False
 
 
-def open_regular(path: Path) -> IO[bytes]:
+def open_regular(path: Path) -> io.BufferedReader:
     """Open a regular file for reading, never blocking on a FIFO or a device.
 
     Raises
@@ -102,7 +103,7 @@ def sha256_file(path: Path) -> str:
         return sha256_stream(f)
 
 
-def sha256_stream(f: IO[bytes]) -> str:
+def sha256_stream(f: io.BufferedIOBase) -> str:
     """SHA-256 (hex) of the bytes of an open binary file from its current position to its end,
     read in bounded memory (a file already opened with care, e.g. without following links)."""
     return hashlib.file_digest(f, "sha256").hexdigest()
