@@ -20,6 +20,7 @@ is UTC), when present it must be ``UTC``; ``DATE-OBS`` must be ISO 8601 with a `
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
@@ -53,6 +54,9 @@ ORBIT_RADIUS_RANGE_KM = (6500.0, 8000.0)  # |SC_POS|, km (PHR ~7072 km, PNEO ~69
 ORBIT_SPEED_RANGE_KM_S = (6.5, 8.5)  # |SC_VEL|, km/s (circular LEO ~7.5 km/s)
 DATE_RANGE_YEARS = (2000, 2100)
 
+_UNDEFINED = fits.card.Undefined  # a card without value (astropy)
+_NUMBER = (int, float, np.integer, np.floating)
+_INTEGER = (int, np.integer)
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
 
 
@@ -127,6 +131,12 @@ class Key:
     only: Callable[[Mapping[str, Any]], bool] | None = None
     rule: Rule | None = None
     field: str = ""
+
+    conditional: bool = dataclasses.field(init=False)  # checked only for some acquisition types or HDUs
+
+    def __post_init__(self) -> None:
+        conditional = self.required != ALL_TYPES or bool(self.optional) or self.only is not None
+        object.__setattr__(self, "conditional", conditional)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,17 +317,17 @@ def check_keys(
         ``MISSING_KEY`` or ``BAD_VALUE`` at the first key at fault.
     """
     values: dict[str, Any] = {}
+    header = hdu.header
     for key in table:
-        if not _applies(key, hdu.header, acq_type if acq_type is not None else values.get("ACQTYPE")):
+        if key.conditional and not _applies(key, header, acq_type if acq_type is not None else values.get("ACQTYPE")):
             continue
-        raw = key.default if key.name not in hdu.header and key.default is not None else _read(key, hdu, acq_id)
+        raw = key.default if key.default is not None and key.name not in header else _read(key, hdu, acq_id)
         problem = _value_problem(key, raw, hdu)
-        value = float(raw) if key.kind is Kind.FLOAT else raw
+        values[key.name] = float(raw) if key.kind is Kind.FLOAT else raw
         if problem is None and key.rule is not None:
-            problem = key.rule({**values, key.name: value}, hdu.label)
+            problem = key.rule(values, hdu.label)
         if problem is not None:
             raise InvalidAcquisitionError(RejectReason.BAD_VALUE, problem, acq_id)
-        values[key.name] = value
     return values
 
 
@@ -347,16 +357,16 @@ def _read(key: Key, hdu: Hdu, acq_id: str | None) -> Any:
             RejectReason.MISSING_KEY, f"required key {key.name} is missing from {hdu.label}", acq_id
         )
     value = header[key.name]
-    if isinstance(value, fits.card.Undefined) or value is None:
+    if value is None or isinstance(value, _UNDEFINED):
         raise InvalidAcquisitionError(RejectReason.MISSING_KEY, f"key {key.name} of {hdu.label} has no value", acq_id)
     if key.kind is Kind.FLOAT:
-        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        if isinstance(value, bool) or not isinstance(value, _NUMBER):
             raise _bad(key, hdu, acq_id, f"must be a number, not {value!r}")
         return value
     if key.kind is Kind.INT:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        if isinstance(value, bool) or not isinstance(value, _INTEGER):
             raise _bad(key, hdu, acq_id, f"must be an integer, not {value!r}")
         return int(value)
     if not isinstance(value, str):
@@ -410,7 +420,7 @@ def _value_problem(key: Key, value: Any, hdu: Hdu) -> str | None:
     if key.kind is Kind.FLOAT:
         return _float_problem(key, value, hdu)
     if key.kind is Kind.INT:
-        lo, hi = _bound(key.lo, hdu), _bound(key.hi, hdu)
+        lo, hi = _bounds(key, hdu)
         if (lo is None or value >= lo) and (hi is None or value <= hi):
             return None
         rng = " and ".join(s for s in ("" if lo is None else f">= {lo}", "" if hi is None else f"<= {hi}") if s)
@@ -421,7 +431,7 @@ def _value_problem(key: Key, value: Any, hdu: Hdu) -> str | None:
 def _float_problem(key: Key, value: Any, hdu: Hdu) -> str | None:
     """A number must be finite and within the row's range; the unit qualifies the range."""
     x = float(value)
-    lo, hi = _bound(key.lo, hdu), _bound(key.hi, hdu)
+    lo, hi = _bounds(key, hdu)
     bad = not math.isfinite(x)
     if lo is not None:
         bad |= x <= lo if key.lo_open else x < lo
@@ -436,5 +446,7 @@ def _float_problem(key: Key, value: Any, hdu: Hdu) -> str | None:
     return f"key {key.name} of {hdu.label} is {value!r}{unit}; it must be {rng or 'finite'}"
 
 
-def _bound(bound: Bound, hdu: Hdu) -> Any:
-    return bound(hdu.header) if callable(bound) else bound
+def _bounds(key: Key, hdu: Hdu) -> tuple[Any, Any]:
+    """(lo, hi) of a row, those given as functions computed from the HDU's header."""
+    lo, hi = key.lo, key.hi
+    return (lo(hdu.header) if callable(lo) else lo), (hi(hdu.header) if callable(hi) else hi)
