@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.domain import printable_name  # noqa: E402
-from monitor.ingest.service import _storable_name  # noqa: E402
+from monitor.ingest.inbox import storable_name  # noqa: E402
 from tests.ingest.fuzzing import (  # noqa: E402
     EITHER,
     Case,
@@ -269,7 +269,7 @@ def _judge(sites: list[Path], delivered: list[Delivered], results: dict[int, dic
         for d in (d for d in delivered if d.site == s):
             c, e = d.case, d.case.expect
             what = f"site {s} {c.describe()} [{printable_name(c.name)}]"
-            stored = _storable_name(c.name)
+            stored = storable_name(c.name)
             acq = by_sha.get(d.sha256) if d.sha256 is not None and c.name != "zz-hardlink.fits" else None
             rej = None
             for r in rej_by_sha.get(d.sha256, []):

@@ -36,7 +36,7 @@ from monitor.calibration.service import run_processing
 from monitor.catalogue.models import Acquisition, StarpoolResult
 from monitor.domain import BANDS_BY_MISSION, BandHeader, Mission
 from monitor.ingest.service import run_ingest
-from monitor.io.fits_reader import read_acquisition_header
+from monitor.io.acquisition import read_acquisition_header
 from monitor.science.crlb import star_signal_crlb_dn
 from monitor.settings import load_settings
 from monitor.simulate.campaign import E_PER_DN_REFERENCE, READ_NOISE_DN, simulate_campaigns

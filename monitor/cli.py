@@ -155,12 +155,10 @@ def _check_selection(satellite: str | None, band: str | None, since: datetime | 
 
 def _check_star(hip: int) -> None:
     """The star must be one of the reference star list (ICD 2.2)."""
-    from monitor.io.reference_data import load_star_catalogue
+    from monitor.reference_stars import is_reference_star
 
-    try:
-        load_star_catalogue().index_of(hip)
-    except KeyError:
-        raise UsageError(f"unknown star HIP {hip}: not in the reference star list") from None
+    if not is_reference_star(hip):
+        raise UsageError(f"unknown star HIP {hip}: not in the reference star list")
 
 
 def printable(text: str) -> str:

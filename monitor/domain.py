@@ -99,7 +99,7 @@ class RejectReason(enum.StrEnum):
     DUPLICATE = "duplicate"
     SATURATED = "saturated"
     NAN_IN_WINDOW = "nan-in-window"
-    TRUNCATED_WINDOW = "off-centre"
+    OFF_CENTRE = "off-centre"
     UNREADABLE = "unreadable"
     TOO_LARGE = "too-large"  # declared image or file size beyond the ingest limits
     NOT_A_FILE = "not-a-file"  # an inbox entry that is a symlink, FIFO, device, socket or directory

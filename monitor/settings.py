@@ -53,7 +53,7 @@ class IngestSettings:
     settle_seconds: float = 30.0  # ICD 1: a file is complete when unchanged this long
     batch_files: int = 32  # files checked, looked up and archived together (crash-safe at any size)
     # Size limits, checked from the headers before any pixel is read or decompressed (too-large);
-    # equal to monitor.io.fits_reader.DEFAULT_MAX_* (tests/io/test_limits.py checks it).
+    # equal to monitor.io.fits_structure.DEFAULT_MAX_* (tests/io/test_limits.py checks it).
     max_star_band_pixels: int = 4_000_000  # pixels per band image of a STAR (or GEOM) file; vignettes <= 256 x 64
     max_moon_band_pixels: int = 400_000_000  # pixels per band image of a MOON file; native PAN ~9000 x 20000
     max_file_bytes: int = 16 << 30  # declared size of a file (headers + data, decompressed), bytes

@@ -12,9 +12,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "monitor"
 # layer -> monitor subpackages it must never import
 FORBIDDEN = {
     "science": {"io", "catalogue", "ingest", "calibration", "reports", "scheduler", "cli", "settings", "site",
-                "simulate", "demo", "results"},
-    "domain": {"science", "io", "catalogue", "ingest", "calibration", "reports", "scheduler", "cli", "site"},
-    "io": {"catalogue", "ingest", "calibration", "reports", "scheduler", "cli", "site"},
+                "simulate", "demo", "results", "reference_stars"},
+    "domain": {"science", "io", "catalogue", "ingest", "calibration", "reports", "scheduler", "cli", "site",
+               "reference_stars"},
+    "io": {"catalogue", "ingest", "calibration", "reports", "scheduler", "cli", "site", "reference_stars"},
     "catalogue": {"ingest", "calibration", "reports", "scheduler", "cli", "science"},
     "ingest": {"calibration", "reports", "scheduler", "cli"},
     "calibration": {"reports", "scheduler", "cli"},

@@ -40,7 +40,8 @@ from sqlmodel import Session
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow, ProcessingRun
-from monitor.io.fits_reader import InvalidAcquisitionError, read_ephem, read_gcp
+from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.tables import read_ephem, read_gcp
 from monitor.science.earth_frames import earth_rotation_angle_rad, jd_from_unix_seconds
 from monitor.science.exceptions import ScienceError
 from monitor.science.pushbroom import PushbroomCamera

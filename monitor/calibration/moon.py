@@ -48,7 +48,8 @@ from monitor.domain import (
     RejectReason,
     Satellite,
 )
-from monitor.io.fits_reader import InvalidAcquisitionError, check_structure
+from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.fits_structure import check_structure
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.io.strips import image_strips_factory
 from monitor.science.drift import drift_alerts, drift_model, fit_drift

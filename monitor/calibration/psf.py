@@ -31,7 +31,8 @@ from monitor.catalogue import repository as repo
 from monitor.catalogue.models import DriftResult, MtfResult, ProcessingRun, Starpool
 from monitor.catalogue.mtf_queries import latest_mtf_history
 from monitor.domain import MISSION_OF_SATELLITE, BandHeader, Satellite
-from monitor.io.fits_reader import InvalidAcquisitionError, read_band
+from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.pixels import read_band
 from monitor.science.drift import fit_drift
 from monitor.science.epsf import compare_mtf, epsf_mtf
 from monitor.science.exceptions import ScienceError

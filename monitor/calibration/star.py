@@ -50,7 +50,8 @@ from monitor.catalogue.models import (
     StarpoolResult,
 )
 from monitor.domain import MISSION_OF_SATELLITE, REF_VERSION, STAR_SATELLITES, BandHeader, RejectReason, Satellite
-from monitor.io.fits_reader import InvalidAcquisitionError, read_bands
+from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.pixels import read_bands
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.science.drift import drift_alerts, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, InsufficientStarsError, ScienceError
@@ -235,7 +236,7 @@ def _photometry_rows(
             status, reason = "rejected", RejectReason.SATURATED.value
             message = f"peak {phot.peak_dn:.0f} DN >= SATURATE {b.saturate_dn:.0f} DN"
         elif phot.off_centre:
-            status, reason = "rejected", RejectReason.TRUNCATED_WINDOW.value
+            status, reason = "rejected", RejectReason.OFF_CENTRE.value
             message = (f"star not found within the search box, or centroid ({phot.centroid_x:.1f}, "
                        f"{phot.centroid_y:.1f}) too far from STARX/STARY ({b.star_x}, {b.star_y})")
         elif not usable:

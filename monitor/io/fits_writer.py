@@ -22,23 +22,23 @@ Image data types (``dtype``):
 The writer checks the structure (images match ``header.bands``; shapes) but deliberately not the
 values against the ICD: the simulator uses it to write invalid files on purpose. Cards are typed
 values of our own keys, so astropy's output verification is skipped (it cost 40 % of the write
-time); :func:`monitor.io.fits_reader.read_acquisition_header` is the check of conformity.
+time); :func:`monitor.io.acquisition.read_acquisition_header` is the check of conformity.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 from astropy.io import fits
 from numpy.typing import NDArray
 
 from monitor.domain import AcquisitionHeader, BandHeader, GeomHeader
+from monitor.fsutil import atomic_write, fsync_dir, fsync_file
 
 __all__ = [
     "write_acquisition",
@@ -47,7 +47,6 @@ __all__ = [
     "band_cards",
     "PART_SUFFIX",
     "DONE_SUFFIX",
-    "fsync_dir",
 ]
 
 PART_SUFFIX = ".part"
@@ -204,20 +203,6 @@ def _table_hdu(name: str, columns: Mapping[str, Any]) -> fits.BinTableHDU:
     return fits.BinTableHDU.from_columns(cols, name=name)
 
 
-def fsync_dir(directory: Path) -> None:
-    """Flush a directory entry to disk (after a rename), ignoring file systems that cannot."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_acquisition(
     path: Path,
     header: AcquisitionHeader,
@@ -286,27 +271,17 @@ def write_acquisition(
         hdus.append(_table_hdu("GCP", gcp))
     hdul = fits.HDUList(hdus)
 
-    part = path.with_name(path.name + PART_SUFFIX)
-    try:
-        with open(part, "wb") as raw:
-            if path.name.endswith(".gz"):
-                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
-                    hdul.writeto(gz, output_verify="ignore")
-            else:
-                hdul.writeto(raw, output_verify="ignore")
-            raw.flush()
-            if durable:
-                os.fsync(raw.fileno())
-        os.replace(part, path)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    if durable:
-        fsync_dir(path.parent)
+    def write(raw: IO[bytes]) -> None:
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+                hdul.writeto(gz, output_verify="ignore")
+        else:
+            hdul.writeto(raw, output_verify="ignore")
+
+    atomic_write(path, write, durable=durable, suffix=PART_SUFFIX)
     if done_marker:
-        done = path.with_name(path.name + DONE_SUFFIX)
-        with open(done, "wb") as f:
+        with open(path.with_name(path.name + DONE_SUFFIX), "wb") as f:
             if durable:
-                os.fsync(f.fileno())
+                fsync_file(f)
         if durable:
             fsync_dir(path.parent)

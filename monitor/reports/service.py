@@ -38,6 +38,7 @@ a deliberate new copy with a new Message-ID.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -60,6 +61,7 @@ from monitor.catalogue import report_queries as rq
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import Acquisition, MoonMeasurement, Outbox
 from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, MISSION_OF_SATELLITE, REF_VERSION, Satellite
+from monitor.fsutil import write_new
 from monitor.reports.context import (
     CalibrationSeries,
     DriftFit,
@@ -507,32 +509,10 @@ def _write_new(directory: Path, stem: str, pdf: bytes) -> Path:
     """Write ``pdf`` under a name not used yet (``stem.pdf``, ``stem-v2.pdf``...), atomically.
 
     The bytes go to a temporary file (fsync'd) that is then hard-linked to the final name; the
-    link fails if the name exists, so nothing is ever overwritten.
+    link fails if the name exists, so nothing is ever overwritten (:func:`monitor.fsutil.write_new`).
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{stem}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(pdf)
-        f.flush()
-        os.fsync(f.fileno())
-    try:
-        version = 1
-        while True:
-            name = f"{stem}.pdf" if version == 1 else f"{stem}-v{version}.pdf"
-            target = directory / name
-            try:
-                os.link(tmp, target)
-                break
-            except FileExistsError:
-                version += 1
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return target
+    names = (f"{stem}.pdf" if version == 1 else f"{stem}-v{version}.pdf" for version in itertools.count(1))
+    return write_new(directory, names, pdf, tmp_name=f".{stem}.{os.getpid()}.tmp")
 
 
 def _stored_path(settings: Settings, path: Path) -> str:

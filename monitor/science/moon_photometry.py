@@ -95,7 +95,7 @@ class MoonNotFoundError(MoonPhotometryError):
 class MoonTruncatedError(MoonPhotometryError):
     """The disk (plus a minimal margin) does not fit inside the image."""
 
-    reason = RejectReason.TRUNCATED_WINDOW
+    reason = RejectReason.OFF_CENTRE
 
 
 class MoonNaNOnDiskError(MoonPhotometryError):

@@ -97,7 +97,7 @@ def test_worker_failures_become_file_outcomes(tmp_path: Path, caplog: pytest.Log
     """An exception in a worker, for one file, is that file's outcome (a transient or internal
     UnitFailure with its traceback): the pool is not broken and the other files of the batch keep
     their rows. Before: the exception ended ``pool.map`` and the whole run."""
-    from monitor.io.fits_reader import read_acquisition_header
+    from monitor.io.acquisition import read_acquisition_header
 
     inbox = tmp_path / "sim"
     truth = simulate_campaigns(inbox, start=datetime(2024, 3, 1, tzinfo=UTC), months=1, seed=4, satellites=["PHR1A"],

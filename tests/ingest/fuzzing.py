@@ -137,7 +137,8 @@ def write_bases(directory: Path, *, simulated: bool = False) -> dict[str, bytes]
 
 
 def _simulated_bases(directory: Path) -> dict[str, bytes]:
-    from monitor.io.fits_reader import read_acquisition_header, read_bands
+    from monitor.io.acquisition import read_acquisition_header
+    from monitor.io.pixels import read_bands
     from monitor.simulate.campaign import simulate_campaigns
 
     sim = directory / "simulated"

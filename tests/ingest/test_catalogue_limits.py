@@ -94,7 +94,7 @@ def test_a_geom_target_longer_than_the_column_is_refused(site: Settings) -> None
 
 @pytest.mark.parametrize("key, value", [("BINNING", 2**63), ("BINNING", 2**31), ("NSAMP", 2**63)])
 def test_integers_beyond_a_database_integer_are_refused_as_bad_value(site: Settings, key: str, value: int) -> None:
-    """Regression test: already refused by the ICD physical ranges (monitor.io.fits_reader)."""
+    """Regression test: already refused by the ICD physical ranges (monitor.io.acquisition)."""
     good = _good_files(site, 2)
     if key == "NSAMP":
         _geom(site, "big.fits", NSAMP=value)

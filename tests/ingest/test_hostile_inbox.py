@@ -348,7 +348,7 @@ def test_every_check_of_a_file_changed_in_place_hashes_the_bytes_it_validated(si
     file times: every observed write changes the time). With coarse file times a write within one
     clock tick changes no time; then only validating the bytes that were hashed, and hashing the
     file again afterwards, keeps the SHA-256 and the verdict on the same bytes."""
-    from monitor.ingest.service import _ChangedError, _check
+    from monitor.ingest.checking import ChangedError, check_file
 
     a = _star_bytes(tmp_path, ACQ.format(1), seed=1)
     b = _star_bytes(tmp_path, ACQ.format(2), seed=2)
@@ -368,8 +368,8 @@ def test_every_check_of_a_file_changed_in_place_hashes_the_bytes_it_validated(si
     try:
         while flipper.poll() is None:
             try:
-                c = _check(path, site.ingest)
-            except _ChangedError:
+                c = check_file(path, site.ingest)
+            except ChangedError:
                 changed += 1
                 continue
             if c.header is not None:

@@ -13,11 +13,12 @@ from sqlmodel import Session, select
 
 from monitor.catalogue.models import Acquisition, BandImage, Rejection
 from monitor.ingest.service import complete_files, run_ingest
+from monitor.io.fits_writer import write_acquisition
 from monitor.results import build_results
 from monitor.settings import Settings
 from monitor.site import open_engine, utc_now
 
-from .files import age, catalogue_rows, ingest_now, write_bad_files, write_star
+from .files import age, catalogue_rows, ingest_now, star_header, star_images, write_bad_files, write_star
 
 
 @pytest.mark.parametrize("batch_files", [1, 2, 32])
@@ -78,6 +79,24 @@ def test_good_duplicate_conflict_and_bad_files(site: Settings, batch_files: int)
     assert refused["a_again.fits"] == ("duplicate", "duplicate", None)
     assert refused["garbage.fits"] == ("rejected", "not-fits", None)
     assert refused["cut.fits"] == ("rejected", "truncated", None)
+
+
+def test_a_star_file_must_point_at_a_reference_star(site: Settings) -> None:
+    """The reference star list's rule (monitor.reference_stars, outside io) is applied by the ingest."""
+    h = star_header("PHR1A-STAR-20250314T021533-0011")
+    write_acquisition(site.inbox / "unknown.fits", replace(h, target="HIP 1"), star_images(h, 1))
+    h = star_header("PHR1A-STAR-20250314T021533-0012")
+    assert h.ra_deg is not None
+    write_acquisition(site.inbox / "off.fits", replace(h, ra_deg=h.ra_deg + 2.0), star_images(h, 2))
+    write_star(site.inbox, "good.fits", "PHR1A-STAR-20250314T021533-0013", seed=3)
+
+    summary = ingest_now(site)
+
+    assert summary.ingested == ["PHR1A-STAR-20250314T021533-0013"]
+    assert dict(summary.rejected) == {"unknown.fits": "bad-value", "off.fits": "bad-value"}
+    messages = {r.file_name: r.message for r in catalogue_rows(site, Rejection)}
+    assert messages["unknown.fits"] == "TARGET 'HIP 1' is not in the reference star list (REF-1 stars.csv)"
+    assert "deg away from HIP 32349 in the reference star list (tolerance 1 deg)" in messages["off.fits"]
 
 
 def test_rerun_is_idempotent_and_same_bytes_later_is_a_duplicate(site: Settings) -> None:

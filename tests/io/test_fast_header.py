@@ -8,7 +8,7 @@ from astropy.io import fits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.io.fits_reader import _fast_header
+from monitor.io.fits_header import fast_header
 
 KEYS = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=8).filter(
     lambda k: k not in ("END", "COMMENT", "HISTORY", "CONTINUE", "HIERARCH")
@@ -33,7 +33,7 @@ def test_fast_parser_matches_astropy(cards: dict[str, object], commentary: bool)
         header.add_comment("a comment = with an equal sign")
         header.add_history("processed 'quoted'")
     text = header.tostring()
-    fast = _fast_header(text)
+    fast = fast_header(text)
     reference = fits.Header.fromstring(text)
     if fast is None:  # allowed: the full parser takes over (e.g. long strings on CONTINUE cards)
         return
@@ -56,19 +56,19 @@ def test_empty_value_is_none_and_duplicates_go_to_the_full_parser() -> None:
         "END",
     ]
     text = "".join(c.ljust(80) for c in cards).ljust(2880)
-    assert _fast_header(text) == {"SIMPLE": True, "ONE": 1, "NOVAL": None, "DEXP": 125.0}
+    assert fast_header(text) == {"SIMPLE": True, "ONE": 1, "NOVAL": None, "DEXP": 125.0}
     dup = "".join(c.ljust(80) for c in [*cards[:2], "ONE     =                    2 / second", "END"]).ljust(2880)
-    assert _fast_header(dup) is None  # the reader refuses a key given twice (tests/io/test_limits.py)
+    assert fast_header(dup) is None  # the reader refuses a key given twice (tests/io/test_limits.py)
 
 
 def test_irregular_cards_are_left_to_astropy() -> None:
     def block(*cards: str) -> str:
         return "".join(c.ljust(80) for c in (*cards, "END")).ljust(2880)
 
-    assert _fast_header(block("HIERARCH ESO DET = 1")) is None
-    assert _fast_header(block("LONGSTR = 'abc&'", "CONTINUE  'def'")) is None
-    assert _fast_header(block("CPLX    = (1.0, 2.0)")) is None
-    assert _fast_header(block("lower   = 1")) is None
-    assert _fast_header(block("BADSTR  = 'unterminated")) is None
-    assert _fast_header(block("JUNK    = 12abc")) is None
-    assert _fast_header("SIMPLE  =                    T".ljust(2880)) is None  # no END card
+    assert fast_header(block("HIERARCH ESO DET = 1")) is None
+    assert fast_header(block("LONGSTR = 'abc&'", "CONTINUE  'def'")) is None
+    assert fast_header(block("CPLX    = (1.0, 2.0)")) is None
+    assert fast_header(block("lower   = 1")) is None
+    assert fast_header(block("BADSTR  = 'unterminated")) is None
+    assert fast_header(block("JUNK    = 12abc")) is None
+    assert fast_header("SIMPLE  =                    T".ljust(2880)) is None  # no END card

@@ -12,16 +12,12 @@ import pytest
 from astropy.io import fits
 
 from monitor.domain import AcqType, AcquisitionHeader, BandHeader, GeomHeader, Mission, RejectReason, Satellite
-from monitor.io.fits_reader import (
-    InvalidAcquisitionError,
-    read_acquisition_header,
-    read_band,
-    read_ephem,
-    read_gcp,
-    read_geom_header,
-    sha256_file,
-)
+from monitor.fsutil import sha256_file
+from monitor.io.acquisition import read_acquisition_header, read_geom_header
+from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.fits_writer import format_fits_time, write_acquisition
+from monitor.io.pixels import read_band
+from monitor.io.tables import read_ephem, read_gcp
 from tests.io.conftest import ephem_columns, gcp_columns
 
 
@@ -173,7 +169,7 @@ def test_written_under_part_name_then_renamed(
         seen.append((sorted(p.name for p in tmp_path.iterdir()), Path(src).stat().st_size))
         real_replace(src, dst)
 
-    monkeypatch.setattr("monitor.io.fits_writer.os.replace", spy)
+    monkeypatch.setattr("monitor.fsutil.os.replace", spy)
     write_acquisition(tmp_path / "x.fits", header, _images())
     # Just before the rename only the complete .part file exists: no final name, no marker.
     assert seen == [(["x.fits.part"], (tmp_path / "x.fits").stat().st_size)]

@@ -15,14 +15,11 @@ import numpy as np
 import pytest
 
 from monitor.domain import RejectReason
-from monitor.io import fits_reader
-from monitor.io.fits_reader import (
-    InvalidAcquisitionError,
-    read_acquisition_header,
-    read_band,
-    sha256_file,
-    validate_acquisition,
-)
+from monitor.fsutil import sha256_file
+from monitor.io import fits_structure
+from monitor.io.acquisition import read_acquisition_header, validate_acquisition
+from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.pixels import read_band
 from monitor.settings import IngestSettings
 from tests.deadline import deadline
 from tests.ingest.fuzzing import card, edit_header, hdu_spans, set_card
@@ -144,12 +141,12 @@ def test_number_of_hdus_and_header_blocks_are_bounded(make_fits: MakeFile) -> No
     empty = b"".join(card(k, v.rjust(20)) for k, v in
                      (("BITPIX", "8"), ("NAXIS", "0"), ("PCOUNT", "0"), ("GCOUNT", "1")))
     ext = (card("XTENSION", "'IMAGE   '") + empty + b"END".ljust(80)).ljust(2880)
-    path.write_bytes(path.read_bytes() + ext * fits_reader.MAX_HDUS)
-    _refused(path, RejectReason.BAD_VALUE, f"more than {fits_reader.MAX_HDUS - 1} extensions")
+    path.write_bytes(path.read_bytes() + ext * fits_structure.MAX_HDUS)
+    _refused(path, RejectReason.BAD_VALUE, f"more than {fits_structure.MAX_HDUS - 1} extensions")
     path = make_fits("long.fits")
-    comments = [b"COMMENT   padding".ljust(80)] * (36 * fits_reader.MAX_HEADER_BLOCKS)
+    comments = [b"COMMENT   padding".ljust(80)] * (36 * fits_structure.MAX_HEADER_BLOCKS)
     path.write_bytes(edit_header(path.read_bytes(), 1, lambda cards: cards + comments))
-    _refused(path, RejectReason.BAD_VALUE, f"no END card in {fits_reader.MAX_HEADER_BLOCKS} blocks")
+    _refused(path, RejectReason.BAD_VALUE, f"no END card in {fits_structure.MAX_HEADER_BLOCKS} blocks")
 
 
 BAD_RANGES = [
@@ -218,8 +215,8 @@ def test_edges_of_the_ranges_are_accepted(make_fits: MakeFile) -> None:
 def test_defaults_are_the_ingest_settings() -> None:
     s = IngestSettings()
     assert (s.max_star_band_pixels, s.max_moon_band_pixels, s.max_file_bytes) == (
-        fits_reader.DEFAULT_MAX_STAR_BAND_PIXELS, fits_reader.DEFAULT_MAX_MOON_BAND_PIXELS,
-        fits_reader.DEFAULT_MAX_FILE_BYTES)
+        fits_structure.DEFAULT_MAX_STAR_BAND_PIXELS, fits_structure.DEFAULT_MAX_MOON_BAND_PIXELS,
+        fits_structure.DEFAULT_MAX_FILE_BYTES)
     assert s.max_star_band_pixels == 4_000_000 and s.max_moon_band_pixels == 400_000_000
     assert s.max_file_bytes == 16 << 30
 

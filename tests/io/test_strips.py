@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from monitor.domain import RejectReason
+from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.pixels import read_band
 from monitor.io.strips import image_shape, image_strips_factory, iter_image_strips
 
 
@@ -86,3 +89,31 @@ def test_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         list(iter_image_strips(path, "P", 0))
 
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_strips_and_the_band_reader_decode_alike(tmp_path: Path, gz: bool) -> None:
+    """One pixel decoder (monitor.io.pixels.iter_strips) behind both readers: the same values,
+    BLANK and BZERO included, whatever the strip size."""
+    raw = np.arange(-300, 300, dtype=np.int16).reshape(40, 15)
+    hdu = fits.ImageHDU(data=raw, name="P", do_not_scale_image_data=True)
+    hdu.header["BZERO"] = 32768
+    hdu.header["BLANK"] = -300
+    floats = np.linspace(0.0, 1.0, 40 * 7, dtype=np.float32).reshape(40, 7)
+    floats[3, 4] = np.nan
+    path = tmp_path / "x.fits"
+    fits.HDUList([fits.PrimaryHDU(), hdu, fits.ImageHDU(data=floats, name="B0")]).writeto(path)
+    if gz:
+        path.write_bytes(gzip.compress(path.read_bytes()))
+    for band in ("P", "B0"):
+        whole = read_band(path, band)
+        assert np.array_equal(_collect(path, band, 9), whole, equal_nan=True)
+    assert np.isnan(read_band(path, "P")[0, 0]) and read_band(path, "P")[0, 1] == 32768.0 - 299.0
+
+
+def test_a_truncated_image_is_a_verdict(tmp_path: Path) -> None:
+    path = _write(tmp_path / "t.fits", np.ones((64, 9), np.float32))
+    path.write_bytes(path.read_bytes()[:-2000])
+    with pytest.raises(InvalidAcquisitionError) as info:
+        _collect(path, "P", 16)
+    assert info.value.reason is RejectReason.TRUNCATED

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from monitor.domain import RejectReason
-from monitor.io.fits_reader import InvalidAcquisitionError, validate_acquisition
+from monitor.io.acquisition import validate_acquisition
+from monitor.io.errors import InvalidAcquisitionError
 from tests.ingest.fuzzing import BASE_KINDS, hdu_spans, set_card, write_bases
 
 BLOCK = 2880

@@ -11,15 +11,10 @@ import numpy as np
 import pytest
 
 from monitor.domain import RejectReason
-from monitor.io.fits_reader import (
-    InvalidAcquisitionError,
-    check_band_data,
-    read_acquisition_header,
-    read_band,
-    read_geom_header,
-    sha256_file,
-    validate_acquisition,
-)
+from monitor.fsutil import sha256_file
+from monitor.io.acquisition import read_acquisition_header, read_geom_header, validate_acquisition
+from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.pixels import check_band_data, read_band
 from monitor.simulate.campaign import MOON_FRAME_DIAMETERS, simulate_campaigns
 from monitor.simulate.moon import moon_apparent_diameter_px
 from monitor.simulate.truth import SimulationTruth, a_true, read_truth, write_truth
