@@ -39,7 +39,7 @@ from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
 from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
 from monitor.science.photometry import measure_star
-from monitor.science.psf import render_star
+from monitor.science.psf_renderer import render_star
 from monitor.settings import Settings
 
 __all__ = ["starpool_ee_correction", "MIN_PSF_STARS"]

@@ -26,7 +26,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.science.psf import PsfParams, render_star
+from monitor.science.psf import PsfParams
+from monitor.science.psf_renderer import render_star
 
 __all__ = ["star_signal_crlb_dn"]
 

@@ -41,17 +41,16 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
+from monitor.science.encircled_energy import _ee_evaluate
 from monitor.science.psf import (
     FREE_PARAMETER_NAMES,
     NYQUIST_CY_PX,
     PsfParams,
     _diffraction_table,
-    _ee_evaluate,
-    _frequency_axis,
     _otf_grid,
-    _render_batch,
     _support,
 )
+from monitor.science.psf_renderer import _frequency_axis, _render_batch
 
 __all__ = [
     "InsufficientStarsError",

@@ -20,17 +20,12 @@ from numpy.typing import NDArray
 
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.science.instrument import UnknownBandError, nominal_psf_params
-from monitor.science.psf import PsfParams, render_star
+from monitor.science.psf import PsfParams
+from monitor.science.psf_renderer import render_star
 
 # The renderer's building blocks, to memoise the OTF grid of render_star (see _render_star).
-from monitor.science.psf import (  # isort: skip
-    _check_oversamp,
-    _diffraction_table,
-    _frequency_axis,
-    _otf_grid,
-    _render_batch,
-    _support,
-)
+from monitor.science.psf import _check_oversamp, _diffraction_table, _otf_grid, _support  # isort: skip
+from monitor.science.psf_renderer import _frequency_axis, _render_batch  # isort: skip
 
 __all__ = [
     "UnknownBandError",

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from monitor.domain import BANDS_BY_MISSION, Mission
-from monitor.science.psf import PsfParameterError, encircled_energy_square, mtf_nyquist, render_star, window_rows
+from monitor.science.encircled_energy import encircled_energy_square, window_rows
+from monitor.science.psf import PsfParameterError, mtf_nyquist
+from monitor.science.psf_renderer import render_star
 from monitor.simulate.star import (
     UnknownBandError,
     _otf_setup,
