@@ -1,4 +1,28 @@
-"""Encircled energy of the PSF model in the ICD §4 square windows (see :mod:`monitor.science.psf`)."""
+"""Encircled (ensquared) energy of the PSF model in the ICD §4 square windows.
+
+The fraction of a star's total flux inside the window of half-width ``h`` (2h+1 native columns
+by ``window_rows(h, o)`` rows centred on the pixel holding the centroid), for the PSF model of
+:mod:`monitor.science.psf`, over the whole (infinite) plane: the far diffraction wings (r^-3)
+are included. Exact Fourier evaluation: the window sums are a bilinear form of the OTF on a
+frequency grid (Poisson summation) fine enough that the periodisation error is < ~3e-6.
+
+Examples
+--------
+The phase-averaged EE of a PHR-PAN-like PSF grows slowly with the window (the 1/h wing of
+notes/star.md §4.3), and its gradient with respect to the blur is negative:
+
+>>> from monitor.science.psf import PsfParams
+>>> params = PsfParams(lambda_n_px=1.0, obscuration=0.3, bandwidth=0.5, sigma_along_px=0.35,
+...                    sigma_across_px=0.3, diffusion_px=0.1, smear_along_px=0.25)
+>>> ee = encircled_energy_square_mean([2, 5, 20], params)
+>>> [round(float(v), 3) for v in ee]
+[0.895, 0.952, 0.987]
+>>> ee, jac = encircled_energy_square_mean_jacobian([2, 5], params, ["sigma_along_px"])
+>>> jac.shape, bool(np.all(jac < 0.0))
+((2, 1), True)
+>>> window_rows(2, 3.0)  # a 5-column window spans 15 rows at o = 3, from 7 rows below the centre
+(15, -7)
+"""
 
 from __future__ import annotations
 
@@ -11,14 +35,18 @@ from numpy.typing import ArrayLike, NDArray
 from monitor.science.psf import (
     PsfParameterError,
     PsfParams,
-    _check_oversamp,
-    _diffraction_table,
-    _otf_grid,
-    _support,
-    _wavelength_nodes,
+    check_oversamp,
+    frequency_support,
+    otf_grid,
+    wavelength_nodes,
 )
 
-__all__ = ["encircled_energy_square", "encircled_energy_square_mean", "window_rows"]
+__all__ = [
+    "encircled_energy_square",
+    "encircled_energy_square_mean",
+    "encircled_energy_square_mean_jacobian",
+    "window_rows",
+]
 
 _EE_ALIAS_TOL = 3e-6  # target wrap-around error of the encircled-energy integrals
 _TWO_PI = 2.0 * math.pi
@@ -55,19 +83,19 @@ def _ee_grid(
     factor 2 of the mirrored half-axes.
     """
     width = 2 * h_max + 1
-    t, _ = _wavelength_nodes(params)
+    t, _ = wavelength_nodes(params)
     lam_max = params.lambda_n_px * float(t.max())
     wing = 8.0 * width**2 * lam_max / (math.pi**3 * _EE_ALIAS_TOL)
     period = max(128.0, width + wing ** (1.0 / 3.0) / max(1.0 - params.obscuration, 0.1) ** (1.0 / 3.0))
     step = 1.0 / period
-    fsx, fsy = _support(params)
+    fsx, fsy = frequency_support(params)
     fx = np.arange(0.0, fsx + step, step)
     fy = np.arange(0.0, fsy + step, step)
     wx = np.full(fx.size, 2.0)
     wx[0] = 1.0
     wy = np.full(fy.size, 2.0)
     wy[0] = 1.0
-    total, dotf = _otf_grid(fx, fy, params, _diffraction_table(params), derivs)
+    total, dotf = otf_grid(fx, fy, params, derivs)
     weights = wy[:, None] * wx[None, :] * step * step
     return fx, fy, weights, [total, *dotf]
 
@@ -167,7 +195,7 @@ def encircled_energy_square(
     Exact Fourier evaluation (Poisson summation of the window sums, see ``_ee_kernels``) on a
     frequency grid fine enough that the periodisation error is < ~3e-6.
     """
-    o = _check_oversamp(oversamp)
+    o = check_oversamp(oversamp)
     h = _as_half_widths(half_widths_px)
     off = np.asarray(center_offset_xy, dtype=np.float64)
     single = off.ndim == 1
@@ -199,6 +227,35 @@ def encircled_energy_square_mean(
         native-pixel rectangle (averaging the window sum over a uniform centroid phase turns
         the sample sum into that integral).
     """
-    o = _check_oversamp(oversamp)
+    o = check_oversamp(oversamp)
     h = _as_half_widths(half_widths_px)
     return np.asarray(_ee_evaluate(params, h, o, None)[0, 0], dtype=np.float64)
+
+
+def encircled_energy_square_mean_jacobian(
+    half_widths_px: ArrayLike, params: PsfParams, parameter_names: Sequence[str], oversamp: float = 1.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Phase-averaged encircled energy and its derivatives with respect to PSF parameters.
+
+    Parameters
+    ----------
+    half_widths_px : array_like of int, shape (nh,)
+        Half-widths h, native pixels.
+    params : PsfParams
+        PSF model.
+    parameter_names : sequence of str, length n
+        Parameters among :data:`monitor.science.psf.FREE_PARAMETER_NAMES`.
+    oversamp : float
+        Along-track oversampling o (enters only through the row count of the window).
+
+    Returns
+    -------
+    ee : ndarray, shape (nh,)
+        :func:`encircled_energy_square_mean`.
+    jacobian : ndarray, shape (nh, n)
+        ``d EE(h) / d p``, px^-1 (analytic: the EE is linear in the OTF).
+    """
+    o = check_oversamp(oversamp)
+    h = _as_half_widths(half_widths_px)
+    ee_all = _ee_evaluate(params, h, o, None, tuple(parameter_names))[:, 0, :]  # (1 + n, nh)
+    return np.asarray(ee_all[0], dtype=np.float64), ee_all[1:].T

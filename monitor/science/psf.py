@@ -24,11 +24,27 @@ Model (notes/star.md §4.4; Viallefont-Robinet & Léger 2010; Fiete 2010, ch. 4)
 
 The PSF is real and even in x and in y, so the OTF is real (it is the signed MTF).
 
-Images are rendered exactly through the Fourier domain (Poisson summation): the inverse
-transform of the OTF is evaluated at the pixel centres as a separable cosine sum over the full
-band-limited support of the diffraction term, on a frequency grid whose period (vignette plus
-padding) keeps the wrap-around of the r^-3 wings below ~1e-7 of the peak. No wing is truncated.
-The encircled energies of ICD-1 §4 windows are computed the same way over the whole plane.
+This module is the model: parameters, transfer function and its parameter derivatives on a
+frequency grid (:func:`otf_grid`, what a fit needs), frequency support. Images of the model are
+made by :class:`monitor.science.psf_renderer.PsfRenderer` (used alike by the starpool fit, the
+Cramér-Rao bound and the simulator), the encircled energies of the ICD-1 §4 windows by
+:mod:`monitor.science.encircled_energy`; both work in the Fourier domain over the whole plane,
+so no diffraction wing is truncated.
+
+Examples
+--------
+A PHR-PAN-like PSF (lambda N = 1 px, 30 % obscuration, 50 % band, 0.35/0.3 px blur): its MTF at
+Nyquist along and across track, and the OTF on a small frequency grid (rows fy, columns fx):
+
+>>> params = PsfParams(lambda_n_px=1.0, obscuration=0.3, bandwidth=0.5, sigma_along_px=0.35,
+...                    sigma_across_px=0.3, diffusion_px=0.1, smear_along_px=0.25)
+>>> along, across = mtf_nyquist(params)
+>>> print(f"{along:.3f} {across:.3f}")
+0.099 0.120
+>>> grid, (d_sigma_along,) = otf_grid(np.array([0.0, 0.5]), np.array([0.0, 0.25, 0.5]), params,
+...                                   ["sigma_along_px"])
+>>> grid.shape, d_sigma_along.shape, float(grid[0, 0])
+((3, 2), (3, 2), 1.0)
 
 References
 ----------
@@ -55,11 +71,15 @@ __all__ = [
     "PsfParameterError",
     "PsfParams",
     "annular_diffraction_mtf",
+    "check_oversamp",
     "diffraction_cutoff_cy_px",
+    "frequency_support",
     "mtf_across",
     "mtf_along",
     "mtf_nyquist",
     "otf",
+    "otf_grid",
+    "wavelength_nodes",
 ]
 
 NYQUIST_CY_PX = 0.5  # cycles per native pixel
@@ -190,8 +210,12 @@ def annular_diffraction_mtf(nu: ArrayLike, obscuration: float) -> NDArray[np.flo
     return np.where(v < 1.0, np.maximum(out, 0.0), 0.0)
 
 
-def _wavelength_nodes(params: PsfParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Relative wavelengths t_j = lambda_j/lambda_c and weights w_j (sum 1) of a flat band."""
+def wavelength_nodes(params: PsfParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Relative wavelengths ``t_j = lambda_j/lambda_c`` and weights ``w_j`` (sum 1) of a flat band.
+
+    Gauss-Legendre nodes of the relative band ``[1 - B/2, 1 + B/2]`` (``params.n_wavelengths`` of
+    them; a single node 1 for a monochromatic PSF). Both arrays have shape ``(n,)``.
+    """
     if params.bandwidth == 0.0 or params.n_wavelengths == 1:
         return np.ones(1), np.ones(1)
     x, w = np.polynomial.legendre.leggauss(params.n_wavelengths)
@@ -203,7 +227,7 @@ def diffraction_cutoff_cy_px(params: PsfParams) -> float:
 
     The polychromatic OTF vanishes beyond it (support of the band-limited PSF).
     """
-    t, _ = _wavelength_nodes(params)
+    t, _ = wavelength_nodes(params)
     return 1.0 / (params.lambda_n_px * float(t.min()))
 
 
@@ -225,7 +249,7 @@ def _diffraction_table_cached(
     lambda_n_px: float, obscuration: float, bandwidth: float, n_wavelengths: int
 ) -> _DiffractionTable:
     params = PsfParams(lambda_n_px, obscuration, bandwidth, n_wavelengths)
-    t, w = _wavelength_nodes(params)
+    t, w = wavelength_nodes(params)
     fc = diffraction_cutoff_cy_px(params)
     rho = np.linspace(0.0, fc, _TABLE_SIZE)
     nu = rho[:, None] * params.lambda_n_px * t[None, :]
@@ -302,8 +326,8 @@ def mtf_nyquist(params: PsfParams) -> tuple[float, float]:
     return float(mtf_along(NYQUIST_CY_PX, params)), float(mtf_across(NYQUIST_CY_PX, params))
 
 
-def _support(params: PsfParams) -> tuple[float, float]:
-    """Half-widths (fx_max, fy_max) of the frequency support, cy/px.
+def frequency_support(params: PsfParams) -> tuple[float, float]:
+    """Half-widths ``(fx_max, fy_max)`` of the frequency support of the OTF, cy/px.
 
     The diffraction term vanishes beyond f_c; the Gaussian envelope truncates further where it
     falls below ``_ENVELOPE_TOL`` (the neglected spectrum is below that level everywhere).
@@ -315,19 +339,37 @@ def _support(params: PsfParams) -> tuple[float, float]:
     return fx, fy
 
 
-def _otf_grid(
+def otf_grid(
     fx: NDArray[np.float64],
     fy: NDArray[np.float64],
     params: PsfParams,
-    table: _DiffractionTable,
-    derivs: Sequence[str] = (),
+    derivatives: Sequence[str] = (),
 ) -> tuple[NDArray[np.float64], list[NDArray[np.float64]]]:
-    """OTF on the outer grid ``(fy[:, None], fx[None, :])`` and its derivatives wrt ``derivs``.
+    """OTF on the outer grid ``(fy[:, None], fx[None, :])`` and its analytic parameter derivatives.
 
-    Returns ``(otf, [d otf / d p for p in derivs])``, arrays of shape ``(fy.size, fx.size)``.
+    Parameters
+    ----------
+    fx, fy : ndarray, shape (nx,) and (ny,)
+        Frequencies across and along track, cy/px.
+    params : PsfParams
+        PSF model.
+    derivatives : sequence of str
+        Parameters to differentiate with respect to, among :data:`FREE_PARAMETER_NAMES`.
+
+    Returns
+    -------
+    otf : ndarray, shape (ny, nx)
+        ``OTF(fx, fy)`` (module docstring equation).
+    derivatives : list of ndarray, shape (ny, nx)
+        ``d OTF / d p`` for each ``p`` of ``derivatives``, in order; px^-1.
+
+    Raises
+    ------
+    PsfParameterError
+        For a parameter name without a derivative.
     """
     rho = np.hypot(fy[:, None], fx[None, :])
-    diff = _diffraction(rho, table)
+    diff = _diffraction(rho, _diffraction_table(params))
     kdiff = _diffusion(rho, params.diffusion_px)
     gx = _gauss(fx, params.sigma_across_px)
     gy = _gauss(fy, params.sigma_along_px)
@@ -339,7 +381,7 @@ def _otf_grid(
     radial = diff * kdiff
     total = radial * ysep[:, None] * xsep[None, :]
     out: list[NDArray[np.float64]] = []
-    for name in derivs:
+    for name in derivatives:
         if name == "sigma_across_px":
             out.append(total * (-4.0 * math.pi**2 * params.sigma_across_px * fx * fx)[None, :])
         elif name == "sigma_along_px":
@@ -356,7 +398,8 @@ def _otf_grid(
     return total, out
 
 
-def _check_oversamp(oversamp: float) -> float:
+def check_oversamp(oversamp: float) -> float:
+    """Along-track oversampling ``o`` as a float; :class:`PsfParameterError` unless finite and >= 1."""
     o = float(oversamp)
     if not (o >= 1.0 and math.isfinite(o)):
         raise PsfParameterError(f"oversamp must be >= 1, got {oversamp}")
