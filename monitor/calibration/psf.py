@@ -40,6 +40,7 @@ from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
 from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
+from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
 __all__ = ["starpool_ee_correction", "MIN_PSF_STARS"]
@@ -75,9 +76,7 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
             log.warning("starpool %s: %s band %s left out of the PSF fit: %s", pool.period_key,
                         r.acquisition.acq_id, band, exc)
             continue
-        vig = raw - b.dark_dn * b.binning**2
-        vig[raw >= b.saturate_dn * b.binning**2] = np.nan
-        vignettes.append(vig)
+        vignettes.append(dark_subtracted_vignette(raw, b.dark_dn, b.binning, b.saturate_dn))
         oversamps.append(float(b.oversamp))
         centers.append((r.photometry.centroid_x, r.photometry.centroid_y))
         gains.append(settings.star.e_per_dn_reference / b.gain_factor)

@@ -28,6 +28,7 @@ from monitor.science.exceptions import AllNaNError, InsufficientBackgroundError
 __all__ = [
     "DEFAULT_GAIN_E_PER_DN",
     "StarPhotometry",
+    "dark_subtracted_vignette",
     "measure_star",
     "a_coefficient",
     "a_coefficient_sigma",
@@ -419,6 +420,39 @@ def measure_star(
         off_centre=bool(off_centre),
         gain_e_per_dn=float(gain_e_per_dn),
     )
+
+
+def dark_subtracted_vignette(
+    image_dn: ArrayLike, dark_dn: float, binning: int, saturate_dn: float
+) -> NDArray[np.float64]:
+    """Star signal and background of a raw vignette, saturated pixels masked (ICD 1.2, 1.3).
+
+    Parameters
+    ----------
+    image_dn : array_like, shape (n_rows, n_cols)
+        Raw vignette, DN (dark included); NaN = missing.
+    dark_dn : float
+        DARK, DN per native pixel.
+    binning : int
+        BINNING b: a delivered pixel sums b x b native pixels.
+    saturate_dn : float
+        SATURATE, DN per native pixel.
+
+    Returns
+    -------
+    ndarray of float64, shape ``image_dn.shape``
+        ``DN - DARK b^2``, NaN where the raw DN reaches ``SATURATE b^2`` (and where it is NaN):
+        the input of the starpool PSF fit (:func:`monitor.science.mtf_fit.fit_starpool_psf`).
+
+    Examples
+    --------
+    >>> dark_subtracted_vignette([[120.0, 4095.0], [130.0, np.nan]], 25.0, 2, 1000.0).tolist()
+    [[20.0, nan], [30.0, nan]]
+    """
+    raw = np.asarray(image_dn, dtype=np.float64)
+    out = raw - dark_dn * binning**2
+    out[raw >= saturate_dn * binning**2] = np.nan
+    return out
 
 
 def _positive(name: str, value: NDArray[np.float64]) -> None:
