@@ -185,6 +185,15 @@ def annular_diffraction_mtf(nu: ArrayLike, obscuration: float) -> NDArray[np.flo
         phi = acos[(1 + eps^2 - 4 nu^2) / (2 eps)]
 
     NaN inputs propagate.
+
+    Examples
+    --------
+    Clear pupil at half the cut-off, (2/pi)(acos 0.5 - 0.5 sqrt(0.75)), and with a 30 % obscuration:
+
+    >>> annular_diffraction_mtf([0.0, 0.5, 1.0], 0.0).round(4).tolist()
+    [1.0, 0.391, 0.0]
+    >>> round(float(annular_diffraction_mtf(0.5, 0.3)), 4)
+    0.3371
     """
     v = np.abs(np.asarray(nu, dtype=np.float64))
     eps = float(obscuration)
