@@ -227,9 +227,7 @@ def encircled_energy_square_mean(
         native-pixel rectangle (averaging the window sum over a uniform centroid phase turns
         the sample sum into that integral).
     """
-    o = check_oversamp(oversamp)
-    h = _as_half_widths(half_widths_px)
-    return np.asarray(_ee_evaluate(params, h, o, None)[0, 0], dtype=np.float64)
+    return encircled_energy_square_mean_jacobian(half_widths_px, params, (), oversamp)[0]
 
 
 def encircled_energy_square_mean_jacobian(
@@ -237,16 +235,9 @@ def encircled_energy_square_mean_jacobian(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Phase-averaged encircled energy and its derivatives with respect to PSF parameters.
 
-    Parameters
-    ----------
-    half_widths_px : array_like of int, shape (nh,)
-        Half-widths h, native pixels.
-    params : PsfParams
-        PSF model.
-    parameter_names : sequence of str, length n
-        Parameters among :data:`monitor.science.psf.FREE_PARAMETER_NAMES`.
-    oversamp : float
-        Along-track oversampling o (enters only through the row count of the window).
+    ``half_widths_px`` (nh,), ``params`` and ``oversamp`` are those of
+    :func:`encircled_energy_square_mean`; ``parameter_names`` (length n) are the parameters to
+    differentiate with respect to, among :data:`monitor.science.psf.FREE_PARAMETER_NAMES`.
 
     Returns
     -------
