@@ -9,9 +9,10 @@ star flux, centre and background). From the fit:
   matrix) is stored as ``mtf_result`` rows, with a non-parametric ePSF cross-check;
 - the *effective* EE of every window of every star is obtained by rendering the fitted PSF at
   that star's fitted centre and oversampling and running the very same photometry on the
-  noiseless model. It therefore includes the far diffraction wings (r^-3), the row quantisation
-  of the window and the part of the wing that the background estimate absorbs, so
-  ``A = S_w / EE_eff(w)`` is independent of the window up to noise;
+  noiseless model (:mod:`monitor.science.ee_correction`). It therefore includes the far
+  diffraction wings (r^-3), the row quantisation of the window and the part of the wing that
+  the background estimate absorbs, so ``A = S_w / EE_eff(w)`` is independent of the window up
+  to noise;
 - the MTF at Nyquist is trended over the starpools (relative drift per year).
 
 Only the pixels of the starpool's own members are read (never older history).
@@ -30,17 +31,17 @@ from monitor.calibration.star import SECONDS_PER_YEAR, EeCorrection
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import DriftResult, MtfResult, ProcessingRun, Starpool
 from monitor.catalogue.mtf_queries import latest_mtf_history
-from monitor.domain import MISSION_OF_SATELLITE, BandHeader, Satellite
+from monitor.domain import MISSION_OF_SATELLITE, Satellite
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_band
 from monitor.science.drift import fit_drift
+from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
 from monitor.science.epsf import compare_mtf, epsf_mtf
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
 from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
-from monitor.science.photometry import measure_star
-from monitor.science.psf import render_star
+from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
 __all__ = ["starpool_ee_correction", "MIN_PSF_STARS"]
@@ -48,21 +49,7 @@ __all__ = ["starpool_ee_correction", "MIN_PSF_STARS"]
 log = logging.getLogger(__name__)
 
 MIN_PSF_STARS = 5  # below this the joint fit is not attempted (no EE correction: EE = 1)
-MODEL_FLUX_DN = 1e6  # flux of the noiseless model star used for the effective EE
 MTF_FREQUENCIES = np.linspace(0.0, 1.0, 21)  # cycles per native pixel
-
-
-def _effective_ee(params: Any, shape: tuple[int, int], center_xy: tuple[float, float], b: Any,
-                  half_widths: list[int], settings: Settings) -> np.ndarray:
-    """Fraction of the star's total flux that the photometry of each window recovers."""
-    o = float(b.oversamp)
-    model = render_star(shape, center_xy, params, oversamp=o, total_flux=MODEL_FLUX_DN)
-    hdr = BandHeader(band=b.band, shape=shape, dark_dn=0.0, gain_factor=1.0, oversamp=o, binning=1,
-                     pixscale_urad=b.pixscale_urad, lineper_ms=b.lineper_ms, saturate_dn=np.inf,
-                     star_x=center_xy[0], star_y=center_xy[1])
-    phot = measure_star(model, hdr, settings.star.half_widths_px, guess_xy=center_xy, gain_e_per_dn=1e12)
-    ee = {int(h): float(s) / (o * MODEL_FLUX_DN) for h, s in zip(phot.half_widths, phot.sums_dn, strict=True)}
-    return np.array([ee.get(h, np.nan) for h in half_widths])
 
 
 def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool, band: str,
@@ -90,9 +77,7 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
             log.warning("starpool %s: %s band %s left out of the PSF fit: %s", pool.period_key,
                         r.acquisition.acq_id, band, exc)
             continue
-        vig = raw - b.dark_dn * b.binning**2
-        vig[raw >= b.saturate_dn * b.binning**2] = np.nan
-        vignettes.append(vig)
+        vignettes.append(dark_subtracted_vignette(raw, b.dark_dn, b.binning, b.saturate_dn))
         oversamps.append(float(b.oversamp))
         centers.append((r.photometry.centroid_x, r.photometry.centroid_y))
         gains.append(settings.star.e_per_dn_reference / b.gain_factor)
@@ -106,21 +91,22 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
         log.warning("starpool %s %s: PSF fit failed: %s", pool.period_key, band, exc)
         return None
 
-    # effective EE of every member at its own centre and oversampling
+    # effective EE of every member at its own centre and oversampling, for the configured windows
     n, m = len(rows), len(half_widths)
     ee = np.ones((n, m))
-    rel_sigma = np.interp(half_widths, fit.ee_half_widths_px, fit.ee_sigma / fit.ee)
+    measured = [j for j, h in enumerate(half_widths) if h in settings.star.half_widths_px]
     for k, i in enumerate(used):
-        shape = vignettes[k].shape
         cx, cy = fit.centers_xy[k]
+        ee[i] = np.nan  # a stored window that is no longer configured: EE unknown (1 below)
+        if not measured:
+            continue
         try:
-            ee[i] = _effective_ee(fit.params, shape, (float(cx), float(cy)), rows[i].band_image, half_widths,
-                                  settings)
+            ee[i, measured] = effective_encircled_energy(fit.params, vignettes[k].shape, (float(cx), float(cy)),
+                                                         oversamps[k], [half_widths[j] for j in measured])
         except ScienceError as exc:
             log.warning("effective EE of %s failed: %s", rows[i].acquisition.acq_id, exc)
             ee[i] = np.nan
-    ee = np.where(np.isfinite(ee), ee, 1.0)
-    ee_sigma = ee * rel_sigma[None, :]
+    ee, ee_sigma = effective_ee_with_sigma(ee, half_widths, fit.ee_half_widths_px, fit.ee, fit.ee_sigma)
 
     _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, run, now)
     flux = np.full(n, np.nan)

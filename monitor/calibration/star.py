@@ -58,7 +58,7 @@ from monitor.science.exceptions import AllNaNError, InsufficientDataError, Insuf
 from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
-from monitor.science.starpool import combine_starpool
+from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
 
 __all__ = ["StarSummary", "run_star_calibration", "campaign_period", "EeProvider"]
@@ -369,78 +369,62 @@ def _in_process_if_broken(jobs: list[_FileJob], results: Iterator[Any]) -> Itera
 # --------------------------------------------------------------------------- stage 2: starpools
 
 
-@dataclass(frozen=True)
-class EeCorrection:
-    """Encircled energy per member (rows) and window (columns), from the starpool's PSF fit."""
+@dataclass(frozen=True, eq=False)
+class EeCorrection(EeModel):
+    """The starpool PSF fit's encircled energy per member and window (and PSF-fit signals), with
+    the description of its source recorded as the result's ``ee_source``."""
 
-    ee: np.ndarray  # (n_members, n_windows)
-    ee_sigma: np.ndarray  # (n_members, n_windows)
-    source: str
-    # Total signal S_k of each member from the joint PSF fit (PSF-weighted, all the light), DN,
-    # and its 1-sigma; NaN for members that were not fitted. None when not available.
-    psf_flux_dn: np.ndarray | None = None
-    psf_flux_sigma_dn: np.ndarray | None = None
+    source: str = ""
 
 
 EeProvider = Callable[[Session, Settings, Starpool, str, list[repo.StarMemberRow], ProcessingRun, datetime],
                       EeCorrection | None]
 
 
-def _model_weighted_sigma(settings: Settings, rows: list[repo.StarMemberRow], half_widths: list[int],
-                          a_corr: np.ndarray, ee: np.ndarray, ee_sig: np.ndarray, psf_flux_dn: np.ndarray,
-                          fallback: np.ndarray) -> np.ndarray:
-    """1-sigma of each star's window A_k with the photon noise of the PREDICTED window sum.
-
-    The photometry's variance is ``var_bg + max(S_w, 0)/g`` with the measured sum ``S_w``; a
-    weighted mean with those weights favours stars whose sum fluctuated low (a bias of a few
-    0.1 % on large, noisy windows). With the PSF fit, the expected sum ``S_psf * EE_eff(w)`` is
-    known, so the photon term is taken from it instead: the weights no longer depend on the
-    noise of the value they weight.
-    """
-    out = fallback.copy()
-    for i, r in enumerate(rows):
-        flux = psf_flux_dn[i]
-        if not np.isfinite(flux):
-            continue
-        g = settings.star.e_per_dn_reference / r.band_image.gain_factor  # e-/DN
-        for w in r.windows:
-            if w.sum_dn is None or w.sigma_dn is None or not w.sum_dn:
-                continue
-            j = half_widths.index(w.half_width_px)
-            if not np.isfinite(a_corr[i, j]):
-                continue
-            var = w.sigma_dn**2 - max(w.sum_dn, 0.0) / g + max(flux * ee[i, j], 0.0) / g
-            k = a_corr[i, j] / w.sum_dn  # A per DN of this star and window
-            out[i, j] = abs(k) * np.sqrt(max(var, 0.0) + (w.sum_dn * ee_sig[i, j] / ee[i, j]) ** 2)
-    return out
-
-
 PSF_FLUX_KEY = "psf"  # per_window key of the PSF-fit-signal estimate; half_width_px 0 in the result
 
 
-def _psf_flux_estimate(settings: Settings, rows: list[repo.StarMemberRow], ok_members: list[int],
-                       acq_ids: list[str], correction: EeCorrection | None) -> Any:
-    """Starpool A_k from the PSF-fit signals S_k (ICD 1.3 with EE = 1), or None."""
-    if correction is None or correction.psf_flux_dn is None or correction.psf_flux_sigma_dn is None:
-        return None
-    n = len(rows)
-    a = np.full(n, np.nan)
-    sig = np.full(n, np.nan)
-    for i in ok_members:
-        r = rows[i]
-        e_k = r.photometry.irradiance_w_m2_um
-        flux, flux_sig = correction.psf_flux_dn[i], correction.psf_flux_sigma_dn[i]
-        if e_k is None or not (np.isfinite(flux) and np.isfinite(flux_sig) and flux > 0):
-            continue
-        b = r.band_image
-        a[i] = float(a_coefficient(flux, b.oversamp, b.gain_factor, e_k, (b.pixscale_urad * 1e-6) ** 2))
-        sig[i] = float(a_coefficient_sigma(a[i], flux, flux_sig))
-    idx = [i for i in ok_members if np.isfinite(a[i])]
-    try:
-        est = combine_starpool(a[idx], sig[idx], [acq_ids[i] for i in idx], settings.star.outlier_sigma)
-    except InsufficientStarsError:
-        return None
-    return est, idx, a, sig
+def _members(settings: Settings, rows: list[repo.StarMemberRow], half_widths: list[int]) -> StarpoolMembers:
+    """The photometry of a starpool's members in one band, as the estimator's arrays (NaN: none)."""
+    n, m = len(rows), len(half_widths)
+    table = {name: np.full((n, m), np.nan) for name in ("a", "a_sigma", "sum_dn", "sum_sigma_dn")}
+    for i, r in enumerate(rows):
+        for w in r.windows:
+            j = half_widths.index(w.half_width_px)
+            if w.a is not None and w.a_sigma is not None:
+                table["a"][i, j], table["a_sigma"][i, j] = w.a, w.a_sigma
+            if w.sum_dn is not None and w.sigma_dn is not None:
+                table["sum_dn"][i, j], table["sum_sigma_dn"][i, j] = w.sum_dn, w.sigma_dn
+    e_k = [r.photometry.irradiance_w_m2_um for r in rows]
+    return StarpoolMembers(
+        star_ids=tuple(r.acquisition.acq_id for r in rows),
+        accepted=np.array([r.photometry.status == "ok" for r in rows], dtype=bool),
+        half_widths_px=np.array(half_widths, dtype=np.int64), **table,
+        gain_e_per_dn=np.array([settings.star.e_per_dn_reference / r.band_image.gain_factor for r in rows]),
+        oversamp=np.array([r.band_image.oversamp for r in rows], dtype=np.float64),
+        gain_factor=np.array([r.band_image.gain_factor for r in rows], dtype=np.float64),
+        irradiance_w_m2_um=np.array([np.nan if e is None else e for e in e_k], dtype=np.float64),
+        pixel_solid_angle_sr=np.array([(r.band_image.pixscale_urad * 1e-6) ** 2 for r in rows]),
+    )
+
+
+def _per_window(result: StarpoolBandEstimate) -> dict[str, Any]:
+    """``per_window`` of a starpool result: each window's estimate (or why none), then the PSF-fit signal's."""
+    out: dict[str, Any] = {}
+    for w in result.windows:
+        if w.estimate is None:
+            out[str(w.half_width_px)] = {"a": None, "a_sigma": None, "n": len(w.members), "note": w.note}
+        else:
+            out[str(w.half_width_px)] = {"a": w.estimate.a, "a_sigma": w.estimate.a_sigma, "n": w.estimate.n_used,
+                                         "tau_rel": w.estimate.tau, "ee_mean": w.ee_mean}
+    if result.psf_flux is not None and result.psf_flux.estimate is not None:
+        est = result.psf_flux.estimate
+        out[PSF_FLUX_KEY] = {"a": est.a, "a_sigma": est.a_sigma, "n": est.n_used, "tau_rel": est.tau}
+    return out
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
@@ -452,85 +436,38 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     if not half_widths:  # every member of this band was rejected before any window (all NaN...)
         log.info("starpool %s band %s: no member has a measured window", pool.period_key, band)
         return None
-    n, m = len(rows), len(half_widths)
-    a_raw = np.full((n, m), np.nan)
-    a_sig = np.full((n, m), np.nan)
-    for i, r in enumerate(rows):
-        for w in r.windows:
-            if w.a is not None and w.a_sigma is not None:
-                j = half_widths.index(w.half_width_px)
-                a_raw[i, j], a_sig[i, j] = w.a, w.a_sigma
-    ok_members = [i for i, r in enumerate(rows) if r.photometry.status == "ok"]
     correction = ee_provider(session, settings, pool, band, rows, run, now) if ee_provider else None
-    if correction is not None:
-        ee, ee_sig, source = correction.ee, correction.ee_sigma, correction.source
-        report_h = settings.star.reference_half_width_px
-    else:
-        ee, ee_sig = np.ones((n, m)), np.zeros((n, m))
-        source = "none (largest window, EE = 1: no PSF fit available)"
-        report_h = max(half_widths)
-    a_corr = a_raw / ee
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a_corr_sig = np.abs(a_corr) * np.sqrt((a_sig / a_raw) ** 2 + (ee_sig / ee) ** 2)
-    if correction is not None and correction.psf_flux_dn is not None:
-        a_corr_sig = _model_weighted_sigma(settings, rows, half_widths, a_corr, ee, ee_sig, correction.psf_flux_dn,
-                                           a_corr_sig)
-    acq_ids = [r.acquisition.acq_id for r in rows]
-    per_window: dict[str, Any] = {}
-    estimates: dict[int, Any] = {}
-    for j, h in enumerate(half_widths):
-        idx = [i for i in ok_members if np.isfinite(a_corr[i, j])]
-        try:
-            est = combine_starpool(a_corr[idx, j], a_corr_sig[idx, j], [acq_ids[i] for i in idx],
-                                   settings.star.outlier_sigma)
-        except InsufficientStarsError as exc:
-            per_window[str(h)] = {"a": None, "a_sigma": None, "n": len(idx), "note": str(exc)}
-            continue
-        estimates[h] = (est, idx)
-        per_window[str(h)] = {"a": est.a, "a_sigma": est.a_sigma, "n": est.n_used, "tau_rel": est.tau,
-                              "ee_mean": float(np.nanmean(ee[idx, j]))}
-    psf_est = _psf_flux_estimate(settings, rows, ok_members, acq_ids, correction)
-    if psf_est is not None:
-        est_psf, idx_psf, a_psf, a_psf_sig = psf_est
-        per_window[PSF_FLUX_KEY] = {"a": est_psf.a, "a_sigma": est_psf.a_sigma, "n": est_psf.n_used,
-                                    "tau_rel": est_psf.tau}
-    if report_h not in estimates:
-        if not estimates:
-            log.warning("starpool %s band %s: no window has enough stars", pool.period_key, band)
-            return None
-        report_h = max(estimates)
-    est, idx = estimates[report_h]
-    j = half_widths.index(report_h)
-    if psf_est is not None:
-        # The PSF-fit signal is the reported estimator: it holds all the light (no window, no EE)
-        # and weights the pixels optimally, which matters for faint, background-limited stars.
-        est, idx = est_psf, idx_psf
-        a_corr, a_corr_sig = a_corr.copy(), a_corr_sig.copy()
-        a_corr[:, j], a_corr_sig[:, j] = a_psf, a_psf_sig
+    try:
+        result = estimate_starpool_band(_members(settings, rows, half_widths), correction,
+                                        reference_half_width_px=settings.star.reference_half_width_px,
+                                        outlier_sigma=settings.star.outlier_sigma)
+    except InsufficientStarsError:
+        log.warning("starpool %s band %s: no window has enough stars", pool.period_key, band)
+        return None
+    source = "none (largest window, EE = 1: no PSF fit available)" if correction is None else correction.source
+    if result.is_psf_flux:
         source = f"{source}; reported A_k from the PSF-fit signal (window {PSF_FLUX_KEY})"
-        report_h = 0
-    used_ids = {acq_ids[i] for k, i in enumerate(idx) if est.used[k]}
-    rejected = [{"acq_id": acq_ids[i], "reason": "outlier",
-                 "residual_sigma": float(est.normalised_residuals[k])} for k, i in enumerate(idx) if not est.used[k]]
+    est = result.reported.estimate
+    assert est is not None
+    acq_ids = [r.acquisition.acq_id for r in rows]
+    rejected = [{"acq_id": acq_ids[i], "reason": "outlier", "residual_sigma": z} for i, z in result.outliers()]
     rejected += [{"acq_id": r.acquisition.acq_id, "reason": r.photometry.reason, "message": r.photometry.message}
                  for r in rows if r.photometry.status != "ok"]
     per_star = {
         acq_ids[i]: {
-            "a": None if not np.isfinite(a_corr[i, j]) else float(a_corr[i, j]),
-            "a_sigma": None if not np.isfinite(a_corr_sig[i, j]) else float(a_corr_sig[i, j]),
-            "used": acq_ids[i] in used_ids,
-            "ee": {str(h): float(ee[i, k]) for k, h in enumerate(half_widths)},
+            "a": _finite_or_none(result.a[i]), "a_sigma": _finite_or_none(result.a_sigma[i]),
+            "used": bool(result.used[i]), "ee": {str(h): float(result.ee[i, k]) for k, h in enumerate(half_widths)},
         }
-        for i in range(n)
+        for i in range(len(rows))
     }
-    epochs = [rows[i].acquisition.date_obs.timestamp() for i in range(n) if acq_ids[i] in used_ids]
+    epochs = [r.acquisition.date_obs.timestamp() for i, r in enumerate(rows) if result.used[i]]
     epoch = datetime.fromtimestamp(float(np.mean(epochs)), tz=UTC)
     version = repo.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
     return StarpoolResult(
         starpool_id=pool.id, band=band, version=version, run_id=run.id, epoch=epoch, a=est.a, a_sigma=est.a_sigma,
-        n_used=est.n_used, n_rejected=len(rejected), half_width_px=report_h, ee_source=source,
-        tau_rel=est.tau, chi2_dof=None if not np.isfinite(est.chi2_dof) else float(est.chi2_dof),
-        rejected=rejected, acquisition_ids=acq_ids, per_window=per_window, per_star=per_star, created_at=now,
+        n_used=est.n_used, n_rejected=len(rejected), half_width_px=result.reported.half_width_px, ee_source=source,
+        tau_rel=est.tau, chi2_dof=_finite_or_none(est.chi2_dof), rejected=rejected, acquisition_ids=acq_ids,
+        per_window=_per_window(result), per_star=per_star, created_at=now,
     )
 
 

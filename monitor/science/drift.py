@@ -152,6 +152,17 @@ def fit_drift(
         exponential model, or the model name is unknown.
     InsufficientDataError
         With fewer than 2 points or fewer than 2 distinct epochs.
+
+    Examples
+    --------
+    Five yearly points on ``A = 100 (1 - 0.01 (t - 2))`` with 0.05 of noise sigma (exact values):
+
+    >>> t = np.arange(5.0)
+    >>> fit = fit_drift(t, 100.0 * (1.0 - 0.01 * (t - 2.0)), np.full(5, 0.05))
+    >>> round(fit.reference_time_years, 6), round(fit.a0, 6), round(fit.rate_per_year, 6)
+    (2.0, 100.0, -0.01)
+    >>> round(fit.a0_sigma, 4), round(fit.rate_sigma_per_year, 6), fit.dof
+    (0.0224, 0.000158, 3)
     """
     t = np.asarray(t_years, dtype=np.float64)
     av = np.asarray(a, dtype=np.float64)
@@ -216,6 +227,14 @@ def drift_model(fit: DriftFit, t_years: ArrayLike) -> tuple[NDArray[np.float64],
     -------
     (value, sigma) : tuple of NDArray[np.float64]
         Same shape as ``t_years``, unit of ``A``.
+
+    Examples
+    --------
+    >>> t = np.arange(5.0)
+    >>> fit = fit_drift(t, 100.0 * (1.0 - 0.01 * (t - 2.0)), np.full(5, 0.05))
+    >>> value, sigma = drift_model(fit, [5.0])
+    >>> value.round(6).tolist(), sigma.round(4).tolist()
+    ([97.0], [0.0524])
     """
     t = np.asarray(t_years, dtype=np.float64)
     f, jac = _design(fit.model, np.atleast_1d(t - fit.reference_time_years), fit.a0, fit.rate_per_year)
@@ -269,6 +288,15 @@ def drift_alerts(
     ------
     ValueError
         If shapes differ or a threshold is out of range.
+
+    Examples
+    --------
+    A new point 1 % below the trend, against the fit above:
+
+    >>> t = np.arange(5.0)
+    >>> fit = fit_drift(t, 100.0 * (1.0 - 0.01 * (t - 2.0)), np.full(5, 0.05))
+    >>> [(str(a.kind), a.index, round(a.value, 1)) for a in drift_alerts(fit, [5.0], [96.0], [0.05])]
+    [('departure', 0, -13.8)]
     """
     t = np.asarray(t_years, dtype=np.float64)
     av = np.asarray(a, dtype=np.float64)

@@ -229,6 +229,19 @@ def lunar_geometry(date_obs_utc: datetime, sc_pos_gcrs_km: ArrayLike) -> LunarGe
     Geometric positions, light time (~1.3 s, ~0.0005 deg of lunar rotation) and aberration
     (~20 arcsec, common to Sun and Moon directions to first order) neglected per ICD 2.3. The
     builtin Moon position agrees with DE421 to <= 7 km (<= 0.002 deg in g, 2025 test epochs).
+
+    Examples
+    --------
+    Seen from a satellite 7000 km from the Earth's centre at the full Moon of 2025-03-14 (|g| below
+    the ICD range) and a week later (waning, g > 0):
+
+    >>> from datetime import UTC, datetime
+    >>> full = lunar_geometry(datetime(2025, 3, 14, 6, 55, tzinfo=UTC), [7000.0, 0.0, 0.0])
+    >>> round(full.phase_angle_deg, 1), is_phase_angle_valid(full.phase_angle_deg)
+    (0.3, False)
+    >>> later = lunar_geometry(datetime(2025, 3, 21, 6, 55, tzinfo=UTC), [7000.0, 0.0, 0.0])
+    >>> round(later.phase_angle_deg, 1), round(later.sun_selenographic_lon_deg, 1), round(later.d_obs_moon_km)
+    (75.4, -82.3, 400767)
     """
     if date_obs_utc.tzinfo is None or date_obs_utc.utcoffset() is None:
         raise ValueError("date_obs_utc must be timezone-aware (UTC)")

@@ -106,6 +106,15 @@ def rolo_ln_reflectance_eq10(
     -------
     NDArray[np.float64], shape (*geometry_shape, n)
         ln A (dimensionless reflectance). NaN geometry gives NaN.
+
+    Examples
+    --------
+    With only a0 and a1 (a reflectance falling exponentially with phase), at g = 30 deg:
+    ln A = a0 + a1 g_r = -2 - pi/6.
+
+    >>> rolo_ln_reflectance_eq10(30.0, 0.0, 0.0, 0.0, a=[[-2.0, -1.0, 0.0, 0.0]], b=[[0.0, 0.0, 0.0]],
+    ...                          c=[0.0, 0.0, 0.0, 0.0], d=[[0.0, 0.0, 0.0]], p=[1.0, 1.0, 1.0, 1.0]).round(6)
+    array([-2.523599])
     """
     g_deg = np.abs(np.asarray(phase_angle_deg, dtype=np.float64))[..., None]
     phi_r = np.radians(np.asarray(sun_selenographic_lon_deg, dtype=np.float64))[..., None]
@@ -200,6 +209,14 @@ def lunar_irradiance(
     -------
     NDArray[np.float64]
         Spectral irradiance, broadcast shape of the inputs.
+
+    Examples
+    --------
+    A disk reflectance of 0.1 in a 1900 W m^-2 um^-1 solar band, at 1 AU from the Sun and the mean
+    Earth-Moon distance: E = 0.1 x 6.4177e-5 sr x 1900 / pi.
+
+    >>> round(float(lunar_irradiance(0.1, 1900.0, AU_KM, MOON_MEAN_DISTANCE_KM)), 8)
+    0.00388135
     """
     a = np.asarray(reflectance, dtype=np.float64)
     e_sun = np.asarray(solar_irradiance, dtype=np.float64)
@@ -303,6 +320,22 @@ def lunar_band_irradiance(
     -------
     float
         E_k, W m^-2 um^-1.
+
+    Examples
+    --------
+    A two-wavelength table of constant reflectance 0.1 (any object with the attributes of
+    :class:`RoloCoefficientTable`), a flat solar spectrum and a box response from 600 to 700 nm give
+    the irradiance of :func:`lunar_irradiance`:
+
+    >>> from types import SimpleNamespace
+    >>> row = [np.log(0.1)] + [0.0] * 9
+    >>> table = SimpleNamespace(wavelength_nm=np.array([500.0, 800.0]), columns=_PER_WAVELENGTH_COLUMNS,
+    ...                         per_wavelength=np.array([row, row]), c=(0.0,) * 4, p=(1.0,) * 4)
+    >>> e_k = lunar_band_irradiance(30.0, -20.0, 1.0, 2.0, AU_KM, MOON_MEAN_DISTANCE_KM, coeffs=table,
+    ...                             rsr_wavelength_nm=[600.0, 650.0, 700.0], rsr=[1.0, 1.0, 1.0],
+    ...                             solar_wavelength_nm=[400.0, 1000.0], solar_irradiance_w_m2_um=[1900.0, 1900.0])
+    >>> round(e_k, 8)
+    0.00388135
     """
     rlam = np.asarray(rsr_wavelength_nm, dtype=np.float64)
     e_lam = lunar_spectral_irradiance(

@@ -10,9 +10,11 @@ Model of the dark-subtracted pixel ``i`` of star ``k`` (notes/star.md §4.4-4.5)
     mu_i = F_k · g(x_i - x_k, (y_i - y_k)/o_k; psi) + b0_k + bx_k X_i + by_k Y_i
 
 ``g`` is the pixel-integrated PSF of ``monitor.science.psf`` sampled at 1 px across and 1/o px
-along track (its sum over an infinite vignette is ``o``), so ``S_k = o_k F_k`` is the ICD §1.3
-star signal. Noise model: ``var_i = sigma_read^2 + max(mu_i, 0)/gain + 1/12`` (DN^2: read noise,
-photon noise through the gain in e-/DN, quantisation). The weighted least-squares problem is
+along track by :class:`monitor.science.psf_renderer.PsfRenderer` (one renderer per model
+evaluation, with the image derivatives; its sum over an infinite vignette is ``o``), so
+``S_k = o_k F_k`` is the ICD §1.3 star signal. Noise model:
+``var_i = sigma_read^2 + max(mu_i, 0)/gain + 1/12`` (DN^2: read noise, photon noise through the
+gain in e-/DN, quantisation). The weighted least-squares problem is
 solved with ``scipy.optimize.least_squares`` (trust-region reflective, sparse Jacobian with
 analytic derivatives), first with data-based then with model-based weights (iteratively
 reweighted least squares; Cramér-Rao optimal for Gaussian noise with known variance).
@@ -41,17 +43,9 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
-from monitor.science.psf import (
-    FREE_PARAMETER_NAMES,
-    NYQUIST_CY_PX,
-    PsfParams,
-    _diffraction_table,
-    _ee_evaluate,
-    _frequency_axis,
-    _otf_grid,
-    _render_batch,
-    _support,
-)
+from monitor.science.encircled_energy import encircled_energy_square_mean_jacobian
+from monitor.science.psf import FREE_PARAMETER_NAMES, NYQUIST_CY_PX, PsfParams, otf_grid
+from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
     "InsufficientStarsError",
@@ -205,8 +199,8 @@ class _PoolModel:
         self.base = base
         self.free = free
         self.nf = len(free)
-        self.period = ncols + pad_px
-        self.table = _diffraction_table(base)
+        self.extent_px = (float(ncols), float(ncols))  # fitted regions: ncols x ~ncols native px
+        self.pad_px = pad_px
         self.n_par = self.nf + _N_NUISANCE * n_stars
         # Order of the valid pixels: group by group, star by star, row-major.
         self.pixel_star = np.concatenate([np.repeat(g.stars, g.valid.sum(axis=(1, 2))) for g in groups])
@@ -229,11 +223,9 @@ class _PoolModel:
         self, theta: NDArray[np.float64], with_jac: bool
     ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
         """Model of the valid pixels and (optionally) the dense per-row Jacobian blocks."""
-        params = self.params_of(theta)
-        fsx, fsy = _support(params)
-        fx, wx = _frequency_axis(fsx, self.period)
-        fy, wy = _frequency_axis(fsy, self.period)
-        grid, dgrids = _otf_grid(fx, fy, params, self.table, self.free if with_jac else ())
+        renderer = PsfRenderer(
+            self.params_of(theta), self.extent_px, pad_px=self.pad_px, derivatives=self.free if with_jac else ()
+        )
         star = theta[self.nf :].reshape(self.n_stars, _N_NUISANCE)
         mus: list[NDArray[np.float64]] = []
         jacs: list[NDArray[np.float64]] = []
@@ -241,9 +233,7 @@ class _PoolModel:
             p = star[g.stars]
             centers = p[:, 1:3] - g.origin
             nr, nc = g.data.shape[1:]
-            imgs = _render_batch(
-                nr, nc, centers, g.oversamp, [grid, *dgrids], fx, wx, fy, wy, with_shift_derivs=with_jac
-            )
+            imgs = renderer.sample((nr, nc), centers, g.oversamp, shift_derivatives=with_jac)
             flux = p[:, 0][:, None, None]
             unit = imgs[:, 0]
             mu = flux * unit + p[:, 3, None, None] + p[:, 4, None, None] * g.xbasis + p[:, 5, None, None] * g.ybasis
@@ -470,8 +460,8 @@ def fit_starpool_psf(
     )
     f_all = np.concatenate([freqs, [NYQUIST_CY_PX]])
     zero = np.zeros(1)
-    along, d_along = _otf_grid(zero, f_all, fitted, model.table, free_names)
-    across, d_across = _otf_grid(f_all, zero, fitted, model.table, free_names)
+    along, d_along = otf_grid(zero, f_all, fitted, free_names)
+    across, d_across = otf_grid(f_all, zero, fitted, free_names)
     j_along = np.stack([d[:, 0] for d in d_along], axis=1)
     j_across = np.stack([d[0, :] for d in d_across], axis=1)
     s_along = _propagate(j_along, cov)
@@ -481,8 +471,8 @@ def fit_starpool_psf(
 
     # Encircled energies (phase-averaged, o = 1) with derivatives.
     h = np.asarray(ee_half_widths_px, dtype=np.int64).reshape(-1)
-    ee_all = _ee_evaluate(fitted, h, 1.0, None, free_names)[:, 0, :]  # (1 + nf, nh)
-    ee_sigma = _propagate(ee_all[1:].T, cov)
+    ee, ee_jac = encircled_energy_square_mean_jacobian(h, fitted, free_names)  # (nh,), (nh, nf)
+    ee_sigma = _propagate(ee_jac, cov)
 
     star = theta[model.nf :].reshape(n, _N_NUISANCE)
     flux_var = np.diag(cov_full)[model.nf :].reshape(n, _N_NUISANCE)[:, 0]
@@ -501,7 +491,7 @@ def fit_starpool_psf(
         mtf_across=m_across[:-1],
         mtf_across_sigma=s_across[:-1],
         ee_half_widths_px=h,
-        ee=ee_all[0],
+        ee=ee,
         ee_sigma=ee_sigma,
         fluxes_dn=star[:, 0] * o_arr,
         fluxes_sigma_dn=np.sqrt(np.maximum(flux_var, 0.0)) * o_arr,

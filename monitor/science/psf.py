@@ -24,11 +24,27 @@ Model (notes/star.md §4.4; Viallefont-Robinet & Léger 2010; Fiete 2010, ch. 4)
 
 The PSF is real and even in x and in y, so the OTF is real (it is the signed MTF).
 
-Images are rendered exactly through the Fourier domain (Poisson summation): the inverse
-transform of the OTF is evaluated at the pixel centres as a separable cosine sum over the full
-band-limited support of the diffraction term, on a frequency grid whose period (vignette plus
-padding) keeps the wrap-around of the r^-3 wings below ~1e-7 of the peak. No wing is truncated.
-The encircled energies of ICD-1 §4 windows are computed the same way over the whole plane.
+This module is the model: parameters, transfer function and its parameter derivatives on a
+frequency grid (:func:`otf_grid`, what a fit needs), frequency support. Images of the model are
+made by :class:`monitor.science.psf_renderer.PsfRenderer` (used alike by the starpool fit, the
+Cramér-Rao bound and the simulator), the encircled energies of the ICD-1 §4 windows by
+:mod:`monitor.science.encircled_energy`; both work in the Fourier domain over the whole plane,
+so no diffraction wing is truncated.
+
+Examples
+--------
+A PHR-PAN-like PSF (lambda N = 1 px, 30 % obscuration, 50 % band, 0.35/0.3 px blur): its MTF at
+Nyquist along and across track, and the OTF on a small frequency grid (rows fy, columns fx):
+
+>>> params = PsfParams(lambda_n_px=1.0, obscuration=0.3, bandwidth=0.5, sigma_along_px=0.35,
+...                    sigma_across_px=0.3, diffusion_px=0.1, smear_along_px=0.25)
+>>> along, across = mtf_nyquist(params)
+>>> print(f"{along:.3f} {across:.3f}")
+0.099 0.120
+>>> grid, (d_sigma_along,) = otf_grid(np.array([0.0, 0.5]), np.array([0.0, 0.25, 0.5]), params,
+...                                   ["sigma_along_px"])
+>>> grid.shape, d_sigma_along.shape, float(grid[0, 0])
+((3, 2), (3, 2), 1.0)
 
 References
 ----------
@@ -55,15 +71,15 @@ __all__ = [
     "PsfParameterError",
     "PsfParams",
     "annular_diffraction_mtf",
+    "check_oversamp",
     "diffraction_cutoff_cy_px",
-    "encircled_energy_square",
-    "encircled_energy_square_mean",
+    "frequency_support",
     "mtf_across",
     "mtf_along",
     "mtf_nyquist",
     "otf",
-    "render_star",
-    "window_rows",
+    "otf_grid",
+    "wavelength_nodes",
 ]
 
 NYQUIST_CY_PX = 0.5  # cycles per native pixel
@@ -75,7 +91,6 @@ FREE_PARAMETER_NAMES: tuple[str, ...] = (
 )
 _TABLE_SIZE = 4097  # samples of the 1-D polychromatic diffraction MTF table
 _ENVELOPE_TOL = 1e-12  # Gaussian-envelope level below which the OTF support is truncated
-_EE_ALIAS_TOL = 3e-6  # target wrap-around error of the encircled-energy integrals
 _TWO_PI = 2.0 * math.pi
 
 
@@ -170,6 +185,15 @@ def annular_diffraction_mtf(nu: ArrayLike, obscuration: float) -> NDArray[np.flo
         phi = acos[(1 + eps^2 - 4 nu^2) / (2 eps)]
 
     NaN inputs propagate.
+
+    Examples
+    --------
+    Clear pupil at half the cut-off, (2/pi)(acos 0.5 - 0.5 sqrt(0.75)), and with a 30 % obscuration:
+
+    >>> annular_diffraction_mtf([0.0, 0.5, 1.0], 0.0).round(4).tolist()
+    [1.0, 0.391, 0.0]
+    >>> round(float(annular_diffraction_mtf(0.5, 0.3)), 4)
+    0.3371
     """
     v = np.abs(np.asarray(nu, dtype=np.float64))
     eps = float(obscuration)
@@ -195,8 +219,12 @@ def annular_diffraction_mtf(nu: ArrayLike, obscuration: float) -> NDArray[np.flo
     return np.where(v < 1.0, np.maximum(out, 0.0), 0.0)
 
 
-def _wavelength_nodes(params: PsfParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Relative wavelengths t_j = lambda_j/lambda_c and weights w_j (sum 1) of a flat band."""
+def wavelength_nodes(params: PsfParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Relative wavelengths ``t_j = lambda_j/lambda_c`` and weights ``w_j`` (sum 1) of a flat band.
+
+    Gauss-Legendre nodes of the relative band ``[1 - B/2, 1 + B/2]`` (``params.n_wavelengths`` of
+    them; a single node 1 for a monochromatic PSF). Both arrays have shape ``(n,)``.
+    """
     if params.bandwidth == 0.0 or params.n_wavelengths == 1:
         return np.ones(1), np.ones(1)
     x, w = np.polynomial.legendre.leggauss(params.n_wavelengths)
@@ -208,7 +236,7 @@ def diffraction_cutoff_cy_px(params: PsfParams) -> float:
 
     The polychromatic OTF vanishes beyond it (support of the band-limited PSF).
     """
-    t, _ = _wavelength_nodes(params)
+    t, _ = wavelength_nodes(params)
     return 1.0 / (params.lambda_n_px * float(t.min()))
 
 
@@ -230,7 +258,7 @@ def _diffraction_table_cached(
     lambda_n_px: float, obscuration: float, bandwidth: float, n_wavelengths: int
 ) -> _DiffractionTable:
     params = PsfParams(lambda_n_px, obscuration, bandwidth, n_wavelengths)
-    t, w = _wavelength_nodes(params)
+    t, w = wavelength_nodes(params)
     fc = diffraction_cutoff_cy_px(params)
     rho = np.linspace(0.0, fc, _TABLE_SIZE)
     nu = rho[:, None] * params.lambda_n_px * t[None, :]
@@ -307,8 +335,8 @@ def mtf_nyquist(params: PsfParams) -> tuple[float, float]:
     return float(mtf_along(NYQUIST_CY_PX, params)), float(mtf_across(NYQUIST_CY_PX, params))
 
 
-def _support(params: PsfParams) -> tuple[float, float]:
-    """Half-widths (fx_max, fy_max) of the frequency support, cy/px.
+def frequency_support(params: PsfParams) -> tuple[float, float]:
+    """Half-widths ``(fx_max, fy_max)`` of the frequency support of the OTF, cy/px.
 
     The diffraction term vanishes beyond f_c; the Gaussian envelope truncates further where it
     falls below ``_ENVELOPE_TOL`` (the neglected spectrum is below that level everywhere).
@@ -320,19 +348,37 @@ def _support(params: PsfParams) -> tuple[float, float]:
     return fx, fy
 
 
-def _otf_grid(
+def otf_grid(
     fx: NDArray[np.float64],
     fy: NDArray[np.float64],
     params: PsfParams,
-    table: _DiffractionTable,
-    derivs: Sequence[str] = (),
+    derivatives: Sequence[str] = (),
 ) -> tuple[NDArray[np.float64], list[NDArray[np.float64]]]:
-    """OTF on the outer grid ``(fy[:, None], fx[None, :])`` and its derivatives wrt ``derivs``.
+    """OTF on the outer grid ``(fy[:, None], fx[None, :])`` and its analytic parameter derivatives.
 
-    Returns ``(otf, [d otf / d p for p in derivs])``, arrays of shape ``(fy.size, fx.size)``.
+    Parameters
+    ----------
+    fx, fy : ndarray, shape (nx,) and (ny,)
+        Frequencies across and along track, cy/px.
+    params : PsfParams
+        PSF model.
+    derivatives : sequence of str
+        Parameters to differentiate with respect to, among :data:`FREE_PARAMETER_NAMES`.
+
+    Returns
+    -------
+    otf : ndarray, shape (ny, nx)
+        ``OTF(fx, fy)`` (module docstring equation).
+    derivatives : list of ndarray, shape (ny, nx)
+        ``d OTF / d p`` for each ``p`` of ``derivatives``, in order; px^-1.
+
+    Raises
+    ------
+    PsfParameterError
+        For a parameter name without a derivative.
     """
     rho = np.hypot(fy[:, None], fx[None, :])
-    diff = _diffraction(rho, table)
+    diff = _diffraction(rho, _diffraction_table(params))
     kdiff = _diffusion(rho, params.diffusion_px)
     gx = _gauss(fx, params.sigma_across_px)
     gy = _gauss(fy, params.sigma_along_px)
@@ -344,7 +390,7 @@ def _otf_grid(
     radial = diff * kdiff
     total = radial * ysep[:, None] * xsep[None, :]
     out: list[NDArray[np.float64]] = []
-    for name in derivs:
+    for name in derivatives:
         if name == "sigma_across_px":
             out.append(total * (-4.0 * math.pi**2 * params.sigma_across_px * fx * fx)[None, :])
         elif name == "sigma_along_px":
@@ -361,336 +407,10 @@ def _otf_grid(
     return total, out
 
 
-# ----------------------------------------------------------------------------------------------
-# Rendering
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_oversamp(oversamp: float) -> float:
+def check_oversamp(oversamp: float) -> float:
+    """Along-track oversampling ``o`` as a float; :class:`PsfParameterError` unless finite and >= 1."""
     o = float(oversamp)
     if not (o >= 1.0 and math.isfinite(o)):
         raise PsfParameterError(f"oversamp must be >= 1, got {oversamp}")
     return o
 
-
-def _frequency_axis(support: float, period: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Non-negative frequencies k/period up to ``support`` and their Riemann weights.
-
-    The weights are ``step`` for k = 0 and ``2 step`` otherwise (the mirrored negative half-axis),
-    so ``sum_k w_k F(f_k) cos(2 pi f_k x)`` is the inverse transform of an even spectrum ``F``
-    periodised with ``period`` (Poisson summation).
-    """
-    step = 1.0 / period
-    f = np.arange(int(math.floor(support * period)) + 2, dtype=np.float64) * step
-    w = np.full(f.size, 2.0 * step)
-    w[0] = step
-    return f, w
-
-
-def _render_batch(
-    nrows: int,
-    ncols: int,
-    centers_xy: NDArray[np.float64],
-    oversamp: float,
-    otf_grids: Sequence[NDArray[np.float64]],
-    fx: NDArray[np.float64],
-    wx: NDArray[np.float64],
-    fy: NDArray[np.float64],
-    wy: NDArray[np.float64],
-    *,
-    with_shift_derivs: bool = False,
-) -> NDArray[np.float64]:
-    """Sample pixel-integrated PSFs (and derivatives) of several stars on one vignette geometry.
-
-    Because the OTF is real and even in fx and in fy separately, the sampled image is the real
-    separable cosine transform::
-
-        g(x, y) = sum_{fy >= 0} sum_{fx >= 0} w_y w_x OTF(fx, fy) cos(2 pi fx X) cos(2 pi fy Y),
-        X = x_col - x0,  Y = (y_row - y0)/o  (native px)
-
-    evaluated as two matrix products per star (``Cy · OTF · Cx^T``).
-
-    Parameters
-    ----------
-    nrows, ncols : int
-        Vignette shape (rows at 1/o px, columns at 1 px).
-    centers_xy : ndarray, shape (k, 2)
-        Star centres in array indices (column, row), row in row units.
-    oversamp : float
-        Along-track oversampling o.
-    otf_grids : sequence of ndarray, shape (fy.size, fx.size)
-        OTF (or its parameter derivatives) on the quadrant grid.
-    fx, wx, fy, wy : ndarray
-        Quadrant frequency axes and Riemann weights (``_frequency_axis``).
-    with_shift_derivs : bool
-        Also return d/dx0 and d/dy0 (per row unit) of the first grid's image.
-
-    Returns
-    -------
-    ndarray, shape (k, m, nrows, ncols)
-        ``m = len(otf_grids) [+ 2]``: one image per grid, then [d/dx0, d/dy0]. A unit-flux
-        image sums to o over an infinite vignette.
-    """
-    x0 = centers_xy[:, 0]
-    y0 = centers_xy[:, 1]
-    ax = _TWO_PI * (np.arange(ncols, dtype=np.float64)[None, :] - x0[:, None])[:, :, None] * fx
-    ay = _TWO_PI * ((np.arange(nrows, dtype=np.float64)[None, :] - y0[:, None]) / oversamp)[:, :, None] * fy
-    cx = np.cos(ax) * wx  # (k, nc, nfx)
-    cy = np.cos(ay) * wy  # (k, nr, nfy)
-    grids = np.stack(list(otf_grids))  # (m, nfy, nfx)
-    tmp = np.matmul(grids[None, :, :, :], cx.transpose(0, 2, 1)[:, None, :, :])  # (k, m, nfy, nc)
-    images = [np.matmul(cy[:, None, :, :], tmp)]  # (k, m, nr, nc)
-    if with_shift_derivs:
-        sx = np.sin(ax) * (wx * _TWO_PI * fx)  # d cos(2 pi f (x - x0)) / d x0
-        sy = np.sin(ay) * (wy * _TWO_PI * fy / oversamp)
-        dx = np.matmul(cy, np.matmul(grids[0][None, :, :], sx.transpose(0, 2, 1)))
-        dy = np.matmul(sy, tmp[:, 0])
-        images.append(np.stack([dx, dy], axis=1))
-    return np.asarray(np.concatenate(images, axis=1), dtype=np.float64)
-
-
-def render_star(
-    shape: tuple[int, int],
-    center_xy: tuple[float, float],
-    params: PsfParams,
-    oversamp: float = 1.0,
-    total_flux: float = 1.0,
-    *,
-    pad_px: float = 256.0,
-) -> NDArray[np.float64]:
-    """Noise-free, pixel-integrated image of a point source on a vignette (ICD-1 §1.2).
-
-    Parameters
-    ----------
-    shape : (int, int)
-        Vignette shape ``(rows, columns)`` = (along track, across track).
-    center_xy : (float, float)
-        Source position in array indices ``(x, y)`` = (column, row), 0-based, pixel centres at
-        integers; ``y`` is in ROW units (a row is 1/o native px along track).
-    params : PsfParams
-        PSF model.
-    oversamp : float
-        Along-track oversampling o >= 1: rows are spaced 1/o native px, and each row is still a
-        full 1 x 1 native-pixel sample.
-    total_flux : float
-        Flux of the source in one native-pixel sample sense: the image sums to
-        ``oversamp · total_flux`` over an infinite vignette (the star covers o times more rows).
-    pad_px : float
-        Padding of the implicit periodic grid beyond the vignette, native px. It controls the
-        wrap-around of the r^-3 wings, an almost uniform pedestal: with lambda_n_px = 1 it is
-        ~1.5e-8 of the flux per pixel (5e-5 of the flux over a 64 x 64 PAN vignette) for the
-        default 256 px, ~2.5e-7 per pixel for 64 px.
-
-    Returns
-    -------
-    ndarray of float64, shape ``shape``
-        ``total_flux · (PSF ⊗ pixel)(x_c - x0, (y_r - y0)/o)`` at every pixel.
-
-    Raises
-    ------
-    PsfParameterError
-        If ``oversamp < 1`` or the shape is empty.
-
-    Notes
-    -----
-    Exact sampling through the Fourier domain: the inverse transform of the band-limited OTF is
-    evaluated at the pixel centres as a separable cosine sum on a frequency grid of step
-    ``1/(size + pad_px)`` covering the whole OTF support (Poisson summation: the result is the
-    PSF periodised with that period, so only the wrap-around of the far wings is neglected).
-    """
-    o = _check_oversamp(oversamp)
-    rows, cols = int(shape[0]), int(shape[1])
-    if rows < 1 or cols < 1:
-        raise PsfParameterError(f"empty vignette shape {shape}")
-    centers = np.asarray([center_xy], dtype=np.float64)
-    fsx, fsy = _support(params)
-    fx, wx = _frequency_axis(fsx, cols + pad_px)
-    fy, wy = _frequency_axis(fsy, rows / o + pad_px)
-    grid, _ = _otf_grid(fx, fy, params, _diffraction_table(params))
-    img = _render_batch(rows, cols, centers, o, [grid], fx, wx, fy, wy)
-    return np.asarray(img[0, 0] * float(total_flux), dtype=np.float64)
-
-
-# ----------------------------------------------------------------------------------------------
-# Encircled energy in the ICD §4 square windows
-# ----------------------------------------------------------------------------------------------
-
-
-def window_rows(half_width_px: int, oversamp: float) -> tuple[int, int]:
-    """Row extent of the ICD §4 window: ``(n_rows, j_lo)``.
-
-    The window spans ``n_rows = round((2h+1)·o)`` rows ``r_c + j_lo ... r_c + j_lo + n_rows - 1``
-    with ``j_lo = -(n_rows // 2)``, ``r_c`` the row holding the centroid (for an even
-    ``n_rows`` the extra row is on the low side).
-    """
-    n_rows = int(round((2 * int(half_width_px) + 1) * float(oversamp)))
-    return n_rows, -(n_rows // 2)
-
-
-def _dirichlet(t: NDArray[np.float64], n: int) -> NDArray[np.float64]:
-    """``sin(pi n t)/sin(pi t)`` (the symmetric sum of n unit phasors), with its integer limits."""
-    s = np.sin(math.pi * t)
-    near = np.abs(s) < 1e-12
-    safe = np.where(near, 1.0, s)
-    limit = n * np.cos(math.pi * n * t) / np.cos(math.pi * t)
-    return np.where(near, limit, np.sin(math.pi * n * t) / safe)
-
-
-def _ee_grid(
-    params: PsfParams, h_max: int, derivs: Sequence[str] = ()
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], list[NDArray[np.float64]]]:
-    """Quadrant frequency grid (fx, fy >= 0) with Riemann weights and the OTF (+ derivatives).
-
-    The grid step 1/P sets the period P of the implicit periodisation; P is chosen so that the
-    r^-3 wings of the neighbouring periods add less than ~``_EE_ALIAS_TOL`` to the largest window.
-    Returns ``(fx, fy, weights(ny, nx), [otf, d otf...])``; the weights include the step^2 and the
-    factor 2 of the mirrored half-axes.
-    """
-    width = 2 * h_max + 1
-    t, _ = _wavelength_nodes(params)
-    lam_max = params.lambda_n_px * float(t.max())
-    wing = 8.0 * width**2 * lam_max / (math.pi**3 * _EE_ALIAS_TOL)
-    period = max(128.0, width + wing ** (1.0 / 3.0) / max(1.0 - params.obscuration, 0.1) ** (1.0 / 3.0))
-    step = 1.0 / period
-    fsx, fsy = _support(params)
-    fx = np.arange(0.0, fsx + step, step)
-    fy = np.arange(0.0, fsy + step, step)
-    wx = np.full(fx.size, 2.0)
-    wx[0] = 1.0
-    wy = np.full(fy.size, 2.0)
-    wy[0] = 1.0
-    total, dotf = _otf_grid(fx, fy, params, _diffraction_table(params), derivs)
-    weights = wy[:, None] * wx[None, :] * step * step
-    return fx, fy, weights, [total, *dotf]
-
-
-def _ee_kernels(
-    fx: NDArray[np.float64],
-    fy: NDArray[np.float64],
-    half_widths: NDArray[np.int64],
-    oversamp: float,
-    offsets: NDArray[np.float64] | None,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Window kernels Kx (n, nh, nfx), Ky (n, nh, nfy) of the EE bilinear form.
-
-    Per phase (``offsets`` (n, 2): centroid offset from its pixel centre, columns and rows)::
-
-        EE = (1/o) sum_f OTF(f) · cos(2 pi fx ux) D_{2h+1}(fx) · cos(2 pi fy (c - uy)/o) D_{n_r}(fy/o)
-
-    Phase-averaged (``offsets`` None): the sample sums become integrals over the rectangle of
-    (2h+1) x n_r/o native px, ``Kx = (2h+1) sinc((2h+1) fx)``, ``Ky = (n_r/o) sinc(fy n_r/o)
-    cos(2 pi fy c/o)``, no 1/o factor.
-    """
-    o = oversamp
-    kx_list: list[NDArray[np.float64]] = []
-    ky_list: list[NDArray[np.float64]] = []
-    for h in half_widths:
-        n_r, j_lo = window_rows(int(h), o)
-        c = j_lo + 0.5 * (n_r - 1)
-        ncol = 2 * int(h) + 1
-        if offsets is None:
-            kx = (ncol * np.sinc(ncol * fx))[None, :]
-            ky = ((n_r / o) * np.sinc(fy * n_r / o) * np.cos(_TWO_PI * fy * c / o))[None, :]
-        else:
-            ux = offsets[:, 0:1]
-            uy = offsets[:, 1:2]
-            kx = np.cos(_TWO_PI * fx[None, :] * ux) * _dirichlet(fx, ncol)[None, :]
-            ky = np.cos(_TWO_PI * fy[None, :] * (c - uy) / o) * _dirichlet(fy / o, n_r)[None, :] / o
-        kx_list.append(kx)
-        ky_list.append(ky)
-    return np.stack(kx_list, axis=1), np.stack(ky_list, axis=1)
-
-
-def _ee_evaluate(
-    params: PsfParams,
-    half_widths: NDArray[np.int64],
-    oversamp: float,
-    offsets: NDArray[np.float64] | None,
-    derivs: Sequence[str] = (),
-) -> NDArray[np.float64]:
-    """EE and derivatives: array (1 + len(derivs), n_offsets or 1, n_h)."""
-    fx, fy, weights, grids = _ee_grid(params, int(half_widths.max()), derivs)
-    kx, ky = _ee_kernels(fx, fy, half_widths, oversamp, offsets)
-    out = []
-    for g in grids:
-        gw = g * weights  # (nfy, nfx)
-        tmp = np.einsum("yx,nhx->nhy", gw, kx)
-        out.append(np.einsum("nhy,nhy->nh", tmp, ky))
-    return np.asarray(out, dtype=np.float64)
-
-
-def _as_half_widths(half_widths_px: ArrayLike) -> NDArray[np.int64]:
-    h = np.atleast_1d(np.asarray(half_widths_px))
-    if h.ndim != 1 or h.size == 0 or np.any(h < 0) or np.any(h != np.round(h)):
-        raise PsfParameterError(f"half widths must be non-negative integers, got {half_widths_px!r}")
-    return h.astype(np.int64)
-
-
-def encircled_energy_square(
-    half_widths_px: ArrayLike,
-    params: PsfParams,
-    oversamp: float = 1.0,
-    center_offset_xy: ArrayLike = (0.0, 0.0),
-) -> NDArray[np.float64]:
-    """Fraction of a star's total flux inside the ICD §4 square windows, at a given sub-pixel phase.
-
-    The window is (2h+1) native columns by ``window_rows(h, o)`` rows centred on the pixel
-    holding the centroid; the fraction is ``sum_window(pixels) / (o · total_flux)``, computed
-    from the model over the whole (infinite) plane, far diffraction wings included.
-
-    Parameters
-    ----------
-    half_widths_px : array_like of int, shape (nh,)
-        Half-widths h, native pixels.
-    params : PsfParams
-        PSF model.
-    oversamp : float
-        Along-track oversampling o >= 1.
-    center_offset_xy : array_like, shape (2,) or (n, 2)
-        Centroid minus the centre of the pixel holding it: (columns, rows), each in [-0.5, 0.5].
-
-    Returns
-    -------
-    ndarray of float64, shape (nh,) or (n, nh)
-        Encircled (ensquared) energy fractions.
-
-    Notes
-    -----
-    Exact Fourier evaluation (Poisson summation of the window sums, see ``_ee_kernels``) on a
-    frequency grid fine enough that the periodisation error is < ~3e-6.
-    """
-    o = _check_oversamp(oversamp)
-    h = _as_half_widths(half_widths_px)
-    off = np.asarray(center_offset_xy, dtype=np.float64)
-    single = off.ndim == 1
-    off2 = np.atleast_2d(off)
-    if off2.shape[-1] != 2 or np.any(np.abs(off2) > 0.5 + 1e-9):
-        raise PsfParameterError(f"center offsets must be (.., 2) within [-0.5, 0.5], got {off!r}")
-    ee = _ee_evaluate(params, h, o, off2)[0]
-    return np.asarray(ee[0] if single else ee, dtype=np.float64)
-
-
-def encircled_energy_square_mean(
-    half_widths_px: ArrayLike, params: PsfParams, oversamp: float = 1.0
-) -> NDArray[np.float64]:
-    """Encircled energy of the ICD §4 windows averaged over a uniform sub-pixel phase.
-
-    Parameters
-    ----------
-    half_widths_px : array_like of int, shape (nh,)
-        Half-widths h, native pixels.
-    params : PsfParams
-        PSF model.
-    oversamp : float
-        Along-track oversampling o (enters only through the row count of the window).
-
-    Returns
-    -------
-    ndarray of float64, shape (nh,)
-        Phase-averaged EE: the integral of the pixel-integrated PSF over a (2h+1) x n_r/o
-        native-pixel rectangle (averaging the window sum over a uniform centroid phase turns
-        the sample sum into that integral).
-    """
-    o = _check_oversamp(oversamp)
-    h = _as_half_widths(half_widths_px)
-    return np.asarray(_ee_evaluate(params, h, o, None)[0, 0], dtype=np.float64)

@@ -207,7 +207,7 @@ def _star_table(mission: Mission, v_min: float, v_max: float) -> _StarTable:
 @cache
 def _psf_peak_fraction(mission: Mission, band: str) -> float:
     """Largest native-pixel fraction of a star's signal (star centred on a pixel, o = 1)."""
-    from monitor.science.psf import render_star
+    from monitor.science.psf_renderer import render_star
     from monitor.simulate.star import default_psf_params
 
     params = default_psf_params(mission, band)

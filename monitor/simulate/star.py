@@ -20,17 +20,8 @@ from numpy.typing import NDArray
 
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.science.instrument import UnknownBandError, nominal_psf_params
-from monitor.science.psf import PsfParams, render_star
-
-# The renderer's building blocks, to memoise the OTF grid of render_star (see _render_star).
-from monitor.science.psf import (  # isort: skip
-    _check_oversamp,
-    _diffraction_table,
-    _frequency_axis,
-    _otf_grid,
-    _render_batch,
-    _support,
-)
+from monitor.science.psf import PsfParams, check_oversamp
+from monitor.science.psf_renderer import PsfRenderer, render_star
 
 __all__ = [
     "UnknownBandError",
@@ -92,50 +83,30 @@ def default_vignette_shape(mission: str, band: str, oversamp: float) -> tuple[in
     return int(round(cols * float(oversamp))), cols
 
 
-_RENDER_PAD_PX = 256.0  # pad_px of render_star (its default): wrap-around pedestal ~1.5e-8/px
-
-
 @functools.lru_cache(maxsize=12)  # one geometry per band of PHR (5) and PNEO (7); <= 6 MB each
-def _otf_setup(
-    rows_native: float, cols: int, psf: PsfParams, pad_px: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Frequency axes, Riemann weights and OTF grid of :func:`render_star` for one geometry.
+def _renderer(rows_native: float, cols: int, psf: PsfParams) -> PsfRenderer:
+    """The PSF renderer of one vignette extent ``(rows / o, cols)`` in native px and one PSF.
 
-    The grid depends only on the vignette extent in native pixels (``rows / o``, ``cols``), the
-    PSF and the padding, not on the star position or flux; a campaign renders thousands of
-    vignettes on a handful of geometries, and the grid was ~75 % of the rendering time.
-
-    Returns
-    -------
-    fx, wx, fy, wy, grid : ndarray
-        As built by ``render_star`` (read-only: shared between calls).
+    Its OTF grid depends only on that extent and the PSF, not on the star position, flux or the
+    oversampling itself; a campaign renders thousands of vignettes on a handful of geometries,
+    and the grid was ~75 % of the rendering time.
     """
-    fsx, fsy = _support(psf)
-    fx, wx = _frequency_axis(fsx, cols + pad_px)
-    fy, wy = _frequency_axis(fsy, rows_native + pad_px)
-    grid, _ = _otf_grid(fx, fy, psf, _diffraction_table(psf))
-    out = (fx, wx, fy, wy, grid)
-    for a in out:
-        a.setflags(write=False)
-    return out
+    return PsfRenderer(psf, (rows_native, cols))
 
 
 def _render_star(
     shape: tuple[int, int], center_xy: tuple[float, float], psf: PsfParams, oversamp: float, total_flux: float
 ) -> NDArray[np.float64]:
-    """:func:`monitor.science.psf.render_star` (``pad_px`` 256) with the OTF grid memoised.
+    """:func:`monitor.science.psf_renderer.render_star` (default padding) with the renderer memoised.
 
     Same arithmetic as ``render_star``, hence the same values to the last bit (see the tests);
-    only the grid set-up is shared between vignettes of the same geometry and PSF.
+    only the OTF grid is shared between vignettes of the same extent and PSF.
     """
-    o = _check_oversamp(oversamp)
+    o = check_oversamp(oversamp)
     rows, cols = int(shape[0]), int(shape[1])
     if rows < 1 or cols < 1:
         return render_star(shape, center_xy, psf, o, total_flux)  # raises the renderer's error
-    fx, wx, fy, wy, grid = _otf_setup(rows / o, cols, psf, _RENDER_PAD_PX)
-    centers = np.asarray([center_xy], dtype=np.float64)
-    img = _render_batch(rows, cols, centers, o, [grid], fx, wx, fy, wy)
-    return np.asarray(img[0, 0] * float(total_flux), dtype=np.float64)
+    return _renderer(rows / o, cols, psf).render((rows, cols), center_xy, o, total_flux)
 
 
 def plane_excursion_dn(background_slope: tuple[float, float], shape: tuple[int, int]) -> float:
@@ -214,7 +185,7 @@ def simulate_star_vignette(
     -------
     ndarray of float32, shape ``shape``
         ``dark + background plane + photon/read noise of (background + S_k/o · g)``, where g is
-        ``render_star`` with unit flux (its OTF grid memoised per vignette geometry and PSF).
+        ``render_star`` with unit flux (its renderer memoised per vignette extent and PSF).
 
     Raises
     ------

@@ -2,8 +2,8 @@
 
 One simulated starpool per band: the photometry of every star (the production ``measure_star``),
 the joint PSF fit started from the nominal design PSF (not the truth), and the effective EE of
-every window at each star's fitted centre (``monitor.calibration.psf._effective_ee``, the
-function the pipeline uses). The EE-corrected signal ``S_w / EE_eff(w)`` divided by the true
+every window at each star's fitted centre (``monitor.science.ee_correction.effective_encircled_energy``,
+the function the pipeline uses). The EE-corrected signal ``S_w / EE_eff(w)`` divided by the true
 total signal must be 1 for every window: windows 3 and 12 agree within 0.2 %.
 
 Without the correction the same windows differ by 1.7 to 6 % (light outside the window, the
@@ -13,18 +13,15 @@ wrong by more than a fraction of that.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
-from monitor.calibration.psf import _effective_ee
 from monitor.domain import BandHeader
+from monitor.science.ee_correction import effective_encircled_energy
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import fit_starpool_psf
 from monitor.science.photometry import measure_star
 from monitor.science.starpool import combine_starpool
-from monitor.settings import load_settings
 from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
 
 HALF_WIDTHS = (2, 3, 5, 8, 12)  # h = 20 does not fit the 32-px MS vignettes
@@ -35,10 +32,9 @@ READ_NOISE_DN = 5.0
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("band", "n_stars", "signal_scale_dn", "seed"), [("P", 60, 1e6, 21), ("B3", 60, 5e5, 22)])
-def test_window_3_and_12_agree_after_ee_correction(tmp_path, band: str, n_stars: int, signal_scale_dn: float,
+def test_window_3_and_12_agree_after_ee_correction(band: str, n_stars: int, signal_scale_dn: float,
                                                     seed: int) -> None:
     rng = np.random.default_rng(seed)
-    settings = load_settings(tmp_path)
     nominal = nominal_psf_params("PHR", band)
     truth = default_psf_params("PHR", band)  # blur differs from the nominal start
     vignettes, oversamps, centroids, sums, sigmas, signals, shapes = [], [], [], [], [], [], []
@@ -67,9 +63,8 @@ def test_window_3_and_12_agree_after_ee_correction(tmp_path, band: str, n_stars:
     fit = fit_starpool_psf(vignettes, oversamps, nominal, read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN,
                            centers_xy=np.array(centroids), ee_half_widths_px=list(HALF_WIDTHS))
     ee = np.array([
-        _effective_ee(fit.params, shapes[k], (float(fit.centers_xy[k][0]), float(fit.centers_xy[k][1])),
-                      SimpleNamespace(band=band, oversamp=oversamps[k], pixscale_urad=1.0, lineper_ms=0.1),
-                      list(HALF_WIDTHS), settings)
+        effective_encircled_energy(fit.params, shapes[k], (float(fit.centers_xy[k][0]), float(fit.centers_xy[k][1])),
+                                   oversamps[k], list(HALF_WIDTHS))
         for k in range(n_stars)
     ])
     s = np.array(sums) / np.array(signals)[:, None]  # S_w / S_true

@@ -58,6 +58,7 @@ from monitor.catalogue.models import (
 )
 from monitor.failures import FailureKind
 from monitor.ingest.service import run_ingest
+from monitor.science import starpool_estimator
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.simulate.truth import SimulationTruth
@@ -451,7 +452,8 @@ def test_starpool_internal_error_is_left_owing(tmp_path: Path, sqlite_url: str, 
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _site(tmp_path, sqlite_url, sources["star"][0])
     target = _acquisitions(settings, "STAR")[0]  # a member of the first month's starpool
-    _raise_once(monkeypatch, star_mod, "combine_starpool", TypeError("simulated defect"),
+    # the starpool combination, called by the use-case through science.starpool_estimator
+    _raise_once(monkeypatch, starpool_estimator, "combine_starpool", TypeError("simulated defect"),
                 when=lambda a, s, ids, *_: target.acq_id in ids)
     first = _process(settings)
     monkeypatch.undo()

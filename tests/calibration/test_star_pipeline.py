@@ -51,8 +51,9 @@ from monitor.ingest.service import run_ingest
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.results import build_results
 from monitor.science.drift import fit_drift
+from monitor.science.encircled_energy import encircled_energy_square_mean
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star
-from monitor.science.psf import encircled_energy_square_mean, render_star
+from monitor.science.psf_renderer import render_star
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.science.starpool import combine_starpool
 from monitor.settings import Settings, load_settings

@@ -18,7 +18,7 @@ import pytest
 from monitor.science.crlb import star_signal_crlb_dn
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import fit_starpool_psf
-from monitor.science.psf import render_star
+from monitor.science.psf_renderer import render_star
 from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from monitor.science.encircled_energy import encircled_energy_square_mean
 from monitor.science.mtf_fit import InsufficientStarsError, PsfFitResult, fit_starpool_psf
-from monitor.science.psf import PsfParams, encircled_energy_square_mean, mtf_nyquist
+from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
 
 DARK_DN = 200.0

@@ -17,7 +17,13 @@ from scipy.special import erf
 
 from monitor.domain import BandHeader
 from monitor.science.exceptions import AllNaNError, InsufficientBackgroundError
-from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
+from monitor.science.photometry import (
+    a_coefficient,
+    a_coefficient_sigma,
+    dark_subtracted_vignette,
+    measure_star,
+    normalised_count,
+)
 
 DARK_DN = 120.0
 SIGMA_PX = 0.8
@@ -198,3 +204,12 @@ def test_a_coefficient_inverts_the_measurement_equation() -> None:
         a_coefficient(s, o, g, np.array([1e-9, 0.0]), omega)
     with pytest.raises(ValueError, match="oversamp"):
         normalised_count(s, 0.0, g)
+
+
+def test_dark_subtracted_vignette_masks_saturation_per_native_pixel() -> None:
+    """DARK and SATURATE are per native pixel: a 2 x 2 binned pixel holds 4 darks and saturates at
+    4 x SATURATE (ICD 1.2)."""
+    raw = np.array([[400.0, 3999.0, 4000.0], [np.nan, 100.0, 5000.0]])
+    out = dark_subtracted_vignette(raw, 25.0, 2, 1000.0)
+    np.testing.assert_array_equal(out, [[300.0, 3899.0, np.nan], [np.nan, 0.0, np.nan]])
+    np.testing.assert_array_equal(dark_subtracted_vignette(raw, 25.0, 1, 1000.0)[0], [375.0, np.nan, np.nan])

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from monitor.domain import BANDS_BY_MISSION, Mission
-from monitor.science.psf import PsfParameterError, encircled_energy_square, mtf_nyquist, render_star, window_rows
+from monitor.science.encircled_energy import encircled_energy_square, window_rows
+from monitor.science.psf import PsfParameterError, mtf_nyquist
+from monitor.science.psf_renderer import render_star
 from monitor.simulate.star import (
     UnknownBandError,
-    _otf_setup,
     _render_star,
+    _renderer,
     default_psf_params,
     default_vignette_shape,
     plane_excursion_dn,
@@ -119,7 +121,7 @@ def test_memoised_renderer_equals_render_star(mission: str, band: str, oversamp:
     np.testing.assert_array_equal(
         _render_star(other, (3.0, 4.0), psf, oversamp, 1.0), render_star(other, (3.0, 4.0), psf, oversamp, 1.0)
     )
-    assert _otf_setup.cache_info().hits >= 1
+    assert _renderer.cache_info().hits >= 1
     with pytest.raises(PsfParameterError):
         _render_star(shape, (1.0, 1.0), psf, 0.5, 1.0)
 

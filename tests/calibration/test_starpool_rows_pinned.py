@@ -1,0 +1,142 @@
+"""The ``starpool_result`` rows of a small simulated starpool run, pinned (issue 19 regression).
+
+Issue 19 moves the estimator logic of the star calibration (variance model, encircled-energy
+propagation, choice between the window and the PSF-fit estimates) out of the use-case into
+``monitor.science``, behaviour unchanged. This test pins what the catalogue receives: every
+field of every ``StarpoolResult`` row (``a``, ``a_sigma``, ``per_window``, ``per_star``,
+``rejected``, ``ee_source``...) of one PHR1A month of 10 simulated stars (20 % of the set-ups
+saturating, so that rejected members are present, and one PAN pixel NaN 10 columns from a star,
+so that some windows of an accepted member are invalid), on the three paths of the starpool stage:
+
+1. ``run_processing``: the PSF fit's effective EE, and the PSF-fit signal as reported estimate;
+2. the same EE correction without the PSF-fit signals: the EE-corrected reference window;
+3. no EE provider: EE = 1 and the largest window.
+
+Origin of the pinned numbers: ``starpool_rows_pinned.json`` beside this file, written by this
+test on the code of main before the issue-19 refactor (commit afd1ee0, on this machine). Floats
+are compared with a relative tolerance of 1e-12 (a reordering of the arithmetic may change the
+last bits; any change of the estimator changes far more); strings, booleans, integers and the
+keys exactly. If the file is missing the test writes it and fails, so it never passes unpinned.
+
+It catches any change of the rows (a number, a key, a rejection, a text); it cannot say whether
+the pinned numbers are right: the accuracy against the simulator's truth is checked by
+test_star_pipeline.py and test_ee_correction.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from sqlmodel import Session, select
+
+from monitor.calibration.psf import starpool_ee_correction
+from monitor.calibration.service import run_processing
+from monitor.calibration.star import EeCorrection, run_star_calibration
+from monitor.catalogue import repository as repo
+from monitor.catalogue.models import Starpool, StarpoolResult
+from monitor.domain import Satellite
+from monitor.ingest.service import run_ingest
+from monitor.settings import load_settings
+from monitor.simulate.campaign import simulate_campaigns
+from monitor.simulate.truth import SimulationTruth
+from monitor.site import init_site, session_scope
+
+PINNED = Path(__file__).with_name("starpool_rows_pinned.json")
+START = datetime(2025, 3, 1, tzinfo=UTC)
+NOW = datetime(2025, 4, 2, 12, 0, tzinfo=UTC)
+RTOL = 1e-12
+FIELDS = ("band", "version", "a", "a_sigma", "n_used", "n_rejected", "half_width_px", "ee_source", "tau_rel",
+          "chi2_dof", "rejected", "acquisition_ids", "per_window", "per_star")
+
+
+def _without_psf_flux(*args: Any) -> EeCorrection | None:
+    """The production EE provider with the PSF-fit signals dropped (path 2 of the docstring)."""
+    correction = starpool_ee_correction(*args)
+    if correction is None:
+        return None
+    return dataclasses.replace(correction, psf_flux_dn=None, psf_flux_sigma_dn=None)
+
+
+def _nan_far_from_star(truth: SimulationTruth, inbox: Path) -> None:
+    """One PAN pixel 10 columns from the star of the first unsaturated file made NaN: windows
+    h >= 12 of that member are invalid, the smaller ones not (per-window masks of an ok star)."""
+    f = next(f for f in truth.files if f.type == "STAR" and all(b.reason is None for b in f.bands.values()))
+    x, y = f.bands["P"].star_x, f.bands["P"].star_y
+    with fits.open(inbox / f.file, mode="update") as hd:
+        hd["P"].data[int(round(y)), int(round(x)) + 10] = np.nan
+
+
+def _rows(session: Session) -> list[dict[str, Any]]:
+    out = []
+    query = select(StarpoolResult, Starpool).join(Starpool)
+    for res, pool in sorted(session.exec(query).all(), key=lambda rp: (rp[0].version, rp[0].band)):
+        row = {name: getattr(res, name) for name in FIELDS}
+        row["period_key"] = pool.period_key
+        row["epoch"] = res.epoch.astimezone(UTC).isoformat()
+        out.append(json.loads(json.dumps(row)))  # the JSON the catalogue holds (tuples -> lists...)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("starpool_pin")
+    settings = load_settings(root / "site", env={"MONITOR_INGEST_SETTLE_SECONDS": "0"})
+    init_site(settings)
+    truth = simulate_campaigns(settings.inbox, start=START, months=1, seed=19, satellites=[Satellite.PHR1A],
+                       stars_per_campaign=12, moon_per_month=0, geom_per_month=0, bad_files=False,
+                       saturated_fraction=0.3, v_range=(2.0, 3.5), uint16_fraction=0.0, gzip_fraction=0.0)
+    _nan_far_from_star(truth, settings.inbox)
+    with session_scope(settings) as session:
+        run_ingest(session, settings, NOW)
+        run_processing(session, settings, NOW)  # path 1
+        for provider in (_without_psf_flux, None):  # paths 2 and 3
+            run = repo.start_run(session, "process", NOW)
+            run_star_calibration(session, settings, run, NOW, reprocess=True, ee_provider=provider)
+        return _rows(session)
+
+
+def _compare(got: Any, want: Any, where: str) -> list[str]:
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or set(got) != set(want):
+            return [f"{where}: keys {sorted(got) if isinstance(got, dict) else got!r} != {sorted(want)}"]
+        return [m for k in want for m in _compare(got[k], want[k], f"{where}.{k}")]
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            return [f"{where}: {got!r} != {want!r}"]
+        return [m for i, (g, w) in enumerate(zip(got, want, strict=True)) for m in _compare(g, w, f"{where}[{i}]")]
+    if isinstance(want, float) and not isinstance(got, bool) and isinstance(got, int | float):
+        if math.isnan(want) and math.isnan(got):
+            return []
+        return [] if math.isclose(got, want, rel_tol=RTOL, abs_tol=0.0) else [f"{where}: {got!r} != {want!r}"]
+    return [] if (type(got) is type(want) and got == want) else [f"{where}: {got!r} != {want!r}"]
+
+
+def test_starpool_rows_cover_the_three_paths(rows: list[dict[str, Any]]) -> None:
+    """The run exercises what the pin is for: all five bands on each path, rejected members."""
+    assert [r["version"] for r in rows] == [1] * 5 + [2] * 5 + [3] * 5
+    assert all(r["ee_source"].startswith("psf-fit") and r["half_width_px"] == 0 and "psf" in r["per_window"]
+               for r in rows[:5])
+    assert all(r["ee_source"].startswith("psf-fit") and r["half_width_px"] > 0 and "psf" not in r["per_window"]
+               for r in rows[5:10])
+    assert all(r["ee_source"].startswith("none") for r in rows[10:])
+    assert any(r["reason"] != "outlier" for row in rows for r in row["rejected"])
+    pan = next(r for r in rows if r["band"] == "P" and r["version"] == 3)
+    assert any(s["a"] is not None for s in pan["per_star"].values())
+    assert pan["per_window"]["12"]["n"] < pan["per_window"]["8"]["n"]  # the NaN pixel's member
+
+
+def test_starpool_rows_are_unchanged(rows: list[dict[str, Any]]) -> None:
+    if not PINNED.exists():
+        PINNED.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
+        pytest.fail(f"{PINNED.name} was missing: written from this run; check and commit it")
+    want = json.loads(PINNED.read_text())
+    problems = _compare(rows, want, "rows")
+    assert not problems, "\n".join(problems[:20])

@@ -1,0 +1,103 @@
+"""Tests of the encircled-energy correction of the star windows (monitor.science.ee_correction).
+
+Known answers: the effective EE against the model's own Fourier window integrals (another code
+path: the renderer plus the production photometry against a closed Fourier sum), the propagation
+formulas on numbers worked out by hand, and the variance model against simulated photon noise
+(the bias of a weighted mean with measured-sum weights, removed with predicted-sum weights).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from monitor.science.ee_correction import (
+    ee_corrected_coefficients,
+    effective_ee_with_sigma,
+    effective_encircled_energy,
+    model_weighted_sigma,
+)
+from monitor.science.encircled_energy import encircled_energy_square
+from monitor.science.psf import PsfParams
+
+MS = PsfParams(lambda_n_px=0.2, obscuration=0.3, bandwidth=0.14, sigma_along_px=0.4, sigma_across_px=0.37)
+PAN = PsfParams(lambda_n_px=1.0, obscuration=0.3, bandwidth=0.5, sigma_along_px=0.35, sigma_across_px=0.3,
+                diffusion_px=0.1, smear_along_px=0.25)
+
+
+@pytest.mark.parametrize(("params", "oversamp"), [(MS, 1.0), (MS, 3.0), (PAN, 2.0)])
+def test_effective_ee_is_the_window_ee_less_the_wing_in_the_background(params: PsfParams, oversamp: float) -> None:
+    """The photometry of the noiseless model recovers the window's encircled energy at the star's
+    phase (Fourier integral over the plane, encircled_energy.py), less the PSF wing that falls in
+    the background region and is subtracted with it: a small positive difference, larger for the
+    PAN wings (lambda N = 1 px) than for MS (0.2 px). It catches a wrong normalisation (o, flux)
+    or window; it cannot check the photometry's background model beyond that difference."""
+    shape = (int(64 * oversamp), 64)
+    center = (31.3, 31.8 * oversamp)
+    half_widths = [2, 3, 5, 8, 12]
+    got = effective_encircled_energy(params, shape, center, oversamp, half_widths)
+    offset = (center[0] - round(center[0]), center[1] - round(center[1]))
+    window = encircled_energy_square(half_widths, params, oversamp, offset)
+    diff = window - got
+    limit = 3e-3 if params is PAN else 5e-4  # wing level in the background x window area: grows with h
+    assert np.all(diff > -1e-6) and np.all(diff < limit), diff
+    assert np.all(np.diff(got) > 0.0)
+
+
+def test_effective_ee_with_sigma_fills_unknown_members_and_interpolates_the_relative_sigma() -> None:
+    ee = np.array([[0.90, 0.95, 0.97], [np.nan, np.nan, np.nan], [0.91, np.nan, 0.98]])
+    filled, sigma = effective_ee_with_sigma(ee, [2, 5, 8], [2, 8], [0.9, 0.97], [0.009, 0.00388])
+    np.testing.assert_array_equal(filled, [[0.90, 0.95, 0.97], [1.0, 1.0, 1.0], [0.91, 1.0, 0.98]])
+    rel = np.array([0.01, 0.007, 0.004])  # 0.009/0.9, interpolated at h = 5, 0.00388/0.97
+    np.testing.assert_allclose(sigma, filled * rel[None, :], rtol=1e-12)
+
+
+def test_ee_corrected_coefficients_by_hand() -> None:
+    a, s = ee_corrected_coefficients([[10.0, 12.0, np.nan]], [[0.2, 0.12, 1.0]], [[0.8, 0.96, 0.9]],
+                                     [[0.0, 0.0096, 0.01]])
+    np.testing.assert_allclose(a[0, :2], [12.5, 12.5], rtol=1e-15)
+    # sigma = |A/EE| sqrt((0.2/10)^2) = 0.25 ; |12.5| sqrt(0.01^2 + 0.01^2) = 0.125 sqrt(2)
+    np.testing.assert_allclose(s[0, :2], [0.25, 0.125 * np.sqrt(2.0)], rtol=1e-12)
+    assert np.isnan(a[0, 2]) and np.isnan(s[0, 2])
+
+
+def test_model_weighted_sigma_uses_the_predicted_sum_and_keeps_the_fallback_elsewhere() -> None:
+    var_bg, g, ee, ee_sig = 400.0, 2.0, 0.95, 0.0095
+    s_meas = np.array([[9000.0, 0.0, np.nan, 9100.0]])
+    s_sig = np.sqrt(var_bg + s_meas / g)
+    a_corr = np.array([[1.0, 1.0, 1.0, np.nan]])
+    fallback = np.full((1, 4), -1.0)
+    flux = 10000.0  # predicted window sum 9500 DN
+    out = model_weighted_sigma(a_corr, fallback, s_meas, s_sig, np.full((1, 4), ee), np.full((1, 4), ee_sig),
+                               [flux], [g])
+    expected = (1.0 / 9000.0) * np.sqrt(var_bg + flux * ee / g + (9000.0 * ee_sig / ee) ** 2)
+    assert out[0, 0] == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_array_equal(out[0, 1:], [-1.0, -1.0, -1.0])  # zero sum, no sum, no coefficient
+    unfitted = model_weighted_sigma(a_corr, fallback, s_meas, s_sig, np.full((1, 4), ee), np.zeros((1, 4)),
+                                    [np.nan], [g])
+    np.testing.assert_array_equal(unfitted, fallback)
+
+
+def test_predicted_sum_weights_remove_the_bias_of_measured_sum_weights() -> None:
+    """50 000 faint stars (200 to 800 e- in the window, background 10 DN^2, gain 2 e-/DN), true
+    A = 1: the inverse-variance mean with the photometry's measured-sum photon term is biased
+    low by about the squared relative noise (-0.2 %), with the predicted-sum term it is not.
+    Catches the sign or the absence of the substitution; the noise is drawn with the same
+    CCD equation the estimator assumes, so it cannot catch a wrong noise model."""
+    rng = np.random.default_rng(7)
+    n, g, var_bg = 50_000, 2.0, 10.0
+    signal = rng.uniform(100.0, 400.0, n)  # DN
+    s_meas = rng.poisson(signal * g) / g + rng.normal(0.0, np.sqrt(var_bg), n)
+    s_sig = np.sqrt(var_bg + np.maximum(s_meas, 0.0) / g)
+    a = (s_meas / signal)[:, None]
+    a_sig = (s_sig / signal)[:, None]
+    ones, zeros = np.ones((n, 1)), np.zeros((n, 1))
+    model = model_weighted_sigma(a, a_sig, s_meas[:, None], s_sig[:, None], ones, zeros, signal, np.full(n, g))
+
+    def mean(sig: np.ndarray) -> float:
+        w = 1.0 / sig[:, 0] ** 2
+        return float(w @ a[:, 0] / w.sum())
+
+    standard_error = float(np.sqrt(1.0 / np.sum(1.0 / model[:, 0] ** 2)))  # ~2.3e-4
+    assert mean(a_sig) - 1.0 < -4 * standard_error  # measured-sum weights: biased low
+    assert abs(mean(model) - 1.0) < 3 * standard_error
