@@ -27,7 +27,7 @@ from astropy.time import Time
 from astropy.utils import iers
 from numpy.typing import ArrayLike, NDArray
 
-from monitor.domain import AU_KM
+from monitor.science.constants import AU_KM
 
 __all__ = [
     "PHASE_ANGLE_MIN_DEG",

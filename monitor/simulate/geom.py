@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
+from monitor.science.constants import GM_M3_S2
 from monitor.science.earth_frames import (
     earth_rotation_angle_rad,
     ecef_to_geodetic,
@@ -39,7 +40,7 @@ from monitor.science.earth_frames import (
     geodetic_to_ecef,
     jd_from_unix_seconds,
 )
-from monitor.science.orbit import GM_M3_S2, HermiteEphemeris
+from monitor.science.orbit import HermiteEphemeris
 from monitor.science.pushbroom import AttitudePolynomial, PushbroomCamera, camera_coordinates, ground_to_image
 from monitor.science.stereo_adjustment import GcpObservations
 

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from monitor.domain import AU_KM, Mission
+from monitor.domain import Mission
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
+from monitor.science.constants import AU_KM
 from monitor.science.lunar_model import (
     lunar_band_irradiance,
     lunar_irradiance,

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from monitor.science.constants import GM_M3_S2
 from monitor.science.earth_frames import EARTH_ROTATION_RATE_RAD_S, ecef_to_inertial, geodetic_to_ecef
-from monitor.science.orbit import GM_M3_S2, KeplerOrbit
+from monitor.science.orbit import KeplerOrbit
 from monitor.science.pushbroom import (
     AttitudePolynomial,
     ProjectionError,
