@@ -51,6 +51,7 @@ from monitor.domain import (
 from monitor.io.fits_reader import InvalidAcquisitionError, check_structure
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.io.strips import image_strips_factory
+from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import drift_alerts, drift_model, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, ScienceError
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
@@ -76,7 +77,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_YEAR = 365.25 * 86400.0
 ROWS_PER_STRIP = 512  # rows read at a time from the archived image (memory ~ rows x cols x 8 B)
 FLAG_PHASE = "phase-out-of-range"
 

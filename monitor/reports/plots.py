@@ -42,6 +42,7 @@ from monitor.reports.context import (
     SatelliteSection,
     StarTraceSet,
 )
+from monitor.science.constants import SECONDS_PER_YEAR
 
 __all__ = [
     "DPI",
@@ -68,7 +69,6 @@ FONT_FAMILY = "DejaVu Sans"
 
 A_UNIT = "DN/(W m⁻² sr⁻¹ µm⁻¹)"
 TIME_LABEL = "epoch [UTC]"
-_YEAR_S = 365.25 * 86400.0
 
 _RC: dict[str, Any] = {
     "font.family": "sans-serif",
@@ -318,7 +318,7 @@ def _drift_line(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A(t) of the linear drift model at the first and last epoch."""
     t = [min(epochs), max(epochs)]
-    dt_years = np.array([(e - fit_epoch).total_seconds() / _YEAR_S for e in t])
+    dt_years = np.array([(e - fit_epoch).total_seconds() / SECONDS_PER_YEAR for e in t])
     return _dates(t), a0 * (1.0 + rate * dt_years)
 
 

@@ -25,7 +25,13 @@ __all__ = [
     "GM_M3_S2",
     "J2_EARTH",
     "R_EARTH_J2_M",
+    "J3_EARTH",
+    "WGS84_A_KM",
+    "GM_KM3_S2",
     "SECONDS_PER_DAY",
+    "DAYS_PER_YEAR",
+    "SECONDS_PER_YEAR",
+    "DAYS_PER_JULIAN_CENTURY",
     "AU_KM",
     "MOON_MEAN_DISTANCE_KM",
     "MOON_SOLID_ANGLE_SR",
@@ -42,10 +48,16 @@ WGS84_F = 1.0 / 298.257223563  # flattening
 WGS84_E2 = WGS84_F * (2.0 - WGS84_F)  # first eccentricity squared
 GM_M3_S2 = 3.986004418e14  # m^3/s^2, WGS-84 / IERS geocentric gravitational constant
 J2_EARTH = 1.0826266835e-3  # dimensionless, EGM2008 -C20 * sqrt(5) (unnormalised zonal J2)
-R_EARTH_J2_M = 6_378_137.0  # m, reference radius of J2
+R_EARTH_J2_M = 6_378_137.0  # m, reference radius of J2 (and of J3)
+J3_EARTH = -2.5326e-6  # dimensionless, EGM2008 unnormalised C30 with sign flipped
+WGS84_A_KM = WGS84_A_M / 1e3  # km (6378.137 exactly in binary too)
+GM_KM3_S2 = GM_M3_S2 / 1e9  # km^3/s^2 (398 600.4418 exactly in binary too)
 
 # --- Time ---------------------------------------------------------------------------------------
 SECONDS_PER_DAY = 86_400.0  # s
+DAYS_PER_YEAR = 365.25  # d, Julian year: the year of every rate "per year" and of A_k(t) models
+SECONDS_PER_YEAR = DAYS_PER_YEAR * SECONDS_PER_DAY  # s, Julian year (31 557 600 s)
+DAYS_PER_JULIAN_CENTURY = 36_525.0  # d, time unit of the IAU rotation models
 
 # --- Sun and Moon (REF-1 lunar model, ICD 2.3) --------------------------------------------------
 AU_KM = 149_597_870.7  # km, IAU 2012

@@ -66,6 +66,7 @@ from monitor.domain import (
 )
 from monitor.io.fits_writer import DONE_SUFFIX, ImageDtype, write_acquisition
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
+from monitor.science.constants import GM_KM3_S2, SECONDS_PER_DAY, WGS84_A_KM
 from monitor.simulate.truth import BandFileTruth, BandTruth, FileTruth, SimulationTruth, a_true
 
 __all__ = [
@@ -74,8 +75,6 @@ __all__ = [
     "ORBIT_ALTITUDE_KM",
     "SATURATE_DN",
     "MOON_FRAME_DIAMETERS",
-    "EARTH_RADIUS_KM",
-    "GM_KM3_S2",
     "simulate_campaigns",
     "circular_orbit_state",
     "pixscale_urad",
@@ -83,8 +82,6 @@ __all__ = [
     "make_acq_id",
 ]
 
-EARTH_RADIUS_KM = 6378.137  # WGS-84 equatorial radius
-GM_KM3_S2 = 398_600.4418  # Earth gravitational parameter, km^3/s^2
 ORBIT_ALTITUDE_KM = {Mission.PHR: 694.0, Mission.PNEO: 620.0}
 SSO_INCLINATION_DEG = {Mission.PHR: 98.2, Mission.PNEO: 97.9}
 PAN_IFOV_URAD = {Mission.PHR: 13.0 / 12.9, Mission.PNEO: 0.30 / 620.0e3 * 1e6}  # 13 um / 12.9 m; 0.3 m / 620 km
@@ -117,8 +114,8 @@ def pixscale_urad(mission: Mission, band: str) -> float:
 def lineper_ms(mission: Mission, band: str) -> float:
     """Native line period of a band, ms: ground pixel / ground-track speed."""
     alt = ORBIT_ALTITUDE_KM[mission]
-    r = EARTH_RADIUS_KM + alt
-    ground_speed_km_s = math.sqrt(GM_KM3_S2 / r) * EARTH_RADIUS_KM / r
+    r = WGS84_A_KM + alt
+    ground_speed_km_s = math.sqrt(GM_KM3_S2 / r) * WGS84_A_KM / r
     ground_pixel_km = pixscale_urad(mission, band) * 1e-6 * alt
     return ground_pixel_km / ground_speed_km_s * 1e3
 
@@ -142,7 +139,7 @@ def circular_orbit_state(
     tuple
         ``((x, y, z), (vx, vy, vz))``, km and km/s.
     """
-    r = EARTH_RADIUS_KM + ORBIT_ALTITUDE_KM[mission]
+    r = WGS84_A_KM + ORBIT_ALTITUDE_KM[mission]
     v = math.sqrt(GM_KM3_S2 / r)
     inc = math.radians(SSO_INCLINATION_DEG[mission])
     node = math.radians(raan_deg)
@@ -429,7 +426,7 @@ def _moon_epoch_and_geometry(
     best_t, best_err = t0, math.inf
     for i in range(steps):
         t = t0 + timedelta(hours=6.0 * i)
-        g = lunar_geometry(t, (0.0, 0.0, EARTH_RADIUS_KM + ORBIT_ALTITUDE_KM[mission])).phase_angle_deg
+        g = lunar_geometry(t, (0.0, 0.0, WGS84_A_KM + ORBIT_ALTITUDE_KM[mission])).phase_angle_deg
         if abs(g - target) < best_err:
             best_t, best_err = t, abs(g - target)
     epoch = _round_ms(best_t + timedelta(seconds=float(rng.uniform(0.0, 3600.0))))
@@ -894,7 +891,7 @@ def simulate_campaigns(
             burst_start = month_start + timedelta(days=float(rng.uniform(0.0, 20.0)))
 
             def epochs(n: int, _t0: datetime = burst_start) -> list[datetime]:
-                offsets = np.sort(rng.uniform(0.0, campaign_days * 86400.0, size=n))
+                offsets = np.sort(rng.uniform(0.0, campaign_days * SECONDS_PER_DAY, size=n))
                 return [_t0 + timedelta(seconds=float(s)) for s in offsets]
 
             if sat in star_sats and stars_per_campaign > 0:

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
-from monitor.science.constants import GM_M3_S2
+from monitor.science.constants import GM_M3_S2, J2_EARTH, J3_EARTH, R_EARTH_J2_M
 from monitor.science.earth_frames import (
     earth_rotation_angle_rad,
     ecef_to_geodetic,
@@ -45,7 +45,6 @@ from monitor.science.pushbroom import AttitudePolynomial, PushbroomCamera, camer
 from monitor.science.stereo_adjustment import GcpObservations
 
 __all__ = [
-    "J2_EARTH",
     "CAMERA_BY_SATELLITE",
     "GeomSimulation",
     "GeomInputs",
@@ -54,9 +53,6 @@ __all__ = [
     "iso_utc",
 ]
 
-J2_EARTH = 1.0826266835e-3  # EGM2008 unnormalised C20 with sign flipped
-J3_EARTH = -2.5326e-6  # EGM2008 unnormalised C30 with sign flipped
-R_EARTH_M = 6_378_137.0  # m, J2 reference radius
 SSO_INCLINATION_DEG = 98.2  # deg, Pleiades sun-synchronous orbit
 
 # Camera/orbit numbers per satellite. PHR: Pleiades-HR (694 km, f = 12.905 m, 13 um pitch, 0.7 m GSD).
@@ -130,11 +126,11 @@ def _two_body_j2(t: float, y: FloatArray, j2: bool, j3: bool = False) -> FloatAr
     acc = -GM_M3_S2 * r / rn**3
     if j2:
         z2 = r[2] ** 2 / rn2
-        k = -1.5 * J2_EARTH * GM_M3_S2 * R_EARTH_M**2 / rn**5
+        k = -1.5 * J2_EARTH * GM_M3_S2 * R_EARTH_J2_M**2 / rn**5
         acc = acc + k * np.array([r[0] * (1 - 5 * z2), r[1] * (1 - 5 * z2), r[2] * (3 - 5 * z2)])
     if j3:
         zr = r[2] / rn
-        k3 = -2.5 * J3_EARTH * GM_M3_S2 * R_EARTH_M**3 / rn**7
+        k3 = -2.5 * J3_EARTH * GM_M3_S2 * R_EARTH_J2_M**3 / rn**7
         acc = acc + k3 * np.array(
             [
                 r[0] * (3 * r[2] - 7 * r[2] * zr**2),

@@ -42,6 +42,7 @@ from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, AcqType, AcquisitionHe
 from monitor.ingest.service import run_ingest
 from monitor.io.fits_writer import write_acquisition
 from monitor.results import build_results, iso_utc
+from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.lunar_geometry import lunar_geometry
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import (
@@ -60,7 +61,6 @@ BANDS = BANDS_BY_MISSION[MISSION]
 SATS = (Satellite.PNEO3, Satellite.PNEO4)
 T_REF = datetime(2025, 1, 1, tzinfo=UTC)
 RATE = -0.015  # true dA/A per year, all bands (below the 2 %/year alert threshold)
-SECONDS_PER_YEAR = 365.25 * 86400.0
 POS = {Satellite.PNEO3: (6998.0, 0.0, 0.0), Satellite.PNEO4: (-3000.0, -4000.0, 4500.0)}  # SC_POS, km, GCRS
 OVERSAMP = {Satellite.PNEO3: 1.0, Satellite.PNEO4: 2.0}
 PNEO4_DELAY = timedelta(minutes=40)

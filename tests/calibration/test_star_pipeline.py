@@ -50,6 +50,7 @@ from monitor.domain import BANDS_BY_MISSION, BandHeader, Mission, Satellite
 from monitor.ingest.service import run_ingest
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.results import build_results
+from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import fit_drift
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star
 from monitor.science.psf import encircled_energy_square_mean, render_star
@@ -75,7 +76,6 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)  # reference epoch of the true A_k(t)
 DRIFT_PER_YEAR = -0.03  # true dA/A per year (PAN, red, NIR; B0 x1.5, B1 x1.1: BAND_DRIFT_FACTOR)
 LATE = 4  # late acquisitions delivered for the first month
 STARS = 20  # per campaign (the brief's ~25; 20 keeps the PSF fits of the module under a minute)
-SECONDS_PER_YEAR = 365.25 * 86400.0
 # Campaign starts: two years apart in total so that three starpools constrain a drift.
 C1, C2, C3 = T0, datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
 
