@@ -38,8 +38,9 @@ from monitor.domain import BANDS_BY_MISSION, BandHeader, Mission
 from monitor.ingest.service import run_ingest
 from monitor.io.fits_reader import read_acquisition_header
 from monitor.science.crlb import star_signal_crlb_dn
+from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN
 from monitor.settings import load_settings
-from monitor.simulate.campaign import E_PER_DN_REFERENCE, READ_NOISE_DN, simulate_campaigns
+from monitor.simulate.campaign import simulate_campaigns
 from monitor.simulate.star import default_psf_params, stray_light_plane_dn
 from monitor.simulate.truth import BandFileTruth
 from monitor.site import init_site, session_scope, utc_now

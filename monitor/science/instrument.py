@@ -5,14 +5,44 @@ spectral bandwidth, detector diffusion and TDI smear), known before launch. The 
 keeps them fixed and fits only the blur terms (aberrations, defocus, jitter), starting from a
 generic value. Sources: band edges of the Airbus user guides (reference_data/rsr); PHR telescope
 f ~ 12.9 m, D ~ 0.65 m, 13 um PAN pixels (lambda N ~ 1 PAN pixel at 0.65 um; notes/star.md 1.2).
+
+Instrument numbers (nominal, from public descriptions): PHR f = 12.9 m, PAN pitch 13 µm
+(IFOV 1.008 µrad, 0.70 m at 694 km), MS 4×; PNEO 0.30 m PAN at 620 km (IFOV 0.484 µrad), MS 4×.
+Line period = ground pixel / ground speed (PHR PAN 0.103 ms, PNEO PAN 0.044 ms), MS 4×.
+12-bit detectors (``SATURATE = 4095``), dark 20–60 DN, read noise 1.5 DN.
 """
 
 from __future__ import annotations
 
+import math
+
 from monitor.domain import BANDS_BY_MISSION, Mission
+from monitor.science.constants import GM_KM3_S2, WGS84_A_KM
 from monitor.science.psf import PsfParams
 
-__all__ = ["UnknownBandError", "BAND_CENTRES_UM", "nominal_psf_params", "NOMINAL_BLUR_PX"]
+__all__ = [
+    "UnknownBandError",
+    "BAND_CENTRES_UM",
+    "nominal_psf_params",
+    "NOMINAL_BLUR_PX",
+    "ORBIT_ALTITUDE_KM",
+    "SSO_INCLINATION_DEG",
+    "PAN_IFOV_URAD",
+    "MS_PIXEL_RATIO",
+    "SATURATE_DN",
+    "READ_NOISE_DN",
+    "E_PER_DN_REFERENCE",
+    "pixscale_urad",
+    "lineper_ms",
+]
+
+ORBIT_ALTITUDE_KM = {Mission.PHR: 694.0, Mission.PNEO: 620.0}
+SSO_INCLINATION_DEG = {Mission.PHR: 98.2, Mission.PNEO: 97.9}
+PAN_IFOV_URAD = {Mission.PHR: 13.0 / 12.9, Mission.PNEO: 0.30 / 620.0e3 * 1e6}  # 13 um / 12.9 m; 0.3 m / 620 km
+MS_PIXEL_RATIO = 4.0  # MS native pixel = 4 PAN pixels (both missions)
+SATURATE_DN = 4095.0  # 12-bit, native pixel
+READ_NOISE_DN = 1.5
+E_PER_DN_REFERENCE = 20.0  # electrons per DN at the reference gain (GAINFACT = 1)
 
 # Band centre wavelength (um) and relative width (delta lambda / lambda).
 BAND_CENTRES_UM: dict[tuple[str, str], tuple[float, float]] = {
@@ -36,6 +66,20 @@ _OBSCURATION = {"PHR": 0.30, "PNEO": 0.28}
 _PAN_DETECTOR = {"PHR": (0.10, 0.25), "PNEO": (0.10, 0.25)}
 _MS_DETECTOR = {"PHR": (0.05, 0.25), "PNEO": (0.05, 0.25)}
 NOMINAL_BLUR_PX = 0.3  # generic starting value of the fitted Gaussian blur (along and across), px
+
+
+def pixscale_urad(mission: Mission, band: str) -> float:
+    """Native-pixel IFOV of a band, µrad (PAN, or 4x PAN for MS)."""
+    return PAN_IFOV_URAD[mission] * (1.0 if band == "P" else MS_PIXEL_RATIO)
+
+
+def lineper_ms(mission: Mission, band: str) -> float:
+    """Native line period of a band, ms: ground pixel / ground-track speed."""
+    alt = ORBIT_ALTITUDE_KM[mission]
+    r = WGS84_A_KM + alt
+    ground_speed_km_s = math.sqrt(GM_KM3_S2 / r) * WGS84_A_KM / r
+    ground_pixel_km = pixscale_urad(mission, band) * 1e-6 * alt
+    return ground_pixel_km / ground_speed_km_s * 1e3
 
 
 class UnknownBandError(ValueError):

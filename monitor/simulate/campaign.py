@@ -29,10 +29,8 @@ Every file is written atomically with a ``.done`` marker by
 :func:`monitor.io.fits_writer.write_acquisition`. The returned
 :class:`~monitor.simulate.truth.SimulationTruth` describes every file.
 
-Instrument numbers (nominal, from public descriptions): PHR f = 12.9 m, PAN pitch 13 µm
-(IFOV 1.008 µrad, 0.70 m at 694 km), MS 4×; PNEO 0.30 m PAN at 620 km (IFOV 0.484 µrad), MS 4×.
-Line period = ground pixel / ground speed (PHR PAN 0.103 ms, PNEO PAN 0.044 ms), MS 4×.
-12-bit detectors (``SATURATE = 4095``), dark 20–60 DN, read noise 1.5 DN.
+The instrument numbers (IFOV, altitude, line period, saturation, read noise, gain) are those
+of :mod:`monitor.science.instrument`; dark 20–60 DN.
 """
 
 from __future__ import annotations
@@ -67,28 +65,25 @@ from monitor.domain import (
 from monitor.io.fits_writer import DONE_SUFFIX, ImageDtype, write_acquisition
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.science.constants import GM_KM3_S2, SECONDS_PER_DAY, WGS84_A_KM
+from monitor.science.instrument import (
+    E_PER_DN_REFERENCE,
+    ORBIT_ALTITUDE_KM,
+    READ_NOISE_DN,
+    SATURATE_DN,
+    SSO_INCLINATION_DEG,
+    lineper_ms,
+    pixscale_urad,
+)
 from monitor.simulate.truth import BandFileTruth, BandTruth, FileTruth, SimulationTruth, a_true
 
 __all__ = [
     "DEFAULT_A0",
     "SATELLITE_A_FACTOR",
-    "ORBIT_ALTITUDE_KM",
-    "SATURATE_DN",
     "MOON_FRAME_DIAMETERS",
     "simulate_campaigns",
     "circular_orbit_state",
-    "pixscale_urad",
-    "lineper_ms",
     "make_acq_id",
 ]
-
-ORBIT_ALTITUDE_KM = {Mission.PHR: 694.0, Mission.PNEO: 620.0}
-SSO_INCLINATION_DEG = {Mission.PHR: 98.2, Mission.PNEO: 97.9}
-PAN_IFOV_URAD = {Mission.PHR: 13.0 / 12.9, Mission.PNEO: 0.30 / 620.0e3 * 1e6}  # 13 um / 12.9 m; 0.3 m / 620 km
-MS_PIXEL_RATIO = 4.0  # MS native pixel = 4 PAN pixels (both missions)
-SATURATE_DN = 4095.0  # 12-bit, native pixel
-READ_NOISE_DN = 1.5
-E_PER_DN_REFERENCE = 20.0  # electrons per DN at the reference gain (GAINFACT = 1)
 
 # True A_k at the reference epoch, DN / (W m^-2 sr^-1 um^-1). PAN: a V = 2 star (B-V = 0) at
 # GAINFACT = 1 peaks at about 60 % of the 12-bit range with the default PSFs (peak native pixel
@@ -104,20 +99,6 @@ BAND_DRIFT_FACTOR = {"P": 1.0, "B0": 1.5, "DB": 1.8, "B": 1.4, "B1": 1.1, "G": 1
 _PEAK_RANGE = (0.25, 0.75)  # target peak / (SATURATE - DARK) of the gain choice
 _SATURATING_RANGE = (1.3, 2.5)
 MOON_FRAME_DIAMETERS = 2.2  # MOON frame width / disk diameter: room for the photometry at large |g|
-
-
-def pixscale_urad(mission: Mission, band: str) -> float:
-    """Native-pixel IFOV of a band, µrad (PAN, or 4x PAN for MS)."""
-    return PAN_IFOV_URAD[mission] * (1.0 if band == "P" else MS_PIXEL_RATIO)
-
-
-def lineper_ms(mission: Mission, band: str) -> float:
-    """Native line period of a band, ms: ground pixel / ground-track speed."""
-    alt = ORBIT_ALTITUDE_KM[mission]
-    r = WGS84_A_KM + alt
-    ground_speed_km_s = math.sqrt(GM_KM3_S2 / r) * WGS84_A_KM / r
-    ground_pixel_km = pixscale_urad(mission, band) * 1e-6 * alt
-    return ground_pixel_km / ground_speed_km_s * 1e3
 
 
 def circular_orbit_state(

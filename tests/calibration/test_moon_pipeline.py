@@ -43,16 +43,10 @@ from monitor.ingest.service import run_ingest
 from monitor.io.fits_writer import write_acquisition
 from monitor.results import build_results, iso_utc
 from monitor.science.constants import SECONDS_PER_YEAR
+from monitor.science.instrument import lineper_ms, pixscale_urad
 from monitor.science.lunar_geometry import lunar_geometry
 from monitor.settings import Settings, load_settings
-from monitor.simulate.campaign import (
-    DEFAULT_A0,
-    SATELLITE_A_FACTOR,
-    lineper_ms,
-    make_acq_id,
-    pixscale_urad,
-    simulate_campaigns,
-)
+from monitor.simulate.campaign import DEFAULT_A0, SATELLITE_A_FACTOR, make_acq_id, simulate_campaigns
 from monitor.simulate.moon import moon_apparent_diameter_px, simulate_moon_band
 from monitor.site import init_site, session_scope, utc_now
 

@@ -52,19 +52,13 @@ from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalo
 from monitor.results import build_results
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import fit_drift
+from monitor.science.instrument import SATURATE_DN, pixscale_urad
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star
 from monitor.science.psf import encircled_energy_square_mean, render_star
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.science.starpool import combine_starpool
 from monitor.settings import Settings, load_settings
-from monitor.simulate.campaign import (
-    BAND_DRIFT_FACTOR,
-    DEFAULT_A0,
-    SATELLITE_A_FACTOR,
-    SATURATE_DN,
-    pixscale_urad,
-    simulate_campaigns,
-)
+from monitor.simulate.campaign import BAND_DRIFT_FACTOR, DEFAULT_A0, SATELLITE_A_FACTOR, simulate_campaigns
 from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
 from monitor.simulate.truth import SimulationTruth
 from monitor.site import init_site, session_scope, utc_now
