@@ -56,8 +56,8 @@ def flux_crlb_rel(bt: BandFileTruth, hdr: BandHeader) -> float:
     slope = bt.extra.get("background_slope", [0.0, 0.0])
     background = stray_light_plane_dn(bt.extra.get("background_dn", 0.0), (slope[0], slope[1]), (rows, cols))
     sd = star_signal_crlb_dn((rows, cols), (bt.star_x, bt.star_y), default_psf_params(Mission.PHR.value, hdr.band),
-                             float(hdr.oversamp), bt.s_true_dn, background, E_PER_DN_REFERENCE / bt.gain_factor,
-                             READ_NOISE_DN)
+                             float(hdr.oversamp), bt.s_true_dn, background,
+                             E_PER_DN_REFERENCE[Mission.PHR] / bt.gain_factor, READ_NOISE_DN)
     return sd / bt.s_true_dn
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
+from monitor.domain import MISSION_OF_SATELLITE, Mission, Satellite
 from monitor.science.constants import GM_M3_S2, J2_EARTH, J3_EARTH, R_EARTH_J2_M
 from monitor.science.earth_frames import (
     earth_rotation_angle_rad,
@@ -39,6 +40,12 @@ from monitor.science.earth_frames import (
     enu_rotation,
     geodetic_to_ecef,
     jd_from_unix_seconds,
+)
+from monitor.science.instrument import (
+    ORBIT_ALTITUDE_KM,
+    PAN_PIXEL_PITCH_UM,
+    PHR_FOCAL_LENGTH_MM,
+    SSO_INCLINATION_DEG,
 )
 from monitor.science.orbit import HermiteEphemeris
 from monitor.science.pushbroom import AttitudePolynomial, PushbroomCamera, camera_coordinates, ground_to_image
@@ -53,15 +60,22 @@ __all__ = [
     "iso_utc",
 ]
 
-SSO_INCLINATION_DEG = 98.2  # deg, Pleiades sun-synchronous orbit
+# Every satellite's GEOM pass is flown at the PHR inclination (98.2 deg; PNEO's is 97.9 deg): kept as
+# it was, the simulated pairs and the numbers pinned on them depend on it.
+_GEOM_INCLINATION_DEG = SSO_INCLINATION_DEG[Mission.PHR]
 
 # Camera/orbit numbers per satellite. PHR: Pleiades-HR (694 km, f = 12.905 m, 13 um pitch, 0.7 m GSD).
-# PNEO: illustrative only (620 km altitude, same camera), not from a specification.
+# PNEO: illustrative only (its own altitude, the PHR camera), not from a specification. NSAMP and
+# LINEPER are this simulator's round numbers.
 CAMERA_BY_SATELLITE: dict[str, dict[str, float]] = {
-    "PHR1A": {"altitude_m": 694e3, "focal_mm": 12905.0, "pixpitch_um": 13.0, "nsamp": 20000, "lineper_ms": 0.1},
-    "PHR1B": {"altitude_m": 694e3, "focal_mm": 12905.0, "pixpitch_um": 13.0, "nsamp": 20000, "lineper_ms": 0.1},
-    "PNEO3": {"altitude_m": 620e3, "focal_mm": 12905.0, "pixpitch_um": 13.0, "nsamp": 20000, "lineper_ms": 0.1},
-    "PNEO4": {"altitude_m": 620e3, "focal_mm": 12905.0, "pixpitch_um": 13.0, "nsamp": 20000, "lineper_ms": 0.1},
+    sat.value: {
+        "altitude_m": ORBIT_ALTITUDE_KM[MISSION_OF_SATELLITE[sat]] * 1e3,
+        "focal_mm": PHR_FOCAL_LENGTH_MM,
+        "pixpitch_um": PAN_PIXEL_PITCH_UM,
+        "nsamp": 20000,
+        "lineper_ms": 0.1,
+    }
+    for sat in Satellite
 }
 
 FloatArray = NDArray[np.float64]
@@ -173,7 +187,7 @@ def _initial_state(
     rng: np.random.Generator, site_eci: FloatArray, altitude_m: float, cross_track_m: float
 ) -> tuple[FloatArray, FloatArray]:
     """Descending sun-synchronous-like state at t = 0 passing over the site with a cross-track offset."""
-    inc = np.radians(SSO_INCLINATION_DEG)
+    inc = np.radians(_GEOM_INCLINATION_DEG)
 
     def normal_for(rhat: FloatArray) -> FloatArray:
         alpha = np.arctan2(rhat[1], rhat[0])

@@ -43,7 +43,7 @@ from monitor.ingest.service import run_ingest
 from monitor.io.fits_writer import write_acquisition
 from monitor.results import build_results, iso_utc
 from monitor.science.constants import SECONDS_PER_YEAR
-from monitor.science.instrument import lineper_ms, pixscale_urad
+from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN, SATURATE_DN, lineper_ms, pixscale_urad
 from monitor.science.lunar_geometry import lunar_geometry
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import DEFAULT_A0, SATELLITE_A_FACTOR, make_acq_id, simulate_campaigns
@@ -59,7 +59,6 @@ POS = {Satellite.PNEO3: (6998.0, 0.0, 0.0), Satellite.PNEO4: (-3000.0, -4000.0, 
 OVERSAMP = {Satellite.PNEO3: 1.0, Satellite.PNEO4: 2.0}
 PNEO4_DELAY = timedelta(minutes=40)
 DISK_PX = 96.0  # target lunar diameter in delivered pixels
-E_PER_DN_REFERENCE = 20.0  # = settings.star.e_per_dn_reference
 # PNEO3 epochs at the nominal signed phase angle (deg) from SC_POS = POS[PNEO3].
 EPOCHS = {
     (-80, 1): datetime(2025, 3, 7, 9, 12, tzinfo=UTC),
@@ -136,11 +135,11 @@ def _deliver(
         image = simulate_moon_band(
             rng, total_signal_dn=s_true, shape=(rows, cols), oversamp=o, binning=1,
             phase_angle_deg=geo.phase_angle_deg, moon_diameter_px=diameter, psf_sigma_px=0.5,
-            dark_dn=dark * b * b, gain_e_per_dn=E_PER_DN_REFERENCE / gain, read_noise_dn=1.5 * b,
+            dark_dn=dark * b * b, gain_e_per_dn=E_PER_DN_REFERENCE[MISSION] / gain, read_noise_dn=READ_NOISE_DN * b,
             background_dn=1.5 * b * b, background_slope=(0.004 * b * b, -0.003 * b * b),
-            saturate_dn=4095.0 * b * b,
+            saturate_dn=SATURATE_DN * b * b,
         )  # fmt: skip
-        saturate = 4095.0
+        saturate = SATURATE_DN
         if damaged and band == NAN_BAND:
             image[rows // 2, cols // 2 - 3 : cols // 2 + 3] = np.nan
             truth.rejected[band] = "nan-in-window"

@@ -52,7 +52,7 @@ from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalo
 from monitor.results import build_results
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import fit_drift
-from monitor.science.instrument import SATURATE_DN, pixscale_urad
+from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN, SATURATE_DN, pixscale_urad
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star
 from monitor.science.psf import encircled_energy_square_mean, render_star
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
@@ -513,12 +513,13 @@ def test_drift_rate_two_years_six_campaigns() -> None:
                 shape = default_vignette_shape(MISSION.value, band, o)
                 c = ((shape[1] - 1) / 2 + rng.uniform(-1.5, 1.5), (shape[0] - 1) / 2 + rng.uniform(-1.5, 1.5) * o)
                 img = simulate_star_vignette(rng, total_signal_dn=o * gain * s_unit, shape=shape, center_xy=c,
-                                             oversamp=o, psf=psf, dark_dn=40.0, gain_e_per_dn=20.0 / gain,
-                                             read_noise_dn=1.5, background_dn=2.0, saturate_dn=SATURATE_DN)
+                                             oversamp=o, psf=psf, dark_dn=40.0,
+                                             gain_e_per_dn=E_PER_DN_REFERENCE[MISSION] / gain,
+                                             read_noise_dn=READ_NOISE_DN, background_dn=2.0, saturate_dn=SATURATE_DN)
                 hdr = BandHeader(band=band, shape=shape, dark_dn=40.0, gain_factor=gain, oversamp=float(o),
                                  binning=1, pixscale_urad=pixscale_urad(MISSION, band), lineper_ms=0.1,
                                  saturate_dn=SATURATE_DN, star_x=c[0] + 1.0, star_y=c[1] - 1.0)
-                ph = measure_star(img, hdr, (h,), gain_e_per_dn=20.0 / gain)
+                ph = measure_star(img, hdr, (h,), gain_e_per_dn=E_PER_DN_REFERENCE[MISSION] / gain)
                 assert not ph.saturated and not ph.off_centre
                 a = a_coefficient(ph.sums_dn, o, gain, e, omega)
                 a_star.append(float(a[0]))

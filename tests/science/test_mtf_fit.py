@@ -10,6 +10,7 @@ from monitor.science.psf import PsfParams, encircled_energy_square_mean, mtf_nyq
 from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
 
 DARK_DN = 200.0
+# A noisier detector than the nominal one (monitor.science.instrument: READ_NOISE_DN 1.5 DN, 20 e-/DN).
 GAIN_E_PER_DN = 2.0
 READ_NOISE_DN = 5.0
 
