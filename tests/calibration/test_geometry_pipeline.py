@@ -37,7 +37,8 @@ from monitor.io.fits_writer import write_acquisition
 from monitor.results import build_results, results_json
 from monitor.science.stereo_adjustment import adjust_stereo_geometry, check_point_errors
 from monitor.settings import Settings, load_settings
-from monitor.simulate.campaign import make_acq_id, simulate_campaigns
+from monitor.simulate.acquisition import make_acq_id
+from monitor.simulate.campaign import simulate_campaigns
 from monitor.simulate.geom import GeomSimulation, geom_inputs_from_simulation, simulate_geom_pair
 from monitor.simulate.truth import SimulationTruth
 from monitor.site import init_site, session_scope, utc_now

@@ -15,7 +15,7 @@ Truth: ``A_k(t) = A0_k F_sat (1 + RATE (t - T_REF))`` with the simulator's A0 an
 (:func:`monitor.science.lunar_geometry.lunar_geometry`, :func:`monitor.science.lunar_model.lunar_band_irradiance`),
 so ``S_k = o G A_k E_k / Omega_pix`` (ICD 1.3) is exactly what the images hold. Images follow the
 PNEO instrument (native IFOV, ground binning bringing the disk to ~96 delivered pixels, dark, read
-and shot noise, sky plane) as :func:`monitor.simulate.campaign._simulate_moon` does.
+and shot noise, sky plane) as :func:`monitor.simulate.moon_acquisition._simulate_moon` does.
 
 Epochs: found once with ``lunar_geometry`` for PNEO3's SC_POS by a secant search on the target
 phase (to 0.02 deg) and pinned here; PNEO4 observes 40 minutes later from another position,
@@ -46,7 +46,8 @@ from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN, SATURATE_DN, lineper_ms, pixscale_urad
 from monitor.science.lunar_geometry import lunar_geometry
 from monitor.settings import Settings, load_settings
-from monitor.simulate.campaign import DEFAULT_A0, SATELLITE_A_FACTOR, make_acq_id, simulate_campaigns
+from monitor.simulate.acquisition import make_acq_id
+from monitor.simulate.campaign import DEFAULT_A0, SATELLITE_A_FACTOR, simulate_campaigns
 from monitor.simulate.moon import moon_apparent_diameter_px, simulate_moon_band
 from monitor.site import init_site, session_scope, utc_now
 

@@ -24,8 +24,9 @@ from monitor.io.fits_reader import (
     sha256_file,
     validate_acquisition,
 )
-from monitor.simulate.campaign import MOON_FRAME_DIAMETERS, simulate_campaigns
+from monitor.simulate.campaign import simulate_campaigns
 from monitor.simulate.moon import moon_apparent_diameter_px
+from monitor.simulate.moon_acquisition import MOON_FRAME_DIAMETERS
 from monitor.simulate.truth import SimulationTruth, a_true, read_truth, write_truth
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -1,0 +1,231 @@
+"""STAR acquisitions of a campaign (ICD 1.2, 1.3).
+
+**STAR** (default on PHR1A/PHR1B): ``stars_per_campaign`` stars drawn from a per-satellite pool
+of reference stars (2 <= V <= 5.5, valid B−V), so that every star has a time series. Signal per
+band from the measurement equation (ICD 1.3) ``S_k = OVERSAMP · GAINFACT · A_k(t) · E_k / Ω_pix``
+with ``E_k`` from the REF-1 star model; vignettes from
+:func:`monitor.simulate.star.simulate_star_vignette` (PSF with diffraction wings, noise, dark,
+background tilt, saturation). ``OVERSAMP`` is drawn in {1, 2, 3, 4}; ``GAINFACT`` (1–4) is chosen
+per band so that the peak native pixel lies between 25 % and 75 % of the range below
+``SATURATE``, as an operator would set the TDI stages; a small fraction of acquisitions asks
+for 1.3–2.5 times the range in the bands of a bright star, to exercise the saturation flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.domain import (
+    BANDS_BY_MISSION,
+    ICD_VERSION,
+    MISSION_OF_SATELLITE,
+    AcqType,
+    AcquisitionHeader,
+    BandHeader,
+    Mission,
+    RejectReason,
+    Satellite,
+)
+from monitor.io.fits_writer import ImageDtype
+from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
+from monitor.science.instrument import (
+    E_PER_DN_REFERENCE,
+    READ_NOISE_DN,
+    SATURATE_DN,
+    lineper_ms,
+    pixscale_urad,
+)
+from monitor.simulate.acquisition import _Acquisition, _Context, _round_ms, circular_orbit_state, make_acq_id
+from monitor.simulate.truth import BandFileTruth, FileTruth, a_true
+
+_PEAK_RANGE = (0.25, 0.75)  # target peak / (SATURATE - DARK) of the gain choice
+_SATURATING_RANGE = (1.3, 2.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Star reference data (computed once)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _StarTable:
+    hip: NDArray[np.int64]
+    ra_deg: NDArray[np.float64]
+    dec_deg: NDArray[np.float64]
+    v_mag: NDArray[np.float64]
+    b_v: NDArray[np.float64]
+    e_k: dict[str, NDArray[np.float64]]  # band -> E_k, W m^-2 um^-1
+
+
+@cache
+def _star_table(mission: Mission, v_min: float, v_max: float) -> _StarTable:
+    from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
+
+    cat = load_star_catalogue()
+    ok = is_calibration_star(cat.v_mag, cat.b_v) & (cat.v_mag >= v_min) & (cat.v_mag <= v_max)
+    vband = load_johnson_v()
+    e_k = {}
+    for band in BANDS_BY_MISSION[mission]:
+        rsr = load_rsr(mission, band)
+        e_k[band] = np.asarray(
+            star_band_irradiance_w_m2_um(
+                cat.v_mag[ok], cat.b_v[ok], rsr.wavelength_nm, rsr.values, vband.wavelength_nm, vband.values
+            ),
+            dtype=np.float64,
+        )
+    return _StarTable(cat.hip[ok], cat.ra_deg[ok], cat.dec_deg[ok], cat.v_mag[ok], cat.b_v[ok], e_k)
+
+
+@cache
+def _psf_peak_fraction(mission: Mission, band: str) -> float:
+    """Largest native-pixel fraction of a star's signal (star centred on a pixel, o = 1)."""
+    from monitor.science.psf import render_star
+    from monitor.simulate.star import default_psf_params
+
+    params = default_psf_params(mission, band)
+    img = render_star((15, 15), (7.0, 7.0), params, 1.0, 1.0)
+    return float(img.max())
+
+
+@cache
+def _mtf_nyquist(mission: Mission, band: str) -> tuple[float, float]:
+    from monitor.science.psf import mtf_nyquist
+    from monitor.simulate.star import default_psf_params
+
+    return mtf_nyquist(default_psf_params(mission, band))
+
+
+def _simulate_star(
+    ctx: _Context,
+    satellite: Satellite,
+    epoch: datetime,
+    star_index: int,
+    *,
+    force_saturation: bool | None = None,
+) -> _Acquisition:
+    """One STAR acquisition of star ``star_index`` of the mission's star table (all bands)."""
+    from monitor.simulate.star import (
+        default_psf_params,
+        default_vignette_shape,
+        plane_excursion_dn,
+        simulate_star_vignette,
+    )
+
+    rng = ctx.rng
+    mission = MISSION_OF_SATELLITE[satellite]
+    table = _star_table(mission, *ctx.v_range)
+    epoch = _round_ms(epoch)
+    seq = ctx.next_seq(satellite)
+    acq_id = make_acq_id(satellite, AcqType.STAR, epoch, seq)
+    pos, vel = circular_orbit_state(rng, mission, ctx.raan[satellite])
+    oversamp = int(rng.integers(1, 5))
+    saturate = bool(rng.random() < ctx.saturated_fraction) if force_saturation is None else force_saturation
+    bands: list[BandHeader] = []
+    images: dict[str, NDArray[Any]] = {}
+    truth_bands: dict[str, BandFileTruth] = {}
+    for band in BANDS_BY_MISSION[mission]:
+        model = ctx.calibration[satellite.value][band]
+        a_k = a_true(model, epoch)
+        e_k = float(table.e_k[band][star_index])
+        omega = (pixscale_urad(mission, band) * 1e-6) ** 2
+        s_unit = a_k * e_k / omega  # signal for o = 1, G = 1
+        dark = float(rng.uniform(20.0, 60.0))
+        background = float(rng.uniform(0.0, 5.0))
+        headroom = SATURATE_DN - dark - background
+        fraction = rng.uniform(*(_SATURATING_RANGE if saturate else _PEAK_RANGE))
+        gain = float(np.clip(fraction * headroom / (s_unit * _psf_peak_fraction(mission, band)), 1.0, 4.0))
+        gain = round(gain, 3)
+        s_true = oversamp * gain * s_unit
+        slope = (float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03)) / oversamp)
+        shape = default_vignette_shape(mission, band, oversamp)
+        rows, cols = int(shape[0]), int(shape[1])
+        # stray light is never negative: lift the plane so that its lowest corner is >= 0
+        background += plane_excursion_dn(slope, (rows, cols))
+        center = (
+            (cols - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)),
+            (rows - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)) * oversamp,
+        )
+        image = simulate_star_vignette(
+            rng,
+            total_signal_dn=s_true,
+            shape=(rows, cols),
+            center_xy=center,
+            oversamp=float(oversamp),
+            psf=default_psf_params(mission, band),
+            dark_dn=dark,
+            gain_e_per_dn=E_PER_DN_REFERENCE[mission] / gain,
+            read_noise_dn=READ_NOISE_DN,
+            background_dn=background,
+            background_slope=slope,
+            saturate_dn=SATURATE_DN,
+        )
+        star_x = round(center[0] + float(rng.uniform(-2.0, 2.0)), 2)
+        star_y = round(center[1] + float(rng.uniform(-2.0, 2.0)), 2)
+        bands.append(
+            BandHeader(
+                band=band,
+                shape=(rows, cols),
+                dark_dn=round(dark, 3),
+                gain_factor=gain,
+                oversamp=float(oversamp),
+                binning=1,
+                pixscale_urad=pixscale_urad(mission, band),
+                lineper_ms=lineper_ms(mission, band),
+                saturate_dn=SATURATE_DN,
+                star_x=star_x,
+                star_y=star_y,
+            )
+        )
+        images[band] = image
+        along, across = _mtf_nyquist(mission, band)
+        is_saturated = bool(np.nanmax(image) >= SATURATE_DN)
+        truth_bands[band] = BandFileTruth(
+            e_k=e_k,
+            a_true=a_k,
+            gain_factor=gain,
+            s_true_dn=s_true,
+            mtf_nyquist_along=along,
+            mtf_nyquist_across=across,
+            star_x=center[0],
+            star_y=center[1],
+            reason=RejectReason.SATURATED.value if is_saturated else None,
+            extra={"background_dn": background, "background_slope": list(slope)},
+        )
+    hip = int(table.hip[star_index])
+    header = AcquisitionHeader(
+        acq_id=acq_id,
+        mission=mission,
+        satellite=satellite,
+        acq_type=AcqType.STAR,
+        target=f"HIP {hip}",
+        date_obs=epoch,
+        sc_pos_km=pos,
+        sc_vel_km_s=vel,
+        ra_deg=float(table.ra_deg[star_index]),
+        dec_deg=float(table.dec_deg[star_index]),
+        icd=ICD_VERSION,
+        bands=tuple(bands),
+    )
+    truth = FileTruth(
+        file="",
+        acq_id=acq_id,
+        satellite=satellite.value,
+        type=AcqType.STAR.value,
+        epoch=epoch,
+        status="ok",
+        reason=None,
+        target=header.target,
+        v_mag=float(table.v_mag[star_index]),
+        b_v=float(table.b_v[star_index]),
+        oversamp=float(oversamp),
+        bands=truth_bands,
+    )
+    dtype: ImageDtype = "uint16" if rng.random() < ctx.uint16_fraction else "float32"
+    gz = bool(rng.random() < ctx.gzip_fraction)
+    return _Acquisition(header, images, truth, dtype=dtype, gz=gz)
