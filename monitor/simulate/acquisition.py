@@ -22,7 +22,15 @@ from monitor.science.constants import GM_KM3_S2, WGS84_A_KM
 from monitor.science.instrument import ORBIT_ALTITUDE_KM, SSO_INCLINATION_DEG
 from monitor.simulate.truth import BandTruth, FileTruth
 
-__all__ = ["circular_orbit_state", "make_acq_id"]
+__all__ = [
+    "SimulatedAcquisition",
+    "CampaignContext",
+    "circular_orbit_state",
+    "make_acq_id",
+    "round_to_ms",
+    "deliver",
+    "deliver_truth",
+]
 
 
 def circular_orbit_state(
@@ -61,17 +69,12 @@ def make_acq_id(satellite: Satellite, acq_type: AcqType, epoch: datetime, seq: i
     return f"{satellite.value}-{acq_type.value}-{epoch.astimezone(UTC):%Y%m%dT%H%M%S}-{seq:04d}"
 
 
-def _round_ms(t: datetime) -> datetime:
+def round_to_ms(t: datetime) -> datetime:
     return t.replace(microsecond=(t.microsecond // 1000) * 1000)
 
 
-# ---------------------------------------------------------------------------------------------
-# One acquisition = header + images + truth, written by _deliver
-# ---------------------------------------------------------------------------------------------
-
-
 @dataclass
-class _Acquisition:
+class SimulatedAcquisition:
     header: AcquisitionHeader
     images: dict[str, NDArray[Any]]
     truth: FileTruth
@@ -88,7 +91,7 @@ class _Acquisition:
 
 
 @dataclass
-class _Context:
+class CampaignContext:
     outdir: Path
     rng: np.random.Generator
     calibration: dict[str, dict[str, BandTruth]]
@@ -106,7 +109,7 @@ class _Context:
         return self.seq[satellite]
 
 
-def _deliver(ctx: _Context, acq: _Acquisition, name: str | None = None) -> Path:
+def deliver(ctx: CampaignContext, acq: SimulatedAcquisition, name: str | None = None) -> Path:
     path = ctx.outdir / (name or acq.file_name)
     write_acquisition(
         path,
@@ -124,6 +127,6 @@ def _deliver(ctx: _Context, acq: _Acquisition, name: str | None = None) -> Path:
     return path
 
 
-def _deliver_truth(ctx: _Context, acq: _Acquisition, name: str | None = None) -> FileTruth:
-    _deliver(ctx, acq, name)
+def deliver_truth(ctx: CampaignContext, acq: SimulatedAcquisition, name: str | None = None) -> FileTruth:
+    deliver(ctx, acq, name)
     return acq.truth

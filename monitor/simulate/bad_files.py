@@ -19,21 +19,19 @@ import numpy as np
 from monitor.domain import Mission, RejectReason
 from monitor.io.fits_writer import DONE_SUFFIX
 from monitor.science.instrument import READ_NOISE_DN
-from monitor.simulate.acquisition import _Acquisition, _Context, _deliver, _deliver_truth
+from monitor.simulate.acquisition import CampaignContext, SimulatedAcquisition, deliver, deliver_truth
 from monitor.simulate.truth import FileTruth
 
-# ---------------------------------------------------------------------------------------------
-# Bad files
-# ---------------------------------------------------------------------------------------------
+__all__ = ["write_bad_files"]
 
 
-def _bad_copy(acq: _Acquisition, kind: str, status: str, reason: RejectReason) -> _Acquisition:
+def _bad_copy(acq: SimulatedAcquisition, kind: str, status: str, reason: RejectReason) -> SimulatedAcquisition:
     truth = replace(acq.truth, kind=kind, status=status, reason=reason.value, bands={})
     return replace(acq, truth=truth, extra_primary={}, gz=False, dtype="float32")
 
 
-def _write_bad_files(
-    ctx: _Context, make_star: Callable[[], _Acquisition], original_acq: _Acquisition
+def write_bad_files(
+    ctx: CampaignContext, make_star: Callable[[], SimulatedAcquisition], original_acq: SimulatedAcquisition
 ) -> list[FileTruth]:
     """Write one file of each bad kind; return their truths."""
     out: list[FileTruth] = []
@@ -54,7 +52,7 @@ def _write_bad_files(
     # Truncated inside the last data block (not on a block boundary) and on a block boundary.
     for kind, cut in (("truncated-data", 1001), ("truncated-block", 0)):
         acq = _bad_copy(make_star(), kind, "rejected", RejectReason.TRUNCATED)
-        path = _deliver(ctx, acq)
+        path = deliver(ctx, acq)
         size = path.stat().st_size
         path.write_bytes(path.read_bytes()[: size - 2880 - cut])
         out.append(acq.truth)
@@ -62,12 +60,12 @@ def _write_bad_files(
     # Missing key: DATE-OBS removed.
     acq = _bad_copy(make_star(), "missing-key", "rejected", RejectReason.MISSING_KEY)
     acq.extra_primary = {"DATE-OBS": None}
-    out.append(_deliver_truth(ctx, acq))
+    out.append(deliver_truth(ctx, acq))
 
     # Bad value: the position written in metres instead of km.
     acq = _bad_copy(make_star(), "bad-value", "rejected", RejectReason.BAD_VALUE)
     acq.extra_primary = {f"SC_POS{a}": v * 1000.0 for a, v in zip("XYZ", acq.header.sc_pos_km, strict=True)}
-    out.append(_deliver_truth(ctx, acq))
+    out.append(deliver_truth(ctx, acq))
 
     # Unknown band: an extra image named after a band of the other mission.
     acq = _bad_copy(make_star(), "unknown-band", "rejected", RejectReason.UNKNOWN_BAND)
@@ -75,14 +73,14 @@ def _write_bad_files(
     other = "NIR" if acq.header.mission is Mission.PHR else "B3"
     acq.header = replace(acq.header, bands=(*acq.header.bands, replace(last, band=other)))
     acq.images = {**acq.images, other: acq.images[last.band]}
-    out.append(_deliver_truth(ctx, acq))
+    out.append(deliver_truth(ctx, acq))
 
     # Every band entirely NaN: the ingest refuses the whole file (reason all-nan). A file with
     # only some bands NaN is accepted (ICD 1.2: each band's verdict is separate) and those bands
     # are rejected all-nan by the processing.
     acq = _bad_copy(make_star(), "all-nan-band", "rejected", RejectReason.ALL_NAN)
     acq.images = {b.band: np.full(b.shape, np.nan, dtype=np.float32) for b in acq.header.bands}
-    out.append(_deliver_truth(ctx, acq))
+    out.append(deliver_truth(ctx, acq))
 
     # Conflict: the same ACQ_ID and header delivered again with different pixels (another noise draw).
     acq = replace(original_acq, gz=False, dtype="float32")
@@ -98,7 +96,7 @@ def _write_bad_files(
         related_file=original.file,
         bands={},
     )
-    out.append(_deliver_truth(ctx, acq, name=f"{original.acq_id}_redelivered.fits"))
+    out.append(deliver_truth(ctx, acq, name=f"{original.acq_id}_redelivered.fits"))
 
     # Exact duplicate: the same bytes under another name.
     src = outdir / original.file

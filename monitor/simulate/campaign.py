@@ -33,11 +33,11 @@ from monitor.domain import (
     Satellite,
 )
 from monitor.science.constants import SECONDS_PER_DAY
-from monitor.simulate.acquisition import _Acquisition, _Context, _deliver_truth
-from monitor.simulate.bad_files import _write_bad_files
-from monitor.simulate.geom_acquisition import _simulate_geom
-from monitor.simulate.moon_acquisition import _simulate_moon
-from monitor.simulate.star_acquisition import _simulate_star, _star_table
+from monitor.simulate.acquisition import CampaignContext, SimulatedAcquisition, deliver_truth
+from monitor.simulate.bad_files import write_bad_files
+from monitor.simulate.geom_acquisition import simulate_geom_acquisition
+from monitor.simulate.moon_acquisition import simulate_moon_acquisition
+from monitor.simulate.star_acquisition import simulate_star_acquisition, star_table
 from monitor.simulate.truth import BandTruth, SimulationTruth
 
 __all__ = [
@@ -64,11 +64,6 @@ def _add_months(t: datetime, months: int) -> datetime:
     year, month = t.year + month0 // 12, month0 % 12 + 1
     day = min(t.day, calendar.monthrange(year, month)[1])
     return t.replace(year=year, month=month, day=day)
-
-
-# ---------------------------------------------------------------------------------------------
-# Public entry point
-# ---------------------------------------------------------------------------------------------
 
 
 def _calibration_truth(
@@ -170,7 +165,7 @@ def simulate_campaigns(
     star_sats = [s for s in sats if s in [Satellite(x) for x in (star_satellites or STAR_SATELLITES)]]
     moon_sats = [s for s in sats if s in [Satellite(x) for x in (moon_satellites or MOON_SATELLITES)]]
     rng = np.random.default_rng(seed)
-    ctx = _Context(
+    ctx = CampaignContext(
         outdir=outdir,
         rng=rng,
         calibration=_calibration_truth(sats, start, truth_a, drift_per_year),
@@ -184,11 +179,11 @@ def simulate_campaigns(
     for sat in sats:
         ctx.raan[sat] = float(rng.uniform(0.0, 360.0))
     for sat in star_sats:
-        n_stars = _star_table(MISSION_OF_SATELLITE[sat], *v_range).hip.size
+        n_stars = star_table(MISSION_OF_SATELLITE[sat], *v_range).hip.size
         pool = max(stars_per_campaign, int(round(star_pool_factor * stars_per_campaign)))
         ctx.star_pool[sat] = rng.choice(n_stars, size=min(pool, n_stars), replace=False)
 
-    first_star: _Acquisition | None = None
+    first_star: SimulatedAcquisition | None = None
     for month in range(months):
         month_start = _add_months(start, month)
         for sat in sats:
@@ -202,24 +197,25 @@ def simulate_campaigns(
                 pool_idx = ctx.star_pool[sat]
                 chosen = rng.choice(pool_idx, size=min(stars_per_campaign, pool_idx.size), replace=False)
                 for t, star in zip(epochs(chosen.size), chosen, strict=True):
-                    acq = _simulate_star(ctx, sat, t, int(star))
-                    truth.files.append(_deliver_truth(ctx, acq))
+                    acq = simulate_star_acquisition(ctx, sat, t, int(star))
+                    truth.files.append(deliver_truth(ctx, acq))
                     if first_star is None and sat == star_sats[0] and acq.truth.kind == "valid":
                         first_star = acq
             if sat in moon_sats:
                 for _ in range(moon_per_month):
-                    truth.files.append(_deliver_truth(ctx, _simulate_moon(ctx, sat, month_start, 28.0)))
+                    truth.files.append(deliver_truth(ctx, simulate_moon_acquisition(ctx, sat, month_start, 28.0)))
             for t in epochs(geom_per_month):
-                truth.files.append(_deliver_truth(ctx, _simulate_geom(ctx, sat, t)))
+                truth.files.append(deliver_truth(ctx, simulate_geom_acquisition(ctx, sat, t)))
 
     if bad_files and first_star is not None:
         sat = first_star.header.satellite
         assert first_star.truth.epoch is not None
         t_bad = first_star.truth.epoch + timedelta(hours=1)
 
-        def make_star() -> _Acquisition:
+        def make_star() -> SimulatedAcquisition:
             star = int(rng.choice(ctx.star_pool[sat]))
-            return _simulate_star(ctx, sat, t_bad + timedelta(minutes=ctx.seq[sat]), star, force_saturation=False)
+            t = t_bad + timedelta(minutes=ctx.seq[sat])
+            return simulate_star_acquisition(ctx, sat, t, star, force_saturation=False)
 
-        truth.files.extend(_write_bad_files(ctx, make_star, first_star))
+        truth.files.extend(write_bad_files(ctx, make_star, first_star))
     return truth

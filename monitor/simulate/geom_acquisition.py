@@ -18,10 +18,10 @@ from monitor.domain import (
     GeomHeader,
     Satellite,
 )
-from monitor.simulate.acquisition import _Acquisition, _Context, _round_ms, make_acq_id
+from monitor.simulate.acquisition import CampaignContext, SimulatedAcquisition, make_acq_id, round_to_ms
 from monitor.simulate.truth import FileTruth
 
-__all__ = ["GEOM_SITES"]
+__all__ = ["GEOM_SITES", "simulate_geom_acquisition"]
 
 GEOM_SITES: tuple[tuple[str, float, float, float], ...] = (
     ("SALON", 43.64, 5.10, 60.0),
@@ -32,7 +32,7 @@ GEOM_SITES: tuple[tuple[str, float, float, float], ...] = (
 )
 
 
-def _simulate_geom(ctx: _Context, satellite: Satellite, epoch: datetime) -> _Acquisition:
+def simulate_geom_acquisition(ctx: CampaignContext, satellite: Satellite, epoch: datetime) -> SimulatedAcquisition:
     """One GEOM stereo-pair file of a calibration site."""
     from monitor.simulate.geom import simulate_geom_pair
 
@@ -40,7 +40,7 @@ def _simulate_geom(ctx: _Context, satellite: Satellite, epoch: datetime) -> _Acq
     mission = MISSION_OF_SATELLITE[satellite]
     name, lat, lon, h = GEOM_SITES[int(rng.integers(len(GEOM_SITES)))]
     sim = simulate_geom_pair(
-        rng, epoch_utc=_round_ms(epoch), site_lat_deg=lat, site_lon_deg=lon, site_h_m=h, satellite=satellite.value
+        rng, epoch_utc=round_to_ms(epoch), site_lat_deg=lat, site_lon_deg=lon, site_h_m=h, satellite=satellite.value
     )
     hd = sim.header
     date_obs = datetime.fromisoformat(hd["DATE-OBS"]).replace(tzinfo=UTC)
@@ -99,4 +99,4 @@ def _simulate_geom(ctx: _Context, satellite: Satellite, epoch: datetime) -> _Acq
         target=name,
         geom=summary,
     )
-    return _Acquisition(header, {}, truth, geom=geom, ephem=dict(sim.ephem), gcp=dict(sim.gcp))
+    return SimulatedAcquisition(header, {}, truth, geom=geom, ephem=dict(sim.ephem), gcp=dict(sim.gcp))

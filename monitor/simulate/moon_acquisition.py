@@ -5,7 +5,7 @@ angle (±15–75°), a satellite state that sees the Moon, the REF-1 lunar irrad
 geometry (:func:`monitor.science.lunar_geometry.lunar_geometry`,
 :func:`monitor.science.lunar_model.lunar_band_irradiance`) and a disk of physical apparent size
 from :func:`monitor.simulate.moon.simulate_moon_band`, brought to ~150 delivered pixels by
-``BINNING`` (see :func:`_simulate_moon`).
+``BINNING`` (see :func:`simulate_moon_acquisition`).
 """
 
 from __future__ import annotations
@@ -38,16 +38,22 @@ from monitor.science.instrument import (
     lineper_ms,
     pixscale_urad,
 )
-from monitor.simulate.acquisition import _Acquisition, _Context, _round_ms, circular_orbit_state, make_acq_id
+from monitor.simulate.acquisition import (
+    CampaignContext,
+    SimulatedAcquisition,
+    circular_orbit_state,
+    make_acq_id,
+    round_to_ms,
+)
 from monitor.simulate.truth import BandFileTruth, FileTruth, a_true
 
-__all__ = ["MOON_FRAME_DIAMETERS"]
+__all__ = ["MOON_FRAME_DIAMETERS", "simulate_moon_acquisition"]
 
 MOON_FRAME_DIAMETERS = 2.2  # MOON frame width / disk diameter: room for the photometry at large |g|
 
 
 def _moon_epoch_and_geometry(
-    ctx: _Context, satellite: Satellite, t0: datetime, window_days: float
+    ctx: CampaignContext, satellite: Satellite, t0: datetime, window_days: float
 ) -> tuple[datetime, tuple[float, float, float], tuple[float, float, float], Any]:
     """Pick a time in ``[t0, t0 + window)`` near a target phase and a satellite state seeing the Moon.
 
@@ -66,7 +72,7 @@ def _moon_epoch_and_geometry(
         g = lunar_geometry(t, (0.0, 0.0, WGS84_A_KM + ORBIT_ALTITUDE_KM[mission])).phase_angle_deg
         if abs(g - target) < best_err:
             best_t, best_err = t, abs(g - target)
-    epoch = _round_ms(best_t + timedelta(seconds=float(rng.uniform(0.0, 3600.0))))
+    epoch = round_to_ms(best_t + timedelta(seconds=float(rng.uniform(0.0, 3600.0))))
     geo = lunar_geometry(epoch, (0.0, 0.0, 7000.0))
     ra, dec = math.radians(geo.moon_ra_deg), math.radians(geo.moon_dec_deg)
     u = np.array([math.cos(dec) * math.cos(ra), math.cos(dec) * math.sin(ra), math.sin(dec)])
@@ -86,7 +92,9 @@ def _moon_binning(mission: Mission, band: str, d_obs_moon_km: float, disk_px: fl
     return max(1, int(2 ** round(math.log2(max(diameter / disk_px, 1.0)))))
 
 
-def _simulate_moon(ctx: _Context, satellite: Satellite, t0: datetime, window_days: float) -> _Acquisition:
+def simulate_moon_acquisition(
+    ctx: CampaignContext, satellite: Satellite, t0: datetime, window_days: float
+) -> SimulatedAcquisition:
     """One MOON acquisition (all bands).
 
     The disk has its physical apparent size; ``BINNING`` (a power of 2, the same for all the
@@ -214,4 +222,4 @@ def _simulate_moon(ctx: _Context, satellite: Satellite, t0: datetime, window_day
             "d_obs_moon_km": geo.d_obs_moon_km,
         },
     )
-    return _Acquisition(header, images, truth)
+    return SimulatedAcquisition(header, images, truth)

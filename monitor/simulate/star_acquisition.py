@@ -41,20 +41,23 @@ from monitor.science.instrument import (
     lineper_ms,
     pixscale_urad,
 )
-from monitor.simulate.acquisition import _Acquisition, _Context, _round_ms, circular_orbit_state, make_acq_id
+from monitor.simulate.acquisition import (
+    CampaignContext,
+    SimulatedAcquisition,
+    circular_orbit_state,
+    make_acq_id,
+    round_to_ms,
+)
 from monitor.simulate.truth import BandFileTruth, FileTruth, a_true
+
+__all__ = ["StarTable", "star_table", "simulate_star_acquisition"]
 
 _PEAK_RANGE = (0.25, 0.75)  # target peak / (SATURATE - DARK) of the gain choice
 _SATURATING_RANGE = (1.3, 2.5)
 
 
-# ---------------------------------------------------------------------------------------------
-# Star reference data (computed once)
-# ---------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class _StarTable:
+class StarTable:
     hip: NDArray[np.int64]
     ra_deg: NDArray[np.float64]
     dec_deg: NDArray[np.float64]
@@ -64,7 +67,7 @@ class _StarTable:
 
 
 @cache
-def _star_table(mission: Mission, v_min: float, v_max: float) -> _StarTable:
+def star_table(mission: Mission, v_min: float, v_max: float) -> StarTable:
     from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 
     cat = load_star_catalogue()
@@ -79,7 +82,7 @@ def _star_table(mission: Mission, v_min: float, v_max: float) -> _StarTable:
             ),
             dtype=np.float64,
         )
-    return _StarTable(cat.hip[ok], cat.ra_deg[ok], cat.dec_deg[ok], cat.v_mag[ok], cat.b_v[ok], e_k)
+    return StarTable(cat.hip[ok], cat.ra_deg[ok], cat.dec_deg[ok], cat.v_mag[ok], cat.b_v[ok], e_k)
 
 
 @cache
@@ -101,14 +104,14 @@ def _mtf_nyquist(mission: Mission, band: str) -> tuple[float, float]:
     return mtf_nyquist(default_psf_params(mission, band))
 
 
-def _simulate_star(
-    ctx: _Context,
+def simulate_star_acquisition(
+    ctx: CampaignContext,
     satellite: Satellite,
     epoch: datetime,
     star_index: int,
     *,
     force_saturation: bool | None = None,
-) -> _Acquisition:
+) -> SimulatedAcquisition:
     """One STAR acquisition of star ``star_index`` of the mission's star table (all bands)."""
     from monitor.simulate.star import (
         default_psf_params,
@@ -119,8 +122,8 @@ def _simulate_star(
 
     rng = ctx.rng
     mission = MISSION_OF_SATELLITE[satellite]
-    table = _star_table(mission, *ctx.v_range)
-    epoch = _round_ms(epoch)
+    table = star_table(mission, *ctx.v_range)
+    epoch = round_to_ms(epoch)
     seq = ctx.next_seq(satellite)
     acq_id = make_acq_id(satellite, AcqType.STAR, epoch, seq)
     pos, vel = circular_orbit_state(rng, mission, ctx.raan[satellite])
@@ -228,4 +231,4 @@ def _simulate_star(
     )
     dtype: ImageDtype = "uint16" if rng.random() < ctx.uint16_fraction else "float32"
     gz = bool(rng.random() < ctx.gzip_fraction)
-    return _Acquisition(header, images, truth, dtype=dtype, gz=gz)
+    return SimulatedAcquisition(header, images, truth, dtype=dtype, gz=gz)

@@ -15,7 +15,7 @@ Truth: ``A_k(t) = A0_k F_sat (1 + RATE (t - T_REF))`` with the simulator's A0 an
 (:func:`monitor.science.lunar_geometry.lunar_geometry`, :func:`monitor.science.lunar_model.lunar_band_irradiance`),
 so ``S_k = o G A_k E_k / Omega_pix`` (ICD 1.3) is exactly what the images hold. Images follow the
 PNEO instrument (native IFOV, ground binning bringing the disk to ~96 delivered pixels, dark, read
-and shot noise, sky plane) as :func:`monitor.simulate.moon_acquisition._simulate_moon` does.
+and shot noise, sky plane) as :func:`monitor.simulate.moon_acquisition.simulate_moon_acquisition` does.
 
 Epochs: found once with ``lunar_geometry`` for PNEO3's SC_POS by a secant search on the target
 phase (to 0.02 deg) and pinned here; PNEO4 observes 40 minutes later from another position,
@@ -97,7 +97,7 @@ class Truth:
     rejected: dict[str, str] = field(default_factory=dict)  # band -> expected reason
 
 
-def _deliver(
+def deliver(
     settings: Settings,
     rng: np.random.Generator,
     sat: Satellite,
@@ -214,7 +214,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
         for epoch, nominal in plan:
             seq += 1
             damaged = sat is DAMAGED[0] and epoch == EPOCHS[DAMAGED[1]]
-            t = _deliver(settings, rng, sat, epoch, seq, nominal, damaged)
+            t = deliver(settings, rng, sat, epoch, seq, nominal, damaged)
             truth[make_acq_id(sat, AcqType.MOON, epoch, seq)] = t
     sc = Scenario(settings, truth)
     _process(sc, "initial", ingest=True)
