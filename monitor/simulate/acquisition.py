@@ -1,14 +1,18 @@
-"""What every simulated acquisition shares: its id, its satellite state, the campaign context and
-the delivery into the inbox.
+"""What every simulated acquisition shares: its id, header and truth record, its satellite state,
+the campaign context and the delivery into the inbox.
 
-Every file is written atomically with a ``.done`` marker by
-:func:`monitor.io.fits_writer.write_acquisition`.
+The acquisition modules (:mod:`~monitor.simulate.star_acquisition`,
+:mod:`~monitor.simulate.moon_acquisition`, :mod:`~monitor.simulate.geom_acquisition`) hand a
+:class:`SimulatedAcquisition` of domain objects to :func:`deliver`; only
+:func:`monitor.io.fits_writer.write_acquisition` turns it into FITS keys, atomically and with a
+``.done`` marker.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.domain import AcqType, AcquisitionHeader, GeomHeader, Mission, Satellite
+from monitor.domain import (
+    ICD_VERSION,
+    MISSION_OF_SATELLITE,
+    AcqType,
+    AcquisitionHeader,
+    BandHeader,
+    GeomHeader,
+    Mission,
+    Satellite,
+)
 from monitor.io.fits_writer import ImageDtype, write_acquisition
 from monitor.science.constants import GM_KM3_S2, WGS84_A_KM
 from monitor.science.instrument import ORBIT_ALTITUDE_KM, SSO_INCLINATION_DEG
@@ -28,8 +41,9 @@ __all__ = [
     "circular_orbit_state",
     "make_acq_id",
     "round_to_ms",
+    "acquisition_header",
+    "file_truth",
     "deliver",
-    "deliver_truth",
 ]
 
 
@@ -70,11 +84,34 @@ def make_acq_id(satellite: Satellite, acq_type: AcqType, epoch: datetime, seq: i
 
 
 def round_to_ms(t: datetime) -> datetime:
+    """``t`` truncated to the millisecond (the resolution of ``DATE-OBS``)."""
     return t.replace(microsecond=(t.microsecond // 1000) * 1000)
 
 
-@dataclass
+@dataclass(frozen=True)
 class SimulatedAcquisition:
+    """One simulated acquisition, ready to be written: what the file holds and what it should give.
+
+    Attributes
+    ----------
+    header : AcquisitionHeader
+        Primary header and band headers (ICD 1.1, 1.2).
+    images : dict of ndarray
+        Band name -> image in DN (STAR, MOON); empty for GEOM.
+    truth : FileTruth
+        What the system must find in the file (``file`` is set by :func:`deliver`).
+    geom : GeomHeader, optional
+        GEOM keys (ICD 3).
+    ephem, gcp : dict of array-like, optional
+        EPHEM and GCP table columns (ICD 3).
+    dtype : {"float32", "int16", "uint16"}
+        Storage type of the images.
+    gz : bool
+        Write the file gzip-compressed (``.fits.gz``).
+    omit : tuple of str
+        ``AcquisitionHeader`` fields left out of the file (bad files only).
+    """
+
     header: AcquisitionHeader
     images: dict[str, NDArray[Any]]
     truth: FileTruth
@@ -83,15 +120,22 @@ class SimulatedAcquisition:
     gcp: dict[str, Any] | None = None
     dtype: ImageDtype = "float32"
     gz: bool = False
-    extra_primary: dict[str, Any] = field(default_factory=dict)
+    omit: tuple[str, ...] = ()
 
     @property
     def file_name(self) -> str:
+        """``<ACQ_ID>.fits`` or ``<ACQ_ID>.fits.gz``."""
         return self.header.acq_id + (".fits.gz" if self.gz else ".fits")
 
 
 @dataclass
 class CampaignContext:
+    """Set-up and running state of one call of :func:`monitor.simulate.campaign.simulate_campaigns`.
+
+    ``rng`` is the only source of randomness; ``seq`` numbers each satellite's acquisitions,
+    ``raan`` and ``star_pool`` are drawn once per satellite.
+    """
+
     outdir: Path
     rng: np.random.Generator
     calibration: dict[str, dict[str, BandTruth]]
@@ -104,12 +148,67 @@ class CampaignContext:
     raan: dict[Satellite, float] = field(default_factory=dict)
     star_pool: dict[Satellite, NDArray[np.int64]] = field(default_factory=dict)
 
-    def next_seq(self, satellite: Satellite) -> int:
+    def next_acq_id(self, satellite: Satellite, acq_type: AcqType, epoch: datetime) -> str:
+        """``ACQ_ID`` of the next acquisition of ``satellite`` (its sequence number + 1)."""
         self.seq[satellite] = self.seq.get(satellite, 0) + 1
-        return self.seq[satellite]
+        return make_acq_id(satellite, acq_type, epoch, self.seq[satellite])
 
 
-def deliver(ctx: CampaignContext, acq: SimulatedAcquisition, name: str | None = None) -> Path:
+def acquisition_header(
+    ctx: CampaignContext,
+    satellite: Satellite,
+    acq_type: AcqType,
+    epoch: datetime,
+    state: tuple[tuple[float, float, float], tuple[float, float, float]],
+    *,
+    target: str,
+    ra_deg: float | None = None,
+    dec_deg: float | None = None,
+    bands: Sequence[BandHeader] = (),
+) -> AcquisitionHeader:
+    """Header of the next acquisition of ``satellite`` (new ``ACQ_ID``).
+
+    ``state`` is ``(SC_POS km, SC_VEL km/s)`` at ``epoch`` (``DATE-OBS``).
+    """
+    return AcquisitionHeader(
+        acq_id=ctx.next_acq_id(satellite, acq_type, epoch),
+        mission=MISSION_OF_SATELLITE[satellite],
+        satellite=satellite,
+        acq_type=acq_type,
+        target=target,
+        date_obs=epoch,
+        sc_pos_km=state[0],
+        sc_vel_km_s=state[1],
+        ra_deg=ra_deg,
+        dec_deg=dec_deg,
+        icd=ICD_VERSION,
+        bands=tuple(bands),
+    )
+
+
+def file_truth(header: AcquisitionHeader, **fields: Any) -> FileTruth:
+    """Truth of a valid file with this header (expected ``ok``); ``fields`` are the type's own."""
+    return FileTruth(
+        file="",
+        acq_id=header.acq_id,
+        satellite=header.satellite.value,
+        type=header.acq_type.value,
+        epoch=header.date_obs,
+        status="ok",
+        reason=None,
+        target=header.target,
+        **fields,
+    )
+
+
+def deliver(ctx: CampaignContext, acq: SimulatedAcquisition, name: str | None = None) -> SimulatedAcquisition:
+    """Write ``acq`` into the output directory (as ``name``, default ``acq.file_name``).
+
+    Returns
+    -------
+    SimulatedAcquisition
+        ``acq`` with ``truth.file`` set to the name written.
+    """
     path = ctx.outdir / (name or acq.file_name)
     write_acquisition(
         path,
@@ -118,15 +217,9 @@ def deliver(ctx: CampaignContext, acq: SimulatedAcquisition, name: str | None = 
         geom=acq.geom,
         ephem=acq.ephem,
         gcp=acq.gcp,
-        extra_primary=acq.extra_primary or None,
+        omit=acq.omit,
         dtype=acq.dtype,
         done_marker=ctx.done_markers,
         durable=False,
     )
-    acq.truth.file = path.name
-    return path
-
-
-def deliver_truth(ctx: CampaignContext, acq: SimulatedAcquisition, name: str | None = None) -> FileTruth:
-    deliver(ctx, acq, name)
-    return acq.truth
+    return replace(acq, truth=replace(acq.truth, file=path.name))

@@ -29,16 +29,17 @@ from monitor.domain import (
     MISSION_OF_SATELLITE,
     MOON_SATELLITES,
     STAR_SATELLITES,
+    AcqType,
     Mission,
     Satellite,
 )
 from monitor.science.constants import SECONDS_PER_DAY
-from monitor.simulate.acquisition import CampaignContext, SimulatedAcquisition, deliver_truth
+from monitor.simulate.acquisition import CampaignContext, SimulatedAcquisition, deliver
 from monitor.simulate.bad_files import write_bad_files
 from monitor.simulate.geom_acquisition import simulate_geom_acquisition
 from monitor.simulate.moon_acquisition import simulate_moon_acquisition
 from monitor.simulate.star_acquisition import simulate_star_acquisition, star_table
-from monitor.simulate.truth import BandTruth, SimulationTruth
+from monitor.simulate.truth import BandTruth, FileTruth, SimulationTruth
 
 __all__ = [
     "DEFAULT_A0",
@@ -183,39 +184,67 @@ def simulate_campaigns(
         pool = max(stars_per_campaign, int(round(star_pool_factor * stars_per_campaign)))
         ctx.star_pool[sat] = rng.choice(n_stars, size=min(pool, n_stars), replace=False)
 
-    first_star: SimulatedAcquisition | None = None
+    first_star: SimulatedAcquisition | None = None  # the conflict and the duplicate start from it
     for month in range(months):
         month_start = _add_months(start, month)
         for sat in sats:
-            burst_start = month_start + timedelta(days=float(rng.uniform(0.0, 20.0)))
-
-            def epochs(n: int, _t0: datetime = burst_start) -> list[datetime]:
-                offsets = np.sort(rng.uniform(0.0, campaign_days * SECONDS_PER_DAY, size=n))
-                return [_t0 + timedelta(seconds=float(s)) for s in offsets]
-
-            if sat in star_sats and stars_per_campaign > 0:
-                pool_idx = ctx.star_pool[sat]
-                chosen = rng.choice(pool_idx, size=min(stars_per_campaign, pool_idx.size), replace=False)
-                for t, star in zip(epochs(chosen.size), chosen, strict=True):
-                    acq = simulate_star_acquisition(ctx, sat, t, int(star))
-                    truth.files.append(deliver_truth(ctx, acq))
-                    if first_star is None and sat == star_sats[0] and acq.truth.kind == "valid":
-                        first_star = acq
-            if sat in moon_sats:
-                for _ in range(moon_per_month):
-                    truth.files.append(deliver_truth(ctx, simulate_moon_acquisition(ctx, sat, month_start, 28.0)))
-            for t in epochs(geom_per_month):
-                truth.files.append(deliver_truth(ctx, simulate_geom_acquisition(ctx, sat, t)))
+            delivered = _satellite_month(
+                ctx,
+                sat,
+                month_start,
+                stars=stars_per_campaign if sat in star_sats else 0,
+                moons=moon_per_month if sat in moon_sats else 0,
+                geoms=geom_per_month,
+                campaign_days=campaign_days,
+            )
+            truth.files.extend(acq.truth for acq in delivered)
+            if first_star is None and star_sats and sat == star_sats[0]:
+                first_star = next((a for a in delivered if a.header.acq_type is AcqType.STAR), None)
 
     if bad_files and first_star is not None:
-        sat = first_star.header.satellite
-        assert first_star.truth.epoch is not None
-        t_bad = first_star.truth.epoch + timedelta(hours=1)
-
-        def make_star() -> SimulatedAcquisition:
-            star = int(rng.choice(ctx.star_pool[sat]))
-            t = t_bad + timedelta(minutes=ctx.seq[sat])
-            return simulate_star_acquisition(ctx, sat, t, star, force_saturation=False)
-
-        truth.files.extend(write_bad_files(ctx, make_star, first_star))
+        truth.files.extend(_write_bad_files(ctx, first_star))
     return truth
+
+
+def _satellite_month(
+    ctx: CampaignContext,
+    sat: Satellite,
+    month_start: datetime,
+    *,
+    stars: int,
+    moons: int,
+    geoms: int,
+    campaign_days: float,
+) -> list[SimulatedAcquisition]:
+    """Deliver one satellite's acquisitions of one month: a burst of ``campaign_days`` days."""
+    rng = ctx.rng
+    burst_start = month_start + timedelta(days=float(rng.uniform(0.0, 20.0)))
+
+    def epochs(n: int) -> list[datetime]:
+        offsets = np.sort(rng.uniform(0.0, campaign_days * SECONDS_PER_DAY, size=n))
+        return [burst_start + timedelta(seconds=float(s)) for s in offsets]
+
+    out: list[SimulatedAcquisition] = []
+    if stars > 0:
+        pool_idx = ctx.star_pool[sat]
+        chosen = rng.choice(pool_idx, size=min(stars, pool_idx.size), replace=False)
+        for t, star in zip(epochs(chosen.size), chosen, strict=True):
+            out.append(deliver(ctx, simulate_star_acquisition(ctx, sat, t, int(star))))
+    for _ in range(moons):
+        out.append(deliver(ctx, simulate_moon_acquisition(ctx, sat, month_start, 28.0)))
+    for t in epochs(geoms):
+        out.append(deliver(ctx, simulate_geom_acquisition(ctx, sat, t)))
+    return out
+
+
+def _write_bad_files(ctx: CampaignContext, first_star: SimulatedAcquisition) -> list[FileTruth]:
+    """The bad files, made from new STAR acquisitions of ``first_star``'s satellite an hour after it."""
+    sat = first_star.header.satellite
+    t_bad = first_star.header.date_obs + timedelta(hours=1)
+
+    def make_star() -> SimulatedAcquisition:
+        star = int(ctx.rng.choice(ctx.star_pool[sat]))
+        t = t_bad + timedelta(minutes=ctx.seq[sat])
+        return simulate_star_acquisition(ctx, sat, t, star, force_saturation=False)
+
+    return write_bad_files(ctx, make_star, first_star)

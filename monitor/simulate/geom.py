@@ -17,8 +17,10 @@ The truth is deliberately *not* the model the system adjusts:
 Light time and aberration are left out of the truth, as in the system's model (they would be
 absorbed by the attitude biases).
 
-This module returns plain data (dicts of numpy columns, header values); the FITS writer and the
-campaign loop live elsewhere. Randomness comes only from the injected ``np.random.Generator``.
+This module returns the ICD §3 content as domain objects (:class:`monitor.domain.GeomHeader`, the
+state at DATE-OBS) and the EPHEM/GCP table columns; the FITS writer turns them into keywords and
+columns, and :mod:`monitor.simulate.geom_acquisition` gives them an id and a truth record.
+Randomness comes only from the injected ``np.random.Generator``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
-from monitor.domain import MISSION_OF_SATELLITE, Mission, Satellite
+from monitor.domain import MISSION_OF_SATELLITE, GeomHeader, Mission, Satellite
 from monitor.science.constants import GM_M3_S2, J2_EARTH, J3_EARTH, R_EARTH_J2_M
 from monitor.science.earth_frames import (
     earth_rotation_angle_rad,
@@ -57,7 +59,6 @@ __all__ = [
     "GeomInputs",
     "simulate_geom_pair",
     "geom_inputs_from_simulation",
-    "iso_utc",
 ]
 
 # Every satellite's GEOM pass is flown at the PHR inclination (98.2 deg; PNEO's is 97.9 deg): kept as
@@ -87,10 +88,13 @@ class GeomSimulation:
 
     Attributes
     ----------
-    header : dict
-        Primary-header extras: ``DATE-OBS``, ``FOCAL`` (mm), ``PIXPITCH`` (um), ``NSAMP``, ``LINEPER``
-        (ms), ``T0_FORE``/``T0_AFT`` (ISO strings, us resolution), ``PITCH_F``/``PITCH_A`` (deg),
-        ``SC_POSX..Z`` (km) and ``SC_VELX..Z`` (km/s) at DATE-OBS in the ERA inertial frame.
+    date_obs : datetime
+        DATE-OBS, aware UTC, rounded to the millisecond.
+    sc_pos_km, sc_vel_km_s : (float, float, float)
+        SC_POS (km) and SC_VEL (km/s) at DATE-OBS in the ERA inertial frame (on-board navigation).
+    geom : GeomHeader
+        The GEOM keys of ICD §3: FOCAL (mm), PIXPITCH (um), NSAMP, LINEPER (ms), T0_FORE/T0_AFT
+        (aware UTC, microsecond resolution), PITCH_F/PITCH_A (deg, 4 decimals).
     ephem : dict of ndarray
         EPHEM columns ``T`` (s from DATE-OBS), ``X, Y, Z`` (km), ``VX, VY, VZ`` (km/s).
     gcp : dict of ndarray
@@ -103,7 +107,10 @@ class GeomSimulation:
         ``ephem_drift_m_s``, ``j2``, ``j3``.
     """
 
-    header: dict[str, Any]
+    date_obs: datetime
+    sc_pos_km: tuple[float, float, float]
+    sc_vel_km_s: tuple[float, float, float]
+    geom: GeomHeader
     ephem: dict[str, FloatArray]
     gcp: dict[str, NDArray[Any]]
     truth: dict[str, Any]
@@ -119,16 +126,6 @@ class GeomInputs:
     ephem_position_m: FloatArray
     ephem_velocity_m_s: FloatArray
     era_ref_rad: float
-
-
-def iso_utc(t: datetime, digits: int = 6) -> str:
-    """ISO 8601 UTC string without offset, with ``digits`` (3 or 6) fractional-second digits."""
-    s = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return s[: len(s) - (6 - digits)]
-
-
-def _parse_iso_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def _two_body_j2(t: float, y: FloatArray, j2: bool, j3: bool = False) -> FloatArray:
@@ -387,20 +384,18 @@ def simulate_geom_pair(
     }
     nav0 = HermiteEphemeris(t_e, pos_nav, vel_nav).state(0.0)
 
-    header: dict[str, Any] = {
-        "DATE-OBS": iso_utc(date_obs, 3),
-        "FOCAL": cam["focal_mm"],
-        "PIXPITCH": cam["pixpitch_um"],
-        "NSAMP": nsamp,
-        "LINEPER": cam["lineper_ms"],
-        "T0_FORE": iso_utc(date_obs + timedelta(seconds=cameras["FORE"].t0_s)),
-        "T0_AFT": iso_utc(date_obs + timedelta(seconds=cameras["AFT"].t0_s)),
-        "PITCH_F": pitches["FORE"],
-        "PITCH_A": pitches["AFT"],
-    }
-    for axis, k in zip("XYZ", range(3), strict=True):
-        header[f"SC_POS{axis}"] = float(nav0[0][k]) / 1e3
-        header[f"SC_VEL{axis}"] = float(nav0[1][k]) / 1e3
+    geom = GeomHeader(
+        focal_mm=cam["focal_mm"],
+        pixpitch_um=cam["pixpitch_um"],
+        nsamp=nsamp,
+        lineper_ms=cam["lineper_ms"],
+        t0_fore=date_obs + timedelta(seconds=cameras["FORE"].t0_s),  # rounded to the microsecond
+        t0_aft=date_obs + timedelta(seconds=cameras["AFT"].t0_s),
+        pitch_fore_deg=pitches["FORE"],
+        pitch_aft_deg=pitches["AFT"],
+    )
+    pos_km = nav0[0] / 1e3
+    vel_km_s = nav0[1] / 1e3
     truth_pos, truth_vel = trajectory.state(0.0)
     truth: dict[str, Any] = {
         "trajectory": trajectory,
@@ -422,28 +417,35 @@ def simulate_geom_pair(
         "j2": j2,
         "j3": j3,
     }
-    return GeomSimulation(header=header, ephem=ephem, gcp=gcp, truth=truth)
+    return GeomSimulation(
+        date_obs=date_obs,
+        sc_pos_km=(float(pos_km[0]), float(pos_km[1]), float(pos_km[2])),
+        sc_vel_km_s=(float(vel_km_s[0]), float(vel_km_s[1]), float(vel_km_s[2])),
+        geom=geom,
+        ephem=ephem,
+        gcp=gcp,
+        truth=truth,
+    )
 
 
 def geom_inputs_from_simulation(sim: GeomSimulation) -> GeomInputs:
     """Convert the simulated header/tables to adjustment inputs exactly as a GEOM reader would.
 
-    Uses only ``header``, ``ephem`` and ``gcp`` (never ``truth``): times relative to DATE-OBS, SI
-    units, theta_ERA at DATE-OBS with UT1 = UTC.
+    Uses only what a GEOM file holds (``date_obs``, ``geom``, ``ephem`` and ``gcp``; never
+    ``truth``): times relative to DATE-OBS, SI units, theta_ERA at DATE-OBS with UT1 = UTC.
     """
-    hdr = sim.header
-    date_obs = _parse_iso_utc(hdr["DATE-OBS"])
+    date_obs, hdr = sim.date_obs, sim.geom
     jd_day, jd_sec = jd_from_unix_seconds(date_obs.timestamp())
     cameras = {
         view: PushbroomCamera(
-            focal_m=float(hdr["FOCAL"]) * 1e-3,
-            pixpitch_m=float(hdr["PIXPITCH"]) * 1e-6,
-            nsamp=int(hdr["NSAMP"]),
-            lineper_s=float(hdr["LINEPER"]) * 1e-3,
-            t0_s=(_parse_iso_utc(hdr[t0_key]) - date_obs).total_seconds(),
-            pitch_rad=float(np.radians(float(hdr[pitch_key]))),
+            focal_m=float(hdr.focal_mm) * 1e-3,
+            pixpitch_m=float(hdr.pixpitch_um) * 1e-6,
+            nsamp=int(hdr.nsamp),
+            lineper_s=float(hdr.lineper_ms) * 1e-3,
+            t0_s=(t0 - date_obs).total_seconds(),
+            pitch_rad=float(np.radians(float(pitch_deg))),
         )
-        for view, t0_key, pitch_key in (("FORE", "T0_FORE", "PITCH_F"), ("AFT", "T0_AFT", "PITCH_A"))
+        for view, t0, pitch_deg in (("FORE", hdr.t0_fore, hdr.pitch_fore_deg), ("AFT", hdr.t0_aft, hdr.pitch_aft_deg))
     }
     e = sim.ephem
     g = sim.gcp

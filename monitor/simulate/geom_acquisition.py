@@ -6,20 +6,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 
-from monitor.domain import (
-    ICD_VERSION,
-    MISSION_OF_SATELLITE,
-    AcqType,
-    AcquisitionHeader,
-    GeomHeader,
-    Satellite,
+from monitor.domain import AcqType, Satellite
+from monitor.simulate.acquisition import (
+    CampaignContext,
+    SimulatedAcquisition,
+    acquisition_header,
+    file_truth,
+    round_to_ms,
 )
-from monitor.simulate.acquisition import CampaignContext, SimulatedAcquisition, make_acq_id, round_to_ms
-from monitor.simulate.truth import FileTruth
+from monitor.simulate.geom import GeomSimulation, simulate_geom_pair
 
 __all__ = ["GEOM_SITES", "simulate_geom_acquisition"]
 
@@ -33,49 +33,24 @@ GEOM_SITES: tuple[tuple[str, float, float, float], ...] = (
 
 
 def simulate_geom_acquisition(ctx: CampaignContext, satellite: Satellite, epoch: datetime) -> SimulatedAcquisition:
-    """One GEOM stereo-pair file of a calibration site."""
-    from monitor.simulate.geom import simulate_geom_pair
-
+    """One GEOM stereo-pair file of a calibration site drawn from :data:`GEOM_SITES`."""
     rng = ctx.rng
-    mission = MISSION_OF_SATELLITE[satellite]
     name, lat, lon, h = GEOM_SITES[int(rng.integers(len(GEOM_SITES)))]
     sim = simulate_geom_pair(
         rng, epoch_utc=round_to_ms(epoch), site_lat_deg=lat, site_lon_deg=lon, site_h_m=h, satellite=satellite.value
     )
-    hd = sim.header
-    date_obs = datetime.fromisoformat(hd["DATE-OBS"]).replace(tzinfo=UTC)
-    seq = ctx.next_seq(satellite)
-    acq_id = make_acq_id(satellite, AcqType.GEOM, date_obs, seq)
-    header = AcquisitionHeader(
-        acq_id=acq_id,
-        mission=mission,
-        satellite=satellite,
-        acq_type=AcqType.GEOM,
-        target=name,
-        date_obs=date_obs,
-        sc_pos_km=(float(hd["SC_POSX"]), float(hd["SC_POSY"]), float(hd["SC_POSZ"])),
-        sc_vel_km_s=(float(hd["SC_VELX"]), float(hd["SC_VELY"]), float(hd["SC_VELZ"])),
-        ra_deg=None,
-        dec_deg=None,
-        icd=ICD_VERSION,
-    )
-    geom = GeomHeader(
-        focal_mm=float(hd["FOCAL"]),
-        pixpitch_um=float(hd["PIXPITCH"]),
-        nsamp=int(hd["NSAMP"]),
-        lineper_ms=float(hd["LINEPER"]),
-        t0_fore=datetime.fromisoformat(hd["T0_FORE"]).replace(tzinfo=UTC),
-        t0_aft=datetime.fromisoformat(hd["T0_AFT"]).replace(tzinfo=UTC),
-        pitch_fore_deg=float(hd["PITCH_F"]),
-        pitch_aft_deg=float(hd["PITCH_A"]),
-    )
+    state = (sim.sc_pos_km, sim.sc_vel_km_s)
+    header = acquisition_header(ctx, satellite, AcqType.GEOM, sim.date_obs, state, target=name)
+    truth = file_truth(header, geom={"site": name, "site_lat_deg": lat, "site_lon_deg": lon, **_summary(sim)})
+    return SimulatedAcquisition(header, {}, truth, geom=sim.geom, ephem=dict(sim.ephem), gcp=dict(sim.gcp))
+
+
+def _summary(sim: GeomSimulation) -> dict[str, Any]:
+    """The truth of a pair as JSON values: true state, point counts, noise and error draws."""
     t = sim.truth
     roles = np.asarray(sim.gcp["ROLE"]).astype(str)
     ids = np.asarray(sim.gcp["ID"]).astype(str)
-    summary = {
-        "site": name,
-        "site_lat_deg": lat,
-        "site_lon_deg": lon,
+    return {
         "position_m": [float(v) for v in np.asarray(t["position_m"]).ravel()],
         "velocity_m_s": [float(v) for v in np.asarray(t["velocity_m_s"]).ravel()],
         "n_control": len(set(ids[roles == "CONTROL"].tolist())),
@@ -85,18 +60,6 @@ def simulate_geom_acquisition(ctx: CampaignContext, satellite: Satellite, epoch:
         "ephem_bias_m": [float(v) for v in np.ravel(t["ephem_bias_m"])],
         "ephem_drift_m_s": [float(v) for v in np.ravel(t["ephem_drift_m_s"])],
         "cross_track_m": float(t["cross_track_m"]),
-        "pitch_fore_deg": geom.pitch_fore_deg,
-        "pitch_aft_deg": geom.pitch_aft_deg,
+        "pitch_fore_deg": sim.geom.pitch_fore_deg,
+        "pitch_aft_deg": sim.geom.pitch_aft_deg,
     }
-    truth = FileTruth(
-        file="",
-        acq_id=acq_id,
-        satellite=satellite.value,
-        type=AcqType.GEOM.value,
-        epoch=date_obs,
-        status="ok",
-        reason=None,
-        target=name,
-        geom=summary,
-    )
-    return SimulatedAcquisition(header, {}, truth, geom=geom, ephem=dict(sim.ephem), gcp=dict(sim.gcp))

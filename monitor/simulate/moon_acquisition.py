@@ -12,23 +12,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.domain import (
-    BANDS_BY_MISSION,
-    ICD_VERSION,
-    MISSION_OF_SATELLITE,
-    AcqType,
-    AcquisitionHeader,
-    BandHeader,
-    Mission,
-    RejectReason,
-    Satellite,
-)
-from monitor.io.reference_data import load_rsr
+from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, AcqType, BandHeader, Mission, RejectReason, Satellite
+from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.science.constants import WGS84_A_KM
 from monitor.science.instrument import (
     E_PER_DN_REFERENCE,
@@ -38,30 +27,89 @@ from monitor.science.instrument import (
     lineper_ms,
     pixscale_urad,
 )
+from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
+from monitor.science.lunar_model import lunar_band_irradiance
 from monitor.simulate.acquisition import (
     CampaignContext,
     SimulatedAcquisition,
+    acquisition_header,
     circular_orbit_state,
-    make_acq_id,
+    file_truth,
     round_to_ms,
 )
-from monitor.simulate.truth import BandFileTruth, FileTruth, a_true
+from monitor.simulate.moon import moon_apparent_diameter_px, simulate_moon_band
+from monitor.simulate.truth import BandFileTruth, a_true
 
 __all__ = ["MOON_FRAME_DIAMETERS", "simulate_moon_acquisition"]
 
 MOON_FRAME_DIAMETERS = 2.2  # MOON frame width / disk diameter: room for the photometry at large |g|
+_DISK_PX = 150.0  # delivered lunar diameter aimed at by the choice of BINNING
+
+State = tuple[tuple[float, float, float], tuple[float, float, float]]
+
+
+def simulate_moon_acquisition(
+    ctx: CampaignContext, satellite: Satellite, t0: datetime, window_days: float
+) -> SimulatedAcquisition:
+    """One MOON acquisition (all bands).
+
+    The disk has its physical apparent size; ``BINNING`` (a power of 2, the same for all the
+    bands of a mission type: about 32 for PNEO MS, 128 for PNEO PAN) brings it to 110–220
+    delivered pixels. The frame is ``MOON_FRAME_DIAMETERS`` = 2.2 disk diameters wide (columns,
+    rounded up to a multiple of 8; ``OVERSAMP`` times as many rows): at large phase angles the
+    photometry needs that much room around the disk (with 1.7 one band in 168 came back
+    off-centre). Images are rendered directly on the delivered grid (dark ``DARK b²``, read
+    noise ``b`` times the native one, saturation at ``SATURATE b²``), which is what summing b×b
+    native pixels gives. ``S_k = o G A_k(t) E_k / Ω_pix`` with ``E_k`` from the REF-1 lunar model
+    at the geometry of ``SC_POS`` and ``DATE-OBS``; ``OVERSAMP`` in {1, 2}; ``GAINFACT`` 2–4.
+    """
+    rng = ctx.rng
+    mission = MISSION_OF_SATELLITE[satellite]
+    epoch, state, geo = _moon_epoch_and_geometry(ctx, satellite, t0, window_days)
+    oversamp = int(rng.integers(1, 3))
+    bands: list[BandHeader] = []
+    images: dict[str, NDArray[np.float32]] = {}
+    truth_bands: dict[str, BandFileTruth] = {}
+    for band in BANDS_BY_MISSION[mission]:
+        e_k = _band_irradiance(mission, band, geo)
+        a_k = a_true(ctx.calibration[satellite.value][band], epoch)
+        band_header, images[band], truth_bands[band] = _moon_band(rng, mission, band, a_k, e_k, oversamp, geo)
+        bands.append(band_header)
+    header = acquisition_header(
+        ctx,
+        satellite,
+        AcqType.MOON,
+        epoch,
+        state,
+        target="MOON",
+        ra_deg=float(geo.moon_ra_deg) % 360.0,
+        dec_deg=float(geo.moon_dec_deg),
+        bands=bands,
+    )
+    truth = file_truth(
+        header,
+        oversamp=float(oversamp),
+        bands=truth_bands,
+        extra={
+            "phase_angle_deg": geo.phase_angle_deg,
+            "sun_selenographic_lon_deg": geo.sun_selenographic_lon_deg,
+            "observer_selenographic_lat_deg": geo.observer_selenographic_lat_deg,
+            "observer_selenographic_lon_deg": geo.observer_selenographic_lon_deg,
+            "d_sun_moon_km": geo.d_sun_moon_km,
+            "d_obs_moon_km": geo.d_obs_moon_km,
+        },
+    )
+    return SimulatedAcquisition(header, images, truth)
 
 
 def _moon_epoch_and_geometry(
     ctx: CampaignContext, satellite: Satellite, t0: datetime, window_days: float
-) -> tuple[datetime, tuple[float, float, float], tuple[float, float, float], Any]:
+) -> tuple[datetime, State, LunarGeometry]:
     """Pick a time in ``[t0, t0 + window)`` near a target phase and a satellite state seeing the Moon.
 
     The target signed phase angle is drawn in ±[15, 75] deg (6-hour search grid); the orbit phase
     is redrawn until the Moon is more than ~17 deg above the satellite's local horizontal plane.
     """
-    from monitor.science.lunar_geometry import lunar_geometry
-
     rng = ctx.rng
     mission = MISSION_OF_SATELLITE[satellite]
     target = float(rng.uniform(15.0, 75.0)) * (1.0 if rng.random() < 0.5 else -1.0)
@@ -81,145 +129,86 @@ def _moon_epoch_and_geometry(
         if float(np.dot(pos, u)) / np.linalg.norm(pos) > 0.3:
             break
         pos, vel = circular_orbit_state(rng, mission, ctx.raan[satellite])
-    return epoch, pos, vel, lunar_geometry(epoch, pos)
+    return epoch, (pos, vel), lunar_geometry(epoch, pos)
 
 
-def _moon_binning(mission: Mission, band: str, d_obs_moon_km: float, disk_px: float) -> int:
-    """Ground-side binning that brings the lunar disk to about ``disk_px`` delivered pixels."""
-    from monitor.simulate.moon import moon_apparent_diameter_px
-
-    diameter = moon_apparent_diameter_px(d_obs_moon_km, pixscale_urad(mission, band))
-    return max(1, int(2 ** round(math.log2(max(diameter / disk_px, 1.0)))))
-
-
-def simulate_moon_acquisition(
-    ctx: CampaignContext, satellite: Satellite, t0: datetime, window_days: float
-) -> SimulatedAcquisition:
-    """One MOON acquisition (all bands).
-
-    The disk has its physical apparent size; ``BINNING`` (a power of 2, the same for all the
-    bands of a mission type: about 32 for PNEO MS, 128 for PNEO PAN) brings it to 110–220
-    delivered pixels. The frame is ``MOON_FRAME_DIAMETERS`` = 2.2 disk diameters wide (columns,
-    rounded up to a multiple of 8; ``OVERSAMP`` times as many rows): at large phase angles the
-    photometry needs that much room around the disk (with 1.7 one band in 168 came back
-    off-centre). Images are rendered directly on the delivered grid (dark ``DARK b²``, read
-    noise ``b`` times the native one, saturation at ``SATURATE b²``), which is what summing b×b
-    native pixels gives. ``S_k = o G A_k(t) E_k / Ω_pix`` with ``E_k`` from the REF-1 lunar model
-    at the geometry of ``SC_POS`` and ``DATE-OBS``; ``OVERSAMP`` in {1, 2}; ``GAINFACT`` 2–4.
-    """
-    from monitor.io.reference_data import load_rolo_coefficients, load_solar_spectrum
-    from monitor.science.lunar_model import lunar_band_irradiance
-    from monitor.simulate.moon import simulate_moon_band
-
-    rng = ctx.rng
-    mission = MISSION_OF_SATELLITE[satellite]
-    epoch, pos, vel, geo = _moon_epoch_and_geometry(ctx, satellite, t0, window_days)
-    seq = ctx.next_seq(satellite)
-    acq_id = make_acq_id(satellite, AcqType.MOON, epoch, seq)
-    oversamp = int(rng.integers(1, 3))
-    coeffs = load_rolo_coefficients()
+def _band_irradiance(mission: Mission, band: str, geo: LunarGeometry) -> float:
+    """REF-1 band irradiance E_k of the Moon at the satellite, W m^-2 um^-1 (ICD 2.3)."""
+    rsr = load_rsr(mission, band)
     solar = load_solar_spectrum()
-    bands: list[BandHeader] = []
-    images: dict[str, NDArray[Any]] = {}
-    truth_bands: dict[str, BandFileTruth] = {}
-    for band in BANDS_BY_MISSION[mission]:
-        rsr = load_rsr(mission, band)
-        e_k = lunar_band_irradiance(
-            geo.phase_angle_deg,
-            geo.sun_selenographic_lon_deg,
-            geo.observer_selenographic_lat_deg,
-            geo.observer_selenographic_lon_deg,
-            geo.d_sun_moon_km,
-            geo.d_obs_moon_km,
-            coeffs=coeffs,
-            rsr_wavelength_nm=rsr.wavelength_nm,
-            rsr=rsr.values,
-            solar_wavelength_nm=solar.wavelength_nm,
-            solar_irradiance_w_m2_um=solar.values,
-        )
-        a_k = a_true(ctx.calibration[satellite.value][band], epoch)
-        gain = round(float(rng.uniform(2.0, 4.0)), 3)
-        pix = pixscale_urad(mission, band)
-        s_true = oversamp * gain * a_k * e_k / (pix * 1e-6) ** 2
-        b = _moon_binning(mission, band, geo.d_obs_moon_km, 150.0)
-        from monitor.simulate.moon import moon_apparent_diameter_px
+    return lunar_band_irradiance(
+        geo.phase_angle_deg,
+        geo.sun_selenographic_lon_deg,
+        geo.observer_selenographic_lat_deg,
+        geo.observer_selenographic_lon_deg,
+        geo.d_sun_moon_km,
+        geo.d_obs_moon_km,
+        coeffs=load_rolo_coefficients(),
+        rsr_wavelength_nm=rsr.wavelength_nm,
+        rsr=rsr.values,
+        solar_wavelength_nm=solar.wavelength_nm,
+        solar_irradiance_w_m2_um=solar.values,
+    )
 
-        diameter_delivered = moon_apparent_diameter_px(geo.d_obs_moon_km, pix) / b
-        cols = int(math.ceil(diameter_delivered * MOON_FRAME_DIAMETERS / 8.0)) * 8
-        rows = cols * oversamp
-        dark = float(rng.uniform(20.0, 60.0))
-        sky = float(rng.uniform(0.0, 3.0)) * b * b
-        image = simulate_moon_band(
-            rng,
-            total_signal_dn=s_true,
-            shape=(rows, cols),
-            oversamp=float(oversamp),
-            binning=1,
-            phase_angle_deg=geo.phase_angle_deg,
-            moon_diameter_px=diameter_delivered,
-            psf_sigma_px=0.5,
-            dark_dn=dark * b * b,
-            gain_e_per_dn=E_PER_DN_REFERENCE[mission] / gain,
-            read_noise_dn=READ_NOISE_DN * b,
-            background_dn=sky,
-            background_slope=(float(rng.uniform(-0.01, 0.01)) * b * b, float(rng.uniform(-0.01, 0.01)) * b * b),
-            saturate_dn=SATURATE_DN * b * b,
-        )
-        bands.append(
-            BandHeader(
-                band=band,
-                shape=(rows, cols),
-                dark_dn=round(dark, 3),
-                gain_factor=gain,
-                oversamp=float(oversamp),
-                binning=b,
-                pixscale_urad=pix,
-                lineper_ms=lineper_ms(mission, band),
-                saturate_dn=SATURATE_DN,
-            )
-        )
-        images[band] = image
-        saturated = bool(np.nanmax(image) >= SATURATE_DN * b * b)
-        truth_bands[band] = BandFileTruth(
-            e_k=float(e_k),
-            a_true=a_k,
-            gain_factor=gain,
-            s_true_dn=s_true,
-            reason=RejectReason.SATURATED.value if saturated else None,
-            extra={"binning": b, "background_dn": sky},
-        )
-    header = AcquisitionHeader(
-        acq_id=acq_id,
-        mission=mission,
-        satellite=satellite,
-        acq_type=AcqType.MOON,
-        target="MOON",
-        date_obs=epoch,
-        sc_pos_km=pos,
-        sc_vel_km_s=vel,
-        ra_deg=float(geo.moon_ra_deg) % 360.0,
-        dec_deg=float(geo.moon_dec_deg),
-        icd=ICD_VERSION,
-        bands=tuple(bands),
-    )
-    truth = FileTruth(
-        file="",
-        acq_id=acq_id,
-        satellite=satellite.value,
-        type=AcqType.MOON.value,
-        epoch=epoch,
-        status="ok",
-        reason=None,
-        target="MOON",
+
+def _binning(diameter_native_px: float, disk_px: float) -> int:
+    """Ground-side binning (a power of 2) that brings the lunar disk to about ``disk_px`` pixels."""
+    return max(1, int(2 ** round(math.log2(max(diameter_native_px / disk_px, 1.0)))))
+
+
+def _moon_band(
+    rng: np.random.Generator,
+    mission: Mission,
+    band: str,
+    a_k: float,
+    e_k: float,
+    oversamp: int,
+    geo: LunarGeometry,
+) -> tuple[BandHeader, NDArray[np.float32], BandFileTruth]:
+    """Set-up, image and truth of one band: ``GAINFACT`` 2–4, dark 20–60 DN, sky 0–3 DN per native pixel."""
+    gain = round(float(rng.uniform(2.0, 4.0)), 3)
+    pix = pixscale_urad(mission, band)
+    s_true = oversamp * gain * a_k * e_k / (pix * 1e-6) ** 2
+    diameter_native = moon_apparent_diameter_px(geo.d_obs_moon_km, pix)
+    b = _binning(diameter_native, _DISK_PX)
+    diameter_delivered = diameter_native / b
+    cols = int(math.ceil(diameter_delivered * MOON_FRAME_DIAMETERS / 8.0)) * 8
+    rows = cols * oversamp
+    dark = float(rng.uniform(20.0, 60.0))
+    sky = float(rng.uniform(0.0, 3.0)) * b * b
+    image = simulate_moon_band(
+        rng,
+        total_signal_dn=s_true,
+        shape=(rows, cols),
         oversamp=float(oversamp),
-        bands=truth_bands,
-        extra={
-            "phase_angle_deg": geo.phase_angle_deg,
-            "sun_selenographic_lon_deg": geo.sun_selenographic_lon_deg,
-            "observer_selenographic_lat_deg": geo.observer_selenographic_lat_deg,
-            "observer_selenographic_lon_deg": geo.observer_selenographic_lon_deg,
-            "d_sun_moon_km": geo.d_sun_moon_km,
-            "d_obs_moon_km": geo.d_obs_moon_km,
-        },
+        binning=1,
+        phase_angle_deg=geo.phase_angle_deg,
+        moon_diameter_px=diameter_delivered,
+        psf_sigma_px=0.5,
+        dark_dn=dark * b * b,
+        gain_e_per_dn=E_PER_DN_REFERENCE[mission] / gain,
+        read_noise_dn=READ_NOISE_DN * b,
+        background_dn=sky,
+        background_slope=(float(rng.uniform(-0.01, 0.01)) * b * b, float(rng.uniform(-0.01, 0.01)) * b * b),
+        saturate_dn=SATURATE_DN * b * b,
     )
-    return SimulatedAcquisition(header, images, truth)
+    header = BandHeader(
+        band=band,
+        shape=(rows, cols),
+        dark_dn=round(dark, 3),
+        gain_factor=gain,
+        oversamp=float(oversamp),
+        binning=b,
+        pixscale_urad=pix,
+        lineper_ms=lineper_ms(mission, band),
+        saturate_dn=SATURATE_DN,
+    )
+    truth = BandFileTruth(
+        e_k=float(e_k),
+        a_true=a_k,
+        gain_factor=gain,
+        s_true_dn=s_true,
+        reason=RejectReason.SATURATED.value if np.nanmax(image) >= SATURATE_DN * b * b else None,
+        extra={"binning": b, "background_dn": sky},
+    )
+    return header, image, truth

@@ -21,17 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.domain import (
-    BANDS_BY_MISSION,
-    ICD_VERSION,
-    MISSION_OF_SATELLITE,
-    AcqType,
-    AcquisitionHeader,
-    BandHeader,
-    Mission,
-    RejectReason,
-    Satellite,
-)
+from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, AcqType, BandHeader, Mission, RejectReason, Satellite
 from monitor.io.fits_writer import ImageDtype
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.science.instrument import (
@@ -41,14 +31,18 @@ from monitor.science.instrument import (
     lineper_ms,
     pixscale_urad,
 )
+from monitor.science.psf import mtf_nyquist, render_star
+from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.simulate.acquisition import (
     CampaignContext,
     SimulatedAcquisition,
+    acquisition_header,
     circular_orbit_state,
-    make_acq_id,
+    file_truth,
     round_to_ms,
 )
-from monitor.simulate.truth import BandFileTruth, FileTruth, a_true
+from monitor.simulate.star import default_psf_params, default_vignette_shape, plane_excursion_dn, simulate_star_vignette
+from monitor.simulate.truth import BandFileTruth, a_true
 
 __all__ = ["StarTable", "star_table", "simulate_star_acquisition"]
 
@@ -58,6 +52,8 @@ _SATURATING_RANGE = (1.3, 2.5)
 
 @dataclass(frozen=True)
 class StarTable:
+    """The reference stars a campaign observes (catalogue rows that pass the calibration rules)."""
+
     hip: NDArray[np.int64]
     ra_deg: NDArray[np.float64]
     dec_deg: NDArray[np.float64]
@@ -68,8 +64,7 @@ class StarTable:
 
 @cache
 def star_table(mission: Mission, v_min: float, v_max: float) -> StarTable:
-    from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
-
+    """Calibration stars with ``v_min <= V <= v_max`` and their REF-1 band irradiances (computed once)."""
     cat = load_star_catalogue()
     ok = is_calibration_star(cat.v_mag, cat.b_v) & (cat.v_mag >= v_min) & (cat.v_mag <= v_max)
     vband = load_johnson_v()
@@ -88,9 +83,6 @@ def star_table(mission: Mission, v_min: float, v_max: float) -> StarTable:
 @cache
 def _psf_peak_fraction(mission: Mission, band: str) -> float:
     """Largest native-pixel fraction of a star's signal (star centred on a pixel, o = 1)."""
-    from monitor.science.psf import render_star
-    from monitor.simulate.star import default_psf_params
-
     params = default_psf_params(mission, band)
     img = render_star((15, 15), (7.0, 7.0), params, 1.0, 1.0)
     return float(img.max())
@@ -98,9 +90,6 @@ def _psf_peak_fraction(mission: Mission, band: str) -> float:
 
 @cache
 def _mtf_nyquist(mission: Mission, band: str) -> tuple[float, float]:
-    from monitor.science.psf import mtf_nyquist
-    from monitor.simulate.star import default_psf_params
-
     return mtf_nyquist(default_psf_params(mission, band))
 
 
@@ -112,118 +101,40 @@ def simulate_star_acquisition(
     *,
     force_saturation: bool | None = None,
 ) -> SimulatedAcquisition:
-    """One STAR acquisition of star ``star_index`` of the mission's star table (all bands)."""
-    from monitor.simulate.star import (
-        default_psf_params,
-        default_vignette_shape,
-        plane_excursion_dn,
-        simulate_star_vignette,
-    )
+    """One STAR acquisition of star ``star_index`` of the mission's star table (all bands).
 
+    ``force_saturation`` overrides the draw that sets a small fraction of acquisitions up to
+    saturate (``ctx.saturated_fraction``). The image type (uint16 or float32) and the gzip
+    compression are drawn last, with ``ctx.uint16_fraction`` and ``ctx.gzip_fraction``.
+    """
     rng = ctx.rng
     mission = MISSION_OF_SATELLITE[satellite]
     table = star_table(mission, *ctx.v_range)
     epoch = round_to_ms(epoch)
-    seq = ctx.next_seq(satellite)
-    acq_id = make_acq_id(satellite, AcqType.STAR, epoch, seq)
-    pos, vel = circular_orbit_state(rng, mission, ctx.raan[satellite])
+    state = circular_orbit_state(rng, mission, ctx.raan[satellite])
     oversamp = int(rng.integers(1, 5))
     saturate = bool(rng.random() < ctx.saturated_fraction) if force_saturation is None else force_saturation
     bands: list[BandHeader] = []
     images: dict[str, NDArray[Any]] = {}
     truth_bands: dict[str, BandFileTruth] = {}
     for band in BANDS_BY_MISSION[mission]:
-        model = ctx.calibration[satellite.value][band]
-        a_k = a_true(model, epoch)
+        a_k = a_true(ctx.calibration[satellite.value][band], epoch)
         e_k = float(table.e_k[band][star_index])
-        omega = (pixscale_urad(mission, band) * 1e-6) ** 2
-        s_unit = a_k * e_k / omega  # signal for o = 1, G = 1
-        dark = float(rng.uniform(20.0, 60.0))
-        background = float(rng.uniform(0.0, 5.0))
-        headroom = SATURATE_DN - dark - background
-        fraction = rng.uniform(*(_SATURATING_RANGE if saturate else _PEAK_RANGE))
-        gain = float(np.clip(fraction * headroom / (s_unit * _psf_peak_fraction(mission, band)), 1.0, 4.0))
-        gain = round(gain, 3)
-        s_true = oversamp * gain * s_unit
-        slope = (float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03)) / oversamp)
-        shape = default_vignette_shape(mission, band, oversamp)
-        rows, cols = int(shape[0]), int(shape[1])
-        # stray light is never negative: lift the plane so that its lowest corner is >= 0
-        background += plane_excursion_dn(slope, (rows, cols))
-        center = (
-            (cols - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)),
-            (rows - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)) * oversamp,
-        )
-        image = simulate_star_vignette(
-            rng,
-            total_signal_dn=s_true,
-            shape=(rows, cols),
-            center_xy=center,
-            oversamp=float(oversamp),
-            psf=default_psf_params(mission, band),
-            dark_dn=dark,
-            gain_e_per_dn=E_PER_DN_REFERENCE[mission] / gain,
-            read_noise_dn=READ_NOISE_DN,
-            background_dn=background,
-            background_slope=slope,
-            saturate_dn=SATURATE_DN,
-        )
-        star_x = round(center[0] + float(rng.uniform(-2.0, 2.0)), 2)
-        star_y = round(center[1] + float(rng.uniform(-2.0, 2.0)), 2)
-        bands.append(
-            BandHeader(
-                band=band,
-                shape=(rows, cols),
-                dark_dn=round(dark, 3),
-                gain_factor=gain,
-                oversamp=float(oversamp),
-                binning=1,
-                pixscale_urad=pixscale_urad(mission, band),
-                lineper_ms=lineper_ms(mission, band),
-                saturate_dn=SATURATE_DN,
-                star_x=star_x,
-                star_y=star_y,
-            )
-        )
-        images[band] = image
-        along, across = _mtf_nyquist(mission, band)
-        is_saturated = bool(np.nanmax(image) >= SATURATE_DN)
-        truth_bands[band] = BandFileTruth(
-            e_k=e_k,
-            a_true=a_k,
-            gain_factor=gain,
-            s_true_dn=s_true,
-            mtf_nyquist_along=along,
-            mtf_nyquist_across=across,
-            star_x=center[0],
-            star_y=center[1],
-            reason=RejectReason.SATURATED.value if is_saturated else None,
-            extra={"background_dn": background, "background_slope": list(slope)},
-        )
-    hip = int(table.hip[star_index])
-    header = AcquisitionHeader(
-        acq_id=acq_id,
-        mission=mission,
-        satellite=satellite,
-        acq_type=AcqType.STAR,
-        target=f"HIP {hip}",
-        date_obs=epoch,
-        sc_pos_km=pos,
-        sc_vel_km_s=vel,
+        band_header, images[band], truth_bands[band] = _star_band(rng, mission, band, a_k, e_k, oversamp, saturate)
+        bands.append(band_header)
+    header = acquisition_header(
+        ctx,
+        satellite,
+        AcqType.STAR,
+        epoch,
+        state,
+        target=f"HIP {int(table.hip[star_index])}",
         ra_deg=float(table.ra_deg[star_index]),
         dec_deg=float(table.dec_deg[star_index]),
-        icd=ICD_VERSION,
-        bands=tuple(bands),
+        bands=bands,
     )
-    truth = FileTruth(
-        file="",
-        acq_id=acq_id,
-        satellite=satellite.value,
-        type=AcqType.STAR.value,
-        epoch=epoch,
-        status="ok",
-        reason=None,
-        target=header.target,
+    truth = file_truth(
+        header,
         v_mag=float(table.v_mag[star_index]),
         b_v=float(table.b_v[star_index]),
         oversamp=float(oversamp),
@@ -232,3 +143,76 @@ def simulate_star_acquisition(
     dtype: ImageDtype = "uint16" if rng.random() < ctx.uint16_fraction else "float32"
     gz = bool(rng.random() < ctx.gzip_fraction)
     return SimulatedAcquisition(header, images, truth, dtype=dtype, gz=gz)
+
+
+def _star_band(
+    rng: np.random.Generator,
+    mission: Mission,
+    band: str,
+    a_k: float,
+    e_k: float,
+    oversamp: int,
+    saturate: bool,
+) -> tuple[BandHeader, NDArray[np.float32], BandFileTruth]:
+    """Set-up, vignette and truth of one band: ``S_k = o G A_k E_k / Omega_pix`` (ICD 1.3).
+
+    ``GAINFACT`` puts the peak native pixel at 25-75 % of the range below ``SATURATE`` (or at
+    1.3-2.5 times that range when ``saturate``); dark 20-60 DN, stray light 0-5 DN with a tilt.
+    """
+    s_unit = a_k * e_k / (pixscale_urad(mission, band) * 1e-6) ** 2  # signal for o = 1, G = 1
+    dark = float(rng.uniform(20.0, 60.0))
+    background = float(rng.uniform(0.0, 5.0))
+    headroom = SATURATE_DN - dark - background
+    fraction = rng.uniform(*(_SATURATING_RANGE if saturate else _PEAK_RANGE))
+    gain = float(np.clip(fraction * headroom / (s_unit * _psf_peak_fraction(mission, band)), 1.0, 4.0))
+    gain = round(gain, 3)
+    s_true = oversamp * gain * s_unit
+    slope = (float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03)) / oversamp)
+    rows, cols = default_vignette_shape(mission, band, oversamp)
+    # stray light is never negative: lift the plane so that its lowest corner is >= 0
+    background += plane_excursion_dn(slope, (rows, cols))
+    center = (
+        (cols - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)),
+        (rows - 1) / 2.0 + float(rng.uniform(-1.5, 1.5)) * oversamp,
+    )
+    image = simulate_star_vignette(
+        rng,
+        total_signal_dn=s_true,
+        shape=(rows, cols),
+        center_xy=center,
+        oversamp=float(oversamp),
+        psf=default_psf_params(mission, band),
+        dark_dn=dark,
+        gain_e_per_dn=E_PER_DN_REFERENCE[mission] / gain,
+        read_noise_dn=READ_NOISE_DN,
+        background_dn=background,
+        background_slope=slope,
+        saturate_dn=SATURATE_DN,
+    )
+    header = BandHeader(
+        band=band,
+        shape=(rows, cols),
+        dark_dn=round(dark, 3),
+        gain_factor=gain,
+        oversamp=float(oversamp),
+        binning=1,
+        pixscale_urad=pixscale_urad(mission, band),
+        lineper_ms=lineper_ms(mission, band),
+        saturate_dn=SATURATE_DN,
+        star_x=round(center[0] + float(rng.uniform(-2.0, 2.0)), 2),  # the predicted position is off
+        star_y=round(center[1] + float(rng.uniform(-2.0, 2.0)), 2),
+    )
+    along, across = _mtf_nyquist(mission, band)
+    truth = BandFileTruth(
+        e_k=e_k,
+        a_true=a_k,
+        gain_factor=gain,
+        s_true_dn=s_true,
+        mtf_nyquist_along=along,
+        mtf_nyquist_across=across,
+        star_x=center[0],
+        star_y=center[1],
+        reason=RejectReason.SATURATED.value if np.nanmax(image) >= SATURATE_DN else None,
+        extra={"background_dn": background, "background_slope": list(slope)},
+    )
+    return header, image, truth
