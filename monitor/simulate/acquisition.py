@@ -11,7 +11,7 @@ The acquisition modules (:mod:`~monitor.simulate.star_acquisition`,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.domain import (
+    BANDS_BY_MISSION,
     ICD_VERSION,
     MISSION_OF_SATELLITE,
     AcqType,
@@ -32,8 +33,10 @@ from monitor.domain import (
 )
 from monitor.io.fits_writer import ImageDtype, write_acquisition
 from monitor.science.constants import GM_KM3_S2, WGS84_A_KM
-from monitor.science.instrument import ORBIT_ALTITUDE_KM, SSO_INCLINATION_DEG
-from monitor.simulate.truth import BandTruth, FileTruth
+from monitor.science.instrument import ORBIT_ALTITUDE_KM, SATURATE_DN, SSO_INCLINATION_DEG, lineper_ms, pixscale_urad
+from monitor.simulate.truth import BandFileTruth, BandTruth, FileTruth
+
+BandSimulation = tuple[BandHeader, NDArray[Any], BandFileTruth]  # one band: header, image (DN), truth
 
 __all__ = [
     "SimulatedAcquisition",
@@ -43,6 +46,9 @@ __all__ = [
     "round_to_ms",
     "acquisition_header",
     "file_truth",
+    "band_header",
+    "simulate_bands",
+    "BandSimulation",
     "deliver",
 ]
 
@@ -184,6 +190,49 @@ def acquisition_header(
         icd=ICD_VERSION,
         bands=tuple(bands),
     )
+
+
+def band_header(
+    mission: Mission,
+    band: str,
+    *,
+    shape: tuple[int, int],
+    dark_dn: float,
+    gain_factor: float,
+    oversamp: float,
+    binning: int = 1,
+    star_xy: tuple[float, float] | None = None,
+) -> BandHeader:
+    """Header of one band with the nominal instrument's ``PIXSCALE``, ``LINEPER`` and ``SATURATE``.
+
+    ``DARK`` is written to 3 decimals; ``star_xy`` is the predicted star position (STAR only).
+    """
+    return BandHeader(
+        band=band,
+        shape=shape,
+        dark_dn=round(dark_dn, 3),
+        gain_factor=gain_factor,
+        oversamp=float(oversamp),
+        binning=binning,
+        pixscale_urad=pixscale_urad(mission, band),
+        lineper_ms=lineper_ms(mission, band),
+        saturate_dn=SATURATE_DN,
+        star_x=None if star_xy is None else star_xy[0],
+        star_y=None if star_xy is None else star_xy[1],
+    )
+
+
+def simulate_bands(
+    mission: Mission, simulate_band: Callable[[str], BandSimulation]
+) -> tuple[list[BandHeader], dict[str, NDArray[Any]], dict[str, BandFileTruth]]:
+    """``simulate_band`` over the mission's bands, in ICD order: headers, images and truths."""
+    headers: list[BandHeader] = []
+    images: dict[str, NDArray[Any]] = {}
+    truths: dict[str, BandFileTruth] = {}
+    for band in BANDS_BY_MISSION[mission]:
+        header, images[band], truths[band] = simulate_band(band)
+        headers.append(header)
+    return headers, images, truths
 
 
 def file_truth(header: AcquisitionHeader, **fields: Any) -> FileTruth:

@@ -180,7 +180,7 @@ def simulate_campaigns(
     for sat in sats:
         ctx.raan[sat] = float(rng.uniform(0.0, 360.0))
     for sat in star_sats:
-        n_stars = star_table(MISSION_OF_SATELLITE[sat], *v_range).hip.size
+        n_stars = star_table(MISSION_OF_SATELLITE[sat], *v_range).stars.hip.size
         pool = max(stars_per_campaign, int(round(star_pool_factor * stars_per_campaign)))
         ctx.star_pool[sat] = rng.choice(n_stars, size=min(pool, n_stars), replace=False)
 

@@ -43,12 +43,7 @@ from monitor.science.earth_frames import (
     geodetic_to_ecef,
     jd_from_unix_seconds,
 )
-from monitor.science.instrument import (
-    ORBIT_ALTITUDE_KM,
-    PAN_PIXEL_PITCH_UM,
-    PHR_FOCAL_LENGTH_MM,
-    SSO_INCLINATION_DEG,
-)
+from monitor.science.instrument import ORBIT_ALTITUDE_KM, PAN_PIXEL_PITCH_UM, PHR_FOCAL_LENGTH_MM, SSO_INCLINATION_DEG
 from monitor.science.orbit import HermiteEphemeris
 from monitor.science.pushbroom import AttitudePolynomial, PushbroomCamera, camera_coordinates, ground_to_image
 from monitor.science.stereo_adjustment import GcpObservations

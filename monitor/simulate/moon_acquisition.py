@@ -16,26 +16,22 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, AcqType, BandHeader, Mission, RejectReason, Satellite
+from monitor.domain import MISSION_OF_SATELLITE, AcqType, BandHeader, Mission, RejectReason, Satellite
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.science.constants import WGS84_A_KM
-from monitor.science.instrument import (
-    E_PER_DN_REFERENCE,
-    ORBIT_ALTITUDE_KM,
-    READ_NOISE_DN,
-    SATURATE_DN,
-    lineper_ms,
-    pixscale_urad,
-)
+from monitor.science.instrument import E_PER_DN_REFERENCE, ORBIT_ALTITUDE_KM, READ_NOISE_DN, SATURATE_DN, pixscale_urad
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
 from monitor.science.lunar_model import lunar_band_irradiance
 from monitor.simulate.acquisition import (
+    BandSimulation,
     CampaignContext,
     SimulatedAcquisition,
     acquisition_header,
+    band_header,
     circular_orbit_state,
     file_truth,
     round_to_ms,
+    simulate_bands,
 )
 from monitor.simulate.moon import moon_apparent_diameter_px, simulate_moon_band
 from monitor.simulate.truth import BandFileTruth, a_true
@@ -67,14 +63,13 @@ def simulate_moon_acquisition(
     mission = MISSION_OF_SATELLITE[satellite]
     epoch, state, geo = _moon_epoch_and_geometry(ctx, satellite, t0, window_days)
     oversamp = int(rng.integers(1, 3))
-    bands: list[BandHeader] = []
-    images: dict[str, NDArray[np.float32]] = {}
-    truth_bands: dict[str, BandFileTruth] = {}
-    for band in BANDS_BY_MISSION[mission]:
+
+    def one_band(band: str) -> BandSimulation:
         e_k = _band_irradiance(mission, band, geo)
         a_k = a_true(ctx.calibration[satellite.value][band], epoch)
-        band_header, images[band], truth_bands[band] = _moon_band(rng, mission, band, a_k, e_k, oversamp, geo)
-        bands.append(band_header)
+        return _moon_band(rng, mission, band, a_k, e_k, oversamp, geo)
+
+    bands, images, truth_bands = simulate_bands(mission, one_band)
     header = acquisition_header(
         ctx,
         satellite,
@@ -192,16 +187,8 @@ def _moon_band(
         background_slope=(float(rng.uniform(-0.01, 0.01)) * b * b, float(rng.uniform(-0.01, 0.01)) * b * b),
         saturate_dn=SATURATE_DN * b * b,
     )
-    header = BandHeader(
-        band=band,
-        shape=(rows, cols),
-        dark_dn=round(dark, 3),
-        gain_factor=gain,
-        oversamp=float(oversamp),
-        binning=b,
-        pixscale_urad=pix,
-        lineper_ms=lineper_ms(mission, band),
-        saturate_dn=SATURATE_DN,
+    header = band_header(
+        mission, band, shape=(rows, cols), dark_dn=dark, gain_factor=gain, oversamp=oversamp, binning=b
     )
     truth = BandFileTruth(
         e_k=float(e_k),

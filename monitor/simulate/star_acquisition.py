@@ -16,30 +16,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, AcqType, BandHeader, Mission, RejectReason, Satellite
 from monitor.io.fits_writer import ImageDtype
-from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
-from monitor.science.instrument import (
-    E_PER_DN_REFERENCE,
-    READ_NOISE_DN,
-    SATURATE_DN,
-    lineper_ms,
-    pixscale_urad,
-)
+from monitor.io.reference_data import StarCatalogue, load_johnson_v, load_rsr, load_star_catalogue
+from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN, SATURATE_DN, pixscale_urad
 from monitor.science.psf import mtf_nyquist, render_star
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.simulate.acquisition import (
+    BandSimulation,
     CampaignContext,
     SimulatedAcquisition,
     acquisition_header,
+    band_header,
     circular_orbit_state,
     file_truth,
     round_to_ms,
+    simulate_bands,
 )
 from monitor.simulate.star import default_psf_params, default_vignette_shape, plane_excursion_dn, simulate_star_vignette
 from monitor.simulate.truth import BandFileTruth, a_true
@@ -52,14 +48,10 @@ _SATURATING_RANGE = (1.3, 2.5)
 
 @dataclass(frozen=True)
 class StarTable:
-    """The reference stars a campaign observes (catalogue rows that pass the calibration rules)."""
+    """The reference stars a campaign observes and their REF-1 band irradiances."""
 
-    hip: NDArray[np.int64]
-    ra_deg: NDArray[np.float64]
-    dec_deg: NDArray[np.float64]
-    v_mag: NDArray[np.float64]
-    b_v: NDArray[np.float64]
-    e_k: dict[str, NDArray[np.float64]]  # band -> E_k, W m^-2 um^-1
+    stars: StarCatalogue  # the catalogue rows that pass the calibration rules, in catalogue order
+    e_k: dict[str, NDArray[np.float64]]  # band -> E_k of each star, W m^-2 um^-1
 
 
 @cache
@@ -77,7 +69,8 @@ def star_table(mission: Mission, v_min: float, v_max: float) -> StarTable:
             ),
             dtype=np.float64,
         )
-    return StarTable(cat.hip[ok], cat.ra_deg[ok], cat.dec_deg[ok], cat.v_mag[ok], cat.b_v[ok], e_k)
+    stars = StarCatalogue(cat.hip[ok], cat.ra_deg[ok], cat.dec_deg[ok], cat.v_mag[ok], cat.b_v[ok])
+    return StarTable(stars, e_k)
 
 
 @cache
@@ -110,33 +103,32 @@ def simulate_star_acquisition(
     rng = ctx.rng
     mission = MISSION_OF_SATELLITE[satellite]
     table = star_table(mission, *ctx.v_range)
+    star = table.stars
     epoch = round_to_ms(epoch)
     state = circular_orbit_state(rng, mission, ctx.raan[satellite])
     oversamp = int(rng.integers(1, 5))
     saturate = bool(rng.random() < ctx.saturated_fraction) if force_saturation is None else force_saturation
-    bands: list[BandHeader] = []
-    images: dict[str, NDArray[Any]] = {}
-    truth_bands: dict[str, BandFileTruth] = {}
-    for band in BANDS_BY_MISSION[mission]:
+
+    def one_band(band: str) -> BandSimulation:
         a_k = a_true(ctx.calibration[satellite.value][band], epoch)
-        e_k = float(table.e_k[band][star_index])
-        band_header, images[band], truth_bands[band] = _star_band(rng, mission, band, a_k, e_k, oversamp, saturate)
-        bands.append(band_header)
+        return _star_band(rng, mission, band, a_k, float(table.e_k[band][star_index]), oversamp, saturate)
+
+    bands, images, truth_bands = simulate_bands(mission, one_band)
     header = acquisition_header(
         ctx,
         satellite,
         AcqType.STAR,
         epoch,
         state,
-        target=f"HIP {int(table.hip[star_index])}",
-        ra_deg=float(table.ra_deg[star_index]),
-        dec_deg=float(table.dec_deg[star_index]),
+        target=f"HIP {int(star.hip[star_index])}",
+        ra_deg=float(star.ra_deg[star_index]),
+        dec_deg=float(star.dec_deg[star_index]),
         bands=bands,
     )
     truth = file_truth(
         header,
-        v_mag=float(table.v_mag[star_index]),
-        b_v=float(table.b_v[star_index]),
+        v_mag=float(star.v_mag[star_index]),
+        b_v=float(star.b_v[star_index]),
         oversamp=float(oversamp),
         bands=truth_bands,
     )
@@ -189,18 +181,12 @@ def _star_band(
         background_slope=slope,
         saturate_dn=SATURATE_DN,
     )
-    header = BandHeader(
-        band=band,
-        shape=(rows, cols),
-        dark_dn=round(dark, 3),
-        gain_factor=gain,
-        oversamp=float(oversamp),
-        binning=1,
-        pixscale_urad=pixscale_urad(mission, band),
-        lineper_ms=lineper_ms(mission, band),
-        saturate_dn=SATURATE_DN,
-        star_x=round(center[0] + float(rng.uniform(-2.0, 2.0)), 2),  # the predicted position is off
-        star_y=round(center[1] + float(rng.uniform(-2.0, 2.0)), 2),
+    predicted_xy = (  # the position a planner would predict: off by up to 2 px
+        round(center[0] + float(rng.uniform(-2.0, 2.0)), 2),
+        round(center[1] + float(rng.uniform(-2.0, 2.0)), 2),
+    )
+    header = band_header(
+        mission, band, shape=(rows, cols), dark_dn=dark, gain_factor=gain, oversamp=oversamp, star_xy=predicted_xy
     )
     along, across = _mtf_nyquist(mission, band)
     truth = BandFileTruth(
