@@ -42,7 +42,7 @@ from monitor.reports.context import (
     SatelliteSection,
     StarTraceSet,
 )
-from monitor.science.constants import SECONDS_PER_YEAR
+from monitor.science.constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 
 __all__ = [
     "DPI",
@@ -256,7 +256,7 @@ def _date_ticks(t0: datetime, t1: datetime, max_ticks: int = 5) -> tuple[list[fl
     dateutil rrule: AutoDateLocator dominated the plotting time.
     """
     t0, t1 = t0.astimezone(UTC), t1.astimezone(UTC)
-    span_days = (t1 - t0).total_seconds() / 86400.0
+    span_days = (t1 - t0).total_seconds() / SECONDS_PER_DAY
     ticks: list[datetime] = []
     if span_days > 62:
         months = (t1.year - t0.year) * 12 + t1.month - t0.month + 1
@@ -306,7 +306,7 @@ def _dates(times: Sequence[datetime]) -> np.ndarray:
 
     Plain arithmetic: about 10x faster than ``mdates.date2num`` on lists of datetimes.
     """
-    return np.array([(t - _MPL_EPOCH).total_seconds() for t in times], dtype=float) / 86400.0
+    return np.array([(t - _MPL_EPOCH).total_seconds() for t in times], dtype=float) / SECONDS_PER_DAY
 
 
 def _all_times(*groups: Sequence[datetime]) -> list[datetime]:
