@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from monitor.calibration.geometry import adjustment_options
+from monitor.science.instrument import ORBIT_ALTITUDE_KM
 from monitor.science.stereo_adjustment import adjust_stereo_geometry, check_point_errors
 from monitor.settings import GeometrySettings
 from monitor.simulate.geom import CAMERA_BY_SATELLITE, geom_inputs_from_simulation, simulate_geom_pair
@@ -129,7 +130,7 @@ def main() -> None:
     out: dict[str, Any] = {
         "benchmark": "geometry",
         "pairs": len(pairs),
-        "altitudes_km": [620.0, 694.0],
+        "altitudes_km": sorted(ORBIT_ALTITUDE_KM.values()),
         "n_control": 36,
         "n_check": 30,
         "image_noise_px": args.noise_px,

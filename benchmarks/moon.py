@@ -37,6 +37,8 @@ from astropy.io import fits
 from monitor.domain import BandHeader, Mission
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.io.strips import image_strips_factory
+from monitor.science.constants import MOON_RADIUS_KM
+from monitor.science.instrument import MS_PIXEL_RATIO
 from monitor.science.lunar_geometry import lunar_geometry
 from monitor.science.lunar_model import lunar_band_irradiance
 from monitor.science.moon_photometry import measure_moon_band
@@ -47,8 +49,10 @@ PAN_SHAPE = (20000, 9000)  # rows, columns (native)
 PAN_DIAMETER_PX = 6000.0  # native columns
 OVERSAMP = 2.5
 MS_BINNING = 4
-MS_IFOV_RATIO = 4  # MS native pixel = 4 PAN pixels
+MS_IFOV_RATIO = int(MS_PIXEL_RATIO)  # MS native pixel = 4 PAN pixels
 A_TRUE = {"P": 42.0, "DB": 35.0, "B": 38.0, "G": 40.0, "R": 44.0, "RE": 47.0, "NIR": 51.0}
+# This benchmark's own, noisier detector (not the nominal READ_NOISE_DN and E_PER_DN_REFERENCE
+# of monitor.science.instrument): the numbers it reports were measured with these.
 GAIN, DARK, BKG, READ, E_PER_DN = 1.1, 40.0, 8.0, 3.0, 8.0
 ROWS_PER_STRIP = 512
 
@@ -98,7 +102,7 @@ def generate(path: Path) -> None:
     """Write the benchmark file (child process; memory and time not measured)."""
     geo = lunar_geometry(DATE_OBS, SC_POS_KM)
     rng = np.random.default_rng(12345)
-    pan_pix_urad = 2.0 * math.asin(1737.4 / geo.d_obs_moon_km) / PAN_DIAMETER_PX * 1e6
+    pan_pix_urad = 2.0 * math.asin(MOON_RADIUS_KM / geo.d_obs_moon_km) / PAN_DIAMETER_PX * 1e6
     primary = fits.PrimaryHDU()
     primary.header["ACQTYPE"] = "MOON"
     primary.header["DATE-OBS"] = DATE_OBS.strftime("%Y-%m-%dT%H:%M:%S.000")

@@ -35,6 +35,7 @@ from monitor.simulate.star import (
 )
 
 DARK_DN = 200.0
+# A noisier detector than the nominal one (monitor.science.instrument: READ_NOISE_DN 1.5 DN, 20 e-/DN).
 GAIN_E_PER_DN = 2.0
 READ_NOISE_DN = 5.0
 BANDS = {"P": 1e6, "B2": 5e5}  # band -> total signal of a V = 2 star at o = 1, DN

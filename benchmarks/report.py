@@ -43,10 +43,10 @@ from monitor.reports.context import (
     StarWindowTraces,
     SummaryRow,
 )
+from monitor.science.constants import SECONDS_PER_YEAR
 
 __all__ = ["fabricate_context", "main"]
 
-_YEAR_S = 365.25 * 86400.0
 _A0 = {
     "P": 11.0,
     "B0": 9.5,
@@ -74,7 +74,7 @@ def _month_starts(start: datetime, months: int) -> list[datetime]:
 
 
 def _years(t: datetime, ref: datetime) -> float:
-    return (t - ref).total_seconds() / _YEAR_S
+    return (t - ref).total_seconds() / SECONDS_PER_YEAR
 
 
 def _mtf(freq: np.ndarray, nyq: float) -> np.ndarray:

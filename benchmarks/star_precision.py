@@ -38,8 +38,9 @@ from monitor.domain import BANDS_BY_MISSION, BandHeader, Mission
 from monitor.ingest.service import run_ingest
 from monitor.io.acquisition import read_acquisition_header
 from monitor.science.crlb import star_signal_crlb_dn
+from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN
 from monitor.settings import load_settings
-from monitor.simulate.campaign import E_PER_DN_REFERENCE, READ_NOISE_DN, simulate_campaigns
+from monitor.simulate.campaign import simulate_campaigns
 from monitor.simulate.star import default_psf_params, stray_light_plane_dn
 from monitor.simulate.truth import BandFileTruth
 from monitor.site import init_site, session_scope, utc_now
@@ -55,8 +56,8 @@ def flux_crlb_rel(bt: BandFileTruth, hdr: BandHeader) -> float:
     slope = bt.extra.get("background_slope", [0.0, 0.0])
     background = stray_light_plane_dn(bt.extra.get("background_dn", 0.0), (slope[0], slope[1]), (rows, cols))
     sd = star_signal_crlb_dn((rows, cols), (bt.star_x, bt.star_y), default_psf_params(Mission.PHR.value, hdr.band),
-                             float(hdr.oversamp), bt.s_true_dn, background, E_PER_DN_REFERENCE / bt.gain_factor,
-                             READ_NOISE_DN)
+                             float(hdr.oversamp), bt.s_true_dn, background,
+                             E_PER_DN_REFERENCE[Mission.PHR] / bt.gain_factor, READ_NOISE_DN)
     return sd / bt.s_true_dn
 
 

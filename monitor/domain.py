@@ -1,4 +1,4 @@
-"""Shared vocabulary of the monitoring system: enums, frozen dataclasses and unit constants.
+"""Shared vocabulary of the monitoring system: enums and frozen dataclasses.
 
 Everything here is plain data: no I/O, no database, no clock. The FITS readers build these
 objects (``monitor.io``), the science functions consume them (``monitor.science``) and the
@@ -21,10 +21,6 @@ from datetime import datetime
 __all__ = [
     "ICD_VERSION",
     "REF_VERSION",
-    "AU_KM",
-    "MOON_MEAN_DISTANCE_KM",
-    "MOON_SOLID_ANGLE_SR",
-    "F_V0_W_M2_UM",
     "Mission",
     "Satellite",
     "AcqType",
@@ -42,11 +38,6 @@ __all__ = [
 
 ICD_VERSION = "ICD-1"
 REF_VERSION = "REF-1"
-
-AU_KM = 149_597_870.7  # km, IAU 2012
-MOON_MEAN_DISTANCE_KM = 384_400.0  # km, ROLO reference distance (ICD 2.3)
-MOON_SOLID_ANGLE_SR = 6.4177e-5  # sr, ROLO Omega_M (ICD 2.3)
-F_V0_W_M2_UM = 3.631e-8  # W m^-2 um^-1, V = 0 flux (ICD 2.2)
 
 
 class Mission(enum.StrEnum):

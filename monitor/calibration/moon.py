@@ -52,6 +52,7 @@ from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.fits_structure import check_structure
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.io.strips import image_strips_factory
+from monitor.science.constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 from monitor.science.drift import drift_alerts, drift_model, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, ScienceError
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
@@ -77,7 +78,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_YEAR = 365.25 * 86400.0
 ROWS_PER_STRIP = 512  # rows read at a time from the archived image (memory ~ rows x cols x 8 B)
 FLAG_PHASE = "phase-out-of-range"
 
@@ -488,7 +488,7 @@ def pneo_ratio(
     origin = datetime(2000, 1, 1, tzinfo=UTC)
 
     def days(rows: list[tuple[MoonMeasurement, Acquisition]]) -> np.ndarray:
-        return np.array([(_as_utc(acq.date_obs) - origin).total_seconds() / 86400.0 for _, acq in rows])
+        return np.array([(_as_utc(acq.date_obs) - origin).total_seconds() / SECONDS_PER_DAY for _, acq in rows])
 
     pairs = match_similar_geometry(
         _column(num, 'phase_angle_deg'), days(num),

@@ -27,13 +27,14 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from monitor.calibration.star import SECONDS_PER_YEAR, EeCorrection
+from monitor.calibration.star import EeCorrection
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import DriftResult, MtfResult, ProcessingRun, Starpool
 from monitor.catalogue.mtf_queries import latest_mtf_history
 from monitor.domain import MISSION_OF_SATELLITE, Satellite
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_band
+from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import fit_drift
 from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
 from monitor.science.epsf import compare_mtf, epsf_mtf

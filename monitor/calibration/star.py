@@ -53,6 +53,7 @@ from monitor.domain import MISSION_OF_SATELLITE, REF_VERSION, STAR_SATELLITES, B
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_bands
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
+from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import drift_alerts, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, InsufficientStarsError, ScienceError
 from monitor.science.photometry import StarPhotometry as PhotometryResult
@@ -65,7 +66,6 @@ __all__ = ["StarSummary", "run_star_calibration", "campaign_period", "EeProvider
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_YEAR = 365.25 * 86400.0
 BATCH = 50  # acquisitions per commit of the photometry stage
 
 

@@ -28,7 +28,7 @@ time); :func:`monitor.io.acquisition.read_acquisition_header` is the check of co
 from __future__ import annotations
 
 import gzip
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -53,6 +53,21 @@ PART_SUFFIX = ".part"
 DONE_SUFFIX = ".done"
 
 ImageDtype = Literal["float32", "int16", "uint16"]
+
+# Primary-header keys of each AcquisitionHeader field (``omit`` of write_acquisition).
+_PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "acq_id": ("ACQ_ID",),
+    "mission": ("MISSION",),
+    "satellite": ("SATELLIT",),
+    "acq_type": ("ACQTYPE",),
+    "target": ("TARGET",),
+    "date_obs": ("DATE-OBS",),
+    "sc_pos_km": ("SC_POSX", "SC_POSY", "SC_POSZ"),
+    "sc_vel_km_s": ("SC_VELX", "SC_VELY", "SC_VELZ"),
+    "ra_deg": ("RA_TARG",),
+    "dec_deg": ("DEC_TARG",),
+    "icd": ("ICD",),
+}
 
 
 def format_fits_time(t: datetime) -> str:
@@ -212,6 +227,7 @@ def write_acquisition(
     ephem: Mapping[str, Any] | None = None,
     gcp: Mapping[str, Any] | None = None,
     extra_primary: Mapping[str, Any] | None = None,
+    omit: Collection[str] = (),
     dtype: ImageDtype = "float32",
     done_marker: bool = True,
     durable: bool = True,
@@ -236,6 +252,9 @@ def write_acquisition(
     extra_primary : Mapping[str, Any], optional
         Cards added to (or replacing) the primary header after the standard ones; a value of
         ``None`` deletes the key (used to write invalid files on purpose).
+    omit : collection of str
+        ``AcquisitionHeader`` fields whose cards are left out of the primary header, e.g.
+        ``("date_obs",)`` (used to write invalid files on purpose).
     dtype : {"float32", "int16", "uint16"}
         Storage type of the images (see the module docstring for BZERO/BLANK).
     done_marker : bool
@@ -247,7 +266,8 @@ def write_acquisition(
     Raises
     ------
     ValueError
-        Images that do not match ``header.bands`` or do not fit in the integer type.
+        Images that do not match ``header.bands`` or do not fit in the integer type; an unknown
+        field in ``omit``.
     OSError
         File-system errors; the ``.part`` file is removed.
     """
@@ -255,9 +275,14 @@ def write_acquisition(
     names = [b.band for b in header.bands]
     if sorted(names) != sorted(images) or len(set(names)) != len(names):
         raise ValueError(f"images {sorted(images)} do not match the bands of the header {names}")
+    unknown = sorted(set(omit) - set(_PRIMARY_KEYS))
+    if unknown:
+        raise ValueError(f"cannot omit {unknown}: not primary-header fields of AcquisitionHeader")
+    omitted = {key for name in omit for key in _PRIMARY_KEYS[name]}
     primary = fits.PrimaryHDU()
     for key, value, comment in primary_cards(header, geom):
-        primary.header[key] = (value, comment)
+        if key not in omitted:
+            primary.header[key] = (value, comment)
     for key, value in (extra_primary or {}).items():
         if value is None:
             primary.header.remove(key, ignore_missing=True)

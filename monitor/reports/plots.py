@@ -42,6 +42,7 @@ from monitor.reports.context import (
     SatelliteSection,
     StarTraceSet,
 )
+from monitor.science.constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 
 __all__ = [
     "DPI",
@@ -68,7 +69,6 @@ FONT_FAMILY = "DejaVu Sans"
 
 A_UNIT = "DN/(W m⁻² sr⁻¹ µm⁻¹)"
 TIME_LABEL = "epoch [UTC]"
-_YEAR_S = 365.25 * 86400.0
 
 _RC: dict[str, Any] = {
     "font.family": "sans-serif",
@@ -256,7 +256,7 @@ def _date_ticks(t0: datetime, t1: datetime, max_ticks: int = 5) -> tuple[list[fl
     dateutil rrule: AutoDateLocator dominated the plotting time.
     """
     t0, t1 = t0.astimezone(UTC), t1.astimezone(UTC)
-    span_days = (t1 - t0).total_seconds() / 86400.0
+    span_days = (t1 - t0).total_seconds() / SECONDS_PER_DAY
     ticks: list[datetime] = []
     if span_days > 62:
         months = (t1.year - t0.year) * 12 + t1.month - t0.month + 1
@@ -306,7 +306,7 @@ def _dates(times: Sequence[datetime]) -> np.ndarray:
 
     Plain arithmetic: about 10x faster than ``mdates.date2num`` on lists of datetimes.
     """
-    return np.array([(t - _MPL_EPOCH).total_seconds() for t in times], dtype=float) / 86400.0
+    return np.array([(t - _MPL_EPOCH).total_seconds() for t in times], dtype=float) / SECONDS_PER_DAY
 
 
 def _all_times(*groups: Sequence[datetime]) -> list[datetime]:
@@ -318,7 +318,7 @@ def _drift_line(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A(t) of the linear drift model at the first and last epoch."""
     t = [min(epochs), max(epochs)]
-    dt_years = np.array([(e - fit_epoch).total_seconds() / _YEAR_S for e in t])
+    dt_years = np.array([(e - fit_epoch).total_seconds() / SECONDS_PER_YEAR for e in t])
     return _dates(t), a0 * (1.0 + rate * dt_years)
 
 

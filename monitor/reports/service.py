@@ -86,6 +86,7 @@ from monitor.reports.mail import (
     next_retry_delay,
     send_message,
 )
+from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.settings import Settings
 
 __all__ = [
@@ -111,7 +112,6 @@ HISTORY = timedelta(days=731)  # trend figures: results of the two years before 
 SENDING_STALE = timedelta(minutes=10)  # a 'sending' row older than this was interrupted
 MAX_ATTEMPTS = 20  # ~6 days of backoff (5 min doubling, capped at 12 h), then 'failed'
 TITLE = "Pléiades / Pléiades Neo calibration monitoring"
-_YEAR_S = 365.25 * 86400.0
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
 
@@ -202,7 +202,7 @@ def _drift(row: object | None) -> DriftFit | None:
 
 
 def _model_a(fit: DriftFit, t: datetime) -> float:
-    return fit.a0 * (1.0 + fit.rate_per_year * (t - fit.reference_epoch).total_seconds() / _YEAR_S)
+    return fit.a0 * (1.0 + fit.rate_per_year * (t - fit.reference_epoch).total_seconds() / SECONDS_PER_YEAR)
 
 
 @dataclass

@@ -24,10 +24,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from monitor.science.constants import SECONDS_PER_DAY, WGS84_A_M, WGS84_E2, WGS84_F
+
 __all__ = [
-    "WGS84_A_M",
-    "WGS84_F",
-    "WGS84_E2",
     "EARTH_ROTATION_RATE_RAD_S",
     "JD_J2000",
     "JD_UNIX_EPOCH",
@@ -42,12 +41,8 @@ __all__ = [
     "ecef_delta_to_enu",
 ]
 
-WGS84_A_M = 6_378_137.0  # m, semi-major axis
-WGS84_F = 1.0 / 298.257223563  # flattening
-WGS84_E2 = WGS84_F * (2.0 - WGS84_F)  # first eccentricity squared
 JD_J2000 = 2_451_545.0  # Julian date of J2000.0 (TT/UT1 2000-01-01 12:00)
 JD_UNIX_EPOCH = 2_440_587.5  # Julian date of 1970-01-01T00:00:00
-SECONDS_PER_DAY = 86_400.0  # s
 _ERA_0 = 0.7790572732640  # turns, IERS 2010 eq. 5.15
 _ERA_RATE = 1.00273781191135448  # turns per UT1 day
 EARTH_ROTATION_RATE_RAD_S = 2.0 * np.pi * _ERA_RATE / SECONDS_PER_DAY  # rad/s, d theta_ERA / dt

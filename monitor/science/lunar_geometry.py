@@ -27,7 +27,7 @@ from astropy.time import Time
 from astropy.utils import iers
 from numpy.typing import ArrayLike, NDArray
 
-from monitor.domain import AU_KM
+from monitor.science.constants import AU_KM, DAYS_PER_JULIAN_CENTURY
 
 __all__ = [
     "PHASE_ANGLE_MIN_DEG",
@@ -43,7 +43,6 @@ PHASE_ANGLE_MIN_DEG = 2.0  # deg, ICD 2.3 validity range of |g|
 PHASE_ANGLE_MAX_DEG = 90.0  # deg
 
 _J2000_JD = 2451545.0  # JD of J2000.0 (TDB)
-_DAYS_PER_CENTURY = 36525.0
 
 # IAU/WGCCRE 2009 Moon model (pck00010.tpc, BODY301_* and BODY3_NUT_PREC_ANGLES).
 # E_i = E0_i + E1_i * T, T in Julian centuries TDB from J2000, degrees.
@@ -170,7 +169,7 @@ def moon_orientation_matrix(jd_tdb: float) -> NDArray[np.float64]:
         Rotation matrix (orthonormal).
     """
     d = jd_tdb - _J2000_JD
-    t = d / _DAYS_PER_CENTURY
+    t = d / DAYS_PER_JULIAN_CENTURY
     e = np.radians(_E0_DEG + _E1_DEG_PER_CENTURY * t)
     ra0 = math.radians(_RA0_DEG + _RA_RATE_DEG_PER_CENTURY * t + float(_RA_AMP_DEG @ np.sin(e)))
     dec0 = math.radians(_DEC0_DEG + _DEC_RATE_DEG_PER_CENTURY * t + float(_DEC_AMP_DEG @ np.cos(e)))

@@ -30,7 +30,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from monitor.domain import AU_KM, MOON_MEAN_DISTANCE_KM, MOON_SOLID_ANGLE_SR
+from monitor.science.constants import AU_KM, MOON_MEAN_DISTANCE_KM, MOON_SOLID_ANGLE_SR
 from monitor.science.spectral import band_average
 
 __all__ = [

@@ -40,10 +40,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.interpolate import CubicHermiteSpline
 
+from monitor.science.constants import GM_M3_S2, J2_EARTH, R_EARTH_J2_M
 from monitor.science.exceptions import InsufficientDataError, ScienceError
 
 __all__ = [
-    "GM_M3_S2",
     "Trajectory",
     "OrbitModelError",
     "EphemerisRangeError",
@@ -55,8 +55,6 @@ __all__ = [
     "OrbitFit",
     "fit_orbit_to_ephem",
     "forward_difference_jacobian",
-    "J2_EARTH",
-    "R_EARTH_J2_M",
     "ORBIT_MODELS",
     "propagate_j2",
     "J2Orbit",
@@ -65,9 +63,6 @@ __all__ = [
     "CorrectedTrajectory",
 ]
 
-GM_M3_S2 = 3.986004418e14  # m^3/s^2, WGS-84 / IERS geocentric gravitational constant
-J2_EARTH = 1.0826266835e-3  # dimensionless, EGM2008 -C20 * sqrt(5) (unnormalised zonal J2)
-R_EARTH_J2_M = 6_378_137.0  # m, reference radius of J2
 ORBIT_MODELS = ("j2", "kepler")  # along-track orbit models of the GEOM adjustment
 _SUPPORTED_ORDERS = (2, 3)
 

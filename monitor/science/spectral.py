@@ -8,18 +8,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from monitor.science.constants import BOLTZMANN_K_J_K, PLANCK_H_J_S, SPEED_OF_LIGHT_M_S
+
 __all__ = [
-    "PLANCK_H_J_S",
-    "SPEED_OF_LIGHT_M_S",
-    "BOLTZMANN_K_J_K",
     "planck_radiance_w_m2_sr_um",
     "band_average",
     "band_weights",
 ]
-
-PLANCK_H_J_S = 6.626_070_15e-34  # J s, exact (SI 2019)
-SPEED_OF_LIGHT_M_S = 299_792_458.0  # m s^-1, exact
-BOLTZMANN_K_J_K = 1.380_649e-23  # J K^-1, exact (SI 2019)
 
 _C1_W_M2_SR_UM = 2.0 * PLANCK_H_J_S * SPEED_OF_LIGHT_M_S**2 * 1e-6  # 2hc^2 (m^4 -> per um below)
 _C2_M_K = PLANCK_H_J_S * SPEED_OF_LIGHT_M_S / BOLTZMANN_K_J_K  # hc/k, m K

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from monitor.domain import F_V0_W_M2_UM
+from monitor.science.constants import F_V0_W_M2_UM
 from monitor.science.spectral import band_weights, planck_radiance_w_m2_sr_um
 
 __all__ = [

@@ -17,8 +17,10 @@ The truth is deliberately *not* the model the system adjusts:
 Light time and aberration are left out of the truth, as in the system's model (they would be
 absorbed by the attitude biases).
 
-This module returns plain data (dicts of numpy columns, header values); the FITS writer and the
-campaign loop live elsewhere. Randomness comes only from the injected ``np.random.Generator``.
+This module returns the ICD §3 content as domain objects (:class:`monitor.domain.GeomHeader`, the
+state at DATE-OBS) and the EPHEM/GCP table columns; the FITS writer turns them into keywords and
+columns, and :mod:`monitor.simulate.geom_acquisition` gives them an id and a truth record.
+Randomness comes only from the injected ``np.random.Generator``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
+from monitor.domain import MISSION_OF_SATELLITE, GeomHeader, Mission, Satellite
+from monitor.science.constants import GM_M3_S2, J2_EARTH, J3_EARTH, R_EARTH_J2_M
 from monitor.science.earth_frames import (
     earth_rotation_angle_rad,
     ecef_to_geodetic,
@@ -39,32 +43,35 @@ from monitor.science.earth_frames import (
     geodetic_to_ecef,
     jd_from_unix_seconds,
 )
-from monitor.science.orbit import GM_M3_S2, HermiteEphemeris
+from monitor.science.instrument import ORBIT_ALTITUDE_KM, PAN_PIXEL_PITCH_UM, PHR_FOCAL_LENGTH_MM, SSO_INCLINATION_DEG
+from monitor.science.orbit import HermiteEphemeris
 from monitor.science.pushbroom import AttitudePolynomial, PushbroomCamera, camera_coordinates, ground_to_image
 from monitor.science.stereo_adjustment import GcpObservations
 
 __all__ = [
-    "J2_EARTH",
     "CAMERA_BY_SATELLITE",
     "GeomSimulation",
     "GeomInputs",
     "simulate_geom_pair",
     "geom_inputs_from_simulation",
-    "iso_utc",
 ]
 
-J2_EARTH = 1.0826266835e-3  # EGM2008 unnormalised C20 with sign flipped
-J3_EARTH = -2.5326e-6  # EGM2008 unnormalised C30 with sign flipped
-R_EARTH_M = 6_378_137.0  # m, J2 reference radius
-SSO_INCLINATION_DEG = 98.2  # deg, Pleiades sun-synchronous orbit
+# Every satellite's GEOM pass is flown at the PHR inclination (98.2 deg; PNEO's is 97.9 deg): kept as
+# it was, the simulated pairs and the numbers pinned on them depend on it.
+_GEOM_INCLINATION_DEG = SSO_INCLINATION_DEG[Mission.PHR]
 
 # Camera/orbit numbers per satellite. PHR: Pleiades-HR (694 km, f = 12.905 m, 13 um pitch, 0.7 m GSD).
-# PNEO: illustrative only (620 km altitude, same camera), not from a specification.
+# PNEO: illustrative only (its own altitude, the PHR camera), not from a specification. NSAMP and
+# LINEPER are this simulator's round numbers.
 CAMERA_BY_SATELLITE: dict[str, dict[str, float]] = {
-    "PHR1A": {"altitude_m": 694e3, "focal_mm": 12905.0, "pixpitch_um": 13.0, "nsamp": 20000, "lineper_ms": 0.1},
-    "PHR1B": {"altitude_m": 694e3, "focal_mm": 12905.0, "pixpitch_um": 13.0, "nsamp": 20000, "lineper_ms": 0.1},
-    "PNEO3": {"altitude_m": 620e3, "focal_mm": 12905.0, "pixpitch_um": 13.0, "nsamp": 20000, "lineper_ms": 0.1},
-    "PNEO4": {"altitude_m": 620e3, "focal_mm": 12905.0, "pixpitch_um": 13.0, "nsamp": 20000, "lineper_ms": 0.1},
+    sat.value: {
+        "altitude_m": ORBIT_ALTITUDE_KM[MISSION_OF_SATELLITE[sat]] * 1e3,
+        "focal_mm": PHR_FOCAL_LENGTH_MM,
+        "pixpitch_um": PAN_PIXEL_PITCH_UM,
+        "nsamp": 20000,
+        "lineper_ms": 0.1,
+    }
+    for sat in Satellite
 }
 
 FloatArray = NDArray[np.float64]
@@ -76,10 +83,13 @@ class GeomSimulation:
 
     Attributes
     ----------
-    header : dict
-        Primary-header extras: ``DATE-OBS``, ``FOCAL`` (mm), ``PIXPITCH`` (um), ``NSAMP``, ``LINEPER``
-        (ms), ``T0_FORE``/``T0_AFT`` (ISO strings, us resolution), ``PITCH_F``/``PITCH_A`` (deg),
-        ``SC_POSX..Z`` (km) and ``SC_VELX..Z`` (km/s) at DATE-OBS in the ERA inertial frame.
+    date_obs : datetime
+        DATE-OBS, aware UTC, rounded to the millisecond.
+    sc_pos_km, sc_vel_km_s : (float, float, float)
+        SC_POS (km) and SC_VEL (km/s) at DATE-OBS in the ERA inertial frame (on-board navigation).
+    geom : GeomHeader
+        The GEOM keys of ICD §3: FOCAL (mm), PIXPITCH (um), NSAMP, LINEPER (ms), T0_FORE/T0_AFT
+        (aware UTC, microsecond resolution), PITCH_F/PITCH_A (deg, 4 decimals).
     ephem : dict of ndarray
         EPHEM columns ``T`` (s from DATE-OBS), ``X, Y, Z`` (km), ``VX, VY, VZ`` (km/s).
     gcp : dict of ndarray
@@ -92,7 +102,10 @@ class GeomSimulation:
         ``ephem_drift_m_s``, ``j2``, ``j3``.
     """
 
-    header: dict[str, Any]
+    date_obs: datetime
+    sc_pos_km: tuple[float, float, float]
+    sc_vel_km_s: tuple[float, float, float]
+    geom: GeomHeader
     ephem: dict[str, FloatArray]
     gcp: dict[str, NDArray[Any]]
     truth: dict[str, Any]
@@ -110,16 +123,6 @@ class GeomInputs:
     era_ref_rad: float
 
 
-def iso_utc(t: datetime, digits: int = 6) -> str:
-    """ISO 8601 UTC string without offset, with ``digits`` (3 or 6) fractional-second digits."""
-    s = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return s[: len(s) - (6 - digits)]
-
-
-def _parse_iso_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
 def _two_body_j2(t: float, y: FloatArray, j2: bool, j3: bool = False) -> FloatArray:
     """Truth force model (independent of `monitor.science.orbit.propagate_j2`, which the
     estimator uses): two-body + J2 (+ J3) zonal gravity, Vallado (2013) eq. 8-30."""
@@ -129,11 +132,11 @@ def _two_body_j2(t: float, y: FloatArray, j2: bool, j3: bool = False) -> FloatAr
     acc = -GM_M3_S2 * r / rn**3
     if j2:
         z2 = r[2] ** 2 / rn2
-        k = -1.5 * J2_EARTH * GM_M3_S2 * R_EARTH_M**2 / rn**5
+        k = -1.5 * J2_EARTH * GM_M3_S2 * R_EARTH_J2_M**2 / rn**5
         acc = acc + k * np.array([r[0] * (1 - 5 * z2), r[1] * (1 - 5 * z2), r[2] * (3 - 5 * z2)])
     if j3:
         zr = r[2] / rn
-        k3 = -2.5 * J3_EARTH * GM_M3_S2 * R_EARTH_M**3 / rn**7
+        k3 = -2.5 * J3_EARTH * GM_M3_S2 * R_EARTH_J2_M**3 / rn**7
         acc = acc + k3 * np.array(
             [
                 r[0] * (3 * r[2] - 7 * r[2] * zr**2),
@@ -176,7 +179,7 @@ def _initial_state(
     rng: np.random.Generator, site_eci: FloatArray, altitude_m: float, cross_track_m: float
 ) -> tuple[FloatArray, FloatArray]:
     """Descending sun-synchronous-like state at t = 0 passing over the site with a cross-track offset."""
-    inc = np.radians(SSO_INCLINATION_DEG)
+    inc = np.radians(_GEOM_INCLINATION_DEG)
 
     def normal_for(rhat: FloatArray) -> FloatArray:
         alpha = np.arctan2(rhat[1], rhat[0])
@@ -376,20 +379,18 @@ def simulate_geom_pair(
     }
     nav0 = HermiteEphemeris(t_e, pos_nav, vel_nav).state(0.0)
 
-    header: dict[str, Any] = {
-        "DATE-OBS": iso_utc(date_obs, 3),
-        "FOCAL": cam["focal_mm"],
-        "PIXPITCH": cam["pixpitch_um"],
-        "NSAMP": nsamp,
-        "LINEPER": cam["lineper_ms"],
-        "T0_FORE": iso_utc(date_obs + timedelta(seconds=cameras["FORE"].t0_s)),
-        "T0_AFT": iso_utc(date_obs + timedelta(seconds=cameras["AFT"].t0_s)),
-        "PITCH_F": pitches["FORE"],
-        "PITCH_A": pitches["AFT"],
-    }
-    for axis, k in zip("XYZ", range(3), strict=True):
-        header[f"SC_POS{axis}"] = float(nav0[0][k]) / 1e3
-        header[f"SC_VEL{axis}"] = float(nav0[1][k]) / 1e3
+    geom = GeomHeader(
+        focal_mm=cam["focal_mm"],
+        pixpitch_um=cam["pixpitch_um"],
+        nsamp=nsamp,
+        lineper_ms=cam["lineper_ms"],
+        t0_fore=date_obs + timedelta(seconds=cameras["FORE"].t0_s),  # rounded to the microsecond
+        t0_aft=date_obs + timedelta(seconds=cameras["AFT"].t0_s),
+        pitch_fore_deg=pitches["FORE"],
+        pitch_aft_deg=pitches["AFT"],
+    )
+    pos_km = nav0[0] / 1e3
+    vel_km_s = nav0[1] / 1e3
     truth_pos, truth_vel = trajectory.state(0.0)
     truth: dict[str, Any] = {
         "trajectory": trajectory,
@@ -411,28 +412,35 @@ def simulate_geom_pair(
         "j2": j2,
         "j3": j3,
     }
-    return GeomSimulation(header=header, ephem=ephem, gcp=gcp, truth=truth)
+    return GeomSimulation(
+        date_obs=date_obs,
+        sc_pos_km=(float(pos_km[0]), float(pos_km[1]), float(pos_km[2])),
+        sc_vel_km_s=(float(vel_km_s[0]), float(vel_km_s[1]), float(vel_km_s[2])),
+        geom=geom,
+        ephem=ephem,
+        gcp=gcp,
+        truth=truth,
+    )
 
 
 def geom_inputs_from_simulation(sim: GeomSimulation) -> GeomInputs:
     """Convert the simulated header/tables to adjustment inputs exactly as a GEOM reader would.
 
-    Uses only ``header``, ``ephem`` and ``gcp`` (never ``truth``): times relative to DATE-OBS, SI
-    units, theta_ERA at DATE-OBS with UT1 = UTC.
+    Uses only what a GEOM file holds (``date_obs``, ``geom``, ``ephem`` and ``gcp``; never
+    ``truth``): times relative to DATE-OBS, SI units, theta_ERA at DATE-OBS with UT1 = UTC.
     """
-    hdr = sim.header
-    date_obs = _parse_iso_utc(hdr["DATE-OBS"])
+    date_obs, hdr = sim.date_obs, sim.geom
     jd_day, jd_sec = jd_from_unix_seconds(date_obs.timestamp())
     cameras = {
         view: PushbroomCamera(
-            focal_m=float(hdr["FOCAL"]) * 1e-3,
-            pixpitch_m=float(hdr["PIXPITCH"]) * 1e-6,
-            nsamp=int(hdr["NSAMP"]),
-            lineper_s=float(hdr["LINEPER"]) * 1e-3,
-            t0_s=(_parse_iso_utc(hdr[t0_key]) - date_obs).total_seconds(),
-            pitch_rad=float(np.radians(float(hdr[pitch_key]))),
+            focal_m=float(hdr.focal_mm) * 1e-3,
+            pixpitch_m=float(hdr.pixpitch_um) * 1e-6,
+            nsamp=int(hdr.nsamp),
+            lineper_s=float(hdr.lineper_ms) * 1e-3,
+            t0_s=(t0 - date_obs).total_seconds(),
+            pitch_rad=float(np.radians(float(pitch_deg))),
         )
-        for view, t0_key, pitch_key in (("FORE", "T0_FORE", "PITCH_F"), ("AFT", "T0_AFT", "PITCH_A"))
+        for view, t0, pitch_deg in (("FORE", hdr.t0_fore, hdr.pitch_fore_deg), ("AFT", hdr.t0_aft, hdr.pitch_aft_deg))
     }
     e = sim.ephem
     g = sim.gcp

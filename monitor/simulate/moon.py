@@ -22,9 +22,9 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 from scipy import ndimage, signal
 
-__all__ = ["MOON_RADIUS_KM", "moon_apparent_diameter_px", "simulate_moon_band"]
+from monitor.science.constants import MOON_RADIUS_KM
 
-MOON_RADIUS_KM = 1737.4  # km, mean radius (ROLO Omega_M = pi (1737.4/384400)^2)
+__all__ = ["moon_apparent_diameter_px", "simulate_moon_band"]
 
 
 def moon_apparent_diameter_px(d_obs_moon_km: float, pixscale_urad: float) -> float:

@@ -18,8 +18,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.domain import BANDS_BY_MISSION, Mission
-from monitor.science.instrument import UnknownBandError, nominal_psf_params
+from monitor.science.instrument import UnknownBandError, nominal_psf_params, normalise_band
 from monitor.science.psf import PsfParams, check_oversamp
 from monitor.science.psf_renderer import PsfRenderer, render_star
 
@@ -40,18 +39,6 @@ _VIGNETTE_COLS = {"P": 64}  # PAN 64 columns, MS 32
 _MS_VIGNETTE_COLS = 32
 
 
-def _key(mission: str, band: str) -> tuple[str, str]:
-    m = mission.value if isinstance(mission, Mission) else str(mission).upper()
-    b = str(band).upper()
-    try:
-        bands = BANDS_BY_MISSION[Mission(m)]
-    except ValueError as exc:
-        raise UnknownBandError(f"unknown mission {mission!r}") from exc
-    if b not in bands:
-        raise UnknownBandError(f"band {band!r} is not a {m} band {bands}")
-    return m, b
-
-
 def default_psf_params(mission: str, band: str) -> PsfParams:
     """Realistic truth PSF of a mission/band, native-pixel units of that band.
 
@@ -69,14 +56,14 @@ def default_psf_params(mission: str, band: str) -> PsfParams:
     UnknownBandError
         If the mission or band is not defined by ICD-1.
     """
-    m, b = _key(mission, band)
+    m, b = normalise_band(mission, band)
     s_along, s_across = (_PAN_BLUR if b == "P" else _MS_BLUR)[m]
     return nominal_psf_params(m, b, s_along, s_across)
 
 
 def default_vignette_shape(mission: str, band: str, oversamp: float) -> tuple[int, int]:
     """Vignette shape ``(rows, columns)``: PAN 64·o x 64, MS 32·o x 32 (rows rounded)."""
-    _, b = _key(mission, band)
+    _, b = normalise_band(mission, band)
     cols = _VIGNETTE_COLS.get(b, _MS_VIGNETTE_COLS)
     if not (oversamp >= 1.0 and math.isfinite(oversamp)):
         raise ValueError(f"oversamp must be >= 1, got {oversamp}")

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.domain import ICD_VERSION, REF_VERSION
+from monitor.science.constants import SECONDS_PER_YEAR
 
 __all__ = [
-    "DAYS_PER_YEAR",
     "BandTruth",
     "BandFileTruth",
     "FileTruth",
@@ -48,8 +48,6 @@ __all__ = [
     "write_truth",
     "read_truth",
 ]
-
-DAYS_PER_YEAR = 365.25
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ def a_true(model: BandTruth, t: datetime) -> float:
     float
         ``A0 · (1 + rate_per_year · Δt / 365.25 d)``, DN / (W m^-2 sr^-1 um^-1).
     """
-    years = (t - model.reference_epoch).total_seconds() / (DAYS_PER_YEAR * 86400.0)
+    years = (t - model.reference_epoch).total_seconds() / SECONDS_PER_YEAR
     return model.a0 * (1.0 + model.rate_per_year * years)
 
 

@@ -26,6 +26,7 @@ from monitor.simulate.star import default_psf_params, default_vignette_shape, si
 
 HALF_WIDTHS = (2, 3, 5, 8, 12)  # h = 20 does not fit the 32-px MS vignettes
 DARK_DN = 200.0
+# A noisier detector than the nominal one (monitor.science.instrument: READ_NOISE_DN 1.5 DN, 20 e-/DN).
 GAIN_E_PER_DN = 2.0
 READ_NOISE_DN = 5.0
 

@@ -31,13 +31,14 @@ from monitor.calibration.geometry import GeometrySummary, adjustment_options
 from monitor.calibration.service import ProcessingSummary, run_processing
 from monitor.catalogue import repository as repo
 from monitor.catalogue.models import GeometryResult
-from monitor.domain import ICD_VERSION, MISSION_OF_SATELLITE, AcqType, AcquisitionHeader, GeomHeader, Satellite
+from monitor.domain import ICD_VERSION, MISSION_OF_SATELLITE, AcqType, AcquisitionHeader, Satellite
 from monitor.ingest.service import run_ingest
 from monitor.io.fits_writer import write_acquisition
 from monitor.results import build_results, results_json
 from monitor.science.stereo_adjustment import adjust_stereo_geometry, check_point_errors
 from monitor.settings import Settings, load_settings
-from monitor.simulate.campaign import make_acq_id, simulate_campaigns
+from monitor.simulate.acquisition import make_acq_id
+from monitor.simulate.campaign import simulate_campaigns
 from monitor.simulate.geom import GeomSimulation, geom_inputs_from_simulation, simulate_geom_pair
 from monitor.simulate.truth import SimulationTruth
 from monitor.site import init_site, session_scope, utc_now
@@ -74,24 +75,13 @@ def _deliver_geom(inbox: Path, satellite: Satellite, seed: int, epoch: datetime,
         np.random.default_rng(seed), epoch_utc=epoch, site_lat_deg=43.64, site_lon_deg=5.10, site_h_m=60.0,
         satellite=satellite.value, image_noise_px=NOISE_PX, **kwargs,
     )
-    hd = sim.header
-    date_obs = datetime.fromisoformat(hd["DATE-OBS"]).replace(tzinfo=UTC)
-    acq_id = make_acq_id(satellite, AcqType.GEOM, date_obs, seed)
+    acq_id = make_acq_id(satellite, AcqType.GEOM, sim.date_obs, seed)
     header = AcquisitionHeader(
         acq_id=acq_id, mission=MISSION_OF_SATELLITE[satellite], satellite=satellite, acq_type=AcqType.GEOM,
-        target="SALON", date_obs=date_obs,
-        sc_pos_km=(float(hd["SC_POSX"]), float(hd["SC_POSY"]), float(hd["SC_POSZ"])),
-        sc_vel_km_s=(float(hd["SC_VELX"]), float(hd["SC_VELY"]), float(hd["SC_VELZ"])),
+        target="SALON", date_obs=sim.date_obs, sc_pos_km=sim.sc_pos_km, sc_vel_km_s=sim.sc_vel_km_s,
         ra_deg=None, dec_deg=None, icd=ICD_VERSION,
     )
-    geom = GeomHeader(
-        focal_mm=float(hd["FOCAL"]), pixpitch_um=float(hd["PIXPITCH"]), nsamp=int(hd["NSAMP"]),
-        lineper_ms=float(hd["LINEPER"]),
-        t0_fore=datetime.fromisoformat(hd["T0_FORE"]).replace(tzinfo=UTC),
-        t0_aft=datetime.fromisoformat(hd["T0_AFT"]).replace(tzinfo=UTC),
-        pitch_fore_deg=float(hd["PITCH_F"]), pitch_aft_deg=float(hd["PITCH_A"]),
-    )
-    write_acquisition(inbox / f"{acq_id}.fits", header, {}, geom=geom, ephem=sim.ephem, gcp=sim.gcp, durable=False)
+    write_acquisition(inbox / f"{acq_id}.fits", header, {}, geom=sim.geom, ephem=sim.ephem, gcp=sim.gcp, durable=False)
     return Delivered(acq_id, sim)
 
 

@@ -15,7 +15,7 @@ Truth: ``A_k(t) = A0_k F_sat (1 + RATE (t - T_REF))`` with the simulator's A0 an
 (:func:`monitor.science.lunar_geometry.lunar_geometry`, :func:`monitor.science.lunar_model.lunar_band_irradiance`),
 so ``S_k = o G A_k E_k / Omega_pix`` (ICD 1.3) is exactly what the images hold. Images follow the
 PNEO instrument (native IFOV, ground binning bringing the disk to ~96 delivered pixels, dark, read
-and shot noise, sky plane) as :func:`monitor.simulate.campaign._simulate_moon` does.
+and shot noise, sky plane) as :func:`monitor.simulate.moon_acquisition.simulate_moon_acquisition` does.
 
 Epochs: found once with ``lunar_geometry`` for PNEO3's SC_POS by a secant search on the target
 phase (to 0.02 deg) and pinned here; PNEO4 observes 40 minutes later from another position,
@@ -42,16 +42,12 @@ from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, AcqType, AcquisitionHe
 from monitor.ingest.service import run_ingest
 from monitor.io.fits_writer import write_acquisition
 from monitor.results import build_results, iso_utc
+from monitor.science.constants import SECONDS_PER_YEAR
+from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN, SATURATE_DN, lineper_ms, pixscale_urad
 from monitor.science.lunar_geometry import lunar_geometry
 from monitor.settings import Settings, load_settings
-from monitor.simulate.campaign import (
-    DEFAULT_A0,
-    SATELLITE_A_FACTOR,
-    lineper_ms,
-    make_acq_id,
-    pixscale_urad,
-    simulate_campaigns,
-)
+from monitor.simulate.acquisition import make_acq_id
+from monitor.simulate.campaign import DEFAULT_A0, SATELLITE_A_FACTOR, simulate_campaigns
 from monitor.simulate.moon import moon_apparent_diameter_px, simulate_moon_band
 from monitor.site import init_site, session_scope, utc_now
 
@@ -60,12 +56,10 @@ BANDS = BANDS_BY_MISSION[MISSION]
 SATS = (Satellite.PNEO3, Satellite.PNEO4)
 T_REF = datetime(2025, 1, 1, tzinfo=UTC)
 RATE = -0.015  # true dA/A per year, all bands (below the 2 %/year alert threshold)
-SECONDS_PER_YEAR = 365.25 * 86400.0
 POS = {Satellite.PNEO3: (6998.0, 0.0, 0.0), Satellite.PNEO4: (-3000.0, -4000.0, 4500.0)}  # SC_POS, km, GCRS
 OVERSAMP = {Satellite.PNEO3: 1.0, Satellite.PNEO4: 2.0}
 PNEO4_DELAY = timedelta(minutes=40)
 DISK_PX = 96.0  # target lunar diameter in delivered pixels
-E_PER_DN_REFERENCE = 20.0  # = settings.star.e_per_dn_reference
 # PNEO3 epochs at the nominal signed phase angle (deg) from SC_POS = POS[PNEO3].
 EPOCHS = {
     (-80, 1): datetime(2025, 3, 7, 9, 12, tzinfo=UTC),
@@ -103,7 +97,7 @@ class Truth:
     rejected: dict[str, str] = field(default_factory=dict)  # band -> expected reason
 
 
-def _deliver(
+def deliver(
     settings: Settings,
     rng: np.random.Generator,
     sat: Satellite,
@@ -142,11 +136,11 @@ def _deliver(
         image = simulate_moon_band(
             rng, total_signal_dn=s_true, shape=(rows, cols), oversamp=o, binning=1,
             phase_angle_deg=geo.phase_angle_deg, moon_diameter_px=diameter, psf_sigma_px=0.5,
-            dark_dn=dark * b * b, gain_e_per_dn=E_PER_DN_REFERENCE / gain, read_noise_dn=1.5 * b,
+            dark_dn=dark * b * b, gain_e_per_dn=E_PER_DN_REFERENCE[MISSION] / gain, read_noise_dn=READ_NOISE_DN * b,
             background_dn=1.5 * b * b, background_slope=(0.004 * b * b, -0.003 * b * b),
-            saturate_dn=4095.0 * b * b,
+            saturate_dn=SATURATE_DN * b * b,
         )  # fmt: skip
-        saturate = 4095.0
+        saturate = SATURATE_DN
         if damaged and band == NAN_BAND:
             image[rows // 2, cols // 2 - 3 : cols // 2 + 3] = np.nan
             truth.rejected[band] = "nan-in-window"
@@ -220,7 +214,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
         for epoch, nominal in plan:
             seq += 1
             damaged = sat is DAMAGED[0] and epoch == EPOCHS[DAMAGED[1]]
-            t = _deliver(settings, rng, sat, epoch, seq, nominal, damaged)
+            t = deliver(settings, rng, sat, epoch, seq, nominal, damaged)
             truth[make_acq_id(sat, AcqType.MOON, epoch, seq)] = t
     sc = Scenario(settings, truth)
     _process(sc, "initial", ingest=True)

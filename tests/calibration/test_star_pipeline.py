@@ -50,21 +50,16 @@ from monitor.domain import BANDS_BY_MISSION, BandHeader, Mission, Satellite
 from monitor.ingest.service import run_ingest
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.results import build_results
+from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import fit_drift
 from monitor.science.encircled_energy import encircled_energy_square_mean
+from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN, SATURATE_DN, pixscale_urad
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star
 from monitor.science.psf_renderer import render_star
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.science.starpool import combine_starpool
 from monitor.settings import Settings, load_settings
-from monitor.simulate.campaign import (
-    BAND_DRIFT_FACTOR,
-    DEFAULT_A0,
-    SATELLITE_A_FACTOR,
-    SATURATE_DN,
-    pixscale_urad,
-    simulate_campaigns,
-)
+from monitor.simulate.campaign import BAND_DRIFT_FACTOR, DEFAULT_A0, SATELLITE_A_FACTOR, simulate_campaigns
 from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
 from monitor.simulate.truth import SimulationTruth
 from monitor.site import init_site, session_scope, utc_now
@@ -76,7 +71,6 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)  # reference epoch of the true A_k(t)
 DRIFT_PER_YEAR = -0.03  # true dA/A per year (PAN, red, NIR; B0 x1.5, B1 x1.1: BAND_DRIFT_FACTOR)
 LATE = 4  # late acquisitions delivered for the first month
 STARS = 20  # per campaign (the brief's ~25; 20 keeps the PSF fits of the module under a minute)
-SECONDS_PER_YEAR = 365.25 * 86400.0
 # Campaign starts: two years apart in total so that three starpools constrain a drift.
 C1, C2, C3 = T0, datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -520,12 +514,13 @@ def test_drift_rate_two_years_six_campaigns() -> None:
                 shape = default_vignette_shape(MISSION.value, band, o)
                 c = ((shape[1] - 1) / 2 + rng.uniform(-1.5, 1.5), (shape[0] - 1) / 2 + rng.uniform(-1.5, 1.5) * o)
                 img = simulate_star_vignette(rng, total_signal_dn=o * gain * s_unit, shape=shape, center_xy=c,
-                                             oversamp=o, psf=psf, dark_dn=40.0, gain_e_per_dn=20.0 / gain,
-                                             read_noise_dn=1.5, background_dn=2.0, saturate_dn=SATURATE_DN)
+                                             oversamp=o, psf=psf, dark_dn=40.0,
+                                             gain_e_per_dn=E_PER_DN_REFERENCE[MISSION] / gain,
+                                             read_noise_dn=READ_NOISE_DN, background_dn=2.0, saturate_dn=SATURATE_DN)
                 hdr = BandHeader(band=band, shape=shape, dark_dn=40.0, gain_factor=gain, oversamp=float(o),
                                  binning=1, pixscale_urad=pixscale_urad(MISSION, band), lineper_ms=0.1,
                                  saturate_dn=SATURATE_DN, star_x=c[0] + 1.0, star_y=c[1] - 1.0)
-                ph = measure_star(img, hdr, (h,), gain_e_per_dn=20.0 / gain)
+                ph = measure_star(img, hdr, (h,), gain_e_per_dn=E_PER_DN_REFERENCE[MISSION] / gain)
                 assert not ph.saturated and not ph.off_centre
                 a = a_coefficient(ph.sums_dn, o, gain, e, omega)
                 a_star.append(float(a[0]))

@@ -147,6 +147,21 @@ def test_extra_primary_overrides_and_deletes(tmp_path: Path, header: Acquisition
     assert info.value.reason is RejectReason.MISSING_KEY
 
 
+def test_omit_leaves_out_the_cards_of_header_fields(tmp_path: Path, header: AcquisitionHeader) -> None:
+    path = tmp_path / "bad.fits"
+    write_acquisition(path, header, _images(), omit=("date_obs", "sc_pos_km"))
+    with fits.open(path) as f:
+        keys = set(f[0].header)
+    assert not keys & {"DATE-OBS", "SC_POSX", "SC_POSY", "SC_POSZ"}
+    assert {"ACQ_ID", "TIMESYS", "SC_VELX", "ICD"} <= keys
+    with pytest.raises(InvalidAcquisitionError) as info:
+        read_acquisition_header(path)
+    assert info.value.reason is RejectReason.MISSING_KEY
+    with pytest.raises(ValueError, match="not primary-header fields"):
+        write_acquisition(tmp_path / "x.fits", header, _images(), omit=("bands",))
+    assert not (tmp_path / "x.fits").exists()
+
+
 def test_images_must_match_bands(tmp_path: Path, header: AcquisitionHeader) -> None:
     with pytest.raises(ValueError, match="do not match"):
         write_acquisition(tmp_path / "x.fits", header, {"B2": _images()["B2"]})

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from monitor.science.constants import WGS84_A_M, WGS84_F
 from monitor.science.earth_frames import (
     EARTH_ROTATION_RATE_RAD_S,
     JD_J2000,
-    WGS84_A_M,
-    WGS84_F,
     earth_rotation_angle_rad,
     ecef_delta_to_enu,
     ecef_to_geodetic,

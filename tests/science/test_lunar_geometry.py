@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from astropy.utils import iers
 
-from monitor.domain import AU_KM
+from monitor.science.constants import AU_KM
 from monitor.science.lunar_geometry import (
     LunarGeometry,
     configure_astropy_offline,

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from monitor.domain import AU_KM, Mission
+from monitor.domain import Mission
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
+from monitor.science.constants import AU_KM, MOON_MEAN_DISTANCE_KM
 from monitor.science.lunar_model import (
     lunar_band_irradiance,
     lunar_irradiance,
@@ -141,7 +142,7 @@ def test_ref1_band_irradiance(mission: Mission) -> None:
         for band, expected in zip(bands, row, strict=True):
             rsr = load_rsr(mission, band)
             e = lunar_band_irradiance(
-                g, phi, lat, lon, AU_KM, 384_400.0,
+                g, phi, lat, lon, AU_KM, MOON_MEAN_DISTANCE_KM,
                 coeffs=coeffs, rsr_wavelength_nm=rsr.wavelength_nm, rsr=rsr.values,
                 solar_wavelength_nm=sun.wavelength_nm, solar_irradiance_w_m2_um=sun.values,
             )  # fmt: skip
@@ -153,12 +154,12 @@ def test_distance_scaling_and_interpolation_ends() -> None:
     sun = load_solar_spectrum()
     lam = np.array([300.0, 350.0, 2383.6, 2400.0])
     kw = {"coeffs": coeffs, "solar_wavelength_nm": sun.wavelength_nm, "solar_irradiance_w_m2_um": sun.values}
-    e1 = lunar_spectral_irradiance(lam, 30, 30, 2, -3, AU_KM, 384_400.0, **kw)  # type: ignore[arg-type]
+    e1 = lunar_spectral_irradiance(lam, 30, 30, 2, -3, AU_KM, MOON_MEAN_DISTANCE_KM, **kw)  # type: ignore[arg-type]
     e2 = lunar_spectral_irradiance(lam, 30, 30, 2, -3, 0.99 * AU_KM, 370_000.0, **kw)  # type: ignore[arg-type]
-    np.testing.assert_allclose(e2 / e1, (1 / 0.99) ** 2 * (384_400.0 / 370_000.0) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(e2 / e1, (1 / 0.99) ** 2 * (MOON_MEAN_DISTANCE_KM / 370_000.0) ** 2, rtol=1e-12)
     # A held constant beyond the end wavelengths
     a = rolo_reflectance(30, 30, 2, -3, coeffs)
     e_sun = np.interp(lam, sun.wavelength_nm, sun.values)
     np.testing.assert_allclose(e1 / e_sun, np.array([a[0], a[0], a[-1], a[-1]]) * 6.4177e-5 / np.pi, rtol=1e-12)
     with pytest.raises(ValueError, match="cover"):
-        lunar_spectral_irradiance(np.array([250.0]), 30, 30, 2, -3, AU_KM, 384_400.0, **kw)  # type: ignore[arg-type]
+        lunar_spectral_irradiance(np.array([250.0]), 30, 30, 2, -3, AU_KM, MOON_MEAN_DISTANCE_KM, **kw)  # type: ignore[arg-type]

@@ -12,7 +12,9 @@ import pytest
 
 from monitor.domain import BandHeader, Mission, RejectReason
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
+from monitor.science.constants import MOON_RADIUS_KM
 from monitor.science.exceptions import AllNaNError
+from monitor.science.instrument import SATURATE_DN
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
 from monitor.science.lunar_model import lunar_band_irradiance
 from monitor.science.moon_photometry import (
@@ -71,7 +73,7 @@ def _acquisition(
 ) -> tuple[np.ndarray, BandHeader, float, float]:
     """Simulated image whose truth is A_TRUE[band]: S = o G A E / Omega_pix (ICD 1.3)."""
     # PIXSCALE such that the Moon at d_OM spans diameter_px native pixels
-    pixscale_urad = 2.0 * np.arcsin(1737.4 / geo.d_obs_moon_km) / diameter_px * 1e6
+    pixscale_urad = 2.0 * np.arcsin(MOON_RADIUS_KM / geo.d_obs_moon_km) / diameter_px * 1e6
     hdr = BandHeader(
         band=band, shape=shape, dark_dn=50.0, gain_factor=1.2, oversamp=oversamp, binning=binning,
         pixscale_urad=pixscale_urad, lineper_ms=0.1, saturate_dn=saturate_dn,
@@ -208,7 +210,7 @@ def test_corrupt_huge_pixel_is_a_saturation_verdict(pixel: tuple[int, int]) -> N
     geo = lunar_geometry(DATES[-30], SATELLITES["PNEO3"][0])
     img, hdr, e_k, _ = _acquisition(
         np.random.default_rng(5), geo, "NIR", 1.5, binning=2, diameter_px=120.0, shape=(170, 110),
-        saturate_dn=4095.0 * 4,
+        saturate_dn=SATURATE_DN * 4,
     )
     assert measure_moon_array(img, hdr, e_k).a_k == pytest.approx(A_TRUE["NIR"], rel=2e-3)
     img[pixel] = np.float32(2.4e35)

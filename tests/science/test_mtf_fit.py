@@ -11,6 +11,7 @@ from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
 
 DARK_DN = 200.0
+# A noisier detector than the nominal one (monitor.science.instrument: READ_NOISE_DN 1.5 DN, 20 e-/DN).
 GAIN_E_PER_DN = 2.0
 READ_NOISE_DN = 5.0
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from monitor.science.constants import GM_M3_S2
 from monitor.science.earth_frames import EARTH_ROTATION_RATE_RAD_S, inertial_to_ecef
 from monitor.science.exceptions import InsufficientDataError
 from monitor.science.orbit import (
-    GM_M3_S2,
     CorrectedTrajectory,
     EphemerisRangeError,
     HermiteEphemeris,

@@ -27,6 +27,7 @@ from monitor.science.photometry import (
 
 DARK_DN = 120.0
 SIGMA_PX = 0.8
+# A noisier detector than the nominal one (monitor.science.instrument: READ_NOISE_DN 1.5 DN, 20 e-/DN).
 READ_NOISE_DN = 4.0
 GAIN_E_PER_DN = 8.0
 BKG = (15.0, 0.04, -0.015)  # level at the vignette centre (DN), d/dcol, d/drow

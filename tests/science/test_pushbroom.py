@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from monitor.domain import Mission
+from monitor.science.constants import GM_M3_S2, WGS84_A_M
 from monitor.science.earth_frames import EARTH_ROTATION_RATE_RAD_S, ecef_to_inertial, geodetic_to_ecef
-from monitor.science.orbit import GM_M3_S2, KeplerOrbit
+from monitor.science.instrument import ORBIT_ALTITUDE_KM, PAN_PIXEL_PITCH_UM, PHR_FOCAL_LENGTH_MM
+from monitor.science.orbit import KeplerOrbit
 from monitor.science.pushbroom import (
     AttitudePolynomial,
     ProjectionError,
@@ -24,6 +27,10 @@ from monitor.science.pushbroom import (
     rotation_from_angles,
 )
 from monitor.simulate.geom import simulate_geom_pair
+
+FOCAL_M = PHR_FOCAL_LENGTH_MM / 1e3  # PHR camera, 12.905 m
+PITCH_M = PAN_PIXEL_PITCH_UM / 1e6  # 13 um
+ALTITUDE_M = ORBIT_ALTITUDE_KM[Mission.PHR] * 1e3
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +68,7 @@ def test_rotation_angles_round_trip_and_sign() -> None:
 def test_forward_pitch_looks_ahead() -> None:
     r = np.array([7.0e6, 0.0, 0.0])
     v = np.array([0.0, 7.5e3, 0.0])
-    cam = PushbroomCamera(12.905, 13e-6, 20000, 1e-4, 0.0, np.radians(15.0))
+    cam = PushbroomCamera(FOCAL_M, PITCH_M, 20000, 1e-4, 0.0, np.radians(15.0))
     m = camera_to_inertial(cam, AttitudePolynomial(np.zeros((3, 1))), r, v, 0.0)
     boresight = m @ np.array([0.0, 0.0, 1.0])
     assert boresight @ v > 0 and boresight @ r < 0
@@ -106,15 +113,15 @@ def test_image_residuals_equal_rigorous_projection(sim) -> None:  # type: ignore
 
 def test_sample_axis_points_to_camera_y() -> None:
     # Straight-down camera on a circular orbit: a point displaced along camera +y has sample > NSAMP/2.
-    r0 = np.array([6_378_137.0 + 694e3, 0.0, 0.0])
+    r0 = np.array([WGS84_A_M + ALTITUDE_M, 0.0, 0.0])
     v0 = np.array([0.0, 0.0, np.sqrt(GM_M3_S2 / r0[0])])
     orbit = KeplerOrbit(r0, v0, 0.0, 3)
-    cam = PushbroomCamera(12.905, 13e-6, 20000, 1e-4, -1.0, 0.0)
+    cam = PushbroomCamera(FOCAL_M, PITCH_M, 20000, 1e-4, -1.0, 0.0)
     att = AttitudePolynomial(np.zeros((3, 1)))
     y_axis = local_orbital_frame(r0, v0)[:, 1]
     ground_eci = geodetic_to_ecef(0.0, 0.0, 0.0) + 1000.0 * y_axis
     line, sample = ground_to_image(cam, att, orbit, ground_eci[None], 0.0, t_guess_s=0.0)
-    assert sample[0] > 10000 + 1000.0 / (694e3 * 13e-6 / 12.905) * 0.9
+    assert sample[0] > 10000 + 1000.0 / (ALTITUDE_M * PITCH_M / FOCAL_M) * 0.9
     assert abs(float(line[0]) - 10000.0) < 10.0  # near t = 0 (Earth rotation shifts it slightly)
 
 

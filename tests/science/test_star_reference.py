@@ -7,8 +7,8 @@ import pytest
 from numpy.typing import NDArray
 from scipy import integrate
 
-from monitor.domain import F_V0_W_M2_UM
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
+from monitor.science.constants import F_V0_W_M2_UM
 from monitor.science.star_reference import (
     ballesteros_temperature_k,
     is_calibration_star,

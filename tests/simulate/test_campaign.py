@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from monitor.domain import RejectReason
 from monitor.fsutil import sha256_file
 from monitor.io.acquisition import read_acquisition_header, read_geom_header, validate_acquisition
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import check_band_data, read_band
-from monitor.simulate.campaign import MOON_FRAME_DIAMETERS, simulate_campaigns
+from monitor.simulate.campaign import simulate_campaigns
 from monitor.simulate.moon import moon_apparent_diameter_px
+from monitor.simulate.moon_acquisition import MOON_FRAME_DIAMETERS
 from monitor.simulate.truth import SimulationTruth, a_true, read_truth, write_truth
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -192,3 +197,59 @@ def test_reproducible(tmp_path: Path) -> None:
     assert [f.file for f in a.files] == [f.file for f in b.files]
     for f in a.files:
         assert sha256_file(tmp_path / "a" / f.file) == sha256_file(tmp_path / "b" / f.file)
+
+
+def _content_digest(path: Path) -> str:
+    """SHA-256 of a file's content (decompressed for ``.gz``): every header card and data byte."""
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+# Digests of the module campaign (seed 11) written by the simulator before the split of
+# monitor/simulate/campaign.py (commit afd1ee0, numpy/scipy/astropy of this project's CI image):
+# the refactoring must write the same files, byte for byte. A numpy, scipy or astropy upgrade
+# may change the last bits of the rendering; regenerate then with `_content_digest` over the
+# module campaign, after checking that only such an upgrade changed them.
+GOLDEN_FILE_DIGESTS: dict[str, str] = {
+    "PHR1A-STAR-20250114T205321-0001.fits": "3842604ebad23d28",
+    "PHR1A-STAR-20250115T190322-0002.fits.gz": "306721aa6b02241e",
+    "PHR1A-STAR-20250115T214152-0003.fits": "d973a5f9e326db4f",
+    "PHR1A-STAR-20250116T165810-0004.fits": "f808d62844f1a2c5",
+    "PHR1A-STAR-20250117T044725-0005.fits.gz": "e977dd9d714c197f",
+    "PHR1A-GEOM-20250116T171137-0006.fits": "3abfae5c13f52b0e",
+    "PNEO3-MOON-20250112T064125-0001.fits": "1d55586af8071c63",
+    "PNEO3-GEOM-20250114T023413-0002.fits": "cc58eae66256e095",
+    "PHR1A-STAR-20250215T040212-0007.fits": "e717f17ef29fb93a",
+    "PHR1A-STAR-20250215T054456-0008.fits": "a6735645f0b1efc0",
+    "PHR1A-STAR-20250215T071134-0009.fits": "175ea87ee76f31ff",
+    "PHR1A-STAR-20250216T074801-0010.fits.gz": "daf4d3c304b18854",
+    "PHR1A-STAR-20250216T232519-0011.fits": "cd8a4b93bcce1da6",
+    "PHR1A-GEOM-20250214T163639-0012.fits": "2d685f65ae71469c",
+    "PNEO3-MOON-20250206T180542-0003.fits": "fea7a21cdd74c70c",
+    "PNEO3-GEOM-20250208T210714-0004.fits": "3b539552131fb1d3",
+    "PHR1A-STAR-20250114T220521-0013.fits": "6e1e1cbb794fcb27",
+    "PHR1A-STAR-20250114T220621-0014.fits": "78fe4fd6bd94b038",
+    "PHR1A-STAR-20250114T220721-0015.fits": "9efd6fd4b1444181",
+    "PHR1A-STAR-20250114T220821-0016.fits": "1cfab295c93ff31f",
+    "PHR1A-STAR-20250114T220921-0017.fits": "f4da940bc680ccd8",
+    "PHR1A-STAR-20250114T221021-0018.fits": "e43a675dd3607731",
+    "PHR1A-STAR-20250114T221121-0019.fits": "0f4593c4df9ffa20",
+    "PHR1A-STAR-20250114T205321-0001_redelivered.fits": "e39494b6641df9fa",
+    "PHR1A-STAR-20250114T205321-0001_copy.fits": "3842604ebad23d28",
+}
+GOLDEN_TRUTH_DIGEST = "3b102c3a7d656e9c"
+
+
+def test_campaign_bytes_are_pinned(campaign: tuple[Path, SimulationTruth], tmp_path: Path) -> None:
+    outdir, truth = campaign
+    digests = {f.file: _content_digest(outdir / f.file) for f in truth.files}
+    # The pinned set covers every writer path: gzip, uint16 (BZERO 32768), float32, bad files.
+    assert any(name.endswith(".gz") for name in digests)
+    stars = [f.file for f in truth.files if f.status == "ok" and f.type == "STAR" and f.file.endswith(".fits")]
+    assert any(fits.getheader(outdir / name, 1).get("BZERO") == 32768 for name in stars)
+    assert digests == GOLDEN_FILE_DIGESTS
+    doc = tmp_path / "truth.json"
+    write_truth(doc, replace(truth, outdir=""))  # the directory name is the only thing that may change
+    assert hashlib.sha256(doc.read_bytes()).hexdigest()[:16] == GOLDEN_TRUTH_DIGEST
