@@ -106,7 +106,7 @@ class IngestSettings:
 class StarSettings:
     half_widths_px: HalfWidths = DEFAULT_STAR_HALF_WIDTHS_PX
     reference_half_width_px: Integer = 5  # window of the reported A_k once the EE correction is available
-    e_per_dn_reference: Positive = 20.0  # detector conversion gain at GAINFACT = 1, e-/DN (photon noise)
+    e_per_dn_reference: Positive = 20.0  # PHR detector conversion gain at GAINFACT = 1, e-/DN (photon noise)
     read_noise_dn: NonNegative = 1.5  # read noise per native pixel, DN rms (PSF-fit weights)
     campaign_period: CampaignPeriod = "month"  # "month" or "<n>d" (fixed-length periods from 2000-01-01)
     outlier_sigma: Positive = 4.0  # robust rejection threshold, normalised residual
@@ -128,6 +128,9 @@ class MoonSettings:
     drift_alert_min_epochs: Integer = 4  # no drift alert from a fit of fewer Moon measurements
     ratio_max_phase_diff_deg: Positive = 2.0  # PNEO3/PNEO4 pairs: largest |g| difference, same branch
     ratio_max_days: Positive = 15.0  # PNEO3/PNEO4 pairs: largest time difference, days
+    # Pléiades Neo detector conversion gain at GAINFACT = 1, e-/DN (photon noise of Moon sums); the
+    # Moon method measures PNEO only, [star] e_per_dn_reference is the Pléiades (PHR) one.
+    e_per_dn_reference: Positive = 20.0
 
 
 @with_config(_SECTION)
@@ -290,8 +293,8 @@ lock_wait_seconds = 120
 half_widths_px = [2, 3, 5, 8, 12, 20]
 # Window whose EE-corrected A_k is reported (without a PSF fit: the largest window, EE = 1).
 reference_half_width_px = 5
-# Conversion gain at GAINFACT = 1 (electrons per DN), for the photon noise of star sums;
-# the gain of an acquisition is e_per_dn_reference / GAINFACT.
+# Conversion gain of the Pléiades (PHR1A/PHR1B) detectors at GAINFACT = 1 (electrons per DN), for
+# the photon noise of star sums; the gain of an acquisition is e_per_dn_reference / GAINFACT.
 e_per_dn_reference = 20.0
 # Read noise per native pixel (DN rms), for the weights of the starpool PSF fit.
 read_noise_dn = 1.5
@@ -321,6 +324,10 @@ max_phase_deg = 90.0
 # |g| within ratio_max_phase_diff_deg and times within ratio_max_days.
 # ratio_max_phase_diff_deg = 2.0
 # ratio_max_days = 15.0
+# Conversion gain of the Pléiades Neo detectors at GAINFACT = 1 (electrons per DN), for the photon
+# noise of Moon sums; the gain of an acquisition is e_per_dn_reference / GAINFACT. (The Moon method
+# measures PNEO3/PNEO4 only; [star] e_per_dn_reference is the Pléiades PHR1A/PHR1B one.)
+e_per_dn_reference = 20.0
 
 [geometry]
 # Along-track stereo adjustment of GEOM acquisitions; these values are recorded with every result.

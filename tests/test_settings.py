@@ -163,3 +163,13 @@ def test_unknown_monitor_environment_variable_is_an_error(tmp_path: Path) -> Non
 def test_float_environment_value_for_an_int_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="MONITOR_STAR_WORKERS"):
         load_settings(tmp_path, env={"MONITOR_STAR_WORKERS": "2.7"})
+
+
+def test_moon_gain_is_its_own_setting(tmp_path: Path) -> None:
+    """[moon] e_per_dn_reference (Pléiades Neo) is separate from [star]'s (Pléiades), same default."""
+    s = load_settings(tmp_path, env={"MONITOR_STAR_E_PER_DN_REFERENCE": "7.5"})
+    assert s.star.e_per_dn_reference == 7.5 and s.moon.e_per_dn_reference == 20.0
+    assert load_settings(tmp_path, env={"MONITOR_MOON_E_PER_DN_REFERENCE": "12"}).moon.e_per_dn_reference == 12.0
+    (tmp_path / "monitor.toml").write_text("[moon]\ne_per_dn_reference = 0\n")
+    with pytest.raises(ConfigError, match=r"^moon\.e_per_dn_reference must be > 0"):
+        load_settings(tmp_path, env={})
