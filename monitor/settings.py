@@ -18,9 +18,9 @@ How: each section is a frozen dataclass whose keys are declared with the kinds o
 :mod:`monitor.settings_types` (type, range, wording of the error); pydantic-settings reads the
 ``MONITOR_*`` overrides (:class:`_EnvironmentSource`), pydantic validates the file's values merged with
 them against :class:`_SiteFile`, and :func:`load_settings` builds the :class:`Settings` from the result.
-A new section is one frozen dataclass with the ``_SECTION`` configuration plus one field in
-:class:`_SiteFile` and one in :class:`Settings`; its environment overrides, unknown-key and type checks
-follow.
+A new section is one frozen dataclass with the ``_SECTION`` configuration and one field of
+:class:`Settings` (with an instance as its default); its table, environment overrides, unknown-key and
+type checks follow.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, ValidationError, model_validator, with_config
+from pydantic import ConfigDict, ValidationError, create_model, with_config
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
@@ -404,8 +404,8 @@ _NEVER_ECHOED = (*_SECRET_KEYS, "database_url")  # a database URL may hold a pas
 _EMPTY_MEANS_UNSET = ("MONITOR_DATABASE_URL", "MONITOR_LOG_LEVEL")  # an empty one leaves the file's value
 
 
-class _SiteFile(BaseSettings):
-    """``monitor.toml`` merged with the ``MONITOR_*`` overrides: what pydantic validates."""
+class _SiteFileKeys(BaseSettings):
+    """The top-level keys of ``monitor.toml`` and the ``[site]`` table; :data:`_SiteFile` adds the sections."""
 
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_nested_delimiter="_", env_nested_max_split=1,
                                       case_sensitive=False, extra="forbid", frozen=True)
@@ -414,14 +414,6 @@ class _SiteFile(BaseSettings):
     database_password: str = ""
     log_level: LogLevel = "INFO"
     site: SiteSettings = SiteSettings()
-    ingest: IngestSettings = IngestSettings()
-    star: StarSettings = StarSettings()
-    moon: MoonSettings = MoonSettings()
-    geometry: GeometrySettings = GeometrySettings()
-    smtp: SmtpSettings = SmtpSettings()
-    report: ReportSettings = ReportSettings()
-    scheduler: SchedulerSettings = SchedulerSettings()
-    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -432,14 +424,22 @@ class _SiteFile(BaseSettings):
         """Only the values :func:`load_settings` passes (the file merged with the given environment)."""
         return (init_settings,)
 
-    @model_validator(mode="after")
-    def _rules_between_keys(self) -> _SiteFile:
-        if self.star.reference_half_width_px not in self.star.half_widths_px:
-            raise ValueError("star.reference_half_width_px must be one of star.half_widths_px")
-        if not self.moon.min_phase_deg < self.moon.max_phase_deg:
-            raise ValueError(f"moon.min_phase_deg ({self.moon.min_phase_deg!r}) must be below moon.max_phase_deg "
-                             f"({self.moon.max_phase_deg!r})")
-        return self
+
+# ``monitor.toml`` merged with the MONITOR_* overrides, as pydantic validates it: the keys above plus one
+# table per section of Settings (a section added to Settings is read, overridden and checked with no more).
+_SECTION_NAMES = tuple(f.name for f in fields(Settings) if is_dataclass(f.default))
+_SECTION_FIELDS: dict[str, Any] = {f.name: (type(f.default), f.default) for f in fields(Settings)
+                                   if f.name in _SECTION_NAMES}
+_SiteFile = create_model("_SiteFile", __base__=_SiteFileKeys, **_SECTION_FIELDS)
+
+
+def _check_between_keys(settings: Settings) -> None:
+    """The rules that tie two keys together (each key alone is checked by its kind of value)."""
+    if settings.star.reference_half_width_px not in settings.star.half_widths_px:
+        raise ConfigError("star.reference_half_width_px must be one of star.half_widths_px")
+    if not settings.moon.min_phase_deg < settings.moon.max_phase_deg:
+        raise ConfigError(f"moon.min_phase_deg ({settings.moon.min_phase_deg!r}) must be below moon.max_phase_deg "
+                          f"({settings.moon.max_phase_deg!r})")
 
 
 class _EnvironmentSource(EnvSettingsSource):
@@ -541,18 +541,20 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         loaded = _SiteFile(**values)
     except ValidationError as exc:
         raise ConfigError(one_line(exc, environ=overrides, secret_keys=_NEVER_ECHOED, file=toml_path)) from None
-    smtp = loaded.smtp
-    if smtp.ca_file:
-        smtp = replace(smtp, ca_file=str(site_path / Path(smtp.ca_file).expanduser()))
-    sections = {f.name: getattr(loaded, f.name) for f in fields(Settings) if is_dataclass(f.default)}
-    return Settings(
+    sections = {name: getattr(loaded, name) for name in _SECTION_NAMES}
+    if sections["smtp"].ca_file:
+        smtp = sections["smtp"]
+        sections["smtp"] = replace(smtp, ca_file=str(site_path / Path(smtp.ca_file).expanduser()))
+    settings = Settings(
         site=site_path,
         database_url=_resolve_sqlite_path(loaded.database_url, site_path),
         database_password=loaded.database_password,
         log_level=loaded.log_level,
         umask=loaded.site.umask,
-        **(sections | {"smtp": smtp}),
+        **sections,
     )
+    _check_between_keys(settings)
+    return settings
 
 
 def _has_password(url: object) -> bool:

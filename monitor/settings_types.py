@@ -49,28 +49,25 @@ def _fail(requirement: str, value: Any) -> ValueError:
     return ValueError(f"{requirement}, not {value!r}")
 
 
-def _integer(value: Any) -> Any:
-    """An integer from TOML (2.7 and true are not integers) or from an environment string ("12")."""
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            raise _fail("must be an integer", value) from None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail("must be an integer", value)
-    return value
+def _parsed(convert: Callable[[str], Any], accepted: tuple[type, ...], requirement: str) -> BeforeValidator:
+    """A value of an ``accepted`` type from TOML (true is not a number), or ``convert``-ed from an
+    environment string ("12")."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return convert(value.strip())
+            except ValueError:
+                raise _fail(requirement, value) from None
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise _fail(requirement, value)
+        return value
+
+    return BeforeValidator(check)
 
 
-def _number(value: Any) -> Any:
-    """A real number from TOML (an integer is one, true is not) or from an environment string."""
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            raise _fail("must be a number", value) from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail("must be a number", value)
-    return value
+_INTEGER = _parsed(int, (int,), "must be an integer")  # 2.7, "2.0" and true are not integers
+_NUMBER = _parsed(float, (int, float), "must be a number")
 
 
 def _requires(test: Callable[[Any], bool], requirement: str) -> AfterValidator:
@@ -96,16 +93,16 @@ def _finite(v: float) -> bool:
     return math.isfinite(v)
 
 
-Integer = Annotated[int, BeforeValidator(_integer)]
-PositiveInteger = Annotated[int, BeforeValidator(_integer), _requires(lambda v: v > 0, "must be > 0")]
-NonNegativeInteger = Annotated[int, BeforeValidator(_integer), _requires(lambda v: v >= 0, "must be >= 0")]
-Number = Annotated[float, BeforeValidator(_number)]
+Integer = Annotated[int, _INTEGER]
+PositiveInteger = Annotated[int, _INTEGER, _requires(lambda v: v > 0, "must be > 0")]
+NonNegativeInteger = Annotated[int, _INTEGER, _requires(lambda v: v >= 0, "must be >= 0")]
+Number = Annotated[float, _NUMBER]
 # Positive and non-negative numbers are finite too (nan and inf are refused).
-Positive = Annotated[float, BeforeValidator(_number), _requires(lambda v: _finite(v) and v > 0, "must be > 0")]
-NonNegative = Annotated[float, BeforeValidator(_number), _requires(lambda v: _finite(v) and v >= 0, "must be >= 0")]
-Degrees = Annotated[float, BeforeValidator(_number), _requires(lambda v: 0.0 <= v <= 180.0,
+Positive = Annotated[float, _NUMBER, _requires(lambda v: _finite(v) and v > 0, "must be > 0")]
+NonNegative = Annotated[float, _NUMBER, _requires(lambda v: _finite(v) and v >= 0, "must be >= 0")]
+Degrees = Annotated[float, _NUMBER, _requires(lambda v: 0.0 <= v <= 180.0,
                                                                 "must be within 0-180 degrees")]
-Port = Annotated[int, BeforeValidator(_integer), _requires(lambda v: 1 <= v <= 65535, "must be within 1-65535")]
+Port = Annotated[int, _INTEGER, _requires(lambda v: 1 <= v <= 65535, "must be within 1-65535")]
 
 
 def _flag(value: Any) -> Any:
