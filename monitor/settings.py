@@ -17,7 +17,7 @@ expressions (with the daemon's own parser).
 How: each section is a frozen dataclass whose keys are declared with the kinds of value of
 :mod:`monitor.settings_types` (type, range, wording of the error); pydantic-settings reads the
 ``MONITOR_*`` overrides (:class:`_EnvironmentSource`), pydantic validates the file's values merged with
-them against :class:`_SiteFile`, and :func:`load_settings` builds the :class:`Settings` from the result.
+them against :data:`_SiteFile`, and :func:`load_settings` builds the :class:`Settings` from the result.
 A new section is one frozen dataclass with the ``_SECTION`` configuration and one field of
 :class:`Settings` (with an instance as its default); its table, environment overrides, unknown-key and
 type checks follow.
@@ -405,7 +405,12 @@ _EMPTY_MEANS_UNSET = ("MONITOR_DATABASE_URL", "MONITOR_LOG_LEVEL")  # an empty o
 
 
 class _SiteFileKeys(BaseSettings):
-    """The top-level keys of ``monitor.toml`` and the ``[site]`` table; :data:`_SiteFile` adds the sections."""
+    """The top-level keys of ``monitor.toml`` and the ``[site]`` table; :data:`_SiteFile` adds the sections.
+
+    Its configuration tells :class:`_EnvironmentSource` how environment names map to keys; it is built
+    from the values :func:`load_settings` gathered (the file merged with the given environment) and reads
+    no source of its own.
+    """
 
     model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, env_nested_delimiter="_", env_nested_max_split=1,
                                       case_sensitive=False, extra="forbid", frozen=True)
@@ -421,7 +426,7 @@ class _SiteFileKeys(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only the values :func:`load_settings` passes (the file merged with the given environment)."""
+        """Only the values :func:`load_settings` passes (never ``os.environ`` or a .env file directly)."""
         return (init_settings,)
 
 
@@ -483,9 +488,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    hidden = sorted(key for key in raw if key.startswith("_"))  # BaseSettings would take them as its arguments
+    if hidden:
+        raise ConfigError(f"unknown key(s) in {path}: {', '.join(hidden)}")
     if any(_has_key(raw, key) for key in _SECRET_KEYS):
         raise ConfigError(f"{path}: passwords must not be stored in the configuration file; "
-                              "set MONITOR_SMTP_PASSWORD / MONITOR_DATABASE_PASSWORD in the environment")
+                          "set MONITOR_SMTP_PASSWORD / MONITOR_DATABASE_PASSWORD in the environment")
     if "database_url" in raw and _has_password(raw["database_url"]):
         raise ConfigError(
             f"{path}: database_url must not contain a password (it is not shown here); remove it from the "
@@ -530,7 +538,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
     ------
     ConfigError
         Unreadable TOML, unknown keys, a password in the file, values of the wrong type or out of
-        their range: one line that names the key (or its environment variable).
+        their range: one line that names the key (and the environment variable it came from).
     """
     env = os.environ if env is None else env
     overrides = _overrides(env)

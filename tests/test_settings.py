@@ -173,3 +173,20 @@ def test_moon_gain_is_its_own_setting(tmp_path: Path) -> None:
     (tmp_path / "monitor.toml").write_text("[moon]\ne_per_dn_reference = 0\n")
     with pytest.raises(ConfigError, match=r"^moon\.e_per_dn_reference must be > 0"):
         load_settings(tmp_path, env={})
+
+
+def test_only_the_given_environment_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_settings(env=...) reads that mapping only, never os.environ behind it (pydantic-settings'
+    own sources are off)."""
+    monkeypatch.setenv("MONITOR_SMTP_HOST", "leak.example")
+    monkeypatch.setenv("MONITOR_LOG_LEVEL", "DEBUG")
+    s = load_settings(tmp_path, env={})
+    assert s.smtp.host == "" and s.log_level == "INFO"
+
+
+@pytest.mark.parametrize("key", ["_env_prefix", "_case_sensitive", "_build_sources"])
+def test_private_keys_are_unknown_keys(tmp_path: Path, key: str) -> None:
+    """Top-level keys starting with _ are refused, not taken as arguments of the validating model."""
+    (tmp_path / "monitor.toml").write_text(f'{key} = "X"\n')
+    with pytest.raises(ConfigError, match=f"unknown key.*{key}"):
+        load_settings(tmp_path, env={})
