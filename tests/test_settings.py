@@ -190,3 +190,34 @@ def test_private_keys_are_unknown_keys(tmp_path: Path, key: str) -> None:
     (tmp_path / "monitor.toml").write_text(f'{key} = "X"\n')
     with pytest.raises(ConfigError, match=f"unknown key.*{key}"):
         load_settings(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    "text, env, line",
+    [
+        ("[smtp]\nport = 99999\n", {}, "smtp.port must be within 1-65535, not 99999"),
+        ("[star]\nworkers = 2.7\n", {}, "star.workers must be an integer, not 2.7"),
+        ("", {"MONITOR_STAR_WORKERS": "2.7"}, "MONITOR_STAR_WORKERS (star.workers) must be an integer, not '2.7'"),
+        ("[star]\noutlier_sigma = -1.0\n", {}, "star.outlier_sigma must be > 0, not -1.0"),
+        ("[smtp]\nsecurity = 'tls13'\n", {}, "smtp.security must be one of 'starttls', 'ssl' or 'none', not 'tls13'"),
+        ("star = 3\n", {}, "[star] must be a table (a [star] section), not 3"),
+        ("[star]\nfoo = 1\nbar = 2\n", {}, "unknown key(s) in [star]: bar, foo"),
+        ("[report]\nrecipients = ['bob']\n", {},
+         "report.recipients is not an e-mail address (user@host or Name <user@host>): 'bob'"),
+        ("[moon]\nmin_phase_deg = 50\nmax_phase_deg = 40\n", {},
+         "moon.min_phase_deg (50.0) must be below moon.max_phase_deg (40.0)"),
+    ],
+)
+def test_error_lines_are_pinned(tmp_path: Path, text: str, env: dict[str, str], line: str) -> None:
+    """The wording of each kind of error (pydantic's own messages are translated in
+    monitor.settings_types.one_line)."""
+    (tmp_path / "monitor.toml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, env=env)
+    assert str(info.value) == line
+
+
+def test_database_url_from_the_environment_is_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MONITOR_DATABASE_URL") as info:
+        load_settings(tmp_path, env={"MONITOR_DATABASE_URL": "mysql://monitor:hunter2-secret@db/monitor"})
+    assert "hunter2-secret" not in str(info.value)
