@@ -27,7 +27,8 @@ from monitor.site import init_site, session_scope, utc_now
 
 def _latest(session: Session) -> dict[str, tuple[float | None, float | None]]:
     """band -> (A_k, sigma) of the latest measurement of each band."""
-    latest = select(func.max(MoonMeasurement.id)).group_by(MoonMeasurement.acquisition_id, MoonMeasurement.band)
+    per_band = (col(MoonMeasurement.acquisition_id), col(MoonMeasurement.band))
+    latest = select(func.max(MoonMeasurement.id)).group_by(*per_band)
     rows = session.exec(select(MoonMeasurement).where(col(MoonMeasurement.id).in_(latest))).all()
     return {m.band: (m.a, m.a_sigma) for m in rows if m.status == "ok"}
 
