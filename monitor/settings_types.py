@@ -4,10 +4,11 @@ Each kind is an ``Annotated`` type that pydantic checks when ``monitor.toml`` an
 overrides are loaded; a section of the settings declares each key with one of them. Constructing a
 settings object in code does not check it (a test may build an invalid one on purpose).
 
-Our own checks raise ``ValueError`` with the whole requirement and the value ("must be > 0, not -1.0");
-:func:`one_line` turns pydantic's errors into the one line the command line prints, naming the key
-(``smtp.port``) and the environment variable it came from if it did (``MONITOR_SMTP_PORT``). Values of secret keys
-(passwords, a database URL that may hold one) are never repeated.
+Our own checks raise ``ValueError`` with the whole requirement and the value ("must be > 0, not
+-1.0"); :func:`one_line` turns pydantic's errors into the one line the command line prints, naming
+the key (``smtp.port``), and the environment variable when the value came from one
+(``MONITOR_SMTP_PORT (smtp.port)``). Values of secret keys (passwords, a database URL that may hold
+one) are never repeated.
 """
 
 from __future__ import annotations
