@@ -18,7 +18,7 @@ ABOVE_USE_CASES = {"scheduler", "cli", "daemon", "simulate", "demo"}
 # layer -> monitor subpackages it must never import
 FORBIDDEN = {
     "science": {"io", "catalogue", "ingest", "calibration", "reports", "scheduler", "cli", "settings", "site",
-                "simulate", "demo", "results", "settings_types", "daemon"},
+                "simulate", "demo", "results", "settings_types", "settings_loader", "daemon"},
     "domain": {"science", "io", "catalogue", "ingest", "calibration", "reports", "scheduler", "cli", "site"},
     # readers and writers of formats: no science (a reader converts, it does not estimate)
     "io": {"catalogue", "ingest", "calibration", "reports", "scheduler", "cli", "site", "science", "daemon",
