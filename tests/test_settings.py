@@ -163,3 +163,61 @@ def test_unknown_monitor_environment_variable_is_an_error(tmp_path: Path) -> Non
 def test_float_environment_value_for_an_int_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="MONITOR_STAR_WORKERS"):
         load_settings(tmp_path, env={"MONITOR_STAR_WORKERS": "2.7"})
+
+
+def test_moon_gain_is_its_own_setting(tmp_path: Path) -> None:
+    """[moon] e_per_dn_reference (Pléiades Neo) is separate from [star]'s (Pléiades), same default."""
+    s = load_settings(tmp_path, env={"MONITOR_STAR_E_PER_DN_REFERENCE": "7.5"})
+    assert s.star.e_per_dn_reference == 7.5 and s.moon.e_per_dn_reference == 20.0
+    assert load_settings(tmp_path, env={"MONITOR_MOON_E_PER_DN_REFERENCE": "12"}).moon.e_per_dn_reference == 12.0
+    (tmp_path / "monitor.toml").write_text("[moon]\ne_per_dn_reference = 0\n")
+    with pytest.raises(ConfigError, match=r"^moon\.e_per_dn_reference must be > 0"):
+        load_settings(tmp_path, env={})
+
+
+def test_only_the_given_environment_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_settings(env=...) reads that mapping only, never os.environ behind it (pydantic-settings'
+    own sources are off)."""
+    monkeypatch.setenv("MONITOR_SMTP_HOST", "leak.example")
+    monkeypatch.setenv("MONITOR_LOG_LEVEL", "DEBUG")
+    s = load_settings(tmp_path, env={})
+    assert s.smtp.host == "" and s.log_level == "INFO"
+
+
+@pytest.mark.parametrize("key", ["_env_prefix", "_case_sensitive", "_build_sources"])
+def test_private_keys_are_unknown_keys(tmp_path: Path, key: str) -> None:
+    """Top-level keys starting with _ are refused, not taken as arguments of the validating model."""
+    (tmp_path / "monitor.toml").write_text(f'{key} = "X"\n')
+    with pytest.raises(ConfigError, match=f"unknown key.*{key}"):
+        load_settings(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    "text, env, line",
+    [
+        ("[smtp]\nport = 99999\n", {}, "smtp.port must be within 1-65535, not 99999"),
+        ("[star]\nworkers = 2.7\n", {}, "star.workers must be an integer, not 2.7"),
+        ("", {"MONITOR_STAR_WORKERS": "2.7"}, "MONITOR_STAR_WORKERS (star.workers) must be an integer, not '2.7'"),
+        ("[star]\noutlier_sigma = -1.0\n", {}, "star.outlier_sigma must be > 0, not -1.0"),
+        ("[smtp]\nsecurity = 'tls13'\n", {}, "smtp.security must be one of 'starttls', 'ssl' or 'none', not 'tls13'"),
+        ("star = 3\n", {}, "[star] must be a table (a [star] section), not 3"),
+        ("[star]\nfoo = 1\nbar = 2\n", {}, "unknown key(s) in [star]: bar, foo"),
+        ("[report]\nrecipients = ['bob']\n", {},
+         "report.recipients is not an e-mail address (user@host or Name <user@host>): 'bob'"),
+        ("[moon]\nmin_phase_deg = 50\nmax_phase_deg = 40\n", {},
+         "moon.min_phase_deg (50.0) must be below moon.max_phase_deg (40.0)"),
+    ],
+)
+def test_error_lines_are_pinned(tmp_path: Path, text: str, env: dict[str, str], line: str) -> None:
+    """The wording of each kind of error (pydantic's own messages are translated in
+    monitor.settings_types.one_line)."""
+    (tmp_path / "monitor.toml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path, env=env)
+    assert str(info.value) == line
+
+
+def test_database_url_from_the_environment_is_not_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MONITOR_DATABASE_URL") as info:
+        load_settings(tmp_path, env={"MONITOR_DATABASE_URL": "mysql://monitor:hunter2-secret@db/monitor"})
+    assert "hunter2-secret" not in str(info.value)

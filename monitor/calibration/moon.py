@@ -247,7 +247,7 @@ def _measure_acquisition(
             phot = measure_moon_band(
                 image_strips_factory(path, b.band, ROWS_PER_STRIP), _band_header(b), e_k,
                 phase_angle_deg=geo.phase_angle_deg,
-                gain_e_per_dn=settings.star.e_per_dn_reference / b.gain_factor,
+                gain_e_per_dn=settings.moon.e_per_dn_reference / b.gain_factor,
             )  # fmt: skip
         except (ScienceError, InvalidAcquisitionError) as exc:  # the data's verdict on this band
             out.append(_rejected(row, _reject_reason(exc), f"{type(exc).__name__}: {exc}", irradiance_w_m2_um=e_k))

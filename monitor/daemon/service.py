@@ -4,7 +4,8 @@ The settings are resolved once, by the command line, from ``--site``, ``MONITOR_
 working directory; every job's child process gets exactly that settings object, so a daemon
 started with ``--site /srv/site`` from any directory works on /srv/site only.
 
-The main thread (pattern A of notes/ecosystem.md §1.4): the signal handlers only set an event; the
+The main thread (a ``BackgroundScheduler`` shut down with ``wait=True`` outside the signal handler: APScheduler 3
+user guide, "Shutting down the scheduler"): the signal handlers only set an event; the
 loop wakes every second and, on its own clock,
 
 - verifies the catalogue lock (``[scheduler] lock_check_seconds``): a lost PostgreSQL lock is

@@ -1,6 +1,6 @@
 """Cramér-Rao lower bound on the signal of a star vignette: the physical limit of star photometry.
 
-Model of the dark-subtracted pixel ``i`` (notes/star.md §4.5; the model of
+Model of the dark-subtracted pixel ``i`` (Mendez et al. 2014, PASP 126, 798; the model of
 :mod:`monitor.science.mtf_fit`)::
 
     mu_i = S · p_i(x0, y0) + c0 + cx X_i + cy Y_i,    var_i = (S p_i + b_i) / g + sigma_r^2

@@ -8,8 +8,8 @@ frequency grid (Poisson summation) fine enough that the periodisation error is <
 
 Examples
 --------
-The phase-averaged EE of a PHR-PAN-like PSF grows slowly with the window (the 1/h wing of
-notes/star.md §4.3), and its gradient with respect to the blur is negative:
+The phase-averaged EE of a PHR-PAN-like PSF grows slowly with the window (the 1/h wing of the r^-3
+diffraction halo, ICD 1.3), and its gradient with respect to the blur is negative:
 
 >>> from monitor.science.psf import PsfParams
 >>> params = PsfParams(lambda_n_px=1.0, obscuration=0.3, bandwidth=0.5, sigma_along_px=0.35,

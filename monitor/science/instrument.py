@@ -16,7 +16,8 @@ and pinned results).
   obscuration, spectral bandwidth, detector diffusion and TDI smear. The starpool PSF fit keeps
   them fixed and fits only the blur terms (aberrations, defocus, jitter), starting from a generic
   value. Sources: band edges of the Airbus user guides (reference_data/rsr); PHR telescope
-  f ~ 12.9 m, D ~ 0.65 m, 13 um PAN pixels (lambda N ~ 1 PAN pixel at 0.65 um; notes/star.md 1.2).
+  f ~ 12.9 m, D ~ 0.65 m, 13 um PAN pixels, so lambda N ~ 0.65 um x 19.9 ~ 1 PAN pixel (eoPortal,
+  "Pléiades", https://www.eoportal.org/satellite-missions/pleiades).
 """
 
 from __future__ import annotations

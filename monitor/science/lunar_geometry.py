@@ -156,7 +156,9 @@ def moon_orientation_matrix(jd_tdb: float) -> NDArray[np.float64]:
     with d days and T Julian centuries of TDB from J2000.0 and the 13 arguments ``E_i`` of
     Archinal et al. (2011), Table 2. ``v_body = M @ v_icrs``; the body x axis points to the prime
     meridian (mean Earth direction), z to the north pole; longitudes are east-positive. The model
-    differs from the DE421 mean-Earth frame by well under 0.1 deg, ample for ROLO (lunar.md §5).
+    differs from the DE421 mean-Earth frame by well under 0.1 deg, ample for ROLO: an error of 0.1 deg in
+    the observer's selenographic latitude or longitude changes ln A by ~1e-4 (Kieffer & Stone 2005 Eq. 10,
+    Table 4 coefficients, at g = 30 deg).
 
     Parameters
     ----------

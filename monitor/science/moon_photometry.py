@@ -71,7 +71,8 @@ __all__ = [
 
 StripsFactory = Callable[[], Iterable[tuple[int, NDArray[np.float32]]]]
 
-# 0.01 deg error in g (lunar.md §5: dlnA/dg ~ -2.4 %/deg) -> 2.4e-4 relative.
+# 0.01 deg error in g -> 2.4e-4 relative: dlnA/dg = -2.4 %/deg at g = 30 deg, 553.8 nm (ROLO, Kieffer & Stone
+# 2005 Eq. 10 with the Table 4 coefficients of reference_data/rolo_coefficients.csv; -3.1 %/deg at 10 deg).
 DEFAULT_GEOMETRY_REL_SIGMA = 2.4e-4
 # ROLO relative (temporal) precision, Kieffer & Stone 2005 abstract: ~0.1 %. The absolute scale
 # (5-10 %) is common to all measurements and not part of a measurement's uncertainty.

@@ -5,7 +5,8 @@ each star has nuisance parameters: flux, sub-pixel centre and a background plane
 diffraction parameters (``lambda_n_px``, ``obscuration``, ``bandwidth``) are design constants
 of the instrument and stay fixed at ``initial_params``.
 
-Model of the dark-subtracted pixel ``i`` of star ``k`` (notes/star.md §4.4-4.5)::
+Model of the dark-subtracted pixel ``i`` of star ``k`` (ePSF of Anderson & King 2000; noise and Fisher
+information as in Mendez et al. 2014: References below)::
 
     mu_i = F_k · g(x_i - x_k, (y_i - y_k)/o_k; psi) + b0_k + bx_k X_i + by_k Y_i
 

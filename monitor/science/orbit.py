@@ -9,7 +9,8 @@ along-track stereo acquisition as a Taylor expansion of two-body motion about a 
 with ``tau = t - t_ref`` and ``r0 = |X0|``. The jerk is the time derivative of the two-body
 acceleration ``-GM r / r^3`` at the reference epoch. The second-order model alone is wrong by
 ~n^2 v tau^3 / 6, i.e. tens of metres at +-30 s for a 700 km orbit; the jerk term brings the
-two-body truncation error to the decimetre level (see notes/kepler.md §4a). The model is only
+two-body truncation error to the decimetre level (tests/science/test_orbit.py checks both against a
+numerical integration). The model is only
 valid in an inertial frame (ICD §3 ERA frame): in ECEF the Coriolis term alone is ~1 m/s^2.
 
 The default orbit model of the GEOM adjustment is a numerical two-body + J2 propagation

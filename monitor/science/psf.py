@@ -6,7 +6,7 @@ frequencies in cycles per native pixel (cy/px), ``fx`` across track (columns, x)
 §5). The transfer function is that of the continuous PSF *including* the 1-px pixel
 aperture, so ``otf(0.5, 0)`` is the across-track MTF at Nyquist reported by the system.
 
-Model (notes/star.md §4.4; Viallefont-Robinet & Léger 2010; Fiete 2010, ch. 4)::
+Model (Viallefont-Robinet & Léger 2010, Opt. Express 18, 3531; Fiete 2010, ch. 4)::
 
     OTF(fx, fy) = D(rho) · K(rho) · sinc(fx) · sinc(fy) · sinc(s·fy)
                   · exp[-2 pi^2 (sx^2 fx^2 + sy^2 fy^2)],          rho = hypot(fx, fy)

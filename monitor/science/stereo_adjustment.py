@@ -18,7 +18,8 @@ Model (Michalis & Dowman 2008, "UCL Kepler" along-track model):
 * Levenberg-Marquardt (``scipy.optimize.least_squares``, MINPACK) on the whitened residuals.
 
 With 0.3 px noise and free attitude, position and attitude are nearly interchangeable: the EPHEM
-prior is what pins the orbit; the geometry is validated with CHECK points (notes/kepler.md §4b).
+prior is what pins the orbit; the geometry is validated with CHECK points (benchmarks/geometry.py
+reports both: the orbit error, and the CHECK-point RMSE against the noise floor).
 
 Blunder detection (data snooping, Baarda 1968): after each adjustment, the standardised residuals
 ``w_i = v_i / (sigma_i sqrt(q_vv,ii))`` (scaled by max(1, sigma0)) are computed; if the largest

@@ -7,7 +7,9 @@ along-track array positions (ICD-1 §1.2).
 Truth PSFs (``default_psf_params``) are plausible, not official, values chosen so that the
 instrument-level MTF at Nyquist matches the published order of magnitude: Pléiades PA 0.09
 at instrument level (Baudoin 2004), MS bands higher (their pixels are 4x larger, so diffraction
-matters less: lambda·N ≈ 0.2-0.33 MS pixel). See notes/star.md §1.1 and §4.4.
+matters less: lambda·N ≈ 0.2-0.33 MS pixel). PSF model: Viallefont-Robinet & Léger (2010), Opt.
+Express 18, 3531; PHR optics (D ≈ 0.65 m, f ≈ 12.9 m, 13 µm PA pixels): eoPortal, "Pléiades",
+https://www.eoportal.org/satellite-missions/pleiades.
 """
 
 from __future__ import annotations
