@@ -103,6 +103,9 @@ class RejectReason(enum.StrEnum):
     UNREADABLE = "unreadable"
     TOO_LARGE = "too-large"  # declared image or file size beyond the ingest limits
     NOT_A_FILE = "not-a-file"  # an inbox entry that is a symlink, FIFO, device, socket or directory
+    MOON_TRUNCATED = "moon-truncated"  # the lunar disk touches or leaves the frame
+    UNKNOWN_INSTRUMENT = "unknown-instrument"  # a GLOD file of an instrument without a configured SRF
+    NOT_NETCDF = "not-netcdf"  # a *.nc inbox file that is not a readable netCDF-4/HDF5 or classic file
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
