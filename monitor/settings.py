@@ -169,6 +169,13 @@ class Settings:
     report: ReportSettings = ReportSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     alerts: AlertSettings = AlertSettings()
+    # [instruments."<GLOD instrument>"] srf = "<GSICS SRF netCDF>" (ICD 6): name -> SRF file (absolute)
+    instruments: tuple[tuple[str, Path], ...] = ()
+
+    def srf_file(self, instrument: str) -> Path | None:
+        """The GSICS SRF file configured for a GLOD instrument (``[instruments."<name>"] srf``), or None."""
+        key = " ".join(instrument.split())
+        return next((path for name, path in self.instruments if name == key), None)
 
     @property
     def inbox(self) -> Path:
@@ -322,6 +329,12 @@ memory_limit_mb = 8192
 # How often the daemon verifies that it still holds the one-daemon-per-catalogue lock (s).
 lock_check_seconds = 10
 
+# GSICS lunar observation files (GLOD, *.nc in the inbox, ICD 6): the spectral responses of each
+# instrument, a GSICS SRF netCDF file (channel_id, wavelength, srf); a file of an instrument not
+# listed here is refused with reason unknown-instrument.
+# [instruments."MSG3 SEVIRI"]
+# srf = "/srv/reference/glod/W_XX-EUMETSAT-Darmstadt_VIS+IR+SRF_MSG3+SEVIRI_C_EUMG.nc"
+
 [alerts]
 # A job that fails (or times out, or crashes) this many times in a row opens an incident: one
 # alert e-mail to the recipients, one "recovered" e-mail when it succeeds again.
@@ -420,7 +433,7 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{toml_path}: {exc}") from exc
     top_keys = {"database_url", "log_level"}
-    unknown = set(raw) - top_keys - set(_SECTIONS) - {"database_password", "site"}
+    unknown = set(raw) - top_keys - set(_SECTIONS) - {"database_password", "site", "instruments"}
     if unknown:
         raise ConfigError(f"unknown key(s) in {toml_path}: {', '.join(sorted(unknown))}")
     if isinstance(raw.get("smtp"), dict) and "password" in raw["smtp"] or "database_password" in raw:
@@ -469,8 +482,23 @@ def load_settings(site: Path | str | None = None, env: Mapping[str, str] | None 
         database_password=env.get("MONITOR_DATABASE_PASSWORD", ""),
         log_level=log_level.upper(),
         umask=umask,
+        instruments=_parse_instruments(raw.get("instruments", {}), site_path),
         **sections,
     )
+
+
+def _parse_instruments(raw: object, site: Path) -> tuple[tuple[str, Path], ...]:
+    """``[instruments."<name>"] srf = "<path>"``: the GSICS SRF file of each GLOD instrument (a
+    relative path is relative to the site). One-line errors for anything else."""
+    if not isinstance(raw, dict):
+        raise ConfigError('[instruments] must be tables: [instruments."MSG3 SEVIRI"] srf = "<SRF netCDF file>"')
+    out = []
+    for name, table in raw.items():
+        if not isinstance(table, dict) or set(table) != {"srf"} or not isinstance(table["srf"], str) \
+                or not table["srf"].strip():
+            raise ConfigError(f'[instruments."{name}"] must hold exactly one key, srf = "<SRF netCDF file>"')
+        out.append((" ".join(str(name).split()), site / Path(table["srf"]).expanduser()))
+    return tuple(out)
 
 
 _TOP_ENV = {"MONITOR_SITE", "MONITOR_DATABASE_URL", "MONITOR_DATABASE_PASSWORD", "MONITOR_LOG_LEVEL",

@@ -74,10 +74,12 @@ from sqlmodel import Session
 
 from monitor.catalogue import repository as repo
 from monitor.catalogue.locks import site_operation
-from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
+from monitor.domain import AcquisitionHeader, GeomHeader, GlodObservation, RejectReason, printable_name
 from monitor.failures import is_transient
+from monitor.ingest.glod import check_glod, decide_glod, recover_glod
 from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
 from monitor.io.fits_writer import fsync_dir
+from monitor.io.glod import is_glod_name
 from monitor.settings import IngestSettings, Settings
 
 __all__ = ["IngestSummary", "run_ingest", "complete_files", "left_in_inbox", "FAULT_POINTS"]
@@ -335,6 +337,7 @@ class _Checked:
     header: AcquisitionHeader | None = None
     geom: GeomHeader | None = None
     refusal: InvalidAcquisitionError | None = None  # the file itself is bad (name, structure, values)
+    glod: GlodObservation | None = None  # a GSICS lunar observation file (*.nc, ICD 6)
 
 
 class _NotRegularError(Exception):
@@ -428,11 +431,16 @@ def _check(path: Path, limits: IngestSettings) -> _Checked:
             sha256 = hashlib.sha256(data).hexdigest()
         else:
             sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        if is_glod_name(path.name):  # a GSICS lunar observation (ICD 6): read whole, checked on these bytes
+            data = data if data is not None else f.read()
+            obs, refusal = check_glod(data, path.name)
+            _check_unchanged(path, opened)
+            return _Checked(path, sha256, opened.st_size, refusal=refusal, glod=obs)
         if not _is_fits_name(path.name):
             _check_unchanged(path, opened)
             return _Checked(path, sha256, opened.st_size, refusal=InvalidAcquisitionError(
                 RejectReason.NOT_FITS,
-                f"{_shown(path)}: not an acquisition file (the name must end in .fits or .fits.gz)"))
+                f"{_shown(path)}: not an acquisition file (the name must end in .fits, .fits.gz or .nc)"))
         checked = _validate_file(path, sha256, opened.st_size, limits, data)
         f.seek(0)  # the file still holds those bytes (a read torn by a writer is not repeated)
         if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
@@ -539,6 +547,7 @@ class _Ingestor:
             self.session.commit()
             self.summary.recovered += 1
             log.info("recovered interrupted quarantine of %s (%s)", printable_name(rej.file_name), rej.reason)
+        recover_glod(self, self._finish)
 
     def _finish(self, src: Path, dest: Path, sha256: str | None) -> bool | None:
         """:func:`_finish_move`, or None (logged, ``src`` left alone) when the file system refuses."""
@@ -754,6 +763,9 @@ class _Ingestor:
             return
         if refusal is not None:
             self.reject(path, sha256, refusal.reason, refusal.message, refusal.acq_id)
+            return
+        if c.glod is not None:
+            decide_glod(self, path, sha256, c.size_bytes, c.glod, _move, _drop_marker)
             return
         header = c.header
         assert header is not None
