@@ -30,6 +30,8 @@ __all__ = [
     "glods_pending",
     "latest_lunar_comparisons",
     "glod_archive_path_taken",
+    "moon_export_rows",
+    "latest_moon_drift",
 ]
 
 
@@ -158,3 +160,44 @@ def latest_lunar_comparisons(
         q = q.where(col(GlodObservationRow.date_obs) <= until)
     q = q.order_by(GlodObservationRow.date_obs, GlodObservationRow.id, LunarComparisonRow.channel)
     return [(c, o) for c, o in session.exec(q).all()]
+
+
+def moon_export_rows(session: Session, satellite: str) -> list[tuple[Any, list[tuple[Any, Any]]]]:
+    """For the GLOD export: each archived MOON acquisition of ``satellite`` (by time) with the
+    latest measurement of each of its bands that has an A_k (status ok or flagged) and the band's
+    image metadata: ``[(Acquisition, [(MoonMeasurement, BandImage), ...]), ...]``."""
+    from monitor.catalogue.models import Acquisition, BandImage, MoonMeasurement
+
+    latest = (
+        select(func.max(MoonMeasurement.id))
+        .group_by(MoonMeasurement.acquisition_id, MoonMeasurement.band)
+    )
+    q = (
+        select(Acquisition, MoonMeasurement, BandImage)
+        .join(MoonMeasurement, col(MoonMeasurement.acquisition_id) == col(Acquisition.id))
+        .join(BandImage, sa.and_(col(BandImage.acquisition_id) == col(Acquisition.id),
+                                 col(BandImage.band) == col(MoonMeasurement.band)))
+        .where(Acquisition.satellite == satellite, Acquisition.acq_type == "MOON", Acquisition.status == "archived",
+               col(MoonMeasurement.id).in_(latest), col(MoonMeasurement.status).in_(["ok", "flagged"]),
+               col(MoonMeasurement.a).is_not(None))
+        .order_by(Acquisition.date_obs, Acquisition.id, BandImage.id)
+    )
+    out: list[tuple[Any, list[tuple[Any, Any]]]] = []
+    for acq, m, b in session.exec(q).all():
+        if not out or out[-1][0].id != acq.id:
+            out.append((acq, []))
+        out[-1][1].append((m, b))
+    return out
+
+
+def latest_moon_drift(session: Session, satellite: str, band: str) -> Any | None:
+    """The latest MOON drift fit of A_k of one satellite and band, or None."""
+    from monitor.catalogue.models import DriftResult
+
+    q = (
+        select(DriftResult)
+        .where(DriftResult.satellite == satellite, DriftResult.band == band, DriftResult.method == "MOON",
+               DriftResult.quantity == "a")
+        .order_by(col(DriftResult.id).desc())
+    )
+    return session.exec(q).first()

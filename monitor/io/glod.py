@@ -196,7 +196,7 @@ def _read_dataset(ds: netCDF4.Dataset) -> GlodObservation:
         ))  # fmt: skip
     if not channels:
         raise _refuse(RejectReason.BAD_VALUE, f"no channel with an observed irradiance and an imagette ({names})")
-    attrs = {a: str(ds.getncattr(a))[:500] for a in ds.ncattrs()}
+    attrs = {a: str(ds.getncattr(a))[:8000] for a in ds.ncattrs()}
     return GlodObservation(instrument=instrument, date_obs=date, sat_pos_km=pos, sat_pos_ref=frame,
                            channels=tuple(channels), attributes=attrs)
 
