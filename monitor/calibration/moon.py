@@ -22,6 +22,7 @@ drift) and :func:`pneo_ratio` (PNEO3/PNEO4 A_k ratio per band from acquisitions 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -53,9 +54,15 @@ from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_sol
 from monitor.io.strips import image_strips_factory
 from monitor.science.drift import drift_alerts, drift_model, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, ScienceError
+from monitor.science.lunar_comparison import FLAG_LIBRATION, model_rel_sigma, quality_flags
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
 from monitor.science.lunar_model import lunar_band_irradiance
-from monitor.science.moon_photometry import MoonPhotometry, MoonPhotometryError, measure_moon_band
+from monitor.science.moon_photometry import (
+    DEFAULT_MODEL_REL_SIGMA,
+    MoonPhotometry,
+    MoonPhotometryError,
+    measure_moon_band,
+)
 from monitor.science.moon_trends import (
     PairRatio,
     PhaseSlope,
@@ -72,6 +79,8 @@ __all__ = [
     "moon_phase_slope",
     "pneo_ratio",
     "FLAG_PHASE",
+    "FLAG_LIBRATION",
+    "phase_aliased_rate_sigma",
 ]
 
 log = logging.getLogger(__name__)
@@ -171,7 +180,7 @@ def _budget(phot: MoonPhotometry, geo: LunarGeometry, e_k: float, b: BandImage) 
     u = phot.uncertainty
     return {
         "noise": u.noise, "background": u.background, "aperture": u.aperture, "geometry": u.geometry,
-        "model": u.model, "total": u.total,
+        "model": u.model, "model_temporal": DEFAULT_MODEL_REL_SIGMA, "total": u.total,
         "reference_model": REF_VERSION, "irradiance_w_m2_um": e_k,
         "signal_total_dn": phot.signal_dn, "oversamp": b.oversamp, "gain_factor": b.gain_factor,
         "binning": b.binning, "pixscale_urad": b.pixscale_urad,
@@ -230,6 +239,8 @@ def _measure_acquisition(
     geo = lunar_geometry(_as_utc(acq.date_obs), sc_pos)
     geom = _geometry_fields(geo)
     in_range = _is_phase_in_range(geo.phase_angle_deg, settings)
+    libration = FLAG_LIBRATION in quality_flags(geo.phase_angle_deg, geo.observer_selenographic_lat_deg,
+                                                geo.observer_selenographic_lon_deg)
     out: list[MoonMeasurement] = []
     for b in bands:
         row = dict(base, band=b.band, **geom)
@@ -247,22 +258,29 @@ def _measure_acquisition(
                 image_strips_factory(path, b.band, ROWS_PER_STRIP), _band_header(b), e_k,
                 phase_angle_deg=geo.phase_angle_deg,
                 gain_e_per_dn=settings.star.e_per_dn_reference / b.gain_factor,
+                model_rel_sigma=model_rel_sigma(geo.phase_angle_deg),
             )  # fmt: skip
         except (ScienceError, InvalidAcquisitionError) as exc:  # the data's verdict on this band
             out.append(_rejected(row, _reject_reason(exc), f"{type(exc).__name__}: {exc}", irradiance_w_m2_um=e_k))
             continue
-        status, message = "ok", ""
+        status, message, reason = "ok", "", None
+        if libration:
+            status, reason = "flagged", FLAG_LIBRATION
+            message = (
+                f"{FLAG_LIBRATION}: observer selenographic lat {geo.observer_selenographic_lat_deg:.2f}, "
+                f"lon {geo.observer_selenographic_lon_deg:.2f} deg outside ROLO's |7|, |8| deg; kept, not in trends"
+            )
         if not in_range:
-            status = "flagged"
+            status, reason = "flagged", FLAG_PHASE
             message = (
                 f"{FLAG_PHASE}: |g| = {abs(geo.phase_angle_deg):.2f} deg outside "
                 f"[{settings.moon.min_phase_deg:g}, {settings.moon.max_phase_deg:g}] deg; kept, not in trends"
-            )
+            ) + (f"; {message}" if message else "")
         out.append(
             MoonMeasurement(
                 **row,
                 status=status,
-                reason=FLAG_PHASE if not in_range else None,
+                reason=reason,
                 message=message,
                 signal_dn=phot.signal_per_oversamp_dn,
                 aperture_radius_px=phot.aperture_radius_px,
@@ -270,7 +288,7 @@ def _measure_acquisition(
                 a=phot.a_k,
                 a_sigma=phot.a_sigma,
                 budget=_budget(phot, geo, e_k, b),
-                in_trend=in_range,
+                in_trend=status == "ok",
             )
         )
     return out
@@ -327,6 +345,39 @@ def _column(rows: list[tuple[MoonMeasurement, Acquisition]], name: str) -> NDArr
     return np.array([getattr(m, name) for m, _ in rows], dtype=np.float64)
 
 
+def _trend_sigma(rows: list[tuple[MoonMeasurement, Acquisition]]) -> NDArray[np.float64]:
+    """1-sigma of each A_k for the drift fit: its temporal precision, i.e. the budget without the
+    phase-dependent (absolute) ROLO term but with ROLO's relative precision ``model_temporal``
+    (0.1 %, Kieffer & Stone 2005). A phase-dependent model error enters the drift through the
+    phase-slope diagnostic instead (:func:`phase_aliased_rate_sigma`)."""
+    out = []
+    for m, _ in rows:
+        b = m.budget or {}
+        if "model_temporal" in b:
+            rel = math.sqrt(sum(float(b.get(k, 0.0)) ** 2
+                                for k in ("noise", "background", "aperture", "geometry", "model_temporal")))
+            out.append(abs(float(m.a)) * rel)
+        else:  # rows written before the phase-dependent term: their a_sigma is already temporal
+            out.append(float(m.a_sigma))
+    return np.asarray(out, dtype=np.float64)
+
+
+def phase_aliased_rate_sigma(rate_sigma: float, years: NDArray[np.float64], phase_deg: NDArray[np.float64],
+                             slope: PhaseSlope | None) -> float:
+    """Drift-rate sigma with the phase-slope diagnostic fed in (per year, relative).
+
+    A lunar-model error of slope ``s`` per degree of |g| aliases into a drift of ``beta s`` when
+    the phase angles of the series trend with time (``beta`` = least-squares slope of |g| versus
+    t, deg/year). The returned sigma is ``sqrt(sigma_fit^2 + beta^2 (s^2 + sigma_s^2))``:
+    unchanged when the phases do not trend or no slope can be fitted.
+    """
+    if slope is None or years.size < 3 or np.ptp(years) == 0:
+        return rate_sigma
+    t = years - years.mean()
+    beta = float(t @ (np.abs(phase_deg) - np.abs(phase_deg).mean()) / (t @ t))
+    return math.sqrt(rate_sigma**2 + beta**2 * (slope.slope_per_deg**2 + slope.slope_sigma_per_deg**2))
+
+
 def _trend_fit(
     session: Session, satellite: str, band: str
 ) -> tuple[Any, list[tuple[MoonMeasurement, Acquisition]], np.ndarray, datetime] | None:
@@ -337,7 +388,7 @@ def _trend_fit(
     t_ref = _as_utc(history[0][1].date_obs)
     t = np.array([_years(acq.date_obs, t_ref) for _, acq in history])
     a = _column(history, "a")
-    s = _column(history, "a_sigma")
+    s = _trend_sigma(history)
     try:
         fit = fit_drift(t, a, s, model="linear")
     except (InsufficientDataError, ValueError) as exc:
@@ -370,7 +421,10 @@ def _drift_rows(
         return []
     fit, history, t, t_ref = out
     a = _column(history, "a")
-    s = _column(history, "a_sigma")
+    s = _trend_sigma(history)
+    rate_sigma = phase_aliased_rate_sigma(fit.rate_sigma_per_year, t, _column(history, "phase_angle_deg"),
+                                          _phase_slope(fit, history, t))
+    fit = dataclasses.replace(fit, rate_sigma_per_year=rate_sigma)  # the rate alert judges with it too
     ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
     rows: list[DriftResult | Alert] = [
         DriftResult(
@@ -384,7 +438,7 @@ def _drift_rows(
             a0=fit.a0,
             a0_sigma=fit.a0_sigma,
             rate_per_year=fit.rate_per_year,
-            rate_sigma=fit.rate_sigma_per_year,
+            rate_sigma=rate_sigma,
             chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None,
             n_points=fit.n_points,
             created_at=now,
@@ -443,13 +497,18 @@ def moon_phase_slope(session: Session, satellite: str, band: str) -> PhaseSlope 
     if out is None:
         return None
     fit, history, t, _ = out
+    return _phase_slope(fit, history, t)
+
+
+def _phase_slope(fit: Any, history: list[tuple[MoonMeasurement, Acquisition]], t: NDArray[np.float64]
+                 ) -> PhaseSlope | None:
     model, _ = drift_model(fit, t)
     a = _column(history, "a")
-    s = _column(history, "a_sigma")
+    s = _trend_sigma(history)
     g = _column(history, "phase_angle_deg")
     try:
         return phase_residual_slope(g, a / model - 1.0, s / model)
-    except InsufficientDataError:
+    except (InsufficientDataError, ValueError):
         return None
 
 
