@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
+from monitor.calibration.moon import geometry_columns
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
 from monitor.catalogue import lunar_comparisons as lc
 from monitor.catalogue import repository as repo
@@ -89,15 +90,6 @@ def srf_band_irradiance(geo: LunarGeometry, srf: SpectralResponse) -> float:
     )  # fmt: skip
 
 
-def _geometry_fields(geo: LunarGeometry) -> dict[str, Any]:
-    return dict(
-        phase_angle_deg=geo.phase_angle_deg, sun_selenographic_lon_deg=geo.sun_selenographic_lon_deg,
-        obs_selenographic_lat_deg=geo.observer_selenographic_lat_deg,
-        obs_selenographic_lon_deg=geo.observer_selenographic_lon_deg, d_sun_moon_km=geo.d_sun_moon_km,
-        d_obs_moon_km=geo.d_obs_moon_km,
-    )  # fmt: skip
-
-
 def _reason(exc: Exception) -> str:
     if isinstance(exc, MoonPhotometryError):
         return str(exc.reason)
@@ -109,7 +101,7 @@ def _reason(exc: Exception) -> str:
 def _channel_row(ch: GlodChannel, geo: LunarGeometry, srf: dict[str, SpectralResponse], base: dict[str, Any],
                  extra: dict[str, Any]) -> lc.LunarComparisonRow:
     """The comparison of one channel (data problems give a rejected row)."""
-    row = dict(base, channel=ch.name, irr_obs=ch.irr_obs_w_m2_um, **_geometry_fields(geo))
+    row = dict(base, channel=ch.name, irr_obs=ch.irr_obs_w_m2_um, **geometry_columns(geo))
 
     def rejected(reason: str, message: str, **more: Any) -> lc.LunarComparisonRow:
         return lc.LunarComparisonRow(**row, **more, status="rejected", reason=reason, message=message[:1000],

@@ -81,6 +81,7 @@ __all__ = [
     "FLAG_PHASE",
     "FLAG_LIBRATION",
     "phase_aliased_rate_sigma",
+    "geometry_columns",
 ]
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,8 @@ def _band_header(b: BandImage) -> BandHeader:
     )  # fmt: skip
 
 
-def _geometry_fields(geo: LunarGeometry) -> dict[str, Any]:
+def geometry_columns(geo: LunarGeometry) -> dict[str, Any]:
+    """The geometry columns (ICD 4: g, Phi, theta, phi, d_SM, d_OM) of a Moon or lunar-comparison row."""
     return dict(
         phase_angle_deg=geo.phase_angle_deg, sun_selenographic_lon_deg=geo.sun_selenographic_lon_deg,
         obs_selenographic_lat_deg=geo.observer_selenographic_lat_deg,
@@ -237,7 +239,7 @@ def _measure_acquisition(
         return [_rejected(dict(base, band=b.band), exc.reason.value, f"archived file damaged: {exc.message}")
                 for b in bands]
     geo = lunar_geometry(_as_utc(acq.date_obs), sc_pos)
-    geom = _geometry_fields(geo)
+    geom = geometry_columns(geo)
     in_range = _is_phase_in_range(geo.phase_angle_deg, settings)
     libration = FLAG_LIBRATION in quality_flags(geo.phase_angle_deg, geo.observer_selenographic_lat_deg,
                                                 geo.observer_selenographic_lon_deg)

@@ -25,7 +25,7 @@ from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.lunar_results import channel_statistics
 from monitor.reports.context import RatioRow
 from monitor.reports.plots import _date_axis, _dates, _legend_outside, _render, _single
-from monitor.science.lunar_comparison import ROLO_ABSOLUTE_SCALE_TEXT
+from monitor.science.lunar_comparison import ROLO_ABSOLUTE_SCALE_TEXT, ComparisonStatistics
 from monitor.settings import Settings
 
 __all__ = ["LunarStatRow", "LunarInstrumentSection", "lunar_comparison_section", "pneo_ratio_rows"]
@@ -34,15 +34,7 @@ __all__ = ["LunarStatRow", "LunarInstrumentSection", "lunar_comparison_section",
 @dataclass(frozen=True)
 class LunarStatRow:
     channel: str
-    mrd: float
-    mard: float
-    std: float
-    n: int
-    n_rejected: int
-    trend_per_year: float | None
-    trend_sigma: float | None
-    phase_slope_per_deg: float | None
-    phase_slope_sigma: float | None
+    stats: ComparisonStatistics
 
 
 @dataclass(frozen=True)
@@ -99,9 +91,7 @@ def lunar_comparison_section(session: Session, until: datetime | None = None) ->
     for instrument in sorted({o.instrument for _, o in pairs}):
         mine = [(c, o) for c, o in pairs if o.instrument == instrument]
         stats = channel_statistics(mine)
-        rows = [LunarStatRow(ch, s.mrd, s.mard, s.std, s.n, s.n_rejected, s.trend_per_year, s.trend_per_year_sigma,
-                             s.phase_slope_per_deg, s.phase_slope_sigma)
-                for (_, ch), s in sorted(stats.items())]
+        rows = [LunarStatRow(ch, s) for (_, ch), s in sorted(stats.items())]
         out.append(LunarInstrumentSection(
             instrument=instrument, n_observations=len({o.id for _, o in mine}),
             n_flagged=sum(c.status == "flagged" for c, _ in mine), stats=rows,
