@@ -145,3 +145,30 @@ def test_pneo_moon_acquisitions_round_trip_through_glod(tmp_path: Path) -> None:
         assert c.status in ("ok", "flagged")
 
 
+
+
+@pytest.mark.parametrize("point", ["after_insert", "after_move"])
+def test_glod_ingest_interrupted_is_finished_once(tmp_path: Path, glod_reference: Path,
+                                                  monkeypatch: pytest.MonkeyPatch, point: str) -> None:
+    """A run stopped right after the GLOD row is committed 'archiving' (or after the move): the
+    next run's recovery finishes the move, the observation is archived once, nothing is lost."""
+    import monitor.ingest.service as service
+
+    settings = _site(tmp_path, glod_reference, glod_reference / SRF)
+    _deliver(settings, glod_reference / OBS_2014)
+
+    def crash(name: str) -> None:
+        if name == point:
+            raise KeyboardInterrupt(f"killed at {name}")  # not an Exception: nothing catches it
+
+    monkeypatch.setattr(service, "fault_hook", crash)
+    with session_scope(settings) as session, pytest.raises(KeyboardInterrupt):
+        run_ingest(session, settings, utc_now())
+    monkeypatch.undo()
+    with session_scope(settings) as session:
+        ing = run_ingest(session, settings, utc_now())
+        rows = lc.glods_in_state(session, "archived")
+        assert ing.recovered == 1 and not ing.ingested and not ing.rejected
+        assert len(rows) == 1 and (settings.site / rows[0].archive_path).is_file()
+        assert not lc.glods_in_state(session, "archiving")
+    assert not list(settings.inbox.iterdir())
