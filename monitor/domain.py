@@ -41,6 +41,8 @@ __all__ = [
     "printable_name",
     "GlodChannel",
     "GlodObservation",
+    "EARTH_FIXED_FRAMES",
+    "INERTIAL_FRAMES",
 ]
 
 ICD_VERSION = "ICD-1"
@@ -84,6 +86,10 @@ MISSION_OF_SATELLITE: dict[Satellite, Mission] = {
 
 STAR_SATELLITES = (Satellite.PHR1A, Satellite.PHR1B)
 MOON_SATELLITES = (Satellite.PNEO3, Satellite.PNEO4)
+
+# ICD 6: names of the observer-position frames of GLOD files (sat_pos_ref)
+EARTH_FIXED_FRAMES = frozenset({"ITRF93", "ITRF", "ITRS", "ECEF", "IAU_EARTH", "EARTH_FIXED"})
+INERTIAL_FRAMES = frozenset({"J2000", "GCRS", "EME2000", "ICRF", "ICRS"})
 
 # ICD 4: square half-widths h of the star extraction windows, native pixels.
 DEFAULT_STAR_HALF_WIDTHS_PX: tuple[int, ...] = (2, 3, 5, 8, 12, 20)

@@ -33,9 +33,8 @@ import netCDF4
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.domain import GlodChannel, GlodObservation, RejectReason
+from monitor.domain import EARTH_FIXED_FRAMES, INERTIAL_FRAMES, GlodChannel, GlodObservation, RejectReason
 from monitor.io.fits_reader import InvalidAcquisitionError
-from monitor.science.observer_frames import EARTH_FIXED_FRAMES, INERTIAL_FRAMES
 
 __all__ = [
     "GLOD_SUFFIX",

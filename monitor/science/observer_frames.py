@@ -29,6 +29,7 @@ from astropy.time import Time
 from astropy.utils import iers
 from numpy.typing import ArrayLike
 
+from monitor.domain import EARTH_FIXED_FRAMES, INERTIAL_FRAMES
 from monitor.science.lunar_geometry import configure_astropy_offline
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
     "observer_gcrs_km",
 ]
 
-EARTH_FIXED_FRAMES = frozenset({"ITRF93", "ITRF", "ITRS", "ECEF", "IAU_EARTH", "EARTH_FIXED"})
-INERTIAL_FRAMES = frozenset({"J2000", "GCRS", "EME2000", "ICRF", "ICRS"})
 UT1_FALLBACK_MAX_POSITION_ERROR_KM_GEO = 2.8  # km: 0.9 s x 7.292e-5 rad/s x 42,164 km (module doc)
 
 configure_astropy_offline()
