@@ -12,6 +12,12 @@ Usage: ``OMP_NUM_THREADS=1 python benchmarks/moon.py [--keep DIR]``
 2. (timed) for each band: header -> ``BandHeader``, REF-1 band irradiance, two-pass strip
    photometry from the file (``iter_image_strips``), A_k.
 
+3. (timed separately, when the real GLOD files are found: ``MONITOR_GLOD_DIR`` or
+   ``shared/reference/glod`` beside the repository) the lunar comparison of each real EUMETSAT
+   SEVIRI observation and channel (ICD 6): own integration vs ``dc_obs`` (%), ``irr_obs``,
+   ``irr_model`` (REF-1 over the GSICS SRF at the ITRF93 -> GCRS position), ``ratio`` +- sigma,
+   phase angle and flags, under the key ``glod``.
+
 Prints one JSON document: ``seconds`` (step 2), ``peak_rss_mb`` (``ru_maxrss`` of this process,
 which only runs step 2 plus imports), ``peak_traced_mb`` (tracemalloc peak of step 2, numpy
 buffers) and the relative A_k error of each band. Targets: <= 20 s, <= 1.5 GB.
@@ -207,6 +213,57 @@ def process(path: Path) -> dict[str, object]:
     }
 
 
+def _glod_dir() -> Path | None:
+    import os
+
+    env = os.environ.get("MONITOR_GLOD_DIR")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "shared" / "reference" / "glod").is_dir():
+            return parent / "shared" / "reference" / "glod"
+    return None
+
+
+def glod_comparison(directory: Path) -> dict[str, object]:
+    """Step 3: the comparison figures of the real GLOD files (ICD 6)."""
+    from monitor.calibration.lunar_comparison import srf_band_irradiance
+    from monitor.io.glod import read_glod, read_srf
+    from monitor.science.lunar_comparison import compare, file_net_counts, integrate_imagette
+    from monitor.science.observer_frames import observer_gcrs_km
+
+    srf_files = sorted(directory.glob("*SRF*.nc"))
+    srf = read_srf(srf_files[0])
+    rows = []
+    t0 = time.perf_counter()
+    for path in sorted(p for p in directory.glob("*.nc") if p not in srf_files):
+        obs = read_glod(path)
+        pos = observer_gcrs_km(obs.sat_pos_km, obs.sat_pos_ref, obs.date_obs)
+        geo = lunar_geometry(obs.date_obs, pos.gcrs_km)
+        for ch in obs.channels:
+            disk = integrate_imagette(ch.imagette_dn, ch.offset_dn or 0.0, ch.oversampling or 1.0,
+                                      pixel_solid_angle_sr=ch.pixel_solid_angle_sr or 1e-10)
+            counts = file_net_counts(ch.imagette_dn, ch.dc_obs, ch.offset_dn, ch.moon_pix_num, ch.moon_pix_thld)
+            e_model = srf_band_irradiance(geo, srf[ch.name])
+            diff = disk.dc_integrated / counts.dc_file - 1.0
+            cmp = compare(ch.irr_obs_w_m2_um, e_model, phase_angle_deg=geo.phase_angle_deg,
+                          observer_lat_deg=geo.observer_selenographic_lat_deg,
+                          observer_lon_deg=geo.observer_selenographic_lon_deg,
+                          rel_sigma_counts=math.hypot(disk.rel_sigma, diff))
+            rows.append({
+                "file_date": f"{obs.date_obs:%Y-%m-%dT%H:%M:%SZ}", "channel": ch.name,
+                "dc_integrated": round(disk.dc_integrated, 1), "dc_file": round(counts.dc_file, 1),
+                "dc_convention": counts.convention, "dc_diff_pct": round(100 * diff, 3),
+                "irr_obs": float(f"{ch.irr_obs_w_m2_um:.6e}"), "irr_model": float(f"{e_model:.6e}"),
+                "ratio": round(cmp.ratio, 5), "ratio_sigma": round(cmp.ratio_sigma, 5),
+                "phase_angle_deg": round(geo.phase_angle_deg, 3),
+                "obs_lat_deg": round(geo.observer_selenographic_lat_deg, 2),
+                "obs_lon_deg": round(geo.observer_selenographic_lon_deg, 2), "flags": list(cmp.flags),
+                "eop_source": pos.eop_source,
+            })
+    return {"seconds": round(time.perf_counter() - t0, 2), "observations": rows}
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--generate":
         generate(Path(sys.argv[2]))
@@ -217,7 +274,10 @@ def main() -> None:
         path = (keep or tmp) / "PNEO3-MOON-bench.fits"
         if not path.exists():
             subprocess.run([sys.executable, __file__, "--generate", str(path)], check=True)
-        print(json.dumps(process(path)))
+        doc = process(path)
+        glod = _glod_dir()
+        doc["glod"] = glod_comparison(glod) if glod is not None else "GLOD reference files not found"
+        print(json.dumps(doc))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

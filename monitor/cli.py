@@ -698,3 +698,9 @@ def demo(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+# ``monitor export glod|lunar-comparison`` (ICD 6), in its own module
+from monitor.cli_export import export_app  # noqa: E402
+
+app.add_typer(export_app, name="export")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "ICD_VERSION",
@@ -34,6 +35,10 @@ __all__ = [
     "GeomHeader",
     "RejectReason",
     "printable_name",
+    "GlodChannel",
+    "GlodObservation",
+    "EARTH_FIXED_FRAMES",
+    "INERTIAL_FRAMES",
 ]
 
 ICD_VERSION = "ICD-1"
@@ -73,6 +78,10 @@ MISSION_OF_SATELLITE: dict[Satellite, Mission] = {
 STAR_SATELLITES = (Satellite.PHR1A, Satellite.PHR1B)
 MOON_SATELLITES = (Satellite.PNEO3, Satellite.PNEO4)
 
+# ICD 6: names of the observer-position frames of GLOD files (sat_pos_ref)
+EARTH_FIXED_FRAMES = frozenset({"ITRF93", "ITRF", "ITRS", "ECEF", "IAU_EARTH", "EARTH_FIXED"})
+INERTIAL_FRAMES = frozenset({"J2000", "GCRS", "EME2000", "ICRF", "ICRS"})
+
 # ICD 4: square half-widths h of the star extraction windows, native pixels.
 DEFAULT_STAR_HALF_WIDTHS_PX: tuple[int, ...] = (2, 3, 5, 8, 12, 20)
 
@@ -94,6 +103,9 @@ class RejectReason(enum.StrEnum):
     UNREADABLE = "unreadable"
     TOO_LARGE = "too-large"  # declared image or file size beyond the ingest limits
     NOT_A_FILE = "not-a-file"  # an inbox entry that is a symlink, FIFO, device, socket or directory
+    MOON_TRUNCATED = "moon-truncated"  # the lunar disk touches or leaves the frame
+    UNKNOWN_INSTRUMENT = "unknown-instrument"  # a GLOD file of an instrument without a configured SRF
+    NOT_NETCDF = "not-netcdf"  # a *.nc inbox file that is not a readable netCDF-4/HDF5 or classic file
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -200,3 +212,42 @@ class GeomHeader:
     pitch_fore_deg: float
     pitch_aft_deg: float
 
+
+
+@dataclass(frozen=True, eq=False)
+class GlodChannel:
+    """One channel of a GSICS lunar observation (GLOD) file (ICD 6); None where the file has the fill
+    value or lacks the optional variable.
+
+    ``imagette_dn`` is the Moon imagette in digital counts (rows, columns), NaN where the file has
+    its fill value; ``offset_dn`` the deep-space offset per pixel; ``dc_obs`` the file's integrated
+    counts; ``pixel_solid_angle_sr`` the solid angle of one imagette pixel; ``oversampling`` the
+    oversampling factor; ``irr_obs_w_m2_um`` the observed irradiance, W m^-2 um^-1.
+    """
+
+    name: str
+    imagette_dn: Any  # NDArray[np.float64] (rows, columns) or None; typed loosely to keep numpy out of domain
+    offset_dn: float | None
+    dc_obs: float | None
+    moon_pix_num: int | None
+    moon_pix_thld: float | None
+    pixel_solid_angle_sr: float | None
+    oversampling: float | None
+    irr_obs_w_m2_um: float | None
+
+
+@dataclass(frozen=True, eq=False)
+class GlodObservation:
+    """A GLOD lunar observation (ICD 6): instrument, time, observer position and channels."""
+
+    instrument: str
+    date_obs: datetime  # aware UTC
+    sat_pos_km: tuple[float, float, float]  # in the frame ``sat_pos_ref``
+    sat_pos_ref: str
+    channels: tuple[GlodChannel, ...]
+    attributes: dict[str, str] = field(default_factory=dict)  # global attributes (text), for provenance
+
+    @property
+    def observation_id(self) -> str:
+        """``<instrument> <UTC time>``: what identifies an observation in the catalogue."""
+        return f"{self.instrument} {self.date_obs:%Y-%m-%dT%H:%M:%S.%fZ}"

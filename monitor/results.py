@@ -43,6 +43,10 @@ def build_results(
     rows = repo.export_rows(session, satellite=satellite, band=band, since=since, until=until)
     doc: dict[str, Any] = {"icd": ICD_VERSION, "reference_model": REF_VERSION}
     doc.update(_plain(rows))
+    from monitor.lunar_results import lunar_comparison_entries  # ICD 6
+
+    doc["lunar_comparison"] = lunar_comparison_entries(session, satellite=satellite, band=band, since=since,
+                                                       until=until)
     return doc
 
 

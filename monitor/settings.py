@@ -219,6 +219,13 @@ class Settings:
     report: ReportSettings = ReportSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     alerts: AlertSettings = AlertSettings()
+    # [instruments."<GLOD instrument>"] srf = "<GSICS SRF netCDF>" (ICD 6): name -> SRF file (absolute)
+    instruments: tuple[tuple[str, Path], ...] = ()
+
+    def srf_file(self, instrument: str) -> Path | None:
+        """The GSICS SRF file configured for a GLOD instrument (``[instruments."<name>"] srf``), or None."""
+        key = " ".join(instrument.split())
+        return next((path for name, path in self.instruments if name == key), None)
 
     @property
     def inbox(self) -> Path:
@@ -375,6 +382,12 @@ timeout_minutes_email_retry = 15
 memory_limit_mb = 8192
 # How often the daemon verifies that it still holds the one-daemon-per-catalogue lock (s).
 lock_check_seconds = 10
+
+# GSICS lunar observation files (GLOD, *.nc in the inbox, ICD 6): the spectral responses of each
+# instrument, a GSICS SRF netCDF file (channel_id, wavelength, srf); a file of an instrument not
+# listed here is refused with reason unknown-instrument.
+# [instruments."MSG3 SEVIRI"]
+# srf = "/srv/reference/glod/W_XX-EUMETSAT-Darmstadt_VIS+IR+SRF_MSG3+SEVIRI_C_EUMG.nc"
 
 [alerts]
 # A job that fails (or times out, or crashes) this many times in a row opens an incident: one

@@ -172,13 +172,30 @@ def _resolve_sqlite_path(url: str, site: Path) -> str:
     return url
 
 
+def _parse_instruments(raw: object, site: Path) -> tuple[tuple[str, Path], ...]:
+    """``[instruments."<name>"] srf = "<path>"``: the GSICS SRF file of each GLOD instrument (ICD 6; a
+    relative path is relative to the site). One-line errors for anything else; no environment override
+    (instrument names are free text)."""
+    if not isinstance(raw, dict):
+        raise ConfigError('[instruments] must be tables: [instruments."MSG3 SEVIRI"] srf = "<SRF netCDF file>"')
+    out = []
+    for name, table in raw.items():
+        if not isinstance(table, dict) or set(table) != {"srf"} or not isinstance(table["srf"], str) \
+                or not table["srf"].strip():
+            raise ConfigError(f'[instruments."{name}"] must hold exactly one key, srf = "<SRF netCDF file>"')
+        out.append((" ".join(str(name).split()), site / Path(table["srf"]).expanduser()))
+    return tuple(out)
+
+
 def load(site: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """:func:`monitor.settings.load_settings`."""
     env = os.environ if env is None else env
     overrides = _overrides(env)
     site_path = Path(site if site is not None else env.get(_SITE_ENV, ".")).expanduser().resolve()
     toml_path = site_path / "monitor.toml"
-    values = _merge(_read_file(toml_path), _EnvironmentSource(overrides)())
+    file_values = _read_file(toml_path)
+    instruments = _parse_instruments(file_values.pop("instruments", {}), site_path)
+    values = _merge(file_values, _EnvironmentSource(overrides)())
     try:
         loaded = _SiteFile(**values)
     except ValidationError as exc:
@@ -193,6 +210,7 @@ def load(site: Path | str | None = None, env: Mapping[str, str] | None = None) -
         database_password=loaded.database_password,
         log_level=loaded.log_level,
         umask=loaded.site.umask,
+        instruments=instruments,
         **sections,
     )
     _check_between_keys(settings)

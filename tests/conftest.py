@@ -95,3 +95,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = set(getattr(item, "fixturenames", ()))
         if names & {"catalogue_url", "postgres_url", "site"}:
             item.add_marker(pytest.mark.db)
+
+
+def _find_glod_reference() -> Path | None:
+    """``shared/reference/glod`` beside the repository (CI: a copy of shared/ next to the clone)."""
+    env = os.environ.get("MONITOR_TEST_GLOD_DIR")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "reference" / "glod"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def glod_reference() -> Path:
+    """The directory of the real GLOD files (EUMETSAT MSG3 SEVIRI) and their SRF file; the tests
+    that need it skip, with this reason, when it is absent (CI has it)."""
+    found = _find_glod_reference()
+    if found is None:
+        pytest.skip("shared/reference/glod not found beside the repository (set MONITOR_TEST_GLOD_DIR)")
+    return found

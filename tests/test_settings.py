@@ -221,3 +221,16 @@ def test_database_url_from_the_environment_is_not_echoed(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="MONITOR_DATABASE_URL") as info:
         load_settings(tmp_path, env={"MONITOR_DATABASE_URL": "mysql://monitor:hunter2-secret@db/monitor"})
     assert "hunter2-secret" not in str(info.value)
+
+
+def test_instruments_table_names_each_glod_srf(tmp_path: Path) -> None:
+    """``[instruments."<name>"] srf`` (ICD 6): a path relative to the site, names with folded white space;
+    anything else in that table is a one-line error."""
+    (tmp_path / "monitor.toml").write_text('[instruments."MSG3  SEVIRI"]\nsrf = "ref/srf.nc"\n')
+    s = load_settings(tmp_path, env={})
+    assert s.srf_file("MSG3 SEVIRI") == tmp_path.resolve() / "ref" / "srf.nc"
+    assert s.srf_file("MSG1 SEVIRI") is None
+    for bad in ('[instruments."X"]\nsrf = ""\n', '[instruments."X"]\nsrf = "a"\nrsr = "b"\n', 'instruments = 3\n'):
+        (tmp_path / "monitor.toml").write_text(bad)
+        with pytest.raises(ConfigError, match=r"instruments"):
+            load_settings(tmp_path, env={})

@@ -15,13 +15,14 @@
 2. *Trends*: for every satellite and band with measurements newer than its latest drift fit, a
    weighted linear drift fit of the in-trend A_k (``drift_result`` method ``MOON``) and its alerts.
 
-Derived on the fly (no table; used by reports and tests): :func:`moon_phase_slope` (residuals of
-the drift fit versus ``|g|``: a slope there reveals a lunar-model phase error, not instrument
-drift) and :func:`pneo_ratio` (PNEO3/PNEO4 A_k ratio per band from acquisitions at similar geometry).
+Derived on the fly (no table; used by tests): :func:`moon_phase_slope` (residuals of the drift fit
+versus ``|g|``: a slope there reveals a lunar-model phase error, not instrument drift). The
+PNEO3/PNEO4 ratio at similar geometry is the report's (:func:`monitor.reports.lunar.pneo_ratio`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -52,19 +53,19 @@ from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.fits_structure import check_structure
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.io.strips import image_strips_factory
-from monitor.science.constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
+from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import drift_alerts, drift_model, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, ScienceError
+from monitor.science.lunar_comparison import FLAG_LIBRATION, model_rel_sigma, quality_flags
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
 from monitor.science.lunar_model import lunar_band_irradiance
-from monitor.science.moon_photometry import MoonPhotometry, MoonPhotometryError, measure_moon_band
-from monitor.science.moon_trends import (
-    PairRatio,
-    PhaseSlope,
-    match_similar_geometry,
-    pair_ratio,
-    phase_residual_slope,
+from monitor.science.moon_photometry import (
+    DEFAULT_MODEL_REL_SIGMA,
+    MoonPhotometry,
+    MoonPhotometryError,
+    measure_moon_band,
 )
+from monitor.science.moon_trends import PhaseSlope, phase_residual_slope
 from monitor.settings import Settings
 
 __all__ = [
@@ -72,8 +73,10 @@ __all__ = [
     "run_moon_calibration",
     "moon_irradiance",
     "moon_phase_slope",
-    "pneo_ratio",
     "FLAG_PHASE",
+    "FLAG_LIBRATION",
+    "phase_aliased_rate_sigma",
+    "geometry_columns",
 ]
 
 log = logging.getLogger(__name__)
@@ -158,7 +161,8 @@ def _band_header(b: BandImage) -> BandHeader:
     )  # fmt: skip
 
 
-def _geometry_fields(geo: LunarGeometry) -> dict[str, Any]:
+def geometry_columns(geo: LunarGeometry) -> dict[str, Any]:
+    """The geometry columns (ICD 4: g, Phi, theta, phi, d_SM, d_OM) of a Moon or lunar-comparison row."""
     return dict(
         phase_angle_deg=geo.phase_angle_deg, sun_selenographic_lon_deg=geo.sun_selenographic_lon_deg,
         obs_selenographic_lat_deg=geo.observer_selenographic_lat_deg,
@@ -172,7 +176,7 @@ def _budget(phot: MoonPhotometry, geo: LunarGeometry, e_k: float, b: BandImage) 
     u = phot.uncertainty
     return {
         "noise": u.noise, "background": u.background, "aperture": u.aperture, "geometry": u.geometry,
-        "model": u.model, "total": u.total,
+        "model": u.model, "model_temporal": DEFAULT_MODEL_REL_SIGMA, "total": u.total,
         "reference_model": REF_VERSION, "irradiance_w_m2_um": e_k,
         "signal_total_dn": phot.signal_dn, "oversamp": b.oversamp, "gain_factor": b.gain_factor,
         "binning": b.binning, "pixscale_urad": b.pixscale_urad,
@@ -229,8 +233,10 @@ def _measure_acquisition(
         return [_rejected(dict(base, band=b.band), exc.reason.value, f"archived file damaged: {exc.message}")
                 for b in bands]
     geo = lunar_geometry(_as_utc(acq.date_obs), sc_pos)
-    geom = _geometry_fields(geo)
+    geom = geometry_columns(geo)
     in_range = _is_phase_in_range(geo.phase_angle_deg, settings)
+    libration = FLAG_LIBRATION in quality_flags(geo.phase_angle_deg, geo.observer_selenographic_lat_deg,
+                                                geo.observer_selenographic_lon_deg)
     out: list[MoonMeasurement] = []
     for b in bands:
         row = dict(base, band=b.band, **geom)
@@ -248,22 +254,29 @@ def _measure_acquisition(
                 image_strips_factory(path, b.band, ROWS_PER_STRIP), _band_header(b), e_k,
                 phase_angle_deg=geo.phase_angle_deg,
                 gain_e_per_dn=settings.moon.e_per_dn_reference / b.gain_factor,
+                model_rel_sigma=model_rel_sigma(geo.phase_angle_deg),
             )  # fmt: skip
         except (ScienceError, InvalidAcquisitionError) as exc:  # the data's verdict on this band
             out.append(_rejected(row, _reject_reason(exc), f"{type(exc).__name__}: {exc}", irradiance_w_m2_um=e_k))
             continue
-        status, message = "ok", ""
+        status, message, reason = "ok", "", None
+        if libration:
+            status, reason = "flagged", FLAG_LIBRATION
+            message = (
+                f"{FLAG_LIBRATION}: observer selenographic lat {geo.observer_selenographic_lat_deg:.2f}, "
+                f"lon {geo.observer_selenographic_lon_deg:.2f} deg outside ROLO's |7|, |8| deg; kept, not in trends"
+            )
         if not in_range:
-            status = "flagged"
+            status, reason = "flagged", FLAG_PHASE
             message = (
                 f"{FLAG_PHASE}: |g| = {abs(geo.phase_angle_deg):.2f} deg outside "
                 f"[{settings.moon.min_phase_deg:g}, {settings.moon.max_phase_deg:g}] deg; kept, not in trends"
-            )
+            ) + (f"; {message}" if message else "")
         out.append(
             MoonMeasurement(
                 **row,
                 status=status,
-                reason=FLAG_PHASE if not in_range else None,
+                reason=reason,
                 message=message,
                 signal_dn=phot.signal_per_oversamp_dn,
                 aperture_radius_px=phot.aperture_radius_px,
@@ -271,7 +284,7 @@ def _measure_acquisition(
                 a=phot.a_k,
                 a_sigma=phot.a_sigma,
                 budget=_budget(phot, geo, e_k, b),
-                in_trend=in_range,
+                in_trend=status == "ok",
             )
         )
     return out
@@ -328,6 +341,39 @@ def _column(rows: list[tuple[MoonMeasurement, Acquisition]], name: str) -> NDArr
     return np.array([getattr(m, name) for m, _ in rows], dtype=np.float64)
 
 
+def _trend_sigma(rows: list[tuple[MoonMeasurement, Acquisition]]) -> NDArray[np.float64]:
+    """1-sigma of each A_k for the drift fit: its temporal precision, i.e. the budget without the
+    phase-dependent (absolute) ROLO term but with ROLO's relative precision ``model_temporal``
+    (0.1 %, Kieffer & Stone 2005). A phase-dependent model error enters the drift through the
+    phase-slope diagnostic instead (:func:`phase_aliased_rate_sigma`)."""
+    out = []
+    for m, _ in rows:
+        b = m.budget or {}
+        if "model_temporal" in b:
+            rel = math.sqrt(sum(float(b.get(k, 0.0)) ** 2
+                                for k in ("noise", "background", "aperture", "geometry", "model_temporal")))
+            out.append(abs(float(m.a)) * rel)
+        else:  # rows written before the phase-dependent term: their a_sigma is already temporal
+            out.append(float(m.a_sigma))
+    return np.asarray(out, dtype=np.float64)
+
+
+def phase_aliased_rate_sigma(rate_sigma: float, years: NDArray[np.float64], phase_deg: NDArray[np.float64],
+                             slope: PhaseSlope | None) -> float:
+    """Drift-rate sigma with the phase-slope diagnostic fed in (per year, relative).
+
+    A lunar-model error of slope ``s`` per degree of |g| aliases into a drift of ``beta s`` when
+    the phase angles of the series trend with time (``beta`` = least-squares slope of |g| versus
+    t, deg/year). The returned sigma is ``sqrt(sigma_fit^2 + beta^2 (s^2 + sigma_s^2))``:
+    unchanged when the phases do not trend or no slope can be fitted.
+    """
+    if slope is None or years.size < 3 or np.ptp(years) == 0:
+        return rate_sigma
+    t = years - years.mean()
+    beta = float(t @ (np.abs(phase_deg) - np.abs(phase_deg).mean()) / (t @ t))
+    return math.sqrt(rate_sigma**2 + beta**2 * (slope.slope_per_deg**2 + slope.slope_sigma_per_deg**2))
+
+
 def _trend_fit(
     session: Session, satellite: str, band: str
 ) -> tuple[Any, list[tuple[MoonMeasurement, Acquisition]], np.ndarray, datetime] | None:
@@ -338,7 +384,7 @@ def _trend_fit(
     t_ref = _as_utc(history[0][1].date_obs)
     t = np.array([_years(acq.date_obs, t_ref) for _, acq in history])
     a = _column(history, "a")
-    s = _column(history, "a_sigma")
+    s = _trend_sigma(history)
     try:
         fit = fit_drift(t, a, s, model="linear")
     except (InsufficientDataError, ValueError) as exc:
@@ -371,7 +417,10 @@ def _drift_rows(
         return []
     fit, history, t, t_ref = out
     a = _column(history, "a")
-    s = _column(history, "a_sigma")
+    s = _trend_sigma(history)
+    rate_sigma = phase_aliased_rate_sigma(fit.rate_sigma_per_year, t, _column(history, "phase_angle_deg"),
+                                          _phase_slope(fit, history, t))
+    fit = dataclasses.replace(fit, rate_sigma_per_year=rate_sigma)  # the rate alert judges with it too
     ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
     rows: list[DriftResult | Alert] = [
         DriftResult(
@@ -385,7 +434,7 @@ def _drift_rows(
             a0=fit.a0,
             a0_sigma=fit.a0_sigma,
             rate_per_year=fit.rate_per_year,
-            rate_sigma=fit.rate_sigma_per_year,
+            rate_sigma=rate_sigma,
             chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None,
             n_points=fit.n_points,
             created_at=now,
@@ -411,16 +460,6 @@ def _drift_rows(
 # --------------------------------------------------------------------------- derived statistics
 
 
-def _independent_rel_sigma(m: MoonMeasurement) -> float:
-    """Relative uncertainty without the lunar-model term (which cancels at similar geometry)."""
-    b = m.budget or {}
-    parts = [float(b.get(k, 0.0)) for k in ("noise", "background", "aperture", "geometry")]
-    value = math.sqrt(sum(p * p for p in parts))
-    if value > 0.0:
-        return value
-    return float(m.a_sigma) / float(m.a) if m.a and m.a_sigma else float("nan")
-
-
 def moon_phase_slope(session: Session, satellite: str, band: str) -> PhaseSlope | None:
     """Slope of the relative residuals of the Moon drift fit versus ``|g|`` (per degree).
 
@@ -444,64 +483,19 @@ def moon_phase_slope(session: Session, satellite: str, band: str) -> PhaseSlope 
     if out is None:
         return None
     fit, history, t, _ = out
+    return _phase_slope(fit, history, t)
+
+
+def _phase_slope(fit: Any, history: list[tuple[MoonMeasurement, Acquisition]], t: NDArray[np.float64]
+                 ) -> PhaseSlope | None:
     model, _ = drift_model(fit, t)
     a = _column(history, "a")
-    s = _column(history, "a_sigma")
+    s = _trend_sigma(history)
     g = _column(history, "phase_angle_deg")
     try:
         return phase_residual_slope(g, a / model - 1.0, s / model)
-    except InsufficientDataError:
+    except (InsufficientDataError, ValueError):
         return None
-
-
-def pneo_ratio(
-    session: Session, settings: Settings, band: str, numerator: str = "PNEO3", denominator: str = "PNEO4"
-) -> PairRatio | None:
-    """Ratio ``A_k(numerator) / A_k(denominator)`` from acquisitions at similar geometry.
-
-    Pairs: same branch (waxing/waning), ``|g|`` within ``[moon] ratio_max_phase_diff_deg`` and
-    times within ``[moon] ratio_max_days`` (:func:`monitor.science.moon_trends.match_similar_geometry`);
-    the ratio is the weighted mean over the pairs, its uncertainty from the per-acquisition terms
-    that do not cancel (noise, background, aperture, geometry), Birge-scaled.
-
-    Parameters
-    ----------
-    session : Session
-        Catalogue session.
-    settings : Settings
-        Pairing tolerances (``settings.moon``).
-    band : str
-        Band (both satellites must have it).
-    numerator, denominator : str
-        Satellites.
-
-    Returns
-    -------
-    PairRatio or None
-        None when no pair qualifies. ``pairs`` index the in-trend measurement series of the two
-        satellites in time order (:func:`monitor.catalogue.repository.moon_trend_rows`).
-    """
-    num = repo.moon_trend_rows(session, numerator, band)
-    den = repo.moon_trend_rows(session, denominator, band)
-    if not num or not den:
-        return None
-    origin = datetime(2000, 1, 1, tzinfo=UTC)
-
-    def days(rows: list[tuple[MoonMeasurement, Acquisition]]) -> np.ndarray:
-        return np.array([(_as_utc(acq.date_obs) - origin).total_seconds() / SECONDS_PER_DAY for _, acq in rows])
-
-    pairs = match_similar_geometry(
-        _column(num, 'phase_angle_deg'), days(num),
-        _column(den, 'phase_angle_deg'), days(den),
-        max_phase_diff_deg=settings.moon.ratio_max_phase_diff_deg, max_days=settings.moon.ratio_max_days,
-    )  # fmt: skip
-    if not pairs:
-        return None
-    return pair_ratio(
-        _column(num, 'a'), [_independent_rel_sigma(m) for m, _ in num],
-        _column(den, 'a'), [_independent_rel_sigma(m) for m, _ in den],
-        pairs,
-    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- entry point

@@ -80,6 +80,7 @@ def run_processing(
     ``failed`` on the run row and re-raised.
     """
     from monitor.calibration.geometry import run_geometry_calibration
+    from monitor.calibration.lunar_comparison import run_lunar_comparison
     from monitor.calibration.moon import run_moon_calibration
     from monitor.calibration.psf import starpool_ee_correction
     from monitor.calibration.star import run_star_calibration
@@ -94,10 +95,12 @@ def run_processing(
         summary.add("geometry", geometry)
         moon = run_moon_calibration(session, settings, run, now, reprocess=reprocess)
         summary.add("moon", moon)
+        lunar = run_lunar_comparison(session, settings, run, now, reprocess=reprocess)
+        summary.add("lunar comparison", lunar)
     except Exception as exc:
         _record_failed_run(session, run, now, exc)
         raise
-    n = star.photometry + geometry.processed + moon.acquisitions
+    n = star.photometry + geometry.processed + moon.acquisitions + lunar.observations
     problems = summary.problems_line()  # first in the message: it is cut to the column's size
     message = "; ".join(([problems] if problems else []) + summary.stage_lines())
     repo.finish_run(session, run, now, "partial" if problems else "ok", message, n_items=n)

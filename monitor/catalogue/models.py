@@ -525,3 +525,8 @@ class DaemonState(SQLModel, table=True):
     code_version: str = Field(max_length=64)
     started_at: datetime
     heartbeat_at: datetime
+
+
+# GLOD lunar observations and comparisons (ICD 6) live in their own module; imported here so that
+# every user of the metadata (Alembic, tests) sees their tables.
+from monitor.catalogue import lunar_comparisons as _lunar_comparisons  # noqa: E402, F401

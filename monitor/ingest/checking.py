@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason
+from monitor.domain import AcquisitionHeader, GeomHeader, GlodObservation, RejectReason
 from monitor.fsutil import sha256_stream
+from monitor.ingest.glod import check_glod
 from monitor.ingest.inbox import NotRegularError, entry_kind, is_fits_name, open_inbox_file, shown
 from monitor.ingest.summary import IngestSummary
 from monitor.io.acquisition import validate_acquisition
 from monitor.io.errors import InvalidAcquisitionError
+from monitor.io.glod import is_glod_name
 from monitor.reference_stars import star_target_problem
 from monitor.settings import IngestSettings, Settings
 
@@ -44,6 +46,7 @@ class Checked:
     header: AcquisitionHeader | None = None
     geom: GeomHeader | None = None
     refusal: InvalidAcquisitionError | None = None  # the file itself is bad (name, structure, values)
+    glod: GlodObservation | None = None  # a GSICS lunar observation file (*.nc, ICD 6)
 
 
 def _not_a_file(path: Path, kind: str) -> Checked:
@@ -87,11 +90,16 @@ def check_file(path: Path, limits: IngestSettings) -> Checked:
             sha256 = hashlib.sha256(data).hexdigest()
         else:
             sha256 = sha256_stream(f)
+        if is_glod_name(path.name):  # a GSICS lunar observation (ICD 6): read whole, checked on these bytes
+            data = data if data is not None else f.read()
+            obs, refusal = check_glod(data, path.name)
+            _check_unchanged(path, opened)
+            return Checked(path, sha256, opened.st_size, refusal=refusal, glod=obs)
         if not is_fits_name(path.name):
             _check_unchanged(path, opened)
             return Checked(path, sha256, opened.st_size, refusal=InvalidAcquisitionError(
                 RejectReason.NOT_FITS,
-                f"{shown(path)}: not an acquisition file (the name must end in .fits or .fits.gz)"))
+                f"{shown(path)}: not an acquisition file (the name must end in .fits, .fits.gz or .nc)"))
         checked = _validate_file(path, sha256, opened.st_size, limits, data)
         f.seek(0)  # the file still holds those bytes (a read torn by a writer is not repeated)
         if sha256_stream(f) != sha256:

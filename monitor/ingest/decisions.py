@@ -31,6 +31,7 @@ from monitor.catalogue import repository as repo
 from monitor.domain import AcquisitionHeader, RejectReason, printable_name
 from monitor.failures import is_transient
 from monitor.ingest.checking import Checked
+from monitor.ingest.glod import decide_glod
 from monitor.ingest.inbox import shown, split_name
 from monitor.ingest.moves import Mover, Refused, Staged, database_message
 from monitor.settings import Settings
@@ -53,13 +54,13 @@ class Ingestor:
 
     # ---------------------------------------------------------------- helpers
 
-    def _rel(self, path: Path) -> str:
+    def rel(self, path: Path) -> str:
         return self.mover.rel(path)
 
-    def _unique(self, directory: Path, name: str, sha256: str | None, taken: Callable[[str], bool]) -> Path:
+    def unique_path(self, directory: Path, name: str, sha256: str | None, taken: Callable[[str], bool]) -> Path:
         """A destination path in ``directory`` not used on disk nor in the catalogue."""
         candidate = directory / name
-        if not os.path.lexists(candidate) and not taken(self._rel(candidate)):
+        if not os.path.lexists(candidate) and not taken(self.rel(candidate)):
             return candidate
         stem, suffix = split_name(name)
         tag = (sha256 or "nosha")[:12]
@@ -67,7 +68,7 @@ class Ingestor:
         while True:
             extra = f"-{tag}" + (f"-{i}" if i else "")
             candidate = directory / f"{stem}{extra}{suffix}"
-            if not os.path.lexists(candidate) and not taken(self._rel(candidate)):  # a moved link counts
+            if not os.path.lexists(candidate) and not taken(self.rel(candidate)):  # a moved link counts
                 return candidate
             i += 1
 
@@ -165,7 +166,7 @@ class Ingestor:
         self.flush_staged()  # decisions in file order; the quarantine commit must not carry staged rows
         day = self.now.strftime("%Y-%m-%d")
         sub = "duplicates" if reason is RejectReason.DUPLICATE else day
-        dest = self._unique(
+        dest = self.unique_path(
             self.settings.quarantine / sub,
             path.name,
             sha256,
@@ -196,7 +197,7 @@ class Ingestor:
         ``on_file(path)`` is called before each decision (progress). A file that cannot be moved
         stays in the inbox for the next run; a decision that breaks quarantines the file.
         """
-        asked = {self._rel(self._archive_dir(c.header) / c.path.name) for c in files if c.header}
+        asked = {self.rel(self._archive_dir(c.header) / c.path.name) for c in files if c.header}
         index = _ChunkIndex(
             by_sha={a.sha256: (a.acq_id, a.file_name, a.received_at)
                     for a in repo.acquisitions_by_sha(self.session, [c.sha256 for c in files if c.sha256])},
@@ -240,6 +241,9 @@ class Ingestor:
         if refusal is not None:
             self.reject(path, sha256, refusal.reason, refusal.message, refusal.acq_id)
             return
+        if c.glod is not None:
+            decide_glod(self, path, sha256, c.size_bytes, c.glod)
+            return
         header = c.header
         assert header is not None
         same_id = index.by_acq_id.get(header.acq_id)
@@ -256,8 +260,8 @@ class Ingestor:
                 return True
             return rel not in index.asked_paths and repo.archive_path_taken(self.session, rel)
 
-        dest = self._unique(self._archive_dir(header), path.name, sha256, path_taken)
-        rel = self._rel(dest)
+        dest = self.unique_path(self._archive_dir(header), path.name, sha256, path_taken)
+        rel = self.rel(dest)
         new = repo.NewAcquisition(header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes,
                                   archive_path=rel, received_at=self.now, geom=c.geom)
         problem = repo.storage_problem(new)  # before the insert: it must never fail a batch

@@ -190,7 +190,7 @@ class Mover:
         """Finish the file moves that a crash left half-done. A move that fails again is logged and
         its inbox entry left alone (:attr:`stuck`) until a later run can finish it."""
         for acq in repo.acquisitions_in_state(self.session, "archiving"):
-            ok = self._finish(self.settings.inbox / acq.file_name, self.site / acq.archive_path, acq.sha256)
+            ok = self.finish(self.settings.inbox / acq.file_name, self.site / acq.archive_path, acq.sha256)
             if ok is None:
                 continue
             repo.mark_acquisition(self.session, acq, "archived" if ok else "missing", self.now)
@@ -201,7 +201,7 @@ class Mover:
                 log.error("acquisition %s: file %s is neither in the inbox nor archived", acq.acq_id,
                           printable_name(acq.file_name))
         for rej in repo.rejections_in_state(self.session, "moving"):
-            ok = self._finish(self.settings.inbox / rej.file_name, self.site / rej.quarantine_path, rej.sha256)
+            ok = self.finish(self.settings.inbox / rej.file_name, self.site / rej.quarantine_path, rej.sha256)
             if ok is not None:
                 repo.mark_rejection(self.session, rej, "done" if ok else "missing")
                 self._recovered()
@@ -212,7 +212,7 @@ class Mover:
         self.session.commit()
         self.summary.recovered += 1
 
-    def _finish(self, src: Path, dest: Path, sha256: str | None) -> bool | None:
+    def finish(self, src: Path, dest: Path, sha256: str | None) -> bool | None:
         """:func:`finish_move`, or None (logged, ``src`` left alone) when the file system refuses."""
         try:
             return finish_move(src, dest, sha256, self.file_mode)

@@ -35,6 +35,7 @@ from sqlmodel import Session
 from monitor.catalogue.locks import site_operation
 from monitor.ingest.checking import check_files
 from monitor.ingest.decisions import Ingestor
+from monitor.ingest.glod import recover_glod
 from monitor.ingest.inbox import (
     clean_orphan_markers,
     complete_files,
@@ -91,6 +92,7 @@ def run_ingest(
     summary = IngestSummary()
     mover = Mover(session, settings, now, summary, _fault)
     mover.recover()
+    recover_glod(mover)
     files, summary.waiting = complete_files(settings.inbox, now, settings.ingest.settle_seconds)
     files = storable_entries([f for f in files if f.name not in mover.stuck], summary)
     ing = Ingestor(session, settings, now, mover)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from monitor.domain import printable_name
 
@@ -238,6 +239,7 @@ class RatioRow:
     ratio: float | None = None  # A(PNEO3) / A(PNEO4)
     ratio_sigma: float | None = None
     epoch: datetime | None = None
+    n_pairs: int | None = None  # acquisition pairs at similar geometry behind the ratio
 
 
 @dataclass(frozen=True)
@@ -260,3 +262,4 @@ class ReportContext:
     satellites: Sequence[SatelliteSection] = ()
     ratio_rows: Sequence[RatioRow] = ()
     other_rejected: Sequence[RejectedInput] = ()  # refused files that name no known satellite
+    lunar_comparisons: Sequence[Any] = ()  # monitor.reports.lunar.LunarInstrumentSection, per GLOD instrument

@@ -70,7 +70,6 @@ from monitor.reports.context import (
     MtfCurve,
     MtfNyquistSeries,
     Provenance,
-    RatioRow,
     RejectedInput,
     ReportContext,
     SatelliteSection,
@@ -439,20 +438,15 @@ def build_context(session: Session, settings: Settings, period: Period, now: dat
             rejected = sorted([*extra[s], *sec.rejected], key=lambda r: (r.time, r.file))
             sec = SatelliteSection(**{**sec.__dict__, "rejected": rejected})
         sections.append(sec)
-    ratio_rows = []
-    m3, m4 = data["PNEO3"].moon_latest, data["PNEO4"].moon_latest
-    for band in _bands("PNEO3"):
-        if band in m3 and band in m4:
-            a3, a4 = m3[band], m4[band]
-            ratio = a3.a / a4.a
-            sig = abs(ratio) * ((a3.a_sigma / a3.a) ** 2 + (a4.a_sigma / a4.a) ** 2) ** 0.5
-            ratio_rows.append(RatioRow(band=band, a_pneo3=a3.a, a_pneo4=a4.a, ratio=ratio, ratio_sigma=sig,
-                                       epoch=max(a3.epoch, a4.epoch)))
+    from monitor.reports.lunar import lunar_comparison_section, pneo_ratio_rows  # issue 16
+
+    ratio_rows = pneo_ratio_rows(session, settings)  # geometry-matched pairs, never flagged measurements
     return ReportContext(
         title=TITLE, period_label=period.label, period_start=period.start, period_end=period.end,
         generated_at=now.astimezone(UTC), code_version=__version__, icd_version=ICD_VERSION,
         reference_model=REF_VERSION, summary_rows=[r for s in sats for r in data[s].summary],
         satellites=sections, ratio_rows=ratio_rows, other_rejected=sorted(other, key=lambda r: (r.time, r.file)),
+        lunar_comparisons=lunar_comparison_section(session, until=period.end),
     )
 
 

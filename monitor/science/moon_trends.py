@@ -13,6 +13,7 @@ Pure numpy; inputs are arrays, outputs small frozen dataclasses.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,15 @@ from numpy.typing import ArrayLike
 
 from monitor.science.exceptions import InsufficientDataError
 
-__all__ = ["PhaseSlope", "PairRatio", "phase_residual_slope", "match_similar_geometry", "pair_ratio"]
+__all__ = [
+    "PhaseSlope",
+    "PairRatio",
+    "phase_residual_slope",
+    "match_similar_geometry",
+    "pair_ratio",
+    "independent_rel_sigma",
+    "geometry_matched_ratio",
+]
 
 
 @dataclass(frozen=True)
@@ -237,3 +246,32 @@ def pair_ratio(
         ratios=tuple(float(x) for x in ratio),
         chi2_dof=chi2_dof,
     )
+
+
+def independent_rel_sigma(budget: Mapping[str, float] | None, a: float | None, a_sigma: float | None) -> float:
+    """Relative 1-sigma of one Moon A_k without the lunar-model term (which cancels between two
+    acquisitions at similar geometry): the quadrature sum of its ``noise``, ``background``,
+    ``aperture`` and ``geometry`` budget terms, or ``a_sigma / a`` when it has no budget.
+
+    >>> round(independent_rel_sigma({"noise": 3e-4, "background": 4e-4, "model": 0.01}, 1.0, 0.01), 6)
+    0.0005
+    """
+    b = budget or {}
+    value = math.sqrt(sum(float(b.get(k, 0.0)) ** 2 for k in ("noise", "background", "aperture", "geometry")))
+    if value > 0.0:
+        return value
+    return float(a_sigma) / float(a) if a and a_sigma else float("nan")
+
+
+def geometry_matched_ratio(
+    phase_num_deg: ArrayLike, time_num_days: ArrayLike, a_num: ArrayLike, rel_sigma_num: ArrayLike,
+    phase_den_deg: ArrayLike, time_den_days: ArrayLike, a_den: ArrayLike, rel_sigma_den: ArrayLike,
+    *, max_phase_diff_deg: float, max_days: float,
+) -> PairRatio | None:
+    """Ratio ``A_num / A_den`` of two satellites from their acquisitions at similar geometry
+    (:func:`match_similar_geometry` then :func:`pair_ratio`); None when no pair qualifies."""
+    pairs = match_similar_geometry(phase_num_deg, time_num_days, phase_den_deg, time_den_days,
+                                   max_phase_diff_deg=max_phase_diff_deg, max_days=max_days)
+    if not pairs:
+        return None
+    return pair_ratio(a_num, rel_sigma_num, a_den, rel_sigma_den, pairs)

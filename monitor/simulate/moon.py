@@ -88,6 +88,8 @@ def simulate_moon_band(
     halo_fraction: float = 0.005,
     centre_frac: tuple[float, float] = (0.5, 0.5),
     noise: bool = True,
+    halo_extent_px: float | None = None,
+    light_leaves_frame: bool = False,
 ) -> NDArray[Any]:
     """Simulate one Moon band image (DN) with an exactly known total Moon signal.
 
@@ -131,6 +133,14 @@ def simulate_moon_band(
         Disk centre as a fraction of the image (rows, columns).
     noise : bool
         Add shot and read noise (default True).
+    halo_extent_px : float, optional
+        Radius of the rendered r^-3 halo, native pixels (default ``min(D/2, 60)``).
+    light_leaves_frame : bool
+        False (default): the halo is cut at the frame and the image sums to ``total_signal_dn``.
+        True: the scene is rendered on a canvas extended by the halo radius on each side, the
+        canvas sums to ``total_signal_dn`` and the frame is cut out of it, so the light that falls
+        outside the frame is lost as in a real tight framing (the aperture's lost-light term is
+        then testable: the image sums to less than ``total_signal_dn``).
 
     Returns
     -------
@@ -140,11 +150,14 @@ def simulate_moon_band(
     n_rows, n_cols = shape
     b = int(binning)
     o = float(oversamp)
-    nr, nc = n_rows * b, n_cols * b
+    extent = min(0.5 * moon_diameter_px, 60.0) if halo_extent_px is None else float(halo_extent_px)
+    pad_c = int(math.ceil(extent / b)) * b if light_leaves_frame else 0  # native pixels, a multiple of b
+    pad_r = int(math.ceil(extent * o / b)) * b if light_leaves_frame else 0
+    nr, nc = n_rows * b + 2 * pad_r, n_cols * b + 2 * pad_c
     ss = 2 if nr * nc <= 4_000_000 else 1  # supersampling of the disk edge
     radius = 0.5 * moon_diameter_px
-    cy = centre_frac[0] * nr / o  # scene coordinates, native pixels
-    cx = centre_frac[1] * nc
+    cy = (centre_frac[0] * (nr - 2 * pad_r) + pad_r) / o  # scene coordinates, native pixels
+    cx = centre_frac[1] * (nc - 2 * pad_c) + pad_c
     off = (np.arange(ss) + 0.5) / ss - 0.5
     yr = ((np.arange(nr)[:, None] + off[None, :]).ravel() / o - cy) / radius
     xr = ((np.arange(nc)[:, None] + off[None, :]).ravel() - cx) / radius
@@ -160,11 +173,12 @@ def simulate_moon_band(
     if ss > 1:
         refl = refl.reshape(nr, ss, nc, ss).mean(axis=(1, 3))
     scene = refl * _texture(rng, nr, nc)
-    kernel = _psf_kernel(psf_sigma_px, o, halo_fraction, halo_extent_px=min(0.5 * moon_diameter_px, 60.0))
+    kernel = _psf_kernel(psf_sigma_px, o, halo_fraction, halo_extent_px=extent)
     moon = signal.fftconvolve(scene, kernel, mode="same")
     moon = np.clip(moon, 0.0, None)
+    moon *= total_signal_dn / moon.sum()  # the whole canvas (the frame itself without light_leaves_frame)
+    moon = moon[pad_r : nr - pad_r, pad_c : nc - pad_c]
     moon = moon.reshape(n_rows, b, n_cols, b).sum(axis=(1, 3))
-    moon *= total_signal_dn / moon.sum()
 
     slope_c, slope_r = (
         (float(background_slope), float(background_slope))
