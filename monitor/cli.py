@@ -379,7 +379,7 @@ def traces(
     import csv
     import json
 
-    from monitor.catalogue import repository as repo
+    from monitor.catalogue import star_results
     from monitor.results import iso_utc
     from monitor.site import session_scope
 
@@ -396,7 +396,7 @@ def traces(
         _check_star(hip)
     settings = _settings(site)
     with session_scope(settings, read_only=True) as session:
-        rows = repo.star_traces(session, satellite, band, hip)
+        rows = star_results.star_traces(session, satellite, band, hip)
     for r in rows:
         r["time"] = iso_utc(r["time"])
     if fmt == "json":
@@ -421,9 +421,8 @@ def status(
     """Catalogue counts, the daemon and its jobs, open incidents, backlog, recent rejections."""
     import json
 
+    from monitor.catalogue import acquisitions, outbox
     from monitor.catalogue import operations as ops
-    from monitor.catalogue import outbox
-    from monitor.catalogue import repository as repo
     from monitor.daemon.health import collect_health, health_json
     from monitor.ingest.service import left_in_inbox
     from monitor.site import session_scope, utc_now
@@ -433,7 +432,7 @@ def status(
     settings = _settings(site)
     with session_scope(settings, read_only=True) as session:
         health = collect_health(session, settings, utc_now())
-        counts = repo.catalogue_counts(session)
+        counts = acquisitions.catalogue_counts(session)
         if fmt == "json":
             doc = health_json(health)
             doc["acquisitions"] = [{"satellite": a, "type": t, "status": st, "count": n}
@@ -461,7 +460,7 @@ def status(
         t = Table(title="Last processing runs")
         for c in ("id", "kind", "started (UTC)", "outcome", "items", "code"):
             t.add_column(c)
-        for r in repo.last_runs(session):
+        for r in ops.last_runs(session):
             t.add_row(str(r.id), r.kind, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.outcome, str(r.n_items),
                       r.code_version)
         out.print(t)
@@ -488,7 +487,7 @@ def status(
         t = Table(title="Recent rejections")
         for c in ("received (UTC)", "file", "reason", "message"):
             t.add_column(c)
-        for rej in repo.recent_rejections(session):
+        for rej in acquisitions.recent_rejections(session):
             t.add_row(f"{rej.received_at:%Y-%m-%d %H:%M:%S}", _plain(rej.file_name), rej.reason, _plain(rej.message))
         out.print(t)
         left = left_in_inbox(settings)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from monitor.catalogue import repository as repo
+from monitor.catalogue import export
 from monitor.domain import ICD_VERSION, REF_VERSION
 
 __all__ = ["build_results", "results_json", "iso_utc"]
@@ -40,7 +40,7 @@ def build_results(
     until: datetime | None = None,
 ) -> dict[str, Any]:
     """Assemble the ICD 5 document from the latest version of every stored result."""
-    rows = repo.export_rows(session, satellite=satellite, band=band, since=since, until=until)
+    rows = export.export_rows(session, satellite=satellite, band=band, since=since, until=until)
     doc: dict[str, Any] = {"icd": ICD_VERSION, "reference_model": REF_VERSION}
     doc.update(_plain(rows))
     return doc

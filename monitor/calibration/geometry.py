@@ -38,7 +38,7 @@ import numpy as np
 from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
-from monitor.catalogue import repository as repo
+from monitor.catalogue import geometry_results, versions
 from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow, ProcessingRun
 from monitor.io.fits_reader import InvalidAcquisitionError, read_ephem, read_gcp
 from monitor.science.earth_frames import earth_rotation_angle_rad, jd_from_unix_seconds
@@ -282,7 +282,7 @@ def run_geometry_calibration(
     """
     assert run.id is not None
     summary = GeometrySummary()
-    pending = repo.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    pending = geometry_results.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
     geo = settings.geometry
     for acq in pending:
         assert acq.id is not None
@@ -296,8 +296,8 @@ def run_geometry_calibration(
             "created_at": now,
         }
         with unit_of_work(session, summary, acq_id, log, "geometry"):
-            row = _adjust_one(acq, repo.geom_header_of(session, acq.id), settings.site, base, geo)
-            repo.add_rows(session, [row])
+            row = _adjust_one(acq, geometry_results.geom_header_of(session, acq.id), settings.site, base, geo)
+            versions.add_rows(session, [row])
             session.commit()
             after_commit("geometry")
             _count(summary, acq_id, row)

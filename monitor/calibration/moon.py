@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions, drift_results, moon_results, versions
 from monitor.catalogue.models import Acquisition, Alert, BandImage, DriftResult, MoonMeasurement, ProcessingRun
 from monitor.domain import (
     BANDS_BY_MISSION,
@@ -287,15 +287,15 @@ def _measurement_stage(
 ) -> None:
     """Measure pending acquisitions, one commit each (an acquisition left pending gets no row)."""
     assert run.id is not None
-    pending = repo.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    pending = moon_results.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
     t0 = time.perf_counter()
     for k, acq in enumerate(pending):
         assert acq.id is not None
         acq_id = acq.acq_id
         with unit_of_work(session, summary, acq_id, log, "moon"):
-            bands = repo.band_images_by_acquisition(session, [acq.id])[acq.id]
+            bands = acquisitions.band_images_by_acquisition(session, [acq.id])[acq.id]
             rows = _measure_acquisition(acq, bands, settings.site, settings, run.id, now)
-            repo.add_rows(session, rows)
+            versions.add_rows(session, rows)
             session.commit()
             after_commit("moon")
             _count(summary, acq_id, rows)
@@ -331,7 +331,7 @@ def _trend_fit(
     session: Session, satellite: str, band: str
 ) -> tuple[Any, list[tuple[MoonMeasurement, Acquisition]], np.ndarray, datetime] | None:
     """Linear drift fit of the in-trend A_k of one satellite and band, with its inputs."""
-    history = repo.moon_trend_rows(session, satellite, band)
+    history = moon_results.moon_trend_rows(session, satellite, band)
     if len(history) < 2:
         return None
     t_ref = _as_utc(history[0][1].date_obs)
@@ -349,10 +349,10 @@ def _trend_fit(
 def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: MoonSummary) -> None:
     """Refit the drift of every satellite and band with measurements newer than its drift fit
     (derived from the catalogue: a run interrupted before its fits is caught up by the next)."""
-    for satellite, band in repo.moon_drift_pending(session):
+    for satellite, band in drift_results.moon_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "moon drift"):
             rows = _drift_rows(session, settings, run, now, satellite, band)
-            repo.add_rows(session, rows)
+            versions.add_rows(session, rows)
             session.commit()
             after_commit("moon_drift")
             summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
@@ -478,10 +478,10 @@ def pneo_ratio(
     -------
     PairRatio or None
         None when no pair qualifies. ``pairs`` index the in-trend measurement series of the two
-        satellites in time order (:func:`monitor.catalogue.repository.moon_trend_rows`).
+        satellites in time order (:func:`monitor.catalogue.moon_results.moon_trend_rows`).
     """
-    num = repo.moon_trend_rows(session, numerator, band)
-    den = repo.moon_trend_rows(session, denominator, band)
+    num = moon_results.moon_trend_rows(session, numerator, band)
+    den = moon_results.moon_trend_rows(session, denominator, band)
     if not num or not den:
         return None
     origin = datetime(2000, 1, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary
-from monitor.catalogue import repository as repo
+from monitor.catalogue import operations as ops
 from monitor.catalogue.locks import site_operation
 from monitor.catalogue.models import ProcessingRun
 from monitor.failures import is_transient
@@ -84,7 +84,7 @@ def run_processing(
     from monitor.calibration.psf import starpool_ee_correction
     from monitor.calibration.star import run_star_calibration
 
-    run = repo.start_run(session, "process", now)
+    run = ops.start_run(session, "process", now)
     summary = ProcessingSummary(run_id=run.id)
     try:
         star = run_star_calibration(session, settings, run, now, reprocess=reprocess,
@@ -100,7 +100,7 @@ def run_processing(
     n = star.photometry + geometry.processed + moon.acquisitions
     problems = summary.problems_line()  # first in the message: it is cut to the column's size
     message = "; ".join(([problems] if problems else []) + summary.stage_lines())
-    repo.finish_run(session, run, now, "partial" if problems else "ok", message, n_items=n)
+    ops.finish_run(session, run, now, "partial" if problems else "ok", message, n_items=n)
     return summary
 
 
@@ -110,7 +110,7 @@ def _record_failed_run(session: Session, run: ProcessingRun, now: datetime, exc:
     run_id = run.id
     try:
         session.rollback()
-        repo.finish_run(session, run, now, "failed", f"{type(exc).__name__}: {exc}")
+        ops.finish_run(session, run, now, "failed", f"{type(exc).__name__}: {exc}")
     except Exception as again:  # noqa: BLE001 - the run's own error is re-raised by the caller
         if is_transient(again):  # the catalogue is gone: the run stays 'running' until the next run
             log.error("processing run %s: cannot record that it failed (%s): catalogue unreachable", run_id,

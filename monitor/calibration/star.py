@@ -39,7 +39,7 @@ import numpy as np
 from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary, UnitFailure, after_commit, unit_failure, unit_of_work
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions, drift_results, star_results, versions
 from monitor.catalogue.models import (
     Acquisition,
     Alert,
@@ -277,11 +277,11 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
     recomputation, in one commit per batch. A file left pending gets no row and joins no starpool."""
     sats = [s.value for s in STAR_SATELLITES]
     assert run.id is not None
-    pending = repo.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
+    pending = star_results.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
     pools: dict[str, int] = {}  # starpool key -> id
     bands: dict[int, list[BandImage]] = {}
     for start in range(0, len(pending), BATCH):  # bounded IN lists
-        bands.update(repo.band_images_by_acquisition(
+        bands.update(acquisitions.band_images_by_acquisition(
             session, [a.id for a in pending[start : start + BATCH] if a.id is not None]))
     jobs = [_file_job(acq, bands[acq.id], settings, run.id) for acq in pending if acq.id is not None]
     with _photometry_map(jobs, _workers(settings, len(jobs))) as results:
@@ -302,12 +302,13 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
                 key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
                 pool_key = f"{acq.satellite}-{key}"
                 if pool_key not in pools:
-                    pools[pool_key] = repo.get_or_create_starpool(session, acq.satellite, pool_key, p0, p1, now).id
+                    pools[pool_key] = star_results.get_or_create_starpool(session, acq.satellite, pool_key, p0, p1,
+                                                                          now).id
                 members.append((pools[pool_key], acq.id))
                 summary.photometry += 1
-            repo.add_starpool_members(session, members, now)
-            repo.mark_starpools_pending(session, [pool_id for pool_id, _ in members], now)
-            repo.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
+            star_results.add_starpool_members(session, members, now)
+            star_results.mark_starpools_pending(session, [pool_id for pool_id, _ in members], now)
+            star_results.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
             session.commit()
             after_commit("photometry")
             if progress is not None:
@@ -381,11 +382,11 @@ class EeCorrection:
     psf_flux_sigma_dn: np.ndarray | None = None
 
 
-EeProvider = Callable[[Session, Settings, Starpool, str, list[repo.StarMemberRow], ProcessingRun, datetime],
+EeProvider = Callable[[Session, Settings, Starpool, str, list[star_results.StarMemberRow], ProcessingRun, datetime],
                       EeCorrection | None]
 
 
-def _model_weighted_sigma(settings: Settings, rows: list[repo.StarMemberRow], half_widths: list[int],
+def _model_weighted_sigma(settings: Settings, rows: list[star_results.StarMemberRow], half_widths: list[int],
                           a_corr: np.ndarray, ee: np.ndarray, ee_sig: np.ndarray, psf_flux_dn: np.ndarray,
                           fallback: np.ndarray) -> np.ndarray:
     """1-sigma of each star's window A_k with the photon noise of the PREDICTED window sum.
@@ -417,7 +418,7 @@ def _model_weighted_sigma(settings: Settings, rows: list[repo.StarMemberRow], ha
 PSF_FLUX_KEY = "psf"  # per_window key of the PSF-fit-signal estimate; half_width_px 0 in the result
 
 
-def _psf_flux_estimate(settings: Settings, rows: list[repo.StarMemberRow], ok_members: list[int],
+def _psf_flux_estimate(settings: Settings, rows: list[star_results.StarMemberRow], ok_members: list[int],
                        acq_ids: list[str], correction: EeCorrection | None) -> Any:
     """Starpool A_k from the PSF-fit signals S_k (ICD 1.3 with EE = 1), or None."""
     if correction is None or correction.psf_flux_dn is None or correction.psf_flux_sigma_dn is None:
@@ -444,7 +445,7 @@ def _psf_flux_estimate(settings: Settings, rows: list[repo.StarMemberRow], ok_me
 
 def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
                    now: datetime, ee_provider: EeProvider | None) -> StarpoolResult | None:
-    rows = repo.starpool_member_rows(session, pool.id, band)  # type: ignore[arg-type]
+    rows = star_results.starpool_member_rows(session, pool.id, band)  # type: ignore[arg-type]
     if not rows:
         return None
     half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
@@ -524,7 +525,7 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     }
     epochs = [rows[i].acquisition.date_obs.timestamp() for i in range(n) if acq_ids[i] in used_ids]
     epoch = datetime.fromtimestamp(float(np.mean(epochs)), tz=UTC)
-    version = repo.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
+    version = versions.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
     return StarpoolResult(
         starpool_id=pool.id, band=band, version=version, run_id=run.id, epoch=epoch, a=est.a, a_sigma=est.a_sigma,
         n_used=est.n_used, n_rejected=len(rejected), half_width_px=report_h, ee_source=source,
@@ -537,15 +538,15 @@ def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, no
                     ee_provider: EeProvider | None) -> None:
     """Recompute every starpool that owes it: all its bands, their MTF, and the cleared mark in one
     commit. A starpool whose recomputation fails without a verdict keeps its mark (next run)."""
-    for pool in repo.starpools_pending(session):
+    for pool in star_results.starpools_pending(session):
         assert pool.id is not None
         key = pool.period_key
         with unit_of_work(session, summary, key, log, "starpool"):
-            for band in repo.starpool_bands(session, pool.id):
+            for band in star_results.starpool_bands(session, pool.id):
                 result = _starpool_band(session, settings, run, pool, band, now, ee_provider)
                 if result is not None:
-                    repo.add_rows(session, [result])
-            repo.clear_starpool_pending(session, pool.id)
+                    versions.add_rows(session, [result])
+            star_results.clear_starpool_pending(session, pool.id)
             session.commit()
             after_commit("starpool")
             summary.starpools.append(key)
@@ -561,10 +562,10 @@ def _years(t: datetime, t0: datetime) -> float:
 def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime,
                  summary: StarSummary) -> None:
     """Refit the drift of every satellite and band with starpool results newer than its drift fit."""
-    for satellite, band in repo.star_drift_pending(session):
+    for satellite, band in drift_results.star_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "star drift"):
             rows = _drift_rows(session, settings, run, now, satellite, band)
-            repo.add_rows(session, rows)
+            versions.add_rows(session, rows)
             session.commit()
             after_commit("star_drift")
             summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
@@ -574,7 +575,7 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
 def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
                 band: str) -> list[DriftResult | Alert]:
     """Linear and exponential drift fits of one satellite and band, with the linear fit's alerts."""
-    history = repo.latest_starpool_results(session, satellite, band)
+    history = star_results.latest_starpool_results(session, satellite, band)
     if len(history) < 2:
         return []
     t_ref = history[0][0].epoch

@@ -1,4 +1,4 @@
-"""Catalogue tables (SQLModel). The only place, with ``repository.py``, that knows about SQL.
+"""Catalogue tables (SQLModel). With the repository modules of this package, the only place that knows SQL.
 
 Design rules:
 - inputs (satellite, band, star, acquisition, band_image, geom_header, rejection) describe what

@@ -1,5 +1,6 @@
-"""Catalogue rows of the daemon's own operation: job runs, incidents, its schedule and heartbeat,
-and the backlog figures of ``monitor status`` / ``monitor check``.
+"""Catalogue rows of the system's own operation: the processing runs of the use-cases (with the
+versions they used), the daemon's job runs, incidents, its schedule and heartbeat, and the backlog
+figures of ``monitor status`` / ``monitor check``.
 
 Every function that changes something commits it (the daemon's bookkeeping is never part of a
 use-case's unit of work).
@@ -14,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from monitor import __version__
 from monitor.catalogue.models import (
     Acquisition,
     DaemonState,
@@ -21,8 +23,13 @@ from monitor.catalogue.models import (
     Incident,
     JobRun,
     MoonMeasurement,
+    ProcessingRun,
     ScheduledJob,
     StarPhotometry,
+)
+from monitor.domain import (
+    ICD_VERSION,
+    REF_VERSION,
 )
 
 __all__ = [
@@ -44,6 +51,10 @@ __all__ = [
     "daemon_state",
     "ProcessingBacklog",
     "processing_backlog",
+    "start_run",
+    "finish_run",
+    "last_runs",
+    "run_code_versions",
 ]
 
 FAILED_OUTCOMES = ("failed", "timeout", "crashed")  # an "interrupted" run (daemon died) counts neither way
@@ -204,3 +215,49 @@ def processing_backlog(session: Session) -> ProcessingBacklog:
         if first is not None and (oldest is None or first < oldest):
             oldest = first
     return ProcessingBacklog(counts=counts, oldest_received_at=oldest)
+
+
+def start_run(session: Session, kind: str, now: datetime) -> ProcessingRun:
+    """Insert and commit a ``processing_run`` row carrying the versions in use."""
+    from monitor.io.reference_data import reference_checksums
+
+    run = ProcessingRun(
+        kind=kind,
+        code_version=__version__,
+        icd_version=ICD_VERSION,
+        reference_model=REF_VERSION,
+        reference_checksums=reference_checksums(),
+        started_at=now,
+    )
+    session.add(run)
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+def finish_run(
+    session: Session, run: ProcessingRun, now: datetime, outcome: str, message: str = "", n_items: int = 0
+) -> None:
+    run.finished_at = now
+    run.outcome = outcome
+    run.message = message[:4000]
+    run.n_items = n_items
+    session.add(run)
+    session.commit()
+
+
+def last_runs(session: Session, limit: int = 5) -> Sequence[ProcessingRun]:
+    q = select(ProcessingRun).order_by(col(ProcessingRun.id).desc()).limit(limit)
+    return session.exec(q).all()
+
+
+def run_code_versions(session: Session, run_ids: Sequence[int]) -> list[str]:
+    """Distinct ``code_version (ICD, reference model)`` of the given processing runs."""
+    if not run_ids:
+        return []
+    q = (
+        select(ProcessingRun.code_version, ProcessingRun.icd_version, ProcessingRun.reference_model)
+        .where(col(ProcessingRun.id).in_(sorted(set(run_ids))))
+        .distinct()
+    )
+    return sorted(f"{c} ({i}, {r})" for c, i, r in session.exec(q).all())

@@ -1,4 +1,5 @@
-"""The outbox: every e-mail the system sends (report PDFs, incident alerts and recoveries).
+"""The archived reports (``report``: path, SHA-256, pages) and the outbox: every e-mail the system
+sends (report PDFs, incident alerts and recoveries).
 
 One row per message and recipient. A row is claimed (``queued`` -> ``sending``, committed, its
 Message-ID stored) before the SMTP conversation and marked ``sent`` once the server confirmed it
@@ -18,7 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from monitor.catalogue.models import Outbox
+from monitor.catalogue.models import (
+    Outbox,
+    Report,
+)
 
 __all__ = [
     "queue_outbox",
@@ -33,6 +37,9 @@ __all__ = [
     "requeue_failed",
     "oldest_queued",
     "undelivered",
+    "add_report",
+    "report_by_id",
+    "reports_of_period",
 ]
 
 
@@ -191,3 +198,21 @@ def undelivered(session: Session, limit: int = 20) -> list[Outbox]:
         .limit(limit)
     )
     return list(session.exec(q).all())
+
+
+def add_report(
+    session: Session, *, period: str, path: str, sha256: str, pages: int, size_bytes: int, created_at: datetime
+) -> Report:
+    """Insert a report row (flushed, not committed: the caller commits it with its outbox rows)."""
+    row = Report(period=period, path=path, sha256=sha256, pages=pages, size_bytes=size_bytes, created_at=created_at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def report_by_id(session: Session, report_id: int) -> Report | None:
+    return session.get(Report, report_id)
+
+
+def reports_of_period(session: Session, period: str) -> list[Report]:
+    return list(session.exec(select(Report).where(Report.period == period).order_by(Report.id)).all())

@@ -17,7 +17,7 @@ rejection first completes the accepted files before it, so decisions stay in fil
 46 files/s (one ORM row and three queries per file) to 580 files/s (benchmarks/ingest.py).
 
 One file never fails another's insert: an accepted file's values are first checked against the
-catalogue's columns (:func:`monitor.catalogue.repository.storage_problem`: lengths, integer
+catalogue's columns (:func:`monitor.catalogue.acquisitions.storage_problem`: lengths, integer
 ranges; refused as ``bad-value`` naming the key), and a batch is inserted in a SAVEPOINT. Should
 the database refuse it anyway, each file is inserted again in a SAVEPOINT of its own: the others
 are archived with all their rows, the refused one gets a ``bad-value`` verdict (integrity or data
@@ -72,7 +72,7 @@ from pathlib import Path
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions
 from monitor.catalogue.locks import site_operation
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
 from monitor.failures import is_transient
@@ -461,8 +461,8 @@ def _check_unchanged(path: Path, opened: os.stat_result) -> None:
         raise _ChangedError(errno.EAGAIN, "the file changed while it was being checked", str(path))
 
 
-_Staged = tuple[Path, Path, "repo.NewAcquisition"]  # (inbox file, archive destination, rows to insert)
-_Refused = tuple[Path, "repo.NewAcquisition", SQLAlchemyError]  # a staged file whose rows the database refused
+_Staged = tuple[Path, Path, "acquisitions.NewAcquisition"]  # (inbox file, archive destination, rows to insert)
+_Refused = tuple[Path, "acquisitions.NewAcquisition", SQLAlchemyError]  # a staged file whose rows the database refused
 
 
 def _first_line(exc: SQLAlchemyError) -> str:
@@ -515,13 +515,13 @@ class _Ingestor:
     def recover(self) -> None:
         """Finish the file moves that a crash left half-done. A move that fails again is logged and
         its inbox entry left alone (:attr:`stuck`) until a later run can finish it."""
-        for acq in repo.acquisitions_in_state(self.session, "archiving"):
+        for acq in acquisitions.acquisitions_in_state(self.session, "archiving"):
             src = self.settings.inbox / acq.file_name
             dest = self.site / acq.archive_path
             ok = self._finish(src, dest, acq.sha256)
             if ok is None:
                 continue
-            repo.mark_acquisition(self.session, acq, "archived" if ok else "missing", self.now)
+            acquisitions.mark_acquisition(self.session, acq, "archived" if ok else "missing", self.now)
             self.session.commit()
             self.summary.recovered += 1
             if ok:
@@ -529,13 +529,13 @@ class _Ingestor:
             else:
                 log.error("acquisition %s: file %s is neither in the inbox nor archived", acq.acq_id,
                           printable_name(acq.file_name))
-        for rej in repo.rejections_in_state(self.session, "moving"):
+        for rej in acquisitions.rejections_in_state(self.session, "moving"):
             src = self.settings.inbox / rej.file_name
             dest = self.site / rej.quarantine_path
             ok = self._finish(src, dest, rej.sha256)
             if ok is None:
                 continue
-            repo.mark_rejection(self.session, rej, "done" if ok else "missing")
+            acquisitions.mark_rejection(self.session, rej, "done" if ok else "missing")
             self.session.commit()
             self.summary.recovered += 1
             log.info("recovered interrupted quarantine of %s (%s)", printable_name(rej.file_name), rej.reason)
@@ -584,7 +584,7 @@ class _Ingestor:
         for src, _, _ in batch:
             _drop_marker(src)
         if ids:
-            repo.mark_acquisitions_archived(self.session, ids, self.now)
+            acquisitions.mark_acquisitions_archived(self.session, ids, self.now)
             self.session.commit()
         for _, _, new in batch:
             h = new.header
@@ -606,7 +606,7 @@ class _Ingestor:
         another. Returns (the inserted files, their ids in order, the refused files and errors)."""
         try:
             with self.session.begin_nested():
-                return batch, repo.add_acquisitions(self.session, [new for _, _, new in batch]), []
+                return batch, acquisitions.add_acquisitions(self.session, [new for _, _, new in batch]), []
         except SQLAlchemyError as exc:
             if is_transient(exc):
                 raise
@@ -620,7 +620,7 @@ class _Ingestor:
         for item in batch:
             try:
                 with self.session.begin_nested():
-                    ids.extend(repo.add_acquisitions(self.session, [item[2]]))
+                    ids.extend(acquisitions.add_acquisitions(self.session, [item[2]]))
                 kept.append(item)
             except SQLAlchemyError as exc:
                 if is_transient(exc):
@@ -628,7 +628,7 @@ class _Ingestor:
                 refused.append((item[0], item[2], exc))
         return kept, ids, refused
 
-    def _refused_by_catalogue(self, path: Path, new: repo.NewAcquisition, exc: SQLAlchemyError) -> None:
+    def _refused_by_catalogue(self, path: Path, new: acquisitions.NewAcquisition, exc: SQLAlchemyError) -> None:
         """A file whose rows the database refused (the batch's other files are archived).
 
         Integrity and data errors are about the file's values: a ``bad-value`` verdict, unless the
@@ -637,7 +637,7 @@ class _Ingestor:
         """
         h = new.header
         if isinstance(exc, IntegrityError | DataError):
-            if repo.acquisitions_by_sha(self.session, [new.sha256]) or repo.acquisitions_by_acq_ids(
+            if acquisitions.acquisitions_by_sha(self.session, [new.sha256]) or acquisitions.acquisitions_by_acq_ids(
                     self.session, [h.acq_id]):
                 log.warning("%s: the catalogue meanwhile holds its bytes or ACQ_ID %s; left for the next run",
                             _shown(path), printable_name(h.acq_id))
@@ -668,9 +668,9 @@ class _Ingestor:
             self.settings.quarantine / sub,
             path.name,
             sha256,
-            lambda rel: repo.quarantine_path_taken(self.session, rel),
+            lambda rel: acquisitions.quarantine_path_taken(self.session, rel),
         )
-        rej = repo.add_rejection(
+        rej = acquisitions.add_rejection(
             self.session,
             file_name=path.name,
             sha256=sha256,
@@ -685,7 +685,7 @@ class _Ingestor:
         _move(path, dest, file_mode=self.file_mode)
         self._fault("after_reject_move")
         _drop_marker(path)
-        repo.mark_rejection(self.session, rej, "done")
+        acquisitions.mark_rejection(self.session, rej, "done")
         self.session.commit()
         if reason is RejectReason.DUPLICATE:
             self.summary.duplicates.append(path.name)
@@ -714,11 +714,11 @@ class _Ingestor:
         asked = {self._rel(self._archive_dir(c.header) / c.path.name) for c in files if c.header}
         index = _ChunkIndex(
             by_sha={a.sha256: (a.acq_id, a.file_name, a.received_at)
-                    for a in repo.acquisitions_by_sha(self.session, [c.sha256 for c in files if c.sha256])},
-            by_acq_id={a.acq_id: (a.file_name, a.sha256) for a in repo.acquisitions_by_acq_ids(
+                    for a in acquisitions.acquisitions_by_sha(self.session, [c.sha256 for c in files if c.sha256])},
+            by_acq_id={a.acq_id: (a.file_name, a.sha256) for a in acquisitions.acquisitions_by_acq_ids(
                 self.session, [c.header.acq_id for c in files if c.header])},
             asked_paths=asked,
-            taken_paths=repo.archive_paths_taken(self.session, sorted(asked)),
+            taken_paths=acquisitions.archive_paths_taken(self.session, sorted(asked)),
         )
         for c in files:
             on_file(c.path)
@@ -769,13 +769,13 @@ class _Ingestor:
         def path_taken(rel: str) -> bool:
             if rel in index.taken_paths:
                 return True
-            return rel not in index.asked_paths and repo.archive_path_taken(self.session, rel)
+            return rel not in index.asked_paths and acquisitions.archive_path_taken(self.session, rel)
 
         dest = self._unique(self._archive_dir(header), path.name, sha256, path_taken)
         rel = self._rel(dest)
-        new = repo.NewAcquisition(header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes,
+        new = acquisitions.NewAcquisition(header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes,
                                   archive_path=rel, received_at=self.now, geom=c.geom)
-        problem = repo.storage_problem(new)  # before the insert: it must never fail a batch
+        problem = acquisitions.storage_problem(new)  # before the insert: it must never fail a batch
         if problem is not None:
             self.reject(path, sha256, RejectReason.BAD_VALUE, problem, header.acq_id)
             return

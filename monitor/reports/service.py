@@ -55,9 +55,16 @@ from pathlib import Path
 from sqlmodel import Session
 
 from monitor import __version__
-from monitor.catalogue import outbox
-from monitor.catalogue import report_queries as rq
-from monitor.catalogue import repository as repo
+from monitor.catalogue import (
+    acquisitions,
+    drift_results,
+    geometry_results,
+    moon_results,
+    mtf_results,
+    outbox,
+    star_results,
+)
+from monitor.catalogue import operations as ops
 from monitor.catalogue.models import Acquisition, MoonMeasurement, Outbox
 from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, MISSION_OF_SATELLITE, REF_VERSION, Satellite
 from monitor.reports.context import (
@@ -225,10 +232,10 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
 
     # --- STAR: starpool A_k, drift, alerts, MTF
     for band in bands:
-        hist = rq.starpool_history(session, satellite, band, since, end)
-        drift_row = rq.latest_drift(session, satellite, band, "STAR")
+        hist = star_results.starpool_history(session, satellite, band, since, end)
+        drift_row = drift_results.latest_drift(session, satellite, band, "STAR")
         fit = _drift(drift_row)
-        mtf_rows = {d: rq.mtf_history(session, satellite, band, d, end, since) for d in ("along", "across")}
+        mtf_rows = {d: mtf_results.mtf_history(session, satellite, band, d, end, since) for d in ("along", "across")}
         if hist:
             calibration.append(CalibrationSeries(
                 band=band, method="STAR", epochs=[r.epoch for r, _ in hist], a=[r.a for r, _ in hist],
@@ -251,7 +258,8 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
             alerts: list[str] = []
             if drift_row is not None:
                 run_ids.add(drift_row.run_id)
-                alerts = [a.message for a in rq.alerts_of_run(session, drift_row.run_id, satellite, band, "STAR")]
+                alerts = [a.message for a in drift_results.alerts_of_run(session, drift_row.run_id, satellite, band,
+                                                                                 "STAR")]
             last_mtf = {d: rows[-1][0] for d, rows in mtf_rows.items() if rows}
             summary.append(SummaryRow(
                 satellite=satellite, band=band, method="STAR", a=latest.a, a_sigma=latest.a_sigma,
@@ -277,7 +285,7 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
             f = (la or lc).curve.get("f", []) if (la or lc) is not None else []  # type: ignore[union-attr]
             pool_id = ref[-1][1].id
             epsf = {
-                d: next((m for m, p in rq.mtf_history(session, satellite, band, d, end, since, method="epsf")
+                d: next((m for m, p in mtf_results.mtf_history(session, satellite, band, d, end, since, method="epsf")
                          if p.id == pool_id), None)
                 for d in ("along", "across")
             }
@@ -305,7 +313,7 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
             traces.append(band_traces)
 
     # --- MOON
-    moon_rows = rq.moon_history(session, satellite, since, end)
+    moon_rows = moon_results.moon_history(session, satellite, since, end)
     moon: list[MoonResult] = []
     moon_latest: dict[str, MoonResult] = {}
     by_band: dict[str, list[tuple[MoonMeasurement, Acquisition]]] = defaultdict(list)
@@ -315,7 +323,7 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
         acq_ids.add(acq.acq_id)
     for band in [b for b in bands if b in by_band] + sorted(set(by_band) - set(bands)):
         rows = by_band[band]
-        drift_row = rq.latest_drift(session, satellite, band, "MOON")
+        drift_row = drift_results.latest_drift(session, satellite, band, "MOON")
         fit = _drift(drift_row)
         good = [float(mm.a or 0.0) for mm, _ in rows if mm.status == "ok" and mm.in_trend]
         median = statistics.median(good or [float(mm.a or 0.0) for mm, _ in rows])
@@ -338,7 +346,8 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
         alerts = []
         if drift_row is not None:
             run_ids.add(drift_row.run_id)
-            alerts = [a.message for a in rq.alerts_of_run(session, drift_row.run_id, satellite, band, "MOON")]
+            alerts = [a.message for a in drift_results.alerts_of_run(session, drift_row.run_id, satellite, band,
+                                                                             "MOON")]
         last_moon = results[-1]
         earlier = [r for r in results if r.epoch < period.start]
         change = (100.0 * (last_moon.a / earlier[-1].a - 1.0)
@@ -352,7 +361,7 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
 
     # --- geometry (period only)
     geometry = []
-    for g, acq in rq.geometry_in(session, satellite, period.start, end):
+    for g, acq in geometry_results.geometry_in(session, satellite, period.start, end):
         run_ids.add(g.run_id)
         acq_ids.add(acq.acq_id)
         vel = (g.velocity_x_m_s, g.velocity_y_m_s, g.velocity_z_m_s)
@@ -364,10 +373,10 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
         ))
 
     # --- inputs refused by processing (period only)
-    for p, acq in rq.star_rejections_in(session, satellite, period.start, end):
+    for p, acq in star_results.star_rejections_in(session, satellite, period.start, end):
         rejected.append(RejectedInput(file=f"{acq.acq_id} [{p.band}]", reason=p.reason or "rejected",
                                       message=p.message, time=acq.date_obs))
-    for mm, acq in rq.moon_rejections_in(session, satellite, period.start, end):
+    for mm, acq in moon_results.moon_rejections_in(session, satellite, period.start, end):
         rejected.append(RejectedInput(file=f"{acq.acq_id} [{mm.band}]", reason=mm.reason or "rejected",
                                       message=mm.message, time=acq.date_obs))
 
@@ -375,7 +384,7 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
         satellite=satellite, mission=MISSION_OF_SATELLITE[Satellite(satellite)].value, bands=bands,
         calibration=calibration, star_traces=traces, mtf_curves=curves, mtf_nyquist=nyquist, moon=moon,
         geometry=geometry, rejected=rejected,
-        provenance=Provenance(code_versions=rq.run_code_versions(session, sorted(run_ids)),
+        provenance=Provenance(code_versions=ops.run_code_versions(session, sorted(run_ids)),
                               acquisition_ids=sorted(acq_ids)),
     )
     return _SatelliteData(section, summary, moon_latest)
@@ -394,7 +403,7 @@ def _star_traces(session: Session, satellite: str, band: str, since: datetime, u
     """Measured / predicted ratio of each star and window (latest photometry), ``[since, until)``;
     only usable rows (a star rejected from its starpool has no meaningful prediction)."""
     per_window: dict[int, dict[str, tuple[list[datetime], list[float]]]] = defaultdict(dict)
-    for row in repo.star_traces(session, satellite, band):
+    for row in star_results.star_traces(session, satellite, band):
         ratio, t = row["ratio_to_prediction"], row["time"]
         if not row["usable"] or ratio is None or not since <= t < until:  # rejected stars: not drawn
             continue
@@ -426,7 +435,7 @@ def build_context(session: Session, settings: Settings, period: Period, now: dat
     # ingest rejections of the period, attributed to a satellite by ACQ_ID or file name
     other: list[RejectedInput] = []
     extra: dict[str, list[RejectedInput]] = defaultdict(list)
-    for rej in rq.rejections_in(session, period.start, period.end):
+    for rej in acquisitions.rejections_in(session, period.start, period.end):
         item = RejectedInput(file=rej.file_name, reason=rej.reason, message=rej.message, time=rej.received_at)
         sat = _satellite_of_file(rej.file_name, rej.acq_id)
         (extra[sat] if sat is not None else other).append(item)
@@ -620,7 +629,7 @@ def run_report(
     if send and not settings.smtp.host:
         raise ReportError("--send: e-mail is disabled ([smtp] host is empty in monitor.toml)")
     mailing = bool(settings.report.recipients) and bool(settings.smtp.host)
-    made = rq.reports_of_period(session, p.key) if scheduled else []
+    made = outbox.reports_of_period(session, p.key) if scheduled else []
     if made and (not mailing or any(outbox.outbox_of_report(session, r.id) for r in made)):  # type: ignore[arg-type]
         log.info("report %s already exists; scheduled run does nothing", p.key)
         return ReportOutcome(period=p.key, skipped="already made")
@@ -638,7 +647,7 @@ def run_report(
     path.with_suffix(".txt").write_text(body, encoding="utf-8")
     digest = hashlib.sha256(pdf).hexdigest()
     pages = count_pdf_pages(pdf)
-    row = rq.add_report(session, period=p.key, path=_stored_path(settings, path), sha256=digest, pages=pages,
+    row = outbox.add_report(session, period=p.key, path=_stored_path(settings, path), sha256=digest, pages=pages,
                         size_bytes=len(pdf), created_at=now)
     queue = bool(send) or (scheduled and mailing)  # only --send or the scheduled job e-mails
     queued = outbox.queue_outbox(session, row.id, settings.report.recipients, now) if queue else []  # type: ignore[arg-type]
@@ -680,7 +689,7 @@ def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[Emai
         return build_text_message(sender=sender, recipients=[row.recipient], subject=row.subject,
                                   body_text=row.body, message_id=row.message_id), ""
     assert row.report_id is not None
-    report = rq.report_by_id(session, row.report_id)
+    report = outbox.report_by_id(session, row.report_id)
     assert report is not None
     pdf_path = settings.site / report.path
     try:
@@ -777,7 +786,7 @@ def resend_report(session: Session, settings: Settings, now: datetime, report_id
     ReportError
         Unknown report, or no recipient / SMTP host configured.
     """
-    report = rq.report_by_id(session, report_id)
+    report = outbox.report_by_id(session, report_id)
     if report is None:
         raise ReportError(f"no report with id {report_id}")
     if not settings.smtp.host:

@@ -17,7 +17,7 @@ import pytest
 from astropy.io import fits
 
 from monitor.calibration.service import run_processing
-from monitor.catalogue import repository as repo
+from monitor.catalogue import star_results
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.ingest.service import run_ingest
 from monitor.reports.service import _star_traces
@@ -53,11 +53,11 @@ def test_rejected_stars_not_usable_and_usable_ratios_sane(tmp_path: Path, catalo
     settings, outlier = _site(tmp_path, catalogue_url)
     with session_scope(settings) as session:
         for band in BANDS:
-            ((res, _pool),) = repo.latest_starpool_results(session, "PHR1A", band)
+            ((res, _pool),) = star_results.latest_starpool_results(session, "PHR1A", band)
             assert res.ee_source.startswith("psf-fit"), res.ee_source  # the EE-corrected case of the demo
             assert outlier in {r["acq_id"] for r in res.rejected}, band
             rejected = {r["acq_id"] for r in res.rejected}
-            traces = repo.star_traces(session, "PHR1A", band)
+            traces = star_results.star_traces(session, "PHR1A", band)
             assert traces
             for t in traces:
                 if t["acq_id"] in rejected:

@@ -24,7 +24,6 @@ import pytest
 from sqlmodel import Session
 
 from monitor.catalogue import outbox
-from monitor.catalogue import report_queries as rq
 from monitor.catalogue.models import Outbox
 from monitor.reports.service import SENDING_STALE, resend_report, send_pending
 from monitor.settings import Settings, load_settings
@@ -50,7 +49,7 @@ def _report(settings: Settings, session: Session) -> int:
     path = settings.reports_dir / "monitor-report-2025-02.pdf"
     path.write_bytes(PDF)
     path.with_suffix(".txt").write_text("February 2025 report attached.\n")
-    row = rq.add_report(session, period="2025-02", path="reports/monitor-report-2025-02.pdf",
+    row = outbox.add_report(session, period="2025-02", path="reports/monitor-report-2025-02.pdf",
                         sha256=hashlib.sha256(PDF).hexdigest(), pages=1, size_bytes=len(PDF), created_at=NOW)
     session.commit()
     assert row.id is not None

@@ -19,8 +19,7 @@ from aiosmtpd.controller import Controller
 from sqlmodel import Session
 
 from monitor.calibration.service import run_processing
-from monitor.catalogue import outbox
-from monitor.catalogue import report_queries as rq
+from monitor.catalogue import mtf_results, outbox, star_results
 from monitor.catalogue.models import Outbox, Report
 from monitor.ingest.service import run_ingest
 from monitor.reports.filters import sci
@@ -124,14 +123,14 @@ def test_report_pdf_contents_and_archive_row(campaign: Settings, monthly: Any) -
     assert "No data: no PNEO3/PNEO4 pair of Moon results" in text
     # the latest PHR1A P starpool A_k of the catalogue is printed as in the summary table
     with _session(campaign) as session:
-        hist = rq.starpool_history(session, "PHR1A", "P", datetime(2020, 1, 1, tzinfo=UTC),
+        hist = star_results.starpool_history(session, "PHR1A", "P", datetime(2020, 1, 1, tzinfo=UTC),
                                    datetime(2025, 3, 1, tzinfo=UTC))
         assert len(hist) == 2
         assert sci(hist[-1][0].a, 5) in text
         # MTF: parametric fit and the stacked-ePSF cross-check of the latest starpool, side by side
         assert "non-parametric stacked-ePSF cross-check" in text
-        along = rq.mtf_history(session, "PHR1A", "P", "along", datetime(2025, 3, 1, tzinfo=UTC))
-        epsf = rq.mtf_history(session, "PHR1A", "P", "along", datetime(2025, 3, 1, tzinfo=UTC), method="epsf")
+        along = mtf_results.mtf_history(session, "PHR1A", "P", "along", datetime(2025, 3, 1, tzinfo=UTC))
+        epsf = mtf_results.mtf_history(session, "PHR1A", "P", "along", datetime(2025, 3, 1, tzinfo=UTC), method="epsf")
         assert along and epsf
         assert f"{along[-1][0].mtf_nyquist:.4f} ± {along[-1][0].mtf_nyquist_sigma:.4f}" in text
         assert f"{epsf[-1][0].mtf_nyquist:.4f}" in text
@@ -178,7 +177,7 @@ def _mail_settings(settings: Settings, port: int, recipients: tuple[str, ...] = 
 def _archived_copy(session: Session, monthly: Any, created: datetime) -> int:
     """A report row for the module's PDF (each e-mail test gets its own report and outbox rows)."""
     pdf = monthly.path.read_bytes()
-    row = rq.add_report(session, period="2025-02", path=f"reports/{monthly.path.name}",
+    row = outbox.add_report(session, period="2025-02", path=f"reports/{monthly.path.name}",
                         sha256=hashlib.sha256(pdf).hexdigest(), pages=monthly.pages, size_bytes=len(pdf),
                         created_at=created)
     session.commit()

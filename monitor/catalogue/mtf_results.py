@@ -1,4 +1,4 @@
-"""Queries of the MTF results (part of the catalogue's SQL)."""
+"""Catalogue rows of the MTF results (per starpool, band, direction and method; versioned)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,24 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from monitor.catalogue.models import MtfResult, Starpool
+from monitor.catalogue.models import (
+    MtfResult,
+    Starpool,
+)
 
-__all__ = ["latest_mtf_history"]
+__all__ = [
+    "mtf_history",
+    "latest_mtf_history",
+]
+
+
+def mtf_history(
+    session: Session, satellite: str, band: str, direction: str, until: datetime, since: datetime | None = None,
+    method: str = "parametric",
+) -> list[tuple[MtfResult, Starpool]]:
+    """Latest MTF (``parametric`` fit or ``epsf`` cross-check) of each starpool starting before
+    ``until`` (and ending after ``since``)."""
+    return latest_mtf_history(session, satellite, band, direction, method, until=until, since=since)
 
 
 def latest_mtf_history(

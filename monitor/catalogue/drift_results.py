@@ -1,0 +1,100 @@
+"""Catalogue rows of the drift fits (A_k and MTF over time) and the alerts they raise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from monitor.catalogue.models import (
+    Acquisition,
+    Alert,
+    DriftResult,
+    MoonMeasurement,
+    Starpool,
+    StarpoolResult,
+)
+
+__all__ = [
+    "star_drift_pending",
+    "moon_drift_pending",
+    "latest_drift",
+    "alerts_of_run",
+]
+
+
+def star_drift_pending(session: Session) -> list[tuple[str, str]]:
+    """(satellite, band) whose STAR drift of A_k owes a refit: a starpool result of a later run
+    than the latest drift fit (or no drift fit yet), ordered.
+
+    Derived from the catalogue, so a run interrupted between the starpool results and the drift
+    fit is caught up by the next one. Series with fewer than two starpools stay listed (nothing
+    can be fitted yet): their check costs one query per run.
+    """
+
+    results = (
+        select(Starpool.satellite, StarpoolResult.band, func.max(StarpoolResult.run_id).label("run_id"))
+        .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
+        .group_by(Starpool.satellite, StarpoolResult.band)
+        .subquery()
+    )
+    return _drift_pending(session, results, "STAR")
+
+
+def moon_drift_pending(session: Session) -> list[tuple[str, str]]:
+    """(satellite, band) whose MOON drift of A_k owes a refit: a Moon measurement of a later run
+    than the latest drift fit (or no drift fit yet), ordered. Series that cannot be fitted yet
+    (fewer than two in-trend points) stay listed."""
+
+    measured = (
+        select(Acquisition.satellite, MoonMeasurement.band, func.max(MoonMeasurement.run_id).label("run_id"))
+        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
+        .group_by(Acquisition.satellite, MoonMeasurement.band)
+        .subquery()
+    )
+    return _drift_pending(session, measured, "MOON")
+
+
+def _drift_pending(session: Session, latest: Any, method: str) -> list[tuple[str, str]]:
+    """(satellite, band) of ``latest`` (columns satellite, band, run_id) with no ``method`` drift
+    fit of A_k from that run or a later one."""
+    from monitor.catalogue.models import DriftResult
+
+    fits = (
+        select(DriftResult.satellite, DriftResult.band, func.max(DriftResult.run_id).label("run_id"))
+        .where(DriftResult.method == method, DriftResult.quantity == "a")
+        .group_by(DriftResult.satellite, DriftResult.band)
+        .subquery()
+    )
+    q = (
+        sa.select(latest.c.satellite, latest.c.band)
+        .outerjoin(fits, sa.and_(fits.c.satellite == latest.c.satellite, fits.c.band == latest.c.band))
+        .where(sa.or_(fits.c.run_id.is_(None), latest.c.run_id > fits.c.run_id))
+        .order_by(latest.c.satellite, latest.c.band)
+    )
+    return [(s, b) for s, b in session.execute(q).all()]
+
+
+def latest_drift(
+    session: Session, satellite: str, band: str, method: str, quantity: str = "a", model: str = "linear"
+) -> DriftResult | None:
+    """Newest drift fit of one satellite, band, method and quantity (``a``, ``mtf_along``...)."""
+    q = (
+        select(DriftResult)
+        .where(DriftResult.satellite == satellite, DriftResult.band == band, DriftResult.method == method,
+               DriftResult.quantity == quantity, DriftResult.model == model)
+        .order_by(col(DriftResult.id).desc())
+        .limit(1)
+    )
+    return session.exec(q).first()
+
+
+def alerts_of_run(session: Session, run_id: int, satellite: str, band: str, method: str) -> list[Alert]:
+    """Alerts raised by processing run ``run_id`` for one satellite, band and method."""
+    q = (
+        select(Alert)
+        .where(Alert.run_id == run_id, Alert.satellite == satellite, Alert.band == band, Alert.method == method)
+        .order_by(Alert.id)
+    )
+    return list(session.exec(q).all())

@@ -1,0 +1,70 @@
+"""Catalogue rows of the along-track stereo geometry (GEOM acquisitions, ICD 3): the GEOM keys
+and the geometry results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from monitor.catalogue.models import (
+    Acquisition,
+    GeometryResult,
+    GeomHeaderRow,
+)
+
+__all__ = [
+    "geom_acquisitions_pending",
+    "geom_header_of",
+    "geometry_results_of",
+    "geometry_in",
+]
+
+
+def geom_acquisitions_pending(session: Session, reprocess_after_run: int | None = None) -> Sequence[Acquisition]:
+    """Archived GEOM acquisitions without a geometry result (or, when ``reprocess_after_run`` is
+    given, without a geometry result from a run newer than that id), oldest first.
+
+    A ``failed`` result counts as done: the acquisition is retried only by a reprocessing.
+    """
+    from monitor.catalogue.models import GeometryResult
+
+    done = select(GeometryResult.acquisition_id)
+    if reprocess_after_run is not None:
+        done = done.where(GeometryResult.run_id > reprocess_after_run)
+    q = (
+        select(Acquisition)
+        .where(Acquisition.acq_type == "GEOM", Acquisition.status == "archived", col(Acquisition.id).not_in(done))
+        .order_by(col(Acquisition.date_obs), col(Acquisition.id))
+    )
+    return session.exec(q).all()
+
+
+def geom_header_of(session: Session, acquisition_id: int) -> GeomHeaderRow | None:
+    """The ICD 3 primary keys of a GEOM acquisition (None when the row is missing)."""
+    return session.get(GeomHeaderRow, acquisition_id)
+
+
+def geometry_results_of(session: Session, acquisition_id: int) -> Sequence[Any]:
+    """Every geometry result (``GeometryResult``) of an acquisition, oldest first."""
+    from monitor.catalogue.models import GeometryResult
+
+    q = select(GeometryResult).where(GeometryResult.acquisition_id == acquisition_id).order_by(col(GeometryResult.id))
+    return session.exec(q).all()
+
+
+def geometry_in(
+    session: Session, satellite: str, since: datetime, until: datetime
+) -> list[tuple[GeometryResult, Acquisition]]:
+    """Latest successful geometry result per GEOM acquisition, ``since <= date_obs < until``."""
+    latest = select(func.max(GeometryResult.id)).group_by(GeometryResult.acquisition_id)
+    q = (
+        select(GeometryResult, Acquisition)
+        .join(Acquisition, col(Acquisition.id) == col(GeometryResult.acquisition_id))
+        .where(col(GeometryResult.id).in_(latest), GeometryResult.status == "ok",
+               Acquisition.satellite == satellite, Acquisition.date_obs >= since, Acquisition.date_obs < until)
+        .order_by(Acquisition.date_obs)
+    )
+    return [(g, a) for g, a in session.exec(q).all()]

@@ -1,0 +1,120 @@
+"""Catalogue rows of the Moon method: Moon measurements per acquisition and band (append-only;
+the latest measurement of an acquisition and band is the one with the highest id)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from monitor.catalogue.models import (
+    Acquisition,
+    MoonMeasurement,
+)
+
+__all__ = [
+    "moon_acquisitions_pending",
+    "moon_trend_rows",
+    "moon_measurements_of_run",
+    "moon_trend_bands",
+    "moon_history",
+    "moon_rejections_in",
+]
+
+
+def moon_acquisitions_pending(session: Session, reprocess_after_run: int | None = None) -> Sequence[Acquisition]:
+    """Archived MOON acquisitions without Moon measurements (or, when ``reprocess_after_run`` is
+    given, without measurements from a run newer than that id), oldest first."""
+    from monitor.catalogue.models import MoonMeasurement
+
+    done = select(MoonMeasurement.acquisition_id)
+    if reprocess_after_run is not None:
+        done = done.where(MoonMeasurement.run_id > reprocess_after_run)
+    q = (
+        select(Acquisition)
+        .where(Acquisition.acq_type == "MOON", Acquisition.status == "archived",
+               col(Acquisition.id).not_in(done))
+        .order_by(Acquisition.date_obs, Acquisition.id)
+    )
+    return session.exec(q).all()
+
+
+def moon_trend_rows(session: Session, satellite: str, band: str) -> list[tuple[Any, Acquisition]]:
+    """(MoonMeasurement, Acquisition) of the latest measurement of every acquisition of
+    ``satellite`` in ``band`` when that measurement is usable for trends (status ``ok``,
+    ``in_trend``, with A), ordered by acquisition time."""
+    from monitor.catalogue.models import MoonMeasurement
+
+    latest = (
+        select(func.max(MoonMeasurement.id))
+        .where(MoonMeasurement.band == band)
+        .group_by(MoonMeasurement.acquisition_id)
+    )
+    q = (
+        select(MoonMeasurement, Acquisition)
+        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
+        .where(col(MoonMeasurement.id).in_(latest), Acquisition.satellite == satellite,
+               MoonMeasurement.status == "ok", col(MoonMeasurement.in_trend).is_(True),
+               col(MoonMeasurement.a).is_not(None))
+        .order_by(Acquisition.date_obs, Acquisition.id)
+    )
+    return [(m, a) for m, a in session.exec(q).all()]
+
+
+def moon_measurements_of_run(session: Session, run_id: int) -> list[tuple[Any, Acquisition]]:
+    """(MoonMeasurement, Acquisition) inserted by processing run ``run_id``."""
+    from monitor.catalogue.models import MoonMeasurement
+
+    q = (
+        select(MoonMeasurement, Acquisition)
+        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
+        .where(MoonMeasurement.run_id == run_id)
+        .order_by(Acquisition.date_obs, MoonMeasurement.band)
+    )
+    return [(m, a) for m, a in session.exec(q).all()]
+
+
+def moon_trend_bands(session: Session, satellite: str) -> list[str]:
+    """Bands of ``satellite`` with at least one Moon measurement."""
+    from monitor.catalogue.models import MoonMeasurement
+
+    q = (
+        select(MoonMeasurement.band)
+        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
+        .where(Acquisition.satellite == satellite)
+        .distinct()
+    )
+    return sorted(session.exec(q).all())
+
+
+def moon_history(
+    session: Session, satellite: str, since: datetime, until: datetime
+) -> list[tuple[MoonMeasurement, Acquisition]]:
+    """Latest Moon measurement per acquisition and band with a value of A, ``since <= date_obs < until``."""
+    latest = select(func.max(MoonMeasurement.id)).group_by(MoonMeasurement.acquisition_id, MoonMeasurement.band)
+    q = (
+        select(MoonMeasurement, Acquisition)
+        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
+        .where(col(MoonMeasurement.id).in_(latest), Acquisition.satellite == satellite,
+               Acquisition.date_obs >= since, Acquisition.date_obs < until,
+               MoonMeasurement.status != "rejected", col(MoonMeasurement.a).is_not(None))
+        .order_by(Acquisition.date_obs, MoonMeasurement.band)
+    )
+    return [(m, a) for m, a in session.exec(q).all()]
+
+
+def moon_rejections_in(
+    session: Session, satellite: str, since: datetime, until: datetime
+) -> list[tuple[MoonMeasurement, Acquisition]]:
+    """Latest Moon measurements refused by processing, ``since <= date_obs < until``."""
+    latest = select(func.max(MoonMeasurement.id)).group_by(MoonMeasurement.acquisition_id, MoonMeasurement.band)
+    q = (
+        select(MoonMeasurement, Acquisition)
+        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
+        .where(col(MoonMeasurement.id).in_(latest), Acquisition.satellite == satellite,
+               Acquisition.date_obs >= since, Acquisition.date_obs < until, MoonMeasurement.status == "rejected")
+        .order_by(Acquisition.date_obs, MoonMeasurement.band)
+    )
+    return [(m, a) for m, a in session.exec(q).all()]
