@@ -12,7 +12,7 @@ from typing import Any, overload
 
 import numpy as np
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from monitor.catalogue.models import (
     Acquisition,
@@ -29,6 +29,7 @@ from monitor.domain import (
     AcquisitionHeader,
     GeomHeader,
 )
+from monitor.io.reference_data import load_star_catalogue
 
 __all__ = [
     "seed_reference",
@@ -44,7 +45,7 @@ __all__ = [
     "mark_acquisitions_archived",
     "mark_acquisition",
     "acquisitions_in_state",
-    "band_images_of",
+    "band_images_by_acquisition",
     "add_rejection",
     "mark_rejection",
     "rejections_in_state",
@@ -53,8 +54,6 @@ __all__ = [
     "all_rejections",
     "CatalogueCounts",
     "catalogue_counts",
-    "band_images_by_acquisition",
-    "rejections_in",
 ]
 
 
@@ -63,8 +62,6 @@ def seed_reference(session: Session) -> int:
 
     Returns the number of rows inserted.
     """
-    from monitor.io.reference_data import load_star_catalogue
-
     n = 0
     have_sats = set(session.exec(select(SatelliteRow.id)).all())
     for sat, mission in MISSION_OF_SATELLITE.items():
@@ -238,7 +235,7 @@ def storage_problem(item: NewAcquisition) -> str | None:
     return problem
 
 
-def _table(model: Any) -> sa.Table:
+def _table(model: type[SQLModel]) -> sa.Table:
     table: sa.Table = model.__table__
     return table
 
@@ -304,8 +301,14 @@ def acquisitions_in_state(session: Session, status: str) -> Sequence[Acquisition
     return session.exec(select(Acquisition).where(Acquisition.status == status)).all()
 
 
-def band_images_of(session: Session, acquisition_id: int) -> Sequence[BandImage]:
-    return session.exec(select(BandImage).where(BandImage.acquisition_id == acquisition_id)).all()
+def band_images_by_acquisition(session: Session, acquisition_ids: Sequence[int]) -> dict[int, list[BandImage]]:
+    out: dict[int, list[BandImage]] = {i: [] for i in acquisition_ids}
+    if not acquisition_ids:
+        return out
+    q = select(BandImage).where(col(BandImage.acquisition_id).in_(list(acquisition_ids))).order_by(BandImage.id)
+    for b in session.exec(q).all():
+        out[b.acquisition_id].append(b)
+    return out
 
 
 def add_rejection(
@@ -352,15 +355,16 @@ def recent_rejections(session: Session, limit: int = 10) -> Sequence[Rejection]:
     return session.exec(q).all()
 
 
-def all_rejections(
-    session: Session, since: datetime | None = None, until: datetime | None = None
-) -> Sequence[Rejection]:
+def all_rejections(session: Session, since: datetime | None = None, until: datetime | None = None
+                   ) -> list[Rejection]:
+    """Files refused at ingest (and duplicate deliveries) received in ``[since, until)`` (each bound
+    optional), in the order they were recorded."""
     q = select(Rejection)
     if since is not None:
         q = q.where(Rejection.received_at >= since)
     if until is not None:
         q = q.where(Rejection.received_at < until)
-    return session.exec(q.order_by(col(Rejection.id))).all()
+    return list(session.exec(q.order_by(col(Rejection.id))).all())
 
 
 @dataclass(frozen=True)
@@ -379,23 +383,3 @@ def catalogue_counts(session: Session) -> CatalogueCounts:
     rq = select(Rejection.reason, func.count()).group_by(Rejection.reason).order_by(Rejection.reason)
     rej = [(r, int(n)) for r, n in session.exec(rq).all()]
     return CatalogueCounts(acquisitions=acq, rejections=rej)
-
-
-def band_images_by_acquisition(session: Session, acquisition_ids: Sequence[int]) -> dict[int, list[BandImage]]:
-    out: dict[int, list[BandImage]] = {i: [] for i in acquisition_ids}
-    if not acquisition_ids:
-        return out
-    q = select(BandImage).where(col(BandImage.acquisition_id).in_(list(acquisition_ids))).order_by(BandImage.id)
-    for b in session.exec(q).all():
-        out[b.acquisition_id].append(b)
-    return out
-
-
-def rejections_in(session: Session, since: datetime, until: datetime) -> list[Rejection]:
-    """Files refused at ingest (and duplicate deliveries) received in ``[since, until)``."""
-    q = (
-        select(Rejection)
-        .where(Rejection.received_at >= since, Rejection.received_at < until)
-        .order_by(Rejection.received_at, Rejection.id)
-    )
-    return list(session.exec(q).all())

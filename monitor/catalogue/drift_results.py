@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from monitor.catalogue.models import (
-    Acquisition,
-    Alert,
-    DriftResult,
-    MoonMeasurement,
-    Starpool,
-    StarpoolResult,
-)
+from monitor.catalogue.models import Acquisition, Alert, DriftResult, MoonMeasurement, Starpool, StarpoolResult
+from monitor.catalogue.versions import is_latest
 
 __all__ = [
     "star_drift_pending",
     "moon_drift_pending",
+    "latest_drifts",
     "latest_drift",
     "alerts_of_run",
 ]
@@ -32,7 +25,6 @@ def star_drift_pending(session: Session) -> list[tuple[str, str]]:
     fit is caught up by the next one. Series with fewer than two starpools stay listed (nothing
     can be fitted yet): their check costs one query per run.
     """
-
     results = (
         select(Starpool.satellite, StarpoolResult.band, func.max(StarpoolResult.run_id).label("run_id"))
         .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
@@ -46,7 +38,6 @@ def moon_drift_pending(session: Session) -> list[tuple[str, str]]:
     """(satellite, band) whose MOON drift of A_k owes a refit: a Moon measurement of a later run
     than the latest drift fit (or no drift fit yet), ordered. Series that cannot be fitted yet
     (fewer than two in-trend points) stay listed."""
-
     measured = (
         select(Acquisition.satellite, MoonMeasurement.band, func.max(MoonMeasurement.run_id).label("run_id"))
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
@@ -56,11 +47,9 @@ def moon_drift_pending(session: Session) -> list[tuple[str, str]]:
     return _drift_pending(session, measured, "MOON")
 
 
-def _drift_pending(session: Session, latest: Any, method: str) -> list[tuple[str, str]]:
+def _drift_pending(session: Session, latest: sa.Subquery, method: str) -> list[tuple[str, str]]:
     """(satellite, band) of ``latest`` (columns satellite, band, run_id) with no ``method`` drift
     fit of A_k from that run or a later one."""
-    from monitor.catalogue.models import DriftResult
-
     fits = (
         select(DriftResult.satellite, DriftResult.band, func.max(DriftResult.run_id).label("run_id"))
         .where(DriftResult.method == method, DriftResult.quantity == "a")
@@ -76,18 +65,32 @@ def _drift_pending(session: Session, latest: Any, method: str) -> list[tuple[str
     return [(s, b) for s, b in session.execute(q).all()]
 
 
+def latest_drifts(
+    session: Session, *, satellite: str | None = None, band: str | None = None, method: str | None = None,
+    quantity: str = "a", model: str = "linear",
+) -> list[DriftResult]:
+    """The newest drift fit of every satellite, band and method of one quantity (``a``,
+    ``mtf_along``...) and model, ordered by satellite, band and method; optionally of one
+    satellite, band and method."""
+    q = (
+        select(DriftResult)
+        .where(is_latest(DriftResult, DriftResult.satellite, DriftResult.band, DriftResult.method,
+                         DriftResult.quantity, DriftResult.model,
+                         where=[DriftResult.quantity == quantity, DriftResult.model == model]))
+        .order_by(DriftResult.satellite, DriftResult.band, DriftResult.method)
+    )
+    for column, value in ((DriftResult.satellite, satellite), (DriftResult.band, band), (DriftResult.method, method)):
+        if value is not None:
+            q = q.where(column == value)
+    return list(session.exec(q).all())
+
+
 def latest_drift(
     session: Session, satellite: str, band: str, method: str, quantity: str = "a", model: str = "linear"
 ) -> DriftResult | None:
     """Newest drift fit of one satellite, band, method and quantity (``a``, ``mtf_along``...)."""
-    q = (
-        select(DriftResult)
-        .where(DriftResult.satellite == satellite, DriftResult.band == band, DriftResult.method == method,
-               DriftResult.quantity == quantity, DriftResult.model == model)
-        .order_by(col(DriftResult.id).desc())
-        .limit(1)
-    )
-    return session.exec(q).first()
+    newest = latest_drifts(session, satellite=satellite, band=band, method=method, quantity=quantity, model=model)
+    return newest[0] if newest else None
 
 
 def alerts_of_run(session: Session, run_id: int, satellite: str, band: str, method: str) -> list[Alert]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from monitor.catalogue.acquisitions import all_rejections
 from monitor.catalogue.models import (
@@ -20,15 +19,11 @@ from monitor.catalogue.models import (
     Starpool,
     StarpoolResult,
 )
+from monitor.catalogue.versions import is_latest
 
 __all__ = [
     "export_rows",
 ]
-
-
-def _latest_ids(model: Any, keys: Sequence[Any]) -> Any:
-    """Subquery of the newest row id (max id: rows are append-only) per group of ``keys``."""
-    return select(func.max(model.id)).group_by(*keys)
 
 
 def export_rows(
@@ -40,11 +35,6 @@ def export_rows(
     until: datetime | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Rows of the ICD 5 results export (latest version of every result), as plain dicts."""
-    from monitor.catalogue.models import (
-        MoonMeasurement,
-        StarPhotometry,
-    )
-
     def keep(sat: str, b: str | None, epoch: datetime | None) -> bool:
         if satellite is not None and sat != satellite:
             return False
@@ -57,11 +47,11 @@ def export_rows(
     out: dict[str, list[dict[str, Any]]] = {
         "calibration": [], "mtf": [], "drift": [], "measurements": [], "geometry": [],
     }
-    latest = _latest_ids(StarpoolResult, [StarpoolResult.starpool_id, StarpoolResult.band])
+    latest = is_latest(StarpoolResult, StarpoolResult.starpool_id, StarpoolResult.band)
     q = (
         select(StarpoolResult, Starpool)
         .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
-        .where(col(StarpoolResult.id).in_(latest))
+        .where(latest)
         .order_by(Starpool.satellite, StarpoolResult.band, StarpoolResult.epoch)
     )
     star_a: dict[tuple[str, str], tuple[Any, Any]] = {}  # (acq_id, band) -> corrected (a, a_sigma)
@@ -73,11 +63,11 @@ def export_rows(
                 "satellite": pool.satellite, "band": res.band, "method": "STAR", "epoch": res.epoch,
                 "a": res.a, "a_sigma": res.a_sigma, "n": res.n_used, "starpool": pool.period_key,
             })
-    latest_moon = _latest_ids(MoonMeasurement, [MoonMeasurement.acquisition_id, MoonMeasurement.band])
+    latest_moon = is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, MoonMeasurement.band)
     qm = (
         select(MoonMeasurement, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(col(MoonMeasurement.id).in_(latest_moon))
+        .where(latest_moon)
         .order_by(Acquisition.satellite, MoonMeasurement.band, Acquisition.date_obs)
     )
     moon_by_acq_band: dict[tuple[int, str], MoonMeasurement] = {}
@@ -89,12 +79,11 @@ def export_rows(
                 "satellite": acq.satellite, "band": mm.band, "method": "MOON", "epoch": acq.date_obs,
                 "a": mm.a, "a_sigma": mm.a_sigma, "n": 1, "starpool": None,
             })
-    latest_mtf = _latest_ids(MtfResult, [MtfResult.starpool_id, MtfResult.band, MtfResult.direction,
-                                         MtfResult.method])
+    latest_mtf = is_latest(MtfResult, MtfResult.starpool_id, MtfResult.band, MtfResult.direction, MtfResult.method)
     qf = (
         select(MtfResult, Starpool)
         .join(Starpool, col(Starpool.id) == col(MtfResult.starpool_id))
-        .where(col(MtfResult.id).in_(latest_mtf), MtfResult.method == "parametric")
+        .where(latest_mtf, MtfResult.method == "parametric")
         .order_by(Starpool.satellite, MtfResult.band, Starpool.period_start, MtfResult.direction)
     )
     for mtf, pool in session.exec(qf).all():
@@ -106,11 +95,11 @@ def export_rows(
             })
     # ICD 5 reports the linear drift (rate_per_year = dA/A per year); the exponential fit is kept
     # in the catalogue and the report as an alternative model.
-    latest_drift = _latest_ids(DriftResult, [DriftResult.satellite, DriftResult.band, DriftResult.method,
-                                             DriftResult.quantity, DriftResult.model])
+    latest_drift = is_latest(DriftResult, DriftResult.satellite, DriftResult.band, DriftResult.method,
+                             DriftResult.quantity, DriftResult.model)
     qd = (
         select(DriftResult)
-        .where(col(DriftResult.id).in_(latest_drift), DriftResult.quantity == "a", DriftResult.model == "linear")
+        .where(latest_drift, DriftResult.quantity == "a", DriftResult.model == "linear")
         .order_by(DriftResult.satellite, DriftResult.band, DriftResult.method)
     )
     for d in session.exec(qd).all():
@@ -120,10 +109,10 @@ def export_rows(
                 "rate_per_year": d.rate_per_year, "rate_sigma": d.rate_sigma,
                 "reference_epoch": d.reference_epoch,
             })
-    latest_phot = _latest_ids(StarPhotometry, [StarPhotometry.acquisition_id, StarPhotometry.band])
+    latest_phot = is_latest(StarPhotometry, StarPhotometry.acquisition_id, StarPhotometry.band)
     phot: dict[tuple[int, str], StarPhotometry] = {
         (p.acquisition_id, p.band): p
-        for p in session.exec(select(StarPhotometry).where(col(StarPhotometry.id).in_(latest_phot))).all()
+        for p in session.exec(select(StarPhotometry).where(latest_phot)).all()
     }
     qa = (
         select(Acquisition, BandImage)
@@ -157,11 +146,11 @@ def export_rows(
             "status": "duplicate" if rej.reason == "duplicate" else "rejected",
             "reason": rej.reason, "a": None, "a_sigma": None,
         })
-    latest_geo = _latest_ids(GeometryResult, [GeometryResult.acquisition_id])
+    latest_geo = is_latest(GeometryResult, GeometryResult.acquisition_id)
     qg = (
         select(GeometryResult, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(GeometryResult.acquisition_id))
-        .where(col(GeometryResult.id).in_(latest_geo), GeometryResult.status == "ok")
+        .where(latest_geo, GeometryResult.status == "ok")
         .order_by(Acquisition.date_obs)
     )
     for g, acq in session.exec(qg).all():

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from monitor.catalogue.models import (
-    Acquisition,
-    GeometryResult,
-    GeomHeaderRow,
-)
+from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow
+from monitor.catalogue.versions import in_period, is_latest
 
 __all__ = [
     "geom_acquisitions_pending",
@@ -29,8 +25,6 @@ def geom_acquisitions_pending(session: Session, reprocess_after_run: int | None 
 
     A ``failed`` result counts as done: the acquisition is retried only by a reprocessing.
     """
-    from monitor.catalogue.models import GeometryResult
-
     done = select(GeometryResult.acquisition_id)
     if reprocess_after_run is not None:
         done = done.where(GeometryResult.run_id > reprocess_after_run)
@@ -47,24 +41,25 @@ def geom_header_of(session: Session, acquisition_id: int) -> GeomHeaderRow | Non
     return session.get(GeomHeaderRow, acquisition_id)
 
 
-def geometry_results_of(session: Session, acquisition_id: int) -> Sequence[Any]:
-    """Every geometry result (``GeometryResult``) of an acquisition, oldest first."""
-    from monitor.catalogue.models import GeometryResult
-
+def geometry_results_of(session: Session, acquisition_id: int) -> Sequence[GeometryResult]:
+    """Every geometry result of an acquisition, oldest first."""
     q = select(GeometryResult).where(GeometryResult.acquisition_id == acquisition_id).order_by(col(GeometryResult.id))
     return session.exec(q).all()
 
 
 def geometry_in(
-    session: Session, satellite: str, since: datetime, until: datetime
+    session: Session, satellite: str | None, since: datetime | None, until: datetime | None
 ) -> list[tuple[GeometryResult, Acquisition]]:
-    """Latest successful geometry result per GEOM acquisition, ``since <= date_obs < until``."""
-    latest = select(func.max(GeometryResult.id)).group_by(GeometryResult.acquisition_id)
+    """The latest geometry result of every GEOM acquisition when it succeeded, with the
+    acquisition, ordered by acquisition time; of one satellite (None: all), with
+    ``since <= date_obs < until`` (a bound None: open)."""
     q = (
         select(GeometryResult, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(GeometryResult.acquisition_id))
-        .where(col(GeometryResult.id).in_(latest), GeometryResult.status == "ok",
-               Acquisition.satellite == satellite, Acquisition.date_obs >= since, Acquisition.date_obs < until)
+        .where(is_latest(GeometryResult, GeometryResult.acquisition_id), GeometryResult.status == "ok",
+               *in_period(Acquisition.date_obs, since, until))
         .order_by(Acquisition.date_obs)
     )
+    if satellite is not None:
+        q = q.where(Acquisition.satellite == satellite)
     return [(g, a) for g, a in session.exec(q).all()]

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from monitor.catalogue.models import (
-    Acquisition,
-    MoonMeasurement,
-)
+from monitor.catalogue.models import Acquisition, MoonMeasurement
+from monitor.catalogue.versions import in_period, is_latest
 
 __all__ = [
     "moon_acquisitions_pending",
     "moon_trend_rows",
     "moon_measurements_of_run",
-    "moon_trend_bands",
+    "latest_moon_measurements",
     "moon_history",
     "moon_rejections_in",
 ]
@@ -27,8 +24,6 @@ __all__ = [
 def moon_acquisitions_pending(session: Session, reprocess_after_run: int | None = None) -> Sequence[Acquisition]:
     """Archived MOON acquisitions without Moon measurements (or, when ``reprocess_after_run`` is
     given, without measurements from a run newer than that id), oldest first."""
-    from monitor.catalogue.models import MoonMeasurement
-
     done = select(MoonMeasurement.acquisition_id)
     if reprocess_after_run is not None:
         done = done.where(MoonMeasurement.run_id > reprocess_after_run)
@@ -41,21 +36,15 @@ def moon_acquisitions_pending(session: Session, reprocess_after_run: int | None 
     return session.exec(q).all()
 
 
-def moon_trend_rows(session: Session, satellite: str, band: str) -> list[tuple[Any, Acquisition]]:
+def moon_trend_rows(session: Session, satellite: str, band: str) -> list[tuple[MoonMeasurement, Acquisition]]:
     """(MoonMeasurement, Acquisition) of the latest measurement of every acquisition of
     ``satellite`` in ``band`` when that measurement is usable for trends (status ``ok``,
     ``in_trend``, with A), ordered by acquisition time."""
-    from monitor.catalogue.models import MoonMeasurement
-
-    latest = (
-        select(func.max(MoonMeasurement.id))
-        .where(MoonMeasurement.band == band)
-        .group_by(MoonMeasurement.acquisition_id)
-    )
     q = (
         select(MoonMeasurement, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(col(MoonMeasurement.id).in_(latest), Acquisition.satellite == satellite,
+        .where(is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, where=[MoonMeasurement.band == band]),
+               Acquisition.satellite == satellite,
                MoonMeasurement.status == "ok", col(MoonMeasurement.in_trend).is_(True),
                col(MoonMeasurement.a).is_not(None))
         .order_by(Acquisition.date_obs, Acquisition.id)
@@ -63,10 +52,8 @@ def moon_trend_rows(session: Session, satellite: str, band: str) -> list[tuple[A
     return [(m, a) for m, a in session.exec(q).all()]
 
 
-def moon_measurements_of_run(session: Session, run_id: int) -> list[tuple[Any, Acquisition]]:
+def moon_measurements_of_run(session: Session, run_id: int) -> list[tuple[MoonMeasurement, Acquisition]]:
     """(MoonMeasurement, Acquisition) inserted by processing run ``run_id``."""
-    from monitor.catalogue.models import MoonMeasurement
-
     q = (
         select(MoonMeasurement, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
@@ -76,28 +63,35 @@ def moon_measurements_of_run(session: Session, run_id: int) -> list[tuple[Any, A
     return [(m, a) for m, a in session.exec(q).all()]
 
 
-def moon_trend_bands(session: Session, satellite: str) -> list[str]:
-    """Bands of ``satellite`` with at least one Moon measurement."""
-    from monitor.catalogue.models import MoonMeasurement
-
+def latest_moon_measurements(
+    session: Session, satellite: str | None = None, band: str | None = None, *, since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[tuple[MoonMeasurement, Acquisition]]:
+    """The latest measurement of every Moon acquisition and band (any status), with its
+    acquisition, ordered by satellite, band and acquisition time; optionally of one satellite and
+    one band, with ``since <= date_obs < until``."""
     q = (
-        select(MoonMeasurement.band)
+        select(MoonMeasurement, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(Acquisition.satellite == satellite)
-        .distinct()
+        .where(is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, MoonMeasurement.band,
+                         where=[] if band is None else [MoonMeasurement.band == band]),
+               *in_period(Acquisition.date_obs, since, until))
+        .order_by(Acquisition.satellite, MoonMeasurement.band, Acquisition.date_obs)
     )
-    return sorted(session.exec(q).all())
+    if satellite is not None:
+        q = q.where(Acquisition.satellite == satellite)
+    return [(m, a) for m, a in session.exec(q).all()]
 
 
 def moon_history(
     session: Session, satellite: str, since: datetime, until: datetime
 ) -> list[tuple[MoonMeasurement, Acquisition]]:
     """Latest Moon measurement per acquisition and band with a value of A, ``since <= date_obs < until``."""
-    latest = select(func.max(MoonMeasurement.id)).group_by(MoonMeasurement.acquisition_id, MoonMeasurement.band)
+    latest = is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, MoonMeasurement.band)
     q = (
         select(MoonMeasurement, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(col(MoonMeasurement.id).in_(latest), Acquisition.satellite == satellite,
+        .where(latest, Acquisition.satellite == satellite,
                Acquisition.date_obs >= since, Acquisition.date_obs < until,
                MoonMeasurement.status != "rejected", col(MoonMeasurement.a).is_not(None))
         .order_by(Acquisition.date_obs, MoonMeasurement.band)
@@ -109,11 +103,11 @@ def moon_rejections_in(
     session: Session, satellite: str, since: datetime, until: datetime
 ) -> list[tuple[MoonMeasurement, Acquisition]]:
     """Latest Moon measurements refused by processing, ``since <= date_obs < until``."""
-    latest = select(func.max(MoonMeasurement.id)).group_by(MoonMeasurement.acquisition_id, MoonMeasurement.band)
+    latest = is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, MoonMeasurement.band)
     q = (
         select(MoonMeasurement, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(col(MoonMeasurement.id).in_(latest), Acquisition.satellite == satellite,
+        .where(latest, Acquisition.satellite == satellite,
                Acquisition.date_obs >= since, Acquisition.date_obs < until, MoonMeasurement.status == "rejected")
         .order_by(Acquisition.date_obs, MoonMeasurement.band)
     )

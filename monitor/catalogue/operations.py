@@ -27,10 +27,9 @@ from monitor.catalogue.models import (
     ScheduledJob,
     StarPhotometry,
 )
-from monitor.domain import (
-    ICD_VERSION,
-    REF_VERSION,
-)
+from monitor.catalogue.versions import is_latest
+from monitor.domain import ICD_VERSION, REF_VERSION
+from monitor.io.reference_data import reference_checksums
 
 __all__ = [
     "FAILED_OUTCOMES",
@@ -106,8 +105,7 @@ def last_job_runs(session: Session, limit: int = 10) -> Sequence[JobRun]:
 
 def last_run_of_each_job(session: Session) -> dict[str, JobRun]:
     """Job id -> its newest run."""
-    newest = select(func.max(JobRun.id)).group_by(JobRun.job_id)
-    rows = session.exec(select(JobRun).where(col(JobRun.id).in_(newest))).all()
+    rows = session.exec(select(JobRun).where(is_latest(JobRun, JobRun.job_id))).all()
     return {r.job_id: r for r in rows}
 
 
@@ -219,8 +217,6 @@ def processing_backlog(session: Session) -> ProcessingBacklog:
 
 def start_run(session: Session, kind: str, now: datetime) -> ProcessingRun:
     """Insert and commit a ``processing_run`` row carrying the versions in use."""
-    from monitor.io.reference_data import reference_checksums
-
     run = ProcessingRun(
         kind=kind,
         code_version=__version__,

@@ -11,15 +11,18 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from pydantic_core import PydanticUndefined
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from monitor.catalogue.models import (
     Acquisition,
     BandImage,
     StarPhotometry,
     Starpool,
+    StarpoolMember,
     StarpoolResult,
+    StarWindow,
 )
+from monitor.catalogue.versions import in_period, is_latest
 
 __all__ = [
     "star_acquisitions_pending",
@@ -33,10 +36,8 @@ __all__ = [
     "starpool_member_rows",
     "starpool_bands",
     "latest_starpool_results",
-    "latest_photometry_run_id",
-    "star_traces",
-    "starpool_history",
     "star_rejections_in",
+    "star_traces",
 ]
 
 
@@ -44,8 +45,6 @@ def star_acquisitions_pending(session: Session, satellites: Sequence[str], repro
                               ) -> Sequence[Acquisition]:
     """Archived STAR acquisitions of ``satellites`` without photometry (or, when
     ``reprocess_after_run`` is given, without photometry from a run newer than that id)."""
-    from monitor.catalogue.models import StarPhotometry
-
     done = select(StarPhotometry.acquisition_id)
     if reprocess_after_run is not None:
         done = done.where(StarPhotometry.run_id > reprocess_after_run)
@@ -67,8 +66,6 @@ def add_star_photometry_batch(
     object per row, which halved the photometry stage's database time (benchmarks/star.py).
     Columns a dict leaves out take the model's defaults.
     """
-    from monitor.catalogue.models import StarPhotometry, StarWindow
-
     if not items:
         return
     defaults = {name: f.default for name, f in StarPhotometry.model_fields.items()
@@ -82,9 +79,8 @@ def add_star_photometry_batch(
 
 
 def get_or_create_starpool(session: Session, satellite: str, period_key: str, start: datetime, end: datetime,
-                           now: datetime) -> Any:
-    from monitor.catalogue.models import Starpool
-
+                           now: datetime) -> Starpool:
+    """The starpool of ``satellite`` and campaign period ``period_key``, created (flushed) if new."""
     pool = session.exec(
         select(Starpool).where(Starpool.satellite == satellite, Starpool.period_key == period_key)
     ).first()
@@ -99,8 +95,6 @@ def get_or_create_starpool(session: Session, satellite: str, period_key: str, st
 def add_starpool_members(session: Session, pairs: Sequence[tuple[int, int]], now: datetime) -> int:
     """Add (starpool id, acquisition id) memberships in one query and one INSERT; acquisitions
     that already belong to a starpool are left where they are. Returns the number added."""
-    from monitor.catalogue.models import StarpoolMember
-
     if not pairs:
         return 0
     ids = [a for _, a in pairs]
@@ -119,8 +113,6 @@ def add_starpool_members(session: Session, pairs: Sequence[tuple[int, int]], now
 def mark_starpools_pending(session: Session, starpool_ids: Sequence[int], now: datetime) -> None:
     """Record that these starpools owe a recomputation (not committed: commit it with the
     photometry that joins them). A starpool already owing keeps its older ``pending_since``."""
-    from monitor.catalogue.models import Starpool
-
     if not starpool_ids:
         return
     session.execute(
@@ -130,18 +122,14 @@ def mark_starpools_pending(session: Session, starpool_ids: Sequence[int], now: d
     )
 
 
-def starpools_pending(session: Session) -> Sequence[Any]:
-    """Starpools (``Starpool``) that owe a recomputation of their results, by id."""
-    from monitor.catalogue.models import Starpool
-
+def starpools_pending(session: Session) -> Sequence[Starpool]:
+    """Starpools that owe a recomputation of their results, by id."""
     q = select(Starpool).where(col(Starpool.pending_since).is_not(None)).order_by(col(Starpool.id))
     return session.exec(q).all()
 
 
 def clear_starpool_pending(session: Session, starpool_id: int) -> None:
     """The starpool's recomputation is done (not committed: commit it with the results)."""
-    from monitor.catalogue.models import Starpool
-
     session.execute(sa.update(Starpool).where(col(Starpool.id) == starpool_id).values(pending_since=None))
 
 
@@ -151,29 +139,25 @@ class StarMemberRow:
 
     acquisition: Acquisition
     band_image: BandImage
-    photometry: Any  # StarPhotometry
-    windows: list[Any]  # StarWindow, ordered by half-width
+    photometry: StarPhotometry
+    windows: list[StarWindow]  # ordered by half-width
 
 
 def starpool_member_rows(session: Session, starpool_id: int, band: str) -> list[StarMemberRow]:
-    from monitor.catalogue.models import StarPhotometry, StarpoolMember, StarWindow
-
+    """The members of a starpool with their latest photometry in ``band``, by acquisition time."""
     members = select(StarpoolMember.acquisition_id).where(StarpoolMember.starpool_id == starpool_id)
-    latest = (
-        select(func.max(StarPhotometry.id))
-        .where(col(StarPhotometry.acquisition_id).in_(members), StarPhotometry.band == band)
-        .group_by(StarPhotometry.acquisition_id)
-    )
+    latest = is_latest(StarPhotometry, StarPhotometry.acquisition_id,
+                       where=[col(StarPhotometry.acquisition_id).in_(members), StarPhotometry.band == band])
     q = (
         select(StarPhotometry, Acquisition, BandImage)
         .join(Acquisition, col(Acquisition.id) == col(StarPhotometry.acquisition_id))
         .join(BandImage, sa.and_(col(BandImage.acquisition_id) == col(Acquisition.id), BandImage.band == band))
-        .where(col(StarPhotometry.id).in_(latest))
+        .where(latest)
         .order_by(Acquisition.date_obs, Acquisition.id)
     )
     rows = session.exec(q).all()
     ids = [p.id for p, _, _ in rows]
-    windows: dict[int, list[Any]] = {i: [] for i in ids if i is not None}
+    windows: dict[int | None, list[StarWindow]] = {i: [] for i in ids if i is not None}
     if ids:
         wq = select(StarWindow).where(col(StarWindow.photometry_id).in_(ids)).order_by(StarWindow.half_width_px)
         for w in session.exec(wq).all():
@@ -182,36 +166,44 @@ def starpool_member_rows(session: Session, starpool_id: int, band: str) -> list[
 
 
 def starpool_bands(session: Session, starpool_id: int) -> list[str]:
-    from monitor.catalogue.models import StarpoolMember
-
+    """The bands of the members of a starpool."""
     members = select(StarpoolMember.acquisition_id).where(StarpoolMember.starpool_id == starpool_id)
     q = select(BandImage.band).where(col(BandImage.acquisition_id).in_(members)).distinct()
     return sorted(session.exec(q).all())
 
 
-def latest_starpool_results(session: Session, satellite: str, band: str) -> list[tuple[Any, Any]]:
-    """(StarpoolResult, Starpool) latest version per starpool, ordered by epoch."""
-    from monitor.catalogue.models import Starpool, StarpoolResult
-
-    latest = (
-        select(func.max(StarpoolResult.id))
-        .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
-        .where(Starpool.satellite == satellite, StarpoolResult.band == band)
-        .group_by(StarpoolResult.starpool_id)
-    )
+def latest_starpool_results(
+    session: Session, satellite: str | None = None, band: str | None = None, *, since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[tuple[StarpoolResult, Starpool]]:
+    """The latest result of every starpool and band, with its starpool, ordered by satellite, band
+    and epoch; optionally of one satellite and one band, with ``since <= epoch < until``."""
     q = (
         select(StarpoolResult, Starpool)
         .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
-        .where(col(StarpoolResult.id).in_(latest))
-        .order_by(StarpoolResult.epoch)
+        .where(is_latest(StarpoolResult, StarpoolResult.starpool_id, StarpoolResult.band,
+                         where=[] if band is None else [StarpoolResult.band == band]),
+               *in_period(StarpoolResult.epoch, since, until))
+        .order_by(Starpool.satellite, StarpoolResult.band, StarpoolResult.epoch)
     )
+    if satellite is not None:
+        q = q.where(Starpool.satellite == satellite)
     return [(r, p) for r, p in session.exec(q).all()]
 
 
-def latest_photometry_run_id(session: Session) -> int | None:
-    from monitor.catalogue.models import StarPhotometry
-
-    return session.exec(select(func.max(StarPhotometry.run_id))).one()
+def star_rejections_in(
+    session: Session, satellite: str, since: datetime, until: datetime
+) -> list[tuple[StarPhotometry, Acquisition]]:
+    """Latest star photometry refused by processing (saturated, off-frame...), ``since <= date_obs < until``."""
+    q = (
+        select(StarPhotometry, Acquisition)
+        .join(Acquisition, col(Acquisition.id) == col(StarPhotometry.acquisition_id))
+        .where(is_latest(StarPhotometry, StarPhotometry.acquisition_id, StarPhotometry.band),
+               Acquisition.satellite == satellite, *in_period(Acquisition.date_obs, since, until),
+               StarPhotometry.status == "rejected")
+        .order_by(Acquisition.date_obs, StarPhotometry.band)
+    )
+    return [(p, a) for p, a in session.exec(q).all()]
 
 
 def star_traces(session: Session, satellite: str, band: str, hip: int | None = None) -> list[dict[str, Any]]:
@@ -221,17 +213,13 @@ def star_traces(session: Session, satellite: str, band: str, hip: int | None = N
 
     A star rejected from its starpool (outlier, rejected photometry) is not ``usable`` (its
     ``reason`` says why) and has no ratio: its EE predicts nothing."""
-    from monitor.catalogue.models import StarPhotometry, StarpoolMember, StarpoolResult, StarWindow
-
-    latest = (
-        select(func.max(StarPhotometry.id)).where(StarPhotometry.band == band).group_by(StarPhotometry.acquisition_id)
-    )
+    latest = is_latest(StarPhotometry, StarPhotometry.acquisition_id, where=[StarPhotometry.band == band])
     q = (
         select(StarWindow, StarPhotometry, Acquisition, StarpoolMember.starpool_id)
         .join(StarPhotometry, col(StarPhotometry.id) == col(StarWindow.photometry_id))
         .join(Acquisition, col(Acquisition.id) == col(StarPhotometry.acquisition_id))
         .join(StarpoolMember, col(StarpoolMember.acquisition_id) == col(Acquisition.id), isouter=True)
-        .where(col(StarPhotometry.id).in_(latest), Acquisition.satellite == satellite)
+        .where(latest, Acquisition.satellite == satellite)
         .order_by(Acquisition.date_obs, StarWindow.half_width_px)
     )
     if hip is not None:
@@ -240,12 +228,9 @@ def star_traces(session: Session, satellite: str, band: str, hip: int | None = N
     pool_ids = {pid for *_, pid in rows if pid is not None}
     pools: dict[int, StarpoolResult] = {}
     if pool_ids:
-        latest_res = (
-            select(func.max(StarpoolResult.id))
-            .where(col(StarpoolResult.starpool_id).in_(pool_ids), StarpoolResult.band == band)
-            .group_by(StarpoolResult.starpool_id)
-        )
-        for r in session.exec(select(StarpoolResult).where(col(StarpoolResult.id).in_(latest_res))).all():
+        latest_res = is_latest(StarpoolResult, StarpoolResult.starpool_id,
+                               where=[col(StarpoolResult.starpool_id).in_(pool_ids), StarpoolResult.band == band])
+        for r in session.exec(select(StarpoolResult).where(latest_res)).all():
             pools[r.starpool_id] = r
     out = []
     for w, p, acq, pool_id in rows:
@@ -271,37 +256,3 @@ def star_traces(session: Session, satellite: str, band: str, hip: int | None = N
             "usable": usable, "ratio_to_prediction": ratio,
         })
     return out
-
-
-def starpool_history(
-    session: Session, satellite: str, band: str, since: datetime, until: datetime
-) -> list[tuple[StarpoolResult, Starpool]]:
-    """Latest result version of each starpool of ``satellite``/``band`` with ``since <= epoch < until``."""
-    latest = (
-        select(func.max(StarpoolResult.id))
-        .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
-        .where(Starpool.satellite == satellite, StarpoolResult.band == band)
-        .group_by(StarpoolResult.starpool_id)
-    )
-    q = (
-        select(StarpoolResult, Starpool)
-        .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
-        .where(col(StarpoolResult.id).in_(latest), StarpoolResult.epoch >= since, StarpoolResult.epoch < until)
-        .order_by(StarpoolResult.epoch)
-    )
-    return [(r, p) for r, p in session.exec(q).all()]
-
-
-def star_rejections_in(
-    session: Session, satellite: str, since: datetime, until: datetime
-) -> list[tuple[StarPhotometry, Acquisition]]:
-    """Latest star photometry refused by processing (saturated, off-frame...), ``since <= date_obs < until``."""
-    latest = select(func.max(StarPhotometry.id)).group_by(StarPhotometry.acquisition_id, StarPhotometry.band)
-    q = (
-        select(StarPhotometry, Acquisition)
-        .join(Acquisition, col(Acquisition.id) == col(StarPhotometry.acquisition_id))
-        .where(col(StarPhotometry.id).in_(latest), Acquisition.satellite == satellite,
-               Acquisition.date_obs >= since, Acquisition.date_obs < until, StarPhotometry.status == "rejected")
-        .order_by(Acquisition.date_obs, StarPhotometry.band)
-    )
-    return [(p, a) for p, a in session.exec(q).all()]

@@ -232,10 +232,11 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
 
     # --- STAR: starpool A_k, drift, alerts, MTF
     for band in bands:
-        hist = star_results.starpool_history(session, satellite, band, since, end)
+        hist = star_results.latest_starpool_results(session, satellite, band, since=since, until=end)
         drift_row = drift_results.latest_drift(session, satellite, band, "STAR")
         fit = _drift(drift_row)
-        mtf_rows = {d: mtf_results.mtf_history(session, satellite, band, d, end, since) for d in ("along", "across")}
+        mtf_rows = {d: mtf_results.latest_mtf_history(session, satellite, band, d, until=end, since=since)
+                    for d in ("along", "across")}
         if hist:
             calibration.append(CalibrationSeries(
                 band=band, method="STAR", epochs=[r.epoch for r, _ in hist], a=[r.a for r, _ in hist],
@@ -285,7 +286,8 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
             f = (la or lc).curve.get("f", []) if (la or lc) is not None else []  # type: ignore[union-attr]
             pool_id = ref[-1][1].id
             epsf = {
-                d: next((m for m, p in mtf_results.mtf_history(session, satellite, band, d, end, since, method="epsf")
+                d: next((m for m, p in mtf_results.latest_mtf_history(session, satellite, band, d, "epsf", until=end,
+                                                                      since=since)
                          if p.id == pool_id), None)
                 for d in ("along", "across")
             }
@@ -435,7 +437,7 @@ def build_context(session: Session, settings: Settings, period: Period, now: dat
     # ingest rejections of the period, attributed to a satellite by ACQ_ID or file name
     other: list[RejectedInput] = []
     extra: dict[str, list[RejectedInput]] = defaultdict(list)
-    for rej in acquisitions.rejections_in(session, period.start, period.end):
+    for rej in acquisitions.all_rejections(session, period.start, period.end):
         item = RejectedInput(file=rej.file_name, reason=rej.reason, message=rej.message, time=rej.received_at)
         sat = _satellite_of_file(rej.file_name, rej.acq_id)
         (extra[sat] if sat is not None else other).append(item)

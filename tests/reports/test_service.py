@@ -123,14 +123,15 @@ def test_report_pdf_contents_and_archive_row(campaign: Settings, monthly: Any) -
     assert "No data: no PNEO3/PNEO4 pair of Moon results" in text
     # the latest PHR1A P starpool A_k of the catalogue is printed as in the summary table
     with _session(campaign) as session:
-        hist = star_results.starpool_history(session, "PHR1A", "P", datetime(2020, 1, 1, tzinfo=UTC),
-                                   datetime(2025, 3, 1, tzinfo=UTC))
+        hist = star_results.latest_starpool_results(session, "PHR1A", "P", since=datetime(2020, 1, 1, tzinfo=UTC),
+                                                    until=datetime(2025, 3, 1, tzinfo=UTC))
         assert len(hist) == 2
         assert sci(hist[-1][0].a, 5) in text
         # MTF: parametric fit and the stacked-ePSF cross-check of the latest starpool, side by side
         assert "non-parametric stacked-ePSF cross-check" in text
-        along = mtf_results.mtf_history(session, "PHR1A", "P", "along", datetime(2025, 3, 1, tzinfo=UTC))
-        epsf = mtf_results.mtf_history(session, "PHR1A", "P", "along", datetime(2025, 3, 1, tzinfo=UTC), method="epsf")
+        along = mtf_results.latest_mtf_history(session, "PHR1A", "P", "along", until=datetime(2025, 3, 1, tzinfo=UTC))
+        epsf = mtf_results.latest_mtf_history(session, "PHR1A", "P", "along", "epsf",
+                                              until=datetime(2025, 3, 1, tzinfo=UTC))
         assert along and epsf
         assert f"{along[-1][0].mtf_nyquist:.4f} ± {along[-1][0].mtf_nyquist_sigma:.4f}" in text
         assert f"{epsf[-1][0].mtf_nyquist:.4f}" in text
