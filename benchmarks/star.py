@@ -59,10 +59,12 @@ def _history(settings: Settings) -> dict[str, Any]:
         ing = run_ingest(session, settings, utc_now())
         t1 = time.perf_counter()
         run = ops.start_run(session, "process", utc_now())
+        session.commit()
         summary = run_star_calibration(session, settings, run, utc_now(), ee_provider=None,
                                        progress=lambda done, total: marks.append(time.perf_counter()))
         t2 = time.perf_counter()
         ops.finish_run(session, run, utc_now(), "ok", "benchmark history", n_items=summary.photometry)
+        session.commit()
     phot_s = (marks[-1] if marks else t2) - t1
     n = len(ing.ingested)
     return {"acquisitions": n, "ingest_s": round(t1 - t0, 2), "photometry_s": round(phot_s, 2),

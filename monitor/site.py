@@ -80,6 +80,7 @@ def init_site(settings: Settings) -> list[str]:
             actions.append(f"catalogue {redact_url(settings.database_url)} upgraded {before or 'base'} -> {after}")
         with Session(engine) as session:
             n = acquisitions.seed_reference(session)
+            session.commit()
         if n:
             actions.append(f"seeded {n} reference rows (satellites, bands, stars)")
     finally:

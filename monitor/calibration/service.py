@@ -85,6 +85,7 @@ def run_processing(
     from monitor.calibration.star import run_star_calibration
 
     run = ops.start_run(session, "process", now)
+    session.commit()  # the run is recorded before its first unit of work
     summary = ProcessingSummary(run_id=run.id)
     try:
         star = run_star_calibration(session, settings, run, now, reprocess=reprocess,
@@ -101,6 +102,7 @@ def run_processing(
     problems = summary.problems_line()  # first in the message: it is cut to the column's size
     message = "; ".join(([problems] if problems else []) + summary.stage_lines())
     ops.finish_run(session, run, now, "partial" if problems else "ok", message, n_items=n)
+    session.commit()
     return summary
 
 
@@ -111,6 +113,7 @@ def _record_failed_run(session: Session, run: ProcessingRun, now: datetime, exc:
     try:
         session.rollback()
         ops.finish_run(session, run, now, "failed", f"{type(exc).__name__}: {exc}")
+        session.commit()
     except Exception as again:  # noqa: BLE001 - the run's own error is re-raised by the caller
         if is_transient(again):  # the catalogue is gone: the run stays 'running' until the next run
             log.error("processing run %s: cannot record that it failed (%s): catalogue unreachable", run_id,

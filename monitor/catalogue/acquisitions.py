@@ -58,7 +58,7 @@ __all__ = [
 
 
 def seed_reference(session: Session) -> int:
-    """Insert satellites, bands and reference stars that are missing (idempotent).
+    """Insert satellites, bands and reference stars that are missing (idempotent; not committed).
 
     Returns the number of rows inserted.
     """
@@ -91,7 +91,6 @@ def seed_reference(session: Session) -> int:
         session.flush()
         session.execute(sa.insert(StarRow), rows)
         n += len(rows)
-    session.commit()
     return n
 
 

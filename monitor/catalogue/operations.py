@@ -2,8 +2,8 @@
 versions they used), the daemon's job runs, incidents, its schedule and heartbeat, and the backlog
 figures of ``monitor status`` / ``monitor check``.
 
-Every function that changes something commits it (the daemon's bookkeeping is never part of a
-use-case's unit of work).
+Nothing here commits (see :mod:`monitor.catalogue`): the daemon commits each piece of its
+bookkeeping on its own, a use-case its processing run with its first unit of work.
 """
 
 from __future__ import annotations
@@ -63,39 +63,37 @@ FAILED_OUTCOMES = ("failed", "timeout", "crashed")  # an "interrupted" run (daem
 
 
 def start_job_run(session: Session, job_id: str, started: datetime) -> int:
-    """Insert a ``running`` row for a job that starts now; returns its id (committed)."""
+    """Insert a ``running`` row for a job that starts now; returns its id (flushed)."""
     row = JobRun(job_id=job_id, started_at=started, outcome="running")
     session.add(row)
-    session.commit()
+    session.flush()
     assert row.id is not None
     return row.id
 
 
 def finish_job_run(session: Session, run_id: int, finished: datetime, outcome: str, message: str,
                    exit_code: int | None) -> None:
-    """Record the end of a job run started with :func:`start_job_run` (committed)."""
+    """Record the end of a job run started with :func:`start_job_run`."""
     session.execute(sa.update(JobRun).where(col(JobRun.id) == run_id).values(
         finished_at=finished, outcome=outcome, message=message[:8000], exit_code=exit_code))
-    session.commit()
 
 
 def add_job_run(session: Session, job_id: str, started: datetime, finished: datetime, outcome: str, message: str,
                 exit_code: int | None) -> int:
-    """Insert a finished job run at once (its start could not be recorded); committed."""
+    """Insert a finished job run at once (its start could not be recorded); flushed."""
     row = JobRun(job_id=job_id, started_at=started, finished_at=finished, outcome=outcome, message=message[:8000],
                  exit_code=exit_code)
     session.add(row)
-    session.commit()
+    session.flush()
     assert row.id is not None
     return row.id
 
 
 def interrupt_running_job_runs(session: Session, now: datetime) -> int:
-    """Mark the runs left ``running`` by a daemon that died as ``interrupted`` (committed)."""
+    """Mark the runs left ``running`` by a daemon that died as ``interrupted``; returns their number."""
     result = session.execute(sa.update(JobRun).where(col(JobRun.outcome) == "running").values(
         outcome="interrupted", finished_at=now,
         message="the daemon stopped (killed or crashed) while this job ran; its work is picked up again"))
-    session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -154,11 +152,10 @@ def save_incident(session: Session, incident: Incident) -> None:
 
 
 def save_schedule(session: Session, jobs: Sequence[tuple[str, datetime | None, float]], now: datetime) -> None:
-    """Replace the stored schedule with ``(job id, next run or None, timeout s)`` rows (committed)."""
+    """Replace the stored schedule with ``(job id, next run or None, timeout s)`` rows."""
     session.execute(sa.delete(ScheduledJob))
     for job_id, next_run, timeout_s in jobs:
         session.add(ScheduledJob(job_id=job_id, next_run_at=next_run, timeout_s=timeout_s, updated_at=now))
-    session.commit()
 
 
 def schedule(session: Session) -> list[ScheduledJob]:
@@ -167,7 +164,7 @@ def schedule(session: Session) -> list[ScheduledJob]:
 
 def save_daemon_state(session: Session, *, pid: int, host: str, code_version: str, started_at: datetime,
                       heartbeat_at: datetime) -> None:
-    """Write the single ``daemon_state`` row (committed)."""
+    """Write the single ``daemon_state`` row."""
     row = session.get(DaemonState, 1)
     if row is None:
         row = DaemonState(id=1, pid=pid, host=host[:255], code_version=code_version, started_at=started_at,
@@ -176,7 +173,6 @@ def save_daemon_state(session: Session, *, pid: int, host: str, code_version: st
         row.pid, row.host, row.code_version = pid, host[:255], code_version
         row.started_at, row.heartbeat_at = started_at, heartbeat_at
     session.add(row)
-    session.commit()
 
 
 def daemon_state(session: Session) -> DaemonState | None:
@@ -216,7 +212,8 @@ def processing_backlog(session: Session) -> ProcessingBacklog:
 
 
 def start_run(session: Session, kind: str, now: datetime) -> ProcessingRun:
-    """Insert and commit a ``processing_run`` row carrying the versions in use."""
+    """Insert a ``running`` ``processing_run`` row carrying the versions in use (flushed: it has
+    its id). The caller commits it before the run's first unit of work."""
     run = ProcessingRun(
         kind=kind,
         code_version=__version__,
@@ -226,20 +223,19 @@ def start_run(session: Session, kind: str, now: datetime) -> ProcessingRun:
         started_at=now,
     )
     session.add(run)
-    session.commit()
-    session.refresh(run)
+    session.flush()
     return run
 
 
 def finish_run(
     session: Session, run: ProcessingRun, now: datetime, outcome: str, message: str = "", n_items: int = 0
 ) -> None:
+    """Record the end of a processing run: its outcome, message and number of items."""
     run.finished_at = now
     run.outcome = outcome
     run.message = message[:4000]
     run.n_items = n_items
     session.add(run)
-    session.commit()
 
 
 def last_runs(session: Session, limit: int = 5) -> Sequence[ProcessingRun]:

@@ -1,11 +1,11 @@
 """The archived reports (``report``: path, SHA-256, pages) and the outbox: every e-mail the system
 sends (report PDFs, incident alerts and recoveries).
 
-One row per message and recipient. A row is claimed (``queued`` -> ``sending``, committed, its
-Message-ID stored) before the SMTP conversation and marked ``sent`` once the server confirmed it
-(250 to DATA); a confirmed row is never sent again (except by an operator's forced resend). An
-attempt interrupted mid-send is retried with the same Message-ID (``uncertain`` set), so that a
-receiver can drop the repeat. The unique constraints ``(report_id, recipient)`` and
+One row per message and recipient. A row is claimed (``queued`` -> ``sending``, its Message-ID
+stored; the sender commits the claim) before the SMTP conversation and marked ``sent`` once the
+server confirmed it (250 to DATA); a confirmed row is never sent again (except by an operator's
+forced resend). An attempt interrupted mid-send is retried with the same Message-ID
+(``uncertain`` set), so that a receiver can drop the repeat. The unique constraints ``(report_id, recipient)`` and
 ``(incident_id, kind, recipient)`` are the last guard against a second e-mail of the same thing to
 the same person. The state machine itself is in :func:`monitor.reports.service.send_pending`.
 """
@@ -104,7 +104,8 @@ def due_outbox(session: Session, now: datetime) -> list[Outbox]:
 
 
 def claim_outbox(session: Session, outbox_id: int, now: datetime, message_id: str) -> Outbox | None:
-    """Atomically move one row from ``queued`` to ``sending`` and COMMIT; return the fresh row.
+    """Atomically move one row from ``queued`` to ``sending``; return the fresh row. The caller
+    commits the claim before it talks to the SMTP server.
 
     ``next_attempt_at`` becomes the start of this attempt (used to recognise a stale ``sending``
     row after a crash). ``message_id`` is stored if the row has none yet: from then on, every
@@ -117,14 +118,13 @@ def claim_outbox(session: Session, outbox_id: int, now: datetime, message_id: st
         .values(status="sending", next_attempt_at=now,
                 message_id=sa.case((col(Outbox.message_id) == "", message_id), else_=col(Outbox.message_id)))
     )
-    session.commit()
     if getattr(result, "rowcount", 0) != 1:
         return None
     return session.get(Outbox, outbox_id, populate_existing=True)
 
 
 def requeue_interrupted(session: Session, row: Outbox, now: datetime, **values: Any) -> bool:
-    """Put a stale ``sending`` row back in the queue (due ``now``) with ``values``, and COMMIT.
+    """Put a stale ``sending`` row back in the queue (due ``now``) with ``values``.
 
     Only if the row is still in the attempt it was found in (same status and start time): an
     attempt that finished meanwhile is left as it ended. Returns whether the row was requeued.
@@ -135,22 +135,20 @@ def requeue_interrupted(session: Session, row: Outbox, now: datetime, **values: 
                col(Outbox.next_attempt_at) == row.next_attempt_at)
         .values(status="queued", next_attempt_at=now, **values)
     )
-    session.commit()
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def save_outbox(session: Session, row: Outbox, **values: Any) -> None:
-    """Set fields of an outbox row and COMMIT."""
+    """Set fields of an outbox row (as it is in the database now)."""
     fresh = session.get(Outbox, row.id, populate_existing=True)
     assert fresh is not None
     for k, v in values.items():
         setattr(fresh, k, v)
     session.add(fresh)
-    session.commit()
 
 
 def requeue_failed(session: Session, report_id: int, now: datetime, force: bool = False) -> list[Outbox]:
-    """Put the ``failed`` rows of a report back in the queue, due now (committed).
+    """Put the ``failed`` rows of a report back in the queue, due now.
 
     They keep their Message-ID (an earlier attempt may have reached the recipient). Rows
     ``sent`` (confirmed by the server) are left alone, unless ``force``: then they are queued
@@ -176,7 +174,6 @@ def requeue_failed(session: Session, report_id: int, now: datetime, force: bool 
         row.status = "queued"
         row.next_attempt_at = now
         session.add(row)
-    session.commit()
     return rows
 
 

@@ -210,11 +210,13 @@ class JobRunner:
     # ------------------------------------------------------------------ bookkeeping
 
     def _db(self, work: Callable[[Session], Any], what: str, quiet: bool = False) -> Any:
-        """``work(session)`` on the catalogue, or None when it cannot be reached (logged unless
-        ``quiet`` and the failure is transient)."""
+        """``work(session)`` on the catalogue, committed, or None when it cannot be reached (logged
+        unless ``quiet`` and the failure is transient)."""
         try:
             with Session(self.engine, expire_on_commit=False) as session:
-                return work(session)
+                result = work(session)
+                session.commit()
+                return result
         except Exception as exc:
             if not is_transient(exc):
                 log.exception("%s: cannot be recorded in the catalogue", what)

@@ -709,6 +709,12 @@ def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[Emai
     ), ""
 
 
+def _record(session: Session, row: Outbox, **values: object) -> None:
+    """Record the outcome of one attempt (a unit of work of its own: committed)."""
+    outbox.save_outbox(session, row, **values)
+    session.commit()
+
+
 def send_pending(session: Session, settings: Settings, now: datetime) -> SendSummary:
     """Send every due outbox row once (see the module docstring for the state machine): report
     PDFs and the alert/recovery e-mails of incidents alike."""
@@ -720,12 +726,16 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
         note = (f"attempt {attempts} interrupted (started {row.next_attempt_at:%Y-%m-%dT%H:%M:%SZ}; process "
                 f"killed or crashed mid-send): {row.recipient} may have it; retried with the same Message-ID "
                 f"{row.message_id}")
-        if outbox.requeue_interrupted(session, row, now, attempts=attempts, uncertain=True, last_error=note[:2000]):
+        requeued = outbox.requeue_interrupted(session, row, now, attempts=attempts, uncertain=True,
+                                              last_error=note[:2000])
+        session.commit()
+        if requeued:
             log.warning("outbox %s (%s): %s", row.id, what, note)
             summary.interrupted += 1
     for row in outbox.due_outbox(session, now):
         assert row.id is not None
         claimed = outbox.claim_outbox(session, row.id, now, _new_message_id(row, settings.smtp.sender))
+        session.commit()  # the claim and its Message-ID, before the SMTP conversation
         if claimed is None:
             continue  # another sender took it
         row = claimed
@@ -734,12 +744,12 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
         try:
             message, error = _message_of(session, settings, row)
         except OSError as exc:  # transient (the body file): back in the queue
-            outbox.save_outbox(session, row, status="queued", attempts=row.attempts, last_error=str(exc)[:2000])
+            _record(session, row, status="queued", attempts=row.attempts, last_error=str(exc)[:2000])
             summary.retrying += 1
             summary.errors.append(str(exc))
             continue
         if message is None:
-            outbox.save_outbox(session, row, status="failed", attempts=attempts, last_error=error)
+            _record(session, row, status="failed", attempts=attempts, last_error=error)
             log.error("outbox %s (%s): %s", row.id, what, error)
             summary.failed += 1
             summary.errors.append(error)
@@ -752,14 +762,14 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
             error = str(exc) + (f"; retried with the same Message-ID {row.message_id}" if exc.uncertain else "")
             if permanent or attempts >= MAX_ATTEMPTS:
                 why = "refused permanently" if permanent else f"gave up after {attempts} attempts"
-                outbox.save_outbox(session, row, status="failed", attempts=attempts, uncertain=uncertain,
-                                   last_error=f"{why}: {error}"[:2000])
+                _record(session, row, status="failed", attempts=attempts, uncertain=uncertain,
+                        last_error=f"{why}: {error}"[:2000])
                 log.error("outbox %s (%s to %s): %s: %s", row.id, what, row.recipient, why, error)
                 summary.failed += 1
             else:
                 delay = next_retry_delay(attempts)
-                outbox.save_outbox(session, row, status="queued", attempts=attempts, next_attempt_at=now + delay,
-                                   uncertain=uncertain, last_error=error[:2000])
+                _record(session, row, status="queued", attempts=attempts, next_attempt_at=now + delay,
+                        uncertain=uncertain, last_error=error[:2000])
                 log.warning("outbox %s (%s to %s): attempt %d failed, retry in %s: %s", row.id, what,
                             row.recipient, attempts, delay, exc)
                 summary.retrying += 1
@@ -769,7 +779,7 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
         if row.uncertain:  # the recipient may see it twice: both copies carry this one Message-ID
             note = (f"sent at attempt {attempts} with the same Message-ID {row.message_id} as an earlier, "
                     f"interrupted attempt; before: {row.last_error}")[:2000]
-        outbox.save_outbox(session, row, status="sent", attempts=attempts, sent_at=now, last_error=note)
+        _record(session, row, status="sent", attempts=attempts, sent_at=now, last_error=note)
         log.info("outbox %s (%s) sent to %s%s", row.id, what, row.recipient,
                  " (same Message-ID as an interrupted attempt)" if row.uncertain else "")
         summary.sent += 1

@@ -31,6 +31,7 @@ def _process(root: Path, inbox: Path, workers: int) -> tuple[list[tuple], list[t
     with session_scope(settings) as session:
         run_ingest(session, settings, utc_now())
         run = ops.start_run(session, "process", utc_now())
+        session.commit()
         summary = run_star_calibration(session, settings, run, utc_now(), ee_provider=None)
         phot = session.exec(
             select(Acquisition.acq_id, StarPhotometry.band, StarPhotometry.status, StarPhotometry.reason,

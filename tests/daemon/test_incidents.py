@@ -50,6 +50,7 @@ def _runs(session: Session, settings: Settings, job_id: str, outcomes: str, star
         message = f"transient: OperationalError: password {SECRET} refused" if letter != "o" else "fine"
         ops.add_job_run(session, job_id, t, t + timedelta(seconds=5), names[letter], scrub(message, settings), 0)
         changes.append(after_job_run(session, settings, job_id, names[letter], message, t + timedelta(seconds=5)))
+        session.commit()  # the runner commits each run with its incident change
     return changes
 
 

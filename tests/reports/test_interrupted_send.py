@@ -202,6 +202,7 @@ def test_resend_requeues_only_what_was_not_confirmed(tmp_path: Path, catalogue_u
         [ops, cal] = outbox.queue_outbox(session, report_id, settings.report.recipients, NOW)
         session.commit()
         outbox.save_outbox(session, cal, status=status, attempts=8, last_error="gave up after 8 attempts")
+        session.commit()
         assert send_pending(session, settings, NOW).sent == 1  # ops
         n, mail = resend_report(session, settings, NOW + timedelta(hours=1), report_id)
         assert (n, mail.sent) == (1, 1)  # cal only; ops was confirmed

@@ -274,6 +274,7 @@ def test_no_duplicate_after_a_crash_mid_send(campaign: Settings, monthly: Any, s
         session.commit()
         assert ops.id is not None and cal.id is not None
         claimed = outbox.claim_outbox(session, ops.id, NOW, "<crashed-attempt@example.org>")
+        session.commit()
         assert claimed is not None  # "sending" committed with its Message-ID, then SIGKILL: did the server get it?
     # restart: a fresh engine and session, as a new daemon would have
     with _session(settings) as session:
