@@ -377,10 +377,10 @@ def traces(
     """Time series of each star's normalised count S_w/(OVERSAMP*GAINFACT) per window, with the
     ratio to the starpool's prediction."""
     import csv
+    import dataclasses
     import json
 
-    from monitor.catalogue import star_results
-    from monitor.results import iso_utc
+    from monitor.results import iso_utc, star_traces
     from monitor.site import session_scope
 
     hip = None
@@ -396,7 +396,7 @@ def traces(
         _check_star(hip)
     settings = _settings(site)
     with session_scope(settings, read_only=True) as session:
-        rows = star_results.star_traces(session, satellite, band, hip)
+        rows = [dataclasses.asdict(p) for p in star_traces(session, satellite, band, hip)]
     for r in rows:
         r["time"] = iso_utc(r["time"])
     if fmt == "json":

@@ -7,6 +7,7 @@ Repositories, one module per entity; they read and write rows and compute nothin
 - :mod:`~monitor.catalogue.star_results`: star photometry, starpools, starpool results, traces;
 - :mod:`~monitor.catalogue.moon_results`, :mod:`~monitor.catalogue.mtf_results`,
   :mod:`~monitor.catalogue.geometry_results`: the Moon, MTF and geometry results;
+- :mod:`~monitor.catalogue.measurements`: every acquisition band with its latest measurement;
 - :mod:`~monitor.catalogue.drift_results`: drift fits and their alerts;
 - :mod:`~monitor.catalogue.operations`: processing runs, the daemon's job runs, incidents,
   schedule and heartbeat, the backlog;

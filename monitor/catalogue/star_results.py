@@ -3,12 +3,11 @@ members, versioned starpool results (A_k), and the star traces."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from pydantic_core import PydanticUndefined
 from sqlmodel import Session, col, select
@@ -37,7 +36,9 @@ __all__ = [
     "starpool_bands",
     "latest_starpool_results",
     "star_rejections_in",
-    "star_traces",
+    "latest_results_of_starpools",
+    "TraceRow",
+    "trace_rows",
 ]
 
 
@@ -206,53 +207,53 @@ def star_rejections_in(
     return [(p, a) for p, a in session.exec(q).all()]
 
 
-def star_traces(session: Session, satellite: str, band: str, hip: int | None = None) -> list[dict[str, Any]]:
-    """Time series of each star's normalised count per window (latest photometry of each
-    acquisition), with the ratio to the prediction of its starpool's latest result:
-    ``ratio = A_raw(h) / (EE(h) * A_pool)`` (1 when the star behaves as the starpool predicts).
+def latest_results_of_starpools(session: Session, starpool_ids: Collection[int], band: str | None = None
+                                ) -> dict[tuple[int, str], StarpoolResult]:
+    """The latest result of each of these starpools in each band (or in ``band``), by (starpool
+    id, band)."""
+    if not starpool_ids:
+        return {}
+    keys = [col(StarpoolResult.starpool_id).in_(sorted(starpool_ids))]
+    if band is not None:
+        keys.append(col(StarpoolResult.band) == band)
+    q = select(StarpoolResult).where(is_latest(StarpoolResult, StarpoolResult.starpool_id, StarpoolResult.band,
+                                               where=keys))
+    return {(r.starpool_id, r.band): r for r in session.exec(q).all()}
 
-    A star rejected from its starpool (outlier, rejected photometry) is not ``usable`` (its
-    ``reason`` says why) and has no ratio: its EE predicts nothing."""
-    latest = is_latest(StarPhotometry, StarPhotometry.acquisition_id, where=[StarPhotometry.band == band])
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One extraction window of the latest photometry of a star acquisition in one band, with the
+    latest result of the acquisition's starpool in that band (None: in no starpool, or the
+    starpool has no result in that band)."""
+
+    window: StarWindow
+    photometry: StarPhotometry
+    acquisition: Acquisition
+    starpool_result: StarpoolResult | None
+
+
+def trace_rows(
+    session: Session, satellite: str | None = None, band: str | None = None, *, hip: int | None = None,
+    since: datetime | None = None, until: datetime | None = None,
+) -> list[TraceRow]:
+    """The rows of the star traces: every window of the latest photometry of every star
+    acquisition and band, ordered by acquisition time, band and window; optionally of one
+    satellite, one band, one star (``HIP hip``), with ``since <= date_obs < until``. Two queries."""
     q = (
         select(StarWindow, StarPhotometry, Acquisition, StarpoolMember.starpool_id)
         .join(StarPhotometry, col(StarPhotometry.id) == col(StarWindow.photometry_id))
         .join(Acquisition, col(Acquisition.id) == col(StarPhotometry.acquisition_id))
         .join(StarpoolMember, col(StarpoolMember.acquisition_id) == col(Acquisition.id), isouter=True)
-        .where(latest, Acquisition.satellite == satellite)
-        .order_by(Acquisition.date_obs, StarWindow.half_width_px)
+        .where(is_latest(StarPhotometry, StarPhotometry.acquisition_id, StarPhotometry.band,
+                         where=[] if band is None else [col(StarPhotometry.band) == band]),
+               *in_period(Acquisition.date_obs, since, until))
+        .order_by(Acquisition.date_obs, StarPhotometry.band, StarWindow.half_width_px)
     )
+    if satellite is not None:
+        q = q.where(Acquisition.satellite == satellite)
     if hip is not None:
         q = q.where(Acquisition.hip == hip)
     rows = session.exec(q).all()
-    pool_ids = {pid for *_, pid in rows if pid is not None}
-    pools: dict[int, StarpoolResult] = {}
-    if pool_ids:
-        latest_res = is_latest(StarpoolResult, StarpoolResult.starpool_id,
-                               where=[col(StarpoolResult.starpool_id).in_(pool_ids), StarpoolResult.band == band])
-        for r in session.exec(select(StarpoolResult).where(latest_res)).all():
-            pools[r.starpool_id] = r
-    out = []
-    for w, p, acq, pool_id in rows:
-        res = pools.get(pool_id) if pool_id is not None else None
-        ratio = None
-        usable = w.a is not None
-        reason = p.reason
-        star = (res.per_star.get(acq.acq_id) or {}) if res is not None else {}
-        why = next((r for r in (res.rejected or []) if r.get("acq_id") == acq.acq_id), None) if res else None
-        if why is not None:
-            # rejected from its starpool: its EE (evaluated at a meaningless fitted centre, down
-            # to ~1e-8) predicts nothing; the row is not usable and says why
-            usable = False
-            reason = reason or f"rejected from its starpool: {why.get('reason') or 'unknown'}"
-        if res is not None and usable and w.a is not None and res.a:
-            ee = star.get("ee", {}).get(str(w.half_width_px), 1.0)
-            if ee is not None and bool(np.isfinite(ee)) and ee > 0.0:
-                ratio = w.a / (ee * res.a)
-        out.append({
-            "time": acq.date_obs, "acq_id": acq.acq_id, "star": acq.target, "band": band,
-            "half_width_px": w.half_width_px, "normalised_count_dn": w.normalised_count,
-            "sum_dn": w.sum_dn, "sigma_dn": w.sigma_dn, "status": p.status, "reason": reason,
-            "usable": usable, "ratio_to_prediction": ratio,
-        })
-    return out
+    pools = latest_results_of_starpools(session, {pid for *_, pid in rows if pid is not None}, band)
+    return [TraceRow(w, p, a, None if pid is None else pools.get((pid, p.band))) for w, p, a, pid in rows]

@@ -91,6 +91,7 @@ from monitor.reports.mail import (
     next_retry_delay,
     send_message,
 )
+from monitor.results import trace_points
 from monitor.settings import Settings
 
 __all__ = [
@@ -405,13 +406,13 @@ def _star_traces(session: Session, satellite: str, band: str, since: datetime, u
     """Measured / predicted ratio of each star and window (latest photometry), ``[since, until)``;
     only usable rows (a star rejected from its starpool has no meaningful prediction)."""
     per_window: dict[int, dict[str, tuple[list[datetime], list[float]]]] = defaultdict(dict)
-    for row in star_results.star_traces(session, satellite, band):
-        ratio, t = row["ratio_to_prediction"], row["time"]
-        if not row["usable"] or ratio is None or not since <= t < until:  # rejected stars: not drawn
+    for point in trace_points(star_results.trace_rows(session, satellite, band, since=since, until=until)):
+        ratio = point.ratio_to_prediction
+        if not point.usable or ratio is None:  # rejected stars: not drawn
             continue
-        times, values = per_window[int(row["half_width_px"])].setdefault(str(row["star"]), ([], []))
-        times.append(t)
-        values.append(float(ratio))
+        times, values = per_window[point.half_width_px].setdefault(point.star, ([], []))
+        times.append(point.time)
+        values.append(ratio)
     if not per_window:
         return None
     return StarTraceSet(band=band, windows=[

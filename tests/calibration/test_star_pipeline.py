@@ -22,6 +22,7 @@ most of it in the starpool PSF fits (15 + 5 + 5 + 15 of them).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections import Counter
@@ -49,7 +50,7 @@ from monitor.catalogue.models import (
 from monitor.domain import BANDS_BY_MISSION, BandHeader, Mission, Satellite
 from monitor.ingest.service import run_ingest
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
-from monitor.results import build_results
+from monitor.results import build_results, star_traces
 from monitor.science.drift import fit_drift
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star
 from monitor.science.psf import encircled_energy_square_mean, render_star
@@ -401,7 +402,7 @@ def test_rejected_measurements_never_averaged(scenario: Scenario) -> None:
             assert res.per_star[acq]["a"] is not None
     assert res.per_window["5"]["n"] >= res.per_window["20"]["n"] + 2
     with session_scope(scenario.settings) as session:
-        traces = star_results.star_traces(session, SAT.value, "P")
+        traces = [dataclasses.asdict(p) for p in star_traces(session, SAT.value, "P")]
     usable = {(t["acq_id"], t["half_width_px"]): t["usable"] for t in traces}
     acq = inj["nan-far"][0]
     assert [usable[(acq, h)] for h in (2, 3, 5, 8, 12, 20)] == [True, True, True, True, False, False]
@@ -605,7 +606,7 @@ def test_star_traces(scenario: Scenario) -> None:
     hws = (2, 3, 5, 8, 12, 20)
     with session_scope(scenario.settings) as session:
         for band in BANDS:
-            traces = star_results.star_traces(session, SAT.value, band)
+            traces = [dataclasses.asdict(p) for p in star_traces(session, SAT.value, band)]
             per_acq = Counter(t["acq_id"] for t in traces)
             measured = {a for a, f in scenario.files.items() if f.type == "STAR"} & set(per_acq)
             assert len(measured) >= 3 * STARS

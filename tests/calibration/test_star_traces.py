@@ -9,6 +9,7 @@ centre, reached ~1e-8 in the demo and its ratio 3e8), and every usable ratio is 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from monitor.catalogue import star_results
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.ingest.service import run_ingest
 from monitor.reports.service import _star_traces
+from monitor.results import star_traces
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import init_site, session_scope
@@ -57,7 +59,7 @@ def test_rejected_stars_not_usable_and_usable_ratios_sane(tmp_path: Path, catalo
             assert res.ee_source.startswith("psf-fit"), res.ee_source  # the EE-corrected case of the demo
             assert outlier in {r["acq_id"] for r in res.rejected}, band
             rejected = {r["acq_id"] for r in res.rejected}
-            traces = star_results.star_traces(session, "PHR1A", band)
+            traces = [dataclasses.asdict(p) for p in star_traces(session, "PHR1A", band)]
             assert traces
             for t in traces:
                 if t["acq_id"] in rejected:
