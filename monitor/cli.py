@@ -423,6 +423,7 @@ def status(
 
     from monitor.catalogue import acquisitions, outbox
     from monitor.catalogue import operations as ops
+    from monitor.catalogue.states import OutboxKind
     from monitor.daemon.health import collect_health, health_json
     from monitor.ingest.service import left_in_inbox
     from monitor.site import session_scope, utc_now
@@ -480,7 +481,7 @@ def status(
             for c in ("#", "what", "recipient", "status", "attempts", "note"):
                 t.add_column(c)
             for m in mails:
-                what = f"report {m.report_id}" if m.kind == "report" else f"{m.kind} {m.incident_id}"
+                what = f"report {m.report_id}" if m.kind == OutboxKind.REPORT else f"{m.kind} {m.incident_id}"
                 t.add_row(str(m.id), what, _plain(m.recipient), m.status + (", uncertain" if m.uncertain else ""),
                           str(m.attempts), _plain(m.last_error[:200]))
             out.print(t)

@@ -37,6 +37,9 @@ __all__ = [
     "AcquisitionHeader",
     "GeomHeader",
     "RejectReason",
+    "PhotometryStatus",
+    "MoonStatus",
+    "GeometryStatus",
     "printable_name",
 ]
 
@@ -103,6 +106,28 @@ class RejectReason(enum.StrEnum):
     UNREADABLE = "unreadable"
     TOO_LARGE = "too-large"  # declared image or file size beyond the ingest limits
     NOT_A_FILE = "not-a-file"  # an inbox entry that is a symlink, FIFO, device, socket or directory
+
+
+class PhotometryStatus(enum.StrEnum):
+    """Verdict of the photometry of one star acquisition in one band (ICD 4)."""
+
+    OK = "ok"
+    REJECTED = "rejected"  # with its RejectReason
+
+
+class MoonStatus(enum.StrEnum):
+    """Verdict of the Moon measurement of one acquisition in one band."""
+
+    OK = "ok"
+    REJECTED = "rejected"  # with its RejectReason
+    FLAGGED = "flagged"  # measured, but outside the ICD 2.3 phase-angle range: no calibration result
+
+
+class GeometryStatus(enum.StrEnum):
+    """Outcome of the stereo adjustment of one GEOM acquisition."""
+
+    OK = "ok"
+    FAILED = "failed"
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -29,7 +29,7 @@ from monitor.catalogue import (
 from monitor.catalogue.measurements import BandMeasurement
 from monitor.catalogue.models import StarpoolResult
 from monitor.catalogue.star_results import TraceRow
-from monitor.domain import ICD_VERSION, REF_VERSION
+from monitor.domain import ICD_VERSION, REF_VERSION, MoonStatus, PhotometryStatus
 from monitor.science.star_traces import ratio_to_prediction
 
 __all__ = ["build_results", "results_json", "iso_utc", "TracePoint", "trace_points", "star_traces"]
@@ -100,7 +100,7 @@ def _calibration(session: Session, satellite: str | None, band: str | None, sinc
         {"satellite": acq.satellite, "band": mm.band, "method": "MOON", "epoch": acq.date_obs, "a": mm.a,
          "a_sigma": mm.a_sigma, "n": 1, "starpool": None}
         for mm, acq in moon_results.latest_moon_measurements(session, satellite, band, since=since, until=until)
-        if mm.a is not None and mm.status == "ok"
+        if mm.a is not None and mm.status == MoonStatus.OK
     ]
     return out
 
@@ -150,12 +150,12 @@ def _measurement(m: BandMeasurement) -> dict[str, Any]:
     entry: dict[str, Any] = {"acq_id": acq.acq_id, "file": acq.file_name, "band": b, "status": "ok",
                              "reason": None, "a": None, "a_sigma": None}
     result = m.photometry or m.moon
-    if result is not None:
-        if result.status == "rejected":
+    if result is not None:  # their statuses share the values ok and rejected
+        if result.status == PhotometryStatus.REJECTED:
             entry["status"], entry["reason"] = "rejected", result.reason
         entry["a"], entry["a_sigma"] = result.a, result.a_sigma
         per_star = m.starpool_result.per_star if m.starpool_result is not None else {}
-        if result.status == "ok" and acq.acq_id in (per_star or {}):
+        if result.status == PhotometryStatus.OK and acq.acq_id in (per_star or {}):
             star = per_star[acq.acq_id]
             entry["a"], entry["a_sigma"] = star.get("a"), star.get("a_sigma")
     return entry

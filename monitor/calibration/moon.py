@@ -45,6 +45,7 @@ from monitor.domain import (
     REF_VERSION,
     BandHeader,
     Mission,
+    MoonStatus,
     RejectReason,
     Satellite,
 )
@@ -205,7 +206,8 @@ def _has_reference_rsr(mission: str, band: str) -> bool:
 
 
 def _rejected(row: dict[str, Any], reason: str, message: str, **extra: Any) -> MoonMeasurement:
-    return MoonMeasurement(**row, **extra, status="rejected", reason=reason, message=message[:1000], in_trend=False)
+    return MoonMeasurement(**row, **extra, status=MoonStatus.REJECTED, reason=reason, message=message[:1000],
+                           in_trend=False)
 
 
 def _measure_acquisition(
@@ -251,9 +253,9 @@ def _measure_acquisition(
         except (ScienceError, InvalidAcquisitionError) as exc:  # the data's verdict on this band
             out.append(_rejected(row, _reject_reason(exc), f"{type(exc).__name__}: {exc}", irradiance_w_m2_um=e_k))
             continue
-        status, message = "ok", ""
+        status, message = MoonStatus.OK, ""
         if not in_range:
-            status = "flagged"
+            status = MoonStatus.FLAGGED
             message = (
                 f"{FLAG_PHASE}: |g| = {abs(geo.phase_angle_deg):.2f} deg outside "
                 f"[{settings.moon.min_phase_deg:g}, {settings.moon.max_phase_deg:g}] deg; kept, not in trends"
@@ -307,10 +309,10 @@ def _measurement_stage(
 def _count(summary: MoonSummary, acq_id: str, rows: list[MoonMeasurement]) -> None:
     """Count the committed rows of one acquisition; log its rejected bands (WARNING, with the ACQ_ID)."""
     for r in rows:
-        summary.bands_ok += r.status == "ok"
-        summary.bands_flagged += r.status == "flagged"
-        summary.bands_rejected += r.status == "rejected"
-        if r.status == "rejected":
+        summary.bands_ok += r.status == MoonStatus.OK
+        summary.bands_flagged += r.status == MoonStatus.FLAGGED
+        summary.bands_rejected += r.status == MoonStatus.REJECTED
+        if r.status == MoonStatus.REJECTED:
             log.warning("moon %s band %s rejected (%s): %s", acq_id, r.band, r.reason, r.message)
     summary.acquisitions += 1
 

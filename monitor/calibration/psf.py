@@ -30,7 +30,7 @@ from monitor.calibration.star import SECONDS_PER_YEAR, EeCorrection
 from monitor.catalogue import star_results, versions
 from monitor.catalogue.models import DriftResult, MtfResult, ProcessingRun, Starpool
 from monitor.catalogue.mtf_results import latest_mtf_history
-from monitor.domain import MISSION_OF_SATELLITE, BandHeader, Satellite
+from monitor.domain import MISSION_OF_SATELLITE, BandHeader, PhotometryStatus, Satellite
 from monitor.io.fits_reader import InvalidAcquisitionError, read_band
 from monitor.science.drift import fit_drift
 from monitor.science.epsf import compare_mtf, epsf_mtf
@@ -75,7 +75,7 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
     raises: a fit without it would be a degraded result, so the starpool is recomputed later.
     """
     half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
-    members = [i for i, r in enumerate(rows) if r.photometry.status == "ok"]
+    members = [i for i, r in enumerate(rows) if r.photometry.status == PhotometryStatus.OK]
     if len(members) < MIN_PSF_STARS:
         log.info("starpool %s %s: %d stars, no PSF fit", pool.period_key, band, len(members))
         return None

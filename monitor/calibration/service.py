@@ -14,6 +14,7 @@ from monitor.calibration.pending import StageSummary
 from monitor.catalogue import operations as ops
 from monitor.catalogue.locks import site_operation
 from monitor.catalogue.models import ProcessingRun
+from monitor.catalogue.states import RunOutcome
 from monitor.failures import is_transient
 from monitor.settings import Settings
 
@@ -101,7 +102,7 @@ def run_processing(
     n = star.photometry + geometry.processed + moon.acquisitions
     problems = summary.problems_line()  # first in the message: it is cut to the column's size
     message = "; ".join(([problems] if problems else []) + summary.stage_lines())
-    ops.finish_run(session, run, now, "partial" if problems else "ok", message, n_items=n)
+    ops.finish_run(session, run, now, RunOutcome.PARTIAL if problems else RunOutcome.OK, message, n_items=n)
     session.commit()
     return summary
 
@@ -112,7 +113,7 @@ def _record_failed_run(session: Session, run: ProcessingRun, now: datetime, exc:
     run_id = run.id
     try:
         session.rollback()
-        ops.finish_run(session, run, now, "failed", f"{type(exc).__name__}: {exc}")
+        ops.finish_run(session, run, now, RunOutcome.FAILED, f"{type(exc).__name__}: {exc}")
         session.commit()
     except Exception as again:  # noqa: BLE001 - the run's own error is re-raised by the caller
         if is_transient(again):  # the catalogue is gone: the run stays 'running' until the next run

@@ -49,7 +49,15 @@ from monitor.catalogue.models import (
     Starpool,
     StarpoolResult,
 )
-from monitor.domain import MISSION_OF_SATELLITE, REF_VERSION, STAR_SATELLITES, BandHeader, RejectReason, Satellite
+from monitor.domain import (
+    MISSION_OF_SATELLITE,
+    REF_VERSION,
+    STAR_SATELLITES,
+    BandHeader,
+    PhotometryStatus,
+    RejectReason,
+    Satellite,
+)
 from monitor.io.fits_reader import InvalidAcquisitionError, read_bands
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.science.drift import drift_alerts, fit_drift
@@ -222,24 +230,24 @@ def _photometry_rows(
         phot = results.get(b.band)
         if phot is None:
             message = read_error or f"{path.name} has no image HDU for band {b.band!r}"
-            out.append(({**base, "status": "rejected", "reason": RejectReason.UNREADABLE.value,
+            out.append(({**base, "status": PhotometryStatus.REJECTED, "reason": RejectReason.UNREADABLE.value,
                          "message": message[:1000]}, []))
             continue
         if isinstance(phot, ScienceError):
             reason = RejectReason.ALL_NAN if isinstance(phot, AllNaNError) else RejectReason.BAD_VALUE
-            out.append(({**base, "status": "rejected", "reason": reason.value,
+            out.append(({**base, "status": PhotometryStatus.REJECTED, "reason": reason.value,
                          "message": f"photometry impossible: {phot}"[:1000]}, []))
             continue
-        status, reason, message = "ok", None, ""
+        status, reason, message = PhotometryStatus.OK, None, ""
         if phot.saturated:
-            status, reason = "rejected", RejectReason.SATURATED.value
+            status, reason = PhotometryStatus.REJECTED, RejectReason.SATURATED.value
             message = f"peak {phot.peak_dn:.0f} DN >= SATURATE {b.saturate_dn:.0f} DN"
         elif phot.off_centre:
-            status, reason = "rejected", RejectReason.TRUNCATED_WINDOW.value
+            status, reason = PhotometryStatus.REJECTED, RejectReason.TRUNCATED_WINDOW.value
             message = (f"star not found within the search box, or centroid ({phot.centroid_x:.1f}, "
                        f"{phot.centroid_y:.1f}) too far from STARX/STARY ({b.star_x}, {b.star_y})")
         elif not usable:
-            status, reason = "rejected", RejectReason.BAD_VALUE.value
+            status, reason = PhotometryStatus.REJECTED, RejectReason.BAD_VALUE.value
             message = f"HIP {job.hip} is not a calibration star (needs 1 <= V <= 6 and a valid B-V)"
         omega = b.pixel_solid_angle_sr
         windows: list[dict[str, Any]] = []
@@ -247,7 +255,7 @@ def _photometry_rows(
         a_sig = (a_coefficient_sigma(a_raw, phot.sums_dn, phot.sigmas_dn) if a_raw is not None else None)
         counts = normalised_count(phot.sums_dn, b.oversamp, b.gain_factor)
         for j, h in enumerate(phot.half_widths):
-            window_ok = not (phot.nan_in_window[j] or phot.truncated[j]) and status == "ok"
+            window_ok = not (phot.nan_in_window[j] or phot.truncated[j]) and status == PhotometryStatus.OK
             windows.append(dict(
                 half_width_px=int(h), sum_dn=float(phot.sums_dn[j]), sigma_dn=float(phot.sigmas_dn[j]),
                 n_pixels=int(phot.n_pixels[j]), nan_in_window=bool(phot.nan_in_window[j]),
@@ -256,8 +264,8 @@ def _photometry_rows(
                 a_sigma=float(a_sig[j]) if (a_sig is not None and window_ok) else None,
             ))
         valid = [w for w in windows if w["a"] is not None]
-        if status == "ok" and not valid:
-            status, reason = "rejected", RejectReason.NAN_IN_WINDOW.value
+        if status == PhotometryStatus.OK and not valid:
+            status, reason = PhotometryStatus.REJECTED, RejectReason.NAN_IN_WINDOW.value
             message = "every extraction window holds a NaN pixel or is cut by the vignette edge"
         largest = valid[-1] if valid else None
         out.append((dict(
@@ -317,7 +325,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
 
 def _log_rejections(acq: Acquisition, rows: PhotometryRows) -> int:
     """Log every rejected band of one acquisition (WARNING, with its ACQ_ID); returns their number."""
-    rejected = [phot for phot, _ in rows if phot["status"] != "ok"]
+    rejected = [phot for phot, _ in rows if phot["status"] != PhotometryStatus.OK]
     for phot in rejected:
         log.warning("star %s band %s rejected (%s): %s", acq.acq_id, phot["band"], phot["reason"], phot["message"])
     return len(rejected)
@@ -460,7 +468,7 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
             if w.a is not None and w.a_sigma is not None:
                 j = half_widths.index(w.half_width_px)
                 a_raw[i, j], a_sig[i, j] = w.a, w.a_sigma
-    ok_members = [i for i, r in enumerate(rows) if r.photometry.status == "ok"]
+    ok_members = [i for i, r in enumerate(rows) if r.photometry.status == PhotometryStatus.OK]
     correction = ee_provider(session, settings, pool, band, rows, run, now) if ee_provider else None
     if correction is not None:
         ee, ee_sig, source = correction.ee, correction.ee_sigma, correction.source
@@ -513,7 +521,7 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     rejected = [{"acq_id": acq_ids[i], "reason": "outlier",
                  "residual_sigma": float(est.normalised_residuals[k])} for k, i in enumerate(idx) if not est.used[k]]
     rejected += [{"acq_id": r.acquisition.acq_id, "reason": r.photometry.reason, "message": r.photometry.message}
-                 for r in rows if r.photometry.status != "ok"]
+                 for r in rows if r.photometry.status != PhotometryStatus.OK]
     per_star = {
         acq_ids[i]: {
             "a": None if not np.isfinite(a_corr[i, j]) else float(a_corr[i, j]),

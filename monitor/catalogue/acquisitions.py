@@ -23,6 +23,7 @@ from monitor.catalogue.models import (
     SatelliteRow,
     StarRow,
 )
+from monitor.catalogue.states import AcquisitionStatus, RejectionState
 from monitor.domain import (
     BANDS_BY_MISSION,
     MISSION_OF_SATELLITE,
@@ -142,7 +143,7 @@ def _acquisition_row(it: NewAcquisition) -> dict[str, Any]:
         date_obs=h.date_obs, sc_pos_x_km=h.sc_pos_km[0], sc_pos_y_km=h.sc_pos_km[1],
         sc_pos_z_km=h.sc_pos_km[2], sc_vel_x_km_s=h.sc_vel_km_s[0], sc_vel_y_km_s=h.sc_vel_km_s[1],
         sc_vel_z_km_s=h.sc_vel_km_s[2], ra_deg=h.ra_deg, dec_deg=h.dec_deg, icd=h.icd,
-        archive_path=it.archive_path, status="archiving", received_at=it.received_at, archived_at=None,
+        archive_path=it.archive_path, status=AcquisitionStatus.ARCHIVING, received_at=it.received_at, archived_at=None,
     )
 
 
@@ -284,19 +285,20 @@ def mark_acquisitions_archived(session: Session, ids: Sequence[int], when: datet
     """Record that the files of these acquisitions reached the archive (one UPDATE, not committed)."""
     if ids:
         table = Acquisition.__table__  # type: ignore[attr-defined]
-        session.execute(sa.update(table).where(table.c.id.in_(list(ids))).values(status="archived",
+        session.execute(sa.update(table).where(table.c.id.in_(list(ids))).values(status=AcquisitionStatus.ARCHIVED,
                                                                                   archived_at=when))
 
 
-def mark_acquisition(session: Session, acq: Acquisition, status: str, when: datetime | None = None) -> None:
+def mark_acquisition(session: Session, acq: Acquisition, status: AcquisitionStatus, when: datetime | None = None
+                     ) -> None:
     """Record the outcome of the file move of an acquisition (``archived`` or ``missing``)."""
     acq.status = status
-    if status == "archived":
+    if status == AcquisitionStatus.ARCHIVED:
         acq.archived_at = when
     session.add(acq)
 
 
-def acquisitions_in_state(session: Session, status: str) -> Sequence[Acquisition]:
+def acquisitions_in_state(session: Session, status: AcquisitionStatus) -> Sequence[Acquisition]:
     return session.exec(select(Acquisition).where(Acquisition.status == status)).all()
 
 
@@ -329,18 +331,18 @@ def add_rejection(
         message=fit_column(Rejection.message, message),
         received_at=received_at,
         quarantine_path=quarantine_path,
-        state="moving",
+        state=RejectionState.MOVING,
     )
     session.add(rej)
     return rej
 
 
-def mark_rejection(session: Session, rej: Rejection, state: str) -> None:
+def mark_rejection(session: Session, rej: Rejection, state: RejectionState) -> None:
     rej.state = state
     session.add(rej)
 
 
-def rejections_in_state(session: Session, state: str) -> Sequence[Rejection]:
+def rejections_in_state(session: Session, state: RejectionState) -> Sequence[Rejection]:
     return session.exec(select(Rejection).where(Rejection.state == state)).all()
 
 

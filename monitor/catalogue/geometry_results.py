@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow
+from monitor.catalogue.states import AcquisitionStatus
 from monitor.catalogue.versions import in_period, is_latest
+from monitor.domain import AcqType, GeometryStatus
 
 __all__ = [
     "geom_acquisitions_pending",
@@ -30,7 +32,8 @@ def geom_acquisitions_pending(session: Session, reprocess_after_run: int | None 
         done = done.where(GeometryResult.run_id > reprocess_after_run)
     q = (
         select(Acquisition)
-        .where(Acquisition.acq_type == "GEOM", Acquisition.status == "archived", col(Acquisition.id).not_in(done))
+        .where(Acquisition.acq_type == AcqType.GEOM, Acquisition.status == AcquisitionStatus.ARCHIVED,
+               col(Acquisition.id).not_in(done))
         .order_by(col(Acquisition.date_obs), col(Acquisition.id))
     )
     return session.exec(q).all()
@@ -56,7 +59,7 @@ def geometry_in(
     q = (
         select(GeometryResult, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(GeometryResult.acquisition_id))
-        .where(is_latest(GeometryResult, GeometryResult.acquisition_id), GeometryResult.status == "ok",
+        .where(is_latest(GeometryResult, GeometryResult.acquisition_id), GeometryResult.status == GeometryStatus.OK,
                *in_period(Acquisition.date_obs, since, until))
         .order_by(Acquisition.date_obs)
     )

@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from monitor.catalogue.models import Acquisition, MoonMeasurement
+from monitor.catalogue.states import AcquisitionStatus
 from monitor.catalogue.versions import in_period, is_latest
+from monitor.domain import AcqType, MoonStatus
 
 __all__ = [
     "moon_acquisitions_pending",
@@ -29,7 +31,7 @@ def moon_acquisitions_pending(session: Session, reprocess_after_run: int | None 
         done = done.where(MoonMeasurement.run_id > reprocess_after_run)
     q = (
         select(Acquisition)
-        .where(Acquisition.acq_type == "MOON", Acquisition.status == "archived",
+        .where(Acquisition.acq_type == AcqType.MOON, Acquisition.status == AcquisitionStatus.ARCHIVED,
                col(Acquisition.id).not_in(done))
         .order_by(Acquisition.date_obs, Acquisition.id)
     )
@@ -45,7 +47,7 @@ def moon_trend_rows(session: Session, satellite: str, band: str) -> list[tuple[M
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
         .where(is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, where=[MoonMeasurement.band == band]),
                Acquisition.satellite == satellite,
-               MoonMeasurement.status == "ok", col(MoonMeasurement.in_trend).is_(True),
+               MoonMeasurement.status == MoonStatus.OK, col(MoonMeasurement.in_trend).is_(True),
                col(MoonMeasurement.a).is_not(None))
         .order_by(Acquisition.date_obs, Acquisition.id)
     )
@@ -93,7 +95,7 @@ def moon_history(
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
         .where(latest, Acquisition.satellite == satellite,
                Acquisition.date_obs >= since, Acquisition.date_obs < until,
-               MoonMeasurement.status != "rejected", col(MoonMeasurement.a).is_not(None))
+               MoonMeasurement.status != MoonStatus.REJECTED, col(MoonMeasurement.a).is_not(None))
         .order_by(Acquisition.date_obs, MoonMeasurement.band)
     )
     return [(m, a) for m, a in session.exec(q).all()]
@@ -108,7 +110,8 @@ def moon_rejections_in(
         select(MoonMeasurement, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
         .where(latest, Acquisition.satellite == satellite,
-               Acquisition.date_obs >= since, Acquisition.date_obs < until, MoonMeasurement.status == "rejected")
+               Acquisition.date_obs >= since, Acquisition.date_obs < until,
+               MoonMeasurement.status == MoonStatus.REJECTED)
         .order_by(Acquisition.date_obs, MoonMeasurement.band)
     )
     return [(m, a) for m, a in session.exec(q).all()]

@@ -27,12 +27,12 @@ from monitor.catalogue.models import (
     ScheduledJob,
     StarPhotometry,
 )
+from monitor.catalogue.states import FAILED_OUTCOMES, AcquisitionStatus, JobOutcome, RunOutcome
 from monitor.catalogue.versions import is_latest
-from monitor.domain import ICD_VERSION, REF_VERSION
+from monitor.domain import ICD_VERSION, REF_VERSION, AcqType
 from monitor.io.reference_data import reference_checksums
 
 __all__ = [
-    "FAILED_OUTCOMES",
     "start_job_run",
     "finish_job_run",
     "add_job_run",
@@ -56,7 +56,6 @@ __all__ = [
     "run_code_versions",
 ]
 
-FAILED_OUTCOMES = ("failed", "timeout", "crashed")  # an "interrupted" run (daemon died) counts neither way
 
 
 # --------------------------------------------------------------------------- job runs
@@ -64,21 +63,22 @@ FAILED_OUTCOMES = ("failed", "timeout", "crashed")  # an "interrupted" run (daem
 
 def start_job_run(session: Session, job_id: str, started: datetime) -> int:
     """Insert a ``running`` row for a job that starts now; returns its id (flushed)."""
-    row = JobRun(job_id=job_id, started_at=started, outcome="running")
+    row = JobRun(job_id=job_id, started_at=started, outcome=JobOutcome.RUNNING)
     session.add(row)
     session.flush()
     assert row.id is not None
     return row.id
 
 
-def finish_job_run(session: Session, run_id: int, finished: datetime, outcome: str, message: str,
+def finish_job_run(session: Session, run_id: int, finished: datetime, outcome: JobOutcome, message: str,
                    exit_code: int | None) -> None:
     """Record the end of a job run started with :func:`start_job_run`."""
     session.execute(sa.update(JobRun).where(col(JobRun.id) == run_id).values(
         finished_at=finished, outcome=outcome, message=message[:8000], exit_code=exit_code))
 
 
-def add_job_run(session: Session, job_id: str, started: datetime, finished: datetime, outcome: str, message: str,
+def add_job_run(session: Session, job_id: str, started: datetime, finished: datetime, outcome: JobOutcome,
+                message: str,
                 exit_code: int | None) -> int:
     """Insert a finished job run at once (its start could not be recorded); flushed."""
     row = JobRun(job_id=job_id, started_at=started, finished_at=finished, outcome=outcome, message=message[:8000],
@@ -91,8 +91,8 @@ def add_job_run(session: Session, job_id: str, started: datetime, finished: date
 
 def interrupt_running_job_runs(session: Session, now: datetime) -> int:
     """Mark the runs left ``running`` by a daemon that died as ``interrupted``; returns their number."""
-    result = session.execute(sa.update(JobRun).where(col(JobRun.outcome) == "running").values(
-        outcome="interrupted", finished_at=now,
+    result = session.execute(sa.update(JobRun).where(col(JobRun.outcome) == JobOutcome.RUNNING).values(
+        outcome=JobOutcome.INTERRUPTED, finished_at=now,
         message="the daemon stopped (killed or crashed) while this job ran; its work is picked up again"))
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -111,13 +111,13 @@ def consecutive_failures(session: Session, job_id: str, limit: int) -> list[JobR
     """The newest finished runs of ``job_id`` that failed in a row (newest first, at most ``limit``)."""
     q = (
         select(JobRun)
-        .where(JobRun.job_id == job_id, col(JobRun.outcome).in_(("ok", *FAILED_OUTCOMES)))
+        .where(JobRun.job_id == job_id, col(JobRun.outcome).in_((JobOutcome.OK, *FAILED_OUTCOMES)))
         .order_by(col(JobRun.id).desc())
         .limit(limit)
     )
     out: list[JobRun] = []
     for run in session.exec(q).all():
-        if run.outcome == "ok":
+        if run.outcome == JobOutcome.OK:
             break
         out.append(run)
     return out
@@ -193,16 +193,16 @@ class ProcessingBacklog:
 def processing_backlog(session: Session) -> ProcessingBacklog:
     """Archived STAR/MOON/GEOM acquisitions without photometry, measurement or geometry result."""
     done = {
-        "STAR": select(StarPhotometry.acquisition_id),
-        "MOON": select(MoonMeasurement.acquisition_id),
-        "GEOM": select(GeometryResult.acquisition_id),
+        AcqType.STAR: select(StarPhotometry.acquisition_id),
+        AcqType.MOON: select(MoonMeasurement.acquisition_id),
+        AcqType.GEOM: select(GeometryResult.acquisition_id),
     }
     counts: dict[str, int] = {}
     oldest: datetime | None = None
     for acq_type, results in done.items():
         n, first = session.exec(
             select(func.count(), func.min(Acquisition.received_at))
-            .where(Acquisition.acq_type == acq_type, Acquisition.status == "archived",
+            .where(Acquisition.acq_type == acq_type, Acquisition.status == AcquisitionStatus.ARCHIVED,
                    col(Acquisition.id).not_in(results))
         ).one()
         counts[acq_type] = int(n)
@@ -228,7 +228,7 @@ def start_run(session: Session, kind: str, now: datetime) -> ProcessingRun:
 
 
 def finish_run(
-    session: Session, run: ProcessingRun, now: datetime, outcome: str, message: str = "", n_items: int = 0
+    session: Session, run: ProcessingRun, now: datetime, outcome: RunOutcome, message: str = "", n_items: int = 0
 ) -> None:
     """Record the end of a processing run: its outcome, message and number of items."""
     run.finished_at = now

@@ -23,6 +23,7 @@ from monitor.catalogue.models import (
     Outbox,
     Report,
 )
+from monitor.catalogue.states import OutboxKind, OutboxStatus
 
 __all__ = [
     "queue_outbox",
@@ -53,8 +54,8 @@ def queue_outbox(session: Session, report_id: int, recipients: Sequence[str], no
     for rcpt in dict.fromkeys(recipients):  # keep order, drop repeats
         if rcpt in have:
             continue
-        row = Outbox(kind="report", report_id=report_id, recipient=rcpt, status="queued", attempts=0,
-                     next_attempt_at=now, created_at=now)
+        row = Outbox(kind=OutboxKind.REPORT, report_id=report_id, recipient=rcpt, status=OutboxStatus.QUEUED,
+                     attempts=0, next_attempt_at=now, created_at=now)
         session.add(row)
         rows.append(row)
     session.flush()
@@ -62,7 +63,8 @@ def queue_outbox(session: Session, report_id: int, recipients: Sequence[str], no
 
 
 def queue_incident_mail(
-    session: Session, incident_id: int, kind: str, recipients: Sequence[str], subject: str, body: str, now: datetime
+    session: Session, incident_id: int, kind: OutboxKind, recipients: Sequence[str], subject: str, body: str,
+    now: datetime,
 ) -> list[Outbox]:
     """Queue the ``alert`` or ``recovery`` e-mail of an incident for each recipient (not committed)."""
     have = set(session.exec(
@@ -72,7 +74,7 @@ def queue_incident_mail(
         if rcpt in have:
             continue
         row = Outbox(kind=kind, incident_id=incident_id, subject=subject[:255], body=body[:8000], recipient=rcpt,
-                     status="queued", attempts=0, next_attempt_at=now, created_at=now)
+                     status=OutboxStatus.QUEUED, attempts=0, next_attempt_at=now, created_at=now)
         session.add(row)
         rows.append(row)
     session.flush()
@@ -91,7 +93,7 @@ def stale_sending(session: Session, started_before: datetime) -> list[Outbox]:
     """Rows left in ``sending`` whose attempt started before ``started_before`` (a crash mid-send)."""
     q = (
         select(Outbox)
-        .where(Outbox.status == "sending", Outbox.next_attempt_at < started_before)
+        .where(Outbox.status == OutboxStatus.SENDING, Outbox.next_attempt_at < started_before)
         .order_by(col(Outbox.id))
     )
     return list(session.exec(q).all())
@@ -99,7 +101,8 @@ def stale_sending(session: Session, started_before: datetime) -> list[Outbox]:
 
 def due_outbox(session: Session, now: datetime) -> list[Outbox]:
     """Queued rows whose next attempt is due, oldest first."""
-    q = select(Outbox).where(Outbox.status == "queued", Outbox.next_attempt_at <= now).order_by(col(Outbox.id))
+    q = (select(Outbox).where(Outbox.status == OutboxStatus.QUEUED, Outbox.next_attempt_at <= now)
+         .order_by(col(Outbox.id)))
     return list(session.exec(q).all())
 
 
@@ -114,8 +117,8 @@ def claim_outbox(session: Session, outbox_id: int, now: datetime, message_id: st
     """
     result = session.execute(
         sa.update(Outbox)
-        .where(col(Outbox.id) == outbox_id, col(Outbox.status) == "queued")
-        .values(status="sending", next_attempt_at=now,
+        .where(col(Outbox.id) == outbox_id, col(Outbox.status) == OutboxStatus.QUEUED)
+        .values(status=OutboxStatus.SENDING, next_attempt_at=now,
                 message_id=sa.case((col(Outbox.message_id) == "", message_id), else_=col(Outbox.message_id)))
     )
     if getattr(result, "rowcount", 0) != 1:
@@ -131,9 +134,9 @@ def requeue_interrupted(session: Session, row: Outbox, now: datetime, **values: 
     """
     result = session.execute(
         sa.update(Outbox)
-        .where(col(Outbox.id) == row.id, col(Outbox.status) == "sending",
+        .where(col(Outbox.id) == row.id, col(Outbox.status) == OutboxStatus.SENDING,
                col(Outbox.next_attempt_at) == row.next_attempt_at)
-        .values(status="queued", next_attempt_at=now, **values)
+        .values(status=OutboxStatus.QUEUED, next_attempt_at=now, **values)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
 
@@ -155,13 +158,13 @@ def requeue_failed(session: Session, report_id: int, now: datetime, force: bool 
     again as a deliberate new copy, with a new Message-ID (assigned at the next attempt) so that a
     receiver does not drop it as a repeat.
     """
-    wanted = ("failed", "sent") if force else ("failed",)
+    wanted = (OutboxStatus.FAILED, OutboxStatus.SENT) if force else (OutboxStatus.FAILED,)
     rows = list(session.exec(
         select(Outbox).where(Outbox.report_id == report_id, col(Outbox.status).in_(wanted)).order_by(col(Outbox.id))
     ).all())
     for row in rows:
         when = f"{now:%Y-%m-%dT%H:%M:%SZ}"
-        if row.status == "sent":
+        if row.status == OutboxStatus.SENT:
             sent = f"{row.sent_at:%Y-%m-%dT%H:%M:%SZ}" if row.sent_at else "?"
             row.last_error = (f"forced resend by the operator at {when} (a new copy with a new Message-ID); "
                               f"before: sent {sent} with Message-ID {row.message_id or '?'}")[:2000]
@@ -171,7 +174,7 @@ def requeue_failed(session: Session, report_id: int, now: datetime, force: bool 
             row.sent_at = None
         else:
             row.last_error = f"requeued by the operator at {when}; before: {row.last_error}"[:2000]
-        row.status = "queued"
+        row.status = OutboxStatus.QUEUED
         row.next_attempt_at = now
         session.add(row)
     return rows
@@ -180,7 +183,8 @@ def requeue_failed(session: Session, report_id: int, now: datetime, force: bool 
 def oldest_queued(session: Session) -> tuple[int, datetime | None]:
     """(number of e-mails waiting to be sent, creation time of the oldest)."""
     n, oldest = session.exec(
-        select(func.count(), func.min(Outbox.created_at)).where(col(Outbox.status).in_(("queued", "sending")))
+        select(func.count(), func.min(Outbox.created_at))
+        .where(col(Outbox.status).in_((OutboxStatus.QUEUED, OutboxStatus.SENDING)))
     ).one()
     return int(n), oldest
 
@@ -190,7 +194,8 @@ def undelivered(session: Session, limit: int = 20) -> list[Outbox]:
     ones an interrupted attempt may have duplicated (``uncertain``): newest first, at most ``limit``."""
     q = (
         select(Outbox)
-        .where(sa.or_(col(Outbox.status).in_(("queued", "sending", "failed")), col(Outbox.uncertain)))
+        .where(sa.or_(col(Outbox.status).in_((OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.FAILED)),
+                      col(Outbox.uncertain)))
         .order_by(col(Outbox.id).desc())
         .limit(limit)
     )

@@ -21,7 +21,9 @@ from monitor.catalogue.models import (
     StarpoolResult,
     StarWindow,
 )
+from monitor.catalogue.states import AcquisitionStatus
 from monitor.catalogue.versions import in_period, is_latest
+from monitor.domain import AcqType, PhotometryStatus
 
 __all__ = [
     "star_acquisitions_pending",
@@ -51,7 +53,7 @@ def star_acquisitions_pending(session: Session, satellites: Sequence[str], repro
         done = done.where(StarPhotometry.run_id > reprocess_after_run)
     q = (
         select(Acquisition)
-        .where(Acquisition.acq_type == "STAR", Acquisition.status == "archived",
+        .where(Acquisition.acq_type == AcqType.STAR, Acquisition.status == AcquisitionStatus.ARCHIVED,
                col(Acquisition.satellite).in_(list(satellites)), col(Acquisition.id).not_in(done))
         .order_by(Acquisition.date_obs, Acquisition.id)
     )
@@ -201,7 +203,7 @@ def star_rejections_in(
         .join(Acquisition, col(Acquisition.id) == col(StarPhotometry.acquisition_id))
         .where(is_latest(StarPhotometry, StarPhotometry.acquisition_id, StarPhotometry.band),
                Acquisition.satellite == satellite, *in_period(Acquisition.date_obs, since, until),
-               StarPhotometry.status == "rejected")
+               StarPhotometry.status == PhotometryStatus.REJECTED)
         .order_by(Acquisition.date_obs, StarPhotometry.band)
     )
     return [(p, a) for p, a in session.exec(q).all()]

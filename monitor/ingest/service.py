@@ -74,6 +74,7 @@ from sqlmodel import Session
 
 from monitor.catalogue import acquisitions
 from monitor.catalogue.locks import site_operation
+from monitor.catalogue.states import AcquisitionStatus, RejectionState
 from monitor.domain import AcquisitionHeader, GeomHeader, RejectReason, printable_name
 from monitor.failures import is_transient
 from monitor.io.fits_reader import InvalidAcquisitionError, sha256_file, validate_acquisition
@@ -515,13 +516,14 @@ class _Ingestor:
     def recover(self) -> None:
         """Finish the file moves that a crash left half-done. A move that fails again is logged and
         its inbox entry left alone (:attr:`stuck`) until a later run can finish it."""
-        for acq in acquisitions.acquisitions_in_state(self.session, "archiving"):
+        for acq in acquisitions.acquisitions_in_state(self.session, AcquisitionStatus.ARCHIVING):
             src = self.settings.inbox / acq.file_name
             dest = self.site / acq.archive_path
             ok = self._finish(src, dest, acq.sha256)
             if ok is None:
                 continue
-            acquisitions.mark_acquisition(self.session, acq, "archived" if ok else "missing", self.now)
+            moved = AcquisitionStatus.ARCHIVED if ok else AcquisitionStatus.MISSING
+            acquisitions.mark_acquisition(self.session, acq, moved, self.now)
             self.session.commit()
             self.summary.recovered += 1
             if ok:
@@ -529,13 +531,13 @@ class _Ingestor:
             else:
                 log.error("acquisition %s: file %s is neither in the inbox nor archived", acq.acq_id,
                           printable_name(acq.file_name))
-        for rej in acquisitions.rejections_in_state(self.session, "moving"):
+        for rej in acquisitions.rejections_in_state(self.session, RejectionState.MOVING):
             src = self.settings.inbox / rej.file_name
             dest = self.site / rej.quarantine_path
             ok = self._finish(src, dest, rej.sha256)
             if ok is None:
                 continue
-            acquisitions.mark_rejection(self.session, rej, "done" if ok else "missing")
+            acquisitions.mark_rejection(self.session, rej, RejectionState.DONE if ok else RejectionState.MISSING)
             self.session.commit()
             self.summary.recovered += 1
             log.info("recovered interrupted quarantine of %s (%s)", printable_name(rej.file_name), rej.reason)
@@ -685,7 +687,7 @@ class _Ingestor:
         _move(path, dest, file_mode=self.file_mode)
         self._fault("after_reject_move")
         _drop_marker(path)
-        acquisitions.mark_rejection(self.session, rej, "done")
+        acquisitions.mark_rejection(self.session, rej, RejectionState.DONE)
         self.session.commit()
         if reason is RejectReason.DUPLICATE:
             self.summary.duplicates.append(path.name)

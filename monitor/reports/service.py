@@ -66,7 +66,8 @@ from monitor.catalogue import (
 )
 from monitor.catalogue import operations as ops
 from monitor.catalogue.models import Acquisition, MoonMeasurement, Outbox
-from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, MISSION_OF_SATELLITE, REF_VERSION, Satellite
+from monitor.catalogue.states import OutboxKind, OutboxStatus
+from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, MISSION_OF_SATELLITE, REF_VERSION, MoonStatus, Satellite
 from monitor.reports.context import (
     CalibrationSeries,
     DriftFit,
@@ -328,7 +329,7 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
         rows = by_band[band]
         drift_row = drift_results.latest_drift(session, satellite, band, "MOON")
         fit = _drift(drift_row)
-        good = [float(mm.a or 0.0) for mm, _ in rows if mm.status == "ok" and mm.in_trend]
+        good = [float(mm.a or 0.0) for mm, _ in rows if mm.status == MoonStatus.OK and mm.in_trend]
         median = statistics.median(good or [float(mm.a or 0.0) for mm, _ in rows])
         results: list[MoonResult] = []
         for mm, acq in rows:
@@ -338,7 +339,7 @@ def _satellite(session: Session, satellite: str, period: Period, since: datetime
                 acq_id=acq.acq_id, band=band, epoch=acq.date_obs,
                 phase_deg=float(mm.phase_angle_deg or 0.0), a=a_value, a_sigma=float(mm.a_sigma or 0.0),
                 residual_pct=100.0 * (a_value / ref_a - 1.0) if ref_a else None,
-                flagged=mm.status == "flagged" or not mm.in_trend,
+                flagged=mm.status == MoonStatus.FLAGGED or not mm.in_trend,
             ))
         moon += results
         moon_latest[band] = results[-1]
@@ -678,7 +679,7 @@ def _new_message_id(row: Outbox, sender: str) -> str:
     before the ids were stored (``attempts`` > 0, schema 0004) keeps the id the older code derived
     from the row, which its earlier attempts carried.
     """
-    what = f"report-{row.report_id}" if row.kind == "report" else f"{row.kind}-{row.incident_id}"
+    what = f"report-{row.report_id}" if row.kind == OutboxKind.REPORT else f"{row.kind}-{row.incident_id}"
     if row.attempts > 0:
         return f"<monitor-{what}-{row.id}@{_domain(sender)}>"
     return f"<monitor-{what}-{row.id}.{secrets.token_hex(6)}@{_domain(sender)}>"
@@ -688,7 +689,7 @@ def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[Emai
     """The e-mail of an outbox row, or ``(None, reason)`` when it can never be sent (the report
     file is gone or changed since it was archived)."""
     sender = settings.smtp.sender
-    if row.kind != "report":
+    if row.kind != OutboxKind.REPORT:
         return build_text_message(sender=sender, recipients=[row.recipient], subject=row.subject,
                                   body_text=row.body, message_id=row.message_id), ""
     assert row.report_id is not None
@@ -710,6 +711,11 @@ def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[Emai
     ), ""
 
 
+def _what(row: Outbox) -> str:
+    """What an outbox row carries, for the log: ``report 12``, ``alert of incident 3``."""
+    return f"report {row.report_id}" if row.kind == OutboxKind.REPORT else f"{row.kind} of incident {row.incident_id}"
+
+
 def _record(session: Session, row: Outbox, **values: object) -> None:
     """Record the outcome of one attempt (a unit of work of its own: committed)."""
     outbox.save_outbox(session, row, **values)
@@ -722,7 +728,7 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
     summary = SendSummary()
     for row in outbox.stale_sending(session, now - SENDING_STALE):
         # killed or crashed mid-send: the server may have the message; retry now, same Message-ID
-        what = f"report {row.report_id}" if row.kind == "report" else f"{row.kind} of incident {row.incident_id}"
+        what = _what(row)
         attempts = row.attempts + 1
         note = (f"attempt {attempts} interrupted (started {row.next_attempt_at:%Y-%m-%dT%H:%M:%SZ}; process "
                 f"killed or crashed mid-send): {row.recipient} may have it; retried with the same Message-ID "
@@ -741,16 +747,16 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
             continue  # another sender took it
         row = claimed
         attempts = row.attempts + 1
-        what = f"report {row.report_id}" if row.kind == "report" else f"{row.kind} of incident {row.incident_id}"
+        what = _what(row)
         try:
             message, error = _message_of(session, settings, row)
         except OSError as exc:  # transient (the body file): back in the queue
-            _record(session, row, status="queued", attempts=row.attempts, last_error=str(exc)[:2000])
+            _record(session, row, status=OutboxStatus.QUEUED, attempts=row.attempts, last_error=str(exc)[:2000])
             summary.retrying += 1
             summary.errors.append(str(exc))
             continue
         if message is None:
-            _record(session, row, status="failed", attempts=attempts, last_error=error)
+            _record(session, row, status=OutboxStatus.FAILED, attempts=attempts, last_error=error)
             log.error("outbox %s (%s): %s", row.id, what, error)
             summary.failed += 1
             summary.errors.append(error)
@@ -763,13 +769,13 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
             error = str(exc) + (f"; retried with the same Message-ID {row.message_id}" if exc.uncertain else "")
             if permanent or attempts >= MAX_ATTEMPTS:
                 why = "refused permanently" if permanent else f"gave up after {attempts} attempts"
-                _record(session, row, status="failed", attempts=attempts, uncertain=uncertain,
+                _record(session, row, status=OutboxStatus.FAILED, attempts=attempts, uncertain=uncertain,
                         last_error=f"{why}: {error}"[:2000])
                 log.error("outbox %s (%s to %s): %s: %s", row.id, what, row.recipient, why, error)
                 summary.failed += 1
             else:
                 delay = next_retry_delay(attempts)
-                _record(session, row, status="queued", attempts=attempts, next_attempt_at=now + delay,
+                _record(session, row, status=OutboxStatus.QUEUED, attempts=attempts, next_attempt_at=now + delay,
                         uncertain=uncertain, last_error=error[:2000])
                 log.warning("outbox %s (%s to %s): attempt %d failed, retry in %s: %s", row.id, what,
                             row.recipient, attempts, delay, exc)
@@ -780,7 +786,7 @@ def send_pending(session: Session, settings: Settings, now: datetime) -> SendSum
         if row.uncertain:  # the recipient may see it twice: both copies carry this one Message-ID
             note = (f"sent at attempt {attempts} with the same Message-ID {row.message_id} as an earlier, "
                     f"interrupted attempt; before: {row.last_error}")[:2000]
-        _record(session, row, status="sent", attempts=attempts, sent_at=now, last_error=note)
+        _record(session, row, status=OutboxStatus.SENT, attempts=attempts, sent_at=now, last_error=note)
         log.info("outbox %s (%s) sent to %s%s", row.id, what, row.recipient,
                  " (same Message-ID as an interrupted attempt)" if row.uncertain else "")
         summary.sent += 1
