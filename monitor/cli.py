@@ -604,7 +604,9 @@ def report(
     site: SiteOption = None,
 ) -> None:
     """Render the PDF report of a period into the site's reports/ (and e-mail it with --send)."""
-    from monitor.reports.service import ReportError, resend_report, run_report
+    from monitor.reports.delivery import resend_report
+    from monitor.reports.period import ReportError
+    from monitor.reports.service import run_report
     from monitor.site import session_scope, utc_now
 
     if (period is None) == (resend is None):

@@ -7,7 +7,7 @@ server confirmed it (250 to DATA); a confirmed row is never sent again (except b
 forced resend). An attempt interrupted mid-send is retried with the same Message-ID
 (``uncertain`` set), so that a receiver can drop the repeat. The unique constraints ``(report_id, recipient)`` and
 ``(incident_id, kind, recipient)`` are the last guard against a second e-mail of the same thing to
-the same person. The state machine itself is in :func:`monitor.reports.service.send_pending`.
+the same person. The state machine itself is in :func:`monitor.reports.delivery.send_pending`.
 """
 
 from __future__ import annotations

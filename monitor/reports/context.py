@@ -1,6 +1,6 @@
 """View model of the PDF report: frozen dataclasses of plain values.
 
-The report use-case (``monitor.reports.service``) fills these from catalogue rows; the plotting
+The report use-case (``monitor.reports.view``) fills these from catalogue rows; the plotting
 (:mod:`monitor.reports.plots`) and the templates (:mod:`monitor.reports.render`) only read them.
 Nothing here knows about the database, ORM objects or sessions, so no lazy load can happen while a
 template is being rendered.

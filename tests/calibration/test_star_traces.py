@@ -21,7 +21,7 @@ from monitor.calibration.service import run_processing
 from monitor.catalogue import star_results
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.ingest.service import run_ingest
-from monitor.reports.service import _star_traces
+from monitor.reports.view import _star_traces
 from monitor.results import star_traces
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from monitor.catalogue import operations as ops
 from monitor.catalogue.models import Incident, Outbox
 from monitor.daemon.incidents import after_job_run, scrub
-from monitor.reports.service import send_pending
+from monitor.reports.delivery import send_pending
 from monitor.settings import Settings, load_settings
 from monitor.site import init_site, open_engine
 from tests.reports.conftest import SmtpServer, _serve

@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from monitor.catalogue import outbox
 from monitor.catalogue.models import Outbox
-from monitor.reports.service import SENDING_STALE, resend_report, send_pending
+from monitor.reports.delivery import SENDING_STALE, resend_report, send_pending
 from monitor.settings import Settings, load_settings
 from monitor.site import init_site, open_engine
 from tests.harness import REPO_ROOT, command

@@ -22,16 +22,11 @@ from monitor.calibration.service import run_processing
 from monitor.catalogue import mtf_results, outbox, star_results
 from monitor.catalogue.models import Outbox, Report
 from monitor.ingest.service import run_ingest
+from monitor.reports.archive import count_pdf_pages
+from monitor.reports.delivery import SENDING_STALE, resend_report, send_pending
 from monitor.reports.filters import sci
-from monitor.reports.service import (
-    SENDING_STALE,
-    ReportError,
-    count_pdf_pages,
-    parse_period,
-    resend_report,
-    run_report,
-    send_pending,
-)
+from monitor.reports.period import ReportError, parse_period
+from monitor.reports.service import run_report
 from monitor.settings import Settings, SmtpSettings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import init_site, open_engine
