@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
@@ -12,8 +14,7 @@ __all__ = [
     "star_drift_pending",
     "moon_drift_pending",
     "latest_drifts",
-    "latest_drift",
-    "alerts_of_run",
+    "alerts_of_runs",
 ]
 
 
@@ -85,19 +86,8 @@ def latest_drifts(
     return list(session.exec(q).all())
 
 
-def latest_drift(
-    session: Session, satellite: str, band: str, method: str, quantity: str = "a", model: str = "linear"
-) -> DriftResult | None:
-    """Newest drift fit of one satellite, band, method and quantity (``a``, ``mtf_along``...)."""
-    newest = latest_drifts(session, satellite=satellite, band=band, method=method, quantity=quantity, model=model)
-    return newest[0] if newest else None
-
-
-def alerts_of_run(session: Session, run_id: int, satellite: str, band: str, method: str) -> list[Alert]:
-    """Alerts raised by processing run ``run_id`` for one satellite, band and method."""
-    q = (
-        select(Alert)
-        .where(Alert.run_id == run_id, Alert.satellite == satellite, Alert.band == band, Alert.method == method)
-        .order_by(Alert.id)
-    )
-    return list(session.exec(q).all())
+def alerts_of_runs(session: Session, run_ids: Collection[int]) -> list[Alert]:
+    """The alerts raised by these processing runs, in the order they were raised."""
+    if not run_ids:
+        return []
+    return list(session.exec(select(Alert).where(col(Alert.run_id).in_(sorted(run_ids))).order_by(Alert.id)).all())

@@ -18,8 +18,6 @@ __all__ = [
     "moon_trend_rows",
     "moon_measurements_of_run",
     "latest_moon_measurements",
-    "moon_history",
-    "moon_rejections_in",
 ]
 
 
@@ -82,36 +80,4 @@ def latest_moon_measurements(
     )
     if satellite is not None:
         q = q.where(Acquisition.satellite == satellite)
-    return [(m, a) for m, a in session.exec(q).all()]
-
-
-def moon_history(
-    session: Session, satellite: str, since: datetime, until: datetime
-) -> list[tuple[MoonMeasurement, Acquisition]]:
-    """Latest Moon measurement per acquisition and band with a value of A, ``since <= date_obs < until``."""
-    latest = is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, MoonMeasurement.band)
-    q = (
-        select(MoonMeasurement, Acquisition)
-        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(latest, Acquisition.satellite == satellite,
-               Acquisition.date_obs >= since, Acquisition.date_obs < until,
-               MoonMeasurement.status != MoonStatus.REJECTED, col(MoonMeasurement.a).is_not(None))
-        .order_by(Acquisition.date_obs, MoonMeasurement.band)
-    )
-    return [(m, a) for m, a in session.exec(q).all()]
-
-
-def moon_rejections_in(
-    session: Session, satellite: str, since: datetime, until: datetime
-) -> list[tuple[MoonMeasurement, Acquisition]]:
-    """Latest Moon measurements refused by processing, ``since <= date_obs < until``."""
-    latest = is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, MoonMeasurement.band)
-    q = (
-        select(MoonMeasurement, Acquisition)
-        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(latest, Acquisition.satellite == satellite,
-               Acquisition.date_obs >= since, Acquisition.date_obs < until,
-               MoonMeasurement.status == MoonStatus.REJECTED)
-        .order_by(Acquisition.date_obs, MoonMeasurement.band)
-    )
     return [(m, a) for m, a in session.exec(q).all()]

@@ -8,7 +8,7 @@ bookkeeping on its own, a use-case its processing run with its first unit of wor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,7 +53,8 @@ __all__ = [
     "start_run",
     "finish_run",
     "last_runs",
-    "run_code_versions",
+    "RunVersions",
+    "run_versions",
 ]
 
 
@@ -243,13 +244,21 @@ def last_runs(session: Session, limit: int = 5) -> Sequence[ProcessingRun]:
     return session.exec(q).all()
 
 
-def run_code_versions(session: Session, run_ids: Sequence[int]) -> list[str]:
-    """Distinct ``code_version (ICD, reference model)`` of the given processing runs."""
+@dataclass(frozen=True)
+class RunVersions:
+    """The versions a processing run used."""
+
+    code_version: str
+    icd_version: str
+    reference_model: str
+
+
+def run_versions(session: Session, run_ids: Collection[int]) -> dict[int, RunVersions]:
+    """Processing run id -> the versions it used, for the given runs."""
     if not run_ids:
-        return []
+        return {}
     q = (
-        select(ProcessingRun.code_version, ProcessingRun.icd_version, ProcessingRun.reference_model)
-        .where(col(ProcessingRun.id).in_(sorted(set(run_ids))))
-        .distinct()
+        select(ProcessingRun.id, ProcessingRun.code_version, ProcessingRun.icd_version, ProcessingRun.reference_model)
+        .where(col(ProcessingRun.id).in_(sorted(run_ids)))
     )
-    return sorted(f"{c} ({i}, {r})" for c, i, r in session.exec(q).all())
+    return {i: RunVersions(c, v, r) for i, c, v, r in session.exec(q).all()}

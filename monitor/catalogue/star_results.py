@@ -195,17 +195,19 @@ def latest_starpool_results(
 
 
 def star_rejections_in(
-    session: Session, satellite: str, since: datetime, until: datetime
+    session: Session, satellite: str | None, since: datetime, until: datetime
 ) -> list[tuple[StarPhotometry, Acquisition]]:
-    """Latest star photometry refused by processing (saturated, off-frame...), ``since <= date_obs < until``."""
+    """Latest star photometry refused by processing (saturated, off-frame...), ``since <= date_obs <
+    until``, of one satellite (None: all), ordered by acquisition time and band."""
     q = (
         select(StarPhotometry, Acquisition)
         .join(Acquisition, col(Acquisition.id) == col(StarPhotometry.acquisition_id))
         .where(is_latest(StarPhotometry, StarPhotometry.acquisition_id, StarPhotometry.band),
-               Acquisition.satellite == satellite, *in_period(Acquisition.date_obs, since, until),
-               StarPhotometry.status == PhotometryStatus.REJECTED)
+               *in_period(Acquisition.date_obs, since, until), StarPhotometry.status == PhotometryStatus.REJECTED)
         .order_by(Acquisition.date_obs, StarPhotometry.band)
     )
+    if satellite is not None:
+        q = q.where(Acquisition.satellite == satellite)
     return [(p, a) for p, a in session.exec(q).all()]
 
 

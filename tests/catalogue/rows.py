@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -30,6 +30,7 @@ from monitor.catalogue.models import (
     StarpoolResult,
     StarWindow,
 )
+from monitor.io.reference_data import load_star_catalogue
 
 _serial = itertools.count(1)
 
@@ -147,3 +148,80 @@ def incident(session: Session, job_id: str, last_outcome: str, when: datetime, i
     return _add(session, Incident(job_id=job_id, open_job_id=job_id if is_open else None, opened_at=when,
                                   closed_at=None if is_open else when + timedelta(hours=1), first_failure_at=when,
                                   last_failure_at=when, failures=3, last_outcome=last_outcome))
+
+
+# --------------------------------------------------------------------------- an example catalogue
+
+
+def t(month: int, day: int) -> datetime:
+    return datetime(2025, month, day, 12, tzinfo=UTC)
+
+
+class Example:
+    """What the filters need to know of every row, from the fixture (not from the document)."""
+
+    def __init__(self) -> None:
+        self.acq: dict[str, tuple[str, datetime]] = {}  # acq_id -> (satellite, date_obs)
+        self.refused: dict[str, datetime] = {}  # file name -> received_at
+        self.pool_start: dict[str, datetime] = {}  # starpool key -> period start
+
+
+def fill_example(session: Session) -> Example:
+    """A small catalogue with a bit of everything (see tests/test_results.py), and what its rows
+    are about."""
+    cat = Example()
+    hip = int(load_star_catalogue().hip[0])
+    r1, r2 = run(session, t(1, 31)), run(session, t(4, 30))
+
+    def acq(acq_id: str, sat: str, kind: str, when: datetime, bands: tuple[str, ...]) -> Any:
+        cat.acq[acq_id] = (sat, when)
+        return acquisition(session, acq_id, sat, kind, when, bands, hip=hip if kind == "STAR" else None)
+
+    a1 = acq("PHR1A-S1", "PHR1A", "STAR", t(1, 10), ("P", "B0"))
+    a2 = acq("PHR1A-S2", "PHR1A", "STAR", t(2, 10), ("P", "B0"))
+    a3 = acq("PHR1B-S3", "PHR1B", "STAR", t(3, 5), ("P",))
+    photometry(session, r1, a1, "P", "rejected", reason="saturated")  # older version
+    photometry(session, r2, a1, "P", "ok", a=10.0)
+    photometry(session, r1, a1, "B0", "ok", a=8.0)
+    photometry(session, r1, a2, "P", "ok", a=10.2)
+    photometry(session, r1, a2, "B0", "rejected", reason="off-centre")
+    photometry(session, r1, a3, "P", "ok", a=11.0)
+    s1 = starpool(session, "PHR1A", "PHR1A-2025-01", t(1, 1), t(2, 1), [a1])
+    s2 = starpool(session, "PHR1A", "PHR1A-2025-02", t(2, 1), t(3, 1), [a2])
+    s3 = starpool(session, "PHR1B", "PHR1B-2025-03", t(3, 1), t(4, 1), [a3])
+    for pool in (s1, s2, s3):
+        cat.pool_start[pool.period_key] = pool.period_start
+    starpool_result(session, r1, s1, "P", 1, t(1, 10), 9.8, {"PHR1A-S1": {"a": 9.7, "a_sigma": 0.1}})
+    starpool_result(session, r2, s1, "P", 2, t(1, 10), 9.9, {"PHR1A-S1": {"a": 10.1, "a_sigma": 0.1}})
+    starpool_result(session, r1, s1, "B0", 1, t(1, 10), 8.1, {"PHR1A-S1": {"a": 8.2, "a_sigma": 0.1}})
+    starpool_result(session, r1, s2, "P", 1, t(2, 10), 10.0, {"PHR1A-S2": {"a": 10.3, "a_sigma": 0.1}})
+    starpool_result(session, r1, s3, "P", 1, t(3, 5), 11.1, {"PHR1B-S3": {"a": 11.2, "a_sigma": 0.1}})
+    for pool, band in ((s1, "P"), (s2, "P"), (s3, "P"), (s1, "B0")):
+        mtf(session, r1, pool, band, "along", "parametric", 1, 0.10)
+        mtf(session, r2, pool, band, "along", "parametric", 2, 0.11)  # the latest version
+        mtf(session, r1, pool, band, "across", "parametric", 1, 0.12)
+        mtf(session, r1, pool, band, "along", "epsf", 1, 0.13)  # the cross-check: not exported
+    drift(session, r1, "PHR1A", "P", "STAR", -0.010)
+    drift(session, r2, "PHR1A", "P", "STAR", -0.011)  # the latest linear fit
+    drift(session, r2, "PHR1A", "P", "STAR", -0.5, model="exponential")
+    drift(session, r2, "PHR1A", "P", "STAR", -0.5, quantity="mtf_along")
+    drift(session, r1, "PHR1A", "B0", "STAR", -0.020)
+    drift(session, r1, "PNEO3", "B", "MOON", -0.030)
+    m1 = acq("PNEO3-M1", "PNEO3", "MOON", t(1, 20), ("B", "G"))
+    m2 = acq("PNEO3-M2", "PNEO3", "MOON", t(3, 20), ("B",))
+    m3 = acq("PNEO4-M3", "PNEO4", "MOON", t(2, 15), ("B",))
+    moon(session, r1, m1, "B", "rejected", reason="bad-value")  # older version
+    moon(session, r2, m1, "B", "ok", a=5.0)
+    moon(session, r1, m1, "G", "flagged", a=6.0)  # no calibration result, an "ok" measurement
+    moon(session, r1, m2, "B", "rejected", reason="bad-value")
+    moon(session, r1, m3, "B", "ok", a=5.2)
+    g1 = acq("PHR1A-G1", "PHR1A", "GEOM", t(2, 1), ())
+    g2 = acq("PHR1A-G2", "PHR1A", "GEOM", t(3, 1), ())
+    geometry(session, r1, g1, "failed")
+    geometry(session, r2, g1, "ok")
+    geometry(session, r1, g2, "ok")
+    geometry(session, r2, g2, "failed")  # its latest result failed: not exported
+    for name, reason, when in (("PHR1A-dup.fits", "duplicate", t(1, 15)), ("cut.fits", "truncated", t(3, 10))):
+        rejection(session, name, reason, when)
+        cat.refused[name] = when
+    return cat
