@@ -2,43 +2,41 @@
 
 The PDF is written to ``<site>/reports/monitor-report-<period>.pdf`` (a new version of the same
 period gets ``-v2``, ``-v3``...; an existing file is never overwritten) through a temporary file
-and a hard link, next to a ``.txt`` file holding the e-mail body. Then one ``report`` row
-(path, SHA-256, pages, size) and, when sending, one ``outbox`` row per recipient are committed
-together.
+and a hard link, next to a ``.txt`` file holding the e-mail body. Then the use-case commits one
+``report`` row (path, SHA-256, pages, size) and, when sending, one ``outbox`` row per recipient
+together (:func:`monitor.reports.service.run_report`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import re
-import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.settings import Settings
 
-__all__ = [
-    "count_pdf_pages",
-]
+__all__ = ["ArchivedReport", "archive_report"]
 
 
-def count_pdf_pages(pdf: bytes) -> int:
-    """Number of page objects of a PDF written by WeasyPrint.
+@dataclass(frozen=True)
+class ArchivedReport:
+    """A report PDF in the archive."""
 
-    WeasyPrint (pydyf) puts most objects into compressed object streams, so page dictionaries are
-    looked for both in the plain file and inside every Flate-compressed stream.
-    """
-    page = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
-    n = len(page.findall(pdf))
-    for m in re.finditer(rb"stream\r?\n", pdf):
-        end = pdf.find(b"endstream", m.end())
-        if end < 0:
-            break
-        try:
-            data = zlib.decompressobj().decompress(pdf[m.end():end])
-        except zlib.error:
-            continue
-        n += len(page.findall(data))
-    return n
+    path: Path
+    stored_path: str  # as the catalogue records it: relative to the site when inside it
+    sha256: str
+    size_bytes: int
+
+
+def archive_report(settings: Settings, stem: str, pdf: bytes, mail_body: Callable[[str], str]) -> ArchivedReport:
+    """Write ``pdf`` into the site's reports directory under a new name (``stem.pdf``,
+    ``stem-v2.pdf``...), and beside it the e-mail body ``mail_body(<name of the PDF>)``."""
+    path = _write_new(settings.reports_dir, stem, pdf)
+    path.with_suffix(".txt").write_text(mail_body(path.name), encoding="utf-8")
+    return ArchivedReport(path=path, stored_path=_stored_path(settings, path), sha256=hashlib.sha256(pdf).hexdigest(),
+                          size_bytes=len(pdf))
 
 
 def _write_new(directory: Path, stem: str, pdf: bytes) -> Path:

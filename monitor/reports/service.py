@@ -6,7 +6,6 @@ model), :mod:`monitor.reports.archive` (the PDF archive), :mod:`monitor.reports.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from monitor.catalogue import outbox
-from monitor.reports.archive import _stored_path, _write_new, count_pdf_pages
+from monitor.reports.archive import archive_report
 from monitor.reports.delivery import SendSummary, send_pending
 from monitor.reports.period import ReportError, parse_period
 from monitor.reports.view import build_context, summary_text
@@ -89,28 +88,25 @@ def run_report(
         log.info("report %s already exists; scheduled run does nothing", p.key)
         return ReportOutcome(period=p.key, skipped="already made")
     from monitor.reports.plots import make_figures
-    from monitor.reports.render import render_pdf
+    from monitor.reports.render import render_report
 
     t0 = time.perf_counter()
     ctx = build_context(session, settings, p, now)
     session.rollback()  # end the read transaction before the long rendering (SQLite writers wait less)
-    pdf = render_pdf(ctx, make_figures(ctx))
+    rendered = render_report(ctx, make_figures(ctx))
     render_s = time.perf_counter() - t0
-    stem = f"monitor-report-{p.key}"
-    path = _write_new(settings.reports_dir, stem, pdf)
-    body = summary_text(ctx, path.name)
-    path.with_suffix(".txt").write_text(body, encoding="utf-8")
-    digest = hashlib.sha256(pdf).hexdigest()
-    pages = count_pdf_pages(pdf)
-    row = outbox.add_report(session, period=p.key, path=_stored_path(settings, path), sha256=digest, pages=pages,
-                        size_bytes=len(pdf), created_at=now)
+    archived = archive_report(settings, f"monitor-report-{p.key}", rendered.pdf,
+                              lambda name: summary_text(ctx, name))
+    row = outbox.add_report(session, period=p.key, path=archived.stored_path, sha256=archived.sha256,
+                            pages=rendered.pages, size_bytes=archived.size_bytes, created_at=now)
     queue = bool(send) or (scheduled and mailing)  # only --send or the scheduled job e-mails
     queued = outbox.queue_outbox(session, row.id, settings.report.recipients, now) if queue else []  # type: ignore[arg-type]
     session.commit()
-    outcome = ReportOutcome(period=p.key, report_id=row.id, path=path, sha256=digest, pages=pages,
-                            size_bytes=len(pdf), render_s=render_s, queued=len(queued))
-    log.info("report %s #%s written: %s (%d pages, sha256 %s, %.1f s)", p.key, row.id, path, pages, digest[:12],
-             render_s)
+    outcome = ReportOutcome(period=p.key, report_id=row.id, path=archived.path, sha256=archived.sha256,
+                            pages=rendered.pages, size_bytes=archived.size_bytes, render_s=render_s,
+                            queued=len(queued))
+    log.info("report %s #%s written: %s (%d pages, sha256 %s, %.1f s)", p.key, row.id, archived.path, rendered.pages,
+             archived.sha256[:12], render_s)
     if queued:
         outcome.mail = send_pending(session, settings, now)
     return outcome

@@ -22,7 +22,6 @@ from monitor.calibration.service import run_processing
 from monitor.catalogue import mtf_results, outbox, star_results
 from monitor.catalogue.models import Outbox, Report
 from monitor.ingest.service import run_ingest
-from monitor.reports.archive import count_pdf_pages
 from monitor.reports.delivery import SENDING_STALE, resend_report, send_pending
 from monitor.reports.filters import sci
 from monitor.reports.period import ReportError, parse_period
@@ -107,7 +106,7 @@ def test_report_pdf_contents_and_archive_row(campaign: Settings, monthly: Any) -
     pdf = monthly.path.read_bytes()
     assert monthly.path == campaign.reports_dir / "monitor-report-2025-02.pdf"
     reader = pypdf.PdfReader(io.BytesIO(pdf))
-    assert monthly.pages == len(reader.pages) == count_pdf_pages(pdf) >= 6
+    assert monthly.pages == len(reader.pages) >= 6  # WeasyPrint's page count, read back with pypdf
     text = _text(pdf)
     for heading in ("February 2025", "Summary", "PHR1A (PHR)", "PHR1B (PHR)", "PNEO3 (PNEO)", "PNEO4 (PNEO)",
                     "absolute calibration A_k", "star traces", "MTF", "geometry",
