@@ -8,7 +8,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 import numpy as np
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ from monitor.catalogue.states import AcquisitionStatus, RejectionState
 from monitor.domain import (
     BANDS_BY_MISSION,
     MISSION_OF_SATELLITE,
+    AcqType,
     AcquisitionHeader,
     GeomHeader,
 )
@@ -47,6 +48,8 @@ __all__ = [
     "mark_acquisition",
     "acquisitions_in_state",
     "band_images_by_acquisition",
+    "unprocessed",
+    "pending_acquisitions",
     "add_rejection",
     "mark_rejection",
     "rejections_in_state",
@@ -300,6 +303,34 @@ def mark_acquisition(session: Session, acq: Acquisition, status: AcquisitionStat
 
 def acquisitions_in_state(session: Session, status: AcquisitionStatus) -> Sequence[Acquisition]:
     return session.exec(select(Acquisition).where(Acquisition.status == status)).all()
+
+
+class _Result(Protocol):
+    acquisition_id: int
+    run_id: int
+
+
+def unprocessed(acq_type: AcqType, result: type[_Result], after_run: int | None = None
+                ) -> list[sa.ColumnElement[bool]]:
+    """SQL conditions on ``Acquisition``: archived, of ``acq_type``, and without a ``result`` row
+    (or, with ``after_run``, without one from a run newer than that id)."""
+    done = select(result.acquisition_id)
+    if after_run is not None:
+        done = done.where(col(result.run_id) > after_run)
+    return [col(Acquisition.acq_type) == acq_type, col(Acquisition.status) == AcquisitionStatus.ARCHIVED,
+            col(Acquisition.id).not_in(done)]
+
+
+def pending_acquisitions(session: Session, acq_type: AcqType, result: type[_Result],
+                         reprocess_after_run: int | None = None, satellites: Sequence[str] | None = None
+                         ) -> Sequence[Acquisition]:
+    """Archived acquisitions of ``acq_type`` (of ``satellites``) without a ``result`` row (or, when
+    ``reprocess_after_run`` is given, without one from a run newer than that id), oldest first."""
+    q = (select(Acquisition).where(*unprocessed(acq_type, result, reprocess_after_run))
+         .order_by(Acquisition.date_obs, Acquisition.id))
+    if satellites is not None:
+        q = q.where(col(Acquisition.satellite).in_(list(satellites)))
+    return session.exec(q).all()
 
 
 def band_images_by_acquisition(session: Session, acquisition_ids: Sequence[int]) -> dict[int, list[BandImage]]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from monitor.catalogue.models import Acquisition, Alert, DriftResult, MoonMeasurement, Starpool, StarpoolResult
 from monitor.catalogue.versions import is_latest
@@ -26,26 +27,25 @@ def star_drift_pending(session: Session) -> list[tuple[str, str]]:
     fit is caught up by the next one. Series with fewer than two starpools stay listed (nothing
     can be fitted yet): their check costs one query per run.
     """
-    results = (
-        select(Starpool.satellite, StarpoolResult.band, func.max(StarpoolResult.run_id).label("run_id"))
-        .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
-        .group_by(Starpool.satellite, StarpoolResult.band)
-        .subquery()
-    )
-    return _drift_pending(session, results, "STAR")
+    return _drift_pending(session, _newest_run_per_series(
+        Starpool.satellite, StarpoolResult.band, StarpoolResult.run_id,
+        Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id)), "STAR")
 
 
 def moon_drift_pending(session: Session) -> list[tuple[str, str]]:
     """(satellite, band) whose MOON drift of A_k owes a refit: a Moon measurement of a later run
     than the latest drift fit (or no drift fit yet), ordered. Series that cannot be fitted yet
     (fewer than two in-trend points) stay listed."""
-    measured = (
-        select(Acquisition.satellite, MoonMeasurement.band, func.max(MoonMeasurement.run_id).label("run_id"))
-        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .group_by(Acquisition.satellite, MoonMeasurement.band)
-        .subquery()
-    )
-    return _drift_pending(session, measured, "MOON")
+    return _drift_pending(session, _newest_run_per_series(
+        Acquisition.satellite, MoonMeasurement.band, MoonMeasurement.run_id,
+        Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id)), "MOON")
+
+
+def _newest_run_per_series(satellite: Any, band: Any, run_id: Any, joined: type[SQLModel],
+                           on: sa.ColumnElement[bool]) -> sa.Subquery:
+    """(satellite, band, run_id): the newest processing run that wrote results of each series."""
+    return (select(satellite, band, func.max(run_id).label("run_id")).join(joined, on)
+            .group_by(satellite, band).subquery())
 
 
 def _drift_pending(session: Session, latest: sa.Subquery, method: str) -> list[tuple[str, str]]:

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from monitor.catalogue.acquisitions import pending_acquisitions
 from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow
-from monitor.catalogue.states import AcquisitionStatus
 from monitor.catalogue.versions import in_period, is_latest
 from monitor.domain import AcqType, GeometryStatus
 
@@ -27,16 +27,7 @@ def geom_acquisitions_pending(session: Session, reprocess_after_run: int | None 
 
     A ``failed`` result counts as done: the acquisition is retried only by a reprocessing.
     """
-    done = select(GeometryResult.acquisition_id)
-    if reprocess_after_run is not None:
-        done = done.where(GeometryResult.run_id > reprocess_after_run)
-    q = (
-        select(Acquisition)
-        .where(Acquisition.acq_type == AcqType.GEOM, Acquisition.status == AcquisitionStatus.ARCHIVED,
-               col(Acquisition.id).not_in(done))
-        .order_by(col(Acquisition.date_obs), col(Acquisition.id))
-    )
-    return session.exec(q).all()
+    return pending_acquisitions(session, AcqType.GEOM, GeometryResult, reprocess_after_run)
 
 
 def geom_header_of(session: Session, acquisition_id: int) -> GeomHeaderRow | None:

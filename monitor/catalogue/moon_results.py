@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from monitor.catalogue.acquisitions import pending_acquisitions
 from monitor.catalogue.models import Acquisition, MoonMeasurement
-from monitor.catalogue.states import AcquisitionStatus
 from monitor.catalogue.versions import in_period, is_latest
 from monitor.domain import AcqType, MoonStatus
 
@@ -24,16 +24,7 @@ __all__ = [
 def moon_acquisitions_pending(session: Session, reprocess_after_run: int | None = None) -> Sequence[Acquisition]:
     """Archived MOON acquisitions without Moon measurements (or, when ``reprocess_after_run`` is
     given, without measurements from a run newer than that id), oldest first."""
-    done = select(MoonMeasurement.acquisition_id)
-    if reprocess_after_run is not None:
-        done = done.where(MoonMeasurement.run_id > reprocess_after_run)
-    q = (
-        select(Acquisition)
-        .where(Acquisition.acq_type == AcqType.MOON, Acquisition.status == AcquisitionStatus.ARCHIVED,
-               col(Acquisition.id).not_in(done))
-        .order_by(Acquisition.date_obs, Acquisition.id)
-    )
-    return session.exec(q).all()
+    return pending_acquisitions(session, AcqType.MOON, MoonMeasurement, reprocess_after_run)
 
 
 def moon_trend_rows(session: Session, satellite: str, band: str) -> list[tuple[MoonMeasurement, Acquisition]]:

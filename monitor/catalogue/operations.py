@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from monitor import __version__
+from monitor.catalogue.acquisitions import unprocessed
 from monitor.catalogue.models import (
     Acquisition,
     DaemonState,
@@ -27,7 +28,7 @@ from monitor.catalogue.models import (
     ScheduledJob,
     StarPhotometry,
 )
-from monitor.catalogue.states import FAILED_OUTCOMES, AcquisitionStatus, JobOutcome, RunOutcome
+from monitor.catalogue.states import FAILED_OUTCOMES, JobOutcome, RunOutcome
 from monitor.catalogue.versions import is_latest
 from monitor.domain import ICD_VERSION, REF_VERSION, AcqType
 from monitor.io.reference_data import reference_checksums
@@ -193,18 +194,13 @@ class ProcessingBacklog:
 
 def processing_backlog(session: Session) -> ProcessingBacklog:
     """Archived STAR/MOON/GEOM acquisitions without photometry, measurement or geometry result."""
-    done = {
-        AcqType.STAR: select(StarPhotometry.acquisition_id),
-        AcqType.MOON: select(MoonMeasurement.acquisition_id),
-        AcqType.GEOM: select(GeometryResult.acquisition_id),
-    }
+    results: dict[AcqType, type[StarPhotometry] | type[MoonMeasurement] | type[GeometryResult]] = {
+        AcqType.STAR: StarPhotometry, AcqType.MOON: MoonMeasurement, AcqType.GEOM: GeometryResult}
     counts: dict[str, int] = {}
     oldest: datetime | None = None
-    for acq_type, results in done.items():
+    for acq_type, result in results.items():
         n, first = session.exec(
-            select(func.count(), func.min(Acquisition.received_at))
-            .where(Acquisition.acq_type == acq_type, Acquisition.status == AcquisitionStatus.ARCHIVED,
-                   col(Acquisition.id).not_in(results))
+            select(func.count(), func.min(Acquisition.received_at)).where(*unprocessed(acq_type, result))
         ).one()
         counts[acq_type] = int(n)
         if first is not None and (oldest is None or first < oldest):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pydantic_core import PydanticUndefined
 from sqlmodel import Session, col, select
 
+from monitor.catalogue.acquisitions import pending_acquisitions
 from monitor.catalogue.models import (
     Acquisition,
     BandImage,
@@ -21,7 +22,6 @@ from monitor.catalogue.models import (
     StarpoolResult,
     StarWindow,
 )
-from monitor.catalogue.states import AcquisitionStatus
 from monitor.catalogue.versions import in_period, is_latest
 from monitor.domain import AcqType, PhotometryStatus
 
@@ -48,16 +48,7 @@ def star_acquisitions_pending(session: Session, satellites: Sequence[str], repro
                               ) -> Sequence[Acquisition]:
     """Archived STAR acquisitions of ``satellites`` without photometry (or, when
     ``reprocess_after_run`` is given, without photometry from a run newer than that id)."""
-    done = select(StarPhotometry.acquisition_id)
-    if reprocess_after_run is not None:
-        done = done.where(StarPhotometry.run_id > reprocess_after_run)
-    q = (
-        select(Acquisition)
-        .where(Acquisition.acq_type == AcqType.STAR, Acquisition.status == AcquisitionStatus.ARCHIVED,
-               col(Acquisition.satellite).in_(list(satellites)), col(Acquisition.id).not_in(done))
-        .order_by(Acquisition.date_obs, Acquisition.id)
-    )
-    return session.exec(q).all()
+    return pending_acquisitions(session, AcqType.STAR, StarPhotometry, reprocess_after_run, satellites)
 
 
 def add_star_photometry_batch(

@@ -26,7 +26,6 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.headerregistry import Address
 from email.message import EmailMessage
 
 from sqlmodel import Session
@@ -38,6 +37,7 @@ from monitor.reports.mail import (
     MailDeliveryError,
     build_report_message,
     build_text_message,
+    domain_of,
     next_retry_delay,
     send_message,
 )
@@ -82,13 +82,6 @@ class SendSummary:
         return list(self.errors)
 
 
-def _domain(sender: str) -> str:
-    try:
-        return Address(addr_spec=sender).domain or "localhost"
-    except (ValueError, IndexError):
-        return "localhost"
-
-
 def _new_message_id(row: Outbox, sender: str) -> str:
     """The Message-ID stored in an outbox row at its first attempt, then sent at every attempt.
 
@@ -98,8 +91,8 @@ def _new_message_id(row: Outbox, sender: str) -> str:
     """
     what = f"report-{row.report_id}" if row.kind == OutboxKind.REPORT else f"{row.kind}-{row.incident_id}"
     if row.attempts > 0:
-        return f"<monitor-{what}-{row.id}@{_domain(sender)}>"
-    return f"<monitor-{what}-{row.id}.{secrets.token_hex(6)}@{_domain(sender)}>"
+        return f"<monitor-{what}-{row.id}@{domain_of(sender)}>"
+    return f"<monitor-{what}-{row.id}.{secrets.token_hex(6)}@{domain_of(sender)}>"
 
 
 def _message_of(session: Session, settings: Settings, row: Outbox) -> tuple[EmailMessage | None, str]:
