@@ -64,7 +64,7 @@ class _Run:
     started: datetime
     run_id: int | None = None  # its job_run row, when the start could be recorded
     finished: datetime | None = None
-    outcome: str = JobOutcome.RUNNING
+    outcome: JobOutcome = JobOutcome.RUNNING
     message: str = ""
     exit_code: int | None = None
 
@@ -146,7 +146,7 @@ class JobRunner:
         self._record(run)
         return run.outcome
 
-    def _run_child(self, job_id: str, started: datetime) -> tuple[str, str, int | None]:
+    def _run_child(self, job_id: str, started: datetime) -> tuple[JobOutcome, str, int | None]:
         target = JOB_TARGETS[job_id]
         spec = ChildSpec(job_id=job_id, target=target.target, kwargs=dict(target.kwargs), settings=self.settings,
                          started=started, initializer=child_initializer, parent_pid=os.getpid())
@@ -187,7 +187,7 @@ class JobRunner:
                     f"{timeout_s / 60:g}); its unfinished work stays pending", code)
         if result is None:
             return JobOutcome.CRASHED, outcome_of_exit(code), code
-        outcome, message = str(result.get("outcome", JobOutcome.FAILED)), str(result.get("message", ""))
+        outcome, message = JobOutcome(str(result.get("outcome", JobOutcome.FAILED))), str(result.get("message", ""))
         if code != 0:
             message += f"\n(the process then exited with code {code})"
         return outcome, message, code

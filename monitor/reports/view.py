@@ -335,9 +335,10 @@ def _refused_by_processing(cat: _Catalogue, satellite: str, period: Period) -> l
     moon = sorted(((mm, acq) for mm, acq in cat.moon.get(satellite, [])
                    if mm.status == MoonStatus.REJECTED and period.start <= acq.date_obs < period.end),
                   key=lambda ma: (ma[1].date_obs, ma[0].band))
+    refused: list[tuple[StarPhotometry | MoonMeasurement, Acquisition]] = [*cat.star_rejected.get(satellite, []), *moon]
     return [RejectedInput(file=f"{acq.acq_id} [{r.band}]", reason=r.reason or "rejected", message=r.message,
                           time=acq.date_obs)
-            for r, acq in [*cat.star_rejected.get(satellite, []), *moon]]
+            for r, acq in refused]
 
 
 def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[int, RunVersions]) -> _SatelliteData:
