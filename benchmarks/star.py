@@ -28,7 +28,7 @@ from typing import Any
 
 from monitor.calibration.service import run_processing
 from monitor.calibration.star import run_star_calibration
-from monitor.catalogue import repository as repo
+from monitor.catalogue import operations as ops
 from monitor.ingest.service import run_ingest
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
@@ -58,11 +58,13 @@ def _history(settings: Settings) -> dict[str, Any]:
         t0 = time.perf_counter()
         ing = run_ingest(session, settings, utc_now())
         t1 = time.perf_counter()
-        run = repo.start_run(session, "process", utc_now())
+        run = ops.start_run(session, "process", utc_now())
+        session.commit()
         summary = run_star_calibration(session, settings, run, utc_now(), ee_provider=None,
                                        progress=lambda done, total: marks.append(time.perf_counter()))
         t2 = time.perf_counter()
-        repo.finish_run(session, run, utc_now(), "ok", "benchmark history", n_items=summary.photometry)
+        ops.finish_run(session, run, utc_now(), "ok", "benchmark history", n_items=summary.photometry)
+        session.commit()
     phot_s = (marks[-1] if marks else t2) - t1
     n = len(ing.ingested)
     return {"acquisitions": n, "ingest_s": round(t1 - t0, 2), "photometry_s": round(phot_s, 2),

@@ -375,10 +375,10 @@ def traces(
     """Time series of each star's normalised count S_w/(OVERSAMP*GAINFACT) per window, with the
     ratio to the starpool's prediction."""
     import csv
+    import dataclasses
     import json
 
-    from monitor.catalogue import repository as repo
-    from monitor.results import iso_utc
+    from monitor.results import iso_utc, star_traces
     from monitor.site import session_scope
 
     hip = None
@@ -394,7 +394,7 @@ def traces(
         _check_star(hip)
     settings = _settings(site)
     with session_scope(settings, read_only=True) as session:
-        rows = repo.star_traces(session, satellite, band, hip)
+        rows = [dataclasses.asdict(p) for p in star_traces(session, satellite, band, hip)]
     for r in rows:
         r["time"] = iso_utc(r["time"])
     if fmt == "json":
@@ -419,9 +419,9 @@ def status(
     """Catalogue counts, the daemon and its jobs, open incidents, backlog, recent rejections."""
     import json
 
+    from monitor.catalogue import acquisitions, outbox
     from monitor.catalogue import operations as ops
-    from monitor.catalogue import outbox
-    from monitor.catalogue import repository as repo
+    from monitor.catalogue.states import OutboxKind
     from monitor.daemon.health import collect_health, health_json
     from monitor.ingest.service import left_in_inbox
     from monitor.site import session_scope, utc_now
@@ -431,7 +431,7 @@ def status(
     settings = _settings(site)
     with session_scope(settings, read_only=True) as session:
         health = collect_health(session, settings, utc_now())
-        counts = repo.catalogue_counts(session)
+        counts = acquisitions.catalogue_counts(session)
         if fmt == "json":
             doc = health_json(health)
             doc["acquisitions"] = [{"satellite": a, "type": t, "status": st, "count": n}
@@ -459,7 +459,7 @@ def status(
         t = Table(title="Last processing runs")
         for c in ("id", "kind", "started (UTC)", "outcome", "items", "code"):
             t.add_column(c)
-        for r in repo.last_runs(session):
+        for r in ops.last_runs(session):
             t.add_row(str(r.id), r.kind, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.outcome, str(r.n_items),
                       r.code_version)
         out.print(t)
@@ -479,14 +479,14 @@ def status(
             for c in ("#", "what", "recipient", "status", "attempts", "note"):
                 t.add_column(c)
             for m in mails:
-                what = f"report {m.report_id}" if m.kind == "report" else f"{m.kind} {m.incident_id}"
+                what = f"report {m.report_id}" if m.kind == OutboxKind.REPORT else f"{m.kind} {m.incident_id}"
                 t.add_row(str(m.id), what, _plain(m.recipient), m.status + (", uncertain" if m.uncertain else ""),
                           str(m.attempts), _plain(m.last_error[:200]))
             out.print(t)
         t = Table(title="Recent rejections")
         for c in ("received (UTC)", "file", "reason", "message"):
             t.add_column(c)
-        for rej in repo.recent_rejections(session):
+        for rej in acquisitions.recent_rejections(session):
             t.add_row(f"{rej.received_at:%Y-%m-%d %H:%M:%S}", _plain(rej.file_name), rej.reason, _plain(rej.message))
         out.print(t)
         left = left_in_inbox(settings)
@@ -602,7 +602,9 @@ def report(
     site: SiteOption = None,
 ) -> None:
     """Render the PDF report of a period into the site's reports/ (and e-mail it with --send)."""
-    from monitor.reports.service import ReportError, resend_report, run_report
+    from monitor.reports.delivery import resend_report
+    from monitor.reports.period import ReportError
+    from monitor.reports.service import run_report
     from monitor.site import session_scope, utc_now
 
     if (period is None) == (resend is None):

@@ -34,6 +34,9 @@ __all__ = [
     "AcquisitionHeader",
     "GeomHeader",
     "RejectReason",
+    "PhotometryStatus",
+    "MoonStatus",
+    "GeometryStatus",
     "printable_name",
     "GlodChannel",
     "GlodObservation",
@@ -106,6 +109,28 @@ class RejectReason(enum.StrEnum):
     MOON_TRUNCATED = "moon-truncated"  # the lunar disk touches or leaves the frame
     UNKNOWN_INSTRUMENT = "unknown-instrument"  # a GLOD file of an instrument without a configured SRF
     NOT_NETCDF = "not-netcdf"  # a *.nc inbox file that is not a readable netCDF-4/HDF5 or classic file
+
+
+class PhotometryStatus(enum.StrEnum):
+    """Verdict of the photometry of one star acquisition in one band (ICD 4)."""
+
+    OK = "ok"
+    REJECTED = "rejected"  # with its RejectReason
+
+
+class MoonStatus(enum.StrEnum):
+    """Verdict of the Moon measurement of one acquisition in one band."""
+
+    OK = "ok"
+    REJECTED = "rejected"  # with its RejectReason
+    FLAGGED = "flagged"  # measured, but outside the ICD 2.3 phase-angle range: no calibration result
+
+
+class GeometryStatus(enum.StrEnum):
+    """Outcome of the stereo adjustment of one GEOM acquisition."""
+
+    OK = "ok"
+    FAILED = "failed"
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

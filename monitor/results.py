@@ -1,17 +1,38 @@
-"""The ICD 5 results document (``monitor results --format json``)."""
+"""The documents of the query commands, built from catalogue rows: the ICD 5 results document
+(``monitor results``) and the star traces (``monitor traces``).
+
+The catalogue reads the rows, filtered in SQL; the rules of the documents are here: which
+results are calibration results, how a measurement's status reads, which A_k a star measurement
+reports, when a trace point is usable.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlmodel import Session
 
-from monitor.catalogue import repository as repo
-from monitor.domain import ICD_VERSION, REF_VERSION
+from monitor.catalogue import (
+    acquisitions,
+    drift_results,
+    geometry_results,
+    measurements,
+    moon_results,
+    mtf_results,
+    star_results,
+)
+from monitor.catalogue.measurements import BandMeasurement
+from monitor.catalogue.models import StarpoolResult
+from monitor.catalogue.star_results import TraceRow
+from monitor.domain import ICD_VERSION, REF_VERSION, MoonStatus, PhotometryStatus
+from monitor.science.star_traces import ratio_to_prediction
 
-__all__ = ["build_results", "results_json", "iso_utc"]
+__all__ = ["build_results", "results_json", "iso_utc", "TracePoint", "trace_points", "star_traces"]
 
 
 def iso_utc(t: datetime) -> str:
@@ -31,6 +52,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- ICD 5 results
+
+
 def build_results(
     session: Session,
     *,
@@ -39,10 +63,22 @@ def build_results(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> dict[str, Any]:
-    """Assemble the ICD 5 document from the latest version of every stored result."""
-    rows = repo.export_rows(session, satellite=satellite, band=band, since=since, until=until)
+    """Assemble the ICD 5 document from the latest version of every stored result.
+
+    The filters select what the rows are about: the satellite and band, and the time (a starpool
+    result's epoch, a Moon or star acquisition's observation time, an MTF starpool's start, a
+    refused file's reception time) in ``[since, until)``; a drift fit has no time and is kept
+    whatever the time filter. Rows without a band (geometry, refused files) are not of any band;
+    refused files have no trustworthy satellite either.
+    """
     doc: dict[str, Any] = {"icd": ICD_VERSION, "reference_model": REF_VERSION}
-    doc.update(_plain(rows))
+    doc.update(_plain({
+        "calibration": _calibration(session, satellite, band, since, until),
+        "mtf": _mtf(session, satellite, band, since, until),
+        "drift": _drift(session, satellite, band),
+        "measurements": _measurements(session, satellite, band, since, until),
+        "geometry": [] if band is not None else _geometry(session, satellite, since, until),
+    }))
     from monitor.lunar_results import lunar_comparison_entries  # ICD 6
 
     doc["lunar_comparison"] = lunar_comparison_entries(session, satellite=satellite, band=band, since=since,
@@ -52,3 +88,167 @@ def build_results(
 
 def results_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, allow_nan=False)
+
+
+def _calibration(session: Session, satellite: str | None, band: str | None, since: datetime | None,
+                 until: datetime | None) -> list[dict[str, Any]]:
+    """One entry per starpool result (STAR), then per Moon acquisition and band (MOON): only Moon
+    measurements ``ok`` with an A_k (flagged ones, |g| outside the ICD 2.3 range, and rejected
+    ones are no calibration result)."""
+    out = [
+        {"satellite": pool.satellite, "band": res.band, "method": "STAR", "epoch": res.epoch, "a": res.a,
+         "a_sigma": res.a_sigma, "n": res.n_used, "starpool": pool.period_key}
+        for res, pool in star_results.latest_starpool_results(session, satellite, band, since=since, until=until)
+    ]
+    out += [
+        {"satellite": acq.satellite, "band": mm.band, "method": "MOON", "epoch": acq.date_obs, "a": mm.a,
+         "a_sigma": mm.a_sigma, "n": 1, "starpool": None}
+        for mm, acq in moon_results.latest_moon_measurements(session, satellite, band, since=since, until=until)
+        if mm.a is not None and mm.status == MoonStatus.OK
+    ]
+    return out
+
+
+def _mtf(session: Session, satellite: str | None, band: str | None, since: datetime | None,
+         until: datetime | None) -> list[dict[str, Any]]:
+    """The parametric MTF at Nyquist of every starpool starting in ``[since, until)``."""
+    rows = mtf_results.latest_mtf_history(session, satellite, band, method="parametric", until=until,
+                                          starts_from=since)
+    return [
+        {"satellite": pool.satellite, "band": mtf.band, "direction": mtf.direction, "frequency": 0.5,
+         "mtf": mtf.mtf_nyquist, "mtf_sigma": mtf.mtf_nyquist_sigma, "starpool": pool.period_key}
+        for mtf, pool in rows
+    ]
+
+
+def _drift(session: Session, satellite: str | None, band: str | None) -> list[dict[str, Any]]:
+    """The linear drift of A_k (rate_per_year = dA/A per year) of every series; the exponential fit
+    is kept in the catalogue and the report as an alternative model."""
+    return [
+        {"satellite": d.satellite, "band": d.band, "method": d.method, "rate_per_year": d.rate_per_year,
+         "rate_sigma": d.rate_sigma, "reference_epoch": d.reference_epoch}
+        for d in drift_results.latest_drifts(session, satellite=satellite, band=band, quantity="a", model="linear")
+    ]
+
+
+def _measurements(session: Session, satellite: str | None, band: str | None, since: datetime | None,
+                  until: datetime | None) -> list[dict[str, Any]]:
+    """One entry per acquisition and band, then one per refused or duplicate file (only without a
+    satellite or band filter: a refused file has no trustworthy satellite or band)."""
+    out = [_measurement(m) for m in measurements.band_measurements(session, satellite, band, since, until)]
+    if satellite is None and band is None:
+        out += [
+            {"acq_id": rej.acq_id, "file": rej.file_name, "band": None,
+             "status": "duplicate" if rej.reason == "duplicate" else "rejected", "reason": rej.reason,
+             "a": None, "a_sigma": None}
+            for rej in acquisitions.all_rejections(session, since, until)
+        ]
+    return out
+
+
+def _measurement(m: BandMeasurement) -> dict[str, Any]:
+    """A band's entry: ``rejected`` with the reason of its rejected photometry or Moon measurement,
+    else ``ok``; the A_k of a star in a starpool is its starpool's EE-corrected value for it."""
+    acq = m.acquisition
+    b = m.band_image.band if m.band_image is not None else None
+    entry: dict[str, Any] = {"acq_id": acq.acq_id, "file": acq.file_name, "band": b, "status": "ok",
+                             "reason": None, "a": None, "a_sigma": None}
+    result = m.photometry or m.moon
+    if result is not None:  # their statuses share the values ok and rejected
+        if result.status == PhotometryStatus.REJECTED:
+            entry["status"], entry["reason"] = "rejected", result.reason
+        entry["a"], entry["a_sigma"] = result.a, result.a_sigma
+        per_star = m.starpool_result.per_star if m.starpool_result is not None else {}
+        if result.status == PhotometryStatus.OK and acq.acq_id in (per_star or {}):
+            star = per_star[acq.acq_id]
+            entry["a"], entry["a_sigma"] = star.get("a"), star.get("a_sigma")
+    return entry
+
+
+def _geometry(session: Session, satellite: str | None, since: datetime | None,
+              until: datetime | None) -> list[dict[str, Any]]:
+    return [
+        {"acq_id": acq.acq_id, "n_control": g.n_control, "n_check": g.n_check,
+         "check_rmse_m": {"e": g.check_rmse_e_m, "n": g.check_rmse_n_m, "u": g.check_rmse_u_m},
+         "velocity_m_s": [g.velocity_x_m_s, g.velocity_y_m_s, g.velocity_z_m_s],
+         "velocity_sigma_m_s": [g.velocity_sigma_x_m_s, g.velocity_sigma_y_m_s, g.velocity_sigma_z_m_s],
+         "position_sigma_m": g.position_sigma_m, "orbit_model": g.orbit_model}
+        for g, acq in geometry_results.geometry_in(session, satellite, since, until)
+    ]
+
+
+# --------------------------------------------------------------------------- star traces
+
+
+@dataclass(frozen=True)
+class TracePoint:
+    """One point of a star trace (``monitor traces``): a star's normalised count
+    S_w/(OVERSAMP*GAINFACT) in one window at one time, and its ratio to its starpool's prediction."""
+
+    time: datetime
+    acq_id: str
+    star: str
+    band: str
+    half_width_px: int
+    normalised_count_dn: float | None
+    sum_dn: float | None
+    sigma_dn: float | None
+    status: str
+    reason: str | None
+    usable: bool
+    ratio_to_prediction: float | None
+
+
+def trace_points(rows: Sequence[TraceRow]) -> list[TracePoint]:
+    """The trace points of catalogue rows (:func:`monitor.catalogue.star_results.trace_rows`).
+
+    A star rejected from its starpool (outlier, rejected photometry) is not ``usable`` (its
+    ``reason`` says why) and has no ratio: its EE, evaluated at a meaningless fitted centre (down
+    to ~1e-8), predicts nothing. The ratio of a usable window is
+    :func:`monitor.science.star_traces.ratio_to_prediction` of its A_raw, its EE in its starpool's
+    latest result (1 when the result has none: no PSF fit) and the starpool's A_k.
+    """
+    usable: list[bool] = []
+    reasons: list[str | None] = []
+    a_window, ee, a_pool = [], [], []
+    for r in rows:
+        res, w = r.starpool_result, r.window
+        why = _starpool_rejection(res, r.acquisition.acq_id)
+        ok = w.a is not None and why is None
+        usable.append(ok)
+        reason = r.photometry.reason
+        if why is not None:
+            reason = reason or f"rejected from its starpool: {why.get('reason') or 'unknown'}"
+        reasons.append(reason)
+        if res is not None and ok and res.a:
+            star = res.per_star.get(r.acquisition.acq_id) or {}
+            e = star.get("ee", {}).get(str(w.half_width_px), 1.0)
+            a_window.append(w.a)
+            ee.append(np.nan if e is None else e)
+            a_pool.append(res.a)
+        else:  # no prediction
+            a_window.append(np.nan)
+            ee.append(np.nan)
+            a_pool.append(np.nan)
+    ratios = ratio_to_prediction(np.array(a_window, dtype=np.float64), np.array(ee, dtype=np.float64),
+                                 np.array(a_pool, dtype=np.float64))
+    return [
+        TracePoint(time=r.acquisition.date_obs, acq_id=r.acquisition.acq_id, star=r.acquisition.target,
+                   band=r.photometry.band, half_width_px=r.window.half_width_px,
+                   normalised_count_dn=r.window.normalised_count, sum_dn=r.window.sum_dn,
+                   sigma_dn=r.window.sigma_dn, status=r.photometry.status, reason=reason, usable=ok,
+                   ratio_to_prediction=float(x) if np.isfinite(x) else None)
+        for r, reason, ok, x in zip(rows, reasons, usable, ratios, strict=True)
+    ]
+
+
+def _starpool_rejection(result: StarpoolResult | None, acq_id: str) -> dict[str, Any] | None:
+    """The entry of ``acq_id`` in the rejected stars of a starpool result, or None."""
+    if result is None:
+        return None
+    return next((x for x in (result.rejected or []) if x.get("acq_id") == acq_id), None)
+
+
+def star_traces(session: Session, satellite: str, band: str, hip: int | None = None) -> list[TracePoint]:
+    """Every trace point of one satellite and band (optionally one star ``HIP hip``), by time and window."""
+    return trace_points(star_results.trace_rows(session, satellite, band, hip=hip))

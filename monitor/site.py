@@ -12,8 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from monitor.catalogue import migrate
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions, migrate
 from monitor.catalogue.engine import DatabaseUnavailableError, make_engine, redact_url
 from monitor.settings import DEFAULT_TOML, Settings
 
@@ -80,7 +79,8 @@ def init_site(settings: Settings) -> list[str]:
         if before != after:
             actions.append(f"catalogue {redact_url(settings.database_url)} upgraded {before or 'base'} -> {after}")
         with Session(engine) as session:
-            n = repo.seed_reference(session)
+            n = acquisitions.seed_reference(session)
+            session.commit()
         if n:
             actions.append(f"seeded {n} reference rows (satellites, bands, stars)")
     finally:

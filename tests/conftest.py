@@ -18,6 +18,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from monitor.catalogue import migrate
+from monitor.catalogue.acquisitions import seed_reference
+from monitor.catalogue.engine import make_engine
+from tests.catalogue.rows import Example, fill_example
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -117,3 +123,17 @@ def glod_reference() -> Path:
     if found is None:
         pytest.skip("shared/reference/glod not found beside the repository (set MONITOR_TEST_GLOD_DIR)")
     return found
+@pytest.fixture()
+def example_catalogue(catalogue_url: str) -> Iterator[tuple[Session, Example]]:
+    """A session on a new catalogue holding a bit of everything (tests/catalogue/rows.py), and what
+    its rows are about."""
+    engine = make_engine(catalogue_url)
+    migrate.upgrade(engine)
+    try:
+        with Session(engine) as session:
+            seed_reference(session)
+            example = fill_example(session)
+            session.commit()
+            yield session, example
+    finally:
+        engine.dispose()

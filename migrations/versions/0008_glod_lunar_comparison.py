@@ -1,10 +1,7 @@
 """glod_observation and lunar_comparison: GSICS lunar observation files and their comparisons (issue 16)
 
-Numbered 0008 with down_revision 0006 on its branch: revision 0007 (i19-catalogue) lands first and
-the lead re-chains this one after it when merging.
-
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-05 12:00:00
 
 """
@@ -17,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0008'
-down_revision: str | Sequence[str] | None = '0006'
+down_revision: str | Sequence[str] | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -38,8 +38,9 @@ import numpy as np
 from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
-from monitor.catalogue import repository as repo
+from monitor.catalogue import geometry_results, versions
 from monitor.catalogue.models import Acquisition, GeometryResult, GeomHeaderRow, ProcessingRun
+from monitor.domain import GeometryStatus
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.tables import read_ephem, read_gcp
 from monitor.science.earth_frames import earth_rotation_angle_rad, jd_from_unix_seconds
@@ -192,7 +193,7 @@ def _ok_row(base: dict[str, Any], res: GeomAdjustmentResult, seconds: float) -> 
         message += "; blunders removed: " + ", ".join(f"{b['id']} ({b['view']}, w = {b['w']:.1f})" for b in blunders)
     return GeometryResult(
         **base,
-        status="ok",
+        status=GeometryStatus.OK,
         message=message[:1000],
         n_control=res.n_control,
         n_check=res.n_check,
@@ -218,11 +219,12 @@ def _adjust_one(
     """The result row of one GEOM acquisition (``failed`` with a message on data failures);
     any other failure raises (the acquisition stays pending)."""
     if header is None:
-        return GeometryResult(**base, status="failed", message="no GEOM keys recorded for this acquisition")
+        return GeometryResult(**base, status=GeometryStatus.FAILED,
+                              message="no GEOM keys recorded for this acquisition")
     try:
         inputs = geom_adjustment_inputs(site / acq.archive_path, acq.date_obs, header)
     except InvalidAcquisitionError as exc:
-        return GeometryResult(**base, status="failed", message=f"cannot read EPHEM/GCP: {exc}"[:1000])
+        return GeometryResult(**base, status=GeometryStatus.FAILED, message=f"cannot read EPHEM/GCP: {exc}"[:1000])
     t_start = time.perf_counter()
     try:
         res = adjust_stereo_geometry(
@@ -235,12 +237,12 @@ def _adjust_one(
             **adjustment_options(geo),
         )
     except InsufficientControlError as exc:
-        return GeometryResult(**base, status="failed", message=f"too few control points: {exc}"[:1000])
+        return GeometryResult(**base, status=GeometryStatus.FAILED, message=f"too few control points: {exc}"[:1000])
     except AdjustmentError as exc:
-        return GeometryResult(**base, status="failed", message=f"adjustment failed: {exc}"[:1000])
+        return GeometryResult(**base, status=GeometryStatus.FAILED, message=f"adjustment failed: {exc}"[:1000])
     except (ScienceError, np.linalg.LinAlgError) as exc:  # EPHEM fit, projection: bad input data
         return GeometryResult(
-            **base, status="failed", message=f"adjustment impossible ({type(exc).__name__}): {exc}"[:1000]
+            **base, status=GeometryStatus.FAILED, message=f"adjustment impossible ({type(exc).__name__}): {exc}"[:1000]
         )
     return _ok_row(base, res, time.perf_counter() - t_start)
 
@@ -283,7 +285,7 @@ def run_geometry_calibration(
     """
     assert run.id is not None
     summary = GeometrySummary()
-    pending = repo.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    pending = geometry_results.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
     geo = settings.geometry
     for acq in pending:
         assert acq.id is not None
@@ -297,8 +299,8 @@ def run_geometry_calibration(
             "created_at": now,
         }
         with unit_of_work(session, summary, acq_id, log, "geometry"):
-            row = _adjust_one(acq, repo.geom_header_of(session, acq.id), settings.site, base, geo)
-            repo.add_rows(session, [row])
+            row = _adjust_one(acq, geometry_results.geom_header_of(session, acq.id), settings.site, base, geo)
+            versions.add_rows(session, [row])
             session.commit()
             after_commit("geometry")
             _count(summary, acq_id, row)
@@ -308,7 +310,7 @@ def run_geometry_calibration(
 def _count(summary: GeometrySummary, acq_id: str, row: GeometryResult) -> None:
     """Count and log the committed row of one acquisition (a ``failed`` one at WARNING)."""
     summary.processed += 1
-    if row.status == "ok":
+    if row.status == GeometryStatus.OK:
         summary.blunders += len(row.blunders)
         log.info(
             "geometry of %s: %d control, %d check, RMSE e/n/u %s m, %s",

@@ -31,7 +31,7 @@ from sqlmodel import Session
 from monitor.calibration.moon import geometry_columns
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
 from monitor.catalogue import lunar_comparisons as lc
-from monitor.catalogue import repository as repo
+from monitor.catalogue import versions
 from monitor.catalogue.models import ProcessingRun
 from monitor.domain import REF_VERSION, GlodChannel, RejectReason
 from monitor.io.errors import InvalidAcquisitionError
@@ -180,7 +180,7 @@ def run_lunar_comparison(session: Session, settings: Settings, run: ProcessingRu
     for obs_row in lc.glods_pending(session, run.id - 1 if reprocess else None):
         with unit_of_work(session, summary, obs_row.observation_id, log, "lunar comparison"):
             rows = _observation_rows(obs_row, settings, run.id, now)
-            repo.add_rows(session, rows)
+            versions.add_rows(session, rows)
             session.commit()
             after_commit("lunar_comparison")
             summary.observations += 1

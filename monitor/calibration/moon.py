@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions, drift_results, moon_results, versions
 from monitor.catalogue.models import Acquisition, Alert, BandImage, DriftResult, MoonMeasurement, ProcessingRun
 from monitor.domain import (
     BANDS_BY_MISSION,
@@ -46,6 +46,7 @@ from monitor.domain import (
     REF_VERSION,
     BandHeader,
     Mission,
+    MoonStatus,
     RejectReason,
     Satellite,
 )
@@ -210,7 +211,8 @@ def _has_reference_rsr(mission: str, band: str) -> bool:
 
 
 def _rejected(row: dict[str, Any], reason: str, message: str, **extra: Any) -> MoonMeasurement:
-    return MoonMeasurement(**row, **extra, status="rejected", reason=reason, message=message[:1000], in_trend=False)
+    return MoonMeasurement(**row, **extra, status=MoonStatus.REJECTED, reason=reason, message=message[:1000],
+                           in_trend=False)
 
 
 def _measure_acquisition(
@@ -259,15 +261,15 @@ def _measure_acquisition(
         except (ScienceError, InvalidAcquisitionError) as exc:  # the data's verdict on this band
             out.append(_rejected(row, _reject_reason(exc), f"{type(exc).__name__}: {exc}", irradiance_w_m2_um=e_k))
             continue
-        status, message, reason = "ok", "", None
+        status, message, reason = MoonStatus.OK, "", None
         if libration:
-            status, reason = "flagged", FLAG_LIBRATION
+            status, reason = MoonStatus.FLAGGED, FLAG_LIBRATION
             message = (
                 f"{FLAG_LIBRATION}: observer selenographic lat {geo.observer_selenographic_lat_deg:.2f}, "
                 f"lon {geo.observer_selenographic_lon_deg:.2f} deg outside ROLO's |7|, |8| deg; kept, not in trends"
             )
         if not in_range:
-            status, reason = "flagged", FLAG_PHASE
+            status, reason = MoonStatus.FLAGGED, FLAG_PHASE
             message = (
                 f"{FLAG_PHASE}: |g| = {abs(geo.phase_angle_deg):.2f} deg outside "
                 f"[{settings.moon.min_phase_deg:g}, {settings.moon.max_phase_deg:g}] deg; kept, not in trends"
@@ -284,7 +286,7 @@ def _measure_acquisition(
                 a=phot.a_k,
                 a_sigma=phot.a_sigma,
                 budget=_budget(phot, geo, e_k, b),
-                in_trend=status == "ok",
+                in_trend=status is MoonStatus.OK,
             )
         )
     return out
@@ -301,15 +303,15 @@ def _measurement_stage(
 ) -> None:
     """Measure pending acquisitions, one commit each (an acquisition left pending gets no row)."""
     assert run.id is not None
-    pending = repo.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    pending = moon_results.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
     t0 = time.perf_counter()
     for k, acq in enumerate(pending):
         assert acq.id is not None
         acq_id = acq.acq_id
         with unit_of_work(session, summary, acq_id, log, "moon"):
-            bands = repo.band_images_by_acquisition(session, [acq.id])[acq.id]
+            bands = acquisitions.band_images_by_acquisition(session, [acq.id])[acq.id]
             rows = _measure_acquisition(acq, bands, settings.site, settings, run.id, now)
-            repo.add_rows(session, rows)
+            versions.add_rows(session, rows)
             session.commit()
             after_commit("moon")
             _count(summary, acq_id, rows)
@@ -321,10 +323,10 @@ def _measurement_stage(
 def _count(summary: MoonSummary, acq_id: str, rows: list[MoonMeasurement]) -> None:
     """Count the committed rows of one acquisition; log its rejected bands (WARNING, with the ACQ_ID)."""
     for r in rows:
-        summary.bands_ok += r.status == "ok"
-        summary.bands_flagged += r.status == "flagged"
-        summary.bands_rejected += r.status == "rejected"
-        if r.status == "rejected":
+        summary.bands_ok += r.status == MoonStatus.OK
+        summary.bands_flagged += r.status == MoonStatus.FLAGGED
+        summary.bands_rejected += r.status == MoonStatus.REJECTED
+        if r.status == MoonStatus.REJECTED:
             log.warning("moon %s band %s rejected (%s): %s", acq_id, r.band, r.reason, r.message)
     summary.acquisitions += 1
 
@@ -378,7 +380,7 @@ def _trend_fit(
     session: Session, satellite: str, band: str
 ) -> tuple[Any, list[tuple[MoonMeasurement, Acquisition]], np.ndarray, datetime] | None:
     """Linear drift fit of the in-trend A_k of one satellite and band, with its inputs."""
-    history = repo.moon_trend_rows(session, satellite, band)
+    history = moon_results.moon_trend_rows(session, satellite, band)
     if len(history) < 2:
         return None
     t_ref = _as_utc(history[0][1].date_obs)
@@ -396,10 +398,10 @@ def _trend_fit(
 def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: MoonSummary) -> None:
     """Refit the drift of every satellite and band with measurements newer than its drift fit
     (derived from the catalogue: a run interrupted before its fits is caught up by the next)."""
-    for satellite, band in repo.moon_drift_pending(session):
+    for satellite, band in drift_results.moon_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "moon drift"):
             rows = _drift_rows(session, settings, run, now, satellite, band)
-            repo.add_rows(session, rows)
+            versions.add_rows(session, rows)
             session.commit()
             after_commit("moon_drift")
             summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)

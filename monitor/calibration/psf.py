@@ -28,10 +28,10 @@ import numpy as np
 from sqlmodel import Session
 
 from monitor.calibration.star import EeCorrection
-from monitor.catalogue import repository as repo
+from monitor.catalogue import star_results, versions
 from monitor.catalogue.models import DriftResult, MtfResult, ProcessingRun, Starpool
-from monitor.catalogue.mtf_queries import latest_mtf_history
-from monitor.domain import MISSION_OF_SATELLITE, Satellite
+from monitor.catalogue.mtf_results import latest_mtf_history
+from monitor.domain import MISSION_OF_SATELLITE, PhotometryStatus, Satellite
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_band
 from monitor.science.constants import SECONDS_PER_YEAR
@@ -54,7 +54,8 @@ MTF_FREQUENCIES = np.linspace(0.0, 1.0, 21)  # cycles per native pixel
 
 
 def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool, band: str,
-                           rows: list[repo.StarMemberRow], run: ProcessingRun, now: datetime) -> EeCorrection | None:
+                           rows: list[star_results.StarMemberRow], run: ProcessingRun,
+                           now: datetime) -> EeCorrection | None:
     """Fit the starpool PSF, store its MTF (and MTF drift), return the per-star effective EE.
 
     Returns None (the caller then reports the largest window with EE = 1 and says so) when the
@@ -63,7 +64,7 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
     raises: a fit without it would be a degraded result, so the starpool is recomputed later.
     """
     half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
-    members = [i for i, r in enumerate(rows) if r.photometry.status == "ok"]
+    members = [i for i, r in enumerate(rows) if r.photometry.status == PhotometryStatus.OK]
     if len(members) < MIN_PSF_STARS:
         log.info("starpool %s %s: %d stars, no PSF fit", pool.period_key, band, len(members))
         return None
@@ -134,7 +135,7 @@ def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, 
     params = {k: v for k, v in fit.params.__dict__.items() if isinstance(v, int | float)}
     rows: list[Any] = []
     for direction in ("along", "across"):
-        version = repo.next_result_version(session, MtfResult, starpool_id=pool.id, band=band,
+        version = versions.next_result_version(session, MtfResult, starpool_id=pool.id, band=band,
                                            direction=direction, method="parametric")
         curve = getattr(fit, f"mtf_{direction}")
         sigma = getattr(fit, f"mtf_{direction}_sigma")
@@ -157,7 +158,7 @@ def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, 
         if agrees is False:
             log.warning("starpool %s %s: parametric and ePSF MTF at Nyquist disagree %s", pool.period_key, band,
                         direction)
-    repo.add_rows(session, rows)
+    versions.add_rows(session, rows)
     session.flush()
     _mtf_drift(session, pool.satellite, band, run, now)
 
@@ -177,7 +178,7 @@ def _mtf_drift(session: Session, satellite: str, band: str, run: ProcessingRun, 
         except (ScienceError, ValueError) as exc:
             log.info("MTF drift %s %s %s: %s", satellite, band, direction, exc)
             continue
-        repo.add_rows(session, [DriftResult(
+        versions.add_rows(session, [DriftResult(
             run_id=run.id, satellite=satellite, band=band, method="STAR", quantity=f"mtf_{direction}",
             model="linear", reference_epoch=t0 + timedelta(seconds=fit.reference_time_years * SECONDS_PER_YEAR),
             a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year, rate_sigma=fit.rate_sigma_per_year,

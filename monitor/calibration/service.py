@@ -11,9 +11,10 @@ from typing import Any
 from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary
-from monitor.catalogue import repository as repo
+from monitor.catalogue import operations as ops
 from monitor.catalogue.locks import site_operation
 from monitor.catalogue.models import ProcessingRun
+from monitor.catalogue.states import RunOutcome
 from monitor.failures import is_transient
 from monitor.settings import Settings
 
@@ -85,7 +86,8 @@ def run_processing(
     from monitor.calibration.psf import starpool_ee_correction
     from monitor.calibration.star import run_star_calibration
 
-    run = repo.start_run(session, "process", now)
+    run = ops.start_run(session, "process", now)
+    session.commit()  # the run is recorded before its first unit of work
     summary = ProcessingSummary(run_id=run.id)
     try:
         star = run_star_calibration(session, settings, run, now, reprocess=reprocess,
@@ -103,7 +105,8 @@ def run_processing(
     n = star.photometry + geometry.processed + moon.acquisitions + lunar.observations
     problems = summary.problems_line()  # first in the message: it is cut to the column's size
     message = "; ".join(([problems] if problems else []) + summary.stage_lines())
-    repo.finish_run(session, run, now, "partial" if problems else "ok", message, n_items=n)
+    ops.finish_run(session, run, now, RunOutcome.PARTIAL if problems else RunOutcome.OK, message, n_items=n)
+    session.commit()
     return summary
 
 
@@ -113,7 +116,8 @@ def _record_failed_run(session: Session, run: ProcessingRun, now: datetime, exc:
     run_id = run.id
     try:
         session.rollback()
-        repo.finish_run(session, run, now, "failed", f"{type(exc).__name__}: {exc}")
+        ops.finish_run(session, run, now, RunOutcome.FAILED, f"{type(exc).__name__}: {exc}")
+        session.commit()
     except Exception as again:  # noqa: BLE001 - the run's own error is re-raised by the caller
         if is_transient(again):  # the catalogue is gone: the run stays 'running' until the next run
             log.error("processing run %s: cannot record that it failed (%s): catalogue unreachable", run_id,

@@ -39,7 +39,7 @@ import numpy as np
 from sqlmodel import Session
 
 from monitor.calibration.pending import StageSummary, UnitFailure, after_commit, unit_failure, unit_of_work
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions, drift_results, star_results, versions
 from monitor.catalogue.models import (
     Acquisition,
     Alert,
@@ -49,7 +49,15 @@ from monitor.catalogue.models import (
     Starpool,
     StarpoolResult,
 )
-from monitor.domain import MISSION_OF_SATELLITE, REF_VERSION, STAR_SATELLITES, BandHeader, RejectReason, Satellite
+from monitor.domain import (
+    MISSION_OF_SATELLITE,
+    REF_VERSION,
+    STAR_SATELLITES,
+    BandHeader,
+    PhotometryStatus,
+    RejectReason,
+    Satellite,
+)
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_bands
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
@@ -223,24 +231,24 @@ def _photometry_rows(
         phot = results.get(b.band)
         if phot is None:
             message = read_error or f"{path.name} has no image HDU for band {b.band!r}"
-            out.append(({**base, "status": "rejected", "reason": RejectReason.UNREADABLE.value,
+            out.append(({**base, "status": PhotometryStatus.REJECTED, "reason": RejectReason.UNREADABLE.value,
                          "message": message[:1000]}, []))
             continue
         if isinstance(phot, ScienceError):
             reason = RejectReason.ALL_NAN if isinstance(phot, AllNaNError) else RejectReason.BAD_VALUE
-            out.append(({**base, "status": "rejected", "reason": reason.value,
+            out.append(({**base, "status": PhotometryStatus.REJECTED, "reason": reason.value,
                          "message": f"photometry impossible: {phot}"[:1000]}, []))
             continue
-        status, reason, message = "ok", None, ""
+        status, reason, message = PhotometryStatus.OK, None, ""
         if phot.saturated:
-            status, reason = "rejected", RejectReason.SATURATED.value
+            status, reason = PhotometryStatus.REJECTED, RejectReason.SATURATED.value
             message = f"peak {phot.peak_dn:.0f} DN >= SATURATE {b.saturate_dn:.0f} DN"
         elif phot.off_centre:
-            status, reason = "rejected", RejectReason.OFF_CENTRE.value
+            status, reason = PhotometryStatus.REJECTED, RejectReason.OFF_CENTRE.value
             message = (f"star not found within the search box, or centroid ({phot.centroid_x:.1f}, "
                        f"{phot.centroid_y:.1f}) too far from STARX/STARY ({b.star_x}, {b.star_y})")
         elif not usable:
-            status, reason = "rejected", RejectReason.BAD_VALUE.value
+            status, reason = PhotometryStatus.REJECTED, RejectReason.BAD_VALUE.value
             message = f"HIP {job.hip} is not a calibration star (needs 1 <= V <= 6 and a valid B-V)"
         omega = b.pixel_solid_angle_sr
         windows: list[dict[str, Any]] = []
@@ -248,7 +256,7 @@ def _photometry_rows(
         a_sig = (a_coefficient_sigma(a_raw, phot.sums_dn, phot.sigmas_dn) if a_raw is not None else None)
         counts = normalised_count(phot.sums_dn, b.oversamp, b.gain_factor)
         for j, h in enumerate(phot.half_widths):
-            window_ok = not (phot.nan_in_window[j] or phot.truncated[j]) and status == "ok"
+            window_ok = not (phot.nan_in_window[j] or phot.truncated[j]) and status == PhotometryStatus.OK
             windows.append(dict(
                 half_width_px=int(h), sum_dn=float(phot.sums_dn[j]), sigma_dn=float(phot.sigmas_dn[j]),
                 n_pixels=int(phot.n_pixels[j]), nan_in_window=bool(phot.nan_in_window[j]),
@@ -257,8 +265,8 @@ def _photometry_rows(
                 a_sigma=float(a_sig[j]) if (a_sig is not None and window_ok) else None,
             ))
         valid = [w for w in windows if w["a"] is not None]
-        if status == "ok" and not valid:
-            status, reason = "rejected", RejectReason.NAN_IN_WINDOW.value
+        if status == PhotometryStatus.OK and not valid:
+            status, reason = PhotometryStatus.REJECTED, RejectReason.NAN_IN_WINDOW.value
             message = "every extraction window holds a NaN pixel or is cut by the vignette edge"
         largest = valid[-1] if valid else None
         out.append((dict(
@@ -278,11 +286,11 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
     recomputation, in one commit per batch. A file left pending gets no row and joins no starpool."""
     sats = [s.value for s in STAR_SATELLITES]
     assert run.id is not None
-    pending = repo.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
+    pending = star_results.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
     pools: dict[str, int] = {}  # starpool key -> id
     bands: dict[int, list[BandImage]] = {}
     for start in range(0, len(pending), BATCH):  # bounded IN lists
-        bands.update(repo.band_images_by_acquisition(
+        bands.update(acquisitions.band_images_by_acquisition(
             session, [a.id for a in pending[start : start + BATCH] if a.id is not None]))
     jobs = [_file_job(acq, bands[acq.id], settings, run.id) for acq in pending if acq.id is not None]
     with _photometry_map(jobs, _workers(settings, len(jobs))) as results:
@@ -303,12 +311,13 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
                 key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
                 pool_key = f"{acq.satellite}-{key}"
                 if pool_key not in pools:
-                    pools[pool_key] = repo.get_or_create_starpool(session, acq.satellite, pool_key, p0, p1, now).id
+                    pools[pool_key] = star_results.get_or_create_starpool(session, acq.satellite, pool_key, p0, p1,
+                                                                          now).id
                 members.append((pools[pool_key], acq.id))
                 summary.photometry += 1
-            repo.add_starpool_members(session, members, now)
-            repo.mark_starpools_pending(session, [pool_id for pool_id, _ in members], now)
-            repo.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
+            star_results.add_starpool_members(session, members, now)
+            star_results.mark_starpools_pending(session, [pool_id for pool_id, _ in members], now)
+            star_results.add_star_photometry_batch(session, rows)  # one INSERT per table and batch
             session.commit()
             after_commit("photometry")
             if progress is not None:
@@ -317,7 +326,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
 
 def _log_rejections(acq: Acquisition, rows: PhotometryRows) -> int:
     """Log every rejected band of one acquisition (WARNING, with its ACQ_ID); returns their number."""
-    rejected = [phot for phot, _ in rows if phot["status"] != "ok"]
+    rejected = [phot for phot, _ in rows if phot["status"] != PhotometryStatus.OK]
     for phot in rejected:
         log.warning("star %s band %s rejected (%s): %s", acq.acq_id, phot["band"], phot["reason"], phot["message"])
     return len(rejected)
@@ -377,14 +386,14 @@ class EeCorrection(EeModel):
     source: str = ""
 
 
-EeProvider = Callable[[Session, Settings, Starpool, str, list[repo.StarMemberRow], ProcessingRun, datetime],
+EeProvider = Callable[[Session, Settings, Starpool, str, list[star_results.StarMemberRow], ProcessingRun, datetime],
                       EeCorrection | None]
 
 
 PSF_FLUX_KEY = "psf"  # per_window key of the PSF-fit-signal estimate; half_width_px 0 in the result
 
 
-def _members(settings: Settings, rows: list[repo.StarMemberRow], half_widths: list[int]) -> StarpoolMembers:
+def _members(settings: Settings, rows: list[star_results.StarMemberRow], half_widths: list[int]) -> StarpoolMembers:
     """The photometry of a starpool's members in one band, as the estimator's arrays (NaN: none)."""
     n, m = len(rows), len(half_widths)
     table = {name: np.full((n, m), np.nan) for name in ("a", "a_sigma", "sum_dn", "sum_sigma_dn")}
@@ -398,7 +407,7 @@ def _members(settings: Settings, rows: list[repo.StarMemberRow], half_widths: li
     e_k = [r.photometry.irradiance_w_m2_um for r in rows]
     return StarpoolMembers(
         star_ids=tuple(r.acquisition.acq_id for r in rows),
-        accepted=np.array([r.photometry.status == "ok" for r in rows], dtype=bool),
+        accepted=np.array([r.photometry.status == PhotometryStatus.OK for r in rows], dtype=bool),
         half_widths_px=np.array(half_widths, dtype=np.int64), **table,
         gain_e_per_dn=np.array([settings.star.e_per_dn_reference / r.band_image.gain_factor for r in rows]),
         oversamp=np.array([r.band_image.oversamp for r in rows], dtype=np.float64),
@@ -429,7 +438,7 @@ def _finite_or_none(value: float) -> float | None:
 
 def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
                    now: datetime, ee_provider: EeProvider | None) -> StarpoolResult | None:
-    rows = repo.starpool_member_rows(session, pool.id, band)  # type: ignore[arg-type]
+    rows = star_results.starpool_member_rows(session, pool.id, band)  # type: ignore[arg-type]
     if not rows:
         return None
     half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
@@ -452,7 +461,7 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     acq_ids = [r.acquisition.acq_id for r in rows]
     rejected = [{"acq_id": acq_ids[i], "reason": "outlier", "residual_sigma": z} for i, z in result.outliers()]
     rejected += [{"acq_id": r.acquisition.acq_id, "reason": r.photometry.reason, "message": r.photometry.message}
-                 for r in rows if r.photometry.status != "ok"]
+                 for r in rows if r.photometry.status != PhotometryStatus.OK]
     per_star = {
         acq_ids[i]: {
             "a": _finite_or_none(result.a[i]), "a_sigma": _finite_or_none(result.a_sigma[i]),
@@ -462,7 +471,7 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     }
     epochs = [r.acquisition.date_obs.timestamp() for i, r in enumerate(rows) if result.used[i]]
     epoch = datetime.fromtimestamp(float(np.mean(epochs)), tz=UTC)
-    version = repo.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
+    version = versions.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
     return StarpoolResult(
         starpool_id=pool.id, band=band, version=version, run_id=run.id, epoch=epoch, a=est.a, a_sigma=est.a_sigma,
         n_used=est.n_used, n_rejected=len(rejected), half_width_px=result.reported.half_width_px, ee_source=source,
@@ -475,15 +484,15 @@ def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, no
                     ee_provider: EeProvider | None) -> None:
     """Recompute every starpool that owes it: all its bands, their MTF, and the cleared mark in one
     commit. A starpool whose recomputation fails without a verdict keeps its mark (next run)."""
-    for pool in repo.starpools_pending(session):
+    for pool in star_results.starpools_pending(session):
         assert pool.id is not None
         key = pool.period_key
         with unit_of_work(session, summary, key, log, "starpool"):
-            for band in repo.starpool_bands(session, pool.id):
+            for band in star_results.starpool_bands(session, pool.id):
                 result = _starpool_band(session, settings, run, pool, band, now, ee_provider)
                 if result is not None:
-                    repo.add_rows(session, [result])
-            repo.clear_starpool_pending(session, pool.id)
+                    versions.add_rows(session, [result])
+            star_results.clear_starpool_pending(session, pool.id)
             session.commit()
             after_commit("starpool")
             summary.starpools.append(key)
@@ -499,10 +508,10 @@ def _years(t: datetime, t0: datetime) -> float:
 def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime,
                  summary: StarSummary) -> None:
     """Refit the drift of every satellite and band with starpool results newer than its drift fit."""
-    for satellite, band in repo.star_drift_pending(session):
+    for satellite, band in drift_results.star_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "star drift"):
             rows = _drift_rows(session, settings, run, now, satellite, band)
-            repo.add_rows(session, rows)
+            versions.add_rows(session, rows)
             session.commit()
             after_commit("star_drift")
             summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
@@ -512,7 +521,7 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
 def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
                 band: str) -> list[DriftResult | Alert]:
     """Linear and exponential drift fits of one satellite and band, with the linear fit's alerts."""
-    history = repo.latest_starpool_results(session, satellite, band)
+    history = star_results.latest_starpool_results(session, satellite, band)
     if len(history) < 2:
         return []
     t_ref = history[0][0].epoch

@@ -1,4 +1,4 @@
-"""Catalogue tables (SQLModel). The only place, with ``repository.py``, that knows about SQL.
+"""Catalogue tables (SQLModel). With the repository modules of this package, the only place that knows SQL.
 
 Design rules:
 - inputs (satellite, band, star, acquisition, band_image, geom_header, rejection) describe what
@@ -16,6 +16,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import JSON, Field, SQLModel
+
+from monitor.catalogue.states import (
+    FAILED_OUTCOMES,
+    AcquisitionStatus,
+    JobOutcome,
+    OutboxKind,
+    OutboxStatus,
+    RejectionState,
+    RunOutcome,
+    one_of,
+)
+from monitor.domain import AcqType, GeometryStatus, MoonStatus, PhotometryStatus
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -93,8 +105,8 @@ class Acquisition(SQLModel, table=True):
 
     __tablename__ = "acquisition"
     __table_args__ = (
-        sa.CheckConstraint("acq_type IN ('STAR', 'MOON', 'GEOM')", name="acq_type"),
-        sa.CheckConstraint("status IN ('archiving', 'archived', 'missing')", name="status"),
+        sa.CheckConstraint(one_of("acq_type", AcqType), name="acq_type"),
+        sa.CheckConstraint(one_of("status", AcquisitionStatus), name="status"),
     )
     id: int | None = Field(default=None, primary_key=True)
     acq_id: str = Field(max_length=80, unique=True)
@@ -116,7 +128,7 @@ class Acquisition(SQLModel, table=True):
     dec_deg: float | None = None
     icd: str = Field(max_length=16)
     archive_path: str = Field(max_length=1024)  # relative to the site directory
-    status: str = Field(default="archiving", max_length=16)
+    status: str = Field(default=AcquisitionStatus.ARCHIVING, max_length=16)  # AcquisitionStatus
     received_at: datetime
     archived_at: datetime | None = None
 
@@ -163,7 +175,7 @@ class Rejection(SQLModel, table=True):
     """A file refused at ingest (or a duplicate delivery), kept with a reason."""
 
     __tablename__ = "rejection"
-    __table_args__ = (sa.CheckConstraint("state IN ('moving', 'done', 'missing')", name="state"),)
+    __table_args__ = (sa.CheckConstraint(one_of("state", RejectionState), name="state"),)
     id: int | None = Field(default=None, primary_key=True)
     file_name: str = Field(max_length=255)
     sha256: str | None = Field(default=None, max_length=64, index=True)
@@ -172,7 +184,7 @@ class Rejection(SQLModel, table=True):
     message: str = Field(max_length=2000)
     received_at: datetime = Field(index=True)
     quarantine_path: str = Field(max_length=1024)  # relative to the site directory
-    state: str = Field(default="moving", max_length=16)
+    state: str = Field(default=RejectionState.MOVING, max_length=16)  # RejectionState
 
 
 # --------------------------------------------------------------------------- provenance
@@ -182,6 +194,7 @@ class ProcessingRun(SQLModel, table=True):
     """One run of a use-case (ingest, process, report) with the versions it used."""
 
     __tablename__ = "processing_run"
+    __table_args__ = (sa.CheckConstraint(one_of("outcome", RunOutcome), name="outcome"),)
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32, index=True)
     code_version: str = Field(max_length=64)
@@ -190,7 +203,7 @@ class ProcessingRun(SQLModel, table=True):
     reference_checksums: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     started_at: datetime
     finished_at: datetime | None = None
-    outcome: str = Field(default="running", max_length=16)  # running, ok, partial (units left pending), failed
+    outcome: str = Field(default=RunOutcome.RUNNING, max_length=16)  # RunOutcome
     message: str = Field(default="", max_length=4000)
     n_items: int = 0
 
@@ -202,12 +215,15 @@ class StarPhotometry(SQLModel, table=True):
     """Photometry of one star acquisition in one band (ICD 4), from one processing run."""
 
     __tablename__ = "star_photometry"
-    __table_args__ = (sa.UniqueConstraint("run_id", "acquisition_id", "band"),)
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "acquisition_id", "band"),
+        sa.CheckConstraint(one_of("status", PhotometryStatus), name="status"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="processing_run.id", index=True)
     acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
     band: str = Field(max_length=8)
-    status: str = Field(max_length=16)  # ok, rejected
+    status: str = Field(max_length=16)  # PhotometryStatus
     reason: str | None = Field(default=None, max_length=32)
     message: str = Field(default="", max_length=1000)
     centroid_x: float | None = None
@@ -345,12 +361,15 @@ class MoonMeasurement(SQLModel, table=True):
     """Moon photometry, lunar model and A_k of one acquisition and band (append-only)."""
 
     __tablename__ = "moon_measurement"
-    __table_args__ = (sa.UniqueConstraint("run_id", "acquisition_id", "band"),)
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "acquisition_id", "band"),
+        sa.CheckConstraint(one_of("status", MoonStatus), name="status"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="processing_run.id", index=True)
     acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
     band: str = Field(max_length=8)
-    status: str = Field(max_length=16)  # ok, rejected, flagged
+    status: str = Field(max_length=16)  # MoonStatus
     reason: str | None = Field(default=None, max_length=32)
     message: str = Field(default="", max_length=1000)
     phase_angle_deg: float | None = None  # signed, negative when waxing
@@ -373,10 +392,11 @@ class GeometryResult(SQLModel, table=True):
     """Along-track stereo adjustment of one GEOM acquisition (append-only)."""
 
     __tablename__ = "geometry_result"
+    __table_args__ = (sa.CheckConstraint(one_of("status", GeometryStatus), name="status"),)
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="processing_run.id", index=True)
     acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
-    status: str = Field(max_length=16)
+    status: str = Field(max_length=16)  # GeometryStatus
     message: str = Field(default="", max_length=1000)
     n_control: int = 0
     n_check: int = 0
@@ -442,21 +462,21 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("report_id", "recipient"),
         sa.UniqueConstraint("incident_id", "kind", "recipient"),
-        sa.CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status"),
+        sa.CheckConstraint(one_of("status", OutboxStatus), name="status"),
         sa.CheckConstraint(
-            "(kind = 'report' AND report_id IS NOT NULL) OR "
-            "(kind IN ('alert', 'recovery') AND incident_id IS NOT NULL)",
+            f"(kind = '{OutboxKind.REPORT}' AND report_id IS NOT NULL) OR "
+            f"({one_of('kind', (OutboxKind.ALERT, OutboxKind.RECOVERY))} AND incident_id IS NOT NULL)",
             name="kind",
         ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(default="report", max_length=16)  # report, alert, recovery
+    kind: str = Field(default=OutboxKind.REPORT, max_length=16)  # OutboxKind
     report_id: int | None = Field(default=None, foreign_key="report.id", index=True)
     incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
     subject: str = Field(default="", max_length=255)  # alert/recovery only (reports build theirs)
     body: str = Field(default="", max_length=8000)
     recipient: str = Field(max_length=320)
-    status: str = Field(default="queued", max_length=16)
+    status: str = Field(default=OutboxStatus.QUEUED, max_length=16)  # OutboxStatus
     attempts: int = 0
     next_attempt_at: datetime
     last_error: str = Field(default="", max_length=2000)
@@ -476,11 +496,12 @@ class JobRun(SQLModel, table=True):
     """
 
     __tablename__ = "job_run"
+    __table_args__ = (sa.CheckConstraint(one_of("outcome", JobOutcome), name="outcome"),)
     id: int | None = Field(default=None, primary_key=True)
     job_id: str = Field(max_length=64, index=True)
     started_at: datetime
     finished_at: datetime | None = None
-    outcome: str = Field(default="running", max_length=16)
+    outcome: str = Field(default=JobOutcome.RUNNING, max_length=16)  # JobOutcome
     message: str = Field(default="", max_length=8000)
     exit_code: int | None = None  # of the child process; negative: killed by that signal
 
@@ -493,6 +514,7 @@ class Incident(SQLModel, table=True):
     """
 
     __tablename__ = "incident"
+    __table_args__ = (sa.CheckConstraint(one_of("last_outcome", FAILED_OUTCOMES), name="last_outcome"),)
     id: int | None = Field(default=None, primary_key=True)
     job_id: str = Field(max_length=64, index=True)
     open_job_id: str | None = Field(default=None, max_length=64, unique=True)
@@ -501,7 +523,7 @@ class Incident(SQLModel, table=True):
     first_failure_at: datetime
     last_failure_at: datetime
     failures: int = 0  # consecutive failed runs so far
-    last_outcome: str = Field(max_length=16)
+    last_outcome: str = Field(max_length=16)  # one of FAILED_OUTCOMES
     last_message: str = Field(default="", max_length=2000)
 
 

@@ -1,19 +1,22 @@
-"""Catalogue rows of the daemon's own operation: job runs, incidents, its schedule and heartbeat,
-and the backlog figures of ``monitor status`` / ``monitor check``.
+"""Catalogue rows of the system's own operation: the processing runs of the use-cases (with the
+versions they used), the daemon's job runs, incidents, its schedule and heartbeat, and the backlog
+figures of ``monitor status`` / ``monitor check``.
 
-Every function that changes something commits it (the daemon's bookkeeping is never part of a
-use-case's unit of work).
+Nothing here commits (see :mod:`monitor.catalogue`): the daemon commits each piece of its
+bookkeeping on its own, a use-case its processing run with its first unit of work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from monitor import __version__
+from monitor.catalogue.acquisitions import unprocessed
 from monitor.catalogue.models import (
     Acquisition,
     DaemonState,
@@ -21,12 +24,16 @@ from monitor.catalogue.models import (
     Incident,
     JobRun,
     MoonMeasurement,
+    ProcessingRun,
     ScheduledJob,
     StarPhotometry,
 )
+from monitor.catalogue.states import FAILED_OUTCOMES, JobOutcome, RunOutcome
+from monitor.catalogue.versions import is_latest
+from monitor.domain import ICD_VERSION, REF_VERSION, AcqType
+from monitor.io.reference_data import reference_checksums
 
 __all__ = [
-    "FAILED_OUTCOMES",
     "start_job_run",
     "finish_job_run",
     "add_job_run",
@@ -44,48 +51,51 @@ __all__ = [
     "daemon_state",
     "ProcessingBacklog",
     "processing_backlog",
+    "start_run",
+    "finish_run",
+    "last_runs",
+    "RunVersions",
+    "run_versions",
 ]
 
-FAILED_OUTCOMES = ("failed", "timeout", "crashed")  # an "interrupted" run (daemon died) counts neither way
 
 
 # --------------------------------------------------------------------------- job runs
 
 
 def start_job_run(session: Session, job_id: str, started: datetime) -> int:
-    """Insert a ``running`` row for a job that starts now; returns its id (committed)."""
-    row = JobRun(job_id=job_id, started_at=started, outcome="running")
+    """Insert a ``running`` row for a job that starts now; returns its id (flushed)."""
+    row = JobRun(job_id=job_id, started_at=started, outcome=JobOutcome.RUNNING)
     session.add(row)
-    session.commit()
+    session.flush()
     assert row.id is not None
     return row.id
 
 
-def finish_job_run(session: Session, run_id: int, finished: datetime, outcome: str, message: str,
+def finish_job_run(session: Session, run_id: int, finished: datetime, outcome: JobOutcome, message: str,
                    exit_code: int | None) -> None:
-    """Record the end of a job run started with :func:`start_job_run` (committed)."""
+    """Record the end of a job run started with :func:`start_job_run`."""
     session.execute(sa.update(JobRun).where(col(JobRun.id) == run_id).values(
         finished_at=finished, outcome=outcome, message=message[:8000], exit_code=exit_code))
-    session.commit()
 
 
-def add_job_run(session: Session, job_id: str, started: datetime, finished: datetime, outcome: str, message: str,
+def add_job_run(session: Session, job_id: str, started: datetime, finished: datetime, outcome: JobOutcome,
+                message: str,
                 exit_code: int | None) -> int:
-    """Insert a finished job run at once (its start could not be recorded); committed."""
+    """Insert a finished job run at once (its start could not be recorded); flushed."""
     row = JobRun(job_id=job_id, started_at=started, finished_at=finished, outcome=outcome, message=message[:8000],
                  exit_code=exit_code)
     session.add(row)
-    session.commit()
+    session.flush()
     assert row.id is not None
     return row.id
 
 
 def interrupt_running_job_runs(session: Session, now: datetime) -> int:
-    """Mark the runs left ``running`` by a daemon that died as ``interrupted`` (committed)."""
-    result = session.execute(sa.update(JobRun).where(col(JobRun.outcome) == "running").values(
-        outcome="interrupted", finished_at=now,
+    """Mark the runs left ``running`` by a daemon that died as ``interrupted``; returns their number."""
+    result = session.execute(sa.update(JobRun).where(col(JobRun.outcome) == JobOutcome.RUNNING).values(
+        outcome=JobOutcome.INTERRUPTED, finished_at=now,
         message="the daemon stopped (killed or crashed) while this job ran; its work is picked up again"))
-    session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -95,8 +105,7 @@ def last_job_runs(session: Session, limit: int = 10) -> Sequence[JobRun]:
 
 def last_run_of_each_job(session: Session) -> dict[str, JobRun]:
     """Job id -> its newest run."""
-    newest = select(func.max(JobRun.id)).group_by(JobRun.job_id)
-    rows = session.exec(select(JobRun).where(col(JobRun.id).in_(newest))).all()
+    rows = session.exec(select(JobRun).where(is_latest(JobRun, JobRun.job_id))).all()
     return {r.job_id: r for r in rows}
 
 
@@ -104,13 +113,13 @@ def consecutive_failures(session: Session, job_id: str, limit: int) -> list[JobR
     """The newest finished runs of ``job_id`` that failed in a row (newest first, at most ``limit``)."""
     q = (
         select(JobRun)
-        .where(JobRun.job_id == job_id, col(JobRun.outcome).in_(("ok", *FAILED_OUTCOMES)))
+        .where(JobRun.job_id == job_id, col(JobRun.outcome).in_((JobOutcome.OK, *FAILED_OUTCOMES)))
         .order_by(col(JobRun.id).desc())
         .limit(limit)
     )
     out: list[JobRun] = []
     for run in session.exec(q).all():
-        if run.outcome == "ok":
+        if run.outcome == JobOutcome.OK:
             break
         out.append(run)
     return out
@@ -145,11 +154,10 @@ def save_incident(session: Session, incident: Incident) -> None:
 
 
 def save_schedule(session: Session, jobs: Sequence[tuple[str, datetime | None, float]], now: datetime) -> None:
-    """Replace the stored schedule with ``(job id, next run or None, timeout s)`` rows (committed)."""
+    """Replace the stored schedule with ``(job id, next run or None, timeout s)`` rows."""
     session.execute(sa.delete(ScheduledJob))
     for job_id, next_run, timeout_s in jobs:
         session.add(ScheduledJob(job_id=job_id, next_run_at=next_run, timeout_s=timeout_s, updated_at=now))
-    session.commit()
 
 
 def schedule(session: Session) -> list[ScheduledJob]:
@@ -158,7 +166,7 @@ def schedule(session: Session) -> list[ScheduledJob]:
 
 def save_daemon_state(session: Session, *, pid: int, host: str, code_version: str, started_at: datetime,
                       heartbeat_at: datetime) -> None:
-    """Write the single ``daemon_state`` row (committed)."""
+    """Write the single ``daemon_state`` row."""
     row = session.get(DaemonState, 1)
     if row is None:
         row = DaemonState(id=1, pid=pid, host=host[:255], code_version=code_version, started_at=started_at,
@@ -167,7 +175,6 @@ def save_daemon_state(session: Session, *, pid: int, host: str, code_version: st
         row.pid, row.host, row.code_version = pid, host[:255], code_version
         row.started_at, row.heartbeat_at = started_at, heartbeat_at
     session.add(row)
-    session.commit()
 
 
 def daemon_state(session: Session) -> DaemonState | None:
@@ -187,20 +194,67 @@ class ProcessingBacklog:
 
 def processing_backlog(session: Session) -> ProcessingBacklog:
     """Archived STAR/MOON/GEOM acquisitions without photometry, measurement or geometry result."""
-    done = {
-        "STAR": select(StarPhotometry.acquisition_id),
-        "MOON": select(MoonMeasurement.acquisition_id),
-        "GEOM": select(GeometryResult.acquisition_id),
-    }
+    results: dict[AcqType, type[StarPhotometry] | type[MoonMeasurement] | type[GeometryResult]] = {
+        AcqType.STAR: StarPhotometry, AcqType.MOON: MoonMeasurement, AcqType.GEOM: GeometryResult}
     counts: dict[str, int] = {}
     oldest: datetime | None = None
-    for acq_type, results in done.items():
+    for acq_type, result in results.items():
         n, first = session.exec(
-            select(func.count(), func.min(Acquisition.received_at))
-            .where(Acquisition.acq_type == acq_type, Acquisition.status == "archived",
-                   col(Acquisition.id).not_in(results))
+            select(func.count(), func.min(Acquisition.received_at)).where(*unprocessed(acq_type, result))
         ).one()
         counts[acq_type] = int(n)
         if first is not None and (oldest is None or first < oldest):
             oldest = first
     return ProcessingBacklog(counts=counts, oldest_received_at=oldest)
+
+
+def start_run(session: Session, kind: str, now: datetime) -> ProcessingRun:
+    """Insert a ``running`` ``processing_run`` row carrying the versions in use (flushed: it has
+    its id). The caller commits it before the run's first unit of work."""
+    run = ProcessingRun(
+        kind=kind,
+        code_version=__version__,
+        icd_version=ICD_VERSION,
+        reference_model=REF_VERSION,
+        reference_checksums=reference_checksums(),
+        started_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(
+    session: Session, run: ProcessingRun, now: datetime, outcome: RunOutcome, message: str = "", n_items: int = 0
+) -> None:
+    """Record the end of a processing run: its outcome, message and number of items."""
+    run.finished_at = now
+    run.outcome = outcome
+    run.message = message[:4000]
+    run.n_items = n_items
+    session.add(run)
+
+
+def last_runs(session: Session, limit: int = 5) -> Sequence[ProcessingRun]:
+    q = select(ProcessingRun).order_by(col(ProcessingRun.id).desc()).limit(limit)
+    return session.exec(q).all()
+
+
+@dataclass(frozen=True)
+class RunVersions:
+    """The versions a processing run used."""
+
+    code_version: str
+    icd_version: str
+    reference_model: str
+
+
+def run_versions(session: Session, run_ids: Collection[int]) -> dict[int, RunVersions]:
+    """Processing run id -> the versions it used, for the given runs."""
+    if not run_ids:
+        return {}
+    q = (
+        select(ProcessingRun.id, ProcessingRun.code_version, ProcessingRun.icd_version, ProcessingRun.reference_model)
+        .where(col(ProcessingRun.id).in_(sorted(run_ids)))
+    )
+    return {i: RunVersions(c, v, r) for i, c, v, r in session.exec(q).all()}

@@ -1,12 +1,13 @@
-"""The outbox: every e-mail the system sends (report PDFs, incident alerts and recoveries).
+"""The archived reports (``report``: path, SHA-256, pages) and the outbox: every e-mail the system
+sends (report PDFs, incident alerts and recoveries).
 
-One row per message and recipient. A row is claimed (``queued`` -> ``sending``, committed, its
-Message-ID stored) before the SMTP conversation and marked ``sent`` once the server confirmed it
-(250 to DATA); a confirmed row is never sent again (except by an operator's forced resend). An
-attempt interrupted mid-send is retried with the same Message-ID (``uncertain`` set), so that a
-receiver can drop the repeat. The unique constraints ``(report_id, recipient)`` and
+One row per message and recipient. A row is claimed (``queued`` -> ``sending``, its Message-ID
+stored; the sender commits the claim) before the SMTP conversation and marked ``sent`` once the
+server confirmed it (250 to DATA); a confirmed row is never sent again (except by an operator's
+forced resend). An attempt interrupted mid-send is retried with the same Message-ID
+(``uncertain`` set), so that a receiver can drop the repeat. The unique constraints ``(report_id, recipient)`` and
 ``(incident_id, kind, recipient)`` are the last guard against a second e-mail of the same thing to
-the same person. The state machine itself is in :func:`monitor.reports.service.send_pending`.
+the same person. The state machine itself is in :func:`monitor.reports.delivery.send_pending`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from monitor.catalogue.models import Outbox
+from monitor.catalogue.models import (
+    Outbox,
+    Report,
+)
+from monitor.catalogue.states import OutboxKind, OutboxStatus
 
 __all__ = [
     "queue_outbox",
@@ -33,6 +38,9 @@ __all__ = [
     "requeue_failed",
     "oldest_queued",
     "undelivered",
+    "add_report",
+    "report_by_id",
+    "reports_of_period",
 ]
 
 
@@ -46,8 +54,8 @@ def queue_outbox(session: Session, report_id: int, recipients: Sequence[str], no
     for rcpt in dict.fromkeys(recipients):  # keep order, drop repeats
         if rcpt in have:
             continue
-        row = Outbox(kind="report", report_id=report_id, recipient=rcpt, status="queued", attempts=0,
-                     next_attempt_at=now, created_at=now)
+        row = Outbox(kind=OutboxKind.REPORT, report_id=report_id, recipient=rcpt, status=OutboxStatus.QUEUED,
+                     attempts=0, next_attempt_at=now, created_at=now)
         session.add(row)
         rows.append(row)
     session.flush()
@@ -55,7 +63,8 @@ def queue_outbox(session: Session, report_id: int, recipients: Sequence[str], no
 
 
 def queue_incident_mail(
-    session: Session, incident_id: int, kind: str, recipients: Sequence[str], subject: str, body: str, now: datetime
+    session: Session, incident_id: int, kind: OutboxKind, recipients: Sequence[str], subject: str, body: str,
+    now: datetime,
 ) -> list[Outbox]:
     """Queue the ``alert`` or ``recovery`` e-mail of an incident for each recipient (not committed)."""
     have = set(session.exec(
@@ -65,7 +74,7 @@ def queue_incident_mail(
         if rcpt in have:
             continue
         row = Outbox(kind=kind, incident_id=incident_id, subject=subject[:255], body=body[:8000], recipient=rcpt,
-                     status="queued", attempts=0, next_attempt_at=now, created_at=now)
+                     status=OutboxStatus.QUEUED, attempts=0, next_attempt_at=now, created_at=now)
         session.add(row)
         rows.append(row)
     session.flush()
@@ -84,7 +93,7 @@ def stale_sending(session: Session, started_before: datetime) -> list[Outbox]:
     """Rows left in ``sending`` whose attempt started before ``started_before`` (a crash mid-send)."""
     q = (
         select(Outbox)
-        .where(Outbox.status == "sending", Outbox.next_attempt_at < started_before)
+        .where(Outbox.status == OutboxStatus.SENDING, Outbox.next_attempt_at < started_before)
         .order_by(col(Outbox.id))
     )
     return list(session.exec(q).all())
@@ -92,12 +101,14 @@ def stale_sending(session: Session, started_before: datetime) -> list[Outbox]:
 
 def due_outbox(session: Session, now: datetime) -> list[Outbox]:
     """Queued rows whose next attempt is due, oldest first."""
-    q = select(Outbox).where(Outbox.status == "queued", Outbox.next_attempt_at <= now).order_by(col(Outbox.id))
+    q = (select(Outbox).where(Outbox.status == OutboxStatus.QUEUED, Outbox.next_attempt_at <= now)
+         .order_by(col(Outbox.id)))
     return list(session.exec(q).all())
 
 
 def claim_outbox(session: Session, outbox_id: int, now: datetime, message_id: str) -> Outbox | None:
-    """Atomically move one row from ``queued`` to ``sending`` and COMMIT; return the fresh row.
+    """Atomically move one row from ``queued`` to ``sending``; return the fresh row. The caller
+    commits the claim before it talks to the SMTP server.
 
     ``next_attempt_at`` becomes the start of this attempt (used to recognise a stale ``sending``
     row after a crash). ``message_id`` is stored if the row has none yet: from then on, every
@@ -106,57 +117,54 @@ def claim_outbox(session: Session, outbox_id: int, now: datetime, message_id: st
     """
     result = session.execute(
         sa.update(Outbox)
-        .where(col(Outbox.id) == outbox_id, col(Outbox.status) == "queued")
-        .values(status="sending", next_attempt_at=now,
+        .where(col(Outbox.id) == outbox_id, col(Outbox.status) == OutboxStatus.QUEUED)
+        .values(status=OutboxStatus.SENDING, next_attempt_at=now,
                 message_id=sa.case((col(Outbox.message_id) == "", message_id), else_=col(Outbox.message_id)))
     )
-    session.commit()
     if getattr(result, "rowcount", 0) != 1:
         return None
     return session.get(Outbox, outbox_id, populate_existing=True)
 
 
 def requeue_interrupted(session: Session, row: Outbox, now: datetime, **values: Any) -> bool:
-    """Put a stale ``sending`` row back in the queue (due ``now``) with ``values``, and COMMIT.
+    """Put a stale ``sending`` row back in the queue (due ``now``) with ``values``.
 
     Only if the row is still in the attempt it was found in (same status and start time): an
     attempt that finished meanwhile is left as it ended. Returns whether the row was requeued.
     """
     result = session.execute(
         sa.update(Outbox)
-        .where(col(Outbox.id) == row.id, col(Outbox.status) == "sending",
+        .where(col(Outbox.id) == row.id, col(Outbox.status) == OutboxStatus.SENDING,
                col(Outbox.next_attempt_at) == row.next_attempt_at)
-        .values(status="queued", next_attempt_at=now, **values)
+        .values(status=OutboxStatus.QUEUED, next_attempt_at=now, **values)
     )
-    session.commit()
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def save_outbox(session: Session, row: Outbox, **values: Any) -> None:
-    """Set fields of an outbox row and COMMIT."""
+    """Set fields of an outbox row (as it is in the database now)."""
     fresh = session.get(Outbox, row.id, populate_existing=True)
     assert fresh is not None
     for k, v in values.items():
         setattr(fresh, k, v)
     session.add(fresh)
-    session.commit()
 
 
 def requeue_failed(session: Session, report_id: int, now: datetime, force: bool = False) -> list[Outbox]:
-    """Put the ``failed`` rows of a report back in the queue, due now (committed).
+    """Put the ``failed`` rows of a report back in the queue, due now.
 
     They keep their Message-ID (an earlier attempt may have reached the recipient). Rows
     ``sent`` (confirmed by the server) are left alone, unless ``force``: then they are queued
     again as a deliberate new copy, with a new Message-ID (assigned at the next attempt) so that a
     receiver does not drop it as a repeat.
     """
-    wanted = ("failed", "sent") if force else ("failed",)
+    wanted = (OutboxStatus.FAILED, OutboxStatus.SENT) if force else (OutboxStatus.FAILED,)
     rows = list(session.exec(
         select(Outbox).where(Outbox.report_id == report_id, col(Outbox.status).in_(wanted)).order_by(col(Outbox.id))
     ).all())
     for row in rows:
         when = f"{now:%Y-%m-%dT%H:%M:%SZ}"
-        if row.status == "sent":
+        if row.status == OutboxStatus.SENT:
             sent = f"{row.sent_at:%Y-%m-%dT%H:%M:%SZ}" if row.sent_at else "?"
             row.last_error = (f"forced resend by the operator at {when} (a new copy with a new Message-ID); "
                               f"before: sent {sent} with Message-ID {row.message_id or '?'}")[:2000]
@@ -166,17 +174,17 @@ def requeue_failed(session: Session, report_id: int, now: datetime, force: bool 
             row.sent_at = None
         else:
             row.last_error = f"requeued by the operator at {when}; before: {row.last_error}"[:2000]
-        row.status = "queued"
+        row.status = OutboxStatus.QUEUED
         row.next_attempt_at = now
         session.add(row)
-    session.commit()
     return rows
 
 
 def oldest_queued(session: Session) -> tuple[int, datetime | None]:
     """(number of e-mails waiting to be sent, creation time of the oldest)."""
     n, oldest = session.exec(
-        select(func.count(), func.min(Outbox.created_at)).where(col(Outbox.status).in_(("queued", "sending")))
+        select(func.count(), func.min(Outbox.created_at))
+        .where(col(Outbox.status).in_((OutboxStatus.QUEUED, OutboxStatus.SENDING)))
     ).one()
     return int(n), oldest
 
@@ -186,8 +194,27 @@ def undelivered(session: Session, limit: int = 20) -> list[Outbox]:
     ones an interrupted attempt may have duplicated (``uncertain``): newest first, at most ``limit``."""
     q = (
         select(Outbox)
-        .where(sa.or_(col(Outbox.status).in_(("queued", "sending", "failed")), col(Outbox.uncertain)))
+        .where(sa.or_(col(Outbox.status).in_((OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.FAILED)),
+                      col(Outbox.uncertain)))
         .order_by(col(Outbox.id).desc())
         .limit(limit)
     )
     return list(session.exec(q).all())
+
+
+def add_report(
+    session: Session, *, period: str, path: str, sha256: str, pages: int, size_bytes: int, created_at: datetime
+) -> Report:
+    """Insert a report row (flushed, not committed: the caller commits it with its outbox rows)."""
+    row = Report(period=period, path=path, sha256=sha256, pages=pages, size_bytes=size_bytes, created_at=created_at)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def report_by_id(session: Session, report_id: int) -> Report | None:
+    return session.get(Report, report_id)
+
+
+def reports_of_period(session: Session, period: str) -> list[Report]:
+    return list(session.exec(select(Report).where(Report.period == period).order_by(Report.id)).all())

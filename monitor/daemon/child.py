@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from monitor.catalogue.states import JobOutcome
 from monitor.settings import Settings
 
 __all__ = ["ChildSpec", "ChildResult", "run_spec", "describe", "main"]
@@ -58,7 +59,7 @@ class ChildSpec:
 
 @dataclass(frozen=True)
 class ChildResult:
-    outcome: str  # ok, failed, crashed
+    outcome: JobOutcome  # ok, failed, crashed
     message: str
 
 
@@ -98,11 +99,12 @@ def run_spec(spec: ChildSpec) -> ChildResult:
         text, problems = describe(result), _problems(result)
         if problems:
             shown = "\n".join(problems[:50]) + (f"\n... and {len(problems) - 50} more" if len(problems) > 50 else "")
-            return ChildResult("failed", f"{len(problems)} item(s) left pending: {text}\n{shown}")
-        return ChildResult("ok", text)
+            return ChildResult(JobOutcome.FAILED, f"{len(problems)} item(s) left pending: {text}\n{shown}")
+        return ChildResult(JobOutcome.OK, text)
     except MemoryError:
         limit = spec.settings.scheduler.memory_limit_mb
-        return ChildResult("crashed", f"out of memory (address-space limit {limit} MB, [scheduler] memory_limit_mb)")
+        return ChildResult(JobOutcome.CRASHED,
+                           f"out of memory (address-space limit {limit} MB, [scheduler] memory_limit_mb)")
     except Exception as exc:
         kind = classify(exc)
         log.error("job %s failed (%s): %s: %s", spec.job_id, kind, type(exc).__name__, exc,
@@ -110,7 +112,7 @@ def run_spec(spec: ChildSpec) -> ChildResult:
         text = f"{kind}: {type(exc).__name__}: {exc}"
         if kind == "internal":
             text += "\n" + traceback.format_exc()
-        return ChildResult("failed", text)
+        return ChildResult(JobOutcome.FAILED, text)
     finally:
         if engine is not None:
             engine.dispose()

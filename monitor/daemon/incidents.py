@@ -28,6 +28,7 @@ from monitor.catalogue import operations as ops
 from monitor.catalogue import outbox
 from monitor.catalogue.engine import redact_url
 from monitor.catalogue.models import Incident
+from monitor.catalogue.states import FAILED_OUTCOMES, JobOutcome, OutboxKind
 from monitor.settings import Settings
 
 __all__ = ["IncidentChange", "after_job_run", "scrub"]
@@ -101,7 +102,7 @@ def after_job_run(session: Session, settings: Settings, job_id: str, outcome: st
     """
     current = ops.open_incident(session, job_id)
     recipients = settings.alerts.recipients if settings.smtp.host else ()
-    if outcome == "ok":
+    if outcome == JobOutcome.OK:
         if current is None:
             return None
         current.open_job_id = None
@@ -109,12 +110,13 @@ def after_job_run(session: Session, settings: Settings, job_id: str, outcome: st
         ops.save_incident(session, current)
         assert current.id is not None
         subject, body = _recovery_text(settings, current)
-        mails = outbox.queue_incident_mail(session, current.id, "recovery", recipients, subject, body, finished_at)
+        mails = outbox.queue_incident_mail(session, current.id, OutboxKind.RECOVERY, recipients, subject, body,
+                                           finished_at)
         session.commit()
         log.warning("incident #%d closed: job %s succeeds again after %d failures", current.id, job_id,
                     current.failures)
         return IncidentChange("closed", current.id, job_id, len(mails))
-    if outcome not in ops.FAILED_OUTCOMES:
+    if outcome not in FAILED_OUTCOMES:
         return None
     text = scrub(message, settings)[-2000:]
     if current is not None:
@@ -134,7 +136,7 @@ def after_job_run(session: Session, settings: Settings, job_id: str, outcome: st
         last_failure_at=finished_at, failures=len(streak), last_outcome=outcome, last_message=text))
     assert incident.id is not None
     subject, body = _alert_text(settings, incident)
-    mails = outbox.queue_incident_mail(session, incident.id, "alert", recipients, subject, body, finished_at)
+    mails = outbox.queue_incident_mail(session, incident.id, OutboxKind.ALERT, recipients, subject, body, finished_at)
     session.commit()
     if not recipients:
         log.error("incident #%d opened: job %s failed %d times in a row; no alert e-mail (no [alerts] recipients "

@@ -26,7 +26,7 @@ JOB_TARGETS: dict[str, JobTarget] = {
     "process": JobTarget("monitor.calibration.service:run_processing"),
     "weekly_report": JobTarget("monitor.reports.service:run_report", {"period": "weekly"}),
     "monthly_report": JobTarget("monitor.reports.service:run_report", {"period": "monthly"}),
-    "email_retry": JobTarget("monitor.reports.service:send_pending"),
+    "email_retry": JobTarget("monitor.reports.delivery:send_pending"),
 }
 if set(JOB_TARGETS) != set(JOB_IDS):  # pragma: no cover - a programming error, fail at import
     raise RuntimeError(f"job targets {sorted(JOB_TARGETS)} do not match the scheduled jobs {sorted(JOB_IDS)}")

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from monitor.catalogue import operations as ops
+from monitor.catalogue.states import JobOutcome
 from monitor.daemon.child import ChildSpec
 from monitor.daemon.incidents import IncidentChange, after_job_run, scrub
 from monitor.daemon.jobs import JOB_TARGETS
@@ -63,7 +64,7 @@ class _Run:
     started: datetime
     run_id: int | None = None  # its job_run row, when the start could be recorded
     finished: datetime | None = None
-    outcome: str = "running"
+    outcome: JobOutcome = JobOutcome.RUNNING
     message: str = ""
     exit_code: int | None = None
 
@@ -124,7 +125,7 @@ class JobRunner:
         run = _Run(job_id, _now())
         try:
             if not self.lock_held():
-                run.outcome = "failed"
+                run.outcome = JobOutcome.FAILED
                 run.message = ("not started: the daemon does not hold its catalogue lock (catalogue unreachable?); "
                                "it tries to take it again")
                 log.error("job %s not started: the catalogue lock is not held", job_id)
@@ -134,16 +135,18 @@ class JobRunner:
                 run.outcome, run.message, run.exit_code = self._run_child(job_id, run.started)
         except Exception as exc:  # noqa: BLE001 - a defect of the runner itself must not kill the scheduler
             log.exception("job %s: the runner failed", job_id)
-            run.outcome, run.message = "failed", f"the daemon could not run the job: {type(exc).__name__}: {exc}"
+            run.outcome = JobOutcome.FAILED
+            run.message = f"the daemon could not run the job: {type(exc).__name__}: {exc}"
         run.finished = _now()
         run.message = scrub(run.message, self.settings)
-        level = logging.INFO if run.outcome == "ok" else logging.ERROR
+        level = logging.INFO if run.outcome == JobOutcome.OK else logging.ERROR
+        first_line = run.message.strip().splitlines()[0] if run.message else ""
         log.log(level, "job %s %s in %.1f s%s", job_id, run.outcome, (run.finished - run.started).total_seconds(),
-                "" if run.outcome == "ok" else f": {run.message.strip().splitlines()[0] if run.message else ''}")
+                "" if run.outcome == JobOutcome.OK else f": {first_line}")
         self._record(run)
         return run.outcome
 
-    def _run_child(self, job_id: str, started: datetime) -> tuple[str, str, int | None]:
+    def _run_child(self, job_id: str, started: datetime) -> tuple[JobOutcome, str, int | None]:
         target = JOB_TARGETS[job_id]
         spec = ChildSpec(job_id=job_id, target=target.target, kwargs=dict(target.kwargs), settings=self.settings,
                          started=started, initializer=child_initializer, parent_pid=os.getpid())
@@ -180,11 +183,11 @@ class JobRunner:
             with self._children_lock:
                 self._children.pop(job_id, None)
         if timed_out:
-            return ("timeout", f"killed after {timeout_s:.0f} s ([scheduler] timeout_minutes_{job_id} = "
+            return (JobOutcome.TIMEOUT, f"killed after {timeout_s:.0f} s ([scheduler] timeout_minutes_{job_id} = "
                     f"{timeout_s / 60:g}); its unfinished work stays pending", code)
         if result is None:
-            return "crashed", outcome_of_exit(code), code
-        outcome, message = str(result.get("outcome", "failed")), str(result.get("message", ""))
+            return JobOutcome.CRASHED, outcome_of_exit(code), code
+        outcome, message = JobOutcome(str(result.get("outcome", JobOutcome.FAILED))), str(result.get("message", ""))
         if code != 0:
             message += f"\n(the process then exited with code {code})"
         return outcome, message, code
@@ -210,11 +213,13 @@ class JobRunner:
     # ------------------------------------------------------------------ bookkeeping
 
     def _db(self, work: Callable[[Session], Any], what: str, quiet: bool = False) -> Any:
-        """``work(session)`` on the catalogue, or None when it cannot be reached (logged unless
-        ``quiet`` and the failure is transient)."""
+        """``work(session)`` on the catalogue, committed, or None when it cannot be reached (logged
+        unless ``quiet`` and the failure is transient)."""
         try:
             with Session(self.engine, expire_on_commit=False) as session:
-                return work(session)
+                result = work(session)
+                session.commit()
+                return result
         except Exception as exc:
             if not is_transient(exc):
                 log.exception("%s: cannot be recorded in the catalogue", what)

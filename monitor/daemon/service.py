@@ -77,6 +77,7 @@ class _Daemon:
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 work(session)
+                session.commit()
             return True
         except Exception as exc:
             if is_transient(exc):

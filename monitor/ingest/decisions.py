@@ -8,7 +8,7 @@ rejection first completes the accepted files before it, so decisions stay in fil
 46 files/s (one ORM row and three queries per file) to 580 files/s (benchmarks/ingest.py).
 
 One file never fails another's insert: an accepted file's values are first checked against the
-catalogue's columns (:func:`monitor.catalogue.repository.storage_problem`: lengths, integer
+catalogue's columns (:func:`monitor.catalogue.acquisitions.storage_problem`: lengths, integer
 ranges; refused as ``bad-value`` naming the key), and a batch is inserted in a SAVEPOINT. Should
 the database refuse it anyway, each file is inserted again in a SAVEPOINT of its own: the others
 are archived with all their rows, the refused one gets a ``bad-value`` verdict (integrity or data
@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions
 from monitor.domain import AcquisitionHeader, RejectReason, printable_name
 from monitor.failures import is_transient
 from monitor.ingest.checking import Checked
@@ -106,7 +106,7 @@ class Ingestor:
         another. Returns (the inserted files, their ids in order, the refused files and errors)."""
         try:
             with self.session.begin_nested():
-                return batch, repo.add_acquisitions(self.session, [new for _, _, new in batch]), []
+                return batch, acquisitions.add_acquisitions(self.session, [new for _, _, new in batch]), []
         except SQLAlchemyError as exc:
             if is_transient(exc):
                 raise
@@ -120,7 +120,7 @@ class Ingestor:
         for item in batch:
             try:
                 with self.session.begin_nested():
-                    ids.extend(repo.add_acquisitions(self.session, [item[2]]))
+                    ids.extend(acquisitions.add_acquisitions(self.session, [item[2]]))
                 kept.append(item)
             except SQLAlchemyError as exc:
                 if is_transient(exc):
@@ -128,7 +128,7 @@ class Ingestor:
                 refused.append((item[0], item[2], exc))
         return kept, ids, refused
 
-    def _refused_by_catalogue(self, path: Path, new: repo.NewAcquisition, exc: SQLAlchemyError) -> None:
+    def _refused_by_catalogue(self, path: Path, new: acquisitions.NewAcquisition, exc: SQLAlchemyError) -> None:
         """A file whose rows the database refused (the batch's other files are archived).
 
         Integrity and data errors are about the file's values: a ``bad-value`` verdict, unless the
@@ -137,7 +137,7 @@ class Ingestor:
         """
         h = new.header
         if isinstance(exc, IntegrityError | DataError):
-            if repo.acquisitions_by_sha(self.session, [new.sha256]) or repo.acquisitions_by_acq_ids(
+            if acquisitions.acquisitions_by_sha(self.session, [new.sha256]) or acquisitions.acquisitions_by_acq_ids(
                     self.session, [h.acq_id]):
                 log.warning("%s: the catalogue meanwhile holds its bytes or ACQ_ID %s; left for the next run",
                             shown(path), printable_name(h.acq_id))
@@ -170,7 +170,7 @@ class Ingestor:
             self.settings.quarantine / sub,
             path.name,
             sha256,
-            lambda rel: repo.quarantine_path_taken(self.session, rel),
+            lambda rel: acquisitions.quarantine_path_taken(self.session, rel),
         )
         rej = self.mover.quarantine(path, dest, sha256=sha256, acq_id=acq_id, reason=reason, message=message)
         if reason is RejectReason.DUPLICATE:
@@ -200,11 +200,11 @@ class Ingestor:
         asked = {self.rel(self._archive_dir(c.header) / c.path.name) for c in files if c.header}
         index = _ChunkIndex(
             by_sha={a.sha256: (a.acq_id, a.file_name, a.received_at)
-                    for a in repo.acquisitions_by_sha(self.session, [c.sha256 for c in files if c.sha256])},
-            by_acq_id={a.acq_id: (a.file_name, a.sha256) for a in repo.acquisitions_by_acq_ids(
+                    for a in acquisitions.acquisitions_by_sha(self.session, [c.sha256 for c in files if c.sha256])},
+            by_acq_id={a.acq_id: (a.file_name, a.sha256) for a in acquisitions.acquisitions_by_acq_ids(
                 self.session, [c.header.acq_id for c in files if c.header])},
             asked_paths=asked,
-            taken_paths=repo.archive_paths_taken(self.session, sorted(asked)),
+            taken_paths=acquisitions.archive_paths_taken(self.session, sorted(asked)),
         )
         for c in files:
             on_file(c.path)
@@ -258,13 +258,13 @@ class Ingestor:
         def path_taken(rel: str) -> bool:
             if rel in index.taken_paths:
                 return True
-            return rel not in index.asked_paths and repo.archive_path_taken(self.session, rel)
+            return rel not in index.asked_paths and acquisitions.archive_path_taken(self.session, rel)
 
         dest = self.unique_path(self._archive_dir(header), path.name, sha256, path_taken)
         rel = self.rel(dest)
-        new = repo.NewAcquisition(header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes,
+        new = acquisitions.NewAcquisition(header=header, sha256=sha256, file_name=path.name, size_bytes=c.size_bytes,
                                   archive_path=rel, received_at=self.now, geom=c.geom)
-        problem = repo.storage_problem(new)  # before the insert: it must never fail a batch
+        problem = acquisitions.storage_problem(new)  # before the insert: it must never fail a batch
         if problem is not None:
             self.reject(path, sha256, RejectReason.BAD_VALUE, problem, header.acq_id)
             return

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.catalogue import lunar_comparisons as lc
+from monitor.catalogue.states import AcquisitionStatus
 from monitor.domain import GlodObservation, RejectReason, printable_name
 from monitor.ingest.inbox import drop_marker
 from monitor.ingest.moves import Mover, move_entry
@@ -90,7 +91,7 @@ def decide_glod(ing: Ingestor, path: Path, sha256: str, size: int, obs: GlodObse
     move_entry(path, dest, file_mode=mover.file_mode)
     mover.fault("after_move")
     drop_marker(path)
-    lc.mark_glod(session, row, "archived", ing.now)
+    lc.mark_glod(session, row, AcquisitionStatus.ARCHIVED, ing.now)
     session.commit()
     ing.summary.ingested.append(oid)
     log.info("ingested lunar observation %s (%s channels %s) -> %s", oid, obs.instrument,
@@ -100,11 +101,11 @@ def decide_glod(ing: Ingestor, path: Path, sha256: str, size: int, obs: GlodObse
 def recover_glod(mover: Mover) -> None:
     """Finish the GLOD moves a crash left half-done (rows still ``archiving``), after
     :meth:`Mover.recover` has finished those of the acquisitions and rejections."""
-    for row in lc.glods_in_state(mover.session, "archiving"):
+    for row in lc.glods_in_state(mover.session, AcquisitionStatus.ARCHIVING):
         ok = mover.finish(mover.settings.inbox / row.file_name, mover.site / row.archive_path, row.sha256)
         if ok is None:
             continue
-        lc.mark_glod(mover.session, row, "archived" if ok else "missing", mover.now)
+        lc.mark_glod(mover.session, row, AcquisitionStatus.ARCHIVED if ok else AcquisitionStatus.MISSING, mover.now)
         mover.session.commit()
         mover.summary.recovered += 1
         log.info("recovered interrupted archiving of lunar observation %s (%s)", row.observation_id,

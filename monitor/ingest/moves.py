@@ -28,8 +28,9 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions
 from monitor.catalogue.models import Rejection
+from monitor.catalogue.states import AcquisitionStatus, RejectionState
 from monitor.domain import RejectReason, printable_name
 from monitor.fsutil import fsync_dir, is_regular, move, sha256_file
 from monitor.ingest.inbox import drop_marker, shown
@@ -86,8 +87,8 @@ def finish_move(src: Path, dest: Path, sha256: str | None, file_mode: int | None
     return False
 
 
-Staged = tuple[Path, Path, "repo.NewAcquisition"]  # (inbox file, archive destination, rows to insert)
-Refused = tuple[Path, "repo.NewAcquisition", SQLAlchemyError]  # a staged file whose rows the database refused
+Staged = tuple[Path, Path, "acquisitions.NewAcquisition"]  # (inbox file, archive destination, rows to insert)
+Refused = tuple[Path, "acquisitions.NewAcquisition", SQLAlchemyError]  # a staged file whose rows the database refused
 
 
 def database_message(exc: SQLAlchemyError) -> str:
@@ -152,7 +153,7 @@ class Mover:
         for src, _, _ in batch:
             drop_marker(src)
         if ids:
-            repo.mark_acquisitions_archived(self.session, ids, self.now)
+            acquisitions.mark_acquisitions_archived(self.session, ids, self.now)
             self.session.commit()
         return batch
 
@@ -167,7 +168,7 @@ class Mover:
         OSError
             The move failed: the rejection stays 'moving' (finished by :meth:`recover`).
         """
-        rej = repo.add_rejection(
+        rej = acquisitions.add_rejection(
             self.session,
             file_name=path.name,
             sha256=sha256,
@@ -182,28 +183,29 @@ class Mover:
         move_entry(path, dest, file_mode=self.file_mode)
         self.fault("after_reject_move")
         drop_marker(path)
-        repo.mark_rejection(self.session, rej, "done")
+        acquisitions.mark_rejection(self.session, rej, RejectionState.DONE)
         self.session.commit()
         return rej
 
     def recover(self) -> None:
         """Finish the file moves that a crash left half-done. A move that fails again is logged and
         its inbox entry left alone (:attr:`stuck`) until a later run can finish it."""
-        for acq in repo.acquisitions_in_state(self.session, "archiving"):
+        for acq in acquisitions.acquisitions_in_state(self.session, AcquisitionStatus.ARCHIVING):
             ok = self.finish(self.settings.inbox / acq.file_name, self.site / acq.archive_path, acq.sha256)
             if ok is None:
                 continue
-            repo.mark_acquisition(self.session, acq, "archived" if ok else "missing", self.now)
+            acquisitions.mark_acquisition(
+                self.session, acq, AcquisitionStatus.ARCHIVED if ok else AcquisitionStatus.MISSING, self.now)
             self._recovered()
             if ok:
                 log.info("recovered interrupted archiving of %s -> %s", acq.acq_id, acq.archive_path)
             else:
                 log.error("acquisition %s: file %s is neither in the inbox nor archived", acq.acq_id,
                           printable_name(acq.file_name))
-        for rej in repo.rejections_in_state(self.session, "moving"):
+        for rej in acquisitions.rejections_in_state(self.session, RejectionState.MOVING):
             ok = self.finish(self.settings.inbox / rej.file_name, self.site / rej.quarantine_path, rej.sha256)
             if ok is not None:
-                repo.mark_rejection(self.session, rej, "done" if ok else "missing")
+                acquisitions.mark_rejection(self.session, rej, RejectionState.DONE if ok else RejectionState.MISSING)
                 self._recovered()
                 log.info("recovered interrupted quarantine of %s (%s)", printable_name(rej.file_name), rej.reason)
 

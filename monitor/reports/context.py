@@ -1,6 +1,6 @@
 """View model of the PDF report: frozen dataclasses of plain values.
 
-The report use-case (``monitor.reports.service``) fills these from catalogue rows; the plotting
+The report use-case (``monitor.reports.view``) fills these from catalogue rows; the plotting
 (:mod:`monitor.reports.plots`) and the templates (:mod:`monitor.reports.render`) only read them.
 Nothing here knows about the database, ORM objects or sessions, so no lazy load can happen while a
 template is being rendered.
@@ -231,14 +231,11 @@ class SatelliteSection:
 
 @dataclass(frozen=True)
 class RatioRow:
-    """PNEO3 / PNEO4 inter-calibration for one band (latest Moon results of both)."""
+    """PNEO3 / PNEO4 inter-calibration for one band, from acquisition pairs at similar geometry."""
 
     band: str
-    a_pneo3: float | None = None
-    a_pneo4: float | None = None
     ratio: float | None = None  # A(PNEO3) / A(PNEO4)
     ratio_sigma: float | None = None
-    epoch: datetime | None = None
     n_pairs: int | None = None  # acquisition pairs at similar geometry behind the ratio
 
 

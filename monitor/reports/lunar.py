@@ -20,7 +20,8 @@ from matplotlib.figure import Figure
 from sqlmodel import Session
 
 from monitor.catalogue import lunar_comparisons as lc
-from monitor.catalogue import repository as repo
+from monitor.catalogue import moon_results
+from monitor.catalogue.models import Acquisition, MoonMeasurement
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.lunar_results import channel_statistics
 from monitor.reports.context import RatioRow
@@ -115,17 +116,20 @@ def pneo_ratio(
     measurements of each satellite (never flagged ones) take part. None when no pair qualifies;
     ``pairs`` index those measurement series in time order.
     """
-    series = []
-    for satellite in (numerator, denominator):
-        rows = repo.moon_trend_rows(session, satellite, band)
-        if not rows:
-            return None
-        series.append((
-            [m.phase_angle_deg for m, _ in rows],
-            [acq.date_obs.replace(tzinfo=acq.date_obs.tzinfo or UTC).timestamp() / SECONDS_PER_DAY for _, acq in rows],
-            [m.a for m, _ in rows],
-            [independent_rel_sigma(m.budget, m.a, m.a_sigma) for m, _ in rows],
-        ))  # fmt: skip
+    return _pair_ratio(moon_results.moon_trend_rows(session, numerator, band),
+                       moon_results.moon_trend_rows(session, denominator, band), settings)
+
+
+def _pair_ratio(num: list[tuple[MoonMeasurement, Acquisition]], den: list[tuple[MoonMeasurement, Acquisition]],
+                settings: Settings) -> PairRatio | None:
+    if not num or not den:
+        return None
+    series = [(
+        [m.phase_angle_deg for m, _ in rows],
+        [_utc(acq.date_obs).timestamp() / SECONDS_PER_DAY for _, acq in rows],
+        [m.a for m, _ in rows],
+        [independent_rel_sigma(m.budget, m.a, m.a_sigma) for m, _ in rows],
+    ) for rows in (num, den)]  # fmt: skip
     (g_n, t_n, a_n, s_n), (g_d, t_d, a_d, s_d) = series
     return geometry_matched_ratio(g_n, t_n, a_n, s_n, g_d, t_d, a_d, s_d,
                                   max_phase_diff_deg=settings.moon.ratio_max_phase_diff_deg,
@@ -133,10 +137,11 @@ def pneo_ratio(
 
 
 def pneo_ratio_rows(session: Session, settings: Settings) -> list[RatioRow]:
-    """PNEO3/PNEO4 ratio per band from geometry-matched pairs (module doc)."""
+    """PNEO3/PNEO4 ratio per band from geometry-matched pairs (module doc), from one query."""
+    series = moon_results.moon_trend_series(session, ("PNEO3", "PNEO4"))
     rows = []
     for band in BANDS_BY_MISSION[Mission.PNEO]:
-        r = pneo_ratio(session, settings, band)
+        r = _pair_ratio(series.get(("PNEO3", band), []), series.get(("PNEO4", band), []), settings)
         if r is not None:
             rows.append(RatioRow(band=band, ratio=r.ratio, ratio_sigma=r.ratio_sigma, n_pairs=r.n_pairs))
     return rows

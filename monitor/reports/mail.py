@@ -25,6 +25,7 @@ __all__ = [
     "build_report_message",
     "build_text_message",
     "send_message",
+    "domain_of",
     "next_retry_delay",
     "RETRY_BASE",
     "RETRY_CAP",
@@ -127,7 +128,7 @@ def build_text_message(
     msg["To"] = ", ".join(recipients)
     msg["Subject"] = subject
     msg["Date"] = date or formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = message_id or make_msgid(domain=_domain_of(sender))
+    msg["Message-ID"] = message_id or make_msgid(domain=domain_of(sender))
     msg.set_content(body_text)
     return msg
 
@@ -174,7 +175,8 @@ def build_report_message(
     return msg
 
 
-def _domain_of(address: str) -> str:
+def domain_of(address: str) -> str:
+    """The domain of an e-mail address, ``localhost`` when it has none (for Message-IDs)."""
     try:
         domain = Address(addr_spec=address).domain
     except (ValueError, IndexError):

@@ -30,6 +30,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.request import url2pathname
@@ -52,6 +53,8 @@ __all__ = [
     "make_environment",
     "get_environment",
     "render_html",
+    "RenderedReport",
+    "render_report",
     "render_pdf",
     "REPORT_TEMPLATE",
     "STYLESHEET",
@@ -207,8 +210,22 @@ def render_html(ctx: ReportContext, figures: ReportFigures | None = None, *, env
     return template.render(ctx=ctx, figs=figures)
 
 
+@dataclass(frozen=True)
+class RenderedReport:
+    """A rendered report: the PDF bytes and its number of pages (of WeasyPrint's laid-out document)."""
+
+    pdf: bytes
+    pages: int
+
+
 def render_pdf(ctx: ReportContext, figures: ReportFigures | None = None, *, html: str | None = None) -> bytes:
-    """Render the report to PDF bytes (A4, shipped fonts embedded).
+    """The PDF bytes of :func:`render_report`."""
+    return render_report(ctx, figures, html=html).pdf
+
+
+def render_report(ctx: ReportContext, figures: ReportFigures | None = None, *, html: str | None = None
+                  ) -> RenderedReport:
+    """Render the report to PDF (A4, shipped fonts embedded), with its page count.
 
     Parameters
     ----------
@@ -243,8 +260,9 @@ def render_pdf(ctx: ReportContext, figures: ReportFigures | None = None, *, html
     try:
         font_config = FontConfiguration()
         css = CSS(filename=str(root / STYLESHEET), font_config=font_config, url_fetcher=fetcher)
-        document = HTML(string=html, base_url=str(root), url_fetcher=fetcher)
-        pdf = document.write_pdf(stylesheets=[css], font_config=font_config)
+        document = HTML(string=html, base_url=str(root), url_fetcher=fetcher).render(
+            font_config=font_config, stylesheets=[css])
+        pdf = document.write_pdf()
     except RefusedURLError as exc:
         raise ReportRenderError(str(exc)) from None
     finally:
@@ -252,4 +270,4 @@ def render_pdf(ctx: ReportContext, figures: ReportFigures | None = None, *, html
     if collector.messages:
         raise ReportRenderError("WeasyPrint reported problems: " + " | ".join(collector.messages[:10]))
     assert isinstance(pdf, bytes)
-    return pdf
+    return RenderedReport(pdf=pdf, pages=len(document.pages))

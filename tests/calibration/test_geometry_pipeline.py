@@ -29,7 +29,8 @@ from sqlalchemy.engine import make_url
 
 from monitor.calibration.geometry import GeometrySummary, adjustment_options
 from monitor.calibration.service import ProcessingSummary, run_processing
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions, geometry_results
+from monitor.catalogue import operations as ops
 from monitor.catalogue.models import GeometryResult
 from monitor.domain import ICD_VERSION, MISSION_OF_SATELLITE, AcqType, AcquisitionHeader, Satellite
 from monitor.ingest.service import run_ingest
@@ -93,10 +94,10 @@ def _step(sc: Scenario, name: str, *, reprocess: bool = False, ingest: bool = Fa
         sc.runs[name] = run_processing(session, sc.settings, utc_now(), reprocess=reprocess)
         sc.exports[name] = build_results(session)
         rows: dict[str, list[GeometryResult]] = {}
-        for acq in repo.acquisitions_in_state(session, "archived"):
+        for acq in acquisitions.acquisitions_in_state(session, "archived"):
             assert acq.id is not None
             if acq.acq_type == "GEOM":
-                rows[acq.acq_id] = list(repo.geometry_results_of(session, acq.id))
+                rows[acq.acq_id] = list(geometry_results.geometry_results_of(session, acq.id))
         sc.rows[name] = rows
 
 
@@ -262,7 +263,7 @@ def test_too_few_control_points_fails_and_run_goes_on(scenario: Scenario) -> Non
     assert (geo.processed, geo.failed, geo.blunders) == (4, 1, 1)
     assert scenario.few_control.acq_id in geo.failures[0]
     with session_scope(scenario.settings) as session:
-        run = repo.last_runs(session, limit=10)
+        run = ops.last_runs(session, limit=10)
         outcomes = {r.id: r.outcome for r in run}
     assert outcomes[run_id] == "ok"
 

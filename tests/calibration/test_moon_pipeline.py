@@ -36,7 +36,7 @@ from sqlmodel import Session, col, func, select
 
 from monitor.calibration.moon import FLAG_PHASE, MoonSummary, moon_irradiance, moon_phase_slope
 from monitor.calibration.service import run_processing
-from monitor.catalogue import repository as repo
+from monitor.catalogue import moon_results
 from monitor.catalogue.models import Acquisition, Alert, DriftResult, MoonMeasurement
 from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, AcqType, AcquisitionHeader, BandHeader, Mission, Satellite
 from monitor.ingest.service import run_ingest
@@ -249,7 +249,7 @@ def _latest(session: Session) -> list[tuple[MoonMeasurement, Acquisition]]:
 
 
 def _rows_of_run(session: Session, run_id: int) -> list[tuple[MoonMeasurement, Acquisition]]:
-    return repo.moon_measurements_of_run(session, run_id)
+    return moon_results.moon_measurements_of_run(session, run_id)
 
 
 # --------------------------------------------------------------------------- accuracy

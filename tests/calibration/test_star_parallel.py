@@ -14,7 +14,7 @@ from sqlmodel import select
 from monitor.calibration import star as star_mod
 from monitor.calibration.pending import UnitFailure
 from monitor.calibration.star import run_star_calibration
-from monitor.catalogue import repository as repo
+from monitor.catalogue import operations as ops
 from monitor.catalogue.models import Acquisition, StarPhotometry, StarpoolMember, StarWindow
 from monitor.failures import FailureKind
 from monitor.ingest.service import run_ingest
@@ -30,7 +30,8 @@ def _process(root: Path, inbox: Path, workers: int) -> tuple[list[tuple], list[t
         shutil.copy2(f, settings.inbox / f.name)
     with session_scope(settings) as session:
         run_ingest(session, settings, utc_now())
-        run = repo.start_run(session, "process", utc_now())
+        run = ops.start_run(session, "process", utc_now())
+        session.commit()
         summary = run_star_calibration(session, settings, run, utc_now(), ee_provider=None)
         phot = session.exec(
             select(Acquisition.acq_id, StarPhotometry.band, StarPhotometry.status, StarPhotometry.reason,

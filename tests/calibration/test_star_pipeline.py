@@ -22,6 +22,7 @@ most of it in the starpool PSF fits (15 + 5 + 5 + 15 of them).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections import Counter
@@ -37,7 +38,7 @@ from sqlmodel import Session, col, func, select
 
 from monitor.calibration.service import run_processing
 from monitor.calibration.star import StarSummary, campaign_period
-from monitor.catalogue import repository as repo
+from monitor.catalogue import star_results
 from monitor.catalogue.models import (
     Acquisition,
     DriftResult,
@@ -49,7 +50,7 @@ from monitor.catalogue.models import (
 from monitor.domain import BANDS_BY_MISSION, BandHeader, Mission, Satellite
 from monitor.ingest.service import run_ingest
 from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
-from monitor.results import build_results
+from monitor.results import build_results, star_traces
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import fit_drift
 from monitor.science.encircled_energy import encircled_energy_square_mean
@@ -232,7 +233,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 def _latest_results(sc: Scenario) -> list[tuple[StarpoolResult, Starpool]]:
     with session_scope(sc.settings) as session:
-        return [r for b in BANDS for r in repo.latest_starpool_results(session, SAT.value, b)]
+        return [r for b in BANDS for r in star_results.latest_starpool_results(session, SAT.value, b)]
 
 
 # --------------------------------------------------------------------------- truth-side expectations
@@ -396,7 +397,7 @@ def test_rejected_measurements_never_averaged(scenario: Scenario) -> None:
             assert res.per_star[acq]["a"] is not None
     assert res.per_window["5"]["n"] >= res.per_window["20"]["n"] + 2
     with session_scope(scenario.settings) as session:
-        traces = repo.star_traces(session, SAT.value, "P")
+        traces = [dataclasses.asdict(p) for p in star_traces(session, SAT.value, "P")]
     usable = {(t["acq_id"], t["half_width_px"]): t["usable"] for t in traces}
     acq = inj["nan-far"][0]
     assert [usable[(acq, h)] for h in (2, 3, 5, 8, 12, 20)] == [True, True, True, True, False, False]
@@ -601,7 +602,7 @@ def test_star_traces(scenario: Scenario) -> None:
     hws = (2, 3, 5, 8, 12, 20)
     with session_scope(scenario.settings) as session:
         for band in BANDS:
-            traces = repo.star_traces(session, SAT.value, band)
+            traces = [dataclasses.asdict(p) for p in star_traces(session, SAT.value, band)]
             per_acq = Counter(t["acq_id"] for t in traces)
             measured = {a for a, f in scenario.files.items() if f.type == "STAR"} & set(per_acq)
             assert len(measured) >= 3 * STARS

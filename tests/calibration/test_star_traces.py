@@ -9,6 +9,7 @@ centre, reached ~1e-8 in the demo and its ratio 3e8), and every usable ratio is 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,10 +18,12 @@ import pytest
 from astropy.io import fits
 
 from monitor.calibration.service import run_processing
-from monitor.catalogue import repository as repo
+from monitor.catalogue import star_results
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.ingest.service import run_ingest
-from monitor.reports.service import _star_traces
+from monitor.reports.period import parse_period
+from monitor.reports.view import build_context
+from monitor.results import star_traces
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import init_site, session_scope
@@ -52,12 +55,13 @@ def _site(tmp_path: Path, catalogue_url: str) -> tuple[Settings, str]:
 def test_rejected_stars_not_usable_and_usable_ratios_sane(tmp_path: Path, catalogue_url: str) -> None:
     settings, outlier = _site(tmp_path, catalogue_url)
     with session_scope(settings) as session:
+        report = build_context(session, settings, parse_period("2025-01"), NOW)
         for band in BANDS:
-            ((res, _pool),) = repo.latest_starpool_results(session, "PHR1A", band)
+            ((res, _pool),) = star_results.latest_starpool_results(session, "PHR1A", band)
             assert res.ee_source.startswith("psf-fit"), res.ee_source  # the EE-corrected case of the demo
             assert outlier in {r["acq_id"] for r in res.rejected}, band
             rejected = {r["acq_id"] for r in res.rejected}
-            traces = repo.star_traces(session, "PHR1A", band)
+            traces = [dataclasses.asdict(p) for p in star_traces(session, "PHR1A", band)]
             assert traces
             for t in traces:
                 if t["acq_id"] in rejected:
@@ -77,7 +81,7 @@ def test_rejected_stars_not_usable_and_usable_ratios_sane(tmp_path: Path, catalo
             out = [t for t in traces if t["acq_id"] == outlier]
             assert out and all("outlier" in str(t["reason"]) for t in out), out
             # the report's panels: only usable rows, none of them absurd
-            panel = _star_traces(session, "PHR1A", band, START, NOW)
-            assert panel is not None
+            phr1a = next(s for s in report.satellites if s.satellite == "PHR1A")
+            panel = next(p for p in phr1a.star_traces if p.band == band)
             for w in panel.windows:
                 assert all(1 / 3 < r < 3.0 for tr in w.traces for r in tr.ratio), (band, w.half_width_px)

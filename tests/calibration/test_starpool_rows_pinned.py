@@ -40,7 +40,7 @@ from sqlmodel import Session, select
 from monitor.calibration.psf import starpool_ee_correction
 from monitor.calibration.service import run_processing
 from monitor.calibration.star import EeCorrection, run_star_calibration
-from monitor.catalogue import repository as repo
+from monitor.catalogue import operations
 from monitor.catalogue.models import Starpool, StarpoolResult
 from monitor.domain import Satellite
 from monitor.ingest.service import run_ingest
@@ -98,7 +98,7 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
         run_ingest(session, settings, NOW)
         run_processing(session, settings, NOW)  # path 1
         for provider in (_without_psf_flux, None):  # paths 2 and 3
-            run = repo.start_run(session, "process", NOW)
+            run = operations.start_run(session, "process", NOW)
             run_star_calibration(session, settings, run, NOW, reprocess=True, ee_provider=provider)
         return _rows(session)
 

@@ -16,7 +16,6 @@ import pytest
 from sqlmodel import Session, select
 
 from monitor.catalogue import outbox
-from monitor.catalogue import report_queries as rq
 from monitor.catalogue.models import JobRun
 from monitor.settings import Settings
 from monitor.site import open_engine
@@ -84,7 +83,7 @@ def queue_report_mail(settings: Settings, recipient: str = "ops@example.org") ->
     engine = open_engine(settings)
     try:
         with Session(engine) as s:
-            row = rq.add_report(s, period="2025-02", path="reports/monitor-report-2025-02.pdf",
+            row = outbox.add_report(s, period="2025-02", path="reports/monitor-report-2025-02.pdf",
                                 sha256=hashlib.sha256(pdf).hexdigest(), pages=1, size_bytes=len(pdf),
                                 created_at=datetime(2025, 3, 14, 2, 15, tzinfo=UTC))
             assert row.id is not None

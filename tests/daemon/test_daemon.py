@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions
 from monitor.daemon import lock as daemon_lock
 from monitor.settings import Settings, load_settings
 from monitor.site import init_site, open_engine
@@ -32,8 +32,8 @@ def _counts(settings: Settings) -> tuple[int, int]:
     engine = open_engine(settings)
     try:
         with Session(engine) as s:
-            archived = len(repo.acquisitions_in_state(s, "archived"))
-            moving = len(repo.acquisitions_in_state(s, "archiving"))
+            archived = len(acquisitions.acquisitions_in_state(s, "archived"))
+            moving = len(acquisitions.acquisitions_in_state(s, "archiving"))
     finally:
         engine.dispose()
     return archived, moving

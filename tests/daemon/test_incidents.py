@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from monitor.catalogue import operations as ops
 from monitor.catalogue.models import Incident, Outbox
 from monitor.daemon.incidents import after_job_run, scrub
-from monitor.reports.service import send_pending
+from monitor.reports.delivery import send_pending
 from monitor.settings import Settings, load_settings
 from monitor.site import init_site, open_engine
 from tests.reports.conftest import SmtpServer, _serve
@@ -50,6 +50,7 @@ def _runs(session: Session, settings: Settings, job_id: str, outcomes: str, star
         message = f"transient: OperationalError: password {SECRET} refused" if letter != "o" else "fine"
         ops.add_job_run(session, job_id, t, t + timedelta(seconds=5), names[letter], scrub(message, settings), 0)
         changes.append(after_job_run(session, settings, job_id, names[letter], message, t + timedelta(seconds=5)))
+        session.commit()  # the runner commits each run with its incident change
     return changes
 
 

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from astropy.io import fits
 
-from monitor.catalogue import repository as repo
+from monitor.catalogue import acquisitions
 from monitor.catalogue.models import Acquisition, BandImage, GeomHeaderRow, Rejection
 from monitor.domain import GeomHeader
 from monitor.settings import Settings
@@ -112,20 +112,20 @@ def test_integers_beyond_a_database_integer_are_refused_as_bad_value(site: Setti
 def test_the_schema_check_names_the_key_of_any_value_that_does_not_fit() -> None:
     """Limits come from the table definitions (String lengths, 32-bit INTEGER, 64-bit BIGINT)."""
     header = star_header("PHR1A-STAR-20250314T021533-0001")
-    item = repo.NewAcquisition(header=header, sha256="0" * 64, file_name="a.fits", size_bytes=1,
+    item = acquisitions.NewAcquisition(header=header, sha256="0" * 64, file_name="a.fits", size_bytes=1,
                                archive_path="archive/a.fits", received_at=T0)
-    assert repo.storage_problem(item) is None
+    assert acquisitions.storage_problem(item) is None
     band = replace(header.bands[1], binning=2**31)
     big = replace(item, header=replace(header, bands=(header.bands[0], band)))
-    assert repo.storage_problem(big) == (
+    assert acquisitions.storage_problem(big) == (
         "BINNING of band B0 is 2147483648; the catalogue stores integers from -2147483648 to 2147483647")
-    assert repo.storage_problem(replace(big, header=replace(header, target="T" * 81))) == (
+    assert acquisitions.storage_problem(replace(big, header=replace(header, target="T" * 81))) == (
         "TARGET is 81 characters long; the catalogue stores at most 80")
     geom = GeomHeader(12905.0, 13.0, 2**31, 0.1, T0, T0, 18.0, -17.5)
-    assert repo.storage_problem(replace(item, geom=geom)) == (
+    assert acquisitions.storage_problem(replace(item, geom=geom)) == (
         "NSAMP is 2147483648; the catalogue stores integers from -2147483648 to 2147483647")
-    assert repo.storage_problem(replace(item, size_bytes=2**63)) is not None  # BIGINT: 64-bit
-    assert repo.storage_problem(replace(item, size_bytes=2**40)) is None
+    assert acquisitions.storage_problem(replace(item, size_bytes=2**63)) is not None  # BIGINT: 64-bit
+    assert acquisitions.storage_problem(replace(item, size_bytes=2**40)) is None
 
 
 def _refusing_trigger(site: Settings, errcode: str) -> None:

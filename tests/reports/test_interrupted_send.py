@@ -24,9 +24,8 @@ import pytest
 from sqlmodel import Session
 
 from monitor.catalogue import outbox
-from monitor.catalogue import report_queries as rq
 from monitor.catalogue.models import Outbox
-from monitor.reports.service import SENDING_STALE, resend_report, send_pending
+from monitor.reports.delivery import SENDING_STALE, resend_report, send_pending
 from monitor.settings import Settings, load_settings
 from monitor.site import init_site, open_engine
 from tests.harness import REPO_ROOT, command
@@ -50,7 +49,7 @@ def _report(settings: Settings, session: Session) -> int:
     path = settings.reports_dir / "monitor-report-2025-02.pdf"
     path.write_bytes(PDF)
     path.with_suffix(".txt").write_text("February 2025 report attached.\n")
-    row = rq.add_report(session, period="2025-02", path="reports/monitor-report-2025-02.pdf",
+    row = outbox.add_report(session, period="2025-02", path="reports/monitor-report-2025-02.pdf",
                         sha256=hashlib.sha256(PDF).hexdigest(), pages=1, size_bytes=len(PDF), created_at=NOW)
     session.commit()
     assert row.id is not None
@@ -203,6 +202,7 @@ def test_resend_requeues_only_what_was_not_confirmed(tmp_path: Path, catalogue_u
         [ops, cal] = outbox.queue_outbox(session, report_id, settings.report.recipients, NOW)
         session.commit()
         outbox.save_outbox(session, cal, status=status, attempts=8, last_error="gave up after 8 attempts")
+        session.commit()
         assert send_pending(session, settings, NOW).sent == 1  # ops
         n, mail = resend_report(session, settings, NOW + timedelta(hours=1), report_id)
         assert (n, mail.sent) == (1, 1)  # cal only; ops was confirmed

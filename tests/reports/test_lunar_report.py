@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from monitor.calibration.moon import phase_aliased_rate_sigma
-from monitor.catalogue import repository as repo
+from monitor.catalogue import operations
 from monitor.catalogue.models import Acquisition, MoonMeasurement
 from monitor.reports.lunar import pneo_ratio_rows
 from monitor.science.moon_trends import PhaseSlope
@@ -42,7 +42,7 @@ def test_pneo_ratio_uses_geometry_matched_pairs_never_flagged(tmp_path: Path) ->
         ("PNEO3", 12.5, -41.0, 5.00, "flagged"),  # would pair with the -41 PNEO4 one
     ]
     with session_scope(settings) as session:
-        run = repo.start_run(session, "process", T0)
+        run = operations.start_run(session, "process", T0)
         for k, (sat, days, g, a, status) in enumerate(rows):
             acq = _acq(k, sat, T0 + timedelta(days=days))
             session.add(acq)

@@ -22,6 +22,7 @@ from monitor.reports.render import (
     get_environment,
     render_html,
     render_pdf,
+    render_report,
     templates_dir,
 )
 
@@ -49,6 +50,13 @@ def _flat(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- PDF
+
+
+def test_page_count_is_the_documents(small_context: ReportContext, figures: ReportFigures, pdf_bytes: bytes) -> None:
+    """The page count recorded with a report is WeasyPrint's laid-out document's, and the PDF has them all."""
+    rendered = render_report(small_context, figures)
+    assert rendered.pdf == pdf_bytes  # render_pdf is the same rendering
+    assert rendered.pages == len(PdfReader(io.BytesIO(rendered.pdf)).pages) > 1
 
 
 def test_pdf_has_pages_sections_and_no_data_wording(pdf_bytes: bytes, pdf_text: str) -> None:

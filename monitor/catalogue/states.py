@@ -1,0 +1,91 @@
+"""States that the catalogue stores for its own bookkeeping (file moves, runs, jobs, e-mails).
+
+Each is a ``StrEnum``: a member is its value, so it is written to and compared with the column
+as the plain string. The database refuses any other value (CHECK constraints built from these
+enums by :func:`one_of`, revisions 0001 and 0007). The values are part of the catalogue's
+contract: catalogues written by earlier versions hold them, so a value is never renamed. The
+verdicts of the calibration results (``ok``, ``rejected``, ``flagged``...) are shared vocabulary
+and live in :mod:`monitor.domain`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+__all__ = [
+    "AcquisitionStatus",
+    "RejectionState",
+    "RunOutcome",
+    "JobOutcome",
+    "FAILED_OUTCOMES",
+    "OutboxStatus",
+    "OutboxKind",
+    "one_of",
+]
+
+
+class AcquisitionStatus(enum.StrEnum):
+    """Where the file of an accepted acquisition is (the crash-safe move of the ingest)."""
+
+    ARCHIVING = "archiving"  # committed, the move to the archive not done yet
+    ARCHIVED = "archived"
+    MISSING = "missing"  # the file was gone when the move was finished
+
+
+class RejectionState(enum.StrEnum):
+    """Where a refused file is (its move to the quarantine)."""
+
+    MOVING = "moving"
+    DONE = "done"
+    MISSING = "missing"
+
+
+class RunOutcome(enum.StrEnum):
+    """Outcome of a processing run (``processing_run.outcome``)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    PARTIAL = "partial"  # some units of work were left pending for the next run
+    FAILED = "failed"
+
+
+class JobOutcome(enum.StrEnum):
+    """Outcome of a daemon job run (``job_run.outcome``; see :class:`monitor.catalogue.models.JobRun`)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    INTERRUPTED = "interrupted"  # the daemon itself died while the job ran
+
+
+# The outcomes that count as failures in a row (incidents); an interrupted run counts neither way.
+FAILED_OUTCOMES = (JobOutcome.FAILED, JobOutcome.TIMEOUT, JobOutcome.CRASHED)
+
+
+class OutboxStatus(enum.StrEnum):
+    """Delivery state of an e-mail (see :mod:`monitor.catalogue.outbox`)."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"  # the server confirmed it (250 to DATA)
+    FAILED = "failed"
+
+
+class OutboxKind(enum.StrEnum):
+    """What an e-mail carries: a report PDF, or the alert or recovery message of an incident."""
+
+    REPORT = "report"
+    ALERT = "alert"
+    RECOVERY = "recovery"
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    """SQL of a CHECK constraint: ``column IN ('a', 'b', ...)``, in the order of ``values``.
+
+    >>> one_of("status", RejectionState)
+    "status IN ('moving', 'done', 'missing')"
+    """
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"

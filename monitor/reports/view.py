@@ -1,0 +1,458 @@
+"""The report's view model, read from the catalogue (see :mod:`monitor.reports.context`)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from sqlmodel import Session
+
+from monitor import __version__
+from monitor.catalogue import (
+    acquisitions,
+    drift_results,
+    geometry_results,
+    moon_results,
+    mtf_results,
+    star_results,
+)
+from monitor.catalogue import operations as ops
+from monitor.catalogue.models import (
+    Acquisition,
+    Alert,
+    DriftResult,
+    GeometryResult,
+    MoonMeasurement,
+    MtfResult,
+    Rejection,
+    StarPhotometry,
+    Starpool,
+    StarpoolResult,
+)
+from monitor.catalogue.operations import RunVersions
+from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, MISSION_OF_SATELLITE, REF_VERSION, MoonStatus, Satellite
+from monitor.reports.context import (
+    CalibrationSeries,
+    DriftFit,
+    GeometryRow,
+    MoonResult,
+    MtfCurve,
+    MtfNyquistSeries,
+    Provenance,
+    RejectedInput,
+    ReportContext,
+    SatelliteSection,
+    StarTrace,
+    StarTraceSet,
+    StarWindowTraces,
+    SummaryRow,
+)
+from monitor.reports.lunar import lunar_comparison_section, pneo_ratio_rows
+from monitor.reports.period import Period
+from monitor.results import TracePoint, trace_points
+from monitor.science.constants import SECONDS_PER_YEAR
+from monitor.settings import Settings
+
+__all__ = [
+    "HISTORY",
+    "TITLE",
+    "build_context",
+    "star_trace_set",
+    "summary_text",
+]
+
+HISTORY = timedelta(days=731)  # trend figures: results of the two years before the period end
+TITLE = "Pléiades / Pléiades Neo calibration monitoring"
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+
+
+def _bands(satellite: str) -> list[str]:
+    return list(BANDS_BY_MISSION[MISSION_OF_SATELLITE[Satellite(satellite)]])
+
+
+def _grouped(rows: Iterable[_T], key: Callable[[_T], _K]) -> dict[_K, list[_T]]:
+    """Rows by ``key(row)``, in their order."""
+    out: dict[_K, list[_T]] = defaultdict(list)
+    for row in rows:
+        out[key(row)].append(row)
+    return out
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    """Everything the report reads from the catalogue: one query per need, every satellite at once.
+
+    Trends cover ``[since, period end)``, events (geometry, rejections) the period only.
+    """
+
+    starpools: dict[tuple[str, str], list[tuple[StarpoolResult, Starpool]]]  # (satellite, band), by epoch
+    drifts: dict[tuple[str, str, str], DriftResult]  # (satellite, band, method): newest linear A_k fit
+    alerts: dict[tuple[int, str, str, str], list[Alert]]  # (run id, satellite, band, method)
+    mtf: dict[tuple[str, str, str, str], list[tuple[MtfResult, Starpool]]]  # (satellite, band, direction, method)
+    traces: dict[tuple[str, str], list[TracePoint]]  # (satellite, band), by time and window
+    moon: dict[str, list[tuple[MoonMeasurement, Acquisition]]]  # satellite: latest per acquisition and band
+    geometry: dict[str, list[tuple[GeometryResult, Acquisition]]]  # satellite, by time
+    star_rejected: dict[str, list[tuple[StarPhotometry, Acquisition]]]  # satellite, by time and band
+    ingest_rejected: list[Rejection]
+
+
+def _read(session: Session, period: Period, since: datetime) -> _Catalogue:
+    end = period.end
+    drifts = drift_results.latest_drifts(session, quantity="a", model="linear")
+    trace_rows = star_results.trace_rows(session, since=since, until=end)
+    points = trace_points(trace_rows)
+    return _Catalogue(
+        starpools=_grouped(star_results.latest_starpool_results(session, since=since, until=end),
+                           lambda rp: (rp[1].satellite, rp[0].band)),
+        drifts={(d.satellite, d.band, d.method): d for d in drifts},
+        alerts=_grouped(drift_results.alerts_of_runs(session, {d.run_id for d in drifts}),
+                        lambda a: (a.run_id, a.satellite, a.band, a.method)),
+        mtf=_grouped(mtf_results.latest_mtf_history(session, method=None, until=end, since=since),
+                     lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method)),
+        traces={key: [p for _, p in rows] for key, rows in _grouped(
+            zip(trace_rows, points, strict=True), lambda rp: (rp[0].acquisition.satellite, rp[1].band)).items()},
+        moon=_grouped(moon_results.latest_moon_measurements(session, since=since, until=end),
+                      lambda ma: ma[1].satellite),
+        geometry=_grouped(geometry_results.geometry_in(session, None, period.start, end),
+                          lambda ga: ga[1].satellite),
+        star_rejected=_grouped(star_results.star_rejections_in(session, None, period.start, end),
+                               lambda pa: pa[1].satellite),
+        ingest_rejected=acquisitions.all_rejections(session, period.start, end),
+    )
+
+
+def _drift(row: DriftResult | None) -> DriftFit | None:
+    if row is None:
+        return None
+    return DriftFit(reference_epoch=row.reference_epoch, a0=row.a0, rate_per_year=row.rate_per_year,
+                    rate_sigma=row.rate_sigma)
+
+
+def _model_a(fit: DriftFit, t: datetime) -> float:
+    return fit.a0 * (1.0 + fit.rate_per_year * (t - fit.reference_epoch).total_seconds() / SECONDS_PER_YEAR)
+
+
+@dataclass
+class _Used:
+    """The processing runs and acquisitions a satellite's section was computed from."""
+
+    run_ids: set[int] = field(default_factory=set)
+    acq_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _SatelliteData:
+    section: SatelliteSection
+    summary: list[SummaryRow]
+    moon_latest: dict[str, MoonResult]
+
+
+def _alert_text(cat: _Catalogue, drift_row: DriftResult, satellite: str, band: str, method: str) -> str | None:
+    return "; ".join(a.message for a in cat.alerts.get((drift_row.run_id, satellite, band, method), [])) or None
+
+
+def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used: _Used
+               ) -> tuple[CalibrationSeries, SummaryRow, list[RejectedInput]] | None:
+    """The starpool A_k series of one band, its summary row and the outliers of the period."""
+    hist = cat.starpools.get((satellite, band), [])
+    if not hist:
+        return None
+    drift_row = cat.drifts.get((satellite, band, "STAR"))
+    fit = _drift(drift_row)
+    series = CalibrationSeries(band=band, method="STAR", epochs=[r.epoch for r, _ in hist], a=[r.a for r, _ in hist],
+                               a_sigma=[r.a_sigma for r, _ in hist], drift=fit)
+    outliers: list[RejectedInput] = []
+    for r, pool in hist:
+        used.run_ids.add(r.run_id)
+        used.acq_ids.update(r.acquisition_ids)
+        if period.start <= r.epoch < period.end:
+            outliers += [
+                RejectedInput(file=str(x.get("acq_id")), reason=str(x.get("reason") or "outlier"),
+                              message=_outlier_message(x, pool.period_key, band), time=r.epoch)
+                for x in r.rejected if (x.get("reason") or "outlier") == "outlier"
+            ]
+    latest, _ = hist[-1]
+    before = [r for r, _ in hist if r.epoch < period.start]
+    change = None
+    if latest.epoch >= period.start and before:
+        change = 100.0 * (latest.a / before[-1].a - 1.0)
+    alert = None
+    if drift_row is not None:
+        used.run_ids.add(drift_row.run_id)
+        alert = _alert_text(cat, drift_row, satellite, band, "STAR")
+    last_mtf = {d: rows[-1][0] for d in ("along", "across")
+                if (rows := cat.mtf.get((satellite, band, d, "parametric")))}
+    summary = SummaryRow(
+        satellite=satellite, band=band, method="STAR", a=latest.a, a_sigma=latest.a_sigma,
+        change_pct_since_previous=change,
+        drift_per_year=None if fit is None else fit.rate_per_year,
+        drift_sigma=None if fit is None else fit.rate_sigma,
+        mtf_nyquist_along=last_mtf["along"].mtf_nyquist if "along" in last_mtf else None,
+        mtf_nyquist_across=last_mtf["across"].mtf_nyquist if "across" in last_mtf else None,
+        alert=alert,
+    )
+    return series, summary, outliers
+
+
+def _mtf_band(cat: _Catalogue, satellite: str, band: str, used: _Used) -> tuple[MtfNyquistSeries, MtfCurve] | None:
+    """The MTF at Nyquist over time and the latest MTF curve of one band (with its ePSF cross-check)."""
+    along = cat.mtf.get((satellite, band, "along", "parametric"), [])
+    across = cat.mtf.get((satellite, band, "across", "parametric"), [])
+    if not along and not across:
+        return None
+    ref = along or across
+    nyquist = MtfNyquistSeries(
+        band=band, epochs=[p.period_start + (p.period_end - p.period_start) / 2 for _, p in ref],
+        along=[m.mtf_nyquist for m, _ in along] if len(along) == len(ref) else [],
+        along_sigma=[m.mtf_nyquist_sigma for m, _ in along] if len(along) == len(ref) else [],
+        across=[m.mtf_nyquist for m, _ in across] if len(across) == len(ref) else [],
+        across_sigma=[m.mtf_nyquist_sigma for m, _ in across] if len(across) == len(ref) else [],
+    )
+    la = along[-1][0] if along else None
+    lc = across[-1][0] if across else None
+    f = (la or lc).curve.get("f", []) if (la or lc) is not None else []  # type: ignore[union-attr]
+    pool_id = ref[-1][1].id
+    epsf = {d: next((m for m, p in cat.mtf.get((satellite, band, d, "epsf"), []) if p.id == pool_id), None)
+            for d in ("along", "across")}
+    flags = [m.agrees_with_epsf for m in (la, lc) if m is not None and m.agrees_with_epsf is not None]
+    curve = MtfCurve(
+        band=band, frequency=list(f),
+        along=list(la.curve.get("mtf", [])) if la else [],
+        along_sigma=list(la.curve.get("sigma", [])) if la else [],
+        across=list(lc.curve.get("mtf", [])) if lc else [],
+        across_sigma=list(lc.curve.get("sigma", [])) if lc else [],
+        epoch=ref[-1][1].period_start, starpool=ref[-1][1].period_key,
+        epsf_along=list(epsf["along"].curve.get("mtf", [])) if epsf["along"] else [],
+        epsf_across=list(epsf["across"].curve.get("mtf", [])) if epsf["across"] else [],
+        nyquist_along=la.mtf_nyquist if la else None,
+        nyquist_along_sigma=la.mtf_nyquist_sigma if la else None,
+        nyquist_across=lc.mtf_nyquist if lc else None,
+        nyquist_across_sigma=lc.mtf_nyquist_sigma if lc else None,
+        epsf_nyquist_along=epsf["along"].mtf_nyquist if epsf["along"] else None,
+        epsf_nyquist_across=epsf["across"].mtf_nyquist if epsf["across"] else None,
+        agrees_with_epsf=all(flags) if flags else None,
+    )
+    used.run_ids.update(m.run_id for rows in (along, across) for m, _ in rows)
+    return nyquist, curve
+
+
+def star_trace_set(points: Iterable[TracePoint], band: str) -> StarTraceSet | None:
+    """The star trace panel of one band: measured / predicted ratio of each star and window; only
+    usable points (a star rejected from its starpool has no meaningful prediction)."""
+    per_window: dict[int, dict[str, tuple[list[datetime], list[float]]]] = defaultdict(dict)
+    for point in points:
+        ratio = point.ratio_to_prediction
+        if not point.usable or ratio is None:  # rejected stars: not drawn
+            continue
+        times, values = per_window[point.half_width_px].setdefault(point.star, ([], []))
+        times.append(point.time)
+        values.append(ratio)
+    if not per_window:
+        return None
+    return StarTraceSet(band=band, windows=[
+        StarWindowTraces(half_width_px=h, traces=[StarTrace(star=s, times=tv[0], ratio=tv[1])
+                                                  for s, tv in sorted(stars.items())])
+        for h, stars in sorted(per_window.items())
+    ])
+
+
+def _moon(cat: _Catalogue, satellite: str, bands: list[str], period: Period, used: _Used
+          ) -> tuple[list[CalibrationSeries], list[SummaryRow], list[MoonResult], dict[str, MoonResult]]:
+    """The Moon A_k of each band (with the residual to its drift model), summary rows and the latest
+    result per band."""
+    rows_all = [(mm, acq) for mm, acq in cat.moon.get(satellite, [])
+                if mm.status != MoonStatus.REJECTED and mm.a is not None]
+    by_band = _grouped(rows_all, lambda ma: ma[0].band)
+    for mm, acq in rows_all:
+        used.run_ids.add(mm.run_id)
+        used.acq_ids.add(acq.acq_id)
+    calibration: list[CalibrationSeries] = []
+    summary: list[SummaryRow] = []
+    moon: list[MoonResult] = []
+    latest: dict[str, MoonResult] = {}
+    for band in [b for b in bands if b in by_band] + sorted(set(by_band) - set(bands)):
+        rows = by_band[band]
+        drift_row = cat.drifts.get((satellite, band, "MOON"))
+        fit = _drift(drift_row)
+        good = [float(mm.a or 0.0) for mm, _ in rows if mm.status == MoonStatus.OK and mm.in_trend]
+        median = statistics.median(good or [float(mm.a or 0.0) for mm, _ in rows])
+        results: list[MoonResult] = []
+        for mm, acq in rows:
+            a_value = float(mm.a or 0.0)  # only rows with a value are kept
+            ref_a = _model_a(fit, acq.date_obs) if fit is not None else median
+            results.append(MoonResult(
+                acq_id=acq.acq_id, band=band, epoch=acq.date_obs,
+                phase_deg=float(mm.phase_angle_deg or 0.0), a=a_value, a_sigma=float(mm.a_sigma or 0.0),
+                residual_pct=100.0 * (a_value / ref_a - 1.0) if ref_a else None,
+                flagged=mm.status == MoonStatus.FLAGGED or not mm.in_trend,
+            ))
+        moon += results
+        latest[band] = results[-1]
+        calibration.append(CalibrationSeries(
+            band=band, method="MOON", epochs=[r.epoch for r in results], a=[r.a for r in results],
+            a_sigma=[r.a_sigma for r in results], drift=fit,
+        ))
+        alert = None
+        if drift_row is not None:
+            used.run_ids.add(drift_row.run_id)
+            alert = _alert_text(cat, drift_row, satellite, band, "MOON")
+        last_moon = results[-1]
+        earlier = [r for r in results if r.epoch < period.start]
+        change = (100.0 * (last_moon.a / earlier[-1].a - 1.0)
+                  if last_moon.epoch >= period.start and earlier else None)
+        summary.append(SummaryRow(
+            satellite=satellite, band=band, method="MOON", a=last_moon.a, a_sigma=last_moon.a_sigma,
+            change_pct_since_previous=change, drift_per_year=None if fit is None else fit.rate_per_year,
+            drift_sigma=None if fit is None else fit.rate_sigma, alert=alert,
+        ))
+    moon.sort(key=lambda r: (r.epoch, r.acq_id))
+    return calibration, summary, moon, latest
+
+
+def _geometry(cat: _Catalogue, satellite: str, used: _Used) -> list[GeometryRow]:
+    """The geometry results of the period."""
+    geometry = []
+    for g, acq in cat.geometry.get(satellite, []):
+        used.run_ids.add(g.run_id)
+        used.acq_ids.add(acq.acq_id)
+        vel = (g.velocity_x_m_s, g.velocity_y_m_s, g.velocity_z_m_s)
+        geometry.append(GeometryRow(
+            acq_id=acq.acq_id, n_control=g.n_control, n_check=g.n_check, rmse_e_m=g.check_rmse_e_m,
+            rmse_n_m=g.check_rmse_n_m, rmse_u_m=g.check_rmse_u_m,
+            velocity_m_s=None if any(v is None for v in vel) else (float(vel[0]), float(vel[1]), float(vel[2])),  # type: ignore[arg-type]
+            epoch=acq.date_obs,
+        ))
+    return geometry
+
+
+def _refused_by_processing(cat: _Catalogue, satellite: str, period: Period) -> list[RejectedInput]:
+    """Star photometry and Moon measurements of the period refused by processing."""
+    moon = sorted(((mm, acq) for mm, acq in cat.moon.get(satellite, [])
+                   if mm.status == MoonStatus.REJECTED and period.start <= acq.date_obs < period.end),
+                  key=lambda ma: (ma[1].date_obs, ma[0].band))
+    refused: list[tuple[StarPhotometry | MoonMeasurement, Acquisition]] = [*cat.star_rejected.get(satellite, []), *moon]
+    return [RejectedInput(file=f"{acq.acq_id} [{r.band}]", reason=r.reason or "rejected", message=r.message,
+                          time=acq.date_obs)
+            for r, acq in refused]
+
+
+def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[int, RunVersions]) -> _SatelliteData:
+    """Everything about one satellite; trends over ``[since, period.end)``, events in the period."""
+    bands = _bands(satellite)
+    used = _Used()
+    calibration: list[CalibrationSeries] = []
+    summary: list[SummaryRow] = []
+    rejected: list[RejectedInput] = []
+    traces: list[StarTraceSet] = []
+    curves: list[MtfCurve] = []
+    nyquist: list[MtfNyquistSeries] = []
+    for band in bands:
+        if (star := _star_band(cat, satellite, band, period, used)) is not None:
+            calibration.append(star[0])
+            summary.append(star[1])
+            rejected += star[2]
+        if (mtf := _mtf_band(cat, satellite, band, used)) is not None:
+            nyquist.append(mtf[0])
+            curves.append(mtf[1])
+        if (panel := star_trace_set(cat.traces.get((satellite, band), []), band)) is not None:
+            traces.append(panel)
+    moon_series, moon_summary, moon, moon_latest = _moon(cat, satellite, bands, period, used)
+    geometry = _geometry(cat, satellite, used)
+    rejected += _refused_by_processing(cat, satellite, period)
+    code_versions = sorted({f"{v.code_version} ({v.icd_version}, {v.reference_model})"
+                            for i in used.run_ids if (v := versions.get(i)) is not None})
+    section = SatelliteSection(
+        satellite=satellite, mission=MISSION_OF_SATELLITE[Satellite(satellite)].value, bands=bands,
+        calibration=calibration + moon_series, star_traces=traces, mtf_curves=curves, mtf_nyquist=nyquist,
+        moon=moon, geometry=geometry, rejected=rejected,
+        provenance=Provenance(code_versions=code_versions, acquisition_ids=sorted(used.acq_ids)),
+    )
+    return _SatelliteData(section, summary + moon_summary, moon_latest)
+
+
+def _run_ids(cat: _Catalogue) -> set[int]:
+    """Every processing run the report may cite (a superset of each section's own)."""
+    ids = {d.run_id for d in cat.drifts.values()}
+    ids.update(r.run_id for rows in cat.starpools.values() for r, _ in rows)
+    ids.update(m.run_id for rows in cat.mtf.values() for m, _ in rows)
+    ids.update(m.run_id for rows in cat.moon.values() for m, _ in rows)
+    ids.update(g.run_id for rows in cat.geometry.values() for g, _ in rows)
+    return ids
+
+
+def _outlier_message(x: dict[str, object], pool_key: str, band: str) -> str:
+    res = x.get("residual_sigma")
+    text = f"starpool {pool_key} band {band}: rejected as an outlier"
+    if isinstance(res, int | float):
+        text += f" (normalised residual {res:+.1f}σ)"
+    return text
+
+
+def _satellite_of_file(name: str, acq_id: str | None) -> str | None:
+    for text in (acq_id or "", name):
+        for sat in Satellite:
+            if text.upper().startswith(sat.value):
+                return sat.value
+    return None
+
+
+def build_context(session: Session, settings: Settings, period: Period, now: datetime) -> ReportContext:
+    """Read the catalogue into the report's view model (plain values, no ORM objects): one query
+    per kind of row for the whole report, whatever the number of satellites and bands."""
+    cat = _read(session, period, period.end - HISTORY)
+    versions = ops.run_versions(session, _run_ids(cat))
+    sats = [s.value for s in Satellite]
+    data = {s: _satellite(cat, s, period, versions) for s in sats}
+    # ingest rejections of the period, attributed to a satellite by ACQ_ID or file name
+    other: list[RejectedInput] = []
+    extra: dict[str, list[RejectedInput]] = defaultdict(list)
+    for rej in cat.ingest_rejected:
+        item = RejectedInput(file=rej.file_name, reason=rej.reason, message=rej.message, time=rej.received_at)
+        sat = _satellite_of_file(rej.file_name, rej.acq_id)
+        (extra[sat] if sat is not None else other).append(item)
+    sections = []
+    for s in sats:
+        sec = data[s].section
+        if extra[s]:
+            rejected = sorted([*extra[s], *sec.rejected], key=lambda r: (r.time, r.file))
+            sec = SatelliteSection(**{**sec.__dict__, "rejected": rejected})
+        sections.append(sec)
+    ratio_rows = pneo_ratio_rows(session, settings)  # geometry-matched pairs, never flagged measurements
+    return ReportContext(
+        title=TITLE, period_label=period.label, period_start=period.start, period_end=period.end,
+        generated_at=now.astimezone(UTC), code_version=__version__, icd_version=ICD_VERSION,
+        reference_model=REF_VERSION, summary_rows=[r for s in sats for r in data[s].summary],
+        satellites=sections, ratio_rows=ratio_rows, other_rejected=sorted(other, key=lambda r: (r.time, r.file)),
+        lunar_comparisons=lunar_comparison_section(session, until=period.end),
+    )
+
+
+def summary_text(ctx: ReportContext, pdf_name: str) -> str:
+    """The e-mail body: period, alerts first, then one line per satellite, band and method."""
+    lines = [f"{ctx.title}", f"Report: {ctx.period_label} ({ctx.period_start:%Y-%m-%d} to "
+             f"{ctx.period_end - timedelta(seconds=1):%Y-%m-%d} UTC), attached as {pdf_name}.", ""]
+    alerts = [r for r in ctx.summary_rows if r.alert]
+    if alerts:
+        lines.append(f"ALERTS ({len(alerts)}):")
+        lines += [f"  {r.satellite} {r.band} ({r.method}): {r.alert}" for r in alerts]
+    else:
+        lines.append("No alert.")
+    lines.append("")
+    if ctx.summary_rows:
+        lines.append("Latest A_k [DN/(W m-2 sr-1 um-1)], drift dA/A per year:")
+        for r in ctx.summary_rows:
+            drift = ("no drift fit" if r.drift_per_year is None
+                     else f"drift {100 * r.drift_per_year:+.2f} ± {100 * (r.drift_sigma or 0):.2f} %/yr")
+            change = ("" if r.change_pct_since_previous is None
+                      else f", {r.change_pct_since_previous:+.2f} % since previous")
+            lines.append(f"  {r.satellite} {r.band:<3} {r.method}: A = {r.a:.5g} ± {r.a_sigma:.2g}{change}, {drift}")
+    else:
+        lines.append("No calibration result up to the end of this period.")
+    n_rej = sum(len(s.rejected) for s in ctx.satellites) + len(ctx.other_rejected)
+    lines += ["", f"Rejected inputs in the period: {n_rej}.", "", f"monitor {ctx.code_version}"]
+    return "\n".join(lines) + "\n"
