@@ -56,6 +56,8 @@ __all__ = [
     "ScheduledJob",
     "DaemonState",
     "SCHEDULER_TABLE",
+    "GlodObservationRow",
+    "LunarComparisonRow",
 ]
 
 NAMING_CONVENTION = {
@@ -549,6 +551,56 @@ class DaemonState(SQLModel, table=True):
     heartbeat_at: datetime
 
 
-# GLOD lunar observations and comparisons (ICD 6) live in their own module; imported here so that
-# every user of the metadata (Alembic, tests) sees their tables.
-from monitor.catalogue import lunar_comparisons as _lunar_comparisons  # noqa: E402, F401
+# GLOD lunar observations and comparisons (ICD 6); their queries are in monitor.catalogue.lunar_comparisons.
+
+
+class GlodObservationRow(SQLModel, table=True):
+    """One accepted GLOD lunar observation file."""
+
+    __tablename__ = "glod_observation"
+    __table_args__ = (sa.CheckConstraint(one_of("status", AcquisitionStatus), name="status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    observation_id: str = Field(max_length=120, unique=True)
+    sha256: str = Field(max_length=64, unique=True)
+    file_name: str = Field(max_length=255)
+    size_bytes: int = Field(sa_type=sa.BigInteger)
+    instrument: str = Field(max_length=64, index=True)
+    date_obs: datetime = Field(index=True)
+    sat_pos_x_km: float
+    sat_pos_y_km: float
+    sat_pos_z_km: float
+    sat_pos_ref: str = Field(max_length=16)
+    channels: list[str] = Field(default_factory=list, sa_type=JSON)
+    archive_path: str = Field(max_length=1024)  # relative to the site directory
+    status: str = Field(default="archiving", max_length=16)
+    received_at: datetime
+    archived_at: datetime | None = None
+
+
+class LunarComparisonRow(SQLModel, table=True):
+    """Observed vs REF-1 model irradiance of one GLOD observation and channel (append-only)."""
+
+    __tablename__ = "lunar_comparison"
+    __table_args__ = (sa.UniqueConstraint("run_id", "observation_id", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    observation_id: int = Field(foreign_key="glod_observation.id", index=True)
+    channel: str = Field(max_length=32)
+    status: str = Field(max_length=16)  # ok, flagged, rejected
+    reason: str | None = Field(default=None, max_length=32)
+    message: str = Field(default="", max_length=1000)
+    dc_integrated: float | None = None  # own Σ (DN - offset) over the Moon, counts
+    dc_file: float | None = None  # the file's dc_obs net of its offset
+    irr_obs: float | None = None  # W m^-2 um^-1, from the file
+    irr_model: float | None = None  # REF-1 at the satellite, channel SRF
+    ratio: float | None = None
+    ratio_sigma: float | None = None
+    phase_angle_deg: float | None = None  # signed, negative when waxing
+    sun_selenographic_lon_deg: float | None = None
+    obs_selenographic_lat_deg: float | None = None
+    obs_selenographic_lon_deg: float | None = None
+    d_sun_moon_km: float | None = None
+    d_obs_moon_km: float | None = None
+    budget: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    in_trend: bool = True
+    created_at: datetime
