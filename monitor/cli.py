@@ -421,6 +421,7 @@ def status(
 
     from monitor.catalogue import acquisitions, outbox
     from monitor.catalogue import operations as ops
+    from monitor.catalogue.alerts import count_by_state
     from monitor.catalogue.states import OutboxKind
     from monitor.daemon.health import collect_health, health_json
     from monitor.ingest.service import left_in_inbox
@@ -442,6 +443,7 @@ def status(
                               "uncertain": m.uncertain, "message_id": m.message_id, "note": m.last_error}
                              for m in outbox.undelivered(session)]
             doc["inbox_left"] = [{"file": f, "reason": r} for f, r in left_in_inbox(settings)]
+            doc["alerts"] = count_by_state(session)
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -464,6 +466,9 @@ def status(
                       r.code_version)
         out.print(t)
         _print_daemon(health)
+        n_alerts = count_by_state(session)
+        out.print(f"calibration alerts: {n_alerts['open']} open, {n_alerts['acknowledged']} acknowledged"
+                  + (" (monitor alerts)" if n_alerts["open"] or n_alerts["acknowledged"] else ""), highlight=False)
         runs = ops.last_job_runs(session)
         if runs:
             t = Table(title="Last job runs")
@@ -706,3 +711,8 @@ if __name__ == "__main__":  # pragma: no cover
 from monitor.cli_export import export_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
+
+# ``monitor alerts [ack ID]``: calibration alerts and their states (issue 20)
+from monitor.cli_alerts import alerts_app  # noqa: E402
+
+app.add_typer(alerts_app, name="alerts")

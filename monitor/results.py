@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from monitor.catalogue import (
     acquisitions,
+    alerts,
     drift_results,
     geometry_results,
     measurements,
@@ -83,6 +84,7 @@ def build_results(
 
     doc["lunar_comparison"] = lunar_comparison_entries(session, satellite=satellite, band=band, since=since,
                                                        until=until)
+    doc["alerts"] = _plain(_alerts(session, satellite, band, since, until))
     return doc
 
 
@@ -163,6 +165,20 @@ def _measurement(m: BandMeasurement) -> dict[str, Any]:
             star = per_star[acq.acq_id]
             entry["a"], entry["a_sigma"] = star.get("a"), star.get("a_sigma")
     return entry
+
+
+def _alerts(session: Session, satellite: str | None, band: str | None, since: datetime | None,
+            until: datetime | None) -> list[dict[str, Any]]:
+    """The calibration alerts (every state), of the satellite and band, active at some time of
+    ``[since, until)``: opened before ``until`` and not closed before ``since``."""
+    rows = alerts.list_alerts(session, include_closed=True, satellite=satellite, band=band)
+    return [
+        {"id": a.id, "satellite": a.satellite, "band": a.band, "method": a.method, "kind": a.kind, "state": a.state,
+         "opened_at": a.opened_at, "closed_at": a.closed_at, "acknowledged_at": a.acknowledged_at,
+         "value": a.value, "sigma": a.sigma, "threshold": a.threshold, "message": a.message, "note": a.note}
+        for a in rows
+        if (until is None or a.opened_at < until) and (since is None or a.closed_at is None or a.closed_at >= since)
+    ]
 
 
 def _geometry(session: Session, satellite: str | None, since: datetime | None,
