@@ -567,25 +567,53 @@ def check(
 @app.command()
 @_user_errors
 def results(
-    fmt: Annotated[str, typer.Option("--format", help="Output format (json).")] = "json",
+    fmt: Annotated[str, typer.Option("--format", help="json (the ICD 5 document) or csv (one table).")] = "json",
     satellite: Annotated[str | None, typer.Option(help="Only this satellite.")] = None,
     band: Annotated[str | None, typer.Option(help="Only this band.")] = None,
     since: Annotated[str | None, typer.Option(help="Epochs at or after this UTC time.")] = None,
     until: Annotated[str | None, typer.Option(help="Epochs before this UTC time.")] = None,
+    table: Annotated[str | None, typer.Option(
+        "--table", help="With --format csv: calibration, measurements, drift, mtf, geometry, alerts or traces.",
+    )] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="With --format csv: write every table (or --table) as DIR/NAME.csv.")] = None,
     site: SiteOption = None,
 ) -> None:
-    """Print the results export of ICD 5 (calibration, mtf, drift, measurements, geometry)."""
-    from monitor.results import build_results, results_json
+    """Print the results export of ICD 5 (calibration, mtf, drift, measurements, geometry, alerts),
+    or one of its tables as CSV."""
+    from monitor.results import CSV_TABLES, build_results, results_json, results_tables, table_csv
     from monitor.site import session_scope
 
-    if fmt != "json":
-        raise UserError(f"unknown format {fmt!r} (only json)")
+    if fmt not in ("json", "csv"):
+        raise UsageError(f"unknown format {fmt!r} (json or csv)")
+    if fmt == "json" and (table is not None or out_dir is not None):
+        raise UsageError("--table and --out go with --format csv")
+    if table is not None and table not in CSV_TABLES:
+        raise UsageError(f"unknown table {printable(table)!r} (one of {', '.join(CSV_TABLES)})")
+    if fmt == "csv" and table is None and out_dir is None:
+        raise UsageError(f"--format csv: give --table NAME (one of {', '.join(CSV_TABLES)}) or --out DIR")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: not a directory")
     t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
     _check_selection(satellite, band, t0, t1)
     settings = _settings(site)
     with session_scope(settings, read_only=True) as session:
-        doc = build_results(session, satellite=satellite, band=band, since=t0, until=t1)
-    sys.stdout.write(results_json(doc) + "\n")
+        if fmt == "json":
+            doc = build_results(session, satellite=satellite, band=band, since=t0, until=t1)
+        else:
+            names = [table] if table is not None else list(CSV_TABLES)
+            tables = results_tables(session, names, satellite=satellite, band=band, since=t0, until=t1)
+    if fmt == "json":
+        sys.stdout.write(results_json(doc) + "\n")
+        return
+    if out_dir is None:
+        sys.stdout.write(table_csv(names[0], tables[names[0]]))
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        path = out_dir / f"{name}.csv"
+        path.write_text(table_csv(name, rows), encoding="utf-8")
+        out.print(_plain(f"{path}: {len(rows)} row(s)"), soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- reports and daemon
