@@ -744,3 +744,8 @@ app.add_typer(export_app, name="export")
 from monitor.cli_alerts import alerts_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
+
+# ``monitor config check|show`` (issue 20)
+from monitor.cli_config import config_app  # noqa: E402
+
+app.add_typer(config_app, name="config")
