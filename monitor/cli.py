@@ -108,11 +108,19 @@ def _user_errors(fn: F) -> F:
                 _error(f"{type(exc).__name__}: {first} (nothing was lost; run the command again later)")
             else:
                 log.debug("internal error", exc_info=True)
-                _error(f"internal error: {type(exc).__name__}: {first} (set MONITOR_LOG_LEVEL=DEBUG for the "
-                       "traceback; please report it)")
+                _error(f"internal error: {type(exc).__name__}: {first} (run with --verbose, or "
+                       "MONITOR_LOG_LEVEL=DEBUG, for the traceback; please report it)")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# --verbose / --quiet: the log level of this command whatever log_level says (None: log_level)
+_log_override: str | None = None
+
+
+def _log_level(configured: str) -> str:
+    return _log_override or configured
 
 
 def _settings(site: Path | None) -> Settings:
@@ -120,7 +128,7 @@ def _settings(site: Path | None) -> Settings:
 
     settings = load_settings(site)
     apply_umask(settings)  # [site] umask, before any file is created
-    configure_logging(settings.log_level)
+    configure_logging(_log_level(settings.log_level))
     return settings
 
 
@@ -171,7 +179,15 @@ def printable(text: str) -> str:
 def main(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level (whatever log_level says).")
+                       ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log only warnings and errors.")] = False,
 ) -> None:
+    global _log_override
+    if verbose and quiet:
+        _error("--verbose and --quiet exclude each other")
+        raise typer.Exit(2)
+    _log_override = "DEBUG" if verbose else "WARNING" if quiet else None
     if version:
         out.print(f"monitor {__version__}")
         raise typer.Exit(0)
@@ -701,7 +717,7 @@ def simulate(
     from monitor.simulate.campaign import simulate_campaigns
     from monitor.simulate.truth import write_truth
 
-    configure_logging("INFO")
+    configure_logging(_log_level("INFO"))
     t0 = _parse_time(start, "--start")
     assert t0 is not None
     outdir.mkdir(parents=True, exist_ok=True)
@@ -722,7 +738,7 @@ def demo(
     """Simulate a few months of acquisitions, ingest, calibrate, report (SQLite site)."""
     from monitor.demo import DemoRefusedError, run_demo
 
-    configure_logging("WARNING")
+    configure_logging(_log_level("WARNING"))
     try:
         summary = run_demo(directory, months=months, seed=seed, console=out)
     except DemoRefusedError as exc:
@@ -749,3 +765,6 @@ app.add_typer(alerts_app, name="alerts")
 from monitor.cli_config import config_app  # noqa: E402
 
 app.add_typer(config_app, name="config")
+
+# ``monitor reports``: archived reports and their e-mails (issue 20)
+import monitor.cli_reports  # noqa: E402, F401
