@@ -766,5 +766,7 @@ from monitor.cli_config import config_app  # noqa: E402
 
 app.add_typer(config_app, name="config")
 
-# ``monitor reports``: archived reports and their e-mails (issue 20)
+# ``monitor reports`` (archived reports and their e-mails), ``monitor plot KIND`` (one report
+# figure as PNG/SVG) (issue 20)
+import monitor.cli_plot  # noqa: E402, F401
 import monitor.cli_reports  # noqa: E402, F401
