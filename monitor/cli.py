@@ -1,6 +1,7 @@
 """Command line of the monitoring system (typer + rich).
 
-``monitor init|db|ingest|process|report|results|traces|status|check|simulate|demo|daemon``.
+``monitor init|db|ingest|process|report|reports|results|traces|plot|alerts|status|check|config|export|
+simulate|demo|daemon``; ``--verbose``/``--quiet`` before the command set its log level.
 User mistakes (bad configuration, unreachable database, bad arguments) end with a one-line
 ``error:`` message and a non-zero exit code, never a traceback.
 

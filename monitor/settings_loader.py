@@ -234,6 +234,9 @@ def check(site: Path | str | None = None, env: Mapping[str, str] | None = None) 
     toml_path = site_path / "monitor.toml"
     if not site_path.is_dir():
         problems.append(f"site {site_path}: not a directory (monitor init {site_path} creates a site)")
+    elif not toml_path.exists() and not (site_path / "inbox").exists():
+        problems.append(f"{site_path} is not a monitor site: no monitor.toml, no inbox/ (monitor init {site_path} "
+                        "creates one; or give --site / MONITOR_SITE)")
     for sub in ("inbox", "archive", "quarantine", "reports"):
         if (site_path / sub).exists() and not (site_path / sub).is_dir():
             problems.append(f"{site_path / sub}: not a directory")

@@ -49,11 +49,18 @@ def test_check_lists_every_problem(tmp_path: Path) -> None:
     assert len(problems) == len(keys), problems
     assert all("\n" not in p for p in problems)
     assert check(_site(tmp_path / "ok", ""), {}) == []
+    (tmp_path / "plain").mkdir()
+    (line,) = check(tmp_path / "plain", {})
+    assert "not a monitor site" in line
+    (line,) = check(tmp_path / "nowhere", {})
+    assert "not a directory" in line
 
 
 def test_check_finds_what_only_a_run_would(tmp_path: Path) -> None:
     d = _site(tmp_path, '[smtp]\nca_file = "ca.pem"\n[instruments."MSG3 SEVIRI"]\nsrf = "srf.nc"\n'
                         '[star]\nreference_half_width_px = 7\n')
+    done = run("config", "check", "--site", str(d))
+    assert done.returncode == 1 and '[instruments."MSG3 SEVIRI"] srf' in done.stdout  # no rich markup eaten
     (d / "inbox").rmdir()
     (d / "inbox").write_text("")
     problems = check(d, {})
