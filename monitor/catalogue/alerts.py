@@ -15,6 +15,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from monitor.catalogue.models import Alert
 from monitor.catalogue.states import ACTIVE_ALERT_STATES, AlertState
@@ -64,7 +65,7 @@ def _row(a: Alert) -> AlertRow:
                     updated_at=a.updated_at, acknowledged_at=a.acknowledged_at, note=a.note, closed_at=a.closed_at)
 
 
-def _ordered(q: sa.Select) -> sa.Select:  # type: ignore[type-arg]
+def _ordered(q: SelectOfScalar[Alert]) -> SelectOfScalar[Alert]:
     return q.order_by(Alert.satellite, Alert.band, Alert.method, Alert.kind, col(Alert.id))
 
 

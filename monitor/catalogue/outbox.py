@@ -235,7 +235,7 @@ def archived_reports(session: Session, limit: int | None = None) -> list[tuple[R
             select(Outbox.report_id, Outbox.status, func.count(),
                    func.sum(sa.case((col(Outbox.uncertain), 1), else_=0)))
             .where(col(Outbox.report_id).in_(list(counts)), Outbox.kind == OutboxKind.REPORT)
-            .group_by(Outbox.report_id, Outbox.status)
+            .group_by(col(Outbox.report_id), Outbox.status)
         ).all()
         for report_id, status, n, n_uncertain in rows:
             assert report_id is not None
