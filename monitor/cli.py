@@ -460,7 +460,7 @@ def status(
                               "uncertain": m.uncertain, "message_id": m.message_id, "note": m.last_error}
                              for m in outbox.undelivered(session)]
             doc["inbox_left"] = [{"file": f, "reason": r} for f, r in left_in_inbox(settings)]
-            doc["alerts"] = count_by_state(session)
+            doc["calibration_alerts"] = count_by_state(session)  # by state
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")

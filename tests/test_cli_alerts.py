@@ -63,7 +63,7 @@ def test_list_ack_status_results(site: tuple[Path, dict[str, str]]) -> None:
     assert table.returncode == 0 and "PHR1A P (STAR)" in table.stdout and "PNEO3" not in table.stdout
     status = run("status", "--site", str(d), env=env)
     assert "calibration alerts: 1 open, 0 acknowledged" in status.stdout, status.stdout
-    assert json.loads(run("status", "--format", "json", "--site", str(d), env=env).stdout)["alerts"] == {
+    assert json.loads(run("status", "--format", "json", "--site", str(d), env=env).stdout)["calibration_alerts"] == {
         "open": 1, "acknowledged": 0, "closed": 1}
 
     ack = run("alerts", "ack", str(a["id"]), "--note", "known: [sensor] team informed", "--site", str(d), env=env)
