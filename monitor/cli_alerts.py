@@ -71,8 +71,9 @@ def alerts_ack(
     note: Annotated[str | None, typer.Option("--note", help="Why, who, what is done about it.")] = None,
     site: SiteOption = None,
 ) -> None:
-    """Acknowledge an active alert: it stays listed, as acknowledged, until its condition no
-    longer holds (then the processing closes it)."""
+    """Acknowledge an active alert (listed as acknowledged until the processing closes it).
+
+    The processing closes an alert, acknowledged or not, once its condition no longer holds."""
     from monitor.catalogue.alerts import AlertStateError, acknowledge
     from monitor.site import session_scope, utc_now
 
