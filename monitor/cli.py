@@ -1,6 +1,7 @@
 """Command line of the monitoring system (typer + rich).
 
-``monitor init|db|ingest|process|report|results|traces|status|check|simulate|demo|daemon``.
+``monitor init|db|ingest|process|report|reports|results|traces|plot|alerts|status|check|config|export|
+simulate|demo|daemon``; ``--verbose``/``--quiet`` before the command set its log level.
 User mistakes (bad configuration, unreachable database, bad arguments) end with a one-line
 ``error:`` message and a non-zero exit code, never a traceback.
 
@@ -108,11 +109,19 @@ def _user_errors(fn: F) -> F:
                 _error(f"{type(exc).__name__}: {first} (nothing was lost; run the command again later)")
             else:
                 log.debug("internal error", exc_info=True)
-                _error(f"internal error: {type(exc).__name__}: {first} (set MONITOR_LOG_LEVEL=DEBUG for the "
-                       "traceback; please report it)")
+                _error(f"internal error: {type(exc).__name__}: {first} (run with --verbose, or "
+                       "MONITOR_LOG_LEVEL=DEBUG, for the traceback; please report it)")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# --verbose / --quiet: the log level of this command whatever log_level says (None: log_level)
+_log_override: str | None = None
+
+
+def _log_level(configured: str) -> str:
+    return _log_override or configured
 
 
 def _settings(site: Path | None) -> Settings:
@@ -120,7 +129,7 @@ def _settings(site: Path | None) -> Settings:
 
     settings = load_settings(site)
     apply_umask(settings)  # [site] umask, before any file is created
-    configure_logging(settings.log_level)
+    configure_logging(_log_level(settings.log_level))
     return settings
 
 
@@ -171,7 +180,15 @@ def printable(text: str) -> str:
 def main(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level (whatever log_level says).")
+                       ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log only warnings and errors.")] = False,
 ) -> None:
+    global _log_override
+    if verbose and quiet:
+        _error("--verbose and --quiet exclude each other")
+        raise typer.Exit(2)
+    _log_override = "DEBUG" if verbose else "WARNING" if quiet else None
     if version:
         out.print(f"monitor {__version__}")
         raise typer.Exit(0)
@@ -421,6 +438,7 @@ def status(
 
     from monitor.catalogue import acquisitions, outbox
     from monitor.catalogue import operations as ops
+    from monitor.catalogue.alerts import count_by_state
     from monitor.catalogue.states import OutboxKind
     from monitor.daemon.health import collect_health, health_json
     from monitor.ingest.service import left_in_inbox
@@ -442,6 +460,7 @@ def status(
                               "uncertain": m.uncertain, "message_id": m.message_id, "note": m.last_error}
                              for m in outbox.undelivered(session)]
             doc["inbox_left"] = [{"file": f, "reason": r} for f, r in left_in_inbox(settings)]
+            doc["calibration_alerts"] = count_by_state(session)  # by state
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -464,6 +483,9 @@ def status(
                       r.code_version)
         out.print(t)
         _print_daemon(health)
+        n_alerts = count_by_state(session)
+        out.print(f"calibration alerts: {n_alerts['open']} open, {n_alerts['acknowledged']} acknowledged"
+                  + (" (monitor alerts)" if n_alerts["open"] or n_alerts["acknowledged"] else ""), highlight=False)
         runs = ops.last_job_runs(session)
         if runs:
             t = Table(title="Last job runs")
@@ -562,25 +584,53 @@ def check(
 @app.command()
 @_user_errors
 def results(
-    fmt: Annotated[str, typer.Option("--format", help="Output format (json).")] = "json",
+    fmt: Annotated[str, typer.Option("--format", help="json (the ICD 5 document) or csv (one table).")] = "json",
     satellite: Annotated[str | None, typer.Option(help="Only this satellite.")] = None,
     band: Annotated[str | None, typer.Option(help="Only this band.")] = None,
     since: Annotated[str | None, typer.Option(help="Epochs at or after this UTC time.")] = None,
     until: Annotated[str | None, typer.Option(help="Epochs before this UTC time.")] = None,
+    table: Annotated[str | None, typer.Option(
+        "--table", help="With --format csv: calibration, measurements, drift, mtf, geometry, alerts or traces.",
+    )] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="With --format csv: write every table (or --table) as DIR/NAME.csv.")] = None,
     site: SiteOption = None,
 ) -> None:
-    """Print the results export of ICD 5 (calibration, mtf, drift, measurements, geometry)."""
-    from monitor.results import build_results, results_json
+    """Print the results export of ICD 5 (calibration, mtf, drift, measurements, geometry, alerts),
+    or one of its tables as CSV."""
+    from monitor.results import CSV_TABLES, build_results, results_json, results_tables, table_csv
     from monitor.site import session_scope
 
-    if fmt != "json":
-        raise UserError(f"unknown format {fmt!r} (only json)")
+    if fmt not in ("json", "csv"):
+        raise UsageError(f"unknown format {fmt!r} (json or csv)")
+    if fmt == "json" and (table is not None or out_dir is not None):
+        raise UsageError("--table and --out go with --format csv")
+    if table is not None and table not in CSV_TABLES:
+        raise UsageError(f"unknown table {printable(table)!r} (one of {', '.join(CSV_TABLES)})")
+    if fmt == "csv" and table is None and out_dir is None:
+        raise UsageError(f"--format csv: give --table NAME (one of {', '.join(CSV_TABLES)}) or --out DIR")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: not a directory")
     t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
     _check_selection(satellite, band, t0, t1)
     settings = _settings(site)
     with session_scope(settings, read_only=True) as session:
-        doc = build_results(session, satellite=satellite, band=band, since=t0, until=t1)
-    sys.stdout.write(results_json(doc) + "\n")
+        if fmt == "json":
+            doc = build_results(session, satellite=satellite, band=band, since=t0, until=t1)
+        else:
+            names = [table] if table is not None else list(CSV_TABLES)
+            tables = results_tables(session, names, satellite=satellite, band=band, since=t0, until=t1)
+    if fmt == "json":
+        sys.stdout.write(results_json(doc) + "\n")
+        return
+    if out_dir is None:
+        sys.stdout.write(table_csv(names[0], tables[names[0]]))
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        path = out_dir / f"{name}.csv"
+        path.write_text(table_csv(name, rows), encoding="utf-8")
+        out.print(_plain(f"{path}: {len(rows)} row(s)"), soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- reports and daemon
@@ -668,7 +718,7 @@ def simulate(
     from monitor.simulate.campaign import simulate_campaigns
     from monitor.simulate.truth import write_truth
 
-    configure_logging("INFO")
+    configure_logging(_log_level("INFO"))
     t0 = _parse_time(start, "--start")
     assert t0 is not None
     outdir.mkdir(parents=True, exist_ok=True)
@@ -689,7 +739,7 @@ def demo(
     """Simulate a few months of acquisitions, ingest, calibrate, report (SQLite site)."""
     from monitor.demo import DemoRefusedError, run_demo
 
-    configure_logging("WARNING")
+    configure_logging(_log_level("WARNING"))
     try:
         summary = run_demo(directory, months=months, seed=seed, console=out)
     except DemoRefusedError as exc:
@@ -706,3 +756,18 @@ if __name__ == "__main__":  # pragma: no cover
 from monitor.cli_export import export_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
+
+# ``monitor alerts [ack ID]``: calibration alerts and their states (issue 20)
+from monitor.cli_alerts import alerts_app  # noqa: E402
+
+app.add_typer(alerts_app, name="alerts")
+
+# ``monitor config check|show`` (issue 20)
+from monitor.cli_config import config_app  # noqa: E402
+
+app.add_typer(config_app, name="config")
+
+# ``monitor reports`` (archived reports and their e-mails), ``monitor plot KIND`` (one report
+# figure as PNG/SVG) (issue 20)
+import monitor.cli_plot  # noqa: E402, F401
+import monitor.cli_reports  # noqa: E402, F401

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from monitor.catalogue import (
     acquisitions,
+    alerts,
     drift_results,
     geometry_results,
     measurements,
@@ -32,7 +33,8 @@ from monitor.catalogue.star_results import TraceRow
 from monitor.domain import ICD_VERSION, REF_VERSION, MoonStatus, PhotometryStatus
 from monitor.science.star_traces import ratio_to_prediction
 
-__all__ = ["build_results", "results_json", "iso_utc", "TracePoint", "trace_points", "star_traces"]
+__all__ = ["build_results", "results_json", "iso_utc", "TracePoint", "trace_points", "star_traces", "CSV_TABLES",
+           "results_tables", "table_csv"]
 
 
 def iso_utc(t: datetime) -> str:
@@ -83,6 +85,7 @@ def build_results(
 
     doc["lunar_comparison"] = lunar_comparison_entries(session, satellite=satellite, band=band, since=since,
                                                        until=until)
+    doc["alerts"] = _plain(_alerts(session, satellite, band, since, until))
     return doc
 
 
@@ -134,13 +137,17 @@ def _drift(session: Session, satellite: str | None, band: str | None) -> list[di
 def _measurements(session: Session, satellite: str | None, band: str | None, since: datetime | None,
                   until: datetime | None) -> list[dict[str, Any]]:
     """One entry per acquisition and band, then one per refused or duplicate file (only without a
-    satellite or band filter: a refused file has no trustworthy satellite or band)."""
+    satellite or band filter: a refused file has no trustworthy satellite or band).
+
+    Beyond the fields of ICD 5, every entry names its ``satellite``, ``epoch`` (the acquisition's
+    DATE-OBS) and ``method`` (its type: STAR, MOON, GEOM), all null for a refused file (nothing
+    of it is trustworthy)."""
     out = [_measurement(m) for m in measurements.band_measurements(session, satellite, band, since, until)]
     if satellite is None and band is None:
         out += [
             {"acq_id": rej.acq_id, "file": rej.file_name, "band": None,
              "status": "duplicate" if rej.reason == "duplicate" else "rejected", "reason": rej.reason,
-             "a": None, "a_sigma": None}
+             "a": None, "a_sigma": None, "satellite": None, "epoch": None, "method": None}
             for rej in acquisitions.all_rejections(session, since, until)
         ]
     return out
@@ -152,7 +159,8 @@ def _measurement(m: BandMeasurement) -> dict[str, Any]:
     acq = m.acquisition
     b = m.band_image.band if m.band_image is not None else None
     entry: dict[str, Any] = {"acq_id": acq.acq_id, "file": acq.file_name, "band": b, "status": "ok",
-                             "reason": None, "a": None, "a_sigma": None}
+                             "reason": None, "a": None, "a_sigma": None, "satellite": acq.satellite,
+                             "epoch": acq.date_obs, "method": acq.acq_type}
     result = m.photometry or m.moon
     if result is not None:  # their statuses share the values ok and rejected
         if result.status == PhotometryStatus.REJECTED:
@@ -165,10 +173,25 @@ def _measurement(m: BandMeasurement) -> dict[str, Any]:
     return entry
 
 
+def _alerts(session: Session, satellite: str | None, band: str | None, since: datetime | None,
+            until: datetime | None) -> list[dict[str, Any]]:
+    """The calibration alerts (every state), of the satellite and band, active at some time of
+    ``[since, until)``: opened before ``until`` and not closed before ``since``."""
+    rows = alerts.list_alerts(session, include_closed=True, satellite=satellite, band=band)
+    return [
+        {"id": a.id, "satellite": a.satellite, "band": a.band, "method": a.method, "kind": a.kind, "state": a.state,
+         "opened_at": a.opened_at, "closed_at": a.closed_at, "acknowledged_at": a.acknowledged_at,
+         "value": a.value, "sigma": a.sigma, "threshold": a.threshold, "message": a.message, "note": a.note}
+        for a in rows
+        if (until is None or a.opened_at < until) and (since is None or a.closed_at is None or a.closed_at >= since)
+    ]
+
+
 def _geometry(session: Session, satellite: str | None, since: datetime | None,
               until: datetime | None) -> list[dict[str, Any]]:
     return [
-        {"acq_id": acq.acq_id, "n_control": g.n_control, "n_check": g.n_check,
+        {"acq_id": acq.acq_id, "satellite": acq.satellite, "epoch": acq.date_obs, "method": acq.acq_type,
+         "n_control": g.n_control, "n_check": g.n_check,
          "check_rmse_m": {"e": g.check_rmse_e_m, "n": g.check_rmse_n_m, "u": g.check_rmse_u_m},
          "velocity_m_s": [g.velocity_x_m_s, g.velocity_y_m_s, g.velocity_z_m_s],
          "velocity_sigma_m_s": [g.velocity_sigma_x_m_s, g.velocity_sigma_y_m_s, g.velocity_sigma_z_m_s],
@@ -252,3 +275,73 @@ def _starpool_rejection(result: StarpoolResult | None, acq_id: str) -> dict[str,
 def star_traces(session: Session, satellite: str, band: str, hip: int | None = None) -> list[TracePoint]:
     """Every trace point of one satellite and band (optionally one star ``HIP hip``), by time and window."""
     return trace_points(star_results.trace_rows(session, satellite, band, hip=hip))
+
+
+# --------------------------------------------------------------------------- CSV tables
+
+
+# The columns of each table of ``monitor results --format csv``: the entries of the ICD 5 document
+# flattened (check_rmse_m -> check_rmse_e_m..., velocity_m_s -> velocity_x_m_s...), plus the
+# alerts and the star traces (``monitor traces`` of every satellite and band, with the satellite).
+CSV_TABLES: dict[str, tuple[str, ...]] = {
+    "calibration": ("satellite", "band", "method", "epoch", "a", "a_sigma", "n", "starpool"),
+    "measurements": ("acq_id", "file", "satellite", "band", "method", "epoch", "status", "reason", "a", "a_sigma"),
+    "drift": ("satellite", "band", "method", "rate_per_year", "rate_sigma", "reference_epoch"),
+    "mtf": ("satellite", "band", "direction", "frequency", "mtf", "mtf_sigma", "starpool"),
+    "geometry": ("acq_id", "satellite", "method", "epoch", "n_control", "n_check", "check_rmse_e_m", "check_rmse_n_m",
+                 "check_rmse_u_m", "velocity_x_m_s", "velocity_y_m_s", "velocity_z_m_s", "velocity_sigma_x_m_s",
+                 "velocity_sigma_y_m_s", "velocity_sigma_z_m_s", "position_sigma_m", "orbit_model"),
+    "alerts": ("id", "satellite", "band", "method", "kind", "state", "opened_at", "closed_at", "acknowledged_at",
+               "value", "sigma", "threshold", "message", "note"),
+    "traces": ("satellite", "time", "acq_id", "star", "band", "half_width_px", "normalised_count_dn", "sum_dn",
+               "sigma_dn", "status", "reason", "usable", "ratio_to_prediction"),
+}
+
+
+def _flat_geometry(g: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in g.items() if k not in ("check_rmse_m", "velocity_m_s", "velocity_sigma_m_s")}
+    for axis in ("e", "n", "u"):
+        out[f"check_rmse_{axis}_m"] = (g.get("check_rmse_m") or {}).get(axis)
+    for i, axis in enumerate("xyz"):
+        out[f"velocity_{axis}_m_s"] = (g.get("velocity_m_s") or [None] * 3)[i]
+        out[f"velocity_sigma_{axis}_m_s"] = (g.get("velocity_sigma_m_s") or [None] * 3)[i]
+    return out
+
+
+def results_tables(
+    session: Session, names: Sequence[str], *, satellite: str | None = None, band: str | None = None,
+    since: datetime | None = None, until: datetime | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the tables ``names`` (keys of :data:`CSV_TABLES`), with the filters of
+    :func:`build_results` (traces: acquisition time in ``[since, until)``); times ISO 8601 UTC."""
+    unknown = [n for n in names if n not in CSV_TABLES]
+    if unknown:
+        raise ValueError(f"unknown table(s) {', '.join(unknown)}")
+    out: dict[str, list[dict[str, Any]]] = {}
+    if any(n != "traces" for n in names):
+        doc = build_results(session, satellite=satellite, band=band, since=since, until=until)
+        for n in names:
+            if n == "geometry":
+                out[n] = [_flat_geometry(g) for g in doc["geometry"]]
+            elif n != "traces":
+                out[n] = list(doc[n])
+    if "traces" in names:
+        rows = star_results.trace_rows(session, satellite, band, since=since, until=until)
+        out["traces"] = [
+            {"satellite": r.acquisition.satellite, **_plain(p.__dict__)}
+            for r, p in zip(rows, trace_points(rows), strict=True)
+        ]
+    return {n: out[n] for n in names}
+
+
+def table_csv(name: str, rows: Sequence[dict[str, Any]]) -> str:
+    """CSV text of one table: a header line with the columns of :data:`CSV_TABLES`, one line per
+    row (empty cell for null)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CSV_TABLES[name]), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

@@ -23,9 +23,9 @@ from pydantic import ValidationError, create_model
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from monitor.settings import ConfigError, Settings, SiteSettings
-from monitor.settings_types import DatabaseUrl, LogLevel, one_line
+from monitor.settings_types import DatabaseUrl, LogLevel, error_lines, one_line
 
-__all__ = ["load"]
+__all__ = ["load", "check", "effective"]
 
 _ENV_PREFIX = "MONITOR_"
 _TEST_ENV_PREFIX = "MONITOR_TEST_"  # the test harness's variables (tests/harness.py), never read here
@@ -215,3 +215,98 @@ def load(site: Path | str | None = None, env: Mapping[str, str] | None = None) -
     )
     _check_between_keys(settings)
     return settings
+
+
+def check(site: Path | str | None = None, env: Mapping[str, str] | None = None) -> list[str]:
+    """Every problem of a site's configuration, one line each, without running anything
+    (``monitor config check``): what :func:`load` checks (each bad key, not only the first; cron
+    expressions with the daemon's parser, campaign periods, ranges, addresses, the database URL and
+    its driver, unknown ``MONITOR_*`` variables), and the files it names (the SRF file of each GLOD
+    instrument, ``[smtp] ca_file``) and the site's directories, which only a run would find missing."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    mine = {k: v for k, v in env.items() if k.startswith(_ENV_PREFIX) and not k.startswith(_TEST_ENV_PREFIX)}
+    problems += [f"unknown environment variable {k}: not a setting (the names are MONITOR_<SECTION>_<KEY>)"
+                 for k in sorted(set(mine) - _env_names())]
+    overrides = {k: v for k, v in mine.items() if k in _env_names() and k != _SITE_ENV
+                 and not (k in _EMPTY_MEANS_UNSET and not v)}
+    site_path = Path(site if site is not None else env.get(_SITE_ENV, ".")).expanduser().resolve()
+    toml_path = site_path / "monitor.toml"
+    if not site_path.is_dir():
+        problems.append(f"site {site_path}: not a directory (monitor init {site_path} creates a site)")
+    elif not toml_path.exists() and not (site_path / "inbox").exists():
+        problems.append(f"{site_path} is not a monitor site: no monitor.toml, no inbox/ (monitor init {site_path} "
+                        "creates one; or give --site / MONITOR_SITE)")
+    for sub in ("inbox", "archive", "quarantine", "reports"):
+        if (site_path / sub).exists() and not (site_path / sub).is_dir():
+            problems.append(f"{site_path / sub}: not a directory")
+    try:
+        file_values = _read_file(toml_path)
+    except ConfigError as exc:
+        return [*problems, str(exc)]
+    try:
+        instruments = _parse_instruments(file_values.pop("instruments", {}), site_path)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        instruments = ()
+    problems += [f'[instruments."{name}"] srf: no such file {path}' for name, path in instruments if not path.is_file()]
+    values = _merge(file_values, _EnvironmentSource(overrides)())
+    try:
+        loaded = _SiteFile(**values)
+    except ValidationError as exc:
+        return problems + error_lines(exc, environ=overrides, secret_keys=_NEVER_ECHOED, file=toml_path)
+    ca_file = loaded.smtp.ca_file  # type: ignore[attr-defined]
+    if ca_file and not (site_path / Path(ca_file).expanduser()).is_file():
+        problems.append(f"smtp.ca_file: no such file {site_path / Path(ca_file).expanduser()}")
+    try:  # the rules between keys (each key alone has passed)
+        load(site_path, {k: v for k, v in env.items() if k in _env_names()})
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def effective(site: Path | str | None = None, env: Mapping[str, str] | None = None
+              ) -> tuple[Settings, list[tuple[str, Any, str]]]:
+    """The settings of a site and, for each key (dotted: ``smtp.port``), its effective value and
+    where it came from: ``default``, ``file`` (monitor.toml) or ``env MONITOR_...`` (``monitor
+    config show``). The values of secrets are masked (``***`` when set), a database URL's password
+    hidden. Raises :class:`ConfigError` like :func:`load`."""
+    env = os.environ if env is None else env
+    settings = load(site, env)
+    overrides = _overrides(env)
+    file_values = _read_file(settings.site / "monitor.toml")
+
+    def source(path: tuple[str, ...]) -> str:
+        name = (_ENV_PREFIX + "_".join(path)).upper()
+        if name in overrides:
+            return f"env {name}"
+        raw: Any = file_values
+        for part in path:
+            if not isinstance(raw, dict) or part not in raw:
+                return "default"
+            raw = raw[part]
+        return "file"
+
+    from monitor.catalogue.engine import redact_url
+
+    rows: list[tuple[str, Any, str]] = [
+        ("site", str(settings.site), "--site or MONITOR_SITE" if site is not None or _SITE_ENV in env
+         else "default (the current directory)"),
+        ("database_url", redact_url(settings.database_url), source(("database_url",))),
+        ("database_password", "***" if settings.database_password else "", source(("database_password",))),
+        ("log_level", settings.log_level, source(("log_level",))),
+        ("site.umask", f"{settings.umask:03o}", source(("site", "umask"))),
+    ]
+    for section in _SECTION_NAMES:
+        if section == "site":
+            continue
+        obj = getattr(settings, section)
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f"{section}.{f.name}" in _SECRET_KEYS:
+                value = "***" if value else ""
+            elif isinstance(value, tuple):
+                value = list(value)
+            rows.append((f"{section}.{f.name}", value, source((section, f.name))))
+    rows += [(f'instruments."{name}".srf', str(path), "file") for name, path in settings.instruments]
+    return settings, rows

@@ -43,6 +43,7 @@ __all__ = [
     "choice",
     "at_most",
     "one_line",
+    "error_lines",
 ]
 
 
@@ -242,13 +243,24 @@ def one_line(exc: ValidationError, *, environ: Mapping[str, str], secret_keys: C
     Unknown keys come first (all of one table together), then the other errors in the order of the
     settings. A secret key's value is never repeated.
     """
+    return error_lines(exc, environ=environ, secret_keys=secret_keys, file=file, env_prefix=env_prefix)[0]
+
+
+def error_lines(exc: ValidationError, *, environ: Mapping[str, str], secret_keys: Collection[str],
+                file: Path, env_prefix: str = "MONITOR_") -> list[str]:
+    """Every error of a failed load, one line each, in the order and words of :func:`one_line`
+    (``monitor config check``)."""
     errors = exc.errors(include_url=False)
+    lines: list[str] = []
     unknown = [e for e in errors if e["type"] in _UNKNOWN_ERRORS]
-    if unknown:
-        table = unknown[0]["loc"][:-1]
+    for table in dict.fromkeys(e["loc"][:-1] for e in unknown):
         keys = sorted(str(e["loc"][-1]) for e in unknown if e["loc"][:-1] == table)
-        return f"unknown key(s) in {f'[{table[0]}]' if table else file}: {', '.join(keys)}"
-    error = errors[0]
+        lines.append(f"unknown key(s) in {f'[{table[0]}]' if table else file}: {', '.join(keys)}")
+    lines += [_error_line(e, environ, secret_keys, env_prefix) for e in errors if e["type"] not in _UNKNOWN_ERRORS]
+    return lines
+
+
+def _error_line(error: Any, environ: Mapping[str, str], secret_keys: Collection[str], env_prefix: str) -> str:
     path = [str(part) for part in error["loc"] if isinstance(part, str)]
     if not path:  # a rule between keys: its message names them
         return str(error["ctx"]["error"]) if "error" in error.get("ctx", {}) else str(error["msg"])

@@ -37,9 +37,10 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session
 
+from monitor.calibration.alerts import DRIFT_KINDS, AlertCondition, drift_conditions, reconcile
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
 from monitor.catalogue import acquisitions, drift_results, moon_results, versions
-from monitor.catalogue.models import Acquisition, Alert, BandImage, DriftResult, MoonMeasurement, ProcessingRun
+from monitor.catalogue.models import Acquisition, BandImage, DriftResult, MoonMeasurement, ProcessingRun
 from monitor.domain import (
     BANDS_BY_MISSION,
     MISSION_OF_SATELLITE,
@@ -400,23 +401,24 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
     (derived from the catalogue: a run interrupted before its fits is caught up by the next)."""
     for satellite, band in drift_results.moon_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "moon drift"):
-            rows = _drift_rows(session, settings, run, now, satellite, band)
+            rows, conditions = _drift_rows(session, settings, run, now, satellite, band)
             versions.add_rows(session, rows)
+            changes = reconcile(session, run, now, satellite, band, "MOON", DRIFT_KINDS, conditions)
             session.commit()
             after_commit("moon_drift")
-            summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
-            summary.alerts += sum(isinstance(r, Alert) for r in rows)
+            summary.drift_fits += len(rows)
+            summary.alerts += changes.opened
 
 
 def _drift_rows(
     session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str, band: str
-) -> list[DriftResult | Alert]:
-    """Linear drift fit of one satellite and band and its alerts (none from fewer than
-    ``[moon] drift_alert_min_epochs`` points)."""
+) -> tuple[list[DriftResult], list[AlertCondition]]:
+    """Linear drift fit of one satellite and band and the alert conditions that hold on it (none
+    from fewer than ``[moon] drift_alert_min_epochs`` points)."""
     assert run.id is not None
     out = _trend_fit(session, satellite, band)
     if out is None:
-        return []
+        return [], []
     fit, history, t, t_ref = out
     a = _column(history, "a")
     s = _trend_sigma(history)
@@ -424,7 +426,7 @@ def _drift_rows(
                                           _phase_slope(fit, history, t))
     fit = dataclasses.replace(fit, rate_sigma_per_year=rate_sigma)  # the rate alert judges with it too
     ref_epoch = t_ref + timedelta(seconds=float(fit.reference_time_years) * SECONDS_PER_YEAR)
-    rows: list[DriftResult | Alert] = [
+    rows: list[DriftResult] = [
         DriftResult(
             run_id=run.id,
             satellite=satellite,
@@ -442,21 +444,9 @@ def _drift_rows(
             created_at=now,
         )
     ]
-    for alert in drift_alerts(fit, t, a, s, settings.moon.drift_alert_sigma, settings.moon.drift_alert_rate_per_year,
-                              settings.moon.drift_alert_rate_sigmas, settings.moon.drift_alert_min_epochs):
-        label = history[alert.index][1].acq_id if alert.index is not None else ""
-        rows.append(
-            Alert(
-                run_id=run.id,
-                satellite=satellite,
-                band=band,
-                method="MOON",
-                kind=str(alert.kind),
-                message=f"{label} {alert.message}".strip()[:1000],
-                created_at=now,
-            )
-        )
-    return rows
+    alerts = drift_alerts(fit, t, a, s, settings.moon.drift_alert_sigma, settings.moon.drift_alert_rate_per_year,
+                          settings.moon.drift_alert_rate_sigmas, settings.moon.drift_alert_min_epochs)
+    return rows, drift_conditions(alerts, [acq.acq_id for _, acq in history], rate_sigma)
 
 
 # --------------------------------------------------------------------------- derived statistics

@@ -38,11 +38,17 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
+from monitor.calibration.alerts import (
+    DRIFT_KINDS,
+    AlertCondition,
+    drift_conditions,
+    evaluate_mtf_alerts,
+    reconcile,
+)
 from monitor.calibration.pending import StageSummary, UnitFailure, after_commit, unit_failure, unit_of_work
 from monitor.catalogue import acquisitions, drift_results, star_results, versions
 from monitor.catalogue.models import (
     Acquisition,
-    Alert,
     BandImage,
     DriftResult,
     ProcessingRun,
@@ -510,25 +516,28 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
     """Refit the drift of every satellite and band with starpool results newer than its drift fit."""
     for satellite, band in drift_results.star_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "star drift"):
-            rows = _drift_rows(session, settings, run, now, satellite, band)
+            rows, conditions = _drift_rows(session, settings, run, now, satellite, band)
             versions.add_rows(session, rows)
+            changes = reconcile(session, run, now, satellite, band, "STAR", DRIFT_KINDS, conditions)
             session.commit()
             after_commit("star_drift")
-            summary.drift_fits += sum(isinstance(r, DriftResult) for r in rows)
-            summary.alerts += sum(isinstance(r, Alert) for r in rows)
+            summary.drift_fits += len(rows)
+            summary.alerts += changes.opened
 
 
 def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
-                band: str) -> list[DriftResult | Alert]:
-    """Linear and exponential drift fits of one satellite and band, with the linear fit's alerts."""
+                band: str) -> tuple[list[DriftResult], list[AlertCondition]]:
+    """Linear and exponential drift fits of one satellite and band, and the alert conditions
+    that hold on the linear fit (none from fewer than ``[star] drift_alert_min_epochs`` starpools)."""
     history = star_results.latest_starpool_results(session, satellite, band)
     if len(history) < 2:
-        return []
+        return [], []
     t_ref = history[0][0].epoch
     t = np.array([_years(r.epoch, t_ref) for r, _ in history])
     a = np.array([r.a for r, _ in history])
     s = np.array([r.a_sigma for r, _ in history])
-    rows: list[DriftResult | Alert] = []
+    rows: list[DriftResult] = []
+    conditions: list[AlertCondition] = []
     for model in ("linear", "exponential"):
         try:
             fit = fit_drift(t, a, s, model=model)
@@ -544,13 +553,10 @@ def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: d
         ))
         if model != "linear":
             continue
-        for alert in drift_alerts(fit, t, a, s, settings.star.drift_alert_sigma,
-                                  settings.star.drift_alert_rate_per_year, settings.star.drift_alert_rate_sigmas,
-                                  settings.star.drift_alert_min_epochs):
-            label = history[alert.index][1].period_key if alert.index is not None else ""
-            rows.append(Alert(run_id=run.id, satellite=satellite, band=band, method="STAR",
-                              kind=str(alert.kind), message=f"{label} {alert.message}".strip(), created_at=now))
-    return rows
+        alerts = drift_alerts(fit, t, a, s, settings.star.drift_alert_sigma, settings.star.drift_alert_rate_per_year,
+                              settings.star.drift_alert_rate_sigmas, settings.star.drift_alert_min_epochs)
+        conditions = drift_conditions(alerts, [p.period_key for _, p in history], fit.rate_sigma_per_year)
+    return rows, conditions
 
 
 # --------------------------------------------------------------------------- entry point
@@ -572,4 +578,7 @@ def run_star_calibration(
     _photometry_stage(session, settings, run, now, reprocess, summary, progress)
     _starpool_stage(session, settings, run, now, summary, ee_provider)
     _drift_stage(session, settings, run, now, summary)
+    with unit_of_work(session, summary, "MTF alerts", log, "mtf alerts"):
+        summary.alerts += evaluate_mtf_alerts(session, run, now).opened
+        session.commit()
     return summary

@@ -20,6 +20,8 @@ from sqlmodel import JSON, Field, SQLModel
 from monitor.catalogue.states import (
     FAILED_OUTCOMES,
     AcquisitionStatus,
+    AlertKind,
+    AlertState,
     JobOutcome,
     OutboxKind,
     OutboxStatus,
@@ -424,15 +426,41 @@ class GeometryResult(SQLModel, table=True):
 
 
 class Alert(SQLModel, table=True):
+    """A calibration alert of one satellite, band, method and kind, with its state (revision 0011).
+
+    Opened by the processing run ``run_id`` when its condition first holds, kept (``value``,
+    ``sigma``, ``message`` and ``last_run_id`` refreshed) while it holds, closed by the run that
+    finds it no longer holds. At most one active (open or acknowledged) alert per satellite, band,
+    method and kind: a partial unique index, so a re-run or a restart never opens a duplicate.
+    ``value`` is the rate per year (drift-rate), the largest normalised departure in sigma
+    (drift-departure) or the largest |parametric - ePSF| MTF at Nyquist (mtf-disagreement);
+    ``sigma`` its 1-sigma uncertainty when it has one, ``threshold`` the limit it crossed.
+    """
+
     __tablename__ = "alert"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("state", AlertState), name="state"),
+        sa.CheckConstraint(one_of("kind", AlertKind), name="kind"),
+        sa.Index("ix_alert_active", "satellite", "band", "method", "kind", unique=True,
+                 sqlite_where=sa.text("state <> 'closed'"), postgresql_where=sa.text("state <> 'closed'")),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)  # the run that opened it
     satellite: str = Field(max_length=8)
     band: str = Field(max_length=8)
-    method: str = Field(max_length=8)
-    kind: str = Field(max_length=32)
+    method: str = Field(max_length=8)  # STAR, MOON
+    kind: str = Field(max_length=32)  # AlertKind
     message: str = Field(max_length=1000)
-    created_at: datetime
+    opened_at: datetime
+    state: str = Field(default=AlertState.OPEN, max_length=16)  # AlertState
+    value: float | None = None
+    sigma: float | None = None
+    threshold: float | None = None
+    last_run_id: int | None = None  # the latest run that found the condition still holding
+    updated_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    note: str | None = Field(default=None, max_length=1000)  # the acknowledgement's note
+    closed_at: datetime | None = None
 
 
 # --------------------------------------------------------------------------- reports and jobs

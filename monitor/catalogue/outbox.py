@@ -26,6 +26,7 @@ from monitor.catalogue.models import (
 from monitor.catalogue.states import OutboxKind, OutboxStatus
 
 __all__ = [
+    "archived_reports",
     "queue_outbox",
     "queue_incident_mail",
     "outbox_of_report",
@@ -218,3 +219,26 @@ def report_by_id(session: Session, report_id: int) -> Report | None:
 
 def reports_of_period(session: Session, period: str) -> list[Report]:
     return list(session.exec(select(Report).where(Report.period == period).order_by(Report.id)).all())
+
+
+def archived_reports(session: Session, limit: int | None = None) -> list[tuple[Report, dict[str, int], int]]:
+    """The archived reports, newest first (at most ``limit``), each with the number of its e-mails
+    in each :class:`OutboxStatus` (only the states it has) and how many are ``uncertain``. Two queries."""
+    q = select(Report).order_by(col(Report.created_at).desc(), col(Report.id).desc())
+    if limit is not None:
+        q = q.limit(limit)
+    reports = list(session.exec(q).all())
+    counts: dict[int, dict[str, int]] = {r.id: {} for r in reports if r.id is not None}
+    uncertain: dict[int, int] = dict.fromkeys(counts, 0)
+    if counts:
+        rows = session.exec(
+            select(Outbox.report_id, Outbox.status, func.count(),
+                   func.sum(sa.case((col(Outbox.uncertain), 1), else_=0)))
+            .where(col(Outbox.report_id).in_(list(counts)), Outbox.kind == OutboxKind.REPORT)
+            .group_by(col(Outbox.report_id), Outbox.status)
+        ).all()
+        for report_id, status, n, n_uncertain in rows:
+            assert report_id is not None
+            counts[report_id][status] = int(n)
+            uncertain[report_id] += int(n_uncertain or 0)
+    return [(r, counts[r.id], uncertain[r.id]) for r in reports if r.id is not None]

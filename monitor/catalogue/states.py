@@ -21,6 +21,9 @@ __all__ = [
     "FAILED_OUTCOMES",
     "OutboxStatus",
     "OutboxKind",
+    "AlertState",
+    "AlertKind",
+    "ACTIVE_ALERT_STATES",
     "one_of",
 ]
 
@@ -80,6 +83,30 @@ class OutboxKind(enum.StrEnum):
     REPORT = "report"
     ALERT = "alert"
     RECOVERY = "recovery"
+
+
+class AlertState(enum.StrEnum):
+    """Life of a calibration alert (``alert.state``, revision 0011; see :mod:`monitor.catalogue.alerts`).
+
+    ``open`` when its condition first holds; ``acknowledged`` by a person (``monitor alerts ack``)
+    while the condition still holds; ``closed`` by the processing once the condition no longer
+    holds (a later one opens a new alert)."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+# An alert in these states is active: at most one per satellite, band, method and kind.
+ACTIVE_ALERT_STATES = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
+
+
+class AlertKind(enum.StrEnum):
+    """What a calibration alert is about (``alert.kind``)."""
+
+    DRIFT_RATE = "drift-rate"  # the drift rate of A_k significantly exceeds its threshold
+    DRIFT_DEPARTURE = "drift-departure"  # a point departs from the drift trend by more than k sigma
+    MTF_DISAGREEMENT = "mtf-disagreement"  # parametric and ePSF MTF at Nyquist disagree (latest starpool)
 
 
 def one_of(column: str, values: Iterable[str]) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "Provenance",
     "SatelliteSection",
     "RatioRow",
+    "AlertItem",
     "ReportContext",
 ]
 
@@ -240,6 +241,25 @@ class RatioRow:
 
 
 @dataclass(frozen=True)
+class AlertItem:
+    """A calibration alert that concerns the period (active at some time of it), with its state
+    at the time of the report (``open``, ``acknowledged`` or ``closed``)."""
+
+    id: int
+    kind: str  # drift-rate, drift-departure, mtf-disagreement
+    satellite: str
+    band: str
+    method: str
+    state: str
+    opened_at: datetime
+    message: str
+    value: float | None = None
+    sigma: float | None = None
+    closed_at: datetime | None = None
+    note: str | None = None  # the acknowledgement's note
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """The whole report.
 
@@ -260,3 +280,4 @@ class ReportContext:
     ratio_rows: Sequence[RatioRow] = ()
     other_rejected: Sequence[RejectedInput] = ()  # refused files that name no known satellite
     lunar_comparisons: Sequence[Any] = ()  # monitor.reports.lunar.LunarInstrumentSection, per GLOD instrument
+    alerts: Sequence[AlertItem] = ()  # the calibration alerts of the period, by satellite, band, method, kind

@@ -16,6 +16,7 @@ import io
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,14 +165,34 @@ def figure_to_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+# Set by save_figure: the file the next figure goes to, instead of a data URI (``monitor plot``).
+_FILE_SINK: ContextVar[Path | None] = ContextVar("_FILE_SINK", default=None)
+
+
+def save_figure(draw: Callable[[], str | None], path: Path) -> bool:
+    """Call a ``plot_*`` function with its figure written to ``path`` (PNG or SVG, by the suffix)
+    instead of returned as a data URI: the report's very figure. False when it had nothing to draw."""
+    token = _FILE_SINK.set(path)
+    try:
+        return draw() is not None
+    finally:
+        _FILE_SINK.reset(token)
+
+
 def _render(build: Callable[[], Figure | None]) -> str | None:
-    """Build a figure under the report style and return its data URI (or None)."""
+    """Build a figure under the report style and return its data URI (or None); with
+    :func:`save_figure`, write it to that file and return its path."""
     with _LOCK:
         _register_fonts()
         with matplotlib.rc_context(cast(Any, _RC)):
             fig = build()
             if fig is None:
                 return None
+            sink = _FILE_SINK.get()
+            if sink is not None:
+                fmt = sink.suffix.lower().lstrip(".")
+                fig.savefig(sink, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+                return str(sink)
             return figure_to_data_uri(fig)
 
 

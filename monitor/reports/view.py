@@ -14,6 +14,7 @@ from sqlmodel import Session
 from monitor import __version__
 from monitor.catalogue import (
     acquisitions,
+    alerts,
     drift_results,
     geometry_results,
     moon_results,
@@ -21,9 +22,9 @@ from monitor.catalogue import (
     star_results,
 )
 from monitor.catalogue import operations as ops
+from monitor.catalogue.alerts import AlertRow
 from monitor.catalogue.models import (
     Acquisition,
-    Alert,
     DriftResult,
     GeometryResult,
     MoonMeasurement,
@@ -36,6 +37,7 @@ from monitor.catalogue.models import (
 from monitor.catalogue.operations import RunVersions
 from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, MISSION_OF_SATELLITE, REF_VERSION, MoonStatus, Satellite
 from monitor.reports.context import (
+    AlertItem,
     CalibrationSeries,
     DriftFit,
     GeometryRow,
@@ -92,7 +94,7 @@ class _Catalogue:
 
     starpools: dict[tuple[str, str], list[tuple[StarpoolResult, Starpool]]]  # (satellite, band), by epoch
     drifts: dict[tuple[str, str, str], DriftResult]  # (satellite, band, method): newest linear A_k fit
-    alerts: dict[tuple[int, str, str, str], list[Alert]]  # (run id, satellite, band, method)
+    alerts: list[AlertRow]  # the alerts active at some time of the period
     mtf: dict[tuple[str, str, str, str], list[tuple[MtfResult, Starpool]]]  # (satellite, band, direction, method)
     traces: dict[tuple[str, str], list[TracePoint]]  # (satellite, band), by time and window
     moon: dict[str, list[tuple[MoonMeasurement, Acquisition]]]  # satellite: latest per acquisition and band
@@ -110,8 +112,7 @@ def _read(session: Session, period: Period, since: datetime) -> _Catalogue:
         starpools=_grouped(star_results.latest_starpool_results(session, since=since, until=end),
                            lambda rp: (rp[1].satellite, rp[0].band)),
         drifts={(d.satellite, d.band, d.method): d for d in drifts},
-        alerts=_grouped(drift_results.alerts_of_runs(session, {d.run_id for d in drifts}),
-                        lambda a: (a.run_id, a.satellite, a.band, a.method)),
+        alerts=alerts.alerts_for_period(session, period.start, end),
         mtf=_grouped(mtf_results.latest_mtf_history(session, method=None, until=end, since=since),
                      lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method)),
         traces={key: [p for _, p in rows] for key, rows in _grouped(
@@ -152,8 +153,12 @@ class _SatelliteData:
     moon_latest: dict[str, MoonResult]
 
 
-def _alert_text(cat: _Catalogue, drift_row: DriftResult, satellite: str, band: str, method: str) -> str | None:
-    return "; ".join(a.message for a in cat.alerts.get((drift_row.run_id, satellite, band, method), [])) or None
+def _alert_text(cat: _Catalogue, satellite: str, band: str, method: str, end: datetime) -> str | None:
+    """The alerts of one series still active at the end of the period (``kind: message``, with
+    ``[acknowledged]`` when a person has), or None; the alerts section lists the closed ones too."""
+    return "; ".join(f"{a.kind}{' [acknowledged]' if a.state == 'acknowledged' else ''}: {a.message}"
+                     for a in cat.alerts if (a.satellite, a.band, a.method) == (satellite, band, method)
+                     and (a.closed_at is None or a.closed_at >= end)) or None
 
 
 def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used: _Used
@@ -181,10 +186,9 @@ def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used:
     change = None
     if latest.epoch >= period.start and before:
         change = 100.0 * (latest.a / before[-1].a - 1.0)
-    alert = None
+    alert = _alert_text(cat, satellite, band, "STAR", period.end)
     if drift_row is not None:
         used.run_ids.add(drift_row.run_id)
-        alert = _alert_text(cat, drift_row, satellite, band, "STAR")
     last_mtf = {d: rows[-1][0] for d in ("along", "across")
                 if (rows := cat.mtf.get((satellite, band, d, "parametric")))}
     summary = SummaryRow(
@@ -297,10 +301,9 @@ def _moon(cat: _Catalogue, satellite: str, bands: list[str], period: Period, use
             band=band, method="MOON", epochs=[r.epoch for r in results], a=[r.a for r in results],
             a_sigma=[r.a_sigma for r in results], drift=fit,
         ))
-        alert = None
+        alert = _alert_text(cat, satellite, band, "MOON", period.end)
         if drift_row is not None:
             used.run_ids.add(drift_row.run_id)
-            alert = _alert_text(cat, drift_row, satellite, band, "MOON")
         last_moon = results[-1]
         earlier = [r for r in results if r.epoch < period.start]
         change = (100.0 * (last_moon.a / earlier[-1].a - 1.0)
@@ -429,6 +432,9 @@ def build_context(session: Session, settings: Settings, period: Period, now: dat
         reference_model=REF_VERSION, summary_rows=[r for s in sats for r in data[s].summary],
         satellites=sections, ratio_rows=ratio_rows, other_rejected=sorted(other, key=lambda r: (r.time, r.file)),
         lunar_comparisons=lunar_comparison_section(session, until=period.end),
+        alerts=[AlertItem(id=a.id, kind=a.kind, satellite=a.satellite, band=a.band, method=a.method, state=a.state,
+                          opened_at=a.opened_at, message=a.message, value=a.value, sigma=a.sigma,
+                          closed_at=a.closed_at, note=a.note) for a in cat.alerts],
     )
 
 
