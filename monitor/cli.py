@@ -706,3 +706,8 @@ if __name__ == "__main__":  # pragma: no cover
 from monitor.cli_export import export_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
+
+# ``monitor serve``: the read-only web dashboard, in its own module
+from monitor.cli_web import serve  # noqa: E402
+
+app.command()(serve)

@@ -32,7 +32,7 @@ from monitor.catalogue.star_results import TraceRow
 from monitor.domain import ICD_VERSION, REF_VERSION, MoonStatus, PhotometryStatus
 from monitor.science.star_traces import ratio_to_prediction
 
-__all__ = ["build_results", "results_json", "iso_utc", "TracePoint", "trace_points", "star_traces"]
+__all__ = ["build_results", "results_json", "iso_utc", "measurement_entry", "TracePoint", "trace_points", "star_traces"]
 
 
 def iso_utc(t: datetime) -> str:
@@ -163,6 +163,9 @@ def _measurement(m: BandMeasurement) -> dict[str, Any]:
             star = per_star[acq.acq_id]
             entry["a"], entry["a_sigma"] = star.get("a"), star.get("a_sigma")
     return entry
+
+
+measurement_entry = _measurement  # one band's ICD 5 measurement entry (the web dashboard's acquisition page)
 
 
 def _geometry(session: Session, satellite: str | None, since: datetime | None,
