@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -164,7 +165,7 @@ class SecurityHeaders:
 
 
 def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Callable[[], datetime] | None = None,
-               auth: tuple[str, str] | None = None) -> ASGIApp:
+               auth: tuple[str, str] | None = None) -> Starlette:
     """The dashboard of ``settings``' site.
 
     Parameters
@@ -274,10 +275,9 @@ def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Call
         Route("/static/{name}", static, methods=["GET"]),
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={
+    middleware = [Middleware(BasicAuth, user=auth[0], password=auth[1])] if auth is not None else []
+    middleware.append(Middleware(SecurityHeaders))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={
         pages.NotFound: not_found, ReportError: bad_request, HTTPException: http_error})
     app.state.engine = engine
-    wrapped: ASGIApp = SecurityHeaders(app)
-    if auth is not None:
-        wrapped = BasicAuth(wrapped, *auth)
-    return wrapped
+    return app
