@@ -165,7 +165,7 @@ class SecurityHeaders:
 
 
 def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Callable[[], datetime] | None = None,
-               auth: tuple[str, str] | None = None) -> Starlette:
+               auth: tuple[str, str] | None = None, cache_ttl_s: float = 30.0) -> Starlette:
     """The dashboard of ``settings``' site.
 
     Parameters
@@ -176,12 +176,16 @@ def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Call
         The clock (default :func:`monitor.site.utc_now`).
     auth
         ``(user, password)``: HTTP basic authentication on every route.
+    cache_ttl_s
+        How long the report's view model of a period may be reused while the catalogue's newest
+        run and refused file stay the same (:class:`monitor.web.pages.ContextCache`); 0: never.
     """
     from monitor.site import utc_now
 
     engine = engine if engine is not None else open_read_only_engine(settings)
     clock = now or utc_now
     env = _environment()
+    cache = pages.ContextCache(cache_ttl_s) if cache_ttl_s > 0 else None
 
     def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
         body = env.get_template(f"web/{template}").render(
@@ -197,13 +201,13 @@ def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Call
 
     def overview(request: Request) -> Response:
         with session() as s:
-            data = pages.overview(s, settings, period(request), clock())
+            data = pages.overview(s, settings, period(request), clock(), cache)
         return render(request, "overview.html", data=data, ctx=data.ctx, title="Overview")
 
     def band(request: Request) -> Response:
         sat, b = request.path_params["satellite"], request.path_params["band"]
         with session() as s:
-            data = pages.band_page(s, settings, sat, b, period(request), clock())
+            data = pages.band_page(s, settings, sat, b, period(request), clock(), cache)
         return render(request, "band.html", data=data, ctx=data.ctx, title=f"{sat} {b}")
 
     def acquisition(request: Request) -> Response:
@@ -213,7 +217,7 @@ def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Call
 
     def rejected(request: Request) -> Response:
         with session() as s:
-            rows, ctx = pages.rejected_page(s, settings, period(request), clock())
+            rows, ctx = pages.rejected_page(s, settings, period(request), clock(), cache)
         return render(request, "rejected.html", rows=rows, ctx=ctx, title="Rejected inputs")
 
     def reports(request: Request) -> Response:
@@ -227,7 +231,7 @@ def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Call
         what = request.path_params["what"]
         with session() as s:
             if what == "summary.csv":
-                text = pages.summary_csv(pages.overview(s, settings, period(request), clock()).ctx)
+                text = pages.summary_csv(pages.overview(s, settings, period(request), clock(), cache).ctx)
             elif what == "measurements.csv":
                 text = pages.measurements_csv(s)
             elif what == "results.json":

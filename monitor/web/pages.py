@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,13 +27,58 @@ from monitor.settings import Settings
 from monitor.web import charts
 
 __all__ = [
-    "NotFound", "satellites_and_bands", "period_of", "overview", "band_page", "acquisition_page",
+    "NotFound", "ContextCache", "satellites_and_bands", "period_of", "overview", "band_page", "acquisition_page",
     "rejected_page", "report_files", "summary_csv", "measurements_csv", "traces_csv", "results_document",
 ]
 
 
 class NotFound(LookupError):
     """The page names something the catalogue does not have (HTTP 404)."""
+
+
+class ContextCache:
+    """The report's view model of a period, reused while the catalogue has not changed.
+
+    :func:`build_context` reads two years of results (about 0.3 s on the demo catalogue); every
+    page of a period shows the same one. An entry is reused only while the catalogue's newest
+    run (ingest, processing, report: its id, outcome and end) and newest refused file are the
+    same, and for at most ``ttl_s`` seconds (a processing run commits its results before it
+    ends: a page may lag a running processing by that much).
+    """
+
+    def __init__(self, ttl_s: float = 30.0, size: int = 4) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._entries: dict[tuple[Any, ...], tuple[float, ReportContext]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def fingerprint(session: Session) -> tuple[Any, ...]:
+        run = next(iter(ops.last_runs(session, limit=1)), None)
+        rejection = next(iter(acquisitions.recent_rejections(session, limit=1)), None)
+        return (None if run is None else (run.id, run.outcome, run.finished_at),
+                None if rejection is None else rejection.id)
+
+    def get(self, session: Session, settings: Settings, period: Period, now: datetime) -> ReportContext:
+        key = (period.key, period.start, period.end, self.fingerprint(session))
+        t = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and t - hit[0] <= self.ttl_s:
+            return hit[1]
+        ctx = build_context(session, settings, period, now)
+        with self._lock:
+            self._entries[key] = (t, ctx)
+            for old in sorted(self._entries, key=lambda k: self._entries[k][0])[:-self.size]:
+                del self._entries[old]
+        return ctx
+
+
+def _context(session: Session, settings: Settings, period: Period, now: datetime,
+             cache: ContextCache | None) -> ReportContext:
+    if cache is None:
+        return build_context(session, settings, period, now)
+    return cache.get(session, settings, period, now)
 
 
 def satellites_and_bands() -> list[tuple[str, list[str]]]:
@@ -68,8 +115,9 @@ class Overview:
     rejection_counts: list[tuple[str, int]]
 
 
-def overview(session: Session, settings: Settings, period: Period, now: datetime) -> Overview:
-    ctx = build_context(session, settings, period, now)
+def overview(session: Session, settings: Settings, period: Period, now: datetime,
+             cache: ContextCache | None = None) -> Overview:
+    ctx = _context(session, settings, period, now, cache)
     last = acquisitions.last_delivery_by_satellite(session)
     deliveries = [Delivery(s.value, *(last.get(s.value) or (None, None)),
                            age=(now - last[s.value][0]) if s.value in last else None) for s in Satellite]
@@ -112,9 +160,9 @@ def _star_rows(points: list[TracePoint]) -> list[StarRow]:
 
 
 def band_page(session: Session, settings: Settings, satellite: str, band: str, period: Period,
-              now: datetime) -> BandPage:
+              now: datetime, cache: ContextCache | None = None) -> BandPage:
     check_band(satellite, band)
-    ctx = build_context(session, settings, period, now)
+    ctx = _context(session, settings, period, now, cache)
     section = next(s for s in ctx.satellites if s.satellite == satellite)
     name = f"{satellite} {band}"
     figures: dict[str, dict[str, Any]] = {}
@@ -181,11 +229,11 @@ def acquisition_page(session: Session, acq_id: str) -> AcquisitionPage:
                            rejections=rejections)
 
 
-def rejected_page(session: Session, settings: Settings, period: Period, now: datetime
-                  ) -> tuple[list[Any], ReportContext]:
+def rejected_page(session: Session, settings: Settings, period: Period, now: datetime,
+                  cache: ContextCache | None = None) -> tuple[list[Any], ReportContext]:
     """Every file refused at ingest (newest first), and the period's refusals by processing."""
     rejections = sorted(acquisitions.all_rejections(session), key=lambda r: (r.received_at, r.id or 0), reverse=True)
-    return rejections, build_context(session, settings, period, now)
+    return rejections, _context(session, settings, period, now, cache)
 
 
 @dataclass(frozen=True)

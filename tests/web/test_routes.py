@@ -228,3 +228,28 @@ def test_is_loopback(host: str, loopback: bool) -> None:
     from monitor.cli_web import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+def test_view_model_cache_follows_the_catalogue(web_site: WebSite, served: Served) -> None:
+    """A period's view model is reused while nothing changed, rebuilt once a file is refused."""
+    import os
+
+    from monitor.ingest.service import run_ingest
+    from monitor.site import session_scope
+    from monitor.web.pages import ContextCache
+
+    cache = ContextCache(ttl_s=3600)
+    period = parse_period(f"{web_site.now:%Y-%m}")
+    engine = served.app.state.engine
+    with Session(engine) as session:
+        first = cache.get(session, web_site.settings, period, web_site.now)
+        assert cache.get(session, web_site.settings, period, web_site.now) is first
+    assert "late-garbage.fits" not in served.get("/rejected").text
+    late = web_site.settings.inbox / "late-garbage.fits"
+    late.write_bytes(b"garbage")
+    os.utime(late, (web_site.now.timestamp() - 60, web_site.now.timestamp() - 60))
+    with session_scope(web_site.settings) as session:
+        assert run_ingest(session, web_site.settings, web_site.now).rejected
+    with Session(engine) as session:
+        assert cache.get(session, web_site.settings, period, web_site.now) is not first
+    assert "late-garbage.fits" in served.get("/rejected").text
