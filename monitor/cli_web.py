@@ -6,17 +6,17 @@ Registered by :mod:`monitor.cli`; kept in its own module so that the main CLI fi
 from __future__ import annotations
 
 import ipaddress
-import os
 from typing import Annotated
 
 import typer
 
 from monitor.cli import SiteOption, UsageError, _settings, _user_errors, out
+from monitor.settings import Settings
 
 __all__ = ["serve", "is_loopback", "web_credentials"]
 
-USER_ENV = "MONITOR_WEB_USER"
-PASSWORD_ENV = "MONITOR_WEB_PASSWORD"
+USER_ENV = "MONITOR_WEB_USER"  # [web] user
+PASSWORD_ENV = "MONITOR_WEB_PASSWORD"  # [web] password: from the environment only
 
 
 def is_loopback(host: str) -> bool:
@@ -29,16 +29,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def web_credentials(environ: dict[str, str] | None = None) -> tuple[str, str] | None:
-    """``(user, password)`` from MONITOR_WEB_USER / MONITOR_WEB_PASSWORD, None when neither is set.
+def web_credentials(settings: Settings) -> tuple[str, str] | None:
+    """``(user, password)`` of ``[web]`` (MONITOR_WEB_USER / MONITOR_WEB_PASSWORD), None when
+    neither is set.
 
     Raises
     ------
     UsageError
         Only one of the two is set, or the user name holds a ``:``.
     """
-    env = os.environ if environ is None else environ
-    user, password = env.get(USER_ENV, ""), env.get(PASSWORD_ENV, "")
+    user, password = settings.web.user, settings.web.password
     if not user and not password:
         return None
     if not user or not password:
@@ -61,11 +61,11 @@ def serve(
 
     from monitor.web.app import create_app
 
-    auth = web_credentials()
+    settings = _settings(site)
+    auth = web_credentials(settings)
     if auth is None and not is_loopback(host):
         raise UsageError(f"refusing to listen on {host} without authentication: set {USER_ENV} and {PASSWORD_ENV} "
                          "(HTTP basic authentication), or keep --host 127.0.0.1")
-    settings = _settings(site)
     application = create_app(settings, auth=auth)
     shown = f"[{host}]" if ":" in host else host
     out.print(f"monitor dashboard (read-only) on http://{shown}:{port}/ for {settings.site}"

@@ -253,3 +253,47 @@ def test_view_model_cache_follows_the_catalogue(web_site: WebSite, served: Serve
     with Session(engine) as session:
         assert cache.get(session, web_site.settings, period, web_site.now) is not first
     assert "late-garbage.fits" in served.get("/rejected").text
+
+
+def test_monitor_serve_command_serves_the_site(web_site: WebSite) -> None:
+    """``monitor serve`` itself (a subprocess): listens on the port, authenticates with the
+    environment's credentials, stops on SIGTERM."""
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.harness import REPO_ROOT, command
+    from tests.test_cli_errors import _env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = _env(MONITOR_DATABASE_URL=web_site.settings.database_url, MONITOR_WEB_USER="alice",
+               MONITOR_WEB_PASSWORD="pw of alice")
+    proc = subprocess.Popen(command("serve", "--port", str(port), "--site", str(web_site.settings.site)), env=env,
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    token = base64.b64encode(b"alice:pw of alice").decode()
+    try:
+        deadline = time.monotonic() + 90
+        status = None
+        while status is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/reports", timeout=30)  # noqa: S310
+                status = 200
+            except urllib.error.HTTPError as e:
+                status = e.code
+            except OSError:
+                time.sleep(0.2)
+        assert status == 401, (status, proc.poll(), proc.stderr.read() if proc.poll() is not None else "")  # type: ignore[union-attr]
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/reports", headers={"Authorization": f"Basic {token}"})
+        with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310
+            assert r.status == 200 and web_site.report_name in r.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    # uvicorn shuts down cleanly, then re-raises the SIGTERM it caught (exit by that signal)
+    assert proc.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err
+    assert f"http://127.0.0.1:{port}/" in out and "basic authentication" in out
