@@ -119,8 +119,11 @@ def overview(session: Session, settings: Settings, period: Period, now: datetime
              cache: ContextCache | None = None) -> Overview:
     ctx = _context(session, settings, period, now, cache)
     last = acquisitions.last_delivery_by_satellite(session)
-    deliveries = [Delivery(s.value, *(last.get(s.value) or (None, None)),
-                           age=(now - last[s.value][0]) if s.value in last else None) for s in Satellite]
+    deliveries = []
+    for sat in Satellite:
+        received, observed = last.get(sat.value, (None, None))
+        deliveries.append(Delivery(satellite=sat.value, last_received_at=received, last_observed_at=observed,
+                                   age=None if received is None else now - received))
     return Overview(ctx=ctx, health=collect_health(session, settings, now), job_runs=list(ops.last_job_runs(session)),
                     processing_runs=list(ops.last_runs(session)), deliveries=deliveries,
                     rejection_counts=acquisitions.catalogue_counts(session).rejections)
