@@ -59,14 +59,16 @@ def serve(
     acquisitions, rejected inputs, reports and exports) until Ctrl-C / SIGTERM."""
     import uvicorn
 
-    from monitor.web.app import create_app
+    from monitor.web.app import LOOPBACK_HOSTS, create_app
 
     settings = _settings(site)
     auth = web_credentials(settings)
     if auth is None and not is_loopback(host):
         raise UsageError(f"refusing to listen on {host} without authentication: set {USER_ENV} and {PASSWORD_ENV} "
                          "(HTTP basic authentication), or keep --host 127.0.0.1")
-    application = create_app(settings, auth=auth)
+    # on the loopback interface only loopback Host headers are answered (no DNS rebinding)
+    hosts = None if not is_loopback(host) else (*LOOPBACK_HOSTS, host.strip("[]"))
+    application = create_app(settings, auth=auth, allowed_hosts=hosts)
     shown = f"[{host}]" if ":" in host else host
     out.print(f"monitor dashboard (read-only) on http://{shown}:{port}/ for {settings.site}"
               + (" (basic authentication)" if auth else ""), highlight=False, soft_wrap=True)

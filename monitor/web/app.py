@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -42,7 +43,7 @@ from monitor.reports.period import ReportError
 from monitor.settings import Settings
 from monitor.web import pages
 
-__all__ = ["create_app", "open_read_only_engine", "BasicAuth", "STATIC_FILES"]
+__all__ = ["create_app", "open_read_only_engine", "BasicAuth", "STATIC_FILES", "LOOPBACK_HOSTS"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -52,6 +53,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
@@ -165,7 +167,8 @@ class SecurityHeaders:
 
 
 def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Callable[[], datetime] | None = None,
-               auth: tuple[str, str] | None = None, cache_ttl_s: float = 30.0) -> Starlette:
+               auth: tuple[str, str] | None = None, cache_ttl_s: float = 30.0,
+               allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS) -> Starlette:
     """The dashboard of ``settings``' site.
 
     Parameters
@@ -176,6 +179,10 @@ def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Call
         The clock (default :func:`monitor.site.utc_now`).
     auth
         ``(user, password)``: HTTP basic authentication on every route.
+    allowed_hosts
+        The only ``Host`` headers answered (others get 400): by default the loopback names, so that
+        a web page cannot read a dashboard on localhost through DNS rebinding; None: any (with
+        ``auth``, when listening beyond the loopback interface).
     cache_ttl_s
         How long the report's view model of a period may be reused while the catalogue's newest
         run and refused file stay the same (:class:`monitor.web.pages.ContextCache`); 0: never.
@@ -279,7 +286,9 @@ def create_app(settings: Settings, engine: sa.Engine | None = None, *, now: Call
         Route("/static/{name}", static, methods=["GET"]),
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
     ]
-    middleware = [Middleware(BasicAuth, user=auth[0], password=auth[1])] if auth is not None else []
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))] if allowed_hosts else []
+    if auth is not None:
+        middleware.append(Middleware(BasicAuth, user=auth[0], password=auth[1]))
     middleware.append(Middleware(SecurityHeaders))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={
         pages.NotFound: not_found, ReportError: bad_request, HTTPException: http_error})

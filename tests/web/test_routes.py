@@ -148,6 +148,12 @@ def test_text_from_files_is_escaped(served: Served) -> None:
     assert HOSTILE_NAME not in html
 
 
+def test_only_loopback_host_names_are_answered(served: Served) -> None:
+    """A page on another site cannot read the dashboard through DNS rebinding: its Host is refused."""
+    assert served.get("/", headers={"Host": "attacker.example"}).status == 400
+    assert served.get("/", headers={"Host": "localhost:8050"}).status == 200
+
+
 def test_no_write_routes(web_site: WebSite, served: Served) -> None:
     for route in served.app.routes:
         assert set(route.methods) <= {"GET", "HEAD"}, route.path
