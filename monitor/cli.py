@@ -748,10 +748,6 @@ def demo(
         out.print(line, highlight=False, soft_wrap=True)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 # ``monitor export glod|lunar-comparison`` (ICD 6), in its own module
 from monitor.cli_export import export_app  # noqa: E402
 
@@ -771,3 +767,12 @@ app.add_typer(config_app, name="config")
 # figure as PNG/SVG) (issue 20)
 import monitor.cli_plot  # noqa: E402, F401
 import monitor.cli_reports  # noqa: E402, F401
+
+# ``monitor serve``: the read-only web dashboard, in its own module
+from monitor.cli_web import serve  # noqa: E402
+
+app.command()(serve)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()  # after the sub-command registrations above

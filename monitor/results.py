@@ -33,8 +33,8 @@ from monitor.catalogue.star_results import TraceRow
 from monitor.domain import ICD_VERSION, REF_VERSION, MoonStatus, PhotometryStatus
 from monitor.science.star_traces import ratio_to_prediction
 
-__all__ = ["build_results", "results_json", "iso_utc", "TracePoint", "trace_points", "star_traces", "CSV_TABLES",
-           "results_tables", "table_csv"]
+__all__ = ["build_results", "results_json", "iso_utc", "measurement_entry", "TracePoint", "trace_points", "star_traces",
+           "CSV_TABLES", "results_tables", "table_csv"]
 
 
 def iso_utc(t: datetime) -> str:
@@ -185,6 +185,7 @@ def _alerts(session: Session, satellite: str | None, band: str | None, since: da
         for a in rows
         if (until is None or a.opened_at < until) and (since is None or a.closed_at is None or a.closed_at >= since)
     ]
+measurement_entry = _measurement  # one band's ICD 5 measurement entry (the web dashboard's acquisition page)
 
 
 def _geometry(session: Session, satellite: str | None, since: datetime | None,

@@ -62,6 +62,7 @@ __all__ = [
     "SmtpSettings",
     "SchedulerSettings",
     "AlertSettings",
+    "WebSettings",
     "SiteSettings",
     "Settings",
     "load_settings",
@@ -198,6 +199,16 @@ class AlertSettings:
 
 @with_config(_SECTION)
 @dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: the dashboard of ``monitor serve``. HTTP basic authentication on every page when
+    both are set (required to listen beyond the loopback interface)."""
+
+    user: str = ""
+    password: str = field(default="", repr=False)  # from MONITOR_WEB_PASSWORD only
+
+
+@with_config(_SECTION)
+@dataclass(frozen=True)
 class SiteSettings:
     """``[site]``: applied by every command at start-up; kept in :attr:`Settings.umask`."""
 
@@ -219,6 +230,7 @@ class Settings:
     report: ReportSettings = ReportSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     alerts: AlertSettings = AlertSettings()
+    web: WebSettings = WebSettings()
     # [instruments."<GLOD instrument>"] srf = "<GSICS SRF netCDF>" (ICD 6): name -> SRF file (absolute)
     instruments: tuple[tuple[str, Path], ...] = ()
 
@@ -396,6 +408,11 @@ after_failures = 3
 recipients = []
 # 'monitor check' fails when files, processing or e-mails have been waiting longer than this (h).
 backlog_hours = 24
+
+[web]
+# 'monitor serve' (read-only dashboard): HTTP basic authentication when user and the password
+# (MONITOR_WEB_PASSWORD, never in this file) are set; required to listen beyond 127.0.0.1.
+user = ""
 """
 
 

@@ -30,7 +30,7 @@ __all__ = ["load", "check", "effective"]
 _ENV_PREFIX = "MONITOR_"
 _TEST_ENV_PREFIX = "MONITOR_TEST_"  # the test harness's variables (tests/harness.py), never read here
 _SITE_ENV = "MONITOR_SITE"  # the site directory, not a key of monitor.toml
-_SECRET_KEYS = ("database_password", "smtp.password")  # from the environment only
+_SECRET_KEYS = ("database_password", "smtp.password", "web.password")  # from the environment only
 _NEVER_ECHOED = (*_SECRET_KEYS, "database_url")  # a database URL may hold a password
 _EMPTY_MEANS_UNSET = ("MONITOR_DATABASE_URL", "MONITOR_LOG_LEVEL")  # an empty one leaves the file's value
 
@@ -123,8 +123,8 @@ def _read_file(path: Path) -> dict[str, Any]:
     if hidden:
         raise ConfigError(f"unknown key(s) in {path}: {', '.join(hidden)}")
     if any(_has_key(raw, key) for key in _SECRET_KEYS):
-        raise ConfigError(f"{path}: passwords must not be stored in the configuration file; "
-                          "set MONITOR_SMTP_PASSWORD / MONITOR_DATABASE_PASSWORD in the environment")
+        raise ConfigError(f"{path}: passwords must not be stored in the configuration file; set "
+                          "MONITOR_SMTP_PASSWORD / MONITOR_DATABASE_PASSWORD / MONITOR_WEB_PASSWORD in the environment")
     if "database_url" in raw and _has_password(raw["database_url"]):
         raise ConfigError(
             f"{path}: database_url must not contain a password (it is not shown here); remove it from the "

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "monitor"
 # imports): what two of them share lives below them (catalogue, science, failures...).
 USE_CASES = {"ingest", "calibration", "reports"}
 # What runs the use-cases (process control, scheduling, command line, simulator, demo).
-ABOVE_USE_CASES = {"scheduler", "cli", "daemon", "simulate", "demo"}
+ABOVE_USE_CASES = {"scheduler", "cli", "daemon", "simulate", "demo", "web"}
 
 # layer -> monitor subpackages it must never import
 FORBIDDEN = {

@@ -58,6 +58,7 @@ __all__ = [
     "all_rejections",
     "CatalogueCounts",
     "catalogue_counts",
+    "last_delivery_by_satellite",
 ]
 
 
@@ -415,3 +416,10 @@ def catalogue_counts(session: Session) -> CatalogueCounts:
     rq = select(Rejection.reason, func.count()).group_by(Rejection.reason).order_by(Rejection.reason)
     rej = [(r, int(n)) for r, n in session.exec(rq).all()]
     return CatalogueCounts(acquisitions=acq, rejections=rej)
+
+
+def last_delivery_by_satellite(session: Session) -> dict[str, tuple[datetime, datetime]]:
+    """Per satellite: when its newest accepted acquisition was received and the newest DATE-OBS."""
+    q = (select(Acquisition.satellite, func.max(Acquisition.received_at), func.max(Acquisition.date_obs))
+         .group_by(Acquisition.satellite).order_by(Acquisition.satellite))
+    return {s: (received, observed) for s, received, observed in session.exec(q).all()}

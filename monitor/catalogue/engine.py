@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from monitor.failures import TransientError
 
-__all__ = ["make_engine", "redact_url", "DatabaseUnavailableError"]
+__all__ = ["make_engine", "make_read_only_engine", "redact_url", "DatabaseUnavailableError"]
 
 
 # SQLite has one writer at a time; the daemon's jobs run concurrently, so a writer waits for the
@@ -72,6 +72,20 @@ def make_engine(url: str | URL, password: str = "", read_only: bool = False, **k
     if backend == "postgresql" and u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
     return sa.create_engine(u, pool_pre_ping=True, **kwargs)
+
+
+def make_read_only_engine(url: str | URL, password: str = "", **kwargs: Any) -> Engine:
+    """An engine that cannot write (the web dashboard): a SQLite file opened ``mode=ro``; a
+    PostgreSQL session started with ``default_transaction_read_only=on`` (every transaction is
+    READ ONLY: an INSERT/UPDATE/DDL fails). For a stronger guarantee point ``database_url`` at a
+    role that has only SELECT grants."""
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql":
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        options = connect_args.get("options", "")
+        connect_args["options"] = (options + " -c default_transaction_read_only=on").strip()
+        return make_engine(u, password, connect_args=connect_args, **kwargs)
+    return make_engine(u, password, read_only=True, **kwargs)
 
 
 def redact_url(url: str | URL) -> str:

@@ -1,0 +1,104 @@
+"""The dashboard in a real headless Chromium (Debian ``chromium`` + ``chromium-driver``, driven
+by Selenium): the overview and a band page show the key numbers, the figures are drawn by the
+bundled Plotly under the page's Content-Security-Policy (no console error), and a screenshot is
+not blank. Skipped only when Chromium is absent outside CI; on CI (``CI=true``) that fails."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from monitor.reports.filters import sci
+from tests.web.conftest import Served, WebSite
+from tests.web.test_routes import _context
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not (Path(p).exists() or shutil.which(Path(p).name))]
+    if missing:
+        message = f"headless browser test needs Debian chromium and chromium-driver: missing {', '.join(missing)}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI requires them: .ci/run installs them)")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800",
+                "--no-first-run", "--disable-extensions", "--disable-background-networking"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver_path = CHROMEDRIVER if Path(CHROMEDRIVER).exists() else str(shutil.which("chromedriver"))
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(condition: Any, timeout_s: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def _not_blank(png: bytes) -> tuple[float, float]:
+    """Standard deviation of the grey levels and fraction of non-white pixels of a screenshot."""
+    from PIL import Image
+
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
+    return float(grey.std()), float(np.mean(grey < 250))
+
+
+def _errors(driver: Any) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_overview_and_band_page_in_chromium(browser: Any, web_site: WebSite, served: Served, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    ctx = _context(web_site)
+    browser.get(served.base + "/")
+    text = browser.find_element(By.TAG_NAME, "body").text
+    for r in ctx.summary_rows:
+        assert sci(r.a, 5) in text and sci(r.a_sigma, 2) in text, (r.satellite, r.band, r.method)
+    assert "Deliveries" in text and "Last processing runs" in text
+    assert _errors(browser) == []
+
+    browser.get(served.base + "/satellite/PHR1A/P")
+    n_charts = len(browser.find_elements(By.CSS_SELECTOR, "div.chart"))
+    assert n_charts >= 4
+    assert _wait(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-charts-drawn")) == str(n_charts)
+    # each figure drawn by Plotly as SVG, with one point per A_k epoch in the A_k figure
+    assert _wait(lambda: len(browser.find_elements(By.CSS_SELECTOR, "div.chart svg.main-svg")) >= n_charts)
+    star = next(c for c in next(s for s in ctx.satellites if s.satellite == "PHR1A").calibration
+                if c.band == "P" and c.method == "STAR")
+    points = browser.find_elements(By.CSS_SELECTOR, "#fig-a .scatterlayer .trace:first-child .points path")
+    assert len(points) == len(star.a)
+    text = browser.find_element(By.TAG_NAME, "body").text
+    row = next(r for r in ctx.summary_rows if r.satellite == "PHR1A" and r.band == "P")
+    assert sci(row.a, 5) in text and "PHR1A band P" in text
+    assert _errors(browser) == [], "console errors (a Content-Security-Policy violation?)"
+
+    png = browser.get_screenshot_as_png()
+    (tmp_path / "band.png").write_bytes(png)
+    std, inked = _not_blank(png)
+    assert std > 20 and inked > 0.02, (std, inked)
