@@ -20,3 +20,26 @@ def test_alert_row_is_highlighted_and_escaped() -> None:
     assert "&lt;img src=x onerror=&#34;x()&#34;&gt;" in html and "<img" not in html
     assert "5.7989e+00" in html and "1.9e-02" in html and "−4.12\u00a0%" in html and "0.194" in html
     assert '<a href="/satellite/PHR1B/B3">B3</a>' in html
+
+
+def test_alert_states_table_shows_state_and_escapes_message() -> None:
+    from datetime import UTC, datetime
+
+    from monitor.reports.context import AlertItem
+
+    env = _environment()
+    template = env.from_string('{% import "web/_macros.html" as m %}{{ m.alert_states(alerts) }}')
+    opened = datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
+    alerts = [
+        AlertItem(id=7, kind="drift-rate", satellite="PHR1B", band="B3", method="STAR", state="open",
+                  opened_at=opened, message="rate <b>-4.1</b> %/yr", value=-0.041, sigma=0.006,
+                  closed_at=None, note=None),
+        AlertItem(id=3, kind="drift-departure", satellite="PHR1A", band="P", method="STAR", state="closed",
+                  opened_at=opened, message="old", value=0.01, sigma=0.002,
+                  closed_at=datetime(2025, 3, 9, tzinfo=UTC), note=None),
+    ]
+    html = template.render(alerts=alerts)
+    assert html.count('<tr class="alert">') == 1  # only the open one is highlighted
+    assert "drift-rate" in html and "closed" in html and "2025-03-04 05:06" in html
+    assert "&lt;b&gt;-4.1&lt;/b&gt;" in html and "<b>" not in html
+    assert template.render(alerts=[]).strip() == ""
