@@ -22,6 +22,9 @@ from typing import Any
 __all__ = [
     "ICD_VERSION",
     "REF_VERSION",
+    "REF2_VERSION",
+    "STAR_MODELS",
+    "REFERENCE_TABLES_VERSION",
     "Mission",
     "Satellite",
     "AcqType",
@@ -45,7 +48,10 @@ __all__ = [
 ]
 
 ICD_VERSION = "ICD-1"
-REF_VERSION = "REF-1"
+REF_VERSION = "REF-1"  # the REF-1 star model (ICD 2.2) and the lunar model (ICD 2.3)
+REF2_VERSION = "REF-2"  # the REF-2 star model (ICD 2.2b): library template on the CALSPEC Vega zero point
+STAR_MODELS = (REF_VERSION, REF2_VERSION)
+REFERENCE_TABLES_VERSION = "REF-2"  # version of the tables shipped in monitor/reference_data (its README)
 
 
 class Mission(enum.StrEnum):
