@@ -200,6 +200,9 @@ def init(
     for a in actions:
         out.print(f"  {a}", highlight=False)
     out.print(f"site ready: {settings.site}", highlight=False)
+    from monitor.cli_reference import star_model_line
+
+    out.print(star_model_line(settings), highlight=False)
 
 
 def _engine(site: Path | None, check: bool = False, create: bool = True) -> Any:
@@ -442,6 +445,9 @@ def status(
                               "uncertain": m.uncertain, "message_id": m.message_id, "note": m.last_error}
                              for m in outbox.undelivered(session)]
             doc["inbox_left"] = [{"file": f, "reason": r} for f, r in left_in_inbox(settings)]
+            from monitor.cli_reference import star_model_doc
+
+            doc["star_model"] = star_model_doc(settings)
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -463,6 +469,9 @@ def status(
             t.add_row(str(r.id), r.kind, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.outcome, str(r.n_items),
                       r.code_version)
         out.print(t)
+        from monitor.cli_reference import star_model_line
+
+        out.print(star_model_line(settings), highlight=False)
         _print_daemon(health)
         runs = ops.last_job_runs(session)
         if runs:
