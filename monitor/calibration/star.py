@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -65,6 +66,7 @@ from monitor.science.exceptions import AllNaNError, InsufficientDataError, Insuf
 from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
 from monitor.science.star_budget import RSR_REL, TEMPLATE_PRIOR_REL, ZERO_POINT_REL, pool_components
+from monitor.science.star_drift import fit_drift_star_offsets
 from monitor.science.star_variability import variability_test
 from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
@@ -432,15 +434,15 @@ def _star_history(session: Session, pool: Starpool, band: str) -> list[tuple[int
             continue
         for entry in (res.per_star or {}).values():
             hip, a, sig = entry.get("hip"), entry.get("a"), entry.get("a_sigma")
-            if hip is not None and a is not None and sig is not None:
-                out.append((int(hip), a / res.a, sig / res.a))
+            if hip is not None and a is not None and sig is not None:  # the pool's error moves every ratio
+                out.append((int(hip), a / res.a, math.hypot(sig / res.a, res.a_sigma / res.a)))
     return out
 
 
 def _variability(history: list[tuple[int, float, float]], hips: list[int], a: np.ndarray, a_sigma: np.ndarray,
-                 a_pool: float) -> dict[int, dict[str, Any]]:
+                 a_pool: float, a_pool_sigma: float) -> dict[int, dict[str, Any]]:
     """Variability test of this starpool's stars over their history (with this starpool's points)."""
-    own = [(h, float(a[i] / a_pool), float(a_sigma[i] / a_pool)) for i, h in enumerate(hips)
+    own = [(h, float(a[i] / a_pool), math.hypot(a_sigma[i] / a_pool, a_pool_sigma / a_pool)) for i, h in enumerate(hips)
            if np.isfinite(a[i]) and np.isfinite(a_sigma[i])]
     mine = set(hips)
     points = [p for p in history if p[0] in mine] + own
@@ -505,7 +507,7 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
                                         outlier_sigma=settings.star.outlier_sigma, star_systematic_rel=prior)
         first_est = result.reported.estimate
         assert first_est is not None
-        variability = _variability(history, hips, result.a, result.a_sigma, first_est.a)
+        variability = _variability(history, hips, result.a, result.a_sigma, first_est.a, first_est.a_sigma)
         variable = np.array([variability.get(h, {}).get("flagged", False) for h in hips], dtype=bool)
         traced_a, traced_sigma = result.a.copy(), result.a_sigma.copy()  # a flagged star keeps its trace
         if np.any(variable & members.accepted):  # variable stars never enter A_k: combine again without them
@@ -616,6 +618,9 @@ def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: d
     a = np.array([r.a for r, _ in history])
     s = np.array([r.a_sigma for r, _ in history])
     rows: list[DriftResult | Alert] = []
+    offsets = _star_offset_drift(run, now, satellite, band, history)
+    if offsets is not None:
+        rows.append(offsets)
     for model in ("linear", "exponential"):
         try:
             fit = fit_drift(t, a, s, model=model)
@@ -638,6 +643,36 @@ def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: d
             rows.append(Alert(run_id=run.id, satellite=satellite, band=band, method="STAR",
                               kind=str(alert.kind), message=f"{label} {alert.message}".strip(), created_at=now))
     return rows
+
+
+STAR_OFFSETS_MODEL = "star-offsets"  # DriftResult.model of the fit with per-star offsets
+
+
+def _star_offset_drift(run: ProcessingRun, now: datetime, satellite: str, band: str,
+                       history: list[tuple[StarpoolResult, Starpool]]) -> DriftResult | None:
+    """Drift from the per-star coefficients of the latest starpool results with one offset per
+    star (:func:`monitor.science.star_drift.fit_drift_star_offsets`): insensitive to which stars
+    each campaign saw. Recorded beside the linear fit (model ``star-offsets``); stars not used by
+    their starpool (outliers, variables, non-calibration stars) are left out."""
+    t_ref = history[0][0].epoch
+    pts = [(_years(res.epoch, t_ref), e["a"], e["a_sigma"], int(e["hip"]))
+           for res, _ in history for e in (res.per_star or {}).values()
+           if e.get("used") and e.get("hip") is not None and e.get("a") and e.get("a_sigma")]
+    if len(pts) < 3:
+        return None
+    arr = np.array(pts, dtype=np.float64)
+    try:
+        fit = fit_drift_star_offsets(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3].astype(np.int64))
+    except InsufficientDataError as exc:
+        log.info("drift %s %s %s: %s", satellite, band, STAR_OFFSETS_MODEL, exc)
+        return None
+    ref_epoch = t_ref + timedelta(seconds=fit.reference_time_years * SECONDS_PER_YEAR)
+    return DriftResult(
+        run_id=run.id, satellite=satellite, band=band, method="STAR", quantity="a", model=STAR_OFFSETS_MODEL,
+        reference_epoch=ref_epoch, a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year,
+        rate_sigma=fit.rate_sigma_per_year, chi2_dof=fit.chi2_dof if np.isfinite(fit.chi2_dof) else None,
+        n_points=fit.n_points, created_at=now,
+    )
 
 
 # --------------------------------------------------------------------------- entry point
