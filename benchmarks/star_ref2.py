@@ -20,8 +20,8 @@ measured RSRs, the catalogue's V):
 
 Estimators, per band: REF-1 (black body, ICD 2.2) and REF-2 (template, ICD 2.2b) irradiances over
 the same measured RSRs; the starpool combination of the system (``combine_starpool``; REF-2 with
-its stated 1.5 % per-star systematic), the variability test of the system on each star's history up
-to the campaign (flagged stars excluded from then on), the drift both from the starpool means
+its stated 1.5 % per-star systematic), the variability test of the system (two-way form) on each star's
+history up to the campaign (flagged stars excluded from then on), the drift both from the starpool means
 (``fit_drift``) and with per-star offsets (``fit_drift_star_offsets``).
 
 Per band and model: starpool A_k bias (mean of A/A_true - 1) and scatter (std), worst pool, pull
@@ -58,7 +58,7 @@ from monitor.science.star_ref2 import (
     template_band_ratios,
 )
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
-from monitor.science.star_variability import variability_test
+from monitor.science.star_variability import variability_test_two_way
 from monitor.science.starpool import combine_starpool
 
 BANDS = ("P", "B0", "B1", "B2", "B3")
@@ -134,7 +134,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         flags_all[model] = {}
         for band in BANDS:
             a_true = a0 * (1.0 + drift * t_pool)
-            hist: list[tuple[int, float, float]] = []
+            hist: list[tuple[int, int, float, float]] = []
             flagged = np.zeros(n_set, dtype=bool)
             pools, sig, pts = [], [], []
             for k, (mem, var, eps) in enumerate(meas):
@@ -147,11 +147,10 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                     continue
                 pools.append(est.a / a_true[k] - 1.0)
                 sig.append(est.a_sigma / a_true[k])
-                pool_rel = est.a_sigma / est.a  # the pool's own error moves every ratio of this campaign
-                hist += [(int(mem[j]), a_i[j] / est.a, float(np.hypot(s_i[j] / est.a, pool_rel)))
-                         for j in range(mem.size)]
+                hist += [(int(mem[j]), k, a_i[j], s_i[j]) for j in range(mem.size)]
                 arr = np.array(hist)
-                test = variability_test(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2])
+                test = variability_test_two_way(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2],
+                                                arr[:, 3])
                 flagged[test.star[test.flagged]] = True
                 pts += [(t_pool[k], a_i[j], s_i[j], int(mem[j])) for j in range(mem.size) if use[j]]
             err, sg = np.array(pools), np.array(sig)
@@ -172,9 +171,13 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 "drift_sigma_star_offsets_pct_per_year": round(100 * fit2.rate_sigma_per_year, 4),
                 "n_pools": int(err.size),
             }
+    n_obs = np.bincount(np.concatenate(members), minlength=n_set)
     for model in ("REF-1", "REF-2"):
         f = np.array([flags_all[model][b] for b in BANDS])  # (bands, stars)
         is_var = amp >= 0.015
+        out.setdefault("variable_stars", {})[model] = [
+            {"hip": int(hip[i]), "amplitude_pct": round(100 * float(amp[i]), 2), "n_obs": int(n_obs[i]),
+             "bands_flagged": [b for k, b in enumerate(BANDS) if f[k, i]]} for i in np.flatnonzero(is_var)]
         out.setdefault("variables", {})[model] = {
             "detected_fraction": round(float(f[:, is_var].mean()), 3) if is_var.any() else None,
             "false_flag_fraction": round(float(f[:, ~is_var].mean()), 4),

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -67,7 +66,7 @@ from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
 from monitor.science.star_budget import RSR_REL, TEMPLATE_PRIOR_REL, ZERO_POINT_REL, pool_components
 from monitor.science.star_drift import fit_drift_star_offsets
-from monitor.science.star_variability import variability_test
+from monitor.science.star_variability import variability_test_two_way
 from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
 
@@ -425,35 +424,37 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _star_history(session: Session, pool: Starpool, band: str) -> list[tuple[int, float, float]]:
-    """(hip, A_i / A_pool, sigma) of every star of the other starpools of this satellite and band,
-    from their latest results (the variability trace, :mod:`monitor.science.star_variability`)."""
-    out: list[tuple[int, float, float]] = []
+def _star_history(session: Session, pool: Starpool, band: str) -> list[tuple[int, int, float, float]]:
+    """(hip, starpool id, A_i, sigma) of every star of the other starpools of this satellite and
+    band, from their latest results (the variability history, :mod:`monitor.science.star_variability`)."""
+    out: list[tuple[int, int, float, float]] = []
     for res, other in star_results.latest_starpool_results(session, pool.satellite, band):
-        if other.id == pool.id or not res.a:
+        if other.id == pool.id or other.id is None:
             continue
         for entry in (res.per_star or {}).values():
             hip, a, sig = entry.get("hip"), entry.get("a"), entry.get("a_sigma")
-            if hip is not None and a is not None and sig is not None:  # the pool's error moves every ratio
-                out.append((int(hip), a / res.a, math.hypot(sig / res.a, res.a_sigma / res.a)))
+            if hip is not None and a is not None and sig is not None:
+                out.append((int(hip), other.id, a, sig))
     return out
 
 
-def _variability(history: list[tuple[int, float, float]], hips: list[int], a: np.ndarray, a_sigma: np.ndarray,
-                 a_pool: float, a_pool_sigma: float) -> dict[int, dict[str, Any]]:
-    """Variability test of this starpool's stars over their history (with this starpool's points)."""
-    own = [(h, float(a[i] / a_pool), math.hypot(a_sigma[i] / a_pool, a_pool_sigma / a_pool)) for i, h in enumerate(hips)
+def _variability(history: list[tuple[int, int, float, float]], pool_id: int, hips: list[int], a: np.ndarray,
+                 a_sigma: np.ndarray) -> dict[int, dict[str, Any]]:
+    """Variability test of this starpool's stars over their history with this starpool's points
+    (:func:`monitor.science.star_variability.variability_test_two_way`: per-starpool and per-star
+    terms removed, so neither drift nor the star mix reads as variability)."""
+    own = [(h, pool_id, float(a[i]), float(a_sigma[i])) for i, h in enumerate(hips)
            if np.isfinite(a[i]) and np.isfinite(a_sigma[i])]
-    mine = set(hips)
-    points = [p for p in history if p[0] in mine] + own
-    if not points:
+    points = history + own
+    if not own:
         return {}
     arr = np.array(points, dtype=np.float64)
-    test = variability_test(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2])
+    test = variability_test_two_way(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], arr[:, 3])
+    mine = set(hips)
     return {int(h): {"n": int(test.n_points[k]), "chi2": _finite_or_none(test.chi2[k]),
                      "p": _finite_or_none(test.p_value[k]), "rms_rel": _finite_or_none(test.rms_rel[k]),
                      "flagged": bool(test.flagged[k])}
-            for k, h in enumerate(test.star)}
+            for k, h in enumerate(test.star) if int(h) in mine}
 
 
 def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: EeModel | None, model: str,
@@ -505,9 +506,8 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
         result = estimate_starpool_band(members, correction,
                                         reference_half_width_px=settings.star.reference_half_width_px,
                                         outlier_sigma=settings.star.outlier_sigma, star_systematic_rel=prior)
-        first_est = result.reported.estimate
-        assert first_est is not None
-        variability = _variability(history, hips, result.a, result.a_sigma, first_est.a, first_est.a_sigma)
+        assert pool.id is not None
+        variability = _variability(history, pool.id, hips, result.a, result.a_sigma)
         variable = np.array([variability.get(h, {}).get("flagged", False) for h in hips], dtype=bool)
         traced_a, traced_sigma = result.a.copy(), result.a_sigma.copy()  # a flagged star keeps its trace
         if np.any(variable & members.accepted):  # variable stars never enter A_k: combine again without them
