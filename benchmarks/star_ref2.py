@@ -19,10 +19,11 @@ measured RSRs, the catalogue's V):
   (benchmarks/star_precision.py); this one isolates the reference model.
 
 Estimators, per band: REF-1 (black body, ICD 2.2) and REF-2 (template, ICD 2.2b) irradiances over
-the same measured RSRs; the starpool combination of the system (``combine_starpool``; REF-2 with
-its stated 1.5 % per-star systematic), the variability test of the system (two-way form) on each star's
-history up to the campaign (flagged stars excluded from then on), the drift both from the starpool means
-(``fit_drift``) and with per-star offsets (``fit_drift_star_offsets``).
+the same measured RSRs; the starpool combination of the system (``combine_starpool``, with each
+star's excess scatter over its own history as its per-star systematic); the variability test of
+the system (two-way form) on each star's history up to the campaign (flagged stars excluded from
+then on); the drift both from the starpool means (``fit_drift``) and with per-star offsets
+(``fit_drift_star_offsets``).
 
 Per band and model: starpool A_k bias (mean of A/A_true - 1) and scatter (std), worst pool, pull
 std (error / a_sigma), drift error of both drift fits (%/yr); and the variable-star detection
@@ -58,7 +59,7 @@ from monitor.science.star_ref2 import (
     template_band_ratios,
 )
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
-from monitor.science.star_variability import variability_test_two_way
+from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
 from monitor.science.starpool import combine_starpool
 
 BANDS = ("P", "B0", "B1", "B2", "B3")
@@ -136,13 +137,16 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             a_true = a0 * (1.0 + drift * t_pool)
             hist: list[tuple[int, int, float, float]] = []
             flagged = np.zeros(n_set, dtype=bool)
+            excess = np.zeros(n_set)  # each star's scatter over its history beyond photometric noise
             pools, sig, pts = [], [], []
             for k, (mem, var, eps) in enumerate(meas):
                 a_i = a_true[k] * e_true[band][mem] * var / e_model[band][mem] * (1.0 + eps[band])
                 s_i = np.abs(a_i) * noise_rel[mem]
                 use = ~flagged[mem]
+                sys_rel = np.hypot(prior, excess[mem])
                 try:
-                    est = combine_starpool(a_i[use], s_i[use], list(hip[mem][use]), 4.0, star_systematic_rel=prior)
+                    est = combine_starpool(a_i[use], s_i[use], list(hip[mem][use]), 4.0,
+                                           star_systematic_rel=sys_rel[use])
                 except InsufficientStarsError:
                     continue
                 pools.append(est.a / a_true[k] - 1.0)
@@ -152,6 +156,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 test = variability_test_two_way(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2],
                                                 arr[:, 3])
                 flagged[test.star[test.flagged]] = True
+                excess[test.star] = excess_scatter_rel(test.rms_rel, test.n_points, noise_rel[test.star])
                 pts += [(t_pool[k], a_i[j], s_i[j], int(mem[j])) for j in range(mem.size) if use[j]]
             err, sg = np.array(pools), np.array(sig)
             pool_a = a0 * (1.0 + drift * t_pool[: err.size]) * (1.0 + err)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -66,7 +67,7 @@ from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
 from monitor.science.star_budget import RSR_REL, TEMPLATE_PRIOR_REL, ZERO_POINT_REL, pool_components
 from monitor.science.star_drift import fit_drift_star_offsets
-from monitor.science.star_variability import variability_test_two_way
+from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
 from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
 
@@ -458,7 +459,7 @@ def _variability(history: list[tuple[int, int, float, float]], pool_id: int, hip
 
 
 def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: EeModel | None, model: str,
-            prior_rel: float, rsr_sources: set[str]) -> dict[str, float]:
+            prior_rel: float, star_sys_rel: np.ndarray, rsr_sources: set[str]) -> dict[str, float]:
     """``a_sigma_components`` of the reported estimate (:mod:`monitor.science.star_budget`)."""
     est = result.reported.estimate
     assert est is not None
@@ -478,9 +479,11 @@ def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: 
     background = np.sqrt(np.clip(stat**2 - photon**2, 0.0, None))
     model_rel = np.sqrt(np.clip((sig / a) ** 2 - stat**2, 0.0, None))
     mu = est.a
-    w = 1.0 / (sig**2 + (prior_rel * mu) ** 2 + (est.tau * mu) ** 2)
-    per_star: dict[str, Any] = {"photon": photon, "background": background, model_key: model_rel, "template": prior_rel,
-                "star_systematic": est.tau}
+    sys_rel = star_sys_rel[idx]
+    template = math.hypot(prior_rel, est.tau)  # stated prior and the starpool's star-to-star scatter
+    w = 1.0 / (sig**2 + (sys_rel * mu) ** 2 + (template * mu) ** 2)
+    per_star: dict[str, Any] = {"photon": photon, "background": background, model_key: model_rel,
+                                "template": template, "star_systematic": sys_rel}
     rsr = max(RSR_REL["nominal" if any(s.startswith("nominal") for s in rsr_sources) else "measured"], 0.0)
     return pool_components(a, w, per_star, mu, zero_point_rel=ZERO_POINT_REL.get(model, ZERO_POINT_REL[REF_VERSION]),
                            rsr_rel=rsr)
@@ -510,11 +513,20 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
         variability = _variability(history, pool.id, hips, result.a, result.a_sigma)
         variable = np.array([variability.get(h, {}).get("flagged", False) for h in hips], dtype=bool)
         traced_a, traced_sigma = result.a.copy(), result.a_sigma.copy()  # a flagged star keeps its trace
-        if np.any(variable & members.accepted):  # variable stars never enter A_k: combine again without them
+        # each star's own scatter over its history beyond its photometric noise (0 without history)
+        star_sys = excess_scatter_rel([variability.get(h, {}).get("rms_rel") or 0.0 for h in hips],
+                                      [variability.get(h, {}).get("n", 0) for h in hips],
+                                      np.where(np.isfinite(result.a), result.a_sigma / result.a, 0.0))
+        for i, h in enumerate(hips):
+            if h in variability:
+                variability[h]["excess_scatter_rel"] = float(star_sys[i])
+        if np.any(variable & members.accepted) or np.any(star_sys > 0.0):
+            # variable stars never enter A_k; the others carry their own systematic: combine again
             members = dataclasses.replace(members, accepted=members.accepted & ~variable)
             result = estimate_starpool_band(members, correction,
                                             reference_half_width_px=settings.star.reference_half_width_px,
-                                            outlier_sigma=settings.star.outlier_sigma, star_systematic_rel=prior)
+                                            outlier_sigma=settings.star.outlier_sigma,
+                                            star_systematic_rel=np.hypot(prior, star_sys))
     except InsufficientStarsError:
         log.warning("starpool %s band %s: no window has enough stars", pool.period_key, band)
         return None
@@ -557,7 +569,7 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
         tau_rel=est.tau, chi2_dof=_finite_or_none(est.chi2_dof), rejected=rejected, acquisition_ids=acq_ids,
         per_window=_per_window(result), per_star=per_star, created_at=now, reference_model=model,
         reference=reference,
-        a_sigma_components=_budget(members, result, correction, model, prior, rsr_sources),
+        a_sigma_components=_budget(members, result, correction, model, prior, star_sys, rsr_sources),
     )
 
 

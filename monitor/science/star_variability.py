@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 __all__ = ["VARIABILITY_FLOOR_REL", "VARIABILITY_P_THRESHOLD", "VARIABILITY_MIN_POINTS", "VariabilityTest",
-           "variability_test", "variability_test_two_way"]
+           "variability_test", "variability_test_two_way", "excess_scatter_rel"]
 
 # Relative per-acquisition floor: 0.3 %, the scatter of a constant star's EE-corrected coefficient
 # between acquisitions in the project's simulator beyond photon noise (sub-pixel phase, PSF) is
@@ -94,10 +94,11 @@ def variability_test(
     rms = np.sqrt(np.bincount(inv, weights=(dev / np.where(mean[inv] != 0, mean[inv], 1.0)) ** 2, minlength=m)
                   / np.maximum(n, 1))
     testable = n >= min_points
-    chi2 = np.where(testable, chi2, np.nan)
-    p = np.where(testable, stats.chi2.sf(np.where(testable, chi2, 0.0), np.maximum(n - 1, 1)), np.nan)
+    chi2_out: NDArray[np.float64] = np.asarray(np.where(testable, chi2, np.nan), dtype=np.float64)
+    sf = stats.chi2.sf(np.where(testable, chi2, 0.0), np.maximum(n - 1, 1))
+    p: NDArray[np.float64] = np.asarray(np.where(testable, sf, np.nan), dtype=np.float64)
     flagged = testable & (p < p_threshold)
-    return VariabilityTest(stars, n, chi2, p, rms, flagged)
+    return VariabilityTest(stars, n, chi2_out, p, rms, flagged)
 
 
 def variability_test_two_way(
@@ -168,6 +169,30 @@ def variability_test_two_way(
     n = np.bincount(si, minlength=m).astype(np.int64)
     rms = np.sqrt(np.bincount(si, weights=e * e, minlength=m) / np.maximum(n, 1))
     testable = n >= min_points
-    chi2 = np.where(testable, chi2, np.nan)
-    p = np.where(testable, stats.chi2.sf(np.where(testable, chi2, 0.0), np.maximum(n - 1, 1)), np.nan)
-    return VariabilityTest(stars, n, chi2, p, rms, testable & (p < p_threshold))
+    chi2_out: NDArray[np.float64] = np.asarray(np.where(testable, chi2, np.nan), dtype=np.float64)
+    sf = stats.chi2.sf(np.where(testable, chi2, 0.0), np.maximum(n - 1, 1))
+    p: NDArray[np.float64] = np.asarray(np.where(testable, sf, np.nan), dtype=np.float64)
+    return VariabilityTest(stars, n, chi2_out, p, rms, testable & (p < p_threshold))
+
+
+def excess_scatter_rel(rms_rel: ArrayLike, n_points: ArrayLike, photometric_rel: ArrayLike,
+                       min_points: int = VARIABILITY_MIN_POINTS) -> NDArray[np.float64]:
+    """A star's systematic scatter beyond its photometric noise, from its own history.
+
+    ``sqrt(max(rms^2 n/(n-1) - s^2, 0))`` with ``rms`` the residual rms of the two-way fit over
+    ``n`` acquisitions (:func:`variability_test_two_way`) and ``s`` the star's typical photometric
+    relative 1-sigma; 0 with fewer than ``min_points`` acquisitions (no estimate). This is the
+    per-star systematic term of the starpool combination (issue 14).
+
+    Examples
+    --------
+    >>> excess_scatter_rel([0.005, 0.005, 0.001], [10, 2, 10], [0.003, 0.003, 0.003]).round(4).tolist()
+    [0.0043, 0.0, 0.0]
+    """
+    r = np.asarray(rms_rel, dtype=np.float64)
+    n = np.asarray(n_points, dtype=np.float64)
+    s = np.asarray(photometric_rel, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = r * r * n / np.maximum(n - 1.0, 1.0) - s * s
+    out: NDArray[np.float64] = np.where((n >= min_points) & np.isfinite(v), np.sqrt(np.clip(v, 0.0, None)), 0.0)
+    return out

@@ -100,15 +100,16 @@ def combine_starpool(
     outlier_sigma: float = 4.0,
     *,
     min_stars: int = DEFAULT_MIN_STARS,
-    star_systematic_rel: float = 0.0,
+    star_systematic_rel: float | ArrayLike = 0.0,
 ) -> StarpoolEstimate:
     """Robust random-effects weighted mean of per-star coefficients ``A_k`` of one starpool.
 
-    ``star_systematic_rel`` is a stated per-star systematic term (relative, e.g. the template
-    mismatch of the REF-2 star model, ICD 2.2b): it is added in quadrature to every star's sigma,
-    ``sigma_i^2 + (s median(a))^2``, before the steps below, so that bright stars with tiny photon
-    noise do not dominate a mean whose real per-star error is the reference spectrum's; ``tau``
-    then measures only the scatter beyond it.
+    ``star_systematic_rel`` is a per-star systematic term (relative; one value for all stars or
+    one per star, e.g. each star's excess scatter over its own history, or a stated prior): it is
+    added in quadrature to the star's sigma, ``sigma_i^2 + (s_i median(a))^2``, before the steps
+    below, so that a star with tiny photon noise but a known extra error does not dominate the
+    mean; ``tau`` then measures only the star-to-star scatter beyond it (with REF-2 mostly the
+    template mismatch).
 
     1. Robust start: ``mu_0`` = median, ``tau_0`` such that the MAD-scale of
        ``z_i = (a_i - mu_0) / sqrt(sigma_i^2 + (tau_0 mu_0)^2)`` is 1; stars with
@@ -137,8 +138,8 @@ def combine_starpool(
         Rejection threshold on normalised residuals (default 4).
     min_stars : int
         Minimum number of stars that must remain (default 3).
-    star_systematic_rel : float
-        Stated per-star systematic, relative (>= 0; default 0: none).
+    star_systematic_rel : float or array_like of float, shape (n,)
+        Per-star systematic, relative (>= 0; default 0: none).
 
     Returns
     -------
@@ -171,10 +172,11 @@ def combine_starpool(
         raise ValueError("outlier_sigma must be > 0")
     if av.size < min_stars:
         raise InsufficientStarsError(f"{av.size} stars given, at least {min_stars} needed")
-    if not star_systematic_rel >= 0.0:
+    sys_rel = np.broadcast_to(np.asarray(star_systematic_rel, dtype=np.float64), av.shape)
+    if not np.all(sys_rel >= 0.0):
         raise ValueError("star_systematic_rel must be >= 0")
     mu0 = float(np.median(av))
-    s2 = sv * sv + (star_systematic_rel * mu0) ** 2
+    s2 = sv * sv + (sys_rel * mu0) ** 2
 
     # 1. robust start
     r0 = av - mu0

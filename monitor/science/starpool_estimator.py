@@ -221,19 +221,21 @@ def psf_flux_coefficients(
 
 def _combine(values: NDArray[np.float64], sigmas: NDArray[np.float64], accepted: NDArray[np.bool_],
              star_ids: Sequence[str], outlier_sigma: float,
-             star_systematic_rel: float = 0.0) -> tuple[NDArray[np.int64], StarpoolEstimate | None, str]:
+             star_systematic_rel: float | NDArray[np.float64] = 0.0
+             ) -> tuple[NDArray[np.int64], StarpoolEstimate | None, str]:
     """Combination of the accepted members with a finite value: (members, estimate or None, note)."""
     idx = np.flatnonzero(accepted & np.isfinite(values))
     try:
         est = combine_starpool(values[idx], sigmas[idx], [star_ids[int(i)] for i in idx], outlier_sigma,
-                               star_systematic_rel=star_systematic_rel)
+                               star_systematic_rel=np.broadcast_to(star_systematic_rel, values.shape)[idx])
     except InsufficientStarsError as exc:
         return idx, None, str(exc)
     return idx, est, ""
 
 
 def _psf_flux_estimate(
-    members: StarpoolMembers, ee_model: EeModel | None, outlier_sigma: float, star_systematic_rel: float = 0.0
+    members: StarpoolMembers, ee_model: EeModel | None, outlier_sigma: float,
+    star_systematic_rel: float | NDArray[np.float64] = 0.0
 ) -> tuple[WindowEstimate, NDArray[np.float64], NDArray[np.float64]] | None:
     """The PSF-fit-signal estimate with every member's coefficient and 1-sigma, or None."""
     if ee_model is None or ee_model.psf_flux_dn is None or ee_model.psf_flux_sigma_dn is None:
@@ -253,7 +255,7 @@ def estimate_starpool_band(
     *,
     reference_half_width_px: int,
     outlier_sigma: float,
-    star_systematic_rel: float = 0.0,
+    star_systematic_rel: float | NDArray[np.float64] = 0.0,
 ) -> StarpoolBandEstimate:
     """Per-window and PSF-fit-signal estimates of one starpool and band, and the reported one.
 
@@ -267,8 +269,8 @@ def estimate_starpool_band(
         Window reported when the EE correction is available and the PSF-fit signal is not.
     outlier_sigma : float
         Outlier threshold of :func:`monitor.science.starpool.combine_starpool`.
-    star_systematic_rel : float
-        Stated per-star systematic of :func:`monitor.science.starpool.combine_starpool` (0: none).
+    star_systematic_rel : float or ndarray, shape (n,)
+        Per-star systematic of :func:`monitor.science.starpool.combine_starpool` (0: none).
 
     Returns
     -------
