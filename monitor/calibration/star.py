@@ -439,6 +439,19 @@ def _star_history(session: Session, pool: Starpool, band: str) -> list[tuple[int
     return out
 
 
+def _flagged_elsewhere(session: Session, pool: Starpool, band: str) -> set[int]:
+    """HIP numbers flagged variable by the latest result of any starpool and band of this
+    satellite (not this starpool and band's own): a star variable in one band is excluded from
+    A_k in every band from then on."""
+    out: set[int] = set()
+    for res, other in star_results.latest_starpool_results(session, pool.satellite):
+        if other.id == pool.id and res.band == band:
+            continue
+        out.update(int(e["hip"]) for e in (res.per_star or {}).values()
+                   if e.get("hip") is not None and (e.get("variability") or {}).get("flagged"))
+    return out
+
+
 def _variability(history: list[tuple[int, int, float, float]], pool_id: int, hips: list[int], a: np.ndarray,
                  a_sigma: np.ndarray) -> dict[int, dict[str, Any]]:
     """Variability test of this starpool's stars over their history with this starpool's points
@@ -511,7 +524,12 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
                                         outlier_sigma=settings.star.outlier_sigma, star_systematic_rel=prior)
         assert pool.id is not None
         variability = _variability(history, pool.id, hips, result.a, result.a_sigma)
-        variable = np.array([variability.get(h, {}).get("flagged", False) for h in hips], dtype=bool)
+        elsewhere = _flagged_elsewhere(session, pool, band)
+        for h in elsewhere.intersection(hips):
+            entry = variability.setdefault(h, {"n": 0, "chi2": None, "p": None, "rms_rel": None, "flagged": False})
+            entry["flagged_in_another_band_or_starpool"] = True
+        variable = np.array([bool(variability.get(h, {}).get("flagged")) or h in elsewhere for h in hips],
+                            dtype=bool)
         traced_a, traced_sigma = result.a.copy(), result.a_sigma.copy()  # a flagged star keeps its trace
         # each star's own scatter over its history beyond its photometric noise (0 without history)
         star_sys = excess_scatter_rel([variability.get(h, {}).get("rms_rel") or 0.0 for h in hips],
@@ -560,7 +578,8 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
         "rsr": sorted({f"{ref.rsr_source} sha256:{ref.rsr_checksum}" for ref in refs.values()}),
         "star_systematic_prior_rel": prior,
         "templates": {str(h): ref.template for h, ref in refs.items() if ref.template},
-        "variable_stars": sorted(h for h, v in variability.items() if v["flagged"]),
+        "variable_stars": sorted(h for h, v in variability.items()
+                                 if v["flagged"] or v.get("flagged_in_another_band_or_starpool")),
     }
     version = versions.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
     return StarpoolResult(
