@@ -11,6 +11,7 @@ import pytest
 from tests.test_cli_errors import _env, run
 
 LIBRARY = Path("/work/shared/reference/pickles")
+pytestmark = pytest.mark.slow  # five command-line processes: about 60 s on the loaded 2-core machine
 
 
 def test_init_and_status_without_library_say_ref1(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ from monitor.site import init_site, session_scope, utc_now
 
 SHARED = Path("/work/shared/reference")
 LIBRARY, RSR_MEASURED = SHARED / "pickles", SHARED / "rsr_measured"
-pytestmark = pytest.mark.skipif(not LIBRARY.is_dir(), reason="site REF-2 inputs not installed here")
+pytestmark = [pytest.mark.skipif(not LIBRARY.is_dir(), reason="site REF-2 inputs not installed here"),
+              pytest.mark.slow]  # about 40 s on the loaded 2-core machine (simulation, ingest, two runs)
 ENV = {"MONITOR_INGEST_SETTLE_SECONDS": "0"}
 
 
