@@ -217,6 +217,9 @@ def init(
     for a in actions:
         out.print(f"  {a}", highlight=False)
     out.print(f"site ready: {settings.site}", highlight=False)
+    from monitor.cli_reference import star_model_line
+
+    out.print(star_model_line(settings), highlight=False)
 
 
 def _engine(site: Path | None, check: bool = False, create: bool = True) -> Any:
@@ -461,6 +464,9 @@ def status(
                              for m in outbox.undelivered(session)]
             doc["inbox_left"] = [{"file": f, "reason": r} for f, r in left_in_inbox(settings)]
             doc["calibration_alerts"] = count_by_state(session)  # by state
+            from monitor.cli_reference import star_model_doc
+
+            doc["star_model"] = star_model_doc(settings)
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -482,6 +488,9 @@ def status(
             t.add_row(str(r.id), r.kind, f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.outcome, str(r.n_items),
                       r.code_version)
         out.print(t)
+        from monitor.cli_reference import star_model_line
+
+        out.print(star_model_line(settings), highlight=False)
         _print_daemon(health)
         n_alerts = count_by_state(session)
         out.print(f"calibration alerts: {n_alerts['open']} open, {n_alerts['acknowledged']} acknowledged"

@@ -22,6 +22,10 @@ from typing import Any
 __all__ = [
     "ICD_VERSION",
     "REF_VERSION",
+    "REF2_VERSION",
+    "STAR_MODELS",
+    "REFERENCE_TABLES_VERSION",
+    "REF1_STAR_NOTE",
     "Mission",
     "Satellite",
     "AcqType",
@@ -45,7 +49,12 @@ __all__ = [
 ]
 
 ICD_VERSION = "ICD-1"
-REF_VERSION = "REF-1"
+REF_VERSION = "REF-1"  # the REF-1 star model (ICD 2.2) and the lunar model (ICD 2.3)
+REF2_VERSION = "REF-2"  # the REF-2 star model (ICD 2.2b): library template on the CALSPEC Vega zero point
+STAR_MODELS = (REF_VERSION, REF2_VERSION)
+REF1_STAR_NOTE = ("REF-1 star model: black-body spectra at the colour temperature (ICD 2.2), biased by several % "
+                  "per band on real stars; configure [reference] star_library for REF-2 (ICD 2.2b)")
+REFERENCE_TABLES_VERSION = "REF-2"  # version of the tables shipped in monitor/reference_data (its README)
 
 
 class Mission(enum.StrEnum):

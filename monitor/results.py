@@ -30,7 +30,7 @@ from monitor.catalogue import (
 from monitor.catalogue.measurements import BandMeasurement
 from monitor.catalogue.models import StarpoolResult
 from monitor.catalogue.star_results import TraceRow
-from monitor.domain import ICD_VERSION, REF_VERSION, MoonStatus, PhotometryStatus
+from monitor.domain import ICD_VERSION, REF1_STAR_NOTE, REF_VERSION, MoonStatus, PhotometryStatus
 from monitor.science.star_traces import ratio_to_prediction
 
 __all__ = ["build_results", "results_json", "iso_utc", "measurement_entry", "TracePoint", "trace_points", "star_traces",
@@ -73,9 +73,10 @@ def build_results(
     whatever the time filter. Rows without a band (geometry, refused files) are not of any band;
     refused files have no trustworthy satellite either.
     """
-    doc: dict[str, Any] = {"icd": ICD_VERSION, "reference_model": REF_VERSION}
+    calibration = _calibration(session, satellite, band, since, until)
+    doc: dict[str, Any] = {"icd": ICD_VERSION, **star_reference_summary(calibration)}
     doc.update(_plain({
-        "calibration": _calibration(session, satellite, band, since, until),
+        "calibration": calibration,
         "mtf": _mtf(session, satellite, band, since, until),
         "drift": _drift(session, satellite, band),
         "measurements": _measurements(session, satellite, band, since, until),
@@ -89,6 +90,17 @@ def build_results(
     return doc
 
 
+def star_reference_summary(calibration: list[dict[str, Any]]) -> dict[str, Any]:
+    """Top-level ``reference_model`` of the export: the star model of the STAR results listed
+    (``"REF-1"`` when there are none; ``"REF-1+REF-2"`` when both are), with ``reference_note``
+    saying once that REF-1 is in use when it is."""
+    models = sorted({c["reference_model"] for c in calibration if c["method"] == "STAR"}) or [REF_VERSION]
+    out: dict[str, Any] = {"reference_model": "+".join(models)}
+    if REF_VERSION in models:
+        out["reference_note"] = REF1_STAR_NOTE
+    return out
+
+
 def results_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, allow_nan=False)
 
@@ -100,7 +112,8 @@ def _calibration(session: Session, satellite: str | None, band: str | None, sinc
     ones are no calibration result)."""
     out = [
         {"satellite": pool.satellite, "band": res.band, "method": "STAR", "epoch": res.epoch, "a": res.a,
-         "a_sigma": res.a_sigma, "n": res.n_used, "starpool": pool.period_key}
+         "a_sigma": res.a_sigma, "n": res.n_used, "starpool": pool.period_key,
+         "reference_model": res.reference_model, "a_sigma_components": res.a_sigma_components}
         for res, pool in star_results.latest_starpool_results(session, satellite, band, since=since, until=until)
     ]
     out += [

@@ -64,6 +64,7 @@ __all__ = [
     "AlertSettings",
     "WebSettings",
     "SiteSettings",
+    "ReferenceSettings",
     "Settings",
     "load_settings",
     "DEFAULT_TOML",
@@ -209,6 +210,29 @@ class WebSettings:
 
 @with_config(_SECTION)
 @dataclass(frozen=True)
+class ReferenceSettings:
+    """``[reference]``: the star reference model and its site-installed inputs (ICD 2.2b).
+
+    ``star_model``: "REF-1", "REF-2" or "" (the default: REF-2 when a library is configured, else
+    REF-1). ``star_library``: directory of a spectral library in the Pickles UVKLIB layout with its
+    ``index.csv``; ``rsr_dir``: directory of measured responses ``<SATELLITE>_<BAND>.csv``. Relative
+    paths are relative to the site. See :mod:`monitor.calibration.star_model`.
+    """
+
+    star_model: Literal["", "REF-1", "REF-2"] = ""
+    star_library: str = ""
+    rsr_dir: str = ""
+
+    def path(self, site: Path, value: str) -> Path | None:
+        """``value`` as a path (relative to ``site``), None when empty."""
+        if not value.strip():
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else site / p
+
+
+@with_config(_SECTION)
+@dataclass(frozen=True)
 class SiteSettings:
     """``[site]``: applied by every command at start-up; kept in :attr:`Settings.umask`."""
 
@@ -231,6 +255,7 @@ class Settings:
     scheduler: SchedulerSettings = SchedulerSettings()
     alerts: AlertSettings = AlertSettings()
     web: WebSettings = WebSettings()
+    reference: ReferenceSettings = ReferenceSettings()
     # [instruments."<GLOD instrument>"] srf = "<GSICS SRF netCDF>" (ICD 6): name -> SRF file (absolute)
     instruments: tuple[tuple[str, Path], ...] = ()
 
@@ -394,6 +419,16 @@ timeout_minutes_email_retry = 15
 memory_limit_mb = 8192
 # How often the daemon verifies that it still holds the one-daemon-per-catalogue lock (s).
 lock_check_seconds = 10
+
+[reference]
+# Star reference model (ICD 2.2b). REF-2: each star's spectrum is the template of a spectral library
+# (Pickles 1998 UVKLIB layout, with index.csv) nearest in (B-V, V-I), scaled on the CALSPEC Vega
+# zero point; REF-1: a black body at the colour temperature (ICD 2.2). star_model = "" chooses
+# REF-2 when star_library is set, else REF-1. rsr_dir: measured responses <SATELLITE>_<BAND>.csv
+# (e.g. PHR1A_B0.csv); a band without one keeps its nominal RSR. Relative paths: from the site.
+star_model = ""
+star_library = ""
+rsr_dir = ""
 
 # GSICS lunar observation files (GLOD, *.nc in the inbox, ICD 6): the spectral responses of each
 # instrument, a GSICS SRF netCDF file (channel_id, wavelength, srf); a file of an instrument not

@@ -85,8 +85,11 @@ def run_processing(
     from monitor.calibration.moon import run_moon_calibration
     from monitor.calibration.psf import starpool_ee_correction
     from monitor.calibration.star import run_star_calibration
+    from monitor.calibration.star_model import resolve_star_model
 
-    run = ops.start_run(session, "process", now)
+    star_model = resolve_star_model(settings)  # a configured library that cannot be read stops here
+    run = ops.start_run(session, "process", now, reference_model=star_model.model,
+                        external_references=star_model.record())
     session.commit()  # the run is recorded before its first unit of work
     summary = ProcessingSummary(run_id=run.id)
     try:

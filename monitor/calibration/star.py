@@ -22,8 +22,9 @@ All numbers follow ICD-1 §1.3 (measurement equation), §2.2 (REF-1 star model) 
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import logging
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ from monitor.calibration.alerts import (
     reconcile,
 )
 from monitor.calibration.pending import StageSummary, UnitFailure, after_commit, unit_failure, unit_of_work
+from monitor.calibration.star_model import StarModelKey, resolve_star_model, star_reference
 from monitor.catalogue import acquisitions, drift_results, star_results, versions
 from monitor.catalogue.models import (
     Acquisition,
@@ -56,23 +58,22 @@ from monitor.catalogue.models import (
     StarpoolResult,
 )
 from monitor.domain import (
-    MISSION_OF_SATELLITE,
     REF_VERSION,
     STAR_SATELLITES,
     BandHeader,
     PhotometryStatus,
     RejectReason,
-    Satellite,
 )
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_bands
-from monitor.io.reference_data import load_johnson_v, load_rsr, load_star_catalogue
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import drift_alerts, fit_drift
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, InsufficientStarsError, ScienceError
 from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
-from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
+from monitor.science.star_budget import RSR_REL, TEMPLATE_PRIOR_REL, ZERO_POINT_REL, pool_components
+from monitor.science.star_drift import fit_drift_star_offsets
+from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
 from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
 
@@ -124,22 +125,6 @@ def campaign_period(when: datetime, period: str) -> tuple[str, datetime, datetim
 # --------------------------------------------------------------------------- reference irradiance
 
 
-@functools.cache
-def _irradiance(hip: int, mission: str, band: str) -> tuple[float, bool]:
-    """REF-1 E_k of star ``HIP hip`` in a band, W m^-2 um^-1, and whether it is a calibration star."""
-    cat = load_star_catalogue()
-    i = cat.index_of(hip)
-    v, bv = float(cat.v_mag[i]), float(cat.b_v[i])
-    usable = bool(is_calibration_star(np.array([v]), np.array([bv]))[0])
-    if not np.isfinite(bv):
-        return float("nan"), False
-    rsr, vband = load_rsr(mission, band), load_johnson_v()
-    e = star_band_irradiance_w_m2_um(
-        np.array([v]), np.array([bv]), rsr.wavelength_nm, rsr.values, vband.wavelength_nm, vband.values
-    )
-    return float(e[0]), usable
-
-
 def _band_header(b: BandImage) -> BandHeader:
     return BandHeader(
         band=b.band, shape=(b.rows, b.cols), dark_dn=b.dark_dn, gain_factor=b.gain_factor, oversamp=b.oversamp,
@@ -164,6 +149,7 @@ class _FileJob:
     satellite: str
     hip: int
     run_id: int
+    star_model: StarModelKey = StarModelKey(REF_VERSION)
 
 
 PhotometryRows = list[tuple[dict[str, Any], list[dict[str, Any]]]]  # star_photometry columns, windows
@@ -207,7 +193,8 @@ def _measure_bands(job: _FileJob) -> tuple[dict[str, PhotometryResult | ScienceE
     return out, ""
 
 
-def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_id: int) -> _FileJob:
+def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_id: int,
+              star_model: StarModelKey) -> _FileJob:
     assert acq.id is not None and acq.hip is not None
     return _FileJob(
         path=settings.site / acq.archive_path,
@@ -219,6 +206,7 @@ def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_
         satellite=acq.satellite,
         hip=acq.hip,
         run_id=run_id,
+        star_model=star_model,
     )
 
 
@@ -226,14 +214,14 @@ def _photometry_rows(
     job: _FileJob, measured: tuple[dict[str, PhotometryResult | ScienceError], str]
 ) -> PhotometryRows:
     """Catalogue rows (``star_photometry`` columns per band, with their windows) of one file."""
-    mission = MISSION_OF_SATELLITE[Satellite(job.satellite)].value
     results, read_error = measured
     path = job.path
     out: PhotometryRows = []
     for b in job.bands:
+        ref = star_reference(job.star_model, job.hip, job.satellite, b.band)
         base: dict[str, Any] = dict(run_id=job.run_id, acquisition_id=job.acquisition_id, band=b.band,
-                                    reference_model=REF_VERSION)
-        e_k, usable = _irradiance(job.hip, mission, b.band)
+                                    reference_model=ref.model)
+        e_k, usable = ref.irradiance_w_m2_um, ref.usable
         phot = results.get(b.band)
         if phot is None:
             message = read_error or f"{path.name} has no image HDU for band {b.band!r}"
@@ -255,7 +243,7 @@ def _photometry_rows(
                        f"{phot.centroid_y:.1f}) too far from STARX/STARY ({b.star_x}, {b.star_y})")
         elif not usable:
             status, reason = PhotometryStatus.REJECTED, RejectReason.BAD_VALUE.value
-            message = f"HIP {job.hip} is not a calibration star (needs 1 <= V <= 6 and a valid B-V)"
+            message = ref.why_not
         omega = b.pixel_solid_angle_sr
         windows: list[dict[str, Any]] = []
         a_raw = a_coefficient(phot.sums_dn, b.oversamp, b.gain_factor, e_k, omega) if np.isfinite(e_k) else None
@@ -298,7 +286,8 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
     for start in range(0, len(pending), BATCH):  # bounded IN lists
         bands.update(acquisitions.band_images_by_acquisition(
             session, [a.id for a in pending[start : start + BATCH] if a.id is not None]))
-    jobs = [_file_job(acq, bands[acq.id], settings, run.id) for acq in pending if acq.id is not None]
+    star_model = resolve_star_model(settings).key
+    jobs = [_file_job(acq, bands[acq.id], settings, run.id, star_model) for acq in pending if acq.id is not None]
     with _photometry_map(jobs, _workers(settings, len(jobs))) as results:
         for start in range(0, len(pending), BATCH):
             chunk = pending[start : start + BATCH]
@@ -442,6 +431,83 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def _star_history(session: Session, pool: Starpool, band: str) -> list[tuple[int, int, float, float]]:
+    """(hip, starpool id, A_i, sigma) of every star of the other starpools of this satellite and
+    band, from their latest results (the variability history, :mod:`monitor.science.star_variability`)."""
+    out: list[tuple[int, int, float, float]] = []
+    for res, other in star_results.latest_starpool_results(session, pool.satellite, band):
+        if other.id == pool.id or other.id is None:
+            continue
+        for entry in (res.per_star or {}).values():
+            hip, a, sig = entry.get("hip"), entry.get("a"), entry.get("a_sigma")
+            if hip is not None and a is not None and sig is not None:
+                out.append((int(hip), other.id, a, sig))
+    return out
+
+
+def _flagged_elsewhere(session: Session, pool: Starpool, band: str) -> set[int]:
+    """HIP numbers flagged variable by the latest result of any starpool and band of this
+    satellite (not this starpool and band's own): a star variable in one band is excluded from
+    A_k in every band from then on."""
+    out: set[int] = set()
+    for res, other in star_results.latest_starpool_results(session, pool.satellite):
+        if other.id == pool.id and res.band == band:
+            continue
+        out.update(int(e["hip"]) for e in (res.per_star or {}).values()
+                   if e.get("hip") is not None and (e.get("variability") or {}).get("flagged"))
+    return out
+
+
+def _variability(history: list[tuple[int, int, float, float]], pool_id: int, hips: list[int], a: np.ndarray,
+                 a_sigma: np.ndarray) -> dict[int, dict[str, Any]]:
+    """Variability test of this starpool's stars over their history with this starpool's points
+    (:func:`monitor.science.star_variability.variability_test_two_way`: per-starpool and per-star
+    terms removed, so neither drift nor the star mix reads as variability)."""
+    own = [(h, pool_id, float(a[i]), float(a_sigma[i])) for i, h in enumerate(hips)
+           if np.isfinite(a[i]) and np.isfinite(a_sigma[i])]
+    points = history + own
+    if not own:
+        return {}
+    arr = np.array(points, dtype=np.float64)
+    test = variability_test_two_way(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], arr[:, 3])
+    mine = set(hips)
+    return {int(h): {"n": int(test.n_points[k]), "chi2": _finite_or_none(test.chi2[k]),
+                     "p": _finite_or_none(test.p_value[k]), "rms_rel": _finite_or_none(test.rms_rel[k]),
+                     "flagged": bool(test.flagged[k])}
+            for k, h in enumerate(test.star) if int(h) in mine}
+
+
+def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: EeModel | None, model: str,
+            prior_rel: float, star_sys_rel: np.ndarray, rsr_sources: set[str]) -> dict[str, float]:
+    """``a_sigma_components`` of the reported estimate (:mod:`monitor.science.star_budget`)."""
+    est = result.reported.estimate
+    assert est is not None
+    idx = result.reported.members[est.used]
+    a, sig = result.a[idx], result.a_sigma[idx]
+    gain = members.gain_e_per_dn[idx]
+    if result.is_psf_flux and correction is not None and correction.psf_flux_dn is not None:
+        assert correction.psf_flux_sigma_dn is not None
+        flux, flux_sig = correction.psf_flux_dn[idx], correction.psf_flux_sigma_dn[idx]
+        model_key = "psf_model"
+    else:
+        j = list(members.half_widths_px).index(result.reported.half_width_px)
+        flux, flux_sig = members.sum_dn[idx, j], members.sum_sigma_dn[idx, j]
+        model_key = "ee_correction"
+    photon = np.sqrt(np.clip(flux, 0.0, None) / gain) / flux
+    stat = flux_sig / flux
+    background = np.sqrt(np.clip(stat**2 - photon**2, 0.0, None))
+    model_rel = np.sqrt(np.clip((sig / a) ** 2 - stat**2, 0.0, None))
+    mu = est.a
+    sys_rel = star_sys_rel[idx]
+    template = math.hypot(prior_rel, est.tau)  # stated prior and the starpool's star-to-star scatter
+    w = 1.0 / (sig**2 + (sys_rel * mu) ** 2 + (template * mu) ** 2)
+    per_star: dict[str, Any] = {"photon": photon, "background": background, model_key: model_rel,
+                                "template": template, "star_systematic": sys_rel}
+    rsr = max(RSR_REL["nominal" if any(s.startswith("nominal") for s in rsr_sources) else "measured"], 0.0)
+    return pool_components(a, w, per_star, mu, zero_point_rel=ZERO_POINT_REL.get(model, ZERO_POINT_REL[REF_VERSION]),
+                           rsr_rel=rsr)
+
+
 def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
                    now: datetime, ee_provider: EeProvider | None) -> StarpoolResult | None:
     rows = star_results.starpool_member_rows(session, pool.id, band)  # type: ignore[arg-type]
@@ -452,10 +518,39 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
         log.info("starpool %s band %s: no member has a measured window", pool.period_key, band)
         return None
     correction = ee_provider(session, settings, pool, band, rows, run, now) if ee_provider else None
+    models = sorted({r.photometry.reference_model for r in rows if r.photometry.status == PhotometryStatus.OK})
+    model = models[0] if len(models) == 1 else ("+".join(models) or REF_VERSION)
+    prior = TEMPLATE_PRIOR_REL.get(model, 0.0)
+    members = _members(settings, rows, half_widths)
+    hips = [int(r.acquisition.hip or 0) for r in rows]
+    history = _star_history(session, pool, band)
     try:
-        result = estimate_starpool_band(_members(settings, rows, half_widths), correction,
+        result = estimate_starpool_band(members, correction,
                                         reference_half_width_px=settings.star.reference_half_width_px,
-                                        outlier_sigma=settings.star.outlier_sigma)
+                                        outlier_sigma=settings.star.outlier_sigma, star_systematic_rel=prior)
+        assert pool.id is not None
+        variability = _variability(history, pool.id, hips, result.a, result.a_sigma)
+        elsewhere = _flagged_elsewhere(session, pool, band)
+        for h in elsewhere.intersection(hips):
+            entry = variability.setdefault(h, {"n": 0, "chi2": None, "p": None, "rms_rel": None, "flagged": False})
+            entry["flagged_in_another_band_or_starpool"] = True
+        variable = np.array([bool(variability.get(h, {}).get("flagged")) or h in elsewhere for h in hips],
+                            dtype=bool)
+        traced_a, traced_sigma = result.a.copy(), result.a_sigma.copy()  # a flagged star keeps its trace
+        # each star's own scatter over its history beyond its photometric noise (0 without history)
+        star_sys = excess_scatter_rel([variability.get(h, {}).get("rms_rel") or 0.0 for h in hips],
+                                      [variability.get(h, {}).get("n", 0) for h in hips],
+                                      np.where(np.isfinite(result.a), result.a_sigma / result.a, 0.0))
+        for i, h in enumerate(hips):
+            if h in variability:
+                variability[h]["excess_scatter_rel"] = float(star_sys[i])
+        if np.any(variable & members.accepted) or np.any(star_sys > 0.0):
+            # variable stars never enter A_k; the others carry their own systematic: combine again
+            members = dataclasses.replace(members, accepted=members.accepted & ~variable)
+            result = estimate_starpool_band(members, correction,
+                                            reference_half_width_px=settings.star.reference_half_width_px,
+                                            outlier_sigma=settings.star.outlier_sigma,
+                                            star_systematic_rel=np.hypot(prior, star_sys))
     except InsufficientStarsError:
         log.warning("starpool %s band %s: no window has enough stars", pool.period_key, band)
         return None
@@ -466,24 +561,49 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     assert est is not None
     acq_ids = [r.acquisition.acq_id for r in rows]
     rejected = [{"acq_id": acq_ids[i], "reason": "outlier", "residual_sigma": z} for i, z in result.outliers()]
+    rejected += [{"acq_id": acq_ids[i], "reason": "variable", "hip": hips[i], **variability[hips[i]]}
+                 for i in range(len(rows)) if variable[i] and rows[i].photometry.status == PhotometryStatus.OK]
     rejected += [{"acq_id": r.acquisition.acq_id, "reason": r.photometry.reason, "message": r.photometry.message}
                  for r in rows if r.photometry.status != PhotometryStatus.OK]
     per_star = {
         acq_ids[i]: {
-            "a": _finite_or_none(result.a[i]), "a_sigma": _finite_or_none(result.a_sigma[i]),
+            "hip": hips[i], "a": _finite_or_none(traced_a[i] if variable[i] else result.a[i]),
+            "a_sigma": _finite_or_none(traced_sigma[i] if variable[i] else result.a_sigma[i]),
             "used": bool(result.used[i]), "ee": {str(h): float(result.ee[i, k]) for k, h in enumerate(half_widths)},
+            **({"variability": variability[hips[i]]} if hips[i] in variability else {}),
         }
         for i in range(len(rows))
     }
     epochs = [r.acquisition.date_obs.timestamp() for i, r in enumerate(rows) if result.used[i]]
     epoch = datetime.fromtimestamp(float(np.mean(epochs)), tz=UTC)
+    refs = {r.acquisition.hip: star_reference(_key_of(settings, model), int(r.acquisition.hip or 0),
+                                              pool.satellite, band) for r in rows}
+    rsr_sources = {ref.rsr_source for ref in refs.values()}
+    reference: dict[str, Any] = {
+        **resolve_star_model(settings).record(), "reference_model": model,
+        "rsr": sorted({f"{ref.rsr_source} sha256:{ref.rsr_checksum}" for ref in refs.values()}),
+        "star_systematic_prior_rel": prior,
+        "templates": {str(h): ref.template for h, ref in refs.items() if ref.template},
+        "variable_stars": sorted(h for h, v in variability.items()
+                                 if v["flagged"] or v.get("flagged_in_another_band_or_starpool")),
+    }
     version = versions.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
     return StarpoolResult(
         starpool_id=pool.id, band=band, version=version, run_id=run.id, epoch=epoch, a=est.a, a_sigma=est.a_sigma,
         n_used=est.n_used, n_rejected=len(rejected), half_width_px=result.reported.half_width_px, ee_source=source,
         tau_rel=est.tau, chi2_dof=_finite_or_none(est.chi2_dof), rejected=rejected, acquisition_ids=acq_ids,
-        per_window=_per_window(result), per_star=per_star, created_at=now,
+        per_window=_per_window(result), per_star=per_star, created_at=now, reference_model=model,
+        reference=reference,
+        a_sigma_components=_budget(members, result, correction, model, prior, star_sys, rsr_sources),
     )
+
+
+def _key_of(settings: Settings, model: str) -> StarModelKey:
+    """The star-model key of the configured inputs for ``model`` (REF-1 when mixed/unknown)."""
+    key = resolve_star_model(settings).key
+    if model == key.model:
+        return key
+    return StarModelKey(REF_VERSION, None, key.rsr_dir)
 
 
 def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: StarSummary,
@@ -538,6 +658,9 @@ def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: d
     s = np.array([r.a_sigma for r, _ in history])
     rows: list[DriftResult] = []
     conditions: list[AlertCondition] = []
+    offsets = _star_offset_drift(run, now, satellite, band, history)
+    if offsets is not None:
+        rows.append(offsets)
     for model in ("linear", "exponential"):
         try:
             fit = fit_drift(t, a, s, model=model)
@@ -557,6 +680,36 @@ def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: d
                               settings.star.drift_alert_rate_sigmas, settings.star.drift_alert_min_epochs)
         conditions = drift_conditions(alerts, [p.period_key for _, p in history], fit.rate_sigma_per_year)
     return rows, conditions
+
+
+STAR_OFFSETS_MODEL = "star-offsets"  # DriftResult.model of the fit with per-star offsets
+
+
+def _star_offset_drift(run: ProcessingRun, now: datetime, satellite: str, band: str,
+                       history: list[tuple[StarpoolResult, Starpool]]) -> DriftResult | None:
+    """Drift from the per-star coefficients of the latest starpool results with one offset per
+    star (:func:`monitor.science.star_drift.fit_drift_star_offsets`): insensitive to which stars
+    each campaign saw. Recorded beside the linear fit (model ``star-offsets``); stars not used by
+    their starpool (outliers, variables, non-calibration stars) are left out."""
+    t_ref = history[0][0].epoch
+    pts = [(_years(res.epoch, t_ref), e["a"], e["a_sigma"], int(e["hip"]))
+           for res, _ in history for e in (res.per_star or {}).values()
+           if e.get("used") and e.get("hip") is not None and e.get("a") and e.get("a_sigma")]
+    if len(pts) < 3:
+        return None
+    arr = np.array(pts, dtype=np.float64)
+    try:
+        fit = fit_drift_star_offsets(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3].astype(np.int64))
+    except InsufficientDataError as exc:
+        log.info("drift %s %s %s: %s", satellite, band, STAR_OFFSETS_MODEL, exc)
+        return None
+    ref_epoch = t_ref + timedelta(seconds=fit.reference_time_years * SECONDS_PER_YEAR)
+    return DriftResult(
+        run_id=run.id, satellite=satellite, band=band, method="STAR", quantity="a", model=STAR_OFFSETS_MODEL,
+        reference_epoch=ref_epoch, a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year,
+        rate_sigma=fit.rate_sigma_per_year, chi2_dof=fit.chi2_dof if np.isfinite(fit.chi2_dof) else None,
+        n_points=fit.n_points, created_at=now,
+    )
 
 
 # --------------------------------------------------------------------------- entry point

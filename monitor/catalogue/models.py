@@ -314,6 +314,13 @@ class StarpoolResult(SQLModel, table=True):
     acquisition_ids: list[str] = Field(default_factory=list, sa_type=JSON)
     per_window: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # h -> {a, a_sigma, n, ee}
     per_star: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # acq_id -> {a, a_sigma, used, ee}
+    # Star reference model of the members' irradiances (ICD 2.2b item 6): "REF-1" or "REF-2" (0009)
+    reference_model: str = Field(default="REF-1", max_length=16, sa_column_kwargs={"server_default": "REF-1"})
+    # its provenance: library path and SHA-256, RSR source and checksum of the band, templates per star
+    reference: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # relative uncertainty budget of A (fractions of A): photon, background, ee_correction, psf_model,
+    # template, zero_point, rsr, star_systematic (ICD 5 a_sigma_components)
+    a_sigma_components: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     created_at: datetime
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -208,15 +209,22 @@ def processing_backlog(session: Session) -> ProcessingBacklog:
     return ProcessingBacklog(counts=counts, oldest_received_at=oldest)
 
 
-def start_run(session: Session, kind: str, now: datetime) -> ProcessingRun:
+def start_run(session: Session, kind: str, now: datetime, *, reference_model: str = REF_VERSION,
+              external_references: dict[str, Any] | None = None) -> ProcessingRun:
     """Insert a ``running`` ``processing_run`` row carrying the versions in use (flushed: it has
-    its id). The caller commits it before the run's first unit of work."""
+    its id). The caller commits it before the run's first unit of work. ``reference_model``: the
+    star model of the run (ICD 2.2b); ``external_references``: the provenance of site-installed
+    inputs (spectral library and its SHA-256, RSR directory), kept beside the shipped tables'
+    checksums under the key ``external``."""
+    checksums: dict[str, Any] = dict(reference_checksums())
+    if external_references:
+        checksums["external"] = external_references
     run = ProcessingRun(
         kind=kind,
         code_version=__version__,
         icd_version=ICD_VERSION,
-        reference_model=REF_VERSION,
-        reference_checksums=reference_checksums(),
+        reference_model=reference_model,
+        reference_checksums=checksums,
         started_at=now,
     )
     session.add(run)

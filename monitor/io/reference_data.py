@@ -27,6 +27,9 @@ __all__ = [
     "load_rsr",
     "load_solar_spectrum",
     "load_johnson_v",
+    "load_johnson_b",
+    "load_cousins_i",
+    "load_vega_spectrum",
     "load_star_catalogue",
     "load_rolo_coefficients",
     "reference_checksums",
@@ -52,6 +55,9 @@ class StarCatalogue:
     dec_deg: NDArray[np.float64]
     v_mag: NDArray[np.float64]
     b_v: NDArray[np.float64]  # NaN when missing
+    v_i: NDArray[np.float64] | None = None  # V-I (Hipparcos-2), NaN when missing
+    hp_scatter_mag: NDArray[np.float64] | None = None  # Hipparcos-2 sHp, mag (NaN when missing)
+    var_flag: NDArray[np.int64] | None = None  # Hipparcos-2 VA: 0 = not in the variability annex, 1 or 2
 
     def index_of(self, hip: int) -> int:
         """Row of star ``HIP hip``; raises KeyError when it is not in the list."""
@@ -116,7 +122,7 @@ def load_johnson_v() -> Spectrum:
 
 @functools.cache
 def load_star_catalogue() -> StarCatalogue:
-    """Reference star list of ICD 2.2 (columns hip, ra_deg, dec_deg, v_mag, b_v)."""
+    """Reference star list of ICD 2.2/2.2b (hip, ra_deg, dec_deg, v_mag, b_v; v_i, hp_scatter_mag, var_flag)."""
     header, data = _read_csv(REFERENCE_DIR / "stars.csv")
     col = {name: data[:, i] for i, name in enumerate(header)}
     order = np.argsort(col["hip"], kind="stable")
@@ -128,7 +134,37 @@ def load_star_catalogue() -> StarCatalogue:
         dec_deg=_readonly(col["dec_deg"][order]),
         v_mag=_readonly(col["v_mag"][order]),
         b_v=_readonly(col["b_v"][order]),
+        v_i=_readonly(col["v_i"][order]) if "v_i" in col else None,
+        hp_scatter_mag=_readonly(col["hp_scatter_mag"][order]) if "hp_scatter_mag" in col else None,
+        var_flag=_flags(col["var_flag"][order]) if "var_flag" in col else None,
     )
+
+
+def _flags(values: NDArray[np.float64]) -> NDArray[np.int64]:
+    out = np.where(np.isfinite(values), values, 0.0).astype(np.int64)
+    out.setflags(write=False)
+    return out
+
+
+@functools.cache
+def load_johnson_b() -> Spectrum:
+    """Johnson B passband, Bessell (1990) Table 2, as tabulated (photon-counting use, ICD 2.2b)."""
+    _, data = _read_csv(REFERENCE_DIR / "johnson_b.csv")
+    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+
+
+@functools.cache
+def load_cousins_i() -> Spectrum:
+    """Cousins I passband, Bessell (1990) Table 2, as tabulated (photon-counting use, ICD 2.2b)."""
+    _, data = _read_csv(REFERENCE_DIR / "cousins_i.csv")
+    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+
+
+@functools.cache
+def load_vega_spectrum() -> Spectrum:
+    """CALSPEC Vega (alpha_lyr_stis_011) spectral irradiance, W m^-2 um^-1, 300-2500 nm (ICD 2.2b)."""
+    _, data = _read_csv(REFERENCE_DIR / "vega_calspec.csv")
+    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
 
 
 _CONST = re.compile(r"([cp][1-4])\s*=\s*([-+0-9.eE]+)")

@@ -19,7 +19,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -260,6 +260,20 @@ class AlertItem:
 
 
 @dataclass(frozen=True)
+class StarBudgetRow:
+    """Uncertainty budget of the newest starpool A_k of one satellite and band in the period
+    (ICD 5 ``a_sigma_components``: fractions of A, in %); ``reference_model`` REF-1 or REF-2."""
+
+    satellite: str
+    band: str
+    starpool: str
+    reference_model: str
+    a_sigma_pct: float
+    components_pct: Mapping[str, float]
+    variable_stars: Sequence[int] = ()
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """The whole report.
 
@@ -281,3 +295,5 @@ class ReportContext:
     other_rejected: Sequence[RejectedInput] = ()  # refused files that name no known satellite
     lunar_comparisons: Sequence[Any] = ()  # monitor.reports.lunar.LunarInstrumentSection, per GLOD instrument
     alerts: Sequence[AlertItem] = ()  # the calibration alerts of the period, by satellite, band, method, kind
+    star_budget: Sequence[StarBudgetRow] = ()  # issue 14: budget of the newest starpool A_k per satellite/band
+    reference_note: str = ""  # said once when the REF-1 star model is in use (no spectral library)

@@ -35,7 +35,15 @@ from monitor.catalogue.models import (
     StarpoolResult,
 )
 from monitor.catalogue.operations import RunVersions
-from monitor.domain import BANDS_BY_MISSION, ICD_VERSION, MISSION_OF_SATELLITE, REF_VERSION, MoonStatus, Satellite
+from monitor.domain import (
+    BANDS_BY_MISSION,
+    ICD_VERSION,
+    MISSION_OF_SATELLITE,
+    REF1_STAR_NOTE,
+    REF_VERSION,
+    MoonStatus,
+    Satellite,
+)
 from monitor.reports.context import (
     AlertItem,
     CalibrationSeries,
@@ -48,6 +56,7 @@ from monitor.reports.context import (
     RejectedInput,
     ReportContext,
     SatelliteSection,
+    StarBudgetRow,
     StarTrace,
     StarTraceSet,
     StarWindowTraces,
@@ -426,16 +435,37 @@ def build_context(session: Session, settings: Settings, period: Period, now: dat
             sec = SatelliteSection(**{**sec.__dict__, "rejected": rejected})
         sections.append(sec)
     ratio_rows = pneo_ratio_rows(session, settings)  # geometry-matched pairs, never flagged measurements
+    budget = star_budget_rows(cat.starpools, period)
+    star_models = sorted({b.reference_model for b in budget}) or [REF_VERSION]
     return ReportContext(
         title=TITLE, period_label=period.label, period_start=period.start, period_end=period.end,
         generated_at=now.astimezone(UTC), code_version=__version__, icd_version=ICD_VERSION,
-        reference_model=REF_VERSION, summary_rows=[r for s in sats for r in data[s].summary],
+        reference_model="+".join(star_models), star_budget=budget,
+        reference_note=REF1_STAR_NOTE if REF_VERSION in star_models else "",
+        summary_rows=[r for s in sats for r in data[s].summary],
         satellites=sections, ratio_rows=ratio_rows, other_rejected=sorted(other, key=lambda r: (r.time, r.file)),
         lunar_comparisons=lunar_comparison_section(session, until=period.end),
         alerts=[AlertItem(id=a.id, kind=a.kind, satellite=a.satellite, band=a.band, method=a.method, state=a.state,
                           opened_at=a.opened_at, message=a.message, value=a.value, sigma=a.sigma,
                           closed_at=a.closed_at, note=a.note) for a in cat.alerts],
     )
+
+
+def star_budget_rows(starpools: dict[tuple[str, str], list[tuple[StarpoolResult, Starpool]]],
+                     period: Period) -> list[StarBudgetRow]:
+    """The budget of the newest starpool result of the period per satellite and band (issue 14)."""
+    rows = []
+    for (satellite, band), hist in sorted(starpools.items()):
+        inside = [(r, p) for r, p in hist if period.start <= r.epoch < period.end]
+        if not inside:
+            continue
+        res, pool = inside[-1]
+        comps = {k: 100.0 * float(v) for k, v in (res.a_sigma_components or {}).items() if v is not None}
+        variable = (res.reference or {}).get("variable_stars", [])
+        rows.append(StarBudgetRow(satellite, band, pool.period_key, res.reference_model,
+                                  100.0 * res.a_sigma / res.a if res.a else float("nan"), comps,
+                                  tuple(int(h) for h in variable)))
+    return rows
 
 
 def summary_text(ctx: ReportContext, pdf_name: str) -> str:

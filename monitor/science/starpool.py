@@ -100,8 +100,16 @@ def combine_starpool(
     outlier_sigma: float = 4.0,
     *,
     min_stars: int = DEFAULT_MIN_STARS,
+    star_systematic_rel: float | ArrayLike = 0.0,
 ) -> StarpoolEstimate:
     """Robust random-effects weighted mean of per-star coefficients ``A_k`` of one starpool.
+
+    ``star_systematic_rel`` is a per-star systematic term (relative; one value for all stars or
+    one per star, e.g. each star's excess scatter over its own history, or a stated prior): it is
+    added in quadrature to the star's sigma, ``sigma_i^2 + (s_i median(a))^2``, before the steps
+    below, so that a star with tiny photon noise but a known extra error does not dominate the
+    mean; ``tau`` then measures only the star-to-star scatter beyond it (with REF-2 mostly the
+    template mismatch).
 
     1. Robust start: ``mu_0`` = median, ``tau_0`` such that the MAD-scale of
        ``z_i = (a_i - mu_0) / sqrt(sigma_i^2 + (tau_0 mu_0)^2)`` is 1; stars with
@@ -130,6 +138,8 @@ def combine_starpool(
         Rejection threshold on normalised residuals (default 4).
     min_stars : int
         Minimum number of stars that must remain (default 3).
+    star_systematic_rel : float or array_like of float, shape (n,)
+        Per-star systematic, relative (>= 0; default 0: none).
 
     Returns
     -------
@@ -162,10 +172,13 @@ def combine_starpool(
         raise ValueError("outlier_sigma must be > 0")
     if av.size < min_stars:
         raise InsufficientStarsError(f"{av.size} stars given, at least {min_stars} needed")
-    s2 = sv * sv
+    sys_rel = np.broadcast_to(np.asarray(star_systematic_rel, dtype=np.float64), av.shape)
+    if not np.all(sys_rel >= 0.0):
+        raise ValueError("star_systematic_rel must be >= 0")
+    mu0 = float(np.median(av))
+    s2 = sv * sv + (sys_rel * mu0) ** 2
 
     # 1. robust start
-    mu0 = float(np.median(av))
     r0 = av - mu0
 
     def mad_excess(t: float) -> float:

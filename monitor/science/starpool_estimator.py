@@ -220,18 +220,22 @@ def psf_flux_coefficients(
 
 
 def _combine(values: NDArray[np.float64], sigmas: NDArray[np.float64], accepted: NDArray[np.bool_],
-             star_ids: Sequence[str], outlier_sigma: float) -> tuple[NDArray[np.int64], StarpoolEstimate | None, str]:
+             star_ids: Sequence[str], outlier_sigma: float,
+             star_systematic_rel: float | NDArray[np.float64] = 0.0
+             ) -> tuple[NDArray[np.int64], StarpoolEstimate | None, str]:
     """Combination of the accepted members with a finite value: (members, estimate or None, note)."""
     idx = np.flatnonzero(accepted & np.isfinite(values))
     try:
-        est = combine_starpool(values[idx], sigmas[idx], [star_ids[int(i)] for i in idx], outlier_sigma)
+        est = combine_starpool(values[idx], sigmas[idx], [star_ids[int(i)] for i in idx], outlier_sigma,
+                               star_systematic_rel=np.broadcast_to(star_systematic_rel, values.shape)[idx])
     except InsufficientStarsError as exc:
         return idx, None, str(exc)
     return idx, est, ""
 
 
 def _psf_flux_estimate(
-    members: StarpoolMembers, ee_model: EeModel | None, outlier_sigma: float
+    members: StarpoolMembers, ee_model: EeModel | None, outlier_sigma: float,
+    star_systematic_rel: float | NDArray[np.float64] = 0.0
 ) -> tuple[WindowEstimate, NDArray[np.float64], NDArray[np.float64]] | None:
     """The PSF-fit-signal estimate with every member's coefficient and 1-sigma, or None."""
     if ee_model is None or ee_model.psf_flux_dn is None or ee_model.psf_flux_sigma_dn is None:
@@ -239,7 +243,7 @@ def _psf_flux_estimate(
     accepted_flux = np.where(members.accepted, ee_model.psf_flux_dn, np.nan)
     a, sig = psf_flux_coefficients(accepted_flux, ee_model.psf_flux_sigma_dn, members.oversamp, members.gain_factor,
                                    members.irradiance_w_m2_um, members.pixel_solid_angle_sr)
-    idx, est, note = _combine(a, sig, members.accepted, members.star_ids, outlier_sigma)
+    idx, est, note = _combine(a, sig, members.accepted, members.star_ids, outlier_sigma, star_systematic_rel)
     if est is None:
         return None
     return WindowEstimate(PSF_FLUX_HALF_WIDTH_PX, idx, est, note), a, sig
@@ -251,6 +255,7 @@ def estimate_starpool_band(
     *,
     reference_half_width_px: int,
     outlier_sigma: float,
+    star_systematic_rel: float | NDArray[np.float64] = 0.0,
 ) -> StarpoolBandEstimate:
     """Per-window and PSF-fit-signal estimates of one starpool and band, and the reported one.
 
@@ -264,6 +269,8 @@ def estimate_starpool_band(
         Window reported when the EE correction is available and the PSF-fit signal is not.
     outlier_sigma : float
         Outlier threshold of :func:`monitor.science.starpool.combine_starpool`.
+    star_systematic_rel : float or ndarray, shape (n,)
+        Per-star systematic of :func:`monitor.science.starpool.combine_starpool` (0: none).
 
     Returns
     -------
@@ -311,10 +318,11 @@ def estimate_starpool_band(
                                           ee_model.psf_flux_dn, members.gain_e_per_dn)
     windows = []
     for j, h in enumerate(half_widths):
-        idx, est, note = _combine(a_corr[:, j], a_corr_sig[:, j], members.accepted, members.star_ids, outlier_sigma)
+        idx, est, note = _combine(a_corr[:, j], a_corr_sig[:, j], members.accepted, members.star_ids, outlier_sigma,
+                                  star_systematic_rel)
         ee_mean = float(np.nanmean(ee[idx, j])) if est is not None else math.nan
         windows.append(WindowEstimate(h, idx, est, note, ee_mean))
-    psf = _psf_flux_estimate(members, ee_model, outlier_sigma)
+    psf = _psf_flux_estimate(members, ee_model, outlier_sigma, star_systematic_rel)
     estimated = {w.half_width_px: w for w in windows if w.estimate is not None}
     if not estimated:
         raise InsufficientStarsError("no window has enough stars")

@@ -53,6 +53,7 @@ PINNED = Path(__file__).with_name("starpool_rows_pinned.json")
 START = datetime(2025, 3, 1, tzinfo=UTC)
 NOW = datetime(2025, 4, 2, 12, 0, tzinfo=UTC)
 RTOL = 1e-12
+NEW_PER_STAR_KEYS = ("hip", "variability")  # issue 14 (REF-2): recorded beside the pinned fields
 FIELDS = ("band", "version", "a", "a_sigma", "n_used", "n_rejected", "half_width_px", "ee_source", "tau_rel",
           "chi2_dof", "rejected", "acquisition_ids", "per_window", "per_star")
 
@@ -79,6 +80,10 @@ def _rows(session: Session) -> list[dict[str, Any]]:
     query = select(StarpoolResult, Starpool).join(Starpool)
     for res, pool in sorted(session.exec(query).all(), key=lambda rp: (rp[0].version, rp[0].band)):
         row = {name: getattr(res, name) for name in FIELDS}
+        # issue 14 adds the star's HIP number and, with history, its variability test to each
+        # per_star entry: provenance, not estimator output; the pinned numbers stay as they were
+        row["per_star"] = {k: {f: v for f, v in e.items() if f not in NEW_PER_STAR_KEYS}
+                           for k, e in row["per_star"].items()}
         row["period_key"] = pool.period_key
         row["epoch"] = res.epoch.astimezone(UTC).isoformat()
         out.append(json.loads(json.dumps(row)))  # the JSON the catalogue holds (tuples -> lists...)

@@ -1,5 +1,5 @@
 """monitor/reference_data/README.md states the origin and SHA-256 of every shipped table, for the
-reference-model version the system records (monitor.domain.REF_VERSION): a table changed, added or
+reference-model version the system records (monitor.domain.REFERENCE_TABLES_VERSION): a table changed, added or
 removed without the README (and without a new reference-model version) fails here."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from monitor.domain import REF_VERSION
+from monitor.domain import REFERENCE_TABLES_VERSION
 
 DATA = Path(__file__).resolve().parents[2] / "monitor" / "reference_data"
 ROW = re.compile(r"^\|\s*`(?P<table>[^`]+)`\s*\|.*\|\s*(?P<rows>\d+)\s*\|\s*`(?P<sha>[0-9a-f]{64})`\s*\|\s*$")
@@ -32,7 +32,7 @@ def _shipped() -> list[str]:
 
 def test_readme_is_for_the_recorded_reference_model() -> None:
     version, _ = _readme()
-    assert version == REF_VERSION
+    assert version == REFERENCE_TABLES_VERSION
 
 
 def test_every_shipped_table_is_listed_and_nothing_else() -> None:

@@ -1,0 +1,221 @@
+"""REF-1 against REF-2 on stars whose true spectra are NOT the system's model. Prints one JSON document.
+
+Truth (shares nothing with the estimators but the public inputs: CALSPEC Vega, the passbands, the
+measured RSRs, the catalogue's V):
+
+* the calibration stars of a satellite: ``--set`` stars drawn once from the REF-2 calibration list
+  (V 2-5.5, the simulator's range); each campaign (monthly, ``--months``) observes ``--stars`` of
+  them at random: the star mix changes every month;
+* the true spectrum of a star is a *different* library template of nearby colour (one of the three
+  nearest in (B-V, V-I), never the one REF-2 picks, any luminosity class III-V) times a smooth
+  perturbation of 1 % rms (Legendre P1, P2 over 400-1000 nm), scaled to the star's V with the
+  photon-counting V average of CALSPEC Vega; its band irradiance is the ICD 2.1 average over the
+  measured PHR1A RSR;
+* ``--variables`` of the stars vary (sinusoid, amplitude 1.5-5 %, period 20-400 d, random phase),
+  unflagged in the catalogue; the true A_k drifts by ``--drift`` per year;
+* measured coefficient of a star: ``A_true(t) * E_true * var(t) / E_model * (1 + noise)``, noise
+  relative 0.15 % at V = 2 growing as photon noise (x 10^(0.2 (V-2))), plus a 0.2 % floor
+  (photometry beyond photon noise): the photometry chain is benchmarked elsewhere
+  (benchmarks/star_precision.py); this one isolates the reference model.
+
+Estimators, per band: REF-1 (black body, ICD 2.2) and REF-2 (template, ICD 2.2b) irradiances over
+the same measured RSRs; the starpool combination of the system (``combine_starpool``, with each
+star's excess scatter over its own history as its per-star systematic); the variability test of
+the system (two-way form) on each star's history up to the campaign (flagged stars excluded from
+then on); the drift both from the starpool means (``fit_drift``) and with per-star offsets
+(``fit_drift_star_offsets``). A star flagged in one band is excluded from A_k in every band
+from the next campaign on (as the pipeline does).
+
+Per band and model: starpool A_k bias (mean of A/A_true - 1) and scatter (std), worst pool, pull
+std (error / a_sigma), drift error of both drift fits (%/yr); and the variable-star detection
+(fraction of injected variables with amplitude >= 1.5 % flagged in some band, of their bands
+flagged, and of constant stars flagged in some band).
+
+Usage: python benchmarks/star_ref2.py --library /work/shared/reference/pickles \
+         --rsr-dir /work/shared/reference/rsr_measured [--months 24] [--stars 25] [--set 80] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_vega_spectrum
+from monitor.io.star_library import load_band_response, load_star_library
+from monitor.science.drift import fit_drift
+from monitor.science.exceptions import InsufficientStarsError
+from monitor.science.spectral import band_average
+from monitor.science.star_budget import TEMPLATE_PRIOR_REL
+from monitor.science.star_drift import fit_drift_star_offsets
+from monitor.science.star_ref2 import (
+    TEMPLATE_LUMINOSITY_CLASSES,
+    choose_templates,
+    is_ref2_calibration_star,
+    photon_average,
+    ref2_band_irradiance_w_m2_um,
+    template_band_ratios,
+)
+from monitor.science.star_reference import star_band_irradiance_w_m2_um
+from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
+from monitor.science.starpool import combine_starpool
+
+BANDS = ("P", "B0", "B1", "B2", "B3")
+SATELLITE = "PHR1A"
+
+
+def _true_spectra(rng: np.random.Generator, lib: Any, b_v: np.ndarray, v_i: np.ndarray,
+                  chosen: np.ndarray) -> np.ndarray:
+    """True F_lambda of each star: another nearby template times a smooth 1 % perturbation."""
+    eligible = np.isin(np.array([c.upper() for c in lib.lum_class]), TEMPLATE_LUMINOSITY_CLASSES)
+    d = np.hypot(b_v[:, None] - lib.b_v[None, :], v_i[:, None] - lib.v_i[None, :])
+    d = np.where(eligible[None, :], d, np.inf)
+    d[np.arange(b_v.size), chosen] = np.inf  # never the template REF-2 picks
+    nearest3 = np.argsort(d, axis=1)[:, :3]
+    pick = nearest3[np.arange(b_v.size), rng.integers(0, 3, b_v.size)]
+    lam = lib.wavelength_nm
+    x = np.clip((lam - 700.0) / 300.0, -1.0, 1.0)
+    # c1 P1 + c2 P2 with E[mean square over x] = 1e-4 (1 % rms): rms(P1) = 1/sqrt(3), rms(P2) = 1/sqrt(5)
+    c1 = rng.normal(0.0, 0.01 / np.sqrt(2.0) * np.sqrt(3.0), b_v.size)
+    c2 = rng.normal(0.0, 0.01 / np.sqrt(2.0) * np.sqrt(5.0), b_v.size)
+    pert = 1.0 + c1[:, None] * x[None, :] + c2[:, None] * (1.5 * x[None, :] ** 2 - 0.5)
+    return lib.flux[pick] * pert
+
+
+def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_var: int, drift: float,
+        seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    lib = load_star_library(library)
+    cat = load_star_catalogue()
+    assert cat.v_i is not None and cat.hp_scatter_mag is not None and cat.var_flag is not None
+    ok = (is_ref2_calibration_star(cat.v_mag, cat.b_v, cat.hp_scatter_mag, cat.var_flag)
+          & (cat.v_mag >= 2.0) & (cat.v_mag <= 5.5) & np.isfinite(cat.v_i))
+    rows = rng.choice(np.flatnonzero(ok), n_set, replace=False)
+    hip, v, bv, vi = cat.hip[rows], cat.v_mag[rows], cat.b_v[rows], cat.v_i[rows]
+    idx, _ = choose_templates(bv, vi, lib.b_v, lib.v_i, lib.lum_class)
+    true_f = _true_spectra(rng, lib, bv, vi, idx)
+    vega, vband = load_vega_spectrum(), load_johnson_v()
+    zp = float(photon_average(vega.wavelength_nm, vega.values, vband.wavelength_nm, vband.values))
+    true_v = np.asarray(photon_average(lib.wavelength_nm, true_f, vband.wavelength_nm, vband.values))
+    scale = zp * 10.0 ** (-0.4 * (v - 0.03)) / true_v  # true spectrum in W m-2 um-1 with the star's V
+    e_true, e_ref1, e_ref2 = {}, {}, {}
+    for band in BANDS:
+        rsr = load_band_response(SATELLITE, band, rsr_dir).spectrum
+        e_true[band] = np.asarray(band_average(lib.wavelength_nm, true_f, rsr.wavelength_nm, rsr.values)) * scale
+        ratios = template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values,
+                                      vband.wavelength_nm, vband.values)
+        e_ref2[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp)
+        e_ref1[band] = star_band_irradiance_w_m2_um(v, bv, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
+                                                    vband.values)
+    # variables
+    var_i = rng.choice(n_set, n_var, replace=False)
+    amp = np.zeros(n_set)
+    amp[var_i] = rng.uniform(0.015, 0.05, n_var)
+    period_d = rng.uniform(20.0, 400.0, n_set)
+    phase = rng.uniform(0.0, 2 * np.pi, n_set)
+    noise_rel = np.hypot(0.0015 * 10.0 ** (0.2 * (v - 2.0)), 0.002)
+    a0 = 1000.0
+    t_pool = (np.arange(months) + 0.5) / 12.0  # years
+    members = [np.sort(rng.choice(n_set, n_stars, replace=False)) for _ in range(months)]
+    # per-acquisition measurements shared by both models (same photons)
+    meas = []
+    for k, mem in enumerate(members):
+        t_days = t_pool[k] * 365.25 + rng.uniform(0, 3, mem.size)
+        var = 1.0 + amp[mem] * np.sin(2 * np.pi * t_days / period_d[mem] + phase[mem])
+        eps = {b: rng.normal(0.0, noise_rel[mem]) for b in BANDS}
+        meas.append((mem, var, eps))
+    config = dict(months=months, stars_per_pool=n_stars, star_set=n_set, variables=n_var, drift_per_year=drift,
+                  seed=seed, library_sha256=lib.checksum[:16], rsr=f"measured {SATELLITE}")
+    out: dict[str, Any] = {"config": config, "bands": {}, "variables": {}}
+    flags_all: dict[str, dict[str, np.ndarray]] = {}
+    a_true = a0 * (1.0 + drift * t_pool)
+    # rate of ln A: ln(1 + r t) ~ r t - (r t)^2/2 -> the per-star-offset fit is compared with the true log slope
+    true_log_rate = float(np.polyfit(t_pool, np.log1p(drift * t_pool), 1)[0])
+    for model, e_model in (("REF-1", e_ref1), ("REF-2", e_ref2)):
+        prior = TEMPLATE_PRIOR_REL[model]
+        hist: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}
+        flagged = {b: np.zeros(n_set, dtype=bool) for b in BANDS}  # the band's own test
+        excluded = np.zeros(n_set, dtype=bool)  # flagged in any band so far: out of A_k in every band
+        excess = {b: np.zeros(n_set) for b in BANDS}  # each star's scatter beyond photometric noise
+        pools: dict[str, list[float]] = {b: [] for b in BANDS}
+        sig: dict[str, list[float]] = {b: [] for b in BANDS}
+        tk: dict[str, list[float]] = {b: [] for b in BANDS}
+        pts: dict[str, list[tuple[float, float, float, int]]] = {b: [] for b in BANDS}
+        for k, (mem, var, eps) in enumerate(meas):
+            for band in BANDS:
+                a_i = a_true[k] * e_true[band][mem] * var / e_model[band][mem] * (1.0 + eps[band])
+                s_i = np.abs(a_i) * noise_rel[mem]
+                use = ~excluded[mem]
+                sys_rel = np.hypot(prior, excess[band][mem])
+                try:
+                    est = combine_starpool(a_i[use], s_i[use], list(hip[mem][use]), 4.0,
+                                           star_systematic_rel=sys_rel[use])
+                except InsufficientStarsError:
+                    continue
+                pools[band].append(est.a / a_true[k] - 1.0)
+                sig[band].append(est.a_sigma / a_true[k])
+                tk[band].append(t_pool[k])
+                hist[band] += [(int(mem[j]), k, a_i[j], s_i[j]) for j in range(mem.size)]
+                arr = np.array(hist[band])
+                test = variability_test_two_way(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2],
+                                                arr[:, 3])
+                flagged[band][test.star[test.flagged]] = True
+                excess[band][test.star] = excess_scatter_rel(test.rms_rel, test.n_points, noise_rel[test.star])
+                pts[band] += [(t_pool[k], a_i[j], s_i[j], int(mem[j])) for j in range(mem.size) if use[j]]
+            for band in BANDS:
+                excluded |= flagged[band]
+        flags_all[model] = flagged
+        for band in BANDS:
+            err, sg, t_ok = np.array(pools[band]), np.array(sig[band]), np.array(tk[band])
+            fit = fit_drift(t_ok, a0 * (1.0 + drift * t_ok) * (1.0 + err), sg * a0)
+            p = np.array(pts[band])
+            fit2 = fit_drift_star_offsets(p[:, 0], p[:, 1], p[:, 2], p[:, 3].astype(np.int64))
+            out["bands"].setdefault(band, {})[model] = {
+                "bias_pct": round(100 * float(err.mean()), 3),
+                "scatter_pct": round(100 * float(err.std(ddof=1)), 3),
+                "worst_pool_pct": round(100 * float(err[np.argmax(np.abs(err))]), 3),
+                "pull_std": round(float(np.std(err / sg, ddof=1)), 3),
+                "drift_error_pools_pct_per_year": round(100 * (fit.rate_per_year - drift), 4),
+                "drift_error_star_offsets_pct_per_year": round(100 * (fit2.rate_per_year - true_log_rate), 4),
+                "drift_sigma_star_offsets_pct_per_year": round(100 * fit2.rate_sigma_per_year, 4),
+                "n_pools": int(err.size),
+            }
+    n_obs = np.bincount(np.concatenate(members), minlength=n_set)
+    for model in ("REF-1", "REF-2"):
+        f = np.array([flags_all[model][b] for b in BANDS])  # (bands, stars)
+        is_var = amp >= 0.015
+        any_band = f.any(axis=0)
+        out["variables"][model] = {
+            "stars_flagged_fraction": round(float(any_band[is_var].mean()), 3) if is_var.any() else None,
+            "star_band_flagged_fraction": round(float(f[:, is_var].mean()), 3) if is_var.any() else None,
+            "false_flag_star_fraction": round(float(any_band[~is_var].mean()), 4),
+        }
+        out.setdefault("variable_stars", {})[model] = [
+            {"hip": int(hip[i]), "amplitude_pct": round(100 * float(amp[i]), 2), "n_obs": int(n_obs[i]),
+             "bands_flagged": [b for k, b in enumerate(BANDS) if f[k, i]]} for i in np.flatnonzero(is_var)]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--library", type=Path, required=True)
+    ap.add_argument("--rsr-dir", type=Path, required=True)
+    ap.add_argument("--months", type=int, default=24)
+    ap.add_argument("--stars", type=int, default=25)
+    ap.add_argument("--set", type=int, default=80)
+    ap.add_argument("--variables", type=int, default=3)
+    ap.add_argument("--drift", type=float, default=-0.01)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    t = time.perf_counter()
+    doc = run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift, args.seed)
+    doc["seconds"] = round(time.perf_counter() - t, 2)
+    print(json.dumps(doc, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Which star reference model is active (REF-1 or REF-2, ICD 2.2/2.2b) and the irradiance it gives.
+
+The choice follows ``[reference]`` (:class:`monitor.settings.ReferenceSettings`): ``star_model =
+"REF-1"`` or ``"REF-2"`` explicitly, or by default REF-2 when a spectral library is configured and
+REF-1 otherwise. A library that is configured but cannot be read is a configuration error (never a
+silent fall-back to REF-1). The measured RSRs of ``rsr_dir`` apply to the active model (ICD 2.1);
+bands without a measured file keep their nominal RSR; the RSR of each band is recorded.
+
+:func:`star_reference` is what the star photometry calls per star and band: it runs in worker
+processes too, so it takes a small picklable :class:`StarModelKey` and caches by it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.domain import REF2_VERSION, REF_VERSION
+from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_vega_spectrum
+from monitor.io.star_library import LibraryError, load_band_response, load_star_library
+from monitor.science.star_ref2 import (
+    choose_templates,
+    is_ref2_calibration_star,
+    photon_average,
+    ref2_band_irradiance_w_m2_um,
+    template_band_ratios,
+)
+from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
+from monitor.settings import ConfigError, Settings
+
+__all__ = ["StarModelKey", "StarModelChoice", "StarReference", "resolve_star_model", "star_reference"]
+
+
+@dataclass(frozen=True)
+class StarModelKey:
+    """The active star model and its inputs (hashable, picklable)."""
+
+    model: str  # REF-1 or REF-2
+    library_dir: Path | None = None
+    rsr_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class StarModelChoice:
+    """:func:`resolve_star_model`'s answer: the key, why, and the library's provenance."""
+
+    key: StarModelKey
+    reason: str
+    library_checksum: str = ""
+    n_templates: int = 0
+
+    @property
+    def model(self) -> str:
+        return self.key.model
+
+    def describe(self) -> str:
+        """One line for ``monitor init``/``status``: the model and why."""
+        rsr = f"; measured RSRs from {self.key.rsr_dir}" if self.key.rsr_dir is not None else "; nominal RSRs"
+        return f"star reference model {self.model}: {self.reason}{rsr}"
+
+    def record(self) -> dict[str, Any]:
+        """Provenance of results computed with this model (ICD 2.2b item 6)."""
+        out: dict[str, Any] = {"reference_model": self.model}
+        if self.key.library_dir is not None:
+            out.update(library=str(self.key.library_dir), library_sha256=self.library_checksum)
+        if self.key.rsr_dir is not None:
+            out["rsr_dir"] = str(self.key.rsr_dir)
+        return out
+
+
+def resolve_star_model(settings: Settings) -> StarModelChoice:
+    """The star model of this site (see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        ``star_model = "REF-2"`` without a library, or a configured library that cannot be read,
+        or a configured ``rsr_dir`` that is not a directory.
+    """
+    ref = settings.reference
+    lib = ref.path(settings.site, ref.star_library)
+    rsr = ref.path(settings.site, ref.rsr_dir)
+    if rsr is not None and not rsr.is_dir():
+        raise ConfigError(f"[reference] rsr_dir {rsr} is not a directory")
+    if ref.star_model == REF_VERSION:
+        return StarModelChoice(StarModelKey(REF_VERSION, None, rsr), "configured ([reference] star_model = \"REF-1\")")
+    if lib is None:
+        if ref.star_model == REF2_VERSION:
+            raise ConfigError('[reference] star_model = "REF-2" needs [reference] star_library (a spectral library)')
+        return StarModelChoice(StarModelKey(REF_VERSION, None, rsr),
+                               "no spectral library configured ([reference] star_library): black-body model of "
+                               "ICD 2.2, biased by several % per band on real stars")
+    try:
+        library = load_star_library(lib)
+    except (LibraryError, OSError, ValueError) as exc:
+        raise ConfigError(f"[reference] star_library {lib}: {exc}") from exc
+    how = "configured" if ref.star_model == REF2_VERSION else "default with a library"
+    return StarModelChoice(StarModelKey(REF2_VERSION, lib, rsr),
+                           f"{how}; library {lib} found, {len(library.files)} templates, "
+                           f"sha256 {library.checksum[:16]}", library.checksum, len(library.files))
+
+
+@dataclass(frozen=True)
+class StarReference:
+    """Reference irradiance of one star in one band, and what produced it."""
+
+    irradiance_w_m2_um: float  # NaN when the star has no reference (no B-V)
+    usable: bool  # a calibration star under the model's selection rule
+    why_not: str  # why the star is not a calibration star ("" when usable)
+    model: str
+    template: str  # library file of the template ("" for REF-1)
+    colour_distance_mag: float  # REF-2 colour distance to the template (NaN for REF-1)
+    rsr_source: str
+    rsr_checksum: str
+
+
+@functools.cache
+def _ref2_templates(library_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Template index and colour distance of every star of the list (REF-2 rule), in list order."""
+    lib = load_star_library(library_dir)
+    cat = load_star_catalogue()
+    v_i = cat.v_i if cat.v_i is not None else np.full(cat.hip.shape, np.nan)
+    return choose_templates(cat.b_v, v_i, lib.b_v, lib.v_i, lib.lum_class)
+
+
+@functools.cache
+def _ref2_ratios(library_dir: Path, satellite: str, band: str, rsr_dir: Path | None) -> np.ndarray:
+    lib = load_star_library(library_dir)
+    rsr = load_band_response(satellite, band, rsr_dir).spectrum
+    v = load_johnson_v()
+    return template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values, v.wavelength_nm, v.values)
+
+
+@functools.cache
+def vega_v_photon_w_m2_um() -> float:
+    """Photon-counting V average of CALSPEC Vega, the REF-2 zero point, W m^-2 um^-1."""
+    vega, v = load_vega_spectrum(), load_johnson_v()
+    return float(photon_average(vega.wavelength_nm, vega.values, v.wavelength_nm, v.values))
+
+
+@functools.cache
+def star_reference(key: StarModelKey, hip: int, satellite: str, band: str) -> StarReference:
+    """E_k of star ``HIP hip`` for one satellite and band under the model ``key`` (ICD 2.2/2.2b)."""
+    cat = load_star_catalogue()
+    i = cat.index_of(hip)
+    v, bv = float(cat.v_mag[i]), float(cat.b_v[i])
+    resp = load_band_response(satellite, band, key.rsr_dir)
+    if key.model == REF2_VERSION:
+        assert key.library_dir is not None
+        idx, dist = _ref2_templates(key.library_dir)
+        ratios = _ref2_ratios(key.library_dir, satellite, band, key.rsr_dir)
+        e = float(ref2_band_irradiance_w_m2_um([v], [idx[i]], ratios, vega_v_photon_w_m2_um())[0])
+        scatter = float(cat.hp_scatter_mag[i]) if cat.hp_scatter_mag is not None else float("nan")
+        flag = int(cat.var_flag[i]) if cat.var_flag is not None else 0
+        usable = bool(is_ref2_calibration_star([v], [bv], [scatter], [flag])[0]) and np.isfinite(e)
+        why = "" if usable else (
+            f"HIP {hip} is not a REF-2 calibration star (needs 1 <= V <= 6, -0.25 <= B-V <= 1.30, "
+            f"Hipparcos scatter <= 0.01 mag, no variability flag; has V {v:.2f}, B-V {bv:.2f}, "
+            f"scatter {scatter:.3f}, flag {flag})")
+        template = load_star_library(key.library_dir).files[idx[i]] if idx[i] >= 0 else ""
+        return StarReference(e, usable, why, REF2_VERSION, template, float(dist[i]), resp.source, resp.checksum)
+    usable = bool(is_calibration_star(np.array([v]), np.array([bv]))[0])
+    if not np.isfinite(bv):
+        e = float("nan")
+    else:
+        vband = load_johnson_v()
+        e = float(star_band_irradiance_w_m2_um(np.array([v]), np.array([bv]), resp.spectrum.wavelength_nm,
+                                               resp.spectrum.values, vband.wavelength_nm, vband.values)[0])
+    why = "" if usable else f"HIP {hip} is not a calibration star (needs 1 <= V <= 6 and a valid B-V)"
+    return StarReference(e, usable, why, REF_VERSION, "", float("nan"), resp.source, resp.checksum)
+

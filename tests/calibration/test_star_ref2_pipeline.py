@@ -1,0 +1,143 @@
+"""REF-2 through the star method's use-cases: a site processed with REF-1 (no library), then the
+library and measured RSRs configured and ``--reprocess``: REF-2 versions of every starpool
+result, the REF-1 versions kept, and the model said in status, the results export and the
+report view. Real SQLite catalogue, real simulated FITS files, the site-installed REF-2 inputs of
+the steering repository (never copied into the package). No PSF fit (ee_provider None): this is
+about which reference produced what, not the EE correction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, col, select
+
+from monitor.calibration.star import run_star_calibration
+from monitor.calibration.star_model import resolve_star_model
+from monitor.catalogue import operations as ops
+from monitor.catalogue.models import Acquisition, StarPhotometry, Starpool, StarpoolResult, StarWindow
+from monitor.cli_reference import star_model_line
+from monitor.domain import REF1_STAR_NOTE
+from monitor.ingest.service import run_ingest
+from monitor.results import build_results
+from monitor.science.star_budget import COMPONENT_KEYS
+from monitor.settings import ConfigError, Settings, load_settings
+from monitor.simulate.campaign import simulate_campaigns
+from monitor.site import init_site, session_scope, utc_now
+
+SHARED = Path("/work/shared/reference")
+LIBRARY, RSR_MEASURED = SHARED / "pickles", SHARED / "rsr_measured"
+pytestmark = [pytest.mark.skipif(not LIBRARY.is_dir(), reason="site REF-2 inputs not installed here"),
+              pytest.mark.slow]  # about 40 s on the loaded 2-core machine (simulation, ingest, two runs)
+ENV = {"MONITOR_INGEST_SETTLE_SECONDS": "0"}
+
+
+def _process(settings: Settings, reprocess: bool = False) -> None:
+    with session_scope(settings) as session:
+        run = ops.start_run(session, "process", utc_now())
+        session.commit()
+        run_star_calibration(session, settings, run, utc_now(), reprocess=reprocess, ee_provider=None)
+        ops.finish_run(session, run, utc_now(), "ok", "test", n_items=0)
+        session.commit()
+
+
+def _results(session: Session) -> list[tuple[StarpoolResult, Starpool]]:
+    return list(session.exec(select(StarpoolResult, Starpool).join(Starpool)
+                             .order_by(Starpool.period_key, StarpoolResult.band, StarpoolResult.version)).all())
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Settings]:
+    root = tmp_path_factory.mktemp("ref2")
+    ref1 = load_settings(root / "site", env=ENV)
+    init_site(ref1)
+    simulate_campaigns(ref1.inbox, start=datetime(2024, 3, 1, tzinfo=UTC), months=1, seed=3, satellites=["PHR1A"],
+                       stars_per_campaign=14, moon_per_month=0, geom_per_month=0, bad_files=False,
+                       saturated_fraction=0.0)
+    with session_scope(ref1) as session:
+        run_ingest(session, ref1, utc_now())
+    _process(ref1)
+    ref2 = load_settings(root / "site", env={**ENV, "MONITOR_REFERENCE_STAR_LIBRARY": str(LIBRARY),
+                                             "MONITOR_REFERENCE_RSR_DIR": str(RSR_MEASURED)})
+    return ref1, ref2
+
+
+def test_model_choice_and_status_line(sites: tuple[Settings, Settings], tmp_path: Path) -> None:
+    ref1, ref2 = sites
+    assert resolve_star_model(ref1).model == "REF-1"
+    assert "REF-1" in star_model_line(ref1) and "no spectral library" in star_model_line(ref1)
+    choice = resolve_star_model(ref2)
+    assert choice.model == "REF-2" and len(choice.library_checksum) == 64 and choice.n_templates == 108
+    line = star_model_line(ref2)
+    assert "REF-2" in line and choice.library_checksum[:16] in line and str(RSR_MEASURED) in line
+    # an explicit REF-2 without a library, or a library that is not there: configuration errors
+    bad = load_settings(tmp_path / "s", env={**ENV, "MONITOR_REFERENCE_STAR_MODEL": "REF-2"})
+    with pytest.raises(ConfigError):
+        resolve_star_model(bad)
+    missing = load_settings(tmp_path / "s", env={**ENV, "MONITOR_REFERENCE_STAR_LIBRARY": str(tmp_path / "none")})
+    with pytest.raises(ConfigError):
+        resolve_star_model(missing)
+    assert "configuration error" in star_model_line(missing)
+    forced = load_settings(tmp_path / "s", env={**ENV, "MONITOR_REFERENCE_STAR_LIBRARY": str(LIBRARY),
+                                                "MONITOR_REFERENCE_STAR_MODEL": "REF-1"})
+    assert resolve_star_model(forced).model == "REF-1"
+
+
+def test_ref1_results_say_so_once(sites: tuple[Settings, Settings]) -> None:
+    ref1, _ = sites
+    with session_scope(ref1, read_only=True) as session:
+        rows = _results(session)
+        doc = build_results(session)
+    assert rows and all(r.reference_model == "REF-1" for r, _ in rows)
+    assert doc["reference_model"] == "REF-1" and doc["reference_note"] == REF1_STAR_NOTE
+    star = [c for c in doc["calibration"] if c["method"] == "STAR"]
+    assert star and all(c["reference_model"] == "REF-1" for c in star)
+
+
+def test_reprocess_with_ref2_keeps_ref1_versions(sites: tuple[Settings, Settings]) -> None:
+    ref1, ref2 = sites
+    with session_scope(ref1, read_only=True) as session:
+        before = {(p.period_key, r.band): (r.version, r.a) for r, p in _results(session)}
+    _process(ref2, reprocess=True)
+    with session_scope(ref2, read_only=True) as session:
+        rows = _results(session)
+        doc = build_results(session)
+        phot_models = set(session.exec(select(StarPhotometry.reference_model)
+                                       .where(col(StarPhotometry.run_id) == max(r.run_id for r, _ in rows))).all())
+    by_key: dict[tuple[str, str], list[StarpoolResult]] = {}
+    for r, p in rows:
+        by_key.setdefault((p.period_key, r.band), []).append(r)
+    assert set(by_key) == set(before)
+    for key, versions in by_key.items():
+        old, new = versions[0], versions[-1]
+        assert (old.version, old.a) == before[key] and old.reference_model == "REF-1"  # kept, untouched
+        assert new.version > old.version and new.reference_model == "REF-2"
+        ref = new.reference or {}
+        assert ref["library_sha256"] == resolve_star_model(ref2).library_checksum
+        assert ref["rsr"] and all(s.startswith(f"measured:PHR1A_{key[1]}.csv sha256:") for s in ref["rsr"])
+        assert ref["templates"] and all(t.startswith("uk") for t in ref["templates"].values())
+        comps = new.a_sigma_components or {}
+        assert set(comps) == set(COMPONENT_KEYS)
+        assert comps["zero_point"] == 0.005 and comps["template"] > 0.0 and comps["photon"] > 0.0
+        # a_sigma holds the per-star terms (not the common zero point and RSR)
+        per_star = sum(comps[k] ** 2 for k in COMPONENT_KEYS if k not in ("zero_point", "rsr")) ** 0.5
+        assert new.a_sigma / new.a == pytest.approx(per_star, rel=0.35)
+        # REF-2 and REF-1 differ by the spectral model: several % in some band, not a factor
+        assert 0.8 < new.a / old.a < 1.25
+    assert phot_models == {"REF-2"}
+    assert doc["reference_model"] == "REF-2" and "reference_note" not in doc
+    star = [c for c in doc["calibration"] if c["method"] == "STAR"]
+    assert star and all(c["reference_model"] == "REF-2" and set(c["a_sigma_components"]) == set(COMPONENT_KEYS)
+                        for c in star)
+    # stars outside the REF-2 selection are measured (windows with their counts kept: traced) but never used
+    with session_scope(ref2, read_only=True) as session:
+        last_run = max(r.run_id for r, _ in rows)
+        outside = session.exec(select(StarPhotometry, Acquisition).join(Acquisition).where(
+            col(StarPhotometry.run_id) == last_run, col(StarPhotometry.message).contains("not a REF-2"))).all()
+        assert outside, "the seeded campaign holds stars REF-1 uses and REF-2 does not"
+        for phot, acq in outside:
+            windows = session.exec(select(StarWindow).where(StarWindow.photometry_id == phot.id)).all()
+            assert windows and all(w.normalised_count is not None and w.a is None for w in windows)
+            newest = by_key[(rows[0][1].period_key, phot.band)][-1]
+            assert newest.per_star[acq.acq_id]["used"] is False
