@@ -21,6 +21,8 @@ __all__ = [
     "FAILED_OUTCOMES",
     "OutboxStatus",
     "OutboxKind",
+    "WorkState",
+    "ACTIVE_WORK_STATES",
     "one_of",
 ]
 
@@ -80,6 +82,20 @@ class OutboxKind(enum.StrEnum):
     REPORT = "report"
     ALERT = "alert"
     RECOVERY = "recovery"
+
+
+class WorkState(enum.StrEnum):
+    """State of a unit of work shared by workers (``work_unit.state``, :mod:`monitor.catalogue.work_units`)."""
+
+    WAITING = "waiting"  # an aggregation waiting for its members (``work_unit.waiting`` > 0)
+    PENDING = "pending"  # claimable
+    CLAIMED = "claimed"  # a worker holds its lease
+    DONE = "done"
+    FAILED = "failed"  # gave up after ``max_attempts`` claims
+
+
+# The states of a unit not finished yet: at most one such unit per (kind, key) (a partial unique index).
+ACTIVE_WORK_STATES = (WorkState.WAITING, WorkState.PENDING, WorkState.CLAIMED)
 
 
 def one_of(column: str, values: Iterable[str]) -> str:
