@@ -4,8 +4,8 @@ The protocol (every function here is one statement or a few, none commits; the c
 each step on its own):
 
 - :func:`add_units` / :func:`add_unit`: the single scheduler enqueues the units of a run;
-- :func:`claim`: a worker takes the oldest claimable units. PostgreSQL: ``UPDATE ... WHERE id IN
-  (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``, so concurrent workers never wait for each other
+- :func:`claim`: a worker takes the oldest claimable units. PostgreSQL: ``WITH picked AS (SELECT
+  ... LIMIT n FOR UPDATE SKIP LOCKED) UPDATE ... WHERE id IN (SELECT id FROM picked) RETURNING``, so concurrent workers never wait for each other
   and never take the same unit; SQLite: the same ``UPDATE ... RETURNING`` (the single writer makes
   the statement atomic; SQLAlchemy drops ``FOR UPDATE`` there). The claim sets a lease
   (``lease_until``) and increments ``attempts``, the claim's *fencing token*;
@@ -99,10 +99,12 @@ def claim(session: Session, worker_id: str, now: datetime, lease_s: float, *, ki
     pick = select(_T.c.id).where(_T.c.state == WorkState.PENDING)
     if kinds is not None:
         pick = pick.where(_T.c.kind.in_(sorted(kinds)))
-    pick = pick.order_by(_T.c.id).limit(limit).with_for_update(skip_locked=True)
+    # a CTE: PostgreSQL evaluates it once (an IN-subquery with LIMIT may be re-run by a semi-join
+    # plan and lock more rows than asked)
+    picked = pick.order_by(_T.c.id).limit(limit).with_for_update(skip_locked=True).cte("picked")
     stmt = (
         sa.update(_T)
-        .where(_T.c.id.in_(pick), _T.c.state == WorkState.PENDING)
+        .where(_T.c.id.in_(select(picked.c.id)), _T.c.state == WorkState.PENDING)
         .values(state=WorkState.CLAIMED, worker_id=worker_id, attempts=_T.c.attempts + 1,
                 lease_until=now + timedelta(seconds=lease_s), heartbeat_at=now)
         .returning(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id)
