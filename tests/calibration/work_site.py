@@ -4,15 +4,19 @@ whose ids differ)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from monitor.catalogue.models import (
     Acquisition,
+    BandImage,
     DriftResult,
     MtfResult,
     StarPhotometry,
@@ -96,4 +100,36 @@ def assert_same(a: Snapshot, b: Snapshot, rel: float = 1e-12) -> int:
                     n += 1
                 else:
                     assert x == y, (table, key, x, y)
+    return n
+
+
+def replicate_acquisitions(settings: Settings, n: int, start: datetime, step: timedelta) -> int:
+    """Make the catalogue hold ``n`` archived STAR acquisitions by cloning the ingested ones (same
+    archived file, new ACQ_ID and checksum), dated ``start + k * step``: a large backlog from a few
+    simulated files. Returns the number of acquisitions."""
+    engine = open_engine(settings)
+    acq_t, band_t = Acquisition.__table__, BandImage.__table__  # type: ignore[attr-defined]
+    try:
+        with engine.begin() as conn:
+            originals = [dict(r._mapping) for r in conn.execute(sa.select(acq_t).order_by(acq_t.c.id))]
+            bands: dict[int, list[dict[str, Any]]] = {}
+            for r in conn.execute(sa.select(band_t).order_by(band_t.c.id)):
+                bands.setdefault(r.acquisition_id, []).append(dict(r._mapping))
+            for k, row in enumerate(originals):
+                conn.execute(sa.update(acq_t).where(acq_t.c.id == row["id"]).values(date_obs=start + k * step))
+            clones = []
+            for k in range(len(originals), n):
+                src = originals[k % len(originals)]
+                clones.append({**{c: v for c, v in src.items() if c != "id"}, "acq_id": f"{src['acq_id']}-C{k}",
+                               "sha256": hashlib.sha256(f"{src['sha256']}{k}".encode()).hexdigest(),
+                               "date_obs": start + k * step})
+            if clones:
+                ids = conn.execute(sa.insert(acq_t).returning(acq_t.c.id, sort_by_parameter_order=True),
+                                   clones).scalars().all()
+                rows = [{**{c: v for c, v in b.items() if c != "id"}, "acquisition_id": new_id}
+                        for k, new_id in zip(range(len(originals), n), ids, strict=True)
+                        for b in bands[originals[k % len(originals)]["id"]]]
+                conn.execute(sa.insert(band_t), rows)
+    finally:
+        engine.dispose()
     return n
