@@ -36,7 +36,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from monitor.calibration.pending import UnitFailure, ends_the_run, unit_failure
+from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run, unit_failure
 from monitor.calibration.star import (
     PhotometryRows,
     _drift_rows,
@@ -58,6 +58,8 @@ __all__ = [
     "UnitKind",
     "Enqueued",
     "enqueue_star_processing",
+    "EnqueuedStage",
+    "enqueue_star_stage",
     "worker_id",
     "photometry_job",
     "write_photometry",
@@ -152,6 +154,25 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
                  max_attempts=max_attempts)
     session.commit()
     return Enqueued(run.id, photometry=len(acq_ids), starpools=len(pool_ids), drifts=len(sat_names))
+
+
+@dataclass
+class EnqueuedStage(StageSummary):
+    """The star stage of ``monitor process`` when ``[compute] workers = false``: enqueued, not run."""
+
+    enqueued: Enqueued | None = None
+
+    def __str__(self) -> str:
+        return f"{self.enqueued} (done by 'monitor worker' processes)"
+
+
+def enqueue_star_stage(session: Session, settings: Settings, now: datetime, *, reprocess: bool = False
+                       ) -> EnqueuedStage:
+    """The star stage of a processing run handed to the workers (see :func:`enqueue_star_processing`)."""
+    enqueued = enqueue_star_processing(session, settings, now, reprocess=reprocess,
+                                       max_attempts=settings.compute.max_attempts)
+    log.info("%s", enqueued)
+    return EnqueuedStage(enqueued=enqueued)
 
 
 # --------------------------------------------------------------------------- the units
@@ -252,9 +273,9 @@ def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker:
 
 _RUNNERS: dict[str, Callable[[Session, Settings, wu.ClaimedUnit, str, Callable[[], datetime]], UnitFailure | None]] = {
     UnitKind.STAR_PHOTOMETRY: _run_photometry,
-    UnitKind.STARPOOL: _run_starpool,  # type: ignore[dict-item]
-    UnitKind.STAR_DRIFT: _run_drift,  # type: ignore[dict-item]
-    UnitKind.RUN: _run_run,  # type: ignore[dict-item]
+    UnitKind.STARPOOL: _run_starpool,
+    UnitKind.STAR_DRIFT: _run_drift,
+    UnitKind.RUN: _run_run,
 }
 
 

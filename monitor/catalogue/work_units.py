@@ -4,11 +4,12 @@ The protocol (every function here is one statement or a few, none commits; the c
 each step on its own):
 
 - :func:`add_units` / :func:`add_unit`: the single scheduler enqueues the units of a run;
-- :func:`claim`: a worker takes the oldest claimable units. PostgreSQL: ``WITH picked AS (SELECT
-  ... LIMIT n FOR UPDATE SKIP LOCKED) UPDATE ... WHERE id IN (SELECT id FROM picked) RETURNING``, so concurrent workers never wait for each other
-  and never take the same unit; SQLite: the same ``UPDATE ... RETURNING`` (the single writer makes
-  the statement atomic; SQLAlchemy drops ``FOR UPDATE`` there). The claim sets a lease
-  (``lease_until``) and increments ``attempts``, the claim's *fencing token*;
+- :func:`claim`: a worker takes the oldest claimable units. PostgreSQL: ``WITH picked AS
+  (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) UPDATE ... WHERE id IN (SELECT id FROM picked)
+  RETURNING``, so concurrent workers never wait for each other and never take the same unit;
+  SQLite: the same ``UPDATE ... RETURNING`` (the single writer makes the statement atomic;
+  SQLAlchemy drops ``FOR UPDATE`` there). The claim sets a lease (``lease_until``) and increments
+  ``attempts``, the claim's *fencing token*;
 - :func:`heartbeat` renews the lease while the unit runs;
 - :func:`finish` is the first statement of the transaction that writes a unit's results: it
   marks the unit done only if it is still claimed by this worker with this token, and the caller

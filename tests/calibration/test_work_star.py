@@ -111,3 +111,15 @@ def test_stop_finishes_the_unit_in_hand(files: Path, tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert counts[WorkState.DONE] == 3 and WorkState.CLAIMED not in counts  # nothing left half-held
+
+
+def test_with_compute_workers_false_processing_enqueues_the_star_method_for_the_workers(files: Path,
+                                                                                        tmp_path: Path) -> None:
+    settings = make_site(tmp_path / "site", files, env={"MONITOR_COMPUTE_WORKERS": "false"})
+    with session_scope(settings) as session:
+        summary = run_processing(session, settings, utc_now())
+        assert "12 acquisition(s), 2 starpool(s), 1 drift series" in str(summary.parts["star"])
+        assert session.exec(select(StarpoolResult)).all() == []  # nothing computed by the scheduler
+    assert _work_until_idle(settings).done["star_photometry"] == 12
+    with session_scope(settings) as session:
+        assert len(session.exec(select(StarpoolResult)).all()) == 10

@@ -99,7 +99,7 @@ def test_two_workers_measure_each_acquisition_and_band_exactly_once(backlog) -> 
     settings, env, run_id = backlog
     workers = [_start(settings, env), _start(settings, env)]
     outs = [w.communicate(timeout=120) for w in workers]
-    for w, (out, errs) in zip(workers, outs, strict=True):
+    for w, (_, errs) in zip(workers, outs, strict=True):
         assert w.returncode == 0, errs[-3000:]
     done = [_done_photometry(out) for out, _ in outs]
     assert sum(done) == N_ACQUISITIONS and min(done) > 0, done  # shared, none done twice
