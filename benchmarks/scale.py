@@ -1,0 +1,161 @@
+"""Scale-out throughput on PostgreSQL: 1 worker vs 2 workers vs Dask local:2, and the cost of a
+claimed unit. Prints one JSON document.
+
+A site is built once: ``--files`` simulated STAR files of PHR1A ingested into a new PostgreSQL
+database, then cloned to ``--n`` acquisitions (same archived pixels, own ACQ_ID, dated 6 h apart;
+one-day campaign periods: starpools of 4, no PSF fit, so the time is the per-acquisition cost).
+Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPLATE``):
+
+- ``workers_1`` / ``workers_2``: the star processing enqueued, then 1 or 2 ``monitor worker
+  --until-idle`` processes started together; wall time from their start to the last exit
+  (process start-up and the aggregation units included);
+- ``dask_local_2``: ``monitor process --dask local:2`` (enqueue, LocalCluster start-up, photometry
+  on the cluster, aggregation);
+- ``claim_overhead``: claim + fenced finish of ``--claims`` empty units, one transaction each
+  (what the protocol costs per unit, without any work), ms per unit.
+
+Usage: OMP_NUM_THREADS=1 python benchmarks/scale.py [--n 2000] [--files 24] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from monitor.catalogue import operations as ops
+from monitor.catalogue import work_units as wu
+from monitor.catalogue.engine import make_engine
+from monitor.simulate.campaign import simulate_campaigns
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.calibration.work_site import make_site, replicate_acquisitions  # noqa: E402
+
+MONITOR = str(Path(sys.executable).parent / "monitor")
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _admin(pg: str) -> sa.Engine:
+    return sa.create_engine(make_url(pg), isolation_level="AUTOCOMMIT")
+
+
+def _db_url(pg: str, name: str) -> str:
+    return make_url(pg).set(database=name).render_as_string(hide_password=False)
+
+
+def _env(url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env.update(MONITOR_DATABASE_URL=url, MONITOR_STAR_CAMPAIGN_PERIOD="1d", MONITOR_LOG_LEVEL="WARNING",
+               OMP_NUM_THREADS="1", MONITOR_COMPUTE_POLL_SECONDS="0.2")
+    return env
+
+
+def _run(cmds: list[list[str]], site: Path, env: dict[str, str]) -> tuple[float, list[str]]:
+    t = time.perf_counter()
+    procs = [subprocess.Popen([*c, "--site", str(site)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for c in cmds]
+    outs = [p.communicate() for p in procs]
+    elapsed = time.perf_counter() - t
+    for p, (_, err) in zip(procs, outs, strict=True):
+        if p.returncode != 0:
+            raise RuntimeError(f"{p.args} exit {p.returncode}: {err[-2000:]}")
+    return elapsed, [o.strip() for o, _ in outs]
+
+
+def _claim_overhead(url: str, n: int) -> dict[str, float]:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            run = ops.start_run(s, "bench", datetime.now(UTC))
+            s.commit()
+            assert run.id is not None
+            wu.add_units(s, run.id, "bench", [str(i) for i in range(n)], datetime.now(UTC))
+            s.commit()
+            t = time.perf_counter()
+            for _ in range(n):
+                (unit,) = wu.claim(s, "bench", datetime.now(UTC), 60.0, kinds={"bench"})
+                s.commit()
+                assert wu.finish(s, unit, "bench", datetime.now(UTC))
+                s.commit()
+            per_unit_ms = (time.perf_counter() - t) / n * 1e3
+    finally:
+        engine.dispose()
+    return {"units": n, "claim_and_finish_ms_per_unit": round(per_unit_ms, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--files", type=int, default=24)
+    ap.add_argument("--claims", type=int, default=2000)
+    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--scenarios", default="workers_1,workers_2,dask_local_2")
+    args = ap.parse_args()
+    tag = uuid.uuid4().hex[:8]
+    template = f"monitor_scale_{tag}"
+    admin = _admin(args.pg)
+    created = [template]
+    out: dict[str, Any] = {"n_acquisitions": args.n, "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{template}"')
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            files = Path(tmp) / "sim"
+            t = time.perf_counter()
+            simulate_campaigns(files, start=T0, months=1, seed=1, satellites=["PHR1A"], stars_per_campaign=args.files,
+                               moon_per_month=0, geom_per_month=0, bad_files=False, gzip_fraction=0.0,
+                               saturated_fraction=0.0)
+            env = _env(_db_url(args.pg, template))
+            settings = make_site(Path(tmp) / "site", files, env={k: v for k, v in env.items()
+                                                                  if k.startswith("MONITOR_")})
+            replicate_acquisitions(settings, args.n, T0, timedelta(hours=6))
+            out["setup_s"] = round(time.perf_counter() - t, 1)
+            commands = {
+                "workers_1": [[MONITOR, "worker", "--until-idle"]],
+                "workers_2": [[MONITOR, "worker", "--until-idle"]] * 2,
+                "dask_local_2": [[MONITOR, "process", "--dask", "local:2"]],
+            }
+            for name in args.scenarios.split(","):
+                db = f"{template}_{name}"
+                with admin.connect() as c:
+                    c.exec_driver_sql(f'CREATE DATABASE "{db}" TEMPLATE "{template}"')
+                created.append(db)
+                env = _env(_db_url(args.pg, db))
+                if name.startswith("workers"):
+                    _run([[MONITOR, "process", "--enqueue"]], settings.site, env)
+                elapsed, lines = _run(commands[name], settings.site, env)
+                out[name] = {"wall_s": round(elapsed, 2), "acquisitions_per_s": round(args.n / elapsed, 1),
+                             "summary": lines}
+                print(f"{name}: {elapsed:.1f} s", file=sys.stderr)
+            if "workers_1" in out and "workers_2" in out:
+                out["speedup_2_workers"] = round(out["workers_1"]["wall_s"] / out["workers_2"]["wall_s"], 2)
+            if "workers_1" in out and "dask_local_2" in out:
+                out["speedup_dask_local_2"] = round(out["workers_1"]["wall_s"] / out["dask_local_2"]["wall_s"], 2)
+            db = f"{template}_claims"
+            with admin.connect() as c:
+                c.exec_driver_sql(f'CREATE DATABASE "{db}" TEMPLATE "{template}"')
+            created.append(db)
+            out["claim_overhead"] = _claim_overhead(_db_url(args.pg, db), args.claims)
+    finally:
+        with admin.connect() as c:
+            for db in reversed(created):
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        admin.dispose()
+    out["load_avg_at_end"] = os.getloadavg()
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
