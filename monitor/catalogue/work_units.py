@@ -96,7 +96,16 @@ def add_units(session: Session, run_id: int, kind: str, keys: Sequence[str], now
 
 def claim(session: Session, worker_id: str, now: datetime, lease_s: float, *, kinds: Collection[str] | None = None,
           limit: int = 1) -> list[ClaimedUnit]:
-    """Claim up to ``limit`` claimable units (oldest first, of ``kinds`` or any): one statement."""
+    """Claim up to ``limit`` claimable units (oldest first, of ``kinds`` or any): one statement.
+
+    On PostgreSQL the claim's transaction is committed asynchronously (``synchronous_commit`` off
+    for that transaction only: no wait for the WAL flush, ~4 ms of each unit's cost): a claim lost
+    by a server crash only makes the unit claimable again, and the worker that believed it held it
+    fails the fence of :func:`finish` (writes nothing). Commit the claim on its own, before any
+    result is written.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
     pick = select(_T.c.id).where(_T.c.state == WorkState.PENDING)
     if kinds is not None:
         pick = pick.where(_T.c.kind.in_(sorted(kinds)))
