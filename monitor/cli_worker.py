@@ -51,14 +51,13 @@ def worker(
 def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_only: bool) -> None:
     """``monitor process --enqueue`` (units for the workers) or ``--dask ADDRESS`` (Dask reprocessing)."""
     from monitor.calibration.distributed import reprocess_on_dask
-    from monitor.calibration.work import enqueue_star_processing
+    from monitor.calibration.work import enqueue_star_run
     from monitor.site import open_engine, session_scope, utc_now
 
     settings = _settings(site)
     if enqueue_only:
         with session_scope(settings) as session:
-            enqueued = enqueue_star_processing(session, settings, utc_now(), reprocess=reprocess,
-                                               max_attempts=settings.compute.max_attempts)
+            enqueued = enqueue_star_run(session, settings, utc_now(), reprocess=reprocess)
         out.print(_plain(str(enqueued)), soft_wrap=True)
         return
     address = dask or settings.compute.dask_scheduler

@@ -36,7 +36,7 @@ from monitor.calibration.work import (
     LostClaim,
     UnitKind,
     WorkerSummary,
-    enqueue_star_processing,
+    enqueue_star_run,
     give_back,
     photometry_job,
     work,
@@ -98,8 +98,7 @@ def reprocess_on_dask(engine: sa.Engine, settings: Settings, clock: Callable[[],
     cluster at ``address`` (see the module docstring)."""
     compute = settings.compute
     with Session(engine) as session:
-        enqueued = enqueue_star_processing(session, settings, clock(), reprocess=reprocess,
-                                           max_attempts=compute.max_attempts)
+        enqueued = enqueue_star_run(session, settings, clock(), reprocess=reprocess)
     summary = DaskSummary(address, enqueued)
     me = f"{worker_id()}:dask"
     total = enqueued.photometry

@@ -49,6 +49,7 @@ from monitor.calibration.star import (
 )
 from monitor.catalogue import acquisitions, drift_results, operations, star_results, versions
 from monitor.catalogue import work_units as wu
+from monitor.catalogue.locks import site_operation
 from monitor.catalogue.models import Acquisition, ProcessingRun, Starpool
 from monitor.catalogue.states import RunOutcome, WorkState
 from monitor.domain import STAR_SATELLITES
@@ -58,6 +59,7 @@ __all__ = [
     "UnitKind",
     "Enqueued",
     "enqueue_star_processing",
+    "enqueue_star_run",
     "EnqueuedStage",
     "enqueue_star_stage",
     "worker_id",
@@ -154,6 +156,14 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
                  max_attempts=max_attempts)
     session.commit()
     return Enqueued(run.id, photometry=len(acq_ids), starpools=len(pool_ids), drifts=len(sat_names))
+
+
+@site_operation("process")  # never beside a `monitor process` of the site (or another enqueue)
+def enqueue_star_run(session: Session, settings: Settings, now: datetime, *, reprocess: bool = False) -> Enqueued:
+    """:func:`enqueue_star_processing` holding the site's process lock (``monitor process
+    --enqueue`` and ``--dask``; the daemon's process job already holds it)."""
+    return enqueue_star_processing(session, settings, now, reprocess=reprocess,
+                                   max_attempts=settings.compute.max_attempts)
 
 
 @dataclass
