@@ -4,7 +4,11 @@ end the run row; a unit that fails without a verdict is retried, then failed (ru
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from monitor.catalogue.states import RunOutcome, WorkState
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import open_engine, session_scope, utc_now
 from tests.calibration.work_site import assert_same, make_site, snapshot
+from tests.harness import REPO_ROOT, command
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +128,58 @@ def test_with_compute_workers_false_processing_enqueues_the_star_method_for_the_
     assert _work_until_idle(settings).done["star_photometry"] == 12
     with session_scope(settings) as session:
         assert len(session.exec(select(StarpoolResult)).all()) == 10
+
+
+def test_the_heartbeat_keeps_a_long_unit_from_being_reaped(files: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit that runs 5 leases long: the heartbeat renews the lease, so a reaper running meanwhile
+    (another worker's) returns nothing and the unit's results are written."""
+    settings = make_site(tmp_path / "site", files, env={"MONITOR_COMPUTE_LEASE_SECONDS": "0.4"})
+    with session_scope(settings) as session:
+        enqueue_star_processing(session, settings, utc_now())
+    real = star_mod._measure_file
+    reaped: list[tuple[int, int]] = []
+
+    def slow(job: star_mod._FileJob):  # type: ignore[no-untyped-def]
+        if not reaped:
+            time.sleep(2.0)
+            engine = open_engine(settings)
+            try:
+                with Session(engine) as s:
+                    reaped.append(wu.reap(s, utc_now()))
+                    s.commit()
+            finally:
+                engine.dispose()
+        return real(job)
+
+    monkeypatch.setattr(work_mod, "_measure_file", slow)
+    summary = _work_until_idle(settings)
+    assert reaped == [(0, 0)]
+    assert summary.done["star_photometry"] == 12 and not summary.lost and not summary.reaped
+
+
+def test_sigterm_lets_the_worker_finish_its_unit_and_exit(files: Path, tmp_path: Path) -> None:
+    settings = make_site(tmp_path / "site", files)
+    with session_scope(settings) as session:
+        enqueue_star_processing(session, settings, utc_now())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env.update(OMP_NUM_THREADS="1", MONITOR_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen(command("worker", "--site", str(settings.site)), env=env, cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    engine = open_engine(settings)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            with Session(engine) as s:
+                if wu.state_counts(s).get(WorkState.DONE, 0) >= 2:
+                    break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, errs = proc.communicate(timeout=30)
+        with Session(engine) as s:
+            counts = wu.state_counts(s)
+    finally:
+        engine.dispose()
+    assert proc.returncode == 0, errs[-2000:]
+    assert "SIGTERM: finishing the unit in hand" in errs and "worker " in out
+    assert WorkState.CLAIMED not in counts and 2 <= counts[WorkState.DONE] < 16, counts
