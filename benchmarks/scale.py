@@ -15,7 +15,11 @@ Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPL
   statement of the results' transaction, timed with that commit, which a unit pays anyway) of
   ``--claims`` units that do nothing: what the protocol costs per unit, ms.
 
+- ``kills`` (``--kills K``): K trials of two workers on a fresh copy, one killed with SIGKILL at a
+  random moment: every unit must end done once (no lost, no duplicated unit).
+
 Usage: OMP_NUM_THREADS=1 python benchmarks/scale.py [--n 2000] [--files 24] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+       OMP_NUM_THREADS=1 python benchmarks/scale.py --n 200 --scenarios "" --kills 20 --claims 200
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -103,6 +110,48 @@ def _claim_overhead(url: str, n: int) -> dict[str, float]:
             "claim_and_finish_ms_per_unit": round((claim_s + finish_s) / n * 1e3, 3)}
 
 
+def _kill_trials(pg: str, template: str, site: Path, n: int, trials: int, seed: int, admin: sa.Engine,
+                 created: list[str]) -> dict[str, Any]:
+    """``trials`` times: two workers on a fresh copy of the catalogue, one of them (at random) killed
+    with SIGKILL at a random moment; the other must end with every unit done once."""
+    rng = random.Random(seed)
+    bad: list[str] = []
+    reaped = 0
+    for k in range(trials):
+        db = f"{template}_kill{k}"
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{db}" TEMPLATE "{template}"')
+        created.append(db)
+        env = {**_env(_db_url(pg, db)), "MONITOR_COMPUTE_LEASE_SECONDS": "2", "MONITOR_COMPUTE_REAP_SECONDS": "0.5"}
+        _run([[MONITOR, "process", "--enqueue"]], site, env)
+        procs = [subprocess.Popen([MONITOR, "worker", "--until-idle", "--site", str(site)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        time.sleep(rng.uniform(2.0, 8.0))  # start-up is ~2 s; the run ~10 s
+        victim = rng.randrange(2)
+        procs[victim].send_signal(signal.SIGKILL)
+        outs = [p.communicate(timeout=600) for p in procs]
+        survivor = procs[1 - victim]
+        if survivor.returncode != 0:
+            bad.append(f"trial {k}: survivor exit {survivor.returncode}: {outs[1 - victim][1][-500:]}")
+        reaped += int(m.group(1)) if (m := re.search(r"(\d+) expired lease", outs[1 - victim][0])) else 0
+        engine = make_engine(_db_url(pg, db))
+        try:
+            with engine.connect() as c:
+                states = dict(c.execute(sa.text("SELECT state, count(*) FROM work_unit GROUP BY state")).all())
+                rows, distinct = c.execute(sa.text(
+                    "SELECT count(*), count(DISTINCT (acquisition_id, band)) FROM star_photometry")).one()
+                version = c.execute(sa.text("SELECT max(version) FROM starpool_result")).scalar_one()
+        finally:
+            engine.dispose()
+        if set(states) != {"done"} or rows != distinct or version != 1 or distinct != n * 5:
+            bad.append(f"trial {k}: units {states}, photometry rows {rows} ({distinct} distinct), "
+                       f"starpool version {version}")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        created.remove(db)
+    return {"trials": trials, "acquisitions": n, "failed_trials": bad, "leases_reaped": reaped}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
@@ -110,6 +159,8 @@ def main() -> None:
     ap.add_argument("--claims", type=int, default=2000)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--scenarios", default="workers_1,workers_2,dask_local_2")
+    ap.add_argument("--kills", type=int, default=0, help="random SIGKILL trials (two workers, one killed)")
+    ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     tag = uuid.uuid4().hex[:8]
     template = f"monitor_scale_{tag}"
@@ -135,7 +186,7 @@ def main() -> None:
                 "workers_2": [[MONITOR, "worker", "--until-idle"]] * 2,
                 "dask_local_2": [[MONITOR, "process", "--dask", "local:2"]],
             }
-            for name in args.scenarios.split(","):
+            for name in filter(None, args.scenarios.split(",")):
                 db = f"{template}_{name}"
                 with admin.connect() as c:
                     c.exec_driver_sql(f'CREATE DATABASE "{db}" TEMPLATE "{template}"')
@@ -151,6 +202,9 @@ def main() -> None:
                 out["speedup_2_workers"] = round(out["workers_1"]["wall_s"] / out["workers_2"]["wall_s"], 2)
             if "workers_1" in out and "dask_local_2" in out:
                 out["speedup_dask_local_2"] = round(out["workers_1"]["wall_s"] / out["dask_local_2"]["wall_s"], 2)
+            if args.kills:
+                out["kills"] = _kill_trials(args.pg, template, settings.site, args.n, args.kills, args.seed, admin,
+                                            created)
             db = f"{template}_claims"
             with admin.connect() as c:
                 c.exec_driver_sql(f'CREATE DATABASE "{db}" TEMPLATE "{template}"')
