@@ -27,6 +27,8 @@ from monitor.site import open_engine, session_scope, utc_now
 from tests.calibration.work_site import assert_same, make_site, snapshot
 from tests.harness import REPO_ROOT, command
 
+pytestmark = pytest.mark.slow  # sites ingested and processed, a worker subprocess: ~60 s on 2 busy cores
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
