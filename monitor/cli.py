@@ -358,6 +358,10 @@ def ingest(site: SiteOption = None) -> None:
 def process(
     reprocess: Annotated[bool, typer.Option("--reprocess", help="Recompute everything as a new version.")] = False,
     site: SiteOption = None,
+    dask: Annotated[str | None, typer.Option("--dask", help="Star processing on Dask: local:N or tcp://host:8786 "
+                                             "(default \\[compute] dask_scheduler).")] = None,
+    enqueue: Annotated[bool, typer.Option("--enqueue", help="Only enqueue the star processing as units for "
+                                          "'monitor worker'.")] = False,
 ) -> None:
     """Run the pending calibration updates (star photometry, starpools, MTF, drift, Moon, geometry)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -365,6 +369,9 @@ def process(
     from monitor.calibration.service import run_processing
     from monitor.site import session_scope, utc_now
 
+    if dask is not None or enqueue:  # units of work shared by workers / a Dask cluster (cli_worker.py)
+        from monitor.cli_worker import process_units
+        return process_units(site, reprocess, dask, enqueue)
     settings = _settings(site)
     with session_scope(settings) as session:
         if err.is_terminal:
@@ -781,6 +788,11 @@ import monitor.cli_reports  # noqa: E402, F401
 from monitor.cli_web import serve  # noqa: E402
 
 app.command()(serve)
+
+# ``monitor worker`` (units of work shared by several workers, issue 18), in its own module
+from monitor.cli_worker import worker  # noqa: E402
+
+app.command()(worker)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -63,6 +63,7 @@ __all__ = [
     "SchedulerSettings",
     "AlertSettings",
     "WebSettings",
+    "ComputeSettings",
     "SiteSettings",
     "ReferenceSettings",
     "Settings",
@@ -233,6 +234,20 @@ class ReferenceSettings:
 
 @with_config(_SECTION)
 @dataclass(frozen=True)
+class ComputeSettings:
+    """``[compute]``: units of work shared by several workers (``monitor worker``), Dask reprocessing."""
+
+    workers: bool = True  # the daemon processes itself; false: it only enqueues units for `monitor worker`s
+    dask_scheduler: str = ""  # default of `monitor process --dask`: "local:N" or "tcp://host:8786"; "" = none
+    lease_seconds: Positive = 120.0  # a claimed unit not renewed this long is reaped (its worker died)
+    reap_seconds: Positive = 10.0  # how often a worker returns expired leases to the queue
+    poll_seconds: Positive = 1.0  # how long an idle worker waits before it looks for work again
+    max_attempts: PositiveInteger = 3  # claims of a unit before it is failed for good (the run is 'partial')
+    dask_window: PositiveInteger = 64  # Dask tasks in flight at once (bounded memory on the client)
+
+
+@with_config(_SECTION)
+@dataclass(frozen=True)
 class SiteSettings:
     """``[site]``: applied by every command at start-up; kept in :attr:`Settings.umask`."""
 
@@ -256,6 +271,7 @@ class Settings:
     alerts: AlertSettings = AlertSettings()
     web: WebSettings = WebSettings()
     reference: ReferenceSettings = ReferenceSettings()
+    compute: ComputeSettings = ComputeSettings()
     # [instruments."<GLOD instrument>"] srf = "<GSICS SRF netCDF>" (ICD 6): name -> SRF file (absolute)
     instruments: tuple[tuple[str, Path], ...] = ()
 
@@ -448,6 +464,23 @@ backlog_hours = 24
 # 'monitor serve' (read-only dashboard): HTTP basic authentication when user and the password
 # (MONITOR_WEB_PASSWORD, never in this file) are set; required to listen beyond 127.0.0.1.
 user = ""
+
+[compute]
+# true: the daemon's process job does the processing itself. false: it only enqueues the star
+# processing as units of work, done by any number of 'monitor worker' processes on any hosts
+# sharing this catalogue (PostgreSQL) and the site directory.
+workers = true
+# Default Dask scheduler of 'monitor process --dask': "local:4" (a LocalCluster of 4 processes) or
+# "tcp://host:8786" (a running cluster, e.g. dask-jobqueue's SLURMCluster). "" = none.
+dask_scheduler = ""
+# A claimed unit whose worker stops renewing its lease this long (s) goes back to the queue.
+lease_seconds = 120
+reap_seconds = 10
+poll_seconds = 1
+# Claims of a unit before it is failed for good (the run is then recorded 'partial').
+max_attempts = 3
+# Dask tasks in flight at once.
+dask_window = 64
 """
 
 

@@ -93,8 +93,12 @@ def run_processing(
     session.commit()  # the run is recorded before its first unit of work
     summary = ProcessingSummary(run_id=run.id)
     try:
-        star = run_star_calibration(session, settings, run, now, reprocess=reprocess,
-                                    ee_provider=starpool_ee_correction, progress=progress)
+        if settings.compute.workers:
+            star: StageSummary = run_star_calibration(session, settings, run, now, reprocess=reprocess,
+                                                      ee_provider=starpool_ee_correction, progress=progress)
+        else:  # [compute] workers = false: the star method is enqueued for `monitor worker`s (issue 18)
+            from monitor.calibration.work import enqueue_star_stage
+            star = enqueue_star_stage(session, settings, now, reprocess=reprocess)
         summary.add("star", star)
         geometry = run_geometry_calibration(session, settings, run, now, reprocess=reprocess)
         summary.add("geometry", geometry)
@@ -105,7 +109,7 @@ def run_processing(
     except Exception as exc:
         _record_failed_run(session, run, now, exc)
         raise
-    n = star.photometry + geometry.processed + moon.acquisitions + lunar.observations
+    n = getattr(star, "photometry", 0) + geometry.processed + moon.acquisitions + lunar.observations
     problems = summary.problems_line()  # first in the message: it is cut to the column's size
     message = "; ".join(([problems] if problems else []) + summary.stage_lines())
     ops.finish_run(session, run, now, RunOutcome.PARTIAL if problems else RunOutcome.OK, message, n_items=n)

@@ -27,6 +27,7 @@ from monitor.catalogue.states import (
     OutboxStatus,
     RejectionState,
     RunOutcome,
+    WorkState,
     one_of,
 )
 from monitor.domain import AcqType, GeometryStatus, MoonStatus, PhotometryStatus
@@ -57,6 +58,7 @@ __all__ = [
     "Incident",
     "ScheduledJob",
     "DaemonState",
+    "WorkUnit",
     "SCHEDULER_TABLE",
     "GlodObservationRow",
     "LunarComparisonRow",
@@ -584,6 +586,47 @@ class DaemonState(SQLModel, table=True):
     code_version: str = Field(max_length=64)
     started_at: datetime
     heartbeat_at: datetime
+
+
+# --------------------------------------------------------------------------- shared work (issue 18)
+
+_ACTIVE_WORK = "state IN ('waiting', 'pending', 'claimed')"  # states.ACTIVE_WORK_STATES
+
+
+class WorkUnit(SQLModel, table=True):
+    """A unit of processing work shared by any number of workers (:mod:`monitor.catalogue.work_units`).
+
+    Claimed with a lease (``lease_until``, renewed by the worker's heartbeat); ``attempts`` counts the
+    claims and is the fencing token of a claim: a worker writes its results only while the unit is
+    still claimed by it with that token. An aggregation (a starpool, a drift series) is ``waiting`` on
+    its members: each member that ends decrements the ``waiting`` of its ``parent_id``, and the one that
+    brings it to 0 makes it ``pending`` (whoever finishes last). The one row that is updated in place
+    (a queue, not a result).
+    """
+
+    __tablename__ = "work_unit"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "kind", "key"),
+        sa.CheckConstraint(one_of("state", WorkState), name="state"),
+        sa.Index("ix_work_unit_state_id", "state", "id"),
+        sa.Index("uq_work_unit_active", "kind", "key", unique=True, sqlite_where=sa.text(_ACTIVE_WORK),
+                 postgresql_where=sa.text(_ACTIVE_WORK)),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    kind: str = Field(max_length=32)  # monitor.calibration.work.UnitKind
+    key: str = Field(max_length=80)  # what the unit is about: an acquisition id, a starpool id, a satellite
+    state: str = Field(default=WorkState.PENDING, max_length=16)  # WorkState
+    parent_id: int | None = Field(default=None, foreign_key="work_unit.id", index=True)
+    waiting: int = 0  # members not ended yet (an aggregation is claimable at 0)
+    attempts: int = 0  # claims so far: the fencing token of the current claim
+    max_attempts: int = 3
+    worker_id: str | None = Field(default=None, max_length=160)
+    lease_until: datetime | None = None
+    heartbeat_at: datetime | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+    error: str = Field(default="", max_length=1000)
 
 
 # GLOD lunar observations and comparisons (ICD 6); their queries are in monitor.catalogue.lunar_comparisons.

@@ -24,6 +24,8 @@ __all__ = [
     "AlertState",
     "AlertKind",
     "ACTIVE_ALERT_STATES",
+    "WorkState",
+    "ACTIVE_WORK_STATES",
     "one_of",
 ]
 
@@ -107,6 +109,18 @@ class AlertKind(enum.StrEnum):
     DRIFT_RATE = "drift-rate"  # the drift rate of A_k significantly exceeds its threshold
     DRIFT_DEPARTURE = "drift-departure"  # a point departs from the drift trend by more than k sigma
     MTF_DISAGREEMENT = "mtf-disagreement"  # parametric and ePSF MTF at Nyquist disagree (latest starpool)
+class WorkState(enum.StrEnum):
+    """State of a unit of work shared by workers (``work_unit.state``, :mod:`monitor.catalogue.work_units`)."""
+
+    WAITING = "waiting"  # an aggregation waiting for its members (``work_unit.waiting`` > 0)
+    PENDING = "pending"  # claimable
+    CLAIMED = "claimed"  # a worker holds its lease
+    DONE = "done"
+    FAILED = "failed"  # gave up after ``max_attempts`` claims
+
+
+# The states of a unit not finished yet: at most one such unit per (kind, key) (a partial unique index).
+ACTIVE_WORK_STATES = (WorkState.WAITING, WorkState.PENDING, WorkState.CLAIMED)
 
 
 def one_of(column: str, values: Iterable[str]) -> str:

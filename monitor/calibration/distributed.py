@@ -1,0 +1,152 @@
+"""Reprocessing fanned out on Dask distributed (``monitor process --reprocess --dask ADDRESS``).
+
+The run is enqueued as units (:func:`monitor.calibration.work.enqueue_star_processing`); this
+process is then the client and the one writer: it claims photometry units in batches, submits
+their measurement (:func:`monitor.calibration.star._measure_file`: file path and headers in, rows
+out; pure I/O and science, no database) to the cluster with a bounded window of futures in flight,
+and writes each result as it completes (``as_completed``) through the claim protocol (a fenced
+commit per unit). Its heartbeat keeps the leases of the units in flight; a Dask worker lost with a
+task costs only that unit (given back, retried). The aggregations (starpools, drift, run) are then
+run here like a ``monitor worker --until-idle`` would (any other worker may take some of them).
+
+``address``: ``local:N`` starts a LocalCluster of N single-threaded worker processes on this
+machine; ``tcp://host:8786`` (or any scheduler address) uses a running cluster, e.g. one started
+by dask-jobqueue's SLURMCluster/PBSCluster (README). The cluster's workers need this package
+installed and the site directory (archive) at the same path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from monitor.calibration.pending import UnitFailure, unit_failure
+from monitor.calibration.star import _measure_file
+from monitor.calibration.work import (
+    Enqueued,
+    Heartbeat,
+    LostClaim,
+    UnitKind,
+    WorkerSummary,
+    enqueue_star_run,
+    give_back,
+    photometry_job,
+    work,
+    worker_id,
+    write_photometry,
+)
+from monitor.catalogue import work_units as wu
+from monitor.settings import Settings
+
+__all__ = ["DaskSummary", "dask_client", "reprocess_on_dask"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DaskSummary:
+    """What a Dask reprocessing did."""
+
+    address: str
+    enqueued: Enqueued
+    measured: int = 0  # photometry units written
+    given_back: int = 0
+    lost: int = 0
+    photometry_s: float = 0.0
+    aggregation: WorkerSummary | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        rate = self.measured / self.photometry_s if self.photometry_s > 0 else 0.0
+        out = [str(self.enqueued),
+               f"dask {self.address}: {self.measured} acquisition(s) measured in {self.photometry_s:.1f} s "
+               f"({rate:.1f} acquisitions/s), {self.given_back} given back, {self.lost} lost claim(s)"]
+        if self.aggregation is not None:
+            out.append(f"aggregation: {self.aggregation}")
+        return out
+
+
+@contextmanager
+def dask_client(address: str, *, silence_logs: int = logging.WARNING) -> Iterator[Any]:
+    """A Dask client: ``local:N`` on a new LocalCluster of N processes (closed afterwards), else
+    connected to the scheduler at ``address``."""
+    from dask.distributed import Client, LocalCluster
+
+    if address.startswith("local:"):
+        n = address.partition(":")[2]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--dask {address!r}: 'local:N' needs a number of workers N >= 1")
+        with LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=silence_logs) as cluster, Client(cluster) as client:
+            yield client
+        return
+    with Client(address, timeout="30s") as client:
+        yield client
+
+
+def reprocess_on_dask(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], address: str, *,
+                      reprocess: bool = True, progress: Callable[[int, int], None] | None = None) -> DaskSummary:
+    """Enqueue the star processing (``reprocess``: of every STAR acquisition) and run it on the Dask
+    cluster at ``address`` (see the module docstring)."""
+    compute = settings.compute
+    with Session(engine) as session:
+        enqueued = enqueue_star_run(session, settings, clock(), reprocess=reprocess)
+    summary = DaskSummary(address, enqueued)
+    me = f"{worker_id()}:dask"
+    total = enqueued.photometry
+    t0 = time.monotonic()
+    with dask_client(address) as client, Session(engine, expire_on_commit=False) as session, \
+            Heartbeat(engine, me, compute.lease_seconds, clock) as beat:
+        from dask.distributed import as_completed
+
+        in_flight: dict[Any, wu.ClaimedUnit] = {}
+        pending = as_completed()
+
+        def top_up() -> None:
+            room = compute.dask_window - len(in_flight)
+            if room <= 0:
+                return
+            units = wu.claim(session, me, clock(), compute.lease_seconds, kinds={UnitKind.STAR_PHOTOMETRY},
+                             limit=room)
+            jobs = [photometry_job(session, settings, u) for u in units]
+            session.commit()
+            for unit, job in zip(units, jobs, strict=True):
+                beat.hold(unit)
+                future = client.submit(_measure_file, job, pure=False, key=f"photometry-{unit.id}-{unit.token}")
+                in_flight[future] = unit
+                pending.add(future)
+
+        top_up()
+        for future in pending:
+            unit = in_flight.pop(future)
+            try:
+                result: Any = future.result()
+            except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker), a failed task
+                result = unit_failure(exc, unit.key)
+            if isinstance(result, UnitFailure):
+                summary.given_back += 1
+                summary.problems.append(result.line)
+                give_back(session, unit, me, result, clock())
+            else:
+                try:
+                    write_photometry(session, unit, me, result, clock())
+                    summary.measured += 1
+                except LostClaim as exc:
+                    log.warning("%s", exc)
+                    summary.lost += 1
+            beat.drop(unit)
+            if progress is not None:
+                progress(summary.measured, total)
+            top_up()
+    summary.photometry_s = time.monotonic() - t0
+    # the aggregations (and any photometry given back) run here, like a worker until idle
+    summary.aggregation = work(engine, settings, clock, until_idle=True, worker=me)
+    return summary

@@ -1,0 +1,434 @@
+"""Processing shared by any number of workers on one catalogue: the star method as claimable units.
+
+The single scheduler (the daemon's process job with ``[compute] workers = false``, or ``monitor
+process --enqueue``, or ``monitor process --dask``) enqueues one processing run as a tree of units
+(:func:`enqueue_star_processing`)::
+
+    run                       finishes the processing_run row (ok / partial)
+    └── star_drift <sat>      drift of A_k of every band of one satellite
+        └── starpool <id>     A_k (and PSF/MTF) of one starpool, all bands
+            └── star_photometry <acquisition id>   one file: the photometry of every band
+
+An aggregation waits for all its members and is run once, by whichever worker finishes the last of
+them (:mod:`monitor.catalogue.work_units`). Each unit reuses the functions of the in-process
+stages (:mod:`monitor.calibration.star`) and commits its results in the transaction that marks it
+done, only while the worker still holds it (a fenced write): a unit whose worker died is done again
+by another and never counted twice.
+
+Failures follow :mod:`monitor.calibration.pending`: data problems are verdict rows (the unit is
+done); a transient failure or an internal error gives the unit back (:func:`work_units.release`),
+claimable again until its ``max_attempts`` claims are used, then ``failed`` (the run is recorded
+``partial``). Geometry, Moon and lunar comparison are not units yet: ``monitor process`` runs them.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run, unit_failure
+from monitor.calibration.star import (
+    PhotometryRows,
+    _drift_rows,
+    _file_job,
+    _FileJob,
+    _log_rejections,
+    _measure_file,
+    _starpool_band,
+    campaign_period,
+)
+from monitor.catalogue import acquisitions, drift_results, operations, star_results, versions
+from monitor.catalogue import work_units as wu
+from monitor.catalogue.locks import site_operation
+from monitor.catalogue.models import Acquisition, ProcessingRun, Starpool
+from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.domain import STAR_SATELLITES
+from monitor.settings import Settings
+
+__all__ = [
+    "UnitKind",
+    "Enqueued",
+    "enqueue_star_processing",
+    "enqueue_star_run",
+    "EnqueuedStage",
+    "enqueue_star_stage",
+    "worker_id",
+    "photometry_job",
+    "write_photometry",
+    "run_unit",
+    "WorkerSummary",
+    "Heartbeat",
+    "work",
+    "LostClaim",
+    "give_back",
+]
+
+log = logging.getLogger(__name__)
+
+
+class UnitKind(enum.StrEnum):
+    """``work_unit.kind``: what a unit does."""
+
+    STAR_PHOTOMETRY = "star_photometry"  # key: acquisition.id
+    STARPOOL = "starpool"  # key: starpool.id
+    STAR_DRIFT = "star_drift"  # key: satellite
+    RUN = "run"  # key: processing_run.id
+
+
+def worker_id() -> str:
+    """``<host>:<pid>``: who holds a claim (also how a log line is traced to a process)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --------------------------------------------------------------------------- the scheduler's side
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """A run enqueued as units (``run_id`` None: nothing to do, or an earlier run still has units)."""
+
+    run_id: int | None
+    photometry: int = 0
+    starpools: int = 0
+    drifts: int = 0
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.run_id is None:
+            return f"nothing enqueued: {self.reason}"
+        return (f"run {self.run_id} enqueued: {self.photometry} acquisition(s), {self.starpools} starpool(s), "
+                f"{self.drifts} drift series")
+
+
+def enqueue_star_processing(session: Session, settings: Settings, now: datetime, *, reprocess: bool = False,
+                            max_attempts: int = 3) -> Enqueued:
+    """Enqueue the star processing of what is pending (``reprocess``: of every STAR acquisition) as
+    one run of units, committed. Only one run's units are in flight at a time: while units of an
+    earlier run are not ended, nothing is enqueued (the scheduler tries again at its next tick)."""
+    outstanding = wu.active_units(session)
+    if outstanding:
+        return Enqueued(None, reason=f"{outstanding} unit(s) of an earlier run not ended yet")
+    sats = [s.value for s in STAR_SATELLITES]
+    run = operations.start_run(session, "process", now)  # flushed, rolled back if nothing is pending
+    assert run.id is not None
+    pending = star_results.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
+    owing = list(star_results.starpools_pending(session))
+    if not pending and not owing:
+        session.rollback()
+        return Enqueued(None, reason="no star acquisition pending")
+    pools: dict[int, Starpool] = {p.id: p for p in owing if p.id is not None}
+    members: dict[int, list[int]] = {}
+    for acq in pending:
+        assert acq.id is not None
+        key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
+        pool = star_results.get_or_create_starpool(session, acq.satellite, f"{acq.satellite}-{key}", p0, p1, now)
+        assert pool.id is not None
+        pools[pool.id] = pool
+        members.setdefault(pool.id, []).append(acq.id)
+    by_sat: dict[str, list[int]] = {}
+    for pool_id, pool in sorted(pools.items()):
+        by_sat.setdefault(pool.satellite, []).append(pool_id)
+    run_unit_id = wu.add_unit(session, run.id, UnitKind.RUN, str(run.id), now, waiting=len(by_sat),
+                              max_attempts=max_attempts)
+    sat_names = sorted(by_sat)
+    drift_ids = wu.add_units(session, run.id, UnitKind.STAR_DRIFT, sat_names, now,
+                             waiting=[len(by_sat[s]) for s in sat_names], parent_ids=[run_unit_id] * len(sat_names),
+                             max_attempts=max_attempts)
+    drift_of = dict(zip(sat_names, drift_ids, strict=True))
+    pool_ids = [pid for s in sat_names for pid in by_sat[s]]
+    pool_units = wu.add_units(session, run.id, UnitKind.STARPOOL, [str(p) for p in pool_ids], now,
+                              waiting=[len(members.get(p, [])) for p in pool_ids],
+                              parent_ids=[drift_of[pools[p].satellite] for p in pool_ids], max_attempts=max_attempts)
+    unit_of_pool = dict(zip(pool_ids, pool_units, strict=True))
+    acq_ids = [a for p in pool_ids for a in members.get(p, [])]
+    parents = [unit_of_pool[p] for p in pool_ids for _ in members.get(p, [])]
+    wu.add_units(session, run.id, UnitKind.STAR_PHOTOMETRY, [str(a) for a in acq_ids], now, parent_ids=parents,
+                 max_attempts=max_attempts)
+    session.commit()
+    return Enqueued(run.id, photometry=len(acq_ids), starpools=len(pool_ids), drifts=len(sat_names))
+
+
+@site_operation("process")  # never beside a `monitor process` of the site (or another enqueue)
+def enqueue_star_run(session: Session, settings: Settings, now: datetime, *, reprocess: bool = False) -> Enqueued:
+    """:func:`enqueue_star_processing` holding the site's process lock (``monitor process
+    --enqueue`` and ``--dask``; the daemon's process job already holds it)."""
+    return enqueue_star_processing(session, settings, now, reprocess=reprocess,
+                                   max_attempts=settings.compute.max_attempts)
+
+
+@dataclass
+class EnqueuedStage(StageSummary):
+    """The star stage of ``monitor process`` when ``[compute] workers = false``: enqueued, not run."""
+
+    enqueued: Enqueued | None = None
+
+    def __str__(self) -> str:
+        return f"{self.enqueued} (done by 'monitor worker' processes)"
+
+
+def enqueue_star_stage(session: Session, settings: Settings, now: datetime, *, reprocess: bool = False
+                       ) -> EnqueuedStage:
+    """The star stage of a processing run handed to the workers (see :func:`enqueue_star_processing`)."""
+    enqueued = enqueue_star_processing(session, settings, now, reprocess=reprocess,
+                                       max_attempts=settings.compute.max_attempts)
+    log.info("%s", enqueued)
+    return EnqueuedStage(enqueued=enqueued)
+
+
+# --------------------------------------------------------------------------- the units
+
+
+class LostClaim(Exception):
+    """The worker no longer holds the unit (its lease expired and it was reaped): nothing written."""
+
+
+def _finish_or_lost(session: Session, unit: wu.ClaimedUnit, worker: str, now: datetime) -> None:
+    if not wu.finish(session, unit, worker, now):
+        session.rollback()
+        raise LostClaim(f"{unit.kind} {unit.key}: claim lost (lease expired), nothing written")
+
+
+def photometry_job(session: Session, settings: Settings, unit: wu.ClaimedUnit) -> _FileJob:
+    """What the photometry of a claimed acquisition needs (file path and headers: picklable)."""
+    acq = session.get(Acquisition, int(unit.key))
+    assert acq is not None and acq.id is not None
+    bands = acquisitions.band_images_by_acquisition(session, [acq.id])[acq.id]
+    return _file_job(acq, bands, settings, unit.run_id)
+
+
+def _starpool_of(session: Session, unit: wu.ClaimedUnit) -> int:
+    """The starpool a photometry unit joins: the key of its parent unit."""
+    assert unit.parent_id is not None
+    return int(wu.key_of(session, unit.parent_id))
+
+
+def write_photometry(session: Session, unit: wu.ClaimedUnit, worker: str, rows: PhotometryRows,
+                     now: datetime) -> int:
+    """Commit the photometry of one acquisition (fenced) and its starpool membership; returns the
+    number of rejected bands. Raises :class:`LostClaim` (nothing written) if the claim was lost."""
+    pool_id = _starpool_of(session, unit)
+    _finish_or_lost(session, unit, worker, now)
+    star_results.add_starpool_members(session, [(pool_id, int(unit.key))], now)
+    star_results.mark_starpools_pending(session, [pool_id], now)
+    star_results.add_star_photometry_batch(session, rows)
+    session.commit()
+    acq = session.get(Acquisition, int(unit.key))
+    return _log_rejections(acq, rows) if acq is not None else 0
+
+
+def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+                    clock: Callable[[], datetime]) -> UnitFailure | None:
+    job = photometry_job(session, settings, unit)
+    session.commit()  # no transaction is held while the pixels are measured (SQLite: readers/writers)
+    measured = _measure_file(job)
+    if isinstance(measured, UnitFailure):
+        return measured
+    write_photometry(session, unit, worker, measured, clock())
+    return None
+
+
+def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+                  clock: Callable[[], datetime]) -> None:
+    from monitor.calibration.psf import starpool_ee_correction
+
+    now = clock()
+    pool = session.get(Starpool, int(unit.key))
+    run = session.get(ProcessingRun, unit.run_id)
+    assert pool is not None and pool.id is not None and run is not None
+    _finish_or_lost(session, unit, worker, now)  # first: the fence orders this against a reaper
+    for band in star_results.starpool_bands(session, pool.id):
+        result = _starpool_band(session, settings, run, pool, band, now, starpool_ee_correction)
+        if result is not None:
+            versions.add_rows(session, [result])
+    star_results.clear_starpool_pending(session, pool.id)
+    session.commit()
+
+
+def _run_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+               clock: Callable[[], datetime]) -> None:
+    now = clock()
+    run = session.get(ProcessingRun, unit.run_id)
+    assert run is not None
+    _finish_or_lost(session, unit, worker, now)
+    for satellite, band in drift_results.star_drift_pending(session):
+        if satellite == unit.key:
+            versions.add_rows(session, _drift_rows(session, settings, run, now, satellite, band))
+    session.commit()
+
+
+def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+             clock: Callable[[], datetime]) -> None:
+    now = clock()
+    run = session.get(ProcessingRun, unit.run_id)
+    assert run is not None
+    _finish_or_lost(session, unit, worker, now)
+    counts = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.STAR_PHOTOMETRY)
+    failed = wu.state_counts(session, run_id=unit.run_id).get(WorkState.FAILED, 0)
+    message = (f"star (workers): {counts.get(WorkState.DONE, 0)} acquisitions measured, "
+               f"{failed} unit(s) failed after their retries")
+    operations.finish_run(session, run, now, RunOutcome.PARTIAL if failed else RunOutcome.OK, message,
+                          n_items=counts.get(WorkState.DONE, 0))
+    session.commit()
+
+
+_RUNNERS: dict[str, Callable[[Session, Settings, wu.ClaimedUnit, str, Callable[[], datetime]], UnitFailure | None]] = {
+    UnitKind.STAR_PHOTOMETRY: _run_photometry,
+    UnitKind.STARPOOL: _run_starpool,
+    UnitKind.STAR_DRIFT: _run_drift,
+    UnitKind.RUN: _run_run,
+}
+
+
+def run_unit(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+             clock: Callable[[], datetime]) -> str:
+    """Run one claimed unit to its end: ``"done"``, ``"lost"`` (claim lost, nothing written), or
+    the state a failure without a verdict gave it back in (``"pending"``: retried; ``"failed"``).
+    A lost database connection is re-raised (the worker's session is unusable)."""
+    try:
+        failure = _RUNNERS[unit.kind](session, settings, unit, worker, clock)
+    except LostClaim as exc:
+        log.warning("%s", exc)
+        return "lost"
+    except Exception as exc:  # noqa: BLE001 - the retry policy of a unit (monitor.calibration.pending)
+        session.rollback()
+        if ends_the_run(exc):
+            raise
+        failure = unit_failure(exc, f"{unit.kind} {unit.key}")
+    if failure is None:
+        return str(WorkState.DONE)
+    return give_back(session, unit, worker, failure, clock())
+
+
+def give_back(session: Session, unit: wu.ClaimedUnit, worker: str, failure: UnitFailure, now: datetime) -> str:
+    """Release a unit that failed without a verdict (logged like a stage's unit left pending)."""
+    state = wu.release(session, unit, worker, now, failure.error)
+    session.commit()
+    level = logging.WARNING if state == WorkState.PENDING else logging.ERROR
+    log.log(level, "%s %s (attempt %d): %s; %s%s", unit.kind, unit.key, unit.token, failure.error,
+            "given back" if state == WorkState.PENDING else "failed for good" if state else "claim lost",
+            f"\n{failure.traceback.rstrip()}" if failure.traceback and failure.kind != "transient" else "")
+    return str(state or "lost")
+
+
+# --------------------------------------------------------------------------- the worker loop
+
+
+@dataclass
+class WorkerSummary:
+    """What one worker did."""
+
+    worker: str
+    done: dict[str, int] = field(default_factory=dict)  # units done per kind
+    given_back: int = 0
+    failed: int = 0
+    lost: int = 0
+    reaped: int = 0
+    elapsed_s: float = 0.0
+
+    def count(self, kind: str, outcome: str) -> None:
+        if outcome == WorkState.DONE:
+            self.done[kind] = self.done.get(kind, 0) + 1
+        elif outcome == WorkState.PENDING:
+            self.given_back += 1
+        elif outcome == WorkState.FAILED:
+            self.failed += 1
+        else:
+            self.lost += 1
+
+    def __str__(self) -> str:
+        done = ", ".join(f"{n} {k}" for k, n in sorted(self.done.items())) or "nothing"
+        return (f"worker {self.worker}: done {done}; {self.given_back} given back, {self.failed} failed, "
+                f"{self.lost} lost, {self.reaped} expired lease(s) reaped, {self.elapsed_s:.1f} s")
+
+
+class Heartbeat:
+    """Renews the leases of the units a worker holds, every third of a lease, on its own connection."""
+
+    def __init__(self, engine: sa.Engine, worker: str, lease_s: float, clock: Callable[[], datetime]) -> None:
+        self.engine, self.worker, self.lease_s, self.clock = engine, worker, lease_s, clock
+        self.held: dict[int, wu.ClaimedUnit] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="work-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.lease_s)
+
+    def hold(self, unit: wu.ClaimedUnit) -> None:
+        with self._lock:
+            self.held[unit.id] = unit
+
+    def drop(self, unit: wu.ClaimedUnit) -> None:
+        with self._lock:
+            self.held.pop(unit.id, None)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            with self._lock:
+                units = list(self.held.values())
+            if not units:
+                continue
+            try:
+                with Session(self.engine) as s:
+                    wu.heartbeat(s, units, self.worker, self.clock(), self.lease_s)
+                    s.commit()
+            except Exception as exc:  # noqa: BLE001 - a missed beat only shortens the lease
+                log.warning("heartbeat of %d unit(s) failed: %s", len(units), exc)
+
+
+def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *, until_idle: bool = False,
+         stop: threading.Event | None = None, kinds: set[str] | None = None, worker: str | None = None,
+         on_unit: Callable[[wu.ClaimedUnit, str], None] | None = None) -> WorkerSummary:
+    """Claim and run units until ``stop`` is set (the unit in hand is finished first) or, with
+    ``until_idle``, until no unit of any run is left (waiting, claimable or claimed by anyone): a
+    worker that finds nothing to claim while others hold units waits, reaping expired leases, so
+    that the units of a worker that died are still done."""
+    compute = settings.compute
+    stop = stop or threading.Event()
+    me = worker or worker_id()
+    summary = WorkerSummary(me)
+    t0 = time.monotonic()
+    last_reap = -float("inf")
+    with Session(engine, expire_on_commit=False) as session, Heartbeat(engine, me, compute.lease_seconds,
+                                                                       clock) as beat:
+        while not stop.is_set():
+            if time.monotonic() - last_reap >= compute.reap_seconds:
+                again, failed = wu.reap(session, clock())
+                session.commit()
+                summary.reaped += again + failed
+                last_reap = time.monotonic()
+            claimed = wu.claim(session, me, clock(), compute.lease_seconds, kinds=kinds)
+            session.commit()
+            if not claimed:
+                if until_idle and wu.active_units(session) == 0:
+                    break
+                session.commit()
+                stop.wait(compute.poll_seconds)
+                continue
+            unit = claimed[0]
+            beat.hold(unit)
+            try:
+                outcome = run_unit(session, settings, unit, me, clock)
+            finally:
+                beat.drop(unit)
+            summary.count(unit.kind, outcome)
+            if on_unit is not None:
+                on_unit(unit, outcome)
+    summary.elapsed_s = time.monotonic() - t0
+    return summary
+

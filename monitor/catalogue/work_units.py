@@ -1,0 +1,225 @@
+"""Units of processing work shared by any number of workers on one catalogue (issue 18).
+
+The protocol (every function here is one statement or a few, none commits; the caller commits
+each step on its own):
+
+- :func:`add_units` / :func:`add_unit`: the single scheduler enqueues the units of a run;
+- :func:`claim`: a worker takes the oldest claimable units. PostgreSQL: ``WITH picked AS
+  (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED) UPDATE ... WHERE id IN (SELECT id FROM picked)
+  RETURNING``, so concurrent workers never wait for each other and never take the same unit;
+  SQLite: the same ``UPDATE ... RETURNING`` (the single writer makes the statement atomic;
+  SQLAlchemy drops ``FOR UPDATE`` there). The claim sets a lease (``lease_until``) and increments
+  ``attempts``, the claim's *fencing token*;
+- :func:`heartbeat` renews the lease while the unit runs;
+- :func:`finish` is the first statement of the transaction that writes a unit's results: it
+  marks the unit done only if it is still claimed by this worker with this token, and the caller
+  writes its results only when it returns True. A worker that lost its unit (its lease expired
+  and the unit was reaped and claimed again) therefore writes nothing: a unit done twice is never
+  counted twice. On PostgreSQL the row lock taken by this UPDATE also orders it against a
+  concurrent reaper or finisher (the loser re-reads the row and matches nothing);
+- :func:`release` gives a unit back after a failure without a verdict (``failed`` once its
+  ``max_attempts`` claims are used); :func:`reap` does the same for expired leases (a worker that
+  died);
+- a unit that ends (done or failed) decrements its parent's ``waiting`` in the same transaction;
+  the one that brings it to 0 makes the parent claimable (an aggregation runs once, after all its
+  members, whoever finishes last).
+
+Times are the workers' clocks (aware UTC): hosts sharing a catalogue must be NTP-synchronised to
+well within a lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from monitor.catalogue.models import WorkUnit
+from monitor.catalogue.states import ACTIVE_WORK_STATES, WorkState
+
+__all__ = [
+    "ClaimedUnit",
+    "add_unit",
+    "add_units",
+    "claim",
+    "heartbeat",
+    "finish",
+    "release",
+    "reap",
+    "active_units",
+    "active_keys",
+    "state_counts",
+    "units_of_run",
+    "key_of",
+]
+
+_T = WorkUnit.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ClaimedUnit:
+    """A unit a worker holds: what it is about and its fencing token (``attempts`` at the claim)."""
+
+    id: int
+    run_id: int
+    kind: str
+    key: str
+    token: int
+    parent_id: int | None
+
+
+def add_unit(session: Session, run_id: int, kind: str, key: str, now: datetime, *, waiting: int = 0,
+             parent_id: int | None = None, max_attempts: int = 3) -> int:
+    """Insert one unit (``waiting`` on that many members, else claimable); returns its id."""
+    return add_units(session, run_id, kind, [key], now, waiting=[waiting], parent_ids=[parent_id],
+                     max_attempts=max_attempts)[0]
+
+
+def add_units(session: Session, run_id: int, kind: str, keys: Sequence[str], now: datetime, *,
+              waiting: Sequence[int] | None = None, parent_ids: Sequence[int | None] | None = None,
+              max_attempts: int = 3) -> list[int]:
+    """Insert units of one kind in one statement; returns their ids in the order of ``keys``."""
+    if not keys:
+        return []
+    waits = list(waiting) if waiting is not None else [0] * len(keys)
+    parents = list(parent_ids) if parent_ids is not None else [None] * len(keys)
+    rows = [dict(run_id=run_id, kind=kind, key=k, state=WorkState.WAITING if w > 0 else WorkState.PENDING,
+                 parent_id=p, waiting=w, attempts=0, max_attempts=max_attempts, created_at=now, error="")
+            for k, w, p in zip(keys, waits, parents, strict=True)]
+    stmt = sa.insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in session.execute(stmt, rows).scalars().all()]
+
+
+def claim(session: Session, worker_id: str, now: datetime, lease_s: float, *, kinds: Collection[str] | None = None,
+          limit: int = 1) -> list[ClaimedUnit]:
+    """Claim up to ``limit`` claimable units (oldest first, of ``kinds`` or any): one statement.
+
+    On PostgreSQL the claim's transaction is committed asynchronously (``synchronous_commit`` off
+    for that transaction only: no wait for the WAL flush, ~4 ms of each unit's cost): a claim lost
+    by a server crash only makes the unit claimable again, and the worker that believed it held it
+    fails the fence of :func:`finish` (writes nothing). Commit the claim on its own, before any
+    result is written.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+    pick = select(_T.c.id).where(_T.c.state == WorkState.PENDING)
+    if kinds is not None:
+        pick = pick.where(_T.c.kind.in_(sorted(kinds)))
+    # a CTE: PostgreSQL evaluates it once (an IN-subquery with LIMIT may be re-run by a semi-join
+    # plan and lock more rows than asked)
+    picked = pick.order_by(_T.c.id).limit(limit).with_for_update(skip_locked=True).cte("picked")
+    stmt = (
+        sa.update(_T)
+        .where(_T.c.id.in_(select(picked.c.id)), _T.c.state == WorkState.PENDING)
+        .values(state=WorkState.CLAIMED, worker_id=worker_id, attempts=_T.c.attempts + 1,
+                lease_until=now + timedelta(seconds=lease_s), heartbeat_at=now)
+        .returning(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id)
+    )
+    rows = session.execute(stmt).all()
+    return sorted((ClaimedUnit(int(r.id), int(r.run_id), r.kind, r.key, int(r.attempts), r.parent_id)
+                   for r in rows), key=lambda u: u.id)
+
+
+def _held(unit: ClaimedUnit, worker_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(_T.c.id == unit.id, _T.c.state == WorkState.CLAIMED, _T.c.worker_id == worker_id,
+                   _T.c.attempts == unit.token)
+
+
+def heartbeat(session: Session, units: Collection[ClaimedUnit], worker_id: str, now: datetime,
+              lease_s: float) -> int:
+    """Renew the leases of these units still held by this worker; returns how many were renewed."""
+    n = 0
+    for unit in units:
+        n += session.execute(sa.update(_T).where(_held(unit, worker_id)).values(
+            lease_until=now + timedelta(seconds=lease_s), heartbeat_at=now)).rowcount
+    return n
+
+
+def _end_parent(session: Session, parent_id: int | None) -> None:
+    """A member of ``parent_id`` ended: one fewer to wait for; the last one makes it claimable."""
+    if parent_id is None:
+        return
+    session.execute(sa.update(_T).where(_T.c.id == parent_id).values(
+        waiting=_T.c.waiting - 1,
+        state=sa.case((sa.and_(_T.c.state == WorkState.WAITING, _T.c.waiting <= 1), WorkState.PENDING),
+                      else_=_T.c.state)))
+
+
+def finish(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime) -> bool:
+    """Mark the unit done if this worker still holds it with this token (first statement of the
+    transaction that writes its results); False: the claim was lost, write nothing and roll back."""
+    done = session.execute(sa.update(_T).where(_held(unit, worker_id)).values(
+        state=WorkState.DONE, finished_at=now, lease_until=None)).rowcount
+    if done:
+        _end_parent(session, unit.parent_id)
+    return bool(done)
+
+
+def release(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime, error: str) -> str | None:
+    """Give back a unit that failed without a verdict: claimable again, or ``failed`` (its parent
+    no longer waits for it) when its ``max_attempts`` claims are used. Returns the new state, or
+    None when the claim was already lost."""
+    row = session.execute(
+        select(_T.c.attempts, _T.c.max_attempts).where(_held(unit, worker_id)).with_for_update()).first()
+    if row is None:
+        return None
+    state = WorkState.FAILED if row.attempts >= row.max_attempts else WorkState.PENDING
+    session.execute(sa.update(_T).where(_held(unit, worker_id)).values(
+        state=state, worker_id=None, lease_until=None, error=error[:1000],
+        finished_at=now if state == WorkState.FAILED else None))
+    if state == WorkState.FAILED:
+        _end_parent(session, unit.parent_id)
+    return str(state)
+
+
+def reap(session: Session, now: datetime) -> tuple[int, int]:
+    """Return the units whose lease expired (their worker died or hung) to the queue, or fail them
+    when their claims are used up. Returns (made claimable again, failed)."""
+    expired = session.execute(
+        select(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id, _T.c.worker_id,
+               _T.c.max_attempts)
+        .where(_T.c.state == WorkState.CLAIMED, _T.c.lease_until < now)
+        .order_by(_T.c.id).with_for_update(skip_locked=True)).all()
+    again = failed = 0
+    for r in expired:
+        unit = ClaimedUnit(int(r.id), int(r.run_id), r.kind, r.key, int(r.attempts), r.parent_id)
+        state = release(session, unit, r.worker_id, now, f"lease expired (worker {r.worker_id})")
+        again += state == WorkState.PENDING
+        failed += state == WorkState.FAILED
+    return again, failed
+
+
+def active_units(session: Session) -> int:
+    """Units not ended yet (waiting, claimable or claimed), of every run."""
+    return int(session.exec(select(func.count()).select_from(WorkUnit)
+                            .where(col(WorkUnit.state).in_(list(ACTIVE_WORK_STATES)))).one())
+
+
+def active_keys(session: Session, kind: str) -> set[str]:
+    """Keys of the units of ``kind`` not ended yet."""
+    q = select(WorkUnit.key).where(WorkUnit.kind == kind, col(WorkUnit.state).in_(list(ACTIVE_WORK_STATES)))
+    return set(session.exec(q).all())
+
+
+def state_counts(session: Session, run_id: int | None = None, kind: str | None = None) -> dict[str, int]:
+    """Number of units per state (of one run, of one kind)."""
+    q = select(WorkUnit.state, func.count()).group_by(WorkUnit.state)
+    if run_id is not None:
+        q = q.where(WorkUnit.run_id == run_id)
+    if kind is not None:
+        q = q.where(WorkUnit.kind == kind)
+    return {s: int(n) for s, n in session.exec(q).all()}
+
+
+def units_of_run(session: Session, run_id: int) -> list[dict[str, Any]]:
+    """Every unit of a run (columns as dicts), by id."""
+    return [dict(r._mapping) for r in session.execute(select(_T).where(_T.c.run_id == run_id).order_by(_T.c.id))]
+
+
+def key_of(session: Session, unit_id: int) -> str:
+    """The key of a unit (e.g. the starpool id of a photometry unit's parent)."""
+    return str(session.execute(select(_T.c.key).where(_T.c.id == unit_id)).scalar_one())

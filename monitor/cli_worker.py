@@ -1,0 +1,87 @@
+"""``monitor worker``: claim and run units of processing work; ``monitor process --enqueue|--dask``.
+
+Registered by :mod:`monitor.cli` (kept in its own module so that the main CLI file stays small).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from monitor.cli import SiteOption, UsageError, _error, _plain, _settings, _user_errors, err, out
+
+
+@_user_errors
+def worker(
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="Stop when no unit of any run is left.")] = False,
+    site: SiteOption = None,
+) -> None:
+    """Claim and run units of processing work until SIGTERM/SIGINT (the unit in hand is finished
+    first) or, with --until-idle, until every unit is done. Any number of workers on any hosts may
+    share one PostgreSQL catalogue and the site directory."""
+    from monitor.calibration.work import work, worker_id
+    from monitor.site import open_engine, utc_now
+
+    settings = _settings(site)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        err.print(f"worker: {signal.Signals(signum).name}: finishing the unit in hand, then stopping",
+                  highlight=False)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    engine = open_engine(settings)
+    try:
+        summary = work(engine, settings, utc_now, until_idle=until_idle, stop=stop, worker=worker_id())
+    finally:
+        engine.dispose()
+    out.print(_plain(str(summary)), soft_wrap=True)
+    if summary.failed:
+        _error(f"{summary.failed} unit(s) failed for good after their retries (see the log)")
+        raise typer.Exit(1)
+
+
+def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_only: bool) -> None:
+    """``monitor process --enqueue`` (units for the workers) or ``--dask ADDRESS`` (Dask reprocessing)."""
+    from monitor.calibration.distributed import reprocess_on_dask
+    from monitor.calibration.work import enqueue_star_run
+    from monitor.site import open_engine, session_scope, utc_now
+
+    settings = _settings(site)
+    if enqueue_only:
+        with session_scope(settings) as session:
+            enqueued = enqueue_star_run(session, settings, utc_now(), reprocess=reprocess)
+        out.print(_plain(str(enqueued)), soft_wrap=True)
+        return
+    address = dask or settings.compute.dask_scheduler
+    if not address.startswith("local:") and "://" not in address:
+        raise UsageError(f"--dask {address!r}: give 'local:N' or a scheduler address such as tcp://host:8786")
+    engine = open_engine(settings)
+    try:
+        if err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn("photometry (dask)"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=err, transient=True) as bar:
+                task = bar.add_task("", total=None)
+                summary = reprocess_on_dask(engine, settings, utc_now, address, reprocess=reprocess,
+                                            progress=lambda d, t: bar.update(task, completed=d, total=t))
+        else:
+            summary = reprocess_on_dask(engine, settings, utc_now, address, reprocess=reprocess)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        engine.dispose()
+    for line in summary.lines():
+        out.print(_plain(line), soft_wrap=True)
+    failed = summary.aggregation.failed if summary.aggregation else 0
+    if failed:
+        _error(f"{failed} unit(s) failed for good after their retries (see the log)")
+        raise typer.Exit(1)
