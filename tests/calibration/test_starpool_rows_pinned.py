@@ -14,9 +14,12 @@ so that some windows of an accepted member are invalid), on the three paths of t
 
 Origin of the pinned numbers: ``starpool_rows_pinned.json`` beside this file, written by this
 test on the code of main before the issue-19 refactor (commit afd1ee0, on this machine). Floats
-are compared with a relative tolerance of 1e-12 (a reordering of the arithmetic may change the
-last bits; any change of the estimator changes far more); strings, booleans, integers and the
-keys exactly. If the file is missing the test writes it and fails, so it never passes unpinned.
+are compared with a relative tolerance of 1e-5: the rows come out of an iterative least-squares PSF
+fit (``mtf_fit``, xtol = ftol = 1e-10 on ill-conditioned parameters), and a new numpy/scipy/BLAS
+build moves its converged point (seen after a fresh install of numpy 2.4.6 / scipy 1.17.1, same
+code: 6e-9 relative on A, 6e-7 on the starpool scatter tau_rel, 2e-6 on chi2/dof), while a change
+of the estimator (variance model, EE propagation, estimator choice) moves the rows by 1e-4 or
+more; strings, booleans, integers and the keys exactly. If the file is missing the test writes it and fails, so it never passes unpinned.
 
 It catches any change of the rows (a number, a key, a rejection, a text); it cannot say whether
 the pinned numbers are right: the accuracy against the simulator's truth is checked by
@@ -52,7 +55,7 @@ from monitor.site import init_site, session_scope
 PINNED = Path(__file__).with_name("starpool_rows_pinned.json")
 START = datetime(2025, 3, 1, tzinfo=UTC)
 NOW = datetime(2025, 4, 2, 12, 0, tzinfo=UTC)
-RTOL = 1e-12
+RTOL = 1e-5  # see the module docstring: optimizer convergence across library builds
 NEW_PER_STAR_KEYS = ("hip", "variability")  # issue 14 (REF-2): recorded beside the pinned fields
 FIELDS = ("band", "version", "a", "a_sigma", "n_used", "n_rejected", "half_width_px", "ee_source", "tau_rel",
           "chi2_dof", "rejected", "acquisition_ids", "per_window", "per_star")
