@@ -597,7 +597,8 @@ def report(
         help="Requeue the failed e-mails of an archived report, send them (never one the server confirmed).",
     )] = None,
     force: Annotated[bool, typer.Option(
-        "--force", help="With --resend: also send again the e-mails the server confirmed, as new copies.",
+        "--force", help="With --period: render even when no acquisition is dated in the period. With --resend: "
+        "also send again the e-mails the server confirmed, as new copies.",
     )] = False,
     site: SiteOption = None,
 ) -> None:
@@ -609,8 +610,6 @@ def report(
 
     if (period is None) == (resend is None):
         raise UserError("give either --period P (to make a report) or --resend REPORT_ID")
-    if force and resend is None:
-        raise UserError("--force goes with --resend REPORT_ID")
     settings = _settings(site)
     try:
         with session_scope(settings) as session:
@@ -619,7 +618,7 @@ def report(
                 out.print(f"report #{resend}: {n} e-mail(s) queued; {mail}", highlight=False)
                 failed = mail.failed
             else:
-                outcome = run_report(session, settings, utc_now(), period, send=send)
+                outcome = run_report(session, settings, utc_now(), period, send=send, force=force)
                 out.print(str(outcome), highlight=False)
                 failed = outcome.mail.failed if outcome.mail else 0
                 if outcome.mail and outcome.mail.retrying:
