@@ -275,3 +275,18 @@ def test_permanent_refusal_fails_without_retry(campaign: Settings, monthly: Any,
         assert (summary.sent, summary.retrying, summary.failed) == (0, 0, 1)
         [row] = _outbox(session, report_id)
         assert row.status == "failed" and "refused permanently" in row.last_error
+
+
+def test_period_without_data_is_refused_unless_forced(campaign: Settings) -> None:
+    """June 2025 (after the campaign): nothing dated in it, nothing refused in it -> a clear refusal, no PDF; --force renders
+    a report whose cover says so; the scheduled job (send None, weekly) is never refused."""
+    with _session(campaign) as session:
+        before = len(list((campaign.site / "reports").glob("*.pdf")))
+        with pytest.raises(ReportError, match=r"no data in 2025-06 \(2025-06-01 to 2025-06-30 UTC\).*--force"):
+            run_report(session, campaign, NOW, "2025-06")
+        assert len(list((campaign.site / "reports").glob("*.pdf"))) == before
+        forced = run_report(session, campaign, NOW, "2025-06", force=True)
+        assert forced.path is not None
+        text = _text(forced.path.read_bytes())
+        assert "No acquisition is dated in this period" in text
+        assert "(earlier)" in text  # the carried-over results are marked
