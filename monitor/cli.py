@@ -44,7 +44,7 @@ app.add_typer(db_app, name="db")
 # Without a terminal (journald, a pipe, cron) a line is never wrapped at the console's width: one
 # message is one line (tables still fit the width).
 out = Console(soft_wrap=not sys.stdout.isatty())
-err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+err = stderr_console()  # shared with the rich log handler and the progress bars
 
 SiteOption = Annotated[
     Path | None,
@@ -340,21 +340,13 @@ def process(
     site: SiteOption = None,
 ) -> None:
     """Run the pending calibration updates (star photometry, starpools, MTF, drift, Moon, geometry)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from monitor.calibration.service import run_processing
+    from monitor.progress import progress_reporter
     from monitor.site import session_scope, utc_now
 
     settings = _settings(site)
-    with session_scope(settings) as session:
-        if err.is_terminal:
-            with Progress(TextColumn("photometry"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=err, transient=True) as bar:
-                task = bar.add_task("", total=None)
-                summary = run_processing(session, settings, utc_now(), reprocess=reprocess,
-                                         progress=lambda d, t: bar.update(task, completed=d, total=t))
-        else:
-            summary = run_processing(session, settings, utc_now(), reprocess=reprocess)
+    with session_scope(settings) as session, progress_reporter("process", err) as progress:
+        summary = run_processing(session, settings, utc_now(), reprocess=reprocess, progress=progress)
     for line in summary.lines():
         out.print(_plain(line), soft_wrap=True)
     problems = getattr(summary, "problems", [])
@@ -605,6 +597,7 @@ def report(
     """Render the PDF report of a period into the site's reports/ (and e-mail it with --send)."""
     from monitor.reports.delivery import resend_report
     from monitor.reports.period import ReportError
+    from monitor.progress import progress_reporter
     from monitor.reports.service import run_report
     from monitor.site import session_scope, utc_now
 
@@ -618,7 +611,9 @@ def report(
                 out.print(f"report #{resend}: {n} e-mail(s) queued; {mail}", highlight=False)
                 failed = mail.failed
             else:
-                outcome = run_report(session, settings, utc_now(), period, send=send, force=force)
+                with progress_reporter("report", err) as progress:
+                    outcome = run_report(session, settings, utc_now(), period, send=send, force=force,
+                                         progress=progress)
                 out.print(str(outcome), highlight=False)
                 failed = outcome.mail.failed if outcome.mail else 0
                 if outcome.mail and outcome.mail.retrying:
@@ -664,6 +659,7 @@ def simulate(
     bad_files: Annotated[bool, typer.Option(help="Add bad, duplicate and conflicting files.")] = True,
 ) -> None:
     """Write simulated ICD-conformant STAR, MOON and GEOM acquisitions plus truth.json."""
+    from monitor.progress import progress_reporter
     from monitor.simulate.campaign import simulate_campaigns
     from monitor.simulate.truth import write_truth
 
@@ -671,8 +667,9 @@ def simulate(
     t0 = _parse_time(start, "--start")
     assert t0 is not None
     outdir.mkdir(parents=True, exist_ok=True)
-    truth = simulate_campaigns(outdir, start=t0, months=months, seed=seed, stars_per_campaign=stars,
-                               bad_files=bad_files)
+    with progress_reporter("simulate", err) as progress:
+        truth = simulate_campaigns(outdir, start=t0, months=months, seed=seed, stars_per_campaign=stars,
+                                   bad_files=bad_files, progress=progress)
     write_truth(outdir / "truth.json", truth)
     n = len(list(outdir.glob("*.fits*"))) - len(list(outdir.glob("*.done")))
     out.print(f"wrote {n} files and {outdir / 'truth.json'}", highlight=False)

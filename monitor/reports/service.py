@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -66,7 +67,7 @@ def _has_data(session: Session, p: Period) -> bool:
 
 def run_report(
     session: Session, settings: Settings, now: datetime, period: str | None = None, send: bool | None = None,
-    *, force: bool = False,
+    *, force: bool = False, progress: Callable[..., None] | None = None,
 ) -> ReportOutcome:
     """Render, archive and (optionally) e-mail the report of ``period``.
 
@@ -80,6 +81,9 @@ def run_report(
     A person's report of a period in which no acquisition is dated and no file was refused is refused (a report of
     nothing is more likely a wrong period than a wish) unless ``force``; the scheduled job renders
     it anyway, saying so on its cover: an empty week is news for the recipients.
+
+    ``progress(done, total, label)`` follows the steps: reading the catalogue, the figures of each
+    satellite, the PDF layout (see :mod:`monitor.progress`).
 
     Raises
     ------
@@ -104,13 +108,25 @@ def run_report(
     if made and (not mailing or any(outbox.outbox_of_report(session, r.id) for r in made)):  # type: ignore[arg-type]
         log.info("report %s already exists; scheduled run does nothing", p.key)
         return ReportOutcome(period=p.key, skipped="already made")
-    from monitor.reports.plots import make_figures
+    from monitor.reports.plots import ReportFigures, make_satellite_figures
     from monitor.reports.render import render_report
 
+    def step(done: int, total: int, label: str) -> None:
+        if progress is not None:
+            progress(done, total, label)
+
     t0 = time.perf_counter()
+    step(0, 1, "reading the catalogue")
     ctx = build_context(session, settings, p, now)
     session.rollback()  # end the read transaction before the long rendering (SQLite writers wait less)
-    rendered = render_report(ctx, make_figures(ctx))
+    n = len(ctx.satellites) + 2  # catalogue, one step per satellite's figures, the PDF
+    figures = {}
+    for i, section in enumerate(ctx.satellites):
+        step(1 + i, n, f"figures {section.satellite}")
+        figures[section.satellite] = make_satellite_figures(section, (ctx.period_start, ctx.period_end))
+    step(n - 1, n, "PDF layout")
+    rendered = render_report(ctx, ReportFigures(satellites=figures))
+    step(n, n, "done")
     render_s = time.perf_counter() - t0
     archived = archive_report(settings, f"monitor-report-{p.key}", rendered.pdf,
                               lambda name: summary_text(ctx, name))
