@@ -686,8 +686,9 @@ def demo(
     from monitor.demo import DemoRefusedError, run_demo
 
     configure_logging("WARNING")
+    logging.getLogger("monitor.progress").setLevel(logging.INFO)  # no terminal: the periodic progress lines
     try:
-        summary = run_demo(directory, months=months, seed=seed, console=out)
+        summary = run_demo(directory, months=months, seed=seed, console=out, bar_console=err)
     except DemoRefusedError as exc:
         raise UserError(str(exc)) from None
     for line in summary:

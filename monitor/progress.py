@@ -7,12 +7,14 @@ terminals. :func:`progress_reporter` turns it into
   same console printed *above* the bar (rich's live display redirects them), so log lines never
   drown it;
 * with no terminal (cron, systemd, a pipe): one INFO line ``"<task>: <label> <done>/<total> (<p> %),
-  <elapsed> s"`` at each further 10 % and at least every 30 s, and one line at the end.
+  <elapsed> s"`` when a stage starts (first word of the label), at each further 10 % and at least
+  every 30 s.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,23 +49,21 @@ class LogProgress:
         self._clock = clock
         self._t0 = clock()
         self._last_t = self._t0
-        self._last_fraction = -1.0
+        self._last_step = -1
         self._last_label = ""
         self.lines = 0
 
     def __call__(self, done: int, total: int, label: str = "") -> None:
         now = self._clock()
         fraction = done / total if total > 0 else 0.0
+        step = math.floor(fraction / LOG_EVERY_FRACTION + 1e-9)  # 10 % steps reached
         new_stage = label.split(" ", 1)[0] != self._last_label.split(" ", 1)[0]
-        if new_stage:
-            self._last_fraction = -1.0
-        due = (new_stage or fraction >= self._last_fraction + LOG_EVERY_FRACTION or now - self._last_t >= LOG_EVERY_S
-               or (total > 0 and done >= total and self._last_fraction < 1.0))
+        due = new_stage or step > self._last_step or now - self._last_t >= LOG_EVERY_S
         self._last_label = label
         if not due:
             return
         self._last_t = now
-        self._last_fraction = fraction
+        self._last_step = step
         self.lines += 1
         pct = f" ({100 * fraction:.0f} %)" if total > 0 else ""
         self._log.info("%s: %s %d/%d%s, %.0f s", self.task, label or "progress", done, total, pct, now - self._t0)
