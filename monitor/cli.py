@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor import __version__
-from monitor.logconfig import configure_logging
+from monitor.logconfig import configure_logging, stderr_console
 from monitor.settings import ConfigError, Settings, load_settings
 
 __all__ = ["app"]
@@ -595,9 +595,9 @@ def report(
     site: SiteOption = None,
 ) -> None:
     """Render the PDF report of a period into the site's reports/ (and e-mail it with --send)."""
+    from monitor.progress import progress_reporter
     from monitor.reports.delivery import resend_report
     from monitor.reports.period import ReportError
-    from monitor.progress import progress_reporter
     from monitor.reports.service import run_report
     from monitor.site import session_scope, utc_now
 

@@ -278,8 +278,8 @@ def test_permanent_refusal_fails_without_retry(campaign: Settings, monthly: Any,
 
 
 def test_period_without_data_is_refused_unless_forced(campaign: Settings) -> None:
-    """June 2025 (after the campaign): nothing dated in it, nothing refused in it -> a clear refusal, no PDF; --force renders
-    a report whose cover says so; the scheduled job (send None, weekly) is never refused."""
+    """June 2025 (after the campaign): nothing dated in it, nothing refused in it -> a clear refusal,
+    no PDF; --force renders a report whose cover says so."""
     with _session(campaign) as session:
         before = len(list((campaign.site / "reports").glob("*.pdf")))
         with pytest.raises(ReportError, match=r"no data in 2025-06 \(2025-06-01 to 2025-06-30 UTC\).*--force"):
