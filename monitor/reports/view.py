@@ -53,6 +53,7 @@ from monitor.reports.context import (
     StarWindowTraces,
     SummaryRow,
 )
+from monitor.reports.filters import pm
 from monitor.reports.lunar import lunar_comparison_section, pneo_ratio_rows
 from monitor.reports.period import Period
 from monitor.results import TracePoint, trace_points
@@ -494,10 +495,12 @@ def summary_text(ctx: ReportContext, pdf_name: str) -> str:
         lines.append("Latest A_k [DN/(W m-2 sr-1 um-1)], drift dA/A per year:")
         for r in ctx.summary_rows:
             drift = ("no drift fit" if r.drift_per_year is None
-                     else f"drift {100 * r.drift_per_year:+.2f} ± {100 * (r.drift_sigma or 0):.2f} %/yr")
+                     else "drift " + pm(r.drift_per_year, r.drift_sigma, "%/yr", scale=100.0, sign=True))
             change = ("" if r.change_pct_since_previous is None
                       else f", {r.change_pct_since_previous:+.2f} % since previous")
-            lines.append(f"  {r.satellite} {r.band:<3} {r.method}: A = {r.a:.5g} ± {r.a_sigma:.2g}{change}, {drift}")
+            earlier = ", earlier" if r.epoch is not None and r.epoch < ctx.period_start else ""
+            epoch = "" if r.epoch is None else f" ({r.epoch:%Y-%m-%d}{earlier})"
+            lines.append(f"  {r.satellite} {r.band:<3} {r.method}: A = {pm(r.a, r.a_sigma)}{epoch}{change}, {drift}")
     else:
         lines.append("No calibration result up to the end of this period.")
     n_rej = sum(len(s.rejected) for s in ctx.satellites) + len(ctx.other_rejected)
