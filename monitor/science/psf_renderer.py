@@ -21,6 +21,8 @@ Units: native pixels (px) across track and for the frequency grid; array rows al
 
 from __future__ import annotations
 
+import functools
+
 import math
 from collections.abc import Sequence
 
@@ -252,4 +254,15 @@ def render_star(
     """
     o = check_oversamp(oversamp)
     rows, cols = _vignette_shape(shape)
-    return PsfRenderer(params, (rows / o, cols), pad_px=pad_px).render(shape, center_xy, o, total_flux)
+    return _renderer(params, (rows / o, float(cols)), float(pad_px)).render(shape, center_xy, o, total_flux)
+
+
+@functools.lru_cache(maxsize=16)
+def _renderer(params: PsfParams, extent_px: tuple[float, float], pad_px: float) -> PsfRenderer:
+    """The renderer of one PSF and vignette extent, reused by consecutive :func:`render_star` calls.
+
+    Building it (the OTF grid) costs more than sampling a star; the EE correction renders every
+    member of a starpool with the same fitted PSF and vignette size. A renderer is immutable
+    (read-only arrays), so sharing it cannot change a result.
+    """
+    return PsfRenderer(params, extent_px, pad_px=pad_px)
