@@ -325,3 +325,9 @@ class ReportContext:
     other_rejected: Sequence[RejectedInput] = ()  # refused files that name no known satellite
     lunar_comparisons: Sequence[Any] = ()  # monitor.reports.lunar.LunarInstrumentSection, per GLOD instrument
     acquisitions_in_period: int | None = None  # acquisitions dated in [period_start, period_end); None: unknown
+
+    @property
+    def as_of(self) -> datetime:
+        """The instant the report's values are given at: the period end, or the generation time for a
+        report made before its period ended."""
+        return min(self.period_end, self.generated_at)

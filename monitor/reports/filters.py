@@ -30,10 +30,10 @@ def sci(value: float | None, digits: int = 4) -> str:
 
 
 def num(value: float | None, decimals: int = 3) -> str:
-    """Fixed-point number: ``0.123``."""
+    """Fixed-point number: ``0.123`` (negative with a Unicode minus, as every number of the report)."""
     if _missing(value):
         return MISSING
-    return f"{value:.{decimals}f}"
+    return f"{value:.{decimals}f}".replace("-", "\u2212")
 
 
 def signed(value: float | None, decimals: int = 2) -> str:

@@ -454,7 +454,7 @@ def plot_star_trace_appendix(traces: StarTraceSet, stars: Sequence[str], satelli
             ax.set_title(f"{satellite} {traces.band} {star}", y=1.0)
             if i % 3 == 0:
                 ax.set_ylabel("measured / predicted [1]")
-            _date_axis(ax, times, label=i >= len(wanted) - 3, max_ticks=4)
+            _date_axis(ax, times, label=i >= len(wanted) - 3, max_ticks=3)
             if i == 0:
                 ax.legend(loc="best", title="window [px]", title_fontsize=5.5, fontsize=5.5)
         return fig
@@ -626,15 +626,18 @@ def plot_geometry(rows: Sequence[GeometryRow], satellite: str = "") -> str | Non
         return None
 
     def build() -> Figure:
-        fig, ax = _single(3.0, right_in=_LEGEND_RIGHT_IN, bottom_in=1.1)  # rotated ids below the axis
+        fig, ax = _single(3.0, right_in=_LEGEND_RIGHT_IN, bottom_in=0.75)  # two-line labels below the axis
         x = np.arange(len(usable), dtype=float)
         width = 0.27
         for k, (name, attr) in enumerate((("east", "rmse_e_m"), ("north", "rmse_n_m"), ("up", "rmse_u_m"))):
             vals = [getattr(r, attr) if getattr(r, attr) is not None else np.nan for r in usable]
             ax.bar(x + (k - 1) * width, vals, width, label=name)
-        ax.set_xticks(x, [r.acq_id for r in usable], rotation=30, ha="right")
+        # date and sequence number of the ACQ_ID: full ids (31 characters) rotated ran off the figure
+        labels = [(f"{r.epoch:%m-%d}" if r.epoch is not None else "") + f"\n#{r.acq_id.rsplit('-', 1)[-1]}"
+                  for r in usable]
+        ax.set_xticks(x, labels, fontsize=5.5 if len(usable) > 8 else 6.5)
         ax.set_title(f"{satellite}: check-point RMSE per acquisition", y=1.0)
-        ax.set_xlabel("acquisition")
+        ax.set_xlabel("acquisition (UTC date, sequence number)")
         ax.set_ylabel("RMSE [m]")
         _legend_outside(ax)
         return fig

@@ -22,7 +22,6 @@ Units: native pixels (px) across track and for the frequency grid; array rows al
 from __future__ import annotations
 
 import functools
-
 import math
 from collections.abc import Sequence
 

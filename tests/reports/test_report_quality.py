@@ -12,6 +12,7 @@ import pytest
 from pypdf import PdfReader
 
 from monitor.reports import plots
+from monitor.reports.context import GeometryRow
 from monitor.reports.filters import MISSING, decimals_for, pm
 from monitor.reports.period import Period
 from monitor.reports.render import render_pdf
@@ -88,8 +89,13 @@ def test_no_text_extends_beyond_its_figure(fabricate: object) -> None:
     """Every title, tick label, axis label, legend text and outlier name lies inside the figure
     (measured with the Agg renderer after drawing): nothing is clipped at the PNG's edge."""
     ctx = fabricate(months=6, n_stars=6, windows=(2, 5, 8, 12), satellites=("PHR1A", "PNEO3"))  # type: ignore[operator]
+    # real ACQ_IDs are 31 characters: rotated, they ran off the geometry figure's left edge
+    geometry = [GeometryRow(acq_id=f"PHR1A-GEOM-2025{m:02d}12T052642-{26 * m:04d}", n_control=24, n_check=12,
+                            rmse_e_m=0.2, rmse_n_m=0.15, rmse_u_m=0.5, epoch=datetime(2025, m, 12, tzinfo=UTC))
+                for m in range(1, 13)]
     with plots.capture_figures() as figs:
         plots.make_figures(ctx)
+        assert plots.plot_geometry(geometry, "PHR1A") is not None
     assert len(figs) >= 8
     assert any(t.get_text().isdigit() for f in figs for ax in f.axes for t in ax.texts)  # outliers are named
     for fig in figs:
