@@ -14,9 +14,11 @@ so that some windows of an accepted member are invalid), on the three paths of t
 
 Origin of the pinned numbers: ``starpool_rows_pinned.json`` beside this file, written by this
 test on the code of main before the issue-19 refactor (commit afd1ee0, on this machine). Floats
-are compared with a relative tolerance of 1e-12 (a reordering of the arithmetic may change the
-last bits; any change of the estimator changes far more); strings, booleans, integers and the
-keys exactly. If the file is missing the test writes it and fails, so it never passes unpinned.
+are compared with a relative tolerance of 1e-5: a reordering of the arithmetic changes the last
+bits of the PSF model (issue 20 evaluates OTF · Cx^T as one BLAS product, same images to 1e-16),
+and the iterative PSF fit (least_squares, tolerances 1e-8) then stops at a point that differs by
+up to ~5e-7 in chi2/dof, tau and sigma (1e-8 in A). Any change of the estimator changes far more
+(sigma(A)/A is ~3e-3); strings, booleans, integers and the keys are compared exactly. If the file is missing the test writes it and fails, so it never passes unpinned.
 
 It catches any change of the rows (a number, a key, a rejection, a text); it cannot say whether
 the pinned numbers are right: the accuracy against the simulator's truth is checked by
@@ -52,7 +54,7 @@ from monitor.site import init_site, session_scope
 PINNED = Path(__file__).with_name("starpool_rows_pinned.json")
 START = datetime(2025, 3, 1, tzinfo=UTC)
 NOW = datetime(2025, 4, 2, 12, 0, tzinfo=UTC)
-RTOL = 1e-12
+RTOL = 1e-5  # see the module docstring: a reordered sum moves the iterative PSF fit within its tolerance
 FIELDS = ("band", "version", "a", "a_sigma", "n_used", "n_rejected", "half_width_px", "ee_source", "tau_rel",
           "chi2_dof", "rejected", "acquisition_ids", "per_window", "per_star")
 
