@@ -18,7 +18,8 @@ are compared with a relative tolerance of 1e-5: a reordering of the arithmetic c
 bits of the PSF model (issue 20 evaluates OTF · Cx^T as one BLAS product, same images to 1e-16),
 and the iterative PSF fit (least_squares, tolerances 1e-8) then stops at a point that differs by
 up to ~5e-7 in chi2/dof, tau and sigma (1e-8 in A). Any change of the estimator changes far more
-(sigma(A)/A is ~3e-3); strings, booleans, integers and the keys are compared exactly. If the file is missing the test writes it and fails, so it never passes unpinned.
+(sigma(A)/A is ~3e-3); strings, booleans, integers and the keys are compared exactly. If the
+file is missing the test writes it and fails, so it never passes unpinned.
 
 It catches any change of the rows (a number, a key, a rejection, a text); it cannot say whether
 the pinned numbers are right: the accuracy against the simulator's truth is checked by
