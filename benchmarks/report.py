@@ -38,11 +38,11 @@ from monitor.reports.context import (
     RejectedInput,
     ReportContext,
     SatelliteSection,
-    StarTrace,
-    StarTraceSet,
-    StarWindowTraces,
     SummaryRow,
 )
+from monitor.reports.period import Period
+from monitor.reports.view import star_trace_set
+from monitor.results import TracePoint
 from monitor.science.constants import SECONDS_PER_YEAR
 
 __all__ = ["fabricate_context", "main"]
@@ -113,23 +113,22 @@ def _star_section(
                 drift=DriftFit(reference_epoch=ref, a0=a0, rate_per_year=rate, rate_sigma=0.002),
             )
         )
-        wins = []
+        points = []
         for h in windows:
             ee = 1.0 - 0.04 / h  # encircled-energy loss of the window
-            trs = [
-                StarTrace(
-                    star=s,
-                    times=epochs,
-                    ratio=(
-                        ee
-                        * (1 + rate * np.array([_years(e, ref) for e in epochs]))
-                        * (1 + rng.normal(0, 0.01, len(epochs)))
-                    ).tolist(),
-                )
-                for s in stars
-            ]
-            wins.append(StarWindowTraces(half_width_px=h, traces=trs))
-        traces.append(StarTraceSet(band=band, windows=wins))
+            for k, star in enumerate(stars):
+                ratio = (ee * (1 + rate * np.array([_years(e, ref) for e in epochs]))
+                         * (1 + rng.normal(0, 0.01, len(epochs))))
+                if k == 0 and len(stars) >= 5:  # a variable star: 15 % faint at the last epoch
+                    ratio[-1] *= 0.85
+                points += [TracePoint(time=e, acq_id=f"{band}-{star}-{i}", star=star, band=band, half_width_px=h,
+                                      normalised_count_dn=None, sum_dn=None, sigma_dn=None, status="ok",
+                                      reason=None, usable=True, ratio_to_prediction=float(r))
+                           for i, (e, r) in enumerate(zip(epochs, ratio, strict=True))]
+        trace_set = star_trace_set(points, band, period=Period("p", "p", epochs[-1] - timedelta(days=20),
+                                                               epochs[-1] + timedelta(days=20)))
+        assert trace_set is not None
+        traces.append(trace_set)
         nyq_al = 0.09 + rng.normal(0, 0.003, len(epochs)) - 0.004 * np.array([_years(e, ref) for e in epochs])
         nyq_ac = 0.11 + rng.normal(0, 0.003, len(epochs))
         nyqs.append(
@@ -310,11 +309,9 @@ def fabricate_context(
             ratios.append(
                 RatioRow(
                     band=band,
-                    a_pneo3=a3.a,
-                    a_pneo4=a4.a,
                     ratio=q,
                     ratio_sigma=q * math.hypot(a3.a_sigma / a3.a, a4.a_sigma / a4.a),
-                    epoch=a3.epoch,
+                    n_pairs=1,
                 )
             )
     return ReportContext(

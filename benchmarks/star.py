@@ -61,7 +61,7 @@ def _history(settings: Settings) -> dict[str, Any]:
         run = ops.start_run(session, "process", utc_now())
         session.commit()
         summary = run_star_calibration(session, settings, run, utc_now(), ee_provider=None,
-                                       progress=lambda done, total: marks.append(time.perf_counter()))
+                                       progress=lambda done, total, *_: marks.append(time.perf_counter()))
         t2 = time.perf_counter()
         ops.finish_run(session, run, utc_now(), "ok", "benchmark history", n_items=summary.photometry)
         session.commit()

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor import __version__
-from monitor.logconfig import configure_logging
+from monitor.logconfig import configure_logging, stderr_console
 from monitor.settings import ConfigError, Settings, load_settings
 
 __all__ = ["app"]
@@ -45,7 +45,7 @@ app.add_typer(db_app, name="db")
 # Without a terminal (journald, a pipe, cron) a line is never wrapped at the console's width: one
 # message is one line (tables still fit the width).
 out = Console(soft_wrap=not sys.stdout.isatty())
-err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+err = stderr_console()  # shared with the rich log handler and the progress bars
 
 SiteOption = Annotated[
     Path | None,
@@ -364,24 +364,16 @@ def process(
                                           "'monitor worker'.")] = False,
 ) -> None:
     """Run the pending calibration updates (star photometry, starpools, MTF, drift, Moon, geometry)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from monitor.calibration.service import run_processing
+    from monitor.progress import progress_reporter
     from monitor.site import session_scope, utc_now
 
     if dask is not None or enqueue:  # units of work shared by workers / a Dask cluster (cli_worker.py)
         from monitor.cli_worker import process_units
         return process_units(site, reprocess, dask, enqueue)
     settings = _settings(site)
-    with session_scope(settings) as session:
-        if err.is_terminal:
-            with Progress(TextColumn("photometry"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=err, transient=True) as bar:
-                task = bar.add_task("", total=None)
-                summary = run_processing(session, settings, utc_now(), reprocess=reprocess,
-                                         progress=lambda d, t: bar.update(task, completed=d, total=t))
-        else:
-            summary = run_processing(session, settings, utc_now(), reprocess=reprocess)
+    with session_scope(settings) as session, progress_reporter("process", err) as progress:
+        summary = run_processing(session, settings, utc_now(), reprocess=reprocess, progress=progress)
     for line in summary.lines():
         out.print(_plain(line), soft_wrap=True)
     problems = getattr(summary, "problems", [])
@@ -663,11 +655,13 @@ def report(
         help="Requeue the failed e-mails of an archived report, send them (never one the server confirmed).",
     )] = None,
     force: Annotated[bool, typer.Option(
-        "--force", help="With --resend: also send again the e-mails the server confirmed, as new copies.",
+        "--force", help="With --period: render even when no acquisition is dated in the period. With --resend: "
+        "also send again the e-mails the server confirmed, as new copies.",
     )] = False,
     site: SiteOption = None,
 ) -> None:
     """Render the PDF report of a period into the site's reports/ (and e-mail it with --send)."""
+    from monitor.progress import progress_reporter
     from monitor.reports.delivery import resend_report
     from monitor.reports.period import ReportError
     from monitor.reports.service import run_report
@@ -675,8 +669,6 @@ def report(
 
     if (period is None) == (resend is None):
         raise UserError("give either --period P (to make a report) or --resend REPORT_ID")
-    if force and resend is None:
-        raise UserError("--force goes with --resend REPORT_ID")
     settings = _settings(site)
     try:
         with session_scope(settings) as session:
@@ -685,7 +677,9 @@ def report(
                 out.print(f"report #{resend}: {n} e-mail(s) queued; {mail}", highlight=False)
                 failed = mail.failed
             else:
-                outcome = run_report(session, settings, utc_now(), period, send=send)
+                with progress_reporter("report", err) as progress:
+                    outcome = run_report(session, settings, utc_now(), period, send=send, force=force,
+                                         progress=progress)
                 out.print(str(outcome), highlight=False)
                 failed = outcome.mail.failed if outcome.mail else 0
                 if outcome.mail and outcome.mail.retrying:
@@ -731,6 +725,7 @@ def simulate(
     bad_files: Annotated[bool, typer.Option(help="Add bad, duplicate and conflicting files.")] = True,
 ) -> None:
     """Write simulated ICD-conformant STAR, MOON and GEOM acquisitions plus truth.json."""
+    from monitor.progress import progress_reporter
     from monitor.simulate.campaign import simulate_campaigns
     from monitor.simulate.truth import write_truth
 
@@ -738,8 +733,9 @@ def simulate(
     t0 = _parse_time(start, "--start")
     assert t0 is not None
     outdir.mkdir(parents=True, exist_ok=True)
-    truth = simulate_campaigns(outdir, start=t0, months=months, seed=seed, stars_per_campaign=stars,
-                               bad_files=bad_files)
+    with progress_reporter("simulate", err) as progress:
+        truth = simulate_campaigns(outdir, start=t0, months=months, seed=seed, stars_per_campaign=stars,
+                                   bad_files=bad_files, progress=progress)
     write_truth(outdir / "truth.json", truth)
     n = len(list(outdir.glob("*.fits*"))) - len(list(outdir.glob("*.done")))
     out.print(f"wrote {n} files and {outdir / 'truth.json'}", highlight=False)
@@ -756,8 +752,9 @@ def demo(
     from monitor.demo import DemoRefusedError, run_demo
 
     configure_logging(_log_level("WARNING"))
+    logging.getLogger("monitor.progress").setLevel(logging.INFO)  # no terminal: the periodic progress lines
     try:
-        summary = run_demo(directory, months=months, seed=seed, console=out)
+        summary = run_demo(directory, months=months, seed=seed, console=out, bar_console=err)
     except DemoRefusedError as exc:
         raise UserError(str(exc)) from None
     for line in summary:

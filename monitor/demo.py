@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from monitor.progress import progress_reporter
 from monitor.settings import load_settings
 from monitor.site import apply_umask, init_site, session_scope
 
@@ -39,11 +40,13 @@ def _refuse_existing_site(directory: Path) -> None:
         )
 
 
-def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Console | None = None) -> list[str]:
+def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Console | None = None,
+             bar_console: Console | None = None) -> list[str]:
     """Create a demo site in ``directory`` and run the whole chain once. Returns summary lines.
 
     The site always uses SQLite inside ``directory`` (environment database settings are ignored).
-    The last line is ``report: <path of the PDF>``.
+    The last line is ``report: <path of the PDF>``. ``bar_console``: where the progress bars go
+    (a terminal console; otherwise progress is logged, see :mod:`monitor.progress`).
     """
     from monitor.calibration.service import run_processing
     from monitor.ingest.service import run_ingest
@@ -65,31 +68,41 @@ def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Consol
     clock = end + timedelta(days=2)  # the simulated "now"
     same_year = last_month // 12 == start.year
     period = f"{start.year}" if same_year else f"{last_month // 12}-{last_month % 12 + 1:02d}"
-    with console.status(f"simulating {months} months of acquisitions..."):
-        truth = simulate_campaigns(settings.inbox, start=start, months=months, seed=seed)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    with progress_reporter("demo: simulate", bar_console) as progress:
+        truth = simulate_campaigns(settings.inbox, start=start, months=months, seed=seed, progress=progress)
         write_truth(settings.site / "truth.json", truth)
+    timings["simulate"] = time.perf_counter() - t
     n_files = sum(1 for p in settings.inbox.iterdir() if not p.name.endswith(".done"))
     lines.append(f"simulated {n_files} files into {settings.inbox} (truth: {settings.site / 'truth.json'})")
     # The simulator has finished writing every file, and the clock is simulated (file times are
     # real, "now" is two days after the last acquisition): no settle time, so that the files cut
     # on purpose are refused as truncated now rather than waited for.
     finished = replace(settings, ingest=replace(settings.ingest, settle_seconds=0.0))
-    with session_scope(finished) as session, console.status("ingesting..."):
-        summary = run_ingest(session, finished, clock)
+    t = time.perf_counter()
+    with session_scope(finished) as session, progress_reporter("demo: ingest", bar_console) as progress:
+        summary = run_ingest(session, finished, clock, progress)
+    timings["ingest"] = time.perf_counter() - t
     lines.append(
         f"ingested {len(summary.ingested)} acquisitions; quarantined {len(summary.rejected)} bad and "
         f"{len(summary.duplicates)} duplicate files ({settings.quarantine})"
         + (f"; {summary.waiting} incomplete files left in the inbox" if summary.waiting else "")
     )
-    with session_scope(settings) as session, console.status("calibrating (photometry, starpools, PSF/MTF, drift)..."):
-        processed = run_processing(session, settings, clock)
+    t = time.perf_counter()
+    with session_scope(settings) as session, progress_reporter("demo: process", bar_console) as progress:
+        processed = run_processing(session, settings, clock, progress=progress)
+    timings["process"] = time.perf_counter() - t
     lines += [f"processing {line}" for line in processed.lines()]
-    with session_scope(settings) as session, console.status(f"rendering the report of {period}..."):
-        outcome = run_report(session, settings, clock, period)
+    t = time.perf_counter()
+    with session_scope(settings) as session, progress_reporter(f"demo: report {period}", bar_console) as progress:
+        outcome = run_report(session, settings, clock, period, progress=progress)
+    timings["report"] = time.perf_counter() - t
     lines.append(f"catalogue: {settings.database_url}")
     lines.append(f"results: monitor results --site {settings.site} --format json")
     lines.append(f"report {outcome.period}: {outcome.pages} pages, rendered in {outcome.render_s:.1f} s")
-    lines.append(f"done in {time.perf_counter() - t0:.1f} s")
+    lines.append(f"done in {time.perf_counter() - t0:.1f} s ("
+                 + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()) + ")")
     assert outcome.path is not None
     lines.append(f"report: {outcome.path}")
     return lines

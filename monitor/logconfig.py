@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "stderr_console"]
+
+_STDERR_CONSOLE = None
+
+
+def stderr_console() -> Any:
+    """The one rich console on standard error: the command line's error messages, the rich log
+    handler and the progress bars share it, so that log records are printed above a live bar
+    instead of through it."""
+    global _STDERR_CONSOLE
+    if _STDERR_CONSOLE is None:
+        from rich.console import Console
+
+        _STDERR_CONSOLE = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+    return _STDERR_CONSOLE
 
 
 def configure_logging(level: str = "INFO", rich_console: bool | None = None, tag: str = "") -> None:
@@ -19,7 +34,7 @@ def configure_logging(level: str = "INFO", rich_console: bool | None = None, tag
     if interactive:
         from rich.logging import RichHandler
 
-        handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+        handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False, console=stderr_console())
         handler.setFormatter(logging.Formatter("%(message)s", datefmt="%H:%M:%S"))
     else:
         handler = logging.StreamHandler(sys.stderr)

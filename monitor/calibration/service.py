@@ -70,7 +70,7 @@ def run_processing(
     now: datetime,
     *,
     reprocess: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> ProcessingSummary:
     """Run the star, geometry and Moon updates on what is pending (``reprocess``: on everything,
     as new versions). The run is recorded with the code, ICD and reference-model versions.
@@ -79,6 +79,9 @@ def run_processing(
     stage and listed in ``problems``: the run goes on and is recorded ``partial``. Only a failure
     that stops the run itself (the database connection is lost, a stage cannot start) is recorded
     ``failed`` on the run row and re-raised.
+
+    ``progress(done, total, label)`` follows the star photometry (label ``photometry``) and the
+    PSF/MTF fits of the starpools (label ``PSF/MTF <starpool> <band>``), see :mod:`monitor.progress`.
     """
     from monitor.calibration.geometry import run_geometry_calibration
     from monitor.calibration.lunar_comparison import run_lunar_comparison

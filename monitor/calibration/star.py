@@ -275,7 +275,7 @@ def _photometry_rows(
 
 
 def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, reprocess: bool,
-                      summary: StarSummary, progress: Callable[[int, int], None] | None) -> None:
+                      summary: StarSummary, progress: Callable[..., None] | None) -> None:
     """Measure pending acquisitions; add them to their starpools and mark those as owing a
     recomputation, in one commit per batch. A file left pending gets no row and joins no starpool."""
     sats = [s.value for s in STAR_SATELLITES]
@@ -316,7 +316,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
             session.commit()
             after_commit("photometry")
             if progress is not None:
-                progress(min(start + BATCH, len(pending)), len(pending))
+                progress(min(start + BATCH, len(pending)), len(pending), "photometry")
 
 
 def _log_rejections(acq: Acquisition, rows: PhotometryRows) -> int:
@@ -607,14 +607,19 @@ def _key_of(settings: Settings, model: str) -> StarModelKey:
 
 
 def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: StarSummary,
-                    ee_provider: EeProvider | None) -> None:
+                    ee_provider: EeProvider | None, progress: Callable[..., None] | None = None) -> None:
     """Recompute every starpool that owes it: all its bands, their MTF, and the cleared mark in one
-    commit. A starpool whose recomputation fails without a verdict keeps its mark (next run)."""
-    for pool in star_results.starpools_pending(session):
+    commit. A starpool whose recomputation fails without a verdict keeps its mark (next run).
+    ``progress(done, total, label)`` is called after each band (the PSF/MTF fit is the long part)."""
+    pools = list(star_results.starpools_pending(session))
+    for i, pool in enumerate(pools):
         assert pool.id is not None
         key = pool.period_key
         with unit_of_work(session, summary, key, log, "starpool"):
-            for band in star_results.starpool_bands(session, pool.id):
+            bands = star_results.starpool_bands(session, pool.id)
+            for j, band in enumerate(bands):
+                if progress is not None:
+                    progress(i, len(pools), f"PSF/MTF {key} {band} ({j + 1}/{len(bands)})")
                 result = _starpool_band(session, settings, run, pool, band, now, ee_provider)
                 if result is not None:
                     versions.add_rows(session, [result])
@@ -622,6 +627,8 @@ def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, no
             session.commit()
             after_commit("starpool")
             summary.starpools.append(key)
+    if progress is not None and pools:
+        progress(len(pools), len(pools), "PSF/MTF done")
 
 
 # --------------------------------------------------------------------------- stage 3: drift
@@ -723,13 +730,13 @@ def run_star_calibration(
     *,
     reprocess: bool = False,
     ee_provider: EeProvider | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> StarSummary:
     """Photometry of pending STAR acquisitions, recomputation of the starpools that owe it, drift
     of the series with new starpool results (see the module docstring)."""
     summary = StarSummary()
     _photometry_stage(session, settings, run, now, reprocess, summary, progress)
-    _starpool_stage(session, settings, run, now, summary, ee_provider)
+    _starpool_stage(session, settings, run, now, summary, ee_provider, progress)
     _drift_stage(session, settings, run, now, summary)
     with unit_of_work(session, summary, "MTF alerts", log, "mtf alerts"):
         summary.alerts += evaluate_mtf_alerts(session, run, now).opened

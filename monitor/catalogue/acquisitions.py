@@ -34,6 +34,7 @@ from monitor.domain import (
 from monitor.io.reference_data import load_star_catalogue
 
 __all__ = [
+    "count_acquisitions_in",
     "seed_reference",
     "acquisitions_by_sha",
     "acquisitions_by_acq_ids",
@@ -398,6 +399,13 @@ def all_rejections(session: Session, since: datetime | None = None, until: datet
     if until is not None:
         q = q.where(Rejection.received_at < until)
     return list(session.exec(q.order_by(col(Rejection.id))).all())
+
+
+def count_acquisitions_in(session: Session, since: datetime, until: datetime) -> int:
+    """Number of acquisitions (any type and state) dated (DATE-OBS) in ``[since, until)``."""
+    q = select(func.count()).select_from(Acquisition).where(
+        col(Acquisition.date_obs) >= since, col(Acquisition.date_obs) < until)
+    return int(session.exec(q).one())
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ __all__ = [
     "DriftFit",
     "CalibrationSeries",
     "StarTrace",
+    "StarOutlier",
+    "StarOutlierRow",
     "StarWindowTraces",
     "StarTraceSet",
     "MtfCurve",
@@ -61,6 +63,7 @@ class SummaryRow:
     mtf_nyquist_along: float | None = None
     mtf_nyquist_across: float | None = None
     alert: str | None = None  # human-readable alert text; highlighted in the table
+    epoch: datetime | None = None  # epoch of the latest result (may precede the report period)
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,48 @@ class StarTrace:
 
 
 @dataclass(frozen=True)
+class StarOutlier:
+    """One star measurement far from its window's median ratio in its time bin (starpool)."""
+
+    star: str  # "HIP 32349"
+    acq_id: str
+    time: datetime
+    half_width_px: int
+    ratio: float  # measured / predicted [1]
+    median: float  # median ratio of the bin [1]
+    departure_sigma: float  # (ratio - median) / robust spread of the bin
+    in_period: bool = True  # dated inside the report period
+
+
+@dataclass(frozen=True)
+class StarOutlierRow:
+    """The outlying windows of one star acquisition (a row of the report's outlier table)."""
+
+    star: str
+    acq_id: str
+    time: datetime
+    windows_px: Sequence[int]  # window sides 2h+1, native pixels
+    ratio_min: float
+    ratio_max: float
+    departure_sigma: float  # the largest departure (in absolute value), robust sigmas
+
+
+@dataclass(frozen=True)
 class StarWindowTraces:
-    """All star traces of one band for one extraction window (square half-width h, native px)."""
+    """The star traces of one band for one extraction window (square half-width h, native px).
+
+    ``epochs``/``median``/``spread``/``n_stars``: one entry per time bin (one starpool): median
+    time, median ratio, robust spread (1.4826 MAD) and number of stars. ``traces``: each star's own
+    series (for the per-star appendix and ``monitor traces``).
+    """
 
     half_width_px: int
     traces: Sequence[StarTrace] = ()
+    epochs: Sequence[datetime] = ()
+    median: Sequence[float] = ()
+    spread: Sequence[float] = ()
+    n_stars: Sequence[int] = ()
+    outliers: Sequence[StarOutlier] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +148,30 @@ class StarTraceSet:
 
     band: str
     windows: Sequence[StarWindowTraces] = ()
+
+    @property
+    def outliers(self) -> list[StarOutlier]:
+        """Every outlier of every window, by time, star and window."""
+        return sorted((o for w in self.windows for o in w.outliers),
+                      key=lambda o: (o.time, o.star, o.half_width_px))
+
+    @property
+    def outlier_rows(self) -> list[StarOutlierRow]:
+        """The outliers of the report period, one row per star acquisition (all its outlying windows)."""
+        rows: dict[tuple[str, str], list[StarOutlier]] = {}
+        for o in self.outliers:
+            if o.in_period:
+                rows.setdefault((o.star, o.acq_id), []).append(o)
+        return [StarOutlierRow(star=os[0].star, acq_id=os[0].acq_id, time=os[0].time,
+                               windows_px=[2 * o.half_width_px + 1 for o in os],
+                               ratio_min=min(o.ratio for o in os), ratio_max=max(o.ratio for o in os),
+                               departure_sigma=max((o.departure_sigma for o in os), key=abs))
+                for os in rows.values()]
+
+    @property
+    def outlier_stars(self) -> list[str]:
+        """Names of the stars with at least one outlier in the report period, sorted."""
+        return sorted({o.star for o in self.outliers if o.in_period})
 
 
 @dataclass(frozen=True)
@@ -297,3 +361,10 @@ class ReportContext:
     alerts: Sequence[AlertItem] = ()  # the calibration alerts of the period, by satellite, band, method, kind
     star_budget: Sequence[StarBudgetRow] = ()  # issue 14: budget of the newest starpool A_k per satellite/band
     reference_note: str = ""  # said once when the REF-1 star model is in use (no spectral library)
+    acquisitions_in_period: int | None = None  # acquisitions dated in [period_start, period_end); None: unknown
+
+    @property
+    def as_of(self) -> datetime:
+        """The instant the report's values are given at: the period end, or the generation time for a
+        report made before its period ended."""
+        return min(self.period_end, self.generated_at)

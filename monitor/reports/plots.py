@@ -15,7 +15,8 @@ import base64
 import io
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,6 @@ import PIL.Image
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator, NullLocator
 
@@ -43,6 +43,7 @@ from monitor.reports.context import (
     SatelliteSection,
     StarTraceSet,
 )
+from monitor.reports.filters import pm
 from monitor.science.constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
 
 __all__ = [
@@ -54,16 +55,20 @@ __all__ = [
     "make_satellite_figures",
     "plot_calibration",
     "plot_star_traces",
+    "plot_star_trace_appendix",
+    "MAX_APPENDIX_STARS",
     "plot_mtf_curves",
     "plot_mtf_nyquist",
     "plot_moon_series",
     "plot_moon_phase",
     "plot_geometry",
     "figure_to_data_uri",
+    "capture_figures",
     "shipped_font_files",
 ]
 
 DPI = 100  # dots per inch of every PNG
+MAX_APPENDIX_STARS = 12  # stars drawn per band in the per-star appendix (all are in `monitor traces`)
 WIDTH_IN = 6.6  # figure width, inches (A4 text width at 20 mm margins is 6.7 in)
 PANEL_H_IN = 1.75  # height of one row of panels, inches
 FONT_FAMILY = "DejaVu Sans"
@@ -133,6 +138,7 @@ class SatelliteFigures:
     moon_series: str | None = None
     moon_phase: str | None = None
     geometry: str | None = None
+    star_appendix: Mapping[str, str] = field(default_factory=dict)  # band -> URI: each outlier star's trace
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,20 @@ def save_figure(draw: Callable[[], str | None], path: Path) -> bool:
         return draw() is not None
     finally:
         _FILE_SINK.reset(token)
+_CAPTURED: list[Figure] | None = None  # see capture_figures()
+
+
+@contextmanager
+def capture_figures() -> Iterator[list[Figure]]:
+    """Keep every figure drawn inside the block (drawn, in order) for inspection (layout tests)."""
+    global _CAPTURED
+    with _LOCK:
+        _CAPTURED = []
+    try:
+        yield _CAPTURED
+    finally:
+        with _LOCK:
+            _CAPTURED = None
 
 
 def _render(build: Callable[[], Figure | None]) -> str | None:
@@ -193,7 +213,10 @@ def _render(build: Callable[[], Figure | None]) -> str | None:
                 fmt = sink.suffix.lower().lstrip(".")
                 fig.savefig(sink, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
                 return str(sink)
-            return figure_to_data_uri(fig)
+            uri = figure_to_data_uri(fig)
+            if _CAPTURED is not None:
+                _CAPTURED.append(fig)
+            return uri
 
 
 def _grid(
@@ -343,10 +366,19 @@ def _drift_line(
     return _dates(t), a0 * (1.0 + rate * dt_years)
 
 
+def _shade_period(ax: Axes, period: tuple[datetime, datetime] | None) -> None:
+    """Shade the report period on a time axis (what the tables of the report cover)."""
+    if period is None:
+        return
+    x0, x1 = _dates(list(period))
+    ax.axvspan(float(x0), float(x1), color="#f3e6a8", alpha=0.45, linewidth=0, zorder=0)
+
+
 # --------------------------------------------------------------------------- figures
 
 
-def plot_calibration(series: Sequence[CalibrationSeries], satellite: str = "") -> str | None:
+def plot_calibration(series: Sequence[CalibrationSeries], satellite: str = "", *,
+                     period: tuple[datetime, datetime] | None = None) -> str | None:
     """A_k vs time, one panel per band and method, error bars (1 sigma) and the drift fit line."""
     usable = [s for s in series if len(s.epochs)]
     if not usable:
@@ -360,37 +392,90 @@ def plot_calibration(series: Sequence[CalibrationSeries], satellite: str = "") -
             ax.errorbar(x, s.a, yerr=s.a_sigma, fmt="o", capsize=1.5, elinewidth=0.6, label=s.method)
             if s.drift is not None:
                 xd, yd = _drift_line(s.drift.reference_epoch, s.drift.a0, s.drift.rate_per_year, s.epochs)
-                label = f"drift {100 * s.drift.rate_per_year:+.2f} ± {100 * s.drift.rate_sigma:.2f} %/yr"
+                label = "drift " + pm(s.drift.rate_per_year, s.drift.rate_sigma, "%/yr", scale=100.0, sign=True)
                 ax.plot(xd, yd, "-", color="C3", label=label)
             ax.set_title(f"{satellite} {s.band} ({s.method})", y=1.0)
             ax.set_ylabel(f"A [{A_UNIT}]")
             ax.legend(loc="lower left")
+            _shade_period(ax, period)
             _date_axis(ax, times, label=i >= len(usable) - 2)
         return fig
 
     return _render(build)
 
 
-def plot_star_traces(traces: StarTraceSet, satellite: str = "") -> str | None:
-    """Small multiples: one panel per extraction window, one line per star (measured / predicted)."""
-    windows = [w for w in traces.windows if any(len(tr.times) for tr in w.traces)]
+def _outlier_label(ax: Axes, x: float, y: float, text: str) -> None:
+    """Name an outlier next to its marker, on the side that stays inside the axes."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    right = (x - x0) > 0.6 * (x1 - x0)
+    top = (y - y0) > 0.5 * (y1 - y0)
+    ax.annotate(text, (x, y), xytext=(-3 if right else 3, -2 if top else 2), textcoords="offset points",
+                ha="right" if right else "left", va="top" if top else "bottom", fontsize=5.0, color="C3",
+                annotation_clip=True)
+
+
+def plot_star_traces(traces: StarTraceSet, satellite: str = "", *,
+                     period: tuple[datetime, datetime] | None = None) -> str | None:
+    """Small multiples, one panel per extraction window: the median over the stars of measured /
+    predicted per time bin (starpool) with its robust spread (shaded, 1.4826 MAD), and the outlier
+    stars as crosses, named when they fall in the report period."""
+    windows = [w for w in traces.windows if len(w.epochs)]
     if not windows:
         return None
 
     def build() -> Figure:
         fig, axes = _grid(len(windows), 3, height_per_row=1.45, sharey=True)
-        times = _all_times(*(tr.times for w in windows for tr in w.traces))
-        colours = [f"C{k % 10}" for k in range(max(len(w.traces) for w in windows))]
+        times = _all_times(*(w.epochs for w in windows), *([o.time for o in w.outliers] for w in windows))
         for i, (ax, w) in enumerate(zip(axes, windows, strict=True)):
-            # one LineCollection per panel: far cheaper to draw than one Line2D per star
-            segments = [np.column_stack([_dates(tr.times), np.asarray(tr.ratio, dtype=float)]) for tr in w.traces]
-            ax.add_collection(LineCollection(segments, colors=colours[: len(segments)], linewidths=0.6), autolim=True)
-            ax.autoscale_view()
+            x = _dates(w.epochs)
+            med = np.asarray(w.median, dtype=float)
+            spread = np.asarray(w.spread, dtype=float)
+            ax.fill_between(x, med - spread, med + spread, color="C0", alpha=0.25, linewidth=0)
+            ax.plot(x, med, "-o", color="C0", markersize=2.5, label="median")
+            if w.outliers:
+                ax.plot(_dates([o.time for o in w.outliers]), [o.ratio for o in w.outliers], "x", color="C3",
+                        markersize=3.5, label="outlier")
             side = 2 * w.half_width_px + 1
-            ax.set_title(f"{traces.band}, window {side}×{side} px (h={w.half_width_px})", y=1.0)
+            ax.set_title(f"{traces.band}, window {side}×{side} px", y=1.0)
             if i % 3 == 0:
                 ax.set_ylabel("measured / predicted [1]")
+            _shade_period(ax, period)
             _date_axis(ax, times, label=i >= len(windows) - 3, max_ticks=4)
+        axes[0].autoscale_view()
+        for ax, w in zip(axes, windows, strict=True):
+            for o in w.outliers:
+                if o.in_period:
+                    _outlier_label(ax, float(_dates([o.time])[0]), o.ratio, o.star.replace("HIP ", ""))
+        return fig
+
+    return _render(build)
+
+
+def plot_star_trace_appendix(traces: StarTraceSet, stars: Sequence[str], satellite: str = "") -> str | None:
+    """Each named star's own trace (one panel per star, one line per window) against the median of
+    its window, for the per-star appendix."""
+    wanted = [s for s in stars if any(tr.star == s and len(tr.times) for w in traces.windows for tr in w.traces)]
+    if not wanted:
+        return None
+
+    def build() -> Figure:
+        fig, axes = _grid(len(wanted), 3, height_per_row=1.45, sharex=True, right_in=0.08)
+        times = _all_times(*(tr.times for w in traces.windows for tr in w.traces if tr.star in wanted))
+        for i, (ax, star) in enumerate(zip(axes, wanted, strict=True)):
+            for k, w in enumerate(traces.windows):
+                tr = next((t for t in w.traces if t.star == star), None)
+                if tr is None or not len(tr.times):
+                    continue
+                side = 2 * w.half_width_px + 1
+                ax.plot(_dates(tr.times), np.asarray(tr.ratio, dtype=float), "-o", color=f"C{k % 10}",
+                        markersize=2, linewidth=0.7, label=f"{side}×{side}")
+            ax.set_title(f"{satellite} {traces.band} {star}", y=1.0)
+            if i % 3 == 0:
+                ax.set_ylabel("measured / predicted [1]")
+            _date_axis(ax, times, label=i >= len(wanted) - 3, max_ticks=3)
+            if i == 0:
+                ax.legend(loc="best", title="window [px]", title_fontsize=5.5, fontsize=5.5)
         return fig
 
     return _render(build)
@@ -434,7 +519,8 @@ def plot_mtf_curves(curves: Sequence[MtfCurve], satellite: str = "") -> str | No
     return _render(build)
 
 
-def plot_mtf_nyquist(series: Sequence[MtfNyquistSeries], satellite: str = "") -> str | None:
+def plot_mtf_nyquist(series: Sequence[MtfNyquistSeries], satellite: str = "", *,
+                     period: tuple[datetime, datetime] | None = None) -> str | None:
     """MTF at Nyquist vs time: two panels (along, across), one line per band, ±1 sigma error bars."""
     usable = [s for s in series if len(s.epochs)]
     if not usable:
@@ -461,6 +547,7 @@ def plot_mtf_nyquist(series: Sequence[MtfNyquistSeries], satellite: str = "") ->
                 )
             ax.set_title(f"{satellite} MTF at Nyquist, {direction} track", y=1.0)
             ax.set_ylabel("MTF(0.5 cycles/pixel) [1]")
+            _shade_period(ax, period)
             _date_axis(ax, times)
         _legend_outside(axes[-1])
         return fig
@@ -475,7 +562,8 @@ def _by_band(results: Sequence[MoonResult]) -> dict[str, list[MoonResult]]:
     return out
 
 
-def plot_moon_series(results: Sequence[MoonResult], satellite: str = "", band_order: Sequence[str] = ()) -> str | None:
+def plot_moon_series(results: Sequence[MoonResult], satellite: str = "", band_order: Sequence[str] = (), *,
+                     period: tuple[datetime, datetime] | None = None) -> str | None:
     """Moon A_k vs time, all bands in one panel as % departure from each band's median A.
 
     One panel instead of one per band keeps the figure cheap and makes a common drift visible;
@@ -512,6 +600,7 @@ def plot_moon_series(results: Sequence[MoonResult], satellite: str = "", band_or
         ax.set_title(f"{satellite}: Moon A_k relative to band median (× = flagged)", y=1.0)
         ax.set_ylabel("A / median(A) − 1 [%]")
         _legend_outside(ax)
+        _shade_period(ax, period)
         _date_axis(ax, [r.epoch for r in results])
         return fig
 
@@ -556,15 +645,18 @@ def plot_geometry(rows: Sequence[GeometryRow], satellite: str = "") -> str | Non
         return None
 
     def build() -> Figure:
-        fig, ax = _single(3.0, right_in=_LEGEND_RIGHT_IN, bottom_in=1.1)  # rotated ids below the axis
+        fig, ax = _single(3.0, right_in=_LEGEND_RIGHT_IN, bottom_in=0.75)  # two-line labels below the axis
         x = np.arange(len(usable), dtype=float)
         width = 0.27
         for k, (name, attr) in enumerate((("east", "rmse_e_m"), ("north", "rmse_n_m"), ("up", "rmse_u_m"))):
             vals = [getattr(r, attr) if getattr(r, attr) is not None else np.nan for r in usable]
             ax.bar(x + (k - 1) * width, vals, width, label=name)
-        ax.set_xticks(x, [r.acq_id for r in usable], rotation=30, ha="right")
+        # date and sequence number of the ACQ_ID: full ids (31 characters) rotated ran off the figure
+        labels = [(f"{r.epoch:%m-%d}" if r.epoch is not None else "") + f"\n#{r.acq_id.rsplit('-', 1)[-1]}"
+                  for r in usable]
+        ax.set_xticks(x, labels, fontsize=5.5 if len(usable) > 8 else 6.5)
         ax.set_title(f"{satellite}: check-point RMSE per acquisition", y=1.0)
-        ax.set_xlabel("acquisition")
+        ax.set_xlabel("acquisition (UTC date, sequence number)")
         ax.set_ylabel("RMSE [m]")
         _legend_outside(ax)
         return fig
@@ -575,20 +667,26 @@ def plot_geometry(rows: Sequence[GeometryRow], satellite: str = "") -> str | Non
 # --------------------------------------------------------------------------- whole report
 
 
-def make_satellite_figures(section: SatelliteSection) -> SatelliteFigures:
-    """All figures of one satellite section."""
+def make_satellite_figures(section: SatelliteSection, period: tuple[datetime, datetime] | None = None
+                           ) -> SatelliteFigures:
+    """All figures of one satellite section; ``period`` (start, end) is shaded on the time axes."""
     name = section.satellite
     return SatelliteFigures(
-        calibration=plot_calibration(section.calibration, name),
-        star_traces={t.band: uri for t in section.star_traces if (uri := plot_star_traces(t, name)) is not None},
+        calibration=plot_calibration(section.calibration, name, period=period),
+        star_traces={t.band: uri for t in section.star_traces
+                     if (uri := plot_star_traces(t, name, period=period)) is not None},
         mtf_curves=plot_mtf_curves(section.mtf_curves, name),
-        mtf_nyquist=plot_mtf_nyquist(section.mtf_nyquist, name),
-        moon_series=plot_moon_series(section.moon, name, section.bands),
+        mtf_nyquist=plot_mtf_nyquist(section.mtf_nyquist, name, period=period),
+        moon_series=plot_moon_series(section.moon, name, section.bands, period=period),
         moon_phase=plot_moon_phase(section.moon, name, section.bands),
         geometry=plot_geometry(section.geometry, name),
+        star_appendix={t.band: uri for t in section.star_traces
+                       if (uri := plot_star_trace_appendix(t, t.outlier_stars[:MAX_APPENDIX_STARS], name))
+                       is not None},
     )
 
 
 def make_figures(ctx: ReportContext) -> ReportFigures:
     """All figures of a report."""
-    return ReportFigures(satellites={s.satellite: make_satellite_figures(s) for s in ctx.satellites})
+    period = (ctx.period_start, ctx.period_end)
+    return ReportFigures(satellites={s.satellite: make_satellite_figures(s, period) for s in ctx.satellites})

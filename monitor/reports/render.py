@@ -43,7 +43,8 @@ from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherRespons
 from monitor.paths import templates_dir
 from monitor.reports.context import ReportContext
 from monitor.reports.filters import FILTERS
-from monitor.reports.plots import ReportFigures, make_figures
+from monitor.reports.plots import MAX_APPENDIX_STARS, ReportFigures, make_figures
+from monitor.science.star_traces import OUTLIER_K
 
 __all__ = [
     "ReportRenderError",
@@ -170,6 +171,7 @@ def make_environment(directory: Path | None = None) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(FILTERS)
+    env.globals.update(outlier_k=OUTLIER_K, max_appendix_stars=MAX_APPENDIX_STARS)
     return env
 
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import Session
 
-from monitor.catalogue import outbox
+from monitor.catalogue import acquisitions, outbox
 from monitor.reports.archive import archive_report
 from monitor.reports.delivery import SendSummary, send_pending
-from monitor.reports.period import ReportError, parse_period
+from monitor.reports.period import Period, ReportError, parse_period
 from monitor.reports.view import build_context, summary_text
 from monitor.settings import Settings
 
@@ -58,8 +59,15 @@ class ReportOutcome:
         return text
 
 
+def _has_data(session: Session, p: Period) -> bool:
+    """An acquisition dated in the period, or a delivered file refused in it."""
+    return (acquisitions.count_acquisitions_in(session, p.start, p.end) > 0
+            or bool(acquisitions.all_rejections(session, p.start, p.end)))
+
+
 def run_report(
-    session: Session, settings: Settings, now: datetime, period: str | None = None, send: bool | None = None
+    session: Session, settings: Settings, now: datetime, period: str | None = None, send: bool | None = None,
+    *, force: bool = False, progress: Callable[..., None] | None = None,
 ) -> ReportOutcome:
     """Render, archive and (optionally) e-mail the report of ``period``.
 
@@ -70,10 +78,18 @@ def run_report(
     person's command (``monitor report``): a new version every time, e-mailed only with True
     (``--send``); ``weekly``/``monthly`` then only name the period.
 
+    A person's report of a period in which no acquisition is dated and no file was refused is refused (a report of
+    nothing is more likely a wrong period than a wish) unless ``force``; the scheduled job renders
+    it anyway, saying so on its cover: an empty week is news for the recipients.
+
+    ``progress(done, total, label)`` follows the steps: reading the catalogue, the figures of each
+    satellite, the PDF layout (see :mod:`monitor.progress`).
+
     Raises
     ------
     ReportError
-        Bad period, or ``send`` without recipients or without an SMTP host.
+        Bad period, no acquisition in the period (a person's command, without ``force``), or
+        ``send`` without recipients or without an SMTP host.
     """
     text = "monthly" if period is None else period
     scheduled = send is None and text.strip() in ("weekly", "monthly")
@@ -82,18 +98,35 @@ def run_report(
         raise ReportError("--send: no recipients configured ([report] recipients in monitor.toml)")
     if send and not settings.smtp.host:
         raise ReportError("--send: e-mail is disabled ([smtp] host is empty in monitor.toml)")
+    if not scheduled and not force and not _has_data(session, p):
+        raise ReportError(
+            f"no data in {p.key} ({p.start:%Y-%m-%d} to {p.end - timedelta(seconds=1):%Y-%m-%d} UTC): no acquisition "
+            "is dated and no file was refused in it; check the period, or give --force to render a report of "
+            "earlier results only")
     mailing = bool(settings.report.recipients) and bool(settings.smtp.host)
     made = outbox.reports_of_period(session, p.key) if scheduled else []
     if made and (not mailing or any(outbox.outbox_of_report(session, r.id) for r in made)):  # type: ignore[arg-type]
         log.info("report %s already exists; scheduled run does nothing", p.key)
         return ReportOutcome(period=p.key, skipped="already made")
-    from monitor.reports.plots import make_figures
+    from monitor.reports.plots import ReportFigures, make_satellite_figures
     from monitor.reports.render import render_report
 
+    def step(done: int, total: int, label: str) -> None:
+        if progress is not None:
+            progress(done, total, label)
+
     t0 = time.perf_counter()
+    step(0, 1, "reading the catalogue")
     ctx = build_context(session, settings, p, now)
     session.rollback()  # end the read transaction before the long rendering (SQLite writers wait less)
-    rendered = render_report(ctx, make_figures(ctx))
+    n = len(ctx.satellites) + 2  # catalogue, one step per satellite's figures, the PDF
+    figures = {}
+    for i, section in enumerate(ctx.satellites):
+        step(1 + i, n, f"figures {section.satellite}")
+        figures[section.satellite] = make_satellite_figures(section, (ctx.period_start, ctx.period_end))
+    step(n - 1, n, "PDF layout")
+    rendered = render_report(ctx, ReportFigures(satellites=figures))
+    step(n, n, "done")
     render_s = time.perf_counter() - t0
     archived = archive_report(settings, f"monitor-report-{p.key}", rendered.pdf,
                               lambda name: summary_text(ctx, name))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import numpy as np
 from sqlmodel import Session
 
 from monitor import __version__
@@ -57,15 +58,18 @@ from monitor.reports.context import (
     ReportContext,
     SatelliteSection,
     StarBudgetRow,
+    StarOutlier,
     StarTrace,
     StarTraceSet,
     StarWindowTraces,
     SummaryRow,
 )
+from monitor.reports.filters import pm
 from monitor.reports.lunar import lunar_comparison_section, pneo_ratio_rows
 from monitor.reports.period import Period
 from monitor.results import TracePoint, trace_points
 from monitor.science.constants import SECONDS_PER_YEAR
+from monitor.science.star_traces import MIN_SPREAD, outlier_mask, robust_centre_spread
 from monitor.settings import Settings
 
 __all__ = [
@@ -76,6 +80,7 @@ __all__ = [
     "summary_text",
 ]
 
+MIN_STARS_FOR_OUTLIERS = 5  # a time bin of fewer stars names no outlier (its median means little)
 HISTORY = timedelta(days=731)  # trend figures: results of the two years before the period end
 TITLE = "Pléiades / Pléiades Neo calibration monitoring"
 _T = TypeVar("_T")
@@ -105,7 +110,7 @@ class _Catalogue:
     drifts: dict[tuple[str, str, str], DriftResult]  # (satellite, band, method): newest linear A_k fit
     alerts: list[AlertRow]  # the alerts active at some time of the period
     mtf: dict[tuple[str, str, str, str], list[tuple[MtfResult, Starpool]]]  # (satellite, band, direction, method)
-    traces: dict[tuple[str, str], list[TracePoint]]  # (satellite, band), by time and window
+    traces: dict[tuple[str, str], list[tuple[int | None, TracePoint]]]  # (satellite, band): (starpool id, point)
     moon: dict[str, list[tuple[MoonMeasurement, Acquisition]]]  # satellite: latest per acquisition and band
     geometry: dict[str, list[tuple[GeometryResult, Acquisition]]]  # satellite, by time
     star_rejected: dict[str, list[tuple[StarPhotometry, Acquisition]]]  # satellite, by time and band
@@ -124,7 +129,8 @@ def _read(session: Session, period: Period, since: datetime) -> _Catalogue:
         alerts=alerts.alerts_for_period(session, period.start, end),
         mtf=_grouped(mtf_results.latest_mtf_history(session, method=None, until=end, since=since),
                      lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method)),
-        traces={key: [p for _, p in rows] for key, rows in _grouped(
+        traces={key: [(None if r.starpool_result is None else r.starpool_result.starpool_id, p) for r, p in rows]
+                for key, rows in _grouped(
             zip(trace_rows, points, strict=True), lambda rp: (rp[0].acquisition.satellite, rp[1].band)).items()},
         moon=_grouped(moon_results.latest_moon_measurements(session, since=since, until=end),
                       lambda ma: ma[1].satellite),
@@ -207,7 +213,7 @@ def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used:
         drift_sigma=None if fit is None else fit.rate_sigma,
         mtf_nyquist_along=last_mtf["along"].mtf_nyquist if "along" in last_mtf else None,
         mtf_nyquist_across=last_mtf["across"].mtf_nyquist if "across" in last_mtf else None,
-        alert=alert,
+        alert=alert, epoch=latest.epoch,
     )
     return series, summary, outliers
 
@@ -254,24 +260,63 @@ def _mtf_band(cat: _Catalogue, satellite: str, band: str, used: _Used) -> tuple[
     return nyquist, curve
 
 
-def star_trace_set(points: Iterable[TracePoint], band: str) -> StarTraceSet | None:
-    """The star trace panel of one band: measured / predicted ratio of each star and window; only
-    usable points (a star rejected from its starpool has no meaningful prediction)."""
+def star_trace_set(points: Iterable[TracePoint], band: str, *, bins: Iterable[object] | None = None,
+                   period: Period | None = None) -> StarTraceSet | None:
+    """The star trace panel of one band: per extraction window and time bin, the median ratio of
+    measured to predicted window signal over the stars and its robust spread, and the stars far from
+    it (outliers, named); plus each star's own trace. Only usable points are used (a star rejected
+    from its starpool has no meaningful prediction).
+
+    ``bins`` gives each point's time bin (its starpool id; parallel to ``points``); ``None`` (or a
+    ``None`` entry) bins by calendar month of the point's time. ``period`` marks the outliers
+    dated inside it (the others are history).
+    """
+    pts = list(points)
+    keys = list(bins) if bins is not None else [None] * len(pts)
     per_window: dict[int, dict[str, tuple[list[datetime], list[float]]]] = defaultdict(dict)
-    for point in points:
+    per_bin: dict[int, dict[object, list[TracePoint]]] = defaultdict(lambda: defaultdict(list))
+    for point, key in zip(pts, keys, strict=True):
         ratio = point.ratio_to_prediction
         if not point.usable or ratio is None:  # rejected stars: not drawn
             continue
         times, values = per_window[point.half_width_px].setdefault(point.star, ([], []))
         times.append(point.time)
         values.append(ratio)
+        bin_key = key if key is not None else (point.time.year, point.time.month)
+        per_bin[point.half_width_px][bin_key].append(point)
     if not per_window:
         return None
-    return StarTraceSet(band=band, windows=[
-        StarWindowTraces(half_width_px=h, traces=[StarTrace(star=s, times=tv[0], ratio=tv[1])
-                                                  for s, tv in sorted(stars.items())])
-        for h, stars in sorted(per_window.items())
-    ])
+    windows = []
+    for h, stars in sorted(per_window.items()):
+        epochs: list[datetime] = []
+        medians: list[float] = []
+        spreads: list[float] = []
+        counts: list[int] = []
+        outliers: list[StarOutlier] = []
+        groups = sorted(per_bin[h].values(), key=lambda g: min(p.time for p in g))
+        for group in groups:
+            ratios = np.array([p.ratio_to_prediction for p in group], dtype=np.float64)
+            centre, spread = robust_centre_spread(ratios)
+            times = sorted(p.time for p in group)
+            epochs.append(times[len(times) // 2])
+            medians.append(centre)
+            spreads.append(spread)
+            counts.append(len(group))
+            if len(group) < MIN_STARS_FOR_OUTLIERS:
+                continue
+            scale = max(spread, MIN_SPREAD)
+            for p, bad in zip(group, outlier_mask(ratios, centre, spread), strict=True):
+                if bad:
+                    outliers.append(StarOutlier(
+                        star=p.star, acq_id=p.acq_id, time=p.time, half_width_px=h,
+                        ratio=float(p.ratio_to_prediction or 0.0), median=centre,
+                        departure_sigma=(float(p.ratio_to_prediction or 0.0) - centre) / scale,
+                        in_period=period is None or period.start <= p.time < period.end))
+        windows.append(StarWindowTraces(
+            half_width_px=h,
+            traces=[StarTrace(star=s, times=tv[0], ratio=tv[1]) for s, tv in sorted(stars.items())],
+            epochs=epochs, median=medians, spread=spreads, n_stars=counts, outliers=outliers))
+    return StarTraceSet(band=band, windows=windows)
 
 
 def _moon(cat: _Catalogue, satellite: str, bands: list[str], period: Period, used: _Used
@@ -320,7 +365,7 @@ def _moon(cat: _Catalogue, satellite: str, bands: list[str], period: Period, use
         summary.append(SummaryRow(
             satellite=satellite, band=band, method="MOON", a=last_moon.a, a_sigma=last_moon.a_sigma,
             change_pct_since_previous=change, drift_per_year=None if fit is None else fit.rate_per_year,
-            drift_sigma=None if fit is None else fit.rate_sigma, alert=alert,
+            drift_sigma=None if fit is None else fit.rate_sigma, alert=alert, epoch=last_moon.epoch,
         ))
     moon.sort(key=lambda r: (r.epoch, r.acq_id))
     return calibration, summary, moon, latest
@@ -371,7 +416,9 @@ def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[i
         if (mtf := _mtf_band(cat, satellite, band, used)) is not None:
             nyquist.append(mtf[0])
             curves.append(mtf[1])
-        if (panel := star_trace_set(cat.traces.get((satellite, band), []), band)) is not None:
+        pairs = cat.traces.get((satellite, band), [])
+        if (panel := star_trace_set([p for _, p in pairs], band, bins=[k for k, _ in pairs],
+                                    period=period)) is not None:
             traces.append(panel)
     moon_series, moon_summary, moon, moon_latest = _moon(cat, satellite, bands, period, used)
     geometry = _geometry(cat, satellite, used)
@@ -448,6 +495,7 @@ def build_context(session: Session, settings: Settings, period: Period, now: dat
         alerts=[AlertItem(id=a.id, kind=a.kind, satellite=a.satellite, band=a.band, method=a.method, state=a.state,
                           opened_at=a.opened_at, message=a.message, value=a.value, sigma=a.sigma,
                           closed_at=a.closed_at, note=a.note) for a in cat.alerts],
+        acquisitions_in_period=acquisitions.count_acquisitions_in(session, period.start, period.end),
     )
 
 
@@ -483,10 +531,12 @@ def summary_text(ctx: ReportContext, pdf_name: str) -> str:
         lines.append("Latest A_k [DN/(W m-2 sr-1 um-1)], drift dA/A per year:")
         for r in ctx.summary_rows:
             drift = ("no drift fit" if r.drift_per_year is None
-                     else f"drift {100 * r.drift_per_year:+.2f} ± {100 * (r.drift_sigma or 0):.2f} %/yr")
+                     else "drift " + pm(r.drift_per_year, r.drift_sigma, "%/yr", scale=100.0, sign=True))
             change = ("" if r.change_pct_since_previous is None
                       else f", {r.change_pct_since_previous:+.2f} % since previous")
-            lines.append(f"  {r.satellite} {r.band:<3} {r.method}: A = {r.a:.5g} ± {r.a_sigma:.2g}{change}, {drift}")
+            earlier = ", earlier" if r.epoch is not None and r.epoch < ctx.period_start else ""
+            epoch = "" if r.epoch is None else f" ({r.epoch:%Y-%m-%d}{earlier})"
+            lines.append(f"  {r.satellite} {r.band:<3} {r.method}: A = {pm(r.a, r.a_sigma)}{epoch}{change}, {drift}")
     else:
         lines.append("No calibration result up to the end of this period.")
     n_rej = sum(len(s.rejected) for s in ctx.satellites) + len(ctx.other_rejected)

@@ -18,7 +18,7 @@ of :mod:`monitor.science.instrument`; dark 20–60 DN.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -110,6 +110,7 @@ def simulate_campaigns(
     uint16_fraction: float = 0.2,
     gzip_fraction: float = 0.05,
     done_markers: bool = True,
+    progress: Callable[..., None] | None = None,
 ) -> SimulationTruth:
     """Write monthly acquisition campaigns into ``outdir`` and return their truth.
 
@@ -187,7 +188,9 @@ def simulate_campaigns(
     first_star: SimulatedAcquisition | None = None  # the conflict and the duplicate start from it
     for month in range(months):
         month_start = _add_months(start, month)
-        for sat in sats:
+        for k, sat in enumerate(sats):
+            if progress is not None:
+                progress(month * len(sats) + k, months * len(sats), f"{month_start:%Y-%m} {sat.value}")
             delivered = _satellite_month(
                 ctx,
                 sat,
@@ -203,6 +206,8 @@ def simulate_campaigns(
 
     if bad_files and first_star is not None:
         truth.files.extend(_write_bad_files(ctx, first_star))
+    if progress is not None:
+        progress(months * len(sats), months * len(sats), "done")
     return truth
 
 

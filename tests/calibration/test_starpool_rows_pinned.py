@@ -19,7 +19,9 @@ fit (``mtf_fit``, xtol = ftol = 1e-10 on ill-conditioned parameters), and a new 
 build moves its converged point (seen after a fresh install of numpy 2.4.6 / scipy 1.17.1, same
 code: 6e-9 relative on A, 6e-7 on the starpool scatter tau_rel, 2e-6 on chi2/dof), while a change
 of the estimator (variance model, EE propagation, estimator choice) moves the rows by 1e-4 or
-more; strings, booleans, integers and the keys exactly. If the file is missing the test writes it and fails, so it never passes unpinned.
+more (the BLAS form of ``PsfRenderer.sample``, same images to 1e-16, moved them by 5e-7). Strings,
+booleans, integers and the keys are compared exactly. If the file is missing the test writes it and
+fails, so it never passes unpinned.
 
 It catches any change of the rows (a number, a key, a rejection, a text); it cannot say whether
 the pinned numbers are right: the accuracy against the simulator's truth is checked by

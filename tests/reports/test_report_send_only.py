@@ -35,7 +35,7 @@ def test_only_send_emails(tmp_path: Path, catalogue_url: str, smtp_server: SmtpS
     init_site(settings)
     env = dict(os.environ, COLUMNS="250", **overrides)
     for period in ("monthly", "weekly"):
-        done = _run(settings.site, env, "--period", period)
+        done = _run(settings.site, env, "--period", period, "--force")  # an empty site: forced
         assert done.returncode == 0, done.stderr
         assert smtp_server.handler.data_received == [], period
     done = _run(settings.site, env, "--period", "")
@@ -43,12 +43,15 @@ def test_only_send_emails(tmp_path: Path, catalogue_url: str, smtp_server: SmtpS
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "period" in lines[0] and "Traceback" not in done.stderr, done.stderr
     assert smtp_server.handler.data_received == []
+    # without --force, a period without data is refused, before anything is made or sent
+    done = _run(settings.site, env, "--period", "2025-02", "--send")
+    assert done.returncode != 0 and "no data in 2025-02" in done.stderr and "--force" in done.stderr, done.stderr
     engine = open_engine(settings)
     with Session(engine) as session:
         assert len(session.exec(select(Report)).all()) == 2  # made and archived, not queued
         assert session.exec(select(Outbox)).all() == []
     # with --send: one message, to the recipient
-    done = _run(settings.site, env, "--period", "2025-02", "--send")
+    done = _run(settings.site, env, "--period", "2025-02", "--send", "--force")
     assert done.returncode == 0, done.stderr
     assert len(smtp_server.handler.envelopes) == 1
     assert smtp_server.handler.envelopes[0].rcpt_tos == ["ops@example.org"]

@@ -23,7 +23,7 @@ from monitor.catalogue import mtf_results, outbox, star_results
 from monitor.catalogue.models import Outbox, Report
 from monitor.ingest.service import run_ingest
 from monitor.reports.delivery import SENDING_STALE, resend_report, send_pending
-from monitor.reports.filters import sci
+from monitor.reports.filters import pm
 from monitor.reports.period import ReportError
 from monitor.reports.service import run_report
 from monitor.settings import Settings, SmtpSettings, load_settings
@@ -93,15 +93,16 @@ def test_report_pdf_contents_and_archive_row(campaign: Settings, monthly: Any) -
         hist = star_results.latest_starpool_results(session, "PHR1A", "P", since=datetime(2020, 1, 1, tzinfo=UTC),
                                                     until=datetime(2025, 3, 1, tzinfo=UTC))
         assert len(hist) == 2
-        assert sci(hist[-1][0].a, 5) in text
+        flat = text.replace("\u00a0", " ")
+        assert pm(hist[-1][0].a, hist[-1][0].a_sigma).replace("\u00a0", " ") in flat  # value ± sigma, one format
         # MTF: parametric fit and the stacked-ePSF cross-check of the latest starpool, side by side
         assert "non-parametric stacked-ePSF cross-check" in text
         along = mtf_results.latest_mtf_history(session, "PHR1A", "P", "along", until=datetime(2025, 3, 1, tzinfo=UTC))
         epsf = mtf_results.latest_mtf_history(session, "PHR1A", "P", "along", "epsf",
                                               until=datetime(2025, 3, 1, tzinfo=UTC))
         assert along and epsf
-        assert f"{along[-1][0].mtf_nyquist:.4f} ± {along[-1][0].mtf_nyquist_sigma:.4f}" in text
-        assert f"{epsf[-1][0].mtf_nyquist:.4f}" in text
+        assert pm(along[-1][0].mtf_nyquist, along[-1][0].mtf_nyquist_sigma).replace("\u00a0", " ") in flat
+        assert f"{epsf[-1][0].mtf_nyquist:.3f}" in text
         # the files refused at ingest (received in March) are not part of February ...
         report = session.get(Report, monthly.report_id)
         assert report is not None
@@ -275,3 +276,18 @@ def test_permanent_refusal_fails_without_retry(campaign: Settings, monthly: Any,
         assert (summary.sent, summary.retrying, summary.failed) == (0, 0, 1)
         [row] = _outbox(session, report_id)
         assert row.status == "failed" and "refused permanently" in row.last_error
+
+
+def test_period_without_data_is_refused_unless_forced(campaign: Settings) -> None:
+    """June 2025 (after the campaign): nothing dated in it, nothing refused in it -> a clear refusal,
+    no PDF; --force renders a report whose cover says so."""
+    with _session(campaign) as session:
+        before = len(list((campaign.site / "reports").glob("*.pdf")))
+        with pytest.raises(ReportError, match=r"no data in 2025-06 \(2025-06-01 to 2025-06-30 UTC\).*--force"):
+            run_report(session, campaign, NOW, "2025-06")
+        assert len(list((campaign.site / "reports").glob("*.pdf"))) == before
+        forced = run_report(session, campaign, NOW, "2025-06", force=True)
+        assert forced.path is not None
+        text = _text(forced.path.read_bytes())
+        assert "No acquisition is dated in this period" in text
+        assert "(earlier)" in text  # the carried-over results are marked

@@ -21,8 +21,9 @@ from monitor.settings import load_settings
 from tests.catalogue import rows
 
 NOW = datetime(2025, 5, 3, tzinfo=UTC)
-MAX_QUERIES = 13  # starpool results, drifts, alerts, MTF, traces (2), Moon, geometry, refused (2), run versions,
-# the in-trend Moon series of PNEO3/PNEO4 (geometry-matched ratio), the GLOD lunar comparisons
+MAX_QUERIES = 14  # starpool results, drifts, alerts, MTF, traces (2), Moon, geometry, refused (2), run versions,
+# the in-trend Moon series of PNEO3/PNEO4 (geometry-matched ratio), the GLOD lunar comparisons, the count of
+# acquisitions dated in the period (the cover says when there is none)
 
 
 @pytest.mark.parametrize("period", ["2025-02", "2025", "2025-W07"])

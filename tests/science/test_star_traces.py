@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from monitor.science.star_traces import ratio_to_prediction
+from monitor.science.star_traces import outlier_mask, ratio_to_prediction, robust_centre_spread
 
 HALF_WIDTHS_PX = (2, 3, 5, 8, 12)
 
@@ -90,3 +90,33 @@ def test_broadcasts_a_starpool_value_over_windows_and_keeps_the_shape() -> None:
     assert out.shape == (2, 2) and out.dtype == np.float64
     np.testing.assert_allclose(out[0], [1.0, 1.0])
     assert out[1, 0] == pytest.approx(3.0) and np.isnan(out[1, 1])  # 3 / (0.5 * 2)
+
+
+# --------------------------------------------------------------------------- robust summary and outliers
+
+
+def test_robust_spread_recovers_the_scatter_and_ignores_a_few_outliers() -> None:
+    """Truth: 2000 ratios drawn from N(0.98, 0.01) plus 5 % of stars at 0.6 (variable or blended).
+    The median and 1.4826 MAD must find the Gaussian's centre and sigma (within sampling error);
+    a mean / standard deviation would be pulled to ~0.96 and ~0.08 by the 5 %."""
+    rng = np.random.default_rng(3)
+    good = rng.normal(0.98, 0.01, 2000)
+    values = np.concatenate([good, np.full(100, 0.6), [np.nan]])
+    centre, spread = robust_centre_spread(values)
+    assert centre == pytest.approx(0.98, abs=0.002)
+    assert spread == pytest.approx(0.01, rel=0.1)
+    mask = outlier_mask(values, centre, spread)
+    assert mask[2000:2100].all()  # every faint star named
+    assert mask[:2000].sum() <= 2  # 4 sigma: ~0.006 % of a normal sample, plus the inflated spread
+    assert not mask[-1]  # NaN is not an outlier
+
+
+def test_spread_floor_and_empty_input() -> None:
+    values = np.array([1.0, 1.0, 1.0, 1.0, 1.005])  # MAD 0: the floor (0.2 %) decides
+    centre, spread = robust_centre_spread(values)
+    assert (centre, spread) == (1.0, 0.0)
+    assert not outlier_mask(values, centre, spread).any()  # 0.5 % < 4 x 0.2 %
+    assert outlier_mask([1.0, 1.02], centre, spread).tolist() == [False, True]
+    c, s = robust_centre_spread([np.nan])
+    assert np.isnan(c) and np.isnan(s)
+    assert not outlier_mask([1.0], c, s).any()
