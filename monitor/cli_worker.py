@@ -65,16 +65,11 @@ def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_
         raise UsageError(f"--dask {address!r}: give 'local:N' or a scheduler address such as tcp://host:8786")
     engine = open_engine(settings)
     try:
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from monitor.progress import progress_reporter
 
-            with Progress(TextColumn("photometry (dask)"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=err, transient=True) as bar:
-                task = bar.add_task("", total=None)
-                summary = reprocess_on_dask(engine, settings, utc_now, address, reprocess=reprocess,
-                                            progress=lambda d, t: bar.update(task, completed=d, total=t))
-        else:
-            summary = reprocess_on_dask(engine, settings, utc_now, address, reprocess=reprocess)
+        with progress_reporter("process (dask)", err) as progress:
+            summary = reprocess_on_dask(engine, settings, utc_now, address, reprocess=reprocess,
+                                        progress=lambda done, total: progress(done, total, "photometry"))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     finally:
