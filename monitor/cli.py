@@ -761,36 +761,43 @@ def demo(
         out.print(line, highlight=False, soft_wrap=True)
 
 
-# ``monitor export glod|lunar-comparison`` (ICD 6), in its own module
-from monitor.cli_export import export_app  # noqa: E402
+def _register_subcommands() -> None:
+    """The sub-commands that live in their own modules (they import this one for its helpers)."""
+    # ``monitor export glod|lunar-comparison`` (ICD 6), in its own module
+    from monitor.cli_export import export_app
 
-app.add_typer(export_app, name="export")
+    app.add_typer(export_app, name="export")
 
-# ``monitor alerts [ack ID]``: calibration alerts and their states (issue 20)
-from monitor.cli_alerts import alerts_app  # noqa: E402
+    # ``monitor alerts [ack ID]``: calibration alerts and their states (issue 20)
+    from monitor.cli_alerts import alerts_app
 
-app.add_typer(alerts_app, name="alerts")
+    app.add_typer(alerts_app, name="alerts")
 
-# ``monitor config check|show`` (issue 20)
-from monitor.cli_config import config_app  # noqa: E402
+    # ``monitor config check|show`` (issue 20)
+    from monitor.cli_config import config_app
 
-app.add_typer(config_app, name="config")
+    app.add_typer(config_app, name="config")
 
-# ``monitor reports`` (archived reports and their e-mails), ``monitor plot KIND`` (one report
-# figure as PNG/SVG) (issue 20)
-import monitor.cli_plot  # noqa: E402, F401
-import monitor.cli_reports  # noqa: E402, F401
+    # ``monitor reports`` (archived reports and their e-mails), ``monitor plot KIND`` (one report
+    # figure as PNG/SVG) (issue 20)
+    from monitor import cli_plot, cli_reports  # noqa: F401  (they register their commands on import)
 
-# ``monitor serve``: the read-only web dashboard, in its own module
-from monitor.cli_web import serve  # noqa: E402
+    # ``monitor serve``: the read-only web dashboard, in its own module
+    from monitor.cli_web import serve
 
-app.command()(serve)
+    app.command()(serve)
 
-# ``monitor worker`` (units of work shared by several workers, issue 18), in its own module
-from monitor.cli_worker import worker  # noqa: E402
+    # ``monitor worker`` (units of work shared by several workers, issue 18), in its own module
+    from monitor.cli_worker import worker
 
-app.command()(worker)
+    app.command()(worker)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()  # after the sub-command registrations above
+    # ``python -m monitor.cli``: run the importable module, whose sub-commands register without a
+    # circular import of this ``__main__`` copy
+    from monitor.cli import app as _app
+
+    _app()
+else:
+    _register_subcommands()
