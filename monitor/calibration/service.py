@@ -85,7 +85,7 @@ def run_processing(
     """
     from monitor.calibration.geometry import run_geometry_calibration
     from monitor.calibration.lunar_comparison import run_lunar_comparison
-    from monitor.calibration.moon import run_moon_calibration
+    from monitor.calibration.moon import MoonSummary, run_moon_calibration
     from monitor.calibration.psf import starpool_ee_correction
     from monitor.calibration.star import run_star_calibration
     from monitor.calibration.star_model import resolve_star_model
@@ -105,8 +105,10 @@ def run_processing(
         summary.add("star", star)
         geometry = run_geometry_calibration(session, settings, run, now, reprocess=reprocess)
         summary.add("geometry", geometry)
-        moon = run_moon_calibration(session, settings, run, now, reprocess=reprocess)
-        summary.add("moon", moon)
+        moon = MoonSummary()
+        if settings.compute.workers:  # else the Moon acquisitions were enqueued with the star units
+            moon = run_moon_calibration(session, settings, run, now, reprocess=reprocess)
+            summary.add("moon", moon)
         lunar = run_lunar_comparison(session, settings, run, now, reprocess=reprocess)
         summary.add("lunar comparison", lunar)
     except Exception as exc:
