@@ -83,7 +83,7 @@ def run_processing(
     ``progress(done, total, label)`` follows the star photometry (label ``photometry``) and the
     PSF/MTF fits of the starpools (label ``PSF/MTF <starpool> <band>``), see :mod:`monitor.progress`.
     """
-    from monitor.calibration.geometry import run_geometry_calibration
+    from monitor.calibration.geometry import GeometrySummary, run_geometry_calibration
     from monitor.calibration.lunar_comparison import run_lunar_comparison
     from monitor.calibration.moon import MoonSummary, run_moon_calibration
     from monitor.calibration.psf import starpool_ee_correction
@@ -103,10 +103,10 @@ def run_processing(
             from monitor.calibration.work import enqueue_star_stage
             star = enqueue_star_stage(session, settings, now, reprocess=reprocess)
         summary.add("star", star)
-        geometry = run_geometry_calibration(session, settings, run, now, reprocess=reprocess)
-        summary.add("geometry", geometry)
-        moon = MoonSummary()
-        if settings.compute.workers:  # else the Moon acquisitions were enqueued with the star units
+        geometry, moon = GeometrySummary(), MoonSummary()
+        if settings.compute.workers:  # else the GEOM and MOON acquisitions were enqueued with the star units
+            geometry = run_geometry_calibration(session, settings, run, now, reprocess=reprocess)
+            summary.add("geometry", geometry)
             moon = run_moon_calibration(session, settings, run, now, reprocess=reprocess)
             summary.add("moon", moon)
         lunar = run_lunar_comparison(session, settings, run, now, reprocess=reprocess)

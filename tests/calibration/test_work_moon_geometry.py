@@ -1,6 +1,7 @@
-"""The Moon method run as claimable units (monitor.calibration.work) gives exactly the numbers of
-the in-process ``monitor process``; the Moon drift refit runs once per satellite, after its Moon
-units; a Moon unit done twice (its first worker lost the claim) writes its rows once."""
+"""The Moon method and the GEOM adjustments run as claimable units (monitor.calibration.work) give
+exactly the numbers of the in-process ``monitor process``; the Moon drift refit runs once per
+satellite, after its Moon units; a Moon unit done twice (its first worker lost the claim) writes
+its rows once."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from monitor.calibration import work as work_mod
 from monitor.calibration.service import run_processing
 from monitor.calibration.work import UnitKind, enqueue_star_processing, work
 from monitor.catalogue import work_units as wu
-from monitor.catalogue.models import Acquisition, DriftResult, MoonMeasurement, ProcessingRun, WorkUnit
+from monitor.catalogue.models import (
+    Acquisition,
+    DriftResult,
+    GeometryResult,
+    MoonMeasurement,
+    ProcessingRun,
+    WorkUnit,
+)
 from monitor.catalogue.states import RunOutcome, WorkState
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.settings import Settings
@@ -27,6 +35,7 @@ from tests.calibration.work_site import make_site
 pytestmark = pytest.mark.slow  # two sites ingested and processed: ~20 s on 2 busy cores
 
 N_MOON = 4  # PNEO3: one MOON acquisition per month
+N_GEOM = 4  # and one GEOM acquisition per month
 N_BANDS = len(BANDS_BY_MISSION[Mission.PNEO])
 
 
@@ -34,7 +43,7 @@ N_BANDS = len(BANDS_BY_MISSION[Mission.PNEO])
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sim")
     simulate_campaigns(out, start=datetime(2025, 1, 1, tzinfo=UTC), months=N_MOON, seed=5, satellites=["PNEO3"],
-                       stars_per_campaign=0, moon_per_month=1, geom_per_month=0, bad_files=False, gzip_fraction=0.0)
+                       stars_per_campaign=0, moon_per_month=1, geom_per_month=1, bad_files=False, gzip_fraction=0.0)
     return out
 
 
@@ -58,6 +67,24 @@ def _moon(settings: Settings) -> tuple[dict[tuple[str, str], tuple[Any, ...]], l
                    d.reference_epoch) for d in drift]
 
 
+def _geometry(settings: Settings) -> dict[str, tuple[Any, ...]]:
+    """acq_id -> the numbers of its geometry result (not the message: it holds the wall time)."""
+    engine = open_engine(settings)
+    try:
+        with Session(engine) as s:
+            rows = s.exec(select(GeometryResult, Acquisition.acq_id)
+                          .join(Acquisition, col(GeometryResult.acquisition_id) == col(Acquisition.id))).all()
+    finally:
+        engine.dispose()
+    out: dict[str, tuple[Any, ...]] = {}
+    for g, acq in rows:
+        assert acq not in out, f"{acq} adjusted twice"
+        out[acq] = (g.status, g.n_control, g.n_check, g.check_rmse_e_m, g.check_rmse_n_m, g.check_rmse_u_m,
+                    g.velocity_x_m_s, g.velocity_y_m_s, g.velocity_z_m_s, g.sigma0, g.dof, str(g.blunders),
+                    g.velocity_sigma_x_m_s, g.position_sigma_m, g.orbit_model, g.orbit_order)
+    return out
+
+
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return all(math.isclose(x, y, rel_tol=1e-12, abs_tol=0.0) if isinstance(x, float) and isinstance(y, float)
                else x == y for x, y in zip(a, b, strict=True))
@@ -71,7 +98,8 @@ def _work_until_idle(settings: Settings, **kw: Any) -> work_mod.WorkerSummary:
         engine.dispose()
 
 
-def test_moon_units_give_the_in_process_numbers_and_the_drift_runs_once(files: Path, tmp_path: Path) -> None:
+def test_moon_and_geometry_units_give_the_in_process_numbers_and_the_drift_runs_once(files: Path,
+                                                                                    tmp_path: Path) -> None:
     reference = make_site(tmp_path / "ref", files)
     with session_scope(reference) as session:
         run_processing(session, reference, utc_now())
@@ -79,10 +107,15 @@ def test_moon_units_give_the_in_process_numbers_and_the_drift_runs_once(files: P
     with session_scope(settings) as session:  # the [compute] workers = false path of `monitor process`
         summary = run_processing(session, settings, utc_now())
         assert "moon" not in summary.parts and session.exec(select(MoonMeasurement)).all() == []
+        assert "geometry" not in summary.parts and session.exec(select(GeometryResult)).all() == []
         enq = summary.parts["star"].enqueued  # type: ignore[attr-defined]
-        assert (enq.photometry, enq.moon, enq.moon_drifts) == (0, N_MOON, 1), enq
+        assert (enq.photometry, enq.moon, enq.moon_drifts, enq.geometry) == (0, N_MOON, 1, N_GEOM), enq
     done = _work_until_idle(settings)
-    assert done.done == {"moon": N_MOON, "moon_drift": 1, "run": 1}, done
+    assert done.done == {"moon": N_MOON, "moon_drift": 1, "geometry": N_GEOM, "run": 1}, done
+    ref_geom, got_geom = _geometry(reference), _geometry(settings)
+    assert len(ref_geom) == N_GEOM and sum(v[0] == "ok" for v in ref_geom.values()) == N_GEOM
+    assert ref_geom.keys() == got_geom.keys()
+    assert all(_same(ref_geom[k], got_geom[k]) for k in ref_geom), (ref_geom, got_geom)
     ref_meas, ref_drift = _moon(reference)
     got_meas, got_drift = _moon(settings)
     assert len(ref_meas) == N_MOON * N_BANDS and sum(v[0] == "ok" for v in ref_meas.values()) >= 10
@@ -92,8 +125,8 @@ def test_moon_units_give_the_in_process_numbers_and_the_drift_runs_once(files: P
     assert all(_same(a, b) for a, b in zip(ref_drift, got_drift, strict=True)), (ref_drift, got_drift)
     with session_scope(settings) as session:
         run = session.get(ProcessingRun, enq.run_id)
-        assert run is not None and run.outcome == RunOutcome.OK and run.n_items == N_MOON
-        assert wu.state_counts(session, enq.run_id) == {WorkState.DONE: N_MOON + 2}
+        assert run is not None and run.outcome == RunOutcome.OK and run.n_items == N_MOON + N_GEOM
+        assert wu.state_counts(session, enq.run_id) == {WorkState.DONE: N_MOON + N_GEOM + 2}
         assert enqueue_star_processing(session, settings, utc_now()).run_id is None  # nothing owed any more
 
 
@@ -105,7 +138,7 @@ def test_a_moon_unit_done_twice_writes_its_rows_once(files: Path, tmp_path: Path
     settings = make_site(tmp_path / "site", files)
     with session_scope(settings) as session:
         enq = enqueue_star_processing(session, settings, utc_now())
-        assert enq.moon == N_MOON
+        assert enq.moon == N_MOON and enq.geometry == N_GEOM
     real = work_mod.moon_mod._measure_acquisition
     stolen: list[str] = []
 
