@@ -5,6 +5,7 @@ its rows once."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +32,9 @@ from monitor.settings import Settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import open_engine, session_scope, utc_now
 from tests.calibration.work_site import make_site
+from tests.test_cli_errors import _env, run
 
-pytestmark = pytest.mark.slow  # two sites ingested and processed: ~20 s on 2 busy cores
+pytestmark = pytest.mark.slow  # sites ingested and processed, three `monitor status`: ~30 s on 2 busy cores
 
 N_MOON = 4  # PNEO3: one MOON acquisition per month
 N_GEOM = 4  # and one GEOM acquisition per month
@@ -165,3 +167,22 @@ def test_a_moon_unit_done_twice_writes_its_rows_once(files: Path, tmp_path: Path
     assert len(meas) == N_MOON * N_BANDS
     in_trend = sum(bool(v[8]) for v in meas.values())
     assert in_trend >= 10 and sum(d[7] for d in drift) == in_trend  # each counted once
+
+
+def test_status_shows_the_work_queue_by_kind_and_state(files: Path, tmp_path: Path) -> None:
+    settings = make_site(tmp_path / "site", files)
+    with session_scope(settings) as session:
+        assert enqueue_star_processing(session, settings, utc_now()).moon == N_MOON
+    doc = json.loads(run("status", "--format", "json", "--site", str(settings.site)).stdout)
+    assert doc["work_queue"] == [{"kind": "geometry", "state": "pending", "count": N_GEOM},
+                                 {"kind": "moon", "state": "pending", "count": N_MOON},
+                                 {"kind": "moon_drift", "state": "waiting", "count": 1},
+                                 {"kind": "run", "state": "waiting", "count": 1}]
+    table = run("status", "--site", str(settings.site), env=_env(COLUMNS="160"))
+    assert table.returncode == 0, table.stderr
+    lines = [ln for ln in table.stdout.splitlines() if "moon" in ln or "geometry" in ln]
+    assert any("geometry" in ln and "pending" in ln and f" {N_GEOM} " in ln for ln in lines), table.stdout
+    assert any("moon_drift" in ln and "waiting" in ln for ln in lines), table.stdout
+    _work_until_idle(settings)
+    doc = json.loads(run("status", "--format", "json", "--site", str(settings.site)).stdout)
+    assert doc["work_queue"] == []  # done units are not the queue
