@@ -360,8 +360,8 @@ def process(
     site: SiteOption = None,
     dask: Annotated[str | None, typer.Option("--dask", help="Star processing on Dask: local:N or tcp://host:8786 "
                                              "(default \\[compute] dask_scheduler).")] = None,
-    enqueue: Annotated[bool, typer.Option("--enqueue", help="Only enqueue the star processing as units for "
-                                          "'monitor worker'.")] = False,
+    enqueue: Annotated[bool, typer.Option("--enqueue", help="Only enqueue the star, Moon and GEOM processing as "
+                                          "units for 'monitor worker'.")] = False,
 ) -> None:
     """Run the pending calibration updates (star photometry, starpools, MTF, drift, Moon, geometry)."""
     from monitor.calibration.service import run_processing
