@@ -360,8 +360,8 @@ def process(
     site: SiteOption = None,
     dask: Annotated[str | None, typer.Option("--dask", help="Star processing on Dask: local:N or tcp://host:8786 "
                                              "(default \\[compute] dask_scheduler).")] = None,
-    enqueue: Annotated[bool, typer.Option("--enqueue", help="Only enqueue the star processing as units for "
-                                          "'monitor worker'.")] = False,
+    enqueue: Annotated[bool, typer.Option("--enqueue", help="Only enqueue the star, Moon and GEOM processing as "
+                                          "units for 'monitor worker'.")] = False,
 ) -> None:
     """Run the pending calibration updates (star photometry, starpools, MTF, drift, Moon, geometry)."""
     from monitor.calibration.service import run_processing
@@ -466,6 +466,9 @@ def status(
             from monitor.cli_reference import star_model_doc
 
             doc["star_model"] = star_model_doc(settings)
+            from monitor.cli_worker import queue_doc
+
+            doc["work_queue"] = queue_doc(session)  # units not done, by kind and state
             sys.stdout.write(json.dumps(doc, indent=1) + "\n")
             return
         t = Table(title="Acquisitions")
@@ -491,6 +494,9 @@ def status(
 
         out.print(star_model_line(settings), highlight=False)
         _print_daemon(health)
+        from monitor.cli_worker import print_queue
+
+        print_queue(session)
         n_alerts = count_by_state(session)
         out.print(f"calibration alerts: {n_alerts['open']} open, {n_alerts['acknowledged']} acknowledged"
                   + (" (monitor alerts)" if n_alerts["open"] or n_alerts["acknowledged"] else ""), highlight=False)

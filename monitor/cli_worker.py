@@ -9,9 +9,12 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 from monitor.cli import SiteOption, UsageError, _error, _plain, _settings, _user_errors, err, out
 
@@ -46,6 +49,31 @@ def worker(
     if summary.failed:
         _error(f"{summary.failed} unit(s) failed for good after their retries (see the log)")
         raise typer.Exit(1)
+
+
+def queue_doc(session: Session) -> list[dict[str, object]]:
+    """``monitor status --format json``: the work queue (units not done) by kind and state."""
+    from monitor.catalogue.work_units import queue_counts
+
+    return [{"kind": k, "state": st, "count": n} for k, st, n in queue_counts(session)]
+
+
+def print_queue(session: Session) -> None:
+    """``monitor status``: the work queue (units not done) by kind and state, or that it is empty."""
+    from rich.table import Table
+
+    from monitor.catalogue.work_units import queue_counts
+
+    rows = queue_counts(session)
+    if not rows:
+        out.print("work queue: empty", highlight=False)
+        return
+    t = Table(title="Work queue (units not done; monitor worker)")
+    for c in ("kind", "state", "count"):
+        t.add_column(c)
+    for kind, state, n in rows:
+        t.add_row(kind, state, str(n))
+    out.print(t)
 
 
 def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_only: bool) -> None:

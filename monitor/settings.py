@@ -466,8 +466,8 @@ backlog_hours = 24
 user = ""
 
 [compute]
-# true: the daemon's process job does the processing itself. false: it only enqueues the star
-# processing as units of work, done by any number of 'monitor worker' processes on any hosts
+# true: the daemon's process job does the processing itself. false: it only enqueues the star, Moon
+# and GEOM processing as units of work, done by any number of 'monitor worker' processes on any hosts
 # sharing this catalogue (PostgreSQL) and the site directory.
 workers = true
 # Default Dask scheduler of 'monitor process --dask': "local:4" (a LocalCluster of 4 processes) or

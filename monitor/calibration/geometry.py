@@ -290,14 +290,7 @@ def run_geometry_calibration(
     for acq in pending:
         assert acq.id is not None
         acq_id = acq.acq_id
-        base: dict[str, Any] = {
-            "run_id": run.id,
-            "acquisition_id": acq.id,
-            "orbit_model": geo.orbit_model,
-            "orbit_order": geo.kepler_order if geo.orbit_model == "kepler" else 0,
-            "settings": geo.as_record(),
-            "created_at": now,
-        }
+        base = base_row(run.id, acq.id, geo, now)
         with unit_of_work(session, summary, acq_id, log, "geometry"):
             row = _adjust_one(acq, geometry_results.geom_header_of(session, acq.id), settings.site, base, geo)
             versions.add_rows(session, [row])
@@ -305,6 +298,33 @@ def run_geometry_calibration(
             after_commit("geometry")
             _count(summary, acq_id, row)
     return summary
+
+
+def base_row(run_id: int, acquisition_id: int, geo: GeometrySettings, now: datetime) -> dict[str, Any]:
+    """The columns of a ``geometry_result`` row that do not come from the adjustment."""
+    return {
+        "run_id": run_id,
+        "acquisition_id": acquisition_id,
+        "orbit_model": geo.orbit_model,
+        "orbit_order": geo.kepler_order if geo.orbit_model == "kepler" else 0,
+        "settings": geo.as_record(),
+        "created_at": now,
+    }
+
+
+def adjust_acquisition(acq: Acquisition, header: GeomHeaderRow | None, settings: Settings, run_id: int,
+                       now: datetime) -> GeometryResult:
+    """The ``geometry_result`` row of one GEOM acquisition, as the in-process stage computes it
+    (``failed`` with a message on data failures; any other failure raises). Used by the units of
+    :mod:`monitor.calibration.work`."""
+    assert acq.id is not None
+    return _adjust_one(acq, header, settings.site, base_row(run_id, acq.id, settings.geometry, now),
+                       settings.geometry)
+
+
+def log_result(acq_id: str, row: GeometryResult) -> None:
+    """Log the committed row of one acquisition as the in-process stage does."""
+    _count(GeometrySummary(), acq_id, row)
 
 
 def _count(summary: GeometrySummary, acq_id: str, row: GeometryResult) -> None:

@@ -83,9 +83,9 @@ def run_processing(
     ``progress(done, total, label)`` follows the star photometry (label ``photometry``) and the
     PSF/MTF fits of the starpools (label ``PSF/MTF <starpool> <band>``), see :mod:`monitor.progress`.
     """
-    from monitor.calibration.geometry import run_geometry_calibration
+    from monitor.calibration.geometry import GeometrySummary, run_geometry_calibration
     from monitor.calibration.lunar_comparison import run_lunar_comparison
-    from monitor.calibration.moon import run_moon_calibration
+    from monitor.calibration.moon import MoonSummary, run_moon_calibration
     from monitor.calibration.psf import starpool_ee_correction
     from monitor.calibration.star import run_star_calibration
     from monitor.calibration.star_model import resolve_star_model
@@ -103,10 +103,12 @@ def run_processing(
             from monitor.calibration.work import enqueue_star_stage
             star = enqueue_star_stage(session, settings, now, reprocess=reprocess)
         summary.add("star", star)
-        geometry = run_geometry_calibration(session, settings, run, now, reprocess=reprocess)
-        summary.add("geometry", geometry)
-        moon = run_moon_calibration(session, settings, run, now, reprocess=reprocess)
-        summary.add("moon", moon)
+        geometry, moon = GeometrySummary(), MoonSummary()
+        if settings.compute.workers:  # else the GEOM and MOON acquisitions were enqueued with the star units
+            geometry = run_geometry_calibration(session, settings, run, now, reprocess=reprocess)
+            summary.add("geometry", geometry)
+            moon = run_moon_calibration(session, settings, run, now, reprocess=reprocess)
+            summary.add("moon", moon)
         lunar = run_lunar_comparison(session, settings, run, now, reprocess=reprocess)
         summary.add("lunar comparison", lunar)
     except Exception as exc:

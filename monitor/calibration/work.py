@@ -5,20 +5,23 @@ process --enqueue``, or ``monitor process --dask``) enqueues one processing run 
 (:func:`enqueue_star_processing`)::
 
     run                       finishes the processing_run row (ok / partial)
-    └── star_drift <sat>      drift of A_k of every band of one satellite
-        └── starpool <id>     A_k (and PSF/MTF) of one starpool, all bands
-            └── star_photometry <acquisition id>   one file: the photometry of every band
+    ├── star_drift <sat>      drift of A_k of every band of one satellite
+    │   └── starpool <id>     A_k (and PSF/MTF) of one starpool, all bands
+    │       └── star_photometry <acquisition id>   one file: the photometry of every band
+    ├── moon_drift <sat>      MOON drift of A_k (and its alerts) of every band of one satellite
+    │   └── moon <acquisition id>   one MOON file: the Moon measurement of every band
+    └── geometry <acquisition id>   one GEOM file: the stereo adjustment
 
 An aggregation waits for all its members and is run once, by whichever worker finishes the last of
 them (:mod:`monitor.catalogue.work_units`). Each unit reuses the functions of the in-process
-stages (:mod:`monitor.calibration.star`) and commits its results in the transaction that marks it
-done, only while the worker still holds it (a fenced write): a unit whose worker died is done again
-by another and never counted twice.
+stages (:mod:`monitor.calibration.star`, :mod:`monitor.calibration.moon`) and commits its results
+in the transaction that marks it done, only while the worker still holds it (a fenced write): a
+unit whose worker died is done again by another and never counted twice.
 
 Failures follow :mod:`monitor.calibration.pending`: data problems are verdict rows (the unit is
 done); a transient failure or an internal error gives the unit back (:func:`work_units.release`),
 claimable again until its ``max_attempts`` claims are used, then ``failed`` (the run is recorded
-``partial``). Geometry, Moon and lunar comparison are not units yet: ``monitor process`` runs them.
+``partial``). The lunar comparison is not a unit yet: ``monitor process`` runs it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from monitor.calibration import geometry as geometry_mod
+from monitor.calibration import moon as moon_mod
+from monitor.calibration.alerts import DRIFT_KINDS, evaluate_mtf_alerts, reconcile
 from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run, unit_failure
 from monitor.calibration.star import (
     PhotometryRows,
@@ -47,7 +53,16 @@ from monitor.calibration.star import (
     _starpool_band,
     campaign_period,
 )
-from monitor.catalogue import acquisitions, drift_results, operations, star_results, versions
+from monitor.calibration.star_model import resolve_star_model
+from monitor.catalogue import (
+    acquisitions,
+    drift_results,
+    geometry_results,
+    moon_results,
+    operations,
+    star_results,
+    versions,
+)
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.locks import site_operation
 from monitor.catalogue.models import Acquisition, ProcessingRun, Starpool
@@ -82,6 +97,9 @@ class UnitKind(enum.StrEnum):
     STAR_PHOTOMETRY = "star_photometry"  # key: acquisition.id
     STARPOOL = "starpool"  # key: starpool.id
     STAR_DRIFT = "star_drift"  # key: satellite
+    MOON = "moon"  # key: acquisition.id (a MOON acquisition)
+    MOON_DRIFT = "moon_drift"  # key: satellite
+    GEOMETRY = "geometry"  # key: acquisition.id (a GEOM acquisition)
     RUN = "run"  # key: processing_run.id
 
 
@@ -101,31 +119,41 @@ class Enqueued:
     photometry: int = 0
     starpools: int = 0
     drifts: int = 0
+    moon: int = 0  # MOON acquisitions
+    moon_drifts: int = 0  # satellites whose MOON drift is refitted
+    geometry: int = 0  # GEOM acquisitions
     reason: str = ""
 
     def __str__(self) -> str:
         if self.run_id is None:
             return f"nothing enqueued: {self.reason}"
         return (f"run {self.run_id} enqueued: {self.photometry} acquisition(s), {self.starpools} starpool(s), "
-                f"{self.drifts} drift series")
+                f"{self.drifts} drift series; {self.moon} Moon acquisition(s), {self.moon_drifts} Moon drift series; "
+                f"{self.geometry} GEOM acquisition(s)")
 
 
 def enqueue_star_processing(session: Session, settings: Settings, now: datetime, *, reprocess: bool = False,
                             max_attempts: int = 3) -> Enqueued:
-    """Enqueue the star processing of what is pending (``reprocess``: of every STAR acquisition) as
-    one run of units, committed. Only one run's units are in flight at a time: while units of an
-    earlier run are not ended, nothing is enqueued (the scheduler tries again at its next tick)."""
+    """Enqueue the star, Moon and geometry processing of what is pending (``reprocess``: of every
+    STAR, MOON and GEOM acquisition) as one run of units, committed. Only one run's units are in
+    flight at a time: while units of an earlier run are not ended, nothing is enqueued (the
+    scheduler tries again at its next tick)."""
     outstanding = wu.active_units(session)
     if outstanding:
         return Enqueued(None, reason=f"{outstanding} unit(s) of an earlier run not ended yet")
     sats = [s.value for s in STAR_SATELLITES]
-    run = operations.start_run(session, "process", now)  # flushed, rolled back if nothing is pending
+    star_model = resolve_star_model(settings)  # the run's provenance, as the in-process run records it
+    run = operations.start_run(session, "process", now, reference_model=star_model.model,
+                               external_references=star_model.record())  # flushed; rolled back if nothing to do
     assert run.id is not None
     pending = star_results.star_acquisitions_pending(session, sats, run.id - 1 if reprocess else None)
     owing = list(star_results.starpools_pending(session))
-    if not pending and not owing:
+    moon_pending = moon_results.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    moon_owing = {s for s, _ in drift_results.moon_drift_pending(session)}  # an interrupted refit
+    geom_pending = geometry_results.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
+    if not pending and not owing and not moon_pending and not moon_owing and not geom_pending:
         session.rollback()
-        return Enqueued(None, reason="no star acquisition pending")
+        return Enqueued(None, reason="no star, Moon or GEOM acquisition pending")
     pools: dict[int, Starpool] = {p.id: p for p in owing if p.id is not None}
     members: dict[int, list[int]] = {}
     for acq in pending:
@@ -138,8 +166,12 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
     by_sat: dict[str, list[int]] = {}
     for pool_id, pool in sorted(pools.items()):
         by_sat.setdefault(pool.satellite, []).append(pool_id)
-    run_unit_id = wu.add_unit(session, run.id, UnitKind.RUN, str(run.id), now, waiting=len(by_sat),
-                              max_attempts=max_attempts)
+    moon_of_sat: dict[str, list[int]] = {s: [] for s in moon_owing}
+    for acq in moon_pending:
+        assert acq.id is not None
+        moon_of_sat.setdefault(acq.satellite, []).append(acq.id)
+    run_unit_id = wu.add_unit(session, run.id, UnitKind.RUN, str(run.id), now,
+                              waiting=len(by_sat) + len(moon_of_sat) + len(geom_pending), max_attempts=max_attempts)
     sat_names = sorted(by_sat)
     drift_ids = wu.add_units(session, run.id, UnitKind.STAR_DRIFT, sat_names, now,
                              waiting=[len(by_sat[s]) for s in sat_names], parent_ids=[run_unit_id] * len(sat_names),
@@ -154,8 +186,19 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
     parents = [unit_of_pool[p] for p in pool_ids for _ in members.get(p, [])]
     wu.add_units(session, run.id, UnitKind.STAR_PHOTOMETRY, [str(a) for a in acq_ids], now, parent_ids=parents,
                  max_attempts=max_attempts)
+    moon_sats = sorted(moon_of_sat)
+    moon_drift_ids = wu.add_units(session, run.id, UnitKind.MOON_DRIFT, moon_sats, now,
+                                  waiting=[len(moon_of_sat[s]) for s in moon_sats],
+                                  parent_ids=[run_unit_id] * len(moon_sats), max_attempts=max_attempts)
+    moon_ids = [a for s in moon_sats for a in moon_of_sat[s]]
+    moon_parents = [d for s, d in zip(moon_sats, moon_drift_ids, strict=True) for _ in moon_of_sat[s]]
+    wu.add_units(session, run.id, UnitKind.MOON, [str(a) for a in moon_ids], now, parent_ids=moon_parents,
+                 max_attempts=max_attempts)
+    wu.add_units(session, run.id, UnitKind.GEOMETRY, [str(a.id) for a in geom_pending], now,
+                 parent_ids=[run_unit_id] * len(geom_pending), max_attempts=max_attempts)
     session.commit()
-    return Enqueued(run.id, photometry=len(acq_ids), starpools=len(pool_ids), drifts=len(sat_names))
+    return Enqueued(run.id, photometry=len(acq_ids), starpools=len(pool_ids), drifts=len(sat_names),
+                    moon=len(moon_ids), moon_drifts=len(moon_sats), geometry=len(geom_pending))
 
 
 @site_operation("process")  # never beside a `monitor process` of the site (or another enqueue)
@@ -203,7 +246,7 @@ def photometry_job(session: Session, settings: Settings, unit: wu.ClaimedUnit) -
     acq = session.get(Acquisition, int(unit.key))
     assert acq is not None and acq.id is not None
     bands = acquisitions.band_images_by_acquisition(session, [acq.id])[acq.id]
-    return _file_job(acq, bands, settings, unit.run_id)
+    return _file_job(acq, bands, settings, unit.run_id, resolve_star_model(settings).key)
 
 
 def _starpool_of(session: Session, unit: wu.ClaimedUnit) -> int:
@@ -262,8 +305,55 @@ def _run_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worke
     _finish_or_lost(session, unit, worker, now)
     for satellite, band in drift_results.star_drift_pending(session):
         if satellite == unit.key:
-            versions.add_rows(session, _drift_rows(session, settings, run, now, satellite, band))
+            rows, conditions = _drift_rows(session, settings, run, now, satellite, band)
+            versions.add_rows(session, rows)
+            reconcile(session, run, now, satellite, band, "STAR", DRIFT_KINDS, conditions)
     session.commit()
+
+
+def _run_moon(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+              clock: Callable[[], datetime]) -> None:
+    """The Moon measurement of one MOON acquisition (every band), written fenced: a unit done twice
+    (its first worker lost the claim) writes its rows once."""
+    acq = session.get(Acquisition, int(unit.key))
+    assert acq is not None and acq.id is not None
+    bands = acquisitions.band_images_by_acquisition(session, [acq.id])[acq.id]
+    session.commit()  # no transaction is held while the pixels are measured
+    rows = moon_mod._measure_acquisition(acq, bands, settings.site, settings, unit.run_id, clock())
+    _finish_or_lost(session, unit, worker, clock())
+    versions.add_rows(session, rows)
+    session.commit()
+    moon_mod._count(moon_mod.MoonSummary(), acq.acq_id, rows)  # logs the rejected bands
+
+
+def _run_moon_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+                    clock: Callable[[], datetime]) -> None:
+    """The MOON drift refit (and its alerts) of every band of one satellite owing one, once, after
+    the Moon units of the satellite."""
+    now = clock()
+    run = session.get(ProcessingRun, unit.run_id)
+    assert run is not None
+    _finish_or_lost(session, unit, worker, now)
+    for satellite, band in drift_results.moon_drift_pending(session):
+        if satellite == unit.key:
+            rows, conditions = moon_mod._drift_rows(session, settings, run, now, satellite, band)
+            versions.add_rows(session, rows)
+            reconcile(session, run, now, satellite, band, "MOON", DRIFT_KINDS, conditions)
+    session.commit()
+
+
+def _run_geometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+                  clock: Callable[[], datetime]) -> None:
+    """The stereo adjustment of one GEOM acquisition, its row written fenced."""
+    acq = session.get(Acquisition, int(unit.key))
+    assert acq is not None and acq.id is not None
+    header = geometry_results.geom_header_of(session, acq.id)
+    session.commit()  # no transaction is held during the adjustment
+    row = geometry_mod.adjust_acquisition(acq, header, settings, unit.run_id, clock())
+    _finish_or_lost(session, unit, worker, clock())
+    versions.add_rows(session, [row])
+    session.commit()
+    geometry_mod.log_result(acq.acq_id, row)
 
 
 def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
@@ -272,12 +362,16 @@ def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker:
     run = session.get(ProcessingRun, unit.run_id)
     assert run is not None
     _finish_or_lost(session, unit, worker, now)
-    counts = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.STAR_PHOTOMETRY)
+    star = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.STAR_PHOTOMETRY).get(WorkState.DONE, 0)
+    moon = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.MOON).get(WorkState.DONE, 0)
+    geom = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.GEOMETRY).get(WorkState.DONE, 0)
     failed = wu.state_counts(session, run_id=unit.run_id).get(WorkState.FAILED, 0)
-    message = (f"star (workers): {counts.get(WorkState.DONE, 0)} acquisitions measured, "
+    message = (f"star (workers): {star} acquisitions measured; moon (workers): {moon} acquisitions measured; "
+               f"geometry (workers): {geom} acquisitions adjusted; "
                f"{failed} unit(s) failed after their retries")
+    evaluate_mtf_alerts(session, run, now)  # after every starpool of the run, as the in-process stage
     operations.finish_run(session, run, now, RunOutcome.PARTIAL if failed else RunOutcome.OK, message,
-                          n_items=counts.get(WorkState.DONE, 0))
+                          n_items=star + moon + geom)
     session.commit()
 
 
@@ -285,6 +379,9 @@ _RUNNERS: dict[str, Callable[[Session, Settings, wu.ClaimedUnit, str, Callable[[
     UnitKind.STAR_PHOTOMETRY: _run_photometry,
     UnitKind.STARPOOL: _run_starpool,
     UnitKind.STAR_DRIFT: _run_drift,
+    UnitKind.MOON: _run_moon,
+    UnitKind.MOON_DRIFT: _run_moon_drift,
+    UnitKind.GEOMETRY: _run_geometry,
     UnitKind.RUN: _run_run,
 }
 

@@ -53,6 +53,7 @@ __all__ = [
     "active_units",
     "active_keys",
     "state_counts",
+    "queue_counts",
     "units_of_run",
     "key_of",
 ]
@@ -213,6 +214,14 @@ def state_counts(session: Session, run_id: int | None = None, kind: str | None =
     if kind is not None:
         q = q.where(WorkUnit.kind == kind)
     return {s: int(n) for s, n in session.exec(q).all()}
+
+
+def queue_counts(session: Session) -> list[tuple[str, str, int]]:
+    """The work queue, of every run: (kind, state, number of units) of the units not done
+    (waiting, pending, claimed, failed), by kind then state; done units are not counted."""
+    q = (select(_T.c.kind, _T.c.state, func.count()).where(_T.c.state != WorkState.DONE)
+         .group_by(_T.c.kind, _T.c.state).order_by(_T.c.kind, _T.c.state))
+    return [(str(k), str(st), int(n)) for k, st, n in session.execute(q).all()]
 
 
 def units_of_run(session: Session, run_id: int) -> list[dict[str, Any]]:

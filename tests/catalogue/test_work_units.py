@@ -176,3 +176,22 @@ def test_concurrent_claims_never_take_the_same_unit(engine: sa.Engine) -> None:
             taken += [u.id for u in wu.claim(b, "b", T0, LEASE_S)]
             b.commit()
     assert len(taken) == len(set(taken)) == 20
+
+
+def test_queue_counts_by_kind_and_state_leave_done_units_out(session: Session) -> None:
+    run = _run(session)
+    parent = wu.add_unit(session, run, "agg", "a", T0, waiting=3)
+    wu.add_units(session, run, "member", ["1", "2", "3"], T0, parent_ids=[parent] * 3, max_attempts=1)
+    wu.add_unit(session, run, "other", "x", T0)
+    session.commit()
+    assert wu.queue_counts(session) == [("agg", "waiting", 1), ("member", "pending", 3), ("other", "pending", 1)]
+    done, lost, held = wu.claim(session, "w1", T0, LEASE_S, kinds={"member"}, limit=3)
+    session.commit()
+    assert wu.finish(session, done, "w1", T0)
+    assert wu.release(session, lost, "w1", T0, "boom") == WorkState.FAILED  # its one attempt used
+    session.commit()
+    assert wu.queue_counts(session) == [("agg", "waiting", 1), ("member", "claimed", 1), ("member", "failed", 1),
+                                        ("other", "pending", 1)]
+    assert wu.finish(session, held, "w1", T0)
+    session.commit()
+    assert wu.queue_counts(session) == [("agg", "pending", 1), ("member", "failed", 1), ("other", "pending", 1)]
