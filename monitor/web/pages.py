@@ -40,11 +40,10 @@ class ContextCache:
     """The report's view model of a period, reused while the catalogue has not changed.
 
     :func:`build_context` reads two years of results (without the star traces, see
-    :func:`_context`); every
-    page of a period shows the same one. An entry is reused only while the catalogue's newest
-    run (ingest, processing, report: its id, outcome and end) and newest refused file are the
-    same, and for at most ``ttl_s`` seconds (a processing run commits its results before it
-    ends: a page may lag a running processing by that much).
+    :func:`_context`); every page of a period shows the same one. An entry is reused only while
+    the catalogue's newest run (ingest, processing, report: its id, outcome and end) and newest
+    refused file are the same, and for at most ``ttl_s`` seconds (a processing run commits its
+    results before it ends: a page may lag a running processing by that much).
     """
 
     def __init__(self, ttl_s: float = 30.0, size: int = 4) -> None:
