@@ -75,6 +75,7 @@ from monitor.settings import Settings
 __all__ = [
     "HISTORY",
     "TITLE",
+    "band_star_traces",
     "build_context",
     "star_trace_set",
     "summary_text",
@@ -117,11 +118,19 @@ class _Catalogue:
     ingest_rejected: list[Rejection]
 
 
-def _read(session: Session, period: Period, since: datetime) -> _Catalogue:
+def _traces(session: Session, since: datetime, until: datetime, satellite: str | None = None,
+            band: str | None = None) -> dict[tuple[str, str], list[tuple[int | None, TracePoint]]]:
+    """The trace points of ``[since, until)`` by (satellite, band), each with its time bin (the
+    starpool id of its latest result); of every satellite and band, or of one."""
+    rows = star_results.trace_rows(session, satellite, band, since=since, until=until)
+    return {key: [(None if r.starpool_result is None else r.starpool_result.starpool_id, p) for r, p in pairs]
+            for key, pairs in _grouped(zip(rows, trace_points(rows), strict=True),
+                                       lambda rp: (rp[0].acquisition.satellite, rp[1].band)).items()}
+
+
+def _read(session: Session, period: Period, since: datetime, with_traces: bool = True) -> _Catalogue:
     end = period.end
     drifts = drift_results.latest_drifts(session, quantity="a", model="linear")
-    trace_rows = star_results.trace_rows(session, since=since, until=end)
-    points = trace_points(trace_rows)
     return _Catalogue(
         starpools=_grouped(star_results.latest_starpool_results(session, since=since, until=end),
                            lambda rp: (rp[1].satellite, rp[0].band)),
@@ -129,9 +138,7 @@ def _read(session: Session, period: Period, since: datetime) -> _Catalogue:
         alerts=alerts.alerts_for_period(session, period.start, end),
         mtf=_grouped(mtf_results.latest_mtf_history(session, method=None, until=end, since=since),
                      lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method)),
-        traces={key: [(None if r.starpool_result is None else r.starpool_result.starpool_id, p) for r, p in rows]
-                for key, rows in _grouped(
-            zip(trace_rows, points, strict=True), lambda rp: (rp[0].acquisition.satellite, rp[1].band)).items()},
+        traces=_traces(session, since, end) if with_traces else {},
         moon=_grouped(moon_results.latest_moon_measurements(session, since=since, until=end),
                       lambda ma: ma[1].satellite),
         geometry=_grouped(geometry_results.geometry_in(session, None, period.start, end),
@@ -398,6 +405,18 @@ def _refused_by_processing(cat: _Catalogue, satellite: str, period: Period) -> l
             for r, acq in refused]
 
 
+def _trace_panel(pairs: list[tuple[int | None, TracePoint]], band: str, period: Period) -> StarTraceSet | None:
+    return star_trace_set([p for _, p in pairs], band, bins=[k for k, _ in pairs], period=period)
+
+
+def band_star_traces(session: Session, satellite: str, band: str, period: Period) -> StarTraceSet | None:
+    """The star trace panel of one satellite and band, the same as in :func:`build_context`'s
+    section of the satellite, read for that band only (the dashboard's band page: reading the
+    traces of every satellite and band is most of the cost of the view model)."""
+    traces = _traces(session, period.end - HISTORY, period.end, satellite, band)
+    return _trace_panel(traces.get((satellite, band), []), band, period)
+
+
 def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[int, RunVersions]) -> _SatelliteData:
     """Everything about one satellite; trends over ``[since, period.end)``, events in the period."""
     bands = _bands(satellite)
@@ -416,9 +435,7 @@ def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[i
         if (mtf := _mtf_band(cat, satellite, band, used)) is not None:
             nyquist.append(mtf[0])
             curves.append(mtf[1])
-        pairs = cat.traces.get((satellite, band), [])
-        if (panel := star_trace_set([p for _, p in pairs], band, bins=[k for k, _ in pairs],
-                                    period=period)) is not None:
+        if (panel := _trace_panel(cat.traces.get((satellite, band), []), band, period)) is not None:
             traces.append(panel)
     moon_series, moon_summary, moon, moon_latest = _moon(cat, satellite, bands, period, used)
     geometry = _geometry(cat, satellite, used)
@@ -460,10 +477,15 @@ def _satellite_of_file(name: str, acq_id: str | None) -> str | None:
     return None
 
 
-def build_context(session: Session, settings: Settings, period: Period, now: datetime) -> ReportContext:
+def build_context(session: Session, settings: Settings, period: Period, now: datetime, *,
+                  star_traces: bool = True) -> ReportContext:
     """Read the catalogue into the report's view model (plain values, no ORM objects): one query
-    per kind of row for the whole report, whatever the number of satellites and bands."""
-    cat = _read(session, period, period.end - HISTORY)
+    per kind of row for the whole report, whatever the number of satellites and bands.
+
+    ``star_traces=False``: the sections have no star trace panels (``star_traces`` empty) and the
+    traces are not read; everything else is the same (the dashboard reads one band's panel with
+    :func:`band_star_traces`)."""
+    cat = _read(session, period, period.end - HISTORY, with_traces=star_traces)
     versions = ops.run_versions(session, _run_ids(cat))
     sats = [s.value for s in Satellite]
     data = {s: _satellite(cat, s, period, versions) for s in sats}

@@ -21,7 +21,7 @@ from monitor.daemon.health import Health, collect_health
 from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, Satellite, printable_name
 from monitor.reports.context import RatioRow, ReportContext, SatelliteSection, SummaryRow
 from monitor.reports.period import Period, parse_period
-from monitor.reports.view import build_context
+from monitor.reports.view import band_star_traces, build_context
 from monitor.results import TracePoint, build_results, iso_utc, measurement_entry, results_json, star_traces
 from monitor.settings import Settings
 from monitor.web import charts
@@ -39,11 +39,11 @@ class NotFound(LookupError):
 class ContextCache:
     """The report's view model of a period, reused while the catalogue has not changed.
 
-    :func:`build_context` reads two years of results (about 0.3 s on the demo catalogue); every
-    page of a period shows the same one. An entry is reused only while the catalogue's newest
-    run (ingest, processing, report: its id, outcome and end) and newest refused file are the
-    same, and for at most ``ttl_s`` seconds (a processing run commits its results before it
-    ends: a page may lag a running processing by that much).
+    :func:`build_context` reads two years of results (without the star traces, see
+    :func:`_context`); every page of a period shows the same one. An entry is reused only while
+    the catalogue's newest run (ingest, processing, report: its id, outcome and end) and newest
+    refused file are the same, and for at most ``ttl_s`` seconds (a processing run commits its
+    results before it ends: a page may lag a running processing by that much).
     """
 
     def __init__(self, ttl_s: float = 30.0, size: int = 4) -> None:
@@ -66,7 +66,7 @@ class ContextCache:
             hit = self._entries.get(key)
         if hit is not None and t - hit[0] <= self.ttl_s:
             return hit[1]
-        ctx = build_context(session, settings, period, now)
+        ctx = build_context(session, settings, period, now, star_traces=False)
         with self._lock:
             self._entries[key] = (t, ctx)
             for old in sorted(self._entries, key=lambda k: self._entries[k][0])[:-self.size]:
@@ -76,8 +76,11 @@ class ContextCache:
 
 def _context(session: Session, settings: Settings, period: Period, now: datetime,
              cache: ContextCache | None) -> ReportContext:
+    """The view model of the period without star trace panels: no page shows every satellite's
+    traces (reading them all was most of an uncached page, issue 21); a band page reads its own
+    with :func:`band_star_traces`."""
     if cache is None:
-        return build_context(session, settings, period, now)
+        return build_context(session, settings, period, now, star_traces=False)
     return cache.get(session, settings, period, now)
 
 
@@ -182,7 +185,7 @@ def band_page(session: Session, settings: Settings, satellite: str, band: str, p
     if moon:
         figures["moon_time"] = charts.moon_residuals(moon, f"{name}: Moon residual vs time", by_phase=False)
         figures["moon_phase"] = charts.moon_residuals(moon, f"{name}: Moon residual vs phase angle", by_phase=True)
-    traces = next((t for t in section.star_traces if t.band == band), None)
+    traces = band_star_traces(session, satellite, band, period)  # the view model has none (see _context)
     trace_figures = [] if traces is None else [
         (w.half_width_px, charts.star_traces(w, f"{name}: star traces, window half-width {w.half_width_px} px"))
         for w in traces.windows]

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,10 +18,12 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from monitor.catalogue.engine import make_engine
+from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, Satellite
 from monitor.reports.filters import pct, sci
 from monitor.reports.period import parse_period
-from monitor.reports.view import build_context
+from monitor.reports.view import band_star_traces, build_context
 from monitor.results import build_results
+from monitor.web import charts
 from tests.web.conftest import HOSTILE_NAME, REPORT_BYTES, Served, WebSite, serving
 
 pytestmark = pytest.mark.db
@@ -234,6 +237,37 @@ def test_is_loopback(host: str, loopback: bool) -> None:
     from monitor.cli_web import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+def test_band_pages_show_the_reports_star_traces(web_site: WebSite, served: Served) -> None:
+    """The dashboard's view model has no star traces (issue 21: reading every satellite's was most
+    of an uncached page); each band page reads its own panel, the same as the report's."""
+    period = parse_period(f"{web_site.now:%Y-%m}")
+    engine = make_engine(web_site.settings.database_url)
+    try:
+        with Session(engine) as session:
+            full = build_context(session, web_site.settings, period, web_site.now)
+            light = build_context(session, web_site.settings, period, web_site.now, star_traces=False)
+            panels = {(s.value, b): band_star_traces(session, s.value, b, period)
+                      for s in Satellite for b in BANDS_BY_MISSION[MISSION_OF_SATELLITE[s]]}
+    finally:
+        engine.dispose()
+    # without traces, everything else is the same
+    assert all(not sec.star_traces for sec in light.satellites)
+    assert repr(replace(light, satellites=[replace(s, star_traces=[]) for s in full.satellites])) == repr(light)
+    # each band's own panel is the report's panel of that band (repr: exact floats, nan included)
+    report_panels = {(sec.satellite, t.band): t for sec in full.satellites for t in sec.star_traces}
+    assert {k for k, v in panels.items() if v is not None} == set(report_panels)
+    assert len(report_panels) >= 4
+    for key, panel in report_panels.items():
+        assert repr(panels[key]) == repr(panel)
+    # the page draws it
+    panel = report_panels[("PHR1A", "P")]
+    figs = _figures(served.get("/satellite/PHR1A/P").text)
+    assert {k for k in figs if k.startswith("fig-traces-")} == {f"fig-traces-{w.half_width_px}" for w in panel.windows}
+    for w in panel.windows:
+        expected = charts.star_traces(w, f"PHR1A P: star traces, window half-width {w.half_width_px} px")
+        assert figs[f"fig-traces-{w.half_width_px}"] == json.loads(json.dumps(expected))
 
 
 def test_view_model_cache_follows_the_catalogue(web_site: WebSite, served: Served) -> None:
