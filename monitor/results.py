@@ -306,7 +306,8 @@ def star_traces(session: Session, satellite: str, band: str, hip: int | None = N
 
 # The columns of each table of ``monitor results --format csv``: the entries of the ICD 5 document
 # flattened (check_rmse_m -> check_rmse_e_m..., velocity_m_s -> velocity_x_m_s...,
-# drift_starpool_mean -> starpool_mean_rate_*), plus the alerts and the star traces (``monitor traces`` of every satellite and band, with the satellite).
+# drift_starpool_mean -> starpool_mean_rate_*), plus the alerts and the star traces
+# (``monitor traces`` of every satellite and band, with the satellite).
 CSV_TABLES: dict[str, tuple[str, ...]] = {
     "calibration": ("satellite", "band", "method", "epoch", "a", "a_sigma", "n", "starpool"),
     "measurements": ("acq_id", "file", "satellite", "band", "method", "epoch", "status", "reason", "a", "a_sigma"),
