@@ -99,10 +99,20 @@ def latest_primary_drifts(
     Primary (:mod:`monitor.science.star_drift`): the star-offsets fit when the star drift stage
     recorded one together with the newest linear fit (same run and time: it records it only when
     enough stars were seen in two or more starpools), else the newest linear fit."""
-    linear = latest_drifts(session, satellite=satellite, band=band, method=method)
-    offsets = {(d.satellite, d.band, d.method): d
-               for d in latest_drifts(session, satellite=satellite, band=band, method=method,
-                                      model=STAR_OFFSETS_MODEL)}
+    q = (  # one query for both models (the report counts its queries)
+        select(DriftResult)
+        .where(is_latest(DriftResult, DriftResult.satellite, DriftResult.band, DriftResult.method,
+                         DriftResult.quantity, DriftResult.model,
+                         where=[DriftResult.quantity == "a",
+                                col(DriftResult.model).in_(["linear", STAR_OFFSETS_MODEL])]))
+        .order_by(DriftResult.satellite, DriftResult.band, DriftResult.method)
+    )
+    for column, value in ((DriftResult.satellite, satellite), (DriftResult.band, band), (DriftResult.method, method)):
+        if value is not None:
+            q = q.where(column == value)
+    found = list(session.exec(q).all())
+    linear = [d for d in found if d.model == "linear"]
+    offsets = {(d.satellite, d.band, d.method): d for d in found if d.model == STAR_OFFSETS_MODEL}
     out: list[tuple[DriftResult, DriftResult | None]] = []
     for lin in linear:
         off = offsets.get((lin.satellite, lin.band, lin.method))
