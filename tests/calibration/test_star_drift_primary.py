@@ -19,6 +19,8 @@ from monitor.calibration.star import StarSummary, _drift_stage
 from monitor.catalogue import alerts, migrate
 from monitor.catalogue.acquisitions import seed_reference
 from monitor.catalogue.engine import make_engine
+from monitor.reports.period import parse_period
+from monitor.reports.view import build_context
 from monitor.results import build_results, results_tables
 from monitor.settings import load_settings
 from tests.catalogue import rows
@@ -87,6 +89,11 @@ def test_star_offsets_drift_is_primary_under_a_changing_star_mix(tmp_path: Path,
             assert alert.value == d["rate_per_year"] and alert.sigma == d["rate_sigma"]
             assert "star-offsets" in alert.message
             assert abs(mean["rate_per_year"]) - 2.0 * mean["rate_sigma"] < settings.star.drift_alert_rate_per_year
+
+            # the report's summary gives the same primary drift
+            ctx = build_context(s, settings, parse_period("2026-01", end), end)
+            (summary,) = [r for r in ctx.summary_rows if (r.satellite, r.band, r.method) == ("PHR1A", "P", "STAR")]
+            assert (summary.drift_per_year, summary.drift_sigma) == (d["rate_per_year"], d["rate_sigma"])
     finally:
         engine.dispose()
 
