@@ -138,13 +138,23 @@ def _mtf(session: Session, satellite: str | None, band: str | None, since: datet
 
 
 def _drift(session: Session, satellite: str | None, band: str | None) -> list[dict[str, Any]]:
-    """The linear drift of A_k (rate_per_year = dA/A per year) of every series; the exponential fit
-    is kept in the catalogue and the report as an alternative model."""
-    return [
-        {"satellite": d.satellite, "band": d.band, "method": d.method, "rate_per_year": d.rate_per_year,
-         "rate_sigma": d.rate_sigma, "reference_epoch": d.reference_epoch}
-        for d in drift_results.latest_drifts(session, satellite=satellite, band=band, quantity="a", model="linear")
-    ]
+    """The primary drift of A_k (rate_per_year = dA/A per year) of every series
+    (:func:`monitor.catalogue.drift_results.latest_primary_drifts`): for STAR the fit with one
+    offset per star when enough stars were seen in two or more starpools, else the linear fit of
+    the starpool means. Beyond ICD 5: ``model`` names the fit (``star-offsets`` or ``linear``) and
+    ``drift_starpool_mean`` gives the linear fit of the starpool means (``rate_per_year``,
+    ``rate_sigma``, ``reference_epoch``) when it is not the primary one, else null. The
+    exponential fit is kept in the catalogue as an alternative model."""
+    out = []
+    for d, mean in drift_results.latest_primary_drifts(session, satellite=satellite, band=band):
+        out.append({
+            "satellite": d.satellite, "band": d.band, "method": d.method, "rate_per_year": d.rate_per_year,
+            "rate_sigma": d.rate_sigma, "reference_epoch": d.reference_epoch, "model": d.model,
+            "drift_starpool_mean": None if mean is None else {
+                "rate_per_year": mean.rate_per_year, "rate_sigma": mean.rate_sigma,
+                "reference_epoch": mean.reference_epoch},
+        })
+    return out
 
 
 def _measurements(session: Session, satellite: str | None, band: str | None, since: datetime | None,
@@ -295,12 +305,14 @@ def star_traces(session: Session, satellite: str, band: str, hip: int | None = N
 
 
 # The columns of each table of ``monitor results --format csv``: the entries of the ICD 5 document
-# flattened (check_rmse_m -> check_rmse_e_m..., velocity_m_s -> velocity_x_m_s...), plus the
-# alerts and the star traces (``monitor traces`` of every satellite and band, with the satellite).
+# flattened (check_rmse_m -> check_rmse_e_m..., velocity_m_s -> velocity_x_m_s...,
+# drift_starpool_mean -> starpool_mean_rate_*), plus the alerts and the star traces
+# (``monitor traces`` of every satellite and band, with the satellite).
 CSV_TABLES: dict[str, tuple[str, ...]] = {
     "calibration": ("satellite", "band", "method", "epoch", "a", "a_sigma", "n", "starpool"),
     "measurements": ("acq_id", "file", "satellite", "band", "method", "epoch", "status", "reason", "a", "a_sigma"),
-    "drift": ("satellite", "band", "method", "rate_per_year", "rate_sigma", "reference_epoch"),
+    "drift": ("satellite", "band", "method", "rate_per_year", "rate_sigma", "reference_epoch", "model",
+              "starpool_mean_rate_per_year", "starpool_mean_rate_sigma"),
     "mtf": ("satellite", "band", "direction", "frequency", "mtf", "mtf_sigma", "starpool"),
     "geometry": ("acq_id", "satellite", "method", "epoch", "n_control", "n_check", "check_rmse_e_m", "check_rmse_n_m",
                  "check_rmse_u_m", "velocity_x_m_s", "velocity_y_m_s", "velocity_z_m_s", "velocity_sigma_x_m_s",
@@ -337,6 +349,10 @@ def results_tables(
         for n in names:
             if n == "geometry":
                 out[n] = [_flat_geometry(g) for g in doc["geometry"]]
+            elif n == "drift":
+                out[n] = [{**d, "starpool_mean_rate_per_year": (d["drift_starpool_mean"] or {}).get("rate_per_year"),
+                           "starpool_mean_rate_sigma": (d["drift_starpool_mean"] or {}).get("rate_sigma")}
+                          for d in doc["drift"]]
             elif n != "traces":
                 out[n] = list(doc[n])
     if "traces" in names:

@@ -67,12 +67,13 @@ from monitor.domain import (
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_bands
 from monitor.science.constants import SECONDS_PER_YEAR
-from monitor.science.drift import drift_alerts, fit_drift
+from monitor.science.drift import AlertKind as DriftAlertKind
+from monitor.science.drift import drift_alerts, fit_drift, rate_alert
 from monitor.science.exceptions import AllNaNError, InsufficientDataError, InsufficientStarsError, ScienceError
 from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
 from monitor.science.star_budget import RSR_REL, TEMPLATE_PRIOR_REL, ZERO_POINT_REL, pool_components
-from monitor.science.star_drift import fit_drift_star_offsets
+from monitor.science.star_drift import StarOffsetDrift, fit_drift_star_offsets, is_primary
 from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
 from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
@@ -654,8 +655,13 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
 
 def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
                 band: str) -> tuple[list[DriftResult], list[AlertCondition]]:
-    """Linear and exponential drift fits of one satellite and band, and the alert conditions
-    that hold on the linear fit (none from fewer than ``[star] drift_alert_min_epochs`` starpools)."""
+    """Star-offsets, linear and exponential drift fits of one satellite and band, and the alert
+    conditions that hold (none from fewer than ``[star] drift_alert_min_epochs`` starpools).
+
+    The ``drift-rate`` alert tests the primary star drift
+    (:func:`monitor.science.star_drift.is_primary`): the star-offsets fit when enough stars were
+    seen in two or more starpools, else the linear fit of the starpool means. The
+    ``drift-departure`` alert tests the starpool means against their linear fit."""
     history = star_results.latest_starpool_results(session, satellite, band)
     if len(history) < 2:
         return [], []
@@ -666,8 +672,12 @@ def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: d
     rows: list[DriftResult] = []
     conditions: list[AlertCondition] = []
     offsets = _star_offset_drift(run, now, satellite, band, history)
-    if offsets is not None:
-        rows.append(offsets)
+    primary = offsets[1] if offsets is not None and is_primary(offsets[1]) else None
+    if offsets is not None and primary is not None:  # recorded only when primary (read so by the export)
+        rows.append(offsets[0])
+    elif offsets is not None:
+        log.info("drift %s %s %s: %d star(s) seen in >= 2 starpools, the starpool-mean fit stays primary",
+                 satellite, band, STAR_OFFSETS_MODEL, offsets[1].n_stars_linked)
     for model in ("linear", "exponential"):
         try:
             fit = fit_drift(t, a, s, model=model)
@@ -685,19 +695,30 @@ def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: d
             continue
         alerts = drift_alerts(fit, t, a, s, settings.star.drift_alert_sigma, settings.star.drift_alert_rate_per_year,
                               settings.star.drift_alert_rate_sigmas, settings.star.drift_alert_min_epochs)
-        conditions = drift_conditions(alerts, [p.period_key for _, p in history], fit.rate_sigma_per_year)
+        rate_sigma = fit.rate_sigma_per_year
+        if primary is not None:  # the rate alert on the star-offsets drift (insensitive to the star mix)
+            alerts = [al for al in alerts if al.kind != DriftAlertKind.RATE]
+            rate = rate_alert(primary.rate_per_year, primary.rate_sigma_per_year, len(history),
+                              settings.star.drift_alert_rate_per_year, settings.star.drift_alert_rate_sigmas,
+                              STAR_OFFSETS_MODEL)
+            if rate is not None and len(history) >= settings.star.drift_alert_min_epochs:
+                alerts.append(rate)
+            rate_sigma = primary.rate_sigma_per_year
+        conditions = drift_conditions(alerts, [p.period_key for _, p in history], rate_sigma)
     return rows, conditions
 
 
-STAR_OFFSETS_MODEL = "star-offsets"  # DriftResult.model of the fit with per-star offsets
+STAR_OFFSETS_MODEL = drift_results.STAR_OFFSETS_MODEL  # DriftResult.model of the fit with per-star offsets
 
 
 def _star_offset_drift(run: ProcessingRun, now: datetime, satellite: str, band: str,
-                       history: list[tuple[StarpoolResult, Starpool]]) -> DriftResult | None:
+                       history: list[tuple[StarpoolResult, Starpool]]) -> tuple[DriftResult, StarOffsetDrift] | None:
     """Drift from the per-star coefficients of the latest starpool results with one offset per
     star (:func:`monitor.science.star_drift.fit_drift_star_offsets`): insensitive to which stars
     each campaign saw. Recorded beside the linear fit (model ``star-offsets``); stars not used by
-    their starpool (outliers, variables, non-calibration stars) are left out."""
+    their starpool (outliers, variables, non-calibration stars) are left out. The row is
+    recorded only when the fit is primary (:func:`monitor.science.star_drift.is_primary`), so a
+    star-offsets row written with the linear fit of the same run is the primary drift."""
     t_ref = history[0][0].epoch
     pts = [(_years(res.epoch, t_ref), e["a"], e["a_sigma"], int(e["hip"]))
            for res, _ in history for e in (res.per_star or {}).values()
@@ -716,7 +737,7 @@ def _star_offset_drift(run: ProcessingRun, now: datetime, satellite: str, band: 
         reference_epoch=ref_epoch, a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year,
         rate_sigma=fit.rate_sigma_per_year, chi2_dof=fit.chi2_dof if np.isfinite(fit.chi2_dof) else None,
         n_points=fit.n_points, created_at=now,
-    )
+    ), fit
 
 
 # --------------------------------------------------------------------------- entry point

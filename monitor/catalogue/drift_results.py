@@ -15,6 +15,7 @@ __all__ = [
     "star_drift_pending",
     "moon_drift_pending",
     "latest_drifts",
+    "latest_primary_drifts",
     "alerts_of_runs",
 ]
 
@@ -84,6 +85,42 @@ def latest_drifts(
         if value is not None:
             q = q.where(column == value)
     return list(session.exec(q).all())
+
+
+STAR_OFFSETS_MODEL = "star-offsets"
+
+
+def latest_primary_drifts(
+    session: Session, *, satellite: str | None = None, band: str | None = None, method: str | None = None,
+) -> list[tuple[DriftResult, DriftResult | None]]:
+    """The primary drift of A_k of every satellite, band and method, with the linear fit of the
+    starpool means when the primary one is another fit (else None), ordered like :func:`latest_drifts`.
+
+    Primary (:mod:`monitor.science.star_drift`): the star-offsets fit when the star drift stage
+    recorded one together with the newest linear fit (same run and time: it records it only when
+    enough stars were seen in two or more starpools), else the newest linear fit."""
+    q = (  # one query for both models (the report counts its queries)
+        select(DriftResult)
+        .where(is_latest(DriftResult, DriftResult.satellite, DriftResult.band, DriftResult.method,
+                         DriftResult.quantity, DriftResult.model,
+                         where=[DriftResult.quantity == "a",
+                                col(DriftResult.model).in_(["linear", STAR_OFFSETS_MODEL])]))
+        .order_by(DriftResult.satellite, DriftResult.band, DriftResult.method)
+    )
+    for column, value in ((DriftResult.satellite, satellite), (DriftResult.band, band), (DriftResult.method, method)):
+        if value is not None:
+            q = q.where(column == value)
+    found = list(session.exec(q).all())
+    linear = [d for d in found if d.model == "linear"]
+    offsets = {(d.satellite, d.band, d.method): d for d in found if d.model == STAR_OFFSETS_MODEL}
+    out: list[tuple[DriftResult, DriftResult | None]] = []
+    for lin in linear:
+        off = offsets.get((lin.satellite, lin.band, lin.method))
+        if off is not None and (off.run_id, off.created_at) == (lin.run_id, lin.created_at):
+            out.append((off, lin))
+        else:
+            out.append((lin, None))
+    return out
 
 
 def alerts_of_runs(session: Session, run_ids: Collection[int]) -> list[Alert]:

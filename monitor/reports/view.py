@@ -109,6 +109,9 @@ class _Catalogue:
 
     starpools: dict[tuple[str, str], list[tuple[StarpoolResult, Starpool]]]  # (satellite, band), by epoch
     drifts: dict[tuple[str, str, str], DriftResult]  # (satellite, band, method): newest linear A_k fit
+    # (satellite, band, method): primary A_k drift (star-offsets when recorded, else the linear fit;
+    # drift_results.latest_primary_drifts), the drift of the summary table
+    primary_drifts: dict[tuple[str, str, str], DriftResult]
     alerts: list[AlertRow]  # the alerts active at some time of the period
     mtf: dict[tuple[str, str, str, str], list[tuple[MtfResult, Starpool]]]  # (satellite, band, direction, method)
     traces: dict[tuple[str, str], list[tuple[int | None, TracePoint]]]  # (satellite, band): (starpool id, point)
@@ -130,11 +133,13 @@ def _traces(session: Session, since: datetime, until: datetime, satellite: str |
 
 def _read(session: Session, period: Period, since: datetime, with_traces: bool = True) -> _Catalogue:
     end = period.end
-    drifts = drift_results.latest_drifts(session, quantity="a", model="linear")
+    pairs = drift_results.latest_primary_drifts(session)
+    drifts = [lin if lin is not None else d for d, lin in pairs]
     return _Catalogue(
         starpools=_grouped(star_results.latest_starpool_results(session, since=since, until=end),
                            lambda rp: (rp[1].satellite, rp[0].band)),
         drifts={(d.satellite, d.band, d.method): d for d in drifts},
+        primary_drifts={(d.satellite, d.band, d.method): d for d, _ in pairs},
         alerts=alerts.alerts_for_period(session, period.start, end),
         mtf=_grouped(mtf_results.latest_mtf_history(session, method=None, until=end, since=since),
                      lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method)),
@@ -211,13 +216,14 @@ def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used:
     alert = _alert_text(cat, satellite, band, "STAR", period.end)
     if drift_row is not None:
         used.run_ids.add(drift_row.run_id)
+    primary = _drift(cat.primary_drifts.get((satellite, band, "STAR")))  # the summary's drift (star-offsets)
     last_mtf = {d: rows[-1][0] for d in ("along", "across")
                 if (rows := cat.mtf.get((satellite, band, d, "parametric")))}
     summary = SummaryRow(
         satellite=satellite, band=band, method="STAR", a=latest.a, a_sigma=latest.a_sigma,
         change_pct_since_previous=change,
-        drift_per_year=None if fit is None else fit.rate_per_year,
-        drift_sigma=None if fit is None else fit.rate_sigma,
+        drift_per_year=None if primary is None else primary.rate_per_year,
+        drift_sigma=None if primary is None else primary.rate_sigma,
         mtf_nyquist_along=last_mtf["along"].mtf_nyquist if "along" in last_mtf else None,
         mtf_nyquist_across=last_mtf["across"].mtf_nyquist if "across" in last_mtf else None,
         alert=alert, epoch=latest.epoch,

@@ -28,6 +28,7 @@ __all__ = [
     "fit_drift",
     "drift_model",
     "drift_alerts",
+    "rate_alert",
 ]
 
 DriftModel = Literal["linear", "exponential"]
@@ -326,17 +327,35 @@ def drift_alerts(
                     f"{z[i]:+.1f} sigma (limit {k_sigma:g})",
                 )
             )
-    if abs(fit.rate_per_year) - rate_k_sigma * fit.rate_sigma_per_year > rate_threshold_per_year:
-        alerts.append(
-            DriftAlert(
-                kind=AlertKind.RATE,
-                value=fit.rate_per_year,
-                threshold=rate_threshold_per_year,
-                index=None,
-                t_years=None,
-                message=f"drift rate {100 * fit.rate_per_year:+.3f} +- {100 * fit.rate_sigma_per_year:.3f} %/year "
-                f"exceeds {100 * rate_threshold_per_year:.3f} %/year by more than {rate_k_sigma:g} sigma "
-                f"({fit.n_points} epochs)",
-            )
-        )
+    rate = rate_alert(fit.rate_per_year, fit.rate_sigma_per_year, fit.n_points, rate_threshold_per_year,
+                      rate_k_sigma)
+    if rate is not None:
+        alerts.append(rate)
     return alerts
+
+
+def rate_alert(rate_per_year: float, rate_sigma_per_year: float, n_epochs: int,
+               rate_threshold_per_year: float = 0.01, rate_k_sigma: float = 2.0,
+               fit_name: str = "") -> DriftAlert | None:
+    """The RATE alert of :func:`drift_alerts` for any drift estimate (e.g. the star-offsets fit of
+    :mod:`monitor.science.star_drift`), or None when
+    ``|rate| - rate_k_sigma * sigma <= rate_threshold_per_year``. ``fit_name`` is named in the message.
+
+    >>> rate_alert(-0.0245, 0.0235, 6, 0.02) is None
+    True
+    >>> round(rate_alert(-0.05, 0.01, 6, 0.02).value, 3)
+    -0.05
+    """
+    if not abs(rate_per_year) - rate_k_sigma * rate_sigma_per_year > rate_threshold_per_year:
+        return None
+    what = f" ({fit_name})" if fit_name else ""
+    return DriftAlert(
+        kind=AlertKind.RATE,
+        value=rate_per_year,
+        threshold=rate_threshold_per_year,
+        index=None,
+        t_years=None,
+        message=f"drift rate{what} {100 * rate_per_year:+.3f} +- {100 * rate_sigma_per_year:.3f} %/year "
+        f"exceeds {100 * rate_threshold_per_year:.3f} %/year by more than {rate_k_sigma:g} sigma "
+        f"({n_epochs} epochs)",
+    )

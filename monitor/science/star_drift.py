@@ -10,6 +10,15 @@ irradiance is off by its own few % (template mismatch). Fitting the per-star coe
 changes, whichever stars a campaign saw (issue 14). Weighted least squares with
 ``w_ij = 1 / (sigma_ij/a_ij)^2``; covariance scaled by chi2/dof when above 1. The rate is the
 small-drift ``dA/A per year`` of ICD 5 (``exp`` and linear agree to second order). Pure numpy.
+
+Which star drift is primary (:func:`is_primary`): the star-offsets fit, as soon as at least
+:data:`MIN_LINKED_STARS` stars were each used in two or more starpools (distinct epochs) -- these
+stars alone carry its rate. Its rate +- sigma is then the drift of the results export (ICD 5
+``drift``), the report summary and the ``drift-rate`` alert. Otherwise (too few stars re-observed:
+the rate would rest on one or two stars, each with its own variability) the linear fit of the
+starpool means stays primary. The linear fit of the starpool means is kept in every case (it is
+the curve through the plotted A_k, and the departure alerts test the starpool means against it);
+the export gives it beside the primary one (``drift_starpool_mean``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ from numpy.typing import ArrayLike
 
 from monitor.science.exceptions import InsufficientDataError
 
-__all__ = ["StarOffsetDrift", "fit_drift_star_offsets"]
+__all__ = ["MIN_LINKED_STARS", "StarOffsetDrift", "fit_drift_star_offsets", "is_primary"]
+
+MIN_LINKED_STARS = 3  # fewest stars used in >= 2 starpools for the star-offsets drift to be primary
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,19 @@ class StarOffsetDrift:
     n_points: int
     n_stars: int
     chi2_dof: float
+    n_stars_linked: int = 0  # stars measured at >= 2 distinct epochs: those that carry the rate
+
+
+def is_primary(fit: StarOffsetDrift | None, min_linked_stars: int = MIN_LINKED_STARS) -> bool:
+    """Whether the star-offsets drift ``fit`` is the primary star drift (module docstring): it
+    exists and at least ``min_linked_stars`` stars were measured at two or more epochs.
+
+    >>> t, s = np.array([0.0, 1.0, 0.0, 1.0]), np.array([1, 1, 2, 2])
+    >>> f = fit_drift_star_offsets(t, np.exp(-0.01 * t), np.full(4, 0.001), s)
+    >>> is_primary(f), is_primary(f, min_linked_stars=2)
+    (False, True)
+    """
+    return fit is not None and fit.n_stars_linked >= min_linked_stars
 
 
 def fit_drift_star_offsets(
@@ -81,11 +105,12 @@ def fit_drift_star_offsets(
     stars, inv = np.unique(np.asarray(star)[ok], return_inverse=True)
     m = stars.size
     # stars seen at one epoch only carry no rate information; keep them (they fit their offset)
-    t_span = np.zeros(m)
+    t_span = np.full(m, -np.inf)  # latest epoch of each star
     np.maximum.at(t_span, inv, tv)
     t_min = np.full(m, np.inf)
     np.minimum.at(t_min, inv, tv)
-    if not np.any(t_span - t_min > 0.0):
+    n_linked = int(np.count_nonzero(t_span - t_min > 0.0))
+    if n_linked == 0:
         raise InsufficientDataError("no star was measured at two distinct epochs")
     y = np.log(av)
     w = (av / sv) ** 2
@@ -107,4 +132,4 @@ def fit_drift_star_offsets(
     ln_a0 = float(np.sum(sw * offsets) / np.sum(sw))
     a0 = math.exp(ln_a0)
     return StarOffsetDrift(rate, sigma, a0, a0 * math.sqrt(scale / float(w.sum())), t_ref, int(tv.size), int(m),
-                           chi2 / dof if dof > 0 else math.nan)
+                           chi2 / dof if dof > 0 else math.nan, n_linked)

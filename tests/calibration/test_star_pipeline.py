@@ -558,8 +558,12 @@ def test_results_export(scenario: Scenario) -> None:
                 DriftResult.satellite == SAT.value, DriftResult.quantity == "a", DriftResult.model == "linear")
             ).all()
         }
-    for d in doc["drift"]:  # the export carries the newest LINEAR fit, not the exponential one
-        assert d["rate_per_year"] == linear[d["band"]].rate_per_year
+    for d in doc["drift"]:  # the export carries the primary fit (issue 14), the linear one beside, never exponential
+        if d["model"] == "star-offsets":
+            assert d["drift_starpool_mean"]["rate_per_year"] == linear[d["band"]].rate_per_year
+        else:
+            assert d["model"] == "linear" and d["drift_starpool_mean"] is None
+            assert d["rate_per_year"] == linear[d["band"]].rate_per_year
     # per-measurement A_k is the EE-corrected value of the starpool result that used it
     per_star = {(a, r.band): v for r in latest.values() for a, v in r.per_star.items()}
     checked = 0
