@@ -293,8 +293,8 @@ def test_star_photometry_internal_error_does_not_stop_the_run(tmp_path: Path, sq
     """Before: the exception failed the whole run, and the geometry and Moon stages never ran."""
     settings = _site(tmp_path, sqlite_url, sources["mixed"][0])
     target = _acquisitions(settings, "STAR")[1]
-    _raise_once(monkeypatch, star_mod, "_irradiance", KeyError("simulated defect"),
-                when=lambda hip, *_: hip == target.hip)
+    _raise_once(monkeypatch, star_mod, "star_reference", KeyError("simulated defect"),
+                when=lambda _model, hip, *_: hip == target.hip)
     first = _process(settings)
     _assert_internal_error_left_pending(settings, first, caplog, "STAR", target.acq_id, "KeyError: 'simulated defect'")
     assert first.parts["star"].photometry == 3
@@ -454,7 +454,7 @@ def test_starpool_internal_error_is_left_owing(tmp_path: Path, sqlite_url: str, 
     target = _acquisitions(settings, "STAR")[0]  # a member of the first month's starpool
     # the starpool combination, called by the use-case through science.starpool_estimator
     _raise_once(monkeypatch, starpool_estimator, "combine_starpool", TypeError("simulated defect"),
-                when=lambda a, s, ids, *_: target.acq_id in ids)
+                when=lambda a, s, ids, *_, **__: target.acq_id in ids)
     first = _process(settings)
     monkeypatch.undo()
     key1, key2 = sorted(_pools(settings))
