@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from monitor.catalogue import migrate
 from monitor.catalogue.acquisitions import seed_reference
 from monitor.catalogue.engine import make_engine
 from tests.catalogue.rows import Example, fill_example
+from tests.pg import fresh_postgres_database
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -73,17 +73,8 @@ def _pg_server_url() -> str:
 @pytest.fixture()
 def postgres_url(_pg_server_url: str) -> Iterator[str]:
     """URL of a brand-new, empty PostgreSQL database (dropped after the test)."""
-    server = make_url(_pg_server_url)
-    name = f"monitor_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_postgres_database(_pg_server_url) as url:
+        yield url
 
 
 @pytest.fixture()

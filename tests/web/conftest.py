@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from monitor.calibration.service import run_processing
@@ -28,6 +26,7 @@ from monitor.reports.archive import archive_report
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import init_site, session_scope
+from tests.pg import fresh_postgres_database
 
 NOW = datetime(2025, 3, 5, 12, 0, tzinfo=UTC)
 REPORT_BYTES = b"%PDF-1.4\n% monitor web test\n%%EOF\n"
@@ -47,17 +46,8 @@ def _database_url(tmp: Path) -> Iterator[str]:
     if not (env_url and make_url(env_url).get_backend_name() == "postgresql"):
         yield f"sqlite:///{tmp / 'catalogue.db'}"
         return
-    server = make_url(env_url)
-    name = f"monitor_web_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_postgres_database(env_url, prefix="monitor_web") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
