@@ -249,9 +249,10 @@ class TracePoint:
 def trace_points(rows: Sequence[TraceRow]) -> list[TracePoint]:
     """The trace points of catalogue rows (:func:`monitor.catalogue.star_results.trace_rows`).
 
-    A star rejected from its starpool (outlier, rejected photometry) is not ``usable`` (its
-    ``reason`` says why) and has no ratio: its EE, evaluated at a meaningless fitted centre (down
-    to ~1e-8), predicts nothing. The ratio of a usable window is
+    A star rejected from its starpool (outlier, rejected photometry), or one its starpool could give
+    no A_k (``per_star`` entry with ``a`` null: a star too faint in the band for its PSF fit), is not
+    ``usable`` (its ``reason`` says why) and has no ratio: its EE, evaluated at a meaningless fitted
+    centre (down to ~1e-8), predicts nothing. The ratio of a usable window is
     :func:`monitor.science.star_traces.ratio_to_prediction` of its A_raw, its EE in its starpool's
     latest result (1 when the result has none: no PSF fit) and the starpool's A_k.
     """
@@ -261,11 +262,15 @@ def trace_points(rows: Sequence[TraceRow]) -> list[TracePoint]:
     for r in rows:
         res, w = r.starpool_result, r.window
         why = _starpool_rejection(res, r.acquisition.acq_id)
-        ok = w.a is not None and why is None
+        star_entry = None if res is None else (res.per_star or {}).get(r.acquisition.acq_id)
+        no_coefficient = why is None and star_entry is not None and star_entry.get("a") is None
+        ok = w.a is not None and why is None and not no_coefficient
         usable.append(ok)
         reason = r.photometry.reason
         if why is not None:
             reason = reason or f"rejected from its starpool: {why.get('reason') or 'unknown'}"
+        elif no_coefficient:  # measured, but its starpool could give it no A_k (its EE is not usable)
+            reason = reason or "no coefficient in its starpool"
         reasons.append(reason)
         if res is not None and ok and res.a:
             star = res.per_star.get(r.acquisition.acq_id) or {}

@@ -12,9 +12,10 @@ no band, refused files of no satellite.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
 from monitor.results import build_results
@@ -112,3 +113,31 @@ def test_filters_select_what_icd5_says(example_catalogue: tuple[Session, rows.Ex
         filtered = _plain(build_results(session, **filters))
         args = {k: filters.get(k) for k in ("satellite", "band", "since", "until")}
         assert filtered == _expected(everything, cat, **args), filters
+
+
+def test_trace_point_without_a_coefficient_in_its_starpool_has_no_ratio() -> None:
+    """A star measured in a band where its starpool could give it no A_k (``per_star`` ``a`` null:
+    too faint in the band for the PSF fit, whose EE at the fitted centre was ~1e-7) is not usable
+    and has no ratio; in the 2025 demo report such a star (HIP 27658, PHR1B B3) had a ratio of 1e7
+    that flattened every panel of the band. A star with a coefficient keeps its ratio."""
+    from types import SimpleNamespace
+
+    from monitor.results import trace_points
+
+    result = SimpleNamespace(a=5.0, rejected=[], per_star={
+        "FAINT": {"hip": 1, "a": None, "a_sigma": None, "used": False, "ee": {"5": 2.0e-7}},
+        "GOOD": {"hip": 2, "a": 5.1, "a_sigma": 0.05, "used": True, "ee": {"5": 0.98}},
+    })
+    rows = [
+        SimpleNamespace(
+            window=SimpleNamespace(a=a_window, half_width_px=5, normalised_count=25.0, sum_dn=100.0, sigma_dn=10.0),
+            photometry=SimpleNamespace(reason=None, band="B3", status="ok"),
+            acquisition=SimpleNamespace(acq_id=acq_id, date_obs=datetime(2025, 3, 13, tzinfo=UTC), target="HIP"),
+            starpool_result=result,
+        )
+        for acq_id, a_window in (("FAINT", 5.0), ("GOOD", 4.9))
+    ]
+    faint, good = trace_points(rows)  # type: ignore[arg-type]
+    assert faint.usable is False and faint.ratio_to_prediction is None
+    assert faint.reason == "no coefficient in its starpool"
+    assert good.usable is True and good.ratio_to_prediction == pytest.approx(4.9 / (0.98 * 5.0), rel=1e-12)
