@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -43,8 +44,18 @@ db_app = typer.Typer(no_args_is_help=True, help="Catalogue schema (Alembic) mana
 app.add_typer(db_app, name="db")
 
 # Without a terminal (journald, a pipe, cron) a line is never wrapped at the console's width: one
-# message is one line (tables still fit the width).
+# message is one line; and a table is laid out for 200 columns (COLUMNS, when set, decides), not
+# rich's default of 80, which truncated its cells with an ellipsis in a pipe or a log.
+NO_TERMINAL_WIDTH = 200
 out = Console(soft_wrap=not sys.stdout.isatty())
+
+
+def _fit_output_to_environment() -> None:
+    """Lay ``out`` out for this invocation: the terminal's width, else COLUMNS, else 200 columns."""
+    if out.is_terminal:
+        return
+    columns = os.environ.get("COLUMNS", "")
+    out.width = int(columns) if columns.isdigit() and int(columns) > 0 else NO_TERMINAL_WIDTH
 err = stderr_console()  # shared with the rich log handler and the progress bars
 
 SiteOption = Annotated[
@@ -185,6 +196,7 @@ def main(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log only warnings and errors.")] = False,
 ) -> None:
     global _log_override
+    _fit_output_to_environment()
     if verbose and quiet:
         _error("--verbose and --quiet exclude each other")
         raise typer.Exit(2)

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def test_python_m_monitor_cli_lists_every_sub_command(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "monitor.cli", "--help"], cwd=tmp_path, capture_output=True,
@@ -19,3 +21,18 @@ def test_python_m_monitor_cli_lists_every_sub_command(tmp_path: Path) -> None:
     for command in ("export", "alerts", "config", "plot", "reports", "serve", "worker", "demo"):
         assert f" {command} " in proc.stdout, command
     assert not list(tmp_path.iterdir())  # --help creates nothing
+
+
+def test_output_width_follows_each_invocations_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a terminal a table is laid out for COLUMNS, else 200 columns (rich's default of 80
+    truncated the alert table's cells with an ellipsis in a pipe), read at every invocation, not
+    once when the module was first imported."""
+    from monitor import cli
+
+    monkeypatch.setattr(cli.out, "_force_terminal", False)
+    monkeypatch.setenv("COLUMNS", "123")
+    cli._fit_output_to_environment()
+    assert cli.out.width == 123
+    monkeypatch.delenv("COLUMNS")
+    cli._fit_output_to_environment()
+    assert cli.out.width == cli.NO_TERMINAL_WIDTH == 200
