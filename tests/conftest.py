@@ -24,6 +24,7 @@ from monitor.catalogue.acquisitions import seed_reference
 from monitor.catalogue.engine import make_engine
 from tests.catalogue.rows import Example, fill_example
 from tests.pg import fresh_postgres_database
+from tests.reference_dirs import SHARED_REFERENCE
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -95,15 +96,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _find_glod_reference() -> Path | None:
-    """``shared/reference/glod`` beside the repository (CI: a copy of shared/ next to the clone)."""
+    """``glod/`` of the shared reference inputs (:mod:`tests.reference_dirs`); MONITOR_TEST_GLOD_DIR wins."""
     env = os.environ.get("MONITOR_TEST_GLOD_DIR")
     if env:
         return Path(env) if Path(env).is_dir() else None
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "reference" / "glod"
-        if candidate.is_dir():
-            return candidate
-    return None
+    glod = None if SHARED_REFERENCE is None else SHARED_REFERENCE / "glod"
+    return glod if glod is not None and glod.is_dir() else None
 
 
 @pytest.fixture(scope="session")

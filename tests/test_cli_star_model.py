@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.reference_dirs import SHARED_REFERENCE
 from tests.test_cli_errors import _env, run
 
-LIBRARY = Path("/work/shared/reference/pickles")
+LIBRARY = (SHARED_REFERENCE or Path("/nonexistent/shared/reference")) / "pickles"
 pytestmark = pytest.mark.slow  # five command-line processes: about 60 s on the loaded 2-core machine
 
 

@@ -25,8 +25,9 @@ from monitor.science.star_budget import COMPONENT_KEYS
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import init_site, session_scope, utc_now
+from tests.reference_dirs import SHARED_REFERENCE
 
-SHARED = Path("/work/shared/reference")
+SHARED = SHARED_REFERENCE or Path("/nonexistent/shared/reference")
 LIBRARY, RSR_MEASURED = SHARED / "pickles", SHARED / "rsr_measured"
 pytestmark = [pytest.mark.skipif(not LIBRARY.is_dir(), reason="site REF-2 inputs not installed here"),
               pytest.mark.slow]  # about 40 s on the loaded 2-core machine (simulation, ingest, two runs)

@@ -9,8 +9,9 @@ import pytest
 
 from monitor.io.star_library import LibraryError, load_band_response, load_star_library
 from monitor.settings import ReferenceSettings
+from tests.reference_dirs import SHARED_REFERENCE
 
-SHARED = Path("/work/shared/reference")
+SHARED = SHARED_REFERENCE or Path("/nonexistent/shared/reference")
 
 
 def _write_library(root: Path, files: dict[str, np.ndarray], index: str) -> Path:

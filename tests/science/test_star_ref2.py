@@ -32,8 +32,9 @@ from monitor.science.star_ref2 import (
     template_band_ratios,
 )
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
+from tests.reference_dirs import SHARED_REFERENCE
 
-SHARED = Path("/work/shared/reference")
+SHARED = SHARED_REFERENCE or Path("/nonexistent/shared/reference")
 LIBRARY = SHARED / "pickles"
 RSR_MEASURED = SHARED / "rsr_measured"
 BANDS = ("P", "B0", "B1", "B2", "B3")
