@@ -112,17 +112,30 @@ def test_a_worker_killed_mid_run_loses_no_unit_and_duplicates_none(backlog) -> N
     victim, survivor = _start(settings, env), _start(settings, env)
     engine = open_engine(settings)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # kill once a third of the photometry is done
+        def held_by_victim() -> int:
             with Session(engine) as s:
-                n = s.exec(select(func.count()).select_from(WorkUnit).where(
-                    WorkUnit.kind == UnitKind.STAR_PHOTOMETRY, WorkUnit.state == WorkState.DONE)).one()
-                held = s.execute(sa.select(func.count()).select_from(WorkUnit).where(
-                    WorkUnit.state == WorkState.CLAIMED, WorkUnit.worker_id.like(f"%:{victim.pid}"))).scalar_one()
-            if n >= N_ACQUISITIONS // 3 and held:
-                break
+                return int(s.execute(sa.select(func.count()).select_from(WorkUnit).where(
+                    WorkUnit.state == WorkState.CLAIMED, WorkUnit.worker_id.like(f"%:{victim.pid}"))).scalar_one())
+
+        def photometry_done() -> int:
+            with Session(engine) as s:
+                return int(s.exec(select(func.count()).select_from(WorkUnit).where(
+                    WorkUnit.kind == UnitKind.STAR_PHOTOMETRY, WorkUnit.state == WorkState.DONE)).one())
+
+        # Kill once a third of the photometry is done, while the victim holds a unit: it is frozen
+        # (SIGSTOP) first, so that the unit seen claimed is still in its hands when SIGKILL lands
+        # (a unit takes ~50 ms: without the freeze the kill often fell between two units).
+        deadline = time.monotonic() + 60
+        caught = False
+        while time.monotonic() < deadline and victim.poll() is None:
+            if photometry_done() >= N_ACQUISITIONS // 3:
+                os.kill(victim.pid, signal.SIGSTOP)
+                if held_by_victim():
+                    caught = True
+                    break
+                os.kill(victim.pid, signal.SIGCONT)
             time.sleep(0.02)
-        assert victim.poll() is None, "the victim ended before it could be killed"
+        assert caught, "the victim was never caught holding a unit"
         os.kill(victim.pid, signal.SIGKILL)
         victim.communicate(timeout=10)
         out, errs = survivor.communicate(timeout=120)
