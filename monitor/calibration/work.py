@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -297,18 +298,28 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     session.commit()
 
 
-def _run_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
-               clock: Callable[[], datetime]) -> None:
+def _refit_drifts(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+                  clock: Callable[[], datetime], method: str,
+                  pending: Callable[[Session], list[tuple[str, str]]], drift_rows: Callable[..., Any]
+                  ) -> None:
+    """The drift refit (and its alerts) of every band of one satellite (``unit.key``) owing one, for
+    one method, once, after the units it waits on; written fenced."""
     now = clock()
     run = session.get(ProcessingRun, unit.run_id)
     assert run is not None
     _finish_or_lost(session, unit, worker, now)
-    for satellite, band in drift_results.star_drift_pending(session):
+    for satellite, band in pending(session):
         if satellite == unit.key:
-            rows, conditions = _drift_rows(session, settings, run, now, satellite, band)
+            rows, conditions = drift_rows(session, settings, run, now, satellite, band)
             versions.add_rows(session, rows)
-            reconcile(session, run, now, satellite, band, "STAR", DRIFT_KINDS, conditions)
+            reconcile(session, run, now, satellite, band, method, DRIFT_KINDS, conditions)
     session.commit()
+
+
+def _run_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+               clock: Callable[[], datetime]) -> None:
+    """The STAR drift refit of one satellite, after its starpool units."""
+    _refit_drifts(session, settings, unit, worker, clock, "STAR", drift_results.star_drift_pending, _drift_rows)
 
 
 def _run_moon(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
@@ -328,18 +339,9 @@ def _run_moon(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker
 
 def _run_moon_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
                     clock: Callable[[], datetime]) -> None:
-    """The MOON drift refit (and its alerts) of every band of one satellite owing one, once, after
-    the Moon units of the satellite."""
-    now = clock()
-    run = session.get(ProcessingRun, unit.run_id)
-    assert run is not None
-    _finish_or_lost(session, unit, worker, now)
-    for satellite, band in drift_results.moon_drift_pending(session):
-        if satellite == unit.key:
-            rows, conditions = moon_mod._drift_rows(session, settings, run, now, satellite, band)
-            versions.add_rows(session, rows)
-            reconcile(session, run, now, satellite, band, "MOON", DRIFT_KINDS, conditions)
-    session.commit()
+    """The MOON drift refit of one satellite, after its Moon units."""
+    _refit_drifts(session, settings, unit, worker, clock, "MOON", drift_results.moon_drift_pending,
+                  moon_mod._drift_rows)
 
 
 def _run_geometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
