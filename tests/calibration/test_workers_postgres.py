@@ -124,12 +124,16 @@ def test_a_worker_killed_mid_run_loses_no_unit_and_duplicates_none(backlog) -> N
 
         # Kill once a third of the photometry is done, while the victim holds a unit: it is frozen
         # (SIGSTOP) first, so that the unit seen claimed is still in its hands when SIGKILL lands
-        # (a unit takes ~50 ms: without the freeze the kill often fell between two units).
+        # (a unit takes ~50 ms: without the freeze the kill often fell between two units). CI once
+        # saw the unit finish anyway: its 'done' commit was in flight when the freeze landed.
         deadline = time.monotonic() + 60
         caught = False
         while time.monotonic() < deadline and victim.poll() is None:
             if photometry_done() >= N_ACQUISITIONS // 3:
                 os.kill(victim.pid, signal.SIGSTOP)
+                # A statement the victim sent just before the freeze (e.g. the commit that marks
+                # its unit done) is still executed by the server: let it land before looking.
+                time.sleep(0.5)
                 if held_by_victim():
                     caught = True
                     break
