@@ -274,7 +274,9 @@ def _aperture(truth: PupilTruth, x: NDArray[np.float64], y: NDArray[np.float64])
     clear = (r <= 1.0) & (r >= truth.obscuration)
     half_width = truth.spider_width  # width as a fraction of the diameter = 2 radii -> half = width
     if truth.spider_vanes > 0 and half_width > 0.0:
-        angles = math.radians(truth.spider_angle_deg) + 2.0 * math.pi * np.arange(truth.spider_vanes) / truth.spider_vanes
+        angles = (
+            math.radians(truth.spider_angle_deg) + 2.0 * math.pi * np.arange(truth.spider_vanes) / truth.spider_vanes
+        )
         c, s = np.cos(angles), np.sin(angles)
         along = x[..., None] * c + y[..., None] * s  # distance along each vane from the centre
         perp = np.abs(-x[..., None] * s + y[..., None] * c)
@@ -365,7 +367,9 @@ def _optical_otf_table(truth: PupilTruth, wavelength_um: float) -> NDArray[np.co
     return table
 
 
-def _bilinear(table: NDArray[np.complex128], iy: NDArray[np.float64], ix: NDArray[np.float64]) -> NDArray[np.complex128]:
+def _bilinear(
+    table: NDArray[np.complex128], iy: NDArray[np.float64], ix: NDArray[np.float64]
+) -> NDArray[np.complex128]:
     """Bilinear interpolation of ``table`` at fractional indices; 0 outside the table."""
     size = table.shape[0]
     y0 = np.floor(iy).astype(np.int64)
@@ -597,7 +601,12 @@ _LAMBDA_N_PX_AT_065 = {"PHR": 1.0, "PNEO": 0.95}
 _OBSCURATION = {"PHR": 0.30, "PNEO": 0.28}
 _DETECTOR = {"P": (0.10, 0.25), "MS": (0.05, 0.25)}  # (diffusion px, smear px)
 _MS_PIXEL_RATIO = 4.0
-_BLUR = {("PHR", "P"): (0.36, 0.33), ("PNEO", "P"): (0.34, 0.31), ("PHR", "MS"): (0.40, 0.37), ("PNEO", "MS"): (0.38, 0.35)}
+_BLUR = {
+    ("PHR", "P"): (0.36, 0.33),
+    ("PNEO", "P"): (0.34, 0.31),
+    ("PHR", "MS"): (0.40, 0.37),
+    ("PNEO", "MS"): (0.38, 0.35),
+}
 RED_STAR_SPECTRAL_INDEX = 4.0  # photon spectrum ∝ lambda^4 vs flat: PAN lambda_eff +10 % (see truth_family)
 
 FAMILIES: tuple[str, ...] = (
