@@ -294,7 +294,7 @@ def _amplitude(truth_geometry: PupilTruth) -> NDArray[np.float64]:
     k = _SUPERSAMPLE
     sub = (np.arange(n * k) + 0.5) / (n * k) * 2.0 - 1.0  # sub-sample centres, radius units
     mask = _aperture(truth_geometry, sub[None, :], sub[:, None]).astype(np.float64)
-    amp = mask.reshape(n, k, n, k).mean(axis=(1, 3))
+    amp = np.asarray(mask.reshape(n, k, n, k).mean(axis=(1, 3)), dtype=np.float64)
     amp.setflags(write=False)
     return amp
 
@@ -403,20 +403,22 @@ def _cone_split_table(truth: PupilTruth, wavelength_um: float) -> _ConeSplitTabl
     c = float(np.mean((1.0 - table[ring].real) * n / r_steps[ring])) / (2.0 * math.pi * _CONE_CORE_NU)
     remainder = table - c * np.exp(-2.0 * math.pi * _CONE_CORE_NU * r_steps / n)
     # inside the ring: least-squares fit to the ring of 1 - c + |nu| (even harmonics to 6 theta, an
-    # anisotropic cone: spiders, astigmatism) + linear (coma: odd imaginary part) + quadratic terms
+    # anisotropic cone: spiders, astigmatism) + linear (coma: odd imaginary part) + quadratic + |nu|^3
+    # (the obscuration's own cone, eps^2 A(nu/eps), curves on the scale eps)
     inner = r_steps < _RING_STEPS[0]
 
     def basis(mask: NDArray[np.bool_]) -> NDArray[np.float64]:
         x, y = kx[mask] / n, ky[mask] / n
         r, th = np.hypot(x, y), np.arctan2(y, x)
-        cols = [r] + [r * f(m * th) for m in (2, 4, 6) for f in (np.cos, np.sin)] + [x, y, x * x, x * y, y * y]
+        harmonics = [r * f(m * th) for m in (2, 4, 6) for f in (np.cos, np.sin)]
+        cols = [r, *harmonics, x, y, x * x, x * y, y * y, r**3]
         return np.stack(cols, axis=1)
 
     coef, *_ = np.linalg.lstsq(basis(ring), remainder[ring] - (1.0 - c), rcond=None)
     remainder[inner] = (1.0 - c) + basis(inner) @ coef
     remainder = remainder.astype(np.complex64)  # 1e-7 relative: far below the table's own error
     remainder.setflags(write=False)
-    return _ConeSplitTable(remainder, c)
+    return _ConeSplitTable(np.asarray(remainder, dtype=np.complex64), c)
 
 
 def _bilinear(table: NDArray[np.complex64], iy: NDArray[np.float64], ix: NDArray[np.float64]) -> NDArray[np.complex128]:
@@ -630,8 +632,8 @@ def render_vignette(
     rows_native = rows / o
     pad = default_pad_px((rows_native, cols)) if pad_px is None else float(pad_px)
     grid = _render_grid(truth, float(cols + 2 * pad), float(math.ceil(rows_native + 2 * pad)))
-    x = np.arange(cols) - float(center_xy[0])
-    y = (np.arange(rows) - float(center_xy[1])) / o
+    x = np.asarray(np.arange(cols) - float(center_xy[0]), dtype=np.float64)
+    y = np.asarray((np.arange(rows) - float(center_xy[1])) / o, dtype=np.float64)
     ex = np.exp(2j * math.pi * np.outer(grid.fx, x))  # (nfx, cols)
     ey = np.exp(2j * math.pi * np.outer(y, grid.fy))  # (rows, nfy)
     image = (ey @ (grid.coeff @ ex)).real
@@ -698,8 +700,8 @@ _BAND_CENTRES_UM = {
     ("PNEO", "B"): (0.49, 0.14),
     ("PNEO", "G"): (0.56, 0.14),
     ("PNEO", "R"): (0.655, 0.11),
-    ("PNEO", "RE"): (0.725, 0.07),
-    ("PNEO", "NIR"): (0.825, 0.13),
+    ("PNEO", "RE"): (0.71, 0.06),
+    ("PNEO", "NIR"): (0.84, 0.18),
 }
 _LAMBDA_N_PX_AT_065 = {"PHR": 1.0, "PNEO": 0.95}
 _OBSCURATION = {"PHR": 0.30, "PNEO": 0.28}
@@ -711,7 +713,9 @@ _BLUR = {
     ("PHR", "MS"): (0.40, 0.37),
     ("PNEO", "MS"): (0.38, 0.35),
 }
-RED_STAR_SPECTRAL_INDEX = 4.0  # photon spectrum ∝ lambda^4 vs flat: PAN lambda_eff +10 % (see truth_family)
+# Photon spectrum ∝ (lambda/lambda_c)^4.51 against the flat one: the PAN effective wavelength
+# (11 midpoint nodes over lambda_c [0.725, 1.275]) is 10.0 % redder; MS bands move by 0.2-1.2 %.
+RED_STAR_SPECTRAL_INDEX = 4.51
 
 FAMILIES: tuple[str, ...] = (
     "in_family",
@@ -743,8 +747,8 @@ def truth_family(name: str, mission: str = "PHR", band: str = "P", *, pupil_samp
     microvibration
         in_family + a sinusoidal vibration of 0.25 px amplitude along track.
     red_star
-        in_family with a photon spectrum ∝ (lambda/lambda_c)^4 (a red star against the flat spectrum the
-        estimator assumes): lambda_eff +10 % in PAN, +0.5 % in a narrow MS band.
+        in_family with a photon spectrum ∝ (lambda/lambda_c)^4.51 (a red star against the flat spectrum
+        the estimator assumes): lambda_eff +10.0 % in PAN, +0.4 % in B2 (+0.2 to +1.2 % in MS bands).
     no_wings
         in_family with Gaussian optics (1-sigma 0.42 lambda N, no diffraction rings/wings).
 
@@ -779,7 +783,7 @@ def truth_family(name: str, mission: str = "PHR", band: str = "P", *, pupil_samp
         smear_along_px=smear,
         pupil_samples=pupil_samples,
     )
-    changes: dict[str, object] = {
+    family_changes: dict[str, dict[str, object]] = {
         "in_family": {},
         "defocus": {"defocus_waves": 0.06},
         "astig_spiders": {
@@ -793,5 +797,5 @@ def truth_family(name: str, mission: str = "PHR", band: str = "P", *, pupil_samp
         "microvibration": {"vibration_amplitude_px": 0.25},
         "red_star": {},
         "no_wings": {"optics": "gaussian"},
-    }[name]
-    return truth.replace(**changes)  # type: ignore[arg-type]
+    }
+    return truth.replace(**family_changes[name])
