@@ -459,8 +459,16 @@ def _optics_otf(truth: PupilTruth, fx: NDArray[np.float64], fy: NDArray[np.float
 
 def _split_table(truth: PupilTruth, wavelength_um: float) -> _ConeSplitTable:
     """Cone-split table of one wavelength (one table for all wavelengths without aberrations)."""
-    if truth.has_aberrations:
-        return _cone_split_table(truth, wavelength_um)
+    if truth.has_aberrations:  # key: pupil + wave-front + lambda_ref only (not jitter, smear, band...)
+        key = _geometry_key(truth).replace(
+            lambda_ref_um=truth.lambda_ref_um,
+            defocus_waves=truth.defocus_waves,
+            astig0_waves=truth.astig0_waves,
+            astig45_waves=truth.astig45_waves,
+            coma_x_waves=truth.coma_x_waves,
+            coma_y_waves=truth.coma_y_waves,
+        )
+        return _cone_split_table(key, wavelength_um)
     return _cone_split_table(_geometry_key(truth), 1.0)
 
 
