@@ -275,3 +275,18 @@ def test_simulator_draws_stars_from_the_pupil_truth() -> None:
     expected = pp.render_vignette(truth, (128, 64), (31.5, 63.0), 2.0, 1e6)
     resid = (img - 100.0 - expected) / np.sqrt(expected / 10.0 + 1.0)
     assert abs(resid.mean()) < 0.05 and 0.9 < resid.std() < 1.1  # Poisson + read noise around the pupil image
+
+
+def test_campaign_star_band_uses_the_psf_family() -> None:
+    """The campaign switch: a STAR band drawn with psf_family records the pupil truth's MTF."""
+    from monitor.domain import Mission
+    from monitor.simulate.star_acquisition import _star_band
+
+    rng = np.random.default_rng(3)
+    _, image, truth = _star_band(rng, Mission.PHR, "P", 2.0, 2e-10, 2, False, "tdi_smear")
+    expected = pp.mtf_nyquist(pp.truth_family("tdi_smear", "PHR", "P"))
+    assert (truth.mtf_nyquist_along, truth.mtf_nyquist_across) == expected
+    assert truth.extra["psf_family"] == "tdi_smear"
+    assert image.shape == (128, 64)
+    _, _, default = _star_band(np.random.default_rng(3), Mission.PHR, "P", 2.0, 2e-10, 2, False)
+    assert "psf_family" not in default.extra and default.mtf_nyquist_along != expected[0]
