@@ -206,7 +206,7 @@ class PupilTruth:
 
 
 def band_weights(
-    wavelengths_um: ArrayLike, rsr: ArrayLike, photon_spectrum: ArrayLike | None = None
+    wavelengths_um: ArrayLike, rsr: ArrayLike, photon_spectrum: ArrayLike | None = None, n_nodes: int | None = None
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Wavelength nodes and normalised photon weights ``RSR · N_phot · d lambda`` of a band.
 
@@ -218,6 +218,10 @@ def band_weights(
         Relative spectral response per photon (>= 0).
     photon_spectrum : array_like, shape (n,), optional
         Star photon spectral irradiance (any unit, >= 0); flat when omitted.
+    n_nodes : int, optional
+        Rebin into this many equal-width wavelength bins over the non-zero band (node: the
+        weighted mean wavelength of a bin, weight: its sum). Each node costs one pupil FFT per
+        aberrated truth: 11-21 nodes instead of a 1-nm table keep a truth fast.
 
     Returns
     -------
@@ -234,7 +238,15 @@ def band_weights(
     keep = w > 0.0
     if not keep.any():
         raise ValueError("the band has no positive weight")
-    return tuple(float(x) for x in lam[keep]), tuple(float(x) for x in w[keep] / w[keep].sum())
+    lam, w = lam[keep], w[keep] / w[keep].sum()
+    if n_nodes is not None and n_nodes < lam.size:
+        edges = np.linspace(lam[0], lam[-1], int(n_nodes) + 1)
+        which = np.clip(np.searchsorted(edges, lam, side="right") - 1, 0, int(n_nodes) - 1)
+        wsum = np.bincount(which, weights=w, minlength=int(n_nodes))
+        lsum = np.bincount(which, weights=w * lam, minlength=int(n_nodes))
+        full = wsum > 0.0
+        lam, w = lsum[full] / wsum[full], wsum[full]
+    return tuple(float(x) for x in lam), tuple(float(x) for x in w / w.sum())
 
 
 def flat_band(
