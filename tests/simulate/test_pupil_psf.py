@@ -308,3 +308,17 @@ def test_campaign_star_band_uses_the_psf_family() -> None:
     assert image.shape == (128, 64)
     _, _, default = _star_band(np.random.default_rng(3), Mission.PHR, "P", 2.0, 2e-10, 2, False)
     assert "psf_family" not in default.extra and default.mtf_nyquist_along != expected[0]
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_far_wings_match_the_asymptotic_airy_energy(eps: float) -> None:
+    """Far from the core the azimuthally averaged PSF of an annulus is lambda N / (pi^3 (1 - eps) r^3)
+    (the cone 1 - (4/pi) nu / (1 - eps) of its OTF; Born & Wolf §8.5.2 for eps = 0: 1 - EE(r) ->
+    2 lambda N / (pi^2 r)). Outside a square of half-side H = h + 1/2 (a (2h+1)-pixel window) it holds
+    (lambda N / pi^3 (1 - eps)) int_0^{2 pi} max(|cos|, |sin|) dtheta / H = 4 sqrt(2) lambda N / (pi^3 (1 - eps) H).
+    Checks the amplitude of the r^-3 wings that the renderer adds analytically (next order: < 1 %)."""
+    truth = _mono(n=256, obscuration=eps)
+    hs = np.array([12, 20])
+    loss = 1.0 - pp.window_flux_fractions(truth, hs.tolist(), (0.0, 0.0), 1.0)
+    expected = 4 * math.sqrt(2) / (math.pi**3 * (1 - eps) * (hs + 0.5))
+    np.testing.assert_allclose(loss, expected, rtol=0.02)
