@@ -741,19 +741,26 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     stars: Annotated[int, typer.Option(help="Star acquisitions per satellite and campaign.")] = 25,
     bad_files: Annotated[bool, typer.Option(help="Add bad, duplicate and conflicting files.")] = True,
+    psf_family: Annotated[str | None, typer.Option(
+        help="Truth PSF of the STAR vignettes: omitted = the estimator's parametric family; or an independent "
+             "pupil-based truth: in_family, defocus, astig_spiders, tdi_smear, microvibration, red_star, no_wings."
+    )] = None,
 ) -> None:
     """Write simulated ICD-conformant STAR, MOON and GEOM acquisitions plus truth.json."""
     from monitor.progress import progress_reporter
     from monitor.simulate.campaign import simulate_campaigns
+    from monitor.simulate.pupil_psf import FAMILIES
     from monitor.simulate.truth import write_truth
 
     configure_logging(_log_level("INFO"))
+    if psf_family is not None and psf_family not in FAMILIES:
+        raise UserError(f"--psf-family must be one of {', '.join(FAMILIES)} (got {psf_family!r})")
     t0 = _parse_time(start, "--start")
     assert t0 is not None
     outdir.mkdir(parents=True, exist_ok=True)
     with progress_reporter("simulate", err) as progress:
         truth = simulate_campaigns(outdir, start=t0, months=months, seed=seed, stars_per_campaign=stars,
-                                   bad_files=bad_files, progress=progress)
+                                   bad_files=bad_files, progress=progress, psf_family=psf_family)
     write_truth(outdir / "truth.json", truth)
     n = len(list(outdir.glob("*.fits*"))) - len(list(outdir.glob("*.done")))
     out.print(f"wrote {n} files and {outdir / 'truth.json'}", highlight=False)
