@@ -8,12 +8,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, func, select
 
-from monitor.catalogue.models import Acquisition, Alert, DriftResult, MoonMeasurement, Starpool, StarpoolResult
+from monitor.catalogue.models import (
+    Acquisition,
+    Alert,
+    DriftResult,
+    MoonMeasurement,
+    MtfResult,
+    Starpool,
+    StarpoolResult,
+)
 from monitor.catalogue.versions import is_latest
 
 __all__ = [
     "star_drift_pending",
     "moon_drift_pending",
+    "mtf_drift_pending",
     "latest_drifts",
     "latest_primary_drifts",
     "alerts_of_runs",
@@ -42,6 +51,16 @@ def moon_drift_pending(session: Session) -> list[tuple[str, str]]:
         Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id)), "MOON")
 
 
+def mtf_drift_pending(session: Session) -> list[tuple[str, str]]:
+    """(satellite, band) whose MTF-at-Nyquist drift owes a refit: a parametric MTF result of a later
+    run than the latest MTF drift fit (``quantity`` ``mtf_along``; both directions are refitted
+    together), or no such fit yet, ordered. Series with too few starpools stay listed."""
+    return _drift_pending(session, _newest_run_per_series(
+        Starpool.satellite, MtfResult.band, MtfResult.run_id,
+        Starpool, sa.and_(col(Starpool.id) == col(MtfResult.starpool_id), MtfResult.method == "parametric")),
+        "STAR", quantity="mtf_along")
+
+
 def _newest_run_per_series(satellite: Any, band: Any, run_id: Any, joined: type[SQLModel],
                            on: sa.ColumnElement[bool]) -> sa.Subquery:
     """(satellite, band, run_id): the newest processing run that wrote results of each series."""
@@ -49,12 +68,13 @@ def _newest_run_per_series(satellite: Any, band: Any, run_id: Any, joined: type[
             .group_by(satellite, band).subquery())
 
 
-def _drift_pending(session: Session, latest: sa.Subquery, method: str) -> list[tuple[str, str]]:
+def _drift_pending(session: Session, latest: sa.Subquery, method: str, quantity: str = "a"
+                   ) -> list[tuple[str, str]]:
     """(satellite, band) of ``latest`` (columns satellite, band, run_id) with no ``method`` drift
-    fit of A_k from that run or a later one."""
+    fit of ``quantity`` (A_k by default) from that run or a later one."""
     fits = (
         select(DriftResult.satellite, DriftResult.band, func.max(DriftResult.run_id).label("run_id"))
-        .where(DriftResult.method == method, DriftResult.quantity == "a")
+        .where(DriftResult.method == method, DriftResult.quantity == quantity)
         .group_by(DriftResult.satellite, DriftResult.band)
         .subquery()
     )
