@@ -616,7 +616,8 @@ def results(
     since: Annotated[str | None, typer.Option(help="Epochs at or after this UTC time.")] = None,
     until: Annotated[str | None, typer.Option(help="Epochs before this UTC time.")] = None,
     table: Annotated[str | None, typer.Option(
-        "--table", help="With --format csv: calibration, measurements, drift, mtf, geometry, alerts or traces.",
+        "--table",
+        help="With --format csv: calibration, measurements, drift, mtf, mtf_drift, geometry, alerts or traces.",
     )] = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="With --format csv: write every table (or --table) as DIR/NAME.csv.")] = None,

@@ -25,6 +25,7 @@ __all__ = [
     "mtf_drift_pending",
     "latest_drifts",
     "latest_primary_drifts",
+    "latest_primary_and_mtf_drifts",
     "alerts_of_runs",
 ]
 
@@ -57,7 +58,7 @@ def mtf_drift_pending(session: Session) -> list[tuple[str, str]]:
     together), or no such fit yet, ordered. Series with too few starpools stay listed."""
     return _drift_pending(session, _newest_run_per_series(
         Starpool.satellite, MtfResult.band, MtfResult.run_id,
-        Starpool, sa.and_(col(Starpool.id) == col(MtfResult.starpool_id), MtfResult.method == "parametric")),
+        Starpool, sa.and_(col(Starpool.id) == col(MtfResult.starpool_id), col(MtfResult.method) == "parametric")),
         "STAR", quantity="mtf_along")
 
 
@@ -130,7 +131,33 @@ def latest_primary_drifts(
     for column, value in ((DriftResult.satellite, satellite), (DriftResult.band, band), (DriftResult.method, method)):
         if value is not None:
             q = q.where(column == value)
+    return _primary_pairs(list(session.exec(q).all()))
+
+
+MTF_QUANTITIES = ("mtf_along", "mtf_across")
+
+
+def latest_primary_and_mtf_drifts(session: Session) -> tuple[list[tuple[DriftResult, DriftResult | None]],
+                                                              list[DriftResult]]:
+    """:func:`latest_primary_drifts` of every series, and the newest linear MTF-at-Nyquist drift
+    fit of every satellite, band and direction (quantities :data:`MTF_QUANTITIES`), in one query
+    (the report reads one query per kind of row)."""
+    q = (
+        select(DriftResult)
+        .where(is_latest(DriftResult, DriftResult.satellite, DriftResult.band, DriftResult.method,
+                         DriftResult.quantity, DriftResult.model,
+                         where=[col(DriftResult.quantity).in_(["a", *MTF_QUANTITIES]),
+                                col(DriftResult.model).in_(["linear", STAR_OFFSETS_MODEL])]))
+        .order_by(DriftResult.satellite, DriftResult.band, DriftResult.method, DriftResult.quantity)
+    )
     found = list(session.exec(q).all())
+    mtf = [d for d in found if d.quantity in MTF_QUANTITIES and d.model == "linear"]
+    return _primary_pairs([d for d in found if d.quantity == "a"]), mtf
+
+
+def _primary_pairs(found: list[DriftResult]) -> list[tuple[DriftResult, DriftResult | None]]:
+    """The primary drift of A_k of each series of ``found`` (the newest linear and star-offsets
+    fits of A_k), with the linear fit when the primary one is another fit (else None)."""
     linear = [d for d in found if d.model == "linear"]
     offsets = {(d.satellite, d.band, d.method): d for d in found if d.model == STAR_OFFSETS_MODEL}
     out: list[tuple[DriftResult, DriftResult | None]] = []
