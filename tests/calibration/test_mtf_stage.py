@@ -304,3 +304,38 @@ def test_mtf_drift_rate_alert_follows_the_significance_test(tmp_path: Path) -> N
         n, changes = refit_mtf_drifts(s, settings2, run, NOW)
         s.commit()
         assert n == 2 and changes.opened == 0 and not _alerts(s)
+
+
+def test_web_band_page_shows_the_curves_along_and_across_and_the_mtf_drift(processed: Settings) -> None:
+    """The dashboard's band page (a real uvicorn server): the latest curves along and across, the
+    ePSF ones with their sigma, and the MTF drift of the band."""
+    import re
+
+    from monitor.web.app import create_app
+    from tests.web.conftest import serving
+
+    app = create_app(processed, now=lambda: NOW)
+    try:
+        with serving(app) as served:
+            html = served.get("/satellite/PHR1A/P").text
+    finally:
+        app.state.engine.dispose()
+    figs = {m.group(1): json.loads(m.group(2)) for m in re.finditer(
+        r'<script type="application/json" class="plot-data" data-target="([^"]+)">(.*?)</script>', html, re.S)}
+    traces = {t["name"]: t for t in figs["fig-mtf-curve"]["data"]}
+    assert set(traces) == {"along", "across", "ePSF along", "ePSF across"}
+    with _session(processed) as s:
+        latest = {(m.direction, m.method): m for m, p in s.exec(
+            select(MtfResult, Starpool).join(Starpool, MtfResult.starpool_id == Starpool.id)  # type: ignore[arg-type]
+            .where(MtfResult.band == "P", Starpool.period_key == "PHR1A-2025-03")).all()}
+        drift = {d.quantity: d for d in s.exec(select(DriftResult).where(DriftResult.band == "P",
+                                                                          DriftResult.quantity != "a")).all()}
+    for name, (direction, method) in {"along": ("along", "parametric"), "across": ("across", "parametric"),
+                                      "ePSF along": ("along", "epsf"), "ePSF across": ("across", "epsf")}.items():
+        row = latest[(direction, method)]
+        assert traces[name]["y"] == row.curve["mtf"] and traces[name]["error_y"]["array"] == row.curve["sigma"]
+    assert "Drift of the MTF at Nyquist" in html
+    from monitor.reports.filters import pm
+
+    for q in ("mtf_along", "mtf_across"):
+        assert pm(drift[q].rate_per_year, drift[q].rate_sigma, "%/yr", scale=100.0, sign=True) in html
