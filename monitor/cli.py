@@ -478,6 +478,9 @@ def status(
             from monitor.cli_reference import star_model_doc
 
             doc["star_model"] = star_model_doc(settings)
+            from monitor.calibration.mtf_stage import mtf_off_note
+
+            doc["mtf_stage"] = {"enabled": settings.star.mtf, "note": mtf_off_note(settings)}
             from monitor.cli_worker import queue_doc
 
             doc["work_queue"] = queue_doc(session)  # units not done, by kind and state
@@ -505,6 +508,10 @@ def status(
         from monitor.cli_reference import star_model_line
 
         out.print(star_model_line(settings), highlight=False)
+        from monitor.calibration.mtf_stage import mtf_off_note
+
+        out.print(mtf_off_note(settings) or "MTF stage: on ([star] mtf = true): PSF fit, MTF and MTF drift of every "
+                  "starpool", highlight=False, markup=False)
         _print_daemon(health)
         from monitor.cli_worker import print_queue
 
@@ -616,7 +623,8 @@ def results(
     since: Annotated[str | None, typer.Option(help="Epochs at or after this UTC time.")] = None,
     until: Annotated[str | None, typer.Option(help="Epochs before this UTC time.")] = None,
     table: Annotated[str | None, typer.Option(
-        "--table", help="With --format csv: calibration, measurements, drift, mtf, geometry, alerts or traces.",
+        "--table",
+        help="With --format csv: calibration, measurements, drift, mtf, mtf_drift, geometry, alerts or traces.",
     )] = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="With --format csv: write every table (or --table) as DIR/NAME.csv.")] = None,

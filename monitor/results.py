@@ -79,6 +79,7 @@ def build_results(
         "calibration": calibration,
         "mtf": _mtf(session, satellite, band, since, until),
         "drift": _drift(session, satellite, band),
+        "mtf_drift": _mtf_drift(session, satellite, band),
         "measurements": _measurements(session, satellite, band, since, until),
         "geometry": [] if band is not None else _geometry(session, satellite, since, until),
     }))
@@ -155,6 +156,25 @@ def _drift(session: Session, satellite: str | None, band: str | None) -> list[di
                 "reference_epoch": mean.reference_epoch},
         })
     return out
+
+
+def _mtf_drift(session: Session, satellite: str | None, band: str | None) -> list[dict[str, Any]]:
+    """Beyond ICD 5 (a key of its own, so that the ICD's ``drift`` entries stay the drift of A_k):
+    the newest linear drift of the parametric MTF at Nyquist of every satellite, band and direction
+    (:mod:`monitor.calibration.mtf_stage`): ``mtf_nyquist`` ± ``mtf_nyquist_sigma`` the fitted value
+    at ``reference_epoch``, ``rate_per_year`` ± ``rate_sigma`` the relative drift dMTF/MTF per
+    year, ``n_starpools`` the starpools fitted. Like ``drift``, kept whatever the time filter."""
+    out = []
+    for direction in ("along", "across"):
+        for d in drift_results.latest_drifts(session, satellite=satellite, band=band, method="STAR",
+                                             quantity=f"mtf_{direction}"):
+            out.append({
+                "satellite": d.satellite, "band": d.band, "method": d.method, "direction": direction,
+                "frequency": 0.5, "mtf_nyquist": d.a0, "mtf_nyquist_sigma": d.a0_sigma,
+                "rate_per_year": d.rate_per_year, "rate_sigma": d.rate_sigma, "reference_epoch": d.reference_epoch,
+                "model": d.model, "chi2_dof": d.chi2_dof, "n_starpools": d.n_points,
+            })
+    return sorted(out, key=lambda e: (e["satellite"], e["band"], e["direction"]))
 
 
 def _measurements(session: Session, satellite: str | None, band: str | None, since: datetime | None,
@@ -319,6 +339,8 @@ CSV_TABLES: dict[str, tuple[str, ...]] = {
     "drift": ("satellite", "band", "method", "rate_per_year", "rate_sigma", "reference_epoch", "model",
               "starpool_mean_rate_per_year", "starpool_mean_rate_sigma"),
     "mtf": ("satellite", "band", "direction", "frequency", "mtf", "mtf_sigma", "starpool"),
+    "mtf_drift": ("satellite", "band", "method", "direction", "frequency", "mtf_nyquist", "mtf_nyquist_sigma",
+                  "rate_per_year", "rate_sigma", "reference_epoch", "model", "chi2_dof", "n_starpools"),
     "geometry": ("acq_id", "satellite", "method", "epoch", "n_control", "n_check", "check_rmse_e_m", "check_rmse_n_m",
                  "check_rmse_u_m", "velocity_x_m_s", "velocity_y_m_s", "velocity_z_m_s", "velocity_sigma_x_m_s",
                  "velocity_sigma_y_m_s", "velocity_sigma_z_m_s", "position_sigma_m", "orbit_model"),

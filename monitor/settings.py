@@ -109,6 +109,12 @@ class StarSettings:
     drift_alert_rate_per_year: NonNegative = 0.02  # |dA/A per year| - k sigma above this raises an alert
     drift_alert_rate_sigmas: Number = 2.0  # k of the rate alert: |rate| - k * sigma_rate > threshold
     drift_alert_min_epochs: Integer = 4  # no drift alert from a fit of fewer starpools
+    # The MTF stage (starpool PSF fit -> MTF rows, MTF drift, EE correction). False: no PSF fit at
+    # all (A_k from the largest window, EE = 1), said so in the run's status and in the report.
+    mtf: Flag = True
+    # MTF-at-Nyquist drift alert: |dMTF/MTF per year| - drift_alert_rate_sigmas * sigma above this
+    # (departures: drift_alert_sigma; none from fewer than drift_alert_min_epochs starpools)
+    mtf_drift_alert_rate_per_year: NonNegative = 0.05
     workers: NonNegativeInteger = 0  # photometry processes for large backlogs; 0 = one per CPU (at most 4)
 
 
@@ -361,6 +367,13 @@ drift_alert_sigma = 3.0
 drift_alert_rate_per_year = 0.02
 drift_alert_rate_sigmas = 2.0
 drift_alert_min_epochs = 4
+# The MTF stage: the PSF fit of every starpool and band, its MTF curves along and across track,
+# the MTF-at-Nyquist drift and its alerts, and the encircled-energy correction of A_k that uses
+# that fit. false: none of these (A_k from the largest window with EE = 1), stated in the
+# processing status and in the reports.
+mtf = true
+# MTF drift alert: |dMTF/MTF per year| - drift_alert_rate_sigmas * sigma above this (relative).
+mtf_drift_alert_rate_per_year = 0.05
 # Processes measuring a large backlog of star acquisitions (0 = one per CPU, at most 4).
 workers = 0
 

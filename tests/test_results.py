@@ -50,6 +50,7 @@ def _expected(doc: dict[str, Any], cat: rows.Example, satellite: str | None, ban
         "mtf": [m for m in doc["mtf"]
                 if sat_band(m["satellite"], m["band"]) and _in(cat.pool_start[m["starpool"]], since, until)],
         "drift": [d for d in doc["drift"] if sat_band(d["satellite"], d["band"])],
+        "mtf_drift": [d for d in doc["mtf_drift"] if sat_band(d["satellite"], d["band"])],
         "measurements": [m for m in doc["measurements"] if measurement(m)],
         "geometry": [g for g in doc["geometry"]
                      if sat_band(cat.acq[g["acq_id"]][0], None) and _in(cat.acq[g["acq_id"]][1], since, until)],

@@ -13,15 +13,20 @@ star flux, centre and background). From the fit:
   diffraction wings (r^-3), the row quantisation of the window and the part of the wing that
   the background estimate absorbs, so ``A = S_w / EE_eff(w)`` is independent of the window up
   to noise;
-- the MTF at Nyquist is trended over the starpools (relative drift per year).
+- the MTF at Nyquist is trended over the starpools (relative drift per year,
+  :mod:`monitor.calibration.mtf_stage`).
 
-Only the pixels of the starpool's own members are read (never older history).
+The fit is made once per starpool and band by the MTF stage (:mod:`monitor.calibration.mtf_stage`:
+:func:`fit_starpool_band`, then :func:`store_mtf`); the EE correction (:func:`starpool_ee_correction`)
+consumes that fit and never fits on its own. Only the pixels of the starpool's own members are read
+(never older history).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -29,13 +34,10 @@ from sqlmodel import Session
 
 from monitor.calibration.star import EeCorrection
 from monitor.catalogue import star_results, versions
-from monitor.catalogue.models import DriftResult, MtfResult, ProcessingRun, Starpool
-from monitor.catalogue.mtf_results import latest_mtf_history
+from monitor.catalogue.models import MtfResult, ProcessingRun, Starpool
 from monitor.domain import MISSION_OF_SATELLITE, PhotometryStatus, Satellite
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_band
-from monitor.science.constants import SECONDS_PER_YEAR
-from monitor.science.drift import fit_drift
 from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
 from monitor.science.epsf import compare_mtf, epsf_mtf
 from monitor.science.exceptions import ScienceError
@@ -45,7 +47,8 @@ from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
 from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
-__all__ = ["starpool_ee_correction", "MIN_PSF_STARS"]
+__all__ = ["StarpoolPsf", "fit_starpool_band", "store_mtf", "starpool_ee_correction", "MIN_PSF_STARS",
+           "MTF_FREQUENCIES"]
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +56,30 @@ MIN_PSF_STARS = 5  # below this the joint fit is not attempted (no EE correction
 MTF_FREQUENCIES = np.linspace(0.0, 1.0, 21)  # cycles per native pixel
 
 
-def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool, band: str,
-                           rows: list[star_results.StarMemberRow], run: ProcessingRun,
-                           now: datetime) -> EeCorrection | None:
-    """Fit the starpool PSF, store its MTF (and MTF drift), return the per-star effective EE.
+@dataclass(frozen=True, eq=False)
+class StarpoolPsf:
+    """The PSF fit of one starpool and band made by the MTF stage, handed to the EE correction.
 
-    Returns None (the caller then reports the largest window with EE = 1 and says so) when the
-    starpool has fewer than :data:`MIN_PSF_STARS` accepted stars or the fit fails. A member whose
-    file is damaged is left out of the fit; one whose file cannot be read at all (transient)
-    raises: a fit without it would be a degraded result, so the starpool is recomputed later.
+    ``photometry_ids`` are the member rows the fit was made from (``StarMemberRow.photometry.id``,
+    in order); ``used`` the indices of those rows that entered the fit (a damaged file is left out).
+    """
+
+    fit: Any  # monitor.science.mtf_fit.PsfFitResult
+    vignettes: list[np.ndarray]
+    oversamps: list[float]
+    used: list[int]
+    half_widths: list[int]
+    photometry_ids: tuple[int | None, ...]
+
+
+def fit_starpool_band(session: Session, settings: Settings, pool: Starpool, band: str,
+                      rows: list[star_results.StarMemberRow]) -> StarpoolPsf | None:
+    """The joint PSF fit of a starpool's accepted members in one band (the MTF stage's fit).
+
+    Returns None when the starpool has fewer than :data:`MIN_PSF_STARS` accepted stars or the fit
+    fails (then no MTF row and no EE correction). A member whose file is damaged is left out of the
+    fit; one whose file cannot be read at all (transient) raises: a fit without it would be a
+    degraded result, so the starpool is recomputed later.
     """
     half_widths = sorted({w.half_width_px for r in rows for w in r.windows})
     members = [i for i, r in enumerate(rows) if r.photometry.status == PhotometryStatus.OK]
@@ -92,6 +110,25 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
     except (PsfFitError, PsfInsufficientStarsError, ScienceError, ValueError) as exc:
         log.warning("starpool %s %s: PSF fit failed: %s", pool.period_key, band, exc)
         return None
+    return StarpoolPsf(fit=fit, vignettes=vignettes, oversamps=oversamps, used=used, half_widths=half_widths,
+                       photometry_ids=tuple(r.photometry.id for r in rows))
+
+
+def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool, band: str,
+                           rows: list[star_results.StarMemberRow], run: ProcessingRun,
+                           now: datetime, psf: StarpoolPsf | None = None) -> EeCorrection | None:
+    """The per-star effective EE (and PSF-fit signals) from the MTF stage's fit ``psf``.
+
+    Returns None (the caller then reports the largest window with EE = 1 and says so) when the
+    stage made no fit (fewer than :data:`MIN_PSF_STARS` stars, the fit failed, or ``[star] mtf =
+    false``): this function never fits on its own. A fit of other member rows than ``rows`` is
+    refused (ValueError: a defect of the caller).
+    """
+    if psf is None:
+        return None
+    if psf.photometry_ids != tuple(r.photometry.id for r in rows):
+        raise ValueError(f"starpool {pool.period_key} {band}: the PSF fit is of other member rows")
+    fit, vignettes, oversamps, used, half_widths = psf.fit, psf.vignettes, psf.oversamps, psf.used, psf.half_widths
 
     # effective EE of every member at its own centre and oversampling, for the configured windows
     n, m = len(rows), len(half_widths)
@@ -110,7 +147,6 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
             ee[i] = np.nan
     ee, ee_sigma = effective_ee_with_sigma(ee, half_widths, fit.ee_half_widths_px, fit.ee, fit.ee_sigma)
 
-    _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, run, now)
     flux = np.full(n, np.nan)
     flux_sigma = np.full(n, np.nan)
     flux[used] = fit.fluxes_dn
@@ -120,9 +156,13 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
                         psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma)
 
 
-def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, fit: Any,
-               vignettes: list[np.ndarray], oversamps: list[float], run: ProcessingRun, now: datetime) -> None:
-    """Insert the parametric and ePSF MTF rows of the starpool (new versions) and refit the MTF drift."""
+def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, psf: StarpoolPsf,
+              run: ProcessingRun, now: datetime) -> list[MtfResult]:
+    """Insert the parametric and ePSF MTF rows of the starpool (new versions): for each direction
+    and method the MTF at Nyquist with its 1-sigma and the curve ``{"f", "mtf", "sigma"}`` (f in
+    cycles per native pixel). The ePSF's sigma is its own when the estimator gives one, else the
+    jackknife over the stars (:func:`_epsf_jackknife_sigma`)."""
+    fit, vignettes, oversamps = psf.fit, psf.vignettes, psf.oversamps
     try:
         ep = epsf_mtf(vignettes, oversamps, fit.centers_xy, fluxes_dn=fit.fluxes_dn,
                       backgrounds_dn=fit.backgrounds_dn, frequencies_cy_px=MTF_FREQUENCIES)
@@ -132,6 +172,7 @@ def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, 
     except (ScienceError, ValueError) as exc:
         log.warning("starpool %s %s: ePSF cross-check failed: %s", pool.period_key, band, exc)
         ep, cmp = None, None
+    ep_sigma = _epsf_sigma(ep, fit, vignettes, oversamps) if ep is not None else None
     params = {k: v for k, v in fit.params.__dict__.items() if isinstance(v, int | float)}
     rows: list[Any] = []
     for direction in ("along", "across"):
@@ -149,38 +190,59 @@ def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, 
             agrees_with_epsf=agrees, created_at=now,
         ))
         if ep is not None:
+            nyq_sigma, curve_sigma = ep_sigma[direction] if ep_sigma is not None else (0.0, None)
             rows.append(MtfResult(
                 starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
-                mtf_nyquist=float(getattr(ep, f"mtf_nyquist_{direction}")), mtf_nyquist_sigma=0.0, method="epsf",
-                curve={"f": ep.frequencies_cy_px.tolist(), "mtf": getattr(ep, f"mtf_{direction}").tolist()},
-                params={"n_stars": int(ep.n_stars)}, agrees_with_epsf=agrees, created_at=now,
+                mtf_nyquist=float(getattr(ep, f"mtf_nyquist_{direction}")), mtf_nyquist_sigma=nyq_sigma,
+                method="epsf",
+                curve={"f": ep.frequencies_cy_px.tolist(), "mtf": getattr(ep, f"mtf_{direction}").tolist(),
+                       **({"sigma": curve_sigma} if curve_sigma is not None else {})},
+                params={"n_stars": int(ep.n_stars),
+                        "sigma": "estimator" if hasattr(ep, f"mtf_{direction}_sigma") else "jackknife over stars"},
+                agrees_with_epsf=agrees, created_at=now,
             ))
         if agrees is False:
             log.warning("starpool %s %s: parametric and ePSF MTF at Nyquist disagree %s", pool.period_key, band,
                         direction)
     versions.add_rows(session, rows)
     session.flush()
-    _mtf_drift(session, pool.satellite, band, run, now)
+    return rows
 
 
-def _mtf_drift(session: Session, satellite: str, band: str, run: ProcessingRun, now: datetime) -> None:
-    """Linear trend of the MTF at Nyquist over the starpools (relative change per year)."""
-    for direction in ("along", "across"):
-        history = latest_mtf_history(session, satellite, band, direction)
-        if len(history) < 3:
-            continue
-        t0 = history[0][1].period_start
-        t = np.array([(p.period_start - t0).total_seconds() / SECONDS_PER_YEAR for _, p in history])
-        v = np.array([m.mtf_nyquist for m, _ in history])
-        s = np.array([max(m.mtf_nyquist_sigma, 1e-6) for m, _ in history])
+def _epsf_sigma(ep: Any, fit: Any, vignettes: list[np.ndarray], oversamps: list[float]
+                ) -> dict[str, tuple[float, list[float]]] | None:
+    """Per direction, the 1-sigma of the ePSF MTF at Nyquist and of its curve: the estimator's own
+    (``mtf_<direction>_sigma`` and ``mtf_nyquist_<direction>_sigma`` when it gives them), else the
+    delete-one jackknife over the stars, ``var = (n-1)/n * sum_i (m_(i) - mean)^2`` (Efron &
+    Tibshirani 1993, eq. 11.5). Deterministic (no random draw): every path gives the same rows.
+    None when neither is available (fewer than 3 stars or a failing leave-one-out stack)."""
+    if all(hasattr(ep, f"mtf_{d}_sigma") for d in ("along", "across")):
+        return {d: (float(getattr(ep, f"mtf_nyquist_{d}_sigma", 0.0)),
+                    np.asarray(getattr(ep, f"mtf_{d}_sigma"), dtype=float).tolist()) for d in ("along", "across")}
+    n = len(vignettes)
+    if n < 3:
+        return None
+    keep = np.ones(n, dtype=bool)
+    curves: dict[str, list[np.ndarray]] = {"along": [], "across": []}
+    nyq: dict[str, list[float]] = {"along": [], "across": []}
+    for i in range(n):  # n leave-one-out stacks (n = the starpool's stars, 5-30)
+        keep[:] = True
+        keep[i] = False
+        idx = np.flatnonzero(keep)
         try:
-            fit = fit_drift(t, v, s, model="linear")
+            loo = epsf_mtf([vignettes[k] for k in idx], [oversamps[k] for k in idx], fit.centers_xy[idx],
+                           fluxes_dn=fit.fluxes_dn[idx], backgrounds_dn=fit.backgrounds_dn[idx],
+                           frequencies_cy_px=MTF_FREQUENCIES)
         except (ScienceError, ValueError) as exc:
-            log.info("MTF drift %s %s %s: %s", satellite, band, direction, exc)
-            continue
-        versions.add_rows(session, [DriftResult(
-            run_id=run.id, satellite=satellite, band=band, method="STAR", quantity=f"mtf_{direction}",
-            model="linear", reference_epoch=t0 + timedelta(seconds=fit.reference_time_years * SECONDS_PER_YEAR),
-            a0=fit.a0, a0_sigma=fit.a0_sigma, rate_per_year=fit.rate_per_year, rate_sigma=fit.rate_sigma_per_year,
-            chi2_dof=fit.chi2 / fit.dof if fit.dof > 0 else None, n_points=len(history), created_at=now,
-        )])
+            log.info("ePSF jackknife: a leave-one-out stack failed (%s): no ePSF sigma", exc)
+            return None
+        for d in ("along", "across"):
+            curves[d].append(np.asarray(getattr(loo, f"mtf_{d}"), dtype=float))
+            nyq[d].append(float(getattr(loo, f"mtf_nyquist_{d}")))
+    out: dict[str, tuple[float, list[float]]] = {}
+    for d in ("along", "across"):
+        c = np.array(curves[d])
+        s_curve = np.sqrt((n - 1) / n * np.sum((c - c.mean(axis=0)) ** 2, axis=0))
+        v = np.array(nyq[d])
+        out[d] = (float(np.sqrt((n - 1) / n * np.sum((v - v.mean()) ** 2))), s_curve.tolist())
+    return out

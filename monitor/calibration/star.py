@@ -94,12 +94,18 @@ class StarSummary(StageSummary):
     starpools: list[str] = field(default_factory=list)  # starpool keys recomputed
     drift_fits: int = 0
     alerts: int = 0
+    mtf_fits: int = 0  # starpool bands whose PSF fit gave MTF rows (the MTF stage)
+    mtf_drift_fits: int = 0
+    mtf_off: str | None = None  # the MTF stage is off ([star] mtf = false): said first
 
     def __str__(self) -> str:
+        mtf = f", MTF of {self.mtf_fits} starpool band(s), {self.mtf_drift_fits} MTF drift fits" \
+            if self.mtf_fits or self.mtf_drift_fits else ""
         return (
-            f"{self.photometry} acquisitions measured ({self.rejected_bands} bands rejected), "
+            (f"{self.mtf_off}; " if self.mtf_off else "")
+            + f"{self.photometry} acquisitions measured ({self.rejected_bands} bands rejected), "
             f"starpools recomputed: {', '.join(self.starpools) or 'none'}, {self.drift_fits} drift fits, "
-            f"{self.alerts} alerts{self.pending_text()}"
+            f"{self.alerts} alerts{mtf}{self.pending_text()}"
         )
 
 
@@ -382,8 +388,10 @@ class EeCorrection(EeModel):
     source: str = ""
 
 
-EeProvider = Callable[[Session, Settings, Starpool, str, list[star_results.StarMemberRow], ProcessingRun, datetime],
-                      EeCorrection | None]
+# (session, settings, starpool, band, member rows, run, now, the MTF stage's PSF fit of that band
+# or None) -> the EE correction (None: EE = 1); it consumes the stage's fit and never fits itself
+EeProvider = Callable[[Session, Settings, Starpool, str, list[star_results.StarMemberRow], ProcessingRun, datetime,
+                       Any], EeCorrection | None]
 
 
 PSF_FLUX_KEY = "psf"  # per_window key of the PSF-fit-signal estimate; half_width_px 0 in the result
@@ -510,7 +518,9 @@ def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: 
 
 
 def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
-                   now: datetime, ee_provider: EeProvider | None) -> StarpoolResult | None:
+                   now: datetime, ee_provider: EeProvider | None, psf: Any = None) -> StarpoolResult | None:
+    """The A_k result of one starpool and band; ``psf`` is the MTF stage's fit of that band
+    (:func:`monitor.calibration.mtf_stage.starpool_mtf`), handed to ``ee_provider``."""
     rows = star_results.starpool_member_rows(session, pool.id, band)  # type: ignore[arg-type]
     if not rows:
         return None
@@ -518,7 +528,7 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     if not half_widths:  # every member of this band was rejected before any window (all NaN...)
         log.info("starpool %s band %s: no member has a measured window", pool.period_key, band)
         return None
-    correction = ee_provider(session, settings, pool, band, rows, run, now) if ee_provider else None
+    correction = ee_provider(session, settings, pool, band, rows, run, now, psf) if ee_provider else None
     models = sorted({r.photometry.reference_model for r in rows if r.photometry.status == PhotometryStatus.OK})
     model = models[0] if len(models) == 1 else ("+".join(models) or REF_VERSION)
     prior = TEMPLATE_PRIOR_REL.get(model, 0.0)
@@ -555,7 +565,9 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     except InsufficientStarsError:
         log.warning("starpool %s band %s: no window has enough stars", pool.period_key, band)
         return None
-    source = "none (largest window, EE = 1: no PSF fit available)" if correction is None else correction.source
+    source = correction.source if correction is not None else (
+        "none (largest window, EE = 1: MTF stage off, [star] mtf = false)" if not settings.star.mtf
+        else "none (largest window, EE = 1: no PSF fit available)")
     if result.is_psf_flux:
         source = f"{source}; reported A_k from the PSF-fit signal (window {PSF_FLUX_KEY})"
     est = result.reported.estimate
@@ -609,25 +621,32 @@ def _key_of(settings: Settings, model: str) -> StarModelKey:
 
 def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: StarSummary,
                     ee_provider: EeProvider | None, progress: Callable[..., None] | None = None) -> None:
-    """Recompute every starpool that owes it: all its bands, their MTF, and the cleared mark in one
-    commit. A starpool whose recomputation fails without a verdict keeps its mark (next run).
-    ``progress(done, total, label)`` is called after each band (the PSF/MTF fit is the long part)."""
+    """Recompute every starpool that owes it: the MTF stage (its PSF fits and MTF rows), then the
+    A_k of all its bands, and the cleared mark in one commit. A starpool whose recomputation fails
+    without a verdict keeps its mark (next run). ``progress(done, total, label)`` is called before
+    each band's PSF/MTF fit (the long part)."""
+    from monitor.calibration.mtf_stage import starpool_mtf
+
     pools = list(star_results.starpools_pending(session))
     for i, pool in enumerate(pools):
         assert pool.id is not None
         key = pool.period_key
+
+        def report(band: str, j: int, n: int, i: int = i, key: str = key) -> None:
+            if progress is not None:
+                progress(i, len(pools), f"PSF/MTF {key} {band} ({j + 1}/{n})")
+
         with unit_of_work(session, summary, key, log, "starpool"):
-            bands = star_results.starpool_bands(session, pool.id)
-            for j, band in enumerate(bands):
-                if progress is not None:
-                    progress(i, len(pools), f"PSF/MTF {key} {band} ({j + 1}/{len(bands)})")
-                result = _starpool_band(session, settings, run, pool, band, now, ee_provider)
+            fits = starpool_mtf(session, settings, pool, run, now, report)
+            for band in star_results.starpool_bands(session, pool.id):
+                result = _starpool_band(session, settings, run, pool, band, now, ee_provider, fits.get(band))
                 if result is not None:
                     versions.add_rows(session, [result])
             star_results.clear_starpool_pending(session, pool.id)
             session.commit()
             after_commit("starpool")
             summary.starpools.append(key)
+            summary.mtf_fits += sum(f is not None for f in fits.values())
     if progress is not None and pools:
         progress(len(pools), len(pools), "PSF/MTF done")
 
@@ -641,7 +660,10 @@ def _years(t: datetime, t0: datetime) -> float:
 
 def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime,
                  summary: StarSummary) -> None:
-    """Refit the drift of every satellite and band with starpool results newer than its drift fit."""
+    """Refit the drift of every satellite and band with starpool results newer than its drift fit,
+    then the MTF drift of those with newer MTF results (:func:`monitor.calibration.mtf_stage.refit_mtf_drifts`)."""
+    from monitor.calibration.mtf_stage import refit_mtf_drifts
+
     for satellite, band in drift_results.star_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "star drift"):
             rows, conditions = _drift_rows(session, settings, run, now, satellite, band)
@@ -651,6 +673,11 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
             after_commit("star_drift")
             summary.drift_fits += len(rows)
             summary.alerts += changes.opened
+    with unit_of_work(session, summary, "MTF drift", log, "mtf drift"):
+        n, mtf_changes = refit_mtf_drifts(session, settings, run, now)
+        session.commit()
+        summary.mtf_drift_fits += n
+        summary.alerts += mtf_changes.opened
 
 
 def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
@@ -753,9 +780,13 @@ def run_star_calibration(
     ee_provider: EeProvider | None = None,
     progress: Callable[..., None] | None = None,
 ) -> StarSummary:
-    """Photometry of pending STAR acquisitions, recomputation of the starpools that owe it, drift
-    of the series with new starpool results (see the module docstring)."""
-    summary = StarSummary()
+    """Photometry of pending STAR acquisitions, recomputation of the starpools that owe it (the MTF
+    stage, then A_k with the EE correction of ``ee_provider`` from the stage's fits; None: EE = 1),
+    drift of the series with new starpool and MTF results (see the module docstring). The MTF stage
+    runs whatever ``ee_provider`` is, unless ``[star] mtf = false`` (then the summary says so)."""
+    from monitor.calibration.mtf_stage import mtf_off_note
+
+    summary = StarSummary(mtf_off=mtf_off_note(settings))
     _photometry_stage(session, settings, run, now, reprocess, summary, progress)
     _starpool_stage(session, settings, run, now, summary, ee_provider, progress)
     _drift_stage(session, settings, run, now, summary)

@@ -5,8 +5,8 @@ process --enqueue``, or ``monitor process --dask``) enqueues one processing run 
 (:func:`enqueue_star_processing`)::
 
     run                       finishes the processing_run row (ok / partial)
-    ├── star_drift <sat>      drift of A_k of every band of one satellite
-    │   └── starpool <id>     A_k (and PSF/MTF) of one starpool, all bands
+    ├── star_drift <sat>      drift of A_k and of the MTF at Nyquist of every band of one satellite
+    │   └── starpool <id>     the MTF stage (PSF fit, MTF rows), then A_k, of one starpool, all bands
     │       └── star_photometry <acquisition id>   one file: the photometry of every band
     ├── moon_drift <sat>      MOON drift of A_k (and its alerts) of every band of one satellite
     │   └── moon <acquisition id>   one MOON file: the Moon measurement of every band
@@ -60,6 +60,7 @@ from monitor.catalogue import (
     drift_results,
     geometry_results,
     moon_results,
+    mtf_results,
     operations,
     star_results,
     versions,
@@ -283,6 +284,9 @@ def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, 
 
 def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
                   clock: Callable[[], datetime]) -> None:
+    """The MTF stage of one starpool, then the A_k of its bands from the stage's fits, written
+    fenced with the cleared pending mark (as :func:`monitor.calibration.star._starpool_stage`)."""
+    from monitor.calibration.mtf_stage import starpool_mtf
     from monitor.calibration.psf import starpool_ee_correction
 
     now = clock()
@@ -290,8 +294,9 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     run = session.get(ProcessingRun, unit.run_id)
     assert pool is not None and pool.id is not None and run is not None
     _finish_or_lost(session, unit, worker, now)  # first: the fence orders this against a reaper
+    fits = starpool_mtf(session, settings, pool, run, now)
     for band in star_results.starpool_bands(session, pool.id):
-        result = _starpool_band(session, settings, run, pool, band, now, starpool_ee_correction)
+        result = _starpool_band(session, settings, run, pool, band, now, starpool_ee_correction, fits.get(band))
         if result is not None:
             versions.add_rows(session, [result])
     star_results.clear_starpool_pending(session, pool.id)
@@ -300,10 +305,11 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
 
 def _refit_drifts(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
                   clock: Callable[[], datetime], method: str,
-                  pending: Callable[[Session], list[tuple[str, str]]], drift_rows: Callable[..., Any]
-                  ) -> None:
+                  pending: Callable[[Session], list[tuple[str, str]]], drift_rows: Callable[..., Any],
+                  also: Callable[[Session, ProcessingRun, datetime], Any] | None = None) -> None:
     """The drift refit (and its alerts) of every band of one satellite (``unit.key``) owing one, for
-    one method, once, after the units it waits on; written fenced."""
+    one method, once, after the units it waits on; written fenced (with what ``also`` adds, e.g.
+    the MTF drift of the satellite)."""
     now = clock()
     run = session.get(ProcessingRun, unit.run_id)
     assert run is not None
@@ -313,13 +319,22 @@ def _refit_drifts(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
             rows, conditions = drift_rows(session, settings, run, now, satellite, band)
             versions.add_rows(session, rows)
             reconcile(session, run, now, satellite, band, method, DRIFT_KINDS, conditions)
+    if also is not None:
+        also(session, run, now)
     session.commit()
 
 
 def _run_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
                clock: Callable[[], datetime]) -> None:
-    """The STAR drift refit of one satellite, after its starpool units."""
-    _refit_drifts(session, settings, unit, worker, clock, "STAR", drift_results.star_drift_pending, _drift_rows)
+    """The STAR drift refit of one satellite, after its starpool units: A_k, then the MTF at Nyquist
+    (:func:`monitor.calibration.mtf_stage.refit_mtf_drifts`), in one fenced commit."""
+    from monitor.calibration.mtf_stage import refit_mtf_drifts
+
+    def mtf(s: Session, run: ProcessingRun, now: datetime) -> None:
+        refit_mtf_drifts(s, settings, run, now, satellite=unit.key)
+
+    _refit_drifts(session, settings, unit, worker, clock, "STAR", drift_results.star_drift_pending, _drift_rows,
+                  also=mtf)
 
 
 def _run_moon(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
@@ -368,7 +383,10 @@ def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker:
     moon = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.MOON).get(WorkState.DONE, 0)
     geom = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.GEOMETRY).get(WorkState.DONE, 0)
     failed = wu.state_counts(session, run_id=unit.run_id).get(WorkState.FAILED, 0)
-    message = (f"star (workers): {star} acquisitions measured; moon (workers): {moon} acquisitions measured; "
+    from monitor.calibration.mtf_stage import mtf_off_note
+
+    mtf = mtf_off_note(settings) or f"MTF of {mtf_results.count_of_run(session, run.id)} starpool band(s)"
+    message = (f"star (workers): {star} acquisitions measured, {mtf}; moon (workers): {moon} acquisitions measured; "
                f"geometry (workers): {geom} acquisitions adjusted; "
                f"{failed} unit(s) failed after their retries")
     evaluate_mtf_alerts(session, run, now)  # after every starpool of the run, as the in-process stage

@@ -8,14 +8,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col, func, select
 
-from monitor.catalogue.models import Acquisition, Alert, DriftResult, MoonMeasurement, Starpool, StarpoolResult
+from monitor.catalogue.models import (
+    Acquisition,
+    Alert,
+    DriftResult,
+    MoonMeasurement,
+    MtfResult,
+    Starpool,
+    StarpoolResult,
+)
 from monitor.catalogue.versions import is_latest
 
 __all__ = [
     "star_drift_pending",
     "moon_drift_pending",
+    "mtf_drift_pending",
     "latest_drifts",
     "latest_primary_drifts",
+    "latest_primary_and_mtf_drifts",
     "alerts_of_runs",
 ]
 
@@ -42,6 +52,16 @@ def moon_drift_pending(session: Session) -> list[tuple[str, str]]:
         Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id)), "MOON")
 
 
+def mtf_drift_pending(session: Session) -> list[tuple[str, str]]:
+    """(satellite, band) whose MTF-at-Nyquist drift owes a refit: a parametric MTF result of a later
+    run than the latest MTF drift fit (``quantity`` ``mtf_along``; both directions are refitted
+    together), or no such fit yet, ordered. Series with too few starpools stay listed."""
+    return _drift_pending(session, _newest_run_per_series(
+        Starpool.satellite, MtfResult.band, MtfResult.run_id,
+        Starpool, sa.and_(col(Starpool.id) == col(MtfResult.starpool_id), col(MtfResult.method) == "parametric")),
+        "STAR", quantity="mtf_along")
+
+
 def _newest_run_per_series(satellite: Any, band: Any, run_id: Any, joined: type[SQLModel],
                            on: sa.ColumnElement[bool]) -> sa.Subquery:
     """(satellite, band, run_id): the newest processing run that wrote results of each series."""
@@ -49,12 +69,13 @@ def _newest_run_per_series(satellite: Any, band: Any, run_id: Any, joined: type[
             .group_by(satellite, band).subquery())
 
 
-def _drift_pending(session: Session, latest: sa.Subquery, method: str) -> list[tuple[str, str]]:
+def _drift_pending(session: Session, latest: sa.Subquery, method: str, quantity: str = "a"
+                   ) -> list[tuple[str, str]]:
     """(satellite, band) of ``latest`` (columns satellite, band, run_id) with no ``method`` drift
-    fit of A_k from that run or a later one."""
+    fit of ``quantity`` (A_k by default) from that run or a later one."""
     fits = (
         select(DriftResult.satellite, DriftResult.band, func.max(DriftResult.run_id).label("run_id"))
-        .where(DriftResult.method == method, DriftResult.quantity == "a")
+        .where(DriftResult.method == method, DriftResult.quantity == quantity)
         .group_by(DriftResult.satellite, DriftResult.band)
         .subquery()
     )
@@ -110,7 +131,33 @@ def latest_primary_drifts(
     for column, value in ((DriftResult.satellite, satellite), (DriftResult.band, band), (DriftResult.method, method)):
         if value is not None:
             q = q.where(column == value)
+    return _primary_pairs(list(session.exec(q).all()))
+
+
+MTF_QUANTITIES = ("mtf_along", "mtf_across")
+
+
+def latest_primary_and_mtf_drifts(session: Session) -> tuple[list[tuple[DriftResult, DriftResult | None]],
+                                                              list[DriftResult]]:
+    """:func:`latest_primary_drifts` of every series, and the newest linear MTF-at-Nyquist drift
+    fit of every satellite, band and direction (quantities :data:`MTF_QUANTITIES`), in one query
+    (the report reads one query per kind of row)."""
+    q = (
+        select(DriftResult)
+        .where(is_latest(DriftResult, DriftResult.satellite, DriftResult.band, DriftResult.method,
+                         DriftResult.quantity, DriftResult.model,
+                         where=[col(DriftResult.quantity).in_(["a", *MTF_QUANTITIES]),
+                                col(DriftResult.model).in_(["linear", STAR_OFFSETS_MODEL])]))
+        .order_by(DriftResult.satellite, DriftResult.band, DriftResult.method, DriftResult.quantity)
+    )
     found = list(session.exec(q).all())
+    mtf = [d for d in found if d.quantity in MTF_QUANTITIES and d.model == "linear"]
+    return _primary_pairs([d for d in found if d.quantity == "a"]), mtf
+
+
+def _primary_pairs(found: list[DriftResult]) -> list[tuple[DriftResult, DriftResult | None]]:
+    """The primary drift of A_k of each series of ``found`` (the newest linear and star-offsets
+    fits of A_k), with the linear fit when the primary one is another fit (else None)."""
     linear = [d for d in found if d.model == "linear"]
     offsets = {(d.satellite, d.band, d.method): d for d in found if d.model == STAR_OFFSETS_MODEL}
     out: list[tuple[DriftResult, DriftResult | None]] = []

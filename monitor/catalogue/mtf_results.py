@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from monitor.catalogue.models import MtfResult, Starpool
 from monitor.catalogue.versions import is_latest
 
-__all__ = ["latest_mtf_history"]
+__all__ = ["latest_mtf_history", "count_of_run"]
+
+
+def count_of_run(session: Session, run_id: int | None) -> int:
+    """The starpool bands given a parametric MTF by one processing run (along rows: one per band)."""
+    q = select(func.count()).select_from(MtfResult).where(
+        MtfResult.run_id == run_id, MtfResult.method == "parametric", MtfResult.direction == "along")
+    return int(session.exec(q).one())
 
 
 def latest_mtf_history(

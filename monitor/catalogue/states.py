@@ -109,6 +109,8 @@ class AlertKind(enum.StrEnum):
     DRIFT_RATE = "drift-rate"  # the drift rate of A_k significantly exceeds its threshold
     DRIFT_DEPARTURE = "drift-departure"  # a point departs from the drift trend by more than k sigma
     MTF_DISAGREEMENT = "mtf-disagreement"  # parametric and ePSF MTF at Nyquist disagree (latest starpool)
+    MTF_DRIFT_RATE = "mtf-drift-rate"  # the drift rate of the MTF at Nyquist significantly exceeds its threshold
+    MTF_DRIFT_DEPARTURE = "mtf-drift-departure"  # a starpool's MTF at Nyquist departs from its drift trend
 class WorkState(enum.StrEnum):
     """State of a unit of work shared by workers (``work_unit.state``, :mod:`monitor.catalogue.work_units`)."""
 

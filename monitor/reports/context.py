@@ -62,6 +62,11 @@ class SummaryRow:
     drift_sigma: float | None = None
     mtf_nyquist_along: float | None = None
     mtf_nyquist_across: float | None = None
+    # fitted relative drift of the MTF at Nyquist, dMTF/MTF per year, and its 1 sigma (STAR only)
+    mtf_drift_along: float | None = None
+    mtf_drift_along_sigma: float | None = None
+    mtf_drift_across: float | None = None
+    mtf_drift_across_sigma: float | None = None
     alert: str | None = None  # human-readable alert text; highlighted in the table
     epoch: datetime | None = None  # epoch of the latest result (may precede the report period)
 
@@ -189,6 +194,8 @@ class MtfCurve:
     # Non-parametric cross-check (stacked ePSF of the same starpool) and the comparison at Nyquist.
     epsf_along: Sequence[float] = ()
     epsf_across: Sequence[float] = ()
+    epsf_along_sigma: Sequence[float] = ()  # 1 sigma of the ePSF curve (its own, or jackknife over the stars)
+    epsf_across_sigma: Sequence[float] = ()
     nyquist_along: float | None = None
     nyquist_along_sigma: float | None = None
     nyquist_across: float | None = None
@@ -362,6 +369,7 @@ class ReportContext:
     star_budget: Sequence[StarBudgetRow] = ()  # issue 14: budget of the newest starpool A_k per satellite/band
     reference_note: str = ""  # said once when the REF-1 star model is in use (no spectral library)
     acquisitions_in_period: int | None = None  # acquisitions dated in [period_start, period_end); None: unknown
+    mtf_note: str = ""  # said when the site's MTF stage is off ([star] mtf = false)
 
     @property
     def as_of(self) -> datetime:

@@ -58,6 +58,7 @@ __all__ = [
     "plot_star_trace_appendix",
     "MAX_APPENDIX_STARS",
     "plot_mtf_curves",
+    "plot_mtf_band",
     "plot_mtf_nyquist",
     "plot_moon_series",
     "plot_moon_phase",
@@ -133,7 +134,8 @@ class SatelliteFigures:
 
     calibration: str | None = None
     star_traces: Mapping[str, str] = field(default_factory=dict)  # band -> URI
-    mtf_curves: str | None = None
+    mtf_curves: str | None = None  # every band on one figure (``monitor plot mtf``)
+    mtf_curve_bands: Mapping[str, str] = field(default_factory=dict)  # band -> URI: along | across (the report)
     mtf_nyquist: str | None = None
     moon_series: str | None = None
     moon_phase: str | None = None
@@ -519,6 +521,44 @@ def plot_mtf_curves(curves: Sequence[MtfCurve], satellite: str = "") -> str | No
     return _render(build)
 
 
+def plot_mtf_band(c: MtfCurve, satellite: str = "") -> str | None:
+    """The latest MTF curve of one band: two panels, along and across track, each with the
+    parametric PSF-fit curve and its ±1 sigma band (solid, shaded) and the stacked-ePSF curve with
+    its ±1 sigma (dashed, lighter); dotted: Nyquist (0.5 cycles/pixel). None without a curve."""
+    f = np.asarray(c.frequency, dtype=float)
+    if not f.size or not (len(c.along) or len(c.across)):
+        return None
+
+    def build() -> Figure:
+        fig, axes = _grid(2, 2, height_per_row=1.7, sharex=False)
+        for ax, name, val, sig, epsf, epsf_sig, col in (
+            (axes[0], "along", c.along, c.along_sigma, c.epsf_along, c.epsf_along_sigma, "C0"),
+            (axes[1], "across", c.across, c.across_sigma, c.epsf_across, c.epsf_across_sigma, "C1"),
+        ):
+            if len(val) == f.size:
+                v = np.asarray(val, dtype=float)
+                ax.plot(f, v, "-", color=col, linewidth=1.0, label="PSF fit ±1σ")
+                if len(sig) == f.size:
+                    s = np.asarray(sig, dtype=float)
+                    ax.fill_between(f, v - s, v + s, color=col, alpha=0.3, linewidth=0)
+            if len(epsf) == f.size:
+                e = np.asarray(epsf, dtype=float)
+                ax.plot(f, e, "--", color="0.25", linewidth=0.8, label="ePSF ±1σ")
+                if len(epsf_sig) == f.size:
+                    es = np.asarray(epsf_sig, dtype=float)
+                    ax.fill_between(f, e - es, e + es, color="0.5", alpha=0.2, linewidth=0)
+            ax.axvline(0.5, color="0.4", linestyle=":", linewidth=0.7)
+            ax.set_xlim(0.0, max(0.5, float(f.max())))
+            ax.set_ylim(0.0, 1.05)
+            ax.set_title(f"{satellite} {c.band} {name} track" + (f" ({c.starpool})" if c.starpool else ""), y=1.0)
+            ax.set_xlabel("frequency [cycles / pixel]")
+            ax.set_ylabel("MTF [1]")
+            ax.legend(loc="upper right")
+        return fig
+
+    return _render(build)
+
+
 def plot_mtf_nyquist(series: Sequence[MtfNyquistSeries], satellite: str = "", *,
                      period: tuple[datetime, datetime] | None = None) -> str | None:
     """MTF at Nyquist vs time: two panels (along, across), one line per band, ±1 sigma error bars."""
@@ -675,7 +715,7 @@ def make_satellite_figures(section: SatelliteSection, period: tuple[datetime, da
         calibration=plot_calibration(section.calibration, name, period=period),
         star_traces={t.band: uri for t in section.star_traces
                      if (uri := plot_star_traces(t, name, period=period)) is not None},
-        mtf_curves=plot_mtf_curves(section.mtf_curves, name),
+        mtf_curve_bands={c.band: uri for c in section.mtf_curves if (uri := plot_mtf_band(c, name)) is not None},
         mtf_nyquist=plot_mtf_nyquist(section.mtf_nyquist, name, period=period),
         moon_series=plot_moon_series(section.moon, name, section.bands, period=period),
         moon_phase=plot_moon_phase(section.moon, name, section.bands),

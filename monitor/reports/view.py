@@ -81,6 +81,14 @@ __all__ = [
     "summary_text",
 ]
 
+MTF_OFF_NOTE = ("The MTF stage is off on this site ([star] mtf = false): no PSF fit, no new MTF result or MTF "
+                "drift, and the star A_k come from the largest window without encircled-energy correction.")
+
+
+def mtf_off_note(settings: Settings) -> str | None:
+    """What the report says when ``[star] mtf = false`` (the reports never import the calibration)."""
+    return None if settings.star.mtf else MTF_OFF_NOTE
+
 MIN_STARS_FOR_OUTLIERS = 5  # a time bin of fewer stars names no outlier (its median means little)
 HISTORY = timedelta(days=731)  # trend figures: results of the two years before the period end
 TITLE = "Pléiades / Pléiades Neo calibration monitoring"
@@ -112,6 +120,7 @@ class _Catalogue:
     # (satellite, band, method): primary A_k drift (star-offsets when recorded, else the linear fit;
     # drift_results.latest_primary_drifts), the drift of the summary table
     primary_drifts: dict[tuple[str, str, str], DriftResult]
+    mtf_drifts: dict[tuple[str, str, str], DriftResult]  # (satellite, band, direction): newest linear MTF drift
     alerts: list[AlertRow]  # the alerts active at some time of the period
     mtf: dict[tuple[str, str, str, str], list[tuple[MtfResult, Starpool]]]  # (satellite, band, direction, method)
     traces: dict[tuple[str, str], list[tuple[int | None, TracePoint]]]  # (satellite, band): (starpool id, point)
@@ -133,13 +142,15 @@ def _traces(session: Session, since: datetime, until: datetime, satellite: str |
 
 def _read(session: Session, period: Period, since: datetime, with_traces: bool = True) -> _Catalogue:
     end = period.end
-    pairs = drift_results.latest_primary_drifts(session)
+    pairs, mtf_drifts = drift_results.latest_primary_and_mtf_drifts(session)
     drifts = [lin if lin is not None else d for d, lin in pairs]
     return _Catalogue(
         starpools=_grouped(star_results.latest_starpool_results(session, since=since, until=end),
                            lambda rp: (rp[1].satellite, rp[0].band)),
         drifts={(d.satellite, d.band, d.method): d for d in drifts},
         primary_drifts={(d.satellite, d.band, d.method): d for d, _ in pairs},
+        mtf_drifts={(d.satellite, d.band, d.quantity.removeprefix("mtf_")): d for d in mtf_drifts
+                    if d.method == "STAR"},
         alerts=alerts.alerts_for_period(session, period.start, end),
         mtf=_grouped(mtf_results.latest_mtf_history(session, method=None, until=end, since=since),
                      lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method)),
@@ -219,6 +230,8 @@ def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used:
     primary = _drift(cat.primary_drifts.get((satellite, band, "STAR")))  # the summary's drift (star-offsets)
     last_mtf = {d: rows[-1][0] for d in ("along", "across")
                 if (rows := cat.mtf.get((satellite, band, d, "parametric")))}
+    mtf_drift = {d: m for d in ("along", "across") if (m := cat.mtf_drifts.get((satellite, band, d))) is not None}
+    used.run_ids.update(m.run_id for m in mtf_drift.values())
     summary = SummaryRow(
         satellite=satellite, band=band, method="STAR", a=latest.a, a_sigma=latest.a_sigma,
         change_pct_since_previous=change,
@@ -226,6 +239,10 @@ def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used:
         drift_sigma=None if primary is None else primary.rate_sigma,
         mtf_nyquist_along=last_mtf["along"].mtf_nyquist if "along" in last_mtf else None,
         mtf_nyquist_across=last_mtf["across"].mtf_nyquist if "across" in last_mtf else None,
+        mtf_drift_along=mtf_drift["along"].rate_per_year if "along" in mtf_drift else None,
+        mtf_drift_along_sigma=mtf_drift["along"].rate_sigma if "along" in mtf_drift else None,
+        mtf_drift_across=mtf_drift["across"].rate_per_year if "across" in mtf_drift else None,
+        mtf_drift_across_sigma=mtf_drift["across"].rate_sigma if "across" in mtf_drift else None,
         alert=alert, epoch=latest.epoch,
     )
     return series, summary, outliers
@@ -261,6 +278,8 @@ def _mtf_band(cat: _Catalogue, satellite: str, band: str, used: _Used) -> tuple[
         epoch=ref[-1][1].period_start, starpool=ref[-1][1].period_key,
         epsf_along=list(epsf["along"].curve.get("mtf", [])) if epsf["along"] else [],
         epsf_across=list(epsf["across"].curve.get("mtf", [])) if epsf["across"] else [],
+        epsf_along_sigma=list(epsf["along"].curve.get("sigma", [])) if epsf["along"] else [],
+        epsf_across_sigma=list(epsf["across"].curve.get("sigma", [])) if epsf["across"] else [],
         nyquist_along=la.mtf_nyquist if la else None,
         nyquist_along_sigma=la.mtf_nyquist_sigma if la else None,
         nyquist_across=lc.mtf_nyquist if lc else None,
@@ -460,6 +479,7 @@ def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[i
 def _run_ids(cat: _Catalogue) -> set[int]:
     """Every processing run the report may cite (a superset of each section's own)."""
     ids = {d.run_id for d in cat.drifts.values()}
+    ids.update(d.run_id for d in cat.mtf_drifts.values())
     ids.update(r.run_id for rows in cat.starpools.values() for r, _ in rows)
     ids.update(m.run_id for rows in cat.mtf.values() for m, _ in rows)
     ids.update(m.run_id for rows in cat.moon.values() for m, _ in rows)
@@ -524,6 +544,7 @@ def build_context(session: Session, settings: Settings, period: Period, now: dat
                           opened_at=a.opened_at, message=a.message, value=a.value, sigma=a.sigma,
                           closed_at=a.closed_at, note=a.note) for a in cat.alerts],
         acquisitions_in_period=acquisitions.count_acquisitions_in(session, period.start, period.end),
+        mtf_note=mtf_off_note(settings) or "",
     )
 
 

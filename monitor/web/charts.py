@@ -81,10 +81,12 @@ def mtf_curve(c: MtfCurve, title: str) -> Figure:
             data.append({"type": "scatter", "mode": "lines", "name": name, "x": f, "y": list(values),
                          "error_y": {"type": "data", "array": list(sigma), "visible": bool(sigma)},
                          "hovertemplate": f"{name} f = %{{x:.3f}} cy/px<br>MTF = %{{y:.4f}}<extra></extra>"})
-    for name, values in (("ePSF along", c.epsf_along), ("ePSF across", c.epsf_across)):
+    for name, values, sigma in (("ePSF along", c.epsf_along, c.epsf_along_sigma),
+                                ("ePSF across", c.epsf_across, c.epsf_across_sigma)):
         if values:
             data.append({"type": "scatter", "mode": "lines", "name": name, "x": f, "y": list(values),
                          "line": {"dash": "dot"},
+                         "error_y": {"type": "data", "array": list(sigma), "visible": bool(sigma)},
                          "hovertemplate": f"{name} f = %{{x:.3f}} cy/px<br>MTF = %{{y:.4f}}<extra></extra>"})
     layout = _layout(title, "MTF", "spatial frequency [cycles / native pixel]",
                      shapes=[{"type": "line", "x0": 0.5, "x1": 0.5, "y0": 0, "y1": 1, "yref": "paper",

@@ -24,7 +24,9 @@ from monitor.site import init_site, session_scope, utc_now
 
 
 def _process(root: Path, inbox: Path, workers: int) -> tuple[list[tuple], list[tuple], int]:
-    settings = load_settings(root, env={"MONITOR_INGEST_SETTLE_SECONDS": "0", "MONITOR_STAR_WORKERS": str(workers)})
+    # photometry only: no PSF fit ([star] mtf = false; since issue 15 ee_provider=None alone does not skip it)
+    settings = load_settings(root, env={"MONITOR_INGEST_SETTLE_SECONDS": "0", "MONITOR_STAR_WORKERS": str(workers),
+                                        "MONITOR_STAR_MTF": "false"})
     init_site(settings)
     for f in inbox.iterdir():
         shutil.copy2(f, settings.inbox / f.name)

@@ -2,8 +2,8 @@
 library and measured RSRs configured and ``--reprocess``: REF-2 versions of every starpool
 result, the REF-1 versions kept, and the model said in status, the results export and the
 report view. Real SQLite catalogue, real simulated FITS files, the site-installed REF-2 inputs of
-the steering repository (never copied into the package). No PSF fit (ee_provider None): this is
-about which reference produced what, not the EE correction."""
+the steering repository (never copied into the package). No PSF fit (``[star] mtf = false`` and
+ee_provider None): this is about which reference produced what, not the EE correction."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ SHARED = SHARED_REFERENCE or Path("/nonexistent/shared/reference")
 LIBRARY, RSR_MEASURED = SHARED / "pickles", SHARED / "rsr_measured"
 pytestmark = [pytest.mark.skipif(not LIBRARY.is_dir(), reason="site REF-2 inputs not installed here"),
               pytest.mark.slow]  # about 40 s on the loaded 2-core machine (simulation, ingest, two runs)
-ENV = {"MONITOR_INGEST_SETTLE_SECONDS": "0"}
+ENV = {"MONITOR_INGEST_SETTLE_SECONDS": "0", "MONITOR_STAR_MTF": "false"}
 
 
 def _process(settings: Settings, reprocess: bool = False) -> None:

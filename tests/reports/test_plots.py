@@ -48,6 +48,7 @@ def test_every_figure_is_an_opaque_png_of_fixed_width(phr: SatelliteSection, pne
         plots.plot_calibration(phr.calibration, "PHR1A"),
         plots.plot_star_traces(phr.star_traces[0], "PHR1A"),
         plots.plot_mtf_curves(phr.mtf_curves, "PHR1A"),
+        plots.plot_mtf_band(phr.mtf_curves[0], "PHR1A"),
         plots.plot_mtf_nyquist(phr.mtf_nyquist, "PHR1A"),
         plots.plot_geometry(phr.geometry, "PHR1A"),
         plots.plot_moon_series(pneo.moon, "PNEO3", pneo.bands),
@@ -107,7 +108,9 @@ def test_single_epoch_history_plots(fabricate: object) -> None:
     figs = plots.make_figures(ctx)
     phr = figs.of("PHR1A")
     assert (
-        phr.calibration and phr.mtf_curves and phr.mtf_nyquist and set(phr.star_traces) == set(ctx.satellites[0].bands)
+        phr.calibration and phr.mtf_nyquist and set(phr.star_traces) == set(ctx.satellites[0].bands)
     )
+    # the report's MTF figures are one per band (along | across) since issue 15
+    assert set(phr.mtf_curve_bands) == {c.band for c in ctx.satellites[0].mtf_curves} != set()
     assert figs.of("PNEO4").moon_series and figs.of("PNEO4").moon_phase
     assert figs.of("nobody") == plots.SatelliteFigures()
