@@ -18,8 +18,9 @@ measured RSRs, the catalogue's V):
   (photometry beyond photon noise): the photometry chain is benchmarked elsewhere
   (benchmarks/star_precision.py); this one isolates the reference model.
 
-Estimators, per band: REF-1 (black body, ICD 2.2) and REF-2 (template, ICD 2.2b) irradiances over
-the same measured RSRs; the starpool combination of the system (``combine_starpool``, with each
+Estimators, per band: REF-1 (black body, ICD 2.2), "REF-2 nearest" (the nearest template, ICD 2.2b
+item 2) and REF-2 (the template blend the pipeline uses, ``monitor.science.star_ref2.template_weights``)
+irradiances over the same measured RSRs; the starpool combination of the system (``combine_starpool``, with each
 star's excess scatter over its own history as its per-star systematic); the variability test of
 the system (two-way form) on each star's history up to the campaign (flagged stars excluded from
 then on); the drift both from the starpool means (``fit_drift``) and with per-star offsets
@@ -60,6 +61,7 @@ from monitor.science.star_ref2 import (
     photon_average,
     ref2_band_irradiance_w_m2_um,
     template_band_ratios,
+    template_weights,
 )
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
 from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
@@ -103,13 +105,15 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     zp = float(photon_average(vega.wavelength_nm, vega.values, vband.wavelength_nm, vband.values))
     true_v = np.asarray(photon_average(lib.wavelength_nm, true_f, vband.wavelength_nm, vband.values))
     scale = zp * 10.0 ** (-0.4 * (v - 0.03)) / true_v  # true spectrum in W m-2 um-1 with the star's V
-    e_true, e_ref1, e_ref2 = {}, {}, {}
+    weights = template_weights(bv, vi, lib.b_v, lib.v_i, lib.lum_class)
+    e_true, e_ref1, e_ref2, e_near = {}, {}, {}, {}
     for band in BANDS:
         rsr = load_band_response(SATELLITE, band, rsr_dir).spectrum
         e_true[band] = np.asarray(band_average(lib.wavelength_nm, true_f, rsr.wavelength_nm, rsr.values)) * scale
         ratios = template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values,
                                       vband.wavelength_nm, vband.values)
-        e_ref2[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp)
+        e_near[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp)
+        e_ref2[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp, template_weights=weights)
         e_ref1[band] = star_band_irradiance_w_m2_um(v, bv, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
                                                     vband.values)
     # variables
@@ -136,8 +140,8 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     a_true = a0 * (1.0 + drift * t_pool)
     # rate of ln A: ln(1 + r t) ~ r t - (r t)^2/2 -> the per-star-offset fit is compared with the true log slope
     true_log_rate = float(np.polyfit(t_pool, np.log1p(drift * t_pool), 1)[0])
-    for model, e_model in (("REF-1", e_ref1), ("REF-2", e_ref2)):
-        prior = TEMPLATE_PRIOR_REL[model]
+    for model, e_model in (("REF-1", e_ref1), ("REF-2 nearest", e_near), ("REF-2", e_ref2)):
+        prior = TEMPLATE_PRIOR_REL[model.split()[0]]
         hist: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}
         flagged = {b: np.zeros(n_set, dtype=bool) for b in BANDS}  # the band's own test
         excluded = np.zeros(n_set, dtype=bool)  # flagged in any band so far: out of A_k in every band
@@ -193,7 +197,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 "n_pools": int(err.size),
             }
     n_obs = np.bincount(np.concatenate(members), minlength=n_set)
-    for model in ("REF-1", "REF-2"):
+    for model in flags_all:
         f = np.array([flags_all[model][b] for b in BANDS])  # (bands, stars)
         is_var = amp >= 0.015
         any_band = f.any(axis=0)
