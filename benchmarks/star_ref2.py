@@ -9,8 +9,9 @@ measured RSRs, the catalogue's V):
 * the true spectrum of a star is a *different* library template of nearby colour (one of the three
   nearest in (B-V, V-I), never the one REF-2 picks, any luminosity class III-V) times a smooth
   perturbation of 1 % rms (Legendre P1, P2 over 400-1000 nm), scaled to the star's V with the
-  photon-counting V average of CALSPEC Vega; its band irradiance is the ICD 2.1 average over the
-  measured PHR1A RSR;
+  photon-counting V average of CALSPEC Vega (``monitor.simulate.star_spectra``, which the FITS
+  campaign simulator uses too with ``star_spectra="library"``); its band irradiance is the ICD 2.1
+  average over the measured PHR1A RSR;
 * ``--variables`` of the stars vary (sinusoid, amplitude 1.5-5 %, period 20-400 d, random phase),
   unflagged in the catalogue; the true A_k drifts by ``--drift`` per year;
 * measured coefficient of a star: ``A_true(t) * E_true * var(t) / E_model * (1 + noise)``, noise
@@ -52,11 +53,9 @@ from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_
 from monitor.io.star_library import load_band_response, load_star_library
 from monitor.science.drift import fit_drift
 from monitor.science.exceptions import InsufficientStarsError
-from monitor.science.spectral import band_average
 from monitor.science.star_budget import TEMPLATE_PRIOR_REL
 from monitor.science.star_drift import fit_drift_star_offsets, is_primary
 from monitor.science.star_ref2 import (
-    TEMPLATE_LUMINOSITY_CLASSES,
     choose_templates,
     is_ref2_calibration_star,
     photon_average,
@@ -67,27 +66,10 @@ from monitor.science.star_ref2 import (
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
 from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
 from monitor.science.starpool import combine_starpool
+from monitor.simulate.star_spectra import draw_true_spectra, true_band_irradiance_w_m2_um
 
 BANDS = ("P", "B0", "B1", "B2", "B3")
 SATELLITE = "PHR1A"
-
-
-def _true_spectra(rng: np.random.Generator, lib: Any, b_v: np.ndarray, v_i: np.ndarray,
-                  chosen: np.ndarray) -> np.ndarray:
-    """True F_lambda of each star: another nearby template times a smooth 1 % perturbation."""
-    eligible = np.isin(np.array([c.upper() for c in lib.lum_class]), TEMPLATE_LUMINOSITY_CLASSES)
-    d = np.hypot(b_v[:, None] - lib.b_v[None, :], v_i[:, None] - lib.v_i[None, :])
-    d = np.where(eligible[None, :], d, np.inf)
-    d[np.arange(b_v.size), chosen] = np.inf  # never the template REF-2 picks
-    nearest3 = np.argsort(d, axis=1)[:, :3]
-    pick = nearest3[np.arange(b_v.size), rng.integers(0, 3, b_v.size)]
-    lam = lib.wavelength_nm
-    x = np.clip((lam - 700.0) / 300.0, -1.0, 1.0)
-    # c1 P1 + c2 P2 with E[mean square over x] = 1e-4 (1 % rms): rms(P1) = 1/sqrt(3), rms(P2) = 1/sqrt(5)
-    c1 = rng.normal(0.0, 0.01 / np.sqrt(2.0) * np.sqrt(3.0), b_v.size)
-    c2 = rng.normal(0.0, 0.01 / np.sqrt(2.0) * np.sqrt(5.0), b_v.size)
-    pert = 1.0 + c1[:, None] * x[None, :] + c2[:, None] * (1.5 * x[None, :] ** 2 - 0.5)
-    return lib.flux[pick] * pert
 
 
 def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_var: int, drift: float,
@@ -101,16 +83,15 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     rows = rng.choice(np.flatnonzero(ok), n_set, replace=False)
     hip, v, bv, vi = cat.hip[rows], cat.v_mag[rows], cat.b_v[rows], cat.v_i[rows]
     idx, _ = choose_templates(bv, vi, lib.b_v, lib.v_i, lib.lum_class)
-    true_f = _true_spectra(rng, lib, bv, vi, idx)
+    truth = draw_true_spectra(rng, lib, bv, vi)  # shared with the FITS campaign simulator
     vega, vband = load_vega_spectrum(), load_johnson_v()
     zp = float(photon_average(vega.wavelength_nm, vega.values, vband.wavelength_nm, vband.values))
-    true_v = np.asarray(photon_average(lib.wavelength_nm, true_f, vband.wavelength_nm, vband.values))
-    scale = zp * 10.0 ** (-0.4 * (v - 0.03)) / true_v  # true spectrum in W m-2 um-1 with the star's V
     weights = template_weights(bv, vi, lib.b_v, lib.v_i, lib.lum_class)
     e_true, e_ref1, e_ref2, e_near = {}, {}, {}, {}
     for band in BANDS:
         rsr = load_band_response(SATELLITE, band, rsr_dir).spectrum
-        e_true[band] = np.asarray(band_average(lib.wavelength_nm, true_f, rsr.wavelength_nm, rsr.values)) * scale
+        e_true[band] = true_band_irradiance_w_m2_um(truth, v, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
+                                                    vband.values, zp)
         ratios = template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values,
                                       vband.wavelength_nm, vband.values)
         e_near[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp)

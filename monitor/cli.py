@@ -741,6 +741,11 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     stars: Annotated[int, typer.Option(help="Star acquisitions per satellite and campaign.")] = 25,
     bad_files: Annotated[bool, typer.Option(help="Add bad, duplicate and conflicting files.")] = True,
+    star_library: Annotated[Path | None, typer.Option(
+        help="Draw the stars' true spectra from this spectral library (Pickles UVKLIB layout) instead of "
+             "REF-1 black bodies: another template of nearby colour times a smooth 1 % perturbation.")] = None,
+    star_rsr_dir: Annotated[Path | None, typer.Option(
+        help="With --star-library: measured RSRs <SATELLITE>_<BAND>.csv of the true instrument.")] = None,
 ) -> None:
     """Write simulated ICD-conformant STAR, MOON and GEOM acquisitions plus truth.json."""
     from monitor.progress import progress_reporter
@@ -753,7 +758,9 @@ def simulate(
     outdir.mkdir(parents=True, exist_ok=True)
     with progress_reporter("simulate", err) as progress:
         truth = simulate_campaigns(outdir, start=t0, months=months, seed=seed, stars_per_campaign=stars,
-                                   bad_files=bad_files, progress=progress)
+                                   bad_files=bad_files, progress=progress,
+                                   star_spectra="ref1" if star_library is None else "library",
+                                   star_library=star_library, star_rsr_dir=star_rsr_dir)
     write_truth(outdir / "truth.json", truth)
     n = len(list(outdir.glob("*.fits*"))) - len(list(outdir.glob("*.done")))
     out.print(f"wrote {n} files and {outdir / 'truth.json'}", highlight=False)
