@@ -131,7 +131,7 @@ def test_template_blend_beats_the_nearest_template_leave_one_out() -> None:
         err_near, err_blend = [], []
         for t in truths:  # 61 small problems; each is vectorised over the library
             keep = np.arange(n) != t
-            others = [c for c, k in zip(lib.lum_class, keep) if k]
+            others = [c for c, k in zip(lib.lum_class, keep, strict=True) if k]
             idx, _ = choose_templates([lib.b_v[t]], [lib.v_i[t]], lib.b_v[keep], lib.v_i[keep], others)
             w = template_weights([lib.b_v[t]], [lib.v_i[t]], lib.b_v[keep], lib.v_i[keep], others)
             err_near.append(r[t] / r[keep][idx[0]] - 1.0)
