@@ -27,8 +27,9 @@ goes from +0.36/+0.10/+0.03/+0.45/+0.89 % (P/B0/B1/B2/B3, nearest) to +0.04/-0.0
 1.7/2.0/0.2/2.3/4.3 %. The red stars (B-V > 0.8, a third of the list) carried most of the
 nearest-template bias (+1.2 % in B2, +1.4 % in B3). The choice is not sensitive: h = 0.08-0.12
 mag, or the plain mean of the 5-8 nearest templates, give the same within 0.15 %. The truth
-there is itself drawn from the library's neighbours, so this cannot catch a bias common to the whole library (Pickles against
-real stars); tests/science/test_star_ref2.py checks Vega and the Sun against CALSPEC for that.
+there is itself drawn from the library's neighbours, so this cannot catch a bias common to the
+whole library (Pickles against real stars); tests/science/test_star_ref2.py checks Vega and the
+Sun against CALSPEC for that, and the blend against the nearest template leave-one-out.
 
 Calibration-star selection (ICD 2.2b item 5) is :func:`is_ref2_calibration_star`.
 """
