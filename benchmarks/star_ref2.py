@@ -28,6 +28,10 @@ then on); the drift both from the starpool means (``fit_drift``) and with per-st
 (``fit_drift_star_offsets``). A star flagged in one band is excluded from A_k in every band
 from the next campaign on (as the pipeline does).
 
+"REF-2 star-offset levels": REF-2 with each starpool's A_k from ``fit_starpool_levels`` (one offset
+per star over the history up to that starpool, not yet the pipeline's estimator) instead of the
+starpool's own weighted mean.
+
 Per band and model: starpool A_k bias (mean of A/A_true - 1) and scatter (std), worst pool, pull
 std (error / a_sigma), drift error of both drift fits (%/yr) and of the primary one (the
 pipeline's rule, ``monitor.science.star_drift.is_primary``); and the variable-star detection
@@ -54,7 +58,7 @@ from monitor.io.star_library import load_band_response, load_star_library
 from monitor.science.drift import fit_drift
 from monitor.science.exceptions import InsufficientStarsError
 from monitor.science.star_budget import TEMPLATE_PRIOR_REL
-from monitor.science.star_drift import fit_drift_star_offsets, is_primary
+from monitor.science.star_drift import fit_drift_star_offsets, fit_starpool_levels, is_primary
 from monitor.science.star_ref2 import (
     choose_templates,
     is_ref2_calibration_star,
@@ -132,6 +136,8 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         sig: dict[str, list[float]] = {b: [] for b in BANDS}
         tk: dict[str, list[float]] = {b: [] for b in BANDS}
         pts: dict[str, list[tuple[float, float, float, int]]] = {b: [] for b in BANDS}
+        pts_pool: dict[str, list[int]] = {b: [] for b in BANDS}  # starpool of each point of pts
+        levels: dict[str, list[tuple[float, float]]] = {b: [] for b in BANDS}  # star-offset levels (REF-2)
         for k, (mem, var, eps) in enumerate(meas):
             for band in BANDS:
                 a_i = a_true[k] * e_true[band][mem] * var / e_model[band][mem] * (1.0 + eps[band])
@@ -153,6 +159,14 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 flagged[band][test.star[test.flagged]] = True
                 excess[band][test.star] = excess_scatter_rel(test.rms_rel, test.n_points, noise_rel[test.star])
                 pts[band] += [(t_pool[k], a_i[j], s_i[j], int(mem[j])) for j in range(mem.size) if use[j]]
+                pts_pool[band] += [k] * int(use.sum())
+                if model == "REF-2":  # the starpool's level referenced to the stars' offsets, history up to k
+                    q = np.array(pts[band])
+                    qs = q[:, 3].astype(np.int64)
+                    # each point's sigma with its star's current excess scatter (as combine_starpool's systematic)
+                    s_sys = np.hypot(q[:, 2], excess[band][qs] * q[:, 1])
+                    lev = fit_starpool_levels(np.array(pts_pool[band]), qs, q[:, 1], s_sys)
+                    levels[band].append((float(lev.a[-1]) / a_true[k] - 1.0, float(lev.a_sigma[-1]) / a_true[k]))
             for band in BANDS:
                 excluded |= flagged[band]
         flags_all[model] = flagged
@@ -178,6 +192,16 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 "drift_error_primary_pct_per_year": round(100 * (err_offsets if primary else err_pools), 4),
                 "n_pools": int(err.size),
             }
+            if levels[band]:  # same drift fits; A_k of each starpool from fit_starpool_levels instead
+                lv = np.array(levels[band])
+                out["bands"][band]["REF-2 star-offset levels"] = {
+                    **out["bands"][band][model],
+                    "bias_pct": round(100 * float(lv[:, 0].mean()), 3),
+                    "scatter_pct": round(100 * float(lv[:, 0].std(ddof=1)), 3),
+                    "worst_pool_pct": round(100 * float(lv[np.argmax(np.abs(lv[:, 0])), 0]), 3),
+                    "pull_std": round(float(np.std(lv[:, 0] / lv[:, 1], ddof=1)), 3),
+                    "n_pools": int(lv.shape[0]),
+                }
     n_obs = np.bincount(np.concatenate(members), minlength=n_set)
     for model in flags_all:
         f = np.array([flags_all[model][b] for b in BANDS])  # (bands, stars)
