@@ -231,7 +231,7 @@ def init(
     out.print(f"site ready: {settings.site}", highlight=False)
     from monitor.cli_reference import star_model_line
 
-    out.print(star_model_line(settings), highlight=False)
+    out.print(star_model_line(settings), highlight=False, markup=False)  # "[reference]" is not markup
 
 
 def _engine(site: Path | None, check: bool = False, create: bool = True) -> Any:
@@ -504,7 +504,7 @@ def status(
         out.print(t)
         from monitor.cli_reference import star_model_line
 
-        out.print(star_model_line(settings), highlight=False)
+        out.print(star_model_line(settings), highlight=False, markup=False)  # "[reference]" is not markup
         _print_daemon(health)
         from monitor.cli_worker import print_queue
 
