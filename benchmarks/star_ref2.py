@@ -9,8 +9,9 @@ measured RSRs, the catalogue's V):
 * the true spectrum of a star is a *different* library template of nearby colour (one of the three
   nearest in (B-V, V-I), never the one REF-2 picks, any luminosity class III-V) times a smooth
   perturbation of 1 % rms (Legendre P1, P2 over 400-1000 nm), scaled to the star's V with the
-  photon-counting V average of CALSPEC Vega; its band irradiance is the ICD 2.1 average over the
-  measured PHR1A RSR;
+  photon-counting V average of CALSPEC Vega (``monitor.simulate.star_spectra``, which the FITS
+  campaign simulator uses too with ``star_spectra="library"``); its band irradiance is the ICD 2.1
+  average over the measured PHR1A RSR;
 * ``--variables`` of the stars vary (sinusoid, amplitude 1.5-5 %, period 20-400 d, random phase),
   unflagged in the catalogue; the true A_k drifts by ``--drift`` per year;
 * measured coefficient of a star: ``A_true(t) * E_true * var(t) / E_model * (1 + noise)``, noise
@@ -18,13 +19,18 @@ measured RSRs, the catalogue's V):
   (photometry beyond photon noise): the photometry chain is benchmarked elsewhere
   (benchmarks/star_precision.py); this one isolates the reference model.
 
-Estimators, per band: REF-1 (black body, ICD 2.2) and REF-2 (template, ICD 2.2b) irradiances over
-the same measured RSRs; the starpool combination of the system (``combine_starpool``, with each
+Estimators, per band: REF-1 (black body, ICD 2.2), "REF-2 nearest" (the nearest template, ICD 2.2b
+item 2) and REF-2 (the template blend the pipeline uses, ``monitor.science.star_ref2.template_weights``)
+irradiances over the same measured RSRs; the starpool combination of the system (``combine_starpool``, with each
 star's excess scatter over its own history as its per-star systematic); the variability test of
 the system (two-way form) on each star's history up to the campaign (flagged stars excluded from
 then on); the drift both from the starpool means (``fit_drift``) and with per-star offsets
 (``fit_drift_star_offsets``). A star flagged in one band is excluded from A_k in every band
 from the next campaign on (as the pipeline does).
+
+"REF-2 star-offset levels": REF-2 with each starpool's A_k from ``fit_starpool_levels`` (one offset
+per star over the history up to that starpool, not yet the pipeline's estimator) instead of the
+starpool's own weighted mean.
 
 Per band and model: starpool A_k bias (mean of A/A_true - 1) and scatter (std), worst pool, pull
 std (error / a_sigma), drift error of both drift fits (%/yr) and of the primary one (the
@@ -34,6 +40,7 @@ flagged, and of constant stars flagged in some band).
 
 Usage: python benchmarks/star_ref2.py --library /work/shared/reference/pickles \
          --rsr-dir /work/shared/reference/rsr_measured [--months 24] [--stars 25] [--set 80] [--seed 1]
+       [--seeds 1-20: the summary over several seeds instead, see ``summarise``]
 """
 
 from __future__ import annotations
@@ -50,41 +57,23 @@ from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_
 from monitor.io.star_library import load_band_response, load_star_library
 from monitor.science.drift import fit_drift
 from monitor.science.exceptions import InsufficientStarsError
-from monitor.science.spectral import band_average
 from monitor.science.star_budget import TEMPLATE_PRIOR_REL
-from monitor.science.star_drift import fit_drift_star_offsets, is_primary
+from monitor.science.star_drift import fit_drift_star_offsets, fit_starpool_levels, is_primary
 from monitor.science.star_ref2 import (
-    TEMPLATE_LUMINOSITY_CLASSES,
     choose_templates,
     is_ref2_calibration_star,
     photon_average,
     ref2_band_irradiance_w_m2_um,
     template_band_ratios,
+    template_weights,
 )
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
 from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
 from monitor.science.starpool import combine_starpool
+from monitor.simulate.star_spectra import draw_true_spectra, true_band_irradiance_w_m2_um
 
 BANDS = ("P", "B0", "B1", "B2", "B3")
 SATELLITE = "PHR1A"
-
-
-def _true_spectra(rng: np.random.Generator, lib: Any, b_v: np.ndarray, v_i: np.ndarray,
-                  chosen: np.ndarray) -> np.ndarray:
-    """True F_lambda of each star: another nearby template times a smooth 1 % perturbation."""
-    eligible = np.isin(np.array([c.upper() for c in lib.lum_class]), TEMPLATE_LUMINOSITY_CLASSES)
-    d = np.hypot(b_v[:, None] - lib.b_v[None, :], v_i[:, None] - lib.v_i[None, :])
-    d = np.where(eligible[None, :], d, np.inf)
-    d[np.arange(b_v.size), chosen] = np.inf  # never the template REF-2 picks
-    nearest3 = np.argsort(d, axis=1)[:, :3]
-    pick = nearest3[np.arange(b_v.size), rng.integers(0, 3, b_v.size)]
-    lam = lib.wavelength_nm
-    x = np.clip((lam - 700.0) / 300.0, -1.0, 1.0)
-    # c1 P1 + c2 P2 with E[mean square over x] = 1e-4 (1 % rms): rms(P1) = 1/sqrt(3), rms(P2) = 1/sqrt(5)
-    c1 = rng.normal(0.0, 0.01 / np.sqrt(2.0) * np.sqrt(3.0), b_v.size)
-    c2 = rng.normal(0.0, 0.01 / np.sqrt(2.0) * np.sqrt(5.0), b_v.size)
-    pert = 1.0 + c1[:, None] * x[None, :] + c2[:, None] * (1.5 * x[None, :] ** 2 - 0.5)
-    return lib.flux[pick] * pert
 
 
 def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_var: int, drift: float,
@@ -98,18 +87,19 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     rows = rng.choice(np.flatnonzero(ok), n_set, replace=False)
     hip, v, bv, vi = cat.hip[rows], cat.v_mag[rows], cat.b_v[rows], cat.v_i[rows]
     idx, _ = choose_templates(bv, vi, lib.b_v, lib.v_i, lib.lum_class)
-    true_f = _true_spectra(rng, lib, bv, vi, idx)
+    truth = draw_true_spectra(rng, lib, bv, vi)  # shared with the FITS campaign simulator
     vega, vband = load_vega_spectrum(), load_johnson_v()
     zp = float(photon_average(vega.wavelength_nm, vega.values, vband.wavelength_nm, vband.values))
-    true_v = np.asarray(photon_average(lib.wavelength_nm, true_f, vband.wavelength_nm, vband.values))
-    scale = zp * 10.0 ** (-0.4 * (v - 0.03)) / true_v  # true spectrum in W m-2 um-1 with the star's V
-    e_true, e_ref1, e_ref2 = {}, {}, {}
+    weights = template_weights(bv, vi, lib.b_v, lib.v_i, lib.lum_class)
+    e_true, e_ref1, e_ref2, e_near = {}, {}, {}, {}
     for band in BANDS:
         rsr = load_band_response(SATELLITE, band, rsr_dir).spectrum
-        e_true[band] = np.asarray(band_average(lib.wavelength_nm, true_f, rsr.wavelength_nm, rsr.values)) * scale
+        e_true[band] = true_band_irradiance_w_m2_um(truth, v, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
+                                                    vband.values, zp)
         ratios = template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values,
                                       vband.wavelength_nm, vband.values)
-        e_ref2[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp)
+        e_near[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp)
+        e_ref2[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp, template_weights=weights)
         e_ref1[band] = star_band_irradiance_w_m2_um(v, bv, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
                                                     vband.values)
     # variables
@@ -136,8 +126,8 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     a_true = a0 * (1.0 + drift * t_pool)
     # rate of ln A: ln(1 + r t) ~ r t - (r t)^2/2 -> the per-star-offset fit is compared with the true log slope
     true_log_rate = float(np.polyfit(t_pool, np.log1p(drift * t_pool), 1)[0])
-    for model, e_model in (("REF-1", e_ref1), ("REF-2", e_ref2)):
-        prior = TEMPLATE_PRIOR_REL[model]
+    for model, e_model in (("REF-1", e_ref1), ("REF-2 nearest", e_near), ("REF-2", e_ref2)):
+        prior = TEMPLATE_PRIOR_REL[model.split()[0]]
         hist: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}
         flagged = {b: np.zeros(n_set, dtype=bool) for b in BANDS}  # the band's own test
         excluded = np.zeros(n_set, dtype=bool)  # flagged in any band so far: out of A_k in every band
@@ -146,6 +136,8 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         sig: dict[str, list[float]] = {b: [] for b in BANDS}
         tk: dict[str, list[float]] = {b: [] for b in BANDS}
         pts: dict[str, list[tuple[float, float, float, int]]] = {b: [] for b in BANDS}
+        pts_pool: dict[str, list[int]] = {b: [] for b in BANDS}  # starpool of each point of pts
+        levels: dict[str, list[tuple[float, float]]] = {b: [] for b in BANDS}  # star-offset levels (REF-2)
         for k, (mem, var, eps) in enumerate(meas):
             for band in BANDS:
                 a_i = a_true[k] * e_true[band][mem] * var / e_model[band][mem] * (1.0 + eps[band])
@@ -167,6 +159,14 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 flagged[band][test.star[test.flagged]] = True
                 excess[band][test.star] = excess_scatter_rel(test.rms_rel, test.n_points, noise_rel[test.star])
                 pts[band] += [(t_pool[k], a_i[j], s_i[j], int(mem[j])) for j in range(mem.size) if use[j]]
+                pts_pool[band] += [k] * int(use.sum())
+                if model == "REF-2":  # the starpool's level referenced to the stars' offsets, history up to k
+                    q = np.array(pts[band])
+                    qs = q[:, 3].astype(np.int64)
+                    # each point's sigma with its star's current excess scatter (as combine_starpool's systematic)
+                    s_sys = np.hypot(q[:, 2], excess[band][qs] * q[:, 1])
+                    lev = fit_starpool_levels(np.array(pts_pool[band]), qs, q[:, 1], s_sys)
+                    levels[band].append((float(lev.a[-1]) / a_true[k] - 1.0, float(lev.a_sigma[-1]) / a_true[k]))
             for band in BANDS:
                 excluded |= flagged[band]
         flags_all[model] = flagged
@@ -192,8 +192,18 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 "drift_error_primary_pct_per_year": round(100 * (err_offsets if primary else err_pools), 4),
                 "n_pools": int(err.size),
             }
+            if levels[band]:  # same drift fits; A_k of each starpool from fit_starpool_levels instead
+                lv = np.array(levels[band])
+                out["bands"][band]["REF-2 star-offset levels"] = {
+                    **out["bands"][band][model],
+                    "bias_pct": round(100 * float(lv[:, 0].mean()), 3),
+                    "scatter_pct": round(100 * float(lv[:, 0].std(ddof=1)), 3),
+                    "worst_pool_pct": round(100 * float(lv[np.argmax(np.abs(lv[:, 0])), 0]), 3),
+                    "pull_std": round(float(np.std(lv[:, 0] / lv[:, 1], ddof=1)), 3),
+                    "n_pools": int(lv.shape[0]),
+                }
     n_obs = np.bincount(np.concatenate(members), minlength=n_set)
-    for model in ("REF-1", "REF-2"):
+    for model in flags_all:
         f = np.array([flags_all[model][b] for b in BANDS])  # (bands, stars)
         is_var = amp >= 0.015
         any_band = f.any(axis=0)
@@ -208,6 +218,55 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     return out
 
 
+def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate runs of several seeds: per band and model the mean bias (+- its standard error over
+    seeds), the largest per-seed bias and worst pool, the pull-std range, and the primary drift
+    error's mean (+- standard error), rms, mean fitted sigma and fraction of runs within 0.05 %/yr;
+    per model the variables flagged and the false flags over all runs."""
+    out: dict[str, Any] = {"seeds": [d["config"]["seed"] for d in docs], "bands": {}, "variables": {}}
+
+    def mean_sem(x: np.ndarray) -> list[float]:
+        return [round(float(x.mean()), 4), round(float(x.std(ddof=1) / np.sqrt(x.size)), 4) if x.size > 1 else None]
+
+    for band in BANDS:
+        for model in docs[0]["bands"][band]:
+            r = [d["bands"][band][model] for d in docs]
+            bias = np.array([x["bias_pct"] for x in r])
+            drift = np.array([x["drift_error_primary_pct_per_year"] for x in r])
+            out["bands"].setdefault(band, {})[model] = {
+                "bias_pct_mean_sem": mean_sem(bias),
+                "bias_pct_largest_seed": round(float(bias[np.argmax(np.abs(bias))]), 3),
+                "worst_pool_pct": round(float(max((x["worst_pool_pct"] for x in r), key=abs)), 3),
+                "pull_std_range": [min(x["pull_std"] for x in r), max(x["pull_std"] for x in r)],
+                "drift_error_primary_pct_per_year_mean_sem": mean_sem(drift),
+                "drift_error_primary_pct_per_year_rms": round(float(np.sqrt(np.mean(drift**2))), 4),
+                "drift_sigma_primary_pct_per_year_mean": round(float(np.mean(
+                    [x["drift_sigma_star_offsets_pct_per_year"] if x["drift_primary"] == "star-offsets"
+                     else x["drift_sigma_pools_pct_per_year"] for x in r])), 4),
+                "drift_within_0p05_fraction": round(float(np.mean(np.abs(drift) <= 0.05)), 3),
+                "drift_error_pools_pct_per_year_rms": round(float(np.sqrt(np.mean(
+                    [x["drift_error_pools_pct_per_year"] ** 2 for x in r]))), 4),
+            }
+    for model in docs[0]["variable_stars"]:
+        stars = [v for d in docs for v in d["variable_stars"][model]]
+        out["variables"][model] = {
+            "injected": len(stars),
+            "flagged": sum(1 for v in stars if v["bands_flagged"]),
+            "missed": [v for v in stars if not v["bands_flagged"]],
+            "false_flag_star_fraction_mean": round(float(np.mean(
+                [d["variables"][model]["false_flag_star_fraction"] for d in docs])), 4),
+        }
+    return out
+
+
+def _seeds(text: str) -> list[int]:
+    """``"1-20"`` or ``"1,4,7"`` -> the seeds."""
+    if "-" in text:
+        lo, hi = (int(x) for x in text.split("-"))
+        return list(range(lo, hi + 1))
+    return [int(x) for x in text.split(",")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--library", type=Path, required=True)
@@ -218,9 +277,16 @@ def main() -> None:
     ap.add_argument("--variables", type=int, default=3)
     ap.add_argument("--drift", type=float, default=-0.01)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seeds", type=_seeds, default=None,
+                    help='several runs ("1-20" or "1,4,7"): prints only their summary (about 3.5 s a seed)')
     args = ap.parse_args()
     t = time.perf_counter()
-    doc = run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift, args.seed)
+    if args.seeds:
+        doc = summarise([run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables,
+                             args.drift, seed) for seed in args.seeds])
+    else:
+        doc = run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift,
+                  args.seed)
     doc["seconds"] = round(time.perf_counter() - t, 2)
     print(json.dumps(doc, indent=1))
 

@@ -231,7 +231,7 @@ def init(
     out.print(f"site ready: {settings.site}", highlight=False)
     from monitor.cli_reference import star_model_line
 
-    out.print(star_model_line(settings), highlight=False)
+    out.print(star_model_line(settings), highlight=False, markup=False)  # "[reference]" is not markup
 
 
 def _engine(site: Path | None, check: bool = False, create: bool = True) -> Any:
@@ -507,7 +507,7 @@ def status(
         out.print(t)
         from monitor.cli_reference import star_model_line
 
-        out.print(star_model_line(settings), highlight=False)
+        out.print(star_model_line(settings), highlight=False, markup=False)  # "[reference]" is not markup
         from monitor.calibration.mtf_stage import mtf_off_note
 
         out.print(mtf_off_note(settings) or "MTF stage: on ([star] mtf = true): PSF fit, MTF and MTF drift of every "
@@ -753,6 +753,11 @@ def simulate(
         help="Truth PSF of the STAR vignettes: omitted = the estimator's parametric family; or an independent "
              "pupil-based truth: in_family, defocus, astig_spiders, tdi_smear, microvibration, red_star, no_wings."
     )] = None,
+    star_library: Annotated[Path | None, typer.Option(
+        help="Draw the stars' true spectra from this spectral library (Pickles UVKLIB layout) instead of "
+             "REF-1 black bodies: another template of nearby colour times a smooth 1 % perturbation.")] = None,
+    star_rsr_dir: Annotated[Path | None, typer.Option(
+        help="With --star-library: measured RSRs <SATELLITE>_<BAND>.csv of the true instrument.")] = None,
 ) -> None:
     """Write simulated ICD-conformant STAR, MOON and GEOM acquisitions plus truth.json."""
     from monitor.progress import progress_reporter
@@ -768,7 +773,9 @@ def simulate(
     outdir.mkdir(parents=True, exist_ok=True)
     with progress_reporter("simulate", err) as progress:
         truth = simulate_campaigns(outdir, start=t0, months=months, seed=seed, stars_per_campaign=stars,
-                                   bad_files=bad_files, progress=progress, psf_family=psf_family)
+                                   bad_files=bad_files, progress=progress, psf_family=psf_family,
+                                   star_spectra="ref1" if star_library is None else "library",
+                                   star_library=star_library, star_rsr_dir=star_rsr_dir)
     write_truth(outdir / "truth.json", truth)
     n = len(list(outdir.glob("*.fits*"))) - len(list(outdir.glob("*.done")))
     out.print(f"wrote {n} files and {outdir / 'truth.json'}", highlight=False)

@@ -450,8 +450,9 @@ memory_limit_mb = 8192
 lock_check_seconds = 10
 
 [reference]
-# Star reference model (ICD 2.2b). REF-2: each star's spectrum is the template of a spectral library
-# (Pickles 1998 UVKLIB layout, with index.csv) nearest in (B-V, V-I), scaled on the CALSPEC Vega
+# Star reference model (ICD 2.2b). REF-2: each star's spectrum is the blend of the templates of a
+# spectral library (Pickles 1998 UVKLIB layout, with index.csv) weighted by their distance in
+# (B-V, V-I) (Gaussian, 0.10 mag; the nearest one is recorded), scaled on the CALSPEC Vega
 # zero point; REF-1: a black body at the colour temperature (ICD 2.2). star_model = "" chooses
 # REF-2 when star_library is set, else REF-1. rsr_dir: measured responses <SATELLITE>_<BAND>.csv
 # (e.g. PHR1A_B0.csv); a band without one keeps its nominal RSR. Relative paths: from the site.

@@ -20,6 +20,8 @@ def test_init_and_status_without_library_say_ref1(tmp_path: Path) -> None:
     done = run("init", str(site))
     assert done.returncode == 0, done.stderr
     assert "star reference model REF-1: no spectral library configured" in done.stdout
+    # the setting is named as written in monitor.toml (Rich took "[reference]" for markup and dropped it)
+    assert "([reference] star_library)" in done.stdout
     status = run("status", "--site", str(site))
     assert status.returncode == 0, status.stderr
     assert sum("star reference model REF-1" in ln for ln in status.stdout.splitlines()) == 1

@@ -23,14 +23,19 @@ from monitor.domain import REF2_VERSION, REF_VERSION
 from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_vega_spectrum
 from monitor.io.star_library import LibraryError, load_band_response, load_star_library
 from monitor.science.star_ref2 import (
+    TEMPLATE_KERNEL_MAG,
     choose_templates,
     is_ref2_calibration_star,
     photon_average,
     ref2_band_irradiance_w_m2_um,
     template_band_ratios,
+    template_weights,
 )
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.settings import ConfigError, Settings
+
+# How REF-2 turns the library into a star's spectrum (recorded with every REF-2 result).
+TEMPLATE_RULE = f"blend of class III-V templates, Gaussian kernel h = {TEMPLATE_KERNEL_MAG} mag in (B-V, V-I)"
 
 __all__ = ["StarModelKey", "StarModelChoice", "StarReference", "resolve_star_model", "star_reference"]
 
@@ -66,7 +71,8 @@ class StarModelChoice:
         """Provenance of results computed with this model (ICD 2.2b item 6)."""
         out: dict[str, Any] = {"reference_model": self.model}
         if self.key.library_dir is not None:
-            out.update(library=str(self.key.library_dir), library_sha256=self.library_checksum)
+            out.update(library=str(self.key.library_dir), library_sha256=self.library_checksum,
+                       template_rule=TEMPLATE_RULE)
         if self.key.rsr_dir is not None:
             out["rsr_dir"] = str(self.key.rsr_dir)
         return out
@@ -112,7 +118,7 @@ class StarReference:
     usable: bool  # a calibration star under the model's selection rule
     why_not: str  # why the star is not a calibration star ("" when usable)
     model: str
-    template: str  # library file of the template ("" for REF-1)
+    template: str  # library file of the nearest template, the blend's heaviest in general ("" for REF-1)
     colour_distance_mag: float  # REF-2 colour distance to the template (NaN for REF-1)
     rsr_source: str
     rsr_checksum: str
@@ -125,6 +131,15 @@ def _ref2_templates(library_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     cat = load_star_catalogue()
     v_i = cat.v_i if cat.v_i is not None else np.full(cat.hip.shape, np.nan)
     return choose_templates(cat.b_v, v_i, lib.b_v, lib.v_i, lib.lum_class)
+
+
+@functools.cache
+def _ref2_weights(library_dir: Path) -> np.ndarray:
+    """Template-blend weights of every star of the list (:func:`template_weights`), shape (stars, templates)."""
+    lib = load_star_library(library_dir)
+    cat = load_star_catalogue()
+    v_i = cat.v_i if cat.v_i is not None else np.full(cat.hip.shape, np.nan)
+    return template_weights(cat.b_v, v_i, lib.b_v, lib.v_i, lib.lum_class)
 
 
 @functools.cache
@@ -153,7 +168,9 @@ def star_reference(key: StarModelKey, hip: int, satellite: str, band: str) -> St
         assert key.library_dir is not None
         idx, dist = _ref2_templates(key.library_dir)
         ratios = _ref2_ratios(key.library_dir, satellite, band, key.rsr_dir)
-        e = float(ref2_band_irradiance_w_m2_um([v], [idx[i]], ratios, vega_v_photon_w_m2_um())[0])
+        weights = _ref2_weights(key.library_dir)[i : i + 1]  # the blend (science/star_ref2.py docstring)
+        e = float(ref2_band_irradiance_w_m2_um([v], [idx[i]], ratios, vega_v_photon_w_m2_um(),
+                                               template_weights=weights)[0])
         scatter = float(cat.hp_scatter_mag[i]) if cat.hp_scatter_mag is not None else float("nan")
         flag = int(cat.var_flag[i]) if cat.var_flag is not None else 0
         usable = bool(is_ref2_calibration_star([v], [bv], [scatter], [flag])[0]) and np.isfinite(e)

@@ -79,6 +79,14 @@ class DriftFit:
     a0: float
     rate_per_year: float
     rate_sigma: float
+    # which fit: "linear" (the starpool means / Moon A_k) or "star-offsets" (per-star offsets, issue 14:
+    # the rate from each star's own changes; a0 then levels the line through the plotted A_k)
+    model: str = "linear"
+
+    @property
+    def label(self) -> str:
+        """How the report names this fit."""
+        return "per-star offsets" if self.model == "star-offsets" else "linear fit of the points"
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,31 @@ class CalibrationSeries:
     epochs: Sequence[datetime] = ()
     a: Sequence[float] = ()
     a_sigma: Sequence[float] = ()
-    drift: DriftFit | None = None
+    drift: DriftFit | None = None  # the primary drift (the one of the summary), drawn solid
+    # the linear fit of the starpool means when it is not the primary one (drawn dashed, for comparison)
+    starpool_mean_drift: DriftFit | None = None
+
+
+@dataclass(frozen=True)
+class VariableStarTrace:
+    """One star flagged variable in one band (issue 14): its normalised-count trace and the test.
+
+    ``ratio``: the star's coefficient a_i over its starpool's A_k at each starpool (1 = as the
+    other stars), ``ratio_sigma`` its 1-sigma; the statistic is that of the newest test of the star
+    (chi-square over its history with per-starpool and per-star terms removed,
+    :func:`monitor.science.star_variability.variability_test_two_way`, ``dof = n - 1``).
+    """
+
+    star: str  # "HIP 32349"
+    band: str
+    times: Sequence[datetime] = ()
+    ratio: Sequence[float] = ()
+    ratio_sigma: Sequence[float] = ()
+    chi2: float | None = None
+    n_points: int = 0
+    p_value: float | None = None
+    rms_rel: float | None = None
+    first_flagged: datetime | None = None  # epoch of the first starpool that flagged it
 
 
 @dataclass(frozen=True)
@@ -280,6 +312,7 @@ class SatelliteSection:
     bands: Sequence[str] = ()
     calibration: Sequence[CalibrationSeries] = ()
     star_traces: Sequence[StarTraceSet] = ()
+    variable_stars: Sequence[VariableStarTrace] = ()
     mtf_curves: Sequence[MtfCurve] = ()
     mtf_nyquist: Sequence[MtfNyquistSeries] = ()
     moon: Sequence[MoonResult] = ()

@@ -42,6 +42,7 @@ from monitor.reports.context import (
     ReportContext,
     SatelliteSection,
     StarTraceSet,
+    VariableStarTrace,
 )
 from monitor.reports.filters import pm
 from monitor.science.constants import SECONDS_PER_DAY, SECONDS_PER_YEAR
@@ -56,6 +57,7 @@ __all__ = [
     "plot_calibration",
     "plot_star_traces",
     "plot_star_trace_appendix",
+    "plot_variable_stars",
     "MAX_APPENDIX_STARS",
     "plot_mtf_curves",
     "plot_mtf_band",
@@ -141,6 +143,7 @@ class SatelliteFigures:
     moon_phase: str | None = None
     geometry: str | None = None
     star_appendix: Mapping[str, str] = field(default_factory=dict)  # band -> URI: each outlier star's trace
+    variable_stars: str | None = None  # the traces of the stars flagged variable (issue 14)
 
 
 @dataclass(frozen=True)
@@ -392,9 +395,15 @@ def plot_calibration(series: Sequence[CalibrationSeries], satellite: str = "", *
         for i, (ax, s) in enumerate(zip(axes, usable, strict=True)):
             x = _dates(s.epochs)
             ax.errorbar(x, s.a, yerr=s.a_sigma, fmt="o", capsize=1.5, elinewidth=0.6, label=s.method)
-            if s.drift is not None:
+            if s.starpool_mean_drift is not None:  # not primary: drawn thin and dashed, for comparison
+                d = s.starpool_mean_drift
+                xd, yd = _drift_line(d.reference_epoch, d.a0, d.rate_per_year, s.epochs)
+                ax.plot(xd, yd, "--", color="0.45", linewidth=0.8,
+                        label="starpool means " + pm(d.rate_per_year, d.rate_sigma, "%/yr", scale=100.0, sign=True))
+            if s.drift is not None:  # the primary drift (the summary's)
                 xd, yd = _drift_line(s.drift.reference_epoch, s.drift.a0, s.drift.rate_per_year, s.epochs)
-                label = "drift " + pm(s.drift.rate_per_year, s.drift.rate_sigma, "%/yr", scale=100.0, sign=True)
+                which = "per-star offsets" if s.drift.model == "star-offsets" else "drift"
+                label = f"{which} " + pm(s.drift.rate_per_year, s.drift.rate_sigma, "%/yr", scale=100.0, sign=True)
                 ax.plot(xd, yd, "-", color="C3", label=label)
             ax.set_title(f"{satellite} {s.band} ({s.method})", y=1.0)
             ax.set_ylabel(f"A [{A_UNIT}]")
@@ -478,6 +487,36 @@ def plot_star_trace_appendix(traces: StarTraceSet, stars: Sequence[str], satelli
             _date_axis(ax, times, label=i >= len(wanted) - 3, max_ticks=3)
             if i == 0:
                 ax.legend(loc="best", title="window [px]", title_fontsize=5.5, fontsize=5.5)
+        return fig
+
+    return _render(build)
+
+
+def plot_variable_stars(stars: Sequence[VariableStarTrace], satellite: str = "", *,
+                        period: tuple[datetime, datetime] | None = None) -> str | None:
+    """One panel per star flagged variable and band (at most :data:`MAX_APPENDIX_STARS`): the
+    star's coefficient over its starpool's A_k (normalised count, 1 = as the other stars) with 1
+    sigma error bars, the first flagging epoch marked, and the test statistic in the title."""
+    usable = [v for v in stars if len(v.times)][:MAX_APPENDIX_STARS]
+    if not usable:
+        return None
+
+    def build() -> Figure:
+        fig, axes = _grid(len(usable), 3, height_per_row=1.45, right_in=0.08)
+        times = _all_times(*(v.times for v in usable))
+        for i, (ax, v) in enumerate(zip(axes, usable, strict=True)):
+            ax.errorbar(_dates(v.times), v.ratio, yerr=v.ratio_sigma, fmt="-o", color="C3", markersize=2.5,
+                        capsize=1.2, elinewidth=0.6, linewidth=0.7)
+            ax.axhline(1.0, color="0.5", linewidth=0.6)
+            if v.first_flagged is not None:
+                ax.axvline(float(_dates([v.first_flagged])[0]), color="C1", linestyle=":", linewidth=0.9)
+            stat = ("" if v.chi2 is None else
+                    f"χ² {v.chi2:.1f}/{max(v.n_points - 1, 1)}" + ("" if v.p_value is None else f", p {v.p_value:.1g}"))
+            ax.set_title(f"{v.band} {v.star}" + (f": {stat}" if stat else ""), y=1.0)
+            if i % 3 == 0:
+                ax.set_ylabel("a_i / A_k [1]")
+            _shade_period(ax, period)
+            _date_axis(ax, times, label=i >= len(usable) - 3, max_ticks=3)
         return fig
 
     return _render(build)
@@ -723,6 +762,7 @@ def make_satellite_figures(section: SatelliteSection, period: tuple[datetime, da
         star_appendix={t.band: uri for t in section.star_traces
                        if (uri := plot_star_trace_appendix(t, t.outlier_stars[:MAX_APPENDIX_STARS], name))
                        is not None},
+        variable_stars=plot_variable_stars(section.variable_stars, name, period=period),
     )
 
 

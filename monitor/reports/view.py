@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlmodel import Session
@@ -24,6 +24,7 @@ from monitor.catalogue import (
 )
 from monitor.catalogue import operations as ops
 from monitor.catalogue.alerts import AlertRow
+from monitor.catalogue.drift_results import STAR_OFFSETS_MODEL
 from monitor.catalogue.models import (
     Acquisition,
     DriftResult,
@@ -63,6 +64,7 @@ from monitor.reports.context import (
     StarTraceSet,
     StarWindowTraces,
     SummaryRow,
+    VariableStarTrace,
 )
 from monitor.reports.filters import pm
 from monitor.reports.lunar import lunar_comparison_section, pneo_ratio_rows
@@ -172,6 +174,50 @@ def _drift(row: DriftResult | None) -> DriftFit | None:
                     rate_sigma=row.rate_sigma)
 
 
+def _star_offsets_line(row: DriftResult, epochs: list[datetime], a: list[float], a_sigma: list[float]) -> DriftFit:
+    """The per-star-offsets drift as a line over the starpool A_k: its rate, and the level that
+    best fits the plotted points with that rate (weighted mean of ``a_j / (1 + r dt_j)``, weights
+    ``1/sigma_j^2``). Its own a0 is the level of the weighted-mean star, which differs from the
+    starpool means by the star mix; the rate is what the drift is about."""
+    g = np.array([1.0 + row.rate_per_year * (t - row.reference_epoch).total_seconds() / SECONDS_PER_YEAR
+                  for t in epochs])
+    w = 1.0 / np.square(np.asarray(a_sigma, dtype=np.float64))
+    ok = np.isfinite(w) & (g > 0.0)
+    level = float(np.sum(w[ok] * np.asarray(a)[ok] / g[ok]) / np.sum(w[ok])) if ok.any() else row.a0
+    return DriftFit(reference_epoch=row.reference_epoch, a0=level, rate_per_year=row.rate_per_year,
+                    rate_sigma=row.rate_sigma, model=STAR_OFFSETS_MODEL)
+
+
+def _variable_stars(hist: list[tuple[StarpoolResult, Starpool]], band: str) -> list[VariableStarTrace]:
+    """The stars flagged variable in one band's starpools (issue 14), with their normalised-count
+    trace over every starpool of ``hist`` and the newest test statistic."""
+    points: dict[int, list[tuple[datetime, float, float]]] = {}
+    newest: dict[int, dict[str, Any]] = {}
+    first: dict[int, datetime] = {}
+    for r, _ in hist:  # oldest first
+        for e in (r.per_star or {}).values():
+            hip, a, sig = e.get("hip"), e.get("a"), e.get("a_sigma")
+            if hip is None:
+                continue
+            h = int(hip)
+            if a is not None and sig is not None and r.a:
+                points.setdefault(h, []).append((r.epoch, float(a) / r.a, float(sig) / r.a))
+            var = e.get("variability") or {}
+            if var.get("flagged"):
+                first.setdefault(h, r.epoch)
+            if var.get("chi2") is not None:
+                newest[h] = var
+    out = []
+    for h in sorted(first):
+        pts = sorted(points.get(h, []))
+        v = newest.get(h, {})
+        out.append(VariableStarTrace(
+            star=f"HIP {h}", band=band, times=[p[0] for p in pts], ratio=[p[1] for p in pts],
+            ratio_sigma=[p[2] for p in pts], chi2=v.get("chi2"), n_points=int(v.get("n") or 0),
+            p_value=v.get("p"), rms_rel=v.get("rms_rel"), first_flagged=first[h]))
+    return out
+
+
 def _model_a(fit: DriftFit, t: datetime) -> float:
     return fit.a0 * (1.0 + fit.rate_per_year * (t - fit.reference_epoch).total_seconds() / SECONDS_PER_YEAR)
 
@@ -207,8 +253,14 @@ def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used:
         return None
     drift_row = cat.drifts.get((satellite, band, "STAR"))
     fit = _drift(drift_row)
-    series = CalibrationSeries(band=band, method="STAR", epochs=[r.epoch for r, _ in hist], a=[r.a for r, _ in hist],
-                               a_sigma=[r.a_sigma for r, _ in hist], drift=fit)
+    primary_row = cat.primary_drifts.get((satellite, band, "STAR"))
+    epochs, a_k, a_sig = [r.epoch for r, _ in hist], [r.a for r, _ in hist], [r.a_sigma for r, _ in hist]
+    if primary_row is not None and primary_row.model == STAR_OFFSETS_MODEL:
+        # the plot and table show the primary drift (the summary's); the starpool-mean fit beside it
+        series = CalibrationSeries(band=band, method="STAR", epochs=epochs, a=a_k, a_sigma=a_sig,
+                                   drift=_star_offsets_line(primary_row, epochs, a_k, a_sig), starpool_mean_drift=fit)
+    else:
+        series = CalibrationSeries(band=band, method="STAR", epochs=epochs, a=a_k, a_sigma=a_sig, drift=fit)
     outliers: list[RejectedInput] = []
     for r, pool in hist:
         used.run_ids.add(r.run_id)
@@ -450,6 +502,7 @@ def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[i
     summary: list[SummaryRow] = []
     rejected: list[RejectedInput] = []
     traces: list[StarTraceSet] = []
+    variable: list[VariableStarTrace] = []
     curves: list[MtfCurve] = []
     nyquist: list[MtfNyquistSeries] = []
     for band in bands:
@@ -457,6 +510,7 @@ def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[i
             calibration.append(star[0])
             summary.append(star[1])
             rejected += star[2]
+            variable += _variable_stars(cat.starpools.get((satellite, band), []), band)
         if (mtf := _mtf_band(cat, satellite, band, used)) is not None:
             nyquist.append(mtf[0])
             curves.append(mtf[1])
@@ -469,7 +523,8 @@ def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[i
                             for i in used.run_ids if (v := versions.get(i)) is not None})
     section = SatelliteSection(
         satellite=satellite, mission=MISSION_OF_SATELLITE[Satellite(satellite)].value, bands=bands,
-        calibration=calibration + moon_series, star_traces=traces, mtf_curves=curves, mtf_nyquist=nyquist,
+        calibration=calibration + moon_series, star_traces=traces, variable_stars=variable, mtf_curves=curves,
+        mtf_nyquist=nyquist,
         moon=moon, geometry=geometry, rejected=rejected,
         provenance=Provenance(code_versions=code_versions, acquisition_ids=sorted(used.acq_ids)),
     )

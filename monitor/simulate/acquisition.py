@@ -154,6 +154,9 @@ class CampaignContext:
     seq: dict[Satellite, int] = field(default_factory=dict)
     raan: dict[Satellite, float] = field(default_factory=dict)
     star_pool: dict[Satellite, NDArray[np.int64]] = field(default_factory=dict)
+    # star_spectra="library": per mission, the LibraryStarTruth of its star table
+    # (monitor.simulate.star_acquisition.library_star_truth); empty: REF-1 black bodies
+    star_truth: dict[Mission, Any] = field(default_factory=dict)
 
     def next_acq_id(self, satellite: Satellite, acq_type: AcqType, epoch: datetime) -> str:
         """``ACQ_ID`` of the next acquisition of ``satellite`` (its sequence number + 1)."""

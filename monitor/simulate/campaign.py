@@ -2,7 +2,9 @@
 
 For each satellite and month, a burst of acquisitions a few days long:
 
-- **STAR** (default on PHR1A/PHR1B, ``stars_per_campaign``): :mod:`monitor.simulate.star_acquisition`.
+- **STAR** (default on PHR1A/PHR1B, ``stars_per_campaign``): :mod:`monitor.simulate.star_acquisition`;
+  the stars' irradiances are REF-1 black bodies (default) or, ``star_spectra="library"``, true
+  spectra drawn from a spectral library (:mod:`monitor.simulate.star_spectra`).
 - **MOON** (default on PNEO3/PNEO4, ``moon_per_month``): :mod:`monitor.simulate.moon_acquisition`.
 - **GEOM** (every satellite, ``geom_per_month``): :mod:`monitor.simulate.geom_acquisition`.
 - **Bad files** (``bad_files=True``), one of each kind: :mod:`monitor.simulate.bad_files`.
@@ -38,7 +40,7 @@ from monitor.simulate.acquisition import CampaignContext, SimulatedAcquisition, 
 from monitor.simulate.bad_files import write_bad_files
 from monitor.simulate.geom_acquisition import simulate_geom_acquisition
 from monitor.simulate.moon_acquisition import simulate_moon_acquisition
-from monitor.simulate.star_acquisition import simulate_star_acquisition, star_table
+from monitor.simulate.star_acquisition import library_star_truth, simulate_star_acquisition, star_table
 from monitor.simulate.truth import BandTruth, FileTruth, SimulationTruth
 
 __all__ = [
@@ -112,6 +114,9 @@ def simulate_campaigns(
     done_markers: bool = True,
     progress: Callable[..., None] | None = None,
     psf_family: str | None = None,
+    star_spectra: str = "ref1",
+    star_library: Path | None = None,
+    star_rsr_dir: Path | None = None,
 ) -> SimulationTruth:
     """Write monthly acquisition campaigns into ``outdir`` and return their truth.
 
@@ -157,6 +162,18 @@ def simulate_campaigns(
         Truth PSF of the STAR vignettes: None (default) draws them with the estimator's parametric
         family; a name of ``monitor.simulate.pupil_psf.FAMILIES`` (e.g. ``"astig_spiders"``) draws
         them from the independent pupil-based truth (issue 15), and the truth files record its MTF.
+    star_spectra : {"ref1", "library"}
+        Where the stars' true band irradiances come from: the REF-1 black body of ICD 2.2 (default,
+        the system's own REF-1 model: exact for it), or true spectra drawn from ``star_library``
+        (another template of nearby colour times a smooth 1 % perturbation,
+        :mod:`monitor.simulate.star_spectra`; each STAR file's truth records its template and
+        perturbation under ``extra["star_spectrum"]``, and the truth's ``reference_model`` is
+        ``"library <sha256[:16]>"``).
+    star_library : Path, optional
+        Spectral library in the Pickles UVKLIB layout (with ``index.csv``); required by ``"library"``.
+    star_rsr_dir : Path, optional
+        Measured RSRs ``<SATELLITE>_<BAND>.csv`` of the true instrument with ``"library"`` (bands
+        without a file: the nominal RSR).
 
     Returns
     -------
@@ -165,6 +182,10 @@ def simulate_campaigns(
     """
     if start.tzinfo is None:
         raise ValueError("start must be an aware UTC datetime")
+    if star_spectra not in ("ref1", "library"):
+        raise ValueError(f'star_spectra must be "ref1" or "library", not {star_spectra!r}')
+    if star_spectra == "library" and star_library is None:
+        raise ValueError('star_spectra="library" needs star_library (a spectral library directory)')
     start = start.astimezone(UTC)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +207,13 @@ def simulate_campaigns(
     truth = SimulationTruth(seed=seed, start=start, months=months, calibration=ctx.calibration, outdir=str(outdir))
     for sat in sats:
         ctx.raan[sat] = float(rng.uniform(0.0, 360.0))
+    if star_spectra == "library":
+        assert star_library is not None
+        for mission in dict.fromkeys(MISSION_OF_SATELLITE[s] for s in star_sats):
+            ctx.star_truth[mission] = library_star_truth(
+                mission, v_range, tuple(s for s in star_sats if MISSION_OF_SATELLITE[s] is mission),
+                Path(star_library), None if star_rsr_dir is None else Path(star_rsr_dir), seed)
+            truth.reference_model = f"library {ctx.star_truth[mission].library_sha256[:16]}"
     for sat in star_sats:
         n_stars = star_table(MISSION_OF_SATELLITE[sat], *v_range).stars.hip.size
         pool = max(stars_per_campaign, int(round(star_pool_factor * stars_per_campaign)))

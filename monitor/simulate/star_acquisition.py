@@ -9,6 +9,13 @@ background tilt, saturation). ``OVERSAMP`` is drawn in {1, 2, 3, 4}; ``GAINFACT`
 per band so that the peak native pixel lies between 25 % and 75 % of the range below
 ``SATURATE``, as an operator would set the TDI stages; a small fraction of acquisitions asks
 for 1.3–2.5 times the range in the bands of a bright star, to exercise the saturation flag.
+
+With ``simulate_campaigns(..., star_spectra="library")`` the ``E_k`` of the measurement equation
+come instead from true spectra drawn from a spectral library (:func:`library_star_truth`,
+:mod:`monitor.simulate.star_spectra`: another template of nearby colour times a smooth 1 %
+perturbation, a truth REF-2 does not share); the drawing uses a generator of its own, so the
+default (REF-1) campaign is untouched. (The two campaigns of one seed still differ beyond their
+first image: photon-noise draws consume a signal-dependent amount of the campaign's generator.)
 """
 
 from __future__ import annotations
@@ -16,16 +23,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, AcqType, BandHeader, Mission, RejectReason, Satellite
 from monitor.io.fits_writer import ImageDtype
-from monitor.io.reference_data import StarCatalogue, load_johnson_v, load_rsr, load_star_catalogue
+from monitor.io.reference_data import StarCatalogue, load_johnson_v, load_rsr, load_star_catalogue, load_vega_spectrum
+from monitor.io.star_library import load_band_response, load_star_library
 from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN, SATURATE_DN, pixscale_urad
 from monitor.science.psf import mtf_nyquist
 from monitor.science.psf_renderer import render_star
+from monitor.science.star_ref2 import photon_average
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.simulate import pupil_psf
 from monitor.simulate.acquisition import (
@@ -45,9 +55,10 @@ from monitor.simulate.star import (
     simulate_star_vignette,
     truth_psf,
 )
+from monitor.simulate.star_spectra import TrueStarSpectra, draw_true_spectra, true_band_irradiance_w_m2_um
 from monitor.simulate.truth import BandFileTruth, a_true
 
-__all__ = ["StarTable", "star_table", "simulate_star_acquisition"]
+__all__ = ["StarTable", "star_table", "LibraryStarTruth", "library_star_truth", "simulate_star_acquisition"]
 
 _PEAK_RANGE = (0.25, 0.75)  # target peak / (SATURATE - DARK) of the gain choice
 _SATURATING_RANGE = (1.3, 2.5)
@@ -61,11 +72,18 @@ class StarTable:
     e_k: dict[str, NDArray[np.float64]]  # band -> E_k of each star, W m^-2 um^-1
 
 
+def _table_rows(v_min: float, v_max: float) -> NDArray[np.bool_]:
+    """Catalogue rows of the star table: calibration stars (REF-1 rule) with ``v_min <= V <= v_max``."""
+    cat = load_star_catalogue()
+    ok: NDArray[np.bool_] = is_calibration_star(cat.v_mag, cat.b_v) & (cat.v_mag >= v_min) & (cat.v_mag <= v_max)
+    return ok
+
+
 @cache
 def star_table(mission: Mission, v_min: float, v_max: float) -> StarTable:
     """Calibration stars with ``v_min <= V <= v_max`` and their REF-1 band irradiances (computed once)."""
     cat = load_star_catalogue()
-    ok = is_calibration_star(cat.v_mag, cat.b_v) & (cat.v_mag >= v_min) & (cat.v_mag <= v_max)
+    ok = _table_rows(v_min, v_max)
     vband = load_johnson_v()
     e_k = {}
     for band in BANDS_BY_MISSION[mission]:
@@ -78,6 +96,57 @@ def star_table(mission: Mission, v_min: float, v_max: float) -> StarTable:
         )
     stars = StarCatalogue(cat.hip[ok], cat.ra_deg[ok], cat.dec_deg[ok], cat.v_mag[ok], cat.b_v[ok])
     return StarTable(stars, e_k)
+
+
+@dataclass(frozen=True)
+class LibraryStarTruth:
+    """True spectra of a star table's stars drawn from a library, and their band irradiances."""
+
+    spectra: TrueStarSpectra  # one row per star of the table, in table order
+    template_files: tuple[str, ...]  # library file of each star's true template
+    ref2_template_files: tuple[str, ...]  # the REF-2 nearest template (never the true one)
+    e_k: dict[str, dict[str, NDArray[np.float64]]]  # satellite -> band -> true E_k, W m^-2 um^-1
+    library_sha256: str
+
+    def record(self, star_index: int) -> dict[str, object]:
+        """What a file's truth says of its star's true spectrum."""
+        c1, c2 = (float(c) for c in self.spectra.legendre[star_index])
+        return {"template": self.template_files[star_index], "ref2_template": self.ref2_template_files[star_index],
+                "legendre_c1_c2": [c1, c2], "library_sha256": self.library_sha256}
+
+
+def library_star_truth(
+    mission: Mission,
+    v_range: tuple[float, float],
+    satellites: tuple[Satellite, ...],
+    library_dir: Path,
+    rsr_dir: Path | None,
+    seed: int,
+) -> LibraryStarTruth:
+    """True spectra of the stars of ``star_table(mission, *v_range)`` and their ``E_k`` per satellite.
+
+    The spectra are drawn by :func:`monitor.simulate.star_spectra.draw_true_spectra` with
+    ``numpy.random.default_rng([seed, 14])`` (its own generator: same seed and star table, same
+    spectra); ``E_k`` is :func:`~monitor.simulate.star_spectra.true_band_irradiance_w_m2_um` over
+    each satellite's RSR: the measured ``<rsr_dir>/<SATELLITE>_<BAND>.csv`` when there is one, else
+    the nominal one (:func:`monitor.io.star_library.load_band_response`).
+    """
+    lib = load_star_library(Path(library_dir))
+    cat = load_star_catalogue()
+    ok = _table_rows(*v_range)
+    v_i = cat.v_i[ok] if cat.v_i is not None else np.full(int(ok.sum()), np.nan)
+    spectra = draw_true_spectra(np.random.default_rng([seed, 14]), lib, cat.b_v[ok], v_i)
+    vega, vband = load_vega_spectrum(), load_johnson_v()
+    zp = float(photon_average(vega.wavelength_nm, vega.values, vband.wavelength_nm, vband.values))
+    e_k: dict[str, dict[str, NDArray[np.float64]]] = {}
+    for sat in satellites:
+        e_k[sat.value] = {}
+        for band in BANDS_BY_MISSION[mission]:
+            rsr = load_band_response(sat.value, band, rsr_dir).spectrum
+            e_k[sat.value][band] = true_band_irradiance_w_m2_um(spectra, cat.v_mag[ok], rsr.wavelength_nm, rsr.values,
+                                                                vband.wavelength_nm, vband.values, zp)
+    return LibraryStarTruth(spectra, tuple(lib.files[i] for i in spectra.template),
+                            tuple(lib.files[i] for i in spectra.ref2_template), e_k, lib.checksum)
 
 
 @cache
@@ -121,11 +190,12 @@ def simulate_star_acquisition(
     oversamp = int(rng.integers(1, 5))
     saturate = bool(rng.random() < ctx.saturated_fraction) if force_saturation is None else force_saturation
 
+    library = ctx.star_truth.get(mission)  # LibraryStarTruth with star_spectra="library", else None
+
     def one_band(band: str) -> BandSimulation:
         a_k = a_true(ctx.calibration[satellite.value][band], epoch)
-        return _star_band(
-            rng, mission, band, a_k, float(table.e_k[band][star_index]), oversamp, saturate, ctx.psf_family
-        )
+        e_k = table.e_k[band][star_index] if library is None else library.e_k[satellite.value][band][star_index]
+        return _star_band(rng, mission, band, a_k, float(e_k), oversamp, saturate, ctx.psf_family)
 
     bands, images, truth_bands = simulate_bands(mission, one_band)
     header = acquisition_header(
@@ -145,6 +215,7 @@ def simulate_star_acquisition(
         b_v=float(star.b_v[star_index]),
         oversamp=float(oversamp),
         bands=truth_bands,
+        **({} if library is None else {"extra": {"star_spectrum": library.record(star_index)}}),
     )
     dtype: ImageDtype = "uint16" if rng.random() < ctx.uint16_fraction else "float32"
     gz = bool(rng.random() < ctx.gzip_fraction)

@@ -82,7 +82,7 @@ def a_true(model: BandTruth, t: datetime) -> float:
 class BandFileTruth:
     """Truth of one band of one file (STAR/MOON)."""
 
-    e_k: float | None = None  # W m^-2 um^-1, REF-1 band irradiance at the satellite
+    e_k: float | None = None  # W m^-2 um^-1, band irradiance at the satellite (REF-1, or the true library spectrum's)
     a_true: float | None = None  # A_k(epoch)
     gain_factor: float | None = None
     s_true_dn: float | None = None  # OVERSAMP · GAINFACT · A_k · E_k / Omega_pix
@@ -126,7 +126,7 @@ class SimulationTruth:
     calibration: dict[str, dict[str, BandTruth]]
     files: list[FileTruth] = field(default_factory=list)
     icd: str = ICD_VERSION
-    reference_model: str = REF_VERSION
+    reference_model: str = REF_VERSION  # what the stars' E_k come from: REF-1 or "library <sha256[:16]>"
     outdir: str = ""
 
     def files_by_status(self, status: str) -> list[FileTruth]:

@@ -44,12 +44,13 @@ def _drift_line(fit: DriftFit, epochs: Sequence[datetime], method: str) -> dict[
         return fit.a0 * (1.0 + fit.rate_per_year * (t - fit.reference_epoch).total_seconds() / SECONDS_PER_YEAR)
 
     return {"type": "scatter", "mode": "lines", "x": _iso([t0, t1]), "y": [model(t0), model(t1)],
-            "name": f"{method} drift {100 * fit.rate_per_year:+.2f} ± {100 * fit.rate_sigma:.2f} %/yr",
+            "name": f"{method} drift ({fit.label}) {100 * fit.rate_per_year:+.2f} ± {100 * fit.rate_sigma:.2f} %/yr",
             "line": {"dash": "dash"}, "hoverinfo": "skip"}
 
 
 def a_vs_time(series: Sequence[CalibrationSeries], title: str) -> Figure:
-    """A_k of each method (starpools, Moon) with 1σ error bars, and its linear drift fit."""
+    """A_k of each method (starpools, Moon) with 1σ error bars, and its primary drift (named: the
+    star-offsets fit for the starpools when recorded, else the linear fit)."""
     data: list[dict[str, Any]] = []
     for s in series:
         if not s.epochs:

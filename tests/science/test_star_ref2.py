@@ -30,6 +30,7 @@ from monitor.science.star_ref2 import (
     ref2_band_irradiance_w_m2_um,
     synthetic_colours,
     template_band_ratios,
+    template_weights,
 )
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
 from tests.reference_dirs import SHARED_REFERENCE
@@ -51,19 +52,23 @@ def _passbands() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {"B": (b.wavelength_nm, b.values), "V": (v.wavelength_nm, v.values), "I": (i.wavelength_nm, i.values)}
 
 
-def _ref2_vs_truth(spectrum, v_mag: float, b_v: float, v_i: float, sat: str) -> tuple[np.ndarray, np.ndarray]:
-    """Relative errors (REF-2, REF-1) of E_k per band against the band average of the true spectrum."""
+def _ref2_vs_truth(spectrum, v_mag: float, b_v: float, v_i: float, sat: str,
+                   blend: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Relative errors (REF-2, REF-1) of E_k per band against the band average of the true spectrum.
+
+    REF-2 with the nearest template (ICD 2.2b item 2) or, ``blend``, the template blend the pipeline uses."""
     lib = load_star_library(LIBRARY)
     vega, vband = load_vega_spectrum(), load_johnson_v()
     zp = float(photon_average(vega.wavelength_nm, vega.values, vband.wavelength_nm, vband.values))
     idx, _ = choose_templates([b_v], [v_i], lib.b_v, lib.v_i, lib.lum_class)
+    w = template_weights([b_v], [v_i], lib.b_v, lib.v_i, lib.lum_class) if blend else None
     err2, err1 = [], []
     for band in BANDS:
         rsr = load_band_response(sat, band, RSR_MEASURED).spectrum
         ratios = template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values,
                                       vband.wavelength_nm, vband.values)
         truth = band_average(spectrum.wavelength_nm, spectrum.values, rsr.wavelength_nm, rsr.values)
-        e2 = ref2_band_irradiance_w_m2_um([v_mag], idx, ratios, zp)[0]
+        e2 = ref2_band_irradiance_w_m2_um([v_mag], idx, ratios, zp, template_weights=w)[0]
         e1 = float(star_band_irradiance_w_m2_um(v_mag, b_v, rsr.wavelength_nm, rsr.values,
                                                 vband.wavelength_nm, vband.values))
         err2.append(e2 / truth - 1.0)
@@ -87,6 +92,62 @@ def test_sun_band_irradiance_from_its_literature_v_and_colours(sat: str) -> None
     err2, _ = _ref2_vs_truth(load_solar_spectrum(), SUN_V_MAG, SUN_B_V, SUN_V_I, sat)
     assert np.all(np.abs(err2) < 0.05), err2
     assert abs(float(np.mean(err2))) < 0.01
+
+
+@pytest.mark.parametrize("sat", ["PHR1A", "PHR1B"])
+def test_template_blend_on_vega_and_the_sun(sat: str) -> None:
+    # The blend (what the pipeline uses) on the two CALSPEC truths. Measured here, PHR1A (PHR1B
+    # within 0.4 %): Vega +1.0/+1.0/-0.1/+1.3/+2.2 % (nearest: +0.9/+0.6/-0.2/+2.1/+0.4), the Sun
+    # +1.1/+3.4/+1.4/-0.8/+2.7 % (nearest: -0.4/+4.7/+1.4/-2.4/-1.8), i.e. rms 2.1 % against 2.6 %,
+    # but a band mean of +1.6 % against +0.3 %: one star is one draw of the template scatter, the
+    # star-list benchmark (benchmarks/star_ref2.py) is where the mean is judged.
+    err_vega, err1 = _ref2_vs_truth(load_vega_spectrum(), VEGA_V_MAG, 0.0, 0.0, sat, blend=True)
+    err_sun, _ = _ref2_vs_truth(load_solar_spectrum(), SUN_V_MAG, SUN_B_V, SUN_V_I, sat, blend=True)
+    near_sun, _ = _ref2_vs_truth(load_solar_spectrum(), SUN_V_MAG, SUN_B_V, SUN_V_I, sat)
+    assert np.all(np.abs(err_vega) < 0.025), err_vega
+    assert np.sqrt(np.mean(err_vega**2)) < 0.3 * np.sqrt(np.mean(err1**2))
+    assert np.all(np.abs(err_sun) < 0.05), err_sun
+    assert np.sqrt(np.mean(err_sun**2)) < np.sqrt(np.mean(near_sun**2))
+    assert abs(float(np.mean(err_sun))) < 0.02
+
+
+def test_template_blend_beats_the_nearest_template_leave_one_out() -> None:
+    # Truth not shared with the estimator: each class III-V template of the REF-2 colour window in
+    # turn is the "star" and is removed from the library; its band ratio <T>_k/<T>_V is then
+    # estimated from the others, by the nearest template and by the blend. Catches a blend that
+    # smooths too much (mixing templates of other colours) or too little; cannot catch a bias common
+    # to the whole library. Measured (PHR1A measured RSRs, 61 templates), rms nearest -> blend:
+    # P 3.24 -> 2.94 %, B0 4.19 -> 3.67, B1 0.59 -> 0.55, B2 5.45 -> 4.83, B3 4.91 -> 4.48.
+    lib = load_star_library(LIBRARY)
+    vband = load_johnson_v()
+    cls = np.array([c.upper() for c in lib.lum_class])
+    truths = np.flatnonzero(np.isin(cls, ["III", "IV", "V"]) & (lib.b_v >= -0.25) & (lib.b_v <= 1.30))
+    assert truths.size > 50
+    n = lib.b_v.size
+    for band in BANDS:
+        rsr = load_band_response("PHR1A", band, RSR_MEASURED).spectrum
+        r = template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values,
+                                 vband.wavelength_nm, vband.values)
+        err_near, err_blend = [], []
+        for t in truths:  # 61 small problems; each is vectorised over the library
+            keep = np.arange(n) != t
+            others = [c for c, k in zip(lib.lum_class, keep, strict=True) if k]
+            idx, _ = choose_templates([lib.b_v[t]], [lib.v_i[t]], lib.b_v[keep], lib.v_i[keep], others)
+            w = template_weights([lib.b_v[t]], [lib.v_i[t]], lib.b_v[keep], lib.v_i[keep], others)
+            err_near.append(r[t] / r[keep][idx[0]] - 1.0)
+            err_blend.append(r[t] / float((w @ r[keep])[0]) - 1.0)
+        rms_near, rms_blend = np.sqrt(np.mean(np.square(err_near))), np.sqrt(np.mean(np.square(err_blend)))
+        assert rms_blend < 0.95 * rms_near, (band, rms_near, rms_blend)
+
+
+def test_template_weights_rows_and_fallback() -> None:
+    w = template_weights([0.1, np.nan, 5.0], [0.1, 0.0, 5.0], [0.0, 0.2, 0.1], [0.1, 0.1, 0.1], ["V", "III", "I"])
+    assert np.allclose(w.sum(axis=1), [1.0, 0.0, 1.0])
+    assert w[0, 2] == 0.0  # class I never enters
+    # a star 7 mag from every template (exp(-d^2/2h^2) underflows) still falls back on its nearest
+    assert np.allclose(w[2], [0.0, 1.0, 0.0], rtol=0.0, atol=1e-30)
+    e = ref2_band_irradiance_w_m2_um([0.03, 0.03], [0, -1], [2.0, 4.0, 8.0], 1.0, template_weights=w[:2])
+    assert e[0] == pytest.approx(3.0) and np.isnan(e[1])
 
 
 def test_zero_point_is_photon_counting_vega_v_average() -> None:

@@ -9,7 +9,7 @@ import pytest
 from monitor.science.drift import fit_drift
 from monitor.science.exceptions import InsufficientDataError
 from monitor.science.star_budget import COMPONENT_KEYS, pool_components
-from monitor.science.star_drift import fit_drift_star_offsets
+from monitor.science.star_drift import fit_drift_star_offsets, fit_starpool_levels
 from monitor.science.star_variability import variability_test
 from monitor.science.starpool import combine_starpool
 
@@ -96,3 +96,30 @@ def test_budget_components_propagate_as_the_weighted_mean() -> None:
     mc = np.std(draws @ w / w.sum()) / mean
     assert c["photon"] == pytest.approx(mc, rel=0.05)
     assert c["zero_point"] == 0.005 and c["ee_correction"] == 0.0
+
+
+def test_starpool_levels_do_not_move_with_the_star_mix() -> None:
+    # Truth drawn here, not from the fitter: a level that steps by known amounts per starpool,
+    # stars offset by +-3 % (two groups), 0.2 % noise; the share of the +3 % group grows from 20 %
+    # to 80 %, so the starpool means climb by 3.6 % more than the truth. The levels, referenced to
+    # each star's own offset, follow the truth's steps (up to one common factor: the level of the
+    # weight-averaged star). Catches: offsets not removed, a wrong constraint, sigma far off.
+    rng = np.random.default_rng(5)
+    offset = np.where(np.arange(40) < 20, -0.03, 0.03) + rng.normal(0.0, 0.003, 40)
+    truth = 10.0 * (1.0 + np.array([0.0, 0.01, -0.005, 0.002, 0.0, -0.01, 0.004, 0.0, 0.003]))
+    pool, star, a = [], [], []
+    for j, level in enumerate(truth):
+        n_hi = round(15 * (0.2 + 0.6 * j / 8))
+        pick = np.concatenate([rng.choice(20, 15 - n_hi, replace=False), 20 + rng.choice(20, n_hi, replace=False)])
+        pool += [j] * pick.size
+        star += list(pick)
+        a += list(level * (1.0 + offset[pick]) * (1.0 + 0.002 * rng.standard_normal(pick.size)))
+    a_arr = np.array(a)
+    f = fit_starpool_levels(pool, star, a_arr, 0.002 * a_arr)
+    means = np.array([a_arr[np.array(pool) == j].mean() for j in range(truth.size)])
+    ratio, ratio_means = f.a / truth, means / truth
+    assert np.ptp(ratio_means) > 0.03  # the mix moves the plain means by > 3 %
+    assert np.ptp(ratio) < 0.003  # the levels do not move (0.2 % noise / sqrt(15) per starpool)
+    pulls = (ratio - ratio.mean()) / (f.a_sigma / f.a)
+    assert 0.4 < float(np.std(pulls, ddof=1)) < 2.0
+    assert f.chi2_dof == pytest.approx(1.0, abs=0.3)
