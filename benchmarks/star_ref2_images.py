@@ -39,13 +39,15 @@ def _monitor(*args: str) -> str:
                           text=True).stdout
 
 
-def one_seed(work: Path, library: Path, rsr_dir: Path, seed: int, months: int, stars: int) -> dict[str, list[float]]:
+def one_seed(work: Path, library: Path, rsr_dir: Path, seed: int, months: int, stars: int,
+             template: str = "nearest") -> dict[str, list[float]]:
     site = work / f"site{seed}"
     _monitor("init", str(site))
     toml = site / "monitor.toml"
     text = toml.read_text()
     for key, value in (("star_model", "REF-2"), ("star_library", str(library)), ("rsr_dir", str(rsr_dir))):
         text = text.replace(f'\n{key} = ""\n', f'\n{key} = "{value}"\n', 1)
+    text = text.replace('\nstar_template = "nearest"\n', f'\nstar_template = "{template}"\n', 1)
     toml.write_text(text)
     truth = simulate_campaigns(site / "inbox", start=datetime(2025, 1, 1, tzinfo=UTC), months=months, seed=seed,
                                satellites=("PHR1A",), stars_per_campaign=stars, moon_per_month=0, geom_per_month=0,
@@ -72,13 +74,15 @@ def main() -> None:
     ap.add_argument("--seeds", default="3,4", help='comma-separated seeds (about 2 min each)')
     ap.add_argument("--months", type=int, default=4)
     ap.add_argument("--stars", type=int, default=25)
+    ap.add_argument("--template", choices=("nearest", "blend"), default="nearest",
+                    help="[reference] star_template of the site (ICD rule: nearest)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     runs: list[dict[str, list[float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in (int(s) for s in args.seeds.split(",")):
             runs.append(one_seed(Path(tmp), args.library.resolve(), args.rsr_dir.resolve(), seed, args.months,
-                                 args.stars))
+                                 args.stars, args.template))
     bands: dict[str, Any] = {}
     for band in BANDS:
         err = np.array([x for r in runs for x in r.get(band + "_err", [])])

@@ -223,12 +223,17 @@ class ReferenceSettings:
     ``star_model``: "REF-1", "REF-2" or "" (the default: REF-2 when a library is configured, else
     REF-1). ``star_library``: directory of a spectral library in the Pickles UVKLIB layout with its
     ``index.csv``; ``rsr_dir``: directory of measured responses ``<SATELLITE>_<BAND>.csv``. Relative
-    paths are relative to the site. See :mod:`monitor.calibration.star_model`.
+    paths are relative to the site. ``star_template``: how REF-2 turns the library into a star's
+    spectrum: "nearest" (ICD 2.2b item 2, the default) or "blend" (a Gaussian colour-kernel mean of
+    the neighbouring templates, :func:`monitor.science.star_ref2.template_weights`; less biased on
+    red stars in B2/B3 in benchmarks/star_ref2.py, but not the ICD rule). See
+    :mod:`monitor.calibration.star_model`.
     """
 
     star_model: Literal["", "REF-1", "REF-2"] = ""
     star_library: str = ""
     rsr_dir: str = ""
+    star_template: Literal["nearest", "blend"] = "nearest"
 
     def path(self, site: Path, value: str) -> Path | None:
         """``value`` as a path (relative to ``site``), None when empty."""
@@ -450,15 +455,18 @@ memory_limit_mb = 8192
 lock_check_seconds = 10
 
 [reference]
-# Star reference model (ICD 2.2b). REF-2: each star's spectrum is the blend of the templates of a
-# spectral library (Pickles 1998 UVKLIB layout, with index.csv) weighted by their distance in
-# (B-V, V-I) (Gaussian, 0.10 mag; the nearest one is recorded), scaled on the CALSPEC Vega
-# zero point; REF-1: a black body at the colour temperature (ICD 2.2). star_model = "" chooses
-# REF-2 when star_library is set, else REF-1. rsr_dir: measured responses <SATELLITE>_<BAND>.csv
-# (e.g. PHR1A_B0.csv); a band without one keeps its nominal RSR. Relative paths: from the site.
+# Star reference model (ICD 2.2b). REF-2: each star's spectrum is the template of a spectral
+# library (Pickles 1998 UVKLIB layout, with index.csv) nearest in (B-V, V-I), scaled on the
+# CALSPEC Vega zero point; REF-1: a black body at the colour temperature (ICD 2.2).
+# star_model = "" chooses REF-2 when star_library is set, else REF-1. rsr_dir: measured
+# responses <SATELLITE>_<BAND>.csv (e.g. PHR1A_B0.csv); a band without one keeps its nominal RSR.
+# Relative paths: from the site. star_template = "blend" replaces the nearest template (the ICD
+# rule) by a Gaussian blend (0.10 mag) of the templates near the star's colour: less biased on
+# red stars in B2/B3 (benchmarks/star_ref2.py), recorded with every result as its template_rule.
 star_model = ""
 star_library = ""
 rsr_dir = ""
+star_template = "nearest"
 
 # GSICS lunar observation files (GLOD, *.nc in the inbox, ICD 6): the spectral responses of each
 # instrument, a GSICS SRF netCDF file (channel_id, wavelength, srf); a file of an instrument not

@@ -34,8 +34,12 @@ from monitor.science.star_ref2 import (
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.settings import ConfigError, Settings
 
-# How REF-2 turns the library into a star's spectrum (recorded with every REF-2 result).
-TEMPLATE_RULE = f"blend of class III-V templates, Gaussian kernel h = {TEMPLATE_KERNEL_MAG} mag in (B-V, V-I)"
+# How REF-2 turns the library into a star's spectrum ([reference] star_template), recorded with
+# every REF-2 result.
+TEMPLATE_RULES = {
+    "nearest": "nearest class III-V template in (B-V, V-I) (ICD 2.2b item 2)",
+    "blend": f"blend of class III-V templates, Gaussian kernel h = {TEMPLATE_KERNEL_MAG} mag in (B-V, V-I)",
+}
 
 __all__ = ["StarModelKey", "StarModelChoice", "StarReference", "resolve_star_model", "star_reference"]
 
@@ -47,6 +51,7 @@ class StarModelKey:
     model: str  # REF-1 or REF-2
     library_dir: Path | None = None
     rsr_dir: Path | None = None
+    template: str = "nearest"  # REF-2 template rule, a key of TEMPLATE_RULES
 
 
 @dataclass(frozen=True)
@@ -65,14 +70,15 @@ class StarModelChoice:
     def describe(self) -> str:
         """One line for ``monitor init``/``status``: the model and why."""
         rsr = f"; measured RSRs from {self.key.rsr_dir}" if self.key.rsr_dir is not None else "; nominal RSRs"
-        return f"star reference model {self.model}: {self.reason}{rsr}"
+        rule = f"; template: {TEMPLATE_RULES[self.key.template]}" if self.key.library_dir is not None else ""
+        return f"star reference model {self.model}: {self.reason}{rsr}{rule}"
 
     def record(self) -> dict[str, Any]:
         """Provenance of results computed with this model (ICD 2.2b item 6)."""
         out: dict[str, Any] = {"reference_model": self.model}
         if self.key.library_dir is not None:
             out.update(library=str(self.key.library_dir), library_sha256=self.library_checksum,
-                       template_rule=TEMPLATE_RULE)
+                       template_rule=TEMPLATE_RULES[self.key.template])
         if self.key.rsr_dir is not None:
             out["rsr_dir"] = str(self.key.rsr_dir)
         return out
@@ -105,7 +111,7 @@ def resolve_star_model(settings: Settings) -> StarModelChoice:
     except (LibraryError, OSError, ValueError) as exc:
         raise ConfigError(f"[reference] star_library {lib}: {exc}") from exc
     how = "configured" if ref.star_model == REF2_VERSION else "default with a library"
-    return StarModelChoice(StarModelKey(REF2_VERSION, lib, rsr),
+    return StarModelChoice(StarModelKey(REF2_VERSION, lib, rsr, ref.star_template),
                            f"{how}; library {lib} found, {len(library.files)} templates, "
                            f"sha256 {library.checksum[:16]}", library.checksum, len(library.files))
 
@@ -118,7 +124,7 @@ class StarReference:
     usable: bool  # a calibration star under the model's selection rule
     why_not: str  # why the star is not a calibration star ("" when usable)
     model: str
-    template: str  # library file of the nearest template, the blend's heaviest in general ("" for REF-1)
+    template: str  # library file of the nearest template (with "blend", its heaviest in general; "" for REF-1)
     colour_distance_mag: float  # REF-2 colour distance to the template (NaN for REF-1)
     rsr_source: str
     rsr_checksum: str
@@ -168,7 +174,8 @@ def star_reference(key: StarModelKey, hip: int, satellite: str, band: str) -> St
         assert key.library_dir is not None
         idx, dist = _ref2_templates(key.library_dir)
         ratios = _ref2_ratios(key.library_dir, satellite, band, key.rsr_dir)
-        weights = _ref2_weights(key.library_dir)[i : i + 1]  # the blend (science/star_ref2.py docstring)
+        # "blend": the Gaussian colour-kernel blend (science/star_ref2.py docstring); else the nearest
+        weights = _ref2_weights(key.library_dir)[i : i + 1] if key.template == "blend" else None
         e = float(ref2_band_irradiance_w_m2_um([v], [idx[i]], ratios, vega_v_photon_w_m2_um(),
                                                template_weights=weights)[0])
         scatter = float(cat.hp_scatter_mag[i]) if cat.hp_scatter_mag is not None else float("nan")

@@ -14,7 +14,8 @@ The steps of ICD 2.2b:
 4. the band irradiance is the energy average of ICD 2.1 over the configured RSR
    (:func:`ref2_band_irradiance_w_m2_um`).
 
-Template blend (the estimator the pipeline uses, a refinement of item 2): instead of the nearest
+Template blend (``[reference] star_template = "blend"``, an opt-in refinement of item 2; the
+default stays the ICD's nearest template): instead of the nearest
 template alone, the V-normalised templates ``T_j / <T_j>_V`` of the eligible classes are averaged
 with Gaussian weights of their colour distance, ``w_j ~ exp(-d_j^2 / 2 h^2)``, ``h =``
 :data:`TEMPLATE_KERNEL_MAG` (:func:`template_weights`): a kernel (Nadaraya-Watson) estimate of the

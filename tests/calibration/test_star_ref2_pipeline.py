@@ -85,6 +85,41 @@ def test_model_choice_and_status_line(sites: tuple[Settings, Settings], tmp_path
     assert resolve_star_model(forced).model == "REF-1"
 
 
+def test_template_rule_is_the_icd_nearest_by_default_and_blend_on_request(sites: tuple[Settings, Settings],
+                                                                         tmp_path: Path) -> None:
+    # ICD 2.2b item 2 takes the nearest template; the blend is opt-in ([reference] star_template) and
+    # recorded. Truth for "nearest": the band average of that one template, computed here by the
+    # science functions directly (another path than star_model's caches and key); catches a default
+    # that blends, a blend that is ignored, or a rule missing from the recorded provenance.
+    from monitor.calibration.star_model import TEMPLATE_RULES, star_reference, vega_v_photon_w_m2_um
+    from monitor.io.reference_data import load_johnson_v, load_star_catalogue
+    from monitor.io.star_library import load_band_response, load_star_library
+    from monitor.science.star_ref2 import choose_templates, ref2_band_irradiance_w_m2_um, template_band_ratios
+
+    _, ref2 = sites
+    near = resolve_star_model(ref2)
+    blend = resolve_star_model(load_settings(tmp_path / "b", env={
+        **ENV, "MONITOR_REFERENCE_STAR_LIBRARY": str(LIBRARY), "MONITOR_REFERENCE_RSR_DIR": str(RSR_MEASURED),
+        "MONITOR_REFERENCE_STAR_TEMPLATE": "blend"}))
+    assert near.key.template == "nearest" and blend.key.template == "blend"
+    assert near.record()["template_rule"] == TEMPLATE_RULES["nearest"] and "ICD 2.2b" in near.describe()
+    assert blend.record()["template_rule"] == TEMPLATE_RULES["blend"] and "blend" in blend.describe()
+    cat, lib = load_star_catalogue(), load_star_library(LIBRARY)
+    red = [int(h) for h, bv in zip(cat.hip, cat.b_v, strict=True) if 1.0 < bv < 1.3][:5]
+    rsr, v = load_band_response("PHR1A", "B3", RSR_MEASURED).spectrum, load_johnson_v()
+    ratios = template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values, v.wavelength_nm,
+                                  v.values)
+    moved = []
+    for hip in red:
+        i = cat.index_of(hip)
+        idx, _ = choose_templates(cat.b_v[i : i + 1], cat.v_i[i : i + 1], lib.b_v, lib.v_i, lib.lum_class)
+        expected = float(ref2_band_irradiance_w_m2_um([cat.v_mag[i]], idx, ratios, vega_v_photon_w_m2_um())[0])
+        e_near = star_reference(near.key, hip, "PHR1A", "B3").irradiance_w_m2_um
+        assert e_near == pytest.approx(expected, rel=1e-12), hip
+        moved.append(star_reference(blend.key, hip, "PHR1A", "B3").irradiance_w_m2_um / e_near - 1.0)
+    assert max(abs(m) for m in moved) > 1e-3, moved  # the blend is another estimate on red stars
+
+
 def test_ref1_results_say_so_once(sites: tuple[Settings, Settings]) -> None:
     ref1, _ = sites
     with session_scope(ref1, read_only=True) as session:
