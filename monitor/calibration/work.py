@@ -432,6 +432,7 @@ class WorkerSummary:
     failed: int = 0
     lost: int = 0
     reaped: int = 0
+    outages: int = 0  # database outages survived (monitor.calibration.work._Outage)
     elapsed_s: float = 0.0
 
     def count(self, kind: str, outcome: str) -> None:
@@ -447,7 +448,8 @@ class WorkerSummary:
     def __str__(self) -> str:
         done = ", ".join(f"{n} {k}" for k, n in sorted(self.done.items())) or "nothing"
         return (f"worker {self.worker}: done {done}; {self.given_back} given back, {self.failed} failed, "
-                f"{self.lost} lost, {self.reaped} expired lease(s) reaped, {self.elapsed_s:.1f} s")
+                f"{self.lost} lost, {self.reaped} expired lease(s) reaped, {self.outages} database outage(s) survived, "
+                f"{self.elapsed_s:.1f} s")
 
 
 class Heartbeat:
@@ -477,6 +479,7 @@ class Heartbeat:
             self.held.pop(unit.id, None)
 
     def _loop(self) -> None:
+        failing = False  # logged once per run of failed beats (an outage), not once per beat
         while not self._stop.wait(self.lease_s / 3):
             with self._lock:
                 units = list(self.held.values())
@@ -487,7 +490,51 @@ class Heartbeat:
                     wu.heartbeat(s, units, self.worker, self.clock(), self.lease_s)
                     s.commit()
             except Exception as exc:  # noqa: BLE001 - a missed beat only shortens the lease
-                log.warning("heartbeat of %d unit(s) failed: %s", len(units), exc)
+                if not failing:
+                    log.warning("heartbeat of %d unit(s) failed (retried every %.1f s, logged once): %s",
+                                len(units), self.lease_s / 3, _first_line(exc))
+                failing = True
+            else:
+                if failing:
+                    log.warning("heartbeat renewed again (%d unit(s))", len(units))
+                failing = False
+
+
+def _first_line(exc: BaseException) -> str:
+    """``"<Type>: <first line of the message>"`` (a driver error's message runs over many lines)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class _Outage:
+    """A worker's view of a database outage: exponential backoff between attempts, one log line
+    when the connection is lost and one when it is back (not one per failed attempt)."""
+
+    FIRST_S = 0.5  # s: first wait after a failure (a terminated connection is back at once)
+    MAX_S = 30.0  # s: longest wait between attempts during a long outage
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.since: float | None = None  # time.monotonic() of the first failure of the outage
+        self.failures = 0
+        self.outages = 0
+
+    def failed(self, exc: BaseException, stop: threading.Event) -> None:
+        """A statement failed for lack of the database: wait before the next attempt (or until stop)."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.outages += 1
+            log.warning("worker %s: database connection lost (%s); retrying with backoff up to %.0f s, "
+                        "the unit in hand is kept", self.worker, _first_line(exc), self.MAX_S)
+        self.failures += 1
+        stop.wait(min(self.MAX_S, self.FIRST_S * 2 ** (self.failures - 1)))
+
+    def ok(self) -> None:
+        """A loop turn went through: the outage (if any) is over."""
+        if self.since is not None:
+            log.warning("worker %s: database back after %.1f s (%d failed attempt(s))", self.worker,
+                        time.monotonic() - self.since, self.failures)
+            self.since, self.failures = None, 0
 
 
 def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *, until_idle: bool = False,
@@ -496,38 +543,73 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
     """Claim and run units until ``stop`` is set (the unit in hand is finished first) or, with
     ``until_idle``, until no unit of any run is left (waiting, claimable or claimed by anyone): a
     worker that finds nothing to claim while others hold units waits, reaping expired leases, so
-    that the units of a worker that died are still done."""
+    that the units of a worker that died are still done.
+
+    A lost database connection (:func:`ends_the_run`) does not end the worker: it rolls back, waits
+    with exponential backoff (:class:`_Outage`: one log line per outage) and goes on when the
+    database is back. The unit in hand is kept and run again under the same claim: its fenced write
+    (:func:`work_units.finish`) goes through only if this worker still holds it with the same token,
+    so a unit whose lease expired during the outage and was reaped (or done by another worker), or
+    whose "done" commit did reach the server before the connection died, is written nothing more
+    (counted ``lost``). The heartbeat keeps renewing the lease meanwhile, so a short outage loses
+    nothing. A stop during an outage leaves the unit to the reaper.
+    """
     compute = settings.compute
     stop = stop or threading.Event()
     me = worker or worker_id()
     summary = WorkerSummary(me)
+    outage = _Outage(me)
     t0 = time.monotonic()
     last_reap = -float("inf")
+    unit: wu.ClaimedUnit | None = None  # the unit in hand (kept across an outage)
     with Session(engine, expire_on_commit=False) as session, Heartbeat(engine, me, compute.lease_seconds,
                                                                        clock) as beat:
         while not stop.is_set():
-            if time.monotonic() - last_reap >= compute.reap_seconds:
-                again, failed = wu.reap(session, clock())
-                session.commit()
-                summary.reaped += again + failed
-                last_reap = time.monotonic()
-            claimed = wu.claim(session, me, clock(), compute.lease_seconds, kinds=kinds)
-            session.commit()
-            if not claimed:
-                if until_idle and wu.active_units(session) == 0:
-                    break
-                session.commit()
-                stop.wait(compute.poll_seconds)
-                continue
-            unit = claimed[0]
-            beat.hold(unit)
             try:
+                if unit is None:
+                    if time.monotonic() - last_reap >= compute.reap_seconds:
+                        again, failed = wu.reap(session, clock())
+                        session.commit()
+                        summary.reaped += again + failed
+                        last_reap = time.monotonic()
+                    claimed = wu.claim(session, me, clock(), compute.lease_seconds, kinds=kinds)
+                    session.commit()
+                    if not claimed:
+                        idle = until_idle and wu.active_units(session) == 0
+                        session.commit()
+                        outage.ok()
+                        if idle:
+                            break
+                        stop.wait(compute.poll_seconds)
+                        continue
+                    unit = claimed[0]
+                    beat.hold(unit)
                 outcome = run_unit(session, settings, unit, me, clock)
-            finally:
-                beat.drop(unit)
+            except Exception as exc:  # noqa: BLE001 - only a lost database is survived, see below
+                if not ends_the_run(exc):
+                    raise
+                _rollback_quietly(session)
+                outage.failed(exc, stop)
+                continue
+            outage.ok()
+            beat.drop(unit)
             summary.count(unit.kind, outcome)
             if on_unit is not None:
                 on_unit(unit, outcome)
+            unit = None
+        if unit is not None:
+            beat.drop(unit)
+            log.warning("worker %s: stopped during a database outage holding %s %s: left to the reaper "
+                        "(its lease expires in at most %.0f s)", me, unit.kind, unit.key, compute.lease_seconds)
+    summary.outages = outage.outages
     summary.elapsed_s = time.monotonic() - t0
     return summary
 
+
+def _rollback_quietly(session: Session) -> None:
+    """Roll back after a lost connection (the rollback itself may fail on the dead connection: the
+    session is reset either way and checks out a new connection at its next statement)."""
+    try:
+        session.rollback()
+    except Exception:  # noqa: BLE001 - the connection is gone; the pool discards it
+        session.close()
