@@ -27,7 +27,8 @@ def worker(
     """Claim and run units of processing work until SIGTERM/SIGINT (the unit in hand is finished
     first) or, with --until-idle, until every unit is done. Any number of workers on any hosts may
     share one PostgreSQL catalogue and the site directory."""
-    from monitor.calibration.work import work, worker_id
+    from monitor.calibration.work import RUNNERS, work, worker_id
+    from monitor.reports.units import REPORT_RUNNERS
     from monitor.site import open_engine, utc_now
 
     settings = _settings(site)
@@ -42,7 +43,8 @@ def worker(
         signal.signal(sig, on_signal)
     engine = open_engine(settings)
     try:
-        summary = work(engine, settings, utc_now, until_idle=until_idle, stop=stop, worker=worker_id())
+        summary = work(engine, settings, utc_now, until_idle=until_idle, stop=stop, worker=worker_id(),
+                       runners={**RUNNERS, **REPORT_RUNNERS})  # every kind: processing and reports
     finally:
         engine.dispose()
     out.print(_plain(str(summary)), soft_wrap=True)

@@ -10,7 +10,8 @@ process --enqueue``, or ``monitor process --dask``) enqueues one processing run 
     │       └── star_photometry <acquisition id>   one file: the photometry of every band
     ├── moon_drift <sat>      MOON drift of A_k (and its alerts) of every band of one satellite
     │   └── moon <acquisition id>   one MOON file: the Moon measurement of every band
-    └── geometry <acquisition id>   one GEOM file: the stereo adjustment
+    ├── geometry <acquisition id>   one GEOM file: the stereo adjustment
+    └── lunar_comparison <glod_observation id>   one GLOD file compared with REF-1
 
 An aggregation waits for all its members and is run once, by whichever worker finishes the last of
 them (:mod:`monitor.catalogue.work_units`). Each unit reuses the functions of the in-process
@@ -21,18 +22,18 @@ unit whose worker died is done again by another and never counted twice.
 Failures follow :mod:`monitor.calibration.pending`: data problems are verdict rows (the unit is
 done); a transient failure or an internal error gives the unit back (:func:`work_units.release`),
 claimable again until its ``max_attempts`` claims are used, then ``failed`` (the run is recorded
-``partial``). The lunar comparison is not a unit yet: ``monitor process`` runs it.
+``partial``). The render of a due scheduled report is a unit too (``report``, no parent: its
+runner is :mod:`monitor.reports.units`, added by ``monitor worker``).
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from monitor.calibration import geometry as geometry_mod
+from monitor.calibration import lunar_comparison as lunar_mod
 from monitor.calibration import moon as moon_mod
 from monitor.calibration.alerts import DRIFT_KINDS, evaluate_mtf_alerts, reconcile
 from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run, unit_failure
@@ -58,6 +60,7 @@ from monitor.calibration.star_model import resolve_star_model
 from monitor.catalogue import (
     acquisitions,
     drift_results,
+    lunar_comparisons,
     geometry_results,
     moon_results,
     operations,
@@ -66,8 +69,8 @@ from monitor.catalogue import (
 )
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.locks import site_operation
-from monitor.catalogue.models import Acquisition, ProcessingRun, Starpool
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.models import Acquisition, GlodObservationRow, ProcessingRun, Starpool
+from monitor.catalogue.states import PROCESSING_UNIT_KINDS, RunOutcome, UnitKind, WorkState
 from monitor.domain import STAR_SATELLITES
 from monitor.settings import Settings
 
@@ -92,18 +95,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class UnitKind(enum.StrEnum):
-    """``work_unit.kind``: what a unit does."""
-
-    STAR_PHOTOMETRY = "star_photometry"  # key: acquisition.id
-    STARPOOL = "starpool"  # key: starpool.id
-    STAR_DRIFT = "star_drift"  # key: satellite
-    MOON = "moon"  # key: acquisition.id (a MOON acquisition)
-    MOON_DRIFT = "moon_drift"  # key: satellite
-    GEOMETRY = "geometry"  # key: acquisition.id (a GEOM acquisition)
-    RUN = "run"  # key: processing_run.id
-
-
 def worker_id() -> str:
     """``<host>:<pid>``: who holds a claim (also how a log line is traced to a process)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -123,6 +114,7 @@ class Enqueued:
     moon: int = 0  # MOON acquisitions
     moon_drifts: int = 0  # satellites whose MOON drift is refitted
     geometry: int = 0  # GEOM acquisitions
+    lunar: int = 0  # GLOD observations to compare
     reason: str = ""
 
     def __str__(self) -> str:
@@ -130,7 +122,7 @@ class Enqueued:
             return f"nothing enqueued: {self.reason}"
         return (f"run {self.run_id} enqueued: {self.photometry} acquisition(s), {self.starpools} starpool(s), "
                 f"{self.drifts} drift series; {self.moon} Moon acquisition(s), {self.moon_drifts} Moon drift series; "
-                f"{self.geometry} GEOM acquisition(s)")
+                f"{self.geometry} GEOM acquisition(s); {self.lunar} GLOD observation(s)")
 
 
 def enqueue_star_processing(session: Session, settings: Settings, now: datetime, *, reprocess: bool = False,
@@ -139,7 +131,7 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
     STAR, MOON and GEOM acquisition) as one run of units, committed. Only one run's units are in
     flight at a time: while units of an earlier run are not ended, nothing is enqueued (the
     scheduler tries again at its next tick)."""
-    outstanding = wu.active_units(session)
+    outstanding = wu.active_units(session, PROCESSING_UNIT_KINDS)  # a report unit does not hold a run back
     if outstanding:
         return Enqueued(None, reason=f"{outstanding} unit(s) of an earlier run not ended yet")
     sats = [s.value for s in STAR_SATELLITES]
@@ -152,9 +144,10 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
     moon_pending = moon_results.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
     moon_owing = {s for s, _ in drift_results.moon_drift_pending(session)}  # an interrupted refit
     geom_pending = geometry_results.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
-    if not pending and not owing and not moon_pending and not moon_owing and not geom_pending:
+    glods = [o.id for o in lunar_comparisons.glods_pending(session, run.id - 1 if reprocess else None)]
+    if not pending and not owing and not moon_pending and not moon_owing and not geom_pending and not glods:
         session.rollback()
-        return Enqueued(None, reason="no star, Moon or GEOM acquisition pending")
+        return Enqueued(None, reason="no star, Moon, GEOM acquisition or GLOD observation pending")
     pools: dict[int, Starpool] = {p.id: p for p in owing if p.id is not None}
     members: dict[int, list[int]] = {}
     for acq in pending:
@@ -172,7 +165,8 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
         assert acq.id is not None
         moon_of_sat.setdefault(acq.satellite, []).append(acq.id)
     run_unit_id = wu.add_unit(session, run.id, UnitKind.RUN, str(run.id), now,
-                              waiting=len(by_sat) + len(moon_of_sat) + len(geom_pending), max_attempts=max_attempts)
+                              waiting=len(by_sat) + len(moon_of_sat) + len(geom_pending) + len(glods),
+                              max_attempts=max_attempts)
     sat_names = sorted(by_sat)
     drift_ids = wu.add_units(session, run.id, UnitKind.STAR_DRIFT, sat_names, now,
                              waiting=[len(by_sat[s]) for s in sat_names], parent_ids=[run_unit_id] * len(sat_names),
@@ -197,9 +191,11 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
                  max_attempts=max_attempts)
     wu.add_units(session, run.id, UnitKind.GEOMETRY, [str(a.id) for a in geom_pending], now,
                  parent_ids=[run_unit_id] * len(geom_pending), max_attempts=max_attempts)
+    wu.add_units(session, run.id, UnitKind.LUNAR_COMPARISON, [str(i) for i in glods], now,
+                 parent_ids=[run_unit_id] * len(glods), max_attempts=max_attempts)
     session.commit()
     return Enqueued(run.id, photometry=len(acq_ids), starpools=len(pool_ids), drifts=len(sat_names),
-                    moon=len(moon_ids), moon_drifts=len(moon_sats), geometry=len(geom_pending))
+                    moon=len(moon_ids), moon_drifts=len(moon_sats), geometry=len(geom_pending), lunar=len(glods))
 
 
 @site_operation("process")  # never beside a `monitor process` of the site (or another enqueue)
@@ -232,14 +228,8 @@ def enqueue_star_stage(session: Session, settings: Settings, now: datetime, *, r
 # --------------------------------------------------------------------------- the units
 
 
-class LostClaim(Exception):
-    """The worker no longer holds the unit (its lease expired and it was reaped): nothing written."""
-
-
-def _finish_or_lost(session: Session, unit: wu.ClaimedUnit, worker: str, now: datetime) -> None:
-    if not wu.finish(session, unit, worker, now):
-        session.rollback()
-        raise LostClaim(f"{unit.kind} {unit.key}: claim lost (lease expired), nothing written")
+LostClaim = wu.LostClaim
+_finish_or_lost = wu.finish_or_lost
 
 
 def photometry_job(session: Session, settings: Settings, unit: wu.ClaimedUnit) -> _FileJob:
@@ -358,6 +348,19 @@ def _run_geometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     geometry_mod.log_result(acq.acq_id, row)
 
 
+def _run_lunar_comparison(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+                          clock: Callable[[], datetime]) -> None:
+    """The comparison of one archived GLOD observation with REF-1 (every channel), written fenced."""
+    obs = session.get(GlodObservationRow, int(unit.key))
+    assert obs is not None and obs.id is not None
+    session.commit()  # no transaction is held while the file is read and integrated
+    rows = lunar_mod._observation_rows(obs, settings, unit.run_id, clock())
+    _finish_or_lost(session, unit, worker, clock())
+    versions.add_rows(session, rows)
+    session.commit()
+    lunar_mod.log_rejections(obs.observation_id, rows)
+
+
 def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
              clock: Callable[[], datetime]) -> None:
     now = clock()
@@ -367,34 +370,41 @@ def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker:
     star = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.STAR_PHOTOMETRY).get(WorkState.DONE, 0)
     moon = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.MOON).get(WorkState.DONE, 0)
     geom = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.GEOMETRY).get(WorkState.DONE, 0)
+    lunar = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.LUNAR_COMPARISON).get(WorkState.DONE, 0)
     failed = wu.state_counts(session, run_id=unit.run_id).get(WorkState.FAILED, 0)
     message = (f"star (workers): {star} acquisitions measured; moon (workers): {moon} acquisitions measured; "
                f"geometry (workers): {geom} acquisitions adjusted; "
+               f"lunar comparison (workers): {lunar} GLOD observations compared; "
                f"{failed} unit(s) failed after their retries")
     evaluate_mtf_alerts(session, run, now)  # after every starpool of the run, as the in-process stage
     operations.finish_run(session, run, now, RunOutcome.PARTIAL if failed else RunOutcome.OK, message,
-                          n_items=star + moon + geom)
+                          n_items=star + moon + geom + lunar)
     session.commit()
 
 
-_RUNNERS: dict[str, Callable[[Session, Settings, wu.ClaimedUnit, str, Callable[[], datetime]], UnitFailure | None]] = {
+Runner = Callable[[Session, Settings, wu.ClaimedUnit, str, Callable[[], datetime]], "UnitFailure | None"]
+
+# The units of the processing use-case. A report unit is run by monitor.reports.units: whoever
+# composes a worker (monitor worker: monitor.cli_worker) adds it with ``work(runners=...)``.
+RUNNERS: dict[str, Runner] = {
     UnitKind.STAR_PHOTOMETRY: _run_photometry,
     UnitKind.STARPOOL: _run_starpool,
     UnitKind.STAR_DRIFT: _run_drift,
     UnitKind.MOON: _run_moon,
     UnitKind.MOON_DRIFT: _run_moon_drift,
     UnitKind.GEOMETRY: _run_geometry,
+    UnitKind.LUNAR_COMPARISON: _run_lunar_comparison,
     UnitKind.RUN: _run_run,
 }
 
 
 def run_unit(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
-             clock: Callable[[], datetime]) -> str:
+             clock: Callable[[], datetime], runners: Mapping[str, Runner] | None = None) -> str:
     """Run one claimed unit to its end: ``"done"``, ``"lost"`` (claim lost, nothing written), or
     the state a failure without a verdict gave it back in (``"pending"``: retried; ``"failed"``).
     A lost database connection is re-raised (the worker's session is unusable)."""
     try:
-        failure = _RUNNERS[unit.kind](session, settings, unit, worker, clock)
+        failure = (runners or RUNNERS)[unit.kind](session, settings, unit, worker, clock)
     except LostClaim as exc:
         log.warning("%s", exc)
         return "lost"
@@ -539,7 +549,8 @@ class _Outage:
 
 def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *, until_idle: bool = False,
          stop: threading.Event | None = None, kinds: set[str] | None = None, worker: str | None = None,
-         on_unit: Callable[[wu.ClaimedUnit, str], None] | None = None) -> WorkerSummary:
+         on_unit: Callable[[wu.ClaimedUnit, str], None] | None = None,
+         runners: Mapping[str, Runner] | None = None) -> WorkerSummary:
     """Claim and run units until ``stop`` is set (the unit in hand is finished first) or, with
     ``until_idle``, until no unit of any run is left (waiting, claimable or claimed by anyone): a
     worker that finds nothing to claim while others hold units waits, reaping expired leases, so
@@ -553,8 +564,13 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
     whose "done" commit did reach the server before the connection died, is written nothing more
     (counted ``lost``). The heartbeat keeps renewing the lease meanwhile, so a short outage loses
     nothing. A stop during an outage leaves the unit to the reaper.
+
+    ``runners``: the units this worker can run, by kind (default :data:`RUNNERS`); it claims
+    only those kinds (of ``kinds`` when given), and ``until_idle`` waits only for them.
     """
     compute = settings.compute
+    runners = dict(runners or RUNNERS)
+    kinds = set(runners) if kinds is None else set(kinds) & set(runners)
     stop = stop or threading.Event()
     me = worker or worker_id()
     summary = WorkerSummary(me)
@@ -575,7 +591,7 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
                     claimed = wu.claim(session, me, clock(), compute.lease_seconds, kinds=kinds)
                     session.commit()
                     if not claimed:
-                        idle = until_idle and wu.active_units(session) == 0
+                        idle = until_idle and wu.active_units(session, kinds) == 0
                         session.commit()
                         outage.ok()
                         if idle:
@@ -584,7 +600,7 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
                         continue
                     unit = claimed[0]
                     beat.hold(unit)
-                outcome = run_unit(session, settings, unit, me, clock)
+                outcome = run_unit(session, settings, unit, me, clock, runners)
             except Exception as exc:  # noqa: BLE001 - only a lost database is survived, see below
                 if not ends_the_run(exc):
                     raise

@@ -43,6 +43,8 @@ from monitor.catalogue.states import ACTIVE_WORK_STATES, WorkState
 
 __all__ = [
     "ClaimedUnit",
+    "LostClaim",
+    "finish_or_lost",
     "add_unit",
     "add_units",
     "claim",
@@ -160,6 +162,17 @@ def finish(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime) -
     return bool(done)
 
 
+class LostClaim(Exception):
+    """The worker no longer holds the unit (its lease expired and it was reaped): nothing written."""
+
+
+def finish_or_lost(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime) -> None:
+    """:func:`finish`, or roll back and raise :class:`LostClaim` when the claim was lost."""
+    if not finish(session, unit, worker_id, now):
+        session.rollback()
+        raise LostClaim(f"{unit.kind} {unit.key}: claim lost (lease expired), nothing written")
+
+
 def release(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime, error: str) -> str | None:
     """Give back a unit that failed without a verdict: claimable again, or ``failed`` (its parent
     no longer waits for it) when its ``max_attempts`` claims are used. Returns the new state, or
@@ -194,10 +207,12 @@ def reap(session: Session, now: datetime) -> tuple[int, int]:
     return again, failed
 
 
-def active_units(session: Session) -> int:
-    """Units not ended yet (waiting, claimable or claimed), of every run."""
-    return int(session.exec(select(func.count()).select_from(WorkUnit)
-                            .where(col(WorkUnit.state).in_(list(ACTIVE_WORK_STATES)))).one())
+def active_units(session: Session, kinds: Collection[str] | None = None) -> int:
+    """Units not ended yet (waiting, claimable or claimed), of every run (of ``kinds`` or any)."""
+    q = select(func.count()).select_from(WorkUnit).where(col(WorkUnit.state).in_(list(ACTIVE_WORK_STATES)))
+    if kinds is not None:
+        q = q.where(col(WorkUnit.kind).in_(sorted(kinds)))
+    return int(session.exec(q).one())
 
 
 def active_keys(session: Session, kind: str) -> set[str]:

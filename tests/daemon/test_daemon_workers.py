@@ -5,8 +5,8 @@ A real ``monitor daemon`` subprocess (short schedule) and a real ``monitor worke
 loop, not --until-idle: started before there is any work, stopped with SIGTERM) share one site.
 Simulated STAR files dropped in the inbox are ingested by the daemon's ingest job; its process job
 only enqueues them as units; the worker measures them, runs the starpool, drift and run units; the
-weekly report job (its cron fires every minute, so the start-up catch-up runs it at once) still
-renders and archives its PDF.
+weekly report job (its cron fires every minute, so the start-up catch-up runs it at once) enqueues
+the render of the due report as a unit, which the worker renders and archives.
 
 What it catches: a daemon that processes itself although told not to (nothing left to enqueue: no
 unit, or units not held by the worker's pid), a process job that enqueues nothing or enqueues the same
@@ -92,6 +92,7 @@ def test_daemon_enqueues_and_a_separate_worker_processes_and_the_report_job_stil
             wait_for(lambda: _units_done(settings, UnitKind.RUN) >= 1, 150, "the worker to end the run's units")
             wait_for(lambda: any(r.outcome == "ok" for r in job_runs(settings, "weekly_report")), 120,
                      "the weekly report job")
+            wait_for(lambda: bool(list(settings.reports_dir.glob("*.pdf"))), 120, "the worker to render the report")
             assert worker.poll() is None, "the worker loop ended on its own"
             worker.send_signal(signal.SIGTERM)
             out, errs = worker.communicate(timeout=60)
@@ -104,7 +105,8 @@ def test_daemon_enqueues_and_a_separate_worker_processes_and_the_report_job_stil
     assert worker.returncode == 0, errs[-3000:]
     assert f"done {N_STAR} star_photometry" in out or f", {N_STAR} star_photometry" in out, out
     daemon_log = log_path.read_text()
-    assert "enqueued" in daemon_log, daemon_log[-3000:]  # the process job enqueued, it did not measure
+    assert "run " in daemon_log and "enqueued:" in daemon_log, daemon_log[-3000:]  # the process job enqueued
+    assert "enqueued for the workers" in daemon_log, daemon_log[-3000:]  # so did the report job
 
     engine = open_engine(settings)
     try:
@@ -121,9 +123,10 @@ def test_daemon_enqueues_and_a_separate_worker_processes_and_the_report_job_stil
             run_ids = {u.run_id for u in units}
             runs = [s.get(ProcessingRun, r) for r in run_ids]
             assert all(r is not None and r.outcome == RunOutcome.OK for r in runs), runs
+            assert sorted(r.kind for r in runs if r is not None).count("report") == 1  # rendered once
     finally:
         engine.dispose()
-    assert list(settings.reports_dir.glob("*.pdf")), "the report job archived no PDF"
+    assert len(list(settings.reports_dir.glob("*.pdf"))) == 1
     runs = job_runs(settings)
     assert {r.job_id for r in runs if r.outcome == "ok"} >= {"ingest", "process", "weekly_report"}
     assert all(r.outcome in ("ok", "running") for r in runs), [(r.job_id, r.outcome, r.message) for r in runs]
