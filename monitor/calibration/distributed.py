@@ -107,7 +107,7 @@ def reprocess_on_dask(engine: sa.Engine, settings: Settings, clock: Callable[[],
             Heartbeat(engine, me, compute.lease_seconds, clock) as beat:
         from dask.distributed import as_completed
 
-        in_flight: dict[Any, wu.ClaimedUnit] = {}
+        in_flight: dict[Any, tuple[wu.ClaimedUnit, str]] = {}  # future -> (unit, ACQ_ID)
         pending = as_completed()
 
         def top_up() -> None:
@@ -121,12 +121,12 @@ def reprocess_on_dask(engine: sa.Engine, settings: Settings, clock: Callable[[],
             for unit, job in zip(units, jobs, strict=True):
                 beat.hold(unit)
                 future = client.submit(_measure_file, job, pure=False, key=f"photometry-{unit.id}-{unit.token}")
-                in_flight[future] = unit
+                in_flight[future] = (unit, job.acq_id)
                 pending.add(future)
 
         top_up()
         for future in pending:
-            unit = in_flight.pop(future)
+            unit, acq_id = in_flight.pop(future)
             try:
                 result: Any = future.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker (KilledWorker), a failed task
@@ -137,7 +137,7 @@ def reprocess_on_dask(engine: sa.Engine, settings: Settings, clock: Callable[[],
                 give_back(session, unit, me, result, clock())
             else:
                 try:
-                    write_photometry(session, unit, me, result, clock())
+                    write_photometry(session, unit, me, result, clock(), acq_id)
                     summary.measured += 1
                 except LostClaim as exc:
                     log.warning("%s", exc)

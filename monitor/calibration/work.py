@@ -28,6 +28,7 @@ runner is :mod:`monitor.reports.units`, added by ``monitor worker``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -90,6 +91,7 @@ __all__ = [
     "work",
     "LostClaim",
     "give_back",
+    "WorkerSessions",
 ]
 
 log = logging.getLogger(__name__)
@@ -243,21 +245,24 @@ def photometry_job(session: Session, settings: Settings, unit: wu.ClaimedUnit) -
 def _starpool_of(session: Session, unit: wu.ClaimedUnit) -> int:
     """The starpool a photometry unit joins: the key of its parent unit."""
     assert unit.parent_id is not None
-    return int(wu.key_of(session, unit.parent_id))
+    return int(unit.parent_key if unit.parent_key is not None else wu.key_of(session, unit.parent_id))
 
 
 def write_photometry(session: Session, unit: wu.ClaimedUnit, worker: str, rows: PhotometryRows,
-                     now: datetime) -> int:
+                     now: datetime, acq_id: str | None = None) -> int:
     """Commit the photometry of one acquisition (fenced) and its starpool membership; returns the
-    number of rejected bands. Raises :class:`LostClaim` (nothing written) if the claim was lost."""
+    number of rejected bands (logged with ``acq_id``, the ACQ_ID, read again when not given).
+    Raises :class:`LostClaim` (nothing written) if the claim was lost."""
     pool_id = _starpool_of(session, unit)
     _finish_or_lost(session, unit, worker, now)
     star_results.add_starpool_members(session, [(pool_id, int(unit.key))], now)
     star_results.mark_starpools_pending(session, [pool_id], now)
     star_results.add_star_photometry_batch(session, rows)
     session.commit()
-    acq = session.get(Acquisition, int(unit.key))
-    return _log_rejections(acq, rows) if acq is not None else 0
+    if acq_id is None:
+        acq = session.get(Acquisition, int(unit.key))
+        acq_id = acq.acq_id if acq is not None else unit.key
+    return _log_rejections(acq_id, rows)
 
 
 def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
@@ -267,7 +272,7 @@ def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, 
     measured = _measure_file(job)
     if isinstance(measured, UnitFailure):
         return measured
-    write_photometry(session, unit, worker, measured, clock())
+    write_photometry(session, unit, worker, measured, clock(), job.acq_id)
     return None
 
 
@@ -578,21 +583,21 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
     t0 = time.monotonic()
     last_reap = -float("inf")
     unit: wu.ClaimedUnit | None = None  # the unit in hand (kept across an outage)
-    with Session(engine, expire_on_commit=False) as session, Heartbeat(engine, me, compute.lease_seconds,
-                                                                       clock) as beat:
+    with WorkerSessions(engine) as conns, Heartbeat(engine, me, compute.lease_seconds, clock) as beat:
         while not stop.is_set():
             try:
+                session = conns.session
                 if unit is None:
                     if time.monotonic() - last_reap >= compute.reap_seconds:
                         again, failed = wu.reap(session, clock())
                         session.commit()
                         summary.reaped += again + failed
                         last_reap = time.monotonic()
-                    claimed = wu.claim(session, me, clock(), compute.lease_seconds, kinds=kinds)
-                    session.commit()
+                    claimed = wu.claim(conns.claims, me, clock(), compute.lease_seconds, kinds=kinds)
+                    conns.claims.commit()
                     if not claimed:
-                        idle = until_idle and wu.active_units(session, kinds) == 0
-                        session.commit()
+                        idle = until_idle and wu.active_units(conns.claims, kinds) == 0
+                        conns.claims.commit()
                         outage.ok()
                         if idle:
                             break
@@ -604,7 +609,7 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
             except Exception as exc:  # noqa: BLE001 - only a lost database is survived, see below
                 if not ends_the_run(exc):
                     raise
-                _rollback_quietly(session)
+                conns.reset()
                 outage.failed(exc, stop)
                 continue
             outage.ok()
@@ -622,10 +627,64 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
     return summary
 
 
-def _rollback_quietly(session: Session) -> None:
-    """Roll back after a lost connection (the rollback itself may fail on the dead connection: the
-    session is reset either way and checks out a new connection at its next statement)."""
-    try:
-        session.rollback()
-    except Exception:  # noqa: BLE001 - the connection is gone; the pool discards it
-        session.close()
+class WorkerSessions:
+    """A worker's sessions, each on a connection it keeps from one transaction to the next.
+
+    A session on the engine returns its connection to the pool at each commit and checks one out
+    (with a ``pool_pre_ping`` round trip) at its next statement: a round trip per transaction,
+    two per unit. Here ``session`` (the units: reads, fenced result transactions, reaps) and, on
+    PostgreSQL, ``claims`` (autocommit: :func:`work_units.claim` is one statement, hence its own
+    transaction, one round trip) are bound to connections held until :meth:`reset` (a lost
+    database: they are closed and opened again, lazily, at the next use). On SQLite ``claims`` is
+    ``session`` (one writer: an autocommit claim would gain nothing).
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._conns: list[sa.Connection] = []
+        self._session: Session | None = None
+        self._claims: Session | None = None
+
+    def __enter__(self) -> WorkerSessions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reset()
+
+    def _open(self) -> None:
+        conn = self.engine.connect()
+        self._conns.append(conn)
+        self._session = Session(bind=conn, expire_on_commit=False)
+        if self.engine.dialect.name == "postgresql":
+            claims = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._conns.append(claims)
+            self._claims = Session(bind=claims, expire_on_commit=False)
+        else:
+            self._claims = self._session
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._open()
+        assert self._session is not None
+        return self._session
+
+    @property
+    def claims(self) -> Session:
+        if self._claims is None:
+            self._open()
+        assert self._claims is not None
+        return self._claims
+
+    def reset(self) -> None:
+        """Close the sessions and their connections (a dead connection is discarded by the pool)."""
+        for s in {id(x): x for x in (self._session, self._claims) if x is not None}.values():
+            with contextlib.suppress(Exception):  # the connection is gone
+                s.close()
+        for c in self._conns:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - the connection is gone: make sure the pool drops it
+                with contextlib.suppress(Exception):
+                    c.invalidate()
+        self._conns, self._session, self._claims = [], None, None

@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 _T = WorkUnit.__table__  # type: ignore[attr-defined]
+_PARENT = _T.alias("parent")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class ClaimedUnit:
     key: str
     token: int
     parent_id: int | None
+    parent_key: str | None = None  # the key of the parent unit (e.g. a photometry unit's starpool id)
 
 
 def add_unit(session: Session, run_id: int, kind: str, key: str, now: datetime, *, waiting: int = 0,
@@ -102,13 +104,13 @@ def claim(session: Session, worker_id: str, now: datetime, lease_s: float, *, ki
     """Claim up to ``limit`` claimable units (oldest first, of ``kinds`` or any): one statement.
 
     On PostgreSQL the claim's transaction is committed asynchronously (``synchronous_commit`` off
-    for that transaction only: no wait for the WAL flush, ~4 ms of each unit's cost): a claim lost
-    by a server crash only makes the unit claimable again, and the worker that believed it held it
-    fails the fence of :func:`finish` (writes nothing). Commit the claim on its own, before any
-    result is written.
+    for that transaction only, set by the statement itself: no wait for the WAL flush): a claim
+    lost by a server crash only makes the unit claimable again, and the worker that believed it
+    held it fails the fence of :func:`finish` (writes nothing). Commit the claim on its own, before
+    any result is written; on a connection in autocommit mode (the worker's claim connection, see
+    :func:`monitor.calibration.work.work`) the statement is its own transaction: one round trip.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+    postgres = session.get_bind().dialect.name == "postgresql"
     pick = select(_T.c.id).where(_T.c.state == WorkState.PENDING)
     if kinds is not None:
         pick = pick.where(_T.c.kind.in_(sorted(kinds)))
@@ -120,11 +122,23 @@ def claim(session: Session, worker_id: str, now: datetime, lease_s: float, *, ki
         .where(_T.c.id.in_(select(picked.c.id)), _T.c.state == WorkState.PENDING)
         .values(state=WorkState.CLAIMED, worker_id=worker_id, attempts=_T.c.attempts + 1,
                 lease_until=now + timedelta(seconds=lease_s), heartbeat_at=now)
-        .returning(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id)
+        .returning(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id,
+                   _parent_key())
     )
+    if postgres:
+        # SET LOCAL synchronous_commit TO OFF inside the statement (one round trip less): evaluated
+        # for each claimed row; a claim of nothing writes no WAL, so its commit never waits anyway
+        stmt = stmt.returning(func.set_config("synchronous_commit", "off", True))
     rows = session.execute(stmt).all()
-    return sorted((ClaimedUnit(int(r.id), int(r.run_id), r.kind, r.key, int(r.attempts), r.parent_id)
+    return sorted((ClaimedUnit(int(r.id), int(r.run_id), r.kind, r.key, int(r.attempts), r.parent_id, r.parent_key)
                    for r in rows), key=lambda u: u.id)
+
+
+def _parent_key() -> sa.ColumnElement[Any]:
+    """``RETURNING`` column: the key of the claimed unit's parent. The correlation is spelled out
+    (SQLite renders RETURNING columns unqualified, which the subquery would take for its own)."""
+    return (select(_PARENT.c.key).where(_PARENT.c.id == sa.literal_column(f"{_T.name}.parent_id"))
+            .scalar_subquery().label("parent_key"))
 
 
 def _held(unit: ClaimedUnit, worker_id: str) -> sa.ColumnElement[bool]:
@@ -146,20 +160,33 @@ def _end_parent(session: Session, parent_id: int | None) -> None:
     """A member of ``parent_id`` ended: one fewer to wait for; the last one makes it claimable."""
     if parent_id is None:
         return
-    session.execute(sa.update(_T).where(_T.c.id == parent_id).values(
-        waiting=_T.c.waiting - 1,
-        state=sa.case((sa.and_(_T.c.state == WorkState.WAITING, _T.c.waiting <= 1), WorkState.PENDING),
-                      else_=_T.c.state)))
+    session.execute(sa.update(_T).where(_T.c.id == parent_id).values(**_parent_decrement()))
+
+
+def _parent_decrement() -> dict[str, Any]:
+    """SET of a parent one of whose members ended: one fewer to wait for; at 0 it is claimable."""
+    return dict(waiting=_T.c.waiting - 1,
+                state=sa.case((sa.and_(_T.c.state == WorkState.WAITING, _T.c.waiting <= 1), WorkState.PENDING),
+                              else_=_T.c.state))
 
 
 def finish(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime) -> bool:
     """Mark the unit done if this worker still holds it with this token (first statement of the
-    transaction that writes its results); False: the claim was lost, write nothing and roll back."""
-    done = session.execute(sa.update(_T).where(_held(unit, worker_id)).values(
-        state=WorkState.DONE, finished_at=now, lease_until=None)).rowcount
-    if done:
+    transaction that writes its results); False: the claim was lost, write nothing and roll back.
+
+    On PostgreSQL one statement: the fenced UPDATE and the parent's decrement are two data-modifying
+    CTEs (the parent's row lock orders two members ending together, as two statements would)."""
+    mark = sa.update(_T).where(_held(unit, worker_id)).values(state=WorkState.DONE, finished_at=now, lease_until=None)
+    if unit.parent_id is not None and session.get_bind().dialect.name == "postgresql":
+        done = mark.returning(_T.c.id).cte("done")
+        parent = sa.update(_T).where(_T.c.id == unit.parent_id, sa.exists(select(done.c.id))).values(
+            **_parent_decrement()).cte("parent")
+        n = session.execute(select(func.count()).select_from(done).add_cte(parent)).scalar_one()
+        return bool(n)
+    done_n = session.execute(mark).rowcount
+    if done_n:
         _end_parent(session, unit.parent_id)
-    return bool(done)
+    return bool(done_n)
 
 
 class LostClaim(Exception):
