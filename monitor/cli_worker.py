@@ -106,7 +106,7 @@ def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_
         engine.dispose()
     for line in summary.lines():
         out.print(_plain(line), soft_wrap=True)
-    failed = summary.aggregation.failed if summary.aggregation else 0
+    failed = summary.failed
     if failed:
         _error(f"{failed} unit(s) failed for good after their retries (see the log)")
         raise typer.Exit(1)
