@@ -41,10 +41,12 @@ def worker(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    runners = dict(RUNNERS)
+    runners.update(REPORT_RUNNERS)  # every kind: the processing units and the render of due reports
     engine = open_engine(settings)
     try:
         summary = work(engine, settings, utc_now, until_idle=until_idle, stop=stop, worker=worker_id(),
-                       runners={**RUNNERS, **REPORT_RUNNERS})  # every kind: processing and reports
+                       runners=runners)
     finally:
         engine.dispose()
     out.print(_plain(str(summary)), soft_wrap=True)

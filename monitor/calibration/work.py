@@ -61,8 +61,8 @@ from monitor.calibration.star_model import resolve_star_model
 from monitor.catalogue import (
     acquisitions,
     drift_results,
-    lunar_comparisons,
     geometry_results,
+    lunar_comparisons,
     moon_results,
     operations,
     star_results,

@@ -58,4 +58,7 @@ def run_report_unit(session: Session, settings: Settings, unit: wu.ClaimedUnit, 
                 before_write=lambda: fence(f"report {p.key} rendered by {worker}"))
 
 
-REPORT_RUNNERS = {UnitKind.REPORT: run_report_unit}
+# The runner of a report unit, by kind: added to a worker's runners by whoever composes it
+# (monitor.cli_worker), the processing use-case does not import the reports one.
+REPORT_RUNNERS: dict[str, Callable[[Session, Settings, wu.ClaimedUnit, str, Callable[[], datetime]], None]] = {
+    UnitKind.REPORT: run_report_unit}

@@ -70,9 +70,9 @@ def _comparisons(settings: Settings) -> dict[tuple[str, str], tuple[Any, ...]]:
     engine = open_engine(settings)
     try:
         with Session(engine) as s:
+            on = col(LunarComparisonRow.observation_id) == col(GlodObservationRow.id)
             rows = s.exec(select(LunarComparisonRow, GlodObservationRow.observation_id)
-                          .join(GlodObservationRow, col(LunarComparisonRow.observation_id) == col(GlodObservationRow.id))
-                          ).all()
+                          .join(GlodObservationRow, on)).all()
     finally:
         engine.dispose()
     out: dict[tuple[str, str], tuple[Any, ...]] = {}

@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, func, select
 
-from monitor.calibration.work import UnitKind, enqueue_star_processing
+from monitor.calibration import work as work_mod
+from monitor.calibration.work import UnitKind, enqueue_star_processing, work
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import ProcessingRun, StarPhotometry, StarpoolResult, WorkUnit
 from monitor.catalogue.states import RunOutcome, WorkState
@@ -38,7 +39,7 @@ from monitor.site import open_engine, session_scope, utc_now
 from tests.calibration.work_site import make_site, replicate_acquisitions
 from tests.harness import REPO_ROOT, command
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 N_ACQUISITIONS = 120
 N_POOLS = 30  # one-day campaign periods, acquisitions 6 h apart
@@ -58,6 +59,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.postgres
 def test_workers_ride_out_lost_connections_and_an_outage_with_every_unit_done_once(
         files: Path, tmp_path: Path, postgres_url: str) -> None:
     env = {**ENV, "MONITOR_DATABASE_URL": postgres_url}
@@ -143,3 +145,62 @@ def test_workers_ride_out_lost_connections_and_an_outage_with_every_unit_done_on
             assert run is not None and run.outcome == RunOutcome.OK and run.n_items == N_ACQUISITIONS
     finally:
         engine.dispose()
+
+
+def _lost_connection() -> sa.exc.OperationalError:
+    """What psycopg/SQLAlchemy raise when the server closes the connection mid-statement."""
+    return sa.exc.OperationalError("COMMIT", {}, ConnectionError("server closed the connection unexpectedly"))
+
+
+@pytest.mark.parametrize("when", ["before the write, the unit reaped meanwhile", "after the commit landed"])
+def test_the_unit_in_hand_is_run_again_under_its_claim_after_a_lost_connection(
+        files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """The two ambiguous cases of a connection lost while a unit is in hand, made deterministic by
+    raising the driver's error once at the write (SQLite catalogue, the worker in-process):
+    - before the write, while another worker reaped the unit and took it (its claim token moved
+      on): the worker runs the unit again under its old claim, the fence refuses the write (lost),
+      and the unit is done once, by the new claim;
+    - after the results' commit reached the database (the reply was lost): the rerun finds the
+      unit done, writes nothing (lost).
+    Either way every acquisition x band is written once and the worker goes on to the end."""
+    settings = make_site(tmp_path / "site", files)
+    with session_scope(settings) as session:
+        enqueued = enqueue_star_processing(session, settings, utc_now())
+    real = work_mod.write_photometry
+    raised: list[int] = []
+
+    def write(session, unit, worker, rows, now, acq_id=None):  # type: ignore[no-untyped-def]
+        if raised:
+            return real(session, unit, worker, rows, now, acq_id)
+        raised.append(unit.id)
+        if when.startswith("before"):
+            engine = open_engine(settings)
+            try:
+                with Session(engine) as s:  # a reap and another worker's claim: the token moves on
+                    row = s.get(WorkUnit, unit.id)
+                    assert row is not None
+                    row.state, row.worker_id, row.attempts = WorkState.PENDING, None, row.attempts + 1
+                    s.add(row)
+                    s.commit()
+            finally:
+                engine.dispose()
+            raise _lost_connection()
+        real(session, unit, worker, rows, now, acq_id)  # committed; then the reply is lost
+        raise _lost_connection()
+
+    monkeypatch.setattr(work_mod, "write_photometry", write)
+    engine = open_engine(settings)
+    try:
+        summary = work(engine, settings, utc_now, until_idle=True)
+        with Session(engine) as s:
+            counts = wu.state_counts(s, enqueued.run_id)
+            rows = s.exec(select(func.count()).select_from(StarPhotometry)).one()
+            distinct = s.exec(select(func.count()).select_from(
+                select(StarPhotometry.acquisition_id, StarPhotometry.band).distinct().subquery())).one()
+    finally:
+        engine.dispose()
+    n = enqueued.photometry
+    assert raised and summary.outages == 1 and summary.lost == 1, summary
+    assert summary.done["star_photometry"] == n - (0 if when.startswith("before") else 1), summary
+    assert counts == {WorkState.DONE: n + enqueued.starpools + enqueued.drifts + 1}
+    assert rows == distinct == n * N_BANDS
