@@ -30,6 +30,7 @@ well within a lease.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -111,27 +112,56 @@ def claim(session: Session, worker_id: str, now: datetime, lease_s: float, *, ki
     :func:`monitor.calibration.work.work`) the statement is its own transaction: one round trip.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = _claim_statement(postgres, None if kinds is None else tuple(sorted(kinds)), limit)
+    rows = session.execute(stmt, {"c_worker": worker_id, "c_lease": now + timedelta(seconds=lease_s),
+                                  "c_now": now}).all()
+    return sorted((ClaimedUnit(int(r.id), int(r.run_id), r.kind, r.key, int(r.attempts), r.parent_id, r.parent_key)
+                   for r in rows), key=lambda u: u.id)
+
+
+# The statements of the hot path (claim, finish) are built once per shape, their values bound at
+# execution: building a statement costs more Python time than its round trip on a loaded host.
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_statement(postgres: bool, kinds: tuple[str, ...] | None, limit: int) -> sa.Update:
     pick = select(_T.c.id).where(_T.c.state == WorkState.PENDING)
     if kinds is not None:
-        pick = pick.where(_T.c.kind.in_(sorted(kinds)))
+        pick = pick.where(_T.c.kind.in_(kinds))
     # a CTE: PostgreSQL evaluates it once (an IN-subquery with LIMIT may be re-run by a semi-join
     # plan and lock more rows than asked)
     picked = pick.order_by(_T.c.id).limit(limit).with_for_update(skip_locked=True).cte("picked")
     stmt = (
         sa.update(_T)
         .where(_T.c.id.in_(select(picked.c.id)), _T.c.state == WorkState.PENDING)
-        .values(state=WorkState.CLAIMED, worker_id=worker_id, attempts=_T.c.attempts + 1,
-                lease_until=now + timedelta(seconds=lease_s), heartbeat_at=now)
-        .returning(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id,
-                   _parent_key())
+        .values(state=WorkState.CLAIMED, worker_id=sa.bindparam("c_worker", type_=_T.c.worker_id.type),
+                attempts=_T.c.attempts + 1, lease_until=sa.bindparam("c_lease", type_=_T.c.lease_until.type),
+                heartbeat_at=sa.bindparam("c_now", type_=_T.c.heartbeat_at.type))
+        .returning(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id, _parent_key())
     )
     if postgres:
         # SET LOCAL synchronous_commit TO OFF inside the statement (one round trip less): evaluated
         # for each claimed row; a claim of nothing writes no WAL, so its commit never waits anyway
         stmt = stmt.returning(func.set_config("synchronous_commit", "off", True))
-    rows = session.execute(stmt).all()
-    return sorted((ClaimedUnit(int(r.id), int(r.run_id), r.kind, r.key, int(r.attempts), r.parent_id, r.parent_key)
-                   for r in rows), key=lambda u: u.id)
+    return stmt
+
+
+_HELD_BOUND = sa.and_(_T.c.id == sa.bindparam("f_id", type_=_T.c.id.type), _T.c.state == WorkState.CLAIMED,
+                      _T.c.worker_id == sa.bindparam("f_worker", type_=_T.c.worker_id.type),
+                      _T.c.attempts == sa.bindparam("f_token", type_=_T.c.attempts.type))
+
+
+@functools.lru_cache(maxsize=4)
+def _finish_statement(postgres_with_parent: bool) -> sa.Executable:
+    """The fenced finish (bound: f_id, f_worker, f_token, f_now; f_parent for the one-statement form)."""
+    mark = sa.update(_T).where(_HELD_BOUND).values(
+        state=WorkState.DONE, finished_at=sa.bindparam("f_now", type_=_T.c.finished_at.type), lease_until=None)
+    if not postgres_with_parent:
+        return mark
+    done = mark.returning(_T.c.id).cte("done")
+    parent = sa.update(_T).where(_T.c.id == sa.bindparam("f_parent", type_=_T.c.id.type),
+                                 sa.exists(select(done.c.id))).values(**_parent_decrement()).cte("parent")
+    return select(func.count()).select_from(done).add_cte(parent)
 
 
 def _parent_key() -> sa.ColumnElement[Any]:
@@ -176,14 +206,11 @@ def finish(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime) -
 
     On PostgreSQL one statement: the fenced UPDATE and the parent's decrement are two data-modifying
     CTEs (the parent's row lock orders two members ending together, as two statements would)."""
-    mark = sa.update(_T).where(_held(unit, worker_id)).values(state=WorkState.DONE, finished_at=now, lease_until=None)
+    params = {"f_id": unit.id, "f_worker": worker_id, "f_token": unit.token, "f_now": now}
     if unit.parent_id is not None and session.get_bind().dialect.name == "postgresql":
-        done = mark.returning(_T.c.id).cte("done")
-        parent = sa.update(_T).where(_T.c.id == unit.parent_id, sa.exists(select(done.c.id))).values(
-            **_parent_decrement()).cte("parent")
-        n = session.execute(select(func.count()).select_from(done).add_cte(parent)).scalar_one()
+        n = session.execute(_finish_statement(True), {**params, "f_parent": unit.parent_id}).scalar_one()
         return bool(n)
-    done_n = session.execute(mark).rowcount
+    done_n = session.execute(_finish_statement(False), params).rowcount  # type: ignore[attr-defined]
     if done_n:
         _end_parent(session, unit.parent_id)
     return bool(done_n)
