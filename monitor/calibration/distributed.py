@@ -71,7 +71,7 @@ class DaskSummary:
     given_back: int = 0
     lost: int = 0
     on_dask: dict[str, int] = field(default_factory=dict)  # other units run by Dask tasks, by kind and outcome
-    photometry_s: float = 0.0
+    photometry_s: float = 0.0  # s: the cluster's part (photometry and the units run as tasks)
     aggregation: WorkerSummary | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -84,8 +84,9 @@ class DaskSummary:
     def lines(self) -> list[str]:
         rate = self.measured / self.photometry_s if self.photometry_s > 0 else 0.0
         out = [str(self.enqueued),
-               f"dask {self.address}: {self.measured} acquisition(s) measured in {self.photometry_s:.1f} s "
-               f"({rate:.1f} acquisitions/s), {self.given_back} given back, {self.lost} lost claim(s)"]
+               f"dask {self.address}: {self.measured} acquisition(s) measured and {sum(self.on_dask.values())} "
+               f"other unit(s) run in {self.photometry_s:.1f} s ({rate:.1f} acquisitions/s), "
+               f"{self.given_back} given back, {self.lost} lost claim(s)"]
         if self.on_dask:
             out.append("on dask: " + ", ".join(f"{n} {k}" for k, n in sorted(self.on_dask.items())))
         if self.aggregation is not None:
@@ -187,11 +188,22 @@ def _run_unit_task(settings: Settings, unit: wu.ClaimedUnit, worker: str) -> str
     fenced under the client's claim (``worker``, the unit's token). Returns the unit's outcome
     (``done``, ``lost``, ``pending``/``failed`` when given back); a lost database raises (the
     client gives the unit back)."""
-    from monitor.site import open_engine, utc_now
+    from monitor.site import utc_now
 
-    engine = open_engine(settings)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            return run_unit(session, settings, unit, worker, utc_now)
-    finally:
-        engine.dispose()
+    with Session(_worker_engine(settings), expire_on_commit=False) as session:
+        return run_unit(session, settings, unit, worker, utc_now)
+
+
+_ENGINES: dict[tuple[str, str], sa.Engine] = {}  # in a Dask worker process: one engine per catalogue
+
+
+def _worker_engine(settings: Settings) -> sa.Engine:
+    """The engine of the site's catalogue in this (Dask worker) process, opened (and its schema
+    checked) by the first task that needs it, then reused by the next tasks."""
+    from monitor.site import open_engine
+
+    key = (settings.database_url, str(settings.site))
+    engine = _ENGINES.get(key)
+    if engine is None:
+        engine = _ENGINES[key] = open_engine(settings)
+    return engine
