@@ -11,9 +11,11 @@ Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPL
   (process start-up and the aggregation units included);
 - ``dask_local_2``: ``monitor process --dask local:2`` (enqueue, LocalCluster start-up, photometry
   on the cluster, aggregation);
-- ``claim_overhead``: claim (its own, asynchronously committed transaction) and fenced finish (a
-  statement of the results' transaction, timed with that commit, which a unit pays anyway) of
-  ``--claims`` units that do nothing: what the protocol costs per unit, ms.
+- ``claim_overhead``: claim (one autocommit statement, committed asynchronously) and fenced finish
+  (a statement of the results' transaction, timed with that commit, which a unit pays anyway) of
+  ``--claims`` units that do nothing, on a worker's sessions (``WorkerSessions``: connections held
+  across transactions, no pre-ping per transaction): what the protocol costs per unit, ms; with the
+  statements and connection check-outs per unit.
 
 - ``kills`` (``--kills K``): K trials of two workers on a fresh copy, one killed with SIGKILL at a
   random moment: every unit must end done once (no lost, no duplicated unit).
@@ -43,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from monitor.calibration.work import WorkerSessions
 from monitor.catalogue import operations as ops
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.engine import make_engine
@@ -83,31 +86,55 @@ def _run(cmds: list[list[str]], site: Path, env: dict[str, str]) -> tuple[float,
 
 
 def _claim_overhead(url: str, n: int) -> dict[str, float]:
-    """Claim (its own transaction) and fenced finish (a statement of the results' transaction, timed
-    here with that transaction's commit) of ``n`` units that do nothing."""
+    """Claim and fenced finish of ``n`` units that do nothing, on the sessions of a worker
+    (:class:`monitor.calibration.work.WorkerSessions`): the claim (one autocommit statement,
+    committed asynchronously) and the finish (a statement of the results' transaction, timed here
+    with that transaction's commit, which a unit pays anyway). Also counts the statements and the
+    connection check-outs (each a ``pool_pre_ping`` round trip) per unit."""
     engine = make_engine(url)
+    counts = {"statements": 0, "checkouts": 0}
+
+    def on_execute(*_: Any) -> None:
+        counts["statements"] += 1
+
+    def on_checkout(*_: Any) -> None:
+        counts["checkouts"] += 1
+
     try:
         with Session(engine) as s:
             run = ops.start_run(s, "bench", datetime.now(UTC))
             s.commit()
             assert run.id is not None
-            wu.add_units(s, run.id, "bench", [str(i) for i in range(n)], datetime.now(UTC))
-            s.commit()
-            claim_s = finish_s = 0.0
+            parent = wu.add_unit(s, run.id, "bench_parent", "p", datetime.now(UTC), waiting=n)
+            wu.add_units(s, run.id, "bench", [str(i) for i in range(n)], datetime.now(UTC), parent_ids=[parent] * n)
+            s.commit()  # members of one parent, as photometry units of a starpool: finish decrements it
+        sa.event.listen(engine, "before_cursor_execute", on_execute)
+        sa.event.listen(engine, "checkout", on_checkout)
+        claim_s = finish_s = commit_s = 0.0
+        with WorkerSessions(engine) as conns:
             for _ in range(n):
                 t = time.perf_counter()
-                (unit,) = wu.claim(s, "bench", datetime.now(UTC), 60.0, kinds={"bench"})
-                s.commit()
+                (unit,) = wu.claim(conns.claims, "bench", datetime.now(UTC), 60.0, kinds={"bench"})
+                conns.claims.commit()
                 t2 = time.perf_counter()
-                assert wu.finish(s, unit, "bench", datetime.now(UTC))
-                s.commit()
+                assert wu.finish(conns.session, unit, "bench", datetime.now(UTC))
+                t3 = time.perf_counter()
+                conns.session.commit()
                 claim_s += t2 - t
-                finish_s += time.perf_counter() - t2
+                finish_s += t3 - t2
+                commit_s += time.perf_counter() - t3
     finally:
         engine.dispose()
     return {"units": n, "claim_ms_per_unit": round(claim_s / n * 1e3, 3),
-            "finish_with_commit_ms_per_unit": round(finish_s / n * 1e3, 3),
-            "claim_and_finish_ms_per_unit": round((claim_s + finish_s) / n * 1e3, 3)}
+            "finish_with_commit_ms_per_unit": round((finish_s + commit_s) / n * 1e3, 3),
+            "claim_and_finish_ms_per_unit": round((claim_s + finish_s + commit_s) / n * 1e3, 3),
+            # the same without the results' commit (its WAL flush is paid by any durable write of a
+            # unit's results, with or without the claim protocol): what the protocol itself adds
+            "finish_statement_ms_per_unit": round(finish_s / n * 1e3, 3),
+            "results_commit_ms_per_unit": round(commit_s / n * 1e3, 3),
+            "protocol_ms_per_unit": round((claim_s + finish_s) / n * 1e3, 3),
+            "statements_per_unit": round(counts["statements"] / n, 2),
+            "connection_checkouts_per_unit": round(counts["checkouts"] / n, 3)}
 
 
 def _kill_trials(pg: str, template: str, site: Path, n: int, trials: int, seed: int, admin: sa.Engine,

@@ -27,7 +27,8 @@ def worker(
     """Claim and run units of processing work until SIGTERM/SIGINT (the unit in hand is finished
     first) or, with --until-idle, until every unit is done. Any number of workers on any hosts may
     share one PostgreSQL catalogue and the site directory."""
-    from monitor.calibration.work import work, worker_id
+    from monitor.calibration.work import RUNNERS, work, worker_id
+    from monitor.reports.units import REPORT_RUNNERS
     from monitor.site import open_engine, utc_now
 
     settings = _settings(site)
@@ -40,9 +41,12 @@ def worker(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    runners = dict(RUNNERS)
+    runners.update(REPORT_RUNNERS)  # every kind: the processing units and the render of due reports
     engine = open_engine(settings)
     try:
-        summary = work(engine, settings, utc_now, until_idle=until_idle, stop=stop, worker=worker_id())
+        summary = work(engine, settings, utc_now, until_idle=until_idle, stop=stop, worker=worker_id(),
+                       runners=runners)
     finally:
         engine.dispose()
     out.print(_plain(str(summary)), soft_wrap=True)
@@ -104,7 +108,7 @@ def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_
         engine.dispose()
     for line in summary.lines():
         out.print(_plain(line), soft_wrap=True)
-    failed = summary.aggregation.failed if summary.aggregation else 0
+    failed = summary.failed
     if failed:
         _error(f"{failed} unit(s) failed for good after their retries (see the log)")
         raise typer.Exit(1)

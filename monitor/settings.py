@@ -488,9 +488,10 @@ backlog_hours = 24
 user = ""
 
 [compute]
-# true: the daemon's process job does the processing itself. false: it only enqueues the star, Moon
-# and GEOM processing as units of work, done by any number of 'monitor worker' processes on any hosts
-# sharing this catalogue (PostgreSQL) and the site directory.
+# true: the daemon's process job does the processing itself. false: it only enqueues the star, Moon,
+# GEOM and GLOD processing (and its report jobs the render of a due report) as units of work, done by
+# any number of 'monitor worker' processes on any hosts sharing this catalogue (PostgreSQL) and the
+# site directory.
 workers = true
 # Default Dask scheduler of 'monitor process --dask': "local:4" (a LocalCluster of 4 processes) or
 # "tcp://host:8786" (a running cluster, e.g. dask-jobqueue's SLURMCluster). "" = none.

@@ -45,7 +45,7 @@ from monitor.science.moon_photometry import MoonPhotometryError
 from monitor.science.observer_frames import observer_gcrs_km
 from monitor.settings import Settings
 
-__all__ = ["LunarComparisonSummary", "run_lunar_comparison", "srf_band_irradiance"]
+__all__ = ["LunarComparisonSummary", "run_lunar_comparison", "srf_band_irradiance", "log_rejections"]
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,13 @@ def run_lunar_comparison(session: Session, settings: Settings, run: ProcessingRu
                 summary.channels_ok += r.status == "ok"
                 summary.channels_flagged += r.status == "flagged"
                 summary.channels_rejected += r.status == "rejected"
-                if r.status == "rejected":
-                    log.warning("lunar observation %s channel %s rejected (%s): %s", obs_row.observation_id,
-                                r.channel, r.reason, r.message)
+            log_rejections(obs_row.observation_id, rows)
     return summary
+
+
+def log_rejections(observation_id: str, rows: list[lc.LunarComparisonRow]) -> None:
+    """One WARNING per rejected channel of an observation (the stage and its work unit alike)."""
+    for r in rows:
+        if r.status == "rejected":
+            log.warning("lunar observation %s channel %s rejected (%s): %s", observation_id, r.channel, r.reason,
+                        r.message)

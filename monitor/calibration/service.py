@@ -84,7 +84,7 @@ def run_processing(
     PSF/MTF fits of the starpools (label ``PSF/MTF <starpool> <band>``), see :mod:`monitor.progress`.
     """
     from monitor.calibration.geometry import GeometrySummary, run_geometry_calibration
-    from monitor.calibration.lunar_comparison import run_lunar_comparison
+    from monitor.calibration.lunar_comparison import LunarComparisonSummary, run_lunar_comparison
     from monitor.calibration.moon import MoonSummary, run_moon_calibration
     from monitor.calibration.psf import starpool_ee_correction
     from monitor.calibration.star import run_star_calibration
@@ -109,8 +109,10 @@ def run_processing(
             summary.add("geometry", geometry)
             moon = run_moon_calibration(session, settings, run, now, reprocess=reprocess)
             summary.add("moon", moon)
-        lunar = run_lunar_comparison(session, settings, run, now, reprocess=reprocess)
-        summary.add("lunar comparison", lunar)
+        lunar = LunarComparisonSummary()
+        if settings.compute.workers:  # else the GLOD observations were enqueued with the star units
+            lunar = run_lunar_comparison(session, settings, run, now, reprocess=reprocess)
+            summary.add("lunar comparison", lunar)
     except Exception as exc:
         _record_failed_run(session, run, now, exc)
         raise

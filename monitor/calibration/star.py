@@ -309,7 +309,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
                     summary.leave_pending(measured, log, "star photometry")
                     continue
                 rows.extend(measured)
-                summary.rejected_bands += _log_rejections(acq, measured)
+                summary.rejected_bands += _log_rejections(acq.acq_id, measured)
                 key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
                 pool_key = f"{acq.satellite}-{key}"
                 if pool_key not in pools:
@@ -326,11 +326,11 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
                 progress(min(start + BATCH, len(pending)), len(pending), "photometry")
 
 
-def _log_rejections(acq: Acquisition, rows: PhotometryRows) -> int:
+def _log_rejections(acq_id: str, rows: PhotometryRows) -> int:
     """Log every rejected band of one acquisition (WARNING, with its ACQ_ID); returns their number."""
     rejected = [phot for phot, _ in rows if phot["status"] != PhotometryStatus.OK]
     for phot in rejected:
-        log.warning("star %s band %s rejected (%s): %s", acq.acq_id, phot["band"], phot["reason"], phot["message"])
+        log.warning("star %s band %s rejected (%s): %s", acq_id, phot["band"], phot["reason"], phot["message"])
     return len(rejected)
 
 

@@ -10,7 +10,8 @@ process --enqueue``, or ``monitor process --dask``) enqueues one processing run 
     │       └── star_photometry <acquisition id>   one file: the photometry of every band
     ├── moon_drift <sat>      MOON drift of A_k (and its alerts) of every band of one satellite
     │   └── moon <acquisition id>   one MOON file: the Moon measurement of every band
-    └── geometry <acquisition id>   one GEOM file: the stereo adjustment
+    ├── geometry <acquisition id>   one GEOM file: the stereo adjustment
+    └── lunar_comparison <glod_observation id>   one GLOD file compared with REF-1
 
 An aggregation waits for all its members and is run once, by whichever worker finishes the last of
 them (:mod:`monitor.catalogue.work_units`). Each unit reuses the functions of the in-process
@@ -21,18 +22,19 @@ unit whose worker died is done again by another and never counted twice.
 Failures follow :mod:`monitor.calibration.pending`: data problems are verdict rows (the unit is
 done); a transient failure or an internal error gives the unit back (:func:`work_units.release`),
 claimable again until its ``max_attempts`` claims are used, then ``failed`` (the run is recorded
-``partial``). The lunar comparison is not a unit yet: ``monitor process`` runs it.
+``partial``). The render of a due scheduled report is a unit too (``report``, no parent: its
+runner is :mod:`monitor.reports.units`, added by ``monitor worker``).
 """
 
 from __future__ import annotations
 
-import enum
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +43,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from monitor.calibration import geometry as geometry_mod
+from monitor.calibration import lunar_comparison as lunar_mod
 from monitor.calibration import moon as moon_mod
 from monitor.calibration.alerts import DRIFT_KINDS, evaluate_mtf_alerts, reconcile
 from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run, unit_failure
@@ -59,6 +62,7 @@ from monitor.catalogue import (
     acquisitions,
     drift_results,
     geometry_results,
+    lunar_comparisons,
     moon_results,
     mtf_results,
     operations,
@@ -67,8 +71,8 @@ from monitor.catalogue import (
 )
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.locks import site_operation
-from monitor.catalogue.models import Acquisition, ProcessingRun, Starpool
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.models import Acquisition, GlodObservationRow, ProcessingRun, Starpool
+from monitor.catalogue.states import PROCESSING_UNIT_KINDS, RunOutcome, UnitKind, WorkState
 from monitor.domain import STAR_SATELLITES
 from monitor.settings import Settings
 
@@ -88,21 +92,10 @@ __all__ = [
     "work",
     "LostClaim",
     "give_back",
+    "WorkerSessions",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class UnitKind(enum.StrEnum):
-    """``work_unit.kind``: what a unit does."""
-
-    STAR_PHOTOMETRY = "star_photometry"  # key: acquisition.id
-    STARPOOL = "starpool"  # key: starpool.id
-    STAR_DRIFT = "star_drift"  # key: satellite
-    MOON = "moon"  # key: acquisition.id (a MOON acquisition)
-    MOON_DRIFT = "moon_drift"  # key: satellite
-    GEOMETRY = "geometry"  # key: acquisition.id (a GEOM acquisition)
-    RUN = "run"  # key: processing_run.id
 
 
 def worker_id() -> str:
@@ -124,6 +117,7 @@ class Enqueued:
     moon: int = 0  # MOON acquisitions
     moon_drifts: int = 0  # satellites whose MOON drift is refitted
     geometry: int = 0  # GEOM acquisitions
+    lunar: int = 0  # GLOD observations to compare
     reason: str = ""
 
     def __str__(self) -> str:
@@ -131,7 +125,7 @@ class Enqueued:
             return f"nothing enqueued: {self.reason}"
         return (f"run {self.run_id} enqueued: {self.photometry} acquisition(s), {self.starpools} starpool(s), "
                 f"{self.drifts} drift series; {self.moon} Moon acquisition(s), {self.moon_drifts} Moon drift series; "
-                f"{self.geometry} GEOM acquisition(s)")
+                f"{self.geometry} GEOM acquisition(s); {self.lunar} GLOD observation(s)")
 
 
 def enqueue_star_processing(session: Session, settings: Settings, now: datetime, *, reprocess: bool = False,
@@ -140,7 +134,7 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
     STAR, MOON and GEOM acquisition) as one run of units, committed. Only one run's units are in
     flight at a time: while units of an earlier run are not ended, nothing is enqueued (the
     scheduler tries again at its next tick)."""
-    outstanding = wu.active_units(session)
+    outstanding = wu.active_units(session, PROCESSING_UNIT_KINDS)  # a report unit does not hold a run back
     if outstanding:
         return Enqueued(None, reason=f"{outstanding} unit(s) of an earlier run not ended yet")
     sats = [s.value for s in STAR_SATELLITES]
@@ -153,9 +147,10 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
     moon_pending = moon_results.moon_acquisitions_pending(session, run.id - 1 if reprocess else None)
     moon_owing = {s for s, _ in drift_results.moon_drift_pending(session)}  # an interrupted refit
     geom_pending = geometry_results.geom_acquisitions_pending(session, run.id - 1 if reprocess else None)
-    if not pending and not owing and not moon_pending and not moon_owing and not geom_pending:
+    glods = [o.id for o in lunar_comparisons.glods_pending(session, run.id - 1 if reprocess else None)]
+    if not pending and not owing and not moon_pending and not moon_owing and not geom_pending and not glods:
         session.rollback()
-        return Enqueued(None, reason="no star, Moon or GEOM acquisition pending")
+        return Enqueued(None, reason="no star, Moon, GEOM acquisition or GLOD observation pending")
     pools: dict[int, Starpool] = {p.id: p for p in owing if p.id is not None}
     members: dict[int, list[int]] = {}
     for acq in pending:
@@ -173,7 +168,8 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
         assert acq.id is not None
         moon_of_sat.setdefault(acq.satellite, []).append(acq.id)
     run_unit_id = wu.add_unit(session, run.id, UnitKind.RUN, str(run.id), now,
-                              waiting=len(by_sat) + len(moon_of_sat) + len(geom_pending), max_attempts=max_attempts)
+                              waiting=len(by_sat) + len(moon_of_sat) + len(geom_pending) + len(glods),
+                              max_attempts=max_attempts)
     sat_names = sorted(by_sat)
     drift_ids = wu.add_units(session, run.id, UnitKind.STAR_DRIFT, sat_names, now,
                              waiting=[len(by_sat[s]) for s in sat_names], parent_ids=[run_unit_id] * len(sat_names),
@@ -198,9 +194,11 @@ def enqueue_star_processing(session: Session, settings: Settings, now: datetime,
                  max_attempts=max_attempts)
     wu.add_units(session, run.id, UnitKind.GEOMETRY, [str(a.id) for a in geom_pending], now,
                  parent_ids=[run_unit_id] * len(geom_pending), max_attempts=max_attempts)
+    wu.add_units(session, run.id, UnitKind.LUNAR_COMPARISON, [str(i) for i in glods], now,
+                 parent_ids=[run_unit_id] * len(glods), max_attempts=max_attempts)
     session.commit()
     return Enqueued(run.id, photometry=len(acq_ids), starpools=len(pool_ids), drifts=len(sat_names),
-                    moon=len(moon_ids), moon_drifts=len(moon_sats), geometry=len(geom_pending))
+                    moon=len(moon_ids), moon_drifts=len(moon_sats), geometry=len(geom_pending), lunar=len(glods))
 
 
 @site_operation("process")  # never beside a `monitor process` of the site (or another enqueue)
@@ -233,14 +231,8 @@ def enqueue_star_stage(session: Session, settings: Settings, now: datetime, *, r
 # --------------------------------------------------------------------------- the units
 
 
-class LostClaim(Exception):
-    """The worker no longer holds the unit (its lease expired and it was reaped): nothing written."""
-
-
-def _finish_or_lost(session: Session, unit: wu.ClaimedUnit, worker: str, now: datetime) -> None:
-    if not wu.finish(session, unit, worker, now):
-        session.rollback()
-        raise LostClaim(f"{unit.kind} {unit.key}: claim lost (lease expired), nothing written")
+LostClaim = wu.LostClaim
+_finish_or_lost = wu.finish_or_lost
 
 
 def photometry_job(session: Session, settings: Settings, unit: wu.ClaimedUnit) -> _FileJob:
@@ -254,21 +246,24 @@ def photometry_job(session: Session, settings: Settings, unit: wu.ClaimedUnit) -
 def _starpool_of(session: Session, unit: wu.ClaimedUnit) -> int:
     """The starpool a photometry unit joins: the key of its parent unit."""
     assert unit.parent_id is not None
-    return int(wu.key_of(session, unit.parent_id))
+    return int(unit.parent_key if unit.parent_key is not None else wu.key_of(session, unit.parent_id))
 
 
 def write_photometry(session: Session, unit: wu.ClaimedUnit, worker: str, rows: PhotometryRows,
-                     now: datetime) -> int:
+                     now: datetime, acq_id: str | None = None) -> int:
     """Commit the photometry of one acquisition (fenced) and its starpool membership; returns the
-    number of rejected bands. Raises :class:`LostClaim` (nothing written) if the claim was lost."""
+    number of rejected bands (logged with ``acq_id``, the ACQ_ID, read again when not given).
+    Raises :class:`LostClaim` (nothing written) if the claim was lost."""
     pool_id = _starpool_of(session, unit)
     _finish_or_lost(session, unit, worker, now)
     star_results.add_starpool_members(session, [(pool_id, int(unit.key))], now)
     star_results.mark_starpools_pending(session, [pool_id], now)
     star_results.add_star_photometry_batch(session, rows)
     session.commit()
-    acq = session.get(Acquisition, int(unit.key))
-    return _log_rejections(acq, rows) if acq is not None else 0
+    if acq_id is None:
+        acq = session.get(Acquisition, int(unit.key))
+        acq_id = acq.acq_id if acq is not None else unit.key
+    return _log_rejections(acq_id, rows)
 
 
 def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
@@ -278,7 +273,7 @@ def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, 
     measured = _measure_file(job)
     if isinstance(measured, UnitFailure):
         return measured
-    write_photometry(session, unit, worker, measured, clock())
+    write_photometry(session, unit, worker, measured, clock(), job.acq_id)
     return None
 
 
@@ -373,6 +368,19 @@ def _run_geometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     geometry_mod.log_result(acq.acq_id, row)
 
 
+def _run_lunar_comparison(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
+                          clock: Callable[[], datetime]) -> None:
+    """The comparison of one archived GLOD observation with REF-1 (every channel), written fenced."""
+    obs = session.get(GlodObservationRow, int(unit.key))
+    assert obs is not None and obs.id is not None
+    session.commit()  # no transaction is held while the file is read and integrated
+    rows = lunar_mod._observation_rows(obs, settings, unit.run_id, clock())
+    _finish_or_lost(session, unit, worker, clock())
+    versions.add_rows(session, rows)
+    session.commit()
+    lunar_mod.log_rejections(obs.observation_id, rows)
+
+
 def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
              clock: Callable[[], datetime]) -> None:
     now = clock()
@@ -382,37 +390,44 @@ def _run_run(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker:
     star = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.STAR_PHOTOMETRY).get(WorkState.DONE, 0)
     moon = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.MOON).get(WorkState.DONE, 0)
     geom = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.GEOMETRY).get(WorkState.DONE, 0)
+    lunar = wu.state_counts(session, run_id=unit.run_id, kind=UnitKind.LUNAR_COMPARISON).get(WorkState.DONE, 0)
     failed = wu.state_counts(session, run_id=unit.run_id).get(WorkState.FAILED, 0)
     from monitor.calibration.mtf_stage import mtf_off_note
 
     mtf = mtf_off_note(settings) or f"MTF of {mtf_results.count_of_run(session, run.id)} starpool band(s)"
     message = (f"star (workers): {star} acquisitions measured, {mtf}; moon (workers): {moon} acquisitions measured; "
                f"geometry (workers): {geom} acquisitions adjusted; "
+               f"lunar comparison (workers): {lunar} GLOD observations compared; "
                f"{failed} unit(s) failed after their retries")
     evaluate_mtf_alerts(session, run, now)  # after every starpool of the run, as the in-process stage
     operations.finish_run(session, run, now, RunOutcome.PARTIAL if failed else RunOutcome.OK, message,
-                          n_items=star + moon + geom)
+                          n_items=star + moon + geom + lunar)
     session.commit()
 
 
-_RUNNERS: dict[str, Callable[[Session, Settings, wu.ClaimedUnit, str, Callable[[], datetime]], UnitFailure | None]] = {
+Runner = Callable[[Session, Settings, wu.ClaimedUnit, str, Callable[[], datetime]], "UnitFailure | None"]
+
+# The units of the processing use-case. A report unit is run by monitor.reports.units: whoever
+# composes a worker (monitor worker: monitor.cli_worker) adds it with ``work(runners=...)``.
+RUNNERS: dict[str, Runner] = {
     UnitKind.STAR_PHOTOMETRY: _run_photometry,
     UnitKind.STARPOOL: _run_starpool,
     UnitKind.STAR_DRIFT: _run_drift,
     UnitKind.MOON: _run_moon,
     UnitKind.MOON_DRIFT: _run_moon_drift,
     UnitKind.GEOMETRY: _run_geometry,
+    UnitKind.LUNAR_COMPARISON: _run_lunar_comparison,
     UnitKind.RUN: _run_run,
 }
 
 
 def run_unit(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
-             clock: Callable[[], datetime]) -> str:
+             clock: Callable[[], datetime], runners: Mapping[str, Runner] | None = None) -> str:
     """Run one claimed unit to its end: ``"done"``, ``"lost"`` (claim lost, nothing written), or
     the state a failure without a verdict gave it back in (``"pending"``: retried; ``"failed"``).
     A lost database connection is re-raised (the worker's session is unusable)."""
     try:
-        failure = _RUNNERS[unit.kind](session, settings, unit, worker, clock)
+        failure = (runners or RUNNERS)[unit.kind](session, settings, unit, worker, clock)
     except LostClaim as exc:
         log.warning("%s", exc)
         return "lost"
@@ -450,6 +465,7 @@ class WorkerSummary:
     failed: int = 0
     lost: int = 0
     reaped: int = 0
+    outages: int = 0  # database outages survived (monitor.calibration.work._Outage)
     elapsed_s: float = 0.0
 
     def count(self, kind: str, outcome: str) -> None:
@@ -465,7 +481,8 @@ class WorkerSummary:
     def __str__(self) -> str:
         done = ", ".join(f"{n} {k}" for k, n in sorted(self.done.items())) or "nothing"
         return (f"worker {self.worker}: done {done}; {self.given_back} given back, {self.failed} failed, "
-                f"{self.lost} lost, {self.reaped} expired lease(s) reaped, {self.elapsed_s:.1f} s")
+                f"{self.lost} lost, {self.reaped} expired lease(s) reaped, {self.outages} database outage(s) survived, "
+                f"{self.elapsed_s:.1f} s")
 
 
 class Heartbeat:
@@ -495,6 +512,7 @@ class Heartbeat:
             self.held.pop(unit.id, None)
 
     def _loop(self) -> None:
+        failing = False  # logged once per run of failed beats (an outage), not once per beat
         while not self._stop.wait(self.lease_s / 3):
             with self._lock:
                 units = list(self.held.values())
@@ -505,47 +523,186 @@ class Heartbeat:
                     wu.heartbeat(s, units, self.worker, self.clock(), self.lease_s)
                     s.commit()
             except Exception as exc:  # noqa: BLE001 - a missed beat only shortens the lease
-                log.warning("heartbeat of %d unit(s) failed: %s", len(units), exc)
+                if not failing:
+                    log.warning("heartbeat of %d unit(s) failed (retried every %.1f s, logged once): %s",
+                                len(units), self.lease_s / 3, _first_line(exc))
+                failing = True
+            else:
+                if failing:
+                    log.warning("heartbeat renewed again (%d unit(s))", len(units))
+                failing = False
+
+
+def _first_line(exc: BaseException) -> str:
+    """``"<Type>: <first line of the message>"`` (a driver error's message runs over many lines)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class _Outage:
+    """A worker's view of a database outage: exponential backoff between attempts, one log line
+    when the connection is lost and one when it is back (not one per failed attempt)."""
+
+    FIRST_S = 0.5  # s: first wait after a failure (a terminated connection is back at once)
+    MAX_S = 30.0  # s: longest wait between attempts during a long outage
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.since: float | None = None  # time.monotonic() of the first failure of the outage
+        self.failures = 0
+        self.outages = 0
+
+    def failed(self, exc: BaseException, stop: threading.Event) -> None:
+        """A statement failed for lack of the database: wait before the next attempt (or until stop)."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.outages += 1
+            log.warning("worker %s: database connection lost (%s); retrying with backoff up to %.0f s, "
+                        "the unit in hand is kept", self.worker, _first_line(exc), self.MAX_S)
+        self.failures += 1
+        stop.wait(min(self.MAX_S, self.FIRST_S * 2 ** (self.failures - 1)))
+
+    def ok(self) -> None:
+        """A loop turn went through: the outage (if any) is over."""
+        if self.since is not None:
+            log.warning("worker %s: database back after %.1f s (%d failed attempt(s))", self.worker,
+                        time.monotonic() - self.since, self.failures)
+            self.since, self.failures = None, 0
 
 
 def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *, until_idle: bool = False,
          stop: threading.Event | None = None, kinds: set[str] | None = None, worker: str | None = None,
-         on_unit: Callable[[wu.ClaimedUnit, str], None] | None = None) -> WorkerSummary:
+         on_unit: Callable[[wu.ClaimedUnit, str], None] | None = None,
+         runners: Mapping[str, Runner] | None = None) -> WorkerSummary:
     """Claim and run units until ``stop`` is set (the unit in hand is finished first) or, with
     ``until_idle``, until no unit of any run is left (waiting, claimable or claimed by anyone): a
     worker that finds nothing to claim while others hold units waits, reaping expired leases, so
-    that the units of a worker that died are still done."""
+    that the units of a worker that died are still done.
+
+    A lost database connection (:func:`ends_the_run`) does not end the worker: it rolls back, waits
+    with exponential backoff (:class:`_Outage`: one log line per outage) and goes on when the
+    database is back. The unit in hand is kept and run again under the same claim: its fenced write
+    (:func:`work_units.finish`) goes through only if this worker still holds it with the same token,
+    so a unit whose lease expired during the outage and was reaped (or done by another worker), or
+    whose "done" commit did reach the server before the connection died, is written nothing more
+    (counted ``lost``). The heartbeat keeps renewing the lease meanwhile, so a short outage loses
+    nothing. A stop during an outage leaves the unit to the reaper.
+
+    ``runners``: the units this worker can run, by kind (default :data:`RUNNERS`); it claims
+    only those kinds (of ``kinds`` when given), and ``until_idle`` waits only for them.
+    """
     compute = settings.compute
+    runners = dict(runners or RUNNERS)
+    kinds = set(runners) if kinds is None else set(kinds) & set(runners)
     stop = stop or threading.Event()
     me = worker or worker_id()
     summary = WorkerSummary(me)
+    outage = _Outage(me)
     t0 = time.monotonic()
     last_reap = -float("inf")
-    with Session(engine, expire_on_commit=False) as session, Heartbeat(engine, me, compute.lease_seconds,
-                                                                       clock) as beat:
+    unit: wu.ClaimedUnit | None = None  # the unit in hand (kept across an outage)
+    with WorkerSessions(engine) as conns, Heartbeat(engine, me, compute.lease_seconds, clock) as beat:
         while not stop.is_set():
-            if time.monotonic() - last_reap >= compute.reap_seconds:
-                again, failed = wu.reap(session, clock())
-                session.commit()
-                summary.reaped += again + failed
-                last_reap = time.monotonic()
-            claimed = wu.claim(session, me, clock(), compute.lease_seconds, kinds=kinds)
-            session.commit()
-            if not claimed:
-                if until_idle and wu.active_units(session) == 0:
-                    break
-                session.commit()
-                stop.wait(compute.poll_seconds)
-                continue
-            unit = claimed[0]
-            beat.hold(unit)
             try:
-                outcome = run_unit(session, settings, unit, me, clock)
-            finally:
-                beat.drop(unit)
+                session = conns.session
+                if unit is None:
+                    if time.monotonic() - last_reap >= compute.reap_seconds:
+                        again, failed = wu.reap(session, clock())
+                        session.commit()
+                        summary.reaped += again + failed
+                        last_reap = time.monotonic()
+                    claimed = wu.claim(conns.claims, me, clock(), compute.lease_seconds, kinds=kinds)
+                    conns.claims.commit()
+                    if not claimed:
+                        idle = until_idle and wu.active_units(conns.claims, kinds) == 0
+                        conns.claims.commit()
+                        outage.ok()
+                        if idle:
+                            break
+                        stop.wait(compute.poll_seconds)
+                        continue
+                    unit = claimed[0]
+                    beat.hold(unit)
+                outcome = run_unit(session, settings, unit, me, clock, runners)
+            except Exception as exc:  # noqa: BLE001 - only a lost database is survived, see below
+                if not ends_the_run(exc):
+                    raise
+                conns.reset()
+                outage.failed(exc, stop)
+                continue
+            outage.ok()
+            beat.drop(unit)
             summary.count(unit.kind, outcome)
             if on_unit is not None:
                 on_unit(unit, outcome)
+            unit = None
+        if unit is not None:
+            beat.drop(unit)
+            log.warning("worker %s: stopped during a database outage holding %s %s: left to the reaper "
+                        "(its lease expires in at most %.0f s)", me, unit.kind, unit.key, compute.lease_seconds)
+    summary.outages = outage.outages
     summary.elapsed_s = time.monotonic() - t0
     return summary
 
+
+class WorkerSessions:
+    """A worker's sessions, each on a connection it keeps from one transaction to the next.
+
+    A session on the engine returns its connection to the pool at each commit and checks one out
+    (with a ``pool_pre_ping`` round trip) at its next statement: a round trip per transaction,
+    two per unit. Here ``session`` (the units: reads, fenced result transactions, reaps) and, on
+    PostgreSQL, ``claims`` (autocommit: :func:`work_units.claim` is one statement, hence its own
+    transaction, one round trip) are bound to connections held until :meth:`reset` (a lost
+    database: they are closed and opened again, lazily, at the next use). On SQLite ``claims`` is
+    ``session`` (one writer: an autocommit claim would gain nothing).
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._conns: list[sa.Connection] = []
+        self._session: Session | None = None
+        self._claims: Session | None = None
+
+    def __enter__(self) -> WorkerSessions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reset()
+
+    def _open(self) -> None:
+        conn = self.engine.connect()
+        self._conns.append(conn)
+        self._session = Session(bind=conn, expire_on_commit=False)
+        if self.engine.dialect.name == "postgresql":
+            claims = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._conns.append(claims)
+            self._claims = Session(bind=claims, expire_on_commit=False)
+        else:
+            self._claims = self._session
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._open()
+        assert self._session is not None
+        return self._session
+
+    @property
+    def claims(self) -> Session:
+        if self._claims is None:
+            self._open()
+        assert self._claims is not None
+        return self._claims
+
+    def reset(self) -> None:
+        """Close the sessions and their connections (a dead connection is discarded by the pool)."""
+        for s in {id(x): x for x in (self._session, self._claims) if x is not None}.values():
+            with contextlib.suppress(Exception):  # the connection is gone
+                s.close()
+        for c in self._conns:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - the connection is gone: make sure the pool drops it
+                with contextlib.suppress(Exception):
+                    c.invalidate()
+        self._conns, self._session, self._claims = [], None, None

@@ -614,7 +614,7 @@ class WorkUnit(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="processing_run.id", index=True)
-    kind: str = Field(max_length=32)  # monitor.calibration.work.UnitKind
+    kind: str = Field(max_length=32)  # monitor.catalogue.states.UnitKind
     key: str = Field(max_length=80)  # what the unit is about: an acquisition id, a starpool id, a satellite
     state: str = Field(default=WorkState.PENDING, max_length=16)  # WorkState
     parent_id: int | None = Field(default=None, foreign_key="work_unit.id", index=True)

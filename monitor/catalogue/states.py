@@ -25,6 +25,8 @@ __all__ = [
     "AlertKind",
     "ACTIVE_ALERT_STATES",
     "WorkState",
+    "UnitKind",
+    "PROCESSING_UNIT_KINDS",
     "ACTIVE_WORK_STATES",
     "one_of",
 ]
@@ -120,6 +122,24 @@ class WorkState(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"  # gave up after ``max_attempts`` claims
 
+
+class UnitKind(enum.StrEnum):
+    """``work_unit.kind``: what a unit does (run by :mod:`monitor.calibration.work`; ``report`` by
+    :mod:`monitor.reports.units`)."""
+
+    STAR_PHOTOMETRY = "star_photometry"  # key: acquisition.id
+    STARPOOL = "starpool"  # key: starpool.id
+    STAR_DRIFT = "star_drift"  # key: satellite
+    MOON = "moon"  # key: acquisition.id (a MOON acquisition)
+    MOON_DRIFT = "moon_drift"  # key: satellite
+    GEOMETRY = "geometry"  # key: acquisition.id (a GEOM acquisition)
+    LUNAR_COMPARISON = "lunar_comparison"  # key: glod_observation.id
+    RUN = "run"  # key: processing_run.id
+    REPORT = "report"  # key: the report period (2025-W11, 2025-03): the render of a due scheduled report
+
+
+# The kinds of a processing run's units (one processing run's units in flight at a time).
+PROCESSING_UNIT_KINDS = tuple(k for k in UnitKind if k != UnitKind.REPORT)
 
 # The states of a unit not finished yet: at most one such unit per (kind, key) (a partial unique index).
 ACTIVE_WORK_STATES = (WorkState.WAITING, WorkState.PENDING, WorkState.CLAIMED)

@@ -30,6 +30,7 @@ well within a lease.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +44,8 @@ from monitor.catalogue.states import ACTIVE_WORK_STATES, WorkState
 
 __all__ = [
     "ClaimedUnit",
+    "LostClaim",
+    "finish_or_lost",
     "add_unit",
     "add_units",
     "claim",
@@ -59,6 +62,7 @@ __all__ = [
 ]
 
 _T = WorkUnit.__table__  # type: ignore[attr-defined]
+_PARENT = _T.alias("parent")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class ClaimedUnit:
     key: str
     token: int
     parent_id: int | None
+    parent_key: str | None = None  # the key of the parent unit (e.g. a photometry unit's starpool id)
 
 
 def add_unit(session: Session, run_id: int, kind: str, key: str, now: datetime, *, waiting: int = 0,
@@ -100,29 +105,70 @@ def claim(session: Session, worker_id: str, now: datetime, lease_s: float, *, ki
     """Claim up to ``limit`` claimable units (oldest first, of ``kinds`` or any): one statement.
 
     On PostgreSQL the claim's transaction is committed asynchronously (``synchronous_commit`` off
-    for that transaction only: no wait for the WAL flush, ~4 ms of each unit's cost): a claim lost
-    by a server crash only makes the unit claimable again, and the worker that believed it held it
-    fails the fence of :func:`finish` (writes nothing). Commit the claim on its own, before any
-    result is written.
+    for that transaction only, set by the statement itself: no wait for the WAL flush): a claim
+    lost by a server crash only makes the unit claimable again, and the worker that believed it
+    held it fails the fence of :func:`finish` (writes nothing). Commit the claim on its own, before
+    any result is written; on a connection in autocommit mode (the worker's claim connection, see
+    :func:`monitor.calibration.work.work`) the statement is its own transaction: one round trip.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = _claim_statement(postgres, None if kinds is None else tuple(sorted(kinds)), limit)
+    rows = session.execute(stmt, {"c_worker": worker_id, "c_lease": now + timedelta(seconds=lease_s),
+                                  "c_now": now}).all()
+    return sorted((ClaimedUnit(int(r.id), int(r.run_id), r.kind, r.key, int(r.attempts), r.parent_id, r.parent_key)
+                   for r in rows), key=lambda u: u.id)
+
+
+# The statements of the hot path (claim, finish) are built once per shape, their values bound at
+# execution: building a statement costs more Python time than its round trip on a loaded host.
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_statement(postgres: bool, kinds: tuple[str, ...] | None, limit: int) -> sa.Update:
     pick = select(_T.c.id).where(_T.c.state == WorkState.PENDING)
     if kinds is not None:
-        pick = pick.where(_T.c.kind.in_(sorted(kinds)))
+        pick = pick.where(_T.c.kind.in_(kinds))
     # a CTE: PostgreSQL evaluates it once (an IN-subquery with LIMIT may be re-run by a semi-join
     # plan and lock more rows than asked)
     picked = pick.order_by(_T.c.id).limit(limit).with_for_update(skip_locked=True).cte("picked")
     stmt = (
         sa.update(_T)
         .where(_T.c.id.in_(select(picked.c.id)), _T.c.state == WorkState.PENDING)
-        .values(state=WorkState.CLAIMED, worker_id=worker_id, attempts=_T.c.attempts + 1,
-                lease_until=now + timedelta(seconds=lease_s), heartbeat_at=now)
-        .returning(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id)
+        .values(state=WorkState.CLAIMED, worker_id=sa.bindparam("c_worker", type_=_T.c.worker_id.type),
+                attempts=_T.c.attempts + 1, lease_until=sa.bindparam("c_lease", type_=_T.c.lease_until.type),
+                heartbeat_at=sa.bindparam("c_now", type_=_T.c.heartbeat_at.type))
+        .returning(_T.c.id, _T.c.run_id, _T.c.kind, _T.c.key, _T.c.attempts, _T.c.parent_id, _parent_key())
     )
-    rows = session.execute(stmt).all()
-    return sorted((ClaimedUnit(int(r.id), int(r.run_id), r.kind, r.key, int(r.attempts), r.parent_id)
-                   for r in rows), key=lambda u: u.id)
+    if postgres:
+        # SET LOCAL synchronous_commit TO OFF inside the statement (one round trip less): evaluated
+        # for each claimed row; a claim of nothing writes no WAL, so its commit never waits anyway
+        stmt = stmt.returning(func.set_config("synchronous_commit", "off", True))
+    return stmt
+
+
+_HELD_BOUND = sa.and_(_T.c.id == sa.bindparam("f_id", type_=_T.c.id.type), _T.c.state == WorkState.CLAIMED,
+                      _T.c.worker_id == sa.bindparam("f_worker", type_=_T.c.worker_id.type),
+                      _T.c.attempts == sa.bindparam("f_token", type_=_T.c.attempts.type))
+
+
+@functools.lru_cache(maxsize=4)
+def _finish_statement(postgres_with_parent: bool) -> sa.Executable:
+    """The fenced finish (bound: f_id, f_worker, f_token, f_now; f_parent for the one-statement form)."""
+    mark = sa.update(_T).where(_HELD_BOUND).values(
+        state=WorkState.DONE, finished_at=sa.bindparam("f_now", type_=_T.c.finished_at.type), lease_until=None)
+    if not postgres_with_parent:
+        return mark
+    done = mark.returning(_T.c.id).cte("done")
+    parent = sa.update(_T).where(_T.c.id == sa.bindparam("f_parent", type_=_T.c.id.type),
+                                 sa.exists(select(done.c.id))).values(**_parent_decrement()).cte("parent")
+    return select(func.count()).select_from(done).add_cte(parent)
+
+
+def _parent_key() -> sa.ColumnElement[Any]:
+    """``RETURNING`` column: the key of the claimed unit's parent. The correlation is spelled out
+    (SQLite renders RETURNING columns unqualified, which the subquery would take for its own)."""
+    return (select(_PARENT.c.key).where(_PARENT.c.id == sa.literal_column(f"{_T.name}.parent_id"))
+            .scalar_subquery().label("parent_key"))
 
 
 def _held(unit: ClaimedUnit, worker_id: str) -> sa.ColumnElement[bool]:
@@ -144,20 +190,41 @@ def _end_parent(session: Session, parent_id: int | None) -> None:
     """A member of ``parent_id`` ended: one fewer to wait for; the last one makes it claimable."""
     if parent_id is None:
         return
-    session.execute(sa.update(_T).where(_T.c.id == parent_id).values(
-        waiting=_T.c.waiting - 1,
-        state=sa.case((sa.and_(_T.c.state == WorkState.WAITING, _T.c.waiting <= 1), WorkState.PENDING),
-                      else_=_T.c.state)))
+    session.execute(sa.update(_T).where(_T.c.id == parent_id).values(**_parent_decrement()))
+
+
+def _parent_decrement() -> dict[str, Any]:
+    """SET of a parent one of whose members ended: one fewer to wait for; at 0 it is claimable."""
+    return dict(waiting=_T.c.waiting - 1,
+                state=sa.case((sa.and_(_T.c.state == WorkState.WAITING, _T.c.waiting <= 1), WorkState.PENDING),
+                              else_=_T.c.state))
 
 
 def finish(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime) -> bool:
     """Mark the unit done if this worker still holds it with this token (first statement of the
-    transaction that writes its results); False: the claim was lost, write nothing and roll back."""
-    done = session.execute(sa.update(_T).where(_held(unit, worker_id)).values(
-        state=WorkState.DONE, finished_at=now, lease_until=None)).rowcount
-    if done:
+    transaction that writes its results); False: the claim was lost, write nothing and roll back.
+
+    On PostgreSQL one statement: the fenced UPDATE and the parent's decrement are two data-modifying
+    CTEs (the parent's row lock orders two members ending together, as two statements would)."""
+    params = {"f_id": unit.id, "f_worker": worker_id, "f_token": unit.token, "f_now": now}
+    if unit.parent_id is not None and session.get_bind().dialect.name == "postgresql":
+        n = session.execute(_finish_statement(True), {**params, "f_parent": unit.parent_id}).scalar_one()
+        return bool(n)
+    done_n = session.execute(_finish_statement(False), params).rowcount  # type: ignore[attr-defined]
+    if done_n:
         _end_parent(session, unit.parent_id)
-    return bool(done)
+    return bool(done_n)
+
+
+class LostClaim(Exception):
+    """The worker no longer holds the unit (its lease expired and it was reaped): nothing written."""
+
+
+def finish_or_lost(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime) -> None:
+    """:func:`finish`, or roll back and raise :class:`LostClaim` when the claim was lost."""
+    if not finish(session, unit, worker_id, now):
+        session.rollback()
+        raise LostClaim(f"{unit.kind} {unit.key}: claim lost (lease expired), nothing written")
 
 
 def release(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime, error: str) -> str | None:
@@ -194,10 +261,12 @@ def reap(session: Session, now: datetime) -> tuple[int, int]:
     return again, failed
 
 
-def active_units(session: Session) -> int:
-    """Units not ended yet (waiting, claimable or claimed), of every run."""
-    return int(session.exec(select(func.count()).select_from(WorkUnit)
-                            .where(col(WorkUnit.state).in_(list(ACTIVE_WORK_STATES)))).one())
+def active_units(session: Session, kinds: Collection[str] | None = None) -> int:
+    """Units not ended yet (waiting, claimable or claimed), of every run (of ``kinds`` or any)."""
+    q = select(func.count()).select_from(WorkUnit).where(col(WorkUnit.state).in_(list(ACTIVE_WORK_STATES)))
+    if kinds is not None:
+        q = q.where(col(WorkUnit.kind).in_(sorted(kinds)))
+    return int(session.exec(q).one())
 
 
 def active_keys(session: Session, kind: str) -> set[str]:

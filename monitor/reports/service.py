@@ -25,6 +25,7 @@ from monitor.settings import Settings
 __all__ = [
     "ReportOutcome",
     "run_report",
+    "make_report",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,36 @@ def run_report(
             f"no data in {p.key} ({p.start:%Y-%m-%d} to {p.end - timedelta(seconds=1):%Y-%m-%d} UTC): no acquisition "
             "is dated and no file was refused in it; check the period, or give --force to render a report of "
             "earlier results only")
-    mailing = bool(settings.report.recipients) and bool(settings.smtp.host)
-    made = outbox.reports_of_period(session, p.key) if scheduled else []
-    if made and (not mailing or any(outbox.outbox_of_report(session, r.id) for r in made)):  # type: ignore[arg-type]
+    if scheduled and _already_made(session, settings, p):
         log.info("report %s already exists; scheduled run does nothing", p.key)
         return ReportOutcome(period=p.key, skipped="already made")
+    if scheduled and not settings.compute.workers:  # the render is a unit for the `monitor worker`s
+        from monitor.reports.units import enqueue_report
+
+        unit_id = enqueue_report(session, settings, now, p.key)
+        session.commit()
+        what = f"enqueued for the workers (unit {unit_id})" if unit_id else "already enqueued for the workers"
+        log.info("report %s: %s", p.key, what)
+        return ReportOutcome(period=p.key, skipped=what)
+    return make_report(session, settings, now, p, scheduled=scheduled, send=send, progress=progress)
+
+
+def _already_made(session: Session, settings: Settings, p: Period) -> bool:
+    """The scheduled report of ``p`` exists (and was queued for e-mail if e-mail is configured)."""
+    mailing = bool(settings.report.recipients) and bool(settings.smtp.host)
+    made = outbox.reports_of_period(session, p.key)
+    return bool(made) and (not mailing or any(outbox.outbox_of_report(session, r.id) for r in made))  # type: ignore[arg-type]
+
+
+def make_report(session: Session, settings: Settings, now: datetime, p: Period, *, scheduled: bool,
+                send: bool | None, progress: Callable[..., None] | None = None,
+                before_write: Callable[[], None] | None = None) -> ReportOutcome:
+    """Render the report of ``p``, archive it, record it and queue its e-mails (see :func:`run_report`).
+
+    ``before_write`` is called after the render and before anything is written (the PDF archived,
+    its row added), in the transaction that records it: a work unit's fence (it raises when the
+    unit's claim was lost, and then nothing is written)."""
+    mailing = bool(settings.report.recipients) and bool(settings.smtp.host)
     from monitor.reports.plots import ReportFigures, make_satellite_figures
     from monitor.reports.render import render_report
 
@@ -128,6 +154,8 @@ def run_report(
     rendered = render_report(ctx, ReportFigures(satellites=figures))
     step(n, n, "done")
     render_s = time.perf_counter() - t0
+    if before_write is not None:
+        before_write()
     archived = archive_report(settings, f"monitor-report-{p.key}", rendered.pdf,
                               lambda name: summary_text(ctx, name))
     row = outbox.add_report(session, period=p.key, path=archived.stored_path, sha256=archived.sha256,

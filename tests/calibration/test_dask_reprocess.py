@@ -1,6 +1,7 @@
 """``monitor process --reprocess --dask local:2`` gives the numbers of the in-process reprocessing
 (to 1e-12) for the same inputs: the photometry measured on a Dask LocalCluster of two worker
-processes and written through the claim protocol, the aggregations after it."""
+processes and written through the claim protocol, the aggregations (starpools, drift, run) run as
+Dask tasks after their members, claimed by the client and written fenced by the task."""
 
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ def test_dask_local_2_reprocessing_gives_the_in_process_numbers(files: Path, tmp
                           env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "dask local:2: 12 acquisition(s) measured" in done.stdout, done.stdout
+    # the aggregations ran as Dask tasks after their members, not in the client
+    assert "on dask: 1 run, 1 star_drift, 2 starpool" in done.stdout, done.stdout
+    assert "left to the client: worker" in done.stdout and "done nothing" in done.stdout, done.stdout
     assert assert_same(snapshot(reference), snapshot(dask_site), rel=1e-12) > 500
     # the numbers compared are the new versions (the first run's rows, equal by construction, are older)
     with session_scope(dask_site) as session:

@@ -68,7 +68,7 @@ def test_units_give_the_in_process_results_and_each_aggregation_runs_once(files:
         assert len(session.exec(select(StarpoolResult)).all()) == 2 * 5  # once per starpool and band
         assert wu.state_counts(session, enqueued.run_id) == {WorkState.DONE: 16}
         reason = enqueue_star_processing(session, settings, utc_now()).reason
-        assert reason == "no star, Moon or GEOM acquisition pending"
+        assert reason == "no star, Moon, GEOM acquisition or GLOD observation pending"  # GLOD units since issue 18
 
 
 def test_a_failing_unit_is_retried_then_failed_and_the_run_is_partial(files: Path, tmp_path: Path,

@@ -195,3 +195,49 @@ def test_queue_counts_by_kind_and_state_leave_done_units_out(session: Session) -
     assert wu.finish(session, held, "w1", T0)
     session.commit()
     assert wu.queue_counts(session) == [("agg", "pending", 1), ("member", "failed", 1), ("other", "pending", 1)]
+
+
+def test_a_claim_carries_its_parents_key_and_commits_asynchronously_on_postgresql(session: Session) -> None:
+    """The claim returns the key of the unit's parent (a photometry unit's starpool: no second
+    query) and, on PostgreSQL, sets ``synchronous_commit`` off for its own transaction only (the
+    results' transactions that follow wait for the WAL flush)."""
+    run = _run(session)
+    pool = wu.add_unit(session, run, "starpool", "77", T0, waiting=1)
+    wu.add_unit(session, run, "star_photometry", "10", T0, parent_id=pool)
+    session.commit()
+    (unit,) = wu.claim(session, "w1", T0, LEASE_S, kinds={"star_photometry"})
+    assert (unit.parent_id, unit.parent_key) == (pool, "77")
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        assert session.execute(sa.text("SELECT current_setting('synchronous_commit')")).scalar_one() == "off"
+    session.commit()
+    if postgres:
+        assert session.execute(sa.text("SELECT current_setting('synchronous_commit')")).scalar_one() == "on"
+    session.rollback()
+    (orphan,) = wu.claim(session, "w1", T0, LEASE_S, kinds={"starpool"}) or [None]  # still waiting: nothing
+    assert orphan is None
+
+
+def test_a_workers_sessions_keep_their_connections_and_a_claim_is_one_statement(engine: sa.Engine) -> None:
+    """What a unit costs the protocol on a worker's sessions (monitor.calibration.work.WorkerSessions):
+    no connection check-out (hence no pre-ping round trip) per transaction, one statement per
+    claim and per finish (benchmarks/scale.py times them)."""
+    from monitor.calibration.work import WorkerSessions
+
+    with Session(engine) as s:
+        run = _run(s)
+        wu.add_units(s, run, "star_photometry", [str(i) for i in range(20)], T0)
+        s.commit()
+    checkouts: list[int] = []
+    statements: list[str] = []
+    sa.event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+    sa.event.listen(engine, "before_cursor_execute", lambda _c, _cur, stmt, *_: statements.append(stmt))
+    with WorkerSessions(engine) as conns:
+        for _ in range(20):
+            (unit,) = wu.claim(conns.claims, "w", T0, LEASE_S)
+            conns.claims.commit()
+            assert wu.finish(conns.session, unit, "w", T0)
+            conns.session.commit()
+    postgres = engine.dialect.name == "postgresql"
+    assert len(checkouts) == (2 if postgres else 1)  # one per session for the worker's life
+    assert len(statements) == 40  # claim, finish: no SET LOCAL, no SELECT
