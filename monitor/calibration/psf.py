@@ -5,8 +5,15 @@ with the physical PSF model (:func:`monitor.science.mtf_fit.fit_starpool_psf`: d
 annular pupil, fitted Gaussian blur along/across, detector diffusion, TDI smear, pixel box; per
 star flux, centre and background). From the fit:
 
-- the MTF along and across track (at Nyquist and as a curve, with 1-sigma from the Fisher
-  matrix) is stored as ``mtf_result`` rows, with a non-parametric ePSF cross-check;
+- the MTF along and across track (at Nyquist and as a curve) is stored as ``mtf_result`` rows
+  of both estimates: the parametric fit (1-sigma from the Fisher matrix plus the model-choice
+  term) and the non-parametric ePSF (stacked LSFs normalised by the data's own star signals,
+  the largest window's sum over its effective EE; 1-sigma from a bootstrap over the stars). The
+  fit's misfit tests (chi2 and stacked residual structure against the noise model) decide which
+  one is REPORTED: ``params["selected"]`` is True on the reported row of each direction, and
+  ``params["misfit"]`` / ``params["selection"]`` record the statistics of the choice
+  (:func:`monitor.science.epsf.select_mtf`); ``agrees_with_epsf`` compares the two with the
+  threshold of their combined uncertainties (no fixed margin);
 - the *effective* EE of every window of every star is obtained by rendering the fitted PSF at
   that star's fitted centre and oversampling and running the very same photometry on the
   noiseless model (:mod:`monitor.science.ee_correction`). It therefore includes the far
@@ -37,11 +44,11 @@ from monitor.io.pixels import read_band
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import fit_drift
 from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
-from monitor.science.epsf import compare_mtf, epsf_mtf
+from monitor.science.epsf import epsf_mtf, model_choice_sigma, select_mtf
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
-from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
+from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf, moment_centers
 from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
@@ -51,6 +58,8 @@ log = logging.getLogger(__name__)
 
 MIN_PSF_STARS = 5  # below this the joint fit is not attempted (no EE correction: EE = 1)
 MTF_FREQUENCIES = np.linspace(0.0, 1.0, 21)  # cycles per native pixel
+EPSF_BOOTSTRAP = 200  # bootstrap resamplings of the stars for the ePSF's sigma (~0.1 s per PAN starpool)
+EPSF_MOMENT_HALF_WIDTH_PX = {True: 6, False: 4}  # moment window of the ePSF centres (PAN, MS), native px
 
 
 def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool, band: str,
@@ -108,9 +117,11 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
         except ScienceError as exc:
             log.warning("effective EE of %s failed: %s", rows[i].acquisition.acq_id, exc)
             ee[i] = np.nan
+    ee_model = ee.copy()  # NaN where unknown (before the EE = 1 fill)
     ee, ee_sigma = effective_ee_with_sigma(ee, half_widths, fit.ee_half_widths_px, fit.ee, fit.ee_sigma)
 
-    _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, run, now)
+    data_flux = _window_signals(rows, used, half_widths, ee_model, fit.fluxes_dn)
+    _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, data_flux, run, now)
     flux = np.full(n, np.nan)
     flux_sigma = np.full(n, np.nan)
     flux[used] = fit.fluxes_dn
@@ -120,40 +131,78 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
                         psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma)
 
 
+def _window_signals(rows: list[star_results.StarMemberRow], used: list[int], half_widths: list[int],
+                    ee: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Total signal of each fitted member from its own data: the largest window's measured sum over
+    that window's effective EE (the fitted PSF only supplies the few per cent beyond the window);
+    the PSF-fit signal where the member has no usable largest-window sum."""
+    out = np.array(fallback, dtype=np.float64)
+    for k, i in enumerate(used):
+        sums = {w.half_width_px: w.sum_dn for w in rows[i].windows
+                if w.sum_dn is not None and np.isfinite(ee[i, half_widths.index(w.half_width_px)])}
+        if not sums:
+            continue
+        h = max(sums)
+        e = ee[i, half_widths.index(h)]
+        if np.isfinite(e) and e > 0.0 and sums[h] > 0.0:
+            out[k] = sums[h] / e
+    return out
+
+
 def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, fit: Any,
-               vignettes: list[np.ndarray], oversamps: list[float], run: ProcessingRun, now: datetime) -> None:
-    """Insert the parametric and ePSF MTF rows of the starpool (new versions) and refit the MTF drift."""
+               vignettes: list[np.ndarray], oversamps: list[float], data_flux: np.ndarray, run: ProcessingRun,
+               now: datetime) -> None:
+    """Insert the parametric and ePSF MTF rows of the starpool (new versions), mark the reported
+    one (``params["selected"]``) and refit the MTF drift."""
     try:
-        ep = epsf_mtf(vignettes, oversamps, fit.centers_xy, fluxes_dn=fit.fluxes_dn,
-                      backgrounds_dn=fit.backgrounds_dn, frequencies_cy_px=MTF_FREQUENCIES)
-        cmp = compare_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
-                          (ep.mtf_nyquist_along, ep.mtf_nyquist_across),
-                          parametric_sigma=(fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma))
+        # centres without the pixel-phase error of a misfitting model (moments, model-corrected)
+        centers = moment_centers(vignettes, oversamps, fit,
+                                 half_width_px=EPSF_MOMENT_HALF_WIDTH_PX[fit.params.lambda_n_px > 0.5])
+        ep = epsf_mtf(vignettes, oversamps, centers, fluxes_dn=data_flux,
+                      backgrounds_dn=fit.backgrounds_dn, frequencies_cy_px=MTF_FREQUENCIES,
+                      n_bootstrap=EPSF_BOOTSTRAP)
+        sel = select_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
+                         (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged)
     except (ScienceError, ValueError) as exc:
         log.warning("starpool %s %s: ePSF cross-check failed: %s", pool.period_key, band, exc)
-        ep, cmp = None, None
+        ep, sel = None, None
     params = {k: v for k, v in fit.params.__dict__.items() if isinstance(v, int | float)}
+    misfit = fit.misfit.as_dict()
+    selection = {} if sel is None else {"selection": sel.as_dict()}
     rows: list[Any] = []
     for direction in ("along", "across"):
         version = versions.next_result_version(session, MtfResult, starpool_id=pool.id, band=band,
                                            direction=direction, method="parametric")
         curve = getattr(fit, f"mtf_{direction}")
         sigma = getattr(fit, f"mtf_{direction}_sigma")
-        agrees = None if cmp is None else direction not in cmp.flagged
+        agrees = None if sel is None else direction not in sel.comparison.flagged
+        p_sigma = float(getattr(fit, f"mtf_nyquist_{direction}_sigma"))
+        model_sigma = 0.0
+        if sel is not None and ep is not None:
+            # the model-choice term: parametric-vs-ePSF spread beyond their statistical errors
+            model_sigma = float(getattr(sel, f"model_sigma_{direction}"))
+            ep_curve, ep_sigma = getattr(ep, f"mtf_{direction}"), getattr(ep, f"mtf_{direction}_sigma")
+            sigma = np.hypot(sigma, model_choice_sigma(ep_curve - curve, sigma, ep_sigma))
         rows.append(MtfResult(
             starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
             mtf_nyquist=float(getattr(fit, f"mtf_nyquist_{direction}")),
-            mtf_nyquist_sigma=float(getattr(fit, f"mtf_nyquist_{direction}_sigma")), method="parametric",
+            mtf_nyquist_sigma=float(np.hypot(p_sigma, model_sigma)), method="parametric",
             curve={"f": fit.frequencies_cy_px.tolist(), "mtf": curve.tolist(), "sigma": sigma.tolist()},
-            params={**params, "chi2_dof": float(fit.chi2_dof), "n_stars": len(vignettes)},
+            params={**params, "chi2_dof": float(fit.chi2_dof), "n_stars": len(vignettes),
+                    "selected": sel is None or sel.method == "parametric", "misfit": misfit,
+                    "fit_sigma": p_sigma, "model_sigma": model_sigma, **selection},
             agrees_with_epsf=agrees, created_at=now,
         ))
         if ep is not None:
             rows.append(MtfResult(
                 starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
-                mtf_nyquist=float(getattr(ep, f"mtf_nyquist_{direction}")), mtf_nyquist_sigma=0.0, method="epsf",
-                curve={"f": ep.frequencies_cy_px.tolist(), "mtf": getattr(ep, f"mtf_{direction}").tolist()},
-                params={"n_stars": int(ep.n_stars)}, agrees_with_epsf=agrees, created_at=now,
+                mtf_nyquist=float(getattr(ep, f"mtf_nyquist_{direction}")),
+                mtf_nyquist_sigma=float(getattr(ep, f"mtf_nyquist_{direction}_sigma")), method="epsf",
+                curve={"f": ep.frequencies_cy_px.tolist(), "mtf": getattr(ep, f"mtf_{direction}").tolist(),
+                       "sigma": getattr(ep, f"mtf_{direction}_sigma").tolist()},
+                params={"n_stars": int(ep.n_stars), "n_bootstrap": EPSF_BOOTSTRAP,
+                        "selected": sel is not None and sel.method == "epsf", "misfit": misfit, **selection},
+                agrees_with_epsf=agrees, created_at=now,
             ))
         if agrees is False:
             log.warning("starpool %s %s: parametric and ePSF MTF at Nyquist disagree %s", pool.period_key, band,
