@@ -1,32 +1,56 @@
-"""Benchmark: MTF at Nyquist from simulated starpools, parametric joint fit vs photutils EPSFBuilder.
+"""Benchmark: MTF at Nyquist and A_k from simulated starpools, per truth PSF family (issue 15).
 
-For N seeded PAN and MS starpools of 25 stars (ICD-1 vignettes: PAN 64 x 64·o, MS 32 x 32·o,
-OVERSAMP 1-4, V 2-5.5 with ~1e6 DN total for a V = 2 star in PAN, dark, tilted background,
-photon + read noise) it prints one JSON document with, per band and method, the rms and mean
-error of the MTF at Nyquist (along/across track) against the simulator truth and the time per pool:
+For N seeded PAN and MS (B2) starpools of 25 stars per truth family (ICD-1 vignettes: PAN 64 x 64·o,
+MS 32 x 32·o, OVERSAMP 1-4, V 2-5.5 with ~1e6 DN total for a V = 2 star in PAN, dark, tilted
+background, photon + read noise) it prints one JSON document with, per family, band and method:
 
-* ``parametric``: ``monitor.science.mtf_fit.fit_starpool_psf`` (joint fit, all rows);
-* ``stacked_lsf``: ``monitor.science.epsf.epsf_mtf`` on the fit's centres and signals;
-* ``photutils_epsf``: photutils ``EPSFBuilder`` (oversampling 4, defaults), on every o-th row of
-  each vignette (native sampling, the input it expects), started from the fitted centres; its
-  MTF is the Fourier transform of the ePSF marginal at 0.25-px sampling.
+* MTF at Nyquist (along/across track) against the truth: bias (mean error), rms error, and for the
+  parametric fit its mean reported sigma and the pulls (error / sigma: mean and std);
+* A_k from the PSF/EE chain, as the relative error of the star signal ``S_k`` (A_k is proportional
+  to it, ICD-1 §1.3) against the simulated total signal: the fitted PSF flux (``fit_flux``) and the
+  encircled-energy-corrected window sums (``ee_window_h``: ``monitor.science.photometry.measure_star``
+  / ``monitor.science.ee_correction.effective_encircled_energy`` of the fitted PSF, h = 3, 5, 12 px),
+  bias (mean over all stars) with its standard error, rms and pulls; ``windows_3_vs_12`` is the mean
+  relative difference of the corrected h = 3 and h = 12 values (the window-agreement test);
+* time per starpool of each method (``ak_chain``: the 25 photometries + effective EEs).
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/mtf.py [--pools N] [--seed S]``.
+Truth families:
+
+* ``model``: the estimator's own parametric model (``monitor.simulate.star.default_psf_params``), the
+  Gaussian blur varied by x U(0.85, 1.2) from pool to pool (the benchmark before issue 15);
+* ``in_family``, ``defocus``, ``astig_spiders``, ``tdi_smear``, ``microvibration``, ``red_star``,
+  ``no_wings``: the independent pupil-based truth ``monitor.simulate.pupil_psf.truth_family`` (its own
+  code path: pupil FFT, polychromatic, diffusion, pixel, smear, J0 micro-vibration, jitter), the jitter
+  varied by x U(0.85, 1.2) from pool to pool. Its MTF has the system's definition (pixel aperture,
+  diffusion, smear, jitter included; cy per native px).
+
+Methods: ``parametric`` (``monitor.science.mtf_fit.fit_starpool_psf``, joint fit, nominal design
+start), ``stacked_lsf`` (``monitor.science.epsf.epsf_mtf`` on the fit's centres and signals),
+``photutils_epsf`` (photutils ``EPSFBuilder``, oversampling 4, defaults, on every o-th row of each
+vignette, started from the fitted centres; MTF = Fourier transform of the ePSF marginal).
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/mtf.py [--pools N] [--families a,b] [--bands P,B2]
+[--seed S] [--no-photutils]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 import warnings
 from typing import Any
 
 import numpy as np
 
+from monitor.domain import BandHeader
+from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
 from monitor.science.epsf import epsf_mtf
 from monitor.science.mtf_fit import fit_starpool_psf
+from monitor.science.photometry import measure_star
 from monitor.science.psf import PsfParams, mtf_nyquist
+from monitor.simulate import pupil_psf
 from monitor.simulate.star import (
     default_psf_params,
     default_vignette_shape,
@@ -39,13 +63,17 @@ DARK_DN = 200.0
 GAIN_E_PER_DN = 2.0
 READ_NOISE_DN = 5.0
 BANDS = {"P": 1e6, "B2": 5e5}  # band -> total signal of a V = 2 star at o = 1, DN
+FAMILIES = ("model", *pupil_psf.FAMILIES)
+DEFAULT_FAMILIES = ("in_family", "defocus", "astig_spiders", "tdi_smear", "microvibration", "red_star")
+AK_WINDOWS = (3, 5, 12)  # half-widths of the EE-corrected window sums, native px
+Truth = PsfParams | pupil_psf.PupilTruth
 
 
 def simulate_pool(
-    rng: np.random.Generator, band: str, truth: PsfParams, n_stars: int
-) -> tuple[list[np.ndarray], list[float]]:
-    """One starpool: dark-subtracted vignettes and their oversampling factors."""
-    vignettes, oversamps = [], []
+    rng: np.random.Generator, band: str, truth: Truth, n_stars: int
+) -> tuple[list[np.ndarray], list[float], np.ndarray]:
+    """One starpool: dark-subtracted vignettes, their oversampling factors and true signals S_k (DN)."""
+    vignettes, oversamps, signals = [], [], []
     for _ in range(n_stars):
         o = float(rng.integers(1, 5))
         shape = default_vignette_shape("PHR", band, o)
@@ -69,7 +97,25 @@ def simulate_pool(
         )
         vignettes.append(img.astype(np.float64) - DARK_DN)
         oversamps.append(o)
-    return vignettes, oversamps
+        signals.append(signal)
+    return vignettes, oversamps, np.asarray(signals)
+
+
+def pool_truth(rng: np.random.Generator, family: str, band: str) -> tuple[Truth, tuple[float, float]]:
+    """Truth PSF of one pool and its MTF at Nyquist (along, across)."""
+    if family == "model":  # the pre-issue-15 benchmark: the estimator's own family
+        nominal = default_psf_params("PHR", band)
+        truth = nominal.replace(
+            sigma_along_px=nominal.sigma_along_px * rng.uniform(0.85, 1.2),
+            sigma_across_px=nominal.sigma_across_px * rng.uniform(0.85, 1.2),
+        )
+        return truth, mtf_nyquist(truth)
+    base = pupil_psf.truth_family(family, "PHR", band)
+    pupil = base.replace(
+        jitter_along_px=base.jitter_along_px * rng.uniform(0.85, 1.2),
+        jitter_across_px=base.jitter_across_px * rng.uniform(0.85, 1.2),
+    )
+    return pupil, pupil_psf.mtf_nyquist(pupil)
 
 
 def photutils_mtf(
@@ -102,78 +148,185 @@ def photutils_mtf(
     return out[0], out[1]
 
 
-def _stats(errors: list[tuple[float, float]], times: list[float]) -> dict[str, Any]:
+def ak_chain(
+    fit: Any, vignettes: list[np.ndarray], oversamps: list[float], signals: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Relative errors of the star signals from the PSF/EE chain and their 1-sigma, per estimator.
+
+    ``fit_flux``: the fitted PSF flux ``S = o F`` (``PsfFitResult.fluxes_dn``); ``ee_window_h``: the
+    window sum of ``measure_star`` divided by the effective EE of the fitted PSF at the fitted centre,
+    sigma from the window noise and the EE uncertainty (``effective_ee_with_sigma``).
+    """
+    out: dict[str, tuple[list[float], list[float]]] = {"fit_flux": ([], [])}
+    out.update({f"ee_window_{h}": ([], []) for h in AK_WINDOWS})
+    for k, (img, o, s_true) in enumerate(zip(vignettes, oversamps, signals, strict=True)):
+        out["fit_flux"][0].append(fit.fluxes_dn[k] / s_true - 1.0)
+        out["fit_flux"][1].append(fit.fluxes_sigma_dn[k] / s_true)
+        cx, cy = (float(v) for v in fit.centers_xy[k])
+        header = BandHeader(
+            band="bench",
+            shape=img.shape,
+            dark_dn=0.0,
+            gain_factor=1.0,
+            oversamp=o,
+            binning=1,
+            pixscale_urad=1.0,
+            lineper_ms=1.0,
+            saturate_dn=np.inf,
+            star_x=cx,
+            star_y=cy,
+        )
+        phot = measure_star(img, header, AK_WINDOWS, guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
+        ee = effective_encircled_energy(fit.params, img.shape, (cx, cy), o, AK_WINDOWS)
+        ee_f, ee_sigma = effective_ee_with_sigma(ee[None, :], AK_WINDOWS, fit.ee_half_widths_px, fit.ee, fit.ee_sigma)
+        corrected = phot.sums_dn / ee_f[0]
+        rel_sigma = np.sqrt((phot.sigmas_dn / phot.sums_dn) ** 2 + (ee_sigma[0] / ee_f[0]) ** 2)
+        for j, h in enumerate(AK_WINDOWS):
+            out[f"ee_window_{h}"][0].append(corrected[j] / s_true - 1.0)
+            out[f"ee_window_{h}"][1].append(rel_sigma[j] * corrected[j] / s_true)
+    return {name: (np.asarray(e), np.asarray(s)) for name, (e, s) in out.items()}
+
+
+def _mtf_stats(
+    errors: list[tuple[float, float]], times: list[float], sigmas: list[tuple[float, float]] | None
+) -> dict[str, Any]:
     e = np.asarray(errors)
-    return {
+    out = {
+        "bias_along": float(e[:, 0].mean()),
+        "bias_across": float(e[:, 1].mean()),
         "rms_error_along": float(np.sqrt(np.mean(e[:, 0] ** 2))),
         "rms_error_across": float(np.sqrt(np.mean(e[:, 1] ** 2))),
-        "mean_error_along": float(e[:, 0].mean()),
-        "mean_error_across": float(e[:, 1].mean()),
         "seconds_per_pool": float(np.mean(times)),
     }
+    if sigmas:
+        s = np.asarray(sigmas)
+        pulls = e / s
+        out |= {
+            "mean_sigma_along": float(s[:, 0].mean()),
+            "mean_sigma_across": float(s[:, 1].mean()),
+            "pull_mean_along": float(pulls[:, 0].mean()),
+            "pull_mean_across": float(pulls[:, 1].mean()),
+            "pull_std_along": float(pulls[:, 0].std(ddof=1)) if len(pulls) > 1 else math.nan,
+            "pull_std_across": float(pulls[:, 1].std(ddof=1)) if len(pulls) > 1 else math.nan,
+        }
+    return out
+
+
+def _ak_stats(errors: np.ndarray, sigmas: np.ndarray) -> dict[str, float]:
+    ok = np.isfinite(errors) & np.isfinite(sigmas) & (sigmas > 0)
+    e, s = errors[ok], sigmas[ok]
+    pulls = e / s
+    return {
+        "bias": float(e.mean()),
+        "bias_standard_error": float(e.std(ddof=1) / math.sqrt(e.size)),
+        "rms": float(np.sqrt(np.mean(e**2))),
+        "median": float(np.median(e)),
+        "pull_mean": float(pulls.mean()),
+        "pull_std": float(pulls.std(ddof=1)),
+        "n_stars": int(e.size),
+    }
+
+
+def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, Any]:
+    """All pools of one family and band; the benchmark JSON block of that pair."""
+    seed = [args.seed, len(band), ord(band[-1])]  # "model": the pre-issue-15 streams
+    if family != "model":
+        seed.append(FAMILIES.index(family))
+    rng = np.random.default_rng(seed)
+    nominal = default_psf_params("PHR", band)
+    mtf_res: dict[str, tuple[list[tuple[float, float]], list[float]]] = {
+        "parametric": ([], []),
+        "stacked_lsf": ([], []),
+        "photutils_epsf": ([], []),
+    }
+    sigmas: list[tuple[float, float]] = []
+    chi2: list[float] = []
+    truths: list[tuple[float, float]] = []
+    ak: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    ak_times: list[float] = []
+    w3_vs_12: list[np.ndarray] = []
+    sim_times: list[float] = []
+    for _ in range(args.pools):
+        truth, (t_along, t_across) = pool_truth(rng, family, band)
+        truths.append((t_along, t_across))
+        t0 = time.perf_counter()
+        vignettes, oversamps, signals = simulate_pool(rng, band, truth, args.stars)
+        sim_times.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        fit = fit_starpool_psf(vignettes, oversamps, nominal, read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN)
+        mtf_res["parametric"][1].append(time.perf_counter() - t0)
+        mtf_res["parametric"][0].append((fit.mtf_nyquist_along - t_along, fit.mtf_nyquist_across - t_across))
+        sigmas.append((fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma))
+        chi2.append(fit.chi2_dof)
+
+        t0 = time.perf_counter()
+        chain = ak_chain(fit, vignettes, oversamps, signals)
+        ak_times.append(time.perf_counter() - t0)
+        for name, (e, s) in chain.items():
+            ak.setdefault(name, ([], []))
+            ak[name][0].append(e)
+            ak[name][1].append(s)
+        w3_vs_12.append((chain["ee_window_3"][0] - chain["ee_window_12"][0]) / (1.0 + chain["ee_window_12"][0]))
+
+        hw = 8 if band == "P" else 6
+        t0 = time.perf_counter()
+        lsf = epsf_mtf(
+            vignettes,
+            oversamps,
+            fit.centers_xy,
+            fluxes_dn=fit.fluxes_dn,
+            backgrounds_dn=fit.backgrounds_dn,
+            half_width_px=hw,
+        )
+        mtf_res["stacked_lsf"][1].append(time.perf_counter() - t0)
+        mtf_res["stacked_lsf"][0].append((lsf.mtf_nyquist_along - t_along, lsf.mtf_nyquist_across - t_across))
+
+        if not args.no_photutils:
+            t0 = time.perf_counter()
+            p_along, p_across = photutils_mtf(vignettes, oversamps, fit.centers_xy, 2 * hw + 1)
+            mtf_res["photutils_epsf"][1].append(time.perf_counter() - t0)
+            mtf_res["photutils_epsf"][0].append((p_along - t_along, p_across - t_across))
+
+    tr = np.asarray(truths)
+    block: dict[str, Any] = {
+        "truth_mtf_nyquist_along": float(tr[:, 0].mean()),
+        "truth_mtf_nyquist_across": float(tr[:, 1].mean()),
+        "simulation_seconds_per_pool": float(np.mean(sim_times)),
+        "mtf": {
+            name: _mtf_stats(e, t, sigmas if name == "parametric" else None) for name, (e, t) in mtf_res.items() if e
+        },
+        "a_k": {name: _ak_stats(np.concatenate(e), np.concatenate(s)) for name, (e, s) in ak.items()},
+    }
+    block["mtf"]["parametric"]["chi2_dof_mean"] = float(np.mean(chi2))
+    block["a_k"]["windows_3_vs_12"] = {"mean": float(np.concatenate(w3_vs_12).mean())}
+    block["a_k"]["seconds_per_pool"] = float(np.mean(ak_times))
+    return block
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pools", type=int, default=4, help="starpools per band (default 4)")
+    parser.add_argument("--pools", type=int, default=4, help="starpools per family and band (default 4)")
     parser.add_argument("--stars", type=int, default=25, help="stars per starpool (default 25)")
+    parser.add_argument("--families", default=",".join(DEFAULT_FAMILIES), help=f"comma list among {FAMILIES}")
+    parser.add_argument("--bands", default=",".join(BANDS), help="comma list among P,B2")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-photutils", action="store_true", help="skip the photutils baseline")
     args = parser.parse_args()
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    bands = [b.strip() for b in args.bands.split(",") if b.strip()]
+    unknown = [f for f in families if f not in FAMILIES] + [b for b in bands if b not in BANDS]
+    if unknown:
+        parser.error(f"unknown family/band {unknown}; families {FAMILIES}, bands {tuple(BANDS)}")
 
-    report: dict[str, Any] = {"pools_per_band": args.pools, "stars_per_pool": args.stars, "bands": {}}
-    for band in BANDS:
-        rng = np.random.default_rng([args.seed, len(band), ord(band[-1])])
-        nominal = default_psf_params("PHR", band)
-        res: dict[str, tuple[list[tuple[float, float]], list[float]]] = {
-            "parametric": ([], []),
-            "stacked_lsf": ([], []),
-            "photutils_epsf": ([], []),
-        }
-        sigmas = []
-        for _ in range(args.pools):
-            # Truth varies around the nominal PSF from pool to pool (focus/jitter changes).
-            truth = nominal.replace(
-                sigma_along_px=nominal.sigma_along_px * rng.uniform(0.85, 1.2),
-                sigma_across_px=nominal.sigma_across_px * rng.uniform(0.85, 1.2),
-            )
-            t_along, t_across = mtf_nyquist(truth)
-            vignettes, oversamps = simulate_pool(rng, band, truth, args.stars)
-
-            t0 = time.perf_counter()
-            fit = fit_starpool_psf(
-                vignettes, oversamps, nominal, read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN
-            )
-            t1 = time.perf_counter()
-            res["parametric"][0].append((fit.mtf_nyquist_along - t_along, fit.mtf_nyquist_across - t_across))
-            res["parametric"][1].append(t1 - t0)
-            sigmas.append((fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma))
-
-            hw = 8 if band == "P" else 6
-            t0 = time.perf_counter()
-            lsf = epsf_mtf(
-                vignettes,
-                oversamps,
-                fit.centers_xy,
-                fluxes_dn=fit.fluxes_dn,
-                backgrounds_dn=fit.backgrounds_dn,
-                half_width_px=hw,
-            )
-            t1 = time.perf_counter()
-            res["stacked_lsf"][0].append((lsf.mtf_nyquist_along - t_along, lsf.mtf_nyquist_across - t_across))
-            res["stacked_lsf"][1].append(t1 - t0)
-
-            if not args.no_photutils:
-                t0 = time.perf_counter()
-                p_along, p_across = photutils_mtf(vignettes, oversamps, fit.centers_xy, 2 * hw + 1)
-                t1 = time.perf_counter()
-                res["photutils_epsf"][0].append((p_along - t_along, p_across - t_across))
-                res["photutils_epsf"][1].append(t1 - t0)
-        band_report = {name: _stats(e, t) for name, (e, t) in res.items() if e}
-        s = np.asarray(sigmas)
-        band_report["parametric"]["mean_sigma_along"] = float(s[:, 0].mean())
-        band_report["parametric"]["mean_sigma_across"] = float(s[:, 1].mean())
-        report["bands"][band] = band_report
+    report: dict[str, Any] = {
+        "pools_per_band": args.pools,
+        "stars_per_pool": args.stars,
+        "seed": args.seed,
+        "families": {},
+    }
+    for family in families:
+        report["families"][family] = {band: run_family(family, band, args) for band in bands}
     print(json.dumps(report, indent=2))
 
 

@@ -150,6 +150,7 @@ class CampaignContext:
     uint16_fraction: float
     gzip_fraction: float
     done_markers: bool
+    psf_family: str | None = None  # None: the estimator-family truth; else a pupil_psf truth family
     seq: dict[Satellite, int] = field(default_factory=dict)
     raan: dict[Satellite, float] = field(default_factory=dict)
     star_pool: dict[Satellite, NDArray[np.int64]] = field(default_factory=dict)

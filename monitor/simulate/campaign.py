@@ -111,6 +111,7 @@ def simulate_campaigns(
     gzip_fraction: float = 0.05,
     done_markers: bool = True,
     progress: Callable[..., None] | None = None,
+    psf_family: str | None = None,
 ) -> SimulationTruth:
     """Write monthly acquisition campaigns into ``outdir`` and return their truth.
 
@@ -152,6 +153,10 @@ def simulate_campaigns(
         Probabilities of writing a valid file as uint16 (BZERO 32768) / gzip-compressed.
     done_markers : bool
         Write ``.done`` markers.
+    psf_family : str, optional
+        Truth PSF of the STAR vignettes: None (default) draws them with the estimator's parametric
+        family; a name of ``monitor.simulate.pupil_psf.FAMILIES`` (e.g. ``"astig_spiders"``) draws
+        them from the independent pupil-based truth (issue 15), and the truth files record its MTF.
 
     Returns
     -------
@@ -176,6 +181,7 @@ def simulate_campaigns(
         uint16_fraction=uint16_fraction,
         gzip_fraction=gzip_fraction,
         done_markers=done_markers,
+        psf_family=psf_family,
     )
     truth = SimulationTruth(seed=seed, start=start, months=months, calibration=ctx.calibration, outdir=str(outdir))
     for sat in sats:

@@ -23,11 +23,13 @@ from numpy.typing import NDArray
 from monitor.science.instrument import UnknownBandError, nominal_psf_params, normalise_band
 from monitor.science.psf import PsfParams, check_oversamp
 from monitor.science.psf_renderer import PsfRenderer, render_star
+from monitor.simulate.pupil_psf import PupilTruth, render_vignette, truth_family
 
 __all__ = [
     "UnknownBandError",
     "default_psf_params",
     "default_vignette_shape",
+    "truth_psf",
     "simulate_star_vignette",
     "stray_light_plane_dn",
     "plane_excursion_dn",
@@ -61,6 +63,18 @@ def default_psf_params(mission: str, band: str) -> PsfParams:
     m, b = normalise_band(mission, band)
     s_along, s_across = (_PAN_BLUR if b == "P" else _MS_BLUR)[m]
     return nominal_psf_params(m, b, s_along, s_across)
+
+
+def truth_psf(mission: str, band: str, psf_family: str | None = None) -> PsfParams | PupilTruth:
+    """Truth PSF of a band: :func:`default_psf_params` (``psf_family`` None, the default), or the
+    independent pupil-based truth ``monitor.simulate.pupil_psf.truth_family(psf_family, ...)``
+    (``"in_family"``, ``"defocus"``, ``"astig_spiders"``, ``"tdi_smear"``, ``"microvibration"``,
+    ``"red_star"``, ``"no_wings"``), drawn by its own code path, not the estimator's model.
+    """
+    if psf_family is None:
+        return default_psf_params(mission, band)
+    m, b = normalise_band(mission, band)
+    return truth_family(psf_family, m, b)
 
 
 def default_vignette_shape(mission: str, band: str, oversamp: float) -> tuple[int, int]:
@@ -127,7 +141,7 @@ def simulate_star_vignette(
     shape: tuple[int, int],
     center_xy: tuple[float, float],
     oversamp: float,
-    psf: PsfParams,
+    psf: PsfParams | PupilTruth,
     dark_dn: float,
     gain_e_per_dn: float,
     read_noise_dn: float,
@@ -152,8 +166,10 @@ def simulate_star_vignette(
         Star position (column, row), 0-based array indices, pixel centres at integers, row units.
     oversamp : float
         Along-track oversampling o >= 1 (ICD ``OVERSAMP``).
-    psf : PsfParams
-        Truth PSF (``default_psf_params``).
+    psf : PsfParams or PupilTruth
+        Truth PSF: the estimator's parametric family (``default_psf_params``, rendered by the
+        project's renderer) or an independent pupil-based truth (:class:`PupilTruth`, rendered by
+        :func:`monitor.simulate.pupil_psf.render_vignette`; see :func:`truth_psf`).
     dark_dn : float
         Dark signal added to every pixel, DN (ICD ``DARK``); an offset without shot noise.
     gain_e_per_dn : float
@@ -186,7 +202,10 @@ def simulate_star_vignette(
         raise ValueError("need total_signal_dn >= 0, gain_e_per_dn > 0 and read_noise_dn >= 0")
     rows, cols = int(shape[0]), int(shape[1])
     o = float(oversamp)
-    star = _render_star((rows, cols), center_xy, psf, o, total_signal_dn / o)
+    if isinstance(psf, PupilTruth):
+        star = render_vignette(psf, (rows, cols), center_xy, o, total_signal_dn / o)
+    else:
+        star = _render_star((rows, cols), center_xy, psf, o, total_signal_dn / o)
     plane = stray_light_plane_dn(background_dn, background_slope, (rows, cols))
     lowest = float(plane.min())
     if lowest < 0.0:  # a clipped plane is no longer a plane: the photometry would be biased by it

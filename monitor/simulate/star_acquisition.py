@@ -27,6 +27,7 @@ from monitor.science.instrument import E_PER_DN_REFERENCE, READ_NOISE_DN, SATURA
 from monitor.science.psf import mtf_nyquist
 from monitor.science.psf_renderer import render_star
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
+from monitor.simulate import pupil_psf
 from monitor.simulate.acquisition import (
     BandSimulation,
     CampaignContext,
@@ -38,7 +39,12 @@ from monitor.simulate.acquisition import (
     round_to_ms,
     simulate_bands,
 )
-from monitor.simulate.star import default_psf_params, default_vignette_shape, plane_excursion_dn, simulate_star_vignette
+from monitor.simulate.star import (
+    default_vignette_shape,
+    plane_excursion_dn,
+    simulate_star_vignette,
+    truth_psf,
+)
 from monitor.simulate.truth import BandFileTruth, a_true
 
 __all__ = ["StarTable", "star_table", "simulate_star_acquisition"]
@@ -75,16 +81,21 @@ def star_table(mission: Mission, v_min: float, v_max: float) -> StarTable:
 
 
 @cache
-def _psf_peak_fraction(mission: Mission, band: str) -> float:
+def _psf_peak_fraction(mission: Mission, band: str, psf_family: str | None = None) -> float:
     """Largest native-pixel fraction of a star's signal (star centred on a pixel, o = 1)."""
-    params = default_psf_params(mission, band)
-    img = render_star((15, 15), (7.0, 7.0), params, 1.0, 1.0)
+    psf = truth_psf(mission, band, psf_family)
+    if isinstance(psf, pupil_psf.PupilTruth):
+        return float(pupil_psf.render_vignette(psf, (15, 15), (7.0, 7.0), 1.0, 1.0).max())
+    img = render_star((15, 15), (7.0, 7.0), psf, 1.0, 1.0)
     return float(img.max())
 
 
 @cache
-def _mtf_nyquist(mission: Mission, band: str) -> tuple[float, float]:
-    return mtf_nyquist(default_psf_params(mission, band))
+def _mtf_nyquist(mission: Mission, band: str, psf_family: str | None = None) -> tuple[float, float]:
+    psf = truth_psf(mission, band, psf_family)
+    if isinstance(psf, pupil_psf.PupilTruth):
+        return pupil_psf.mtf_nyquist(psf)
+    return mtf_nyquist(psf)
 
 
 def simulate_star_acquisition(
@@ -112,7 +123,9 @@ def simulate_star_acquisition(
 
     def one_band(band: str) -> BandSimulation:
         a_k = a_true(ctx.calibration[satellite.value][band], epoch)
-        return _star_band(rng, mission, band, a_k, float(table.e_k[band][star_index]), oversamp, saturate)
+        return _star_band(
+            rng, mission, band, a_k, float(table.e_k[band][star_index]), oversamp, saturate, ctx.psf_family
+        )
 
     bands, images, truth_bands = simulate_bands(mission, one_band)
     header = acquisition_header(
@@ -146,18 +159,20 @@ def _star_band(
     e_k: float,
     oversamp: int,
     saturate: bool,
+    psf_family: str | None = None,
 ) -> tuple[BandHeader, NDArray[np.float32], BandFileTruth]:
     """Set-up, vignette and truth of one band: ``S_k = o G A_k E_k / Omega_pix`` (ICD 1.3).
 
     ``GAINFACT`` puts the peak native pixel at 25-75 % of the range below ``SATURATE`` (or at
     1.3-2.5 times that range when ``saturate``); dark 20-60 DN, stray light 0-5 DN with a tilt.
+    ``psf_family`` selects the truth PSF (:func:`monitor.simulate.star.truth_psf`).
     """
     s_unit = a_k * e_k / (pixscale_urad(mission, band) * 1e-6) ** 2  # signal for o = 1, G = 1
     dark = float(rng.uniform(20.0, 60.0))
     background = float(rng.uniform(0.0, 5.0))
     headroom = SATURATE_DN - dark - background
     fraction = rng.uniform(*(_SATURATING_RANGE if saturate else _PEAK_RANGE))
-    gain = float(np.clip(fraction * headroom / (s_unit * _psf_peak_fraction(mission, band)), 1.0, 4.0))
+    gain = float(np.clip(fraction * headroom / (s_unit * _psf_peak_fraction(mission, band, psf_family)), 1.0, 4.0))
     gain = round(gain, 3)
     s_true = oversamp * gain * s_unit
     slope = (float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03)) / oversamp)
@@ -174,7 +189,7 @@ def _star_band(
         shape=(rows, cols),
         center_xy=center,
         oversamp=float(oversamp),
-        psf=default_psf_params(mission, band),
+        psf=truth_psf(mission, band, psf_family),
         dark_dn=dark,
         gain_e_per_dn=E_PER_DN_REFERENCE[mission] / gain,
         read_noise_dn=READ_NOISE_DN,
@@ -189,7 +204,7 @@ def _star_band(
     header = band_header(
         mission, band, shape=(rows, cols), dark_dn=dark, gain_factor=gain, oversamp=oversamp, star_xy=predicted_xy
     )
-    along, across = _mtf_nyquist(mission, band)
+    along, across = _mtf_nyquist(mission, band, psf_family)
     truth = BandFileTruth(
         e_k=e_k,
         a_true=a_k,
@@ -200,6 +215,7 @@ def _star_band(
         star_x=center[0],
         star_y=center[1],
         reason=RejectReason.SATURATED.value if np.nanmax(image) >= SATURATE_DN else None,
-        extra={"background_dn": background, "background_slope": list(slope)},
+        extra={"background_dn": background, "background_slope": list(slope)}
+        | ({} if psf_family is None else {"psf_family": psf_family}),
     )
     return header, image, truth
