@@ -25,7 +25,12 @@ Truth families:
   diffusion, smear, jitter included; cy per native px).
 
 Methods: ``parametric`` (``monitor.science.mtf_fit.fit_starpool_psf``, joint fit, nominal design
-start), ``stacked_lsf`` (``monitor.science.epsf.epsf_mtf`` on the fit's centres and signals),
+start), ``reported`` (what the system reports: the parametric fit unless its misfit tests fire or
+it disagrees with the ePSF, else the ePSF on moment centres normalised by the data's own window
+signals, sigma from a bootstrap over the stars: ``monitor.science.epsf.select_mtf``; its block gives
+the fraction of pools reported by the ePSF, ``misfit_rate``, and ``misfit_when_biased``: the
+fraction of the pools whose parametric error exceeds 3 fit sigma that the misfit tests flag),
+``stacked_lsf`` (``monitor.science.epsf.epsf_mtf`` on the fit's centres and signals),
 ``photutils_epsf`` (photutils ``EPSFBuilder``, oversampling 4, defaults, on every o-th row of each
 vignette, started from the fitted centres; MTF = Fourier transform of the ePSF marginal).
 
@@ -46,8 +51,8 @@ import numpy as np
 
 from monitor.domain import BandHeader
 from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
-from monitor.science.epsf import epsf_mtf
-from monitor.science.mtf_fit import fit_starpool_psf
+from monitor.science.epsf import epsf_mtf, select_mtf
+from monitor.science.mtf_fit import fit_starpool_psf, moment_centers
 from monitor.science.photometry import measure_star
 from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate import pupil_psf
@@ -148,6 +153,21 @@ def photutils_mtf(
     return out[0], out[1]
 
 
+def window_signals(fit: Any, vignettes: list[np.ndarray], oversamps: list[float], h: int = 20) -> np.ndarray:
+    """Star signals from the data: the largest window's sum over its effective EE (what the system feeds
+    the ePSF); h = 20 px in PAN, 12 px in MS (32-px vignettes)."""
+    out = []
+    for k, (img, o) in enumerate(zip(vignettes, oversamps, strict=True)):
+        hh = h if img.shape[1] >= 64 else 12
+        cx, cy = (float(v) for v in fit.centers_xy[k])
+        header = BandHeader(band="bench", shape=img.shape, dark_dn=0.0, gain_factor=1.0, oversamp=o, binning=1,
+                            pixscale_urad=1.0, lineper_ms=1.0, saturate_dn=np.inf, star_x=cx, star_y=cy)
+        phot = measure_star(img, header, [hh], guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
+        ee = effective_encircled_energy(fit.params, img.shape, (cx, cy), o, [hh])
+        out.append(phot.sums_dn[0] / ee[0])
+    return np.asarray(out)
+
+
 def ak_chain(
     fit: Any, vignettes: list[np.ndarray], oversamps: list[float], signals: np.ndarray
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -236,10 +256,15 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
     nominal = default_psf_params("PHR", band)
     mtf_res: dict[str, tuple[list[tuple[float, float]], list[float]]] = {
         "parametric": ([], []),
+        "reported": ([], []),
         "stacked_lsf": ([], []),
         "photutils_epsf": ([], []),
     }
     sigmas: list[tuple[float, float]] = []
+    rep_sigmas: list[tuple[float, float]] = []
+    flagged: list[bool] = []
+    biased: list[bool] = []
+    epsf_chosen: list[bool] = []
     chi2: list[float] = []
     truths: list[tuple[float, float]] = []
     ak: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
@@ -259,6 +284,22 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         mtf_res["parametric"][0].append((fit.mtf_nyquist_along - t_along, fit.mtf_nyquist_across - t_across))
         sigmas.append((fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma))
         chi2.append(fit.chi2_dof)
+
+        t0 = time.perf_counter()
+        hw_m = 6 if band == "P" else 4
+        data_flux = window_signals(fit, vignettes, oversamps)
+        ep = epsf_mtf(vignettes, oversamps, moment_centers(vignettes, oversamps, fit, half_width_px=hw_m),
+                      fluxes_dn=data_flux, backgrounds_dn=fit.backgrounds_dn,
+                      half_width_px=8 if band == "P" else 6, n_bootstrap=200)
+        sel = select_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
+                         (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged)
+        mtf_res["reported"][1].append(time.perf_counter() - t0 + mtf_res["parametric"][1][-1])
+        mtf_res["reported"][0].append((sel.mtf_nyquist_along - t_along, sel.mtf_nyquist_across - t_across))
+        rep_sigmas.append((sel.mtf_nyquist_along_sigma, sel.mtf_nyquist_across_sigma))
+        flagged.append(bool(fit.misfit.flagged))
+        epsf_chosen.append(sel.method == "epsf")
+        biased.append(abs(fit.mtf_nyquist_along - t_along) > 3 * fit.mtf_nyquist_along_sigma
+                      or abs(fit.mtf_nyquist_across - t_across) > 3 * fit.mtf_nyquist_across_sigma)
 
         t0 = time.perf_counter()
         chain = ak_chain(fit, vignettes, oversamps, signals)
@@ -294,11 +335,20 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         "truth_mtf_nyquist_across": float(tr[:, 1].mean()),
         "simulation_seconds_per_pool": float(np.mean(sim_times)),
         "mtf": {
-            name: _mtf_stats(e, t, sigmas if name == "parametric" else None) for name, (e, t) in mtf_res.items() if e
+            name: _mtf_stats(e, t, {"parametric": sigmas, "reported": rep_sigmas}.get(name))
+            for name, (e, t) in mtf_res.items()
+            if e
         },
         "a_k": {name: _ak_stats(np.concatenate(e), np.concatenate(s)) for name, (e, s) in ak.items()},
     }
     block["mtf"]["parametric"]["chi2_dof_mean"] = float(np.mean(chi2))
+    fl, bi = np.asarray(flagged), np.asarray(biased)
+    block["mtf"]["reported"] |= {
+        "epsf_fraction": float(np.mean(epsf_chosen)),
+        "misfit_rate": float(fl.mean()),
+        "biased_pools": int(bi.sum()),
+        "misfit_when_biased": float(fl[bi].mean()) if bi.any() else None,
+    }
     block["a_k"]["windows_3_vs_12"] = {"mean": float(np.concatenate(w3_vs_12).mean())}
     block["a_k"]["seconds_per_pool"] = float(np.mean(ak_times))
     return block
