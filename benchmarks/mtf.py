@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from monitor.domain import BandHeader
-from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
+from monitor.science.ee_correction import curve_of_growth_ee, effective_ee_with_sigma, effective_encircled_energy
 from monitor.science.epsf import epsf_mtf, select_mtf
 from monitor.science.mtf_fit import fit_starpool_psf, moment_centers
 from monitor.science.photometry import measure_star
@@ -71,6 +71,7 @@ BANDS = {"P": 1e6, "B2": 5e5}  # band -> total signal of a V = 2 star at o = 1, 
 FAMILIES = ("model", *pupil_psf.FAMILIES)
 DEFAULT_FAMILIES = ("in_family", "defocus", "astig_spiders", "tdi_smear", "microvibration", "red_star")
 AK_WINDOWS = (3, 5, 12)  # half-widths of the EE-corrected window sums, native px
+AK_WINDOWS_PAN = (3, 5, 12, 20)  # curve of growth in PAN (64-px vignettes); MS stops at 12 px
 Truth = PsfParams | pupil_psf.PupilTruth
 
 
@@ -175,10 +176,14 @@ def ak_chain(
 
     ``fit_flux``: the fitted PSF flux ``S = o F`` (``PsfFitResult.fluxes_dn``); ``ee_window_h``: the
     window sum of ``measure_star`` divided by the effective EE of the fitted PSF at the fitted centre,
-    sigma from the window noise and the EE uncertainty (``effective_ee_with_sigma``).
+    sigma from the window noise and the EE uncertainty (``effective_ee_with_sigma``); ``cog_window_h``:
+    the same sums over the curve-of-growth EE (``curve_of_growth_ee``: the data's own curve of growth,
+    the fitted PSF only for the wing beyond the largest window), sigma with its common EE term.
     """
+    windows = AK_WINDOWS_PAN if vignettes[0].shape[1] >= 64 else AK_WINDOWS
     out: dict[str, tuple[list[float], list[float]]] = {"fit_flux": ([], [])}
     out.update({f"ee_window_{h}": ([], []) for h in AK_WINDOWS})
+    sums, sums_sigma, ee_all = [], [], []
     for k, (img, o, s_true) in enumerate(zip(vignettes, oversamps, signals, strict=True)):
         out["fit_flux"][0].append(fit.fluxes_dn[k] / s_true - 1.0)
         out["fit_flux"][1].append(fit.fluxes_sigma_dn[k] / s_true)
@@ -196,15 +201,28 @@ def ak_chain(
             star_x=cx,
             star_y=cy,
         )
-        phot = measure_star(img, header, AK_WINDOWS, guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
-        ee = effective_encircled_energy(fit.params, img.shape, (cx, cy), o, AK_WINDOWS)
+        phot = measure_star(img, header, windows, guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
+        ee_w = effective_encircled_energy(fit.params, img.shape, (cx, cy), o, windows)
+        sums.append(phot.sums_dn)
+        sums_sigma.append(phot.sigmas_dn)
+        ee_all.append(ee_w)
+        idx = [windows.index(h) for h in AK_WINDOWS]
+        ee = ee_w[idx]
         ee_f, ee_sigma = effective_ee_with_sigma(ee[None, :], AK_WINDOWS, fit.ee_half_widths_px, fit.ee, fit.ee_sigma)
-        corrected = phot.sums_dn / ee_f[0]
-        rel_sigma = np.sqrt((phot.sigmas_dn / phot.sums_dn) ** 2 + (ee_sigma[0] / ee_f[0]) ** 2)
+        corrected = phot.sums_dn[idx] / ee_f[0]
+        rel_sigma = np.sqrt((phot.sigmas_dn[idx] / phot.sums_dn[idx]) ** 2 + (ee_sigma[0] / ee_f[0]) ** 2)
         for j, h in enumerate(AK_WINDOWS):
             out[f"ee_window_{h}"][0].append(corrected[j] / s_true - 1.0)
             out[f"ee_window_{h}"][1].append(rel_sigma[j] * corrected[j] / s_true)
-    return {name: (np.asarray(e), np.asarray(s)) for name, (e, s) in out.items()}
+    s_arr, ss_arr, ee_arr = np.asarray(sums), np.asarray(sums_sigma), np.asarray(ee_all)
+    cog = curve_of_growth_ee(s_arr, ss_arr, ee_arr, windows)
+    corrected = s_arr / cog.ee
+    rel = np.hypot(ss_arr / s_arr, cog.rel_sigma[None, :])
+    res = {name: (np.asarray(e), np.asarray(s)) for name, (e, s) in out.items()}
+    for j, h in enumerate(windows):
+        res[f"cog_window_{h}"] = (corrected[:, j] / signals - 1.0, rel[:, j] * corrected[:, j] / signals)
+    res["cog_tail"] = (np.array([cog.tail]), np.array([cog.tail_sigma]))
+    return res
 
 
 def _mtf_stats(
@@ -270,6 +288,8 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
     ak: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
     ak_times: list[float] = []
     w3_vs_12: list[np.ndarray] = []
+    cog_3_vs_12: list[np.ndarray] = []
+    tails: list[float] = []
     sim_times: list[float] = []
     for _ in range(args.pools):
         truth, (t_along, t_across) = pool_truth(rng, family, band)
@@ -304,11 +324,13 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         t0 = time.perf_counter()
         chain = ak_chain(fit, vignettes, oversamps, signals)
         ak_times.append(time.perf_counter() - t0)
+        tails.append(float(chain.pop("cog_tail")[0][0]))
         for name, (e, s) in chain.items():
             ak.setdefault(name, ([], []))
             ak[name][0].append(e)
             ak[name][1].append(s)
         w3_vs_12.append((chain["ee_window_3"][0] - chain["ee_window_12"][0]) / (1.0 + chain["ee_window_12"][0]))
+        cog_3_vs_12.append((chain["cog_window_3"][0] - chain["cog_window_12"][0]) / (1.0 + chain["cog_window_12"][0]))
 
         hw = 8 if band == "P" else 6
         t0 = time.perf_counter()
@@ -350,6 +372,8 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         "misfit_when_biased": float(fl[bi].mean()) if bi.any() else None,
     }
     block["a_k"]["windows_3_vs_12"] = {"mean": float(np.concatenate(w3_vs_12).mean())}
+    block["a_k"]["cog_windows_3_vs_12"] = {"mean": float(np.concatenate(cog_3_vs_12).mean())}
+    block["a_k"]["cog_tail_mean"] = float(np.mean(tails))
     block["a_k"]["seconds_per_pool"] = float(np.mean(ak_times))
     return block
 

@@ -14,6 +14,11 @@ star flux, centre and background). From the fit:
   ``params["misfit"]`` / ``params["selection"]`` record the statistics of the choice
   (:func:`monitor.science.epsf.select_mtf`); ``agrees_with_epsf`` compares the two with the
   threshold of their combined uncertainties (no fixed margin);
+- the star's total signal comes from the data: the curve of growth of its own windows
+  (:func:`monitor.science.ee_correction.curve_of_growth_ee`), the fitted PSF supplying only the
+  light beyond the largest window (~1-3 % in PAN), itself scaled by the data's light between the
+  two largest windows; that correction's uncertainty (statistical: ``ee_correction``; shape of
+  the wing: ``psf_model``) is common to all members and carried into A_k's sigma and budget;
 - the *effective* EE of every window of every star is obtained by rendering the fitted PSF at
   that star's fitted centre and oversampling and running the very same photometry on the
   noiseless model (:mod:`monitor.science.ee_correction`). It therefore includes the far
@@ -43,7 +48,12 @@ from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_band
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import fit_drift
-from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
+from monitor.science.ee_correction import (
+    CurveOfGrowth,
+    curve_of_growth_ee,
+    effective_ee_with_sigma,
+    effective_encircled_energy,
+)
 from monitor.science.epsf import epsf_mtf, model_choice_sigma, select_mtf
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
@@ -117,36 +127,58 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
         except ScienceError as exc:
             log.warning("effective EE of %s failed: %s", rows[i].acquisition.acq_id, exc)
             ee[i] = np.nan
-    ee_model = ee.copy()  # NaN where unknown (before the EE = 1 fill)
+    ee_model = np.full((n, m), np.nan)  # the fitted PSF's EE of the fitted members, NaN where unknown
+    ee_model[used] = ee[used]
     ee, ee_sigma = effective_ee_with_sigma(ee, half_widths, fit.ee_half_widths_px, fit.ee, fit.ee_sigma)
-
-    data_flux = _window_signals(rows, used, half_widths, ee_model, fit.fluxes_dn)
-    _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, data_flux, run, now)
     flux = np.full(n, np.nan)
     flux_sigma = np.full(n, np.nan)
     flux[used] = fit.fluxes_dn
     flux_sigma[used] = fit.fluxes_sigma_dn
-    return EeCorrection(ee=ee, ee_sigma=ee_sigma,
-                        source=f"psf-fit ({len(used)} stars, chi2/dof {fit.chi2_dof:.2f})",
-                        psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma)
+    common: dict[str, float] | None = None
+    source = f"psf-fit ({len(used)} stars, chi2/dof {fit.chi2_dof:.2f})"
+    cog = _curve_of_growth(rows, half_widths, ee_model)
+    if cog is not None:  # the star signals and the EE from the data's own curve of growth
+        curve, sums, sums_sigma = cog
+        j = half_widths.index(curve.h_max)
+        known = np.isfinite(curve.ee)
+        ee = np.where(known, curve.ee, ee)
+        ee_sigma = np.where(known, curve.ee_sigma, ee_sigma)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            data_flux = sums[:, j] / curve.ee[:, j]
+            data_sigma = sums_sigma[:, j] / curve.ee[:, j]
+        ok = np.isfinite(data_flux) & (data_flux > 0.0)
+        flux = np.where(ok, data_flux, flux)
+        flux_sigma = np.where(ok, data_sigma, flux_sigma)
+        ee_max = 1.0 - curve.tail
+        common = {"ee_correction": curve.tail_sigma_stat / ee_max, "psf_model": curve.tail_sigma_shape / ee_max}
+        source = (f"curve of growth to h = {curve.h_max} px, light beyond it {100 * curve.tail:.2f} % "
+                  f"+- {100 * curve.tail_sigma:.2f} % from the {source}")
+
+    _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, flux[used], run, now)
+    return EeCorrection(ee=ee, ee_sigma=ee_sigma, source=source, psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma,
+                        flux_common_rel_sigma=common)
 
 
-def _window_signals(rows: list[star_results.StarMemberRow], used: list[int], half_widths: list[int],
-                    ee: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Total signal of each fitted member from its own data: the largest window's measured sum over
-    that window's effective EE (the fitted PSF only supplies the few per cent beyond the window);
-    the PSF-fit signal where the member has no usable largest-window sum."""
-    out = np.array(fallback, dtype=np.float64)
-    for k, i in enumerate(used):
-        sums = {w.half_width_px: w.sum_dn for w in rows[i].windows
-                if w.sum_dn is not None and np.isfinite(ee[i, half_widths.index(w.half_width_px)])}
-        if not sums:
+def _curve_of_growth(rows: list[star_results.StarMemberRow], half_widths: list[int],
+                     ee_model: np.ndarray) -> tuple[CurveOfGrowth, np.ndarray, np.ndarray] | None:
+    """The starpool's curve of growth (:func:`monitor.science.ee_correction.curve_of_growth_ee`) from
+    the members' measured window sums, with those sums and their sigmas, shape (n, m); None when
+    no window has data."""
+    n, m = len(rows), len(half_widths)
+    sums = np.full((n, m), np.nan)
+    sums_sigma = np.full((n, m), np.nan)
+    for i, r in enumerate(rows):
+        if r.photometry.status != PhotometryStatus.OK:
             continue
-        h = max(sums)
-        e = ee[i, half_widths.index(h)]
-        if np.isfinite(e) and e > 0.0 and sums[h] > 0.0:
-            out[k] = sums[h] / e
-    return out
+        for w in r.windows:
+            if w.sum_dn is not None and w.sigma_dn is not None:
+                k = half_widths.index(w.half_width_px)
+                sums[i, k], sums_sigma[i, k] = w.sum_dn, w.sigma_dn
+    try:
+        return curve_of_growth_ee(sums, sums_sigma, ee_model, half_widths), sums, sums_sigma
+    except ValueError as exc:
+        log.info("no curve of growth: %s", exc)
+        return None
 
 
 def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, fit: Any,

@@ -191,7 +191,7 @@ def _recenter(
         step_d = np.where(ok, (saa * rd - sad * ra) / np.where(ok, det, 1.0), 0.0)
         a = a + step_a
         d = d + np.clip(step_d, -0.25, 0.25)
-    return d - d.mean()  # the stack's origin is arbitrary; keep the mean centre
+    return np.asarray(d - d.mean(), dtype=np.float64)  # the stack's origin is arbitrary; keep the mean centre
 
 
 def epsf_mtf(

@@ -713,7 +713,7 @@ def moment_centers(
         hr = int(round(h * o))
         nr = 2 * hr + 1
         renderer = PsfRenderer(fit.params, (nr / o, float(nc)), pad_px=pad_px)
-        for i in idx:  # a loop over stars; pixels are vectorised
+        for i in idx.tolist():  # a loop over stars; pixels are vectorised
             img = np.asarray(vignettes[i], dtype=np.float64)
             cx, cy = out[i]
             ic, ir = int(round(cx)), int(round(cy))
