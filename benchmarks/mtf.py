@@ -26,8 +26,9 @@ Truth families:
 
 Methods: ``parametric`` (``monitor.science.mtf_fit.fit_starpool_psf``, joint fit, nominal design
 start), ``reported`` (what the system reports: the parametric fit unless its misfit tests fire or
-it disagrees with the ePSF, else the ePSF on moment centres normalised by the data's own window
-signals, sigma from a bootstrap over the stars: ``monitor.science.epsf.select_mtf``; its block gives
+it disagrees with the ePSF, else the ePSF on moment centres normalised by the data's own star
+signals (curve of growth), sigma from a bootstrap over the stars and the signals' common error:
+``monitor.science.epsf.select_mtf``; its block gives
 the fraction of pools reported by the ePSF, ``misfit_rate``, and ``misfit_when_biased``: the
 fraction of the pools whose parametric error exceeds 3 fit sigma that the misfit tests flag),
 ``stacked_lsf`` (``monitor.science.epsf.epsf_mtf`` on the fit's centres and signals),
@@ -154,21 +155,6 @@ def photutils_mtf(
     return out[0], out[1]
 
 
-def window_signals(fit: Any, vignettes: list[np.ndarray], oversamps: list[float], h: int = 20) -> np.ndarray:
-    """Star signals from the data: the largest window's sum over its effective EE (what the system feeds
-    the ePSF); h = 20 px in PAN, 12 px in MS (32-px vignettes)."""
-    out = []
-    for k, (img, o) in enumerate(zip(vignettes, oversamps, strict=True)):
-        hh = h if img.shape[1] >= 64 else 12
-        cx, cy = (float(v) for v in fit.centers_xy[k])
-        header = BandHeader(band="bench", shape=img.shape, dark_dn=0.0, gain_factor=1.0, oversamp=o, binning=1,
-                            pixscale_urad=1.0, lineper_ms=1.0, saturate_dn=np.inf, star_x=cx, star_y=cy)
-        phot = measure_star(img, header, [hh], guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
-        ee = effective_encircled_energy(fit.params, img.shape, (cx, cy), o, [hh])
-        out.append(phot.sums_dn[0] / ee[0])
-    return np.asarray(out)
-
-
 def ak_chain(
     fit: Any, vignettes: list[np.ndarray], oversamps: list[float], signals: np.ndarray
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -222,6 +208,9 @@ def ak_chain(
     for j, h in enumerate(windows):
         res[f"cog_window_{h}"] = (corrected[:, j] / signals - 1.0, rel[:, j] * corrected[:, j] / signals)
     res["cog_tail"] = (np.array([cog.tail]), np.array([cog.tail_sigma]))
+    j = windows.index(cog.h_max)
+    res["cog_flux"] = (s_arr[:, j] / cog.ee[:, j], np.zeros(len(signals)))  # the data's star signals, DN
+    res["cog_flux_rel_sigma"] = (np.array([cog.rel_sigma[j]]), np.zeros(1))
     return res
 
 
@@ -306,25 +295,40 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         chi2.append(fit.chi2_dof)
 
         t0 = time.perf_counter()
+        chain = ak_chain(fit, vignettes, oversamps, signals)
+        ak_times.append(time.perf_counter() - t0)
+        tails.append(float(chain.pop("cog_tail")[0][0]))
+        data_flux = chain.pop("cog_flux")[0]
+        flux_rel_sigma = float(chain.pop("cog_flux_rel_sigma")[0][0])
+
+        t0 = time.perf_counter()
         hw_m = 6 if band == "P" else 4
-        data_flux = window_signals(fit, vignettes, oversamps)
-        ep = epsf_mtf(vignettes, oversamps, moment_centers(vignettes, oversamps, fit, half_width_px=hw_m),
-                      fluxes_dn=data_flux, backgrounds_dn=fit.backgrounds_dn,
-                      half_width_px=8 if band == "P" else 6, n_bootstrap=200)
-        sel = select_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
-                         (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged)
+        ep = epsf_mtf(
+            vignettes,
+            oversamps,
+            moment_centers(vignettes, oversamps, fit, half_width_px=hw_m),
+            fluxes_dn=data_flux,
+            backgrounds_dn=fit.backgrounds_dn,
+            half_width_px=8 if band == "P" else 6,
+            n_bootstrap=200,
+            flux_rel_sigma=flux_rel_sigma,
+        )
+        sel = select_mtf(
+            (fit.mtf_nyquist_along, fit.mtf_nyquist_across),
+            (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma),
+            ep,
+            fit.misfit.flagged,
+        )
         mtf_res["reported"][1].append(time.perf_counter() - t0 + mtf_res["parametric"][1][-1])
         mtf_res["reported"][0].append((sel.mtf_nyquist_along - t_along, sel.mtf_nyquist_across - t_across))
         rep_sigmas.append((sel.mtf_nyquist_along_sigma, sel.mtf_nyquist_across_sigma))
         flagged.append(bool(fit.misfit.flagged))
         epsf_chosen.append(sel.method == "epsf")
-        biased.append(abs(fit.mtf_nyquist_along - t_along) > 3 * fit.mtf_nyquist_along_sigma
-                      or abs(fit.mtf_nyquist_across - t_across) > 3 * fit.mtf_nyquist_across_sigma)
+        biased.append(
+            abs(fit.mtf_nyquist_along - t_along) > 3 * fit.mtf_nyquist_along_sigma
+            or abs(fit.mtf_nyquist_across - t_across) > 3 * fit.mtf_nyquist_across_sigma
+        )
 
-        t0 = time.perf_counter()
-        chain = ak_chain(fit, vignettes, oversamps, signals)
-        ak_times.append(time.perf_counter() - t0)
-        tails.append(float(chain.pop("cog_tail")[0][0]))
         for name, (e, s) in chain.items():
             ak.setdefault(name, ([], []))
             ak[name][0].append(e)

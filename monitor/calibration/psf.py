@@ -151,8 +151,8 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
         flux_sigma = np.where(ok, data_sigma, flux_sigma)
         ee_max = 1.0 - curve.tail
         common = {"ee_correction": curve.tail_sigma_stat / ee_max, "psf_model": curve.tail_sigma_shape / ee_max}
-        source = (f"curve of growth to h = {curve.h_max} px, light beyond it {100 * curve.tail:.2f} % "
-                  f"+- {100 * curve.tail_sigma:.2f} % from the {source}")
+        source = (f"{source}; signals from the curve of growth to h = {curve.h_max} px, light beyond it "
+                  f"{100 * curve.tail:.2f} +- {100 * curve.tail_sigma:.2f} % from the fitted PSF")
 
     _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, flux[used], run, now)
     return EeCorrection(ee=ee, ee_sigma=ee_sigma, source=source, psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma,

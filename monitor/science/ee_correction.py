@@ -38,6 +38,7 @@ from monitor.science.psf_renderer import render_star
 __all__ = [
     "CurveOfGrowth",
     "MODEL_FLUX_DN",
+    "TAIL_PRIOR_REL",
     "TAIL_SHAPE_REL",
     "curve_of_growth_ee",
     "ee_corrected_coefficients",
@@ -52,6 +53,9 @@ MODEL_FLUX_DN = 1e6  # flux of the noiseless model star measured for the effecti
 # wing extrapolated as lost(h) ~ 1/h and the fitted model's own wing differ by ~10-25 % over 20-60 px
 # (spider spikes fall as r^-2 along the vanes); 25 % is stated, not measured.
 TAIL_SHAPE_REL = 0.25
+# Prior on the scale of the fitted PSF's wing beyond the largest window (1 +- 0.5): the pupil-truth
+# benchmark needed 0.9-2.2 (spider vanes: 2.2); stated, not measured.
+TAIL_PRIOR_REL = 0.5
 _NOISELESS_GAIN_E_PER_DN = 1e12  # photon noise of the noiseless model: negligible
 
 
@@ -103,9 +107,19 @@ def effective_encircled_energy(
     """
     o = float(oversamp)
     model = render_star(shape, center_xy, params, oversamp=o, total_flux=MODEL_FLUX_DN)
-    header = BandHeader(band="model", shape=shape, dark_dn=0.0, gain_factor=1.0, oversamp=o, binning=1,
-                        pixscale_urad=1.0, lineper_ms=1.0, saturate_dn=np.inf, star_x=center_xy[0],
-                        star_y=center_xy[1])
+    header = BandHeader(
+        band="model",
+        shape=shape,
+        dark_dn=0.0,
+        gain_factor=1.0,
+        oversamp=o,
+        binning=1,
+        pixscale_urad=1.0,
+        lineper_ms=1.0,
+        saturate_dn=np.inf,
+        star_x=center_xy[0],
+        star_y=center_xy[1],
+    )
     phot = measure_star(model, header, half_widths_px, guess_xy=center_xy, gain_e_per_dn=_NOISELESS_GAIN_E_PER_DN)
     return np.asarray(phot.sums_dn / (o * MODEL_FLUX_DN), dtype=np.float64)
 
@@ -337,6 +351,7 @@ def curve_of_growth_ee(
     half_widths_px: Sequence[int],
     *,
     tail_shape_rel: float = TAIL_SHAPE_REL,
+    tail_prior_rel: float = TAIL_PRIOR_REL,
 ) -> CurveOfGrowth:
     """Effective EE from the curve of growth of the starpool's own window sums.
 
@@ -351,7 +366,8 @@ def curve_of_growth_ee(
       from their scatter): the model's error in the light between h and h_max;
     * the wing beyond h_max, ``tau_model = 1 - <EE_k(h_max)>``, is scaled by the ratio of the
       light between the two largest windows in the data and in the model,
-      ``kappa = (1 - rho(h') <m(h')>) / (1 - <m(h')>)``: ``tau = kappa tau_model``;
+      ``kappa = (1 - rho(h') <m(h')>) / (1 - <m(h')>)``, combined by inverse variance with the
+      prior ``1 +- tail_prior_rel``: ``tau = kappa tau_model``;
     * ``EE_k(h_max) <- EE_k(h_max) + tau_model - tau`` and ``EE_k(h) <- EE_k(h_max) m_k(h) rho(h)``;
     * ``sigma_tau = hypot(tau_model sigma_kappa, tail_shape_rel tau)``; relative EE sigma of a window
       ``hypot(sigma_tau / <EE(h_max)>, sigma_rho(h)/rho(h))``, common to all members.
@@ -370,6 +386,10 @@ def curve_of_growth_ee(
         Window half-widths of the columns, increasing.
     tail_shape_rel : float
         Relative shape uncertainty of the light beyond the largest window.
+    tail_prior_rel : float
+        Prior 1-sigma of the scale of the fitted PSF's wing (``kappa = 1 +- tail_prior_rel``):
+        the data's ``kappa`` is combined with it by inverse variance, so a starpool of a few faint
+        stars, whose light between the two largest windows is noise, keeps the model's wing.
 
     Returns
     -------
@@ -419,14 +439,18 @@ def curve_of_growth_ee(
     ee_max = float(np.mean(em[ok_j, j])) if ok_j.any() else math.nan
     tau_model = 1.0 - ee_max
     below = [c for c in range(j) if np.isfinite(ratio[c])]
+    kappa, kappa_sigma = 1.0, tail_prior_rel  # the model's wing scale, with its prior
     if below and tau_model > 0.0:
         c2 = below[-1]
         m2 = float(np.nanmean(np.where(usable[:, c2] & ok_j, mk[:, c2], np.nan)))
         wing_model = 1.0 - m2
-        kappa = max((1.0 - ratio[c2] * m2) / wing_model, 0.0) if wing_model > 0.0 else 1.0
-        kappa_sigma = ratio_sigma[c2] * m2 / wing_model if wing_model > 0.0 else 0.0
-    else:
-        kappa, kappa_sigma = 1.0, 0.0
+        if wing_model > 0.0 and ratio_sigma[c2] > 0.0:
+            k_data = (1.0 - ratio[c2] * m2) / wing_model
+            k_sigma = ratio_sigma[c2] * m2 / wing_model
+            # the data's scale shrunk to the model (1 +- tail_prior_rel) by inverse variance
+            w_data, w_prior = 1.0 / k_sigma**2, 1.0 / tail_prior_rel**2
+            kappa = max((w_data * k_data + w_prior) / (w_data + w_prior), 0.0)
+            kappa_sigma = 1.0 / math.sqrt(w_data + w_prior)
     tau = kappa * tau_model
     tau_sigma = math.hypot(tau_model * kappa_sigma, tail_shape_rel * tau)
     ee = np.full_like(em, np.nan)

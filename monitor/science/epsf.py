@@ -208,6 +208,7 @@ def epsf_mtf(
     recenter_iterations: int = 0,
     n_bootstrap: int = 0,
     seed: int = 0,
+    flux_rel_sigma: float = 0.0,
 ) -> EpsfMtfResult:
     """MTF along/across track from stacked, registered, oversampled line-spread functions.
 
@@ -250,6 +251,11 @@ def epsf_mtf(
         photon noise, centring and flux errors and the phase coverage of the pool.
     seed : int
         Seed of the bootstrap resampling (results are reproducible).
+    flux_rel_sigma : float
+        Relative 1-sigma of ``fluxes_dn`` common to every star (e.g. the light beyond the largest
+        window, :class:`monitor.science.ee_correction.CurveOfGrowth`): it scales the whole curve,
+        which a bootstrap over the stars cannot see; ``MTF · flux_rel_sigma`` is added in
+        quadrature to the sigmas.
 
     Returns
     -------
@@ -356,6 +362,9 @@ def epsf_mtf(
         draws = [mtfs(*stack(rng.integers(0, n_used, n_used))) for _ in range(int(n_bootstrap))]
         s_x = np.std([d[0] for d in draws], axis=0, ddof=1)
         s_y = np.std([d[1] for d in draws], axis=0, ddof=1)
+    if flux_rel_sigma > 0.0 and fluxes is not None:
+        s_x = np.hypot(s_x, m_x * flux_rel_sigma)
+        s_y = np.hypot(s_y, m_y * flux_rel_sigma)
     refined = centers.copy()
     idx = np.asarray(kept, dtype=np.int64)
     refined[idx, 0] += shift_x
@@ -515,12 +524,20 @@ def select_mtf(
     """
     e = (nonparametric.mtf_nyquist_along, nonparametric.mtf_nyquist_across)
     es = (nonparametric.mtf_nyquist_along_sigma, nonparametric.mtf_nyquist_across_sigma)
-    cmp = compare_mtf(parametric, e, 0.0, parametric_sigma=parametric_sigma, nonparametric_sigma=es,
-                      n_sigma=n_sigma)
+    cmp = compare_mtf(parametric, e, 0.0, parametric_sigma=parametric_sigma, nonparametric_sigma=es, n_sigma=n_sigma)
     diffs = np.array([cmp.difference_along, cmp.difference_across])
     model = model_choice_sigma(diffs, np.asarray(parametric_sigma), np.asarray(es))
     if misfit_flagged or cmp.flagged:
         return MtfSelection("epsf", e[0], es[0], e[1], es[1], 0.0, 0.0, bool(misfit_flagged), cmp)
     total = np.hypot(np.asarray(parametric_sigma), model)
-    return MtfSelection("parametric", parametric[0], float(total[0]), parametric[1], float(total[1]),
-                        float(model[0]), float(model[1]), bool(misfit_flagged), cmp)
+    return MtfSelection(
+        "parametric",
+        parametric[0],
+        float(total[0]),
+        parametric[1],
+        float(total[1]),
+        float(model[0]),
+        float(model[1]),
+        bool(misfit_flagged),
+        cmp,
+    )

@@ -27,11 +27,14 @@ STRUCTURE: the normalised residuals ``r_i = (d_i - mu_i)/sigma_i`` of every star
 grid of 0.5 x 0.5 native-px cells of the offset from the star's fitted centre (all stars and
 phases together, the ePSF grid of Anderson & King 2000) and
 ``T = sum_b (sum_{i in b} r_i)^2 / (n_b s^2)``, ``s^2 = max(chi2/dof, 1)``, is compared with
-chi2(n_cells). Under a right model and noise model each cell sum has variance ``n_b`` (less the
-small leverage of the fitted parameters, which only makes the test conservative); a model that
-cannot follow the PSF leaves the same signed residual at the same offset for every bright star,
-which the stack adds coherently while the noise adds in quadrature. Dividing by ``s^2`` makes the
-structure test insensitive to a mis-scaled noise model (a wrong gain), which the chi2 test reports.
+chi2(n_cells); the same on 0.25-px profiles along track (pixels within 1.5 px across) and across
+track, for misfits in one direction (smear, micro-vibration), the smallest of the three p-values
+times 3 (Bonferroni) being the structure p-value. Under a right model and noise model each cell
+sum has variance ``n_b`` (less the small leverage of the fitted parameters, which only makes the
+test conservative); a model that cannot follow the PSF leaves the same signed residual at the
+same offset for every bright star, which the stack adds coherently while the noise adds in
+quadrature. Dividing by ``s^2`` makes the structure test insensitive to a mis-scaled noise model
+(a wrong gain), which the chi2 test reports.
 
 Uncertainties: ``C = (J^T J)^-1`` at the solution (Fisher information of the weighted problem,
 optionally scaled by chi2/dof when it exceeds 1), marginalised over the nuisance parameters;
@@ -64,6 +67,7 @@ from monitor.science.psf import FREE_PARAMETER_NAMES, NYQUIST_CY_PX, PsfParams, 
 from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
+    "DEFAULT_FREE",
     "DEFAULT_MISFIT_ALPHA",
     "InsufficientStarsError",
     "MisfitStatistics",
@@ -76,9 +80,16 @@ __all__ = [
 
 _N_NUISANCE = 6  # flux, x0, y0, b0, bx, by per star
 _QUANT_VAR_DN2 = 1.0 / 12.0  # DN^2, quantisation noise of integer DN
+# Shared PSF parameters fitted by default: the Gaussian blur along/across (aberrations, jitter) and
+# the along-track motion smear (TDI desynchronisation), which real optics and platforms move.
+DEFAULT_FREE: tuple[str, ...] = ("sigma_along_px", "sigma_across_px", "smear_along_px")
+XTOL = 1e-7  # the MTF moves by < 1e-5 along the (sigma_along, smear) valley below this
+FTOL = 1e-7
 DEFAULT_MISFIT_ALPHA = 1e-3  # false-alarm probability of each misfit test under a right model
 _CELL_PX = 0.5  # residual-structure cell, native px
 _STRUCTURE_HALF_PX = 3.0  # the structure grid covers |dx|, |dy| < 3 px (the PSF core and first ring)
+_PROFILE_CELL_PX = 0.25  # cell of the along/across residual profiles, native px
+_PROFILE_CORE_PX = 1.5  # the profiles stack the pixels within 1.5 px of the star across the profile
 
 
 class InsufficientStarsError(ValueError):
@@ -102,11 +113,12 @@ class MisfitStatistics:
     chi2_p : float
         Probability of a chi2 at least this large under the noise model (normal approximation).
     structure : float
-        Residual-structure statistic T (stacked cell sums of normalised residuals).
+        Residual-structure statistic T of the 2-D stack (stacked cell sums of normalised residuals).
     structure_cells : int
-        Number of non-empty cells (degrees of freedom of T).
+        Number of non-empty cells of the 2-D stack (degrees of freedom of T).
     structure_p : float
-        Probability of a T at least this large under a right model (chi2 of ``structure_cells``).
+        Probability under a right model of a structure at least this large in the 2-D stack or
+        in the along/across profiles (smallest p-value of the three, times 3).
     alpha : float
         False-alarm probability of each test.
     flagged : bool
@@ -356,6 +368,28 @@ def _variance(level_dn: NDArray[np.float64], read_noise_dn: float, gain_e_per_dn
     return read_noise_dn**2 + np.maximum(level_dn, 0.0) / gain_e_per_dn + _QUANT_VAR_DN2
 
 
+def _cell_statistic(
+    r: NDArray[np.float64],
+    dx: NDArray[np.float64],
+    dy: NDArray[np.float64],
+    cell_x: float,
+    cell_y: float,
+    nx: int,
+    ny: int,
+    scale: float,
+) -> tuple[float, int]:
+    """``sum_b (sum_{i in b} r_i)^2 / (n_b scale)`` over the cells of a grid centred on the star, and
+    the number of non-empty cells."""
+    ix = np.floor((dx + 0.5 * nx * cell_x) / cell_x).astype(np.int64)
+    iy = np.floor((dy + 0.5 * ny * cell_y) / cell_y).astype(np.int64)
+    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    cell = iy[inside] * nx + ix[inside]
+    sums = np.bincount(cell, weights=r[inside], minlength=nx * ny)
+    counts = np.bincount(cell, minlength=nx * ny)
+    used = counts > 0
+    return float(np.sum(sums[used] ** 2 / counts[used]) / scale), int(used.sum())
+
+
 def misfit_statistics(
     normalised_residuals: ArrayLike,
     dx_px: ArrayLike,
@@ -401,19 +435,24 @@ def misfit_statistics(
     dof = max(int(dof), 1)
     chi2_dof = chi2 / dof
     z = (chi2 - dof) / math.sqrt(2.0 * dof)
-    n_side = int(round(2.0 * _STRUCTURE_HALF_PX / _CELL_PX))
-    ix = np.floor((dx + _STRUCTURE_HALF_PX) / _CELL_PX).astype(np.int64)
-    iy = np.floor((dy + _STRUCTURE_HALF_PX) / _CELL_PX).astype(np.int64)
-    inside = (ix >= 0) & (ix < n_side) & (iy >= 0) & (iy < n_side)
-    cell = iy[inside] * n_side + ix[inside]
-    sums = np.bincount(cell, weights=r[inside], minlength=n_side * n_side)
-    counts = np.bincount(cell, minlength=n_side * n_side)
-    used = counts > 0
     scale = max(chi2_dof, 1.0)
-    t = float(np.sum(sums[used] ** 2 / counts[used]) / scale)
-    k = int(used.sum())
+    n_side = int(round(2.0 * _STRUCTURE_HALF_PX / _CELL_PX))
+    t, k = _cell_statistic(r, dx, dy, _CELL_PX, _CELL_PX, n_side, n_side, scale)
+    # along- and across-track profiles (thin cells over the core's width): a misfit in one
+    # direction only (smear, micro-vibration) adds coherently over the core's columns/rows
+    n_prof = int(round(2.0 * _STRUCTURE_HALF_PX / _PROFILE_CELL_PX))
+    core = np.abs(dx) < _PROFILE_CORE_PX
+    t_y, k_y = _cell_statistic(
+        r[core], np.zeros(int(core.sum())), dy[core], 2 * _STRUCTURE_HALF_PX, _PROFILE_CELL_PX, 1, n_prof, scale
+    )
+    core = np.abs(dy) < _PROFILE_CORE_PX
+    t_x, k_x = _cell_statistic(
+        r[core], dx[core], np.zeros(int(core.sum())), _PROFILE_CELL_PX, 2 * _STRUCTURE_HALF_PX, n_prof, 1, scale
+    )
+    stacks = ((t, k), (t_y, k_y), (t_x, k_x))
+    p_min = min(float(chi2_distribution.sf(tt, kk)) if kk > 0 else 1.0 for tt, kk in stacks)
+    p_struct = min(1.0, 3.0 * p_min)  # Bonferroni over the three stacks
     p_chi2 = float(norm.sf(z))
-    p_struct = float(chi2_distribution.sf(t, k)) if k > 0 else 1.0
     return MisfitStatistics(
         chi2_dof=chi2_dof,
         chi2_z=float(z),
@@ -440,7 +479,7 @@ def fit_starpool_psf(
     read_noise_dn: float,
     gain_e_per_dn: float,
     centers_xy: ArrayLike | None = None,
-    free: Sequence[str] = ("sigma_along_px", "sigma_across_px"),
+    free: Sequence[str] = DEFAULT_FREE,
     fit_half_width_px: int = 8,
     ee_half_widths_px: Sequence[int] = DEFAULT_STAR_HALF_WIDTHS_PX,
     frequencies_cy_px: ArrayLike | None = None,
@@ -584,8 +623,8 @@ def fit_starpool_psf(
             x_scale="jac",
             tr_solver="lsmr",
             max_nfev=max_nfev,
-            xtol=1e-10,
-            ftol=1e-10,
+            xtol=XTOL,
+            ftol=FTOL,
             gtol=1e-10,
         )
         if sol.status < 0 or not np.all(np.isfinite(sol.x)):

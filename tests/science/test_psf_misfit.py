@@ -36,8 +36,19 @@ def window_signals(vignettes, oversamps, fit, h: int = 20) -> np.ndarray:  # typ
     out = []
     for k, (img, o) in enumerate(zip(vignettes, oversamps, strict=True)):
         cx, cy = fit.centers_xy[k]
-        header = BandHeader(band="P", shape=img.shape, dark_dn=0.0, gain_factor=1.0, oversamp=o, binning=1,
-                            pixscale_urad=1.0, lineper_ms=1.0, saturate_dn=np.inf, star_x=cx, star_y=cy)
+        header = BandHeader(
+            band="P",
+            shape=img.shape,
+            dark_dn=0.0,
+            gain_factor=1.0,
+            oversamp=o,
+            binning=1,
+            pixscale_urad=1.0,
+            lineper_ms=1.0,
+            saturate_dn=np.inf,
+            star_x=cx,
+            star_y=cy,
+        )
         phot = measure_star(img, header, [h], guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
         ee = effective_encircled_energy(fit.params, img.shape, (float(cx), float(cy)), o, [h])
         out.append(phot.sums_dn[0] / ee[0])
@@ -46,10 +57,21 @@ def window_signals(vignettes, oversamps, fit, h: int = 20) -> np.ndarray:  # typ
 
 def _report(vignettes, oversamps, fit, band: str = "P"):  # type: ignore[no-untyped-def]
     centers = moment_centers(vignettes, oversamps, fit, half_width_px=6 if band == "P" else 4)
-    ep = epsf_mtf(vignettes, oversamps, centers, fluxes_dn=window_signals(vignettes, oversamps, fit),
-                  backgrounds_dn=fit.backgrounds_dn, half_width_px=8 if band == "P" else 6, n_bootstrap=200)
-    sel = select_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
-                     (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged)
+    ep = epsf_mtf(
+        vignettes,
+        oversamps,
+        centers,
+        fluxes_dn=window_signals(vignettes, oversamps, fit),
+        backgrounds_dn=fit.backgrounds_dn,
+        half_width_px=8 if band == "P" else 6,
+        n_bootstrap=200,
+    )
+    sel = select_mtf(
+        (fit.mtf_nyquist_along, fit.mtf_nyquist_across),
+        (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma),
+        ep,
+        fit.misfit.flagged,
+    )
     return ep, sel
 
 
@@ -82,8 +104,9 @@ def test_out_of_family_pool_is_flagged_and_the_epsf_is_reported_within_its_sigma
     across = float(truth.mtf(np.array([0.5]), "across")[0])
     rng = np.random.default_rng(41)
     vignettes, oversamps, _, _ = make_truth_pool(rng, truth, read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN)
-    fit = fit_starpool_psf(vignettes, oversamps, default_psf_params("PHR", "P"), read_noise_dn=READ_NOISE_DN,
-                           gain_e_per_dn=GAIN_E_PER_DN)
+    fit = fit_starpool_psf(
+        vignettes, oversamps, default_psf_params("PHR", "P"), read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN
+    )
     assert fit.misfit.flagged and fit.misfit.structure_p < 1e-6
     assert abs(fit.mtf_nyquist_across - across) > 5 * fit.mtf_nyquist_across_sigma  # the model is wrong
     ep, sel = _report(vignettes, oversamps, fit)
@@ -93,6 +116,5 @@ def test_out_of_family_pool_is_flagged_and_the_epsf_is_reported_within_its_sigma
     assert abs(ep.mtf_nyquist_across - across) < 0.004 + 3 * ep.mtf_nyquist_across_sigma
     assert 1e-4 < ep.mtf_nyquist_across_sigma < 0.006
     # the parametric fit's own centres carry a pixel-phase error that the ePSF cannot remove
-    naive = epsf_mtf(vignettes, oversamps, fit.centers_xy, fluxes_dn=fit.fluxes_dn,
-                     backgrounds_dn=fit.backgrounds_dn)
+    naive = epsf_mtf(vignettes, oversamps, fit.centers_xy, fluxes_dn=fit.fluxes_dn, backgrounds_dn=fit.backgrounds_dn)
     assert abs(naive.mtf_nyquist_across - across) > abs(ep.mtf_nyquist_across - across)
