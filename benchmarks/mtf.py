@@ -310,7 +310,7 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
             fluxes_dn=data_flux,
             backgrounds_dn=fit.backgrounds_dn,
             half_width_px=8 if band == "P" else 6,
-            n_bootstrap=200,
+            n_bootstrap=100,
             flux_rel_sigma=flux_rel_sigma,
         )
         sel = select_mtf(
