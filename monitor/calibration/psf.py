@@ -15,10 +15,13 @@ star flux, centre and background). From the fit:
   (:func:`monitor.science.epsf.select_mtf`); ``agrees_with_epsf`` compares the two with the
   threshold of their combined uncertainties (no fixed margin);
 - the star's total signal comes from the data: the curve of growth of its own windows
-  (:func:`monitor.science.ee_correction.curve_of_growth_ee`), the fitted PSF supplying only the
-  light beyond the largest window (~1-3 % in PAN), itself scaled by the data's light between the
-  two largest windows; that correction's uncertainty (statistical: ``ee_correction``; shape of
-  the wing: ``psf_model``) is common to all members and carried into A_k's sigma and budget;
+  (:func:`monitor.science.ee_correction.curve_of_growth_ee`; windows up to 80 % of the vignette
+  width), the fitted PSF supplying only the light beyond the largest window (~1-3 % in PAN),
+  itself scaled by the data's light between the two largest windows; the signal is the sum of the
+  window that minimises the starpool's error over its curve-of-growth EE
+  (:func:`monitor.science.ee_correction.curve_of_growth_signals`); that correction's uncertainty
+  (statistical: ``ee_correction``; shape of the wing: ``psf_model``) is common to all members
+  and carried into A_k's sigma and budget;
 - the *effective* EE of every window of every star is obtained by rendering the fitted PSF at
   that star's fitted centre and oversampling and running the very same photometry on the
   noiseless model (:mod:`monitor.science.ee_correction`). It therefore includes the far
@@ -33,6 +36,7 @@ Only the pixels of the starpool's own members are read (never older history).
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +55,7 @@ from monitor.science.drift import fit_drift
 from monitor.science.ee_correction import (
     CurveOfGrowth,
     curve_of_growth_ee,
+    curve_of_growth_signals,
     effective_ee_with_sigma,
     effective_encircled_energy,
 )
@@ -68,6 +73,7 @@ log = logging.getLogger(__name__)
 
 MIN_PSF_STARS = 5  # below this the joint fit is not attempted (no EE correction: EE = 1)
 MTF_FREQUENCIES = np.linspace(0.0, 1.0, 21)  # cycles per native pixel
+COG_MAX_WINDOW_FRACTION = 0.8  # curve-of-growth windows at most 80 % of the vignette width (background room)
 EPSF_BOOTSTRAP = 100  # bootstrap resamplings of the stars for the ePSF sigma (~0.08 s per PAN starpool; ~7 % on sigma)
 EPSF_MOMENT_HALF_WIDTH_PX = {True: 6, False: 4}  # moment window of the ePSF centres (PAN, MS), native px
 
@@ -136,23 +142,31 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
     flux_sigma[used] = fit.fluxes_sigma_dn
     common: dict[str, float] | None = None
     source = f"psf-fit ({len(used)} stars, chi2/dof {fit.chi2_dof:.2f})"
+    # windows whose sums have room for a background around them in every vignette of the fit
+    cols = min(v.shape[1] for v in vignettes)
+    fits = [j for j, h in enumerate(half_widths) if 2 * h + 1 <= COG_MAX_WINDOW_FRACTION * cols]
+    ee_model[:, [j for j in range(m) if j not in fits]] = np.nan
     cog = _curve_of_growth(rows, half_widths, ee_model)
-    if cog is not None:  # the star signals and the EE from the data's own curve of growth
-        curve, sums, sums_sigma = cog
-        j = half_widths.index(curve.h_max)
+    try:
+        chosen = None if cog is None else curve_of_growth_signals(cog[0], cog[1], cog[2])
+    except ValueError as exc:
+        log.info("no curve-of-growth signal: %s", exc)
+        chosen = None
+    if cog is not None and chosen is not None:  # the star signals and the EE from the data's own curve of growth
+        curve = cog[0]
         known = np.isfinite(curve.ee)
         ee = np.where(known, curve.ee, ee)
         ee_sigma = np.where(known, curve.ee_sigma, ee_sigma)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            data_flux = sums[:, j] / curve.ee[:, j]
-            data_sigma = sums_sigma[:, j] / curve.ee[:, j]
+        data_flux, data_sigma, j, common_rel = chosen
         ok = np.isfinite(data_flux) & (data_flux > 0.0)
         flux = np.where(ok, data_flux, flux)
         flux_sigma = np.where(ok, data_sigma, flux_sigma)
         ee_max = 1.0 - curve.tail
-        common = {"ee_correction": curve.tail_sigma_stat / ee_max, "psf_model": curve.tail_sigma_shape / ee_max}
-        source = (f"{source}; signals from the curve of growth to h = {curve.h_max} px, light beyond it "
-                  f"{100 * curve.tail:.2f} +- {100 * curve.tail_sigma:.2f} % from the fitted PSF")
+        stat = math.sqrt(max(common_rel**2 - (curve.tail_sigma_shape / ee_max) ** 2, 0.0))
+        common = {"ee_correction": stat, "psf_model": curve.tail_sigma_shape / ee_max}
+        source = (f"{source}; signals from window h = {half_widths[j]} px over the curve of growth to "
+                  f"h = {curve.h_max} px, light beyond it {100 * curve.tail:.2f} +- {100 * curve.tail_sigma:.2f} % "
+                  "from the fitted PSF")
 
     _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, flux[used], run, now)
     return EeCorrection(ee=ee, ee_sigma=ee_sigma, source=source, psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma,
