@@ -51,7 +51,12 @@ from typing import Any
 import numpy as np
 
 from monitor.domain import BandHeader
-from monitor.science.ee_correction import curve_of_growth_ee, effective_ee_with_sigma, effective_encircled_energy
+from monitor.science.ee_correction import (
+    curve_of_growth_ee,
+    curve_of_growth_signals,
+    effective_ee_with_sigma,
+    effective_encircled_energy,
+)
 from monitor.science.epsf import epsf_mtf, select_mtf
 from monitor.science.mtf_fit import fit_starpool_psf, moment_centers
 from monitor.science.photometry import measure_star
@@ -211,6 +216,13 @@ def ak_chain(
     j = windows.index(cog.h_max)
     res["cog_flux"] = (s_arr[:, j] / cog.ee[:, j], np.zeros(len(signals)))  # the data's star signals, DN
     res["cog_flux_rel_sigma"] = (np.array([cog.rel_sigma[j]]), np.zeros(1))
+    # the reported signal (curve_of_growth_signals): its pool mean's error and 1-sigma (own noise / sqrt(n)
+    # and the common EE term), as the starpool's A_k (A is proportional to S)
+    sig, sig_sigma, _, common = curve_of_growth_signals(cog, s_arr, ss_arr)
+    e = sig / signals - 1.0
+    w = 1.0 / (sig_sigma / signals) ** 2
+    mean = float(w @ e / w.sum())
+    res["cog_pool"] = (np.array([mean]), np.array([math.hypot(1.0 / math.sqrt(float(w.sum())), common)]))
     return res
 
 
@@ -279,6 +291,7 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
     w3_vs_12: list[np.ndarray] = []
     cog_3_vs_12: list[np.ndarray] = []
     tails: list[float] = []
+    ak_pool: list[tuple[float, float]] = []
     sim_times: list[float] = []
     for _ in range(args.pools):
         truth, (t_along, t_across) = pool_truth(rng, family, band)
@@ -298,6 +311,8 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         chain = ak_chain(fit, vignettes, oversamps, signals)
         ak_times.append(time.perf_counter() - t0)
         tails.append(float(chain.pop("cog_tail")[0][0]))
+        pool_e, pool_s = chain.pop("cog_pool")
+        ak_pool.append((float(pool_e[0]), float(pool_s[0])))
         data_flux = chain.pop("cog_flux")[0]
         flux_rel_sigma = float(chain.pop("cog_flux_rel_sigma")[0][0])
 
@@ -379,6 +394,14 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
     block["a_k"]["cog_windows_3_vs_12"] = {"mean": float(np.concatenate(cog_3_vs_12).mean())}
     block["a_k"]["cog_tail_mean"] = float(np.mean(tails))
     block["a_k"]["seconds_per_pool"] = float(np.mean(ak_times))
+    pe = np.asarray(ak_pool)
+    block["a_k"]["reported_pool"] = {  # the system's A_k: curve-of-growth signal, pool mean (issue 15)
+        "bias": float(pe[:, 0].mean()),
+        "rms": float(np.sqrt(np.mean(pe[:, 0] ** 2))),
+        "mean_sigma": float(pe[:, 1].mean()),
+        "pull_mean": float(np.mean(pe[:, 0] / pe[:, 1])),
+        "pull_std": float(np.std(pe[:, 0] / pe[:, 1], ddof=1)) if len(pe) > 1 else math.nan,
+    }
     return block
 
 
