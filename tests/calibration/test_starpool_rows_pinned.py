@@ -30,7 +30,7 @@ largest window, that correction's error common to the members and added to a_sig
 fit frees the smear and the low-order aberrations (mtf_fit.DEFAULT_FREE, xtol/ftol 1e-7). Against
 the simulator's truth (A = 2.5, 3, 4, 6, 2 for B0-B3, P) path 1 moved from +0.11/+0.07/+0.20/
 -0.05/-0.18 % (sigma 0.34/0.28/0.35/0.16/0.07 %) to -0.70/+0.22/+0.91/+1.00/-0.15 % (sigma
-0.98/1.38/0.96/0.89/0.69 %): this in-family simulator draws the estimator's own PSF, where the
+0.98/1.37/0.94/0.87/0.60 %): this in-family simulator draws the estimator's own PSF, where the
 PSF-fit flux is optimal; on out-of-family truths that flux is off by -4.7 to +9.6 % and the curve
 of growth by <= 0.3 % (benchmarks/mtf.py). Path 3 (no EE provider) is unchanged.
 
