@@ -58,7 +58,7 @@ from monitor.science.ee_correction import (
     effective_encircled_energy,
 )
 from monitor.science.epsf import epsf_mtf, select_mtf
-from monitor.science.mtf_fit import fit_starpool_psf, moment_centers
+from monitor.science.mtf_fit import fit_starpool_psf, nonparametric_mtf
 from monitor.science.photometry import measure_star
 from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate import pupil_psf
@@ -318,15 +318,15 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
 
         t0 = time.perf_counter()
         hw_m = 6 if band == "P" else 4
-        ep = epsf_mtf(
+        ep = nonparametric_mtf(
             vignettes,
             oversamps,
-            moment_centers(vignettes, oversamps, fit, half_width_px=hw_m),
+            fit,
             fluxes_dn=data_flux,
-            backgrounds_dn=fit.backgrounds_dn,
-            half_width_px=8 if band == "P" else 6,
-            n_bootstrap=100,
             flux_rel_sigma=flux_rel_sigma,
+            half_width_px=8 if band == "P" else 6,
+            moment_half_width_px=hw_m,
+            n_bootstrap=100,
         )
         sel = select_mtf(
             (fit.mtf_nyquist_along, fit.mtf_nyquist_across),

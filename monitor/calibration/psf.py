@@ -59,11 +59,11 @@ from monitor.science.ee_correction import (
     effective_ee_with_sigma,
     effective_encircled_energy,
 )
-from monitor.science.epsf import epsf_mtf, model_choice_sigma, select_mtf
+from monitor.science.epsf import model_choice_sigma, select_mtf
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
-from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf, moment_centers
+from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf, nonparametric_mtf
 from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
@@ -168,7 +168,8 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
                   f"h = {curve.h_max} px, light beyond it {100 * curve.tail:.2f} +- {100 * curve.tail_sigma:.2f} % "
                   "from the fitted PSF")
 
-    _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, flux[used], run, now)
+    flux_rel_sigma = 0.0 if common is None else math.sqrt(sum(v * v for v in common.values()))
+    _store_mtf(session, settings, pool, band, fit, vignettes, oversamps, flux[used], flux_rel_sigma, run, now)
     return EeCorrection(ee=ee, ee_sigma=ee_sigma, source=source, psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma,
                         flux_common_rel_sigma=common)
 
@@ -196,17 +197,16 @@ def _curve_of_growth(rows: list[star_results.StarMemberRow], half_widths: list[i
 
 
 def _store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, fit: Any,
-               vignettes: list[np.ndarray], oversamps: list[float], data_flux: np.ndarray, run: ProcessingRun,
-               now: datetime) -> None:
+               vignettes: list[np.ndarray], oversamps: list[float], data_flux: np.ndarray, flux_rel_sigma: float,
+               run: ProcessingRun, now: datetime) -> None:
     """Insert the parametric and ePSF MTF rows of the starpool (new versions), mark the reported
     one (``params["selected"]``) and refit the MTF drift."""
     try:
-        # centres without the pixel-phase error of a misfitting model (moments, model-corrected)
-        centers = moment_centers(vignettes, oversamps, fit,
-                                 half_width_px=EPSF_MOMENT_HALF_WIDTH_PX[fit.params.lambda_n_px > 0.5])
-        ep = epsf_mtf(vignettes, oversamps, centers, fluxes_dn=data_flux,
-                      backgrounds_dn=fit.backgrounds_dn, frequencies_cy_px=MTF_FREQUENCIES,
-                      n_bootstrap=EPSF_BOOTSTRAP)
+        # moment centres (no pixel-phase error), data signals, bootstrap + centring-choice sigma
+        pan = fit.params.lambda_n_px > 0.5
+        ep = nonparametric_mtf(vignettes, oversamps, fit, fluxes_dn=data_flux, flux_rel_sigma=flux_rel_sigma,
+                               half_width_px=8 if pan else 6, moment_half_width_px=EPSF_MOMENT_HALF_WIDTH_PX[pan],
+                               n_bootstrap=EPSF_BOOTSTRAP, frequencies_cy_px=MTF_FREQUENCIES)
         sel = select_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
                          (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged)
     except (ScienceError, ValueError) as exc:

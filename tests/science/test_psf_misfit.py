@@ -22,7 +22,7 @@ import pytest
 from monitor.domain import BandHeader
 from monitor.science.ee_correction import effective_encircled_energy
 from monitor.science.epsf import epsf_mtf, select_mtf
-from monitor.science.mtf_fit import fit_starpool_psf, moment_centers
+from monitor.science.mtf_fit import fit_starpool_psf, nonparametric_mtf
 from monitor.science.photometry import measure_star
 from monitor.simulate.star import default_psf_params
 
@@ -56,15 +56,13 @@ def window_signals(vignettes, oversamps, fit, h: int = 20) -> np.ndarray:  # typ
 
 
 def _report(vignettes, oversamps, fit, band: str = "P"):  # type: ignore[no-untyped-def]
-    centers = moment_centers(vignettes, oversamps, fit, half_width_px=6 if band == "P" else 4)
-    ep = epsf_mtf(
+    ep = nonparametric_mtf(
         vignettes,
         oversamps,
-        centers,
+        fit,
         fluxes_dn=window_signals(vignettes, oversamps, fit),
-        backgrounds_dn=fit.backgrounds_dn,
         half_width_px=8 if band == "P" else 6,
-        n_bootstrap=200,
+        moment_half_width_px=6 if band == "P" else 4,
     )
     sel = select_mtf(
         (fit.mtf_nyquist_along, fit.mtf_nyquist_across),
