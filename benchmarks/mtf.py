@@ -12,6 +12,11 @@ background, photon + read noise) it prints one JSON document with, per family, b
   / ``monitor.science.ee_correction.effective_encircled_energy`` of the fitted PSF, h = 3, 5, 12 px),
   bias (mean over all stars) with its standard error, rms and pulls; ``windows_3_vs_12`` is the mean
   relative difference of the corrected h = 3 and h = 12 values (the window-agreement test);
+  ``cog_window_h`` / ``cog_windows_3_vs_12``: the same with the curve-of-growth EE
+  (``monitor.science.ee_correction.curve_of_growth_ee``, the data's own windows, the fitted PSF only
+  for the light beyond the largest one); ``reported_pool``: what the system reports for A_k, the
+  curve-of-growth signal of the best window (``curve_of_growth_signals``) averaged over the pool, its
+  bias, rms, sigma (per-star noise and the common EE term) and pulls per pool;
 * time per starpool of each method (``ak_chain``: the 25 photometries + effective EEs).
 
 Truth families:
