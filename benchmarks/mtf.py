@@ -12,6 +12,11 @@ background, photon + read noise) it prints one JSON document with, per family, b
   / ``monitor.science.ee_correction.effective_encircled_energy`` of the fitted PSF, h = 3, 5, 12 px),
   bias (mean over all stars) with its standard error, rms and pulls; ``windows_3_vs_12`` is the mean
   relative difference of the corrected h = 3 and h = 12 values (the window-agreement test);
+  ``cog_window_h`` / ``cog_windows_3_vs_12``: the same with the curve-of-growth EE
+  (``monitor.science.ee_correction.curve_of_growth_ee``, the data's own windows, the fitted PSF only
+  for the light beyond the largest one); ``reported_pool``: what the system reports for A_k, the
+  curve-of-growth signal of the best window (``curve_of_growth_signals``) averaged over the pool, its
+  bias, rms, sigma (per-star noise and the common EE term) and pulls per pool;
 * time per starpool of each method (``ak_chain``: the 25 photometries + effective EEs).
 
 Truth families:
@@ -25,7 +30,13 @@ Truth families:
   diffusion, smear, jitter included; cy per native px).
 
 Methods: ``parametric`` (``monitor.science.mtf_fit.fit_starpool_psf``, joint fit, nominal design
-start), ``stacked_lsf`` (``monitor.science.epsf.epsf_mtf`` on the fit's centres and signals),
+start), ``reported`` (what the system reports: the parametric fit unless its misfit tests fire or
+it disagrees with the ePSF, else the ePSF on moment centres normalised by the data's own star
+signals (curve of growth), sigma from a bootstrap over the stars and the signals' common error:
+``monitor.science.epsf.select_mtf``; its block gives
+the fraction of pools reported by the ePSF, ``misfit_rate``, and ``misfit_when_biased``: the
+fraction of the pools whose parametric error exceeds 3 fit sigma that the misfit tests flag),
+``stacked_lsf`` (``monitor.science.epsf.epsf_mtf`` on the fit's centres and signals),
 ``photutils_epsf`` (photutils ``EPSFBuilder``, oversampling 4, defaults, on every o-th row of each
 vignette, started from the fitted centres; MTF = Fourier transform of the ePSF marginal).
 
@@ -45,9 +56,14 @@ from typing import Any
 import numpy as np
 
 from monitor.domain import BandHeader
-from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
-from monitor.science.epsf import epsf_mtf
-from monitor.science.mtf_fit import fit_starpool_psf
+from monitor.science.ee_correction import (
+    curve_of_growth_ee,
+    curve_of_growth_signals,
+    effective_ee_with_sigma,
+    effective_encircled_energy,
+)
+from monitor.science.epsf import epsf_mtf, select_mtf
+from monitor.science.mtf_fit import fit_starpool_psf, nonparametric_mtf
 from monitor.science.photometry import measure_star
 from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate import pupil_psf
@@ -66,6 +82,7 @@ BANDS = {"P": 1e6, "B2": 5e5}  # band -> total signal of a V = 2 star at o = 1, 
 FAMILIES = ("model", *pupil_psf.FAMILIES)
 DEFAULT_FAMILIES = ("in_family", "defocus", "astig_spiders", "tdi_smear", "microvibration", "red_star")
 AK_WINDOWS = (3, 5, 12)  # half-widths of the EE-corrected window sums, native px
+AK_WINDOWS_PAN = (3, 5, 12, 20)  # curve of growth in PAN (64-px vignettes); MS stops at 12 px
 Truth = PsfParams | pupil_psf.PupilTruth
 
 
@@ -155,10 +172,14 @@ def ak_chain(
 
     ``fit_flux``: the fitted PSF flux ``S = o F`` (``PsfFitResult.fluxes_dn``); ``ee_window_h``: the
     window sum of ``measure_star`` divided by the effective EE of the fitted PSF at the fitted centre,
-    sigma from the window noise and the EE uncertainty (``effective_ee_with_sigma``).
+    sigma from the window noise and the EE uncertainty (``effective_ee_with_sigma``); ``cog_window_h``:
+    the same sums over the curve-of-growth EE (``curve_of_growth_ee``: the data's own curve of growth,
+    the fitted PSF only for the wing beyond the largest window), sigma with its common EE term.
     """
+    windows = AK_WINDOWS_PAN if vignettes[0].shape[1] >= 64 else AK_WINDOWS
     out: dict[str, tuple[list[float], list[float]]] = {"fit_flux": ([], [])}
     out.update({f"ee_window_{h}": ([], []) for h in AK_WINDOWS})
+    sums, sums_sigma, ee_all = [], [], []
     for k, (img, o, s_true) in enumerate(zip(vignettes, oversamps, signals, strict=True)):
         out["fit_flux"][0].append(fit.fluxes_dn[k] / s_true - 1.0)
         out["fit_flux"][1].append(fit.fluxes_sigma_dn[k] / s_true)
@@ -176,15 +197,38 @@ def ak_chain(
             star_x=cx,
             star_y=cy,
         )
-        phot = measure_star(img, header, AK_WINDOWS, guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
-        ee = effective_encircled_energy(fit.params, img.shape, (cx, cy), o, AK_WINDOWS)
+        phot = measure_star(img, header, windows, guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
+        ee_w = effective_encircled_energy(fit.params, img.shape, (cx, cy), o, windows)
+        sums.append(phot.sums_dn)
+        sums_sigma.append(phot.sigmas_dn)
+        ee_all.append(ee_w)
+        idx = [windows.index(h) for h in AK_WINDOWS]
+        ee = ee_w[idx]
         ee_f, ee_sigma = effective_ee_with_sigma(ee[None, :], AK_WINDOWS, fit.ee_half_widths_px, fit.ee, fit.ee_sigma)
-        corrected = phot.sums_dn / ee_f[0]
-        rel_sigma = np.sqrt((phot.sigmas_dn / phot.sums_dn) ** 2 + (ee_sigma[0] / ee_f[0]) ** 2)
+        corrected = phot.sums_dn[idx] / ee_f[0]
+        rel_sigma = np.sqrt((phot.sigmas_dn[idx] / phot.sums_dn[idx]) ** 2 + (ee_sigma[0] / ee_f[0]) ** 2)
         for j, h in enumerate(AK_WINDOWS):
             out[f"ee_window_{h}"][0].append(corrected[j] / s_true - 1.0)
             out[f"ee_window_{h}"][1].append(rel_sigma[j] * corrected[j] / s_true)
-    return {name: (np.asarray(e), np.asarray(s)) for name, (e, s) in out.items()}
+    s_arr, ss_arr, ee_arr = np.asarray(sums), np.asarray(sums_sigma), np.asarray(ee_all)
+    cog = curve_of_growth_ee(s_arr, ss_arr, ee_arr, windows)
+    corrected = s_arr / cog.ee
+    rel = np.hypot(ss_arr / s_arr, cog.rel_sigma[None, :])
+    res = {name: (np.asarray(e), np.asarray(s)) for name, (e, s) in out.items()}
+    for j, h in enumerate(windows):
+        res[f"cog_window_{h}"] = (corrected[:, j] / signals - 1.0, rel[:, j] * corrected[:, j] / signals)
+    res["cog_tail"] = (np.array([cog.tail]), np.array([cog.tail_sigma]))
+    j = windows.index(cog.h_max)
+    res["cog_flux"] = (s_arr[:, j] / cog.ee[:, j], np.zeros(len(signals)))  # the data's star signals, DN
+    res["cog_flux_rel_sigma"] = (np.array([cog.rel_sigma[j]]), np.zeros(1))
+    # the reported signal (curve_of_growth_signals): its pool mean's error and 1-sigma (own noise / sqrt(n)
+    # and the common EE term), as the starpool's A_k (A is proportional to S)
+    sig, sig_sigma, _, common = curve_of_growth_signals(cog, s_arr, ss_arr)
+    e = sig / signals - 1.0
+    w = 1.0 / (sig_sigma / signals) ** 2
+    mean = float(w @ e / w.sum())
+    res["cog_pool"] = (np.array([mean]), np.array([math.hypot(1.0 / math.sqrt(float(w.sum())), common)]))
+    return res
 
 
 def _mtf_stats(
@@ -236,15 +280,23 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
     nominal = default_psf_params("PHR", band)
     mtf_res: dict[str, tuple[list[tuple[float, float]], list[float]]] = {
         "parametric": ([], []),
+        "reported": ([], []),
         "stacked_lsf": ([], []),
         "photutils_epsf": ([], []),
     }
     sigmas: list[tuple[float, float]] = []
+    rep_sigmas: list[tuple[float, float]] = []
+    flagged: list[bool] = []
+    biased: list[bool] = []
+    epsf_chosen: list[bool] = []
     chi2: list[float] = []
     truths: list[tuple[float, float]] = []
     ak: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
     ak_times: list[float] = []
     w3_vs_12: list[np.ndarray] = []
+    cog_3_vs_12: list[np.ndarray] = []
+    tails: list[float] = []
+    ak_pool: list[tuple[float, float]] = []
     sim_times: list[float] = []
     for _ in range(args.pools):
         truth, (t_along, t_across) = pool_truth(rng, family, band)
@@ -263,11 +315,46 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         t0 = time.perf_counter()
         chain = ak_chain(fit, vignettes, oversamps, signals)
         ak_times.append(time.perf_counter() - t0)
+        tails.append(float(chain.pop("cog_tail")[0][0]))
+        pool_e, pool_s = chain.pop("cog_pool")
+        ak_pool.append((float(pool_e[0]), float(pool_s[0])))
+        data_flux = chain.pop("cog_flux")[0]
+        flux_rel_sigma = float(chain.pop("cog_flux_rel_sigma")[0][0])
+
+        t0 = time.perf_counter()
+        hw_m = 6 if band == "P" else 4
+        ep = nonparametric_mtf(
+            vignettes,
+            oversamps,
+            fit,
+            fluxes_dn=data_flux,
+            flux_rel_sigma=flux_rel_sigma,
+            half_width_px=8 if band == "P" else 6,
+            moment_half_width_px=hw_m,
+            n_bootstrap=100,
+        )
+        sel = select_mtf(
+            (fit.mtf_nyquist_along, fit.mtf_nyquist_across),
+            (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma),
+            ep,
+            fit.misfit.flagged,
+        )
+        mtf_res["reported"][1].append(time.perf_counter() - t0 + mtf_res["parametric"][1][-1])
+        mtf_res["reported"][0].append((sel.mtf_nyquist_along - t_along, sel.mtf_nyquist_across - t_across))
+        rep_sigmas.append((sel.mtf_nyquist_along_sigma, sel.mtf_nyquist_across_sigma))
+        flagged.append(bool(fit.misfit.flagged))
+        epsf_chosen.append(sel.method == "epsf")
+        biased.append(
+            abs(fit.mtf_nyquist_along - t_along) > 3 * fit.mtf_nyquist_along_sigma
+            or abs(fit.mtf_nyquist_across - t_across) > 3 * fit.mtf_nyquist_across_sigma
+        )
+
         for name, (e, s) in chain.items():
             ak.setdefault(name, ([], []))
             ak[name][0].append(e)
             ak[name][1].append(s)
         w3_vs_12.append((chain["ee_window_3"][0] - chain["ee_window_12"][0]) / (1.0 + chain["ee_window_12"][0]))
+        cog_3_vs_12.append((chain["cog_window_3"][0] - chain["cog_window_12"][0]) / (1.0 + chain["cog_window_12"][0]))
 
         hw = 8 if band == "P" else 6
         t0 = time.perf_counter()
@@ -294,13 +381,32 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         "truth_mtf_nyquist_across": float(tr[:, 1].mean()),
         "simulation_seconds_per_pool": float(np.mean(sim_times)),
         "mtf": {
-            name: _mtf_stats(e, t, sigmas if name == "parametric" else None) for name, (e, t) in mtf_res.items() if e
+            name: _mtf_stats(e, t, {"parametric": sigmas, "reported": rep_sigmas}.get(name))
+            for name, (e, t) in mtf_res.items()
+            if e
         },
         "a_k": {name: _ak_stats(np.concatenate(e), np.concatenate(s)) for name, (e, s) in ak.items()},
     }
     block["mtf"]["parametric"]["chi2_dof_mean"] = float(np.mean(chi2))
+    fl, bi = np.asarray(flagged), np.asarray(biased)
+    block["mtf"]["reported"] |= {
+        "epsf_fraction": float(np.mean(epsf_chosen)),
+        "misfit_rate": float(fl.mean()),
+        "biased_pools": int(bi.sum()),
+        "misfit_when_biased": float(fl[bi].mean()) if bi.any() else None,
+    }
     block["a_k"]["windows_3_vs_12"] = {"mean": float(np.concatenate(w3_vs_12).mean())}
+    block["a_k"]["cog_windows_3_vs_12"] = {"mean": float(np.concatenate(cog_3_vs_12).mean())}
+    block["a_k"]["cog_tail_mean"] = float(np.mean(tails))
     block["a_k"]["seconds_per_pool"] = float(np.mean(ak_times))
+    pe = np.asarray(ak_pool)
+    block["a_k"]["reported_pool"] = {  # the system's A_k: curve-of-growth signal, pool mean (issue 15)
+        "bias": float(pe[:, 0].mean()),
+        "rms": float(np.sqrt(np.mean(pe[:, 0] ** 2))),
+        "mean_sigma": float(pe[:, 1].mean()),
+        "pull_mean": float(np.mean(pe[:, 0] / pe[:, 1])),
+        "pull_std": float(np.std(pe[:, 0] / pe[:, 1], ddof=1)) if len(pe) > 1 else math.nan,
+    }
     return block
 
 

@@ -128,12 +128,15 @@ def _calibration(session: Session, satellite: str | None, band: str | None, sinc
 
 def _mtf(session: Session, satellite: str | None, band: str | None, since: datetime | None,
          until: datetime | None) -> list[dict[str, Any]]:
-    """The parametric MTF at Nyquist of every starpool starting in ``[since, until)``."""
-    rows = mtf_results.latest_mtf_history(session, satellite, band, method="parametric", until=until,
+    """The reported MTF at Nyquist of every starpool starting in ``[since, until)``: the parametric
+    fit, or the ePSF where the fit was flagged or disagreed (issue 15). Beyond ICD 5: ``estimator``
+    (``parametric`` or ``epsf``) says which."""
+    rows = mtf_results.latest_mtf_history(session, satellite, band, method=mtf_results.REPORTED, until=until,
                                           starts_from=since)
     return [
         {"satellite": pool.satellite, "band": mtf.band, "direction": mtf.direction, "frequency": 0.5,
-         "mtf": mtf.mtf_nyquist, "mtf_sigma": mtf.mtf_nyquist_sigma, "starpool": pool.period_key}
+         "mtf": mtf.mtf_nyquist, "mtf_sigma": mtf.mtf_nyquist_sigma, "starpool": pool.period_key,
+         "estimator": mtf.method}
         for mtf, pool in rows
     ]
 

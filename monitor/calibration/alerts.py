@@ -39,7 +39,7 @@ __all__ = ["AlertCondition", "AlertChanges", "DRIFT_KINDS", "drift_conditions", 
 log = logging.getLogger(__name__)
 
 DRIFT_KINDS = (AlertKind.DRIFT_RATE, AlertKind.DRIFT_DEPARTURE)
-MTF_TOLERANCE = 0.02  # compare_mtf's default tolerance (MTF units), reported as the threshold
+MTF_TOLERANCE = 0.02  # fixed tolerance (MTF units) of rows stored before the bootstrap comparison (issue 15)
 MTF_N_SIGMA = 3.0
 
 
@@ -151,9 +151,13 @@ def _mtf_conditions(pool: Starpool, rows: Sequence[MtfResult]) -> list[AlertCond
     if worst is None:
         return []
     diff, direction, p, e = worst
-    threshold = MTF_TOLERANCE + MTF_N_SIGMA * p.mtf_nyquist_sigma
+    selection = p.params.get("selection") or {}
+    # the comparison's own threshold (3 x the combined sigma of fit and ePSF bootstrap) when recorded
+    threshold = float(selection.get(f"threshold_{direction}", MTF_TOLERANCE + MTF_N_SIGMA * p.mtf_nyquist_sigma))
+    reported = "the ePSF is reported" if e.params.get("selected") else "the parametric fit is reported"
     return [AlertCondition(
         AlertKind.MTF_DISAGREEMENT,
-        f"starpool {pool.period_key}: parametric MTF at Nyquist {direction} {p.mtf_nyquist:.3f} +- "
-        f"{p.mtf_nyquist_sigma:.3f} vs ePSF {e.mtf_nyquist:.3f} (difference {diff:+.3f}, tolerance {threshold:.3f})",
+        f"starpool {pool.period_key}: parametric MTF at Nyquist {direction} {p.mtf_nyquist:.3f} ± "
+        f"{p.mtf_nyquist_sigma:.3f} vs ePSF {e.mtf_nyquist:.3f} ± {e.mtf_nyquist_sigma:.3f} (difference "
+        f"{diff:+.3f}, threshold {threshold:.3f}); {reported}",
         value=diff, sigma=p.mtf_nyquist_sigma, threshold=threshold)]

@@ -41,7 +41,7 @@ from monitor.calibration.alerts import AlertChanges, AlertCondition, drift_condi
 from monitor.calibration.psf import StarpoolPsf, fit_starpool_band, store_mtf
 from monitor.catalogue import drift_results, star_results, versions
 from monitor.catalogue.models import DriftResult, ProcessingRun, Starpool
-from monitor.catalogue.mtf_results import latest_mtf_history
+from monitor.catalogue.mtf_results import REPORTED, latest_mtf_history
 from monitor.catalogue.states import AlertKind
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import drift_alerts, fit_drift
@@ -93,15 +93,16 @@ def starpool_mtf(session: Session, settings: Settings, pool: Starpool, run: Proc
 
 def mtf_drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
                    band: str) -> tuple[list[DriftResult], list[AlertCondition]]:
-    """The linear drift of the parametric MTF at Nyquist, along and across track, over the latest
-    result of each starpool of one satellite and band (``A0 (1 + r dt)``, r relative per year,
+    """The linear drift of the reported MTF at Nyquist (parametric, or ePSF where the fit was flagged),
+    along and across track, over the latest result of each starpool of one satellite and band
+    (``A0 (1 + r dt)``, r relative per year,
     :func:`monitor.science.drift.fit_drift`; per-point sigma the fit's MTF sigma; dt from the
     starpools' start), and the alert conditions that hold (:func:`mtf_drift_conditions`). None
     from fewer than :data:`MIN_MTF_DRIFT_POINTS` starpools."""
     rows: list[DriftResult] = []
     conditions: dict[AlertKind, list[tuple[str, AlertCondition]]] = {}
     for direction in MTF_DIRECTIONS:
-        history = latest_mtf_history(session, satellite, band, direction)
+        history = latest_mtf_history(session, satellite, band, direction, REPORTED)
         if len(history) < MIN_MTF_DRIFT_POINTS:
             continue
         t0 = history[0][1].period_start

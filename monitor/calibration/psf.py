@@ -5,8 +5,23 @@ with the physical PSF model (:func:`monitor.science.mtf_fit.fit_starpool_psf`: d
 annular pupil, fitted Gaussian blur along/across, detector diffusion, TDI smear, pixel box; per
 star flux, centre and background). From the fit:
 
-- the MTF along and across track (at Nyquist and as a curve, with 1-sigma from the Fisher
-  matrix) is stored as ``mtf_result`` rows, with a non-parametric ePSF cross-check;
+- the MTF along and across track (at Nyquist and as a curve) is stored as ``mtf_result`` rows
+  of both estimates: the parametric fit (1-sigma from the Fisher matrix plus the model-choice
+  term) and the non-parametric ePSF (stacked LSFs normalised by the data's own star signals,
+  the largest window's sum over its effective EE; 1-sigma from a bootstrap over the stars). The
+  fit's misfit tests (chi2 and stacked residual structure against the noise model) decide which
+  one is REPORTED: ``params["selected"]`` is True on the reported row of each direction, and
+  ``params["misfit"]`` / ``params["selection"]`` record the statistics of the choice
+  (:func:`monitor.science.epsf.select_mtf`); ``agrees_with_epsf`` compares the two with the
+  threshold of their combined uncertainties (no fixed margin);
+- the star's total signal comes from the data: the curve of growth of its own windows
+  (:func:`monitor.science.ee_correction.curve_of_growth_ee`; windows up to 80 % of the vignette
+  width), the fitted PSF supplying only the light beyond the largest window (~1-3 % in PAN),
+  itself scaled by the data's light between the two largest windows; the signal is the sum of the
+  window that minimises the starpool's error over its curve-of-growth EE
+  (:func:`monitor.science.ee_correction.curve_of_growth_signals`); that correction's uncertainty
+  (statistical: ``ee_correction``; shape of the wing: ``psf_model``) is common to all members
+  and carried into A_k's sigma and budget;
 - the *effective* EE of every window of every star is obtained by rendering the fitted PSF at
   that star's fitted centre and oversampling and running the very same photometry on the
   noiseless model (:mod:`monitor.science.ee_correction`). It therefore includes the far
@@ -25,7 +40,8 @@ consumes that fit and never fits on its own. Only the pixels of the starpool's o
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,12 +54,18 @@ from monitor.catalogue.models import MtfResult, ProcessingRun, Starpool
 from monitor.domain import MISSION_OF_SATELLITE, PhotometryStatus, Satellite
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.pixels import read_band
-from monitor.science.ee_correction import effective_ee_with_sigma, effective_encircled_energy
-from monitor.science.epsf import compare_mtf, epsf_mtf
+from monitor.science.ee_correction import (
+    CurveOfGrowth,
+    curve_of_growth_ee,
+    curve_of_growth_signals,
+    effective_ee_with_sigma,
+    effective_encircled_energy,
+)
+from monitor.science.epsf import model_choice_sigma, select_mtf
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
-from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
+from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf, nonparametric_mtf
 from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
@@ -54,6 +76,9 @@ log = logging.getLogger(__name__)
 
 MIN_PSF_STARS = 5  # below this the joint fit is not attempted (no EE correction: EE = 1)
 MTF_FREQUENCIES = np.linspace(0.0, 1.0, 21)  # cycles per native pixel
+COG_MAX_WINDOW_FRACTION = 0.8  # curve-of-growth windows at most 80 % of the vignette width (background room)
+EPSF_BOOTSTRAP = 100  # bootstrap resamplings of the stars for the ePSF sigma (~0.08 s per PAN starpool; ~7 % on sigma)
+EPSF_MOMENT_HALF_WIDTH_PX = {True: 6, False: 4}  # moment window of the ePSF centres (PAN, MS), native px
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +95,25 @@ class StarpoolPsf:
     used: list[int]
     half_widths: list[int]
     photometry_ids: tuple[int | None, ...]
+    signals: StarSignals | None = None  # the members' signals and EE (set by fit_starpool_band)
+
+
+@dataclass(frozen=True, eq=False)
+class StarSignals:
+    """The members' signals and effective EE from a starpool's fit and curve of growth, shape (n,)
+    and (n, windows) over the member rows (:func:`_star_signals`); ``common`` is the relative
+    1-sigma shared by all members (``ee_correction``, ``psf_model``), None without a curve of growth."""
+
+    ee: np.ndarray
+    ee_sigma: np.ndarray
+    flux_dn: np.ndarray
+    flux_sigma_dn: np.ndarray
+    common: dict[str, float] | None
+    source: str
+
+    @property
+    def common_rel_sigma(self) -> float:
+        return 0.0 if self.common is None else math.sqrt(sum(v * v for v in self.common.values()))
 
 
 def fit_starpool_band(session: Session, settings: Settings, pool: Starpool, band: str,
@@ -110,8 +154,9 @@ def fit_starpool_band(session: Session, settings: Settings, pool: Starpool, band
     except (PsfFitError, PsfInsufficientStarsError, ScienceError, ValueError) as exc:
         log.warning("starpool %s %s: PSF fit failed: %s", pool.period_key, band, exc)
         return None
-    return StarpoolPsf(fit=fit, vignettes=vignettes, oversamps=oversamps, used=used, half_widths=half_widths,
-                       photometry_ids=tuple(r.photometry.id for r in rows))
+    psf = StarpoolPsf(fit=fit, vignettes=vignettes, oversamps=oversamps, used=used, half_widths=half_widths,
+                      photometry_ids=tuple(r.photometry.id for r in rows))
+    return replace(psf, signals=_star_signals(settings, rows, psf))
 
 
 def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool, band: str,
@@ -128,6 +173,14 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
         return None
     if psf.photometry_ids != tuple(r.photometry.id for r in rows):
         raise ValueError(f"starpool {pool.period_key} {band}: the PSF fit is of other member rows")
+    sig = psf.signals if psf.signals is not None else _star_signals(settings, rows, psf)
+    return EeCorrection(ee=sig.ee, ee_sigma=sig.ee_sigma, source=sig.source, psf_flux_dn=sig.flux_dn,
+                        psf_flux_sigma_dn=sig.flux_sigma_dn, flux_common_rel_sigma=sig.common)
+
+
+def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], psf: StarpoolPsf) -> StarSignals:
+    """Signals and effective EE of the members ``rows`` from the fit ``psf`` and the starpool's curve of
+    growth (module docstring): computed once by the MTF stage, used by the ePSF and the EE correction."""
     fit, vignettes, oversamps, used, half_widths = psf.fit, psf.vignettes, psf.oversamps, psf.used, psf.half_widths
 
     # effective EE of every member at its own centre and oversampling, for the configured windows
@@ -145,60 +198,127 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
         except ScienceError as exc:
             log.warning("effective EE of %s failed: %s", rows[i].acquisition.acq_id, exc)
             ee[i] = np.nan
+    ee_model = np.full((n, m), np.nan)  # the fitted PSF's EE of the fitted members, NaN where unknown
+    ee_model[used] = ee[used]
     ee, ee_sigma = effective_ee_with_sigma(ee, half_widths, fit.ee_half_widths_px, fit.ee, fit.ee_sigma)
 
     flux = np.full(n, np.nan)
     flux_sigma = np.full(n, np.nan)
     flux[used] = fit.fluxes_dn
     flux_sigma[used] = fit.fluxes_sigma_dn
-    return EeCorrection(ee=ee, ee_sigma=ee_sigma,
-                        source=f"psf-fit ({len(used)} stars, chi2/dof {fit.chi2_dof:.2f})",
-                        psf_flux_dn=flux, psf_flux_sigma_dn=flux_sigma)
+    common: dict[str, float] | None = None
+    source = f"psf-fit ({len(used)} stars, chi2/dof {fit.chi2_dof:.2f})"
+    # windows whose sums have room for a background around them in every vignette of the fit
+    cols = min(v.shape[1] for v in vignettes)
+    fits = [j for j, h in enumerate(half_widths) if 2 * h + 1 <= COG_MAX_WINDOW_FRACTION * cols]
+    ee_model[:, [j for j in range(m) if j not in fits]] = np.nan
+    cog = _curve_of_growth(rows, half_widths, ee_model)
+    try:
+        chosen = None if cog is None else curve_of_growth_signals(cog[0], cog[1], cog[2])
+    except ValueError as exc:
+        log.info("no curve-of-growth signal: %s", exc)
+        chosen = None
+    if cog is not None and chosen is not None:  # the star signals and the EE from the data's own curve of growth
+        curve = cog[0]
+        known = np.isfinite(curve.ee)
+        ee = np.where(known, curve.ee, ee)
+        ee_sigma = np.where(known, curve.ee_sigma, ee_sigma)
+        data_flux, data_sigma, j, common_rel = chosen
+        ok = np.isfinite(data_flux) & (data_flux > 0.0)
+        flux = np.where(ok, data_flux, flux)
+        flux_sigma = np.where(ok, data_sigma, flux_sigma)
+        ee_max = 1.0 - curve.tail
+        stat = math.sqrt(max(common_rel**2 - (curve.tail_sigma_shape / ee_max) ** 2, 0.0))
+        common = {"ee_correction": stat, "psf_model": curve.tail_sigma_shape / ee_max}
+        source = (f"{source}; signals from window h = {half_widths[j]} px over the curve of growth to "
+                  f"h = {curve.h_max} px, light beyond it {100 * curve.tail:.2f} +- {100 * curve.tail_sigma:.2f} % "
+                  "from the fitted PSF")
+
+    return StarSignals(ee=ee, ee_sigma=ee_sigma, flux_dn=flux, flux_sigma_dn=flux_sigma, common=common,
+                       source=source)
+
+
+def _curve_of_growth(rows: list[star_results.StarMemberRow], half_widths: list[int],
+                     ee_model: np.ndarray) -> tuple[CurveOfGrowth, np.ndarray, np.ndarray] | None:
+    """The starpool's curve of growth (:func:`monitor.science.ee_correction.curve_of_growth_ee`) from
+    the members' measured window sums, with those sums and their sigmas, shape (n, m); None when
+    no window has data."""
+    n, m = len(rows), len(half_widths)
+    sums = np.full((n, m), np.nan)
+    sums_sigma = np.full((n, m), np.nan)
+    for i, r in enumerate(rows):
+        if r.photometry.status != PhotometryStatus.OK:
+            continue
+        for w in r.windows:
+            if w.sum_dn is not None and w.sigma_dn is not None:
+                k = half_widths.index(w.half_width_px)
+                sums[i, k], sums_sigma[i, k] = w.sum_dn, w.sigma_dn
+    try:
+        return curve_of_growth_ee(sums, sums_sigma, ee_model, half_widths), sums, sums_sigma
+    except ValueError as exc:
+        log.info("no curve of growth: %s", exc)
+        return None
 
 
 def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, psf: StarpoolPsf,
               run: ProcessingRun, now: datetime) -> list[MtfResult]:
     """Insert the parametric and ePSF MTF rows of the starpool (new versions): for each direction
     and method the MTF at Nyquist with its 1-sigma and the curve ``{"f", "mtf", "sigma"}`` (f in
-    cycles per native pixel). The ePSF's sigma is its own when the estimator gives one, else the
-    jackknife over the stars (:func:`_epsf_jackknife_sigma`)."""
+    cycles per native pixel). The ePSF is normalised by the data's own signals and its sigma is the
+    bootstrap over the stars (:func:`monitor.science.mtf_fit.nonparametric_mtf`); the reported row of
+    each direction has ``params["selected"]`` (:func:`monitor.science.epsf.select_mtf`)."""
     fit, vignettes, oversamps = psf.fit, psf.vignettes, psf.oversamps
+    if psf.signals is not None:  # the ePSF is normalised by the data's own signals (curve of growth)
+        data_flux, flux_rel_sigma = psf.signals.flux_dn[psf.used], psf.signals.common_rel_sigma
+    else:
+        data_flux, flux_rel_sigma = np.asarray(fit.fluxes_dn, dtype=float), 0.0
     try:
-        ep = epsf_mtf(vignettes, oversamps, fit.centers_xy, fluxes_dn=fit.fluxes_dn,
-                      backgrounds_dn=fit.backgrounds_dn, frequencies_cy_px=MTF_FREQUENCIES)
-        cmp = compare_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
-                          (ep.mtf_nyquist_along, ep.mtf_nyquist_across),
-                          parametric_sigma=(fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma))
+        # moment centres (no pixel-phase error), data signals, bootstrap + centring-choice sigma
+        pan = fit.params.lambda_n_px > 0.5
+        ep = nonparametric_mtf(vignettes, oversamps, fit, fluxes_dn=data_flux, flux_rel_sigma=flux_rel_sigma,
+                               half_width_px=8 if pan else 6, moment_half_width_px=EPSF_MOMENT_HALF_WIDTH_PX[pan],
+                               n_bootstrap=EPSF_BOOTSTRAP, frequencies_cy_px=MTF_FREQUENCIES)
+        sel = select_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
+                         (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged)
     except (ScienceError, ValueError) as exc:
         log.warning("starpool %s %s: ePSF cross-check failed: %s", pool.period_key, band, exc)
-        ep, cmp = None, None
-    ep_sigma = _epsf_sigma(ep, fit, vignettes, oversamps) if ep is not None else None
+        ep, sel = None, None
     params = {k: v for k, v in fit.params.__dict__.items() if isinstance(v, int | float)}
+    misfit = fit.misfit.as_dict()
+    selection = {} if sel is None else {"selection": sel.as_dict()}
     rows: list[Any] = []
     for direction in ("along", "across"):
         version = versions.next_result_version(session, MtfResult, starpool_id=pool.id, band=band,
                                            direction=direction, method="parametric")
         curve = getattr(fit, f"mtf_{direction}")
         sigma = getattr(fit, f"mtf_{direction}_sigma")
-        agrees = None if cmp is None else direction not in cmp.flagged
+        agrees = None if sel is None else direction not in sel.comparison.flagged
+        p_sigma = float(getattr(fit, f"mtf_nyquist_{direction}_sigma"))
+        model_sigma = 0.0
+        if sel is not None and ep is not None:
+            # the model-choice term: parametric-vs-ePSF spread beyond their statistical errors
+            model_sigma = float(getattr(sel, f"model_sigma_{direction}"))
+            ep_curve, ep_sigma = getattr(ep, f"mtf_{direction}"), getattr(ep, f"mtf_{direction}_sigma")
+            sigma = np.hypot(sigma, model_choice_sigma(ep_curve - curve, sigma, ep_sigma))
         rows.append(MtfResult(
             starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
             mtf_nyquist=float(getattr(fit, f"mtf_nyquist_{direction}")),
-            mtf_nyquist_sigma=float(getattr(fit, f"mtf_nyquist_{direction}_sigma")), method="parametric",
+            mtf_nyquist_sigma=float(np.hypot(p_sigma, model_sigma)), method="parametric",
             curve={"f": fit.frequencies_cy_px.tolist(), "mtf": curve.tolist(), "sigma": sigma.tolist()},
-            params={**params, "chi2_dof": float(fit.chi2_dof), "n_stars": len(vignettes)},
+            params={**params, "chi2_dof": float(fit.chi2_dof), "n_stars": len(vignettes),
+                    "selected": sel is None or sel.method == "parametric", "misfit": misfit,
+                    "fit_sigma": p_sigma, "model_sigma": model_sigma, **selection},
             agrees_with_epsf=agrees, created_at=now,
         ))
         if ep is not None:
-            nyq_sigma, curve_sigma = ep_sigma[direction] if ep_sigma is not None else (0.0, None)
             rows.append(MtfResult(
                 starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
-                mtf_nyquist=float(getattr(ep, f"mtf_nyquist_{direction}")), mtf_nyquist_sigma=nyq_sigma,
-                method="epsf",
+                mtf_nyquist=float(getattr(ep, f"mtf_nyquist_{direction}")),
+                mtf_nyquist_sigma=float(getattr(ep, f"mtf_nyquist_{direction}_sigma")), method="epsf",
                 curve={"f": ep.frequencies_cy_px.tolist(), "mtf": getattr(ep, f"mtf_{direction}").tolist(),
-                       **({"sigma": curve_sigma} if curve_sigma is not None else {})},
-                params={"n_stars": int(ep.n_stars),
-                        "sigma": "estimator" if hasattr(ep, f"mtf_{direction}_sigma") else "jackknife over stars"},
+                       "sigma": getattr(ep, f"mtf_{direction}_sigma").tolist()},
+                params={"n_stars": int(ep.n_stars), "n_bootstrap": EPSF_BOOTSTRAP,
+                        "selected": sel is not None and sel.method == "epsf", "misfit": misfit, **selection},
                 agrees_with_epsf=agrees, created_at=now,
             ))
         if agrees is False:
@@ -207,42 +327,3 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
     versions.add_rows(session, rows)
     session.flush()
     return rows
-
-
-def _epsf_sigma(ep: Any, fit: Any, vignettes: list[np.ndarray], oversamps: list[float]
-                ) -> dict[str, tuple[float, list[float]]] | None:
-    """Per direction, the 1-sigma of the ePSF MTF at Nyquist and of its curve: the estimator's own
-    (``mtf_<direction>_sigma`` and ``mtf_nyquist_<direction>_sigma`` when it gives them), else the
-    delete-one jackknife over the stars, ``var = (n-1)/n * sum_i (m_(i) - mean)^2`` (Efron &
-    Tibshirani 1993, eq. 11.5). Deterministic (no random draw): every path gives the same rows.
-    None when neither is available (fewer than 3 stars or a failing leave-one-out stack)."""
-    if all(hasattr(ep, f"mtf_{d}_sigma") for d in ("along", "across")):
-        return {d: (float(getattr(ep, f"mtf_nyquist_{d}_sigma", 0.0)),
-                    np.asarray(getattr(ep, f"mtf_{d}_sigma"), dtype=float).tolist()) for d in ("along", "across")}
-    n = len(vignettes)
-    if n < 3:
-        return None
-    keep = np.ones(n, dtype=bool)
-    curves: dict[str, list[np.ndarray]] = {"along": [], "across": []}
-    nyq: dict[str, list[float]] = {"along": [], "across": []}
-    for i in range(n):  # n leave-one-out stacks (n = the starpool's stars, 5-30)
-        keep[:] = True
-        keep[i] = False
-        idx = np.flatnonzero(keep)
-        try:
-            loo = epsf_mtf([vignettes[k] for k in idx], [oversamps[k] for k in idx], fit.centers_xy[idx],
-                           fluxes_dn=fit.fluxes_dn[idx], backgrounds_dn=fit.backgrounds_dn[idx],
-                           frequencies_cy_px=MTF_FREQUENCIES)
-        except (ScienceError, ValueError) as exc:
-            log.info("ePSF jackknife: a leave-one-out stack failed (%s): no ePSF sigma", exc)
-            return None
-        for d in ("along", "across"):
-            curves[d].append(np.asarray(getattr(loo, f"mtf_{d}"), dtype=float))
-            nyq[d].append(float(getattr(loo, f"mtf_nyquist_{d}")))
-    out: dict[str, tuple[float, list[float]]] = {}
-    for d in ("along", "across"):
-        c = np.array(curves[d])
-        s_curve = np.sqrt((n - 1) / n * np.sum((c - c.mean(axis=0)) ** 2, axis=0))
-        v = np.array(nyq[d])
-        out[d] = (float(np.sqrt((n - 1) / n * np.sum((v - v.mean()) ** 2))), s_curve.tolist())
-    return out

@@ -513,8 +513,9 @@ def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: 
     per_star: dict[str, Any] = {"photon": photon, "background": background, model_key: model_rel,
                                 "template": template, "star_systematic": sys_rel}
     rsr = max(RSR_REL["nominal" if any(s.startswith("nominal") for s in rsr_sources) else "measured"], 0.0)
+    common = correction.flux_common_rel_sigma if result.is_psf_flux and correction is not None else None
     return pool_components(a, w, per_star, mu, zero_point_rel=ZERO_POINT_REL.get(model, ZERO_POINT_REL[REF_VERSION]),
-                           rsr_rel=rsr)
+                           rsr_rel=rsr, common_rel=common)
 
 
 def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,

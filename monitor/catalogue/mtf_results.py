@@ -9,7 +9,12 @@ from sqlmodel import Session, col, func, select
 from monitor.catalogue.models import MtfResult, Starpool
 from monitor.catalogue.versions import is_latest
 
-__all__ = ["latest_mtf_history", "count_of_run"]
+__all__ = ["latest_mtf_history", "count_of_run", "reported_rows", "REPORTED"]
+
+# ``method`` of latest_mtf_history: per starpool, band and direction the row the system reports,
+# parametric or ePSF (``params["selected"]``, monitor.science.epsf.select_mtf; rows stored before
+# that choice existed: the parametric one).
+REPORTED = "reported"
 
 
 def count_of_run(session: Session, run_id: int | None) -> int:
@@ -32,14 +37,17 @@ def latest_mtf_history(
     satellite, band, direction
         Only these (None: all).
     method
-        ``parametric`` (the PSF fit, default), ``epsf`` (the stacked-ePSF cross-check), or None
-        for both.
+        ``parametric`` (the PSF fit, default), ``epsf`` (the stacked-ePSF cross-check),
+        :data:`REPORTED` (the one the system reports, :func:`reported_rows`) or None for both.
     until, since
         Only starpools that start before ``until`` and end after ``since`` (that overlap
         ``[since, until)``).
     starts_from
         Only starpools that start at or after this time.
     """
+    if method == REPORTED:
+        return reported_rows(latest_mtf_history(session, satellite, band, direction, None, until=until, since=since,
+                                                starts_from=starts_from))
     keys = [column == value for column, value in ((MtfResult.band, band), (MtfResult.direction, direction),
                                                   (MtfResult.method, method)) if value is not None]
     q = (
@@ -58,3 +66,16 @@ def latest_mtf_history(
     if starts_from is not None:
         q = q.where(Starpool.period_start >= starts_from)
     return [(m, p) for m, p in session.exec(q).all()]
+
+
+def reported_rows(rows: list[tuple[MtfResult, Starpool]]) -> list[tuple[MtfResult, Starpool]]:
+    """Of ``rows`` (both methods), per starpool, band and direction the reported one: the row whose
+    ``params["selected"]`` is true, else the parametric row; order kept."""
+    chosen: dict[tuple[int, str, str], MtfResult] = {}
+    for m, _ in rows:
+        key = (m.starpool_id, m.band, m.direction)
+        if m.params.get("selected") is True:
+            chosen[key] = m
+        elif key not in chosen and m.method == "parametric":
+            chosen[key] = m
+    return [(m, p) for m, p in rows if chosen.get((m.starpool_id, m.band, m.direction)) is m]

@@ -102,6 +102,16 @@ def _bands(satellite: str) -> list[str]:
     return list(BANDS_BY_MISSION[MISSION_OF_SATELLITE[Satellite(satellite)]])
 
 
+def _mtf_rows(rows: list[tuple[MtfResult, Starpool]]
+              ) -> dict[tuple[str, str, str, str], list[tuple[MtfResult, Starpool]]]:
+    """MTF rows by (satellite, band, direction, method), plus method ``reported``: per starpool the
+    row the system reports (parametric, or the ePSF where the fit was flagged; issue 15)."""
+    out = _grouped(rows, lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method))
+    for m, p in mtf_results.reported_rows(rows):
+        out.setdefault((p.satellite, m.band, m.direction, mtf_results.REPORTED), []).append((m, p))
+    return out
+
+
 def _grouped(rows: Iterable[_T], key: Callable[[_T], _K]) -> dict[_K, list[_T]]:
     """Rows by ``key(row)``, in their order."""
     out: dict[_K, list[_T]] = defaultdict(list)
@@ -154,8 +164,7 @@ def _read(session: Session, period: Period, since: datetime, with_traces: bool =
         mtf_drifts={(d.satellite, d.band, d.quantity.removeprefix("mtf_")): d for d in mtf_drifts
                     if d.method == "STAR"},
         alerts=alerts.alerts_for_period(session, period.start, end),
-        mtf=_grouped(mtf_results.latest_mtf_history(session, method=None, until=end, since=since),
-                     lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method)),
+        mtf=_mtf_rows(mtf_results.latest_mtf_history(session, method=None, until=end, since=since)),
         traces=_traces(session, since, end) if with_traces else {},
         moon=_grouped(moon_results.latest_moon_measurements(session, since=since, until=end),
                       lambda ma: ma[1].satellite),
@@ -281,7 +290,7 @@ def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used:
         used.run_ids.add(drift_row.run_id)
     primary = _drift(cat.primary_drifts.get((satellite, band, "STAR")))  # the summary's drift (star-offsets)
     last_mtf = {d: rows[-1][0] for d in ("along", "across")
-                if (rows := cat.mtf.get((satellite, band, d, "parametric")))}
+                if (rows := cat.mtf.get((satellite, band, d, mtf_results.REPORTED)))}
     mtf_drift = {d: m for d in ("along", "across") if (m := cat.mtf_drifts.get((satellite, band, d))) is not None}
     used.run_ids.update(m.run_id for m in mtf_drift.values())
     summary = SummaryRow(
@@ -307,12 +316,15 @@ def _mtf_band(cat: _Catalogue, satellite: str, band: str, used: _Used) -> tuple[
     if not along and not across:
         return None
     ref = along or across
+    # the Nyquist trend of what the system reports (the ePSF where the fit was flagged)
+    r_along = cat.mtf.get((satellite, band, "along", mtf_results.REPORTED), [])
+    r_across = cat.mtf.get((satellite, band, "across", mtf_results.REPORTED), [])
     nyquist = MtfNyquistSeries(
         band=band, epochs=[p.period_start + (p.period_end - p.period_start) / 2 for _, p in ref],
-        along=[m.mtf_nyquist for m, _ in along] if len(along) == len(ref) else [],
-        along_sigma=[m.mtf_nyquist_sigma for m, _ in along] if len(along) == len(ref) else [],
-        across=[m.mtf_nyquist for m, _ in across] if len(across) == len(ref) else [],
-        across_sigma=[m.mtf_nyquist_sigma for m, _ in across] if len(across) == len(ref) else [],
+        along=[m.mtf_nyquist for m, _ in r_along] if len(r_along) == len(ref) else [],
+        along_sigma=[m.mtf_nyquist_sigma for m, _ in r_along] if len(r_along) == len(ref) else [],
+        across=[m.mtf_nyquist for m, _ in r_across] if len(r_across) == len(ref) else [],
+        across_sigma=[m.mtf_nyquist_sigma for m, _ in r_across] if len(r_across) == len(ref) else [],
     )
     la = along[-1][0] if along else None
     lc = across[-1][0] if across else None

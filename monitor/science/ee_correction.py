@@ -23,7 +23,9 @@ Merline, W. J. & Howell, S. B. (1995), Exp. Astron. 6, 163 (window-sum variance)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,7 +36,12 @@ from monitor.science.psf import PsfParams
 from monitor.science.psf_renderer import render_star
 
 __all__ = [
+    "CurveOfGrowth",
     "MODEL_FLUX_DN",
+    "TAIL_PRIOR_REL",
+    "TAIL_SHAPE_REL",
+    "curve_of_growth_ee",
+    "curve_of_growth_signals",
     "ee_corrected_coefficients",
     "effective_ee_with_sigma",
     "effective_encircled_energy",
@@ -42,6 +49,16 @@ __all__ = [
 ]
 
 MODEL_FLUX_DN = 1e6  # flux of the noiseless model star measured for the effective EE, DN
+# Shape uncertainty of the light beyond the largest window, relative to it: the fitted PSF gives the
+# wing's shape beyond the largest window (the data scale its level, curve_of_growth_ee). Measured on
+# the pupil truth (benchmarks/mtf.py, 25-star pools, 7 families): the curve-of-growth signal's error
+# over the light beyond the largest window was <= 4 % of it in PAN (20 px) except with spider vanes
+# (+0.26 % on a 3.4 % tail: 8 %); 10 % is taken. NOT enough for spider vanes in MS (12-px windows:
+# +0.65 % on 1.6 %, 40 %), where the vanes' r^-2 spikes dominate beyond the window.
+TAIL_SHAPE_REL = 0.10
+# Prior on the scale of the fitted PSF's wing beyond the largest window (1 +- 0.5): the pupil-truth
+# benchmark needed 0.9-2.2 (spider vanes: 2.2); stated, not measured.
+TAIL_PRIOR_REL = 0.5
 _NOISELESS_GAIN_E_PER_DN = 1e12  # photon noise of the noiseless model: negligible
 
 
@@ -93,9 +110,19 @@ def effective_encircled_energy(
     """
     o = float(oversamp)
     model = render_star(shape, center_xy, params, oversamp=o, total_flux=MODEL_FLUX_DN)
-    header = BandHeader(band="model", shape=shape, dark_dn=0.0, gain_factor=1.0, oversamp=o, binning=1,
-                        pixscale_urad=1.0, lineper_ms=1.0, saturate_dn=np.inf, star_x=center_xy[0],
-                        star_y=center_xy[1])
+    header = BandHeader(
+        band="model",
+        shape=shape,
+        dark_dn=0.0,
+        gain_factor=1.0,
+        oversamp=o,
+        binning=1,
+        pixscale_urad=1.0,
+        lineper_ms=1.0,
+        saturate_dn=np.inf,
+        star_x=center_xy[0],
+        star_y=center_xy[1],
+    )
     phot = measure_star(model, header, half_widths_px, guess_xy=center_xy, gain_e_per_dn=_NOISELESS_GAIN_E_PER_DN)
     return np.asarray(phot.sums_dn / (o * MODEL_FLUX_DN), dtype=np.float64)
 
@@ -246,3 +273,274 @@ def model_weighted_sigma(
         k = a_corr / s  # A per DN of this star and window
         model = np.abs(k) * np.sqrt(np.maximum(var, 0.0) + (s * np.asarray(ee_sigma, dtype=np.float64) / ee_a) ** 2)
     return np.asarray(np.where(usable, model, fallback_sigma), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class CurveOfGrowth:
+    """Effective EE of every member and window from the data's own curve of growth.
+
+    Attributes
+    ----------
+    ee : ndarray, shape (n, m)
+        Effective EE of each member and window: the fitted PSF's (per-star phase, window row
+        quantisation, wing in the background region) scaled by the pooled data/model ratio of
+        the curve of growth, and at the largest window the fitted PSF's wing beyond it scaled by
+        the data; NaN where the input is unknown.
+    ee_sigma : ndarray, shape (n, m)
+        1-sigma of ``ee``: the EE-correction uncertainty, COMMON to all members (shared PSF),
+        so it does not average down over the starpool.
+    rel_sigma : ndarray, shape (m,)
+        ``ee_sigma / ee`` per window (the same for every member).
+    ratio, ratio_sigma : ndarray, shape (m,)
+        Pooled data/model ratio of the normalised curve of growth ``S(h)/S(h_max)`` and its
+        standard error (1 at h_max).
+    tail_model, tail : float
+        Light beyond the largest window (1 - EE(h_max), mean over the members) of the fitted PSF
+        and after scaling its wing by the data.
+    tail_sigma : float
+        1-sigma of ``tail``: ``hypot(tail_sigma_stat, tail_sigma_shape)``.
+    tail_sigma_stat, tail_sigma_shape : float
+        Its statistical part (the pooled data/model ratio that scales the wing) and its shape part
+        (:data:`TAIL_SHAPE_REL` of the tail: the PSF model's share).
+    h_max : int
+        The largest window with data, native px.
+    """
+
+    ee: NDArray[np.float64]
+    ee_sigma: NDArray[np.float64]
+    rel_sigma: NDArray[np.float64]
+    ratio: NDArray[np.float64]
+    ratio_sigma: NDArray[np.float64]
+    tail_model: float
+    tail: float
+    tail_sigma: float
+    h_max: int
+    tail_sigma_stat: float = 0.0
+    tail_sigma_shape: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready summary."""
+        return {
+            "h_max": int(self.h_max),
+            "tail_model": float(self.tail_model),
+            "tail": float(self.tail),
+            "tail_sigma": float(self.tail_sigma),
+            "tail_sigma_stat": float(self.tail_sigma_stat),
+            "tail_sigma_shape": float(self.tail_sigma_shape),
+            "ratio": [float(v) for v in self.ratio],
+            "ratio_sigma": [float(v) for v in self.ratio_sigma],
+            "rel_sigma": [float(v) for v in self.rel_sigma],
+        }
+
+
+def _ratio_of_sums(
+    num: NDArray[np.float64], den: NDArray[np.float64], den_sigma: NDArray[np.float64]
+) -> tuple[float, float]:
+    """``sum w num / sum w den`` with ``w = 1/den_sigma^2`` and its delete-one jackknife 1-sigma.
+
+    A ratio of sums, not a mean of per-star ratios: the noise of each star's large-window sum
+    then enters linearly, whereas a mean of ratios ``S(h)/S(h_max)`` of faint stars is biased by
+    ``~ (sigma/S)^2`` (a few 0.1 % for 12 faint MS stars) and so are weights taken from them.
+    """
+    n = num.size
+    if n == 0:
+        return math.nan, math.nan
+    w = 1.0 / den_sigma**2
+    a, b = w * num, w * den
+    value = float(a.sum() / b.sum())
+    formal = abs(value) * float(np.sqrt(np.sum(w)) / b.sum())  # the large-window noise alone
+    if n < 3:
+        return value, formal
+    jack = (a.sum() - a) / (b.sum() - b)
+    return value, max(formal, float(np.sqrt((n - 1) / n * np.sum((jack - jack.mean()) ** 2))))
+
+
+def _pooled_mean(x: NDArray[np.float64], sigma: NDArray[np.float64]) -> tuple[float, float]:
+    """Inverse-variance mean and its standard error from the scatter (at least the formal one)."""
+    ok = np.isfinite(x) & np.isfinite(sigma) & (sigma > 0.0)
+    if ok.sum() == 0:
+        return math.nan, math.nan
+    w = 1.0 / sigma[ok] ** 2
+    mean = float(w @ x[ok] / w.sum())
+    formal = 1.0 / math.sqrt(float(w.sum()))
+    if ok.sum() < 3:
+        return mean, formal
+    scatter = math.sqrt(float(w @ (x[ok] - mean) ** 2) / ((ok.sum() - 1) * float(w.sum())))
+    return mean, max(formal, scatter)
+
+
+def curve_of_growth_ee(
+    sums_dn: ArrayLike,
+    sums_sigma_dn: ArrayLike,
+    ee_model: ArrayLike,
+    half_widths_px: Sequence[int],
+    *,
+    tail_shape_rel: float = TAIL_SHAPE_REL,
+    tail_prior_rel: float = TAIL_PRIOR_REL,
+) -> CurveOfGrowth:
+    """Effective EE from the curve of growth of the starpool's own window sums.
+
+    The star's total signal is taken from the data: ``S = S(h_max) / EE(h_max)``, the fitted PSF
+    only supplying the few per cent beyond the largest window, and even that scaled by the
+    data. With ``g_k(h) = S_k(h)/S_k(h_max)`` the measured and ``m_k(h) = EE_k(h)/EE_k(h_max)``
+    the fitted PSF's normalised curves of growth of member k (``EE_k`` from
+    :func:`effective_encircled_energy`, same photometry, so phase, row quantisation and background
+    absorption cancel in the ratio):
+
+    * ``rho(h)`` = inverse-variance mean over the members of ``g_k(h)/m_k(h)`` (standard error
+      from their scatter): the model's error in the light between h and h_max;
+    * the wing beyond h_max, ``tau_model = 1 - <EE_k(h_max)>``, is scaled by the ratio of the
+      light between the two largest windows in the data and in the model,
+      ``kappa = (1 - rho(h') <m(h')>) / (1 - <m(h')>)``, combined by inverse variance with the
+      prior ``1 +- tail_prior_rel``: ``tau = kappa tau_model``;
+    * ``EE_k(h_max) <- EE_k(h_max) + tau_model - tau`` and ``EE_k(h) <- EE_k(h_max) m_k(h) rho(h)``;
+    * ``sigma_tau = hypot(tau_model sigma_kappa, tail_shape_rel tau)``; relative EE sigma of a window
+      ``hypot(sigma_tau / <EE(h_max)>, sigma_rho(h)/rho(h))``, common to all members.
+
+    With the EE of every window tied to the same data, the EE-corrected A_k of all windows agree
+    up to each window's own noise, whatever the PSF (the windows-3-vs-12 test).
+
+    Parameters
+    ----------
+    sums_dn, sums_sigma_dn : array_like, shape (n, m)
+        Measured window sums of each member (rows) and window (columns) and their 1-sigma, DN;
+        NaN where none.
+    ee_model : array_like, shape (n, m)
+        :func:`effective_encircled_energy` of the fitted PSF; NaN where unknown.
+    half_widths_px : sequence of int, length m
+        Window half-widths of the columns, increasing.
+    tail_shape_rel : float
+        Relative shape uncertainty of the light beyond the largest window.
+    tail_prior_rel : float
+        Prior 1-sigma of the scale of the fitted PSF's wing (``kappa = 1 +- tail_prior_rel``):
+        the data's ``kappa`` is combined with it by inverse variance, so a starpool of a few faint
+        stars, whose light between the two largest windows is noise, keeps the model's wing.
+
+    Returns
+    -------
+    CurveOfGrowth
+
+    Raises
+    ------
+    ValueError
+        On inconsistent shapes or when no window has data.
+
+    Examples
+    --------
+    Three stars whose data have twice the model's light between h = 12 and 20 px (2 % of S(20)
+    against 1 %): the model's wing beyond 20 px, 1 %, is scaled by the data to 2 %, and the
+    smaller windows follow the measured curve:
+
+    >>> ee_m = np.tile([0.95, 0.98, 0.99], (3, 1))
+    >>> sums = np.tile([0.94, 0.97, 0.99], (3, 1)) * 1e6
+    >>> cog = curve_of_growth_ee(sums, np.full((3, 3), 100.0), ee_m, [5, 12, 20])
+    >>> round(cog.tail_model, 4), round(cog.tail, 4), np.round(cog.ee[0], 4).tolist()
+    (0.01, 0.02, [0.9305, 0.9602, 0.98])
+    """
+    s = np.asarray(sums_dn, dtype=np.float64)
+    ss = np.asarray(sums_sigma_dn, dtype=np.float64)
+    em = np.asarray(ee_model, dtype=np.float64)
+    h = np.asarray(half_widths_px, dtype=np.int64).reshape(-1)
+    if s.shape != em.shape or ss.shape != s.shape or s.ndim != 2 or s.shape[1] != h.size:
+        raise ValueError("sums, their sigmas and the model EE need shape (n, m) with m half-widths")
+    usable = np.isfinite(s) & np.isfinite(ss) & np.isfinite(em) & (s > 0.0)
+    cols = np.flatnonzero(usable.sum(axis=0) >= max(1, (usable.any(axis=1)).sum() // 2))
+    if cols.size == 0:
+        raise ValueError("no window has data")
+    j = int(cols.max())
+    m = h.size
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mk = em / em[:, j, None]
+    ratio = np.ones(m)
+    ratio_sigma = np.zeros(m)
+    for c in range(m):  # a loop over the handful of windows
+        if c == j:
+            continue
+        ok = usable[:, c] & usable[:, j]
+        ratio[c], ratio_sigma[c] = _ratio_of_sums(s[ok, c] / mk[ok, c], s[ok, j], ss[ok, j])
+    ok_j = usable[:, j]
+    ee_max = float(np.mean(em[ok_j, j])) if ok_j.any() else math.nan
+    tau_model = 1.0 - ee_max
+    below = [c for c in range(j) if np.isfinite(ratio[c])]
+    kappa, kappa_sigma = 1.0, tail_prior_rel  # the model's wing scale, with its prior
+    if below and tau_model > 0.0:
+        c2 = below[-1]
+        m2 = float(np.nanmean(np.where(usable[:, c2] & ok_j, mk[:, c2], np.nan)))
+        wing_model = 1.0 - m2
+        if wing_model > 0.0 and ratio_sigma[c2] > 0.0:
+            k_data = (1.0 - ratio[c2] * m2) / wing_model
+            k_sigma = ratio_sigma[c2] * m2 / wing_model
+            # the data's scale shrunk to the model (1 +- tail_prior_rel) by inverse variance
+            w_data, w_prior = 1.0 / k_sigma**2, 1.0 / tail_prior_rel**2
+            kappa = max((w_data * k_data + w_prior) / (w_data + w_prior), 0.0)
+            kappa_sigma = 1.0 / math.sqrt(w_data + w_prior)
+    tau = kappa * tau_model
+    tau_sigma = math.hypot(tau_model * kappa_sigma, tail_shape_rel * tau)
+    ee = np.full_like(em, np.nan)
+    ee[:, j] = em[:, j] + tau_model - tau
+    ee[:, :j] = ee[:, j, None] * mk[:, :j] * ratio[None, :j]
+    ee[:, j + 1 :] = em[:, j + 1 :]  # windows beyond the last one with data: the model's
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.hypot(tau_sigma / ee_max, np.where(ratio > 0.0, ratio_sigma / ratio, 0.0))
+    ee = np.where(np.isfinite(em), ee, np.nan)
+    return CurveOfGrowth(
+        ee=ee,
+        ee_sigma=ee * rel[None, :],
+        rel_sigma=rel,
+        ratio=ratio,
+        ratio_sigma=ratio_sigma,
+        tail_model=float(tau_model),
+        tail=float(tau),
+        tail_sigma=float(tau_sigma),
+        h_max=int(h[j]),
+        tail_sigma_stat=float(tau_model * kappa_sigma),
+        tail_sigma_shape=float(tail_shape_rel * tau),
+    )
+
+
+def curve_of_growth_signals(
+    cog: CurveOfGrowth, sums_dn: ArrayLike, sums_sigma_dn: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int, float]:
+    """Star signals ``S_k = S_k(h) / EE_k(h)`` from the window h that minimises the starpool's error.
+
+    The largest window carries the least EE correction but the most background noise; a small
+    window the reverse (its EE comes from the pooled curve of growth: a common error). For each
+    window with data, the error of the starpool mean is estimated as
+    ``hypot(median_k(sigma_k/S_k) / sqrt(n), rel_sigma(h))`` (Stetson 1990's aperture correction:
+    a small, precise window corrected to the total by the pooled growth curve) and the smallest
+    is chosen.
+
+    Parameters
+    ----------
+    cog : CurveOfGrowth
+        The starpool's curve of growth (:func:`curve_of_growth_ee`).
+    sums_dn, sums_sigma_dn : array_like, shape (n, m)
+        Window sums and their 1-sigma, DN (NaN where none).
+
+    Returns
+    -------
+    signals, signals_sigma : ndarray, shape (n,)
+        ``S_k`` and its own (per-star) 1-sigma, DN; NaN where the window has no sum.
+    column : int
+        Index of the chosen window.
+    common_rel : float
+        Relative 1-sigma of the signals common to every member (``cog.rel_sigma[column]``).
+    """
+    s = np.asarray(sums_dn, dtype=np.float64)
+    ss = np.asarray(sums_sigma_dn, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = ss / s
+    best, best_err = -1, math.inf
+    for c in range(s.shape[1]):  # a loop over the handful of windows
+        ok = np.isfinite(rel[:, c]) & (s[:, c] > 0.0) & np.isfinite(cog.ee[:, c])
+        if ok.sum() == 0 or not np.isfinite(cog.rel_sigma[c]):
+            continue
+        err = math.hypot(float(np.median(rel[ok, c])) / math.sqrt(ok.sum()), float(cog.rel_sigma[c]))
+        if err < best_err:
+            best, best_err = c, err
+    if best < 0:
+        raise ValueError("no window has a signal")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signal = s[:, best] / cog.ee[:, best]
+        sigma = ss[:, best] / cog.ee[:, best]
+    return signal, sigma, best, float(cog.rel_sigma[best])

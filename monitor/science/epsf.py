@@ -35,9 +35,12 @@ from monitor.science.psf import NYQUIST_CY_PX
 __all__ = [
     "EpsfMtfResult",
     "MtfComparison",
+    "MtfSelection",
     "NoUsableStarsError",
     "compare_mtf",
     "epsf_mtf",
+    "model_choice_sigma",
+    "select_mtf",
 ]
 
 
@@ -63,6 +66,13 @@ class EpsfMtfResult:
         Stacked line-spread functions (per native px; NaN-free, empty bins interpolated).
     n_stars : int
         Number of stars used.
+    mtf_along_sigma, mtf_across_sigma : ndarray, shape (nf,)
+        Bootstrap-over-stars 1-sigma of the curves (0 without bootstrap).
+    mtf_nyquist_along_sigma, mtf_nyquist_across_sigma : float
+        Bootstrap-over-stars 1-sigma at Nyquist (0 without bootstrap).
+    centers_xy : ndarray, shape (n, 2), optional
+        Star centres after re-registration on the stack (column, row in row units); the input
+        centres for stars not used.
     """
 
     frequencies_cy_px: NDArray[np.float64]
@@ -74,6 +84,11 @@ class EpsfMtfResult:
     lsf_along: NDArray[np.float64]
     lsf_across: NDArray[np.float64]
     n_stars: int
+    mtf_along_sigma: NDArray[np.float64] | None = None
+    mtf_across_sigma: NDArray[np.float64] | None = None
+    mtf_nyquist_along_sigma: float = 0.0
+    mtf_nyquist_across_sigma: float = 0.0
+    centers_xy: NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,45 @@ def _lsf_mtf(
     return np.asarray(ft / np.sinc(bin_width_px * freqs), dtype=np.float64)
 
 
+def _recenter(
+    pos: list[NDArray[np.float64]],
+    val: list[NDArray[np.float64]],
+    lsf: NDArray[np.float64],
+    grid: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Shift of each star that best matches its 1-D profile to the stacked LSF, native px.
+
+    Gauss-Newton on ``sum_i (v_i - a L(p_i - d))^2`` over the scale ``a`` and shift ``d`` of every
+    star at once (three iterations; the per-star 2 x 2 normal equations are solved in closed form).
+    """
+    n = len(pos)
+    star = np.concatenate([np.full(p.size, k) for k, p in enumerate(pos)])
+    p_all = np.concatenate(pos)
+    v_all = np.concatenate(val)
+    dlsf = np.gradient(lsf, grid)
+    d = np.zeros(n)
+    a = np.ones(n)
+    for _ in range(3):
+        x = p_all - d[star]
+        model = np.interp(x, grid, lsf, left=0.0, right=0.0)
+        slope = np.interp(x, grid, dlsf, left=0.0, right=0.0)
+        rho = v_all - a[star] * model
+        ja = model  # d(a L)/da
+        jd = -a[star] * slope  # d(a L(p - d))/dd
+        saa = np.bincount(star, ja * ja, n)
+        sdd = np.bincount(star, jd * jd, n)
+        sad = np.bincount(star, ja * jd, n)
+        ra = np.bincount(star, ja * rho, n)
+        rd = np.bincount(star, jd * rho, n)
+        det = saa * sdd - sad * sad
+        ok = det > 0.0
+        step_a = np.where(ok, (sdd * ra - sad * rd) / np.where(ok, det, 1.0), 0.0)
+        step_d = np.where(ok, (saa * rd - sad * ra) / np.where(ok, det, 1.0), 0.0)
+        a = a + step_a
+        d = d + np.clip(step_d, -0.25, 0.25)
+    return np.asarray(d - d.mean(), dtype=np.float64)  # the stack's origin is arbitrary; keep the mean centre
+
+
 def epsf_mtf(
     vignettes: Sequence[ArrayLike],
     oversamps: Sequence[float] | ArrayLike,
@@ -151,6 +205,10 @@ def epsf_mtf(
     grid_px: float = 0.05,
     method: str = "interp",
     frequencies_cy_px: ArrayLike | None = None,
+    recenter_iterations: int = 0,
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    flux_rel_sigma: float = 0.0,
 ) -> EpsfMtfResult:
     """MTF along/across track from stacked, registered, oversampled line-spread functions.
 
@@ -162,7 +220,7 @@ def epsf_mtf(
         Along-track oversampling o of each vignette.
     centers_xy : array_like, shape (n, 2)
         Star centres (column, row in row units), e.g. from ``fit_starpool_psf``; their errors
-        blur the stack and lower the MTF.
+        blur the stack and lower the MTF (``recenter_iterations`` refines them on the stack).
     fluxes_dn : array_like, shape (n,), optional
         Star signals S_k (sum over an infinite vignette, including o). When omitted, each star
         is normalised by its window sum and the MTF curve to 1 at f = 0.
@@ -179,6 +237,25 @@ def epsf_mtf(
         (empty bins interpolated) with the ``sinc(grid_px f)`` bin-width correction.
     frequencies_cy_px : array_like, optional
         Output frequencies (default 0, 0.02, ..., 1 cy/px).
+    recenter_iterations : int
+        Passes of the Anderson & King (2000) iteration: each star's across (along) profile is
+        re-registered on the stacked LSF (:func:`_recenter`) and the stack rebuilt. It removes
+        random centring errors, NOT a pixel-phase-dependent centring error (a centre bias that
+        is a periodic function of the sub-pixel phase): with 1-px sampling the stack warps to
+        match any such error exactly at the samples (the undersampled ePSF is degenerate with
+        it). Give centres free of phase error instead
+        (:func:`monitor.science.mtf_fit.moment_centers`).
+    n_bootstrap : int
+        Bootstrap resamplings of the stars (with replacement) for the 1-sigma of the curves and
+        of the Nyquist values (0: no bootstrap, sigma 0). The bootstrap over stars carries
+        photon noise, centring and flux errors and the phase coverage of the pool.
+    seed : int
+        Seed of the bootstrap resampling (results are reproducible).
+    flux_rel_sigma : float
+        Relative 1-sigma of ``fluxes_dn`` common to every star (e.g. the light beyond the largest
+        window, :class:`monitor.science.ee_correction.CurveOfGrowth`): it scales the whole curve,
+        which a bootstrap over the stars cannot see; ``MTF · flux_rel_sigma`` is added in
+        quadrature to the sigmas.
 
     Returns
     -------
@@ -210,6 +287,7 @@ def epsf_mtf(
     px_y: list[NDArray[np.float64]] = []
     vy: list[NDArray[np.float64]] = []
     wy: list[NDArray[np.float64]] = []
+    kept: list[int] = []
     for k, img in enumerate(images):  # a loop over a handful of stars; pixels are vectorised
         o = float(o_arr[k])
         cx, cy = centers[k]
@@ -235,26 +313,62 @@ def epsf_mtf(
         px_y.append((np.arange(r0, r1) - cy) / o)
         vy.append(win.sum(axis=1) * o / s)
         wy.append(np.full(r1 - r0, s))
+        kept.append(k)
     if not px_x:
         raise NoUsableStarsError("no complete star window in the pool")
     nb = int(round((2 * hw + 1) / grid_px))
     edges = np.asarray(-(hw + 0.5) + grid_px * np.arange(nb + 1), dtype=np.float64)
     centers_b = 0.5 * (edges[1:] + edges[:-1])
-    pos_x, val_x, pos_y, val_y = (np.concatenate(a) for a in (px_x, vx, px_y, vy))
-    if method == "interp":
-        lsf_x = _sorted_interp(pos_x, val_x, centers_b)
-        lsf_y = _sorted_interp(pos_y, val_y, centers_b)
-        bin_width = 0.0
-    else:
-        lsf_x = _binned_mean(pos_x, val_x, np.concatenate(wx), edges)
-        lsf_y = _binned_mean(pos_y, val_y, np.concatenate(wy), edges)
-        bin_width = grid_px
+    bin_width = 0.0 if method == "interp" else grid_px
     f_all = np.concatenate([freqs, [NYQUIST_CY_PX, 0.0]])
-    m_x = _lsf_mtf(lsf_x, centers_b, grid_px, bin_width, f_all)
-    m_y = _lsf_mtf(lsf_y, centers_b, grid_px, bin_width, f_all)
-    if fluxes is None:
-        m_x = m_x / m_x[-1]
-        m_y = m_y / m_y[-1]
+    n_used = len(px_x)
+
+    def stack(sel: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        pos_x = np.concatenate([px_x[i] for i in sel])
+        pos_y = np.concatenate([px_y[i] for i in sel])
+        val_x = np.concatenate([vx[i] for i in sel])
+        val_y = np.concatenate([vy[i] for i in sel])
+        if method == "interp":
+            return _sorted_interp(pos_x, val_x, centers_b), _sorted_interp(pos_y, val_y, centers_b)
+        w_x = np.concatenate([wx[i] for i in sel])
+        w_y = np.concatenate([wy[i] for i in sel])
+        return _binned_mean(pos_x, val_x, w_x, edges), _binned_mean(pos_y, val_y, w_y, edges)
+
+    def mtfs(lsf_x: NDArray[np.float64], lsf_y: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+        m_x = _lsf_mtf(lsf_x, centers_b, grid_px, bin_width, f_all)
+        m_y = _lsf_mtf(lsf_y, centers_b, grid_px, bin_width, f_all)
+        if fluxes is None:
+            m_x = m_x / m_x[-1]
+            m_y = m_y / m_y[-1]
+        return m_x, m_y
+
+    everyone = np.arange(n_used)
+    shift_x = np.zeros(n_used)
+    shift_y = np.zeros(n_used)
+    lsf_x, lsf_y = stack(everyone)
+    for _ in range(max(int(recenter_iterations), 0)):
+        dx = _recenter(px_x, vx, lsf_x, centers_b)
+        dy = _recenter(px_y, vy, lsf_y, centers_b)
+        px_x = [p - d for p, d in zip(px_x, dx, strict=True)]
+        px_y = [p - d for p, d in zip(px_y, dy, strict=True)]
+        shift_x += dx
+        shift_y += dy
+        lsf_x, lsf_y = stack(everyone)
+    m_x, m_y = mtfs(lsf_x, lsf_y)
+    s_x = np.zeros_like(m_x)
+    s_y = np.zeros_like(m_y)
+    if n_bootstrap > 0 and n_used > 1:
+        rng = np.random.default_rng(seed)
+        draws = [mtfs(*stack(rng.integers(0, n_used, n_used))) for _ in range(int(n_bootstrap))]
+        s_x = np.std([d[0] for d in draws], axis=0, ddof=1)
+        s_y = np.std([d[1] for d in draws], axis=0, ddof=1)
+    if flux_rel_sigma > 0.0 and fluxes is not None:
+        s_x = np.hypot(s_x, m_x * flux_rel_sigma)
+        s_y = np.hypot(s_y, m_y * flux_rel_sigma)
+    refined = centers.copy()
+    idx = np.asarray(kept, dtype=np.int64)
+    refined[idx, 0] += shift_x
+    refined[idx, 1] += shift_y * o_arr[idx]
     return EpsfMtfResult(
         frequencies_cy_px=freqs,
         mtf_along=m_y[:-2],
@@ -264,14 +378,19 @@ def epsf_mtf(
         bin_centers_px=centers_b,
         lsf_along=lsf_y,
         lsf_across=lsf_x,
-        n_stars=len(px_x),
+        n_stars=n_used,
+        mtf_along_sigma=s_y[:-2],
+        mtf_across_sigma=s_x[:-2],
+        mtf_nyquist_along_sigma=float(s_y[-2]),
+        mtf_nyquist_across_sigma=float(s_x[-2]),
+        centers_xy=refined,
     )
 
 
 def compare_mtf(
     parametric: tuple[float, float],
     nonparametric: tuple[float, float],
-    tolerance: float = 0.02,
+    tolerance: float = 0.0,
     *,
     parametric_sigma: tuple[float, float] = (0.0, 0.0),
     nonparametric_sigma: tuple[float, float] = (0.0, 0.0),
@@ -284,7 +403,9 @@ def compare_mtf(
     parametric, nonparametric : (float, float)
         (along, across) MTF at Nyquist of the two methods.
     tolerance : float
-        Allowed absolute difference (MTF units) for method systematics.
+        Allowed absolute difference (MTF units) beyond the statistical threshold; 0 by default:
+        the threshold comes from the two methods' uncertainties (the ePSF's bootstrap over stars
+        and the parametric sigma), not from a fixed margin.
     parametric_sigma, nonparametric_sigma : (float, float)
         1-sigma statistical uncertainties, combined in quadrature.
     n_sigma : float
@@ -308,4 +429,115 @@ def compare_mtf(
         threshold_along=thresholds[0],
         threshold_across=thresholds[1],
         flagged=flagged,
+    )
+
+
+@dataclass(frozen=True)
+class MtfSelection:
+    """The MTF reported for a starpool and band: parametric or non-parametric, and why.
+
+    Attributes
+    ----------
+    method : {"parametric", "epsf"}
+        The reported estimate: the parametric fit when it fits the data (no misfit flag, agrees
+        with the ePSF), else the stacked-LSF ePSF.
+    mtf_nyquist_along, mtf_nyquist_across : float
+        Reported MTF at Nyquist.
+    mtf_nyquist_along_sigma, mtf_nyquist_across_sigma : float
+        Their 1-sigma, including the model-choice term.
+    model_sigma_along, model_sigma_across : float
+        Model-choice term: ``sqrt(max(0, d^2 - s_p^2 - s_e^2))`` with ``d`` the ePSF minus
+        parametric difference (the part of the spread between the two admissible estimates that
+        their statistical errors do not explain), added in quadrature to the parametric sigma
+        when the parametric estimate is reported; 0 for the ePSF, whose bootstrap over stars
+        already carries the star-to-star and centring scatter.
+    misfit_flagged : bool
+        The parametric fit's misfit flag (:class:`monitor.science.mtf_fit.MisfitStatistics`).
+    comparison : MtfComparison
+        Parametric vs ePSF at Nyquist with the statistical threshold.
+    """
+
+    method: str
+    mtf_nyquist_along: float
+    mtf_nyquist_along_sigma: float
+    mtf_nyquist_across: float
+    mtf_nyquist_across_sigma: float
+    model_sigma_along: float
+    model_sigma_across: float
+    misfit_flagged: bool
+    comparison: MtfComparison
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready summary (recorded with the stored MTF rows)."""
+        c = self.comparison
+        return {
+            "method": self.method,
+            "misfit_flagged": bool(self.misfit_flagged),
+            "model_sigma_along": float(self.model_sigma_along),
+            "model_sigma_across": float(self.model_sigma_across),
+            "difference_along": float(c.difference_along),
+            "difference_across": float(c.difference_across),
+            "threshold_along": float(c.threshold_along),
+            "threshold_across": float(c.threshold_across),
+            "disagree": list(c.flagged),
+        }
+
+
+def model_choice_sigma(difference: ArrayLike, *sigmas: ArrayLike) -> NDArray[np.float64]:
+    """Spread between two admissible estimates that their statistical errors do not explain.
+
+    ``sqrt(max(0, d^2 - sum_i s_i^2))`` elementwise.
+
+    >>> model_choice_sigma([0.005, 0.001], [0.003, 0.003], [0.0, 0.0]).round(6).tolist()
+    [0.004, 0.0]
+    """
+    d = np.asarray(difference, dtype=np.float64)
+    var = sum((np.asarray(s, dtype=np.float64) ** 2 for s in sigmas), np.zeros_like(d))
+    return np.asarray(np.sqrt(np.maximum(d * d - var, 0.0)), dtype=np.float64)
+
+
+def select_mtf(
+    parametric: tuple[float, float],
+    parametric_sigma: tuple[float, float],
+    nonparametric: EpsfMtfResult,
+    misfit_flagged: bool,
+    *,
+    n_sigma: float = 3.0,
+) -> MtfSelection:
+    """Choose the reported MTF at Nyquist and its honest 1-sigma.
+
+    The parametric estimate is reported when its fit passes the misfit tests and agrees with the
+    ePSF within ``n_sigma`` combined sigma (its sigma then grows by the model-choice term);
+    otherwise the ePSF with its bootstrap-over-stars sigma (run :func:`epsf_mtf` with
+    ``n_bootstrap > 0``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ep = EpsfMtfResult(np.zeros(1), np.zeros(1), np.zeros(1), 0.104, 0.121, np.zeros(1), np.zeros(1),
+    ...                    np.zeros(1), 25, mtf_nyquist_along_sigma=0.002, mtf_nyquist_across_sigma=0.002)
+    >>> ok = select_mtf((0.100, 0.120), (0.001, 0.001), ep, misfit_flagged=False)
+    >>> ok.method, round(ok.model_sigma_along, 4), round(ok.mtf_nyquist_along_sigma, 4)
+    ('parametric', 0.0033, 0.0035)
+    >>> select_mtf((0.100, 0.120), (0.001, 0.001), ep, misfit_flagged=True).method
+    'epsf'
+    """
+    e = (nonparametric.mtf_nyquist_along, nonparametric.mtf_nyquist_across)
+    es = (nonparametric.mtf_nyquist_along_sigma, nonparametric.mtf_nyquist_across_sigma)
+    cmp = compare_mtf(parametric, e, 0.0, parametric_sigma=parametric_sigma, nonparametric_sigma=es, n_sigma=n_sigma)
+    diffs = np.array([cmp.difference_along, cmp.difference_across])
+    model = model_choice_sigma(diffs, np.asarray(parametric_sigma), np.asarray(es))
+    if misfit_flagged or cmp.flagged:
+        return MtfSelection("epsf", e[0], es[0], e[1], es[1], 0.0, 0.0, bool(misfit_flagged), cmp)
+    total = np.hypot(np.asarray(parametric_sigma), model)
+    return MtfSelection(
+        "parametric",
+        parametric[0],
+        float(total[0]),
+        parametric[1],
+        float(total[1]),
+        float(model[0]),
+        float(model[1]),
+        bool(misfit_flagged),
+        cmp,
     )

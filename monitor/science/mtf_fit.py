@@ -20,6 +20,22 @@ solved with ``scipy.optimize.least_squares`` (trust-region reflective, sparse Ja
 analytic derivatives), first with data-based then with model-based weights (iteratively
 reweighted least squares; Cramér-Rao optimal for Gaussian noise with known variance).
 
+Misfit (:class:`MisfitStatistics`): the model is tested against the noise model in two ways, each
+with a threshold from the noise alone (false-alarm probability ``misfit_alpha``, no fixed margin):
+the global ``chi2`` against its distribution (mean ``dof``, variance ``2 dof``), and the residual
+STRUCTURE: the normalised residuals ``r_i = (d_i - mu_i)/sigma_i`` of every star are stacked on a
+grid of 0.5 x 0.5 native-px cells of the offset from the star's fitted centre (all stars and
+phases together, the ePSF grid of Anderson & King 2000) and
+``T = sum_b (sum_{i in b} r_i)^2 / (n_b s^2)``, ``s^2 = max(chi2/dof, 1)``, is compared with
+chi2(n_cells); the same on 0.25-px profiles along track (pixels within 1.5 px across) and across
+track, for misfits in one direction (smear, micro-vibration), the smallest of the three p-values
+times 3 (Bonferroni) being the structure p-value. Under a right model and noise model each cell
+sum has variance ``n_b`` (less the small leverage of the fitted parameters, which only makes the
+test conservative); a model that cannot follow the PSF leaves the same signed residual at the
+same offset for every bright star, which the stack adds coherently while the noise adds in
+quadrature. Dividing by ``s^2`` makes the structure test insensitive to a mis-scaled noise model
+(a wrong gain), which the chi2 test reports.
+
 Uncertainties: ``C = (J^T J)^-1`` at the solution (Fisher information of the weighted problem,
 optionally scaled by chi2/dof when it exceeds 1), marginalised over the nuisance parameters;
 MTF and encircled-energy uncertainties by linear propagation through their analytic
@@ -34,6 +50,7 @@ Mendez, R. A. et al. (2014), PASP 126, 798 (Cramér-Rao bounds for stellar image
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,21 +59,50 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
+from scipy.stats import chi2 as chi2_distribution
+from scipy.stats import norm
 
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
 from monitor.science.encircled_energy import encircled_energy_square_mean_jacobian
+from monitor.science.epsf import EpsfMtfResult, epsf_mtf
 from monitor.science.psf import FREE_PARAMETER_NAMES, NYQUIST_CY_PX, PsfParams, otf_grid
 from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
+    "DEFAULT_FREE",
+    "DEFAULT_MISFIT_ALPHA",
     "InsufficientStarsError",
+    "MisfitStatistics",
     "PsfFitError",
     "PsfFitResult",
     "fit_starpool_psf",
+    "misfit_statistics",
+    "moment_centers",
+    "nonparametric_mtf",
 ]
 
 _N_NUISANCE = 6  # flux, x0, y0, b0, bx, by per star
 _QUANT_VAR_DN2 = 1.0 / 12.0  # DN^2, quantisation noise of integer DN
+# Shared PSF parameters fitted by default, those real optics and platforms move: the Gaussian blur
+# along/across (jitter, high-order aberrations), the along-track motion smear (TDI desynchronisation)
+# and the low-order wave-front error along/across (defocus, astigmatism: Shannon's ATF depth,
+# monitor.science.psf). On the pupil truth (benchmarks/mtf.py) the two ATF depths halve the
+# parametric MTF error of defocus 0.06 wave and of a 10 % redder star; obscuration, wavelength and
+# bandwidth stay design constants.
+DEFAULT_FREE: tuple[str, ...] = (
+    "sigma_along_px",
+    "sigma_across_px",
+    "smear_along_px",
+    "aberration_along",
+    "aberration_across",
+)
+XTOL = 1e-7  # the MTF moves by < 1e-5 along the (sigma_along, smear) valley below this
+FTOL = 1e-7
+DEFAULT_MISFIT_ALPHA = 1e-3  # false-alarm probability of each misfit test under a right model
+_CELL_PX = 0.5  # residual-structure cell, native px
+_STRUCTURE_HALF_PX = 3.0  # the structure grid covers |dx|, |dy| < 3 px (the PSF core and first ring)
+_PROFILE_CELL_PX = 0.25  # cell of the along/across residual profiles, native px
+_PROFILE_CORE_PX = 1.5  # the profiles stack the pixels within 1.5 px of the star across the profile
 
 
 class InsufficientStarsError(ValueError):
@@ -65,6 +111,54 @@ class InsufficientStarsError(ValueError):
 
 class PsfFitError(RuntimeError):
     """Raised when the joint PSF fit does not converge or its information matrix is singular."""
+
+
+@dataclass(frozen=True)
+class MisfitStatistics:
+    """Goodness of fit of the parametric PSF against the noise model (module docstring).
+
+    Attributes
+    ----------
+    chi2_dof : float
+        chi2/dof of the final fit.
+    chi2_z : float
+        ``(chi2 - dof)/sqrt(2 dof)``: chi2 excess in units of its standard deviation.
+    chi2_p : float
+        Probability of a chi2 at least this large under the noise model (normal approximation).
+    structure : float
+        Residual-structure statistic T of the 2-D stack (stacked cell sums of normalised residuals).
+    structure_cells : int
+        Number of non-empty cells of the 2-D stack (degrees of freedom of T).
+    structure_p : float
+        Probability under a right model of a structure at least this large in the 2-D stack or
+        in the along/across profiles (smallest p-value of the three, times 3).
+    alpha : float
+        False-alarm probability of each test.
+    flagged : bool
+        True when either test rejects the model at ``alpha``.
+    """
+
+    chi2_dof: float
+    chi2_z: float
+    chi2_p: float
+    structure: float
+    structure_cells: int
+    structure_p: float
+    alpha: float
+    flagged: bool
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        """JSON-ready copy (plain floats, ints and bools)."""
+        return {
+            "chi2_dof": float(self.chi2_dof),
+            "chi2_z": float(self.chi2_z),
+            "chi2_p": float(self.chi2_p),
+            "structure": float(self.structure),
+            "structure_cells": int(self.structure_cells),
+            "structure_p": float(self.structure_p),
+            "alpha": float(self.alpha),
+            "flagged": bool(self.flagged),
+        }
 
 
 @dataclass(frozen=True)
@@ -101,6 +195,8 @@ class PsfFitResult:
         Degrees of freedom (valid pixels minus parameters).
     nfev : int
         Number of model evaluations of the final stage.
+    misfit : MisfitStatistics
+        Tests of the model against the noise model (module docstring).
     """
 
     params: PsfParams
@@ -126,6 +222,7 @@ class PsfFitResult:
     chi2: float
     dof: int
     nfev: int
+    misfit: MisfitStatistics
 
     @property
     def chi2_dof(self) -> float:
@@ -254,6 +351,20 @@ class _PoolModel:
         mu_all = np.concatenate(mus)
         return mu_all, (np.concatenate(jacs) if with_jac else None)
 
+    def offsets(self, theta: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Offsets (dx, dy) of every valid pixel from its star's centre, native px."""
+        star = theta[self.nf :].reshape(self.n_stars, _N_NUISANCE)
+        dxs: list[NDArray[np.float64]] = []
+        dys: list[NDArray[np.float64]] = []
+        for g in self.groups:
+            nr, nc = g.data.shape[1:]
+            p = star[g.stars]
+            cols = g.origin[:, 0, None, None] + np.arange(nc)[None, None, :] - p[:, 1, None, None]
+            rows = (g.origin[:, 1, None, None] + np.arange(nr)[None, :, None] - p[:, 2, None, None]) / g.oversamp
+            dxs.append(np.broadcast_to(cols, g.valid.shape)[g.valid])
+            dys.append(np.broadcast_to(rows, g.valid.shape)[g.valid])
+        return np.concatenate(dxs), np.concatenate(dys)
+
     def residuals(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
         mu, _ = self.evaluate(theta, with_jac=False)
         return np.asarray(self.weights * (mu - self.data), dtype=np.float64)
@@ -270,6 +381,103 @@ def _variance(level_dn: NDArray[np.float64], read_noise_dn: float, gain_e_per_dn
     return read_noise_dn**2 + np.maximum(level_dn, 0.0) / gain_e_per_dn + _QUANT_VAR_DN2
 
 
+def _cell_statistic(
+    r: NDArray[np.float64],
+    dx: NDArray[np.float64],
+    dy: NDArray[np.float64],
+    cell_x: float,
+    cell_y: float,
+    nx: int,
+    ny: int,
+    scale: float,
+) -> tuple[float, int]:
+    """``sum_b (sum_{i in b} r_i)^2 / (n_b scale)`` over the cells of a grid centred on the star, and
+    the number of non-empty cells."""
+    ix = np.floor((dx + 0.5 * nx * cell_x) / cell_x).astype(np.int64)
+    iy = np.floor((dy + 0.5 * ny * cell_y) / cell_y).astype(np.int64)
+    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    cell = iy[inside] * nx + ix[inside]
+    sums = np.bincount(cell, weights=r[inside], minlength=nx * ny)
+    counts = np.bincount(cell, minlength=nx * ny)
+    used = counts > 0
+    return float(np.sum(sums[used] ** 2 / counts[used]) / scale), int(used.sum())
+
+
+def misfit_statistics(
+    normalised_residuals: ArrayLike,
+    dx_px: ArrayLike,
+    dy_px: ArrayLike,
+    dof: int,
+    *,
+    alpha: float = DEFAULT_MISFIT_ALPHA,
+) -> MisfitStatistics:
+    """chi2 and stacked residual-structure tests of a fit (module docstring).
+
+    Parameters
+    ----------
+    normalised_residuals : array_like, shape (n,)
+        ``(d_i - mu_i)/sigma_i`` of every fitted pixel.
+    dx_px, dy_px : array_like, shape (n,)
+        Offsets of each pixel from its star's centre, across and along track, native px.
+    dof : int
+        Degrees of freedom of the fit (pixels minus parameters).
+    alpha : float
+        False-alarm probability of each test.
+
+    Returns
+    -------
+    MisfitStatistics
+
+    Examples
+    --------
+    Pure noise passes; the same noise plus a 0.5-sigma signed bump within 1 px of the centre (5 %
+    of the 20 000 pixels) is flagged by the structure test while chi2/dof moves by about 1 %:
+
+    >>> rng = np.random.default_rng(1)
+    >>> dx, dy = rng.uniform(-4, 4, (2, 20000))
+    >>> r = rng.normal(size=20000)
+    >>> misfit_statistics(r, dx, dy, 20000).flagged
+    False
+    >>> misfit_statistics(r + 0.5 * (np.hypot(dx, dy) < 1.0), dx, dy, 20000).flagged
+    True
+    """
+    r = np.asarray(normalised_residuals, dtype=np.float64).reshape(-1)
+    dx = np.asarray(dx_px, dtype=np.float64).reshape(-1)
+    dy = np.asarray(dy_px, dtype=np.float64).reshape(-1)
+    chi2 = float(r @ r)
+    dof = max(int(dof), 1)
+    chi2_dof = chi2 / dof
+    z = (chi2 - dof) / math.sqrt(2.0 * dof)
+    scale = max(chi2_dof, 1.0)
+    n_side = int(round(2.0 * _STRUCTURE_HALF_PX / _CELL_PX))
+    t, k = _cell_statistic(r, dx, dy, _CELL_PX, _CELL_PX, n_side, n_side, scale)
+    # along- and across-track profiles (thin cells over the core's width): a misfit in one
+    # direction only (smear, micro-vibration) adds coherently over the core's columns/rows
+    n_prof = int(round(2.0 * _STRUCTURE_HALF_PX / _PROFILE_CELL_PX))
+    core = np.abs(dx) < _PROFILE_CORE_PX
+    t_y, k_y = _cell_statistic(
+        r[core], np.zeros(int(core.sum())), dy[core], 2 * _STRUCTURE_HALF_PX, _PROFILE_CELL_PX, 1, n_prof, scale
+    )
+    core = np.abs(dy) < _PROFILE_CORE_PX
+    t_x, k_x = _cell_statistic(
+        r[core], dx[core], np.zeros(int(core.sum())), _PROFILE_CELL_PX, 2 * _STRUCTURE_HALF_PX, n_prof, 1, scale
+    )
+    stacks = ((t, k), (t_y, k_y), (t_x, k_x))
+    p_min = min(float(chi2_distribution.sf(tt, kk)) if kk > 0 else 1.0 for tt, kk in stacks)
+    p_struct = min(1.0, 3.0 * p_min)  # Bonferroni over the three stacks
+    p_chi2 = float(norm.sf(z))
+    return MisfitStatistics(
+        chi2_dof=chi2_dof,
+        chi2_z=float(z),
+        chi2_p=p_chi2,
+        structure=t,
+        structure_cells=k,
+        structure_p=p_struct,
+        alpha=float(alpha),
+        flagged=bool(p_chi2 < alpha or p_struct < alpha),
+    )
+
+
 def _propagate(jac: NDArray[np.float64], cov: NDArray[np.float64]) -> NDArray[np.float64]:
     """1-sigma of derived quantities with Jacobian rows ``jac`` (n, n_free): sqrt(diag(J C J^T))."""
     var = np.einsum("ij,jk,ik->i", jac, cov, jac)
@@ -284,13 +492,14 @@ def fit_starpool_psf(
     read_noise_dn: float,
     gain_e_per_dn: float,
     centers_xy: ArrayLike | None = None,
-    free: Sequence[str] = ("sigma_along_px", "sigma_across_px"),
+    free: Sequence[str] = DEFAULT_FREE,
     fit_half_width_px: int = 8,
     ee_half_widths_px: Sequence[int] = DEFAULT_STAR_HALF_WIDTHS_PX,
     frequencies_cy_px: ArrayLike | None = None,
     pad_px: float = 48.0,
     scale_covariance: bool = True,
     max_nfev: int = 60,
+    misfit_alpha: float = DEFAULT_MISFIT_ALPHA,
 ) -> PsfFitResult:
     """Fit one PSF jointly to all star vignettes of a starpool (one band).
 
@@ -324,6 +533,8 @@ def fit_starpool_psf(
         Multiply the covariance by chi2/dof when that exceeds 1 (model or noise mismatch).
     max_nfev : int
         Maximum model evaluations per least-squares stage.
+    misfit_alpha : float
+        False-alarm probability of each misfit test (:func:`misfit_statistics`).
 
     Returns
     -------
@@ -425,8 +636,8 @@ def fit_starpool_psf(
             x_scale="jac",
             tr_solver="lsmr",
             max_nfev=max_nfev,
-            xtol=1e-10,
-            ftol=1e-10,
+            xtol=XTOL,
+            ftol=FTOL,
             gtol=1e-10,
         )
         if sol.status < 0 or not np.all(np.isfinite(sol.x)):
@@ -441,6 +652,8 @@ def fit_starpool_psf(
     resid = model.residuals(theta)
     chi2 = float(resid @ resid)
     dof = model.n_pix - model.n_par
+    dx_pix, dy_pix = model.offsets(theta)
+    misfit = misfit_statistics(-resid, dx_pix, dy_pix, dof, alpha=misfit_alpha)
     info = (jac.T @ jac).toarray()
     try:
         cov_full = np.linalg.inv(info)
@@ -501,4 +714,148 @@ def fit_starpool_psf(
         chi2=chi2,
         dof=int(dof),
         nfev=nfev,
+        misfit=misfit,
+    )
+
+
+def moment_centers(
+    vignettes: Sequence[ArrayLike],
+    oversamps: Sequence[float] | ArrayLike,
+    fit: PsfFitResult,
+    *,
+    half_width_px: int = 3,
+    pad_px: float = 48.0,
+) -> NDArray[np.float64]:
+    """Star centres for the non-parametric ePSF: first moments, corrected by the model's own moment bias.
+
+    The first moment of pixel-integrated samples over the whole plane is the PSF's centroid
+    EXACTLY, whatever the PSF (Poisson summation: the pixel box's sinc vanishes at the sampling
+    harmonics), so it carries no pixel-phase error; a window of ``+-half_width_px`` (rows
+    ``+-round(h o)``) truncates it, and the wing outside the window shifts it by a smooth
+    function of the phase. That small truncation shift is taken from the fitted PSF: the same
+    moment is computed on the noise-free model at the fitted centre and its offset from that
+    centre subtracted. A parametric model that does not match the core (the case the ePSF is for)
+    gives centres with a pixel-phase error of ~0.01-0.02 px, a periodic warp that the stack
+    cannot remove (the undersampled ePSF is degenerate with it), and an MTF at Nyquist off by
+    up to a few 0.01; the moments only need the model for the window's wing.
+
+    Parameters
+    ----------
+    vignettes, oversamps
+        As for :func:`fit_starpool_psf`.
+    fit : PsfFitResult
+        The starpool fit (centres, backgrounds, PSF).
+    half_width_px : int
+        Half-width of the moment window, native px.
+    pad_px : float
+        Padding of the model's periodic grid, native px.
+
+    Returns
+    -------
+    ndarray, shape (n, 2)
+        Centres (column, row in row units); the fitted centre where the window leaves the
+        vignette or holds NaN.
+    """
+    h = int(half_width_px)
+    o_arr = np.asarray(oversamps, dtype=np.float64).reshape(-1)
+    out = np.array(fit.centers_xy, dtype=np.float64)
+    nc = 2 * h + 1
+    for o in np.unique(o_arr):
+        idx = np.flatnonzero(o_arr == o)
+        hr = int(round(h * o))
+        nr = 2 * hr + 1
+        renderer = PsfRenderer(fit.params, (nr / o, float(nc)), pad_px=pad_px)
+        for i in idx.tolist():  # a loop over stars; pixels are vectorised
+            img = np.asarray(vignettes[i], dtype=np.float64)
+            cx, cy = out[i]
+            ic, ir = int(round(cx)), int(round(cy))
+            if ir - hr < 0 or ic - h < 0 or ir + hr + 1 > img.shape[0] or ic + h + 1 > img.shape[1]:
+                continue
+            win = img[ir - hr : ir + hr + 1, ic - h : ic + h + 1] - fit.backgrounds_dn[i]
+            if not np.all(np.isfinite(win)) or not win.sum() > 0.0:
+                continue
+            model = renderer.sample((nr, nc), [(cx - (ic - h), cy - (ir - hr))], float(o))[0, 0]
+            cols = np.arange(nc, dtype=np.float64)
+            rows = np.arange(nr, dtype=np.float64)
+            mx = (win.sum(axis=0) @ cols) / win.sum() - (model.sum(axis=0) @ cols) / model.sum()
+            my = (win.sum(axis=1) @ rows) / win.sum() - (model.sum(axis=1) @ rows) / model.sum()
+            out[i] = (cx + mx, cy + my)
+    return out
+
+
+def nonparametric_mtf(
+    vignettes: Sequence[ArrayLike],
+    oversamps: Sequence[float] | ArrayLike,
+    fit: PsfFitResult,
+    *,
+    fluxes_dn: ArrayLike,
+    flux_rel_sigma: float = 0.0,
+    half_width_px: int = 8,
+    moment_half_width_px: int = 6,
+    n_bootstrap: int = 100,
+    frequencies_cy_px: ArrayLike | None = None,
+) -> EpsfMtfResult:
+    """The starpool's non-parametric MTF (stacked-LSF ePSF) with its honest 1-sigma.
+
+    The stars are registered on their model-corrected first moments (:func:`moment_centers`,
+    window ``+-moment_half_width_px``) and normalised by the data's own signals ``fluxes_dn``
+    (curve of growth); the 1-sigma combines, in quadrature, the bootstrap over the stars
+    (:func:`monitor.science.epsf.epsf_mtf`), the signals' common error ``flux_rel_sigma`` and a
+    centring-choice term: the difference between the ePSF registered with the moment window and
+    with one 2 px narrower (the part of the window's truncation that the fitted model corrects
+    is uncertain when the model does not fit; the two admissible registrations bracket it).
+
+    Parameters
+    ----------
+    vignettes, oversamps, fit
+        As for :func:`moment_centers`.
+    fluxes_dn : array_like, shape (n,)
+        Star signals S_k, DN.
+    flux_rel_sigma : float
+        Relative 1-sigma of the signals common to every star.
+    half_width_px : int
+        Half-width of the LSF window (8 in PAN, 6 in MS).
+    moment_half_width_px : int
+        Half-width of the moment window (6 in PAN, 4 in MS).
+    n_bootstrap : int
+        Bootstrap resamplings of the stars.
+    frequencies_cy_px : array_like, optional
+        Output frequencies.
+
+    Returns
+    -------
+    EpsfMtfResult
+        With the combined sigmas (curves and Nyquist) and the registration centres.
+    """
+    centers = moment_centers(vignettes, oversamps, fit, half_width_px=moment_half_width_px)
+    ep = epsf_mtf(
+        vignettes,
+        oversamps,
+        centers,
+        fluxes_dn=fluxes_dn,
+        backgrounds_dn=fit.backgrounds_dn,
+        half_width_px=half_width_px,
+        frequencies_cy_px=frequencies_cy_px,
+        n_bootstrap=n_bootstrap,
+        flux_rel_sigma=flux_rel_sigma,
+    )
+    alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
+    alt = epsf_mtf(
+        vignettes,
+        oversamps,
+        alt_centers,
+        fluxes_dn=fluxes_dn,
+        backgrounds_dn=fit.backgrounds_dn,
+        half_width_px=half_width_px,
+        frequencies_cy_px=frequencies_cy_px,
+    )
+    assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
+    return dataclasses.replace(
+        ep,
+        mtf_along_sigma=np.hypot(ep.mtf_along_sigma, alt.mtf_along - ep.mtf_along),
+        mtf_across_sigma=np.hypot(ep.mtf_across_sigma, alt.mtf_across - ep.mtf_across),
+        mtf_nyquist_along_sigma=math.hypot(ep.mtf_nyquist_along_sigma, alt.mtf_nyquist_along - ep.mtf_nyquist_along),
+        mtf_nyquist_across_sigma=math.hypot(
+            ep.mtf_nyquist_across_sigma, alt.mtf_nyquist_across - ep.mtf_nyquist_across
+        ),
     )

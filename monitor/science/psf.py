@@ -8,7 +8,7 @@ aperture, so ``otf(0.5, 0)`` is the across-track MTF at Nyquist reported by the 
 
 Model (Viallefont-Robinet & Léger 2010, Opt. Express 18, 3531; Fiete 2010, ch. 4)::
 
-    OTF(fx, fy) = D(rho) · K(rho) · sinc(fx) · sinc(fy) · sinc(s·fy)
+    OTF(fx, fy) = D(rho) · A(fx, fy) · K(rho) · sinc(fx) · sinc(fy) · sinc(s·fy)
                   · exp[-2 pi^2 (sx^2 fx^2 + sy^2 fy^2)],          rho = hypot(fx, fy)
 
 * ``D``: polychromatic diffraction MTF of an annular pupil of obscuration ratio eps,
@@ -20,7 +20,13 @@ Model (Viallefont-Robinet & Léger 2010, Opt. Express 18, 3531; Fiete 2010, ch. 
 * ``sinc(fx) sinc(fy)``: square 1-px pixel aperture (``sinc(u) = sin(pi u)/(pi u)``);
 * ``sinc(s fy)``: along-track linear smear of ``s`` px during one line (TDI transfer);
 * Gaussian: wave-front aberrations (a Gaussian stand-in for defocus) and line-of-sight jitter,
-  with separate 1-sigma widths along (``sy``) and across (``sx``) track.
+  with separate 1-sigma widths along (``sy``) and across (``sx``) track;
+* ``A``: aberration transfer function of a low-order wave-front error (Shannon 1997, *The Art
+  and Science of Optical Design*, §11: ``ATF(nu) = 1 - (W_rms/0.18)^2 (1 - 4 (nu - 1/2)^2)``,
+  ``nu = rho lambda_n_px`` the frequency over the centre wavelength's cut-off), with a depth
+  ``a(theta) = a_x cos^2 theta + a_y sin^2 theta`` that differs along and across track
+  (astigmatism); ``a = 0`` (the default) leaves the model unchanged. Unlike the Gaussian, it
+  dips mid-band and recovers towards the cut-off, as defocus and astigmatism do.
 
 The PSF is real and even in x and in y, so the OTF is real (it is the signed MTF).
 
@@ -88,6 +94,8 @@ FREE_PARAMETER_NAMES: tuple[str, ...] = (
     "sigma_across_px",
     "diffusion_px",
     "smear_along_px",
+    "aberration_along",
+    "aberration_across",
 )
 _TABLE_SIZE = 4097  # samples of the 1-D polychromatic diffraction MTF table
 _ENVELOPE_TOL = 1e-12  # Gaussian-envelope level below which the OTF support is truncated
@@ -121,6 +129,9 @@ class PsfParams:
         Length l of the isotropic exponential carrier-diffusion kernel, px.
     smear_along_px : float
         Along-track linear image motion during one line (TDI transfer smear), px.
+    aberration_along, aberration_across : float
+        Depth ``(W_rms / 0.18 wave)^2`` of the aberration transfer function (Shannon 1997) along
+        and across track (low-order wave-front error: defocus, astigmatism); 0 = diffraction limited.
     """
 
     lambda_n_px: float
@@ -131,6 +142,8 @@ class PsfParams:
     sigma_across_px: float = 0.0
     diffusion_px: float = 0.0
     smear_along_px: float = 0.0
+    aberration_along: float = 0.0
+    aberration_across: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -142,6 +155,8 @@ class PsfParams:
             (self.sigma_across_px >= 0.0, "sigma_across_px must be >= 0"),
             (self.diffusion_px >= 0.0, "diffusion_px must be >= 0"),
             (self.smear_along_px >= 0.0, "smear_along_px must be >= 0"),
+            (self.aberration_along >= 0.0, "aberration_along must be >= 0"),
+            (self.aberration_across >= 0.0, "aberration_across must be >= 0"),
         )
         for ok, message in checks:
             if not ok:
@@ -286,6 +301,25 @@ def _diffusion(rho: NDArray[np.float64], length: float) -> NDArray[np.float64]:
     return (1.0 + a) ** -1.5
 
 
+def _atf_shape(rho: NDArray[np.float64], params: PsfParams) -> NDArray[np.float64]:
+    """Shannon's ATF profile ``1 - 4 (nu - 1/2)^2`` (0 beyond the centre cut-off), ``nu = rho lambda_n_px``."""
+    nu = np.minimum(rho * params.lambda_n_px, 1.0)
+    return np.asarray(1.0 - 4.0 * (nu - 0.5) ** 2, dtype=np.float64)
+
+
+def _atf(
+    fx: NDArray[np.float64], fy: NDArray[np.float64], rho: NDArray[np.float64], params: PsfParams
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """ATF, its clipping mask (ATF > 0) and the weights cos^2, sin^2 of the frequency direction."""
+    safe = np.where(rho > 0.0, rho, 1.0)
+    cos2 = np.where(rho > 0.0, (fx / safe) ** 2, 0.5)
+    sin2 = 1.0 - cos2
+    shape = _atf_shape(rho, params)
+    raw = 1.0 - (params.aberration_across * cos2 + params.aberration_along * sin2) * shape
+    positive = raw > 0.0
+    return np.where(positive, raw, 0.0), positive * shape, cos2, sin2
+
+
 def _dsinc_ds(f: NDArray[np.float64], s: float) -> NDArray[np.float64]:
     """d/ds sinc(s f) = f · sinc'(s f), sinc'(u) = (cos(pi u) - sinc(u))/u (0 at u = 0)."""
     u = s * f
@@ -315,6 +349,8 @@ def otf(fx: ArrayLike, fy: ArrayLike, params: PsfParams) -> NDArray[np.float64]:
     rho = np.hypot(fxa, fya)
     table = _diffraction_table(params)
     radial = _diffraction(rho, table) * _diffusion(rho, params.diffusion_px)
+    if params.aberration_along or params.aberration_across:
+        radial = radial * _atf(*np.broadcast_arrays(fxa, fya), rho, params)[0]
     xsep = np.sinc(fxa) * _gauss(fxa, params.sigma_across_px)
     ysep = np.sinc(fya) * np.sinc(params.smear_along_px * fya) * _gauss(fya, params.sigma_along_px)
     return np.asarray(radial * xsep * ysep, dtype=np.float64)
@@ -380,6 +416,7 @@ def otf_grid(
     rho = np.hypot(fy[:, None], fx[None, :])
     diff = _diffraction(rho, _diffraction_table(params))
     kdiff = _diffusion(rho, params.diffusion_px)
+    atf, atf_shape, cos2, sin2 = _atf(*np.broadcast_arrays(fx[None, :], fy[:, None]), rho, params)
     gx = _gauss(fx, params.sigma_across_px)
     gy = _gauss(fy, params.sigma_along_px)
     sx = np.sinc(fx)
@@ -387,7 +424,8 @@ def otf_grid(
     sm = np.sinc(params.smear_along_px * fy)
     xsep = sx * gx
     ysep = sy * sm * gy
-    radial = diff * kdiff
+    radial = diff * kdiff * atf
+    no_atf = diff * kdiff * ysep[:, None] * xsep[None, :]  # for the ATF derivatives
     total = radial * ysep[:, None] * xsep[None, :]
     out: list[NDArray[np.float64]] = []
     for name in derivatives:
@@ -399,6 +437,10 @@ def otf_grid(
             ell = params.diffusion_px
             a = (_TWO_PI * ell * rho) ** 2
             out.append(total * (-3.0 * _TWO_PI**2 * ell * rho * rho / (1.0 + a)))
+        elif name == "aberration_along":
+            out.append(-no_atf * atf_shape * sin2)
+        elif name == "aberration_across":
+            out.append(-no_atf * atf_shape * cos2)
         elif name == "smear_along_px":
             dys = sy * gy * _dsinc_ds(fy, params.smear_along_px)
             out.append(radial * dys[:, None] * xsep[None, :])

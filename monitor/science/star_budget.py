@@ -55,6 +55,7 @@ def pool_components(
     *,
     zero_point_rel: float,
     rsr_rel: float,
+    common_rel: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Propagate per-star relative error components through the starpool's weighted mean.
 
@@ -73,6 +74,10 @@ def pool_components(
         The starpool's A.
     zero_point_rel, rsr_rel : float
         Common relative terms (not averaged down).
+    common_rel : dict of str to float, optional
+        Other relative components common to every star of the starpool (e.g. ``ee_correction``
+        and ``psf_model`` of the light beyond the largest window, from the shared PSF): added in
+        quadrature to the averaged per-star part of the same key, not averaged down.
 
     Returns
     -------
@@ -86,6 +91,13 @@ def pool_components(
     >>> c = pool_components([1.0] * 4, [1.0] * 4, {"photon": 0.02}, 1.0, zero_point_rel=0.005, rsr_rel=0.0)
     >>> round(c["photon"], 6), c["zero_point"], c["background"]
     (0.01, 0.005, 0.0)
+
+    A 0.1 % EE-correction error common to the four stars stays 0.1 %:
+
+    >>> c = pool_components([1.0] * 4, [1.0] * 4, {"photon": 0.02}, 1.0, zero_point_rel=0.005, rsr_rel=0.0,
+    ...                     common_rel={"ee_correction": 0.001})
+    >>> c["ee_correction"]
+    0.001
     """
     av = np.asarray(a, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
@@ -101,4 +113,6 @@ def pool_components(
             out[key] = math.sqrt(float(np.sum((w * c * av) ** 2))) / sw / abs(a_pool)
         else:
             out[key] = 0.0
+        if common_rel and key in common_rel and key not in ("zero_point", "rsr"):
+            out[key] = math.hypot(out[key], float(common_rel[key]))
     return out

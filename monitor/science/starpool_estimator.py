@@ -19,6 +19,7 @@ Arrays of a starpool and band have shape ``(n, m)``: n members (rows), m window 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,14 +96,20 @@ class EeModel:
         Effective EE of each member and window and its 1-sigma
         (:func:`monitor.science.ee_correction.effective_ee_with_sigma`).
     psf_flux_dn, psf_flux_sigma_dn : ndarray, shape (n,), optional
-        Total signal ``S_k`` of each member from the joint PSF fit and its 1-sigma, DN; NaN for
-        members that were not fitted.
+        Total signal ``S_k`` of each member (from the curve of growth of its own windows, or the
+        joint PSF fit) and its 1-sigma, DN; NaN for members that were not fitted.
+    flux_common_rel_sigma : dict of str to float, optional
+        Relative 1-sigma components of ``psf_flux_dn`` COMMON to every member (the light beyond
+        the largest window, taken from the shared PSF: ``{"ee_correction": ..., "psf_model": ...}``,
+        keys of :data:`monitor.science.star_budget.COMPONENT_KEYS`). They do not average down over
+        the starpool: they are added in quadrature to the combined estimate's sigma.
     """
 
     ee: NDArray[np.float64]
     ee_sigma: NDArray[np.float64]
     psf_flux_dn: NDArray[np.float64] | None = None
     psf_flux_sigma_dn: NDArray[np.float64] | None = None
+    flux_common_rel_sigma: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,6 +253,9 @@ def _psf_flux_estimate(
     idx, est, note = _combine(a, sig, members.accepted, members.star_ids, outlier_sigma, star_systematic_rel)
     if est is None:
         return None
+    common = math.sqrt(sum(v * v for v in (ee_model.flux_common_rel_sigma or {}).values()))
+    if common > 0.0:  # the shared EE correction's error: the same for every member
+        est = dataclasses.replace(est, a_sigma=math.hypot(est.a_sigma, common * est.a))
     return WindowEstimate(PSF_FLUX_HALF_WIDTH_PX, idx, est, note), a, sig
 
 

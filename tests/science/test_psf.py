@@ -13,6 +13,7 @@ from monitor.science.psf import (
     mtf_along,
     mtf_nyquist,
     otf,
+    otf_grid,
 )
 from tests.science.psf_cases import PAN
 
@@ -67,3 +68,24 @@ def test_otf_factors_and_pinned_nyquist() -> None:
 def test_invalid_params_raise(kwargs: dict[str, float]) -> None:
     with pytest.raises(PsfParameterError):
         PsfParams(**kwargs)  # type: ignore[arg-type]
+
+
+def test_aberration_transfer_function_and_its_derivatives() -> None:
+    """Shannon's ATF: no change at 0 depth, a dip of exactly the depth at half the cut-off
+    (nu = 0.5) in the direction it acts on only, and analytic derivatives equal to finite
+    differences (catches a sign or a direction swap; the ATF's accuracy for real defocus is
+    measured on the pupil truth in benchmarks/mtf.py, not here)."""
+    base = PsfParams(lambda_n_px=1.0, obscuration=0.3, bandwidth=0.0, sigma_along_px=0.3, sigma_across_px=0.3)
+    ab = base.replace(aberration_along=0.1)
+    f = np.array([0.5])
+    assert otf(f, 0.0, ab)[0] == pytest.approx(otf(f, 0.0, base)[0], rel=1e-12)  # across: untouched
+    assert otf(0.0, f, ab)[0] == pytest.approx(0.9 * otf(0.0, f, base)[0], rel=1e-12)  # along at nu = 0.5
+    both = base.replace(aberration_along=0.08, aberration_across=0.03, smear_along_px=0.2)
+    fx, fy = np.linspace(0.0, 0.9, 7), np.linspace(0.0, 0.9, 6)
+    grid, derivs = otf_grid(fx, fy, both, ["aberration_along", "aberration_across"])
+    for name, d in zip(["aberration_along", "aberration_across"], derivs, strict=True):
+        h = 1e-6
+        num = (otf_grid(fx, fy, both.replace(**{name: getattr(both, name) + h}))[0] - grid) / h
+        np.testing.assert_allclose(d, num, atol=1e-8)
+    with pytest.raises(PsfParameterError):
+        base.replace(aberration_across=-0.1)
