@@ -14,9 +14,11 @@ background, photon + read noise) it prints one JSON document with, per family, b
   relative difference of the corrected h = 3 and h = 12 values (the window-agreement test);
   ``cog_window_h`` / ``cog_windows_3_vs_12``: the same with the curve-of-growth EE
   (``monitor.science.ee_correction.curve_of_growth_ee``, the data's own windows, the fitted PSF only
-  for the light beyond the largest one); ``reported_pool``: what the system reports for A_k, the
-  curve-of-growth signal of the best window (``curve_of_growth_signals``) averaged over the pool, its
-  bias, rms, sigma (per-star noise and the common EE term) and pulls per pool;
+  for the light beyond the largest one); ``reported_pool``: what the system reports for A_k
+  (``monitor.calibration.psf._star_signals``): the fitted fluxes when the fit passes its misfit
+  tests (sigma with the model-choice term: the curve of growth's disagreement beyond its noise),
+  else the curve-of-growth signal of the best window (``curve_of_growth_signals``), averaged over
+  the pool: bias, rms, sigma and pulls per pool;
 * time per starpool of each method (``ak_chain``: the 25 photometries + effective EEs).
 
 Truth families:
@@ -62,7 +64,7 @@ from monitor.science.ee_correction import (
     effective_ee_with_sigma,
     effective_encircled_energy,
 )
-from monitor.science.epsf import epsf_mtf, select_mtf
+from monitor.science.epsf import epsf_mtf, model_choice_sigma, select_mtf
 from monitor.science.mtf_fit import fit_starpool_psf, nonparametric_mtf
 from monitor.science.photometry import measure_star
 from monitor.science.psf import PsfParams, mtf_nyquist
@@ -228,6 +230,16 @@ def ak_chain(
     w = 1.0 / (sig_sigma / signals) ** 2
     mean = float(w @ e / w.sum())
     res["cog_pool"] = (np.array([mean]), np.array([math.hypot(1.0 / math.sqrt(float(w.sum())), common)]))
+    # the fit's fluxes, pool mean, with the model-choice term of monitor.calibration.psf._star_signals
+    # (the data's curve of growth vs the fit beyond its noise): what the system reports when the fit
+    # passes its misfit tests
+    f_flux = np.asarray(fit.fluxes_dn, dtype=float)
+    ef, wf = f_flux / signals - 1.0, 1.0 / (np.asarray(fit.fluxes_sigma_dn) / signals) ** 2
+    diff = float(np.sum(sig) / np.sum(f_flux) - 1.0)
+    diff_sigma = math.hypot(common, float(np.sqrt(np.sum(sig_sigma**2)) / np.sum(sig)))
+    model = float(model_choice_sigma(diff, diff_sigma))
+    res["fit_pool"] = (np.array([float(wf @ ef / wf.sum())]),
+                       np.array([math.hypot(1.0 / math.sqrt(float(wf.sum())), model)]))
     return res
 
 
@@ -316,7 +328,9 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         chain = ak_chain(fit, vignettes, oversamps, signals)
         ak_times.append(time.perf_counter() - t0)
         tails.append(float(chain.pop("cog_tail")[0][0]))
-        pool_e, pool_s = chain.pop("cog_pool")
+        pool_e, pool_s = chain.pop("cog_pool" if fit.misfit.flagged else "fit_pool")  # the system's choice
+        chain.pop("fit_pool", None)
+        chain.pop("cog_pool", None)
         ak_pool.append((float(pool_e[0]), float(pool_s[0])))
         data_flux = chain.pop("cog_flux")[0]
         flux_rel_sigma = float(chain.pop("cog_flux_rel_sigma")[0][0])
@@ -400,7 +414,7 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
     block["a_k"]["cog_tail_mean"] = float(np.mean(tails))
     block["a_k"]["seconds_per_pool"] = float(np.mean(ak_times))
     pe = np.asarray(ak_pool)
-    block["a_k"]["reported_pool"] = {  # the system's A_k: curve-of-growth signal, pool mean (issue 15)
+    block["a_k"]["reported_pool"] = {  # the system's A_k: fit flux, or curve of growth when flagged (issue 15)
         "bias": float(pe[:, 0].mean()),
         "rms": float(np.sqrt(np.mean(pe[:, 0] ** 2))),
         "mean_sigma": float(pe[:, 1].mean()),

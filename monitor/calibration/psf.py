@@ -218,7 +218,20 @@ def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], ps
     except ValueError as exc:
         log.info("no curve-of-growth signal: %s", exc)
         chosen = None
-    if cog is not None and chosen is not None:  # the star signals and the EE from the data's own curve of growth
+    if cog is not None and chosen is not None and not fit.misfit.flagged:
+        # The fit is consistent with the noise model: its fluxes (near the Cramer-Rao bound) and
+        # its EE stay; the data's curve of growth only checks them. Their relative difference
+        # beyond its own noise is carried as the common ``psf_model`` term (model choice).
+        data_flux, data_sigma, _, common_rel = chosen
+        ok = np.isfinite(data_flux[used]) & (data_flux[used] > 0.0)
+        if np.any(ok):
+            d_flux, f_flux = data_flux[used][ok], np.asarray(fit.fluxes_dn, dtype=float)[ok]
+            diff = float(np.sum(d_flux) / np.sum(f_flux) - 1.0)
+            diff_sigma = math.hypot(common_rel, float(np.sqrt(np.sum(data_sigma[used][ok] ** 2)) / np.sum(d_flux)))
+            common = {"ee_correction": 0.0, "psf_model": float(model_choice_sigma(diff, diff_sigma))}
+            source = (f"{source}; the fit passes its misfit tests: its fluxes are used, the data's curve of "
+                      f"growth agrees to {100 * diff:+.2f} +- {100 * diff_sigma:.2f} %")
+    elif cog is not None and chosen is not None:  # misfit: the star signals and EE from the data's curve of growth
         curve = cog[0]
         known = np.isfinite(curve.ee)
         ee = np.where(known, curve.ee, ee)
@@ -230,7 +243,8 @@ def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], ps
         ee_max = 1.0 - curve.tail
         stat = math.sqrt(max(common_rel**2 - (curve.tail_sigma_shape / ee_max) ** 2, 0.0))
         common = {"ee_correction": stat, "psf_model": curve.tail_sigma_shape / ee_max}
-        source = (f"{source}; signals from window h = {half_widths[j]} px over the curve of growth to "
+        source = (f"{source}; the fit is flagged (misfit): signals from window h = {half_widths[j]} px over the "
+                  f"curve of growth to "
                   f"h = {curve.h_max} px, light beyond it {100 * curve.tail:.2f} +- {100 * curve.tail_sigma:.2f} % "
                   "from the fitted PSF")
 
