@@ -465,8 +465,9 @@ def test_drift_end_to_end(scenario: Scenario) -> None:
     with session_scope(scenario.settings) as session:
         doc = build_results(session)
         for band in BANDS:
-            fit = session.exec(select(DriftResult).where(
+            fit = session.exec(select(DriftResult).where(  # the drift of A_k, not of the MTF (quantity mtf_*)
                 DriftResult.satellite == SAT.value, DriftResult.band == band, DriftResult.model == "linear",
+                DriftResult.quantity == "a",
             ).order_by(col(DriftResult.id).desc())).first()
             assert fit is not None and fit.n_points == 3
             ref = _years(fit.reference_epoch)
