@@ -184,6 +184,25 @@ def choose_templates(
     >>> idx.tolist(), np.round(d, 3).tolist()
     ([1, 2], [0.0, 0.02])
     """
+    d2, cls = _colour_distances_sq(b_v, v_i, template_b_v, template_v_i, template_lum_class)
+    d = np.sqrt(d2)
+    dmin = d.min(axis=1)
+    tie = d <= dmin[:, None]  # exact ties only (the rule is exact)
+    score = np.where(tie & (cls == "V")[None, :], 0, np.where(tie, 1, 2))
+    idx = np.argmin(score, axis=1).astype(np.int64)  # first of the best score
+    ok = np.isfinite(dmin)
+    idx = np.where(ok, idx, -1)
+    return idx, np.where(ok, dmin, np.nan)
+
+
+def _colour_distances_sq(
+    b_v: ArrayLike, v_i: ArrayLike, template_b_v: ArrayLike, template_v_i: ArrayLike,
+    template_lum_class: tuple[str, ...] | list[str],
+) -> tuple[NDArray[np.float64], NDArray[np.str_]]:
+    """Squared (B-V, V-I) distance of every star to every template, mag^2, shape (stars, templates):
+    inf for templates outside classes III-V or without colours and for stars without B-V (V-I
+    unknown: B-V alone); and the templates' classes. Raises ValueError on mismatched shapes or a
+    library without an eligible template."""
     bv = np.atleast_1d(np.asarray(b_v, dtype=np.float64))
     vi = np.atleast_1d(np.asarray(v_i, dtype=np.float64))
     tbv = np.asarray(template_b_v, dtype=np.float64)
@@ -196,16 +215,8 @@ def choose_templates(
         raise ValueError("no template of luminosity class III, IV or V in the library")
     dbv = bv[:, None] - tbv[None, :]
     dvi = np.where(np.isfinite(vi)[:, None], vi[:, None] - tvi[None, :], 0.0)
-    d = np.sqrt(dbv * dbv + dvi * dvi)
-    d = np.where(eligible[None, :], d, np.inf)
-    d = np.where(np.isfinite(bv)[:, None], d, np.inf)
-    dmin = d.min(axis=1)
-    tie = d <= dmin[:, None]  # exact ties only (the rule is exact)
-    score = np.where(tie & (cls == "V")[None, :], 0, np.where(tie, 1, 2))
-    idx = np.argmin(score, axis=1).astype(np.int64)  # first of the best score
-    ok = np.isfinite(dmin)
-    idx = np.where(ok, idx, -1)
-    return idx, np.where(ok, dmin, np.nan)
+    d2 = np.where(eligible[None, :], dbv * dbv + dvi * dvi, np.inf)
+    return np.where(np.isfinite(bv)[:, None], d2, np.inf), cls
 
 
 def template_weights(
@@ -253,21 +264,8 @@ def template_weights(
     """
     if not bandwidth_mag > 0.0:
         raise ValueError("bandwidth_mag must be > 0")
-    bv = np.atleast_1d(np.asarray(b_v, dtype=np.float64))
-    vi = np.atleast_1d(np.asarray(v_i, dtype=np.float64))
-    tbv = np.asarray(template_b_v, dtype=np.float64)
-    tvi = np.asarray(template_v_i, dtype=np.float64)
-    cls = np.asarray([str(c).strip().upper() for c in template_lum_class])
-    if bv.shape != vi.shape or tbv.shape != tvi.shape or tbv.shape != cls.shape:
-        raise ValueError("star colours and template colours/classes must have matching shapes")
-    eligible = np.isin(cls, TEMPLATE_LUMINOSITY_CLASSES) & np.isfinite(tbv) & np.isfinite(tvi)
-    if not eligible.any():
-        raise ValueError("no template of luminosity class III, IV or V in the library")
-    dbv = bv[:, None] - tbv[None, :]
-    dvi = np.where(np.isfinite(vi)[:, None], vi[:, None] - tvi[None, :], 0.0)
-    d2 = np.where(eligible[None, :], dbv * dbv + dvi * dvi, np.inf)
-    ok = np.isfinite(bv)
-    d2 = np.where(ok[:, None], d2, np.inf)
+    d2, _ = _colour_distances_sq(b_v, v_i, template_b_v, template_v_i, template_lum_class)
+    ok = np.isfinite(d2).any(axis=1)
     d2min = np.where(ok, d2.min(axis=1), 0.0)
     w = np.exp(-(d2 - d2min[:, None]) / (2.0 * bandwidth_mag**2))  # exp(-inf) = 0
     total = w.sum(axis=1, keepdims=True)
