@@ -226,7 +226,7 @@ class MtfCurve:
     # Non-parametric cross-check (stacked ePSF of the same starpool) and the comparison at Nyquist.
     epsf_along: Sequence[float] = ()
     epsf_across: Sequence[float] = ()
-    epsf_along_sigma: Sequence[float] = ()  # 1 sigma of the ePSF curve (its own, or jackknife over the stars)
+    epsf_along_sigma: Sequence[float] = ()  # 1 sigma of the ePSF curve (bootstrap over the stars)
     epsf_across_sigma: Sequence[float] = ()
     nyquist_along: float | None = None
     nyquist_along_sigma: float | None = None
@@ -234,7 +234,11 @@ class MtfCurve:
     nyquist_across_sigma: float | None = None
     epsf_nyquist_along: float | None = None
     epsf_nyquist_across: float | None = None
+    epsf_nyquist_along_sigma: float | None = None  # bootstrap over the stars
+    epsf_nyquist_across_sigma: float | None = None
     agrees_with_epsf: bool | None = None  # False: the two estimates disagree (flagged)
+    reported: str = "parametric"  # the estimate the system reports: parametric, or epsf (fit flagged)
+    misfit: bool = False  # the fit failed its misfit tests (chi2 or residual structure)
 
 
 @dataclass(frozen=True)

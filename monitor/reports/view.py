@@ -350,7 +350,11 @@ def _mtf_band(cat: _Catalogue, satellite: str, band: str, used: _Used) -> tuple[
         nyquist_across_sigma=lc.mtf_nyquist_sigma if lc else None,
         epsf_nyquist_along=epsf["along"].mtf_nyquist if epsf["along"] else None,
         epsf_nyquist_across=epsf["across"].mtf_nyquist if epsf["across"] else None,
+        epsf_nyquist_along_sigma=epsf["along"].mtf_nyquist_sigma if epsf["along"] else None,
+        epsf_nyquist_across_sigma=epsf["across"].mtf_nyquist_sigma if epsf["across"] else None,
         agrees_with_epsf=all(flags) if flags else None,
+        reported="epsf" if any(e is not None and e.params.get("selected") for e in epsf.values()) else "parametric",
+        misfit=any(bool((m.params.get("misfit") or {}).get("flagged")) for m in (la, lc) if m is not None),
     )
     used.run_ids.update(m.run_id for rows in (along, across) for m, _ in rows)
     return nyquist, curve

@@ -339,3 +339,49 @@ def test_web_band_page_shows_the_curves_along_and_across_and_the_mtf_drift(proce
 
     for q in ("mtf_along", "mtf_across"):
         assert pm(drift[q].rate_per_year, drift[q].rate_sigma, "%/yr", scale=100.0, sign=True) in html
+
+
+def test_the_reported_mtf_is_the_epsf_where_the_fit_is_flagged(processed: Settings) -> None:
+    # Plumbing of the issue-15 choice (the choice itself, misfit tests and select_mtf, is tested in
+    # tests/science/test_psf_misfit.py and the epsf doctests): on the processed site, the latest
+    # starpool's P rows are edited (in a transaction rolled back at the end) as a flagged fit would
+    # store them: the ePSF row selected. The results export, the MTF drift's history and the
+    # report's view must then carry the ePSF value, and nothing else moves. Catches a consumer that
+    # still reads the parametric row. Cannot catch a wrong choice by select_mtf.
+    from monitor.catalogue import mtf_results
+    from monitor.reports.period import Period
+    from monitor.reports.view import build_context
+    from monitor.results import build_results
+
+    with _session(processed) as s:
+        rows = mtf_results.latest_mtf_history(s, "PHR1A", "P", method=None)
+        last = max(p.period_start for _, p in rows)
+        latest = {(m.direction, m.method): m for m, p in rows if p.period_start == last}
+        before = {d: latest[(d, "parametric")].mtf_nyquist for d in ("along", "across")}
+        assert all(latest[(d, "parametric")].params["selected"] is True for d in ("along", "across"))
+        for d in ("along", "across"):
+            p, e = latest[(d, "parametric")], latest[(d, "epsf")]
+            p.params = {**p.params, "selected": False, "misfit": {**p.params["misfit"], "flagged": True}}
+            e.params = {**e.params, "selected": True}
+            s.add(p)
+            s.add(e)
+        s.flush()
+        epsf = {d: latest[(d, "epsf")].mtf_nyquist for d in ("along", "across")}
+        assert epsf != before
+        reported = mtf_results.latest_mtf_history(s, "PHR1A", "P", method=mtf_results.REPORTED)
+        assert {(m.direction, m.method) for m, p in reported if p.period_start == last} == {
+            ("along", "epsf"), ("across", "epsf")}
+        assert len(reported) == len(rows) // 2  # one row per starpool and direction
+        doc = build_results(s, satellite="PHR1A", band="P")
+        exported = {(e["direction"], e["starpool"]): e for e in doc["mtf"]}
+        key = next(p.period_key for _, p in rows if p.period_start == last)
+        for d in ("along", "across"):
+            assert exported[(d, key)]["mtf"] == epsf[d] and exported[(d, key)]["estimator"] == "epsf"
+        period = Period("2025-Q1", "2025 Q1", datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC))
+        ctx = build_context(s, processed, period, NOW, star_traces=False)
+        sat = next(x for x in ctx.satellites if x.satellite == "PHR1A")
+        curve = next(c for c in sat.mtf_curves if c.band == "P")
+        assert curve.reported == "epsf" and curve.misfit
+        summary = next(r for r in ctx.summary_rows if r.satellite == "PHR1A" and r.band == "P" and r.method == "STAR")
+        assert summary.mtf_nyquist_along == epsf["along"] and summary.mtf_nyquist_across == epsf["across"]
+        s.rollback()
