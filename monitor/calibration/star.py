@@ -440,29 +440,31 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _star_history(session: Session, pool: Starpool, band: str) -> list[tuple[int, int, float, float]]:
+def _star_history(per_star: list[tuple[int, str, dict[str, Any]]], pool: Starpool,
+                  band: str) -> list[tuple[int, int, float, float]]:
     """(hip, starpool id, A_i, sigma) of every star of the other starpools of this satellite and
-    band, from their latest results (the variability history, :mod:`monitor.science.star_variability`)."""
+    band, from their latest results (``per_star``: :func:`star_results.latest_per_star`; the
+    variability history, :mod:`monitor.science.star_variability`)."""
     out: list[tuple[int, int, float, float]] = []
-    for res, other in star_results.latest_starpool_results(session, pool.satellite, band):
-        if other.id == pool.id or other.id is None:
+    for other_id, other_band, entries in per_star:
+        if other_id == pool.id or other_band != band:
             continue
-        for entry in (res.per_star or {}).values():
+        for entry in entries.values():
             hip, a, sig = entry.get("hip"), entry.get("a"), entry.get("a_sigma")
             if hip is not None and a is not None and sig is not None:
-                out.append((int(hip), other.id, a, sig))
+                out.append((int(hip), other_id, a, sig))
     return out
 
 
-def _flagged_elsewhere(session: Session, pool: Starpool, band: str) -> set[int]:
+def _flagged_elsewhere(per_star: list[tuple[int, str, dict[str, Any]]], pool: Starpool, band: str) -> set[int]:
     """HIP numbers flagged variable by the latest result of any starpool and band of this
     satellite (not this starpool and band's own): a star variable in one band is excluded from
     A_k in every band from then on."""
     out: set[int] = set()
-    for res, other in star_results.latest_starpool_results(session, pool.satellite):
-        if other.id == pool.id and res.band == band:
+    for other_id, other_band, entries in per_star:
+        if other_id == pool.id and other_band == band:
             continue
-        out.update(int(e["hip"]) for e in (res.per_star or {}).values()
+        out.update(int(e["hip"]) for e in entries.values()
                    if e.get("hip") is not None and (e.get("variability") or {}).get("flagged"))
     return out
 
@@ -535,14 +537,15 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     prior = TEMPLATE_PRIOR_REL.get(model, 0.0)
     members = _members(settings, rows, half_widths)
     hips = [int(r.acquisition.hip or 0) for r in rows]
-    history = _star_history(session, pool, band)
+    per_star = star_results.latest_per_star(session, pool.satellite)  # one read for both uses
+    history = _star_history(per_star, pool, band)
     try:
         result = estimate_starpool_band(members, correction,
                                         reference_half_width_px=settings.star.reference_half_width_px,
                                         outlier_sigma=settings.star.outlier_sigma, star_systematic_rel=prior)
         assert pool.id is not None
         variability = _variability(history, pool.id, hips, result.a, result.a_sigma)
-        elsewhere = _flagged_elsewhere(session, pool, band)
+        elsewhere = _flagged_elsewhere(per_star, pool, band)
         for h in elsewhere.intersection(hips):
             entry = variability.setdefault(h, {"n": 0, "chi2": None, "p": None, "rms_rel": None, "flagged": False})
             entry["flagged_in_another_band_or_starpool"] = True

@@ -26,6 +26,7 @@ from monitor.catalogue.versions import in_period, is_latest
 from monitor.domain import AcqType, PhotometryStatus
 
 __all__ = [
+    "latest_per_star",
     "star_acquisitions_pending",
     "add_star_photometry_batch",
     "get_or_create_starpool",
@@ -164,6 +165,19 @@ def starpool_bands(session: Session, starpool_id: int) -> list[str]:
     members = select(StarpoolMember.acquisition_id).where(StarpoolMember.starpool_id == starpool_id)
     q = select(BandImage.band).where(col(BandImage.acquisition_id).in_(members)).distinct()
     return sorted(session.exec(q).all())
+
+
+def latest_per_star(session: Session, satellite: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """(starpool id, band, per_star) of the latest result of every starpool and band of one
+    satellite: the per-star columns only (the variability history reads nothing else; loading the
+    whole rows made each starpool unit read every result of the history in full)."""
+    q = (
+        select(StarpoolResult.starpool_id, StarpoolResult.band, StarpoolResult.per_star)
+        .join(Starpool, col(Starpool.id) == col(StarpoolResult.starpool_id))
+        .where(is_latest(StarpoolResult, StarpoolResult.starpool_id, StarpoolResult.band),
+               Starpool.satellite == satellite)
+    )
+    return [(int(i), str(b), dict(ps or {})) for i, b, ps in session.exec(q).all()]
 
 
 def latest_starpool_results(
