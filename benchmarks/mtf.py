@@ -57,7 +57,6 @@ from typing import Any
 
 import numpy as np
 
-from monitor.domain import BandHeader
 from monitor.science.ee_correction import (
     curve_of_growth_ee,
     curve_of_growth_signals,
@@ -66,7 +65,7 @@ from monitor.science.ee_correction import (
 )
 from monitor.science.epsf import epsf_mtf, model_choice_sigma, select_mtf
 from monitor.science.mtf_fit import fit_starpool_psf, nonparametric_mtf
-from monitor.science.photometry import measure_star
+from monitor.science.photometry import measure_star, vignette_header
 from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate import pupil_psf
 from monitor.simulate.star import (
@@ -186,19 +185,7 @@ def ak_chain(
         out["fit_flux"][0].append(fit.fluxes_dn[k] / s_true - 1.0)
         out["fit_flux"][1].append(fit.fluxes_sigma_dn[k] / s_true)
         cx, cy = (float(v) for v in fit.centers_xy[k])
-        header = BandHeader(
-            band="bench",
-            shape=img.shape,
-            dark_dn=0.0,
-            gain_factor=1.0,
-            oversamp=o,
-            binning=1,
-            pixscale_urad=1.0,
-            lineper_ms=1.0,
-            saturate_dn=np.inf,
-            star_x=cx,
-            star_y=cy,
-        )
+        header = vignette_header(img.shape, (cx, cy), o, band="bench")
         phot = measure_star(img, header, windows, guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
         ee_w = effective_encircled_energy(fit.params, img.shape, (cx, cy), o, windows)
         sums.append(phot.sums_dn)

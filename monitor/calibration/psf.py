@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -95,7 +95,7 @@ class StarpoolPsf:
     used: list[int]
     half_widths: list[int]
     photometry_ids: tuple[int | None, ...]
-    signals: StarSignals | None = None  # the members' signals and EE (set by fit_starpool_band)
+    signals: StarSignals  # the members' signals and EE (:func:`_star_signals`)
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,9 +154,9 @@ def fit_starpool_band(session: Session, settings: Settings, pool: Starpool, band
     except (PsfFitError, PsfInsufficientStarsError, ScienceError, ValueError) as exc:
         log.warning("starpool %s %s: PSF fit failed: %s", pool.period_key, band, exc)
         return None
-    psf = StarpoolPsf(fit=fit, vignettes=vignettes, oversamps=oversamps, used=used, half_widths=half_widths,
-                      photometry_ids=tuple(r.photometry.id for r in rows))
-    return replace(psf, signals=_star_signals(settings, rows, psf))
+    return StarpoolPsf(fit=fit, vignettes=vignettes, oversamps=oversamps, used=used, half_widths=half_widths,
+                       photometry_ids=tuple(r.photometry.id for r in rows),
+                       signals=_star_signals(settings, rows, fit, vignettes, oversamps, used, half_widths))
 
 
 def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool, band: str,
@@ -173,15 +173,16 @@ def starpool_ee_correction(session: Session, settings: Settings, pool: Starpool,
         return None
     if psf.photometry_ids != tuple(r.photometry.id for r in rows):
         raise ValueError(f"starpool {pool.period_key} {band}: the PSF fit is of other member rows")
-    sig = psf.signals if psf.signals is not None else _star_signals(settings, rows, psf)
+    sig = psf.signals
     return EeCorrection(ee=sig.ee, ee_sigma=sig.ee_sigma, source=sig.source, psf_flux_dn=sig.flux_dn,
                         psf_flux_sigma_dn=sig.flux_sigma_dn, flux_common_rel_sigma=sig.common)
 
 
-def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], psf: StarpoolPsf) -> StarSignals:
-    """Signals and effective EE of the members ``rows`` from the fit ``psf`` and the starpool's curve of
-    growth (module docstring): computed once by the MTF stage, used by the ePSF and the EE correction."""
-    fit, vignettes, oversamps, used, half_widths = psf.fit, psf.vignettes, psf.oversamps, psf.used, psf.half_widths
+def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], fit: Any, vignettes: list[np.ndarray],
+                  oversamps: list[float], used: list[int], half_widths: list[int]) -> StarSignals:
+    """Signals and effective EE of the members ``rows`` from the fit (of the members ``used``) and the
+    starpool's curve of growth (module docstring): computed once by the MTF stage, used by the ePSF
+    and the EE correction."""
 
     # effective EE of every member at its own centre and oversampling, for the configured windows
     n, m = len(rows), len(half_widths)
@@ -282,10 +283,8 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
     bootstrap over the stars (:func:`monitor.science.mtf_fit.nonparametric_mtf`); the reported row of
     each direction has ``params["selected"]`` (:func:`monitor.science.epsf.select_mtf`)."""
     fit, vignettes, oversamps = psf.fit, psf.vignettes, psf.oversamps
-    if psf.signals is not None:  # the ePSF is normalised by the data's own signals (curve of growth)
-        data_flux, flux_rel_sigma = psf.signals.flux_dn[psf.used], psf.signals.common_rel_sigma
-    else:
-        data_flux, flux_rel_sigma = np.asarray(fit.fluxes_dn, dtype=float), 0.0
+    # the ePSF is normalised by the members' signals (the fit's, or the curve of growth's when flagged)
+    data_flux, flux_rel_sigma = psf.signals.flux_dn[psf.used], psf.signals.common_rel_sigma
     try:
         # moment centres (no pixel-phase error), data signals, bootstrap + centring-choice sigma
         pan = fit.params.lambda_n_px > 0.5

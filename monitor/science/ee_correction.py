@@ -30,8 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from monitor.domain import BandHeader
-from monitor.science.photometry import measure_star
+from monitor.science.photometry import measure_star, vignette_header
 from monitor.science.psf import PsfParams
 from monitor.science.psf_renderer import render_star
 
@@ -110,19 +109,7 @@ def effective_encircled_energy(
     """
     o = float(oversamp)
     model = render_star(shape, center_xy, params, oversamp=o, total_flux=MODEL_FLUX_DN)
-    header = BandHeader(
-        band="model",
-        shape=shape,
-        dark_dn=0.0,
-        gain_factor=1.0,
-        oversamp=o,
-        binning=1,
-        pixscale_urad=1.0,
-        lineper_ms=1.0,
-        saturate_dn=np.inf,
-        star_x=center_xy[0],
-        star_y=center_xy[1],
-    )
+    header = vignette_header(shape, center_xy, o, band="model")
     phot = measure_star(model, header, half_widths_px, guess_xy=center_xy, gain_e_per_dn=_NOISELESS_GAIN_E_PER_DN)
     return np.asarray(phot.sums_dn / (o * MODEL_FLUX_DN), dtype=np.float64)
 

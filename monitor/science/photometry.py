@@ -30,6 +30,7 @@ __all__ = [
     "StarPhotometry",
     "dark_subtracted_vignette",
     "measure_star",
+    "vignette_header",
     "a_coefficient",
     "a_coefficient_sigma",
     "normalised_count",
@@ -163,6 +164,16 @@ def _robust_plane(
             break
         keep = new_keep
     return beta, inv, sigma, n_k
+
+
+def vignette_header(shape: tuple[int, int], center_xy: tuple[float, float], oversamp: float,
+                    band: str = "model") -> BandHeader:
+    """Header of a vignette that is already dark-subtracted (dark 0, gain factor 1, no binning, no
+    saturation) with its star at ``center_xy`` (column, row): to run :func:`measure_star` on a
+    noiseless model or a simulated vignette (the pixel scale and line period do not enter it)."""
+    return BandHeader(band=band, shape=shape, dark_dn=0.0, gain_factor=1.0, oversamp=float(oversamp), binning=1,
+                      pixscale_urad=1.0, lineper_ms=1.0, saturate_dn=np.inf, star_x=float(center_xy[0]),
+                      star_y=float(center_xy[1]))
 
 
 def measure_star(

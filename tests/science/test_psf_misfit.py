@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.domain import BandHeader
 from monitor.science.ee_correction import effective_encircled_energy
 from monitor.science.epsf import epsf_mtf, select_mtf
 from monitor.science.mtf_fit import fit_starpool_psf, nonparametric_mtf
-from monitor.science.photometry import measure_star
+from monitor.science.photometry import measure_star, vignette_header
 from monitor.simulate.star import default_psf_params
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -36,19 +35,7 @@ def window_signals(vignettes, oversamps, fit, h: int = 20) -> np.ndarray:  # typ
     out = []
     for k, (img, o) in enumerate(zip(vignettes, oversamps, strict=True)):
         cx, cy = fit.centers_xy[k]
-        header = BandHeader(
-            band="P",
-            shape=img.shape,
-            dark_dn=0.0,
-            gain_factor=1.0,
-            oversamp=o,
-            binning=1,
-            pixscale_urad=1.0,
-            lineper_ms=1.0,
-            saturate_dn=np.inf,
-            star_x=cx,
-            star_y=cy,
-        )
+        header = vignette_header(img.shape, (cx, cy), o, band="P")
         phot = measure_star(img, header, [h], guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
         ee = effective_encircled_energy(fit.params, img.shape, (float(cx), float(cy)), o, [h])
         out.append(phot.sums_dn[0] / ee[0])
@@ -140,19 +127,7 @@ def test_curve_of_growth_signals_hold_on_the_out_of_family_truth() -> None:
     sums, sigmas, ee = [], [], []
     for k, (img, o) in enumerate(zip(vignettes, oversamps, strict=True)):
         cx, cy = (float(v) for v in fit.centers_xy[k])
-        header = BandHeader(
-            band="P",
-            shape=img.shape,
-            dark_dn=0.0,
-            gain_factor=1.0,
-            oversamp=o,
-            binning=1,
-            pixscale_urad=1.0,
-            lineper_ms=1.0,
-            saturate_dn=np.inf,
-            star_x=cx,
-            star_y=cy,
-        )
+        header = vignette_header(img.shape, (cx, cy), o, band="P")
         phot = measure_star(img, header, windows, guess_xy=(cx, cy), gain_e_per_dn=GAIN_E_PER_DN)
         sums.append(phot.sums_dn)
         sigmas.append(phot.sigmas_dn)
