@@ -74,3 +74,48 @@ def test_lime_style_variant_gives_the_original_ratios(tmp_path: Path, glod_refer
     (two,) = [m for m in doc["measurements"] if m["reason"] == "bad-value"]
     assert two["file"] == "two.nc"
     assert "several observations in one file" in caplog.text
+
+
+OBS_2013 = "W_XX-EUMETSAT-Darmstadt,VISNIR+SUBSET+MOON,MSG3+SEVIRI_C_EUMG_20130101145644_01.nc"
+
+
+def test_report_lunar_section_of_the_real_seviri_files(tmp_path: Path, glod_reference: Path) -> None:
+    """The PDF report's lunar-comparison section, read back: per channel N, MRD, the largest
+    disagreement of the own integration with dc_obs (< 1 %) and the latest ratio +- sigma."""
+    import io
+    import re
+    import shutil
+    from datetime import UTC, datetime
+
+    from pypdf import PdfReader
+
+    from monitor.reports.lunar import lunar_comparison_section
+    from monitor.reports.period import parse_period
+    from monitor.reports.service import make_report
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "monitor.toml").write_text(f'[instruments."MSG3 SEVIRI"]\nsrf = "{glod_reference / SRF}"\n')
+    settings = load_settings(site, env={"MONITOR_INGEST_SETTLE_SECONDS": "0"})
+    init_site(settings)
+    for name in (OBS_2013, OBS_2014):
+        shutil.copy(glod_reference / name, settings.inbox / name)
+    with session_scope(settings) as session:
+        run_ingest(session, settings, utc_now())
+        run_processing(session, settings, utc_now())
+        (sec,) = lunar_comparison_section(session)
+        outcome = make_report(session, settings, datetime(2015, 1, 2, tzinfo=UTC), parse_period("2014"),
+                              scheduled=False, send=False)
+    assert (sec.instrument, sec.n_observations, sec.n_flagged) == ("MSG3 SEVIRI", 2, 3)  # 2013: libration
+    rows = {r.channel: r for r in sec.stats}
+    assert set(rows) == set(RATIO_2014)
+    for ch, r in rows.items():
+        assert r.stats.n == 1 and r.stats.mrd == pytest.approx(RATIO_2014[ch] - 1.0, abs=2e-5)
+        assert r.max_abs_dc_diff is not None and r.max_abs_dc_diff < 0.01  # done-when: within 1 %
+        assert r.last_ratio == pytest.approx(RATIO_2014[ch], abs=2e-5) and 0.005 < r.last_ratio_sigma < 0.03
+    assert outcome.path is not None
+    text = re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(outcome.path.read_bytes())).pages))
+    assert "Lunar comparisons (GSICS lunar observation files)" in text
+    assert "max |Σ − dc_obs|" in text and "5-10 %" in text
+    assert f"{RATIO_2014['VIS006']:.4f} ±" in text  # the latest VIS006 ratio, as the results
+    assert "VIS006 1 0 −5.70 %" in text  # N, 3σ-rejected, MRD
