@@ -77,6 +77,9 @@ _REQUIRED = ("date", "channel_name", "sat_pos", "sat_pos_ref", "irr_obs")
 # wavelength unit of a spectral irradiance "W m-2 <unit>-1" -> factor to W m-2 um-1
 _PER_WAVELENGTH_TO_UM = {"um": 1.0, "micron": 1.0, "micrometer": 1.0, "micrometre": 1.0, "nm": 1e3,
                          "m": 1e-6, "mm": 1e-3}
+_WAVELENGTH_TO_NM = {"um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "micrometre": 1e3,
+                     "micrometers": 1e3, "micrometres": 1e3, "nm": 1.0, "nanometer": 1.0, "nanometre": 1.0,
+                     "nanometers": 1.0, "nanometres": 1.0, "m": 1e9}
 _KM_UNITS = {"km": 1.0, "kilometer": 1.0, "kilometre": 1.0, "kilometers": 1.0, "kilometres": 1.0,
              "m": 1e-3, "meter": 1e-3, "metre": 1e-3, "meters": 1e-3, "metres": 1e-3}
 _SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
@@ -325,7 +328,8 @@ def read_glod(path: Path) -> GlodObservation:
 def read_srf(path: Path) -> dict[str, SpectralResponse]:
     """Channel responses of a GSICS SRF netCDF file (``channel_id``, ``wavelength``, ``srf``).
 
-    ``wavelength`` in um (converted to nm) unless its ``units`` say nm; fill values (-9999 padding),
+    ``wavelength`` in um (converted to nm) unless its ``units`` say nm (or m; micron, micrometre
+    and nanometre spellings accepted; another unit is refused); fill values (-9999 padding),
     non-finite values and duplicates are dropped and each channel sorted by wavelength. The two
     arrays are (sample, channel) or (channel, sample), told by the dimension named ``channel``.
 
@@ -351,7 +355,10 @@ def read_srf(path: Path) -> dict[str, SpectralResponse]:
             raise ValueError(f"{path}: wavelength {wl.shape} and srf {resp.shape} must be 2-D of one shape")
         if wl_var.dimensions and wl_var.dimensions[0] == "channel":
             wl, resp = wl.T, resp.T
-        scale = 1.0 if str(getattr(wl_var, "units", "um")).strip().lower() in ("nm", "nanometer") else 1000.0
+        units = str(getattr(wl_var, "units", "um")).strip().lower().replace("µ", "u").replace("μ", "u") or "um"
+        if units not in _WAVELENGTH_TO_NM:
+            raise ValueError(f"{path}: SRF wavelength units {units!r} not understood (um or nm)")
+        scale = _WAVELENGTH_TO_NM[units]
         out: dict[str, SpectralResponse] = {}
         for k, name in enumerate(ids):
             ok = ~_missing(wl[:, k], wl_var) & ~_missing(resp[:, k], srf_var) & (wl[:, k] > 0)

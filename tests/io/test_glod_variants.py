@@ -161,3 +161,40 @@ def test_missing_value_attribute_and_one_missing_channel(tmp_path: Path) -> None
     obs = read_glod(_write(tmp_path / "m.nc", extra=edit))
     assert [c.name for c in obs.channels] == ["VIS"]
     assert obs.channels[0].dc_obs is None and obs.channels[0].offset_dn == 50.0
+
+
+@pytest.mark.parametrize(("units", "to_file"), [("um", 1e-3), ("micrometer", 1e-3), ("µm", 1e-3), ("nm", 1.0),
+                                                ("nanometres", 1.0)])
+def test_srf_wavelength_units_and_char_channel_ids(tmp_path: Path, units: str, to_file: float) -> None:
+    from monitor.io.glod import read_srf
+
+    lam_nm = np.array([[600.0, 800.0], [610.0, 810.0], [620.0, 820.0], [-9999.0, 830.0]])  # (sample, channel)
+    path = tmp_path / "srf.nc"
+    with netCDF4.Dataset(str(path), "w") as ds:
+        ds.createDimension("channel", 2)
+        ds.createDimension("sample", 4)
+        ds.createDimension("strlen", 4)
+        ds.createVariable("channel_id", "S1", ("channel", "strlen"))[:] = netCDF4.stringtochar(
+            np.array(["VIS", "NIR"], dtype="S4"))
+        v = ds.createVariable("wavelength", "f8", ("sample", "channel"), fill_value=-9999.0)
+        v.units = units
+        v[:] = np.where(lam_nm > 0, lam_nm * to_file, -9999.0)
+        ds.createVariable("srf", "f8", ("sample", "channel"), fill_value=-9999.0)[:] = [[0.5, 1.0], [1.0, 1.0],
+                                                                                       [0.5, 1.0], [-9999.0, 0.2]]
+    srf = read_srf(path)
+    assert np.allclose(srf["VIS"].wavelength_nm, [600.0, 610.0, 620.0])
+    assert np.allclose(srf["NIR"].wavelength_nm, [800.0, 810.0, 820.0, 830.0])
+
+
+def test_srf_with_unknown_wavelength_units_is_refused(tmp_path: Path) -> None:
+    from monitor.io.glod import read_srf
+
+    path = tmp_path / "srf.nc"
+    with netCDF4.Dataset(str(path), "w") as ds:
+        ds.createDimension("channel", 1)
+        ds.createDimension("sample", 2)
+        ds.createVariable("channel_id", str, ("channel",))[0] = "VIS"
+        ds.createVariable("wavelength", "f8", ("sample", "channel")).units = "cm-1"
+        ds.createVariable("srf", "f8", ("sample", "channel"))[:] = [[1.0], [1.0]]
+    with pytest.raises(ValueError, match="units 'cm-1' not understood"):
+        read_srf(path)
