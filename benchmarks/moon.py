@@ -251,7 +251,7 @@ def glod_comparison(directory: Path) -> dict[str, object]:
     from monitor.io.glod import read_glod
     from monitor.science.constants import MOON_RADIUS_KM
     from monitor.science.exceptions import ScienceError
-    from monitor.science.lunar_comparison import compare, comparison_statistics, file_net_counts, integrate_imagette
+    from monitor.science.lunar_comparison import compare, file_net_counts, integrate_imagette
     from monitor.science.observer_frames import observer_gcrs_km
 
     srf_files = sorted(directory.glob("*SRF*.nc"))

@@ -16,8 +16,9 @@ Conventions followed where the ICD is silent (as LIME TBX reads GLOD, and as the
 EUMETSAT and JMA are written):
 
 - required: ``date``, ``channel_name``, ``sat_pos``, ``sat_pos_ref``, ``irr_obs`` and the global
-  attribute ``instrument``; every other variable is optional (``dc_obs_imgt`` absent: the
-  channels have no imagette, the irradiance is compared without re-integration);
+  attribute ``instrument`` (any case; ``instrument_name`` or ``sensor`` accepted in its place);
+  every other variable is optional (``dc_obs_imgt`` absent: the channels have no imagette, the
+  irradiance is compared without re-integration);
 - ``channel_name`` and ``sat_pos_ref`` as char arrays (NUL/space padded) or netCDF strings;
 - the channel axis of ``dc_obs_imgt`` is the dimension named ``chan`` (its position may vary);
 - missing values: the variable's ``_FillValue`` or ``missing_value``, -999, non-finite values and,
@@ -167,7 +168,10 @@ def _unpacked(var: netCDF4.Variable, *, valid_range: bool = False) -> NDArray[np
 def _irradiance_factor(var: netCDF4.Variable) -> float:
     """Factor from ``irr_obs``'s units to W m-2 um-1 (module doc); refused when not understood."""
     raw = str(getattr(var, "units", "W m-2 um-1"))
-    units = " ".join(raw.replace("µ", "u").replace("μ", "u").replace("^", "").replace("**", "").replace(".", " ").replace("*", " ").split()).lower()
+    units = raw
+    for old, new in (("µ", "u"), ("μ", "u"), ("^", ""), ("**", ""), (".", " "), ("*", " ")):
+        units = units.replace(old, new)
+    units = " ".join(units.split()).lower()
     m = re.fullmatch(r"(m?)w\s*(?:m-2|/\s*m2|m2-1)\s*(?:([a-z]+)-1|/\s*([a-z]+))", units)
     if not raw.strip():
         return 1.0
@@ -243,14 +247,27 @@ def _imagettes(ds: netCDF4.Dataset, n: int) -> NDArray[np.float64] | None:
     return np.moveaxis(_unpacked(var, valid_range=True), axis, 0)
 
 
+_INSTRUMENT_ATTRIBUTES = ("instrument", "instrument_name", "sensor")
+
+
+def _instrument(ds: netCDF4.Dataset) -> str:
+    """The global attribute ``instrument`` (any case; ``instrument_name`` or ``sensor`` when it is
+    absent), whitespace collapsed; refused with ``missing-key`` when none holds a name."""
+    by_lower = {a.lower(): a for a in ds.ncattrs()}
+    for key in _INSTRUMENT_ATTRIBUTES:
+        if key in by_lower:
+            value = _text(ds.getncattr(by_lower[key]))
+            if value:
+                return " ".join(value.split())
+    raise _refuse(RejectReason.MISSING_KEY, "global attribute 'instrument' missing (nor instrument_name, sensor)")
+
+
 def _read_dataset(ds: netCDF4.Dataset) -> GlodObservation:
     ds.set_auto_maskandscale(False)
     missing = [v for v in _REQUIRED if v not in ds.variables]
     if missing:
         raise _refuse(RejectReason.MISSING_KEY, f"GLOD variable(s) {', '.join(missing)} missing")
-    if "instrument" not in ds.ncattrs() or not str(ds.getncattr("instrument")).strip():
-        raise _refuse(RejectReason.MISSING_KEY, "global attribute 'instrument' missing")
-    instrument = " ".join(str(ds.getncattr("instrument")).split())
+    instrument = _instrument(ds)
     names = _names(ds.variables["channel_name"])
     n = len(names)
     if n == 0 or len(set(names)) != n or not all(names):

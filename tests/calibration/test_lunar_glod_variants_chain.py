@@ -114,7 +114,8 @@ def test_report_lunar_section_of_the_real_seviri_files(tmp_path: Path, glod_refe
         assert r.max_abs_dc_diff is not None and r.max_abs_dc_diff < 0.01  # done-when: within 1 %
         assert r.last_ratio == pytest.approx(RATIO_2014[ch], abs=2e-5) and 0.005 < r.last_ratio_sigma < 0.03
     assert outcome.path is not None
-    text = re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(outcome.path.read_bytes())).pages))
+    pages = PdfReader(io.BytesIO(outcome.path.read_bytes())).pages
+    text = re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in pages))
     assert "Lunar comparisons (GSICS lunar observation files)" in text
     assert "max |Σ − dc_obs|" in text and "5-10 %" in text
     assert f"{RATIO_2014['VIS006']:.4f} ±" in text  # the latest VIS006 ratio, as the results

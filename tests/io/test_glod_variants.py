@@ -198,3 +198,18 @@ def test_srf_with_unknown_wavelength_units_is_refused(tmp_path: Path) -> None:
         ds.createVariable("srf", "f8", ("sample", "channel"))[:] = [[1.0], [1.0]]
     with pytest.raises(ValueError, match="units 'cm-1' not understood"):
         read_srf(path)
+
+
+@pytest.mark.parametrize("attribute", ["INSTRUMENT", "Instrument", "instrument_name", "sensor"])
+def test_instrument_attribute_spellings(tmp_path: Path, attribute: str) -> None:
+    def rename(ds: netCDF4.Dataset) -> None:
+        ds.delncattr("instrument")
+        ds.setncattr(attribute, "  MTSAT2   Imager ")
+
+    assert read_glod(_write(tmp_path / "i.nc", extra=rename)).instrument == "MTSAT2 Imager"
+
+
+def test_no_instrument_attribute_is_missing_key(tmp_path: Path) -> None:
+    with pytest.raises(InvalidAcquisitionError) as info:
+        read_glod(_write(tmp_path / "n.nc", extra=lambda ds: ds.delncattr("instrument")))
+    assert info.value.reason is RejectReason.MISSING_KEY and "instrument" in info.value.message
