@@ -31,6 +31,8 @@ EUMETSAT and JMA are written):
   1970-01-01 UTC); ONE observation per file (a ``date`` of several values is refused, as LIME TBX
   refuses it);
 - ``sat_pos`` in km unless its ``units`` say m (or km, kilometre...); another unit is refused;
+  ``sat_pos_ref`` names an Earth-fixed frame (ITRF93, any ITRF realisation, WGS 84, ECEF,
+  IAU_EARTH) or an inertial one (J2000/EME2000, GCRS, ICRF/ICRS), any case; another is refused;
 - ``irr_obs`` in W m-2 um-1 unless its ``units`` name another wavelength unit (``W m-2 nm-1``,
   ``W m-2 m-1``, ``W m-2 mm-1``, ``µm``/``micron`` spellings; LIME TBX's list) or ``mW``;
   converted to W m-2 um-1; another unit is refused;
@@ -213,6 +215,25 @@ def _date(ds: netCDF4.Dataset) -> datetime:
     return datetime.fromtimestamp(round(t.timestamp(), 3), UTC)  # float seconds: kept to the millisecond
 
 
+def _frame_name(text: str) -> str:
+    """A frame name as the catalogue knows it: upper case; ``ITRF<realisation>`` (ITRF2008,
+    ITRF-2014...) and WGS 84 are the Earth-fixed ``ITRF`` (they differ by centimetres), ``J2000.0``
+    and ``ICRF2``/``ICRF3`` are ``J2000`` and ``ICRF``."""
+    name = " ".join(text.split()).upper()
+    known = EARTH_FIXED_FRAMES | INERTIAL_FRAMES
+    compact = re.sub(r"[\s_-]+", "", name)
+    for candidate in (name, name.replace(" ", "_"), compact):
+        if candidate in known:
+            return candidate
+    if re.fullmatch(r"ITRF\d{2,4}", compact) or compact in ("WGS84", "ECF", "ECR"):
+        return "ITRF"
+    if compact in ("J2000.0", "EME2000.0"):
+        return "J2000"
+    if re.fullmatch(r"ICRF\d", compact):
+        return "ICRF"
+    return name
+
+
 def _position(ds: netCDF4.Dataset) -> tuple[tuple[float, float, float], str]:
     var = ds.variables["sat_pos"]
     values = np.asarray(np.ma.getdata(var[...]), dtype=np.float64).ravel()
@@ -223,7 +244,7 @@ def _position(ds: netCDF4.Dataset) -> tuple[tuple[float, float, float], str]:
     if units not in _KM_UNITS:
         raise _refuse(RejectReason.BAD_VALUE, f"sat_pos units {units!r} not understood (km or m)")
     values = values * _KM_UNITS[units]
-    frame = _text(ds.variables["sat_pos_ref"][...]).upper()
+    frame = _frame_name(_text(ds.variables["sat_pos_ref"][...]))
     if frame not in EARTH_FIXED_FRAMES | INERTIAL_FRAMES:
         raise _refuse(RejectReason.BAD_VALUE, f"sat_pos_ref {frame!r} is not a known frame "
                                               f"(Earth-fixed: {sorted(EARTH_FIXED_FRAMES)}; inertial: "

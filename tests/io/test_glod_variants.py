@@ -42,11 +42,11 @@ def _write(path: Path, *, strings: bool = False, irr_units: str = "W m-2 um-1", 
             ds.createVariable("sat_pos_ref", str, ())[...] = np.array("ITRF93", dtype=object)
         else:  # char arrays, NUL-padded (EUMETSAT, JMA)
             ds.createDimension("chan_strlen", 6)
-            ds.createDimension("sat_ref_strlen", 8)
+            ds.createDimension("sat_ref_strlen", 12)
             ds.createVariable("channel_name", "S1", ("chan", "chan_strlen"))[:] = netCDF4.stringtochar(
                 np.array(["VIS", "NIR"], dtype="S6"))
             ds.createVariable("sat_pos_ref", "S1", ("sat_ref_strlen",))[:] = netCDF4.stringtochar(
-                np.array(["ITRF93"], dtype="S8"))[0]
+                np.array(["ITRF93"], dtype="S12"))[0]
         v = ds.createVariable("date", "f8", ("date",))
         v.units = "seconds since 1970-01-01T00:00:00Z"
         v[:] = [T0.timestamp() + 60.0 * k for k in range(dates)]
@@ -213,3 +213,24 @@ def test_no_instrument_attribute_is_missing_key(tmp_path: Path) -> None:
     with pytest.raises(InvalidAcquisitionError) as info:
         read_glod(_write(tmp_path / "n.nc", extra=lambda ds: ds.delncattr("instrument")))
     assert info.value.reason is RejectReason.MISSING_KEY and "instrument" in info.value.message
+
+
+@pytest.mark.parametrize(("name", "frame"), [("ITRF93", "ITRF93"), ("itrf93", "ITRF93"), ("ITRF2014", "ITRF"),
+                                             ("ITRF-2008", "ITRF"), ("WGS 84", "ITRF"), ("IAU_EARTH", "IAU_EARTH"),
+                                             ("J2000", "J2000"), ("EME2000", "EME2000"), ("gcrs", "GCRS"),
+                                             ("ICRF3", "ICRF")])
+def test_frame_names(tmp_path: Path, name: str, frame: str) -> None:
+    def ref(ds: netCDF4.Dataset) -> None:
+        ds.variables["sat_pos_ref"][:] = netCDF4.stringtochar(np.array([name], dtype="S12"))[0]
+
+    assert read_glod(_write(tmp_path / "f.nc", extra=ref)).sat_pos_ref == frame
+
+
+@pytest.mark.parametrize("name", ["TEME", "MOON_ME", ""])
+def test_unknown_frames_are_refused(tmp_path: Path, name: str) -> None:
+    def ref(ds: netCDF4.Dataset) -> None:
+        ds.variables["sat_pos_ref"][:] = netCDF4.stringtochar(np.array([name], dtype="S12"))[0]
+
+    with pytest.raises(InvalidAcquisitionError) as info:
+        read_glod(_write(tmp_path / "f.nc", extra=ref))
+    assert info.value.reason is RejectReason.BAD_VALUE and "not a known frame" in info.value.message
