@@ -27,9 +27,9 @@ EUMETSAT and JMA are written):
   ``valid_min = 0``; the ``sat_pos`` of the same files carries a ``valid_min = 0`` that its
   negative coordinates break, so it is not applied there, as LIME TBX does not);
   ``scale_factor``/``add_offset`` are applied;
-- ``date`` is converted with its ``units``/``calendar`` attributes (default seconds since
-  1970-01-01 UTC); ONE observation per file (a ``date`` of several values is refused, as LIME TBX
-  refuses it);
+- ``date`` is converted with its ``units``/``calendar`` attributes (default, or ``seconds since
+  EPOCH`` as LIME TBX documents it: seconds since 1970-01-01 UTC); ONE observation per file
+  (a ``date`` of several values is refused, as LIME TBX refuses it);
 - ``sat_pos`` in km unless its ``units`` say m (or km, kilometre...); another unit is refused;
   ``sat_pos_ref`` names an Earth-fixed frame (ITRF93, any ITRF realisation, WGS 84, ECEF,
   IAU_EARTH) or an inertial one (J2000/EME2000, GCRS, ICRF/ICRS), any case; another is refused;
@@ -204,7 +204,10 @@ def _date(ds: netCDF4.Dataset) -> datetime:
                                               f"are not a GLOD observation file (one observation per file)")
     if values.size != 1 or not math.isfinite(float(values[0])) or float(values[0]) == FILL_VALUE:
         raise _refuse(RejectReason.BAD_VALUE, f"date must hold one finite time, got {values[:4].tolist()}")
-    units = getattr(var, "units", "seconds since 1970-01-01T00:00:00Z")
+    units = str(getattr(var, "units", "")).strip()
+    if units.lower() in ("", "s", "sec", "second", "seconds", "seconds since epoch", "seconds since the epoch",
+                         "s since epoch"):  # LIME TBX: "seconds since EPOCH" (Unix time)
+        units = "seconds since 1970-01-01T00:00:00Z"
     calendar = getattr(var, "calendar", "standard")
     try:
         t = netCDF4.num2date(float(values[0]), units, calendar, only_use_cftime_datetimes=False,

@@ -234,3 +234,16 @@ def test_unknown_frames_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(InvalidAcquisitionError) as info:
         read_glod(_write(tmp_path / "f.nc", extra=ref))
     assert info.value.reason is RejectReason.BAD_VALUE and "not a known frame" in info.value.message
+
+
+@pytest.mark.parametrize(("units", "value"), [
+    ("seconds since EPOCH", T0.timestamp()), ("seconds since 1970-01-01 00:00:00 UTC", T0.timestamp()),
+    ("days since 2013-07-25", (3 * 3600 + 51 * 60 + 38) / 86400.0), ("", T0.timestamp()),
+])
+def test_date_units(tmp_path: Path, units: str, value: float) -> None:
+    def date(ds: netCDF4.Dataset) -> None:
+        v = ds.variables["date"]
+        v.units = units
+        v[:] = [value]
+
+    assert read_glod(_write(tmp_path / "d.nc", extra=date)).date_obs == T0
