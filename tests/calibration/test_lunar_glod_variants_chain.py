@@ -120,3 +120,67 @@ def test_report_lunar_section_of_the_real_seviri_files(tmp_path: Path, glod_refe
     assert "max |Σ − dc_obs|" in text and "5-10 %" in text
     assert f"{RATIO_2014['VIS006']:.4f} ±" in text  # the latest VIS006 ratio, as the results
     assert "VIS006 1 0 −5.70 %" in text  # N, 3σ-rejected, MRD
+
+
+def test_other_instrument_oversampled_along_columns(tmp_path: Path) -> None:
+    """An instrument of another agency (JMA-like: 1.75 oversampling along the COLUMNS, -1 padding
+    outside the scan under valid_min = 0, int32 counts) with its own SRF file goes through the
+    chain: the own integration finds the column axis and agrees with the file's gross dc_obs."""
+    import math
+    from datetime import UTC, datetime
+
+    from monitor.catalogue import lunar_comparisons as lc
+    from monitor.io.glod import SpectralResponse, write_srf
+    from monitor.science.lunar_geometry import lunar_geometry
+    from monitor.science.observer_frames import observer_gcrs_km
+
+    t0 = datetime(2013, 7, 25, 3, 51, 38, tzinfo=UTC)
+    pos = (-34519.78, 24189.64, 9.54)  # km, ITRF93 (geostationary, 145 E)
+    geo = lunar_geometry(t0, observer_gcrs_km(pos, "ITRF93", t0).gcrs_km)
+    radius_px = 60.0
+    omega = (math.asin(1737.4 / geo.d_obs_moon_km) / radius_px) ** 2  # sr: the Moon is 60 native px
+    rows, cols, sub, over, offset = 260, 330, 4, 1.75, 50
+    yy, xx = np.mgrid[0:rows * sub, 0:cols * sub]
+    inside = (((xx + 0.5) / sub - 170.0) / over) ** 2 + ((yy + 0.5) / sub - 130.0) ** 2 <= radius_px**2
+    signal = 300.0 * inside.reshape(rows, sub, cols, sub).mean(axis=(1, 3))
+    img = np.round(offset + signal + np.random.default_rng(5).normal(0.0, 1.0, (rows, cols))).astype(np.int32)
+    img[:, :20] = -1  # outside the scan
+    mask = img >= 70
+    site = tmp_path / "site"
+    site.mkdir()
+    lam = np.arange(550.0, 901.0, 5.0)
+    write_srf(tmp_path / "srf.nc", [SpectralResponse("VIS", lam, np.ones(lam.size))])
+    (site / "monitor.toml").write_text(f'[instruments."TEST2 Imager"]\nsrf = "{tmp_path / "srf.nc"}"\n')
+    settings = load_settings(site, env={"MONITOR_INGEST_SETTLE_SECONDS": "0"})
+    init_site(settings)
+    with netCDF4.Dataset(str(settings.inbox / "jma-like.nc"), "w") as ds:
+        ds.instrument = "TEST2 Imager"
+        for name, size in (("chan", 1), ("chan_strlen", 3), ("date", 1), ("sat_ref_strlen", 6), ("sat_xyz", 3),
+                           ("col", cols), ("row", rows)):
+            ds.createDimension(name, size)
+        ds.createVariable("channel_name", "S1", ("chan", "chan_strlen"))[:] = netCDF4.stringtochar(
+            np.array(["VIS"], dtype="S3"))
+        v = ds.createVariable("date", "f8", ("date",))
+        v.units = "seconds since 1970-01-01T00:00:00Z"
+        v[:] = [t0.timestamp()]
+        v = ds.createVariable("sat_pos", "f8", ("sat_xyz",), fill_value=-999.0)
+        v.units, v.valid_min = "km", 0.0
+        v[:] = pos
+        ds.createVariable("sat_pos_ref", "S1", ("sat_ref_strlen",))[:] = np.array(list("ITRF93"), dtype="S1")
+        per = {"irr_obs": 1.0e-3, "pix_solid_ang": omega, "ovrsamp_fa": over, "dc_obs_offset": float(offset)}
+        for name, value in per.items():
+            ds.createVariable(name, "f8", ("chan",), fill_value=-999.0)[:] = [value]
+        counts = {"dc_obs": int(img[mask].sum()), "moon_pix_num": int(mask.sum()), "moon_pix_thld": 70}
+        for name, value in counts.items():
+            ds.createVariable(name, "i4", ("chan",), fill_value=np.int32(-999))[:] = [value]
+        v = ds.createVariable("dc_obs_imgt", "i4", ("row", "col", "chan"), fill_value=np.int32(-999))
+        v.valid_min, v.valid_max = np.int32(0), np.int32(1000000)
+        v[:] = img[:, :, None]
+    with session_scope(settings) as session:
+        assert run_ingest(session, settings, utc_now()).ingested == ["TEST2 Imager 2013-07-25T03:51:38.000000Z"]
+        run_processing(session, settings, utc_now())
+        ((row, _),) = lc.latest_lunar_comparisons(session)
+    assert row.status == "ok" and row.budget["oversampling_axis"] == "columns"
+    assert row.budget["dc_convention"] == "gross"
+    assert row.dc_integrated == pytest.approx(float(signal[:, 20:].sum()), rel=0.003)  # the disk written
+    assert row.dc_integrated / row.dc_file - 1.0 == pytest.approx(0.0, abs=0.01)  # done-when criterion
