@@ -149,6 +149,15 @@ class ComparisonStatistics:
     phase_slope_sigma: float | None
 
 
+def _quantisation_rel(img: NDArray[np.float64], n_pixels: int, signal_dn: float) -> float:
+    """Relative noise floor of integer counts: 1/sqrt(12) DN per summed pixel (a deep-space sky of
+    constant integer DN, as SEVIRI's, shows no variance: the sky noise would read 0)."""
+    finite = img[np.isfinite(img)]
+    if finite.size == 0 or signal_dn <= 0 or not np.array_equal(finite, np.round(finite)):
+        return 0.0
+    return math.sqrt(n_pixels / 12.0) / signal_dn
+
+
 def _integrate_oriented(img: NDArray[np.float64], offset_dn: float | None, oversampling: float,
                         pixel_solid_angle_sr: float, axis: str) -> DiskIntegration:
     header = BandHeader(
@@ -168,7 +177,8 @@ def _integrate_oriented(img: NDArray[np.float64], offset_dn: float | None, overs
         dc_sky_subtracted=phot.signal_dn,
         residual_sky_dn=sky,
         n_pixels=n,
-        rel_sigma=math.sqrt(u.noise**2 + u.background**2 + u.aperture**2),
+        rel_sigma=math.sqrt(max(u.noise, _quantisation_rel(img, n, phot.signal_dn)) ** 2 + u.background**2
+                            + u.aperture**2),
         photometry=phot,
         oversampling_axis=axis,
     )

@@ -17,7 +17,7 @@ RADIUS_PX = 60.0  # native pixels
 OVERSAMPLING = 1.75
 
 
-def _stretched_disk(axis: str, seed: int = 3) -> tuple[np.ndarray, float]:
+def _stretched_disk(axis: str, seed: int = 3, noise_dn: float = 2.0) -> tuple[np.ndarray, float]:
     """A uniform 300-DN disk stretched along ``axis``, the offset, a sky gradient-free noise field."""
     rows, cols = 320, 420
     sub = 4  # sub-pixel sampling of the disk edge
@@ -31,7 +31,7 @@ def _stretched_disk(axis: str, seed: int = 3) -> tuple[np.ndarray, float]:
     inside = (x**2 + y**2 <= RADIUS_PX**2).astype(np.float64)
     frac = inside.reshape(rows, sub, cols, sub).mean(axis=(1, 3))
     signal = 300.0 * frac
-    noise = np.random.default_rng(seed).normal(0.0, 2.0, (rows, cols))
+    noise = np.random.default_rng(seed).normal(0.0, noise_dn, (rows, cols))
     return OFFSET_DN + signal + noise, float(signal.sum())
 
 
@@ -50,3 +50,12 @@ def test_without_offset_the_fitted_sky_is_the_offset() -> None:
     disk = integrate_imagette(img, None, OVERSAMPLING, expected_radius_px=RADIUS_PX)
     assert disk.residual_sky_dn == pytest.approx(OFFSET_DN, abs=0.2)
     assert disk.dc_integrated / truth - 1.0 == pytest.approx(0.0, abs=0.003)
+
+
+def test_integer_counts_have_a_quantisation_noise_floor() -> None:
+    img, truth = _stretched_disk("rows", noise_dn=0.0)
+    disk = integrate_imagette(np.round(img), OFFSET_DN, OVERSAMPLING, expected_radius_px=RADIUS_PX)
+    assert disk.photometry.uncertainty.noise == 0.0  # a constant integer sky: its variance alone says 0
+    assert disk.dc_integrated / truth - 1.0 == pytest.approx(0.0, abs=0.003)
+    floor = np.sqrt(disk.n_pixels / 12.0) / disk.dc_sky_subtracted
+    assert disk.rel_sigma >= floor > 0.0
