@@ -1,6 +1,7 @@
 """Benchmark: Moon pre-treatment + photometry + REF-1 model of one 7-band PNEO file, from disk.
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/moon.py [--keep DIR]``
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/moon.py [--keep DIR]``, or
+``python benchmarks/moon.py --glod-only [GLOD_DIR]`` for step 3 alone.
 
 1. (not timed, in a child process so that its memory does not count) writes a Moon FITS file to a
    temporary directory: a native-resolution PAN image of 20000 rows x 9000 columns float32
@@ -16,7 +17,11 @@ Usage: ``OMP_NUM_THREADS=1 python benchmarks/moon.py [--keep DIR]``
    ``shared/reference/glod`` beside the repository) the lunar comparison of each real EUMETSAT
    SEVIRI observation and channel (ICD 6): own integration vs ``dc_obs`` (%), ``irr_obs``,
    ``irr_model`` (REF-1 over the GSICS SRF at the ITRF93 -> GCRS position), ``ratio`` +- sigma,
-   phase angle and flags, under the key ``glod``.
+   phase angle and flags, under the key ``glod``; then per instrument and channel
+   (``per_channel``) the agreement list and its maximum, the ratios +- sigma, and LIME TBX's
+   MRD, MARD, sigma, N (3-sigma filter), trend per year and phase slope, for the in-range
+   observations and for all of them. Files of an instrument without an SRF file in the directory
+   (GSICS naming ``<SAT>+<INSTR>``), or refused by the reader, are listed under ``refused``.
 
 Prints one JSON document: ``seconds`` (step 2), ``peak_rss_mb`` (``ru_maxrss`` of this process,
 which only runs step 2 plus imports), ``peak_traced_mb`` (tracemalloc peak of step 2, numpy
@@ -225,48 +230,131 @@ def _glod_dir() -> Path | None:
     return None
 
 
+def _srf_of(srf_files: list[Path], instrument: str) -> dict[str, object] | None:
+    """The SRF file of an instrument: the GSICS naming puts ``<SAT>+<INSTR>`` in the file name."""
+    from monitor.io.glod import read_srf
+
+    key = "+".join(instrument.split()).upper()
+    for path in srf_files:
+        if key in path.name.upper():
+            return dict(read_srf(path))
+    return None
+
+
 def glod_comparison(directory: Path) -> dict[str, object]:
-    """Step 3: the comparison figures of the real GLOD files (ICD 6)."""
+    """Step 3: the comparison figures of the real GLOD files (ICD 6), per observation and channel,
+    then per instrument and channel: the own-integration agreement with dc_obs, the ratio and
+    LIME TBX's MRD, MARD, sigma, N and trends (in-range observations; flagged ones listed apart).
+    A file that cannot be read or compared is listed with its reason, never a crash."""
     from monitor.calibration.lunar_comparison import srf_band_irradiance
-    from monitor.io.glod import read_glod, read_srf
+    from monitor.io.errors import InvalidAcquisitionError
+    from monitor.io.glod import read_glod
+    from monitor.science.constants import MOON_RADIUS_KM
+    from monitor.science.exceptions import ScienceError
     from monitor.science.lunar_comparison import compare, file_net_counts, integrate_imagette
     from monitor.science.observer_frames import observer_gcrs_km
 
     srf_files = sorted(directory.glob("*SRF*.nc"))
-    srf = read_srf(srf_files[0])
-    rows = []
+    rows: list[dict[str, object]] = []
+    refused: list[dict[str, str]] = []
     t0 = time.perf_counter()
     for path in sorted(p for p in directory.glob("*.nc") if p not in srf_files):
-        obs = read_glod(path)
+        try:
+            obs = read_glod(path)
+        except InvalidAcquisitionError as exc:
+            refused.append({"file": path.name, "reason": exc.reason.value, "message": exc.message})
+            continue
+        srf = _srf_of(srf_files, obs.instrument)
+        if srf is None:
+            refused.append({"file": path.name, "reason": "unknown-instrument", "message": obs.instrument})
+            continue
         pos = observer_gcrs_km(obs.sat_pos_km, obs.sat_pos_ref, obs.date_obs)
         geo = lunar_geometry(obs.date_obs, pos.gcrs_km)
         for ch in obs.channels:
-            disk = integrate_imagette(ch.imagette_dn, ch.offset_dn or 0.0, ch.oversampling or 1.0,
-                                      pixel_solid_angle_sr=ch.pixel_solid_angle_sr or 1e-10)
-            counts = file_net_counts(ch.imagette_dn, ch.dc_obs, ch.offset_dn, ch.moon_pix_num, ch.moon_pix_thld)
-            e_model = srf_band_irradiance(geo, srf[ch.name])
-            diff = disk.dc_integrated / counts.dc_file - 1.0
+            if ch.name not in srf or ch.irr_obs_w_m2_um is None:
+                refused.append({"file": path.name, "reason": "unknown-band", "message": ch.name})
+                continue
+            e_model = srf_band_irradiance(geo, srf[ch.name])  # type: ignore[arg-type]
+            row: dict[str, object] = {"file_date": f"{obs.date_obs:%Y-%m-%dT%H:%M:%SZ}", "channel": ch.name,
+                                      "instrument": obs.instrument}
+            diff = 0.0
+            u_disk = 0.0
+            if ch.imagette_dn is not None:
+                expected = (math.asin(MOON_RADIUS_KM / geo.d_obs_moon_km) / math.sqrt(ch.pixel_solid_angle_sr)
+                            if ch.pixel_solid_angle_sr else None)
+                try:
+                    disk = integrate_imagette(ch.imagette_dn, ch.offset_dn, ch.oversampling or 1.0,
+                                              pixel_solid_angle_sr=ch.pixel_solid_angle_sr or 1e-10,
+                                              expected_radius_px=expected)
+                except ScienceError as exc:
+                    refused.append({"file": path.name, "reason": type(exc).__name__, "message": str(exc)})
+                    continue
+                u_disk = disk.rel_sigma
+                if ch.dc_obs is not None:
+                    counts = file_net_counts(ch.imagette_dn, ch.dc_obs, ch.offset_dn, ch.moon_pix_num,
+                                             ch.moon_pix_thld)
+                    diff = disk.dc_integrated / counts.dc_file - 1.0
+                    row.update(dc_integrated=round(disk.dc_integrated, 1), dc_file=round(counts.dc_file, 1),
+                               dc_convention=counts.convention, dc_diff_pct=round(100 * diff, 3))
+                row["oversampling_axis"] = disk.oversampling_axis
             cmp = compare(ch.irr_obs_w_m2_um, e_model, phase_angle_deg=geo.phase_angle_deg,
                           observer_lat_deg=geo.observer_selenographic_lat_deg,
                           observer_lon_deg=geo.observer_selenographic_lon_deg,
-                          rel_sigma_counts=math.hypot(disk.rel_sigma, diff))
-            rows.append({
-                "file_date": f"{obs.date_obs:%Y-%m-%dT%H:%M:%SZ}", "channel": ch.name,
-                "dc_integrated": round(disk.dc_integrated, 1), "dc_file": round(counts.dc_file, 1),
-                "dc_convention": counts.convention, "dc_diff_pct": round(100 * diff, 3),
+                          rel_sigma_counts=math.hypot(u_disk, diff))
+            row.update({
                 "irr_obs": float(f"{ch.irr_obs_w_m2_um:.6e}"), "irr_model": float(f"{e_model:.6e}"),
                 "ratio": round(cmp.ratio, 5), "ratio_sigma": round(cmp.ratio_sigma, 5),
                 "phase_angle_deg": round(geo.phase_angle_deg, 3),
                 "obs_lat_deg": round(geo.observer_selenographic_lat_deg, 2),
                 "obs_lon_deg": round(geo.observer_selenographic_lon_deg, 2), "flags": list(cmp.flags),
-                "eop_source": pos.eop_source,
-            })
-    return {"seconds": round(time.perf_counter() - t0, 2), "observations": rows}
+                "eop_source": pos.eop_source, "_t_years": obs.date_obs.timestamp() / (365.25 * 86400.0),
+            })  # fmt: skip
+            rows.append(row)
+    return {"seconds": round(time.perf_counter() - t0, 2), "per_channel": _per_channel(rows),
+            "observations": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
+            "refused": refused}
+
+
+def _per_channel(rows: list[dict[str, object]]) -> dict[str, object]:
+    """Per instrument and channel: agreement with dc_obs, ratio +- sigma and the LIME TBX figures."""
+    from monitor.science.lunar_comparison import comparison_statistics
+
+    out: dict[str, object] = {}
+    for key in sorted({(str(r["instrument"]), str(r["channel"])) for r in rows}):
+        mine = [r for r in rows if (r["instrument"], r["channel"]) == key]
+        inr = [r for r in mine if not r["flags"]]
+        diffs = [float(r["dc_diff_pct"]) for r in mine if "dc_diff_pct" in r]  # type: ignore[arg-type]
+        entry: dict[str, object] = {
+            "n_observations": len(mine), "n_flagged": len(mine) - len(inr),
+            "dc_diff_pct": diffs, "max_abs_dc_diff_pct": round(max(map(abs, diffs)), 3) if diffs else None,
+            "ratio_pm_sigma": [f"{r['ratio']:.4f} +- {r['ratio_sigma']:.4f}" for r in mine],
+        }
+        for label, sel in (("in_range", inr), ("all", mine)):
+            if not sel:
+                entry[label] = None
+                continue
+            st = comparison_statistics([float(r["ratio"]) for r in sel], [float(r["_t_years"]) for r in sel],  # type: ignore[arg-type]
+                                       [float(r["phase_angle_deg"]) for r in sel])  # type: ignore[arg-type]
+            entry[label] = {
+                "N": st.n, "n_3sigma_rejected": st.n_rejected, "MRD_pct": round(100 * st.mrd, 3),
+                "MARD_pct": round(100 * st.mard, 3), "sigma_pct": round(100 * st.std, 3),
+                "trend_pct_per_year": None if st.trend_per_year is None else round(100 * st.trend_per_year, 3),
+                "trend_sigma_pct_per_year": None if st.trend_per_year_sigma is None
+                else round(100 * st.trend_per_year_sigma, 3),
+                "phase_slope_pct_per_deg": None if st.phase_slope_per_deg is None
+                else round(100 * st.phase_slope_per_deg, 4),
+            }  # fmt: skip
+        out[" ".join(key)] = entry
+    return out
 
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--generate":
         generate(Path(sys.argv[2]))
+        return
+    if len(sys.argv) >= 2 and sys.argv[1] == "--glod-only":  # step 3 alone (no 720 MB PNEO file)
+        glod = Path(sys.argv[2]) if len(sys.argv) == 3 else _glod_dir()
+        print(json.dumps({"glod": glod_comparison(glod) if glod is not None else "GLOD reference files not found"}))
         return
     keep = Path(sys.argv[2]) if len(sys.argv) == 3 and sys.argv[1] == "--keep" else None
     tmp = Path(tempfile.mkdtemp(prefix="moon-bench-"))

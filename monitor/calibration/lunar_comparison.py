@@ -37,6 +37,7 @@ from monitor.domain import REF_VERSION, GlodChannel, RejectReason
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.glod import SpectralResponse, read_glod, read_srf
 from monitor.io.reference_data import load_rolo_coefficients, load_solar_spectrum
+from monitor.science.constants import MOON_RADIUS_KM
 from monitor.science.exceptions import AllNaNError, ScienceError
 from monitor.science.lunar_comparison import compare, file_net_counts, integrate_imagette
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
@@ -113,10 +114,18 @@ def _channel_row(ch: GlodChannel, geo: LunarGeometry, srf: dict[str, SpectralRes
         e_model = srf_band_irradiance(geo, srf[ch.name])
     except ValueError as exc:
         return rejected(RejectReason.BAD_VALUE.value, f"no REF-1 irradiance: {exc}")
-    offset = ch.offset_dn if ch.offset_dn is not None else 0.0
+    base_budget = {"reference_model": REF_VERSION, "dc_obs": ch.dc_obs, "offset_dn": ch.offset_dn,
+                   "moon_pix_num": ch.moon_pix_num, "oversampling": ch.oversampling,
+                   "pixel_solid_angle_sr": ch.pixel_solid_angle_sr, **extra}
+    if ch.imagette_dn is None:  # dc_obs_imgt is optional: irr_obs compared as given, counts not verified
+        return _compared(ch, geo, e_model, row, dict(base_budget, counts=0.0, integration=None,
+                                                     note="no imagette in the file: irr_obs not re-integrated"),
+                         dict(dc_integrated=None, dc_file=ch.dc_obs, irr_model=e_model))
+    expected = (math.asin(min(1.0, MOON_RADIUS_KM / geo.d_obs_moon_km)) / math.sqrt(ch.pixel_solid_angle_sr)
+                if ch.pixel_solid_angle_sr else None)
     try:
-        disk = integrate_imagette(ch.imagette_dn, offset, ch.oversampling or 1.0,
-                                  pixel_solid_angle_sr=ch.pixel_solid_angle_sr or 1e-10)
+        disk = integrate_imagette(ch.imagette_dn, ch.offset_dn, ch.oversampling or 1.0,
+                                  pixel_solid_angle_sr=ch.pixel_solid_angle_sr or 1e-10, expected_radius_px=expected)
     except ScienceError as exc:
         return rejected(_reason(exc), f"{type(exc).__name__}: {exc}", irr_model=e_model)
     counts = (file_net_counts(ch.imagette_dn, ch.dc_obs, ch.offset_dn, ch.moon_pix_num, ch.moon_pix_thld)
@@ -124,27 +133,34 @@ def _channel_row(ch: GlodChannel, geo: LunarGeometry, srf: dict[str, SpectralRes
     disagreement = disk.dc_integrated / counts.dc_file - 1.0 if counts is not None and counts.dc_file > 0 else 0.0
     u_counts = math.hypot(disk.rel_sigma, disagreement)
     budget = {
-        "reference_model": REF_VERSION, "counts": u_counts, "integration": disk.rel_sigma,
+        **base_budget, "counts": u_counts, "integration": disk.rel_sigma,
         "integration_disagreement": disagreement, "dc_sky_subtracted": disk.dc_sky_subtracted,
         "residual_sky_dn": disk.residual_sky_dn, "n_pixels": disk.n_pixels,
         "aperture_radius_px": disk.photometry.aperture_radius_px, "disk_radius_px": disk.photometry.disk_radius_px,
-        "dc_obs": ch.dc_obs, "dc_convention": counts.convention if counts else None, "offset_dn": ch.offset_dn,
-        "moon_pix_num": ch.moon_pix_num, "oversampling": ch.oversampling,
-        "pixel_solid_angle_sr": ch.pixel_solid_angle_sr, **extra,
+        "expected_disk_radius_px": expected, "oversampling_axis": disk.oversampling_axis,
+        "dc_convention": counts.convention if counts else None,
     }  # fmt: skip
     fields = dict(dc_integrated=disk.dc_integrated, dc_file=counts.dc_file if counts else None, irr_model=e_model)
+    return _compared(ch, geo, e_model, row, budget, fields)
+
+
+def _compared(ch: GlodChannel, geo: LunarGeometry, e_model: float, row: dict[str, Any], budget: dict[str, Any],
+              fields: dict[str, Any]) -> lc.LunarComparisonRow:
+    """The ratio row of a channel whose counts are settled (``budget["counts"]``: their rel. 1-sigma)."""
     if ch.irr_obs_w_m2_um is None or not ch.irr_obs_w_m2_um > 0:
-        return rejected(RejectReason.BAD_VALUE.value, f"irr_obs {ch.irr_obs_w_m2_um!r} is not > 0", budget=budget,
-                        **fields)
+        return lc.LunarComparisonRow(**row, **fields, budget=budget, status="rejected",
+                                     reason=RejectReason.BAD_VALUE.value,
+                                     message=f"irr_obs {ch.irr_obs_w_m2_um!r} is not > 0", in_trend=False)
     cmp = compare(ch.irr_obs_w_m2_um, e_model, phase_angle_deg=geo.phase_angle_deg,
                   observer_lat_deg=geo.observer_selenographic_lat_deg,
-                  observer_lon_deg=geo.observer_selenographic_lon_deg, rel_sigma_counts=u_counts)
+                  observer_lon_deg=geo.observer_selenographic_lon_deg, rel_sigma_counts=budget["counts"])
     budget.update(geometry=cmp.rel_sigma_geometry, model=cmp.rel_sigma_model, flags=list(cmp.flags))
     flagged = bool(cmp.flags)
     return lc.LunarComparisonRow(
         **row, **fields, ratio=cmp.ratio, ratio_sigma=cmp.ratio_sigma, budget=budget,
         status="flagged" if flagged else "ok", reason=cmp.flags[0] if flagged else None,
-        message=("kept, not in trends: " + ", ".join(cmp.flags)) if flagged else "", in_trend=not flagged,
+        message=("kept, not in trends: " + ", ".join(cmp.flags)) if flagged else budget.get("note", ""),
+        in_trend=not flagged,
     )  # fmt: skip
 
 

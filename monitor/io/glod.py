@@ -7,21 +7,43 @@ with an ICD 5 reason, never another exception:
 
 - ``not-netcdf``: no netCDF/HDF5 signature, or the library cannot open it (cut, corrupt);
 - ``missing-key``: a required variable or the ``instrument`` attribute is absent;
-- ``bad-value``: a time, position, frame or imagette that cannot be used (several dates, unknown
-  frame, shapes that do not match the channels, all channels filled);
+- ``bad-value``: a time, position, frame, unit or imagette that cannot be used (several
+  observations in one file, an unknown frame or unit, shapes that do not match the channels, all
+  channels filled);
 - ``too-large``: an imagette beyond :data:`MAX_IMAGETTE_VALUES`.
 
-Conventions followed where the ICD is silent (as LIME TBX reads GLOD): the channel axis of
-``dc_obs_imgt`` is the dimension named ``chan`` (its position may vary); values equal to the
-variable's ``_FillValue``, to -999 or not finite are missing; ``date`` is converted with its
-``units``/``calendar`` attributes (default seconds since 1970-01-01 UTC); ``sat_pos`` in km
-unless its ``units`` say ``m``. A channel whose ``irr_obs`` or whole imagette is missing is a
-missing channel (left out), as the HRVIS channel of EUMETSAT's SEVIRI files.
+Conventions followed where the ICD is silent (as LIME TBX reads GLOD, and as the GSICS files of
+EUMETSAT and JMA are written):
+
+- required: ``date``, ``channel_name``, ``sat_pos``, ``sat_pos_ref``, ``irr_obs`` and the global
+  attribute ``instrument`` (any case; ``instrument_name`` or ``sensor`` accepted in its place);
+  every other variable is optional (``dc_obs_imgt`` absent: the channels have no imagette, the
+  irradiance is compared without re-integration);
+- ``channel_name`` and ``sat_pos_ref`` as char arrays (NUL/space padded) or netCDF strings;
+- the channel axis of ``dc_obs_imgt`` is the dimension named ``chan`` (its position may vary);
+- missing values: the variable's ``_FillValue`` or ``missing_value``, -999, non-finite values and,
+  for the imagette and ``irr_obs`` only, values outside ``valid_min``/``valid_max``/``valid_range``
+  (JMA's MTSAT-2 files pad the part of the imagette outside the scan with -1 under
+  ``valid_min = 0``; the ``sat_pos`` of the same files carries a ``valid_min = 0`` that its
+  negative coordinates break, so it is not applied there, as LIME TBX does not);
+  ``scale_factor``/``add_offset`` are applied;
+- ``date`` is converted with its ``units``/``calendar`` attributes (default, or ``seconds since
+  EPOCH`` as LIME TBX documents it: seconds since 1970-01-01 UTC); ONE observation per file
+  (a ``date`` of several values is refused, as LIME TBX refuses it);
+- ``sat_pos`` in km unless its ``units`` say m (or km, kilometre...); another unit is refused;
+  ``sat_pos_ref`` names an Earth-fixed frame (ITRF93, any ITRF realisation, WGS 84, ECEF,
+  IAU_EARTH) or an inertial one (J2000/EME2000, GCRS, ICRF/ICRS), any case; another is refused;
+- ``irr_obs`` in W m-2 um-1 unless its ``units`` name another wavelength unit (``W m-2 nm-1``,
+  ``W m-2 m-1``, ``W m-2 mm-1``, ``µm``/``micron`` spellings; LIME TBX's list) or ``mW``;
+  converted to W m-2 um-1; another unit is refused;
+- a channel whose ``irr_obs`` is missing is a missing channel (left out), as the HRVIS channel of
+  EUMETSAT's SEVIRI files; a channel whose imagette alone is all missing keeps its irradiance.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,7 +76,15 @@ __all__ = [
 GLOD_SUFFIX = ".nc"
 FILL_VALUE = -999.0  # ICD 6: marks a missing channel or value
 MAX_IMAGETTE_VALUES = 64_000_000  # rows x cols x channels of dc_obs_imgt read into memory
-_REQUIRED = ("date", "channel_name", "sat_pos", "sat_pos_ref", "dc_obs_imgt", "irr_obs")
+_REQUIRED = ("date", "channel_name", "sat_pos", "sat_pos_ref", "irr_obs")
+# wavelength unit of a spectral irradiance "W m-2 <unit>-1" -> factor to W m-2 um-1
+_PER_WAVELENGTH_TO_UM = {"um": 1.0, "micron": 1.0, "micrometer": 1.0, "micrometre": 1.0, "nm": 1e3,
+                         "m": 1e-6, "mm": 1e-3}
+_WAVELENGTH_TO_NM = {"um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3, "micrometre": 1e3,
+                     "micrometers": 1e3, "micrometres": 1e3, "nm": 1.0, "nanometer": 1.0, "nanometre": 1.0,
+                     "nanometers": 1.0, "nanometres": 1.0, "m": 1e9}
+_KM_UNITS = {"km": 1.0, "kilometer": 1.0, "kilometre": 1.0, "kilometers": 1.0, "kilometres": 1.0,
+             "m": 1e-3, "meter": 1e-3, "metre": 1e-3, "meters": 1e-3, "metres": 1e-3}
 _SIGNATURES = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
 
 
@@ -96,12 +126,61 @@ def _names(var: netCDF4.Variable) -> list[str]:
     return [_text(x) for x in np.atleast_1d(raw)]
 
 
-def _missing(values: NDArray[np.float64], var: netCDF4.Variable) -> NDArray[np.bool_]:
-    fill = getattr(var, "_FillValue", None)
+def _attr_floats(var: netCDF4.Variable, name: str) -> list[float]:
+    """A numeric attribute as floats ([] when absent or not numeric)."""
+    try:
+        return [float(x) for x in np.atleast_1d(np.asarray(getattr(var, name), dtype=np.float64)).ravel()]
+    except (AttributeError, TypeError, ValueError):
+        return []
+
+
+def _missing(values: NDArray[np.float64], var: netCDF4.Variable, *, valid_range: bool = False) -> NDArray[np.bool_]:
+    """Missing values of a raw (packed) variable: fill, missing_value, -999, non-finite and, when
+    ``valid_range``, outside valid_min/valid_max/valid_range."""
     bad = ~np.isfinite(values) | (values == FILL_VALUE)
-    if fill is not None:
-        bad |= values == float(np.asarray(fill).ravel()[0])
+    for name in ("_FillValue", "missing_value"):
+        for fill in _attr_floats(var, name):
+            bad |= values == fill
+    if valid_range:
+        lo, hi = _attr_floats(var, "valid_min")[:1], _attr_floats(var, "valid_max")[:1]
+        rng = _attr_floats(var, "valid_range")
+        if len(rng) == 2:
+            lo, hi = [rng[0]], [rng[1]]
+        with np.errstate(invalid="ignore"):
+            if lo:
+                bad |= values < lo[0]
+            if hi:
+                bad |= values > hi[0]
     return bad
+
+
+def _unpacked(var: netCDF4.Variable, *, valid_range: bool = False) -> NDArray[np.float64]:
+    """A variable as float64, NaN where missing (:func:`_missing`), scale_factor/add_offset applied."""
+    values = np.array(np.ma.getdata(var[...]), dtype=np.float64)
+    bad = _missing(values, var, valid_range=valid_range)
+    scale, offset = _attr_floats(var, "scale_factor")[:1], _attr_floats(var, "add_offset")[:1]
+    if scale:
+        values = values * scale[0]
+    if offset:
+        values = values + offset[0]
+    values[bad] = np.nan
+    return values
+
+
+def _irradiance_factor(var: netCDF4.Variable) -> float:
+    """Factor from ``irr_obs``'s units to W m-2 um-1 (module doc); refused when not understood."""
+    raw = str(getattr(var, "units", "W m-2 um-1"))
+    units = raw
+    for old, new in (("µ", "u"), ("μ", "u"), ("^", ""), ("**", ""), (".", " "), ("*", " ")):
+        units = units.replace(old, new)
+    units = " ".join(units.split()).lower()
+    m = re.fullmatch(r"(m?)w\s*(?:m-2|/\s*m2|m2-1)\s*(?:([a-z]+)-1|/\s*([a-z]+))", units)
+    if not raw.strip():
+        return 1.0
+    if m is None or (m.group(2) or m.group(3)) not in _PER_WAVELENGTH_TO_UM:
+        raise _refuse(RejectReason.BAD_VALUE, f"irr_obs units {raw!r} not understood (expected W m-2 um-1, "
+                                              f"W m-2 nm-1, W m-2 m-1 or W m-2 mm-1)")
+    return _PER_WAVELENGTH_TO_UM[m.group(2) or m.group(3)] * (1e-3 if m.group(1) else 1.0)
 
 
 def _per_channel(ds: netCDF4.Dataset, name: str, n: int) -> list[float | None]:
@@ -109,19 +188,26 @@ def _per_channel(ds: netCDF4.Dataset, name: str, n: int) -> list[float | None]:
     if name not in ds.variables:
         return [None] * n
     var = ds.variables[name]
-    values = np.asarray(np.ma.getdata(var[...]), dtype=np.float64).ravel()
+    values = _unpacked(var, valid_range=name == "irr_obs").ravel()
     if values.size != n:
         raise _refuse(RejectReason.BAD_VALUE, f"variable {name} has {values.size} values for {n} channels")
-    bad = _missing(values, var)
-    return [None if bad[k] else float(values[k]) for k in range(n)]
+    if name == "irr_obs":
+        values = values * _irradiance_factor(var)
+    return [None if not math.isfinite(values[k]) else float(values[k]) for k in range(n)]
 
 
 def _date(ds: netCDF4.Dataset) -> datetime:
     var = ds.variables["date"]
     values = np.asarray(np.ma.getdata(var[...]), dtype=np.float64).ravel()
+    if values.size > 1:
+        raise _refuse(RejectReason.BAD_VALUE, f"date holds {values.size} times: several observations in one file "
+                                              f"are not a GLOD observation file (one observation per file)")
     if values.size != 1 or not math.isfinite(float(values[0])) or float(values[0]) == FILL_VALUE:
         raise _refuse(RejectReason.BAD_VALUE, f"date must hold one finite time, got {values[:4].tolist()}")
-    units = getattr(var, "units", "seconds since 1970-01-01T00:00:00Z")
+    units = str(getattr(var, "units", "")).strip()
+    if units.lower() in ("", "s", "sec", "second", "seconds", "seconds since epoch", "seconds since the epoch",
+                         "s since epoch"):  # LIME TBX: "seconds since EPOCH" (Unix time)
+        units = "seconds since 1970-01-01T00:00:00Z"
     calendar = getattr(var, "calendar", "standard")
     try:
         t = netCDF4.num2date(float(values[0]), units, calendar, only_use_cftime_datetimes=False,
@@ -132,14 +218,36 @@ def _date(ds: netCDF4.Dataset) -> datetime:
     return datetime.fromtimestamp(round(t.timestamp(), 3), UTC)  # float seconds: kept to the millisecond
 
 
+def _frame_name(text: str) -> str:
+    """A frame name as the catalogue knows it: upper case; ``ITRF<realisation>`` (ITRF2008,
+    ITRF-2014...) and WGS 84 are the Earth-fixed ``ITRF`` (they differ by centimetres), ``J2000.0``
+    and ``ICRF2``/``ICRF3`` are ``J2000`` and ``ICRF``."""
+    name = " ".join(text.split()).upper()
+    known = EARTH_FIXED_FRAMES | INERTIAL_FRAMES
+    compact = re.sub(r"[\s_-]+", "", name)
+    for candidate in (name, name.replace(" ", "_"), compact):
+        if candidate in known:
+            return candidate
+    if re.fullmatch(r"ITRF\d{2,4}", compact) or compact in ("WGS84", "ECF", "ECR"):
+        return "ITRF"
+    if compact in ("J2000.0", "EME2000.0"):
+        return "J2000"
+    if re.fullmatch(r"ICRF\d", compact):
+        return "ICRF"
+    return name
+
+
 def _position(ds: netCDF4.Dataset) -> tuple[tuple[float, float, float], str]:
     var = ds.variables["sat_pos"]
     values = np.asarray(np.ma.getdata(var[...]), dtype=np.float64).ravel()
     if values.size != 3 or _missing(values, var).any():
-        raise _refuse(RejectReason.BAD_VALUE, f"sat_pos must be 3 finite numbers, got {values[:6].tolist()}")
-    if str(getattr(var, "units", "km")).strip().lower() in ("m", "meter", "metre", "meters", "metres"):
-        values = values / 1000.0
-    frame = _text(ds.variables["sat_pos_ref"][...]).upper()
+        raise _refuse(RejectReason.BAD_VALUE, f"sat_pos must be 3 finite numbers, got {values[:6].tolist()} (an "
+                                              f"observation given by selenographic angles only is not supported)")
+    units = str(getattr(var, "units", "km")).strip().lower() or "km"
+    if units not in _KM_UNITS:
+        raise _refuse(RejectReason.BAD_VALUE, f"sat_pos units {units!r} not understood (km or m)")
+    values = values * _KM_UNITS[units]
+    frame = _frame_name(_text(ds.variables["sat_pos_ref"][...]))
     if frame not in EARTH_FIXED_FRAMES | INERTIAL_FRAMES:
         raise _refuse(RejectReason.BAD_VALUE, f"sat_pos_ref {frame!r} is not a known frame "
                                               f"(Earth-fixed: {sorted(EARTH_FIXED_FRAMES)}; inertial: "
@@ -147,8 +255,10 @@ def _position(ds: netCDF4.Dataset) -> tuple[tuple[float, float, float], str]:
     return (float(values[0]), float(values[1]), float(values[2])), frame
 
 
-def _imagettes(ds: netCDF4.Dataset, n: int) -> NDArray[np.float64]:
-    """dc_obs_imgt as float64 (chan, rows, cols), NaN where missing."""
+def _imagettes(ds: netCDF4.Dataset, n: int) -> NDArray[np.float64] | None:
+    """dc_obs_imgt as float64 (chan, rows, cols), NaN where missing; None when the file has none."""
+    if "dc_obs_imgt" not in ds.variables:
+        return None
     var = ds.variables["dc_obs_imgt"]
     if var.ndim != 3:
         raise _refuse(RejectReason.BAD_VALUE, f"dc_obs_imgt must be 3-D (row, col, chan), has {var.ndim} dimensions")
@@ -158,10 +268,22 @@ def _imagettes(ds: netCDF4.Dataset, n: int) -> NDArray[np.float64]:
     axis = dims.index("chan") if "chan" in dims else (2 if var.shape[2] == n else -1)
     if axis < 0 or var.shape[axis] != n:
         raise _refuse(RejectReason.BAD_VALUE, f"dc_obs_imgt {dims} {var.shape} has no channel axis of length {n}")
-    data = np.asarray(np.ma.getdata(var[...]), dtype=np.float64)
-    bad = _missing(data, var)
-    data[bad] = np.nan
-    return np.moveaxis(data, axis, 0)
+    return np.moveaxis(_unpacked(var, valid_range=True), axis, 0)
+
+
+_INSTRUMENT_ATTRIBUTES = ("instrument", "instrument_name", "sensor")
+
+
+def _instrument(ds: netCDF4.Dataset) -> str:
+    """The global attribute ``instrument`` (any case; ``instrument_name`` or ``sensor`` when it is
+    absent), whitespace collapsed; refused with ``missing-key`` when none holds a name."""
+    by_lower = {a.lower(): a for a in ds.ncattrs()}
+    for key in _INSTRUMENT_ATTRIBUTES:
+        if key in by_lower:
+            value = _text(ds.getncattr(by_lower[key]))
+            if value:
+                return " ".join(value.split())
+    raise _refuse(RejectReason.MISSING_KEY, "global attribute 'instrument' missing (nor instrument_name, sensor)")
 
 
 def _read_dataset(ds: netCDF4.Dataset) -> GlodObservation:
@@ -169,9 +291,7 @@ def _read_dataset(ds: netCDF4.Dataset) -> GlodObservation:
     missing = [v for v in _REQUIRED if v not in ds.variables]
     if missing:
         raise _refuse(RejectReason.MISSING_KEY, f"GLOD variable(s) {', '.join(missing)} missing")
-    if "instrument" not in ds.ncattrs() or not str(ds.getncattr("instrument")).strip():
-        raise _refuse(RejectReason.MISSING_KEY, "global attribute 'instrument' missing")
-    instrument = " ".join(str(ds.getncattr("instrument")).split())
+    instrument = _instrument(ds)
     names = _names(ds.variables["channel_name"])
     n = len(names)
     if n == 0 or len(set(names)) != n or not all(names):
@@ -183,9 +303,9 @@ def _read_dataset(ds: netCDF4.Dataset) -> GlodObservation:
                                                "moon_pix_thld", "pix_solid_ang", "ovrsamp_fa")}
     channels = []
     for k, name in enumerate(names):
-        img = images[k]
-        if per["irr_obs"][k] is None or not np.isfinite(img).any():
+        if per["irr_obs"][k] is None:
             continue  # a missing channel (ICD 6: fill value -999)
+        img = images[k] if images is not None and np.isfinite(images[k]).any() else None
         pix = per["moon_pix_num"][k]
         channels.append(GlodChannel(
             name=name, imagette_dn=img, offset_dn=per["dc_obs_offset"][k], dc_obs=per["dc_obs"][k],
@@ -194,7 +314,7 @@ def _read_dataset(ds: netCDF4.Dataset) -> GlodObservation:
             irr_obs_w_m2_um=per["irr_obs"][k],
         ))  # fmt: skip
     if not channels:
-        raise _refuse(RejectReason.BAD_VALUE, f"no channel with an observed irradiance and an imagette ({names})")
+        raise _refuse(RejectReason.BAD_VALUE, f"no channel with an observed irradiance ({names})")
     attrs = {a: str(ds.getncattr(a))[:8000] for a in ds.ncattrs()}
     return GlodObservation(instrument=instrument, date_obs=date, sat_pos_km=pos, sat_pos_ref=frame,
                            channels=tuple(channels), attributes=attrs)
@@ -249,7 +369,8 @@ def read_glod(path: Path) -> GlodObservation:
 def read_srf(path: Path) -> dict[str, SpectralResponse]:
     """Channel responses of a GSICS SRF netCDF file (``channel_id``, ``wavelength``, ``srf``).
 
-    ``wavelength`` in um (converted to nm) unless its ``units`` say nm; fill values (-9999 padding),
+    ``wavelength`` in um (converted to nm) unless its ``units`` say nm (or m; micron, micrometre
+    and nanometre spellings accepted; another unit is refused); fill values (-9999 padding),
     non-finite values and duplicates are dropped and each channel sorted by wavelength. The two
     arrays are (sample, channel) or (channel, sample), told by the dimension named ``channel``.
 
@@ -275,7 +396,10 @@ def read_srf(path: Path) -> dict[str, SpectralResponse]:
             raise ValueError(f"{path}: wavelength {wl.shape} and srf {resp.shape} must be 2-D of one shape")
         if wl_var.dimensions and wl_var.dimensions[0] == "channel":
             wl, resp = wl.T, resp.T
-        scale = 1.0 if str(getattr(wl_var, "units", "um")).strip().lower() in ("nm", "nanometer") else 1000.0
+        units = str(getattr(wl_var, "units", "um")).strip().lower().replace("µ", "u").replace("μ", "u") or "um"
+        if units not in _WAVELENGTH_TO_NM:
+            raise ValueError(f"{path}: SRF wavelength units {units!r} not understood (um or nm)")
+        scale = _WAVELENGTH_TO_NM[units]
         out: dict[str, SpectralResponse] = {}
         for k, name in enumerate(ids):
             ok = ~_missing(wl[:, k], wl_var) & ~_missing(resp[:, k], srf_var) & (wl[:, k] > 0)
@@ -300,11 +424,13 @@ def write_glod(path: Path, obs: GlodObservation, attributes: Mapping[str, str] |
     """Write a GLOD observation file (ICD 6, the layout of EUMETSAT's files), netCDF-4.
 
     Imagettes of different shapes are padded with the fill value to the largest one; every
-    missing value is written as -999. ``rad_obs_imgt`` is not written (optional).
+    missing value is written as -999; without any imagette ``dc_obs_imgt`` is left out.
+    ``rad_obs_imgt`` is not written (optional).
     """
     chans = obs.channels
-    rows = max(c.imagette_dn.shape[0] for c in chans)
-    cols = max(c.imagette_dn.shape[1] for c in chans)
+    images = [c.imagette_dn for c in chans if c.imagette_dn is not None]
+    rows = max((a.shape[0] for a in images), default=1)
+    cols = max((a.shape[1] for a in images), default=1)
     strlen = max(6, max(len(c.name) for c in chans))
     with netCDF4.Dataset(str(path), mode="w", format="NETCDF4") as ds:
         ds.setncattr("Conventions", "CF-1.6")
@@ -349,8 +475,12 @@ def write_glod(path: Path, obs: GlodObservation, attributes: Mapping[str, str] |
         per_channel("moon_pix_num", "i4", [c.moon_pix_num for c in chans], "1", "number of moon pixels")
         per_channel("moon_pix_thld", "f8", [c.moon_pix_thld for c in chans], "1",
                     "digital counts threshold for moon masking")
+        if not images:
+            return  # dc_obs_imgt is optional
         img = np.full((rows, cols, len(chans)), FILL_VALUE, dtype=np.float64)
         for k, c in enumerate(chans):
+            if c.imagette_dn is None:
+                continue
             a = np.asarray(c.imagette_dn, dtype=np.float64)
             img[: a.shape[0], : a.shape[1], k] = np.where(np.isfinite(a), a, FILL_VALUE)
         v = ds.createVariable("dc_obs_imgt", "f8", ("row", "col", "chan"), fill_value=FILL_VALUE, zlib=True)

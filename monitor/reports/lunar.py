@@ -2,7 +2,8 @@
 geometry-matched PNEO3/PNEO4 inter-calibration.
 
 - :func:`lunar_comparison_section`: per instrument and channel the LIME TBX figures (MRD, MARD,
-  σ, N after the 3σ filter), the trend of the ratio per year and its slope versus |g|; two
+  σ, N after the 3σ filter), the trend of the ratio per year and its slope versus |g|, the
+  largest disagreement of the own disk integration with ``dc_obs`` and the latest ratio ± σ; two
   figures per instrument (ratio versus date and versus signed phase angle, one colour per
   channel, flagged observations as crosses); the ROLO absolute-scale statement.
 - :func:`pneo_ratio_rows`: the PNEO3/PNEO4 ratio per band from pairs of acquisitions at similar
@@ -36,8 +37,26 @@ __all__ = ["LunarStatRow", "LunarInstrumentSection", "lunar_comparison_section",
 
 @dataclass(frozen=True)
 class LunarStatRow:
+    """One channel: LIME TBX statistics of the in-trend ratios, the largest disagreement of the
+    system's disk integration with the file's ``dc_obs`` (fraction; None without imagettes) and
+    the latest ratio with its 1-sigma."""
+
     channel: str
     stats: ComparisonStatistics
+    max_abs_dc_diff: float | None = None
+    last_ratio: float | None = None
+    last_ratio_sigma: float | None = None
+
+
+def _channel_extras(pairs: list[tuple[lc.LunarComparisonRow, lc.GlodObservationRow]],
+                    channel: str) -> dict[str, float | None]:
+    rows = sorted(((c, o) for c, o in pairs if c.channel == channel), key=lambda p: _utc(p[1].date_obs))
+    diffs = [abs(c.dc_integrated / c.dc_file - 1.0) for c, _ in rows
+             if c.dc_integrated is not None and c.dc_file is not None and c.dc_file > 0]
+    rated = [c for c, _ in rows if c.ratio is not None]
+    return {"max_abs_dc_diff": max(diffs) if diffs else None,
+            "last_ratio": rated[-1].ratio if rated else None,
+            "last_ratio_sigma": rated[-1].ratio_sigma if rated else None}
 
 
 @dataclass(frozen=True)
@@ -94,7 +113,7 @@ def lunar_comparison_section(session: Session, until: datetime | None = None) ->
     for instrument in sorted({o.instrument for _, o in pairs}):
         mine = [(c, o) for c, o in pairs if o.instrument == instrument]
         stats = channel_statistics(mine)
-        rows = [LunarStatRow(ch, s) for (_, ch), s in sorted(stats.items())]
+        rows = [LunarStatRow(ch, s, **_channel_extras(mine, ch)) for (_, ch), s in sorted(stats.items())]
         out.append(LunarInstrumentSection(
             instrument=instrument, n_observations=len({o.id for _, o in mine}),
             n_flagged=sum(c.status == "flagged" for c, _ in mine), stats=rows,

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from monitor.domain import BandHeader
-from monitor.science.exceptions import InsufficientDataError
+from monitor.science.exceptions import InsufficientDataError, ScienceError
 from monitor.science.lunar_geometry import PHASE_ANGLE_MAX_DEG, PHASE_ANGLE_MIN_DEG
 from monitor.science.moon_photometry import DEFAULT_GEOMETRY_REL_SIGMA, MoonPhotometry, measure_moon_array
 
@@ -88,7 +88,9 @@ class DiskIntegration:
     rel_sigma : float
         Relative 1-sigma of the integration (noise, residual sky, aperture).
     photometry : MoonPhotometry
-        The underlying measurement (aperture, centre, curve of growth).
+        The underlying measurement (aperture, centre, curve of growth), in the orientation used.
+    oversampling_axis : str
+        ``"rows"`` or ``"columns"``: the imagette axis the oversampling factor stretches.
     """
 
     dc_integrated: float
@@ -97,6 +99,7 @@ class DiskIntegration:
     n_pixels: int
     rel_sigma: float
     photometry: MoonPhotometry
+    oversampling_axis: str = "rows"
 
 
 @dataclass(frozen=True)
@@ -146,25 +149,70 @@ class ComparisonStatistics:
     phase_slope_sigma: float | None
 
 
+def _quantisation_rel(img: NDArray[np.float64], n_pixels: int, signal_dn: float) -> float:
+    """Relative noise floor of integer counts: 1/sqrt(12) DN per summed pixel (a deep-space sky of
+    constant integer DN, as SEVIRI's, shows no variance: the sky noise would read 0)."""
+    finite = img[np.isfinite(img)]
+    if finite.size == 0 or signal_dn <= 0 or not np.array_equal(finite, np.round(finite)):
+        return 0.0
+    return math.sqrt(n_pixels / 12.0) / signal_dn
+
+
+def _integrate_oriented(img: NDArray[np.float64], offset_dn: float | None, oversampling: float,
+                        pixel_solid_angle_sr: float, axis: str) -> DiskIntegration:
+    header = BandHeader(
+        band="glod", shape=(int(img.shape[0]), int(img.shape[1])), dark_dn=float(offset_dn or 0.0),
+        gain_factor=1.0, oversamp=float(oversampling), binning=1,
+        pixscale_urad=math.sqrt(pixel_solid_angle_sr) * 1e6, lineper_ms=1.0, saturate_dn=math.inf,
+    )  # fmt: skip
+    phot = measure_moon_array(img, header, 1.0)
+    n = phot.n_aperture_pixels
+    sky = phot.background_dn
+    # the fitted plane summed over a centred aperture = level x N; without an offset in the file the
+    # fitted sky IS the deep-space level
+    dc_int = phot.signal_dn + sky * n if offset_dn is not None else phot.signal_dn
+    u = phot.uncertainty
+    return DiskIntegration(
+        dc_integrated=dc_int,
+        dc_sky_subtracted=phot.signal_dn,
+        residual_sky_dn=sky,
+        n_pixels=n,
+        rel_sigma=math.sqrt(max(u.noise, _quantisation_rel(img, n, phot.signal_dn)) ** 2 + u.background**2
+                            + u.aperture**2),
+        photometry=phot,
+        oversampling_axis=axis,
+    )
+
+
 def integrate_imagette(
     imagette_dn: NDArray[np.floating],
-    offset_dn: float,
+    offset_dn: float | None,
     oversampling: float = 1.0,
     *,
     pixel_solid_angle_sr: float = 1e-10,
+    expected_radius_px: float | None = None,
 ) -> DiskIntegration:
     """Disk-integrated counts of a lunar imagette (halo included), ICD 6 ``dc_integrated``.
+
+    The GLOD convention does not say which imagette axis the oversampling factor stretches
+    (EUMETSAT's SEVIRI files: 1, no stretch; JMA's MTSAT-2 Imager files: 1.75 along the columns,
+    the east-west scan, whereas ICD 1.2's OVERSAMP stretches rows). With a factor other than 1
+    both orientations are measured; the one whose fitted limb radius (native pixels) is closest
+    to ``expected_radius_px`` is kept (without it: the one that succeeds, rows first).
 
     Parameters
     ----------
     imagette_dn : NDArray, shape (rows, cols)
         Digital counts; NaN where missing (fill), ignored off the disk.
-    offset_dn : float
-        Deep-space offset per pixel, counts.
+    offset_dn : float or None
+        Deep-space offset per pixel, counts; None when the file has none (the sky level fitted
+        outside the limb is then the offset).
     oversampling : float
-        Oversampling factor (rows per native line, as OVERSAMP of ICD 1.2).
+        Oversampling factor (pixels per native pixel along the oversampled axis).
     pixel_solid_angle_sr : float
-        Solid angle of one pixel (only scales nothing here; kept for the BandHeader).
+        Solid angle of one pixel (scales nothing here; kept for the BandHeader).
+    expected_radius_px : float, optional
+        Moon radius expected from the geometry, native pixels (chooses the oversampled axis).
 
     Returns
     -------
@@ -174,27 +222,23 @@ def integrate_imagette(
     ------
     MoonPhotometryError, AllNaNError, InsufficientBackgroundError
         As :func:`~monitor.science.moon_photometry.measure_moon_band` (no Moon, truncated Moon,
-        NaN on the disk, too little sky).
+        NaN on the disk, too little sky), in every orientation tried (the first one's error).
     """
     img = np.asarray(imagette_dn, dtype=np.float64)
-    header = BandHeader(
-        band="glod", shape=(int(img.shape[0]), int(img.shape[1])), dark_dn=float(offset_dn), gain_factor=1.0,
-        oversamp=float(oversampling), binning=1, pixscale_urad=math.sqrt(pixel_solid_angle_sr) * 1e6,
-        lineper_ms=1.0, saturate_dn=math.inf,
-    )  # fmt: skip
-    phot = measure_moon_array(img, header, 1.0)
-    n = phot.n_aperture_pixels
-    sky = phot.background_dn
-    dc_int = phot.signal_dn + sky * n  # the fitted plane summed over a centred aperture = level x N
-    u = phot.uncertainty
-    return DiskIntegration(
-        dc_integrated=dc_int,
-        dc_sky_subtracted=phot.signal_dn,
-        residual_sky_dn=sky,
-        n_pixels=n,
-        rel_sigma=math.sqrt(u.noise**2 + u.background**2 + u.aperture**2),
-        photometry=phot,
-    )
+    orientations = [("rows", img)] + ([("columns", img.T)] if abs(float(oversampling) - 1.0) > 1e-9 else [])
+    found: list[DiskIntegration] = []
+    first_error: ScienceError | None = None
+    for axis, oriented in orientations:
+        try:
+            found.append(_integrate_oriented(oriented, offset_dn, oversampling, pixel_solid_angle_sr, axis))
+        except ScienceError as exc:
+            first_error = first_error or exc
+    if not found:
+        assert first_error is not None
+        raise first_error
+    if expected_radius_px is not None and expected_radius_px > 0:
+        return min(found, key=lambda d: abs(math.log(d.photometry.disk_radius_px / expected_radius_px)))
+    return found[0]
 
 
 def file_net_counts(
