@@ -102,10 +102,18 @@ def period_of(text: str | None, now: datetime) -> Period:
 
 @dataclass(frozen=True)
 class Delivery:
+    """One satellite's deliveries: the newest accepted acquisition (received, DATE-OBS), the time
+    since it was received, and its backlog (archived acquisitions waiting for processing, per type)."""
+
     satellite: str
     last_received_at: datetime | None
     last_observed_at: datetime | None
     age: timedelta | None
+    waiting: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_waiting(self) -> int:
+        return sum(self.waiting.values())
 
 
 @dataclass(frozen=True)
@@ -122,11 +130,13 @@ def overview(session: Session, settings: Settings, period: Period, now: datetime
              cache: ContextCache | None = None) -> Overview:
     ctx = _context(session, settings, period, now, cache)
     last = acquisitions.last_delivery_by_satellite(session)
+    waiting = ops.processing_backlog_by_satellite(session)
     deliveries = []
     for sat in Satellite:
         received, observed = last.get(sat.value, (None, None))
         deliveries.append(Delivery(satellite=sat.value, last_received_at=received, last_observed_at=observed,
-                                   age=None if received is None else now - received))
+                                   age=None if received is None else now - received,
+                                   waiting=waiting.get(sat.value, {})))
     return Overview(ctx=ctx, health=collect_health(session, settings, now), job_runs=list(ops.last_job_runs(session)),
                     processing_runs=list(ops.last_runs(session)), deliveries=deliveries,
                     rejection_counts=acquisitions.catalogue_counts(session).rejections)

@@ -1,0 +1,138 @@
+"""Dashboard pages the first version lacked or drew differently from the PDF (issue 21 review):
+the per-satellite backlog on the overview, the star trace figure with the PDF's starpool median ±
+spread and its rejected (outlier) stars, the MTF curve's hover with σ, the A_k figure's comparison
+drift line, and figures whose values include NaN (JSON has none: the browser would draw nothing)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from monitor.catalogue import operations as ops
+from monitor.catalogue.engine import make_engine
+from monitor.ingest.service import run_ingest
+from monitor.reports.context import (
+    CalibrationSeries,
+    DriftFit,
+    MoonResult,
+    MtfCurve,
+    StarOutlier,
+    StarTrace,
+    StarWindowTraces,
+)
+from monitor.settings import load_settings
+from monitor.simulate.campaign import simulate_campaigns
+from monitor.site import init_site, session_scope
+from monitor.web import charts
+from tests.web.conftest import serving
+
+T0 = datetime(2025, 2, 1, tzinfo=UTC)
+
+
+def _strict_json(text: str) -> Any:
+    """``JSON.parse`` of a browser: no NaN, no Infinity."""
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _figures(html: str) -> dict[str, Any]:
+    return {m.group(1): _strict_json(m.group(2)) for m in re.finditer(
+        r'<script type="application/json" class="plot-data" data-target="([^"]+)">(.*?)</script>', html, re.S)}
+
+
+@pytest.mark.db
+def test_overview_shows_each_satellites_backlog(tmp_path: Path) -> None:
+    """Acquisitions ingested but not processed: each satellite's row of the overview counts them
+    per type, as many as the files archived for it (counted on disk, not by the catalogue)."""
+    from monitor.web.app import create_app
+
+    now = datetime(2025, 3, 5, 12, 0, tzinfo=UTC)
+    settings = load_settings(tmp_path / "site", env={"MONITOR_INGEST_SETTLE_SECONDS": "0",
+                                                     "MONITOR_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+    init_site(settings)
+    simulate_campaigns(settings.inbox, start=T0, months=1, seed=5, satellites=("PHR1A",), stars_per_campaign=3,
+                       moon_per_month=0, geom_per_month=1, bad_files=False)
+    simulate_campaigns(settings.inbox, start=T0, months=1, seed=6, satellites=("PNEO4",), stars_per_campaign=0,
+                       moon_per_month=1, geom_per_month=0, bad_files=False)
+    with session_scope(settings) as session:
+        run_ingest(session, settings, now)
+    on_disk = Counter(p.relative_to(settings.archive).parts[0] for p in settings.archive.rglob("*.fits*")
+                      if p.is_file() and not p.name.endswith(".done"))
+    assert set(on_disk) == {"PHR1A", "PNEO4"}
+
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        by_sat = ops.processing_backlog_by_satellite(session)
+        total = ops.processing_backlog(session).counts
+    engine.dispose()
+    assert {s: sum(v.values()) for s, v in by_sat.items()} == dict(on_disk)
+    assert set(by_sat["PHR1A"]) == {"STAR", "GEOM"} and set(by_sat["PNEO4"]) == {"MOON"}
+    assert sum(total.values()) == sum(on_disk.values())
+
+    app = create_app(settings, now=lambda: now)
+    try:
+        with serving(app) as s:
+            page = s.get("/").text
+    finally:
+        app.state.engine.dispose()
+    for sat, n in on_disk.items():
+        row = re.search(rf'<td class="l">{sat}</td>.*?<td class="backlog">([^<]*)</td>', page)
+        assert row is not None, sat
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(by_sat[sat].items()))
+        assert row.group(1) == f"{n} ({parts})"
+    assert re.search(r'<td class="l">PHR1B</td>.*?<td class="backlog">0</td>', page)
+
+
+def test_star_trace_figure_has_the_pdfs_median_spread_and_outliers() -> None:
+    t = [T0 + timedelta(days=30 * i) for i in range(3)]
+    w = StarWindowTraces(
+        half_width_px=4,
+        traces=[StarTrace("HIP 1", t, [1.0, 0.99, 1.01]), StarTrace("HIP 2", t, [1.02, float("nan"), 0.98])],
+        epochs=t, median=[1.01, 0.99, 0.995], spread=[0.01, 0.02, 0.015], n_stars=[2, 1, 2],
+        outliers=[StarOutlier("HIP 3", "ACQ-3", t[1], 4, 0.8, 0.99, -9.5)])
+    fig = _strict_json(json.dumps(charts.star_traces(w, "x")))
+    median, outliers, *stars = fig["data"]
+    assert median["y"] == [1.01, 0.99, 0.995] and median["error_y"]["array"] == [0.01, 0.02, 0.015]
+    assert median["customdata"] == [2, 1, 2] and "± %{error_y.array" in median["hovertemplate"]
+    assert outliers["y"] == [0.8] and outliers["marker"]["symbol"] == "x" and outliers["text"] == ["HIP 3 ACQ-3"]
+    assert outliers["customdata"] == [-9.5] and "rejected" in outliers["hovertemplate"]
+    assert [s["name"] for s in stars] == ["HIP 1", "HIP 2"]
+    assert stars[1]["y"] == [1.02, None, 0.98]  # NaN: a gap, not invalid JSON
+
+
+def test_figures_never_carry_nan_or_infinity() -> None:
+    t = [T0, T0 + timedelta(days=10)]
+    fit = DriftFit(reference_epoch=T0, a0=100.0, rate_per_year=-0.01, rate_sigma=0.002, model="star-offsets")
+    mean_fit = DriftFit(reference_epoch=T0, a0=100.5, rate_per_year=-0.02, rate_sigma=0.004)
+    series = CalibrationSeries("P", "STAR", t, [100.0, math.nan], [0.1, math.inf], drift=fit,
+                               starpool_mean_drift=mean_fit)
+    moon = [MoonResult("M1", "P", T0, -30.0, 100.0, 0.2, residual_pct=math.nan)]
+    for fig in (charts.a_vs_time([series], "a"), charts.moon_residuals(moon, "m", by_phase=True),
+                charts.mtf_curve(MtfCurve("P", [0.1, 0.5], [0.9, math.nan], [0.01, 0.02]), "c")):
+        _strict_json(json.dumps(fig))
+    a = charts.a_vs_time([series], "a")["data"]
+    assert a[0]["y"] == [100.0, None] and a[0]["error_y"]["array"] == [0.1, None]
+    # the primary drift solid, the starpool means' linear fit dashed (the PDF's two lines)
+    assert [(d["line"]["dash"], d["name"].split(" ")[1]) for d in a[1:]] == [("solid", "drift"), ("dash", "starpool")]
+    assert "-1.00 ± 0.20 %/yr" in a[1]["name"] and "-2.00 ± 0.40 %/yr" in a[2]["name"]
+
+
+def test_mtf_curve_hover_shows_sigma_when_known() -> None:
+    c = MtfCurve("P", frequency=[0.1, 0.3, 0.5], along=[0.9, 0.6, 0.3], along_sigma=[0.01, 0.02, 0.03],
+                 across=[0.88, 0.55, 0.25], across_sigma=[], epsf_along=[0.9, 0.6, 0.31],
+                 epsf_along_sigma=[0.02, 0.03, 0.04])
+    data = {d["name"]: d for d in charts.mtf_curve(c, "c")["data"]}
+    assert set(data) == {"along", "across", "ePSF along"}
+    assert data["along"]["error_y"]["array"] == [0.01, 0.02, 0.03] and "± %{error_y.array" in data["along"]["hovertemplate"]
+    assert "error_y" not in data["across"] and "±" not in data["across"]["hovertemplate"]
+    assert data["ePSF along"]["line"]["dash"] == "dot" and "±" in data["ePSF along"]["hovertemplate"]
