@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,20 @@ from monitor.reports.context import (
 )
 from monitor.science.constants import SECONDS_PER_YEAR
 
-__all__ = ["a_vs_time", "mtf_nyquist", "mtf_curve", "star_traces", "moon_residuals"]
+__all__ = ["LunarPoint", "a_vs_time", "mtf_nyquist", "mtf_curve", "star_traces", "moon_residuals", "lunar_ratio"]
+
+
+@dataclass(frozen=True)
+class LunarPoint:
+    """One GLOD observation and channel: observed / REF-1 model irradiance and its 1σ."""
+
+    observation: str
+    channel: str
+    time: datetime
+    phase_deg: float | None
+    ratio: float
+    ratio_sigma: float | None
+    in_trend: bool
 
 Figure = dict[str, Any]
 _T = "%{x|%Y-%m-%d %H:%M} UTC"
@@ -157,3 +171,29 @@ def moon_residuals(results: Sequence[MoonResult], title: str, by_phase: bool) ->
         })
     xtitle = "phase angle g [deg] (negative: waxing)" if by_phase else ""
     return {"data": data, "layout": _layout(title, "residual to drift model [%]", xtitle)}
+
+
+def lunar_ratio(points: Sequence[LunarPoint], title: str, by_phase: bool) -> Figure:
+    """Another instrument's lunar comparisons (GLOD): observed / REF-1 irradiance per channel vs
+    date or signed phase angle, ±1σ, flagged observations as crosses (the PDF's two figures)."""
+    data: list[dict[str, Any]] = []
+    for channel in sorted({p.channel for p in points}):
+        for in_trend, symbol in ((True, "circle"), (False, "x")):
+            sel = [p for p in points if p.channel == channel and p.in_trend is in_trend
+                   and (p.phase_deg is not None or not by_phase)]
+            if not sel:
+                continue
+            x: list[Any] = _num([p.phase_deg for p in sel]) if by_phase else _iso([p.time for p in sel])
+            data.append({
+                "type": "scatter", "mode": "markers", "name": channel if in_trend else f"{channel} (flagged)",
+                "x": x, "y": _num([p.ratio for p in sel]),
+                "error_y": {"type": "data", "array": _num([p.ratio_sigma or 0.0 for p in sel]), "visible": True},
+                "marker": {"symbol": symbol}, "text": [p.observation for p in sel],
+                "hovertemplate": (f"{channel} %{{text}}<br>" + ("g = %{x:.1f}°" if by_phase else _T)
+                                  + "<br>observed / REF-1 = %{y:.4f} ± %{error_y.array:.4f}<extra></extra>"),
+            })
+    xtitle = "phase angle g [deg] (negative: waxing)" if by_phase else ""
+    layout = _layout(title, "irr_obs / irr_model", xtitle,
+                     shapes=[{"type": "line", "x0": 0, "x1": 1, "xref": "paper", "y0": 1, "y1": 1,
+                              "line": {"color": "#999", "width": 1}}])
+    return {"data": data, "layout": layout}

@@ -9,13 +9,13 @@ import io
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
-from monitor.catalogue import acquisitions, measurements
+from monitor.catalogue import acquisitions, lunar_comparisons, measurements
 from monitor.catalogue import operations as ops
 from monitor.daemon.health import Health, collect_health
 from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, Satellite, printable_name
@@ -164,6 +164,24 @@ class BandPage:
     stars: list[StarRow]
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     trace_figures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # per GLOD instrument: its interactive ratio figures vs date and vs phase angle
+    lunar_figures: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+
+
+def lunar_figures(session: Session, until: datetime) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The interactive versions of the report's GLOD figures (:func:`monitor.reports.lunar.lunar_comparison_section`:
+    the same comparisons, those of the latest run of each observation up to ``until``)."""
+    points: dict[str, list[charts.LunarPoint]] = {}
+    for c, o in lunar_comparisons.latest_lunar_comparisons(session, until=until):
+        if c.ratio is None:
+            continue
+        t = o.date_obs if o.date_obs.tzinfo is not None else o.date_obs.replace(tzinfo=UTC)
+        points.setdefault(o.instrument, []).append(charts.LunarPoint(
+            observation=o.observation_id, channel=c.channel, time=t, phase_deg=c.phase_angle_deg, ratio=c.ratio,
+            ratio_sigma=c.ratio_sigma, in_trend=c.in_trend))
+    return {name: (charts.lunar_ratio(p, f"{name}: observed / REF-1 vs date", by_phase=False),
+                   charts.lunar_ratio(p, f"{name}: observed / REF-1 vs phase angle", by_phase=True))
+            for name, p in points.items()}
 
 
 def _star_rows(points: list[TracePoint]) -> list[StarRow]:
@@ -204,6 +222,7 @@ def band_page(session: Session, settings: Settings, satellite: str, band: str, p
         summary=[r for r in ctx.summary_rows if r.satellite == satellite and r.band == band],
         ratio=next((r for r in ctx.ratio_rows if r.band == band), None) if satellite in ("PNEO3", "PNEO4") else None,
         stars=_star_rows(star_traces(session, satellite, band)), figures=figures, trace_figures=trace_figures,
+        lunar_figures=lunar_figures(session, period.end) if ctx.lunar_comparisons else {},
     )
 
 

@@ -136,3 +136,64 @@ def test_mtf_curve_hover_shows_sigma_when_known() -> None:
     assert data["along"]["error_y"]["array"] == [0.01, 0.02, 0.03] and "± %{error_y.array" in data["along"]["hovertemplate"]
     assert "error_y" not in data["across"] and "±" not in data["across"]["hovertemplate"]
     assert data["ePSF along"]["line"]["dash"] == "dot" and "±" in data["ePSF along"]["hovertemplate"]
+
+
+GLOD_SRF = "W_XX-EUMETSAT-Darmstadt_VIS+IR+SRF_MSG3+SEVIRI_C_EUMG.nc"
+GLOD_OBS = ["W_XX-EUMETSAT-Darmstadt,VISNIR+SUBSET+MOON,MSG3+SEVIRI_C_EUMG_20130101145644_01.nc",
+            "W_XX-EUMETSAT-Darmstadt,VISNIR+SUBSET+MOON,MSG3+SEVIRI_C_EUMG_20140318140112_01.nc"]
+
+
+@pytest.mark.db
+@pytest.mark.slow
+def test_band_page_draws_the_glod_lunar_comparisons(tmp_path: Path, glod_reference: Path) -> None:
+    """Real SEVIRI GLOD files, ingested and compared: every band page has the report's statistics
+    table of the instrument and its two interactive figures, one point per compared channel of
+    each observation with the catalogue's ratio and 1σ (the report draws these as PNG)."""
+    import shutil
+
+    from monitor.calibration.service import run_processing
+    from monitor.catalogue.lunar_comparisons import latest_lunar_comparisons
+    from monitor.reports.filters import pct
+    from monitor.reports.period import parse_period
+    from monitor.reports.view import build_context
+    from monitor.site import utc_now
+    from monitor.web.app import create_app
+
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "monitor.toml").write_text(f'[instruments."MSG3 SEVIRI"]\nsrf = "{glod_reference / GLOD_SRF}"\n')
+    settings = load_settings(root, env={"MONITOR_INGEST_SETTLE_SECONDS": "0",
+                                        "MONITOR_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+    init_site(settings)
+    for name in GLOD_OBS:
+        shutil.copy(glod_reference / name, settings.inbox / name)
+    now = utc_now()  # after the copies: ingest takes files modified before now
+    with session_scope(settings) as session:
+        got = run_ingest(session, settings, now)
+        assert len(got.ingested) == len(GLOD_OBS), got
+        done = run_processing(session, settings, now)
+        assert done.parts["lunar comparison"].observations == len(GLOD_OBS), done
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        rows = [(c, o) for c, o in latest_lunar_comparisons(session) if c.ratio is not None]
+        ctx = build_context(session, settings, parse_period(f"{now:%Y-%m}"), now)
+    engine.dispose()
+    assert len({o.id for _, o in rows}) == len(GLOD_OBS) and len(rows) >= 4
+    (section,) = ctx.lunar_comparisons
+
+    app = create_app(settings, now=lambda: now)
+    try:
+        with serving(app) as s:
+            html = s.get("/satellite/PNEO4/B").text
+    finally:
+        app.state.engine.dispose()
+    assert f"{section.instrument}: observed / REF-1 lunar irradiance" in html
+    for r in section.stats:
+        assert pct(r.stats.mrd, 2, ratio=True) in html, r.channel
+    figs = _figures(html)
+    date_fig, phase_fig = figs["fig-glod-date-1"], figs["fig-glod-phase-1"]
+    plotted = sorted((d["name"].split(" ")[0], y, e) for d in date_fig["data"]
+                     for y, e in zip(d["y"], d["error_y"]["array"], strict=True))
+    assert plotted == sorted((c.channel, c.ratio, c.ratio_sigma or 0.0) for c, _ in rows)
+    assert sum(len(d["x"]) for d in phase_fig["data"]) == sum(c.phase_angle_deg is not None for c, _ in rows)
+    assert 'src="data:image/png' not in html  # the interactive figures replace the report's PNGs
