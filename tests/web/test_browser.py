@@ -75,7 +75,8 @@ def _errors(driver: Any) -> list[str]:
 def _hover_text(driver: Any, target: str, curve: int, point: int) -> str:
     """The hover label Plotly draws for one point (its own hover code, as a mouse over the point)."""
     driver.execute_script(
-        "Plotly.Fx.hover(document.getElementById(arguments[0]), [{curveNumber: arguments[1], pointNumber: arguments[2]}]);",
+        "Plotly.Fx.hover(document.getElementById(arguments[0]),"
+        " [{curveNumber: arguments[1], pointNumber: arguments[2]}]);",
         target, curve, point)
     return str(_wait(lambda: driver.execute_script(
         "var h = document.querySelector('#' + arguments[0] + ' .hoverlayer'); return h ? h.textContent : '';", target),

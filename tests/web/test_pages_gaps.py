@@ -133,7 +133,8 @@ def test_mtf_curve_hover_shows_sigma_when_known() -> None:
                  epsf_along_sigma=[0.02, 0.03, 0.04])
     data = {d["name"]: d for d in charts.mtf_curve(c, "c")["data"]}
     assert set(data) == {"along", "across", "ePSF along"}
-    assert data["along"]["error_y"]["array"] == [0.01, 0.02, 0.03] and "± %{error_y.array" in data["along"]["hovertemplate"]
+    assert data["along"]["error_y"]["array"] == [0.01, 0.02, 0.03]
+    assert "± %{error_y.array" in data["along"]["hovertemplate"]
     assert "error_y" not in data["across"] and "±" not in data["across"]["hovertemplate"]
     assert data["ePSF along"]["line"]["dash"] == "dot" and "±" in data["ePSF along"]["hovertemplate"]
 
