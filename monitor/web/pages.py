@@ -144,13 +144,34 @@ def overview(session: Session, settings: Settings, period: Period, now: datetime
 
 @dataclass(frozen=True)
 class StarRow:
-    """One star acquisition of the band: a starpool member, or rejected with the reason."""
+    """One star acquisition of the band: a starpool member, or rejected with the reason.
+
+    ``unusable_windows``: the windows of a member that are not usable, (half-width [native px],
+    reason), e.g. "no prediction" for a window the starpool's EE does not predict (the widest one in
+    a band whose PSF fit does not reach it): they are not drawn, the star stays a member."""
 
     time: datetime
     acq_id: str
     star: str
     usable: bool
     reason: str | None
+    unusable_windows: tuple[tuple[int, str], ...] = ()
+
+
+def _star_rows(points: list[TracePoint]) -> list[StarRow]:
+    """One row per acquisition: a member when any of its windows is usable; otherwise rejected, with
+    the reason of its windows (a star rejected from its starpool is unusable in every window)."""
+    by_acq: dict[str, list[TracePoint]] = {}
+    for p in points:
+        by_acq.setdefault(p.acq_id, []).append(p)
+    rows = []
+    for acq_id, pts in by_acq.items():
+        usable = any(p.usable for p in pts)
+        reason = None if usable else next((p.reason for p in pts if p.reason), None)
+        windows = tuple(sorted({(p.half_width_px, p.reason or "no prediction") for p in pts if not p.usable}))
+        rows.append(StarRow(time=pts[0].time, acq_id=acq_id, star=pts[0].star, usable=usable, reason=reason,
+                            unusable_windows=windows if usable else ()))
+    return sorted(rows, key=lambda r: (r.time, r.acq_id))
 
 
 @dataclass(frozen=True)
@@ -182,15 +203,6 @@ def lunar_figures(session: Session, until: datetime) -> dict[str, tuple[dict[str
     return {name: (charts.lunar_ratio(p, f"{name}: observed / REF-1 vs date", by_phase=False),
                    charts.lunar_ratio(p, f"{name}: observed / REF-1 vs phase angle", by_phase=True))
             for name, p in points.items()}
-
-
-def _star_rows(points: list[TracePoint]) -> list[StarRow]:
-    """One row per acquisition (its windows share the verdict)."""
-    rows: dict[str, StarRow] = {}
-    for p in points:
-        if p.acq_id not in rows or (not p.usable and rows[p.acq_id].usable):
-            rows[p.acq_id] = StarRow(time=p.time, acq_id=p.acq_id, star=p.star, usable=p.usable, reason=p.reason)
-    return sorted(rows.values(), key=lambda r: (r.time, r.acq_id))
 
 
 def band_page(session: Session, settings: Settings, satellite: str, band: str, period: Period,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from monitor.reports.filters import pct, sci
+from monitor.reports.filters import pm
 from tests.web.conftest import Served, WebSite
 from tests.web.test_routes import _context
 
@@ -68,6 +68,10 @@ def _not_blank(png: bytes) -> tuple[float, float]:
     return float(grey.std()), float(np.mean(grey < 250))
 
 
+def _plain(text: str) -> str:
+    return text.replace("\u00a0", " ")
+
+
 def _errors(driver: Any) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -97,12 +101,10 @@ def test_overview_and_band_page_in_chromium(browser: Any, web_site: WebSite, ser
     browser.get(served.base + "/")
     text = browser.find_element(By.TAG_NAME, "body").text
     assert ctx.summary_rows
-    for r in ctx.summary_rows:
-        assert sci(r.a, 5) in text and sci(r.a_sigma, 2) in text, (r.satellite, r.band, r.method)
+    for r in ctx.summary_rows:  # as the PDF prints them (the browser's text has plain spaces for no-break ones)
+        assert _plain(pm(r.a, r.a_sigma)) in text, (r.satellite, r.band, r.method)
         if r.drift_per_year is not None:
-            # (the browser's text has plain spaces for the filters' no-break spaces)
-            drift = f"{pct(r.drift_per_year, 2, ratio=True)} {pct(r.drift_sigma, 2, ratio=True, sign=False)}"
-            assert drift.replace("\xa0", " ") in text, (r.satellite, r.band, r.method)
+            assert _plain(pm(r.drift_per_year, r.drift_sigma, scale=100.0, sign=True)) in text, (r.satellite, r.band)
     assert any(r.drift_per_year is not None for r in ctx.summary_rows)
     for heading in ("Deliveries", "Backlog", "Last processing runs", "Alerts (", "Rejected inputs"):
         assert heading in text, heading
@@ -121,7 +123,7 @@ def test_overview_and_band_page_in_chromium(browser: Any, web_site: WebSite, ser
     assert len(points) == len(star.a)
     text = browser.find_element(By.TAG_NAME, "body").text
     row = next(r for r in ctx.summary_rows if r.satellite == "PHR1A" and r.band == "P")
-    assert sci(row.a, 5) in text and sci(row.a_sigma, 2) in text and "PHR1A band P" in text
+    assert _plain(pm(row.a, row.a_sigma)) in text and "PHR1A band P" in text
     # hovering a point shows its value and its 1σ (d3's ".6g" / ".2g": Python's for these magnitudes)
     hover = _hover_text(browser, "fig-a", 0, len(star.a) - 1)
     assert f"A = {star.a[-1]:.6g} ± {star.a_sigma[-1]:.2g}" in hover, hover

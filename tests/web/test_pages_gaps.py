@@ -198,3 +198,25 @@ def test_band_page_draws_the_glod_lunar_comparisons(tmp_path: Path, glod_referen
     assert plotted == sorted((c.channel, c.ratio, c.ratio_sigma or 0.0) for c, _ in rows)
     assert sum(len(d["x"]) for d in phase_fig["data"]) == sum(c.phase_angle_deg is not None for c, _ in rows)
     assert 'src="data:image/png' not in html  # the interactive figures replace the report's PNGs
+
+
+def test_star_verdict_per_acquisition() -> None:
+    """A star is a member when any of its windows is usable (a window its starpool does not
+    predict does not reject it, as the widest one in PHR B3 of the demo); rejected, with the
+    reason, when none is."""
+    from monitor.results import TracePoint
+    from monitor.web.pages import _star_rows
+
+    def point(acq: str, h: int, usable: bool, reason: str | None, minutes: int) -> TracePoint:
+        return TracePoint(time=T0 + timedelta(minutes=minutes), acq_id=acq, star="HIP 7", band="B3", half_width_px=h,
+                          normalised_count_dn=1.0, sum_dn=1.0, sigma_dn=0.1, status="ok", reason=reason,
+                          usable=usable, ratio_to_prediction=1.0 if usable else None)
+
+    points = ([point("A1", h, h != 20, None, 0) for h in (2, 5, 20)]
+              + [point("A2", h, False, "outlier", 1) for h in (2, 5, 20)]
+              + [point("A3", h, h != 2, "saturated" if h == 2 else None, 2) for h in (2, 5)])
+    rows = {r.acq_id: r for r in _star_rows(points)}
+    assert rows["A1"].usable and rows["A1"].reason is None and rows["A1"].unusable_windows == ((20, "no prediction"),)
+    assert not rows["A2"].usable and rows["A2"].reason == "outlier" and rows["A2"].unusable_windows == ()
+    assert rows["A3"].usable and rows["A3"].unusable_windows == ((2, "saturated"),)
+    assert [r.acq_id for r in _star_rows(points)] == ["A1", "A2", "A3"]
