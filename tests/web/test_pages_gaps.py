@@ -101,13 +101,15 @@ def test_star_trace_figure_has_the_pdfs_median_spread_and_outliers() -> None:
         epochs=t, median=[1.01, 0.99, 0.995], spread=[0.01, 0.02, 0.015], n_stars=[2, 1, 2],
         outliers=[StarOutlier("HIP 3", "ACQ-3", t[1], 4, 0.8, 0.99, -9.5)])
     fig = _strict_json(json.dumps(charts.star_traces(w, "x")))
-    median, outliers, *stars = fig["data"]
+    median, outliers, stars = fig["data"]
     assert median["y"] == [1.01, 0.99, 0.995] and median["error_y"]["array"] == [0.01, 0.02, 0.015]
     assert median["customdata"] == [2, 1, 2] and "± %{error_y.array" in median["hovertemplate"]
     assert outliers["y"] == [0.8] and outliers["marker"]["symbol"] == "x" and outliers["text"] == ["HIP 3 ACQ-3"]
     assert outliers["customdata"] == [-9.5] and "rejected" in outliers["hovertemplate"]
-    assert [s["name"] for s in stars] == ["HIP 1", "HIP 2"]
-    assert stars[1]["y"] == [1.02, None, 0.98]  # NaN: a gap, not invalid JSON
+    # every star in one trace, a gap between two stars; hover names the star
+    assert stars["text"] == ["HIP 1"] * 3 + [None] + ["HIP 2"] * 3 and stars["name"] == "each star (2)"
+    assert stars["y"] == [1.0, 0.99, 1.01, None, 1.02, None, 0.98]  # NaN: a gap, not invalid JSON
+    assert stars["x"][3] is None and stars["x"][:3] == [x.isoformat() for x in t]
 
 
 def test_figures_never_carry_nan_or_infinity() -> None:
