@@ -38,6 +38,7 @@ class LunarPoint:
     in_trend: bool
 
 Figure = dict[str, Any]
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 _T = "%{x|%Y-%m-%d %H:%M} UTC"
 
 
@@ -56,7 +57,9 @@ def _layout(title: str, ytitle: str, xtitle: str = "", **extra: Any) -> dict[str
     return {"title": {"text": title, "font": {"size": 14}}, "xaxis": {"title": {"text": xtitle}},
             "yaxis": {"title": {"text": ytitle}, "exponentformat": "none"}, "margin": {"l": 70, "r": 20, "t": 40,
                                                                                      "b": 50},
-            "height": 360, "hovermode": "closest", "legend": {"orientation": "h"}, **extra}
+            "height": 360, "hovermode": "closest",
+            # below the x-axis title when there is one (else they overlap)
+            "legend": {"orientation": "h", **({"y": -0.28} if xtitle else {})}, **extra}
 
 
 def _drift_line(fit: DriftFit, epochs: Sequence[datetime], name: str, dash: str) -> dict[str, Any]:
@@ -190,7 +193,8 @@ def lunar_ratio(points: Sequence[LunarPoint], title: str, by_phase: bool) -> Fig
     """Another instrument's lunar comparisons (GLOD): observed / REF-1 irradiance per channel vs
     date or signed phase angle, ±1σ, flagged observations as crosses (the PDF's two figures)."""
     data: list[dict[str, Any]] = []
-    for channel in sorted({p.channel for p in points}):
+    for i, channel in enumerate(sorted({p.channel for p in points})):
+        colour = _COLOURS[i % len(_COLOURS)]  # one per channel, flagged or not (as the PDF)
         for in_trend, symbol in ((True, "circle"), (False, "x")):
             sel = [p for p in points if p.channel == channel and p.in_trend is in_trend
                    and (p.phase_deg is not None or not by_phase)]
@@ -200,8 +204,10 @@ def lunar_ratio(points: Sequence[LunarPoint], title: str, by_phase: bool) -> Fig
             data.append({
                 "type": "scatter", "mode": "markers", "name": channel if in_trend else f"{channel} (flagged)",
                 "x": x, "y": _num([p.ratio for p in sel]),
-                "error_y": {"type": "data", "array": _num([p.ratio_sigma or 0.0 for p in sel]), "visible": True},
-                "marker": {"symbol": symbol}, "text": [p.observation for p in sel],
+                "error_y": {"type": "data", "array": _num([p.ratio_sigma or 0.0 for p in sel]), "visible": True,
+                            "color": colour},
+                "marker": {"symbol": symbol, "color": colour},
+                "text": [p.observation for p in sel],
                 "hovertemplate": (f"{channel} %{{text}}<br>" + ("g = %{x:.1f}°" if by_phase else _T)
                                   + "<br>observed / REF-1 = %{y:.4f} ± %{error_y.array:.4f}<extra></extra>"),
             })
