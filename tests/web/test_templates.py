@@ -71,3 +71,18 @@ def test_ratio_table_has_the_pdfs_cells() -> None:
 class _RatioCtx:
     def __init__(self, rows: list[object]) -> None:
         self.ratio_rows = rows
+
+
+def test_figure_json_cannot_close_its_script_element() -> None:
+    """Text from files inside a figure (an ACQ_ID, a star or GLOD observation name in the hover)
+    is embedded as JSON in a <script type="application/json">: it cannot end that element nor open
+    another, and it reads back unchanged."""
+    import json
+    import re
+
+    hostile = '</script><script>alert("x")</script><!--'
+    fig = {"data": [{"type": "scatter", "x": [1], "y": [2], "text": [hostile], "name": hostile}], "layout": {}}
+    html = _environment().from_string('{% import "web/_macros.html" as m %}{{ m.chart("fig-x", fig) }}').render(fig=fig)
+    assert html.count("</script>") == 1 and "<script>alert" not in html and "<!--" not in html
+    body = re.search(r'<script type="application/json" class="plot-data" data-target="fig-x">(.*)</script>', html, re.S)
+    assert body is not None and json.loads(body.group(1))["data"][0]["text"] == [hostile]
