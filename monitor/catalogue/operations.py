@@ -209,6 +209,20 @@ def processing_backlog(session: Session) -> ProcessingBacklog:
     return ProcessingBacklog(counts=counts, oldest_received_at=oldest)
 
 
+def processing_backlog_by_satellite(session: Session) -> dict[str, dict[str, int]]:
+    """Per satellite, archived STAR/MOON/GEOM acquisitions without a processing result
+    (:func:`processing_backlog` split by satellite; satellites with none are absent)."""
+    results: dict[AcqType, type[StarPhotometry] | type[MoonMeasurement] | type[GeometryResult]] = {
+        AcqType.STAR: StarPhotometry, AcqType.MOON: MoonMeasurement, AcqType.GEOM: GeometryResult}
+    out: dict[str, dict[str, int]] = {}
+    for acq_type, result in results.items():
+        q = (select(Acquisition.satellite, func.count()).where(*unprocessed(acq_type, result))
+             .group_by(Acquisition.satellite))
+        for satellite, n in session.exec(q).all():
+            out.setdefault(satellite, {})[acq_type.value] = int(n)
+    return out
+
+
 def start_run(session: Session, kind: str, now: datetime, *, reference_model: str = REF_VERSION,
               external_references: dict[str, Any] | None = None) -> ProcessingRun:
     """Insert a ``running`` ``processing_run`` row carrying the versions in use (flushed: it has

@@ -9,13 +9,13 @@ import io
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
-from monitor.catalogue import acquisitions, measurements
+from monitor.catalogue import acquisitions, lunar_comparisons, measurements
 from monitor.catalogue import operations as ops
 from monitor.daemon.health import Health, collect_health
 from monitor.domain import BANDS_BY_MISSION, MISSION_OF_SATELLITE, Satellite, printable_name
@@ -102,10 +102,18 @@ def period_of(text: str | None, now: datetime) -> Period:
 
 @dataclass(frozen=True)
 class Delivery:
+    """One satellite's deliveries: the newest accepted acquisition (received, DATE-OBS), the time
+    since it was received, and its backlog (archived acquisitions waiting for processing, per type)."""
+
     satellite: str
     last_received_at: datetime | None
     last_observed_at: datetime | None
     age: timedelta | None
+    waiting: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_waiting(self) -> int:
+        return sum(self.waiting.values())
 
 
 @dataclass(frozen=True)
@@ -122,11 +130,13 @@ def overview(session: Session, settings: Settings, period: Period, now: datetime
              cache: ContextCache | None = None) -> Overview:
     ctx = _context(session, settings, period, now, cache)
     last = acquisitions.last_delivery_by_satellite(session)
+    waiting = ops.processing_backlog_by_satellite(session)
     deliveries = []
     for sat in Satellite:
         received, observed = last.get(sat.value, (None, None))
         deliveries.append(Delivery(satellite=sat.value, last_received_at=received, last_observed_at=observed,
-                                   age=None if received is None else now - received))
+                                   age=None if received is None else now - received,
+                                   waiting=waiting.get(sat.value, {})))
     return Overview(ctx=ctx, health=collect_health(session, settings, now), job_runs=list(ops.last_job_runs(session)),
                     processing_runs=list(ops.last_runs(session)), deliveries=deliveries,
                     rejection_counts=acquisitions.catalogue_counts(session).rejections)
@@ -134,13 +144,34 @@ def overview(session: Session, settings: Settings, period: Period, now: datetime
 
 @dataclass(frozen=True)
 class StarRow:
-    """One star acquisition of the band: a starpool member, or rejected with the reason."""
+    """One star acquisition of the band: a starpool member, or rejected with the reason.
+
+    ``unusable_windows``: the windows of a member that are not usable, (half-width [native px],
+    reason), e.g. "no prediction" for a window the starpool's EE does not predict (the widest one in
+    a band whose PSF fit does not reach it): they are not drawn, the star stays a member."""
 
     time: datetime
     acq_id: str
     star: str
     usable: bool
     reason: str | None
+    unusable_windows: tuple[tuple[int, str], ...] = ()
+
+
+def _star_rows(points: list[TracePoint]) -> list[StarRow]:
+    """One row per acquisition: a member when any of its windows is usable; otherwise rejected, with
+    the reason of its windows (a star rejected from its starpool is unusable in every window)."""
+    by_acq: dict[str, list[TracePoint]] = {}
+    for p in points:
+        by_acq.setdefault(p.acq_id, []).append(p)
+    rows = []
+    for acq_id, pts in by_acq.items():
+        usable = any(p.usable for p in pts)
+        reason = None if usable else next((p.reason for p in pts if p.reason), None)
+        windows = tuple(sorted({(p.half_width_px, p.reason or "no prediction") for p in pts if not p.usable}))
+        rows.append(StarRow(time=pts[0].time, acq_id=acq_id, star=pts[0].star, usable=usable, reason=reason,
+                            unusable_windows=windows if usable else ()))
+    return sorted(rows, key=lambda r: (r.time, r.acq_id))
 
 
 @dataclass(frozen=True)
@@ -154,15 +185,24 @@ class BandPage:
     stars: list[StarRow]
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     trace_figures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # per GLOD instrument: its interactive ratio figures vs date and vs phase angle
+    lunar_figures: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
 
 
-def _star_rows(points: list[TracePoint]) -> list[StarRow]:
-    """One row per acquisition (its windows share the verdict)."""
-    rows: dict[str, StarRow] = {}
-    for p in points:
-        if p.acq_id not in rows or (not p.usable and rows[p.acq_id].usable):
-            rows[p.acq_id] = StarRow(time=p.time, acq_id=p.acq_id, star=p.star, usable=p.usable, reason=p.reason)
-    return sorted(rows.values(), key=lambda r: (r.time, r.acq_id))
+def lunar_figures(session: Session, until: datetime) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The interactive versions of the report's GLOD figures (:func:`monitor.reports.lunar.lunar_comparison_section`:
+    the same comparisons, those of the latest run of each observation up to ``until``)."""
+    points: dict[str, list[charts.LunarPoint]] = {}
+    for c, o in lunar_comparisons.latest_lunar_comparisons(session, until=until):
+        if c.ratio is None:
+            continue
+        t = o.date_obs if o.date_obs.tzinfo is not None else o.date_obs.replace(tzinfo=UTC)
+        points.setdefault(o.instrument, []).append(charts.LunarPoint(
+            observation=o.observation_id, channel=c.channel, time=t, phase_deg=c.phase_angle_deg, ratio=c.ratio,
+            ratio_sigma=c.ratio_sigma, in_trend=c.in_trend))
+    return {name: (charts.lunar_ratio(p, f"{name}: observed / REF-1 vs date", by_phase=False),
+                   charts.lunar_ratio(p, f"{name}: observed / REF-1 vs phase angle", by_phase=True))
+            for name, p in points.items()}
 
 
 def band_page(session: Session, settings: Settings, satellite: str, band: str, period: Period,
@@ -194,6 +234,7 @@ def band_page(session: Session, settings: Settings, satellite: str, band: str, p
         summary=[r for r in ctx.summary_rows if r.satellite == satellite and r.band == band],
         ratio=next((r for r in ctx.ratio_rows if r.band == band), None) if satellite in ("PNEO3", "PNEO4") else None,
         stars=_star_rows(star_traces(session, satellite, band)), figures=figures, trace_figures=trace_figures,
+        lunar_figures=lunar_figures(session, period.end) if ctx.lunar_comparisons else {},
     )
 
 

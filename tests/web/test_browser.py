@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from monitor.reports.filters import sci
+from monitor.reports.filters import pm
 from tests.web.conftest import Served, WebSite
 from tests.web.test_routes import _context
 
@@ -68,8 +68,30 @@ def _not_blank(png: bytes) -> tuple[float, float]:
     return float(grey.std()), float(np.mean(grey < 250))
 
 
+def _plain(text: str) -> str:
+    return text.replace("\u00a0", " ")
+
+
 def _errors(driver: Any) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _hover_text(driver: Any, target: str, curve: int, point: int) -> str:
+    """The hover label Plotly draws for one point (its own hover code, as a mouse over the point)."""
+    driver.execute_script(
+        "Plotly.Fx.hover(document.getElementById(arguments[0]),"
+        " [{curveNumber: arguments[1], pointNumber: arguments[2]}]);",
+        target, curve, point)
+    return str(_wait(lambda: driver.execute_script(
+        "var h = document.querySelector('#' + arguments[0] + ' .hoverlayer'); return h ? h.textContent : '';", target),
+        timeout_s=10))
+
+
+def _screenshot(driver: Any, path: Path) -> None:
+    png = driver.get_screenshot_as_png()
+    path.write_bytes(png)
+    std, inked = _not_blank(png)
+    assert std > 20 and inked > 0.02, (path.name, std, inked)
 
 
 def test_overview_and_band_page_in_chromium(browser: Any, web_site: WebSite, served: Served, tmp_path: Path) -> None:
@@ -78,10 +100,16 @@ def test_overview_and_band_page_in_chromium(browser: Any, web_site: WebSite, ser
     ctx = _context(web_site)
     browser.get(served.base + "/")
     text = browser.find_element(By.TAG_NAME, "body").text
-    for r in ctx.summary_rows:
-        assert sci(r.a, 5) in text and sci(r.a_sigma, 2) in text, (r.satellite, r.band, r.method)
-    assert "Deliveries" in text and "Last processing runs" in text
+    assert ctx.summary_rows
+    for r in ctx.summary_rows:  # as the PDF prints them (the browser's text has plain spaces for no-break ones)
+        assert _plain(pm(r.a, r.a_sigma)) in text, (r.satellite, r.band, r.method)
+        if r.drift_per_year is not None:
+            assert _plain(pm(r.drift_per_year, r.drift_sigma, scale=100.0, sign=True)) in text, (r.satellite, r.band)
+    assert any(r.drift_per_year is not None for r in ctx.summary_rows)
+    for heading in ("Deliveries", "Backlog", "Last processing runs", "Alerts (", "Rejected inputs"):
+        assert heading in text, heading
     assert _errors(browser) == []
+    _screenshot(browser, tmp_path / "overview.png")
 
     browser.get(served.base + "/satellite/PHR1A/P")
     n_charts = len(browser.find_elements(By.CSS_SELECTOR, "div.chart"))
@@ -95,10 +123,9 @@ def test_overview_and_band_page_in_chromium(browser: Any, web_site: WebSite, ser
     assert len(points) == len(star.a)
     text = browser.find_element(By.TAG_NAME, "body").text
     row = next(r for r in ctx.summary_rows if r.satellite == "PHR1A" and r.band == "P")
-    assert sci(row.a, 5) in text and "PHR1A band P" in text
+    assert _plain(pm(row.a, row.a_sigma)) in text and "PHR1A band P" in text
+    # hovering a point shows its value and its 1σ (d3's ".6g" / ".2g": Python's for these magnitudes)
+    hover = _hover_text(browser, "fig-a", 0, len(star.a) - 1)
+    assert f"A = {star.a[-1]:.6g} ± {star.a_sigma[-1]:.2g}" in hover, hover
     assert _errors(browser) == [], "console errors (a Content-Security-Policy violation?)"
-
-    png = browser.get_screenshot_as_png()
-    (tmp_path / "band.png").write_bytes(png)
-    std, inked = _not_blank(png)
-    assert std > 20 and inked > 0.02, (std, inked)
+    _screenshot(browser, tmp_path / "band.png")

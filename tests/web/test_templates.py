@@ -18,7 +18,8 @@ def test_alert_row_is_highlighted_and_escaped() -> None:
     html = template.render(rows=rows)
     assert '<tr class="alert">' in html and html.count('<tr class="alert">') == 1
     assert "&lt;img src=x onerror=&#34;x()&#34;&gt;" in html and "<img" not in html
-    assert "5.7989e+00" in html and "1.9e-02" in html and "−4.12\u00a0%" in html and "0.194" in html
+    assert "5.799\u00a0±\u00a00.019" in html and "1.9377\u00a0±\u00a00.0022" in html
+    assert "−4.12\u00a0±\u00a00.61" in html and "0.194" in html
     assert '<a href="/satellite/PHR1B/B3">B3</a>' in html
 
 
@@ -43,3 +44,45 @@ def test_alert_states_table_shows_state_and_escapes_message() -> None:
     assert "drift-rate" in html and "closed" in html and "2025-03-04 05:06" in html
     assert "&lt;b&gt;-4.1&lt;/b&gt;" in html and "<b>" not in html
     assert template.render(alerts=[]).strip() == ""
+
+
+def test_ratio_table_has_the_pdfs_cells() -> None:
+    """The PNEO3/PNEO4 table of the dashboard shows what the PDF's does (its own partial, the same
+    filters), for rows with a ratio and without."""
+    import re
+
+    from monitor.reports.context import RatioRow
+    from monitor.reports.render import make_environment
+
+    rows = [RatioRow(band="NIR", ratio=0.97083, ratio_sigma=0.00412, n_pairs=3), RatioRow(band="B", n_pairs=0)]
+
+    def cells(html: str) -> list[list[str]]:
+        body = re.search(r"<tbody>(.*?)</tbody>", html, re.S)
+        assert body is not None
+        return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+                for r in re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)]
+
+    web = _environment().from_string('{% import "web/_macros.html" as m %}{{ m.ratio_table(rows) }}').render(rows=rows)
+    pdf = make_environment().get_template("partials/_ratio.html").render(ctx=_RatioCtx(rows))
+    assert cells(web) == cells(pdf)
+    assert cells(web)[0] == ["NIR", "3", "0.9708\u00a0±\u00a00.0041"]
+
+
+class _RatioCtx:
+    def __init__(self, rows: list[object]) -> None:
+        self.ratio_rows = rows
+
+
+def test_figure_json_cannot_close_its_script_element() -> None:
+    """Text from files inside a figure (an ACQ_ID, a star or GLOD observation name in the hover)
+    is embedded as JSON in a <script type="application/json">: it cannot end that element nor open
+    another, and it reads back unchanged."""
+    import json
+    import re
+
+    hostile = '</script><script>alert("x")</script><!--'
+    fig = {"data": [{"type": "scatter", "x": [1], "y": [2], "text": [hostile], "name": hostile}], "layout": {}}
+    html = _environment().from_string('{% import "web/_macros.html" as m %}{{ m.chart("fig-x", fig) }}').render(fig=fig)
+    assert html.count("</script>") == 1 and "<script>alert" not in html and "<!--" not in html
+    body = re.search(r'<script type="application/json" class="plot-data" data-target="fig-x">(.*)</script>', html, re.S)
+    assert body is not None and json.loads(body.group(1))["data"][0]["text"] == [hostile]
