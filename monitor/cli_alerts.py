@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from monitor.cli import SiteOption, UsageError, UserError, _plain, _settings, _user_errors, out
+from monitor.cli_common import SiteOption, UsageError, UserError, _plain, _settings, _user_errors, out
 
 alerts_app = typer.Typer(help="Calibration alerts: list them, acknowledge one.")
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from monitor.cli import SiteOption, UsageError, _plain, _user_errors, out
+from monitor.cli_common import SiteOption, UsageError, _plain, _user_errors, out
 
 config_app = typer.Typer(no_args_is_help=True, help="Check the site's configuration, show the effective settings.")
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import SiteOption, UsageError, _check_selection, _parse_time, _settings, _user_errors
+from monitor.cli_common import SiteOption, UsageError, _check_selection, _parse_time, _settings, _user_errors
 
 export_app = typer.Typer(no_args_is_help=True, help="Exports for the lunar calibration community (GLOD, LIME TBX).")
 

@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli import SiteOption, UsageError, UserError, _check_selection, _parse_time, _settings, _user_errors, app
+from monitor.cli_common import (
+    SiteOption,
+    UsageError,
+    UserError,
+    _check_selection,
+    _parse_time,
+    _settings,
+    _user_errors,
+)
 
 # kind -> (what it draws, needs a band)
 KINDS: dict[str, tuple[str, bool]] = {
@@ -44,7 +52,6 @@ def _draw(kind: str, section: Any, band: str | None) -> Any:
     return draws[kind]
 
 
-@app.command("plot")
 @_user_errors
 def plot(
     kind: Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")],

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import SiteOption, UsageError, _settings, _user_errors, out
+from monitor.cli_common import SiteOption, UsageError, _settings, _user_errors, out
 from monitor.settings import Settings
 
 __all__ = ["serve", "is_loopback", "web_credentials"]

@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-from monitor.cli import SiteOption, UsageError, _error, _plain, _settings, _user_errors, err, out
+from monitor.cli_common import SiteOption, UsageError, _error, _plain, _settings, _user_errors, err, out
 
 
 @_user_errors
