@@ -17,27 +17,39 @@ from typing import Annotated
 import typer
 
 from monitor import __version__
-from monitor.cli_common import (  # noqa: F401  (re-exported: the helpers of every cli_<topic> module)
+from monitor.cli_common import (
     NO_TERMINAL_WIDTH,
     SiteOption,
     UsageError,
     UserError,
-    _check_selection,
-    _check_star,
-    _error,
-    _fit_output_to_environment,
-    _log_level,
-    _parse_time,
-    _plain,
-    _settings,
-    _user_errors,
+    check_selection,
+    check_star,
     err,
+    fit_output_to_environment,
+    log_level,
     out,
+    parse_time,
+    plain,
+    print_error,
     printable,
     set_log_override,
+    site_settings,
+    user_errors,
 )
 
-__all__ = ["app"]
+# The helpers under their former private names: command modules of other branches import them
+# from here (``from monitor.cli import _user_errors``); new modules import monitor.cli_common.
+_user_errors = user_errors
+_settings = site_settings
+_plain = plain
+_error = print_error
+_check_selection = check_selection
+_check_star = check_star
+_parse_time = parse_time
+_log_level = log_level
+_fit_output_to_environment = fit_output_to_environment
+
+__all__ = ["app", "NO_TERMINAL_WIDTH", "SiteOption", "UsageError", "UserError", "err", "out", "printable"]
 
 app = typer.Typer(
     add_completion=False,
@@ -55,9 +67,9 @@ def main(
                        ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log only warnings and errors.")] = False,
 ) -> None:
-    _fit_output_to_environment()
+    fit_output_to_environment()
     if verbose and quiet:
-        _error("--verbose and --quiet exclude each other")
+        print_error("--verbose and --quiet exclude each other")
         raise typer.Exit(2)
     set_log_override("DEBUG" if verbose else "WARNING" if quiet else None)
     if version:

@@ -1,5 +1,5 @@
 """What every ``monitor`` sub-command shares: the output consoles, the ``--site`` option, the
-one-line error handling (:func:`_user_errors` and its exit codes), the settings of this invocation
+one-line error handling (:func:`user_errors` and its exit codes), the settings of this invocation
 and the checks of a selection (satellite, band, time interval, star).
 
 The commands live in ``monitor/cli_<topic>.py`` by family; :mod:`monitor.cli` registers them in
@@ -33,7 +33,7 @@ NO_TERMINAL_WIDTH = 200
 out = Console(soft_wrap=not sys.stdout.isatty())
 
 
-def _fit_output_to_environment() -> None:
+def fit_output_to_environment() -> None:
     """Lay ``out`` out for this invocation: the terminal's width, else COLUMNS, else 200 columns."""
     if out.is_terminal:
         return
@@ -57,14 +57,14 @@ class UsageError(UserError):
     """Bad arguments (a selection that cannot match anything): one line, exit status 2."""
 
 
-def _error(message: str) -> None:
+def print_error(message: str) -> None:
     """One ``error:`` line on stderr: no rich markup in the message, no wrapping, no control character."""
     from monitor.domain import printable_name
 
     err.print(Text.assemble(("error:", "red"), " ", printable_name(message)), soft_wrap=True)
 
 
-def _user_errors(fn: F) -> F:
+def user_errors(fn: F) -> F:
     """Turn failures into one ``error: ...`` line and an exit code, never a traceback.
 
     2 for configuration and usage errors; 75 when another run of the same operation holds the
@@ -85,25 +85,25 @@ def _user_errors(fn: F) -> F:
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except ConfigError as exc:
-            _error(f"configuration: {exc}")
+            print_error(f"configuration: {exc}")
             raise typer.Exit(2) from None
         except UsageError as exc:
-            _error(str(exc))
+            print_error(str(exc))
             raise typer.Exit(2) from None
         except SiteBusyError as exc:
-            _error(str(exc))
+            print_error(str(exc))
             raise typer.Exit(BUSY_EXIT_CODE) from None
         except (UserError, DatabaseUnavailableError, SchemaOutdatedError, FileNotFoundError,
                 PermissionError, NotADirectoryError) as exc:
-            _error(str(exc))
+            print_error(str(exc))
             raise typer.Exit(1) from None
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             if is_transient(exc):
-                _error(f"{type(exc).__name__}: {first} (nothing was lost; run the command again later)")
+                print_error(f"{type(exc).__name__}: {first} (nothing was lost; run the command again later)")
             else:
                 log.debug("internal error", exc_info=True)
-                _error(f"internal error: {type(exc).__name__}: {first} (run with --verbose, or "
+                print_error(f"internal error: {type(exc).__name__}: {first} (run with --verbose, or "
                        "MONITOR_LOG_LEVEL=DEBUG, for the traceback; please report it)")
             raise typer.Exit(1) from None
 
@@ -120,20 +120,20 @@ def set_log_override(level: str | None) -> None:
     _log_override = level
 
 
-def _log_level(configured: str) -> str:
+def log_level(configured: str) -> str:
     return _log_override or configured
 
 
-def _settings(site: Path | None) -> Settings:
+def site_settings(site: Path | None) -> Settings:
     from monitor.site import apply_umask
 
     settings = load_settings(site)
     apply_umask(settings)  # [site] umask, before any file is created
-    configure_logging(_log_level(settings.log_level))
+    configure_logging(log_level(settings.log_level))
     return settings
 
 
-def _parse_time(value: str | None, name: str) -> datetime | None:
+def parse_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
@@ -143,7 +143,7 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def _check_selection(satellite: str | None, band: str | None, since: datetime | None = None,
+def check_selection(satellite: str | None, band: str | None, since: datetime | None = None,
                      until: datetime | None = None) -> None:
     """Refuse a selection that cannot match anything (an unknown satellite or band, a band of the
     other mission, an empty time interval) rather than answer with nothing."""
@@ -162,7 +162,7 @@ def _check_selection(satellite: str | None, band: str | None, since: datetime | 
         raise UsageError(f"--since {since:%Y-%m-%dT%H:%M:%SZ} must be before --until {until:%Y-%m-%dT%H:%M:%SZ}")
 
 
-def _check_star(hip: int) -> None:
+def check_star(hip: int) -> None:
     """The star must be one of the reference star list (ICD 2.2)."""
     from monitor.reference_stars import is_reference_star
 
@@ -176,7 +176,7 @@ def printable(text: str) -> str:
     return printable_name(text)
 
 
-def _plain(text: str) -> Text:
+def plain(text: str) -> Text:
     """Text shown as is: no rich markup, control characters escaped."""
     from monitor.domain import printable_name
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli_common import SiteOption, UserError, _error, _plain, _settings, _user_errors, err, out
+from monitor.cli_common import SiteOption, UserError, err, out, plain, print_error, site_settings, user_errors
 
 
-@_user_errors
+@user_errors
 def ingest(site: SiteOption = None) -> None:
     """Ingest the complete files of the inbox into the catalogue (archive or quarantine each)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -18,7 +18,7 @@ def ingest(site: SiteOption = None) -> None:
     from monitor.ingest.service import run_ingest
     from monitor.site import check_layout, session_scope, utc_now
 
-    settings = _settings(site)
+    settings = site_settings(site)
     check_layout(settings)
     interactive = err.is_terminal
     with session_scope(settings) as session:
@@ -35,15 +35,15 @@ def ingest(site: SiteOption = None) -> None:
                 summary = run_ingest(session, settings, utc_now(), progress)
         else:
             summary = run_ingest(session, settings, utc_now())
-    out.print(_plain(str(summary)), soft_wrap=True)
+    out.print(plain(str(summary)), soft_wrap=True)
     if summary.problems:
         for line in summary.problems[:20]:
-            err.print(_plain(f"  left in the inbox: {line}"), soft_wrap=True)
-        _error(f"{len(summary.problems)} file(s) left in the inbox for the next run (see the log)")
+            err.print(plain(f"  left in the inbox: {line}"), soft_wrap=True)
+        print_error(f"{len(summary.problems)} file(s) left in the inbox for the next run (see the log)")
         raise typer.Exit(1)
 
 
-@_user_errors
+@user_errors
 def process(
     reprocess: Annotated[bool, typer.Option("--reprocess", help="Recompute everything as a new version.")] = False,
     site: SiteOption = None,
@@ -60,18 +60,19 @@ def process(
     if dask is not None or enqueue:  # units of work shared by workers / a Dask cluster (cli_worker.py)
         from monitor.cli_worker import process_units
         return process_units(site, reprocess, dask, enqueue)
-    settings = _settings(site)
+    settings = site_settings(site)
     with session_scope(settings) as session, progress_reporter("process", err) as progress:
         summary = run_processing(session, settings, utc_now(), reprocess=reprocess, progress=progress)
     for line in summary.lines():
-        out.print(_plain(line), soft_wrap=True)
+        out.print(plain(line), soft_wrap=True)
     problems = getattr(summary, "problems", [])
     if problems:
-        _error(f"{len(problems)} item(s) left pending for the next run (transient or internal errors, see the log)")
+        print_error(f"{len(problems)} item(s) left pending for the next run (transient or internal errors, "
+                    "see the log)")
         raise typer.Exit(1)
 
 
-@_user_errors
+@user_errors
 def daemon(site: SiteOption = None) -> None:
     """Run the scheduler (ingest, process, weekly/monthly reports, e-mail retry) until SIGTERM/SIGINT."""
     from monitor.daemon.lock import DaemonLockedError
@@ -81,7 +82,7 @@ def daemon(site: SiteOption = None) -> None:
     # Resolved once: every job runs on exactly this site and these settings. The layout is not
     # checked here: an inbox that is a file fails the ingest job, which opens an incident and
     # alerts a person (a daemon that refused to start would only be restarted by systemd).
-    settings = _settings(site)
+    settings = site_settings(site)
     open_engine(settings).dispose()  # fail early and clearly: unreachable catalogue, outdated schema
     try:
         code = run_daemon(settings)

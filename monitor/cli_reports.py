@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from monitor.cli_common import SiteOption, UsageError, UserError, _plain, _settings, _user_errors, err, out
+from monitor.cli_common import SiteOption, UsageError, UserError, err, out, plain, site_settings, user_errors
 
 
-@_user_errors
+@user_errors
 def report(
     period: Annotated[str | None, typer.Option(
         "--period", help="2025-03 (month), 2025-W11 (ISO week), 2025 (year), weekly or monthly.")] = None,
@@ -38,7 +38,7 @@ def report(
 
     if (period is None) == (resend is None):
         raise UserError("give either --period P (to make a report) or --resend REPORT_ID")
-    settings = _settings(site)
+    settings = site_settings(site)
     try:
         with session_scope(settings) as session:
             if resend is not None:
@@ -68,7 +68,7 @@ def _mail_state(counts: dict[str, int], uncertain: int) -> str:
     return text + (f" ({uncertain} uncertain: maybe duplicated)" if uncertain else "")
 
 
-@_user_errors
+@user_errors
 def reports_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first (0: all).")] = 50,
     fmt: Annotated[str, typer.Option("--format", help="table (default) or json.")] = "table",
@@ -83,7 +83,7 @@ def reports_list(
         raise UsageError(f"unknown format {fmt!r} (table or json)")
     if limit < 0:
         raise UsageError(f"--limit must be >= 0, not {limit}")
-    settings = _settings(site)
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         rows = archived_reports(session, limit or None)
     docs: list[dict[str, Any]] = []
@@ -104,5 +104,5 @@ def reports_list(
         t.add_column(c)
     for d, (r, _, _) in zip(docs, rows, strict=True):
         t.add_row(str(d["id"]), d["period"], f"{r.created_at:%Y-%m-%d %H:%M}", str(d["pages"]),
-                  _plain(r.path + ("" if d["file_present"] else " (missing)")), d["email_state"])
+                  plain(r.path + ("" if d["file_present"] else " (missing)")), d["email_state"])
     out.print(t)

@@ -13,18 +13,18 @@ from monitor.cli_common import (
     SiteOption,
     UsageError,
     UserError,
-    _check_selection,
-    _check_star,
-    _parse_time,
-    _plain,
-    _settings,
-    _user_errors,
+    check_selection,
+    check_star,
     out,
+    parse_time,
+    plain,
     printable,
+    site_settings,
+    user_errors,
 )
 
 
-@_user_errors
+@user_errors
 def results(
     fmt: Annotated[str, typer.Option("--format", help="json (the ICD 5 document) or csv (one table).")] = "json",
     satellite: Annotated[str | None, typer.Option(help="Only this satellite.")] = None,
@@ -54,9 +54,9 @@ def results(
         raise UsageError(f"--format csv: give --table NAME (one of {', '.join(CSV_TABLES)}) or --out DIR")
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: not a directory")
-    t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
-    _check_selection(satellite, band, t0, t1)
-    settings = _settings(site)
+    t0, t1 = parse_time(since, "--since"), parse_time(until, "--until")
+    check_selection(satellite, band, t0, t1)
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         if fmt == "json":
             doc = build_results(session, satellite=satellite, band=band, since=t0, until=t1)
@@ -73,10 +73,10 @@ def results(
     for name, rows in tables.items():
         path = out_dir / f"{name}.csv"
         path.write_text(table_csv(name, rows), encoding="utf-8")
-        out.print(_plain(f"{path}: {len(rows)} row(s)"), soft_wrap=True)
+        out.print(plain(f"{path}: {len(rows)} row(s)"), soft_wrap=True)
 
 
-@_user_errors
+@user_errors
 def traces(
     satellite: Annotated[str, typer.Option(help="Satellite, e.g. PHR1A.")],
     band: Annotated[str, typer.Option(help="Band, e.g. P.")],
@@ -101,10 +101,10 @@ def traces(
         hip = int(parts)
     if fmt not in ("csv", "json"):
         raise UserError(f"unknown format {fmt!r} (csv or json)")
-    _check_selection(satellite, band)
+    check_selection(satellite, band)
     if hip is not None:
-        _check_star(hip)
-    settings = _settings(site)
+        check_star(hip)
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         rows = [dataclasses.asdict(p) for p in star_traces(session, satellite, band, hip)]
     for r in rows:

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli_common import UserError, _log_level, _parse_time, _user_errors, err, out
+from monitor.cli_common import UserError, err, log_level, out, parse_time, user_errors
 from monitor.logconfig import configure_logging
 
 
-@_user_errors
+@user_errors
 def simulate(
     outdir: Annotated[Path, typer.Argument(help="Directory to write the acquisitions (an inbox).")],
     months: Annotated[int, typer.Option(help="Number of monthly campaigns.")] = 3,
@@ -37,10 +37,10 @@ def simulate(
     from monitor.simulate.pupil_psf import FAMILIES
     from monitor.simulate.truth import write_truth
 
-    configure_logging(_log_level("INFO"))
+    configure_logging(log_level("INFO"))
     if psf_family is not None and psf_family not in FAMILIES:
         raise UserError(f"--psf-family must be one of {', '.join(FAMILIES)} (got {psf_family!r})")
-    t0 = _parse_time(start, "--start")
+    t0 = parse_time(start, "--start")
     assert t0 is not None
     outdir.mkdir(parents=True, exist_ok=True)
     with progress_reporter("simulate", err) as progress:
@@ -53,7 +53,7 @@ def simulate(
     out.print(f"wrote {n} files and {outdir / 'truth.json'}", highlight=False)
 
 
-@_user_errors
+@user_errors
 def demo(
     directory: Annotated[Path, typer.Argument(help="Directory of the demo site.")] = Path("monitor-demo"),
     months: Annotated[int, typer.Option(help="Months of simulated campaigns.")] = 4,
@@ -62,7 +62,7 @@ def demo(
     """Simulate a few months of acquisitions, ingest, calibrate, report (SQLite site)."""
     from monitor.demo import DemoRefusedError, run_demo
 
-    configure_logging(_log_level("WARNING"))
+    configure_logging(log_level("WARNING"))
     logging.getLogger("monitor.progress").setLevel(logging.INFO)  # no terminal: the periodic progress lines
     try:
         summary = run_demo(directory, months=months, seed=seed, console=out, bar_console=err)

@@ -11,12 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli_common import SiteOption, UserError, _settings, _user_errors, out
+from monitor.cli_common import SiteOption, UserError, out, site_settings, user_errors
 
 db_app = typer.Typer(no_args_is_help=True, help="Catalogue schema (Alembic) management.")
 
 
-@_user_errors
+@user_errors
 def init(
     site_dir: Annotated[Path | None, typer.Argument(help="Site directory to create")] = None,
     site: SiteOption = None,
@@ -27,7 +27,7 @@ def init(
     target = site_dir or site
     if target is None:
         raise UserError("give the site directory: monitor init SITE (or --site / MONITOR_SITE)")
-    settings = _settings(target)
+    settings = site_settings(target)
     actions = init_site(settings)
     for a in actions:
         out.print(f"  {a}", highlight=False)
@@ -40,11 +40,11 @@ def init(
 def _engine(site: Path | None, check: bool = False, create: bool = True) -> Any:
     from monitor.site import open_engine
 
-    return open_engine(_settings(site), check_schema=check, create=create)
+    return open_engine(site_settings(site), check_schema=check, create=create)
 
 
 @db_app.command("upgrade")
-@_user_errors
+@user_errors
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision (default: head).")] = "head",
     site: SiteOption = None,
@@ -62,7 +62,7 @@ def db_upgrade(
 
 
 @db_app.command("downgrade")
-@_user_errors
+@user_errors
 def db_downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision, e.g. base (drops every table).")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
@@ -74,7 +74,7 @@ def db_downgrade(
     from monitor.catalogue import migrate
     from monitor.catalogue.engine import redact_url
 
-    settings = _settings(site)
+    settings = site_settings(site)
     engine = _engine(site, create=False)
     try:
         current = migrate.current_revision(engine) or "base"
@@ -105,7 +105,7 @@ def _alembic_errors() -> Iterator[None]:
 
 
 @db_app.command("current")
-@_user_errors
+@user_errors
 def db_current(site: SiteOption = None) -> None:
     """Show the schema revision of the catalogue and the code's head revision."""
     from monitor.catalogue import migrate
@@ -119,7 +119,7 @@ def db_current(site: SiteOption = None) -> None:
 
 
 @db_app.command("history")
-@_user_errors
+@user_errors
 def db_history() -> None:
     """List the schema revisions shipped with this version."""
     from monitor.catalogue import migrate

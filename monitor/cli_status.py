@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from monitor.cli_common import SiteOption, UserError, _plain, _settings, _user_errors, out
+from monitor.cli_common import SiteOption, UserError, out, plain, site_settings, user_errors
 
 
-@_user_errors
+@user_errors
 def status(
     fmt: Annotated[str, typer.Option("--format", help="table (default) or json.")] = "table",
     site: SiteOption = None,
@@ -31,7 +31,7 @@ def status(
 
     if fmt not in ("table", "json"):
         raise UserError(f"unknown format {fmt!r} (table or json)")
-    settings = _settings(site)
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         health = collect_health(session, settings, utc_now())
         counts = acquisitions.catalogue_counts(session)
@@ -97,7 +97,7 @@ def status(
                 t.add_column(c)
             for jr in runs:
                 first_line = jr.message.strip().splitlines()[0] if jr.message.strip() else ""
-                t.add_row(jr.job_id, f"{jr.started_at:%Y-%m-%d %H:%M:%S}", jr.outcome, _plain(first_line[:160]))
+                t.add_row(jr.job_id, f"{jr.started_at:%Y-%m-%d %H:%M:%S}", jr.outcome, plain(first_line[:160]))
             out.print(t)
         mails = outbox.undelivered(session)
         if mails:
@@ -106,14 +106,14 @@ def status(
                 t.add_column(c)
             for m in mails:
                 what = f"report {m.report_id}" if m.kind == OutboxKind.REPORT else f"{m.kind} {m.incident_id}"
-                t.add_row(str(m.id), what, _plain(m.recipient), m.status + (", uncertain" if m.uncertain else ""),
-                          str(m.attempts), _plain(m.last_error[:200]))
+                t.add_row(str(m.id), what, plain(m.recipient), m.status + (", uncertain" if m.uncertain else ""),
+                          str(m.attempts), plain(m.last_error[:200]))
             out.print(t)
         t = Table(title="Recent rejections")
         for c in ("received (UTC)", "file", "reason", "message"):
             t.add_column(c)
         for rej in acquisitions.recent_rejections(session):
-            t.add_row(f"{rej.received_at:%Y-%m-%d %H:%M:%S}", _plain(rej.file_name), rej.reason, _plain(rej.message))
+            t.add_row(f"{rej.received_at:%Y-%m-%d %H:%M:%S}", plain(rej.file_name), rej.reason, plain(rej.message))
         out.print(t)
         left = left_in_inbox(settings)
         if left:
@@ -121,7 +121,7 @@ def status(
             t.add_column("file")
             t.add_column("reason")
             for name, reason in left:
-                t.add_row(_plain(name), _plain(reason))
+                t.add_row(plain(name), plain(reason))
             out.print(t)
 
 
@@ -146,7 +146,7 @@ def _print_daemon(health: Any) -> None:
         t.add_column(c)
     for inc in health.incidents:
         t.add_row(str(inc.id), inc.job_id, f"{inc.first_failure_at:%Y-%m-%d %H:%M:%S}", str(inc.failures),
-                  inc.last_outcome, _plain(inc.last_message))
+                  inc.last_outcome, plain(inc.last_message))
     out.print(t if health.incidents else "open incidents: none", highlight=False)
     b = health.backlog
     if b is not None:
@@ -155,7 +155,7 @@ def _print_daemon(health: Any) -> None:
                   highlight=False)
 
 
-@_user_errors
+@user_errors
 def check(
     max_backlog_hours: Annotated[float | None, typer.Option(
         help="Fail when work has waited longer than this (default: [alerts] backlog_hours).")] = None,
@@ -166,12 +166,12 @@ def check(
     from monitor.daemon.health import check_health, collect_health
     from monitor.site import session_scope, utc_now
 
-    settings = _settings(site)
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         problems = check_health(collect_health(session, settings, utc_now()), settings, max_backlog_hours)
     if not problems:
         out.print("OK: daemon running, no open incident, no old backlog", highlight=False)
         return
     for p in problems:
-        out.print(_plain(f"CRITICAL: {p}"), soft_wrap=True)
+        out.print(plain(f"CRITICAL: {p}"), soft_wrap=True)
     raise typer.Exit(1)
