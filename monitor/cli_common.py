@@ -182,3 +182,13 @@ def plain(text: str) -> Text:
 
     return Text(printable_name(text))
 
+
+def verdict(problems: list[str], ok_line: str, label: str) -> None:
+    """The end of a check command: ``ok_line`` when there is no problem, else one ``label: problem``
+    line each and exit status 1."""
+    if not problems:
+        out.print(ok_line, highlight=False)
+        return
+    for p in problems:
+        out.print(plain(f"{label}: {p}"), soft_wrap=True)
+    raise typer.Exit(1)

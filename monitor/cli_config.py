@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from monitor.cli_common import SiteOption, UsageError, out, plain, user_errors
+from monitor.cli_common import SiteOption, UsageError, out, plain, user_errors, verdict
 
 config_app = typer.Typer(no_args_is_help=True, help="Check the site's configuration, show the effective settings.")
 
@@ -24,13 +24,7 @@ def config_check(site: SiteOption = None) -> None:
     Exit 1 with one line per problem."""
     from monitor.settings_loader import check
 
-    problems = check(site)
-    if not problems:
-        out.print("OK: configuration valid", highlight=False)
-        return
-    for p in problems:
-        out.print(plain(f"problem: {p}"), soft_wrap=True)
-    raise typer.Exit(1)
+    verdict(check(site), "OK: configuration valid", "problem")
 
 
 @config_app.command("show")

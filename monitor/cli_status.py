@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from monitor.cli_common import SiteOption, UserError, out, plain, site_settings, user_errors
+from monitor.cli_common import SiteOption, UserError, out, plain, site_settings, user_errors, verdict
 
 
 @user_errors
@@ -169,9 +169,4 @@ def check(
     settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         problems = check_health(collect_health(session, settings, utc_now()), settings, max_backlog_hours)
-    if not problems:
-        out.print("OK: daemon running, no open incident, no old backlog", highlight=False)
-        return
-    for p in problems:
-        out.print(plain(f"CRITICAL: {p}"), soft_wrap=True)
-    raise typer.Exit(1)
+    verdict(problems, "OK: daemon running, no open incident, no old backlog", "CRITICAL")
