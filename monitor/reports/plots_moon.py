@@ -22,6 +22,11 @@ def _by_band(results: Sequence[MoonResult]) -> dict[str, list[MoonResult]]:
     return out
 
 
+def _split_flagged(results: Sequence[MoonResult]) -> tuple[list[MoonResult], list[MoonResult]]:
+    """The results in trend (drawn as points) and the flagged ones (drawn as crosses), in order."""
+    return [r for r in results if not r.flagged], [r for r in results if r.flagged]
+
+
 def _in_band_order(groups: dict[str, list[MoonResult]], band_order: Sequence[str]) -> list[str]:
     """The bands of ``groups`` in the mission's order, then any other band alphabetically."""
     return [b for b in band_order if b in groups] + sorted(b for b in groups if b not in band_order)
@@ -43,9 +48,8 @@ def plot_moon_series(results: Sequence[MoonResult], satellite: str = "", band_or
         fig, ax = single(2.8, right_in=LEGEND_RIGHT_IN)
         for i, band in enumerate(bands):
             rs = sorted(groups[band], key=lambda r: r.epoch)
-            ref = float(np.median([r.a for r in rs if not r.flagged] or [r.a for r in rs]))
-            ok = [r for r in rs if not r.flagged]
-            bad = [r for r in rs if r.flagged]
+            ok, bad = _split_flagged(rs)
+            ref = float(np.median([r.a for r in ok] or [r.a for r in rs]))
             col = f"C{i % 10}"
             if ok:
                 ax.errorbar(
@@ -87,9 +91,7 @@ def plot_moon_phase(results: Sequence[MoonResult], satellite: str = "", band_ord
     def build() -> Figure:
         fig, ax = single(2.6, right_in=LEGEND_RIGHT_IN)
         for i, band in enumerate(bands):
-            rs = groups[band]
-            ok = [r for r in rs if not r.flagged]
-            bad = [r for r in rs if r.flagged]
+            ok, bad = _split_flagged(groups[band])
             ax.plot([r.phase_deg for r in ok], [_residual(r) for r in ok], "o", color=f"C{i % 10}", label=band)
             if bad:
                 ax.plot([r.phase_deg for r in bad], [_residual(r) for r in bad], "x", color=f"C{i % 10}")
