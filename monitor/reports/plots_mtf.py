@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -25,7 +26,8 @@ from monitor.reports.plot_style import (
 __all__ = ["plot_mtf_curves", "plot_mtf_band", "plot_mtf_nyquist"]
 
 
-def _mtf_axes(ax: Axes, frequency: np.ndarray, title: str, *, legend_loc: str) -> None:
+def _mtf_axes(ax: Axes, frequency: np.ndarray, title: str, *, legend_loc: Literal["lower left", "upper right"]
+              ) -> None:
     """The frame of an MTF panel: 0 to Nyquist (0.5 cycles/pixel, dotted) or the highest
     ``frequency`` [cycles/pixel], MTF 0 to 1.05, labels with units, the legend."""
     ax.axvline(0.5, color="0.4", linestyle=":", linewidth=0.7)
