@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from monitor.cli import SiteOption, UsageError, UserError, _plain, _settings, _user_errors, out
+from monitor.cli_common import SiteOption, UsageError, UserError, out, plain, site_settings, user_errors
 
 alerts_app = typer.Typer(help="Calibration alerts: list them, acknowledge one.")
 
@@ -30,7 +30,7 @@ def alert_dict(a: Any) -> dict[str, Any]:
 
 
 @alerts_app.callback(invoke_without_command=True)
-@_user_errors
+@user_errors
 def alerts_list(
     ctx: typer.Context,
     show_all: Annotated[bool, typer.Option("--all", help="Also the closed alerts.")] = False,
@@ -45,7 +45,7 @@ def alerts_list(
 
     if fmt not in ("table", "json"):
         raise UsageError(f"unknown format {fmt!r} (table or json)")
-    settings = _settings(site)
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         rows = list_alerts(session, include_closed=show_all)
     if fmt == "json":
@@ -60,12 +60,12 @@ def alerts_list(
     for a in rows:
         t.add_row(str(a.id), f"{a.satellite} {a.band} ({a.method})", a.kind, a.state, f"{a.opened_at:%Y-%m-%d %H:%M}",
                   f"{a.closed_at:%Y-%m-%d %H:%M}" if a.closed_at else "-",
-                  _plain(a.message + (f" (note: {a.note})" if a.note else "")))
+                  plain(a.message + (f" (note: {a.note})" if a.note else "")))
     out.print(t)
 
 
 @alerts_app.command("ack")
-@_user_errors
+@user_errors
 def alerts_ack(
     alert_id: Annotated[int, typer.Argument(metavar="ID", help="The alert's number (monitor alerts).")],
     note: Annotated[str | None, typer.Option("--note", help="Why, who, what is done about it.")] = None,
@@ -79,12 +79,12 @@ def alerts_ack(
 
     if note is not None and len(note) > 1000:
         raise UsageError("--note: at most 1000 characters")
-    settings = _settings(site)
+    settings = site_settings(site)
     try:
         with session_scope(settings) as session:
             row = acknowledge(session, alert_id, utc_now(), note)
             session.commit()
     except AlertStateError as exc:
         raise UserError(str(exc)) from None
-    out.print(_plain(f"alert #{row.id} {row.satellite} {row.band} ({row.method}) {row.kind}: acknowledged"),
+    out.print(plain(f"alert #{row.id} {row.satellite} {row.band} ({row.method}) {row.kind}: acknowledged"),
               soft_wrap=True)

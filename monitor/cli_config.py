@@ -11,30 +11,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from monitor.cli import SiteOption, UsageError, _plain, _user_errors, out
+from monitor.cli_common import SiteOption, UsageError, out, plain, user_errors, verdict
 
 config_app = typer.Typer(no_args_is_help=True, help="Check the site's configuration, show the effective settings.")
 
 
 @config_app.command("check")
-@_user_errors
+@user_errors
 def config_check(site: SiteOption = None) -> None:
     """Validate monitor.toml and the MONITOR_* variables (every key, cron expressions, campaign
     periods, ranges, addresses, the database URL, the files they name) without running anything.
     Exit 1 with one line per problem."""
     from monitor.settings_loader import check
 
-    problems = check(site)
-    if not problems:
-        out.print("OK: configuration valid", highlight=False)
-        return
-    for p in problems:
-        out.print(_plain(f"problem: {p}"), soft_wrap=True)
-    raise typer.Exit(1)
+    verdict(check(site), "OK: configuration valid", "problem")
 
 
 @config_app.command("show")
-@_user_errors
+@user_errors
 def config_show(
     fmt: Annotated[str, typer.Option("--format", help="table (default) or json.")] = "table",
     site: SiteOption = None,
@@ -54,5 +48,5 @@ def config_show(
     for c in ("key", "value", "source"):
         t.add_column(c)
     for key, value, src in rows:
-        t.add_row(key, _plain(json.dumps(value, default=str) if not isinstance(value, str) else value), src)
+        t.add_row(key, plain(json.dumps(value, default=str) if not isinstance(value, str) else value), src)
     out.print(t)

@@ -9,13 +9,13 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import SiteOption, UsageError, _check_selection, _parse_time, _settings, _user_errors
+from monitor.cli_common import SiteOption, UsageError, check_selection, parse_time, site_settings, user_errors
 
 export_app = typer.Typer(no_args_is_help=True, help="Exports for the lunar calibration community (GLOD, LIME TBX).")
 
 
 @export_app.command("glod")
-@_user_errors
+@user_errors
 def export_glod_command(
     satellite: Annotated[str, typer.Option(help="PNEO3 or PNEO4.")],
     out: Annotated[Path, typer.Option("--out", help="Directory of the GLOD files (created).")],
@@ -29,7 +29,7 @@ def export_glod_command(
 
     if satellite not in [s.value for s in MOON_SATELLITES]:
         raise UsageError(f"--satellite must be one of {', '.join(s.value for s in MOON_SATELLITES)}")
-    settings = _settings(site)
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         summary = export_glod(session, settings, satellite, out)
     for path in summary.files:
@@ -38,7 +38,7 @@ def export_glod_command(
 
 
 @export_app.command("lunar-comparison")
-@_user_errors
+@user_errors
 def export_lunar_comparison(
     fmt: Annotated[str, typer.Option("--format", help="csv (stdout or --out) or netcdf (LIME TBX style, --out).")],
     out: Annotated[Path | None, typer.Option("--out", help="Output file.")] = None,
@@ -53,14 +53,14 @@ def export_lunar_comparison(
     from monitor.lunar_results import comparisons_csv, write_comparison_netcdf
     from monitor.site import session_scope
 
-    t0, t1 = _parse_time(since, "--since"), _parse_time(until, "--until")
-    _check_selection(None, None, t0, t1)
+    t0, t1 = parse_time(since, "--since"), parse_time(until, "--until")
+    check_selection(None, None, t0, t1)
     if fmt not in ("csv", "netcdf"):
         raise UsageError(f"unknown format {fmt!r} (csv or netcdf)")
     if fmt == "netcdf" and out is None:
         raise UsageError("--format netcdf needs --out FILE")
     filters = dict(satellite=instrument, band=channel, since=t0, until=t1)
-    settings = _settings(site)
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         if fmt == "csv":
             text = comparisons_csv(session, **filters)

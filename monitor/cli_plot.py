@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli import SiteOption, UsageError, UserError, _check_selection, _parse_time, _settings, _user_errors, app
+from monitor.cli_common import (
+    SiteOption,
+    UsageError,
+    UserError,
+    check_selection,
+    parse_time,
+    site_settings,
+    user_errors,
+)
 
 # kind -> (what it draws, needs a band)
 KINDS: dict[str, tuple[str, bool]] = {
@@ -44,8 +52,7 @@ def _draw(kind: str, section: Any, band: str | None) -> Any:
     return draws[kind]
 
 
-@app.command("plot")
-@_user_errors
+@user_errors
 def plot(
     kind: Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")],
     satellite: Annotated[str, typer.Option(help="Satellite, e.g. PHR1A.")],
@@ -71,9 +78,9 @@ def plot(
         raise UsageError("geometry has no band: leave out --band")
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: no such directory {out.parent}")
-    _check_selection(satellite, band)
-    end = _parse_time(until, "--until") or utc_now()
-    settings = _settings(site)
+    check_selection(satellite, band)
+    end = parse_time(until, "--until") or utc_now()
+    settings = site_settings(site)
     with session_scope(settings, read_only=True) as session:
         ctx = build_context(session, settings, Period("plot", "plot", end - timedelta(days=31), end), end)
     section = next(s for s in ctx.satellites if s.satellite == satellite)

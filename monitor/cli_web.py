@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import SiteOption, UsageError, _settings, _user_errors, out
+from monitor.cli_common import SiteOption, UsageError, out, site_settings, user_errors
 from monitor.settings import Settings
 
 __all__ = ["serve", "is_loopback", "web_credentials"]
@@ -48,7 +48,7 @@ def web_credentials(settings: Settings) -> tuple[str, str] | None:
     return user, password
 
 
-@_user_errors
+@user_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (beyond the loopback interface only with "
                                            f"{USER_ENV} and {PASSWORD_ENV} set).")] = "127.0.0.1",
@@ -61,7 +61,7 @@ def serve(
 
     from monitor.web.app import LOOPBACK_HOSTS, create_app
 
-    settings = _settings(site)
+    settings = site_settings(site)
     auth = web_credentials(settings)
     if auth is None and not is_loopback(host):
         raise UsageError(f"refusing to listen on {host} without authentication: set {USER_ENV} and {PASSWORD_ENV} "

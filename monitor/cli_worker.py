@@ -16,10 +16,10 @@ import typer
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-from monitor.cli import SiteOption, UsageError, _error, _plain, _settings, _user_errors, err, out
+from monitor.cli_common import SiteOption, UsageError, err, out, plain, print_error, site_settings, user_errors
 
 
-@_user_errors
+@user_errors
 def worker(
     until_idle: Annotated[bool, typer.Option("--until-idle", help="Stop when no unit of any run is left.")] = False,
     site: SiteOption = None,
@@ -31,7 +31,7 @@ def worker(
     from monitor.reports.units import REPORT_RUNNERS
     from monitor.site import open_engine, utc_now
 
-    settings = _settings(site)
+    settings = site_settings(site)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -49,9 +49,9 @@ def worker(
                        runners=runners)
     finally:
         engine.dispose()
-    out.print(_plain(str(summary)), soft_wrap=True)
+    out.print(plain(str(summary)), soft_wrap=True)
     if summary.failed:
-        _error(f"{summary.failed} unit(s) failed for good after their retries (see the log)")
+        print_error(f"{summary.failed} unit(s) failed for good after their retries (see the log)")
         raise typer.Exit(1)
 
 
@@ -86,11 +86,11 @@ def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_
     from monitor.calibration.work import enqueue_star_run
     from monitor.site import open_engine, session_scope, utc_now
 
-    settings = _settings(site)
+    settings = site_settings(site)
     if enqueue_only:
         with session_scope(settings) as session:
             enqueued = enqueue_star_run(session, settings, utc_now(), reprocess=reprocess)
-        out.print(_plain(str(enqueued)), soft_wrap=True)
+        out.print(plain(str(enqueued)), soft_wrap=True)
         return
     address = dask or settings.compute.dask_scheduler
     if not address.startswith("local:") and "://" not in address:
@@ -107,8 +107,8 @@ def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_
     finally:
         engine.dispose()
     for line in summary.lines():
-        out.print(_plain(line), soft_wrap=True)
+        out.print(plain(line), soft_wrap=True)
     failed = summary.failed
     if failed:
-        _error(f"{failed} unit(s) failed for good after their retries (see the log)")
+        print_error(f"{failed} unit(s) failed for good after their retries (see the log)")
         raise typer.Exit(1)

@@ -4,6 +4,7 @@ acquisitions with their band images and GEOM keys, files refused at ingest, and 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -163,9 +164,9 @@ def _band_rows(acq_id: int | None, it: NewAcquisition) -> list[dict[str, Any]]:
 
 
 def _geom_row(acq_id: int | None, g: GeomHeader) -> dict[str, Any]:
-    return dict(acquisition_id=acq_id, focal_mm=g.focal_mm, pixpitch_um=g.pixpitch_um, nsamp=g.nsamp,
-                lineper_ms=g.lineper_ms, t0_fore=g.t0_fore, t0_aft=g.t0_aft, pitch_fore_deg=g.pitch_fore_deg,
-                pitch_aft_deg=g.pitch_aft_deg)
+    """The ``geom_header`` row of a GEOM acquisition: its id and every field of :class:`GeomHeader`
+    (the table's columns are the dataclass's fields, tests/catalogue/test_geom_header.py)."""
+    return {"acquisition_id": acq_id, **{f.name: getattr(g, f.name) for f in dataclasses.fields(g)}}
 
 
 # The ICD key (or what else) each stored column comes from, for a one-line reason naming it.

@@ -42,6 +42,7 @@ __all__ = [
     "GeomHeaderRow",
     "Rejection",
     "ProcessingRun",
+    "AcquisitionBandRow",
     "StarPhotometry",
     "StarWindow",
     "Starpool",
@@ -217,7 +218,21 @@ class ProcessingRun(SQLModel, table=True):
 # --------------------------------------------------------------------------- star method
 
 
-class StarPhotometry(SQLModel, table=True):
+class AcquisitionBandRow(SQLModel):
+    """The first columns of a measurement of one acquisition in one band by one processing run
+    (append-only): its run, acquisition and band, its status (the table's CHECK constraint names
+    the states), the reason of a refusal and a message. Not a table."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="processing_run.id", index=True)
+    acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
+    band: str = Field(max_length=8)
+    status: str = Field(max_length=16)  # PhotometryStatus, MoonStatus
+    reason: str | None = Field(default=None, max_length=32)
+    message: str = Field(default="", max_length=1000)
+
+
+class StarPhotometry(AcquisitionBandRow, table=True):
     """Photometry of one star acquisition in one band (ICD 4), from one processing run."""
 
     __tablename__ = "star_photometry"
@@ -225,13 +240,6 @@ class StarPhotometry(SQLModel, table=True):
         sa.UniqueConstraint("run_id", "acquisition_id", "band"),
         sa.CheckConstraint(one_of("status", PhotometryStatus), name="status"),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="processing_run.id", index=True)
-    acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
-    band: str = Field(max_length=8)
-    status: str = Field(max_length=16)  # PhotometryStatus
-    reason: str | None = Field(default=None, max_length=32)
-    message: str = Field(default="", max_length=1000)
     centroid_x: float | None = None
     centroid_y: float | None = None
     background_dn: float | None = None
@@ -370,7 +378,7 @@ class DriftResult(SQLModel, table=True):
 # --------------------------------------------------------------------------- moon and geometry
 
 
-class MoonMeasurement(SQLModel, table=True):
+class MoonMeasurement(AcquisitionBandRow, table=True):
     """Moon photometry, lunar model and A_k of one acquisition and band (append-only)."""
 
     __tablename__ = "moon_measurement"
@@ -378,13 +386,6 @@ class MoonMeasurement(SQLModel, table=True):
         sa.UniqueConstraint("run_id", "acquisition_id", "band"),
         sa.CheckConstraint(one_of("status", MoonStatus), name="status"),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="processing_run.id", index=True)
-    acquisition_id: int = Field(foreign_key="acquisition.id", index=True)
-    band: str = Field(max_length=8)
-    status: str = Field(max_length=16)  # MoonStatus
-    reason: str | None = Field(default=None, max_length=32)
-    message: str = Field(default="", max_length=1000)
     phase_angle_deg: float | None = None  # signed, negative when waxing
     sun_selenographic_lon_deg: float | None = None
     obs_selenographic_lat_deg: float | None = None

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from monitor.catalogue.acquisitions import pending_acquisitions
 from monitor.catalogue.models import Acquisition, MoonMeasurement
@@ -27,19 +29,24 @@ def moon_acquisitions_pending(session: Session, reprocess_after_run: int | None 
     return pending_acquisitions(session, AcqType.MOON, MoonMeasurement, reprocess_after_run)
 
 
+def _in_trend(*where: Any) -> Select[MoonMeasurement, Acquisition]:
+    """(MoonMeasurement, Acquisition) matching ``where`` whose measurement is usable for trends
+    (status ``ok``, ``in_trend``, with A), in acquisition-time order."""
+    return (
+        select(MoonMeasurement, Acquisition)
+        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
+        .where(*where, MoonMeasurement.status == MoonStatus.OK, col(MoonMeasurement.in_trend).is_(True),
+               col(MoonMeasurement.a).is_not(None))
+        .order_by(Acquisition.date_obs, Acquisition.id)
+    )
+
+
 def moon_trend_rows(session: Session, satellite: str, band: str) -> list[tuple[MoonMeasurement, Acquisition]]:
     """(MoonMeasurement, Acquisition) of the latest measurement of every acquisition of
     ``satellite`` in ``band`` when that measurement is usable for trends (status ``ok``,
     ``in_trend``, with A), ordered by acquisition time."""
-    q = (
-        select(MoonMeasurement, Acquisition)
-        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, where=[MoonMeasurement.band == band]),
-               Acquisition.satellite == satellite,
-               MoonMeasurement.status == MoonStatus.OK, col(MoonMeasurement.in_trend).is_(True),
-               col(MoonMeasurement.a).is_not(None))
-        .order_by(Acquisition.date_obs, Acquisition.id)
-    )
+    q = _in_trend(is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, where=[MoonMeasurement.band == band]),
+                  Acquisition.satellite == satellite)
     return [(m, a) for m, a in session.exec(q).all()]
 
 
@@ -47,15 +54,8 @@ def moon_trend_series(session: Session, satellites: Sequence[str]
                       ) -> dict[tuple[str, str], list[tuple[MoonMeasurement, Acquisition]]]:
     """:func:`moon_trend_rows` of every band of ``satellites`` in one query: ``(satellite, band)`` ->
     its rows in acquisition-time order."""
-    q = (
-        select(MoonMeasurement, Acquisition)
-        .join(Acquisition, col(Acquisition.id) == col(MoonMeasurement.acquisition_id))
-        .where(is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, MoonMeasurement.band),
-               col(Acquisition.satellite).in_(list(satellites)),
-               MoonMeasurement.status == MoonStatus.OK, col(MoonMeasurement.in_trend).is_(True),
-               col(MoonMeasurement.a).is_not(None))
-        .order_by(Acquisition.date_obs, Acquisition.id)
-    )
+    q = _in_trend(is_latest(MoonMeasurement, MoonMeasurement.acquisition_id, MoonMeasurement.band),
+                  col(Acquisition.satellite).in_(list(satellites)))
     out: dict[tuple[str, str], list[tuple[MoonMeasurement, Acquisition]]] = {}
     for m, a in session.exec(q).all():
         out.setdefault((a.satellite, m.band), []).append((m, a))

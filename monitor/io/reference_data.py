@@ -95,6 +95,12 @@ def _readonly(a: NDArray[np.float64]) -> NDArray[np.float64]:
     return a
 
 
+def _spectrum(path: Path) -> Spectrum:
+    """A two-column table (wavelength nm, value) as a read-only :class:`Spectrum`."""
+    _, data = _read_csv(path)
+    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+
+
 @functools.cache
 def load_rsr(mission: Mission | str, band: str, rsr_dir: Path | None = None) -> Spectrum:
     """Relative spectral response of a band (``<MISSION>_<band>.csv``, 1 nm grid, ICD 2.1)."""
@@ -102,22 +108,19 @@ def load_rsr(mission: Mission | str, band: str, rsr_dir: Path | None = None) -> 
     path = (rsr_dir or REFERENCE_DIR / "rsr") / f"{mission.value}_{band}.csv"
     if not path.is_file():
         raise KeyError(f"no spectral response for {mission.value} band {band!r} ({path})")
-    _, data = _read_csv(path)
-    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+    return _spectrum(path)
 
 
 @functools.cache
 def load_solar_spectrum() -> Spectrum:
     """Solar spectral irradiance at 1 AU, W m^-2 um^-1 (CALSPEC sun_reference_stis_001)."""
-    _, data = _read_csv(REFERENCE_DIR / "solar_spectrum.csv")
-    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+    return _spectrum(REFERENCE_DIR / "solar_spectrum.csv")
 
 
 @functools.cache
 def load_johnson_v() -> Spectrum:
     """Johnson V passband (energy-counting convention), relative response."""
-    _, data = _read_csv(REFERENCE_DIR / "johnson_v.csv")
-    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+    return _spectrum(REFERENCE_DIR / "johnson_v.csv")
 
 
 @functools.cache
@@ -149,22 +152,19 @@ def _flags(values: NDArray[np.float64]) -> NDArray[np.int64]:
 @functools.cache
 def load_johnson_b() -> Spectrum:
     """Johnson B passband, Bessell (1990) Table 2, as tabulated (photon-counting use, ICD 2.2b)."""
-    _, data = _read_csv(REFERENCE_DIR / "johnson_b.csv")
-    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+    return _spectrum(REFERENCE_DIR / "johnson_b.csv")
 
 
 @functools.cache
 def load_cousins_i() -> Spectrum:
     """Cousins I passband, Bessell (1990) Table 2, as tabulated (photon-counting use, ICD 2.2b)."""
-    _, data = _read_csv(REFERENCE_DIR / "cousins_i.csv")
-    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+    return _spectrum(REFERENCE_DIR / "cousins_i.csv")
 
 
 @functools.cache
 def load_vega_spectrum() -> Spectrum:
     """CALSPEC Vega (alpha_lyr_stis_011) spectral irradiance, W m^-2 um^-1, 300-2500 nm (ICD 2.2b)."""
-    _, data = _read_csv(REFERENCE_DIR / "vega_calspec.csv")
-    return Spectrum(_readonly(data[:, 0]), _readonly(data[:, 1]))
+    return _spectrum(REFERENCE_DIR / "vega_calspec.csv")
 
 
 _CONST = re.compile(r"([cp][1-4])\s*=\s*([-+0-9.eE]+)")

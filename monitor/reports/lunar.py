@@ -26,7 +26,11 @@ from monitor.catalogue.models import Acquisition, MoonMeasurement
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.lunar_results import channel_statistics
 from monitor.reports.context import RatioRow
-from monitor.reports.plots import _date_axis, _dates, _legend_outside, _render, _single
+from monitor.reports.plot_style import date_axis as _date_axis
+from monitor.reports.plot_style import dates as _dates
+from monitor.reports.plot_style import legend_outside as _legend_outside
+from monitor.reports.plot_style import render as _render
+from monitor.reports.plot_style import single as _single
 from monitor.science.constants import SECONDS_PER_DAY
 from monitor.science.lunar_comparison import ROLO_ABSOLUTE_SCALE_TEXT, ComparisonStatistics
 from monitor.science.moon_trends import PairRatio, geometry_matched_ratio, independent_rel_sigma

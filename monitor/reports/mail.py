@@ -135,28 +135,22 @@ def build_text_message(
 
 def build_report_message(
     *,
+    pdf_bytes: bytes,
+    pdf_filename: str,
     sender: str,
     recipients: Sequence[str],
     subject: str,
     body_text: str,
-    pdf_bytes: bytes,
-    pdf_filename: str,
     date: str | None = None,
     message_id: str | None = None,
 ) -> EmailMessage:
-    """A plain-text message with the report PDF attached.
+    """The message of :func:`build_text_message` (same headers and body parameters; set ``date``
+    and ``message_id`` for reproducible bytes in tests) with the report PDF attached.
 
     Parameters
     ----------
-    sender, recipients
-        ``From`` and ``To`` addresses (at least one recipient).
-    subject, body_text
-        Subject line and text body (UTF-8).
     pdf_bytes, pdf_filename
         The attachment, sent as ``application/pdf`` with this file name.
-    date, message_id
-        ``Date`` and ``Message-ID`` headers; default now and a fresh id (set them for
-        reproducible bytes in tests, or to keep the same id across retries).
 
     Raises
     ------

@@ -104,7 +104,7 @@ def run_report(
             f"no data in {p.key} ({p.start:%Y-%m-%d} to {p.end - timedelta(seconds=1):%Y-%m-%d} UTC): no acquisition "
             "is dated and no file was refused in it; check the period, or give --force to render a report of "
             "earlier results only")
-    if scheduled and _already_made(session, settings, p):
+    if scheduled and already_made(session, settings, p):
         log.info("report %s already exists; scheduled run does nothing", p.key)
         return ReportOutcome(period=p.key, skipped="already made")
     if scheduled and not settings.compute.workers:  # the render is a unit for the `monitor worker`s
@@ -118,7 +118,7 @@ def run_report(
     return make_report(session, settings, now, p, scheduled=scheduled, send=send, progress=progress)
 
 
-def _already_made(session: Session, settings: Settings, p: Period) -> bool:
+def already_made(session: Session, settings: Settings, p: Period) -> bool:
     """The scheduled report of ``p`` exists (and was queued for e-mail if e-mail is configured)."""
     mailing = bool(settings.report.recipients) and bool(settings.smtp.host)
     made = outbox.reports_of_period(session, p.key)

@@ -22,7 +22,7 @@ from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import ProcessingRun
 from monitor.catalogue.states import RunOutcome, UnitKind
 from monitor.reports.period import parse_period
-from monitor.reports.service import _already_made, make_report
+from monitor.reports.service import already_made, make_report
 from monitor.settings import Settings
 
 __all__ = ["enqueue_report", "run_report_unit", "REPORT_RUNNERS"]
@@ -50,7 +50,7 @@ def run_report_unit(session: Session, settings: Settings, unit: wu.ClaimedUnit, 
         wu.finish_or_lost(session, unit, worker, now)
         operations.finish_run(session, run, now, RunOutcome.OK, message, n_items=1)
 
-    if _already_made(session, settings, p):  # e.g. `monitor report` made it since the unit was enqueued
+    if already_made(session, settings, p):  # e.g. `monitor report` made it since the unit was enqueued
         fence(f"report {p.key}: already made")
         session.commit()
         return

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session
@@ -15,23 +14,14 @@ from sqlmodel import Session
 from monitor import __version__
 from monitor.catalogue import (
     acquisitions,
-    alerts,
-    drift_results,
-    geometry_results,
-    moon_results,
     mtf_results,
-    star_results,
 )
 from monitor.catalogue import operations as ops
-from monitor.catalogue.alerts import AlertRow
 from monitor.catalogue.drift_results import STAR_OFFSETS_MODEL
 from monitor.catalogue.models import (
     Acquisition,
     DriftResult,
-    GeometryResult,
     MoonMeasurement,
-    MtfResult,
-    Rejection,
     StarPhotometry,
     Starpool,
     StarpoolResult,
@@ -59,19 +49,17 @@ from monitor.reports.context import (
     ReportContext,
     SatelliteSection,
     StarBudgetRow,
-    StarOutlier,
-    StarTrace,
     StarTraceSet,
-    StarWindowTraces,
     SummaryRow,
     VariableStarTrace,
 )
 from monitor.reports.filters import pm
 from monitor.reports.lunar import lunar_comparison_section, pneo_ratio_rows
 from monitor.reports.period import Period
-from monitor.results import TracePoint, trace_points
+from monitor.reports.trace_panel import star_trace_set
+from monitor.reports.view_reads import CatalogueView, grouped, read_catalogue, trace_points_by_band
+from monitor.results import TracePoint
 from monitor.science.constants import SECONDS_PER_YEAR
-from monitor.science.star_traces import MIN_SPREAD, outlier_mask, robust_centre_spread
 from monitor.settings import Settings
 
 __all__ = [
@@ -91,89 +79,12 @@ def mtf_off_note(settings: Settings) -> str | None:
     """What the report says when ``[star] mtf = false`` (the reports never import the calibration)."""
     return None if settings.star.mtf else MTF_OFF_NOTE
 
-MIN_STARS_FOR_OUTLIERS = 5  # a time bin of fewer stars names no outlier (its median means little)
 HISTORY = timedelta(days=731)  # trend figures: results of the two years before the period end
 TITLE = "Pléiades / Pléiades Neo calibration monitoring"
-_T = TypeVar("_T")
-_K = TypeVar("_K")
 
 
 def _bands(satellite: str) -> list[str]:
     return list(BANDS_BY_MISSION[MISSION_OF_SATELLITE[Satellite(satellite)]])
-
-
-def _mtf_rows(rows: list[tuple[MtfResult, Starpool]]
-              ) -> dict[tuple[str, str, str, str], list[tuple[MtfResult, Starpool]]]:
-    """MTF rows by (satellite, band, direction, method), plus method ``reported``: per starpool the
-    row the system reports (parametric, or the ePSF where the fit was flagged; issue 15)."""
-    out = _grouped(rows, lambda mp: (mp[1].satellite, mp[0].band, mp[0].direction, mp[0].method))
-    for m, p in mtf_results.reported_rows(rows):
-        out.setdefault((p.satellite, m.band, m.direction, mtf_results.REPORTED), []).append((m, p))
-    return out
-
-
-def _grouped(rows: Iterable[_T], key: Callable[[_T], _K]) -> dict[_K, list[_T]]:
-    """Rows by ``key(row)``, in their order."""
-    out: dict[_K, list[_T]] = defaultdict(list)
-    for row in rows:
-        out[key(row)].append(row)
-    return out
-
-
-@dataclass(frozen=True)
-class _Catalogue:
-    """Everything the report reads from the catalogue: one query per need, every satellite at once.
-
-    Trends cover ``[since, period end)``, events (geometry, rejections) the period only.
-    """
-
-    starpools: dict[tuple[str, str], list[tuple[StarpoolResult, Starpool]]]  # (satellite, band), by epoch
-    drifts: dict[tuple[str, str, str], DriftResult]  # (satellite, band, method): newest linear A_k fit
-    # (satellite, band, method): primary A_k drift (star-offsets when recorded, else the linear fit;
-    # drift_results.latest_primary_drifts), the drift of the summary table
-    primary_drifts: dict[tuple[str, str, str], DriftResult]
-    mtf_drifts: dict[tuple[str, str, str], DriftResult]  # (satellite, band, direction): newest linear MTF drift
-    alerts: list[AlertRow]  # the alerts active at some time of the period
-    mtf: dict[tuple[str, str, str, str], list[tuple[MtfResult, Starpool]]]  # (satellite, band, direction, method)
-    traces: dict[tuple[str, str], list[tuple[int | None, TracePoint]]]  # (satellite, band): (starpool id, point)
-    moon: dict[str, list[tuple[MoonMeasurement, Acquisition]]]  # satellite: latest per acquisition and band
-    geometry: dict[str, list[tuple[GeometryResult, Acquisition]]]  # satellite, by time
-    star_rejected: dict[str, list[tuple[StarPhotometry, Acquisition]]]  # satellite, by time and band
-    ingest_rejected: list[Rejection]
-
-
-def _traces(session: Session, since: datetime, until: datetime, satellite: str | None = None,
-            band: str | None = None) -> dict[tuple[str, str], list[tuple[int | None, TracePoint]]]:
-    """The trace points of ``[since, until)`` by (satellite, band), each with its time bin (the
-    starpool id of its latest result); of every satellite and band, or of one."""
-    rows = star_results.trace_rows(session, satellite, band, since=since, until=until)
-    return {key: [(None if r.starpool_result is None else r.starpool_result.starpool_id, p) for r, p in pairs]
-            for key, pairs in _grouped(zip(rows, trace_points(rows), strict=True),
-                                       lambda rp: (rp[0].acquisition.satellite, rp[1].band)).items()}
-
-
-def _read(session: Session, period: Period, since: datetime, with_traces: bool = True) -> _Catalogue:
-    end = period.end
-    pairs, mtf_drifts = drift_results.latest_primary_and_mtf_drifts(session)
-    drifts = [lin if lin is not None else d for d, lin in pairs]
-    return _Catalogue(
-        starpools=_grouped(star_results.latest_starpool_results(session, since=since, until=end),
-                           lambda rp: (rp[1].satellite, rp[0].band)),
-        drifts={(d.satellite, d.band, d.method): d for d in drifts},
-        primary_drifts={(d.satellite, d.band, d.method): d for d, _ in pairs},
-        mtf_drifts={(d.satellite, d.band, d.quantity.removeprefix("mtf_")): d for d in mtf_drifts
-                    if d.method == "STAR"},
-        alerts=alerts.alerts_for_period(session, period.start, end),
-        mtf=_mtf_rows(mtf_results.latest_mtf_history(session, method=None, until=end, since=since)),
-        traces=_traces(session, since, end) if with_traces else {},
-        moon=_grouped(moon_results.latest_moon_measurements(session, since=since, until=end),
-                      lambda ma: ma[1].satellite),
-        geometry=_grouped(geometry_results.geometry_in(session, None, period.start, end),
-                          lambda ga: ga[1].satellite),
-        star_rejected=_grouped(star_results.star_rejections_in(session, None, period.start, end),
-                               lambda pa: pa[1].satellite),
-        ingest_rejected=acquisitions.all_rejections(session, period.start, end),
-    )
 
 
 def _drift(row: DriftResult | None) -> DriftFit | None:
@@ -246,7 +157,7 @@ class _SatelliteData:
     moon_latest: dict[str, MoonResult]
 
 
-def _alert_text(cat: _Catalogue, satellite: str, band: str, method: str, end: datetime) -> str | None:
+def _alert_text(cat: CatalogueView, satellite: str, band: str, method: str, end: datetime) -> str | None:
     """The alerts of one series still active at the end of the period (``kind: message``, with
     ``[acknowledged]`` when a person has), or None; the alerts section lists the closed ones too."""
     return "; ".join(f"{a.kind}{' [acknowledged]' if a.state == 'acknowledged' else ''}: {a.message}"
@@ -254,7 +165,7 @@ def _alert_text(cat: _Catalogue, satellite: str, band: str, method: str, end: da
                      and (a.closed_at is None or a.closed_at >= end)) or None
 
 
-def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used: _Used
+def _star_band(cat: CatalogueView, satellite: str, band: str, period: Period, used: _Used
                ) -> tuple[CalibrationSeries, SummaryRow, list[RejectedInput]] | None:
     """The starpool A_k series of one band, its summary row and the outliers of the period."""
     hist = cat.starpools.get((satellite, band), [])
@@ -309,7 +220,7 @@ def _star_band(cat: _Catalogue, satellite: str, band: str, period: Period, used:
     return series, summary, outliers
 
 
-def _mtf_band(cat: _Catalogue, satellite: str, band: str, used: _Used) -> tuple[MtfNyquistSeries, MtfCurve] | None:
+def _mtf_band(cat: CatalogueView, satellite: str, band: str, used: _Used) -> tuple[MtfNyquistSeries, MtfCurve] | None:
     """The MTF at Nyquist over time and the latest MTF curve of one band (with its ePSF cross-check)."""
     along = cat.mtf.get((satellite, band, "along", "parametric"), [])
     across = cat.mtf.get((satellite, band, "across", "parametric"), [])
@@ -360,72 +271,13 @@ def _mtf_band(cat: _Catalogue, satellite: str, band: str, used: _Used) -> tuple[
     return nyquist, curve
 
 
-def star_trace_set(points: Iterable[TracePoint], band: str, *, bins: Iterable[object] | None = None,
-                   period: Period | None = None) -> StarTraceSet | None:
-    """The star trace panel of one band: per extraction window and time bin, the median ratio of
-    measured to predicted window signal over the stars and its robust spread, and the stars far from
-    it (outliers, named); plus each star's own trace. Only usable points are used (a star rejected
-    from its starpool has no meaningful prediction).
-
-    ``bins`` gives each point's time bin (its starpool id; parallel to ``points``); ``None`` (or a
-    ``None`` entry) bins by calendar month of the point's time. ``period`` marks the outliers
-    dated inside it (the others are history).
-    """
-    pts = list(points)
-    keys = list(bins) if bins is not None else [None] * len(pts)
-    per_window: dict[int, dict[str, tuple[list[datetime], list[float]]]] = defaultdict(dict)
-    per_bin: dict[int, dict[object, list[TracePoint]]] = defaultdict(lambda: defaultdict(list))
-    for point, key in zip(pts, keys, strict=True):
-        ratio = point.ratio_to_prediction
-        if not point.usable or ratio is None:  # rejected stars: not drawn
-            continue
-        times, values = per_window[point.half_width_px].setdefault(point.star, ([], []))
-        times.append(point.time)
-        values.append(ratio)
-        bin_key = key if key is not None else (point.time.year, point.time.month)
-        per_bin[point.half_width_px][bin_key].append(point)
-    if not per_window:
-        return None
-    windows = []
-    for h, stars in sorted(per_window.items()):
-        epochs: list[datetime] = []
-        medians: list[float] = []
-        spreads: list[float] = []
-        counts: list[int] = []
-        outliers: list[StarOutlier] = []
-        groups = sorted(per_bin[h].values(), key=lambda g: min(p.time for p in g))
-        for group in groups:
-            ratios = np.array([p.ratio_to_prediction for p in group], dtype=np.float64)
-            centre, spread = robust_centre_spread(ratios)
-            times = sorted(p.time for p in group)
-            epochs.append(times[len(times) // 2])
-            medians.append(centre)
-            spreads.append(spread)
-            counts.append(len(group))
-            if len(group) < MIN_STARS_FOR_OUTLIERS:
-                continue
-            scale = max(spread, MIN_SPREAD)
-            for p, bad in zip(group, outlier_mask(ratios, centre, spread), strict=True):
-                if bad:
-                    outliers.append(StarOutlier(
-                        star=p.star, acq_id=p.acq_id, time=p.time, half_width_px=h,
-                        ratio=float(p.ratio_to_prediction or 0.0), median=centre,
-                        departure_sigma=(float(p.ratio_to_prediction or 0.0) - centre) / scale,
-                        in_period=period is None or period.start <= p.time < period.end))
-        windows.append(StarWindowTraces(
-            half_width_px=h,
-            traces=[StarTrace(star=s, times=tv[0], ratio=tv[1]) for s, tv in sorted(stars.items())],
-            epochs=epochs, median=medians, spread=spreads, n_stars=counts, outliers=outliers))
-    return StarTraceSet(band=band, windows=windows)
-
-
-def _moon(cat: _Catalogue, satellite: str, bands: list[str], period: Period, used: _Used
+def _moon(cat: CatalogueView, satellite: str, bands: list[str], period: Period, used: _Used
           ) -> tuple[list[CalibrationSeries], list[SummaryRow], list[MoonResult], dict[str, MoonResult]]:
     """The Moon A_k of each band (with the residual to its drift model), summary rows and the latest
     result per band."""
     rows_all = [(mm, acq) for mm, acq in cat.moon.get(satellite, [])
                 if mm.status != MoonStatus.REJECTED and mm.a is not None]
-    by_band = _grouped(rows_all, lambda ma: ma[0].band)
+    by_band = grouped(rows_all, lambda ma: ma[0].band)
     for mm, acq in rows_all:
         used.run_ids.add(mm.run_id)
         used.acq_ids.add(acq.acq_id)
@@ -471,7 +323,7 @@ def _moon(cat: _Catalogue, satellite: str, bands: list[str], period: Period, use
     return calibration, summary, moon, latest
 
 
-def _geometry(cat: _Catalogue, satellite: str, used: _Used) -> list[GeometryRow]:
+def _geometry(cat: CatalogueView, satellite: str, used: _Used) -> list[GeometryRow]:
     """The geometry results of the period."""
     geometry = []
     for g, acq in cat.geometry.get(satellite, []):
@@ -487,7 +339,7 @@ def _geometry(cat: _Catalogue, satellite: str, used: _Used) -> list[GeometryRow]
     return geometry
 
 
-def _refused_by_processing(cat: _Catalogue, satellite: str, period: Period) -> list[RejectedInput]:
+def _refused_by_processing(cat: CatalogueView, satellite: str, period: Period) -> list[RejectedInput]:
     """Star photometry and Moon measurements of the period refused by processing."""
     moon = sorted(((mm, acq) for mm, acq in cat.moon.get(satellite, [])
                    if mm.status == MoonStatus.REJECTED and period.start <= acq.date_obs < period.end),
@@ -506,11 +358,11 @@ def band_star_traces(session: Session, satellite: str, band: str, period: Period
     """The star trace panel of one satellite and band, the same as in :func:`build_context`'s
     section of the satellite, read for that band only (the dashboard's band page: reading the
     traces of every satellite and band is most of the cost of the view model)."""
-    traces = _traces(session, period.end - HISTORY, period.end, satellite, band)
+    traces = trace_points_by_band(session, period.end - HISTORY, period.end, satellite, band)
     return _trace_panel(traces.get((satellite, band), []), band, period)
 
 
-def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[int, RunVersions]) -> _SatelliteData:
+def _satellite(cat: CatalogueView, satellite: str, period: Period, versions: dict[int, RunVersions]) -> _SatelliteData:
     """Everything about one satellite; trends over ``[since, period.end)``, events in the period."""
     bands = _bands(satellite)
     used = _Used()
@@ -547,7 +399,7 @@ def _satellite(cat: _Catalogue, satellite: str, period: Period, versions: dict[i
     return _SatelliteData(section, summary + moon_summary, moon_latest)
 
 
-def _run_ids(cat: _Catalogue) -> set[int]:
+def _run_ids(cat: CatalogueView) -> set[int]:
     """Every processing run the report may cite (a superset of each section's own)."""
     ids = {d.run_id for d in cat.drifts.values()}
     ids.update(d.run_id for d in cat.mtf_drifts.values())
@@ -582,7 +434,7 @@ def build_context(session: Session, settings: Settings, period: Period, now: dat
     ``star_traces=False``: the sections have no star trace panels (``star_traces`` empty) and the
     traces are not read; everything else is the same (the dashboard reads one band's panel with
     :func:`band_star_traces`)."""
-    cat = _read(session, period, period.end - HISTORY, with_traces=star_traces)
+    cat = read_catalogue(session, period, period.end - HISTORY, with_traces=star_traces)
     versions = ops.run_versions(session, _run_ids(cat))
     sats = [s.value for s in Satellite]
     data = {s: _satellite(cat, s, period, versions) for s in sats}

@@ -10,7 +10,7 @@ import PIL.Image
 import pytest
 from matplotlib import font_manager
 
-from monitor.reports import plots
+from monitor.reports import plot_style, plots
 from monitor.reports.context import (
     CalibrationSeries,
     GeometryRow,
@@ -97,7 +97,7 @@ def test_shipped_font_is_used(phr: SatelliteSection) -> None:
     ],
 )
 def test_date_ticks(t0: datetime, t1: datetime, labels: list[str]) -> None:
-    pos, lab = plots._date_ticks(t0, t1)
+    pos, lab = plot_style.date_ticks(t0, t1)
     assert lab == labels
     assert pos == sorted(pos)
 
