@@ -141,3 +141,23 @@ def test_errors() -> None:
         _fit([np.zeros((64, 64))], [1.0], truth, free=("lambda_n_px",))
     with pytest.raises(ValueError, match="oversamp"):
         _fit([np.zeros((64, 64))], [0.5], truth)
+
+
+def test_alternative_model_shift_is_the_constrained_least_squares_solution_of_a_linear_problem() -> None:
+    """The model-choice term's alternative model (issue 15): for a linear least-squares problem the
+    conditional-mean shift from the free solution equals the solution refitted with the chosen
+    parameters held at given values (exact, solved independently with lstsq on the reduced design).
+    Catches a wrong sign, a wrong block of the covariance or a shift of the held parameters that
+    does not land on their values; cannot say how well the nonlinear PSF fit is linearised."""
+    from monitor.science.mtf_fit import alternative_model_shift
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(200, 4))
+    y = a @ np.array([1.0, -0.5, 0.3, 0.2]) + rng.normal(0.0, 0.1, 200)
+    theta = np.linalg.lstsq(a, y, rcond=None)[0]
+    cov = np.linalg.inv(a.T @ a)
+    held = np.array([0.0, 0.0, 0.0, 0.05])
+    shift = alternative_model_shift(theta, cov, [2, 3], held)
+    reduced = np.linalg.lstsq(a[:, :2], y - a[:, 2:] @ held[2:], rcond=None)[0]
+    np.testing.assert_allclose(theta + shift, [*reduced, 0.0, 0.05], atol=1e-12)
+    assert not alternative_model_shift(theta, cov, [], held).any()
