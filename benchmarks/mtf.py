@@ -232,9 +232,9 @@ def ak_chain(
     diff = float(np.sum(sig) / np.sum(f_flux) - 1.0)
     diff_sigma = math.hypot(common, float(np.sqrt(np.sum(sig_sigma**2)) / np.sum(sig)))
     model = float(model_choice_sigma(diff, diff_sigma))
-    res["fit_pool"] = (
+    res["fit_pool"] = (  # with the fit's own model-choice term of its fluxes
         np.array([float(wf @ ef / wf.sum())]),
-        np.array([math.hypot(1.0 / math.sqrt(float(wf.sum())), model)]),
+        np.array([math.sqrt(1.0 / float(wf.sum()) + model**2 + fit.flux_model_rel_sigma**2)]),
     )
     return res
 
@@ -391,6 +391,7 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
                 "fit_sigma": [fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma],
                 "fit_model_sigma": [fit.mtf_nyquist_along_model_sigma, fit.mtf_nyquist_across_model_sigma],
                 "fit_sigma_honest": [sel.parametric_sigma_along, sel.parametric_sigma_across],
+            "flux_model_rel_sigma": fit.flux_model_rel_sigma,
                 "fit_values": dict(zip(fit.free_names, map(float, fit.values), strict=True)),
                 "misfit": fit.misfit.as_dict(),
                 "epsf": [ep.mtf_nyquist_along, ep.mtf_nyquist_across],

@@ -231,7 +231,10 @@ def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], fi
             d_flux, f_flux = data_flux[used][ok], np.asarray(fit.fluxes_dn, dtype=float)[ok]
             diff = float(np.sum(d_flux) / np.sum(f_flux) - 1.0)
             diff_sigma = math.hypot(common_rel, float(np.sqrt(np.sum(data_sigma[used][ok] ** 2)) / np.sum(d_flux)))
-            common = {"ee_correction": 0.0, "psf_model": float(model_choice_sigma(diff, diff_sigma))}
+            # and the fit's own model-choice term of its fluxes (the admissible model without the
+            # low-order wave-front error, mtf_fit.alternative_model_shift)
+            common = {"ee_correction": 0.0,
+                      "psf_model": math.hypot(float(model_choice_sigma(diff, diff_sigma)), fit.flux_model_rel_sigma)}
             source = (f"{source}; the fit passes its misfit tests: its fluxes are used, the data's curve of "
                       f"growth agrees to {100 * diff:+.2f} +- {100 * diff_sigma:.2f} %")
     elif cog is not None and chosen is not None:  # misfit: the star signals and EE from the data's curve of growth

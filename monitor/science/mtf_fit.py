@@ -228,6 +228,9 @@ class PsfFitResult:
         the reported sigma adds it in quadrature (:func:`monitor.science.epsf.select_mtf`).
     mtf_along_model_sigma, mtf_across_model_sigma : ndarray, shape (nf,)
         The same for the curves.
+    flux_model_rel_sigma : float
+        The same for the star signals: :data:`MODEL_CHOICE_SCALE` times the relative change of the
+        starpool's summed signal ``sum S_k`` under the alternative model (common to the members).
     """
 
     params: PsfParams
@@ -258,6 +261,7 @@ class PsfFitResult:
     mtf_nyquist_across_model_sigma: float = 0.0
     mtf_along_model_sigma: NDArray[np.float64] | None = None
     mtf_across_model_sigma: NDArray[np.float64] | None = None
+    flux_model_rel_sigma: float = 0.0
 
     @property
     def chi2_dof(self) -> float:
@@ -750,8 +754,10 @@ def fit_starpool_psf(
     s_along = _propagate(j_along, cov)
     s_across = _propagate(j_across, cov)
     fixed_idx = [free_names.index(n) for n in alternative_fixed if n in free_names]
-    theta_init = np.array([getattr(initial_params, n) for n in free_names])
-    shift = alternative_model_shift(theta[: model.nf], cov, fixed_idx, theta_init)
+    theta_init = theta.copy()
+    theta_init[: model.nf] = [getattr(initial_params, n) for n in free_names]
+    shift_all = alternative_model_shift(theta, cov_full, fixed_idx, theta_init)  # shared and per-star
+    shift = shift_all[: model.nf]
     m_along_model = MODEL_CHOICE_SCALE * np.abs(j_along @ shift)
     m_across_model = MODEL_CHOICE_SCALE * np.abs(j_across @ shift)
     m_along = np.abs(along[:, 0])
@@ -764,6 +770,8 @@ def fit_starpool_psf(
 
     star = theta[model.nf :].reshape(n, _N_NUISANCE)
     flux_var = np.diag(cov_full)[model.nf :].reshape(n, _N_NUISANCE)[:, 0]
+    flux_shift = shift_all[model.nf :].reshape(n, _N_NUISANCE)[:, 0] * o_arr  # star signals, DN
+    flux_model_rel = MODEL_CHOICE_SCALE * abs(float(np.sum(flux_shift)) / float(np.sum(star[:, 0] * o_arr)))
     return PsfFitResult(
         params=fitted,
         free_names=free_names,
@@ -793,6 +801,7 @@ def fit_starpool_psf(
         mtf_nyquist_across_model_sigma=float(m_across_model[-1]),
         mtf_along_model_sigma=m_along_model[:-1],
         mtf_across_model_sigma=m_across_model[:-1],
+        flux_model_rel_sigma=flux_model_rel,
     )
 
 
