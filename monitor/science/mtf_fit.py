@@ -3,7 +3,14 @@
 All stars of a pool share the PSF shape parameters (e.g. the along/across Gaussian widths);
 each star has nuisance parameters: flux, sub-pixel centre and a background plane. The
 diffraction parameters (``lambda_n_px``, ``obscuration``, ``bandwidth``) are design constants
-of the instrument and stay fixed at ``initial_params``.
+of the instrument and stay fixed at ``initial_params``, except the obscuration, which may be freed
+within its design tolerance (``free`` with ``"obscuration"``; Gaussian prior ``prior_sigmas``,
+entered as a pseudo-residual: it counts in chi2 and the information matrix, not in the misfit
+structure test). Not by default: on the pupil truth (benchmarks/mtf.py --free ...,obscuration,
+4 pools) it finds eps 0.415 for a true 0.40 with spider vanes in PAN (parametric MTF error
+-0.021 -> -0.007, still flagged), but runs to 0.55 in B2 (5 prior sigma, the spiders'
+and astigmatism's misfit absorbed), costs +50 % CPU in B2, and the flagged pools report the
+ePSF anyway; in-family it stays at 0.300 (PAN) / 0.25-0.30 +- 0.03 (B2).
 
 Model of the dark-subtracted pixel ``i`` of star ``k`` (ePSF of Anderson & King 2000; noise and Fisher
 information as in Mendez et al. 2014: References below)::
@@ -52,7 +59,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +85,7 @@ __all__ = [
     "InsufficientStarsError",
     "MisfitStatistics",
     "PsfFitError",
+    "PRIOR_SIGMAS",
     "PsfFitResult",
     "alternative_model_shift",
     "fit_starpool_psf",
@@ -119,6 +127,10 @@ FIT_CENTRE_WEIGHT = 0.5
 # on defocus and red-star pools (benchmarks/mtf.py, 8 pools each; across track unbiased), beyond its
 # bootstrap sigma and not moved by the window, grid or registration variants; cause not found.
 EPSF_SYSTEMATIC_REL = 0.01
+# Design tolerance of the parameters that may be freed with a prior (fit_starpool_psf prior_sigmas): the
+# linear central obscuration within +-0.05 of its design value (1 sigma; stated, not measured).
+PRIOR_SIGMAS: dict[str, float] = {"obscuration": 0.05}
+_MAX_OBSCURATION = 0.9  # upper bound of a freed obscuration
 XTOL = 1e-7  # the MTF moves by < 1e-5 along the (sigma_along, smear) valley below this
 FTOL = 1e-7
 DEFAULT_MISFIT_ALPHA = 1e-3  # false-alarm probability of each misfit test under a right model
@@ -351,6 +363,17 @@ class _PoolModel:
         ).ravel()
         self.jac_indptr = np.arange(0, (self.n_pix + 1) * m, m)
         self.weights = np.ones(self.n_pix)
+        # Gaussian priors on shared parameters (pseudo-residuals (theta_j - mean_j)/sigma_j)
+        self.prior_idx = np.zeros(0, dtype=np.int64)
+        self.prior_mean = np.zeros(0)
+        self.prior_sigma = np.ones(0)
+
+    def set_priors(self, priors: dict[str, tuple[float, float]]) -> None:
+        """Priors ``name -> (mean, sigma)`` on free shared parameters (others are ignored)."""
+        names = [n for n in self.free if n in priors]
+        self.prior_idx = np.array([self.free.index(n) for n in names], dtype=np.int64)
+        self.prior_mean = np.array([priors[n][0] for n in names], dtype=np.float64)
+        self.prior_sigma = np.array([priors[n][1] for n in names], dtype=np.float64)
 
     def params_of(self, theta: NDArray[np.float64]) -> PsfParams:
         changes = {name: float(v) for name, v in zip(self.free, theta[: self.nf], strict=True)}
@@ -405,14 +428,21 @@ class _PoolModel:
         return np.concatenate(dxs), np.concatenate(dys)
 
     def residuals(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Weighted pixel residuals, then the prior pseudo-residuals."""
         mu, _ = self.evaluate(theta, with_jac=False)
-        return np.asarray(self.weights * (mu - self.data), dtype=np.float64)
+        prior = (theta[self.prior_idx] - self.prior_mean) / self.prior_sigma
+        return np.concatenate([self.weights * (mu - self.data), prior])
 
     def jacobian(self, theta: NDArray[np.float64]) -> sp.csr_matrix:
         _, blocks = self.evaluate(theta, with_jac=True)
         assert blocks is not None
         data = (blocks * self.weights[:, None]).ravel()
-        return sp.csr_matrix((data, self.jac_indices, self.jac_indptr), shape=(self.n_pix, self.n_par))
+        jac = sp.csr_matrix((data, self.jac_indices, self.jac_indptr), shape=(self.n_pix, self.n_par))
+        if self.prior_idx.size == 0:
+            return jac
+        k = self.prior_idx.size
+        prior = sp.csr_matrix((1.0 / self.prior_sigma, self.prior_idx, np.arange(k + 1)), shape=(k, self.n_par))
+        return sp.vstack([jac, prior], format="csr")
 
 
 def _variance(level_dn: NDArray[np.float64], read_noise_dn: float, gain_e_per_dn: float) -> NDArray[np.float64]:
@@ -569,6 +599,7 @@ def fit_starpool_psf(
     max_nfev: int = 60,
     misfit_alpha: float = DEFAULT_MISFIT_ALPHA,
     alternative_fixed: Sequence[str] = ALTERNATIVE_FIXED,
+    prior_sigmas: Mapping[str, float] = PRIOR_SIGMAS,
 ) -> PsfFitResult:
     """Fit one PSF jointly to all star vignettes of a starpool (one band).
 
@@ -608,6 +639,10 @@ def fit_starpool_psf(
         Free parameters that the alternative admissible model holds at their ``initial_params``
         values; the MTF change is the model-choice term (:func:`alternative_model_shift`). Names
         not in ``free`` are ignored; empty: no model-choice term.
+    prior_sigmas : mapping of str to float
+        Gaussian prior 1-sigma of free shared parameters around their ``initial_params`` values
+        (the design tolerance, e.g. :data:`PRIOR_SIGMAS`: obscuration +-0.05 when it is freed);
+        names not in ``free`` are ignored.
 
     Returns
     -------
@@ -679,6 +714,7 @@ def fit_starpool_psf(
 
     n = len(images)
     model = _PoolModel(groups, n, initial_params, free_names, nc, pad_px)
+    model.set_priors({name: (float(getattr(initial_params, name)), float(sig)) for name, sig in prior_sigmas.items()})
 
     # Starting values: background = border median, flux from the crop sum.
     theta0 = np.zeros(model.n_par)
@@ -693,7 +729,10 @@ def fit_starpool_psf(
             star0[i] = (max(s, 1.0) / g.oversamp / 0.9, *centers[i], b, 0.0, 0.0)
     lower = np.full(model.n_par, -np.inf)
     lower[: model.nf] = 0.0
-    bounds = (lower, np.full(model.n_par, np.inf))
+    upper = np.full(model.n_par, np.inf)
+    if "obscuration" in free_names:
+        upper[free_names.index("obscuration")] = _MAX_OBSCURATION
+    bounds = (lower, upper)
 
     # Stage 1: data-based weights; stage 2: model-based weights (IRLS).
     model.weights = 1.0 / np.sqrt(_variance(model.data, read_noise_dn, gain_e_per_dn))
@@ -724,9 +763,9 @@ def fit_starpool_psf(
     jac = model.jacobian(theta)
     resid = model.residuals(theta)
     chi2 = float(resid @ resid)
-    dof = model.n_pix - model.n_par
+    dof = model.n_pix + model.prior_idx.size - model.n_par
     dx_pix, dy_pix = model.offsets(theta)
-    misfit = misfit_statistics(-resid, dx_pix, dy_pix, dof, alpha=misfit_alpha)
+    misfit = misfit_statistics(-resid[: model.n_pix], dx_pix, dy_pix, dof, alpha=misfit_alpha)
     info = (jac.T @ jac).toarray()
     try:
         cov_full = np.linalg.inv(info)
