@@ -6,8 +6,10 @@ annular pupil, fitted Gaussian blur along/across, detector diffusion, TDI smear,
 star flux, centre and background). From the fit:
 
 - the MTF along and across track (at Nyquist and as a curve) is stored as ``mtf_result`` rows
-  of both estimates: the parametric fit (1-sigma from the Fisher matrix plus the model-choice
-  term) and the non-parametric ePSF (stacked LSFs normalised by the data's own star signals,
+  of both estimates: the parametric fit (1-sigma from the Fisher matrix plus two model-choice
+  terms: the MTF change to the admissible model without the low-order wave-front error,
+  ``PsfFitResult.mtf_nyquist_*_model_sigma``, and the ePSF disagreement beyond noise) and the
+  non-parametric ePSF (stacked LSFs normalised by the data's own star signals,
   the largest window's sum over its effective EE; 1-sigma from a bootstrap over the stars). The
   fit's misfit tests (chi2 and stacked residual structure against the noise model) decide which
   one is REPORTED: ``params["selected"]`` is True on the reported row of each direction, and
@@ -229,7 +231,10 @@ def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], fi
             d_flux, f_flux = data_flux[used][ok], np.asarray(fit.fluxes_dn, dtype=float)[ok]
             diff = float(np.sum(d_flux) / np.sum(f_flux) - 1.0)
             diff_sigma = math.hypot(common_rel, float(np.sqrt(np.sum(data_sigma[used][ok] ** 2)) / np.sum(d_flux)))
-            common = {"ee_correction": 0.0, "psf_model": float(model_choice_sigma(diff, diff_sigma))}
+            # and the fit's own model-choice term of its fluxes (the admissible model without the
+            # low-order wave-front error, mtf_fit.alternative_model_shift)
+            common = {"ee_correction": 0.0,
+                      "psf_model": math.hypot(float(model_choice_sigma(diff, diff_sigma)), fit.flux_model_rel_sigma)}
             source = (f"{source}; the fit passes its misfit tests: its fluxes are used, the data's curve of "
                       f"growth agrees to {100 * diff:+.2f} +- {100 * diff_sigma:.2f} %")
     elif cog is not None and chosen is not None:  # misfit: the star signals and EE from the data's curve of growth
@@ -292,7 +297,9 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
                                half_width_px=8 if pan else 6, moment_half_width_px=EPSF_MOMENT_HALF_WIDTH_PX[pan],
                                n_bootstrap=EPSF_BOOTSTRAP, frequencies_cy_px=MTF_FREQUENCIES)
         sel = select_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
-                         (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged)
+                         (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged,
+                         parametric_model_sigma=(fit.mtf_nyquist_along_model_sigma,
+                                                 fit.mtf_nyquist_across_model_sigma))
     except (ScienceError, ValueError) as exc:
         log.warning("starpool %s %s: ePSF cross-check failed: %s", pool.period_key, band, exc)
         ep, sel = None, None
@@ -304,7 +311,13 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
         version = versions.next_result_version(session, MtfResult, starpool_id=pool.id, band=band,
                                            direction=direction, method="parametric")
         curve = getattr(fit, f"mtf_{direction}")
+        # the fit's statistical sigma and its own model-choice term (the MTF change to the admissible
+        # model without the low-order wave-front error, mtf_fit.alternative_model_shift)
+        fit_model_sigma = float(getattr(fit, f"mtf_nyquist_{direction}_model_sigma"))
+        fit_model_curve = getattr(fit, f"mtf_{direction}_model_sigma")
         sigma = getattr(fit, f"mtf_{direction}_sigma")
+        if fit_model_curve is not None:
+            sigma = np.hypot(sigma, fit_model_curve)
         agrees = None if sel is None else direction not in sel.comparison.flagged
         p_sigma = float(getattr(fit, f"mtf_nyquist_{direction}_sigma"))
         model_sigma = 0.0
@@ -316,11 +329,12 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
         rows.append(MtfResult(
             starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
             mtf_nyquist=float(getattr(fit, f"mtf_nyquist_{direction}")),
-            mtf_nyquist_sigma=float(np.hypot(p_sigma, model_sigma)), method="parametric",
+            mtf_nyquist_sigma=float(np.sqrt(p_sigma**2 + fit_model_sigma**2 + model_sigma**2)), method="parametric",
             curve={"f": fit.frequencies_cy_px.tolist(), "mtf": curve.tolist(), "sigma": sigma.tolist()},
             params={**params, "chi2_dof": float(fit.chi2_dof), "n_stars": len(vignettes),
                     "selected": sel is None or sel.method == "parametric", "misfit": misfit,
-                    "fit_sigma": p_sigma, "model_sigma": model_sigma, **selection},
+                    "fit_sigma": p_sigma, "fit_model_sigma": fit_model_sigma, "model_sigma": model_sigma,
+                    **selection},
             agrees_with_epsf=agrees, created_at=now,
         ))
         if ep is not None:

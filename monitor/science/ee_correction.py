@@ -37,6 +37,7 @@ from monitor.science.psf_renderer import render_star
 __all__ = [
     "CurveOfGrowth",
     "MODEL_FLUX_DN",
+    "TAIL_EXCESS_REL",
     "TAIL_PRIOR_REL",
     "TAIL_SHAPE_REL",
     "curve_of_growth_ee",
@@ -55,6 +56,16 @@ MODEL_FLUX_DN = 1e6  # flux of the noiseless model star measured for the effecti
 # (+0.26 % on a 3.4 % tail: 8 %); 10 % is taken. NOT enough for spider vanes in MS (12-px windows:
 # +0.65 % on 1.6 %, 40 %), where the vanes' r^-2 spikes dominate beyond the window.
 TAIL_SHAPE_REL = 0.10
+# Shape uncertainty of the wing beyond the largest window from the data's own excess over the model:
+# when the data's light between the two largest windows is kappa times the model's, how that excess
+# continues beyond the largest window is not known (spider vanes' spikes: kappa ~2 in MS, most of the
+# excess stays inside the window), so the tail's shape sigma is at least TAIL_EXCESS_REL |kappa - 1|
+# of the model's tail: the whole spread between the two admissible wings, the data-scaled one
+# (estimate) and the fitted model's. Pupil truth (benchmarks/mtf.py, 8 pools per family and band): the
+# truth is near the model's wing with spider vanes in B2 (kappa 1.7, A_k +0.70 %: 0.5 gave pulls of 2),
+# near the scaled one in PAN (spiders kappa 1.7, +0.29 %; defocus kappa 0.75, +0.04 %: pulls 0.1-0.4,
+# conservative); which one holds is not visible in the windows.
+TAIL_EXCESS_REL = 1.0
 # Prior on the scale of the fitted PSF's wing beyond the largest window (1 +- 0.5): the pupil-truth
 # benchmark needed 0.9-2.2 (spider vanes: 2.2); stated, not measured.
 TAIL_PRIOR_REL = 0.5
@@ -288,7 +299,10 @@ class CurveOfGrowth:
         1-sigma of ``tail``: ``hypot(tail_sigma_stat, tail_sigma_shape)``.
     tail_sigma_stat, tail_sigma_shape : float
         Its statistical part (the pooled data/model ratio that scales the wing) and its shape part
-        (:data:`TAIL_SHAPE_REL` of the tail: the PSF model's share).
+        (:data:`TAIL_SHAPE_REL` of the tail, at least :data:`TAIL_EXCESS_REL` ``|kappa - 1|`` of
+        the model's tail: the PSF model's share).
+    wing_scale : float
+        ``kappa``: the scale of the model's wing (``tail / tail_model``).
     h_max : int
         The largest window with data, native px.
     """
@@ -304,6 +318,7 @@ class CurveOfGrowth:
     h_max: int
     tail_sigma_stat: float = 0.0
     tail_sigma_shape: float = 0.0
+    wing_scale: float = 1.0
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
@@ -314,6 +329,7 @@ class CurveOfGrowth:
             "tail_sigma": float(self.tail_sigma),
             "tail_sigma_stat": float(self.tail_sigma_stat),
             "tail_sigma_shape": float(self.tail_sigma_shape),
+            "wing_scale": float(self.wing_scale),
             "ratio": [float(v) for v in self.ratio],
             "ratio_sigma": [float(v) for v in self.ratio_sigma],
             "rel_sigma": [float(v) for v in self.rel_sigma],
@@ -364,6 +380,7 @@ def curve_of_growth_ee(
     *,
     tail_shape_rel: float = TAIL_SHAPE_REL,
     tail_prior_rel: float = TAIL_PRIOR_REL,
+    tail_excess_rel: float = TAIL_EXCESS_REL,
 ) -> CurveOfGrowth:
     """Effective EE from the curve of growth of the starpool's own window sums.
 
@@ -381,7 +398,8 @@ def curve_of_growth_ee(
       ``kappa = (1 - rho(h') <m(h')>) / (1 - <m(h')>)``, combined by inverse variance with the
       prior ``1 +- tail_prior_rel``: ``tau = kappa tau_model``;
     * ``EE_k(h_max) <- EE_k(h_max) + tau_model - tau`` and ``EE_k(h) <- EE_k(h_max) m_k(h) rho(h)``;
-    * ``sigma_tau = hypot(tau_model sigma_kappa, tail_shape_rel tau)``; relative EE sigma of a window
+    * ``sigma_tau = hypot(tau_model sigma_kappa, max(tail_shape_rel tau, tail_excess_rel |kappa - 1|
+      tau_model))``; relative EE sigma of a window
       ``hypot(sigma_tau / <EE(h_max)>, sigma_rho(h)/rho(h))``, common to all members.
 
     With the EE of every window tied to the same data, the EE-corrected A_k of all windows agree
@@ -402,6 +420,9 @@ def curve_of_growth_ee(
         Prior 1-sigma of the scale of the fitted PSF's wing (``kappa = 1 +- tail_prior_rel``):
         the data's ``kappa`` is combined with it by inverse variance, so a starpool of a few faint
         stars, whose light between the two largest windows is noise, keeps the model's wing.
+    tail_excess_rel : float
+        Shape sigma of the tail per unit of the data's wing excess ``|kappa - 1|`` over the model,
+        relative to the model's tail (:data:`TAIL_EXCESS_REL`).
 
     Returns
     -------
@@ -462,7 +483,8 @@ def curve_of_growth_ee(
             kappa = max((w_data * k_data + w_prior) / (w_data + w_prior), 0.0)
             kappa_sigma = 1.0 / math.sqrt(w_data + w_prior)
     tau = kappa * tau_model
-    tau_sigma = math.hypot(tau_model * kappa_sigma, tail_shape_rel * tau)
+    shape_sigma = max(tail_shape_rel * tau, tail_excess_rel * abs(kappa - 1.0) * tau_model)
+    tau_sigma = math.hypot(tau_model * kappa_sigma, shape_sigma)
     ee = np.full_like(em, np.nan)
     ee[:, j] = em[:, j] + tau_model - tau
     ee[:, :j] = ee[:, j, None] * mk[:, :j] * ratio[None, :j]
@@ -481,7 +503,8 @@ def curve_of_growth_ee(
         tail_sigma=float(tau_sigma),
         h_max=int(h[j]),
         tail_sigma_stat=float(tau_model * kappa_sigma),
-        tail_sigma_shape=float(tail_shape_rel * tau),
+        tail_sigma_shape=float(shape_sigma),
+        wing_scale=float(kappa),
     )
 
 

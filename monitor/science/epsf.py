@@ -455,6 +455,10 @@ class MtfSelection:
         The parametric fit's misfit flag (:class:`monitor.science.mtf_fit.MisfitStatistics`).
     comparison : MtfComparison
         Parametric vs ePSF at Nyquist with the statistical threshold.
+    parametric_sigma_along, parametric_sigma_across : float
+        The parametric estimate's honest 1-sigma whether or not it is reported: the fit's
+        statistical sigma, its own model-choice term and the ePSF-disagreement term in quadrature
+        (the sigma of the issue-15 test "misfit flagged where the parametric error exceeds 3 sigma").
     """
 
     method: str
@@ -466,6 +470,8 @@ class MtfSelection:
     model_sigma_across: float
     misfit_flagged: bool
     comparison: MtfComparison
+    parametric_sigma_along: float = 0.0
+    parametric_sigma_across: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready summary (recorded with the stored MTF rows)."""
@@ -480,6 +486,8 @@ class MtfSelection:
             "threshold_along": float(c.threshold_along),
             "threshold_across": float(c.threshold_across),
             "disagree": list(c.flagged),
+            "parametric_sigma_along": float(self.parametric_sigma_along),
+            "parametric_sigma_across": float(self.parametric_sigma_across),
         }
 
 
@@ -503,13 +511,17 @@ def select_mtf(
     misfit_flagged: bool,
     *,
     n_sigma: float = 3.0,
+    parametric_model_sigma: tuple[float, float] = (0.0, 0.0),
 ) -> MtfSelection:
     """Choose the reported MTF at Nyquist and its honest 1-sigma.
 
     The parametric estimate is reported when its fit passes the misfit tests and agrees with the
-    ePSF within ``n_sigma`` combined sigma (its sigma then grows by the model-choice term);
+    ePSF within ``n_sigma`` combined sigma (its sigma then grows by the model-choice terms);
     otherwise the ePSF with its bootstrap-over-stars sigma (run :func:`epsf_mtf` with
-    ``n_bootstrap > 0``).
+    ``n_bootstrap > 0``). ``parametric_model_sigma`` is the fit's own model-choice term (the MTF
+    change to another admissible parametric model,
+    ``PsfFitResult.mtf_nyquist_*_model_sigma``): it is added to the parametric sigma before the
+    comparison with the ePSF and in the reported sigma.
 
     Examples
     --------
@@ -524,12 +536,16 @@ def select_mtf(
     """
     e = (nonparametric.mtf_nyquist_along, nonparametric.mtf_nyquist_across)
     es = (nonparametric.mtf_nyquist_along_sigma, nonparametric.mtf_nyquist_across_sigma)
+    ps = np.hypot(np.asarray(parametric_sigma, dtype=np.float64), np.asarray(parametric_model_sigma, dtype=np.float64))
+    parametric_sigma = (float(ps[0]), float(ps[1]))
     cmp = compare_mtf(parametric, e, 0.0, parametric_sigma=parametric_sigma, nonparametric_sigma=es, n_sigma=n_sigma)
     diffs = np.array([cmp.difference_along, cmp.difference_across])
     model = model_choice_sigma(diffs, np.asarray(parametric_sigma), np.asarray(es))
-    if misfit_flagged or cmp.flagged:
-        return MtfSelection("epsf", e[0], es[0], e[1], es[1], 0.0, 0.0, bool(misfit_flagged), cmp)
     total = np.hypot(np.asarray(parametric_sigma), model)
+    if misfit_flagged or cmp.flagged:
+        return MtfSelection(
+            "epsf", e[0], es[0], e[1], es[1], 0.0, 0.0, bool(misfit_flagged), cmp, float(total[0]), float(total[1])
+        )
     return MtfSelection(
         "parametric",
         parametric[0],
@@ -540,4 +556,6 @@ def select_mtf(
         float(model[1]),
         bool(misfit_flagged),
         cmp,
+        float(total[0]),
+        float(total[1]),
     )

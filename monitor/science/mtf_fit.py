@@ -3,7 +3,14 @@
 All stars of a pool share the PSF shape parameters (e.g. the along/across Gaussian widths);
 each star has nuisance parameters: flux, sub-pixel centre and a background plane. The
 diffraction parameters (``lambda_n_px``, ``obscuration``, ``bandwidth``) are design constants
-of the instrument and stay fixed at ``initial_params``.
+of the instrument and stay fixed at ``initial_params``, except the obscuration, which may be freed
+within its design tolerance (``free`` with ``"obscuration"``; Gaussian prior ``prior_sigmas``,
+entered as a pseudo-residual: it counts in chi2 and the information matrix, not in the misfit
+structure test). Not by default: on the pupil truth (benchmarks/mtf.py --free ...,obscuration,
+4 pools) it finds eps 0.415 for a true 0.40 with spider vanes in PAN (parametric MTF error
+-0.021 -> -0.007, still flagged), but runs to 0.55 in B2 (5 prior sigma, the spiders'
+and astigmatism's misfit absorbed), costs +50 % CPU in B2, and the flagged pools report the
+ePSF anyway; in-family it stays at 0.300 (PAN) / 0.25-0.30 +- 0.03 (B2).
 
 Model of the dark-subtracted pixel ``i`` of star ``k`` (ePSF of Anderson & King 2000; noise and Fisher
 information as in Mendez et al. 2014: References below)::
@@ -52,7 +59,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,11 +77,17 @@ from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
     "DEFAULT_FREE",
+    "ALTERNATIVE_FIXED",
     "DEFAULT_MISFIT_ALPHA",
+    "EPSF_SYSTEMATIC_REL",
+    "FIT_CENTRE_WEIGHT",
+    "MODEL_CHOICE_SCALE",
     "InsufficientStarsError",
     "MisfitStatistics",
     "PsfFitError",
+    "PRIOR_SIGMAS",
     "PsfFitResult",
+    "alternative_model_shift",
     "fit_starpool_psf",
     "misfit_statistics",
     "moment_centers",
@@ -96,6 +109,28 @@ DEFAULT_FREE: tuple[str, ...] = (
     "aberration_along",
     "aberration_across",
 )
+# The alternative admissible model of the model-choice term: the same fit without the low-order
+# wave-front error (held at its initial value, 0). On the pupil truth the ATF depths absorb about half
+# of a defocus/colour misfit (comment above), so the MTF change between the two models is of the order
+# of the remaining model error (benchmarks/mtf.py: pulls of the reported MTF).
+ALTERNATIVE_FIXED: tuple[str, ...] = ("aberration_along", "aberration_across")
+# The model-choice 1-sigma is this multiple of that MTF change: the pupil truth's defocus 0.06 wave
+# left a parametric error of 1.0-1.5 times the change in PAN (flagged there) and 1-3 times in B2 (not
+# flagged: pulls of the reported MTF -0.75/-1.87 with 1, -0.61/-1.13 with 2; benchmarks/mtf.py, 8 pools).
+MODEL_CHOICE_SCALE = 2.0
+# Weight of the ePSF-on-fit-centres difference in the ePSF's centring-choice term (nonparametric_mtf):
+# half, the two registrations bracketing the error (pupil truth, benchmarks/mtf.py: the moment-centred
+# ePSF's bootstrap sigma alone gave pulls of 2-3 along track on defocus and red-star PAN pools).
+FIT_CENTRE_WEIGHT = 0.5
+# Systematic of the stacked-LSF ePSF, relative to the MTF (nonparametric_mtf): with the true star
+# signals it reads the MTF at Nyquist along track +0.5 % high on in-family PAN pools and +0.7 to +1.6 %
+# on defocus and red-star pools (benchmarks/mtf.py, 8 pools each; across track unbiased), beyond its
+# bootstrap sigma and not moved by the window, grid or registration variants; cause not found.
+EPSF_SYSTEMATIC_REL = 0.01
+# Design tolerance of the parameters that may be freed with a prior (fit_starpool_psf prior_sigmas): the
+# linear central obscuration within +-0.05 of its design value (1 sigma; stated, not measured).
+PRIOR_SIGMAS: dict[str, float] = {"obscuration": 0.05}
+_MAX_OBSCURATION = 0.9  # upper bound of a freed obscuration
 XTOL = 1e-7  # the MTF moves by < 1e-5 along the (sigma_along, smear) valley below this
 FTOL = 1e-7
 DEFAULT_MISFIT_ALPHA = 1e-3  # false-alarm probability of each misfit test under a right model
@@ -197,6 +232,17 @@ class PsfFitResult:
         Number of model evaluations of the final stage.
     misfit : MisfitStatistics
         Tests of the model against the noise model (module docstring).
+    mtf_nyquist_along_model_sigma, mtf_nyquist_across_model_sigma : float
+        Model-choice term of the MTF at Nyquist (:func:`alternative_model_shift`):
+        :data:`MODEL_CHOICE_SCALE` times the change of the MTF when the parameters of
+        ``alternative_fixed`` are held at their initial values instead of fitted (another
+        admissible model of the same data). Not included in the ``*_sigma`` fields (statistical);
+        the reported sigma adds it in quadrature (:func:`monitor.science.epsf.select_mtf`).
+    mtf_along_model_sigma, mtf_across_model_sigma : ndarray, shape (nf,)
+        The same for the curves.
+    flux_model_rel_sigma : float
+        The same for the star signals: :data:`MODEL_CHOICE_SCALE` times the relative change of the
+        starpool's summed signal ``sum S_k`` under the alternative model (common to the members).
     """
 
     params: PsfParams
@@ -223,6 +269,11 @@ class PsfFitResult:
     dof: int
     nfev: int
     misfit: MisfitStatistics
+    mtf_nyquist_along_model_sigma: float = 0.0
+    mtf_nyquist_across_model_sigma: float = 0.0
+    mtf_along_model_sigma: NDArray[np.float64] | None = None
+    mtf_across_model_sigma: NDArray[np.float64] | None = None
+    flux_model_rel_sigma: float = 0.0
 
     @property
     def chi2_dof(self) -> float:
@@ -312,6 +363,17 @@ class _PoolModel:
         ).ravel()
         self.jac_indptr = np.arange(0, (self.n_pix + 1) * m, m)
         self.weights = np.ones(self.n_pix)
+        # Gaussian priors on shared parameters (pseudo-residuals (theta_j - mean_j)/sigma_j)
+        self.prior_idx = np.zeros(0, dtype=np.int64)
+        self.prior_mean = np.zeros(0)
+        self.prior_sigma = np.ones(0)
+
+    def set_priors(self, priors: dict[str, tuple[float, float]]) -> None:
+        """Priors ``name -> (mean, sigma)`` on free shared parameters (others are ignored)."""
+        names = [n for n in self.free if n in priors]
+        self.prior_idx = np.array([self.free.index(n) for n in names], dtype=np.int64)
+        self.prior_mean = np.array([priors[n][0] for n in names], dtype=np.float64)
+        self.prior_sigma = np.array([priors[n][1] for n in names], dtype=np.float64)
 
     def params_of(self, theta: NDArray[np.float64]) -> PsfParams:
         changes = {name: float(v) for name, v in zip(self.free, theta[: self.nf], strict=True)}
@@ -366,14 +428,21 @@ class _PoolModel:
         return np.concatenate(dxs), np.concatenate(dys)
 
     def residuals(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Weighted pixel residuals, then the prior pseudo-residuals."""
         mu, _ = self.evaluate(theta, with_jac=False)
-        return np.asarray(self.weights * (mu - self.data), dtype=np.float64)
+        prior = (theta[self.prior_idx] - self.prior_mean) / self.prior_sigma
+        return np.concatenate([self.weights * (mu - self.data), prior])
 
     def jacobian(self, theta: NDArray[np.float64]) -> sp.csr_matrix:
         _, blocks = self.evaluate(theta, with_jac=True)
         assert blocks is not None
         data = (blocks * self.weights[:, None]).ravel()
-        return sp.csr_matrix((data, self.jac_indices, self.jac_indptr), shape=(self.n_pix, self.n_par))
+        jac = sp.csr_matrix((data, self.jac_indices, self.jac_indptr), shape=(self.n_pix, self.n_par))
+        if self.prior_idx.size == 0:
+            return jac
+        k = self.prior_idx.size
+        prior = sp.csr_matrix((1.0 / self.prior_sigma, self.prior_idx, np.arange(k + 1)), shape=(k, self.n_par))
+        return sp.vstack([jac, prior], format="csr")
 
 
 def _variance(level_dn: NDArray[np.float64], read_noise_dn: float, gain_e_per_dn: float) -> NDArray[np.float64]:
@@ -478,6 +547,35 @@ def misfit_statistics(
     )
 
 
+def alternative_model_shift(
+    values: ArrayLike, covariance: ArrayLike, fixed: Sequence[int], fixed_values: ArrayLike
+) -> NDArray[np.float64]:
+    """Shift of the shared parameters when those at indices ``fixed`` are held at ``fixed_values[fixed]``.
+
+    The constrained least-squares solution of the (locally linear) problem is the conditional
+    mean ``theta_c = theta - C[:, F] C[F, F]^-1 (theta_F - theta0_F)`` (C: the covariance of the
+    fit, marginalised over the nuisance parameters); the returned ``theta_c - theta`` moves the
+    MTF by ``J (theta_c - theta)``, the spread between two admissible models of the same data
+    (with and without the low-order wave-front error): nothing when the data put the fixed
+    parameters at their initial values, as much as they move the MTF when the data need them.
+
+    >>> alternative_model_shift([1.0, 0.2], [[1.0, 0.5], [0.5, 1.0]], [1], [0.0, 0.0]).round(3).tolist()
+    [-0.1, -0.2]
+    """
+    theta = np.asarray(values, dtype=np.float64).reshape(-1)
+    shift = np.zeros_like(theta)
+    idx = np.asarray(list(fixed), dtype=np.int64)
+    if idx.size == 0:
+        return shift
+    c = np.asarray(covariance, dtype=np.float64)
+    delta = theta[idx] - np.asarray(fixed_values, dtype=np.float64).reshape(-1)[idx]
+    try:
+        gain = np.linalg.solve(c[np.ix_(idx, idx)], delta)
+    except np.linalg.LinAlgError:
+        return shift
+    return np.asarray(-c[:, idx] @ gain, dtype=np.float64)
+
+
 def _propagate(jac: NDArray[np.float64], cov: NDArray[np.float64]) -> NDArray[np.float64]:
     """1-sigma of derived quantities with Jacobian rows ``jac`` (n, n_free): sqrt(diag(J C J^T))."""
     var = np.einsum("ij,jk,ik->i", jac, cov, jac)
@@ -500,6 +598,8 @@ def fit_starpool_psf(
     scale_covariance: bool = True,
     max_nfev: int = 60,
     misfit_alpha: float = DEFAULT_MISFIT_ALPHA,
+    alternative_fixed: Sequence[str] = ALTERNATIVE_FIXED,
+    prior_sigmas: Mapping[str, float] = PRIOR_SIGMAS,
 ) -> PsfFitResult:
     """Fit one PSF jointly to all star vignettes of a starpool (one band).
 
@@ -535,6 +635,14 @@ def fit_starpool_psf(
         Maximum model evaluations per least-squares stage.
     misfit_alpha : float
         False-alarm probability of each misfit test (:func:`misfit_statistics`).
+    alternative_fixed : sequence of str
+        Free parameters that the alternative admissible model holds at their ``initial_params``
+        values; the MTF change is the model-choice term (:func:`alternative_model_shift`). Names
+        not in ``free`` are ignored; empty: no model-choice term.
+    prior_sigmas : mapping of str to float
+        Gaussian prior 1-sigma of free shared parameters around their ``initial_params`` values
+        (the design tolerance, e.g. :data:`PRIOR_SIGMAS`: obscuration +-0.05 when it is freed);
+        names not in ``free`` are ignored.
 
     Returns
     -------
@@ -606,6 +714,7 @@ def fit_starpool_psf(
 
     n = len(images)
     model = _PoolModel(groups, n, initial_params, free_names, nc, pad_px)
+    model.set_priors({name: (float(getattr(initial_params, name)), float(sig)) for name, sig in prior_sigmas.items()})
 
     # Starting values: background = border median, flux from the crop sum.
     theta0 = np.zeros(model.n_par)
@@ -620,7 +729,10 @@ def fit_starpool_psf(
             star0[i] = (max(s, 1.0) / g.oversamp / 0.9, *centers[i], b, 0.0, 0.0)
     lower = np.full(model.n_par, -np.inf)
     lower[: model.nf] = 0.0
-    bounds = (lower, np.full(model.n_par, np.inf))
+    upper = np.full(model.n_par, np.inf)
+    if "obscuration" in free_names:
+        upper[free_names.index("obscuration")] = _MAX_OBSCURATION
+    bounds = (lower, upper)
 
     # Stage 1: data-based weights; stage 2: model-based weights (IRLS).
     model.weights = 1.0 / np.sqrt(_variance(model.data, read_noise_dn, gain_e_per_dn))
@@ -651,9 +763,9 @@ def fit_starpool_psf(
     jac = model.jacobian(theta)
     resid = model.residuals(theta)
     chi2 = float(resid @ resid)
-    dof = model.n_pix - model.n_par
+    dof = model.n_pix + model.prior_idx.size - model.n_par
     dx_pix, dy_pix = model.offsets(theta)
-    misfit = misfit_statistics(-resid, dx_pix, dy_pix, dof, alpha=misfit_alpha)
+    misfit = misfit_statistics(-resid[: model.n_pix], dx_pix, dy_pix, dof, alpha=misfit_alpha)
     info = (jac.T @ jac).toarray()
     try:
         cov_full = np.linalg.inv(info)
@@ -680,6 +792,13 @@ def fit_starpool_psf(
     j_across = np.stack([d[0, :] for d in d_across], axis=1)
     s_along = _propagate(j_along, cov)
     s_across = _propagate(j_across, cov)
+    fixed_idx = [free_names.index(n) for n in alternative_fixed if n in free_names]
+    theta_init = theta.copy()
+    theta_init[: model.nf] = [getattr(initial_params, n) for n in free_names]
+    shift_all = alternative_model_shift(theta, cov_full, fixed_idx, theta_init)  # shared and per-star
+    shift = shift_all[: model.nf]
+    m_along_model = MODEL_CHOICE_SCALE * np.abs(j_along @ shift)
+    m_across_model = MODEL_CHOICE_SCALE * np.abs(j_across @ shift)
     m_along = np.abs(along[:, 0])
     m_across = np.abs(across[0, :])
 
@@ -690,6 +809,8 @@ def fit_starpool_psf(
 
     star = theta[model.nf :].reshape(n, _N_NUISANCE)
     flux_var = np.diag(cov_full)[model.nf :].reshape(n, _N_NUISANCE)[:, 0]
+    flux_shift = shift_all[model.nf :].reshape(n, _N_NUISANCE)[:, 0] * o_arr  # star signals, DN
+    flux_model_rel = MODEL_CHOICE_SCALE * abs(float(np.sum(flux_shift)) / float(np.sum(star[:, 0] * o_arr)))
     return PsfFitResult(
         params=fitted,
         free_names=free_names,
@@ -715,6 +836,11 @@ def fit_starpool_psf(
         dof=int(dof),
         nfev=nfev,
         misfit=misfit,
+        mtf_nyquist_along_model_sigma=float(m_along_model[-1]),
+        mtf_nyquist_across_model_sigma=float(m_across_model[-1]),
+        mtf_along_model_sigma=m_along_model[:-1],
+        mtf_across_model_sigma=m_across_model[:-1],
+        flux_model_rel_sigma=flux_model_rel,
     )
 
 
@@ -794,16 +920,20 @@ def nonparametric_mtf(
     moment_half_width_px: int = 6,
     n_bootstrap: int = 100,
     frequencies_cy_px: ArrayLike | None = None,
+    systematic_rel: float = EPSF_SYSTEMATIC_REL,
 ) -> EpsfMtfResult:
     """The starpool's non-parametric MTF (stacked-LSF ePSF) with its honest 1-sigma.
 
     The stars are registered on their model-corrected first moments (:func:`moment_centers`,
     window ``+-moment_half_width_px``) and normalised by the data's own signals ``fluxes_dn``
     (curve of growth); the 1-sigma combines, in quadrature, the bootstrap over the stars
-    (:func:`monitor.science.epsf.epsf_mtf`), the signals' common error ``flux_rel_sigma`` and a
-    centring-choice term: the difference between the ePSF registered with the moment window and
+    (:func:`monitor.science.epsf.epsf_mtf`), the signals' common error ``flux_rel_sigma`` and
+    centring-choice terms: the difference between the ePSF registered with the moment window and
     with one 2 px narrower (the part of the window's truncation that the fitted model corrects
-    is uncertain when the model does not fit; the two admissible registrations bracket it).
+    is uncertain when the model does not fit; the two admissible registrations bracket it), and
+    :data:`FIT_CENTRE_WEIGHT` times the difference from the ePSF registered on the fit's own
+    centres (admissible where the fit holds, with a pixel-phase error where it does not), and the
+    method's own systematic, ``systematic_rel`` of the MTF (:data:`EPSF_SYSTEMATIC_REL`).
 
     Parameters
     ----------
@@ -821,6 +951,8 @@ def nonparametric_mtf(
         Bootstrap resamplings of the stars.
     frequencies_cy_px : array_like, optional
         Output frequencies.
+    systematic_rel : float
+        Relative systematic 1-sigma of the stacked-LSF method, added in quadrature.
 
     Returns
     -------
@@ -840,22 +972,31 @@ def nonparametric_mtf(
         flux_rel_sigma=flux_rel_sigma,
     )
     alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
-    alt = epsf_mtf(
-        vignettes,
-        oversamps,
-        alt_centers,
-        fluxes_dn=fluxes_dn,
-        backgrounds_dn=fit.backgrounds_dn,
-        half_width_px=half_width_px,
-        frequencies_cy_px=frequencies_cy_px,
-    )
+    alts = [
+        epsf_mtf(
+            vignettes,
+            oversamps,
+            c,
+            fluxes_dn=fluxes_dn,
+            backgrounds_dn=fit.backgrounds_dn,
+            half_width_px=half_width_px,
+            frequencies_cy_px=frequencies_cy_px,
+        )
+        for c in (alt_centers, fit.centers_xy)
+    ]
     assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
+    weights = (1.0, FIT_CENTRE_WEIGHT)
+
+    def total(boot: NDArray[np.float64] | float, attr: str) -> NDArray[np.float64]:
+        value = np.asarray(getattr(ep, attr))
+        terms = [w * (np.asarray(getattr(a, attr)) - value) for w, a in zip(weights, alts, strict=True)]
+        terms.append(systematic_rel * value)
+        return np.asarray(np.sqrt(np.asarray(boot) ** 2 + sum(t * t for t in terms)), dtype=np.float64)
+
     return dataclasses.replace(
         ep,
-        mtf_along_sigma=np.hypot(ep.mtf_along_sigma, alt.mtf_along - ep.mtf_along),
-        mtf_across_sigma=np.hypot(ep.mtf_across_sigma, alt.mtf_across - ep.mtf_across),
-        mtf_nyquist_along_sigma=math.hypot(ep.mtf_nyquist_along_sigma, alt.mtf_nyquist_along - ep.mtf_nyquist_along),
-        mtf_nyquist_across_sigma=math.hypot(
-            ep.mtf_nyquist_across_sigma, alt.mtf_nyquist_across - ep.mtf_nyquist_across
-        ),
+        mtf_along_sigma=total(ep.mtf_along_sigma, "mtf_along"),
+        mtf_across_sigma=total(ep.mtf_across_sigma, "mtf_across"),
+        mtf_nyquist_along_sigma=float(total(ep.mtf_nyquist_along_sigma, "mtf_nyquist_along")),
+        mtf_nyquist_across_sigma=float(total(ep.mtf_nyquist_across_sigma, "mtf_nyquist_across")),
     )

@@ -96,7 +96,9 @@ FREE_PARAMETER_NAMES: tuple[str, ...] = (
     "smear_along_px",
     "aberration_along",
     "aberration_across",
+    "obscuration",
 )
+_OBSCURATION_STEP = 1e-4  # central-difference step of the diffraction MTF's obscuration derivative
 _TABLE_SIZE = 4097  # samples of the 1-D polychromatic diffraction MTF table
 _ENVELOPE_TOL = 1e-12  # Gaussian-envelope level below which the OTF support is truncated
 _TWO_PI = 2.0 * math.pi
@@ -444,6 +446,12 @@ def otf_grid(
         elif name == "smear_along_px":
             dys = sy * gy * _dsinc_ds(fy, params.smear_along_px)
             out.append(radial * dys[:, None] * xsep[None, :])
+        elif name == "obscuration":  # numerical: the polychromatic annulus MTF is tabulated
+            eps = params.obscuration
+            lo, hi = max(eps - _OBSCURATION_STEP, 0.0), eps + _OBSCURATION_STEP
+            d_lo = _diffraction(rho, _diffraction_table(params.replace(obscuration=lo)))
+            d_hi = _diffraction(rho, _diffraction_table(params.replace(obscuration=hi)))
+            out.append((d_hi - d_lo) / (hi - lo) * kdiff * atf * ysep[:, None] * xsep[None, :])
         else:
             raise PsfParameterError(f"no derivative for parameter {name!r}; use {FREE_PARAMETER_NAMES}")
     return total, out
@@ -455,4 +463,3 @@ def check_oversamp(oversamp: float) -> float:
     if not (o >= 1.0 and math.isfinite(o)):
         raise PsfParameterError(f"oversamp must be >= 1, got {oversamp}")
     return o
-

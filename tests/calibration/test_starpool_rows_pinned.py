@@ -35,6 +35,13 @@ its noise). Taking the signals from the curve of growth in every pool (the first
 gave -0.70/+0.22/+0.91/+1.00/-0.15 % with sigma 0.98/1.37/0.94/0.86/0.60 %: 3-9 times less precise
 on 12-star pools, which is why it is kept for pools whose fit is flagged. Path 3 is unchanged.
 
+Re-pinned on purpose for issue 15 (honest sigma, branch i15b): the fit's fluxes carry the fit's own
+model-choice term (the relative change of the starpool's summed signal under the admissible model
+without the low-order wave-front error, x2: ``PsfFitResult.flux_model_rel_sigma``), added to the
+common ``psf_model`` term. Only a_sigma of path 1 moves (A unchanged): B0/B1/B2/B3/P 0.337/0.279/
+0.345/0.635/0.071 % -> 0.356/0.368/0.345/0.635/0.119 % (P's -0.13 % error was a -1.9 sigma pull, now
+-1.1). Paths 2 and 3 are unchanged.
+
 It catches any change of the rows (a number, a key, a rejection, a text); it cannot say whether
 the pinned numbers are right: the accuracy against the simulator's truth is checked by
 test_star_pipeline.py and test_ee_correction.py.

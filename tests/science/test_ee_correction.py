@@ -101,3 +101,22 @@ def test_predicted_sum_weights_remove_the_bias_of_measured_sum_weights() -> None
     standard_error = float(np.sqrt(1.0 / np.sum(1.0 / model[:, 0] ** 2)))  # ~2.3e-4
     assert mean(a_sig) - 1.0 < -4 * standard_error  # measured-sum weights: biased low
     assert abs(mean(model) - 1.0) < 3 * standard_error
+
+
+def test_curve_of_growth_tail_shape_sigma_spans_the_data_scaled_and_the_model_wing() -> None:
+    """Issue 15 (spider vanes): when the data's light between the two largest windows is kappa times
+    the model's, the tail beyond the largest window is taken as kappa times the model's, and its shape
+    sigma spans the whole way back to the model's own wing (|kappa - 1| of it); with kappa = 1 it
+    stays TAIL_SHAPE_REL of the tail. Catches a shape sigma that ignores the data's wing excess
+    (A_k pulls of 3.7 on the MS spider-vane truth); cannot say which wing is right."""
+    from monitor.science.ee_correction import TAIL_SHAPE_REL, curve_of_growth_ee
+
+    ee_m = np.tile([0.95, 0.98, 0.99], (3, 1))
+    excess = curve_of_growth_ee(np.tile([0.94, 0.97, 0.99], (3, 1)) * 1e6, np.full((3, 3), 100.0), ee_m, [5, 12, 20])
+    assert excess.wing_scale == pytest.approx(2.0, abs=0.01)
+    assert excess.tail == pytest.approx(0.02, abs=2e-4)
+    assert excess.tail_sigma_shape == pytest.approx(abs(excess.wing_scale - 1.0) * excess.tail_model, rel=1e-9)
+    assert excess.tail_sigma >= abs(excess.tail - excess.tail_model)  # the model's wing within 1 sigma
+    same = curve_of_growth_ee(ee_m * 1e6, np.full((3, 3), 100.0), ee_m, [5, 12, 20])
+    assert same.wing_scale == pytest.approx(1.0, abs=1e-6)
+    assert same.tail_sigma_shape == pytest.approx(TAIL_SHAPE_REL * same.tail, rel=1e-6)

@@ -74,3 +74,23 @@ def test_compare_mtf_flags_disagreement() -> None:
     assert wide.is_consistent
     with pytest.raises(ValueError):
         compare_mtf((0.1, 0.1), (0.1, 0.1), tolerance=-1.0)
+
+
+def test_select_mtf_adds_the_fits_model_choice_term_to_the_parametric_sigma() -> None:
+    """The fit's own model-choice term (issue 15) enters the parametric sigma before the comparison
+    with the ePSF (a 0.004 difference is within 3 sigma of (0.001, 0.0015 model) and 0.0005) and
+    in the reported sigma; the honest parametric sigma is recorded also when the ePSF is reported."""
+    from monitor.science.epsf import EpsfMtfResult, select_mtf
+
+    ep = EpsfMtfResult(np.zeros(1), np.zeros(1), np.zeros(1), 0.104, 0.120, np.zeros(1), np.zeros(1), np.zeros(1), 25,
+                       mtf_nyquist_along_sigma=0.0005, mtf_nyquist_across_sigma=0.0005)
+    plain = select_mtf((0.100, 0.120), (0.001, 0.001), ep, misfit_flagged=False)
+    assert plain.method == "epsf" and "along" in plain.comparison.flagged
+    sel = select_mtf((0.100, 0.120), (0.001, 0.001), ep, misfit_flagged=False, parametric_model_sigma=(0.0015, 0.0))
+    assert sel.method == "parametric"
+    p = np.hypot(0.001, 0.0015)
+    assert sel.parametric_sigma_along == pytest.approx(np.hypot(p, np.sqrt(0.004**2 - p**2 - 0.0005**2)))
+    assert sel.mtf_nyquist_along_sigma == pytest.approx(sel.parametric_sigma_along)
+    assert sel.mtf_nyquist_across_sigma == pytest.approx(0.001)
+    flagged = select_mtf((0.100, 0.120), (0.001, 0.001), ep, misfit_flagged=True, parametric_model_sigma=(0.0015, 0.0))
+    assert flagged.method == "epsf" and flagged.parametric_sigma_along == pytest.approx(sel.parametric_sigma_along)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from monitor.science.encircled_energy import encircled_energy_square_mean
-from monitor.science.mtf_fit import InsufficientStarsError, PsfFitResult, fit_starpool_psf
+from monitor.science.mtf_fit import DEFAULT_FREE, InsufficientStarsError, PsfFitResult, fit_starpool_psf
 from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate.star import default_psf_params, default_vignette_shape, simulate_star_vignette
 
@@ -141,3 +141,52 @@ def test_errors() -> None:
         _fit([np.zeros((64, 64))], [1.0], truth, free=("lambda_n_px",))
     with pytest.raises(ValueError, match="oversamp"):
         _fit([np.zeros((64, 64))], [0.5], truth)
+
+
+def test_alternative_model_shift_is_the_constrained_least_squares_solution_of_a_linear_problem() -> None:
+    """The model-choice term's alternative model (issue 15): for a linear least-squares problem the
+    conditional-mean shift from the free solution equals the solution refitted with the chosen
+    parameters held at given values (exact, solved independently with lstsq on the reduced design).
+    Catches a wrong sign, a wrong block of the covariance or a shift of the held parameters that
+    does not land on their values; cannot say how well the nonlinear PSF fit is linearised."""
+    from monitor.science.mtf_fit import alternative_model_shift
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(200, 4))
+    y = a @ np.array([1.0, -0.5, 0.3, 0.2]) + rng.normal(0.0, 0.1, 200)
+    theta = np.linalg.lstsq(a, y, rcond=None)[0]
+    cov = np.linalg.inv(a.T @ a)
+    held = np.array([0.0, 0.0, 0.0, 0.05])
+    shift = alternative_model_shift(theta, cov, [2, 3], held)
+    reduced = np.linalg.lstsq(a[:, :2], y - a[:, 2:] @ held[2:], rcond=None)[0]
+    np.testing.assert_allclose(theta + shift, [*reduced, 0.0, 0.05], atol=1e-12)
+    assert not alternative_model_shift(theta, cov, [], held).any()
+
+
+def test_obscuration_freed_with_its_design_prior_follows_the_pupil_truth() -> None:
+    """Issue 15: the central obscuration can be freed within its design tolerance (Gaussian prior
+    around the nominal 0.30, PRIOR_SIGMAS). Truth: the independent pupil-FFT PSF
+    (monitor.simulate.pupil_psf, its own renderer) with eps = 0.36. Freed, the fit finds eps within
+    0.02 and its MTF at Nyquist within 3 sigma + 0.001 of the truth's; a prior as tight as the data's
+    own sigma puts eps half-way between the data and the design value. Catches a wrong obscuration
+    derivative, a prior that does not act or that enters the misfit statistics; cannot say whether
+    0.05 is the right tolerance."""
+    from monitor.simulate import pupil_psf
+
+    truth = pupil_psf.truth_family("in_family", "PHR", "P").replace(obscuration=0.36)
+    t_along, t_across = pupil_psf.mtf_nyquist(truth)
+    vignettes, oversamps, _, _ = make_pool(np.random.default_rng(53), truth, "P", n_stars=15)  # type: ignore[arg-type]
+    start = default_psf_params("PHR", "P")
+    free = (*DEFAULT_FREE, "obscuration")
+    fit = _fit(vignettes, oversamps, start, free=free)
+    eps = fit.values[free.index("obscuration")]
+    assert abs(eps - 0.36) < 0.02, eps
+    assert not fit.misfit.flagged, fit.misfit
+    assert abs(fit.mtf_nyquist_along - t_along) < 0.001 + 3 * fit.mtf_nyquist_along_sigma
+    assert abs(fit.mtf_nyquist_across - t_across) < 0.001 + 3 * fit.mtf_nyquist_across_sigma
+    # a prior as tight as the data: the estimate is the inverse-variance mean of the two (linear problem)
+    j = free.index("obscuration")
+    s_data = float(np.sqrt(fit.covariance[j, j]))
+    held = _fit(vignettes, oversamps, start, free=free, prior_sigmas={"obscuration": s_data})
+    expected = 0.5 * (eps + start.obscuration)
+    assert abs(held.values[j] - expected) < 0.15 * (eps - start.obscuration), (held.values[j], expected)
