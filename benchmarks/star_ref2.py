@@ -39,8 +39,9 @@ pipeline's drift stage) and carries each star's excess scatter in its points' si
 
 Per band and model: starpool A_k bias (mean of A/A_true - 1) and scatter (std), worst pool (also
 after the first ``WARMUP`` starpools, and the worst departure from the run's mean error: what the
-star mix moves), pull std (error / a_sigma) and pull rms (no mean removed), drift error of both drift fits (%/yr) and of the primary one (the
-pipeline's rule, ``monitor.science.star_drift.is_primary``); and the variable-star detection
+star mix moves), pull std (error / a_sigma) and pull rms (no mean removed), drift error of both
+drift fits (%/yr) and of the primary one (the pipeline's rule,
+``monitor.science.star_drift.is_primary``); and the variable-star detection
 (fraction of injected variables with amplitude >= 1.5 % flagged in some band, of their bands
 flagged, and of constant stars flagged in some band).
 

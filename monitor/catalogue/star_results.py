@@ -272,4 +272,4 @@ def starpool_starts(session: Session, satellite: str) -> dict[int, datetime]:
     """Period start of every starpool of one satellite, by starpool id (the order of the starpools
     in time: the mix-corrected A_k of a starpool uses the history up to it only)."""
     q = select(Starpool.id, Starpool.period_start).where(Starpool.satellite == satellite)
-    return {int(i): start for i, start in session.exec(q).all()}
+    return {int(i): start for i, start in session.exec(q).all() if i is not None}
