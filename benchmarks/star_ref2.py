@@ -76,7 +76,7 @@ from monitor.science.star_ref2 import (
     template_weights,
 )
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
-from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
+from monitor.science.star_variability import excess_scatter_rel, variability_test_bands, variability_test_two_way
 from monitor.science.starpool import combine_starpool
 from monitor.simulate.star_spectra import draw_true_spectra, true_band_irradiance_w_m2_um
 
@@ -86,7 +86,7 @@ SATELLITE = "PHR1A"
 
 
 def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_var: int, drift: float,
-        seed: int, robust_drift: bool = True) -> dict[str, Any]:
+        seed: int, robust_drift: bool = True, joint_bands: bool = True) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     lib = load_star_library(library)
     cat = load_star_catalogue()
@@ -140,6 +140,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         hist: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}
         flagged = {b: np.zeros(n_set, dtype=bool) for b in BANDS}  # the band's own test
         excluded = np.zeros(n_set, dtype=bool)  # flagged in any band so far: out of A_k in every band
+        flagged_joint = np.zeros(n_set, dtype=bool)  # the band-average test's flags
         excess = {b: np.zeros(n_set) for b in BANDS}  # each star's scatter beyond photometric noise
         pools: dict[str, list[float]] = {b: [] for b in BANDS}
         sig: dict[str, list[float]] = {b: [] for b in BANDS}
@@ -180,9 +181,16 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                     lev = starpool_level_star_offsets(q[keep, 0], qs[keep], q[keep, 2], s_sys[keep], k)
                     levels[band].append((lev.a / a_true[k] - 1.0, lev.a_sigma / a_true[k],
                                          math.hypot(lev.a_sigma, lev.a_sigma_common) / a_true[k]))
+            if joint_bands:  # the band-average test over the history of every band (the variation is grey)
+                q = [(st, kk, b, aa, ss) for b in BANDS for (st, kk, aa, ss) in hist[b]]
+                if q:
+                    jt = variability_test_bands([x[0] for x in q], [x[1] for x in q], [x[2] for x in q],
+                                                [x[3] for x in q], [x[4] for x in q])
+                    flagged_joint[jt.star[jt.flagged]] = True
+                excluded |= flagged_joint
             for band in BANDS:
                 excluded |= flagged[band]
-        flags_all[model] = flagged
+        flags_all[model] = {**flagged, "joint": flagged_joint}
         for band in BANDS:
             err, sg, t_ok = np.array(pools[band]), np.array(sig[band]), np.array(tk[band])
             fit = fit_drift(t_ok, a0 * (1.0 + drift * t_ok) * (1.0 + err), sg * a0)
@@ -229,17 +237,22 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 }
     n_obs = np.bincount(np.concatenate(members), minlength=n_set)
     for model in flags_all:
-        f = np.array([flags_all[model][b] for b in BANDS])  # (bands, stars)
+        f = np.array([flags_all[model][b] for b in BANDS] + [flags_all[model]["joint"]])  # (bands + joint, stars)
         is_var = amp >= 0.015
         any_band = f.any(axis=0)
         out["variables"][model] = {
             "stars_flagged_fraction": round(float(any_band[is_var].mean()), 3) if is_var.any() else None,
-            "star_band_flagged_fraction": round(float(f[:, is_var].mean()), 3) if is_var.any() else None,
+            "star_band_flagged_fraction": round(float(f[:-1, is_var].mean()), 3) if is_var.any() else None,
             "false_flag_star_fraction": round(float(any_band[~is_var].mean()), 4),
         }
         out.setdefault("variable_stars", {})[model] = [
             {"hip": int(hip[i]), "amplitude_pct": round(100 * float(amp[i]), 2), "n_obs": int(n_obs[i]),
-             "bands_flagged": [b for k, b in enumerate(BANDS) if f[k, i]]} for i in np.flatnonzero(is_var)]
+             "period_days": round(float(period_d[i]), 1),
+             # the variation at the star's epochs (what any test can see): peak-to-peak, %
+             "sampled_ptp_pct": round(100 * float(np.ptp([v[list(m).index(i)] for m, v, _ in meas if i in m]))
+                                      if n_obs[i] else 0.0, 2),
+             "bands_flagged": [b for k, b in enumerate((*BANDS, "joint")) if f[k, i]]}
+            for i in np.flatnonzero(is_var)]
     return out
 
 

@@ -74,7 +74,7 @@ from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
 from monitor.science.star_budget import RSR_REL, TEMPLATE_PRIOR_REL, ZERO_POINT_REL, pool_components
 from monitor.science.star_drift import StarOffsetDrift, fit_drift_star_offsets, is_primary, starpool_level_star_offsets
-from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
+from monitor.science.star_variability import excess_scatter_rel, variability_test_bands, variability_test_two_way
 from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
 
@@ -488,6 +488,28 @@ def _variability(history: list[tuple[int, int, float, float]], pool_id: int, hip
             for k, h in enumerate(test.star) if int(h) in mine}
 
 
+def _variability_bands(per_star: list[tuple[int, str, dict[str, Any]]], pool: Starpool, band: str, hips: list[int],
+                       a: np.ndarray, a_sigma: np.ndarray) -> dict[int, dict[str, Any]]:
+    """The band-average variability test of this starpool's stars
+    (:func:`monitor.science.star_variability.variability_test_bands`) over the latest results of
+    every starpool and band of the satellite, this band's points of this starpool from this
+    computation: a variation seen in every band stands out where each band alone is too noisy."""
+    points = [(int(e["hip"]), other_id, other_band, float(e["a"]), float(e["a_sigma"]))
+              for other_id, other_band, entries in per_star if not (other_id == pool.id and other_band == band)
+              for e in entries.values() if e.get("hip") is not None and e.get("a") and e.get("a_sigma")]
+    assert pool.id is not None
+    points += [(h, pool.id, band, float(a[i]), float(a_sigma[i])) for i, h in enumerate(hips)
+               if np.isfinite(a[i]) and np.isfinite(a_sigma[i]) and a[i] > 0.0 and a_sigma[i] > 0.0]
+    mine = set(hips)
+    if not any(p[0] in mine for p in points):
+        return {}
+    test = variability_test_bands([p[0] for p in points], [p[1] for p in points], [p[2] for p in points],
+                                  [p[3] for p in points], [p[4] for p in points])
+    return {int(h): {"n": int(test.n_points[k]), "chi2": _finite_or_none(test.chi2[k]),
+                     "p": _finite_or_none(test.p_value[k]), "flagged": bool(test.flagged[k])}
+            for k, h in enumerate(test.star) if int(h) in mine}
+
+
 def _star_offset_level(per_star: list[tuple[int, str, dict[str, Any]]], starts: dict[int, datetime],
                        pool: Starpool, band: str, hips: list[int], a: np.ndarray, a_sigma: np.ndarray,
                        used: np.ndarray, star_sys: np.ndarray, excluded: set[int]) -> dict[str, Any] | None:
@@ -583,6 +605,10 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
                                         outlier_sigma=settings.star.outlier_sigma, star_systematic_rel=prior)
         assert pool.id is not None
         variability = _variability(history, pool.id, hips, result.a, result.a_sigma)
+        for h, joint in _variability_bands(per_star, pool, band, hips, result.a, result.a_sigma).items():
+            entry = variability.setdefault(h, {"n": 0, "chi2": None, "p": None, "rms_rel": None, "flagged": False})
+            entry["band_average"] = joint  # the test on the bands' mean residual (a grey variation)
+            entry["flagged"] = bool(entry["flagged"] or joint["flagged"])
         elsewhere = _flagged_elsewhere(per_star, pool, band)
         for h in elsewhere.intersection(hips):
             entry = variability.setdefault(h, {"n": 0, "chi2": None, "p": None, "rms_rel": None, "flagged": False})
