@@ -20,7 +20,8 @@ measured RSRs, the catalogue's V):
   (benchmarks/star_precision.py); this one isolates the reference model.
 
 Estimators, per band: REF-1 (black body, ICD 2.2), "REF-2 nearest" (the nearest template, ICD 2.2b
-item 2) and REF-2 (the template blend the pipeline uses, ``monitor.science.star_ref2.template_weights``)
+item 2, the pipeline's default) and REF-2 (the opt-in template blend, ``[reference] star_template =
+"blend"``, ``monitor.science.star_ref2.template_weights``)
 irradiances over the same measured RSRs; the starpool combination of the system (``combine_starpool``, with each
 star's excess scatter over its own history as its per-star systematic); the variability test of
 the system (two-way form) on each star's history up to the campaign (flagged stars excluded from

@@ -162,7 +162,9 @@ def fit_starpool_levels(pool: ArrayLike, star: ArrayLike, a: ArrayLike, a_sigma:
     whose stars were seen nowhere else gets the weighted mean of its own stars (its offsets are
     then not determined: they are set by the constraint together with the others').
 
-    Not (yet) the pipeline's starpool estimator: measured with benchmarks/star_ref2.py ("REF-2
+    Superseded for the pipeline by :func:`starpool_level_star_offsets` (random-effects offsets:
+    no sum constraint, shrinkage for stars seen once, the offsets' uncertainty in sigma; the
+    pipeline's ``a_star_offsets``). Kept for comparison. Measured with benchmarks/star_ref2.py ("REF-2
     star-offset levels", seeds 1-5, each starpool fitted on the history up to it, points weighted
     with each star's excess scatter), the worst starpool error goes from 1.28/1.22/0.43/1.53/2.96 %
     (P/B0/B1/B2/B3, each starpool's own weighted mean) to 0.79/0.99/0.93/0.93/1.53 %; over seeds 1-20
