@@ -20,7 +20,8 @@ measured RSRs, the catalogue's V):
   (benchmarks/star_precision.py); this one isolates the reference model.
 
 Estimators, per band: REF-1 (black body, ICD 2.2), "REF-2 nearest" (the nearest template, ICD 2.2b
-item 2) and REF-2 (the template blend the pipeline uses, ``monitor.science.star_ref2.template_weights``)
+item 2, the pipeline's default) and REF-2 (the opt-in template blend, ``[reference] star_template =
+"blend"``, ``monitor.science.star_ref2.template_weights``)
 irradiances over the same measured RSRs; the starpool combination of the system (``combine_starpool``, with each
 star's excess scatter over its own history as its per-star systematic); the variability test of
 the system (two-way form) on each star's history up to the campaign (flagged stars excluded from
@@ -28,13 +29,20 @@ then on); the drift both from the starpool means (``fit_drift``) and with per-st
 (``fit_drift_star_offsets``). A star flagged in one band is excluded from A_k in every band
 from the next campaign on (as the pipeline does).
 
-"REF-2 star-offset levels": REF-2 with each starpool's A_k from ``fit_starpool_levels`` (one offset
-per star over the history up to that starpool, not yet the pipeline's estimator) instead of the
-starpool's own weighted mean.
+"<model> star-offset levels" (REF-2 nearest and REF-2): each starpool's A_k from
+``starpool_level_star_offsets`` (the pipeline's mix-corrected ``a_star_offsets``: a random-effects
+fit with one offset per star over the history up to and including that starpool, append-only;
+stars flagged so far left out with their history, each point's sigma with its star's excess
+scatter), a_sigma its total sigma (``a_sigma`` and ``a_sigma_common`` in quadrature).
 
-Per band and model: starpool A_k bias (mean of A/A_true - 1) and scatter (std), worst pool, pull
-std (error / a_sigma), drift error of both drift fits (%/yr) and of the primary one (the
-pipeline's rule, ``monitor.science.star_drift.is_primary``); and the variable-star detection
+The star-offsets drift leaves out, at the end, every star flagged by then (retroactively, as the
+pipeline's drift stage) and carries each star's excess scatter in its points' sigma.
+
+Per band and model: starpool A_k bias (mean of A/A_true - 1) and scatter (std), worst pool (also
+after the first ``WARMUP`` starpools, and the worst departure from the run's mean error: what the
+star mix moves), pull std (error / a_sigma) and pull rms (no mean removed), drift error of both
+drift fits (%/yr) and of the primary one (the pipeline's rule,
+``monitor.science.star_drift.is_primary``); and the variable-star detection
 (fraction of injected variables with amplitude >= 1.5 % flagged in some band, of their bands
 flagged, and of constant stars flagged in some band).
 
@@ -47,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -58,7 +67,7 @@ from monitor.io.star_library import load_band_response, load_star_library
 from monitor.science.drift import fit_drift
 from monitor.science.exceptions import InsufficientStarsError
 from monitor.science.star_budget import TEMPLATE_PRIOR_REL
-from monitor.science.star_drift import fit_drift_star_offsets, fit_starpool_levels, is_primary
+from monitor.science.star_drift import fit_drift_star_offsets, is_primary, starpool_level_star_offsets
 from monitor.science.star_ref2 import (
     choose_templates,
     is_ref2_calibration_star,
@@ -68,16 +77,17 @@ from monitor.science.star_ref2 import (
     template_weights,
 )
 from monitor.science.star_reference import star_band_irradiance_w_m2_um
-from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
+from monitor.science.star_variability import excess_scatter_rel, variability_test_bands, variability_test_two_way
 from monitor.science.starpool import combine_starpool
 from monitor.simulate.star_spectra import draw_true_spectra, true_band_irradiance_w_m2_um
 
 BANDS = ("P", "B0", "B1", "B2", "B3")
+WARMUP = 6  # starpools before "worst_pool_after_warmup_pct": the first ones have no star re-observed yet
 SATELLITE = "PHR1A"
 
 
 def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_var: int, drift: float,
-        seed: int) -> dict[str, Any]:
+        seed: int, robust_drift: bool = True, joint_bands: bool = True) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     lib = load_star_library(library)
     cat = load_star_catalogue()
@@ -131,6 +141,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         hist: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}
         flagged = {b: np.zeros(n_set, dtype=bool) for b in BANDS}  # the band's own test
         excluded = np.zeros(n_set, dtype=bool)  # flagged in any band so far: out of A_k in every band
+        flagged_joint = np.zeros(n_set, dtype=bool)  # the band-average test's flags
         excess = {b: np.zeros(n_set) for b in BANDS}  # each star's scatter beyond photometric noise
         pools: dict[str, list[float]] = {b: [] for b in BANDS}
         sig: dict[str, list[float]] = {b: [] for b in BANDS}
@@ -138,6 +149,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         pts: dict[str, list[tuple[float, float, float, int]]] = {b: [] for b in BANDS}
         pts_pool: dict[str, list[int]] = {b: [] for b in BANDS}  # starpool of each point of pts
         levels: dict[str, list[tuple[float, float]]] = {b: [] for b in BANDS}  # star-offset levels (REF-2)
+        allpts: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}  # pool, star, a, sigma
         for k, (mem, var, eps) in enumerate(meas):
             for band in BANDS:
                 a_i = a_true[k] * e_true[band][mem] * var / e_model[band][mem] * (1.0 + eps[band])
@@ -160,21 +172,36 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 excess[band][test.star] = excess_scatter_rel(test.rms_rel, test.n_points, noise_rel[test.star])
                 pts[band] += [(t_pool[k], a_i[j], s_i[j], int(mem[j])) for j in range(mem.size) if use[j]]
                 pts_pool[band] += [k] * int(use.sum())
-                if model == "REF-2":  # the starpool's level referenced to the stars' offsets, history up to k
-                    q = np.array(pts[band])
-                    qs = q[:, 3].astype(np.int64)
+                allpts[band] += [(k, int(mem[j]), a_i[j], s_i[j]) for j in range(mem.size)]
+                if model != "REF-1":  # the starpool's level with the stars' offsets, history up to k
+                    q = np.array(allpts[band])
+                    qs = q[:, 1].astype(np.int64)
+                    keep = ~excluded[qs]  # stars flagged so far: out of the fit, history included
                     # each point's sigma with its star's current excess scatter (as combine_starpool's systematic)
-                    s_sys = np.hypot(q[:, 2], excess[band][qs] * q[:, 1])
-                    lev = fit_starpool_levels(np.array(pts_pool[band]), qs, q[:, 1], s_sys)
-                    levels[band].append((float(lev.a[-1]) / a_true[k] - 1.0, float(lev.a_sigma[-1]) / a_true[k]))
+                    s_sys = np.hypot(q[:, 3], excess[band][qs] * q[:, 2])
+                    lev = starpool_level_star_offsets(q[keep, 0], qs[keep], q[keep, 2], s_sys[keep], k)
+                    levels[band].append((lev.a / a_true[k] - 1.0, lev.a_sigma / a_true[k],
+                                         math.hypot(lev.a_sigma, lev.a_sigma_common) / a_true[k]))
+            if joint_bands:  # the band-average test over the history of every band (the variation is grey)
+                q = [(st, kk, b, aa, ss) for b in BANDS for (st, kk, aa, ss) in hist[b]]
+                if q:
+                    jt = variability_test_bands([x[0] for x in q], [x[1] for x in q], [x[2] for x in q],
+                                                [x[3] for x in q], [x[4] for x in q])
+                    flagged_joint[jt.star[jt.flagged]] = True
+                excluded |= flagged_joint
             for band in BANDS:
                 excluded |= flagged[band]
-        flags_all[model] = flagged
+        flags_all[model] = {**flagged, "joint": flagged_joint}
         for band in BANDS:
             err, sg, t_ok = np.array(pools[band]), np.array(sig[band]), np.array(tk[band])
             fit = fit_drift(t_ok, a0 * (1.0 + drift * t_ok) * (1.0 + err), sg * a0)
             p = np.array(pts[band])
-            fit2 = fit_drift_star_offsets(p[:, 0], p[:, 1], p[:, 2], p[:, 3].astype(np.int64))
+            ps = p[:, 3].astype(np.int64)
+            if robust_drift:  # as the pipeline: stars flagged by now out (retroactively), excess scatter in sigma
+                keep = ~excluded[ps]
+                p, ps = p[keep], ps[keep]
+                p[:, 2] = np.hypot(p[:, 2], excess[band][ps] * p[:, 1])
+            fit2 = fit_drift_star_offsets(p[:, 0], p[:, 1], p[:, 2], ps)
             # truths: the linear fit's rate is dA/A at its t_ref; the log-rate fit's the chord of ln A
             err_pools = fit.rate_per_year - drift / (1.0 + drift * fit.reference_time_years)
             err_offsets = fit2.rate_per_year - true_log_rate
@@ -184,6 +211,9 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 "scatter_pct": round(100 * float(err.std(ddof=1)), 3),
                 "worst_pool_pct": round(100 * float(err[np.argmax(np.abs(err))]), 3),
                 "pull_std": round(float(np.std(err / sg, ddof=1)), 3),
+                "worst_pool_after_warmup_pct": round(100 * float(max(err[WARMUP:], key=abs)), 3),
+                "worst_pool_minus_mean_pct": round(100 * float(max(err - err.mean(), key=abs)), 3),
+                "pull_rms": round(float(np.sqrt(np.mean((err / sg) ** 2))), 3),
                 "drift_error_pools_pct_per_year": round(100 * err_pools, 4),
                 "drift_sigma_pools_pct_per_year": round(100 * fit.rate_sigma_per_year, 4),
                 "drift_error_star_offsets_pct_per_year": round(100 * err_offsets, 4),
@@ -194,27 +224,36 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             }
             if levels[band]:  # same drift fits; A_k of each starpool from fit_starpool_levels instead
                 lv = np.array(levels[band])
-                out["bands"][band]["REF-2 star-offset levels"] = {
+                out["bands"][band][f"{model} star-offset levels"] = {
                     **out["bands"][band][model],
                     "bias_pct": round(100 * float(lv[:, 0].mean()), 3),
                     "scatter_pct": round(100 * float(lv[:, 0].std(ddof=1)), 3),
                     "worst_pool_pct": round(100 * float(lv[np.argmax(np.abs(lv[:, 0])), 0]), 3),
                     "pull_std": round(float(np.std(lv[:, 0] / lv[:, 1], ddof=1)), 3),
+                    "pull_std_total_sigma": round(float(np.std(lv[:, 0] / lv[:, 2], ddof=1)), 3),
+                    "pull_rms": round(float(np.sqrt(np.mean((lv[:, 0] / lv[:, 2]) ** 2))), 3),
+                    "worst_pool_minus_mean_pct": round(100 * float(max(lv[:, 0] - lv[:, 0].mean(), key=abs)), 3),
+                    "worst_pool_after_warmup_pct": round(100 * float(max(lv[WARMUP:, 0], key=abs)), 3),
                     "n_pools": int(lv.shape[0]),
                 }
     n_obs = np.bincount(np.concatenate(members), minlength=n_set)
     for model in flags_all:
-        f = np.array([flags_all[model][b] for b in BANDS])  # (bands, stars)
+        f = np.array([flags_all[model][b] for b in BANDS] + [flags_all[model]["joint"]])  # (bands + joint, stars)
         is_var = amp >= 0.015
         any_band = f.any(axis=0)
         out["variables"][model] = {
             "stars_flagged_fraction": round(float(any_band[is_var].mean()), 3) if is_var.any() else None,
-            "star_band_flagged_fraction": round(float(f[:, is_var].mean()), 3) if is_var.any() else None,
+            "star_band_flagged_fraction": round(float(f[:-1, is_var].mean()), 3) if is_var.any() else None,
             "false_flag_star_fraction": round(float(any_band[~is_var].mean()), 4),
         }
         out.setdefault("variable_stars", {})[model] = [
             {"hip": int(hip[i]), "amplitude_pct": round(100 * float(amp[i]), 2), "n_obs": int(n_obs[i]),
-             "bands_flagged": [b for k, b in enumerate(BANDS) if f[k, i]]} for i in np.flatnonzero(is_var)]
+             "period_days": round(float(period_d[i]), 1),
+             # the variation at the star's epochs (what any test can see): peak-to-peak, %
+             "sampled_ptp_pct": round(100 * float(np.ptp([v[list(m).index(i)] for m, v, _ in meas if i in m]))
+                                      if n_obs[i] else 0.0, 2),
+             "bands_flagged": [b for k, b in enumerate((*BANDS, "joint")) if f[k, i]]}
+            for i in np.flatnonzero(is_var)]
     return out
 
 
@@ -237,7 +276,16 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
                 "bias_pct_mean_sem": mean_sem(bias),
                 "bias_pct_largest_seed": round(float(bias[np.argmax(np.abs(bias))]), 3),
                 "worst_pool_pct": round(float(max((x["worst_pool_pct"] for x in r), key=abs)), 3),
+                "worst_pool_after_warmup_pct": round(float(max((x["worst_pool_after_warmup_pct"] for x in r),
+                                                               key=abs)), 3),
+                "worst_pool_rms_over_seeds_pct": round(float(np.sqrt(np.mean([x["worst_pool_pct"] ** 2 for x in r]))),
+                                                       3),
                 "pull_std_range": [min(x["pull_std"] for x in r), max(x["pull_std"] for x in r)],
+                "pull_std_mean": round(float(np.mean([x["pull_std"] for x in r])), 3),
+                "pull_rms_all": round(float(np.sqrt(np.mean([x["pull_rms"] ** 2 for x in r]))), 3),
+                "worst_pool_minus_mean_pct": round(float(max((x["worst_pool_minus_mean_pct"] for x in r), key=abs)), 3),
+                **({"pull_std_total_sigma_mean": round(float(np.mean([x["pull_std_total_sigma"] for x in r])), 3)}
+                   if "pull_std_total_sigma" in r[0] else {}),
                 "drift_error_primary_pct_per_year_mean_sem": mean_sem(drift),
                 "drift_error_primary_pct_per_year_rms": round(float(np.sqrt(np.mean(drift**2))), 4),
                 "drift_sigma_primary_pct_per_year_mean": round(float(np.mean(

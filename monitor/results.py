@@ -114,7 +114,8 @@ def _calibration(session: Session, satellite: str | None, band: str | None, sinc
     out = [
         {"satellite": pool.satellite, "band": res.band, "method": "STAR", "epoch": res.epoch, "a": res.a,
          "a_sigma": res.a_sigma, "n": res.n_used, "starpool": pool.period_key,
-         "reference_model": res.reference_model, "a_sigma_components": res.a_sigma_components}
+         "reference_model": res.reference_model, "a_sigma_components": res.a_sigma_components,
+         "a_star_offsets": (res.reference or {}).get("a_star_offsets")}
         for res, pool in star_results.latest_starpool_results(session, satellite, band, since=since, until=until)
     ]
     out += [

@@ -73,8 +73,8 @@ from monitor.science.exceptions import AllNaNError, InsufficientDataError, Insuf
 from monitor.science.photometry import StarPhotometry as PhotometryResult
 from monitor.science.photometry import a_coefficient, a_coefficient_sigma, measure_star, normalised_count
 from monitor.science.star_budget import RSR_REL, TEMPLATE_PRIOR_REL, ZERO_POINT_REL, pool_components
-from monitor.science.star_drift import StarOffsetDrift, fit_drift_star_offsets, is_primary
-from monitor.science.star_variability import excess_scatter_rel, variability_test_two_way
+from monitor.science.star_drift import StarOffsetDrift, fit_drift_star_offsets, is_primary, starpool_level_star_offsets
+from monitor.science.star_variability import excess_scatter_rel, variability_test_bands, variability_test_two_way
 from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
 
@@ -488,6 +488,65 @@ def _variability(history: list[tuple[int, int, float, float]], pool_id: int, hip
             for k, h in enumerate(test.star) if int(h) in mine}
 
 
+def _variability_bands(per_star: list[tuple[int, str, dict[str, Any]]], pool: Starpool, band: str, hips: list[int],
+                       a: np.ndarray, a_sigma: np.ndarray) -> dict[int, dict[str, Any]]:
+    """The band-average variability test of this starpool's stars
+    (:func:`monitor.science.star_variability.variability_test_bands`) over the latest results of
+    every starpool and band of the satellite, this band's points of this starpool from this
+    computation: a variation seen in every band stands out where each band alone is too noisy."""
+    points = [(int(e["hip"]), other_id, other_band, float(e["a"]), float(e["a_sigma"]))
+              for other_id, other_band, entries in per_star if not (other_id == pool.id and other_band == band)
+              for e in entries.values() if e.get("hip") is not None and e.get("a") and e.get("a_sigma")]
+    assert pool.id is not None
+    points += [(h, pool.id, band, float(a[i]), float(a_sigma[i])) for i, h in enumerate(hips)
+               if np.isfinite(a[i]) and np.isfinite(a_sigma[i]) and a[i] > 0.0 and a_sigma[i] > 0.0]
+    mine = set(hips)
+    if not any(p[0] in mine for p in points):
+        return {}
+    test = variability_test_bands([p[0] for p in points], [p[1] for p in points], [p[2] for p in points],
+                                  [p[3] for p in points], [p[4] for p in points])
+    return {int(h): {"n": int(test.n_points[k]), "chi2": _finite_or_none(test.chi2[k]),
+                     "p": _finite_or_none(test.p_value[k]), "flagged": bool(test.flagged[k])}
+            for k, h in enumerate(test.star) if int(h) in mine}
+
+
+def _star_offset_level(per_star: list[tuple[int, str, dict[str, Any]]], starts: dict[int, datetime],
+                       pool: Starpool, band: str, hips: list[int], a: np.ndarray, a_sigma: np.ndarray,
+                       used: np.ndarray, star_sys: np.ndarray, excluded: set[int]) -> dict[str, Any] | None:
+    """The mix-corrected A_k of this starpool (``a_star_offsets`` of its result, beside the ICD's
+    starpool mean): :func:`monitor.science.star_drift.starpool_level_star_offsets` on the per-star
+    coefficients used by the starpools of this satellite and band that start no later than this
+    one (append-only: a later starpool never changes it; reprocessing recomputes it from the same
+    history), this starpool's own used stars included. Each point's sigma carries its star's
+    excess scatter (as in the starpool mean); stars flagged variable anywhere (``excluded``) are
+    left out, their history included. None when this starpool has no used star."""
+    assert pool.id is not None
+    start = starts.get(pool.id)
+    pts: list[tuple[int, int, float, float]] = []
+    for other_id, other_band, entries in per_star:
+        if other_id == pool.id or other_band != band or start is None or starts.get(other_id, start) > start:
+            continue
+        for e in entries.values():
+            hip, ea, es = e.get("hip"), e.get("a"), e.get("a_sigma")
+            if not e.get("used") or hip is None or not ea or not es or int(hip) in excluded:
+                continue
+            sys_rel = float((e.get("variability") or {}).get("excess_scatter_rel") or 0.0)
+            pts.append((other_id, int(hip), float(ea), math.hypot(float(es), sys_rel * float(ea))))
+    own = [(pool.id, h, float(a[i]), math.hypot(float(a_sigma[i]), float(star_sys[i] * a[i])))
+           for i, h in enumerate(hips) if used[i] and np.isfinite(a[i]) and np.isfinite(a_sigma[i])]
+    if not own:
+        return None
+    arr = np.array(pts + own, dtype=np.float64)
+    try:
+        lev = starpool_level_star_offsets(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2],
+                                          arr[:, 3], pool.id)
+    except InsufficientDataError:
+        return None
+    return {"a": lev.a, "a_sigma": lev.a_sigma, "a_sigma_common": lev.a_sigma_common, "tau_rel": lev.tau_rel,
+            "n_stars": lev.n_stars, "n_stars_linked": lev.n_stars_linked, "n_starpools": lev.n_pools,
+            "chi2_dof": _finite_or_none(lev.chi2_dof), "estimator": lev.estimator}
+
+
 def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: EeModel | None, model: str,
             prior_rel: float, star_sys_rel: np.ndarray, rsr_sources: set[str]) -> dict[str, float]:
     """``a_sigma_components`` of the reported estimate (:mod:`monitor.science.star_budget`)."""
@@ -537,7 +596,8 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     prior = TEMPLATE_PRIOR_REL.get(model, 0.0)
     members = _members(settings, rows, half_widths)
     hips = [int(r.acquisition.hip or 0) for r in rows]
-    per_star = star_results.latest_per_star(session, pool.satellite)  # one read for both uses
+    per_star = star_results.latest_per_star(session, pool.satellite)  # one read for the three uses
+    per_star_history = per_star
     history = _star_history(per_star, pool, band)
     try:
         result = estimate_starpool_band(members, correction,
@@ -545,6 +605,10 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
                                         outlier_sigma=settings.star.outlier_sigma, star_systematic_rel=prior)
         assert pool.id is not None
         variability = _variability(history, pool.id, hips, result.a, result.a_sigma)
+        for h, joint in _variability_bands(per_star, pool, band, hips, result.a, result.a_sigma).items():
+            entry = variability.setdefault(h, {"n": 0, "chi2": None, "p": None, "rms_rel": None, "flagged": False})
+            entry["band_average"] = joint  # the test on the bands' mean residual (a grey variation)
+            entry["flagged"] = bool(entry["flagged"] or joint["flagged"])
         elsewhere = _flagged_elsewhere(per_star, pool, band)
         for h in elsewhere.intersection(hips):
             entry = variability.setdefault(h, {"n": 0, "chi2": None, "p": None, "rms_rel": None, "flagged": False})
@@ -591,6 +655,9 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
         }
         for i in range(len(rows))
     }
+    mix_corrected = _star_offset_level(
+        per_star_history, star_results.starpool_starts(session, pool.satellite), pool, band, hips, result.a,
+        result.a_sigma, result.used, star_sys, {h for h, v in variability.items() if v["flagged"]} | elsewhere)
     epochs = [r.acquisition.date_obs.timestamp() for i, r in enumerate(rows) if result.used[i]]
     epoch = datetime.fromtimestamp(float(np.mean(epochs)), tz=UTC)
     refs = {r.acquisition.hip: star_reference(_key_of(settings, model), int(r.acquisition.hip or 0),
@@ -603,6 +670,8 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
         "templates": {str(h): ref.template for h, ref in refs.items() if ref.template},
         "variable_stars": sorted(h for h, v in variability.items()
                                  if v["flagged"] or v.get("flagged_in_another_band_or_starpool")),
+        # the mix-corrected A_k beside the ICD's (a, a_sigma): module star_drift, STARPOOL_LEVEL_ESTIMATOR
+        **({"a_star_offsets": mix_corrected} if mix_corrected is not None else {}),
     }
     version = versions.next_result_version(session, StarpoolResult, starpool_id=pool.id, band=band)
     return StarpoolResult(
@@ -747,13 +816,32 @@ def _star_offset_drift(run: ProcessingRun, now: datetime, satellite: str, band: 
     """Drift from the per-star coefficients of the latest starpool results with one offset per
     star (:func:`monitor.science.star_drift.fit_drift_star_offsets`): insensitive to which stars
     each campaign saw. Recorded beside the linear fit (model ``star-offsets``); stars not used by
-    their starpool (outliers, variables, non-calibration stars) are left out. The row is
+    their starpool (outliers, variables, non-calibration stars) are left out, and so is every point
+    of a star flagged variable by any latest result (retroactively: before its flag it was used,
+    and its variation biased the rate); each point's sigma carries its star's latest excess scatter
+    beyond photometric noise (benchmarks/star_ref2.py, seeds 1-10: drift error rms 0.035-0.049 %/yr
+    against 0.042-0.054 without, at a fitted sigma of 0.042 %/yr). The row is
     recorded only when the fit is primary (:func:`monitor.science.star_drift.is_primary`), so a
     star-offsets row written with the linear fit of the same run is the primary drift."""
     t_ref = history[0][0].epoch
-    pts = [(_years(res.epoch, t_ref), e["a"], e["a_sigma"], int(e["hip"]))
+    # a star flagged variable by any latest result leaves the whole fit (its points before the flag
+    # too: they carry its variation); each point's sigma carries its star's latest excess scatter
+    flagged: set[int] = set()
+    excess: dict[int, float] = {}
+    for res, _ in history:  # ordered by epoch: the latest excess wins
+        for e in (res.per_star or {}).values():
+            var = e.get("variability") or {}
+            if e.get("hip") is None:
+                continue
+            if var.get("flagged") or var.get("flagged_in_another_band_or_starpool"):
+                flagged.add(int(e["hip"]))
+            if var.get("excess_scatter_rel") is not None:
+                excess[int(e["hip"])] = float(var["excess_scatter_rel"])
+    pts = [(_years(res.epoch, t_ref), e["a"], math.hypot(e["a_sigma"], excess.get(int(e["hip"]), 0.0) * e["a"]),
+            int(e["hip"]))
            for res, _ in history for e in (res.per_star or {}).values()
-           if e.get("used") and e.get("hip") is not None and e.get("a") and e.get("a_sigma")]
+           if e.get("used") and e.get("hip") is not None and e.get("a") and e.get("a_sigma")
+           and int(e["hip"]) not in flagged]
     if len(pts) < 3:
         return None
     arr = np.array(pts, dtype=np.float64)

@@ -266,3 +266,10 @@ def trace_rows(
     rows = session.exec(q).all()
     pools = latest_results_of_starpools(session, {pid for *_, pid in rows if pid is not None}, band)
     return [TraceRow(w, p, a, None if pid is None else pools.get((pid, p.band))) for w, p, a, pid in rows]
+
+
+def starpool_starts(session: Session, satellite: str) -> dict[int, datetime]:
+    """Period start of every starpool of one satellite, by starpool id (the order of the starpools
+    in time: the mix-corrected A_k of a starpool uses the history up to it only)."""
+    q = select(Starpool.id, Starpool.period_start).where(Starpool.satellite == satellite)
+    return {int(i): start for i, start in session.exec(q).all() if i is not None}

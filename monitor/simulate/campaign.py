@@ -40,7 +40,12 @@ from monitor.simulate.acquisition import CampaignContext, SimulatedAcquisition, 
 from monitor.simulate.bad_files import write_bad_files
 from monitor.simulate.geom_acquisition import simulate_geom_acquisition
 from monitor.simulate.moon_acquisition import simulate_moon_acquisition
-from monitor.simulate.star_acquisition import library_star_truth, simulate_star_acquisition, star_table
+from monitor.simulate.star_acquisition import (
+    library_star_truth,
+    simulate_star_acquisition,
+    star_table,
+    with_variable_stars,
+)
 from monitor.simulate.truth import BandTruth, FileTruth, SimulationTruth
 
 __all__ = [
@@ -117,6 +122,7 @@ def simulate_campaigns(
     star_spectra: str = "ref1",
     star_library: Path | None = None,
     star_rsr_dir: Path | None = None,
+    star_variable_fraction: float = 0.0,
 ) -> SimulationTruth:
     """Write monthly acquisition campaigns into ``outdir`` and return their truth.
 
@@ -174,6 +180,12 @@ def simulate_campaigns(
     star_rsr_dir : Path, optional
         Measured RSRs ``<SATELLITE>_<BAND>.csv`` of the true instrument with ``"library"`` (bands
         without a file: the nominal RSR).
+    star_variable_fraction : float
+        With ``"library"``: this fraction of the stars each satellite may observe (at least one
+        when > 0) varies, unflagged in the catalogue: sinusoid of amplitude 1.5-5 %, period
+        20-400 days (:func:`monitor.simulate.star_acquisition.with_variable_stars`; own random
+        generator, the other draws unchanged); the file truth records it under
+        ``extra["star_spectrum"]["variable"]``. Default 0: no variable star.
 
     Returns
     -------
@@ -218,6 +230,10 @@ def simulate_campaigns(
         n_stars = star_table(MISSION_OF_SATELLITE[sat], *v_range).stars.hip.size
         pool = max(stars_per_campaign, int(round(star_pool_factor * stars_per_campaign)))
         ctx.star_pool[sat] = rng.choice(n_stars, size=min(pool, n_stars), replace=False)
+    for mission, lib_truth in list(ctx.star_truth.items()):
+        observed = np.unique(np.concatenate([ctx.star_pool[s] for s in star_sats if MISSION_OF_SATELLITE[s] is mission]
+                                            or [np.zeros(0, dtype=np.int64)]))
+        ctx.star_truth[mission] = with_variable_stars(lib_truth, observed, star_variable_fraction, seed)
 
     first_star: SimulatedAcquisition | None = None  # the conflict and the duplicate start from it
     for month in range(months):

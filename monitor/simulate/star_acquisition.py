@@ -20,8 +20,10 @@ first image: photon-noise draws consume a signal-dependent amount of the campaig
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -58,7 +60,8 @@ from monitor.simulate.star import (
 from monitor.simulate.star_spectra import TrueStarSpectra, draw_true_spectra, true_band_irradiance_w_m2_um
 from monitor.simulate.truth import BandFileTruth, a_true
 
-__all__ = ["StarTable", "star_table", "LibraryStarTruth", "library_star_truth", "simulate_star_acquisition"]
+__all__ = ["StarTable", "star_table", "LibraryStarTruth", "library_star_truth", "simulate_star_acquisition",
+           "with_variable_stars"]
 
 _PEAK_RANGE = (0.25, 0.75)  # target peak / (SATURATE - DARK) of the gain choice
 _SATURATING_RANGE = (1.3, 2.5)
@@ -107,12 +110,53 @@ class LibraryStarTruth:
     ref2_template_files: tuple[str, ...]  # the REF-2 nearest template (never the true one)
     e_k: dict[str, dict[str, NDArray[np.float64]]]  # satellite -> band -> true E_k, W m^-2 um^-1
     library_sha256: str
+    # per star: relative amplitude, period (days), phase (rad) of a sinusoidal variation; zeros:
+    # constant (:func:`with_variable_stars`)
+    variability: NDArray[np.float64] | None = None
+
+    def factor(self, star_index: int, epoch: datetime) -> float:
+        """``1 + amplitude sin(2 pi t / period + phase)``, t in days since 2000-01-01T12:00 UTC (1: constant)."""
+        if self.variability is None or self.variability[star_index, 0] == 0.0:
+            return 1.0
+        amp, period, phase = (float(x) for x in self.variability[star_index])
+        t_days = (epoch - _VAR_T0).total_seconds() / 86400.0
+        return 1.0 + amp * math.sin(2.0 * math.pi * t_days / period + phase)
 
     def record(self, star_index: int) -> dict[str, object]:
-        """What a file's truth says of its star's true spectrum."""
+        """What a file's truth says of its star's true spectrum (and variation, for a variable star)."""
         c1, c2 = (float(c) for c in self.spectra.legendre[star_index])
-        return {"template": self.template_files[star_index], "ref2_template": self.ref2_template_files[star_index],
-                "legendre_c1_c2": [c1, c2], "library_sha256": self.library_sha256}
+        out: dict[str, object] = {"template": self.template_files[star_index],
+                                  "ref2_template": self.ref2_template_files[star_index],
+                                  "legendre_c1_c2": [c1, c2], "library_sha256": self.library_sha256}
+        if self.variability is not None and self.variability[star_index, 0] > 0.0:
+            amp, period, phase = (float(x) for x in self.variability[star_index])
+            out["variable"] = {"amplitude_rel": amp, "period_days": period, "phase_rad": phase}
+        return out
+
+
+_VAR_T0 = datetime(2000, 1, 1, 12, tzinfo=UTC)  # epoch of the variable stars' phases
+VARIABLE_AMPLITUDE_REL = (0.015, 0.05)  # range of the injected variables' amplitudes (benchmarks/star_ref2.py's)
+VARIABLE_PERIOD_DAYS = (20.0, 400.0)
+
+
+def with_variable_stars(truth: LibraryStarTruth, candidates: NDArray[np.int64], fraction: float,
+                        seed: int) -> LibraryStarTruth:
+    """``truth`` with ``round(fraction * len(candidates))`` (at least one when fraction > 0) of the
+    ``candidates`` (star-table indices, e.g. the stars a satellite observes) made variable: their
+    band irradiances are multiplied by :meth:`LibraryStarTruth.factor` at each acquisition (grey:
+    the same in every band), amplitude uniform in :data:`VARIABLE_AMPLITUDE_REL`, period in
+    :data:`VARIABLE_PERIOD_DAYS`, random phase; nothing flags them in the catalogue. Own generator
+    ``default_rng([seed, 14, 1])``: the spectra and every other draw of the campaign are unchanged."""
+    if fraction <= 0.0 or len(candidates) == 0:
+        return truth
+    rng = np.random.default_rng([seed, 14, 1])
+    n = max(1, int(round(fraction * len(candidates))))
+    pick = rng.choice(np.asarray(candidates), size=min(n, len(candidates)), replace=False)
+    var = np.zeros((truth.spectra.flux.shape[0], 3)) if truth.variability is None else truth.variability.copy()
+    var[pick, 0] = rng.uniform(*VARIABLE_AMPLITUDE_REL, pick.size)
+    var[pick, 1] = rng.uniform(*VARIABLE_PERIOD_DAYS, pick.size)
+    var[pick, 2] = rng.uniform(0.0, 2.0 * math.pi, pick.size)
+    return dataclasses.replace(truth, variability=var)
 
 
 def library_star_truth(
@@ -194,7 +238,8 @@ def simulate_star_acquisition(
 
     def one_band(band: str) -> BandSimulation:
         a_k = a_true(ctx.calibration[satellite.value][band], epoch)
-        e_k = table.e_k[band][star_index] if library is None else library.e_k[satellite.value][band][star_index]
+        e_k = (table.e_k[band][star_index] if library is None
+               else library.e_k[satellite.value][band][star_index] * library.factor(star_index, epoch))
         return _star_band(rng, mission, band, a_k, float(e_k), oversamp, saturate, ctx.psf_family)
 
     bands, images, truth_bands = simulate_bands(mission, one_band)

@@ -108,3 +108,33 @@ def test_library_option_is_checked(tmp_path: Path) -> None:
         simulate_campaigns(tmp_path, star_spectra="library", **KW)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="star_spectra"):
         simulate_campaigns(tmp_path, star_spectra="pickles", **KW)  # type: ignore[arg-type]
+
+
+def test_library_mode_injects_variable_stars_on_request(tmp_path: Path) -> None:
+    # Truth recomputed here: the E_k of a variable star's file is its constant E_k (the same
+    # campaign without variables: same draws) times 1 + A sin(2 pi t / P + phi) with the recorded
+    # amplitude, period and phase, t from 2000-01-01T12:00 UTC. Catches: variables not applied, a
+    # wrong phase origin or unit, the other draws disturbed by the variables' generator.
+    kw = {**KW, "stars_per_campaign": 6}
+    const = simulate_campaigns(tmp_path / "c", star_spectra="library",  # type: ignore[arg-type]
+                               star_library=LIBRARY, star_rsr_dir=RSR_MEASURED, **kw)
+    var = simulate_campaigns(tmp_path / "v", star_spectra="library",  # type: ignore[arg-type]
+                             star_library=LIBRARY, star_rsr_dir=RSR_MEASURED, star_variable_fraction=0.5, **kw)
+    c_stars = [f for f in const.files if f.type == "STAR"]
+    v_stars = [f for f in var.files if f.type == "STAR"]
+    assert [f.target for f in c_stars] == [f.target for f in v_stars]
+    n_var = 0
+    for fc, fv in zip(c_stars, v_stars, strict=True):
+        rec = fv.extra["star_spectrum"]
+        info = rec.get("variable")
+        assert rec["template"] == fc.extra["star_spectrum"]["template"]
+        factor = 1.0
+        if info is not None:
+            n_var += 1
+            assert 0.015 <= info["amplitude_rel"] <= 0.05 and 20.0 <= info["period_days"] <= 400.0
+            assert fv.epoch is not None
+            t_days = (fv.epoch - datetime(2000, 1, 1, 12, tzinfo=UTC)).total_seconds() / 86400.0
+            factor = 1.0 + info["amplitude_rel"] * np.sin(2 * np.pi * t_days / info["period_days"] + info["phase_rad"])
+        for band, bt in fv.bands.items():
+            assert bt.e_k == pytest.approx(fc.bands[band].e_k * factor, rel=1e-12)
+    assert n_var >= 1
