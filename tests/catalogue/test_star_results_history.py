@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from monitor.catalogue import migrate, star_results
+from monitor.catalogue.acquisitions import seed_reference
 from monitor.catalogue.engine import make_engine
 from tests.catalogue import rows
 
@@ -25,6 +26,8 @@ def session(catalogue_url: str) -> Iterator[Session]:
     migrate.upgrade(engine)
     try:
         with Session(engine, expire_on_commit=False) as s:
+            seed_reference(s)  # the satellites a starpool refers to
+            s.commit()
             yield s
     finally:
         engine.dispose()
