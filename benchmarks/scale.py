@@ -279,7 +279,8 @@ def main() -> None:
     template = f"monitor_scale_{tag}"
     admin = _admin(args.pg)
     created = [template]
-    out: dict[str, Any] = {"n_acquisitions": args.n, "campaign_period": args.period, "step_hours": args.step_hours, "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
+    out: dict[str, Any] = {"n_acquisitions": args.n, "campaign_period": args.period, "step_hours": args.step_hours,
+                           "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
     with admin.connect() as c:
         c.exec_driver_sql(f'CREATE DATABASE "{template}"')
     try:
@@ -317,7 +318,8 @@ def main() -> None:
                              # CPU accounting: the processes started (workers, or monitor process and
                              # its Dask workers: children's rusage) and the database's backends
                              "clients_cpu_s": round(clients_cpu, 2), "postgres": pg_report,
-                             "total_cpu_s": round(total_cpu, 2), "cpu_ms_per_acquisition": round(total_cpu / args.n * 1e3, 1),
+                             "total_cpu_s": round(total_cpu, 2),
+                             "cpu_ms_per_acquisition": round(total_cpu / args.n * 1e3, 1),
                              "cores_used": round(total_cpu / elapsed, 2), "load_avg_1min_at_start": load0,
                              "workers": [_worker_timing(x) for x in lines], "summary": lines}
                 print(f"{name}: {elapsed:.1f} s wall, {clients_cpu:.1f} s clients CPU + {pg_report['cpu_s']:.1f} s "
