@@ -218,6 +218,23 @@ def _claim_overhead(url: str, n: int) -> dict[str, float]:
             "connection_checkouts_per_unit": round(counts["checkouts"] / n, 3)}
 
 
+def _done_once(url: str, n: int) -> str:
+    """"" when every unit is done, each of the ``n`` acquisitions x 5 bands measured once and no
+    starpool computed twice (result version 1 only); else what is wrong."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            states = dict(c.execute(sa.text("SELECT state, count(*) FROM work_unit GROUP BY state")).all())
+            rows, distinct = c.execute(sa.text(
+                "SELECT count(*), count(DISTINCT (acquisition_id, band)) FROM star_photometry")).one()
+            version = c.execute(sa.text("SELECT max(version) FROM starpool_result")).scalar_one()
+    finally:
+        engine.dispose()
+    if set(states) != {"done"} or rows != distinct or version != 1 or distinct != n * 5:
+        return f"units {states}, photometry rows {rows} ({distinct} distinct), starpool version {version}"
+    return ""
+
+
 def _kill_trials(pg: str, template: str, site: Path, n: int, trials: int, seed: int, admin: sa.Engine,
                  created: list[str]) -> dict[str, Any]:
     """``trials`` times: two workers on a fresh copy of the catalogue, one of them (at random) killed
@@ -242,18 +259,9 @@ def _kill_trials(pg: str, template: str, site: Path, n: int, trials: int, seed: 
         if survivor.returncode != 0:
             bad.append(f"trial {k}: survivor exit {survivor.returncode}: {outs[1 - victim][1][-500:]}")
         reaped += int(m.group(1)) if (m := re.search(r"(\d+) expired lease", outs[1 - victim][0])) else 0
-        engine = make_engine(_db_url(pg, db))
-        try:
-            with engine.connect() as c:
-                states = dict(c.execute(sa.text("SELECT state, count(*) FROM work_unit GROUP BY state")).all())
-                rows, distinct = c.execute(sa.text(
-                    "SELECT count(*), count(DISTINCT (acquisition_id, band)) FROM star_photometry")).one()
-                version = c.execute(sa.text("SELECT max(version) FROM starpool_result")).scalar_one()
-        finally:
-            engine.dispose()
-        if set(states) != {"done"} or rows != distinct or version != 1 or distinct != n * 5:
-            bad.append(f"trial {k}: units {states}, photometry rows {rows} ({distinct} distinct), "
-                       f"starpool version {version}")
+        problem = _done_once(_db_url(pg, db), n)
+        if problem:
+            bad.append(f"trial {k}: {problem}")
         with admin.connect() as c:
             c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         created.remove(db)
@@ -321,7 +329,8 @@ def main() -> None:
                              "total_cpu_s": round(total_cpu, 2),
                              "cpu_ms_per_acquisition": round(total_cpu / args.n * 1e3, 1),
                              "cores_used": round(total_cpu / elapsed, 2), "load_avg_1min_at_start": load0,
-                             "workers": [_worker_timing(x) for x in lines], "summary": lines}
+                             "workers": [_worker_timing(x) for x in lines], "summary": lines,
+                             "done_once": _done_once(_db_url(args.pg, db), args.n) or "yes"}
                 print(f"{name}: {elapsed:.1f} s wall, {clients_cpu:.1f} s clients CPU + {pg_report['cpu_s']:.1f} s "
                       f"postgres CPU", file=sys.stderr)
             if "workers_1" in out and "workers_2" in out:
