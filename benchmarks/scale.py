@@ -2,9 +2,18 @@
 claimed unit. Prints one JSON document.
 
 A site is built once: ``--files`` simulated STAR files of PHR1A ingested into a new PostgreSQL
-database, then cloned to ``--n`` acquisitions (same archived pixels, own ACQ_ID, dated 6 h apart;
-one-day campaign periods: starpools of 4, no PSF fit, so the time is the per-acquisition cost).
-Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPLATE``):
+database, then cloned to ``--n`` acquisitions (same archived pixels, own ACQ_ID), dated
+``--step-hours`` apart in the site's campaign periods (``--period``, default the site default
+``[star] campaign_period = "month"``, and 25 acquisitions a month, the simulator's monthly
+campaign: 2,000 acquisitions are 80 monthly starpools of 25, each with its PSF fit, as a site's
+reprocessing of six years). The layout used before (``--period 1d --step-hours 6``: 500 one-day
+starpools of 4, no PSF fit) made the starpool units many and tiny, each reading a history of
+hundreds of earlier starpools, which a site never has.
+Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPLATE``) and reports
+its wall time and its CPU accounting (the machine may be shared: compare CPU, not only wall): CPU
+of the processes it started (children's rusage), of the database's backends (/proc, sampled), the
+wait events of the active backends (``Lock:*``: a worker waiting on another's row lock), each
+worker's time running units per kind, idle (polling) and CPU, and that every unit was done once:
 
 - ``workers_1`` / ``workers_2``: the star processing enqueued, then 1 or 2 ``monitor worker
   --until-idle`` processes started together; wall time from their start to the last exit
@@ -20,7 +29,8 @@ Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPL
 - ``kills`` (``--kills K``): K trials of two workers on a fresh copy, one killed with SIGKILL at a
   random moment: every unit must end done once (no lost, no duplicated unit).
 
-Usage: OMP_NUM_THREADS=1 python benchmarks/scale.py [--n 2000] [--files 24] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+Usage: OMP_NUM_THREADS=1 python benchmarks/scale.py [--n 2000] [--files 24] [--period month] [--step-hours 29.2]
+           [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
        OMP_NUM_THREADS=1 python benchmarks/scale.py --n 200 --scenarios "" --kills 20 --claims 200
 """
 
