@@ -16,11 +16,11 @@ each step on its own):
   its results only when it returns True (else rolls back). It locks the unit's row and its
   parent's until the commit: a unit that computes inside its transaction (a starpool, a drift
   refit) runs it last, just before the commit, since the parent (a satellite's drift unit) is
-  shared by every starpool unit of the satellite and would otherwise hold them all back. A worker
-  that lost its unit (its lease expired and the unit was reaped and claimed again) therefore
-  writes nothing: a unit done twice is never
-  counted twice. On PostgreSQL the row lock taken by this UPDATE also orders it against a
-  concurrent reaper or finisher (the loser re-reads the row and matches nothing);
+  shared by every starpool unit of the satellite and would otherwise hold them all back. A
+  worker that lost its unit (its lease expired and the unit was reaped and claimed again)
+  therefore writes nothing: a unit done twice is never counted twice. On PostgreSQL the row
+  lock taken by this UPDATE also orders it against a concurrent reaper or finisher (the loser
+  re-reads the row and matches nothing);
 - :func:`release` gives a unit back after a failure without a verdict (``failed`` once its
   ``max_attempts`` claims are used); :func:`reap` does the same for expired leases (a worker that
   died);
