@@ -522,9 +522,9 @@ def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: 
 
 def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
                    now: datetime, ee_provider: EeProvider | None, psf: Any = None,
-                   history: list[tuple[int, str, dict[str, Any]]] | None = None) -> StarpoolResult | None:
+                   per_star_history: list[tuple[int, str, dict[str, Any]]] | None = None) -> StarpoolResult | None:
     """The A_k result of one starpool and band; ``psf`` is the MTF stage's fit of that band
-    (:func:`monitor.calibration.mtf_stage.starpool_mtf`), handed to ``ee_provider``; ``history``:
+    (:func:`monitor.calibration.mtf_stage.starpool_mtf`), handed to ``ee_provider``; ``per_star_history``:
     :func:`star_results.latest_per_star` of the satellite as the catalogue holds it now (read here
     when None; a caller computing every band of a starpool reads it once and adds each band's new
     result, :func:`star_results.with_latest_per_star`)."""
@@ -541,7 +541,8 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     prior = TEMPLATE_PRIOR_REL.get(model, 0.0)
     members = _members(settings, rows, half_widths)
     hips = [int(r.acquisition.hip or 0) for r in rows]
-    per_star = history if history is not None else star_results.latest_per_star(session, pool.satellite)
+    per_star = (per_star_history if per_star_history is not None
+                else star_results.latest_per_star(session, pool.satellite))  # one read for both uses
     history = _star_history(per_star, pool, band)
     try:
         result = estimate_starpool_band(members, correction,

@@ -303,7 +303,7 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     history = star_results.latest_per_star(session, pool.satellite)
     for band in star_results.starpool_bands(session, pool.id):
         result = _starpool_band(session, settings, run, pool, band, now, starpool_ee_correction, fits.get(band),
-                                history=history)
+                                per_star_history=history)
         if result is not None:
             versions.add_rows(session, [result])
             history = star_results.with_latest_per_star(history, pool.id, band, result.per_star or {})
