@@ -2,9 +2,18 @@
 claimed unit. Prints one JSON document.
 
 A site is built once: ``--files`` simulated STAR files of PHR1A ingested into a new PostgreSQL
-database, then cloned to ``--n`` acquisitions (same archived pixels, own ACQ_ID, dated 6 h apart;
-one-day campaign periods: starpools of 4, no PSF fit, so the time is the per-acquisition cost).
-Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPLATE``):
+database, then cloned to ``--n`` acquisitions (same archived pixels, own ACQ_ID), dated
+``--step-hours`` apart in the site's campaign periods (``--period``, default the site default
+``[star] campaign_period = "month"``, and 25 acquisitions a month, the simulator's monthly
+campaign: 2,000 acquisitions are 80 monthly starpools of 25, each with its PSF fit, as a site's
+reprocessing of six years). The layout used before (``--period 1d --step-hours 6``: 500 one-day
+starpools of 4, no PSF fit) made the starpool units many and tiny, each reading a history of
+hundreds of earlier starpools, which a site never has.
+Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPLATE``) and reports
+its wall time and its CPU accounting (the machine may be shared: compare CPU, not only wall): CPU
+of the processes it started (children's rusage), of the database's backends (/proc, sampled), the
+wait events of the active backends (``Lock:*``: a worker waiting on another's row lock), each
+worker's time running units per kind, idle (polling) and CPU, and that every unit was done once:
 
 - ``workers_1`` / ``workers_2``: the star processing enqueued, then 1 or 2 ``monitor worker
   --until-idle`` processes started together; wall time from their start to the last exit
@@ -20,7 +29,8 @@ Each scenario runs on its own copy of that database (``CREATE DATABASE ... TEMPL
 - ``kills`` (``--kills K``): K trials of two workers on a fresh copy, one killed with SIGKILL at a
   random moment: every unit must end done once (no lost, no duplicated unit).
 
-Usage: OMP_NUM_THREADS=1 python benchmarks/scale.py [--n 2000] [--files 24] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+Usage: OMP_NUM_THREADS=1 python benchmarks/scale.py [--n 2000] [--files 24] [--period month] [--step-hours 29.2]
+           [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
        OMP_NUM_THREADS=1 python benchmarks/scale.py --n 200 --scenarios "" --kills 20 --claims 200
 """
 
@@ -66,11 +76,92 @@ def _db_url(pg: str, name: str) -> str:
     return make_url(pg).set(database=name).render_as_string(hide_password=False)
 
 
+PERIOD = "month"  # [star] campaign_period of the benchmark's site (--period)
+
+
 def _env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    env.update(MONITOR_DATABASE_URL=url, MONITOR_STAR_CAMPAIGN_PERIOD="1d", MONITOR_LOG_LEVEL="WARNING",
+    env.update(MONITOR_DATABASE_URL=url, MONITOR_STAR_CAMPAIGN_PERIOD=PERIOD, MONITOR_LOG_LEVEL="WARNING",
                OMP_NUM_THREADS="1", MONITOR_COMPUTE_POLL_SECONDS="0.2")
     return env
+
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_s(pid: int) -> float | None:
+    """CPU time (user + system, s) of a process of this host from /proc, None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) * _TICK_S  # utime, stime (fields 14, 15 of stat)
+
+
+class _PgSampler:
+    """Samples the backends of one database every ``period_s`` (its own connection, to the admin
+    database): their CPU time from /proc (the server is on this host; the last sample of a backend
+    that exits is kept, so up to ``period_s`` of its CPU is missed) and what the active ones wait
+    for (``pg_stat_activity.wait_event_type:wait_event``; ``Lock:*`` are row/transaction locks)."""
+
+    def __init__(self, admin: sa.Engine, database: str, period_s: float = 0.1) -> None:
+        import threading
+
+        self.admin, self.database, self.period_s = admin, database, period_s
+        self.cpu: dict[int, float] = {}  # pid: the last CPU s seen (all since its fork: the database is new)
+        self.waits: dict[str, int] = {}  # samples of active backends, by wait event ("running": none)
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> _PgSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        q = sa.text("SELECT pid, state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = :db")
+        with self.admin.connect() as c:
+            while not self._stop.is_set():
+                for pid, state, wtype, wevent in c.execute(q, {"db": self.database}).all():
+                    cpu = _proc_cpu_s(pid)
+                    if cpu is not None:
+                        self.cpu[pid] = cpu
+                    if state == "active":
+                        key = f"{wtype}:{wevent}" if wtype else "running"
+                        self.waits[key] = self.waits.get(key, 0) + 1
+                self.samples += 1
+                self._stop.wait(self.period_s)
+
+    def report(self) -> dict[str, Any]:
+        """Backends' CPU s (the sampler misses up to one period of each), and the number of samples
+        in which an active backend waited on each event."""
+        cpu = sum(self.cpu.values())
+        return {"backends": len(self.cpu), "cpu_s": round(cpu, 2), "samples": self.samples,
+                "active_backend_samples": dict(sorted(self.waits.items(), key=lambda kv: -kv[1]))}
+
+
+def _children_cpu_s() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+_TIMING = re.compile(r"([\d.]+) s \(([\d.]+) s running units: (.*); ([\d.]+) s idle; CPU ([\d.]+) s\)")
+
+
+def _worker_timing(line: str) -> dict[str, Any] | None:
+    """The timing of a ``monitor worker`` summary line (elapsed, running units per kind, idle, CPU)."""
+    m = _TIMING.search(line)
+    if m is None:
+        return None
+    kinds = {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+) s", m.group(3))}
+    return {"elapsed_s": float(m.group(1)), "running_units_s": float(m.group(2)), "by_kind_s": kinds,
+            "idle_s": float(m.group(4)), "cpu_s": float(m.group(5))}
 
 
 def _run(cmds: list[list[str]], site: Path, env: dict[str, str]) -> tuple[float, list[str]]:
@@ -137,6 +228,23 @@ def _claim_overhead(url: str, n: int) -> dict[str, float]:
             "connection_checkouts_per_unit": round(counts["checkouts"] / n, 3)}
 
 
+def _done_once(url: str, n: int) -> str:
+    """"" when every unit is done, each of the ``n`` acquisitions x 5 bands measured once and no
+    starpool computed twice (result version 1 only); else what is wrong."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            states = dict(c.execute(sa.text("SELECT state, count(*) FROM work_unit GROUP BY state")).all())
+            rows, distinct = c.execute(sa.text(
+                "SELECT count(*), count(DISTINCT (acquisition_id, band)) FROM star_photometry")).one()
+            version = c.execute(sa.text("SELECT max(version) FROM starpool_result")).scalar_one()
+    finally:
+        engine.dispose()
+    if set(states) != {"done"} or rows != distinct or version != 1 or distinct != n * 5:
+        return f"units {states}, photometry rows {rows} ({distinct} distinct), starpool version {version}"
+    return ""
+
+
 def _kill_trials(pg: str, template: str, site: Path, n: int, trials: int, seed: int, admin: sa.Engine,
                  created: list[str]) -> dict[str, Any]:
     """``trials`` times: two workers on a fresh copy of the catalogue, one of them (at random) killed
@@ -161,18 +269,9 @@ def _kill_trials(pg: str, template: str, site: Path, n: int, trials: int, seed: 
         if survivor.returncode != 0:
             bad.append(f"trial {k}: survivor exit {survivor.returncode}: {outs[1 - victim][1][-500:]}")
         reaped += int(m.group(1)) if (m := re.search(r"(\d+) expired lease", outs[1 - victim][0])) else 0
-        engine = make_engine(_db_url(pg, db))
-        try:
-            with engine.connect() as c:
-                states = dict(c.execute(sa.text("SELECT state, count(*) FROM work_unit GROUP BY state")).all())
-                rows, distinct = c.execute(sa.text(
-                    "SELECT count(*), count(DISTINCT (acquisition_id, band)) FROM star_photometry")).one()
-                version = c.execute(sa.text("SELECT max(version) FROM starpool_result")).scalar_one()
-        finally:
-            engine.dispose()
-        if set(states) != {"done"} or rows != distinct or version != 1 or distinct != n * 5:
-            bad.append(f"trial {k}: units {states}, photometry rows {rows} ({distinct} distinct), "
-                       f"starpool version {version}")
+        problem = _done_once(_db_url(pg, db), n)
+        if problem:
+            bad.append(f"trial {k}: {problem}")
         with admin.connect() as c:
             c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         created.remove(db)
@@ -188,12 +287,18 @@ def main() -> None:
     ap.add_argument("--scenarios", default="workers_1,workers_2,dask_local_2")
     ap.add_argument("--kills", type=int, default=0, help="random SIGKILL trials (two workers, one killed)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--period", default="month", help="[star] campaign_period (a site's: month)")
+    ap.add_argument("--step-hours", type=float, default=24 * 365.25 / 12 / 25,
+                    help="hours between acquisitions (default: 25 a month, the simulator's monthly campaign)")
     args = ap.parse_args()
+    global PERIOD
+    PERIOD = args.period
     tag = uuid.uuid4().hex[:8]
     template = f"monitor_scale_{tag}"
     admin = _admin(args.pg)
     created = [template]
-    out: dict[str, Any] = {"n_acquisitions": args.n, "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
+    out: dict[str, Any] = {"n_acquisitions": args.n, "campaign_period": args.period, "step_hours": args.step_hours,
+                           "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
     with admin.connect() as c:
         c.exec_driver_sql(f'CREATE DATABASE "{template}"')
     try:
@@ -206,7 +311,7 @@ def main() -> None:
             env = _env(_db_url(args.pg, template))
             settings = make_site(Path(tmp) / "site", files, env={k: v for k, v in env.items()
                                                                   if k.startswith("MONITOR_")})
-            replicate_acquisitions(settings, args.n, T0, timedelta(hours=6))
+            replicate_acquisitions(settings, args.n, T0, timedelta(hours=args.step_hours))
             out["setup_s"] = round(time.perf_counter() - t, 1)
             commands = {
                 "workers_1": [[MONITOR, "worker", "--until-idle"]],
@@ -221,10 +326,23 @@ def main() -> None:
                 env = _env(_db_url(args.pg, db))
                 if name.startswith("workers"):
                     _run([[MONITOR, "process", "--enqueue"]], settings.site, env)
-                elapsed, lines = _run(commands[name], settings.site, env)
+                load0, cpu0 = os.getloadavg()[0], _children_cpu_s()
+                with _PgSampler(admin, db) as pg:
+                    elapsed, lines = _run(commands[name], settings.site, env)
+                clients_cpu = _children_cpu_s() - cpu0
+                pg_report = pg.report()
+                total_cpu = clients_cpu + pg_report["cpu_s"]
                 out[name] = {"wall_s": round(elapsed, 2), "acquisitions_per_s": round(args.n / elapsed, 1),
-                             "summary": lines}
-                print(f"{name}: {elapsed:.1f} s", file=sys.stderr)
+                             # CPU accounting: the processes started (workers, or monitor process and
+                             # its Dask workers: children's rusage) and the database's backends
+                             "clients_cpu_s": round(clients_cpu, 2), "postgres": pg_report,
+                             "total_cpu_s": round(total_cpu, 2),
+                             "cpu_ms_per_acquisition": round(total_cpu / args.n * 1e3, 1),
+                             "cores_used": round(total_cpu / elapsed, 2), "load_avg_1min_at_start": load0,
+                             "workers": [_worker_timing(x) for x in lines], "summary": lines,
+                             "done_once": _done_once(_db_url(args.pg, db), args.n) or "yes"}
+                print(f"{name}: {elapsed:.1f} s wall, {clients_cpu:.1f} s clients CPU + {pg_report['cpu_s']:.1f} s "
+                      f"postgres CPU", file=sys.stderr)
             if "workers_1" in out and "workers_2" in out:
                 out["speedup_2_workers"] = round(out["workers_1"]["wall_s"] / out["workers_2"]["wall_s"], 2)
             if "workers_1" in out and "dask_local_2" in out:

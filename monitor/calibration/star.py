@@ -580,9 +580,13 @@ def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: 
 
 
 def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
-                   now: datetime, ee_provider: EeProvider | None, psf: Any = None) -> StarpoolResult | None:
+                   now: datetime, ee_provider: EeProvider | None, psf: Any = None,
+                   per_star_history: list[tuple[int, str, dict[str, Any]]] | None = None) -> StarpoolResult | None:
     """The A_k result of one starpool and band; ``psf`` is the MTF stage's fit of that band
-    (:func:`monitor.calibration.mtf_stage.starpool_mtf`), handed to ``ee_provider``."""
+    (:func:`monitor.calibration.mtf_stage.starpool_mtf`), handed to ``ee_provider``; ``per_star_history``:
+    :func:`star_results.latest_per_star` of the satellite as the catalogue holds it now (read here
+    when None; a caller computing every band of a starpool reads it once and adds each band's new
+    result, :func:`star_results.with_latest_per_star`)."""
     rows = star_results.starpool_member_rows(session, pool.id, band)  # type: ignore[arg-type]
     if not rows:
         return None
@@ -596,8 +600,9 @@ def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, poo
     prior = TEMPLATE_PRIOR_REL.get(model, 0.0)
     members = _members(settings, rows, half_widths)
     hips = [int(r.acquisition.hip or 0) for r in rows]
-    per_star = star_results.latest_per_star(session, pool.satellite)  # one read for the three uses
-    per_star_history = per_star
+    per_star = (per_star_history if per_star_history is not None
+                else star_results.latest_per_star(session, pool.satellite))  # one read for the three uses
+    per_star_history = per_star  # ``per_star`` is reused below for this band's per-star entries
     history = _star_history(per_star, pool, band)
     try:
         result = estimate_starpool_band(members, correction,

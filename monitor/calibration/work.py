@@ -280,7 +280,18 @@ def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, 
 def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
                   clock: Callable[[], datetime]) -> None:
     """The MTF stage of one starpool, then the A_k of its bands from the stage's fits, written
-    fenced with the cleared pending mark (as :func:`monitor.calibration.star._starpool_stage`)."""
+    fenced with the cleared pending mark (as :func:`monitor.calibration.star._starpool_stage`).
+
+    The fence (:func:`work_units.finish`) is the last statement before the commit, not the first:
+    it locks this unit's row and its parent's (the satellite's drift unit, shared by every
+    starpool of the satellite) until the commit, and taken first it held them through the PSF fits
+    and the A_k of every band, so that the starpool units of all workers ran one at a time (and
+    the heartbeat of the unit waited on its own row). What the unit flushed before a failed fence
+    is rolled back with it, so a unit whose claim was lost still writes nothing.
+
+    The variability history (:func:`star_results.latest_per_star`) is read once for all bands and
+    kept current with each band's new result, which a read per band would see (the read grew with
+    the number of earlier starpools and was made once per band)."""
     from monitor.calibration.mtf_stage import starpool_mtf
     from monitor.calibration.psf import starpool_ee_correction
 
@@ -288,13 +299,16 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     pool = session.get(Starpool, int(unit.key))
     run = session.get(ProcessingRun, unit.run_id)
     assert pool is not None and pool.id is not None and run is not None
-    _finish_or_lost(session, unit, worker, now)  # first: the fence orders this against a reaper
     fits = starpool_mtf(session, settings, pool, run, now)
+    history = star_results.latest_per_star(session, pool.satellite)
     for band in star_results.starpool_bands(session, pool.id):
-        result = _starpool_band(session, settings, run, pool, band, now, starpool_ee_correction, fits.get(band))
+        result = _starpool_band(session, settings, run, pool, band, now, starpool_ee_correction, fits.get(band),
+                                per_star_history=history)
         if result is not None:
             versions.add_rows(session, [result])
+            history = star_results.with_latest_per_star(history, pool.id, band, result.per_star or {})
     star_results.clear_starpool_pending(session, pool.id)
+    _finish_or_lost(session, unit, worker, clock())  # last: see above
     session.commit()
 
 
@@ -308,7 +322,6 @@ def _refit_drifts(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     now = clock()
     run = session.get(ProcessingRun, unit.run_id)
     assert run is not None
-    _finish_or_lost(session, unit, worker, now)
     for satellite, band in pending(session):
         if satellite == unit.key:
             rows, conditions = drift_rows(session, settings, run, now, satellite, band)
@@ -316,6 +329,9 @@ def _refit_drifts(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
             reconcile(session, run, now, satellite, band, method, DRIFT_KINDS, conditions)
     if also is not None:
         also(session, run, now)
+    # last, as in _run_starpool: the fence locks the run unit's row (every drift, GEOM and GLOD
+    # unit's parent) only for the commit; a lost claim rolls back what was flushed
+    _finish_or_lost(session, unit, worker, clock())
     session.commit()
 
 
@@ -467,6 +483,9 @@ class WorkerSummary:
     reaped: int = 0
     outages: int = 0  # database outages survived (monitor.calibration.work._Outage)
     elapsed_s: float = 0.0
+    busy_s: dict[str, float] = field(default_factory=dict)  # s (wall) running units, per kind
+    idle_s: float = 0.0  # s (wall) waiting for a claimable unit (idle polls)
+    cpu_s: float = 0.0  # s: CPU time (user + system) of the worker's process over its loop
 
     def count(self, kind: str, outcome: str) -> None:
         if outcome == WorkState.DONE:
@@ -482,7 +501,14 @@ class WorkerSummary:
         done = ", ".join(f"{n} {k}" for k, n in sorted(self.done.items())) or "nothing"
         return (f"worker {self.worker}: done {done}; {self.given_back} given back, {self.failed} failed, "
                 f"{self.lost} lost, {self.reaped} expired lease(s) reaped, {self.outages} database outage(s) survived, "
-                f"{self.elapsed_s:.1f} s")
+                f"{self.elapsed_s:.1f} s ({sum(self.busy_s.values()):.1f} s running units: "
+                + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(self.busy_s.items()))
+                + f"; {self.idle_s:.1f} s idle; CPU {self.cpu_s:.1f} s)")
+
+    def timing(self) -> dict[str, Any]:
+        """Where the worker's time went: wall s running units per kind, idle s, CPU s, elapsed s."""
+        return {"elapsed_s": round(self.elapsed_s, 3), "cpu_s": round(self.cpu_s, 3), "idle_s": round(self.idle_s, 3),
+                "busy_s": {k: round(v, 3) for k, v in sorted(self.busy_s.items())}}
 
 
 class Heartbeat:
@@ -598,7 +624,7 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
     me = worker or worker_id()
     summary = WorkerSummary(me)
     outage = _Outage(me)
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     last_reap = -float("inf")
     unit: wu.ClaimedUnit | None = None  # the unit in hand (kept across an outage)
     with WorkerSessions(engine) as conns, Heartbeat(engine, me, compute.lease_seconds, clock) as beat:
@@ -619,11 +645,15 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
                         outage.ok()
                         if idle:
                             break
+                        t_idle = time.monotonic()
                         stop.wait(compute.poll_seconds)
+                        summary.idle_s += time.monotonic() - t_idle
                         continue
                     unit = claimed[0]
                     beat.hold(unit)
+                t_unit = time.monotonic()
                 outcome = run_unit(session, settings, unit, me, clock, runners)
+                summary.busy_s[unit.kind] = summary.busy_s.get(unit.kind, 0.0) + time.monotonic() - t_unit
             except Exception as exc:  # noqa: BLE001 - only a lost database is survived, see below
                 if not ends_the_run(exc):
                     raise
@@ -642,6 +672,7 @@ def work(engine: sa.Engine, settings: Settings, clock: Callable[[], datetime], *
                         "(its lease expires in at most %.0f s)", me, unit.kind, unit.key, compute.lease_seconds)
     summary.outages = outage.outages
     summary.elapsed_s = time.monotonic() - t0
+    summary.cpu_s = time.process_time() - cpu0
     return summary
 
 

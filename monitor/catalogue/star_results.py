@@ -27,6 +27,7 @@ from monitor.domain import AcqType, PhotometryStatus
 
 __all__ = [
     "latest_per_star",
+    "with_latest_per_star",
     "star_acquisitions_pending",
     "add_star_photometry_batch",
     "get_or_create_starpool",
@@ -178,6 +179,20 @@ def latest_per_star(session: Session, satellite: str) -> list[tuple[int, str, di
                Starpool.satellite == satellite)
     )
     return [(int(i), str(b), dict(ps or {})) for i, b, ps in session.exec(q).all()]
+
+
+def with_latest_per_star(per_star: list[tuple[int, str, dict[str, Any]]], starpool_id: int, band: str,
+                         entries: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+    """:func:`latest_per_star` once a new result of (``starpool_id``, ``band``) with these per-star
+    ``entries`` is added: that starpool and band's entry replaced (in place) or appended. A unit
+    computing the bands of one starpool reads the history once and keeps it current with this."""
+    out = [(i, b, ps) for i, b, ps in per_star]
+    for k, (i, b, _) in enumerate(out):
+        if i == starpool_id and b == band:
+            out[k] = (starpool_id, band, dict(entries))
+            return out
+    out.append((starpool_id, band, dict(entries)))
+    return out
 
 
 def latest_starpool_results(

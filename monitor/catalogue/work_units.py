@@ -11,12 +11,16 @@ each step on its own):
   SQLAlchemy drops ``FOR UPDATE`` there). The claim sets a lease (``lease_until``) and increments
   ``attempts``, the claim's *fencing token*;
 - :func:`heartbeat` renews the lease while the unit runs;
-- :func:`finish` is the first statement of the transaction that writes a unit's results: it
-  marks the unit done only if it is still claimed by this worker with this token, and the caller
-  writes its results only when it returns True. A worker that lost its unit (its lease expired
-  and the unit was reaped and claimed again) therefore writes nothing: a unit done twice is never
-  counted twice. On PostgreSQL the row lock taken by this UPDATE also orders it against a
-  concurrent reaper or finisher (the loser re-reads the row and matches nothing);
+- :func:`finish` is a statement of the transaction that writes a unit's results: it marks the
+  unit done only if it is still claimed by this worker with this token, and the caller commits
+  its results only when it returns True (else rolls back). It locks the unit's row and its
+  parent's until the commit: a unit that computes inside its transaction (a starpool, a drift
+  refit) runs it last, just before the commit, since the parent (a satellite's drift unit) is
+  shared by every starpool unit of the satellite and would otherwise hold them all back. A
+  worker that lost its unit (its lease expired and the unit was reaped and claimed again)
+  therefore writes nothing: a unit done twice is never counted twice. On PostgreSQL the row
+  lock taken by this UPDATE also orders it against a concurrent reaper or finisher (the loser
+  re-reads the row and matches nothing);
 - :func:`release` gives a unit back after a failure without a verdict (``failed`` once its
   ``max_attempts`` claims are used); :func:`reap` does the same for expired leases (a worker that
   died);
@@ -201,8 +205,9 @@ def _parent_decrement() -> dict[str, Any]:
 
 
 def finish(session: Session, unit: ClaimedUnit, worker_id: str, now: datetime) -> bool:
-    """Mark the unit done if this worker still holds it with this token (first statement of the
-    transaction that writes its results); False: the claim was lost, write nothing and roll back.
+    """Mark the unit done if this worker still holds it with this token (in the transaction that
+    writes its results, as late as possible: it holds the unit's and the parent's row locks until
+    the commit); False: the claim was lost, roll back (nothing of the unit is written).
 
     On PostgreSQL one statement: the fenced UPDATE and the parent's decrement are two data-modifying
     CTEs (the parent's row lock orders two members ending together, as two statements would)."""
