@@ -58,29 +58,31 @@ def _layer_of(top: str) -> str:
 
 # Private names imported from another module (importer, module, name), to be made public or moved
 # below both: the known ones when this check was added (files other work was changing then).
-KNOWN_PRIVATE_IMPORTS = {
-    ("calibration/distributed.py", "monitor.calibration.star", "_measure_file"),
-    ("calibration/work.py", "monitor.calibration.star", "_drift_rows"),
-    ("calibration/work.py", "monitor.calibration.star", "_file_job"),
-    ("calibration/work.py", "monitor.calibration.star", "_FileJob"),
-    ("calibration/work.py", "monitor.calibration.star", "_log_rejections"),
-    ("calibration/work.py", "monitor.calibration.star", "_measure_file"),
-    ("calibration/work.py", "monitor.calibration.star", "_starpool_band"),
-}
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()  # none left: keep it empty
 
 
 def _private_imports(path: Path) -> set[tuple[str, str, str]]:
-    """(importer, module, name) of every ``from monitor.x import _y`` of another module, function-local
-    imports included (``monitor.cli`` re-exporting its helpers under their former names is not one)."""
+    """(importer, module, name) of every ``from monitor.x import _y`` of another module, or ``x_mod._y``
+    through a module alias, function-local imports included (``monitor.cli`` re-exporting its helpers under their former names is not one)."""
     rel = path.relative_to(PACKAGE)
     own = ".".join(("monitor", *rel.with_suffix("").parts))
     tree = ast.parse(path.read_text(), filename=str(path))
     found = set()
+    modules: dict[str, str] = {}  # local name -> monitor module bound to it (``from monitor.x import y as y_mod``)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("monitor"):
             for alias in node.names:
                 if alias.name.startswith("_") and not alias.name.startswith("__") and node.module != own:
                     found.add((str(rel), node.module, alias.name))
+                modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("monitor") and alias.asname:
+                    modules[alias.asname] = alias.name
+    for node in ast.walk(tree):  # ``moon_mod._count(...)``: the same private access through a module alias
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and node.attr.startswith("_") and not node.attr.startswith("__") and modules[node.value.id] != own):
+            found.add((str(rel), modules[node.value.id], node.attr))
     return found
 
 

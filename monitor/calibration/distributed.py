@@ -6,7 +6,7 @@ processing run, as they become claimable) and submits them to the cluster with a
 futures in flight (``as_completed``); its heartbeat keeps the leases of the units in flight, and a
 Dask worker lost with a task costs only that unit (given back, retried).
 
-- a photometry unit's task is its measurement (:func:`monitor.calibration.star._measure_file`:
+- a photometry unit's task is its measurement (:func:`monitor.calibration.star.measure_file`:
   file path and headers in, rows out; pure I/O and science, no database); the client writes each
   result as it completes through the claim protocol (a fenced commit per unit);
 - every other unit (a starpool, a drift refit, the run, a Moon, GEOM or GLOD unit) is claimed by
@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from monitor.calibration.pending import UnitFailure, unit_failure
-from monitor.calibration.star import _measure_file
+from monitor.calibration.star import measure_file
 from monitor.calibration.work import (
     RUNNERS,
     Enqueued,
@@ -141,7 +141,7 @@ def reprocess_on_dask(engine: sa.Engine, settings: Settings, clock: Callable[[],
                 beat.hold(unit)
                 job = jobs.get(unit.id)
                 if job is not None:
-                    future = client.submit(_measure_file, job, pure=False, key=f"photometry-{unit.id}-{unit.token}")
+                    future = client.submit(measure_file, job, pure=False, key=f"photometry-{unit.id}-{unit.token}")
                     in_flight[future] = (unit, job.acq_id)
                 else:  # an aggregation (its members have ended) or a Moon/GEOM/GLOD unit: run on the worker
                     future = client.submit(_run_unit_task, settings, unit, me, pure=False,

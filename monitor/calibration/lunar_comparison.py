@@ -164,7 +164,7 @@ def _compared(ch: GlodChannel, geo: LunarGeometry, e_model: float, row: dict[str
     )  # fmt: skip
 
 
-def _observation_rows(obs_row: lc.GlodObservationRow, settings: Settings, run_id: int,
+def observation_rows(obs_row: lc.GlodObservationRow, settings: Settings, run_id: int,
                       now: datetime) -> list[lc.LunarComparisonRow]:
     base: dict[str, Any] = dict(run_id=run_id, observation_id=obs_row.id, created_at=now)
     srf_path = settings.srf_file(obs_row.instrument)
@@ -195,7 +195,7 @@ def run_lunar_comparison(session: Session, settings: Settings, run: ProcessingRu
     summary = LunarComparisonSummary()
     for obs_row in lc.glods_pending(session, run.id - 1 if reprocess else None):
         with unit_of_work(session, summary, obs_row.observation_id, log, "lunar comparison"):
-            rows = _observation_rows(obs_row, settings, run.id, now)
+            rows = observation_rows(obs_row, settings, run.id, now)
             versions.add_rows(session, rows)
             session.commit()
             after_commit("lunar_comparison")

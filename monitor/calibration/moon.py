@@ -216,7 +216,7 @@ def _rejected(row: dict[str, Any], reason: str, message: str, **extra: Any) -> M
                            in_trend=False)
 
 
-def _measure_acquisition(
+def measure_acquisition(
     acq: Acquisition, bands: list[BandImage], site: Path, settings: Settings, run_id: int, now: datetime
 ) -> list[MoonMeasurement]:
     """Moon measurements of every band of one archived MOON acquisition -> rows to insert.
@@ -311,17 +311,17 @@ def _measurement_stage(
         acq_id = acq.acq_id
         with unit_of_work(session, summary, acq_id, log, "moon"):
             bands = acquisitions.band_images_by_acquisition(session, [acq.id])[acq.id]
-            rows = _measure_acquisition(acq, bands, settings.site, settings, run.id, now)
+            rows = measure_acquisition(acq, bands, settings.site, settings, run.id, now)
             versions.add_rows(session, rows)
             session.commit()
             after_commit("moon")
-            _count(summary, acq_id, rows)
+            count_rows(summary, acq_id, rows)
         if progress is not None:
             progress(k + 1, len(pending))
     summary.seconds = time.perf_counter() - t0
 
 
-def _count(summary: MoonSummary, acq_id: str, rows: list[MoonMeasurement]) -> None:
+def count_rows(summary: MoonSummary, acq_id: str, rows: list[MoonMeasurement]) -> None:
     """Count the committed rows of one acquisition; log its rejected bands (WARNING, with the ACQ_ID)."""
     for r in rows:
         summary.bands_ok += r.status == MoonStatus.OK
@@ -401,7 +401,7 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
     (derived from the catalogue: a run interrupted before its fits is caught up by the next)."""
     for satellite, band in drift_results.moon_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "moon drift"):
-            rows, conditions = _drift_rows(session, settings, run, now, satellite, band)
+            rows, conditions = drift_rows(session, settings, run, now, satellite, band)
             versions.add_rows(session, rows)
             changes = reconcile(session, run, now, satellite, band, "MOON", DRIFT_KINDS, conditions)
             session.commit()
@@ -410,7 +410,7 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
             summary.alerts += changes.opened
 
 
-def _drift_rows(
+def drift_rows(
     session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str, band: str
 ) -> tuple[list[DriftResult], list[AlertCondition]]:
     """Linear drift fit of one satellite and band and the alert conditions that hold on it (none

@@ -144,7 +144,7 @@ def _band_header(b: BandImage) -> BandHeader:
 
 
 @dataclass(frozen=True)
-class _FileJob:
+class FileJob:
     """Everything the photometry of one archived STAR file needs (picklable: runs in workers)."""
 
     path: Path
@@ -162,7 +162,7 @@ class _FileJob:
 PhotometryRows = list[tuple[dict[str, Any], list[dict[str, Any]]]]  # star_photometry columns, windows
 
 
-def _measure_file(job: _FileJob) -> PhotometryRows | UnitFailure:
+def measure_file(job: FileJob) -> PhotometryRows | UnitFailure:
     """Catalogue rows of the photometry of one file (see :func:`_photometry_rows`), or why the
     file is left pending.
 
@@ -177,7 +177,7 @@ def _measure_file(job: _FileJob) -> PhotometryRows | UnitFailure:
         return unit_failure(exc, job.acq_id)
 
 
-def _measure_bands(job: _FileJob) -> tuple[dict[str, PhotometryResult | ScienceError], str]:
+def _measure_bands(job: FileJob) -> tuple[dict[str, PhotometryResult | ScienceError], str]:
     """Photometry of every band of one file: (band -> result or science error, read error).
 
     A damaged file gives the reader's message as read error (every band rejected); a file
@@ -200,10 +200,10 @@ def _measure_bands(job: _FileJob) -> tuple[dict[str, PhotometryResult | ScienceE
     return out, ""
 
 
-def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_id: int,
-              star_model: StarModelKey) -> _FileJob:
+def file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_id: int,
+              star_model: StarModelKey) -> FileJob:
     assert acq.id is not None and acq.hip is not None
-    return _FileJob(
+    return FileJob(
         path=settings.site / acq.archive_path,
         bands=tuple(_band_header(b) for b in bands),
         gains_e_per_dn=tuple(settings.star.e_per_dn_reference / b.gain_factor for b in bands),
@@ -218,7 +218,7 @@ def _file_job(acq: Acquisition, bands: list[BandImage], settings: Settings, run_
 
 
 def _photometry_rows(
-    job: _FileJob, measured: tuple[dict[str, PhotometryResult | ScienceError], str]
+    job: FileJob, measured: tuple[dict[str, PhotometryResult | ScienceError], str]
 ) -> PhotometryRows:
     """Catalogue rows (``star_photometry`` columns per band, with their windows) of one file."""
     results, read_error = measured
@@ -294,7 +294,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
         bands.update(acquisitions.band_images_by_acquisition(
             session, [a.id for a in pending[start : start + BATCH] if a.id is not None]))
     star_model = resolve_star_model(settings).key
-    jobs = [_file_job(acq, bands[acq.id], settings, run.id, star_model) for acq in pending if acq.id is not None]
+    jobs = [file_job(acq, bands[acq.id], settings, run.id, star_model) for acq in pending if acq.id is not None]
     with _photometry_map(jobs, _workers(settings, len(jobs))) as results:
         for start in range(0, len(pending), BATCH):
             chunk = pending[start : start + BATCH]
@@ -309,7 +309,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
                     summary.leave_pending(measured, log, "star photometry")
                     continue
                 rows.extend(measured)
-                summary.rejected_bands += _log_rejections(acq.acq_id, measured)
+                summary.rejected_bands += log_rejections(acq.acq_id, measured)
                 key, p0, p1 = campaign_period(acq.date_obs, settings.star.campaign_period)
                 pool_key = f"{acq.satellite}-{key}"
                 if pool_key not in pools:
@@ -326,7 +326,7 @@ def _photometry_stage(session: Session, settings: Settings, run: ProcessingRun, 
                 progress(min(start + BATCH, len(pending)), len(pending), "photometry")
 
 
-def _log_rejections(acq_id: str, rows: PhotometryRows) -> int:
+def log_rejections(acq_id: str, rows: PhotometryRows) -> int:
     """Log every rejected band of one acquisition (WARNING, with its ACQ_ID); returns their number."""
     rejected = [phot for phot, _ in rows if phot["status"] != PhotometryStatus.OK]
     for phot in rejected:
@@ -346,8 +346,8 @@ def _workers(settings: Settings, n_files: int) -> int:
 
 
 @contextmanager
-def _photometry_map(jobs: list[_FileJob], workers: int) -> Iterator[Iterator[Any]]:
-    """Results of :func:`_measure_file` over ``jobs``, in order, lazily.
+def _photometry_map(jobs: list[FileJob], workers: int) -> Iterator[Iterator[Any]]:
+    """Results of :func:`measure_file` over ``jobs``, in order, lazily.
 
     With ``workers`` > 1 the files are measured by a pool of *spawned* processes (never forked:
     the daemon has threads and open database connections) while this process writes the rows;
@@ -355,15 +355,15 @@ def _photometry_map(jobs: list[_FileJob], workers: int) -> Iterator[Iterator[Any
     committed per batch and the unmeasured acquisitions stay pending.
     """
     if workers <= 1:
-        yield map(_measure_file, jobs)
+        yield map(measure_file, jobs)
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         log.info("star photometry of %d files on %d processes", len(jobs), workers)
-        yield _in_process_if_broken(jobs, pool.map(_measure_file, jobs, chunksize=8))
+        yield _in_process_if_broken(jobs, pool.map(measure_file, jobs, chunksize=8))
 
 
-def _in_process_if_broken(jobs: list[_FileJob], results: Iterator[Any]) -> Iterator[Any]:
+def _in_process_if_broken(jobs: list[FileJob], results: Iterator[Any]) -> Iterator[Any]:
     """Pass the pool's results on; if the pool breaks (a worker killed, or a calling script
     without an ``if __name__ == "__main__"`` guard), measure the rest in this process."""
     done = 0
@@ -374,7 +374,7 @@ def _in_process_if_broken(jobs: list[_FileJob], results: Iterator[Any]) -> Itera
     except BrokenProcessPool as exc:
         log.warning("photometry worker processes failed (%s); measuring the remaining %d files in this process",
                     exc, len(jobs) - done)
-        yield from map(_measure_file, jobs[done:])
+        yield from map(measure_file, jobs[done:])
 
 
 # --------------------------------------------------------------------------- stage 2: starpools
@@ -579,7 +579,7 @@ def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: 
                            rsr_rel=rsr, common_rel=common)
 
 
-def _starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
+def starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,
                    now: datetime, ee_provider: EeProvider | None, psf: Any = None,
                    per_star_history: list[tuple[int, str, dict[str, Any]]] | None = None) -> StarpoolResult | None:
     """The A_k result of one starpool and band; ``psf`` is the MTF stage's fit of that band
@@ -717,7 +717,7 @@ def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, no
         with unit_of_work(session, summary, key, log, "starpool"):
             fits = starpool_mtf(session, settings, pool, run, now, report)
             for band in star_results.starpool_bands(session, pool.id):
-                result = _starpool_band(session, settings, run, pool, band, now, ee_provider, fits.get(band))
+                result = starpool_band(session, settings, run, pool, band, now, ee_provider, fits.get(band))
                 if result is not None:
                     versions.add_rows(session, [result])
             star_results.clear_starpool_pending(session, pool.id)
@@ -744,7 +744,7 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
 
     for satellite, band in drift_results.star_drift_pending(session):
         with unit_of_work(session, summary, f"{satellite} {band} drift", log, "star drift"):
-            rows, conditions = _drift_rows(session, settings, run, now, satellite, band)
+            rows, conditions = drift_rows(session, settings, run, now, satellite, band)
             versions.add_rows(session, rows)
             changes = reconcile(session, run, now, satellite, band, "STAR", DRIFT_KINDS, conditions)
             session.commit()
@@ -758,7 +758,7 @@ def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: 
         summary.alerts += mtf_changes.opened
 
 
-def _drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
+def drift_rows(session: Session, settings: Settings, run: ProcessingRun, now: datetime, satellite: str,
                 band: str) -> tuple[list[DriftResult], list[AlertCondition]]:
     """Star-offsets, linear and exponential drift fits of one satellite and band, and the alert
     conditions that hold (none from fewer than ``[star] drift_alert_min_epochs`` starpools).

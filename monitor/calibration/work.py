@@ -49,12 +49,12 @@ from monitor.calibration.alerts import DRIFT_KINDS, evaluate_mtf_alerts, reconci
 from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run, unit_failure
 from monitor.calibration.star import (
     PhotometryRows,
-    _drift_rows,
-    _file_job,
-    _FileJob,
-    _log_rejections,
-    _measure_file,
-    _starpool_band,
+    drift_rows,
+    file_job,
+    FileJob,
+    log_rejections,
+    measure_file,
+    starpool_band,
     campaign_period,
 )
 from monitor.calibration.star_model import resolve_star_model
@@ -235,12 +235,12 @@ LostClaim = wu.LostClaim
 _finish_or_lost = wu.finish_or_lost
 
 
-def photometry_job(session: Session, settings: Settings, unit: wu.ClaimedUnit) -> _FileJob:
+def photometry_job(session: Session, settings: Settings, unit: wu.ClaimedUnit) -> FileJob:
     """What the photometry of a claimed acquisition needs (file path and headers: picklable)."""
     acq = session.get(Acquisition, int(unit.key))
     assert acq is not None and acq.id is not None
     bands = acquisitions.band_images_by_acquisition(session, [acq.id])[acq.id]
-    return _file_job(acq, bands, settings, unit.run_id, resolve_star_model(settings).key)
+    return file_job(acq, bands, settings, unit.run_id, resolve_star_model(settings).key)
 
 
 def _starpool_of(session: Session, unit: wu.ClaimedUnit) -> int:
@@ -263,14 +263,14 @@ def write_photometry(session: Session, unit: wu.ClaimedUnit, worker: str, rows: 
     if acq_id is None:
         acq = session.get(Acquisition, int(unit.key))
         acq_id = acq.acq_id if acq is not None else unit.key
-    return _log_rejections(acq_id, rows)
+    return log_rejections(acq_id, rows)
 
 
 def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
                     clock: Callable[[], datetime]) -> UnitFailure | None:
     job = photometry_job(session, settings, unit)
     session.commit()  # no transaction is held while the pixels are measured (SQLite: readers/writers)
-    measured = _measure_file(job)
+    measured = measure_file(job)
     if isinstance(measured, UnitFailure):
         return measured
     write_photometry(session, unit, worker, measured, clock(), job.acq_id)
@@ -302,7 +302,7 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     fits = starpool_mtf(session, settings, pool, run, now)
     history = star_results.latest_per_star(session, pool.satellite)
     for band in star_results.starpool_bands(session, pool.id):
-        result = _starpool_band(session, settings, run, pool, band, now, starpool_ee_correction, fits.get(band),
+        result = starpool_band(session, settings, run, pool, band, now, starpool_ee_correction, fits.get(band),
                                 per_star_history=history)
         if result is not None:
             versions.add_rows(session, [result])
@@ -344,7 +344,7 @@ def _run_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worke
     def mtf(s: Session, run: ProcessingRun, now: datetime) -> None:
         refit_mtf_drifts(s, settings, run, now, satellite=unit.key)
 
-    _refit_drifts(session, settings, unit, worker, clock, "STAR", drift_results.star_drift_pending, _drift_rows,
+    _refit_drifts(session, settings, unit, worker, clock, "STAR", drift_results.star_drift_pending, drift_rows,
                   also=mtf)
 
 
@@ -356,18 +356,18 @@ def _run_moon(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker
     assert acq is not None and acq.id is not None
     bands = acquisitions.band_images_by_acquisition(session, [acq.id])[acq.id]
     session.commit()  # no transaction is held while the pixels are measured
-    rows = moon_mod._measure_acquisition(acq, bands, settings.site, settings, unit.run_id, clock())
+    rows = moon_mod.measure_acquisition(acq, bands, settings.site, settings, unit.run_id, clock())
     _finish_or_lost(session, unit, worker, clock())
     versions.add_rows(session, rows)
     session.commit()
-    moon_mod._count(moon_mod.MoonSummary(), acq.acq_id, rows)  # logs the rejected bands
+    moon_mod.count_rows(moon_mod.MoonSummary(), acq.acq_id, rows)  # logs the rejected bands
 
 
 def _run_moon_drift(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
                     clock: Callable[[], datetime]) -> None:
     """The MOON drift refit of one satellite, after its Moon units."""
     _refit_drifts(session, settings, unit, worker, clock, "MOON", drift_results.moon_drift_pending,
-                  moon_mod._drift_rows)
+                  moon_mod.drift_rows)
 
 
 def _run_geometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
@@ -390,7 +390,7 @@ def _run_lunar_comparison(session: Session, settings: Settings, unit: wu.Claimed
     obs = session.get(GlodObservationRow, int(unit.key))
     assert obs is not None and obs.id is not None
     session.commit()  # no transaction is held while the file is read and integrated
-    rows = lunar_mod._observation_rows(obs, settings, unit.run_id, clock())
+    rows = lunar_mod.observation_rows(obs, settings, unit.run_id, clock())
     _finish_or_lost(session, unit, worker, clock())
     versions.add_rows(session, rows)
     session.commit()

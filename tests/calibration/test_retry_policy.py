@@ -379,7 +379,7 @@ def test_moon_band_without_reference_rsr_is_rejected(tmp_path: Path, sqlite_url:
     with session_scope(settings) as session:
         bands = list(session.exec(select(BandImage).where(BandImage.acquisition_id == acq.id)).all())
     foreign = BandImage.model_validate({**bands[0].model_dump(exclude={"id"}), "band": "B0"})  # a PHR band name
-    rows = moon_mod._measure_acquisition(acq, [*bands[:2], foreign], settings.site, settings, 1, utc_now())
+    rows = moon_mod.measure_acquisition(acq, [*bands[:2], foreign], settings.site, settings, 1, utc_now())
     assert [(r.band, r.status, r.reason) for r in rows] == [
         (bands[0].band, "ok", None), (bands[1].band, "ok", None), ("B0", "rejected", "unknown-band")]
     assert "no spectral response for PNEO band 'B0'" in rows[2].message
@@ -582,7 +582,7 @@ def test_migration_marks_never_computed_starpools_owing(tmp_path: Path, sqlite_u
     owing after the upgrade (as left by an interrupted run of the older code); a computed one is not."""
     settings = _site(tmp_path, sqlite_url, sources["star"][0])
     first_key = f"PHR1A-{campaign_period(_acquisitions(settings, 'STAR')[0].date_obs, 'month')[0]}"
-    _raise_once(monkeypatch, star_mod, "_starpool_band", RuntimeError("simulated defect"),
+    _raise_once(monkeypatch, star_mod, "starpool_band", RuntimeError("simulated defect"),
                 when=lambda session, settings, run, pool, *_: pool.period_key != first_key)
     _process(settings)  # the second starpool gets no result
     monkeypatch.undo()

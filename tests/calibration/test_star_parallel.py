@@ -79,7 +79,7 @@ def test_broken_pool_falls_back_to_in_process(tmp_path: Path) -> None:
 
     band = BandHeader(band="P", shape=(64, 64), dark_dn=0.0, gain_factor=1.0, oversamp=1.0, binning=1,
                       pixscale_urad=2.8, lineper_ms=0.07, saturate_dn=4095.0, star_x=32.0, star_y=32.0)
-    jobs = [star_mod._FileJob(tmp_path / f"missing{i}.fits", (band,), (20.0,), (5,), acquisition_id=i + 1,
+    jobs = [star_mod.FileJob(tmp_path / f"missing{i}.fits", (band,), (20.0,), (5,), acquisition_id=i + 1,
                               acq_id=f"ACQ{i}", satellite="PHR1A", hip=32349, run_id=1) for i in range(4)]
 
     def pool_results():  # two results, then the pool dies
@@ -106,10 +106,10 @@ def test_worker_failures_become_file_outcomes(tmp_path: Path, caplog: pytest.Log
     truth = simulate_campaigns(inbox, start=datetime(2024, 3, 1, tzinfo=UTC), months=1, seed=4, satellites=["PHR1A"],
                                stars_per_campaign=3, moon_per_month=0, geom_per_month=0, bad_files=False)
 
-    def job(i: int, file: Path, **changes: object) -> star_mod._FileJob:
+    def job(i: int, file: Path, **changes: object) -> star_mod.FileJob:
         header = read_acquisition_header(file)
         assert header.hip is not None
-        good = star_mod._FileJob(file, header.bands, tuple(20.0 / b.gain_factor for b in header.bands),
+        good = star_mod.FileJob(file, header.bands, tuple(20.0 / b.gain_factor for b in header.bands),
                                  (2, 3, 5), acquisition_id=i, acq_id=f"ACQ{i}", satellite="PHR1A", hip=header.hip,
                                  run_id=1)
         return dataclasses.replace(good, **changes)  # type: ignore[arg-type]
@@ -125,7 +125,7 @@ def test_worker_failures_become_file_outcomes(tmp_path: Path, caplog: pytest.Log
     with caplog.at_level(logging.WARNING), star_mod._photometry_map(jobs, workers=2) as results:
         out = list(results)
     assert not caplog.records  # no broken pool, no fallback to in-process
-    assert out[0] == star_mod._measure_file(jobs[0]) and out[3] == star_mod._measure_file(jobs[3])
+    assert out[0] == star_mod.measure_file(jobs[0]) and out[3] == star_mod.measure_file(jobs[3])
     assert all(phot["status"] == "ok" for phot, _ in out[0] + out[3])
     transient, internal = out[1], out[2]
     assert isinstance(transient, UnitFailure) and transient.kind is FailureKind.TRANSIENT

@@ -117,7 +117,7 @@ def test_a_lunar_comparison_unit_that_lost_its_claim_writes_nothing(tmp_path: Pa
     settings = _site(tmp_path / "site", glod_reference)
     with session_scope(settings) as session:
         assert work_mod.enqueue_star_processing(session, settings, utc_now()).lunar == len(OBS)
-    real = work_mod.lunar_mod._observation_rows
+    real = work_mod.lunar_mod.observation_rows
     stolen: list[int] = []
 
     def compare_then_lose(obs, s, run_id, now):  # type: ignore[no-untyped-def]
@@ -127,7 +127,7 @@ def test_a_lunar_comparison_unit_that_lost_its_claim_writes_nothing(tmp_path: Pa
             stolen.append(obs.id)
         return rows
 
-    monkeypatch.setattr(work_mod.lunar_mod, "_observation_rows", compare_then_lose)
+    monkeypatch.setattr(work_mod.lunar_mod, "observation_rows", compare_then_lose)
     summary = _work(settings)
     assert stolen and summary.lost == 1 and summary.done == {"lunar_comparison": len(OBS), "run": 1}, summary
     assert len(_comparisons(settings)) == len(OBS) * N_CHANNELS  # _comparisons asserts each (obs, channel) once
