@@ -474,8 +474,8 @@ def plot_star_traces(traces: StarTraceSet, satellite: str = "", *,
             _date_axis(ax, times, label=i >= len(windows) - 3, max_ticks=4)
         axes[0].autoscale_view()
         for ax, w in zip(axes, windows, strict=True):
-            _label_outliers(ax, [(float(_dates([o.time])[0]), o.ratio, abs(o.departure_sigma), o.star.replace("HIP ", ""))
-                                 for o in w.outliers if o.in_period])
+            _label_outliers(ax, [(float(_dates([o.time])[0]), o.ratio, abs(o.departure_sigma),
+                                  o.star.replace("HIP ", "")) for o in w.outliers if o.in_period])
         return fig
 
     return _render(build)
