@@ -738,6 +738,8 @@ def plot_moon_phase(results: Sequence[MoonResult], satellite: str = "", band_ord
         ax.set_title(f"{satellite}: Moon residual vs phase angle (× = flagged)", y=1.0)
         ax.set_xlabel("signed phase angle [deg]")
         ax.set_ylabel("residual [%]")
+        # residuals of a few 1e-3 % had five-character tick labels over the axis label: a power of ten instead
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3), useMathText=True)
         _legend_outside(ax)
         return fig
 
