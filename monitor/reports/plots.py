@@ -701,8 +701,9 @@ def plot_moon_series(results: Sequence[MoonResult], satellite: str = "", band_or
                     color=col,
                     label=band,
                 )
-            if bad:
-                ax.plot(_dates([r.epoch for r in bad]), [100 * (r.a / ref - 1) for r in bad], "x", color=col)
+            if bad:  # a band with only flagged results is named by its crosses (an empty legend raised)
+                ax.plot(_dates([r.epoch for r in bad]), [100 * (r.a / ref - 1) for r in bad], "x", color=col,
+                        label=None if ok else band)
         ax.set_title(f"{satellite}: Moon A_k relative to band median (× = flagged)", y=1.0)
         ax.set_ylabel("A / median(A) − 1 [%]")
         _legend_outside(ax)
