@@ -22,10 +22,11 @@ __all__ = ["run_demo", "DemoRefusedError", "DEMO_MARKER"]
 
 DEMO_MARKER = ".monitor-demo"  # written into a demo site: only such a site may be demoed again
 # STAR acquisitions per PHR satellite and month. The starpools' joint PSF fits (the MTF stage) are
-# most of the demo's time and scale with the number of stars: 16 (a pool of 32 stars that come back
+# most of the demo's time and grow with the number of stars: 12 (a pool of 24 stars that come back
 # month to month) keep every report section (traces per window with outliers, variable stars, MTF
-# curves and drift) at ~2/3 of the cost of the simulator's default 25.
-DEMO_STARS_PER_CAMPAIGN = 16
+# curves and drift); `monitor demo` measured on 2 shared cores (load ~4): 16 stars 207 s CPU (214 s
+# wall), 12 stars 118 s (111 s wall); under cProfile, 25 stars took 1.4 times the CPU of 16.
+DEMO_STARS_PER_CAMPAIGN = 12
 
 
 class DemoRefusedError(RuntimeError):
