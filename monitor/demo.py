@@ -21,6 +21,12 @@ from monitor.site import apply_umask, init_site, session_scope
 __all__ = ["run_demo", "DemoRefusedError", "DEMO_MARKER"]
 
 DEMO_MARKER = ".monitor-demo"  # written into a demo site: only such a site may be demoed again
+# STAR acquisitions per PHR satellite and month. The starpools' joint PSF fits (the MTF stage) are
+# most of the demo's time and grow with the number of stars: 12 (a pool of 24 stars that come back
+# month to month) keep every report section (traces per window with outliers, variable stars, MTF
+# curves and drift); `monitor demo` measured on 2 shared cores (load ~4): 16 stars 207 s CPU (214 s
+# wall), 12 stars 118 s (111 s wall); under cProfile, 25 stars took 1.4 times the CPU of 16.
+DEMO_STARS_PER_CAMPAIGN = 12
 
 
 class DemoRefusedError(RuntimeError):
@@ -41,7 +47,7 @@ def _refuse_existing_site(directory: Path) -> None:
 
 
 def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Console | None = None,
-             bar_console: Console | None = None) -> list[str]:
+             bar_console: Console | None = None, stars_per_campaign: int = DEMO_STARS_PER_CAMPAIGN) -> list[str]:
     """Create a demo site in ``directory`` and run the whole chain once. Returns summary lines.
 
     The site always uses SQLite inside ``directory`` (environment database settings are ignored).
@@ -71,7 +77,8 @@ def run_demo(directory: Path, *, months: int = 4, seed: int = 7, console: Consol
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with progress_reporter("demo: simulate", bar_console) as progress:
-        truth = simulate_campaigns(settings.inbox, start=start, months=months, seed=seed, progress=progress)
+        truth = simulate_campaigns(settings.inbox, start=start, months=months, seed=seed,
+                                   stars_per_campaign=stars_per_campaign, progress=progress)
         write_truth(settings.site / "truth.json", truth)
     timings["simulate"] = time.perf_counter() - t
     n_files = sum(1 for p in settings.inbox.iterdir() if not p.name.endswith(".done"))

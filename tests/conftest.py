@@ -88,11 +88,15 @@ def catalogue_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that touches a catalogue database, so CI can rerun them on PostgreSQL."""
+    """Mark every test that touches a catalogue database, so CI can rerun them on PostgreSQL, and
+    every test of the PostgreSQL server itself (``postgres_url``) ``postgres``: those do not depend on
+    MONITOR_TEST_DATABASE_URL, so CI runs them once, in its PostgreSQL pass (``.ci/run``)."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & {"catalogue_url", "postgres_url", "site"}:
             item.add_marker(pytest.mark.db)
+        if "postgres_url" in names and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
 
 
 def _find_glod_reference() -> Path | None:

@@ -63,7 +63,8 @@ KNOWN_PRIVATE_IMPORTS: set[tuple[str, str, str]] = set()  # none left: keep it e
 
 def _private_imports(path: Path) -> set[tuple[str, str, str]]:
     """(importer, module, name) of every ``from monitor.x import _y`` of another module, or ``x_mod._y``
-    through a module alias, function-local imports included (``monitor.cli`` re-exporting its helpers under their former names is not one)."""
+    through a module alias, function-local imports included (``monitor.cli`` re-exporting its helpers
+    under their former names is not one)."""
     rel = path.relative_to(PACKAGE)
     own = ".".join(("monitor", *rel.with_suffix("").parts))
     tree = ast.parse(path.read_text(), filename=str(path))

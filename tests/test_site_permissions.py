@@ -46,6 +46,7 @@ def _modes(site: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # file modes: nothing of the database backend
 @pytest.mark.parametrize(("toml", "mask"), [
     ("", 0o027),  # the default: files 0640, directories 0750
     ('[site]\numask = "022"\n', 0o022),  # files 0644, directories 0755

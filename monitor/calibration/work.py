@@ -48,14 +48,14 @@ from monitor.calibration import moon as moon_mod
 from monitor.calibration.alerts import DRIFT_KINDS, evaluate_mtf_alerts, reconcile
 from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run, unit_failure
 from monitor.calibration.star import (
+    FileJob,
     PhotometryRows,
+    campaign_period,
     drift_rows,
     file_job,
-    FileJob,
     log_rejections,
     measure_file,
     starpool_band,
-    campaign_period,
 )
 from monitor.calibration.star_model import resolve_star_model
 from monitor.catalogue import (

@@ -64,8 +64,9 @@ def plot_moon_series(results: Sequence[MoonResult], satellite: str = "", band_or
                     color=col,
                     label=band,
                 )
-            if bad:
-                ax.plot(dates([r.epoch for r in bad]), [100 * (r.a / ref - 1) for r in bad], "x", color=col)
+            if bad:  # a band with only flagged results is named by its crosses (an empty legend raised)
+                ax.plot(dates([r.epoch for r in bad]), [100 * (r.a / ref - 1) for r in bad], "x", color=col,
+                        label=None if ok else band)
         ax.set_title(f"{satellite}: Moon A_k relative to band median (× = flagged)", y=1.0)
         ax.set_ylabel("A / median(A) − 1 [%]")
         legend_outside(ax)
@@ -99,6 +100,8 @@ def plot_moon_phase(results: Sequence[MoonResult], satellite: str = "", band_ord
         ax.set_title(f"{satellite}: Moon residual vs phase angle (× = flagged)", y=1.0)
         ax.set_xlabel("signed phase angle [deg]")
         ax.set_ylabel("residual [%]")
+        # residuals of a few 1e-3 % had five-character tick labels over the axis label: a power of ten instead
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3), useMathText=True)
         legend_outside(ax)
         return fig
 

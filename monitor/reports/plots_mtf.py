@@ -80,7 +80,8 @@ def plot_mtf_band(c: MtfCurve, satellite: str = "") -> str | None:
         return None
 
     def build() -> Figure:
-        fig, axes = grid(2, 2, height_per_row=1.7, sharex=False)
+        # right margin: room for the last frequency tick label ("1.0" was cut at the page edge)
+        fig, axes = grid(2, 2, height_per_row=1.7, sharex=False, right_in=0.18)
         for ax, name, val, sig, epsf, epsf_sig, col in (
             (axes[0], "along", c.along, c.along_sigma, c.epsf_along, c.epsf_along_sigma, "C0"),
             (axes[1], "across", c.across, c.across_sigma, c.epsf_across, c.epsf_across_sigma, "C1"),

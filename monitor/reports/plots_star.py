@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -15,8 +16,8 @@ from monitor.reports.context import CalibrationSeries, StarTraceSet, VariableSta
 from monitor.reports.filters import pm
 from monitor.reports.plot_style import A_UNIT, all_times, date_axis, dates, drift_line, grid, render, shade_period
 
-__all__ = ["MAX_APPENDIX_STARS", "plot_calibration", "plot_star_traces", "plot_star_trace_appendix",
-           "plot_variable_stars"]
+__all__ = ["MAX_APPENDIX_STARS", "MAX_OUTLIER_LABELS", "plot_calibration", "plot_star_traces",
+           "plot_star_trace_appendix", "plot_variable_stars"]
 
 
 MAX_APPENDIX_STARS = 12  # stars drawn per band in the per-star appendix (all are in `monitor traces`)
@@ -65,6 +66,25 @@ def _outlier_label(ax: Axes, x: float, y: float, text: str) -> None:
                 annotation_clip=True)
 
 
+MAX_OUTLIER_LABELS = 4  # names per star-trace panel; every outlier of the period is in the table below it
+_LABEL_BOX_PX = (26.0, 8.0)  # a name's footprint at 5 pt and DPI 100 (width, height), pixels
+
+
+def _label_outliers(ax: Axes, points: Sequence[tuple[float, float, float, str]]) -> None:
+    """Name the largest departures ``(x, y, |departure|, name)`` of a panel, at most
+    :data:`MAX_OUTLIER_LABELS`, skipping a name whose marker is within a label's footprint of one
+    already named (crowded crosses made unreadable overlapping names)."""
+    placed: list[tuple[float, float]] = []
+    for x, y, _, name in sorted(points, key=lambda p: -p[2]):
+        if len(placed) >= MAX_OUTLIER_LABELS:
+            break
+        px, py = ax.transData.transform((x, y))
+        if any(abs(px - qx) < _LABEL_BOX_PX[0] and abs(py - qy) < _LABEL_BOX_PX[1] for qx, qy in placed):
+            continue
+        placed.append((px, py))
+        _outlier_label(ax, x, y, name)
+
+
 def plot_star_traces(traces: StarTraceSet, satellite: str = "", *,
                      period: tuple[datetime, datetime] | None = None) -> str | None:
     """Small multiples, one panel per extraction window: the median over the stars of measured /
@@ -94,9 +114,8 @@ def plot_star_traces(traces: StarTraceSet, satellite: str = "", *,
             date_axis(ax, times, label=i >= len(windows) - 3, max_ticks=4)
         axes[0].autoscale_view()
         for ax, w in zip(axes, windows, strict=True):
-            for o in w.outliers:
-                if o.in_period:
-                    _outlier_label(ax, float(dates([o.time])[0]), o.ratio, o.star.replace("HIP ", ""))
+            _label_outliers(ax, [(float(dates([o.time])[0]), o.ratio, abs(o.departure_sigma),
+                                  o.star.replace("HIP ", "")) for o in w.outliers if o.in_period])
         return fig
 
     return render(build)
@@ -110,7 +129,10 @@ def plot_star_trace_appendix(traces: StarTraceSet, stars: Sequence[str], satelli
         return None
 
     def build() -> Figure:
-        fig, axes = grid(len(wanted), 3, height_per_row=1.45, sharex=True, right_in=0.08)
+        # one more panel: the legend of the windows gets a panel of its own (inside the first star's
+        # panel it hid that star's points)
+        fig, all_axes = grid(len(wanted) + 1, 3, height_per_row=1.45, sharex=True, right_in=0.08)
+        axes, legend_ax = all_axes[:-1], all_axes[-1]
         times = all_times(*(tr.times for w in traces.windows for tr in w.traces if tr.star in wanted))
         for i, (ax, star) in enumerate(zip(axes, wanted, strict=True)):
             for k, w in enumerate(traces.windows):
@@ -123,9 +145,14 @@ def plot_star_trace_appendix(traces: StarTraceSet, stars: Sequence[str], satelli
             ax.set_title(f"{satellite} {traces.band} {star}", y=1.0)
             if i % 3 == 0:
                 ax.set_ylabel("measured / predicted [1]")
-            date_axis(ax, times, label=i >= len(wanted) - 3, max_ticks=3)
-            if i == 0:
-                ax.legend(loc="best", title="window [px]", title_fontsize=5.5, fontsize=5.5)
+            date_axis(ax, times, label=i >= len(wanted) + 1 - 3, max_ticks=3)
+        handles: dict[str, Any] = {}
+        for ax in axes:
+            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+                handles.setdefault(lab, h)
+        legend_ax.set_axis_off()
+        legend_ax.legend(list(handles.values()), list(handles), loc="center", title="window [px]",
+                         title_fontsize=6.0, fontsize=6.0)
         return fig
 
     return render(build)

@@ -148,11 +148,21 @@ def _lsf_mtf(
     step_px: float,
     bin_width_px: float,
     freqs: NDArray[np.float64],
+    phase: NDArray[np.complex128] | None = None,
 ) -> NDArray[np.float64]:
-    """|Fourier transform| of a sampled LSF, divided by the bin-averaging sinc (if binned)."""
-    phase = np.exp(-2j * np.pi * freqs[:, None] * centers[None, :])
+    """|Fourier transform| of a sampled LSF, divided by the bin-averaging sinc (if binned).
+
+    ``phase``: :func:`_lsf_phase` of ``freqs`` and ``centers``, when the caller transforms many LSFs
+    on one grid (the bootstrap: its complex exponentials were most of the ePSF MTF's time)."""
+    if phase is None:
+        phase = _lsf_phase(freqs, centers)
     ft = np.abs(phase @ lsf) * step_px
     return np.asarray(ft / np.sinc(bin_width_px * freqs), dtype=np.float64)
+
+
+def _lsf_phase(freqs: NDArray[np.float64], centers: NDArray[np.float64]) -> NDArray[np.complex128]:
+    """The Fourier kernel ``exp(-2 pi i f x)`` of :func:`_lsf_mtf`, shape (frequencies, samples)."""
+    return np.asarray(np.exp(-2j * np.pi * freqs[:, None] * centers[None, :]), dtype=np.complex128)
 
 
 def _recenter(
@@ -334,9 +344,11 @@ def epsf_mtf(
         w_y = np.concatenate([wy[i] for i in sel])
         return _binned_mean(pos_x, val_x, w_x, edges), _binned_mean(pos_y, val_y, w_y, edges)
 
+    phase = _lsf_phase(f_all, centers_b)  # one grid for every stack and bootstrap draw
+
     def mtfs(lsf_x: NDArray[np.float64], lsf_y: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
-        m_x = _lsf_mtf(lsf_x, centers_b, grid_px, bin_width, f_all)
-        m_y = _lsf_mtf(lsf_y, centers_b, grid_px, bin_width, f_all)
+        m_x = _lsf_mtf(lsf_x, centers_b, grid_px, bin_width, f_all, phase)
+        m_y = _lsf_mtf(lsf_y, centers_b, grid_px, bin_width, f_all, phase)
         if fluxes is None:
             m_x = m_x / m_x[-1]
             m_y = m_y / m_y[-1]

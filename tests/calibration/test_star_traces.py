@@ -52,6 +52,7 @@ def _site(tmp_path: Path, catalogue_url: str) -> tuple[Settings, str]:
 
 
 @pytest.mark.slow  # ~20 s: the PSF fits of four bands
+@pytest.mark.e2e  # the traces' queries are the fast tests' concern: once, on SQLite
 def test_rejected_stars_not_usable_and_usable_ratios_sane(tmp_path: Path, catalogue_url: str) -> None:
     settings, outlier = _site(tmp_path, catalogue_url)
     with session_scope(settings) as session:

@@ -48,6 +48,7 @@ def _cli(settings: Settings, env: dict[str, str], *args: str) -> subprocess.Comp
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_one_alert_then_one_recovery(tmp_path: Path, catalogue_url: str, smtp: SmtpServer) -> None:
     settings = load_settings(tmp_path / "site", env={"MONITOR_DATABASE_URL": catalogue_url})
     init_site(settings)

@@ -14,6 +14,7 @@ from monitor.reports import plot_style, plots
 from monitor.reports.context import (
     CalibrationSeries,
     GeometryRow,
+    MoonResult,
     ReportContext,
     SatelliteSection,
     StarTraceSet,
@@ -114,3 +115,17 @@ def test_single_epoch_history_plots(fabricate: object) -> None:
     assert set(phr.mtf_curve_bands) == {c.band for c in ctx.satellites[0].mtf_curves} != set()
     assert figs.of("PNEO4").moon_series and figs.of("PNEO4").moon_phase
     assert figs.of("nobody") == plots.SatelliteFigures()
+
+
+def test_moon_figures_of_a_satellite_whose_every_result_is_flagged() -> None:
+    """One month of a satellite with its only Moon acquisition flagged (the one-month demo's PNEO):
+    the figures are drawn, each band named by its crosses (an empty legend raised a warning, an
+    error under the report's strict rendering, and the report failed)."""
+    results = [MoonResult(acq_id="PNEO3-MOON-1", band=b, epoch=datetime(2025, 1, 12, tzinfo=UTC), phase_deg=-15.8,
+                          a=1.0 + 0.1 * i, a_sigma=0.01, residual_pct=0.004, flagged=True)
+               for i, b in enumerate(("P", "B"))]
+    with plots.capture_figures() as figs:
+        assert plots.plot_moon_series(results, "PNEO3", ("P", "B")) is not None
+        assert plots.plot_moon_phase(results, "PNEO3", ("P", "B")) is not None
+    legend = figs[0].axes[0].get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["P", "B"]

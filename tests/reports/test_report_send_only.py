@@ -24,6 +24,7 @@ def _run(site: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 
 
 @pytest.mark.slow  # four report processes (~15 s)
+@pytest.mark.e2e
 def test_only_send_emails(tmp_path: Path, catalogue_url: str, smtp_server: SmtpServer) -> None:
     overrides = {
         "MONITOR_DATABASE_URL": catalogue_url, "MONITOR_SMTP_HOST": smtp_server.host,
