@@ -141,7 +141,7 @@ def test_a_moon_unit_done_twice_writes_its_rows_once(files: Path, tmp_path: Path
     with session_scope(settings) as session:
         enq = enqueue_star_processing(session, settings, utc_now())
         assert enq.moon == N_MOON and enq.geometry == N_GEOM
-    real = work_mod.moon_mod._measure_acquisition
+    real = work_mod.moon_mod.measure_acquisition
     stolen: list[str] = []
 
     def measure_then_lose(acq, bands, site, s, run_id, now):  # type: ignore[no-untyped-def]
@@ -160,7 +160,7 @@ def test_a_moon_unit_done_twice_writes_its_rows_once(files: Path, tmp_path: Path
                 engine.dispose()
         return rows
 
-    monkeypatch.setattr(work_mod.moon_mod, "_measure_acquisition", measure_then_lose)
+    monkeypatch.setattr(work_mod.moon_mod, "measure_acquisition", measure_then_lose)
     summary = _work_until_idle(settings)
     assert stolen and summary.lost == 1 and summary.done["moon"] == N_MOON and summary.done["moon_drift"] == 1
     meas, drift = _moon(settings)  # _moon asserts one row per acquisition and band
