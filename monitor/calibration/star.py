@@ -27,7 +27,7 @@ import logging
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -697,6 +697,23 @@ def _key_of(settings: Settings, model: str) -> StarModelKey:
     return StarModelKey(REF_VERSION, None, key.rsr_dir)
 
 
+def add_starpool_results(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, now: datetime,
+                         ee_provider: EeProvider | None, fits: Mapping[str, Any]) -> None:
+    """Add the A_k result of every band of one starpool (``fits``: the MTF stage's PSF fit per band).
+
+    The variability history (:func:`star_results.latest_per_star`) is read once for all bands and
+    kept current with each band's new result, which a read per band would see (that read grows with
+    the number of earlier starpools)."""
+    assert pool.id is not None
+    history = star_results.latest_per_star(session, pool.satellite)
+    for band in star_results.starpool_bands(session, pool.id):
+        result = starpool_band(session, settings, run, pool, band, now, ee_provider, fits.get(band),
+                               per_star_history=history)
+        if result is not None:
+            versions.add_rows(session, [result])
+            history = star_results.with_latest_per_star(history, pool.id, band, result.per_star or {})
+
+
 def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: StarSummary,
                     ee_provider: EeProvider | None, progress: Callable[..., None] | None = None) -> None:
     """Recompute every starpool that owes it: the MTF stage (its PSF fits and MTF rows), then the
@@ -716,10 +733,7 @@ def _starpool_stage(session: Session, settings: Settings, run: ProcessingRun, no
 
         with unit_of_work(session, summary, key, log, "starpool"):
             fits = starpool_mtf(session, settings, pool, run, now, report)
-            for band in star_results.starpool_bands(session, pool.id):
-                result = starpool_band(session, settings, run, pool, band, now, ee_provider, fits.get(band))
-                if result is not None:
-                    versions.add_rows(session, [result])
+            add_starpool_results(session, settings, run, pool, now, ee_provider, fits)
             star_results.clear_starpool_pending(session, pool.id)
             session.commit()
             after_commit("starpool")

@@ -50,12 +50,12 @@ from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run,
 from monitor.calibration.star import (
     FileJob,
     PhotometryRows,
+    add_starpool_results,
     campaign_period,
     drift_rows,
     file_job,
     log_rejections,
     measure_file,
-    starpool_band,
 )
 from monitor.calibration.star_model import resolve_star_model
 from monitor.catalogue import (
@@ -287,11 +287,8 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     starpool of the satellite) until the commit, and taken first it held them through the PSF fits
     and the A_k of every band, so that the starpool units of all workers ran one at a time (and
     the heartbeat of the unit waited on its own row). What the unit flushed before a failed fence
-    is rolled back with it, so a unit whose claim was lost still writes nothing.
-
-    The variability history (:func:`star_results.latest_per_star`) is read once for all bands and
-    kept current with each band's new result, which a read per band would see (the read grew with
-    the number of earlier starpools and was made once per band)."""
+    is rolled back with it, so a unit whose claim was lost still writes nothing. The bands' A_k:
+    :func:`monitor.calibration.star.add_starpool_results`, as in the in-process stage."""
     from monitor.calibration.mtf_stage import starpool_mtf
     from monitor.calibration.psf import starpool_ee_correction
 
@@ -300,13 +297,7 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     run = session.get(ProcessingRun, unit.run_id)
     assert pool is not None and pool.id is not None and run is not None
     fits = starpool_mtf(session, settings, pool, run, now)
-    history = star_results.latest_per_star(session, pool.satellite)
-    for band in star_results.starpool_bands(session, pool.id):
-        result = starpool_band(session, settings, run, pool, band, now, starpool_ee_correction, fits.get(band),
-                                per_star_history=history)
-        if result is not None:
-            versions.add_rows(session, [result])
-            history = star_results.with_latest_per_star(history, pool.id, band, result.per_star or {})
+    add_starpool_results(session, settings, run, pool, now, starpool_ee_correction, fits)
     star_results.clear_starpool_pending(session, pool.id)
     _finish_or_lost(session, unit, worker, clock())  # last: see above
     session.commit()

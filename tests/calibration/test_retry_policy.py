@@ -583,7 +583,7 @@ def test_migration_marks_never_computed_starpools_owing(tmp_path: Path, sqlite_u
     settings = _site(tmp_path, sqlite_url, sources["star"][0])
     first_key = f"PHR1A-{campaign_period(_acquisitions(settings, 'STAR')[0].date_obs, 'month')[0]}"
     _raise_once(monkeypatch, star_mod, "starpool_band", RuntimeError("simulated defect"),
-                when=lambda session, settings, run, pool, *_: pool.period_key != first_key)
+                when=lambda session, settings, run, pool, *_, **__: pool.period_key != first_key)
     _process(settings)  # the second starpool gets no result
     monkeypatch.undo()
     engine = make_engine(sqlite_url)
