@@ -23,6 +23,7 @@ the export gives it beside the primary one (``drift_starpool_mean``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from numpy.typing import ArrayLike
 
 from monitor.science.exceptions import InsufficientDataError
 
-__all__ = ["MIN_LINKED_STARS", "STARPOOL_LEVEL_ESTIMATOR", "StarOffsetDrift", "StarpoolLevel", "StarpoolLevels",
+__all__ = ["MIN_LINKED_STARS", "STARPOOL_LEVEL_ESTIMATOR", "STARPOOL_LEVEL_ESTIMATOR_PRIOR", "StarOffsetDrift", "StarpoolLevel", "StarpoolLevels",
            "fit_drift_star_offsets", "fit_starpool_levels", "is_primary", "starpool_level_star_offsets"]
 
 MIN_LINKED_STARS = 3  # fewest stars used in >= 2 starpools for the star-offsets drift to be primary
@@ -237,6 +238,8 @@ def fit_starpool_levels(pool: ArrayLike, star: ArrayLike, a: ArrayLike, a_sigma:
 # Version of the mix-corrected starpool estimator (:func:`starpool_level_star_offsets`), recorded
 # with each result that carries it: a change of the method or of its constants is a new version.
 STARPOOL_LEVEL_ESTIMATOR = "star-offsets-random-effects v1"
+# ... and with a stated per-star prior of the offsets (``star_tau_rel``): the local template scatter
+STARPOOL_LEVEL_ESTIMATOR_PRIOR = "star-offsets-random-effects v2 per-star template prior"
 OFFSET_TAU_MIN_REL = 0.001  # floor of the estimated star-to-star offset scatter tau (relative)
 OFFSET_TAU_START_REL = 0.02  # EM start of tau (relative): the REF-2 template mismatch, 1-5 %
 
@@ -258,7 +261,8 @@ class StarpoolLevel:
 
 def starpool_level_star_offsets(
     pool: ArrayLike, star: ArrayLike, a: ArrayLike, a_sigma: ArrayLike, target: object, *,
-    tau_rel: float | None = None, iterations: int = 50,
+    tau_rel: float | None = None, iterations: int = 50, star_tau_rel: ArrayLike | None = None,
+    scale_star_tau: bool = False,
 ) -> StarpoolLevel:
     """A_k of starpool ``target`` with each star's offset (template mismatch) taken out: a random-effects fit.
 
@@ -304,6 +308,15 @@ def starpool_level_star_offsets(
         The starpool whose level is returned (must have a valid point).
     tau_rel : float, optional
         Fixed offset scatter instead of its EM estimate.
+    star_tau_rel : array_like of float, shape (n,), optional
+        A stated prior sigma of each star's offset, given per point (the star's value; the largest
+        of its points is used), e.g. the local template scatter of
+        :func:`monitor.science.star_expectation.template_expectation`: ``d_i ~ N(0, tau_i^2)``
+        instead of one ``tau`` for every star (floor :data:`OFFSET_TAU_MIN_REL`). Overrides
+        ``tau_rel``. The returned ``tau_rel`` is then the rms of the stars' tau_i.
+    scale_star_tau : bool
+        With ``star_tau_rel``: multiply every tau_i by one factor estimated by EM
+        (``c^2 = mean((d_i^2 + var d_i) / tau_i^2)``, floor 0.1) instead of trusting the prior's scale.
     iterations : int
         EM iterations at most (stops when tau changes by < 1e-5 relative).
 
@@ -351,7 +364,7 @@ def starpool_level_star_offsets(
     wy_pool = np.bincount(pi, weights=w * y, minlength=p)
     wy_star = np.bincount(si, weights=w * y, minlength=s)
 
-    def solve(tau2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def solve(tau2: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         ddiag = sw_star + 1.0 / tau2  # d-block of the precision (diagonal)
         # Schur complement on the levels: (diag(sw_pool) - W D^-1 W^T) m = wy_pool - W D^-1 wy_star
         schur = np.diag(sw_pool) - (wps / ddiag[None, :]) @ wps.T
@@ -364,6 +377,25 @@ def starpool_level_star_offsets(
         var_d = 1.0 / ddiag + np.einsum("ps,pq,qs->s", g, cov_m, g)
         return m, d, cov_m, var_d
 
+    if star_tau_rel is not None:  # a stated per-star prior (optionally rescaled by EM)
+        prior = np.full(s, OFFSET_TAU_MIN_REL)
+        np.maximum.at(prior, si, np.nan_to_num(np.asarray(star_tau_rel, dtype=np.float64)[ok], nan=0.0))
+        prior2 = prior * prior
+        c2 = 1.0
+        m, d, cov_m, var_d = solve(prior2)
+        for _ in range(iterations if scale_star_tau else 0):
+            new_c2 = max(float(np.mean((d * d + var_d) / prior2)), 0.01)
+            done = abs(math.sqrt(new_c2) - math.sqrt(c2)) < 1e-5 * math.sqrt(c2)
+            c2 = new_c2
+            m, d, cov_m, var_d = solve(c2 * prior2)
+            if done:
+                break
+        tau2_arr = c2 * prior2
+        tau2 = float(np.mean(tau2_arr))
+        shrink = sw_star / (sw_star + 1.0 / tau2_arr)
+        lev = _level(y, w, pi, si, m, d, cov_m, wps, jt, p, tau2, shrink)
+        return dataclasses.replace(lev, estimator=STARPOOL_LEVEL_ESTIMATOR_PRIOR
+                                   + (" (prior rescaled by EM)" if scale_star_tau else ""))
     tau2 = float(tau_rel) ** 2 if tau_rel is not None else OFFSET_TAU_START_REL**2
     m, d, cov_m, var_d = solve(tau2)
     if tau_rel is None:
@@ -374,8 +406,14 @@ def starpool_level_star_offsets(
             m, d, cov_m, var_d = solve(tau2)
             if done:
                 break
-    resid = y - m[pi] - d[si]
     shrink = sw_star / (sw_star + 1.0 / tau2)  # effective number of offset parameters
+    return _level(y, w, pi, si, m, d, cov_m, wps, jt, p, tau2, shrink)
+
+
+def _level(y: np.ndarray, w: np.ndarray, pi: np.ndarray, si: np.ndarray, m: np.ndarray, d: np.ndarray,
+           cov_m: np.ndarray, wps: np.ndarray, jt: int, p: int, tau2: float, shrink: np.ndarray) -> StarpoolLevel:
+    """The :class:`StarpoolLevel` of starpool index ``jt`` from the solved random-effects model."""
+    resid = y - m[pi] - d[si]
     dof = y.size - p - float(shrink.sum())
     chi2 = float(np.sum(w * resid * resid))
     chi2_dof = chi2 / dof if dof > 0.5 else math.nan
