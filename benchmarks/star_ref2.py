@@ -165,6 +165,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             "blend+prior": (e_ref2, spread, False),
             "blend+prior scaled": (e_ref2, spread, True),
             "loclin+prior": (e_ll, spread, False),
+            "blend+prior scaled robust": (e_ref2, spread, True),
         }
         vlev: dict[str, dict[str, list[tuple[float, float, float]]]] = {x: {b: [] for b in BANDS} for x in variants}
         allpts: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}  # pool, star, a, sigma
@@ -205,7 +206,8 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                         tau_x = None if prior_x is None else prior_x[band][qs][keep]
                         lv_x = starpool_level_star_offsets(q[keep, 0], qs[keep], (q[:, 2] * conv)[keep],
                                                            (s_sys * conv)[keep], k, star_tau_rel=tau_x,
-                                                           scale_star_tau=scale_x)
+                                                           scale_star_tau=scale_x,
+                                                           outlier_sigma=4.0 if "robust" in name else None)
                         # the information floor: the mean true mismatch of the stars seen so far (what no
                         # estimator can take out of the data: it is degenerate with A_k)
                         seen = np.unique(qs[keep])

@@ -257,12 +257,13 @@ class StarpoolLevel:
     n_pools: int  # starpools of the history used (the target included)
     chi2_dof: float  # of the per-point residuals (NaN when no degrees of freedom)
     estimator: str = STARPOOL_LEVEL_ESTIMATOR
+    n_outliers: int = 0  # points left out as outliers (``outlier_sigma``)
 
 
 def starpool_level_star_offsets(
     pool: ArrayLike, star: ArrayLike, a: ArrayLike, a_sigma: ArrayLike, target: object, *,
     tau_rel: float | None = None, iterations: int = 50, star_tau_rel: ArrayLike | None = None,
-    scale_star_tau: bool = False,
+    scale_star_tau: bool = False, outlier_sigma: float | None = None,
 ) -> StarpoolLevel:
     """A_k of starpool ``target`` with each star's offset (template mismatch) taken out: a random-effects fit.
 
@@ -317,6 +318,10 @@ def starpool_level_star_offsets(
     scale_star_tau : bool
         With ``star_tau_rel``: multiply every tau_i by one factor estimated by EM
         (``c^2 = mean((d_i^2 + var d_i) / tau_i^2)``, floor 0.1) instead of trusting the prior's scale.
+    outlier_sigma : float, optional
+        Leave out points whose normalised residual from their starpool's level and their star's
+        offset exceeds this (a star's excursion not flagged yet: a variable seen before it is
+        flagged), refit, at most 3 passes; points of stars seen once are kept. Default: none.
     iterations : int
         EM iterations at most (stops when tau changes by < 1e-5 relative).
 
@@ -344,9 +349,30 @@ def starpool_level_star_offsets(
     (2, 1, 2)
     """
     pv = np.asarray(pool)
-    sv_ = np.asarray(star)
-    av = np.asarray(a, dtype=np.float64)
-    sg = np.asarray(a_sigma, dtype=np.float64)
+    sg = np.array(a_sigma, dtype=np.float64)
+    lev, z, n_star_pts = _starpool_level(pv, np.asarray(star), np.asarray(a, dtype=np.float64), sg, target, tau_rel,
+                                         iterations, star_tau_rel, scale_star_tau)
+    if outlier_sigma is None:
+        return lev
+    n_out = 0
+    for _ in range(3):  # reject, refit; a star seen once is never rejected (its offset takes it)
+        bad = (np.abs(z) > outlier_sigma) & (n_star_pts >= 2)
+        if not bad.any():
+            break
+        n_out += int(bad.sum())
+        sg[bad] = np.nan
+        if not np.any(np.isfinite(sg) & (pv == target)):
+            break
+        lev, z, n_star_pts = _starpool_level(pv, np.asarray(star), np.asarray(a, dtype=np.float64), sg, target,
+                                             tau_rel, iterations, star_tau_rel, scale_star_tau)
+    return dataclasses.replace(lev, n_outliers=n_out, estimator=lev.estimator + f", outliers > {outlier_sigma:g} sigma out")
+
+
+def _starpool_level(pv: np.ndarray, sv_: np.ndarray, av: np.ndarray, sg: np.ndarray, target: object,
+                    tau_rel: float | None, iterations: int, star_tau_rel: ArrayLike | None,
+                    scale_star_tau: bool) -> tuple[StarpoolLevel, np.ndarray, np.ndarray]:
+    """:func:`starpool_level_star_offsets` without outlier rejection; also each point's normalised
+    residual ``(ln a - m_j - d_i) a / sigma`` (0 for invalid points) and its star's number of valid points."""
     ok = np.isfinite(av) & np.isfinite(sg) & (av > 0.0) & (sg > 0.0)
     if not np.any(ok & (pv == target)):
         raise InsufficientDataError(f"starpool {target!r} has no valid per-star coefficient")
@@ -394,8 +420,9 @@ def starpool_level_star_offsets(
         tau2 = float(np.mean(tau2_arr))
         shrink = sw_star / (sw_star + 1.0 / tau2_arr)
         lev = _level(y, w, pi, si, m, d, cov_m, wps, jt, p, tau2, shrink)
-        return dataclasses.replace(lev, estimator=STARPOOL_LEVEL_ESTIMATOR_PRIOR
-                                   + (" (prior rescaled by EM)" if scale_star_tau else ""))
+        lev = dataclasses.replace(lev, estimator=STARPOOL_LEVEL_ESTIMATOR_PRIOR
+                                  + (" (prior rescaled by EM)" if scale_star_tau else ""))
+        return (lev, *_normalised_residuals(ok, y, w, pi, si, m, d))
     tau2 = float(tau_rel) ** 2 if tau_rel is not None else OFFSET_TAU_START_REL**2
     m, d, cov_m, var_d = solve(tau2)
     if tau_rel is None:
@@ -407,7 +434,17 @@ def starpool_level_star_offsets(
             if done:
                 break
     shrink = sw_star / (sw_star + 1.0 / tau2)  # effective number of offset parameters
-    return _level(y, w, pi, si, m, d, cov_m, wps, jt, p, tau2, shrink)
+    return (_level(y, w, pi, si, m, d, cov_m, wps, jt, p, tau2, shrink), *_normalised_residuals(ok, y, w, pi, si, m, d))
+
+
+def _normalised_residuals(ok: np.ndarray, y: np.ndarray, w: np.ndarray, pi: np.ndarray, si: np.ndarray,
+                          m: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per input point: the normalised residual (0 where invalid) and its star's number of valid points."""
+    z = np.zeros(ok.size)
+    z[ok] = (y - m[pi] - d[si]) * np.sqrt(w)
+    n = np.zeros(ok.size, dtype=np.int64)
+    n[ok] = np.bincount(si)[si]
+    return z, n
 
 
 def _level(y: np.ndarray, w: np.ndarray, pi: np.ndarray, si: np.ndarray, m: np.ndarray, d: np.ndarray,
