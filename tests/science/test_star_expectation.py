@@ -127,3 +127,26 @@ def test_prior_scale_by_em_recovers_a_misstated_prior() -> None:
     assert fixed.tau_rel == pytest.approx(0.06)
     assert scaled.tau_rel == pytest.approx(0.02, rel=0.3)
     assert "EM" in scaled.estimator
+
+
+def test_outlier_rejection_removes_an_unflagged_excursion_and_keeps_stars_seen_once() -> None:
+    # 30 stars with 2 % offsets over 8 starpools; in the last one a star seen 4 times before is 8 %
+    # bright (a variable's excursion before it is flagged) and a new star is 6 % off (its own
+    # template mismatch: seen once, it must stay)
+    rng = np.random.default_rng(21)
+    width = np.full(30, 0.02)
+    pool, star, a, truth, _ = _pools(rng, width, n_pool=8, per_pool=15)
+    last = pool == 7
+    counts = np.bincount(star[pool < 7], minlength=30)
+    jumper = int(np.flatnonzero(last & (counts[star] >= 4))[0])
+    a = a.copy()
+    a[jumper] *= 1.08
+    pool = np.append(pool, 7)
+    star = np.append(star, 99)
+    a = np.append(a, truth[7] * 1.06)
+    plain = starpool_level_star_offsets(pool, star, a, 0.003 * a, 7, star_tau_rel=np.full(a.size, 0.02))
+    robust = starpool_level_star_offsets(pool, star, a, 0.003 * a, 7, star_tau_rel=np.full(a.size, 0.02),
+                                         outlier_sigma=4.0)
+    assert robust.n_outliers >= 1 and "outliers" in robust.estimator
+    assert abs(np.log(plain.a / truth[7])) > abs(np.log(robust.a / truth[7])) + 0.002
+    assert robust.n_stars == plain.n_stars - 1  # only the jumper left the starpool: the star seen once stays
