@@ -211,7 +211,11 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                         # the information floor: the mean true mismatch of the stars seen so far (what no
                         # estimator can take out of the data: it is degenerate with A_k)
                         seen = np.unique(qs[keep])
-                        floor = float(np.expm1(np.mean(np.log(e_true[band][seen] / e_x[band][seen]))))
+                        # (with a per-star prior the level rests on the stars of small prior: weights 1/prior^2)
+                        w_seen = (np.ones(seen.size) if prior_x is None
+                                  else 1.0 / np.maximum(prior_x[band][seen], 1e-3) ** 2)
+                        floor = float(np.expm1(np.average(np.log(e_true[band][seen] / e_x[band][seen]),
+                                                          weights=w_seen)))
                         vlev[name][band].append((lv_x.a / a_true[k] - 1.0, lv_x.a_sigma / a_true[k],
                                                  math.hypot(lv_x.a_sigma, lv_x.a_sigma_common) / a_true[k], floor))
             if joint_bands:  # the band-average test over the history of every band (the variation is grey)
