@@ -35,6 +35,28 @@ fit with one offset per star over the history up to and including that starpool,
 stars flagged so far left out with their history, each point's sigma with its star's excess
 scatter), a_sigma its total sigma (``a_sigma`` and ``a_sigma_common`` in quadrature).
 
+"REF-2 nearest levels <variant>" (issue 14, the project's estimator with the system's own REF-2
+expectation; the ICD ``a`` keeps the nearest template): the same star-offset levels on the nearest
+model's run (its flags and excess scatter), each star's coefficient rescaled to another expectation
+of its E_k, and its offset given a per-star prior sigma:
+
+* ``nearest+prior``: the nearest template, prior = the library's local scatter around it;
+* ``blend+EM tau``: the kernel-mean expectation (:func:`monitor.science.star_expectation.template_expectation`,
+  the blend's weights), one EM tau for every star (the v1 estimator);
+* ``blend+prior``: kernel mean, prior = the local scatter of the library's band/V ratios at the
+  star's colour (a stated prior from the library alone), fixed;
+* ``blend+prior scaled``: the same prior times one factor fitted by EM;
+* ``blend+prior scaled robust``: and points beyond 4 sigma ([star] outlier_sigma) out: **the
+  pipeline's ``a_star_offsets`` under REF-2** (chosen on seeds 1-10, reported on 11-30);
+* ``loclin+prior``: a local-linear regression on (B-V, V-I) at the star's colour instead of the
+  kernel mean (:func:`monitor.science.star_expectation.local_linear_ratio`).
+
+Each variant also reports the information floor of its levels (``floor_*``): the mean true
+mismatch ln(E_true/E_model) of the stars seen so far (weighted 1/prior^2 with a prior), which no
+estimator can take out of the data (it is degenerate with A_k). The nearest model also reports the
+oracle drift (``drift_*oracle*``): the star-offsets fit of every point of the constant stars with
+their true photometric sigma, the noise floor of the drift on this data.
+
 The star-offsets drift leaves out, at the end, every star flagged by then (retroactively, as the
 pipeline's drift stage) and carries each star's excess scatter in its points' sigma.
 

@@ -299,6 +299,17 @@ def starpool_level_star_offsets(
     B1 gets worse (0.56 -> 0.84 %): there the per-star mismatch (0.3 %) is below the noise and
     the offsets add noise.
 
+    With ``star_tau_rel`` (v2, the pipeline's ``a_star_offsets`` under REF-2): coefficients rescaled
+    to the kernel-mean expectation of E_k and the library's local template scatter as each star's
+    prior (:mod:`monitor.science.star_expectation`), rescaled by EM, ``outlier_sigma`` 4. Measured
+    (benchmarks/star_ref2.py, variant chosen on seeds 1-10, reported on seeds 11-30, P/B0/B1/B2/B3):
+    bias +0.01/+0.02/+0.01/-0.00/-0.07 % (v1: +0.35/+0.12/+0.04/+0.43/+0.73 %); worst starpool
+    0.74/0.75/0.39/0.82/1.66 % (v1: 2.36/1.37/1.03/2.36/3.84 %), against an information floor
+    (the true mean mismatch of the stars the level rests on) of 0.50/0.85/0.07/0.82/1.76 %; pull rms of
+    the total sigma 0.95/0.91/1.02/0.88/0.99 (v1: 1.56/1.08/1.09/1.42/1.54). Without the EM scale
+    the prior is too wide (pulls 0.63-0.73 in P, B0, B2, B3); without the outlier rejection a
+    variable's excursion before it is flagged moves a level by up to 1 % (worst 1.61/1.19/0.95/1.42/2.48 %).
+
     Parameters
     ----------
     pool, star : array_like, shape (n,)

@@ -19,7 +19,15 @@ and the nearest one is a single draw of that scatter. The project's mix-correcte
   e.g. redward in V-I, as the library does against Hipparcos-2 colours: reference/README.md).
 
 Which one the project uses, and why, is measured in benchmarks/star_ref2.py (see that file's
-docstring); both are pure numpy on arrays the caller reads (:mod:`monitor.io.star_library`).
+docstring; chosen on seeds 1-10, reported on 11-30); both are pure numpy on arrays the caller reads
+(:mod:`monitor.io.star_library`). The pipeline's ``a_star_offsets`` uses the kernel mean with the
+local scatter as prior (:func:`monitor.science.star_drift.starpool_level_star_offsets`, v2). The
+local-linear one is *worse* on that benchmark (bias P/B0/B1/B2/B3 +0.87/+0.81/+0.04/+1.08/+2.43 %
+against +0.01/+0.02/+0.02/0.00/-0.07 % for the kernel mean): its truth draws real templates of the
+library near the star's colour, which sit redward of the catalogue in V-I (+0.024 mag), so an
+expectation at the star's exact catalogue colour is too blue for it. It would be the right one if
+the library's V-I offset against Hipparcos-2 were a property of the stars rather than of the
+photometric systems (star_ref2 module docstring); that is not decided by anything measured here.
 """
 
 from __future__ import annotations
