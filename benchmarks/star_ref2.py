@@ -89,8 +89,8 @@ from monitor.io.star_library import load_band_response, load_star_library
 from monitor.science.drift import fit_drift
 from monitor.science.exceptions import InsufficientStarsError
 from monitor.science.star_budget import TEMPLATE_PRIOR_REL
-from monitor.science.star_expectation import local_linear_ratio, template_expectation
 from monitor.science.star_drift import fit_drift_star_offsets, is_primary, starpool_level_star_offsets
+from monitor.science.star_expectation import local_linear_ratio, template_expectation
 from monitor.science.star_ref2 import (
     choose_templates,
     is_ref2_calibration_star,
@@ -189,7 +189,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             "loclin+prior": (e_ll, spread, False),
             "blend+prior scaled robust": (e_ref2, spread, True),
         }
-        vlev: dict[str, dict[str, list[tuple[float, float, float]]]] = {x: {b: [] for b in BANDS} for x in variants}
+        vlev: dict[str, dict[str, list[tuple[float, float, float, float]]]] = {x: {b: [] for b in BANDS} for x in variants}
         allpts: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}  # pool, star, a, sigma
         for k, (mem, var, eps) in enumerate(meas):
             for band in BANDS:

@@ -22,6 +22,7 @@ import numpy as np
 from monitor.domain import REF2_VERSION, REF_VERSION
 from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_vega_spectrum
 from monitor.io.star_library import LibraryError, load_band_response, load_star_library
+from monitor.science.star_expectation import template_expectation
 from monitor.science.star_ref2 import (
     TEMPLATE_KERNEL_MAG,
     choose_templates,
@@ -31,7 +32,6 @@ from monitor.science.star_ref2 import (
     template_band_ratios,
     template_weights,
 )
-from monitor.science.star_expectation import template_expectation
 from monitor.science.star_reference import is_calibration_star, star_band_irradiance_w_m2_um
 from monitor.settings import ConfigError, Settings
 
@@ -217,7 +217,8 @@ class StarExpectation:
 
 
 @functools.cache
-def _ref2_expectation(library_dir: Path, satellite: str, band: str, rsr_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+def _ref2_expectation(library_dir: Path, satellite: str, band: str,
+                      rsr_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """Kernel-mean band/V ratio and its local relative scatter for every star of the list."""
     return template_expectation(_ref2_weights(library_dir), _ref2_ratios(library_dir, satellite, band, rsr_dir))
 

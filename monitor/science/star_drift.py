@@ -32,8 +32,18 @@ from numpy.typing import ArrayLike
 
 from monitor.science.exceptions import InsufficientDataError
 
-__all__ = ["MIN_LINKED_STARS", "STARPOOL_LEVEL_ESTIMATOR", "STARPOOL_LEVEL_ESTIMATOR_PRIOR", "StarOffsetDrift", "StarpoolLevel", "StarpoolLevels",
-           "fit_drift_star_offsets", "fit_starpool_levels", "is_primary", "starpool_level_star_offsets"]
+__all__ = [
+    "MIN_LINKED_STARS",
+    "STARPOOL_LEVEL_ESTIMATOR",
+    "STARPOOL_LEVEL_ESTIMATOR_PRIOR",
+    "StarOffsetDrift",
+    "StarpoolLevel",
+    "StarpoolLevels",
+    "fit_drift_star_offsets",
+    "fit_starpool_levels",
+    "is_primary",
+    "starpool_level_star_offsets",
+]
 
 MIN_LINKED_STARS = 3  # fewest stars used in >= 2 starpools for the star-offsets drift to be primary
 
@@ -376,7 +386,8 @@ def starpool_level_star_offsets(
             break
         lev, z, n_star_pts = _starpool_level(pv, np.asarray(star), np.asarray(a, dtype=np.float64), sg, target,
                                              tau_rel, iterations, star_tau_rel, scale_star_tau)
-    return dataclasses.replace(lev, n_outliers=n_out, estimator=lev.estimator + f", outliers > {outlier_sigma:g} sigma out")
+    return dataclasses.replace(lev, n_outliers=n_out,
+                               estimator=lev.estimator + f", outliers > {outlier_sigma:g} sigma out")
 
 
 def _starpool_level(pv: np.ndarray, sv_: np.ndarray, av: np.ndarray, sg: np.ndarray, target: object,
