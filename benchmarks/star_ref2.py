@@ -189,7 +189,8 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             "loclin+prior": (e_ll, spread, False),
             "blend+prior scaled robust": (e_ref2, spread, True),
         }
-        vlev: dict[str, dict[str, list[tuple[float, float, float, float]]]] = {x: {b: [] for b in BANDS} for x in variants}
+        vlev: dict[str, dict[str, list[tuple[float, float, float, float]]]] = {
+            x: {b: [] for b in BANDS} for x in variants}
         allpts: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}  # pool, star, a, sigma
         for k, (mem, var, eps) in enumerate(meas):
             for band in BANDS:
