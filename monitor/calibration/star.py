@@ -565,7 +565,10 @@ def _star_offset_level(per_star: list[tuple[int, str, dict[str, Any]]], starts: 
         return None
     return {"a": lev.a, "a_sigma": lev.a_sigma, "a_sigma_common": lev.a_sigma_common, "tau_rel": lev.tau_rel,
             "n_stars": lev.n_stars, "n_stars_linked": lev.n_stars_linked, "n_starpools": lev.n_pools,
-            "chi2_dof": _finite_or_none(lev.chi2_dof), "estimator": lev.estimator, "n_outliers": lev.n_outliers}
+            "chi2_dof": _finite_or_none(lev.chi2_dof), "estimator": lev.estimator, "n_outliers": lev.n_outliers,
+            # the template (SED) term of this starpool's own stars: the library's local scatter, rms
+            **({"template_prior_rms_rel": float(np.sqrt(np.mean(prior[-len(own):] ** 2)))}
+               if prior is not None else {})}
 
 
 def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: EeModel | None, model: str,

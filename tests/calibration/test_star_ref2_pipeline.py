@@ -173,6 +173,7 @@ def test_reprocess_with_ref2_keeps_ref1_versions(sites: tuple[Settings, Settings
     for c in star:
         mix = c["a_star_offsets"]
         assert mix["estimator"].startswith(STARPOOL_LEVEL_ESTIMATOR_PRIOR) and mix["n_starpools"] == 1
+        assert 0.0005 < mix["template_prior_rms_rel"] < 0.1  # the library's local scatter: 0.2-5 % per band
         assert mix["n_stars"] == c["n"] and mix["n_stars_linked"] == 0
         assert abs(mix["a"] / c["a"] - 1.0) < 2.0 * c["a_sigma"] / c["a"], (mix, c["a"], c["a_sigma"])
         assert mix["a_sigma"] > 0.0
