@@ -464,7 +464,7 @@ class MtfSelection:
         when the parametric estimate is reported; 0 for the ePSF, whose bootstrap over stars
         already carries the star-to-star and centring scatter.
     misfit_flagged : bool
-        The parametric fit's misfit flag (:class:`monitor.science.mtf_fit.MisfitStatistics`).
+        The parametric fit's misfit flag (:class:`monitor.science.mtf_misfit.MisfitStatistics`).
     comparison : MtfComparison
         Parametric vs ePSF at Nyquist with the statistical threshold.
     parametric_sigma_along, parametric_sigma_across : float
