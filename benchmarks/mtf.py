@@ -71,7 +71,8 @@ from monitor.science.ee_correction import (
     effective_encircled_energy,
 )
 from monitor.science.epsf import epsf_mtf, model_choice_sigma, select_mtf
-from monitor.science.mtf_fit import DEFAULT_FREE, fit_starpool_psf, nonparametric_mtf
+from monitor.science.mtf_fit import DEFAULT_FREE, fit_starpool_psf
+from monitor.science.mtf_nonparametric import nonparametric_mtf
 from monitor.science.photometry import measure_star, vignette_header
 from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate import pupil_psf

@@ -67,7 +67,8 @@ from monitor.science.epsf import model_choice_sigma, select_mtf
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
-from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf, nonparametric_mtf
+from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
+from monitor.science.mtf_nonparametric import nonparametric_mtf
 from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
@@ -285,7 +286,7 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
     """Insert the parametric and ePSF MTF rows of the starpool (new versions): for each direction
     and method the MTF at Nyquist with its 1-sigma and the curve ``{"f", "mtf", "sigma"}`` (f in
     cycles per native pixel). The ePSF is normalised by the data's own signals and its sigma is the
-    bootstrap over the stars (:func:`monitor.science.mtf_fit.nonparametric_mtf`); the reported row of
+    bootstrap over the stars (:func:`monitor.science.mtf_nonparametric.nonparametric_mtf`); the reported row of
     each direction has ``params["selected"]`` (:func:`monitor.science.epsf.select_mtf`)."""
     fit, vignettes, oversamps = psf.fit, psf.vignettes, psf.oversamps
     # the ePSF is normalised by the members' signals (the fit's, or the curve of growth's when flagged)

@@ -254,7 +254,7 @@ def epsf_mtf(
         is a periodic function of the sub-pixel phase): with 1-px sampling the stack warps to
         match any such error exactly at the samples (the undersampled ePSF is degenerate with
         it). Give centres free of phase error instead
-        (:func:`monitor.science.mtf_fit.moment_centers`).
+        (:func:`monitor.science.mtf_nonparametric.moment_centers`).
     n_bootstrap : int
         Bootstrap resamplings of the stars (with replacement) for the 1-sigma of the curves and
         of the Nyquist values (0: no bootstrap, sigma 0). The bootstrap over stars carries
