@@ -14,7 +14,7 @@ star flux, centre and background). From the fit:
   fit's misfit tests (chi2 and stacked residual structure against the noise model) decide which
   one is REPORTED: ``params["selected"]`` is True on the reported row of each direction, and
   ``params["misfit"]`` / ``params["selection"]`` record the statistics of the choice
-  (:func:`monitor.science.epsf.select_mtf`); ``agrees_with_epsf`` compares the two with the
+  (:func:`monitor.science.mtf_select.select_mtf`); ``agrees_with_epsf`` compares the two with the
   threshold of their combined uncertainties (no fixed margin);
 - the star's total signal comes from the data: the curve of growth of its own windows
   (:func:`monitor.science.ee_correction.curve_of_growth_ee`; windows up to 80 % of the vignette
@@ -63,12 +63,12 @@ from monitor.science.ee_correction import (
     effective_ee_with_sigma,
     effective_encircled_energy,
 )
-from monitor.science.epsf import model_choice_sigma, select_mtf
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
 from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
 from monitor.science.mtf_nonparametric import nonparametric_mtf
+from monitor.science.mtf_select import model_choice_sigma, select_mtf
 from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
@@ -287,7 +287,7 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
     and method the MTF at Nyquist with its 1-sigma and the curve ``{"f", "mtf", "sigma"}`` (f in
     cycles per native pixel). The ePSF is normalised by the data's own signals and its sigma is the
     bootstrap over the stars (:func:`monitor.science.mtf_nonparametric.nonparametric_mtf`); the reported row of
-    each direction has ``params["selected"]`` (:func:`monitor.science.epsf.select_mtf`)."""
+    each direction has ``params["selected"]`` (:func:`monitor.science.mtf_select.select_mtf`)."""
     fit, vignettes, oversamps = psf.fit, psf.vignettes, psf.oversamps
     # the ePSF is normalised by the members' signals (the fit's, or the curve of growth's when flagged)
     data_flux, flux_rel_sigma = psf.signals.flux_dn[psf.used], psf.signals.common_rel_sigma

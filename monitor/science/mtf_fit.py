@@ -152,7 +152,7 @@ class PsfFitResult:
         :data:`MODEL_CHOICE_SCALE` times the change of the MTF when the parameters of
         ``alternative_fixed`` are held at their initial values instead of fitted (another
         admissible model of the same data). Not included in the ``*_sigma`` fields (statistical);
-        the reported sigma adds it in quadrature (:func:`monitor.science.epsf.select_mtf`).
+        the reported sigma adds it in quadrature (:func:`monitor.science.mtf_select.select_mtf`).
     mtf_along_model_sigma, mtf_across_model_sigma : ndarray, shape (nf,)
         The same for the curves.
     flux_model_rel_sigma : float
