@@ -233,7 +233,7 @@ def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], fi
             diff = float(np.sum(d_flux) / np.sum(f_flux) - 1.0)
             diff_sigma = math.hypot(common_rel, float(np.sqrt(np.sum(data_sigma[used][ok] ** 2)) / np.sum(d_flux)))
             # and the fit's own model-choice term of its fluxes (the admissible model without the
-            # low-order wave-front error, mtf_fit.alternative_model_shift)
+            # low-order wave-front error, mtf_select.alternative_model_shift)
             common = {"ee_correction": 0.0,
                       "psf_model": math.hypot(float(model_choice_sigma(diff, diff_sigma)), fit.flux_model_rel_sigma)}
             source = (f"{source}; the fit passes its misfit tests: its fluxes are used, the data's curve of "
@@ -313,7 +313,7 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
                                            direction=direction, method="parametric")
         curve = getattr(fit, f"mtf_{direction}")
         # the fit's statistical sigma and its own model-choice term (the MTF change to the admissible
-        # model without the low-order wave-front error, mtf_fit.alternative_model_shift)
+        # model without the low-order wave-front error, mtf_select.alternative_model_shift)
         fit_model_sigma = float(getattr(fit, f"mtf_nyquist_{direction}_model_sigma"))
         fit_model_curve = getattr(fit, f"mtf_{direction}_model_sigma")
         sigma = getattr(fit, f"mtf_{direction}_sigma")

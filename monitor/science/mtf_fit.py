@@ -56,18 +56,16 @@ from scipy.optimize import least_squares
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
 from monitor.science.encircled_energy import encircled_energy_square_mean_jacobian
 from monitor.science.mtf_misfit import DEFAULT_MISFIT_ALPHA, MisfitStatistics, misfit_statistics
+from monitor.science.mtf_select import ALTERNATIVE_FIXED, MODEL_CHOICE_SCALE, alternative_model_shift
 from monitor.science.psf import FREE_PARAMETER_NAMES, NYQUIST_CY_PX, PsfParams, otf_grid
 from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
     "DEFAULT_FREE",
-    "ALTERNATIVE_FIXED",
-    "MODEL_CHOICE_SCALE",
     "InsufficientStarsError",
     "PsfFitError",
     "PRIOR_SIGMAS",
     "PsfFitResult",
-    "alternative_model_shift",
     "fit_starpool_psf",
 ]
 
@@ -86,15 +84,6 @@ DEFAULT_FREE: tuple[str, ...] = (
     "aberration_along",
     "aberration_across",
 )
-# The alternative admissible model of the model-choice term: the same fit without the low-order
-# wave-front error (held at its initial value, 0). On the pupil truth the ATF depths absorb about half
-# of a defocus/colour misfit (comment above), so the MTF change between the two models is of the order
-# of the remaining model error (benchmarks/mtf.py: pulls of the reported MTF).
-ALTERNATIVE_FIXED: tuple[str, ...] = ("aberration_along", "aberration_across")
-# The model-choice 1-sigma is this multiple of that MTF change: the pupil truth's defocus 0.06 wave
-# left a parametric error of 1.0-1.5 times the change in PAN (flagged there) and 1-3 times in B2 (not
-# flagged: pulls of the reported MTF -0.75/-1.87 with 1, -0.61/-1.13 with 2; benchmarks/mtf.py, 8 pools).
-MODEL_CHOICE_SCALE = 2.0
 # Design tolerance of the parameters that may be freed with a prior (fit_starpool_psf prior_sigmas): the
 # linear central obscuration within +-0.05 of its design value (1 sigma; stated, not measured).
 PRIOR_SIGMAS: dict[str, float] = {"obscuration": 0.05}
@@ -363,35 +352,6 @@ class _PoolModel:
 def _variance(level_dn: NDArray[np.float64], read_noise_dn: float, gain_e_per_dn: float) -> NDArray[np.float64]:
     """Pixel variance, DN^2: read noise + photon noise (through the gain) + quantisation."""
     return read_noise_dn**2 + np.maximum(level_dn, 0.0) / gain_e_per_dn + _QUANT_VAR_DN2
-
-
-def alternative_model_shift(
-    values: ArrayLike, covariance: ArrayLike, fixed: Sequence[int], fixed_values: ArrayLike
-) -> NDArray[np.float64]:
-    """Shift of the shared parameters when those at indices ``fixed`` are held at ``fixed_values[fixed]``.
-
-    The constrained least-squares solution of the (locally linear) problem is the conditional
-    mean ``theta_c = theta - C[:, F] C[F, F]^-1 (theta_F - theta0_F)`` (C: the covariance of the
-    fit, marginalised over the nuisance parameters); the returned ``theta_c - theta`` moves the
-    MTF by ``J (theta_c - theta)``, the spread between two admissible models of the same data
-    (with and without the low-order wave-front error): nothing when the data put the fixed
-    parameters at their initial values, as much as they move the MTF when the data need them.
-
-    >>> alternative_model_shift([1.0, 0.2], [[1.0, 0.5], [0.5, 1.0]], [1], [0.0, 0.0]).round(3).tolist()
-    [-0.1, -0.2]
-    """
-    theta = np.asarray(values, dtype=np.float64).reshape(-1)
-    shift = np.zeros_like(theta)
-    idx = np.asarray(list(fixed), dtype=np.int64)
-    if idx.size == 0:
-        return shift
-    c = np.asarray(covariance, dtype=np.float64)
-    delta = theta[idx] - np.asarray(fixed_values, dtype=np.float64).reshape(-1)[idx]
-    try:
-        gain = np.linalg.solve(c[np.ix_(idx, idx)], delta)
-    except np.linalg.LinAlgError:
-        return shift
-    return np.asarray(-c[:, idx] @ gain, dtype=np.float64)
 
 
 def _propagate(jac: NDArray[np.float64], cov: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -2,13 +2,16 @@
 
 The two estimates at Nyquist are compared against their statistical uncertainties
 (:func:`compare_mtf`); the spread between two admissible estimates that those do not explain is a
-model-choice term (:func:`model_choice_sigma`); :func:`select_mtf` reports the parametric fit when
-it passes its misfit tests and agrees with the ePSF, else the ePSF. The estimates themselves:
+model-choice term (:func:`model_choice_sigma`), as is the MTF change from the parametric fit to
+another admissible parametric model of the same data (:func:`alternative_model_shift`, the fit
+without the low-order wave-front error, :data:`ALTERNATIVE_FIXED`); :func:`select_mtf` reports the
+parametric fit when it passes its misfit tests and agrees with the ePSF, else the ePSF. The estimates:
 :mod:`monitor.science.mtf_fit` (parametric) and :mod:`monitor.science.epsf` (stacked-LSF ePSF).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,12 +20,54 @@ from numpy.typing import ArrayLike, NDArray
 from monitor.science.epsf import EpsfMtfResult
 
 __all__ = [
+    "ALTERNATIVE_FIXED",
+    "MODEL_CHOICE_SCALE",
     "MtfComparison",
     "MtfSelection",
+    "alternative_model_shift",
     "compare_mtf",
     "model_choice_sigma",
     "select_mtf",
 ]
+
+# The alternative admissible model of the model-choice term: the same fit without the low-order
+# wave-front error (held at its initial value, 0). On the pupil truth the ATF depths absorb about half
+# of a defocus/colour misfit (comment of mtf_fit.DEFAULT_FREE), so the MTF change between the two
+# models is of the order of the remaining model error (benchmarks/mtf.py: pulls of the reported MTF).
+ALTERNATIVE_FIXED: tuple[str, ...] = ("aberration_along", "aberration_across")
+# The model-choice 1-sigma is this multiple of that MTF change: the pupil truth's defocus 0.06 wave
+# left a parametric error of 1.0-1.5 times the change in PAN (flagged there) and 1-3 times in B2 (not
+# flagged: pulls of the reported MTF -0.75/-1.87 with 1, -0.61/-1.13 with 2; benchmarks/mtf.py, 8 pools).
+MODEL_CHOICE_SCALE = 2.0
+
+
+def alternative_model_shift(
+    values: ArrayLike, covariance: ArrayLike, fixed: Sequence[int], fixed_values: ArrayLike
+) -> NDArray[np.float64]:
+    """Shift of the shared parameters when those at indices ``fixed`` are held at ``fixed_values[fixed]``.
+
+    The constrained least-squares solution of the (locally linear) problem is the conditional
+    mean ``theta_c = theta - C[:, F] C[F, F]^-1 (theta_F - theta0_F)`` (C: the covariance of the
+    fit, marginalised over the nuisance parameters); the returned ``theta_c - theta`` moves the
+    MTF by ``J (theta_c - theta)``, the spread between two admissible models of the same data
+    (with and without the low-order wave-front error): nothing when the data put the fixed
+    parameters at their initial values, as much as they move the MTF when the data need them.
+
+    >>> alternative_model_shift([1.0, 0.2], [[1.0, 0.5], [0.5, 1.0]], [1], [0.0, 0.0]).round(3).tolist()
+    [-0.1, -0.2]
+    """
+    theta = np.asarray(values, dtype=np.float64).reshape(-1)
+    shift = np.zeros_like(theta)
+    idx = np.asarray(list(fixed), dtype=np.int64)
+    if idx.size == 0:
+        return shift
+    c = np.asarray(covariance, dtype=np.float64)
+    delta = theta[idx] - np.asarray(fixed_values, dtype=np.float64).reshape(-1)[idx]
+    try:
+        gain = np.linalg.solve(c[np.ix_(idx, idx)], delta)
+    except np.linalg.LinAlgError:
+        return shift
+    return np.asarray(-c[:, idx] @ gain, dtype=np.float64)
 
 
 @dataclass(frozen=True)
