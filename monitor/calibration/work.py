@@ -52,11 +52,11 @@ from monitor.calibration.star import (
     PhotometryRows,
     add_starpool_results,
     campaign_period,
-    drift_rows,
     file_job,
     log_rejections,
     measure_file,
 )
+from monitor.calibration.star_drift_stage import drift_rows
 from monitor.calibration.star_model import resolve_star_model
 from monitor.catalogue import (
     acquisitions,

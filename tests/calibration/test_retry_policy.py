@@ -528,7 +528,7 @@ def test_drift_internal_error_is_refitted_next_run(tmp_path: Path, sqlite_url: s
     assert {k: v for k, v in after.items() if k[0] != "B0"} == fitted and len(after) == 2 * 5
 
 
-@pytest.mark.parametrize("stage", ["_starpool_stage", "_drift_stage"])
+@pytest.mark.parametrize("stage", ["_starpool_stage", "drift_stage"])
 def test_interrupted_run_is_caught_up(tmp_path: Path, sqlite_url: str, sources: Any,
                                       monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
     """A run stops after its photometry commit (before the starpool stage), or after the starpool
