@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from monitor.calibration.star import EeCorrection
+from monitor.calibration.starpool_stage import EeCorrection
 from monitor.catalogue import star_results, versions
 from monitor.catalogue.models import MtfResult, ProcessingRun, Starpool
 from monitor.domain import MISSION_OF_SATELLITE, PhotometryStatus, Satellite

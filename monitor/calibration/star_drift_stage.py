@@ -15,20 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlmodel import Session
 
-from monitor.calibration.alerts import (
-    DRIFT_KINDS,
-    AlertCondition,
-    drift_conditions,
-    reconcile,
-)
+from monitor.calibration.alerts import DRIFT_KINDS, AlertCondition, drift_conditions, reconcile
 from monitor.calibration.pending import after_commit, unit_of_work
 from monitor.catalogue import drift_results, star_results, versions
-from monitor.catalogue.models import (
-    DriftResult,
-    ProcessingRun,
-    Starpool,
-    StarpoolResult,
-)
+from monitor.catalogue.models import DriftResult, ProcessingRun, Starpool, StarpoolResult
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import AlertKind as DriftAlertKind
 from monitor.science.drift import drift_alerts, fit_drift, rate_alert

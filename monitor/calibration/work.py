@@ -50,7 +50,6 @@ from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run,
 from monitor.calibration.star import (
     FileJob,
     PhotometryRows,
-    add_starpool_results,
     campaign_period,
     file_job,
     log_rejections,
@@ -58,6 +57,7 @@ from monitor.calibration.star import (
 )
 from monitor.calibration.star_drift_stage import drift_rows
 from monitor.calibration.star_model import resolve_star_model
+from monitor.calibration.starpool_stage import add_starpool_results
 from monitor.catalogue import (
     acquisitions,
     drift_results,
@@ -280,7 +280,7 @@ def _run_photometry(session: Session, settings: Settings, unit: wu.ClaimedUnit, 
 def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, worker: str,
                   clock: Callable[[], datetime]) -> None:
     """The MTF stage of one starpool, then the A_k of its bands from the stage's fits, written
-    fenced with the cleared pending mark (as :func:`monitor.calibration.star._starpool_stage`).
+    fenced with the cleared pending mark (as :func:`monitor.calibration.starpool_stage.starpool_stage`).
 
     The fence (:func:`work_units.finish`) is the last statement before the commit, not the first:
     it locks this unit's row and its parent's (the satellite's drift unit, shared by every
@@ -288,7 +288,7 @@ def _run_starpool(session: Session, settings: Settings, unit: wu.ClaimedUnit, wo
     and the A_k of every band, so that the starpool units of all workers ran one at a time (and
     the heartbeat of the unit waited on its own row). What the unit flushed before a failed fence
     is rolled back with it, so a unit whose claim was lost still writes nothing. The bands' A_k:
-    :func:`monitor.calibration.star.add_starpool_results`, as in the in-process stage."""
+    :func:`monitor.calibration.starpool_stage.add_starpool_results`, as in the in-process stage."""
     from monitor.calibration.mtf_stage import starpool_mtf
     from monitor.calibration.psf import starpool_ee_correction
 
