@@ -6,7 +6,7 @@ processing run, as they become claimable) and submits them to the cluster with a
 futures in flight (``as_completed``); its heartbeat keeps the leases of the units in flight, and a
 Dask worker lost with a task costs only that unit (given back, retried).
 
-- a photometry unit's task is its measurement (:func:`monitor.calibration.star.measure_file`:
+- a photometry unit's task is its measurement (:func:`monitor.calibration.star_photometry.measure_file`:
   file path and headers in, rows out; pure I/O and science, no database); the client writes each
   result as it completes through the claim protocol (a fenced commit per unit);
 - every other unit (a starpool, a drift refit, the run, a Moon, GEOM or GLOD unit) is claimed by
@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from monitor.calibration.pending import UnitFailure, unit_failure
-from monitor.calibration.star import measure_file
+from monitor.calibration.star_photometry import measure_file
 from monitor.calibration.work import (
     RUNNERS,
     Enqueued,

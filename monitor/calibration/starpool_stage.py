@@ -379,7 +379,7 @@ def add_starpool_results(session: Session, settings: Settings, run: ProcessingRu
 
 
 def starpool_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: StarSummary,
-                    ee_provider: EeProvider | None, progress: Callable[..., None] | None = None) -> None:
+                   ee_provider: EeProvider | None, progress: Callable[..., None] | None = None) -> None:
     """Recompute every starpool that owes it: the MTF stage (its PSF fits and MTF rows), then the
     A_k of all its bands, and the cleared mark in one commit. A starpool whose recomputation fails
     without a verdict keeps its mark (next run). ``progress(done, total, label)`` is called before

@@ -47,7 +47,9 @@ from monitor.calibration import lunar_comparison as lunar_mod
 from monitor.calibration import moon as moon_mod
 from monitor.calibration.alerts import DRIFT_KINDS, evaluate_mtf_alerts, reconcile
 from monitor.calibration.pending import StageSummary, UnitFailure, ends_the_run, unit_failure
-from monitor.calibration.star import (
+from monitor.calibration.star_drift_stage import drift_rows
+from monitor.calibration.star_model import resolve_star_model
+from monitor.calibration.star_photometry import (
     FileJob,
     PhotometryRows,
     campaign_period,
@@ -55,8 +57,6 @@ from monitor.calibration.star import (
     log_rejections,
     measure_file,
 )
-from monitor.calibration.star_drift_stage import drift_rows
-from monitor.calibration.star_model import resolve_star_model
 from monitor.calibration.starpool_stage import add_starpool_results
 from monitor.catalogue import (
     acquisitions,

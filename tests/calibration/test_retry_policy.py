@@ -40,10 +40,12 @@ from monitor.calibration import geometry as geo_mod
 from monitor.calibration import moon as moon_mod
 from monitor.calibration import star as star_mod
 from monitor.calibration import star_drift_stage as drift_mod
+from monitor.calibration import star_photometry as photometry_mod
 from monitor.calibration import starpool_stage as starpool_mod
 from monitor.calibration.pending import UnitFailure
 from monitor.calibration.service import ProcessingSummary, run_processing
-from monitor.calibration.star import StarSummary, campaign_period
+from monitor.calibration.star import StarSummary
+from monitor.calibration.star_photometry import campaign_period
 from monitor.catalogue import migrate
 from monitor.catalogue.engine import make_engine
 from monitor.catalogue.models import (
@@ -295,7 +297,7 @@ def test_star_photometry_internal_error_does_not_stop_the_run(tmp_path: Path, sq
     """Before: the exception failed the whole run, and the geometry and Moon stages never ran."""
     settings = _site(tmp_path, sqlite_url, sources["mixed"][0])
     target = _acquisitions(settings, "STAR")[1]
-    _raise_once(monkeypatch, star_mod, "star_reference", KeyError("simulated defect"),
+    _raise_once(monkeypatch, photometry_mod, "star_reference", KeyError("simulated defect"),
                 when=lambda _model, hip, *_: hip == target.hip)
     first = _process(settings)
     _assert_internal_error_left_pending(settings, first, caplog, "STAR", target.acq_id, "KeyError: 'simulated defect'")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from monitor.calibration import star as star_mod
+from monitor.calibration import star_photometry as photometry_mod
 from monitor.calibration import work as work_mod
 from monitor.calibration.service import run_processing
 from monitor.calibration.work import UnitKind, enqueue_star_processing, work
@@ -79,9 +79,9 @@ def test_a_failing_unit_is_retried_then_failed_and_the_run_is_partial(files: Pat
         victim = session.exec(select(WorkUnit.key).where(WorkUnit.kind == UnitKind.STAR_PHOTOMETRY)
                               .order_by(WorkUnit.id)).first()
     calls: list[str] = []
-    real = star_mod.measure_file
+    real = photometry_mod.measure_file
 
-    def measure(job: star_mod.FileJob):  # type: ignore[no-untyped-def]
+    def measure(job: photometry_mod.FileJob):  # type: ignore[no-untyped-def]
         if str(job.acquisition_id) == victim:
             calls.append(job.acq_id)
             raise RuntimeError("defect of the code")
@@ -140,10 +140,10 @@ def test_the_heartbeat_keeps_a_long_unit_from_being_reaped(files: Path, tmp_path
     settings = make_site(tmp_path / "site", files, env={"MONITOR_COMPUTE_LEASE_SECONDS": "0.4"})
     with session_scope(settings) as session:
         enqueue_star_processing(session, settings, utc_now())
-    real = star_mod.measure_file
+    real = photometry_mod.measure_file
     reaped: list[tuple[int, int]] = []
 
-    def slow(job: star_mod.FileJob):  # type: ignore[no-untyped-def]
+    def slow(job: photometry_mod.FileJob):  # type: ignore[no-untyped-def]
         if not reaped:
             time.sleep(2.0)
             engine = open_engine(settings)
