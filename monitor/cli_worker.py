@@ -83,7 +83,7 @@ def print_queue(session: Session) -> None:
 def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_only: bool) -> None:
     """``monitor process --enqueue`` (units for the workers) or ``--dask ADDRESS`` (Dask reprocessing)."""
     from monitor.calibration.distributed import reprocess_on_dask
-    from monitor.calibration.work import enqueue_star_run
+    from monitor.calibration.work_enqueue import enqueue_star_run
     from monitor.site import open_engine, session_scope, utc_now
 
     settings = site_settings(site)

@@ -1,6 +1,6 @@
 """Reprocessing fanned out on Dask distributed (``monitor process --reprocess --dask ADDRESS``).
 
-The run is enqueued as units (:func:`monitor.calibration.work.enqueue_star_processing`); this
+The run is enqueued as units (:func:`monitor.calibration.work_enqueue.enqueue_star_processing`); this
 process is then the client and the one claimant: it claims units in batches (every kind of the
 processing run, as they become claimable) and submits them to the cluster with a bounded window of
 futures in flight (``as_completed``); its heartbeat keeps the leases of the units in flight, and a
@@ -40,12 +40,10 @@ from monitor.calibration.pending import UnitFailure, unit_failure
 from monitor.calibration.star_photometry import measure_file
 from monitor.calibration.work import (
     RUNNERS,
-    Enqueued,
     Heartbeat,
     LostClaim,
     UnitKind,
     WorkerSummary,
-    enqueue_star_run,
     give_back,
     photometry_job,
     run_unit,
@@ -53,6 +51,7 @@ from monitor.calibration.work import (
     worker_id,
     write_photometry,
 )
+from monitor.calibration.work_enqueue import Enqueued, enqueue_star_run
 from monitor.catalogue import work_units as wu
 from monitor.settings import Settings
 

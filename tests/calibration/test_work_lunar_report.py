@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from monitor.calibration import work as work_mod
 from monitor.calibration.service import run_processing
 from monitor.calibration.work import RUNNERS, UnitKind, work
+from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import GlodObservationRow, LunarComparisonRow, Outbox, ProcessingRun, Report, WorkUnit
 from monitor.catalogue.states import RunOutcome, WorkState
@@ -116,7 +117,7 @@ def test_a_lunar_comparison_unit_that_lost_its_claim_writes_nothing(tmp_path: Pa
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _site(tmp_path / "site", glod_reference)
     with session_scope(settings) as session:
-        assert work_mod.enqueue_star_processing(session, settings, utc_now()).lunar == len(OBS)
+        assert enqueue_star_processing(session, settings, utc_now()).lunar == len(OBS)
     real = work_mod.lunar_mod.observation_rows
     stolen: list[int] = []
 

@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 from monitor.calibration import star_photometry as photometry_mod
 from monitor.calibration import work as work_mod
 from monitor.calibration.service import run_processing
-from monitor.calibration.work import UnitKind, enqueue_star_processing, work
+from monitor.calibration.work import UnitKind, work
+from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import ProcessingRun, StarpoolResult, WorkUnit
 from monitor.catalogue.states import RunOutcome, WorkState

@@ -30,7 +30,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, func, select
 
 from monitor.calibration import work as work_mod
-from monitor.calibration.work import UnitKind, enqueue_star_processing, work
+from monitor.calibration.work import UnitKind, work
+from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import ProcessingRun, StarPhotometry, StarpoolResult, WorkUnit
 from monitor.catalogue.states import RunOutcome, WorkState
