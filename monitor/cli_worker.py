@@ -27,7 +27,8 @@ def worker(
     """Claim and run units of processing work until SIGTERM/SIGINT (the unit in hand is finished
     first) or, with --until-idle, until every unit is done. Any number of workers on any hosts may
     share one PostgreSQL catalogue and the site directory."""
-    from monitor.calibration.work import RUNNERS, work, worker_id
+    from monitor.calibration.work import work, worker_id
+    from monitor.calibration.work_runners import RUNNERS
     from monitor.reports.units import REPORT_RUNNERS
     from monitor.site import open_engine, utc_now
 

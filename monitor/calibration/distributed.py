@@ -38,21 +38,11 @@ from sqlmodel import Session
 
 from monitor.calibration.pending import UnitFailure, unit_failure
 from monitor.calibration.star_photometry import measure_file
-from monitor.calibration.work import (
-    RUNNERS,
-    Heartbeat,
-    LostClaim,
-    UnitKind,
-    WorkerSummary,
-    give_back,
-    photometry_job,
-    run_unit,
-    work,
-    worker_id,
-    write_photometry,
-)
+from monitor.calibration.work import Heartbeat, WorkerSummary, work, worker_id
 from monitor.calibration.work_enqueue import Enqueued, enqueue_star_run
+from monitor.calibration.work_runners import RUNNERS, LostClaim, give_back, photometry_job, run_unit, write_photometry
 from monitor.catalogue import work_units as wu
+from monitor.catalogue.states import UnitKind
 from monitor.settings import Settings
 
 __all__ = ["DaskSummary", "dask_client", "reprocess_on_dask"]

@@ -16,13 +16,13 @@ import pytest
 from sqlmodel import Session, select
 
 from monitor.calibration import star_photometry as photometry_mod
-from monitor.calibration import work as work_mod
+from monitor.calibration import work_runners as runners_mod
 from monitor.calibration.service import run_processing
-from monitor.calibration.work import UnitKind, work
+from monitor.calibration.work import work
 from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import ProcessingRun, StarpoolResult, WorkUnit
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.states import RunOutcome, UnitKind, WorkState
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import open_engine, session_scope, utc_now
 from tests.calibration.work_site import assert_same, make_site, snapshot
@@ -88,7 +88,7 @@ def test_a_failing_unit_is_retried_then_failed_and_the_run_is_partial(files: Pat
             raise RuntimeError("defect of the code")
         return real(job)
 
-    monkeypatch.setattr(work_mod, "measure_file", measure)
+    monkeypatch.setattr(runners_mod, "measure_file", measure)
     summary = _work_until_idle(settings)
     assert len(calls) == 2 and summary.given_back == 1 and summary.failed == 1
     assert summary.done["star_photometry"] == 11 and summary.done["starpool"] == 2  # its starpool still ran
@@ -156,7 +156,7 @@ def test_the_heartbeat_keeps_a_long_unit_from_being_reaped(files: Path, tmp_path
                 engine.dispose()
         return real(job)
 
-    monkeypatch.setattr(work_mod, "measure_file", slow)
+    monkeypatch.setattr(runners_mod, "measure_file", slow)
     summary = _work_until_idle(settings)
     assert reaped == [(0, 0)]
     assert summary.done["star_photometry"] == 12 and not summary.lost and not summary.reaped
