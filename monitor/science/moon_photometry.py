@@ -51,6 +51,7 @@ from scipy import ndimage, stats
 from monitor.domain import BandHeader, RejectReason
 from monitor.science.exceptions import AllNaNError, InsufficientBackgroundError, ScienceError
 from monitor.science.lunar_geometry import is_phase_angle_valid
+from monitor.science.moon_preview import Preview, preview_blocks, robust_sigma
 
 __all__ = [
     "StripsFactory",
@@ -242,86 +243,11 @@ def calibration_coefficient(signal_dn: float, band: BandHeader, irradiance_w_m2_
 
 
 @dataclass(frozen=True)
-class _Preview:
-    f: int
-    total: NDArray[np.float64]  # sum of valid pixels per block
-    total_sq: NDArray[np.float64]
-    count: NDArray[np.float64]  # valid pixels per block
-    n_pix: NDArray[np.float64]  # pixels per block (valid or not)
-    row_centre: NDArray[np.float64]  # delivered row of each block row
-    col_centre: NDArray[np.float64]
-    n_sat: NDArray[np.float64]  # pixels at or above the saturation level per block (never sky)
-
-
-def _block_edges(n: int, f: int) -> NDArray[np.intp]:
-    return np.arange(0, n, f, dtype=np.intp)
-
-
-def _preview(
-    strips: Iterable[tuple[int, NDArray[np.float32]]], shape: tuple[int, int], f: int, saturation_dn: float = np.inf
-) -> _Preview:
-    n_rows, n_cols = shape
-    col_edges = _block_edges(n_cols, f)
-    nbr, nbc = -(-n_rows // f), col_edges.size
-    total = np.zeros((nbr, nbc))
-    total_sq = np.zeros((nbr, nbc))
-    count = np.zeros((nbr, nbc))
-    n_sat = np.zeros((nbr, nbc))
-    col_width = np.diff(np.append(col_edges, n_cols)).astype(np.float64)
-    rows_seen = 0
-    for r0, strip in strips:
-        block = np.asarray(strip, dtype=np.float32)
-        if block.ndim != 2 or block.shape[1] != n_cols or r0 < 0 or r0 + block.shape[0] > n_rows:
-            raise ValueError(f"strip at row {r0} of shape {block.shape} does not fit image {shape}")
-        rows_seen += block.shape[0]
-        nan = ~np.isfinite(block)
-        has_nan = bool(nan.any())
-        if has_nan:
-            block = np.where(nan, np.float32(0.0), block)
-        rb = (r0 + np.arange(block.shape[0])) // f
-        starts = np.flatnonzero(np.r_[True, rb[1:] != rb[:-1]])
-        idx = rb[starts]
-        s = np.add.reduceat(np.add.reduceat(block, col_edges, axis=1, dtype=np.float64), starts, axis=0)
-        # squares in float64: a corrupt pixel of 1e20 DN overflows float32 (then the sky fit fails)
-        sq = np.add.reduceat(np.add.reduceat(np.square(block, dtype=np.float64), col_edges, axis=1), starts, axis=0)
-        sat = np.add.reduceat(np.add.reduceat(block >= saturation_dn, col_edges, axis=1, dtype=np.float64), starts,
-                              axis=0)
-        nrows_in = np.diff(np.append(starts, block.shape[0])).astype(np.float64)
-        cnt = nrows_in[:, None] * col_width[None, :]
-        if has_nan:
-            cnt = cnt - np.add.reduceat(np.add.reduceat(nan, col_edges, axis=1, dtype=np.float64), starts, axis=0)
-        total[idx] += s
-        total_sq[idx] += sq
-        count[idx] += cnt
-        n_sat[idx] += sat
-    if rows_seen != n_rows:
-        raise ValueError(f"strips cover {rows_seen} rows, image has {n_rows}")
-    row_edges = _block_edges(n_rows, f)
-    row_hi = np.append(row_edges[1:], n_rows)
-    col_hi = np.append(col_edges[1:], n_cols)
-    n_pix = (row_hi - row_edges)[:, None].astype(np.float64) * (col_hi - col_edges)[None, :]
-    return _Preview(
-        f=f,
-        total=total,
-        total_sq=total_sq,
-        count=count,
-        n_pix=n_pix,
-        row_centre=(row_edges + row_hi - 1) / 2.0,
-        col_centre=(col_edges + col_hi - 1) / 2.0,
-        n_sat=n_sat,
-    )
-
-
-@dataclass(frozen=True)
 class _Detection:
     centre_row: float
     centre_col: float
     radius_px: float  # elliptical radius (across-track delivered pixels)
     touches_edge: bool = False  # lit blocks on the first/last row or column of the frame
-
-
-def _robust_sigma(x: NDArray[np.float64]) -> float:
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
 
 def _otsu_threshold(values: NDArray[np.float64], weights: NDArray[np.float64]) -> float:
@@ -355,7 +281,7 @@ def _largest_component(mask: NDArray[np.bool_], weight: NDArray[np.float64]) -> 
     return comp
 
 
-def _fit_limb(comp: NDArray[np.bool_], pv: _Preview, oversamp: float) -> tuple[float, float, float] | None:
+def _fit_limb(comp: NDArray[np.bool_], pv: Preview, oversamp: float) -> tuple[float, float, float] | None:
     """Circle through the bright limb of the lit component: (centre row, centre col, radius px).
 
     Works in scene units (rows / o). The boundary blocks of the lit Moon are the bright limb (on
@@ -392,7 +318,7 @@ def _fit_limb(comp: NDArray[np.bool_], pv: _Preview, oversamp: float) -> tuple[f
     return yc * oversamp, xc, radius
 
 
-def _detect(pv: _Preview, oversamp: float, threshold_frac: float) -> _Detection:
+def _detect(pv: Preview, oversamp: float, threshold_frac: float) -> _Detection:
     """Find the lit Moon for any framing: segment, fit the limb, take the sky outside it.
 
     1. Two-class threshold of the block means (:func:`_otsu_threshold`) and the brightest
@@ -411,7 +337,7 @@ def _detect(pv: _Preview, oversamp: float, threshold_frac: float) -> _Detection:
     mean = np.where(valid, pv.total / np.where(valid, pv.count, 1.0), np.nan)
     rr, cc = pv.row_centre[:, None], pv.col_centre[None, :]  # broadcast, no full-size grids
     peak = float(np.nanmax(mean))
-    level0, sig0 = float(np.median(mean[valid])), _robust_sigma(mean[valid])
+    level0, sig0 = float(np.median(mean[valid])), robust_sigma(mean[valid])
     if valid.sum() >= 16:
         t_split = _otsu_threshold(mean[valid], pv.count[valid])
         comp0 = _largest_component(valid & (mean > t_split), np.nan_to_num(mean - t_split) * pv.count)
@@ -420,7 +346,7 @@ def _detect(pv: _Preview, oversamp: float, threshold_frac: float) -> _Detection:
             yc0, xc0, r0 = limb0
             sky = valid & (np.hypot(cc - xc0, (rr - yc0) / oversamp) > r0 + 2.0 * pv.f)
             if int(sky.sum()) >= 16:
-                level0, sig0 = float(np.median(mean[sky])), _robust_sigma(mean[sky])
+                level0, sig0 = float(np.median(mean[sky])), robust_sigma(mean[sky])
     thr = level0 + max(5.0 * sig0, threshold_frac * (peak - level0))
     if not peak > thr:
         raise MoonNotFoundError("no Moon above the sky background")
@@ -453,7 +379,7 @@ class _Background:
     pixel_noise: float  # DN per pixel
 
 
-def _fit_background(pv: _Preview, det: _Detection, oversamp: float, inner_radius_px: float) -> _Background:
+def _fit_background(pv: Preview, det: _Detection, oversamp: float, inner_radius_px: float) -> _Background:
     rr, cc = np.meshgrid(pv.row_centre - det.centre_row, pv.col_centre - det.centre_col, indexing="ij")
     rho_near = np.sqrt(
         np.maximum(np.abs(cc) - 0.5 * pv.f, 0.0) ** 2 + (np.maximum(np.abs(rr) - 0.5 * pv.f, 0.0) / oversamp) ** 2
@@ -476,7 +402,7 @@ def _fit_background(pv: _Preview, det: _Detection, oversamp: float, inner_radius
         except np.linalg.LinAlgError as exc:
             raise InsufficientBackgroundError(f"the sky blocks do not determine a background plane ({exc})") from None
         resid = (y - x @ coef) * np.sqrt(n)  # normalised to one pixel
-        s = _robust_sigma(resid[keep])
+        s = robust_sigma(resid[keep])
         new_keep = np.abs(resid) <= 3.5 * max(s, 1e-12)
         if new_keep.sum() < 6 or np.array_equal(new_keep, keep):
             break
@@ -493,7 +419,7 @@ def _fit_background(pv: _Preview, det: _Detection, oversamp: float, inner_radius
     return _Background(coef=coef, level_sigma=math.sqrt(max(float(cov[0, 0]), 0.0)), pixel_noise=pixel_noise)
 
 
-def _fit_background_adaptive(pv: _Preview, det: _Detection, oversamp: float) -> _Background:
+def _fit_background_adaptive(pv: Preview, det: _Detection, oversamp: float) -> _Background:
     """Background plane from sky as far from the Moon as the image allows.
 
     The PSF halo raises the sky near the disk (bias), while a far, small sky region gives a noisy
@@ -696,7 +622,7 @@ def measure_moon_band(
     saturation_dn = float(band.saturate_dn) * b2  # mean native level DN/b^2 >= SATURATE
     f = max(2, int(math.ceil(max(n_rows, n_cols) / _PREVIEW_MAX)))
 
-    pv = _preview(strips_factory(), (n_rows, n_cols), f, saturation_dn)
+    pv = preview_blocks(strips_factory(), (n_rows, n_cols), f, saturation_dn)
     det = _detect(pv, o, threshold_frac)
     rho_max = min(
         det.centre_col + 0.5, n_cols - 0.5 - det.centre_col, (det.centre_row + 0.5) / o,
