@@ -48,18 +48,20 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, stats
 
-from monitor.domain import BandHeader, RejectReason
-from monitor.science.exceptions import AllNaNError, InsufficientBackgroundError, ScienceError
+from monitor.domain import BandHeader
+from monitor.science.exceptions import (
+    AllNaNError,
+    InsufficientBackgroundError,
+    MoonNaNOnDiskError,
+    MoonNotFoundError,
+    MoonSaturatedError,
+    MoonTruncatedError,
+)
 from monitor.science.lunar_geometry import is_phase_angle_valid
 from monitor.science.moon_preview import Preview, preview_blocks, robust_sigma
 
 __all__ = [
     "StripsFactory",
-    "MoonPhotometryError",
-    "MoonNotFoundError",
-    "MoonTruncatedError",
-    "MoonNaNOnDiskError",
-    "MoonSaturatedError",
     "MoonUncertainty",
     "MoonPhotometry",
     "DEFAULT_GEOMETRY_REL_SIGMA",
@@ -82,34 +84,6 @@ DEFAULT_MODEL_REL_SIGMA = 1.0e-3
 _PREVIEW_MAX = 256  # preview size target (blocks along the longer axis)
 _MIN_SKY_BLOCKS = 50  # preview blocks wanted for the background plane fit
 _FLAG_PHASE = "phase-out-of-range"
-
-
-class MoonPhotometryError(ScienceError):
-    """A band image cannot give a Moon measurement; ``reason`` is the ICD 5 category."""
-
-    reason: RejectReason = RejectReason.BAD_VALUE
-
-
-class MoonNotFoundError(MoonPhotometryError):
-    """No lunar disk above the sky background."""
-
-
-class MoonTruncatedError(MoonPhotometryError):
-    """The disk touches or leaves the frame (its fitted limb plus a minimal margin does not fit)."""
-
-    reason = RejectReason.MOON_TRUNCATED
-
-
-class MoonNaNOnDiskError(MoonPhotometryError):
-    """Missing (NaN) pixels on the lunar disk."""
-
-    reason = RejectReason.NAN_IN_WINDOW
-
-
-class MoonSaturatedError(MoonPhotometryError):
-    """A pixel of the Moon reaches the native saturation level."""
-
-    reason = RejectReason.SATURATED
 
 
 @dataclass(frozen=True)
