@@ -55,9 +55,10 @@ from monitor.science.exceptions import (
     MoonTruncatedError,
 )
 from monitor.science.lunar_geometry import is_phase_angle_valid
-from monitor.science.moon_limb import Detection, detect_moon
+from monitor.science.moon_growth import curve_of_growth, flat_index
+from monitor.science.moon_limb import detect_moon
 from monitor.science.moon_preview import preview_blocks
-from monitor.science.moon_sky import Background, fit_background_adaptive
+from monitor.science.moon_sky import fit_background_adaptive
 
 __all__ = [
     "StripsFactory",
@@ -210,86 +211,6 @@ def calibration_coefficient(signal_dn: float, band: BandHeader, irradiance_w_m2_
     return signal_dn * band.pixel_solid_angle_sr / (band.oversamp * band.gain_factor * irradiance_w_m2_um)
 
 
-# --------------------------------------------------------------------------------------------
-# pass 2: curve of growth
-
-
-@dataclass(frozen=True)
-class _Growth:
-    bin_width: float
-    sums: NDArray[np.float64]
-    n_valid: NDArray[np.float64]
-    n_nan: NDArray[np.float64]
-    n_sat: NDArray[np.float64]
-
-
-def _growth(
-    strips: Iterable[tuple[int, NDArray[np.float32]]],
-    det: Detection,
-    bkg: Background,
-    oversamp: float,
-    rho_max: float,
-    bin_width: float,
-    saturation_dn: float,
-) -> _Growth:
-    nbins = int(math.ceil(rho_max / bin_width))
-    sums = np.zeros(nbins + 1)
-    n_all = np.zeros(nbins + 1)
-    n_nan = np.zeros(nbins + 1)
-    n_sat = np.zeros(nbins + 1)
-    yc, xc = det.centre_row, det.centre_col
-    row_lo = int(math.floor(yc - rho_max * oversamp))
-    row_hi = int(math.ceil(yc + rho_max * oversamp)) + 1
-    c0 = max(int(math.floor(xc - rho_max)), 0)
-    c1 = int(math.ceil(xc + rho_max)) + 1
-    level, gx, gy = (float(v) for v in bkg.coef)
-    inv_w = np.float32(1.0 / bin_width)
-    for r0, strip in strips:
-        a = max(row_lo - r0, 0)
-        b = min(row_hi - r0, strip.shape[0])
-        if a >= b:
-            continue
-        sub = np.asarray(strip[a:b, c0:c1], dtype=np.float32)
-        cols = np.arange(c0, c0 + sub.shape[1], dtype=np.float64) - xc
-        rows = np.arange(r0 + a, r0 + b, dtype=np.float64) - yc
-        dx2 = (cols * cols).astype(np.float32)
-        dy2 = ((rows / oversamp) ** 2).astype(np.float32)
-        rho = np.sqrt(dy2[:, None] + dx2[None, :])
-        rho *= inv_w
-        idx = np.minimum(rho, np.float32(nbins)).astype(np.intp)  # nbins = overflow bin
-        del rho
-        resid = sub - (level + gy * rows).astype(np.float32)[:, None]
-        resid -= (gx * cols).astype(np.float32)[None, :]
-        nan = np.isnan(resid)
-        if nan.any():
-            n_nan += np.bincount(idx[nan], minlength=nbins + 1)
-            resid[nan] = 0.0
-        sat = sub >= np.float32(saturation_dn)
-        if sat.any():
-            n_sat += np.bincount(idx[sat], minlength=nbins + 1)
-        flat_idx = idx.ravel()
-        sums += np.bincount(flat_idx, weights=resid.ravel(), minlength=nbins + 1)
-        n_all += np.bincount(flat_idx, minlength=nbins + 1)
-    return _Growth(
-        bin_width=bin_width,
-        sums=sums[:nbins],
-        n_valid=(n_all - n_nan)[:nbins],
-        n_nan=n_nan[:nbins],
-        n_sat=n_sat[:nbins],
-    )
-
-
-def _flat_index(s_cum: NDArray[np.float64], sigma_cum: NDArray[np.float64], i_min: int, flat_tol: float) -> int:
-    """Smallest i >= i_min from which the curve stays within tolerance of s_cum[i] (see module doc)."""
-    hi = np.maximum.accumulate((s_cum - 3.0 * sigma_cum)[::-1])[::-1]  # max_{j>=i} of S_j - 3 sigma_j
-    lo = np.minimum.accumulate((s_cum + 3.0 * sigma_cum)[::-1])[::-1]
-    tol = flat_tol * np.abs(s_cum)
-    ok = (hi <= s_cum + tol) & (lo >= s_cum - tol)
-    ok[:i_min] = False
-    cand = np.flatnonzero(ok)
-    return int(cand[0]) if cand.size else s_cum.size - 1
-
-
 def measure_moon_band(
     strips_factory: StripsFactory,
     band: BandHeader,
@@ -392,13 +313,13 @@ def measure_moon_band(
         )
     bkg = fit_background_adaptive(pv, det, o)
     bin_width = min(1.0, max(det.radius_px / 40.0, 0.1))
-    gr = _growth(strips_factory(), det, bkg, o, rho_max, bin_width, saturation_dn)
+    gr = curve_of_growth(strips_factory(), det, bkg, o, rho_max, bin_width, saturation_dn)
 
     s_cum = np.cumsum(gr.sums)
     n_cum = np.cumsum(gr.n_valid)
     sigma_cum = np.sqrt(n_cum * bkg.pixel_noise**2 + (n_cum * bkg.level_sigma) ** 2)
     i_disk = min(int(math.ceil(det.radius_px / bin_width)), s_cum.size - 1)
-    i_ap = _flat_index(s_cum, sigma_cum, i_disk, flat_tol)
+    i_ap = flat_index(s_cum, sigma_cum, i_disk, flat_tol)
     if gr.n_nan[: i_disk + 1].sum() > 0:
         raise MoonNaNOnDiskError(f"{int(gr.n_nan[: i_disk + 1].sum())} NaN pixel(s) on the lunar disk")
     if gr.n_sat[: i_ap + 1].sum() > 0:
