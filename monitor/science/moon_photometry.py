@@ -36,6 +36,12 @@ Bounded memory, two passes over row strips (``strips_factory()`` is called twice
 
 Only one strip (plus float32 temporaries of its size) and the small preview are in memory; no
 float64 copy of the image is made.
+
+This module holds the results, the measurement equation and :func:`measure_moon_band`, which runs
+the passes; each step has its own module: the preview (:mod:`monitor.science.moon_preview`), the
+lit Moon and its limb (:mod:`monitor.science.moon_limb`), the sky plane
+(:mod:`monitor.science.moon_sky`) and the curve of growth (:mod:`monitor.science.moon_growth`).
+The errors are in :mod:`monitor.science.exceptions`.
 """
 
 from __future__ import annotations
