@@ -35,6 +35,28 @@ fit with one offset per star over the history up to and including that starpool,
 stars flagged so far left out with their history, each point's sigma with its star's excess
 scatter), a_sigma its total sigma (``a_sigma`` and ``a_sigma_common`` in quadrature).
 
+"REF-2 nearest levels <variant>" (issue 14, the project's estimator with the system's own REF-2
+expectation; the ICD ``a`` keeps the nearest template): the same star-offset levels on the nearest
+model's run (its flags and excess scatter), each star's coefficient rescaled to another expectation
+of its E_k, and its offset given a per-star prior sigma:
+
+* ``nearest+prior``: the nearest template, prior = the library's local scatter around it;
+* ``blend+EM tau``: the kernel-mean expectation (:func:`monitor.science.star_expectation.template_expectation`,
+  the blend's weights), one EM tau for every star (the v1 estimator);
+* ``blend+prior``: kernel mean, prior = the local scatter of the library's band/V ratios at the
+  star's colour (a stated prior from the library alone), fixed;
+* ``blend+prior scaled``: the same prior times one factor fitted by EM;
+* ``blend+prior scaled robust``: and points beyond 4 sigma ([star] outlier_sigma) out: **the
+  pipeline's ``a_star_offsets`` under REF-2** (chosen on seeds 1-10, reported on 11-30);
+* ``loclin+prior``: a local-linear regression on (B-V, V-I) at the star's colour instead of the
+  kernel mean (:func:`monitor.science.star_expectation.local_linear_ratio`).
+
+Each variant also reports the information floor of its levels (``floor_*``): the mean true
+mismatch ln(E_true/E_model) of the stars seen so far (weighted 1/prior^2 with a prior), which no
+estimator can take out of the data (it is degenerate with A_k). The nearest model also reports the
+oracle drift (``drift_*oracle*``): the star-offsets fit of every point of the constant stars with
+their true photometric sigma, the noise floor of the drift on this data.
+
 The star-offsets drift leaves out, at the end, every star flagged by then (retroactively, as the
 pipeline's drift stage) and carries each star's excess scatter in its points' sigma.
 
@@ -68,6 +90,7 @@ from monitor.science.drift import fit_drift
 from monitor.science.exceptions import InsufficientStarsError
 from monitor.science.star_budget import TEMPLATE_PRIOR_REL
 from monitor.science.star_drift import fit_drift_star_offsets, is_primary, starpool_level_star_offsets
+from monitor.science.star_expectation import local_linear_ratio, template_expectation
 from monitor.science.star_ref2 import (
     choose_templates,
     is_ref2_calibration_star,
@@ -102,6 +125,10 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     zp = float(photon_average(vega.wavelength_nm, vega.values, vband.wavelength_nm, vband.values))
     weights = template_weights(bv, vi, lib.b_v, lib.v_i, lib.lum_class)
     e_true, e_ref1, e_ref2, e_near = {}, {}, {}, {}
+    e_ll: dict[str, np.ndarray] = {}  # local-linear expectation (monitor.science.star_expectation)
+    spread: dict[str, np.ndarray] = {}  # local template scatter around the kernel mean (per-star prior)
+    spread_near: dict[str, np.ndarray] = {}  # ... around the nearest template's ratio
+    vscale = zp * 10.0 ** (-0.4 * (v - 0.03))
     for band in BANDS:
         rsr = load_band_response(SATELLITE, band, rsr_dir).spectrum
         e_true[band] = true_band_irradiance_w_m2_um(truth, v, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
@@ -110,6 +137,9 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                                       vband.wavelength_nm, vband.values)
         e_near[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp)
         e_ref2[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp, template_weights=weights)
+        r_blend, spread[band] = template_expectation(weights, ratios)
+        spread_near[band] = np.sqrt(spread[band] ** 2 + (ratios[idx] / r_blend - 1.0) ** 2)
+        e_ll[band] = local_linear_ratio(bv, vi, lib.b_v, lib.v_i, weights, ratios) * vscale
         e_ref1[band] = star_band_irradiance_w_m2_um(v, bv, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
                                                     vband.values)
     # variables
@@ -149,6 +179,18 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         pts: dict[str, list[tuple[float, float, float, int]]] = {b: [] for b in BANDS}
         pts_pool: dict[str, list[int]] = {b: [] for b in BANDS}  # starpool of each point of pts
         levels: dict[str, list[tuple[float, float]]] = {b: [] for b in BANDS}  # star-offset levels (REF-2)
+        # the project's estimator with another expectation and/or the per-star template prior
+        # (only on the ICD nearest model's run: the flags and excess scatter are that run's)
+        variants = {} if model != "REF-2 nearest" else {
+            "nearest+prior": (e_near, spread_near, False),
+            "blend+EM tau": (e_ref2, None, False),
+            "blend+prior": (e_ref2, spread, False),
+            "blend+prior scaled": (e_ref2, spread, True),
+            "loclin+prior": (e_ll, spread, False),
+            "blend+prior scaled robust": (e_ref2, spread, True),
+        }
+        vlev: dict[str, dict[str, list[tuple[float, float, float, float]]]] = {
+            x: {b: [] for b in BANDS} for x in variants}
         allpts: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}  # pool, star, a, sigma
         for k, (mem, var, eps) in enumerate(meas):
             for band in BANDS:
@@ -182,6 +224,23 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                     lev = starpool_level_star_offsets(q[keep, 0], qs[keep], q[keep, 2], s_sys[keep], k)
                     levels[band].append((lev.a / a_true[k] - 1.0, lev.a_sigma / a_true[k],
                                          math.hypot(lev.a_sigma, lev.a_sigma_common) / a_true[k]))
+                    for name, (e_x, prior_x, scale_x) in variants.items():
+                        conv = e_model[band][qs] / e_x[band][qs]  # a with E_x instead of the ICD E
+                        tau_x = None if prior_x is None else prior_x[band][qs][keep]
+                        lv_x = starpool_level_star_offsets(q[keep, 0], qs[keep], (q[:, 2] * conv)[keep],
+                                                           (s_sys * conv)[keep], k, star_tau_rel=tau_x,
+                                                           scale_star_tau=scale_x,
+                                                           outlier_sigma=4.0 if "robust" in name else None)
+                        # the information floor: the mean true mismatch of the stars seen so far (what no
+                        # estimator can take out of the data: it is degenerate with A_k)
+                        seen = np.unique(qs[keep])
+                        # (with a per-star prior the level rests on the stars of small prior: weights 1/prior^2)
+                        w_seen = (np.ones(seen.size) if prior_x is None
+                                  else 1.0 / np.maximum(prior_x[band][seen], 1e-3) ** 2)
+                        floor = float(np.expm1(np.average(np.log(e_true[band][seen] / e_x[band][seen]),
+                                                          weights=w_seen)))
+                        vlev[name][band].append((lv_x.a / a_true[k] - 1.0, lv_x.a_sigma / a_true[k],
+                                                 math.hypot(lv_x.a_sigma, lv_x.a_sigma_common) / a_true[k], floor))
             if joint_bands:  # the band-average test over the history of every band (the variation is grey)
                 q = [(st, kk, b, aa, ss) for b in BANDS for (st, kk, aa, ss) in hist[b]]
                 if q:
@@ -202,6 +261,13 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 p, ps = p[keep], ps[keep]
                 p[:, 2] = np.hypot(p[:, 2], excess[band][ps] * p[:, 1])
             fit2 = fit_drift_star_offsets(p[:, 0], p[:, 1], p[:, 2], ps)
+            # the oracle: every point of the constant stars (the truth's variables out, whenever seen), each
+            # with its true photometric sigma: the noise floor of any per-star-offset drift on this data
+            qa = np.array(allpts[band])
+            qa_s = qa[:, 1].astype(np.int64)
+            const = amp[qa_s] == 0.0
+            fit_o = fit_drift_star_offsets(t_pool[qa[const, 0].astype(np.int64)], qa[const, 2], qa[const, 3],
+                                           qa_s[const])
             # truths: the linear fit's rate is dA/A at its t_ref; the log-rate fit's the chord of ln A
             err_pools = fit.rate_per_year - drift / (1.0 + drift * fit.reference_time_years)
             err_offsets = fit2.rate_per_year - true_log_rate
@@ -218,13 +284,18 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 "drift_sigma_pools_pct_per_year": round(100 * fit.rate_sigma_per_year, 4),
                 "drift_error_star_offsets_pct_per_year": round(100 * err_offsets, 4),
                 "drift_sigma_star_offsets_pct_per_year": round(100 * fit2.rate_sigma_per_year, 4),
+                "drift_error_oracle_pct_per_year": round(100 * (fit_o.rate_per_year - true_log_rate), 4),
+                "drift_sigma_oracle_unscaled_pct_per_year": round(
+                    100 * fit_o.rate_sigma_per_year / math.sqrt(max(fit_o.chi2_dof, 1.0)), 4),
                 "drift_primary": "star-offsets" if primary else "starpool-mean",
                 "drift_error_primary_pct_per_year": round(100 * (err_offsets if primary else err_pools), 4),
                 "n_pools": int(err.size),
             }
-            if levels[band]:  # same drift fits; A_k of each starpool from fit_starpool_levels instead
-                lv = np.array(levels[band])
-                out["bands"][band][f"{model} star-offset levels"] = {
+            named = ([(f"{model} star-offset levels", levels[band])] if levels[band] else []) + [
+                (f"{model} levels {x}", vlev[x][band]) for x in variants]
+            for label, lvl in named:  # same drift fits; A_k of each starpool from the star-offset levels
+                lv = np.array(lvl)
+                out["bands"][band][label] = {
                     **out["bands"][band][model],
                     "bias_pct": round(100 * float(lv[:, 0].mean()), 3),
                     "scatter_pct": round(100 * float(lv[:, 0].std(ddof=1)), 3),
@@ -235,6 +306,9 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                     "worst_pool_minus_mean_pct": round(100 * float(max(lv[:, 0] - lv[:, 0].mean(), key=abs)), 3),
                     "worst_pool_after_warmup_pct": round(100 * float(max(lv[WARMUP:, 0], key=abs)), 3),
                     "n_pools": int(lv.shape[0]),
+                    **({"floor_worst_pool_pct": round(100 * float(max(lv[:, 3], key=abs)), 3),
+                        "floor_worst_pool_after_warmup_pct": round(100 * float(max(lv[WARMUP:, 3], key=abs)), 3),
+                        "errors": lv.round(6).tolist()} if lv.shape[1] > 3 else {}),
                 }
     n_obs = np.bincount(np.concatenate(members), minlength=n_set)
     for model in flags_all:
@@ -292,6 +366,16 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
                     [x["drift_sigma_star_offsets_pct_per_year"] if x["drift_primary"] == "star-offsets"
                      else x["drift_sigma_pools_pct_per_year"] for x in r])), 4),
                 "drift_within_0p05_fraction": round(float(np.mean(np.abs(drift) <= 0.05)), 3),
+                "drift_error_oracle_pct_per_year_rms": round(float(np.sqrt(np.mean(
+                    [x["drift_error_oracle_pct_per_year"] ** 2 for x in r]))), 4),
+                "drift_oracle_within_0p05_fraction": round(float(np.mean(
+                    [abs(x["drift_error_oracle_pct_per_year"]) <= 0.05 for x in r])), 3),
+                "drift_sigma_oracle_pct_per_year_mean": round(float(np.mean(
+                    [x["drift_sigma_oracle_unscaled_pct_per_year"] for x in r])), 4),
+                **({"floor_worst_pool_pct": round(float(max((x["floor_worst_pool_pct"] for x in r), key=abs)), 3),
+                    "floor_worst_pool_after_warmup_pct": round(float(max(
+                        (x["floor_worst_pool_after_warmup_pct"] for x in r), key=abs)), 3)}
+                   if "floor_worst_pool_pct" in r[0] else {}),
                 "drift_error_pools_pct_per_year_rms": round(float(np.sqrt(np.mean(
                     [x["drift_error_pools_pct_per_year"] ** 2 for x in r]))), 4),
             }
@@ -325,13 +409,17 @@ def main() -> None:
     ap.add_argument("--variables", type=int, default=3)
     ap.add_argument("--drift", type=float, default=-0.01)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--raw", type=Path, default=None, help="with --seeds: also write every run's document here")
     ap.add_argument("--seeds", type=_seeds, default=None,
                     help='several runs ("1-20" or "1,4,7"): prints only their summary (about 3.5 s a seed)')
     args = ap.parse_args()
     t = time.perf_counter()
     if args.seeds:
-        doc = summarise([run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables,
-                             args.drift, seed) for seed in args.seeds])
+        docs = [run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift, seed)
+                for seed in args.seeds]
+        if args.raw is not None:
+            args.raw.write_text(json.dumps(docs))
+        doc = summarise(docs)
     else:
         doc = run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift,
                   args.seed)

@@ -22,6 +22,7 @@ import numpy as np
 from monitor.domain import REF2_VERSION, REF_VERSION
 from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_vega_spectrum
 from monitor.io.star_library import LibraryError, load_band_response, load_star_library
+from monitor.science.star_expectation import template_expectation
 from monitor.science.star_ref2 import (
     TEMPLATE_KERNEL_MAG,
     choose_templates,
@@ -41,7 +42,8 @@ TEMPLATE_RULES = {
     "blend": f"blend of class III-V templates, Gaussian kernel h = {TEMPLATE_KERNEL_MAG} mag in (B-V, V-I)",
 }
 
-__all__ = ["StarModelKey", "StarModelChoice", "StarReference", "resolve_star_model", "star_reference"]
+__all__ = ["StarModelKey", "StarModelChoice", "StarReference", "StarExpectation", "resolve_star_model",
+           "star_expectation", "star_reference"]
 
 
 @dataclass(frozen=True)
@@ -197,3 +199,41 @@ def star_reference(key: StarModelKey, hip: int, satellite: str, band: str) -> St
     why = "" if usable else f"HIP {hip} is not a calibration star (needs 1 <= V <= 6 and a valid B-V)"
     return StarReference(e, usable, why, REF_VERSION, "", float("nan"), resp.source, resp.checksum)
 
+
+
+@dataclass(frozen=True)
+class StarExpectation:
+    """The system's own REF-2 expectation of a star's band irradiance, for the mix-corrected
+    ``a_star_offsets`` (the ICD ``a`` keeps :func:`star_reference`'s rule).
+
+    ``a_scale``: multiply a coefficient computed with the recorded E_k by it to get the coefficient
+    under the kernel-mean expectation (``E_recorded / E_expected``; 1 with the "blend" rule or REF-1).
+    ``spread_rel``: the library's local scatter of band/V ratios at the star's colour, the per-star
+    template sigma (:func:`monitor.science.star_expectation.template_expectation`); NaN for REF-1.
+    """
+
+    a_scale: float
+    spread_rel: float
+
+
+@functools.cache
+def _ref2_expectation(library_dir: Path, satellite: str, band: str,
+                      rsr_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel-mean band/V ratio and its local relative scatter for every star of the list."""
+    return template_expectation(_ref2_weights(library_dir), _ref2_ratios(library_dir, satellite, band, rsr_dir))
+
+
+@functools.cache
+def star_expectation(key: StarModelKey, hip: int, satellite: str, band: str) -> StarExpectation:
+    """:class:`StarExpectation` of star ``HIP hip`` under the model ``key`` (REF-1: no change, NaN spread)."""
+    if key.model != REF2_VERSION or key.library_dir is None:
+        return StarExpectation(1.0, float("nan"))
+    i = load_star_catalogue().index_of(hip)
+    mean, spread = _ref2_expectation(key.library_dir, satellite, band, key.rsr_dir)
+    if key.template == "blend":
+        return StarExpectation(1.0, float(spread[i]))
+    idx, _ = _ref2_templates(key.library_dir)
+    if idx[i] < 0 or not np.isfinite(mean[i]) or mean[i] <= 0.0:
+        return StarExpectation(1.0, float("nan"))
+    ratios = _ref2_ratios(key.library_dir, satellite, band, key.rsr_dir)
+    return StarExpectation(float(ratios[idx[i]] / mean[i]), float(spread[i]))

@@ -13,6 +13,7 @@ and, per starpool, by the work units (:mod:`monitor.calibration.work`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -24,7 +25,13 @@ import numpy as np
 from sqlmodel import Session
 
 from monitor.calibration.pending import after_commit, unit_of_work
-from monitor.calibration.star_model import StarModelKey, resolve_star_model, star_reference
+from monitor.calibration.star_model import (
+    StarExpectation,
+    StarModelKey,
+    resolve_star_model,
+    star_expectation,
+    star_reference,
+)
 from monitor.catalogue import star_results, versions
 from monitor.catalogue.models import ProcessingRun, Starpool, StarpoolResult
 from monitor.domain import REF_VERSION, PhotometryStatus
@@ -176,14 +183,21 @@ def _variability_bands(per_star: list[tuple[int, str, dict[str, Any]]], pool: St
 
 def _star_offset_level(per_star: list[tuple[int, str, dict[str, Any]]], starts: dict[int, datetime],
                        pool: Starpool, band: str, hips: list[int], a: np.ndarray, a_sigma: np.ndarray,
-                       used: np.ndarray, star_sys: np.ndarray, excluded: set[int]) -> dict[str, Any] | None:
+                       used: np.ndarray, star_sys: np.ndarray, excluded: set[int],
+                       expectation: Callable[[int], StarExpectation] | None = None,
+                       outlier_sigma: float | None = None) -> dict[str, Any] | None:
     """The mix-corrected A_k of this starpool (``a_star_offsets`` of its result, beside the ICD's
     starpool mean): :func:`monitor.science.star_drift.starpool_level_star_offsets` on the per-star
     coefficients used by the starpools of this satellite and band that start no later than this
     one (append-only: a later starpool never changes it; reprocessing recomputes it from the same
     history), this starpool's own used stars included. Each point's sigma carries its star's
     excess scatter (as in the starpool mean); stars flagged variable anywhere (``excluded``) are
-    left out, their history included. None when this starpool has no used star."""
+    left out, their history included. None when this starpool has no used star.
+
+    ``expectation`` (REF-2, issue 14): each star's coefficient is rescaled to the system's
+    kernel-mean expectation of its band irradiance and its offset gets the library's local
+    template scatter as its prior sigma (rescaled by EM), points beyond ``outlier_sigma`` left out
+    (:mod:`monitor.science.star_expectation`; measured in benchmarks/star_ref2.py)."""
     assert pool.id is not None
     start = starts.get(pool.id)
     pts: list[tuple[int, int, float, float]] = []
@@ -201,14 +215,24 @@ def _star_offset_level(per_star: list[tuple[int, str, dict[str, Any]]], starts: 
     if not own:
         return None
     arr = np.array(pts + own, dtype=np.float64)
+    prior = None
+    if expectation is not None:
+        exp = [expectation(int(h)) for h in arr[:, 1]]
+        arr[:, 2:4] *= np.array([e.a_scale for e in exp])[:, None]
+        spread = np.array([e.spread_rel for e in exp])
+        prior = spread if np.all(np.isfinite(spread)) else None
     try:
         lev = starpool_level_star_offsets(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2],
-                                          arr[:, 3], pool.id)
+                                          arr[:, 3], pool.id, star_tau_rel=prior, scale_star_tau=prior is not None,
+                                          outlier_sigma=outlier_sigma)
     except InsufficientDataError:
         return None
     return {"a": lev.a, "a_sigma": lev.a_sigma, "a_sigma_common": lev.a_sigma_common, "tau_rel": lev.tau_rel,
             "n_stars": lev.n_stars, "n_stars_linked": lev.n_stars_linked, "n_starpools": lev.n_pools,
-            "chi2_dof": _finite_or_none(lev.chi2_dof), "estimator": lev.estimator}
+            "chi2_dof": _finite_or_none(lev.chi2_dof), "estimator": lev.estimator, "n_outliers": lev.n_outliers,
+            # the template (SED) term of this starpool's own stars: the library's local scatter, rms
+            **({"template_prior_rms_rel": float(np.sqrt(np.mean(prior[-len(own):] ** 2)))}
+               if prior is not None else {})}
 
 
 def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: EeModel | None, model: str,
@@ -326,7 +350,9 @@ def starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool
     }
     mix_corrected = _star_offset_level(
         per_star_history, star_results.starpool_starts(session, pool.satellite), pool, band, hips, result.a,
-        result.a_sigma, result.used, star_sys, {h for h, v in variability.items() if v["flagged"]} | elsewhere)
+        result.a_sigma, result.used, star_sys, {h for h, v in variability.items() if v["flagged"]} | elsewhere,
+        expectation=functools.partial(_expectation, _key_of(settings, model), pool.satellite, band),
+        outlier_sigma=settings.star.outlier_sigma)
     epochs = [r.acquisition.date_obs.timestamp() for i, r in enumerate(rows) if result.used[i]]
     epoch = datetime.fromtimestamp(float(np.mean(epochs)), tz=UTC)
     refs = {r.acquisition.hip: star_reference(_key_of(settings, model), int(r.acquisition.hip or 0),
@@ -351,6 +377,11 @@ def starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool
         reference=reference,
         a_sigma_components=_budget(members, result, correction, model, prior, star_sys, rsr_sources),
     )
+
+
+def _expectation(key: StarModelKey, satellite: str, band: str, hip: int) -> StarExpectation:
+    """:func:`star_expectation` with the arguments in the order ``functools.partial`` fills them."""
+    return star_expectation(key, hip, satellite, band)
 
 
 def _key_of(settings: Settings, model: str) -> StarModelKey:

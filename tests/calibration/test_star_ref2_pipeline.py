@@ -22,7 +22,7 @@ from monitor.domain import REF1_STAR_NOTE
 from monitor.ingest.service import run_ingest
 from monitor.results import build_results
 from monitor.science.star_budget import COMPONENT_KEYS
-from monitor.science.star_drift import STARPOOL_LEVEL_ESTIMATOR
+from monitor.science.star_drift import STARPOOL_LEVEL_ESTIMATOR_PRIOR
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import init_site, session_scope, utc_now
@@ -168,10 +168,12 @@ def test_reprocess_with_ref2_keeps_ref1_versions(sites: tuple[Settings, Settings
     assert star and all(c["reference_model"] == "REF-2" and set(c["a_sigma_components"]) == set(COMPONENT_KEYS)
                         for c in star)
     # the mix-corrected A_k beside the ICD's: one starpool here, so its own stars' random-effects
-    # mean, close to the starpool mean (the two weight the stars alike), with its estimator recorded
+    # mean, close to the starpool mean (the two weight the stars alike), with its estimator recorded:
+    # with REF-2 the per-star template prior of the library's local scatter (issue 14)
     for c in star:
         mix = c["a_star_offsets"]
-        assert mix["estimator"] == STARPOOL_LEVEL_ESTIMATOR and mix["n_starpools"] == 1
+        assert mix["estimator"].startswith(STARPOOL_LEVEL_ESTIMATOR_PRIOR) and mix["n_starpools"] == 1
+        assert 0.0005 < mix["template_prior_rms_rel"] < 0.1  # the library's local scatter: 0.2-5 % per band
         assert mix["n_stars"] == c["n"] and mix["n_stars_linked"] == 0
         assert abs(mix["a"] / c["a"] - 1.0) < 2.0 * c["a_sigma"] / c["a"], (mix, c["a"], c["a_sigma"])
         assert mix["a_sigma"] > 0.0
