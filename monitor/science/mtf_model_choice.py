@@ -19,6 +19,14 @@ is decided by the data through the models' Akaike weights, not by a tuned scale 
   departures from it, ``sqrt(sum_a w_a (q_a - q_full)^2)``: the spread that the data cannot resolve
   between models they find (nearly) equally good, nothing from models they reject.
 
+Status (branch i15c, benchmarks/mtf.py on the pupil truth, 8 pools per family and band): as the
+model-choice sigma of the fit it UNDER-COVERS where it matters most: on defocus 0.06 wave in B2 the
+data reject the models without wave-front error (dchi2 100-170) and the remaining nested models
+barely move the MTF, while the full model's MTF at Nyquist is 3-6 sigma off (the ATF depth's shape
+error is not represented by any nested model): reported-MTF pull std 1.67/2.27 along/across against
+0.51/0.69 with the x2 rule (``monitor.science.mtf_fit.MODEL_CHOICE_SCALE``), which stays. The fit
+records the ensemble as a diagnostic (``PsfFitResult.model_ensemble``).
+
 What it can and cannot catch: it covers the PSF-shape freedom WITHIN the parametric family (e.g.
 whether the along-track blur is a Gaussian or a box, whether a core broadening is blur or defocus).
 It does not cover a truth outside every member of the ensemble (spider vanes, a different pupil):
