@@ -72,9 +72,9 @@ from scipy.stats import norm
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
 from monitor.science.encircled_energy import encircled_energy_square_mean_jacobian
 from monitor.science.epsf import EpsfMtfResult, epsf_mtf
-from monitor.science.psf import FREE_PARAMETER_NAMES, NYQUIST_CY_PX, PsfParams, otf_grid
 from monitor.science.mtf_model_choice import default_alternatives, nested_model_ensemble
-from monitor.science.mtf_multistart import valley_restart
+from monitor.science.mtf_multistart import RESTART_PROBE_NFEV, valley_restart
+from monitor.science.psf import FREE_PARAMETER_NAMES, NYQUIST_CY_PX, PsfParams, otf_grid
 from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
@@ -779,9 +779,34 @@ def fit_starpool_psf(
         theta_alt = theta.copy()
         theta_alt[: model.nf] = restart
         resid_now = model.residuals(theta)
-        sol = least_squares(model.residuals, np.clip(theta_alt, lower, upper), jac=model.jacobian, bounds=bounds,
-                            method="trf", x_scale="jac", tr_solver="lsmr", max_nfev=max_nfev, xtol=XTOL, ftol=FTOL,
-                            gtol=1e-10)
+        # a short probe first (RESTART_PROBE_NFEV evaluations); completed only when it is already better
+        sol = least_squares(
+            model.residuals,
+            np.clip(theta_alt, lower, upper),
+            jac=model.jacobian,
+            bounds=bounds,
+            method="trf",
+            x_scale="jac",
+            tr_solver="lsmr",
+            max_nfev=RESTART_PROBE_NFEV,
+            xtol=XTOL,
+            ftol=FTOL,
+            gtol=1e-10,
+        )
+        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
+            sol = least_squares(
+                model.residuals,
+                sol.x,
+                jac=model.jacobian,
+                bounds=bounds,
+                method="trf",
+                x_scale="jac",
+                tr_solver="lsmr",
+                max_nfev=max_nfev,
+                xtol=XTOL,
+                ftol=FTOL,
+                gtol=1e-10,
+            )
         if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
             theta = np.asarray(sol.x, dtype=np.float64)
             nfev += int(sol.nfev)

@@ -41,7 +41,6 @@ Burnham, K. P. & Anderson, D. R. (2002), Model Selection and Multimodel Inferenc
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 

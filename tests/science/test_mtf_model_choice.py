@@ -68,7 +68,8 @@ def test_weights_follow_aic_and_rejected_models_add_nothing() -> None:
     sig = ensemble_sigma(ens, np.array([[1.0, 0.0, 0.0]]))[0]
     assert sig == pytest.approx(math.sqrt(float(ens.weights @ ens.shifts[:, 0] ** 2)), rel=1e-12)
     # a strongly rejected alternative (b held 20 sigma away) contributes ~nothing
-    far = nested_model_ensemble(theta, cov, ["a", "b", "c"], [("b",)], np.array([0.0, theta[1] + 20 * math.sqrt(cov[1, 1]), 0.0]))
+    held = np.array([0.0, theta[1] + 20 * math.sqrt(cov[1, 1]), 0.0])
+    far = nested_model_ensemble(theta, cov, ["a", "b", "c"], [("b",)], held)
     assert far.weights[1] < 1e-80
     assert ensemble_sigma(far, np.eye(3)).max() < 1e-30
 

@@ -43,8 +43,16 @@ def _pool() -> tuple[list[np.ndarray], list[float], float]:
         bg = rng.uniform(5.0, 40.0)
         slope = (rng.normal(0.0, 0.1), rng.normal(0.0, 0.1))
         img = simulate_star_vignette(
-            rng, total_signal_dn=signal, shape=shape, center_xy=center, oversamp=o, psf=truth, dark_dn=DARK,
-            gain_e_per_dn=GAIN, read_noise_dn=READ, background_dn=bg + plane_excursion_dn(slope, shape),
+            rng,
+            total_signal_dn=signal,
+            shape=shape,
+            center_xy=center,
+            oversamp=o,
+            psf=truth,
+            dark_dn=DARK,
+            gain_e_per_dn=GAIN,
+            read_noise_dn=READ,
+            background_dn=bg + plane_excursion_dn(slope, shape),
             background_slope=slope,
         )
         vignettes.append(img.astype(np.float64) - DARK)
@@ -58,7 +66,10 @@ def test_fit_reaches_the_same_minimum_from_either_side_of_the_smear_valley(monke
     nominal = default_psf_params("PHR", "P")
     design = fit_starpool_psf(vignettes, oversamps, nominal, read_noise_dn=READ, gain_e_per_dn=GAIN)
     large = fit_starpool_psf(
-        vignettes, oversamps, nominal.replace(smear_along_px=0.8, sigma_along_px=0.25), read_noise_dn=READ,
+        vignettes,
+        oversamps,
+        nominal.replace(smear_along_px=0.8, sigma_along_px=0.25),
+        read_noise_dn=READ,
         gain_e_per_dn=GAIN,
     )
     assert design.chi2 == pytest.approx(large.chi2, abs=0.5)
