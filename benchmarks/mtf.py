@@ -36,7 +36,7 @@ Methods: ``parametric`` (``monitor.science.mtf_fit.fit_starpool_psf``, joint fit
 start), ``reported`` (what the system reports: the parametric fit unless its misfit tests fire or
 it disagrees with the ePSF, else the ePSF on moment centres normalised by the data's own star
 signals (curve of growth), sigma from a bootstrap over the stars and the signals' common error:
-``monitor.science.epsf.select_mtf``; its block gives
+``monitor.science.mtf_select.select_mtf``; its block gives
 the fraction of pools reported by the ePSF, ``misfit_rate``, and ``misfit_when_biased``: the
 fraction of the pools whose parametric error exceeds 3 honest parametric sigma (the fit's
 statistical sigma and its model-choice term ``PsfFitResult.mtf_nyquist_*_model_sigma``, not the
@@ -72,8 +72,10 @@ from monitor.science.ee_correction import (
     effective_ee_with_sigma,
     effective_encircled_energy,
 )
-from monitor.science.epsf import epsf_mtf, model_choice_sigma, select_mtf
-from monitor.science.mtf_fit import DEFAULT_FREE, fit_starpool_psf, nonparametric_mtf
+from monitor.science.epsf import epsf_mtf
+from monitor.science.mtf_fit import DEFAULT_FREE, fit_starpool_psf
+from monitor.science.mtf_nonparametric import nonparametric_mtf
+from monitor.science.mtf_select import model_choice_sigma, select_mtf
 from monitor.science.photometry import measure_star, vignette_header
 from monitor.science.psf import PsfParams, mtf_nyquist
 from monitor.simulate import pupil_psf

@@ -27,7 +27,8 @@ def worker(
     """Claim and run units of processing work until SIGTERM/SIGINT (the unit in hand is finished
     first) or, with --until-idle, until every unit is done. Any number of workers on any hosts may
     share one PostgreSQL catalogue and the site directory."""
-    from monitor.calibration.work import RUNNERS, work, worker_id
+    from monitor.calibration.work import work, worker_id
+    from monitor.calibration.work_runners import RUNNERS
     from monitor.reports.units import REPORT_RUNNERS
     from monitor.site import open_engine, utc_now
 
@@ -83,7 +84,7 @@ def print_queue(session: Session) -> None:
 def process_units(site: Path | None, reprocess: bool, dask: str | None, enqueue_only: bool) -> None:
     """``monitor process --enqueue`` (units for the workers) or ``--dask ADDRESS`` (Dask reprocessing)."""
     from monitor.calibration.distributed import reprocess_on_dask
-    from monitor.calibration.work import enqueue_star_run
+    from monitor.calibration.work_enqueue import enqueue_star_run
     from monitor.site import open_engine, session_scope, utc_now
 
     settings = site_settings(site)

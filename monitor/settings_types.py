@@ -164,7 +164,7 @@ _PERIOD = re.compile(r"[0-9]+d")
 
 
 def _campaign_period(period: str) -> str:
-    """``month`` or ``<n>d`` with n >= 1 (the rule of monitor.calibration.star.campaign_period)."""
+    """``month`` or ``<n>d`` with n >= 1 (the rule of monitor.calibration.star_photometry.campaign_period)."""
     if period != "month" and not (_PERIOD.fullmatch(period) and int(period[:-1]) > 0):
         raise _fail('must be "month" or a number of days like "14d"', period)
     return period

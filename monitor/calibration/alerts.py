@@ -10,7 +10,7 @@ again and finds the alert already active (never a duplicate).
   the trend). The departures of a series make one alert, with the largest departure as its value.
 - ``mtf-disagreement`` (method STAR): the parametric and ePSF MTF at Nyquist of the latest
   starpool of a satellite and band disagree beyond the tolerance of
-  :func:`monitor.science.epsf.compare_mtf` in some direction (``mtf_result.agrees_with_epsf``).
+  :func:`monitor.science.mtf_select.compare_mtf` in some direction (``mtf_result.agrees_with_epsf``).
 
 A condition that holds opens an alert when none of its series and kind is active, else refreshes
 the active one (value, message, ``last_run_id``; an acknowledged alert stays acknowledged). A kind

@@ -1,12 +1,12 @@
 """Reprocessing fanned out on Dask distributed (``monitor process --reprocess --dask ADDRESS``).
 
-The run is enqueued as units (:func:`monitor.calibration.work.enqueue_star_processing`); this
+The run is enqueued as units (:func:`monitor.calibration.work_enqueue.enqueue_star_processing`); this
 process is then the client and the one claimant: it claims units in batches (every kind of the
 processing run, as they become claimable) and submits them to the cluster with a bounded window of
 futures in flight (``as_completed``); its heartbeat keeps the leases of the units in flight, and a
 Dask worker lost with a task costs only that unit (given back, retried).
 
-- a photometry unit's task is its measurement (:func:`monitor.calibration.star.measure_file`:
+- a photometry unit's task is its measurement (:func:`monitor.calibration.star_photometry.measure_file`:
   file path and headers in, rows out; pure I/O and science, no database); the client writes each
   result as it completes through the claim protocol (a fenced commit per unit);
 - every other unit (a starpool, a drift refit, the run, a Moon, GEOM or GLOD unit) is claimed by
@@ -37,23 +37,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from monitor.calibration.pending import UnitFailure, unit_failure
-from monitor.calibration.star import measure_file
-from monitor.calibration.work import (
-    RUNNERS,
-    Enqueued,
-    Heartbeat,
-    LostClaim,
-    UnitKind,
-    WorkerSummary,
-    enqueue_star_run,
-    give_back,
-    photometry_job,
-    run_unit,
-    work,
-    worker_id,
-    write_photometry,
-)
+from monitor.calibration.star_photometry import measure_file
+from monitor.calibration.work import Heartbeat, WorkerSummary, work, worker_id
+from monitor.calibration.work_enqueue import Enqueued, enqueue_star_run
+from monitor.calibration.work_runners import RUNNERS, LostClaim, give_back, photometry_job, run_unit, write_photometry
 from monitor.catalogue import work_units as wu
+from monitor.catalogue.states import UnitKind
 from monitor.settings import Settings
 
 __all__ = ["DaskSummary", "dask_client", "reprocess_on_dask"]

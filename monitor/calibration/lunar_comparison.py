@@ -38,11 +38,10 @@ from monitor.io.errors import InvalidAcquisitionError
 from monitor.io.glod import SpectralResponse, read_glod, read_srf
 from monitor.io.reference_data import load_rolo_coefficients, load_solar_spectrum
 from monitor.science.constants import MOON_RADIUS_KM
-from monitor.science.exceptions import AllNaNError, ScienceError
+from monitor.science.exceptions import AllNaNError, MoonPhotometryError, ScienceError
 from monitor.science.lunar_comparison import compare, file_net_counts, integrate_imagette
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
 from monitor.science.lunar_model import lunar_band_irradiance
-from monitor.science.moon_photometry import MoonPhotometryError
 from monitor.science.observer_frames import observer_gcrs_km
 from monitor.settings import Settings
 

@@ -57,14 +57,13 @@ from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_sol
 from monitor.io.strips import image_strips_factory
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import drift_alerts, drift_model, fit_drift
-from monitor.science.exceptions import AllNaNError, InsufficientDataError, ScienceError
+from monitor.science.exceptions import AllNaNError, InsufficientDataError, MoonPhotometryError, ScienceError
 from monitor.science.lunar_comparison import FLAG_LIBRATION, model_rel_sigma, quality_flags
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
 from monitor.science.lunar_model import lunar_band_irradiance
 from monitor.science.moon_photometry import (
     DEFAULT_MODEL_REL_SIGMA,
     MoonPhotometry,
-    MoonPhotometryError,
     measure_moon_band,
 )
 from monitor.science.moon_trends import PhaseSlope, phase_residual_slope

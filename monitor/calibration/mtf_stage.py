@@ -8,8 +8,8 @@ stage: a caller passing no provider silently got no MTF. Now:
    (:func:`monitor.calibration.psf.fit_starpool_band`) and its MTF rows, along and across track,
    parametric and stacked-ePSF, each with its frequency grid, MTF and 1-sigma
    (:func:`monitor.calibration.psf.store_mtf`). It runs first in the starpool's unit of work
-   (``monitor process``: :func:`monitor.calibration.star._starpool_stage`; the workers:
-   :func:`monitor.calibration.work._run_starpool`), and the EE correction of A_k consumes the fit
+   (``monitor process``: :func:`monitor.calibration.starpool_stage.starpool_stage`; the workers:
+   :func:`monitor.calibration.work_runners._run_starpool`), and the EE correction of A_k consumes the fit
    it returns (:func:`monitor.calibration.psf.starpool_ee_correction`) instead of fitting again.
    Its rows are committed with the starpool's A_k and its cleared pending mark, in one (fenced,
    for the workers) transaction: a crash before the commit leaves the starpool owing and stores

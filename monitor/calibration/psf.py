@@ -14,7 +14,7 @@ star flux, centre and background). From the fit:
   fit's misfit tests (chi2 and stacked residual structure against the noise model) decide which
   one is REPORTED: ``params["selected"]`` is True on the reported row of each direction, and
   ``params["misfit"]`` / ``params["selection"]`` record the statistics of the choice
-  (:func:`monitor.science.epsf.select_mtf`); ``agrees_with_epsf`` compares the two with the
+  (:func:`monitor.science.mtf_select.select_mtf`); ``agrees_with_epsf`` compares the two with the
   threshold of their combined uncertainties (no fixed margin);
 - the star's total signal comes from the data: the curve of growth of its own windows
   (:func:`monitor.science.ee_correction.curve_of_growth_ee`; windows up to 80 % of the vignette
@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
-from monitor.calibration.star import EeCorrection
+from monitor.calibration.starpool_stage import EeCorrection
 from monitor.catalogue import star_results, versions
 from monitor.catalogue.models import MtfResult, ProcessingRun, Starpool
 from monitor.domain import MISSION_OF_SATELLITE, PhotometryStatus, Satellite
@@ -63,11 +63,12 @@ from monitor.science.ee_correction import (
     effective_ee_with_sigma,
     effective_encircled_energy,
 )
-from monitor.science.epsf import model_choice_sigma, select_mtf
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
-from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf, nonparametric_mtf
+from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
+from monitor.science.mtf_nonparametric import nonparametric_mtf
+from monitor.science.mtf_select import model_choice_sigma, select_mtf
 from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
@@ -232,7 +233,7 @@ def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], fi
             diff = float(np.sum(d_flux) / np.sum(f_flux) - 1.0)
             diff_sigma = math.hypot(common_rel, float(np.sqrt(np.sum(data_sigma[used][ok] ** 2)) / np.sum(d_flux)))
             # and the fit's own model-choice term of its fluxes (the admissible model without the
-            # low-order wave-front error, mtf_fit.alternative_model_shift)
+            # low-order wave-front error, mtf_select.alternative_model_shift)
             common = {"ee_correction": 0.0,
                       "psf_model": math.hypot(float(model_choice_sigma(diff, diff_sigma)), fit.flux_model_rel_sigma)}
             source = (f"{source}; the fit passes its misfit tests: its fluxes are used, the data's curve of "
@@ -285,8 +286,8 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
     """Insert the parametric and ePSF MTF rows of the starpool (new versions): for each direction
     and method the MTF at Nyquist with its 1-sigma and the curve ``{"f", "mtf", "sigma"}`` (f in
     cycles per native pixel). The ePSF is normalised by the data's own signals and its sigma is the
-    bootstrap over the stars (:func:`monitor.science.mtf_fit.nonparametric_mtf`); the reported row of
-    each direction has ``params["selected"]`` (:func:`monitor.science.epsf.select_mtf`)."""
+    bootstrap over the stars (:func:`monitor.science.mtf_nonparametric.nonparametric_mtf`); the reported row of
+    each direction has ``params["selected"]`` (:func:`monitor.science.mtf_select.select_mtf`)."""
     fit, vignettes, oversamps = psf.fit, psf.vignettes, psf.oversamps
     # the ePSF is normalised by the members' signals (the fit's, or the curve of growth's when flagged)
     data_flux, flux_rel_sigma = psf.signals.flux_dn[psf.used], psf.signals.common_rel_sigma
@@ -312,7 +313,7 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
                                            direction=direction, method="parametric")
         curve = getattr(fit, f"mtf_{direction}")
         # the fit's statistical sigma and its own model-choice term (the MTF change to the admissible
-        # model without the low-order wave-front error, mtf_fit.alternative_model_shift)
+        # model without the low-order wave-front error, mtf_select.alternative_model_shift)
         fit_model_sigma = float(getattr(fit, f"mtf_nyquist_{direction}_model_sigma"))
         fit_model_curve = getattr(fit, f"mtf_{direction}_model_sigma")
         sigma = getattr(fit, f"mtf_{direction}_sigma")

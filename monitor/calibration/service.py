@@ -100,7 +100,7 @@ def run_processing(
             star: StageSummary = run_star_calibration(session, settings, run, now, reprocess=reprocess,
                                                       ee_provider=starpool_ee_correction, progress=progress)
         else:  # [compute] workers = false: the star method is enqueued for `monitor worker`s (issue 18)
-            from monitor.calibration.work import enqueue_star_stage
+            from monitor.calibration.work_enqueue import enqueue_star_stage
             star = enqueue_star_stage(session, settings, now, reprocess=reprocess)
         summary.add("star", star)
         geometry, moon = GeometrySummary(), MoonSummary()

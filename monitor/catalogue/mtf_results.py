@@ -12,7 +12,7 @@ from monitor.catalogue.versions import is_latest
 __all__ = ["latest_mtf_history", "count_of_run", "reported_rows", "REPORTED"]
 
 # ``method`` of latest_mtf_history: per starpool, band and direction the row the system reports,
-# parametric or ePSF (``params["selected"]``, monitor.science.epsf.select_mtf; rows stored before
+# parametric or ePSF (``params["selected"]``, monitor.science.mtf_select.select_mtf; rows stored before
 # that choice existed: the parametric one).
 REPORTED = "reported"
 

@@ -19,6 +19,14 @@ Image data types (``dtype``):
   must lie in 0..65534 when NaNs are present (``BLANK`` = stored -32768 is physical 0, so for
   uint16 the BLANK stored value is 32767, physical 65535).
 
+Header cards: the key names, value types (``Kind``), units and comments are those of the ICD key
+tables (:mod:`monitor.io.icd_keys`, which the reader's validator checks against); the writer adds
+only the order of the cards in its files (:data:`PRIMARY_CARD_ORDER`, :data:`GEOM_CARD_ORDER`,
+:data:`BAND_CARD_ORDER`: the tables' order is that of the reader's checks) and where a value comes
+from when no single attribute of the domain object holds it (a vector component, ``TIMESYS``). A
+key that the table does not require of every acquisition type (``RA_TARG``, ``STARX``...) is
+written when the domain object has a value.
+
 The writer checks the structure (images match ``header.bands``; shapes) but deliberately not the
 values against the ICD: the simulator uses it to write invalid files on purpose. Cards are typed
 values of our own keys, so astropy's output verification is skipped (it cost 40 % of the write
@@ -39,12 +47,16 @@ from numpy.typing import NDArray
 
 from monitor.domain import AcquisitionHeader, BandHeader, GeomHeader
 from monitor.fsutil import atomic_write, fsync_dir, fsync_file
+from monitor.io.icd_keys import ALL_TYPES, BAND_KEYS, BAND_NAME, GEOM_KEYS, PRIMARY_KEYS, Key, Kind
 
 __all__ = [
     "write_acquisition",
     "format_fits_time",
     "primary_cards",
     "band_cards",
+    "PRIMARY_CARD_ORDER",
+    "GEOM_CARD_ORDER",
+    "BAND_CARD_ORDER",
     "PART_SUFFIX",
     "DONE_SUFFIX",
 ]
@@ -54,20 +66,49 @@ DONE_SUFFIX = ".done"
 
 ImageDtype = Literal["float32", "int16", "uint16"]
 
-# Primary-header keys of each AcquisitionHeader field (``omit`` of write_acquisition).
-_PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "acq_id": ("ACQ_ID",),
-    "mission": ("MISSION",),
-    "satellite": ("SATELLIT",),
-    "acq_type": ("ACQTYPE",),
-    "target": ("TARGET",),
-    "date_obs": ("DATE-OBS",),
-    "sc_pos_km": ("SC_POSX", "SC_POSY", "SC_POSZ"),
-    "sc_vel_km_s": ("SC_VELX", "SC_VELY", "SC_VELZ"),
-    "ra_deg": ("RA_TARG",),
-    "dec_deg": ("DEC_TARG",),
-    "icd": ("ICD",),
+# The order of the cards in the files (ICD 1.1, ICD 3, ICD 1.2); what each card is: the key tables.
+PRIMARY_CARD_ORDER: tuple[str, ...] = (
+    "ACQ_ID", "MISSION", "SATELLIT", "ACQTYPE", "TARGET", "DATE-OBS", "TIMESYS",
+    "SC_POSX", "SC_POSY", "SC_POSZ", "SC_VELX", "SC_VELY", "SC_VELZ", "RA_TARG", "DEC_TARG", "ICD",
+)
+GEOM_CARD_ORDER: tuple[str, ...] = ("FOCAL", "PIXPITCH", "NSAMP", "LINEPER", "T0_FORE", "T0_AFT", "PITCH_F", "PITCH_A")
+BAND_CARD_ORDER: tuple[str, ...] = (
+    "BUNIT", "DARK", "GAINFACT", "OVERSAMP", "BINNING", "PIXSCALE", "LINEPER", "SATURATE", "STARX", "STARY",
+)
+
+# Values that no single attribute of the domain object (a row's ``field``) holds: a component of a
+# vector attribute, or a constant of the writer.
+_COMPONENTS: dict[str, tuple[str, int]] = {
+    **{f"SC_POS{axis}": ("sc_pos_km", i) for i, axis in enumerate("XYZ")},
+    **{f"SC_VEL{axis}": ("sc_vel_km_s", i) for i, axis in enumerate("XYZ")},
 }
+_CONSTANTS: dict[str, Any] = {"TIMESYS": "UTC"}
+
+
+def _rows(table: tuple[Key, ...], order: tuple[str, ...]) -> tuple[Key, ...]:
+    """The rows of a key table in the writer's card order (every name a row of the table)."""
+    by_name = {key.name: key for key in table}
+    return tuple(by_name[name] for name in order)
+
+
+_PRIMARY_ROWS = _rows(PRIMARY_KEYS, PRIMARY_CARD_ORDER)
+_GEOM_ROWS = _rows(GEOM_KEYS, GEOM_CARD_ORDER)
+_BAND_ROWS = _rows(BAND_KEYS, BAND_CARD_ORDER)
+
+
+
+def _keys_of_fields(rows: tuple[Key, ...]) -> dict[str, tuple[str, ...]]:
+    """Domain attribute -> the keys of its cards (a vector attribute has three)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for key in rows:
+        attr = _COMPONENTS[key.name][0] if key.name in _COMPONENTS else key.field
+        if attr:
+            out[attr] = (*out.get(attr, ()), key.name)
+    return out
+
+
+# Primary-header keys of each AcquisitionHeader field (``omit`` of write_acquisition).
+_PRIMARY_KEYS = _keys_of_fields(_PRIMARY_ROWS)
 
 
 def format_fits_time(t: datetime) -> str:
@@ -89,6 +130,36 @@ def format_fits_time(t: datetime) -> str:
     return t.isoformat(timespec=spec)
 
 
+def _typed(key: Key, value: Any) -> Any:
+    """A domain value as its card holds it, by the row's kind."""
+    if key.kind is Kind.FLOAT:
+        return float(value)
+    if key.kind is Kind.INT:
+        return int(value)
+    if key.kind is Kind.DATE:
+        return format_fits_time(value)
+    if isinstance(key.kind, type):  # an enum of the domain
+        return value.value
+    return value
+
+
+def _cards(rows: tuple[Key, ...], source: Any) -> list[tuple[str, Any, str]]:
+    """``(key, value, comment)`` of the rows, values from the domain object ``source``."""
+    cards: list[tuple[str, Any, str]] = []
+    for key in rows:
+        if key.name in _CONSTANTS:
+            value = _CONSTANTS[key.name]
+        elif key.name in _COMPONENTS:
+            attr, i = _COMPONENTS[key.name]
+            value = getattr(source, attr)[i]
+        else:
+            value = getattr(source, key.field)
+        if value is None and key.required != ALL_TYPES:  # not required of every type: written when given
+            continue
+        cards.append((key.name, _typed(key, value), key.card_comment))
+    return cards
+
+
 def primary_cards(header: AcquisitionHeader, geom: GeomHeader | None = None) -> list[tuple[str, Any, str]]:
     """Primary-header cards of ICD 1.1 (and ICD 3 for GEOM) as ``(key, value, comment)``.
 
@@ -104,36 +175,7 @@ def primary_cards(header: AcquisitionHeader, geom: GeomHeader | None = None) -> 
     list of tuple
         Cards in the order they are written.
     """
-    cards: list[tuple[str, Any, str]] = [
-        ("ACQ_ID", header.acq_id, "unique acquisition id"),
-        ("MISSION", header.mission.value, "PHR or PNEO"),
-        ("SATELLIT", header.satellite.value, "satellite"),
-        ("ACQTYPE", header.acq_type.value, "STAR, MOON or GEOM"),
-        ("TARGET", header.target, "target"),
-        ("DATE-OBS", format_fits_time(header.date_obs), "UTC time of the image centre"),
-        ("TIMESYS", "UTC", "time scale of DATE-OBS"),
-    ]
-    for axis, value in zip("XYZ", header.sc_pos_km, strict=True):
-        cards.append((f"SC_POS{axis}", float(value), "[km] satellite position, GCRS"))
-    for axis, value in zip("XYZ", header.sc_vel_km_s, strict=True):
-        cards.append((f"SC_VEL{axis}", float(value), "[km/s] satellite velocity, GCRS"))
-    if header.ra_deg is not None:
-        cards.append(("RA_TARG", float(header.ra_deg), "[deg] target right ascension, ICRS"))
-    if header.dec_deg is not None:
-        cards.append(("DEC_TARG", float(header.dec_deg), "[deg] target declination, ICRS"))
-    cards.append(("ICD", header.icd, "interface control document version"))
-    if geom is not None:
-        cards += [
-            ("FOCAL", float(geom.focal_mm), "[mm] focal length"),
-            ("PIXPITCH", float(geom.pixpitch_um), "[um] detector pitch"),
-            ("NSAMP", int(geom.nsamp), "detector samples"),
-            ("LINEPER", float(geom.lineper_ms), "[ms] line period"),
-            ("T0_FORE", format_fits_time(geom.t0_fore), "UTC of line 0, FORE view"),
-            ("T0_AFT", format_fits_time(geom.t0_aft), "UTC of line 0, AFT view"),
-            ("PITCH_F", float(geom.pitch_fore_deg), "[deg] nominal pitch, FORE view"),
-            ("PITCH_A", float(geom.pitch_aft_deg), "[deg] nominal pitch, AFT view"),
-        ]
-    return cards
+    return _cards(_PRIMARY_ROWS, header) + (_cards(_GEOM_ROWS, geom) if geom is not None else [])
 
 
 def band_cards(band: BandHeader) -> list[tuple[str, Any, str]]:
@@ -149,21 +191,7 @@ def band_cards(band: BandHeader) -> list[tuple[str, Any, str]]:
     list of tuple
         ``(key, value, comment)`` cards.
     """
-    cards: list[tuple[str, Any, str]] = [
-        ("BUNIT", band.bunit, "pixel unit"),
-        ("DARK", float(band.dark_dn), "[DN] dark signal per native pixel"),
-        ("GAINFACT", float(band.gain_factor), "gain factor relative to the reference gain"),
-        ("OVERSAMP", float(band.oversamp), "along-track oversampling factor"),
-        ("BINNING", int(band.binning), "b x b native pixels summed per pixel"),
-        ("PIXSCALE", float(band.pixscale_urad), "[urad] native pixel IFOV"),
-        ("LINEPER", float(band.lineper_ms), "[ms] native line period"),
-        ("SATURATE", float(band.saturate_dn), "[DN] native-pixel saturation level"),
-    ]
-    if band.star_x is not None:
-        cards.append(("STARX", float(band.star_x), "predicted star column, 0-based"))
-    if band.star_y is not None:
-        cards.append(("STARY", float(band.star_y), "predicted star row, 0-based"))
-    return cards
+    return _cards(_BAND_ROWS, band)
 
 
 def _image_hdu(band: BandHeader, image: NDArray[Any], dtype: ImageDtype) -> fits.ImageHDU:
@@ -173,7 +201,7 @@ def _image_hdu(band: BandHeader, image: NDArray[Any], dtype: ImageDtype) -> fits
     if tuple(data.shape) != tuple(band.shape):
         raise ValueError(f"image of band {band.band!r} has shape {data.shape}, header says {band.shape}")
     hdr = fits.Header()
-    hdr["EXTNAME"] = (band.band, "band name")
+    hdr[BAND_NAME.name] = (band.band, BAND_NAME.card_comment)
     for key, value, comment in band_cards(band):
         hdr[key] = (value, comment)
     if dtype == "float32":

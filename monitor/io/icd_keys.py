@@ -112,6 +112,11 @@ class Key:
         The attribute of the domain object (:class:`~monitor.domain.AcquisitionHeader`,
         :class:`~monitor.domain.BandHeader`, :class:`~monitor.domain.GeomHeader`) that receives the
         value, if one does.
+    comment : str
+        What the key is, as the writer's card comment says it (:attr:`card_comment`).
+    unit_in_comment : bool
+        The card comment starts with ``[unit]`` (FITS 4.0 §4.3.2); False for the predicted star
+        position, whose cards have always been written without it.
     """
 
     name: str
@@ -131,12 +136,19 @@ class Key:
     only: Callable[[Mapping[str, Any]], bool] | None = None
     rule: Rule | None = None
     field: str = ""
+    comment: str = ""
+    unit_in_comment: bool = True
 
     conditional: bool = dataclasses.field(init=False)  # checked only for some acquisition types or HDUs
 
     def __post_init__(self) -> None:
         conditional = self.required != ALL_TYPES or bool(self.optional) or self.only is not None
         object.__setattr__(self, "conditional", conditional)
+
+    @property
+    def card_comment(self) -> str:
+        """The comment of the key's card: ``[unit] comment`` (the comment alone without a unit)."""
+        return f"[{self.unit}] {self.comment}" if self.unit and self.unit_in_comment else self.comment
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,28 +220,30 @@ _GEOM = frozenset({AcqType.GEOM})
 # ---------------------------------------------------------------------------------------------
 
 PRIMARY_KEYS: tuple[Key, ...] = (
-    Key("ACQ_ID", Kind.STR, rule=_no_white_space, field="acq_id"),
+    Key("ACQ_ID", Kind.STR, rule=_no_white_space, field="acq_id", comment="unique acquisition id"),
     Key("ICD", Kind.STR, allowed=(ICD_VERSION,), refusal=f"ICD is {{value!r}}; this system reads {ICD_VERSION!r} "
-        "files only", field="icd"),
-    Key("MISSION", Mission, field="mission"),
-    Key("SATELLIT", Satellite, rule=_satellite_of_mission, field="satellite"),
-    Key("ACQTYPE", AcqType, field="acq_type"),
-    Key("TARGET", Kind.STR, field="target"),  # HIP <n>, MOON or a site name: against ACQTYPE by the validator
-    Key("DATE-OBS", Kind.DATE, field="date_obs"),  # of the image centre
+        "files only", field="icd", comment="interface control document version"),
+    Key("MISSION", Mission, field="mission", comment="PHR or PNEO"),
+    Key("SATELLIT", Satellite, rule=_satellite_of_mission, field="satellite", comment="satellite"),
+    Key("ACQTYPE", AcqType, field="acq_type", comment="STAR, MOON or GEOM"),
+    # HIP <n>, MOON or a site name: against ACQTYPE by the validator
+    Key("TARGET", Kind.STR, field="target", comment="target"),
+    Key("DATE-OBS", Kind.DATE, field="date_obs", comment="UTC time of the image centre"),
     Key("TIMESYS", Kind.STR, required=NO_TYPE, optional=ALL_TYPES, allowed=("UTC",), any_case=True,
-        refusal="TIMESYS is {value!r}; DATE-OBS must be given in UTC (TIMESYS = 'UTC')"),
-    Key("SC_POSX", Kind.FLOAT, unit="km"),  # satellite position at DATE-OBS, GCRS
-    Key("SC_POSY", Kind.FLOAT, unit="km"),
-    Key("SC_POSZ", Kind.FLOAT, unit="km",
+        refusal="TIMESYS is {value!r}; DATE-OBS must be given in UTC (TIMESYS = 'UTC')",
+        comment="time scale of DATE-OBS"),
+    Key("SC_POSX", Kind.FLOAT, unit="km", comment="satellite position, GCRS"),  # at DATE-OBS
+    Key("SC_POSY", Kind.FLOAT, unit="km", comment="satellite position, GCRS"),
+    Key("SC_POSZ", Kind.FLOAT, unit="km", comment="satellite position, GCRS",
         rule=_magnitude("SC_POS", ORBIT_RADIUS_RANGE_KM, "the satellite position", "km")),
-    Key("SC_VELX", Kind.FLOAT, unit="km/s"),  # satellite velocity at DATE-OBS, GCRS
-    Key("SC_VELY", Kind.FLOAT, unit="km/s"),
-    Key("SC_VELZ", Kind.FLOAT, unit="km/s",
+    Key("SC_VELX", Kind.FLOAT, unit="km/s", comment="satellite velocity, GCRS"),  # at DATE-OBS
+    Key("SC_VELY", Kind.FLOAT, unit="km/s", comment="satellite velocity, GCRS"),
+    Key("SC_VELZ", Kind.FLOAT, unit="km/s", comment="satellite velocity, GCRS",
         rule=_magnitude("SC_VEL", ORBIT_SPEED_RANGE_KM_S, "the satellite velocity", "km/s")),
     Key("RA_TARG", Kind.FLOAT, 0.0, 360.0, hi_open=True, unit="deg", required=_STAR_MOON, optional=_GEOM,
-        pair="DEC_TARG", field="ra_deg"),  # target direction, ICRS
+        pair="DEC_TARG", field="ra_deg", comment="target right ascension, ICRS"),
     Key("DEC_TARG", Kind.FLOAT, -90.0, 90.0, unit="deg", required=_STAR_MOON, optional=_GEOM,
-        pair="RA_TARG", field="dec_deg"),
+        pair="RA_TARG", field="dec_deg", comment="target declination, ICRS"),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -237,21 +251,25 @@ PRIMARY_KEYS: tuple[Key, ...] = (
 # ---------------------------------------------------------------------------------------------
 
 GEOM_KEYS: tuple[Key, ...] = (
-    Key("T0_FORE", Kind.DATE, field="t0_fore"),  # UTC of line 0, FORE view
-    Key("T0_AFT", Kind.DATE, field="t0_aft"),
-    Key("FOCAL", Kind.FLOAT, 0.0, 1e5, lo_open=True, unit="mm", field="focal_mm"),  # PHR 12905 mm
-    Key("PIXPITCH", Kind.FLOAT, 0.0, 1000.0, lo_open=True, unit="um", field="pixpitch_um"),  # PHR 13 um
-    Key("NSAMP", Kind.INT, 1, 1_000_000, field="nsamp"),  # detector samples (PHR PAN 30000)
-    Key("LINEPER", Kind.FLOAT, 0.0, 1000.0, lo_open=True, unit="ms", field="lineper_ms"),  # PHR PAN 0.103
-    Key("PITCH_F", Kind.FLOAT, -80.0, 80.0, unit="deg", field="pitch_fore_deg"),  # nominal pitch, FORE view
-    Key("PITCH_A", Kind.FLOAT, -80.0, 80.0, unit="deg", field="pitch_aft_deg"),
+    Key("T0_FORE", Kind.DATE, field="t0_fore", comment="UTC of line 0, FORE view"),
+    Key("T0_AFT", Kind.DATE, field="t0_aft", comment="UTC of line 0, AFT view"),
+    Key("FOCAL", Kind.FLOAT, 0.0, 1e5, lo_open=True, unit="mm", field="focal_mm",
+        comment="focal length"),  # PHR 12905 mm
+    Key("PIXPITCH", Kind.FLOAT, 0.0, 1000.0, lo_open=True, unit="um", field="pixpitch_um",
+        comment="detector pitch"),  # PHR 13 um
+    Key("NSAMP", Kind.INT, 1, 1_000_000, field="nsamp", comment="detector samples"),  # PHR PAN 30000
+    Key("LINEPER", Kind.FLOAT, 0.0, 1000.0, lo_open=True, unit="ms", field="lineper_ms",
+        comment="line period"),  # PHR PAN 0.103
+    Key("PITCH_F", Kind.FLOAT, -80.0, 80.0, unit="deg", field="pitch_fore_deg", comment="nominal pitch, FORE view"),
+    Key("PITCH_A", Kind.FLOAT, -80.0, 80.0, unit="deg", field="pitch_aft_deg", comment="nominal pitch, AFT view"),
 )
 
 # ---------------------------------------------------------------------------------------------
 # ICD 1.2: each image HDU (band) of a STAR or MOON file
 # ---------------------------------------------------------------------------------------------
 
-BAND_NAME = Key("EXTNAME", Kind.STR)  # one of the mission's bands (else UNKNOWN_BAND: the validator's rule)
+# one of the mission's bands (else UNKNOWN_BAND: the validator's rule)
+BAND_NAME = Key("EXTNAME", Kind.STR, field="band", comment="band name")
 
 BAND_KEYS: tuple[Key, ...] = (
     # FITS structure (FITS 4.0; bounded by the walk): a band is a plain, non-empty 2-D image
@@ -261,25 +279,30 @@ BAND_KEYS: tuple[Key, ...] = (
     Key("PCOUNT", Kind.INT, default=0),
     Key("GCOUNT", Kind.INT, default=1, rule=_no_groups),
     Key("BUNIT", Kind.STR, allowed=("DN",), any_case=True, refusal="BUNIT of {hdu} is {value!r}; expected 'DN'",
-        field="bunit"),
+        field="bunit", comment="pixel unit"),
     Key("BITPIX", Kind.INT),
     # scaling, applied by the readers: physical = BZERO + BSCALE * stored; BLANK stored -> NaN
     Key("BSCALE", Kind.FLOAT, 0.0, 1e6, lo_open=True, required=NO_TYPE, optional=ALL_TYPES),
     Key("BZERO", Kind.FLOAT, -1e10, 1e10, unit="DN", required=NO_TYPE, optional=ALL_TYPES),  # uint16: 32768
     Key("BLANK", Kind.INT, _blank_lo, _blank_hi, required=NO_TYPE, optional=ALL_TYPES, only=_is_integer_image),
     # predicted star position, 0-based array indices, +-3 px
-    Key("STARX", Kind.FLOAT, -3.5, _axis_plus("NAXIS1", 2.5), unit="px", required=_STAR, field="star_x"),
-    Key("STARY", Kind.FLOAT, -3.5, _axis_plus("NAXIS2", 2.5), unit="rows", required=_STAR, field="star_y"),
+    Key("STARX", Kind.FLOAT, -3.5, _axis_plus("NAXIS1", 2.5), unit="px", required=_STAR, field="star_x",
+        comment="predicted star column, 0-based", unit_in_comment=False),
+    Key("STARY", Kind.FLOAT, -3.5, _axis_plus("NAXIS2", 2.5), unit="rows", required=_STAR, field="star_y",
+        comment="predicted star row, 0-based", unit_in_comment=False),
     # instrument state: dark per native pixel (12-bit detectors: 20-60 DN), gain relative to the
     # band's reference (simulator: 1-4), oversampling (1-4), b x b binning (Moon: ~10-60), native
     # IFOV (PHR PAN 1.008, MS 4.03 urad), line period (PHR PAN 0.103, PNEO PAN 0.044 ms), saturation
-    Key("DARK", Kind.FLOAT, -1e6, 1e6, unit="DN", field="dark_dn"),
-    Key("GAINFACT", Kind.FLOAT, 0.0, 1000.0, lo_open=True, field="gain_factor"),
-    Key("OVERSAMP", Kind.FLOAT, 1.0, 64.0, field="oversamp"),
-    Key("BINNING", Kind.INT, 1, 1024, default=1, field="binning"),
-    Key("PIXSCALE", Kind.FLOAT, 0.0, 1000.0, lo_open=True, unit="urad", field="pixscale_urad"),
-    Key("LINEPER", Kind.FLOAT, 0.0, 1000.0, lo_open=True, unit="ms", field="lineper_ms"),
-    Key("SATURATE", Kind.FLOAT, 0.0, 1e7, lo_open=True, unit="DN", field="saturate_dn"),  # 12-bit: 4095
+    Key("DARK", Kind.FLOAT, -1e6, 1e6, unit="DN", field="dark_dn", comment="dark signal per native pixel"),
+    Key("GAINFACT", Kind.FLOAT, 0.0, 1000.0, lo_open=True, field="gain_factor",
+        comment="gain factor relative to the reference gain"),
+    Key("OVERSAMP", Kind.FLOAT, 1.0, 64.0, field="oversamp", comment="along-track oversampling factor"),
+    Key("BINNING", Kind.INT, 1, 1024, default=1, field="binning", comment="b x b native pixels summed per pixel"),
+    Key("PIXSCALE", Kind.FLOAT, 0.0, 1000.0, lo_open=True, unit="urad", field="pixscale_urad",
+        comment="native pixel IFOV"),
+    Key("LINEPER", Kind.FLOAT, 0.0, 1000.0, lo_open=True, unit="ms", field="lineper_ms", comment="native line period"),
+    Key("SATURATE", Kind.FLOAT, 0.0, 1e7, lo_open=True, unit="DN", field="saturate_dn",
+        comment="native-pixel saturation level"),  # 12-bit: 4095
 )
 
 

@@ -7,12 +7,19 @@ caller that only knows the standard library still catches bad input.
 
 from __future__ import annotations
 
+from monitor.domain import RejectReason
+
 __all__ = [
     "ScienceError",
     "InsufficientDataError",
     "InsufficientStarsError",
     "InsufficientBackgroundError",
     "AllNaNError",
+    "MoonPhotometryError",
+    "MoonNotFoundError",
+    "MoonTruncatedError",
+    "MoonNaNOnDiskError",
+    "MoonSaturatedError",
 ]
 
 
@@ -34,3 +41,31 @@ class InsufficientBackgroundError(InsufficientDataError):
 
 class AllNaNError(ScienceError):
     """An image (vignette) holds no finite pixel (ICD 5 reason ``all-nan``)."""
+
+
+class MoonPhotometryError(ScienceError):
+    """A band image cannot give a Moon measurement; ``reason`` is the ICD 5 category."""
+
+    reason: RejectReason = RejectReason.BAD_VALUE
+
+
+class MoonNotFoundError(MoonPhotometryError):
+    """No lunar disk above the sky background."""
+
+
+class MoonTruncatedError(MoonPhotometryError):
+    """The disk touches or leaves the frame (its fitted limb plus a minimal margin does not fit)."""
+
+    reason = RejectReason.MOON_TRUNCATED
+
+
+class MoonNaNOnDiskError(MoonPhotometryError):
+    """Missing (NaN) pixels on the lunar disk."""
+
+    reason = RejectReason.NAN_IN_WINDOW
+
+
+class MoonSaturatedError(MoonPhotometryError):
+    """A pixel of the Moon reaches the native saturation level."""
+
+    reason = RejectReason.SATURATED

@@ -36,6 +36,12 @@ Bounded memory, two passes over row strips (``strips_factory()`` is called twice
 
 Only one strip (plus float32 temporaries of its size) and the small preview are in memory; no
 float64 copy of the image is made.
+
+This module holds the results, the measurement equation and :func:`measure_moon_band`, which runs
+the passes; each step has its own module: the preview (:mod:`monitor.science.moon_preview`), the
+lit Moon and its limb (:mod:`monitor.science.moon_limb`), the sky plane
+(:mod:`monitor.science.moon_sky`) and the curve of growth (:mod:`monitor.science.moon_growth`).
+The errors are in :mod:`monitor.science.exceptions`.
 """
 
 from __future__ import annotations
@@ -46,19 +52,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, stats
 
-from monitor.domain import BandHeader, RejectReason
-from monitor.science.exceptions import AllNaNError, InsufficientBackgroundError, ScienceError
+from monitor.domain import BandHeader
+from monitor.science.exceptions import (
+    MoonNaNOnDiskError,
+    MoonNotFoundError,
+    MoonSaturatedError,
+    MoonTruncatedError,
+)
 from monitor.science.lunar_geometry import is_phase_angle_valid
+from monitor.science.moon_growth import curve_of_growth, flat_index
+from monitor.science.moon_limb import detect_moon
+from monitor.science.moon_preview import preview_blocks
+from monitor.science.moon_sky import fit_background_adaptive
 
 __all__ = [
     "StripsFactory",
-    "MoonPhotometryError",
-    "MoonNotFoundError",
-    "MoonTruncatedError",
-    "MoonNaNOnDiskError",
-    "MoonSaturatedError",
     "MoonUncertainty",
     "MoonPhotometry",
     "DEFAULT_GEOMETRY_REL_SIGMA",
@@ -79,36 +88,7 @@ DEFAULT_GEOMETRY_REL_SIGMA = 2.4e-4
 DEFAULT_MODEL_REL_SIGMA = 1.0e-3
 
 _PREVIEW_MAX = 256  # preview size target (blocks along the longer axis)
-_MIN_SKY_BLOCKS = 50  # preview blocks wanted for the background plane fit
 _FLAG_PHASE = "phase-out-of-range"
-
-
-class MoonPhotometryError(ScienceError):
-    """A band image cannot give a Moon measurement; ``reason`` is the ICD 5 category."""
-
-    reason: RejectReason = RejectReason.BAD_VALUE
-
-
-class MoonNotFoundError(MoonPhotometryError):
-    """No lunar disk above the sky background."""
-
-
-class MoonTruncatedError(MoonPhotometryError):
-    """The disk touches or leaves the frame (its fitted limb plus a minimal margin does not fit)."""
-
-    reason = RejectReason.MOON_TRUNCATED
-
-
-class MoonNaNOnDiskError(MoonPhotometryError):
-    """Missing (NaN) pixels on the lunar disk."""
-
-    reason = RejectReason.NAN_IN_WINDOW
-
-
-class MoonSaturatedError(MoonPhotometryError):
-    """A pixel of the Moon reaches the native saturation level."""
-
-    reason = RejectReason.SATURATED
 
 
 @dataclass(frozen=True)
@@ -237,376 +217,6 @@ def calibration_coefficient(signal_dn: float, band: BandHeader, irradiance_w_m2_
     return signal_dn * band.pixel_solid_angle_sr / (band.oversamp * band.gain_factor * irradiance_w_m2_um)
 
 
-# --------------------------------------------------------------------------------------------
-# pass 1: preview
-
-
-@dataclass(frozen=True)
-class _Preview:
-    f: int
-    total: NDArray[np.float64]  # sum of valid pixels per block
-    total_sq: NDArray[np.float64]
-    count: NDArray[np.float64]  # valid pixels per block
-    n_pix: NDArray[np.float64]  # pixels per block (valid or not)
-    row_centre: NDArray[np.float64]  # delivered row of each block row
-    col_centre: NDArray[np.float64]
-    n_sat: NDArray[np.float64]  # pixels at or above the saturation level per block (never sky)
-
-
-def _block_edges(n: int, f: int) -> NDArray[np.intp]:
-    return np.arange(0, n, f, dtype=np.intp)
-
-
-def _preview(
-    strips: Iterable[tuple[int, NDArray[np.float32]]], shape: tuple[int, int], f: int, saturation_dn: float = np.inf
-) -> _Preview:
-    n_rows, n_cols = shape
-    col_edges = _block_edges(n_cols, f)
-    nbr, nbc = -(-n_rows // f), col_edges.size
-    total = np.zeros((nbr, nbc))
-    total_sq = np.zeros((nbr, nbc))
-    count = np.zeros((nbr, nbc))
-    n_sat = np.zeros((nbr, nbc))
-    col_width = np.diff(np.append(col_edges, n_cols)).astype(np.float64)
-    rows_seen = 0
-    for r0, strip in strips:
-        block = np.asarray(strip, dtype=np.float32)
-        if block.ndim != 2 or block.shape[1] != n_cols or r0 < 0 or r0 + block.shape[0] > n_rows:
-            raise ValueError(f"strip at row {r0} of shape {block.shape} does not fit image {shape}")
-        rows_seen += block.shape[0]
-        nan = ~np.isfinite(block)
-        has_nan = bool(nan.any())
-        if has_nan:
-            block = np.where(nan, np.float32(0.0), block)
-        rb = (r0 + np.arange(block.shape[0])) // f
-        starts = np.flatnonzero(np.r_[True, rb[1:] != rb[:-1]])
-        idx = rb[starts]
-        s = np.add.reduceat(np.add.reduceat(block, col_edges, axis=1, dtype=np.float64), starts, axis=0)
-        # squares in float64: a corrupt pixel of 1e20 DN overflows float32 (then the sky fit fails)
-        sq = np.add.reduceat(np.add.reduceat(np.square(block, dtype=np.float64), col_edges, axis=1), starts, axis=0)
-        sat = np.add.reduceat(np.add.reduceat(block >= saturation_dn, col_edges, axis=1, dtype=np.float64), starts,
-                              axis=0)
-        nrows_in = np.diff(np.append(starts, block.shape[0])).astype(np.float64)
-        cnt = nrows_in[:, None] * col_width[None, :]
-        if has_nan:
-            cnt = cnt - np.add.reduceat(np.add.reduceat(nan, col_edges, axis=1, dtype=np.float64), starts, axis=0)
-        total[idx] += s
-        total_sq[idx] += sq
-        count[idx] += cnt
-        n_sat[idx] += sat
-    if rows_seen != n_rows:
-        raise ValueError(f"strips cover {rows_seen} rows, image has {n_rows}")
-    row_edges = _block_edges(n_rows, f)
-    row_hi = np.append(row_edges[1:], n_rows)
-    col_hi = np.append(col_edges[1:], n_cols)
-    n_pix = (row_hi - row_edges)[:, None].astype(np.float64) * (col_hi - col_edges)[None, :]
-    return _Preview(
-        f=f,
-        total=total,
-        total_sq=total_sq,
-        count=count,
-        n_pix=n_pix,
-        row_centre=(row_edges + row_hi - 1) / 2.0,
-        col_centre=(col_edges + col_hi - 1) / 2.0,
-        n_sat=n_sat,
-    )
-
-
-@dataclass(frozen=True)
-class _Detection:
-    centre_row: float
-    centre_col: float
-    radius_px: float  # elliptical radius (across-track delivered pixels)
-    touches_edge: bool = False  # lit blocks on the first/last row or column of the frame
-
-
-def _robust_sigma(x: NDArray[np.float64]) -> float:
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
-
-
-def _otsu_threshold(values: NDArray[np.float64], weights: NDArray[np.float64]) -> float:
-    """Two-class (Otsu 1979) threshold of weighted values: maximises the between-class variance.
-
-    Independent of the proportion of sky and Moon in the frame (the median is not: a Moon filling
-    most of the frame puts the median on the disk)."""
-    order = np.argsort(values)
-    v, w = values[order], weights[order]
-    cw = np.cumsum(w)
-    cm = np.cumsum(w * v)
-    total_w, total_m = float(cw[-1]), float(cm[-1])
-    w0, w1 = cw[:-1], total_w - cw[:-1]
-    ok = (w0 > 0) & (w1 > 0)
-    if not ok.any():
-        return float(v[-1])
-    mu0 = cm[:-1] / np.where(ok, w0, 1.0)
-    mu1 = (total_m - cm[:-1]) / np.where(ok, w1, 1.0)
-    between = np.where(ok, w0 * w1 * (mu1 - mu0) ** 2, -1.0)
-    k = int(np.argmax(between))
-    return float(0.5 * (v[k] + v[k + 1]))
-
-
-def _largest_component(mask: NDArray[np.bool_], weight: NDArray[np.float64]) -> NDArray[np.bool_] | None:
-    """The 8-connected component of ``mask`` with the largest summed ``weight`` (None if empty)."""
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if n == 0:
-        return None
-    flux = ndimage.sum_labels(np.where(mask, weight, 0.0), labels, index=np.arange(1, n + 1))
-    comp: NDArray[np.bool_] = labels == int(np.argmax(flux)) + 1
-    return comp
-
-
-def _fit_limb(comp: NDArray[np.bool_], pv: _Preview, oversamp: float) -> tuple[float, float, float] | None:
-    """Circle through the bright limb of the lit component: (centre row, centre col, radius px).
-
-    Works in scene units (rows / o). The boundary blocks of the lit Moon are the bright limb (on
-    the disk's circle, always a half circle whatever the phase) and the terminator (inside the
-    circle). An algebraic circle fit (Kasa 1976) to all boundary blocks, then refitted on the
-    blocks at or beyond the fitted radius minus a tolerance, converges on the limb. Boundary
-    blocks on the frame edge are left out (a cut, not the limb). None when fewer than 8 boundary
-    blocks remain or the fit is degenerate.
-    """
-    inner = ndimage.binary_erosion(comp, structure=np.ones((3, 3), dtype=bool), border_value=1)
-    edge = comp & ~inner
-    edge[[0, -1], :] = False
-    edge[:, [0, -1]] = False
-    rr, cc = np.nonzero(edge)
-    if rr.size < 8:
-        return None
-    y = pv.row_centre[rr] / oversamp
-    x = pv.col_centre[cc]
-    keep = np.ones(x.size, dtype=bool)
-    tol = 1.5 * pv.f
-    xc = yc = radius = 0.0
-    for _ in range(10):
-        design = np.column_stack([x[keep], y[keep], np.ones(int(keep.sum()))])
-        sol, *_ = np.linalg.lstsq(design, x[keep] ** 2 + y[keep] ** 2, rcond=None)
-        xc, yc = 0.5 * float(sol[0]), 0.5 * float(sol[1])
-        r2 = float(sol[2]) + xc * xc + yc * yc
-        if not r2 > 0.0:
-            return None
-        radius = math.sqrt(r2)
-        new_keep = np.hypot(x - xc, y - yc) >= radius - max(tol, 0.03 * radius)
-        if new_keep.sum() < 8 or np.array_equal(new_keep, keep):
-            break
-        keep = new_keep
-    return yc * oversamp, xc, radius
-
-
-def _detect(pv: _Preview, oversamp: float, threshold_frac: float) -> _Detection:
-    """Find the lit Moon for any framing: segment, fit the limb, take the sky outside it.
-
-    1. Two-class threshold of the block means (:func:`_otsu_threshold`) and the brightest
-       connected component above it: the lit Moon, whatever fraction of the frame it fills.
-    2. Its limb circle (:func:`_fit_limb`): disk centre and radius.
-    3. Sky level and noise from the blocks outside the limb (beyond ``R + 2 blocks``); with too
-       few of them (a frame barely larger than the disk, a tiny preview), from every block as
-       before, which is right when the sky dominates.
-    4. Detection threshold ``sky + max(5 sigma, threshold_frac (peak - sky))``; no block above
-       it is "no Moon". The final component and limb use that threshold; the radius covers every
-       lit block (the disk's circle holds the lit part whatever the phase).
-    """
-    valid = pv.count > 0
-    if not valid.any():
-        raise AllNaNError("the band image has no finite pixel")
-    mean = np.where(valid, pv.total / np.where(valid, pv.count, 1.0), np.nan)
-    rr, cc = pv.row_centre[:, None], pv.col_centre[None, :]  # broadcast, no full-size grids
-    peak = float(np.nanmax(mean))
-    level0, sig0 = float(np.median(mean[valid])), _robust_sigma(mean[valid])
-    if valid.sum() >= 16:
-        t_split = _otsu_threshold(mean[valid], pv.count[valid])
-        comp0 = _largest_component(valid & (mean > t_split), np.nan_to_num(mean - t_split) * pv.count)
-        limb0 = _fit_limb(comp0, pv, oversamp) if comp0 is not None else None
-        if limb0 is not None:
-            yc0, xc0, r0 = limb0
-            sky = valid & (np.hypot(cc - xc0, (rr - yc0) / oversamp) > r0 + 2.0 * pv.f)
-            if int(sky.sum()) >= 16:
-                level0, sig0 = float(np.median(mean[sky])), _robust_sigma(mean[sky])
-    thr = level0 + max(5.0 * sig0, threshold_frac * (peak - level0))
-    if not peak > thr:
-        raise MoonNotFoundError("no Moon above the sky background")
-    comp = _largest_component(valid & (mean > thr), np.nan_to_num(mean - level0) * pv.count)
-    assert comp is not None  # the peak block is above the threshold
-    w = np.where(comp, (mean - level0) * pv.count, 0.0)
-    wsum = float(w.sum())
-    yc, xc = float((w.sum(axis=1) @ pv.row_centre) / wsum), float((w.sum(axis=0) @ pv.col_centre) / wsum)
-    del w
-    rows_c, cols_c = np.nonzero(comp)
-    touches = bool(comp[[0, -1], :].any() or comp[:, [0, -1]].any())
-    half = 0.5 * pv.f  # half a block, to reach the block's far corner
-    limb = _fit_limb(comp, pv, oversamp)
-    if limb is not None and math.hypot(limb[1] - xc, (limb[0] - yc) / oversamp) < limb[2]:
-        yc, xc = limb[0], limb[1]  # the disk centre (the lit centroid lies inside the disk)
-    dx = np.abs(pv.col_centre[cols_c] - xc) + half
-    dy = (np.abs(pv.row_centre[rows_c] - yc) + half) / oversamp
-    extent = float(np.sqrt(dx * dx + dy * dy).max())
-    radius = extent
-    if limb is not None and (yc, xc) == (limb[0], limb[1]) and extent <= limb[2] + 2.0 * pv.f:
-        # the fitted limb; the boundary blocks' centres lie about half a block inside it
-        radius = limb[2] + half
-    return _Detection(centre_row=yc, centre_col=xc, radius_px=radius, touches_edge=touches)
-
-
-@dataclass(frozen=True)
-class _Background:
-    coef: NDArray[np.float64]  # (level at centre incl. dark, d/dcol, d/drow)
-    level_sigma: float  # 1-sigma of the level at the centre, DN per pixel
-    pixel_noise: float  # DN per pixel
-
-
-def _fit_background(pv: _Preview, det: _Detection, oversamp: float, inner_radius_px: float) -> _Background:
-    rr, cc = np.meshgrid(pv.row_centre - det.centre_row, pv.col_centre - det.centre_col, indexing="ij")
-    rho_near = np.sqrt(
-        np.maximum(np.abs(cc) - 0.5 * pv.f, 0.0) ** 2 + (np.maximum(np.abs(rr) - 0.5 * pv.f, 0.0) / oversamp) ** 2
-    )
-    sel = (pv.count >= 2) & (pv.n_sat == 0) & (rho_near > inner_radius_px)
-    if int(sel.sum()) < 6:
-        raise InsufficientBackgroundError(
-            f"only {int(sel.sum())} sky blocks beyond {inner_radius_px:.1f} px from the Moon"
-        )
-    n = pv.count[sel]
-    y = pv.total[sel] / n
-    var_in = (pv.total_sq[sel] - pv.total[sel] ** 2 / n) / (n - 1.0)
-    x = np.column_stack([np.ones_like(y), cc[sel], rr[sel]])
-    keep = np.ones(y.size, dtype=bool)
-    coef: NDArray[np.float64] = np.zeros(3)
-    for _ in range(8):
-        xk, wts = x[keep], n[keep]
-        try:
-            coef = np.asarray(np.linalg.solve(xk.T @ (xk * wts[:, None]), xk.T @ (wts * y[keep])), dtype=np.float64)
-        except np.linalg.LinAlgError as exc:
-            raise InsufficientBackgroundError(f"the sky blocks do not determine a background plane ({exc})") from None
-        resid = (y - x @ coef) * np.sqrt(n)  # normalised to one pixel
-        s = _robust_sigma(resid[keep])
-        new_keep = np.abs(resid) <= 3.5 * max(s, 1e-12)
-        if new_keep.sum() < 6 or np.array_equal(new_keep, keep):
-            break
-        keep = new_keep
-    wts = n[keep]
-    xw = x[keep] * wts[:, None]
-    resid_k = y[keep] - x[keep] @ coef
-    dof = max(int(keep.sum()) - 3, 1)
-    s2 = float((wts * resid_k**2).sum() / dof)  # variance of a one-pixel-weight residual
-    cov = s2 * np.linalg.inv(x[keep].T @ xw)
-    # median in-block variance, corrected for the median of chi2_k / k (k = pixels per block - 1)
-    k = max(float(np.median(n[keep])) - 1.0, 1.0)
-    pixel_noise = math.sqrt(max(float(np.median(var_in[keep])), 0.0) * k / float(stats.chi2.median(k)))
-    return _Background(coef=coef, level_sigma=math.sqrt(max(float(cov[0, 0]), 0.0)), pixel_noise=pixel_noise)
-
-
-def _fit_background_adaptive(pv: _Preview, det: _Detection, oversamp: float) -> _Background:
-    """Background plane from sky as far from the Moon as the image allows.
-
-    The PSF halo raises the sky near the disk (bias), while a far, small sky region gives a noisy
-    plane. Candidates: the blocks beyond ``R (1 + k)`` for k in (1.0, 0.6, 0.35, 0.2). The nearest
-    one (k = 0.2) is the fallback; a farther one is preferred when its blocks number at least
-    ``_MIN_SKY_BLOCKS``, surround the Moon (both sides along both axes, so the plane is
-    interpolated at the centre, not extrapolated) and its level uncertainty is at most twice the
-    nearest one's.
-    """
-    floor = max(3.0 * pv.f, 5.0)
-    margins = [max(k * det.radius_px, floor) for k in (1.0, 0.6, 0.35, 0.2)]
-    shape = pv.count.shape  # broadcast views, no full-size coordinate grids (bounded memory)
-    rr = np.broadcast_to((pv.row_centre - det.centre_row)[:, None], shape)
-    cc = np.broadcast_to((pv.col_centre - det.centre_col)[None, :], shape)
-    rho_near = np.sqrt(
-        np.maximum(np.abs(cc) - 0.5 * pv.f, 0.0) ** 2 + (np.maximum(np.abs(rr) - 0.5 * pv.f, 0.0) / oversamp) ** 2
-    )
-    usable = (pv.count >= 2) & (pv.n_sat == 0)
-    half = 0.5 * det.radius_px
-    nearest = _fit_background(pv, det, oversamp, det.radius_px + margins[-1])
-    for margin in margins[:-1]:
-        sel = usable & (rho_near > det.radius_px + margin)
-        if int(sel.sum()) < _MIN_SKY_BLOCKS:
-            continue
-        c, r = cc[sel], rr[sel] / oversamp
-        if not (c.min() < -half and c.max() > half and r.min() < -half and r.max() > half):
-            continue
-        far = _fit_background(pv, det, oversamp, det.radius_px + margin)
-        if far.level_sigma <= 2.0 * nearest.level_sigma:
-            return far
-    return nearest
-
-
-# --------------------------------------------------------------------------------------------
-# pass 2: curve of growth
-
-
-@dataclass(frozen=True)
-class _Growth:
-    bin_width: float
-    sums: NDArray[np.float64]
-    n_valid: NDArray[np.float64]
-    n_nan: NDArray[np.float64]
-    n_sat: NDArray[np.float64]
-
-
-def _growth(
-    strips: Iterable[tuple[int, NDArray[np.float32]]],
-    det: _Detection,
-    bkg: _Background,
-    oversamp: float,
-    rho_max: float,
-    bin_width: float,
-    saturation_dn: float,
-) -> _Growth:
-    nbins = int(math.ceil(rho_max / bin_width))
-    sums = np.zeros(nbins + 1)
-    n_all = np.zeros(nbins + 1)
-    n_nan = np.zeros(nbins + 1)
-    n_sat = np.zeros(nbins + 1)
-    yc, xc = det.centre_row, det.centre_col
-    row_lo = int(math.floor(yc - rho_max * oversamp))
-    row_hi = int(math.ceil(yc + rho_max * oversamp)) + 1
-    c0 = max(int(math.floor(xc - rho_max)), 0)
-    c1 = int(math.ceil(xc + rho_max)) + 1
-    level, gx, gy = (float(v) for v in bkg.coef)
-    inv_w = np.float32(1.0 / bin_width)
-    for r0, strip in strips:
-        a = max(row_lo - r0, 0)
-        b = min(row_hi - r0, strip.shape[0])
-        if a >= b:
-            continue
-        sub = np.asarray(strip[a:b, c0:c1], dtype=np.float32)
-        cols = np.arange(c0, c0 + sub.shape[1], dtype=np.float64) - xc
-        rows = np.arange(r0 + a, r0 + b, dtype=np.float64) - yc
-        dx2 = (cols * cols).astype(np.float32)
-        dy2 = ((rows / oversamp) ** 2).astype(np.float32)
-        rho = np.sqrt(dy2[:, None] + dx2[None, :])
-        rho *= inv_w
-        idx = np.minimum(rho, np.float32(nbins)).astype(np.intp)  # nbins = overflow bin
-        del rho
-        resid = sub - (level + gy * rows).astype(np.float32)[:, None]
-        resid -= (gx * cols).astype(np.float32)[None, :]
-        nan = np.isnan(resid)
-        if nan.any():
-            n_nan += np.bincount(idx[nan], minlength=nbins + 1)
-            resid[nan] = 0.0
-        sat = sub >= np.float32(saturation_dn)
-        if sat.any():
-            n_sat += np.bincount(idx[sat], minlength=nbins + 1)
-        flat_idx = idx.ravel()
-        sums += np.bincount(flat_idx, weights=resid.ravel(), minlength=nbins + 1)
-        n_all += np.bincount(flat_idx, minlength=nbins + 1)
-    return _Growth(
-        bin_width=bin_width,
-        sums=sums[:nbins],
-        n_valid=(n_all - n_nan)[:nbins],
-        n_nan=n_nan[:nbins],
-        n_sat=n_sat[:nbins],
-    )
-
-
-def _flat_index(s_cum: NDArray[np.float64], sigma_cum: NDArray[np.float64], i_min: int, flat_tol: float) -> int:
-    """Smallest i >= i_min from which the curve stays within tolerance of s_cum[i] (see module doc)."""
-    hi = np.maximum.accumulate((s_cum - 3.0 * sigma_cum)[::-1])[::-1]  # max_{j>=i} of S_j - 3 sigma_j
-    lo = np.minimum.accumulate((s_cum + 3.0 * sigma_cum)[::-1])[::-1]
-    tol = flat_tol * np.abs(s_cum)
-    ok = (hi <= s_cum + tol) & (lo >= s_cum - tol)
-    ok[:i_min] = False
-    cand = np.flatnonzero(ok)
-    return int(cand[0]) if cand.size else s_cum.size - 1
-
-
 def measure_moon_band(
     strips_factory: StripsFactory,
     band: BandHeader,
@@ -696,8 +306,8 @@ def measure_moon_band(
     saturation_dn = float(band.saturate_dn) * b2  # mean native level DN/b^2 >= SATURATE
     f = max(2, int(math.ceil(max(n_rows, n_cols) / _PREVIEW_MAX)))
 
-    pv = _preview(strips_factory(), (n_rows, n_cols), f, saturation_dn)
-    det = _detect(pv, o, threshold_frac)
+    pv = preview_blocks(strips_factory(), (n_rows, n_cols), f, saturation_dn)
+    det = detect_moon(pv, o, threshold_frac)
     rho_max = min(
         det.centre_col + 0.5, n_cols - 0.5 - det.centre_col, (det.centre_row + 0.5) / o,
         (n_rows - 0.5 - det.centre_row) / o,
@@ -707,15 +317,15 @@ def measure_moon_band(
             f"Moon (radius {det.radius_px:.1f} px) at ({det.centre_row:.1f}, {det.centre_col:.1f}) "
             f"touches or leaves the frame ({n_rows} x {n_cols})"
         )
-    bkg = _fit_background_adaptive(pv, det, o)
+    bkg = fit_background_adaptive(pv, det, o)
     bin_width = min(1.0, max(det.radius_px / 40.0, 0.1))
-    gr = _growth(strips_factory(), det, bkg, o, rho_max, bin_width, saturation_dn)
+    gr = curve_of_growth(strips_factory(), det, bkg, o, rho_max, bin_width, saturation_dn)
 
     s_cum = np.cumsum(gr.sums)
     n_cum = np.cumsum(gr.n_valid)
     sigma_cum = np.sqrt(n_cum * bkg.pixel_noise**2 + (n_cum * bkg.level_sigma) ** 2)
     i_disk = min(int(math.ceil(det.radius_px / bin_width)), s_cum.size - 1)
-    i_ap = _flat_index(s_cum, sigma_cum, i_disk, flat_tol)
+    i_ap = flat_index(s_cum, sigma_cum, i_disk, flat_tol)
     if gr.n_nan[: i_disk + 1].sum() > 0:
         raise MoonNaNOnDiskError(f"{int(gr.n_nan[: i_disk + 1].sum())} NaN pixel(s) on the lunar disk")
     if gr.n_sat[: i_ap + 1].sum() > 0:

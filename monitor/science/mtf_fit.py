@@ -27,21 +27,8 @@ solved with ``scipy.optimize.least_squares`` (trust-region reflective, sparse Ja
 analytic derivatives), first with data-based then with model-based weights (iteratively
 reweighted least squares; Cramér-Rao optimal for Gaussian noise with known variance).
 
-Misfit (:class:`MisfitStatistics`): the model is tested against the noise model in two ways, each
-with a threshold from the noise alone (false-alarm probability ``misfit_alpha``, no fixed margin):
-the global ``chi2`` against its distribution (mean ``dof``, variance ``2 dof``), and the residual
-STRUCTURE: the normalised residuals ``r_i = (d_i - mu_i)/sigma_i`` of every star are stacked on a
-grid of 0.5 x 0.5 native-px cells of the offset from the star's fitted centre (all stars and
-phases together, the ePSF grid of Anderson & King 2000) and
-``T = sum_b (sum_{i in b} r_i)^2 / (n_b s^2)``, ``s^2 = max(chi2/dof, 1)``, is compared with
-chi2(n_cells); the same on 0.25-px profiles along track (pixels within 1.5 px across) and across
-track, for misfits in one direction (smear, micro-vibration), the smallest of the three p-values
-times 3 (Bonferroni) being the structure p-value. Under a right model and noise model each cell
-sum has variance ``n_b`` (less the small leverage of the fitted parameters, which only makes the
-test conservative); a model that cannot follow the PSF leaves the same signed residual at the
-same offset for every bright star, which the stack adds coherently while the noise adds in
-quadrature. Dividing by ``s^2`` makes the structure test insensitive to a mis-scaled noise model
-(a wrong gain), which the chi2 test reports.
+Misfit: the fit is tested against the noise model (chi2 and the stacked residual structure,
+:func:`monitor.science.mtf_misfit.misfit_statistics`).
 
 Uncertainties: ``C = (J^T J)^-1`` at the solution (Fisher information of the weighted problem,
 optionally scaled by chi2/dof when it exceeds 1), marginalised over the nuisance parameters;
@@ -57,7 +44,6 @@ Mendez, R. A. et al. (2014), PASP 126, 798 (Cramér-Rao bounds for stellar image
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,34 +52,23 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
-from scipy.stats import chi2 as chi2_distribution
-from scipy.stats import norm
 
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
 from monitor.science.encircled_energy import encircled_energy_square_mean_jacobian
-from monitor.science.epsf import EpsfMtfResult, epsf_mtf
+from monitor.science.mtf_misfit import DEFAULT_MISFIT_ALPHA, MisfitStatistics, misfit_statistics
 from monitor.science.mtf_model_choice import default_alternatives, nested_model_ensemble
 from monitor.science.mtf_multistart import RESTART_PROBE_NFEV, valley_restart
+from monitor.science.mtf_select import ALTERNATIVE_FIXED, MODEL_CHOICE_SCALE, alternative_model_shift
 from monitor.science.psf import FREE_PARAMETER_NAMES, NYQUIST_CY_PX, PsfParams, otf_grid
 from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
     "DEFAULT_FREE",
-    "ALTERNATIVE_FIXED",
-    "DEFAULT_MISFIT_ALPHA",
-    "EPSF_SYSTEMATIC_REL",
-    "FIT_CENTRE_WEIGHT",
-    "MODEL_CHOICE_SCALE",
     "InsufficientStarsError",
-    "MisfitStatistics",
     "PsfFitError",
     "PRIOR_SIGMAS",
     "PsfFitResult",
-    "alternative_model_shift",
     "fit_starpool_psf",
-    "misfit_statistics",
-    "moment_centers",
-    "nonparametric_mtf",
 ]
 
 _N_NUISANCE = 6  # flux, x0, y0, b0, bx, by per star
@@ -111,42 +86,12 @@ DEFAULT_FREE: tuple[str, ...] = (
     "aberration_along",
     "aberration_across",
 )
-# The alternative admissible model of the model-choice term: the same fit without the low-order
-# wave-front error (held at its initial value, 0). On the pupil truth the ATF depths absorb about half
-# of a defocus/colour misfit (comment above), so the MTF change between the two models is of the order
-# of the remaining model error (benchmarks/mtf.py: pulls of the reported MTF).
-ALTERNATIVE_FIXED: tuple[str, ...] = ("aberration_along", "aberration_across")
-# The model-choice 1-sigma is this multiple of that MTF change: the pupil truth's defocus 0.06 wave
-# left a parametric error of 1.0-1.5 times the change in PAN (flagged there) and 1-3 times in B2 (not
-# flagged: pulls of the reported MTF -0.75/-1.87 with 1, -0.61/-1.13 with 2; benchmarks/mtf.py, 8 pools).
-# Fitted on the benchmark. The principled replacement tried in branch i15c, the Akaike-weighted spread
-# over the nested models that hold each freed parameter (and the wave-front pair) at its design value
-# (monitor.science.mtf_model_choice, recorded as PsfFitResult.model_ensemble), under-covers: the data
-# reject the models without wave-front error (dchi2 100-170 on defocus B2 pools) although the full
-# model's MTF at Nyquist is 3-6 sigma off there (pull std 1.67/2.27 along/across against 0.51/0.69
-# with this rule; 8 pools, seed 2026): the model-shape error of the ATF depth is not among the nested
-# models, and no nested model carries it.
-MODEL_CHOICE_SCALE = 2.0
-# Weight of the ePSF-on-fit-centres difference in the ePSF's centring-choice term (nonparametric_mtf):
-# half, the two registrations bracketing the error (pupil truth, benchmarks/mtf.py: the moment-centred
-# ePSF's bootstrap sigma alone gave pulls of 2-3 along track on defocus and red-star PAN pools).
-FIT_CENTRE_WEIGHT = 0.5
-# Systematic of the stacked-LSF ePSF, relative to the MTF (nonparametric_mtf): with the true star
-# signals it reads the MTF at Nyquist along track +0.5 % high on in-family PAN pools and +0.7 to +1.6 %
-# on defocus and red-star pools (benchmarks/mtf.py, 8 pools each; across track unbiased), beyond its
-# bootstrap sigma and not moved by the window, grid or registration variants; cause not found.
-EPSF_SYSTEMATIC_REL = 0.01
 # Design tolerance of the parameters that may be freed with a prior (fit_starpool_psf prior_sigmas): the
 # linear central obscuration within +-0.05 of its design value (1 sigma; stated, not measured).
 PRIOR_SIGMAS: dict[str, float] = {"obscuration": 0.05}
 _MAX_OBSCURATION = 0.9  # upper bound of a freed obscuration
 XTOL = 1e-7  # the MTF moves by < 1e-5 along the (sigma_along, smear) valley below this
 FTOL = 1e-7
-DEFAULT_MISFIT_ALPHA = 1e-3  # false-alarm probability of each misfit test under a right model
-_CELL_PX = 0.5  # residual-structure cell, native px
-_STRUCTURE_HALF_PX = 3.0  # the structure grid covers |dx|, |dy| < 3 px (the PSF core and first ring)
-_PROFILE_CELL_PX = 0.25  # cell of the along/across residual profiles, native px
-_PROFILE_CORE_PX = 1.5  # the profiles stack the pixels within 1.5 px of the star across the profile
 
 
 class InsufficientStarsError(ValueError):
@@ -155,54 +100,6 @@ class InsufficientStarsError(ValueError):
 
 class PsfFitError(RuntimeError):
     """Raised when the joint PSF fit does not converge or its information matrix is singular."""
-
-
-@dataclass(frozen=True)
-class MisfitStatistics:
-    """Goodness of fit of the parametric PSF against the noise model (module docstring).
-
-    Attributes
-    ----------
-    chi2_dof : float
-        chi2/dof of the final fit.
-    chi2_z : float
-        ``(chi2 - dof)/sqrt(2 dof)``: chi2 excess in units of its standard deviation.
-    chi2_p : float
-        Probability of a chi2 at least this large under the noise model (normal approximation).
-    structure : float
-        Residual-structure statistic T of the 2-D stack (stacked cell sums of normalised residuals).
-    structure_cells : int
-        Number of non-empty cells of the 2-D stack (degrees of freedom of T).
-    structure_p : float
-        Probability under a right model of a structure at least this large in the 2-D stack or
-        in the along/across profiles (smallest p-value of the three, times 3).
-    alpha : float
-        False-alarm probability of each test.
-    flagged : bool
-        True when either test rejects the model at ``alpha``.
-    """
-
-    chi2_dof: float
-    chi2_z: float
-    chi2_p: float
-    structure: float
-    structure_cells: int
-    structure_p: float
-    alpha: float
-    flagged: bool
-
-    def as_dict(self) -> dict[str, float | int | bool]:
-        """JSON-ready copy (plain floats, ints and bools)."""
-        return {
-            "chi2_dof": float(self.chi2_dof),
-            "chi2_z": float(self.chi2_z),
-            "chi2_p": float(self.chi2_p),
-            "structure": float(self.structure),
-            "structure_cells": int(self.structure_cells),
-            "structure_p": float(self.structure_p),
-            "alpha": float(self.alpha),
-            "flagged": bool(self.flagged),
-        }
 
 
 @dataclass(frozen=True)
@@ -246,7 +143,7 @@ class PsfFitResult:
         :data:`MODEL_CHOICE_SCALE` times the change of the MTF when the parameters of
         ``alternative_fixed`` are held at their initial values instead of fitted (another
         admissible model of the same data). Not included in the ``*_sigma`` fields (statistical);
-        the reported sigma adds it in quadrature (:func:`monitor.science.epsf.select_mtf`).
+        the reported sigma adds it in quadrature (:func:`monitor.science.mtf_select.select_mtf`).
     mtf_along_model_sigma, mtf_across_model_sigma : ndarray, shape (nf,)
         The same for the curves.
     flux_model_rel_sigma : float
@@ -462,132 +359,6 @@ class _PoolModel:
 def _variance(level_dn: NDArray[np.float64], read_noise_dn: float, gain_e_per_dn: float) -> NDArray[np.float64]:
     """Pixel variance, DN^2: read noise + photon noise (through the gain) + quantisation."""
     return read_noise_dn**2 + np.maximum(level_dn, 0.0) / gain_e_per_dn + _QUANT_VAR_DN2
-
-
-def _cell_statistic(
-    r: NDArray[np.float64],
-    dx: NDArray[np.float64],
-    dy: NDArray[np.float64],
-    cell_x: float,
-    cell_y: float,
-    nx: int,
-    ny: int,
-    scale: float,
-) -> tuple[float, int]:
-    """``sum_b (sum_{i in b} r_i)^2 / (n_b scale)`` over the cells of a grid centred on the star, and
-    the number of non-empty cells."""
-    ix = np.floor((dx + 0.5 * nx * cell_x) / cell_x).astype(np.int64)
-    iy = np.floor((dy + 0.5 * ny * cell_y) / cell_y).astype(np.int64)
-    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-    cell = iy[inside] * nx + ix[inside]
-    sums = np.bincount(cell, weights=r[inside], minlength=nx * ny)
-    counts = np.bincount(cell, minlength=nx * ny)
-    used = counts > 0
-    return float(np.sum(sums[used] ** 2 / counts[used]) / scale), int(used.sum())
-
-
-def misfit_statistics(
-    normalised_residuals: ArrayLike,
-    dx_px: ArrayLike,
-    dy_px: ArrayLike,
-    dof: int,
-    *,
-    alpha: float = DEFAULT_MISFIT_ALPHA,
-) -> MisfitStatistics:
-    """chi2 and stacked residual-structure tests of a fit (module docstring).
-
-    Parameters
-    ----------
-    normalised_residuals : array_like, shape (n,)
-        ``(d_i - mu_i)/sigma_i`` of every fitted pixel.
-    dx_px, dy_px : array_like, shape (n,)
-        Offsets of each pixel from its star's centre, across and along track, native px.
-    dof : int
-        Degrees of freedom of the fit (pixels minus parameters).
-    alpha : float
-        False-alarm probability of each test.
-
-    Returns
-    -------
-    MisfitStatistics
-
-    Examples
-    --------
-    Pure noise passes; the same noise plus a 0.5-sigma signed bump within 1 px of the centre (5 %
-    of the 20 000 pixels) is flagged by the structure test while chi2/dof moves by about 1 %:
-
-    >>> rng = np.random.default_rng(1)
-    >>> dx, dy = rng.uniform(-4, 4, (2, 20000))
-    >>> r = rng.normal(size=20000)
-    >>> misfit_statistics(r, dx, dy, 20000).flagged
-    False
-    >>> misfit_statistics(r + 0.5 * (np.hypot(dx, dy) < 1.0), dx, dy, 20000).flagged
-    True
-    """
-    r = np.asarray(normalised_residuals, dtype=np.float64).reshape(-1)
-    dx = np.asarray(dx_px, dtype=np.float64).reshape(-1)
-    dy = np.asarray(dy_px, dtype=np.float64).reshape(-1)
-    chi2 = float(r @ r)
-    dof = max(int(dof), 1)
-    chi2_dof = chi2 / dof
-    z = (chi2 - dof) / math.sqrt(2.0 * dof)
-    scale = max(chi2_dof, 1.0)
-    n_side = int(round(2.0 * _STRUCTURE_HALF_PX / _CELL_PX))
-    t, k = _cell_statistic(r, dx, dy, _CELL_PX, _CELL_PX, n_side, n_side, scale)
-    # along- and across-track profiles (thin cells over the core's width): a misfit in one
-    # direction only (smear, micro-vibration) adds coherently over the core's columns/rows
-    n_prof = int(round(2.0 * _STRUCTURE_HALF_PX / _PROFILE_CELL_PX))
-    core = np.abs(dx) < _PROFILE_CORE_PX
-    t_y, k_y = _cell_statistic(
-        r[core], np.zeros(int(core.sum())), dy[core], 2 * _STRUCTURE_HALF_PX, _PROFILE_CELL_PX, 1, n_prof, scale
-    )
-    core = np.abs(dy) < _PROFILE_CORE_PX
-    t_x, k_x = _cell_statistic(
-        r[core], dx[core], np.zeros(int(core.sum())), _PROFILE_CELL_PX, 2 * _STRUCTURE_HALF_PX, n_prof, 1, scale
-    )
-    stacks = ((t, k), (t_y, k_y), (t_x, k_x))
-    p_min = min(float(chi2_distribution.sf(tt, kk)) if kk > 0 else 1.0 for tt, kk in stacks)
-    p_struct = min(1.0, 3.0 * p_min)  # Bonferroni over the three stacks
-    p_chi2 = float(norm.sf(z))
-    return MisfitStatistics(
-        chi2_dof=chi2_dof,
-        chi2_z=float(z),
-        chi2_p=p_chi2,
-        structure=t,
-        structure_cells=k,
-        structure_p=p_struct,
-        alpha=float(alpha),
-        flagged=bool(p_chi2 < alpha or p_struct < alpha),
-    )
-
-
-def alternative_model_shift(
-    values: ArrayLike, covariance: ArrayLike, fixed: Sequence[int], fixed_values: ArrayLike
-) -> NDArray[np.float64]:
-    """Shift of the shared parameters when those at indices ``fixed`` are held at ``fixed_values[fixed]``.
-
-    The constrained least-squares solution of the (locally linear) problem is the conditional
-    mean ``theta_c = theta - C[:, F] C[F, F]^-1 (theta_F - theta0_F)`` (C: the covariance of the
-    fit, marginalised over the nuisance parameters); the returned ``theta_c - theta`` moves the
-    MTF by ``J (theta_c - theta)``, the spread between two admissible models of the same data
-    (with and without the low-order wave-front error): nothing when the data put the fixed
-    parameters at their initial values, as much as they move the MTF when the data need them.
-
-    >>> alternative_model_shift([1.0, 0.2], [[1.0, 0.5], [0.5, 1.0]], [1], [0.0, 0.0]).round(3).tolist()
-    [-0.1, -0.2]
-    """
-    theta = np.asarray(values, dtype=np.float64).reshape(-1)
-    shift = np.zeros_like(theta)
-    idx = np.asarray(list(fixed), dtype=np.int64)
-    if idx.size == 0:
-        return shift
-    c = np.asarray(covariance, dtype=np.float64)
-    delta = theta[idx] - np.asarray(fixed_values, dtype=np.float64).reshape(-1)[idx]
-    try:
-        gain = np.linalg.solve(c[np.ix_(idx, idx)], delta)
-    except np.linalg.LinAlgError:
-        return shift
-    return np.asarray(-c[:, idx] @ gain, dtype=np.float64)
 
 
 def _propagate(jac: NDArray[np.float64], cov: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -901,162 +672,4 @@ def fit_starpool_psf(
         mtf_across_model_sigma=m_across_model[:-1],
         flux_model_rel_sigma=flux_model_rel,
         model_ensemble=ensemble.as_dict(),
-    )
-
-
-def moment_centers(
-    vignettes: Sequence[ArrayLike],
-    oversamps: Sequence[float] | ArrayLike,
-    fit: PsfFitResult,
-    *,
-    half_width_px: int = 3,
-    pad_px: float = 48.0,
-) -> NDArray[np.float64]:
-    """Star centres for the non-parametric ePSF: first moments, corrected by the model's own moment bias.
-
-    The first moment of pixel-integrated samples over the whole plane is the PSF's centroid
-    EXACTLY, whatever the PSF (Poisson summation: the pixel box's sinc vanishes at the sampling
-    harmonics), so it carries no pixel-phase error; a window of ``+-half_width_px`` (rows
-    ``+-round(h o)``) truncates it, and the wing outside the window shifts it by a smooth
-    function of the phase. That small truncation shift is taken from the fitted PSF: the same
-    moment is computed on the noise-free model at the fitted centre and its offset from that
-    centre subtracted. A parametric model that does not match the core (the case the ePSF is for)
-    gives centres with a pixel-phase error of ~0.01-0.02 px, a periodic warp that the stack
-    cannot remove (the undersampled ePSF is degenerate with it), and an MTF at Nyquist off by
-    up to a few 0.01; the moments only need the model for the window's wing.
-
-    Parameters
-    ----------
-    vignettes, oversamps
-        As for :func:`fit_starpool_psf`.
-    fit : PsfFitResult
-        The starpool fit (centres, backgrounds, PSF).
-    half_width_px : int
-        Half-width of the moment window, native px.
-    pad_px : float
-        Padding of the model's periodic grid, native px.
-
-    Returns
-    -------
-    ndarray, shape (n, 2)
-        Centres (column, row in row units); the fitted centre where the window leaves the
-        vignette or holds NaN.
-    """
-    h = int(half_width_px)
-    o_arr = np.asarray(oversamps, dtype=np.float64).reshape(-1)
-    out = np.array(fit.centers_xy, dtype=np.float64)
-    nc = 2 * h + 1
-    for o in np.unique(o_arr):
-        idx = np.flatnonzero(o_arr == o)
-        hr = int(round(h * o))
-        nr = 2 * hr + 1
-        renderer = PsfRenderer(fit.params, (nr / o, float(nc)), pad_px=pad_px)
-        for i in idx.tolist():  # a loop over stars; pixels are vectorised
-            img = np.asarray(vignettes[i], dtype=np.float64)
-            cx, cy = out[i]
-            ic, ir = int(round(cx)), int(round(cy))
-            if ir - hr < 0 or ic - h < 0 or ir + hr + 1 > img.shape[0] or ic + h + 1 > img.shape[1]:
-                continue
-            win = img[ir - hr : ir + hr + 1, ic - h : ic + h + 1] - fit.backgrounds_dn[i]
-            if not np.all(np.isfinite(win)) or not win.sum() > 0.0:
-                continue
-            model = renderer.sample((nr, nc), [(cx - (ic - h), cy - (ir - hr))], float(o))[0, 0]
-            cols = np.arange(nc, dtype=np.float64)
-            rows = np.arange(nr, dtype=np.float64)
-            mx = (win.sum(axis=0) @ cols) / win.sum() - (model.sum(axis=0) @ cols) / model.sum()
-            my = (win.sum(axis=1) @ rows) / win.sum() - (model.sum(axis=1) @ rows) / model.sum()
-            out[i] = (cx + mx, cy + my)
-    return out
-
-
-def nonparametric_mtf(
-    vignettes: Sequence[ArrayLike],
-    oversamps: Sequence[float] | ArrayLike,
-    fit: PsfFitResult,
-    *,
-    fluxes_dn: ArrayLike,
-    flux_rel_sigma: float = 0.0,
-    half_width_px: int = 8,
-    moment_half_width_px: int = 6,
-    n_bootstrap: int = 100,
-    frequencies_cy_px: ArrayLike | None = None,
-    systematic_rel: float = EPSF_SYSTEMATIC_REL,
-) -> EpsfMtfResult:
-    """The starpool's non-parametric MTF (stacked-LSF ePSF) with its honest 1-sigma.
-
-    The stars are registered on their model-corrected first moments (:func:`moment_centers`,
-    window ``+-moment_half_width_px``) and normalised by the data's own signals ``fluxes_dn``
-    (curve of growth); the 1-sigma combines, in quadrature, the bootstrap over the stars
-    (:func:`monitor.science.epsf.epsf_mtf`), the signals' common error ``flux_rel_sigma`` and
-    centring-choice terms: the difference between the ePSF registered with the moment window and
-    with one 2 px narrower (the part of the window's truncation that the fitted model corrects
-    is uncertain when the model does not fit; the two admissible registrations bracket it), and
-    :data:`FIT_CENTRE_WEIGHT` times the difference from the ePSF registered on the fit's own
-    centres (admissible where the fit holds, with a pixel-phase error where it does not), and the
-    method's own systematic, ``systematic_rel`` of the MTF (:data:`EPSF_SYSTEMATIC_REL`).
-
-    Parameters
-    ----------
-    vignettes, oversamps, fit
-        As for :func:`moment_centers`.
-    fluxes_dn : array_like, shape (n,)
-        Star signals S_k, DN.
-    flux_rel_sigma : float
-        Relative 1-sigma of the signals common to every star.
-    half_width_px : int
-        Half-width of the LSF window (8 in PAN, 6 in MS).
-    moment_half_width_px : int
-        Half-width of the moment window (6 in PAN, 4 in MS).
-    n_bootstrap : int
-        Bootstrap resamplings of the stars.
-    frequencies_cy_px : array_like, optional
-        Output frequencies.
-    systematic_rel : float
-        Relative systematic 1-sigma of the stacked-LSF method, added in quadrature.
-
-    Returns
-    -------
-    EpsfMtfResult
-        With the combined sigmas (curves and Nyquist) and the registration centres.
-    """
-    centers = moment_centers(vignettes, oversamps, fit, half_width_px=moment_half_width_px)
-    ep = epsf_mtf(
-        vignettes,
-        oversamps,
-        centers,
-        fluxes_dn=fluxes_dn,
-        backgrounds_dn=fit.backgrounds_dn,
-        half_width_px=half_width_px,
-        frequencies_cy_px=frequencies_cy_px,
-        n_bootstrap=n_bootstrap,
-        flux_rel_sigma=flux_rel_sigma,
-    )
-    alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
-    alts = [
-        epsf_mtf(
-            vignettes,
-            oversamps,
-            c,
-            fluxes_dn=fluxes_dn,
-            backgrounds_dn=fit.backgrounds_dn,
-            half_width_px=half_width_px,
-            frequencies_cy_px=frequencies_cy_px,
-        )
-        for c in (alt_centers, fit.centers_xy)
-    ]
-    assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
-    weights = (1.0, FIT_CENTRE_WEIGHT)
-
-    def total(boot: NDArray[np.float64] | float, attr: str) -> NDArray[np.float64]:
-        value = np.asarray(getattr(ep, attr))
-        terms = [w * (np.asarray(getattr(a, attr)) - value) for w, a in zip(weights, alts, strict=True)]
-        terms.append(systematic_rel * value)
-        return np.asarray(np.sqrt(np.asarray(boot) ** 2 + sum(t * t for t in terms)), dtype=np.float64)
-
-    return dataclasses.replace(
-        ep,
-        mtf_along_sigma=total(ep.mtf_along_sigma, "mtf_along"),
-        mtf_across_sigma=total(ep.mtf_across_sigma, "mtf_across"),
-        mtf_nyquist_along_sigma=float(total(ep.mtf_nyquist_along_sigma, "mtf_nyquist_along")),
-        mtf_nyquist_across_sigma=float(total(ep.mtf_nyquist_across_sigma, "mtf_nyquist_across")),
     )

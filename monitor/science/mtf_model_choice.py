@@ -24,7 +24,7 @@ model-choice sigma of the fit it UNDER-COVERS where it matters most: on defocus 
 data reject the models without wave-front error (dchi2 100-170) and the remaining nested models
 barely move the MTF, while the full model's MTF at Nyquist is 3-6 sigma off (the ATF depth's shape
 error is not represented by any nested model): reported-MTF pull std 1.67/2.27 along/across against
-0.51/0.69 with the x2 rule (``monitor.science.mtf_fit.MODEL_CHOICE_SCALE``), which stays. The fit
+0.51/0.69 with the x2 rule (``monitor.science.mtf_select.MODEL_CHOICE_SCALE``), which stays. The fit
 records the ensemble as a diagnostic (``PsfFitResult.model_ensemble``).
 
 What it can and cannot catch: it covers the PSF-shape freedom WITHIN the parametric family (e.g.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from monitor.calibration.star import StarSummary, _drift_stage
+from monitor.calibration.star import StarSummary
+from monitor.calibration.star_drift_stage import drift_stage
 from monitor.catalogue import alerts, migrate
 from monitor.catalogue.acquisitions import seed_reference
 from monitor.catalogue.engine import make_engine
@@ -37,7 +38,7 @@ def test_star_drift_stage_opens_keeps_closes(tmp_path: Path, catalogue_url: str)
 
             def stage(run_: object, now: datetime) -> StarSummary:
                 summary = StarSummary()
-                _drift_stage(s, settings, run_, now, summary)  # type: ignore[arg-type]
+                drift_stage(s, settings, run_, now, summary)  # type: ignore[arg-type]
                 return summary
 
             assert stage(r1, EPOCHS[-1]).alerts == 1

@@ -32,7 +32,8 @@ from sqlmodel import Session, func, select
 
 from monitor.calibration.mtf_stage import MTF_OFF, refit_mtf_drifts
 from monitor.calibration.service import run_processing
-from monitor.calibration.work import enqueue_star_processing, work
+from monitor.calibration.work import work
+from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import operations, versions
 from monitor.catalogue.models import Alert, DriftResult, MtfResult, ProcessingRun, Starpool, StarpoolResult
 from monitor.catalogue.states import AlertState

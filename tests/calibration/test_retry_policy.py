@@ -39,9 +39,13 @@ from sqlmodel import col, select
 from monitor.calibration import geometry as geo_mod
 from monitor.calibration import moon as moon_mod
 from monitor.calibration import star as star_mod
+from monitor.calibration import star_drift_stage as drift_mod
+from monitor.calibration import star_photometry as photometry_mod
+from monitor.calibration import starpool_stage as starpool_mod
 from monitor.calibration.pending import UnitFailure
 from monitor.calibration.service import ProcessingSummary, run_processing
-from monitor.calibration.star import StarSummary, campaign_period
+from monitor.calibration.star import StarSummary
+from monitor.calibration.star_photometry import campaign_period
 from monitor.catalogue import migrate
 from monitor.catalogue.engine import make_engine
 from monitor.catalogue.models import (
@@ -293,7 +297,7 @@ def test_star_photometry_internal_error_does_not_stop_the_run(tmp_path: Path, sq
     """Before: the exception failed the whole run, and the geometry and Moon stages never ran."""
     settings = _site(tmp_path, sqlite_url, sources["mixed"][0])
     target = _acquisitions(settings, "STAR")[1]
-    _raise_once(monkeypatch, star_mod, "star_reference", KeyError("simulated defect"),
+    _raise_once(monkeypatch, photometry_mod, "star_reference", KeyError("simulated defect"),
                 when=lambda _model, hip, *_: hip == target.hip)
     first = _process(settings)
     _assert_internal_error_left_pending(settings, first, caplog, "STAR", target.acq_id, "KeyError: 'simulated defect'")
@@ -421,13 +425,13 @@ def test_unreadable_member_keeps_the_starpool_owing(tmp_path: Path, sqlite_url: 
     settings = _site(tmp_path, sqlite_url, source)
     member = _acquisitions(settings, "STAR")[2]
     path = settings.site / member.archive_path
-    real_stage = star_mod._starpool_stage
+    real_stage = star_mod.starpool_stage
 
     def file_goes_away(*args: Any, **kwargs: Any) -> None:
         path.rename(path.with_name(path.name + ".away"))
         real_stage(*args, **kwargs)
 
-    monkeypatch.setattr(star_mod, "_starpool_stage", file_goes_away)
+    monkeypatch.setattr(star_mod, "starpool_stage", file_goes_away)
     first = _process(settings)
     monkeypatch.undo()
     (key,) = _pools(settings)
@@ -514,7 +518,7 @@ def test_drift_internal_error_is_refitted_next_run(tmp_path: Path, sqlite_url: s
                                                    caplog: pytest.LogCaptureFixture,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _site(tmp_path, sqlite_url, sources["star"][0])
-    _raise_once(monkeypatch, star_mod, "fit_drift", TypeError("simulated defect"))  # first series: PHR1A B0
+    _raise_once(monkeypatch, drift_mod, "fit_drift", TypeError("simulated defect"))  # first series: PHR1A B0
     first = _process(settings)
     monkeypatch.undo()
     _assert_partial(settings, first, "PHR1A B0 drift: internal error: TypeError: simulated defect")
@@ -528,7 +532,7 @@ def test_drift_internal_error_is_refitted_next_run(tmp_path: Path, sqlite_url: s
     assert {k: v for k, v in after.items() if k[0] != "B0"} == fitted and len(after) == 2 * 5
 
 
-@pytest.mark.parametrize("stage", ["_starpool_stage", "_drift_stage"])
+@pytest.mark.parametrize("stage", ["starpool_stage", "drift_stage"])
 def test_interrupted_run_is_caught_up(tmp_path: Path, sqlite_url: str, sources: Any,
                                       monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
     """A run stops after its photometry commit (before the starpool stage), or after the starpool
@@ -547,14 +551,14 @@ def test_interrupted_run_is_caught_up(tmp_path: Path, sqlite_url: str, sources: 
         runs = session.exec(select(ProcessingRun).where(ProcessingRun.kind == "process")).all()
     assert [(r.outcome, r.message) for r in runs] == [("failed", "RuntimeError: simulated crash")]
     assert _drifts(settings) == {}
-    if stage == "_starpool_stage":
+    if stage == "starpool_stage":
         assert all(p.pending_since is not None for p in _pools(settings).values()) and _pool_results(settings) == {}
     else:
         assert _pool_results(settings) == _pool_results(reference)
     last = _process(settings)
     _assert_ok(settings, last)
     assert last.parts["star"].photometry == 0
-    assert last.parts["star"].starpools == (sorted(_pools(settings)) if stage == "_starpool_stage" else [])
+    assert last.parts["star"].starpools == (sorted(_pools(settings)) if stage == "starpool_stage" else [])
     assert _pool_results(settings) == _pool_results(reference)  # one version each
     assert _drifts(settings) == _drifts(reference) and len(_drifts(reference)) == 2 * 5
 
@@ -582,7 +586,7 @@ def test_migration_marks_never_computed_starpools_owing(tmp_path: Path, sqlite_u
     owing after the upgrade (as left by an interrupted run of the older code); a computed one is not."""
     settings = _site(tmp_path, sqlite_url, sources["star"][0])
     first_key = f"PHR1A-{campaign_period(_acquisitions(settings, 'STAR')[0].date_obs, 'month')[0]}"
-    _raise_once(monkeypatch, star_mod, "starpool_band", RuntimeError("simulated defect"),
+    _raise_once(monkeypatch, starpool_mod, "starpool_band", RuntimeError("simulated defect"),
                 when=lambda session, settings, run, pool, *_, **__: pool.period_key != first_key)
     _process(settings)  # the second starpool gets no result
     monkeypatch.undo()

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from sqlmodel import Session
 
-from monitor.calibration.star import StarSummary, _drift_stage
+from monitor.calibration.star import StarSummary
+from monitor.calibration.star_drift_stage import drift_stage
 from monitor.catalogue import alerts, migrate
 from monitor.catalogue.acquisitions import seed_reference
 from monitor.catalogue.engine import make_engine
@@ -65,7 +66,7 @@ def test_star_offsets_drift_is_primary_under_a_changing_star_mix(tmp_path: Path,
                             for hip, a in stars}
                 rows.starpool_result(s, run, pool, "P", 1, epoch, float(np.mean([a for _, a in stars])), per_star)
             s.commit()
-            _drift_stage(s, settings, run, end, StarSummary())
+            drift_stage(s, settings, run, end, StarSummary())
 
             (d,) = build_results(s)["drift"]
             # the truth's dA/A per year at the fit's reference epoch
@@ -118,7 +119,7 @@ def test_too_few_reobserved_stars_keep_the_starpool_mean_primary(tmp_path: Path,
                             for h in hips}
                 rows.starpool_result(s, run, pool, "P", 1, epoch, A0 * (1 - 0.01 * t), per_star)
             s.commit()
-            _drift_stage(s, settings, run, end, StarSummary())
+            drift_stage(s, settings, run, end, StarSummary())
             (d,) = build_results(s)["drift"]
             assert d["model"] == "linear" and d["drift_starpool_mean"] is None
             assert abs(d["rate_per_year"] + 0.01) < 0.002

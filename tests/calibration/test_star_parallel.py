@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from monitor.calibration import star as star_mod
+from monitor.calibration import star_photometry as photometry_mod
 from monitor.calibration.pending import UnitFailure
 from monitor.calibration.star import run_star_calibration
 from monitor.catalogue import operations as ops
@@ -56,8 +56,8 @@ def test_worker_processes_match_in_process(tmp_path: Path, monkeypatch: pytest.M
     simulate_campaigns(inbox, start=datetime(2024, 3, 1, tzinfo=UTC), months=2, seed=3, satellites=["PHR1A"],
                        stars_per_campaign=6, moon_per_month=0, geom_per_month=0, bad_files=False)
     serial = _process(tmp_path / "serial", inbox, workers=1)
-    monkeypatch.setattr(star_mod, "PARALLEL_MIN_FILES", 2)  # force the pool on a dozen files
-    assert star_mod._workers(load_settings(tmp_path / "x", env={"MONITOR_STAR_WORKERS": "2"}), 12) == 2
+    monkeypatch.setattr(photometry_mod, "PARALLEL_MIN_FILES", 2)  # force the pool on a dozen files
+    assert photometry_mod._workers(load_settings(tmp_path / "x", env={"MONITOR_STAR_WORKERS": "2"}), 12) == 2
     parallel = _process(tmp_path / "parallel", inbox, workers=2)
     assert serial[2] == parallel[2] == 12
     assert len(serial[0]) == 12 * 5
@@ -66,9 +66,9 @@ def test_worker_processes_match_in_process(tmp_path: Path, monkeypatch: pytest.M
 
 def test_small_backlogs_stay_in_process(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, env={"MONITOR_STAR_WORKERS": "4"})
-    assert star_mod._workers(settings, star_mod.PARALLEL_MIN_FILES - 1) == 1
-    assert star_mod._workers(settings, 10_000) == 4
-    assert star_mod._workers(load_settings(tmp_path, env={"MONITOR_STAR_WORKERS": "1"}), 10_000) == 1
+    assert photometry_mod._workers(settings, photometry_mod.PARALLEL_MIN_FILES - 1) == 1
+    assert photometry_mod._workers(settings, 10_000) == 4
+    assert photometry_mod._workers(load_settings(tmp_path, env={"MONITOR_STAR_WORKERS": "1"}), 10_000) == 1
 
 
 def test_broken_pool_falls_back_to_in_process(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_broken_pool_falls_back_to_in_process(tmp_path: Path) -> None:
 
     band = BandHeader(band="P", shape=(64, 64), dark_dn=0.0, gain_factor=1.0, oversamp=1.0, binning=1,
                       pixscale_urad=2.8, lineper_ms=0.07, saturate_dn=4095.0, star_x=32.0, star_y=32.0)
-    jobs = [star_mod.FileJob(tmp_path / f"missing{i}.fits", (band,), (20.0,), (5,), acquisition_id=i + 1,
+    jobs = [photometry_mod.FileJob(tmp_path / f"missing{i}.fits", (band,), (20.0,), (5,), acquisition_id=i + 1,
                               acq_id=f"ACQ{i}", satellite="PHR1A", hip=32349, run_id=1) for i in range(4)]
 
     def pool_results():  # two results, then the pool dies
@@ -87,7 +87,7 @@ def test_broken_pool_falls_back_to_in_process(tmp_path: Path) -> None:
         yield [({"message": "from the pool 1"}, [])]
         raise BrokenProcessPool("a worker was killed")
 
-    out = list(star_mod._in_process_if_broken(jobs, pool_results()))
+    out = list(photometry_mod._in_process_if_broken(jobs, pool_results()))
     assert [o[0][0]["message"] for o in out[:2]] == ["from the pool 0", "from the pool 1"]
     assert len(out) == 4
     for i, failure in enumerate(out[2:], start=2):  # measured in-process: the file cannot be opened
@@ -106,10 +106,10 @@ def test_worker_failures_become_file_outcomes(tmp_path: Path, caplog: pytest.Log
     truth = simulate_campaigns(inbox, start=datetime(2024, 3, 1, tzinfo=UTC), months=1, seed=4, satellites=["PHR1A"],
                                stars_per_campaign=3, moon_per_month=0, geom_per_month=0, bad_files=False)
 
-    def job(i: int, file: Path, **changes: object) -> star_mod.FileJob:
+    def job(i: int, file: Path, **changes: object) -> photometry_mod.FileJob:
         header = read_acquisition_header(file)
         assert header.hip is not None
-        good = star_mod.FileJob(file, header.bands, tuple(20.0 / b.gain_factor for b in header.bands),
+        good = photometry_mod.FileJob(file, header.bands, tuple(20.0 / b.gain_factor for b in header.bands),
                                  (2, 3, 5), acquisition_id=i, acq_id=f"ACQ{i}", satellite="PHR1A", hip=header.hip,
                                  run_id=1)
         return dataclasses.replace(good, **changes)  # type: ignore[arg-type]
@@ -122,10 +122,10 @@ def test_worker_failures_become_file_outcomes(tmp_path: Path, caplog: pytest.Log
         job(2, files[1], gains_e_per_dn=(20.0,)),  # one gain for five bands: a defect (zip strict)
         job(3, files[2]),
     ]
-    with caplog.at_level(logging.WARNING), star_mod._photometry_map(jobs, workers=2) as results:
+    with caplog.at_level(logging.WARNING), photometry_mod._photometry_map(jobs, workers=2) as results:
         out = list(results)
     assert not caplog.records  # no broken pool, no fallback to in-process
-    assert out[0] == star_mod.measure_file(jobs[0]) and out[3] == star_mod.measure_file(jobs[3])
+    assert out[0] == photometry_mod.measure_file(jobs[0]) and out[3] == photometry_mod.measure_file(jobs[3])
     assert all(phot["status"] == "ok" for phot, _ in out[0] + out[3])
     transient, internal = out[1], out[2]
     assert isinstance(transient, UnitFailure) and transient.kind is FailureKind.TRANSIENT

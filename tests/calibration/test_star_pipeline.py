@@ -37,7 +37,8 @@ from astropy.io import fits
 from sqlmodel import Session, col, func, select
 
 from monitor.calibration.service import run_processing
-from monitor.calibration.star import StarSummary, campaign_period
+from monitor.calibration.star import StarSummary
+from monitor.calibration.star_photometry import campaign_period
 from monitor.catalogue import star_results
 from monitor.catalogue.models import (
     Acquisition,

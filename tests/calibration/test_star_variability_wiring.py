@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.calibration.star import _variability
+from monitor.calibration.starpool_stage import _variability
 
 
 def test_variable_star_of_the_history_is_flagged_and_constant_ones_are_not() -> None:

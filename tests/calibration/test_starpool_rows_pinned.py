@@ -63,7 +63,8 @@ from sqlmodel import Session, select
 
 from monitor.calibration.psf import starpool_ee_correction
 from monitor.calibration.service import run_processing
-from monitor.calibration.star import EeCorrection, run_star_calibration
+from monitor.calibration.star import run_star_calibration
+from monitor.calibration.starpool_stage import EeCorrection
 from monitor.catalogue import operations
 from monitor.catalogue.models import Starpool, StarpoolResult
 from monitor.domain import Satellite

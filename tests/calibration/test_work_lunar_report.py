@@ -24,11 +24,14 @@ import pytest
 from sqlmodel import Session, col, select
 
 from monitor.calibration import work as work_mod
+from monitor.calibration import work_runners as runners_mod
 from monitor.calibration.service import run_processing
-from monitor.calibration.work import RUNNERS, UnitKind, work
+from monitor.calibration.work import work
+from monitor.calibration.work_enqueue import enqueue_star_processing
+from monitor.calibration.work_runners import RUNNERS
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import GlodObservationRow, LunarComparisonRow, Outbox, ProcessingRun, Report, WorkUnit
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.states import RunOutcome, UnitKind, WorkState
 from monitor.ingest.service import run_ingest
 from monitor.reports import render as render_mod
 from monitor.reports.service import run_report
@@ -116,8 +119,8 @@ def test_a_lunar_comparison_unit_that_lost_its_claim_writes_nothing(tmp_path: Pa
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _site(tmp_path / "site", glod_reference)
     with session_scope(settings) as session:
-        assert work_mod.enqueue_star_processing(session, settings, utc_now()).lunar == len(OBS)
-    real = work_mod.lunar_mod.observation_rows
+        assert enqueue_star_processing(session, settings, utc_now()).lunar == len(OBS)
+    real = runners_mod.lunar_mod.observation_rows
     stolen: list[int] = []
 
     def compare_then_lose(obs, s, run_id, now):  # type: ignore[no-untyped-def]
@@ -127,7 +130,7 @@ def test_a_lunar_comparison_unit_that_lost_its_claim_writes_nothing(tmp_path: Pa
             stolen.append(obs.id)
         return rows
 
-    monkeypatch.setattr(work_mod.lunar_mod, "observation_rows", compare_then_lose)
+    monkeypatch.setattr(runners_mod.lunar_mod, "observation_rows", compare_then_lose)
     summary = _work(settings)
     assert stolen and summary.lost == 1 and summary.done == {"lunar_comparison": len(OBS), "run": 1}, summary
     assert len(_comparisons(settings)) == len(OBS) * N_CHANNELS  # _comparisons asserts each (obs, channel) once

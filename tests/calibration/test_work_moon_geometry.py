@@ -15,8 +15,10 @@ import pytest
 from sqlmodel import Session, col, select
 
 from monitor.calibration import work as work_mod
+from monitor.calibration import work_runners as runners_mod
 from monitor.calibration.service import run_processing
-from monitor.calibration.work import UnitKind, enqueue_star_processing, work
+from monitor.calibration.work import work
+from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import (
     Acquisition,
@@ -26,7 +28,7 @@ from monitor.catalogue.models import (
     ProcessingRun,
     WorkUnit,
 )
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.states import RunOutcome, UnitKind, WorkState
 from monitor.domain import BANDS_BY_MISSION, Mission
 from monitor.settings import Settings
 from monitor.simulate.campaign import simulate_campaigns
@@ -141,7 +143,7 @@ def test_a_moon_unit_done_twice_writes_its_rows_once(files: Path, tmp_path: Path
     with session_scope(settings) as session:
         enq = enqueue_star_processing(session, settings, utc_now())
         assert enq.moon == N_MOON and enq.geometry == N_GEOM
-    real = work_mod.moon_mod.measure_acquisition
+    real = runners_mod.moon_mod.measure_acquisition
     stolen: list[str] = []
 
     def measure_then_lose(acq, bands, site, s, run_id, now):  # type: ignore[no-untyped-def]
@@ -160,7 +162,7 @@ def test_a_moon_unit_done_twice_writes_its_rows_once(files: Path, tmp_path: Path
                 engine.dispose()
         return rows
 
-    monkeypatch.setattr(work_mod.moon_mod, "measure_acquisition", measure_then_lose)
+    monkeypatch.setattr(runners_mod.moon_mod, "measure_acquisition", measure_then_lose)
     summary = _work_until_idle(settings)
     assert stolen and summary.lost == 1 and summary.done["moon"] == N_MOON and summary.done["moon_drift"] == 1
     meas, drift = _moon(settings)  # _moon asserts one row per acquisition and band

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from monitor.calibration import star as star_mod
-from monitor.calibration import work as work_mod
+from monitor.calibration import star_photometry as photometry_mod
+from monitor.calibration import work_runners as runners_mod
 from monitor.calibration.service import run_processing
-from monitor.calibration.work import UnitKind, enqueue_star_processing, work
+from monitor.calibration.work import work
+from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import ProcessingRun, StarpoolResult, WorkUnit
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.states import RunOutcome, UnitKind, WorkState
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import open_engine, session_scope, utc_now
 from tests.calibration.work_site import assert_same, make_site, snapshot
@@ -79,15 +80,15 @@ def test_a_failing_unit_is_retried_then_failed_and_the_run_is_partial(files: Pat
         victim = session.exec(select(WorkUnit.key).where(WorkUnit.kind == UnitKind.STAR_PHOTOMETRY)
                               .order_by(WorkUnit.id)).first()
     calls: list[str] = []
-    real = star_mod.measure_file
+    real = photometry_mod.measure_file
 
-    def measure(job: star_mod.FileJob):  # type: ignore[no-untyped-def]
+    def measure(job: photometry_mod.FileJob):  # type: ignore[no-untyped-def]
         if str(job.acquisition_id) == victim:
             calls.append(job.acq_id)
             raise RuntimeError("defect of the code")
         return real(job)
 
-    monkeypatch.setattr(work_mod, "measure_file", measure)
+    monkeypatch.setattr(runners_mod, "measure_file", measure)
     summary = _work_until_idle(settings)
     assert len(calls) == 2 and summary.given_back == 1 and summary.failed == 1
     assert summary.done["star_photometry"] == 11 and summary.done["starpool"] == 2  # its starpool still ran
@@ -140,10 +141,10 @@ def test_the_heartbeat_keeps_a_long_unit_from_being_reaped(files: Path, tmp_path
     settings = make_site(tmp_path / "site", files, env={"MONITOR_COMPUTE_LEASE_SECONDS": "0.4"})
     with session_scope(settings) as session:
         enqueue_star_processing(session, settings, utc_now())
-    real = star_mod.measure_file
+    real = photometry_mod.measure_file
     reaped: list[tuple[int, int]] = []
 
-    def slow(job: star_mod.FileJob):  # type: ignore[no-untyped-def]
+    def slow(job: photometry_mod.FileJob):  # type: ignore[no-untyped-def]
         if not reaped:
             time.sleep(2.0)
             engine = open_engine(settings)
@@ -155,7 +156,7 @@ def test_the_heartbeat_keeps_a_long_unit_from_being_reaped(files: Path, tmp_path
                 engine.dispose()
         return real(job)
 
-    monkeypatch.setattr(work_mod, "measure_file", slow)
+    monkeypatch.setattr(runners_mod, "measure_file", slow)
     summary = _work_until_idle(settings)
     assert reaped == [(0, 0)]
     assert summary.done["star_photometry"] == 12 and not summary.lost and not summary.reaped

@@ -29,11 +29,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, func, select
 
-from monitor.calibration import work as work_mod
-from monitor.calibration.work import UnitKind, enqueue_star_processing, work
+from monitor.calibration import work_runners as runners_mod
+from monitor.calibration.work import work
+from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import ProcessingRun, StarPhotometry, StarpoolResult, WorkUnit
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.states import RunOutcome, UnitKind, WorkState
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import open_engine, session_scope, utc_now
 from tests.calibration.work_site import make_site, replicate_acquisitions
@@ -168,7 +169,7 @@ def test_the_unit_in_hand_is_run_again_under_its_claim_after_a_lost_connection(
     settings = make_site(tmp_path / "site", files)
     with session_scope(settings) as session:
         enqueued = enqueue_star_processing(session, settings, utc_now())
-    real = work_mod.write_photometry
+    real = runners_mod.write_photometry
     raised: list[int] = []
 
     def write(session, unit, worker, rows, now, acq_id=None):  # type: ignore[no-untyped-def]
@@ -190,7 +191,7 @@ def test_the_unit_in_hand_is_run_again_under_its_claim_after_a_lost_connection(
         real(session, unit, worker, rows, now, acq_id)  # committed; then the reply is lost
         raise _lost_connection()
 
-    monkeypatch.setattr(work_mod, "write_photometry", write)
+    monkeypatch.setattr(runners_mod, "write_photometry", write)
     engine = open_engine(settings)
     try:
         summary = work(engine, settings, utc_now, until_idle=True)

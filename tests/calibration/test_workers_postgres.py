@@ -21,10 +21,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, func, select
 
-from monitor.calibration.work import UnitKind, enqueue_star_processing
+from monitor.calibration.work_enqueue import enqueue_star_processing
 from monitor.catalogue import work_units as wu
 from monitor.catalogue.models import ProcessingRun, StarPhotometry, StarpoolResult, WorkUnit
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.states import RunOutcome, UnitKind, WorkState
 from monitor.settings import Settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import open_engine, session_scope, utc_now

@@ -28,10 +28,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, func, select
 
-from monitor.calibration.work import UnitKind
 from monitor.catalogue import acquisitions
 from monitor.catalogue.models import ProcessingRun, StarPhotometry, StarpoolResult, WorkUnit
-from monitor.catalogue.states import RunOutcome, WorkState
+from monitor.catalogue.states import RunOutcome, UnitKind, WorkState
 from monitor.settings import Settings, load_settings
 from monitor.simulate.campaign import simulate_campaigns
 from monitor.site import init_site, open_engine

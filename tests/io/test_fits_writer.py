@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,16 @@ from monitor.domain import AcqType, AcquisitionHeader, BandHeader, GeomHeader, M
 from monitor.fsutil import sha256_file
 from monitor.io.acquisition import read_acquisition_header, read_geom_header
 from monitor.io.errors import InvalidAcquisitionError
-from monitor.io.fits_writer import format_fits_time, write_acquisition
+from monitor.io.fits_writer import (
+    BAND_CARD_ORDER,
+    GEOM_CARD_ORDER,
+    PRIMARY_CARD_ORDER,
+    band_cards,
+    format_fits_time,
+    primary_cards,
+    write_acquisition,
+)
+from monitor.io.icd_keys import BAND_KEYS, GEOM_KEYS, PRIMARY_KEYS
 from monitor.io.pixels import read_band
 from monitor.io.tables import read_ephem, read_gcp
 from tests.io.conftest import ephem_columns, gcp_columns
@@ -207,3 +217,49 @@ def test_interrupted_write_leaves_no_final_file(
 def test_format_fits_time() -> None:
     assert format_fits_time(datetime(2025, 3, 14, 2, 15, 33, 120000, tzinfo=UTC)) == "2025-03-14T02:15:33.120"
     assert format_fits_time(datetime(2025, 3, 14, 2, 15, 33, 120001)) == "2025-03-14T02:15:33.120001"
+
+
+# The cards of the files written before the writer took them from the key tables (issue 19): order
+# and comments, so that a simulated file keeps its bytes.
+WRITTEN_PRIMARY = [
+    ("ACQ_ID", "unique acquisition id"), ("MISSION", "PHR or PNEO"), ("SATELLIT", "satellite"),
+    ("ACQTYPE", "STAR, MOON or GEOM"), ("TARGET", "target"), ("DATE-OBS", "UTC time of the image centre"),
+    ("TIMESYS", "time scale of DATE-OBS"), ("SC_POSX", "[km] satellite position, GCRS"),
+    ("SC_POSY", "[km] satellite position, GCRS"), ("SC_POSZ", "[km] satellite position, GCRS"),
+    ("SC_VELX", "[km/s] satellite velocity, GCRS"), ("SC_VELY", "[km/s] satellite velocity, GCRS"),
+    ("SC_VELZ", "[km/s] satellite velocity, GCRS"), ("RA_TARG", "[deg] target right ascension, ICRS"),
+    ("DEC_TARG", "[deg] target declination, ICRS"), ("ICD", "interface control document version"),
+]
+WRITTEN_GEOM = [
+    ("FOCAL", "[mm] focal length"), ("PIXPITCH", "[um] detector pitch"), ("NSAMP", "detector samples"),
+    ("LINEPER", "[ms] line period"), ("T0_FORE", "UTC of line 0, FORE view"), ("T0_AFT", "UTC of line 0, AFT view"),
+    ("PITCH_F", "[deg] nominal pitch, FORE view"), ("PITCH_A", "[deg] nominal pitch, AFT view"),
+]
+WRITTEN_BAND = [
+    ("BUNIT", "pixel unit"), ("DARK", "[DN] dark signal per native pixel"),
+    ("GAINFACT", "gain factor relative to the reference gain"), ("OVERSAMP", "along-track oversampling factor"),
+    ("BINNING", "b x b native pixels summed per pixel"), ("PIXSCALE", "[urad] native pixel IFOV"),
+    ("LINEPER", "[ms] native line period"), ("SATURATE", "[DN] native-pixel saturation level"),
+    ("STARX", "predicted star column, 0-based"), ("STARY", "predicted star row, 0-based"),
+]
+
+
+def test_cards_keep_the_order_and_comments_of_the_files_written_so_far(header: AcquisitionHeader) -> None:
+    geom = GeomHeader(12905.0, 13.0, 20000, 0.1, datetime(2025, 6, 1, 10, 14, 30, tzinfo=UTC),
+                      datetime(2025, 6, 1, 10, 15, 30, tzinfo=UTC), 18.0, -17.5)  # fmt: skip
+    assert [(k, c) for k, _, c in primary_cards(header, geom)] == WRITTEN_PRIMARY + WRITTEN_GEOM
+    assert [(k, c) for k, _, c in band_cards(header.bands[0])] == WRITTEN_BAND
+    no_target = dataclasses.replace(header, ra_deg=None, dec_deg=None)
+    assert [k for k, _, _ in primary_cards(no_target)] == [k for k, _ in WRITTEN_PRIMARY if "_TARG" not in k]
+
+
+def test_every_card_is_a_row_of_the_key_table_and_every_domain_row_is_written() -> None:
+    """Names, kinds, units and comments come from the ICD key tables (monitor.io.icd_keys); the
+    writer orders them. A row that fills a domain attribute, and has a comment, is a card."""
+    tables = ((PRIMARY_CARD_ORDER, PRIMARY_KEYS), (GEOM_CARD_ORDER, GEOM_KEYS), (BAND_CARD_ORDER, BAND_KEYS))
+    for order, table in tables:
+        rows = {key.name: key for key in table}
+        assert set(order) <= set(rows) and len(set(order)) == len(order)
+        assert {key.name for key in table if key.field} <= set(order)
+        assert all(rows[name].comment for name in order)
+

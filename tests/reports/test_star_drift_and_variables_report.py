@@ -22,7 +22,8 @@ import numpy as np
 from pypdf import PdfReader
 from sqlmodel import Session
 
-from monitor.calibration.star import StarSummary, _drift_stage
+from monitor.calibration.star import StarSummary
+from monitor.calibration.star_drift_stage import drift_stage
 from monitor.catalogue import migrate
 from monitor.catalogue.acquisitions import seed_reference
 from monitor.catalogue.engine import make_engine
@@ -65,7 +66,7 @@ def _fill(s: Session) -> datetime:
         used = [e["a"] for e in per_star.values() if e["used"]]
         rows.starpool_result(s, run, pool, "P", 1, epoch, float(np.mean(used)), per_star)
     s.commit()
-    _drift_stage(s, load_settings(Path("/nonexistent-site"), env={}), run, end, StarSummary())
+    drift_stage(s, load_settings(Path("/nonexistent-site"), env={}), run, end, StarSummary())
     return end
 
 

@@ -24,6 +24,8 @@ DOCUMENTED = {
     "monitor.science.lunar_geometry",
     "monitor.science.lunar_model",
     "monitor.science.moon_photometry",
+    "monitor.science.mtf_misfit",
+    "monitor.science.mtf_select",
     "monitor.science.photometry",
     "monitor.science.psf",
     "monitor.science.psf_renderer",

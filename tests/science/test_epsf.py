@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.science.epsf import NoUsableStarsError, compare_mtf, epsf_mtf
+from monitor.science.epsf import NoUsableStarsError, epsf_mtf
+from monitor.science.mtf_select import compare_mtf
 from monitor.science.psf import mtf_across, mtf_along, mtf_nyquist
 from monitor.simulate.star import default_psf_params
 
@@ -80,7 +81,8 @@ def test_select_mtf_adds_the_fits_model_choice_term_to_the_parametric_sigma() ->
     """The fit's own model-choice term (issue 15) enters the parametric sigma before the comparison
     with the ePSF (a 0.004 difference is within 3 sigma of (0.001, 0.0015 model) and 0.0005) and
     in the reported sigma; the honest parametric sigma is recorded also when the ePSF is reported."""
-    from monitor.science.epsf import EpsfMtfResult, select_mtf
+    from monitor.science.epsf import EpsfMtfResult
+    from monitor.science.mtf_select import select_mtf
 
     ep = EpsfMtfResult(np.zeros(1), np.zeros(1), np.zeros(1), 0.104, 0.120, np.zeros(1), np.zeros(1), np.zeros(1), 25,
                        mtf_nyquist_along_sigma=0.0005, mtf_nyquist_across_sigma=0.0005)

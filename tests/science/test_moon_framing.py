@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from monitor.domain import RejectReason
-from monitor.science.moon_photometry import MoonNotFoundError, MoonTruncatedError, measure_moon_array
+from monitor.science.exceptions import MoonNotFoundError, MoonTruncatedError
+from monitor.science.moon_photometry import measure_moon_array
 from tests.science.moon_frames import framed_moon
 
 CASES = [  # (signed phase angle deg, OVERSAMP, sky gradient (d/dcol, d/drow) DN per px)

@@ -13,14 +13,11 @@ import pytest
 from monitor.domain import BandHeader, Mission, RejectReason
 from monitor.io.reference_data import load_rolo_coefficients, load_rsr, load_solar_spectrum
 from monitor.science.constants import MOON_RADIUS_KM
-from monitor.science.exceptions import AllNaNError
+from monitor.science.exceptions import AllNaNError, MoonNaNOnDiskError, MoonSaturatedError, MoonTruncatedError
 from monitor.science.instrument import SATURATE_DN
 from monitor.science.lunar_geometry import LunarGeometry, lunar_geometry
 from monitor.science.lunar_model import lunar_band_irradiance
 from monitor.science.moon_photometry import (
-    MoonNaNOnDiskError,
-    MoonSaturatedError,
-    MoonTruncatedError,
     array_strips_factory,
     calibration_coefficient,
     measure_moon_array,

@@ -149,7 +149,7 @@ def test_alternative_model_shift_is_the_constrained_least_squares_solution_of_a_
     parameters held at given values (exact, solved independently with lstsq on the reduced design).
     Catches a wrong sign, a wrong block of the covariance or a shift of the held parameters that
     does not land on their values; cannot say how well the nonlinear PSF fit is linearised."""
-    from monitor.science.mtf_fit import alternative_model_shift
+    from monitor.science.mtf_select import alternative_model_shift
 
     rng = np.random.default_rng(5)
     a = rng.normal(size=(200, 4))

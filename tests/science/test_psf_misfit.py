@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 
 from monitor.science.ee_correction import effective_encircled_energy
-from monitor.science.epsf import epsf_mtf, select_mtf
-from monitor.science.mtf_fit import fit_starpool_psf, nonparametric_mtf
+from monitor.science.epsf import epsf_mtf
+from monitor.science.mtf_fit import fit_starpool_psf
+from monitor.science.mtf_nonparametric import nonparametric_mtf
+from monitor.science.mtf_select import select_mtf
 from monitor.science.photometry import measure_star, vignette_header
 from monitor.simulate.star import default_psf_params
 

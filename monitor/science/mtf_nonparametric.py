@@ -1,0 +1,198 @@
+"""The starpool's non-parametric MTF (stacked-LSF ePSF) registered with the help of the parametric fit.
+
+The stars are registered on their first moments corrected by the fitted model's own moment bias
+(:func:`moment_centers`), the ePSF stacked by :func:`monitor.science.epsf.epsf_mtf`, and its
+1-sigma combines the bootstrap over the stars with the centring-choice and method terms
+(:func:`nonparametric_mtf`). The fit itself: :mod:`monitor.science.mtf_fit`.
+
+References
+----------
+Anderson, J. & King, I. R. (2000), PASP 112, 1360 (effective PSF of undersampled stars).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from monitor.science.epsf import EpsfMtfResult, epsf_mtf
+from monitor.science.mtf_fit import PsfFitResult
+from monitor.science.psf_renderer import PsfRenderer
+
+__all__ = [
+    "EPSF_SYSTEMATIC_REL",
+    "FIT_CENTRE_WEIGHT",
+    "moment_centers",
+    "nonparametric_mtf",
+]
+
+# Weight of the ePSF-on-fit-centres difference in the ePSF's centring-choice term (nonparametric_mtf):
+# half, the two registrations bracketing the error (pupil truth, benchmarks/mtf.py: the moment-centred
+# ePSF's bootstrap sigma alone gave pulls of 2-3 along track on defocus and red-star PAN pools).
+FIT_CENTRE_WEIGHT = 0.5
+# Systematic of the stacked-LSF ePSF, relative to the MTF (nonparametric_mtf): with the true star
+# signals it reads the MTF at Nyquist along track +0.5 % high on in-family PAN pools and +0.7 to +1.6 %
+# on defocus and red-star pools (benchmarks/mtf.py, 8 pools each; across track unbiased), beyond its
+# bootstrap sigma and not moved by the window, grid or registration variants; cause not found.
+EPSF_SYSTEMATIC_REL = 0.01
+
+
+def moment_centers(
+    vignettes: Sequence[ArrayLike],
+    oversamps: Sequence[float] | ArrayLike,
+    fit: PsfFitResult,
+    *,
+    half_width_px: int = 3,
+    pad_px: float = 48.0,
+) -> NDArray[np.float64]:
+    """Star centres for the non-parametric ePSF: first moments, corrected by the model's own moment bias.
+
+    The first moment of pixel-integrated samples over the whole plane is the PSF's centroid
+    EXACTLY, whatever the PSF (Poisson summation: the pixel box's sinc vanishes at the sampling
+    harmonics), so it carries no pixel-phase error; a window of ``+-half_width_px`` (rows
+    ``+-round(h o)``) truncates it, and the wing outside the window shifts it by a smooth
+    function of the phase. That small truncation shift is taken from the fitted PSF: the same
+    moment is computed on the noise-free model at the fitted centre and its offset from that
+    centre subtracted. A parametric model that does not match the core (the case the ePSF is for)
+    gives centres with a pixel-phase error of ~0.01-0.02 px, a periodic warp that the stack
+    cannot remove (the undersampled ePSF is degenerate with it), and an MTF at Nyquist off by
+    up to a few 0.01; the moments only need the model for the window's wing.
+
+    Parameters
+    ----------
+    vignettes, oversamps
+        As for :func:`fit_starpool_psf`.
+    fit : PsfFitResult
+        The starpool fit (centres, backgrounds, PSF).
+    half_width_px : int
+        Half-width of the moment window, native px.
+    pad_px : float
+        Padding of the model's periodic grid, native px.
+
+    Returns
+    -------
+    ndarray, shape (n, 2)
+        Centres (column, row in row units); the fitted centre where the window leaves the
+        vignette or holds NaN.
+    """
+    h = int(half_width_px)
+    o_arr = np.asarray(oversamps, dtype=np.float64).reshape(-1)
+    out = np.array(fit.centers_xy, dtype=np.float64)
+    nc = 2 * h + 1
+    for o in np.unique(o_arr):
+        idx = np.flatnonzero(o_arr == o)
+        hr = int(round(h * o))
+        nr = 2 * hr + 1
+        renderer = PsfRenderer(fit.params, (nr / o, float(nc)), pad_px=pad_px)
+        for i in idx.tolist():  # a loop over stars; pixels are vectorised
+            img = np.asarray(vignettes[i], dtype=np.float64)
+            cx, cy = out[i]
+            ic, ir = int(round(cx)), int(round(cy))
+            if ir - hr < 0 or ic - h < 0 or ir + hr + 1 > img.shape[0] or ic + h + 1 > img.shape[1]:
+                continue
+            win = img[ir - hr : ir + hr + 1, ic - h : ic + h + 1] - fit.backgrounds_dn[i]
+            if not np.all(np.isfinite(win)) or not win.sum() > 0.0:
+                continue
+            model = renderer.sample((nr, nc), [(cx - (ic - h), cy - (ir - hr))], float(o))[0, 0]
+            cols = np.arange(nc, dtype=np.float64)
+            rows = np.arange(nr, dtype=np.float64)
+            mx = (win.sum(axis=0) @ cols) / win.sum() - (model.sum(axis=0) @ cols) / model.sum()
+            my = (win.sum(axis=1) @ rows) / win.sum() - (model.sum(axis=1) @ rows) / model.sum()
+            out[i] = (cx + mx, cy + my)
+    return out
+
+
+def nonparametric_mtf(
+    vignettes: Sequence[ArrayLike],
+    oversamps: Sequence[float] | ArrayLike,
+    fit: PsfFitResult,
+    *,
+    fluxes_dn: ArrayLike,
+    flux_rel_sigma: float = 0.0,
+    half_width_px: int = 8,
+    moment_half_width_px: int = 6,
+    n_bootstrap: int = 100,
+    frequencies_cy_px: ArrayLike | None = None,
+    systematic_rel: float = EPSF_SYSTEMATIC_REL,
+) -> EpsfMtfResult:
+    """The starpool's non-parametric MTF (stacked-LSF ePSF) with its honest 1-sigma.
+
+    The stars are registered on their model-corrected first moments (:func:`moment_centers`,
+    window ``+-moment_half_width_px``) and normalised by the data's own signals ``fluxes_dn``
+    (curve of growth); the 1-sigma combines, in quadrature, the bootstrap over the stars
+    (:func:`monitor.science.epsf.epsf_mtf`), the signals' common error ``flux_rel_sigma`` and
+    centring-choice terms: the difference between the ePSF registered with the moment window and
+    with one 2 px narrower (the part of the window's truncation that the fitted model corrects
+    is uncertain when the model does not fit; the two admissible registrations bracket it), and
+    :data:`FIT_CENTRE_WEIGHT` times the difference from the ePSF registered on the fit's own
+    centres (admissible where the fit holds, with a pixel-phase error where it does not), and the
+    method's own systematic, ``systematic_rel`` of the MTF (:data:`EPSF_SYSTEMATIC_REL`).
+
+    Parameters
+    ----------
+    vignettes, oversamps, fit
+        As for :func:`moment_centers`.
+    fluxes_dn : array_like, shape (n,)
+        Star signals S_k, DN.
+    flux_rel_sigma : float
+        Relative 1-sigma of the signals common to every star.
+    half_width_px : int
+        Half-width of the LSF window (8 in PAN, 6 in MS).
+    moment_half_width_px : int
+        Half-width of the moment window (6 in PAN, 4 in MS).
+    n_bootstrap : int
+        Bootstrap resamplings of the stars.
+    frequencies_cy_px : array_like, optional
+        Output frequencies.
+    systematic_rel : float
+        Relative systematic 1-sigma of the stacked-LSF method, added in quadrature.
+
+    Returns
+    -------
+    EpsfMtfResult
+        With the combined sigmas (curves and Nyquist) and the registration centres.
+    """
+    centers = moment_centers(vignettes, oversamps, fit, half_width_px=moment_half_width_px)
+    ep = epsf_mtf(
+        vignettes,
+        oversamps,
+        centers,
+        fluxes_dn=fluxes_dn,
+        backgrounds_dn=fit.backgrounds_dn,
+        half_width_px=half_width_px,
+        frequencies_cy_px=frequencies_cy_px,
+        n_bootstrap=n_bootstrap,
+        flux_rel_sigma=flux_rel_sigma,
+    )
+    alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
+    alts = [
+        epsf_mtf(
+            vignettes,
+            oversamps,
+            c,
+            fluxes_dn=fluxes_dn,
+            backgrounds_dn=fit.backgrounds_dn,
+            half_width_px=half_width_px,
+            frequencies_cy_px=frequencies_cy_px,
+        )
+        for c in (alt_centers, fit.centers_xy)
+    ]
+    assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
+    weights = (1.0, FIT_CENTRE_WEIGHT)
+
+    def total(boot: NDArray[np.float64] | float, attr: str) -> NDArray[np.float64]:
+        value = np.asarray(getattr(ep, attr))
+        terms = [w * (np.asarray(getattr(a, attr)) - value) for w, a in zip(weights, alts, strict=True)]
+        terms.append(systematic_rel * value)
+        return np.asarray(np.sqrt(np.asarray(boot) ** 2 + sum(t * t for t in terms)), dtype=np.float64)
+
+    return dataclasses.replace(
+        ep,
+        mtf_along_sigma=total(ep.mtf_along_sigma, "mtf_along"),
+        mtf_across_sigma=total(ep.mtf_across_sigma, "mtf_across"),
+        mtf_nyquist_along_sigma=float(total(ep.mtf_nyquist_along_sigma, "mtf_nyquist_along")),
+        mtf_nyquist_across_sigma=float(total(ep.mtf_nyquist_across_sigma, "mtf_nyquist_across")),
+    )
