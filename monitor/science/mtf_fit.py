@@ -56,6 +56,8 @@ from scipy.optimize import least_squares
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
 from monitor.science.encircled_energy import encircled_energy_square_mean_jacobian
 from monitor.science.mtf_misfit import DEFAULT_MISFIT_ALPHA, MisfitStatistics, misfit_statistics
+from monitor.science.mtf_model_choice import default_alternatives, nested_model_ensemble
+from monitor.science.mtf_multistart import RESTART_PROBE_NFEV, valley_restart
 from monitor.science.mtf_select import ALTERNATIVE_FIXED, MODEL_CHOICE_SCALE, alternative_model_shift
 from monitor.science.psf import FREE_PARAMETER_NAMES, NYQUIST_CY_PX, PsfParams, otf_grid
 from monitor.science.psf_renderer import PsfRenderer
@@ -147,6 +149,10 @@ class PsfFitResult:
     flux_model_rel_sigma : float
         The same for the star signals: :data:`MODEL_CHOICE_SCALE` times the relative change of the
         starpool's summed signal ``sum S_k`` under the alternative model (common to the members).
+    model_ensemble : dict
+        Diagnostic: the nested admissible models (each freed parameter, and ``alternative_fixed``
+        together, held at its initial value), their linearised chi2 increases and Akaike weights
+        (:func:`monitor.science.mtf_model_choice.nested_model_ensemble`); not in any sigma.
     """
 
     params: PsfParams
@@ -178,6 +184,7 @@ class PsfFitResult:
     mtf_along_model_sigma: NDArray[np.float64] | None = None
     mtf_across_model_sigma: NDArray[np.float64] | None = None
     flux_model_rel_sigma: float = 0.0
+    model_ensemble: dict[str, object] | None = None
 
     @property
     def chi2_dof(self) -> float:
@@ -536,6 +543,46 @@ def fit_starpool_psf(
         nfev = int(sol.nfev)
         mu, _ = model.evaluate(theta, with_jac=False)
         model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
+    # The other side of the along-track (blur, smear) valley (monitor.science.mtf_multistart): kept
+    # when its chi2 (same weights) is lower.
+    restart = valley_restart(theta[: model.nf], free_names)
+    if restart is not None:
+        theta_alt = theta.copy()
+        theta_alt[: model.nf] = restart
+        resid_now = model.residuals(theta)
+        # a short probe first (RESTART_PROBE_NFEV evaluations); completed only when it is already better
+        sol = least_squares(
+            model.residuals,
+            np.clip(theta_alt, lower, upper),
+            jac=model.jacobian,
+            bounds=bounds,
+            method="trf",
+            x_scale="jac",
+            tr_solver="lsmr",
+            max_nfev=RESTART_PROBE_NFEV,
+            xtol=XTOL,
+            ftol=FTOL,
+            gtol=1e-10,
+        )
+        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
+            sol = least_squares(
+                model.residuals,
+                sol.x,
+                jac=model.jacobian,
+                bounds=bounds,
+                method="trf",
+                x_scale="jac",
+                tr_solver="lsmr",
+                max_nfev=max_nfev,
+                xtol=XTOL,
+                ftol=FTOL,
+                gtol=1e-10,
+            )
+        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
+            theta = np.asarray(sol.x, dtype=np.float64)
+            nfev += int(sol.nfev)
+            mu, _ = model.evaluate(theta, with_jac=False)
+            model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
 
     # Covariance from the Fisher information at the solution (final weights).
     jac = model.jacobian(theta)
@@ -570,13 +617,18 @@ def fit_starpool_psf(
     j_across = np.stack([d[0, :] for d in d_across], axis=1)
     s_along = _propagate(j_along, cov)
     s_across = _propagate(j_across, cov)
-    fixed_idx = [free_names.index(n) for n in alternative_fixed if n in free_names]
     theta_init = theta.copy()
     theta_init[: model.nf] = [getattr(initial_params, n) for n in free_names]
+    fixed_idx = [free_names.index(n) for n in alternative_fixed if n in free_names]
     shift_all = alternative_model_shift(theta, cov_full, fixed_idx, theta_init)  # shared and per-star
     shift = shift_all[: model.nf]
     m_along_model = MODEL_CHOICE_SCALE * np.abs(j_along @ shift)
     m_across_model = MODEL_CHOICE_SCALE * np.abs(j_across @ shift)
+    # diagnostic only: the Akaike weights of the nested admissible models (mtf_model_choice; as the
+    # model-choice sigma it under-covers, see MODEL_CHOICE_SCALE)
+    ensemble = nested_model_ensemble(
+        theta, cov_full, free_names, default_alternatives(free_names, alternative_fixed), theta_init
+    )
     m_along = np.abs(along[:, 0])
     m_across = np.abs(across[0, :])
 
@@ -619,4 +671,5 @@ def fit_starpool_psf(
         mtf_along_model_sigma=m_along_model[:-1],
         mtf_across_model_sigma=m_across_model[:-1],
         flux_model_rel_sigma=flux_model_rel,
+        model_ensemble=ensemble.as_dict(),
     )
