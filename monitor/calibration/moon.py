@@ -37,7 +37,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session
 
-from monitor.calibration.alerts import DRIFT_KINDS, AlertCondition, drift_conditions, reconcile
+from monitor.calibration.alerts import AlertCondition, drift_conditions
+from monitor.calibration.drift_refit import refit_drift_series
 from monitor.calibration.pending import StageSummary, after_commit, unit_of_work
 from monitor.catalogue import acquisitions, drift_results, moon_results, versions
 from monitor.catalogue.models import Acquisition, BandImage, DriftResult, MoonMeasurement, ProcessingRun
@@ -398,15 +399,8 @@ def _trend_fit(
 def _drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: datetime, summary: MoonSummary) -> None:
     """Refit the drift of every satellite and band with measurements newer than its drift fit
     (derived from the catalogue: a run interrupted before its fits is caught up by the next)."""
-    for satellite, band in drift_results.moon_drift_pending(session):
-        with unit_of_work(session, summary, f"{satellite} {band} drift", log, "moon drift"):
-            rows, conditions = drift_rows(session, settings, run, now, satellite, band)
-            versions.add_rows(session, rows)
-            changes = reconcile(session, run, now, satellite, band, "MOON", DRIFT_KINDS, conditions)
-            session.commit()
-            after_commit("moon_drift")
-            summary.drift_fits += len(rows)
-            summary.alerts += changes.opened
+    refit_drift_series(session, summary, run, now, drift_results.moon_drift_pending(session),
+                       lambda satellite, band: drift_rows(session, settings, run, now, satellite, band), "MOON", log)
 
 
 def drift_rows(

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlmodel import Session
 
-from monitor.calibration.alerts import DRIFT_KINDS, AlertCondition, drift_conditions, reconcile
-from monitor.calibration.pending import after_commit, unit_of_work
-from monitor.catalogue import drift_results, star_results, versions
+from monitor.calibration.alerts import AlertCondition, drift_conditions
+from monitor.calibration.drift_refit import refit_drift_series
+from monitor.calibration.pending import unit_of_work
+from monitor.catalogue import drift_results, star_results
 from monitor.catalogue.models import DriftResult, ProcessingRun, Starpool, StarpoolResult
 from monitor.science.constants import SECONDS_PER_YEAR
 from monitor.science.drift import AlertKind as DriftAlertKind
@@ -45,15 +46,8 @@ def drift_stage(session: Session, settings: Settings, run: ProcessingRun, now: d
     then the MTF drift of those with newer MTF results (:func:`monitor.calibration.mtf_stage.refit_mtf_drifts`)."""
     from monitor.calibration.mtf_stage import refit_mtf_drifts
 
-    for satellite, band in drift_results.star_drift_pending(session):
-        with unit_of_work(session, summary, f"{satellite} {band} drift", log, "star drift"):
-            rows, conditions = drift_rows(session, settings, run, now, satellite, band)
-            versions.add_rows(session, rows)
-            changes = reconcile(session, run, now, satellite, band, "STAR", DRIFT_KINDS, conditions)
-            session.commit()
-            after_commit("star_drift")
-            summary.drift_fits += len(rows)
-            summary.alerts += changes.opened
+    refit_drift_series(session, summary, run, now, drift_results.star_drift_pending(session),
+                       lambda satellite, band: drift_rows(session, settings, run, now, satellite, band), "STAR", log)
     with unit_of_work(session, summary, "MTF drift", log, "mtf drift"):
         n, mtf_changes = refit_mtf_drifts(session, settings, run, now)
         session.commit()
