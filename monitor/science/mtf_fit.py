@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import least_squares
+from scipy.optimize import OptimizeResult, least_squares
 
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
 from monitor.science.encircled_energy import encircled_energy_square_mean_jacobian
@@ -519,24 +519,17 @@ def fit_starpool_psf(
         upper[free_names.index("obscuration")] = _MAX_OBSCURATION
     bounds = (lower, upper)
 
+    def solve(x0: np.ndarray, nfev_max: int) -> OptimizeResult:
+        """Trust-region reflective least squares from ``x0`` (at most ``nfev_max`` evaluations)."""
+        return least_squares(model.residuals, x0, jac=model.jacobian, bounds=bounds, method="trf", x_scale="jac",
+                             tr_solver="lsmr", max_nfev=nfev_max, xtol=XTOL, ftol=FTOL, gtol=1e-10)
+
     # Stage 1: data-based weights; stage 2: model-based weights (IRLS).
     model.weights = 1.0 / np.sqrt(_variance(model.data, read_noise_dn, gain_e_per_dn))
     theta = np.clip(theta0, lower + 1e-6 * (lower > -np.inf), None)
     nfev = 0
     for _stage in range(2):
-        sol = least_squares(
-            model.residuals,
-            theta,
-            jac=model.jacobian,
-            bounds=bounds,
-            method="trf",
-            x_scale="jac",
-            tr_solver="lsmr",
-            max_nfev=max_nfev,
-            xtol=XTOL,
-            ftol=FTOL,
-            gtol=1e-10,
-        )
+        sol = solve(theta, max_nfev)
         if sol.status < 0 or not np.all(np.isfinite(sol.x)):
             raise PsfFitError(f"least_squares failed: {sol.message}")
         theta = np.asarray(sol.x, dtype=np.float64)
@@ -551,33 +544,9 @@ def fit_starpool_psf(
         theta_alt[: model.nf] = restart
         resid_now = model.residuals(theta)
         # a short probe first (RESTART_PROBE_NFEV evaluations); completed only when it is already better
-        sol = least_squares(
-            model.residuals,
-            np.clip(theta_alt, lower, upper),
-            jac=model.jacobian,
-            bounds=bounds,
-            method="trf",
-            x_scale="jac",
-            tr_solver="lsmr",
-            max_nfev=RESTART_PROBE_NFEV,
-            xtol=XTOL,
-            ftol=FTOL,
-            gtol=1e-10,
-        )
+        sol = solve(np.clip(theta_alt, lower, upper), RESTART_PROBE_NFEV)
         if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
-            sol = least_squares(
-                model.residuals,
-                sol.x,
-                jac=model.jacobian,
-                bounds=bounds,
-                method="trf",
-                x_scale="jac",
-                tr_solver="lsmr",
-                max_nfev=max_nfev,
-                xtol=XTOL,
-                ftol=FTOL,
-                gtol=1e-10,
-            )
+            sol = solve(sol.x, max_nfev)
         if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
             theta = np.asarray(sol.x, dtype=np.float64)
             nfev += int(sol.nfev)
