@@ -6,9 +6,28 @@ import logging
 import sys
 from typing import Any
 
-__all__ = ["configure_logging", "stderr_console"]
+__all__ = ["configure_logging", "stderr_console", "CurrentStderrHandler"]
 
 _STDERR_CONSOLE = None
+
+
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A plain handler on whatever ``sys.stderr`` is when a record is emitted (as the standard
+    library's own last-resort handler does), not on the stream that was current when logging was
+    configured: a standard error replaced and closed later (a redirected child process, a test
+    runner's capture) never leaves the root logger writing to a closed file, which made every later
+    record of a library thread (the SMTP server's ``mail.log``) print a "Logging error" traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """The stream is always the current ``sys.stderr``; setting it does nothing."""
 
 
 def stderr_console() -> Any:
@@ -37,7 +56,7 @@ def configure_logging(level: str = "INFO", rich_console: bool | None = None, tag
         handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False, console=stderr_console())
         handler.setFormatter(logging.Formatter("%(message)s", datefmt="%H:%M:%S"))
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = CurrentStderrHandler()
         prefix = f"[{tag}] " if tag else ""
         handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s"))
     root.addHandler(handler)

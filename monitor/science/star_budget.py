@@ -19,8 +19,10 @@ Pinned priors (stated, with their origin):
 * zero point: REF-2 0.5 %, the CALSPEC absolute flux of Vega near 555 nm (Bohlin 2014, AJ 147,
   127; Bohlin et al. 2020, AJ 160, 21); REF-1 3 %, its F_V0 = 3.631e-8 used with an energy average
   (+1.2 % against the CALSPEC photon average alone) and a black body normalised in V.
-* RSR: measured 0.5 % (the measured PHR responses reproduce Airbus ESUN to about 1 %,
-  shared/notes/star.md 1.2, shared with the solar spectrum); nominal 5 % (logistic edges at the
+* RSR: measured 0.5 % (the measured PHR1A responses folded with the STIS solar reference give
+  band ESUN of PAN 1551, B0 1938, B1 1851, B2 1608, B3 1050 W m-2 um-1 against Airbus's published
+  1548/1915/1830/1594/1060, about 1 %: Airbus, Pleiades Imagery User Guide, annex; shared with the
+  solar spectrum); nominal 5 % (logistic edges at the
   published band limits: computed here, Vega's band irradiances through them differ from those
   through the measured PHR1A/PHR1B RSRs by -3.3 to +8.3 %, rms 4.4 %; the Sun's by -1.2 to +3 %).
 """
