@@ -57,6 +57,14 @@ estimator can take out of the data (it is degenerate with A_k). The nearest mode
 oracle drift (``drift_*oracle*``): the star-offsets fit of every point of the constant stars with
 their true photometric sigma, the noise floor of the drift on this data.
 
+``set_mismatch`` (truth only, no estimator): per band, the star set's weighted mean true mismatch
+ln(E_true/E_blend) (weights 1/tau_i^2, tau_i the local template scatter) and ``z``, that mean over
+the sd that independent per-star mismatches of sigma c tau_i give it (c: the set's rms of d_i/tau_i,
+what the EM scale finds): the common template mismatch the levels' total sigma must carry. Every
+starpool of a run rests on (most of) the same stars, so a run's pulls are correlated: the common
+part is one draw per seed. The summary gives z's rms over seeds, the interval of the rms of that many
+unit draws (chi-square, 95 %) and, per seed, z beside the pipeline's pull rms (``PIPELINE``).
+
 The star-offsets drift leaves out, at the end, every star flagged by then (retroactively, as the
 pipeline's drift stage) and carries each star's excess scatter in its points' sigma.
 
@@ -83,6 +91,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import chi2
 
 from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_vega_spectrum
 from monitor.io.star_library import load_band_response, load_star_library
@@ -106,6 +115,7 @@ from monitor.simulate.star_spectra import draw_true_spectra, true_band_irradianc
 
 BANDS = ("P", "B0", "B1", "B2", "B3")
 WARMUP = 6  # starpools before "worst_pool_after_warmup_pct": the first ones have no star re-observed yet
+PIPELINE = "REF-2 nearest levels blend+prior scaled robust"  # the pipeline's a_star_offsets under REF-2
 SATELLITE = "PHR1A"
 
 
@@ -129,6 +139,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     spread: dict[str, np.ndarray] = {}  # local template scatter around the kernel mean (per-star prior)
     spread_near: dict[str, np.ndarray] = {}  # ... around the nearest template's ratio
     vscale = zp * 10.0 ** (-0.4 * (v - 0.03))
+    set_mismatch: dict[str, dict[str, float]] = {}
     for band in BANDS:
         rsr = load_band_response(SATELLITE, band, rsr_dir).spectrum
         e_true[band] = true_band_irradiance_w_m2_um(truth, v, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
@@ -139,6 +150,17 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         e_ref2[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp, template_weights=weights)
         r_blend, spread[band] = template_expectation(weights, ratios)
         spread_near[band] = np.sqrt(spread[band] ** 2 + (ratios[idx] / r_blend - 1.0) ** 2)
+        # truth only, no estimator: the star set's weighted mean true mismatch against the sd that
+        # independent per-star mismatches of prior c tau_i give it (c: the set's own rms of d_i / tau_i,
+        # the EM scale). Every level of the run carries (most of) this one draw: its pulls are
+        # correlated across the run's starpools, one independent draw of the common part per seed.
+        d_mm = np.log(e_true[band] / e_ref2[band])
+        tau_mm = np.maximum(spread[band], 1e-3)
+        c_mm = float(np.sqrt(np.mean((d_mm / tau_mm) ** 2)))
+        mean_mm = float(np.average(d_mm, weights=tau_mm**-2.0))
+        sd_mm = c_mm / float(np.sqrt(np.sum(tau_mm**-2.0)))
+        set_mismatch[band] = {"c": round(c_mm, 3), "weighted_mean_pct": round(100 * mean_mm, 3),
+                              "independent_sd_pct": round(100 * sd_mm, 3), "z": round(mean_mm / sd_mm, 3)}
         e_ll[band] = local_linear_ratio(bv, vi, lib.b_v, lib.v_i, weights, ratios) * vscale
         e_ref1[band] = star_band_irradiance_w_m2_um(v, bv, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
                                                     vband.values)
@@ -161,7 +183,7 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         meas.append((mem, var, eps))
     config = dict(months=months, stars_per_pool=n_stars, star_set=n_set, variables=n_var, drift_per_year=drift,
                   seed=seed, library_sha256=lib.checksum[:16], rsr=f"measured {SATELLITE}")
-    out: dict[str, Any] = {"config": config, "bands": {}, "variables": {}}
+    out: dict[str, Any] = {"config": config, "bands": {}, "variables": {}, "set_mismatch": set_mismatch}
     flags_all: dict[str, dict[str, np.ndarray]] = {}
     a_true = a0 * (1.0 + drift * t_pool)
     # rate of ln A: ln(1 + r t) ~ r t - (r t)^2/2 -> the per-star-offset fit is compared with the true log slope
@@ -379,6 +401,15 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
                 "drift_error_pools_pct_per_year_rms": round(float(np.sqrt(np.mean(
                     [x["drift_error_pools_pct_per_year"] ** 2 for x in r]))), 4),
             }
+    for band in BANDS:  # the common template mismatch, per seed: the pipeline's pulls beside the truth's z
+        z = np.array([d["set_mismatch"][band]["z"] for d in docs])
+        lo, hi = (math.sqrt(float(chi2.ppf(q, z.size)) / z.size) for q in (0.025, 0.975))
+        out.setdefault("set_mismatch", {})[band] = {
+            "z_rms": round(float(np.sqrt(np.mean(z**2))), 3),
+            "rms_95_interval_unit_scatter": [round(lo, 2), round(hi, 2)],  # of the rms of z.size unit draws
+            "z_per_seed": z.tolist(),
+            "pipeline_pull_rms_per_seed": [d["bands"][band][PIPELINE]["pull_rms"] for d in docs],
+        }
     for model in docs[0]["variable_stars"]:
         stars = [v for d in docs for v in d["variable_stars"][model]]
         out["variables"][model] = {

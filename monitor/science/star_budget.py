@@ -15,7 +15,14 @@ Pinned priors (stated, with their origin):
   CALSPEC Vega and Sun against their nearest Pickles templates, tests/science/test_star_ref2.py:
   1.1 % and 2.6 % over the five bands) made the B1 pulls 0.45 (B1 sits on V, where the scaling
   pins the template: 0.1-0.3 % mismatch), 0.5 % made them 0.75, none 0.85-1.02; the other bands
-  did not change (``tau`` of 0.5-5 % dominates there).
+  did not change (``tau`` of 0.5-5 % dominates there). The library's local scatter around the
+  recorded template (the per-star prior of ``a_star_offsets``) is not used here: the components
+  decompose ``a_sigma``, whose weights carry the starpool's ``tau``, and ``tau`` holds star-to-star
+  scatter that is not template mismatch. Tried (issue 14): on the pipeline's REF-2 test scenario
+  (one starpool, 7 stars) ``tau`` is 3.2/27/38/7.0/9.3 % (P/B0/B1/B2/B3) against a library template
+  term of 1.1/1.3/0.13/1.8/3.7 % on the mean, and the per-star components then sum to
+  0.016/0.122/0.104/0.072/0.083 of A against ``a_sigma`` 0.022/0.205/0.226/0.096/0.108: a key for the
+  excess of ``tau`` over the library term would be needed (an ICD change).
 * zero point: REF-2 0.5 %, the CALSPEC absolute flux of Vega near 555 nm (Bohlin 2014, AJ 147,
   127; Bohlin et al. 2020, AJ 160, 21); REF-1 3 %, its F_V0 = 3.631e-8 used with an energy average
   (+1.2 % against the CALSPEC photon average alone) and a black body normalised in V.

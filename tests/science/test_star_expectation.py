@@ -150,3 +150,42 @@ def test_outlier_rejection_removes_an_unflagged_excursion_and_keeps_stars_seen_o
     assert robust.n_outliers >= 1 and "outliers" in robust.estimator
     assert abs(np.log(plain.a / truth[7])) > abs(np.log(robust.a / truth[7])) + 0.002
     assert robust.n_stars == plain.n_stars - 1  # only the jumper left the starpool: the star seen once stays
+
+
+def test_total_sigma_carries_the_common_template_mismatch_of_the_level_stars() -> None:
+    # The total sigma of a star-offset level (a_sigma and a_sigma_common in quadrature) must carry
+    # the mismatch common to the stars the level rests on: the variance of their weighted mean
+    # mismatch, from each star's prior tau_i and the weights (issue 14: B3 pulls 1.41 on seeds
+    # 1-10). Computed here without the fit's covariance: (1) the first starpool alone against the
+    # closed form sqrt(sum w_i^2 (s_i^2 + tau_i^2)) / sum w_i, w_i = 1 / (s_i^2 + tau_i^2); (2) a
+    # history of starpools with re-observed stars: the level's response to each ln a_ij (finite
+    # differences: the fit is linear in ln a for a fixed prior) propagated with independent
+    # per-star mismatches tau_i (shared by a star's points) and per-point noise s_ij. Data exactly
+    # at 1 (chi2 = 0: no residual scaling). Fails if the total sigma lacks the mismatch term (it
+    # would be the noise's alone, 5x smaller here) or its common part (5x the part between levels here).
+    rng = np.random.default_rng(5)
+    n_star = 12
+    tau = rng.uniform(0.005, 0.05, n_star)  # per-star template prior (0.5-5 %, as B1 to B3)
+    s_rel = rng.uniform(0.001, 0.003, n_star)  # photometric noise, relative
+    first = np.arange(8)
+    f = starpool_level_star_offsets(np.zeros(8), first, np.ones(8), s_rel[first], 0, star_tau_rel=tau[first])
+    w = 1.0 / (s_rel[first] ** 2 + tau[first] ** 2)
+    closed = float(np.sqrt(np.sum(w**2 * (s_rel[first] ** 2 + tau[first] ** 2))) / np.sum(w))
+    assert float(np.hypot(f.a_sigma, f.a_sigma_common)) == pytest.approx(closed, rel=1e-6)
+    assert closed > 3.0 * float(np.sqrt(np.sum(w**2 * s_rel[first] ** 2)) / np.sum(w))  # the mismatch dominates
+    # four starpools of 6 stars each from the 12, stars re-observed; the target is the last
+    pool = np.repeat(np.arange(4), 6)
+    star = np.concatenate([rng.choice(n_star, 6, replace=False) for _ in range(4)])
+    s_pt = s_rel[star] * rng.uniform(0.8, 1.25, star.size)
+    a = np.ones(star.size)
+    lev = starpool_level_star_offsets(pool, star, a, s_pt, 3, star_tau_rel=tau[star])
+    h = 1e-6
+    resp = np.empty(star.size)
+    for k in range(star.size):  # d ln(level) / d ln a_k
+        ak = a.copy()
+        ak[k] = np.exp(h)
+        resp[k] = np.log(starpool_level_star_offsets(pool, star, ak, s_pt * ak, 3, star_tau_rel=tau[star]).a) / h
+    per_star = np.bincount(star, weights=resp, minlength=n_star)  # a star's mismatch enters all its points
+    var = float(np.sum(per_star**2 * tau**2) + np.sum(resp**2 * s_pt**2))
+    assert float(np.hypot(lev.a_sigma, lev.a_sigma_common)) == pytest.approx(np.sqrt(var), rel=1e-4)
+    assert lev.a_sigma_common > 2.0 * lev.a_sigma  # the common part is there, not only the part between levels
