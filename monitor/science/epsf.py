@@ -11,7 +11,9 @@ its two 1-D marginals, the line-spread functions (LSF)::
     along:   L_y((y_r - y_k)/o_k) = o_k · sum_cols (DN - b_k) / S_k  (rows at 1/o px)
 
 and Fourier-transforms them: ``MTF(f) = |sum_b L_b e^{-2 pi i f x_b} grid_px|`` (divided by
-``sinc(grid_px f)`` for bin means, which average positions inside a bin). By the projection-slice
+``sinc(grid_px f)`` for bin means, which average positions inside a bin), the sum running over
+``|x| <= h`` (an even number of pixels: the window's box has no Nyquist component, so a level left
+in the window, wing or background, does not move the MTF at Nyquist). By the projection-slice
 theorem these are the along/across cuts of the MTF of the pixel-integrated PSF, the quantity of
 ICD-1 §5. With known star signals ``S_k`` the curve is normalised by them, so light outside the
 window only lowers the low frequencies; without them it is normalised to 1 at f = 0.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.interpolate import PchipInterpolator
 
 from monitor.science.psf import NYQUIST_CY_PX
 
@@ -111,6 +114,22 @@ def _sorted_interp(
     return np.interp(grid, pos[order], val[order], left=0.0, right=0.0)
 
 
+def _sorted_pchip(pos: NDArray[np.float64], val: NDArray[np.float64], grid: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Samples merged by position (mean of equal positions) and PCHIP-interpolated onto ``grid`` (0 outside).
+
+    The monotone piecewise cubic (Fritsch & Carlson 1980) never overshoots its neighbouring samples, so
+    close noisy samples of different stars cannot make spikes; its error is O(h^3) where the linear
+    interpolant's, ``L'' (x - x1)(x2 - x)/2``, lowers the MTF by about ``pi^2 f^2 sum h^3 / (3 sum h)``
+    (1 % at Nyquist across track for 25 random phases, measured on the pupil truth).
+    """
+    uniq, inverse = np.unique(pos, return_inverse=True)
+    if uniq.size < 2:
+        return np.zeros_like(grid)
+    mean = np.bincount(inverse, val) / np.bincount(inverse)
+    out = PchipInterpolator(uniq, mean, extrapolate=False)(grid)
+    return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
+
+
 def _lsf_mtf(
     lsf: NDArray[np.float64],
     centers: NDArray[np.float64],
@@ -188,6 +207,7 @@ def epsf_mtf(
     n_bootstrap: int = 0,
     seed: int = 0,
     flux_rel_sigma: float = 0.0,
+    transform_half_width_px: float | None = None,
 ) -> EpsfMtfResult:
     """MTF along/across track from stacked, registered, oversampled line-spread functions.
 
@@ -210,10 +230,13 @@ def epsf_mtf(
     grid_px : float
         Sampling step of the stacked LSF, native px (the bin width for ``method="bin"``,
         where 0.25 px is the usual choice).
-    method : {"interp", "bin"}
+    method : {"interp", "pchip", "bin"}
         ``"interp"``: all registered samples sorted by position and linearly interpolated onto
-        the grid (robust to uneven phase coverage, the default); ``"bin"``: weighted bin means
-        (empty bins interpolated) with the ``sinc(grid_px f)`` bin-width correction.
+        the grid (robust to uneven phase coverage, the default; the linear interpolant lowers the
+        MTF, ~1 % at Nyquist across track with 25 phases); ``"pchip"``: the same samples with a
+        monotone cubic (:func:`_sorted_pchip`, about half that error, no overshoot between noisy
+        samples); ``"bin"``: weighted bin means (empty bins interpolated) with the
+        ``sinc(grid_px f)`` bin-width correction.
     frequencies_cy_px : array_like, optional
         Output frequencies (default 0, 0.02, ..., 1 cy/px).
     recenter_iterations : int
@@ -235,6 +258,14 @@ def epsf_mtf(
         window, :class:`monitor.science.ee_correction.CurveOfGrowth`): it scales the whole curve,
         which a bootstrap over the stars cannot see; ``MTF · flux_rel_sigma`` is added in
         quadrature to the sigmas.
+    transform_half_width_px : float, optional
+        The stacked LSF is Fourier-transformed over ``|x| <= transform_half_width_px`` (default
+        ``half_width_px``: an even number ``2 h`` of pixels, whose box has a zero at Nyquist, so a
+        level left in the window, the LSF's wing at the window edge or a background residual, does
+        not move the MTF at Nyquist to first order). Over the pixel edges ``h + 1/2`` (the sum
+        before issue 15's last round) such a level ``c`` (per px, in units of the signal) adds
+        ``(-1)^h 2 c / pi`` at Nyquist: +0.2 % (h = 8) / -0.6 % (h = 7) along track on a
+        noise-free pupil truth, +0.4 to +1.2 % on the noisy benchmark pools.
 
     Returns
     -------
@@ -245,8 +276,8 @@ def epsf_mtf(
     NoUsableStarsError
         If no star window is complete (inside the vignette and free of NaN).
     """
-    if method not in ("interp", "bin"):
-        raise ValueError(f"method must be 'interp' or 'bin', got {method!r}")
+    if method not in ("interp", "pchip", "bin"):
+        raise ValueError(f"method must be 'interp', 'pchip' or 'bin', got {method!r}")
     images = [np.asarray(v, dtype=np.float64) for v in vignettes]
     o_arr = np.asarray(oversamps, dtype=np.float64).reshape(-1)
     centers = np.asarray(centers_xy, dtype=np.float64).reshape(-1, 2)
@@ -298,7 +329,7 @@ def epsf_mtf(
     nb = int(round((2 * hw + 1) / grid_px))
     edges = np.asarray(-(hw + 0.5) + grid_px * np.arange(nb + 1), dtype=np.float64)
     centers_b = 0.5 * (edges[1:] + edges[:-1])
-    bin_width = 0.0 if method == "interp" else grid_px
+    bin_width = grid_px if method == "bin" else 0.0
     f_all = np.concatenate([freqs, [NYQUIST_CY_PX, 0.0]])
     n_used = len(px_x)
 
@@ -307,13 +338,17 @@ def epsf_mtf(
         pos_y = np.concatenate([px_y[i] for i in sel])
         val_x = np.concatenate([vx[i] for i in sel])
         val_y = np.concatenate([vy[i] for i in sel])
-        if method == "interp":
-            return _sorted_interp(pos_x, val_x, centers_b), _sorted_interp(pos_y, val_y, centers_b)
+        if method in ("interp", "pchip"):
+            interp = _sorted_interp if method == "interp" else _sorted_pchip
+            return interp(pos_x, val_x, centers_b), interp(pos_y, val_y, centers_b)
         w_x = np.concatenate([wx[i] for i in sel])
         w_y = np.concatenate([wy[i] for i in sel])
         return _binned_mean(pos_x, val_x, w_x, edges), _binned_mean(pos_y, val_y, w_y, edges)
 
     phase = _lsf_phase(f_all, centers_b)  # one grid for every stack and bootstrap draw
+    # the Fourier sum runs over |x| <= transform half-width (default hw: an even number 2 hw of pixels)
+    t_hw = float(hw if transform_half_width_px is None else transform_half_width_px)
+    phase = phase * (np.abs(centers_b) <= t_hw)[None, :]
 
     def mtfs(lsf_x: NDArray[np.float64], lsf_y: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
         m_x = _lsf_mtf(lsf_x, centers_b, grid_px, bin_width, f_all, phase)

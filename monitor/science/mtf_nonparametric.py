@@ -25,6 +25,7 @@ from monitor.science.psf_renderer import PsfRenderer
 __all__ = [
     "EPSF_SYSTEMATIC_REL",
     "FIT_CENTRE_WEIGHT",
+    "INTERPOLATION_WEIGHT",
     "moment_centers",
     "nonparametric_mtf",
 ]
@@ -33,11 +34,21 @@ __all__ = [
 # half, the two registrations bracketing the error (pupil truth, benchmarks/mtf.py: the moment-centred
 # ePSF's bootstrap sigma alone gave pulls of 2-3 along track on defocus and red-star PAN pools).
 FIT_CENTRE_WEIGHT = 0.5
-# Systematic of the stacked-LSF ePSF, relative to the MTF (nonparametric_mtf): with the true star
-# signals it reads the MTF at Nyquist along track +0.5 % high on in-family PAN pools and +0.7 to +1.6 %
-# on defocus and red-star pools (benchmarks/mtf.py, 8 pools each; across track unbiased), beyond its
-# bootstrap sigma and not moved by the window, grid or registration variants; cause not found.
-EPSF_SYSTEMATIC_REL = 0.01
+# Systematic of the stacked-LSF ePSF, relative to the MTF (nonparametric_mtf). It was 0.01 for an ePSF
+# that read the MTF at Nyquist along track 0.5-1.6 % high (benchmarks/mtf.py, 8 pools, seed 2026). The
+# cause: the Fourier sum over the window's pixel edges |x| <= h + 1/2, a box whose Nyquist term
+# (-1)^h 2/pi turned the level left at the window edge (the LSF's wing, background residuals) into
+# +0.2 % (noise-free, h = 8) to +1.3 % (noisy defocus PAN) at Nyquist; across track the same term
+# compensated the linear interpolant's -1 %. Now the sum runs over |x| <= h (epsf.epsf_mtf) and the
+# stack is a monotone cubic: ePSF errors at Nyquist along/across, mean over the six pupil families
+# (8 pools each), PAN -0.35/-0.55 %, B2 -0.27/-0.35 %, within the other terms (ePSF pull rms 0.72
+# over the 96 pools with no systematic term); the spider vanes' diffraction spikes beyond the
+# window lower it by 0.9 % (PAN) / 0.4 % (B2) (noise-free), the largest residual. Measured 0.
+EPSF_SYSTEMATIC_REL = 0.0
+# Weight of the interpolation-choice term (nonparametric_mtf): the difference between the ePSF
+# stacked with the monotone cubic and with the linear interpolant; the cubic's own error at Nyquist
+# across track was 0.3-2 times that difference on noise-free pupil pools (tests/science/test_epsf.py).
+INTERPOLATION_WEIGHT = 1.0
 
 
 def moment_centers(
@@ -128,8 +139,11 @@ def nonparametric_mtf(
     with one 2 px narrower (the part of the window's truncation that the fitted model corrects
     is uncertain when the model does not fit; the two admissible registrations bracket it), and
     :data:`FIT_CENTRE_WEIGHT` times the difference from the ePSF registered on the fit's own
-    centres (admissible where the fit holds, with a pixel-phase error where it does not), and the
-    method's own systematic, ``systematic_rel`` of the MTF (:data:`EPSF_SYSTEMATIC_REL`).
+    centres (admissible where the fit holds, with a pixel-phase error where it does not),
+    :data:`INTERPOLATION_WEIGHT` times the difference between the stack interpolated by the
+    monotone cubic (the estimate) and linearly (the interpolation's error with the pool's phase
+    coverage), and the method's own systematic, ``systematic_rel`` of the MTF
+    (:data:`EPSF_SYSTEMATIC_REL`).
 
     Parameters
     ----------
@@ -166,6 +180,7 @@ def nonparametric_mtf(
         frequencies_cy_px=frequencies_cy_px,
         n_bootstrap=n_bootstrap,
         flux_rel_sigma=flux_rel_sigma,
+        method="pchip",
     )
     alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
     alts = [
@@ -177,11 +192,12 @@ def nonparametric_mtf(
             backgrounds_dn=fit.backgrounds_dn,
             half_width_px=half_width_px,
             frequencies_cy_px=frequencies_cy_px,
+            method=m,
         )
-        for c in (alt_centers, fit.centers_xy)
+        for c, m in ((alt_centers, "pchip"), (fit.centers_xy, "pchip"), (centers, "interp"))
     ]
     assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
-    weights = (1.0, FIT_CENTRE_WEIGHT)
+    weights = (1.0, FIT_CENTRE_WEIGHT, INTERPOLATION_WEIGHT)
 
     def total(boot: NDArray[np.float64] | float, attr: str) -> NDArray[np.float64]:
         value = np.asarray(getattr(ep, attr))
