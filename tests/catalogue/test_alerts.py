@@ -4,7 +4,6 @@ series and kind, enforced by the database. SQLite and PostgreSQL (marked ``db``)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -29,19 +28,6 @@ from tests.catalogue import rows
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 RATE = AlertCondition(AlertKind.DRIFT_RATE, "rate too high", value=-0.05, sigma=0.005, threshold=0.02)
-
-
-@pytest.fixture()
-def session(catalogue_url: str) -> Iterator[Session]:
-    engine = make_engine(catalogue_url)
-    migrate.upgrade(engine)
-    try:
-        with Session(engine, expire_on_commit=False) as s:
-            seed_reference(s)
-            s.commit()
-            yield s
-    finally:
-        engine.dispose()
 
 
 def _states(session: Session) -> list[tuple[str, str, str]]:

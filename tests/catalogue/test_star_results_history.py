@@ -5,32 +5,15 @@ own query, not the update)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from monitor.catalogue import migrate, star_results
-from monitor.catalogue.acquisitions import seed_reference
-from monitor.catalogue.engine import make_engine
+from monitor.catalogue import star_results
 from tests.catalogue import rows
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture()
-def session(catalogue_url: str) -> Iterator[Session]:
-    engine = make_engine(catalogue_url)
-    migrate.upgrade(engine)
-    try:
-        with Session(engine, expire_on_commit=False) as s:
-            seed_reference(s)  # the satellites a starpool refers to
-            s.commit()
-            yield s
-    finally:
-        engine.dispose()
 
 
 def _entries(hip: int, a: float, flagged: bool = False) -> dict[str, dict[str, object]]:
