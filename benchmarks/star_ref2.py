@@ -117,10 +117,26 @@ BANDS = ("P", "B0", "B1", "B2", "B3")
 WARMUP = 6  # starpools before "worst_pool_after_warmup_pct": the first ones have no star re-observed yet
 PIPELINE = "REF-2 nearest levels blend+prior scaled robust"  # the pipeline's a_star_offsets under REF-2
 SATELLITE = "PHR1A"
+MIN_MONTHS = 2  # the drift fits need two starpool epochs; one starpool has no drift and no scatter
+
+
+def _worst_pct(errors: Any) -> float | None:
+    """The signed error of largest magnitude, in percent (errors relative); None when there is none
+    (a history no longer than ``WARMUP`` has no starpool after the warm-up)."""
+    e = np.asarray(errors, dtype=float)
+    return round(100 * float(e[np.argmax(np.abs(e))]), 3) if e.size else None
+
+
+def _worst_of(values: Any) -> float | None:
+    """The signed value of largest magnitude among the runs' values that exist (None: none exists)."""
+    vals = [x for x in values if x is not None]
+    return round(float(max(vals, key=abs)), 3) if vals else None
 
 
 def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_var: int, drift: float,
         seed: int, robust_drift: bool = True, joint_bands: bool = True) -> dict[str, Any]:
+    if months < MIN_MONTHS:
+        raise ValueError(f"--months must be >= {MIN_MONTHS}: the drift fits need two starpool epochs, got {months}")
     rng = np.random.default_rng(seed)
     lib = load_star_library(library)
     cat = load_star_catalogue()
@@ -297,9 +313,9 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             out["bands"].setdefault(band, {})[model] = {
                 "bias_pct": round(100 * float(err.mean()), 3),
                 "scatter_pct": round(100 * float(err.std(ddof=1)), 3),
-                "worst_pool_pct": round(100 * float(err[np.argmax(np.abs(err))]), 3),
+                "worst_pool_pct": _worst_pct(err),
                 "pull_std": round(float(np.std(err / sg, ddof=1)), 3),
-                "worst_pool_after_warmup_pct": round(100 * float(max(err[WARMUP:], key=abs)), 3),
+                "worst_pool_after_warmup_pct": _worst_pct(err[WARMUP:]),
                 "worst_pool_minus_mean_pct": round(100 * float(max(err - err.mean(), key=abs)), 3),
                 "pull_rms": round(float(np.sqrt(np.mean((err / sg) ** 2))), 3),
                 "drift_error_pools_pct_per_year": round(100 * err_pools, 4),
@@ -321,15 +337,15 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                     **out["bands"][band][model],
                     "bias_pct": round(100 * float(lv[:, 0].mean()), 3),
                     "scatter_pct": round(100 * float(lv[:, 0].std(ddof=1)), 3),
-                    "worst_pool_pct": round(100 * float(lv[np.argmax(np.abs(lv[:, 0])), 0]), 3),
+                    "worst_pool_pct": _worst_pct(lv[:, 0]),
                     "pull_std": round(float(np.std(lv[:, 0] / lv[:, 1], ddof=1)), 3),
                     "pull_std_total_sigma": round(float(np.std(lv[:, 0] / lv[:, 2], ddof=1)), 3),
                     "pull_rms": round(float(np.sqrt(np.mean((lv[:, 0] / lv[:, 2]) ** 2))), 3),
                     "worst_pool_minus_mean_pct": round(100 * float(max(lv[:, 0] - lv[:, 0].mean(), key=abs)), 3),
-                    "worst_pool_after_warmup_pct": round(100 * float(max(lv[WARMUP:, 0], key=abs)), 3),
+                    "worst_pool_after_warmup_pct": _worst_pct(lv[WARMUP:, 0]),
                     "n_pools": int(lv.shape[0]),
-                    **({"floor_worst_pool_pct": round(100 * float(max(lv[:, 3], key=abs)), 3),
-                        "floor_worst_pool_after_warmup_pct": round(100 * float(max(lv[WARMUP:, 3], key=abs)), 3),
+                    **({"floor_worst_pool_pct": _worst_pct(lv[:, 3]),
+                        "floor_worst_pool_after_warmup_pct": _worst_pct(lv[WARMUP:, 3]),
                         "errors": lv.round(6).tolist()} if lv.shape[1] > 3 else {}),
                 }
     n_obs = np.bincount(np.concatenate(members), minlength=n_set)
@@ -371,9 +387,8 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
             out["bands"].setdefault(band, {})[model] = {
                 "bias_pct_mean_sem": mean_sem(bias),
                 "bias_pct_largest_seed": round(float(bias[np.argmax(np.abs(bias))]), 3),
-                "worst_pool_pct": round(float(max((x["worst_pool_pct"] for x in r), key=abs)), 3),
-                "worst_pool_after_warmup_pct": round(float(max((x["worst_pool_after_warmup_pct"] for x in r),
-                                                               key=abs)), 3),
+                "worst_pool_pct": _worst_of(x["worst_pool_pct"] for x in r),
+                "worst_pool_after_warmup_pct": _worst_of(x["worst_pool_after_warmup_pct"] for x in r),
                 "worst_pool_rms_over_seeds_pct": round(float(np.sqrt(np.mean([x["worst_pool_pct"] ** 2 for x in r]))),
                                                        3),
                 "pull_std_range": [min(x["pull_std"] for x in r), max(x["pull_std"] for x in r)],
@@ -394,9 +409,8 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
                     [abs(x["drift_error_oracle_pct_per_year"]) <= 0.05 for x in r])), 3),
                 "drift_sigma_oracle_pct_per_year_mean": round(float(np.mean(
                     [x["drift_sigma_oracle_unscaled_pct_per_year"] for x in r])), 4),
-                **({"floor_worst_pool_pct": round(float(max((x["floor_worst_pool_pct"] for x in r), key=abs)), 3),
-                    "floor_worst_pool_after_warmup_pct": round(float(max(
-                        (x["floor_worst_pool_after_warmup_pct"] for x in r), key=abs)), 3)}
+                **({"floor_worst_pool_pct": _worst_of(x["floor_worst_pool_pct"] for x in r),
+                    "floor_worst_pool_after_warmup_pct": _worst_of(x["floor_worst_pool_after_warmup_pct"] for x in r)}
                    if "floor_worst_pool_pct" in r[0] else {}),
                 "drift_error_pools_pct_per_year_rms": round(float(np.sqrt(np.mean(
                     [x["drift_error_pools_pct_per_year"] ** 2 for x in r]))), 4),
@@ -444,6 +458,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=_seeds, default=None,
                     help='several runs ("1-20" or "1,4,7"): prints only their summary (about 3.5 s a seed)')
     args = ap.parse_args()
+    if args.months < MIN_MONTHS:
+        ap.error(f"--months must be >= {MIN_MONTHS}: the drift fits need two starpool epochs")
     t = time.perf_counter()
     if args.seeds:
         docs = [run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift, seed)
