@@ -132,8 +132,12 @@ def test_ref1_results_say_so_once(sites: tuple[Settings, Settings]) -> None:
     star = [c for c in doc["calibration"] if c["method"] == "STAR"]
     assert star and all(c["reference_model"] == "REF-1" for c in star)
     # the RSRs used, with their checksums, in the export too (ICD 2.2b item 6); no library
-    assert all(c["library_sha256"] is None and len(c["rsr"]) == 1 and re.fullmatch(
-        f"nominal:PHR_{c['band']} sha256:[0-9a-f]{{16}}", c["rsr"][0]) for c in star)
+    assert all(
+        c["library_sha256"] is None
+        and len(c["rsr"]) == 1
+        and re.fullmatch(f"nominal:PHR_{c['band']} sha256:[0-9a-f]{{16}}", c["rsr"][0])
+        for c in star
+    )
 
 
 def test_reprocess_with_ref2_keeps_ref1_versions(sites: tuple[Settings, Settings]) -> None:
@@ -175,8 +179,12 @@ def test_reprocess_with_ref2_keeps_ref1_versions(sites: tuple[Settings, Settings
                         for c in star)
     # ICD 2.2b item 6: the export's REF-2 results carry the checksums of the library and RSRs used
     checksum = resolve_star_model(ref2).library_checksum
-    assert all(c["library_sha256"] == checksum and len(c["rsr"]) == 1
-               and c["rsr"][0].startswith(f"measured:PHR1A_{c['band']}.csv sha256:") for c in star)
+    assert all(
+        c["library_sha256"] == checksum
+        and len(c["rsr"]) == 1
+        and c["rsr"][0].startswith(f"measured:PHR1A_{c['band']}.csv sha256:")
+        for c in star
+    )
     # the mix-corrected A_k beside the ICD's: one starpool here, so its own stars' random-effects
     # mean, close to the starpool mean (the two weight the stars alike), with its estimator recorded:
     # with REF-2 the per-star template prior of the library's local scatter (issue 14)

@@ -221,8 +221,15 @@ def test_budget_components_add_up_to_the_starpool_sigma() -> None:
         est = combine_starpool(a, photon * a, list(range(n)))
         assert est.tau > 0.0 and est.n_used == n
         w = 1.0 / ((photon * a) ** 2 + (est.tau * est.a) ** 2)
-        c = pool_components(a, w, {"photon": photon, "template": est.tau * est.a / a}, est.a, zero_point_rel=0.005,
-                            rsr_rel=0.005, variance_factor=student_variance_factor(n, est.tau))
+        c = pool_components(
+            a,
+            w,
+            {"photon": photon, "template": est.tau * est.a / a},
+            est.a,
+            zero_point_rel=0.005,
+            rsr_rel=0.005,
+            variance_factor=student_variance_factor(n, est.tau),
+        )
         total = np.sqrt(sum(v**2 for k, v in c.items() if k not in ("zero_point", "rsr")))
         assert total == pytest.approx(est.a_sigma / est.a, rel=1e-9), n
         assert c["photon"] == pytest.approx(np.sqrt(np.sum((w * photon * a) ** 2)) / w.sum() / est.a, rel=1e-12)
