@@ -117,16 +117,46 @@ BANDS = ("P", "B0", "B1", "B2", "B3")
 WARMUP = 6  # starpools before "worst_pool_after_warmup_pct": the first ones have no star re-observed yet
 PIPELINE = "REF-2 nearest levels blend+prior scaled robust"  # the pipeline's a_star_offsets under REF-2
 SATELLITE = "PHR1A"
+MIN_MONTHS = 2  # the drift fits need two starpool epochs; one starpool has no drift and no scatter
 
 
-def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_var: int, drift: float,
-        seed: int, robust_drift: bool = True, joint_bands: bool = True) -> dict[str, Any]:
+def _worst_pct(errors: Any) -> float | None:
+    """The signed error of largest magnitude, in percent (errors relative); None when there is none
+    (a history no longer than ``WARMUP`` has no starpool after the warm-up)."""
+    e = np.asarray(errors, dtype=float)
+    return round(100 * float(e[np.argmax(np.abs(e))]), 3) if e.size else None
+
+
+def _worst_of(values: Any) -> float | None:
+    """The signed value of largest magnitude among the runs' values that exist (None: none exists)."""
+    vals = [x for x in values if x is not None]
+    return round(float(max(vals, key=abs)), 3) if vals else None
+
+
+def run(
+    library: Path,
+    rsr_dir: Path,
+    months: int,
+    n_stars: int,
+    n_set: int,
+    n_var: int,
+    drift: float,
+    seed: int,
+    robust_drift: bool = True,
+    joint_bands: bool = True,
+) -> dict[str, Any]:
+    if months < MIN_MONTHS:
+        raise ValueError(f"--months must be >= {MIN_MONTHS}: the drift fits need two starpool epochs, got {months}")
     rng = np.random.default_rng(seed)
     lib = load_star_library(library)
     cat = load_star_catalogue()
     assert cat.v_i is not None and cat.hp_scatter_mag is not None and cat.var_flag is not None
-    ok = (is_ref2_calibration_star(cat.v_mag, cat.b_v, cat.hp_scatter_mag, cat.var_flag)
-          & (cat.v_mag >= 2.0) & (cat.v_mag <= 5.5) & np.isfinite(cat.v_i))
+    ok = (
+        is_ref2_calibration_star(cat.v_mag, cat.b_v, cat.hp_scatter_mag, cat.var_flag)
+        & (cat.v_mag >= 2.0)
+        & (cat.v_mag <= 5.5)
+        & np.isfinite(cat.v_i)
+    )
     rows = rng.choice(np.flatnonzero(ok), n_set, replace=False)
     hip, v, bv, vi = cat.hip[rows], cat.v_mag[rows], cat.b_v[rows], cat.v_i[rows]
     idx, _ = choose_templates(bv, vi, lib.b_v, lib.v_i, lib.lum_class)
@@ -142,10 +172,12 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
     set_mismatch: dict[str, dict[str, float]] = {}
     for band in BANDS:
         rsr = load_band_response(SATELLITE, band, rsr_dir).spectrum
-        e_true[band] = true_band_irradiance_w_m2_um(truth, v, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
-                                                    vband.values, zp)
-        ratios = template_band_ratios(lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values,
-                                      vband.wavelength_nm, vband.values)
+        e_true[band] = true_band_irradiance_w_m2_um(
+            truth, v, rsr.wavelength_nm, rsr.values, vband.wavelength_nm, vband.values, zp
+        )
+        ratios = template_band_ratios(
+            lib.wavelength_nm, lib.flux, rsr.wavelength_nm, rsr.values, vband.wavelength_nm, vband.values
+        )
         e_near[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp)
         e_ref2[band] = ref2_band_irradiance_w_m2_um(v, idx, ratios, zp, template_weights=weights)
         r_blend, spread[band] = template_expectation(weights, ratios)
@@ -159,11 +191,16 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         c_mm = float(np.sqrt(np.mean((d_mm / tau_mm) ** 2)))
         mean_mm = float(np.average(d_mm, weights=tau_mm**-2.0))
         sd_mm = c_mm / float(np.sqrt(np.sum(tau_mm**-2.0)))
-        set_mismatch[band] = {"c": round(c_mm, 3), "weighted_mean_pct": round(100 * mean_mm, 3),
-                              "independent_sd_pct": round(100 * sd_mm, 3), "z": round(mean_mm / sd_mm, 3)}
+        set_mismatch[band] = {
+            "c": round(c_mm, 3),
+            "weighted_mean_pct": round(100 * mean_mm, 3),
+            "independent_sd_pct": round(100 * sd_mm, 3),
+            "z": round(mean_mm / sd_mm, 3),
+        }
         e_ll[band] = local_linear_ratio(bv, vi, lib.b_v, lib.v_i, weights, ratios) * vscale
-        e_ref1[band] = star_band_irradiance_w_m2_um(v, bv, rsr.wavelength_nm, rsr.values, vband.wavelength_nm,
-                                                    vband.values)
+        e_ref1[band] = star_band_irradiance_w_m2_um(
+            v, bv, rsr.wavelength_nm, rsr.values, vband.wavelength_nm, vband.values
+        )
     # variables
     var_i = rng.choice(n_set, n_var, replace=False)
     amp = np.zeros(n_set)
@@ -181,8 +218,16 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         var = 1.0 + amp[mem] * np.sin(2 * np.pi * t_days / period_d[mem] + phase[mem])
         eps = {b: rng.normal(0.0, noise_rel[mem]) for b in BANDS}
         meas.append((mem, var, eps))
-    config = dict(months=months, stars_per_pool=n_stars, star_set=n_set, variables=n_var, drift_per_year=drift,
-                  seed=seed, library_sha256=lib.checksum[:16], rsr=f"measured {SATELLITE}")
+    config = dict(
+        months=months,
+        stars_per_pool=n_stars,
+        star_set=n_set,
+        variables=n_var,
+        drift_per_year=drift,
+        seed=seed,
+        library_sha256=lib.checksum[:16],
+        rsr=f"measured {SATELLITE}",
+    )
     out: dict[str, Any] = {"config": config, "bands": {}, "variables": {}, "set_mismatch": set_mismatch}
     flags_all: dict[str, dict[str, np.ndarray]] = {}
     a_true = a0 * (1.0 + drift * t_pool)
@@ -203,16 +248,21 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
         levels: dict[str, list[tuple[float, float]]] = {b: [] for b in BANDS}  # star-offset levels (REF-2)
         # the project's estimator with another expectation and/or the per-star template prior
         # (only on the ICD nearest model's run: the flags and excess scatter are that run's)
-        variants = {} if model != "REF-2 nearest" else {
-            "nearest+prior": (e_near, spread_near, False),
-            "blend+EM tau": (e_ref2, None, False),
-            "blend+prior": (e_ref2, spread, False),
-            "blend+prior scaled": (e_ref2, spread, True),
-            "loclin+prior": (e_ll, spread, False),
-            "blend+prior scaled robust": (e_ref2, spread, True),
-        }
+        variants = (
+            {}
+            if model != "REF-2 nearest"
+            else {
+                "nearest+prior": (e_near, spread_near, False),
+                "blend+EM tau": (e_ref2, None, False),
+                "blend+prior": (e_ref2, spread, False),
+                "blend+prior scaled": (e_ref2, spread, True),
+                "loclin+prior": (e_ll, spread, False),
+                "blend+prior scaled robust": (e_ref2, spread, True),
+            }
+        )
         vlev: dict[str, dict[str, list[tuple[float, float, float, float]]]] = {
-            x: {b: [] for b in BANDS} for x in variants}
+            x: {b: [] for b in BANDS} for x in variants
+        }
         allpts: dict[str, list[tuple[int, int, float, float]]] = {b: [] for b in BANDS}  # pool, star, a, sigma
         for k, (mem, var, eps) in enumerate(meas):
             for band in BANDS:
@@ -221,8 +271,9 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 use = ~excluded[mem]
                 sys_rel = np.hypot(prior, excess[band][mem])
                 try:
-                    est = combine_starpool(a_i[use], s_i[use], list(hip[mem][use]), 4.0,
-                                           star_systematic_rel=sys_rel[use])
+                    est = combine_starpool(
+                        a_i[use], s_i[use], list(hip[mem][use]), 4.0, star_systematic_rel=sys_rel[use]
+                    )
                 except InsufficientStarsError:
                     continue
                 pools[band].append(est.a / a_true[k] - 1.0)
@@ -230,8 +281,9 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 tk[band].append(t_pool[k])
                 hist[band] += [(int(mem[j]), k, a_i[j], s_i[j]) for j in range(mem.size)]
                 arr = np.array(hist[band])
-                test = variability_test_two_way(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2],
-                                                arr[:, 3])
+                test = variability_test_two_way(
+                    arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2], arr[:, 3]
+                )
                 flagged[band][test.star[test.flagged]] = True
                 excess[band][test.star] = excess_scatter_rel(test.rms_rel, test.n_points, noise_rel[test.star])
                 pts[band] += [(t_pool[k], a_i[j], s_i[j], int(mem[j])) for j in range(mem.size) if use[j]]
@@ -244,30 +296,50 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                     # each point's sigma with its star's current excess scatter (as combine_starpool's systematic)
                     s_sys = np.hypot(q[:, 3], excess[band][qs] * q[:, 2])
                     lev = starpool_level_star_offsets(q[keep, 0], qs[keep], q[keep, 2], s_sys[keep], k)
-                    levels[band].append((lev.a / a_true[k] - 1.0, lev.a_sigma / a_true[k],
-                                         math.hypot(lev.a_sigma, lev.a_sigma_common) / a_true[k]))
+                    levels[band].append(
+                        (
+                            lev.a / a_true[k] - 1.0,
+                            lev.a_sigma / a_true[k],
+                            math.hypot(lev.a_sigma, lev.a_sigma_common) / a_true[k],
+                        )
+                    )
                     for name, (e_x, prior_x, scale_x) in variants.items():
                         conv = e_model[band][qs] / e_x[band][qs]  # a with E_x instead of the ICD E
                         tau_x = None if prior_x is None else prior_x[band][qs][keep]
-                        lv_x = starpool_level_star_offsets(q[keep, 0], qs[keep], (q[:, 2] * conv)[keep],
-                                                           (s_sys * conv)[keep], k, star_tau_rel=tau_x,
-                                                           scale_star_tau=scale_x,
-                                                           outlier_sigma=4.0 if "robust" in name else None)
+                        lv_x = starpool_level_star_offsets(
+                            q[keep, 0],
+                            qs[keep],
+                            (q[:, 2] * conv)[keep],
+                            (s_sys * conv)[keep],
+                            k,
+                            star_tau_rel=tau_x,
+                            scale_star_tau=scale_x,
+                            outlier_sigma=4.0 if "robust" in name else None,
+                        )
                         # the information floor: the mean true mismatch of the stars seen so far (what no
                         # estimator can take out of the data: it is degenerate with A_k)
                         seen = np.unique(qs[keep])
                         # (with a per-star prior the level rests on the stars of small prior: weights 1/prior^2)
-                        w_seen = (np.ones(seen.size) if prior_x is None
-                                  else 1.0 / np.maximum(prior_x[band][seen], 1e-3) ** 2)
-                        floor = float(np.expm1(np.average(np.log(e_true[band][seen] / e_x[band][seen]),
-                                                          weights=w_seen)))
-                        vlev[name][band].append((lv_x.a / a_true[k] - 1.0, lv_x.a_sigma / a_true[k],
-                                                 math.hypot(lv_x.a_sigma, lv_x.a_sigma_common) / a_true[k], floor))
+                        w_seen = (
+                            np.ones(seen.size) if prior_x is None else 1.0 / np.maximum(prior_x[band][seen], 1e-3) ** 2
+                        )
+                        floor = float(
+                            np.expm1(np.average(np.log(e_true[band][seen] / e_x[band][seen]), weights=w_seen))
+                        )
+                        vlev[name][band].append(
+                            (
+                                lv_x.a / a_true[k] - 1.0,
+                                lv_x.a_sigma / a_true[k],
+                                math.hypot(lv_x.a_sigma, lv_x.a_sigma_common) / a_true[k],
+                                floor,
+                            )
+                        )
             if joint_bands:  # the band-average test over the history of every band (the variation is grey)
                 q = [(st, kk, b, aa, ss) for b in BANDS for (st, kk, aa, ss) in hist[b]]
                 if q:
-                    jt = variability_test_bands([x[0] for x in q], [x[1] for x in q], [x[2] for x in q],
-                                                [x[3] for x in q], [x[4] for x in q])
+                    jt = variability_test_bands(
+                        [x[0] for x in q], [x[1] for x in q], [x[2] for x in q], [x[3] for x in q], [x[4] for x in q]
+                    )
                     flagged_joint[jt.star[jt.flagged]] = True
                 excluded |= flagged_joint
             for band in BANDS:
@@ -288,8 +360,9 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             qa = np.array(allpts[band])
             qa_s = qa[:, 1].astype(np.int64)
             const = amp[qa_s] == 0.0
-            fit_o = fit_drift_star_offsets(t_pool[qa[const, 0].astype(np.int64)], qa[const, 2], qa[const, 3],
-                                           qa_s[const])
+            fit_o = fit_drift_star_offsets(
+                t_pool[qa[const, 0].astype(np.int64)], qa[const, 2], qa[const, 3], qa_s[const]
+            )
             # truths: the linear fit's rate is dA/A at its t_ref; the log-rate fit's the chord of ln A
             err_pools = fit.rate_per_year - drift / (1.0 + drift * fit.reference_time_years)
             err_offsets = fit2.rate_per_year - true_log_rate
@@ -297,9 +370,9 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             out["bands"].setdefault(band, {})[model] = {
                 "bias_pct": round(100 * float(err.mean()), 3),
                 "scatter_pct": round(100 * float(err.std(ddof=1)), 3),
-                "worst_pool_pct": round(100 * float(err[np.argmax(np.abs(err))]), 3),
+                "worst_pool_pct": _worst_pct(err),
                 "pull_std": round(float(np.std(err / sg, ddof=1)), 3),
-                "worst_pool_after_warmup_pct": round(100 * float(max(err[WARMUP:], key=abs)), 3),
+                "worst_pool_after_warmup_pct": _worst_pct(err[WARMUP:]),
                 "worst_pool_minus_mean_pct": round(100 * float(max(err - err.mean(), key=abs)), 3),
                 "pull_rms": round(float(np.sqrt(np.mean((err / sg) ** 2))), 3),
                 "drift_error_pools_pct_per_year": round(100 * err_pools, 4),
@@ -308,29 +381,37 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
                 "drift_sigma_star_offsets_pct_per_year": round(100 * fit2.rate_sigma_per_year, 4),
                 "drift_error_oracle_pct_per_year": round(100 * (fit_o.rate_per_year - true_log_rate), 4),
                 "drift_sigma_oracle_unscaled_pct_per_year": round(
-                    100 * fit_o.rate_sigma_per_year / math.sqrt(max(fit_o.chi2_dof, 1.0)), 4),
+                    100 * fit_o.rate_sigma_per_year / math.sqrt(max(fit_o.chi2_dof, 1.0)), 4
+                ),
                 "drift_primary": "star-offsets" if primary else "starpool-mean",
                 "drift_error_primary_pct_per_year": round(100 * (err_offsets if primary else err_pools), 4),
                 "n_pools": int(err.size),
             }
             named = ([(f"{model} star-offset levels", levels[band])] if levels[band] else []) + [
-                (f"{model} levels {x}", vlev[x][band]) for x in variants]
+                (f"{model} levels {x}", vlev[x][band]) for x in variants
+            ]
             for label, lvl in named:  # same drift fits; A_k of each starpool from the star-offset levels
                 lv = np.array(lvl)
                 out["bands"][band][label] = {
                     **out["bands"][band][model],
                     "bias_pct": round(100 * float(lv[:, 0].mean()), 3),
                     "scatter_pct": round(100 * float(lv[:, 0].std(ddof=1)), 3),
-                    "worst_pool_pct": round(100 * float(lv[np.argmax(np.abs(lv[:, 0])), 0]), 3),
+                    "worst_pool_pct": _worst_pct(lv[:, 0]),
                     "pull_std": round(float(np.std(lv[:, 0] / lv[:, 1], ddof=1)), 3),
                     "pull_std_total_sigma": round(float(np.std(lv[:, 0] / lv[:, 2], ddof=1)), 3),
                     "pull_rms": round(float(np.sqrt(np.mean((lv[:, 0] / lv[:, 2]) ** 2))), 3),
                     "worst_pool_minus_mean_pct": round(100 * float(max(lv[:, 0] - lv[:, 0].mean(), key=abs)), 3),
-                    "worst_pool_after_warmup_pct": round(100 * float(max(lv[WARMUP:, 0], key=abs)), 3),
+                    "worst_pool_after_warmup_pct": _worst_pct(lv[WARMUP:, 0]),
                     "n_pools": int(lv.shape[0]),
-                    **({"floor_worst_pool_pct": round(100 * float(max(lv[:, 3], key=abs)), 3),
-                        "floor_worst_pool_after_warmup_pct": round(100 * float(max(lv[WARMUP:, 3], key=abs)), 3),
-                        "errors": lv.round(6).tolist()} if lv.shape[1] > 3 else {}),
+                    **(
+                        {
+                            "floor_worst_pool_pct": _worst_pct(lv[:, 3]),
+                            "floor_worst_pool_after_warmup_pct": _worst_pct(lv[WARMUP:, 3]),
+                            "errors": lv.round(6).tolist(),
+                        }
+                        if lv.shape[1] > 3
+                        else {}
+                    ),
                 }
     n_obs = np.bincount(np.concatenate(members), minlength=n_set)
     for model in flags_all:
@@ -343,13 +424,19 @@ def run(library: Path, rsr_dir: Path, months: int, n_stars: int, n_set: int, n_v
             "false_flag_star_fraction": round(float(any_band[~is_var].mean()), 4),
         }
         out.setdefault("variable_stars", {})[model] = [
-            {"hip": int(hip[i]), "amplitude_pct": round(100 * float(amp[i]), 2), "n_obs": int(n_obs[i]),
-             "period_days": round(float(period_d[i]), 1),
-             # the variation at the star's epochs (what any test can see): peak-to-peak, %
-             "sampled_ptp_pct": round(100 * float(np.ptp([v[list(m).index(i)] for m, v, _ in meas if i in m]))
-                                      if n_obs[i] else 0.0, 2),
-             "bands_flagged": [b for k, b in enumerate((*BANDS, "joint")) if f[k, i]]}
-            for i in np.flatnonzero(is_var)]
+            {
+                "hip": int(hip[i]),
+                "amplitude_pct": round(100 * float(amp[i]), 2),
+                "n_obs": int(n_obs[i]),
+                "period_days": round(float(period_d[i]), 1),
+                # the variation at the star's epochs (what any test can see): peak-to-peak, %
+                "sampled_ptp_pct": round(
+                    100 * float(np.ptp([v[list(m).index(i)] for m, v, _ in meas if i in m])) if n_obs[i] else 0.0, 2
+                ),
+                "bands_flagged": [b for k, b in enumerate((*BANDS, "joint")) if f[k, i]],
+            }
+            for i in np.flatnonzero(is_var)
+        ]
     return out
 
 
@@ -371,35 +458,58 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
             out["bands"].setdefault(band, {})[model] = {
                 "bias_pct_mean_sem": mean_sem(bias),
                 "bias_pct_largest_seed": round(float(bias[np.argmax(np.abs(bias))]), 3),
-                "worst_pool_pct": round(float(max((x["worst_pool_pct"] for x in r), key=abs)), 3),
-                "worst_pool_after_warmup_pct": round(float(max((x["worst_pool_after_warmup_pct"] for x in r),
-                                                               key=abs)), 3),
-                "worst_pool_rms_over_seeds_pct": round(float(np.sqrt(np.mean([x["worst_pool_pct"] ** 2 for x in r]))),
-                                                       3),
+                "worst_pool_pct": _worst_of(x["worst_pool_pct"] for x in r),
+                "worst_pool_after_warmup_pct": _worst_of(x["worst_pool_after_warmup_pct"] for x in r),
+                "worst_pool_rms_over_seeds_pct": round(
+                    float(np.sqrt(np.mean([x["worst_pool_pct"] ** 2 for x in r]))), 3
+                ),
                 "pull_std_range": [min(x["pull_std"] for x in r), max(x["pull_std"] for x in r)],
                 "pull_std_mean": round(float(np.mean([x["pull_std"] for x in r])), 3),
                 "pull_rms_all": round(float(np.sqrt(np.mean([x["pull_rms"] ** 2 for x in r]))), 3),
                 "worst_pool_minus_mean_pct": round(float(max((x["worst_pool_minus_mean_pct"] for x in r), key=abs)), 3),
-                **({"pull_std_total_sigma_mean": round(float(np.mean([x["pull_std_total_sigma"] for x in r])), 3)}
-                   if "pull_std_total_sigma" in r[0] else {}),
+                **(
+                    {"pull_std_total_sigma_mean": round(float(np.mean([x["pull_std_total_sigma"] for x in r])), 3)}
+                    if "pull_std_total_sigma" in r[0]
+                    else {}
+                ),
                 "drift_error_primary_pct_per_year_mean_sem": mean_sem(drift),
                 "drift_error_primary_pct_per_year_rms": round(float(np.sqrt(np.mean(drift**2))), 4),
-                "drift_sigma_primary_pct_per_year_mean": round(float(np.mean(
-                    [x["drift_sigma_star_offsets_pct_per_year"] if x["drift_primary"] == "star-offsets"
-                     else x["drift_sigma_pools_pct_per_year"] for x in r])), 4),
+                "drift_sigma_primary_pct_per_year_mean": round(
+                    float(
+                        np.mean(
+                            [
+                                x["drift_sigma_star_offsets_pct_per_year"]
+                                if x["drift_primary"] == "star-offsets"
+                                else x["drift_sigma_pools_pct_per_year"]
+                                for x in r
+                            ]
+                        )
+                    ),
+                    4,
+                ),
                 "drift_within_0p05_fraction": round(float(np.mean(np.abs(drift) <= 0.05)), 3),
-                "drift_error_oracle_pct_per_year_rms": round(float(np.sqrt(np.mean(
-                    [x["drift_error_oracle_pct_per_year"] ** 2 for x in r]))), 4),
-                "drift_oracle_within_0p05_fraction": round(float(np.mean(
-                    [abs(x["drift_error_oracle_pct_per_year"]) <= 0.05 for x in r])), 3),
-                "drift_sigma_oracle_pct_per_year_mean": round(float(np.mean(
-                    [x["drift_sigma_oracle_unscaled_pct_per_year"] for x in r])), 4),
-                **({"floor_worst_pool_pct": round(float(max((x["floor_worst_pool_pct"] for x in r), key=abs)), 3),
-                    "floor_worst_pool_after_warmup_pct": round(float(max(
-                        (x["floor_worst_pool_after_warmup_pct"] for x in r), key=abs)), 3)}
-                   if "floor_worst_pool_pct" in r[0] else {}),
-                "drift_error_pools_pct_per_year_rms": round(float(np.sqrt(np.mean(
-                    [x["drift_error_pools_pct_per_year"] ** 2 for x in r]))), 4),
+                "drift_error_oracle_pct_per_year_rms": round(
+                    float(np.sqrt(np.mean([x["drift_error_oracle_pct_per_year"] ** 2 for x in r]))), 4
+                ),
+                "drift_oracle_within_0p05_fraction": round(
+                    float(np.mean([abs(x["drift_error_oracle_pct_per_year"]) <= 0.05 for x in r])), 3
+                ),
+                "drift_sigma_oracle_pct_per_year_mean": round(
+                    float(np.mean([x["drift_sigma_oracle_unscaled_pct_per_year"] for x in r])), 4
+                ),
+                **(
+                    {
+                        "floor_worst_pool_pct": _worst_of(x["floor_worst_pool_pct"] for x in r),
+                        "floor_worst_pool_after_warmup_pct": _worst_of(
+                            x["floor_worst_pool_after_warmup_pct"] for x in r
+                        ),
+                    }
+                    if "floor_worst_pool_pct" in r[0]
+                    else {}
+                ),
+                "drift_error_pools_pct_per_year_rms": round(
+                    float(np.sqrt(np.mean([x["drift_error_pools_pct_per_year"] ** 2 for x in r]))), 4
+                ),
             }
     for band in BANDS:  # the common template mismatch, per seed: the pipeline's pulls beside the truth's z
         z = np.array([d["set_mismatch"][band]["z"] for d in docs])
@@ -416,8 +526,9 @@ def summarise(docs: list[dict[str, Any]]) -> dict[str, Any]:
             "injected": len(stars),
             "flagged": sum(1 for v in stars if v["bands_flagged"]),
             "missed": [v for v in stars if not v["bands_flagged"]],
-            "false_flag_star_fraction_mean": round(float(np.mean(
-                [d["variables"][model]["false_flag_star_fraction"] for d in docs])), 4),
+            "false_flag_star_fraction_mean": round(
+                float(np.mean([d["variables"][model]["false_flag_star_fraction"] for d in docs])), 4
+            ),
         }
     return out
 
@@ -441,19 +552,26 @@ def main() -> None:
     ap.add_argument("--drift", type=float, default=-0.01)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--raw", type=Path, default=None, help="with --seeds: also write every run's document here")
-    ap.add_argument("--seeds", type=_seeds, default=None,
-                    help='several runs ("1-20" or "1,4,7"): prints only their summary (about 3.5 s a seed)')
+    ap.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=None,
+        help='several runs ("1-20" or "1,4,7"): prints only their summary (about 3.5 s a seed)',
+    )
     args = ap.parse_args()
+    if args.months < MIN_MONTHS:
+        ap.error(f"--months must be >= {MIN_MONTHS}: the drift fits need two starpool epochs")
     t = time.perf_counter()
     if args.seeds:
-        docs = [run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift, seed)
-                for seed in args.seeds]
+        docs = [
+            run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift, seed)
+            for seed in args.seeds
+        ]
         if args.raw is not None:
             args.raw.write_text(json.dumps(docs))
         doc = summarise(docs)
     else:
-        doc = run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift,
-                  args.seed)
+        doc = run(args.library, args.rsr_dir, args.months, args.stars, args.set, args.variables, args.drift, args.seed)
     doc["seconds"] = round(time.perf_counter() - t, 2)
     print(json.dumps(doc, indent=1))
 

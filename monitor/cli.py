@@ -87,6 +87,7 @@ def _register_subcommands() -> None:
     from monitor.cli_alerts import alerts_app
     from monitor.cli_config import config_app
     from monitor.cli_export import export_app
+    from monitor.cli_reference import reference_app
     from monitor.cli_web import serve
     from monitor.cli_worker import worker
 
@@ -106,6 +107,7 @@ def _register_subcommands() -> None:
     app.add_typer(export_app, name="export")  # GLOD, lunar comparison (ICD 6)
     app.add_typer(alerts_app, name="alerts")  # calibration alerts and their states (issue 20)
     app.add_typer(config_app, name="config")  # config check|show (issue 20)
+    app.add_typer(reference_app, name="reference")  # reference index DIR: the REF-2 library's index (issue 14)
 
 
 if __name__ == "__main__":  # pragma: no cover

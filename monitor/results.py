@@ -114,8 +114,10 @@ def _calibration(session: Session, satellite: str | None, band: str | None, sinc
     out = [
         {"satellite": pool.satellite, "band": res.band, "method": "STAR", "epoch": res.epoch, "a": res.a,
          "a_sigma": res.a_sigma, "n": res.n_used, "starpool": pool.period_key,
-         "reference_model": res.reference_model, "a_sigma_components": res.a_sigma_components,
-         "a_star_offsets": (res.reference or {}).get("a_star_offsets")}
+         "reference_model": res.reference_model,
+         # ICD 2.2b item 6: the checksums of the library (REF-2; null for REF-1) and of the RSRs used
+         "library_sha256": (res.reference or {}).get("library_sha256"), "rsr": (res.reference or {}).get("rsr"),
+         "a_sigma_components": res.a_sigma_components, "a_star_offsets": (res.reference or {}).get("a_star_offsets")}
         for res, pool in star_results.latest_starpool_results(session, satellite, band, since=since, until=until)
     ]
     out += [

@@ -18,10 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from monitor.domain import REF2_VERSION, REF_VERSION
-from monitor.io.reference_data import load_johnson_v, load_star_catalogue, load_vega_spectrum
-from monitor.io.star_library import LibraryError, load_band_response, load_star_library
+from monitor.io.reference_data import (
+    load_cousins_i,
+    load_johnson_b,
+    load_johnson_v,
+    load_star_catalogue,
+    load_vega_spectrum,
+)
+from monitor.io.star_library import (
+    LibraryError,
+    load_band_response,
+    load_star_library,
+    read_pickles_readme,
+    read_template,
+    write_library_index,
+)
 from monitor.science.star_expectation import template_expectation
 from monitor.science.star_ref2 import (
     TEMPLATE_KERNEL_MAG,
@@ -29,6 +43,7 @@ from monitor.science.star_ref2 import (
     is_ref2_calibration_star,
     photon_average,
     ref2_band_irradiance_w_m2_um,
+    synthetic_colours,
     template_band_ratios,
     template_weights,
 )
@@ -42,8 +57,16 @@ TEMPLATE_RULES = {
     "blend": f"blend of class III-V templates, Gaussian kernel h = {TEMPLATE_KERNEL_MAG} mag in (B-V, V-I)",
 }
 
-__all__ = ["StarModelKey", "StarModelChoice", "StarReference", "StarExpectation", "resolve_star_model",
-           "star_expectation", "star_reference"]
+__all__ = [
+    "StarModelKey",
+    "StarModelChoice",
+    "StarReference",
+    "StarExpectation",
+    "build_library_index",
+    "resolve_star_model",
+    "star_expectation",
+    "star_reference",
+]
 
 
 @dataclass(frozen=True)
@@ -159,6 +182,51 @@ def _ref2_ratios(library_dir: Path, satellite: str, band: str, rsr_dir: Path | N
 
 
 @functools.cache
+def build_library_index(directory: Path, readme: Path | None = None) -> tuple[Path, int]:
+    """Write ``index.csv`` of a directory of the public Pickles (1998) UVKLIB files (ICD 2.2b item 2).
+
+    Every ``uk*.dat`` of ``directory`` that the CDS ``ReadMe`` of J/PASP/110/863 lists (``readme``,
+    default ``<directory>/ReadMe``) gets its spectral type and luminosity class from the ReadMe and
+    its synthetic B-V and V-I from its spectrum: photon-counting averages through the package's
+    Johnson B, V and Cousins I passbands, zero point CALSPEC Vega (ICD 2.2b item 1,
+    :func:`monitor.science.star_ref2.synthetic_colours`). Files in file-name order.
+
+    Returns
+    -------
+    (path of index.csv, number of templates)
+
+    Raises
+    ------
+    LibraryError
+        No ReadMe, a ReadMe that lists no UVKLIB file, or no listed file in ``directory``.
+    """
+    directory = Path(directory)
+    readme = directory / "ReadMe" if readme is None else Path(readme)
+    if not readme.is_file():
+        raise LibraryError(f"no ReadMe {readme}: the CDS ReadMe of J/PASP/110/863 names each file's spectral type")
+    types = read_pickles_readme(readme)
+    files = sorted(f for f in types if (directory / f).is_file())
+    if not files:
+        raise LibraryError(f"{directory}: none of the {len(types)} UVKLIB files of {readme.name} is there")
+    bands: dict[str, tuple[ArrayLike, ArrayLike]] = {
+        x: (p.wavelength_nm, p.values)
+        for x, p in (("B", load_johnson_b()), ("V", load_johnson_v()), ("I", load_cousins_i()))
+    }
+    vega = load_vega_spectrum()
+    rows = []
+    for f in files:  # one spectrum each (each file has its own grid)
+        lam, flux = read_template(directory / f)
+        b_v, v_i = synthetic_colours(lam, flux, bands, vega.wavelength_nm, vega.values)
+        rows.append((f, *types[f], float(b_v), float(v_i)))
+    comment = [
+        "Pickles (1998) UVKLIB templates present here; sptype, lum_class from the CDS ReadMe (J/PASP/110/863).",
+        "b_v, v_i: synthetic colours, photon-counting averages <F> = int F S l dl / int S l dl through",
+        "Johnson B, V and Cousins I, zero point CALSPEC Vega (its colours 0): ICD 2.2b item 1.",
+        "Written by `monitor reference index` (monitor.calibration.star_model.build_library_index).",
+    ]
+    return write_library_index(directory, rows, comment), len(rows)
+
+
 def vega_v_photon_w_m2_um() -> float:
     """Photon-counting V average of CALSPEC Vega, the REF-2 zero point, W m^-2 um^-1."""
     vega, v = load_vega_spectrum(), load_johnson_v()

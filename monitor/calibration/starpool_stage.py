@@ -39,6 +39,7 @@ from monitor.science.exceptions import InsufficientDataError, InsufficientStarsE
 from monitor.science.star_budget import RSR_REL, TEMPLATE_PRIOR_REL, ZERO_POINT_REL, pool_components
 from monitor.science.star_drift import starpool_level_star_offsets
 from monitor.science.star_variability import excess_scatter_rel, variability_test_bands, variability_test_two_way
+from monitor.science.starpool import student_variance_factor
 from monitor.science.starpool_estimator import EeModel, StarpoolBandEstimate, StarpoolMembers, estimate_starpool_band
 from monitor.settings import Settings
 
@@ -259,12 +260,14 @@ def _budget(members: StarpoolMembers, result: StarpoolBandEstimate, correction: 
     sys_rel = star_sys_rel[idx]
     template = math.hypot(prior_rel, est.tau)  # stated prior and the starpool's star-to-star scatter
     w = 1.0 / (sig**2 + (sys_rel * mu) ** 2 + (template * mu) ** 2)
+    # the template and star-systematic terms are fractions of the starpool's level (as in the
+    # weights and in combine_starpool), the measurement terms of each star's own A_i
     per_star: dict[str, Any] = {"photon": photon, "background": background, model_key: model_rel,
-                                "template": template, "star_systematic": sys_rel}
+                                "template": template * mu / a, "star_systematic": sys_rel * mu / a}
     rsr = max(RSR_REL["nominal" if any(s.startswith("nominal") for s in rsr_sources) else "measured"], 0.0)
     common = correction.flux_common_rel_sigma if result.is_psf_flux and correction is not None else None
     return pool_components(a, w, per_star, mu, zero_point_rel=ZERO_POINT_REL.get(model, ZERO_POINT_REL[REF_VERSION]),
-                           rsr_rel=rsr, common_rel=common)
+                           rsr_rel=rsr, common_rel=common, variance_factor=student_variance_factor(est.n_used, est.tau))
 
 
 def starpool_band(session: Session, settings: Settings, run: ProcessingRun, pool: Starpool, band: str,

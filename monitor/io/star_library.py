@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,19 @@ from numpy.typing import NDArray
 from monitor.domain import MISSION_OF_SATELLITE, Satellite
 from monitor.io.reference_data import Spectrum, load_rsr, reference_checksums
 
-__all__ = ["StarLibrary", "LibraryError", "load_star_library", "BandResponse", "load_band_response"]
+__all__ = [
+    "StarLibrary",
+    "LibraryError",
+    "load_star_library",
+    "BandResponse",
+    "load_band_response",
+    "INDEX_COLUMNS",
+    "read_template",
+    "read_pickles_readme",
+    "write_library_index",
+]
+
+INDEX_COLUMNS = ("file", "sptype", "lum_class", "b_v", "v_i")
 
 ANGSTROM_PER_NM = 10.0
 
@@ -64,6 +78,56 @@ def _data_lines(path: Path) -> list[str]:
     return [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
+def read_template(path: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """One template file: its first two columns, wavelength in angstroms and F_lambda (``#`` comments).
+
+    Returns
+    -------
+    wavelength_nm, flux : NDArray[np.float64], shape (n_lambda,)
+    """
+    data = np.loadtxt(path, usecols=(0, 1), comments="#", ndmin=2)
+    return data[:, 0] / ANGSTROM_PER_NM, data[:, 1]
+
+
+# a file line of the CDS ReadMe of J/PASP/110/863: "uka0v.dat  57  4771  A0 V  (1150-25000 A)"
+_README_FILE_LINE = re.compile(r"^(uk\S+\.dat)\s+\d+\s+\d+\s+(.+?)\s+\(\d+-\d+ A\)\s*$")
+
+
+def read_pickles_readme(path: Path) -> dict[str, tuple[str, str]]:
+    """Spectral type and luminosity class of each UVKLIB file listed in the CDS ``ReadMe`` of the
+    Pickles (1998) library (J/PASP/110/863): ``{"uka0v.dat": ("A0", "V"), "ukb57v.dat": ("B5-7", "V"),
+    "ukwf5v.dat": ("metal-weak F5", "V"), ...}`` (the class is the description's last word).
+
+    Raises
+    ------
+    LibraryError
+        If the file lists no ``uk*.dat`` file.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for line in Path(path).read_text(encoding="latin-1").splitlines():
+        m = _README_FILE_LINE.match(line)
+        if m:
+            *sptype, lum_class = m.group(2).split()
+            out[m.group(1)] = (" ".join(sptype), lum_class)
+    if not out:
+        raise LibraryError(f"{path}: lists no UVKLIB file (uk*.dat); is it the CDS ReadMe of J/PASP/110/863?")
+    return out
+
+
+def write_library_index(
+    directory: Path, rows: Sequence[tuple[str, str, str, float, float]], comment: Sequence[str] = ()
+) -> Path:
+    """Write ``<directory>/index.csv`` (the columns :data:`INDEX_COLUMNS`, colours to 0.1 mmag;
+    ``comment`` lines first, each prefixed ``# ``) and return its path."""
+    if any("," in str(v) for r in rows for v in r[:3]):
+        raise LibraryError("a file name, spectral type or class holds a comma")
+    lines = [f"# {c}" for c in comment] + [",".join(INDEX_COLUMNS)]
+    lines += [f"{f},{sp},{lc},{bv:.4f},{vi:.4f}" for f, sp, lc, bv, vi in rows]
+    path = Path(directory) / "index.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 @functools.cache
 def load_star_library(directory: Path) -> StarLibrary:
     """Read a library in the Pickles UVKLIB layout (see the module docstring).
@@ -80,7 +144,7 @@ def load_star_library(directory: Path) -> StarLibrary:
         raise LibraryError(f"no index.csv in the star library {directory}")
     lines = _data_lines(index)
     header = [h.strip() for h in lines[0].split(",")]
-    need = ("file", "sptype", "lum_class", "b_v", "v_i")
+    need = INDEX_COLUMNS
     if any(c not in header for c in need):
         raise LibraryError(f"{index}: needs the columns {', '.join(need)}, has {', '.join(header)}")
     rows = [dict(zip(header, (v.strip() for v in ln.split(",")), strict=False)) for ln in lines[1:]]
@@ -93,8 +157,7 @@ def load_star_library(directory: Path) -> StarLibrary:
             raise LibraryError(f"star library {directory}: {r['file']} listed in index.csv is missing")
         raw = path.read_bytes()
         digest.update(raw)
-        data = np.loadtxt(path, usecols=(0, 1), comments="#")
-        lam, f = data[:, 0] / ANGSTROM_PER_NM, data[:, 1]
+        lam, f = read_template(path)
         if grid is None:
             grid = lam
             fluxes.append(f)

@@ -2,11 +2,14 @@
 
 Keys: ``photon``, ``background``, ``ee_correction``, ``psf_model`` (per-star measurement terms),
 ``template`` (the star-to-star scatter of the reference spectra: the stated prior of
-:data:`TEMPLATE_PRIOR_REL` combined with the starpool's estimated ``tau``; with REF-2 mostly the
-template mismatch, with REF-1 the black body's), ``star_systematic`` (each star's own scatter over
-its history beyond photometric noise), all propagated through the starpool's weighted mean; and
-``zero_point``, ``rsr`` (common to every star and every starpool of a band: they shift A_k but not
-its drift, and are not part of ``a_sigma``). Pure numpy.
+:data:`TEMPLATE_PRIOR_REL` combined with the starpool's estimated ``tau``, a fraction of the
+starpool's level; with REF-2 mostly the template mismatch, with REF-1 the black body's; it also
+carries the Student factor of ``tau``'s estimate, see :func:`pool_components`), ``star_systematic``
+(each star's own scatter over its history beyond photometric noise), all propagated through the
+starpool's weighted mean: in quadrature they make up ``a_sigma``; and ``zero_point``, ``rsr``
+(common to every star and every starpool of a band: they shift A_k but not its drift, and are not
+part of ``a_sigma``). The key set is the project's (issue 14 names the sources; ICD 5 lists the
+export's ``a`` and ``a_sigma`` and does not define this object). Pure numpy.
 
 Pinned priors (stated, with their origin):
 
@@ -21,8 +24,9 @@ Pinned priors (stated, with their origin):
   scatter that is not template mismatch. Tried (issue 14): on the pipeline's REF-2 test scenario
   (one starpool, 7 stars) ``tau`` is 3.2/27/38/7.0/9.3 % (P/B0/B1/B2/B3) against a library template
   term of 1.1/1.3/0.13/1.8/3.7 % on the mean, and the per-star components then sum to
-  0.016/0.122/0.104/0.072/0.083 of A against ``a_sigma`` 0.022/0.205/0.226/0.096/0.108: a key for the
-  excess of ``tau`` over the library term would be needed (an ICD change).
+  0.016/0.122/0.104/0.072/0.083 of A against ``a_sigma`` 0.022/0.205/0.226/0.096/0.108: the excess
+  of ``tau`` over the library term would need a key of its own (not done: the project's key set, not
+  the ICD's, would change; ``a_star_offsets.template_prior_rms_rel`` records the library term).
 * zero point: REF-2 0.5 %, the CALSPEC absolute flux of Vega near 555 nm (Bohlin 2014, AJ 147,
   127; Bohlin et al. 2020, AJ 160, 21); REF-1 3 %, its F_V0 = 3.631e-8 used with an energy average
   (+1.2 % against the CALSPEC photon average alone) and a black body normalised in V.
@@ -65,11 +69,19 @@ def pool_components(
     zero_point_rel: float,
     rsr_rel: float,
     common_rel: dict[str, float] | None = None,
+    variance_factor: float = 1.0,
 ) -> dict[str, float]:
     """Propagate per-star relative error components through the starpool's weighted mean.
 
     A component ``c`` with per-star relative values ``c_i`` (independent between stars) gives
     ``sqrt(sum w_i^2 (c_i a_i)^2) / sum w_i / A`` with ``w_i`` the weights of the mean.
+
+    ``variance_factor`` ``F`` (:func:`monitor.science.starpool.student_variance_factor`): the
+    starpool's ``a_sigma^2`` is ``F / sum w`` (plus the common terms), ``F > 1`` when the
+    star-to-star scatter ``tau`` was estimated from the stars themselves. The excess ``(F - 1)``
+    times the per-star components' total variance is carried by ``template``, the term whose
+    estimate it accounts for: the components then add up in quadrature to ``a_sigma`` (with
+    weights ``1 / total per-star variance``, their per-star parts sum to ``1 / sum w``).
 
     Parameters
     ----------
@@ -101,6 +113,15 @@ def pool_components(
     >>> round(c["photon"], 6), c["zero_point"], c["background"]
     (0.01, 0.005, 0.0)
 
+    The same with a 2 % star-to-star scatter estimated from 7 stars (``F = 1.5``): the template
+    term carries the excess, and the per-star terms add up to ``sqrt(F / sum w) / A``:
+
+    >>> w = [1.0 / (0.02**2 + 0.02**2)] * 7
+    >>> c = pool_components([1.0] * 7, w, {"photon": 0.02, "template": 0.02}, 1.0, zero_point_rel=0.0, rsr_rel=0.0,
+    ...                     variance_factor=1.5)
+    >>> round(c["photon"], 6), round(c["template"], 6), round(math.hypot(c["photon"], c["template"])**2 * sum(w), 6)
+    (0.007559, 0.01069, 1.5)
+
     A 0.1 % EE-correction error common to the four stars stays 0.1 %:
 
     >>> c = pool_components([1.0] * 4, [1.0] * 4, {"photon": 0.02}, 1.0, zero_point_rel=0.005, rsr_rel=0.0,
@@ -108,6 +129,8 @@ def pool_components(
     >>> c["ee_correction"]
     0.001
     """
+    if variance_factor < 1.0:
+        raise ValueError("variance_factor must be >= 1")
     av = np.asarray(a, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
     sw = float(w.sum())
@@ -122,6 +145,9 @@ def pool_components(
             out[key] = math.sqrt(float(np.sum((w * c * av) ** 2))) / sw / abs(a_pool)
         else:
             out[key] = 0.0
-        if common_rel and key in common_rel and key not in ("zero_point", "rsr"):
-            out[key] = math.hypot(out[key], float(common_rel[key]))
+    per_star_var = sum(v * v for k, v in out.items() if k not in ("zero_point", "rsr"))
+    out["template"] = math.sqrt(out["template"] ** 2 + (variance_factor - 1.0) * per_star_var)
+    for key, value in (common_rel or {}).items():
+        if key in out and key not in ("zero_point", "rsr"):
+            out[key] = math.hypot(out[key], float(value))
     return out

@@ -22,7 +22,7 @@ from scipy import optimize
 
 from monitor.science.exceptions import InsufficientStarsError
 
-__all__ = ["DEFAULT_MIN_STARS", "StarpoolEstimate", "combine_starpool"]
+__all__ = ["DEFAULT_MIN_STARS", "StarpoolEstimate", "combine_starpool", "student_variance_factor"]
 
 DEFAULT_MIN_STARS = 3  # fewer stars left => InsufficientStarsError
 _MAD_TO_SIGMA = 1.482_602_218_505_602  # MAD -> Gaussian sigma
@@ -91,6 +91,18 @@ def _paule_mandel(a: NDArray[np.float64], s2: NDArray[np.float64]) -> tuple[floa
     t2 = float(optimize.brentq(excess, 0.0, hi, xtol=1e-14 * hi, rtol=1e-10))
     mu = mean(t2)
     return mu, math.sqrt(t2) / abs(mu) if mu != 0.0 else math.inf
+
+
+def student_variance_factor(n_used: int, tau: float) -> float:
+    """The factor on ``1 / sum w`` of :func:`combine_starpool`'s variance: ``(n-1)/(n-3)``, capped
+    at 3 (and 3 for ``n <= 4``), when the star-to-star scatter ``tau`` was estimated (> 0); 1 otherwise.
+
+    >>> student_variance_factor(7, 0.02), student_variance_factor(4, 0.02), student_variance_factor(7, 0.0)
+    (1.5, 3.0, 1.0)
+    """
+    if tau <= 0.0:
+        return 1.0
+    return min((n_used - 1) / (n_used - 3), 3.0) if n_used > 3 else 3.0
 
 
 def combine_starpool(
@@ -211,9 +223,7 @@ def combine_starpool(
 
     # 3. uncertainty
     w = 1.0 / (s2[used] + (tau * mu) ** 2)
-    var = 1.0 / float(w.sum())
-    if tau > 0.0:
-        var *= min((n_used - 1) / (n_used - 3), 3.0) if n_used > 3 else 3.0
+    var = student_variance_factor(n_used, tau) / float(w.sum())
     ru = av[used] - mu
     chi2_dof = float((ru * ru / s2[used]).sum()) / (n_used - 1) if n_used > 1 else math.nan
     rejected = tuple(ids[i] for i in np.flatnonzero(~used))

@@ -16,7 +16,7 @@ from monitor.science.star_drift import (
     starpool_level_star_offsets,
 )
 from monitor.science.star_variability import variability_test, variability_test_bands, variability_test_two_way
-from monitor.science.starpool import combine_starpool
+from monitor.science.starpool import combine_starpool, student_variance_factor
 
 
 def _traces(rng: np.random.Generator, n_stars: int, n_points: int, amp: np.ndarray, sigma: np.ndarray):
@@ -205,3 +205,33 @@ def test_band_average_test_finds_grey_variables_the_bands_miss_and_few_false_fla
     assert joint.flagged[var].mean() >= 0.7, joint.flagged[var].mean()
     assert joint.flagged[var].mean() > per_band[var].mean() + 0.2
     assert joint.flagged[~var].mean() < 0.02
+
+
+def test_budget_components_add_up_to_the_starpool_sigma() -> None:
+    # The use-case's budget of a starpool (monitor.calibration.starpool_stage._budget's arithmetic):
+    # the weights of combine_starpool, the template term a fraction of the level, and the Student
+    # factor of the estimated tau in the template term; the per-star components must then add up in
+    # quadrature to combine_starpool's own a_sigma (which is computed without pool_components).
+    # Catches: the factor dropped (7 stars: 0.82 of a_sigma), the template term taken relative to
+    # each star's A_i instead of the level.
+    rng = np.random.default_rng(7)
+    for n in (4, 7, 25):
+        a = 100.0 * (1.0 + rng.normal(0.0, 0.05, n))
+        photon = rng.uniform(0.002, 0.01, n)
+        est = combine_starpool(a, photon * a, list(range(n)))
+        assert est.tau > 0.0 and est.n_used == n
+        w = 1.0 / ((photon * a) ** 2 + (est.tau * est.a) ** 2)
+        c = pool_components(
+            a,
+            w,
+            {"photon": photon, "template": est.tau * est.a / a},
+            est.a,
+            zero_point_rel=0.005,
+            rsr_rel=0.005,
+            variance_factor=student_variance_factor(n, est.tau),
+        )
+        total = np.sqrt(sum(v**2 for k, v in c.items() if k not in ("zero_point", "rsr")))
+        assert total == pytest.approx(est.a_sigma / est.a, rel=1e-9), n
+        assert c["photon"] == pytest.approx(np.sqrt(np.sum((w * photon * a) ** 2)) / w.sum() / est.a, rel=1e-12)
+    with pytest.raises(ValueError, match="variance_factor"):
+        pool_components([1.0], [1.0], {}, 1.0, zero_point_rel=0.0, rsr_rel=0.0, variance_factor=0.5)

@@ -79,3 +79,40 @@ def test_insufficient_stars_and_bad_input() -> None:
         combine_starpool([1.0, np.nan, 1.0], [0.01] * 3, [1, 2, 3])
     with pytest.raises(ValueError, match="same length"):
         combine_starpool([1.0, 1.0, 1.0], [0.01] * 3, [1, 2])
+
+
+def test_per_star_systematic_weights_the_stars_and_keeps_them() -> None:
+    """``star_systematic_rel`` (issue 14: each star's own scatter beyond photometric noise, e.g.
+    its template mismatch or an unflagged micro-variability) enters each star's variance.
+
+    Truth: 600 pools of 20 bright stars (photon noise 0.1-0.3 %); 30 % of the stars carry an extra
+    scatter of 2-4 %, the others 0-0.2 %, each star's value known. Measured with this seed: with the
+    per-star term, rms error 0.058 %, pull std 0.90, no star rejected; without it (one common tau),
+    rms error 0.164 %, 3.1 stars a pool rejected as outliers. Catches: the term ignored, added
+    linearly or relative to the wrong A, applied after the rejection. Cannot catch: how well a star's
+    systematic is estimated from its history (``excess_scatter_rel``, the star use-case).
+    """
+    rng = np.random.default_rng(20261206)
+    n_pools, n_stars = 600, 20
+    ids = list(range(n_stars))
+    err = {"with": np.empty(n_pools), "without": np.empty(n_pools)}
+    pull, used = np.empty(n_pools), 0
+    for p in range(n_pools):
+        sys_rel = np.where(rng.random(n_stars) < 0.3, rng.uniform(0.02, 0.04, n_stars), rng.uniform(0, 0.002, n_stars))
+        sigma = TRUTH * rng.uniform(0.001, 0.003, n_stars)
+        a = TRUTH * (1.0 + sys_rel * rng.standard_normal(n_stars)) + sigma * rng.standard_normal(n_stars)
+        est = combine_starpool(a, sigma, ids, star_systematic_rel=sys_rel)
+        err["with"][p], pull[p], used = est.a / TRUTH - 1.0, (est.a - TRUTH) / est.a_sigma, used + est.n_used
+        err["without"][p] = combine_starpool(a, sigma, ids).a / TRUTH - 1.0
+    rms = {k: float(np.sqrt(np.mean(v**2))) for k, v in err.items()}
+    assert rms["with"] < 0.5 * rms["without"], rms
+    assert 0.8 <= float(np.std(pull, ddof=1)) <= 1.1
+    assert used >= 0.995 * n_pools * n_stars  # the stars with a large systematic are not outliers
+    # closed form when the stars agree (tau = 0): 1 / a_sigma^2 = sum 1 / (sigma_i^2 + (s_i median a)^2)
+    s = np.array([0.0, 0.01, 0.03, 0.002])
+    sig = np.array([0.5, 0.3, 0.2, 0.4])
+    est = combine_starpool([TRUTH] * 4, sig, list("abcd"), star_systematic_rel=s)
+    assert est.tau == 0.0
+    assert est.a_sigma == pytest.approx(float(np.sum(1.0 / (sig**2 + (s * TRUTH) ** 2))) ** -0.5, rel=1e-12)
+    with pytest.raises(ValueError, match="star_systematic_rel"):
+        combine_starpool([TRUTH] * 4, sig, list("abcd"), star_systematic_rel=-s)
