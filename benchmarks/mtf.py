@@ -71,6 +71,7 @@ from monitor.science.ee_correction import (
     curve_of_growth_signals,
     effective_ee_with_sigma,
     effective_encircled_energy,
+    line_excess,
 )
 from monitor.science.epsf import epsf_mtf
 from monitor.science.mtf_fit import DEFAULT_FREE, fit_starpool_psf
@@ -183,7 +184,7 @@ def photutils_mtf(
 
 
 def ak_chain(
-    fit: Any, vignettes: list[np.ndarray], oversamps: list[float], signals: np.ndarray
+    fit: Any, vignettes: list[np.ndarray], oversamps: list[float], signals: np.ndarray, use_line: bool = True
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Relative errors of the star signals from the PSF/EE chain and their 1-sigma, per estimator.
 
@@ -216,7 +217,18 @@ def ak_chain(
             out[f"ee_window_{h}"][0].append(corrected[j] / s_true - 1.0)
             out[f"ee_window_{h}"][1].append(rel_sigma[j] * corrected[j] / s_true)
     s_arr, ss_arr, ee_arr = np.asarray(sums), np.asarray(sums_sigma), np.asarray(ee_all)
-    cog = curve_of_growth_ee(s_arr, ss_arr, ee_arr, windows)
+    line = None
+    if use_line:  # the spikes' part of the data's excess over the fit (monitor.science.ee_correction.line_excess)
+        line = line_excess(
+            vignettes,
+            oversamps,
+            fit.centers_xy,
+            fit.params,
+            s_arr[:, -1] / ee_arr[:, -1],
+            (windows[-2], windows[-1]),
+            gain_e_per_dn=GAIN_E_PER_DN,
+        )
+    cog = curve_of_growth_ee(s_arr, ss_arr, ee_arr, windows, line=line)
     corrected = s_arr / cog.ee
     rel = np.hypot(ss_arr / s_arr, cog.rel_sigma[None, :])
     res = {name: (np.asarray(e), np.asarray(s)) for name, (e, s) in out.items()}
@@ -335,7 +347,7 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         chi2.append(fit.chi2_dof)
 
         t0 = time.process_time()
-        chain = ak_chain(fit, vignettes, oversamps, signals)
+        chain = ak_chain(fit, vignettes, oversamps, signals, use_line=not args.no_line)
         ak_times.append(time.process_time() - t0)
         tails.append(float(chain.pop("cog_tail")[0][0]))
         cog_info = chain.pop("cog_info")
@@ -488,6 +500,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-photutils", action="store_true", help="skip the photutils baseline")
     parser.add_argument("--dump", default="", help="append one JSON line per pool to this file")
+    parser.add_argument(
+        "--no-line", action="store_true", help="curve of growth without the spike (line-like) tail of line_excess"
+    )
     parser.add_argument(
         "--free", default=",".join(DEFAULT_FREE), help="comma list of the fit's free shared parameters (+obscuration)"
     )

@@ -36,6 +36,8 @@ from monitor.science.psf_renderer import render_star
 
 __all__ = [
     "CurveOfGrowth",
+    "LINE_BINS",
+    "LineExcess",
     "MODEL_FLUX_DN",
     "TAIL_EXCESS_REL",
     "TAIL_PRIOR_REL",
@@ -45,6 +47,7 @@ __all__ = [
     "ee_corrected_coefficients",
     "effective_ee_with_sigma",
     "effective_encircled_energy",
+    "line_excess",
     "model_weighted_sigma",
 ]
 
@@ -330,10 +333,14 @@ class CurveOfGrowth:
     tail_sigma_stat: float = 0.0
     tail_sigma_shape: float = 0.0
     wing_scale: float = 1.0
+    line_tail: float = 0.0
+    line_sigma: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
         return {
+            "line_tail": float(self.line_tail),
+            "line_sigma": float(self.line_sigma),
             "h_max": int(self.h_max),
             "tail_model": float(self.tail_model),
             "tail": float(self.tail),
@@ -345,6 +352,180 @@ class CurveOfGrowth:
             "ratio_sigma": [float(v) for v in self.ratio_sigma],
             "rel_sigma": [float(v) for v in self.rel_sigma],
         }
+
+
+@dataclass(frozen=True)
+class LineExcess:
+    """Light of a starpool's data in excess of the fitted PSF concentrated along lines (spider-vane
+    diffraction spikes), from the azimuthal distribution of the pooled residuals.
+
+    Attributes
+    ----------
+    ring : float
+        Line-like excess between the two largest curve-of-growth windows (in the largest, not in the
+        second), fraction of the star signal.
+    beyond : float
+        Line-like excess in the vignettes beyond the largest window (background region included),
+        fraction of the star signal: the spikes' light that the vignettes still see.
+    ring_total : float
+        All the excess (isotropic and line-like) in the same ring, fraction of the star signal.
+    edge_density : float
+        Line-like excess per unit radius in the outermost complete annulus of each vignette
+        (``R_k - EDGE_ANNULUS_PX <= r <= R_k``, ``R_k`` the centroid's distance to the nearest
+        vignette edge), fraction of the star signal per native px.
+    edge_radius_px : float
+        Signal-weighted mean of ``R_k``, native px.
+    """
+
+    ring: float
+    beyond: float
+    ring_total: float = 0.0
+    edge_density: float = 0.0
+    edge_radius_px: float = 0.0
+    absorbed: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """JSON-ready summary."""
+        return {
+            "ring": float(self.ring),
+            "beyond": float(self.beyond),
+            "ring_total": float(self.ring_total),
+            "edge_density": float(self.edge_density),
+            "edge_radius_px": float(self.edge_radius_px),
+            "absorbed": float(self.absorbed),
+        }
+
+
+LINE_BINS = 36  # azimuth bins of line_excess (10 deg: a spike ~3 px wide at r ~ 15 px fills one or two)
+EDGE_ANNULUS_PX = 3.0  # width of the outermost complete annulus of a vignette where line_excess reads the spikes' level
+
+
+def line_excess(
+    vignettes: Sequence[ArrayLike],
+    oversamps: Sequence[float],
+    centers_xy: ArrayLike,
+    params: PsfParams,
+    signals_dn: ArrayLike,
+    half_widths_px: tuple[int, int],
+    *,
+    gain_e_per_dn: float,
+    n_bins: int = LINE_BINS,
+) -> LineExcess:
+    """Line-like (spike) part of the data's light in excess of the fitted PSF, pooled over a starpool.
+
+    Diffraction by spider vanes puts light in narrow spikes perpendicular to the vanes, intensity
+    ``~ r^-2`` along each spike beyond the vane's core ``~ lambda N / w`` (w: vane width over the pupil
+    diameter; Born & Wolf 1999 §8.5 for a slit, Babinet's principle for the vane); a vane-less PSF
+    model misses it. Per member k, the residual
+    ``R_k = (d_k - B_k) - (S_k/o_k)(M_k - B^M_k)/F_M`` (data minus its photometry background plane
+    B_k, minus the fitted PSF M_k rendered at the fitted centre with flux F_M and its own photometry
+    plane, scaled to the member's signal ``S_k``) is summed in ``n_bins`` azimuth bins of the native-px
+    angle about the photometry centroid, over two regions: the ring inside the window ``h_max`` and
+    outside ``h_2`` (``half_widths_px = (h_2, h_max)``, the windows of :func:`measure_star`) and the
+    rest of the vignette beyond ``h_max``. Pooled over the members, the isotropic part of a region is
+    the median over the bins of the excess per pixel times the pixel count, and the line-like part
+    is the rest::
+
+        E_line = sum_b E_b - median_b(E_b / N_b) sum_b N_b      (fraction of sum_k S_k)
+
+    Parameters
+    ----------
+    vignettes : sequence of 2-D array_like
+        Dark-subtracted vignettes of the members, DN (NaN = missing).
+    oversamps : sequence of float
+        Along-track oversampling of each.
+    centers_xy : array_like, shape (n, 2)
+        Fitted centres (column, row in row units).
+    params : PsfParams
+        Fitted PSF of the starpool.
+    signals_dn : array_like, shape (n,)
+        Star signals ``S_k`` the model is scaled to, DN (the largest window's sum over its effective
+        EE, so that the ring's excess is that of the curve of growth); NaN leaves a member out.
+    half_widths_px : (int, int)
+        The two largest curve-of-growth windows ``(h_2, h_max)``, native px.
+    gain_e_per_dn : float
+        Conversion gain of the photometry's noise model (does not enter the sums).
+    n_bins : int
+        Azimuth bins.
+
+    Returns
+    -------
+    LineExcess
+        Zeros when no member can be used.
+    """
+    h2, hmax = (int(v) for v in half_widths_px)
+    keys = ("ring", "beyond", "edge", "background")
+    acc = {key: np.zeros(n_bins) for key in keys}
+    cnt = {key: np.zeros(n_bins) for key in keys}
+    norm = radius_sum = window_px = 0.0
+    centers = np.asarray(centers_xy, dtype=np.float64)
+    signals = np.asarray(signals_dn, dtype=np.float64)
+    for img_in, o_in, (cx, cy), s_k in zip(vignettes, oversamps, centers, signals, strict=True):
+        if not (np.isfinite(s_k) and s_k > 0.0):
+            continue
+        img, o = np.asarray(img_in, dtype=np.float64), float(o_in)
+        header = vignette_header(img.shape, (float(cx), float(cy)), o, band="line")
+        windows = [h2, hmax]
+        phot = measure_star(img, header, windows, guess_xy=(float(cx), float(cy)), gain_e_per_dn=gain_e_per_dn)
+        model = render_star(img.shape, (float(cx), float(cy)), params, oversamp=o, total_flux=MODEL_FLUX_DN)
+        phot_m = measure_star(
+            model, header, windows, guess_xy=(float(cx), float(cy)), gain_e_per_dn=_NOISELESS_GAIN_E_PER_DN
+        )
+        rows, cols = np.indices(img.shape)
+        resid = img - _plane(phot, rows, cols) - (s_k / o) * (model - _plane(phot_m, rows, cols)) / MODEL_FLUX_DN
+        theta = np.arctan2((rows - phot.centroid_y) / o, cols - phot.centroid_x)
+        b = np.floor((theta + math.pi) / (2.0 * math.pi) * n_bins).astype(np.int64) % n_bins
+        ok = np.isfinite(resid)
+        w_max = _window_mask(rows, cols, hmax, phot.centroid_x, phot.centroid_y, o)
+        radius = np.hypot((rows - phot.centroid_y) / o, cols - phot.centroid_x)
+        r_edge = min(
+            phot.centroid_x + 0.5,
+            img.shape[1] - 0.5 - phot.centroid_x,
+            (phot.centroid_y + 0.5) / o,
+            (img.shape[0] - 0.5 - phot.centroid_y) / o,
+        )
+        edge = (radius <= r_edge) & (radius > r_edge - EDGE_ANNULUS_PX) & ok
+        ring = w_max & ~_window_mask(rows, cols, h2, phot.centroid_x, phot.centroid_y, o) & ok
+        background = (radius >= phot.background_inner_radius_px) & ok
+        for key, region in (("ring", ring), ("beyond", ~w_max & ok), ("edge", edge), ("background", background)):
+            acc[key] += np.bincount(b[region], weights=resid[region], minlength=n_bins)
+            cnt[key] += np.bincount(b[region], minlength=n_bins) * s_k
+        norm += s_k
+        radius_sum += s_k * r_edge
+        window_px += s_k * float(w_max.sum())
+    if norm <= 0.0:
+        return LineExcess(0.0, 0.0, 0.0)
+    out = {}
+    for key in acc:
+        used = cnt[key] > 0.0
+        total = float(acc[key].sum())
+        iso = float(np.median(acc[key][used] / cnt[key][used]) * cnt[key].sum()) if used.any() else 0.0
+        out[key] = (total - iso) / norm, total / norm, float(cnt[key].sum())
+    # line-like light per pixel of the background region, which its plane took as background
+    per_px = out["background"][0] * norm / out["background"][2] if out["background"][2] > 0.0 else 0.0
+    return LineExcess(
+        ring=out["ring"][0],
+        beyond=out["beyond"][0],
+        ring_total=out["ring"][1],
+        edge_density=out["edge"][0] / EDGE_ANNULUS_PX,
+        edge_radius_px=radius_sum / norm,
+        absorbed=per_px * window_px / norm,
+    )
+
+
+def _window_mask(
+    rows: NDArray[np.int64], cols: NDArray[np.int64], h: int, xc: float, yc: float, o: float
+) -> NDArray[np.bool_]:
+    """Pixels of the window of half-width ``h`` of :func:`measure_star` about the centroid (xc, yc)."""
+    nr = round((2 * h + 1) * o)
+    r0 = math.floor(yc - 0.5 * (nr - 1) + 0.5)
+    return (np.abs(cols - math.floor(xc + 0.5)) <= h) & (rows >= r0) & (rows < r0 + nr)
+
+
+def _plane(phot: object, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> NDArray[np.float64]:
+    """The background plane of a :func:`measure_star` result on the vignette grid, DN."""
+    sx, sy = phot.background_slope  # type: ignore[attr-defined]
+    return phot.background_dn + sx * (cols - phot.centroid_x) + sy * (rows - phot.centroid_y)  # type: ignore[attr-defined]
 
 
 def _ratio_of_sums(
@@ -392,6 +573,7 @@ def curve_of_growth_ee(
     tail_shape_rel: float = TAIL_SHAPE_REL,
     tail_prior_rel: float = TAIL_PRIOR_REL,
     tail_excess_rel: float = TAIL_EXCESS_REL,
+    line: LineExcess | None = None,
 ) -> CurveOfGrowth:
     """Effective EE from the curve of growth of the starpool's own window sums.
 
@@ -482,6 +664,7 @@ def curve_of_growth_ee(
     tau_model = 1.0 - ee_max
     below = [c for c in range(j) if np.isfinite(ratio[c])]
     kappa, kappa_sigma = 1.0, tail_prior_rel  # the model's wing scale, with its prior
+    c2, wing_model = j, 0.0
     if below and tau_model > 0.0:
         c2 = below[-1]
         m2 = float(np.nanmean(np.where(usable[:, c2] & ok_j, mk[:, c2], np.nan)))
@@ -495,6 +678,25 @@ def curve_of_growth_ee(
             kappa_sigma = 1.0 / math.sqrt(w_data + w_prior)
     tau = kappa * tau_model
     shape_sigma = max(tail_shape_rel * tau, tail_excess_rel * abs(kappa - 1.0) * tau_model)
+    line_tail = line_sigma = 0.0
+    if line is not None and below and tau_model > 0.0 and wing_model > 0.0:
+        # the line-like (spike) part of the excess between the two largest windows is continued by the
+        # spikes' own law, the rest (isotropic) by the fitted PSF's wing scaled by the data (kappa)
+        excess = (kappa - 1.0) * wing_model
+        e_line = min(max(line.ring, 0.0), max(excess, 0.0))
+        kappa = 1.0 + (excess - e_line) / wing_model
+        # the spikes' light beyond h_max: what the vignettes see (lower bound: none beyond them), plus
+        # beyond the vignettes at most the r^-2 continuation of their level at the edge (int_R L (R/r)^2 dr = L R)
+        # and, inside the window, the spikes' light in the background region that its plane took as
+        # background (all of it unless sigma-clipped: an upper bound, half of it as its sigma)
+        lo = max(line.beyond, 0.0)
+        outer = max(line.edge_density, 0.0) * line.edge_radius_px
+        absorbed = max(line.absorbed, 0.0)
+        line_tail, line_sigma = lo + absorbed + 0.5 * outer, 0.5 * math.hypot(outer, absorbed)
+        tau = kappa * tau_model + line_tail
+        shape_sigma = math.hypot(
+            max(tail_shape_rel * kappa * tau_model, tail_excess_rel * abs(kappa - 1.0) * tau_model), line_sigma
+        )
     tau_sigma = math.hypot(tau_model * kappa_sigma, shape_sigma)
     ee = np.full_like(em, np.nan)
     ee[:, j] = em[:, j] + tau_model - tau
@@ -515,7 +717,9 @@ def curve_of_growth_ee(
         h_max=int(h[j]),
         tail_sigma_stat=float(tau_model * kappa_sigma),
         tail_sigma_shape=float(shape_sigma),
-        wing_scale=float(kappa),
+        wing_scale=float(tau / tau_model) if tau_model > 0.0 else 1.0,
+        line_tail=float(line_tail),
+        line_sigma=float(line_sigma),
     )
 
 
