@@ -15,10 +15,22 @@ coefficients: :func:`effective_encircled_energy` (one star), :func:`effective_ee
 the measured, window sum). Arrays of a starpool and band have shape ``(n, m)``: n members
 (rows), m window half-widths (columns).
 
+The star's total signal is taken from the data's own curve of growth (:func:`curve_of_growth_ee`),
+the fitted PSF supplying only the light beyond the largest window. The PSF model has no spider
+vanes: their diffraction spikes (narrow lines perpendicular to each vane, intensity ~ r^-2 along
+the line beyond the vane's core ~ lambda N / w, w the vane width over the pupil diameter; Born &
+Wolf 1999 §8.5, Babinet's principle) are light the model's wing does not continue.
+:func:`line_excess` measures them in the data (the line-like part of the pooled residuals, split
+from the isotropic part by its azimuthal distribution) and the curve of growth continues that part
+by what the vignettes see beyond the window, not by the model's wing.
+
 References
 ----------
 Stetson, P. B. (1990), PASP 102, 932 (aperture corrections from the growth curve).
 Merline, W. J. & Howell, S. B. (1995), Exp. Astron. 6, 163 (window-sum variance).
+Born, M. & Wolf, E. (1999), Principles of Optics, 7th ed., §8.3.3 (Babinet), §8.5 (slit and
+rectangular apertures: the sinc^2 spike of a thin vane).
+Harvey, J. E. & Ftaclas, C. (1995), Appl. Opt. 34, 5787 (diffraction by secondary-mirror spiders).
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ from monitor.science.psf_renderer import render_star
 __all__ = [
     "CurveOfGrowth",
     "LINE_BINS",
+    "LINE_SIGNIFICANCE",
     "LineExcess",
     "MODEL_FLUX_DN",
     "TAIL_EXCESS_REL",
@@ -319,6 +332,9 @@ class CurveOfGrowth:
         ``kappa``: the scale of the model's wing (``tail / tail_model``).
     h_max : int
         The largest window with data, native px.
+    line_tail, line_sigma : float
+        The line-like (spider-vane spike) part of ``tail`` and its 1-sigma (part of
+        ``tail_sigma_shape``): 0 without :func:`line_excess`.
     """
 
     ee: NDArray[np.float64]
@@ -375,6 +391,12 @@ class LineExcess:
         vignette edge), fraction of the star signal per native px.
     edge_radius_px : float
         Signal-weighted mean of ``R_k``, native px.
+    absorbed : float
+        Line-like excess per pixel of the background regions (``r >= r_in`` of :func:`measure_star`)
+        times the pixels of the window ``h_max``, fraction of the star signal: the spikes' light that
+        the background plane subtracted from the window (all of it if none was sigma-clipped).
+    ring_sigma, beyond_sigma, edge_density_sigma, absorbed_sigma : float
+        Their delete-one jackknife 1-sigma over the members (0 with fewer than 3).
     """
 
     ring: float
@@ -383,6 +405,15 @@ class LineExcess:
     edge_density: float = 0.0
     edge_radius_px: float = 0.0
     absorbed: float = 0.0
+    ring_sigma: float = 0.0
+    beyond_sigma: float = 0.0
+    edge_density_sigma: float = 0.0
+    absorbed_sigma: float = 0.0
+
+    def significant(self, name: str) -> float:
+        """The value of ``name`` when it exceeds :data:`LINE_SIGNIFICANCE` times its jackknife sigma, else 0."""
+        value, sigma = float(getattr(self, name)), float(getattr(self, f"{name}_sigma"))
+        return value if value > LINE_SIGNIFICANCE * sigma else 0.0
 
     def as_dict(self) -> dict[str, float]:
         """JSON-ready summary."""
@@ -393,10 +424,17 @@ class LineExcess:
             "edge_density": float(self.edge_density),
             "edge_radius_px": float(self.edge_radius_px),
             "absorbed": float(self.absorbed),
+            "ring_sigma": float(self.ring_sigma),
+            "beyond_sigma": float(self.beyond_sigma),
+            "edge_density_sigma": float(self.edge_density_sigma),
+            "absorbed_sigma": float(self.absorbed_sigma),
         }
 
 
 LINE_BINS = 36  # azimuth bins of line_excess (10 deg: a spike ~3 px wide at r ~ 15 px fills one or two)
+# A line-like quantity is used only above this many jackknife sigma (in-family pools: none; 12 faint
+# stars would otherwise add their noise, clipped at 0, to every tail)
+LINE_SIGNIFICANCE = 2.0
 EDGE_ANNULUS_PX = 3.0  # width of the outermost complete annulus of a vignette where line_excess reads the spikes' level
 
 
@@ -454,10 +492,7 @@ def line_excess(
         Zeros when no member can be used.
     """
     h2, hmax = (int(v) for v in half_widths_px)
-    keys = ("ring", "beyond", "edge", "background")
-    acc = {key: np.zeros(n_bins) for key in keys}
-    cnt = {key: np.zeros(n_bins) for key in keys}
-    norm = radius_sum = window_px = 0.0
+    acc_k, cnt_k, s_used, r_used, w_used = [], [], [], [], []  # per member: (regions, bins) sums and counts
     centers = np.asarray(centers_xy, dtype=np.float64)
     signals = np.asarray(signals_dn, dtype=np.float64)
     for img_in, o_in, (cx, cy), s_k in zip(vignettes, oversamps, centers, signals, strict=True):
@@ -484,32 +519,52 @@ def line_excess(
             (phot.centroid_y + 0.5) / o,
             (img.shape[0] - 0.5 - phot.centroid_y) / o,
         )
-        edge = (radius <= r_edge) & (radius > r_edge - EDGE_ANNULUS_PX) & ok
-        ring = w_max & ~_window_mask(rows, cols, h2, phot.centroid_x, phot.centroid_y, o) & ok
-        background = (radius >= phot.background_inner_radius_px) & ok
-        for key, region in (("ring", ring), ("beyond", ~w_max & ok), ("edge", edge), ("background", background)):
-            acc[key] += np.bincount(b[region], weights=resid[region], minlength=n_bins)
-            cnt[key] += np.bincount(b[region], minlength=n_bins) * s_k
-        norm += s_k
-        radius_sum += s_k * r_edge
-        window_px += s_k * float(w_max.sum())
-    if norm <= 0.0:
+        regions = (
+            w_max & ~_window_mask(rows, cols, h2, phot.centroid_x, phot.centroid_y, o) & ok,  # ring
+            ~w_max & ok,  # beyond
+            (radius <= r_edge) & (radius > r_edge - EDGE_ANNULUS_PX) & ok,  # edge annulus
+            (radius >= phot.background_inner_radius_px) & ok,  # background region
+        )
+        acc_k.append([np.bincount(b[r], weights=resid[r], minlength=n_bins) for r in regions])
+        cnt_k.append([np.bincount(b[r], minlength=n_bins) * s_k for r in regions])
+        s_used.append(s_k)
+        r_used.append(r_edge)
+        w_used.append(float(w_max.sum()))
+    if not s_used:
         return LineExcess(0.0, 0.0, 0.0)
-    out = {}
-    for key in acc:
-        used = cnt[key] > 0.0
-        total = float(acc[key].sum())
-        iso = float(np.median(acc[key][used] / cnt[key][used]) * cnt[key].sum()) if used.any() else 0.0
-        out[key] = (total - iso) / norm, total / norm, float(cnt[key].sum())
-    # line-like light per pixel of the background region, which its plane took as background
-    per_px = out["background"][0] * norm / out["background"][2] if out["background"][2] > 0.0 else 0.0
+    acc, cnt = np.asarray(acc_k), np.asarray(cnt_k)  # (n, regions, bins)
+    sk, rk, wk = np.asarray(s_used), np.asarray(r_used), np.asarray(w_used)
+
+    def statistics(keep: NDArray[np.bool_]) -> NDArray[np.float64]:
+        """ring, beyond, edge density, absorbed, ring total, edge radius of the members ``keep``."""
+        a, c, norm = acc[keep].sum(axis=0), cnt[keep].sum(axis=0), float(sk[keep].sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_bin = np.where(c > 0.0, a / c, np.nan)
+        iso = np.nanmedian(per_bin, axis=1) * c.sum(axis=1)  # (regions,)
+        line = (a.sum(axis=1) - np.nan_to_num(iso)) / norm
+        bg_px = c[3].sum() / norm  # background pixels (signal-weighted mean count)
+        absorbed = line[3] / bg_px * float(sk[keep] @ wk[keep]) / norm if bg_px > 0.0 else 0.0
+        radius = float(sk[keep] @ rk[keep]) / norm
+        return np.array([line[0], line[1], line[2] / EDGE_ANNULUS_PX, absorbed, a[0].sum() / norm, radius])
+
+    n = sk.size
+    value = statistics(np.ones(n, dtype=bool))
+    sigma = np.zeros(value.size)
+    if n >= 3:  # delete-one jackknife over the members
+        keep = ~np.eye(n, dtype=bool)
+        jack = np.array([statistics(keep[i]) for i in range(n)])
+        sigma = np.sqrt((n - 1) / n * np.sum((jack - jack.mean(axis=0)) ** 2, axis=0))
     return LineExcess(
-        ring=out["ring"][0],
-        beyond=out["beyond"][0],
-        ring_total=out["ring"][1],
-        edge_density=out["edge"][0] / EDGE_ANNULUS_PX,
-        edge_radius_px=radius_sum / norm,
-        absorbed=per_px * window_px / norm,
+        ring=float(value[0]),
+        beyond=float(value[1]),
+        ring_total=float(value[4]),
+        edge_density=float(value[2]),
+        edge_radius_px=float(value[5]),
+        absorbed=float(value[3]),
+        ring_sigma=float(sigma[0]),
+        beyond_sigma=float(sigma[1]),
+        edge_density_sigma=float(sigma[2]),
+        absorbed_sigma=float(sigma[3]),
     )
 
 
@@ -616,6 +671,22 @@ def curve_of_growth_ee(
     tail_excess_rel : float
         Shape sigma of the tail per unit of the data's wing excess ``|kappa - 1|`` over the model,
         relative to the model's tail (:data:`TAIL_EXCESS_REL`).
+    line : LineExcess, optional
+        The data's line-like (spider-vane spike) excess over the fitted PSF (:func:`line_excess`).
+        Its part ``e_l = clip(line.ring, 0, e)`` of the excess ``e = (kappa - 1)(1 - <m(h')>)``
+        between the two largest windows is taken out of the wing scale
+        (``kappa <- 1 + (e - e_l)/(1 - <m(h')>)``: the isotropic rest is continued by the model's
+        wing) and the spikes' light beyond ``h_max`` is added to the tail::
+
+            tau_line = B + A + L_R R / 2,   sigma_line = hypot(L_R R, A) / 2
+
+        with ``B = line.beyond`` (seen in the vignettes beyond the window), ``A = line.absorbed``
+        (the spikes' light in the background region, subtracted with its plane from every window
+        pixel: all of it unless sigma-clipped, an upper bound), ``L_R R`` the r^-2 continuation
+        beyond the vignettes of the spikes' level per unit radius ``L_R`` at the vignette edge
+        ``R`` (``int_R^inf L_R (R/r)^2 dr``; 0 if the spikes end inside the vignettes, more if
+        they are still in their core at R: half of it, with half as sigma), each clipped at 0.
+        ``sigma_line`` is added in quadrature to the shape sigma.
 
     Returns
     -------
@@ -683,16 +754,17 @@ def curve_of_growth_ee(
         # the line-like (spike) part of the excess between the two largest windows is continued by the
         # spikes' own law, the rest (isotropic) by the fitted PSF's wing scaled by the data (kappa)
         excess = (kappa - 1.0) * wing_model
-        e_line = min(max(line.ring, 0.0), max(excess, 0.0))
+        e_line = min(line.significant("ring"), max(excess, 0.0))
         kappa = 1.0 + (excess - e_line) / wing_model
         # the spikes' light beyond h_max: what the vignettes see (lower bound: none beyond them), plus
         # beyond the vignettes at most the r^-2 continuation of their level at the edge (int_R L (R/r)^2 dr = L R)
         # and, inside the window, the spikes' light in the background region that its plane took as
         # background (all of it unless sigma-clipped: an upper bound, half of it as its sigma)
-        lo = max(line.beyond, 0.0)
-        outer = max(line.edge_density, 0.0) * line.edge_radius_px
-        absorbed = max(line.absorbed, 0.0)
-        line_tail, line_sigma = lo + absorbed + 0.5 * outer, 0.5 * math.hypot(outer, absorbed)
+        lo, absorbed = line.significant("beyond"), line.significant("absorbed")
+        outer = line.significant("edge_density") * line.edge_radius_px
+        line_tail = lo + absorbed + 0.5 * outer
+        stat = math.hypot(line.beyond_sigma, line.absorbed_sigma, 0.5 * line.edge_density_sigma * line.edge_radius_px)
+        line_sigma = math.hypot(0.5 * outer, 0.5 * absorbed, stat) if line_tail > 0.0 else 0.0
         tau = kappa * tau_model + line_tail
         shape_sigma = math.hypot(
             max(tail_shape_rel * kappa * tau_model, tail_excess_rel * abs(kappa - 1.0) * tau_model), line_sigma
