@@ -193,15 +193,18 @@ def test_spider_vane_spikes_beyond_the_largest_window_are_taken_from_the_data(ba
     continued (what the vignettes see beyond the window, the spike light the background plane absorbed,
     half the r^-2 continuation of the edge level), the starpool's A_k is within 0.2 % + 2 standard errors
     of the truth, and its systematic sigma covers the error; the line-like part is most of the data's
-    excess between the two largest windows (spikes, not an isotropic wing).
+    excess between the two largest windows (spikes, not an isotropic wing), and in PAN the spikes' light
+    beyond the window is > 0.3 % (MS: it is not significant, the spikes end near 12 px = 50 lambda N).
     Catches: a tail taken from the vane-less model or from the isotropic wing scaling alone when the
     excess is along lines (PAN and MS bias +0.2-0.4 % before), a line split that misses the spikes.
     Cannot catch: spikes that the vignette does not see at all (vanes at angles whose spikes leave the
     vignette before the edge annulus), a different far-wing law of a real telescope (scattered light),
     nor a bias below ~0.1 % (one pool of 25 stars)."""
     ((before_err, _, before), (err, stat, cog)), line = _pool_signal_error("astig_spiders", band, seed)
-    assert line.ring > 0.5 * line.ring_total > 0.0  # the excess is along lines
-    assert cog.line_tail > 0.0 and cog.tail < before.tail  # the isotropic scaling over-counted the spikes
+    assert line.significant("ring") > 0.5 * line.ring_total > 0.0  # the excess is along lines
+    assert cog.tail < before.tail  # the isotropic wing scaling over-counted the spikes' light
+    if band == "P":  # the spikes go on beyond the 20-px window (to ~50 lambda N); in MS they end near 12 px
+        assert cog.line_tail > 0.003
     assert abs(err) < SPIKE_TOLERANCE_REL + 2.0 * stat, (before_err, err, stat, line)
     assert abs(err) < 1.5 * cog.rel_sigma.max()  # the tail's sigma covers what remains
 
