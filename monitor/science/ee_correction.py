@@ -678,15 +678,17 @@ def curve_of_growth_ee(
         (``kappa <- 1 + (e - e_l)/(1 - <m(h')>)``: the isotropic rest is continued by the model's
         wing) and the spikes' light beyond ``h_max`` is added to the tail::
 
-            tau_line = B + A + L_R R / 2,   sigma_line = hypot(L_R R, A) / 2
+            tau_line = B + (A + L_R R) / 2,   sigma_line = hypot(L_R R, A) / sqrt(12)
 
         with ``B = line.beyond`` (seen in the vignettes beyond the window), ``A = line.absorbed``
         (the spikes' light in the background region, subtracted with its plane from every window
-        pixel: all of it unless sigma-clipped, an upper bound), ``L_R R`` the r^-2 continuation
+        pixel: all of it unless sigma-clipped, an upper bound: half of it), ``L_R R`` the r^-2 continuation
         beyond the vignettes of the spikes' level per unit radius ``L_R`` at the vignette edge
         ``R`` (``int_R^inf L_R (R/r)^2 dr``; 0 if the spikes end inside the vignettes, more if
-        they are still in their core at R: half of it, with half as sigma), each clipped at 0.
-        ``sigma_line`` is added in quadrature to the shape sigma.
+        they are still in their core at R: the middle of the bracket), each used only above
+        :data:`LINE_SIGNIFICANCE` jackknife sigma. The brackets ``[0, L_R R]`` and ``[0, A]`` are read as
+        rectangular distributions (JCGM 100:2008 §4.3.7: sigma = width / sqrt(12)); ``sigma_line``
+        (with the jackknife sigmas of B, A and L_R R) is added in quadrature to the shape sigma.
 
     Returns
     -------
@@ -759,12 +761,13 @@ def curve_of_growth_ee(
         # the spikes' light beyond h_max: what the vignettes see (lower bound: none beyond them), plus
         # beyond the vignettes at most the r^-2 continuation of their level at the edge (int_R L (R/r)^2 dr = L R)
         # and, inside the window, the spikes' light in the background region that its plane took as
-        # background (all of it unless sigma-clipped: an upper bound, half of it as its sigma)
+        # background (all of it unless sigma-clipped: an upper bound; bracket [0, A])
         lo, absorbed = line.significant("beyond"), line.significant("absorbed")
         outer = line.significant("edge_density") * line.edge_radius_px
-        line_tail = lo + absorbed + 0.5 * outer
+        line_tail = lo + 0.5 * (absorbed + outer)  # the middle of each bracket
         stat = math.hypot(line.beyond_sigma, line.absorbed_sigma, 0.5 * line.edge_density_sigma * line.edge_radius_px)
-        line_sigma = math.hypot(0.5 * outer, 0.5 * absorbed, stat) if line_tail > 0.0 else 0.0
+        # each bracket [0, x] read as a rectangular distribution: sigma x / sqrt(12) (JCGM 100:2008 §4.3.7)
+        line_sigma = math.hypot(outer / math.sqrt(12.0), absorbed / math.sqrt(12.0), stat) if line_tail > 0.0 else 0.0
         tau = kappa * tau_model + line_tail
         shape_sigma = math.hypot(
             max(tail_shape_rel * kappa * tau_model, tail_excess_rel * abs(kappa - 1.0) * tau_model), line_sigma
