@@ -15,9 +15,10 @@ background, photon + read noise) it prints one JSON document with, per family, b
   ``cog_window_h`` / ``cog_windows_3_vs_12``: the same with the curve-of-growth EE
   (``monitor.science.ee_correction.curve_of_growth_ee``, the data's own windows, the fitted PSF only
   for the light beyond the largest one, the line-like spider-vane spikes of the pooled residuals
-  continued by ``line_excess``; ``--no-line``: without them, as before branch i15k); ``reported_pool``: what the system reports for A_k
-  (``monitor.calibration.psf._star_signals``): the fitted fluxes when the fit passes its misfit
-  tests (sigma with the model-choice term: the curve of growth's disagreement beyond its noise),
+  continued by ``line_excess``; ``--no-line``: without them, as before branch i15k); ``reported_pool``:
+  what the system reports for A_k (``monitor.calibration.psf._star_signals``): the fitted fluxes when
+  the fit passes its misfit tests (sigma with the model-choice term: the curve of growth's disagreement
+  beyond its noise),
   else the curve-of-growth signal of the best window (``curve_of_growth_signals``), averaged over
   the pool: bias, rms, sigma and pulls per pool;
 * time per starpool of each method (``ak_chain``: the 25 photometries + effective EEs), CPU seconds
