@@ -218,3 +218,34 @@ def test_line_excess_is_nil_without_vanes() -> None:
     assert abs(line.ring) < 3e-4 and abs(line.beyond) < 3e-4 and abs(line.absorbed) < 3e-4, line
     assert abs(cog.tail - before.tail) < 3e-4
     assert abs(err - before_err) < 3e-4
+
+
+def test_line_excess_recovers_an_injected_line_by_hand() -> None:
+    """Known answer (no fit): five stars of the model itself (o = 1 and 2) plus a 1-px line of 0.5 % of
+    each star's signal from 13 to 20 px right of it along its row (inside window 20, outside 12), small
+    noise: the line-like excess of the ring is 0.5 % within 0.02 %, all of the ring's excess, and nothing
+    line-like lies beyond the window. Catches a wrong signal or oversampling normalisation (o rows of a
+    native pixel), a wrong window geometry or an isotropic level that eats the line; cannot say
+    anything about the continuation beyond the window (curve_of_growth_ee, pupil-truth tests above)."""
+    from monitor.science.ee_correction import line_excess
+    from monitor.science.psf_renderer import render_star
+
+    rng = np.random.default_rng(1504)
+    vignettes, oversamps, centers, signals = [], [], [], []
+    for k in range(5):
+        o = 1.0 + (k % 2)
+        shape = (int(64 * o), 64)
+        cx, cy = 31.3 + 0.4 * k, (31.6 - 0.3 * k) * o
+        flux = 2e5 * (1 + k)  # per native sample: the star's signal is o * flux
+        img = render_star(shape, (cx, cy), PAN, oversamp=o, total_flux=flux)
+        row0 = int(np.floor(cy + 0.5 - (o - 1) / 2.0))  # the o rows of the native pixel holding the centre
+        cols = np.arange(int(np.floor(cx + 0.5)) + 13, int(np.floor(cx + 0.5)) + 21)
+        img[row0 : row0 + int(o), cols] += 0.005 * flux / cols.size
+        vignettes.append(img + rng.normal(0.0, 0.5, shape))
+        oversamps.append(o)
+        centers.append((cx, cy))
+        signals.append(o * flux)
+    line = line_excess(vignettes, oversamps, np.array(centers), PAN, np.array(signals), (12, 20), gain_e_per_dn=2.0)
+    assert line.ring == pytest.approx(0.005, abs=2e-4), line
+    assert line.ring_total == pytest.approx(0.005, abs=2e-4)
+    assert abs(line.beyond) < 1e-4 and abs(line.absorbed) < 1e-4
