@@ -14,9 +14,11 @@ background, photon + read noise) it prints one JSON document with, per family, b
   relative difference of the corrected h = 3 and h = 12 values (the window-agreement test);
   ``cog_window_h`` / ``cog_windows_3_vs_12``: the same with the curve-of-growth EE
   (``monitor.science.ee_correction.curve_of_growth_ee``, the data's own windows, the fitted PSF only
-  for the light beyond the largest one); ``reported_pool``: what the system reports for A_k
-  (``monitor.calibration.psf._star_signals``): the fitted fluxes when the fit passes its misfit
-  tests (sigma with the model-choice term: the curve of growth's disagreement beyond its noise),
+  for the light beyond the largest one, the line-like spider-vane spikes of the pooled residuals
+  continued by ``line_excess``; ``--no-line``: without them, as before branch i15k); ``reported_pool``:
+  what the system reports for A_k (``monitor.calibration.psf._star_signals``): the fitted fluxes when
+  the fit passes its misfit tests (sigma with the model-choice term: the curve of growth's disagreement
+  beyond its noise),
   else the curve-of-growth signal of the best window (``curve_of_growth_signals``), averaged over
   the pool: bias, rms, sigma and pulls per pool;
 * time per starpool of each method (``ak_chain``: the 25 photometries + effective EEs), CPU seconds
@@ -71,6 +73,7 @@ from monitor.science.ee_correction import (
     curve_of_growth_signals,
     effective_ee_with_sigma,
     effective_encircled_energy,
+    line_excess,
 )
 from monitor.science.epsf import epsf_mtf
 from monitor.science.mtf_fit import DEFAULT_FREE, fit_starpool_psf
@@ -183,7 +186,7 @@ def photutils_mtf(
 
 
 def ak_chain(
-    fit: Any, vignettes: list[np.ndarray], oversamps: list[float], signals: np.ndarray
+    fit: Any, vignettes: list[np.ndarray], oversamps: list[float], signals: np.ndarray, use_line: bool = True
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Relative errors of the star signals from the PSF/EE chain and their 1-sigma, per estimator.
 
@@ -216,7 +219,18 @@ def ak_chain(
             out[f"ee_window_{h}"][0].append(corrected[j] / s_true - 1.0)
             out[f"ee_window_{h}"][1].append(rel_sigma[j] * corrected[j] / s_true)
     s_arr, ss_arr, ee_arr = np.asarray(sums), np.asarray(sums_sigma), np.asarray(ee_all)
-    cog = curve_of_growth_ee(s_arr, ss_arr, ee_arr, windows)
+    line = None
+    if use_line:  # the spikes' part of the data's excess over the fit (monitor.science.ee_correction.line_excess)
+        line = line_excess(
+            vignettes,
+            oversamps,
+            fit.centers_xy,
+            fit.params,
+            s_arr[:, -1] / ee_arr[:, -1],
+            (windows[-2], windows[-1]),
+            gain_e_per_dn=GAIN_E_PER_DN,
+        )
+    cog = curve_of_growth_ee(s_arr, ss_arr, ee_arr, windows, line=line)
     corrected = s_arr / cog.ee
     rel = np.hypot(ss_arr / s_arr, cog.rel_sigma[None, :])
     res = {name: (np.asarray(e), np.asarray(s)) for name, (e, s) in out.items()}
@@ -335,7 +349,7 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
         chi2.append(fit.chi2_dof)
 
         t0 = time.process_time()
-        chain = ak_chain(fit, vignettes, oversamps, signals)
+        chain = ak_chain(fit, vignettes, oversamps, signals, use_line=not args.no_line)
         ak_times.append(time.process_time() - t0)
         tails.append(float(chain.pop("cog_tail")[0][0]))
         cog_info = chain.pop("cog_info")
@@ -488,6 +502,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-photutils", action="store_true", help="skip the photutils baseline")
     parser.add_argument("--dump", default="", help="append one JSON line per pool to this file")
+    parser.add_argument(
+        "--no-line", action="store_true", help="curve of growth without the spike (line-like) tail of line_excess"
+    )
     parser.add_argument(
         "--free", default=",".join(DEFAULT_FREE), help="comma list of the fit's free shared parameters (+obscuration)"
     )

@@ -62,6 +62,7 @@ from monitor.science.ee_correction import (
     curve_of_growth_signals,
     effective_ee_with_sigma,
     effective_encircled_energy,
+    line_excess,
 )
 from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
@@ -217,6 +218,8 @@ def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], fi
     fits = [j for j, h in enumerate(half_widths) if 2 * h + 1 <= COG_MAX_WINDOW_FRACTION * cols]
     ee_model[:, [j for j in range(m) if j not in fits]] = np.nan
     cog = _curve_of_growth(rows, half_widths, ee_model)
+    if cog is not None:
+        cog = _with_line_excess(settings, cog, fit, vignettes, oversamps, used, half_widths, fits, ee_model)
     try:
         chosen = None if cog is None else curve_of_growth_signals(cog[0], cog[1], cog[2])
     except ValueError as exc:
@@ -253,10 +256,34 @@ def _star_signals(settings: Settings, rows: list[star_results.StarMemberRow], fi
         source = (f"{source}; the fit is flagged (misfit): signals from window h = {half_widths[j]} px over the "
                   f"curve of growth to "
                   f"h = {curve.h_max} px, light beyond it {100 * curve.tail:.2f} +- {100 * curve.tail_sigma:.2f} % "
-                  "from the fitted PSF")
+                  f"from the fitted PSF and, of it, {100 * curve.line_tail:.2f} +- {100 * curve.line_sigma:.2f} % "
+                  "in the data's line-like (spider-vane spike) excess")
 
     return StarSignals(ee=ee, ee_sigma=ee_sigma, flux_dn=flux, flux_sigma_dn=flux_sigma, common=common,
                        source=source)
+
+
+def _with_line_excess(settings: Settings, cog: tuple[CurveOfGrowth, np.ndarray, np.ndarray], fit: Any,
+                      vignettes: list[np.ndarray], oversamps: list[float], used: list[int], half_widths: list[int],
+                      fits: list[int], ee_model: np.ndarray) -> tuple[CurveOfGrowth, np.ndarray, np.ndarray]:
+    """The curve of growth again with the spider-vane spikes' part of the data's excess over the fit
+    (:func:`monitor.science.ee_correction.line_excess` on the fitted members' vignettes), continued by
+    the spikes' own law beyond the largest window; unchanged when it cannot be measured."""
+    curve, sums, sums_sigma = cog
+    j = half_widths.index(curve.h_max)
+    below = [c for c in fits if half_widths[c] < curve.h_max]
+    if not below:
+        return cog
+    c2 = max(below, key=lambda c: half_widths[c])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signals = sums[used, j] / ee_model[used, j]
+    try:
+        line = line_excess(vignettes, oversamps, fit.centers_xy, fit.params, signals,
+                           (half_widths[c2], curve.h_max), gain_e_per_dn=settings.star.e_per_dn_reference)
+        return curve_of_growth_ee(sums, sums_sigma, ee_model, half_widths, line=line), sums, sums_sigma
+    except (ScienceError, ValueError) as exc:
+        log.warning("spike (line-like) excess not measured: %s", exc)
+        return cog
 
 
 def _curve_of_growth(rows: list[star_results.StarMemberRow], half_widths: list[int],
