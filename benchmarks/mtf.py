@@ -417,6 +417,7 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
                 "misfit": fit.misfit.as_dict(),
                 "epsf": [ep.mtf_nyquist_along, ep.mtf_nyquist_across],
                 "epsf_sigma": [ep.mtf_nyquist_along_sigma, ep.mtf_nyquist_across_sigma],
+                "epsf_sigma_terms": ep.nyquist_sigma_terms,
                 "lsf": [lsf.mtf_nyquist_along, lsf.mtf_nyquist_across],
                 "reported": [sel.mtf_nyquist_along, sel.mtf_nyquist_across],
                 "reported_sigma": [sel.mtf_nyquist_along_sigma, sel.mtf_nyquist_across_sigma],

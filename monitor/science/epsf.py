@@ -71,6 +71,10 @@ class EpsfMtfResult:
     centers_xy : ndarray, shape (n, 2), optional
         Star centres after re-registration on the stack (column, row in row units); the input
         centres for stars not used.
+    nyquist_sigma_terms : dict, optional
+        The 1-sigma terms at Nyquist (along, across) that a caller combined into the sigmas
+        (e.g. :func:`monitor.science.mtf_nonparametric.nonparametric_mtf`: bootstrap and the
+        centring/interpolation-choice differences); a diagnostic, not used by any estimate.
     """
 
     frequencies_cy_px: NDArray[np.float64]
@@ -87,6 +91,7 @@ class EpsfMtfResult:
     mtf_nyquist_along_sigma: float = 0.0
     mtf_nyquist_across_sigma: float = 0.0
     centers_xy: NDArray[np.float64] | None = None
+    nyquist_sigma_terms: dict[str, tuple[float, float]] | None = None
 
 
 def _binned_mean(

@@ -205,8 +205,14 @@ def nonparametric_mtf(
         terms.append(systematic_rel * value)
         return np.asarray(np.sqrt(np.asarray(boot) ** 2 + sum(t * t for t in terms)), dtype=np.float64)
 
+    names = ("bootstrap", "moment_window", "fit_centres", "interpolation")
+    nyq = ("mtf_nyquist_along", "mtf_nyquist_across")
+    terms = {"bootstrap": (float(ep.mtf_nyquist_along_sigma), float(ep.mtf_nyquist_across_sigma))}
+    for name, w, a in zip(names[1:], weights, alts, strict=True):
+        terms[name] = tuple(float(w * (getattr(a, k) - getattr(ep, k))) for k in nyq)  # type: ignore[assignment]
     return dataclasses.replace(
         ep,
+        nyquist_sigma_terms=terms,
         mtf_along_sigma=total(ep.mtf_along_sigma, "mtf_along"),
         mtf_across_sigma=total(ep.mtf_across_sigma, "mtf_across"),
         mtf_nyquist_along_sigma=float(total(ep.mtf_nyquist_along_sigma, "mtf_nyquist_along")),
