@@ -26,6 +26,7 @@ __all__ = [
     "EPSF_SYSTEMATIC_REL",
     "FIT_CENTRE_WEIGHT",
     "INTERPOLATION_WEIGHT",
+    "jackknife_sigma",
     "moment_centers",
     "nonparametric_mtf",
 ]
@@ -116,6 +117,21 @@ def moment_centers(
     return out
 
 
+def jackknife_sigma(leave_one_out: ArrayLike) -> list[float]:
+    """Delete-one jackknife 1-sigma of each column: ``sqrt((n-1)/n sum_k (t_(k) - t_(.))^2)`` over the
+    finite rows (Efron & Stein 1981).
+
+    >>> [round(v, 4) for v in jackknife_sigma([[1.0], [2.0], [3.0]])]
+    [1.1547]
+    """
+    t = np.asarray(leave_one_out, dtype=np.float64)
+    t = t[np.all(np.isfinite(t), axis=1)]
+    n = t.shape[0]
+    if n < 2:
+        return [0.0] * t.shape[1]
+    return [float(v) for v in np.sqrt((n - 1) / n * np.sum((t - t.mean(axis=0)) ** 2, axis=0))]
+
+
 def nonparametric_mtf(
     vignettes: Sequence[ArrayLike],
     oversamps: Sequence[float] | ArrayLike,
@@ -181,6 +197,7 @@ def nonparametric_mtf(
         n_bootstrap=n_bootstrap,
         flux_rel_sigma=flux_rel_sigma,
         method="pchip",
+        jackknife=True,
     )
     alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
     alts = [
@@ -193,6 +210,7 @@ def nonparametric_mtf(
             half_width_px=half_width_px,
             frequencies_cy_px=frequencies_cy_px,
             method=m,
+            jackknife=True,
         )
         for c, m in ((alt_centers, "pchip"), (fit.centers_xy, "pchip"), (centers, "interp"))
     ]
@@ -210,6 +228,13 @@ def nonparametric_mtf(
     terms = {"bootstrap": (float(ep.mtf_nyquist_along_sigma), float(ep.mtf_nyquist_across_sigma))}
     for name, w, a in zip(names[1:], weights, alts, strict=True):
         terms[name] = tuple(float(w * (getattr(a, k) - getattr(ep, k))) for k in nyq)  # type: ignore[assignment]
+        if a.leave_one_out_nyquist is not None and ep.leave_one_out_nyquist is not None:
+            terms[f"{name}_noise"] = tuple(  # type: ignore[assignment]
+                w * v for v in jackknife_sigma(a.leave_one_out_nyquist - ep.leave_one_out_nyquist)
+            )
+    if ep.leave_one_out_nyquist is not None:
+        terms["jackknife"] = tuple(jackknife_sigma(ep.leave_one_out_nyquist))  # type: ignore[assignment]
+    terms["flux"] = (flux_rel_sigma * ep.mtf_nyquist_along, flux_rel_sigma * ep.mtf_nyquist_across)
     return dataclasses.replace(
         ep,
         nyquist_sigma_terms=terms,
