@@ -78,6 +78,8 @@ class EpsfMtfResult:
     leave_one_out_nyquist : ndarray, shape (n, 2), optional
         MTF at Nyquist (along, across) of the stack without star ``k`` (row ``k``, the input's
         order; NaN for the stars not used), with ``jackknife=True``.
+    leave_one_out_curves : ndarray, shape (n, 2, nf), optional
+        The same for the curves (along, across) at ``frequencies_cy_px``.
     """
 
     frequencies_cy_px: NDArray[np.float64]
@@ -96,6 +98,7 @@ class EpsfMtfResult:
     centers_xy: NDArray[np.float64] | None = None
     nyquist_sigma_terms: dict[str, tuple[float, float]] | None = None
     leave_one_out_nyquist: NDArray[np.float64] | None = None
+    leave_one_out_curves: NDArray[np.float64] | None = None
 
 
 def _binned_mean(
@@ -393,12 +396,14 @@ def epsf_mtf(
         draws = [mtfs(*stack(rng.integers(0, n_used, n_used))) for _ in range(int(n_bootstrap))]
         s_x = np.std([d[0] for d in draws], axis=0, ddof=1)
         s_y = np.std([d[1] for d in draws], axis=0, ddof=1)
-    loo = None
+    loo = loo_curves = None
     if jackknife and n_used > 1:
         loo = np.full((len(images), 2), np.nan)
+        loo_curves = np.full((len(images), 2, freqs.size), np.nan)
         for i, k in enumerate(kept):
             d_x, d_y = mtfs(*stack(np.delete(everyone, i)))
             loo[k] = (d_y[-2], d_x[-2])
+            loo_curves[k] = (d_y[:-2], d_x[:-2])
     if flux_rel_sigma > 0.0 and fluxes is not None:
         s_x = np.hypot(s_x, m_x * flux_rel_sigma)
         s_y = np.hypot(s_y, m_y * flux_rel_sigma)
@@ -422,4 +427,5 @@ def epsf_mtf(
         mtf_nyquist_across_sigma=float(s_x[-2]),
         centers_xy=refined,
         leave_one_out_nyquist=loo,
+        leave_one_out_curves=loo_curves,
     )
