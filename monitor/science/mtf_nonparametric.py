@@ -209,6 +209,8 @@ def nonparametric_mtf(
         jackknife=True,
     )
     alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
+    choices = [(alt_centers, "pchip", half_width_px), (fit.centers_xy, "pchip", half_width_px)]
+    choices.append((centers, "interp", half_width_px))
     alts = [
         epsf_mtf(
             vignettes,
@@ -216,12 +218,12 @@ def nonparametric_mtf(
             c,
             fluxes_dn=fluxes_dn,
             backgrounds_dn=fit.backgrounds_dn,
-            half_width_px=half_width_px,
+            half_width_px=h,
             frequencies_cy_px=frequencies_cy_px,
             method=m,
             jackknife=True,
         )
-        for c, m in ((alt_centers, "pchip"), (fit.centers_xy, "pchip"), (centers, "interp"))
+        for c, m, h in choices
     ]
     assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
     assert ep.leave_one_out_nyquist is not None and ep.leave_one_out_curves is not None
