@@ -41,9 +41,9 @@ ALTERNATIVE_FIXED: tuple[str, ...] = ("aberration_along", "aberration_across")
 # flagged: pulls of the reported MTF -0.75/-1.87 with 1, -0.61/-1.13 with 2; benchmarks/mtf.py, 8 pools).
 # Calibrated as an ensemble spread (issue 15, last round): the method-of-moments scale
 # k^2 = sum(e^2 - s^2) / sum(m^2) over the out-of-family pools whose parametric MTF is reported (e the
-# parametric error, s its statistical sigma, m the MTF change; both directions) is 2.17 (68 % bootstrap
-# over pools 2.00-2.34; 118 pool-directions, 24 pools per family and band, seed 2026, the choice set)
-# and 2.44 on the report set (seed 7): 2 stays. The principled replacement tried in branch i15c, the
+# parametric error, s its statistical sigma, m the MTF change; both directions) is 2.13 (68 % bootstrap
+# over pools 1.99-2.32; 262 pool-directions, 24 pools per family and band, seed 2026, the choice set)
+# and 2.32 (2.10-2.53) on the report set (seed 7): 2 stays. The principled replacement tried in branch i15c, the
 # Akaike-weighted spread over the nested models that hold each freed parameter (and the wave-front
 # pair) at its design value
 # (monitor.science.mtf_model_choice, recorded as PsfFitResult.model_ensemble), under-covers: the data
