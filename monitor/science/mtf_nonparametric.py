@@ -167,8 +167,13 @@ def nonparametric_mtf(
     the delete-one jackknife 1-sigma of the paired difference (:func:`jackknife_sigma`; the same
     star left out of both stacks). Before issue 15's last round the whole differences were added:
     on the pupil truth (benchmarks/mtf.py, 24 pools per family and band, seed 2026) that made the
-    ePSF's sigma 1.2-1.7 times its rms error in-family, 1.5 across track on defocus PAN, where it
-    is reported.
+    ePSF's sigma 1.4-2.3 times its rms error in-family, 1.55 across track on defocus PAN, where it
+    is reported. Still left: across track the bootstrap itself over-covers (bootstrap sigma 1.6-1.9
+    times the rms error on the in-family, TDI-smear and micro-vibration PAN pools): a resampled
+    pool holds ~63 % distinct stars, so fewer sub-pixel phases across track (1 sample per pixel
+    per star) and a larger interpolation error than the whole pool's; on NOISE-FREE in-family
+    pupil pools (3 seeds) the across-track bootstrap sigma was 0.15-2.4e-3 (PAN) and 0.3-5.0e-3
+    (B2) against actual errors of -0.1 to -1.3e-3 and -0.1 to -2.6e-3 (along track: 0.02-0.07e-3).
 
     Parameters
     ----------
