@@ -273,7 +273,17 @@ def select_mtf(
     total = np.asarray(parametric_sigma)
     if misfit_flagged or cmp.flagged:
         return MtfSelection(
-            "epsf", e[0], es[0], e[1], es[1], 0.0, 0.0, bool(misfit_flagged), cmp, float(total[0]), float(total[1])
+            "epsf",
+            e[0],
+            es[0],
+            e[1],
+            es[1],
+            float(model[0]),
+            float(model[1]),
+            bool(misfit_flagged),
+            cmp,
+            float(total[0]),
+            float(total[1]),
         )
     return MtfSelection(
         "parametric",
