@@ -37,7 +37,9 @@ Truth families:
 Methods: ``parametric`` (``monitor.science.mtf_fit.fit_starpool_psf``, joint fit, nominal design
 start), ``reported`` (what the system reports: the parametric fit unless its misfit tests fire or
 it disagrees with the ePSF, else the ePSF on moment centres normalised by the data's own star
-signals (curve of growth), sigma from a bootstrap over the stars and the signals' common error:
+signals (curve of growth), sigma from a bootstrap over the stars, the signals' common error and the
+registration/interpolation choice terms beyond their jackknife noise; the parametric sigma is the fit's
+and its model-choice term, the ePSF disagreement being recorded, not added:
 ``monitor.science.mtf_select.select_mtf``; its block gives
 the fraction of pools reported by the ePSF, ``misfit_rate``, and ``misfit_when_biased``: the
 fraction of the pools whose parametric error exceeds 3 honest parametric sigma (the fit's
@@ -431,6 +433,7 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
                 "misfit": fit.misfit.as_dict(),
                 "epsf": [ep.mtf_nyquist_along, ep.mtf_nyquist_across],
                 "epsf_sigma": [ep.mtf_nyquist_along_sigma, ep.mtf_nyquist_across_sigma],
+                "epsf_sigma_terms": ep.nyquist_sigma_terms,
                 "lsf": [lsf.mtf_nyquist_along, lsf.mtf_nyquist_across],
                 "reported": [sel.mtf_nyquist_along, sel.mtf_nyquist_across],
                 "reported_sigma": [sel.mtf_nyquist_along_sigma, sel.mtf_nyquist_across_sigma],

@@ -6,11 +6,13 @@ annular pupil, fitted Gaussian blur along/across, detector diffusion, TDI smear,
 star flux, centre and background). From the fit:
 
 - the MTF along and across track (at Nyquist and as a curve) is stored as ``mtf_result`` rows
-  of both estimates: the parametric fit (1-sigma from the Fisher matrix plus two model-choice
-  terms: the MTF change to the admissible model without the low-order wave-front error,
-  ``PsfFitResult.mtf_nyquist_*_model_sigma``, and the ePSF disagreement beyond noise) and the
+  of both estimates: the parametric fit (1-sigma from the Fisher matrix plus the model-choice
+  term: the MTF change to the admissible model without the low-order wave-front error,
+  ``PsfFitResult.mtf_nyquist_*_model_sigma``; the ePSF disagreement beyond noise is recorded,
+  ``params["model_sigma"]``, not added: :func:`monitor.science.mtf_select.select_mtf`) and the
   non-parametric ePSF (stacked LSFs normalised by the data's own star signals,
-  the largest window's sum over its effective EE; 1-sigma from a bootstrap over the stars). The
+  the largest window's sum over its effective EE; 1-sigma from a bootstrap over the stars and its
+  choice terms beyond their noise). The
   fit's misfit tests (chi2 and stacked residual structure against the noise model) decide which
   one is REPORTED: ``params["selected"]`` is True on the reported row of each direction, and
   ``params["misfit"]`` / ``params["selection"]`` record the statistics of the choice
@@ -348,16 +350,12 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
             sigma = np.hypot(sigma, fit_model_curve)
         agrees = None if sel is None else direction not in sel.comparison.flagged
         p_sigma = float(getattr(fit, f"mtf_nyquist_{direction}_sigma"))
-        model_sigma = 0.0
-        if sel is not None and ep is not None:
-            # the model-choice term: parametric-vs-ePSF spread beyond their statistical errors
-            model_sigma = float(getattr(sel, f"model_sigma_{direction}"))
-            ep_curve, ep_sigma = getattr(ep, f"mtf_{direction}"), getattr(ep, f"mtf_{direction}_sigma")
-            sigma = np.hypot(sigma, model_choice_sigma(ep_curve - curve, sigma, ep_sigma))
+        # the parametric-vs-ePSF spread beyond their statistical errors: recorded, not added (select_mtf)
+        model_sigma = 0.0 if sel is None else float(getattr(sel, f"model_sigma_{direction}"))
         rows.append(MtfResult(
             starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
             mtf_nyquist=float(getattr(fit, f"mtf_nyquist_{direction}")),
-            mtf_nyquist_sigma=float(np.sqrt(p_sigma**2 + fit_model_sigma**2 + model_sigma**2)), method="parametric",
+            mtf_nyquist_sigma=float(np.hypot(p_sigma, fit_model_sigma)), method="parametric",
             curve={"f": fit.frequencies_cy_px.tolist(), "mtf": curve.tolist(), "sigma": sigma.tolist()},
             params={**params, "chi2_dof": float(fit.chi2_dof), "n_stars": len(vignettes),
                     "selected": sel is None or sel.method == "parametric", "misfit": misfit,

@@ -71,6 +71,15 @@ class EpsfMtfResult:
     centers_xy : ndarray, shape (n, 2), optional
         Star centres after re-registration on the stack (column, row in row units); the input
         centres for stars not used.
+    nyquist_sigma_terms : dict, optional
+        The 1-sigma terms at Nyquist (along, across) that a caller combined into the sigmas
+        (e.g. :func:`monitor.science.mtf_nonparametric.nonparametric_mtf`: bootstrap and the
+        centring/interpolation-choice differences); a diagnostic, not used by any estimate.
+    leave_one_out_nyquist : ndarray, shape (n, 2), optional
+        MTF at Nyquist (along, across) of the stack without star ``k`` (row ``k``, the input's
+        order; NaN for the stars not used), with ``jackknife=True``.
+    leave_one_out_curves : ndarray, shape (n, 2, nf), optional
+        The same for the curves (along, across) at ``frequencies_cy_px``.
     """
 
     frequencies_cy_px: NDArray[np.float64]
@@ -87,6 +96,9 @@ class EpsfMtfResult:
     mtf_nyquist_along_sigma: float = 0.0
     mtf_nyquist_across_sigma: float = 0.0
     centers_xy: NDArray[np.float64] | None = None
+    nyquist_sigma_terms: dict[str, tuple[float, float]] | None = None
+    leave_one_out_nyquist: NDArray[np.float64] | None = None
+    leave_one_out_curves: NDArray[np.float64] | None = None
 
 
 def _binned_mean(
@@ -208,6 +220,7 @@ def epsf_mtf(
     seed: int = 0,
     flux_rel_sigma: float = 0.0,
     transform_half_width_px: float | None = None,
+    jackknife: bool = False,
 ) -> EpsfMtfResult:
     """MTF along/across track from stacked, registered, oversampled line-spread functions.
 
@@ -266,6 +279,11 @@ def epsf_mtf(
         before issue 15's last round) such a level ``c`` (per px, in units of the signal) adds
         ``(-1)^h 2 c / pi`` at Nyquist: +0.2 % (h = 8) / -0.6 % (h = 7) along track on a
         noise-free pupil truth, +0.4 to +1.2 % on the noisy benchmark pools.
+
+    jackknife : bool
+        Also stack the pool without each star in turn (``leave_one_out_nyquist``; Efron & Stein
+        1981: the delete-one jackknife variance ``(n-1)/n sum (t_(k) - t_(.))^2`` of a smooth
+        statistic, which, unlike a bootstrap draw, keeps the pool's phase coverage).
 
     Returns
     -------
@@ -378,6 +396,14 @@ def epsf_mtf(
         draws = [mtfs(*stack(rng.integers(0, n_used, n_used))) for _ in range(int(n_bootstrap))]
         s_x = np.std([d[0] for d in draws], axis=0, ddof=1)
         s_y = np.std([d[1] for d in draws], axis=0, ddof=1)
+    loo = loo_curves = None
+    if jackknife and n_used > 1:
+        loo = np.full((len(images), 2), np.nan)
+        loo_curves = np.full((len(images), 2, freqs.size), np.nan)
+        for i, k in enumerate(kept):
+            d_x, d_y = mtfs(*stack(np.delete(everyone, i)))
+            loo[k] = (d_y[-2], d_x[-2])
+            loo_curves[k] = (d_y[:-2], d_x[:-2])
     if flux_rel_sigma > 0.0 and fluxes is not None:
         s_x = np.hypot(s_x, m_x * flux_rel_sigma)
         s_y = np.hypot(s_y, m_y * flux_rel_sigma)
@@ -400,4 +426,6 @@ def epsf_mtf(
         mtf_nyquist_along_sigma=float(s_y[-2]),
         mtf_nyquist_across_sigma=float(s_x[-2]),
         centers_xy=refined,
+        leave_one_out_nyquist=loo,
+        leave_one_out_curves=loo_curves,
     )

@@ -419,7 +419,8 @@ def fit_starpool_psf(
     max_nfev : int
         Maximum model evaluations per least-squares stage.
     misfit_alpha : float
-        False-alarm probability of each misfit test (:func:`misfit_statistics`).
+        False-alarm probability of the chi2 misfit test (:func:`misfit_statistics`; the structure test
+        has its own nominal level, ``mtf_misfit.DEFAULT_STRUCTURE_ALPHA``).
     alternative_fixed : sequence of str
         Free parameters that the alternative admissible model holds at their ``initial_params``
         values; the MTF change is the model-choice term (:func:`alternative_model_shift`). Names

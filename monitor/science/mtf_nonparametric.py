@@ -20,12 +20,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from monitor.science.epsf import EpsfMtfResult, epsf_mtf
 from monitor.science.mtf_fit import PsfFitResult
+from monitor.science.mtf_select import model_choice_sigma
 from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
     "EPSF_SYSTEMATIC_REL",
     "FIT_CENTRE_WEIGHT",
     "INTERPOLATION_WEIGHT",
+    "jackknife_sigma",
     "moment_centers",
     "nonparametric_mtf",
 ]
@@ -116,6 +118,21 @@ def moment_centers(
     return out
 
 
+def jackknife_sigma(leave_one_out: ArrayLike) -> NDArray[np.float64]:
+    """Delete-one jackknife 1-sigma along the first axis: ``sqrt((n-1)/n sum_k (t_(k) - t_(.))^2)`` over
+    the rows without NaN (Efron & Stein 1981); shape ``leave_one_out.shape[1:]``.
+
+    >>> jackknife_sigma([[1.0], [2.0], [3.0], [np.nan]]).round(4).tolist()
+    [1.1547]
+    """
+    t = np.asarray(leave_one_out, dtype=np.float64)
+    t = t[np.all(np.isfinite(t.reshape(t.shape[0], -1)), axis=1)]
+    n = t.shape[0]
+    if n < 2:
+        return np.zeros(t.shape[1:])
+    return np.asarray(np.sqrt((n - 1) / n * np.sum((t - t.mean(axis=0)) ** 2, axis=0)), dtype=np.float64)
+
+
 def nonparametric_mtf(
     vignettes: Sequence[ArrayLike],
     oversamps: Sequence[float] | ArrayLike,
@@ -134,16 +151,29 @@ def nonparametric_mtf(
     The stars are registered on their model-corrected first moments (:func:`moment_centers`,
     window ``+-moment_half_width_px``) and normalised by the data's own signals ``fluxes_dn``
     (curve of growth); the 1-sigma combines, in quadrature, the bootstrap over the stars
-    (:func:`monitor.science.epsf.epsf_mtf`), the signals' common error ``flux_rel_sigma`` and
-    centring-choice terms: the difference between the ePSF registered with the moment window and
-    with one 2 px narrower (the part of the window's truncation that the fitted model corrects
-    is uncertain when the model does not fit; the two admissible registrations bracket it), and
-    :data:`FIT_CENTRE_WEIGHT` times the difference from the ePSF registered on the fit's own
-    centres (admissible where the fit holds, with a pixel-phase error where it does not),
-    :data:`INTERPOLATION_WEIGHT` times the difference between the stack interpolated by the
-    monotone cubic (the estimate) and linearly (the interpolation's error with the pool's phase
-    coverage), and the method's own systematic, ``systematic_rel`` of the MTF
-    (:data:`EPSF_SYSTEMATIC_REL`).
+    (:func:`monitor.science.epsf.epsf_mtf`), the signals' common error ``flux_rel_sigma``,
+    choice terms and the method's own systematic, ``systematic_rel`` of the MTF
+    (:data:`EPSF_SYSTEMATIC_REL`). The choice terms compare the estimate with three other
+    admissible stacks of the same stars: registered with a moment window 2 px narrower (the
+    part of the window's truncation that the fitted model corrects is uncertain when the model
+    does not fit; the two registrations bracket it), :data:`FIT_CENTRE_WEIGHT` times the
+    difference from the stack registered on the fit's own centres (admissible where the fit
+    holds, with a pixel-phase error where it does not), and :data:`INTERPOLATION_WEIGHT` times
+    the difference from the stack interpolated linearly instead of by the monotone cubic (the
+    interpolation's error with the pool's phase coverage). Each difference is partly noise (the
+    two stacks see the same stars through different windows, centres or interpolants), which
+    the bootstrap already counts; only its part beyond that noise is a choice term:
+    ``sqrt(max(0, d^2 - s_d^2))`` (:func:`monitor.science.mtf_select.model_choice_sigma`), ``s_d``
+    the delete-one jackknife 1-sigma of the paired difference (:func:`jackknife_sigma`; the same
+    star left out of both stacks). Before issue 15's last round the whole differences were added:
+    on the pupil truth (benchmarks/mtf.py, 24 pools per family and band, seed 2026) that made the
+    ePSF's sigma 1.4-2.3 times its rms error in-family, 1.55 across track on defocus PAN, where it
+    is reported. Still left: across track the bootstrap itself over-covers (bootstrap sigma 1.6-1.9
+    times the rms error on the in-family, TDI-smear and micro-vibration PAN pools): a resampled
+    pool holds ~63 % distinct stars, so fewer sub-pixel phases across track (1 sample per pixel
+    per star) and a larger interpolation error than the whole pool's; on NOISE-FREE in-family
+    pupil pools (3 seeds) the across-track bootstrap sigma was 0.15-2.4e-3 (PAN) and 0.3-5.0e-3
+    (B2) against actual errors of -0.1 to -1.3e-3 and -0.1 to -2.6e-3 (along track: 0.02-0.07e-3).
 
     Parameters
     ----------
@@ -181,8 +211,11 @@ def nonparametric_mtf(
         n_bootstrap=n_bootstrap,
         flux_rel_sigma=flux_rel_sigma,
         method="pchip",
+        jackknife=True,
     )
     alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
+    choices = [(alt_centers, "pchip", half_width_px), (fit.centers_xy, "pchip", half_width_px)]
+    choices.append((centers, "interp", half_width_px))
     alts = [
         epsf_mtf(
             vignettes,
@@ -190,25 +223,46 @@ def nonparametric_mtf(
             c,
             fluxes_dn=fluxes_dn,
             backgrounds_dn=fit.backgrounds_dn,
-            half_width_px=half_width_px,
+            half_width_px=h,
             frequencies_cy_px=frequencies_cy_px,
             method=m,
+            jackknife=True,
         )
-        for c, m in ((alt_centers, "pchip"), (fit.centers_xy, "pchip"), (centers, "interp"))
+        for c, m, h in choices
     ]
     assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
+    assert ep.leave_one_out_nyquist is not None and ep.leave_one_out_curves is not None
     weights = (1.0, FIT_CENTRE_WEIGHT, INTERPOLATION_WEIGHT)
-
-    def total(boot: NDArray[np.float64] | float, attr: str) -> NDArray[np.float64]:
-        value = np.asarray(getattr(ep, attr))
-        terms = [w * (np.asarray(getattr(a, attr)) - value) for w, a in zip(weights, alts, strict=True)]
-        terms.append(systematic_rel * value)
-        return np.asarray(np.sqrt(np.asarray(boot) ** 2 + sum(t * t for t in terms)), dtype=np.float64)
-
+    names = ("moment_window", "fit_centres", "interpolation")
+    # each choice term: the difference between the two admissible stacks beyond its own noise
+    # (model_choice_sigma), the noise being the delete-one jackknife of the paired difference
+    nyquist = np.array([ep.mtf_nyquist_along, ep.mtf_nyquist_across])
+    curves = np.stack([ep.mtf_along, ep.mtf_across])
+    var_nyq = np.array([ep.mtf_nyquist_along_sigma, ep.mtf_nyquist_across_sigma]) ** 2
+    var_curves = np.stack([ep.mtf_along_sigma, ep.mtf_across_sigma]) ** 2
+    terms: dict[str, tuple[float, float]] = {"bootstrap": (float(np.sqrt(var_nyq[0])), float(np.sqrt(var_nyq[1])))}
+    for name, w, a in zip(names, weights, alts, strict=True):
+        assert a.leave_one_out_nyquist is not None and a.leave_one_out_curves is not None
+        d_nyq = w * (np.array([a.mtf_nyquist_along, a.mtf_nyquist_across]) - nyquist)
+        n_nyq = w * np.asarray(jackknife_sigma(a.leave_one_out_nyquist - ep.leave_one_out_nyquist))
+        d_curves = w * (np.stack([a.mtf_along, a.mtf_across]) - curves)
+        n_curves = w * np.asarray(jackknife_sigma(a.leave_one_out_curves - ep.leave_one_out_curves))
+        sys_nyq = model_choice_sigma(d_nyq, n_nyq)
+        var_nyq = var_nyq + sys_nyq**2
+        var_curves = var_curves + model_choice_sigma(d_curves, n_curves) ** 2
+        terms[name] = (float(d_nyq[0]), float(d_nyq[1]))
+        terms[f"{name}_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
+        terms[f"{name}_systematic"] = (float(sys_nyq[0]), float(sys_nyq[1]))
+    var_nyq = var_nyq + (systematic_rel * nyquist) ** 2
+    var_curves = var_curves + (systematic_rel * curves) ** 2
+    jk = jackknife_sigma(ep.leave_one_out_nyquist)
+    terms["jackknife"] = (jk[0], jk[1])
+    terms["flux"] = (flux_rel_sigma * float(nyquist[0]), flux_rel_sigma * float(nyquist[1]))
     return dataclasses.replace(
         ep,
-        mtf_along_sigma=total(ep.mtf_along_sigma, "mtf_along"),
-        mtf_across_sigma=total(ep.mtf_across_sigma, "mtf_across"),
-        mtf_nyquist_along_sigma=float(total(ep.mtf_nyquist_along_sigma, "mtf_nyquist_along")),
-        mtf_nyquist_across_sigma=float(total(ep.mtf_nyquist_across_sigma, "mtf_nyquist_across")),
+        nyquist_sigma_terms=terms,
+        mtf_along_sigma=np.sqrt(var_curves[0]),
+        mtf_across_sigma=np.sqrt(var_curves[1]),
+        mtf_nyquist_along_sigma=float(np.sqrt(var_nyq[0])),
+        mtf_nyquist_across_sigma=float(np.sqrt(var_nyq[1])),
     )

@@ -64,7 +64,7 @@ def _report(vignettes, oversamps, fit, band: str = "P"):  # type: ignore[no-unty
 
 @pytest.mark.parametrize(("band", "seed"), [("P", 31), ("B2", 32)])
 def test_in_family_pool_is_not_flagged_and_reports_the_parametric_fit(band: str, seed: int) -> None:
-    """A right model passes both tests (false-alarm probability 1e-3 each) and is reported, its
+    """A right model passes both tests (chi2 at 1e-3, structure at a nominal 1e-2) and is reported, its
     sigma grown only by the model-choice term (0 when the ePSF agrees within the noise)."""
     rng = np.random.default_rng(seed)
     truth = default_psf_params("PHR", band)
@@ -72,13 +72,73 @@ def test_in_family_pool_is_not_flagged_and_reports_the_parametric_fit(band: str,
     fit = fit_starpool_psf(vignettes, oversamps, truth, read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN)
     m = fit.misfit
     assert not m.flagged, m
-    assert m.structure_p > 1e-3 and m.chi2_p > 1e-3
+    assert m.structure_p > m.structure_alpha and m.chi2_p > m.alpha
     assert 100 <= m.structure_cells <= 144
     if band == "P":
         ep, sel = _report(vignettes, oversamps, fit)
         assert sel.method == "parametric", sel
         assert sel.mtf_nyquist_along_sigma >= fit.mtf_nyquist_along_sigma
         assert 0.0 < ep.mtf_nyquist_along_sigma < 0.01 and 0.0 < ep.mtf_nyquist_across_sigma < 0.01
+
+
+@pytest.mark.parametrize(("band", "seeds"), [("P", (61, 62, 63)), ("B2", (64, 65, 66))])
+def test_pupil_truth_reported_sigma_is_the_fits_without_epsf_noise(band: str, seeds: tuple[int, ...]) -> None:
+    """Issue 15's recipe of the reported sigma, on the independent pupil-FFT truth (in_family: the
+    estimator's design, rendered by monitor.simulate.pupil_psf's own code path; its MTF from that
+    renderer). A right model passes its misfit tests and is reported with the fit's statistical
+    sigma and its own model-choice term only: the ePSF disagreement (whose noise is the ePSF's,
+    3-10 x the fit's) is recorded, not added. Tolerances: every pull below 3.5, and the rms of the
+    6 pulls per band between 0.35 and 1.8 (the benchmark measured 0.72-1.06 over 24 pools; the
+    bounds are the 99 % chi-square range for 6 values, widened for the fit's own sigma excess).
+    The ePSF's own sigma is at least its bootstrap and at most the bootstrap with the whole choice
+    differences (their noise removed), and the ePSF lies within 3 sigma + 0.001 of the truth.
+    Catches: the ePSF noise added back into the parametric sigma (it doubles the in-family sigma),
+    a zero or absurd sigma, the choice terms counted with their noise or not at all. Cannot catch:
+    a mis-scaled model-choice term on out-of-family truths (benchmarks/mtf.py pulls)."""
+    from monitor.simulate import pupil_psf
+
+    truth = pupil_psf.truth_family("in_family", "PHR", band)
+    t = pupil_psf.mtf_nyquist(truth)
+    pulls = []
+    for seed in seeds:
+        vignettes, oversamps, _, _ = make_pool(
+            np.random.default_rng(seed),
+            truth,
+            band,
+            signal_scale_dn=1e6 if band == "P" else 5e5,  # type: ignore[arg-type]
+        )
+        start = default_psf_params("PHR", band)
+        fit = fit_starpool_psf(vignettes, oversamps, start, read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN)
+        assert not fit.misfit.flagged, fit.misfit
+        ep = nonparametric_mtf(
+            vignettes,
+            oversamps,
+            fit,
+            fluxes_dn=window_signals(vignettes, oversamps, fit, h=20 if band == "P" else 12),
+            half_width_px=8 if band == "P" else 6,
+            moment_half_width_px=6 if band == "P" else 4,
+        )
+        sel = select_mtf(
+            (fit.mtf_nyquist_along, fit.mtf_nyquist_across),
+            (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma),
+            ep,
+            fit.misfit.flagged,
+            parametric_model_sigma=(fit.mtf_nyquist_along_model_sigma, fit.mtf_nyquist_across_model_sigma),
+        )
+        assert sel.method == "parametric", sel
+        terms = ep.nyquist_sigma_terms
+        assert terms is not None
+        for j, d in enumerate(("along", "across")):
+            fit_sigma = np.hypot(getattr(fit, f"mtf_nyquist_{d}_sigma"), getattr(fit, f"mtf_nyquist_{d}_model_sigma"))
+            assert getattr(sel, f"mtf_nyquist_{d}_sigma") == pytest.approx(fit_sigma)
+            pulls.append((getattr(sel, f"mtf_nyquist_{d}") - t[j]) / fit_sigma)
+            s_e, boot = getattr(ep, f"mtf_nyquist_{d}_sigma"), terms["bootstrap"][j]
+            whole = np.sqrt(boot**2 + sum(terms[k][j] ** 2 for k in ("moment_window", "fit_centres", "interpolation")))
+            assert boot <= s_e <= whole + 1e-12
+            assert abs(getattr(ep, f"mtf_nyquist_{d}") - t[j]) < 0.001 + 3 * s_e
+    p = np.asarray(pulls)
+    assert np.all(np.abs(p) < 3.5), p
+    assert 0.35 < np.sqrt(np.mean(p**2)) < 1.8, p
 
 
 def test_out_of_family_pool_is_flagged_and_the_epsf_is_reported_within_its_sigma() -> None:
