@@ -45,8 +45,9 @@ Mendez, R. A. et al. (2014), PASP 126, 798 (Cramér-Rao bounds for stellar image
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -524,6 +525,75 @@ def _fit_result(
     )
 
 
+def _irls_solve(
+    model: Any,
+    theta0: NDArray[np.float64],
+    bounds: tuple[NDArray[np.float64], NDArray[np.float64]],
+    psf_names: Sequence[str],
+    max_nfev: int,
+    reweight: Callable[[NDArray[np.float64]], None],
+) -> tuple[NDArray[np.float64], int]:
+    """Weighted least squares of ``model`` (``residuals``, ``jacobian``; weights already data-based):
+    two trust-region stages, model-based weights (``reweight``) after each (IRLS), then the restart on
+    the other side of the along-track (blur, smear) valley (:mod:`monitor.science.mtf_multistart`),
+    kept when its chi2 (same weights) is lower. The first ``len(psf_names)`` entries of theta are the
+    shared PSF parameters. Returns the solution and the model evaluations of its last stage(s)."""
+    lower, upper = bounds
+    nf = len(psf_names)
+
+    def solve(x0: NDArray[np.float64], nfev_max: int) -> OptimizeResult:
+        """Trust-region reflective least squares from ``x0`` (at most ``nfev_max`` evaluations)."""
+        return least_squares(
+            model.residuals,
+            x0,
+            jac=model.jacobian,
+            bounds=bounds,
+            method="trf",
+            x_scale="jac",
+            tr_solver="lsmr",
+            max_nfev=nfev_max,
+            xtol=XTOL,
+            ftol=FTOL,
+            gtol=1e-10,
+        )
+
+    theta = np.clip(theta0, lower + 1e-6 * (lower > -np.inf), None)
+    nfev = 0
+    for _stage in range(2):
+        sol = solve(theta, max_nfev)
+        if sol.status < 0 or not np.all(np.isfinite(sol.x)):
+            raise PsfFitError(f"least_squares failed: {sol.message}")
+        theta = np.asarray(sol.x, dtype=np.float64)
+        nfev = int(sol.nfev)
+        reweight(theta)
+    restart = valley_restart(theta[:nf], psf_names)
+    if restart is not None:
+        theta_alt = theta.copy()
+        theta_alt[:nf] = restart
+        resid_now = model.residuals(theta)
+        # a short probe first (RESTART_PROBE_NFEV evaluations); completed only when it is already better
+        sol = solve(np.clip(theta_alt, lower, upper), RESTART_PROBE_NFEV)
+        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
+            sol = solve(sol.x, max_nfev)
+        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
+            theta = np.asarray(sol.x, dtype=np.float64)
+            nfev += int(sol.nfev)
+            reweight(theta)
+    return theta, nfev
+
+
+def _information_covariance(jac: sp.csr_matrix) -> NDArray[np.float64]:
+    """``(J^T J)^-1`` of the weighted Jacobian (Fisher information); :class:`PsfFitError` when singular."""
+    info = (jac.T @ jac).toarray()
+    try:
+        cov_full = np.linalg.inv(info)
+    except np.linalg.LinAlgError as exc:
+        raise PsfFitError("singular information matrix (degenerate starpool)") from exc
+    if not np.all(np.isfinite(cov_full)):
+        raise PsfFitError("non-finite covariance (degenerate starpool)")
+    return np.asarray(cov_full, dtype=np.float64)
+
+
 def fit_starpool_psf(
     vignettes: Sequence[ArrayLike],
     oversamps: Sequence[float] | ArrayLike,
@@ -630,50 +700,13 @@ def fit_starpool_psf(
         upper[free_names.index("obscuration")] = _MAX_OBSCURATION
     bounds = (lower, upper)
 
-    def solve(x0: np.ndarray, nfev_max: int) -> OptimizeResult:
-        """Trust-region reflective least squares from ``x0`` (at most ``nfev_max`` evaluations)."""
-        return least_squares(
-            model.residuals,
-            x0,
-            jac=model.jacobian,
-            bounds=bounds,
-            method="trf",
-            x_scale="jac",
-            tr_solver="lsmr",
-            max_nfev=nfev_max,
-            xtol=XTOL,
-            ftol=FTOL,
-            gtol=1e-10,
-        )
+    def reweight(th: NDArray[np.float64]) -> None:
+        mu, _ = model.evaluate(th, with_jac=False)
+        model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
 
     # Stage 1: data-based weights; stage 2: model-based weights (IRLS).
     model.weights = 1.0 / np.sqrt(_variance(model.data, read_noise_dn, gain_e_per_dn))
-    theta = np.clip(theta0, lower + 1e-6 * (lower > -np.inf), None)
-    nfev = 0
-    for _stage in range(2):
-        sol = solve(theta, max_nfev)
-        if sol.status < 0 or not np.all(np.isfinite(sol.x)):
-            raise PsfFitError(f"least_squares failed: {sol.message}")
-        theta = np.asarray(sol.x, dtype=np.float64)
-        nfev = int(sol.nfev)
-        mu, _ = model.evaluate(theta, with_jac=False)
-        model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
-    # The other side of the along-track (blur, smear) valley (monitor.science.mtf_multistart): kept
-    # when its chi2 (same weights) is lower.
-    restart = valley_restart(theta[: model.nf], free_names)
-    if restart is not None:
-        theta_alt = theta.copy()
-        theta_alt[: model.nf] = restart
-        resid_now = model.residuals(theta)
-        # a short probe first (RESTART_PROBE_NFEV evaluations); completed only when it is already better
-        sol = solve(np.clip(theta_alt, lower, upper), RESTART_PROBE_NFEV)
-        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
-            sol = solve(sol.x, max_nfev)
-        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
-            theta = np.asarray(sol.x, dtype=np.float64)
-            nfev += int(sol.nfev)
-            mu, _ = model.evaluate(theta, with_jac=False)
-            model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
+    theta, nfev = _irls_solve(model, theta0, bounds, free_names, max_nfev, reweight)
 
     # Covariance from the Fisher information at the solution (final weights).
     jac = model.jacobian(theta)
@@ -682,13 +715,7 @@ def fit_starpool_psf(
     dof = model.n_pix + model.prior_idx.size - model.n_par
     dx_pix, dy_pix = model.offsets(theta)
     misfit = misfit_statistics(-resid[: model.n_pix], dx_pix, dy_pix, dof, alpha=misfit_alpha)
-    info = (jac.T @ jac).toarray()
-    try:
-        cov_full = np.linalg.inv(info)
-    except np.linalg.LinAlgError as exc:
-        raise PsfFitError("singular information matrix (degenerate starpool)") from exc
-    if not np.all(np.isfinite(cov_full)):
-        raise PsfFitError("non-finite covariance (degenerate starpool)")
+    cov_full = _information_covariance(jac)
     if scale_covariance and dof > 0 and chi2 / dof > 1.0:
         cov_full = cov_full * (chi2 / dof)
     return _fit_result(
