@@ -51,6 +51,16 @@ Run: ``OMP_NUM_THREADS=1 python benchmarks/mtf.py [--pools N] [--families a,b] [
 truth, both estimates and their sigma terms, the misfit statistics, the curve of growth and the CPU
 seconds, for pull studies without refitting; ``--free``: the fit's free shared parameters, e.g.
 ``mtf_fit.DEFAULT_FREE`` plus ``obscuration`` with its design prior).
+
+``--joint [--joint-shared a,b] [--joint-per-band c,d]``: instead, per family, N pools of the four MS
+bands B0-B3 drawn from ONE pupil realisation (``joint_pool_truths``: the family's pupil, spiders,
+smear, micro-vibration and one jitter draw common to the bands, its wave-front error one optical path
+difference, in waves at 0.655 µm; each band polychromatic over its own band and the family's star
+spectrum, by pupil_psf's own code path), the same 25 stars in every band (V, OVERSAMP, position, a
+±0.5 px registration offset per band); per band, the single-band fit (``parametric``,
+``fit_starpool_psf`` band by band) and the joint fit (``joint``, ``monitor.science.mtf_joint``) on
+the same pools: MTF@Nyquist bias, rms, mean statistical and honest sigma (statistical and
+model-choice term), pulls of both, misfit rate, and CPU seconds per pool for all four bands.
 """
 
 from __future__ import annotations
