@@ -52,15 +52,16 @@ truth, both estimates and their sigma terms, the misfit statistics, the curve of
 seconds, for pull studies without refitting; ``--free``: the fit's free shared parameters, e.g.
 ``mtf_fit.DEFAULT_FREE`` plus ``obscuration`` with its design prior).
 
-``--joint [--joint-shared a,b] [--joint-per-band c,d]``: instead, per family, N pools of the four MS
+``--joint [--joint-variant NAME=a,b/c,d ...]``: instead, per family, N pools of the four MS
 bands B0-B3 drawn from ONE pupil realisation (``joint_pool_truths``: the family's pupil, spiders,
 smear, micro-vibration and one jitter draw common to the bands, its wave-front error one optical path
 difference, in waves at 0.655 µm; each band polychromatic over its own band and the family's star
 spectrum, by pupil_psf's own code path), the same 25 stars in every band (V, OVERSAMP, position, a
 ±0.5 px registration offset per band); per band, the single-band fit (``parametric``,
 ``fit_starpool_psf`` band by band) and the joint fit (``joint``, ``monitor.science.mtf_joint``) on
-the same pools: MTF@Nyquist bias, rms, mean statistical and honest sigma (statistical and
-model-choice term), pulls of both, misfit rate, and CPU seconds per pool for all four bands.
+the same pools (one block per variant NAME: shared parameters a,b, per-band c,d): MTF@Nyquist bias,
+rms, mean statistical and honest sigma (statistical and model-choice term), pulls of both, misfit rate,
+and CPU seconds per pool for all four bands.
 """
 
 from __future__ import annotations
@@ -566,7 +567,7 @@ def run_family_joint(family: str, args: argparse.Namespace) -> dict[str, Any]:
 
     rng = np.random.default_rng([args.seed, 99, FAMILIES.index(family)])
     nominal = {b: default_psf_params("PHR", b) for b in MS_BANDS}
-    methods = ("parametric", "joint")
+    methods = ("parametric", *args.joint_variants)
     err: dict[str, dict[str, list[tuple[float, float]]]] = {m: {b: [] for b in MS_BANDS} for m in methods}
     sig: dict[str, dict[str, list[tuple[float, float]]]] = {m: {b: [] for b in MS_BANDS} for m in methods}
     honest: dict[str, dict[str, list[tuple[float, float]]]] = {m: {b: [] for b in MS_BANDS} for m in methods}
@@ -589,34 +590,35 @@ def run_family_joint(family: str, args: argparse.Namespace) -> dict[str, Any]:
             for b in MS_BANDS
         }
         secs["parametric"].append(time.process_time() - t0)
-        t0 = time.process_time()
-        joint = fit_starpool_psf_joint(
-            {
-                b: BandStars(
-                    data[b][0],
-                    data[b][1],
-                    nominal[b],
-                    1000.0 * BAND_CENTRES_UM[("PHR", b)][0],
-                    READ_NOISE_DN,
-                    GAIN_E_PER_DN,
-                )
-                for b in MS_BANDS
-            },
-            shared=args.joint_shared,
-            per_band=args.joint_per_band,
-        )
-        secs["joint"].append(time.process_time() - t0)
+        stars = {
+            b: BandStars(
+                data[b][0],
+                data[b][1],
+                nominal[b],
+                1000.0 * BAND_CENTRES_UM[("PHR", b)][0],
+                READ_NOISE_DN,
+                GAIN_E_PER_DN,
+            )
+            for b in MS_BANDS
+        }
+        joints = {}
+        for name, (shared, per_band) in args.joint_variants.items():
+            t0 = time.process_time()
+            joints[name] = fit_starpool_psf_joint(stars, shared=shared, per_band=per_band)
+            secs[name].append(time.process_time() - t0)
         rec: dict[str, Any] = {
             "family": family,
             "pool": pool_index,
             "seconds": {m: secs[m][-1] for m in methods},
-            "joint_values": dict(zip(joint.global_names, map(float, joint.values), strict=True)),
+            "joint_values": {
+                name: dict(zip(j.global_names, map(float, j.values), strict=True)) for name, j in joints.items()
+            },
             "bands": {},
         }
         for b in MS_BANDS:
             t = pupil_psf.mtf_nyquist(truths[b])
             rec["bands"][b] = {"truth": list(t)}
-            for m, fit in (("parametric", single[b]), ("joint", joint.bands[b])):
+            for m, fit in (("parametric", single[b]), *((name, j.bands[b]) for name, j in joints.items())):
                 e = (fit.mtf_nyquist_along - t[0], fit.mtf_nyquist_across - t[1])
                 s_stat = (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma)
                 s_model = (fit.mtf_nyquist_along_model_sigma, fit.mtf_nyquist_across_model_sigma)
@@ -669,12 +671,21 @@ def main() -> None:
         "--free", default=",".join(DEFAULT_FREE), help="comma list of the fit's free shared parameters (+obscuration)"
     )
     parser.add_argument("--joint", action="store_true", help="MS B0-B3 of one pupil: single-band vs joint fit")
-    parser.add_argument("--joint-shared", default=",".join(DEFAULT_FREE), help="--joint: shared parameters")
-    parser.add_argument("--joint-per-band", default="", help="--joint: per-band parameters")
+    parser.add_argument(
+        "--joint-variant",
+        action="append",
+        default=[],
+        help="--joint: NAME=shared,.../per_band,... (repeatable; default joint=mtf_fit.DEFAULT_FREE/)",
+    )
     args = parser.parse_args()
     args.free = tuple(f.strip() for f in args.free.split(",") if f.strip())
-    args.joint_shared = tuple(f.strip() for f in args.joint_shared.split(",") if f.strip())
-    args.joint_per_band = tuple(f.strip() for f in args.joint_per_band.split(",") if f.strip())
+    args.joint_variants = {}
+    for spec in args.joint_variant or [f"joint={','.join(DEFAULT_FREE)}/"]:
+        name, _, lists = spec.partition("=")
+        shared, _, per_band = lists.partition("/")
+        args.joint_variants[name.strip()] = tuple(
+            tuple(f.strip() for f in x.split(",") if f.strip()) for x in (shared, per_band)
+        )
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     bands = [b.strip() for b in args.bands.split(",") if b.strip()]
     unknown = [f for f in families if f not in FAMILIES] + [b for b in bands if b not in BANDS]
@@ -688,7 +699,7 @@ def main() -> None:
         "families": {},
     }
     if args.joint:
-        report |= {"joint": {"bands": MS_BANDS, "shared": args.joint_shared, "per_band": args.joint_per_band}}
+        report |= {"joint": {"bands": MS_BANDS, "variants": args.joint_variants}}
     for family in families:
         if args.joint:
             report["families"][family] = run_family_joint(family, args)
