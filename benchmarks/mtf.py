@@ -675,12 +675,14 @@ def main() -> None:
         "--joint-variant",
         action="append",
         default=[],
-        help="--joint: NAME=shared,.../per_band,... (repeatable; default joint=mtf_fit.DEFAULT_FREE/)",
+        help="--joint: NAME=shared,.../per_band,... (repeatable; default: mtf_joint.DEFAULT_SHARED/DEFAULT_PER_BAND)",
     )
     args = parser.parse_args()
     args.free = tuple(f.strip() for f in args.free.split(",") if f.strip())
     args.joint_variants = {}
-    for spec in args.joint_variant or [f"joint={','.join(DEFAULT_FREE)}/"]:
+    from monitor.science.mtf_joint import DEFAULT_PER_BAND, DEFAULT_SHARED
+
+    for spec in args.joint_variant or [f"joint={','.join(DEFAULT_SHARED)}/{','.join(DEFAULT_PER_BAND)}"]:
         name, _, lists = spec.partition("=")
         shared, _, per_band = lists.partition("/")
         args.joint_variants[name.strip()] = tuple(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from monitor.science.instrument import BAND_CENTRES_UM
-from monitor.science.mtf_fit import fit_starpool_psf
+from monitor.science.mtf_fit import DEFAULT_FREE, fit_starpool_psf
 from monitor.science.mtf_joint import BandStars, fit_starpool_psf_joint, shared_scale
 from monitor.simulate import pupil_psf
 from monitor.simulate.star import default_psf_params
@@ -68,10 +68,12 @@ def test_joint_fit_recovers_each_band_and_a_sparse_band_gains_from_the_others() 
     """Three MS bands of one pupil truth: B0 and B2 with 10 stars each, B3 with only 4 faint ones
     (V 4.5-5.5). The joint fit's MTF at Nyquist of every band lies within 3 of its honest sigma
     (statistical and model-choice term) + 0.001 of the pupil truth's, and the sparse band's sigma is
-    below 0.6 of its own single-band fit's: the shared blur, smear and wave-front depth are measured
-    by the bright bands. Fails if the shared parameters were not shared (B3's sigma would stay its
-    own), or if a band's local parameters were mapped or scaled wrongly (biased bands). Cannot catch
-    a wrong physical assumption on what is shared (the truth shares what the fit shares) nor the
+    below its own single-band fit's: below 0.95 of it with the default sharing (smear and wave-front
+    error shared, the blur per band; measured 0.77/0.88 along/across), below 0.5 with the blur shared
+    too (measured 0.15/0.13): the shared parameters are measured by the bright bands. Fails if the
+    shared parameters were not shared (B3's sigma would stay its own, ratio 1), or if a band's local
+    parameters were mapped or scaled wrongly (biased bands). Cannot catch a wrong physical assumption
+    on what is shared (the truth shares what the fit shares: one jitter, smear and pupil) nor the
     out-of-family model error (benchmarks/mtf.py --joint measures it)."""
     bands = ("B0", "B2", "B3")
     truths = _truths(bands, 0.42, 0.35)
@@ -80,7 +82,8 @@ def test_joint_fit_recovers_each_band_and_a_sparse_band_gains_from_the_others() 
     for b, n, scale in (("B0", 10, 5e5), ("B2", 10, 5e5), ("B3", 4, 5e5 * 10 ** (-0.4 * 2.5))):
         vignettes, oversamps, _, _ = make_pool(rng, truths[b], b, n_stars=n, signal_scale_dn=scale)  # type: ignore[arg-type]
         data[b] = (vignettes, oversamps)
-    joint = fit_starpool_psf_joint({b: _band(*data[b], b) for b in bands})
+    stars = {b: _band(*data[b], b) for b in bands}
+    joint = fit_starpool_psf_joint(stars)
     for b in bands:
         fit = joint.bands[b]
         t_along, t_across = pupil_psf.mtf_nyquist(truths[b])  # type: ignore[arg-type]
@@ -93,9 +96,12 @@ def test_joint_fit_recovers_each_band_and_a_sparse_band_gains_from_the_others() 
         *data["B3"], default_psf_params("PHR", "B3"), read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN
     )
     sparse = joint.bands["B3"]
-    assert sparse.mtf_nyquist_along_sigma < 0.6 * single.mtf_nyquist_along_sigma
-    assert sparse.mtf_nyquist_across_sigma < 0.6 * single.mtf_nyquist_across_sigma
+    assert sparse.mtf_nyquist_along_sigma < 0.95 * single.mtf_nyquist_along_sigma
+    assert sparse.mtf_nyquist_across_sigma < 0.95 * single.mtf_nyquist_across_sigma
     assert joint.wavefront_rms_nm("along") >= 0.0
+    all_shared = fit_starpool_psf_joint(stars, shared=DEFAULT_FREE, per_band=()).bands["B3"]
+    assert all_shared.mtf_nyquist_along_sigma < 0.5 * single.mtf_nyquist_along_sigma
+    assert all_shared.mtf_nyquist_across_sigma < 0.5 * single.mtf_nyquist_across_sigma
 
 
 def test_errors() -> None:
