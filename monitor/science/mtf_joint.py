@@ -40,14 +40,15 @@ The alternative admissible model of the model-choice term (the fit without the w
 conditioning on ``a_b = 0`` is conditioning on ``a_ref = 0`` (``s_b > 0``), so it is the joint
 model's alternative.
 
-Measured (benchmarks/mtf.py --joint, MS B0-B3 of one pupil realisation, 25 stars per band, seed 2027,
-3 pools x 6 families in_family, defocus, astig_spiders, tdi_smear, microvibration, red_star; options chosen
-on seed 2026): with the default sharing the MTF@Nyquist rms error over all bands and families is
-0.38/0.91e-3 along/across against 0.43/0.98e-3 for the single-band fits, 0.24/0.35e-3 against 0.26/0.33e-3
-without astig_spiders; honest-sigma pull std 0.80/1.44 against 0.92/1.34; 7.1 against 8.2 CPU s per pool
-of 4 bands. A small, mixed gain: the MTF stage keeps the single-band fit. Sharing the blur too divides
-the in-family rms by 2-4 (0.04e-3) but biases the out-of-family bands (astig_spiders B3 +10.5/+14.1e-3,
-pull std 2.9/1.5 along/across).
+Measured (benchmarks/mtf.py --joint, MS B0-B3 of one pupil realisation, 25 stars per band, seeds 2027
+and 2028, 3 pools each x 6 families in_family, defocus, astig_spiders, tdi_smear, microvibration,
+red_star; options chosen on seed 2026): with the default sharing the MTF@Nyquist rms error over all
+bands and families is 0.35/0.93e-3 along/across against 0.42/0.98e-3 for the single-band fits
+(0.26/0.35e-3 against 0.26/0.33e-3 without astig_spiders); honest-sigma pull std 0.83/1.46 against
+0.85/1.31; 6.5 against 7.6 CPU s per pool of 4 bands. A small, mixed gain (defocus B3 worse: rms
+0.76/1.07e-3 against 0.67/0.95e-3): the MTF stage keeps the single-band fit. Sharing the blur too divides
+the in-family rms by 2-3 (0.04-0.05e-3) but biases the out-of-family bands (astig_spiders B3
++10.2/+13.2e-3, pull std 2.7/1.6 along/across over all).
 
 References
 ----------
