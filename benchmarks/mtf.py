@@ -55,6 +55,17 @@ Run: ``OMP_NUM_THREADS=1 python benchmarks/mtf.py [--pools N] [--families a,b] [
 truth, both estimates and their sigma terms, the misfit statistics, the curve of growth and the CPU
 seconds, for pull studies without refitting; ``--free``: the fit's free shared parameters, e.g.
 ``mtf_fit.DEFAULT_FREE`` plus ``obscuration`` with its design prior).
+
+``--joint [--joint-variant NAME=a,b/c,d ...]``: instead, per family, N pools of the four MS
+bands B0-B3 drawn from ONE pupil realisation (``joint_pool_truths``: the family's pupil, spiders,
+smear, micro-vibration and one jitter draw common to the bands, its wave-front error one optical path
+difference, in waves at 0.655 µm; each band polychromatic over its own band and the family's star
+spectrum, by pupil_psf's own code path), the same 25 stars in every band (V, OVERSAMP, position, a
+±0.5 px registration offset per band); per band, the single-band fit (``parametric``,
+``fit_starpool_psf`` band by band) and the joint fit (``joint``, ``monitor.science.mtf_joint``) on
+the same pools (one block per variant NAME: shared parameters a,b, per-band c,d): MTF@Nyquist bias,
+rms, mean statistical and honest sigma (statistical and model-choice term), pulls of both, misfit rate,
+and CPU seconds per pool for all four bands.
 """
 
 from __future__ import annotations
@@ -496,6 +507,174 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
     return block
 
 
+# ---------------------------------------------------------------------------------------------------
+# --joint: the MS bands of one starpool from ONE pupil realisation, fitted jointly (issue 15)
+# ---------------------------------------------------------------------------------------------------
+MS_BANDS = ("B0", "B1", "B2", "B3")
+MS_SIGNAL_DN = 5e5  # total signal of a V = 2 star at o = 1 in every MS band, DN (BANDS["B2"])
+# The families' wave-front errors (pupil_psf.truth_family: waves rms at each band's centre) are read as
+# one optical path difference, in waves at B2's centre (0.655 um: B2 sees the single-band benchmark's
+# truth); band b gets W_b = W · 0.655 / lambda_c,b waves.
+JOINT_OPD_REFERENCE_UM = 0.655
+_ZERNIKE_FIELDS = ("defocus_waves", "astig0_waves", "astig45_waves", "coma_x_waves", "coma_y_waves")
+JOINT_REGISTRATION_PX = 0.5  # band-to-band registration of a star's centre, U(-0.5, 0.5) native px
+
+
+def joint_pool_truths(rng: np.random.Generator, family: str) -> dict[str, pupil_psf.PupilTruth]:
+    """The MS bands' truths of one pool from one pupil realisation: the family's pupil (obscuration,
+    spiders), optical path difference, smear, micro-vibration and one jitter draw (x U(0.85, 1.2) along
+    and across, native MS px, common to the bands); each band polychromatic over its own band
+    (``truth_family``: 11 nodes of its flat RSR times the family's star spectrum) and its own diffusion."""
+    f_along, f_across = rng.uniform(0.85, 1.2, size=2)
+    truths = {}
+    for band in MS_BANDS:
+        base = pupil_psf.truth_family(family, "PHR", band)
+        k = JOINT_OPD_REFERENCE_UM / base.lambda_ref_um
+        truths[band] = base.replace(
+            jitter_along_px=base.jitter_along_px * f_along,
+            jitter_across_px=base.jitter_across_px * f_across,
+            **{f: getattr(base, f) * k for f in _ZERNIKE_FIELDS},
+        )
+    return truths
+
+
+def simulate_joint_pool(
+    rng: np.random.Generator, truths: dict[str, pupil_psf.PupilTruth], n_stars: int
+) -> dict[str, tuple[list[np.ndarray], list[float], np.ndarray]]:
+    """The same n_stars in every band (V, oversampling, position; a registration offset per band)."""
+    stars = []
+    for _ in range(n_stars):
+        o = float(rng.integers(1, 5))
+        v_mag = rng.uniform(2.0, 5.5)
+        dxy = (rng.uniform(-3, 3), rng.uniform(-3, 3))
+        stars.append((o, v_mag, dxy, rng.uniform(5.0, 40.0), (rng.normal(0.0, 0.1), rng.normal(0.0, 0.1))))
+    out = {}
+    for band, truth in truths.items():
+        vignettes, oversamps, signals = [], [], []
+        for o, v_mag, dxy, bg, slope in stars:
+            shape = default_vignette_shape("PHR", band, o)
+            reg = rng.uniform(-JOINT_REGISTRATION_PX, JOINT_REGISTRATION_PX, size=2)
+            center = ((shape[1] - 1) / 2 + dxy[0] + reg[0], (shape[0] - 1) / 2 + (dxy[1] + reg[1]) * o)
+            signal = MS_SIGNAL_DN * 10 ** (-0.4 * (v_mag - 2.0)) * o
+            img = simulate_star_vignette(
+                rng,
+                total_signal_dn=signal,
+                shape=shape,
+                center_xy=center,
+                oversamp=o,
+                psf=truth,
+                dark_dn=DARK_DN,
+                gain_e_per_dn=GAIN_E_PER_DN,
+                read_noise_dn=READ_NOISE_DN,
+                background_dn=bg + plane_excursion_dn(slope, shape),
+                background_slope=slope,
+            )
+            vignettes.append(img.astype(np.float64) - DARK_DN)
+            oversamps.append(o)
+            signals.append(signal)
+        out[band] = (vignettes, oversamps, np.asarray(signals))
+    return out
+
+
+def run_family_joint(family: str, args: argparse.Namespace) -> dict[str, Any]:
+    """All --joint pools of one family: per MS band, the single-band fit (``parametric``) and the joint
+    fit (``joint``, monitor.science.mtf_joint) on the same pools; CPU seconds per pool (all 4 bands)."""
+    from monitor.science.instrument import BAND_CENTRES_UM
+    from monitor.science.mtf_joint import BandStars, fit_starpool_psf_joint
+
+    rng = np.random.default_rng([args.seed, 99, FAMILIES.index(family)])
+    nominal = {b: default_psf_params("PHR", b) for b in MS_BANDS}
+    methods = ("parametric", *args.joint_variants)
+    err: dict[str, dict[str, list[tuple[float, float]]]] = {m: {b: [] for b in MS_BANDS} for m in methods}
+    sig: dict[str, dict[str, list[tuple[float, float]]]] = {m: {b: [] for b in MS_BANDS} for m in methods}
+    honest: dict[str, dict[str, list[tuple[float, float]]]] = {m: {b: [] for b in MS_BANDS} for m in methods}
+    flags: dict[str, dict[str, list[bool]]] = {m: {b: [] for b in MS_BANDS} for m in methods}
+    secs: dict[str, list[float]] = {m: [] for m in methods}
+    records = []
+    for pool_index in range(args.pools):
+        truths = joint_pool_truths(rng, family)
+        data = simulate_joint_pool(rng, truths, args.stars)
+        t0 = time.process_time()
+        single = {
+            b: fit_starpool_psf(
+                data[b][0],
+                data[b][1],
+                nominal[b],
+                read_noise_dn=READ_NOISE_DN,
+                gain_e_per_dn=GAIN_E_PER_DN,
+                free=args.free,
+            )
+            for b in MS_BANDS
+        }
+        secs["parametric"].append(time.process_time() - t0)
+        stars = {
+            b: BandStars(
+                data[b][0],
+                data[b][1],
+                nominal[b],
+                1000.0 * BAND_CENTRES_UM[("PHR", b)][0],
+                READ_NOISE_DN,
+                GAIN_E_PER_DN,
+            )
+            for b in MS_BANDS
+        }
+        joints = {}
+        for name, (shared, per_band) in args.joint_variants.items():
+            t0 = time.process_time()
+            joints[name] = fit_starpool_psf_joint(stars, shared=shared, per_band=per_band)
+            secs[name].append(time.process_time() - t0)
+        rec: dict[str, Any] = {
+            "family": family,
+            "pool": pool_index,
+            "seconds": {m: secs[m][-1] for m in methods},
+            "joint_values": {
+                name: dict(zip(j.global_names, map(float, j.values), strict=True)) for name, j in joints.items()
+            },
+            "bands": {},
+        }
+        for b in MS_BANDS:
+            t = pupil_psf.mtf_nyquist(truths[b])
+            rec["bands"][b] = {"truth": list(t)}
+            for m, fit in (("parametric", single[b]), *((name, j.bands[b]) for name, j in joints.items())):
+                e = (fit.mtf_nyquist_along - t[0], fit.mtf_nyquist_across - t[1])
+                s_stat = (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma)
+                s_model = (fit.mtf_nyquist_along_model_sigma, fit.mtf_nyquist_across_model_sigma)
+                err[m][b].append(e)
+                sig[m][b].append(s_stat)
+                honest[m][b].append(tuple(float(v) for v in np.hypot(s_stat, s_model)))
+                flags[m][b].append(bool(fit.misfit.flagged))
+                rec["bands"][b][m] = {
+                    "mtf": [fit.mtf_nyquist_along, fit.mtf_nyquist_across],
+                    "sigma": list(s_stat),
+                    "model_sigma": list(s_model),
+                    "misfit": bool(fit.misfit.flagged),
+                    "chi2_dof": fit.chi2_dof,
+                }
+        records.append(rec)
+    block: dict[str, Any] = {}
+    for b in MS_BANDS:
+        block[b] = {}
+        for m in methods:
+            stats = _mtf_stats(err[m][b], secs[m], sig[m][b])
+            h = np.asarray(err[m][b]) / np.asarray(honest[m][b])
+            stats |= {
+                "mean_honest_sigma_along": float(np.mean([x[0] for x in honest[m][b]])),
+                "mean_honest_sigma_across": float(np.mean([x[1] for x in honest[m][b]])),
+                "honest_pull_mean_along": float(h[:, 0].mean()),
+                "honest_pull_mean_across": float(h[:, 1].mean()),
+                "honest_pull_std_along": float(h[:, 0].std(ddof=1)) if len(h) > 1 else math.nan,
+                "honest_pull_std_across": float(h[:, 1].std(ddof=1)) if len(h) > 1 else math.nan,
+                "misfit_rate": float(np.mean(flags[m][b])),
+            }
+            stats["seconds_per_pool_all_bands"] = stats.pop("seconds_per_pool")
+            block[b][m] = stats
+    if args.dump:
+        with open(args.dump, "a", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec) + "\n")
+    return block
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pools", type=int, default=4, help="starpools per family and band (default 4)")
@@ -511,8 +690,24 @@ def main() -> None:
     parser.add_argument(
         "--free", default=",".join(DEFAULT_FREE), help="comma list of the fit's free shared parameters (+obscuration)"
     )
+    parser.add_argument("--joint", action="store_true", help="MS B0-B3 of one pupil: single-band vs joint fit")
+    parser.add_argument(
+        "--joint-variant",
+        action="append",
+        default=[],
+        help="--joint: NAME=shared,.../per_band,... (repeatable; default: mtf_joint.DEFAULT_SHARED/DEFAULT_PER_BAND)",
+    )
     args = parser.parse_args()
     args.free = tuple(f.strip() for f in args.free.split(",") if f.strip())
+    args.joint_variants = {}
+    from monitor.science.mtf_joint import DEFAULT_PER_BAND, DEFAULT_SHARED
+
+    for spec in args.joint_variant or [f"joint={','.join(DEFAULT_SHARED)}/{','.join(DEFAULT_PER_BAND)}"]:
+        name, _, lists = spec.partition("=")
+        shared, _, per_band = lists.partition("/")
+        args.joint_variants[name.strip()] = tuple(
+            tuple(f.strip() for f in x.split(",") if f.strip()) for x in (shared, per_band)
+        )
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     bands = [b.strip() for b in args.bands.split(",") if b.strip()]
     unknown = [f for f in families if f not in FAMILIES] + [b for b in bands if b not in BANDS]
@@ -525,7 +720,12 @@ def main() -> None:
         "seed": args.seed,
         "families": {},
     }
+    if args.joint:
+        report |= {"joint": {"bands": MS_BANDS, "variants": args.joint_variants}}
     for family in families:
+        if args.joint:
+            report["families"][family] = run_family_joint(family, args)
+            continue
         report["families"][family] = {band: run_family(family, band, args) for band in bands}
     print(json.dumps(report, indent=2))
 

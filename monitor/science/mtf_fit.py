@@ -45,8 +45,9 @@ Mendez, R. A. et al. (2014), PASP 126, 798 (Cramér-Rao bounds for stellar image
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -367,6 +368,232 @@ def _propagate(jac: NDArray[np.float64], cov: NDArray[np.float64]) -> NDArray[np
     return np.asarray(np.sqrt(np.maximum(var, 0.0)), dtype=np.float64)
 
 
+def _star_groups(
+    images: list[NDArray[np.float64]], o_arr: NDArray[np.float64], centers: NDArray[np.float64], hw: int
+) -> list[_Group]:
+    """Crops of ``(2 hw + 1)`` columns x ``round((2 hw + 1) o)`` rows around each star, grouped by
+    oversampling factor; :class:`InsufficientStarsError` when a vignette has no usable region."""
+    nc = 2 * hw + 1
+    min_valid = 3 * nc
+    keys = np.round(o_arr, 9)
+    groups: list[_Group] = []
+    usable = np.zeros(len(images), dtype=bool)
+    for key in np.unique(keys):
+        idx = np.flatnonzero(keys == key)
+        o = float(key)
+        nr = int(round(nc * o))
+        crops, origins, keep = [], [], []
+        for i in idx:
+            c0 = int(round(centers[i, 0])) - hw
+            r0 = int(round(centers[i, 1])) - nr // 2
+            crop = _crop(images[i], r0, c0, nr, nc)
+            if np.isfinite(crop).sum() >= min_valid:
+                crops.append(crop)
+                origins.append((c0, r0))
+                keep.append(i)
+        if not keep:
+            continue
+        usable[keep] = True
+        data = np.stack(crops)
+        ybasis, xbasis = np.mgrid[0:nr, 0:nc].astype(np.float64)
+        groups.append(
+            _Group(
+                oversamp=o,
+                stars=np.asarray(keep, dtype=np.int64),
+                data=data,
+                valid=np.isfinite(data),
+                origin=np.asarray(origins, dtype=np.float64),
+                xbasis=xbasis - hw,
+                ybasis=(ybasis - (nr - 1) / 2.0) / o,
+            )
+        )
+    if not groups:
+        raise InsufficientStarsError("no star vignette has enough valid pixels in the fit region")
+    if not usable.all():
+        raise InsufficientStarsError(f"vignettes {np.flatnonzero(~usable).tolist()} have no usable fit region")
+
+    return groups
+
+
+def _initial_star_params(groups: list[_Group], centers: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Starting nuisance parameters (n_stars, 6): flux from the crop sum, the given centre, background =
+    border median, no background slope."""
+    star0 = np.zeros((len(centers), _N_NUISANCE))
+    for g in groups:
+        for j, i in enumerate(g.stars):
+            crop = g.data[j]
+            border = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]])
+            b = float(np.nanmedian(border)) if np.isfinite(border).any() else 0.0
+            s = float(np.nansum(crop - b))
+            star0[i] = (max(s, 1.0) / g.oversamp / 0.9, *centers[i], b, 0.0, 0.0)
+    return star0
+
+
+def _fit_result(
+    model: _PoolModel,
+    theta: NDArray[np.float64],
+    cov_full: NDArray[np.float64],
+    *,
+    initial_params: PsfParams,
+    o_arr: NDArray[np.float64],
+    chi2: float,
+    dof: int,
+    nfev: int,
+    misfit: MisfitStatistics,
+    frequencies_cy_px: ArrayLike | None,
+    ee_half_widths_px: Sequence[int],
+    alternative_fixed: Sequence[str],
+) -> PsfFitResult:
+    """The :class:`PsfFitResult` of a solution ``theta`` of ``model`` and its covariance ``cov_full``
+    (shared then per-star parameters, already scaled by chi2/dof when asked): MTF and EE with their
+    propagated sigma, the model-choice terms, the star signals. Used by :func:`fit_starpool_psf` and,
+    band by band, by the joint multi-band fit (:mod:`monitor.science.mtf_joint`)."""
+    free_names = model.free
+    n = model.n_stars
+    cov = cov_full[: model.nf, : model.nf]
+    fitted = model.params_of(theta)
+
+    # MTF curves with analytic parameter derivatives.
+    freqs = (
+        np.linspace(0.0, 1.0, 51)
+        if frequencies_cy_px is None
+        else np.asarray(frequencies_cy_px, dtype=np.float64).reshape(-1)
+    )
+    f_all = np.concatenate([freqs, [NYQUIST_CY_PX]])
+    zero = np.zeros(1)
+    along, d_along = otf_grid(zero, f_all, fitted, free_names)
+    across, d_across = otf_grid(f_all, zero, fitted, free_names)
+    j_along = np.stack([d[:, 0] for d in d_along], axis=1)
+    j_across = np.stack([d[0, :] for d in d_across], axis=1)
+    s_along = _propagate(j_along, cov)
+    s_across = _propagate(j_across, cov)
+    theta_init = theta.copy()
+    theta_init[: model.nf] = [getattr(initial_params, n) for n in free_names]
+    fixed_idx = [free_names.index(n) for n in alternative_fixed if n in free_names]
+    shift_all = alternative_model_shift(theta, cov_full, fixed_idx, theta_init)  # shared and per-star
+    shift = shift_all[: model.nf]
+    m_along_model = MODEL_CHOICE_SCALE * np.abs(j_along @ shift)
+    m_across_model = MODEL_CHOICE_SCALE * np.abs(j_across @ shift)
+    # diagnostic only: the Akaike weights of the nested admissible models (mtf_model_choice; as the
+    # model-choice sigma it under-covers, see MODEL_CHOICE_SCALE)
+    ensemble = nested_model_ensemble(
+        theta, cov_full, free_names, default_alternatives(free_names, alternative_fixed), theta_init
+    )
+    m_along = np.abs(along[:, 0])
+    m_across = np.abs(across[0, :])
+
+    # Encircled energies (phase-averaged, o = 1) with derivatives.
+    h = np.asarray(ee_half_widths_px, dtype=np.int64).reshape(-1)
+    ee, ee_jac = encircled_energy_square_mean_jacobian(h, fitted, free_names)  # (nh,), (nh, nf)
+    ee_sigma = _propagate(ee_jac, cov)
+
+    star = theta[model.nf :].reshape(n, _N_NUISANCE)
+    flux_var = np.diag(cov_full)[model.nf :].reshape(n, _N_NUISANCE)[:, 0]
+    flux_shift = shift_all[model.nf :].reshape(n, _N_NUISANCE)[:, 0] * o_arr  # star signals, DN
+    flux_model_rel = MODEL_CHOICE_SCALE * abs(float(np.sum(flux_shift)) / float(np.sum(star[:, 0] * o_arr)))
+    return PsfFitResult(
+        params=fitted,
+        free_names=free_names,
+        values=theta[: model.nf].copy(),
+        covariance=cov,
+        mtf_nyquist_along=float(m_along[-1]),
+        mtf_nyquist_along_sigma=float(s_along[-1]),
+        mtf_nyquist_across=float(m_across[-1]),
+        mtf_nyquist_across_sigma=float(s_across[-1]),
+        frequencies_cy_px=freqs,
+        mtf_along=m_along[:-1],
+        mtf_along_sigma=s_along[:-1],
+        mtf_across=m_across[:-1],
+        mtf_across_sigma=s_across[:-1],
+        ee_half_widths_px=h,
+        ee=ee,
+        ee_sigma=ee_sigma,
+        fluxes_dn=star[:, 0] * o_arr,
+        fluxes_sigma_dn=np.sqrt(np.maximum(flux_var, 0.0)) * o_arr,
+        centers_xy=star[:, 1:3].copy(),
+        backgrounds_dn=star[:, 3].copy(),
+        chi2=chi2,
+        dof=int(dof),
+        nfev=nfev,
+        misfit=misfit,
+        mtf_nyquist_along_model_sigma=float(m_along_model[-1]),
+        mtf_nyquist_across_model_sigma=float(m_across_model[-1]),
+        mtf_along_model_sigma=m_along_model[:-1],
+        mtf_across_model_sigma=m_across_model[:-1],
+        flux_model_rel_sigma=flux_model_rel,
+        model_ensemble=ensemble.as_dict(),
+    )
+
+
+def _irls_solve(
+    model: Any,
+    theta0: NDArray[np.float64],
+    bounds: tuple[NDArray[np.float64], NDArray[np.float64]],
+    psf_names: Sequence[str],
+    max_nfev: int,
+    reweight: Callable[[NDArray[np.float64]], None],
+) -> tuple[NDArray[np.float64], int]:
+    """Weighted least squares of ``model`` (``residuals``, ``jacobian``; weights already data-based):
+    two trust-region stages, model-based weights (``reweight``) after each (IRLS), then the restart on
+    the other side of the along-track (blur, smear) valley (:mod:`monitor.science.mtf_multistart`),
+    kept when its chi2 (same weights) is lower. The first ``len(psf_names)`` entries of theta are the
+    shared PSF parameters. Returns the solution and the model evaluations of its last stage(s)."""
+    lower, upper = bounds
+    nf = len(psf_names)
+
+    def solve(x0: NDArray[np.float64], nfev_max: int) -> OptimizeResult:
+        """Trust-region reflective least squares from ``x0`` (at most ``nfev_max`` evaluations)."""
+        return least_squares(
+            model.residuals,
+            x0,
+            jac=model.jacobian,
+            bounds=bounds,
+            method="trf",
+            x_scale="jac",
+            tr_solver="lsmr",
+            max_nfev=nfev_max,
+            xtol=XTOL,
+            ftol=FTOL,
+            gtol=1e-10,
+        )
+
+    theta = np.clip(theta0, lower + 1e-6 * (lower > -np.inf), None)
+    nfev = 0
+    for _stage in range(2):
+        sol = solve(theta, max_nfev)
+        if sol.status < 0 or not np.all(np.isfinite(sol.x)):
+            raise PsfFitError(f"least_squares failed: {sol.message}")
+        theta = np.asarray(sol.x, dtype=np.float64)
+        nfev = int(sol.nfev)
+        reweight(theta)
+    restart = valley_restart(theta[:nf], psf_names)
+    if restart is not None:
+        theta_alt = theta.copy()
+        theta_alt[:nf] = restart
+        resid_now = model.residuals(theta)
+        # a short probe first (RESTART_PROBE_NFEV evaluations); completed only when it is already better
+        sol = solve(np.clip(theta_alt, lower, upper), RESTART_PROBE_NFEV)
+        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
+            sol = solve(sol.x, max_nfev)
+        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
+            theta = np.asarray(sol.x, dtype=np.float64)
+            nfev += int(sol.nfev)
+            reweight(theta)
+    return theta, nfev
+
+
+def _information_covariance(jac: sp.csr_matrix) -> NDArray[np.float64]:
+    """``(J^T J)^-1`` of the weighted Jacobian (Fisher information); :class:`PsfFitError` when singular."""
+    info = (jac.T @ jac).toarray()
+    try:
+        cov_full = np.linalg.inv(info)
+    except np.linalg.LinAlgError as exc:
+        raise PsfFitError("singular information matrix (degenerate starpool)") from exc
+    if not np.all(np.isfinite(cov_full)):
+        raise PsfFitError("non-finite covariance (degenerate starpool)")
+    return np.asarray(cov_full, dtype=np.float64)
+
+
 def fit_starpool_psf(
     vignettes: Sequence[ArrayLike],
     oversamps: Sequence[float] | ArrayLike,
@@ -459,60 +686,14 @@ def fit_starpool_psf(
     else:
         centers = np.asarray(centers_xy, dtype=np.float64).reshape(len(images), 2)
 
-    # Crops around each star, grouped by oversampling factor.
-    min_valid = 3 * nc
-    keys = np.round(o_arr, 9)
-    groups: list[_Group] = []
-    usable = np.zeros(len(images), dtype=bool)
-    for key in np.unique(keys):
-        idx = np.flatnonzero(keys == key)
-        o = float(key)
-        nr = int(round(nc * o))
-        crops, origins, keep = [], [], []
-        for i in idx:
-            c0 = int(round(centers[i, 0])) - hw
-            r0 = int(round(centers[i, 1])) - nr // 2
-            crop = _crop(images[i], r0, c0, nr, nc)
-            if np.isfinite(crop).sum() >= min_valid:
-                crops.append(crop)
-                origins.append((c0, r0))
-                keep.append(i)
-        if not keep:
-            continue
-        usable[keep] = True
-        data = np.stack(crops)
-        ybasis, xbasis = np.mgrid[0:nr, 0:nc].astype(np.float64)
-        groups.append(
-            _Group(
-                oversamp=o,
-                stars=np.asarray(keep, dtype=np.int64),
-                data=data,
-                valid=np.isfinite(data),
-                origin=np.asarray(origins, dtype=np.float64),
-                xbasis=xbasis - hw,
-                ybasis=(ybasis - (nr - 1) / 2.0) / o,
-            )
-        )
-    if not groups:
-        raise InsufficientStarsError("no star vignette has enough valid pixels in the fit region")
-    if not usable.all():
-        raise InsufficientStarsError(f"vignettes {np.flatnonzero(~usable).tolist()} have no usable fit region")
-
+    groups = _star_groups(images, o_arr, centers, hw)
     n = len(images)
     model = _PoolModel(groups, n, initial_params, free_names, nc, pad_px)
     model.set_priors({name: (float(getattr(initial_params, name)), float(sig)) for name, sig in prior_sigmas.items()})
 
-    # Starting values: background = border median, flux from the crop sum.
     theta0 = np.zeros(model.n_par)
     theta0[: model.nf] = [getattr(initial_params, name) for name in free_names]
-    star0 = theta0[model.nf :].reshape(n, _N_NUISANCE)
-    for g in groups:
-        for j, i in enumerate(g.stars):
-            crop = g.data[j]
-            border = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]])
-            b = float(np.nanmedian(border)) if np.isfinite(border).any() else 0.0
-            s = float(np.nansum(crop - b))
-            star0[i] = (max(s, 1.0) / g.oversamp / 0.9, *centers[i], b, 0.0, 0.0)
+    theta0[model.nf :] = _initial_star_params(groups, centers).ravel()
     lower = np.full(model.n_par, -np.inf)
     lower[: model.nf] = 0.0
     upper = np.full(model.n_par, np.inf)
@@ -520,39 +701,13 @@ def fit_starpool_psf(
         upper[free_names.index("obscuration")] = _MAX_OBSCURATION
     bounds = (lower, upper)
 
-    def solve(x0: np.ndarray, nfev_max: int) -> OptimizeResult:
-        """Trust-region reflective least squares from ``x0`` (at most ``nfev_max`` evaluations)."""
-        return least_squares(model.residuals, x0, jac=model.jacobian, bounds=bounds, method="trf", x_scale="jac",
-                             tr_solver="lsmr", max_nfev=nfev_max, xtol=XTOL, ftol=FTOL, gtol=1e-10)
+    def reweight(th: NDArray[np.float64]) -> None:
+        mu, _ = model.evaluate(th, with_jac=False)
+        model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
 
     # Stage 1: data-based weights; stage 2: model-based weights (IRLS).
     model.weights = 1.0 / np.sqrt(_variance(model.data, read_noise_dn, gain_e_per_dn))
-    theta = np.clip(theta0, lower + 1e-6 * (lower > -np.inf), None)
-    nfev = 0
-    for _stage in range(2):
-        sol = solve(theta, max_nfev)
-        if sol.status < 0 or not np.all(np.isfinite(sol.x)):
-            raise PsfFitError(f"least_squares failed: {sol.message}")
-        theta = np.asarray(sol.x, dtype=np.float64)
-        nfev = int(sol.nfev)
-        mu, _ = model.evaluate(theta, with_jac=False)
-        model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
-    # The other side of the along-track (blur, smear) valley (monitor.science.mtf_multistart): kept
-    # when its chi2 (same weights) is lower.
-    restart = valley_restart(theta[: model.nf], free_names)
-    if restart is not None:
-        theta_alt = theta.copy()
-        theta_alt[: model.nf] = restart
-        resid_now = model.residuals(theta)
-        # a short probe first (RESTART_PROBE_NFEV evaluations); completed only when it is already better
-        sol = solve(np.clip(theta_alt, lower, upper), RESTART_PROBE_NFEV)
-        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
-            sol = solve(sol.x, max_nfev)
-        if sol.status >= 0 and np.all(np.isfinite(sol.x)) and 2.0 * float(sol.cost) < float(resid_now @ resid_now):
-            theta = np.asarray(sol.x, dtype=np.float64)
-            nfev += int(sol.nfev)
-            mu, _ = model.evaluate(theta, with_jac=False)
-            model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
+    theta, nfev = _irls_solve(model, theta0, bounds, free_names, max_nfev, reweight)
 
     # Covariance from the Fisher information at the solution (final weights).
     jac = model.jacobian(theta)
@@ -561,85 +716,20 @@ def fit_starpool_psf(
     dof = model.n_pix + model.prior_idx.size - model.n_par
     dx_pix, dy_pix = model.offsets(theta)
     misfit = misfit_statistics(-resid[: model.n_pix], dx_pix, dy_pix, dof, alpha=misfit_alpha)
-    info = (jac.T @ jac).toarray()
-    try:
-        cov_full = np.linalg.inv(info)
-    except np.linalg.LinAlgError as exc:
-        raise PsfFitError("singular information matrix (degenerate starpool)") from exc
-    if not np.all(np.isfinite(cov_full)):
-        raise PsfFitError("non-finite covariance (degenerate starpool)")
+    cov_full = _information_covariance(jac)
     if scale_covariance and dof > 0 and chi2 / dof > 1.0:
         cov_full = cov_full * (chi2 / dof)
-    cov = cov_full[: model.nf, : model.nf]
-    fitted = model.params_of(theta)
-
-    # MTF curves with analytic parameter derivatives.
-    freqs = (
-        np.linspace(0.0, 1.0, 51)
-        if frequencies_cy_px is None
-        else np.asarray(frequencies_cy_px, dtype=np.float64).reshape(-1)
-    )
-    f_all = np.concatenate([freqs, [NYQUIST_CY_PX]])
-    zero = np.zeros(1)
-    along, d_along = otf_grid(zero, f_all, fitted, free_names)
-    across, d_across = otf_grid(f_all, zero, fitted, free_names)
-    j_along = np.stack([d[:, 0] for d in d_along], axis=1)
-    j_across = np.stack([d[0, :] for d in d_across], axis=1)
-    s_along = _propagate(j_along, cov)
-    s_across = _propagate(j_across, cov)
-    theta_init = theta.copy()
-    theta_init[: model.nf] = [getattr(initial_params, n) for n in free_names]
-    fixed_idx = [free_names.index(n) for n in alternative_fixed if n in free_names]
-    shift_all = alternative_model_shift(theta, cov_full, fixed_idx, theta_init)  # shared and per-star
-    shift = shift_all[: model.nf]
-    m_along_model = MODEL_CHOICE_SCALE * np.abs(j_along @ shift)
-    m_across_model = MODEL_CHOICE_SCALE * np.abs(j_across @ shift)
-    # diagnostic only: the Akaike weights of the nested admissible models (mtf_model_choice; as the
-    # model-choice sigma it under-covers, see MODEL_CHOICE_SCALE)
-    ensemble = nested_model_ensemble(
-        theta, cov_full, free_names, default_alternatives(free_names, alternative_fixed), theta_init
-    )
-    m_along = np.abs(along[:, 0])
-    m_across = np.abs(across[0, :])
-
-    # Encircled energies (phase-averaged, o = 1) with derivatives.
-    h = np.asarray(ee_half_widths_px, dtype=np.int64).reshape(-1)
-    ee, ee_jac = encircled_energy_square_mean_jacobian(h, fitted, free_names)  # (nh,), (nh, nf)
-    ee_sigma = _propagate(ee_jac, cov)
-
-    star = theta[model.nf :].reshape(n, _N_NUISANCE)
-    flux_var = np.diag(cov_full)[model.nf :].reshape(n, _N_NUISANCE)[:, 0]
-    flux_shift = shift_all[model.nf :].reshape(n, _N_NUISANCE)[:, 0] * o_arr  # star signals, DN
-    flux_model_rel = MODEL_CHOICE_SCALE * abs(float(np.sum(flux_shift)) / float(np.sum(star[:, 0] * o_arr)))
-    return PsfFitResult(
-        params=fitted,
-        free_names=free_names,
-        values=theta[: model.nf].copy(),
-        covariance=cov,
-        mtf_nyquist_along=float(m_along[-1]),
-        mtf_nyquist_along_sigma=float(s_along[-1]),
-        mtf_nyquist_across=float(m_across[-1]),
-        mtf_nyquist_across_sigma=float(s_across[-1]),
-        frequencies_cy_px=freqs,
-        mtf_along=m_along[:-1],
-        mtf_along_sigma=s_along[:-1],
-        mtf_across=m_across[:-1],
-        mtf_across_sigma=s_across[:-1],
-        ee_half_widths_px=h,
-        ee=ee,
-        ee_sigma=ee_sigma,
-        fluxes_dn=star[:, 0] * o_arr,
-        fluxes_sigma_dn=np.sqrt(np.maximum(flux_var, 0.0)) * o_arr,
-        centers_xy=star[:, 1:3].copy(),
-        backgrounds_dn=star[:, 3].copy(),
+    return _fit_result(
+        model,
+        theta,
+        cov_full,
+        initial_params=initial_params,
+        o_arr=o_arr,
         chi2=chi2,
         dof=int(dof),
         nfev=nfev,
         misfit=misfit,
-        mtf_nyquist_along_model_sigma=float(m_along_model[-1]),
-        mtf_nyquist_across_model_sigma=float(m_across_model[-1]),
-        mtf_along_model_sigma=m_along_model[:-1],
-        mtf_across_model_sigma=m_across_model[:-1],
-        flux_model_rel_sigma=flux_model_rel,
-        model_ensemble=ensemble.as_dict(),
+        frequencies_cy_px=frequencies_cy_px,
+        ee_half_widths_px=ee_half_widths_px,
+        alternative_fixed=alternative_fixed,
     )
