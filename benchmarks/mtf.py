@@ -119,6 +119,33 @@ AK_WINDOWS_MS = tuple(h for h in DEFAULT_STAR_HALF_WIDTHS_PX if 2 * h + 1 <= COG
 Truth = PsfParams | pupil_psf.PupilTruth
 
 
+def _vignette(
+    rng: np.random.Generator,
+    truth: Truth,
+    shape: tuple[int, int],
+    center: tuple[float, float],
+    o: float,
+    signal_dn: float,
+    background_dn: float,
+    slope: tuple[float, float],
+) -> np.ndarray:
+    """One dark-subtracted star vignette (DN) of the truth PSF, photon + read noise, tilted background."""
+    img = simulate_star_vignette(
+        rng,
+        total_signal_dn=signal_dn,
+        shape=shape,
+        center_xy=center,
+        oversamp=o,
+        psf=truth,
+        dark_dn=DARK_DN,
+        gain_e_per_dn=GAIN_E_PER_DN,
+        read_noise_dn=READ_NOISE_DN,
+        background_dn=background_dn + plane_excursion_dn(slope, shape),  # plane >= 0 everywhere
+        background_slope=slope,
+    )
+    return img.astype(np.float64) - DARK_DN
+
+
 def simulate_pool(
     rng: np.random.Generator, band: str, truth: Truth, n_stars: int
 ) -> tuple[list[np.ndarray], list[float], np.ndarray]:
@@ -132,20 +159,7 @@ def simulate_pool(
         center = ((shape[1] - 1) / 2 + rng.uniform(-3, 3), (shape[0] - 1) / 2 + rng.uniform(-3, 3) * o)
         bg = rng.uniform(5.0, 40.0)
         slope = (rng.normal(0.0, 0.1), rng.normal(0.0, 0.1))
-        img = simulate_star_vignette(
-            rng,
-            total_signal_dn=signal,
-            shape=shape,
-            center_xy=center,
-            oversamp=o,
-            psf=truth,
-            dark_dn=DARK_DN,
-            gain_e_per_dn=GAIN_E_PER_DN,
-            read_noise_dn=READ_NOISE_DN,
-            background_dn=bg + plane_excursion_dn(slope, shape),  # plane >= 0 everywhere
-            background_slope=slope,
-        )
-        vignettes.append(img.astype(np.float64) - DARK_DN)
+        vignettes.append(_vignette(rng, truth, shape, center, o, signal, bg, slope))
         oversamps.append(o)
         signals.append(signal)
     return vignettes, oversamps, np.asarray(signals)
@@ -556,20 +570,7 @@ def simulate_joint_pool(
             reg = rng.uniform(-JOINT_REGISTRATION_PX, JOINT_REGISTRATION_PX, size=2)
             center = ((shape[1] - 1) / 2 + dxy[0] + reg[0], (shape[0] - 1) / 2 + (dxy[1] + reg[1]) * o)
             signal = MS_SIGNAL_DN * 10 ** (-0.4 * (v_mag - 2.0)) * o
-            img = simulate_star_vignette(
-                rng,
-                total_signal_dn=signal,
-                shape=shape,
-                center_xy=center,
-                oversamp=o,
-                psf=truth,
-                dark_dn=DARK_DN,
-                gain_e_per_dn=GAIN_E_PER_DN,
-                read_noise_dn=READ_NOISE_DN,
-                background_dn=bg + plane_excursion_dn(slope, shape),
-                background_slope=slope,
-            )
-            vignettes.append(img.astype(np.float64) - DARK_DN)
+            vignettes.append(_vignette(rng, truth, shape, center, o, signal, bg, slope))
             oversamps.append(o)
             signals.append(signal)
         out[band] = (vignettes, oversamps, np.asarray(signals))

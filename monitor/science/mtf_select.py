@@ -271,26 +271,14 @@ def select_mtf(
     diffs = np.array([cmp.difference_along, cmp.difference_across])
     model = model_choice_sigma(diffs, np.asarray(parametric_sigma), np.asarray(es))  # diagnostic only
     total = np.asarray(parametric_sigma)
-    if misfit_flagged or cmp.flagged:
-        return MtfSelection(
-            "epsf",
-            e[0],
-            es[0],
-            e[1],
-            es[1],
-            float(model[0]),
-            float(model[1]),
-            bool(misfit_flagged),
-            cmp,
-            float(total[0]),
-            float(total[1]),
-        )
+    use_epsf = bool(misfit_flagged or cmp.flagged)
+    value, sigma = (e, es) if use_epsf else (parametric, total)
     return MtfSelection(
-        "parametric",
-        parametric[0],
-        float(total[0]),
-        parametric[1],
-        float(total[1]),
+        "epsf" if use_epsf else "parametric",
+        float(value[0]),
+        float(sigma[0]),
+        float(value[1]),
+        float(sigma[1]),
         float(model[0]),
         float(model[1]),
         bool(misfit_flagged),
