@@ -70,9 +70,21 @@ __all__ = [
     "PRIOR_SIGMAS",
     "PsfFitResult",
     "fit_starpool_psf",
+    # the building blocks of the fit, shared with the joint multi-band fit (monitor.science.mtf_joint)
+    "MAX_OBSCURATION",
+    "N_NUISANCE",
+    "PoolModel",
+    "fit_result",
+    "information_covariance",
+    "initial_center",
+    "initial_star_params",
+    "irls_solve",
+    "pixel_variance_dn2",
+    "star_groups",
+    "validate_free",
 ]
 
-_N_NUISANCE = 6  # flux, x0, y0, b0, bx, by per star
+N_NUISANCE = 6  # flux, x0, y0, b0, bx, by per star
 _QUANT_VAR_DN2 = 1.0 / 12.0  # DN^2, quantisation noise of integer DN
 # Shared PSF parameters fitted by default, those real optics and platforms move: the Gaussian blur
 # along/across (jitter, high-order aberrations), the along-track motion smear (TDI desynchronisation)
@@ -90,7 +102,7 @@ DEFAULT_FREE: tuple[str, ...] = (
 # Design tolerance of the parameters that may be freed with a prior (fit_starpool_psf prior_sigmas): the
 # linear central obscuration within +-0.05 of its design value (1 sigma; stated, not measured).
 PRIOR_SIGMAS: dict[str, float] = {"obscuration": 0.05}
-_MAX_OBSCURATION = 0.9  # upper bound of a freed obscuration
+MAX_OBSCURATION = 0.9  # upper bound of a freed obscuration
 XTOL = 1e-7  # the MTF moves by < 1e-5 along the (sigma_along, smear) valley below this
 FTOL = 1e-7
 
@@ -206,7 +218,7 @@ class _Group:
     ybasis: NDArray[np.float64]  # (nr, nc) background-plane y coordinate, native px
 
 
-def _initial_center(vignette: NDArray[np.float64], oversamp: float) -> tuple[float, float]:
+def initial_center(vignette: NDArray[np.float64], oversamp: float) -> tuple[float, float]:
     """Brightest-pixel position refined by a local background-subtracted centroid."""
     if not np.isfinite(vignette).any():
         return (vignette.shape[1] - 1) / 2.0, (vignette.shape[0] - 1) / 2.0
@@ -235,7 +247,7 @@ def _crop(vignette: NDArray[np.float64], r0: int, c0: int, nr: int, nc: int) -> 
     return out
 
 
-def _validate_free(free: Sequence[str]) -> tuple[str, ...]:
+def validate_free(free: Sequence[str]) -> tuple[str, ...]:
     names = tuple(free)
     bad = [n for n in names if n not in FREE_PARAMETER_NAMES]
     if bad or len(set(names)) != len(names) or not names:
@@ -243,7 +255,7 @@ def _validate_free(free: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-class _PoolModel:
+class PoolModel:
     """Forward model and sparse Jacobian of the pooled pixels (private helper, holds no results)."""
 
     def __init__(
@@ -262,14 +274,14 @@ class _PoolModel:
         self.nf = len(free)
         self.extent_px = (float(ncols), float(ncols))  # fitted regions: ncols x ~ncols native px
         self.pad_px = pad_px
-        self.n_par = self.nf + _N_NUISANCE * n_stars
+        self.n_par = self.nf + N_NUISANCE * n_stars
         # Order of the valid pixels: group by group, star by star, row-major.
         self.pixel_star = np.concatenate([np.repeat(g.stars, g.valid.sum(axis=(1, 2))) for g in groups])
         self.data = np.concatenate([g.data[g.valid] for g in groups])
         self.n_pix = self.data.size
-        m = self.nf + _N_NUISANCE
+        m = self.nf + N_NUISANCE
         shared_cols = np.arange(self.nf)
-        star_cols = self.nf + _N_NUISANCE * self.pixel_star[:, None] + np.arange(_N_NUISANCE)[None, :]
+        star_cols = self.nf + N_NUISANCE * self.pixel_star[:, None] + np.arange(N_NUISANCE)[None, :]
         self.jac_indices = np.concatenate(
             [np.broadcast_to(shared_cols, (self.n_pix, self.nf)), star_cols], axis=1
         ).ravel()
@@ -298,7 +310,7 @@ class _PoolModel:
         renderer = PsfRenderer(
             self.params_of(theta), self.extent_px, pad_px=self.pad_px, derivatives=self.free if with_jac else ()
         )
-        star = theta[self.nf :].reshape(self.n_stars, _N_NUISANCE)
+        star = theta[self.nf :].reshape(self.n_stars, N_NUISANCE)
         mus: list[NDArray[np.float64]] = []
         jacs: list[NDArray[np.float64]] = []
         for g in self.groups:
@@ -312,7 +324,7 @@ class _PoolModel:
             mus.append(mu[g.valid])
             if with_jac:
                 k = len(g.stars)
-                blocks = np.empty((k, nr, nc, self.nf + _N_NUISANCE))
+                blocks = np.empty((k, nr, nc, self.nf + N_NUISANCE))
                 for j in range(self.nf):
                     blocks[..., j] = flux * imgs[:, 1 + j]
                 blocks[..., self.nf + 0] = unit
@@ -327,7 +339,7 @@ class _PoolModel:
 
     def offsets(self, theta: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Offsets (dx, dy) of every valid pixel from its star's centre, native px."""
-        star = theta[self.nf :].reshape(self.n_stars, _N_NUISANCE)
+        star = theta[self.nf :].reshape(self.n_stars, N_NUISANCE)
         dxs: list[NDArray[np.float64]] = []
         dys: list[NDArray[np.float64]] = []
         for g in self.groups:
@@ -357,7 +369,9 @@ class _PoolModel:
         return sp.vstack([jac, prior], format="csr")
 
 
-def _variance(level_dn: NDArray[np.float64], read_noise_dn: float, gain_e_per_dn: float) -> NDArray[np.float64]:
+def pixel_variance_dn2(
+    level_dn: NDArray[np.float64], read_noise_dn: float, gain_e_per_dn: float
+) -> NDArray[np.float64]:
     """Pixel variance, DN^2: read noise + photon noise (through the gain) + quantisation."""
     return read_noise_dn**2 + np.maximum(level_dn, 0.0) / gain_e_per_dn + _QUANT_VAR_DN2
 
@@ -368,7 +382,7 @@ def _propagate(jac: NDArray[np.float64], cov: NDArray[np.float64]) -> NDArray[np
     return np.asarray(np.sqrt(np.maximum(var, 0.0)), dtype=np.float64)
 
 
-def _star_groups(
+def star_groups(
     images: list[NDArray[np.float64]], o_arr: NDArray[np.float64], centers: NDArray[np.float64], hw: int
 ) -> list[_Group]:
     """Crops of ``(2 hw + 1)`` columns x ``round((2 hw + 1) o)`` rows around each star, grouped by
@@ -415,10 +429,10 @@ def _star_groups(
     return groups
 
 
-def _initial_star_params(groups: list[_Group], centers: NDArray[np.float64]) -> NDArray[np.float64]:
+def initial_star_params(groups: list[_Group], centers: NDArray[np.float64]) -> NDArray[np.float64]:
     """Starting nuisance parameters (n_stars, 6): flux from the crop sum, the given centre, background =
     border median, no background slope."""
-    star0 = np.zeros((len(centers), _N_NUISANCE))
+    star0 = np.zeros((len(centers), N_NUISANCE))
     for g in groups:
         for j, i in enumerate(g.stars):
             crop = g.data[j]
@@ -429,8 +443,8 @@ def _initial_star_params(groups: list[_Group], centers: NDArray[np.float64]) -> 
     return star0
 
 
-def _fit_result(
-    model: _PoolModel,
+def fit_result(
+    model: PoolModel,
     theta: NDArray[np.float64],
     cov_full: NDArray[np.float64],
     *,
@@ -487,9 +501,9 @@ def _fit_result(
     ee, ee_jac = encircled_energy_square_mean_jacobian(h, fitted, free_names)  # (nh,), (nh, nf)
     ee_sigma = _propagate(ee_jac, cov)
 
-    star = theta[model.nf :].reshape(n, _N_NUISANCE)
-    flux_var = np.diag(cov_full)[model.nf :].reshape(n, _N_NUISANCE)[:, 0]
-    flux_shift = shift_all[model.nf :].reshape(n, _N_NUISANCE)[:, 0] * o_arr  # star signals, DN
+    star = theta[model.nf :].reshape(n, N_NUISANCE)
+    flux_var = np.diag(cov_full)[model.nf :].reshape(n, N_NUISANCE)[:, 0]
+    flux_shift = shift_all[model.nf :].reshape(n, N_NUISANCE)[:, 0] * o_arr  # star signals, DN
     flux_model_rel = MODEL_CHOICE_SCALE * abs(float(np.sum(flux_shift)) / float(np.sum(star[:, 0] * o_arr)))
     return PsfFitResult(
         params=fitted,
@@ -525,7 +539,7 @@ def _fit_result(
     )
 
 
-def _irls_solve(
+def irls_solve(
     model: Any,
     theta0: NDArray[np.float64],
     bounds: tuple[NDArray[np.float64], NDArray[np.float64]],
@@ -582,7 +596,7 @@ def _irls_solve(
     return theta, nfev
 
 
-def _information_covariance(jac: sp.csr_matrix) -> NDArray[np.float64]:
+def information_covariance(jac: sp.csr_matrix) -> NDArray[np.float64]:
     """``(J^T J)^-1`` of the weighted Jacobian (Fisher information); :class:`PsfFitError` when singular."""
     info = (jac.T @ jac).toarray()
     try:
@@ -670,7 +684,7 @@ def fit_starpool_psf(
     ValueError
         On inconsistent arguments.
     """
-    free_names = _validate_free(free)
+    free_names = validate_free(free)
     images = [np.asarray(v, dtype=np.float64) for v in vignettes]
     o_arr = np.asarray(oversamps, dtype=np.float64).reshape(-1)
     if len(images) == 0:
@@ -682,32 +696,32 @@ def fit_starpool_psf(
     hw = int(fit_half_width_px)
     nc = 2 * hw + 1
     if centers_xy is None:
-        centers = np.array([_initial_center(v, o) for v, o in zip(images, o_arr, strict=True)])
+        centers = np.array([initial_center(v, o) for v, o in zip(images, o_arr, strict=True)])
     else:
         centers = np.asarray(centers_xy, dtype=np.float64).reshape(len(images), 2)
 
-    groups = _star_groups(images, o_arr, centers, hw)
+    groups = star_groups(images, o_arr, centers, hw)
     n = len(images)
-    model = _PoolModel(groups, n, initial_params, free_names, nc, pad_px)
+    model = PoolModel(groups, n, initial_params, free_names, nc, pad_px)
     model.set_priors({name: (float(getattr(initial_params, name)), float(sig)) for name, sig in prior_sigmas.items()})
 
     theta0 = np.zeros(model.n_par)
     theta0[: model.nf] = [getattr(initial_params, name) for name in free_names]
-    theta0[model.nf :] = _initial_star_params(groups, centers).ravel()
+    theta0[model.nf :] = initial_star_params(groups, centers).ravel()
     lower = np.full(model.n_par, -np.inf)
     lower[: model.nf] = 0.0
     upper = np.full(model.n_par, np.inf)
     if "obscuration" in free_names:
-        upper[free_names.index("obscuration")] = _MAX_OBSCURATION
+        upper[free_names.index("obscuration")] = MAX_OBSCURATION
     bounds = (lower, upper)
 
     def reweight(th: NDArray[np.float64]) -> None:
         mu, _ = model.evaluate(th, with_jac=False)
-        model.weights = 1.0 / np.sqrt(_variance(mu, read_noise_dn, gain_e_per_dn))
+        model.weights = 1.0 / np.sqrt(pixel_variance_dn2(mu, read_noise_dn, gain_e_per_dn))
 
     # Stage 1: data-based weights; stage 2: model-based weights (IRLS).
-    model.weights = 1.0 / np.sqrt(_variance(model.data, read_noise_dn, gain_e_per_dn))
-    theta, nfev = _irls_solve(model, theta0, bounds, free_names, max_nfev, reweight)
+    model.weights = 1.0 / np.sqrt(pixel_variance_dn2(model.data, read_noise_dn, gain_e_per_dn))
+    theta, nfev = irls_solve(model, theta0, bounds, free_names, max_nfev, reweight)
 
     # Covariance from the Fisher information at the solution (final weights).
     jac = model.jacobian(theta)
@@ -716,10 +730,10 @@ def fit_starpool_psf(
     dof = model.n_pix + model.prior_idx.size - model.n_par
     dx_pix, dy_pix = model.offsets(theta)
     misfit = misfit_statistics(-resid[: model.n_pix], dx_pix, dy_pix, dof, alpha=misfit_alpha)
-    cov_full = _information_covariance(jac)
+    cov_full = information_covariance(jac)
     if scale_covariance and dof > 0 and chi2 / dof > 1.0:
         cov_full = cov_full * (chi2 / dof)
-    return _fit_result(
+    return fit_result(
         model,
         theta,
         cov_full,

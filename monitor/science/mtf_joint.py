@@ -69,20 +69,20 @@ from numpy.typing import ArrayLike, NDArray
 
 from monitor.domain import DEFAULT_STAR_HALF_WIDTHS_PX
 from monitor.science.mtf_fit import (
-    _MAX_OBSCURATION,
-    _N_NUISANCE,
+    MAX_OBSCURATION,
+    N_NUISANCE,
     PRIOR_SIGMAS,
     InsufficientStarsError,
+    PoolModel,
     PsfFitResult,
-    _fit_result,
-    _information_covariance,
-    _initial_center,
-    _initial_star_params,
-    _irls_solve,
-    _PoolModel,
-    _star_groups,
-    _validate_free,
-    _variance,
+    fit_result,
+    information_covariance,
+    initial_center,
+    initial_star_params,
+    irls_solve,
+    pixel_variance_dn2,
+    star_groups,
+    validate_free,
 )
 from monitor.science.mtf_misfit import DEFAULT_MISFIT_ALPHA, misfit_statistics
 from monitor.science.mtf_select import ALTERNATIVE_FIXED
@@ -197,7 +197,7 @@ def shared_scale(name: str, wavelength_nm: float, reference_wavelength_nm: float
 
 
 class _JointModel:
-    """The bands' :class:`monitor.science.mtf_fit._PoolModel` objects on one global parameter vector.
+    """The bands' :class:`monitor.science.mtf_fit.PoolModel` objects on one global parameter vector.
 
     Global vector: ``[g (ng PSF parameters), stars of band 0 (6 n_0), stars of band 1, ...]``. Band
     ``b``'s local vector is ``theta_b = scale_b · theta[cols_b]`` (each local parameter is one global
@@ -205,14 +205,14 @@ class _JointModel:
     """
 
     def __init__(
-        self, models: list[_PoolModel], cols: list[NDArray[np.int64]], scales: list[NDArray[np.float64]], n_par: int
+        self, models: list[PoolModel], cols: list[NDArray[np.int64]], scales: list[NDArray[np.float64]], n_par: int
     ) -> None:
         self.models, self.cols, self.scales, self.n_par = models, cols, scales, n_par
         self.n_pix = sum(m.n_pix for m in models)
         # CSR structure of the stacked band Jacobians in global columns (rows of band b: local indices mapped)
         self.jac_indices = np.concatenate([c[m.jac_indices] for m, c in zip(models, cols, strict=True)])
         self.jac_scale = np.concatenate([s[m.jac_indices] for m, s in zip(models, scales, strict=True)])
-        widths = np.concatenate([np.full(m.n_pix, m.nf + _N_NUISANCE) for m in models])
+        widths = np.concatenate([np.full(m.n_pix, m.nf + N_NUISANCE) for m in models])
         self.jac_indptr = np.concatenate([[0], np.cumsum(widths)])
         self.prior_idx = np.zeros(0, dtype=np.int64)
         self.prior_mean = np.zeros(0)
@@ -297,10 +297,10 @@ def fit_starpool_psf_joint(
     names = list(bands)
     if not names:
         raise ValueError("no band to fit")
-    shared_names = _validate_free(shared) if shared else ()
+    shared_names = validate_free(shared) if shared else ()
     private_names = tuple(per_band)
     if private_names:
-        _validate_free(private_names)
+        validate_free(private_names)
     if set(shared_names) & set(private_names) or not (shared_names or private_names):
         raise ValueError(f"shared {shared_names} and per_band {private_names} must be disjoint, not both empty")
     hw = int(fit_half_width_px)
@@ -310,7 +310,7 @@ def fit_starpool_psf_joint(
     ng = ns + npb * len(names)
     global_names = (*shared_names, *(f"{p}[{b}]" for b in names for p in private_names))
 
-    models: list[_PoolModel] = []
+    models: list[PoolModel] = []
     cols: list[NDArray[np.int64]] = []
     scales: list[NDArray[np.float64]] = []
     star0: list[NDArray[np.float64]] = []
@@ -328,15 +328,15 @@ def fit_starpool_psf_joint(
         if band.read_noise_dn < 0.0 or band.gain_e_per_dn <= 0.0 or not band.wavelength_nm > 0.0:
             raise ValueError(f"band {name}: need read_noise_dn >= 0, gain_e_per_dn > 0, wavelength_nm > 0")
         if band.centers_xy is None:
-            centers = np.array([_initial_center(v, o) for v, o in zip(images, o_arr, strict=True)])
+            centers = np.array([initial_center(v, o) for v, o in zip(images, o_arr, strict=True)])
         else:
             centers = np.asarray(band.centers_xy, dtype=np.float64).reshape(len(images), 2)
-        groups = _star_groups(images, o_arr, centers, hw)
-        model = _PoolModel(groups, len(images), band.initial_params, free_local, nc, pad_px)
-        model.weights = 1.0 / np.sqrt(_variance(model.data, band.read_noise_dn, band.gain_e_per_dn))
+        groups = star_groups(images, o_arr, centers, hw)
+        model = PoolModel(groups, len(images), band.initial_params, free_local, nc, pad_px)
+        model.weights = 1.0 / np.sqrt(pixel_variance_dn2(model.data, band.read_noise_dn, band.gain_e_per_dn))
         s_psf = np.array([shared_scale(p, band.wavelength_nm, reference_wavelength_nm) for p in free_local])
         c_psf = np.concatenate([np.arange(ns), ns + k * npb + np.arange(npb)]).astype(np.int64)
-        n_star = _N_NUISANCE * len(images)
+        n_star = N_NUISANCE * len(images)
         cols.append(np.concatenate([c_psf, offset + np.arange(n_star)]).astype(np.int64))
         scales.append(np.concatenate([s_psf, np.ones(n_star)]))
         offset += n_star
@@ -344,7 +344,7 @@ def fit_starpool_psf_joint(
         if k == 0:
             g0[:ns] = local0[:ns]
         g0[c_psf[ns:]] = local0[ns:]
-        star0.append(_initial_star_params(groups, centers).ravel())
+        star0.append(initial_star_params(groups, centers).ravel())
         models.append(model)
         o_arrs.append(o_arr)
     joint = _JointModel(models, cols, scales, offset)
@@ -366,21 +366,21 @@ def fit_starpool_psf_joint(
     upper = np.full(joint.n_par, np.inf)
     for j, p in enumerate(global_names):
         if p.split("[")[0] == "obscuration":
-            upper[j] = _MAX_OBSCURATION
+            upper[j] = MAX_OBSCURATION
 
     def reweight(theta: NDArray[np.float64]) -> None:
         for b, m in enumerate(models):
             mu, _ = m.evaluate(joint.local(theta, b), with_jac=False)
             band = bands[names[b]]
-            m.weights = 1.0 / np.sqrt(_variance(mu, band.read_noise_dn, band.gain_e_per_dn))
+            m.weights = 1.0 / np.sqrt(pixel_variance_dn2(mu, band.read_noise_dn, band.gain_e_per_dn))
 
-    theta, nfev = _irls_solve(joint, theta0, (lower, upper), global_names, max_nfev, reweight)
+    theta, nfev = irls_solve(joint, theta0, (lower, upper), global_names, max_nfev, reweight)
 
     jac = joint.jacobian(theta)
     resid = joint.residuals(theta)
     chi2 = float(resid @ resid)
     dof = joint.n_pix + joint.prior_idx.size - joint.n_par
-    cov_full = _information_covariance(jac)
+    cov_full = information_covariance(jac)
 
     results: dict[str, PsfFitResult] = {}
     start = 0
@@ -391,14 +391,14 @@ def fit_starpool_psf_joint(
         chi2_b = float(r @ r)
         # the band's share of the dof: its pixels less its stars' and per-band parameters, and its
         # pixel fraction of the shared ones
-        dof_b = int(round(m.n_pix - _N_NUISANCE * m.n_stars - npb - ns * m.n_pix / joint.n_pix))
+        dof_b = int(round(m.n_pix - N_NUISANCE * m.n_stars - npb - ns * m.n_pix / joint.n_pix))
         dx, dy = m.offsets(theta_b)
         misfit_b = misfit_statistics(-r, dx, dy, dof_b, alpha=misfit_alpha)
         c, s = cols[b], scales[b]
         cov_b = s[:, None] * cov_full[np.ix_(c, c)] * s[None, :]
         if scale_covariance and dof_b > 0 and chi2_b / dof_b > 1.0:
             cov_b = cov_b * (chi2_b / dof_b)
-        results[name] = _fit_result(
+        results[name] = fit_result(
             m,
             theta_b,
             cov_b,
