@@ -44,12 +44,12 @@ def window_signals(vignettes, oversamps, fit, h: int = 20) -> np.ndarray:  # typ
     return np.asarray(out)
 
 
-def _report(vignettes, oversamps, fit, band: str = "P"):  # type: ignore[no-untyped-def]
+def _report(vignettes, oversamps, fit, band: str = "P", *, h: int = 20, parametric_model_sigma=(0.0, 0.0)):  # type: ignore[no-untyped-def]
     ep = nonparametric_mtf(
         vignettes,
         oversamps,
         fit,
-        fluxes_dn=window_signals(vignettes, oversamps, fit),
+        fluxes_dn=window_signals(vignettes, oversamps, fit, h=h),
         half_width_px=8 if band == "P" else 6,
         moment_half_width_px=6 if band == "P" else 4,
     )
@@ -58,6 +58,7 @@ def _report(vignettes, oversamps, fit, band: str = "P"):  # type: ignore[no-unty
         (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma),
         ep,
         fit.misfit.flagged,
+        parametric_model_sigma=parametric_model_sigma,
     )
     return ep, sel
 
@@ -110,19 +111,12 @@ def test_pupil_truth_reported_sigma_is_the_fits_without_epsf_noise(band: str, se
         start = default_psf_params("PHR", band)
         fit = fit_starpool_psf(vignettes, oversamps, start, read_noise_dn=READ_NOISE_DN, gain_e_per_dn=GAIN_E_PER_DN)
         assert not fit.misfit.flagged, fit.misfit
-        ep = nonparametric_mtf(
+        ep, sel = _report(
             vignettes,
             oversamps,
             fit,
-            fluxes_dn=window_signals(vignettes, oversamps, fit, h=20 if band == "P" else 12),
-            half_width_px=8 if band == "P" else 6,
-            moment_half_width_px=6 if band == "P" else 4,
-        )
-        sel = select_mtf(
-            (fit.mtf_nyquist_along, fit.mtf_nyquist_across),
-            (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma),
-            ep,
-            fit.misfit.flagged,
+            band,
+            h=20 if band == "P" else 12,
             parametric_model_sigma=(fit.mtf_nyquist_along_model_sigma, fit.mtf_nyquist_across_model_sigma),
         )
         assert sel.method == "parametric", sel
