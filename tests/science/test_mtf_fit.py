@@ -300,3 +300,32 @@ def test_fit_holds_the_wave_front_depth_at_its_active_bound_in_the_covariance() 
     assert np.sqrt(j @ active_set_covariance(plain.covariance, held) @ j) == pytest.approx(
         fit.mtf_nyquist_along_sigma, rel=1e-6
     )
+
+
+def test_model_choice_alternatives_hold_the_pair_and_each_member_and_the_largest_change_counts() -> None:
+    """The model-choice term's alternatives (mtf_select.alternative_model_shifts): the wave-front pair
+    held together, then each member alone; each shift is the linear least-squares refit with that
+    subset held (solved independently with lstsq). A quantity whose change under the pair cancels
+    (here built so) still moves when one member is held alone: the largest of the three changes is
+    not zero. Catches alternatives that are not the refits, or a term taken from the pair alone."""
+    from monitor.science.mtf_select import alternative_model_shifts
+
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(300, 4))
+    y = a @ np.array([1.0, -0.5, 0.3, 0.2]) + rng.normal(0.0, 0.1, 300)
+    theta = np.linalg.lstsq(a, y, rcond=None)[0]
+    cov = np.linalg.inv(a.T @ a)
+    held = np.zeros(4)
+    shifts = alternative_model_shifts(theta, cov, [2, 3], held)
+    assert len(shifts) == 3
+    for sh, keep_free, hold in zip(shifts, ([0, 1], [0, 1, 3], [0, 1, 2]), ([2, 3], [2], [3]), strict=True):
+        refit = np.zeros(4)
+        refit[keep_free] = np.linalg.lstsq(a[:, keep_free], y, rcond=None)[0]
+        np.testing.assert_allclose(theta + sh, refit, atol=1e-12)
+        np.testing.assert_allclose((theta + sh)[hold], 0.0, atol=1e-12)
+    # a derived quantity q = j . theta whose change under the pair is 0
+    pair, one, two = shifts
+    j = one - (one @ pair) / (pair @ pair) * pair  # orthogonal to the pair's shift, generic otherwise
+    changes = [abs(float(j @ sh)) for sh in shifts]
+    assert changes[0] < 1e-12 and max(changes) > 0.1 * np.linalg.norm(j) * min(np.linalg.norm(one), np.linalg.norm(two))
+    assert len(alternative_model_shifts(theta, cov, [3], held)) == 1
