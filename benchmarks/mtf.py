@@ -455,6 +455,8 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
                 "model_ensemble": fit.model_ensemble,
                 "fit_values": dict(zip(fit.free_names, map(float, fit.values), strict=True)),
                 "fit_free_sigma": dict(zip(fit.free_names, map(float, np.sqrt(np.diag(fit.covariance))), strict=True)),
+                "fit_covariance": fit.covariance.tolist(),
+                "fit_active_bounds": list(fit.active_bounds),
                 "misfit": fit.misfit.as_dict(),
                 "epsf": [ep.mtf_nyquist_along, ep.mtf_nyquist_across],
                 "epsf_sigma": [ep.mtf_nyquist_along_sigma, ep.mtf_nyquist_across_sigma],

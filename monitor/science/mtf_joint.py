@@ -72,9 +72,11 @@ from monitor.science.mtf_fit import (
     MAX_OBSCURATION,
     N_NUISANCE,
     PRIOR_SIGMAS,
+    SQUARED_PARAMETERS,
     InsufficientStarsError,
     PoolModel,
     PsfFitResult,
+    active_bounds,
     fit_result,
     information_covariance,
     initial_center,
@@ -381,6 +383,11 @@ def fit_starpool_psf_joint(
     chi2 = float(resid @ resid)
     dof = joint.n_pix + joint.prior_idx.size - joint.n_par
     cov_full = information_covariance(jac)
+    # bounds active at the solution (mtf_fit.active_bounds; a band's parameter is its global one times a
+    # positive scale, so it shares its bound at 0 and its squared coordinate)
+    squared = np.isin([g.split("[")[0] for g in global_names], SQUARED_PARAMETERS)
+    step = -(cov_full @ (jac.T @ resid))
+    active = active_bounds(theta, step, (lower, upper), np.concatenate([squared, np.zeros(joint.n_par - ng, bool)]))
 
     results: dict[str, PsfFitResult] = {}
     start = 0
@@ -411,6 +418,7 @@ def fit_starpool_psf_joint(
             frequencies_cy_px=frequencies_cy_px,
             ee_half_widths_px=ee_half_widths_px,
             alternative_fixed=alternative_fixed,
+            active=tuple(p for p, j in zip(free_local, c[: len(free_local)], strict=True) if active[j]),
         )
     return JointFitResult(
         bands=results,

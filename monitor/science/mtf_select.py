@@ -26,6 +26,7 @@ __all__ = [
     "MtfComparison",
     "MtfSelection",
     "alternative_model_shift",
+    "alternative_model_shifts",
     "compare_mtf",
     "model_choice_sigma",
     "select_mtf",
@@ -51,6 +52,9 @@ ALTERNATIVE_FIXED: tuple[str, ...] = ("aberration_along", "aberration_across")
 # model's MTF at Nyquist is 3-6 sigma off there (pull std 1.67/2.27 along/across against 0.51/0.69
 # with this rule; 8 pools, seed 2026): the model-shape error of the ATF depth is not among the nested
 # models, and no nested model carries it.
+# Since branch i15b the term is the largest change among the pair held together and each member held
+# alone (alternative_model_shifts; the pair's change could cancel, defocus B2 across pull rms 2.22 ->
+# 1.25, seed 2026, 24 pools); the scale was not re-fitted.
 MODEL_CHOICE_SCALE = 2.0
 
 
@@ -81,6 +85,25 @@ def alternative_model_shift(
     except np.linalg.LinAlgError:
         return shift
     return np.asarray(-c[:, idx] @ gain, dtype=np.float64)
+
+
+def alternative_model_shifts(
+    values: ArrayLike, covariance: ArrayLike, fixed: Sequence[int], fixed_values: ArrayLike
+) -> list[NDArray[np.float64]]:
+    """Shifts (:func:`alternative_model_shift`) to the admissible alternatives of the model-choice term:
+    the parameters at indices ``fixed`` held all together, then (when there are several) each alone.
+
+    The fit's model-choice term is the largest change of the derived quantity among them
+    (:func:`monitor.science.mtf_fit.fit_result`): the pair's linearised shift can run along a valley
+    of the fit (the blur/smear trade-off along track) and its change of a quantity cancel, while
+    holding one member alone moves it (defocus B2 across on the pupil truth, benchmarks/mtf.py).
+
+    >>> [s.round(3).tolist() for s in alternative_model_shifts([1.0, 0.2, 0.1], np.eye(3), [1, 2], [0.0] * 3)]
+    [[0.0, -0.2, -0.1], [0.0, -0.2, 0.0], [0.0, 0.0, -0.1]]
+    """
+    idx = list(fixed)
+    groups = [idx, *([[i] for i in idx] if len(idx) > 1 else [])]
+    return [alternative_model_shift(values, covariance, g, fixed_values) for g in groups]
 
 
 @dataclass(frozen=True)

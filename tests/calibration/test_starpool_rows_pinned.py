@@ -50,6 +50,15 @@ common ``psf_model`` term. Only a_sigma of path 1 moves (A unchanged): B0/B1/B2/
 0.345/0.635/0.071 % -> 0.356/0.368/0.345/0.635/0.119 % (P's -0.13 % error was a -1.9 sigma pull, now
 -1.1). Paths 2 and 3 are unchanged.
 
+Re-pinned on purpose for issue 15 (active-set covariance, branch i15b): the PSF fit's statistical
+covariance is conditional on the shared parameters held at an active bound (mtf_fit.active_bounds /
+active_set_covariance: the wave-front depths and the smear pinned at 0 in most in-family pools), so
+the fitted star signals' sigmas shrink (per-star a_sigma of path 1 by 1-3 %, e.g. B0 star 1
+0.013897 -> 0.013434), the starpool scatter chi2/dof grows accordingly (B0 1.688 -> 1.745, P 0.602 ->
+0.607) and the inverse-variance weights move A by <= 3e-5 relative (B3 5.99718 -> 5.99701); the
+starpool a_sigma moves by <= 0.2 %. Path 2 moves only through the fit's EE sigmas (<= 0.2 %); path 3
+is unchanged. 166 floats moved beyond the 1e-5 tolerance, none by more than 3.4 %.
+
 It catches any change of the rows (a number, a key, a rejection, a text); it cannot say whether
 the pinned numbers are right: the accuracy against the simulator's truth is checked by
 test_star_pipeline.py and test_ee_correction.py.

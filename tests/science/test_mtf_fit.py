@@ -190,3 +190,142 @@ def test_obscuration_freed_with_its_design_prior_follows_the_pupil_truth() -> No
     held = _fit(vignettes, oversamps, start, free=free, prior_sigmas={"obscuration": s_data})
     expected = 0.5 * (eps + start.obscuration)
     assert abs(held.values[j] - expected) < 0.15 * (eps - start.obscuration), (held.values[j], expected)
+
+
+def test_active_set_covariance_is_the_inverse_information_without_the_held_parameters() -> None:
+    """The covariance of a fit with parameters held at an active bound is the inverse of the
+    information matrix with their rows and columns removed (computed independently here by
+    inverting that reduced matrix), with zeros on the held rows and columns. Catches a wrong
+    Schur complement (sign, block) or held parameters keeping a variance."""
+    from monitor.science.mtf_fit import active_set_covariance
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(40, 5))
+    info = a.T @ a
+    active = np.array([False, True, False, False, True])
+    cond = active_set_covariance(np.linalg.inv(info), active)
+    keep = ~active
+    np.testing.assert_allclose(cond[np.ix_(keep, keep)], np.linalg.inv(info[np.ix_(keep, keep)]), rtol=1e-10)
+    assert not cond[active].any() and not cond[:, active].any()
+    np.testing.assert_array_equal(active_set_covariance(np.linalg.inv(info), np.zeros(5, bool)), np.linalg.inv(info))
+
+
+def test_active_bound_covariance_covers_a_linear_bound_constrained_problem_with_truth_on_the_bound() -> None:
+    """Why the fit conditions its covariance on the active bounds (issue 15: the in-family MTF pulls
+    were 0.6-0.8 with the wave-front depths and the smear pinned at 0). A linear least-squares problem
+    with a parameter bounded below by 0 whose truth is 0 (the in-family wave-front depth), solved
+    with its bound (scipy lsq_linear) 3000 times: the derived quantity ``q = j . theta`` has pull rms
+    ~1 with the active-set covariance (active_bounds with the Gauss-Newton step, then
+    active_set_covariance), while the linear covariance that ignores the bound over-covers (rms
+    sqrt(1 - rho/2) with rho the bounded direction's share of var(q), 0.77 here). Catches an
+    active-set test with the wrong sign or a conditional covariance of the wrong block; says
+    nothing about how far the nonlinear PSF fit is from this linear picture."""
+    from scipy.optimize import lsq_linear
+
+    from monitor.science.mtf_fit import active_bounds, active_set_covariance
+
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(30, 3))
+    a[:, 2] += 0.8 * a[:, 0]  # the bounded parameter is correlated with a free one
+    truth = np.array([1.0, -0.5, 0.0])
+    lower, upper = np.array([-np.inf, -np.inf, 0.0]), np.full(3, np.inf)
+    cov = np.linalg.inv(a.T @ a)
+    j = np.array([0.3, 0.2, 1.0])
+    pulls_active, pulls_linear, n_active = [], [], 0
+    for _ in range(3000):
+        y = a @ truth + rng.normal(size=30)
+        x = lsq_linear(a, y, bounds=(lower, upper), method="bvls").x
+        step = -cov @ (a.T @ (a @ x - y))
+        act = active_bounds(x, step, (lower, upper))
+        n_active += int(act[2])
+        err = float(j @ (x - truth))
+        pulls_active.append(err / np.sqrt(j @ active_set_covariance(cov, act) @ j))
+        pulls_linear.append(err / np.sqrt(j @ cov @ j))
+    assert 1300 < n_active < 1700  # half of the unconstrained estimates fall below the bound
+    rms_active = float(np.sqrt(np.mean(np.square(pulls_active))))
+    rms_linear = float(np.sqrt(np.mean(np.square(pulls_linear))))
+    assert 0.95 < rms_active < 1.05, rms_active
+    assert rms_linear < 0.85, rms_linear
+
+
+def test_active_bounds_test_the_squared_coordinate_of_even_parameters() -> None:
+    """A blur or smear s >= 0 enters the PSF through s^2 (even functions), so the solver creeps
+    towards 0 without reaching it: the bound is active when the linearised optimum of u = s^2,
+    s^2 + 2 s ds, is <= 0 (here s = 0.3, ds = -0.2: active, although s + ds > 0); a parameter entering
+    linearly is active when x + dx <= its bound; an interior one is not; an upper bound is tested
+    too. Catches the linear test applied to the even parameters, or a sign error."""
+    from monitor.science.mtf_fit import active_bounds
+
+    bounds = ([0.0, 0.0, 0.0, 0.0], [np.inf, np.inf, np.inf, 0.9])
+    x = [0.3, 0.3, 1e-9, 0.85]
+    dx = [-0.2, -0.2, -1e-4, 0.1]
+    assert active_bounds(x, dx, bounds, [True, False, False, False]).tolist() == [True, False, True, True]
+    assert not active_bounds(x, [-0.1, 0.0, 1e-4, 0.0], bounds, [True, False, False, False]).any()
+
+
+def test_fit_holds_the_wave_front_depth_at_its_active_bound_in_the_covariance() -> None:
+    """An in-family pool (the estimator's own PSF, no wave-front error, 12 stars): the fit reports
+    the parameters at an active bound (the wave-front depths pinned at 0, Shannon's ATF depth being
+    >= 0), their covariance rows are zero and the MTF sigma at Nyquist is that of the fit without
+    them (the linear covariance that ignores the bound, condition_on_bounds=False, is larger; by
+    0.3 % here: the depths barely move the MTF at Nyquist, the smear pinned at 0 does, benchmarks/mtf.py);
+    the model-choice term does not change. Catches a fit that does not condition on its active bounds or conditions on
+    interior parameters (values must then be at the bound)."""
+    band = "P"
+    nominal = default_psf_params("PHR", band)
+    vignettes, oversamps, _, _ = make_pool(np.random.default_rng(21), nominal, band, n_stars=12)
+    fit = _fit(vignettes, oversamps, nominal)
+    plain = _fit(vignettes, oversamps, nominal, condition_on_bounds=False)
+    assert fit.active_bounds == plain.active_bounds
+    assert {"aberration_along", "aberration_across"} & set(fit.active_bounds), fit.active_bounds
+    for name in fit.active_bounds:
+        i = fit.free_names.index(name)
+        assert not fit.covariance[i].any() and not fit.covariance[:, i].any()
+        assert plain.covariance[i, i] > 0.0
+    np.testing.assert_allclose(fit.values, plain.values, rtol=0, atol=0)
+    assert fit.mtf_nyquist_along_sigma <= plain.mtf_nyquist_along_sigma
+    assert fit.mtf_nyquist_across_sigma <= plain.mtf_nyquist_across_sigma
+    assert fit.mtf_nyquist_along_sigma + fit.mtf_nyquist_across_sigma < (
+        plain.mtf_nyquist_along_sigma + plain.mtf_nyquist_across_sigma
+    )
+    assert fit.mtf_nyquist_along_model_sigma == plain.mtf_nyquist_along_model_sigma
+    # the conditioned sigma is sqrt(j^T C_A j) of the unconditioned shared covariance (conditioning and
+    # marginalising over the stars' nuisance parameters commute): what benchmarks/mtf.py --dump recombines
+    from monitor.science.mtf_fit import active_set_covariance
+    from monitor.science.psf import NYQUIST_CY_PX, otf_grid
+
+    _, d_along = otf_grid(np.zeros(1), np.array([NYQUIST_CY_PX]), fit.params, fit.free_names)
+    j = np.array([d[0, 0] for d in d_along])
+    held = np.isin(fit.free_names, fit.active_bounds)
+    assert np.sqrt(j @ active_set_covariance(plain.covariance, held) @ j) == pytest.approx(
+        fit.mtf_nyquist_along_sigma, rel=1e-6
+    )
+
+
+def test_model_choice_alternatives_hold_the_pair_and_each_member_and_the_largest_change_counts() -> None:
+    """The model-choice term's alternatives (mtf_select.alternative_model_shifts): the wave-front pair
+    held together, then each member alone; each shift is the linear least-squares refit with that
+    subset held (solved independently with lstsq). A quantity whose change under the pair cancels
+    (here built so) still moves when one member is held alone: the largest of the three changes is
+    not zero. Catches alternatives that are not the refits, or a term taken from the pair alone."""
+    from monitor.science.mtf_select import alternative_model_shifts
+
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(300, 4))
+    y = a @ np.array([1.0, -0.5, 0.3, 0.2]) + rng.normal(0.0, 0.1, 300)
+    theta = np.linalg.lstsq(a, y, rcond=None)[0]
+    cov = np.linalg.inv(a.T @ a)
+    held = np.zeros(4)
+    shifts = alternative_model_shifts(theta, cov, [2, 3], held)
+    assert len(shifts) == 3
+    for sh, keep_free, hold in zip(shifts, ([0, 1], [0, 1, 3], [0, 1, 2]), ([2, 3], [2], [3]), strict=True):
+        refit = np.zeros(4)
+        refit[keep_free] = np.linalg.lstsq(a[:, keep_free], y, rcond=None)[0]
+        np.testing.assert_allclose(theta + sh, refit, atol=1e-12)
+        np.testing.assert_allclose((theta + sh)[hold], 0.0, atol=1e-12)
+    # a derived quantity q = j . theta whose change under the pair is 0
+    pair, one, two = shifts
+    j = one - (one @ pair) / (pair @ pair) * pair  # orthogonal to the pair's shift, generic otherwise
+    changes = [abs(float(j @ sh)) for sh in shifts]
+    assert changes[0] < 1e-12 and max(changes) > 0.1 * np.linalg.norm(j) * min(np.linalg.norm(one), np.linalg.norm(two))
+    assert len(alternative_model_shifts(theta, cov, [3], held)) == 1
