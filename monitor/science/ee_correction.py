@@ -117,9 +117,9 @@ TAIL_PRIOR_REL = 0.5
 # method-of-moments scale k^2 = sum(e^2 - s^2) / sum(m^2) over the pupil-truth pools (e the error of
 # the pool's mean star signal normalising the ePSF, S(h_max)/EE(h_max) against the simulated one;
 # s its statistical part, the tail's kappa term and the members' own noise / sqrt(n); m the shape
-# sigma at scale 1) is 0.071 (k 0.27; 68 % bootstrap over pools k^2 0.025-0.115; 192 pools, 6
-# families x P, B2, 24 pools each, seed 2026, benchmarks/mtf.py): the common signal error was 0.10-
-# 0.12 % rms on the PAN pools against a stated 0.20-0.53 % (pulls 0.26-0.55; defocus: kappa 0.75,
+# sigma at scale 1) is 0.074 (k 0.27; 68 % bootstrap over pools k 0.17-0.35; 288 pools, 6 families
+# x P, B2, 24 pools each, seed 2026, benchmarks/mtf.py): the common signal error was 0.10-0.12 % rms
+# on the PAN pools against a stated 0.20-0.53 % (pulls 0.26-0.55; defocus: kappa 0.75,
 # the data-scaled wing right within 0.03 %, the whole way back to the model's wing 0.51 %), and
 # through the signals it made the ePSF's MTF sigma over-cover (defocus PAN pulls 0.82/0.69, 56 % of
 # the along variance). The allowances are for far wings the pupil truth may lack (scattered light):
