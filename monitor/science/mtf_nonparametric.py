@@ -28,6 +28,8 @@ __all__ = [
     "FIT_CENTRE_WEIGHT",
     "INTERPOLATION_WEIGHT",
     "SPIKE_MARGINAL_FACTOR",
+    "SPIKE_MAX_NOISE_REL",
+    "SPIKE_SIGNIFICANCE",
     "jackknife_sigma",
     "moment_centers",
     "nonparametric_mtf",
@@ -55,6 +57,17 @@ EPSF_SYSTEMATIC_REL = 0.0
 # (spike_extrapolation_gain). 2.5: 20 px in PAN (h = 8; 64-px vignettes hold >= 28), 11-12 px in MS
 # (h = 6; 32-px vignettes hold >= 12).
 SPIKE_MARGINAL_FACTOR = 2.5
+# The spike extrapolation is applied in a direction only where the wide marginal's excess d is positive
+# beyond SPIKE_SIGNIFICANCE times its noise (spikes only add light; below that it is mostly noise, which
+# would only cost precision) and that noise is below SPIKE_MAX_NOISE_REL of the MTF (the largest spike
+# deficit of the pupil truth is ~1 %: a noisier correction carries no information; the MTF stage's test
+# pools of 6 stars: 5-40 %). Pupil truth (benchmarks/mtf.py, 24 pools per family and band, seed 2026,
+# pull rms along/across of the ePSF): always applied, astigmatism + vanes 0.84/0.86 (PAN) 0.99/0.60
+# (B2) but in-family PAN 0.71/0.73 (the correction's noise added for nothing); 0.5: 0.91/0.91,
+# 1.03/0.66, in-family 0.90/0.85; 1: 0.94/1.27, 1.25/0.86; 2: 1.89/1.50, 1.57/1.04; never 2.32/1.74,
+# 1.91/1.18.
+SPIKE_SIGNIFICANCE = 0.5
+SPIKE_MAX_NOISE_REL = 0.02
 # Weight of the interpolation-choice term (nonparametric_mtf): the difference between the ePSF
 # stacked with the monotone cubic and with the linear interpolant; the cubic's own error at Nyquist
 # across track was 0.3-2 times that difference on noise-free pupil pools (tests/science/test_epsf.py).
@@ -229,9 +242,12 @@ def nonparametric_mtf(
     diffraction spike along the other axis loses its light beyond it at every frequency (-0.9 % along,
     -1.3 % across at Nyquist on the noise-free pupil truth with 4 vanes, PAN). The LSFs are also summed
     over ``m = min(SPIKE_MARGINAL_FACTOR h, what every vignette holds)`` and the estimate extrapolated
-    to an infinite sum by the spikes' ``1/m`` law, ``+ k (MTF_m - MTF_h)``
+    to an infinite sum by the spikes' ``1/m`` law, ``+ k (MTF_m - MTF_h)`` at Nyquist
     (:func:`spike_extrapolation_gain`), with ``k`` times the delete-one jackknife of that paired
-    difference in quadrature (terms ``spike``, ``spike_noise``). On the pupil truth (benchmarks/mtf.py,
+    difference in quadrature (terms ``spike``, ``spike_noise``; applied where the difference is
+    positive beyond :data:`SPIKE_SIGNIFICANCE` its noise and that noise is below
+    :data:`SPIKE_MAX_NOISE_REL` of the MTF, else 0; ``spike_raw``, ``spike_raw_noise`` before that
+    choice); the curves are scaled by the same relative correction. On the pupil truth (benchmarks/mtf.py,
     24 pools per family and band, seed 2026) the correction is +0.56/+0.45 % (PAN) and +0.22/+0.22 % (B2)
     with vanes, within +-0.13 % without; the jackknife over-states the difference's scatter by ~1.4
     without vanes (the pchip stack is not a smooth statistic of the stars), a conservative noise term.
@@ -334,13 +350,23 @@ def nonparametric_mtf(
         assert wide.leave_one_out_nyquist is not None and wide.leave_one_out_curves is not None
         k = spike_extrapolation_gain(half_width_px, wide_m)
         d_nyq = k * (np.array([wide.mtf_nyquist_along, wide.mtf_nyquist_across]) - nyquist)
-        d_curves = k * (np.stack([wide.mtf_along, wide.mtf_across]) - curves)
         # the correction's own noise (the wide stack's extra pixels), which the bootstrap of the square
         # stack does not see: the delete-one jackknife of the paired difference
         n_nyq = k * np.asarray(jackknife_sigma(wide.leave_one_out_nyquist - ep.leave_one_out_nyquist))
-        n_curves = k * np.asarray(jackknife_sigma(wide.leave_one_out_curves - ep.leave_one_out_curves))
-        nyquist, curves = nyquist + d_nyq, curves + d_curves
-        var_nyq, var_curves = var_nyq + n_nyq**2, var_curves + n_curves**2
+        terms["spike_raw"] = (float(d_nyq[0]), float(d_nyq[1]))
+        terms["spike_raw_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
+        # applied where the spikes' light is seen (they only add light: d > SPIKE_SIGNIFICANCE its noise)
+        # and the correction is informative (noise below SPIKE_MAX_NOISE_REL of the MTF)
+        on = (d_nyq > SPIKE_SIGNIFICANCE * n_nyq) & (n_nyq < SPIKE_MAX_NOISE_REL * nyquist)
+        d_nyq, n_nyq = np.where(on, d_nyq, 0.0), np.where(on, n_nyq, 0.0)
+        # the curves get the same relative correction: at low frequencies the wide marginal's difference
+        # also holds the smooth wing and k (2 m + 1) times any background residual, which the 1/m law
+        # does not describe (the stage's pools: MTF(0) 0.97 -> 0.89 with the whole-curve extrapolation)
+        rel, rel_sigma = d_nyq / nyquist, n_nyq / nyquist
+        nyquist = nyquist + d_nyq
+        var_curves = var_curves * (1.0 + rel[:, None]) ** 2 + (rel_sigma[:, None] * curves) ** 2
+        curves = curves * (1.0 + rel[:, None])
+        var_nyq = var_nyq + n_nyq**2
         terms["spike"] = (float(d_nyq[0]), float(d_nyq[1]))
         terms["spike_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
         terms["spike_half_width"] = (float(wide_m), float(k))
