@@ -55,6 +55,7 @@ __all__ = [
     "TAIL_EXCESS_REL",
     "TAIL_PRIOR_REL",
     "TAIL_SHAPE_REL",
+    "TAIL_SHAPE_SCALE",
     "curve_of_growth_ee",
     "curve_of_growth_signals",
     "ee_corrected_coefficients",
@@ -110,6 +111,23 @@ TAIL_EXCESS_REL = 1.0
 # Prior on the scale of the fitted PSF's wing beyond the largest window (1 +- 0.5): the pupil-truth
 # benchmark needed 0.9-2.2 (spider vanes: 2.2); stated, not measured.
 TAIL_PRIOR_REL = 0.5
+# Scale of the tail's stated (type B) shape allowances: TAIL_SHAPE_REL of the tail, TAIL_EXCESS_REL
+# |kappa - 1| of the model's tail and the spike brackets of line_excess (their rectangular sigmas; not
+# the jackknife parts). Calibrated as an ensemble spread, as mtf_select.MODEL_CHOICE_SCALE: the
+# method-of-moments scale k^2 = sum(e^2 - s^2) / sum(m^2) over the pupil-truth pools (e the error of
+# the pool's mean star signal normalising the ePSF, S(h_max)/EE(h_max) against the simulated one;
+# s its statistical part, the tail's kappa term and the members' own noise / sqrt(n); m the shape
+# sigma at scale 1) is 0.074 (k 0.27; 68 % bootstrap over pools k 0.17-0.35; 288 pools, 6 families
+# x P, B2, 24 pools each, seed 2026, benchmarks/mtf.py): the common signal error was 0.10-0.12 % rms
+# on the PAN pools against a stated 0.20-0.53 % (pulls 0.26-0.55; defocus: kappa 0.75,
+# the data-scaled wing right within 0.03 %, the whole way back to the model's wing 0.51 %), and
+# through the signals it made the ePSF's MTF sigma over-cover (defocus PAN pulls 0.82/0.69, 56 % of
+# the along variance). The allowances are for far wings the pupil truth may lack (scattered light):
+# 0.3, the method-of-moments value rounded up. Report set (seed 7, 288 pools): the common signal's
+# pulls 0.55-1.05 per family and band (95 % interval of an honest rms at 24 pools: 0.72-1.28); the
+# ePSF's MTF pulls on defocus PAN 0.62/0.68 -> 0.91/0.80; the reported A_k pulls 0.13-0.44 -> 0.39-0.56
+# on the out-of-family pools (still over-covering: not from this term).
+TAIL_SHAPE_SCALE = 0.3
 _NOISELESS_GAIN_E_PER_DN = 1e12  # photon noise of the noiseless model: negligible
 
 
@@ -647,6 +665,7 @@ def curve_of_growth_ee(
     tail_prior_rel: float = TAIL_PRIOR_REL,
     tail_excess_rel: float = TAIL_EXCESS_REL,
     line: LineExcess | None = None,
+    tail_shape_scale: float = TAIL_SHAPE_SCALE,
 ) -> CurveOfGrowth:
     """Effective EE from the curve of growth of the starpool's own window sums.
 
@@ -664,8 +683,8 @@ def curve_of_growth_ee(
       ``kappa = (1 - rho(h') <m(h')>) / (1 - <m(h')>)``, combined by inverse variance with the
       prior ``1 +- tail_prior_rel``: ``tau = kappa tau_model``;
     * ``EE_k(h_max) <- EE_k(h_max) + tau_model - tau`` and ``EE_k(h) <- EE_k(h_max) m_k(h) rho(h)``;
-    * ``sigma_tau = hypot(tau_model sigma_kappa, max(tail_shape_rel tau, tail_excess_rel |kappa - 1|
-      tau_model))``; relative EE sigma of a window
+    * ``sigma_tau = hypot(tau_model sigma_kappa, tail_shape_scale max(tail_shape_rel tau, tail_excess_rel
+      |kappa - 1| tau_model))``; relative EE sigma of a window
       ``hypot(sigma_tau / <EE(h_max)>, sigma_rho(h)/rho(h))``, common to all members.
 
     With the EE of every window tied to the same data, the EE-corrected A_k of all windows agree
@@ -689,6 +708,9 @@ def curve_of_growth_ee(
     tail_excess_rel : float
         Shape sigma of the tail per unit of the data's wing excess ``|kappa - 1|`` over the model,
         relative to the model's tail (:data:`TAIL_EXCESS_REL`).
+    tail_shape_scale : float
+        Scale of the stated shape allowances (``tail_shape_rel``, ``tail_excess_rel`` and the spike
+        brackets' rectangular sigmas), :data:`TAIL_SHAPE_SCALE`.
     line : LineExcess, optional
         The data's line-like (spider-vane spike) excess over the fitted PSF (:func:`line_excess`).
         Its part ``e_l = clip(line.ring, 0, e)`` of the excess ``e = (kappa - 1)(1 - <m(h')>)``
@@ -768,7 +790,7 @@ def curve_of_growth_ee(
             kappa = max((w_data * k_data + w_prior) / (w_data + w_prior), 0.0)
             kappa_sigma = 1.0 / math.sqrt(w_data + w_prior)
     tau = kappa * tau_model
-    shape_sigma = max(tail_shape_rel * tau, tail_excess_rel * abs(kappa - 1.0) * tau_model)
+    shape_sigma = tail_shape_scale * max(tail_shape_rel * tau, tail_excess_rel * abs(kappa - 1.0) * tau_model)
     line_tail = line_sigma = 0.0
     if line is not None and below and tau_model > 0.0 and wing_model > 0.0:
         # the line-like (spike) part of the excess between the two largest windows is continued by the
@@ -785,10 +807,12 @@ def curve_of_growth_ee(
         line_tail = lo + 0.5 * (absorbed + outer)  # the middle of each bracket
         stat = math.hypot(line.beyond_sigma, line.absorbed_sigma, 0.5 * line.edge_density_sigma * line.edge_radius_px)
         # each bracket [0, x] read as a rectangular distribution: sigma x / sqrt(12) (JCGM 100:2008 §4.3.7)
-        line_sigma = math.hypot(outer / math.sqrt(12.0), absorbed / math.sqrt(12.0), stat) if line_tail > 0.0 else 0.0
+        brackets = tail_shape_scale * math.hypot(outer, absorbed) / math.sqrt(12.0)
+        line_sigma = math.hypot(brackets, stat) if line_tail > 0.0 else 0.0
         tau = kappa * tau_model + line_tail
         shape_sigma = math.hypot(
-            max(tail_shape_rel * kappa * tau_model, tail_excess_rel * abs(kappa - 1.0) * tau_model), line_sigma
+            tail_shape_scale * max(tail_shape_rel * kappa * tau_model, tail_excess_rel * abs(kappa - 1.0) * tau_model),
+            line_sigma,
         )
     tau_sigma = math.hypot(tau_model * kappa_sigma, shape_sigma)
     ee = np.full_like(em, np.nan)

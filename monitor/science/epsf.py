@@ -221,6 +221,7 @@ def epsf_mtf(
     flux_rel_sigma: float = 0.0,
     transform_half_width_px: float | None = None,
     jackknife: bool = False,
+    marginal_half_width_px: int | None = None,
 ) -> EpsfMtfResult:
     """MTF along/across track from stacked, registered, oversampled line-spread functions.
 
@@ -280,6 +281,12 @@ def epsf_mtf(
         ``(-1)^h 2 c / pi`` at Nyquist: +0.2 % (h = 8) / -0.6 % (h = 7) along track on a
         noise-free pupil truth, +0.4 to +1.2 % on the noisy benchmark pools.
 
+    marginal_half_width_px : int, optional
+        Half-width of the sum across each LSF's direction (rows ``+-round(m o)`` for the across LSF,
+        columns ``+-m`` for the along one); default ``half_width_px`` (a square window). Light beyond
+        it in that direction is missing from the LSF: nothing at Nyquist for a wing smooth over a
+        pixel, its own flux times its MTF for a structure narrow across the LSF's direction (a
+        spider vane's diffraction spike along the other axis).
     jackknife : bool
         Also stack the pool without each star in turn (``leave_one_out_nyquist``; Efron & Stein
         1981: the delete-one jackknife variance ``(n-1)/n sum (t_(k) - t_(.))^2`` of a smooth
@@ -309,6 +316,7 @@ def epsf_mtf(
         else np.asarray(frequencies_cy_px, dtype=np.float64).reshape(-1)
     )
     hw = int(half_width_px)
+    m_hw = hw if marginal_half_width_px is None else int(marginal_half_width_px)
     px_x: list[NDArray[np.float64]] = []
     vx: list[NDArray[np.float64]] = []
     wx: list[NDArray[np.float64]] = []  # per-sample weights (star signal)
@@ -322,7 +330,10 @@ def epsf_mtf(
         ic, ir = int(round(cx)), int(round(cy))
         hr = int(round(hw * o))
         r0, r1, c0, c1 = ir - hr, ir + hr + 1, ic - hw, ic + hw + 1
-        if r0 < 0 or c0 < 0 or r1 > img.shape[0] or c1 > img.shape[1]:
+        mr = int(round(m_hw * o))  # the marginals' extent across their direction
+        if min(ir - mr, r0) < 0 or min(ic - m_hw, c0) < 0:
+            continue
+        if max(ir + mr + 1, r1) > img.shape[0] or max(ic + m_hw + 1, c1) > img.shape[1]:
             continue
         if bkgs is None:
             border = np.concatenate([img[:2].ravel(), img[-2:].ravel(), img[:, :2].ravel(), img[:, -2:].ravel()])
@@ -330,16 +341,18 @@ def epsf_mtf(
         else:
             b = float(bkgs[k])
         win = img[r0:r1, c0:c1] - b
-        if not np.all(np.isfinite(win)):
+        win_x = img[ir - mr : ir + mr + 1, c0:c1] - b  # the across LSF's rows
+        win_y = img[r0:r1, ic - m_hw : ic + m_hw + 1] - b  # the along LSF's columns
+        if not (np.all(np.isfinite(win)) and np.all(np.isfinite(win_x)) and np.all(np.isfinite(win_y))):
             continue
         s = float(fluxes[k]) if fluxes is not None else float(win.sum())
         if not s > 0.0:
             continue
         px_x.append(np.arange(c0, c1) - cx)
-        vx.append(win.sum(axis=0) / s)
+        vx.append(win_x.sum(axis=0) / s)
         wx.append(np.full(c1 - c0, s))
         px_y.append((np.arange(r0, r1) - cy) / o)
-        vy.append(win.sum(axis=1) * o / s)
+        vy.append(win_y.sum(axis=1) * o / s)
         wy.append(np.full(r1 - r0, s))
         kept.append(k)
     if not px_x:

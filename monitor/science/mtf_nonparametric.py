@@ -27,9 +27,13 @@ __all__ = [
     "EPSF_SYSTEMATIC_REL",
     "FIT_CENTRE_WEIGHT",
     "INTERPOLATION_WEIGHT",
+    "SPIKE_MARGINAL_FACTOR",
+    "SPIKE_MAX_NOISE_REL",
+    "SPIKE_SIGNIFICANCE",
     "jackknife_sigma",
     "moment_centers",
     "nonparametric_mtf",
+    "spike_extrapolation_gain",
 ]
 
 # Weight of the ePSF-on-fit-centres difference in the ePSF's centring-choice term (nonparametric_mtf):
@@ -47,6 +51,26 @@ FIT_CENTRE_WEIGHT = 0.5
 # over the 96 pools with no systematic term); the spider vanes' diffraction spikes beyond the
 # window lower it by 0.9 % (PAN) / 0.4 % (B2) (noise-free), the largest residual. Measured 0.
 EPSF_SYSTEMATIC_REL = 0.0
+# Extent of the wide marginal of the spike extrapolation (nonparametric_mtf), in units of the LSF's
+# half-width h: the LSFs are also summed over +-SPIKE_MARGINAL_FACTOR h across their direction (at most
+# what every vignette holds) and the MTF extrapolated to an infinite sum by the spikes' 1/m law
+# (spike_extrapolation_gain). 2.5: 20 px in PAN (h = 8; 64-px vignettes hold >= 28), 11-12 px in MS
+# (h = 6; 32-px vignettes hold >= 12).
+SPIKE_MARGINAL_FACTOR = 2.5
+# The spike extrapolation is applied in a direction only where the wide marginal's excess d is positive
+# beyond SPIKE_SIGNIFICANCE times its noise (spikes only add light; below that it is mostly noise, which
+# would only cost precision) and that noise is below SPIKE_MAX_NOISE_REL of the MTF (the largest spike
+# deficit of the pupil truth is ~1 %: a noisier correction carries no information; the MTF stage's test
+# pools of 6 stars: 5-40 %). Pupil truth (benchmarks/mtf.py, 24 pools per family and band, seed 2026,
+# pull rms along/across of the ePSF): always applied, astigmatism + vanes 0.84/0.86 (PAN) 0.99/0.60
+# (B2) but in-family PAN 0.71/0.73 (the correction's noise added for nothing); 0.5: 0.91/0.91,
+# 1.03/0.66, in-family 0.90/0.85; 1: 0.94/1.27, 1.25/0.86; 2: 1.89/1.50, 1.57/1.04; never 2.32/1.74,
+# 1.91/1.18. Report set (seed 7, 24 pools per family and band; 95 % interval of an honest rms
+# 0.72-1.28): astigmatism + vanes PAN 1.92/1.20 before -> 1.54/0.69 (bias -1.13/-1.03 -> -0.57/-0.38 %),
+# B2 1.55/1.16 -> 0.92/0.75; always applied it would read 1.16/0.66 and 0.74/0.68 (the gate leaves
+# the pools whose excess the noise hid uncorrected).
+SPIKE_SIGNIFICANCE = 0.5
+SPIKE_MAX_NOISE_REL = 0.02
 # Weight of the interpolation-choice term (nonparametric_mtf): the difference between the ePSF
 # stacked with the monotone cubic and with the linear interpolant; the cubic's own error at Nyquist
 # across track was 0.3-2 times that difference on noise-free pupil pools (tests/science/test_epsf.py).
@@ -118,6 +142,31 @@ def moment_centers(
     return out
 
 
+def spike_extrapolation_gain(half_width_px: float, wide_half_width_px: float) -> float:
+    """Gain ``k = m / (m - h)`` that extrapolates an LSF's MTF summed over ``+-h`` across its direction to
+    an infinite sum, from the difference ``d`` with the sum over ``+-m``: ``MTF_inf = MTF_h + k d``.
+
+    A spider vane's diffraction spike is a line of light narrow across it, whose intensity falls as
+    ``r^-2`` along it (the far field of a straight edge: Born & Wolf §8.7; the same law as
+    :func:`monitor.science.ee_correction.line_excess`'s continuation). A spike along the other axis
+    adds to the LSF a peak at the centre, flat in frequency: the spike's light beyond ``+-m``,
+    ``int_m^inf L (m/r)^2 dr = a/m``, is missing from the MTF at every frequency, so
+    ``MTF_m = MTF_inf - a/m`` and ``d = MTF_m - MTF_h = a (m - h)/(h m)`` gives ``a/h = k d``. A wing
+    smooth over a pixel adds nothing at Nyquist (d = 0: no correction). Noise-free pupil truth
+    (astigmatism + 4 spider vanes, 25 stars, true centres and signals; relative error at Nyquist
+    along/across): PAN h = 8 -0.89/-1.34 %, m = 20 -0.50/-0.91 %, m = 26 -0.37/-0.77 % (extrapolated
+    from 8 and 20: -0.24/-0.62 %; in-family -0.13/-0.52 %, the cubic interpolation's across track);
+    B2 h = 6 -0.41/-0.84 %, m = 11 -0.21/-0.59 % (extrapolated -0.04/-0.38 %; in-family -0.05/-0.43 %).
+
+    >>> spike_extrapolation_gain(8, 20)
+    1.6666666666666667
+    """
+    h, m = float(half_width_px), float(wide_half_width_px)
+    if not m > h > 0.0:
+        raise ValueError(f"need wide_half_width_px > half_width_px > 0, got {m}, {h}")
+    return m / (m - h)
+
+
 def jackknife_sigma(leave_one_out: ArrayLike) -> NDArray[np.float64]:
     """Delete-one jackknife 1-sigma along the first axis: ``sqrt((n-1)/n sum_k (t_(k) - t_(.))^2)`` over
     the rows without NaN (Efron & Stein 1981); shape ``leave_one_out.shape[1:]``.
@@ -131,6 +180,23 @@ def jackknife_sigma(leave_one_out: ArrayLike) -> NDArray[np.float64]:
     if n < 2:
         return np.zeros(t.shape[1:])
     return np.asarray(np.sqrt((n - 1) / n * np.sum((t - t.mean(axis=0)) ** 2, axis=0)), dtype=np.float64)
+
+
+def _marginal_room(
+    vignettes: Sequence[ArrayLike], oversamps: Sequence[float] | ArrayLike, centers: ArrayLike, half_width_px: int
+) -> int:
+    """The largest marginal half-width (native px) that every star with a complete ``+-half_width_px`` window
+    holds inside its vignette (columns ``+-m``, rows ``+-round(m o)`` about the rounded centre)."""
+    o_arr = np.asarray(oversamps, dtype=np.float64).reshape(-1)
+    c = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+    room = []
+    for img, o, (cx, cy) in zip(vignettes, o_arr, c, strict=True):
+        rows, cols = np.shape(img)
+        ic, ir = int(round(cx)), int(round(cy))
+        m = min(ic, cols - 1 - ic, int(np.floor(ir / o)), int(np.floor((rows - 1 - ir) / o)))
+        if m >= half_width_px:
+            room.append(m)
+    return min(room) if room else 0
 
 
 def nonparametric_mtf(
@@ -174,6 +240,20 @@ def nonparametric_mtf(
     per star) and a larger interpolation error than the whole pool's; on NOISE-FREE in-family
     pupil pools (3 seeds) the across-track bootstrap sigma was 0.15-2.4e-3 (PAN) and 0.3-5.0e-3
     (B2) against actual errors of -0.1 to -1.3e-3 and -0.1 to -2.6e-3 (along track: 0.02-0.07e-3).
+
+    The LSFs sum the pixels within ``+-half_width_px`` across their direction: a spider vane's
+    diffraction spike along the other axis loses its light beyond it at every frequency (-0.9 % along,
+    -1.3 % across at Nyquist on the noise-free pupil truth with 4 vanes, PAN). The LSFs are also summed
+    over ``m = min(SPIKE_MARGINAL_FACTOR h, what every vignette holds)`` and the estimate extrapolated
+    to an infinite sum by the spikes' ``1/m`` law, ``+ k (MTF_m - MTF_h)`` at Nyquist
+    (:func:`spike_extrapolation_gain`), with ``k`` times the delete-one jackknife of that paired
+    difference in quadrature (terms ``spike``, ``spike_noise``; applied where the difference is
+    positive beyond :data:`SPIKE_SIGNIFICANCE` its noise and that noise is below
+    :data:`SPIKE_MAX_NOISE_REL` of the MTF, else 0; ``spike_raw``, ``spike_raw_noise`` before that
+    choice); the curves are scaled by the same relative correction. On the pupil truth (benchmarks/mtf.py,
+    24 pools per family and band, seed 2026) the correction is +0.56/+0.45 % (PAN) and +0.22/+0.22 % (B2)
+    with vanes, within +-0.13 % without; the jackknife over-states the difference's scatter by ~1.4
+    without vanes (the pchip stack is not a smooth statistic of the stars), a conservative noise term.
 
     Parameters
     ----------
@@ -253,6 +333,46 @@ def nonparametric_mtf(
         terms[name] = (float(d_nyq[0]), float(d_nyq[1]))
         terms[f"{name}_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
         terms[f"{name}_systematic"] = (float(sys_nyq[0]), float(sys_nyq[1]))
+    # the spider vanes' spikes beyond the window: extrapolated from a wider marginal (spike_extrapolation_gain)
+    wide_m = min(
+        int(SPIKE_MARGINAL_FACTOR * half_width_px), _marginal_room(vignettes, oversamps, centers, half_width_px)
+    )
+    if wide_m >= half_width_px + 2:
+        wide = epsf_mtf(
+            vignettes,
+            oversamps,
+            centers,
+            fluxes_dn=fluxes_dn,
+            backgrounds_dn=fit.backgrounds_dn,
+            half_width_px=half_width_px,
+            frequencies_cy_px=frequencies_cy_px,
+            method="pchip",
+            jackknife=True,
+            marginal_half_width_px=wide_m,
+        )
+        assert wide.leave_one_out_nyquist is not None and wide.leave_one_out_curves is not None
+        k = spike_extrapolation_gain(half_width_px, wide_m)
+        d_nyq = k * (np.array([wide.mtf_nyquist_along, wide.mtf_nyquist_across]) - nyquist)
+        # the correction's own noise (the wide stack's extra pixels), which the bootstrap of the square
+        # stack does not see: the delete-one jackknife of the paired difference
+        n_nyq = k * np.asarray(jackknife_sigma(wide.leave_one_out_nyquist - ep.leave_one_out_nyquist))
+        terms["spike_raw"] = (float(d_nyq[0]), float(d_nyq[1]))
+        terms["spike_raw_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
+        # applied where the spikes' light is seen (they only add light: d > SPIKE_SIGNIFICANCE its noise)
+        # and the correction is informative (noise below SPIKE_MAX_NOISE_REL of the MTF)
+        on = (d_nyq > SPIKE_SIGNIFICANCE * n_nyq) & (n_nyq < SPIKE_MAX_NOISE_REL * nyquist)
+        d_nyq, n_nyq = np.where(on, d_nyq, 0.0), np.where(on, n_nyq, 0.0)
+        # the curves get the same relative correction: at low frequencies the wide marginal's difference
+        # also holds the smooth wing and k (2 m + 1) times any background residual, which the 1/m law
+        # does not describe (the stage's pools: MTF(0) 0.97 -> 0.89 with the whole-curve extrapolation)
+        rel, rel_sigma = d_nyq / nyquist, n_nyq / nyquist
+        nyquist = nyquist + d_nyq
+        var_curves = var_curves * (1.0 + rel[:, None]) ** 2 + (rel_sigma[:, None] * curves) ** 2
+        curves = curves * (1.0 + rel[:, None])
+        var_nyq = var_nyq + n_nyq**2
+        terms["spike"] = (float(d_nyq[0]), float(d_nyq[1]))
+        terms["spike_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
+        terms["spike_half_width"] = (float(wide_m), float(k))
     var_nyq = var_nyq + (systematic_rel * nyquist) ** 2
     var_curves = var_curves + (systematic_rel * curves) ** 2
     jk = jackknife_sigma(ep.leave_one_out_nyquist)
@@ -260,6 +380,10 @@ def nonparametric_mtf(
     terms["flux"] = (flux_rel_sigma * float(nyquist[0]), flux_rel_sigma * float(nyquist[1]))
     return dataclasses.replace(
         ep,
+        mtf_along=curves[0],
+        mtf_across=curves[1],
+        mtf_nyquist_along=float(nyquist[0]),
+        mtf_nyquist_across=float(nyquist[1]),
         nyquist_sigma_terms=terms,
         mtf_along_sigma=np.sqrt(var_curves[0]),
         mtf_across_sigma=np.sqrt(var_curves[1]),
