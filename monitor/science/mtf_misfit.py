@@ -11,8 +11,8 @@ chi2(n_cells); the same on 0.25-px profiles along track (pixels within 1.5 px ac
 track, for misfits in one direction (smear, micro-vibration), and on 0.25-px annuli of the distance
 from the centre (RADIAL profile: a misfit of the PSF's radial shape, defocus or spherical aberration,
 leaves a ring that the 2-D grid spreads over ~144 cells and the annuli gather into 12), the smallest
-of the four p-values times 4 (Bonferroni) being the structure p-value. Under a right model and noise model each cell
-sum has variance ``n_b`` (less the small leverage of the fitted parameters, which only makes the
+of the four p-values times 4 (Bonferroni) being the structure p-value. Under a right model and
+noise model each cell sum has variance ``n_b`` (less the small leverage of the fitted parameters, which only makes the
 test conservative); a model that cannot follow the PSF leaves the same signed residual at the
 same offset for every bright star, which the stack adds coherently while the noise adds in
 quadrature. Dividing by ``s^2`` makes the structure test insensitive to a mis-scaled noise model
@@ -45,8 +45,9 @@ __all__ = [
 DEFAULT_MISFIT_ALPHA = 1e-3  # false-alarm probability of the chi2 test under a right model
 # Nominal level of the structure test. Its p-value is conservative under a right model (the fitted
 # fluxes, centres and shape take out part of each core cell's sum, and the Bonferroni factor 3 over
-# three correlated stacks): on 48 in-family pupil pools (benchmarks/mtf.py, seed 2026) its 5th
-# percentile was 0.32 and 71 % were 1 (a uniform p has 0.05 and 0 %), so a nominal 1e-2 keeps the
+# three correlated stacks, 4 over four since the radial stack): on 48 in-family pupil pools
+# (benchmarks/mtf.py, seed 2026, three stacks) its 5th percentile was 0.32 and 71 % were 1 (a uniform
+# p has 0.05 and 0 %), so a nominal 1e-2 keeps the
 # false-alarm rate far below 1e-2; it flags the defocus-B2 pools whose parametric MTF error exceeds 3
 # honest sigma with a structure p of 0.002-0.008 (4 of 4 at 1e-2, 2 of 4 at 1e-3).
 # The radial stack (issue 15, branch i15m): the defocus-B2 pools' noise-free residual (the parametric
@@ -83,7 +84,7 @@ class MisfitStatistics:
         Number of non-empty cells of the 2-D stack (degrees of freedom of T).
     structure_p : float
         Probability under a right model of a structure at least this large in the 2-D stack or
-        in the along/across profiles (smallest p-value of the three, times 3).
+        in the along/across/radial profiles (smallest p-value of the four, times 4).
     alpha : float
         False-alarm probability of the chi2 test.
     flagged : bool
