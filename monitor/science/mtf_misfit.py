@@ -58,7 +58,8 @@ DEFAULT_MISFIT_ALPHA = 1e-3  # false-alarm probability of the chi2 test under a 
 # set (seed 7, nothing chosen on it): defocus B2 14 of 16 flagged (7 before; 14 of the 15 beyond 3
 # statistical sigma), the reported MTF's pull rms across 1.79 -> 1.10 (n = 16, honest 0.65-1.35);
 # no flag on the 80 pools of in_family P/B2, tdi_smear, microvibration and red_star B2 (smallest
-# structure p 0.11; seed 2026: 0.027).
+# structure p 0.11; seed 2026: 0.027). Seed 11 (B2, n = 16): defocus 15 of 16 flagged, 0 of 64 in
+# in_family, tdi_smear, microvibration, red_star.
 DEFAULT_STRUCTURE_ALPHA = 1e-2
 _CELL_PX = 0.5  # residual-structure cell, native px
 _STRUCTURE_HALF_PX = 3.0  # the structure grid covers |dx|, |dy| < 3 px (the PSF core and first ring)
