@@ -31,6 +31,8 @@ __all__ = [
     "default_vignette_shape",
     "truth_psf",
     "simulate_star_vignette",
+    "expected_star_vignette_dn",
+    "add_detector_noise",
     "stray_light_plane_dn",
     "plane_excursion_dn",
 ]
@@ -200,6 +202,48 @@ def simulate_star_vignette(
     """
     if total_signal_dn < 0.0 or gain_e_per_dn <= 0.0 or read_noise_dn < 0.0:
         raise ValueError("need total_signal_dn >= 0, gain_e_per_dn > 0 and read_noise_dn >= 0")
+    mean_dn = expected_star_vignette_dn(
+        total_signal_dn=total_signal_dn,
+        shape=shape,
+        center_xy=center_xy,
+        oversamp=oversamp,
+        psf=psf,
+        background_dn=background_dn,
+        background_slope=background_slope,
+    )
+    return add_detector_noise(
+        rng,
+        mean_dn,
+        dark_dn=dark_dn,
+        gain_e_per_dn=gain_e_per_dn,
+        read_noise_dn=read_noise_dn,
+        saturate_dn=saturate_dn,
+        quantize=quantize,
+    )
+
+
+def expected_star_vignette_dn(
+    *,
+    total_signal_dn: float,
+    shape: tuple[int, int],
+    center_xy: tuple[float, float],
+    oversamp: float,
+    psf: PsfParams | PupilTruth,
+    background_dn: float = 0.0,
+    background_slope: tuple[float, float] = (0.0, 0.0),
+) -> NDArray[np.float64]:
+    """Expected value of a dark-subtracted star vignette, DN: ``background plane + S_k/o · g``.
+
+    The noise-free image of :func:`simulate_star_vignette` (same arguments, same rendering; no dark,
+    no photon or read noise): the mean over the detector noise of its output minus ``dark_dn``.
+
+    Raises
+    ------
+    ValueError
+        For a negative signal or a background plane below 0 DN somewhere in the vignette.
+    """
+    if total_signal_dn < 0.0:
+        raise ValueError("need total_signal_dn >= 0")
     rows, cols = int(shape[0]), int(shape[1])
     o = float(oversamp)
     if isinstance(psf, PupilTruth):
@@ -213,9 +257,29 @@ def simulate_star_vignette(
             f"the background plane reaches {lowest:.3g} DN at a vignette corner; stray light cannot be "
             "negative: raise background_dn or reduce background_slope"
         )
-    mean_dn = star + plane
+    return np.asarray(star + plane, dtype=np.float64)
+
+
+def add_detector_noise(
+    rng: np.random.Generator,
+    mean_dn: NDArray[np.float64],
+    *,
+    dark_dn: float,
+    gain_e_per_dn: float,
+    read_noise_dn: float,
+    saturate_dn: float | None = None,
+    quantize: bool = False,
+) -> NDArray[np.float32]:
+    """One noisy detector image of an expected image ``mean_dn`` (DN, >= 0, dark excluded), float32:
+
+    ``dark_dn + Poisson(mean_dn · gain) / gain + N(0, read_noise_dn^2)`` (photon noise in electrons,
+    Gaussian read noise), optionally rounded to integer DN and clipped at ``saturate_dn``. Draws the
+    Poisson field, then the Gaussian one, from ``rng`` (the order of :func:`simulate_star_vignette`).
+    """
+    if gain_e_per_dn <= 0.0 or read_noise_dn < 0.0:
+        raise ValueError("need gain_e_per_dn > 0 and read_noise_dn >= 0")
     electrons = rng.poisson(mean_dn * gain_e_per_dn).astype(np.float64)
-    image = dark_dn + electrons / gain_e_per_dn + rng.normal(0.0, read_noise_dn, size=(rows, cols))
+    image = dark_dn + electrons / gain_e_per_dn + rng.normal(0.0, read_noise_dn, size=mean_dn.shape)
     if quantize:
         image = np.round(image)
     if saturate_dn is not None:
