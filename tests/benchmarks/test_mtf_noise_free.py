@@ -75,13 +75,15 @@ def test_noise_free_bias_small_in_family_large_for_defocus_b2(bench: ModuleType)
     for family in ("in_family", "defocus"):
         _, oversamps, _, expected, truth_mtf = _pool(bench, family, "B2", 5)
         rec = bench.noise_free_fit(expected, oversamps, default_psf_params("PHR", "B2"), truth_mtf)
-        sigma = np.hypot(rec["fit_sigma"], rec["fit_model_sigma"])
-        out[family] = (np.abs(rec["error"]) / sigma, rec["chi2"] / rec["dof"])
+        # against the fit's statistical sigma: the model-choice term is meant to cover the bias, so the
+        # bias itself shows against the noise alone
+        out[family] = (np.abs(rec["error"]) / np.asarray(rec["fit_sigma"]), rec["chi2"] / rec["dof"])
     pulls, chi2_dof = out["in_family"]
     assert np.all(pulls < 0.5), pulls  # the estimator's own family (to the pupil truth's accuracy): unbiased
     assert chi2_dof < 1e-3  # and the model reproduces the expected image (noise-free chi2 ~ 0)
     pulls, chi2_dof = out["defocus"]
-    # defocus in B2: the parametric model's bias, 1.1-3.4 honest sigma across track on the benchmark's
-    # 16 pools of seed 2026 (its model-choice term covers most of it), 0.05-0.1 sigma in family
-    assert np.max(pulls) > 1.0, pulls
+    # defocus in B2: the parametric model's bias, 3.3/4.6 statistical sigma along/across on average over
+    # the benchmark's 16 pools of seed 2026 (5.1/4.9 on this pool; 0.05/0.09 in family). Against the
+    # honest sigma (with the model-choice term, i15b's wave-front alternatives) this pool reads 0.96/0.98
+    assert np.min(pulls) > 3.0, pulls
     assert chi2_dof > 10 * out["in_family"][1] and math.isfinite(chi2_dof)
