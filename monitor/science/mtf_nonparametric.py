@@ -296,8 +296,10 @@ def nonparametric_mtf(
     alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
     choices = [(alt_centers, "pchip", half_width_px), (fit.centers_xy, "pchip", half_width_px)]
     choices.append((centers, "interp", half_width_px))
-    alts = [
-        epsf_mtf(
+
+    def stack(c: ArrayLike, m: str, h: int, marginal_half_width_px: int | None = None) -> EpsfMtfResult:
+        """One admissible stack of the same stars, with its delete-one jackknife replicates."""
+        return epsf_mtf(
             vignettes,
             oversamps,
             c,
@@ -307,9 +309,10 @@ def nonparametric_mtf(
             frequencies_cy_px=frequencies_cy_px,
             method=m,
             jackknife=True,
+            marginal_half_width_px=marginal_half_width_px,
         )
-        for c, m, h in choices
-    ]
+
+    alts = [stack(c, m, h) for c, m, h in choices]
     assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
     assert ep.leave_one_out_nyquist is not None and ep.leave_one_out_curves is not None
     weights = (1.0, FIT_CENTRE_WEIGHT, INTERPOLATION_WEIGHT)
@@ -338,18 +341,7 @@ def nonparametric_mtf(
         int(SPIKE_MARGINAL_FACTOR * half_width_px), _marginal_room(vignettes, oversamps, centers, half_width_px)
     )
     if wide_m >= half_width_px + 2:
-        wide = epsf_mtf(
-            vignettes,
-            oversamps,
-            centers,
-            fluxes_dn=fluxes_dn,
-            backgrounds_dn=fit.backgrounds_dn,
-            half_width_px=half_width_px,
-            frequencies_cy_px=frequencies_cy_px,
-            method="pchip",
-            jackknife=True,
-            marginal_half_width_px=wide_m,
-        )
+        wide = stack(centers, "pchip", half_width_px, marginal_half_width_px=wide_m)
         assert wide.leave_one_out_nyquist is not None and wide.leave_one_out_curves is not None
         k = spike_extrapolation_gain(half_width_px, wide_m)
         d_nyq = k * (np.array([wide.mtf_nyquist_along, wide.mtf_nyquist_across]) - nyquist)
