@@ -91,6 +91,7 @@ __all__ = [
     "pixel_variance_dn2",
     "star_groups",
     "validate_free",
+    "with_prior_rows",
 ]
 
 N_NUISANCE = 6  # flux, x0, y0, b0, bx, by per star
@@ -381,11 +382,20 @@ class PoolModel:
         assert blocks is not None
         data = (blocks * self.weights[:, None]).ravel()
         jac = sp.csr_matrix((data, self.jac_indices, self.jac_indptr), shape=(self.n_pix, self.n_par))
-        if self.prior_idx.size == 0:
-            return jac
-        k = self.prior_idx.size
-        prior = sp.csr_matrix((1.0 / self.prior_sigma, self.prior_idx, np.arange(k + 1)), shape=(k, self.n_par))
-        return sp.vstack([jac, prior], format="csr")
+        return with_prior_rows(jac, self.prior_idx, self.prior_sigma)
+
+
+def with_prior_rows(
+    jac: sp.csr_matrix, prior_idx: NDArray[np.int64], prior_sigma: NDArray[np.float64]
+) -> sp.csr_matrix:
+    """The pixels' Jacobian with the Gaussian priors' rows below it: d((theta_j - mean_j) / sigma_j)/d theta
+    = 1/sigma_j at column ``prior_idx[j]`` (the residual rows the fit appends); ``jac`` itself without
+    priors."""
+    if prior_idx.size == 0:
+        return jac
+    k = prior_idx.size
+    prior = sp.csr_matrix((1.0 / prior_sigma, prior_idx, np.arange(k + 1)), shape=(k, jac.shape[1]))
+    return sp.vstack([jac, prior], format="csr")
 
 
 def pixel_variance_dn2(

@@ -85,6 +85,7 @@ from monitor.science.mtf_fit import (
     pixel_variance_dn2,
     star_groups,
     validate_free,
+    with_prior_rows,
 )
 from monitor.science.mtf_misfit import DEFAULT_MISFIT_ALPHA, misfit_statistics
 from monitor.science.mtf_select import ALTERNATIVE_FIXED
@@ -240,11 +241,7 @@ class _JointModel:
             data.append((blocks * m.weights[:, None]).ravel())
         values = np.concatenate(data) * self.jac_scale
         jac = sp.csr_matrix((values, self.jac_indices, self.jac_indptr), shape=(self.n_pix, self.n_par))
-        if self.prior_idx.size == 0:
-            return jac
-        k = self.prior_idx.size
-        prior = sp.csr_matrix((1.0 / self.prior_sigma, self.prior_idx, np.arange(k + 1)), shape=(k, self.n_par))
-        return sp.vstack([jac, prior], format="csr")
+        return with_prior_rows(jac, self.prior_idx, self.prior_sigma)
 
 
 def fit_starpool_psf_joint(

@@ -19,17 +19,9 @@ from monitor.science.ee_correction import (
 )
 from monitor.science.encircled_energy import encircled_energy_square
 from monitor.science.psf import PsfParams
+from tests.science.psf_cases import PAN
 
 MS = PsfParams(lambda_n_px=0.2, obscuration=0.3, bandwidth=0.14, sigma_along_px=0.4, sigma_across_px=0.37)
-PAN = PsfParams(
-    lambda_n_px=1.0,
-    obscuration=0.3,
-    bandwidth=0.5,
-    sigma_along_px=0.35,
-    sigma_across_px=0.3,
-    diffusion_px=0.1,
-    smear_along_px=0.25,
-)
 
 
 @pytest.mark.parametrize(("params", "oversamp"), [(MS, 1.0), (MS, 3.0), (PAN, 2.0)])
