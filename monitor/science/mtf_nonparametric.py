@@ -388,7 +388,7 @@ def nonparametric_mtf(
         nyquist = nyquist + d_nyq
         var_curves = var_curves * (1.0 + rel[:, None]) ** 2 + (rel_sigma[:, None] * curves) ** 2
         curves = curves * (1.0 + rel[:, None])
-        var_nyq = var_nyq + n_nyq**2
+        var_nyq = var_nyq * (1.0 + rel) ** 2 + n_nyq**2  # the curves' point at Nyquist
         terms["spike"] = (float(d_nyq[0]), float(d_nyq[1]))
         terms["spike_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
         terms["spike_half_width"] = (float(wide_m), float(k))
