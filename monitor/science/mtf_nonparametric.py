@@ -79,7 +79,12 @@ SPIKE_MARGINAL_FACTOR = 2.5
 # across-track over-cover (nonparametric_mtf's docstring). Alternatives on the same pools: always
 # applied with the scaled noise, astigmatism + vanes PAN along 1.15 (seed 2027 1.32); gate 1 with the
 # hidden term, red star PAN 0.73/0.63; the truncated-normal posterior of a deficit >= 0, no-vane pools
-# biased +0.1-0.3 % and across 0.64-0.69.
+# biased +0.1-0.3 % and across 0.64-0.69. Report seeds 7 + 11 (n = 48), old gate -> this rule:
+# astigmatism + vanes PAN 1.52/0.82 -> 1.40/0.85 (bias -0.50 % along), B2 0.87/0.80 -> 0.88/0.81;
+# defocus PAN 0.79/0.74 -> 0.79/0.71, B2 0.92/0.76 -> 0.89/0.74; in-family PAN 0.88/0.77 -> 0.81/0.74,
+# B2 1.07/0.77 -> 1.06/0.67; red star PAN 0.97/0.68 -> 0.97/0.67, B2 0.86/0.69 -> 0.86/0.67. With the
+# family's mean correction applied exactly (no spike noise) astigmatism + vanes PAN along still reads 1.31
+# on these seeds (1.07 on 2026 + 2027): the rest is the square stack's own along-track error.
 SPIKE_SIGNIFICANCE = 0.5
 SPIKE_MAX_NOISE_REL = 0.02
 # The spike correction's noise n: SPIKE_NOISE_SCALE times the delete-one jackknife of the paired
