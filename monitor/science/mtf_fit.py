@@ -130,8 +130,10 @@ FTOL = 1e-7
 # stages crawled along the (blur, smear) valley and stopped at 60 each: chi2/dof 1.37, flagged (a false
 # misfit); continued, stage 1 converges after 140 evaluations, chi2/dof 1.002, not flagged
 # (tests/science/test_mtf_multistart.py). No other of ~700 benchmark pools (benchmarks/mtf.py dumps,
-# seeds 2026/2027, 7 families) took over 2.5 times its cell's median fit time. Converged stages are not
-# touched (same results, same CPU).
+# seeds 2026/2027, 7 families) took over 2.5 times its cell's median fit time; on report seed 11 one
+# (micro-vibration B2 pool 1) stopped stage 1 at 60, which stage 2 completed before (same solution).
+# The joint multi-band fit's stages did not reach the budget (--joint, 2 families x 3 pools). Converged
+# stages are not touched (same results, same CPU).
 STAGE_CONTINUATIONS = 3
 
 
