@@ -352,7 +352,8 @@ def otf(fx: ArrayLike, fy: ArrayLike, params: PsfParams) -> NDArray[np.float64]:
     table = _diffraction_table(params)
     radial = _diffraction(rho, table) * _diffusion(rho, params.diffusion_px)
     if params.aberration_along or params.aberration_across:
-        radial = radial * _atf(*np.broadcast_arrays(fxa, fya), rho, params)[0]
+        bx, by = np.broadcast_arrays(fxa, fya)
+        radial = radial * _atf(bx, by, rho, params)[0]
     xsep = np.sinc(fxa) * _gauss(fxa, params.sigma_across_px)
     ysep = np.sinc(fya) * np.sinc(params.smear_along_px * fya) * _gauss(fya, params.sigma_along_px)
     return np.asarray(radial * xsep * ysep, dtype=np.float64)
@@ -418,7 +419,8 @@ def otf_grid(
     rho = np.hypot(fy[:, None], fx[None, :])
     diff = _diffraction(rho, _diffraction_table(params))
     kdiff = _diffusion(rho, params.diffusion_px)
-    atf, atf_shape, cos2, sin2 = _atf(*np.broadcast_arrays(fx[None, :], fy[:, None]), rho, params)
+    gfx, gfy = np.broadcast_arrays(fx[None, :], fy[:, None])
+    atf, atf_shape, cos2, sin2 = _atf(gfx, gfy, rho, params)
     gx = _gauss(fx, params.sigma_across_px)
     gy = _gauss(fy, params.sigma_along_px)
     sx = np.sinc(fx)
