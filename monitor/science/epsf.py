@@ -184,7 +184,7 @@ def _wild_parts(
     """
     p, v, r, w = (np.concatenate(a) for a in (pos, val, ref, wgt))
     lo = float(np.floor(p.min() / WILD_BIN_PX)) * WILD_BIN_PX
-    edges = lo + WILD_BIN_PX * np.arange(int(np.ceil((p.max() - lo) / WILD_BIN_PX)) + 2)
+    edges = np.asarray(lo + WILD_BIN_PX * np.arange(int(np.ceil((p.max() - lo) / WILD_BIN_PX)) + 2), dtype=np.float64)
     d = v - r
     mismatch = _binned_mean(p, d, w, edges)
     centres = 0.5 * (edges[1:] + edges[:-1])
