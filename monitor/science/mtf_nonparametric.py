@@ -21,13 +21,12 @@ from numpy.typing import ArrayLike, NDArray
 from monitor.science.epsf import EpsfMtfResult, epsf_mtf
 from monitor.science.mtf_fit import PsfFitResult
 from monitor.science.mtf_select import model_choice_sigma
-from monitor.science.psf import PsfParams, mtf_nyquist
+from monitor.science.psf import PsfParams, mtf_across, mtf_along, mtf_nyquist
 from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
     "EPSF_SYSTEMATIC_REL",
     "FIT_CENTRE_WEIGHT",
-    "INTERPOLATION_PHASES",
     "SPIKE_MARGINAL_FACTOR",
     "SPIKE_MAX_NOISE_REL",
     "SPIKE_SIGNIFICANCE",
@@ -42,10 +41,6 @@ __all__ = [
 # half, the two registrations bracketing the error (pupil truth, benchmarks/mtf.py: the moment-centred
 # ePSF's bootstrap sigma alone gave pulls of 2-3 along track on defocus and red-star PAN pools).
 FIT_CENTRE_WEIGHT = 0.5
-# Phases per pixel of the dense model stack against which nonparametric_mtf reads the monotone cubic's
-# interpolation error with the pool's phases: 20, one per 0.05-px grid step of epsf_mtf (its samples then
-# fall within 0.025 px of every grid point, a cubic error far below the ~25 random phases' 1e-3).
-INTERPOLATION_PHASES = 20
 # Systematic of the stacked-LSF ePSF, relative to the MTF (nonparametric_mtf). It was 0.01 for an ePSF
 # that read the MTF at Nyquist along track 0.5-1.6 % high (benchmarks/mtf.py, 8 pools, seed 2026). The
 # cause: the Fourier sum over the window's pixel edges |x| <= h + 1/2, a box whose Nyquist term
@@ -274,16 +269,16 @@ def nonparametric_mtf(
     common error ``flux_rel_sigma``, the stack's own error on that model, choice terms and the
     method's own systematic, ``systematic_rel`` of the MTF (:data:`EPSF_SYSTEMATIC_REL`). The
     stack's own error (term ``interpolation``) is the same model's stack at the pool's positions
-    minus its exact MTF at Nyquist: the monotone cubic's error with this pool's phases (and the
-    windows' truncation); on the curves, minus the model's stack from :data:`INTERPOLATION_PHASES`
-    phases per pixel. The choice terms compare the estimate with two other admissible stacks of
-    the same stars: registered with a moment window 2 px narrower (the part of the window's
-    truncation that the fitted model corrects is uncertain when the model does not fit; the two
-    registrations bracket it) and :data:`FIT_CENTRE_WEIGHT` times the difference from the stack
-    registered on the fit's own centres (admissible where the fit holds, with a pixel-phase error
-    where it does not). Each difference is partly noise (the two stacks see the same stars through
-    different windows or centres), which the bootstrap already counts; only its part beyond that
-    noise is a choice term: ``sqrt(max(0, d^2 - s_d^2))``
+    minus its exact MTF: the monotone cubic's error with this pool's phases and the windows'
+    truncation (on the curves, at low frequencies, the light beyond the window, which the stack
+    lacks: a few %, an error of the curves, not of Nyquist). The choice terms compare the estimate
+    with two other admissible stacks of the same stars: registered with a moment window 2 px
+    narrower (the part of the window's truncation that the fitted model corrects is uncertain when
+    the model does not fit; the two registrations bracket it) and :data:`FIT_CENTRE_WEIGHT` times
+    the difference from the stack registered on the fit's own centres (admissible where the fit
+    holds, with a pixel-phase error where it does not). Each difference is partly noise (the two
+    stacks see the same stars through different windows or centres), which the bootstrap already
+    counts; only its part beyond that noise is a choice term: ``sqrt(max(0, d^2 - s_d^2))``
     (:func:`monitor.science.mtf_select.model_choice_sigma`), ``s_d`` the delete-one jackknife
     1-sigma of the paired difference (:func:`jackknife_sigma`; the same star left out of both
     stacks). Before issue 15's last round the whole differences were added: on the pupil truth
@@ -399,28 +394,12 @@ def nonparametric_mtf(
         terms[f"{name}_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
         terms[f"{name}_systematic"] = (float(sys_nyq[0]), float(sys_nyq[1]))
     # the stack's own error, read on the fitted model sampled at the same positions (the wild bootstrap's
-    # reference): at Nyquist against the model's exact MTF (the monotone cubic with this pool's phases and
-    # the windows' truncation), on the curves against the same model stacked from INTERPOLATION_PHASES
-    # phases per pixel (the interpolation only: the window's truncation lowers the low frequencies by the
-    # light beyond it, a known deficit of the curves, epsf.epsf_mtf, not an uncertainty of Nyquist's)
+    # reference) against that model's exact MTF: the monotone cubic's error with this pool's phases, and the
+    # windows' truncation (at low frequencies the light beyond the window, which the curves lack)
     assert ep.reference_nyquist is not None and ep.reference_curves is not None
-    size = 2 * half_width_px + 5
-    phases = (np.arange(INTERPOLATION_PHASES) + 0.5) / INTERPOLATION_PHASES + size // 2 - 0.5
-    dense_c = np.column_stack([phases, phases])
-    ones = np.ones(INTERPOLATION_PHASES)
-    dense = model_vignettes([(size, size)] * INTERPOLATION_PHASES, ones, fit.params, dense_c, ones)
-    ideal = epsf_mtf(
-        dense,
-        ones,
-        dense_c,
-        fluxes_dn=ones,
-        backgrounds_dn=np.zeros(INTERPOLATION_PHASES),
-        half_width_px=half_width_px,
-        frequencies_cy_px=frequencies_cy_px,
-        method="pchip",
-    )
+    f = ep.frequencies_cy_px
     d_nyq = np.asarray(ep.reference_nyquist) - np.asarray(mtf_nyquist(fit.params))
-    d_curves = ep.reference_curves - np.stack([ideal.mtf_along, ideal.mtf_across])
+    d_curves = ep.reference_curves - np.stack([mtf_along(f, fit.params), mtf_across(f, fit.params)])
     var_nyq = var_nyq + d_nyq**2
     var_curves = var_curves + d_curves**2
     terms["interpolation"] = (float(d_nyq[0]), float(d_nyq[1]))
