@@ -288,13 +288,18 @@ def nonparametric_mtf(
     Across track the resampling bootstrap over-covered: a draw holds ~63 % distinct stars, so fewer
     sub-pixel phases (1 sample per pixel per star) and a larger, different interpolation error than
     the whole pool's, which it counted as noise (the resampling bootstrap of the noise-free fitted
-    model alone read 0.3-1.1e-3 at Nyquist across, against actual errors of 0.6-1.4e-3 rms); the
+    model alone read 0.3-1.1e-3 at Nyquist across, against actual errors of 0.6-1.7e-3 rms); the
     interpolation term was then the difference from the LINEAR interpolant's stack (about twice the
     cubic's error). Pupil truth (benchmarks/mtf.py, choice seeds 2026 + 2027, 48 pools per family
     and band), ePSF pull rms across track PAN/B2, before -> now: red star 0.66/0.66 -> 0.87/0.93,
     astigmatism + vanes 0.96/0.65 -> 0.98/0.89, defocus 0.83/0.75 -> 1.03/1.14, in-family
-    0.83/0.73 -> 1.13/0.97 (along track 0.82-1.06, before 0.82-1.08: the terms there unchanged); report seeds:
-    see the commit of this change (issue 15).
+    0.83/0.73 -> 1.13/0.97 (along track 0.82-1.06, before 0.82-1.08: the terms there unchanged). Report
+    seeds 7 + 11 (48 pools per family and band; 95 % interval of an honest rms 0.80-1.20): red star
+    0.68/0.69 -> 0.81/1.05, astigmatism + vanes 0.82/0.80 -> 0.85/1.00, defocus 0.74/0.76 -> 0.92/1.22,
+    in-family 0.77/0.77 -> 1.12/1.06; along track unchanged (astigmatism + vanes PAN 1.52 -> 1.47, the
+    spikes'; the others 0.78-1.10). The errors across remain mostly negative (mean -0.05 to -0.8e-3,
+    partly the cubic's error that the ``interpolation`` term reads on the model, correlation 0.3-0.7
+    with the actual error on the choice seeds): a correction of the estimate by it was not tried.
 
     The LSFs sum the pixels within ``+-half_width_px`` across their direction: a spider vane's
     diffraction spike along the other axis loses its light beyond it at every frequency (-0.9 % along,
