@@ -359,8 +359,9 @@ def epsf_mtf(
         larger and different interpolation error it counts as noise. On the pupil truth (benchmarks/mtf.py,
         choice seeds 2026 + 2027, 48 pools per family and band) the resampling bootstrap of the noise-free
         model itself read 0.3-1.1e-3 at Nyquist across (0.04-0.13e-3 along), against actual stack errors of
-        0.6-1.4e-3 rms; at fixed phases (30 noise draws of one pool, in-family B2) it was 1.3-3.6 times the
-        noise's scatter. Along track the rows sample 1-4 phases per star and the resampling bootstrap is kept.
+        0.6-1.7e-3 rms; at fixed phases (24-30 noise draws of each of 9 in-family B2 pools) it was 1.3-4.6 times the
+        noise's scatter, the wild bootstrap 0.69-1.17 times (tests/science/test_epsf.py). Along track the rows
+        sample 1-4 phases per star and the resampling bootstrap is kept.
         ``reference_nyquist`` / ``reference_curves``: the reference's own stack.
 
     Returns
