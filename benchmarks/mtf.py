@@ -37,8 +37,9 @@ Truth families:
 Methods: ``parametric`` (``monitor.science.mtf_fit.fit_starpool_psf``, joint fit, nominal design
 start), ``reported`` (what the system reports: the parametric fit unless its misfit tests fire or
 it disagrees with the ePSF, else the ePSF on moment centres normalised by the data's own star
-signals (curve of growth), sigma from a bootstrap over the stars, the signals' common error and the
-registration/interpolation choice terms beyond their jackknife noise; the parametric sigma is the fit's
+signals (curve of growth), sigma from a bootstrap over the stars (across track a wild bootstrap at the
+pool's own phases), the signals' common error, the stack's own error on the fitted model and the
+registration choice terms beyond their jackknife noise; the parametric sigma is the fit's
 and its model-choice term, the ePSF disagreement being recorded, not added:
 ``monitor.science.mtf_select.select_mtf``; its block gives
 the fraction of pools reported by the ePSF (``epsf_fraction`` = ``detected_rate``), ``misfit_rate``,

@@ -42,6 +42,19 @@ __all__ = [
 ]
 
 
+# Bin width of the smooth part of the reference's mismatch in the across-track wild bootstrap
+# (_wild_parts), native px: narrow enough to follow the mismatch of a model that does not fit the core
+# (what leaks into the residuals is flipped by the draws and counted as noise), wide enough to hold a few
+# samples (25 stars: ~3 per bin across track). Pupil truth (benchmarks/mtf.py, red star, astigmatism +
+# vanes, defocus, in-family; choice seeds 2026 + 2027, 48 pools per family and band), ePSF pull rms across
+# track over the 4 families (n = 192) PAN/B2: 0.25 px 0.93/0.95 (red star PAN 0.79, astigmatism PAN
+# 0.89); 0.125 px 1.01/0.99 (every family and band 0.87-1.14).
+WILD_BIN_PX = 0.125
+# Largest leverage corrected in the wild bootstrap's residuals (_wild_parts): a bin with one or two samples
+# has a mean that nearly passes through them, and 1/sqrt(1 - h) would blow their small residuals up.
+WILD_MAX_LEVERAGE = 0.5
+
+
 class NoUsableStarsError(ValueError):
     """Raised when no star window lies fully inside its vignette without NaN."""
 
@@ -80,6 +93,11 @@ class EpsfMtfResult:
         order; NaN for the stars not used), with ``jackknife=True``.
     leave_one_out_curves : ndarray, shape (n, 2, nf), optional
         The same for the curves (along, across) at ``frequencies_cy_px``.
+    reference_nyquist : (float, float), optional
+        MTF at Nyquist (along, across) of the ``reference_vignettes`` stacked like the data (same
+        positions, windows, normalisation and interpolant), when given.
+    reference_curves : ndarray, shape (2, nf), optional
+        The same for the curves (along, across).
     """
 
     frequencies_cy_px: NDArray[np.float64]
@@ -99,6 +117,8 @@ class EpsfMtfResult:
     nyquist_sigma_terms: dict[str, tuple[float, float]] | None = None
     leave_one_out_nyquist: NDArray[np.float64] | None = None
     leave_one_out_curves: NDArray[np.float64] | None = None
+    reference_nyquist: tuple[float, float] | None = None
+    reference_curves: NDArray[np.float64] | None = None
 
 
 def _binned_mean(
@@ -140,6 +160,40 @@ def _sorted_pchip(pos: NDArray[np.float64], val: NDArray[np.float64], grid: NDAr
     mean = np.bincount(inverse, val) / np.bincount(inverse)
     out = PchipInterpolator(uniq, mean, extrapolate=False)(grid)
     return np.asarray(np.nan_to_num(out, nan=0.0), dtype=np.float64)
+
+
+def _wild_parts(
+    pos: list[NDArray[np.float64]],
+    val: list[NDArray[np.float64]],
+    ref: list[NDArray[np.float64]],
+    wgt: list[NDArray[np.float64]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Smooth part and residuals of the stars' LSF samples for the wild bootstrap (:func:`epsf_mtf`).
+
+    The smooth part is the reference (a model sampled at the same positions) plus the bin means
+    (:data:`WILD_BIN_PX` bins, signal-weighted, linearly interpolated) of the samples' differences from
+    it: the reference's mismatch, smooth over a bin, is kept out of the residuals, which carry the
+    stars' own errors (noise, centring, signal). Each residual is divided by ``sqrt(1 - h)``, ``h`` its
+    weight's share of its bin (the bin mean's leverage: a residual from a mean that includes it is
+    smaller than the error by that factor in variance).
+
+    Returns
+    -------
+    smooth, residuals : ndarray
+        Concatenated over the stars, in order.
+    """
+    p, v, r, w = (np.concatenate(a) for a in (pos, val, ref, wgt))
+    lo = float(np.floor(p.min() / WILD_BIN_PX)) * WILD_BIN_PX
+    edges = np.asarray(lo + WILD_BIN_PX * np.arange(int(np.ceil((p.max() - lo) / WILD_BIN_PX)) + 2), dtype=np.float64)
+    d = v - r
+    mismatch = _binned_mean(p, d, w, edges)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    smooth = r + np.interp(p, centres, mismatch)
+    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, centres.size - 1)
+    # leverage: the sample's share of its bin's mean times that bin's linear-interpolation weight at it
+    own = 1.0 - np.abs(p - centres[idx]) / WILD_BIN_PX
+    share = own * w / np.bincount(idx, weights=w, minlength=centres.size)[idx]
+    return smooth, (v - smooth) / np.sqrt(1.0 - np.minimum(share, WILD_MAX_LEVERAGE))
 
 
 def _lsf_mtf(
@@ -222,6 +276,7 @@ def epsf_mtf(
     transform_half_width_px: float | None = None,
     jackknife: bool = False,
     marginal_half_width_px: int | None = None,
+    reference_vignettes: Sequence[ArrayLike] | None = None,
 ) -> EpsfMtfResult:
     """MTF along/across track from stacked, registered, oversampled line-spread functions.
 
@@ -264,7 +319,8 @@ def epsf_mtf(
     n_bootstrap : int
         Bootstrap resamplings of the stars (with replacement) for the 1-sigma of the curves and
         of the Nyquist values (0: no bootstrap, sigma 0). The bootstrap over stars carries
-        photon noise, centring and flux errors and the phase coverage of the pool.
+        photon noise, centring and flux errors and the phase coverage of the pool. With
+        ``reference_vignettes`` the across-track sigma is a wild bootstrap instead (same count).
     seed : int
         Seed of the bootstrap resampling (results are reproducible).
     flux_rel_sigma : float
@@ -291,6 +347,22 @@ def epsf_mtf(
         Also stack the pool without each star in turn (``leave_one_out_nyquist``; Efron & Stein
         1981: the delete-one jackknife variance ``(n-1)/n sum (t_(k) - t_(.))^2`` of a smooth
         statistic, which, unlike a bootstrap draw, keeps the pool's phase coverage).
+    reference_vignettes : sequence of 2-D array_like, optional
+        Noise-free, background-free images of a model of the same stars, DN (e.g. the starpool fit's
+        PSF at ``centers_xy`` and ``fluxes_dn``: :func:`monitor.science.mtf_nonparametric.model_vignettes`).
+        The across-track 1-sigma is then a WILD bootstrap over the stars at the pool's own phases
+        (Wu 1986; Mammen 1993): every sample is split into a smooth part, the reference plus the
+        :data:`WILD_BIN_PX` bin means of the data's difference from it, and a residual (leverage-corrected,
+        :func:`_wild_parts`), and each draw flips the residuals of every star by a Rademacher sign (one per
+        star: its noise, centring, signal and background errors move together). A resampling draw holds
+        ~63 % distinct stars: across track (one sample per pixel per star) it stacks fewer phases, whose
+        larger and different interpolation error it counts as noise. On the pupil truth (benchmarks/mtf.py,
+        choice seeds 2026 + 2027, 48 pools per family and band) the resampling bootstrap of the noise-free
+        model itself read 0.3-1.1e-3 at Nyquist across (0.04-0.13e-3 along), against actual stack errors of
+        0.6-1.7e-3 rms; at fixed phases (24-30 noise draws of each of 9 in-family B2 pools) it was 1.3-4.6 times the
+        noise's scatter, the wild bootstrap 0.69-1.17 times (tests/science/test_epsf.py). Along track the rows
+        sample 1-4 phases per star and the resampling bootstrap is kept.
+        ``reference_nyquist`` / ``reference_curves``: the reference's own stack.
 
     Returns
     -------
@@ -324,6 +396,8 @@ def epsf_mtf(
     vy: list[NDArray[np.float64]] = []
     wy: list[NDArray[np.float64]] = []
     kept: list[int] = []
+    ref_x: list[NDArray[np.float64]] = []  # the reference's samples (reference_vignettes)
+    ref_y: list[NDArray[np.float64]] = []
     for k, img in enumerate(images):  # a loop over a handful of stars; pixels are vectorised
         o = float(o_arr[k])
         cx, cy = centers[k]
@@ -348,6 +422,10 @@ def epsf_mtf(
         s = float(fluxes[k]) if fluxes is not None else float(win.sum())
         if not s > 0.0:
             continue
+        if reference_vignettes is not None:
+            ref = np.asarray(reference_vignettes[k], dtype=np.float64)
+            ref_x.append(ref[ir - mr : ir + mr + 1, c0:c1].sum(axis=0) / s)
+            ref_y.append(ref[r0:r1, ic - m_hw : ic + m_hw + 1].sum(axis=1) * o / s)
         px_x.append(np.arange(c0, c1) - cx)
         vx.append(win_x.sum(axis=0) / s)
         wx.append(np.full(c1 - c0, s))
@@ -364,11 +442,17 @@ def epsf_mtf(
     f_all = np.concatenate([freqs, [NYQUIST_CY_PX, 0.0]])
     n_used = len(px_x)
 
-    def stack(sel: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def stack(
+        sel: NDArray[np.int64], values: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The LSFs of the stars ``sel``; ``values``: other sample values of all the stars (in order)."""
         pos_x = np.concatenate([px_x[i] for i in sel])
         pos_y = np.concatenate([px_y[i] for i in sel])
-        val_x = np.concatenate([vx[i] for i in sel])
-        val_y = np.concatenate([vy[i] for i in sel])
+        if values is None:
+            val_x = np.concatenate([vx[i] for i in sel])
+            val_y = np.concatenate([vy[i] for i in sel])
+        else:
+            val_x, val_y = values
         if method in ("interp", "pchip"):
             interp = _sorted_interp if method == "interp" else _sorted_pchip
             return interp(pos_x, val_x, centers_b), interp(pos_y, val_y, centers_b)
@@ -404,11 +488,23 @@ def epsf_mtf(
     m_x, m_y = mtfs(lsf_x, lsf_y)
     s_x = np.zeros_like(m_x)
     s_y = np.zeros_like(m_y)
+    reference_nyquist = reference_curves = None
     if n_bootstrap > 0 and n_used > 1:
         rng = np.random.default_rng(seed)
-        draws = [mtfs(*stack(rng.integers(0, n_used, n_used))) for _ in range(int(n_bootstrap))]
-        s_x = np.std([d[0] for d in draws], axis=0, ddof=1)
-        s_y = np.std([d[1] for d in draws], axis=0, ddof=1)
+        draws = np.array([mtfs(*stack(rng.integers(0, n_used, n_used))) for _ in range(int(n_bootstrap))])
+        s_x = np.std(draws[:, 0], axis=0, ddof=1)
+        s_y = np.std(draws[:, 1], axis=0, ddof=1)
+        if ref_x:  # across track: the wild bootstrap over the stars at the pool's own phases (reference_vignettes)
+            base_x, e_x = _wild_parts(px_x, vx, ref_x, wx)
+            star_x = np.concatenate([np.full(p.size, i) for i, p in enumerate(px_x)])
+            signs = rng.choice([-1.0, 1.0], size=(int(n_bootstrap), n_used))  # Rademacher weights per star
+            y_all = np.concatenate(vy)
+            wild = np.array([mtfs(*stack(everyone, (base_x + w[star_x] * e_x, y_all)))[0] for w in signs])
+            s_x = np.std(wild, axis=0, ddof=1)
+    if ref_x:
+        r_x, r_y = mtfs(*stack(everyone, (np.concatenate(ref_x), np.concatenate(ref_y))))
+        reference_nyquist = (float(r_y[-2]), float(r_x[-2]))
+        reference_curves = np.stack([r_y[:-2], r_x[:-2]])
     loo = loo_curves = None
     if jackknife and n_used > 1:
         loo = np.full((len(images), 2), np.nan)
@@ -441,4 +537,6 @@ def epsf_mtf(
         centers_xy=refined,
         leave_one_out_nyquist=loo,
         leave_one_out_curves=loo_curves,
+        reference_nyquist=reference_nyquist,
+        reference_curves=reference_curves,
     )

@@ -21,17 +21,18 @@ from numpy.typing import ArrayLike, NDArray
 from monitor.science.epsf import EpsfMtfResult, epsf_mtf
 from monitor.science.mtf_fit import PsfFitResult
 from monitor.science.mtf_select import model_choice_sigma
+from monitor.science.psf import PsfParams, mtf_across, mtf_along, mtf_nyquist
 from monitor.science.psf_renderer import PsfRenderer
 
 __all__ = [
     "EPSF_SYSTEMATIC_REL",
     "FIT_CENTRE_WEIGHT",
-    "INTERPOLATION_WEIGHT",
     "SPIKE_MARGINAL_FACTOR",
     "SPIKE_MAX_NOISE_REL",
     "SPIKE_NOISE_SCALE",
     "SPIKE_SIGNIFICANCE",
     "jackknife_sigma",
+    "model_vignettes",
     "moment_centers",
     "nonparametric_mtf",
     "spike_extrapolation_gain",
@@ -95,10 +96,6 @@ SPIKE_MAX_NOISE_REL = 0.02
 # squared jackknife PAN 0.67/0.70, B2 0.79/0.51 (with vanes, 48 pools, the difference's scatter 0.79/0.60
 # and 0.58/0.48). 0.7: the no-vane measures' mean (0.64) rounded up, towards the vane pools' 0.79 along.
 SPIKE_NOISE_SCALE = 0.7
-# Weight of the interpolation-choice term (nonparametric_mtf): the difference between the ePSF
-# stacked with the monotone cubic and with the linear interpolant; the cubic's own error at Nyquist
-# across track was 0.3-2 times that difference on noise-free pupil pools (tests/science/test_epsf.py).
-INTERPOLATION_WEIGHT = 1.0
 
 
 def moment_centers(
@@ -163,6 +160,56 @@ def moment_centers(
             mx = (win.sum(axis=0) @ cols) / win.sum() - (model.sum(axis=0) @ cols) / model.sum()
             my = (win.sum(axis=1) @ rows) / win.sum() - (model.sum(axis=1) @ rows) / model.sum()
             out[i] = (cx + mx, cy + my)
+    return out
+
+
+def model_vignettes(
+    shapes: Sequence[tuple[int, int]],
+    oversamps: Sequence[float] | ArrayLike,
+    params: PsfParams,
+    centers_xy: ArrayLike,
+    fluxes_dn: ArrayLike,
+    *,
+    pad_px: float = 48.0,
+) -> list[NDArray[np.float64]]:
+    """Noise-free, background-free images of a PSF model at the given centres and signals, DN.
+
+    Star ``k``: ``S_k / o_k`` times the model's unit-flux pixel-integrated image (which sums to ``o_k``
+    over an infinite vignette, :meth:`monitor.science.psf_renderer.PsfRenderer.sample`), so that it has
+    the star signal ``S_k`` of :func:`monitor.science.epsf.epsf_mtf`'s normalisation. One renderer for
+    the pool and one batch per vignette geometry.
+
+    Parameters
+    ----------
+    shapes : sequence of (int, int)
+        Vignette shapes (rows, columns).
+    oversamps : sequence of float, shape (n,)
+        Along-track oversampling of each vignette.
+    params : PsfParams
+        The model (e.g. the starpool fit's).
+    centers_xy : array_like, shape (n, 2)
+        Centres (column, row in row units).
+    fluxes_dn : array_like, shape (n,)
+        Star signals S_k, DN (including o).
+    pad_px : float
+        Padding of the renderer's periodic grid, native px.
+
+    Returns
+    -------
+    list of ndarray
+        One image per star, of its vignette's shape.
+    """
+    o_arr = np.asarray(oversamps, dtype=np.float64).reshape(-1)
+    c = np.asarray(centers_xy, dtype=np.float64).reshape(-1, 2)
+    s = np.asarray(fluxes_dn, dtype=np.float64).reshape(-1)
+    extent = (max(sh[0] / o for sh, o in zip(shapes, o_arr, strict=True)), float(max(sh[1] for sh in shapes)))
+    renderer = PsfRenderer(params, extent, pad_px=pad_px)
+    out: list[NDArray[np.float64]] = [np.empty(0)] * len(shapes)
+    for shape, o in sorted({(tuple(sh), float(o)) for sh, o in zip(shapes, o_arr, strict=True)}):
+        idx = [k for k, (sh, ok) in enumerate(zip(shapes, o_arr, strict=True)) if tuple(sh) == shape and ok == o]
+        images = renderer.sample((int(shape[0]), int(shape[1])), c[idx], o)[:, 0]
+        for k, img in zip(idx, images, strict=True):
+            out[k] = img * (s[k] / o)
     return out
 
 
@@ -241,29 +288,42 @@ def nonparametric_mtf(
     The stars are registered on their model-corrected first moments (:func:`moment_centers`,
     window ``+-moment_half_width_px``) and normalised by the data's own signals ``fluxes_dn``
     (curve of growth); the 1-sigma combines, in quadrature, the bootstrap over the stars
-    (:func:`monitor.science.epsf.epsf_mtf`), the signals' common error ``flux_rel_sigma``,
-    choice terms and the method's own systematic, ``systematic_rel`` of the MTF
-    (:data:`EPSF_SYSTEMATIC_REL`). The choice terms compare the estimate with three other
-    admissible stacks of the same stars: registered with a moment window 2 px narrower (the
-    part of the window's truncation that the fitted model corrects is uncertain when the model
-    does not fit; the two registrations bracket it), :data:`FIT_CENTRE_WEIGHT` times the
-    difference from the stack registered on the fit's own centres (admissible where the fit
-    holds, with a pixel-phase error where it does not), and :data:`INTERPOLATION_WEIGHT` times
-    the difference from the stack interpolated linearly instead of by the monotone cubic (the
-    interpolation's error with the pool's phase coverage). Each difference is partly noise (the
-    two stacks see the same stars through different windows, centres or interpolants), which
-    the bootstrap already counts; only its part beyond that noise is a choice term:
-    ``sqrt(max(0, d^2 - s_d^2))`` (:func:`monitor.science.mtf_select.model_choice_sigma`), ``s_d``
-    the delete-one jackknife 1-sigma of the paired difference (:func:`jackknife_sigma`; the same
-    star left out of both stacks). Before issue 15's last round the whole differences were added:
-    on the pupil truth (benchmarks/mtf.py, 24 pools per family and band, seed 2026) that made the
-    ePSF's sigma 1.4-2.3 times its rms error in-family, 1.55 across track on defocus PAN, where it
-    is reported. Still left: across track the bootstrap itself over-covers (bootstrap sigma 1.6-1.9
-    times the rms error on the in-family, TDI-smear and micro-vibration PAN pools): a resampled
-    pool holds ~63 % distinct stars, so fewer sub-pixel phases across track (1 sample per pixel
-    per star) and a larger interpolation error than the whole pool's; on NOISE-FREE in-family
-    pupil pools (3 seeds) the across-track bootstrap sigma was 0.15-2.4e-3 (PAN) and 0.3-5.0e-3
-    (B2) against actual errors of -0.1 to -1.3e-3 and -0.1 to -2.6e-3 (along track: 0.02-0.07e-3).
+    (:func:`monitor.science.epsf.epsf_mtf`; across track a wild bootstrap at the pool's own phases
+    around the fitted model sampled at the same positions, :func:`model_vignettes`), the signals'
+    common error ``flux_rel_sigma``, the stack's own error on that model, choice terms and the
+    method's own systematic, ``systematic_rel`` of the MTF (:data:`EPSF_SYSTEMATIC_REL`). The
+    stack's own error (term ``interpolation``) is the same model's stack at the pool's positions
+    minus its exact MTF: the monotone cubic's error with this pool's phases and the windows'
+    truncation (on the curves, at low frequencies, the light beyond the window, which the stack
+    lacks: a few %, an error of the curves, not of Nyquist). The choice terms compare the estimate
+    with two other admissible stacks of the same stars: registered with a moment window 2 px
+    narrower (the part of the window's truncation that the fitted model corrects is uncertain when
+    the model does not fit; the two registrations bracket it) and :data:`FIT_CENTRE_WEIGHT` times
+    the difference from the stack registered on the fit's own centres (admissible where the fit
+    holds, with a pixel-phase error where it does not). Each difference is partly noise (the two
+    stacks see the same stars through different windows or centres), which the bootstrap already
+    counts; only its part beyond that noise is a choice term: ``sqrt(max(0, d^2 - s_d^2))``
+    (:func:`monitor.science.mtf_select.model_choice_sigma`), ``s_d`` the delete-one jackknife
+    1-sigma of the paired difference (:func:`jackknife_sigma`; the same star left out of both
+    stacks). Before issue 15's last round the whole differences were added: on the pupil truth
+    (benchmarks/mtf.py, 24 pools per family and band, seed 2026) that made the ePSF's sigma 1.4-2.3
+    times its rms error in-family, 1.55 across track on defocus PAN, where it is reported.
+
+    Across track the resampling bootstrap over-covered: a draw holds ~63 % distinct stars, so fewer
+    sub-pixel phases (1 sample per pixel per star) and a larger, different interpolation error than
+    the whole pool's, which it counted as noise (the resampling bootstrap of the noise-free fitted
+    model alone read 0.3-1.1e-3 at Nyquist across, against actual errors of 0.6-1.7e-3 rms); the
+    interpolation term was then the difference from the LINEAR interpolant's stack (about twice the
+    cubic's error). Pupil truth (benchmarks/mtf.py, choice seeds 2026 + 2027, 48 pools per family
+    and band), ePSF pull rms across track PAN/B2, before -> now: red star 0.66/0.66 -> 0.87/0.93,
+    astigmatism + vanes 0.96/0.65 -> 0.98/0.89, defocus 0.83/0.75 -> 1.03/1.14, in-family
+    0.83/0.73 -> 1.13/0.97 (along track 0.82-1.06, before 0.82-1.08: the terms there unchanged). Report
+    seeds 7 + 11 (48 pools per family and band; 95 % interval of an honest rms 0.80-1.20): red star
+    0.68/0.69 -> 0.81/1.05, astigmatism + vanes 0.82/0.80 -> 0.85/1.00, defocus 0.74/0.76 -> 0.92/1.22,
+    in-family 0.77/0.77 -> 1.12/1.06; along track unchanged (astigmatism + vanes PAN 1.52 -> 1.47, the
+    spikes'; the others 0.78-1.10). The errors across remain mostly negative (mean -0.05 to -0.8e-3,
+    partly the cubic's error that the ``interpolation`` term reads on the model, correlation 0.3-0.7
+    with the actual error on the choice seeds): a correction of the estimate by it was not tried.
 
     The LSFs sum the pixels within ``+-half_width_px`` across their direction: a spider vane's
     diffraction spike along the other axis loses its light beyond it at every frequency (-0.9 % along,
@@ -307,6 +367,8 @@ def nonparametric_mtf(
         With the combined sigmas (curves and Nyquist) and the registration centres.
     """
     centers = moment_centers(vignettes, oversamps, fit, half_width_px=moment_half_width_px)
+    # the wild bootstrap's reference: the fitted model sampled at the same positions (epsf_mtf)
+    reference = model_vignettes([np.shape(v) for v in vignettes], oversamps, fit.params, centers, fluxes_dn)
     ep = epsf_mtf(
         vignettes,
         oversamps,
@@ -319,10 +381,10 @@ def nonparametric_mtf(
         flux_rel_sigma=flux_rel_sigma,
         method="pchip",
         jackknife=True,
+        reference_vignettes=reference,
     )
     alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
     choices = [(alt_centers, "pchip", half_width_px), (fit.centers_xy, "pchip", half_width_px)]
-    choices.append((centers, "interp", half_width_px))
 
     def stack(c: ArrayLike, m: str, h: int, marginal_half_width_px: int | None = None) -> EpsfMtfResult:
         """One admissible stack of the same stars, with its delete-one jackknife replicates."""
@@ -342,8 +404,8 @@ def nonparametric_mtf(
     alts = [stack(c, m, h) for c, m, h in choices]
     assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
     assert ep.leave_one_out_nyquist is not None and ep.leave_one_out_curves is not None
-    weights = (1.0, FIT_CENTRE_WEIGHT, INTERPOLATION_WEIGHT)
-    names = ("moment_window", "fit_centres", "interpolation")
+    weights = (1.0, FIT_CENTRE_WEIGHT)
+    names = ("moment_window", "fit_centres")
     # each choice term: the difference between the two admissible stacks beyond its own noise
     # (model_choice_sigma), the noise being the delete-one jackknife of the paired difference
     nyquist = np.array([ep.mtf_nyquist_along, ep.mtf_nyquist_across])
@@ -363,6 +425,17 @@ def nonparametric_mtf(
         terms[name] = (float(d_nyq[0]), float(d_nyq[1]))
         terms[f"{name}_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
         terms[f"{name}_systematic"] = (float(sys_nyq[0]), float(sys_nyq[1]))
+    # the stack's own error, read on the fitted model sampled at the same positions (the wild bootstrap's
+    # reference) against that model's exact MTF: the monotone cubic's error with this pool's phases, and the
+    # windows' truncation (at low frequencies the light beyond the window, which the curves lack)
+    assert ep.reference_nyquist is not None and ep.reference_curves is not None
+    f = ep.frequencies_cy_px
+    d_nyq = np.asarray(ep.reference_nyquist) - np.asarray(mtf_nyquist(fit.params))
+    d_curves = ep.reference_curves - np.stack([mtf_along(f, fit.params), mtf_across(f, fit.params)])
+    var_nyq = var_nyq + d_nyq**2
+    var_curves = var_curves + d_curves**2
+    terms["interpolation"] = (float(d_nyq[0]), float(d_nyq[1]))
+    terms["interpolation_systematic"] = (float(abs(d_nyq[0])), float(abs(d_nyq[1])))
     # the spider vanes' spikes beyond the window: extrapolated from a wider marginal (spike_extrapolation_gain)
     wide_m = min(
         int(SPIKE_MARGINAL_FACTOR * half_width_px), _marginal_room(vignettes, oversamps, centers, half_width_px)
