@@ -395,24 +395,24 @@ def nonparametric_mtf(
         reference_vignettes=reference,
     )
     alt_centers = moment_centers(vignettes, oversamps, fit, half_width_px=max(moment_half_width_px - 2, 2))
-    choices = [(alt_centers, "pchip", half_width_px), (fit.centers_xy, "pchip", half_width_px)]
 
-    def stack(c: ArrayLike, m: str, h: int, marginal_half_width_px: int | None = None) -> EpsfMtfResult:
-        """One admissible stack of the same stars, with its delete-one jackknife replicates."""
+    def stack(c: ArrayLike, marginal_half_width_px: int | None = None) -> EpsfMtfResult:
+        """The same stars stacked on other centres ``c`` (or a wider marginal), with its delete-one
+        jackknife replicates."""
         return epsf_mtf(
             vignettes,
             oversamps,
             c,
             fluxes_dn=fluxes_dn,
             backgrounds_dn=fit.backgrounds_dn,
-            half_width_px=h,
+            half_width_px=half_width_px,
             frequencies_cy_px=frequencies_cy_px,
-            method=m,
+            method="pchip",
             jackknife=True,
             marginal_half_width_px=marginal_half_width_px,
         )
 
-    alts = [stack(c, m, h) for c, m, h in choices]
+    alts = [stack(alt_centers), stack(fit.centers_xy)]
     assert ep.mtf_along_sigma is not None and ep.mtf_across_sigma is not None
     assert ep.leave_one_out_nyquist is not None and ep.leave_one_out_curves is not None
     weights = (1.0, FIT_CENTRE_WEIGHT)
@@ -452,7 +452,7 @@ def nonparametric_mtf(
         int(SPIKE_MARGINAL_FACTOR * half_width_px), _marginal_room(vignettes, oversamps, centers, half_width_px)
     )
     if wide_m >= half_width_px + 2:
-        wide = stack(centers, "pchip", half_width_px, marginal_half_width_px=wide_m)
+        wide = stack(centers, marginal_half_width_px=wide_m)
         assert wide.leave_one_out_nyquist is not None and wide.leave_one_out_curves is not None
         k = spike_extrapolation_gain(half_width_px, wide_m)
         d_nyq = k * (np.array([wide.mtf_nyquist_along, wide.mtf_nyquist_across]) - nyquist)
