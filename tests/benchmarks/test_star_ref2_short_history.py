@@ -11,17 +11,16 @@ benchmark's own JSON is where they are judged).
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.benchmark_scripts import load_benchmark
 from tests.reference_dirs import SHARED_REFERENCE
 
 SHARED = SHARED_REFERENCE or Path("/nonexistent/shared/reference")
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "star_ref2.py"
 
 pytestmark = pytest.mark.skipif(
     not (SHARED / "pickles").is_dir(), reason="site REF-2 inputs (Pickles library) not installed here"
@@ -30,11 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("star_ref2_benchmark", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("star_ref2")
 
 
 def test_short_history_runs_and_summarises(bench: ModuleType) -> None:

@@ -16,18 +16,16 @@ is reproduced with ``make_case(write_bases(dir), index)``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 import tracemalloc
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from monitor.io.acquisition import validate_acquisition
 from monitor.io.errors import InvalidAcquisitionError
 from monitor.reference_stars import star_target_problem
+from tests.benchmark_scripts import load_benchmark
 
 from .fuzzing import MUTATIONS, make_case, write_bases
 
@@ -35,7 +33,6 @@ N_CASES = 300
 SEED = 2025
 MAX_SECONDS = 5.0
 MAX_TRACED_BYTES = 300 << 20
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz.py"
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +70,11 @@ def test_every_mutation_is_exercised() -> None:
     assert N_CASES >= 3 * len(MUTATIONS)  # each mutation on each base kind at least once
 
 
-def _benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmark_fuzz", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_end_to_end_fuzz_reaches_the_zeros(tmp_path: Path) -> None:
     """A CI-sized run of the benchmark: 2 x 26 mutants (every mutation family on STAR and on MOON),
     6 controls and the odd inbox entries in one site, through ingest, process and results."""
-    bench = _benchmark()
+    bench = load_benchmark("fuzz")
     n = 2 * len(MUTATIONS)
     doc = bench.run_benchmark(bench.parse_args(["--cases", str(n), "--batch", str(n // 2), "--sites", "1",
                                                 "--controls", "3", "--no-report", "--no-legal-max",

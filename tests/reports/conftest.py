@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 import socket
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_benchmark() -> ModuleType:
-    """benchmarks/report.py (not a package) holds the one context fabricator; load it by path."""
-    name = "_monitor_benchmark_report"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "report.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from tests.benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="session")
 def fabricate() -> Any:
     """``fabricate_context(**kwargs)`` from benchmarks/report.py."""
-    return _load_benchmark().fabricate_context
+    return load_benchmark("report").fabricate_context  # benchmarks/report.py: the one context fabricator
 
 
 @pytest.fixture(scope="session")

@@ -27,58 +27,24 @@ import pytest
 
 import monitor.science.mtf_fit as mtf_fit
 from monitor.science.mtf_fit import fit_starpool_psf
-from monitor.simulate import pupil_psf
-from monitor.simulate.star import default_psf_params, default_vignette_shape, plane_excursion_dn, simulate_star_vignette
+from monitor.simulate.star import default_psf_params
+from tests.benchmark_scripts import load_benchmark
 
-GAIN, READ, DARK = 2.0, 5.0, 200.0
-FAMILIES = ("model", *pupil_psf.FAMILIES)  # benchmarks/mtf.py stream numbering
-
-
-SIGNAL_V2_DN = {"P": 1e6, "B2": 5e5}  # benchmarks/mtf.py BANDS
+BENCH = load_benchmark("mtf")  # its pool simulator and stream numbering, not a copy of them
+GAIN, READ = BENCH.GAIN_E_PER_DN, BENCH.READ_NOISE_DN
 
 
 def _pool(
     band: str = "P", seed: int = 2026, index: int = 0
 ) -> tuple[list[np.ndarray], list[float], tuple[float, float]]:
-    """The benchmark's micro-vibration pool ``index`` of ``band`` and ``seed``: vignettes, oversamplings,
-    the truth's MTF at Nyquist (along, across)."""
-    rng = np.random.default_rng([seed, len(band), ord(band[-1]), FAMILIES.index("microvibration")])
+    """benchmarks/mtf.py's micro-vibration pool ``index`` of ``band`` and ``seed`` (``run_family``'s stream,
+    ``pool_truth`` and ``simulate_pool`` in turn): vignettes, oversamplings, the truth's MTF at Nyquist
+    (along, across)."""
+    rng = np.random.default_rng([seed, len(band), ord(band[-1]), BENCH.FAMILIES.index("microvibration")])
     for _ in range(index + 1):
-        truth, vignettes, oversamps = _draw(rng, band)
-    return vignettes, oversamps, pupil_psf.mtf_nyquist(truth)
-
-
-def _draw(rng: np.random.Generator, band: str) -> tuple[pupil_psf.PupilTruth, list[np.ndarray], list[float]]:
-    base = pupil_psf.truth_family("microvibration", "PHR", band)
-    truth = base.replace(
-        jitter_along_px=base.jitter_along_px * rng.uniform(0.85, 1.2),
-        jitter_across_px=base.jitter_across_px * rng.uniform(0.85, 1.2),
-    )
-    vignettes, oversamps = [], []
-    for _ in range(25):
-        o = float(rng.integers(1, 5))
-        shape = default_vignette_shape("PHR", band, o)
-        v_mag = rng.uniform(2.0, 5.5)
-        signal = SIGNAL_V2_DN[band] * 10 ** (-0.4 * (v_mag - 2.0)) * o
-        center = ((shape[1] - 1) / 2 + rng.uniform(-3, 3), (shape[0] - 1) / 2 + rng.uniform(-3, 3) * o)
-        bg = rng.uniform(5.0, 40.0)
-        slope = (rng.normal(0.0, 0.1), rng.normal(0.0, 0.1))
-        img = simulate_star_vignette(
-            rng,
-            total_signal_dn=signal,
-            shape=shape,
-            center_xy=center,
-            oversamp=o,
-            psf=truth,
-            dark_dn=DARK,
-            gain_e_per_dn=GAIN,
-            read_noise_dn=READ,
-            background_dn=bg + plane_excursion_dn(slope, shape),
-            background_slope=slope,
-        )
-        vignettes.append(img.astype(np.float64) - DARK)
-        oversamps.append(o)
-    return truth, vignettes, oversamps
+        truth, truth_mtf = BENCH.pool_truth(rng, "microvibration", band)
+        vignettes, oversamps, _, _ = BENCH.simulate_pool(rng, band, truth, 25)
+    return vignettes, oversamps, truth_mtf
 
 
 @pytest.mark.slow
