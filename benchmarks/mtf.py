@@ -39,7 +39,10 @@ start), ``reported`` (what the system reports: the parametric fit unless its mis
 it disagrees with the ePSF, else the ePSF on moment centres normalised by the data's own star
 signals (curve of growth), sigma from a bootstrap over the stars (across track a wild bootstrap at the
 pool's own phases), the signals' common error, the stack's own error on the fitted model and the
-registration choice terms beyond their jackknife noise; the parametric sigma is the fit's
+registration choice terms beyond their jackknife noise, and the spider spikes' light beyond the window
+from the pool's own wide marginal weighted with the family's pools before it, which are one instrument's
+starpool history (``monitor.science.mtf_nonparametric.spike_history_prior``, as the MTF stage does;
+``--no-spike-history``: the pool's own gated correction alone); the parametric sigma is the fit's
 and its model-choice term, the ePSF disagreement being recorded, not added:
 ``monitor.science.mtf_select.select_mtf``; its block gives
 the fraction of pools reported by the ePSF (``epsf_fraction`` = ``detected_rate``), ``misfit_rate``,
@@ -64,7 +67,7 @@ terms, chi2 and dof: the non-centrality of the noisy chi2 test, misfit statistic
 vignette, started from the fitted centres; MTF = Fourier transform of the ePSF marginal).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/mtf.py [--pools N] [--families a,b] [--bands P,B2]
-[--seed S] [--no-photutils] [--dump pools.jsonl] [--free a,b,...] [--noise-free-bias]``
+[--seed S] [--no-photutils] [--dump pools.jsonl] [--free a,b,...] [--noise-free-bias] [--no-spike-history]``
 (``--dump``: one JSON line per pool with the truth, both estimates and their sigma terms, the misfit
 statistics, the curve of growth and the CPU seconds, for pull studies without refitting; ``--free``:
 the fit's free shared parameters, e.g. ``mtf_fit.DEFAULT_FREE`` plus ``obscuration`` with its design
@@ -105,7 +108,7 @@ from monitor.science.ee_correction import (
 )
 from monitor.science.epsf import epsf_mtf
 from monitor.science.mtf_fit import DEFAULT_FREE, fit_starpool_psf
-from monitor.science.mtf_nonparametric import nonparametric_mtf
+from monitor.science.mtf_nonparametric import nonparametric_mtf, spike_history_prior
 from monitor.science.mtf_select import model_choice_sigma, select_mtf
 from monitor.science.photometry import measure_star, vignette_header
 from monitor.science.psf import PsfParams, mtf_nyquist
@@ -412,6 +415,9 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
     ak_pool: list[tuple[float, float]] = []
     sim_times: list[float] = []
     records: list[dict[str, Any]] = []  # per-pool record for --dump
+    # the pools are one instrument's starpool history (same pupil, same vanes): each ePSF gets the spike
+    # deficit of the pools before it, as the MTF stage does (monitor.calibration.psf.spike_prior)
+    spike_history: tuple[list[tuple[float, float]], list[tuple[float, float]]] = ([], [])
     for pool_index in range(args.pools):
         truth, (t_along, t_across) = pool_truth(rng, family, band)
         truths.append((t_along, t_across))
@@ -455,7 +461,11 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
             half_width_px=8 if band == "P" else 6,
             moment_half_width_px=hw_m,
             n_bootstrap=100,
+            spike_prior=None if args.no_spike_history else spike_history_prior(*spike_history),
         )
+        if ep.nyquist_sigma_terms is not None and "spike_own" in ep.nyquist_sigma_terms:
+            spike_history[0].append(ep.nyquist_sigma_terms["spike_own"])
+            spike_history[1].append(ep.nyquist_sigma_terms["spike_own_noise"])
         sel = select_mtf(
             (fit.mtf_nyquist_along, fit.mtf_nyquist_across),
             (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma),
@@ -776,6 +786,9 @@ def main() -> None:
         "--noise-free-bias",
         action="store_true",
         help="also fit each pool's expected (noise-free) image: the parametric bias (doubles the fit cost)",
+    )
+    parser.add_argument(
+        "--no-spike-history", action="store_true", help="ePSF spike correction from each pool alone (the gate)"
     )
     parser.add_argument("--joint", action="store_true", help="MS B0-B3 of one pupil: single-band vs joint fit")
     parser.add_argument(

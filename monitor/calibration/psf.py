@@ -53,7 +53,7 @@ import numpy as np
 from sqlmodel import Session
 
 from monitor.calibration.starpool_stage import EeCorrection
-from monitor.catalogue import star_results, versions
+from monitor.catalogue import mtf_results, star_results, versions
 from monitor.catalogue.models import MtfResult, ProcessingRun, Starpool
 from monitor.domain import MISSION_OF_SATELLITE, PhotometryStatus, Satellite
 from monitor.io.errors import InvalidAcquisitionError
@@ -70,12 +70,12 @@ from monitor.science.exceptions import ScienceError
 from monitor.science.instrument import nominal_psf_params
 from monitor.science.mtf_fit import InsufficientStarsError as PsfInsufficientStarsError
 from monitor.science.mtf_fit import PsfFitError, fit_starpool_psf
-from monitor.science.mtf_nonparametric import nonparametric_mtf
+from monitor.science.mtf_nonparametric import SpikePrior, nonparametric_mtf, spike_history_prior
 from monitor.science.mtf_select import model_choice_sigma, select_mtf
 from monitor.science.photometry import dark_subtracted_vignette
 from monitor.settings import Settings
 
-__all__ = ["StarpoolPsf", "fit_starpool_band", "store_mtf", "starpool_ee_correction", "MIN_PSF_STARS",
+__all__ = ["StarpoolPsf", "fit_starpool_band", "spike_prior", "store_mtf", "starpool_ee_correction", "MIN_PSF_STARS",
            "MTF_FREQUENCIES"]
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,19 @@ def _curve_of_growth(rows: list[star_results.StarMemberRow], half_widths: list[i
         return None
 
 
+def spike_prior(session: Session, pool: Starpool, band: str) -> SpikePrior | None:
+    """The spider spikes' deficit beyond the ePSF's window over the band's starpool history: the own
+    estimates (stored by :func:`store_mtf`, latest versions) of the satellite's starpools that start before
+    this one and were processed before it (:func:`monitor.science.mtf_nonparametric.spike_history_prior`;
+    a backlog processed in start order, as ``monitor process`` does, sees all of them; parallel workers
+    may see fewer, and the ePSF row's ``params["spike_prior"]["n_pools"]`` says how many). None with too
+    short a history: the pool's own gated correction."""
+    history = mtf_results.spike_history(session, pool.satellite, band, pool.period_start)
+    if not history:
+        return None
+    return spike_history_prior([d for d, _ in history], [n for _, n in history])
+
+
 def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, psf: StarpoolPsf,
               run: ProcessingRun, now: datetime) -> list[MtfResult]:
     """Insert the parametric and ePSF MTF rows of the starpool (new versions): for each direction
@@ -320,12 +333,14 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
     fit, vignettes, oversamps = psf.fit, psf.vignettes, psf.oversamps
     # the ePSF is normalised by the members' signals (the fit's, or the curve of growth's when flagged)
     data_flux, flux_rel_sigma = psf.signals.flux_dn[psf.used], psf.signals.common_rel_sigma
+    prior = spike_prior(session, pool, band)
     try:
-        # moment centres (no pixel-phase error), data signals, bootstrap + centring-choice sigma
+        # moment centres (no pixel-phase error), data signals, bootstrap + centring-choice sigma, the spikes'
+        # deficit beyond the window from this pool and the band's history
         pan = fit.params.lambda_n_px > 0.5
         ep = nonparametric_mtf(vignettes, oversamps, fit, fluxes_dn=data_flux, flux_rel_sigma=flux_rel_sigma,
                                half_width_px=8 if pan else 6, moment_half_width_px=EPSF_MOMENT_HALF_WIDTH_PX[pan],
-                               n_bootstrap=EPSF_BOOTSTRAP, frequencies_cy_px=MTF_FREQUENCIES)
+                               n_bootstrap=EPSF_BOOTSTRAP, frequencies_cy_px=MTF_FREQUENCIES, spike_prior=prior)
         sel = select_mtf((fit.mtf_nyquist_along, fit.mtf_nyquist_across),
                          (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma), ep, fit.misfit.flagged,
                          parametric_model_sigma=(fit.mtf_nyquist_along_model_sigma,
@@ -364,6 +379,10 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
             agrees_with_epsf=agrees, created_at=now,
         ))
         if ep is not None:
+            terms = ep.nyquist_sigma_terms or {}
+            j = 0 if direction == "along" else 1
+            spike_names = ("spike_own", "spike_own_noise", "spike", "spike_noise")
+            spikes: dict[str, Any] = {name: float(terms[name][j]) for name in spike_names if name in terms}
             rows.append(MtfResult(
                 starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
                 mtf_nyquist=float(getattr(ep, f"mtf_nyquist_{direction}")),
@@ -371,7 +390,8 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
                 curve={"f": ep.frequencies_cy_px.tolist(), "mtf": getattr(ep, f"mtf_{direction}").tolist(),
                        "sigma": getattr(ep, f"mtf_{direction}_sigma").tolist()},
                 params={"n_stars": int(ep.n_stars), "n_bootstrap": EPSF_BOOTSTRAP,
-                        "selected": sel is not None and sel.method == "epsf", "misfit": misfit, **selection},
+                        "selected": sel is not None and sel.method == "epsf", "misfit": misfit, **selection,
+                        **spikes, "spike_prior": None if prior is None else prior.as_dict()},
                 agrees_with_epsf=agrees, created_at=now,
             ))
         if agrees is False:

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, func, select
 from monitor.catalogue.models import MtfResult, Starpool
 from monitor.catalogue.versions import is_latest
 
-__all__ = ["latest_mtf_history", "count_of_run", "reported_rows", "REPORTED"]
+__all__ = ["latest_mtf_history", "count_of_run", "reported_rows", "spike_history", "REPORTED"]
 
 # ``method`` of latest_mtf_history: per starpool, band and direction the row the system reports,
 # parametric or ePSF (``params["selected"]``, monitor.science.mtf_select.select_mtf; rows stored before
@@ -79,3 +79,28 @@ def reported_rows(rows: list[tuple[MtfResult, Starpool]]) -> list[tuple[MtfResul
         elif key not in chosen and m.method == "parametric":
             chosen[key] = m
     return [(m, p) for m, p in rows if chosen.get((m.starpool_id, m.band, m.direction)) is m]
+
+
+def spike_history(session: Session, satellite: str, band: str, before: datetime) -> list[tuple[tuple[float, float],
+                                                                                             tuple[float, float]]]:
+    """The spider spikes' own estimates of the starpools of one satellite and band that start before
+    ``before``, oldest first: per starpool ((along, across) deficit, (along, across) noise) at Nyquist, MTF
+    units (the latest ePSF rows' ``params["spike_own"]``, ``params["spike_own_noise"]``;
+    starpools whose two directions do not both have them are left out)."""
+    per_pool: dict[int, dict[str, tuple[float, float]]] = {}
+    order: list[int] = []
+    for m, p in latest_mtf_history(session, satellite, band, None, "epsf", until=before):
+        d, n = m.params.get("spike_own"), m.params.get("spike_own_noise")
+        if not isinstance(d, int | float) or not isinstance(n, int | float):
+            continue
+        assert p.id is not None
+        if p.id not in per_pool:
+            per_pool[p.id] = {}
+            order.append(p.id)
+        per_pool[p.id][m.direction] = (float(d), float(n))
+    out = []
+    for pid in order:
+        got = per_pool[pid]
+        if "along" in got and "across" in got:
+            out.append(((got["along"][0], got["across"][0]), (got["along"][1], got["across"][1])))
+    return out

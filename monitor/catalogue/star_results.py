@@ -119,8 +119,10 @@ def mark_starpools_pending(session: Session, starpool_ids: Sequence[int], now: d
 
 
 def starpools_pending(session: Session) -> Sequence[Starpool]:
-    """Starpools that owe a recomputation of their results, by id."""
-    q = select(Starpool).where(col(Starpool.pending_since).is_not(None)).order_by(col(Starpool.id))
+    """Starpools that owe a recomputation of their results, oldest start first (each starpool's ePSF reads
+    the spikes of the starpools that start before it: monitor.calibration.psf.spike_prior), then by id."""
+    q = (select(Starpool).where(col(Starpool.pending_since).is_not(None))
+         .order_by(col(Starpool.period_start), col(Starpool.id)))
     return session.exec(q).all()
 
 

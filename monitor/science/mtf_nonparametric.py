@@ -30,12 +30,16 @@ __all__ = [
     "SPIKE_MARGINAL_FACTOR",
     "SPIKE_MAX_NOISE_REL",
     "SPIKE_NOISE_SCALE",
+    "SPIKE_HISTORY_MIN_POOLS",
+    "SPIKE_HISTORY_POOLS",
     "SPIKE_SIGNIFICANCE",
+    "SpikePrior",
     "jackknife_sigma",
     "model_vignettes",
     "moment_centers",
     "nonparametric_mtf",
     "spike_extrapolation_gain",
+    "spike_history_prior",
 ]
 
 # Weight of the ePSF-on-fit-centres difference in the ePSF's centring-choice term (nonparametric_mtf):
@@ -107,6 +111,76 @@ SPIKE_MAX_NOISE_REL = 0.02
 # squared jackknife PAN 0.67/0.70, B2 0.79/0.51 (with vanes, 48 pools, the difference's scatter 0.79/0.60
 # and 0.58/0.48). 0.7: the no-vane measures' mean (0.64) rounded up, towards the vane pools' 0.79 along.
 SPIKE_NOISE_SCALE = 0.7
+# The spider vanes are the same in every starpool of an instrument: the spike deficit beyond the window is
+# estimated over the history of the band's starpools (spike_history_prior), from the latest
+# SPIKE_HISTORY_POOLS before the pool, once SPIKE_HISTORY_MIN_POOLS are there; fewer: the gate above.
+SPIKE_HISTORY_POOLS = 20
+SPIKE_HISTORY_MIN_POOLS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikePrior:
+    """The spike deficit beyond the LSF window over a band's starpool history (:func:`spike_history_prior`).
+
+    Attributes
+    ----------
+    mean : tuple of float
+        The MTF's deficit at Nyquist, along and across track, in MTF units (>= 0: spikes only add light):
+        ``a/h`` of :func:`spike_extrapolation_gain`, the spikes' light beyond the window as a fraction of the
+        star's, the same at every frequency and whatever the blur (the vanes and the band's wavelengths).
+    sigma : tuple of float
+        Its 1-sigma for one more starpool: the between-starpool scatter and the mean's own error.
+    n_pools : int
+        Starpools of the history.
+    """
+
+    mean: tuple[float, float]
+    sigma: tuple[float, float]
+    n_pools: int
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-able form (catalogue params)."""
+        return {"mean": list(self.mean), "sigma": list(self.sigma), "n_pools": self.n_pools}
+
+
+def spike_history_prior(deficits: ArrayLike, noises: ArrayLike) -> SpikePrior | None:
+    """The spider spikes' deficit of a band from its starpool history: a random-effects mean.
+
+    Each starpool's own estimate ``d_i`` (the wide marginal's extrapolated excess at Nyquist, MTF units,
+    term ``spike_own`` of :func:`nonparametric_mtf`) has its noise ``n_i`` (``spike_own_noise``).
+    Per direction, DerSimonian & Laird (1986): the fixed-effect mean, Cochran's ``Q``, the between-starpool
+    variance ``tau^2 = max(0, (Q - (N - 1)) / (sum w - sum w^2 / sum w))``, and the mean ``mu`` with weights
+    ``1 / (n_i^2 + tau^2)`` and its error ``se``. For one more starpool the deficit is ``max(mu, 0)`` (spikes
+    only add light) with ``sqrt(tau^2 + se^2)``. None below :data:`SPIKE_HISTORY_MIN_POOLS` starpools.
+
+    Parameters
+    ----------
+    deficits, noises : array_like, shape (N, 2)
+        Per starpool (oldest first), along and across track; rows with a non-finite value or a noise <= 0
+        are left out; only the latest :data:`SPIKE_HISTORY_POOLS` are used.
+
+    >>> p = spike_history_prior([[0.004, 0.0], [0.006, 0.001], [0.005, -0.001], [0.005, 0.0]], [[0.001, 0.001]] * 4)
+    >>> [round(v, 4) for v in p.mean], [round(v, 4) for v in p.sigma], p.n_pools
+    ([0.005, 0.0], [0.0005, 0.0005], 4)
+    """
+    d = np.asarray(deficits, dtype=np.float64).reshape(-1, 2)
+    n = np.asarray(noises, dtype=np.float64).reshape(-1, 2)
+    ok = np.all(np.isfinite(d) & np.isfinite(n) & (n > 0.0), axis=1)
+    d, n = d[ok][-SPIKE_HISTORY_POOLS:], n[ok][-SPIKE_HISTORY_POOLS:]
+    if len(d) < SPIKE_HISTORY_MIN_POOLS:
+        return None
+    w = 1.0 / n**2
+    mu_fixed = np.sum(w * d, axis=0) / np.sum(w, axis=0)
+    q = np.sum(w * (d - mu_fixed) ** 2, axis=0)
+    c = np.sum(w, axis=0) - np.sum(w**2, axis=0) / np.sum(w, axis=0)
+    tau2 = np.maximum(0.0, (q - (len(d) - 1)) / c)
+    w_random = 1.0 / (n**2 + tau2)
+    mu = np.sum(w_random * d, axis=0) / np.sum(w_random, axis=0)
+    sigma = np.sqrt(tau2 + 1.0 / np.sum(w_random, axis=0))
+    mean = np.maximum(mu, 0.0)
+    return SpikePrior(
+        mean=(float(mean[0]), float(mean[1])), sigma=(float(sigma[0]), float(sigma[1])), n_pools=len(d)
+    )
 
 
 def moment_centers(
@@ -293,6 +367,7 @@ def nonparametric_mtf(
     n_bootstrap: int = 100,
     frequencies_cy_px: ArrayLike | None = None,
     systematic_rel: float = EPSF_SYSTEMATIC_REL,
+    spike_prior: SpikePrior | None = None,
 ) -> EpsfMtfResult:
     """The starpool's non-parametric MTF (stacked-LSF ePSF) with its honest 1-sigma.
 
@@ -371,6 +446,13 @@ def nonparametric_mtf(
         Output frequencies.
     systematic_rel : float
         Relative systematic 1-sigma of the stacked-LSF method, added in quadrature.
+    spike_prior : SpikePrior, optional
+        The spikes' deficit over the band's starpool history (:func:`spike_history_prior`). Given, the
+        correction is this pool's own estimate (terms ``spike_own``, ``spike_own_noise``: the difference
+        ``k (MTF_m - MTF_h)`` and its scaled jackknife) and the history's, inverse-variance weighted, with
+        their combined 1-sigma, never gated (the vanes are the same in every starpool: one pool of 25
+        stars cannot tell their spikes from noise, the history can); without a wide marginal, the
+        history's alone. None: the gate above.
 
     Returns
     -------
@@ -451,6 +533,7 @@ def nonparametric_mtf(
     wide_m = min(
         int(SPIKE_MARGINAL_FACTOR * half_width_px), _marginal_room(vignettes, oversamps, centers, half_width_px)
     )
+    spike: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None  # the correction and its 1-sigma
     if wide_m >= half_width_px + 2:
         wide = stack(centers, marginal_half_width_px=wide_m)
         assert wide.leave_one_out_nyquist is not None and wide.leave_one_out_curves is not None
@@ -461,15 +544,29 @@ def nonparametric_mtf(
         n_nyq = k * np.asarray(jackknife_sigma(wide.leave_one_out_nyquist - ep.leave_one_out_nyquist))
         terms["spike_raw"] = (float(d_nyq[0]), float(d_nyq[1]))
         terms["spike_raw_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
+        terms["spike_half_width"] = (float(wide_m), float(k))
         # its honest noise: the jackknife scaled by SPIKE_NOISE_SCALE (it over-states the difference's scatter)
         n_nyq = SPIKE_NOISE_SCALE * n_nyq
-        # applied where the spikes' light is seen (they only add light: d > SPIKE_SIGNIFICANCE its noise)
-        # and the correction is informative (noise below SPIKE_MAX_NOISE_REL of the MTF); where it is not,
-        # the deficit that could hide below the gate, SPIKE_SIGNIFICANCE times that noise (at most
-        # SPIKE_SIGNIFICANCE SPIKE_MAX_NOISE_REL of the MTF), is carried in the sigma instead
-        on = (d_nyq > SPIKE_SIGNIFICANCE * n_nyq) & (n_nyq < SPIKE_MAX_NOISE_REL * nyquist)
-        hidden = SPIKE_SIGNIFICANCE * np.minimum(n_nyq, SPIKE_MAX_NOISE_REL * nyquist)
-        d_nyq, n_nyq = np.where(on, d_nyq, 0.0), np.where(on, n_nyq, hidden)
+        # this pool's own estimate, the history's input (spike_history_prior)
+        terms["spike_own"] = (float(d_nyq[0]), float(d_nyq[1]))
+        terms["spike_own_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
+        if spike_prior is not None:
+            # the history's deficit and this pool's own, inverse-variance weighted
+            mean, sd = np.asarray(spike_prior.mean), np.asarray(spike_prior.sigma)
+            w_own, w_prior = 1.0 / np.maximum(n_nyq, 1e-12) ** 2, 1.0 / np.maximum(sd, 1e-12) ** 2
+            spike = (w_own * d_nyq + w_prior * mean) / (w_own + w_prior), 1.0 / np.sqrt(w_own + w_prior)
+        else:
+            # applied where the spikes' light is seen (they only add light: d > SPIKE_SIGNIFICANCE its noise)
+            # and the correction is informative (noise below SPIKE_MAX_NOISE_REL of the MTF); where it is
+            # not, the deficit that could hide below the gate, SPIKE_SIGNIFICANCE times that noise (at most
+            # SPIKE_SIGNIFICANCE SPIKE_MAX_NOISE_REL of the MTF), is carried in the sigma instead
+            on = (d_nyq > SPIKE_SIGNIFICANCE * n_nyq) & (n_nyq < SPIKE_MAX_NOISE_REL * nyquist)
+            hidden = SPIKE_SIGNIFICANCE * np.minimum(n_nyq, SPIKE_MAX_NOISE_REL * nyquist)
+            spike = np.where(on, d_nyq, 0.0), np.where(on, n_nyq, hidden)
+    elif spike_prior is not None:  # vignettes too small for the wide marginal: the history's deficit alone
+        spike = np.asarray(spike_prior.mean), np.asarray(spike_prior.sigma)
+    if spike is not None:
+        d_nyq, n_nyq = spike
         # the curves get the same relative correction: at low frequencies the wide marginal's difference
         # also holds the smooth wing and k (2 m + 1) times any background residual, which the 1/m law
         # does not describe (the stage's pools: MTF(0) 0.97 -> 0.89 with the whole-curve extrapolation)
@@ -480,7 +577,9 @@ def nonparametric_mtf(
         var_nyq = var_nyq * (1.0 + rel) ** 2 + n_nyq**2  # the curves' point at Nyquist
         terms["spike"] = (float(d_nyq[0]), float(d_nyq[1]))
         terms["spike_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
-        terms["spike_half_width"] = (float(wide_m), float(k))
+    if spike_prior is not None:
+        terms["spike_prior"] = spike_prior.mean
+        terms["spike_prior_sigma"] = spike_prior.sigma
     var_nyq = var_nyq + (systematic_rel * nyquist) ** 2
     var_curves = var_curves + (systematic_rel * curves) ** 2
     jk = jackknife_sigma(ep.leave_one_out_nyquist)

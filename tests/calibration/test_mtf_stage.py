@@ -387,3 +387,60 @@ def test_the_reported_mtf_is_the_epsf_where_the_fit_is_flagged(processed: Settin
         summary = next(r for r in ctx.summary_rows if r.satellite == "PHR1A" and r.band == "P" and r.method == "STAR")
         assert summary.mtf_nyquist_along == epsf["along"] and summary.mtf_nyquist_across == epsf["across"]
         s.rollback()
+
+
+# --------------------------------------------------------------------------- the spikes' history
+
+
+def test_spike_prior_reads_the_bands_history_before_the_starpool(tmp_path: Path) -> None:
+    """The ePSF's spike deficit over the history (monitor.calibration.psf.spike_prior) reads, from the real
+    SQLite catalogue, the latest ePSF rows of the satellite's starpools that start before the pool, both
+    directions: a reprocessed starpool counts with its newest version, a starpool with one direction only,
+    another band, another satellite, a later starpool and a parametric row are not read. Catches: history
+    from the wrong rows (an old version, the pool itself or later ones, another band), directions swapped.
+    Cannot catch: whether the prior is right (mtf_nonparametric.spike_history_prior's own test)."""
+    from monitor.calibration.psf import spike_prior
+    from monitor.science.mtf_nonparametric import spike_history_prior
+    from monitor.settings import load_settings
+    from monitor.site import init_site
+
+    settings = load_settings(tmp_path / "site", env={})
+    init_site(settings)
+    with _session(settings) as s:
+        run = operations.start_run(s, "process", NOW)
+        pools = []
+        for sat, i in [("PHR1A", i) for i in range(8)] + [("PHR1B", 0)]:
+            start = datetime(2025, 1 + i, 1, tzinfo=UTC)
+            pool = Starpool(satellite=sat, period_key=f"{sat}-2025-{1 + i:02d}", period_start=start,
+                            period_end=start + timedelta(days=28), created_at=NOW)
+            s.add(pool)
+            s.flush()
+            pools.append(pool)
+
+        def row(pool: Starpool, band: str, direction: str, d: float, n: float, version: int = 1,
+                method: str = "epsf") -> MtfResult:
+            return MtfResult(starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
+                             mtf_nyquist=0.1, mtf_nyquist_sigma=1e-3, method=method, curve={},
+                             params={"spike_own": d, "spike_own_noise": n}, created_at=NOW)
+
+        rows = []
+        for i, pool in enumerate(pools[:7]):
+            if i == 2:  # one direction only: left out
+                rows.append(row(pool, "P", "along", 0.5, 0.001))
+                continue
+            rows += [row(pool, "P", "along", 0.004 + 0.001 * i, 0.002), row(pool, "P", "across", 0.001 * i, 0.003)]
+            rows += [row(pool, "B2", d, 0.9, 0.001) for d in ("along", "across")]  # another band
+            rows += [row(pool, "P", d, 0.7, 0.001, method="parametric") for d in ("along", "across")]
+        rows += [row(pools[1], "P", d, 0.02, 0.002 if d == "along" else 0.003, version=2)  # reprocessed
+                 for d in ("along", "across")]
+        rows += [row(pools[7], "P", d, 0.8, 0.001) for d in ("along", "across")]  # starts after pool 6
+        rows += [row(pools[8], "P", d, 0.8, 0.001) for d in ("along", "across")]  # PHR1B
+        versions.add_rows(s, rows)
+        s.flush()
+        got = spike_prior(s, pools[6], "P")
+        kept = [0, 1, 3, 4, 5]
+        deficits = [(0.02, 0.02) if i == 1 else (0.004 + 0.001 * i, 0.001 * i) for i in kept]
+        want = spike_history_prior(deficits, [(0.002, 0.003)] * len(kept))
+        assert got is not None and want is not None and got.n_pools == 5
+        assert got == want
+        assert spike_prior(s, pools[3], "P") is None  # two starpools before it with both directions: too few
