@@ -38,7 +38,8 @@ star flux, centre and background). From the fit:
 The fit is made once per starpool and band by the MTF stage (:mod:`monitor.calibration.mtf_stage`:
 :func:`fit_starpool_band`, then :func:`store_mtf`); the EE correction (:func:`starpool_ee_correction`)
 consumes that fit and never fits on its own. Only the pixels of the starpool's own members are read
-(never older history).
+(never older history); the ePSF's spider-spike correction also reads, from the catalogue, the spike
+estimates stored for the band's earlier starpools (:func:`spike_prior`).
 """
 
 from __future__ import annotations

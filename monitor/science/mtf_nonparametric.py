@@ -115,7 +115,8 @@ SPIKE_MARGINAL_FACTOR = 2.5
 # one-sided posterior (sqrt E[D^2 | d, D >= 0], flat prior) reads 1.21 (fresh) / 1.24 (report) there but
 # lowers the pools without vanes (defocus PAN along 0.97 -> 0.89 fresh, 0.78 -> 0.73 report; red star PAN
 # across 0.78 -> 0.75): not adopted. One pool cannot tell vanes from noise; the instrument's vanes are
-# the same in every starpool (a deficit estimated over the history would be the next step).
+# the same in every starpool: the history's deficit (spike_history_prior, below) replaces the gate once
+# SPIKE_HISTORY_MIN_POOLS starpools are there.
 SPIKE_SIGNIFICANCE = 0.5
 SPIKE_MAX_NOISE_REL = 0.02
 # The spike correction's noise n: SPIKE_NOISE_SCALE times the delete-one jackknife of the paired
@@ -129,6 +130,14 @@ SPIKE_NOISE_SCALE = 0.7
 # The spider vanes are the same in every starpool of an instrument: the spike deficit beyond the window is
 # estimated over the history of the band's starpools (spike_history_prior), from the latest
 # SPIKE_HISTORY_POOLS before the pool, once SPIKE_HISTORY_MIN_POOLS are there; fewer: the gate above.
+# With it the correction is never skipped: the history's deficit and the pool's own, inverse-variance
+# weighted (nonparametric_mtf spike_prior). benchmarks/mtf.py, each family's 24 pools one instrument's
+# history (pools 4-23 with a prior): astigmatism + vanes PAN along-track pull rms, gate -> history (with
+# the interpolation correction, INTERPOLATION_RESIDUAL): report seeds 7 + 11 (n = 48) 1.35 -> 1.12 ->
+# 1.02, fresh seeds 2028-2031 (n = 96) 1.28 -> 1.29 -> 1.19; the history's deficit there 0.58-0.64e-3 +-
+# 0.06-0.08e-3 (0.8 % of the MTF along), the pool's own noise ~0.3e-3; pools without vanes: ~0 +- 0.1e-3.
+# The bias left along, -0.18e-3, is partly the extrapolation's: the 1/m law recovers ~86 % of the spikes'
+# deficit on the noise-free truth (spike_extrapolation_gain), -0.08e-3 left.
 SPIKE_HISTORY_POOLS = 20
 SPIKE_HISTORY_MIN_POOLS = 4
 
