@@ -463,9 +463,9 @@ def run_family(family: str, band: str, args: argparse.Namespace) -> dict[str, An
             n_bootstrap=100,
             spike_prior=None if args.no_spike_history else spike_history_prior(*spike_history),
         )
-        if ep.nyquist_sigma_terms is not None and "spike_own" in ep.nyquist_sigma_terms:
-            spike_history[0].append(ep.nyquist_sigma_terms["spike_own"])
-            spike_history[1].append(ep.nyquist_sigma_terms["spike_own_noise"])
+        if ep.nyquist_sigma_terms is not None and "spike_raw" in ep.nyquist_sigma_terms:
+            spike_history[0].append(ep.nyquist_sigma_terms["spike_raw"])
+            spike_history[1].append(ep.nyquist_sigma_terms["spike_raw_noise"])
         sel = select_mtf(
             (fit.mtf_nyquist_along, fit.mtf_nyquist_across),
             (fit.mtf_nyquist_along_sigma, fit.mtf_nyquist_across_sigma),

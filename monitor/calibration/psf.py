@@ -382,7 +382,7 @@ def store_mtf(session: Session, settings: Settings, pool: Starpool, band: str, p
         if ep is not None:
             terms = ep.nyquist_sigma_terms or {}
             j = 0 if direction == "along" else 1
-            spike_names = ("spike_own", "spike_own_noise", "spike", "spike_noise")
+            spike_names = ("spike_raw", "spike_raw_noise", "spike", "spike_noise")
             spikes: dict[str, Any] = {name: float(terms[name][j]) for name in spike_names if name in terms}
             rows.append(MtfResult(
                 starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,

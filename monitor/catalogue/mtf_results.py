@@ -84,23 +84,14 @@ def reported_rows(rows: list[tuple[MtfResult, Starpool]]) -> list[tuple[MtfResul
 def spike_history(session: Session, satellite: str, band: str, before: datetime) -> list[tuple[tuple[float, float],
                                                                                              tuple[float, float]]]:
     """The spider spikes' own estimates of the starpools of one satellite and band that start before
-    ``before``, oldest first: per starpool ((along, across) deficit, (along, across) noise) at Nyquist, MTF
-    units (the latest ePSF rows' ``params["spike_own"]``, ``params["spike_own_noise"]``;
+    ``before``, oldest first: per starpool ((along, across) deficit, (along, across) jackknife noise) at
+    Nyquist, MTF units (the latest ePSF rows' ``params["spike_raw"]``, ``params["spike_raw_noise"]``;
     starpools whose two directions do not both have them are left out)."""
-    per_pool: dict[int, dict[str, tuple[float, float]]] = {}
-    order: list[int] = []
+    per_pool: dict[int, dict[str, tuple[float, float]]] = {}  # in the query's order: oldest start first
     for m, p in latest_mtf_history(session, satellite, band, None, "epsf", until=before):
-        d, n = m.params.get("spike_own"), m.params.get("spike_own_noise")
-        if not isinstance(d, int | float) or not isinstance(n, int | float):
-            continue
-        assert p.id is not None
-        if p.id not in per_pool:
-            per_pool[p.id] = {}
-            order.append(p.id)
-        per_pool[p.id][m.direction] = (float(d), float(n))
-    out = []
-    for pid in order:
-        got = per_pool[pid]
-        if "along" in got and "across" in got:
-            out.append(((got["along"][0], got["across"][0]), (got["along"][1], got["across"][1])))
-    return out
+        d, n = m.params.get("spike_raw"), m.params.get("spike_raw_noise")
+        if isinstance(d, int | float) and isinstance(n, int | float):
+            assert p.id is not None
+            per_pool.setdefault(p.id, {})[m.direction] = (float(d), float(n))
+    return [((got["along"][0], got["across"][0]), (got["along"][1], got["across"][1]))
+            for got in per_pool.values() if "along" in got and "across" in got]

@@ -167,11 +167,12 @@ class SpikePrior:
         return {"mean": list(self.mean), "sigma": list(self.sigma), "n_pools": self.n_pools}
 
 
-def spike_history_prior(deficits: ArrayLike, noises: ArrayLike) -> SpikePrior | None:
+def spike_history_prior(deficits: ArrayLike, jackknife_noises: ArrayLike) -> SpikePrior | None:
     """The spider spikes' deficit of a band from its starpool history: a random-effects mean.
 
     Each starpool's own estimate ``d_i`` (the wide marginal's extrapolated excess at Nyquist, MTF units,
-    term ``spike_own`` of :func:`nonparametric_mtf`) has its noise ``n_i`` (``spike_own_noise``).
+    term ``spike_raw`` of :func:`nonparametric_mtf`) has its noise ``n_i``, :data:`SPIKE_NOISE_SCALE` times
+    its delete-one jackknife (``spike_raw_noise``), as in the pool's own correction.
     Per direction, DerSimonian & Laird (1986): the fixed-effect mean, Cochran's ``Q``, the between-starpool
     variance ``tau^2 = max(0, (Q - (N - 1)) / (sum w - sum w^2 / sum w))``, and the mean ``mu`` with weights
     ``1 / (n_i^2 + tau^2)`` and its error ``se``. For one more starpool the deficit is ``max(mu, 0)`` (spikes
@@ -179,16 +180,16 @@ def spike_history_prior(deficits: ArrayLike, noises: ArrayLike) -> SpikePrior | 
 
     Parameters
     ----------
-    deficits, noises : array_like, shape (N, 2)
+    deficits, jackknife_noises : array_like, shape (N, 2)
         Per starpool (oldest first), along and across track; rows with a non-finite value or a noise <= 0
         are left out; only the latest :data:`SPIKE_HISTORY_POOLS` are used.
 
     >>> p = spike_history_prior([[0.004, 0.0], [0.006, 0.001], [0.005, -0.001], [0.005, 0.0]], [[0.001, 0.001]] * 4)
     >>> [round(v, 4) for v in p.mean], [round(v, 4) for v in p.sigma], p.n_pools
-    ([0.005, 0.0], [0.0005, 0.0005], 4)
+    ([0.005, 0.0], [0.0006, 0.0006], 4)
     """
     d = np.asarray(deficits, dtype=np.float64).reshape(-1, 2)
-    n = np.asarray(noises, dtype=np.float64).reshape(-1, 2)
+    n = SPIKE_NOISE_SCALE * np.asarray(jackknife_noises, dtype=np.float64).reshape(-1, 2)
     ok = np.all(np.isfinite(d) & np.isfinite(n) & (n > 0.0), axis=1)
     d, n = d[ok][-SPIKE_HISTORY_POOLS:], n[ok][-SPIKE_HISTORY_POOLS:]
     if len(d) < SPIKE_HISTORY_MIN_POOLS:
@@ -475,8 +476,8 @@ def nonparametric_mtf(
         Relative systematic 1-sigma of the stacked-LSF method, added in quadrature.
     spike_prior : SpikePrior, optional
         The spikes' deficit over the band's starpool history (:func:`spike_history_prior`). Given, the
-        correction is this pool's own estimate (terms ``spike_own``, ``spike_own_noise``: the difference
-        ``k (MTF_m - MTF_h)`` and its scaled jackknife) and the history's, inverse-variance weighted, with
+        correction is this pool's own estimate (term ``spike_raw``: the difference ``k (MTF_m - MTF_h)``,
+        with its scaled jackknife) and the history's, inverse-variance weighted, with
         their combined 1-sigma, never gated (the vanes are the same in every starpool: one pool of 25
         stars cannot tell their spikes from noise, the history can); without a wide marginal, the
         history's alone. None: the gate above.
@@ -574,14 +575,12 @@ def nonparametric_mtf(
         # the correction's own noise (the wide stack's extra pixels), which the bootstrap of the square
         # stack does not see: the delete-one jackknife of the paired difference
         n_nyq = k * np.asarray(jackknife_sigma(wide.leave_one_out_nyquist - ep.leave_one_out_nyquist))
+        # this pool's own estimate, also the history's input (spike_history_prior)
         terms["spike_raw"] = (float(d_nyq[0]), float(d_nyq[1]))
         terms["spike_raw_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
         terms["spike_half_width"] = (float(wide_m), float(k))
         # its honest noise: the jackknife scaled by SPIKE_NOISE_SCALE (it over-states the difference's scatter)
         n_nyq = SPIKE_NOISE_SCALE * n_nyq
-        # this pool's own estimate, the history's input (spike_history_prior)
-        terms["spike_own"] = (float(d_nyq[0]), float(d_nyq[1]))
-        terms["spike_own_noise"] = (float(n_nyq[0]), float(n_nyq[1]))
         if spike_prior is not None:
             # the history's deficit and this pool's own, inverse-variance weighted
             mean, sd = np.asarray(spike_prior.mean), np.asarray(spike_prior.sigma)

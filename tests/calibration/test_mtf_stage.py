@@ -421,7 +421,7 @@ def test_spike_prior_reads_the_bands_history_before_the_starpool(tmp_path: Path)
                 method: str = "epsf") -> MtfResult:
             return MtfResult(starpool_id=pool.id, band=band, direction=direction, version=version, run_id=run.id,
                              mtf_nyquist=0.1, mtf_nyquist_sigma=1e-3, method=method, curve={},
-                             params={"spike_own": d, "spike_own_noise": n}, created_at=NOW)
+                             params={"spike_raw": d, "spike_raw_noise": n}, created_at=NOW)
 
         rows = []
         for i, pool in enumerate(pools[:7]):

@@ -217,7 +217,12 @@ def test_spike_history_prior_covers_the_next_starpools_deficit() -> None:
     (tau = 0): at +-25 % here the pulls read 1.5 (its share of the ePSF's sigma is small: the mean's error
     and the pool's own noise dominate); a history whose deficit drifts (only the latest
     SPIKE_HISTORY_POOLS are read)."""
-    from monitor.science.mtf_nonparametric import SPIKE_HISTORY_MIN_POOLS, SPIKE_HISTORY_POOLS, spike_history_prior
+    from monitor.science.mtf_nonparametric import (
+        SPIKE_HISTORY_MIN_POOLS,
+        SPIKE_HISTORY_POOLS,
+        SPIKE_NOISE_SCALE,
+        spike_history_prior,
+    )
 
     rng = np.random.default_rng(3)
     pulls, means, zero_pulls = [], [], []
@@ -225,7 +230,7 @@ def test_spike_history_prior_covers_the_next_starpools_deficit() -> None:
         true = 0.0006 * (1.0 + rng.uniform(-0.1, 0.1, 13))
         noise = rng.uniform(0.0001, 0.0004, (12, 2))
         d = np.stack([true[:12], np.zeros(12)], axis=1) + noise * rng.standard_normal((12, 2))
-        prior = spike_history_prior(d, noise)
+        prior = spike_history_prior(d, noise / SPIKE_NOISE_SCALE)  # the function takes the raw jackknife
         assert prior is not None and prior.n_pools == 12 and prior.mean[1] >= 0.0
         pulls.append((true[12] - prior.mean[0]) / prior.sigma[0])
         zero_pulls.append(prior.mean[1] / prior.sigma[1])
@@ -287,8 +292,8 @@ def test_nonparametric_mtf_carries_a_skipped_spike_correction_in_its_sigma() -> 
     prior = SpikePrior(mean=(0.00061, 0.00058), sigma=(0.00007, 0.00006), n_pools=20)
     hist = nonparametric_mtf(vignettes, oversamps, fit, fluxes_dn=signals, n_bootstrap=20, spike_prior=prior)
     h = hist.nyquist_sigma_terms
-    assert h is not None and h["spike_own"] == terms["spike_own"] and h["spike_prior"] == prior.mean
-    own, own_n = np.asarray(terms["spike_own"]), np.asarray(terms["spike_own_noise"])
+    assert h is not None and h["spike_raw"] == terms["spike_raw"] and h["spike_prior"] == prior.mean
+    own, own_n = np.asarray(terms["spike_raw"]), noise
     w = 1.0 / own_n**2, 1.0 / np.asarray(prior.sigma) ** 2
     assert np.asarray(h["spike"]) == pytest.approx((w[0] * own + w[1] * np.asarray(prior.mean)) / (w[0] + w[1]))
     assert np.asarray(h["spike_noise"]) == pytest.approx(1.0 / np.sqrt(w[0] + w[1]))
